@@ -1,0 +1,76 @@
+/*!
+The pure engine of s3rewind: point-in-time state and restore plans for versioned S3 buckets.
+
+This crate does no I/O and needs no async runtime. Data goes in (listing pages) and data
+comes out (states, plans); the `s3rewind` CLI does all the talking to S3.
+
+# Brief overview
+
+- [`ListPage`] / [`Entry`] / [`Version`]: what `ListObjectVersions` says, key by key.
+- [`TimelineBuilder`] → [`Timeline`]: every key's versions and delete markers in list order,
+  built page by page; the SDK's separate version and delete-marker lists are merged back
+  (see [`timeline`] for the tie rule). What cannot be ordered for sure becomes an
+  [`Anomaly`].
+- [`Timeline::state_at`] → [`BucketState`]: which version each key had at T (inclusive),
+  with the keys whose state is uncertain or ambiguous.
+- [`plan()`] → [`RestorePlan`]: the fewest [`Action`]s that turn a destination's current
+  state into a target state, with [`PlanStats`] and [`Warning`]s; serialisable as a
+  versioned JSON document.
+- [`SimBucket`]: an in-memory model of S3 versioning (including suspended versioning and
+  `null` versions) that the property tests apply plans to.
+
+```
+use s3rewind_engine::{plan, Destination, Location, PlanOptions, SimBucket, TimelineBuilder, Versioning};
+use chrono::{TimeZone, Utc};
+
+let t = |s: i64| Utc.timestamp_opt(1_700_000_000 + s, 0).unwrap();
+let mut bucket = SimBucket::new(Versioning::Enabled, "v");
+bucket.put("index.html", b"<h1>hello</h1>", t(0));
+bucket.put("app.js", b"console.log(1)", t(0));
+// 09:41: a bad deploy overwrites one file, deletes another and adds a third.
+bucket.put("index.html", b"<h1>oops</h1>", t(100));
+bucket.delete("app.js", t(100));
+bucket.put("junk.txt", b"junk", t(100));
+
+let mut builder = TimelineBuilder::new();
+for page in bucket.list_pages("", 2) {
+    builder.push_page(page).unwrap();
+}
+let timeline = builder.finish();
+let options = PlanOptions::new(
+    Location { bucket: "site".into(), prefix: String::new() },
+    Destination::InPlace,
+    t(50),
+);
+let plan = plan(&timeline.current(), &timeline.state_at(t(50)), &options);
+assert_eq!((plan.stats.copies, plan.stats.delete_markers), (2, 1));
+
+bucket.apply(&plan, None, t(200)).unwrap();
+assert_eq!(bucket.current_contents(), bucket.truth_at(t(50)));
+```
+*/
+
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod keys;
+pub mod location;
+pub mod model;
+pub mod plan;
+pub mod sim;
+pub mod state;
+pub mod time;
+pub mod timeline;
+
+pub use error::{PlanError, TimeError, TimelineError, UriError};
+pub use location::parse_s3_uri;
+pub use model::{Entry, ListPage, NULL_VERSION, StorageClass, Version, Versioning};
+pub use plan::{
+    Action, CopyAction, DeleteMarkerAction, Destination, Expect, KnownCopy, Location, PLAN_SCHEMA,
+    PlanOptions, PlanStats, RestorePlan, UncertainHandling, Warning, destination_key, plan,
+    preflight,
+};
+pub use sim::{ApplyReport, PutMeta, SimBucket, SimError, SimVersion};
+pub use state::{BucketState, StateEntry, Uncertain};
+pub use time::{ResolvedTime, TimeForm, parse_time};
+pub use timeline::{Anomaly, KeyHistory, Timeline, TimelineBuilder};

@@ -1,0 +1,71 @@
+//! Parsing `s3://BUCKET[/PREFIX]` arguments.
+
+use crate::error::UriError;
+use crate::plan::Location;
+
+/// Parse `s3://BUCKET`, `s3://BUCKET/` or `s3://BUCKET/PREFIX`.
+///
+/// The prefix is kept byte for byte (it is a byte prefix of keys, so `s3://b/logs`
+/// matches `logs/…` and `logs-old/…`; write `s3://b/logs/` for the folder only).
+/// Bucket names are checked loosely (letters, digits, `.`, `-`, `_`; 3 to 255
+/// characters) so that legacy and S3-compatible names still work.
+pub fn parse_s3_uri(input: &str) -> Result<Location, UriError> {
+    let rest = input
+        .strip_prefix("s3://")
+        .ok_or_else(|| UriError::Syntax {
+            input: input.to_owned(),
+        })?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(UriError::Syntax {
+            input: input.to_owned(),
+        });
+    }
+    let valid = (3..=255).contains(&bucket.len())
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+        && bucket.as_bytes()[0].is_ascii_alphanumeric();
+    if !valid {
+        return Err(UriError::BucketName {
+            input: input.to_owned(),
+            bucket: bucket.to_owned(),
+        });
+    }
+    Ok(Location {
+        bucket: bucket.to_owned(),
+        prefix: prefix.to_owned(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bucket_and_prefix() {
+        let l = parse_s3_uri("s3://my-bucket/logs/2026 +x").unwrap();
+        assert_eq!(
+            (l.bucket.as_str(), l.prefix.as_str()),
+            ("my-bucket", "logs/2026 +x")
+        );
+        assert_eq!(parse_s3_uri("s3://my-bucket/").unwrap().prefix, "");
+        assert_eq!(parse_s3_uri("s3://my-bucket").unwrap().prefix, "");
+    }
+
+    #[test]
+    fn rejects_bad_locations() {
+        for bad in ["my-bucket", "s3://", "s3:///x", "http://b/x", "S3://bucket"] {
+            assert!(
+                matches!(parse_s3_uri(bad), Err(UriError::Syntax { .. })),
+                "{bad}"
+            );
+        }
+        for bad in ["s3://a", "s3://bad bucket/x", "s3://-x-/", "s3://b!x"] {
+            assert!(
+                matches!(parse_s3_uri(bad), Err(UriError::BucketName { .. })),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,645 @@
+//! The restore plan: the fewest actions that make a destination's current state equal to
+//! a target state.
+//!
+//! [`plan`] receives both states as data (it never reads a bucket itself), so the same
+//! planner serves in-place restores, restores into another bucket or prefix, and the
+//! simulator in the property tests. A [`RestorePlan`] is a reviewable value: it carries
+//! statistics and warnings, serialises to a versioned JSON document ([`PLAN_SCHEMA`]), and
+//! is executed later, possibly by another process (`s3rewind apply plan.json`).
+//!
+//! # Actions
+//!
+//! - [`Action::Copy`]: copy one source version onto a destination key (a new version; in
+//!   place this is S3's documented way of restoring a previous version).
+//! - [`Action::DeleteMarker`]: add a delete marker to a key that exists now but did not
+//!   at T. In place only; never a permanent delete.
+//! - Nothing for keys whose current version already is the target version (or, across
+//!   buckets, already has the target content). An object is never copied onto itself.
+//!
+//! Keys outside the destination prefix are never touched. Every action records what the
+//! destination key held when the plan was made ([`Expect`]), so the executor can skip a
+//! key that changed since (a concurrent writer) instead of overwriting it.
+
+use crate::error::PlanError;
+use crate::model::{StorageClass, Version, Versioning};
+use crate::state::BucketState;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// The schema name written into every plan file; bumped on incompatible changes.
+pub const PLAN_SCHEMA: &str = "s3rewind.plan/v1";
+
+/// A bucket and a key prefix (possibly empty).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Location {
+    /// The bucket name.
+    pub bucket: String,
+    /// The key prefix; a byte prefix, so `logs` also matches `logs-old/x`.
+    #[serde(default)]
+    pub prefix: String,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.prefix)
+    }
+}
+
+/// Where restored objects go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Destination {
+    /// Back into the source bucket, under the source prefix.
+    InPlace,
+    /// Into another bucket and/or prefix.
+    Bucket {
+        /// The destination bucket and prefix.
+        #[serde(flatten)]
+        location: Location,
+    },
+    /// Into a local directory (keys below the source prefix become relative paths).
+    Directory {
+        /// The directory.
+        path: String,
+    },
+}
+
+/// What a destination key held when the plan was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Expect {
+    /// The current version id.
+    pub version_id: String,
+    /// Its ETag (quotes stripped).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub etag: String,
+}
+
+/// Copy one version of a source key onto a destination key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CopyAction {
+    /// The destination key.
+    pub key: String,
+    /// The source key.
+    pub source_key: String,
+    /// The source version to copy (may be `null`).
+    pub source_version_id: String,
+    /// The source version's ETag (quotes stripped).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub etag: String,
+    /// The source version's size in bytes.
+    pub size: u64,
+    /// The source version's storage class, when listed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<StorageClass>,
+    /// The source version's `LastModified`.
+    pub last_modified: DateTime<Utc>,
+    /// What the destination key held at plan time; `None` when it did not exist.
+    pub expect: Option<Expect>,
+}
+
+/// Add a delete marker to a key that exists now but did not at T.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeleteMarkerAction {
+    /// The key.
+    pub key: String,
+    /// What the key held at plan time.
+    pub expect: Expect,
+}
+
+/// One step of a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Action {
+    /// Copy a source version onto a destination key.
+    Copy(CopyAction),
+    /// Add a delete marker.
+    DeleteMarker(DeleteMarkerAction),
+}
+
+impl Action {
+    /// The destination key the action writes.
+    pub fn key(&self) -> &str {
+        match self {
+            Action::Copy(c) => &c.key,
+            Action::DeleteMarker(d) => &d.key,
+        }
+    }
+
+    /// What the destination key held at plan time (`None`: it did not exist).
+    pub fn expect(&self) -> Option<&Expect> {
+        match self {
+            Action::Copy(c) => c.expect.as_ref(),
+            Action::DeleteMarker(d) => Some(&d.expect),
+        }
+    }
+}
+
+/// Counts that summarise a plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanStats {
+    /// Keys that exist at T (within the prefix).
+    pub keys_at_target: u64,
+    /// Keys already in the target state: nothing to do.
+    pub unchanged: u64,
+    /// Copy actions.
+    pub copies: u64,
+    /// Delete-marker actions.
+    pub delete_markers: u64,
+    /// Bytes the copy actions will copy.
+    pub bytes_to_copy: u64,
+    /// Copies whose source is archived (GLACIER, DEEP_ARCHIVE) and needs a restore first.
+    pub archived: u64,
+    /// Keys left as they are although they differ from T (see the warnings).
+    pub left_alone: u64,
+}
+
+/// Something the reviewer of a plan must know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Warning {
+    /// A `null` version was written or deleted after T, so what the key held at T may be
+    /// gone without trace (versioning was suspended, or never enabled, at that time).
+    NullRewritten {
+        /// The key.
+        key: String,
+        /// When the `null` entry was written.
+        at: DateTime<Utc>,
+        /// What the plan does about it.
+        handling: UncertainHandling,
+    },
+    /// The key's state at T depends on a version and a delete marker with the same
+    /// timestamp; the documented tie rule decided it.
+    SameSecondTie {
+        /// The key.
+        key: String,
+    },
+    /// The key's timestamps are not in list order (multipart upload completed late, a
+    /// replica, …); the state at T follows list order.
+    OutOfOrder {
+        /// The key.
+        key: String,
+    },
+    /// A key exists at the destination but not at T; restores into another bucket or
+    /// directory leave such keys alone.
+    ExtraAtDestination {
+        /// The destination key.
+        key: String,
+    },
+    /// The destination bucket is not versioned (or versioning is suspended): what the
+    /// restore writes there keeps no history, and existing objects are overwritten.
+    DestinationKeepsNoHistory {
+        /// The destination bucket.
+        bucket: String,
+        /// Its versioning state.
+        versioning: Versioning,
+    },
+    /// The version to copy is in an archive storage class and must be restored
+    /// (RestoreObject) before it can be copied.
+    Archived {
+        /// The destination key.
+        key: String,
+        /// The source version.
+        version_id: String,
+        /// Its storage class.
+        storage_class: StorageClass,
+    },
+}
+
+/// What the plan does with a key whose state at T is uncertain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UncertainHandling {
+    /// The newest surviving version at or before T is restored.
+    RestoredBestSurviving,
+    /// The key had no surviving entry at or before T but may have existed: it is left
+    /// as it is (not marked deleted).
+    LeftAlone,
+    /// The key had no surviving entry at or before T and is marked deleted anyway
+    /// (asked for with the `mark_uncertain_absent` option).
+    MarkedDeleted,
+    /// The key is already in the surviving state.
+    Unchanged,
+}
+
+/// A destination version known to be a copy of a source version (from a journal of an
+/// earlier restore), so the planner can recognise a finished copy whose ETag differs
+/// (multipart copies, SSE-KMS).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct KnownCopy {
+    /// Destination key.
+    pub key: String,
+    /// The version id the copy created at the destination.
+    pub version_id: String,
+    /// The source key.
+    pub source_key: String,
+    /// The source version that was copied.
+    pub source_version_id: String,
+}
+
+/// Everything the planner needs besides the two states.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// The source bucket and prefix (the target state's keys are under this prefix).
+    pub source: Location,
+    /// Where the restore writes.
+    pub destination: Destination,
+    /// The instant the target state is for.
+    pub at: DateTime<Utc>,
+    /// Treat a destination object whose ETag and size equal the target version's as
+    /// already restored (default `true`). Version identity is always checked first.
+    pub match_content: bool,
+    /// Mark keys deleted even when their state at T is uncertain (default `false`).
+    pub mark_uncertain_absent: bool,
+    /// Copies made by earlier runs, recognised as restored.
+    pub known_copies: Vec<KnownCopy>,
+}
+
+impl PlanOptions {
+    /// Options with the defaults for a restore of `source` into `destination` as of `at`.
+    pub fn new(source: Location, destination: Destination, at: DateTime<Utc>) -> Self {
+        PlanOptions {
+            source,
+            destination,
+            at,
+            match_content: true,
+            mark_uncertain_absent: false,
+            known_copies: Vec::new(),
+        }
+    }
+}
+
+/// A reviewable, serialisable restore plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RestorePlan {
+    /// Always [`PLAN_SCHEMA`].
+    pub schema: String,
+    /// When the plan was made (set by the caller; the engine has no clock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+    /// The source bucket and prefix.
+    pub source: Location,
+    /// Where the restore writes.
+    pub destination: Destination,
+    /// The instant restored to.
+    pub at: DateTime<Utc>,
+    /// Summary counts.
+    pub stats: PlanStats,
+    /// What a reviewer must know.
+    pub warnings: Vec<Warning>,
+    /// The actions, sorted by destination key.
+    pub actions: Vec<Action>,
+}
+
+impl RestorePlan {
+    /// The destination bucket and prefix (the source for in-place plans); `None` for a
+    /// directory destination.
+    pub fn destination_location(&self) -> Option<&Location> {
+        match &self.destination {
+            Destination::InPlace => Some(&self.source),
+            Destination::Bucket { location } => Some(location),
+            Destination::Directory { .. } => None,
+        }
+    }
+
+    /// The destination prefix: every action's key must start with it.
+    pub fn destination_prefix(&self) -> &str {
+        self.destination_location()
+            .map_or("", |l| l.prefix.as_str())
+    }
+
+    /// True when nothing needs doing.
+    pub fn is_empty(&self) -> bool {
+        self.actions.is_empty()
+    }
+
+    /// Serialise as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("plan serialises")
+    }
+
+    /// Read a plan file, checking its schema and its internal consistency.
+    pub fn from_json(text: &str) -> Result<Self, PlanError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| PlanError::Invalid(e.to_string()))?;
+        match value.get("schema").and_then(|s| s.as_str()) {
+            Some(PLAN_SCHEMA) => {}
+            Some(other) => {
+                return Err(PlanError::Schema {
+                    found: other.to_owned(),
+                    expected: PLAN_SCHEMA.to_owned(),
+                });
+            }
+            None => return Err(PlanError::Invalid("no \"schema\" field".to_owned())),
+        }
+        let plan: RestorePlan =
+            serde_json::from_value(value).map_err(|e| PlanError::Invalid(e.to_string()))?;
+        plan.validate()?;
+        Ok(plan)
+    }
+
+    /// Check what an edited or corrupted plan file could get wrong: actions outside the
+    /// destination prefix, delete markers outside in-place restores, keys twice.
+    pub fn validate(&self) -> Result<(), PlanError> {
+        let prefix = self.destination_prefix();
+        let in_place = matches!(self.destination, Destination::InPlace);
+        let mut seen = std::collections::HashSet::new();
+        for a in &self.actions {
+            if !a.key().starts_with(prefix) {
+                return Err(PlanError::Invalid(format!(
+                    "action for key {:?} is outside the destination prefix {prefix:?}",
+                    a.key()
+                )));
+            }
+            if !seen.insert(a.key()) {
+                return Err(PlanError::Invalid(format!(
+                    "key {:?} has more than one action",
+                    a.key()
+                )));
+            }
+            match a {
+                Action::DeleteMarker(_) if !in_place => {
+                    return Err(PlanError::Invalid(format!(
+                        "delete marker for {:?} in a plan that is not in place",
+                        a.key()
+                    )));
+                }
+                Action::Copy(c) if !c.source_key.starts_with(&self.source.prefix) => {
+                    return Err(PlanError::Invalid(format!(
+                        "copy source {:?} is outside the source prefix {:?}",
+                        c.source_key, self.source.prefix
+                    )));
+                }
+                Action::Copy(c)
+                    if in_place
+                        && c.key == c.source_key
+                        && c.expect.as_ref().map(|e| &e.version_id)
+                            == Some(&c.source_version_id) =>
+                {
+                    return Err(PlanError::Invalid(format!(
+                        "copy of {:?} version {:?} onto itself",
+                        c.key, c.source_version_id
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Map a source key (under `source_prefix`) to its destination key.
+pub fn destination_key(source_prefix: &str, destination: &Destination, key: &str) -> String {
+    match destination {
+        Destination::InPlace => key.to_owned(),
+        Destination::Bucket { location } => {
+            let rest = key.strip_prefix(source_prefix).unwrap_or(key);
+            format!("{}{}", location.prefix, rest)
+        }
+        Destination::Directory { .. } => key.strip_prefix(source_prefix).unwrap_or(key).to_owned(),
+    }
+}
+
+fn expect_of(v: &Version) -> Expect {
+    Expect {
+        version_id: v.version_id.clone(),
+        etag: v.etag.clone(),
+    }
+}
+
+/// Plan the fewest actions that turn `current` (the destination's current state, keys in
+/// destination names) into `target` (the source's state at T, keys in source names).
+///
+/// Keys of `target` outside `options.source.prefix`, and keys of `current` outside the
+/// destination prefix, are ignored.
+pub fn plan(current: &BucketState, target: &BucketState, options: &PlanOptions) -> RestorePlan {
+    let src_prefix = options.source.prefix.as_str();
+    let in_place = matches!(options.destination, Destination::InPlace);
+    let dest_prefix = match &options.destination {
+        Destination::InPlace => src_prefix,
+        Destination::Bucket { location } => location.prefix.as_str(),
+        Destination::Directory { .. } => "",
+    };
+    let known: HashMap<(&str, &str), (&str, &str)> = options
+        .known_copies
+        .iter()
+        .map(|k| {
+            (
+                (k.key.as_str(), k.version_id.as_str()),
+                (k.source_key.as_str(), k.source_version_id.as_str()),
+            )
+        })
+        .collect();
+
+    let mut stats = PlanStats::default();
+    let mut warnings = Vec::new();
+    let mut actions = Vec::new();
+    // Uncertain keys already given a warning.
+    let mut mentioned: BTreeSet<&str> = BTreeSet::new();
+
+    // Per-key warnings carried by the target state, in key order.
+    let uncertain: BTreeMap<&str, &crate::state::Uncertain> = target
+        .uncertain
+        .iter()
+        .filter(|u| u.key.starts_with(src_prefix))
+        .map(|u| (u.key.as_str(), u))
+        .collect();
+    for k in target
+        .ambiguous
+        .iter()
+        .filter(|k| k.starts_with(src_prefix))
+    {
+        warnings.push(Warning::SameSecondTie { key: k.clone() });
+    }
+    for k in target
+        .out_of_order
+        .iter()
+        .filter(|k| k.starts_with(src_prefix))
+    {
+        warnings.push(Warning::OutOfOrder { key: k.clone() });
+    }
+
+    // Both sides sorted by destination key; prefix replacement preserves order.
+    let mut tgt = target
+        .objects
+        .iter()
+        .filter(|e| e.key.starts_with(src_prefix))
+        .map(|e| (destination_key(src_prefix, &options.destination, &e.key), e))
+        .peekable();
+    let mut cur = current
+        .objects
+        .iter()
+        .filter(|e| e.key.starts_with(dest_prefix))
+        .peekable();
+
+    loop {
+        let order = match (tgt.peek(), cur.peek()) {
+            (None, None) => break,
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (Some((dk, _)), Some(c)) => dk.as_str().cmp(c.key.as_str()),
+        };
+        match order {
+            std::cmp::Ordering::Less | std::cmp::Ordering::Equal => {
+                let (dest_key, t) = tgt.next().expect("peeked");
+                let c = if order == std::cmp::Ordering::Equal {
+                    cur.next()
+                } else {
+                    None
+                };
+                stats.keys_at_target += 1;
+                let u = uncertain.get(t.key.as_str());
+                let same = c.is_some_and(|c| {
+                    let same_version = in_place && c.version.version_id == t.version.version_id;
+                    let known_copy = known.get(&(c.key.as_str(), c.version.version_id.as_str()))
+                        == Some(&(t.key.as_str(), t.version.version_id.as_str()));
+                    let same_content = options.match_content
+                        && !t.version.etag.is_empty()
+                        && c.version.etag == t.version.etag
+                        && c.version.size == t.version.size;
+                    same_version || known_copy || same_content
+                });
+                if let Some(u) = u {
+                    mentioned.insert(u.key.as_str());
+                    warnings.push(Warning::NullRewritten {
+                        key: t.key.clone(),
+                        at: u.null_written_at,
+                        handling: if same {
+                            UncertainHandling::Unchanged
+                        } else {
+                            UncertainHandling::RestoredBestSurviving
+                        },
+                    });
+                }
+                if same {
+                    stats.unchanged += 1;
+                    continue;
+                }
+                if let Some(sc) = &t.version.storage_class
+                    && sc.needs_restore()
+                {
+                    stats.archived += 1;
+                    warnings.push(Warning::Archived {
+                        key: dest_key.clone(),
+                        version_id: t.version.version_id.clone(),
+                        storage_class: sc.clone(),
+                    });
+                }
+                stats.copies += 1;
+                stats.bytes_to_copy += t.version.size;
+                actions.push(Action::Copy(CopyAction {
+                    key: dest_key,
+                    source_key: t.key.clone(),
+                    source_version_id: t.version.version_id.clone(),
+                    etag: t.version.etag.clone(),
+                    size: t.version.size,
+                    storage_class: t.version.storage_class.clone(),
+                    last_modified: t.version.last_modified,
+                    expect: c.map(|c| expect_of(&c.version)),
+                }));
+            }
+            std::cmp::Ordering::Greater => {
+                let c = cur.next().expect("peeked");
+                if !in_place {
+                    stats.left_alone += 1;
+                    warnings.push(Warning::ExtraAtDestination { key: c.key.clone() });
+                    continue;
+                }
+                if let Some(u) = uncertain.get(c.key.as_str()) {
+                    mentioned.insert(u.key.as_str());
+                    warnings.push(Warning::NullRewritten {
+                        key: c.key.clone(),
+                        at: u.null_written_at,
+                        handling: if options.mark_uncertain_absent {
+                            UncertainHandling::MarkedDeleted
+                        } else {
+                            UncertainHandling::LeftAlone
+                        },
+                    });
+                    if !options.mark_uncertain_absent {
+                        stats.left_alone += 1;
+                        continue;
+                    }
+                }
+                stats.delete_markers += 1;
+                actions.push(Action::DeleteMarker(DeleteMarkerAction {
+                    key: c.key.clone(),
+                    expect: expect_of(&c.version),
+                }));
+            }
+        }
+    }
+    // Uncertain keys absent both at T and now need no action, but the reviewer should
+    // still hear that their state at T is not known for sure.
+    for u in uncertain.values() {
+        if !mentioned.contains(u.key.as_str()) {
+            warnings.push(Warning::NullRewritten {
+                key: u.key.clone(),
+                at: u.null_written_at,
+                handling: UncertainHandling::Unchanged,
+            });
+        }
+    }
+    warnings.sort_by(|a, b| warning_key(a).cmp(warning_key(b)));
+
+    RestorePlan {
+        schema: PLAN_SCHEMA.to_owned(),
+        created_at: None,
+        source: options.source.clone(),
+        destination: options.destination.clone(),
+        at: options.at,
+        stats,
+        warnings,
+        actions,
+    }
+}
+
+fn warning_key(w: &Warning) -> &str {
+    match w {
+        Warning::NullRewritten { key, .. }
+        | Warning::SameSecondTie { key }
+        | Warning::OutOfOrder { key }
+        | Warning::ExtraAtDestination { key }
+        | Warning::Archived { key, .. } => key,
+        Warning::DestinationKeepsNoHistory { .. } => "",
+    }
+}
+
+/// The checks a restore must pass before anything is written.
+///
+/// - The source must have (had) versioning: without it there is no history.
+/// - An in-place restore needs versioning **Enabled**: while it is Suspended, every copy
+///   and delete marker would replace the key's `null` version and destroy it.
+/// - A bucket destination may be unversioned or suspended; that gives a warning, since
+///   the restored objects then keep no history.
+///
+/// `destination_versioning` is the destination bucket's state (ignored in place).
+pub fn preflight(
+    source_bucket: &str,
+    source_versioning: Versioning,
+    destination: &Destination,
+    destination_versioning: Option<Versioning>,
+) -> Result<Vec<Warning>, PlanError> {
+    if source_versioning == Versioning::Unversioned {
+        return Err(PlanError::NeverVersioned {
+            bucket: source_bucket.to_owned(),
+        });
+    }
+    match destination {
+        Destination::InPlace if source_versioning == Versioning::Suspended => {
+            Err(PlanError::Suspended {
+                bucket: source_bucket.to_owned(),
+            })
+        }
+        Destination::Bucket { location } => match destination_versioning {
+            Some(v @ (Versioning::Unversioned | Versioning::Suspended)) => {
+                Ok(vec![Warning::DestinationKeepsNoHistory {
+                    bucket: location.bucket.clone(),
+                    versioning: v,
+                }])
+            }
+            _ => Ok(Vec::new()),
+        },
+        _ => Ok(Vec::new()),
+    }
+}

@@ -1,0 +1,440 @@
+//! `SimBucket`: an in-memory model of S3 versioning, for tests, fuzzing and demos.
+//!
+//! It follows the documented S3 behaviour (see `S3_SEMANTICS.md` §2), including the parts
+//! that local servers get wrong:
+//!
+//! | state | put / copy | delete (no version id) |
+//! |---|---|---|
+//! | Unversioned | writes `null`, replacing the object | removes the object |
+//! | Enabled | adds a version | adds a delete marker (even on top of another) |
+//! | Suspended | writes `null`, replacing any `null` entry in place | removes any `null` entry, adds a `null` delete marker |
+//!
+//! Besides the versions S3 would list, the simulator keeps a log of every change, which
+//! gives the *true* state at any time ([`SimBucket::truth_at`]): the oracle the property
+//! tests hold the engine to. Listings come out as the SDK gives them
+//! ([`SimBucket::list_pages`]: versions and delete markers in two lists per page, a key's
+//! entries split across pages when the page size says so).
+
+use crate::error::PlanError;
+use crate::model::{Entry, ListPage, NULL_VERSION, StorageClass, Version, Versioning};
+use crate::plan::{Action, Destination, RestorePlan, preflight};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use thiserror::Error;
+
+/// The bytes of an object.
+pub type Content = Arc<[u8]>;
+
+/// Errors the simulated S3 returns.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum SimError {
+    /// The key or version does not exist.
+    #[error("no such version {version_id:?} of key {key:?}")]
+    NoSuchVersion {
+        /// The key.
+        key: String,
+        /// The version id.
+        version_id: String,
+    },
+    /// The version is a delete marker (S3 answers InvalidRequest to a copy of one).
+    #[error("version {version_id:?} of key {key:?} is a delete marker")]
+    IsDeleteMarker {
+        /// The key.
+        key: String,
+        /// The version id.
+        version_id: String,
+    },
+    /// Copying an object onto itself without a change (S3: InvalidRequest).
+    #[error("copying {key:?} onto itself without changing anything")]
+    SelfCopy {
+        /// The key.
+        key: String,
+    },
+}
+
+/// A stored entry: its listing data and, for versions, the bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimVersion {
+    /// What a listing shows.
+    pub version: Version,
+    /// The bytes (`None` for a delete marker).
+    pub content: Option<Content>,
+    /// The Content-Type the version was written with.
+    pub content_type: Option<String>,
+}
+
+/// Optional attributes of a simulated write.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PutMeta {
+    /// Content-Type to store.
+    pub content_type: Option<String>,
+    /// Writer's canonical id (default `sim-owner`).
+    pub owner_id: Option<String>,
+    /// Storage class (default `STANDARD`).
+    pub storage_class: Option<StorageClass>,
+}
+
+/// One change of a key's visible state, for the truth log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Change {
+    at: DateTime<Utc>,
+    key: String,
+    content: Option<Content>,
+}
+
+/// An in-memory versioned bucket.
+#[derive(Debug, Clone)]
+pub struct SimBucket {
+    versioning: Versioning,
+    /// Per key, entries newest first (list order).
+    keys: BTreeMap<String, Vec<SimVersion>>,
+    next_id: u64,
+    id_prefix: String,
+    log: Vec<Change>,
+}
+
+/// What happened to each action when a plan was applied to a simulated bucket.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Actions carried out.
+    pub done: usize,
+    /// Keys skipped because they no longer held what the plan expected.
+    pub drifted: Vec<String>,
+    /// Actions that failed, with the error.
+    pub failed: Vec<(String, SimError)>,
+}
+
+/// A deterministic ETag for content: two 64-bit FNV-1a hashes, hex.
+pub fn content_etag(content: &[u8]) -> String {
+    let fnv = |seed: u64| {
+        content.iter().fold(seed, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+        })
+    };
+    format!(
+        "{:016x}{:016x}",
+        fnv(0xcbf2_9ce4_8422_2325),
+        fnv(0x6c62_272e_07bb_0142)
+    )
+}
+
+impl SimBucket {
+    /// An empty bucket in the given versioning state. Version ids it makes start with
+    /// `id_prefix` (so two buckets' ids differ).
+    pub fn new(versioning: Versioning, id_prefix: &str) -> Self {
+        SimBucket {
+            versioning,
+            keys: BTreeMap::new(),
+            next_id: 0,
+            id_prefix: id_prefix.to_owned(),
+            log: Vec::new(),
+        }
+    }
+
+    /// The versioning state.
+    pub fn versioning(&self) -> Versioning {
+        self.versioning
+    }
+
+    /// Change the versioning state (a bucket never returns to Unversioned).
+    pub fn set_versioning(&mut self, v: Versioning) {
+        if v != Versioning::Unversioned {
+            self.versioning = v;
+        }
+    }
+
+    fn new_id(&mut self) -> String {
+        if self.versioning == Versioning::Enabled {
+            self.next_id += 1;
+            format!("{}{:06}", self.id_prefix, self.next_id)
+        } else {
+            NULL_VERSION.to_owned()
+        }
+    }
+
+    fn write(
+        &mut self,
+        key: &str,
+        content: Option<Content>,
+        at: DateTime<Utc>,
+        meta: &PutMeta,
+    ) -> String {
+        let id = self.new_id();
+        let entries = self.keys.entry(key.to_owned()).or_default();
+        match self.versioning {
+            Versioning::Enabled => {}
+            Versioning::Suspended => entries.retain(|e| e.version.version_id != NULL_VERSION),
+            Versioning::Unversioned => entries.clear(),
+        }
+        let delete_marker = content.is_none();
+        if delete_marker && self.versioning == Versioning::Unversioned {
+            self.keys.remove(key);
+        } else {
+            let version = Version {
+                version_id: id.clone(),
+                last_modified: at,
+                delete_marker,
+                etag: content.as_deref().map(content_etag).unwrap_or_default(),
+                size: content.as_deref().map_or(0, |c| c.len() as u64),
+                storage_class: (!delete_marker).then(|| {
+                    meta.storage_class
+                        .clone()
+                        .unwrap_or_else(StorageClass::standard)
+                }),
+                owner_id: Some(
+                    meta.owner_id
+                        .clone()
+                        .unwrap_or_else(|| "sim-owner".to_owned()),
+                ),
+                is_latest: false,
+            };
+            entries.insert(
+                0,
+                SimVersion {
+                    version,
+                    content: content.clone(),
+                    content_type: meta.content_type.clone(),
+                },
+            );
+        }
+        self.log.push(Change {
+            at,
+            key: key.to_owned(),
+            content,
+        });
+        id
+    }
+
+    /// PUT: store `content` under `key`; returns the new version id.
+    pub fn put(&mut self, key: &str, content: &[u8], at: DateTime<Utc>) -> String {
+        self.write(key, Some(Arc::from(content)), at, &PutMeta::default())
+    }
+
+    /// PUT with a Content-Type, writer or storage class.
+    pub fn put_with(
+        &mut self,
+        key: &str,
+        content: &[u8],
+        at: DateTime<Utc>,
+        meta: &PutMeta,
+    ) -> String {
+        self.write(key, Some(Arc::from(content)), at, meta)
+    }
+
+    /// DELETE without a version id: adds a delete marker (see the module table).
+    pub fn delete(&mut self, key: &str, at: DateTime<Utc>) -> String {
+        self.write(key, None, at, &PutMeta::default())
+    }
+
+    /// DELETE by a given writer (for detection scenarios).
+    pub fn delete_by(&mut self, key: &str, at: DateTime<Utc>, owner_id: &str) -> String {
+        let meta = PutMeta {
+            owner_id: Some(owner_id.to_owned()),
+            ..PutMeta::default()
+        };
+        self.write(key, None, at, &meta)
+    }
+
+    /// One stored entry (version or delete marker) of a key.
+    pub fn version(&self, key: &str, version_id: &str) -> Option<&SimVersion> {
+        self.keys
+            .get(key)
+            .and_then(|es| es.iter().find(|e| e.version.version_id == version_id))
+    }
+
+    /// DELETE with a version id: removes that version or marker permanently.
+    /// s3rewind never does this by default; tests use it to model ransomware and lifecycle.
+    pub fn delete_version(&mut self, key: &str, version_id: &str) -> Result<(), SimError> {
+        let entries = self
+            .keys
+            .get_mut(key)
+            .ok_or_else(|| SimError::NoSuchVersion {
+                key: key.to_owned(),
+                version_id: version_id.to_owned(),
+            })?;
+        let before = entries.len();
+        entries.retain(|e| e.version.version_id != version_id);
+        if entries.len() == before {
+            return Err(SimError::NoSuchVersion {
+                key: key.to_owned(),
+                version_id: version_id.to_owned(),
+            });
+        }
+        if entries.is_empty() {
+            self.keys.remove(key);
+        }
+        Ok(())
+    }
+
+    /// The content of one version.
+    pub fn get_version(&self, key: &str, version_id: &str) -> Result<Content, SimError> {
+        let v = self
+            .keys
+            .get(key)
+            .and_then(|es| es.iter().find(|e| e.version.version_id == version_id))
+            .ok_or_else(|| SimError::NoSuchVersion {
+                key: key.to_owned(),
+                version_id: version_id.to_owned(),
+            })?;
+        v.content.clone().ok_or_else(|| SimError::IsDeleteMarker {
+            key: key.to_owned(),
+            version_id: version_id.to_owned(),
+        })
+    }
+
+    /// The current entry of a key (version or delete marker).
+    pub fn head(&self, key: &str) -> Option<&SimVersion> {
+        self.keys.get(key).and_then(|es| es.first())
+    }
+
+    /// CopyObject with `?versionId=`: copies a version of `source` (another bucket, or
+    /// `None` for this one) onto `key`. Returns the new version id.
+    pub fn copy_version(
+        &mut self,
+        source: Option<&SimBucket>,
+        source_key: &str,
+        source_version_id: &str,
+        key: &str,
+        at: DateTime<Utc>,
+    ) -> Result<String, SimError> {
+        let src = source.unwrap_or(self);
+        let content = src.get_version(source_key, source_version_id)?;
+        let meta = PutMeta {
+            content_type: src
+                .version(source_key, source_version_id)
+                .and_then(|v| v.content_type.clone()),
+            ..PutMeta::default()
+        };
+        if source.is_none()
+            && source_key == key
+            && self.head(key).map(|h| h.version.version_id.as_str()) == Some(source_version_id)
+        {
+            return Err(SimError::SelfCopy {
+                key: key.to_owned(),
+            });
+        }
+        Ok(self.write(key, Some(content), at, &meta))
+    }
+
+    /// Every entry in list order (key ascending, newest first), with `IsLatest` set.
+    pub fn list_order(&self, prefix: &str) -> Vec<Entry> {
+        self.keys
+            .range(prefix.to_owned()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .flat_map(|(k, es)| {
+                es.iter().enumerate().map(move |(i, e)| {
+                    let mut version = e.version.clone();
+                    version.is_latest = i == 0;
+                    Entry {
+                        key: k.clone(),
+                        version,
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// The listing as the SDK returns it: pages of at most `page_size` entries, each with
+    /// its versions and delete markers in two separate lists.
+    pub fn list_pages(&self, prefix: &str, page_size: usize) -> Vec<ListPage> {
+        let all = self.list_order(prefix);
+        all.chunks(page_size.max(1))
+            .map(|chunk| {
+                let (delete_markers, versions) =
+                    chunk.iter().cloned().partition(|e| e.version.delete_marker);
+                ListPage {
+                    versions,
+                    delete_markers,
+                }
+            })
+            .collect()
+    }
+
+    /// The current content of every existing key.
+    pub fn current_contents(&self) -> BTreeMap<String, Content> {
+        self.keys
+            .iter()
+            .filter_map(|(k, es)| {
+                es.first()
+                    .and_then(|e| e.content.clone())
+                    .map(|c| (k.clone(), c))
+            })
+            .collect()
+    }
+
+    /// The true content of every key at `at` (inclusive), replayed from the change log.
+    /// Unlike a listing, this knows about `null` versions that were later replaced.
+    pub fn truth_at(&self, at: DateTime<Utc>) -> BTreeMap<String, Content> {
+        let mut state = BTreeMap::new();
+        for c in self.log.iter().filter(|c| c.at <= at) {
+            match &c.content {
+                Some(content) => {
+                    state.insert(c.key.clone(), content.clone());
+                }
+                None => {
+                    state.remove(&c.key);
+                }
+            }
+        }
+        state
+    }
+
+    /// All entries of all keys (for checking that nothing was lost).
+    pub fn all_versions(&self) -> impl Iterator<Item = (&str, &SimVersion)> {
+        self.keys
+            .iter()
+            .flat_map(|(k, es)| es.iter().map(move |e| (k.as_str(), e)))
+    }
+
+    /// Carry out a plan: against this bucket in place, or from `source` into this bucket.
+    ///
+    /// The same rules as the real executor: the [`preflight`] checks first, then for
+    /// every action a check that the key still holds what the plan expected (else it is
+    /// skipped as drifted), then the write.
+    pub fn apply(
+        &mut self,
+        plan: &RestorePlan,
+        source: Option<&SimBucket>,
+        at: DateTime<Utc>,
+    ) -> Result<ApplyReport, PlanError> {
+        let source_versioning = source.map_or(self.versioning, |s| s.versioning);
+        let dest_versioning = match plan.destination {
+            Destination::InPlace => None,
+            _ => Some(self.versioning),
+        };
+        preflight(
+            &plan.source.bucket,
+            source_versioning,
+            &plan.destination,
+            dest_versioning,
+        )?;
+        let mut report = ApplyReport::default();
+        for action in &plan.actions {
+            let key = action.key();
+            let now = self
+                .head(key)
+                .filter(|h| !h.version.delete_marker)
+                .map(|h| h.version.version_id.as_str());
+            if now != action.expect().map(|e| e.version_id.as_str()) {
+                report.drifted.push(key.to_owned());
+                continue;
+            }
+            let result = match action {
+                Action::Copy(c) => self
+                    .copy_version(source, &c.source_key, &c.source_version_id, &c.key, at)
+                    .map(drop),
+                Action::DeleteMarker(d) => {
+                    self.delete(&d.key, at);
+                    Ok(())
+                }
+            };
+            match result {
+                Ok(()) => report.done += 1,
+                Err(e) => report.failed.push((key.to_owned(), e)),
+            }
+        }
+        Ok(report)
+    }
+}

@@ -1,0 +1,522 @@
+//! The timeline index: every key's versions and delete markers in server list order.
+//!
+//! A [`Timeline`] is built incrementally from listing pages with a [`TimelineBuilder`].
+//! It answers "what was each key at time T" ([`Timeline::state_at`]) and "what is each key
+//! now" ([`Timeline::current`]) without further S3 calls, for as many T as you like.
+//!
+//! # Restoring list order from the SDK's two lists
+//!
+//! S3 sends a page's versions and delete markers interleaved in list order, but the SDKs
+//! hand them over as two separate lists. Each list keeps list order, so for every key the
+//! builder merges the two by `LastModified`, newest first. That is exact except when a
+//! version and a delete marker of one key share a timestamp (S3 timestamps have one-second
+//! resolution in practice). For such ties the rule is, in this order:
+//!
+//! 1. an entry the server marked `IsLatest` comes first (it is the newest of the key);
+//! 2. otherwise the **object version comes first** (is treated as the newer one).
+//!
+//! Rule 2 errs on the side of keeping data: if the guess is wrong, a restore brings back
+//! an object that was in fact deleted within that second, rather than deleting one that
+//! in fact existed. Every tie that rule 2 decided is recorded as an
+//! [`Anomaly::SameSecondTie`], and a state that depends on one is flagged
+//! (see [`BucketState::ambiguous`](crate::BucketState)).
+//!
+//! Entries *within* one list are never reordered: the server's order is authoritative,
+//! so two versions with the same timestamp keep their listed order. Timestamps that go
+//! up instead of down along a key's list (a multipart upload completed after a later
+//! write, a replica) are kept in list order and recorded as [`Anomaly::NonMonotonic`].
+//!
+//! Keys are never resolved within one page: a key's entries may continue on the next
+//! page (a peer tool restores deleted keys because it resolves per page).
+
+use crate::error::TimelineError;
+use crate::model::{Entry, ListPage, Version};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// One key and its entries, in list order (newest first).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyHistory {
+    /// The key, exactly as listed (URL-decoded).
+    pub key: String,
+    /// Versions and delete markers, newest first (server list order).
+    pub entries: Vec<Version>,
+}
+
+impl KeyHistory {
+    /// The current entry: the first in list order.
+    pub fn head(&self) -> Option<&Version> {
+        self.entries.first()
+    }
+
+    /// The entry that was current at `at` (inclusive), by the rule of
+    /// [`Timeline::state_at`]: the first entry in list order with `last_modified <= at`.
+    pub fn entry_at(&self, at: DateTime<Utc>) -> Option<&Version> {
+        self.entries.iter().find(|e| e.last_modified <= at)
+    }
+}
+
+/// Something in the listing that the engine could not order with certainty.
+///
+/// Anomalies are findings, not errors: the timeline is still built, and the states and
+/// plans that depend on an anomaly say so.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Anomaly {
+    /// A version and a delete marker of one key have the same `LastModified`, and the
+    /// listing could not tell which is newer; the tie rule put the version first.
+    SameSecondTie {
+        /// The key.
+        key: String,
+        /// The shared timestamp.
+        at: DateTime<Utc>,
+        /// The version the tie rule put first.
+        version_id: String,
+        /// The delete marker it was tied with.
+        delete_marker_id: String,
+    },
+    /// Along the key's list, an entry is *newer* by timestamp than the one listed before
+    /// it (multipart uploads completed late, replicated or back-dated objects).
+    NonMonotonic {
+        /// The key.
+        key: String,
+        /// The entry whose timestamp is out of order.
+        version_id: String,
+        /// Its timestamp.
+        at: DateTime<Utc>,
+        /// The timestamp of the entry listed before it (older than `at`).
+        previous: DateTime<Utc>,
+    },
+}
+
+impl Anomaly {
+    /// The key the anomaly is about.
+    pub fn key(&self) -> &str {
+        match self {
+            Anomaly::SameSecondTie { key, .. } | Anomaly::NonMonotonic { key, .. } => key,
+        }
+    }
+}
+
+/// Every key's history under one listing prefix, sorted by key (UTF-8 byte order, as S3
+/// lists them).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timeline {
+    keys: Vec<KeyHistory>,
+    anomalies: Vec<Anomaly>,
+    entries: usize,
+}
+
+impl Timeline {
+    /// All keys with their histories, sorted by key.
+    pub fn keys(&self) -> &[KeyHistory] {
+        &self.keys
+    }
+
+    /// The history of one key, if it was listed.
+    pub fn get(&self, key: &str) -> Option<&KeyHistory> {
+        self.keys
+            .binary_search_by(|h| h.key.as_str().cmp(key))
+            .ok()
+            .map(|i| &self.keys[i])
+    }
+
+    /// Everything that could not be ordered with certainty, in list order.
+    pub fn anomalies(&self) -> &[Anomaly] {
+        &self.anomalies
+    }
+
+    /// Total number of versions and delete markers.
+    pub fn len(&self) -> usize {
+        self.entries
+    }
+
+    /// True when nothing was listed.
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    /// Build a timeline from entries given in list order (key ascending, then newest
+    /// first), as if they had been one page with the interleaving intact.
+    ///
+    /// This is the exact path (no tie guessing); the simulator and tests use it.
+    pub fn from_ordered(entries: impl IntoIterator<Item = Entry>) -> Result<Self, TimelineError> {
+        let mut b = TimelineBuilder::new();
+        for e in entries {
+            b.push_entry(e)?;
+        }
+        Ok(b.finish())
+    }
+}
+
+/// Builds a [`Timeline`] from listing pages, in listing order.
+///
+/// ```
+/// use s3rewind_engine::{Entry, ListPage, TimelineBuilder, Version};
+/// use chrono::{TimeZone, Utc};
+///
+/// let entry = |id: &str, secs: i64, dm: bool| Entry {
+///     key: "report.csv".into(),
+///     version: Version {
+///         version_id: id.into(),
+///         last_modified: Utc.timestamp_opt(secs, 0).unwrap(),
+///         delete_marker: dm,
+///         etag: if dm { String::new() } else { format!("etag-{id}") },
+///         size: 1,
+///         storage_class: None,
+///         owner_id: None,
+///         is_latest: false,
+///     },
+/// };
+/// let mut b = TimelineBuilder::new();
+/// // Page 1 ends with the key's delete marker; the version it hides is on page 2.
+/// b.push_page(ListPage { versions: vec![], delete_markers: vec![entry("d", 20, true)] }).unwrap();
+/// b.push_page(ListPage { versions: vec![entry("v", 10, false)], delete_markers: vec![] }).unwrap();
+/// let timeline = b.finish();
+///
+/// let at = |s| Utc.timestamp_opt(s, 0).unwrap();
+/// assert!(timeline.state_at(at(25)).get("report.csv").is_none()); // deleted at 20
+/// assert_eq!(timeline.state_at(at(15)).get("report.csv").unwrap().version_id, "v");
+/// assert!(timeline.state_at(at(5)).get("report.csv").is_none()); // not yet written
+/// ```
+#[derive(Debug, Default)]
+pub struct TimelineBuilder {
+    keys: Vec<KeyHistory>,
+    anomalies: Vec<Anomaly>,
+    entries: usize,
+    /// Version ids already seen for the last key (to reject repeated entries, which mean
+    /// a paging bug: a marker that did not advance, or a server repeating a page).
+    seen_ids: std::collections::HashSet<String>,
+}
+
+impl TimelineBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of entries pushed so far.
+    pub fn len(&self) -> usize {
+        self.entries
+    }
+
+    /// True when nothing was pushed yet.
+    pub fn is_empty(&self) -> bool {
+        self.entries == 0
+    }
+
+    /// The last key pushed so far (the listing's position).
+    pub fn last_key(&self) -> Option<&str> {
+        self.keys.last().map(|k| k.key.as_str())
+    }
+
+    /// Add the next page of the listing.
+    ///
+    /// Fails, leaving the builder unchanged, when the page is not in list order relative
+    /// to itself or to what came before (a key going backwards, a repeated entry), or
+    /// when an entry is in the wrong list.
+    pub fn push_page(&mut self, page: ListPage) -> Result<(), TimelineError> {
+        let ListPage {
+            versions,
+            delete_markers,
+        } = page;
+        for e in &versions {
+            if e.version.delete_marker {
+                return Err(TimelineError::WrongList {
+                    key: e.key.clone(),
+                    version_id: e.version.version_id.clone(),
+                });
+            }
+        }
+        for e in &delete_markers {
+            if !e.version.delete_marker {
+                return Err(TimelineError::WrongList {
+                    key: e.key.clone(),
+                    version_id: e.version.version_id.clone(),
+                });
+            }
+        }
+        check_key_order(&versions)?;
+        check_key_order(&delete_markers)?;
+        let merged = merge_page(versions, delete_markers);
+        // Validate against what is already there before changing anything.
+        self.check_continues(&merged.entries)?;
+        for e in merged.entries {
+            self.push_entry_unchecked(e);
+        }
+        self.anomalies.extend(merged.ties);
+        Ok(())
+    }
+
+    /// Add one entry that is known to be next in list order.
+    pub fn push_entry(&mut self, entry: Entry) -> Result<(), TimelineError> {
+        self.check_continues(std::slice::from_ref(&entry))?;
+        self.push_entry_unchecked(entry);
+        Ok(())
+    }
+
+    /// Check that `entries` (in list order) may follow what was pushed so far.
+    fn check_continues(&self, entries: &[Entry]) -> Result<(), TimelineError> {
+        let mut last_key = self.last_key();
+        let mut seen_extra: Vec<&str> = Vec::new();
+        for e in entries {
+            match last_key {
+                Some(k) if e.key.as_str() < k => {
+                    return Err(TimelineError::OutOfOrder {
+                        previous: k.to_owned(),
+                        key: e.key.clone(),
+                    });
+                }
+                Some(k) if e.key.as_str() == k => {
+                    let repeated = (self.last_key() == Some(k)
+                        && self.seen_ids.contains(&e.version.version_id))
+                        || seen_extra.contains(&e.version.version_id.as_str());
+                    if repeated {
+                        return Err(TimelineError::Repeated {
+                            key: e.key.clone(),
+                            version_id: e.version.version_id.clone(),
+                        });
+                    }
+                }
+                _ => seen_extra.clear(),
+            }
+            seen_extra.push(&e.version.version_id);
+            last_key = Some(&e.key);
+        }
+        Ok(())
+    }
+
+    fn push_entry_unchecked(&mut self, entry: Entry) {
+        let Entry { key, version } = entry;
+        self.entries += 1;
+        match self.keys.last_mut() {
+            Some(h) if h.key == key => {
+                if let Some(prev) = h.entries.last()
+                    && version.last_modified > prev.last_modified
+                {
+                    self.anomalies.push(Anomaly::NonMonotonic {
+                        key: key.clone(),
+                        version_id: version.version_id.clone(),
+                        at: version.last_modified,
+                        previous: prev.last_modified,
+                    });
+                }
+                self.seen_ids.insert(version.version_id.clone());
+                h.entries.push(version);
+            }
+            _ => {
+                self.seen_ids.clear();
+                self.seen_ids.insert(version.version_id.clone());
+                self.keys.push(KeyHistory {
+                    key,
+                    entries: vec![version],
+                });
+            }
+        }
+    }
+
+    /// Append a builder that listed the key range right after this one (parallel
+    /// listing of disjoint, ordered key ranges).
+    pub fn append(&mut self, other: TimelineBuilder) -> Result<(), TimelineError> {
+        if let (Some(mine), Some(first)) = (self.last_key(), other.keys.first())
+            && first.key.as_str() <= mine
+        {
+            return Err(TimelineError::OutOfOrder {
+                previous: mine.to_owned(),
+                key: first.key.clone(),
+            });
+        }
+        self.keys.extend(other.keys);
+        self.anomalies.extend(other.anomalies);
+        self.entries += other.entries;
+        self.seen_ids = other.seen_ids;
+        Ok(())
+    }
+
+    /// The finished timeline.
+    pub fn finish(self) -> Timeline {
+        Timeline {
+            keys: self.keys,
+            anomalies: self.anomalies,
+            entries: self.entries,
+        }
+    }
+}
+
+fn check_key_order(list: &[Entry]) -> Result<(), TimelineError> {
+    for w in list.windows(2) {
+        if w[1].key < w[0].key {
+            return Err(TimelineError::OutOfOrder {
+                previous: w[0].key.clone(),
+                key: w[1].key.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+struct Merged {
+    entries: Vec<Entry>,
+    ties: Vec<Anomaly>,
+}
+
+/// Interleave one page's versions and delete markers back into list order.
+fn merge_page(versions: Vec<Entry>, markers: Vec<Entry>) -> Merged {
+    let mut out = Vec::with_capacity(versions.len() + markers.len());
+    let mut ties = Vec::new();
+    let mut v = versions.into_iter().peekable();
+    let mut d = markers.into_iter().peekable();
+    loop {
+        let take_version = match (v.peek(), d.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(a), Some(b)) => {
+                if a.key != b.key {
+                    a.key < b.key
+                } else if a.version.last_modified != b.version.last_modified {
+                    a.version.last_modified > b.version.last_modified
+                } else if a.version.is_latest || b.version.is_latest {
+                    a.version.is_latest
+                } else {
+                    ties.push(Anomaly::SameSecondTie {
+                        key: a.key.clone(),
+                        at: a.version.last_modified,
+                        version_id: a.version.version_id.clone(),
+                        delete_marker_id: b.version.version_id.clone(),
+                    });
+                    true
+                }
+            }
+        };
+        let next = if take_version { v.next() } else { d.next() };
+        out.push(next.expect("peeked"));
+    }
+    Merged { entries: out, ties }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn e(key: &str, id: &str, secs: i64, dm: bool) -> Entry {
+        Entry {
+            key: key.into(),
+            version: Version {
+                version_id: id.into(),
+                last_modified: Utc.timestamp_opt(secs, 0).unwrap(),
+                delete_marker: dm,
+                etag: if dm { String::new() } else { format!("e{id}") },
+                size: 1,
+                storage_class: None,
+                owner_id: None,
+                is_latest: false,
+            },
+        }
+    }
+
+    fn ids(t: &Timeline, key: &str) -> Vec<String> {
+        t.get(key)
+            .unwrap()
+            .entries
+            .iter()
+            .map(|v| v.version_id.clone())
+            .collect()
+    }
+
+    #[test]
+    fn merges_markers_between_versions_by_time() {
+        let mut b = TimelineBuilder::new();
+        b.push_page(ListPage {
+            versions: vec![e("a", "v3", 30, false), e("a", "v1", 10, false)],
+            delete_markers: vec![e("a", "d2", 20, true)],
+        })
+        .unwrap();
+        let t = b.finish();
+        assert_eq!(ids(&t, "a"), ["v3", "d2", "v1"]);
+        assert!(t.anomalies().is_empty());
+    }
+
+    #[test]
+    fn key_continues_across_pages_including_marker_only_pages() {
+        let mut b = TimelineBuilder::new();
+        b.push_page(ListPage {
+            versions: vec![e("a", "v1", 10, false)],
+            delete_markers: vec![e("a", "d3", 30, true)],
+        })
+        .unwrap();
+        // A page with only delete markers, continuing key "a", then a new key.
+        b.push_page(ListPage {
+            versions: vec![],
+            delete_markers: vec![e("a", "d0", 5, true), e("b", "d9", 9, true)],
+        })
+        .unwrap();
+        b.push_page(ListPage::default()).unwrap();
+        let t = b.finish();
+        assert_eq!(ids(&t, "a"), ["d3", "v1", "d0"]);
+        assert_eq!(ids(&t, "b"), ["d9"]);
+        assert_eq!(t.len(), 4);
+    }
+
+    #[test]
+    fn tie_rule_prefers_is_latest_then_version() {
+        let mut b = TimelineBuilder::new();
+        let mut dm = e("a", "d", 10, true);
+        dm.version.is_latest = true;
+        b.push_page(ListPage {
+            versions: vec![e("a", "v", 10, false), e("b", "bv", 10, false)],
+            delete_markers: vec![dm, e("b", "bd", 10, true)],
+        })
+        .unwrap();
+        let t = b.finish();
+        assert_eq!(ids(&t, "a"), ["d", "v"]);
+        assert_eq!(ids(&t, "b"), ["bv", "bd"]);
+        assert_eq!(t.anomalies().len(), 1);
+        assert_eq!(t.anomalies()[0].key(), "b");
+    }
+
+    #[test]
+    fn rejects_backwards_and_repeated_entries_without_changing() {
+        let mut b = TimelineBuilder::new();
+        b.push_page(ListPage {
+            versions: vec![e("b", "v1", 10, false)],
+            delete_markers: vec![],
+        })
+        .unwrap();
+        let err = b
+            .push_page(ListPage {
+                versions: vec![e("a", "x", 10, false)],
+                delete_markers: vec![],
+            })
+            .unwrap_err();
+        assert!(matches!(err, TimelineError::OutOfOrder { .. }));
+        let err = b
+            .push_page(ListPage {
+                versions: vec![e("b", "v1", 10, false)],
+                delete_markers: vec![],
+            })
+            .unwrap_err();
+        assert!(matches!(err, TimelineError::Repeated { .. }));
+        assert_eq!(b.len(), 1);
+    }
+
+    #[test]
+    fn flags_non_monotonic_timestamps() {
+        let t = Timeline::from_ordered([e("a", "v2", 5, false), e("a", "v1", 9, false)]).unwrap();
+        assert!(matches!(t.anomalies()[0], Anomaly::NonMonotonic { .. }));
+        assert_eq!(ids(&t, "a"), ["v2", "v1"]);
+    }
+
+    #[test]
+    fn wrong_list_is_an_error() {
+        let mut b = TimelineBuilder::new();
+        assert!(
+            b.push_page(ListPage {
+                versions: vec![e("a", "d", 1, true)],
+                delete_markers: vec![],
+            })
+            .is_err()
+        );
+    }
+}
