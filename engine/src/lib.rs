@@ -52,11 +52,13 @@ assert_eq!(bucket.current_contents(), bucket.truth_at(t(50)));
 
 #![deny(missing_docs)]
 
+pub mod detect;
 pub mod error;
 pub mod keys;
 pub mod location;
 pub mod model;
 pub mod plan;
+pub mod scenarios;
 pub mod sim;
 pub mod state;
 pub mod time;

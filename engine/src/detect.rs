@@ -1,0 +1,1 @@
+//! Corruption detection (issue 4): finds incidents in a timeline.

@@ -1,0 +1,1 @@
+//! Synthetic bucket histories, healthy and damaged, for the detector's tests and evaluation.
