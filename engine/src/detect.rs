@@ -1,1 +1,427 @@
-//! Corruption detection (issue 4): finds incidents in a timeline.
+/*!
+Corruption detection: finds incidents (ransomware, wipes, bad jobs) in a bucket's history
+and says, for every damaged key, which version was the last good one.
+
+Detection is pure: it reads a [`Timeline`] and, optionally, content samples that the CLI
+fetched (the first [`SAMPLE_BYTES`] of chosen versions, see [`sample_plan`]). It returns
+a [`ScanReport`]: data, never errors. The report feeds the two restore modes:
+[`restore_point`] (`--before-corruption`: the whole bucket back to just before the first
+incident) and [`per_key_target`] (`--per-key`: each damaged key back to its own last good
+version, every other key left as it is now).
+
+# Method
+
+Every entry of the timeline becomes a *change* of its key: a creation, an overwrite (a
+version over a live version), a delete (a delete marker over a live version) or a
+repeated delete. Changes inside the scan window (`since..=until`, inclusive) are judged;
+everything before the window is the bucket's baseline.
+
+**Signals** are groups of changes that share a damage signature. A group is split into
+*runs* wherever two consecutive changes are more than [`DetectOptions::gap_secs`] apart,
+and a run counts only with at least [`DetectOptions::min_keys`] distinct keys. From
+metadata alone (no GET):
+
+| signal | signature | kind | weight |
+|---|---|---|---|
+| cipher overhead | overwrites that all grew by the same number of bytes (1..=`max_overhead`), or were padded to 16-byte blocks plus the same header; at least `common_fraction` of the overwrites in the run's span | [`Encrypted`](DamageKind::Encrypted) | 0.5 (0.4 for an unusual constant) |
+| truncation | overwrites to 0 bytes, or to ≤ `tiny_size` bytes from ≥ 128 | [`Truncated`](DamageKind::Truncated) | 0.5 |
+| size collapse | overwrites that changed size ≥ 4× and landed in one narrow size band (about 19% wide), their new sizes much closer together than the originals' (new spread² ≤ old spread, old spread ≥ 1.5×) | [`WrongType`](DamageKind::WrongType) | 0.35 |
+| same content | distinct keys given one identical ETag (not rewritten with their own content) | [`WrongType`](DamageKind::WrongType) for overwrites, [`Planted`](DamageKind::Planted) for new keys | 0.4 / 0.15 |
+| rename | new keys `X<suffix>` with one common suffix while `X` got a delete marker within `gap_secs` | [`Renamed`](DamageKind::Renamed) + [`Planted`](DamageKind::Planted) | 0.55 (0.65 when sizes grew by ≤ `max_overhead`; 0.3 for backup/compression suffixes; compression suffixes whose files shrank are ignored) |
+| wipe | delete markers on established objects (older than `established_secs`) in a prefix (bucket, first or second `/` level): more than `wipe_factor` × the prefix's largest earlier delete run, removing (net of new keys) ≥ `wipe_fraction` of its live keys | [`Deleted`](DamageKind::Deleted) | 0.45 to 0.6 |
+| new writer | an owner id first seen in the window, after ≥ `new_owner_history_secs` of history, overwriting or deleting others' objects | per change | 0.3 |
+
+A signature that already appeared in bulk (a run of `min_keys`) before the run is
+*routine* (a nightly job appending fixed-size records) and its weight is cut to 30%.
+
+From content (samples), each sampled version is judged against what it should be: its
+key's extension, the previous version's Content-Type or sniffed type, its own
+Content-Type (see [`content`]). Near-random bytes without a file signature where
+something else is expected are [`Encrypted`](DamageKind::Encrypted); bytes of another
+type are [`WrongType`](DamageKind::WrongType); a validator failure is
+[`Invalid`](DamageKind::Invalid). A run of such versions is a signal of weight 0.75
+(encrypted) or 0.6 (wrong type) once it has `min_content_keys` keys, and of 0.5 (one or
+two) or 0.8 (three or more) when it is validator failures.
+
+**Incidents** are signals whose spans overlap or lie within `gap_secs` of each other.
+Their score is the noisy-or `1 − Π(1 − w)` of the strongest weight per signal type and of
+three modifiers: a **burst** (0.25: a `bin_secs` bin of overwrites and deletes at least
+`burst_factor` × the busiest earlier bin), a **new writer** among the damaging changes
+(0.3), and **storage class changes** on at least half the incident's overwrites (0.15).
+If at least three of the incident's versions were sampled and fewer than 20% of them look
+damaged, the score is multiplied by 0.4 (the content contradicts the metadata). When one
+new writer made at least half of an incident's changes, all of that writer's changes near
+the incident join it. Incidents scoring below [`DetectOptions::min_score`] are dropped.
+
+**Confidence**: [`High`](Confidence::High) needs content confirmation (at least
+`min_content_keys` damaged samples, at least half of those checked) and one more
+independent signal; [`Medium`](Confidence::Medium) is a score ≥ 0.6 or content
+confirmation alone; everything else reported is [`Low`](Confidence::Low). Metadata alone
+never reaches High.
+
+**Last good version**: for each affected key, its first bad version is its oldest
+flagged change in *list order* (the order restores follow); the last good version is the
+entry right after it in list order when that is an object version, and absent (`None`)
+when the key did not exist before (a `.locked` copy, a ransom note).
+
+# Cost
+
+One pass over the timeline builds the changes; signals group them with hash maps and
+sort each group by time, so detection is O(n log n) in the number of versions, with
+memory for one small record per version.
+*/
+
+mod analysis;
+pub mod content;
+mod restore;
+mod sample;
+mod signals;
+
+pub use content::{FileType, entropy, near_random, random_entropy, sniff};
+pub use restore::{per_key_target, restore_point};
+pub use sample::sample_plan;
+
+use crate::timeline::Timeline;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// How many leading bytes of a version the CLI should fetch (ranged GET `bytes=0-4095`)
+/// for content analysis.
+pub const SAMPLE_BYTES: usize = 4096;
+
+/// The schema name written into every scan report; bumped on incompatible changes.
+pub const SCAN_SCHEMA: &str = "s3rewind.scan/v1";
+
+/// What to scan and how sensitive to be. [`Default`] gives the documented thresholds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DetectOptions {
+    /// Judge only changes at or after this instant (earlier history is the baseline).
+    pub since: Option<DateTime<Utc>>,
+    /// Judge only changes at or before this instant (later ones are ignored).
+    pub until: Option<DateTime<Utc>>,
+    /// Fewest distinct keys for a metadata signal (default 5).
+    pub min_keys: usize,
+    /// Fewest distinct keys with damaged content for a content signal (default 3).
+    pub min_content_keys: usize,
+    /// Changes further apart than this are not one run, and signals further apart are
+    /// not one incident (seconds, default 3600).
+    pub gap_secs: i64,
+    /// Width of the bins in which bursts are counted (seconds, default 600).
+    pub bin_secs: i64,
+    /// A bin is a burst when it has this many times the overwrites and deletes of the
+    /// busiest earlier bin (default 3.0).
+    pub burst_factor: f64,
+    /// Largest size growth still taken for cipher overhead (bytes, default 4096).
+    pub max_overhead: u64,
+    /// Sizes up to this count as truncated (bytes, default 32).
+    pub tiny_size: u64,
+    /// A common size growth must cover at least this share of the overwrites in its
+    /// span (default 0.3).
+    pub common_fraction: f64,
+    /// A wipe removes at least this share of a prefix's live keys (default 0.5).
+    pub wipe_fraction: f64,
+    /// A wipe deletes more than this many times the prefix's largest earlier delete run
+    /// (default 3.0).
+    pub wipe_factor: f64,
+    /// Objects younger than this when deleted are temporary and do not count towards a
+    /// wipe (seconds, default 6 h).
+    pub established_secs: i64,
+    /// An owner id counts as new only when the bucket has at least this much history
+    /// before its first write (seconds, default 24 h).
+    pub new_owner_history_secs: i64,
+    /// Incidents scoring below this are not reported (default 0.4).
+    pub min_score: f64,
+}
+
+impl Default for DetectOptions {
+    fn default() -> Self {
+        DetectOptions {
+            since: None,
+            until: None,
+            min_keys: 5,
+            min_content_keys: 3,
+            gap_secs: 3600,
+            bin_secs: 600,
+            burst_factor: 3.0,
+            max_overhead: 4096,
+            tiny_size: 32,
+            common_fraction: 0.3,
+            wipe_fraction: 0.5,
+            wipe_factor: 3.0,
+            established_secs: 6 * 3600,
+            new_owner_history_secs: 24 * 3600,
+            min_score: 0.4,
+        }
+    }
+}
+
+/// Content evidence for one version, gathered by the CLI (or by
+/// [`scenarios::samples_for`](crate::scenarios::samples_for) in tests).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContentSample {
+    /// The key.
+    pub key: String,
+    /// The version id.
+    pub version_id: String,
+    /// The version's first bytes, at most [`SAMPLE_BYTES`] (fewer for a smaller object).
+    pub head: Vec<u8>,
+    /// The Content-Type the version was stored with, if known.
+    pub content_type: Option<String>,
+    /// The user's validator's verdict (`--validate-cmd`): `Some(false)` = bad.
+    pub validator_ok: Option<bool>,
+}
+
+/// What happened to an affected key.
+///
+/// Variants are ordered from the most to the least specific; an incident lists its kinds
+/// in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DamageKind {
+    /// Overwritten with encrypted (random-looking) content, or grown by a cipher's
+    /// overhead.
+    Encrypted,
+    /// Overwritten with content of another type than the key's (magic bytes, size
+    /// collapse, one content written over many keys).
+    WrongType,
+    /// Truncated to zero or a few bytes.
+    Truncated,
+    /// Rejected by the user's validator.
+    Invalid,
+    /// Deleted while a copy with a suspicious suffix appeared (`x.docx` →
+    /// `x.docx.locked`).
+    Renamed,
+    /// Deleted (delete marker) in bulk.
+    Deleted,
+    /// Created by the incident (an encrypted copy, a ransom note): should not exist.
+    Planted,
+    /// Overwritten by the incident's writer, with no more specific signature.
+    Overwritten,
+}
+
+impl DamageKind {
+    /// The kind's name as in JSON (`encrypted`, `wrong_type`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            DamageKind::Encrypted => "encrypted",
+            DamageKind::WrongType => "wrong_type",
+            DamageKind::Truncated => "truncated",
+            DamageKind::Invalid => "invalid",
+            DamageKind::Renamed => "renamed",
+            DamageKind::Deleted => "deleted",
+            DamageKind::Planted => "planted",
+            DamageKind::Overwritten => "overwritten",
+        }
+    }
+}
+
+impl fmt::Display for DamageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How sure the detector is that an incident is real.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confidence {
+    /// Weak or single metadata evidence: worth a look.
+    Low,
+    /// Strong metadata evidence, or content evidence alone.
+    Medium,
+    /// Content confirmed it, and other signals agree.
+    High,
+}
+
+impl fmt::Display for Confidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Confidence::Low => "low",
+            Confidence::Medium => "medium",
+            Confidence::High => "high",
+        })
+    }
+}
+
+/// One key an incident damaged, and how to undo it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AffectedKey {
+    /// The key.
+    pub key: String,
+    /// What happened to it (at its first bad version).
+    pub kind: DamageKind,
+    /// Its first damaged entry (a version or a delete marker): the oldest flagged change
+    /// in list order.
+    pub first_bad_version: String,
+    /// When that entry was written.
+    pub first_bad_at: DateTime<Utc>,
+    /// The version right before the first bad one in list order; `None` when the key did
+    /// not exist before (restoring means making it absent).
+    pub last_good_version: Option<String>,
+    /// When the last good version was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_good_at: Option<DateTime<Utc>>,
+    /// What content analysis said about the first bad version, when it was sampled and
+    /// looked damaged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<String>,
+}
+
+/// One suspected incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    /// 1-based number, in order of `start`.
+    pub id: usize,
+    /// The first bad write (the earliest `first_bad_at` of its keys).
+    pub start: DateTime<Utc>,
+    /// The last change that is part of the incident.
+    pub end: DateTime<Utc>,
+    /// The kinds of damage, most specific first.
+    pub kinds: Vec<DamageKind>,
+    /// How sure the detector is.
+    pub confidence: Confidence,
+    /// The combined score in `0..=1` (see the module docs).
+    pub score: f64,
+    /// Human-readable reasons, strongest first.
+    pub evidence: Vec<String>,
+    /// Owner ids that made the damaging changes, sorted.
+    pub writers: Vec<String>,
+    /// How many of the incident's versions had content samples that could be judged.
+    pub content_checked: usize,
+    /// How many of those looked damaged.
+    pub content_bad: usize,
+    /// The affected keys, sorted by key.
+    pub keys: Vec<AffectedKey>,
+}
+
+/// Counts of what was scanned.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScanStats {
+    /// Keys in the timeline.
+    pub keys: usize,
+    /// Versions and delete markers in the timeline.
+    pub entries: usize,
+    /// New keys (and re-creations after a delete) in the window.
+    pub creates: usize,
+    /// Versions written over a live version in the window.
+    pub overwrites: usize,
+    /// Delete markers over a live version in the window.
+    pub deletes: usize,
+    /// Content samples given.
+    pub samples: usize,
+    /// Samples that matched a change in the window and could be judged.
+    pub samples_judged: usize,
+    /// Judged samples that looked damaged.
+    pub samples_bad: usize,
+}
+
+/// The bucket's own normal activity, which bursts are measured against.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Baseline {
+    /// The first change in the timeline.
+    pub history_start: Option<DateTime<Utc>>,
+    /// Width of a burst bin in seconds.
+    pub bin_secs: i64,
+    /// Overwrites and deletes per day before the window (whole history without a
+    /// window start).
+    pub changes_per_day: f64,
+    /// The most overwrites and deletes in one bin before the window.
+    pub peak_per_bin: usize,
+    /// Distinct owner ids seen before the window.
+    pub writers: usize,
+}
+
+/// The result of a scan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScanReport {
+    /// Always [`SCAN_SCHEMA`].
+    pub schema: String,
+    /// The window's start, as asked.
+    pub since: Option<DateTime<Utc>>,
+    /// The window's end, as asked.
+    pub until: Option<DateTime<Utc>>,
+    /// What was scanned.
+    pub stats: ScanStats,
+    /// The bucket's normal activity.
+    pub baseline: Baseline,
+    /// Suspected incidents, in order of start.
+    pub incidents: Vec<Incident>,
+}
+
+impl ScanReport {
+    /// True when at least one incident was found (the CLI's exit code).
+    pub fn found(&self) -> bool {
+        !self.incidents.is_empty()
+    }
+
+    /// Serialise as pretty JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("report serialises")
+    }
+
+    /// A short human summary: one line per incident with its window, kinds, confidence
+    /// and key count, followed by its evidence.
+    pub fn summary(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl fmt::Display for ScanReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.stats;
+        writeln!(
+            f,
+            "scanned {} keys, {} entries ({} creates, {} overwrites, {} deletes in the window; {} samples judged, {} bad)",
+            s.keys, s.entries, s.creates, s.overwrites, s.deletes, s.samples_judged, s.samples_bad
+        )?;
+        if self.incidents.is_empty() {
+            return writeln!(f, "no incident found");
+        }
+        for i in &self.incidents {
+            let kinds: Vec<&str> = i.kinds.iter().map(|k| k.name()).collect();
+            writeln!(
+                f,
+                "incident {}: {} .. {}  {}  confidence {} (score {:.2}), {} keys",
+                i.id,
+                i.start.format("%Y-%m-%dT%H:%M:%SZ"),
+                i.end.format("%Y-%m-%dT%H:%M:%SZ"),
+                kinds.join("+"),
+                i.confidence,
+                i.score,
+                i.keys.len()
+            )?;
+            for e in &i.evidence {
+                writeln!(f, "  - {e}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Scan a timeline for incidents, using whatever content samples were gathered (none is
+/// fine: metadata signals alone).
+pub fn detect(
+    timeline: &Timeline,
+    samples: &[ContentSample],
+    options: &DetectOptions,
+) -> ScanReport {
+    let ctx = analysis::Ctx::new(timeline, options);
+    let judged = ctx.judge(samples);
+    let mut found = signals::metadata(&ctx);
+    found.extend(signals::content(&ctx, &judged));
+    let incidents = signals::assemble(&ctx, &judged, found);
+    ScanReport {
+        schema: SCAN_SCHEMA.to_owned(),
+        since: options.since,
+        until: options.until,
+        stats: ScanStats {
+            samples: samples.len(),
+            samples_judged: judged.judged(),
+            samples_bad: judged.bad(),
+            ..ctx.stats()
+        },
+        baseline: ctx.baseline(),
+        incidents,
+    }
+}

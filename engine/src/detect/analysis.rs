@@ -1,0 +1,544 @@
+//! The shared view the detector works on: every entry of the timeline as a *change* of
+//! its key, with the facts several signals need (who wrote first when, which new keys are
+//! renamed copies, which bins are bursts) computed once.
+
+use super::content::{self, Bytes, Verdict};
+use super::{Baseline, ContentSample, DetectOptions, ScanStats};
+use crate::model::Version;
+use crate::timeline::Timeline;
+use chrono::{DateTime, Utc};
+use std::collections::{HashMap, HashSet};
+
+/// Milliseconds since the epoch (what the detector computes with).
+pub(crate) type Ms = i64;
+
+/// A millisecond count back to a timestamp (never fails: out-of-range values clamp).
+pub(crate) fn to_time(ms: Ms) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or(if ms < 0 {
+        DateTime::<Utc>::MIN_UTC
+    } else {
+        DateTime::<Utc>::MAX_UTC
+    })
+}
+
+/// How an entry changed its key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// A version where the key did not exist (first write, or after a delete marker).
+    Create,
+    /// A version over a live version.
+    Overwrite,
+    /// A delete marker over a live version.
+    Delete,
+    /// A delete marker over a delete marker or nothing.
+    DeleteAgain,
+}
+
+impl Change {
+    /// Versions (not delete markers).
+    pub(crate) fn writes_content(self) -> bool {
+        matches!(self, Change::Create | Change::Overwrite)
+    }
+
+    /// Overwrites and deletes: the changes that can destroy data.
+    pub(crate) fn destructive(self) -> bool {
+        matches!(self, Change::Overwrite | Change::Delete)
+    }
+}
+
+/// One entry of the timeline seen as a change. Its id is its position in
+/// [`Ctx::events`]; entries of one key are consecutive, newest first.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Event {
+    /// Index of the key in [`Timeline::keys`].
+    pub key: usize,
+    /// Index of the entry in the key's list (0 = newest).
+    pub idx: usize,
+    /// `last_modified` in ms.
+    pub t: Ms,
+    /// What it did.
+    pub change: Change,
+    /// Inside the scan window.
+    pub in_window: bool,
+}
+
+/// A new key `X<suffix>` created while `X` got a delete marker nearby.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pair<'a> {
+    /// The creation of the new key.
+    pub created: usize,
+    /// The original's delete marker.
+    pub deleted: usize,
+    /// The original's last version before that marker.
+    pub original: usize,
+    /// The suffix.
+    pub suffix: &'a str,
+}
+
+/// A bin of overwrites and deletes far above the bucket's earlier peak.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Burst {
+    /// Bin start (ms).
+    pub start: Ms,
+    /// Overwrites and deletes in the bin.
+    pub count: usize,
+    /// The most in any earlier bin (more than `gap` before).
+    pub earlier_peak: usize,
+}
+
+/// The analysis context.
+pub(crate) struct Ctx<'a> {
+    pub tl: &'a Timeline,
+    pub opts: &'a DetectOptions,
+    pub events: Vec<Event>,
+    /// Event id of each key's entry 0.
+    key_offset: Vec<usize>,
+    /// The window, inclusive, in ms.
+    pub win: (Ms, Ms),
+    /// `gap_secs` in ms.
+    pub gap: Ms,
+    /// The first change in the timeline.
+    pub history_start: Option<Ms>,
+    /// When each owner id first wrote.
+    owner_first: HashMap<&'a str, Ms>,
+    /// Rename pairs, in order of the created event.
+    pub pairs: Vec<Pair<'a>>,
+    pair_by_created: HashMap<usize, usize>,
+    paired_deletes: HashSet<usize>,
+    /// The overwrites in the window as (time, event id), sorted.
+    overwrites: Vec<(Ms, usize)>,
+    /// Burst bins, in time order.
+    pub bursts: Vec<Burst>,
+    /// Per new owner (first seen in the window after enough history), its events in the
+    /// window in time order.
+    pub new_owner_events: Vec<(&'a str, Vec<usize>)>,
+    baseline: Baseline,
+}
+
+/// Separators after which a key's tail may be a ransomware suffix.
+const SUFFIX_STARTS: &[u8] = b".-_~[( +@!";
+/// Longest suffix considered for a rename.
+const MAX_SUFFIX: usize = 64;
+/// At most this many entries of an original are examined for its delete marker.
+const MAX_PAIR_SCAN: usize = 64;
+
+impl<'a> Ctx<'a> {
+    pub(crate) fn new(tl: &'a Timeline, opts: &'a DetectOptions) -> Self {
+        let win = (
+            opts.since.map_or(Ms::MIN, |t| t.timestamp_millis()),
+            opts.until.map_or(Ms::MAX, |t| t.timestamp_millis()),
+        );
+        let mut events = Vec::with_capacity(tl.len());
+        let mut key_offset = Vec::with_capacity(tl.keys().len());
+        let mut owner_first: HashMap<&str, Ms> = HashMap::new();
+        let mut history_start: Option<Ms> = None;
+        for (k, h) in tl.keys().iter().enumerate() {
+            key_offset.push(events.len());
+            for (i, v) in h.entries.iter().enumerate() {
+                let prev_live = h.entries.get(i + 1).is_some_and(|p| !p.delete_marker);
+                let change = match (v.delete_marker, prev_live) {
+                    (false, false) => Change::Create,
+                    (false, true) => Change::Overwrite,
+                    (true, true) => Change::Delete,
+                    (true, false) => Change::DeleteAgain,
+                };
+                let t = v.last_modified.timestamp_millis();
+                history_start = Some(history_start.map_or(t, |s| s.min(t)));
+                if let Some(o) = v.owner_id.as_deref() {
+                    owner_first
+                        .entry(o)
+                        .and_modify(|f| *f = (*f).min(t))
+                        .or_insert(t);
+                }
+                events.push(Event {
+                    key: k,
+                    idx: i,
+                    t,
+                    change,
+                    in_window: win.0 <= t && t <= win.1,
+                });
+            }
+        }
+        let mut overwrites: Vec<(Ms, usize)> = events
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.in_window && e.change == Change::Overwrite)
+            .map(|(id, e)| (e.t, id))
+            .collect();
+        overwrites.sort_unstable();
+        let mut ctx = Ctx {
+            tl,
+            opts,
+            events,
+            key_offset,
+            win,
+            gap: opts.gap_secs.max(0).saturating_mul(1000),
+            history_start,
+            owner_first,
+            pairs: Vec::new(),
+            pair_by_created: HashMap::new(),
+            paired_deletes: HashSet::new(),
+            overwrites,
+            bursts: Vec::new(),
+            new_owner_events: Vec::new(),
+            baseline: Baseline::default(),
+        };
+        ctx.find_pairs();
+        ctx.find_bursts();
+        ctx.index_new_owners();
+        ctx
+    }
+
+    /// The entry behind an event.
+    pub(crate) fn ver(&self, id: usize) -> &'a Version {
+        let e = &self.events[id];
+        &self.tl.keys()[e.key].entries[e.idx]
+    }
+
+    /// The entry listed right after an event's (its key's previous entry), if any.
+    pub(crate) fn prev(&self, id: usize) -> Option<&'a Version> {
+        let e = &self.events[id];
+        self.tl.keys()[e.key].entries.get(e.idx + 1)
+    }
+
+    /// The key of an event.
+    pub(crate) fn key(&self, id: usize) -> &'a str {
+        &self.tl.keys()[self.events[id].key].key
+    }
+
+    /// The owner id of an event's entry.
+    pub(crate) fn owner(&self, id: usize) -> Option<&'a str> {
+        self.ver(id).owner_id.as_deref()
+    }
+
+    /// True for an owner first seen inside the window after enough history.
+    pub(crate) fn is_new_owner(&self, owner: &str) -> bool {
+        let (Some(first), Some(start)) = (self.owner_first.get(owner), self.history_start) else {
+            return false;
+        };
+        let needed = self.opts.new_owner_history_secs.max(0).saturating_mul(1000);
+        *first >= self.win.0 && *first >= start.saturating_add(needed)
+    }
+
+    /// When an owner first wrote.
+    pub(crate) fn owner_first(&self, owner: &str) -> Option<Ms> {
+        self.owner_first.get(owner).copied()
+    }
+
+    /// The version content analysis compares an event's version with: the previous
+    /// version for an overwrite, the original for a renamed copy.
+    pub(crate) fn reference(&self, id: usize) -> Option<usize> {
+        match self.events[id].change {
+            Change::Overwrite => Some(id + 1),
+            Change::Create => self
+                .pair_by_created
+                .get(&id)
+                .map(|&p| self.pairs[p].original),
+            _ => None,
+        }
+    }
+
+    /// True for a delete marker that is the original's side of a rename pair.
+    pub(crate) fn is_paired_delete(&self, id: usize) -> bool {
+        self.paired_deletes.contains(&id)
+    }
+
+    /// The overwrites in the window within `start..=end`, as (time, event id) in time
+    /// order.
+    pub(crate) fn overwrites_in(&self, start: Ms, end: Ms) -> &[(Ms, usize)] {
+        let lo = self.overwrites.partition_point(|&(t, _)| t < start);
+        let hi = self.overwrites.partition_point(|&(t, _)| t <= end);
+        &self.overwrites[lo..hi.max(lo)]
+    }
+
+    /// Burst bins overlapping `start..=end`.
+    pub(crate) fn bursts_between(&self, start: Ms, end: Ms) -> &[Burst] {
+        let bin = self.bin_ms();
+        let lo = self
+            .bursts
+            .partition_point(|b| b.start.saturating_add(bin) <= start);
+        let hi = self.bursts.partition_point(|b| b.start <= end);
+        &self.bursts[lo..hi.max(lo)]
+    }
+
+    pub(crate) fn bin_ms(&self) -> Ms {
+        self.opts.bin_secs.max(1).saturating_mul(1000)
+    }
+
+    /// Counts for the report.
+    pub(crate) fn stats(&self) -> ScanStats {
+        let count = |c: Change| {
+            self.events
+                .iter()
+                .filter(|e| e.in_window && e.change == c)
+                .count()
+        };
+        ScanStats {
+            keys: self.tl.keys().len(),
+            entries: self.events.len(),
+            creates: count(Change::Create),
+            overwrites: count(Change::Overwrite),
+            deletes: count(Change::Delete),
+            ..ScanStats::default()
+        }
+    }
+
+    pub(crate) fn baseline(&self) -> Baseline {
+        self.baseline.clone()
+    }
+
+    /// Find `X<suffix>` creations whose original `X` got a delete marker within `gap`.
+    fn find_pairs(&mut self) {
+        let keys = self.tl.keys();
+        let by_name: HashMap<&str, usize> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.key.as_str(), i))
+            .collect();
+        let mut pairs = Vec::new();
+        for (id, e) in self.events.iter().enumerate() {
+            if e.change != Change::Create {
+                continue;
+            }
+            let name = keys[e.key].key.as_str();
+            let seg_start = name.rfind('/').map_or(0, |i| i + 1);
+            let bytes = name.as_bytes();
+            // Shortest suffix first: `a.tar.gz` pairs with `a.tar` before `a`.
+            let lowest = seg_start.max(name.len().saturating_sub(MAX_SUFFIX));
+            for cut in (lowest.max(seg_start + 1)..name.len()).rev() {
+                if !SUFFIX_STARTS.contains(&bytes[cut]) || !name.is_char_boundary(cut) {
+                    continue;
+                }
+                let Some(&orig_key) = by_name.get(&name[..cut]) else {
+                    continue;
+                };
+                if let Some((deleted_idx, original_idx)) = self.delete_near(orig_key, e.t) {
+                    pairs.push(Pair {
+                        created: id,
+                        deleted: self.key_offset[orig_key] + deleted_idx,
+                        original: self.key_offset[orig_key] + original_idx,
+                        suffix: &name[cut..],
+                    });
+                    break;
+                }
+            }
+        }
+        self.pair_by_created = pairs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.created, i))
+            .collect();
+        self.paired_deletes = pairs.iter().map(|p| p.deleted).collect();
+        self.pairs = pairs;
+    }
+
+    /// The delete marker of `key` nearest to `t` (within `gap`) that hid a live version:
+    /// (marker index, hidden version index).
+    fn delete_near(&self, key: usize, t: Ms) -> Option<(usize, usize)> {
+        let entries = &self.tl.keys()[key].entries;
+        let hi = t.saturating_add(self.gap);
+        let lo = t.saturating_sub(self.gap);
+        let first = entries.partition_point(|v| v.last_modified.timestamp_millis() > hi);
+        let mut best: Option<(Ms, usize)> = None;
+        for (j, v) in entries.iter().enumerate().skip(first).take(MAX_PAIR_SCAN) {
+            let vt = v.last_modified.timestamp_millis();
+            if vt < lo {
+                break;
+            }
+            let hides_live = entries.get(j + 1).is_some_and(|p| !p.delete_marker);
+            if v.delete_marker && hides_live && vt <= hi {
+                let d = (vt - t).abs();
+                if best.is_none_or(|(bd, _)| d < bd) {
+                    best = Some((d, j));
+                }
+            }
+        }
+        best.map(|(_, j)| (j, j + 1))
+    }
+
+    /// Count overwrites and deletes per bin; a bin is a burst when it has at least
+    /// `min_keys` of them and `burst_factor` times the busiest bin that ended more than
+    /// `gap` before it. Also computes the report's baseline.
+    fn find_bursts(&mut self) {
+        let bin = self.bin_ms();
+        let mut times: Vec<Ms> = self
+            .events
+            .iter()
+            .filter(|e| e.change.destructive())
+            .map(|e| e.t)
+            .collect();
+        times.sort_unstable();
+        let mut bins: Vec<(Ms, usize)> = Vec::new();
+        for t in &times {
+            let b = t.div_euclid(bin);
+            match bins.last_mut() {
+                Some((lb, c)) if *lb == b => *c += 1,
+                _ => bins.push((b, 1)),
+            }
+        }
+        let lag = self.gap.saturating_add(bin - 1) / bin; // whole bins within `gap`
+        let mut earlier_peak = 0usize;
+        let mut j = 0;
+        let mut bursts = Vec::new();
+        for &(b, count) in &bins {
+            while j < bins.len() && bins[j].0 < b.saturating_sub(lag) {
+                earlier_peak = earlier_peak.max(bins[j].1);
+                j += 1;
+            }
+            let threshold = self.opts.burst_factor * earlier_peak.max(1) as f64;
+            if count >= self.opts.min_keys && count as f64 >= threshold {
+                bursts.push(Burst {
+                    start: b.saturating_mul(bin),
+                    count,
+                    earlier_peak,
+                });
+            }
+        }
+        self.bursts = bursts;
+
+        // The baseline: activity strictly before the window (all of it without a start).
+        let cutoff = if self.win.0 == Ms::MIN {
+            Ms::MAX
+        } else {
+            self.win.0
+        };
+        let before = times.partition_point(|&t| t < cutoff);
+        let peak = bins
+            .iter()
+            .filter(|(b, _)| b.saturating_add(1).saturating_mul(bin) <= cutoff)
+            .map(|&(_, c)| c)
+            .max()
+            .unwrap_or(0);
+        let span_end = if cutoff == Ms::MAX {
+            self.events.iter().map(|e| e.t).max()
+        } else {
+            Some(cutoff)
+        };
+        let days = match (self.history_start, span_end) {
+            (Some(s), Some(e)) if e > s => (e - s) as f64 / 86_400_000.0,
+            _ => 0.0,
+        };
+        self.baseline = Baseline {
+            history_start: self.history_start.map(to_time),
+            bin_secs: bin / 1000,
+            changes_per_day: if days > 0.0 {
+                (before as f64 / days.max(1.0) * 100.0).round() / 100.0
+            } else {
+                0.0
+            },
+            peak_per_bin: peak,
+            writers: self.owner_first.values().filter(|&&f| f < cutoff).count(),
+        };
+    }
+
+    fn index_new_owners(&mut self) {
+        let mut by_owner: HashMap<&'a str, Vec<usize>> = HashMap::new();
+        let keys = self.tl.keys();
+        for (id, e) in self.events.iter().enumerate() {
+            if !e.in_window || e.change == Change::DeleteAgain {
+                continue;
+            }
+            if let Some(o) = keys[e.key].entries[e.idx].owner_id.as_deref()
+                && self.is_new_owner(o)
+            {
+                by_owner.entry(o).or_default().push(id);
+            }
+        }
+        let mut list: Vec<(&str, Vec<usize>)> = by_owner.into_iter().collect();
+        list.sort_by(|a, b| a.0.cmp(b.0));
+        for (_, ids) in &mut list {
+            ids.sort_by_key(|&id| (self.events[id].t, id));
+        }
+        self.new_owner_events = list;
+    }
+
+    /// Judge every sampled version that is a change in the window.
+    pub(crate) fn judge(&self, samples: &'a [ContentSample]) -> Judged {
+        let index = self.sample_index(samples);
+        let mut verdicts = HashMap::new();
+        for (&id, sample) in &index {
+            let e = &self.events[id];
+            if !e.in_window || !e.change.writes_content() {
+                continue;
+            }
+            let reference = self
+                .reference(id)
+                .and_then(|r| index.get(&r))
+                .map(|s| bytes_of(s));
+            let v = content::judge(self.key(id), bytes_of(sample), reference);
+            verdicts.insert(id, v);
+        }
+        Judged { verdicts }
+    }
+
+    /// Map samples to event ids (the first sample of a version wins).
+    fn sample_index(&self, samples: &'a [ContentSample]) -> HashMap<usize, &'a ContentSample> {
+        let keys = self.tl.keys();
+        let mut by_key: HashMap<usize, Vec<&ContentSample>> = HashMap::new();
+        for s in samples {
+            if let Ok(k) = keys.binary_search_by(|h| h.key.as_str().cmp(&s.key)) {
+                by_key.entry(k).or_default().push(s);
+            }
+        }
+        let mut out = HashMap::new();
+        for (k, list) in by_key {
+            let entries = &keys[k].entries;
+            let ids: HashMap<&str, usize> = entries
+                .iter()
+                .enumerate()
+                .rev() // the first listed entry wins for repeated ids
+                .map(|(i, v)| (v.version_id.as_str(), i))
+                .collect();
+            for s in list {
+                if let Some(&i) = ids.get(s.version_id.as_str()) {
+                    out.entry(self.key_offset[k] + i).or_insert(s);
+                }
+            }
+        }
+        out
+    }
+}
+
+fn bytes_of(s: &ContentSample) -> Bytes<'_> {
+    Bytes {
+        head: &s.head[..s.head.len().min(super::SAMPLE_BYTES)],
+        content_type: s.content_type.as_deref(),
+        validator_ok: s.validator_ok,
+    }
+}
+
+/// Content verdicts by event id.
+#[derive(Debug, Default)]
+pub(crate) struct Judged {
+    verdicts: HashMap<usize, Verdict>,
+}
+
+impl Judged {
+    pub(crate) fn get(&self, id: usize) -> Option<&Verdict> {
+        self.verdicts.get(&id)
+    }
+
+    /// Verdicts that say anything (not [`Verdict::Unknown`]).
+    pub(crate) fn judged(&self) -> usize {
+        self.verdicts
+            .values()
+            .filter(|v| **v != Verdict::Unknown)
+            .count()
+    }
+
+    pub(crate) fn bad(&self) -> usize {
+        self.verdicts.values().filter(|v| v.is_bad()).count()
+    }
+
+    /// Bad verdicts, sorted by event id.
+    pub(crate) fn bad_ids(&self) -> Vec<usize> {
+        let mut ids: Vec<usize> = self
+            .verdicts
+            .iter()
+            .filter(|(_, v)| v.is_bad())
+            .map(|(&id, _)| id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+}

@@ -1,0 +1,1103 @@
+//! Signals (groups of changes sharing a damage signature) and their assembly into
+//! incidents. The method and every weight are described in the [module docs](super).
+
+use super::analysis::{Change, Ctx, Judged, Ms, to_time};
+use super::content::Verdict;
+use super::{AffectedKey, Confidence, DamageKind, Incident};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::Hash;
+
+/// The type of a signal; an incident counts the strongest signal of each type once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub(crate) enum Family {
+    CommonDelta,
+    Truncation,
+    SizeCollapse,
+    SameContent,
+    Rename,
+    Wipe,
+    NewWriter,
+    Content,
+}
+
+/// A group of changes with one damage signature.
+#[derive(Debug, Clone)]
+pub(crate) struct Signal {
+    pub family: Family,
+    /// Contribution to the incident score (0 = only joins incidents made by others).
+    pub weight: f64,
+    /// The first and last change (ms).
+    pub start: Ms,
+    pub end: Ms,
+    /// The changes (event ids) and what each did.
+    pub events: Vec<(usize, DamageKind)>,
+    /// Why, for humans.
+    pub evidence: String,
+}
+
+/// Weight kept by a signature already seen in bulk before (a routine job).
+const ROUTINE: f64 = 0.3;
+/// Size growths typical of ciphers and ransomware footers.
+const CIPHER_OVERHEADS: &[u64] = &[16, 28, 32, 48, 64, 128, 256, 512, 1024, 2048, 4096];
+/// Suffixes of legitimate compression (a compressed copy replacing the original).
+const COMPRESS_SUFFIXES: &[&str] = &[
+    "gz", "bz2", "xz", "zst", "zip", "7z", "tgz", "lz4", "br", "z",
+];
+/// Suffixes of legitimate backups and rotations.
+const BACKUP_SUFFIXES: &[&str] = &[
+    "bak", "old", "orig", "backup", "tmp", "copy", "save", "prev",
+];
+
+fn fmt_t(ms: Ms) -> String {
+    to_time(ms).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+fn fmt_span(start: Ms, end: Ms) -> String {
+    format!("between {} and {}", fmt_t(start), fmt_t(end))
+}
+
+/// A run of one signature: consecutive changes at most `gap` apart.
+struct Run<S> {
+    sig: S,
+    /// In-window event ids, in time order.
+    ids: Vec<usize>,
+    /// Distinct keys among `ids`.
+    keys: usize,
+    start: Ms,
+    end: Ms,
+    /// The signature already had a bulk run (≥ `min_keys` keys) earlier.
+    routine: bool,
+    /// The largest earlier run of this signature (distinct keys).
+    earlier_max: usize,
+}
+
+fn distinct_keys(ctx: &Ctx<'_>, ids: &[usize]) -> usize {
+    let mut ks: Vec<usize> = ids.iter().map(|&id| ctx.events[id].key).collect();
+    ks.sort_unstable();
+    ks.dedup();
+    ks.len()
+}
+
+/// Group events by signature, split each group into runs, and return the runs with at
+/// least `min` distinct in-window keys (every event, in the window or not, counts for
+/// the runs and the routine check).
+fn signature_runs<S: Hash + Eq + Ord + Clone>(
+    ctx: &Ctx<'_>,
+    items: Vec<(S, usize)>,
+    min: usize,
+) -> Vec<Run<S>> {
+    let mut groups: HashMap<S, Vec<usize>> = HashMap::new();
+    for (s, id) in items {
+        groups.entry(s).or_default().push(id);
+    }
+    let mut groups: Vec<(S, Vec<usize>)> = groups.into_iter().collect();
+    groups.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut out = Vec::new();
+    for (sig, mut ids) in groups {
+        if ids.len() < min {
+            continue;
+        }
+        ids.sort_by_key(|&id| (ctx.events[id].t, id));
+        let mut earlier_max = 0usize;
+        let mut i = 0;
+        while i < ids.len() {
+            let mut j = i + 1;
+            while j < ids.len() && ctx.events[ids[j]].t - ctx.events[ids[j - 1]].t <= ctx.gap {
+                j += 1;
+            }
+            let run = &ids[i..j];
+            let all_keys = distinct_keys(ctx, run);
+            let in_window: Vec<usize> = run
+                .iter()
+                .copied()
+                .filter(|&id| ctx.events[id].in_window)
+                .collect();
+            let keys = distinct_keys(ctx, &in_window);
+            if keys >= min {
+                out.push(Run {
+                    sig: sig.clone(),
+                    start: ctx.events[in_window[0]].t,
+                    end: ctx.events[in_window[in_window.len() - 1]].t,
+                    ids: in_window,
+                    keys,
+                    routine: earlier_max >= ctx.opts.min_keys,
+                    earlier_max,
+                });
+            }
+            earlier_max = earlier_max.max(all_keys);
+            i = j;
+        }
+    }
+    out
+}
+
+fn routine_note<S>(r: &Run<S>) -> String {
+    if r.routine {
+        format!(
+            "; routine: the same pattern already hit {} keys earlier",
+            r.earlier_max
+        )
+    } else {
+        String::new()
+    }
+}
+
+fn is_truncation(ctx: &Ctx<'_>, size: u64, prev: u64) -> bool {
+    let tiny = ctx.opts.tiny_size;
+    (size == 0 && prev > 0) || (size <= tiny && prev >= tiny.max(1).saturating_mul(4).max(128))
+}
+
+/// Overwrites that changed the bytes (not a rewrite of the same content).
+fn real_overwrites<'c>(ctx: &'c Ctx<'_>) -> impl Iterator<Item = (usize, u64, u64)> + 'c {
+    ctx.events
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.change == Change::Overwrite)
+        .filter_map(move |(id, _)| {
+            let v = ctx.ver(id);
+            let p = ctx.prev(id)?;
+            let same = !v.etag.is_empty() && v.etag == p.etag && v.size == p.size;
+            (!same).then_some((id, v.size, p.size))
+        })
+}
+
+/// Every metadata signal.
+pub(crate) fn metadata(ctx: &Ctx<'_>) -> Vec<Signal> {
+    let mut out = Vec::new();
+    common_delta(ctx, &mut out);
+    truncation(ctx, &mut out);
+    size_collapse(ctx, &mut out);
+    same_content(ctx, &mut out);
+    renames(ctx, &mut out);
+    wipes(ctx, &mut out);
+    new_writers(ctx, &mut out);
+    out
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum DeltaSig {
+    Exact(u64),
+    Padded16(u64),
+}
+
+fn common_delta(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
+    let max = ctx.opts.max_overhead;
+    let mut items = Vec::new();
+    for (id, size, prev) in real_overwrites(ctx) {
+        if is_truncation(ctx, size, prev) {
+            continue;
+        }
+        if size > prev && size - prev <= max {
+            items.push((DeltaSig::Exact(size - prev), id));
+        }
+        if prev > 0 {
+            let padded = (prev / 16 + 1).saturating_mul(16);
+            if size >= padded && size - padded <= max {
+                items.push((DeltaSig::Padded16(size - padded), id));
+            }
+        }
+    }
+    for r in signature_runs(ctx, items, ctx.opts.min_keys) {
+        let total = ctx.overwrites_in(r.start, r.end).len().max(1);
+        let share = r.ids.len() as f64 / total as f64;
+        if share < ctx.opts.common_fraction {
+            continue;
+        }
+        let (what, typical) = match r.sig {
+            DeltaSig::Exact(d) => (
+                format!("grew by exactly {d} bytes"),
+                d <= 64 || CIPHER_OVERHEADS.contains(&d),
+            ),
+            DeltaSig::Padded16(h) => (
+                format!("were padded to 16-byte blocks plus {h} bytes"),
+                true,
+            ),
+        };
+        let mut weight = if typical { 0.5 } else { 0.4 };
+        if r.routine {
+            weight *= ROUTINE;
+        }
+        out.push(Signal {
+            family: Family::CommonDelta,
+            weight,
+            start: r.start,
+            end: r.end,
+            events: r.ids.iter().map(|&id| (id, DamageKind::Encrypted)).collect(),
+            evidence: format!(
+                "{} keys overwritten {} {what} ({:.0}% of the overwrites in that span), typical of cipher overhead{}",
+                r.keys,
+                fmt_span(r.start, r.end),
+                share * 100.0,
+                routine_note(&r)
+            ),
+        });
+    }
+}
+
+fn truncation(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
+    let items: Vec<((), usize)> = real_overwrites(ctx)
+        .filter(|&(_, size, prev)| is_truncation(ctx, size, prev))
+        .map(|(id, _, _)| ((), id))
+        .collect();
+    for r in signature_runs(ctx, items, ctx.opts.min_keys) {
+        let sizes: Vec<u64> = r.ids.iter().map(|&id| ctx.ver(id).size).collect();
+        let max = sizes.iter().copied().max().unwrap_or(0);
+        let zero = sizes.iter().filter(|&&s| s == 0).count();
+        out.push(Signal {
+            family: Family::Truncation,
+            weight: if r.routine { 0.5 * ROUTINE } else { 0.5 },
+            start: r.start,
+            end: r.end,
+            events: r
+                .ids
+                .iter()
+                .map(|&id| (id, DamageKind::Truncated))
+                .collect(),
+            evidence: format!(
+                "{} keys truncated {} ({} to 0 bytes, the rest to at most {} bytes){}",
+                r.keys,
+                fmt_span(r.start, r.end),
+                zero,
+                max,
+                routine_note(&r)
+            ),
+        });
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum SizeBand {
+    /// `floor(4 log2 size)`: bands about 19% wide.
+    Even(i64),
+    /// The same bands shifted by half a band (so no cluster is split by a boundary).
+    Odd(i64),
+}
+
+fn size_collapse(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
+    let mut items = Vec::new();
+    for (id, size, prev) in real_overwrites(ctx) {
+        if size <= ctx.opts.tiny_size || prev == 0 || is_truncation(ctx, size, prev) {
+            continue;
+        }
+        let ratio = size as f64 / prev as f64;
+        if ratio > 0.25 && ratio < 4.0 {
+            continue;
+        }
+        let l = 4.0 * (size as f64).log2();
+        items.push((SizeBand::Even(l.floor() as i64), id));
+        items.push((SizeBand::Odd((l + 0.5).floor() as i64), id));
+    }
+    for r in signature_runs(ctx, items, ctx.opts.min_keys) {
+        let prevs: Vec<u64> = r
+            .ids
+            .iter()
+            .filter_map(|&id| ctx.prev(id).map(|p| p.size))
+            .collect();
+        let (pmin, pmax) = (
+            prevs.iter().copied().min().unwrap_or(0),
+            prevs.iter().copied().max().unwrap_or(0),
+        );
+        let sizes: Vec<u64> = r.ids.iter().map(|&id| ctx.ver(id).size).collect();
+        let (smin, smax) = (
+            sizes.iter().copied().min().unwrap_or(0),
+            sizes.iter().copied().max().unwrap_or(0),
+        );
+        // A collapse makes different originals alike: the new sizes must be much closer
+        // together than the old ones (a uniform resize of alike files is not one).
+        let old_spread = pmax as f64 / pmin.max(1) as f64;
+        let new_spread = smax as f64 / smin.max(1) as f64;
+        if pmin == 0 || old_spread < 1.5 || new_spread * new_spread > old_spread {
+            continue;
+        }
+        out.push(Signal {
+            family: Family::SizeCollapse,
+            weight: if r.routine { 0.35 * ROUTINE } else { 0.35 },
+            start: r.start,
+            end: r.end,
+            events: r.ids.iter().map(|&id| (id, DamageKind::WrongType)).collect(),
+            evidence: format!(
+                "{} keys of varied sizes ({pmin}..{pmax} bytes) were all rewritten to {smin}..{smax} bytes {}{}",
+                r.keys,
+                fmt_span(r.start, r.end),
+                routine_note(&r)
+            ),
+        });
+    }
+}
+
+fn same_content(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
+    let mut items = Vec::new();
+    for (id, e) in ctx.events.iter().enumerate() {
+        if !e.change.writes_content() {
+            continue;
+        }
+        let v = ctx.ver(id);
+        if v.etag.is_empty() || v.size <= ctx.opts.tiny_size {
+            continue;
+        }
+        if e.change == Change::Overwrite && ctx.prev(id).is_some_and(|p| p.etag == v.etag) {
+            continue;
+        }
+        items.push((v.etag.as_str(), id));
+    }
+    for r in signature_runs(ctx, items, ctx.opts.min_keys) {
+        let over: Vec<usize> = r
+            .ids
+            .iter()
+            .copied()
+            .filter(|&id| ctx.events[id].change == Change::Overwrite)
+            .collect();
+        let over_keys = distinct_keys(ctx, &over);
+        let overwriting = over_keys >= ctx.opts.min_keys;
+        let mut weight = if overwriting { 0.4 } else { 0.15 };
+        if r.routine {
+            weight *= ROUTINE;
+        }
+        let events = r
+            .ids
+            .iter()
+            .map(|&id| {
+                let kind = if ctx.events[id].change == Change::Overwrite && overwriting {
+                    DamageKind::WrongType
+                } else {
+                    DamageKind::Planted
+                };
+                (id, kind)
+            })
+            .collect();
+        let example = ctx.key(r.ids[0]);
+        out.push(Signal {
+            family: Family::SameContent,
+            weight,
+            start: r.start,
+            end: r.end,
+            events,
+            evidence: format!(
+                "{} keys ({} of them overwritten) were given one identical content (ETag {}, {} bytes, e.g. {example}) {}{}",
+                r.keys,
+                over_keys,
+                r.sig,
+                ctx.ver(r.ids[0]).size,
+                fmt_span(r.start, r.end),
+                routine_note(&r)
+            ),
+        });
+    }
+}
+
+fn suffix_class(suffix: &str) -> (bool, bool) {
+    let last = suffix
+        .rsplit(['.', '-', '_', '~'])
+        .next()
+        .unwrap_or(suffix)
+        .to_ascii_lowercase();
+    let compress = COMPRESS_SUFFIXES.contains(&last.as_str());
+    let backup = BACKUP_SUFFIXES.contains(&last.as_str())
+        || (!last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()));
+    (compress, backup)
+}
+
+fn renames(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
+    // Runs are over the created events.
+    let by_created: HashMap<usize, usize> = ctx
+        .pairs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.created, i))
+        .collect();
+    let items: Vec<(&str, usize)> = ctx.pairs.iter().map(|p| (p.suffix, p.created)).collect();
+    for r in signature_runs(ctx, items, ctx.opts.min_keys) {
+        let pairs: Vec<_> = r.ids.iter().map(|id| ctx.pairs[by_created[id]]).collect();
+        let (compress, backup) = suffix_class(r.sig);
+        let sizes: Vec<(u64, u64)> = pairs
+            .iter()
+            .map(|p| (ctx.ver(p.created).size, ctx.ver(p.original).size))
+            .collect();
+        let shrunk = sizes
+            .iter()
+            .filter(|&&(new, old)| (new as f64) < 0.9 * old as f64)
+            .count();
+        if compress && shrunk * 2 >= sizes.len() {
+            continue; // compressed copies replacing their originals: log rotation
+        }
+        let overhead = sizes
+            .iter()
+            .filter(|&&(new, old)| new >= old && new - old <= ctx.opts.max_overhead)
+            .count();
+        let grew = overhead * 2 >= sizes.len();
+        let mut weight = match (compress || backup, grew) {
+            (true, _) => 0.3,
+            (false, true) => 0.65,
+            (false, false) => 0.55,
+        };
+        if r.routine {
+            weight *= ROUTINE;
+        }
+        let mut events = Vec::with_capacity(pairs.len() * 2);
+        let mut start = r.start;
+        let mut end = r.end;
+        for p in &pairs {
+            events.push((p.created, DamageKind::Planted));
+            if ctx.events[p.deleted].in_window {
+                events.push((p.deleted, DamageKind::Renamed));
+                start = start.min(ctx.events[p.deleted].t);
+                end = end.max(ctx.events[p.deleted].t);
+            }
+        }
+        let example = ctx.key(pairs[0].original);
+        out.push(Signal {
+            family: Family::Rename,
+            weight,
+            start,
+            end,
+            events,
+            evidence: format!(
+                "{} keys got a {:?} copy while the original received a delete marker {} (e.g. {example} -> {example}{}){}{}",
+                r.keys,
+                r.sig,
+                fmt_span(start, end),
+                r.sig,
+                if grew && !(compress || backup) {
+                    "; the copies are the originals' sizes plus a small overhead"
+                } else {
+                    ""
+                },
+                routine_note(&r)
+            ),
+        });
+    }
+}
+
+/// The prefixes a key is grouped under for wipes: the bucket, and its first and second
+/// `/` levels.
+fn prefixes(key: &str) -> impl Iterator<Item = &str> {
+    std::iter::once("").chain(key.match_indices('/').take(2).map(move |(i, _)| &key[..=i]))
+}
+
+struct WipeCandidate<'a> {
+    prefix: &'a str,
+    start: Ms,
+    end: Ms,
+    keys: usize,
+    earlier: usize,
+}
+
+fn wipes(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
+    let established = ctx.opts.established_secs.max(0).saturating_mul(1000);
+    // Established deletes (not renames), by prefix.
+    let mut items: Vec<(&str, usize)> = Vec::new();
+    for (id, e) in ctx.events.iter().enumerate() {
+        if e.change != Change::Delete || ctx.is_paired_delete(id) {
+            continue;
+        }
+        let Some(p) = ctx.prev(id) else { continue };
+        if e.t.saturating_sub(p.last_modified.timestamp_millis()) < established {
+            continue;
+        }
+        for pre in prefixes(ctx.key(id)) {
+            items.push((pre, id));
+        }
+    }
+    // Runs in each prefix, with the largest earlier run as the baseline. Runs of every
+    // size count for the baseline, so compute them all (min 1).
+    // Runs of every size count for the baseline (`earlier_max` covers the runs before
+    // the window too), so ask for runs of at least one key.
+    let mut candidates: Vec<WipeCandidate<'_>> = Vec::new();
+    for r in signature_runs(ctx, items, 1) {
+        if r.keys >= ctx.opts.min_keys
+            && r.keys as f64 > ctx.opts.wipe_factor * r.earlier_max as f64
+        {
+            candidates.push(WipeCandidate {
+                prefix: r.sig,
+                start: r.start,
+                end: r.end,
+                keys: r.keys,
+                earlier: r.earlier_max,
+            });
+        }
+    }
+    if candidates.is_empty() {
+        return;
+    }
+    // Live keys, new keys and all deletes for the candidate prefixes.
+    let wanted: HashSet<&str> = candidates.iter().map(|c| c.prefix).collect();
+    let mut live: HashMap<&str, Vec<(Ms, i64)>> = HashMap::new();
+    let mut creates: HashMap<&str, Vec<Ms>> = HashMap::new();
+    let mut deletes: HashMap<&str, Vec<(Ms, usize)>> = HashMap::new();
+    for (id, e) in ctx.events.iter().enumerate() {
+        let delta = match e.change {
+            Change::Create => 1,
+            Change::Delete => -1,
+            _ => continue,
+        };
+        for pre in prefixes(ctx.key(id)) {
+            if !wanted.contains(pre) {
+                continue;
+            }
+            live.entry(pre).or_default().push((e.t, delta));
+            if delta > 0 {
+                creates.entry(pre).or_default().push(e.t);
+            } else if e.in_window && !ctx.is_paired_delete(id) {
+                deletes.entry(pre).or_default().push((e.t, id));
+            }
+        }
+    }
+    for v in live.values_mut() {
+        v.sort_unstable();
+    }
+    for v in creates.values_mut() {
+        v.sort_unstable();
+    }
+    for v in deletes.values_mut() {
+        v.sort_unstable();
+    }
+    for c in candidates {
+        let before: i64 = live.get(c.prefix).map_or(0, |v| {
+            v.iter()
+                .take_while(|(t, _)| *t < c.start)
+                .map(|x| x.1)
+                .sum()
+        });
+        let new_keys = creates.get(c.prefix).map_or(0, |v| {
+            let lo = v.partition_point(|&t| t < c.start.saturating_sub(ctx.gap));
+            let hi = v.partition_point(|&t| t <= c.end.saturating_add(ctx.gap));
+            hi.saturating_sub(lo)
+        });
+        let net = c.keys.saturating_sub(new_keys);
+        let share = net as f64 / before.max(1) as f64;
+        if share < ctx.opts.wipe_fraction {
+            continue;
+        }
+        let ids: Vec<usize> = deletes.get(c.prefix).map_or(Vec::new(), |v| {
+            let lo = v.partition_point(|&(t, _)| t < c.start);
+            let hi = v.partition_point(|&(t, _)| t <= c.end);
+            v[lo..hi.max(lo)].iter().map(|&(_, id)| id).collect()
+        });
+        let span = (1.0 - ctx.opts.wipe_fraction).max(1e-9);
+        let weight = 0.45 + 0.15 * ((share - ctx.opts.wipe_fraction) / span).clamp(0.0, 1.0);
+        let place = if c.prefix.is_empty() {
+            "in the bucket".to_owned()
+        } else {
+            format!("under {:?}", c.prefix)
+        };
+        out.push(Signal {
+            family: Family::Wipe,
+            weight,
+            start: c.start,
+            end: c.end,
+            events: ids.into_iter().map(|id| (id, DamageKind::Deleted)).collect(),
+            evidence: format!(
+                "delete markers on {} established keys {place} {} ({:.0}% of its {} live keys, net of {} new keys); the largest earlier delete run there had {} keys",
+                c.keys,
+                fmt_span(c.start, c.end),
+                share.min(9.99) * 100.0,
+                before,
+                new_keys,
+                c.earlier
+            ),
+        });
+    }
+}
+
+fn new_writers(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
+    for (owner, ids) in &ctx.new_owner_events {
+        let hostile: Vec<usize> = ids
+            .iter()
+            .copied()
+            .filter(|&id| {
+                ctx.events[id].change.destructive()
+                    && ctx.prev(id).and_then(|p| p.owner_id.as_deref()) != Some(*owner)
+            })
+            .collect();
+        let items = hostile.into_iter().map(|id| ((), id)).collect();
+        for r in signature_runs(ctx, items, ctx.opts.min_keys) {
+            let lo = ids.partition_point(|&id| ctx.events[id].t < r.start);
+            let hi = ids.partition_point(|&id| ctx.events[id].t <= r.end);
+            let events = ids[lo..hi.max(lo)]
+                .iter()
+                .filter_map(|&id| {
+                    let kind = match ctx.events[id].change {
+                        Change::Overwrite => DamageKind::Overwritten,
+                        Change::Delete => DamageKind::Deleted,
+                        Change::Create => DamageKind::Planted,
+                        Change::DeleteAgain => return None,
+                    };
+                    Some((id, kind))
+                })
+                .collect();
+            out.push(Signal {
+                family: Family::NewWriter,
+                weight: 0.3,
+                start: r.start,
+                end: r.end,
+                events,
+                evidence: format!(
+                    "writer {owner:?}, first seen {}, overwrote or deleted {} keys written by others {}",
+                    fmt_t(ctx.owner_first(owner).unwrap_or(r.start)),
+                    r.keys,
+                    fmt_span(r.start, r.end)
+                ),
+            });
+        }
+    }
+}
+
+fn verdict_kind(v: &Verdict) -> Option<DamageKind> {
+    match v {
+        Verdict::Encrypted(_) => Some(DamageKind::Encrypted),
+        Verdict::WrongType(_) => Some(DamageKind::WrongType),
+        Verdict::Invalid => Some(DamageKind::Invalid),
+        Verdict::Good | Verdict::Unknown => None,
+    }
+}
+
+/// Runs of versions whose sampled content looks damaged.
+pub(crate) fn content(ctx: &Ctx<'_>, judged: &Judged) -> Vec<Signal> {
+    let items = judged.bad_ids().into_iter().map(|id| ((), id)).collect();
+    let mut out = Vec::new();
+    for r in signature_runs(ctx, items, 1) {
+        let mut by_kind: BTreeMap<DamageKind, Vec<usize>> = BTreeMap::new();
+        let mut events = Vec::new();
+        for &id in &r.ids {
+            if let Some(kind) = judged.get(id).and_then(verdict_kind) {
+                by_kind.entry(kind).or_default().push(id);
+                events.push((id, kind));
+            }
+        }
+        let keys_of = |k: DamageKind| by_kind.get(&k).map_or(0, |ids| distinct_keys(ctx, ids));
+        let (enc, wrong, invalid) = (
+            keys_of(DamageKind::Encrypted),
+            keys_of(DamageKind::WrongType),
+            keys_of(DamageKind::Invalid),
+        );
+        let mut weight: f64 = 0.0;
+        if enc + wrong >= ctx.opts.min_content_keys {
+            weight = if enc >= wrong { 0.75 } else { 0.6 };
+        }
+        if invalid > 0 {
+            weight = weight.max(if invalid >= 3 { 0.8 } else { 0.5 });
+        }
+        let mut parts = Vec::new();
+        for (kind, ids) in &by_kind {
+            let example = ids[0];
+            let reason = match judged.get(example) {
+                Some(Verdict::Encrypted(r) | Verdict::WrongType(r)) => format!(": {r}"),
+                _ => String::new(),
+            };
+            let what = match kind {
+                DamageKind::Encrypted => "became random-looking",
+                DamageKind::WrongType => "are not of their expected type",
+                _ => "failed the validator",
+            };
+            parts.push(format!(
+                "{} sampled versions {what} (e.g. {}{reason})",
+                ids.len(),
+                ctx.key(example)
+            ));
+        }
+        out.push(Signal {
+            family: Family::Content,
+            weight,
+            start: r.start,
+            end: r.end,
+            events,
+            evidence: format!("content {}: {}", fmt_span(r.start, r.end), parts.join("; ")),
+        });
+    }
+    out
+}
+
+/// An incident with the event ids it is made of (the sample plan reads them).
+pub(crate) struct Assembled {
+    pub incident: Incident,
+    pub events: Vec<usize>,
+}
+
+/// Merge signals into incidents and keep those that score high enough.
+pub(crate) fn assemble(ctx: &Ctx<'_>, judged: &Judged, signals: Vec<Signal>) -> Vec<Incident> {
+    assemble_with_events(ctx, judged, signals)
+        .into_iter()
+        .map(|a| a.incident)
+        .collect()
+}
+
+pub(crate) fn assemble_with_events(
+    ctx: &Ctx<'_>,
+    judged: &Judged,
+    mut signals: Vec<Signal>,
+) -> Vec<Assembled> {
+    signals.retain(|s| !s.events.is_empty());
+    signals.sort_by(|a, b| {
+        (a.start, a.end, a.family)
+            .cmp(&(b.start, b.end, b.family))
+            .then_with(|| a.evidence.cmp(&b.evidence))
+    });
+    let mut groups: Vec<Vec<Signal>> = Vec::new();
+    let mut group_end = Ms::MIN;
+    for s in signals {
+        match groups.last_mut() {
+            Some(g) if s.start <= group_end.saturating_add(ctx.gap) => {
+                group_end = group_end.max(s.end);
+                g.push(s);
+            }
+            _ => {
+                group_end = s.end;
+                groups.push(vec![s]);
+            }
+        }
+    }
+    let mut out: Vec<Assembled> = groups
+        .into_iter()
+        .filter_map(|g| incident_of(ctx, judged, g))
+        .collect();
+    out.sort_by_key(|a| (a.incident.start, a.incident.end));
+    for (i, a) in out.iter_mut().enumerate() {
+        a.incident.id = i + 1;
+    }
+    out
+}
+
+/// Label strength: content evidence beats metadata for the same change.
+fn strength(family: Family) -> u8 {
+    match family {
+        Family::Content => 2,
+        Family::NewWriter => 0,
+        _ => 1,
+    }
+}
+
+fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Assembled> {
+    let start = group.iter().map(|s| s.start).min()?;
+    let end = group.iter().map(|s| s.end).max()?;
+    // The strongest weight per signal type, and the evidence, strongest first.
+    let mut best: BTreeMap<Family, f64> = BTreeMap::new();
+    let mut evidence: Vec<(f64, String)> = Vec::new();
+    // event id -> (strength, kind)
+    let mut labels: BTreeMap<usize, (u8, DamageKind)> = BTreeMap::new();
+    for s in &group {
+        let w = best.entry(s.family).or_insert(0.0);
+        *w = w.max(s.weight);
+        evidence.push((s.weight, s.evidence.clone()));
+        for &(id, kind) in &s.events {
+            let st = strength(s.family);
+            labels
+                .entry(id)
+                .and_modify(|l| {
+                    if (st, std::cmp::Reverse(kind)) > (l.0, std::cmp::Reverse(l.1)) {
+                        *l = (st, kind);
+                    }
+                })
+                .or_insert((st, kind));
+        }
+    }
+
+    // A new writer among the damaging changes; if it made at least half of them, all its
+    // changes near the incident join it.
+    let mut per_owner: BTreeMap<&str, usize> = BTreeMap::new();
+    for &id in labels.keys() {
+        if let Some(o) = ctx.owner(id) {
+            *per_owner.entry(o).or_default() += 1;
+        }
+    }
+    let new_owners: Vec<(&str, usize)> = per_owner
+        .iter()
+        .filter(|(o, _)| ctx.is_new_owner(o))
+        .map(|(&o, &n)| (o, n))
+        .collect();
+    let mut modifiers: Vec<(f64, String)> = Vec::new();
+    let mut modifiers_note: Vec<String> = Vec::new();
+    if !new_owners.is_empty() && !best.contains_key(&Family::NewWriter) {
+        let names: Vec<String> = new_owners.iter().map(|(o, _)| format!("{o:?}")).collect();
+        modifiers.push((
+            0.3,
+            format!("made by a writer never seen before: {}", names.join(", ")),
+        ));
+    }
+    let total = labels.len();
+    let overwrite_kind = dominant_overwrite_kind(ctx, &labels);
+    for (owner, n) in &new_owners {
+        if n * 2 < total {
+            continue;
+        }
+        if let Some((_, ids)) = ctx.new_owner_events.iter().find(|(o, _)| o == owner) {
+            let lo = start.saturating_sub(ctx.gap);
+            let hi = end.saturating_add(ctx.gap);
+            for &id in ids {
+                let t = ctx.events[id].t;
+                if t < lo || t > hi || labels.contains_key(&id) {
+                    continue;
+                }
+                let kind = match ctx.events[id].change {
+                    Change::Overwrite => overwrite_kind,
+                    Change::Delete => DamageKind::Deleted,
+                    Change::Create => DamageKind::Planted,
+                    Change::DeleteAgain => continue,
+                };
+                labels.insert(id, (0, kind));
+            }
+        }
+    }
+
+    // Content-confirmed damage usually has a size signature (same size for a stream
+    // cipher, +N for a header): unsampled overwrites by the same writers near the
+    // incident with that signature join it, so a sampling budget does not leave victims
+    // (or the true start) out.
+    let expanded = expand_by_signature(ctx, judged, &mut labels, start, end);
+    if expanded > 0 {
+        modifiers_note.push(format!(
+            "{expanded} unsampled overwrites by the same writers with the same size change as the damaged samples were included"
+        ));
+    }
+
+    // Burst and storage-class modifiers.
+    if let Some(b) = ctx
+        .bursts_between(start, end)
+        .iter()
+        .max_by_key(|b| b.count)
+    {
+        modifiers.push((
+            0.25,
+            format!(
+                "burst: {} overwrites and deletes in {} minutes at {}; the busiest earlier bin had {}",
+                b.count,
+                ctx.bin_ms() / 60_000,
+                super::analysis::to_time(b.start).format("%Y-%m-%d %H:%M"),
+                b.earlier_peak
+            ),
+        ));
+    }
+    let overwrites: Vec<usize> = labels
+        .keys()
+        .copied()
+        .filter(|&id| ctx.events[id].change == Change::Overwrite)
+        .collect();
+    let class_changed = overwrites
+        .iter()
+        .filter(|&&id| {
+            let (v, p) = (ctx.ver(id), ctx.prev(id));
+            matches!((&v.storage_class, p.and_then(|p| p.storage_class.as_ref())), (Some(a), Some(b)) if a != b)
+        })
+        .count();
+    if class_changed >= ctx.opts.min_keys && class_changed * 2 >= overwrites.len() {
+        modifiers.push((
+            0.15,
+            format!("{class_changed} overwrites also changed the storage class"),
+        ));
+    }
+
+    // Content: confirmation or contradiction.
+    let mut checked = 0usize;
+    let mut bad = 0usize;
+    for &id in labels.keys() {
+        match judged.get(id) {
+            Some(Verdict::Unknown) | None => {}
+            Some(v) => {
+                checked += 1;
+                if v.is_bad() {
+                    bad += 1;
+                }
+            }
+        }
+    }
+
+    let mut keep = 1.0;
+    for w in best.values().chain(modifiers.iter().map(|(w, _)| w)) {
+        keep *= 1.0 - w.clamp(0.0, 1.0);
+    }
+    let mut score = 1.0 - keep;
+    if checked >= 3 && bad * 5 < checked {
+        score *= 0.4;
+        evidence.push((
+            0.0,
+            format!(
+                "content contradicts it: only {bad} of {checked} sampled versions look damaged"
+            ),
+        ));
+    }
+    evidence.extend(modifiers.iter().cloned());
+    evidence.extend(modifiers_note.into_iter().map(|n| (0.0, n)));
+    let score = (score * 1000.0).round() / 1000.0;
+    if score < ctx.opts.min_score {
+        return None;
+    }
+    let confirmed = bad >= ctx.opts.min_content_keys && bad * 2 >= checked;
+    let independent =
+        best.iter().any(|(f, w)| *f != Family::Content && *w > 0.0) || !modifiers.is_empty();
+    let confidence = if confirmed && independent {
+        Confidence::High
+    } else if score >= 0.6 || confirmed {
+        Confidence::Medium
+    } else {
+        Confidence::Low
+    };
+
+    // Affected keys: each key's oldest flagged entry in list order.
+    let mut first: BTreeMap<usize, (usize, (u8, DamageKind))> = BTreeMap::new(); // key -> (event, label)
+    for (&id, &label) in &labels {
+        let e = &ctx.events[id];
+        first
+            .entry(e.key)
+            .and_modify(|f| {
+                let fe = &ctx.events[f.0];
+                if e.idx > fe.idx {
+                    *f = (id, label);
+                }
+            })
+            .or_insert((id, label));
+    }
+    let mut writers: Vec<String> = labels
+        .keys()
+        .filter_map(|&id| ctx.owner(id).map(str::to_owned))
+        .collect();
+    writers.sort();
+    writers.dedup();
+    let keys: Vec<AffectedKey> = first
+        .values()
+        .map(|&(id, (_, kind))| {
+            let v = ctx.ver(id);
+            let good = ctx.prev(id).filter(|p| !p.delete_marker);
+            AffectedKey {
+                key: ctx.key(id).to_owned(),
+                kind,
+                first_bad_version: v.version_id.clone(),
+                first_bad_at: v.last_modified,
+                last_good_version: good.map(|g| g.version_id.clone()),
+                last_good_at: good.map(|g| g.last_modified),
+                content: match judged.get(id) {
+                    Some(Verdict::Encrypted(r) | Verdict::WrongType(r)) => Some(r.clone()),
+                    Some(Verdict::Invalid) => Some("rejected by the validator".to_owned()),
+                    _ => None,
+                },
+            }
+        })
+        .collect();
+    let start_at = keys.iter().map(|k| k.first_bad_at).min()?;
+    let end_ms = labels
+        .keys()
+        .map(|&id| ctx.events[id].t)
+        .max()
+        .unwrap_or(end)
+        .max(start_at.timestamp_millis());
+    let mut kinds: Vec<DamageKind> = keys.iter().map(|k| k.kind).collect();
+    kinds.sort();
+    kinds.dedup();
+    evidence.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let events: Vec<usize> = labels.keys().copied().collect();
+    Some(Assembled {
+        incident: Incident {
+            id: 0,
+            start: start_at,
+            end: to_time(end_ms),
+            kinds,
+            confidence,
+            score,
+            evidence: evidence.into_iter().map(|(_, e)| e).collect(),
+            writers,
+            content_checked: checked,
+            content_bad: bad,
+            keys,
+        },
+        events,
+    })
+}
+
+fn dominant_overwrite_kind(
+    ctx: &Ctx<'_>,
+    labels: &BTreeMap<usize, (u8, DamageKind)>,
+) -> DamageKind {
+    let mut counts: BTreeMap<DamageKind, usize> = BTreeMap::new();
+    for (&id, &(_, kind)) in labels {
+        if ctx.events[id].change == Change::Overwrite {
+            *counts.entry(kind).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+        .map_or(DamageKind::Overwritten, |(k, _)| k)
+}
+
+/// The size change of an overwrite: exact difference, and the 16-byte padding form.
+fn size_sigs(ctx: &Ctx<'_>, id: usize) -> [Option<(u8, i128)>; 2] {
+    let v = ctx.ver(id).size;
+    let Some(p) = ctx.prev(id).map(|p| p.size) else {
+        return [None, None];
+    };
+    let exact = Some((0u8, i128::from(v) - i128::from(p)));
+    let padded = (p / 16 + 1)
+        .checked_mul(16)
+        .filter(|&pad| v >= pad)
+        .map(|pad| (1u8, i128::from(v - pad)));
+    [exact, padded]
+}
+
+/// Add unsampled overwrites that share the dominant size signature of the incident's
+/// content-confirmed overwrites (at least 80% of them) and one of their writers, within
+/// `gap` of the incident. Returns how many were added.
+fn expand_by_signature(
+    ctx: &Ctx<'_>,
+    judged: &Judged,
+    labels: &mut BTreeMap<usize, (u8, DamageKind)>,
+    start: Ms,
+    end: Ms,
+) -> usize {
+    let confirmed: Vec<(usize, DamageKind)> = labels
+        .keys()
+        .filter(|&&id| ctx.events[id].change == Change::Overwrite)
+        .filter_map(|&id| judged.get(id).and_then(verdict_kind).map(|k| (id, k)))
+        .filter(|(_, k)| matches!(k, DamageKind::Encrypted | DamageKind::WrongType))
+        .collect();
+    if confirmed.len() < ctx.opts.min_content_keys.max(1) {
+        return 0;
+    }
+    let mut counts: BTreeMap<(u8, i128), usize> = BTreeMap::new();
+    for &(id, _) in &confirmed {
+        for sig in size_sigs(ctx, id).into_iter().flatten() {
+            *counts.entry(sig).or_default() += 1;
+        }
+    }
+    let Some((&sig, &n)) = counts
+        .iter()
+        .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+    else {
+        return 0;
+    };
+    if n * 5 < confirmed.len() * 4 {
+        return 0;
+    }
+    let writers: HashSet<&str> = confirmed
+        .iter()
+        .filter_map(|&(id, _)| ctx.owner(id))
+        .collect();
+    let mut kinds: BTreeMap<DamageKind, usize> = BTreeMap::new();
+    for &(_, k) in &confirmed {
+        *kinds.entry(k).or_default() += 1;
+    }
+    let kind = kinds
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+        .map_or(DamageKind::Encrypted, |(k, _)| k);
+    let mut added = 0;
+    let lo = start.saturating_sub(ctx.gap);
+    let hi = end.saturating_add(ctx.gap);
+    for &(_, id) in ctx.overwrites_in(lo, hi) {
+        if labels.contains_key(&id) || judged.get(id).is_some_and(|v| *v != Verdict::Unknown) {
+            continue;
+        }
+        if !ctx.owner(id).is_some_and(|o| writers.contains(o)) {
+            continue;
+        }
+        let v = ctx.ver(id);
+        if ctx
+            .prev(id)
+            .is_some_and(|p| !v.etag.is_empty() && p.etag == v.etag)
+        {
+            continue; // the same content again
+        }
+        if size_sigs(ctx, id).into_iter().flatten().any(|s| s == sig) {
+            labels.insert(id, (0, kind));
+            added += 1;
+        }
+    }
+    added
+}
