@@ -28,7 +28,7 @@ metadata alone (no GET):
 | size collapse | overwrites that changed size ≥ 4× and landed in one narrow size band (about 19% wide), their new sizes much closer together than the originals' (new spread² ≤ old spread, old spread ≥ 1.5×) | [`WrongType`](DamageKind::WrongType) | 0.35 |
 | same content | distinct keys given one identical ETag (not rewritten with their own content) | [`WrongType`](DamageKind::WrongType) for overwrites, [`Planted`](DamageKind::Planted) for new keys | 0.4 / 0.15 |
 | rename | new keys `X<suffix>` with one common suffix while `X` got a delete marker within `gap_secs` | [`Renamed`](DamageKind::Renamed) + [`Planted`](DamageKind::Planted) | 0.55 (0.65 when sizes grew by ≤ `max_overhead`; 0.3 for backup/compression suffixes; compression suffixes whose files shrank are ignored) |
-| wipe | delete markers on established objects (older than `established_secs`) in a prefix (bucket, first or second `/` level): more than `wipe_factor` × the prefix's largest earlier delete run, removing (net of new keys) ≥ `wipe_fraction` of its live keys | [`Deleted`](DamageKind::Deleted) | 0.45 to 0.6 |
+| wipe | a run of delete markers in a prefix (bucket, first or second `/` level) hitting ≥ `min_keys` established objects (older than `established_secs`), more than `wipe_factor` × the prefix's largest earlier run of such deletes, and removing (net of new keys) ≥ `wipe_fraction` of its live keys | [`Deleted`](DamageKind::Deleted) | 0.45 to 0.6 |
 | new writer | an owner id first seen in the window, after ≥ `new_owner_history_secs` of history, overwriting or deleting others' objects | per change | 0.3 |
 
 A signature that already appeared in bulk (a run of `min_keys`) before the run is
@@ -36,8 +36,9 @@ A signature that already appeared in bulk (a run of `min_keys`) before the run i
 
 From content (samples), each sampled version is judged against what it should be: its
 key's extension, the previous version's Content-Type or sniffed type, its own
-Content-Type (see [`content`]). Near-random bytes without a file signature where
-something else is expected are [`Encrypted`](DamageKind::Encrypted); bytes of another
+Content-Type (see [`content`]); samples under 16 bytes are not judged. Near-random
+bytes (entropy within 0.2 bits/byte of what random data of that length reaches) without
+a file signature where something else is expected are [`Encrypted`](DamageKind::Encrypted); bytes of another
 type are [`WrongType`](DamageKind::WrongType); a validator failure is
 [`Invalid`](DamageKind::Invalid). A run of such versions is a signal of weight 0.75
 (encrypted) or 0.6 (wrong type) once it has `min_content_keys` keys, and of 0.5 (one or
@@ -48,10 +49,17 @@ Their score is the noisy-or `1 − Π(1 − w)` of the strongest weight per sign
 three modifiers: a **burst** (0.25: a `bin_secs` bin of overwrites and deletes at least
 `burst_factor` × the busiest earlier bin), a **new writer** among the damaging changes
 (0.3), and **storage class changes** on at least half the incident's overwrites (0.15).
-If at least three of the incident's versions were sampled and fewer than 20% of them look
-damaged, the score is multiplied by 0.4 (the content contradicts the metadata). When one
-new writer made at least half of an incident's changes, all of that writer's changes near
-the incident join it. Incidents scoring below [`DetectOptions::min_score`] are dropped.
+If at least three of the versions that metadata called encrypted, wrong-typed or
+overwritten were sampled and fewer than 20% of them look damaged, the score is multiplied
+by 0.4 (the content contradicts the metadata; content says nothing about truncation,
+deletes or new keys). Incidents scoring below [`DetectOptions::min_score`] are dropped.
+
+Two rules widen an incident beyond its signals: when one new writer made at least half of
+its changes, all of that writer's changes within `gap_secs` join it; and when at least
+80% of its content-confirmed overwrites share one size change (the same size, `+N`
+bytes, or 16-byte padding plus `N`), the *unsampled* overwrites by the same writers
+within `gap_secs` with that size change join it, so that a sampling budget does not leave
+victims, or the true start, out.
 
 **Confidence**: [`High`](Confidence::High) needs content confirmation (at least
 `min_content_keys` damaged samples, at least half of those checked) and one more

@@ -67,8 +67,19 @@ impl FileType {
     }
 
     /// True when `other` is an acceptable content for something expected to be `self`.
+    ///
+    /// The textual types stand in for each other where real files do (a `.txt` or
+    /// `.csv` may start with `[` or `<?xml`, a `.json` file may be JSON Lines after a
+    /// comment, an `.html` file may be a fragment), except that an HTML document where
+    /// text or JSON is expected, and JSON where markup is expected, are wrong: that is
+    /// what error pages and misrouted API answers look like.
     pub fn compatible(self, other: FileType) -> bool {
-        self == other || (self.is_text() && other.is_text())
+        use FileType::{Html, Json, Text, Xml};
+        self == other
+            || matches!(
+                (self, other),
+                (Text, Json | Xml) | (Json, Text) | (Html, Text | Xml) | (Xml, Text | Html)
+            )
     }
 
     /// The type's name as used in reports (`pdf`, `png`, `text`, …).
@@ -346,6 +357,10 @@ pub fn type_for_content_type(content_type: &str) -> Option<FileType> {
     })
 }
 
+/// Fewest bytes content analysis judges; shorter samples are [`Verdict::Unknown`] (unless
+/// the validator spoke).
+pub(crate) const MIN_JUDGED: usize = 16;
+
 /// What content analysis concluded about one version.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Verdict {
@@ -408,8 +423,9 @@ pub(crate) fn judge(key: &str, new: Bytes<'_>, reference: Option<Bytes<'_>>) -> 
     } else {
         (None, String::new())
     };
-    let verdict = if new.head.is_empty() {
-        // Empty or missing bytes are the truncation signal's business (from sizes).
+    let verdict = if new.head.len() < MIN_JUDGED {
+        // A few bytes cannot show a type (a cut-off signature is no evidence); empty or
+        // tiny objects are the truncation signal's business (from sizes).
         Verdict::Unknown
     } else if new_random && new_type.is_none() {
         let h = entropy(new.head);
@@ -576,6 +592,11 @@ mod tests {
         );
         assert_eq!(type_for_content_type("application/octet-stream"), None);
         assert!(FileType::Json.compatible(FileType::Text));
+        assert!(FileType::Text.compatible(FileType::Json));
+        assert!(FileType::Xml.compatible(FileType::Html));
+        assert!(!FileType::Text.compatible(FileType::Html));
+        assert!(!FileType::Json.compatible(FileType::Html));
+        assert!(!FileType::Html.compatible(FileType::Json));
         assert!(!FileType::Pdf.compatible(FileType::Text));
     }
 
@@ -628,7 +649,12 @@ mod tests {
             judge("logs/a.log.gz", b(b"\x1f\x8b\x08\0rest"), None),
             Verdict::Good
         );
-        assert_eq!(judge("a/x.json", b(b"{\"a\":1}"), None), Verdict::Good);
+        assert_eq!(
+            judge("a/x.json", b(b"{\"a\": 1, \"b\": [2, 3]}"), None),
+            Verdict::Good
+        );
+        // A truncated file is not judged by its few remaining bytes.
+        assert_eq!(judge("a/x.docx", b(b"PK\x03"), None), Verdict::Unknown);
         // The validator has the last word when content analysis has none.
         let rejected = Bytes {
             validator_ok: Some(false),

@@ -171,7 +171,30 @@ pub(crate) fn metadata(ctx: &Ctx<'_>) -> Vec<Signal> {
     renames(ctx, &mut out);
     wipes(ctx, &mut out);
     new_writers(ctx, &mut out);
-    out
+    drop_subsumed(out)
+}
+
+/// Drop a signal whose changes are all in a bigger (or equally big but stronger) signal
+/// of the same type: the same wipe seen from a prefix and from its parent, the same
+/// overwrites seen as `+16` and as "padded plus 0", one collapse in two size bands.
+fn drop_subsumed(mut signals: Vec<Signal>) -> Vec<Signal> {
+    signals.sort_by(|a, b| {
+        (a.family, std::cmp::Reverse(a.events.len()))
+            .cmp(&(b.family, std::cmp::Reverse(b.events.len())))
+            .then_with(|| b.weight.total_cmp(&a.weight))
+            .then_with(|| a.evidence.cmp(&b.evidence))
+    });
+    let mut kept: Vec<Signal> = Vec::new();
+    let mut covered: HashMap<Family, HashSet<usize>> = HashMap::new();
+    for s in signals {
+        let seen = covered.entry(s.family).or_default();
+        if !s.events.is_empty() && s.events.iter().all(|(id, _)| seen.contains(id)) {
+            continue;
+        }
+        seen.extend(s.events.iter().map(|&(id, _)| id));
+        kept.push(s);
+    }
+    kept
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -478,52 +501,81 @@ struct WipeCandidate<'a> {
     prefix: &'a str,
     start: Ms,
     end: Ms,
+    /// Distinct established keys deleted in the window.
     keys: usize,
+    /// The largest earlier run of established deletes in the prefix.
     earlier: usize,
+    /// Every delete of the run in the window, established or not.
+    ids: Vec<usize>,
 }
+
+/// A delete in a prefix: (time, event id, the object was established).
+type PrefixDelete = (Ms, usize, bool);
 
 fn wipes(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
     let established = ctx.opts.established_secs.max(0).saturating_mul(1000);
-    // Established deletes (not renames), by prefix.
-    let mut items: Vec<(&str, usize)> = Vec::new();
+    // Deletes that are not renames, by prefix, with whether the object was established.
+    let mut groups: HashMap<&str, Vec<PrefixDelete>> = HashMap::new();
     for (id, e) in ctx.events.iter().enumerate() {
         if e.change != Change::Delete || ctx.is_paired_delete(id) {
             continue;
         }
-        let Some(p) = ctx.prev(id) else { continue };
-        if e.t.saturating_sub(p.last_modified.timestamp_millis()) < established {
-            continue;
-        }
+        let est = ctx
+            .prev(id)
+            .is_some_and(|p| e.t.saturating_sub(p.last_modified.timestamp_millis()) >= established);
         for pre in prefixes(ctx.key(id)) {
-            items.push((pre, id));
+            groups.entry(pre).or_default().push((e.t, id, est));
         }
     }
-    // Runs in each prefix, with the largest earlier run as the baseline. Runs of every
-    // size count for the baseline, so compute them all (min 1).
-    // Runs of every size count for the baseline (`earlier_max` covers the runs before
-    // the window too), so ask for runs of at least one key.
+    let mut groups: Vec<(&str, Vec<PrefixDelete>)> = groups.into_iter().collect();
+    groups.sort_by(|a, b| a.0.cmp(b.0));
+    // Runs of deletes in each prefix. Only established objects count (towards the run
+    // and towards the baseline: the largest earlier run), but every delete of a flagged
+    // run is part of the damage.
     let mut candidates: Vec<WipeCandidate<'_>> = Vec::new();
-    for r in signature_runs(ctx, items, 1) {
-        if r.keys >= ctx.opts.min_keys
-            && r.keys as f64 > ctx.opts.wipe_factor * r.earlier_max as f64
-        {
-            candidates.push(WipeCandidate {
-                prefix: r.sig,
-                start: r.start,
-                end: r.end,
-                keys: r.keys,
-                earlier: r.earlier_max,
-            });
+    for (prefix, mut dels) in groups {
+        dels.sort_unstable();
+        let mut earlier = 0usize;
+        let mut i = 0;
+        while i < dels.len() {
+            let mut j = i + 1;
+            while j < dels.len() && dels[j].0 - dels[j - 1].0 <= ctx.gap {
+                j += 1;
+            }
+            let run = &dels[i..j];
+            let est_all: Vec<usize> = run.iter().filter(|d| d.2).map(|d| d.1).collect();
+            let ids: Vec<usize> = run
+                .iter()
+                .filter(|d| ctx.events[d.1].in_window)
+                .map(|d| d.1)
+                .collect();
+            let est_in: Vec<usize> = run
+                .iter()
+                .filter(|d| d.2 && ctx.events[d.1].in_window)
+                .map(|d| d.1)
+                .collect();
+            let keys = distinct_keys(ctx, &est_in);
+            if keys >= ctx.opts.min_keys && keys as f64 > ctx.opts.wipe_factor * earlier as f64 {
+                candidates.push(WipeCandidate {
+                    prefix,
+                    start: ctx.events[ids[0]].t,
+                    end: ctx.events[ids[ids.len() - 1]].t,
+                    keys,
+                    earlier,
+                    ids,
+                });
+            }
+            earlier = earlier.max(distinct_keys(ctx, &est_all));
+            i = j;
         }
     }
     if candidates.is_empty() {
         return;
     }
-    // Live keys, new keys and all deletes for the candidate prefixes.
+    // Live keys and new keys for the candidate prefixes.
     let wanted: HashSet<&str> = candidates.iter().map(|c| c.prefix).collect();
     let mut live: HashMap<&str, Vec<(Ms, i64)>> = HashMap::new();
     let mut creates: HashMap<&str, Vec<Ms>> = HashMap::new();
-    let mut deletes: HashMap<&str, Vec<(Ms, usize)>> = HashMap::new();
     for (id, e) in ctx.events.iter().enumerate() {
         let delta = match e.change {
             Change::Create => 1,
@@ -537,8 +589,6 @@ fn wipes(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
             live.entry(pre).or_default().push((e.t, delta));
             if delta > 0 {
                 creates.entry(pre).or_default().push(e.t);
-            } else if e.in_window && !ctx.is_paired_delete(id) {
-                deletes.entry(pre).or_default().push((e.t, id));
             }
         }
     }
@@ -546,9 +596,6 @@ fn wipes(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
         v.sort_unstable();
     }
     for v in creates.values_mut() {
-        v.sort_unstable();
-    }
-    for v in deletes.values_mut() {
         v.sort_unstable();
     }
     for c in candidates {
@@ -563,16 +610,13 @@ fn wipes(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
             let hi = v.partition_point(|&t| t <= c.end.saturating_add(ctx.gap));
             hi.saturating_sub(lo)
         });
-        let net = c.keys.saturating_sub(new_keys);
+        // The share counts every key the run deleted (young ones too): it is about how
+        // much of the prefix is gone, not about what makes the run suspicious.
+        let net = distinct_keys(ctx, &c.ids).saturating_sub(new_keys);
         let share = net as f64 / before.max(1) as f64;
         if share < ctx.opts.wipe_fraction {
             continue;
         }
-        let ids: Vec<usize> = deletes.get(c.prefix).map_or(Vec::new(), |v| {
-            let lo = v.partition_point(|&(t, _)| t < c.start);
-            let hi = v.partition_point(|&(t, _)| t <= c.end);
-            v[lo..hi.max(lo)].iter().map(|&(_, id)| id).collect()
-        });
         let span = (1.0 - ctx.opts.wipe_fraction).max(1e-9);
         let weight = 0.45 + 0.15 * ((share - ctx.opts.wipe_fraction) / span).clamp(0.0, 1.0);
         let place = if c.prefix.is_empty() {
@@ -585,9 +629,10 @@ fn wipes(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
             weight,
             start: c.start,
             end: c.end,
-            events: ids.into_iter().map(|id| (id, DamageKind::Deleted)).collect(),
+            events: c.ids.iter().map(|&id| (id, DamageKind::Deleted)).collect(),
             evidence: format!(
-                "delete markers on {} established keys {place} {} ({:.0}% of its {} live keys, net of {} new keys); the largest earlier delete run there had {} keys",
+                "delete markers on {} keys ({} of them established) {place} {} ({:.0}% of its {} live keys, net of {} new keys); the largest earlier run of established deletes there had {} keys",
+                distinct_keys(ctx, &c.ids),
                 c.keys,
                 fmt_span(c.start, c.end),
                 share.min(9.99) * 100.0,
@@ -885,16 +930,25 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
         ));
     }
 
-    // Content: confirmation or contradiction.
+    // Content: confirmation (damaged samples anywhere in the incident) or contradiction
+    // (the changes metadata called encrypted, wrong-typed or overwritten look healthy;
+    // content has nothing to say about truncation, deletes or new keys).
     let mut checked = 0usize;
     let mut bad = 0usize;
-    for &id in labels.keys() {
+    let mut claims_checked = 0usize;
+    let mut claims_bad = 0usize;
+    for (&id, &(_, kind)) in &labels {
         match judged.get(id) {
             Some(Verdict::Unknown) | None => {}
             Some(v) => {
                 checked += 1;
-                if v.is_bad() {
-                    bad += 1;
+                bad += usize::from(v.is_bad());
+                if matches!(
+                    kind,
+                    DamageKind::Encrypted | DamageKind::WrongType | DamageKind::Overwritten
+                ) {
+                    claims_checked += 1;
+                    claims_bad += usize::from(v.is_bad());
                 }
             }
         }
@@ -905,12 +959,12 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
         keep *= 1.0 - w.clamp(0.0, 1.0);
     }
     let mut score = 1.0 - keep;
-    if checked >= 3 && bad * 5 < checked {
+    if claims_checked >= 3 && claims_bad * 5 < claims_checked {
         score *= 0.4;
         evidence.push((
             0.0,
             format!(
-                "content contradicts it: only {bad} of {checked} sampled versions look damaged"
+                "content contradicts it: only {claims_bad} of {claims_checked} sampled versions look damaged"
             ),
         ));
     }
