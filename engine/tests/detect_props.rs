@@ -1,0 +1,445 @@
+//! Properties of the detector on random histories.
+//!
+//! - Random office histories with an injected incident (random kind, share of keys,
+//!   time, cipher overhead): the last good version is never later than the first flagged
+//!   one, the `--per-key` plan never touches a key without a finding, and a big incident
+//!   is found.
+//! - Arbitrary timelines (empty, one key, same-second ties, delete markers everywhere,
+//!   random samples and windows): detection never panics and is deterministic, and the
+//!   restore targets stay consistent.
+//!
+//! Case counts are kept small (every injected case builds a multi-day history); set
+//! `DETECT_PROP_CASES=N` to run N cases of each property instead.
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use proptest::prelude::*;
+use s3rewind_engine::detect::{
+    ContentSample, DamageKind, DetectOptions, ScanReport, detect, per_key_target, restore_point,
+    sample_plan,
+};
+use s3rewind_engine::scenarios::{self, Injection};
+use s3rewind_engine::{Destination, Entry, Location, PlanOptions, Timeline, Version, plan};
+use std::collections::BTreeSet;
+
+/// `default` cases, or `DETECT_PROP_CASES` when set.
+fn cases(default: u32) -> u32 {
+    std::env::var("DETECT_PROP_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn in_place(at: DateTime<Utc>) -> PlanOptions {
+    PlanOptions::new(
+        Location {
+            bucket: "b".into(),
+            prefix: String::new(),
+        },
+        Destination::InPlace,
+        at,
+    )
+}
+
+/// (1): for every affected key the last good version is the entry right after the first
+/// bad one in list order (or none), and never later than it.
+fn check_last_good(timeline: &Timeline, report: &ScanReport) -> Result<(), TestCaseError> {
+    for a in report.incidents.iter().flat_map(|i| &i.keys) {
+        let h = timeline.get(&a.key).expect("affected keys are listed");
+        let bad = h
+            .entries
+            .iter()
+            .position(|v| v.version_id == a.first_bad_version)
+            .expect("first bad version listed");
+        prop_assert_eq!(h.entries[bad].last_modified, a.first_bad_at);
+        match &a.last_good_version {
+            Some(g) => {
+                let good = h
+                    .entries
+                    .iter()
+                    .position(|v| &v.version_id == g)
+                    .expect("last good listed");
+                prop_assert_eq!(good, bad + 1, "the entry right after the first bad one");
+                prop_assert!(!h.entries[good].delete_marker);
+                prop_assert!(h.entries[good].last_modified <= a.first_bad_at);
+                prop_assert_eq!(a.last_good_at, Some(h.entries[good].last_modified));
+            }
+            None => prop_assert!(h.entries.get(bad + 1).is_none_or(|v| v.delete_marker)),
+        }
+    }
+    Ok(())
+}
+
+/// (2): the per-key plan touches only keys with a finding, and its target differs from
+/// the current state only there.
+fn check_per_key(timeline: &Timeline, report: &ScanReport) -> Result<(), TestCaseError> {
+    let flagged: BTreeSet<&str> = report
+        .incidents
+        .iter()
+        .flat_map(|i| &i.keys)
+        .map(|k| k.key.as_str())
+        .collect();
+    let current = timeline.current();
+    let target = per_key_target(timeline, report);
+    for w in target.objects.windows(2) {
+        prop_assert!(w[0].key < w[1].key, "target sorted and unique");
+    }
+    for e in &current.objects {
+        if !flagged.contains(e.key.as_str()) {
+            prop_assert_eq!(target.get(&e.key), Some(&e.version));
+        }
+    }
+    for e in &target.objects {
+        if !flagged.contains(e.key.as_str()) {
+            prop_assert_eq!(current.get(&e.key), Some(&e.version));
+        }
+    }
+    // The planner sums sizes without saturating (plan.rs `bytes_to_copy`), so only plan
+    // when the sizes cannot overflow; the target itself is checked above in every case.
+    let sizes_fit = target
+        .objects
+        .iter()
+        .try_fold(0u64, |acc, e| acc.checked_add(e.version.size))
+        .is_some();
+    if sizes_fit {
+        let at = Utc.timestamp_opt(2_000_000_000, 0).unwrap();
+        let p = plan(&current, &target, &in_place(at));
+        for a in &p.actions {
+            prop_assert!(
+                flagged.contains(a.key()),
+                "plan touches unflagged {}",
+                a.key()
+            );
+        }
+    }
+    if let Some(rp) = restore_point(report) {
+        let first = report.incidents.iter().map(|i| i.start).min().unwrap();
+        prop_assert!(rp < first || first == DateTime::<Utc>::MIN_UTC);
+    }
+    Ok(())
+}
+
+fn kind_strategy() -> impl Strategy<Value = DamageKind> {
+    prop_oneof![
+        Just(DamageKind::Encrypted),
+        Just(DamageKind::Renamed),
+        Just(DamageKind::Deleted),
+        Just(DamageKind::Truncated),
+        Just(DamageKind::WrongType),
+    ]
+}
+
+fn injection_strategy() -> impl Strategy<Value = Injection> {
+    (
+        kind_strategy(),
+        0.02f64..1.0,
+        0u32..86_000,
+        prop_oneof![
+            Just(0u64),
+            Just(3),
+            Just(16),
+            Just(28),
+            Just(256),
+            Just(512)
+        ],
+        any::<u64>(),
+    )
+        .prop_map(|(kind, share, at_secs, overhead, seed)| Injection {
+            kind,
+            share,
+            at_secs,
+            overhead,
+            seed,
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(24), ..ProptestConfig::default() })]
+
+    #[test]
+    fn injected_incidents_keep_the_restore_invariants(
+        seed in any::<u64>(),
+        days in 2u32..4,
+        injection in injection_strategy(),
+    ) {
+        let s = scenarios::random_history(seed, days, Some(&injection));
+        let timeline = s.timeline();
+        let options = DetectOptions::default();
+        let metadata = detect(&timeline, &[], &options);
+        let wanted = sample_plan(&timeline, &options, None, true);
+        let samples = scenarios::samples_for(&s.bucket, &wanted);
+        let content = detect(&timeline, &samples, &options);
+        for report in [&metadata, &content] {
+            check_last_good(&timeline, report)?;
+            check_per_key(&timeline, report)?;
+            // Nothing from the baseline is blamed: every flagged change is at most
+            // `gap_secs` before the incident (a healthy change in the middle of the
+            // incident's run cannot be told apart from it).
+            let truth = s.incident.as_ref().expect("injected");
+            let earliest = truth.start - TimeDelta::seconds(options.gap_secs);
+            for a in report.incidents.iter().flat_map(|i| &i.keys) {
+                prop_assert!(a.first_bad_at >= earliest, "{} flagged at {}", a.key, a.first_bad_at);
+            }
+        }
+        // (4) A big incident is found, with its start, once content is sampled.
+        let truth = s.incident.as_ref().expect("injected");
+        if truth.damaged_keys.len() >= 20 && injection.share >= 0.6 {
+            let found = content.incidents.iter().any(|i| {
+                i.start <= truth.start && truth.start <= i.end
+                    && i.keys.iter().filter(|k| truth.damaged_keys.contains(&k.key)).count() * 2
+                        >= truth.damaged_keys.len()
+            });
+            prop_assert!(found, "{:?} not found:\n{}", injection, content);
+        }
+        // Determinism.
+        prop_assert_eq!(&detect(&timeline, &samples, &options), &content);
+        prop_assert_eq!(sample_plan(&timeline, &options, None, true), wanted);
+    }
+
+    #[test]
+    fn healthy_random_histories_raise_no_alarm(seed in any::<u64>(), days in 2u32..4) {
+        let s = scenarios::random_history(seed, days, None);
+        let timeline = s.timeline();
+        let options = DetectOptions::default();
+        let wanted = sample_plan(&timeline, &options, None, true);
+        let samples = scenarios::samples_for(&s.bucket, &wanted);
+        for report in [detect(&timeline, &[], &options), detect(&timeline, &samples, &options)] {
+            prop_assert!(report.incidents.is_empty(), "{}", report);
+        }
+    }
+}
+
+/// One arbitrary entry: key from a small set, time from a small window (many ties).
+#[derive(Debug, Clone)]
+struct RawEntry {
+    key: u8,
+    secs: u16,
+    delete_marker: bool,
+    size: u64,
+    etag: u8,
+    owner: u8,
+    class: u8,
+}
+
+fn raw_entry() -> impl Strategy<Value = RawEntry> {
+    (
+        0u8..6,
+        0u16..900,
+        any::<bool>(),
+        prop_oneof![Just(0u64), 0u64..64, 0u64..100_000, Just(u64::MAX)],
+        0u8..4,
+        0u8..3,
+        0u8..3,
+    )
+        .prop_map(
+            |(key, secs, delete_marker, size, etag, owner, class)| RawEntry {
+                key,
+                secs,
+                delete_marker,
+                size,
+                etag,
+                owner,
+                class,
+            },
+        )
+}
+
+const KEYS: [&str; 6] = [
+    "a.pdf",
+    "a.pdf.locked",
+    "dir/b.json",
+    "dir/b.json~x",
+    "dir/sub/c",
+    "\u{e9}t\u{e9}.txt",
+];
+
+fn timeline_of(raw: &[RawEntry], sorted_times: bool) -> Timeline {
+    let mut entries: Vec<(usize, RawEntry)> = raw.iter().cloned().enumerate().collect();
+    // List order: key ascending, then (optionally) newest first.
+    entries.sort_by(|(ia, a), (ib, b)| {
+        KEYS[a.key as usize]
+            .cmp(KEYS[b.key as usize])
+            .then_with(|| {
+                if sorted_times {
+                    b.secs.cmp(&a.secs)
+                } else {
+                    ia.cmp(ib)
+                }
+            })
+    });
+    let t0 = 1_700_000_000i64;
+    Timeline::from_ordered(entries.into_iter().map(|(i, r)| Entry {
+        key: KEYS[r.key as usize].to_owned(),
+        version: Version {
+            version_id: format!("v{i}"),
+            last_modified: Utc.timestamp_opt(t0 + i64::from(r.secs), 0).unwrap(),
+            delete_marker: r.delete_marker,
+            etag: if r.delete_marker {
+                String::new()
+            } else {
+                format!("e{}", r.etag)
+            },
+            size: if r.delete_marker { 0 } else { r.size },
+            storage_class: (!r.delete_marker).then(|| {
+                s3rewind_engine::StorageClass(
+                    ["STANDARD", "GLACIER", "STANDARD_IA"][r.class as usize].into(),
+                )
+            }),
+            owner_id: (r.owner > 0).then(|| format!("owner{}", r.owner)),
+            is_latest: false,
+        },
+    }))
+    .expect("entries are in list order with unique ids")
+}
+
+fn options_strategy() -> impl Strategy<Value = DetectOptions> {
+    (
+        proptest::option::of(0i64..900),
+        proptest::option::of(0i64..900),
+        1usize..4,
+        1usize..3,
+        prop_oneof![Just(0i64), Just(1), Just(60), Just(3600)],
+        prop_oneof![Just(0i64), Just(1), Just(600)],
+        0.0f64..1.0,
+    )
+        .prop_map(
+            |(since, until, min_keys, min_content, gap, bin, min_score)| {
+                let t = |s: i64| Utc.timestamp_opt(1_700_000_000 + s, 0).unwrap();
+                DetectOptions {
+                    since: since.map(t),
+                    until: until.map(t),
+                    min_keys,
+                    min_content_keys: min_content,
+                    gap_secs: gap,
+                    bin_secs: bin,
+                    established_secs: gap,
+                    new_owner_history_secs: gap,
+                    min_score,
+                    ..DetectOptions::default()
+                }
+            },
+        )
+}
+
+fn head_strategy() -> impl Strategy<Value = Vec<u8>> {
+    prop_oneof![
+        Just(Vec::new()),
+        Just(b"%PDF-1.7\n".to_vec()),
+        Just(b"{\"a\": 1}".to_vec()),
+        proptest::collection::vec(any::<u8>(), 0..300),
+        (any::<u64>()).prop_map(|seed| {
+            // Random-looking bytes (splitmix64) long enough to count as ciphertext.
+            let mut x = seed;
+            (0..512)
+                .map(|_| {
+                    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+                    let z = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+                    (z ^ (z >> 27)) as u8
+                })
+                .collect()
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(96), ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_timelines_never_panic_and_are_deterministic(
+        raw in proptest::collection::vec(raw_entry(), 0..40),
+        sorted_times in any::<bool>(),
+        options in options_strategy(),
+        heads in proptest::collection::vec((any::<prop::sample::Index>(), head_strategy(), proptest::option::of(any::<bool>())), 0..12),
+    ) {
+        let timeline = timeline_of(&raw, sorted_times);
+        let all: Vec<(&str, &Version)> = timeline
+            .keys()
+            .iter()
+            .flat_map(|h| h.entries.iter().map(move |v| (h.key.as_str(), v)))
+            .collect();
+        let samples: Vec<ContentSample> = if all.is_empty() {
+            Vec::new()
+        } else {
+            heads
+                .into_iter()
+                .map(|(i, head, ok)| {
+                    let (k, v) = all[i.index(all.len())];
+                    ContentSample {
+                        key: k.to_owned(),
+                        version_id: v.version_id.clone(),
+                        head,
+                        content_type: Some("application/pdf".into()),
+                        validator_ok: ok,
+                    }
+                })
+                .collect()
+        };
+        let a = detect(&timeline, &samples, &options);
+        let b = detect(&timeline, &samples, &options);
+        prop_assert_eq!(&a, &b);
+        prop_assert_eq!(a.stats.entries, timeline.len());
+        for i in &a.incidents {
+            prop_assert!(i.start <= i.end);
+            prop_assert!(i.score >= options.min_score && i.score <= 1.0);
+            prop_assert!(!i.keys.is_empty());
+            for w in i.keys.windows(2) {
+                prop_assert!(w[0].key < w[1].key);
+            }
+            let win = |t: DateTime<Utc>| {
+                options.since.is_none_or(|s| t >= s) && options.until.is_none_or(|u| t <= u)
+            };
+            for k in &i.keys {
+                prop_assert!(win(k.first_bad_at), "flagged outside the window");
+            }
+        }
+        for (i, inc) in a.incidents.iter().enumerate() {
+            prop_assert_eq!(inc.id, i + 1);
+        }
+        if sorted_times {
+            check_last_good(&timeline, &a)?;
+        }
+        check_per_key(&timeline, &a)?;
+        for limit in [None, Some(0), Some(1), Some(5)] {
+            for deep in [false, true] {
+                let p = sample_plan(&timeline, &options, limit, deep);
+                prop_assert_eq!(&p, &sample_plan(&timeline, &options, limit, deep));
+                if let Some(n) = limit {
+                    prop_assert!(p.len() <= n);
+                }
+            }
+        }
+        // The restore point never lies after the first flagged change.
+        if let Some(rp) = restore_point(&a) {
+            for k in a.incidents.iter().flat_map(|i| &i.keys) {
+                prop_assert!(rp <= k.first_bad_at - TimeDelta::milliseconds(1) || k.first_bad_at == DateTime::<Utc>::MIN_UTC);
+            }
+        }
+    }
+}
+
+#[test]
+fn empty_and_single_key_timelines() {
+    let options = DetectOptions::default();
+    let empty = Timeline::default();
+    let r = detect(&empty, &[], &options);
+    assert!(r.incidents.is_empty());
+    assert_eq!(r.stats.entries, 0);
+    assert!(sample_plan(&empty, &options, None, true).is_empty());
+    assert!(per_key_target(&empty, &r).objects.is_empty());
+    assert!(restore_point(&r).is_none());
+
+    let one = timeline_of(
+        &[RawEntry {
+            key: 0,
+            secs: 5,
+            delete_marker: false,
+            size: 10,
+            etag: 0,
+            owner: 1,
+            class: 0,
+        }],
+        true,
+    );
+    let r = detect(&one, &[], &options);
+    assert!(r.incidents.is_empty());
+    assert_eq!(per_key_target(&one, &r), one.current());
+}
