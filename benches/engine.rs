@@ -100,14 +100,11 @@ fn group<'c>(c: &'c mut Criterion, name: &str) -> BenchmarkGroup<'c, WallTime> {
 }
 
 /// Set the group up for `entries`: throughput in entries, and enough time for ten
-/// samples (one iteration of the 1M end-to-end run takes about a second on 2 cores).
+/// samples (one iteration of the 1M end-to-end run takes over a second on 2 cores).
 fn size(g: &mut BenchmarkGroup<'_, WallTime>, entries: usize) {
+    let seconds = if entries >= 1_000_000 { 16 } else { 4 };
     g.throughput(Throughput::Elements(entries as u64));
-    g.measurement_time(Duration::from_secs(if entries >= 1_000_000 {
-        12
-    } else {
-        4
-    }));
+    g.measurement_time(Duration::from_secs(seconds));
 }
 
 fn timeline_build(c: &mut Criterion) {
