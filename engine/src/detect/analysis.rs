@@ -105,6 +105,9 @@ pub(crate) struct Ctx<'a> {
     pub pairs: Vec<Pair<'a>>,
     pair_by_created: HashMap<usize, usize>,
     paired_deletes: HashSet<usize>,
+    /// Deletes whose object reappeared, byte for byte (same ETag), under a new key
+    /// within `gap`: moves, not losses.
+    moved: HashSet<usize>,
     /// The overwrites in the window as (time, event id), sorted.
     overwrites: Vec<(Ms, usize)>,
     /// Burst bins, in time order.
@@ -178,12 +181,14 @@ impl<'a> Ctx<'a> {
             pairs: Vec::new(),
             pair_by_created: HashMap::new(),
             paired_deletes: HashSet::new(),
+            moved: HashSet::new(),
             overwrites,
             bursts: Vec::new(),
             new_owner_events: Vec::new(),
             baseline: Baseline::default(),
         };
         ctx.find_pairs();
+        ctx.find_moves();
         ctx.find_bursts();
         ctx.index_new_owners();
         ctx
@@ -241,6 +246,18 @@ impl<'a> Ctx<'a> {
     /// True for a delete marker that is the original's side of a rename pair.
     pub(crate) fn is_paired_delete(&self, id: usize) -> bool {
         self.paired_deletes.contains(&id)
+    }
+
+    /// True for a delete marker whose object was copied, unchanged, to a new key nearby
+    /// (a move or a rename that kept the bytes).
+    pub(crate) fn is_moved(&self, id: usize) -> bool {
+        self.moved.contains(&id)
+    }
+
+    /// True for a rename pair whose copy has the original's ETag: the bytes were kept.
+    pub(crate) fn pair_kept_bytes(&self, pair: &Pair<'_>) -> bool {
+        let (new, old) = (self.ver(pair.created), self.ver(pair.original));
+        !new.etag.is_empty() && new.etag == old.etag && new.size == old.size
     }
 
     /// The overwrites in the window within `start..=end`, as (time, event id) in time
@@ -330,6 +347,52 @@ impl<'a> Ctx<'a> {
             .collect();
         self.paired_deletes = pairs.iter().map(|p| p.deleted).collect();
         self.pairs = pairs;
+    }
+
+    /// Find deletes whose object's ETag (and size) appeared on a newly created key within
+    /// `gap`. Objects of at most `tiny_size` bytes are left out: identical tiny files are
+    /// too common to prove a move.
+    fn find_moves(&mut self) {
+        let mut creates: HashMap<(&str, u64), Vec<(Ms, usize)>> = HashMap::new();
+        for e in &self.events {
+            if e.change != Change::Create {
+                continue;
+            }
+            let v = &self.tl.keys()[e.key].entries[e.idx];
+            if !v.etag.is_empty() && v.size > self.opts.tiny_size {
+                creates
+                    .entry((&v.etag, v.size))
+                    .or_default()
+                    .push((e.t, e.key));
+            }
+        }
+        if creates.is_empty() {
+            return;
+        }
+        for list in creates.values_mut() {
+            list.sort_unstable();
+        }
+        let mut moved = HashSet::new();
+        for (id, e) in self.events.iter().enumerate() {
+            if e.change != Change::Delete {
+                continue;
+            }
+            let Some(p) = self.tl.keys()[e.key].entries.get(e.idx + 1) else {
+                continue;
+            };
+            let Some(list) = creates.get(&(p.etag.as_str(), p.size)) else {
+                continue;
+            };
+            let lo = list.partition_point(|&(t, _)| t < e.t.saturating_sub(self.gap));
+            let copied = list[lo..]
+                .iter()
+                .take_while(|&&(t, _)| t <= e.t.saturating_add(self.gap))
+                .any(|&(_, k)| k != e.key);
+            if copied {
+                moved.insert(id);
+            }
+        }
+        self.moved = moved;
     }
 
     /// The delete marker of `key` nearest to `t` (within `gap`) that hid a live version:

@@ -16,7 +16,8 @@ use std::collections::{BTreeSet, HashMap};
 /// 1. the versions of incidents that metadata alone already reports;
 /// 2. the versions of every other metadata signal, even too weak to report;
 /// 3. versions written in burst bins, by writers never seen before, with a storage class
-///    change, with a size change of 4× or more, and renamed copies;
+///    change, with a size change of 4× or more, and renamed copies (unless the copy has
+///    the original's ETag);
 /// 4. every other version written in the window (only with `deep` or a `limit`).
 ///
 /// Within a tier the order is a fixed pseudo-random shuffle (a hash of key and version
@@ -74,7 +75,7 @@ pub fn sample_plan(
             offer(id, 2, &ctx);
         }
     }
-    for p in &ctx.pairs {
+    for p in ctx.pairs.iter().filter(|p| !ctx.pair_kept_bytes(p)) {
         offer(p.created, 2, &ctx);
     }
     for (id, e) in ctx.events.iter().enumerate() {

@@ -428,7 +428,13 @@ fn renames(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
         .enumerate()
         .map(|(i, p)| (p.created, i))
         .collect();
-    let items: Vec<(&str, usize)> = ctx.pairs.iter().map(|p| (p.suffix, p.created)).collect();
+    // A copy with the original's bytes is a rename that lost nothing.
+    let items: Vec<(&str, usize)> = ctx
+        .pairs
+        .iter()
+        .filter(|p| !ctx.pair_kept_bytes(p))
+        .map(|p| (p.suffix, p.created))
+        .collect();
     for r in signature_runs(ctx, items, ctx.opts.min_keys) {
         let pairs: Vec<_> = r.ids.iter().map(|id| ctx.pairs[by_created[id]]).collect();
         let (compress, backup) = suffix_class(r.sig);
@@ -517,7 +523,7 @@ fn wipes(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
     // Deletes that are not renames, by prefix, with whether the object was established.
     let mut groups: HashMap<&str, Vec<PrefixDelete>> = HashMap::new();
     for (id, e) in ctx.events.iter().enumerate() {
-        if e.change != Change::Delete || ctx.is_paired_delete(id) {
+        if e.change != Change::Delete || ctx.is_paired_delete(id) || ctx.is_moved(id) {
             continue;
         }
         let est = ctx
@@ -618,7 +624,11 @@ fn wipes(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
             continue;
         }
         let span = (1.0 - ctx.opts.wipe_fraction).max(1e-9);
-        let weight = 0.45 + 0.15 * ((share - ctx.opts.wipe_fraction) / span).clamp(0.0, 1.0);
+        let mut weight = 0.45 + 0.15 * ((share - ctx.opts.wipe_fraction) / span).clamp(0.0, 1.0);
+        let retention = retention_like(ctx, c.prefix, &c.ids, c.start);
+        if retention {
+            weight *= ROUTINE;
+        }
         let place = if c.prefix.is_empty() {
             "in the bucket".to_owned()
         } else {
@@ -639,9 +649,55 @@ fn wipes(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
                 before,
                 new_keys,
                 c.earlier
-            ),
+            ) + if retention {
+                "; every object left there is newer than every deleted one, as after a retention cleanup"
+            } else {
+                ""
+            },
         });
     }
+}
+
+/// True when the run deleted exactly the oldest objects of the prefix: some objects
+/// survive and every survivor was last written after every deleted object (what an
+/// age-based cleanup does; a wipe hits objects of every age, or all of them).
+fn retention_like(ctx: &Ctx<'_>, prefix: &str, deleted: &[usize], start: Ms) -> bool {
+    let gone: HashSet<usize> = deleted.iter().map(|&id| ctx.events[id].key).collect();
+    let Some(newest_deleted) = deleted
+        .iter()
+        .filter_map(|&id| ctx.prev(id))
+        .map(|p| p.last_modified.timestamp_millis())
+        .max()
+    else {
+        return false;
+    };
+    let keys = ctx.tl.keys();
+    let lo = keys.partition_point(|h| h.key.as_str() < prefix);
+    let mut survivors = 0usize;
+    for (k, h) in keys.iter().enumerate().skip(lo) {
+        if !h.key.starts_with(prefix) {
+            break;
+        }
+        if gone.contains(&k) {
+            continue;
+        }
+        // The key's entry just before the run, in list order.
+        let Some(v) = h
+            .entries
+            .iter()
+            .find(|v| v.last_modified.timestamp_millis() < start)
+        else {
+            continue;
+        };
+        if v.delete_marker {
+            continue;
+        }
+        if v.last_modified.timestamp_millis() < newest_deleted {
+            return false;
+        }
+        survivors += 1;
+    }
+    survivors > 0
 }
 
 fn new_writers(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
