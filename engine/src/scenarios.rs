@@ -113,6 +113,7 @@ const BUILDERS: &[(&str, Builder)] = &[
     ("healthy-deploy", healthy_deploy),
     ("healthy-nightly-batch", healthy_nightly_batch),
     ("healthy-busy-mix", healthy_busy_mix),
+    ("healthy-reorganisation", healthy_reorganisation),
     ("encrypt-in-place", encrypt_in_place),
     ("rename-locked", rename_locked),
     ("wipe", wipe),
@@ -569,6 +570,8 @@ enum Action {
     Same,
     /// A gzip copy of `from`, about a fifth of its size.
     Compress { from: String },
+    /// The current bytes of `from`, unchanged (a copy: same ETag).
+    CopyFrom { from: String },
     /// A delete marker.
     Delete,
     /// Random bytes over the current content.
@@ -665,6 +668,10 @@ impl World {
                     .head(from)
                     .and_then(|h| h.content.as_ref())
                     .map(|c| make(Kind::Gzip, c.len() / 5 + rng.range(0, 200) as usize, rng)),
+                Action::CopyFrom { from } => b
+                    .head(from)
+                    .and_then(|h| h.content.as_ref())
+                    .map(|c| c.to_vec()),
                 Action::Delete => None,
                 Action::Encrypt(o) => current
                     .as_ref()
@@ -1203,6 +1210,86 @@ fn healthy_busy_mix() -> Scenario {
     scenario(
         "healthy-busy-mix",
         "office edits, log rotation, daily deploys, a nightly ETL and finance uploads, all at once for 8 days",
+        w,
+        None,
+    )
+}
+
+/// An inbox pipeline: six files arrive every hour, are renamed `.done` ten minutes later
+/// (copy + delete, bytes unchanged), and a cleanup at 03:00 removes the `.done` files
+/// renamed before 21:00 the day before (most of the prefix, always the oldest).
+fn inbox_pipeline(w: &mut World, days: i64, until: DateTime<Utc>) {
+    let name = |d: i64, h: i64, i: i64| format!("inbox/batch-{d:02}-{h:02}-{i}.csv");
+    for d in 0..=days {
+        for h in 0..24 {
+            for i in 0..6 {
+                let t = at(d, h, 5, i * 7);
+                if t > until {
+                    continue;
+                }
+                let key = name(d, h, i);
+                w.op(
+                    t,
+                    &key,
+                    Action::Put {
+                        lo: 2_000,
+                        hi: 9_000,
+                    },
+                    PARTNER,
+                );
+                let done = at(d, h, 15, i * 7);
+                w.op(
+                    done,
+                    &format!("{key}.done"),
+                    Action::CopyFrom { from: key.clone() },
+                    ACCOUNT,
+                );
+                w.op(done + TimeDelta::seconds(1), &key, Action::Delete, ACCOUNT);
+            }
+        }
+        if d >= 1 {
+            // Files renamed before 21:00 yesterday (and after the previous cutoff).
+            let t = at(d, 3, 0, 0);
+            let mut n = 0;
+            for (pd, ph) in (21..24)
+                .map(|h| (d - 2, h))
+                .chain((0..21).map(|h| (d - 1, h)))
+            {
+                if pd < 0 {
+                    continue;
+                }
+                for i in 0..6 {
+                    let done = format!("{}.done", name(pd, ph, i));
+                    w.op(t + TimeDelta::seconds(n), &done, Action::Delete, ACCOUNT);
+                    n += 1;
+                }
+            }
+        }
+    }
+}
+
+fn healthy_reorganisation() -> Scenario {
+    let mut w = World::new(15);
+    let until = at(8, 18, 0, 0);
+    let office = Office::run(&mut w, 8, until);
+    inbox_pipeline(&mut w, 8, until);
+    // A one-off reorganisation on day 6: the legal folder moves to the archive.
+    let legal: Vec<String> = office
+        .live
+        .iter()
+        .filter(|k| k.starts_with("docs/legal/"))
+        .cloned()
+        .collect();
+    let mut t = at(6, 19, 0, 0);
+    for k in &legal {
+        let to = k.replacen("docs/legal/", "archive/legal-2025/", 1);
+        w.op(t, &to, Action::CopyFrom { from: k.clone() }, ACCOUNT);
+        w.op(t + TimeDelta::seconds(1), k, Action::Delete, ACCOUNT);
+        t += TimeDelta::seconds(2);
+    }
+    scenario(
+        "healthy-reorganisation",
+        "an inbox pipeline renaming files to .done (bytes kept) with a nightly cleanup removing the oldest 80% of them, and a one-off move of a whole folder to an archive prefix",
         w,
         None,
     )
