@@ -1,1 +1,140 @@
-//! x
+/*!
+The `s3rewind` command-line tool: point-in-time restore for versioned S3 buckets.
+
+This crate is the I/O shell around [`s3rewind_engine`]: it parses arguments, talks to S3
+(only through [`s3`]), feeds listing pages to the engine, and executes the plans the
+engine makes. The binary's `main` only calls [`main`], so tests and benches can call the
+library.
+
+# Layout
+
+- [`args`]: clap definitions.
+- [`commands`]: one function per command.
+- [`s3`]: the S3 adapter (the only module that uses `aws_sdk_s3`).
+- [`listing`]: the ListObjectVersions paging loop into a timeline.
+- [`execute`]: the bounded, adaptive, resumable executor.
+- [`journal`]: the JSON Lines journal of completed actions.
+- [`output`]: the printer (stdout results, stderr messages and progress).
+- [`error`]: exit codes and one-line errors.
+*/
+
+#![deny(missing_docs)]
+
+pub mod args;
+pub mod commands;
+pub mod error;
+pub mod execute;
+pub mod journal;
+pub mod listing;
+pub mod output;
+pub mod s3;
+
+use args::{Cli, Command};
+use clap::Parser;
+use error::{CliError, Exit};
+use output::Printer;
+use std::process::ExitCode;
+use tracing_subscriber::EnvFilter;
+
+/// Log filter for a verbosity level. SDK crates that could log request details (which
+/// carry session tokens) are capped at `info` whatever is asked, `RUST_LOG` included.
+fn log_filter(verbose: u8, quiet: bool) -> EnvFilter {
+    let base = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "error,s3rewind=warn",
+        (false, 1) => "warn,s3rewind=info",
+        (false, 2) => "warn,s3rewind=debug",
+        (false, _) => "info,s3rewind=trace",
+    };
+    let mut filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|s| EnvFilter::try_new(s).ok())
+        .unwrap_or_else(|| EnvFilter::new(base));
+    for cap in [
+        "aws_sigv4=info",
+        "aws_smithy_runtime=info",
+        "aws_smithy_runtime_api=info",
+        "aws_smithy_http_client=info",
+        "aws_smithy_http=info",
+        "aws_runtime=info",
+        "aws_config=info",
+        "aws_credential_types=info",
+        "aws_sdk_s3=info",
+        "aws_sdk_sts=info",
+        "aws_sdk_sso=info",
+        "aws_sdk_ssooidc=info",
+        "hyper=info",
+        "hyper_util=info",
+        "rustls=info",
+        "h2=info",
+    ] {
+        filter = filter.add_directive(cap.parse().expect("static directive"));
+    }
+    filter
+}
+
+/// Run the CLI with the process arguments; returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                Exit::Usage.code()
+            } else {
+                0
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(log_filter(cli.global.verbose, cli.global.quiet))
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .init();
+    let printer = Printer::new(cli.global.output, cli.global.quiet, cli.global.no_progress);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            printer.error(format!("cannot start the async runtime: {e}"));
+            return ExitCode::from(Exit::Failure.code());
+        }
+    };
+    let result = runtime.block_on(run(&cli, &printer));
+    match result {
+        Ok(exit) => ExitCode::from(exit.code()),
+        Err(e) => {
+            printer.error(&e.message);
+            ExitCode::from(e.exit.code())
+        }
+    }
+}
+
+/// Run one parsed command.
+pub async fn run(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
+    let g = &cli.global;
+    let connect = s3::ConnectOptions {
+        endpoint_url: g.endpoint_url.clone(),
+        profile: g.profile.clone(),
+        region: g.region.clone(),
+        max_attempts: g.max_attempts,
+        retry_mode: g.retry_mode,
+    };
+    let s3 = s3::S3::connect(&connect).await;
+    // Conditional writes (If-Match on CopyObject) are only sent to AWS itself; other
+    // servers may ignore or reject them, and the check-before-write covers them.
+    let endpoint_is_aws =
+        g.endpoint_url.is_none() && std::env::var_os("AWS_ENDPOINT_URL").is_none();
+    let verbose = g.verbose > 0;
+    match &cli.command {
+        Command::Plan(a) => commands::plan_cmd(&s3, printer, a, verbose).await,
+        Command::Restore(a) => {
+            commands::restore_cmd(&s3, printer, a, verbose, endpoint_is_aws).await
+        }
+        Command::Apply(a) => commands::apply_cmd(&s3, printer, a, endpoint_is_aws).await,
+    }
+}

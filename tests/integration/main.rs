@@ -1,1 +1,12 @@
+//! Integration tests: the `s3rewind` binary against a real S3 server (moto), over HTTP.
+//!
+//! Each test starts its own moto server on a free loopback port (state is in memory, so
+//! tests are isolated and can run in parallel), builds a history with real S3 calls, runs
+//! the binary, and checks the result by reading objects back: content, not only ids.
 
+mod support;
+
+// Restores: in place, into another bucket or prefix, prefix-limited, awkward keys, paging.
+mod restore;
+// Bad input and refusals: one clear line, a documented exit code, no writes.
+mod errors;

@@ -1,0 +1,548 @@
+//! The commands: `plan`, `restore`, `apply`.
+//!
+//! Each command reads what it needs from S3 (through [`crate::s3`]), hands data to the
+//! engine, and prints through the [`Printer`]. All checks that can refuse happen before
+//! the first write.
+
+use crate::args::{ApplyArgs, ExecArgs, PlanArgs, RestoreArgs, Target};
+use crate::error::{CliError, CliResult, Exit, from_s3};
+use crate::execute::{ExecConfig, ExecReport, execute};
+use crate::journal::{self, Journal, Line};
+use crate::listing::list_timeline;
+use crate::output::{Printer, human_bytes};
+use crate::s3::S3;
+use chrono::{DateTime, SecondsFormat, Utc};
+use s3rewind_engine::{
+    Action, Destination, KnownCopy, Location, PlanError, PlanOptions, RestorePlan,
+    UncertainHandling, Versioning, Warning, parse_s3_uri, parse_time, plan, preflight,
+};
+use serde_json::json;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// Format an instant the way s3rewind prints instants.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// Everything resolved from the command line before any S3 call.
+struct Request {
+    source: Location,
+    destination: Destination,
+    at: DateTime<Utc>,
+    page_size: i32,
+    /// How TIME was resolved, when that is worth saying.
+    time_note: Option<String>,
+}
+
+fn resolve(target: &Target) -> CliResult<Request> {
+    let source = parse_s3_uri(&target.source)?;
+    let now = Utc::now();
+    let at = parse_time(&target.at, now)?;
+    let time_note = at.needs_echo().then(|| {
+        let how = match at.form {
+            s3rewind_engine::TimeForm::NaiveUtc => " (no offset given: taken as UTC)",
+            _ => "",
+        };
+        format!(
+            "TIME {:?} resolved to {}{how}",
+            target.at,
+            rfc3339(at.instant)
+        )
+    });
+    let destination = match &target.to {
+        None => Destination::InPlace,
+        Some(to) => {
+            let dest = parse_s3_uri(to)?;
+            if dest == source {
+                Destination::InPlace
+            } else {
+                if dest.bucket == source.bucket
+                    && (dest.prefix.starts_with(&source.prefix)
+                        || source.prefix.starts_with(&dest.prefix))
+                {
+                    return Err(CliError::usage(format!(
+                        "destination s3://{}/{} overlaps the source s3://{}/{}: restored keys would be part of the source; choose a destination prefix outside the source prefix",
+                        dest.bucket, dest.prefix, source.bucket, source.prefix
+                    )));
+                }
+                Destination::Bucket { location: dest }
+            }
+        }
+    };
+    Ok(Request {
+        source,
+        destination,
+        at: at.instant,
+        page_size: target.page_size,
+        time_note,
+    })
+}
+
+/// Check the source (and destination) bucket before planning. `executing` turns the
+/// suspended-versioning refusal into an error; `plan` only warns.
+async fn check_buckets(
+    s3: &S3,
+    printer: &Printer,
+    source: &Location,
+    destination: &Destination,
+    executing: bool,
+) -> CliResult<Vec<Warning>> {
+    let sv = s3
+        .versioning(&source.bucket)
+        .await
+        .map_err(|e| from_s3(e, &source.bucket))?;
+    let dv = match destination {
+        Destination::Bucket { location } => Some(
+            s3.versioning(&location.bucket)
+                .await
+                .map_err(|e| from_s3(e, &location.bucket))?
+                .status,
+        ),
+        _ => None,
+    };
+    match preflight(&source.bucket, sv.status, destination, dv) {
+        Ok(w) => Ok(w),
+        Err(e @ PlanError::Suspended { .. }) if !executing => {
+            printer.warn(format!(
+                "{e} (this plan cannot be applied in place until then)"
+            ));
+            Ok(Vec::new())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// List, compute the state at T and plan.
+async fn make_plan(
+    s3: &S3,
+    printer: &Printer,
+    req: &Request,
+    warnings: Vec<Warning>,
+    known_copies: Vec<KnownCopy>,
+) -> CliResult<RestorePlan> {
+    let timeline = list_timeline(
+        s3,
+        printer,
+        &req.source.bucket,
+        &req.source.prefix,
+        req.page_size,
+    )
+    .await?;
+    let current = match &req.destination {
+        Destination::InPlace => timeline.current(),
+        Destination::Bucket { location } => list_timeline(
+            s3,
+            printer,
+            &location.bucket,
+            &location.prefix,
+            req.page_size,
+        )
+        .await?
+        .current(),
+        Destination::Directory { .. } => Default::default(),
+    };
+    if let Some(note) = &req.time_note {
+        printer.info(note);
+    }
+    let target = timeline.state_at(req.at);
+    let mut options = PlanOptions::new(req.source.clone(), req.destination.clone(), req.at);
+    options.known_copies = known_copies;
+    let mut p = plan(&current, &target, &options);
+    p.created_at = Some(Utc::now());
+    let mut all = warnings;
+    all.append(&mut p.warnings);
+    p.warnings = all;
+    tracing::info!(
+        versions = timeline.len(),
+        keys = timeline.keys().len(),
+        anomalies = timeline.anomalies().len(),
+        "timeline built"
+    );
+    Ok(p)
+}
+
+fn describe_destination(p: &RestorePlan) -> String {
+    match &p.destination {
+        Destination::InPlace => "in place".to_owned(),
+        Destination::Bucket { location } => format!("into {location}"),
+        Destination::Directory { path } => format!("into directory {path}"),
+    }
+}
+
+/// The human summary of a plan.
+fn print_plan(printer: &Printer, p: &RestorePlan, verbose: bool) {
+    let s = &p.stats;
+    printer.line(format!(
+        "Plan: restore {} to its state at {} ({})",
+        p.source,
+        rfc3339(p.at),
+        describe_destination(p)
+    ));
+    printer.line(format!("  keys at that time: {:>10}", s.keys_at_target));
+    printer.line(format!("  unchanged:         {:>10}", s.unchanged));
+    printer.line(format!(
+        "  copies:            {:>10} ({})",
+        s.copies,
+        human_bytes(s.bytes_to_copy)
+    ));
+    printer.line(format!("  delete markers:    {:>10}", s.delete_markers));
+    if s.left_alone > 0 {
+        printer.line(format!("  left alone:        {:>10}", s.left_alone));
+    }
+    if s.archived > 0 {
+        printer.line(format!("  archived sources:  {:>10}", s.archived));
+    }
+    print_warnings(printer, &p.warnings);
+    if p.actions.is_empty() {
+        printer.line("Nothing to do: the destination already matches.");
+        return;
+    }
+    let shown = if verbose { p.actions.len() } else { 20 };
+    printer.line(format!(
+        "Actions{}:",
+        if p.actions.len() > shown {
+            format!(
+                " (first {shown} of {}; -v for all, --output json for the full plan)",
+                p.actions.len()
+            )
+        } else {
+            String::new()
+        }
+    ));
+    for a in p.actions.iter().take(shown) {
+        match a {
+            Action::Copy(c) => printer.line(format!(
+                "  copy    {:?} <- {:?} version {} ({}, {})",
+                c.key,
+                c.source_key,
+                c.source_version_id,
+                human_bytes(c.size),
+                rfc3339(c.last_modified)
+            )),
+            Action::DeleteMarker(d) => printer.line(format!("  delete  {:?}", d.key)),
+        }
+    }
+}
+
+fn print_warnings(printer: &Printer, warnings: &[Warning]) {
+    if warnings.is_empty() {
+        return;
+    }
+    // Group per kind, with a few example keys each.
+    let mut groups: BTreeMap<&str, (String, Vec<&str>)> = BTreeMap::new();
+    for w in warnings {
+        let (kind, text, key): (&str, String, &str) = match w {
+            Warning::NullRewritten { key, handling, .. } => (
+                match handling {
+                    UncertainHandling::LeftAlone => "null-left",
+                    _ => "null",
+                },
+                match handling {
+                    UncertainHandling::LeftAlone => "a `null` version was written after T and no earlier version survives, so the key's state at T is unknown: left as it is".to_owned(),
+                    _ => "a `null` version was rewritten after T: what the key held at T may be gone; the newest surviving version at or before T is used".to_owned(),
+                },
+                key,
+            ),
+            Warning::SameSecondTie { key } => (
+                "tie",
+                "a version and a delete marker share the decisive second; the tie rule (version first) decided".to_owned(),
+                key,
+            ),
+            Warning::OutOfOrder { key } => (
+                "order",
+                "timestamps out of list order (late multipart completion or replica); list order decided".to_owned(),
+                key,
+            ),
+            Warning::ExtraAtDestination { key } => (
+                "extra",
+                "exists at the destination but not at T; left alone".to_owned(),
+                key,
+            ),
+            Warning::Archived { key, storage_class, .. } => (
+                "archived",
+                format!("source version is archived ({storage_class}); it must be restored from the archive before it can be copied"),
+                key,
+            ),
+            Warning::DestinationKeepsNoHistory { bucket, versioning } => (
+                "nohistory",
+                format!("destination bucket {bucket:?} versioning is {versioning}: restored objects keep no history and existing objects there are overwritten"),
+                "",
+            ),
+        };
+        let entry = groups.entry(kind).or_insert_with(|| (text, Vec::new()));
+        if !key.is_empty() {
+            entry.1.push(key);
+        }
+    }
+    printer.line(format!("Warnings ({}):", warnings.len()));
+    for (text, keys) in groups.values() {
+        if keys.is_empty() {
+            printer.line(format!("  - {text}"));
+        } else {
+            let examples: Vec<String> = keys.iter().take(5).map(|k| format!("{k:?}")).collect();
+            printer.line(format!(
+                "  - {} key(s): {text}: {}{}",
+                keys.len(),
+                examples.join(", "),
+                if keys.len() > 5 { ", …" } else { "" }
+            ));
+        }
+    }
+}
+
+fn write_plan_file(path: &Path, p: &RestorePlan) -> CliResult<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, p.to_json() + "\n")
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| CliError::failure(format!("cannot write plan file {}: {e}", path.display())))
+}
+
+/// `s3rewind plan`.
+pub async fn plan_cmd(
+    s3: &S3,
+    printer: &Printer,
+    args: &PlanArgs,
+    verbose: bool,
+) -> CliResult<Exit> {
+    let req = resolve(&args.target)?;
+    let warnings = check_buckets(s3, printer, &req.source, &req.destination, false).await?;
+    let p = make_plan(s3, printer, &req, warnings, Vec::new()).await?;
+    if let Some(out) = &args.out {
+        write_plan_file(out, &p)?;
+        printer.info(format!(
+            "plan written to {}; run `s3rewind apply {}` to execute it",
+            out.display(),
+            out.display()
+        ));
+    }
+    print_plan(printer, &p, verbose);
+    printer.json_value(&p);
+    Ok(Exit::Ok)
+}
+
+fn exec_config(args: &ExecArgs, s3_endpoint_is_aws: bool) -> ExecConfig {
+    ExecConfig {
+        concurrency: args.concurrency as usize,
+        conditional: s3_endpoint_is_aws,
+        ..ExecConfig::default()
+    }
+}
+
+/// Ask before an in-place restore unless `--yes`.
+fn confirm(printer: &Printer, p: &RestorePlan, yes: bool) -> CliResult<()> {
+    if yes || !matches!(p.destination, Destination::InPlace) || p.actions.is_empty() {
+        return Ok(());
+    }
+    let question = format!(
+        "Restore {} in place to {}: {} copies and {} delete markers (nothing is deleted permanently). Proceed?",
+        p.source,
+        rfc3339(p.at),
+        p.stats.copies,
+        p.stats.delete_markers
+    );
+    match printer.confirm(&question) {
+        Some(true) => Ok(()),
+        Some(false) => Err(CliError::refused("not confirmed; nothing was written")),
+        None => Err(CliError::refused(
+            "an in-place restore needs confirmation and stdin is not a terminal; review with `s3rewind plan` and re-run with --yes; nothing was written",
+        )),
+    }
+}
+
+fn open_journal(path: &Path, p: &RestorePlan) -> CliResult<Journal> {
+    let j = Journal::open(path)?;
+    j.append(&Line::Start {
+        schema: journal::JOURNAL_SCHEMA.to_owned(),
+        source: p.source.clone(),
+        destination: p.destination.clone(),
+        at: p.at,
+        started_at: Utc::now(),
+    })?;
+    Ok(j)
+}
+
+fn report_exec(printer: &Printer, p: &RestorePlan, r: &ExecReport, journal: &Path) -> Exit {
+    let actions = r.copied + r.delete_markers + r.already_done;
+    printer.line(format!(
+        "Restored {} to {} ({}): {} copied ({}), {} delete markers, {} unchanged, {} already done",
+        p.source,
+        rfc3339(p.at),
+        describe_destination(p),
+        r.copied,
+        human_bytes(r.bytes_copied),
+        r.delete_markers,
+        p.stats.unchanged,
+        r.already_done
+    ));
+    printer.line(format!(
+        "  {:.1} s, {:.0} actions/s, concurrency {}{}",
+        r.seconds,
+        if r.seconds > 0.0 {
+            actions as f64 / r.seconds
+        } else {
+            0.0
+        },
+        r.final_concurrency,
+        if r.throttled > 0 {
+            format!(" (throttled {} times)", r.throttled)
+        } else {
+            String::new()
+        }
+    ));
+    for (title, list) in [
+        ("Failed", &r.failed),
+        ("Drifted (changed since the plan; not touched)", &r.drifted),
+        ("Waiting for archive restore", &r.waiting),
+    ] {
+        if !list.is_empty() {
+            printer.line(format!("{title} ({}):", list.len()));
+            for i in list {
+                printer.line(format!("  {:?}: {}", i.key, i.detail));
+            }
+        }
+    }
+    printer.line(format!("Journal: {}", journal.display()));
+    if r.interrupted {
+        printer.line("Interrupted: run the same command again to resume.");
+    }
+    printer.json_value(&json!({
+        "source": p.source,
+        "destination": p.destination,
+        "at": p.at,
+        "plan": p.stats,
+        "report": r,
+        "journal": journal,
+    }));
+    if r.interrupted {
+        Exit::Interrupted
+    } else if r.complete() {
+        Exit::Ok
+    } else {
+        Exit::Partial
+    }
+}
+
+/// `s3rewind restore`.
+pub async fn restore_cmd(
+    s3: &S3,
+    printer: &Printer,
+    args: &RestoreArgs,
+    verbose: bool,
+    endpoint_is_aws: bool,
+) -> CliResult<Exit> {
+    let req = resolve(&args.target)?;
+    let warnings = check_buckets(s3, printer, &req.source, &req.destination, !args.dry_run).await?;
+    let journal_path = args
+        .exec
+        .journal
+        .clone()
+        .unwrap_or_else(|| journal::default_path(&req.source, &req.destination, req.at));
+    let previous = journal::read(&journal_path)?;
+    let known = journal::known_copies(&previous);
+    if !known.is_empty() {
+        printer.info(format!(
+            "resuming: journal {} records {} completed copies",
+            journal_path.display(),
+            known.len()
+        ));
+    }
+    let p = make_plan(s3, printer, &req, warnings, known).await?;
+    if args.dry_run {
+        print_plan(printer, &p, verbose);
+        printer.json_value(&p);
+        return Ok(Exit::Ok);
+    }
+    print_plan(printer, &p, false);
+    if p.actions.is_empty() {
+        return Ok(Exit::Ok);
+    }
+    confirm(printer, &p, args.exec.yes)?;
+    let j = open_journal(&journal_path, &p)?;
+    let r = execute(
+        s3,
+        &p,
+        &exec_config(&args.exec, endpoint_is_aws),
+        Some(j),
+        printer,
+    )
+    .await;
+    Ok(report_exec(printer, &p, &r, &journal_path))
+}
+
+/// `s3rewind apply`.
+pub async fn apply_cmd(
+    s3: &S3,
+    printer: &Printer,
+    args: &ApplyArgs,
+    endpoint_is_aws: bool,
+) -> CliResult<Exit> {
+    let text = std::fs::read_to_string(&args.plan).map_err(|e| {
+        CliError::usage(format!(
+            "cannot read plan file {}: {e}",
+            args.plan.display()
+        ))
+    })?;
+    let mut p = RestorePlan::from_json(&text)
+        .map_err(|e| CliError::usage(format!("{}: {e}", args.plan.display())))?;
+    check_buckets(s3, printer, &p.source, &p.destination, true).await?;
+    let journal_path: PathBuf = args
+        .exec
+        .journal
+        .clone()
+        .unwrap_or_else(|| journal::default_path(&p.source, &p.destination, p.at));
+    // Resume: skip actions the journal records as done for this plan.
+    let done: HashSet<(String, Option<String>)> = journal::read(&journal_path)?
+        .into_iter()
+        .filter_map(|l| match l {
+            Line::Done(d) => Some((d.key, d.source_version_id)),
+            Line::Start { .. } => None,
+        })
+        .collect();
+    let before = p.actions.len();
+    p.actions.retain(|a| {
+        let id = match a {
+            Action::Copy(c) => (c.key.clone(), Some(c.source_version_id.clone())),
+            Action::DeleteMarker(d) => (d.key.clone(), None),
+        };
+        !done.contains(&id)
+    });
+    let skipped = before - p.actions.len();
+    if skipped > 0 {
+        printer.info(format!(
+            "resuming: {skipped} actions already done according to journal {}",
+            journal_path.display()
+        ));
+    }
+    print_plan(printer, &p, false);
+    if p.actions.is_empty() {
+        return Ok(Exit::Ok);
+    }
+    confirm(printer, &p, args.exec.yes)?;
+    let j = open_journal(&journal_path, &p)?;
+    let mut r = execute(
+        s3,
+        &p,
+        &exec_config(&args.exec, endpoint_is_aws),
+        Some(j),
+        printer,
+    )
+    .await;
+    r.already_done += skipped as u64;
+    Ok(report_exec(printer, &p, &r, &journal_path))
+}
+
+/// Refuse a source whose versioning was never enabled (used by read-only commands).
+pub async fn require_versioned(s3: &S3, bucket: &str) -> CliResult<Versioning> {
+    let v = s3
+        .versioning(bucket)
+        .await
+        .map_err(|e| from_s3(e, bucket))?;
+    if v.status == Versioning::Unversioned {
+        return Err(PlanError::NeverVersioned {
+            bucket: bucket.to_owned(),
+        }
+        .into());
+    }
+    Ok(v.status)
+}

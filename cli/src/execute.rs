@@ -1,0 +1,476 @@
+//! Executing a plan against S3: bounded, adaptive, parallel, resumable.
+//!
+//! Each action runs as its own task, at most `limit` at once. The limit starts at
+//! `--concurrency`, halves whenever S3 answers SlowDown/503, and grows by one after each
+//! run of `limit` successes (AIMD), never above `--concurrency`.
+//!
+//! Every action first reads the destination key's current version:
+//! - if it is what the plan expected, the action goes ahead;
+//! - if the key already holds the target content (a copy that "failed" with a timeout but
+//!   in fact landed, or a restore resumed after a kill), it is counted as done and never
+//!   repeated, so duplicate versions do not pile up;
+//! - otherwise a concurrent writer changed it since the plan was made: the key is skipped
+//!   and reported as drifted, never overwritten (unless `--force`).
+//!
+//! A failed request is not retried blindly: the action goes back in the queue and its
+//! next attempt starts with that same read, so it converges on whatever actually happened.
+//! Completed actions are appended to the [`Journal`](crate::journal::Journal).
+
+use crate::journal::{Done, Journal, Line, Op};
+use crate::output::Printer;
+use crate::s3::{CopyRequest, ErrorKind, Head, S3, S3Error};
+use chrono::Utc;
+use s3rewind_engine::{Action, CopyAction, DeleteMarkerAction, Expect, NULL_VERSION, RestorePlan};
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use tokio::task::JoinSet;
+
+/// How to execute.
+#[derive(Debug, Clone)]
+pub struct ExecConfig {
+    /// The most actions in flight at once.
+    pub concurrency: usize,
+    /// Attempts per action before it is reported as failed.
+    pub attempts: u32,
+    /// Write even when a key drifted from what the plan expected.
+    pub force: bool,
+    /// Send `If-Match` / `If-None-Match` with copies (servers that support them close the
+    /// race between the check and the write).
+    pub conditional: bool,
+    /// Storage class for copies (`None`: each source version's own).
+    pub storage_class: Option<String>,
+    /// SSE-KMS key for copies (`None`: each source version's own encryption).
+    pub sse_kms_key_id: Option<String>,
+}
+
+impl Default for ExecConfig {
+    fn default() -> Self {
+        ExecConfig {
+            concurrency: 32,
+            attempts: 4,
+            force: false,
+            conditional: false,
+            storage_class: None,
+            sse_kms_key_id: None,
+        }
+    }
+}
+
+/// A key that did not end up restored, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyIssue {
+    /// The destination key.
+    pub key: String,
+    /// What happened.
+    pub detail: String,
+}
+
+/// What an execution did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ExecReport {
+    /// Copies made.
+    pub copied: u64,
+    /// Delete markers added.
+    pub delete_markers: u64,
+    /// Bytes copied.
+    pub bytes_copied: u64,
+    /// Actions found already done (resumed or converged), not repeated.
+    pub already_done: u64,
+    /// Keys skipped because they changed since the plan was made.
+    pub drifted: Vec<KeyIssue>,
+    /// Actions that failed.
+    pub failed: Vec<KeyIssue>,
+    /// Copies waiting for an archive restore.
+    pub waiting: Vec<KeyIssue>,
+    /// True when Ctrl-C stopped the run early.
+    pub interrupted: bool,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// The concurrency limit at the end (lower than asked if S3 throttled).
+    pub final_concurrency: usize,
+    /// Times S3 asked us to slow down.
+    pub throttled: u64,
+}
+
+impl ExecReport {
+    /// True when every action completed.
+    pub fn complete(&self) -> bool {
+        self.drifted.is_empty()
+            && self.failed.is_empty()
+            && self.waiting.is_empty()
+            && !self.interrupted
+    }
+}
+
+/// The result of one attempt at one action.
+enum Step {
+    Copied {
+        bytes: u64,
+    },
+    Marked,
+    AlreadyDone,
+    Drifted(String),
+    Waiting(String),
+    Failed(String),
+    /// Try again (after reading the key again); `throttled` when S3 said slow down.
+    Retry {
+        throttled: bool,
+        error: String,
+    },
+}
+
+struct Ctx {
+    s3: S3,
+    source_bucket: String,
+    dest_bucket: String,
+    config: ExecConfig,
+    journal: Option<Journal>,
+}
+
+fn retry_or_fail(e: S3Error) -> Step {
+    match e.kind {
+        ErrorKind::Throttled => Step::Retry {
+            throttled: true,
+            error: e.to_string(),
+        },
+        ErrorKind::PreconditionFailed => Step::Drifted(format!(
+            "changed during the write (conditional request failed: {e})"
+        )),
+        ErrorKind::Archived => Step::Waiting(format!("archived: {e}")),
+        ErrorKind::AccessDenied | ErrorKind::NoCredentials | ErrorKind::NoSuchBucket => {
+            Step::Failed(e.to_string())
+        }
+        _ if e.is_transient() || e.kind == ErrorKind::Other => Step::Retry {
+            throttled: false,
+            error: e.to_string(),
+        },
+        _ => Step::Failed(e.to_string()),
+    }
+}
+
+/// Does the key's current state match what the plan expected?
+fn matches_expect(expect: Option<&Expect>, now: Option<&Head>) -> bool {
+    match (expect, now) {
+        (None, None) => true,
+        (Some(e), Some(h)) => {
+            h.version_id == e.version_id
+                // `null` versions are replaced in place: the id alone proves nothing.
+                && (e.version_id != NULL_VERSION || e.etag.is_empty() || h.etag == e.etag)
+        }
+        _ => false,
+    }
+}
+
+fn describe(v: Option<&Head>) -> String {
+    v.map_or_else(
+        || "absent".to_owned(),
+        |h| format!("version {}", h.version_id),
+    )
+}
+
+fn describe_expect(e: Option<&Expect>) -> String {
+    e.map_or_else(
+        || "absent".to_owned(),
+        |e| format!("version {}", e.version_id),
+    )
+}
+
+impl Ctx {
+    fn record(&self, done: Done) -> Result<(), String> {
+        match &self.journal {
+            Some(j) => j.append(&Line::Done(done)).map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+
+    async fn copy(&self, c: &CopyAction, attempt: u32) -> Step {
+        let now = match self.s3.head(&self.dest_bucket, &c.key, None).await {
+            Ok(h) => h,
+            Err(e) => return retry_or_fail(e),
+        };
+        if !matches_expect(c.expect.as_ref(), now.as_ref()) {
+            let holds_target = now
+                .as_ref()
+                .is_some_and(|h| !c.etag.is_empty() && h.etag == c.etag && h.size == c.size);
+            if holds_target {
+                if attempt > 0 {
+                    // Our earlier attempt landed after all: journal it for undo.
+                    let h = now.as_ref().expect("checked");
+                    if let Err(e) = self.record(self.copy_done(c, &h.version_id)) {
+                        return Step::Failed(e);
+                    }
+                }
+                return Step::AlreadyDone;
+            }
+            if !self.config.force {
+                return Step::Drifted(format!(
+                    "expected {} but found {}; left as it is (use --force to overwrite)",
+                    describe_expect(c.expect.as_ref()),
+                    describe(now.as_ref())
+                ));
+            }
+        }
+        let head = match self
+            .s3
+            .head(
+                &self.source_bucket,
+                &c.source_key,
+                Some(&c.source_version_id),
+            )
+            .await
+        {
+            Ok(Some(h)) => h,
+            Ok(None) => {
+                return Step::Failed(format!(
+                    "source version {} of {:?} no longer exists",
+                    c.source_version_id, c.source_key
+                ));
+            }
+            Err(e) => return retry_or_fail(e),
+        };
+        if head.needs_archive_restore() {
+            return Step::Waiting(format!(
+                "source version is archived ({}{}); request a restore with --request-archive-restore",
+                head.storage_class,
+                head.archive_status
+                    .as_deref()
+                    .map(|a| format!(", {a}"))
+                    .unwrap_or_default()
+            ));
+        }
+        let conditional = self.config.conditional && !self.config.force;
+        let if_match = match (&now, conditional) {
+            (Some(h), true) if !h.etag.is_empty() => Some(h.etag.as_str()),
+            _ => None,
+        };
+        let request = CopyRequest {
+            source_bucket: &self.source_bucket,
+            source_key: &c.source_key,
+            source_version_id: &c.source_version_id,
+            bucket: &self.dest_bucket,
+            key: &c.key,
+            head: &head,
+            storage_class: self.config.storage_class.as_deref(),
+            sse_kms_key_id: self.config.sse_kms_key_id.as_deref(),
+            if_match,
+            if_none_match: conditional && now.is_none(),
+        };
+        match self.s3.copy(&request).await {
+            Ok(new_version_id) => {
+                let mut done = self.copy_done(c, &new_version_id);
+                done.previous_version_id = now.map(|h| h.version_id);
+                match self.record(done) {
+                    Ok(()) => Step::Copied { bytes: head.size },
+                    Err(e) => Step::Failed(e),
+                }
+            }
+            Err(e) => retry_or_fail(e),
+        }
+    }
+
+    fn copy_done(&self, c: &CopyAction, new_version_id: &str) -> Done {
+        Done {
+            op: Op::Copy,
+            bucket: self.dest_bucket.clone(),
+            key: c.key.clone(),
+            source_bucket: Some(self.source_bucket.clone()),
+            source_key: Some(c.source_key.clone()),
+            source_version_id: Some(c.source_version_id.clone()),
+            previous_version_id: c.expect.as_ref().map(|e| e.version_id.clone()),
+            new_version_id: new_version_id.to_owned(),
+            time: Utc::now(),
+        }
+    }
+
+    async fn delete_marker(&self, d: &DeleteMarkerAction, attempt: u32) -> Step {
+        let now = match self.s3.head(&self.dest_bucket, &d.key, None).await {
+            Ok(h) => h,
+            Err(e) => return retry_or_fail(e),
+        };
+        if now.is_none() {
+            // Already absent: an earlier attempt landed, or someone deleted it. Never
+            // stack a second delete marker.
+            if attempt > 0 {
+                let done = Done {
+                    op: Op::DeleteMarker,
+                    bucket: self.dest_bucket.clone(),
+                    key: d.key.clone(),
+                    source_bucket: None,
+                    source_key: None,
+                    source_version_id: None,
+                    previous_version_id: Some(d.expect.version_id.clone()),
+                    new_version_id: String::new(),
+                    time: Utc::now(),
+                };
+                if let Err(e) = self.record(done) {
+                    return Step::Failed(e);
+                }
+            }
+            return Step::AlreadyDone;
+        }
+        if !matches_expect(Some(&d.expect), now.as_ref()) && !self.config.force {
+            return Step::Drifted(format!(
+                "expected version {} but found {}; left as it is (use --force to delete anyway)",
+                d.expect.version_id,
+                describe(now.as_ref())
+            ));
+        }
+        match self.s3.add_delete_marker(&self.dest_bucket, &d.key).await {
+            Ok(new_version_id) => {
+                let done = Done {
+                    op: Op::DeleteMarker,
+                    bucket: self.dest_bucket.clone(),
+                    key: d.key.clone(),
+                    source_bucket: None,
+                    source_key: None,
+                    source_version_id: None,
+                    previous_version_id: now.map(|h| h.version_id),
+                    new_version_id,
+                    time: Utc::now(),
+                };
+                match self.record(done) {
+                    Ok(()) => Step::Marked,
+                    Err(e) => Step::Failed(e),
+                }
+            }
+            Err(e) => retry_or_fail(e),
+        }
+    }
+}
+
+/// Execute a plan's actions. `journal` receives every completed action.
+///
+/// Never returns early on a failed action: every action is attempted, and the report
+/// lists every one that did not complete.
+pub async fn execute(
+    s3: &S3,
+    plan: &RestorePlan,
+    config: &ExecConfig,
+    journal: Option<Journal>,
+    printer: &Printer,
+) -> ExecReport {
+    let started = Instant::now();
+    let dest_bucket = plan
+        .destination_location()
+        .map_or_else(|| plan.source.bucket.clone(), |l| l.bucket.clone());
+    let ctx = Arc::new(Ctx {
+        s3: s3.clone(),
+        source_bucket: plan.source.bucket.clone(),
+        dest_bucket,
+        config: config.clone(),
+        journal,
+    });
+    let actions: Arc<Vec<Action>> = Arc::new(plan.actions.clone());
+    let cancel = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.store(true, Ordering::SeqCst);
+            }
+        })
+    };
+
+    let bar = printer.bar(actions.len() as u64, "restoring");
+    let max = config.concurrency.max(1);
+    let mut limit = max;
+    let mut streak = 0usize;
+    let mut report = ExecReport::default();
+    let mut queue: VecDeque<(usize, u32)> = (0..actions.len()).map(|i| (i, 0)).collect();
+    let mut tasks: JoinSet<(usize, u32, Step)> = JoinSet::new();
+
+    loop {
+        if cancel.load(Ordering::SeqCst) {
+            report.interrupted = true;
+        }
+        while !report.interrupted && tasks.len() < limit {
+            let Some((i, attempt)) = queue.pop_front() else {
+                break;
+            };
+            let ctx = ctx.clone();
+            let actions = actions.clone();
+            tasks.spawn(async move {
+                let step = match &actions[i] {
+                    Action::Copy(c) => ctx.copy(c, attempt).await,
+                    Action::DeleteMarker(d) => ctx.delete_marker(d, attempt).await,
+                };
+                (i, attempt, step)
+            });
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
+        let (i, attempt, step) = match joined {
+            Ok(r) => r,
+            Err(e) => {
+                report.failed.push(KeyIssue {
+                    key: String::new(),
+                    detail: format!("internal error: {e}"),
+                });
+                continue;
+            }
+        };
+        let key = actions[i].key().to_owned();
+        let issue = |detail: String| KeyIssue {
+            key: key.clone(),
+            detail,
+        };
+        match step {
+            Step::Retry { throttled, error } => {
+                if throttled {
+                    report.throttled += 1;
+                    limit = (limit / 2).max(1);
+                    streak = 0;
+                    tracing::debug!(limit, "throttled: concurrency lowered");
+                    tokio::time::sleep(crate::s3::THROTTLE_PAUSE).await;
+                }
+                if attempt + 1 < config.attempts {
+                    tracing::debug!(key, attempt, error, "retrying after reading the key again");
+                    queue.push_back((i, attempt + 1));
+                } else {
+                    report.failed.push(issue(format!(
+                        "gave up after {} attempts: {error}",
+                        attempt + 1
+                    )));
+                    bar.inc(1);
+                }
+                continue;
+            }
+            Step::Copied { bytes } => {
+                report.copied += 1;
+                report.bytes_copied += bytes;
+            }
+            Step::Marked => report.delete_markers += 1,
+            Step::AlreadyDone => report.already_done += 1,
+            Step::Drifted(d) => report.drifted.push(issue(d)),
+            Step::Waiting(d) => report.waiting.push(issue(d)),
+            Step::Failed(d) => report.failed.push(issue(d)),
+        }
+        bar.inc(1);
+        streak += 1;
+        if streak >= limit && limit < max {
+            limit += 1;
+            streak = 0;
+        }
+    }
+    bar.finish_and_clear();
+    watcher.abort();
+    for (i, _) in queue {
+        if report.interrupted {
+            continue;
+        }
+        report.failed.push(KeyIssue {
+            key: actions[i].key().to_owned(),
+            detail: "not attempted".to_owned(),
+        });
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    report.final_concurrency = limit;
+    report.drifted.sort_by(|a, b| a.key.cmp(&b.key));
+    report.failed.sort_by(|a, b| a.key.cmp(&b.key));
+    report.waiting.sort_by(|a, b| a.key.cmp(&b.key));
+    report
+}

@@ -1,0 +1,738 @@
+//! The S3 adapter: the only module that talks to `aws_sdk_s3`.
+//!
+//! It turns SDK calls into the engine's plain data ([`ListPage`], [`Versioning`]) and SDK
+//! errors into one classified [`S3Error`], so the rest of the CLI never matches on SDK
+//! types. Every request is made with path-style addressing when an endpoint URL is given,
+//! and with request checksums only where an operation requires one, so S3-compatible
+//! servers that reject the SDK's default checksums still work.
+
+use aws_config::meta::region::RegionProviderChain;
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_s3::Client;
+use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    BucketVersioningStatus, EncodingType, MetadataDirective, MfaDeleteStatus, ServerSideEncryption,
+    StorageClass as SdkStorageClass, TaggingDirective,
+};
+use chrono::{DateTime, Utc};
+use s3rewind_engine::keys::{copy_source, form_decode};
+use s3rewind_engine::{Entry, ListPage, StorageClass, Version, Versioning};
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+/// How to reach S3: the global options that shape the client.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// A custom endpoint (S3-compatible server); implies path-style addressing.
+    pub endpoint_url: Option<String>,
+    /// A named profile from the shared config/credentials files.
+    pub profile: Option<String>,
+    /// The region; otherwise the standard chain, then `us-east-1`.
+    pub region: Option<String>,
+    /// Maximum attempts per request (the SDK's retry configuration).
+    pub max_attempts: Option<u32>,
+    /// Retry mode: `standard` or `adaptive`.
+    pub retry_mode: Option<RetryModeArg>,
+}
+
+/// The SDK retry modes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RetryModeArg {
+    /// Exponential backoff with jitter.
+    Standard,
+    /// Standard plus a client-side rate limiter that adapts to throttling.
+    Adaptive,
+}
+
+/// What went wrong with an S3 request, classified for exit codes and retry decisions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The bucket does not exist.
+    NoSuchBucket,
+    /// The key or version does not exist.
+    NotFound,
+    /// Credentials are missing, invalid, or not allowed to do this.
+    AccessDenied,
+    /// No credentials could be found at all.
+    NoCredentials,
+    /// The endpoint could not be reached (connection refused, DNS, TLS, timeout).
+    Unreachable,
+    /// The server asked us to slow down (SlowDown, 503).
+    Throttled,
+    /// A conditional request's condition did not hold (412), or a conflicting
+    /// concurrent write (409 ConditionalRequestConflict).
+    PreconditionFailed,
+    /// The version is archived and must be restored first (InvalidObjectState).
+    Archived,
+    /// A restore of an archived version is already running.
+    RestoreInProgress,
+    /// The request or its combination of headers is not supported by this server.
+    NotImplemented,
+    /// Anything else.
+    Other,
+}
+
+/// A classified S3 error.
+#[derive(Debug, Clone)]
+pub struct S3Error {
+    /// The class.
+    pub kind: ErrorKind,
+    /// What was being done ("ListObjectVersions on s3://b/").
+    pub context: String,
+    /// The S3 error code, when there is one.
+    pub code: Option<String>,
+    /// The HTTP status, when a response came back.
+    pub status: Option<u16>,
+    /// The server's or SDK's message.
+    pub message: String,
+}
+
+impl S3Error {
+    /// True for errors where trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self.kind, ErrorKind::Throttled | ErrorKind::Unreachable)
+            || matches!(self.status, Some(500..=599))
+    }
+}
+
+impl fmt::Display for S3Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.context)?;
+        match (&self.code, self.status) {
+            (Some(c), Some(s)) => write!(f, "{c} (HTTP {s})")?,
+            (Some(c), None) => write!(f, "{c}")?,
+            (None, Some(s)) => write!(f, "HTTP {s}")?,
+            (None, None) => {}
+        }
+        if !self.message.is_empty() {
+            if self.code.is_some() || self.status.is_some() {
+                f.write_str(": ")?;
+            }
+            f.write_str(&self.message)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for S3Error {}
+
+fn classify<E>(
+    context: impl Into<String>,
+    err: SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> S3Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let context = context.into();
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let code = err.code().map(str::to_owned);
+    let mut message = err.message().map(str::to_owned).unwrap_or_default();
+    let kind = match &err {
+        SdkError::DispatchFailure(_) => {
+            message = describe_chain(&err);
+            if message.to_lowercase().contains("no credentials") {
+                ErrorKind::NoCredentials
+            } else {
+                ErrorKind::Unreachable
+            }
+        }
+        SdkError::TimeoutError(_) => {
+            message = "request timed out".to_owned();
+            ErrorKind::Unreachable
+        }
+        SdkError::ConstructionFailure(_) => {
+            message = describe_chain(&err);
+            if message.to_lowercase().contains("credential") {
+                ErrorKind::NoCredentials
+            } else {
+                ErrorKind::Other
+            }
+        }
+        _ => match (code.as_deref(), status) {
+            (Some("NoSuchBucket"), _) => ErrorKind::NoSuchBucket,
+            (Some("NoSuchKey" | "NoSuchVersion" | "NotFound"), _) | (None, Some(404)) => {
+                ErrorKind::NotFound
+            }
+            (
+                Some(
+                    "AccessDenied"
+                    | "InvalidAccessKeyId"
+                    | "SignatureDoesNotMatch"
+                    | "ExpiredToken"
+                    | "InvalidToken"
+                    | "AllAccessDisabled"
+                    | "AccountProblem",
+                ),
+                _,
+            )
+            | (None, Some(403)) => ErrorKind::AccessDenied,
+            (
+                Some("SlowDown" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded"),
+                _,
+            )
+            | (_, Some(503)) => ErrorKind::Throttled,
+            (Some("PreconditionFailed" | "ConditionalRequestConflict"), _) | (_, Some(412)) => {
+                ErrorKind::PreconditionFailed
+            }
+            (Some("InvalidObjectState" | "ObjectNotInActiveTierError"), _) => ErrorKind::Archived,
+            (Some("RestoreAlreadyInProgress"), _) => ErrorKind::RestoreInProgress,
+            (Some("NotImplemented"), _) | (_, Some(501)) => ErrorKind::NotImplemented,
+            _ => ErrorKind::Other,
+        },
+    };
+    if message.is_empty() && kind == ErrorKind::Other {
+        message = describe_chain(&err);
+    }
+    S3Error {
+        kind,
+        context,
+        code,
+        status,
+        message,
+    }
+}
+
+/// The innermost useful description of an error chain, on one line.
+fn describe_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        let s = e.to_string();
+        if !s.is_empty() && !parts.contains(&s) {
+            parts.push(s);
+        }
+        cur = e.source();
+    }
+    parts
+        .into_iter()
+        .last()
+        .unwrap_or_default()
+        .replace('\n', " ")
+}
+
+/// A bucket's versioning configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketVersioning {
+    /// Enabled, Suspended, or never enabled.
+    pub status: Versioning,
+    /// Whether MFA Delete is enabled.
+    pub mfa_delete: bool,
+}
+
+/// Read a GetBucketVersioning body whose root element the SDK does not accept.
+fn lenient_versioning(body: &[u8]) -> Option<BucketVersioning> {
+    let text = std::str::from_utf8(body).ok()?;
+    if !text.contains("GetBucketVersioningResponse") && !text.contains("VersioningConfiguration") {
+        return None;
+    }
+    let field = |name: &str| -> Option<String> {
+        let open = format!("<{name}>");
+        let start = text.find(&open)? + open.len();
+        let end = start + text[start..].find('<')?;
+        Some(text[start..end].trim().to_owned())
+    };
+    let status = match field("Status").as_deref() {
+        Some("Enabled") => Versioning::Enabled,
+        Some("Suspended") => Versioning::Suspended,
+        None => Versioning::Unversioned,
+        Some(_) => return None,
+    };
+    Some(BucketVersioning {
+        status,
+        mfa_delete: field("MfaDelete").as_deref() == Some("Enabled"),
+    })
+}
+
+/// One raw listing page with its paging state.
+#[derive(Debug, Clone)]
+pub struct RawPage {
+    /// The entries, decoded.
+    pub page: ListPage,
+    /// Whether more pages follow.
+    pub truncated: bool,
+    /// The next key marker (decoded), if any.
+    pub next_key_marker: Option<String>,
+    /// The next version id marker, if any (empty counts as none).
+    pub next_version_id_marker: Option<String>,
+}
+
+/// What HeadObject says about one version.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Head {
+    /// The version id (`null` when the server gives none).
+    pub version_id: String,
+    /// ETag without quotes.
+    pub etag: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Storage class (`STANDARD` when absent).
+    pub storage_class: String,
+    /// Intelligent-Tiering archive status (`ARCHIVE_ACCESS`, `DEEP_ARCHIVE_ACCESS`).
+    pub archive_status: Option<String>,
+    /// The `x-amz-restore` header (`ongoing-request="false", expiry-date=…`).
+    pub restore: Option<String>,
+    /// Content-Type.
+    pub content_type: Option<String>,
+    /// Content-Encoding.
+    pub content_encoding: Option<String>,
+    /// Content-Disposition.
+    pub content_disposition: Option<String>,
+    /// Content-Language.
+    pub content_language: Option<String>,
+    /// Cache-Control.
+    pub cache_control: Option<String>,
+    /// Expires, as the server sent it.
+    pub expires: Option<String>,
+    /// User metadata (`x-amz-meta-*`, names without the prefix).
+    pub metadata: HashMap<String, String>,
+    /// Server-side encryption (`AES256`, `aws:kms`, `aws:kms:dsse`).
+    pub sse: Option<String>,
+    /// The KMS key for SSE-KMS.
+    pub sse_kms_key_id: Option<String>,
+    /// Whether an S3 Bucket Key is used.
+    pub bucket_key_enabled: Option<bool>,
+    /// The website redirect location (never copied by S3).
+    pub website_redirect: Option<String>,
+    /// The object's last modification time.
+    pub last_modified: Option<DateTime<Utc>>,
+}
+
+impl Head {
+    /// True when the version must be restored from an archive before it can be read.
+    pub fn needs_archive_restore(&self) -> bool {
+        let archived_class = matches!(self.storage_class.as_str(), "GLACIER" | "DEEP_ARCHIVE");
+        (archived_class || self.archive_status.is_some()) && !self.restored_copy_available()
+    }
+
+    /// True when `x-amz-restore` says a restored copy is available now.
+    pub fn restored_copy_available(&self) -> bool {
+        self.restore
+            .as_deref()
+            .is_some_and(|r| r.contains("ongoing-request=\"false\""))
+    }
+
+    /// True when `x-amz-restore` says a restore is running.
+    pub fn restore_ongoing(&self) -> bool {
+        self.restore
+            .as_deref()
+            .is_some_and(|r| r.contains("ongoing-request=\"true\""))
+    }
+}
+
+/// Everything a faithful copy of one version needs.
+#[derive(Debug, Clone)]
+pub struct CopyRequest<'a> {
+    /// Source bucket.
+    pub source_bucket: &'a str,
+    /// Source key.
+    pub source_key: &'a str,
+    /// Source version.
+    pub source_version_id: &'a str,
+    /// Destination bucket.
+    pub bucket: &'a str,
+    /// Destination key.
+    pub key: &'a str,
+    /// What HeadObject said about the source version.
+    pub head: &'a Head,
+    /// Storage class for the copy (`None`: the source's).
+    pub storage_class: Option<&'a str>,
+    /// SSE-KMS key for the copy (`None`: the source's encryption settings).
+    pub sse_kms_key_id: Option<&'a str>,
+    /// Destination precondition: `If-Match` this ETag.
+    pub if_match: Option<&'a str>,
+    /// Destination precondition: `If-None-Match: *` (the key must not exist).
+    pub if_none_match: bool,
+}
+
+/// The S3 client.
+#[derive(Clone)]
+pub struct S3 {
+    client: Client,
+}
+
+impl fmt::Debug for S3 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("S3 { .. }")
+    }
+}
+
+fn strip_quotes(etag: &str) -> String {
+    etag.trim_matches('"').to_owned()
+}
+
+fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
+impl S3 {
+    /// Build a client from the standard credential and configuration chain (environment,
+    /// profiles, SSO, assume-role) and the given overrides.
+    pub async fn connect(opts: &ConnectOptions) -> S3 {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(p) = &opts.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(e) = &opts.endpoint_url {
+            loader = loader.endpoint_url(e);
+        }
+        let region = RegionProviderChain::first_try(opts.region.clone().map(Region::new))
+            .or_default_provider()
+            .or_else(Region::from_static("us-east-1"));
+        loader = loader.region(region);
+        if opts.max_attempts.is_some() || opts.retry_mode.is_some() {
+            let mut rc = match opts.retry_mode {
+                Some(RetryModeArg::Adaptive) => RetryConfig::adaptive(),
+                _ => RetryConfig::standard(),
+            };
+            if let Some(n) = opts.max_attempts {
+                rc = rc.with_max_attempts(n.max(1));
+            }
+            loader = loader.retry_config(rc);
+        }
+        let shared = loader.load().await;
+        let custom_endpoint = shared.endpoint_url().is_some();
+        let conf = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(custom_endpoint)
+            .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+            .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
+            .build();
+        S3 {
+            client: Client::from_conf(conf),
+        }
+    }
+
+    /// The raw SDK client (for tests and tools that build fixtures).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// GetBucketVersioning.
+    pub async fn versioning(&self, bucket: &str) -> Result<BucketVersioning, S3Error> {
+        let out = match self
+            .client
+            .get_bucket_versioning()
+            .bucket(bucket)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                // Some S3-compatible servers (moto 5.2) name the XML root
+                // `GetBucketVersioningResponse` instead of `VersioningConfiguration`, which
+                // the SDK rejects although the content is right: read the body leniently.
+                if let Some(raw) = e.raw_response()
+                    && raw.status().as_u16() == 200
+                    && let Some(v) = raw.body().bytes().and_then(lenient_versioning)
+                {
+                    return Ok(v);
+                }
+                return Err(classify(
+                    format!("GetBucketVersioning on bucket {bucket:?}"),
+                    e,
+                ));
+            }
+        };
+        let status = match out.status() {
+            Some(BucketVersioningStatus::Enabled) => Versioning::Enabled,
+            Some(BucketVersioningStatus::Suspended) => Versioning::Suspended,
+            _ => Versioning::Unversioned,
+        };
+        Ok(BucketVersioning {
+            status,
+            mfa_delete: out.mfa_delete() == Some(&MfaDeleteStatus::Enabled),
+        })
+    }
+
+    /// One ListObjectVersions page, with `EncodingType=url` so any key survives XML.
+    pub async fn list_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: Option<&str>,
+        version_id_marker: Option<&str>,
+        max_keys: i32,
+    ) -> Result<RawPage, S3Error> {
+        let mut req = self
+            .client
+            .list_object_versions()
+            .bucket(bucket)
+            .encoding_type(EncodingType::Url)
+            .max_keys(max_keys);
+        if !prefix.is_empty() {
+            req = req.prefix(prefix);
+        }
+        if let Some(k) = key_marker {
+            req = req.key_marker(k);
+        }
+        if let Some(v) = version_id_marker {
+            req = req.version_id_marker(v);
+        }
+        let ctx = || format!("ListObjectVersions on s3://{bucket}/{prefix}");
+        let out = req.send().await.map_err(|e| classify(ctx(), e))?;
+        // Decode only when the server says it encoded: some S3-compatible servers ignore
+        // EncodingType and send keys as they are.
+        let encoded = out.encoding_type() == Some(&EncodingType::Url);
+        let decode = |s: &str| -> Result<String, S3Error> {
+            if encoded {
+                form_decode(s).map_err(|e| S3Error {
+                    kind: ErrorKind::Other,
+                    context: ctx(),
+                    code: None,
+                    status: None,
+                    message: e.to_string(),
+                })
+            } else {
+                Ok(s.to_owned())
+            }
+        };
+        let mut page = ListPage::default();
+        for v in out.versions() {
+            let key = decode(v.key().unwrap_or_default())?;
+            page.versions.push(Entry {
+                key,
+                version: Version {
+                    version_id: v.version_id().unwrap_or("null").to_owned(),
+                    last_modified: v
+                        .last_modified()
+                        .and_then(to_chrono)
+                        .unwrap_or(DateTime::UNIX_EPOCH),
+                    delete_marker: false,
+                    etag: strip_quotes(v.e_tag().unwrap_or_default()),
+                    size: v.size().unwrap_or(0).max(0) as u64,
+                    storage_class: Some(StorageClass(
+                        v.storage_class()
+                            .map_or("STANDARD", |s| s.as_str())
+                            .to_owned(),
+                    )),
+                    owner_id: v.owner().and_then(|o| o.id()).map(str::to_owned),
+                    is_latest: v.is_latest().unwrap_or(false),
+                },
+            });
+        }
+        for d in out.delete_markers() {
+            let key = decode(d.key().unwrap_or_default())?;
+            page.delete_markers.push(Entry {
+                key,
+                version: Version {
+                    version_id: d.version_id().unwrap_or("null").to_owned(),
+                    last_modified: d
+                        .last_modified()
+                        .and_then(to_chrono)
+                        .unwrap_or(DateTime::UNIX_EPOCH),
+                    delete_marker: true,
+                    etag: String::new(),
+                    size: 0,
+                    storage_class: None,
+                    owner_id: d.owner().and_then(|o| o.id()).map(str::to_owned),
+                    is_latest: d.is_latest().unwrap_or(false),
+                },
+            });
+        }
+        let next_key_marker = match out.next_key_marker() {
+            Some(k) if !k.is_empty() => Some(decode(k)?),
+            _ => None,
+        };
+        Ok(RawPage {
+            page,
+            truncated: out.is_truncated() == Some(true),
+            next_key_marker,
+            next_version_id_marker: out
+                .next_version_id_marker()
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned),
+        })
+    }
+
+    /// HeadObject, of one version or of the current one. `Ok(None)` when the key (or
+    /// version) does not exist or its current version is a delete marker.
+    pub async fn head(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+    ) -> Result<Option<Head>, S3Error> {
+        let mut req = self.client.head_object().bucket(bucket).key(key);
+        if let Some(v) = version_id {
+            req = req.version_id(v);
+        }
+        let out = match req.send().await {
+            Ok(out) => out,
+            Err(e) => {
+                let e = classify(format!("HeadObject on s3://{bucket}/{key}"), e);
+                // HEAD of a delete marker's version id: 405 on S3, 404 on others.
+                if e.kind == ErrorKind::NotFound || e.status == Some(405) {
+                    return Ok(None);
+                }
+                return Err(e);
+            }
+        };
+        if out.delete_marker() == Some(true) {
+            return Ok(None);
+        }
+        Ok(Some(Head {
+            version_id: out.version_id().unwrap_or("null").to_owned(),
+            etag: strip_quotes(out.e_tag().unwrap_or_default()),
+            size: out.content_length().unwrap_or(0).max(0) as u64,
+            storage_class: out
+                .storage_class()
+                .map_or("STANDARD", |s| s.as_str())
+                .to_owned(),
+            archive_status: out.archive_status().map(|s| s.as_str().to_owned()),
+            restore: out.restore().map(str::to_owned),
+            content_type: out.content_type().map(str::to_owned),
+            content_encoding: out.content_encoding().map(str::to_owned),
+            content_disposition: out.content_disposition().map(str::to_owned),
+            content_language: out.content_language().map(str::to_owned),
+            cache_control: out.cache_control().map(str::to_owned),
+            expires: out.expires_string().map(str::to_owned),
+            metadata: out.metadata().cloned().unwrap_or_default(),
+            sse: out.server_side_encryption().map(|s| s.as_str().to_owned()),
+            sse_kms_key_id: out.ssekms_key_id().map(str::to_owned),
+            bucket_key_enabled: out.bucket_key_enabled(),
+            website_redirect: out.website_redirect_location().map(str::to_owned),
+            last_modified: out.last_modified().and_then(to_chrono),
+        }))
+    }
+
+    /// CopyObject of one version, keeping what S3 keeps by default (user metadata and
+    /// content headers with `MetadataDirective=COPY`, tags with `TaggingDirective=COPY`)
+    /// and re-applying what it does not: storage class, SSE-KMS settings and the website
+    /// redirect location. Returns the new version id (`null` on unversioned buckets).
+    pub async fn copy(&self, r: &CopyRequest<'_>) -> Result<String, S3Error> {
+        let mut req = self
+            .client
+            .copy_object()
+            .bucket(r.bucket)
+            .key(r.key)
+            .copy_source(copy_source(
+                r.source_bucket,
+                r.source_key,
+                r.source_version_id,
+            ))
+            .metadata_directive(MetadataDirective::Copy)
+            .tagging_directive(TaggingDirective::Copy);
+        let class = r.storage_class.unwrap_or(&r.head.storage_class);
+        if !class.is_empty() && class != "STANDARD" {
+            req = req.storage_class(SdkStorageClass::from(class));
+        }
+        match (r.sse_kms_key_id, r.head.sse.as_deref()) {
+            (Some(k), _) => {
+                req = req
+                    .server_side_encryption(ServerSideEncryption::AwsKms)
+                    .ssekms_key_id(k);
+            }
+            (None, Some(sse)) if sse.starts_with("aws:kms") => {
+                req = req.server_side_encryption(ServerSideEncryption::from(sse));
+                if let Some(k) = &r.head.sse_kms_key_id {
+                    req = req.ssekms_key_id(k);
+                }
+                if let Some(b) = r.head.bucket_key_enabled {
+                    req = req.bucket_key_enabled(b);
+                }
+            }
+            _ => {}
+        }
+        if let Some(w) = &r.head.website_redirect {
+            req = req.website_redirect_location(w);
+        }
+        if let Some(m) = r.if_match {
+            req = req.if_match(format!("\"{m}\""));
+        }
+        if r.if_none_match {
+            req = req.if_none_match("*");
+        }
+        let out = req.send().await.map_err(|e| {
+            classify(
+                format!(
+                    "CopyObject s3://{}/{}?versionId={} -> s3://{}/{}",
+                    r.source_bucket, r.source_key, r.source_version_id, r.bucket, r.key
+                ),
+                e,
+            )
+        })?;
+        Ok(out.version_id().unwrap_or("null").to_owned())
+    }
+
+    /// DeleteObject without a version id: adds a delete marker. Returns its version id.
+    pub async fn add_delete_marker(&self, bucket: &str, key: &str) -> Result<String, S3Error> {
+        let out = self
+            .client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| classify(format!("DeleteObject on s3://{bucket}/{key}"), e))?;
+        Ok(out.version_id().unwrap_or("null").to_owned())
+    }
+
+    /// GetObject of one version, whole or a byte range (`bytes=0-4095`).
+    pub async fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        range: Option<&str>,
+    ) -> Result<Vec<u8>, S3Error> {
+        let ctx = || format!("GetObject s3://{bucket}/{key}?versionId={version_id}");
+        let mut req = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .version_id(version_id);
+        if let Some(r) = range {
+            req = req.range(r);
+        }
+        let out = req.send().await.map_err(|e| classify(ctx(), e))?;
+        collect_body(out.body).await.map_err(|message| S3Error {
+            kind: ErrorKind::Unreachable,
+            context: ctx(),
+            code: None,
+            status: None,
+            message,
+        })
+    }
+}
+
+async fn collect_body(body: ByteStream) -> Result<Vec<u8>, String> {
+    body.collect()
+        .await
+        .map(|b| b.into_bytes().to_vec())
+        .map_err(|e| e.to_string())
+}
+
+/// Time to wait before retrying after a throttled request (used by the executor).
+pub const THROTTLE_PAUSE: Duration = Duration::from_millis(200);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lenient_versioning_reads_moto_bodies() {
+        let moto = br#"<?xml version="1.0" encoding="utf-8"?>
+<GetBucketVersioningResponse xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Suspended</Status></GetBucketVersioningResponse>"#;
+        assert_eq!(
+            lenient_versioning(moto).unwrap().status,
+            Versioning::Suspended
+        );
+        let never =
+            br#"<GetBucketVersioningResponse xmlns="http://s3.amazonaws.com/doc/2006-03-01/"/>"#;
+        assert_eq!(
+            lenient_versioning(never).unwrap().status,
+            Versioning::Unversioned
+        );
+        assert!(lenient_versioning(b"<Error><Code>x</Code></Error>").is_none());
+        assert!(
+            lenient_versioning(
+                b"<VersioningConfiguration><Status>Weird</Status></VersioningConfiguration>"
+            )
+            .is_none()
+        );
+    }
+}
