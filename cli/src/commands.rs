@@ -171,7 +171,7 @@ fn describe_destination(p: &RestorePlan) -> String {
 }
 
 /// The human summary of a plan.
-fn print_plan(printer: &Printer, p: &RestorePlan, verbose: bool) {
+fn print_plan(printer: &Printer, p: &RestorePlan, verbose: bool, list_actions: bool) {
     let s = &p.stats;
     printer.line(format!(
         "Plan: restore {} to its state at {} ({})",
@@ -196,6 +196,9 @@ fn print_plan(printer: &Printer, p: &RestorePlan, verbose: bool) {
     print_warnings(printer, &p.warnings);
     if p.actions.is_empty() {
         printer.line("Nothing to do: the destination already matches.");
+        return;
+    }
+    if !list_actions {
         return;
     }
     let shown = if verbose { p.actions.len() } else { 20 };
@@ -316,7 +319,7 @@ pub async fn plan_cmd(
             out.display()
         ));
     }
-    print_plan(printer, &p, verbose);
+    print_plan(printer, &p, verbose, true);
     printer.json_value(&p);
     Ok(Exit::Ok)
 }
@@ -449,11 +452,11 @@ pub async fn restore_cmd(
     }
     let p = make_plan(s3, printer, &req, warnings, known).await?;
     if args.dry_run {
-        print_plan(printer, &p, verbose);
+        print_plan(printer, &p, verbose, true);
         printer.json_value(&p);
         return Ok(Exit::Ok);
     }
-    print_plan(printer, &p, false);
+    print_plan(printer, &p, verbose, verbose);
     if p.actions.is_empty() {
         return Ok(Exit::Ok);
     }
@@ -475,6 +478,7 @@ pub async fn apply_cmd(
     s3: &S3,
     printer: &Printer,
     args: &ApplyArgs,
+    verbose: bool,
     endpoint_is_aws: bool,
 ) -> CliResult<Exit> {
     let text = std::fs::read_to_string(&args.plan).map_err(|e| {
@@ -514,7 +518,7 @@ pub async fn apply_cmd(
             journal_path.display()
         ));
     }
-    print_plan(printer, &p, false);
+    print_plan(printer, &p, verbose, verbose);
     if p.actions.is_empty() {
         return Ok(Exit::Ok);
     }

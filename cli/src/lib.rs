@@ -135,6 +135,6 @@ pub async fn run(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
         Command::Restore(a) => {
             commands::restore_cmd(&s3, printer, a, verbose, endpoint_is_aws).await
         }
-        Command::Apply(a) => commands::apply_cmd(&s3, printer, a, endpoint_is_aws).await,
+        Command::Apply(a) => commands::apply_cmd(&s3, printer, a, verbose, endpoint_is_aws).await,
     }
 }
