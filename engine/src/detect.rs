@@ -31,8 +31,11 @@ metadata alone (no GET):
 | wipe | a run of delete markers in a prefix (bucket, first or second `/` level) hitting ≥ `min_keys` established objects (older than `established_secs`), more than `wipe_factor` × the prefix's largest earlier run of such deletes, and removing (net of new keys) ≥ `wipe_fraction` of its live keys; deletes of objects whose bytes (ETag and size, above `tiny_size`) reappeared under a new key within `gap_secs` are moves and do not count; a run that deleted exactly the prefix's oldest objects (some survive, all newer) looks like a retention cleanup and is treated as routine | [`Deleted`](DamageKind::Deleted) | 0.45 to 0.6 |
 | new writer | an owner id first seen in the window, after ≥ `new_owner_history_secs` of history, overwriting or deleting others' objects | per change | 0.3 |
 
-A signature that already appeared in bulk (a run of `min_keys`) before the run is
-*routine* (a nightly job appending fixed-size records) and its weight is cut to 30%.
+A signature that already had a comparable bulk run before (at least `min_keys` keys and
+at least a third of this run's; for cipher overhead also `common_fraction` of the
+overwrites in its span) is *routine* (a nightly job appending fixed-size records) and its
+weight is cut to 30%. Comparable size matters in big buckets, where a few coincidences
+(five unrelated files that grew by 28 bytes within an hour) happen every day.
 
 From content (samples), each sampled version is judged against what it should be: its
 key's extension, the previous version's Content-Type or sniffed type, its own

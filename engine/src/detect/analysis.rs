@@ -110,6 +110,8 @@ pub(crate) struct Ctx<'a> {
     moved: HashSet<usize>,
     /// The overwrites in the window as (time, event id), sorted.
     overwrites: Vec<(Ms, usize)>,
+    /// The times of all overwrites, sorted.
+    all_overwrite_times: Vec<Ms>,
     /// Burst bins, in time order.
     pub bursts: Vec<Burst>,
     /// Per new owner (first seen in the window after enough history), its events in the
@@ -169,6 +171,12 @@ impl<'a> Ctx<'a> {
             .map(|(id, e)| (e.t, id))
             .collect();
         overwrites.sort_unstable();
+        let mut all_overwrite_times: Vec<Ms> = events
+            .iter()
+            .filter(|e| e.change == Change::Overwrite)
+            .map(|e| e.t)
+            .collect();
+        all_overwrite_times.sort_unstable();
         let mut ctx = Ctx {
             tl,
             opts,
@@ -183,6 +191,7 @@ impl<'a> Ctx<'a> {
             paired_deletes: HashSet::new(),
             moved: HashSet::new(),
             overwrites,
+            all_overwrite_times,
             bursts: Vec::new(),
             new_owner_events: Vec::new(),
             baseline: Baseline::default(),
@@ -266,6 +275,13 @@ impl<'a> Ctx<'a> {
         let lo = self.overwrites.partition_point(|&(t, _)| t < start);
         let hi = self.overwrites.partition_point(|&(t, _)| t <= end);
         &self.overwrites[lo..hi.max(lo)]
+    }
+
+    /// How many overwrites (in the window or not) happened within `start..=end`.
+    pub(crate) fn overwrites_all_between(&self, start: Ms, end: Ms) -> usize {
+        let lo = self.all_overwrite_times.partition_point(|&t| t < start);
+        let hi = self.all_overwrite_times.partition_point(|&t| t <= end);
+        hi.saturating_sub(lo)
     }
 
     /// Burst bins overlapping `start..=end`.

@@ -65,10 +65,10 @@ struct Run<S> {
     keys: usize,
     start: Ms,
     end: Ms,
-    /// The signature already had a bulk run (≥ `min_keys` keys) earlier.
+    /// The signature already had a comparable bulk run earlier (see [`signature_runs`]).
     routine: bool,
-    /// The largest earlier run of this signature (distinct keys).
-    earlier_max: usize,
+    /// The largest earlier bulk run of this signature (distinct keys).
+    earlier_bulk: usize,
 }
 
 fn distinct_keys(ctx: &Ctx<'_>, ids: &[usize]) -> usize {
@@ -79,53 +79,73 @@ fn distinct_keys(ctx: &Ctx<'_>, ids: &[usize]) -> usize {
 }
 
 /// Group events by signature, split each group into runs, and return the runs with at
-/// least `min` distinct in-window keys (every event, in the window or not, counts for
-/// the runs and the routine check).
-fn signature_runs<S: Hash + Eq + Ord + Clone>(
+/// least `min` distinct in-window keys.
+///
+/// Every event, in the window or not, counts for the runs and for the routine check: a
+/// run is *routine* when an earlier run of the same signature was a bulk run (at least
+/// `min_keys` keys, and `qualifies(ids, start, end)`) with at least a third of its keys.
+/// Comparable size matters: in a big bucket a handful of coincidences (five overwrites
+/// that happened to grow by 28 bytes within an hour) must not make an attack on
+/// thousands of keys look routine.
+fn signature_runs<S: Eq + Ord + Clone>(
     ctx: &Ctx<'_>,
-    items: Vec<(S, usize)>,
+    mut items: Vec<(S, usize)>,
     min: usize,
+    qualifies: impl Fn(&[usize], Ms, Ms) -> bool,
 ) -> Vec<Run<S>> {
-    let mut groups: HashMap<S, Vec<usize>> = HashMap::new();
-    for (s, id) in items {
-        groups.entry(s).or_default().push(id);
-    }
-    let mut groups: Vec<(S, Vec<usize>)> = groups.into_iter().collect();
-    groups.sort_by(|a, b| a.0.cmp(&b.0));
+    // Sorting beats a hash map of vectors when most signatures occur once (ETags).
+    items.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| ctx.events[a.1].t.cmp(&ctx.events[b.1].t))
+            .then_with(|| a.1.cmp(&b.1))
+    });
     let mut out = Vec::new();
-    for (sig, mut ids) in groups {
-        if ids.len() < min {
+    let mut g = 0;
+    while g < items.len() {
+        let mut h = g + 1;
+        while h < items.len() && items[h].0 == items[g].0 {
+            h += 1;
+        }
+        let group = &items[g..h];
+        g = h;
+        if group.len() < min.max(1) {
             continue;
         }
-        ids.sort_by_key(|&id| (ctx.events[id].t, id));
-        let mut earlier_max = 0usize;
+        let mut earlier_bulk = 0usize;
         let mut i = 0;
-        while i < ids.len() {
+        while i < group.len() {
             let mut j = i + 1;
-            while j < ids.len() && ctx.events[ids[j]].t - ctx.events[ids[j - 1]].t <= ctx.gap {
+            while j < group.len()
+                && ctx.events[group[j].1].t - ctx.events[group[j - 1].1].t <= ctx.gap
+            {
                 j += 1;
             }
-            let run = &ids[i..j];
-            let all_keys = distinct_keys(ctx, run);
+            let run: Vec<usize> = group[i..j].iter().map(|x| x.1).collect();
+            i = j;
             let in_window: Vec<usize> = run
                 .iter()
                 .copied()
                 .filter(|&id| ctx.events[id].in_window)
                 .collect();
             let keys = distinct_keys(ctx, &in_window);
-            if keys >= min {
+            if keys >= min && keys > 0 {
                 out.push(Run {
-                    sig: sig.clone(),
+                    sig: group[0].0.clone(),
                     start: ctx.events[in_window[0]].t,
                     end: ctx.events[in_window[in_window.len() - 1]].t,
                     ids: in_window,
                     keys,
-                    routine: earlier_max >= ctx.opts.min_keys,
-                    earlier_max,
+                    routine: earlier_bulk >= ctx.opts.min_keys.max(keys.div_ceil(3)),
+                    earlier_bulk,
                 });
             }
-            earlier_max = earlier_max.max(all_keys);
-            i = j;
+            if run.len() >= ctx.opts.min_keys {
+                let all_keys = distinct_keys(ctx, &run);
+                let (start, end) = (ctx.events[run[0]].t, ctx.events[run[run.len() - 1]].t);
+                if all_keys >= ctx.opts.min_keys && qualifies(&run, start, end) {
+                    earlier_bulk = earlier_bulk.max(all_keys);
+                }
+            }
         }
     }
     out
@@ -135,7 +155,7 @@ fn routine_note<S>(r: &Run<S>) -> String {
     if r.routine {
         format!(
             "; routine: the same pattern already hit {} keys earlier",
-            r.earlier_max
+            r.earlier_bulk
         )
     } else {
         String::new()
@@ -220,7 +240,9 @@ fn common_delta(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
             }
         }
     }
-    for r in signature_runs(ctx, items, ctx.opts.min_keys) {
+    for r in signature_runs(ctx, items, ctx.opts.min_keys, |ids, start, end| {
+        ids.len() as f64 >= ctx.opts.common_fraction * ctx.overwrites_all_between(start, end) as f64
+    }) {
         let total = ctx.overwrites_in(r.start, r.end).len().max(1);
         let share = r.ids.len() as f64 / total as f64;
         if share < ctx.opts.common_fraction {
@@ -262,7 +284,7 @@ fn truncation(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
         .filter(|&(_, size, prev)| is_truncation(ctx, size, prev))
         .map(|(id, _, _)| ((), id))
         .collect();
-    for r in signature_runs(ctx, items, ctx.opts.min_keys) {
+    for r in signature_runs(ctx, items, ctx.opts.min_keys, |_, _, _| true) {
         let sizes: Vec<u64> = r.ids.iter().map(|&id| ctx.ver(id).size).collect();
         let max = sizes.iter().copied().max().unwrap_or(0);
         let zero = sizes.iter().filter(|&&s| s == 0).count();
@@ -310,7 +332,7 @@ fn size_collapse(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
         items.push((SizeBand::Even(l.floor() as i64), id));
         items.push((SizeBand::Odd((l + 0.5).floor() as i64), id));
     }
-    for r in signature_runs(ctx, items, ctx.opts.min_keys) {
+    for r in signature_runs(ctx, items, ctx.opts.min_keys, |_, _, _| true) {
         let prevs: Vec<u64> = r
             .ids
             .iter()
@@ -363,7 +385,7 @@ fn same_content(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
         }
         items.push((v.etag.as_str(), id));
     }
-    for r in signature_runs(ctx, items, ctx.opts.min_keys) {
+    for r in signature_runs(ctx, items, ctx.opts.min_keys, |_, _, _| true) {
         let over: Vec<usize> = r
             .ids
             .iter()
@@ -435,7 +457,7 @@ fn renames(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
         .filter(|p| !ctx.pair_kept_bytes(p))
         .map(|p| (p.suffix, p.created))
         .collect();
-    for r in signature_runs(ctx, items, ctx.opts.min_keys) {
+    for r in signature_runs(ctx, items, ctx.opts.min_keys, |_, _, _| true) {
         let pairs: Vec<_> = r.ids.iter().map(|id| ctx.pairs[by_created[id]]).collect();
         let (compress, backup) = suffix_class(r.sig);
         let sizes: Vec<(u64, u64)> = pairs
@@ -711,7 +733,7 @@ fn new_writers(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
             })
             .collect();
         let items = hostile.into_iter().map(|id| ((), id)).collect();
-        for r in signature_runs(ctx, items, ctx.opts.min_keys) {
+        for r in signature_runs(ctx, items, ctx.opts.min_keys, |_, _, _| true) {
             let lo = ids.partition_point(|&id| ctx.events[id].t < r.start);
             let hi = ids.partition_point(|&id| ctx.events[id].t <= r.end);
             let events = ids[lo..hi.max(lo)]
@@ -756,7 +778,7 @@ fn verdict_kind(v: &Verdict) -> Option<DamageKind> {
 pub(crate) fn content(ctx: &Ctx<'_>, judged: &Judged) -> Vec<Signal> {
     let items = judged.bad_ids().into_iter().map(|id| ((), id)).collect();
     let mut out = Vec::new();
-    for r in signature_runs(ctx, items, 1) {
+    for r in signature_runs(ctx, items, 1, |_, _, _| true) {
         let mut by_kind: BTreeMap<DamageKind, Vec<usize>> = BTreeMap::new();
         let mut events = Vec::new();
         for &id in &r.ids {
