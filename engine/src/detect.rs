@@ -32,7 +32,7 @@ metadata alone (no GET):
 | new writer | an owner id first seen in the window, after ≥ `new_owner_history_secs` of history, overwriting or deleting others' objects | per change | 0.3 |
 
 A signature that already had a comparable bulk run before (at least `min_keys` keys and
-at least a third of this run's; for cipher overhead also `common_fraction` of the
+more than 1/`burst_factor` of this run's; for cipher overhead also `common_fraction` of the
 overwrites in its span) is *routine* (a nightly job appending fixed-size records) and its
 weight is cut to 30%. Comparable size matters in big buckets, where a few coincidences
 (five unrelated files that grew by 28 bytes within an hour) happen every day.

@@ -83,7 +83,8 @@ fn distinct_keys(ctx: &Ctx<'_>, ids: &[usize]) -> usize {
 ///
 /// Every event, in the window or not, counts for the runs and for the routine check: a
 /// run is *routine* when an earlier run of the same signature was a bulk run (at least
-/// `min_keys` keys, and `qualifies(ids, start, end)`) with at least a third of its keys.
+/// `min_keys` keys, and `qualifies(ids, start, end)`) with more than 1/`burst_factor` of
+/// its keys.
 /// Comparable size matters: in a big bucket a handful of coincidences (five overwrites
 /// that happened to grow by 28 bytes within an hour) must not make an attack on
 /// thousands of keys look routine.
@@ -135,7 +136,8 @@ fn signature_runs<S: Eq + Ord + Clone>(
                     end: ctx.events[in_window[in_window.len() - 1]].t,
                     ids: in_window,
                     keys,
-                    routine: earlier_bulk >= ctx.opts.min_keys.max(keys.div_ceil(3)),
+                    routine: earlier_bulk >= ctx.opts.min_keys
+                        && earlier_bulk as f64 * ctx.opts.burst_factor > keys as f64,
                     earlier_bulk,
                 });
             }
