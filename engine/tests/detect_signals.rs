@@ -1,0 +1,337 @@
+//! One history per detection rule, built by hand on the simulator: each test shows the
+//! rule firing on damage and staying quiet on the healthy look-alike it exists for.
+
+use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use s3rewind_engine::detect::{Confidence, DamageKind, DetectOptions, ScanReport, detect};
+use s3rewind_engine::scenarios::{samples_for, timeline_of};
+use s3rewind_engine::{PutMeta, SimBucket, StorageClass, Versioning};
+
+const OWNER: &str = "owner-main";
+
+fn t(day: i64, h: i64, m: i64, s: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 5, 4, 0, 0, 0).unwrap()
+        + TimeDelta::seconds(day * 86_400 + h * 3600 + m * 60 + s)
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+
+    fn text(&mut self, n: usize) -> Vec<u8> {
+        const W: &[&str] = &[
+            "alpha", "beta", "gamma", "delta", "report", "total", "north",
+        ];
+        let mut v = Vec::new();
+        while v.len() < n {
+            v.extend_from_slice(W[(self.next() % W.len() as u64) as usize].as_bytes());
+            v.push(if self.next() % 9 == 0 { b'\n' } else { b' ' });
+        }
+        v.truncate(n);
+        v
+    }
+}
+
+fn put(b: &mut SimBucket, key: &str, bytes: &[u8], at: DateTime<Utc>, owner: &str) {
+    let meta = PutMeta {
+        content_type: None,
+        owner_id: Some(owner.to_owned()),
+        storage_class: None,
+    };
+    b.put_with(key, bytes, at, &meta);
+}
+
+/// A week of ordinary activity: 40 text documents created on day 0 and edited now and
+/// then (random sizes) until day 6.
+fn office(rng: &mut Rng) -> (SimBucket, Vec<String>) {
+    let mut b = SimBucket::new(Versioning::Enabled, "v");
+    let keys: Vec<String> = (0..40)
+        .map(|i| format!("docs/team{}/note-{i:02}.txt", i % 4))
+        .collect();
+    for (i, k) in keys.iter().enumerate() {
+        let n = 2_000 + (rng.next() % 8_000) as usize;
+        put(&mut b, k, &rng.text(n), t(0, 9, 0, i as i64 * 5), OWNER);
+    }
+    for day in 1..=6 {
+        for h in [10, 12, 15] {
+            let k = &keys[(rng.next() % keys.len() as u64) as usize];
+            let n = 2_000 + (rng.next() % 8_000) as usize;
+            put(&mut b, k, &rng.text(n), t(day, h, 7, 0), OWNER);
+        }
+    }
+    (b, keys)
+}
+
+fn scan(b: &SimBucket, options: &DetectOptions) -> ScanReport {
+    detect(&timeline_of(b), &[], options)
+}
+
+fn scan_with_content(b: &SimBucket) -> ScanReport {
+    let tl = timeline_of(b);
+    let options = DetectOptions::default();
+    let wanted = s3rewind_engine::detect::sample_plan(&tl, &options, None, true);
+    detect(&tl, &samples_for(b, &wanted), &options)
+}
+
+#[test]
+fn a_nightly_fixed_size_append_is_routine_after_its_first_night() {
+    let mut rng = Rng(1);
+    let (mut b, _) = office(&mut rng);
+    let tables: Vec<String> = (0..20).map(|i| format!("warehouse/t{i:02}.csv")).collect();
+    let mut content: Vec<Vec<u8>> = tables
+        .iter()
+        .map(|_| {
+            let n = 3_000 + (rng.next() % 2_000) as usize;
+            rng.text(n)
+        })
+        .collect();
+    for (k, c) in tables.iter().zip(&content) {
+        put(&mut b, k, c, t(0, 1, 0, 0), OWNER);
+    }
+    // Every night each table gets 24 more rows of exactly 20 bytes.
+    for night in 1..=6 {
+        for (i, k) in tables.iter().enumerate() {
+            content[i].extend(rng.text(480));
+            put(&mut b, k, &content[i], t(night, 2, 0, i as i64 * 3), OWNER);
+        }
+    }
+    let whole = scan(&b, &DetectOptions::default());
+    // The first night has no baseline yet: it is reported, weakly.
+    assert_eq!(whole.incidents.len(), 1, "{whole}");
+    assert_eq!(whole.incidents[0].start, t(1, 2, 0, 0));
+    assert_eq!(whole.incidents[0].confidence, Confidence::Low, "{whole}");
+    // Scanning the last day: routine.
+    let last_day = DetectOptions {
+        since: Some(t(6, 0, 0, 0)),
+        ..DetectOptions::default()
+    };
+    assert!(scan(&b, &last_day).incidents.is_empty());
+
+    // An attack with the same +480 bytes on three times as many keys is not routine.
+    let mut victims = tables.clone();
+    for i in 0..40 {
+        let k = format!("docs/more-{i:02}.txt");
+        put(&mut b, &k, &rng.text(3_000), t(2, 9, 0, i), OWNER);
+        victims.push(k);
+    }
+    for (i, k) in victims.iter().enumerate() {
+        let size = b.head(k).unwrap().version.size as usize;
+        put(
+            &mut b,
+            k,
+            &rng.bytes(size + 480),
+            t(7, 3, 0, i as i64),
+            OWNER,
+        );
+    }
+    let report = scan(&b, &last_day);
+    assert_eq!(report.incidents.len(), 1, "{report}");
+    let i = &report.incidents[0];
+    assert_eq!(i.kinds, [DamageKind::Encrypted]);
+    assert_eq!(i.keys.len(), 60);
+    assert!(
+        i.evidence.iter().all(|e| !e.contains("routine")),
+        "{report}"
+    );
+}
+
+/// 30 documents copied to `<key><suffix>` then deleted, one every few seconds.
+fn rename_all(b: &mut SimBucket, keys: &[String], suffix: &str, encrypt: Option<&mut Rng>) {
+    let mut rng = encrypt;
+    for (i, k) in keys.iter().enumerate() {
+        let at = t(7, 22, 0, i as i64 * 3);
+        let bytes = b.head(k).unwrap().content.clone().unwrap().to_vec();
+        let copy = match rng.as_deref_mut() {
+            Some(r) => r.bytes(bytes.len() + 16),
+            None => bytes,
+        };
+        put(b, &format!("{k}{suffix}"), &copy, at, OWNER);
+        b.delete_by(k, at + TimeDelta::seconds(1), OWNER);
+    }
+}
+
+#[test]
+fn renames_that_keep_the_bytes_are_moves_and_encrypted_copies_are_not() {
+    let mut rng = Rng(2);
+    let (base, keys) = office(&mut rng);
+    let mut moved = base.clone();
+    rename_all(&mut moved, &keys[..30], ".processed", None);
+    let report = scan(&moved, &DetectOptions::default());
+    assert!(report.incidents.is_empty(), "{report}");
+
+    let mut locked = base;
+    rename_all(&mut locked, &keys[..30], ".processed", Some(&mut rng));
+    let report = scan(&locked, &DetectOptions::default());
+    assert_eq!(report.incidents.len(), 1, "{report}");
+    let i = &report.incidents[0];
+    assert_eq!(i.kinds, [DamageKind::Renamed, DamageKind::Planted]);
+    assert_eq!(i.keys.len(), 60);
+    for k in &i.keys {
+        let original = !k.key.ends_with(".processed");
+        assert_eq!(k.last_good_version.is_some(), original, "{}", k.key);
+    }
+}
+
+#[test]
+fn moving_a_folder_is_not_a_wipe_but_deleting_it_is() {
+    let mut rng = Rng(3);
+    let (base, keys) = office(&mut rng);
+    let folder: Vec<&String> = keys
+        .iter()
+        .filter(|k| k.starts_with("docs/team1/"))
+        .collect();
+    assert_eq!(folder.len(), 10);
+    let mut moved = base.clone();
+    for (i, k) in folder.iter().enumerate() {
+        let at = t(7, 11, 0, i as i64 * 2);
+        let bytes = moved.head(k).unwrap().content.clone().unwrap().to_vec();
+        put(
+            &mut moved,
+            &k.replace("docs/", "archive/"),
+            &bytes,
+            at,
+            OWNER,
+        );
+        moved.delete_by(k, at + TimeDelta::seconds(1), OWNER);
+    }
+    let report = scan(&moved, &DetectOptions::default());
+    assert!(report.incidents.is_empty(), "{report}");
+
+    let mut wiped = base;
+    for (i, k) in folder.iter().enumerate() {
+        wiped.delete_by(k, t(7, 11, 0, i as i64 * 2), OWNER);
+    }
+    let report = scan(&wiped, &DetectOptions::default());
+    assert_eq!(report.incidents.len(), 1, "{report}");
+    assert_eq!(report.incidents[0].kinds, [DamageKind::Deleted]);
+    assert_eq!(report.incidents[0].keys.len(), 10);
+}
+
+#[test]
+fn an_age_cutoff_cleanup_is_not_a_wipe_but_a_random_one_is() {
+    let mut rng = Rng(4);
+    let (mut base, _) = office(&mut rng);
+    // One export a day for a week, then many on the last day.
+    let mut exports = Vec::new();
+    for day in 0..7 {
+        for i in 0..4 {
+            let k = format!("exports/{day}-{i}.txt");
+            put(&mut base, &k, &rng.text(1_500), t(day, 18, i, 0), OWNER);
+            exports.push(k);
+        }
+    }
+    // The first run of a cleanup: everything but the last two days' exports.
+    let mut cleaned = base.clone();
+    for (i, k) in exports[..20].iter().enumerate() {
+        cleaned.delete_by(k, t(7, 4, 0, i as i64), OWNER);
+    }
+    let report = scan(&cleaned, &DetectOptions::default());
+    assert!(report.incidents.is_empty(), "{report}");
+    // The same number of deletes, but the newest ones survive only by chance.
+    let mut wiped = base;
+    for (i, k) in exports.iter().enumerate().filter(|(i, _)| i % 7 != 3) {
+        wiped.delete_by(k, t(7, 4, 0, i as i64), OWNER);
+    }
+    let report = scan(&wiped, &DetectOptions::default());
+    assert_eq!(report.incidents.len(), 1, "{report}");
+    assert_eq!(report.incidents[0].kinds, [DamageKind::Deleted]);
+}
+
+#[test]
+fn a_new_writer_overwriting_many_keys_is_reported_unless_content_clears_it() {
+    let mut rng = Rng(5);
+    let (mut b, keys) = office(&mut rng);
+    // Another account rewrites 12 documents in two minutes: new text, random sizes.
+    for (i, k) in keys.iter().take(12).enumerate() {
+        let n = 2_000 + (rng.next() % 8_000) as usize;
+        put(
+            &mut b,
+            k,
+            &rng.text(n),
+            t(7, 13, 0, i as i64 * 10),
+            "owner-unknown",
+        );
+    }
+    let report = scan(&b, &DetectOptions::default());
+    assert_eq!(report.incidents.len(), 1, "{report}");
+    let i = &report.incidents[0];
+    assert_eq!(i.kinds, [DamageKind::Overwritten]);
+    assert_eq!(i.confidence, Confidence::Low);
+    assert_eq!(i.writers, ["owner-unknown"]);
+    assert!(
+        i.evidence.iter().any(|e| e.contains("first seen")),
+        "{report}"
+    );
+    // Sampled, the new versions are fine text: the content clears the writer.
+    let report = scan_with_content(&b);
+    assert!(report.incidents.is_empty(), "{report}");
+}
+
+#[test]
+fn a_storage_class_change_strengthens_an_incident() {
+    let mut rng = Rng(6);
+    let (base, keys) = office(&mut rng);
+    let attack = |class: Option<StorageClass>, rng: &mut Rng| {
+        let mut b = base.clone();
+        for (i, k) in keys.iter().take(20).enumerate() {
+            let size = b.head(k).unwrap().version.size as usize;
+            let meta = PutMeta {
+                content_type: None,
+                owner_id: Some(OWNER.to_owned()),
+                storage_class: class.clone(),
+            };
+            b.put_with(k, &rng.bytes(size + 28), t(7, 3, 0, i as i64 * 60), &meta);
+        }
+        scan(&b, &DetectOptions::default())
+    };
+    let plain = attack(None, &mut rng);
+    let archived = attack(Some(StorageClass("DEEP_ARCHIVE".into())), &mut rng);
+    assert_eq!(plain.incidents.len(), 1);
+    assert_eq!(archived.incidents.len(), 1);
+    assert!(archived.incidents[0].score > plain.incidents[0].score);
+    assert!(
+        archived.incidents[0]
+            .evidence
+            .iter()
+            .any(|e| e.contains("storage class")),
+        "{archived}"
+    );
+}
+
+#[test]
+fn one_content_over_many_keys_is_wrong_but_identical_new_files_are_not_alone() {
+    let mut rng = Rng(7);
+    let (base, keys) = office(&mut rng);
+    let page = rng.text(700);
+    // A notice copied into six folders: new files, nothing lost.
+    let mut notes = base.clone();
+    for i in 0..6 {
+        put(
+            &mut notes,
+            &format!("docs/f{i}/NOTICE.txt"),
+            &page,
+            t(7, 9, 0, i),
+            OWNER,
+        );
+    }
+    assert!(scan(&notes, &DetectOptions::default()).incidents.is_empty());
+    // The same bytes written over eight different documents.
+    let mut over = base;
+    for (i, k) in keys.iter().take(8).enumerate() {
+        put(&mut over, k, &page, t(7, 9, 0, i as i64 * 30), OWNER);
+    }
+    let report = scan(&over, &DetectOptions::default());
+    assert_eq!(report.incidents.len(), 1, "{report}");
+    assert_eq!(report.incidents[0].kinds, [DamageKind::WrongType]);
+    assert_eq!(report.incidents[0].keys.len(), 8);
+}
