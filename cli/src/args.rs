@@ -67,6 +67,50 @@ pub enum Command {
     Restore(RestoreArgs),
     /// Execute a plan saved with `plan --out`.
     Apply(ApplyArgs),
+    /// Put back the versions a restore replaced, from its journal (append-only).
+    Undo(UndoArgs),
+    /// Bring back every key whose current version is a delete marker.
+    Undelete(UndeleteArgs),
+    /// Check that the current state equals the state at TIME.
+    Verify(VerifyArgs),
+    /// Find suspected incidents (bursts of overwrites or deletes, encryption, wipes…).
+    Scan(ScanArgs),
+    /// List every version and delete marker of one key.
+    History(HistoryArgs),
+    /// List keys added, changed and deleted between two times.
+    Diff(DiffArgs),
+    /// Show activity over time (puts, overwrites, deletes), in the terminal or as SVG.
+    Timeline(TimelineArgs),
+}
+
+/// The page size shared by listing commands.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Listing {
+    /// Entries per ListObjectVersions page (1-1000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..=1000))]
+    pub page_size: i32,
+}
+
+/// Options of corruption detection (`scan`, and `plan`/`restore` with
+/// `--before-corruption` or `--per-key`).
+#[derive(Debug, Clone, Args)]
+pub struct DetectArgs {
+    /// Read the first bytes of up to N suspicious versions (and their predecessors) to
+    /// confirm content damage (entropy, magic bytes).
+    #[arg(long, value_name = "N")]
+    pub sample: Option<usize>,
+    /// Read the first bytes of every version changed in the window (slow on big buckets).
+    #[arg(long, conflicts_with = "sample")]
+    pub deep: bool,
+    /// A command that receives an object on stdin; exit status 0 means the object is good.
+    #[arg(long, value_name = "CMD")]
+    pub validate_cmd: Option<String>,
+    /// Only consider changes at or after TIME.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only consider changes at or before TIME.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
 }
 
 /// What to restore and to when.
@@ -76,14 +120,37 @@ pub struct Target {
     #[arg(value_name = "s3://BUCKET[/PREFIX]")]
     pub source: String,
     /// The time to restore to (see TIME above).
-    #[arg(long, value_name = "TIME")]
-    pub at: String,
+    #[arg(long, value_name = "TIME", required_unless_present_any = ["before_corruption", "per_key"])]
+    pub at: Option<String>,
+    /// Restore to just before the incident that `scan` finds (the whole bucket or prefix
+    /// is cut at the incident's start).
+    #[arg(long, conflicts_with_all = ["at", "per_key"])]
+    pub before_corruption: bool,
+    /// Take each damaged key back to its own last good version; keys without a finding
+    /// are not touched.
+    #[arg(long, conflicts_with_all = ["at"])]
+    pub per_key: bool,
+    /// Detection options for --before-corruption and --per-key.
+    #[command(flatten)]
+    pub detect: DetectArgs,
     /// Restore into another bucket and/or prefix instead of in place.
-    #[arg(long, value_name = "s3://DEST[/PREFIX]")]
+    #[arg(long, value_name = "s3://DEST[/PREFIX]", conflicts_with = "to_dir")]
     pub to: Option<String>,
-    /// Entries per ListObjectVersions page (1-1000).
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..=1000))]
-    pub page_size: i32,
+    /// Write the state into a local directory instead (atomic files, mtime = LastModified).
+    #[arg(long, value_name = "DIR")]
+    pub to_dir: Option<PathBuf>,
+    /// Profile for the destination of --to (another account).
+    #[arg(long, value_name = "PROFILE", requires = "to")]
+    pub dest_profile: Option<String>,
+    /// Endpoint for the destination of --to (another provider); objects are then streamed.
+    #[arg(long, value_name = "URL", requires = "to")]
+    pub dest_endpoint_url: Option<String>,
+    /// Region for the destination of --to.
+    #[arg(long, value_name = "REGION", requires = "to")]
+    pub dest_region: Option<String>,
+    /// Listing options.
+    #[command(flatten)]
+    pub listing: Listing,
 }
 
 /// `plan`.
@@ -98,7 +165,7 @@ pub struct PlanArgs {
 }
 
 /// Options of plan execution.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ExecArgs {
     /// Copies and deletes in flight at once (the limit adapts down on throttling).
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
@@ -111,6 +178,47 @@ pub struct ExecArgs {
     /// command again resumes.
     #[arg(long, value_name = "FILE")]
     pub journal: Option<PathBuf>,
+    /// Write keys even when they changed since the plan was made (default: skip and
+    /// report them as drifted).
+    #[arg(long)]
+    pub force: bool,
+    /// Storage class for the restored copies (default: each source version's own class).
+    #[arg(long, value_name = "CLASS")]
+    pub storage_class: Option<String>,
+    /// SSE-KMS key for the restored copies (default: each source version's own settings).
+    #[arg(long, value_name = "KEY_ID")]
+    pub sse_kms_key_id: Option<String>,
+    /// Copy each source version's ACL to its restored copy (off by default: copies are
+    /// private to the bucket owner, which is safer than re-publishing old grants).
+    #[arg(long)]
+    pub preserve_acl: bool,
+    /// Copy objects larger than this with multipart UploadPartCopy (bytes; max 5 GiB).
+    #[arg(long, value_name = "BYTES", default_value_t = 5 * 1024 * 1024 * 1024)]
+    pub multipart_threshold: u64,
+    /// Part size for multipart copies (bytes; 5 MiB to 5 GiB).
+    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub part_size: u64,
+    /// Issue RestoreObject for archived source versions (GLACIER, DEEP_ARCHIVE,
+    /// Intelligent-Tiering archive tiers); a later run copies those that are ready.
+    #[arg(long)]
+    pub request_archive_restore: bool,
+    /// Days the restored archive copy stays available (ignored for Intelligent-Tiering).
+    #[arg(long, value_name = "DAYS", default_value_t = 7)]
+    pub restore_days: i32,
+    /// Archive retrieval tier.
+    #[arg(long, value_enum, default_value_t = ArchiveTier::Standard)]
+    pub restore_tier: ArchiveTier,
+}
+
+/// Archive retrieval tiers for RestoreObject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ArchiveTier {
+    /// Hours (3-5 h for GLACIER, 12 h for DEEP_ARCHIVE).
+    Standard,
+    /// Cheapest, slowest.
+    Bulk,
+    /// Minutes (GLACIER only).
+    Expedited,
 }
 
 /// `restore`.
@@ -125,6 +233,126 @@ pub struct RestoreArgs {
     /// Print the plan and stop (same as `plan`).
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// `undo`.
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    /// The journal of the restore to undo.
+    #[arg(value_name = "JOURNAL")]
+    pub journal: PathBuf,
+    /// Execution options.
+    #[command(flatten)]
+    pub exec: ExecArgs,
+    /// Show what would be done and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `undelete`.
+#[derive(Debug, Args)]
+pub struct UndeleteArgs {
+    /// s3://BUCKET or s3://BUCKET/PREFIX.
+    #[arg(value_name = "s3://BUCKET[/PREFIX]")]
+    pub source: String,
+    /// Only keys deleted at or after TIME.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Delete the delete markers instead of copying the last version back (needs
+    /// s3:DeleteObjectVersion; refused while MFA Delete is enabled).
+    #[arg(long)]
+    pub remove_delete_markers: bool,
+    /// Execution options.
+    #[command(flatten)]
+    pub exec: ExecArgs,
+    /// Show what would be done and stop.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Listing options.
+    #[command(flatten)]
+    pub listing: Listing,
+}
+
+/// `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// s3://BUCKET or s3://BUCKET/PREFIX.
+    #[arg(value_name = "s3://BUCKET[/PREFIX]")]
+    pub source: String,
+    /// The time whose state the current state must equal.
+    #[arg(long, value_name = "TIME")]
+    pub at: String,
+    /// Read the objects and compare checksums of their content.
+    #[arg(long)]
+    pub deep: bool,
+    /// Reads in flight at once for --deep.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+    /// Listing options.
+    #[command(flatten)]
+    pub listing: Listing,
+}
+
+/// `scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// s3://BUCKET or s3://BUCKET/PREFIX.
+    #[arg(value_name = "s3://BUCKET[/PREFIX]")]
+    pub source: String,
+    /// Detection options.
+    #[command(flatten)]
+    pub detect: DetectArgs,
+    /// Listing options.
+    #[command(flatten)]
+    pub listing: Listing,
+}
+
+/// `history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// s3://BUCKET/KEY.
+    #[arg(value_name = "s3://BUCKET/KEY")]
+    pub key: String,
+}
+
+/// `diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// s3://BUCKET or s3://BUCKET/PREFIX.
+    #[arg(value_name = "s3://BUCKET[/PREFIX]")]
+    pub source: String,
+    /// The earlier time.
+    #[arg(long, value_name = "T1")]
+    pub from: String,
+    /// The later time (default: now).
+    #[arg(long, value_name = "T2", default_value = "now")]
+    pub to: String,
+    /// Listing options.
+    #[command(flatten)]
+    pub listing: Listing,
+}
+
+/// `timeline`.
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    /// s3://BUCKET or s3://BUCKET/PREFIX.
+    #[arg(value_name = "s3://BUCKET[/PREFIX]")]
+    pub source: String,
+    /// Also draw the activity as an SVG picture, with suspected incidents shaded.
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// Width of one time bucket (e.g. 1m, 1h, 1d; default: chosen from the span).
+    #[arg(long, value_name = "DURATION")]
+    pub every: Option<String>,
+    /// Only changes at or after TIME.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only changes at or before TIME.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// Listing options.
+    #[command(flatten)]
+    pub listing: Listing,
 }
 
 /// `apply`.

@@ -16,6 +16,7 @@
 //! next attempt starts with that same read, so it converges on whatever actually happened.
 //! Completed actions are appended to the [`Journal`](crate::journal::Journal).
 
+use crate::commands::restore::Clients;
 use crate::journal::{Done, Journal, Line, Op};
 use crate::output::Printer;
 use crate::s3::{CopyRequest, ErrorKind, Head, S3, S3Error};
@@ -44,7 +45,27 @@ pub struct ExecConfig {
     pub storage_class: Option<String>,
     /// SSE-KMS key for copies (`None`: each source version's own encryption).
     pub sse_kms_key_id: Option<String>,
+    /// Copy each source version's ACL onto its copy.
+    pub preserve_acl: bool,
+    /// Objects larger than this are copied with multipart UploadPartCopy.
+    pub multipart_threshold: u64,
+    /// Part size for multipart copies.
+    pub part_size: u64,
+    /// Request restores of archived source versions.
+    pub archive_restore: Option<ArchiveRestore>,
 }
+
+/// How to request archive restores.
+#[derive(Debug, Clone, Copy)]
+pub struct ArchiveRestore {
+    /// Days the restored copy stays available.
+    pub days: i32,
+    /// Retrieval tier.
+    pub tier: crate::args::ArchiveTier,
+}
+
+/// The largest object a single CopyObject can copy (5 GiB).
+pub const COPY_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
 
 impl Default for ExecConfig {
     fn default() -> Self {
@@ -55,6 +76,10 @@ impl Default for ExecConfig {
             conditional: false,
             storage_class: None,
             sse_kms_key_id: None,
+            preserve_acl: false,
+            multipart_threshold: COPY_LIMIT,
+            part_size: 256 * 1024 * 1024,
+            archive_restore: None,
         }
     }
 }
@@ -123,7 +148,13 @@ enum Step {
 }
 
 struct Ctx {
+    /// Client for the source bucket.
+    src: S3,
+    /// Client for the destination bucket (the same as `src` unless configured apart).
     s3: S3,
+    /// True when the destination has its own client: copies are streamed.
+    #[allow(dead_code)] // read by the streamed copy path
+    separate: bool,
     source_bucket: String,
     dest_bucket: String,
     config: ExecConfig,
@@ -214,7 +245,7 @@ impl Ctx {
             }
         }
         let head = match self
-            .s3
+            .src
             .head(
                 &self.source_bucket,
                 &c.source_key,
@@ -346,7 +377,7 @@ impl Ctx {
 /// Never returns early on a failed action: every action is attempted, and the report
 /// lists every one that did not complete.
 pub async fn execute(
-    s3: &S3,
+    clients: &Clients,
     plan: &RestorePlan,
     config: &ExecConfig,
     journal: Option<Journal>,
@@ -357,7 +388,9 @@ pub async fn execute(
         .destination_location()
         .map_or_else(|| plan.source.bucket.clone(), |l| l.bucket.clone());
     let ctx = Arc::new(Ctx {
-        s3: s3.clone(),
+        src: clients.source.clone(),
+        s3: clients.dest.clone(),
+        separate: clients.separate,
         source_bucket: plan.source.bucket.clone(),
         dest_bucket,
         config: config.clone(),

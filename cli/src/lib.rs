@@ -114,6 +114,21 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// What every command gets: the printer, the S3 client and the global options.
+#[derive(Debug)]
+pub struct App {
+    /// Where output goes.
+    pub printer: Printer,
+    /// The client for the source (and, unless told otherwise, the destination).
+    pub s3: s3::S3,
+    /// The global connection options (for building other clients).
+    pub connect: s3::ConnectOptions,
+    /// `-v` or more.
+    pub verbose: bool,
+    /// True when talking to AWS itself (no custom endpoint): conditional writes are used.
+    pub endpoint_is_aws: bool,
+}
+
 /// Run one parsed command.
 pub async fn run(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
     let g = &cli.global;
@@ -124,17 +139,28 @@ pub async fn run(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
         max_attempts: g.max_attempts,
         retry_mode: g.retry_mode,
     };
-    let s3 = s3::S3::connect(&connect).await;
-    // Conditional writes (If-Match on CopyObject) are only sent to AWS itself; other
-    // servers may ignore or reject them, and the check-before-write covers them.
-    let endpoint_is_aws =
-        g.endpoint_url.is_none() && std::env::var_os("AWS_ENDPOINT_URL").is_none();
-    let verbose = g.verbose > 0;
+    let app = App {
+        printer: printer.clone(),
+        s3: s3::S3::connect(&connect).await,
+        // Conditional writes (If-Match on CopyObject) are only sent to AWS itself; other
+        // servers may ignore or reject them, and the check-before-write covers them.
+        endpoint_is_aws: g.endpoint_url.is_none()
+            && std::env::var_os("AWS_ENDPOINT_URL").is_none()
+            && std::env::var_os("AWS_ENDPOINT_URL_S3").is_none(),
+        connect,
+        verbose: g.verbose > 0,
+    };
+    use commands::*;
     match &cli.command {
-        Command::Plan(a) => commands::plan_cmd(&s3, printer, a, verbose).await,
-        Command::Restore(a) => {
-            commands::restore_cmd(&s3, printer, a, verbose, endpoint_is_aws).await
-        }
-        Command::Apply(a) => commands::apply_cmd(&s3, printer, a, verbose, endpoint_is_aws).await,
+        Command::Plan(a) => restore::plan_cmd(&app, a).await,
+        Command::Restore(a) => restore::restore_cmd(&app, a).await,
+        Command::Apply(a) => restore::apply_cmd(&app, a).await,
+        Command::Undo(a) => undo::undo_cmd(&app, a).await,
+        Command::Undelete(a) => undelete::undelete_cmd(&app, a).await,
+        Command::Verify(a) => verify::verify_cmd(&app, a).await,
+        Command::Scan(a) => scan::scan_cmd(&app, a).await,
+        Command::History(a) => explore::history_cmd(&app, a).await,
+        Command::Diff(a) => explore::diff_cmd(&app, a).await,
+        Command::Timeline(a) => explore::timeline_cmd(&app, a).await,
     }
 }

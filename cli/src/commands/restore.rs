@@ -1,19 +1,16 @@
-//! The commands: `plan`, `restore`, `apply`.
-//!
-//! Each command reads what it needs from S3 (through [`crate::s3`]), hands data to the
-//! engine, and prints through the [`Printer`]. All checks that can refuse happen before
-//! the first write.
+//! `plan`, `restore` and `apply`, and the planning steps other commands share.
 
-use crate::args::{ApplyArgs, ExecArgs, PlanArgs, RestoreArgs, Target};
+use crate::App;
+use crate::args::{ApplyArgs, DetectArgs, ExecArgs, PlanArgs, RestoreArgs, Target};
 use crate::error::{CliError, CliResult, Exit, from_s3};
-use crate::execute::{ExecConfig, ExecReport, execute};
+use crate::execute::{ArchiveRestore, ExecConfig, ExecReport, execute};
 use crate::journal::{self, Journal, Line};
 use crate::listing::list_timeline;
 use crate::output::{Printer, human_bytes};
-use crate::s3::S3;
+use crate::s3::{ConnectOptions, S3};
 use chrono::{DateTime, SecondsFormat, Utc};
 use s3rewind_engine::{
-    Action, Destination, KnownCopy, Location, PlanError, PlanOptions, RestorePlan,
+    Action, BucketState, Destination, KnownCopy, Location, PlanError, PlanOptions, RestorePlan,
     UncertainHandling, Versioning, Warning, parse_s3_uri, parse_time, plan, preflight,
 };
 use serde_json::json;
@@ -25,39 +22,69 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-/// Everything resolved from the command line before any S3 call.
-struct Request {
-    source: Location,
-    destination: Destination,
-    at: DateTime<Utc>,
-    page_size: i32,
-    /// How TIME was resolved, when that is worth saying.
-    time_note: Option<String>,
+/// How the target state is chosen.
+#[derive(Debug, Clone)]
+pub(crate) enum TargetSpec {
+    /// `--at TIME`.
+    At(DateTime<Utc>),
+    /// `--before-corruption`: the state just before the first incident `scan` finds.
+    BeforeCorruption(DetectArgs),
+    /// `--per-key`: each damaged key back to its own last good version.
+    PerKey(DetectArgs),
 }
 
-fn resolve(target: &Target) -> CliResult<Request> {
-    let source = parse_s3_uri(&target.source)?;
-    let now = Utc::now();
-    let at = parse_time(&target.at, now)?;
-    let time_note = at.needs_echo().then(|| {
+/// Everything resolved from the command line before any S3 call.
+pub(crate) struct Request {
+    pub(crate) source: Location,
+    pub(crate) destination: Destination,
+    pub(crate) spec: TargetSpec,
+    pub(crate) page_size: i32,
+    /// How TIME was resolved, when that is worth saying.
+    pub(crate) time_note: Option<String>,
+    /// A separate client for the destination (`--dest-profile`, `--dest-endpoint-url`).
+    pub(crate) dest_connect: Option<ConnectOptions>,
+}
+
+/// Parse a TIME argument, with a note on how it was resolved when that is not obvious.
+pub(crate) fn resolve_time(input: &str) -> CliResult<(DateTime<Utc>, Option<String>)> {
+    let at = parse_time(input, Utc::now())?;
+    let note = at.needs_echo().then(|| {
         let how = match at.form {
             s3rewind_engine::TimeForm::NaiveUtc => " (no offset given: taken as UTC)",
             _ => "",
         };
-        format!(
-            "TIME {:?} resolved to {}{how}",
-            target.at,
-            rfc3339(at.instant)
-        )
+        format!("TIME {input:?} resolved to {}{how}", rfc3339(at.instant))
     });
-    let destination = match &target.to {
-        None => Destination::InPlace,
-        Some(to) => {
+    Ok((at.instant, note))
+}
+
+fn resolve(target: &Target, global: &ConnectOptions) -> CliResult<Request> {
+    let source = parse_s3_uri(&target.source)?;
+    let (spec, time_note) = if target.before_corruption {
+        (TargetSpec::BeforeCorruption(target.detect.clone()), None)
+    } else if target.per_key {
+        (TargetSpec::PerKey(target.detect.clone()), None)
+    } else {
+        let at = target
+            .at
+            .as_deref()
+            .ok_or_else(|| CliError::usage("give --at TIME, --before-corruption or --per-key"))?;
+        let (at, note) = resolve_time(at)?;
+        (TargetSpec::At(at), note)
+    };
+    let destination = match (&target.to, &target.to_dir) {
+        (None, None) => Destination::InPlace,
+        (None, Some(dir)) => Destination::Directory {
+            path: dir.to_string_lossy().into_owned(),
+        },
+        (Some(to), _) => {
             let dest = parse_s3_uri(to)?;
-            if dest == source {
+            let other_client = target.dest_profile.is_some() || target.dest_endpoint_url.is_some();
+            if dest == source && !other_client {
                 Destination::InPlace
             } else {
                 if dest.bucket == source.bucket
+                    && !other_client
                     && (dest.prefix.starts_with(&source.prefix)
                         || source.prefix.starts_with(&dest.prefix))
                 {
@@ -70,57 +97,118 @@ fn resolve(target: &Target) -> CliResult<Request> {
             }
         }
     };
+    let dest_connect = (target.dest_profile.is_some()
+        || target.dest_endpoint_url.is_some()
+        || target.dest_region.is_some())
+    .then(|| ConnectOptions {
+        endpoint_url: target
+            .dest_endpoint_url
+            .clone()
+            .or(global.endpoint_url.clone()),
+        profile: target.dest_profile.clone().or(global.profile.clone()),
+        region: target.dest_region.clone().or(global.region.clone()),
+        ..global.clone()
+    });
     Ok(Request {
         source,
         destination,
-        at: at.instant,
-        page_size: target.page_size,
+        spec,
+        page_size: target.listing.page_size,
         time_note,
+        dest_connect,
     })
 }
 
 /// Check the source (and destination) bucket before planning. `executing` turns the
 /// suspended-versioning refusal into an error; `plan` only warns.
-async fn check_buckets(
-    s3: &S3,
+pub(crate) async fn check_buckets(
+    clients: &Clients,
     printer: &Printer,
     source: &Location,
     destination: &Destination,
     executing: bool,
 ) -> CliResult<Vec<Warning>> {
-    let sv = s3
+    let sv = clients
+        .source
         .versioning(&source.bucket)
         .await
         .map_err(|e| from_s3(e, &source.bucket))?;
     let dv = match destination {
         Destination::Bucket { location } => Some(
-            s3.versioning(&location.bucket)
+            clients
+                .dest
+                .versioning(&location.bucket)
                 .await
                 .map_err(|e| from_s3(e, &location.bucket))?
                 .status,
         ),
         _ => None,
     };
-    match preflight(&source.bucket, sv.status, destination, dv) {
-        Ok(w) => Ok(w),
+    let mut warnings = match preflight(&source.bucket, sv.status, destination, dv) {
+        Ok(w) => w,
         Err(e @ PlanError::Suspended { .. }) if !executing => {
             printer.warn(format!(
                 "{e} (this plan cannot be applied in place until then)"
             ));
-            Ok(Vec::new())
+            Vec::new()
         }
-        Err(e) => Err(e.into()),
+        Err(e) => return Err(e.into()),
+    };
+    let dest_bucket = match destination {
+        Destination::InPlace => Some(source.bucket.as_str()),
+        Destination::Bucket { location } => Some(location.bucket.as_str()),
+        Destination::Directory { .. } => None,
+    };
+    warnings.extend(crate::commands::gates::check(clients, printer, source, dest_bucket).await?);
+    Ok(warnings)
+}
+
+/// The clients a restore uses: the source's, and the destination's (the same client
+/// unless `--dest-profile` / `--dest-endpoint-url` / `--dest-region` is given).
+#[derive(Debug, Clone)]
+pub struct Clients {
+    /// The source bucket's client.
+    pub source: S3,
+    /// The destination bucket's client.
+    pub dest: S3,
+    /// True when the destination is reached through another client: copies are then
+    /// streamed (GET from the source, PUT to the destination) instead of CopyObject.
+    pub separate: bool,
+}
+
+impl Clients {
+    /// The clients for a restore: `dest` options give the destination its own client.
+    pub async fn new(app: &App, dest: Option<&ConnectOptions>) -> Clients {
+        match dest {
+            None => Clients {
+                source: app.s3.clone(),
+                dest: app.s3.clone(),
+                separate: false,
+            },
+            Some(c) => Clients {
+                source: app.s3.clone(),
+                dest: S3::connect(c).await,
+                separate: true,
+            },
+        }
     }
 }
 
-/// List, compute the state at T and plan.
-async fn make_plan(
-    s3: &S3,
+/// What the listing and the target choice produced, before planning.
+pub(crate) struct Prepared {
+    /// The instant restored to (for detection modes: the first incident's start).
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) current: BucketState,
+    pub(crate) target: BucketState,
+}
+
+/// List, and choose the target state.
+pub(crate) async fn prepare(
+    clients: &Clients,
     printer: &Printer,
     req: &Request,
-    warnings: Vec<Warning>,
-    known_copies: Vec<KnownCopy>,
-) -> CliResult<RestorePlan> {
+) -> CliResult<Prepared> {
+    let s3 = &clients.source;
     let timeline = list_timeline(
         s3,
         printer,
@@ -129,10 +217,16 @@ async fn make_plan(
         req.page_size,
     )
     .await?;
+    tracing::info!(
+        versions = timeline.len(),
+        keys = timeline.keys().len(),
+        anomalies = timeline.anomalies().len(),
+        "timeline built"
+    );
     let current = match &req.destination {
         Destination::InPlace => timeline.current(),
         Destination::Bucket { location } => list_timeline(
-            s3,
+            &clients.dest,
             printer,
             &location.bucket,
             &location.prefix,
@@ -145,21 +239,57 @@ async fn make_plan(
     if let Some(note) = &req.time_note {
         printer.info(note);
     }
-    let target = timeline.state_at(req.at);
-    let mut options = PlanOptions::new(req.source.clone(), req.destination.clone(), req.at);
+    let (at, target) = match &req.spec {
+        TargetSpec::At(at) => (*at, timeline.state_at(*at)),
+        TargetSpec::BeforeCorruption(d) | TargetSpec::PerKey(d) => {
+            let report =
+                crate::commands::scan::detect(s3, printer, &req.source, &timeline, d).await?;
+            let Some(at) = s3rewind_engine::detect::restore_point(&report) else {
+                return Err(CliError::new(
+                    Exit::Partial,
+                    "scan found no incident, so there is no corruption to restore to before; run `s3rewind scan` to see why, or give --at TIME",
+                ));
+            };
+            if matches!(req.spec, TargetSpec::PerKey(_)) {
+                printer.info(format!(
+                    "per-key restore: damaged keys go back to their last good version; the first incident began just after {}",
+                    rfc3339(at)
+                ));
+                (
+                    at,
+                    s3rewind_engine::detect::per_key_target(&timeline, &report),
+                )
+            } else {
+                printer.info(format!(
+                    "restoring to just before the first incident: {}",
+                    rfc3339(at)
+                ));
+                (at, timeline.state_at(at))
+            }
+        }
+    };
+    Ok(Prepared {
+        at,
+        current,
+        target,
+    })
+}
+
+/// Plan from a prepared listing.
+pub(crate) fn finish_plan(
+    prepared: &Prepared,
+    req: &Request,
+    warnings: Vec<Warning>,
+    known_copies: Vec<KnownCopy>,
+) -> RestorePlan {
+    let mut options = PlanOptions::new(req.source.clone(), req.destination.clone(), prepared.at);
     options.known_copies = known_copies;
-    let mut p = plan(&current, &target, &options);
+    let mut p = plan(&prepared.current, &prepared.target, &options);
     p.created_at = Some(Utc::now());
     let mut all = warnings;
     all.append(&mut p.warnings);
     p.warnings = all;
-    tracing::info!(
-        versions = timeline.len(),
-        keys = timeline.keys().len(),
-        anomalies = timeline.anomalies().len(),
-        "timeline built"
-    );
-    Ok(p)
+    p
 }
 
 fn describe_destination(p: &RestorePlan) -> String {
@@ -302,15 +432,13 @@ fn write_plan_file(path: &Path, p: &RestorePlan) -> CliResult<()> {
 }
 
 /// `s3rewind plan`.
-pub async fn plan_cmd(
-    s3: &S3,
-    printer: &Printer,
-    args: &PlanArgs,
-    verbose: bool,
-) -> CliResult<Exit> {
-    let req = resolve(&args.target)?;
-    let warnings = check_buckets(s3, printer, &req.source, &req.destination, false).await?;
-    let p = make_plan(s3, printer, &req, warnings, Vec::new()).await?;
+pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
+    let printer = &app.printer;
+    let req = resolve(&args.target, &app.connect)?;
+    let clients = Clients::new(app, req.dest_connect.as_ref()).await;
+    let warnings = check_buckets(&clients, printer, &req.source, &req.destination, false).await?;
+    let prepared = prepare(&clients, printer, &req).await?;
+    let p = finish_plan(&prepared, &req, warnings, Vec::new());
     if let Some(out) = &args.out {
         write_plan_file(out, &p)?;
         printer.info(format!(
@@ -319,15 +447,26 @@ pub async fn plan_cmd(
             out.display()
         ));
     }
-    print_plan(printer, &p, verbose, true);
+    print_plan(printer, &p, app.verbose, true);
     printer.json_value(&p);
     Ok(Exit::Ok)
 }
 
-fn exec_config(args: &ExecArgs, s3_endpoint_is_aws: bool) -> ExecConfig {
+/// The executor configuration from the command line.
+pub(crate) fn exec_config(app: &App, args: &ExecArgs) -> ExecConfig {
     ExecConfig {
         concurrency: args.concurrency as usize,
-        conditional: s3_endpoint_is_aws,
+        conditional: app.endpoint_is_aws,
+        force: args.force,
+        storage_class: args.storage_class.clone(),
+        sse_kms_key_id: args.sse_kms_key_id.clone(),
+        preserve_acl: args.preserve_acl,
+        multipart_threshold: args.multipart_threshold,
+        part_size: args.part_size,
+        archive_restore: args.request_archive_restore.then_some(ArchiveRestore {
+            days: args.restore_days,
+            tier: args.restore_tier,
+        }),
         ..ExecConfig::default()
     }
 }
@@ -427,20 +566,24 @@ fn report_exec(printer: &Printer, p: &RestorePlan, r: &ExecReport, journal: &Pat
 }
 
 /// `s3rewind restore`.
-pub async fn restore_cmd(
-    s3: &S3,
-    printer: &Printer,
-    args: &RestoreArgs,
-    verbose: bool,
-    endpoint_is_aws: bool,
-) -> CliResult<Exit> {
-    let req = resolve(&args.target)?;
-    let warnings = check_buckets(s3, printer, &req.source, &req.destination, !args.dry_run).await?;
+pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
+    let printer = &app.printer;
+    let req = resolve(&args.target, &app.connect)?;
+    let clients = Clients::new(app, req.dest_connect.as_ref()).await;
+    let warnings = check_buckets(
+        &clients,
+        printer,
+        &req.source,
+        &req.destination,
+        !args.dry_run,
+    )
+    .await?;
+    let prepared = prepare(&clients, printer, &req).await?;
     let journal_path = args
         .exec
         .journal
         .clone()
-        .unwrap_or_else(|| journal::default_path(&req.source, &req.destination, req.at));
+        .unwrap_or_else(|| journal::default_path(&req.source, &req.destination, prepared.at));
     let previous = journal::read(&journal_path)?;
     let known = journal::known_copies(&previous);
     if !known.is_empty() {
@@ -450,37 +593,48 @@ pub async fn restore_cmd(
             known.len()
         ));
     }
-    let p = make_plan(s3, printer, &req, warnings, known).await?;
+    let p = finish_plan(&prepared, &req, warnings, known);
     if args.dry_run {
-        print_plan(printer, &p, verbose, true);
+        print_plan(printer, &p, app.verbose, true);
         printer.json_value(&p);
         return Ok(Exit::Ok);
     }
-    print_plan(printer, &p, verbose, verbose);
+    run_plan(app, &clients, &p, &args.exec, &journal_path, 0).await
+}
+
+/// Confirm, execute and report a plan.
+pub(crate) async fn run_plan(
+    app: &App,
+    clients: &Clients,
+    p: &RestorePlan,
+    exec: &ExecArgs,
+    journal_path: &Path,
+    already_done: u64,
+) -> CliResult<Exit> {
+    let printer = &app.printer;
+    print_plan(printer, p, app.verbose, app.verbose);
     if p.actions.is_empty() {
         return Ok(Exit::Ok);
     }
-    confirm(printer, &p, args.exec.yes)?;
-    let j = open_journal(&journal_path, &p)?;
-    let r = execute(
-        s3,
-        &p,
-        &exec_config(&args.exec, endpoint_is_aws),
-        Some(j),
-        printer,
-    )
-    .await;
-    Ok(report_exec(printer, &p, &r, &journal_path))
+    confirm(printer, p, exec.yes)?;
+    let config = exec_config(app, exec);
+    let mut r = match &p.destination {
+        Destination::Directory { .. } => {
+            crate::commands::to_dir::execute(&clients.source, p, &config, journal_path, printer)
+                .await?
+        }
+        _ => {
+            let j = open_journal(journal_path, p)?;
+            execute(clients, p, &config, Some(j), printer).await
+        }
+    };
+    r.already_done += already_done;
+    Ok(report_exec(printer, p, &r, journal_path))
 }
 
 /// `s3rewind apply`.
-pub async fn apply_cmd(
-    s3: &S3,
-    printer: &Printer,
-    args: &ApplyArgs,
-    verbose: bool,
-    endpoint_is_aws: bool,
-) -> CliResult<Exit> {
+pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
+    let printer = &app.printer;
     let text = std::fs::read_to_string(&args.plan).map_err(|e| {
         CliError::usage(format!(
             "cannot read plan file {}: {e}",
@@ -489,7 +643,8 @@ pub async fn apply_cmd(
     })?;
     let mut p = RestorePlan::from_json(&text)
         .map_err(|e| CliError::usage(format!("{}: {e}", args.plan.display())))?;
-    check_buckets(s3, printer, &p.source, &p.destination, true).await?;
+    let clients = Clients::new(app, None).await;
+    check_buckets(&clients, printer, &p.source, &p.destination, true).await?;
     let journal_path: PathBuf = args
         .exec
         .journal
@@ -518,22 +673,7 @@ pub async fn apply_cmd(
             journal_path.display()
         ));
     }
-    print_plan(printer, &p, verbose, verbose);
-    if p.actions.is_empty() {
-        return Ok(Exit::Ok);
-    }
-    confirm(printer, &p, args.exec.yes)?;
-    let j = open_journal(&journal_path, &p)?;
-    let mut r = execute(
-        s3,
-        &p,
-        &exec_config(&args.exec, endpoint_is_aws),
-        Some(j),
-        printer,
-    )
-    .await;
-    r.already_done += skipped as u64;
-    Ok(report_exec(printer, &p, &r, &journal_path))
+    run_plan(app, &clients, &p, &args.exec, &journal_path, skipped as u64).await
 }
 
 /// Refuse a source whose versioning was never enabled (used by read-only commands).
