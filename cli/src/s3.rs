@@ -670,6 +670,98 @@ impl S3 {
         Ok(out.version_id().unwrap_or("null").to_owned())
     }
 
+    /// DeleteObject with a version id: removes that version or delete marker
+    /// **permanently**. Only `undelete --remove-delete-markers` uses it, on delete markers.
+    pub async fn delete_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<(), S3Error> {
+        self.client
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .version_id(version_id)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("DeleteObject s3://{bucket}/{key}?versionId={version_id}"),
+                    e,
+                )
+            })?;
+        Ok(())
+    }
+
+    /// GetObjectTagging of one version.
+    pub async fn tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<Vec<(String, String)>, S3Error> {
+        let out = self
+            .client
+            .get_object_tagging()
+            .bucket(bucket)
+            .key(key)
+            .version_id(version_id)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("GetObjectTagging s3://{bucket}/{key}?versionId={version_id}"),
+                    e,
+                )
+            })?;
+        Ok(out
+            .tag_set()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect())
+    }
+
+    /// GetObject of one version streamed into `out`; returns the bytes written.
+    pub async fn download<W>(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        out: &mut W,
+    ) -> Result<u64, S3Error>
+    where
+        W: tokio::io::AsyncWrite + Unpin,
+    {
+        use tokio::io::AsyncWriteExt;
+        let ctx = || format!("GetObject s3://{bucket}/{key}?versionId={version_id}");
+        let resp = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .version_id(version_id)
+            .send()
+            .await
+            .map_err(|e| classify(ctx(), e))?;
+        let io_err = |message: String| S3Error {
+            kind: ErrorKind::Unreachable,
+            context: ctx(),
+            code: None,
+            status: None,
+            message,
+        };
+        let mut body = resp.body;
+        let mut written = 0u64;
+        while let Some(chunk) = body.try_next().await.map_err(|e| io_err(e.to_string()))? {
+            out.write_all(&chunk)
+                .await
+                .map_err(|e| io_err(format!("writing: {e}")))?;
+            written += chunk.len() as u64;
+        }
+        Ok(written)
+    }
+
     /// GetObject of one version, whole or a byte range (`bytes=0-4095`).
     pub async fn get(
         &self,
