@@ -194,6 +194,39 @@ pub enum Warning {
         /// Its versioning state.
         versioning: Versioning,
     },
+    /// A lifecycle rule expires noncurrent versions of the source: versions replaced
+    /// inside the restore window may already be gone (the listing then silently yields an
+    /// older version), and those still there will go when the rule's days are up.
+    NoncurrentExpiration {
+        /// The bucket.
+        bucket: String,
+        /// The rule id.
+        rule: String,
+        /// The rule's prefix.
+        prefix: String,
+        /// Days after which noncurrent versions expire.
+        days: i32,
+        /// Whole days between T and now.
+        window_days: i64,
+    },
+    /// The destination bucket has Object Lock default retention: every restored copy is
+    /// locked (a COMPLIANCE lock cannot be shortened or removed).
+    DefaultRetention {
+        /// The bucket.
+        bucket: String,
+        /// GOVERNANCE or COMPLIANCE.
+        mode: String,
+        /// Retention days (0 when given in years).
+        days: i32,
+        /// Retention years (0 when given in days).
+        years: i32,
+    },
+    /// MFA Delete is enabled. The default restore works (it never deletes a version);
+    /// removing delete markers does not.
+    MfaDelete {
+        /// The bucket.
+        bucket: String,
+    },
     /// The version to copy is in an archive storage class and must be restored
     /// (RestoreObject) before it can be copied.
     Archived {
@@ -601,7 +634,10 @@ fn warning_key(w: &Warning) -> &str {
         | Warning::OutOfOrder { key }
         | Warning::ExtraAtDestination { key }
         | Warning::Archived { key, .. } => key,
-        Warning::DestinationKeepsNoHistory { .. } => "",
+        Warning::DestinationKeepsNoHistory { .. }
+        | Warning::NoncurrentExpiration { .. }
+        | Warning::DefaultRetention { .. }
+        | Warning::MfaDelete { .. } => "",
     }
 }
 
