@@ -240,7 +240,7 @@ pub struct RestoreArgs {
 pub struct UndoArgs {
     /// The journal of the restore to undo.
     #[arg(value_name = "JOURNAL")]
-    pub journal: PathBuf,
+    pub restore_journal: PathBuf,
     /// Execution options.
     #[command(flatten)]
     pub exec: ExecArgs,

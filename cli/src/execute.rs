@@ -19,7 +19,7 @@
 use crate::commands::restore::Clients;
 use crate::journal::{Done, Journal, Line, Op};
 use crate::output::Printer;
-use crate::s3::{CopyRequest, ErrorKind, Head, S3, S3Error};
+use crate::s3::{Acl, ArchiveRestoreState, CopyRequest, ErrorKind, Head, ObjectAttrs, S3, S3Error};
 use chrono::Utc;
 use s3rewind_engine::{Action, CopyAction, DeleteMarkerAction, Expect, NULL_VERSION, RestorePlan};
 use serde::Serialize;
@@ -153,7 +153,6 @@ struct Ctx {
     /// Client for the destination bucket (the same as `src` unless configured apart).
     s3: S3,
     /// True when the destination has its own client: copies are streamed.
-    #[allow(dead_code)] // read by the streamed copy path
     separate: bool,
     source_bucket: String,
     dest_bucket: String,
@@ -179,6 +178,97 @@ fn retry_or_fail(e: S3Error) -> Step {
             error: e.to_string(),
         },
         _ => Step::Failed(e.to_string()),
+    }
+}
+
+/// Additive-increase, multiplicative-decrease concurrency: halve on throttling, add one
+/// after each run of `limit` completions, never above the configured maximum.
+#[derive(Debug, Clone)]
+pub struct Aimd {
+    max: usize,
+    limit: usize,
+    streak: usize,
+}
+
+impl Aimd {
+    /// Start at the maximum.
+    pub fn new(max: usize) -> Self {
+        let max = max.max(1);
+        Aimd {
+            max,
+            limit: max,
+            streak: 0,
+        }
+    }
+
+    /// Requests allowed in flight now.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// S3 said slow down.
+    pub fn on_throttle(&mut self) {
+        self.limit = (self.limit / 2).max(1);
+        self.streak = 0;
+    }
+
+    /// A request completed without throttling.
+    pub fn on_success(&mut self) {
+        self.streak += 1;
+        if self.streak >= self.limit && self.limit < self.max {
+            self.limit += 1;
+            self.streak = 0;
+        }
+    }
+}
+
+/// Parts copied at once within one multipart copy.
+const PART_CONCURRENCY: usize = 8;
+/// The smallest part S3 accepts (except the last).
+const MIN_PART: u64 = 5 * 1024 * 1024;
+/// The most parts one upload may have.
+const MAX_PARTS: u64 = 10_000;
+
+/// Inclusive byte ranges of the parts of an object of `size` bytes: `part_size` clamped
+/// to S3's limits (at least 5 MiB, at most 10,000 parts).
+pub fn part_ranges(size: u64, part_size: u64) -> Vec<(u64, u64)> {
+    if size == 0 {
+        return vec![(0, 0)];
+    }
+    let part = part_size.max(MIN_PART).max(size.div_ceil(MAX_PARTS));
+    (0..size.div_ceil(part))
+        .map(|i| (i * part, ((i + 1) * part).min(size) - 1))
+        .collect()
+}
+
+/// Test hook: `S3REWIND_FAULT_INJECT=part-copy:N` makes the copy of part N of every
+/// multipart copy fail, so tests can check that a failed upload is aborted. Never set it
+/// in production.
+fn fault_injected_part() -> Option<i32> {
+    std::env::var("S3REWIND_FAULT_INJECT")
+        .ok()?
+        .strip_prefix("part-copy:")?
+        .parse()
+        .ok()
+}
+
+fn injected_failure(n: i32) -> S3Error {
+    S3Error {
+        kind: ErrorKind::Other,
+        context: format!("UploadPartCopy part {n}"),
+        code: Some("InjectedFault".to_owned()),
+        status: None,
+        message: "failure injected by S3REWIND_FAULT_INJECT".to_owned(),
+    }
+}
+
+fn internal_error(message: String) -> S3Error {
+    S3Error {
+        kind: ErrorKind::Other,
+        context: "internal".to_owned(),
+        code: None,
+        status: None,
+        message,
     }
 }
 
@@ -263,42 +353,323 @@ impl Ctx {
             Err(e) => return retry_or_fail(e),
         };
         if head.needs_archive_restore() {
-            return Step::Waiting(format!(
-                "source version is archived ({}{}); request a restore with --request-archive-restore",
-                head.storage_class,
-                head.archive_status
-                    .as_deref()
-                    .map(|a| format!(", {a}"))
-                    .unwrap_or_default()
-            ));
+            return self.archived(c, &head).await;
         }
-        let conditional = self.config.conditional && !self.config.force;
-        let if_match = match (&now, conditional) {
-            (Some(h), true) if !h.etag.is_empty() => Some(h.etag.as_str()),
-            _ => None,
+        let acl = if self.config.preserve_acl {
+            match self
+                .src
+                .acl(&self.source_bucket, &c.source_key, &c.source_version_id)
+                .await
+            {
+                Ok(a) => Some(a),
+                Err(e) => return retry_or_fail(e),
+            }
+        } else {
+            None
         };
-        let request = CopyRequest {
-            source_bucket: &self.source_bucket,
-            source_key: &c.source_key,
-            source_version_id: &c.source_version_id,
-            bucket: &self.dest_bucket,
-            key: &c.key,
-            head: &head,
+        let acl = acl.as_ref();
+        let result = if self.separate {
+            self.stream_copy(c, &head, acl).await
+        } else if head.size > self.config.multipart_threshold.min(COPY_LIMIT) {
+            self.multipart_copy(c, &head, acl, now.as_ref()).await
+        } else {
+            let conditional = self.config.conditional && !self.config.force;
+            let if_match = match (&now, conditional) {
+                (Some(h), true) if !h.etag.is_empty() => Some(h.etag.as_str()),
+                _ => None,
+            };
+            let request = CopyRequest {
+                source_bucket: &self.source_bucket,
+                source_key: &c.source_key,
+                source_version_id: &c.source_version_id,
+                bucket: &self.dest_bucket,
+                key: &c.key,
+                head: &head,
+                storage_class: self.config.storage_class.as_deref(),
+                sse_kms_key_id: self.config.sse_kms_key_id.as_deref(),
+                if_match,
+                if_none_match: conditional && now.is_none(),
+                acl,
+            };
+            self.s3.copy(&request).await
+        };
+        let new_version_id = match result {
+            Ok(v) => v,
+            Err(e) => return retry_or_fail(e),
+        };
+        let mut done = self.copy_done(c, &new_version_id);
+        done.previous_version_id = now.map(|h| h.version_id);
+        if let Err(e) = self.record(done) {
+            return Step::Failed(e);
+        }
+        Step::Copied { bytes: head.size }
+    }
+
+    /// An archived source version: request its restore when asked, else say what to do.
+    async fn archived(&self, c: &CopyAction, head: &Head) -> Step {
+        let what = format!(
+            "{}{}",
+            head.storage_class,
+            head.archive_status
+                .as_deref()
+                .map(|a| format!(", {a}"))
+                .unwrap_or_default()
+        );
+        if head.restore_ongoing() {
+            return Step::Waiting(format!("archived ({what}); restore in progress"));
+        }
+        let Some(ar) = self.config.archive_restore else {
+            return Step::Waiting(format!(
+                "archived ({what}); re-run with --request-archive-restore, then again once restored"
+            ));
+        };
+        // Intelligent-Tiering archive tiers take no Days; the others need one.
+        let days = head.archive_status.is_none().then_some(ar.days);
+        let tier = match ar.tier {
+            crate::args::ArchiveTier::Standard => "Standard",
+            crate::args::ArchiveTier::Bulk => "Bulk",
+            crate::args::ArchiveTier::Expedited => "Expedited",
+        };
+        match self
+            .src
+            .request_archive_restore(
+                &self.source_bucket,
+                &c.source_key,
+                &c.source_version_id,
+                days,
+                tier,
+            )
+            .await
+        {
+            Ok(ArchiveRestoreState::Requested) => Step::Waiting(format!(
+                "archived ({what}); restore requested ({tier}); run again once it is ready"
+            )),
+            Ok(ArchiveRestoreState::InProgress) => {
+                Step::Waiting(format!("archived ({what}); restore in progress"))
+            }
+            Err(e) => Step::Failed(format!("archived ({what}); restore request failed: {e}")),
+        }
+    }
+
+    /// Copy a version above the CopyObject limit (or the threshold): CreateMultipartUpload
+    /// with the source's attributes, UploadPartCopy of each range in parallel, Complete;
+    /// on any failure the upload is aborted, so none is left behind.
+    async fn multipart_copy(
+        &self,
+        c: &CopyAction,
+        head: &Head,
+        acl: Option<&Acl>,
+        before: Option<&Head>,
+    ) -> Result<String, S3Error> {
+        let tags = self
+            .src
+            .tags(&self.source_bucket, &c.source_key, &c.source_version_id)
+            .await?;
+        let attrs = ObjectAttrs {
+            head,
+            tags: &tags,
             storage_class: self.config.storage_class.as_deref(),
             sse_kms_key_id: self.config.sse_kms_key_id.as_deref(),
-            if_match,
-            if_none_match: conditional && now.is_none(),
+            keep_source_kms: true,
+            acl,
         };
-        match self.s3.copy(&request).await {
-            Ok(new_version_id) => {
-                let mut done = self.copy_done(c, &new_version_id);
-                done.previous_version_id = now.map(|h| h.version_id);
-                match self.record(done) {
-                    Ok(()) => Step::Copied { bytes: head.size },
-                    Err(e) => Step::Failed(e),
+        let upload_id = self
+            .s3
+            .create_multipart(&self.dest_bucket, &c.key, &attrs)
+            .await?;
+        self.note_upload(&c.key, &upload_id, true);
+        let ranges = part_ranges(head.size, self.config.part_size);
+        let result = self.copy_parts(c, &upload_id, &ranges).await;
+        let result = match result {
+            Ok(parts) => {
+                let done = self
+                    .s3
+                    .complete_multipart(&self.dest_bucket, &c.key, &upload_id, &parts)
+                    .await;
+                match done {
+                    Err(e) if e.is_transient() || e.kind == ErrorKind::Other => {
+                        self.completed_anyway(c, head, before).await.ok_or(e)
+                    }
+                    other => other,
                 }
             }
-            Err(e) => retry_or_fail(e),
+            Err(e) => Err(e),
+        };
+        if result.is_err()
+            && let Err(e) = self
+                .s3
+                .abort_multipart(&self.dest_bucket, &c.key, &upload_id)
+                .await
+        {
+            tracing::warn!(key = c.key, upload_id, error = %e, "could not abort a multipart upload");
+            return result;
+        }
+        self.note_upload(&c.key, &upload_id, false);
+        result
+    }
+
+    /// After an unclear CompleteMultipartUpload failure (a timeout, an unreadable reply):
+    /// did it complete? Yes if the key now holds a new version of the source's size.
+    async fn completed_anyway(
+        &self,
+        c: &CopyAction,
+        head: &Head,
+        before: Option<&Head>,
+    ) -> Option<String> {
+        let now = self.s3.head(&self.dest_bucket, &c.key, None).await.ok()??;
+        let new = before.is_none_or(|b| b.version_id != now.version_id);
+        (new && now.size == head.size).then_some(now.version_id)
+    }
+
+    async fn copy_parts(
+        &self,
+        c: &CopyAction,
+        upload_id: &str,
+        ranges: &[(u64, u64)],
+    ) -> Result<Vec<(i32, String)>, S3Error> {
+        let fail_part = fault_injected_part();
+        let mut parts = Vec::with_capacity(ranges.len());
+        let mut tasks = JoinSet::new();
+        let mut next = 0usize;
+        let mut failure = None;
+        while next < ranges.len() || !tasks.is_empty() {
+            while failure.is_none() && next < ranges.len() && tasks.len() < PART_CONCURRENCY {
+                let n = next as i32 + 1;
+                let range = ranges[next];
+                let (s3, bucket, key, upload, sb, sk, sv) = (
+                    self.s3.clone(),
+                    self.dest_bucket.clone(),
+                    c.key.clone(),
+                    upload_id.to_owned(),
+                    self.source_bucket.clone(),
+                    c.source_key.clone(),
+                    c.source_version_id.clone(),
+                );
+                tasks.spawn(async move {
+                    if fail_part == Some(n) {
+                        return (n, Err(injected_failure(n)));
+                    }
+                    let r = s3
+                        .upload_part_copy(&bucket, &key, &upload, n, (&sb, &sk, &sv), range)
+                        .await;
+                    (n, r)
+                });
+                next += 1;
+            }
+            let Some(joined) = tasks.join_next().await else {
+                break;
+            };
+            match joined {
+                Ok((n, Ok(etag))) => parts.push((n, etag)),
+                Ok((_, Err(e))) => failure = failure.or(Some(e)),
+                Err(e) => failure = failure.or(Some(internal_error(e.to_string()))),
+            }
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        parts.sort();
+        Ok(parts)
+    }
+
+    /// Copy between two clients (another account or provider): GET from the source,
+    /// PUT to the destination, with the source's attributes; multipart above the part
+    /// size, aborted on failure.
+    async fn stream_copy(
+        &self,
+        c: &CopyAction,
+        head: &Head,
+        acl: Option<&Acl>,
+    ) -> Result<String, S3Error> {
+        let tags = self
+            .src
+            .tags(&self.source_bucket, &c.source_key, &c.source_version_id)
+            .await?;
+        let attrs = ObjectAttrs {
+            head,
+            tags: &tags,
+            storage_class: self.config.storage_class.as_deref(),
+            sse_kms_key_id: self.config.sse_kms_key_id.as_deref(),
+            keep_source_kms: false,
+            acl,
+        };
+        let get = |range: Option<(u64, u64)>| {
+            let range = range.map(|(a, b)| format!("bytes={a}-{b}"));
+            async move {
+                self.src
+                    .get(
+                        &self.source_bucket,
+                        &c.source_key,
+                        &c.source_version_id,
+                        range.as_deref(),
+                    )
+                    .await
+            }
+        };
+        if head.size <= self.config.part_size.max(MIN_PART) {
+            let body = get(None).await?;
+            return self
+                .s3
+                .put_with_attrs(&self.dest_bucket, &c.key, body, &attrs)
+                .await;
+        }
+        let upload_id = self
+            .s3
+            .create_multipart(&self.dest_bucket, &c.key, &attrs)
+            .await?;
+        self.note_upload(&c.key, &upload_id, true);
+        let mut parts = Vec::new();
+        let mut result = Ok(());
+        for (i, range) in part_ranges(head.size, self.config.part_size)
+            .into_iter()
+            .enumerate()
+        {
+            let n = i as i32 + 1;
+            let step = async {
+                let body = get(Some(range)).await?;
+                self.s3
+                    .upload_part(&self.dest_bucket, &c.key, &upload_id, n, body)
+                    .await
+            };
+            match step.await {
+                Ok(etag) => parts.push((n, etag)),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        let result = match result {
+            Ok(()) => {
+                self.s3
+                    .complete_multipart(&self.dest_bucket, &c.key, &upload_id, &parts)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            let _ = self
+                .s3
+                .abort_multipart(&self.dest_bucket, &c.key, &upload_id)
+                .await;
+        }
+        self.note_upload(&c.key, &upload_id, false);
+        result
+    }
+
+    /// Journal the start (or the end) of a multipart upload, so that a run killed in the
+    /// middle can abort it when it is started again.
+    fn note_upload(&self, key: &str, upload_id: &str, started: bool) {
+        if let Some(j) = &self.journal {
+            let line = Line::Upload {
+                bucket: self.dest_bucket.clone(),
+                key: key.to_owned(),
+                upload_id: upload_id.to_owned(),
+                open: started,
+            };
+            if let Err(e) = j.append(&line) {
+                tracing::warn!(error = %e, "could not journal a multipart upload");
+            }
         }
     }
 
@@ -408,9 +779,7 @@ pub async fn execute(
     };
 
     let bar = printer.bar(actions.len() as u64, "restoring");
-    let max = config.concurrency.max(1);
-    let mut limit = max;
-    let mut streak = 0usize;
+    let mut aimd = Aimd::new(config.concurrency);
     let mut report = ExecReport::default();
     let mut queue: VecDeque<(usize, u32)> = (0..actions.len()).map(|i| (i, 0)).collect();
     let mut tasks: JoinSet<(usize, u32, Step)> = JoinSet::new();
@@ -419,7 +788,7 @@ pub async fn execute(
         if cancel.load(Ordering::SeqCst) {
             report.interrupted = true;
         }
-        while !report.interrupted && tasks.len() < limit {
+        while !report.interrupted && tasks.len() < aimd.limit() {
             let Some((i, attempt)) = queue.pop_front() else {
                 break;
             };
@@ -455,9 +824,8 @@ pub async fn execute(
             Step::Retry { throttled, error } => {
                 if throttled {
                     report.throttled += 1;
-                    limit = (limit / 2).max(1);
-                    streak = 0;
-                    tracing::debug!(limit, "throttled: concurrency lowered");
+                    aimd.on_throttle();
+                    tracing::debug!(limit = aimd.limit(), "throttled: concurrency lowered");
                     tokio::time::sleep(crate::s3::THROTTLE_PAUSE).await;
                 }
                 if attempt + 1 < config.attempts {
@@ -483,11 +851,7 @@ pub async fn execute(
             Step::Failed(d) => report.failed.push(issue(d)),
         }
         bar.inc(1);
-        streak += 1;
-        if streak >= limit && limit < max {
-            limit += 1;
-            streak = 0;
-        }
+        aimd.on_success();
     }
     bar.finish_and_clear();
     watcher.abort();
@@ -501,9 +865,59 @@ pub async fn execute(
         });
     }
     report.seconds = started.elapsed().as_secs_f64();
-    report.final_concurrency = limit;
+    report.final_concurrency = aimd.limit();
     report.drifted.sort_by(|a, b| a.key.cmp(&b.key));
     report.failed.sort_by(|a, b| a.key.cmp(&b.key));
     report.waiting.sort_by(|a, b| a.key.cmp(&b.key));
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aimd_halves_on_throttling_and_grows_back_slowly() {
+        let mut a = Aimd::new(32);
+        a.on_throttle();
+        a.on_throttle();
+        assert_eq!(a.limit(), 8);
+        for _ in 0..7 {
+            a.on_success();
+        }
+        assert_eq!(a.limit(), 8, "grows only after a full window of successes");
+        a.on_success();
+        assert_eq!(a.limit(), 9);
+        for _ in 0..10_000 {
+            a.on_success();
+        }
+        assert_eq!(a.limit(), 32, "never above the maximum");
+        for _ in 0..10 {
+            a.on_throttle();
+        }
+        assert_eq!(a.limit(), 1, "never below one");
+    }
+
+    #[test]
+    fn part_ranges_cover_the_object_within_s3_limits() {
+        const MIB: u64 = 1024 * 1024;
+        assert_eq!(
+            part_ranges(11 * MIB, 5 * MIB),
+            vec![
+                (0, 5 * MIB - 1),
+                (5 * MIB, 10 * MIB - 1),
+                (10 * MIB, 11 * MIB - 1)
+            ]
+        );
+        // A part size below 5 MiB is raised to 5 MiB.
+        assert_eq!(part_ranges(6 * MIB, 1).len(), 2);
+        // Never more than 10,000 parts.
+        let huge = 5 * 1024 * 1024 * MIB;
+        let r = part_ranges(huge, 5 * MIB);
+        assert!(r.len() <= 10_000);
+        assert_eq!(r.last().unwrap().1, huge - 1);
+        for w in r.windows(2) {
+            assert_eq!(w[0].1 + 1, w[1].0);
+        }
+    }
 }

@@ -46,6 +46,18 @@ pub enum Line {
     },
     /// An action completed.
     Done(Done),
+    /// A multipart upload was created (`open`) or completed/aborted (`!open`). An upload
+    /// left open by a killed run is aborted when the run is started again.
+    Upload {
+        /// Destination bucket.
+        bucket: String,
+        /// Destination key.
+        key: String,
+        /// The upload id.
+        upload_id: String,
+        /// True at creation, false at completion or abort.
+        open: bool,
+    },
 }
 
 /// What a completed action did.
@@ -170,6 +182,28 @@ pub fn read(path: &Path) -> CliResult<Vec<Line>> {
         }
     }
     Ok(out)
+}
+
+/// Multipart uploads a journal shows as created but never completed or aborted.
+pub fn open_uploads(lines: &[Line]) -> Vec<(String, String, String)> {
+    let mut open: Vec<(String, String, String)> = Vec::new();
+    for l in lines {
+        if let Line::Upload {
+            bucket,
+            key,
+            upload_id,
+            open: started,
+        } = l
+        {
+            let id = (bucket.clone(), key.clone(), upload_id.clone());
+            if *started {
+                open.push(id);
+            } else {
+                open.retain(|o| o != &id);
+            }
+        }
+    }
+    open
 }
 
 /// The copies a journal records, for the planner to recognise as done.

@@ -14,8 +14,9 @@ use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation}
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
-    BucketVersioningStatus, EncodingType, MetadataDirective, MfaDeleteStatus, ServerSideEncryption,
-    StorageClass as SdkStorageClass, TaggingDirective,
+    BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, EncodingType,
+    GlacierJobParameters, MetadataDirective, MfaDeleteStatus, RestoreRequest, ServerSideEncryption,
+    StorageClass as SdkStorageClass, TaggingDirective, Tier,
 };
 use chrono::{DateTime, Utc};
 use s3rewind_engine::keys::{copy_source, form_decode};
@@ -346,6 +347,87 @@ pub struct CopyRequest<'a> {
     pub if_match: Option<&'a str>,
     /// Destination precondition: `If-None-Match: *` (the key must not exist).
     pub if_none_match: bool,
+    /// Grants to set on the copy (`--preserve-acl`); `None`: private to the owner.
+    pub acl: Option<&'a Acl>,
+}
+
+/// The attributes a copy writes explicitly (multipart and streamed copies).
+#[derive(Debug, Clone, Copy)]
+pub struct ObjectAttrs<'a> {
+    /// HeadObject of the source version (metadata, content headers, class, SSE…).
+    pub head: &'a Head,
+    /// The source version's tags.
+    pub tags: &'a [(String, String)],
+    /// Storage class override.
+    pub storage_class: Option<&'a str>,
+    /// SSE-KMS key override.
+    pub sse_kms_key_id: Option<&'a str>,
+    /// Re-apply the source's SSE-KMS key (same account); off for streamed copies to
+    /// another account, whose keys differ.
+    pub keep_source_kms: bool,
+    /// Grants to set (`--preserve-acl`).
+    pub acl: Option<&'a Acl>,
+}
+
+/// What RestoreObject did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveRestoreState {
+    /// A restore was started (202) or the copy is already restored (200).
+    Requested,
+    /// A restore is already running (409).
+    InProgress,
+}
+
+/// An object ACL as the `x-amz-grant-*` headers that re-create it on a write (so the
+/// copy and its ACL land in one request).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Acl {
+    full_control: Vec<String>,
+    read: Vec<String>,
+    read_acp: Vec<String>,
+    write_acp: Vec<String>,
+}
+
+impl Acl {
+    fn header(v: &[String]) -> Option<String> {
+        (!v.is_empty()).then(|| v.join(", "))
+    }
+}
+
+/// Apply an ACL's grant headers to any request builder that has the four grant setters.
+macro_rules! with_acl {
+    ($req:expr, $acl:expr) => {{
+        let req = $req;
+        match $acl {
+            Some(a) => req
+                .set_grant_full_control(Acl::header(&a.full_control))
+                .set_grant_read(Acl::header(&a.read))
+                .set_grant_read_acp(Acl::header(&a.read_acp))
+                .set_grant_write_acp(Acl::header(&a.write_acp)),
+            None => req,
+        }
+    }};
+}
+
+fn encode_tags(tags: &[(String, String)]) -> String {
+    tags.iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                percent_encoding::utf8_percent_encode(k, percent_encoding::NON_ALPHANUMERIC),
+                percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn parse_http_date(s: &str) -> Option<aws_smithy_types::DateTime> {
+    aws_smithy_types::DateTime::from_str(s, aws_smithy_types::date_time::Format::HttpDate)
+        .or_else(|_| {
+            aws_smithy_types::DateTime::from_str(s, aws_smithy_types::date_time::Format::DateTime)
+        })
+        .ok()
 }
 
 /// The S3 client.
@@ -645,6 +727,7 @@ impl S3 {
         if r.if_none_match {
             req = req.if_none_match("*");
         }
+        req = with_acl!(req, r.acl);
         let out = req.send().await.map_err(|e| {
             classify(
                 format!(
@@ -760,6 +843,427 @@ impl S3 {
             written += chunk.len() as u64;
         }
         Ok(written)
+    }
+
+    /// CreateMultipartUpload carrying everything a copy must keep: user metadata,
+    /// content headers, Expires, tags, storage class, SSE-KMS settings and the website
+    /// redirect (UploadPartCopy carries none of them). Returns the upload id.
+    pub async fn create_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        attrs: &ObjectAttrs<'_>,
+    ) -> Result<String, S3Error> {
+        let h = attrs.head;
+        let mut req = self
+            .client
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .set_metadata((!h.metadata.is_empty()).then(|| h.metadata.clone()))
+            .set_content_type(h.content_type.clone())
+            .set_content_encoding(h.content_encoding.clone())
+            .set_content_disposition(h.content_disposition.clone())
+            .set_content_language(h.content_language.clone())
+            .set_cache_control(h.cache_control.clone())
+            .set_website_redirect_location(h.website_redirect.clone());
+        if let Some(e) = h.expires.as_deref().and_then(parse_http_date) {
+            req = req.expires(e);
+        }
+        if !attrs.tags.is_empty() {
+            req = req.tagging(encode_tags(attrs.tags));
+        }
+        let class = attrs.storage_class.unwrap_or(&h.storage_class);
+        if !class.is_empty() && class != "STANDARD" {
+            req = req.storage_class(SdkStorageClass::from(class));
+        }
+        match (
+            attrs.sse_kms_key_id,
+            h.sse.as_deref(),
+            attrs.keep_source_kms,
+        ) {
+            (Some(k), _, _) => {
+                req = req
+                    .server_side_encryption(ServerSideEncryption::AwsKms)
+                    .ssekms_key_id(k);
+            }
+            (None, Some(sse), true) if sse.starts_with("aws:kms") => {
+                req = req
+                    .server_side_encryption(ServerSideEncryption::from(sse))
+                    .set_ssekms_key_id(h.sse_kms_key_id.clone())
+                    .set_bucket_key_enabled(h.bucket_key_enabled);
+            }
+            _ => {}
+        }
+        let out = with_acl!(req, attrs.acl)
+            .send()
+            .await
+            .map_err(|e| classify(format!("CreateMultipartUpload s3://{bucket}/{key}"), e))?;
+        out.upload_id().map(str::to_owned).ok_or_else(|| S3Error {
+            kind: ErrorKind::Other,
+            context: format!("CreateMultipartUpload s3://{bucket}/{key}"),
+            code: None,
+            status: None,
+            message: "no UploadId in the response".to_owned(),
+        })
+    }
+
+    /// UploadPartCopy of one byte range (inclusive) of a source version. Returns the
+    /// part's ETag.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn upload_part_copy(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+        source: (&str, &str, &str),
+        range: (u64, u64),
+    ) -> Result<String, S3Error> {
+        let (sb, sk, sv) = source;
+        let out = self
+            .client
+            .upload_part_copy()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(part_number)
+            .copy_source(copy_source(sb, sk, sv))
+            .copy_source_range(format!("bytes={}-{}", range.0, range.1))
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("UploadPartCopy part {part_number} of s3://{bucket}/{key}"),
+                    e,
+                )
+            })?;
+        Ok(out
+            .copy_part_result()
+            .and_then(|r| r.e_tag())
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    /// UploadPart of bytes (used when streaming between two endpoints). Returns the ETag.
+    pub async fn upload_part(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+        body: Vec<u8>,
+    ) -> Result<String, S3Error> {
+        let out = self
+            .client
+            .upload_part()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .part_number(part_number)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("UploadPart part {part_number} of s3://{bucket}/{key}"),
+                    e,
+                )
+            })?;
+        Ok(out.e_tag().unwrap_or_default().to_owned())
+    }
+
+    /// CompleteMultipartUpload; `parts` are (number, ETag) in order. Returns the new
+    /// version id.
+    pub async fn complete_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+        parts: &[(i32, String)],
+    ) -> Result<String, S3Error> {
+        let completed = CompletedMultipartUpload::builder()
+            .set_parts(Some(
+                parts
+                    .iter()
+                    .map(|(n, etag)| CompletedPart::builder().part_number(*n).e_tag(etag).build())
+                    .collect(),
+            ))
+            .build();
+        let out = self
+            .client
+            .complete_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .multipart_upload(completed)
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(out.version_id().unwrap_or("null").to_owned()),
+            Err(e) => {
+                // moto 5.2 names the XML root `CompleteMultipartUploadResponse`, which the
+                // SDK rejects although the upload completed: a 200 without an <Error> body
+                // is a success, and the version id is in the x-amz-version-id header.
+                if let Some(raw) = e.raw_response()
+                    && raw.status().as_u16() == 200
+                    && raw.body().bytes().is_some_and(|b| {
+                        let t = String::from_utf8_lossy(b);
+                        t.contains("CompleteMultipartUpload") && !t.contains("<Error>")
+                    })
+                {
+                    return Ok(raw
+                        .headers()
+                        .get("x-amz-version-id")
+                        .unwrap_or("null")
+                        .to_owned());
+                }
+                Err(classify(
+                    format!("CompleteMultipartUpload s3://{bucket}/{key}"),
+                    e,
+                ))
+            }
+        }
+    }
+
+    /// AbortMultipartUpload (a missing upload counts as aborted).
+    pub async fn abort_multipart(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), S3Error> {
+        match self
+            .client
+            .abort_multipart_upload()
+            .bucket(bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = classify(format!("AbortMultipartUpload s3://{bucket}/{key}"), e);
+                if e.kind == ErrorKind::NotFound || e.code.as_deref() == Some("NoSuchUpload") {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// PutObject of bytes with the attributes of a source version (streamed copies).
+    /// Returns the new version id.
+    pub async fn put_with_attrs(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        attrs: &ObjectAttrs<'_>,
+    ) -> Result<String, S3Error> {
+        let h = attrs.head;
+        let mut req = self
+            .client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .set_metadata((!h.metadata.is_empty()).then(|| h.metadata.clone()))
+            .set_content_type(h.content_type.clone())
+            .set_content_encoding(h.content_encoding.clone())
+            .set_content_disposition(h.content_disposition.clone())
+            .set_content_language(h.content_language.clone())
+            .set_cache_control(h.cache_control.clone())
+            .set_website_redirect_location(h.website_redirect.clone());
+        if let Some(e) = h.expires.as_deref().and_then(parse_http_date) {
+            req = req.expires(e);
+        }
+        if !attrs.tags.is_empty() {
+            req = req.tagging(encode_tags(attrs.tags));
+        }
+        let class = attrs.storage_class.unwrap_or(&h.storage_class);
+        if !class.is_empty() && class != "STANDARD" {
+            req = req.storage_class(SdkStorageClass::from(class));
+        }
+        if let Some(k) = attrs.sse_kms_key_id {
+            req = req
+                .server_side_encryption(ServerSideEncryption::AwsKms)
+                .ssekms_key_id(k);
+        }
+        let out = with_acl!(req, attrs.acl)
+            .send()
+            .await
+            .map_err(|e| classify(format!("PutObject s3://{bucket}/{key}"), e))?;
+        Ok(out.version_id().unwrap_or("null").to_owned())
+    }
+
+    /// RestoreObject for one archived version. `days` is omitted for
+    /// Intelligent-Tiering archive tiers (they take none). Returns what happened.
+    pub async fn request_archive_restore(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        days: Option<i32>,
+        tier: &str,
+    ) -> Result<ArchiveRestoreState, S3Error> {
+        let mut rr = RestoreRequest::builder();
+        if let Some(d) = days {
+            rr = rr.days(d).glacier_job_parameters(
+                GlacierJobParameters::builder()
+                    .tier(Tier::from(tier))
+                    .build()
+                    .map_err(|e| S3Error {
+                        kind: ErrorKind::Other,
+                        context: "RestoreObject".to_owned(),
+                        code: None,
+                        status: None,
+                        message: e.to_string(),
+                    })?,
+            );
+        }
+        match self
+            .client
+            .restore_object()
+            .bucket(bucket)
+            .key(key)
+            .version_id(version_id)
+            .restore_request(rr.build())
+            .send()
+            .await
+        {
+            Ok(_) => Ok(ArchiveRestoreState::Requested),
+            Err(e) => {
+                let e = classify(
+                    format!("RestoreObject s3://{bucket}/{key}?versionId={version_id}"),
+                    e,
+                );
+                if e.kind == ErrorKind::RestoreInProgress {
+                    Ok(ArchiveRestoreState::InProgress)
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    /// GetObjectAcl of one version, as grant headers to re-apply on a write.
+    pub async fn acl(&self, bucket: &str, key: &str, version_id: &str) -> Result<Acl, S3Error> {
+        let out = self
+            .client
+            .get_object_acl()
+            .bucket(bucket)
+            .key(key)
+            .version_id(version_id)
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!("GetObjectAcl s3://{bucket}/{key}?versionId={version_id}"),
+                    e,
+                )
+            })?;
+        let mut acl = Acl::default();
+        for g in out.grants() {
+            let Some(grantee) = g.grantee() else { continue };
+            let who = if let Some(id) = grantee.id() {
+                format!("id=\"{id}\"")
+            } else if let Some(uri) = grantee.uri() {
+                format!("uri=\"{uri}\"")
+            } else if let Some(email) = grantee.email_address() {
+                format!("emailAddress=\"{email}\"")
+            } else {
+                continue;
+            };
+            let slot = match g.permission().map(|p| p.as_str()) {
+                Some("FULL_CONTROL") => &mut acl.full_control,
+                Some("READ") => &mut acl.read,
+                Some("READ_ACP") => &mut acl.read_acp,
+                Some("WRITE_ACP") => &mut acl.write_acp,
+                _ => continue,
+            };
+            slot.push(who);
+        }
+        Ok(acl)
+    }
+
+    /// Lifecycle rules that expire noncurrent versions: (rule id, prefix, days).
+    pub async fn noncurrent_expirations(
+        &self,
+        bucket: &str,
+    ) -> Result<Vec<(String, String, i32)>, S3Error> {
+        let out = match self
+            .client
+            .get_bucket_lifecycle_configuration()
+            .bucket(bucket)
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) => {
+                let e = classify(format!("GetBucketLifecycleConfiguration on {bucket:?}"), e);
+                if e.code.as_deref() == Some("NoSuchLifecycleConfiguration")
+                    || e.kind == ErrorKind::NotFound
+                {
+                    return Ok(Vec::new());
+                }
+                return Err(e);
+            }
+        };
+        Ok(out
+            .rules()
+            .iter()
+            .filter(|r| r.status().as_str() == "Enabled")
+            .filter_map(|r| {
+                let days = r.noncurrent_version_expiration()?.noncurrent_days()?;
+                #[allow(deprecated)]
+                let prefix = r
+                    .filter()
+                    .and_then(|f| f.prefix())
+                    .or(r.prefix())
+                    .unwrap_or_default()
+                    .to_owned();
+                Some((r.id().unwrap_or_default().to_owned(), prefix, days))
+            })
+            .collect())
+    }
+
+    /// The bucket's Object Lock default retention: (mode, days, years), if any.
+    pub async fn default_retention(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<(String, i32, i32)>, S3Error> {
+        let out = match self
+            .client
+            .get_object_lock_configuration()
+            .bucket(bucket)
+            .send()
+            .await
+        {
+            Ok(o) => o,
+            Err(e) => {
+                let e = classify(format!("GetObjectLockConfiguration on {bucket:?}"), e);
+                if e.code.as_deref() == Some("ObjectLockConfigurationNotFoundError")
+                    || e.kind == ErrorKind::NotFound
+                {
+                    return Ok(None);
+                }
+                return Err(e);
+            }
+        };
+        Ok(out
+            .object_lock_configuration()
+            .and_then(|c| c.rule())
+            .and_then(|r| r.default_retention())
+            .map(|d| {
+                (
+                    d.mode().map(|m| m.as_str().to_owned()).unwrap_or_default(),
+                    d.days().unwrap_or(0),
+                    d.years().unwrap_or(0),
+                )
+            }))
     }
 
     /// GetObject of one version, whole or a byte range (`bytes=0-4095`).

@@ -8,5 +8,7 @@ mod support;
 
 // Restores: in place, into another bucket or prefix, prefix-limited, awkward keys, paging.
 mod restore;
+// Fidelity, multipart, archives, gates, drift, kill -9 and resume, undo, other endpoints.
+mod execution;
 // Bad input and refusals: one clear line, a documented exit code, no writes.
 mod errors;

@@ -144,7 +144,7 @@ pub(crate) async fn check_buckets(
         ),
         _ => None,
     };
-    let mut warnings = match preflight(&source.bucket, sv.status, destination, dv) {
+    let warnings = match preflight(&source.bucket, sv.status, destination, dv) {
         Ok(w) => w,
         Err(e @ PlanError::Suspended { .. }) if !executing => {
             printer.warn(format!(
@@ -154,12 +154,6 @@ pub(crate) async fn check_buckets(
         }
         Err(e) => return Err(e.into()),
     };
-    let dest_bucket = match destination {
-        Destination::InPlace => Some(source.bucket.as_str()),
-        Destination::Bucket { location } => Some(location.bucket.as_str()),
-        Destination::Directory { .. } => None,
-    };
-    warnings.extend(crate::commands::gates::check(clients, printer, source, dest_bucket).await?);
     Ok(warnings)
 }
 
@@ -273,6 +267,81 @@ pub(crate) async fn prepare(
         current,
         target,
     })
+}
+
+/// The safety-gate warnings for a plan (lifecycle, Object Lock, MFA Delete).
+pub(crate) async fn gate_warnings(
+    clients: &Clients,
+    source: &Location,
+    destination: &Destination,
+    at: DateTime<Utc>,
+) -> CliResult<Vec<Warning>> {
+    let dest_bucket = match destination {
+        Destination::InPlace => Some(source.bucket.as_str()),
+        Destination::Bucket { location } => Some(location.bucket.as_str()),
+        Destination::Directory { .. } => None,
+    };
+    crate::commands::gates::check(clients, source, dest_bucket, at).await
+}
+
+/// Intelligent-Tiering versions show no archive tier in a listing: HEAD each one a plan
+/// copies, and list those in an archive tier as [`Warning::Archived`].
+pub(crate) async fn annotate_archived(clients: &Clients, p: &mut RestorePlan) -> CliResult<()> {
+    let candidates: Vec<(String, String, String)> = p
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Copy(c)
+                if c.storage_class.as_ref().map(|s| s.as_str()) == Some("INTELLIGENT_TIERING") =>
+            {
+                Some((
+                    c.key.clone(),
+                    c.source_key.clone(),
+                    c.source_version_id.clone(),
+                ))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut found = Vec::new();
+    for chunk in candidates.chunks(candidates.len().div_ceil(16).max(1)) {
+        let (s3, bucket, chunk) = (
+            clients.source.clone(),
+            p.source.bucket.clone(),
+            chunk.to_vec(),
+        );
+        tasks.spawn(async move {
+            let mut out = Vec::new();
+            for (key, source_key, vid) in chunk {
+                match s3.head(&bucket, &source_key, Some(&vid)).await {
+                    Ok(Some(h)) if h.archive_status.is_some() => out.push(Ok((key, vid, h))),
+                    Ok(_) => {}
+                    Err(e) => out.push(Err(e)),
+                }
+            }
+            out
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        for item in r.map_err(|e| CliError::failure(format!("internal error: {e}")))? {
+            let (key, vid, head) = item.map_err(|e| from_s3(e, &p.source.bucket))?;
+            found.push((key, vid, head));
+        }
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    for (key, version_id, head) in found {
+        p.stats.archived += 1;
+        p.warnings.push(Warning::Archived {
+            key,
+            version_id,
+            storage_class: s3rewind_engine::StorageClass(format!(
+                "INTELLIGENT_TIERING/{}",
+                head.archive_status.unwrap_or_default()
+            )),
+        });
+    }
+    Ok(())
 }
 
 /// Plan from a prepared listing.
@@ -397,6 +466,27 @@ fn print_warnings(printer: &Printer, warnings: &[Warning]) {
                 format!("source version is archived ({storage_class}); it must be restored from the archive before it can be copied"),
                 key,
             ),
+            Warning::NoncurrentExpiration { bucket, rule, days, window_days, .. } => (
+                "lifecycle",
+                if *window_days >= i64::from(*days) {
+                    format!("lifecycle rule {rule:?} on {bucket:?} expires noncurrent versions after {days} days and T is {window_days} days ago: versions replaced soon after T may already be gone, so some keys may come back older than they were at T")
+                } else {
+                    format!("lifecycle rule {rule:?} on {bucket:?} expires noncurrent versions after {days} days (T is {window_days} days ago): restore before they expire")
+                },
+                "",
+            ),
+            Warning::DefaultRetention { bucket, mode, days, years } => (
+                "retention",
+                format!("bucket {bucket:?} has Object Lock default retention {mode} for {}: every restored copy will be locked{}",
+                    if *years > 0 { format!("{years} year(s)") } else { format!("{days} day(s)") },
+                    if mode == "COMPLIANCE" { " and cannot be deleted early by anyone" } else { "" }),
+                "",
+            ),
+            Warning::MfaDelete { bucket } => (
+                "mfa",
+                format!("MFA Delete is enabled on {bucket:?}: fine, a restore only adds versions and delete markers"),
+                "",
+            ),
             Warning::DestinationKeepsNoHistory { bucket, versioning } => (
                 "nohistory",
                 format!("destination bucket {bucket:?} versioning is {versioning}: restored objects keep no history and existing objects there are overwritten"),
@@ -436,9 +526,12 @@ pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
     let printer = &app.printer;
     let req = resolve(&args.target, &app.connect)?;
     let clients = Clients::new(app, req.dest_connect.as_ref()).await;
-    let warnings = check_buckets(&clients, printer, &req.source, &req.destination, false).await?;
+    let mut warnings =
+        check_buckets(&clients, printer, &req.source, &req.destination, false).await?;
     let prepared = prepare(&clients, printer, &req).await?;
-    let p = finish_plan(&prepared, &req, warnings, Vec::new());
+    warnings.extend(gate_warnings(&clients, &req.source, &req.destination, prepared.at).await?);
+    let mut p = finish_plan(&prepared, &req, warnings, Vec::new());
+    annotate_archived(&clients, &mut p).await?;
     if let Some(out) = &args.out {
         write_plan_file(out, &p)?;
         printer.info(format!(
@@ -570,7 +663,7 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     let printer = &app.printer;
     let req = resolve(&args.target, &app.connect)?;
     let clients = Clients::new(app, req.dest_connect.as_ref()).await;
-    let warnings = check_buckets(
+    let mut warnings = check_buckets(
         &clients,
         printer,
         &req.source,
@@ -579,6 +672,7 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     )
     .await?;
     let prepared = prepare(&clients, printer, &req).await?;
+    warnings.extend(gate_warnings(&clients, &req.source, &req.destination, prepared.at).await?);
     let journal_path = args
         .exec
         .journal
@@ -593,7 +687,8 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
             known.len()
         ));
     }
-    let p = finish_plan(&prepared, &req, warnings, known);
+    let mut p = finish_plan(&prepared, &req, warnings, known);
+    annotate_archived(&clients, &mut p).await?;
     if args.dry_run {
         print_plan(printer, &p, app.verbose, true);
         printer.json_value(&p);
@@ -617,6 +712,7 @@ pub(crate) async fn run_plan(
         return Ok(Exit::Ok);
     }
     confirm(printer, p, exec.yes)?;
+    abort_left_over_uploads(clients, printer, journal_path).await?;
     let config = exec_config(app, exec);
     let mut r = match &p.destination {
         Destination::Directory { .. } => {
@@ -632,6 +728,38 @@ pub(crate) async fn run_plan(
     Ok(report_exec(printer, p, &r, journal_path))
 }
 
+/// Abort the multipart uploads an earlier, killed run of this restore left open.
+async fn abort_left_over_uploads(
+    clients: &Clients,
+    printer: &Printer,
+    journal_path: &Path,
+) -> CliResult<()> {
+    let open = journal::open_uploads(&journal::read(journal_path)?);
+    for (bucket, key, upload_id) in &open {
+        match clients.dest.abort_multipart(bucket, key, upload_id).await {
+            Ok(()) => printer.info(format!(
+                "aborted multipart upload {upload_id} of {key:?} left open by an interrupted run"
+            )),
+            Err(e) => printer.warn(format!(
+                "could not abort multipart upload {upload_id} of {key:?} left by an interrupted run: {e}"
+            )),
+        }
+    }
+    if !open.is_empty()
+        && let Ok(j) = Journal::open(journal_path)
+    {
+        for (bucket, key, upload_id) in open {
+            let _ = j.append(&Line::Upload {
+                bucket,
+                key,
+                upload_id,
+                open: false,
+            });
+        }
+    }
+    Ok(())
+}
+
 /// `s3rewind apply`.
 pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
     let printer = &app.printer;
@@ -645,6 +773,11 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
         .map_err(|e| CliError::usage(format!("{}: {e}", args.plan.display())))?;
     let clients = Clients::new(app, None).await;
     check_buckets(&clients, printer, &p.source, &p.destination, true).await?;
+    for w in gate_warnings(&clients, &p.source, &p.destination, p.at).await? {
+        if !p.warnings.contains(&w) {
+            p.warnings.insert(0, w);
+        }
+    }
     let journal_path: PathBuf = args
         .exec
         .journal
@@ -655,7 +788,7 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
         .into_iter()
         .filter_map(|l| match l {
             Line::Done(d) => Some((d.key, d.source_version_id)),
-            Line::Start { .. } => None,
+            Line::Start { .. } | Line::Upload { .. } => None,
         })
         .collect();
     let before = p.actions.len();

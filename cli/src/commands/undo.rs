@@ -1,10 +1,171 @@
-//! `undo`: put back the versions a restore replaced.
+//! `undo`: put back, on every key a restore touched, the version that was current before
+//! the restore. Like a restore, it only adds versions and delete markers.
+//!
+//! The journal says, per key, what was current before the first action of the restore
+//! (`previous_version_id`) and what the restore left (`new_version_id` of its last action).
+//! The undo is an ordinary plan executed by the ordinary executor, so a key that changed
+//! since the restore is skipped and reported as drifted (unless `--force`), and the undo
+//! has its own journal (undo of an undo works the same way).
 
 use crate::App;
 use crate::args::UndoArgs;
-use crate::error::{CliError, CliResult, Exit};
+use crate::commands::restore::{Clients, check_buckets, run_plan};
+use crate::error::{CliError, CliResult, Exit, from_s3};
+use crate::journal::{self, Done, Line, Op};
+use chrono::Utc;
+use s3rewind_engine::{
+    Action, CopyAction, DeleteMarkerAction, Destination, Expect, Location, PLAN_SCHEMA, PlanStats,
+    RestorePlan,
+};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// What one key went through during the restore.
+struct Touched {
+    first: Done,
+    last: Done,
+}
 
 /// `s3rewind undo`.
-pub async fn undo_cmd(_app: &App, _args: &UndoArgs) -> CliResult<Exit> {
-    Err(CliError::failure("undo is not implemented yet"))
+pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
+    let printer = &app.printer;
+    if !args.restore_journal.is_file() {
+        return Err(CliError::usage(format!(
+            "journal {} does not exist; `restore` prints its journal's path at the end",
+            args.restore_journal.display()
+        )));
+    }
+    let lines = journal::read(&args.restore_journal)?;
+    let mut per_bucket: BTreeMap<String, BTreeMap<String, Touched>> = BTreeMap::new();
+    for line in lines {
+        let Line::Done(d) = line else { continue };
+        if d.op == Op::File {
+            return Err(CliError::usage(format!(
+                "journal {} is of a --to-dir restore: it wrote local files, which undo does not touch; remove the directory instead",
+                args.restore_journal.display()
+            )));
+        }
+        let keys = per_bucket.entry(d.bucket.clone()).or_default();
+        match keys.get_mut(&d.key) {
+            Some(t) => t.last = d,
+            None => {
+                keys.insert(
+                    d.key.clone(),
+                    Touched {
+                        first: d.clone(),
+                        last: d,
+                    },
+                );
+            }
+        }
+    }
+    if per_bucket.is_empty() {
+        printer.line(format!(
+            "Journal {} records no completed action: nothing to undo.",
+            args.restore_journal.display()
+        ));
+        return Ok(Exit::Ok);
+    }
+    let clients = Clients::new(app, None).await;
+    let mut worst = Exit::Ok;
+    for (bucket, keys) in per_bucket {
+        let location = Location {
+            bucket: bucket.clone(),
+            prefix: String::new(),
+        };
+        check_buckets(
+            &clients,
+            printer,
+            &location,
+            &Destination::InPlace,
+            !args.dry_run,
+        )
+        .await?;
+        let mut actions = Vec::new();
+        let mut stats = PlanStats::default();
+        for (key, t) in keys {
+            // What the restore left on the key: absent after a delete marker.
+            let expect = match t.last.op {
+                Op::DeleteMarker => None,
+                _ => Some(Expect {
+                    version_id: t.last.new_version_id.clone(),
+                    etag: String::new(),
+                }),
+            };
+            match &t.first.previous_version_id {
+                Some(previous) if expect.as_ref().map(|e| &e.version_id) == Some(previous) => {}
+                Some(previous) => {
+                    let head = clients
+                        .source
+                        .head(&bucket, &key, Some(previous))
+                        .await
+                        .map_err(|e| from_s3(e, &bucket))?
+                        .ok_or_else(|| {
+                            CliError::failure(format!(
+                                "version {previous} of {key:?}, current before the restore, no longer exists; it cannot be put back"
+                            ))
+                        })?;
+                    stats.copies += 1;
+                    stats.bytes_to_copy += head.size;
+                    actions.push(Action::Copy(CopyAction {
+                        key: key.clone(),
+                        source_key: key,
+                        source_version_id: previous.clone(),
+                        etag: head.etag,
+                        size: head.size,
+                        storage_class: Some(s3rewind_engine::StorageClass(head.storage_class)),
+                        last_modified: head.last_modified.unwrap_or_else(Utc::now),
+                        expect,
+                    }));
+                }
+                // The key did not exist before the restore: mark it deleted again.
+                None => {
+                    if let Some(expect) = expect {
+                        stats.delete_markers += 1;
+                        actions.push(Action::DeleteMarker(DeleteMarkerAction { key, expect }));
+                    }
+                }
+            }
+        }
+        let plan = RestorePlan {
+            schema: PLAN_SCHEMA.to_owned(),
+            created_at: Some(Utc::now()),
+            source: location,
+            destination: Destination::InPlace,
+            at: Utc::now(),
+            stats,
+            warnings: Vec::new(),
+            actions,
+        };
+        plan.validate()?;
+        printer.info(format!(
+            "undo of {} on bucket {bucket:?}: {} copies back to the earlier version, {} delete markers",
+            args.restore_journal.display(),
+            plan.stats.copies,
+            plan.stats.delete_markers
+        ));
+        if args.dry_run {
+            printer.json_value(&plan);
+            for a in &plan.actions {
+                match a {
+                    Action::Copy(c) => printer.line(format!(
+                        "  copy    {:?} <- version {}",
+                        c.key, c.source_version_id
+                    )),
+                    Action::DeleteMarker(d) => printer.line(format!("  delete  {:?}", d.key)),
+                }
+            }
+            continue;
+        }
+        let undo_journal = args.exec.journal.clone().unwrap_or_else(|| {
+            let mut p: PathBuf = args.restore_journal.clone();
+            p.set_extension("undo.jsonl");
+            p
+        });
+        let exit = run_plan(app, &clients, &plan, &args.exec, &undo_journal, 0).await?;
+        if exit != Exit::Ok {
+            worst = exit;
+        }
+    }
+    Ok(worst)
 }
