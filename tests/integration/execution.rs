@@ -335,24 +335,54 @@ async fn archived_versions_wait_for_a_restore_then_copy() {
     m.put("cold", "warm.txt", b"w2").await;
     let args = ["restore", "s3://cold", "--at", &t, "--to", "s3://thawed"];
 
-    let p = m.run(&["--output", "json", "plan", "s3://cold", "--at", &t, "--to", "s3://thawed"]);
+    let p = m.run(&[
+        "--output",
+        "json",
+        "plan",
+        "s3://cold",
+        "--at",
+        &t,
+        "--to",
+        "s3://thawed",
+    ]);
     let p = p.expect_code(0).json();
     assert_eq!(p["stats"]["archived"], 1, "{p}");
-    assert!(p["warnings"].as_array().unwrap().iter().any(|w| w["kind"] == "archived" && w["key"] == "archive.tar"));
+    assert!(
+        p["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["kind"] == "archived" && w["key"] == "archive.tar")
+    );
 
     // Without a restore request: the other key is restored; the archived one waits.
     let r = m.run(&args);
     r.expect_code(1);
-    assert!(r.stdout.contains("Waiting for archive restore (1)") && r.stdout.contains("--request-archive-restore"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("Waiting for archive restore (1)")
+            && r.stdout.contains("--request-archive-restore"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(m.contents("thawed", "").await, map(&[("warm.txt", "w1")]));
     // With it: the restore is requested (moto makes it ready at once) ...
-    let r = m.run(&[&args[..], &["--request-archive-restore", "--restore-days", "2"]].concat());
+    let r = m.run(
+        &[
+            &args[..],
+            &["--request-archive-restore", "--restore-days", "2"],
+        ]
+        .concat(),
+    );
     r.expect_code(1);
     assert!(r.stdout.contains("restore requested"), "{}", r.stdout);
     // ... and a later run copies it (as STANDARD: a copy keeps the source's class by
     // default, and a GLACIER copy could not be read back here).
-    m.run(&[&args[..], &["--storage-class", "STANDARD"]].concat()).expect_code(0);
-    assert_eq!(m.contents("thawed", "").await, map(&[("archive.tar", "frozen"), ("warm.txt", "w1")]));
+    m.run(&[&args[..], &["--storage-class", "STANDARD"]].concat())
+        .expect_code(0);
+    assert_eq!(
+        m.contents("thawed", "").await,
+        map(&[("archive.tar", "frozen"), ("warm.txt", "w1")])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -569,6 +599,78 @@ async fn killed_restore_resumes_without_redoing_work() {
         "created {created} versions for {} keys",
         keys.len()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_cleanly_and_a_rerun_finishes() {
+    let m = Moto::start().await;
+    m.bucket("interrupt", true).await;
+    let keys: Vec<String> = (0..120).map(|i| format!("k{i:03}")).collect();
+    for k in &keys {
+        m.put("interrupt", k, format!("good {k}").as_bytes()).await;
+    }
+    let t = ts(checkpoint().await);
+    for k in &keys {
+        m.put("interrupt", k, b"bad").await;
+    }
+    let journal = m.path("j.jsonl");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_s3rewind"));
+    isolate_env(&mut cmd, m.dir.path());
+    let child = cmd
+        .args([
+            "--endpoint-url",
+            &m.endpoint,
+            "--no-progress",
+            "restore",
+            "s3://interrupt",
+            "--at",
+            &t,
+            "--yes",
+            "--concurrency",
+            "1",
+            "--journal",
+            journal.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let done_lines = || {
+        std::fs::read_to_string(&journal)
+            .map(|s| s.matches("\"type\":\"done\"").count())
+            .unwrap_or(0)
+    };
+    while done_lines() < 10 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(130), "{stdout}");
+    assert!(
+        stdout.contains("Interrupted: run the same command again to resume"),
+        "{stdout}"
+    );
+    assert!(done_lines() < keys.len());
+    m.run(&[
+        "restore",
+        "s3://interrupt",
+        "--at",
+        &t,
+        "--yes",
+        "--journal",
+        journal.to_str().unwrap(),
+    ])
+    .expect_code(0);
+    let want: BTreeMap<String, Vec<u8>> = keys
+        .iter()
+        .map(|k| (k.clone(), format!("good {k}").into_bytes()))
+        .collect();
+    assert_eq!(m.contents("interrupt", "").await, want);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
