@@ -333,6 +333,38 @@ impl TimelineBuilder {
         Ok(())
     }
 
+    /// Join builders that listed disjoint sets of keys (for example one per common
+    /// prefix, listed in parallel), in any order. Fails if two parts share a key: that
+    /// would mean the parts overlapped and a key's history was split arbitrarily.
+    pub fn merge_disjoint(parts: Vec<TimelineBuilder>) -> Result<TimelineBuilder, TimelineError> {
+        let mut keys: Vec<KeyHistory> = Vec::new();
+        let mut anomalies = Vec::new();
+        let mut entries = 0;
+        for p in parts {
+            keys.extend(p.keys);
+            anomalies.extend(p.anomalies);
+            entries += p.entries;
+        }
+        keys.sort_by(|a, b| a.key.cmp(&b.key));
+        if let Some(w) = keys.windows(2).find(|w| w[0].key == w[1].key) {
+            return Err(TimelineError::Repeated {
+                key: w[0].key.clone(),
+                version_id: w[1]
+                    .entries
+                    .first()
+                    .map(|v| v.version_id.clone())
+                    .unwrap_or_default(),
+            });
+        }
+        anomalies.sort_by(|a: &Anomaly, b: &Anomaly| a.key().cmp(b.key()));
+        Ok(TimelineBuilder {
+            keys,
+            anomalies,
+            entries,
+            seen_ids: Default::default(),
+        })
+    }
+
     /// The finished timeline.
     pub fn finish(self) -> Timeline {
         Timeline {
@@ -506,6 +538,34 @@ mod tests {
         let t = Timeline::from_ordered([e("a", "v2", 5, false), e("a", "v1", 9, false)]).unwrap();
         assert!(matches!(t.anomalies()[0], Anomaly::NonMonotonic { .. }));
         assert_eq!(ids(&t, "a"), ["v2", "v1"]);
+    }
+
+    #[test]
+    fn disjoint_parts_merge_in_key_order_and_overlaps_are_refused() {
+        let part = |entries: Vec<Entry>| {
+            let mut b = TimelineBuilder::new();
+            for e in entries {
+                b.push_entry(e).unwrap();
+            }
+            b
+        };
+        let merged = TimelineBuilder::merge_disjoint(vec![
+            part(vec![e("m/1", "x", 3, false), e("m/2", "y", 3, false)]),
+            part(vec![e("a", "a1", 1, false)]),
+            part(vec![e("z", "z1", 1, true), e("z", "z0", 0, false)]),
+        ])
+        .unwrap()
+        .finish();
+        let keys: Vec<&str> = merged.keys().iter().map(|h| h.key.as_str()).collect();
+        assert_eq!(keys, ["a", "m/1", "m/2", "z"]);
+        assert_eq!(merged.len(), 5);
+        assert!(
+            TimelineBuilder::merge_disjoint(vec![
+                part(vec![e("a", "1", 1, false)]),
+                part(vec![e("a", "2", 1, false)]),
+            ])
+            .is_err()
+        );
     }
 
     #[test]
