@@ -83,12 +83,16 @@ pub enum Command {
     Timeline(TimelineArgs),
 }
 
-/// The page size shared by listing commands.
+/// How listing commands read the history.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct Listing {
     /// Entries per ListObjectVersions page (1-1000).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..=1000))]
     pub page_size: i32,
+    /// Listing streams at once: each sub-prefix ("folder") is listed on its own stream
+    /// (1 lists sequentially).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub list_concurrency: u32,
 }
 
 /// Options of corruption detection (`scan`, and `plan`/`restore` with

@@ -259,6 +259,8 @@ pub struct RawPage {
     pub next_key_marker: Option<String>,
     /// The next version id marker, if any (empty counts as none).
     pub next_version_id_marker: Option<String>,
+    /// Common prefixes (decoded), when listed with a delimiter.
+    pub common_prefixes: Vec<String>,
 }
 
 /// What HeadObject says about one version.
@@ -534,15 +536,17 @@ impl S3 {
         &self,
         bucket: &str,
         prefix: &str,
-        key_marker: Option<&str>,
-        version_id_marker: Option<&str>,
+        delimiter: Option<&str>,
+        markers: (Option<&str>, Option<&str>),
         max_keys: i32,
     ) -> Result<RawPage, S3Error> {
+        let (key_marker, version_id_marker) = markers;
         let mut req = self
             .client
             .list_object_versions()
             .bucket(bucket)
             .encoding_type(EncodingType::Url)
+            .set_delimiter(delimiter.map(str::to_owned))
             .max_keys(max_keys);
         if !prefix.is_empty() {
             req = req.prefix(prefix);
@@ -618,8 +622,15 @@ impl S3 {
             Some(k) if !k.is_empty() => Some(decode(k)?),
             _ => None,
         };
+        let common_prefixes = out
+            .common_prefixes()
+            .iter()
+            .filter_map(|c| c.prefix())
+            .map(decode)
+            .collect::<Result<_, _>>()?;
         Ok(RawPage {
             page,
+            common_prefixes,
             truncated: out.is_truncated() == Some(true),
             next_key_marker,
             next_version_id_marker: out

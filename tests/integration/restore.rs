@@ -434,3 +434,67 @@ async fn same_second_version_and_marker_is_reported() {
         text.stdout
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parallel_listing_gives_the_same_plan_as_one_stream() {
+    let m = Moto::start().await;
+    m.bucket("folders", true).await;
+    let keys = [
+        "top.txt", "a/1", "a/2", "a/b/3", "a/b/c/4", "a0", "b/ü 5", "b/x+y", "c/", "c/6", "d/7",
+        "d/8", "e/9%41", "z",
+    ];
+    for k in keys {
+        m.put("folders", k, b"one").await;
+    }
+    next_second().await;
+    m.delete("folders", "d/8").await;
+    let t = ts(checkpoint().await);
+    for (i, k) in keys.iter().enumerate() {
+        match i % 3 {
+            0 => m.put("folders", k, b"two").await,
+            1 => {
+                m.delete("folders", k).await;
+                String::new()
+            }
+            _ => String::new(),
+        };
+    }
+    m.put("folders", "d/8", b"back").await;
+    m.put("folders", "new/10", b"new").await;
+    let plan = |extra: &[&str]| {
+        let r = m.run(
+            &[
+                &["--output", "json", "plan", "s3://folders", "--at", &t][..],
+                extra,
+            ]
+            .concat(),
+        );
+        let mut p = r.expect_code(0).json();
+        p.as_object_mut().unwrap().remove("created_at");
+        p
+    };
+    let sequential = plan(&["--list-concurrency", "1"]);
+    assert_eq!(sequential["stats"]["keys_at_target"], 13, "{sequential}");
+    for extra in [
+        &["--list-concurrency", "4"][..],
+        &["--list-concurrency", "3", "--page-size", "2"][..],
+    ] {
+        assert_eq!(plan(extra), sequential, "{extra:?}");
+    }
+    m.run(&[
+        "restore",
+        "s3://folders",
+        "--at",
+        &t,
+        "--yes",
+        "--list-concurrency",
+        "4",
+    ])
+    .expect_code(0);
+    let mut want: BTreeMap<String, Vec<u8>> = keys
+        .iter()
+        .map(|k| (k.to_string(), b"one".to_vec()))
+        .collect();
+    want.remove("d/8");
+    assert_eq!(m.contents("folders", "").await, want);
+}

@@ -39,6 +39,7 @@ pub(crate) struct Request {
     pub(crate) destination: Destination,
     pub(crate) spec: TargetSpec,
     pub(crate) page_size: i32,
+    pub(crate) list_concurrency: usize,
     /// How TIME was resolved, when that is worth saying.
     pub(crate) time_note: Option<String>,
     /// A separate client for the destination (`--dest-profile`, `--dest-endpoint-url`).
@@ -114,6 +115,7 @@ fn resolve(target: &Target, global: &ConnectOptions) -> CliResult<Request> {
         destination,
         spec,
         page_size: target.listing.page_size,
+        list_concurrency: target.listing.list_concurrency as usize,
         time_note,
         dest_connect,
     })
@@ -209,6 +211,7 @@ pub(crate) async fn prepare(
         &req.source.bucket,
         &req.source.prefix,
         req.page_size,
+        req.list_concurrency,
     )
     .await?;
     tracing::info!(
@@ -225,6 +228,7 @@ pub(crate) async fn prepare(
             &location.bucket,
             &location.prefix,
             req.page_size,
+            req.list_concurrency,
         )
         .await?
         .current(),
