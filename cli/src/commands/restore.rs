@@ -493,7 +493,7 @@ fn print_warnings(printer: &Printer, warnings: &[Warning]) {
             ),
             Warning::DestinationKeepsNoHistory { bucket, versioning } => (
                 "nohistory",
-                format!("destination bucket {bucket:?} versioning is {versioning}: restored objects keep no history and existing objects there are overwritten"),
+                format!("destination bucket {bucket:?} is not versioned (versioning: {versioning}): restored objects keep no history and existing objects there are overwritten"),
                 "",
             ),
         };
