@@ -40,7 +40,7 @@ weight is cut to 30%. Comparable size matters in big buckets, where a few coinci
 From content (samples), each sampled version is judged against what it should be: its
 key's extension, the previous version's Content-Type or sniffed type, its own
 Content-Type (see [`content`]); samples under 16 bytes are not judged. Near-random
-bytes (entropy within 0.2 bits/byte of what random data of that length reaches) without
+bytes (entropy within `0.15 + 20/n` bits/byte of what `n` random bytes reach on average) without
 a file signature where something else is expected are [`Encrypted`](DamageKind::Encrypted); bytes of another
 type are [`WrongType`](DamageKind::WrongType); a validator failure is
 [`Invalid`](DamageKind::Invalid). A run of such versions is a signal of weight 0.75
