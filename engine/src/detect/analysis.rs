@@ -60,7 +60,15 @@ pub(crate) struct Event {
     pub change: Change,
     /// Inside the scan window.
     pub in_window: bool,
+    /// For an overwrite: the new version has the previous one's ETag and size (the same
+    /// bytes written again).
+    pub same_bytes: bool,
+    /// Index of the writer in [`Ctx::owner_name`] ([`NO_OWNER`] when not listed).
+    pub owner: u32,
 }
+
+/// [`Event::owner`] of an entry listed without an owner.
+pub(crate) const NO_OWNER: u32 = u32::MAX;
 
 /// A new key `X<suffix>` created while `X` got a delete marker nearby.
 #[derive(Debug, Clone, Copy)]
@@ -99,8 +107,9 @@ pub(crate) struct Ctx<'a> {
     pub gap: Ms,
     /// The first change in the timeline.
     pub history_start: Option<Ms>,
-    /// When each owner id first wrote.
-    owner_first: HashMap<&'a str, Ms>,
+    /// Owner ids, interned: name, when it first wrote, and whether it is new.
+    owners: Vec<(&'a str, Ms, bool)>,
+    owner_ids: HashMap<&'a str, u32>,
     /// Rename pairs, in order of the created event.
     pub pairs: Vec<Pair<'a>>,
     pair_by_created: HashMap<usize, usize>,
@@ -135,7 +144,9 @@ impl<'a> Ctx<'a> {
         );
         let mut events = Vec::with_capacity(tl.len());
         let mut key_offset = Vec::with_capacity(tl.keys().len());
-        let mut owner_first: HashMap<&str, Ms> = HashMap::new();
+        let mut owners: Vec<(&str, Ms, bool)> = Vec::new();
+        let mut owner_ids: HashMap<&str, u32> = HashMap::new();
+        let mut last_owner: Option<(&str, u32)> = None;
         let mut history_start: Option<Ms> = None;
         for (k, h) in tl.keys().iter().enumerate() {
             key_offset.push(events.len());
@@ -149,18 +160,36 @@ impl<'a> Ctx<'a> {
                 };
                 let t = v.last_modified.timestamp_millis();
                 history_start = Some(history_start.map_or(t, |s| s.min(t)));
-                if let Some(o) = v.owner_id.as_deref() {
-                    owner_first
-                        .entry(o)
-                        .and_modify(|f| *f = (*f).min(t))
-                        .or_insert(t);
+                let owner = match v.owner_id.as_deref() {
+                    None => NO_OWNER,
+                    // Writers are few and come in streaks: skip the hash most of the time.
+                    Some(o) if last_owner.is_some_and(|(l, _)| l == o) => {
+                        last_owner.map_or(NO_OWNER, |(_, id)| id)
+                    }
+                    Some(o) => {
+                        let id = *owner_ids.entry(o).or_insert_with(|| {
+                            owners.push((o, t, false));
+                            (owners.len() - 1) as u32
+                        });
+                        last_owner = Some((o, id));
+                        id
+                    }
+                };
+                if let Some(first) = owners.get_mut(owner as usize) {
+                    first.1 = first.1.min(t);
                 }
+                let same_bytes = change == Change::Overwrite
+                    && h.entries.get(i + 1).is_some_and(|p| {
+                        !v.etag.is_empty() && p.etag == v.etag && p.size == v.size
+                    });
                 events.push(Event {
                     key: k,
                     idx: i,
                     t,
                     change,
                     in_window: win.0 <= t && t <= win.1,
+                    same_bytes,
+                    owner,
                 });
             }
         }
@@ -185,7 +214,8 @@ impl<'a> Ctx<'a> {
             win,
             gap: opts.gap_secs.max(0).saturating_mul(1000),
             history_start,
-            owner_first,
+            owners,
+            owner_ids,
             pairs: Vec::new(),
             pair_by_created: HashMap::new(),
             paired_deletes: HashSet::new(),
@@ -196,6 +226,11 @@ impl<'a> Ctx<'a> {
             new_owner_events: Vec::new(),
             baseline: Baseline::default(),
         };
+        let needed = opts.new_owner_history_secs.max(0).saturating_mul(1000);
+        for o in &mut ctx.owners {
+            o.2 = history_start
+                .is_some_and(|start| o.1 >= win.0 && o.1 >= start.saturating_add(needed));
+        }
         ctx.find_pairs();
         ctx.find_moves();
         ctx.find_bursts();
@@ -227,16 +262,16 @@ impl<'a> Ctx<'a> {
 
     /// True for an owner first seen inside the window after enough history.
     pub(crate) fn is_new_owner(&self, owner: &str) -> bool {
-        let (Some(first), Some(start)) = (self.owner_first.get(owner), self.history_start) else {
-            return false;
-        };
-        let needed = self.opts.new_owner_history_secs.max(0).saturating_mul(1000);
-        *first >= self.win.0 && *first >= start.saturating_add(needed)
+        self.owner_ids
+            .get(owner)
+            .is_some_and(|&id| self.owners[id as usize].2)
     }
 
     /// When an owner first wrote.
     pub(crate) fn owner_first(&self, owner: &str) -> Option<Ms> {
-        self.owner_first.get(owner).copied()
+        self.owner_ids
+            .get(owner)
+            .map(|&id| self.owners[id as usize].1)
     }
 
     /// The version content analysis compares an event's version with: the previous
@@ -506,24 +541,26 @@ impl<'a> Ctx<'a> {
                 0.0
             },
             peak_per_bin: peak,
-            writers: self.owner_first.values().filter(|&&f| f < cutoff).count(),
+            writers: self.owners.iter().filter(|o| o.1 < cutoff).count(),
         };
     }
 
     fn index_new_owners(&mut self) {
-        let mut by_owner: HashMap<&'a str, Vec<usize>> = HashMap::new();
-        let keys = self.tl.keys();
+        let mut by_owner: Vec<Vec<usize>> = vec![Vec::new(); self.owners.len()];
         for (id, e) in self.events.iter().enumerate() {
-            if !e.in_window || e.change == Change::DeleteAgain {
-                continue;
-            }
-            if let Some(o) = keys[e.key].entries[e.idx].owner_id.as_deref()
-                && self.is_new_owner(o)
+            if e.in_window
+                && e.change != Change::DeleteAgain
+                && self.owners.get(e.owner as usize).is_some_and(|o| o.2)
             {
-                by_owner.entry(o).or_default().push(id);
+                by_owner[e.owner as usize].push(id);
             }
         }
-        let mut list: Vec<(&str, Vec<usize>)> = by_owner.into_iter().collect();
+        let mut list: Vec<(&str, Vec<usize>)> = by_owner
+            .into_iter()
+            .enumerate()
+            .filter(|(_, ids)| !ids.is_empty())
+            .map(|(o, ids)| (self.owners[o].0, ids))
+            .collect();
         list.sort_by(|a, b| a.0.cmp(b.0));
         for (_, ids) in &mut list {
             ids.sort_by_key(|&id| (self.events[id].t, id));

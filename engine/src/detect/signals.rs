@@ -4,8 +4,9 @@
 use super::analysis::{Change, Ctx, Judged, Ms, to_time};
 use super::content::Verdict;
 use super::{AffectedKey, Confidence, DamageKind, Incident};
+use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::hash::Hash;
+use std::hash::BuildHasher;
 
 /// The type of a signal; an incident counts the strongest signal of each type once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -34,6 +35,9 @@ pub(crate) struct Signal {
     /// Why, for humans.
     pub evidence: String,
 }
+
+/// Below this many changes the signal finders run on the calling thread.
+const PARALLEL_THRESHOLD: usize = 64 * 1024;
 
 /// Weight kept by a signature already seen in bulk before (a routine job).
 const ROUTINE: f64 = 0.3;
@@ -90,16 +94,17 @@ fn distinct_keys(ctx: &Ctx<'_>, ids: &[usize]) -> usize {
 /// thousands of keys look routine.
 fn signature_runs<S: Eq + Ord + Clone>(
     ctx: &Ctx<'_>,
-    mut items: Vec<(S, usize)>,
+    items: Vec<(S, usize)>,
     min: usize,
     qualifies: impl Fn(&[usize], Ms, Ms) -> bool,
 ) -> Vec<Run<S>> {
-    // Sorting beats a hash map of vectors when most signatures occur once (ETags).
-    items.sort_unstable_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| ctx.events[a.1].t.cmp(&ctx.events[b.1].t))
-            .then_with(|| a.1.cmp(&b.1))
-    });
+    // Sorting beats a hash map of vectors when most signatures occur once (ETags); the
+    // time rides along so the comparisons stay in cache.
+    let mut items: Vec<(S, Ms, usize)> = items
+        .into_iter()
+        .map(|(s, id)| (s, ctx.events[id].t, id))
+        .collect();
+    items.sort_unstable();
     let mut out = Vec::new();
     let mut g = 0;
     while g < items.len() {
@@ -116,12 +121,10 @@ fn signature_runs<S: Eq + Ord + Clone>(
         let mut i = 0;
         while i < group.len() {
             let mut j = i + 1;
-            while j < group.len()
-                && ctx.events[group[j].1].t - ctx.events[group[j - 1].1].t <= ctx.gap
-            {
+            while j < group.len() && group[j].1 - group[j - 1].1 <= ctx.gap {
                 j += 1;
             }
-            let run: Vec<usize> = group[i..j].iter().map(|x| x.1).collect();
+            let run: Vec<usize> = group[i..j].iter().map(|x| x.2).collect();
             i = j;
             let in_window: Vec<usize> = run
                 .iter()
@@ -174,26 +177,35 @@ fn real_overwrites<'c>(ctx: &'c Ctx<'_>) -> impl Iterator<Item = (usize, u64, u6
     ctx.events
         .iter()
         .enumerate()
-        .filter(|(_, e)| e.change == Change::Overwrite)
-        .filter_map(move |(id, _)| {
-            let v = ctx.ver(id);
-            let p = ctx.prev(id)?;
-            let same = !v.etag.is_empty() && v.etag == p.etag && v.size == p.size;
-            (!same).then_some((id, v.size, p.size))
-        })
+        .filter(|(_, e)| e.change == Change::Overwrite && !e.same_bytes)
+        .filter_map(move |(id, _)| Some((id, ctx.ver(id).size, ctx.prev(id)?.size)))
 }
 
 /// Every metadata signal.
 pub(crate) fn metadata(ctx: &Ctx<'_>) -> Vec<Signal> {
-    let mut out = Vec::new();
-    common_delta(ctx, &mut out);
-    truncation(ctx, &mut out);
-    size_collapse(ctx, &mut out);
-    same_content(ctx, &mut out);
-    renames(ctx, &mut out);
-    wipes(ctx, &mut out);
-    new_writers(ctx, &mut out);
-    drop_subsumed(out)
+    type Finder = fn(&Ctx<'_>, &mut Vec<Signal>);
+    const FINDERS: [Finder; 7] = [
+        common_delta,
+        truncation,
+        size_collapse,
+        same_content,
+        renames,
+        wipes,
+        new_writers,
+    ];
+    let run = |f: &Finder| {
+        let mut v = Vec::new();
+        f(ctx, &mut v);
+        v
+    };
+    // The finders are independent; on big timelines run them on rayon's pool (results
+    // keep the finders' order either way).
+    let found: Vec<Vec<Signal>> = if ctx.events.len() >= PARALLEL_THRESHOLD {
+        FINDERS.par_iter().map(run).collect()
+    } else {
+        FINDERS.iter().map(run).collect()
+    };
+    drop_subsumed(found.into_iter().flatten().collect())
 }
 
 /// Drop a signal whose changes are all in a bigger (or equally big but stronger) signal
@@ -373,6 +385,9 @@ fn size_collapse(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
 }
 
 fn same_content(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
+    // A fixed-key hasher: the grouping order must not change from run to run.
+    let hasher =
+        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
     let mut items = Vec::new();
     for (id, e) in ctx.events.iter().enumerate() {
         if !e.change.writes_content() {
@@ -385,7 +400,9 @@ fn same_content(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
         if e.change == Change::Overwrite && ctx.prev(id).is_some_and(|p| p.etag == v.etag) {
             continue;
         }
-        items.push((v.etag.as_str(), id));
+        // Grouped by a hash first, so sorting compares integers (and the ETags only
+        // when the hashes are equal).
+        items.push(((hasher.hash_one(v.etag.as_str()), v.etag.as_str()), id));
     }
     for r in signature_runs(ctx, items, ctx.opts.min_keys, |_, _, _| true) {
         let over: Vec<usize> = r
@@ -423,7 +440,7 @@ fn same_content(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
                 "{} keys ({} of them overwritten) were given one identical content (ETag {}, {} bytes, e.g. {example}) {}{}",
                 r.keys,
                 over_keys,
-                r.sig,
+                r.sig.1,
                 ctx.ver(r.ids[0]).size,
                 fmt_span(r.start, r.end),
                 routine_note(&r)
