@@ -9,6 +9,36 @@ a [`ScanReport`]: data, never errors. The report feeds the two restore modes:
 incident) and [`per_key_target`] (`--per-key`: each damaged key back to its own last good
 version, every other key left as it is now).
 
+```
+use s3rewind_engine::detect::{DamageKind, DetectOptions, detect, per_key_target, restore_point, sample_plan};
+use s3rewind_engine::{Destination, Location, PlanOptions, plan, scenarios};
+
+// A week of office activity, then a sync client uploads empty files over the documents.
+let s = scenarios::by_name("truncation").unwrap();
+let timeline = s.timeline();
+let options = DetectOptions::default();
+// The CLI fetches the first SAMPLE_BYTES of the versions the plan names (here: the
+// simulator's bytes), at most 50 ranged GETs.
+let wanted = sample_plan(&timeline, &options, Some(50), false);
+let samples = scenarios::samples_for(&s.bucket, &wanted);
+let report = detect(&timeline, &samples, &options);
+assert!(report.found());
+let incident = &report.incidents[0];
+assert_eq!(incident.kinds, [DamageKind::Truncated]);
+
+let place = Location { bucket: "office".into(), prefix: String::new() };
+// --before-corruption: the whole bucket as it was just before the first bad write.
+let at = restore_point(&report).unwrap();
+assert!(at < incident.start);
+let whole = plan(&timeline.current(), &timeline.state_at(at),
+                 &PlanOptions::new(place.clone(), Destination::InPlace, at));
+// --per-key: each damaged key back to its last good version, nothing else touched.
+let per_key = plan(&timeline.current(), &per_key_target(&timeline, &report),
+                   &PlanOptions::new(place, Destination::InPlace, incident.end));
+assert_eq!(per_key.actions.len(), incident.keys.len());
+assert!(whole.actions.len() >= per_key.actions.len());
+```
+
 # Method
 
 Every entry of the timeline becomes a *change* of its key: a creation, an overwrite (a
@@ -104,8 +134,10 @@ pub const SAMPLE_BYTES: usize = 4096;
 /// The schema name written into every scan report; bumped on incompatible changes.
 pub const SCAN_SCHEMA: &str = "s3rewind.scan/v1";
 
-/// What to scan and how sensitive to be. [`Default`] gives the documented thresholds.
+/// What to scan and how sensitive to be. [`Default`] gives the documented thresholds
+/// (and fills in the fields a serialised form leaves out).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct DetectOptions {
     /// Judge only changes at or after this instant (earlier history is the baseline).
     pub since: Option<DateTime<Utc>>,
