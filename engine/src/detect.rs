@@ -71,7 +71,9 @@ From content (samples), each sampled version is judged against what it should be
 key's extension, the previous version's Content-Type or sniffed type, its own
 Content-Type (see [`content`]); samples under 16 bytes are not judged. Near-random
 bytes (entropy within `0.15 + 20/n` bits/byte of what `n` random bytes reach on average) without
-a file signature where something else is expected are [`Encrypted`](DamageKind::Encrypted); bytes of another
+a file signature where something else is expected, or behind the intact signature of a
+format whose head is never random (PDF, ELF, PE, SQLite), are
+[`Encrypted`](DamageKind::Encrypted); bytes of another
 type are [`WrongType`](DamageKind::WrongType); a validator failure is
 [`Invalid`](DamageKind::Invalid). A run of such versions is a signal of weight 0.75
 (encrypted) or 0.6 (wrong type) once it has `min_content_keys` keys, and of 0.5 (one or

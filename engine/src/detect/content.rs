@@ -82,6 +82,17 @@ impl FileType {
             )
     }
 
+    /// True for formats whose first kilobytes are structured (objects, headers, tables)
+    /// rather than compressed: such a head is never near-random, so a random one behind
+    /// an intact signature means the rest was encrypted. PDF, ELF, PE and SQLite; the
+    /// compressed formats (ZIP, PNG, JPEG, gzip, …) do look random after their header.
+    pub fn structured_head(self) -> bool {
+        matches!(
+            self,
+            FileType::Pdf | FileType::Elf | FileType::Pe | FileType::Sqlite
+        )
+    }
+
     /// The type's name as used in reports (`pdf`, `png`, `text`, …).
     pub fn name(self) -> &'static str {
         match self {
@@ -461,6 +472,13 @@ pub(crate) fn judge(key: &str, new: Bytes<'_>, reference: Option<Bytes<'_>>) -> 
         } else {
             Verdict::Unknown
         }
+    } else if new_random && new_type.is_some_and(FileType::structured_head) {
+        // Encryption that leaves the first bytes (the signature) alone.
+        Verdict::Encrypted(format!(
+            "{:.2} bits/byte behind an intact {} signature",
+            entropy(new.head),
+            new_type.map_or("", FileType::name)
+        ))
     } else {
         match (expected, new_type) {
             (Some(t), Some(n)) if t.compatible(n) => Verdict::Good,
@@ -645,6 +663,17 @@ mod tests {
             judge("a/x.pdf", b(&cipher), Some(b(&pdf))),
             Verdict::Encrypted(_)
         ));
+        // The signature kept, the rest encrypted.
+        let mut kept = b"%PDF-1.7\n".to_vec();
+        kept.extend(&cipher[..4000]);
+        assert!(matches!(
+            judge("a/x.pdf", b(&kept), Some(b(&pdf))),
+            Verdict::Encrypted(_)
+        ));
+        // A compressed format looks random after its header: no verdict from entropy.
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend(&cipher[..4000]);
+        assert_eq!(judge("a/x.png", b(&png), Some(b(&png))), Verdict::Good);
         // Unknown extension: the previous version decides.
         assert!(matches!(
             judge("a/x.docx.locked", b(&cipher), Some(b(b"PK\x03\x04rest"))),
