@@ -120,6 +120,7 @@ const BUILDERS: &[(&str, Builder)] = &[
     ("truncation", truncation),
     ("wrong-type", wrong_type),
     ("encrypt-same-size", encrypt_same_size),
+    ("slow-encrypt-keep-header", slow_encrypt_keep_header),
     ("busy-encrypt-during-deploy", busy_encrypt_during_deploy),
     ("busy-prefix-wipe", busy_prefix_wipe),
 ];
@@ -576,6 +577,9 @@ enum Action {
     Delete,
     /// Random bytes over the current content.
     Encrypt(Overhead),
+    /// Random bytes over the current content except its first `keep` bytes (ransomware
+    /// that leaves file signatures intact).
+    EncryptKeepHead { overhead: Overhead, keep: usize },
     /// Random bytes sized after `from`'s current content.
     EncryptCopy { from: String, overhead: Overhead },
     /// The content cut to `to` bytes.
@@ -676,6 +680,12 @@ impl World {
                 Action::Encrypt(o) => current
                     .as_ref()
                     .map(|c| ciphertext(o.apply(c.len() as u64) as usize, rng)),
+                Action::EncryptKeepHead { overhead, keep } => current.as_ref().map(|c| {
+                    let mut v = c[..(*keep).min(c.len())].to_vec();
+                    let size = overhead.apply(c.len() as u64) as usize;
+                    v.extend(ciphertext(size.saturating_sub(v.len()), rng));
+                    v
+                }),
                 Action::EncryptCopy { from, overhead } => b
                     .head(from)
                     .and_then(|h| h.content.as_ref())
@@ -702,9 +712,9 @@ fetching <code>/{}</code>. Please try again later.</p>\n<hr><address>edge-proxy/
                 (Action::Delete, _) => false,
                 (_, Some(bytes)) => {
                     let ct = match op.action {
-                        Action::Encrypt(_) | Action::EncryptCopy { .. } => {
-                            Some("application/octet-stream")
-                        }
+                        Action::Encrypt(_)
+                        | Action::EncryptKeepHead { .. }
+                        | Action::EncryptCopy { .. } => Some("application/octet-stream"),
                         Action::ErrorPage => Some("text/html"),
                         Action::Note => Some("text/plain"),
                         _ => Some(content_type(kind)),
@@ -1435,6 +1445,30 @@ fn encrypt_same_size() -> Scenario {
         "a stream cipher without header encrypts 60% of the files in place: sizes do not change, only content shows it",
         w,
         Some((DamageKind::Encrypted, true)),
+    )
+}
+
+fn slow_encrypt_keep_header() -> Scenario {
+    let mut w = World::new(29);
+    let attack = at(7, 9, 12, 0);
+    let until = at(7, 20, 0, 0);
+    let office = Office::run(&mut w, 7, attack);
+    log_rotation(&mut w, 7, until);
+    let victims = choose(&mut w.rng, &office.live, 0.5);
+    let mut t = attack;
+    for k in &victims {
+        let action = Action::EncryptKeepHead {
+            overhead: Overhead::Const(256),
+            keep: 16,
+        };
+        w.attack(t, k, action, ACCOUNT);
+        t += TimeDelta::seconds(w.rng.range(240, 540) as i64);
+    }
+    scenario(
+        "slow-encrypt-keep-header",
+        "half the office files encrypted one every 4 to 9 minutes over a working day, keeping their first 16 bytes (signatures intact) and appending a 256-byte key blob; hourly logs carry on",
+        w,
+        Some((DamageKind::Encrypted, false)),
     )
 }
 
