@@ -116,6 +116,7 @@ memory for one small record per version.
 
 mod analysis;
 pub mod content;
+mod incident;
 mod restore;
 mod sample;
 mod signals;
@@ -455,7 +456,7 @@ pub fn detect(
     let judged = ctx.judge(samples);
     let mut found = signals::metadata(&ctx);
     found.extend(signals::content(&ctx, &judged));
-    let incidents = signals::assemble(&ctx, &judged, found);
+    let incidents = incident::assemble(&ctx, &judged, found);
     ScanReport {
         schema: SCAN_SCHEMA.to_owned(),
         since: options.since,

@@ -63,7 +63,7 @@ pub(crate) struct Event {
     /// For an overwrite: the new version has the previous one's ETag and size (the same
     /// bytes written again).
     pub same_bytes: bool,
-    /// Index of the writer in [`Ctx::owner_name`] ([`NO_OWNER`] when not listed).
+    /// Index of the writer in the context's interned owners ([`NO_OWNER`] when not listed).
     pub owner: u32,
 }
 

@@ -2,7 +2,7 @@
 
 use super::DetectOptions;
 use super::analysis::{Change, Ctx, Judged};
-use super::signals;
+use super::{incident, signals};
 use crate::timeline::Timeline;
 use std::collections::{BTreeSet, HashMap};
 
@@ -49,7 +49,7 @@ pub fn sample_plan(
             offer(id, 1, &ctx);
         }
     }
-    for a in signals::assemble_with_events(&ctx, &Judged::default(), found) {
+    for a in incident::assemble_with_events(&ctx, &Judged::default(), found) {
         for id in a.events {
             offer(id, 0, &ctx);
         }

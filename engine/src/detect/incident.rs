@@ -1,0 +1,413 @@
+//! Incidents: signals merged by time, widened to the writers and size changes they
+//! share, scored, and turned into affected keys with their last good versions. The
+//! method and every weight are described in the [module docs](super).
+
+use super::analysis::{Change, Ctx, Judged, Ms, to_time};
+use super::content::Verdict;
+use super::signals::{Family, Signal, verdict_kind};
+use super::{AffectedKey, Confidence, DamageKind, Incident};
+use std::collections::{BTreeMap, HashSet};
+
+/// An incident with the event ids it is made of (the sample plan reads them).
+pub(crate) struct Assembled {
+    pub incident: Incident,
+    pub events: Vec<usize>,
+}
+
+/// Merge signals into incidents and keep those that score high enough.
+pub(crate) fn assemble(ctx: &Ctx<'_>, judged: &Judged, signals: Vec<Signal>) -> Vec<Incident> {
+    assemble_with_events(ctx, judged, signals)
+        .into_iter()
+        .map(|a| a.incident)
+        .collect()
+}
+
+pub(crate) fn assemble_with_events(
+    ctx: &Ctx<'_>,
+    judged: &Judged,
+    mut signals: Vec<Signal>,
+) -> Vec<Assembled> {
+    signals.retain(|s| !s.events.is_empty());
+    signals.sort_by(|a, b| {
+        (a.start, a.end, a.family)
+            .cmp(&(b.start, b.end, b.family))
+            .then_with(|| a.evidence.cmp(&b.evidence))
+    });
+    let mut groups: Vec<Vec<Signal>> = Vec::new();
+    let mut group_end = Ms::MIN;
+    for s in signals {
+        match groups.last_mut() {
+            Some(g) if s.start <= group_end.saturating_add(ctx.gap) => {
+                group_end = group_end.max(s.end);
+                g.push(s);
+            }
+            _ => {
+                group_end = s.end;
+                groups.push(vec![s]);
+            }
+        }
+    }
+    let mut out: Vec<Assembled> = groups
+        .into_iter()
+        .filter_map(|g| incident_of(ctx, judged, g))
+        .collect();
+    out.sort_by_key(|a| (a.incident.start, a.incident.end));
+    for (i, a) in out.iter_mut().enumerate() {
+        a.incident.id = i + 1;
+    }
+    out
+}
+
+/// Label strength: content evidence beats metadata for the same change.
+fn strength(family: Family) -> u8 {
+    match family {
+        Family::Content => 2,
+        Family::NewWriter => 0,
+        _ => 1,
+    }
+}
+
+fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Assembled> {
+    let start = group.iter().map(|s| s.start).min()?;
+    let end = group.iter().map(|s| s.end).max()?;
+    // The strongest weight per signal type, and the evidence, strongest first.
+    let mut best: BTreeMap<Family, f64> = BTreeMap::new();
+    let mut evidence: Vec<(f64, String)> = Vec::new();
+    // event id -> (strength, kind)
+    let mut labels: BTreeMap<usize, (u8, DamageKind)> = BTreeMap::new();
+    for s in &group {
+        let w = best.entry(s.family).or_insert(0.0);
+        *w = w.max(s.weight);
+        evidence.push((s.weight, s.evidence.clone()));
+        for &(id, kind) in &s.events {
+            let st = strength(s.family);
+            labels
+                .entry(id)
+                .and_modify(|l| {
+                    if (st, std::cmp::Reverse(kind)) > (l.0, std::cmp::Reverse(l.1)) {
+                        *l = (st, kind);
+                    }
+                })
+                .or_insert((st, kind));
+        }
+    }
+
+    // A new writer among the damaging changes; if it made at least half of them, all its
+    // changes near the incident join it.
+    let mut per_owner: BTreeMap<&str, usize> = BTreeMap::new();
+    for &id in labels.keys() {
+        if let Some(o) = ctx.owner(id) {
+            *per_owner.entry(o).or_default() += 1;
+        }
+    }
+    let new_owners: Vec<(&str, usize)> = per_owner
+        .iter()
+        .filter(|(o, _)| ctx.is_new_owner(o))
+        .map(|(&o, &n)| (o, n))
+        .collect();
+    let mut modifiers: Vec<(f64, String)> = Vec::new();
+    let mut modifiers_note: Vec<String> = Vec::new();
+    if !new_owners.is_empty() && !best.contains_key(&Family::NewWriter) {
+        let names: Vec<String> = new_owners.iter().map(|(o, _)| format!("{o:?}")).collect();
+        modifiers.push((
+            0.3,
+            format!("made by a writer never seen before: {}", names.join(", ")),
+        ));
+    }
+    let total = labels.len();
+    let overwrite_kind = dominant_overwrite_kind(ctx, &labels);
+    for (owner, n) in &new_owners {
+        if n * 2 < total {
+            continue;
+        }
+        if let Some((_, ids)) = ctx.new_owner_events.iter().find(|(o, _)| o == owner) {
+            let lo = start.saturating_sub(ctx.gap);
+            let hi = end.saturating_add(ctx.gap);
+            for &id in ids {
+                let t = ctx.events[id].t;
+                if t < lo || t > hi || labels.contains_key(&id) {
+                    continue;
+                }
+                let kind = match ctx.events[id].change {
+                    Change::Overwrite => overwrite_kind,
+                    Change::Delete => DamageKind::Deleted,
+                    Change::Create => DamageKind::Planted,
+                    Change::DeleteAgain => continue,
+                };
+                labels.insert(id, (0, kind));
+            }
+        }
+    }
+
+    // Content-confirmed damage usually has a size signature (same size for a stream
+    // cipher, +N for a header): unsampled overwrites by the same writers near the
+    // incident with that signature join it, so a sampling budget does not leave victims
+    // (or the true start) out.
+    let expanded = expand_by_signature(ctx, judged, &mut labels, start, end);
+    if expanded > 0 {
+        modifiers_note.push(format!(
+            "{expanded} unsampled overwrites by the same writers with the same size change as the damaged samples were included"
+        ));
+    }
+
+    // Burst and storage-class modifiers.
+    if let Some(b) = ctx
+        .bursts_between(start, end)
+        .iter()
+        .max_by_key(|b| b.count)
+    {
+        modifiers.push((
+            0.25,
+            format!(
+                "burst: {} overwrites and deletes in {} minutes at {}; the busiest earlier bin had {}",
+                b.count,
+                ctx.bin_ms() / 60_000,
+                super::analysis::to_time(b.start).format("%Y-%m-%d %H:%M"),
+                b.earlier_peak
+            ),
+        ));
+    }
+    let overwrites: Vec<usize> = labels
+        .keys()
+        .copied()
+        .filter(|&id| ctx.events[id].change == Change::Overwrite)
+        .collect();
+    let class_changed = overwrites
+        .iter()
+        .filter(|&&id| {
+            let (v, p) = (ctx.ver(id), ctx.prev(id));
+            matches!((&v.storage_class, p.and_then(|p| p.storage_class.as_ref())), (Some(a), Some(b)) if a != b)
+        })
+        .count();
+    if class_changed >= ctx.opts.min_keys && class_changed * 2 >= overwrites.len() {
+        modifiers.push((
+            0.15,
+            format!("{class_changed} overwrites also changed the storage class"),
+        ));
+    }
+
+    // Content: confirmation (damaged samples anywhere in the incident) or contradiction
+    // (the changes metadata called encrypted, wrong-typed or overwritten look healthy;
+    // content has nothing to say about truncation, deletes or new keys).
+    let mut checked = 0usize;
+    let mut bad = 0usize;
+    let mut claims_checked = 0usize;
+    let mut claims_bad = 0usize;
+    for (&id, &(_, kind)) in &labels {
+        match judged.get(id) {
+            Some(Verdict::Unknown) | None => {}
+            Some(v) => {
+                checked += 1;
+                bad += usize::from(v.is_bad());
+                if matches!(
+                    kind,
+                    DamageKind::Encrypted | DamageKind::WrongType | DamageKind::Overwritten
+                ) {
+                    claims_checked += 1;
+                    claims_bad += usize::from(v.is_bad());
+                }
+            }
+        }
+    }
+
+    let mut keep = 1.0;
+    for w in best.values().chain(modifiers.iter().map(|(w, _)| w)) {
+        keep *= 1.0 - w.clamp(0.0, 1.0);
+    }
+    let mut score = 1.0 - keep;
+    if claims_checked >= 3 && claims_bad * 5 < claims_checked {
+        score *= 0.4;
+        evidence.push((
+            0.0,
+            format!(
+                "content contradicts it: only {claims_bad} of {claims_checked} sampled versions look damaged"
+            ),
+        ));
+    }
+    evidence.extend(modifiers.iter().cloned());
+    evidence.extend(modifiers_note.into_iter().map(|n| (0.0, n)));
+    let score = (score * 1000.0).round() / 1000.0;
+    if score < ctx.opts.min_score {
+        return None;
+    }
+    let confirmed = bad >= ctx.opts.min_content_keys && bad * 2 >= checked;
+    let independent =
+        best.iter().any(|(f, w)| *f != Family::Content && *w > 0.0) || !modifiers.is_empty();
+    let confidence = if confirmed && independent {
+        Confidence::High
+    } else if score >= 0.6 || confirmed {
+        Confidence::Medium
+    } else {
+        Confidence::Low
+    };
+
+    // Affected keys: each key's oldest flagged entry in list order.
+    let mut first: BTreeMap<usize, (usize, (u8, DamageKind))> = BTreeMap::new(); // key -> (event, label)
+    for (&id, &label) in &labels {
+        let e = &ctx.events[id];
+        first
+            .entry(e.key)
+            .and_modify(|f| {
+                let fe = &ctx.events[f.0];
+                if e.idx > fe.idx {
+                    *f = (id, label);
+                }
+            })
+            .or_insert((id, label));
+    }
+    let mut writers: Vec<String> = labels
+        .keys()
+        .filter_map(|&id| ctx.owner(id).map(str::to_owned))
+        .collect();
+    writers.sort();
+    writers.dedup();
+    let keys: Vec<AffectedKey> = first
+        .values()
+        .map(|&(id, (_, kind))| {
+            let v = ctx.ver(id);
+            let good = ctx.prev(id).filter(|p| !p.delete_marker);
+            AffectedKey {
+                key: ctx.key(id).to_owned(),
+                kind,
+                first_bad_version: v.version_id.clone(),
+                first_bad_at: v.last_modified,
+                last_good_version: good.map(|g| g.version_id.clone()),
+                last_good_at: good.map(|g| g.last_modified),
+                content: match judged.get(id) {
+                    Some(Verdict::Encrypted(r) | Verdict::WrongType(r)) => Some(r.clone()),
+                    Some(Verdict::Invalid) => Some("rejected by the validator".to_owned()),
+                    _ => None,
+                },
+            }
+        })
+        .collect();
+    let start_at = keys.iter().map(|k| k.first_bad_at).min()?;
+    let end_ms = labels
+        .keys()
+        .map(|&id| ctx.events[id].t)
+        .max()
+        .unwrap_or(end)
+        .max(start_at.timestamp_millis());
+    let mut kinds: Vec<DamageKind> = keys.iter().map(|k| k.kind).collect();
+    kinds.sort();
+    kinds.dedup();
+    evidence.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let events: Vec<usize> = labels.keys().copied().collect();
+    Some(Assembled {
+        incident: Incident {
+            id: 0,
+            start: start_at,
+            end: to_time(end_ms),
+            kinds,
+            confidence,
+            score,
+            evidence: evidence.into_iter().map(|(_, e)| e).collect(),
+            writers,
+            content_checked: checked,
+            content_bad: bad,
+            keys,
+        },
+        events,
+    })
+}
+
+fn dominant_overwrite_kind(
+    ctx: &Ctx<'_>,
+    labels: &BTreeMap<usize, (u8, DamageKind)>,
+) -> DamageKind {
+    let mut counts: BTreeMap<DamageKind, usize> = BTreeMap::new();
+    for (&id, &(_, kind)) in labels {
+        if ctx.events[id].change == Change::Overwrite {
+            *counts.entry(kind).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+        .map_or(DamageKind::Overwritten, |(k, _)| k)
+}
+
+/// The size change of an overwrite: exact difference, and the 16-byte padding form.
+fn size_sigs(ctx: &Ctx<'_>, id: usize) -> [Option<(u8, i128)>; 2] {
+    let v = ctx.ver(id).size;
+    let Some(p) = ctx.prev(id).map(|p| p.size) else {
+        return [None, None];
+    };
+    let exact = Some((0u8, i128::from(v) - i128::from(p)));
+    let padded = (p / 16 + 1)
+        .checked_mul(16)
+        .filter(|&pad| v >= pad)
+        .map(|pad| (1u8, i128::from(v - pad)));
+    [exact, padded]
+}
+
+/// Add unsampled overwrites that share the dominant size signature of the incident's
+/// content-confirmed overwrites (at least 80% of them) and one of their writers, within
+/// `gap` of the incident. Returns how many were added.
+fn expand_by_signature(
+    ctx: &Ctx<'_>,
+    judged: &Judged,
+    labels: &mut BTreeMap<usize, (u8, DamageKind)>,
+    start: Ms,
+    end: Ms,
+) -> usize {
+    let confirmed: Vec<(usize, DamageKind)> = labels
+        .keys()
+        .filter(|&&id| ctx.events[id].change == Change::Overwrite)
+        .filter_map(|&id| judged.get(id).and_then(verdict_kind).map(|k| (id, k)))
+        .filter(|(_, k)| matches!(k, DamageKind::Encrypted | DamageKind::WrongType))
+        .collect();
+    if confirmed.len() < ctx.opts.min_content_keys.max(1) {
+        return 0;
+    }
+    let mut counts: BTreeMap<(u8, i128), usize> = BTreeMap::new();
+    for &(id, _) in &confirmed {
+        for sig in size_sigs(ctx, id).into_iter().flatten() {
+            *counts.entry(sig).or_default() += 1;
+        }
+    }
+    let Some((&sig, &n)) = counts
+        .iter()
+        .max_by(|a, b| a.1.cmp(b.1).then_with(|| b.0.cmp(a.0)))
+    else {
+        return 0;
+    };
+    if n * 5 < confirmed.len() * 4 {
+        return 0;
+    }
+    let writers: HashSet<&str> = confirmed
+        .iter()
+        .filter_map(|&(id, _)| ctx.owner(id))
+        .collect();
+    let mut kinds: BTreeMap<DamageKind, usize> = BTreeMap::new();
+    for &(_, k) in &confirmed {
+        *kinds.entry(k).or_default() += 1;
+    }
+    let kind = kinds
+        .into_iter()
+        .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
+        .map_or(DamageKind::Encrypted, |(k, _)| k);
+    let mut added = 0;
+    let lo = start.saturating_sub(ctx.gap);
+    let hi = end.saturating_add(ctx.gap);
+    for &(_, id) in ctx.overwrites_in(lo, hi) {
+        if labels.contains_key(&id) || judged.get(id).is_some_and(|v| *v != Verdict::Unknown) {
+            continue;
+        }
+        if !ctx.owner(id).is_some_and(|o| writers.contains(o)) {
+            continue;
+        }
+        let v = ctx.ver(id);
+        if ctx
+            .prev(id)
+            .is_some_and(|p| !v.etag.is_empty() && p.etag == v.etag)
+        {
+            continue; // the same content again
+        }
+        if size_sigs(ctx, id).into_iter().flatten().any(|s| s == sig) {
+            labels.insert(id, (0, kind));
+            added += 1;
+        }
+    }
+    added
+}
