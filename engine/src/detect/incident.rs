@@ -162,7 +162,7 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
                 "burst: {} overwrites and deletes in {} minutes at {}; the busiest earlier bin had {}",
                 b.count,
                 ctx.bin_ms() / 60_000,
-                super::analysis::to_time(b.start).format("%Y-%m-%d %H:%M"),
+                to_time(b.start).format("%Y-%m-%d %H:%M"),
                 b.earlier_peak
             ),
         ));

@@ -804,7 +804,14 @@ pub(crate) fn content(ctx: &Ctx<'_>, judged: &Judged) -> Vec<Signal> {
         for &id in &r.ids {
             if let Some(kind) = judged.get(id).and_then(verdict_kind) {
                 by_kind.entry(kind).or_default().push(id);
-                events.push((id, kind));
+                // A key the incident created is planted, whatever its bytes look like
+                // (the evidence says they are random).
+                let label = if ctx.events[id].change == Change::Create {
+                    DamageKind::Planted
+                } else {
+                    kind
+                };
+                events.push((id, label));
             }
         }
         let keys_of = |k: DamageKind| by_kind.get(&k).map_or(0, |ids| distinct_keys(ctx, ids));
