@@ -18,6 +18,10 @@ comes out (states, plans); the `s3rewind` CLI does all the talking to S3.
   versioned JSON document.
 - [`SimBucket`]: an in-memory model of S3 versioning (including suspended versioning and
   `null` versions) that the property tests apply plans to.
+- [`detect()`] → [`ScanReport`]: suspected incidents (encryption, renames, wipes,
+  truncation, wrong types, new writers) with the affected keys' last good versions;
+  [`restore_point`] and [`per_key_target`] turn them into a target state. The
+  [`scenarios`] module holds the healthy and damaged histories the detector is measured on.
 
 ```
 use s3rewind_engine::{plan, Destination, Location, PlanOptions, SimBucket, TimelineBuilder, Versioning};
@@ -64,6 +68,10 @@ pub mod state;
 pub mod time;
 pub mod timeline;
 
+pub use detect::{
+    ContentSample, DetectOptions, SAMPLE_BYTES, ScanReport, detect, per_key_target, restore_point,
+    sample_plan,
+};
 pub use error::{PlanError, TimeError, TimelineError, UriError};
 pub use location::parse_s3_uri;
 pub use model::{Entry, ListPage, NULL_VERSION, StorageClass, Version, Versioning};

@@ -559,7 +559,7 @@ pub fn plan(current: &BucketState, target: &BucketState, options: &PlanOptions) 
                     });
                 }
                 stats.copies += 1;
-                stats.bytes_to_copy += t.version.size;
+                stats.bytes_to_copy = stats.bytes_to_copy.saturating_add(t.version.size);
                 actions.push(Action::Copy(CopyAction {
                     key: dest_key,
                     source_key: t.key.clone(),
