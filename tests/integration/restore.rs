@@ -96,7 +96,12 @@ async fn restore_into_another_bucket_and_prefix() {
         "s3://plain/restored/",
     ]);
     r.expect_code(0);
-    assert!(r.stdout.contains("is not versioned (versioning: never enabled)"), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains("is not versioned (versioning: never enabled)"),
+        "{}",
+        r.stdout
+    );
     let docs: BTreeMap<String, Vec<u8>> = want
         .iter()
         .filter_map(|(k, v)| {
