@@ -390,6 +390,8 @@ impl Ctx {
                 if_match,
                 if_none_match: conditional && now.is_none(),
                 acl,
+                source_if_match: (c.source_version_id == NULL_VERSION && !c.etag.is_empty())
+                    .then_some(c.etag.as_str()),
             };
             self.s3.copy(&request).await
         };

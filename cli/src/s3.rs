@@ -351,6 +351,9 @@ pub struct CopyRequest<'a> {
     pub if_none_match: bool,
     /// Grants to set on the copy (`--preserve-acl`); `None`: private to the owner.
     pub acl: Option<&'a Acl>,
+    /// Source precondition: copy only if the source still has this ETag (used for `null`
+    /// versions, which are replaced in place and so can change under the same id).
+    pub source_if_match: Option<&'a str>,
 }
 
 /// The attributes a copy writes explicitly (multipart and streamed copies).
@@ -739,6 +742,9 @@ impl S3 {
             req = req.if_none_match("*");
         }
         req = with_acl!(req, r.acl);
+        if let Some(etag) = r.source_if_match {
+            req = req.copy_source_if_match(format!("\"{etag}\""));
+        }
         let out = req.send().await.map_err(|e| {
             classify(
                 format!(

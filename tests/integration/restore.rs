@@ -503,3 +503,24 @@ async fn parallel_listing_gives_the_same_plan_as_one_stream() {
     want.remove("d/8");
     assert_eq!(m.contents("folders", "").await, want);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn null_versions_from_before_versioning_are_restored() {
+    let m = Moto::start().await;
+    // Objects written before versioning was enabled have the version id `null`.
+    m.bucket("legacy", false).await;
+    m.put("legacy", "old.txt", b"from before versioning").await;
+    m.set_versioning("legacy", BucketVersioningStatus::Enabled)
+        .await;
+    let t = ts(checkpoint().await);
+    m.put("legacy", "old.txt", b"overwritten").await;
+    let p = m.run(&["--output", "json", "plan", "s3://legacy", "--at", &t]);
+    let p = p.expect_code(0).json();
+    assert_eq!(p["actions"][0]["source_version_id"], "null", "{p}");
+    m.run(&["restore", "s3://legacy", "--at", &t, "--yes"])
+        .expect_code(0);
+    assert_eq!(
+        m.contents("legacy", "").await,
+        map(&[("old.txt", "from before versioning")])
+    );
+}
