@@ -20,7 +20,7 @@
 
 use crate::error::{CliError, CliResult, from_s3};
 use crate::output::Printer;
-use crate::s3::S3;
+use crate::s3::{RawPage, S3};
 use indicatif::ProgressBar;
 use s3rewind_engine::{Timeline, TimelineBuilder};
 
@@ -104,21 +104,36 @@ async fn list_part(
     delimiter: Option<&str>,
     page_size: i32,
 ) -> CliResult<(TimelineBuilder, Vec<String>)> {
+    let fetch = |km: Option<String>, vm: Option<String>| async move {
+        s3.list_page(
+            bucket,
+            prefix,
+            delimiter,
+            (km.as_deref(), vm.as_deref()),
+            page_size,
+        )
+        .await
+        .map_err(|e| from_s3(e, bucket))
+    };
+    page_loop(fetch, spinner, &format!("s3://{bucket}/{prefix}")).await
+}
+
+/// The paging loop, over any page source (the S3 adapter, or scripted pages in tests).
+async fn page_loop<F, Fut>(
+    mut fetch: F,
+    spinner: &ProgressBar,
+    what: &str,
+) -> CliResult<(TimelineBuilder, Vec<String>)>
+where
+    F: FnMut(Option<String>, Option<String>) -> Fut,
+    Fut: std::future::Future<Output = CliResult<RawPage>>,
+{
     let mut builder = TimelineBuilder::new();
     let mut prefixes = Vec::new();
     let mut markers: (Option<String>, Option<String>) = (None, None);
     let mut pages = 0u64;
     loop {
-        let raw = s3
-            .list_page(
-                bucket,
-                prefix,
-                delimiter,
-                (markers.0.as_deref(), markers.1.as_deref()),
-                page_size,
-            )
-            .await
-            .map_err(|e| from_s3(e, bucket))?;
+        let raw = fetch(markers.0.clone(), markers.1.clone()).await?;
         pages += 1;
         spinner.inc(raw.page.len() as u64);
         builder.push_page(raw.page)?;
@@ -129,12 +144,12 @@ async fn list_part(
         let next = (raw.next_key_marker, raw.next_version_id_marker);
         if next.0.is_none() {
             return Err(CliError::failure(format!(
-                "listing s3://{bucket}/{prefix} is truncated at page {pages} but the server gave no NextKeyMarker; nothing was written"
+                "listing {what} is truncated at page {pages} but the server gave no NextKeyMarker; nothing was written"
             )));
         }
         if next == markers {
             return Err(CliError::failure(format!(
-                "listing s3://{bucket}/{prefix}: the paging markers did not advance at page {pages} (key marker {:?}); the server's paging is broken; nothing was written",
+                "listing {what}: the paging markers did not advance at page {pages} (key marker {:?}); the server's paging is broken; nothing was written",
                 next.0.unwrap_or_default()
             )));
         }
@@ -143,4 +158,126 @@ async fn list_part(
     prefixes.sort();
     prefixes.dedup();
     Ok((builder, prefixes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{TimeZone, Utc};
+    use s3rewind_engine::{Entry, ListPage, Version};
+    use std::sync::Mutex;
+
+    fn e(key: &str, id: &str, secs: i64, dm: bool) -> Entry {
+        Entry {
+            key: key.into(),
+            version: Version {
+                version_id: id.into(),
+                last_modified: Utc.timestamp_opt(secs, 0).unwrap(),
+                delete_marker: dm,
+                etag: String::new(),
+                size: 1,
+                storage_class: None,
+                owner_id: None,
+                is_latest: false,
+            },
+        }
+    }
+
+    fn page(versions: Vec<Entry>, markers: Vec<Entry>, next: Option<(&str, &str)>) -> RawPage {
+        RawPage {
+            page: ListPage {
+                versions,
+                delete_markers: markers,
+            },
+            truncated: next.is_some(),
+            next_key_marker: next.map(|n| n.0.to_owned()),
+            next_version_id_marker: next.map(|n| n.1.to_owned()).filter(|v| !v.is_empty()),
+            common_prefixes: Vec::new(),
+        }
+    }
+
+    /// Run the loop over scripted pages; returns the result and the markers asked for.
+    async fn run(
+        pages: Vec<RawPage>,
+    ) -> (CliResult<Timeline>, Vec<(Option<String>, Option<String>)>) {
+        let script = Mutex::new(pages.into_iter());
+        let asked = Mutex::new(Vec::new());
+        let fetch = |km: Option<String>, vm: Option<String>| {
+            asked.lock().unwrap().push((km, vm));
+            let next = script.lock().unwrap().next();
+            async move { next.ok_or_else(|| CliError::failure("asked for a page too many")) }
+        };
+        let r = page_loop(fetch, &ProgressBar::hidden(), "test")
+            .await
+            .map(|(b, _)| b.finish());
+        (r, asked.into_inner().unwrap())
+    }
+
+    #[tokio::test]
+    async fn marker_only_pages_and_empty_version_marker_continue() {
+        let (r, asked) = run(vec![
+            page(vec![e("a", "a2", 20, false)], vec![], Some(("a", "a2"))),
+            // A page with only delete markers.
+            page(vec![], vec![e("a", "d1", 10, true)], Some(("a", "d1"))),
+            // The server gives no NextVersionIdMarker: continue with the key marker only.
+            page(vec![e("a", "a0", 5, false)], vec![], Some(("a", ""))),
+            page(vec![e("b", "b1", 5, false)], vec![], None),
+        ])
+        .await;
+        let t = r.unwrap();
+        let ids: Vec<&str> = t
+            .get("a")
+            .unwrap()
+            .entries
+            .iter()
+            .map(|v| v.version_id.as_str())
+            .collect();
+        assert_eq!(ids, ["a2", "d1", "a0"]);
+        assert_eq!(
+            asked,
+            vec![
+                (None, None),
+                (Some("a".into()), Some("a2".into())),
+                (Some("a".into()), Some("d1".into())),
+                (Some("a".into()), None),
+            ]
+        );
+        // The key's state is resolved across pages: deleted at 10, so absent at 15.
+        assert!(
+            t.state_at(Utc.timestamp_opt(15, 0).unwrap())
+                .get("a")
+                .is_none()
+        );
+    }
+
+    #[tokio::test]
+    async fn markers_that_do_not_advance_are_an_error_not_a_loop() {
+        let (r, asked) = run(vec![
+            page(vec![e("a", "1", 1, false)], vec![], Some(("a", "1"))),
+            page(vec![e("b", "2", 1, false)], vec![], Some(("a", "1"))),
+            page(vec![], vec![], None),
+        ])
+        .await;
+        let err = r.unwrap_err();
+        assert!(err.message.contains("did not advance"), "{}", err.message);
+        assert_eq!(asked.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn truncated_without_key_marker_is_an_error() {
+        let mut p = page(vec![e("a", "1", 1, false)], vec![], None);
+        p.truncated = true;
+        let (r, _) = run(vec![p]).await;
+        assert!(r.unwrap_err().message.contains("no NextKeyMarker"));
+    }
+
+    #[tokio::test]
+    async fn a_repeated_page_is_an_error() {
+        let (r, _) = run(vec![
+            page(vec![e("a", "1", 1, false)], vec![], Some(("a", "1"))),
+            page(vec![e("a", "1", 1, false)], vec![], None),
+        ])
+        .await;
+        assert!(r.unwrap_err().message.contains("repeated"));
+    }
 }

@@ -488,6 +488,76 @@ async fn keys_changed_after_the_plan_are_skipped_not_overwritten() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_writer_during_the_restore_wins_over_it() {
+    let m = Moto::start().await;
+    m.bucket("live", true).await;
+    let keys: Vec<String> = (0..150).map(|i| format!("k{i:03}")).collect();
+    for k in &keys {
+        m.put("live", k, b"good").await;
+    }
+    let t = ts(checkpoint().await);
+    for k in &keys {
+        m.put("live", k, b"bad").await;
+    }
+    let journal = m.path("j.jsonl");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_s3rewind"));
+    isolate_env(&mut cmd, m.dir.path());
+    // One action at a time, in key order: the writer below gets well ahead of it.
+    let child = cmd
+        .args([
+            "--endpoint-url",
+            &m.endpoint,
+            "--no-progress",
+            "restore",
+            "s3://live",
+            "--at",
+            &t,
+            "--yes",
+            "--concurrency",
+            "1",
+            "--journal",
+            journal.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let done_lines = || {
+        std::fs::read_to_string(&journal)
+            .map(|s| s.matches("\"type\":\"done\"").count())
+            .unwrap_or(0)
+    };
+    while done_lines() < 10 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // A writer updates the last 20 keys while the restore is still at the first ones.
+    let written: Vec<&String> = keys.iter().rev().take(20).collect();
+    for k in &written {
+        m.put("live", k, b"writer").await;
+    }
+    let progress = done_lines();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        progress < keys.len() - 20,
+        "the restore overtook the writer ({progress} done)"
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("Drifted (changed since the plan; not touched) (20)"),
+        "{stdout}"
+    );
+    let now = m.contents("live", "").await;
+    for k in &keys {
+        let want: &[u8] = if written.contains(&k) {
+            b"writer"
+        } else {
+            b"good"
+        };
+        assert_eq!(now[k.as_str()], want, "{k}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_restore_resumes_without_redoing_work() {
     let m = Moto::start().await;
     m.bucket("resume", true).await;
