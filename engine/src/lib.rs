@@ -18,6 +18,8 @@ comes out (states, plans); the `s3rewind` CLI does all the talking to S3.
   versioned JSON document.
 - [`SimBucket`]: an in-memory model of S3 versioning (including suspended versioning and
   `null` versions) that the property tests apply plans to.
+- [`paths`]: which keys can be written as files under a directory (`--to-dir`), and why
+  the others cannot.
 
 ```
 use s3rewind_engine::{plan, Destination, Location, PlanOptions, SimBucket, TimelineBuilder, Versioning};
@@ -57,6 +59,7 @@ pub mod error;
 pub mod keys;
 pub mod location;
 pub mod model;
+pub mod paths;
 pub mod plan;
 pub mod scenarios;
 pub mod sim;
