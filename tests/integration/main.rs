@@ -10,3 +10,5 @@ mod support;
 mod restore;
 // Bad input and refusals: one clear line, a documented exit code, no writes.
 mod errors;
+// verify: differences by version, size+ETag, or content (--deep).
+mod verify;
