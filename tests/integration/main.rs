@@ -12,3 +12,5 @@ mod restore;
 mod errors;
 // verify: differences by version, size+ETag, or content (--deep).
 mod verify;
+// undelete: copy last versions back, or remove delete markers.
+mod undelete;

@@ -301,7 +301,7 @@ fn describe_destination(p: &RestorePlan) -> String {
 }
 
 /// The human summary of a plan.
-fn print_plan(printer: &Printer, p: &RestorePlan, verbose: bool, list_actions: bool) {
+pub(crate) fn print_plan(printer: &Printer, p: &RestorePlan, verbose: bool, list_actions: bool) {
     let s = &p.stats;
     printer.line(format!(
         "Plan: restore {} to its state at {} ({})",
