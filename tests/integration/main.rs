@@ -14,3 +14,5 @@ mod errors;
 mod verify;
 // undelete: copy last versions back, or remove delete markers.
 mod undelete;
+// --to-dir: the state at T as files, atomic, with mtimes; keys that are not paths.
+mod to_dir;
