@@ -9,8 +9,8 @@
 //!
 //! # The rules
 //!
-//! The relative key (the key with the source prefix stripped, see [`relative_key`]) is
-//! split on `/`. It is a valid relative path when:
+//! The relative key (the key below the prefix's last complete folder, see
+//! [`relative_key`]) is split on `/`. It is a valid relative path when:
 //!
 //! - it is not empty (a key equal to the prefix leaves no file name);
 //! - it does not end with `/` (a *folder marker*: an empty object the console makes for a
@@ -123,15 +123,18 @@ impl std::fmt::Display for RelPath {
     }
 }
 
-/// Strip the source prefix from a key. When the prefix does not end with `/` and the rest
-/// starts with one, that `/` goes too, so `s3://b/docs` and `s3://b/docs/` write
-/// `docs/a.txt` as the same file `a.txt`. `None` when the key is not under the prefix.
+/// The part of `key` below the last complete folder of `prefix`: `prefix` up to and
+/// including its last `/` is stripped. With `s3://b/docs/` the key `docs/a.txt` becomes
+/// `a.txt`; with `s3://b/docs` (a byte prefix that also matches `docs-old/x` and `docsx`)
+/// nothing is stripped, so the file names stay whole: `docs/a.txt`, `docs-old/x`.
+/// Different keys always give different relative keys. `None` when the key is not under
+/// the prefix.
 pub fn relative_key<'k>(prefix: &str, key: &'k str) -> Option<&'k str> {
-    let rest = key.strip_prefix(prefix)?;
-    if !prefix.is_empty() && !prefix.ends_with('/') {
-        return Some(rest.strip_prefix('/').unwrap_or(rest));
+    if !key.starts_with(prefix) {
+        return None;
     }
-    Some(rest)
+    let folder = prefix.rfind('/').map_or(0, |i| i + 1);
+    Some(&key[folder..])
 }
 
 /// Check a relative key against the rules of the [module docs](self).
@@ -278,11 +281,12 @@ mod tests {
     #[test]
     fn prefix_stripping() {
         assert_eq!(relative_key("docs/", "docs/a.txt"), Some("a.txt"));
-        assert_eq!(relative_key("docs", "docs/a.txt"), Some("a.txt"));
-        assert_eq!(relative_key("docs", "docs-old/a"), Some("-old/a"));
-        assert_eq!(relative_key("docs", "docs//a"), Some("/a"));
+        assert_eq!(relative_key("docs", "docs/a.txt"), Some("docs/a.txt"));
+        assert_eq!(relative_key("docs", "docs-old/a"), Some("docs-old/a"));
+        assert_eq!(relative_key("data/lo", "data/logs/1"), Some("logs/1"));
         assert_eq!(relative_key("docs/", "docs//a"), Some("/a"));
         assert_eq!(relative_key("", "/a"), Some("/a"));
+        assert_eq!(relative_key("docs/", "docs/"), Some(""));
         assert_eq!(relative_key("docs/", "other"), None);
     }
 
@@ -348,14 +352,17 @@ mod tests {
             prop_assert!(key_to_path(&leading).is_err());
         }
 
-        /// Prefix + relative key gives the key back (up to the one `/` that a prefix
-        /// without a trailing `/` drops).
+        /// The stripped part is the same for every key under a prefix, so relative keys
+        /// give the keys back and never collide.
         #[test]
-        fn relative_key_round_trips(prefix in "[a/]{0,3}", rest in key()) {
-            let k = format!("{prefix}{rest}");
-            let r = relative_key(&prefix, &k).unwrap();
-            let back = if k.len() - r.len() == prefix.len() { format!("{prefix}{r}") } else { format!("{prefix}/{r}") };
-            prop_assert_eq!(back, k);
+        fn relative_key_round_trips(prefix in "[a/]{0,3}", rest in prop::collection::vec(key(), 1..4)) {
+            let keys: Vec<String> = rest.iter().map(|r| format!("{prefix}{r}")).collect();
+            let rels: Vec<&str> = keys.iter().map(|k| relative_key(&prefix, k).unwrap()).collect();
+            let stripped = keys[0].len() - rels[0].len();
+            prop_assert!(prefix[stripped..].find('/').is_none());
+            for (k, r) in keys.iter().zip(&rels) {
+                prop_assert_eq!(format!("{}{r}", &prefix[..stripped]), k.clone());
+            }
         }
 
         /// A path is reported as conflicting exactly when another path lies below it.

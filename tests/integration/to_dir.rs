@@ -147,7 +147,7 @@ async fn restore_to_dir_writes_the_state_at_t_with_mtimes_and_resumes() {
             "--output",
             "json",
             "plan",
-            "s3://src/docs",
+            "s3://src/docs/",
             "--at",
             &t,
             "--to-dir",
@@ -157,6 +157,23 @@ async fn restore_to_dir_writes_the_state_at_t_with_mtimes_and_resumes() {
         .json();
     assert_eq!(p["stats"]["unchanged"], keys.len(), "{p}");
     assert_eq!(p["stats"]["copies"], 0, "{p}");
+    // A prefix that does not end in '/' keeps the file names whole: docs/… paths.
+    let p = m
+        .run(&[
+            "--output",
+            "json",
+            "plan",
+            "s3://src/docs",
+            "--at",
+            &t,
+            "--to-dir",
+            dir_arg,
+        ])
+        .expect_code(0)
+        .json();
+    let first = p["actions"][0]["key"].as_str().unwrap();
+    assert!(first.starts_with("docs/"), "{p}");
+    assert_eq!(p["stats"]["copies"], keys.len(), "{p}");
 
     // After an "interruption" (one file missing, one file changed), only those two are
     // written again.

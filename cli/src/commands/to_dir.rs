@@ -33,7 +33,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
 use tokio::task::JoinSet;
 
-/// The relative path a source key is written to, or why it cannot be.
+/// The relative path a source key is written to (the same as the plan's destination key,
+/// see [`relative_key`]), or why it cannot be.
 pub fn path_for(prefix: &str, key: &str) -> Result<RelPath, PathError> {
     key_to_path(relative_key(prefix, key).unwrap_or(key))
 }
