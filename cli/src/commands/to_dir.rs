@@ -289,21 +289,29 @@ impl Ctx {
             return Step::Failed(io("cannot write", temp, e));
         }
         let std_file = file.into_inner().into_std().await;
-        let finish = std_file
-            .set_modified(SystemTime::from(c.last_modified))
-            .and_then(|()| std_file.sync_all());
-        drop(std_file);
-        if let Err(e) = finish {
-            return Step::Failed(io("cannot finish", temp, e));
-        }
-        if let Err(e) = std::fs::rename(temp, path) {
-            return Step::Failed(io("cannot rename into place", path, e));
-        }
-        // Make the rename itself durable.
-        if let Some(parent) = path.parent()
-            && let Ok(d) = std::fs::File::open(parent)
-        {
-            let _ = d.sync_all();
+        let (temp, path) = (temp.to_owned(), path.to_owned());
+        let mtime = SystemTime::from(c.last_modified);
+        // mtime, fsync, rename and the folder's fsync block: off the async workers.
+        let finished = tokio::task::spawn_blocking(move || -> Result<(), String> {
+            std_file
+                .set_modified(mtime)
+                .and_then(|()| std_file.sync_all())
+                .map_err(|e| io("cannot finish", &temp, e))?;
+            drop(std_file);
+            std::fs::rename(&temp, &path).map_err(|e| io("cannot rename into place", &path, e))?;
+            // Make the rename itself durable.
+            if let Some(parent) = path.parent()
+                && let Ok(d) = std::fs::File::open(parent)
+            {
+                let _ = d.sync_all();
+            }
+            Ok(())
+        })
+        .await;
+        match finished {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Step::Failed(e),
+            Err(e) => return Step::Failed(format!("internal error: {e}")),
         }
         Step::Written { bytes: written }
     }
