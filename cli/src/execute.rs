@@ -110,6 +110,9 @@ pub struct ExecReport {
     pub failed: Vec<KeyIssue>,
     /// Copies waiting for an archive restore.
     pub waiting: Vec<KeyIssue>,
+    /// Actions skipped on purpose, with the reason (`--to-dir`: folder markers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<KeyIssue>,
     /// True when Ctrl-C stopped the run early.
     pub interrupted: bool,
     /// Wall-clock seconds.

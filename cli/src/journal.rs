@@ -12,6 +12,7 @@
 //! {"type":"start","schema":"s3rewind.journal/v1","source":{...},"destination":{...},"at":"…","started_at":"…"}
 //! {"type":"done","op":"copy","bucket":"b","key":"k","source_bucket":"b","source_key":"k","source_version_id":"v1","previous_version_id":"v7","new_version_id":"v9","time":"…"}
 //! {"type":"done","op":"delete_marker","bucket":"b","key":"k2","previous_version_id":"v3","new_version_id":"d4","time":"…"}
+//! {"type":"done","op":"remove_delete_marker","bucket":"b","key":"k3","previous_version_id":"d5","new_version_id":"v2","time":"…"}
 //! ```
 //!
 //! `previous_version_id` is `null` when the key did not exist before the action.
@@ -68,8 +69,11 @@ pub enum Op {
     Copy,
     /// Added a delete marker.
     DeleteMarker,
-    /// Wrote a file into a directory.
+    /// Wrote a file into a directory (`bucket` is the directory, `key` the relative path).
     File,
+    /// Removed a delete marker (`undelete --remove-delete-markers`): `previous_version_id`
+    /// is the removed marker, `new_version_id` the entry that became current.
+    RemoveDeleteMarker,
 }
 
 /// A completed action.

@@ -22,6 +22,8 @@ comes out (states, plans); the `s3rewind` CLI does all the talking to S3.
   truncation, wrong types, new writers) with the affected keys' last good versions;
   [`restore_point`] and [`per_key_target`] turn them into a target state. The
   [`scenarios`] module holds the healthy and damaged histories the detector is measured on.
+- [`paths`]: which keys can be written as files under a directory (`--to-dir`), and why
+  the others cannot.
 
 ```
 use s3rewind_engine::{plan, Destination, Location, PlanOptions, SimBucket, TimelineBuilder, Versioning};
@@ -61,6 +63,7 @@ pub mod error;
 pub mod keys;
 pub mod location;
 pub mod model;
+pub mod paths;
 pub mod plan;
 pub mod scenarios;
 pub mod sim;

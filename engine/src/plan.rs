@@ -429,7 +429,9 @@ pub fn destination_key(source_prefix: &str, destination: &Destination, key: &str
             let rest = key.strip_prefix(source_prefix).unwrap_or(key);
             format!("{}{}", location.prefix, rest)
         }
-        Destination::Directory { .. } => key.strip_prefix(source_prefix).unwrap_or(key).to_owned(),
+        Destination::Directory { .. } => crate::paths::relative_key(source_prefix, key)
+            .unwrap_or(key)
+            .to_owned(),
     }
 }
 

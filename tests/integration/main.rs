@@ -12,3 +12,9 @@ mod restore;
 mod execution;
 // Bad input and refusals: one clear line, a documented exit code, no writes.
 mod errors;
+// verify: differences by version, size+ETag, or content (--deep).
+mod verify;
+// undelete: copy last versions back, or remove delete markers.
+mod undelete;
+// --to-dir: the state at T as files, atomic, with mtimes; keys that are not paths.
+mod to_dir;

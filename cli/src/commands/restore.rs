@@ -266,6 +266,16 @@ pub(crate) async fn prepare(
             }
         }
     };
+    let current = match &req.destination {
+        // Files already written (same size and mtime) count as restored.
+        Destination::Directory { path } => crate::commands::to_dir::existing_state(
+            printer,
+            Path::new(path),
+            &req.source.prefix,
+            &target,
+        ),
+        _ => current,
+    };
     Ok(Prepared {
         at,
         current,
@@ -374,7 +384,7 @@ fn describe_destination(p: &RestorePlan) -> String {
 }
 
 /// The human summary of a plan.
-fn print_plan(printer: &Printer, p: &RestorePlan, verbose: bool, list_actions: bool) {
+pub(crate) fn print_plan(printer: &Printer, p: &RestorePlan, verbose: bool, list_actions: bool) {
     let s = &p.stats;
     printer.line(format!(
         "Plan: restore {} to its state at {} ({})",
@@ -633,6 +643,7 @@ fn report_exec(printer: &Printer, p: &RestorePlan, r: &ExecReport, journal: &Pat
         ("Failed", &r.failed),
         ("Drifted (changed since the plan; not touched)", &r.drifted),
         ("Waiting for archive restore", &r.waiting),
+        ("Skipped", &r.skipped),
     ] {
         if !list.is_empty() {
             printer.line(format!("{title} ({}):", list.len()));

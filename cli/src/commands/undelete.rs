@@ -1,10 +1,825 @@
 //! `undelete`: bring back keys whose current version is a delete marker.
+//!
+//! Two ways (see S3_SEMANTICS §5):
+//!
+//! - **Copy back** (default): the key's last version (the newest entry that is not a
+//!   delete marker) is copied on top, as a new version. The target state is the current
+//!   state plus those keys at their last version, and the normal planner and executor do
+//!   the rest, so the journal, drift checks, confirmation, progress, summary and exit
+//!   codes are those of `restore`. Append-only: nothing is deleted, and it works under
+//!   MFA Delete and Object Lock.
+//! - **Remove the delete markers** (`--remove-delete-markers`): the markers above the last
+//!   version are deleted by version id, so the original version (its id, date, ACL, tags
+//!   and storage class) is current again. This rewrites history (a removed marker can
+//!   only be re-created with a new id), needs `s3:DeleteObjectVersion`, is refused while
+//!   MFA Delete is enabled, and asks for confirmation unless `--yes`. Only delete markers
+//!   are ever deleted, never an object version.
+//!
+//! A key is *deleted at* the time of the oldest marker above its last version (the
+//! moment it disappeared; later markers stacked on an already deleted key do not count),
+//! and `--since` keeps the keys deleted at or after TIME. Keys that only ever had delete
+//! markers have nothing to bring back and are skipped with a note.
 
 use crate::App;
 use crate::args::UndeleteArgs;
-use crate::error::{CliError, CliResult, Exit};
+use crate::commands::restore::{
+    Clients, check_buckets, exec_config, print_plan, resolve_time, rfc3339, run_plan,
+};
+use crate::error::{CliError, CliResult, Exit, from_s3};
+use crate::execute::{ExecReport, KeyIssue};
+use crate::journal::{self, Done, Journal, Line, Op};
+use crate::listing::list_timeline;
+use crate::output::{Printer, human_bytes};
+use crate::s3::{BucketVersioning, ErrorKind, S3};
+use chrono::{DateTime, SubsecRound, Utc};
+use s3rewind_engine::{
+    BucketState, Destination, ListPage, Location, PlanOptions, StateEntry, Timeline,
+    TimelineBuilder, Version, parse_s3_uri, plan,
+};
+use serde::Serialize;
+use serde_json::json;
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use tokio::task::JoinSet;
+
+/// One entry of a key's history, as reports show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntryRef {
+    /// The version id of the version or delete marker.
+    pub version_id: String,
+    /// Its `LastModified`.
+    pub last_modified: DateTime<Utc>,
+}
+
+impl From<&Version> for EntryRef {
+    fn from(v: &Version) -> Self {
+        EntryRef {
+            version_id: v.version_id.clone(),
+            last_modified: v.last_modified,
+        }
+    }
+}
+
+/// A key whose current version is a delete marker, and what brings it back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeletedKey {
+    /// The key.
+    pub key: String,
+    /// When it was deleted: the oldest delete marker above its last version.
+    pub deleted_at: DateTime<Utc>,
+    /// The delete markers above the last version, newest first.
+    pub markers: Vec<EntryRef>,
+    /// The last version (its newest entry that is not a delete marker).
+    #[serde(skip)]
+    pub last: Version,
+    /// The last version's id (for JSON).
+    pub last_version_id: String,
+    /// The last version's size in bytes.
+    pub size: u64,
+}
+
+/// A deleted key that cannot be brought back, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    /// The key.
+    pub key: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// What the listing says is deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Found {
+    /// Keys to bring back, sorted by key.
+    pub keys: Vec<DeletedKey>,
+    /// Deleted keys with only delete markers (nothing to bring back).
+    pub skipped: Vec<Skipped>,
+    /// Deleted keys left alone because they were deleted before `--since`.
+    pub before_since: u64,
+}
+
+/// The keys of `timeline` under `prefix` whose current entry is a delete marker, deleted
+/// at or after `since` when given.
+pub fn find_deleted(timeline: &Timeline, prefix: &str, since: Option<DateTime<Utc>>) -> Found {
+    let mut found = Found::default();
+    for h in timeline.keys().iter().filter(|h| h.key.starts_with(prefix)) {
+        if !h.head().is_some_and(|v| v.delete_marker) {
+            continue;
+        }
+        let top = h.entries.iter().take_while(|v| v.delete_marker).count();
+        let markers = &h.entries[..top];
+        let deleted_at = markers.last().expect("head is a marker").last_modified;
+        if since.is_some_and(|s| deleted_at < s) {
+            found.before_since += 1;
+            continue;
+        }
+        match h.entries.get(top) {
+            Some(last) => found.keys.push(DeletedKey {
+                key: h.key.clone(),
+                deleted_at,
+                markers: markers.iter().map(EntryRef::from).collect(),
+                last: last.clone(),
+                last_version_id: last.version_id.clone(),
+                size: last.size,
+            }),
+            None => found.skipped.push(Skipped {
+                key: h.key.clone(),
+                reason: format!(
+                    "only delete markers ({}), never a version: nothing to bring back",
+                    markers.len()
+                ),
+            }),
+        }
+    }
+    found
+}
+
+/// The target state of a copy-back undelete: the current state plus every found key at
+/// its last version.
+pub fn undelete_target(current: &BucketState, found: &Found) -> BucketState {
+    let mut target = current.clone();
+    target.objects.extend(found.keys.iter().map(|k| StateEntry {
+        key: k.key.clone(),
+        version: k.last.clone(),
+    }));
+    target.objects.sort_by(|a, b| a.key.cmp(&b.key));
+    target
+}
+
+/// Removing delete markers is a permanent delete: refused while MFA Delete is enabled
+/// (every such delete would need an MFA token; copying back works instead).
+pub fn check_marker_removal(bucket: &str, v: &BucketVersioning) -> CliResult<()> {
+    if v.mfa_delete {
+        return Err(CliError::refused(format!(
+            "MFA Delete is enabled on bucket {bucket:?}: removing delete markers would need an MFA token for each one; run `s3rewind undelete` without --remove-delete-markers to copy the last versions back instead; nothing was written"
+        )));
+    }
+    Ok(())
+}
+
+fn note_found(printer: &Printer, source: &Location, found: &Found) {
+    if !found.skipped.is_empty() {
+        let shown: Vec<String> = found
+            .skipped
+            .iter()
+            .take(5)
+            .map(|s| format!("{:?}", s.key))
+            .collect();
+        printer.info(format!(
+            "{} deleted key(s) only ever had delete markers (no version to bring back); skipped: {}{}",
+            found.skipped.len(),
+            shown.join(", "),
+            if found.skipped.len() > 5 { ", …" } else { "" }
+        ));
+    }
+    if found.before_since > 0 {
+        printer.info(format!(
+            "{} key(s) deleted before --since left alone",
+            found.before_since
+        ));
+    }
+    if found.keys.is_empty() {
+        printer.line(format!(
+            "Nothing to undelete: no key under {source} has a delete marker (deleted in the given window) above a version."
+        ));
+    }
+}
 
 /// `s3rewind undelete`.
-pub async fn undelete_cmd(_app: &App, _args: &UndeleteArgs) -> CliResult<Exit> {
-    Err(CliError::failure("undelete is not implemented yet"))
+pub async fn undelete_cmd(app: &App, args: &UndeleteArgs) -> CliResult<Exit> {
+    let printer = &app.printer;
+    let source = parse_s3_uri(&args.source)?;
+    let since = match &args.since {
+        Some(s) => {
+            let (t, note) = resolve_time(s)?;
+            if let Some(note) = note {
+                printer.info(note);
+            }
+            Some(t)
+        }
+        None => None,
+    };
+    let clients = Clients::new(app, None).await;
+    // Never versioned: refused; Suspended: refused unless only looking (as for restore).
+    let warnings = check_buckets(
+        &clients,
+        printer,
+        &source,
+        &Destination::InPlace,
+        !args.dry_run,
+    )
+    .await?;
+    if args.remove_delete_markers {
+        let v = app
+            .s3
+            .versioning(&source.bucket)
+            .await
+            .map_err(|e| from_s3(e, &source.bucket))?;
+        match check_marker_removal(&source.bucket, &v) {
+            Err(e) if args.dry_run => printer.warn(e.message),
+            other => other?,
+        }
+    }
+    // The instant of the listing: what the plan is "at" (the state now, plus the keys).
+    let now = Utc::now().trunc_subsecs(0);
+    let timeline = list_timeline(
+        &app.s3,
+        printer,
+        &source.bucket,
+        &source.prefix,
+        args.listing.page_size,
+        args.listing.list_concurrency as usize,
+    )
+    .await?;
+    let found = find_deleted(&timeline, &source.prefix, since);
+    note_found(printer, &source, &found);
+    if args.remove_delete_markers {
+        return remove_markers_cmd(app, args, &source, &found, now).await;
+    }
+
+    let current = timeline.current();
+    let target = undelete_target(&current, &found);
+    let mut p = plan(
+        &current,
+        &target,
+        &PlanOptions::new(source.clone(), Destination::InPlace, now),
+    );
+    p.created_at = Some(Utc::now());
+    let mut all = warnings;
+    all.append(&mut p.warnings);
+    p.warnings = all;
+    if !found.keys.is_empty() {
+        printer.line(format!(
+            "Undelete: {} deleted key(s) under {} come back as copies of their last version ({}); the delete markers stay in the history",
+            found.keys.len(),
+            source,
+            human_bytes(found.keys.iter().map(|k| k.size).sum())
+        ));
+    }
+    if args.dry_run {
+        print_plan(printer, &p, app.verbose, true);
+        printer.json_value(&p);
+        return Ok(Exit::Ok);
+    }
+    if p.actions.is_empty() {
+        // run_plan prints nothing in JSON mode for an empty plan: say it here.
+        printer.json_value(&json!({
+            "source": p.source,
+            "destination": p.destination,
+            "at": p.at,
+            "plan": p.stats,
+            "report": ExecReport::default(),
+            "journal": null,
+        }));
+        return Ok(Exit::Ok);
+    }
+    let journal_path = args
+        .exec
+        .journal
+        .clone()
+        .unwrap_or_else(|| journal::default_path(&source, &Destination::InPlace, now));
+    run_plan(app, &clients, &p, &args.exec, &journal_path, 0).await
+}
+
+/// A delete marker that was removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RemovedMarker {
+    /// The key.
+    pub key: String,
+    /// The removed marker's version id.
+    pub version_id: String,
+    /// When the marker was made.
+    pub last_modified: DateTime<Utc>,
+}
+
+/// What `--remove-delete-markers` did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RemoveReport {
+    /// Keys whose last version is current again.
+    pub undeleted: u64,
+    /// Every marker removed.
+    pub removed: Vec<RemovedMarker>,
+    /// Keys found already back (an earlier run, or someone else, removed the markers).
+    pub already_done: u64,
+    /// Keys that changed since the listing: not touched.
+    pub drifted: Vec<KeyIssue>,
+    /// Keys that could not be brought back.
+    pub failed: Vec<KeyIssue>,
+    /// True when Ctrl-C stopped the run early.
+    pub interrupted: bool,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+enum Outcome {
+    Done,
+    AlreadyDone,
+    Drifted(String),
+    Failed(String),
+}
+
+struct RemoveCtx {
+    s3: S3,
+    bucket: String,
+    journal: Journal,
+}
+
+impl RemoveCtx {
+    /// The key's entries now, newest first (one ListObjectVersions with the key as prefix,
+    /// more pages only while the key itself continues).
+    async fn entries(&self, key: &str) -> Result<Vec<Version>, String> {
+        let mut builder = TimelineBuilder::new();
+        let mut markers: (Option<String>, Option<String>) = (None, None);
+        loop {
+            let raw = self
+                .s3
+                .list_page(
+                    &self.bucket,
+                    key,
+                    None,
+                    (markers.0.as_deref(), markers.1.as_deref()),
+                    1000,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            let page = ListPage {
+                versions: raw
+                    .page
+                    .versions
+                    .into_iter()
+                    .filter(|e| e.key == key)
+                    .collect(),
+                delete_markers: raw
+                    .page
+                    .delete_markers
+                    .into_iter()
+                    .filter(|e| e.key == key)
+                    .collect(),
+            };
+            builder.push_page(page).map_err(|e| e.to_string())?;
+            let next = (raw.next_key_marker, raw.next_version_id_marker);
+            if !raw.truncated || next.0.as_deref() != Some(key) || next == markers {
+                break;
+            }
+            markers = next;
+        }
+        Ok(builder
+            .finish()
+            .get(key)
+            .map(|h| h.entries.clone())
+            .unwrap_or_default())
+    }
+
+    async fn undelete(&self, k: &DeletedKey, removed: &mut Vec<RemovedMarker>) -> Outcome {
+        let entries = match self.entries(&k.key).await {
+            Ok(e) => e,
+            Err(e) => return Outcome::Failed(e),
+        };
+        let top = entries.iter().take_while(|v| v.delete_marker).count();
+        let below = entries.get(top).map(|v| v.version_id.as_str());
+        let planned = |id: &str| k.markers.iter().any(|m| m.version_id == id);
+        if below != Some(k.last.version_id.as_str())
+            || !entries[..top].iter().all(|m| planned(&m.version_id))
+        {
+            return Outcome::Drifted(format!(
+                "changed since the listing (now: {}); left as it is; run again to re-plan",
+                entries
+                    .first()
+                    .map(|v| format!(
+                        "{} {}",
+                        if v.delete_marker {
+                            "delete marker"
+                        } else {
+                            "version"
+                        },
+                        v.version_id
+                    ))
+                    .unwrap_or_else(|| "no entries".to_owned())
+            ));
+        }
+        if top == 0 {
+            return Outcome::AlreadyDone;
+        }
+        for i in 0..top {
+            let m = &entries[i];
+            if let Err(e) = self
+                .s3
+                .delete_version(&self.bucket, &k.key, &m.version_id)
+                .await
+            {
+                let hint = if e.kind == ErrorKind::AccessDenied {
+                    " (removing delete markers needs s3:DeleteObjectVersion)"
+                } else {
+                    ""
+                };
+                return Outcome::Failed(format!(
+                    "removing delete marker {}: {e}{hint}",
+                    m.version_id
+                ));
+            }
+            removed.push(RemovedMarker {
+                key: k.key.clone(),
+                version_id: m.version_id.clone(),
+                last_modified: m.last_modified,
+            });
+            let done = Done {
+                op: Op::RemoveDeleteMarker,
+                bucket: self.bucket.clone(),
+                key: k.key.clone(),
+                source_bucket: None,
+                source_key: None,
+                source_version_id: None,
+                previous_version_id: Some(m.version_id.clone()),
+                new_version_id: entries[i + 1].version_id.clone(),
+                time: Utc::now(),
+            };
+            if let Err(e) = self.journal.append(&Line::Done(done)) {
+                return Outcome::Failed(e.to_string());
+            }
+        }
+        // Check the result: the last version must be current again.
+        match self.s3.head(&self.bucket, &k.key, None).await {
+            Ok(Some(h)) if h.version_id == k.last.version_id => Outcome::Done,
+            Ok(h) => Outcome::Failed(format!(
+                "after removing the delete markers the current version is {} instead of {}",
+                h.map_or_else(|| "a delete marker".to_owned(), |h| h.version_id),
+                k.last.version_id
+            )),
+            Err(e) => Outcome::Failed(format!("markers removed, but checking the key failed: {e}")),
+        }
+    }
+}
+
+fn print_keys(printer: &Printer, found: &Found, verbose: bool) {
+    let markers: usize = found.keys.iter().map(|k| k.markers.len()).sum();
+    printer.line(format!(
+        "Remove {markers} delete marker(s) of {} key(s); their last versions become current again (no object version is deleted)",
+        found.keys.len()
+    ));
+    let shown = if verbose { found.keys.len() } else { 20 };
+    for k in found.keys.iter().take(shown) {
+        printer.line(format!(
+            "  {:?}: deleted {}, {} marker(s) ({}), back to version {} ({})",
+            k.key,
+            rfc3339(k.deleted_at),
+            k.markers.len(),
+            k.markers
+                .iter()
+                .map(|m| m.version_id.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            k.last.version_id,
+            human_bytes(k.size)
+        ));
+    }
+    if found.keys.len() > shown {
+        printer.line(format!(
+            "  … and {} more (-v for all, --output json for the full list)",
+            found.keys.len() - shown
+        ));
+    }
+}
+
+async fn remove_markers_cmd(
+    app: &App,
+    args: &UndeleteArgs,
+    source: &Location,
+    found: &Found,
+    now: DateTime<Utc>,
+) -> CliResult<Exit> {
+    let printer = &app.printer;
+    if found.keys.is_empty() || args.dry_run {
+        if !found.keys.is_empty() {
+            print_keys(printer, found, app.verbose || args.dry_run);
+        }
+        printer.json_value(&json!({
+            "source": source,
+            "mode": "remove_delete_markers",
+            "dry_run": args.dry_run,
+            "keys": found.keys,
+            "skipped": found.skipped,
+            "report": RemoveReport::default(),
+        }));
+        return Ok(Exit::Ok);
+    }
+    print_keys(printer, found, app.verbose);
+    let markers: usize = found.keys.iter().map(|k| k.markers.len()).sum();
+    if !args.exec.yes {
+        let question = format!(
+            "Permanently delete {markers} delete marker(s) of {} key(s) in {source}? (The versions below them become current again; a removed marker cannot be put back with its id.) Proceed?",
+            found.keys.len()
+        );
+        match printer.confirm(&question) {
+            Some(true) => {}
+            Some(false) => return Err(CliError::refused("not confirmed; nothing was written")),
+            None => {
+                return Err(CliError::refused(
+                    "removing delete markers needs confirmation and stdin is not a terminal; review with --dry-run and re-run with --yes; nothing was written",
+                ));
+            }
+        }
+    }
+    let journal_path = args
+        .exec
+        .journal
+        .clone()
+        .unwrap_or_else(|| journal::default_path(source, &Destination::InPlace, now));
+    let journal = Journal::open(&journal_path)?;
+    journal.append(&Line::Start {
+        schema: journal::JOURNAL_SCHEMA.to_owned(),
+        source: source.clone(),
+        destination: Destination::InPlace,
+        at: now,
+        started_at: Utc::now(),
+    })?;
+    let config = exec_config(app, &args.exec);
+    let r = execute_removal(app, source, found, config.concurrency, journal).await;
+    Ok(report_removal(printer, source, found, &r, &journal_path))
+}
+
+async fn execute_removal(
+    app: &App,
+    source: &Location,
+    found: &Found,
+    concurrency: usize,
+    journal: Journal,
+) -> RemoveReport {
+    let started = Instant::now();
+    let ctx = Arc::new(RemoveCtx {
+        s3: app.s3.clone(),
+        bucket: source.bucket.clone(),
+        journal,
+    });
+    let keys: Arc<Vec<DeletedKey>> = Arc::new(found.keys.clone());
+    let cancel = Arc::new(AtomicBool::new(false));
+    let watcher = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.store(true, Ordering::SeqCst);
+            }
+        })
+    };
+    let bar = app.printer.bar(keys.len() as u64, "undeleting");
+    let mut report = RemoveReport::default();
+    let mut queue: VecDeque<usize> = (0..keys.len()).collect();
+    let mut tasks: JoinSet<(usize, Vec<RemovedMarker>, Outcome)> = JoinSet::new();
+    loop {
+        if cancel.load(Ordering::SeqCst) {
+            report.interrupted = true;
+        }
+        while !report.interrupted && tasks.len() < concurrency.max(1) {
+            let Some(i) = queue.pop_front() else { break };
+            let ctx = ctx.clone();
+            let keys = keys.clone();
+            tasks.spawn(async move {
+                let mut removed = Vec::new();
+                let outcome = ctx.undelete(&keys[i], &mut removed).await;
+                (i, removed, outcome)
+            });
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
+        bar.inc(1);
+        let (i, removed, outcome) = match joined {
+            Ok(r) => r,
+            Err(e) => {
+                report.failed.push(KeyIssue {
+                    key: String::new(),
+                    detail: format!("internal error: {e}"),
+                });
+                continue;
+            }
+        };
+        report.removed.extend(removed);
+        let issue = |detail| KeyIssue {
+            key: keys[i].key.clone(),
+            detail,
+        };
+        match outcome {
+            Outcome::Done => report.undeleted += 1,
+            Outcome::AlreadyDone => report.already_done += 1,
+            Outcome::Drifted(d) => report.drifted.push(issue(d)),
+            Outcome::Failed(d) => report.failed.push(issue(d)),
+        }
+    }
+    bar.finish_and_clear();
+    watcher.abort();
+    report.removed.sort_by(|a, b| {
+        a.key
+            .cmp(&b.key)
+            .then(b.last_modified.cmp(&a.last_modified))
+    });
+    report.drifted.sort_by(|a, b| a.key.cmp(&b.key));
+    report.failed.sort_by(|a, b| a.key.cmp(&b.key));
+    report.seconds = started.elapsed().as_secs_f64();
+    report
+}
+
+fn report_removal(
+    printer: &Printer,
+    source: &Location,
+    found: &Found,
+    r: &RemoveReport,
+    journal: &Path,
+) -> Exit {
+    for m in &r.removed {
+        printer.line(format!(
+            "  removed delete marker {} of {:?} (made {})",
+            m.version_id,
+            m.key,
+            rfc3339(m.last_modified)
+        ));
+    }
+    printer.line(format!(
+        "Undeleted {} key(s) in {source}: {} delete marker(s) removed, {} already back, {:.1} s",
+        r.undeleted,
+        r.removed.len(),
+        r.already_done,
+        r.seconds
+    ));
+    for (title, list) in [
+        (
+            "Drifted (changed since the listing; not touched)",
+            &r.drifted,
+        ),
+        ("Failed", &r.failed),
+    ] {
+        if !list.is_empty() {
+            printer.line(format!("{title} ({}):", list.len()));
+            for i in list {
+                printer.line(format!("  {:?}: {}", i.key, i.detail));
+            }
+        }
+    }
+    printer.line(format!("Journal: {}", journal.display()));
+    if r.interrupted {
+        printer.line("Interrupted: run the same command again to resume.");
+    }
+    printer.json_value(&json!({
+        "source": source,
+        "mode": "remove_delete_markers",
+        "dry_run": false,
+        "keys": found.keys,
+        "skipped": found.skipped,
+        "report": r,
+        "journal": journal,
+    }));
+    if r.interrupted {
+        Exit::Interrupted
+    } else if r.drifted.is_empty() && r.failed.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Partial
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use s3rewind_engine::{Entry, Versioning};
+
+    fn e(key: &str, id: &str, secs: i64, dm: bool) -> Entry {
+        Entry {
+            key: key.into(),
+            version: Version {
+                version_id: id.into(),
+                last_modified: Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap(),
+                delete_marker: dm,
+                etag: if dm { String::new() } else { format!("e-{id}") },
+                size: if dm { 0 } else { 3 },
+                storage_class: None,
+                owner_id: None,
+                is_latest: false,
+            },
+        }
+    }
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap()
+    }
+
+    fn history() -> Timeline {
+        Timeline::from_ordered([
+            // Deleted at 20, and deleted again at 40 (a stacked marker).
+            e("a", "d2", 40, true),
+            e("a", "d1", 20, true),
+            e("a", "a2", 10, false),
+            e("a", "a1", 5, false),
+            // Deleted at 30.
+            e("b", "d3", 30, true),
+            e("b", "b1", 5, false),
+            // Present.
+            e("c", "c1", 5, false),
+            // Only a marker.
+            e("m", "d4", 35, true),
+            // Deleted, then written again: present.
+            e("r", "r2", 50, false),
+            e("r", "d5", 30, true),
+            e("r", "r1", 5, false),
+            e("x/y", "d6", 30, true),
+            e("x/y", "y1", 5, false),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn finds_deleted_keys_their_markers_and_last_version() {
+        let f = find_deleted(&history(), "", None);
+        let keys: Vec<(&str, &str, Vec<&str>, DateTime<Utc>)> = f
+            .keys
+            .iter()
+            .map(|k| {
+                (
+                    k.key.as_str(),
+                    k.last.version_id.as_str(),
+                    k.markers.iter().map(|m| m.version_id.as_str()).collect(),
+                    k.deleted_at,
+                )
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("a", "a2", vec!["d2", "d1"], t(20)),
+                ("b", "b1", vec!["d3"], t(30)),
+                ("x/y", "y1", vec!["d6"], t(30)),
+            ]
+        );
+        assert_eq!(f.skipped.len(), 1);
+        assert_eq!(f.skipped[0].key, "m");
+    }
+
+    #[test]
+    fn since_uses_the_time_the_key_disappeared() {
+        // "a" disappeared at 20; its second marker at 40 does not make it recent.
+        let f = find_deleted(&history(), "", Some(t(25)));
+        let keys: Vec<&str> = f.keys.iter().map(|k| k.key.as_str()).collect();
+        assert_eq!(keys, ["b", "x/y"]);
+        assert_eq!(f.before_since, 1);
+        // Inclusive.
+        let f = find_deleted(&history(), "", Some(t(30)));
+        assert_eq!(f.keys.len(), 2);
+        let f = find_deleted(&history(), "", Some(t(31)));
+        assert!(f.keys.is_empty());
+        assert_eq!(
+            f.skipped.len(),
+            1,
+            "the marker-only key at 35 is still noted"
+        );
+    }
+
+    #[test]
+    fn prefix_limits_the_keys() {
+        let f = find_deleted(&history(), "x/", None);
+        assert_eq!(f.keys.len(), 1);
+        assert_eq!(f.keys[0].key, "x/y");
+    }
+
+    #[test]
+    fn target_is_current_plus_last_versions_and_plans_only_copies() {
+        let tl = history();
+        let f = find_deleted(&tl, "", None);
+        let current = tl.current();
+        let target = undelete_target(&current, &f);
+        let keys: Vec<&str> = target.objects.iter().map(|o| o.key.as_str()).collect();
+        assert_eq!(keys, ["a", "b", "c", "r", "x/y"]);
+        let p = plan(
+            &current,
+            &target,
+            &PlanOptions::new(
+                Location {
+                    bucket: "bkt".into(),
+                    prefix: String::new(),
+                },
+                Destination::InPlace,
+                t(100),
+            ),
+        );
+        assert_eq!((p.stats.copies, p.stats.delete_markers), (3, 0));
+        assert_eq!(p.stats.unchanged, 2);
+        assert!(p.validate().is_ok());
+    }
+
+    #[test]
+    fn marker_removal_is_refused_under_mfa_delete() {
+        let on = BucketVersioning {
+            status: Versioning::Enabled,
+            mfa_delete: true,
+        };
+        let e = check_marker_removal("bkt", &on).unwrap_err();
+        assert_eq!(e.exit, Exit::Refused);
+        assert!(e.message.contains("MFA Delete is enabled"), "{}", e.message);
+        assert!(e.message.contains("nothing was written"));
+        let off = BucketVersioning {
+            status: Versioning::Enabled,
+            mfa_delete: false,
+        };
+        assert!(check_marker_removal("bkt", &off).is_ok());
+    }
 }

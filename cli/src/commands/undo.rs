@@ -92,7 +92,12 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
                     etag: String::new(),
                 }),
             };
-            match &t.first.previous_version_id {
+            // Before a removed delete marker the key was absent (the marker was current).
+            let previous = match t.first.op {
+                Op::RemoveDeleteMarker => None,
+                _ => t.first.previous_version_id.as_ref(),
+            };
+            match previous {
                 Some(previous) if expect.as_ref().map(|e| &e.version_id) == Some(previous) => {}
                 Some(previous) => {
                     let head = clients
