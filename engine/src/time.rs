@@ -113,13 +113,19 @@ fn parse_unix(s: &str) -> Option<Result<DateTime<Utc>, TimeError>> {
     let Ok(secs) = abs.parse::<i64>() else {
         return Some(Err(range()));
     };
-    let secs = if negative { -secs } else { secs };
     let nanos: u32 = if frac.is_empty() {
         0
     } else {
         format!("{frac:0<9}").parse().expect("nine digits")
     };
-    Some(DateTime::from_timestamp(secs, nanos).ok_or_else(range))
+    // `-1.5` is one and a half seconds before the epoch: the fraction goes the same way.
+    let t = if negative {
+        DateTime::from_timestamp(-secs, 0)
+            .and_then(|t| t.checked_sub_signed(TimeDelta::nanoseconds(i64::from(nanos))))
+    } else {
+        DateTime::from_timestamp(secs, nanos)
+    };
+    Some(t.ok_or_else(range))
 }
 
 /// `90m`, `1h30m`, `3d`, `2h ago` → duration; `None` when not a duration, `Some(None)`
@@ -220,6 +226,7 @@ mod tests {
         );
         assert_eq!(p("@0").unwrap().instant.timestamp(), 0);
         assert_eq!(p("@1.25").unwrap().instant.timestamp_subsec_millis(), 250);
+        assert_eq!(p("@-1.5").unwrap().instant.timestamp_millis(), -1500);
         assert_eq!(p("90m").unwrap().instant, at(10, 30, 0));
         assert_eq!(p("2h").unwrap().instant, at(10, 0, 0));
         assert_eq!(p("1h30m").unwrap().instant, at(10, 30, 0));

@@ -326,10 +326,13 @@ impl TimelineBuilder {
                 key: first.key.clone(),
             });
         }
+        // The ids seen for the last key stay valid unless `other` moved past it.
+        if !other.keys.is_empty() {
+            self.seen_ids = other.seen_ids;
+        }
         self.keys.extend(other.keys);
         self.anomalies.extend(other.anomalies);
         self.entries += other.entries;
-        self.seen_ids = other.seen_ids;
         Ok(())
     }
 
