@@ -724,6 +724,18 @@ pub(crate) async fn run_plan(
     let printer = &app.printer;
     print_plan(printer, p, app.verbose, app.verbose);
     if p.actions.is_empty() {
+        let report = ExecReport {
+            already_done,
+            ..ExecReport::default()
+        };
+        printer.json_value(&json!({
+            "source": p.source,
+            "destination": p.destination,
+            "at": p.at,
+            "plan": p.stats,
+            "report": report,
+            "journal": null,
+        }));
         return Ok(Exit::Ok);
     }
     confirm(printer, p, exec.yes)?;
