@@ -178,16 +178,18 @@ impl Timeline {
 
     /// The current state: every key's first entry in list order, whatever its timestamp.
     pub fn current(&self) -> BucketState {
-        let objects = self
-            .keys()
-            .iter()
-            .filter_map(|h| {
-                h.head().filter(|v| !v.delete_marker).map(|v| StateEntry {
-                    key: h.key.clone(),
-                    version: v.clone(),
-                })
+        let head = |h: &KeyHistory| {
+            h.head().filter(|v| !v.delete_marker).map(|v| StateEntry {
+                key: h.key.clone(),
+                version: v.clone(),
             })
-            .collect();
+        };
+        let keys = self.keys();
+        let objects = if keys.len() >= PARALLEL_THRESHOLD {
+            keys.par_iter().filter_map(head).collect()
+        } else {
+            keys.iter().filter_map(head).collect()
+        };
         BucketState {
             at: None,
             objects,
