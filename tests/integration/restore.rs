@@ -67,7 +67,15 @@ async fn in_place_restore_undoes_overwrites_deletes_and_new_keys() {
     let r = m.run(&["restore", "s3://site", "--at", &t, "--yes"]);
     r.expect_code(0);
     assert!(r.stdout.contains("Nothing to do"), "{}", r.stdout);
-    let j = m.run(&["--output", "json", "restore", "s3://site", "--at", &t, "--yes"]);
+    let j = m.run(&[
+        "--output",
+        "json",
+        "restore",
+        "s3://site",
+        "--at",
+        &t,
+        "--yes",
+    ]);
     assert_eq!(j.expect_code(0).json()["report"]["copied"], 0);
     assert_eq!(m.versions("site").await, after);
 }
