@@ -335,24 +335,54 @@ async fn archived_versions_wait_for_a_restore_then_copy() {
     m.put("cold", "warm.txt", b"w2").await;
     let args = ["restore", "s3://cold", "--at", &t, "--to", "s3://thawed"];
 
-    let p = m.run(&["--output", "json", "plan", "s3://cold", "--at", &t, "--to", "s3://thawed"]);
+    let p = m.run(&[
+        "--output",
+        "json",
+        "plan",
+        "s3://cold",
+        "--at",
+        &t,
+        "--to",
+        "s3://thawed",
+    ]);
     let p = p.expect_code(0).json();
     assert_eq!(p["stats"]["archived"], 1, "{p}");
-    assert!(p["warnings"].as_array().unwrap().iter().any(|w| w["kind"] == "archived" && w["key"] == "archive.tar"));
+    assert!(
+        p["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["kind"] == "archived" && w["key"] == "archive.tar")
+    );
 
     // Without a restore request: the other key is restored; the archived one waits.
     let r = m.run(&args);
     r.expect_code(1);
-    assert!(r.stdout.contains("Waiting for archive restore (1)") && r.stdout.contains("--request-archive-restore"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("Waiting for archive restore (1)")
+            && r.stdout.contains("--request-archive-restore"),
+        "{}",
+        r.stdout
+    );
     assert_eq!(m.contents("thawed", "").await, map(&[("warm.txt", "w1")]));
     // With it: the restore is requested (moto makes it ready at once) ...
-    let r = m.run(&[&args[..], &["--request-archive-restore", "--restore-days", "2"]].concat());
+    let r = m.run(
+        &[
+            &args[..],
+            &["--request-archive-restore", "--restore-days", "2"],
+        ]
+        .concat(),
+    );
     r.expect_code(1);
     assert!(r.stdout.contains("restore requested"), "{}", r.stdout);
     // ... and a later run copies it (as STANDARD: a copy keeps the source's class by
     // default, and a GLACIER copy could not be read back here).
-    m.run(&[&args[..], &["--storage-class", "STANDARD"]].concat()).expect_code(0);
-    assert_eq!(m.contents("thawed", "").await, map(&[("archive.tar", "frozen"), ("warm.txt", "w1")]));
+    m.run(&[&args[..], &["--storage-class", "STANDARD"]].concat())
+        .expect_code(0);
+    assert_eq!(
+        m.contents("thawed", "").await,
+        map(&[("archive.tar", "frozen"), ("warm.txt", "w1")])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
