@@ -12,3 +12,7 @@ mod restore;
 mod execution;
 // Bad input and refusals: one clear line, a documented exit code, no writes.
 mod errors;
+// Corruption detection: scan, --sample, --validate-cmd, --before-corruption, --per-key.
+mod scan;
+// Exploring: history, diff, timeline (text, JSON, SVG).
+mod explore;
