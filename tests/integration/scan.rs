@@ -424,6 +424,32 @@ async fn restore_per_key_fixes_only_the_damaged_keys() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_key_is_warned_about_renamed_originals_the_incident_misses() {
+    let m = Moto::start().await;
+    let (contents, _) = office(&m, "mixed", 10).await;
+    let victims = first_keys(&contents, 6);
+    encrypt(&m, "mixed", &contents, &victims, 28).await;
+    // Two renames: too few for a rename signal, but their copies' content is damaged.
+    for key in ["docs/report-08.txt", "docs/report-09.txt"] {
+        let locked = random_bytes(contents[key].len() + 28, 5);
+        m.put("mixed", &format!("{key}.locked"), &locked).await;
+        m.delete("mixed", key).await;
+    }
+    let r = m.run(&tuned(&["plan", "s3://mixed", "--per-key"]));
+    r.expect_code(0);
+    let warning = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("--per-key would remove the copies"))
+        .unwrap_or_else(|| panic!("no warning:\n{}", r.stderr));
+    assert!(
+        warning.contains("\"docs/report-08.txt\" (-> \"docs/report-08.txt.locked\")"),
+        "{warning}"
+    );
+    assert!(warning.contains("2 new key(s)"), "{warning}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scan_refuses_bad_input() {
     let m = Moto::start().await;
     m.bucket("plain", false).await;

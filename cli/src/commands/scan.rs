@@ -133,6 +133,19 @@ pub async fn detect(
     )
     .await?;
     let report = s3rewind_engine::detect::detect(timeline, &samples, &opts);
+    for (incident, gaps) in rename_gaps(timeline, &report, opts.gap_secs) {
+        let examples: Vec<String> = gaps
+            .iter()
+            .take(3)
+            .map(|(copy, original)| format!("{original:?} (-> {copy:?})"))
+            .collect();
+        printer.warn(format!(
+            "incident {incident} includes {} new key(s) named after a key deleted at the same time, but not the deleted key(s): {}{}; --per-key would remove the copies without bringing the originals back (use --before-corruption, or `s3rewind undelete` for them)",
+            gaps.len(),
+            examples.join(", "),
+            if gaps.len() > 3 { ", …" } else { "" }
+        ));
+    }
     tracing::info!(
         samples = samples.len(),
         judged = report.stats.samples_judged,
@@ -141,6 +154,60 @@ pub async fn detect(
         "detection done"
     );
     Ok(report)
+}
+
+/// Separators after which a key's tail may be a ransomware suffix (`x.docx.locked`).
+const SUFFIX_STARTS: &[char] = &['.', '-', '_', '~', '[', '(', ' ', '+', '@', '!'];
+
+/// Keys an incident says it created (no last good version) whose name is another key
+/// plus a suffix, where that other key is deleted now, got its delete marker within
+/// `gap_secs` of the copy, and is not in the incident: `(copy, original)` per incident.
+///
+/// The engine pairs a copy with its deleted original only when a rename run reaches
+/// `min_keys`; a few `.locked` copies found by their content alone come without their
+/// originals, and `--per-key` would then delete the copies and leave the originals
+/// deleted. This finds them so the user is told.
+pub fn rename_gaps(
+    timeline: &Timeline,
+    report: &ScanReport,
+    gap_secs: i64,
+) -> Vec<(usize, Vec<(String, String)>)> {
+    let mut out = Vec::new();
+    for incident in &report.incidents {
+        let listed: std::collections::HashSet<&str> =
+            incident.keys.iter().map(|k| k.key.as_str()).collect();
+        let mut gaps = Vec::new();
+        for k in incident
+            .keys
+            .iter()
+            .filter(|k| k.last_good_version.is_none())
+        {
+            let name_start = k.key.rfind('/').map_or(0, |i| i + 1);
+            let original = k.key[name_start..]
+                .char_indices()
+                .filter(|&(i, c)| i > 0 && SUFFIX_STARTS.contains(&c))
+                .map(|(i, _)| &k.key[..name_start + i])
+                .rev() // the shortest suffix first: `a.tar.gz` is `a.tar` before `a`
+                .find(|orig| {
+                    !listed.contains(orig)
+                        && timeline
+                            .get(orig)
+                            .and_then(|h| h.head())
+                            .is_some_and(|head| {
+                                head.delete_marker
+                                    && (head.last_modified - k.first_bad_at).num_seconds().abs()
+                                        <= gap_secs.max(1)
+                            })
+                });
+            if let Some(orig) = original {
+                gaps.push((k.key.clone(), orig.to_owned()));
+            }
+        }
+        if !gaps.is_empty() {
+            out.push((incident.id, gaps));
+        }
+    }
+    out
 }
 
 /// The user's `--validate-cmd`.
