@@ -95,26 +95,111 @@ pub struct Listing {
     pub list_concurrency: u32,
 }
 
-/// Options of corruption detection (`scan`, and `plan`/`restore` with
+/// Options of corruption detection (`scan`, `timeline`, and `plan`/`restore` with
 /// `--before-corruption` or `--per-key`).
+///
+/// The time-scale thresholds default to values tuned for real buckets with days of
+/// history; for a bucket whose history is short (minutes), scale them down together
+/// (e.g. `--window 1m --gap 5m --established 0s`).
 #[derive(Debug, Clone, Args)]
 pub struct DetectArgs {
-    /// Read the first bytes of up to N suspicious versions (and their predecessors) to
-    /// confirm content damage (entropy, magic bytes).
+    /// Read the first 4 KiB of at most N versions, the most suspicious first (then any
+    /// other version written in the window); 0 = metadata only. Default: the versions
+    /// metadata finds suspicious (and the versions they replaced), at most 1000.
     #[arg(long, value_name = "N")]
     pub sample: Option<usize>,
-    /// Read the first bytes of every version changed in the window (slow on big buckets).
+    /// Read the first 4 KiB of every version written in the window, and of the version
+    /// each replaced (slow on big buckets).
     #[arg(long, conflicts_with = "sample")]
     pub deep: bool,
-    /// A command that receives an object on stdin; exit status 0 means the object is good.
+    /// Also judge every sampled version with CMD, run as `sh -c CMD` with the whole
+    /// object on stdin (and S3REWIND_BUCKET, S3REWIND_KEY, S3REWIND_VERSION_ID set):
+    /// exit status 0 means good, any other means damaged.
     #[arg(long, value_name = "CMD")]
     pub validate_cmd: Option<String>,
-    /// Only consider changes at or after TIME.
+    /// Time limit for one run of --validate-cmd; a run that takes longer is killed and
+    /// the version is left unjudged.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration_secs)]
+    pub validate_timeout: i64,
+    /// Only judge changes at or after TIME (earlier history is the baseline).
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
-    /// Only consider changes at or before TIME.
+    /// Only judge changes at or before TIME.
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
+    /// Width of the bins in which bursts of overwrites and deletes are counted.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration_secs)]
+    pub window: i64,
+    /// Changes further apart than this are not one run, and signals further apart are
+    /// not one incident.
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration_secs)]
+    pub gap: i64,
+    /// Objects younger than this when deleted are temporary and do not count towards a
+    /// wipe (0s: every delete counts).
+    #[arg(long, value_name = "DURATION", default_value = "6h", value_parser = duration_secs)]
+    pub established: i64,
+    /// An owner id first seen in the scan counts as a new writer only when the bucket
+    /// has at least this much history before its first write.
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = duration_secs)]
+    pub new_writer_after: i64,
+    /// Fewest distinct keys for a metadata signal (a burst, a common size change, a
+    /// wipe…).
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub min_keys: u32,
+    /// Incidents scoring below this (0 to 1) are not reported.
+    #[arg(long, value_name = "SCORE", default_value_t = 0.4, value_parser = score)]
+    pub min_score: f64,
+}
+
+/// A DURATION argument in whole seconds: `0`, `45s`, `10m`, `1h30m`, `6h`, `1d`, `2w`
+/// (units s, m, h, d = 24 h, w = 7 d; the same units as durations in TIME).
+pub fn duration_secs(input: &str) -> Result<i64, String> {
+    let s = input.trim();
+    if s == "0" {
+        return Ok(0);
+    }
+    let bad = || {
+        format!(
+            "invalid DURATION {input:?}: expected a number and a unit (s, m, h, d, w), e.g. 30s, 10m, 1h30m, 6h, 2d"
+        )
+    };
+    if s.is_empty() {
+        return Err(bad());
+    }
+    let mut total: i64 = 0;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: i64 = rest[..digits].parse().map_err(|_| bad())?;
+        let tail = &rest[digits..];
+        let unit_len = tail.bytes().take_while(u8::is_ascii_alphabetic).count();
+        let unit = match &tail[..unit_len] {
+            "s" | "sec" | "secs" => 1,
+            "m" | "min" | "mins" => 60,
+            "h" | "hour" | "hours" => 3600,
+            "d" | "day" | "days" => 86_400,
+            "w" | "week" | "weeks" => 7 * 86_400,
+            _ => return Err(bad()),
+        };
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+        rest = tail[unit_len..].trim_start();
+    }
+    Ok(total)
+}
+
+fn score(input: &str) -> Result<f64, String> {
+    match input.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "invalid score {input:?}: expected a number from 0 to 1"
+        )),
+    }
 }
 
 /// What to restore and to when.
@@ -303,6 +388,9 @@ pub struct ScanArgs {
     /// s3://BUCKET or s3://BUCKET/PREFIX.
     #[arg(value_name = "s3://BUCKET[/PREFIX]")]
     pub source: String,
+    /// How many affected keys to list per incident in text output (-v: all).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub show_keys: usize,
     /// Detection options.
     #[command(flatten)]
     pub detect: DetectArgs,
@@ -314,9 +402,12 @@ pub struct ScanArgs {
 /// `history`.
 #[derive(Debug, Args)]
 pub struct HistoryArgs {
-    /// s3://BUCKET/KEY.
+    /// s3://BUCKET/KEY (the exact key; no prefix matching).
     #[arg(value_name = "s3://BUCKET/KEY")]
     pub key: String,
+    /// Listing options.
+    #[command(flatten)]
+    pub listing: Listing,
 }
 
 /// `diff`.
@@ -325,10 +416,10 @@ pub struct DiffArgs {
     /// s3://BUCKET or s3://BUCKET/PREFIX.
     #[arg(value_name = "s3://BUCKET[/PREFIX]")]
     pub source: String,
-    /// The earlier time.
+    /// The earlier time (see TIME above).
     #[arg(long, value_name = "T1")]
     pub from: String,
-    /// The later time (default: now).
+    /// The later time.
     #[arg(long, value_name = "T2", default_value = "now")]
     pub to: String,
     /// Listing options.
@@ -345,15 +436,17 @@ pub struct TimelineArgs {
     /// Also draw the activity as an SVG picture, with suspected incidents shaded.
     #[arg(long, value_name = "FILE")]
     pub svg: Option<PathBuf>,
-    /// Width of one time bucket (e.g. 1m, 1h, 1d; default: chosen from the span).
-    #[arg(long, value_name = "DURATION")]
-    pub every: Option<String>,
-    /// Only changes at or after TIME.
-    #[arg(long, value_name = "TIME")]
-    pub since: Option<String>,
-    /// Only changes at or before TIME.
-    #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
+    /// Width of one time bucket (e.g. 10s, 1m, 1h, 1d; default: chosen from the span,
+    /// for at most 48 buckets).
+    #[arg(long, value_name = "DURATION", value_parser = duration_secs)]
+    pub every: Option<i64>,
+    /// Do not run detection (no incidents are marked; no object is read).
+    #[arg(long)]
+    pub no_incidents: bool,
+    /// Detection options (for the incidents marked on the chart); --since and --until
+    /// also limit the chart.
+    #[command(flatten)]
+    pub detect: DetectArgs,
     /// Listing options.
     #[command(flatten)]
     pub listing: Listing,

@@ -1312,6 +1312,55 @@ impl S3 {
     }
 }
 
+/// The first bytes of one version and the Content-Type it was stored with (see
+/// [`S3::get_head`]).
+#[derive(Debug, Clone)]
+pub struct HeadBytes {
+    /// The bytes (fewer than asked for a smaller object).
+    pub bytes: Vec<u8>,
+    /// The stored Content-Type, if any.
+    pub content_type: Option<String>,
+}
+
+impl S3 {
+    /// A ranged GetObject of one version (`bytes=0-{len-1}`) that also returns the
+    /// version's Content-Type, for content sampling. Do not call it for empty objects: a
+    /// range of an empty object is unsatisfiable (416).
+    pub async fn get_head(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+        len: usize,
+    ) -> Result<HeadBytes, S3Error> {
+        let ctx = || format!("GetObject s3://{bucket}/{key}?versionId={version_id}");
+        let out = self
+            .client
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .version_id(version_id)
+            .range(format!("bytes=0-{}", len.max(1) - 1))
+            .send()
+            .await
+            .map_err(|e| classify(ctx(), e))?;
+        let content_type = out.content_type().map(str::to_owned);
+        let mut bytes = collect_body(out.body).await.map_err(|message| S3Error {
+            kind: ErrorKind::Unreachable,
+            context: ctx(),
+            code: None,
+            status: None,
+            message,
+        })?;
+        // A server that ignores Range sends the whole object.
+        bytes.truncate(len);
+        Ok(HeadBytes {
+            bytes,
+            content_type,
+        })
+    }
+}
+
 async fn collect_body(body: ByteStream) -> Result<Vec<u8>, String> {
     body.collect()
         .await

@@ -18,3 +18,7 @@ mod verify;
 mod undelete;
 // --to-dir: the state at T as files, atomic, with mtimes; keys that are not paths.
 mod to_dir;
+// Corruption detection: scan, --sample, --validate-cmd, --before-corruption, --per-key.
+mod scan;
+// Exploring: history, diff, timeline (text, JSON, SVG).
+mod explore;
