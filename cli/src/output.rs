@@ -45,17 +45,17 @@ impl Printer {
     /// A line of the text result (stdout). Ignored in JSON mode.
     pub fn line(&self, s: impl AsRef<str>) {
         if !self.json() {
-            println!("{}", s.as_ref());
+            out(format_args!("{}", s.as_ref()));
         }
     }
 
     /// The JSON result (stdout). Ignored in text mode.
     pub fn json_value<T: Serialize>(&self, v: &T) {
         if self.json() {
-            println!(
+            out(format_args!(
                 "{}",
                 serde_json::to_string_pretty(v).expect("result serialises")
-            );
+            ));
         }
     }
 
@@ -118,6 +118,16 @@ impl Printer {
         std::io::stdin().read_line(&mut answer).ok()?;
         Some(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
     }
+}
+
+/// Write one line to stdout. A closed pipe (`s3rewind scan … | head`) is not an error:
+/// the rest of the output is dropped, and the command still finishes what it is doing
+/// (a restore must not stop half-way because its reader went away) and exits with its
+/// own status.
+fn out(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }
 
 /// Bytes as a short human string (1.5 MiB).

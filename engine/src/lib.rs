@@ -80,8 +80,8 @@ pub use location::parse_s3_uri;
 pub use model::{Entry, ListPage, NULL_VERSION, StorageClass, Version, Versioning};
 pub use plan::{
     Action, CopyAction, DeleteMarkerAction, Destination, Expect, KnownCopy, Location, PLAN_SCHEMA,
-    PlanOptions, PlanStats, RestorePlan, UncertainHandling, Warning, destination_key, plan,
-    preflight,
+    PlanOptions, PlanStats, RestorePlan, Selection, UncertainHandling, Warning, destination_key,
+    plan, preflight,
 };
 pub use sim::{ApplyReport, PutMeta, SimBucket, SimError, SimVersion};
 pub use state::{BucketState, StateEntry, Uncertain};

@@ -65,6 +65,24 @@ pub enum Destination {
     },
 }
 
+/// How the target state of a plan was chosen (for the reviewer; it changes nothing in
+/// how the plan executes).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selection {
+    /// The state at a given time (`--at`).
+    #[default]
+    AtTime,
+    /// The state just before the first incident detection found.
+    BeforeCorruption,
+    /// Each damaged key back to its own last good version; other keys as they are.
+    PerKey,
+    /// Deleted keys brought back at their last version.
+    Undelete,
+    /// The versions a restore replaced, put back.
+    Undo,
+}
+
 /// What a destination key held when the plan was made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Expect {
@@ -286,6 +304,8 @@ pub struct PlanOptions {
     pub mark_uncertain_absent: bool,
     /// Copies made by earlier runs, recognised as restored.
     pub known_copies: Vec<KnownCopy>,
+    /// How the target state was chosen.
+    pub selection: Selection,
 }
 
 impl PlanOptions {
@@ -298,6 +318,7 @@ impl PlanOptions {
             match_content: true,
             mark_uncertain_absent: false,
             known_copies: Vec::new(),
+            selection: Selection::AtTime,
         }
     }
 }
@@ -316,6 +337,9 @@ pub struct RestorePlan {
     pub destination: Destination,
     /// The instant restored to.
     pub at: DateTime<Utc>,
+    /// How the target state was chosen.
+    #[serde(default)]
+    pub selection: Selection,
     /// Summary counts.
     pub stats: PlanStats,
     /// What a reviewer must know.
@@ -623,6 +647,7 @@ pub fn plan(current: &BucketState, target: &BucketState, options: &PlanOptions) 
         source: options.source.clone(),
         destination: options.destination.clone(),
         at: options.at,
+        selection: options.selection,
         stats,
         warnings,
         actions,

@@ -11,7 +11,7 @@ use crate::s3::{ConnectOptions, S3};
 use chrono::{DateTime, SecondsFormat, Utc};
 use s3rewind_engine::{
     Action, BucketState, Destination, KnownCopy, Location, PlanError, PlanOptions, RestorePlan,
-    UncertainHandling, Versioning, Warning, parse_s3_uri, parse_time, plan, preflight,
+    Selection, UncertainHandling, Versioning, Warning, parse_s3_uri, parse_time, plan, preflight,
 };
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
@@ -19,7 +19,14 @@ use std::path::{Path, PathBuf};
 
 /// Format an instant the way s3rewind prints instants.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+    // Whole seconds when the instant has none (S3 timestamps), else milliseconds:
+    // nanoseconds from `now` or a duration are noise to a reader.
+    let format = if t.timestamp_subsec_nanos() == 0 {
+        SecondsFormat::Secs
+    } else {
+        SecondsFormat::Millis
+    };
+    t.to_rfc3339_opts(format, true)
 }
 
 /// How the target state is chosen.
@@ -366,6 +373,11 @@ pub(crate) fn finish_plan(
     known_copies: Vec<KnownCopy>,
 ) -> RestorePlan {
     let mut options = PlanOptions::new(req.source.clone(), req.destination.clone(), prepared.at);
+    options.selection = match req.spec {
+        TargetSpec::At(_) => Selection::AtTime,
+        TargetSpec::BeforeCorruption(_) => Selection::BeforeCorruption,
+        TargetSpec::PerKey(_) => Selection::PerKey,
+    };
     options.known_copies = known_copies;
     let mut p = plan(&prepared.current, &prepared.target, &options);
     p.created_at = Some(Utc::now());
@@ -373,6 +385,24 @@ pub(crate) fn finish_plan(
     all.append(&mut p.warnings);
     p.warnings = all;
     p
+}
+
+/// What a plan brings back, in words.
+fn describe_target(p: &RestorePlan) -> String {
+    match p.selection {
+        Selection::AtTime => format!("restore {} to its state at {}", p.source, rfc3339(p.at)),
+        Selection::BeforeCorruption => format!(
+            "restore {} to its state at {}, just before the first suspected incident",
+            p.source,
+            rfc3339(p.at)
+        ),
+        Selection::PerKey => format!(
+            "take each damaged key of {} back to its last good version (other keys untouched)",
+            p.source
+        ),
+        Selection::Undelete => format!("undelete the deleted keys of {}", p.source),
+        Selection::Undo => format!("undo a restore on {}", p.source),
+    }
 }
 
 fn describe_destination(p: &RestorePlan) -> String {
@@ -387,9 +417,8 @@ fn describe_destination(p: &RestorePlan) -> String {
 pub(crate) fn print_plan(printer: &Printer, p: &RestorePlan, verbose: bool, list_actions: bool) {
     let s = &p.stats;
     printer.line(format!(
-        "Plan: restore {} to its state at {} ({})",
-        p.source,
-        rfc3339(p.at),
+        "Plan: {} ({})",
+        describe_target(p),
         describe_destination(p)
     ));
     printer.line(format!("  keys at that time: {:>10}", s.keys_at_target));
@@ -614,9 +643,8 @@ fn open_journal(path: &Path, p: &RestorePlan) -> CliResult<Journal> {
 fn report_exec(printer: &Printer, p: &RestorePlan, r: &ExecReport, journal: &Path) -> Exit {
     let actions = r.copied + r.delete_markers + r.already_done;
     printer.line(format!(
-        "Restored {} to {} ({}): {} copied ({}), {} delete markers, {} unchanged, {} already done",
-        p.source,
-        rfc3339(p.at),
+        "Done: {} ({}): {} copied ({}), {} delete markers, {} unchanged, {} already done",
+        describe_target(p),
         describe_destination(p),
         r.copied,
         human_bytes(r.bytes_copied),

@@ -543,6 +543,7 @@ mod tests {
             },
             destination: Destination::Directory { path: "d".into() },
             at: Utc::now(),
+            selection: Default::default(),
             stats: PlanStats::default(),
             warnings: Vec::new(),
             actions: ["p/../escape", "p//b", "p/a", "p/a/b", "p/dir/", "p/ok.txt"]

@@ -242,11 +242,9 @@ pub async fn undelete_cmd(app: &App, args: &UndeleteArgs) -> CliResult<Exit> {
 
     let current = timeline.current();
     let target = undelete_target(&current, &found);
-    let mut p = plan(
-        &current,
-        &target,
-        &PlanOptions::new(source.clone(), Destination::InPlace, now),
-    );
+    let mut options = PlanOptions::new(source.clone(), Destination::InPlace, now);
+    options.selection = s3rewind_engine::Selection::Undelete;
+    let mut p = plan(&current, &target, &options);
     p.created_at = Some(Utc::now());
     let mut all = warnings;
     all.append(&mut p.warnings);

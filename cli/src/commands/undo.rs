@@ -138,6 +138,7 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
             source: location,
             destination: Destination::InPlace,
             at: Utc::now(),
+            selection: s3rewind_engine::Selection::Undo,
             stats,
             warnings: Vec::new(),
             actions,
