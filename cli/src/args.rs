@@ -104,8 +104,7 @@ pub struct Listing {
 #[derive(Debug, Clone, Args)]
 pub struct DetectArgs {
     /// Read the first 4 KiB of at most N versions, the most suspicious first (then any
-    /// other version written in the window); 0 = metadata only. Default: the versions
-    /// metadata finds suspicious (and the versions they replaced), at most 1000.
+    /// other version written in the window); 0 = metadata only. Default: 1000.
     #[arg(long, value_name = "N")]
     pub sample: Option<usize>,
     /// Read the first 4 KiB of every version written in the window, and of the version

@@ -82,8 +82,10 @@ pub fn options(printer: &Printer, args: &DetectArgs) -> CliResult<DetectOptions>
     })
 }
 
-/// Which versions to read: `--sample N`, `--deep`, or by default the suspicious ones, at
-/// most [`DEFAULT_SAMPLE_CAP`].
+/// Which versions to read: `--sample N`, `--deep`, or by default [`DEFAULT_SAMPLE_CAP`]
+/// versions: the ones metadata finds suspicious first, then other versions written in the
+/// window. (Encryption that keeps sizes irregular leaves no metadata trace; only reading
+/// finds it, so the default budget is not spent on suspicion alone.)
 pub fn choose_samples(
     printer: &Printer,
     timeline: &Timeline,
@@ -96,17 +98,13 @@ pub fn choose_samples(
     if let Some(n) = args.sample {
         return sample_plan(timeline, opts, Some(n), false);
     }
-    let all = sample_plan(timeline, opts, None, false);
-    if all.len() <= DEFAULT_SAMPLE_CAP {
-        return all;
+    let plan = sample_plan(timeline, opts, Some(DEFAULT_SAMPLE_CAP), false);
+    if plan.len() >= DEFAULT_SAMPLE_CAP {
+        printer.info(format!(
+            "reading {DEFAULT_SAMPLE_CAP} versions, the most suspicious first; --sample N or --deep reads more"
+        ));
     }
-    printer.info(format!(
-        "reading the {DEFAULT_SAMPLE_CAP} most suspicious of {} candidate versions; --sample N or --deep reads more",
-        all.len()
-    ));
-    // The capped plan fills its budget from the most suspicious tiers first, and these
-    // alone exceed it, so it adds no unsuspicious versions.
-    sample_plan(timeline, opts, Some(DEFAULT_SAMPLE_CAP), false)
+    plan
 }
 
 /// Run detection over a listed timeline, sampling content as the options say.
