@@ -461,7 +461,13 @@ impl S3 {
     pub async fn connect(opts: &ConnectOptions) -> S3 {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(p) = &opts.profile {
-            loader = loader.profile_name(p);
+            // An explicit profile wins over credentials in the environment (as with the
+            // AWS CLI's --profile); the default chain would try the environment first.
+            loader = loader.profile_name(p).credentials_provider(
+                aws_config::profile::ProfileFileCredentialsProvider::builder()
+                    .profile_name(p)
+                    .build(),
+            );
         }
         if let Some(e) = &opts.endpoint_url {
             loader = loader.endpoint_url(e);

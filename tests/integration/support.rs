@@ -25,6 +25,8 @@ pub struct Moto {
     pub endpoint: String,
     /// The SDK client pointed at it.
     pub client: Client,
+    /// The access key and secret the client uses.
+    pub keys: (String, String),
     /// A scratch directory (HOME, journals, plan files) for this test.
     pub dir: tempfile::TempDir,
 }
@@ -91,6 +93,7 @@ print(json.dumps([user("admin", ["*"]), user("versioning-only", ["s3:GetBucketVe
         );
         let keys: Vec<Vec<String>> = serde_json::from_slice(&out.stdout).unwrap();
         m.client = client_with(&m.endpoint, &keys[0][0], &keys[0][1]);
+        m.keys = (keys[0][0].clone(), keys[0][1].clone());
         (m, (keys[1][0].clone(), keys[1][1].clone()))
     }
 
@@ -111,6 +114,7 @@ print(json.dumps([user("admin", ["*"]), user("versioning-only", ["s3:GetBucketVe
         let mut moto = Moto {
             child,
             client: client(&endpoint),
+            keys: ("testing".to_owned(), "testing".to_owned()),
             endpoint,
             dir,
         };
