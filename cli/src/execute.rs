@@ -748,6 +748,32 @@ impl Ctx {
     }
 }
 
+/// A flag that Ctrl-C sets, and the task watching for it (abort it when done). Executors
+/// check the flag before starting each action, so in-flight actions finish and are
+/// journaled, and the rest is left for a re-run.
+pub fn ctrl_c_flag() -> (Arc<AtomicBool>, tokio::task::JoinHandle<()>) {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let watcher = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.store(true, Ordering::SeqCst);
+        }
+    });
+    (cancel, watcher)
+}
+
+/// Print the keys that did not complete, one titled list per outcome.
+pub fn print_issues(printer: &Printer, lists: &[(&str, &[KeyIssue])]) {
+    for (title, list) in lists {
+        if !list.is_empty() {
+            printer.line(format!("{title} ({}):", list.len()));
+            for i in list.iter() {
+                printer.line(format!("  {:?}: {}", i.key, i.detail));
+            }
+        }
+    }
+}
+
 /// Execute a plan's actions. `journal` receives every completed action.
 ///
 /// Never returns early on a failed action: every action is attempted, and the report
@@ -773,15 +799,7 @@ pub async fn execute(
         journal,
     });
     let actions: Arc<Vec<Action>> = Arc::new(plan.actions.clone());
-    let cancel = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                cancel.store(true, Ordering::SeqCst);
-            }
-        })
-    };
+    let (cancel, watcher) = ctrl_c_flag();
 
     let bar = printer.bar(actions.len() as u64, "restoring");
     let mut aimd = Aimd::new(config.concurrency);

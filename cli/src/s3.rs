@@ -414,6 +414,53 @@ macro_rules! with_acl {
     }};
 }
 
+/// Apply everything a copy must carry ([`ObjectAttrs`]) to a CreateMultipartUpload or
+/// PutObject request builder (they share the setter names): user metadata, content
+/// headers, Expires, the website redirect, tags, storage class, SSE-KMS and ACL grants.
+macro_rules! with_attrs {
+    ($req:expr, $attrs:expr) => {{
+        let attrs: &ObjectAttrs<'_> = $attrs;
+        let h = attrs.head;
+        let mut req = $req
+            .set_metadata((!h.metadata.is_empty()).then(|| h.metadata.clone()))
+            .set_content_type(h.content_type.clone())
+            .set_content_encoding(h.content_encoding.clone())
+            .set_content_disposition(h.content_disposition.clone())
+            .set_content_language(h.content_language.clone())
+            .set_cache_control(h.cache_control.clone())
+            .set_website_redirect_location(h.website_redirect.clone());
+        if let Some(e) = h.expires.as_deref().and_then(parse_http_date) {
+            req = req.expires(e);
+        }
+        if !attrs.tags.is_empty() {
+            req = req.tagging(encode_tags(attrs.tags));
+        }
+        let class = attrs.storage_class.unwrap_or(&h.storage_class);
+        if !class.is_empty() && class != "STANDARD" {
+            req = req.storage_class(SdkStorageClass::from(class));
+        }
+        match (
+            attrs.sse_kms_key_id,
+            h.sse.as_deref(),
+            attrs.keep_source_kms,
+        ) {
+            (Some(k), _, _) => {
+                req = req
+                    .server_side_encryption(ServerSideEncryption::AwsKms)
+                    .ssekms_key_id(k);
+            }
+            (None, Some(sse), true) if sse.starts_with("aws:kms") => {
+                req = req
+                    .server_side_encryption(ServerSideEncryption::from(sse))
+                    .set_ssekms_key_id(h.sse_kms_key_id.clone())
+                    .set_bucket_key_enabled(h.bucket_key_enabled);
+            }
+            _ => {}
+        }
+        with_acl!(req, attrs.acl)
+    }};
+}
+
 fn encode_tags(tags: &[(String, String)]) -> String {
     tags.iter()
         .map(|(k, v)| {
@@ -877,48 +924,12 @@ impl S3 {
         key: &str,
         attrs: &ObjectAttrs<'_>,
     ) -> Result<String, S3Error> {
-        let h = attrs.head;
-        let mut req = self
+        let req = self
             .client
             .create_multipart_upload()
             .bucket(bucket)
-            .key(key)
-            .set_metadata((!h.metadata.is_empty()).then(|| h.metadata.clone()))
-            .set_content_type(h.content_type.clone())
-            .set_content_encoding(h.content_encoding.clone())
-            .set_content_disposition(h.content_disposition.clone())
-            .set_content_language(h.content_language.clone())
-            .set_cache_control(h.cache_control.clone())
-            .set_website_redirect_location(h.website_redirect.clone());
-        if let Some(e) = h.expires.as_deref().and_then(parse_http_date) {
-            req = req.expires(e);
-        }
-        if !attrs.tags.is_empty() {
-            req = req.tagging(encode_tags(attrs.tags));
-        }
-        let class = attrs.storage_class.unwrap_or(&h.storage_class);
-        if !class.is_empty() && class != "STANDARD" {
-            req = req.storage_class(SdkStorageClass::from(class));
-        }
-        match (
-            attrs.sse_kms_key_id,
-            h.sse.as_deref(),
-            attrs.keep_source_kms,
-        ) {
-            (Some(k), _, _) => {
-                req = req
-                    .server_side_encryption(ServerSideEncryption::AwsKms)
-                    .ssekms_key_id(k);
-            }
-            (None, Some(sse), true) if sse.starts_with("aws:kms") => {
-                req = req
-                    .server_side_encryption(ServerSideEncryption::from(sse))
-                    .set_ssekms_key_id(h.sse_kms_key_id.clone())
-                    .set_bucket_key_enabled(h.bucket_key_enabled);
-            }
-            _ => {}
-        }
-        let out = with_acl!(req, attrs.acl)
+            .key(key);
+        let out = with_attrs!(req, attrs)
             .send()
             .await
             .map_err(|e| classify(format!("CreateMultipartUpload s3://{bucket}/{key}"), e))?;
@@ -1086,36 +1097,13 @@ impl S3 {
         body: Vec<u8>,
         attrs: &ObjectAttrs<'_>,
     ) -> Result<String, S3Error> {
-        let h = attrs.head;
-        let mut req = self
+        let req = self
             .client
             .put_object()
             .bucket(bucket)
             .key(key)
-            .body(ByteStream::from(body))
-            .set_metadata((!h.metadata.is_empty()).then(|| h.metadata.clone()))
-            .set_content_type(h.content_type.clone())
-            .set_content_encoding(h.content_encoding.clone())
-            .set_content_disposition(h.content_disposition.clone())
-            .set_content_language(h.content_language.clone())
-            .set_cache_control(h.cache_control.clone())
-            .set_website_redirect_location(h.website_redirect.clone());
-        if let Some(e) = h.expires.as_deref().and_then(parse_http_date) {
-            req = req.expires(e);
-        }
-        if !attrs.tags.is_empty() {
-            req = req.tagging(encode_tags(attrs.tags));
-        }
-        let class = attrs.storage_class.unwrap_or(&h.storage_class);
-        if !class.is_empty() && class != "STANDARD" {
-            req = req.storage_class(SdkStorageClass::from(class));
-        }
-        if let Some(k) = attrs.sse_kms_key_id {
-            req = req
-                .server_side_encryption(ServerSideEncryption::AwsKms)
-                .ssekms_key_id(k);
-        }
-        let out = with_acl!(req, attrs.acl)
+            .body(ByteStream::from(body));
+        let out = with_attrs!(req, attrs)
             .send()
             .await
             .map_err(|e| classify(format!("PutObject s3://{bucket}/{key}"), e))?;

@@ -667,19 +667,15 @@ fn report_exec(printer: &Printer, p: &RestorePlan, r: &ExecReport, journal: &Pat
             String::new()
         }
     ));
-    for (title, list) in [
-        ("Failed", &r.failed),
-        ("Drifted (changed since the plan; not touched)", &r.drifted),
-        ("Waiting for archive restore", &r.waiting),
-        ("Skipped", &r.skipped),
-    ] {
-        if !list.is_empty() {
-            printer.line(format!("{title} ({}):", list.len()));
-            for i in list {
-                printer.line(format!("  {:?}: {}", i.key, i.detail));
-            }
-        }
-    }
+    crate::execute::print_issues(
+        printer,
+        &[
+            ("Failed", &r.failed),
+            ("Drifted (changed since the plan; not touched)", &r.drifted),
+            ("Waiting for archive restore", &r.waiting),
+            ("Skipped", &r.skipped),
+        ],
+    );
     printer.line(format!("Journal: {}", journal.display()));
     if r.interrupted {
         printer.line("Interrupted: run the same command again to resume.");

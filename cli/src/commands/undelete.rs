@@ -41,7 +41,7 @@ use serde_json::json;
 use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 use tokio::task::JoinSet;
 
@@ -552,15 +552,7 @@ async fn execute_removal(
         journal,
     });
     let keys: Arc<Vec<DeletedKey>> = Arc::new(found.keys.clone());
-    let cancel = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                cancel.store(true, Ordering::SeqCst);
-            }
-        })
-    };
+    let (cancel, watcher) = crate::execute::ctrl_c_flag();
     let bar = app.printer.bar(keys.len() as u64, "undeleting");
     let mut report = RemoveReport::default();
     let mut queue: VecDeque<usize> = (0..keys.len()).collect();
@@ -640,20 +632,16 @@ fn report_removal(
         r.already_done,
         r.seconds
     ));
-    for (title, list) in [
-        (
-            "Drifted (changed since the listing; not touched)",
-            &r.drifted,
-        ),
-        ("Failed", &r.failed),
-    ] {
-        if !list.is_empty() {
-            printer.line(format!("{title} ({}):", list.len()));
-            for i in list {
-                printer.line(format!("  {:?}: {}", i.key, i.detail));
-            }
-        }
-    }
+    crate::execute::print_issues(
+        printer,
+        &[
+            (
+                "Drifted (changed since the listing; not touched)",
+                &r.drifted,
+            ),
+            ("Failed", &r.failed),
+        ],
+    );
     printer.line(format!("Journal: {}", journal.display()));
     if r.interrupted {
         printer.line("Interrupted: run the same command again to resume.");
