@@ -14,7 +14,7 @@
 //!
 //! A failed request is not retried blindly: the action goes back in the queue and its
 //! next attempt starts with that same read, so it converges on whatever actually happened.
-//! Completed actions are appended to the [`Journal`](crate::journal::Journal).
+//! Completed actions are appended to the [`Journal`].
 
 use crate::commands::restore::Clients;
 use crate::journal::{Done, Journal, Line, Op};

@@ -660,7 +660,7 @@ const MAX_AUTO_BUCKETS: i64 = 48;
 const MAX_BUCKETS: i64 = 10_000;
 
 /// The smallest nice width that covers `lo..=hi` (seconds) in at most
-/// [`MAX_AUTO_BUCKETS`] buckets.
+/// `MAX_AUTO_BUCKETS` buckets.
 pub fn auto_width(lo: i64, hi: i64) -> i64 {
     for &w in NICE_WIDTHS {
         let first = lo.div_euclid(w) * w;

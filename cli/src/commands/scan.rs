@@ -1,7 +1,7 @@
 //! `scan`: find suspected incidents; and the detection behind `--before-corruption` and
 //! `--per-key`.
 //!
-//! Detection itself is the engine's ([`s3rewind_engine::detect`]); this module does the
+//! Detection itself is the engine's ([`s3rewind_engine::detect()`]); this module does the
 //! I/O around it:
 //!
 //! 1. the command line becomes [`DetectOptions`] ([`options`]);

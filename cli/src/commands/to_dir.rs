@@ -7,7 +7,7 @@
 //! fsynced, then renamed over the final name. A file that already has the version's size
 //! and mtime counts as written, so running the same command again after an interruption
 //! continues where it stopped (and the planner already counts such files as unchanged,
-//! see [`existing_state`]).
+//! see `existing_state`).
 //!
 //! Nothing is written outside DIR: paths have only normal segments, every folder on the
 //! way is checked not to be a symbolic link (and created if missing), and the final
