@@ -89,12 +89,20 @@ overwritten were sampled and fewer than 20% of them look damaged, the score is m
 by 0.4 (the content contradicts the metadata; content says nothing about truncation,
 deletes or new keys). Incidents scoring below [`DetectOptions::min_score`] are dropped.
 
-Two rules widen an incident beyond its signals: when one new writer made at least half of
-its changes, all of that writer's changes within `gap_secs` join it; and when at least
+Three rules widen an incident beyond its signals: when one new writer made at least half
+of its changes, all of that writer's changes within `gap_secs` join it; when at least
 80% of its content-confirmed overwrites share one size change (the same size, `+N`
 bytes, or 16-byte padding plus `N`), the *unsampled* overwrites by the same writers
 within `gap_secs` with that size change join it, so that a sampling budget does not leave
-victims, or the true start, out.
+victims, or the true start, out; and rename pairs join whole, however few they are (the
+rename signal needs `min_keys` of them): for a key `X<suffix>` in the incident whose `X`
+got a delete marker within `gap_secs` of the incident's changes (inside the scan
+window), `X` joins as [`Renamed`](DamageKind::Renamed), from its oldest change there (so
+its last good version is the one before the incident touched it), and for a key `X` in
+the incident, a copy `X<suffix>` created while `X` got its marker joins as
+[`Planted`](DamageKind::Planted) (a copy of an already encrypted file looks like its
+original to content analysis). A `--per-key` restore that removes a copy therefore always
+brings its original back.
 
 **Confidence**: [`High`](Confidence::High) needs content confirmation (at least
 `min_content_keys` damaged samples, at least half of those checked) and one more

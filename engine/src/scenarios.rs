@@ -1549,6 +1549,11 @@ pub struct Injection {
     pub overhead: u64,
     /// Chooses the keys.
     pub seed: u64,
+    /// After the damage, this many live keys (victims or not) are also renamed to
+    /// `<key>.locked` (an encrypted copy, then a delete marker on the original): a few
+    /// renames next to the main damage, too few for a rename run of their own when under
+    /// `min_keys`.
+    pub extra_renames: u32,
 }
 
 /// A smaller office history of `days` days (from `seed`), with an optional incident on
@@ -1599,8 +1604,24 @@ pub fn random_history(seed: u64, days: u32, injection: Option<&Injection>) -> Sc
         }
         t += TimeDelta::seconds(pick.range(0, 4) as i64);
     }
+    let mut renamed = Vec::new();
+    for _ in 0..inj.extra_renames.min(office.live.len() as u32) {
+        let k = pick.pick(&office.live).clone();
+        w.attack(
+            t,
+            &format!("{k}.locked"),
+            Action::EncryptCopy {
+                from: k.clone(),
+                overhead,
+            },
+            ACCOUNT,
+        );
+        w.attack(t, &k, Action::Delete, ACCOUNT);
+        t += TimeDelta::seconds(pick.range(0, 2) as i64);
+        renamed.push(k);
+    }
     // Legitimate activity afterwards, on keys the incident did not touch.
-    let hit: BTreeSet<&String> = victims.iter().collect();
+    let hit: BTreeSet<&String> = victims.iter().chain(&renamed).collect();
     let spared: Vec<&String> = office.live.iter().filter(|k| !hit.contains(k)).collect();
     for i in 0..spared.len().min(5) {
         let k = spared[i * spared.len() / spared.len().clamp(1, 5)].clone();

@@ -2,7 +2,9 @@
 //! rule firing on damage and staying quiet on the healthy look-alike it exists for.
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
-use s3rewind_engine::detect::{Confidence, DamageKind, DetectOptions, ScanReport, detect};
+use s3rewind_engine::detect::{
+    Confidence, DamageKind, DetectOptions, ScanReport, detect, per_key_target,
+};
 use s3rewind_engine::scenarios::{samples_for, timeline_of};
 use s3rewind_engine::{PutMeta, SimBucket, StorageClass, Versioning};
 
@@ -334,4 +336,91 @@ fn one_content_over_many_keys_is_wrong_but_identical_new_files_are_not_alone() {
     assert_eq!(report.incidents.len(), 1, "{report}");
     assert_eq!(report.incidents[0].kinds, [DamageKind::WrongType]);
     assert_eq!(report.incidents[0].keys.len(), 8);
+}
+
+/// The tuning of a scan against a bucket whose whole history took seconds (a local S3
+/// server in a demo or a test): 1-second bins, 2-second gaps, every object established.
+fn quick() -> DetectOptions {
+    DetectOptions {
+        bin_secs: 1,
+        gap_secs: 2,
+        established_secs: 0,
+        ..DetectOptions::default()
+    }
+}
+
+/// Scan with up to 1,000 content samples, as the CLI does by default.
+fn scan_sampled(b: &SimBucket, options: &DetectOptions) -> ScanReport {
+    let tl = timeline_of(b);
+    let wanted = s3rewind_engine::detect::sample_plan(&tl, options, Some(1000), false);
+    detect(&tl, &samples_for(b, &wanted), options)
+}
+
+/// 20 text documents uploaded in the first second of the bucket's life.
+fn young_docs(rng: &mut Rng) -> (SimBucket, Vec<String>) {
+    let mut b = SimBucket::new(Versioning::Enabled, "v");
+    let keys: Vec<String> = (0..20).map(|i| format!("docs/report-{i:02}.txt")).collect();
+    for k in &keys {
+        let n = 300 + (rng.next() % 500) as usize;
+        put(&mut b, k, &rng.text(n), t(0, 0, 0, 0), OWNER);
+    }
+    (b, keys)
+}
+
+#[test]
+fn a_few_locked_copies_bring_their_deleted_originals_along() {
+    // Eight documents encrypted in place, then three renamed to `.locked` (random bytes)
+    // with the original deleted: too few renames for a rename run of their own, but the
+    // copies' content is damaged. Once with three other documents, once with three of
+    // the encrypted ones.
+    for renamed_from in [8..11, 5..8] {
+        let mut rng = Rng(11);
+        let (mut b, keys) = young_docs(&mut rng);
+        for k in &keys[..8] {
+            let size = b.head(k).unwrap().version.size as usize;
+            put(&mut b, k, &rng.bytes(size + 16), t(0, 0, 0, 5), OWNER);
+        }
+        for k in &keys[renamed_from.clone()] {
+            let size = b.head(k).unwrap().version.size as usize;
+            put(
+                &mut b,
+                &format!("{k}.locked"),
+                &rng.bytes(size + 16),
+                t(0, 0, 0, 5),
+                OWNER,
+            );
+            b.delete_by(k, t(0, 0, 0, 5), OWNER);
+        }
+        let report = scan_sampled(&b, &quick());
+        assert_eq!(report.incidents.len(), 1, "{report}");
+        let i = &report.incidents[0];
+        for k in &keys[renamed_from.clone()] {
+            assert!(
+                i.keys.iter().any(|a| a.key == format!("{k}.locked")),
+                "{k}.locked: {report}"
+            );
+            let a = i
+                .keys
+                .iter()
+                .find(|a| &a.key == k)
+                .unwrap_or_else(|| panic!("{k} is not in the incident:\n{report}"));
+            assert!(a.last_good_version.is_some(), "{k}");
+        }
+        // --per-key brings every original back as it was before the incident, and
+        // removes the copies.
+        let tl = timeline_of(&b);
+        let target = per_key_target(&tl, &report);
+        let before = b.truth_at(t(0, 0, 0, 4));
+        for k in &keys[..11] {
+            let v = target.get(k).unwrap_or_else(|| panic!("{k} stays deleted"));
+            assert_eq!(
+                b.version(k, &v.version_id).unwrap().content.as_ref(),
+                before.get(k),
+                "{k}"
+            );
+        }
+        for k in &keys[renamed_from] {
+            assert!(target.get(&format!("{k}.locked")).is_none());
+        }
+    }
 }

@@ -369,14 +369,7 @@ impl<'a> Ctx<'a> {
                 continue;
             }
             let name = keys[e.key].key.as_str();
-            let seg_start = name.rfind('/').map_or(0, |i| i + 1);
-            let bytes = name.as_bytes();
-            // Shortest suffix first: `a.tar.gz` pairs with `a.tar` before `a`.
-            let lowest = seg_start.max(name.len().saturating_sub(MAX_SUFFIX));
-            for cut in (lowest.max(seg_start + 1)..name.len()).rev() {
-                if !SUFFIX_STARTS.contains(&bytes[cut]) || !name.is_char_boundary(cut) {
-                    continue;
-                }
+            for cut in suffix_cuts(name) {
                 let Some(&orig_key) = by_name.get(&name[..cut]) else {
                     continue;
                 };
@@ -398,6 +391,44 @@ impl<'a> Ctx<'a> {
             .collect();
         self.paired_deletes = pairs.iter().map(|p| p.deleted).collect();
         self.pairs = pairs;
+    }
+
+    /// The original a flagged key `X<suffix>` was renamed from: the first `X` (shortest
+    /// suffix first) that got a delete marker over a live version within `lo..=hi`.
+    /// Returns the event that key's restore has to undo from: the oldest of its entries
+    /// in `lo..=hi` that was written over a live version (so the version before it is
+    /// the one to bring back).
+    pub(crate) fn renamed_original(&self, copy: usize, lo: Ms, hi: Ms) -> Option<usize> {
+        let keys = self.tl.keys();
+        let name = keys[copy].key.as_str();
+        for cut in suffix_cuts(name) {
+            let Ok(k) = keys.binary_search_by(|h| h.key.as_str().cmp(&name[..cut])) else {
+                continue;
+            };
+            let base = self.key_offset[k];
+            let entries = &keys[k].entries;
+            let first = entries.partition_point(|v| v.last_modified.timestamp_millis() > hi);
+            let mut deleted = false;
+            let mut oldest = None;
+            for j in first..entries.len() {
+                let t = self.events[base + j].t;
+                if t < lo {
+                    break;
+                }
+                if t > hi {
+                    continue; // list order out of time order (clock skew)
+                }
+                let change = self.events[base + j].change;
+                deleted |= change == Change::Delete;
+                if matches!(change, Change::Overwrite | Change::Delete) {
+                    oldest = Some(base + j);
+                }
+            }
+            if deleted {
+                return oldest;
+            }
+        }
+        None
     }
 
     /// Find deletes whose object's ETag (and size) appeared on a newly created key within
@@ -613,6 +644,19 @@ impl<'a> Ctx<'a> {
         }
         out
     }
+}
+
+/// Where a key's last `/` segment may end and a ransomware suffix begin (`x.docx` in
+/// `x.docx.locked`): byte offsets after the segment's first byte at a separator, within
+/// [`MAX_SUFFIX`] of the end, the shortest suffix first (`a.tar.gz` is `a.tar` before
+/// `a`).
+fn suffix_cuts(name: &str) -> impl Iterator<Item = usize> + '_ {
+    let seg_start = name.rfind('/').map_or(0, |i| i + 1);
+    let bytes = name.as_bytes();
+    let lowest = seg_start.max(name.len().saturating_sub(MAX_SUFFIX));
+    (lowest.max(seg_start + 1)..name.len())
+        .rev()
+        .filter(move |&cut| SUFFIX_STARTS.contains(&bytes[cut]) && name.is_char_boundary(cut))
 }
 
 fn bytes_of(s: &ContentSample) -> Bytes<'_> {

@@ -6,7 +6,7 @@ use super::analysis::{Change, Ctx, Judged, Ms, to_time};
 use super::content::Verdict;
 use super::signals::{Family, Signal, verdict_kind};
 use super::{AffectedKey, Confidence, DamageKind, Incident};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// An incident with the event ids it is made of (the sample plan reads them).
 pub(crate) struct Assembled {
@@ -241,6 +241,25 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
         Confidence::Low
     };
 
+    // A flagged `X<suffix>` whose `X` got a delete marker near the incident is a renamed
+    // copy, however few there are: `--per-key` removes the copy, so it must bring `X`
+    // back too.
+    let (originals, copies) = join_rename_pairs(ctx, &mut labels);
+    if originals + copies > 0 {
+        let mut parts = Vec::new();
+        if originals > 0 {
+            parts.push(format!(
+                "{originals} keys deleted while a flagged copy named after them appeared (renamed)"
+            ));
+        }
+        if copies > 0 {
+            parts.push(format!(
+                "{copies} copies named after flagged keys that were deleted as they appeared (planted)"
+            ));
+        }
+        evidence.push((0.0, format!("{} joined the incident", parts.join(" and "))));
+    }
+
     // Affected keys: each key's oldest flagged entry in list order.
     let mut first: BTreeMap<usize, (usize, (u8, DamageKind))> = BTreeMap::new(); // key -> (event, label)
     for (&id, &label) in &labels {
@@ -309,6 +328,64 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
         },
         events,
     })
+}
+
+/// Rename pairs, both ways, whatever their number (the rename signal needs a run of
+/// `min_keys`), within `gap` of the incident's changes and inside the scan window:
+///
+/// - the original `X` of every flagged key `X<suffix>` joins when `X` got a delete marker
+///   within `gap` of the incident's changes (see [`Ctx::renamed_original`]): its oldest
+///   change there is labelled [`DamageKind::Renamed`] (a delete labelled
+///   [`DamageKind::Deleted`] is relabelled; a more specific label is kept);
+/// - the copy `X<suffix>` of a flagged `X` joins as [`DamageKind::Planted`] when it was
+///   created within `gap` of the incident's changes while `X` got its marker (a rename
+///   pair): the copy of a damaged file is damage too (content cannot show it when the
+///   original was already encrypted).
+///
+/// Returns how many originals and how many copies joined the incident.
+fn join_rename_pairs(
+    ctx: &Ctx<'_>,
+    labels: &mut BTreeMap<usize, (u8, DamageKind)>,
+) -> (usize, usize) {
+    let times = labels.keys().map(|&id| ctx.events[id].t);
+    let (Some(lo), Some(hi)) = (times.clone().min(), times.max()) else {
+        return (0, 0);
+    };
+    // Within `gap` of the incident, and never outside the scan window.
+    let lo = lo.saturating_sub(ctx.gap).max(ctx.win.0);
+    let hi = hi.saturating_add(ctx.gap).min(ctx.win.1);
+    let mut flagged: BTreeSet<usize> = labels.keys().map(|&id| ctx.events[id].key).collect();
+    let mut copies = 0;
+    for p in &ctx.pairs {
+        let (copy, original) = (ctx.events[p.created], ctx.events[p.deleted]);
+        if flagged.contains(&original.key)
+            && !flagged.contains(&copy.key)
+            && (lo..=hi).contains(&copy.t)
+        {
+            labels.insert(p.created, (1, DamageKind::Planted));
+            copies += 1;
+        }
+    }
+    flagged.extend(labels.keys().map(|&id| ctx.events[id].key));
+    let mut originals = BTreeSet::new();
+    for &copy in &flagged {
+        let Some(id) = ctx.renamed_original(copy, lo, hi) else {
+            continue;
+        };
+        let key = ctx.events[id].key;
+        if !flagged.contains(&key) {
+            originals.insert(key);
+        }
+        labels
+            .entry(id)
+            .and_modify(|l| {
+                if l.1 == DamageKind::Deleted {
+                    l.1 = DamageKind::Renamed;
+                }
+            })
+            .or_insert((1, DamageKind::Renamed));
+    }
+    (originals.len(), copies)
 }
 
 fn dominant_overwrite_kind(
