@@ -424,3 +424,68 @@ fn a_few_locked_copies_bring_their_deleted_originals_along() {
         }
     }
 }
+
+/// 20 documents created at the start, then one of them edited every `every` seconds
+/// until `until` (a baseline in every bin of at least that width), then all 20 encrypted
+/// in place at `until`.
+fn steady_then_encrypted(rng: &mut Rng, every: i64, until: DateTime<Utc>) -> SimBucket {
+    let (mut b, keys) = young_docs(rng);
+    let mut at = t(0, 0, 0, 0) + TimeDelta::seconds(every);
+    let mut i = 0;
+    while at < until {
+        let k = &keys[i % keys.len()];
+        let n = 300 + (rng.next() % 500) as usize;
+        put(&mut b, k, &rng.text(n), at, OWNER);
+        at += TimeDelta::seconds(every);
+        i += 1;
+    }
+    for k in &keys {
+        let size = b.head(k).unwrap().version.size as usize;
+        put(&mut b, k, &rng.bytes(size + 28), until, OWNER);
+    }
+    b
+}
+
+fn burst_evidence(b: &SimBucket, options: &DetectOptions) -> String {
+    let report = scan(b, options);
+    assert_eq!(report.incidents.len(), 1, "{report}");
+    report.incidents[0]
+        .evidence
+        .iter()
+        .find(|e| e.starts_with("burst:"))
+        .unwrap_or_else(|| panic!("no burst:\n{report}"))
+        .clone()
+}
+
+#[test]
+fn burst_evidence_speaks_in_the_bins_unit() {
+    // Seconds, and the time to the second, for bins under a minute.
+    let mut rng = Rng(12);
+    let b = steady_then_encrypted(&mut rng, 1, t(0, 0, 0, 40));
+    let e = burst_evidence(&b, &quick());
+    assert!(e.contains(" in 1 second at 2026-05-04 00:00:40;"), "{e}");
+    let e = burst_evidence(
+        &b,
+        &DetectOptions {
+            bin_secs: 5,
+            ..quick()
+        },
+    );
+    assert!(e.contains(" in 5 seconds at 2026-05-04 00:00:40;"), "{e}");
+    // Minutes and hours for longer bins, to the minute; a bin that is not a whole number
+    // of minutes starts at any second, and says so.
+    let b = steady_then_encrypted(&mut rng, 1200, t(2, 10, 0, 0));
+    let day = |bin_secs| DetectOptions {
+        bin_secs,
+        ..DetectOptions::default()
+    };
+    let e = burst_evidence(&b, &day(600));
+    assert!(e.contains(" in 10 minutes at 2026-05-06 10:00;"), "{e}");
+    let e = burst_evidence(&b, &day(7200));
+    assert!(e.contains(" in 2 hours at 2026-05-06 10:00;"), "{e}");
+    let e = burst_evidence(&b, &day(90));
+    let start = t(2, 10, 0, 0).timestamp().div_euclid(90) * 90;
+    let start = DateTime::from_timestamp(start, 0).unwrap();
+    let want = format!(" in 90 seconds at {};", start.format("%Y-%m-%d %H:%M:%S"));
+    assert!(e.contains(&want), "{e} (want {want})");
+}

@@ -4,7 +4,7 @@
 
 use super::analysis::{Change, Ctx, Judged, Ms, to_time};
 use super::content::Verdict;
-use super::signals::{Family, Signal, verdict_kind};
+use super::signals::{Family, Signal, fmt_bin_start, fmt_duration, verdict_kind};
 use super::{AffectedKey, Confidence, DamageKind, Incident};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -159,10 +159,10 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
         modifiers.push((
             0.25,
             format!(
-                "burst: {} overwrites and deletes in {} minutes at {}; the busiest earlier bin had {}",
+                "burst: {} overwrites and deletes in {} at {}; the busiest earlier bin had {}",
                 b.count,
-                ctx.bin_ms() / 60_000,
-                to_time(b.start).format("%Y-%m-%d %H:%M"),
+                fmt_duration(ctx.bin_ms()),
+                fmt_bin_start(b.start, ctx.bin_ms()),
                 b.earlier_peak
             ),
         ));

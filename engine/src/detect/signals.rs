@@ -57,6 +57,31 @@ pub(crate) fn fmt_t(ms: Ms) -> String {
     to_time(ms).format("%Y-%m-%d %H:%M:%S").to_string()
 }
 
+/// A duration in the largest unit that divides it (`1 second`, `90 seconds`, `10
+/// minutes`, `2 hours`, `1 day`).
+pub(crate) fn fmt_duration(ms: Ms) -> String {
+    let secs = ms / 1000;
+    let (n, unit) = match secs {
+        0 => return format!("{ms} ms"),
+        s if s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s % 3600 == 0 => (s / 3600, "hour"),
+        s if s % 60 == 0 => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The start of a bin of `bin` ms: to the minute when bins are whole minutes, else to
+/// the second.
+pub(crate) fn fmt_bin_start(start: Ms, bin: Ms) -> String {
+    let format = if bin % 60_000 == 0 {
+        "%Y-%m-%d %H:%M"
+    } else {
+        "%Y-%m-%d %H:%M:%S"
+    };
+    to_time(start).format(format).to_string()
+}
+
 fn fmt_span(start: Ms, end: Ms) -> String {
     format!("between {} and {}", fmt_t(start), fmt_t(end))
 }
@@ -855,4 +880,32 @@ pub(crate) fn content(ctx: &Ctx<'_>, judged: &Judged) -> Vec<Signal> {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_the_largest_unit_that_divides_them() {
+        let s = |secs: i64| fmt_duration(secs * 1000);
+        assert_eq!(s(1), "1 second");
+        assert_eq!(s(45), "45 seconds");
+        assert_eq!(s(60), "1 minute");
+        assert_eq!(s(90), "90 seconds");
+        assert_eq!(s(600), "10 minutes");
+        assert_eq!(s(3600), "1 hour");
+        assert_eq!(s(5400), "90 minutes");
+        assert_eq!(s(7200), "2 hours");
+        assert_eq!(s(86_400), "1 day");
+        assert_eq!(fmt_duration(500), "500 ms");
+    }
+
+    #[test]
+    fn bin_starts_show_seconds_only_when_bins_are_not_whole_minutes() {
+        let t = 1_777_852_800_000 + 3_723_000; // 2026-05-04 01:02:03 UTC
+        assert_eq!(fmt_bin_start(t, 1000), "2026-05-04 01:02:03");
+        assert_eq!(fmt_bin_start(t, 90_000), "2026-05-04 01:02:03");
+        assert_eq!(fmt_bin_start(t, 600_000), "2026-05-04 01:02");
+    }
 }
