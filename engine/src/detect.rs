@@ -81,15 +81,20 @@ two) or 0.8 (three or more) when it is validator failures.
 
 **Incidents** are signals whose spans overlap or lie within `gap_secs` of each other.
 Their score is the noisy-or `1 − Π(1 − w)` of the strongest weight per signal type and of
-three modifiers: a **burst** (0.25: a `bin_secs` bin of overwrites and deletes at least
-`burst_factor` × the busiest earlier bin), a **new writer** among the damaging changes
+three modifiers: a **burst** (0.25: a `bin_secs` bin of at least `min_keys` overwrites
+and deletes and `burst_factor` × the busiest earlier bin, the earlier bins being those
+that ended more than `gap_secs` before it), a **new writer** among the damaging changes
 (0.3), and **storage class changes** on at least half the incident's overwrites (0.15).
+A burst needs a baseline: at least 3 of those earlier bins must have seen a change of
+any kind (creates too). Without one (a bucket's first upload, a history of seconds) a
+busy bin says nothing about the bucket's normal activity: it is not scored, only read
+first by [`sample_plan`].
 If at least three of the versions that metadata called encrypted, wrong-typed or
 overwritten were sampled and fewer than 20% of them look damaged, the score is multiplied
 by 0.4 (the content contradicts the metadata; content says nothing about truncation,
 deletes or new keys). Incidents scoring below [`DetectOptions::min_score`] are dropped.
 
-Three rules widen an incident beyond its signals: when one new writer made at least half
+Four rules widen an incident beyond its signals: when one new writer made at least half
 of its changes, all of that writer's changes within `gap_secs` join it; when at least
 80% of its content-confirmed overwrites share one size change (the same size, `+N`
 bytes, or 16-byte padding plus `N`), the *unsampled* overwrites by the same writers
@@ -102,7 +107,11 @@ its last good version is the one before the incident touched it), and for a key 
 the incident, a copy `X<suffix>` created while `X` got its marker joins as
 [`Planted`](DamageKind::Planted) (a copy of an already encrypted file looks like its
 original to content analysis). A `--per-key` restore that removes a copy therefore always
-brings its original back.
+brings its original back. Last, new keys named like ransom notes (`decrypt`, `ransom`,
+`recover`, `restore`, `unlock` or `encrypted` in a text file's name, at most 64 KiB)
+created within `gap_secs` of the incident's changes join it as
+[`Planted`](DamageKind::Planted). These rules never start an incident nor add to its
+score.
 
 **Confidence**: [`High`](Confidence::High) needs content confirmation (at least
 `min_content_keys` damaged samples, at least half of those checked) and one more

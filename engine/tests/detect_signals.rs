@@ -489,3 +489,62 @@ fn burst_evidence_speaks_in_the_bins_unit() {
     let want = format!(" in 90 seconds at {};", start.format("%Y-%m-%d %H:%M:%S"));
     assert!(e.contains(&want), "{e} (want {want})");
 }
+
+/// A PNG of `n` bytes: the signature and header, then compressed-looking bytes.
+fn png(rng: &mut Rng, n: usize) -> Vec<u8> {
+    let mut v = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    v.extend(rng.bytes(n.saturating_sub(v.len())));
+    v
+}
+
+#[test]
+fn a_burst_needs_a_baseline() {
+    // A young bucket: 30 photos uploaded in its first second, then (second 3) a job
+    // rewrites 20 of them as thumbnails of about 2 KB. Metadata sees a size collapse
+    // (weak on its own); 20 overwrites in one bin is a "burst" only against a baseline
+    // the bucket does not have yet.
+    let mut rng = Rng(13);
+    let mut b = SimBucket::new(Versioning::Enabled, "v");
+    let keys: Vec<String> = (0..30).map(|i| format!("photos/p{i:02}.png")).collect();
+    for k in &keys {
+        let n = 10_000 + (rng.next() % 30_000) as usize;
+        put(&mut b, k, &png(&mut rng, n), t(0, 0, 0, 0), OWNER);
+    }
+    let mut young = b.clone();
+    for k in &keys[..20] {
+        let n = 2_000 + (rng.next() % 150) as usize;
+        put(&mut young, k, &png(&mut rng, n), t(0, 0, 0, 3), OWNER);
+    }
+    let report = scan(&young, &quick());
+    assert!(report.incidents.is_empty(), "{report}");
+
+    // The same job after the bucket has been seen working (an upload a second for half
+    // a minute): the burst counts, and the pair is worth a (weak) look.
+    let mut seen = b;
+    for s in 1..=30 {
+        let n = 10_000 + (rng.next() % 30_000) as usize;
+        put(
+            &mut seen,
+            &format!("photos/new-{s:02}.png"),
+            &png(&mut rng, n),
+            t(0, 0, 0, s),
+            OWNER,
+        );
+        let k = &keys[20 + s as usize % 10];
+        put(&mut seen, k, &png(&mut rng, n), t(0, 0, 0, s), OWNER);
+    }
+    for k in &keys[..20] {
+        let n = 2_000 + (rng.next() % 150) as usize;
+        put(&mut seen, k, &png(&mut rng, n), t(0, 0, 0, 40), OWNER);
+    }
+    let report = scan(&seen, &quick());
+    assert_eq!(report.incidents.len(), 1, "{report}");
+    assert_eq!(report.incidents[0].confidence, Confidence::Low);
+    assert!(
+        report.incidents[0]
+            .evidence
+            .iter()
+            .any(|e| e.starts_with("burst:")),
+        "{report}"
+    );
+}

@@ -151,11 +151,7 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
     }
 
     // Burst and storage-class modifiers.
-    if let Some(b) = ctx
-        .bursts_between(start, end)
-        .iter()
-        .max_by_key(|b| b.count)
-    {
+    if let Some(b) = ctx.bursts_between(start, end).max_by_key(|b| b.count) {
         modifiers.push((
             0.25,
             format!(
@@ -258,6 +254,17 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
             ));
         }
         evidence.push((0.0, format!("{} joined the incident", parts.join(" and "))));
+    }
+
+    // Ransom notes: new keys named like one, written during the incident.
+    let notes = join_notes(ctx, &mut labels);
+    if let Some((n, example)) = notes {
+        evidence.push((
+            0.0,
+            format!(
+                "{n} new keys named like ransom notes appeared during the incident (e.g. {example})"
+            ),
+        ));
     }
 
     // Affected keys: each key's oldest flagged entry in list order.
@@ -386,6 +393,31 @@ fn join_rename_pairs(
             .or_insert((1, DamageKind::Renamed));
     }
     (originals.len(), copies)
+}
+
+/// Add the creations of keys named like ransom notes (see
+/// [`looks_like_note`](super::analysis::looks_like_note)) within `gap` of the incident's
+/// changes and inside the scan window, as [`DamageKind::Planted`]. Returns how many
+/// joined and one of their keys.
+fn join_notes<'a>(
+    ctx: &Ctx<'a>,
+    labels: &mut BTreeMap<usize, (u8, DamageKind)>,
+) -> Option<(usize, &'a str)> {
+    let times = labels.keys().map(|&id| ctx.events[id].t);
+    let (lo, hi) = (times.clone().min()?, times.max()?);
+    let lo = lo.saturating_sub(ctx.gap);
+    let hi = hi.saturating_add(ctx.gap);
+    let mut joined = 0;
+    let mut example = None;
+    for &(_, id) in ctx.notes_between(lo, hi) {
+        if labels.contains_key(&id) {
+            continue;
+        }
+        labels.insert(id, (1, DamageKind::Planted));
+        joined += 1;
+        example.get_or_insert(ctx.key(id));
+    }
+    example.map(|e| (joined, e))
 }
 
 fn dominant_overwrite_kind(
