@@ -53,13 +53,22 @@ metadata alone (no GET):
 
 | signal | signature | kind | weight |
 |---|---|---|---|
-| cipher overhead | overwrites that all grew by the same number of bytes (1..=`max_overhead`), or were padded to 16-byte blocks plus the same header; at least `common_fraction` of the overwrites in the run's span | [`Encrypted`](DamageKind::Encrypted) | 0.5 (0.4 for an unusual constant) |
+| cipher overhead | overwrites that all grew by the same number of bytes (1..=`max_overhead`), or were padded to 16-byte blocks plus the same header; at least `common_fraction` of the overwrites in the run's span | [`Encrypted`](DamageKind::Encrypted) | 0.5 (0.4 for an unusual constant; 0.3 for `+N` when at least 90% of the keys are line-oriented text: `.log`, `.txt`, `.csv`, `.tsv`, `.jsonl`, `.ndjson`) |
 | truncation | overwrites to 0 bytes, or to ≤ `tiny_size` bytes from ≥ 128 | [`Truncated`](DamageKind::Truncated) | 0.5 |
 | size collapse | overwrites that changed size ≥ 4× and landed in one narrow size band (about 19% wide), their new sizes much closer together than the originals' (new spread² ≤ old spread, old spread ≥ 1.5×) | [`WrongType`](DamageKind::WrongType) | 0.35 |
 | same content | distinct keys given one identical ETag (not rewritten with their own content) | [`WrongType`](DamageKind::WrongType) for overwrites, [`Planted`](DamageKind::Planted) for new keys | 0.4 / 0.15 |
 | rename | new keys `X<suffix>` with one common suffix while `X` got a delete marker within `gap_secs` (copies with the original's ETag are moves and do not count) | [`Renamed`](DamageKind::Renamed) + [`Planted`](DamageKind::Planted) | 0.55 (0.65 when sizes grew by ≤ `max_overhead`; 0.3 for backup/compression suffixes; compression suffixes whose files shrank are ignored) |
 | wipe | a run of delete markers in a prefix (bucket, first or second `/` level) hitting ≥ `min_keys` established objects (older than `established_secs`), more than `wipe_factor` × the prefix's largest earlier run of such deletes, and removing (net of new keys) ≥ `wipe_fraction` of its live keys; deletes of objects whose bytes (ETag and size, above `tiny_size`) reappeared under a new key within `gap_secs` are moves and do not count; a run that deleted exactly the prefix's oldest objects (some survive, all newer) looks like a retention cleanup and is treated as routine | [`Deleted`](DamageKind::Deleted) | 0.45 to 0.6 |
 | new writer | an owner id first seen in the window, after ≥ `new_owner_history_secs` of history, overwriting or deleting others' objects | per change | 0.3 |
+
+A constant growth is what a cipher's nonce and tag or a ransomware footer look like, but
+also what a job appending one fixed-size record to each of many logs or CSV files looks
+like, and sizes cannot tell the two apart. On line-oriented text files the append is the
+likelier story, so there the signal weighs 0.3: below the default `min_score` on its own,
+reported (at low confidence) only with another signal or modifier, such as a burst, and
+settled by content samples either way (appended text stays text). The price: ransomware
+that encrypts *only* such files, with a constant overhead, is not reported from
+metadata alone unless something else (a burst, a new writer) points at it.
 
 A signature that already had a comparable bulk run before (at least `min_keys` keys and
 more than 1/`burst_factor` of this run's; for cipher overhead also `common_fraction` of the

@@ -87,64 +87,79 @@ fn scan_with_content(b: &SimBucket) -> ScanReport {
 
 #[test]
 fn a_nightly_fixed_size_append_is_routine_after_its_first_night() {
-    let mut rng = Rng(1);
-    let (mut b, _) = office(&mut rng);
-    let tables: Vec<String> = (0..20).map(|i| format!("warehouse/t{i:02}.csv")).collect();
-    let mut content: Vec<Vec<u8>> = tables
-        .iter()
-        .map(|_| {
-            let n = 3_000 + (rng.next() % 2_000) as usize;
-            rng.text(n)
-        })
-        .collect();
-    for (k, c) in tables.iter().zip(&content) {
-        put(&mut b, k, c, t(0, 1, 0, 0), OWNER);
-    }
-    // Every night each table gets 24 more rows of exactly 20 bytes.
-    for night in 1..=6 {
-        for (i, k) in tables.iter().enumerate() {
-            content[i].extend(rng.text(480));
-            put(&mut b, k, &content[i], t(night, 2, 0, i as i64 * 3), OWNER);
+    // Fixed-size binary records, and CSV rows (text, where a fixed growth alone is
+    // taken for an append rather than a cipher's overhead).
+    for ext in ["dat", "csv"] {
+        let mut rng = Rng(1);
+        let (mut b, _) = office(&mut rng);
+        let tables: Vec<String> = (0..20)
+            .map(|i| format!("warehouse/t{i:02}.{ext}"))
+            .collect();
+        let mut content: Vec<Vec<u8>> = tables
+            .iter()
+            .map(|_| {
+                let n = 3_000 + (rng.next() % 2_000) as usize;
+                rng.text(n)
+            })
+            .collect();
+        for (k, c) in tables.iter().zip(&content) {
+            put(&mut b, k, c, t(0, 1, 0, 0), OWNER);
         }
-    }
-    let whole = scan(&b, &DetectOptions::default());
-    // The first night has no baseline yet: it is reported, weakly.
-    assert_eq!(whole.incidents.len(), 1, "{whole}");
-    assert_eq!(whole.incidents[0].start, t(1, 2, 0, 0));
-    assert_eq!(whole.incidents[0].confidence, Confidence::Low, "{whole}");
-    // Scanning the last day: routine.
-    let last_day = DetectOptions {
-        since: Some(t(6, 0, 0, 0)),
-        ..DetectOptions::default()
-    };
-    assert!(scan(&b, &last_day).incidents.is_empty());
+        // Every night each table gets 24 more rows of exactly 20 bytes.
+        for night in 1..=6 {
+            for (i, k) in tables.iter().enumerate() {
+                content[i].extend(rng.text(480));
+                put(&mut b, k, &content[i], t(night, 2, 0, i as i64 * 3), OWNER);
+            }
+        }
+        let whole = scan(&b, &DetectOptions::default());
+        if ext == "csv" {
+            // Text files growing by a fixed amount: alone, not worth a report.
+            assert!(whole.incidents.is_empty(), "{whole}");
+        } else {
+            // The first night has no baseline yet: it is reported, weakly.
+            assert_eq!(whole.incidents.len(), 1, "{whole}");
+            assert_eq!(whole.incidents[0].start, t(1, 2, 0, 0));
+            assert_eq!(whole.incidents[0].confidence, Confidence::Low, "{whole}");
+            assert!(
+                whole.incidents[0].evidence[0].contains("typical of cipher overhead"),
+                "{whole}"
+            );
+        }
+        // Scanning the last day: routine.
+        let last_day = DetectOptions {
+            since: Some(t(6, 0, 0, 0)),
+            ..DetectOptions::default()
+        };
+        assert!(scan(&b, &last_day).incidents.is_empty());
 
-    // An attack with the same +480 bytes on three times as many keys is not routine.
-    let mut victims = tables.clone();
-    for i in 0..40 {
-        let k = format!("docs/more-{i:02}.txt");
-        put(&mut b, &k, &rng.text(3_000), t(2, 9, 0, i), OWNER);
-        victims.push(k);
-    }
-    for (i, k) in victims.iter().enumerate() {
-        let size = b.head(k).unwrap().version.size as usize;
-        put(
-            &mut b,
-            k,
-            &rng.bytes(size + 480),
-            t(7, 3, 0, i as i64),
-            OWNER,
+        // An attack with the same +480 bytes on three times as many keys is not routine.
+        let mut victims = tables.clone();
+        for i in 0..40 {
+            let k = format!("docs/more-{i:02}.txt");
+            put(&mut b, &k, &rng.text(3_000), t(2, 9, 0, i), OWNER);
+            victims.push(k);
+        }
+        for (i, k) in victims.iter().enumerate() {
+            let size = b.head(k).unwrap().version.size as usize;
+            put(
+                &mut b,
+                k,
+                &rng.bytes(size + 480),
+                t(7, 3, 0, i as i64),
+                OWNER,
+            );
+        }
+        let report = scan(&b, &last_day);
+        assert_eq!(report.incidents.len(), 1, "{ext}: {report}");
+        let i = &report.incidents[0];
+        assert_eq!(i.kinds, [DamageKind::Encrypted]);
+        assert_eq!(i.keys.len(), 60);
+        assert!(
+            i.evidence.iter().all(|e| !e.contains("routine")),
+            "{report}"
         );
     }
-    let report = scan(&b, &last_day);
-    assert_eq!(report.incidents.len(), 1, "{report}");
-    let i = &report.incidents[0];
-    assert_eq!(i.kinds, [DamageKind::Encrypted]);
-    assert_eq!(i.keys.len(), 60);
-    assert!(
-        i.evidence.iter().all(|e| !e.contains("routine")),
-        "{report}"
-    );
 }
 
 /// 30 documents copied to `<key><suffix>` then deleted, one every few seconds.
@@ -545,6 +560,109 @@ fn a_burst_needs_a_baseline() {
             .evidence
             .iter()
             .any(|e| e.starts_with("burst:")),
+        "{report}"
+    );
+}
+
+/// Lines of a log, `n` bytes.
+fn log_lines(rng: &mut Rng, n: usize) -> Vec<u8> {
+    let mut v = Vec::new();
+    while v.len() < n {
+        v.extend_from_slice(
+            format!("2026-05-04T00:00:00Z INFO id={:016x} ok\n", rng.next()).as_bytes(),
+        );
+    }
+    v.truncate(n);
+    v
+}
+
+#[test]
+fn a_fixed_size_append_to_text_files_is_not_taken_for_encryption_without_content() {
+    // A job appends exactly 64 bytes to ten log files for the first time. Without
+    // content that is the same metadata as a cipher adding 64 bytes; but line-oriented
+    // text files that grow by a fixed amount are more often appended to.
+    let append = |b: &mut SimBucket, keys: &[String], at: DateTime<Utc>, rng: &mut Rng| {
+        for k in keys {
+            let mut bytes = b.head(k).unwrap().content.clone().unwrap().to_vec();
+            bytes.extend(log_lines(rng, 64));
+            put(b, k, &bytes, at, OWNER);
+        }
+    };
+    let logs: Vec<String> = (0..10).map(|i| format!("logs/svc-{i}.log")).collect();
+
+    // A young bucket, scanned at the scale of seconds: not reported.
+    let mut rng = Rng(14);
+    let mut young = SimBucket::new(Versioning::Enabled, "v");
+    for k in &logs {
+        let n = 2_000 + (rng.next() % 3_000) as usize;
+        put(&mut young, k, &log_lines(&mut rng, n), t(0, 0, 0, 0), OWNER);
+    }
+    append(&mut young, &logs, t(0, 0, 0, 3), &mut rng);
+    let report = scan(&young, &quick());
+    assert!(report.incidents.is_empty(), "{report}");
+
+    // A week-old office bucket: the ten overwrites in one bin are a burst, so the
+    // pair is worth a look, but no more than that.
+    let (mut office_bucket, docs) = office(&mut rng);
+    for k in &logs {
+        let n = 2_000 + (rng.next() % 3_000) as usize;
+        put(
+            &mut office_bucket,
+            k,
+            &log_lines(&mut rng, n),
+            t(0, 8, 0, 0),
+            OWNER,
+        );
+    }
+    let mut appended = office_bucket.clone();
+    append(&mut appended, &logs, t(7, 9, 0, 0), &mut rng);
+    let report = scan(&appended, &DetectOptions::default());
+    assert!(
+        report
+            .incidents
+            .iter()
+            .all(|i| i.confidence == Confidence::Low),
+        "{report}"
+    );
+    // Sampled, the new versions are text: nothing is left.
+    let report = scan_with_content(&appended);
+    assert!(report.incidents.is_empty(), "{report}");
+
+    // The same +64 bytes of random data over documents of several types is still
+    // taken for a cipher.
+    let mut encrypted = office_bucket;
+    let mut victims: Vec<String> = Vec::new();
+    for (i, ext) in ["pdf", "docx", "png", "xlsx", "jpg"]
+        .iter()
+        .cycle()
+        .take(10)
+        .enumerate()
+    {
+        let k = format!("shared/file-{i}.{ext}");
+        put(
+            &mut encrypted,
+            &k,
+            &rng.bytes(5_000 + i * 300),
+            t(1, 10, 0, i as i64),
+            OWNER,
+        );
+        victims.push(k);
+    }
+    for k in victims.iter().chain(&docs[..2]) {
+        let size = encrypted.head(k).unwrap().version.size as usize;
+        put(
+            &mut encrypted,
+            k,
+            &rng.bytes(size + 64),
+            t(7, 9, 0, 0),
+            OWNER,
+        );
+    }
+    let report = scan(&encrypted, &DetectOptions::default());
+    assert_eq!(report.incidents.len(), 1, "{report}");
+    assert_eq!(report.incidents[0].kinds, [DamageKind::Encrypted]);
+    assert!(
+        report.incidents[0].confidence >= Confidence::Medium,
         "{report}"
     );
 }

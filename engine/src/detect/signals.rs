@@ -42,6 +42,11 @@ const PARALLEL_THRESHOLD: usize = 64 * 1024;
 
 /// Weight kept by a signature already seen in bulk before (a routine job).
 const ROUTINE: f64 = 0.3;
+/// Weight of a common `+N` growth on line-oriented text files (see [`APPENDABLE`]):
+/// below the default `min_score` on its own.
+const APPEND: f64 = 0.3;
+/// Extensions of files that jobs append records to (logs, CSV, JSON lines).
+const APPENDABLE: &[&str] = &["log", "txt", "csv", "tsv", "jsonl", "ndjson"];
 /// Size growths typical of ciphers and ransomware footers.
 const CIPHER_OVERHEADS: &[u64] = &[16, 28, 32, 48, 64, 128, 256, 512, 1024, 2048, 4096];
 /// Suffixes of legitimate compression (a compressed copy replacing the original).
@@ -99,6 +104,27 @@ struct Run<S> {
     routine: bool,
     /// The largest earlier bulk run of this signature (distinct keys).
     earlier_bulk: usize,
+}
+
+/// Distinct keys among `ids` whose name passes `f`.
+fn distinct_keys_where(ctx: &Ctx<'_>, ids: &[usize], f: impl Fn(&str) -> bool) -> usize {
+    let mut ks: Vec<usize> = ids
+        .iter()
+        .map(|&id| ctx.events[id].key)
+        .filter(|&k| f(&ctx.tl.keys()[k].key))
+        .collect();
+    ks.sort_unstable();
+    ks.dedup();
+    ks.len()
+}
+
+/// True for a key with an [`APPENDABLE`] extension.
+fn appendable(key: &str) -> bool {
+    key.rsplit_once('.').is_some_and(|(stem, ext)| {
+        !stem.is_empty()
+            && !stem.ends_with('/')
+            && APPENDABLE.iter().any(|a| a.eq_ignore_ascii_case(ext))
+    })
 }
 
 fn distinct_keys(ctx: &Ctx<'_>, ids: &[usize]) -> usize {
@@ -299,6 +325,16 @@ fn common_delta(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
             ),
         };
         let mut weight = if typical { 0.5 } else { 0.4 };
+        // Line-oriented text files that all grew by the same amount are more often
+        // appended to (a job adding a record) than encrypted: alone, not worth a report.
+        let text = match r.sig {
+            DeltaSig::Exact(_) => distinct_keys_where(ctx, &r.ids, appendable),
+            DeltaSig::Padded16(_) => 0,
+        };
+        let append = text * 10 >= r.keys * 9;
+        if append {
+            weight = APPEND;
+        }
         if r.routine {
             weight *= ROUTINE;
         }
@@ -309,10 +345,19 @@ fn common_delta(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
             end: r.end,
             events: r.ids.iter().map(|&id| (id, DamageKind::Encrypted)).collect(),
             evidence: format!(
-                "{} keys overwritten {} {what} ({:.0}% of the overwrites in that span), typical of cipher overhead{}",
+                "{} keys overwritten {} {what} ({:.0}% of the overwrites in that span), {}{}",
                 r.keys,
                 fmt_span(r.start, r.end),
                 share * 100.0,
+                if append {
+                    format!(
+                        "{} of them line-oriented text files (.{}): as typical of appending records as of cipher overhead (content tells them apart)",
+                        if text == r.keys { "all".to_owned() } else { text.to_string() },
+                        APPENDABLE.join(", .")
+                    )
+                } else {
+                    "typical of cipher overhead".to_owned()
+                },
                 routine_note(&r)
             ),
         });
