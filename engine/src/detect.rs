@@ -56,7 +56,7 @@ metadata alone (no GET):
 | cipher overhead | overwrites that all grew by the same number of bytes (1..=`max_overhead`), or were padded to 16-byte blocks plus the same header; at least `common_fraction` of the overwrites in the run's span | [`Encrypted`](DamageKind::Encrypted) | 0.5 (0.4 for an unusual constant; 0.3 for `+N` when at least 90% of the keys are line-oriented text: `.log`, `.txt`, `.csv`, `.tsv`, `.jsonl`, `.ndjson`) |
 | truncation | overwrites to 0 bytes, or to ≤ `tiny_size` bytes from ≥ 128 | [`Truncated`](DamageKind::Truncated) | 0.5 |
 | size collapse | overwrites that changed size ≥ 4× and landed in one narrow size band (about 19% wide), their new sizes much closer together than the originals' (new spread² ≤ old spread, old spread ≥ 1.5×) | [`WrongType`](DamageKind::WrongType) | 0.35 |
-| same content | distinct keys given one identical ETag (not rewritten with their own content) | [`WrongType`](DamageKind::WrongType) for overwrites, [`Planted`](DamageKind::Planted) for new keys | 0.4 / 0.15 |
+| same content | distinct keys given one identical ETag (not rewritten with their own content) | [`WrongType`](DamageKind::WrongType) for overwrites ([`Overwritten`](DamageKind::Overwritten) when fewer than `min_keys`), [`Planted`](DamageKind::Planted) for new keys | 0.4 / 0.15 |
 | rename | new keys `X<suffix>` with one common suffix while `X` got a delete marker within `gap_secs` (copies with the original's ETag are moves and do not count) | [`Renamed`](DamageKind::Renamed) + [`Planted`](DamageKind::Planted) | 0.55 (0.65 when sizes grew by ≤ `max_overhead`; 0.3 for backup/compression suffixes; compression suffixes whose files shrank are ignored) |
 | wipe | a run of delete markers in a prefix (bucket, first or second `/` level) hitting ≥ `min_keys` established objects (older than `established_secs`), more than `wipe_factor` × the prefix's largest earlier run of such deletes, and removing (net of new keys) ≥ `wipe_fraction` of its live keys; deletes of objects whose bytes (ETag and size, above `tiny_size`) reappeared under a new key within `gap_secs` are moves and do not count; a run that deleted exactly the prefix's oldest objects (some survive, all newer) looks like a retention cleanup and is treated as routine | [`Deleted`](DamageKind::Deleted) | 0.45 to 0.6 |
 | new writer | an owner id first seen in the window, after ≥ `new_owner_history_secs` of history, overwriting or deleting others' objects | per change | 0.3 |
@@ -84,7 +84,12 @@ a file signature where something else is expected, or behind the intact signatur
 format whose head is never random (PDF, ELF, PE, SQLite), are
 [`Encrypted`](DamageKind::Encrypted); bytes of another
 type are [`WrongType`](DamageKind::WrongType); a validator failure is
-[`Invalid`](DamageKind::Invalid). A run of such versions is a signal of weight 0.75
+[`Invalid`](DamageKind::Invalid). A version that created its key (a `.locked` copy, a
+dropped file) is labelled [`Planted`](DamageKind::Planted) instead, whatever its bytes look
+like (the evidence and the key's `content` say what they look like): an affected key is
+`planted` exactly when the incident created it, so a rename incident's kinds are
+`renamed` (the originals) and `planted` (the copies), with `encrypted` only for files
+encrypted in place. A run of such versions is a signal of weight 0.75
 (encrypted) or 0.6 (wrong type) once it has `min_content_keys` keys, and of 0.5 (one or
 two) or 0.8 (three or more) when it is validator failures.
 
@@ -267,8 +272,10 @@ pub enum DamageKind {
     /// Deleted (delete marker) in bulk.
     Deleted,
     /// Created by the incident (an encrypted copy, a ransom note): should not exist.
+    /// Exactly the affected keys without a last good version have this label, whatever
+    /// their content looks like; keys that existed before the incident never do.
     Planted,
-    /// Overwritten by the incident's writer, with no more specific signature.
+    /// Overwritten by the incident, with no more specific signature.
     Overwritten,
 }
 

@@ -1,9 +1,10 @@
 //! Properties of the detector on random histories.
 //!
 //! - Random office histories with an injected incident (random kind, share of keys,
-//!   time, cipher overhead): the last good version is never later than the first flagged
-//!   one, the `--per-key` plan never touches a key without a finding, and a big incident
-//!   is found.
+//!   time, cipher overhead, a few extra `.locked` renames): the last good version is never
+//!   later than the first flagged one, the `--per-key` plan never touches a key without a
+//!   finding and brings back the original of every flagged copy, `planted` marks exactly
+//!   the keys the incident created, and a big incident is found.
 //! - Arbitrary timelines (empty, one key, same-second ties, delete markers everywhere,
 //!   random samples and windows): detection never panics and is deterministic, and the
 //!   restore targets stay consistent.
@@ -65,6 +66,21 @@ fn check_last_good(timeline: &Timeline, report: &ScanReport) -> Result<(), TestC
             }
             None => prop_assert!(h.entries.get(bad + 1).is_none_or(|v| v.delete_marker)),
         }
+    }
+    Ok(())
+}
+
+/// (5): `planted` is the label of exactly the keys an incident created: the affected keys
+/// without a last good version.
+fn check_planted(report: &ScanReport) -> Result<(), TestCaseError> {
+    for a in report.incidents.iter().flat_map(|i| &i.keys) {
+        prop_assert_eq!(
+            a.kind == DamageKind::Planted,
+            a.last_good_version.is_none(),
+            "{} is {}",
+            &a.key,
+            a.kind
+        );
     }
     Ok(())
 }
@@ -241,6 +257,7 @@ proptest! {
             check_last_good(&timeline, report)?;
             check_per_key(&timeline, report)?;
             check_renamed_originals(&timeline, report, &options)?;
+            check_planted(report)?;
             // Nothing from the baseline is blamed: every flagged change is at most
             // `gap_secs` before the incident (a healthy change in the middle of the
             // incident's run cannot be told apart from it).
@@ -469,6 +486,7 @@ proptest! {
             check_renamed_originals(&timeline, &a, &options)?;
         }
         check_per_key(&timeline, &a)?;
+        check_planted(&a)?;
         for limit in [None, Some(0), Some(1), Some(5)] {
             for deep in [false, true] {
                 let p = sample_plan(&timeline, &options, limit, deep);

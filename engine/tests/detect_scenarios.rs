@@ -250,7 +250,16 @@ fn last_good_versions_are_the_versions_before_the_first_damage() {
                 assert!(g.last_modified < truth.start);
                 assert_eq!(a.last_good_at, Some(g.last_modified));
             }
-            // Keys the incident created (copies, notes) have no last good version.
+            // Keys the incident created (copies, notes) have no last good version, and
+            // are labelled planted (whatever content analysis said of their bytes).
+            assert_eq!(
+                a.kind == DamageKind::Planted,
+                a.last_good_version.is_none(),
+                "{}: {} is {}",
+                c.scenario.name,
+                a.key,
+                a.kind
+            );
             let existed = c
                 .scenario
                 .bucket

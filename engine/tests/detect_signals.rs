@@ -666,3 +666,72 @@ fn a_fixed_size_append_to_text_files_is_not_taken_for_encryption_without_content
         "{report}"
     );
 }
+
+/// Every affected key is `planted` exactly when the incident created it (it has no last
+/// good version: restoring removes it).
+fn assert_planted_means_created(report: &ScanReport) {
+    for i in &report.incidents {
+        for k in &i.keys {
+            assert_eq!(
+                k.kind == DamageKind::Planted,
+                k.last_good_version.is_none(),
+                "{} is {} with last good {:?}:\n{report}",
+                k.key,
+                k.kind,
+                k.last_good_version
+            );
+        }
+    }
+}
+
+#[test]
+fn planted_is_the_label_of_the_keys_an_incident_created_and_of_no_other() {
+    let mut rng = Rng(15);
+    let (mut b, keys) = office(&mut rng);
+    // A sync job truncates eight documents, and drops one file into five new folders
+    // and over two existing documents.
+    let dropped = rng.text(900);
+    for (i, k) in keys[..8].iter().enumerate() {
+        put(&mut b, k, b"", t(7, 10, 0, i as i64), OWNER);
+    }
+    for i in 0..5 {
+        put(
+            &mut b,
+            &format!("drop/f{i}/sync.txt"),
+            &dropped,
+            t(7, 10, 0, 10 + i),
+            OWNER,
+        );
+    }
+    for (i, k) in keys[8..10].iter().enumerate() {
+        put(&mut b, k, &dropped, t(7, 10, 0, 20 + i as i64), OWNER);
+    }
+    let report = scan(&b, &DetectOptions::default());
+    assert_eq!(report.incidents.len(), 1, "{report}");
+    assert_eq!(report.incidents[0].keys.len(), 15, "{report}");
+    assert_planted_means_created(&report);
+
+    // Encrypted `.locked` copies are planted too, with content or without.
+    let mut rng = Rng(16);
+    let (mut b, keys) = young_docs(&mut rng);
+    for k in &keys[..8] {
+        let size = b.head(k).unwrap().version.size as usize;
+        put(
+            &mut b,
+            &format!("{k}.locked"),
+            &rng.bytes(size + 16),
+            t(0, 0, 0, 5),
+            OWNER,
+        );
+        b.delete_by(k, t(0, 0, 0, 5), OWNER);
+    }
+    for report in [scan(&b, &quick()), scan_sampled(&b, &quick())] {
+        assert_eq!(report.incidents.len(), 1, "{report}");
+        assert_eq!(
+            report.incidents[0].kinds,
+            [DamageKind::Renamed, DamageKind::Planted],
+            "{report}"
+        );
+        assert_planted_means_created(&report);
+    }
+}

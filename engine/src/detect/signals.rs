@@ -492,10 +492,12 @@ fn same_content(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
             .ids
             .iter()
             .map(|&id| {
-                let kind = if ctx.events[id].change == Change::Overwrite && overwriting {
-                    DamageKind::WrongType
-                } else {
-                    DamageKind::Planted
+                // Planted is for keys the incident created; a few keys that existed were
+                // overwritten with it, without the numbers to call their type wrong.
+                let kind = match (ctx.events[id].change, overwriting) {
+                    (Change::Overwrite, true) => DamageKind::WrongType,
+                    (Change::Overwrite, false) => DamageKind::Overwritten,
+                    _ => DamageKind::Planted,
                 };
                 (id, kind)
             })
