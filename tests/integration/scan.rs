@@ -334,13 +334,15 @@ async fn restore_before_corruption_undoes_a_locked_rename() {
         "{report}"
     );
     // Each original is renamed (its last good version is the one before the marker);
-    // each `.locked` copy did not exist before.
+    // each `.locked` copy, and the note, did not exist before.
     let mut want: BTreeSet<String> = victims.iter().cloned().collect();
     want.extend(victims.iter().map(|k| format!("{k}.locked")));
+    want.insert("docs/HOW-TO-RESTORE.txt".into());
     assert_eq!(incident_keys(i), want, "{report}");
     for k in i["keys"].as_array().unwrap() {
-        let locked = k["key"].as_str().unwrap().ends_with(".locked");
-        assert_eq!(k["last_good_version"].is_null(), locked, "{k}");
+        let key = k["key"].as_str().unwrap();
+        let created = key.ends_with(".locked") || key == "docs/HOW-TO-RESTORE.txt";
+        assert_eq!(k["last_good_version"].is_null(), created, "{k}");
     }
 
     let plan = m.run(&tuned(&[
