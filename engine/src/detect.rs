@@ -124,8 +124,8 @@ original to content analysis). A `--per-key` restore that removes a copy therefo
 brings its original back. Last, new keys named like ransom notes (`decrypt`, `ransom`,
 `recover`, `restore`, `unlock` or `encrypted` in a text file's name, at most 64 KiB)
 created within `gap_secs` of the incident's changes join it as
-[`Planted`](DamageKind::Planted). These rules never start an incident nor add to its
-score.
+[`Planted`](DamageKind::Planted). No rule starts an incident, and the last two (rename
+pairs, notes) are applied after it is scored.
 
 **Confidence**: [`High`](Confidence::High) needs content confirmation (at least
 `min_content_keys` damaged samples, at least half of those checked) and one more
