@@ -4,7 +4,9 @@
 //!
 //! Every scenario is scanned in three modes: metadata only (no GET), `sampled` (the
 //! versions [`sample_plan`] picks without a limit, as `scan --sample` with no cap), and
-//! `budget 60` (`scan --sample 60`: at most 60 ranged GETs). For each scan the table
+//! `budget 60` (`scan --sample 60`: at most 60 ranged GETs), with the scenario's own
+//! tuning ([`Scenario::options`]: the defaults, or seconds-scale bins and gaps for a
+//! history that took seconds). For each scan the table
 //! shows the incidents found, whether one of them matches the true incident (its window
 //! contains the true start), its kinds and confidence, and the precision and recall of
 //! its affected keys against the keys the incident really wrote. Totals follow:
@@ -121,7 +123,6 @@ fn evaluate(s: &Scenario, report: &ScanReport, mode: &str, totals: &mut Totals) 
 fn main() {
     let verbose = std::env::args().any(|a| a == "--verbose" || a == "-v");
     let only: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let options = DetectOptions::default();
     let all: Vec<Scenario> = match &only {
         Some(name) => scenarios::by_name(name).into_iter().collect(),
         None => scenarios::all(),
@@ -141,16 +142,17 @@ fn main() {
     let mut gets: Vec<usize> = vec![0; modes.len()];
     for s in &all {
         let timeline = s.timeline();
+        let options = &s.options;
         for (m, (mode, sampling)) in modes.iter().enumerate() {
             let samples = match sampling {
                 None => Vec::new(),
                 Some(limit) => {
-                    let wanted = sample_plan(&timeline, &options, *limit, false);
+                    let wanted = sample_plan(&timeline, options, *limit, false);
                     scenarios::samples_for(&s.bucket, &wanted)
                 }
             };
             gets[m] += samples.len();
-            let report = detect(&timeline, &samples, &options);
+            let report = detect(&timeline, &samples, options);
             println!("{}", evaluate(s, &report, mode, &mut totals[m]));
             if verbose {
                 for line in report.summary().lines() {
@@ -182,9 +184,21 @@ fn main() {
     let entries: usize = all.iter().map(|s| s.bucket.list_order("").len()).sum();
     println!();
     println!(
-        "{} scenarios ({} healthy), {} versions and delete markers in all; default DetectOptions",
+        "{} scenarios ({} healthy), {} versions and delete markers in all; default DetectOptions except for {}",
         all.len(),
         all.iter().filter(|s| s.incident.is_none()).count(),
-        entries
+        entries,
+        {
+            let own: Vec<&str> = all
+                .iter()
+                .filter(|s| s.options != DetectOptions::default())
+                .map(|s| s.name)
+                .collect();
+            if own.is_empty() {
+                "none".to_owned()
+            } else {
+                format!("{} (seconds-scale tuning)", own.join(", "))
+            }
+        }
     );
 }

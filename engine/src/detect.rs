@@ -53,13 +53,22 @@ metadata alone (no GET):
 
 | signal | signature | kind | weight |
 |---|---|---|---|
-| cipher overhead | overwrites that all grew by the same number of bytes (1..=`max_overhead`), or were padded to 16-byte blocks plus the same header; at least `common_fraction` of the overwrites in the run's span | [`Encrypted`](DamageKind::Encrypted) | 0.5 (0.4 for an unusual constant) |
+| cipher overhead | overwrites that all grew by the same number of bytes (1..=`max_overhead`), or were padded to 16-byte blocks plus the same header; at least `common_fraction` of the overwrites in the run's span | [`Encrypted`](DamageKind::Encrypted) | 0.5 (0.4 for an unusual constant; 0.3 for `+N` when at least 90% of the keys are line-oriented text: `.log`, `.txt`, `.csv`, `.tsv`, `.jsonl`, `.ndjson`) |
 | truncation | overwrites to 0 bytes, or to ≤ `tiny_size` bytes from ≥ 128 | [`Truncated`](DamageKind::Truncated) | 0.5 |
 | size collapse | overwrites that changed size ≥ 4× and landed in one narrow size band (about 19% wide), their new sizes much closer together than the originals' (new spread² ≤ old spread, old spread ≥ 1.5×) | [`WrongType`](DamageKind::WrongType) | 0.35 |
-| same content | distinct keys given one identical ETag (not rewritten with their own content) | [`WrongType`](DamageKind::WrongType) for overwrites, [`Planted`](DamageKind::Planted) for new keys | 0.4 / 0.15 |
+| same content | distinct keys given one identical ETag (not rewritten with their own content) | [`WrongType`](DamageKind::WrongType) for overwrites ([`Overwritten`](DamageKind::Overwritten) when fewer than `min_keys`), [`Planted`](DamageKind::Planted) for new keys | 0.4 / 0.15 |
 | rename | new keys `X<suffix>` with one common suffix while `X` got a delete marker within `gap_secs` (copies with the original's ETag are moves and do not count) | [`Renamed`](DamageKind::Renamed) + [`Planted`](DamageKind::Planted) | 0.55 (0.65 when sizes grew by ≤ `max_overhead`; 0.3 for backup/compression suffixes; compression suffixes whose files shrank are ignored) |
 | wipe | a run of delete markers in a prefix (bucket, first or second `/` level) hitting ≥ `min_keys` established objects (older than `established_secs`), more than `wipe_factor` × the prefix's largest earlier run of such deletes, and removing (net of new keys) ≥ `wipe_fraction` of its live keys; deletes of objects whose bytes (ETag and size, above `tiny_size`) reappeared under a new key within `gap_secs` are moves and do not count; a run that deleted exactly the prefix's oldest objects (some survive, all newer) looks like a retention cleanup and is treated as routine | [`Deleted`](DamageKind::Deleted) | 0.45 to 0.6 |
 | new writer | an owner id first seen in the window, after ≥ `new_owner_history_secs` of history, overwriting or deleting others' objects | per change | 0.3 |
+
+A constant growth is what a cipher's nonce and tag or a ransomware footer look like, but
+also what a job appending one fixed-size record to each of many logs or CSV files looks
+like, and sizes cannot tell the two apart. On line-oriented text files the append is the
+likelier story, so there the signal weighs 0.3: below the default `min_score` on its own,
+reported (at low confidence) only with another signal or modifier, such as a burst, and
+settled by content samples either way (appended text stays text). The price: ransomware
+that encrypts *only* such files, with a constant overhead, is not reported from
+metadata alone unless something else (a burst, a new writer) points at it.
 
 A signature that already had a comparable bulk run before (at least `min_keys` keys and
 more than 1/`burst_factor` of this run's; for cipher overhead also `common_fraction` of the
@@ -75,26 +84,48 @@ a file signature where something else is expected, or behind the intact signatur
 format whose head is never random (PDF, ELF, PE, SQLite), are
 [`Encrypted`](DamageKind::Encrypted); bytes of another
 type are [`WrongType`](DamageKind::WrongType); a validator failure is
-[`Invalid`](DamageKind::Invalid). A run of such versions is a signal of weight 0.75
+[`Invalid`](DamageKind::Invalid). A version that created its key (a `.locked` copy, a
+dropped file) is labelled [`Planted`](DamageKind::Planted) instead, whatever its bytes look
+like (the evidence and the key's `content` say what they look like): an affected key is
+`planted` exactly when the incident created it, so a rename incident's kinds are
+`renamed` (the originals) and `planted` (the copies), with `encrypted` only for files
+encrypted in place. A run of such versions is a signal of weight 0.75
 (encrypted) or 0.6 (wrong type) once it has `min_content_keys` keys, and of 0.5 (one or
 two) or 0.8 (three or more) when it is validator failures.
 
 **Incidents** are signals whose spans overlap or lie within `gap_secs` of each other.
 Their score is the noisy-or `1 − Π(1 − w)` of the strongest weight per signal type and of
-three modifiers: a **burst** (0.25: a `bin_secs` bin of overwrites and deletes at least
-`burst_factor` × the busiest earlier bin), a **new writer** among the damaging changes
+three modifiers: a **burst** (0.25: a `bin_secs` bin of at least `min_keys` overwrites
+and deletes and `burst_factor` × the busiest earlier bin, the earlier bins being those
+that ended more than `gap_secs` before it), a **new writer** among the damaging changes
 (0.3), and **storage class changes** on at least half the incident's overwrites (0.15).
+A burst needs a baseline: at least 3 of those earlier bins must have seen a change of
+any kind (creates too). Without one (a bucket's first upload, a history of seconds) a
+busy bin says nothing about the bucket's normal activity: it is not scored, only read
+first by [`sample_plan`].
 If at least three of the versions that metadata called encrypted, wrong-typed or
 overwritten were sampled and fewer than 20% of them look damaged, the score is multiplied
 by 0.4 (the content contradicts the metadata; content says nothing about truncation,
 deletes or new keys). Incidents scoring below [`DetectOptions::min_score`] are dropped.
 
-Two rules widen an incident beyond its signals: when one new writer made at least half of
-its changes, all of that writer's changes within `gap_secs` join it; and when at least
+Four rules widen an incident beyond its signals: when one new writer made at least half
+of its changes, all of that writer's changes within `gap_secs` join it; when at least
 80% of its content-confirmed overwrites share one size change (the same size, `+N`
 bytes, or 16-byte padding plus `N`), the *unsampled* overwrites by the same writers
 within `gap_secs` with that size change join it, so that a sampling budget does not leave
-victims, or the true start, out.
+victims, or the true start, out; and rename pairs join whole, however few they are (the
+rename signal needs `min_keys` of them): for a key `X<suffix>` in the incident whose `X`
+got a delete marker within `gap_secs` of the incident's changes (inside the scan
+window), `X` joins as [`Renamed`](DamageKind::Renamed), from its oldest change there (so
+its last good version is the one before the incident touched it), and for a key `X` in
+the incident, a copy `X<suffix>` created while `X` got its marker joins as
+[`Planted`](DamageKind::Planted) (a copy of an already encrypted file looks like its
+original to content analysis). A `--per-key` restore that removes a copy therefore always
+brings its original back. Last, new keys named like ransom notes (`decrypt`, `ransom`,
+`recover`, `restore`, `unlock` or `encrypted` in a text file's name, at most 64 KiB)
+created within `gap_secs` of the incident's changes join it as
+[`Planted`](DamageKind::Planted). No rule starts an incident, and the last two (rename
+pairs, notes) are applied after it is scored.
 
 **Confidence**: [`High`](Confidence::High) needs content confirmation (at least
 `min_content_keys` damaged samples, at least half of those checked) and one more
@@ -241,8 +272,10 @@ pub enum DamageKind {
     /// Deleted (delete marker) in bulk.
     Deleted,
     /// Created by the incident (an encrypted copy, a ransom note): should not exist.
+    /// Exactly the affected keys without a last good version have this label, whatever
+    /// their content looks like; keys that existed before the incident never do.
     Planted,
-    /// Overwritten by the incident's writer, with no more specific signature.
+    /// Overwritten by the incident, with no more specific signature.
     Overwritten,
 }
 

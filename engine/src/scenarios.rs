@@ -12,7 +12,7 @@
 //! started and ended and every key the incident wrote (overwritten, deleted or created),
 //! which is what a restore must undo.
 
-use crate::detect::{ContentSample, DamageKind, SAMPLE_BYTES};
+use crate::detect::{ContentSample, DamageKind, DetectOptions, SAMPLE_BYTES};
 use crate::model::Versioning;
 use crate::sim::{PutMeta, SimBucket};
 use crate::timeline::{Timeline, TimelineBuilder};
@@ -37,8 +37,9 @@ pub struct ExpectedIncident {
     pub damaged_keys: BTreeSet<String>,
     /// The main kind of damage.
     pub kind: DamageKind,
-    /// True when metadata alone cannot show it (the sizes did not change): only content
-    /// samples can.
+    /// True when metadata alone cannot show all of it (sizes that did not change, or
+    /// changed irregularly): only content samples find every damaged key, and a
+    /// metadata-only scan is not held to it.
     pub needs_content: bool,
 }
 
@@ -53,6 +54,10 @@ pub struct Scenario {
     pub bucket: SimBucket,
     /// The incident, or `None` for a healthy history.
     pub incident: Option<ExpectedIncident>,
+    /// The tuning to scan it with: [`DetectOptions::default`] for the histories of days,
+    /// and seconds-scale bins and gaps for a history that took seconds (as on a local
+    /// S3 server).
+    pub options: DetectOptions,
 }
 
 impl Scenario {
@@ -123,6 +128,7 @@ const BUILDERS: &[(&str, Builder)] = &[
     ("slow-encrypt-keep-header", slow_encrypt_keep_header),
     ("busy-encrypt-during-deploy", busy_encrypt_during_deploy),
     ("busy-prefix-wipe", busy_prefix_wipe),
+    ("demo-ransomware", demo_ransomware),
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -549,6 +555,8 @@ enum Overhead {
     Cbc(u64),
     /// The same size (a stream cipher without header).
     Same,
+    /// This size, whatever the original's (random bytes of a set length).
+    Fixed(u64),
 }
 
 impl Overhead {
@@ -557,6 +565,7 @@ impl Overhead {
             Overhead::Const(c) => size + c,
             Overhead::Cbc(h) => (size / 16 + 1) * 16 + h,
             Overhead::Same => size,
+            Overhead::Fixed(n) => n,
         }
     }
 }
@@ -1150,6 +1159,7 @@ fn scenario(
         description,
         bucket,
         incident,
+        options: DetectOptions::default(),
     }
 }
 
@@ -1532,6 +1542,89 @@ fn busy_prefix_wipe() -> Scenario {
     )
 }
 
+/// The tuning for a history that took seconds: 1-second bins, 2-second gaps, every object
+/// established (what `scripts/demo` and the CLI's tests against moto use).
+pub fn seconds_scale() -> DetectOptions {
+    DetectOptions {
+        bin_secs: 1,
+        gap_secs: 2,
+        established_secs: 0,
+        ..DetectOptions::default()
+    }
+}
+
+/// The history `scripts/demo_bucket.py` writes to a local S3 server, in seconds: a young
+/// bucket with no baseline to speak of.
+fn demo_ransomware() -> Scenario {
+    let mut w = World::new(30);
+    let sec = |s: i64| at(0, 0, 0, s);
+    const KINDS: [(&str, &str, u64, u64); 5] = [
+        ("reports/q", "pdf", 300, 700),
+        ("docs/contract-", "docx", 300, 700),
+        ("images/photo-", "png", 200, 240),
+        ("data/sales-", "csv", 300, 800),
+        ("config/app-", "json", 60, 80),
+    ];
+    let mut live = BTreeSet::new();
+    // Second 0: the initial upload, 150 objects.
+    for (prefix, ext, lo, hi) in KINDS {
+        for i in 0..30 {
+            let key = format!("{prefix}{i}.{ext}");
+            w.op(sec(0), &key, Action::Put { lo, hi }, ACCOUNT);
+            live.insert(key);
+        }
+    }
+    // Seconds 2 and 3: ordinary work, 30 edits (same types, similar sizes), 5 deletes
+    // and 6 new reports.
+    for (prefix, ext, _, _) in KINDS {
+        for i in (0..30).step_by(5) {
+            let key = format!("{prefix}{i}.{ext}");
+            w.op(sec(2), &key, Action::Edit { lo: -10, hi: 10 }, ACCOUNT);
+        }
+    }
+    for i in 25..30 {
+        let key = format!("data/sales-{i}.csv");
+        w.op(sec(3), &key, Action::Delete, ACCOUNT);
+        live.remove(&key);
+    }
+    for i in 30..36 {
+        let key = format!("reports/q{i}.pdf");
+        w.op(sec(3), &key, Action::Put { lo: 300, hi: 700 }, ACCOUNT);
+        live.insert(key);
+    }
+    // Second 5: two thirds of the non-config files encrypted in place (random bytes,
+    // 400 + the key's length), the rest renamed to `.locked` (random bytes) with the
+    // original deleted, and a ransom note.
+    let victims: Vec<&String> = live.iter().filter(|k| !k.starts_with("config/")).collect();
+    let (encrypt, rename) = victims.split_at(victims.len() * 2 / 3);
+    for k in encrypt {
+        let size = 400 + k.len() as u64;
+        w.attack(sec(5), k, Action::Encrypt(Overhead::Fixed(size)), ACCOUNT);
+    }
+    for k in rename {
+        let overhead = Overhead::Fixed(400 + k.len() as u64);
+        let from = (*k).clone();
+        w.attack(
+            sec(5),
+            &format!("{k}.locked"),
+            Action::EncryptCopy { from, overhead },
+            ACCOUNT,
+        );
+    }
+    for k in rename {
+        w.attack(sec(5), k, Action::Delete, ACCOUNT);
+    }
+    w.attack(sec(5), "README_RESTORE_FILES.txt", Action::Note, ACCOUNT);
+    let mut s = scenario(
+        "demo-ransomware",
+        "the demo's young bucket (a history of seconds, scanned with 1-second bins): 150 files, ordinary edits, then 80 encrypted in place, 41 renamed to .locked and deleted, and a ransom note, all in one second",
+        w,
+        Some((DamageKind::Encrypted, true)),
+    );
+    s.options = seconds_scale();
+    s
+}
+
 // ---------------------------------------------------------------------------------------
 // Randomised histories for property tests.
 
@@ -1549,6 +1642,11 @@ pub struct Injection {
     pub overhead: u64,
     /// Chooses the keys.
     pub seed: u64,
+    /// After the damage, this many live keys (victims or not) are also renamed to
+    /// `<key>.locked` (an encrypted copy, then a delete marker on the original): a few
+    /// renames next to the main damage, too few for a rename run of their own when under
+    /// `min_keys`.
+    pub extra_renames: u32,
 }
 
 /// A smaller office history of `days` days (from `seed`), with an optional incident on
@@ -1599,8 +1697,24 @@ pub fn random_history(seed: u64, days: u32, injection: Option<&Injection>) -> Sc
         }
         t += TimeDelta::seconds(pick.range(0, 4) as i64);
     }
+    let mut renamed = Vec::new();
+    for _ in 0..inj.extra_renames.min(office.live.len() as u32) {
+        let k = pick.pick(&office.live).clone();
+        w.attack(
+            t,
+            &format!("{k}.locked"),
+            Action::EncryptCopy {
+                from: k.clone(),
+                overhead,
+            },
+            ACCOUNT,
+        );
+        w.attack(t, &k, Action::Delete, ACCOUNT);
+        t += TimeDelta::seconds(pick.range(0, 2) as i64);
+        renamed.push(k);
+    }
     // Legitimate activity afterwards, on keys the incident did not touch.
-    let hit: BTreeSet<&String> = victims.iter().collect();
+    let hit: BTreeSet<&String> = victims.iter().chain(&renamed).collect();
     let spared: Vec<&String> = office.live.iter().filter(|k| !hit.contains(k)).collect();
     for i in 0..spared.len().min(5) {
         let k = spared[i * spared.len() / spared.len().clamp(1, 5)].clone();

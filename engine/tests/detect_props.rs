@@ -1,9 +1,10 @@
 //! Properties of the detector on random histories.
 //!
 //! - Random office histories with an injected incident (random kind, share of keys,
-//!   time, cipher overhead): the last good version is never later than the first flagged
-//!   one, the `--per-key` plan never touches a key without a finding, and a big incident
-//!   is found.
+//!   time, cipher overhead, a few extra `.locked` renames): the last good version is never
+//!   later than the first flagged one, the `--per-key` plan never touches a key without a
+//!   finding and brings back the original of every flagged copy, `planted` marks exactly
+//!   the keys the incident created, and a big incident is found.
 //! - Arbitrary timelines (empty, one key, same-second ties, delete markers everywhere,
 //!   random samples and windows): detection never panics and is deterministic, and the
 //!   restore targets stay consistent.
@@ -69,6 +70,21 @@ fn check_last_good(timeline: &Timeline, report: &ScanReport) -> Result<(), TestC
     Ok(())
 }
 
+/// (5): `planted` is the label of exactly the keys an incident created: the affected keys
+/// without a last good version.
+fn check_planted(report: &ScanReport) -> Result<(), TestCaseError> {
+    for a in report.incidents.iter().flat_map(|i| &i.keys) {
+        prop_assert_eq!(
+            a.kind == DamageKind::Planted,
+            a.last_good_version.is_none(),
+            "{} is {}",
+            &a.key,
+            a.kind
+        );
+    }
+    Ok(())
+}
+
 /// (2): the per-key plan touches only keys with a finding, and its target differs from
 /// the current state only there.
 fn check_per_key(timeline: &Timeline, report: &ScanReport) -> Result<(), TestCaseError> {
@@ -118,6 +134,71 @@ fn check_per_key(timeline: &Timeline, report: &ScanReport) -> Result<(), TestCas
     Ok(())
 }
 
+/// Separators after which a key's tail may be a ransomware suffix.
+const SUFFIX_STARTS: &[char] = &['.', '-', '_', '~', '[', '(', ' ', '+', '@', '!'];
+
+/// (3): every key an incident flags that is named `X<suffix>`, where `X` is deleted now by
+/// a delete marker (over a live version) written within `gap_secs` of the incident and
+/// inside the scan window, has `X` in the incident too, and brought back by `--per-key`
+/// unless the incident created it: the restore that removes the copy returns the
+/// original. The shortest suffix whose `X` qualifies counts (`a.tar.gz.locked` is a copy
+/// of `a.tar.gz` before `a.tar`).
+fn check_renamed_originals(
+    timeline: &Timeline,
+    report: &ScanReport,
+    options: &DetectOptions,
+) -> Result<(), TestCaseError> {
+    let target = per_key_target(timeline, report);
+    let gap = TimeDelta::seconds(options.gap_secs.clamp(0, 1 << 40));
+    let in_window = |t: DateTime<Utc>| {
+        options.since.is_none_or(|s| t >= s) && options.until.is_none_or(|u| t <= u)
+    };
+    for i in &report.incidents {
+        for k in &i.keys {
+            let name_start = k.key.rfind('/').map_or(0, |i| i + 1);
+            let original = k.key[name_start..]
+                .char_indices()
+                .filter(|&(i, c)| i > 0 && SUFFIX_STARTS.contains(&c))
+                .map(|(i, _)| &k.key[..name_start + i])
+                .rev()
+                .find(|orig| {
+                    timeline.get(orig).is_some_and(|h| {
+                        h.entries.len() >= 2
+                            && h.entries[0].delete_marker
+                            && !h.entries[1].delete_marker
+                            && h.entries[0].last_modified >= i.start - gap
+                            && h.entries[0].last_modified <= i.end + gap
+                            && in_window(h.entries[0].last_modified)
+                    })
+                });
+            let Some(orig) = original else {
+                continue;
+            };
+            let a = i.keys.iter().find(|a| a.key == orig);
+            prop_assert!(
+                a.is_some(),
+                "incident {} flags {} but not {}:\n{}",
+                i.id,
+                k.key,
+                orig,
+                report
+            );
+            // Back as it was before its first change in the incident: absent only when
+            // the incident created it too.
+            let a = a.expect("checked");
+            if a.last_good_version.is_some() {
+                prop_assert!(
+                    target.get(orig).is_some(),
+                    "--per-key leaves {} deleted:\n{}",
+                    orig,
+                    report
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 fn kind_strategy() -> impl Strategy<Value = DamageKind> {
     prop_oneof![
         Just(DamageKind::Encrypted),
@@ -142,14 +223,18 @@ fn injection_strategy() -> impl Strategy<Value = Injection> {
             Just(512)
         ],
         any::<u64>(),
+        prop_oneof![Just(0u32), 1u32..5],
     )
-        .prop_map(|(kind, share, at_secs, overhead, seed)| Injection {
-            kind,
-            share,
-            at_secs,
-            overhead,
-            seed,
-        })
+        .prop_map(
+            |(kind, share, at_secs, overhead, seed, extra_renames)| Injection {
+                kind,
+                share,
+                at_secs,
+                overhead,
+                seed,
+                extra_renames,
+            },
+        )
 }
 
 proptest! {
@@ -171,6 +256,8 @@ proptest! {
         for report in [&metadata, &content] {
             check_last_good(&timeline, report)?;
             check_per_key(&timeline, report)?;
+            check_renamed_originals(&timeline, report, &options)?;
+            check_planted(report)?;
             // Nothing from the baseline is blamed: every flagged change is at most
             // `gap_secs` before the incident (a healthy change in the middle of the
             // incident's run cannot be told apart from it).
@@ -396,8 +483,10 @@ proptest! {
         }
         if sorted_times {
             check_last_good(&timeline, &a)?;
+            check_renamed_originals(&timeline, &a, &options)?;
         }
         check_per_key(&timeline, &a)?;
+        check_planted(&a)?;
         for limit in [None, Some(0), Some(1), Some(5)] {
             for deep in [false, true] {
                 let p = sample_plan(&timeline, &options, limit, deep);

@@ -58,8 +58,8 @@ fn samples(case: &Case, mode: Mode, options: &DetectOptions) -> Vec<ContentSampl
 }
 
 fn scan(case: &Case, mode: Mode) -> ScanReport {
-    let options = DetectOptions::default();
-    detect(&case.timeline, &samples(case, mode, &options), &options)
+    let options = &case.scenario.options;
+    detect(&case.timeline, &samples(case, mode, options), options)
 }
 
 fn incident_cases() -> impl Iterator<Item = (&'static Case, &'static ExpectedIncident)> {
@@ -113,7 +113,8 @@ fn the_library_has_the_promised_scenarios() {
         assert!(kinds.contains(&k), "no scenario of kind {k}");
     }
     for (c, truth) in incident_cases() {
-        // Days of normal activity before the incident, keys of several types.
+        // Days of normal activity before the incident (seconds for a scenario tuned to
+        // seconds), keys of several types.
         let first = c
             .timeline
             .keys()
@@ -122,11 +123,12 @@ fn the_library_has_the_promised_scenarios() {
             .map(|v| v.last_modified)
             .min()
             .unwrap();
-        assert!(
-            truth.start - first >= TimeDelta::days(5),
-            "{}",
-            c.scenario.name
-        );
+        let history = if c.scenario.options.bin_secs < 60 {
+            TimeDelta::seconds(5)
+        } else {
+            TimeDelta::days(5)
+        };
+        assert!(truth.start - first >= history, "{}", c.scenario.name);
         let exts: BTreeSet<&str> = c
             .timeline
             .keys()
@@ -248,7 +250,16 @@ fn last_good_versions_are_the_versions_before_the_first_damage() {
                 assert!(g.last_modified < truth.start);
                 assert_eq!(a.last_good_at, Some(g.last_modified));
             }
-            // Keys the incident created (copies, notes) have no last good version.
+            // Keys the incident created (copies, notes) have no last good version, and
+            // are labelled planted (whatever content analysis said of their bytes).
+            assert_eq!(
+                a.kind == DamageKind::Planted,
+                a.last_good_version.is_none(),
+                "{}: {} is {}",
+                c.scenario.name,
+                a.key,
+                a.kind
+            );
             let existed = c
                 .scenario
                 .bucket
@@ -407,7 +418,7 @@ fn the_window_limits_what_is_judged() {
     for (c, truth) in incident_cases() {
         let mut options = DetectOptions {
             since: Some(truth.end + TimeDelta::seconds(1)),
-            ..DetectOptions::default()
+            ..c.scenario.options.clone()
         };
         let after = detect(&c.timeline, &[], &options);
         assert!(after.incidents.is_empty(), "{}:\n{after}", c.scenario.name);
@@ -499,11 +510,11 @@ fn reports_are_deterministic_and_serialise() {
 
 #[test]
 fn sample_plan_respects_the_budget_and_brings_references() {
-    let options = DetectOptions::default();
     for c in cases() {
-        let all = sample_plan(&c.timeline, &options, None, false);
-        let deep = sample_plan(&c.timeline, &options, None, true);
-        let capped = sample_plan(&c.timeline, &options, Some(25), false);
+        let options = &c.scenario.options;
+        let all = sample_plan(&c.timeline, options, None, false);
+        let deep = sample_plan(&c.timeline, options, None, true);
+        let capped = sample_plan(&c.timeline, options, Some(25), false);
         assert!(capped.len() <= 25, "{}", c.scenario.name);
         assert!(deep.len() >= all.len(), "{}", c.scenario.name);
         for plan in [&all, &deep, &capped] {
@@ -534,12 +545,65 @@ fn sample_plan_respects_the_budget_and_brings_references() {
         if let Some(truth) = &c.scenario.incident {
             // A small budget still confirms the incident with content where it can.
             let samples = scenarios::samples_for(&c.scenario.bucket, &capped);
-            let report = detect(&c.timeline, &samples, &options);
+            let report = detect(&c.timeline, &samples, options);
             assert!(
                 matching(&report, truth).is_some(),
                 "{} with 25 samples:\n{report}",
                 c.scenario.name
             );
         }
+    }
+}
+
+#[test]
+fn the_demo_history_is_one_incident_at_second_5_without_a_burst() {
+    let c = cases()
+        .iter()
+        .find(|c| c.scenario.name == "demo-ransomware")
+        .unwrap();
+    let truth = c.scenario.incident.as_ref().unwrap();
+    let options = &c.scenario.options;
+    assert_eq!((options.bin_secs, options.gap_secs), (1, 2));
+    let wanted = sample_plan(&c.timeline, options, Some(1000), false);
+    let samples = scenarios::samples_for(&c.scenario.bucket, &wanted);
+    let first = c.timeline.keys().iter().flat_map(|h| &h.entries);
+    let t0 = first.map(|v| v.last_modified).min().unwrap();
+    for samples in [Vec::new(), samples] {
+        let report = detect(&c.timeline, &samples, options);
+        assert_eq!(report.incidents.len(), 1, "{report}");
+        let i = &report.incidents[0];
+        assert_eq!(i.start, t0 + TimeDelta::seconds(5), "{report}");
+        assert_eq!(truth.start, i.start);
+        // Nothing written before second 5 (the edits, deletes and new files of seconds 2
+        // and 3) is flagged.
+        assert!(i.keys.iter().all(|k| k.first_bad_at == i.start), "{report}");
+        // A bucket seconds old has no baseline: a burst is no evidence yet.
+        assert!(
+            i.evidence.iter().all(|e| !e.starts_with("burst:")),
+            "{report}"
+        );
+        let count = |f: &dyn Fn(&str) -> bool| i.keys.iter().filter(|k| f(&k.key)).count();
+        let locked = count(&|k| k.ends_with(".locked"));
+        let renamed = i
+            .keys
+            .iter()
+            .filter(|k| k.kind == DamageKind::Renamed)
+            .count();
+        assert_eq!((locked, renamed), (41, 41), "{report}");
+        if samples.is_empty() {
+            continue;
+        }
+        // With content: the 80 encrypted in place too, and the ransom note.
+        let encrypted = i
+            .keys
+            .iter()
+            .filter(|k| k.kind == DamageKind::Encrypted)
+            .count();
+        assert_eq!(encrypted, 80, "{report}");
+        assert!(i.keys.iter().any(|k| k.key == "README_RESTORE_FILES.txt"));
+        let keys: BTreeSet<&str> = i.keys.iter().map(|k| k.key.as_str()).collect();
+        let truth_keys: BTreeSet<&str> = truth.damaged_keys.iter().map(String::as_str).collect();
+        assert_eq!(keys, truth_keys);
+        assert_eq!(i.confidence, Confidence::High);
     }
 }

@@ -334,13 +334,15 @@ async fn restore_before_corruption_undoes_a_locked_rename() {
         "{report}"
     );
     // Each original is renamed (its last good version is the one before the marker);
-    // each `.locked` copy did not exist before.
+    // each `.locked` copy, and the note, did not exist before.
     let mut want: BTreeSet<String> = victims.iter().cloned().collect();
     want.extend(victims.iter().map(|k| format!("{k}.locked")));
+    want.insert("docs/HOW-TO-RESTORE.txt".into());
     assert_eq!(incident_keys(i), want, "{report}");
     for k in i["keys"].as_array().unwrap() {
-        let locked = k["key"].as_str().unwrap().ends_with(".locked");
-        assert_eq!(k["last_good_version"].is_null(), locked, "{k}");
+        let key = k["key"].as_str().unwrap();
+        let created = key.ends_with(".locked") || key == "docs/HOW-TO-RESTORE.txt";
+        assert_eq!(k["last_good_version"].is_null(), created, "{k}");
     }
 
     let plan = m.run(&tuned(&[
@@ -424,29 +426,38 @@ async fn restore_per_key_fixes_only_the_damaged_keys() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn per_key_is_warned_about_renamed_originals_the_incident_misses() {
+async fn per_key_brings_back_the_originals_of_a_few_locked_copies() {
     let m = Moto::start().await;
     let (contents, _) = office(&m, "mixed", 10).await;
     let victims = first_keys(&contents, 6);
     encrypt(&m, "mixed", &contents, &victims, 28).await;
-    // Two renames: too few for a rename signal, but their copies' content is damaged.
+    // Two renames: too few for a rename signal, but their copies' content is damaged;
+    // the incident takes the deleted originals along, so no warning is needed.
     for key in ["docs/report-08.txt", "docs/report-09.txt"] {
         let locked = random_bytes(contents[key].len() + 28, 5);
         m.put("mixed", &format!("{key}.locked"), &locked).await;
         m.delete("mixed", key).await;
     }
-    let r = m.run(&tuned(&["plan", "s3://mixed", "--per-key"]));
+    let r = m.run(&tuned(&[
+        "--output",
+        "json",
+        "plan",
+        "s3://mixed",
+        "--per-key",
+    ]));
     r.expect_code(0);
-    let warning = r
-        .stderr
-        .lines()
-        .find(|l| l.contains("--per-key would remove the copies"))
-        .unwrap_or_else(|| panic!("no warning:\n{}", r.stderr));
     assert!(
-        warning.contains("\"docs/report-08.txt\" (-> \"docs/report-08.txt.locked\")"),
-        "{warning}"
+        !r.stderr.contains("--per-key would remove the copies"),
+        "{}",
+        r.stderr
     );
-    assert!(warning.contains("2 new key(s)"), "{warning}");
+    let p = r.json();
+    // The six encrypted keys and the two originals come back; the copies go.
+    assert_eq!(p["stats"]["copies"], 8, "{p}");
+    assert_eq!(p["stats"]["delete_markers"], 2, "{p}");
+    m.run(&tuned(&["restore", "s3://mixed", "--per-key", "--yes"]))
+        .expect_code(0);
+    assert_eq!(m.contents("mixed", "").await, contents);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -92,6 +92,9 @@ pub(crate) struct Burst {
     pub count: usize,
     /// The most in any earlier bin (more than `gap` before).
     pub earlier_peak: usize,
+    /// The earlier bins are a baseline (at least [`BASELINE_BINS`] of them saw changes):
+    /// only then is the bin evidence. Without one it is only worth reading first.
+    pub baseline: bool,
 }
 
 /// The analysis context.
@@ -121,8 +124,11 @@ pub(crate) struct Ctx<'a> {
     overwrites: Vec<(Ms, usize)>,
     /// The times of all overwrites, sorted.
     all_overwrite_times: Vec<Ms>,
-    /// Burst bins, in time order.
+    /// Busy bins (bursts, with or without a baseline), in time order.
     pub bursts: Vec<Burst>,
+    /// Creations in the window of keys named like ransom notes, as (time, event id),
+    /// sorted.
+    notes: Vec<(Ms, usize)>,
     /// Per new owner (first seen in the window after enough history), its events in the
     /// window in time order.
     pub new_owner_events: Vec<(&'a str, Vec<usize>)>,
@@ -133,6 +139,10 @@ pub(crate) struct Ctx<'a> {
 const SUFFIX_STARTS: &[u8] = b".-_~[( +@!";
 /// Longest suffix considered for a rename.
 const MAX_SUFFIX: usize = 64;
+/// A burst is measured against the bins before it (those that ended more than `gap`
+/// earlier); with fewer than this many of them showing any change there is no baseline
+/// (a bucket's first upload, a history of seconds) and no bin is a burst.
+pub(crate) const BASELINE_BINS: usize = 3;
 /// At most this many entries of an original are examined for its delete marker.
 const MAX_PAIR_SCAN: usize = 64;
 
@@ -223,6 +233,7 @@ impl<'a> Ctx<'a> {
             overwrites,
             all_overwrite_times,
             bursts: Vec::new(),
+            notes: Vec::new(),
             new_owner_events: Vec::new(),
             baseline: Baseline::default(),
         };
@@ -234,6 +245,7 @@ impl<'a> Ctx<'a> {
         ctx.find_pairs();
         ctx.find_moves();
         ctx.find_bursts();
+        ctx.find_notes();
         ctx.index_new_owners();
         ctx
     }
@@ -319,14 +331,14 @@ impl<'a> Ctx<'a> {
         hi.saturating_sub(lo)
     }
 
-    /// Burst bins overlapping `start..=end`.
-    pub(crate) fn bursts_between(&self, start: Ms, end: Ms) -> &[Burst] {
+    /// Bursts with a baseline overlapping `start..=end` (the ones that are evidence).
+    pub(crate) fn bursts_between(&self, start: Ms, end: Ms) -> impl Iterator<Item = &Burst> {
         let bin = self.bin_ms();
         let lo = self
             .bursts
             .partition_point(|b| b.start.saturating_add(bin) <= start);
         let hi = self.bursts.partition_point(|b| b.start <= end);
-        &self.bursts[lo..hi.max(lo)]
+        self.bursts[lo..hi.max(lo)].iter().filter(|b| b.baseline)
     }
 
     pub(crate) fn bin_ms(&self) -> Ms {
@@ -355,6 +367,32 @@ impl<'a> Ctx<'a> {
         self.baseline.clone()
     }
 
+    /// Creations of keys named like ransom notes (see [`looks_like_note`]) within
+    /// `start..=end`, as (time, event id) in time order.
+    pub(crate) fn notes_between(&self, start: Ms, end: Ms) -> &[(Ms, usize)] {
+        let lo = self.notes.partition_point(|&(t, _)| t < start);
+        let hi = self.notes.partition_point(|&(t, _)| t <= end);
+        &self.notes[lo..hi.max(lo)]
+    }
+
+    fn find_notes(&mut self) {
+        let mut notes = Vec::new();
+        for (k, h) in self.tl.keys().iter().enumerate() {
+            if !looks_like_note(&h.key) {
+                continue;
+            }
+            let base = self.key_offset[k];
+            for (i, v) in h.entries.iter().enumerate() {
+                let e = &self.events[base + i];
+                if e.in_window && e.change == Change::Create && v.size <= MAX_NOTE_SIZE {
+                    notes.push((e.t, base + i));
+                }
+            }
+        }
+        notes.sort_unstable();
+        self.notes = notes;
+    }
+
     /// Find `X<suffix>` creations whose original `X` got a delete marker within `gap`.
     fn find_pairs(&mut self) {
         let keys = self.tl.keys();
@@ -369,14 +407,7 @@ impl<'a> Ctx<'a> {
                 continue;
             }
             let name = keys[e.key].key.as_str();
-            let seg_start = name.rfind('/').map_or(0, |i| i + 1);
-            let bytes = name.as_bytes();
-            // Shortest suffix first: `a.tar.gz` pairs with `a.tar` before `a`.
-            let lowest = seg_start.max(name.len().saturating_sub(MAX_SUFFIX));
-            for cut in (lowest.max(seg_start + 1)..name.len()).rev() {
-                if !SUFFIX_STARTS.contains(&bytes[cut]) || !name.is_char_boundary(cut) {
-                    continue;
-                }
+            for cut in suffix_cuts(name) {
                 let Some(&orig_key) = by_name.get(&name[..cut]) else {
                     continue;
                 };
@@ -398,6 +429,44 @@ impl<'a> Ctx<'a> {
             .collect();
         self.paired_deletes = pairs.iter().map(|p| p.deleted).collect();
         self.pairs = pairs;
+    }
+
+    /// The original a flagged key `X<suffix>` was renamed from: the first `X` (shortest
+    /// suffix first) that got a delete marker over a live version within `lo..=hi`.
+    /// Returns the event that key's restore has to undo from: the oldest of its entries
+    /// in `lo..=hi` that was written over a live version (so the version before it is
+    /// the one to bring back).
+    pub(crate) fn renamed_original(&self, copy: usize, lo: Ms, hi: Ms) -> Option<usize> {
+        let keys = self.tl.keys();
+        let name = keys[copy].key.as_str();
+        for cut in suffix_cuts(name) {
+            let Ok(k) = keys.binary_search_by(|h| h.key.as_str().cmp(&name[..cut])) else {
+                continue;
+            };
+            let base = self.key_offset[k];
+            let entries = &keys[k].entries;
+            let first = entries.partition_point(|v| v.last_modified.timestamp_millis() > hi);
+            let mut deleted = false;
+            let mut oldest = None;
+            for j in first..entries.len() {
+                let t = self.events[base + j].t;
+                if t < lo {
+                    break;
+                }
+                if t > hi {
+                    continue; // list order out of time order (clock skew)
+                }
+                let change = self.events[base + j].change;
+                deleted |= change == Change::Delete;
+                if matches!(change, Change::Overwrite | Change::Delete) {
+                    oldest = Some(base + j);
+                }
+            }
+            if deleted {
+                return oldest;
+            }
+        }
+        None
     }
 
     /// Find deletes whose object's ETag (and size) appeared on a newly created key within
@@ -472,9 +541,15 @@ impl<'a> Ctx<'a> {
 
     /// Count overwrites and deletes per bin; a bin is a burst when it has at least
     /// `min_keys` of them and `burst_factor` times the busiest bin that ended more than
-    /// `gap` before it. Also computes the report's baseline.
+    /// `gap` before it. It is evidence only when those earlier bins are a baseline: at
+    /// least [`BASELINE_BINS`] of them saw a change of any kind. Also computes the
+    /// report's baseline.
     fn find_bursts(&mut self) {
         let bin = self.bin_ms();
+        // Bins with any change (creates too): how long the bucket has been seen working.
+        let mut active: Vec<Ms> = self.events.iter().map(|e| e.t.div_euclid(bin)).collect();
+        active.sort_unstable();
+        active.dedup();
         let mut times: Vec<Ms> = self
             .events
             .iter()
@@ -501,10 +576,12 @@ impl<'a> Ctx<'a> {
             }
             let threshold = self.opts.burst_factor * earlier_peak.max(1) as f64;
             if count >= self.opts.min_keys && count as f64 >= threshold {
+                let earlier_active = active.partition_point(|&a| a < b.saturating_sub(lag));
                 bursts.push(Burst {
                     start: b.saturating_mul(bin),
                     count,
                     earlier_peak,
+                    baseline: earlier_active >= BASELINE_BINS,
                 });
             }
         }
@@ -615,6 +692,48 @@ impl<'a> Ctx<'a> {
     }
 }
 
+/// Words that name a ransom note (`README_RESTORE_FILES.txt`, `HOW_TO_DECRYPT.txt`,
+/// `README-RECOVER-FILES.txt`, `!!!_RANSOM_NOTE_!!!.txt`).
+const NOTE_WORDS: &[&str] = &[
+    "decrypt",
+    "ransom",
+    "recover",
+    "restore",
+    "unlock",
+    "encrypted",
+];
+/// Extensions of ransom notes (or none).
+const NOTE_EXTENSIONS: &[&str] = &["txt", "html", "htm", "hta", "md", "rtf", "url"];
+/// Ransom notes are small.
+const MAX_NOTE_SIZE: u64 = 64 * 1024;
+
+/// True for a key whose last `/` segment reads like a ransom note: one of [`NOTE_WORDS`]
+/// in its name, and a text extension of [`NOTE_EXTENSIONS`] or none.
+pub(crate) fn looks_like_note(key: &str) -> bool {
+    let name = key.rsplit('/').next().unwrap_or(key).to_ascii_lowercase();
+    if name.starts_with('.') {
+        return false; // a dotfile: configuration, not a note
+    }
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((stem, ext)) => (stem, Some(ext)),
+        None => (name.as_str(), None),
+    };
+    ext.is_none_or(|e| NOTE_EXTENSIONS.contains(&e)) && NOTE_WORDS.iter().any(|w| stem.contains(w))
+}
+
+/// Where a key's last `/` segment may end and a ransomware suffix begin (`x.docx` in
+/// `x.docx.locked`): byte offsets after the segment's first byte at a separator, within
+/// [`MAX_SUFFIX`] of the end, the shortest suffix first (`a.tar.gz` is `a.tar` before
+/// `a`).
+fn suffix_cuts(name: &str) -> impl Iterator<Item = usize> + '_ {
+    let seg_start = name.rfind('/').map_or(0, |i| i + 1);
+    let bytes = name.as_bytes();
+    let lowest = seg_start.max(name.len().saturating_sub(MAX_SUFFIX));
+    (lowest.max(seg_start + 1)..name.len())
+        .rev()
+        .filter(move |&cut| SUFFIX_STARTS.contains(&bytes[cut]) && name.is_char_boundary(cut))
+}
+
 fn bytes_of(s: &ContentSample) -> Bytes<'_> {
     Bytes {
         head: &s.head[..s.head.len().min(super::SAMPLE_BYTES)],
@@ -656,5 +775,42 @@ impl Judged {
             .collect();
         ids.sort_unstable();
         ids
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ransom_note_names() {
+        for k in [
+            "README_RESTORE_FILES.txt",
+            "docs/HOW_TO_DECRYPT.txt",
+            "a/b/README-RECOVER-FILES.html",
+            "!!!_RANSOM_!!!",
+            "YOUR_FILES_ARE_ENCRYPTED.TXT",
+            "unlock-files.hta",
+        ] {
+            assert!(looks_like_note(k), "{k}");
+        }
+        for k in [
+            "README.md",
+            "docs/restore.pdf",
+            "backups/restore-2026.tar.gz",
+            "recover/data.txt",
+            "notes/how_to_use.txt",
+            ".restore",
+        ] {
+            assert!(!looks_like_note(k), "{k}");
+        }
+    }
+
+    #[test]
+    fn suffix_cuts_shortest_suffix_first_within_the_last_segment() {
+        let name = "dir.x/a.tar.gz.locked";
+        let cuts: Vec<&str> = suffix_cuts(name).map(|c| &name[..c]).collect();
+        assert_eq!(cuts, ["dir.x/a.tar.gz", "dir.x/a.tar", "dir.x/a"]);
+        assert_eq!(suffix_cuts(".hidden").count(), 0);
     }
 }

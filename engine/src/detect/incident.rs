@@ -4,9 +4,9 @@
 
 use super::analysis::{Change, Ctx, Judged, Ms, to_time};
 use super::content::Verdict;
-use super::signals::{Family, Signal, verdict_kind};
+use super::signals::{Family, Signal, fmt_bin_start, fmt_duration, verdict_kind};
 use super::{AffectedKey, Confidence, DamageKind, Incident};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// An incident with the event ids it is made of (the sample plan reads them).
 pub(crate) struct Assembled {
@@ -151,18 +151,14 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
     }
 
     // Burst and storage-class modifiers.
-    if let Some(b) = ctx
-        .bursts_between(start, end)
-        .iter()
-        .max_by_key(|b| b.count)
-    {
+    if let Some(b) = ctx.bursts_between(start, end).max_by_key(|b| b.count) {
         modifiers.push((
             0.25,
             format!(
-                "burst: {} overwrites and deletes in {} minutes at {}; the busiest earlier bin had {}",
+                "burst: {} overwrites and deletes in {} at {}; the busiest earlier bin had {}",
                 b.count,
-                ctx.bin_ms() / 60_000,
-                to_time(b.start).format("%Y-%m-%d %H:%M"),
+                fmt_duration(ctx.bin_ms()),
+                fmt_bin_start(b.start, ctx.bin_ms()),
                 b.earlier_peak
             ),
         ));
@@ -241,6 +237,36 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
         Confidence::Low
     };
 
+    // A flagged `X<suffix>` whose `X` got a delete marker near the incident is a renamed
+    // copy, however few there are: `--per-key` removes the copy, so it must bring `X`
+    // back too.
+    let (originals, copies) = join_rename_pairs(ctx, &mut labels);
+    if originals + copies > 0 {
+        let mut parts = Vec::new();
+        if originals > 0 {
+            parts.push(format!(
+                "{originals} keys deleted while a flagged copy named after them appeared (renamed)"
+            ));
+        }
+        if copies > 0 {
+            parts.push(format!(
+                "{copies} copies named after flagged keys that were deleted as they appeared (planted)"
+            ));
+        }
+        evidence.push((0.0, format!("{} joined the incident", parts.join(" and "))));
+    }
+
+    // Ransom notes: new keys named like one, written during the incident.
+    let notes = join_notes(ctx, &mut labels);
+    if let Some((n, example)) = notes {
+        evidence.push((
+            0.0,
+            format!(
+                "{n} new keys named like ransom notes appeared during the incident (e.g. {example})"
+            ),
+        ));
+    }
+
     // Affected keys: each key's oldest flagged entry in list order.
     let mut first: BTreeMap<usize, (usize, (u8, DamageKind))> = BTreeMap::new(); // key -> (event, label)
     for (&id, &label) in &labels {
@@ -309,6 +335,89 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
         },
         events,
     })
+}
+
+/// Rename pairs, both ways, whatever their number (the rename signal needs a run of
+/// `min_keys`), within `gap` of the incident's changes and inside the scan window:
+///
+/// - the original `X` of every flagged key `X<suffix>` joins when `X` got a delete marker
+///   within `gap` of the incident's changes (see [`Ctx::renamed_original`]): its oldest
+///   change there is labelled [`DamageKind::Renamed`] (a delete labelled
+///   [`DamageKind::Deleted`] is relabelled; a more specific label is kept);
+/// - the copy `X<suffix>` of a flagged `X` joins as [`DamageKind::Planted`] when it was
+///   created within `gap` of the incident's changes while `X` got its marker (a rename
+///   pair): the copy of a damaged file is damage too (content cannot show it when the
+///   original was already encrypted).
+///
+/// Returns how many originals and how many copies joined the incident.
+fn join_rename_pairs(
+    ctx: &Ctx<'_>,
+    labels: &mut BTreeMap<usize, (u8, DamageKind)>,
+) -> (usize, usize) {
+    let times = labels.keys().map(|&id| ctx.events[id].t);
+    let (Some(lo), Some(hi)) = (times.clone().min(), times.max()) else {
+        return (0, 0);
+    };
+    // Within `gap` of the incident, and never outside the scan window.
+    let lo = lo.saturating_sub(ctx.gap).max(ctx.win.0);
+    let hi = hi.saturating_add(ctx.gap).min(ctx.win.1);
+    let mut flagged: BTreeSet<usize> = labels.keys().map(|&id| ctx.events[id].key).collect();
+    let mut copies = 0;
+    for p in &ctx.pairs {
+        let (copy, original) = (ctx.events[p.created], ctx.events[p.deleted]);
+        if flagged.contains(&original.key)
+            && !flagged.contains(&copy.key)
+            && (lo..=hi).contains(&copy.t)
+        {
+            labels.insert(p.created, (1, DamageKind::Planted));
+            copies += 1;
+        }
+    }
+    flagged.extend(labels.keys().map(|&id| ctx.events[id].key));
+    let mut originals = BTreeSet::new();
+    for &copy in &flagged {
+        let Some(id) = ctx.renamed_original(copy, lo, hi) else {
+            continue;
+        };
+        let key = ctx.events[id].key;
+        if !flagged.contains(&key) {
+            originals.insert(key);
+        }
+        labels
+            .entry(id)
+            .and_modify(|l| {
+                if l.1 == DamageKind::Deleted {
+                    l.1 = DamageKind::Renamed;
+                }
+            })
+            .or_insert((1, DamageKind::Renamed));
+    }
+    (originals.len(), copies)
+}
+
+/// Add the creations of keys named like ransom notes (see
+/// [`looks_like_note`](super::analysis::looks_like_note)) within `gap` of the incident's
+/// changes and inside the scan window, as [`DamageKind::Planted`]. Returns how many
+/// joined and one of their keys.
+fn join_notes<'a>(
+    ctx: &Ctx<'a>,
+    labels: &mut BTreeMap<usize, (u8, DamageKind)>,
+) -> Option<(usize, &'a str)> {
+    let times = labels.keys().map(|&id| ctx.events[id].t);
+    let (lo, hi) = (times.clone().min()?, times.max()?);
+    let lo = lo.saturating_sub(ctx.gap);
+    let hi = hi.saturating_add(ctx.gap);
+    let mut joined = 0;
+    let mut example = None;
+    for &(_, id) in ctx.notes_between(lo, hi) {
+        if labels.contains_key(&id) {
+            continue;
+        }
+        labels.insert(id, (1, DamageKind::Planted));
+        joined += 1;
+        example.get_or_insert(ctx.key(id));
+    }
+    example.map(|e| (joined, e))
 }
 
 fn dominant_overwrite_kind(

@@ -15,7 +15,8 @@ use std::collections::{BTreeSet, HashMap};
 ///
 /// 1. the versions of incidents that metadata alone already reports;
 /// 2. the versions of every other metadata signal, even too weak to report;
-/// 3. versions written in burst bins, by writers never seen before, with a storage class
+/// 3. versions written in burst bins (also in a young bucket, where a burst is no
+///    evidence yet), by writers never seen before, with a storage class
 ///    change, with a size change of 4× or more, and renamed copies (unless the copy has
 ///    the original's ETag);
 /// 4. every other version written in the window (only with `deep` or a `limit`).

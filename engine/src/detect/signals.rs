@@ -42,6 +42,11 @@ const PARALLEL_THRESHOLD: usize = 64 * 1024;
 
 /// Weight kept by a signature already seen in bulk before (a routine job).
 const ROUTINE: f64 = 0.3;
+/// Weight of a common `+N` growth on line-oriented text files (see [`APPENDABLE`]):
+/// below the default `min_score` on its own.
+const APPEND: f64 = 0.3;
+/// Extensions of files that jobs append records to (logs, CSV, JSON lines).
+const APPENDABLE: &[&str] = &["log", "txt", "csv", "tsv", "jsonl", "ndjson"];
 /// Size growths typical of ciphers and ransomware footers.
 const CIPHER_OVERHEADS: &[u64] = &[16, 28, 32, 48, 64, 128, 256, 512, 1024, 2048, 4096];
 /// Suffixes of legitimate compression (a compressed copy replacing the original).
@@ -55,6 +60,31 @@ const BACKUP_SUFFIXES: &[&str] = &[
 
 pub(crate) fn fmt_t(ms: Ms) -> String {
     to_time(ms).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// A duration in the largest unit that divides it (`1 second`, `90 seconds`, `10
+/// minutes`, `2 hours`, `1 day`).
+pub(crate) fn fmt_duration(ms: Ms) -> String {
+    let secs = ms / 1000;
+    let (n, unit) = match secs {
+        0 => return format!("{ms} ms"),
+        s if s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s % 3600 == 0 => (s / 3600, "hour"),
+        s if s % 60 == 0 => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
+/// The start of a bin of `bin` ms: to the minute when bins are whole minutes, else to
+/// the second.
+pub(crate) fn fmt_bin_start(start: Ms, bin: Ms) -> String {
+    let format = if bin % 60_000 == 0 {
+        "%Y-%m-%d %H:%M"
+    } else {
+        "%Y-%m-%d %H:%M:%S"
+    };
+    to_time(start).format(format).to_string()
 }
 
 fn fmt_span(start: Ms, end: Ms) -> String {
@@ -74,6 +104,27 @@ struct Run<S> {
     routine: bool,
     /// The largest earlier bulk run of this signature (distinct keys).
     earlier_bulk: usize,
+}
+
+/// Distinct keys among `ids` whose name passes `f`.
+fn distinct_keys_where(ctx: &Ctx<'_>, ids: &[usize], f: impl Fn(&str) -> bool) -> usize {
+    let mut ks: Vec<usize> = ids
+        .iter()
+        .map(|&id| ctx.events[id].key)
+        .filter(|&k| f(&ctx.tl.keys()[k].key))
+        .collect();
+    ks.sort_unstable();
+    ks.dedup();
+    ks.len()
+}
+
+/// True for a key with an [`APPENDABLE`] extension.
+fn appendable(key: &str) -> bool {
+    key.rsplit_once('.').is_some_and(|(stem, ext)| {
+        !stem.is_empty()
+            && !stem.ends_with('/')
+            && APPENDABLE.iter().any(|a| a.eq_ignore_ascii_case(ext))
+    })
 }
 
 fn distinct_keys(ctx: &Ctx<'_>, ids: &[usize]) -> usize {
@@ -274,6 +325,16 @@ fn common_delta(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
             ),
         };
         let mut weight = if typical { 0.5 } else { 0.4 };
+        // Line-oriented text files that all grew by the same amount are more often
+        // appended to (a job adding a record) than encrypted: alone, not worth a report.
+        let text = match r.sig {
+            DeltaSig::Exact(_) => distinct_keys_where(ctx, &r.ids, appendable),
+            DeltaSig::Padded16(_) => 0,
+        };
+        let append = text * 10 >= r.keys * 9;
+        if append {
+            weight = APPEND;
+        }
         if r.routine {
             weight *= ROUTINE;
         }
@@ -284,10 +345,19 @@ fn common_delta(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
             end: r.end,
             events: r.ids.iter().map(|&id| (id, DamageKind::Encrypted)).collect(),
             evidence: format!(
-                "{} keys overwritten {} {what} ({:.0}% of the overwrites in that span), typical of cipher overhead{}",
+                "{} keys overwritten {} {what} ({:.0}% of the overwrites in that span), {}{}",
                 r.keys,
                 fmt_span(r.start, r.end),
                 share * 100.0,
+                if append {
+                    format!(
+                        "{} of them line-oriented text files (.{}): as typical of appending records as of cipher overhead (content tells them apart)",
+                        if text == r.keys { "all".to_owned() } else { text.to_string() },
+                        APPENDABLE.join(", .")
+                    )
+                } else {
+                    "typical of cipher overhead".to_owned()
+                },
                 routine_note(&r)
             ),
         });
@@ -422,10 +492,12 @@ fn same_content(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
             .ids
             .iter()
             .map(|&id| {
-                let kind = if ctx.events[id].change == Change::Overwrite && overwriting {
-                    DamageKind::WrongType
-                } else {
-                    DamageKind::Planted
+                // Planted is for keys the incident created; a few keys that existed were
+                // overwritten with it, without the numbers to call their type wrong.
+                let kind = match (ctx.events[id].change, overwriting) {
+                    (Change::Overwrite, true) => DamageKind::WrongType,
+                    (Change::Overwrite, false) => DamageKind::Overwritten,
+                    _ => DamageKind::Planted,
                 };
                 (id, kind)
             })
@@ -855,4 +927,32 @@ pub(crate) fn content(ctx: &Ctx<'_>, judged: &Judged) -> Vec<Signal> {
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_the_largest_unit_that_divides_them() {
+        let s = |secs: i64| fmt_duration(secs * 1000);
+        assert_eq!(s(1), "1 second");
+        assert_eq!(s(45), "45 seconds");
+        assert_eq!(s(60), "1 minute");
+        assert_eq!(s(90), "90 seconds");
+        assert_eq!(s(600), "10 minutes");
+        assert_eq!(s(3600), "1 hour");
+        assert_eq!(s(5400), "90 minutes");
+        assert_eq!(s(7200), "2 hours");
+        assert_eq!(s(86_400), "1 day");
+        assert_eq!(fmt_duration(500), "500 ms");
+    }
+
+    #[test]
+    fn bin_starts_show_seconds_only_when_bins_are_not_whole_minutes() {
+        let t = 1_777_852_800_000 + 3_723_000; // 2026-05-04 01:02:03 UTC
+        assert_eq!(fmt_bin_start(t, 1000), "2026-05-04 01:02:03");
+        assert_eq!(fmt_bin_start(t, 90_000), "2026-05-04 01:02:03");
+        assert_eq!(fmt_bin_start(t, 600_000), "2026-05-04 01:02");
+    }
 }
