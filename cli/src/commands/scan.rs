@@ -161,10 +161,11 @@ const SUFFIX_STARTS: &[char] = &['.', '-', '_', '~', '[', '(', ' ', '+', '@', '!
 /// plus a suffix, where that other key is deleted now, got its delete marker within
 /// `gap_secs` of the copy, and is not in the incident: `(copy, original)` per incident.
 ///
-/// The engine pairs a copy with its deleted original only when a rename run reaches
-/// `min_keys`; a few `.locked` copies found by their content alone come without their
-/// originals, and `--per-key` would then delete the copies and leave the originals
-/// deleted. This finds them so the user is told.
+/// The engine pulls the deleted original of every flagged copy into the incident when
+/// its delete marker falls within `gap` of the incident and inside the scan window. An
+/// original deleted outside that window (`--since`/`--until` cutting between the copy and
+/// the delete) still comes without its copy's pair, and `--per-key` would then delete the
+/// copy and leave the original deleted. This finds those so the user is told.
 pub fn rename_gaps(
     timeline: &Timeline,
     report: &ScanReport,
