@@ -500,41 +500,25 @@ async fn a_writer_during_the_restore_wins_over_it() {
         m.put("live", k, b"bad").await;
     }
     let journal = m.path("j.jsonl");
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_s3rewind"));
-    isolate_env(&mut cmd, m.dir.path());
     // One action at a time, in key order: the writer below gets well ahead of it.
-    let child = cmd
-        .args([
-            "--endpoint-url",
-            &m.endpoint,
-            "--no-progress",
-            "restore",
-            "s3://live",
-            "--at",
-            &t,
-            "--yes",
-            "--concurrency",
-            "1",
-            "--journal",
-            journal.to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let done_lines = || {
-        std::fs::read_to_string(&journal)
-            .map(|s| s.matches("\"type\":\"done\"").count())
-            .unwrap_or(0)
-    };
-    while done_lines() < 10 {
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let mut child = m.spawn(&[
+        "restore",
+        "s3://live",
+        "--at",
+        &t,
+        "--yes",
+        "--concurrency",
+        "1",
+        "--journal",
+        journal.to_str().unwrap(),
+    ]);
+    wait_for_journal(&journal, 10, &mut child).await;
     // A writer updates the last 20 keys while the restore is still at the first ones.
     let written: Vec<&String> = keys.iter().rev().take(20).collect();
     for k in &written {
         m.put("live", k, b"writer").await;
     }
-    let progress = done_lines();
+    let progress = journal_done(&journal);
     let out = child.wait_with_output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -597,10 +581,7 @@ async fn killed_restore_resumes_without_redoing_work() {
     }
     let before = m.versions("resume").await.len();
     let journal = m.path("journal.jsonl");
-    let args = [
-        "--endpoint-url",
-        &m.endpoint,
-        "--no-progress",
+    let mut child = m.spawn(&[
         "restore",
         "s3://resume",
         "--at",
@@ -610,36 +591,12 @@ async fn killed_restore_resumes_without_redoing_work() {
         "2",
         "--journal",
         journal.to_str().unwrap(),
-    ];
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_s3rewind"));
-    isolate_env(&mut cmd, m.dir.path());
-    let mut child = cmd
-        .args(args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    ]);
     // Kill it (SIGKILL: no cleanup) once it is well under way.
-    let done_lines = || {
-        std::fs::read_to_string(&journal)
-            .map(|s| s.matches("\"type\":\"done\"").count())
-            .unwrap_or(0)
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while done_lines() < 40 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "restore made no progress"
-        );
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "restore finished before it could be killed"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    wait_for_journal(&journal, 40, &mut child).await;
     child.kill().unwrap();
     child.wait().unwrap();
-    let done_before_kill = done_lines();
+    let done_before_kill = journal_done(&journal);
     assert!(
         done_before_kill < keys.len(),
         "killed too late to test anything"
@@ -684,35 +641,18 @@ async fn ctrl_c_stops_cleanly_and_a_rerun_finishes() {
         m.put("interrupt", k, b"bad").await;
     }
     let journal = m.path("j.jsonl");
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_s3rewind"));
-    isolate_env(&mut cmd, m.dir.path());
-    let child = cmd
-        .args([
-            "--endpoint-url",
-            &m.endpoint,
-            "--no-progress",
-            "restore",
-            "s3://interrupt",
-            "--at",
-            &t,
-            "--yes",
-            "--concurrency",
-            "1",
-            "--journal",
-            journal.to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let done_lines = || {
-        std::fs::read_to_string(&journal)
-            .map(|s| s.matches("\"type\":\"done\"").count())
-            .unwrap_or(0)
-    };
-    while done_lines() < 10 {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let mut child = m.spawn(&[
+        "restore",
+        "s3://interrupt",
+        "--at",
+        &t,
+        "--yes",
+        "--concurrency",
+        "1",
+        "--journal",
+        journal.to_str().unwrap(),
+    ]);
+    wait_for_journal(&journal, 10, &mut child).await;
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -725,7 +665,7 @@ async fn ctrl_c_stops_cleanly_and_a_rerun_finishes() {
         stdout.contains("Interrupted: run the same command again to resume"),
         "{stdout}"
     );
-    assert!(done_lines() < keys.len());
+    assert!(journal_done(&journal) < keys.len());
     m.run(&[
         "restore",
         "s3://interrupt",

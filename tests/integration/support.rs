@@ -288,6 +288,20 @@ print(json.dumps([user("admin", ["*"]), user("versioning-only", ["s3:GetBucketVe
         }
     }
 
+    /// Start the s3rewind binary in the background against this server (stdout piped,
+    /// stderr discarded), for tests that interrupt it.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3rewind"));
+        cmd.args(["--endpoint-url", &self.endpoint, "--no-progress"])
+            .args(args);
+        isolate_env(&mut cmd, self.dir.path());
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start s3rewind")
+    }
+
     /// A path in this test's scratch directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
@@ -369,6 +383,27 @@ impl Run {
                 self.stdout, self.stderr
             )
         })
+    }
+}
+
+/// Completed actions a journal records so far.
+pub fn journal_done(path: &Path) -> usize {
+    std::fs::read_to_string(path)
+        .map(|s| s.matches("\"type\":\"done\"").count())
+        .unwrap_or(0)
+}
+
+/// Wait until a running restore's journal records `n` completed actions; fails if the
+/// process ends first or nothing happens for a minute.
+pub async fn wait_for_journal(path: &Path, n: usize, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while journal_done(path) < n {
+        assert!(Instant::now() < deadline, "the restore made no progress");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the restore finished before it could be interrupted"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
 
