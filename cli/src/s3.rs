@@ -100,6 +100,18 @@ impl S3Error {
     }
 }
 
+impl S3Error {
+    /// For reads of an optional bucket configuration: `Ok(())` when the error only says
+    /// the configuration is not set (`code`, or a 404), else the error itself.
+    fn absent_config(self, code: &str) -> Result<(), S3Error> {
+        if self.code.as_deref() == Some(code) || self.kind == ErrorKind::NotFound {
+            Ok(())
+        } else {
+            Err(self)
+        }
+    }
+}
+
 impl fmt::Display for S3Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: ", self.context)?;
@@ -1215,12 +1227,9 @@ impl S3 {
             Ok(o) => o,
             Err(e) => {
                 let e = classify(format!("GetBucketLifecycleConfiguration on {bucket:?}"), e);
-                if e.code.as_deref() == Some("NoSuchLifecycleConfiguration")
-                    || e.kind == ErrorKind::NotFound
-                {
-                    return Ok(Vec::new());
-                }
-                return Err(e);
+                return e
+                    .absent_config("NoSuchLifecycleConfiguration")
+                    .map(|()| Vec::new());
             }
         };
         Ok(out
@@ -1256,12 +1265,9 @@ impl S3 {
             Ok(o) => o,
             Err(e) => {
                 let e = classify(format!("GetObjectLockConfiguration on {bucket:?}"), e);
-                if e.code.as_deref() == Some("ObjectLockConfigurationNotFoundError")
-                    || e.kind == ErrorKind::NotFound
-                {
-                    return Ok(None);
-                }
-                return Err(e);
+                return e
+                    .absent_config("ObjectLockConfigurationNotFoundError")
+                    .map(|()| None);
             }
         };
         Ok(out

@@ -425,27 +425,18 @@ fn print_diff(printer: &Printer, r: &DiffReport, verbose: bool) {
         s.unchanged
     ));
     let limit = if verbose { usize::MAX } else { 100 };
-    let mut shown = 0usize;
     let total = s.added + s.changed + s.deleted;
-    for a in &r.added {
-        if shown >= limit {
-            break;
-        }
-        shown += 1;
-        printer.line(format!(
+    let added = r.added.iter().map(|a| {
+        format!(
             "  + {:?}  {} ({}, {})",
             a.key,
             a.version.version_id,
             human_bytes(a.version.size),
             rfc3339(a.version.last_modified)
-        ));
-    }
-    for c in &r.changed {
-        if shown >= limit {
-            break;
-        }
-        shown += 1;
-        printer.line(format!(
+        )
+    });
+    let changed = r.changed.iter().map(|c| {
+        format!(
             "  ~ {:?}  {} ({}) -> {} ({}, {}){}",
             c.key,
             c.from.version_id,
@@ -458,20 +449,21 @@ fn print_diff(printer: &Printer, r: &DiffReport, verbose: bool) {
             } else {
                 ""
             }
-        ));
-    }
-    for d in &r.deleted {
-        if shown >= limit {
-            break;
-        }
-        shown += 1;
-        printer.line(format!(
+        )
+    });
+    let deleted = r.deleted.iter().map(|d| {
+        format!(
             "  - {:?}  was {} ({}, {})",
             d.key,
             d.version.version_id,
             human_bytes(d.version.size),
             rfc3339(d.version.last_modified)
-        ));
+        )
+    });
+    let mut shown = 0usize;
+    for line in added.chain(changed).chain(deleted).take(limit) {
+        printer.line(line);
+        shown += 1;
     }
     if shown < total {
         printer.line(format!(
