@@ -326,6 +326,15 @@ async fn unversioned_destination_is_rewritten_and_verified(s: &Server) {
     // Someone changes a restored object: the next run must rewrite it, not trust the
     // journal's `null` version id.
     s.put(&dest, "d/f3", b"changed after the restore").await;
+    // Overwriting there cannot be undone: without --yes (and no terminal) it is refused.
+    let unconfirmed: Vec<&str> = args.iter().copied().filter(|a| *a != "--yes").collect();
+    let r = s.run(&unconfirmed);
+    r.expect_code(4);
+    assert!(r.stderr.contains("confirmation"), "{}", r.stderr);
+    assert_eq!(
+        s.contents(&dest, "").await.get("d/f3").map(Vec::as_slice),
+        Some(&b"changed after the restore"[..])
+    );
     let r = s.run(&args);
     r.expect_code(0);
     assert_eq!(s.contents(&dest, "").await, at_t, "{}", r.stdout);

@@ -339,7 +339,7 @@ print(json.dumps([user("admin", ["*"]), user("versioning-only", ["s3:GetBucketVe
 
     /// Run the s3rewind binary with extra environment variables.
     pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3rewind"));
+        let mut cmd = Command::new(binary());
         cmd.args(["--endpoint-url", &self.endpoint, "--no-progress"])
             .args(args);
         isolate_env(&mut cmd, self.dir.path());
@@ -389,6 +389,14 @@ impl Drop for Moto {
             let _ = child.wait();
         }
     }
+}
+
+/// The binary under test: this build's, or `S3REWIND_TEST_BIN` (to run the suite against
+/// an older build and see which scenarios it fails).
+pub fn binary() -> PathBuf {
+    std::env::var_os("S3REWIND_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_s3rewind")))
 }
 
 /// Credentials and config for the binary: test keys, no profile files, a private HOME.
