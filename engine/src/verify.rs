@@ -38,6 +38,10 @@ pub enum Outcome {
     /// At another bucket or prefix: exists there but not at T. A restore leaves such
     /// keys alone, so they are reported, not counted as differences.
     Extra,
+    /// Differs, but the key's state at T is not known for sure (a `null` version was
+    /// rewritten after T, see [`BucketState::uncertain`]); the plan said what it did about
+    /// it, so it is reported, not counted as a difference.
+    Uncertain,
     /// Same size; the content must be read to decide (`deep`).
     NeedsContent,
     /// Existed at T, absent at the destination.
@@ -68,7 +72,7 @@ impl Outcome {
 
     /// True for the outcomes that make a verification fail.
     pub fn is_difference(self) -> bool {
-        !self.is_match() && self != Outcome::Extra
+        !self.is_match() && !matches!(self, Outcome::Extra | Outcome::Uncertain)
     }
 }
 
@@ -203,6 +207,16 @@ pub fn compare(
         };
         out.push(check);
     }
+    // A key whose state at T is uncertain may differ from the best surviving answer.
+    for c in &mut out {
+        let src = c.source_key.as_deref().unwrap_or(&c.key);
+        if c.outcome.is_difference()
+            && c.outcome != Outcome::NeedsContent
+            && target.is_uncertain(src)
+        {
+            c.outcome = Outcome::Uncertain;
+        }
+    }
     out
 }
 
@@ -336,6 +350,29 @@ mod tests {
             outcomes(&checks),
             [("a", Outcome::KnownCopy), ("b", Outcome::DifferentEtag)]
         );
+    }
+
+    #[test]
+    fn uncertain_keys_are_reported_not_failed() {
+        let mut target = state(&[("a", v("v1", "e1", 3))]);
+        target.uncertain.push(crate::state::Uncertain {
+            key: "n".into(),
+            null_written_at: Utc.timestamp_opt(1_700_000_100, 0).unwrap(),
+            present: false,
+        });
+        let current = state(&[("a", v("v1", "e1", 3)), ("n", v("null", "e", 1))]);
+        let checks = compare(
+            &loc("b", ""),
+            &Destination::InPlace,
+            &target,
+            &current,
+            false,
+        );
+        assert_eq!(
+            outcomes(&checks),
+            [("a", Outcome::SameVersion), ("n", Outcome::Uncertain)]
+        );
+        assert!(!Outcome::Uncertain.is_difference());
     }
 
     #[test]

@@ -391,6 +391,7 @@ pub async fn check(
             Outcome::SameContent => report.matched.same_content += 1,
             Outcome::KnownCopy => report.matched.known_copy += 1,
             Outcome::Extra => report.extra += 1,
+            Outcome::Uncertain => {}
             _ => report.differences.push(difference(c, at, &report.hashes)),
         }
     }
