@@ -322,12 +322,33 @@ async fn unversioned_destination_is_rewritten_and_verified(s: &Server) {
         &format!("s3://{dest}"),
         "--yes",
     ];
-    s.run(&args).expect_code(0);
+    // First as a reviewed plan, applied.
+    let plan_file = s.path("plain.json");
+    let plan_file = plan_file.to_str().unwrap();
+    let mut plan_args: Vec<&str> = args[1..args.len() - 1].to_vec();
+    plan_args.insert(0, "plan");
+    plan_args.extend(["--out", plan_file]);
+    s.run(&plan_args).expect_code(0);
+    s.run(&["apply", plan_file, "--yes"]).expect_code(0);
     assert_eq!(s.contents(&dest, "").await, at_t);
-    // Someone changes a restored object: the next run must rewrite it, not trust the
-    // journal's `null` version id.
+    // Someone changes a restored object: nothing may take the journal's `null` version
+    // id for proof that the copy is still there.
     s.put(&dest, "d/f3", b"changed after the restore").await;
-    // Overwriting there cannot be undone: without --yes (and no terminal) it is refused.
+    // The same plan again: the changed key is not "already done"; it changed since the
+    // plan, so it is reported as drifted and left as it is.
+    let r = s.run(&["apply", plan_file, "--yes"]);
+    r.expect_code(1);
+    assert!(
+        r.stdout.contains("Drifted") && r.stdout.contains("d/f3"),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(
+        s.contents(&dest, "").await.get("d/f3").map(Vec::as_slice),
+        Some(&b"changed after the restore"[..])
+    );
+    // A new restore re-plans, and overwriting there cannot be undone: without --yes (and
+    // no terminal) it is refused.
     let unconfirmed: Vec<&str> = args.iter().copied().filter(|a| *a != "--yes").collect();
     let r = s.run(&unconfirmed);
     r.expect_code(4);

@@ -10,12 +10,12 @@ use crate::output::{Printer, human_bytes};
 use crate::s3::{ConnectOptions, S3};
 use chrono::{DateTime, SecondsFormat, Utc};
 use s3rewind_engine::{
-    Action, BucketState, DeleteLimit, Destination, KnownCopy, Location, PlanError, PlanOptions,
-    RestorePlan, Selection, UncertainHandling, Versioning, Warning, parse_s3_uri, parse_time, plan,
-    preflight,
+    Action, BucketState, DeleteLimit, Destination, KnownCopy, Location, NULL_VERSION, PlanError,
+    PlanOptions, RestorePlan, Selection, UncertainHandling, Versioning, Warning, parse_s3_uri,
+    parse_time, plan, preflight,
 };
 use serde_json::json;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 /// Format an instant the way s3rewind prints instants.
@@ -943,22 +943,60 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
         .journal
         .clone()
         .unwrap_or_else(|| journal::default_path(&p.source, &p.destination, p.at));
-    // Resume: skip actions the journal records as done for this plan.
-    let done: HashSet<(String, Option<String>)> = journal::read(&journal_path)?
+    // Resume: skip an action the journal records as done for this plan only while the
+    // destination still holds what it wrote (the version id it created where real, else
+    // that copy's ETag and size; for a delete marker, the key still absent). One HEAD per
+    // journaled action, on resume only. Anything else stays in the plan, where the
+    // executor's own check finds it done, drifted, or still to do.
+    let done: HashMap<(String, Option<String>), journal::Done> = journal::read(&journal_path)?
         .into_iter()
         .filter_map(|l| match l {
-            Line::Done(d) => Some((d.key, d.source_version_id)),
+            Line::Done(d) => Some(((d.key.clone(), d.source_version_id.clone()), d)),
             Line::Start { .. } | Line::Upload { .. } => None,
         })
         .collect();
+    let dest_bucket = match &p.destination {
+        Destination::InPlace => Some(p.source.bucket.clone()),
+        Destination::Bucket { location } => Some(location.bucket.clone()),
+        Destination::Directory { .. } => None,
+    };
     let before = p.actions.len();
-    p.actions.retain(|a| {
-        let id = match a {
+    let mut keep = Vec::with_capacity(before);
+    for a in std::mem::take(&mut p.actions) {
+        let id = match &a {
             Action::Copy(c) => (c.key.clone(), Some(c.source_version_id.clone())),
             Action::DeleteMarker(d) => (d.key.clone(), None),
         };
-        !done.contains(&id)
-    });
+        let still_done = match (done.get(&id), &dest_bucket) {
+            (Some(d), Some(bucket)) => {
+                let now = clients
+                    .dest
+                    .head(bucket, &d.key, None)
+                    .await
+                    .map_err(|e| from_s3(e, bucket))?;
+                match (&a, now) {
+                    (Action::DeleteMarker(_), None) => true,
+                    (Action::Copy(_), Some(h)) => {
+                        if d.new_version_id.is_empty() {
+                            false
+                        } else if d.new_version_id == NULL_VERSION {
+                            d.etag.as_deref() == Some(h.etag.as_str()) && d.size == Some(h.size)
+                        } else {
+                            h.version_id == d.new_version_id
+                        }
+                    }
+                    _ => false,
+                }
+            }
+            // A directory's files are checked by the executor (size and mtime).
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if !still_done {
+            keep.push(a);
+        }
+    }
+    p.actions = keep;
     let skipped = before - p.actions.len();
     check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
     if skipped > 0 {
