@@ -100,9 +100,10 @@ async fn list_parallel(
             let (s3, spinner, bucket) = (s3.clone(), spinner.clone(), bucket.to_owned());
             let order = Arc::clone(&order);
             tasks.spawn(async move {
-                list_part(&s3, &spinner, &bucket, &p, None, page_size, &order)
-                    .await
-                    .map(|(b, _)| b)
+                let (part, _) =
+                    list_part(&s3, &spinner, &bucket, &p, None, page_size, &order).await?;
+                check_part(&p, &part)?;
+                Ok::<_, CliError>(part)
             });
         }
         let Some(joined) = tasks.join_next().await else {
@@ -112,6 +113,23 @@ async fn list_parallel(
         parts.push(part);
     }
     Ok(TimelineBuilder::merge_disjoint(parts)?)
+}
+
+/// A common prefix exists only because keys have it: a part listing that finds none, or
+/// finds keys outside it, means the prefix was misread (an encoding the server did not
+/// use) and keys would be skipped without a word. That is an error, not a guess.
+fn check_part(prefix: &str, part: &TimelineBuilder) -> CliResult<()> {
+    let outside = part.last_key().filter(|k| !k.starts_with(prefix));
+    if part.is_empty() || outside.is_some() {
+        return Err(CliError::failure(format!(
+            "listing the common prefix {prefix:?} {}: the server's prefix encoding is inconsistent; re-run with --list-concurrency 1; nothing was written",
+            match outside {
+                Some(k) => format!("returned key {k:?} outside it"),
+                None => "returned nothing although the listing named it".to_owned(),
+            }
+        )));
+    }
+    Ok(())
 }
 
 /// One listing stream: all pages under `prefix` (with `delimiter`, the common prefixes

@@ -196,6 +196,9 @@ fn awkward() -> Vec<&'static str> {
         "dir/A",
         "plus+/+",
         "z z/+%20+",
+        // A folder with `+`, changed after T: the parallel listing must read its common
+        // prefix right or the key would be missing from the restore.
+        "c+d/e",
     ]
 }
 
