@@ -82,6 +82,18 @@ pub enum Command {
     Diff(DiffArgs),
     /// Show activity over time (puts, overwrites, deletes), in the terminal or as SVG.
     Timeline(TimelineArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff; `s3rewind man | man -l -`).
+    Man,
+}
+
+/// `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// How listing commands read the history.
@@ -262,17 +274,17 @@ pub struct ExecArgs {
     /// Do not ask for confirmation of an in-place restore.
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Journal of completed actions (JSON Lines). Default: a file under
+    /// Journal of completed actions (JSON Lines, a local file). Default: a file under
     /// $XDG_STATE_HOME/s3rewind/journals named after the restore, so running the same
     /// command again resumes.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = local_path)]
     pub journal: Option<PathBuf>,
     /// Write keys even when they changed since the plan was made (default: skip and
     /// report them as drifted).
     #[arg(long)]
     pub force: bool,
     /// Storage class for the restored copies (default: each source version's own class).
-    #[arg(long, value_name = "CLASS")]
+    #[arg(long, value_name = "CLASS", value_parser = clap::builder::PossibleValuesParser::new(STORAGE_CLASSES))]
     pub storage_class: Option<String>,
     /// SSE-KMS key for the restored copies (default: each source version's own settings).
     #[arg(long, value_name = "KEY_ID")]
@@ -302,7 +314,7 @@ pub struct ExecArgs {
     pub deep_verify: bool,
     /// restore/apply: write the per-key verification report to FILE (JSON Lines; CSV
     /// when FILE ends in .csv).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", value_parser = local_path)]
     pub report: Option<PathBuf>,
     /// Issue RestoreObject for archived source versions (GLACIER, DEEP_ARCHIVE,
     /// Intelligent-Tiering archive tiers); a later run copies those that are ready.
@@ -314,6 +326,29 @@ pub struct ExecArgs {
     /// Archive retrieval tier.
     #[arg(long, value_enum, default_value_t = ArchiveTier::Standard)]
     pub restore_tier: ArchiveTier,
+}
+
+/// The storage classes S3 accepts on a write.
+pub const STORAGE_CLASSES: [&str; 9] = [
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "GLACIER_IR",
+    "EXPRESS_ONEZONE",
+];
+
+/// A local file path; an `s3://` URL is refused (journals and reports are local files).
+fn local_path(text: &str) -> Result<PathBuf, String> {
+    if text.contains("://") {
+        return Err(format!(
+            "{text:?} is a URL: journals and reports are local files (give a path; copy the file to S3 afterwards if you need it there)"
+        ));
+    }
+    Ok(PathBuf::from(text))
 }
 
 /// A size with an optional unit (`5MiB`, `64MB`, `1.5GiB`, `1048576`), by `bytesize`.

@@ -245,14 +245,20 @@ pub fn part_ranges(size: u64, part_size: u64) -> Vec<(u64, u64)> {
 }
 
 /// Test hook: `S3REWIND_FAULT_INJECT=part-copy:N` makes the copy of part N of every
-/// multipart copy fail, so tests can check that a failed upload is aborted. Never set it
-/// in production.
+/// multipart copy fail, so tests can check that a failed upload is aborted. Compiled into
+/// debug builds only: a release binary has no such hook.
+#[cfg(debug_assertions)]
 fn fault_injected_part() -> Option<i32> {
     std::env::var("S3REWIND_FAULT_INJECT")
         .ok()?
         .strip_prefix("part-copy:")?
         .parse()
         .ok()
+}
+
+#[cfg(not(debug_assertions))]
+fn fault_injected_part() -> Option<i32> {
+    None
 }
 
 fn injected_failure(n: i32) -> S3Error {

@@ -87,6 +87,27 @@ pub fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
+    // Generated from the clap definitions; no S3 client, no runtime.
+    match &cli.command {
+        Command::Completions(a) => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(a.shell, &mut cmd, "s3rewind", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            if let Err(e) = clap_mangen::Man::new(cmd).render(&mut out) {
+                Printer::new(cli.global.output, false, true)
+                    .error(format!("cannot render the manual page: {e}"));
+                return ExitCode::from(Exit::Failure.code());
+            }
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(&out);
+            return ExitCode::SUCCESS;
+        }
+        _ => {}
+    }
     tracing_subscriber::fmt()
         .with_env_filter(log_filter(cli.global.verbose, cli.global.quiet))
         .with_writer(std::io::stderr)
@@ -162,5 +183,6 @@ pub async fn run(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
         Command::History(a) => explore::history_cmd(&app, a).await,
         Command::Diff(a) => explore::diff_cmd(&app, a).await,
         Command::Timeline(a) => explore::timeline_cmd(&app, a).await,
+        Command::Completions(_) | Command::Man => Ok(Exit::Ok),
     }
 }

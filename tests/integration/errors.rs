@@ -292,3 +292,75 @@ async fn secrets_never_appear_in_output_at_any_verbosity() {
         assert!(!r.stderr.is_empty() || verbosity == "-v");
     }
 }
+
+#[test]
+fn completions_man_page_and_options_checked_before_any_request() {
+    let run = |args: &[&str]| {
+        let mut cmd = std::process::Command::new(crate::support::binary());
+        isolate_env(&mut cmd, std::path::Path::new("/nonexistent"));
+        // An endpoint nobody listens on: an option error must come before any request.
+        cmd.args(["--endpoint-url", "http://127.0.0.1:9"])
+            .args(args);
+        let out = cmd.output().unwrap();
+        Run {
+            code: out.status.code().unwrap(),
+            stdout: String::from_utf8_lossy(&out.stdout).into(),
+            stderr: String::from_utf8_lossy(&out.stderr).into(),
+        }
+    };
+    let r = run(&["completions", "bash"]);
+    r.expect_code(0);
+    assert!(r.stdout.contains("_s3rewind()") && r.stdout.contains("--max-delete-markers"));
+    for shell in ["zsh", "fish", "powershell"] {
+        let r = run(&["completions", shell]);
+        r.expect_code(0);
+        assert!(r.stdout.contains("restore"), "{shell}");
+    }
+    let r = run(&["man"]);
+    r.expect_code(0);
+    assert!(r.stdout.contains(".TH s3rewind 1"), "{}", r.stdout);
+    let r = run(&[
+        "restore",
+        "s3://b",
+        "--at",
+        "1h",
+        "--storage-class",
+        "STANDARD_1A",
+    ]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("possible values"), "{}", r.stderr);
+    let r = run(&[
+        "restore",
+        "s3://b",
+        "--at",
+        "1h",
+        "--journal",
+        "s3://b/j.jsonl",
+    ]);
+    r.expect_code(2);
+    assert!(
+        r.stderr.contains("journals and reports are local files"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&[
+        "restore",
+        "s3://b",
+        "--at",
+        "1h",
+        "--part-size",
+        "5 parsecs",
+    ]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("invalid size"), "{}", r.stderr);
+    let r = run(&[
+        "restore",
+        "s3://b",
+        "--at",
+        "1h",
+        "--max-delete-markers",
+        "120%",
+    ]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("delete-marker limit"), "{}", r.stderr);
+}

@@ -665,6 +665,12 @@ async fn ctrl_c_stops_cleanly_and_a_rerun_finishes() {
         stdout.contains("Interrupted: run the same command again to resume"),
         "{stdout}"
     );
+    // The summary line says what happened: interrupted, not done.
+    assert!(
+        stdout.contains("Interrupted: restore s3://interrupt/"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("Done:"), "{stdout}");
     assert!(journal_done(&journal) < keys.len());
     m.run(&[
         "restore",

@@ -720,7 +720,8 @@ fn report_exec(
 ) -> (Exit, serde_json::Value) {
     let actions = r.copied + r.delete_markers + r.already_done;
     printer.line(format!(
-        "Done: {} ({}): {} copied ({}), {} delete markers, {} unchanged, {} already done",
+        "{}: {} ({}): {} copied ({}), {} delete markers, {} unchanged, {} already done",
+        if r.interrupted { "Interrupted" } else { "Done" },
         describe_target(p),
         describe_destination(p),
         r.copied,
