@@ -82,10 +82,29 @@ pub enum Command {
     Diff(DiffArgs),
     /// Show activity over time (puts, overwrites, deletes), in the terminal or as SVG.
     Timeline(TimelineArgs),
+    /// List the keys as they were at TIME (default: now), like `aws s3 ls --recursive`.
+    Ls(LsArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(CompletionsArgs),
     /// Print the manual page (roff; `s3rewind man | man -l -`).
     Man,
+}
+
+/// `ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// s3://BUCKET or s3://BUCKET/PREFIX.
+    #[arg(value_name = "s3://BUCKET[/PREFIX]")]
+    pub source: String,
+    /// The instant (see TIME above); default: now.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// Also show each key's version id.
+    #[arg(long)]
+    pub versions: bool,
+    /// Listing options.
+    #[command(flatten)]
+    pub listing: Listing,
 }
 
 /// `completions`.

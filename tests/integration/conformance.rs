@@ -46,6 +46,7 @@ conformance!(
     directory_restore_is_verified_with_a_report,
     null_versions_restore_into_an_unversioned_bucket,
     a_suspended_period_restores_around_its_null_versions,
+    ls_shows_the_bucket_as_it_was,
 );
 
 /// A restore point: on moto (whole-second timestamps) strictly between two seconds;
@@ -605,4 +606,33 @@ async fn a_suspended_period_restores_around_its_null_versions(s: &Server) {
 #[allow(clippy::print_stderr)]
 fn eprintln_skip(what: &str) {
     eprintln!("SKIPPED {what}");
+}
+
+async fn ls_shows_the_bucket_as_it_was(s: &Server) {
+    let b = s.b("listing");
+    s.bucket(&b, true).await;
+    s.put(&b, "docs/a.txt", b"aaaa").await;
+    s.put(&b, "docs/b.txt", b"bb").await;
+    s.put(&b, "other/c.txt", b"c").await;
+    let t = point(s).await;
+    s.delete(&b, "docs/a.txt").await;
+    s.put(&b, "docs/b.txt", b"bbbbbbbb").await;
+    s.put(&b, "docs/new.txt", b"n").await;
+    let r = s.run(&["ls", &format!("s3://{b}/docs/"), "--at", &t]);
+    r.expect_code(0);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", r.stdout);
+    assert!(lines[0].ends_with(" 4  docs/a.txt"), "{}", r.stdout);
+    assert!(lines[1].ends_with(" 2  docs/b.txt"), "{}", r.stdout);
+    let now = s.run(&["--output", "json", "ls", &format!("s3://{b}/docs/")]);
+    let j = now.expect_code(0).json();
+    assert_eq!(j["schema"], "s3rewind.ls/v1");
+    let keys: Vec<&str> = j["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["docs/b.txt", "docs/new.txt"]);
+    assert_eq!(j["bytes"], 9);
 }
