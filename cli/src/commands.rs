@@ -3,6 +3,7 @@
 //! [`Printer`](crate::output::Printer). All checks that can refuse happen before the first
 //! write.
 
+pub mod drill;
 pub mod explore;
 pub mod gates;
 pub mod restore;

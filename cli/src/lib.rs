@@ -184,6 +184,7 @@ pub async fn run(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
         Command::Diff(a) => explore::diff_cmd(&app, a).await,
         Command::Timeline(a) => explore::timeline_cmd(&app, a).await,
         Command::Ls(a) => explore::ls_cmd(&app, a).await,
+        Command::Drill(a) => drill::drill_cmd(&app, a).await,
         Command::Completions(_) | Command::Man => Ok(Exit::Ok),
     }
 }

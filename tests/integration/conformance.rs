@@ -47,6 +47,8 @@ conformance!(
     null_versions_restore_into_an_unversioned_bucket,
     a_suspended_period_restores_around_its_null_versions,
     ls_shows_the_bucket_as_it_was,
+    a_drill_restores_verifies_reports_and_cleans_up_exactly,
+    a_drill_that_cannot_recover_everything_fails,
 );
 
 /// A restore point: on moto (whole-second timestamps) strictly between two seconds;
@@ -635,4 +637,152 @@ async fn ls_shows_the_bucket_as_it_was(s: &Server) {
         .collect();
     assert_eq!(keys, ["docs/b.txt", "docs/new.txt"]);
     assert_eq!(j["bytes"], 9);
+}
+
+async fn a_drill_restores_verifies_reports_and_cleans_up_exactly(s: &Server) {
+    let b = s.b("prod");
+    let scratch = s.b("scratch");
+    s.bucket(&b, true).await;
+    s.bucket(&scratch, true).await;
+    for i in 0..6 {
+        s.put(
+            &b,
+            &format!("app/{i}.json"),
+            format!("{{\"v\": {i}}}").as_bytes(),
+        )
+        .await;
+    }
+    s.put(&scratch, "unrelated/keep.txt", b"not the drill's")
+        .await;
+    let t = point(s).await;
+    s.put(&b, "app/0.json", b"changed").await;
+    s.delete(&b, "app/1.json").await;
+    let scratch_before = s.versions(&scratch).await;
+
+    // Overlapping the source, and a scratch prefix that is not empty: refused, no writes.
+    let r = s.run(&[
+        "drill",
+        &format!("s3://{b}"),
+        "--at",
+        &t,
+        "--scratch",
+        &format!("s3://{b}/drill/"),
+    ]);
+    r.expect_code(2);
+    let r = s.run(&[
+        "drill",
+        &format!("s3://{b}/app/"),
+        "--at",
+        &t,
+        "--scratch",
+        &format!("s3://{scratch}/unrelated/"),
+    ]);
+    r.expect_code(4);
+    assert_eq!(s.versions(&scratch).await, scratch_before);
+
+    let report = s.path("drill.json");
+    let r = s.run(&[
+        "--output",
+        "json",
+        "drill",
+        &format!("s3://{b}/app/"),
+        "--at",
+        &t,
+        "--scratch",
+        &format!("s3://{scratch}/drill-1/"),
+        "--report",
+        report.to_str().unwrap(),
+    ]);
+    let j = r.expect_code(0).json();
+    assert_eq!(j["schema"], "s3rewind.drill/v1");
+    assert_eq!(j["ok"], true);
+    assert_eq!(j["objects_restored"], 6);
+    assert_eq!(j["verification"]["matched"]["same_content"], 6, "{j}");
+    assert!(j["recovery_seconds"].as_f64().unwrap() > 0.0);
+    assert!(j["reach_back"]["oldest_restorable"].is_string());
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(saved["objects_restored"], 6);
+    let restored = s.contents(&scratch, "drill-1/").await;
+    assert_eq!(restored.len(), 6);
+    assert_eq!(restored["drill-1/0.json"], b"{\"v\": 0}".to_vec());
+
+    // Again into a fresh prefix, with --cleanup: scratch ends exactly as it began.
+    let r = s.run(&[
+        "drill",
+        &format!("s3://{b}/app/"),
+        "--at",
+        &t,
+        "--scratch",
+        &format!("s3://{scratch}/drill-2/"),
+        "--cleanup",
+    ]);
+    r.expect_code(0);
+    assert!(r.stdout.contains("\nDrill PASSED: "), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("cleanup: removed the 6 version(s)"),
+        "{}",
+        r.stdout
+    );
+    let after: Vec<_> = s
+        .versions(&scratch)
+        .await
+        .into_iter()
+        .filter(|(k, _, _)| !k.starts_with("drill-1/"))
+        .collect();
+    assert_eq!(after, scratch_before);
+}
+
+async fn a_drill_that_cannot_recover_everything_fails(s: &Server) {
+    if s.kind == Kind::Radosgw {
+        eprintln_skip(
+            "a_drill_that_cannot_recover_everything_fails on radosgw: it has no archive storage classes",
+        );
+        return;
+    }
+    let b = s.b("cold");
+    let scratch = s.b("cold-scratch");
+    s.bucket(&b, true).await;
+    s.bucket(&scratch, true).await;
+    s.put(&b, "hot.txt", b"readable").await;
+    s.client
+        .put_object()
+        .bucket(&b)
+        .key("archived.bin")
+        .body(ByteStream::from_static(b"in glacier"))
+        .storage_class(aws_sdk_s3::types::StorageClass::Glacier)
+        .send()
+        .await
+        .unwrap();
+    // Noncurrent versions expire after 30 days: the drill says how far back it reaches.
+    let py = "import boto3,sys; boto3.client('s3',endpoint_url=sys.argv[1],aws_access_key_id='testing',aws_secret_access_key='testing',region_name='us-east-1').put_bucket_lifecycle_configuration(Bucket=sys.argv[2], LifecycleConfiguration={'Rules': [{'ID': 'trim', 'Status': 'Enabled', 'Filter': {'Prefix': ''}, 'NoncurrentVersionExpiration': {'NoncurrentDays': 30}}]})";
+    let out = std::process::Command::new("python3")
+        .args(["-c", py, &s.endpoint, &b])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let t = point(s).await;
+    let r = s.run(&[
+        "--output",
+        "json",
+        "drill",
+        &format!("s3://{b}"),
+        "--at",
+        &t,
+        "--scratch",
+        &format!("s3://{scratch}"),
+    ]);
+    let j = r.expect_code(1).json();
+    assert_eq!(j["ok"], false);
+    let waiting = j["failures"]["waiting"].as_array().unwrap();
+    assert_eq!(waiting.len(), 1, "{j}");
+    assert_eq!(waiting[0]["key"], "archived.bin");
+    assert_eq!(
+        j["failures"]["verification"]["missing"][0], "archived.bin",
+        "{j}"
+    );
 }

@@ -202,6 +202,8 @@ impl Clients {
 pub(crate) struct Prepared {
     /// The instant restored to (for detection modes: the first incident's start).
     pub(crate) at: DateTime<Utc>,
+    /// The first write under the source prefix.
+    pub(crate) earliest: DateTime<Utc>,
     pub(crate) current: BucketState,
     pub(crate) target: BucketState,
 }
@@ -310,6 +312,7 @@ pub(crate) async fn prepare(
     };
     Ok(Prepared {
         at,
+        earliest,
         current,
         target,
     })
@@ -685,7 +688,11 @@ fn confirm(printer: &Printer, p: &RestorePlan, yes: bool) -> CliResult<()> {
 
 /// The blast-radius guard before executing (see [`DeleteLimit`]): refused, with the
 /// plan's warning printed, when its delete markers hide too many current keys.
-fn check_blast_radius(printer: &Printer, p: &mut RestorePlan, limit: DeleteLimit) -> CliResult<()> {
+pub(crate) fn check_blast_radius(
+    printer: &Printer,
+    p: &mut RestorePlan,
+    limit: DeleteLimit,
+) -> CliResult<()> {
     if p.selection == Selection::Undo {
         return Ok(());
     }
@@ -712,7 +719,7 @@ fn open_journal(path: &Path, p: &RestorePlan) -> CliResult<Journal> {
     Ok(j)
 }
 
-fn report_exec(
+pub(crate) fn report_exec(
     printer: &Printer,
     p: &RestorePlan,
     r: &ExecReport,
@@ -1025,7 +1032,7 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
 /// status. `target` is the state the plan was made from; without it (`apply`) the source
 /// is listed again, which works for plans made `--at` a time or `--before-corruption`.
 #[allow(clippy::too_many_arguments)]
-async fn verify_after(
+pub(crate) async fn verify_after(
     app: &App,
     clients: &Clients,
     p: &RestorePlan,

@@ -1,0 +1,327 @@
+//! `drill`: a disaster-recovery rehearsal. Restore the state at TIME into a scratch
+//! location, verify every object by content against its source version, and report what
+//! an auditor asks: objects and bytes restored, the recovery time achieved, how far back
+//! recovery can reach, and every failure grouped by cause. `--cleanup` then removes
+//! exactly what the drill wrote (its journal says what), nothing else.
+//!
+//! JSON (`--output json`, and `--report FILE`): one document,
+//! `{"schema": "s3rewind.drill/v1", "source", "scratch", "at", "ok", "objects_restored",
+//! "bytes_restored", "recovery_seconds", "reach_back": {"oldest_restorable", "why"},
+//! "verification": {…the verify report…}, "failures": {"copy_failed", "drifted",
+//! "waiting", "verification"}, "journal", "cleanup": {"removed", "left"} | null}`.
+
+use crate::App;
+use crate::args::DrillArgs;
+use crate::commands::restore::{
+    Clients, Request, TargetSpec, annotate_archived, check_blast_radius, check_buckets,
+    execute_plan, finish_plan, gate_warnings, prepare, resolve_time, rfc3339,
+};
+use crate::commands::verify::{self, Side};
+use crate::error::{CliError, CliResult, Exit, from_s3};
+use crate::journal::{self, Line, Op};
+use crate::listing::list_timeline;
+use crate::output::human_bytes;
+use chrono::{Duration, Utc};
+use s3rewind_engine::{Destination, NULL_VERSION, parse_s3_uri};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// `s3rewind drill`.
+pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
+    let printer = &app.printer;
+    let started = Instant::now();
+    let source = parse_s3_uri(&args.source)?;
+    let scratch = parse_s3_uri(&args.scratch)?;
+    if scratch.bucket == source.bucket
+        && (scratch.prefix.starts_with(&source.prefix)
+            || source.prefix.starts_with(&scratch.prefix))
+    {
+        return Err(CliError::usage(format!(
+            "scratch location s3://{}/{} overlaps the source s3://{}/{}: a drill must not write where it reads; give a scratch bucket or a prefix outside the source",
+            scratch.bucket, scratch.prefix, source.bucket, source.prefix
+        )));
+    }
+    let (at, note) = resolve_time(&args.at)?;
+    let req = Request {
+        source: source.clone(),
+        destination: Destination::Bucket {
+            location: scratch.clone(),
+        },
+        spec: TargetSpec::At(at),
+        page_size: args.listing.page_size,
+        list_concurrency: args.listing.list_concurrency as usize,
+        time_note: note,
+        dest_connect: None,
+    };
+    let clients = Clients::new(app, None).await;
+    let mut warnings = check_buckets(&clients, printer, &source, &req.destination, true).await?;
+    // A drill measures a whole recovery, and --cleanup must leave the scratch location as
+    // it was: it starts from a location with nothing in it.
+    let existing = list_timeline(
+        &clients.dest,
+        printer,
+        &scratch.bucket,
+        &scratch.prefix,
+        req.page_size,
+        req.list_concurrency,
+    )
+    .await?
+    .current();
+    if !existing.is_empty() {
+        return Err(CliError::refused(format!(
+            "scratch location s3://{}/{} holds {} object(s): a drill restores into an empty location (e.g. s3://{}/drill-{}/); nothing was written",
+            scratch.bucket,
+            scratch.prefix,
+            existing.len(),
+            scratch.bucket,
+            Utc::now().format("%Y%m%d-%H%M%S")
+        )));
+    }
+    let prepared = prepare(&clients, printer, &req).await?;
+    warnings.extend(gate_warnings(&clients, &source, &req.destination, at).await?);
+    let mut p = finish_plan(&prepared, &req, warnings, Vec::new());
+    annotate_archived(&clients, &mut p).await?;
+    check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
+    let journal_path = args
+        .exec
+        .journal
+        .clone()
+        .unwrap_or_else(|| journal::default_path(&source, &req.destination, at));
+    if journal_path.exists() {
+        std::fs::remove_file(&journal_path).map_err(|e| {
+            CliError::failure(format!(
+                "cannot start a fresh drill journal at {}: {e}",
+                journal_path.display()
+            ))
+        })?;
+    }
+    let mut exec = args.exec.clone();
+    exec.yes = true;
+    let (exit, doc) = execute_plan(app, &clients, &p, &exec, &journal_path, 0).await?;
+    let known = journal::known_copies(&journal::read(&journal_path)?);
+    let side = Side::Bucket {
+        client: clients.dest.clone(),
+        location: scratch.clone(),
+    };
+    let report = verify::check(
+        printer,
+        &clients.source,
+        &source,
+        &side,
+        at,
+        &prepared.target,
+        None,
+        &known,
+        true,
+        (req.page_size, req.list_concurrency),
+        exec.concurrency.min(64) as usize,
+    )
+    .await?;
+    let recovery_seconds = started.elapsed().as_secs_f64();
+
+    // How far back recovery reaches: noncurrent versions older than the shortest
+    // expiration covering the prefix may be gone.
+    let rules = clients
+        .source
+        .noncurrent_expirations(&source.bucket)
+        .await
+        .map_err(|e| from_s3(e, &source.bucket))?;
+    let covering = rules
+        .iter()
+        .filter(|(_, prefix, _)| {
+            source.prefix.starts_with(prefix.as_str()) || prefix.starts_with(&source.prefix)
+        })
+        .min_by_key(|(_, _, days)| *days);
+    let (oldest, why) = match covering {
+        Some((rule, _, days)) => (
+            (Utc::now() - Duration::days(i64::from(*days))).max(prepared.earliest),
+            format!(
+                "lifecycle rule {rule:?} expires noncurrent versions after {days} days: a version replaced longer ago than that may be gone"
+            ),
+        ),
+        None => (
+            prepared.earliest,
+            "no lifecycle rule expires noncurrent versions: every state since the first write can be restored".to_owned(),
+        ),
+    };
+
+    let list = |v: &Value| -> Vec<Value> { v.as_array().cloned().unwrap_or_default() };
+    let exec_report = &doc["report"];
+    let mut by_outcome: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for d in &report.differences {
+        let kind = serde_json::to_value(d.reason)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        by_outcome.entry(kind).or_default().push(d.key.clone());
+    }
+    let failures = json!({
+        "copy_failed": list(&exec_report["failed"]),
+        "drifted": list(&exec_report["drifted"]),
+        "waiting": list(&exec_report["waiting"]),
+        "verification": by_outcome,
+    });
+    let ok = exit == Exit::Ok && report.ok;
+    let restored = exec_report["copied"].as_u64().unwrap_or(0);
+    let bytes = exec_report["bytes_copied"].as_u64().unwrap_or(0);
+
+    let cleanup = if args.cleanup {
+        Some(cleanup(&clients, &scratch.bucket, &journal_path).await?)
+    } else {
+        None
+    };
+
+    let mut out = json!({
+        "schema": "s3rewind.drill/v1",
+        "source": source,
+        "scratch": scratch,
+        "at": at,
+        "ok": ok,
+        "objects_restored": restored,
+        "bytes_restored": bytes,
+        "keys_at_target": report.keys_at_target,
+        "recovery_seconds": recovery_seconds,
+        "reach_back": { "oldest_restorable": oldest, "why": why },
+        "verification": report,
+        "failures": failures,
+        "journal": journal_path,
+        "cleanup": Value::Null,
+    });
+    if let Some((removed, left)) = &cleanup {
+        out["cleanup"] = json!({ "removed": removed, "left": left });
+    }
+    if let Some(path) = &args.exec.report {
+        let text = serde_json::to_string_pretty(&out).expect("serialisable") + "\n";
+        std::fs::write(path, text).map_err(|e| {
+            CliError::failure(format!("cannot write report {}: {e}", path.display()))
+        })?;
+    }
+
+    printer.line(format!(
+        "Drill {}: {} restored to s3://{}/{} as of {}",
+        if ok { "PASSED" } else { "FAILED" },
+        source,
+        scratch.bucket,
+        scratch.prefix,
+        rfc3339(at)
+    ));
+    printer.line(format!(
+        "  restored: {restored} objects, {} ({} keys at that time)",
+        human_bytes(bytes),
+        report.keys_at_target
+    ));
+    printer.line(format!(
+        "  recovery time achieved: {recovery_seconds:.1} s (listing, planning, copying and verifying)"
+    ));
+    printer.line(format!(
+        "  verified by content: {} of {} keys match their source version ({} objects read, {})",
+        report.matched.same_content + report.matched.same_size_and_etag + report.matched.known_copy,
+        report.keys_at_target,
+        report.objects_read,
+        human_bytes(report.bytes_read)
+    ));
+    printer.line(format!(
+        "  recovery reaches back to: {} ({why})",
+        rfc3339(oldest)
+    ));
+    for (what, items) in [
+        ("copy failed", list(&exec_report["failed"])),
+        ("changed during the drill", list(&exec_report["drifted"])),
+        ("waiting for archive restore", list(&exec_report["waiting"])),
+    ] {
+        if !items.is_empty() {
+            printer.line(format!("  {what}: {} key(s)", items.len()));
+            for i in items.iter().take(5) {
+                printer.line(format!(
+                    "    {}: {}",
+                    i["key"].as_str().unwrap_or_default(),
+                    i["detail"].as_str().unwrap_or_default()
+                ));
+            }
+        }
+    }
+    for (kind, keys) in out["failures"]["verification"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
+    {
+        let keys = list(&keys);
+        printer.line(format!(
+            "  verification {kind}: {} key(s), e.g. {}",
+            keys.len(),
+            keys.iter()
+                .take(3)
+                .filter_map(|k| k.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    if let Some((removed, left)) = &cleanup {
+        printer.line(format!(
+            "  cleanup: removed the {removed} version(s) the drill wrote{}",
+            if left.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; left {} it could not prove were its own: {}",
+                    left.len(),
+                    left.join(", ")
+                )
+            }
+        ));
+    }
+    printer.line(format!("  journal: {}", journal_path.display()));
+    printer.json_value(&out);
+    Ok(if exit == Exit::Interrupted {
+        Exit::Interrupted
+    } else if ok {
+        Exit::Ok
+    } else {
+        Exit::Partial
+    })
+}
+
+/// Remove what the drill's journal says it wrote to `bucket`: each version it created
+/// (permanently: these are the drill's own copies in a scratch location), or, where the
+/// version id is `null`, the object if it still has the copy's ETag and size. Returns the
+/// number removed and the keys left because they could not be proven the drill's own.
+async fn cleanup(
+    clients: &Clients,
+    bucket: &str,
+    journal_path: &std::path::Path,
+) -> CliResult<(u64, Vec<String>)> {
+    let mut removed = 0;
+    let mut left = Vec::new();
+    for line in journal::read(journal_path)? {
+        let Line::Done(d) = line else { continue };
+        if d.bucket != bucket || d.op != Op::Copy {
+            continue;
+        }
+        let version = if d.new_version_id.is_empty() {
+            None
+        } else if d.new_version_id == NULL_VERSION {
+            let now = clients
+                .dest
+                .head(bucket, &d.key, None)
+                .await
+                .map_err(|e| from_s3(e, bucket))?;
+            now.filter(|h| d.etag.as_deref() == Some(h.etag.as_str()) && d.size == Some(h.size))
+                .map(|_| NULL_VERSION.to_owned())
+        } else {
+            Some(d.new_version_id.clone())
+        };
+        match version {
+            Some(v) => {
+                clients
+                    .dest
+                    .delete_version(bucket, &d.key, &v)
+                    .await
+                    .map_err(|e| from_s3(e, bucket))?;
+                removed += 1;
+            }
+            None => left.push(d.key.clone()),
+        }
+    }
+    Ok((removed, left))
+}
