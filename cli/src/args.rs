@@ -142,6 +142,22 @@ pub struct CompletionsArgs {
     pub shell: clap_complete::Shell,
 }
 
+/// Which keys, beyond the prefix (`plan`, `restore`, `verify`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct Select {
+    /// Only keys matching this glob (whole key; `*` matches any characters including
+    /// `/`). Repeatable: a key matching any of them is selected.
+    #[arg(long, value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Leave out keys matching this glob. Repeatable; wins over --include.
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Only the keys listed in FILE: one key per line, or JSON such as `scan --output
+    /// json` (every `"key"` field in it).
+    #[arg(long, value_name = "FILE", value_parser = local_path)]
+    pub keys_from: Option<PathBuf>,
+}
+
 /// How listing commands read the history.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct Listing {
@@ -298,6 +314,9 @@ pub struct Target {
     /// Listing options.
     #[command(flatten)]
     pub listing: Listing,
+    /// Key selection.
+    #[command(flatten)]
+    pub select: Select,
 }
 
 /// `plan`.
@@ -505,6 +524,9 @@ pub struct VerifyArgs {
     /// Listing options.
     #[command(flatten)]
     pub listing: Listing,
+    /// Key selection.
+    #[command(flatten)]
+    pub select: Select,
 }
 
 /// `scan`.

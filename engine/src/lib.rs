@@ -66,6 +66,7 @@ pub mod model;
 pub mod paths;
 pub mod plan;
 pub mod scenarios;
+pub mod select;
 pub mod sim;
 pub mod state;
 pub mod time;

@@ -449,6 +449,10 @@ pub struct RestorePlan {
     /// How the target state was chosen.
     #[serde(default)]
     pub selection: Selection,
+    /// The keys the plan is limited to beyond the prefix (`--include`, `--exclude`,
+    /// `--keys-from`); absent when every key under the prefix counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<crate::select::KeySelection>,
     /// Summary counts.
     pub stats: PlanStats,
     /// What a reviewer must know.
@@ -762,6 +766,7 @@ pub fn plan(current: &BucketState, target: &BucketState, options: &PlanOptions) 
         destination: options.destination.clone(),
         at: options.at,
         selection: options.selection,
+        keys: None,
         stats,
         warnings,
         actions,

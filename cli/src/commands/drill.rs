@@ -53,6 +53,7 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
         list_concurrency: args.listing.list_concurrency as usize,
         time_note: note,
         dest_connect: None,
+        keys: Default::default(),
     };
     let clients = Clients::new(app, None).await;
     let mut warnings = check_buckets(&clients, printer, &source, &req.destination, true).await?;
@@ -112,6 +113,7 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
         at,
         &prepared.target,
         None,
+        &Default::default(),
         &known,
         true,
         (req.page_size, req.list_concurrency),

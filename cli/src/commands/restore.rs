@@ -1,7 +1,7 @@
 //! `plan`, `restore` and `apply`, and the planning steps other commands share.
 
 use crate::App;
-use crate::args::{ApplyArgs, DetectArgs, ExecArgs, PlanArgs, RestoreArgs, Target};
+use crate::args::{ApplyArgs, DetectArgs, ExecArgs, PlanArgs, RestoreArgs, Select, Target};
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::execute::{ArchiveRestore, ExecConfig, ExecReport, execute};
 use crate::journal::{self, Journal, Line};
@@ -9,6 +9,7 @@ use crate::listing::list_timeline;
 use crate::output::{Printer, human_bytes};
 use crate::s3::{ConnectOptions, S3};
 use chrono::{DateTime, SecondsFormat, Utc};
+use s3rewind_engine::select::{KeyFilter, KeySelection};
 use s3rewind_engine::{
     Action, BucketState, DeleteLimit, Destination, KnownCopy, Location, NULL_VERSION, PlanError,
     PlanOptions, RestorePlan, Selection, UncertainHandling, Versioning, Warning, parse_s3_uri,
@@ -52,6 +53,55 @@ pub(crate) struct Request {
     pub(crate) time_note: Option<String>,
     /// A separate client for the destination (`--dest-profile`, `--dest-endpoint-url`).
     pub(crate) dest_connect: Option<ConnectOptions>,
+    /// `--include`, `--exclude`, `--keys-from`.
+    pub(crate) keys: KeySelection,
+}
+
+/// The key selection from the command line (`--keys-from` is read here).
+pub(crate) fn key_selection(select: &Select) -> CliResult<KeySelection> {
+    let keys = match &select.keys_from {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                CliError::usage(format!("cannot read --keys-from {}: {e}", path.display()))
+            })?;
+            let keys = s3rewind_engine::select::keys_from_text(&text);
+            if keys.is_empty() {
+                return Err(CliError::usage(format!(
+                    "--keys-from {} lists no key (one key per line, or JSON with \"key\" fields)",
+                    path.display()
+                )));
+            }
+            Some(keys)
+        }
+        None => None,
+    };
+    let selection = KeySelection {
+        include: select.include.clone(),
+        exclude: select.exclude.clone(),
+        keys,
+    };
+    selection.filter().map_err(CliError::usage)?;
+    Ok(selection)
+}
+
+/// The filter of a selection checked by [`key_selection`] (or read from a plan file).
+pub(crate) fn filter_of(keys: &KeySelection) -> CliResult<KeyFilter> {
+    keys.filter()
+        .map_err(|e| CliError::usage(format!("the plan's key selection: {e}")))
+}
+
+/// Maps a destination key back to the source key it stands for.
+pub(crate) fn to_source_key<'a>(
+    source_prefix: &'a str,
+    destination: &'a Destination,
+) -> impl Fn(&str) -> String + 'a {
+    move |k: &str| match destination {
+        Destination::Bucket { location } => match k.strip_prefix(location.prefix.as_str()) {
+            Some(rest) => format!("{source_prefix}{rest}"),
+            None => k.to_owned(),
+        },
+        _ => k.to_owned(),
+    }
 }
 
 /// Parse a TIME argument, with a note on how it was resolved when that is not obvious.
@@ -126,6 +176,7 @@ fn resolve(target: &Target, global: &ConnectOptions) -> CliResult<Request> {
         list_concurrency: target.listing.list_concurrency as usize,
         time_note,
         dest_connect,
+        keys: key_selection(&target.select)?,
     })
 }
 
@@ -300,6 +351,23 @@ pub(crate) async fn prepare(
             }
         }
     };
+    // Keys outside the selection are left out of both sides: nothing is planned for them.
+    let filter = filter_of(&req.keys)?;
+    let mut target = target;
+    let mut current = current;
+    filter.retain(&mut target, str::to_owned);
+    filter.retain(
+        &mut current,
+        to_source_key(&req.source.prefix, &req.destination),
+    );
+    if !filter.is_all() {
+        printer.info(format!(
+            "selection ({}): {} key(s) at T, {} now",
+            filter.describe(),
+            target.len(),
+            current.len()
+        ));
+    }
     let current = match &req.destination {
         // Files already written (same size and mtime) count as restored.
         Destination::Directory { path } => crate::commands::to_dir::existing_state(
@@ -409,6 +477,7 @@ pub(crate) fn finish_plan(
     options.known_copies = known_copies;
     let mut p = plan(&prepared.current, &prepared.target, &options);
     p.created_at = Some(Utc::now());
+    p.keys = (!req.keys.is_all()).then(|| req.keys.clone());
     let mut all = warnings;
     all.append(&mut p.warnings);
     p.warnings = all;
@@ -1083,14 +1152,18 @@ pub(crate) async fn verify_after(
         }
     };
     let known = journal::known_copies(&journal::read(journal_path)?);
+    let filter = filter_of(&p.keys.clone().unwrap_or_default())?;
+    let mut target = target.clone();
+    filter.retain(&mut target, str::to_owned);
     let report = crate::commands::verify::check(
         printer,
         &clients.source,
         &p.source,
         &side,
         p.at,
-        target,
+        &target,
         None,
+        &filter,
         &known,
         exec.deep_verify,
         listing,

@@ -546,6 +546,7 @@ mod tests {
             destination: Destination::Directory { path: "d".into() },
             at: Utc::now(),
             selection: Default::default(),
+            keys: None,
             stats: PlanStats::default(),
             warnings: Vec::new(),
             actions: ["p/../escape", "p//b", "p/a", "p/a/b", "p/dir/", "p/ok.txt"]

@@ -141,6 +141,7 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
             destination: Destination::InPlace,
             at: Utc::now(),
             selection: s3rewind_engine::Selection::Undo,
+            keys: None,
             stats,
             warnings: Vec::new(),
             actions,

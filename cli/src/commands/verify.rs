@@ -27,6 +27,7 @@ use crate::listing::list_timeline;
 use crate::output::{Printer, human_bytes};
 use crate::s3::S3;
 use chrono::{DateTime, Utc};
+use s3rewind_engine::select::KeyFilter;
 use s3rewind_engine::verify::{KeyCheck, Outcome, compare, recognise_copies};
 use s3rewind_engine::{
     BucketState, Destination, KnownCopy, Location, StateEntry, Version, parse_s3_uri,
@@ -293,6 +294,7 @@ pub async fn check(
     at: DateTime<Utc>,
     target: &BucketState,
     current: Option<BucketState>,
+    filter: &KeyFilter,
     known: &[KnownCopy],
     deep: bool,
     listing: (i32, usize),
@@ -322,6 +324,11 @@ pub async fn check(
         .current(),
         (None, Side::Directory(dir)) => directory_state(dir, source, target),
     };
+    let mut current = current;
+    filter.retain(
+        &mut current,
+        crate::commands::restore::to_source_key(&source.prefix, &side.destination()),
+    );
     let mut checks = compare(source, &side.destination(), target, &current, deep);
     recognise_copies(&mut checks, known);
     if matches!(side, Side::Directory(_)) {
@@ -753,6 +760,11 @@ pub async fn verify_cmd(app: &App, args: &VerifyArgs) -> CliResult<Exit> {
     )
     .await?;
     let current = matches!(side, Side::InPlace).then(|| timeline.current());
+    let filter = crate::commands::restore::filter_of(&crate::commands::restore::key_selection(
+        &args.select,
+    )?)?;
+    let mut target = timeline.state_at(at);
+    filter.retain(&mut target, str::to_owned);
     let known = match &args.journal {
         Some(j) => crate::journal::known_copies(&crate::journal::read(j)?),
         None => Vec::new(),
@@ -763,8 +775,9 @@ pub async fn verify_cmd(app: &App, args: &VerifyArgs) -> CliResult<Exit> {
         &source,
         &side,
         at,
-        &timeline.state_at(at),
+        &target,
         current,
+        &filter,
         &known,
         args.deep,
         (
