@@ -31,6 +31,12 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(format, true)
 }
 
+/// The name and version of the JSON result of `restore`, `apply` and `undo`:
+/// `{"schema", "source", "destination", "at", "plan": {…stats…}, "report": {…execution…},
+/// "journal", "verification": {…the verify report…}}` (`verification` after `restore` and
+/// `apply` unless `--no-verify`).
+pub const RESTORE_SCHEMA: &str = "s3rewind.restore/v1";
+
 /// How the target state is chosen.
 #[derive(Debug, Clone)]
 pub(crate) enum TargetSpec {
@@ -835,6 +841,7 @@ pub(crate) fn report_exec(
         printer.line("Interrupted: run the same command again to resume.");
     }
     let doc = json!({
+        "schema": RESTORE_SCHEMA,
         "source": p.source,
         "destination": p.destination,
         "at": p.at,
@@ -939,6 +946,7 @@ pub(crate) async fn execute_plan(
             ..ExecReport::default()
         };
         let doc = json!({
+            "schema": RESTORE_SCHEMA,
             "source": p.source,
             "destination": p.destination,
             "at": p.at,

@@ -265,6 +265,7 @@ pub async fn undelete_cmd(app: &App, args: &UndeleteArgs) -> CliResult<Exit> {
     if p.actions.is_empty() {
         // run_plan prints nothing in JSON mode for an empty plan: say it here.
         printer.json_value(&json!({
+            "schema": "s3rewind.undelete/v1",
             "source": p.source,
             "destination": p.destination,
             "at": p.at,
@@ -521,6 +522,7 @@ async fn remove_markers_cmd(
             print_keys(printer, found, app.verbose || args.dry_run);
         }
         printer.json_value(&json!({
+            "schema": "s3rewind.undelete/v1",
             "source": source,
             "mode": "remove_delete_markers",
             "dry_run": args.dry_run,
@@ -674,6 +676,7 @@ fn report_removal(
         printer.line("Interrupted: run the same command again to resume.");
     }
     printer.json_value(&json!({
+            "schema": "s3rewind.undelete/v1",
         "source": source,
         "mode": "remove_delete_markers",
         "dry_run": false,

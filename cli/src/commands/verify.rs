@@ -109,6 +109,8 @@ impl Matched {
 /// The result of a verification (`--output json` prints it).
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
+    /// Always `s3rewind.verify/v1`.
+    pub schema: &'static str,
     /// The bucket and prefix whose state at TIME was the reference.
     pub source: Location,
     /// What was checked: `in_place`, `s3://DEST/PREFIX` or a directory.
@@ -342,6 +344,7 @@ pub async fn check(
         }
     }
     let mut report = VerifyReport {
+        schema: "s3rewind.verify/v1",
         source: source.clone(),
         destination: side.describe(),
         at,
