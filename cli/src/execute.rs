@@ -267,7 +267,7 @@ fn injected_failure(n: i32) -> S3Error {
         context: format!("UploadPartCopy part {n}"),
         code: Some("InjectedFault".to_owned()),
         status: None,
-        message: "failure injected by S3REWIND_FAULT_INJECT".to_owned(),
+        message: "failure injected by the test hook".to_owned(),
     }
 }
 
