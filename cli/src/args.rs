@@ -22,6 +22,12 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The TIME forms, shown under every command that takes a TIME.
+pub const TIME_HELP: &str = "TIME: RFC 3339 (2026-11-21T09:41:00Z, or with an offset +02:00), a UTC date-time \
+without offset (2026-11-21 09:41:00 or 2026-11-21T09:41:00), @UNIX_SECONDS (@1795254060), or a duration \
+ago (90m, 2h, 3d, 1w, 1h30m, \"2h ago\"; units s, m, h, d, w), or now. The state at TIME includes everything \
+written at or before TIME.";
+
 const EXIT_CODES: &str = "Exit codes: 0 ok; 1 partial (failed/drifted/waiting actions, differences, findings); \
 2 usage; 3 bucket or key not found; 4 refused for safety; 5 access denied; \
 6 endpoint unreachable; 7 other error; 8 no usable credentials (none, missing profile, expired login); \
@@ -63,29 +69,38 @@ pub struct Global {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Show what a restore would do (writes nothing).
+    #[command(after_help = TIME_HELP)]
     Plan(PlanArgs),
     /// Restore a bucket (or prefix) to its state at TIME.
+    #[command(after_help = TIME_HELP)]
     Restore(RestoreArgs),
     /// Execute a plan saved with `plan --out`.
     Apply(ApplyArgs),
     /// Put back the versions a restore replaced, from its journal (append-only).
     Undo(UndoArgs),
     /// Bring back every key whose current version is a delete marker.
+    #[command(after_help = TIME_HELP)]
     Undelete(UndeleteArgs),
     /// Check that the current state equals the state at TIME.
+    #[command(after_help = TIME_HELP)]
     Verify(VerifyArgs),
     /// Find suspected incidents (bursts of overwrites or deletes, encryption, wipes…).
+    #[command(after_help = TIME_HELP)]
     Scan(ScanArgs),
     /// List every version and delete marker of one key.
     History(HistoryArgs),
     /// List keys added, changed and deleted between two times.
+    #[command(after_help = TIME_HELP)]
     Diff(DiffArgs),
     /// Show activity over time (puts, overwrites, deletes), in the terminal or as SVG.
+    #[command(after_help = TIME_HELP)]
     Timeline(TimelineArgs),
     /// List the keys as they were at TIME (default: now), like `aws s3 ls --recursive`.
+    #[command(after_help = TIME_HELP)]
     Ls(LsArgs),
     /// Disaster-recovery drill: restore the state at TIME into a scratch location, verify
     /// every object by content, report the recovery time achieved (and --cleanup).
+    #[command(after_help = TIME_HELP)]
     Drill(DrillArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(CompletionsArgs),
@@ -99,7 +114,7 @@ pub struct DrillArgs {
     /// s3://BUCKET or s3://BUCKET/PREFIX to rehearse the recovery of.
     #[arg(value_name = "s3://BUCKET[/PREFIX]")]
     pub source: String,
-    /// The instant to recover (see TIME above).
+    /// The instant to recover (see TIME below).
     #[arg(long, value_name = "TIME")]
     pub at: String,
     /// An empty location to restore into (another bucket, or a prefix outside the source).
@@ -123,7 +138,7 @@ pub struct LsArgs {
     /// s3://BUCKET or s3://BUCKET/PREFIX.
     #[arg(value_name = "s3://BUCKET[/PREFIX]")]
     pub source: String,
-    /// The instant (see TIME above); default: now.
+    /// The instant (see TIME below); default: now.
     #[arg(long, value_name = "TIME")]
     pub at: Option<String>,
     /// Also show each key's version id.
@@ -282,7 +297,7 @@ pub struct Target {
     /// The versioned source: s3://BUCKET or s3://BUCKET/PREFIX.
     #[arg(value_name = "s3://BUCKET[/PREFIX]")]
     pub source: String,
-    /// The time to restore to (see TIME above).
+    /// The time to restore to (see TIME below).
     #[arg(long, value_name = "TIME", required_unless_present_any = ["before_corruption", "per_key"])]
     pub at: Option<String>,
     /// Restore to just before the incident that `scan` finds (the whole bucket or prefix
@@ -563,7 +578,7 @@ pub struct DiffArgs {
     /// s3://BUCKET or s3://BUCKET/PREFIX.
     #[arg(value_name = "s3://BUCKET[/PREFIX]")]
     pub source: String,
-    /// The earlier time (see TIME above).
+    /// The earlier time (see TIME below).
     #[arg(long, value_name = "T1")]
     pub from: String,
     /// The later time.
