@@ -243,43 +243,9 @@ pub struct DetectArgs {
 /// A DURATION argument in whole seconds: `0`, `45s`, `10m`, `1h30m`, `6h`, `1d`, `2w`
 /// (units s, m, h, d = 24 h, w = 7 d; the same units as durations in TIME).
 pub fn duration_secs(input: &str) -> Result<i64, String> {
-    let s = input.trim();
-    if s == "0" {
-        return Ok(0);
-    }
-    let bad = || {
-        format!(
-            "invalid DURATION {input:?}: expected a number and a unit (s, m, h, d, w), e.g. 30s, 10m, 1h30m, 6h, 2d"
-        )
-    };
-    if s.is_empty() {
-        return Err(bad());
-    }
-    let mut total: i64 = 0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(bad());
-        }
-        let n: i64 = rest[..digits].parse().map_err(|_| bad())?;
-        let tail = &rest[digits..];
-        let unit_len = tail.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let unit = match &tail[..unit_len] {
-            "s" | "sec" | "secs" => 1,
-            "m" | "min" | "mins" => 60,
-            "h" | "hour" | "hours" => 3600,
-            "d" | "day" | "days" => 86_400,
-            "w" | "week" | "weeks" => 7 * 86_400,
-            _ => return Err(bad()),
-        };
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(bad)?;
-        rest = tail[unit_len..].trim_start();
-    }
-    Ok(total)
+    // The same parser as TIME's "ago" form: one duration syntax everywhere.
+    let d = s3rewind_engine::time::parse_duration_text(input)?;
+    i64::try_from(d.as_secs()).map_err(|_| format!("DURATION {input:?} is too long"))
 }
 
 fn score(input: &str) -> Result<f64, String> {

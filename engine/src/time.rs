@@ -129,47 +129,34 @@ fn parse_unix(s: &str) -> Option<Result<DateTime<Utc>, TimeError>> {
 }
 
 /// `90m`, `1h30m`, `3d`, `2h ago` → duration; `None` when not a duration, `Some(None)`
-/// when it overflows.
+/// when it overflows. The units are humantime's (see [`parse_duration_text`]).
 fn parse_duration(s: &str) -> Option<Option<TimeDelta>> {
     let s = s.strip_suffix("ago").map_or(s, str::trim_end);
     if s.is_empty() || !s.as_bytes()[0].is_ascii_digit() {
         return None;
     }
-    let mut total = TimeDelta::zero();
-    let mut rest = s;
-    while !rest.is_empty() {
-        let n_len = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if n_len == 0 {
-            return None;
-        }
-        let (num, tail) = rest.split_at(n_len);
-        let unit_len = tail.bytes().take_while(u8::is_ascii_alphabetic).count();
-        if unit_len == 0 {
-            return None;
-        }
-        let (unit, tail) = tail.split_at(unit_len);
-        let seconds_per: i64 = match unit {
-            "s" | "sec" | "secs" => 1,
-            "m" | "min" | "mins" => 60,
-            "h" | "hr" | "hrs" => 3600,
-            "d" | "day" | "days" => 86_400,
-            "w" | "week" | "weeks" => 604_800,
-            _ => return None,
-        };
-        let Ok(n) = num.parse::<i64>() else {
-            return Some(None);
-        };
-        let Some(delta) = n
-            .checked_mul(seconds_per)
-            .and_then(TimeDelta::try_seconds)
-            .and_then(|d| total.checked_add(&d))
-        else {
-            return Some(None);
-        };
-        total = delta;
-        rest = tail.trim_start();
+    match humantime::parse_duration(s) {
+        Ok(d) => Some(TimeDelta::from_std(d).ok()),
+        Err(humantime::DurationError::NumberOverflow) => Some(None),
+        Err(_) => None,
     }
-    Some(Some(total))
+}
+
+/// The one duration syntax of every option (TIME's "ago" form, `--gap`, `--window`, …),
+/// by the `humantime` crate: a number and a unit, repeated (`90m`, `1h30m`, `1h 30m`,
+/// `2hrs`, `3days`, `1w`); units `s`/`sec`/`seconds`, `m`/`min`/`minutes`, `h`/`hr`/`hrs`/
+/// `hours`, `d`/`days`, `w`/`weeks`, `M`/`months`, `y`/`years` (and `ms`, `us`, `ns`).
+/// `0` alone is zero.
+pub fn parse_duration_text(input: &str) -> Result<std::time::Duration, String> {
+    let s = input.trim();
+    if s == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    humantime::parse_duration(s).map_err(|e| {
+        format!(
+            "invalid DURATION {input:?} ({e}): a number and a unit, e.g. 30s, 10m, 1h30m, 6h, 2d, 1w"
+        )
+    })
 }
 
 fn parse_naive(s: &str) -> Option<NaiveDateTime> {
@@ -265,5 +252,36 @@ mod tests {
             p("@99999999999999999"),
             Err(TimeError::OutOfRange { .. })
         ));
+    }
+
+    #[test]
+    fn one_duration_syntax_for_time_and_options() {
+        let now = DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        for (text, secs) in [
+            ("2hrs", 7200),
+            ("90min", 5400),
+            ("1h 30m", 5400),
+            ("3days", 259_200),
+            ("1w", 604_800),
+        ] {
+            let d = parse_duration_text(text).unwrap();
+            assert_eq!(d.as_secs(), secs, "{text}");
+            let t = parse_time(text, now).unwrap();
+            assert_eq!((now - t.instant).num_seconds(), secs as i64, "{text}");
+        }
+        assert_eq!(parse_duration_text("0").unwrap().as_secs(), 0);
+        assert!(parse_duration_text("2 parsecs").is_err());
+        assert!(parse_duration_text("h2").is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn time_ago_and_duration_options_agree(n in 0u64..100_000, unit in proptest::sample::select(vec!["s", "m", "h", "d", "w", "min", "hrs", "days"])) {
+            let now = DateTime::from_timestamp(1_900_000_000, 0).unwrap();
+            let text = format!("{n}{unit}");
+            let d = parse_duration_text(&text).unwrap();
+            let t = parse_time(&format!("{text} ago"), now).unwrap();
+            proptest::prop_assert_eq!((now - t.instant).num_seconds(), d.as_secs() as i64);
+        }
     }
 }
