@@ -268,6 +268,41 @@ impl SimBucket {
         Ok(())
     }
 
+    /// Lifecycle expiry (`NoncurrentVersionExpiration` with `ExpiredObjectDeleteMarker`):
+    /// permanently remove every entry that has been noncurrent for at least `after` at
+    /// `now` (it became noncurrent when the entry above it was written), then every delete
+    /// marker left as its key's only entry. Returns the removed entries, key first.
+    ///
+    /// Like S3's lifecycle, this leaves no trace in a listing; the change log, and so
+    /// [`SimBucket::truth_at`], is not affected (what the key held at a time stays true).
+    pub fn expire_noncurrent(
+        &mut self,
+        now: DateTime<Utc>,
+        after: chrono::TimeDelta,
+    ) -> Vec<(String, Version)> {
+        let mut removed = Vec::new();
+        for (key, entries) in &mut self.keys {
+            let replaced_at: Vec<Option<DateTime<Utc>>> = std::iter::once(None)
+                .chain(entries.iter().map(|e| Some(e.version.last_modified)))
+                .take(entries.len())
+                .collect();
+            let mut kept = Vec::with_capacity(entries.len());
+            for (e, replaced) in entries.drain(..).zip(replaced_at) {
+                if replaced.is_some_and(|r| r + after <= now) {
+                    removed.push((key.clone(), e.version));
+                } else {
+                    kept.push(e);
+                }
+            }
+            if kept.len() == 1 && kept[0].version.delete_marker {
+                removed.push((key.clone(), kept.remove(0).version));
+            }
+            *entries = kept;
+        }
+        self.keys.retain(|_, es| !es.is_empty());
+        removed
+    }
+
     /// The content of one version.
     pub fn get_version(&self, key: &str, version_id: &str) -> Result<Content, SimError> {
         let v = self
