@@ -10,7 +10,11 @@
 //!   restore targets stay consistent.
 //!
 //! Case counts are kept small (every injected case builds a multi-day history); set
-//! `DETECT_PROP_CASES=N` to run N cases of each property instead.
+//! `DETECT_PROP_CASES=N` (or `PROPTEST_CASES=N`, which wins) to run N cases of each
+//! property instead. The seed is fixed unless `PROPTEST_RNG_SEED` is set
+//! (see `common/mod.rs`).
+
+mod common;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use proptest::prelude::*;
@@ -268,7 +272,7 @@ fn injection_strategy() -> impl Strategy<Value = Injection> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(24), ..ProptestConfig::default() })]
+    #![proptest_config(common::config(cases(24)))]
 
     #[test]
     fn injected_incidents_keep_the_restore_invariants(
@@ -458,7 +462,7 @@ fn head_strategy() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: cases(96), ..ProptestConfig::default() })]
+    #![proptest_config(common::config(cases(96)))]
 
     #[test]
     fn arbitrary_timelines_never_panic_and_are_deterministic(
