@@ -33,7 +33,7 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use s3rewind_engine::{
-    Action, BucketState, Destination, Entry, KnownCopy, Location, NULL_VERSION, PlanError,
+    Action, Anomaly, BucketState, Destination, Entry, KnownCopy, Location, NULL_VERSION, PlanError,
     PlanOptions, PutMeta, RestorePlan, SimBucket, StorageClass, Timeline, TimelineBuilder,
     UncertainHandling, Version, Versioning, Warning, plan,
 };
@@ -518,6 +518,20 @@ fn check_accounting(
     for u in &target.uncertain {
         prop_assert_eq!(u.present, target.get(&u.key).is_some(), "{:?}", u);
     }
+    // Warnings about keys come in key order (the reviewer reads them key by key).
+    let keyed: Vec<&str> = p
+        .warnings
+        .iter()
+        .filter_map(|w| match w {
+            Warning::NullRewritten { key, .. }
+            | Warning::SameSecondTie { key }
+            | Warning::OutOfOrder { key }
+            | Warning::ExtraAtDestination { key }
+            | Warning::Archived { key, .. } => Some(key.as_str()),
+            _ => None,
+        })
+        .collect();
+    prop_assert!(keyed.windows(2).all(|w| w[0] <= w[1]), "{:?}", keyed);
     Ok(())
 }
 
@@ -547,6 +561,25 @@ fn check_state(case: &Case, p: &Played, t: DateTime<Utc>) -> Result<(), TestCase
     let listed = first_at(&order, t);
     let truth = p.sim.truth_at(t);
     prop_assert!(state.out_of_order.is_empty(), "{:?}", state.out_of_order);
+    // The clock never goes back, so the only anomalies are version/marker ties at one
+    // instant, each a real one.
+    for a in tl.anomalies() {
+        match a {
+            Anomaly::SameSecondTie {
+                key,
+                at,
+                version_id,
+                delete_marker_id,
+            } => {
+                let h = tl.get(key).unwrap();
+                let find = |id: &str| h.entries.iter().find(|v| v.version_id == id).unwrap();
+                let (v, d) = (find(version_id), find(delete_marker_id));
+                prop_assert!(!v.delete_marker && d.delete_marker);
+                prop_assert!(v.last_modified == *at && d.last_modified == *at);
+            }
+            Anomaly::NonMonotonic { .. } => prop_assert!(false, "{:?}", a),
+        }
+    }
     for key in KEYS.iter().filter(|k| k.starts_with(scope)) {
         let want = rule.get(key).filter(|v| !v.delete_marker);
         prop_assert_eq!(state.get(key), want.copied(), "key {:?} at {}", key, t);
