@@ -23,8 +23,9 @@ pub struct Cli {
 }
 
 const EXIT_CODES: &str = "Exit codes: 0 ok; 1 partial (failed/drifted/waiting actions, differences, findings); \
-2 usage; 3 bucket or key not found; 4 refused for safety; 5 access denied or no credentials; \
-6 endpoint unreachable; 7 other error; 130 interrupted (run again to resume).";
+2 usage; 3 bucket or key not found; 4 refused for safety; 5 access denied; \
+6 endpoint unreachable; 7 other error; 8 no usable credentials (none, missing profile, expired login); \
+130 interrupted (run again to resume).";
 
 /// Options for every command.
 #[derive(Debug, Args)]
@@ -280,12 +281,29 @@ pub struct ExecArgs {
     /// private to the bucket owner, which is safer than re-publishing old grants).
     #[arg(long)]
     pub preserve_acl: bool,
-    /// Copy objects larger than this with multipart UploadPartCopy (bytes; max 5 GiB).
-    #[arg(long, value_name = "BYTES", default_value_t = 5 * 1024 * 1024 * 1024)]
+    /// Copy objects larger than this with multipart UploadPartCopy (a size: 5GiB,
+    /// 64MB, 1048576; at most 5 GiB).
+    #[arg(long, value_name = "SIZE", default_value = "5GiB", value_parser = parse_size)]
     pub multipart_threshold: u64,
-    /// Part size for multipart copies (bytes; 5 MiB to 5 GiB).
-    #[arg(long, value_name = "BYTES", default_value_t = 256 * 1024 * 1024)]
+    /// Part size for multipart copies (a size: 256MiB; 5 MiB to 5 GiB).
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = parse_size)]
     pub part_size: u64,
+    /// Refuse a plan whose delete markers would hide more than N of the keys that exist
+    /// now, or more than P% of them (10 keys are always allowed with a percentage).
+    #[arg(long, value_name = "N|P%", default_value = "50%", value_parser = parse_delete_limit)]
+    pub max_delete_markers: s3rewind_engine::DeleteLimit,
+    /// restore/apply: do not verify the destination against the source's state at TIME
+    /// after executing (verification costs one listing call per 1,000 keys).
+    #[arg(long)]
+    pub no_verify: bool,
+    /// restore/apply: verify by content (SHA-256 of the source version and of the
+    /// restored object: reads both) instead of ETag and size.
+    #[arg(long)]
+    pub deep_verify: bool,
+    /// restore/apply: write the per-key verification report to FILE (JSON Lines; CSV
+    /// when FILE ends in .csv).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// Issue RestoreObject for archived source versions (GLACIER, DEEP_ARCHIVE,
     /// Intelligent-Tiering archive tiers); a later run copies those that are ready.
     #[arg(long)]
@@ -296,6 +314,18 @@ pub struct ExecArgs {
     /// Archive retrieval tier.
     #[arg(long, value_enum, default_value_t = ArchiveTier::Standard)]
     pub restore_tier: ArchiveTier,
+}
+
+/// A size with an optional unit (`5MiB`, `64MB`, `1.5GiB`, `1048576`), by `bytesize`.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    text.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|_| format!("invalid size {text:?}: give bytes (1048576) or a number with a unit (5MiB, 64MB, 1GiB)"))
+}
+
+fn parse_delete_limit(text: &str) -> Result<s3rewind_engine::DeleteLimit, String> {
+    s3rewind_engine::DeleteLimit::parse(text)
 }
 
 /// Archive retrieval tiers for RestoreObject.
@@ -376,6 +406,21 @@ pub struct VerifyArgs {
     /// Reads in flight at once for --deep.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub concurrency: u32,
+    /// Check a restore's destination bucket or prefix (instead of the bucket itself)
+    /// against the source's state at TIME.
+    #[arg(long, value_name = "s3://DEST[/PREFIX]", conflicts_with = "to_dir")]
+    pub to: Option<String>,
+    /// Check a `restore --to-dir` directory against the source's state at TIME.
+    #[arg(long, value_name = "DIR")]
+    pub to_dir: Option<PathBuf>,
+    /// Write one line per key (JSON Lines; CSV when FILE ends in .csv): key, source
+    /// version, destination version, size, ETag, SHA-256, outcome.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// The restore's journal: copies it records (multipart copies, whose ETags differ
+    /// from the source's) are recognised without reading them.
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
     /// Listing options.
     #[command(flatten)]
     pub listing: Listing,

@@ -7,9 +7,10 @@
 //! | 2 | usage: a bad argument, TIME, S3 location or plan file |
 //! | 3 | not found: the bucket (or key) does not exist |
 //! | 4 | refused for safety: no versioning history, versioning Suspended for an in-place restore, MFA Delete, confirmation not given |
-//! | 5 | access denied or no credentials |
+//! | 5 | access denied |
 //! | 6 | the endpoint could not be reached |
 //! | 7 | any other S3 or local error |
+//! | 8 | no usable credentials: none found, a missing or broken profile, an expired SSO login |
 //! | 130 | interrupted (Ctrl-C); run the same command again to resume |
 //!
 //! Every error is one line on stderr, `s3rewind: error: …`, naming what is wrong and what
@@ -33,12 +34,14 @@ pub enum Exit {
     NotFound,
     /// 4: refused for safety.
     Refused,
-    /// 5: access denied or no credentials.
+    /// 5: access denied.
     Access,
     /// 6: endpoint unreachable.
     Network,
     /// 7: other failure.
     Failure,
+    /// 8: no usable credentials.
+    Credentials,
     /// 130: interrupted.
     Interrupted,
 }
@@ -55,6 +58,7 @@ impl Exit {
             Exit::Access => 5,
             Exit::Network => 6,
             Exit::Failure => 7,
+            Exit::Credentials => 8,
             Exit::Interrupted => 130,
         }
     }
@@ -122,13 +126,32 @@ pub fn from_s3(e: S3Error, bucket: &str) -> CliError {
                 e
             ),
         ),
-        ErrorKind::NoCredentials => CliError::new(
-            Exit::Access,
-            "no AWS credentials found; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile, or log in with `aws sso login`".to_owned(),
-        ),
+        ErrorKind::NoCredentials => {
+            let m = e.message.to_lowercase();
+            let text = if m.contains("no credentials found in chain")
+                || m.contains("no credentials in the property bag")
+            {
+                "no AWS credentials found; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile, or log in with `aws sso login`".to_owned()
+            } else if m.contains("profile") {
+                format!(
+                    "the AWS profile cannot be used ({}); check --profile / AWS_PROFILE and ~/.aws/config, ~/.aws/credentials",
+                    e.message
+                )
+            } else if m.contains("sso") || m.contains("expired") {
+                format!(
+                    "the AWS credentials cannot be used ({}); log in again (`aws sso login`) or set other credentials",
+                    e.message
+                )
+            } else {
+                "no AWS credentials found; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile, or log in with `aws sso login`".to_owned()
+            };
+            CliError::new(Exit::Credentials, text)
+        }
         ErrorKind::Unreachable => CliError::new(
             Exit::Network,
-            format!("cannot reach the S3 endpoint ({e}); check --endpoint-url, --region and the network"),
+            format!(
+                "cannot reach the S3 endpoint ({e}); check --endpoint-url, --region and the network"
+            ),
         ),
         ErrorKind::NotFound => CliError::new(Exit::NotFound, format!("{e}")),
         _ => CliError::failure(format!("{e}")),

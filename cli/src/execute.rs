@@ -404,6 +404,27 @@ impl Ctx {
         };
         let mut done = self.copy_done(c, &new_version_id);
         done.previous_version_id = now.map(|h| h.version_id);
+        if new_version_id == NULL_VERSION && !self.confirm_written(&mut done, &head).await {
+            // radosgw: a `null` source version copied into an unversioned bucket is
+            // listed with the right size and ETag, but reads return another object.
+            // Read back, found wrong: write the version's bytes with GET + PUT instead.
+            tracing::warn!(
+                key = c.key,
+                "the server's copy does not read back as the source version; rewriting it with GET + PUT"
+            );
+            match self.stream_copy(c, &head, acl).await {
+                Ok(v) => {
+                    done = self.copy_done(c, &v);
+                    if v == NULL_VERSION && !self.confirm_written(&mut done, &head).await {
+                        return Step::Failed(format!(
+                            "the copy at the destination does not read back as version {} of {:?} (size or ETag differ), even after GET + PUT",
+                            c.source_version_id, c.source_key
+                        ));
+                    }
+                }
+                Err(e) => return retry_or_fail(e),
+            }
+        }
         if let Err(e) = self.record(done) {
             return Step::Failed(e);
         }
@@ -510,7 +531,43 @@ impl Ctx {
             return result;
         }
         self.note_upload(&c.key, &upload_id, false);
-        result
+        let version = result?;
+        if let Err(e) = self.ensure_tags(&c.key, &version, &tags).await {
+            // The object is there and complete: a retry would only add a version.
+            tracing::warn!(key = c.key, error = %e, "copied, but its tags could not be checked or set");
+        }
+        Ok(version)
+    }
+
+    /// Some servers (radosgw) ignore `x-amz-tagging` on CreateMultipartUpload: after the
+    /// upload completed, read the new version's tags and put them when they are missing.
+    async fn ensure_tags(
+        &self,
+        key: &str,
+        version: &str,
+        tags: &[(String, String)],
+    ) -> Result<(), S3Error> {
+        if tags.is_empty() {
+            return Ok(());
+        }
+        let version = (version != NULL_VERSION).then_some(version);
+        let mut now = self
+            .s3
+            .tags(&self.dest_bucket, key, version.unwrap_or_default())
+            .await?;
+        let mut want = tags.to_vec();
+        now.sort();
+        want.sort();
+        if now != want {
+            tracing::debug!(
+                key,
+                "the server dropped the tags of a multipart upload; putting them"
+            );
+            self.s3
+                .put_tags(&self.dest_bucket, key, version, tags)
+                .await?;
+        }
+        Ok(())
     }
 
     /// After an unclear CompleteMultipartUpload failure (a timeout, an unreadable reply):
@@ -659,7 +716,12 @@ impl Ctx {
                 .await;
         }
         self.note_upload(&c.key, &upload_id, false);
-        result
+        let version = result?;
+        if let Err(e) = self.ensure_tags(&c.key, &version, &tags).await {
+            // The object is there and complete: a retry would only add a version.
+            tracing::warn!(key = c.key, error = %e, "copied, but its tags could not be checked or set");
+        }
+        Ok(version)
     }
 
     /// Journal the start (or the end) of a multipart upload, so that a run killed in the
@@ -678,6 +740,36 @@ impl Ctx {
         }
     }
 
+    /// The write's response named no version (`null`): radosgw's CopyObject never does,
+    /// nor does any unversioned destination. Read the key back once (HEAD, as users read
+    /// it) so the journal holds the real version id, or, where there is none, the ETag
+    /// and size that identify the copy. Returns false when the key does not read back as
+    /// the source version (another size, or another ETag where the source's is an MD5);
+    /// the version is then recorded as unknown (empty), which later runs and `undo`
+    /// treat as not ours.
+    async fn confirm_written(&self, done: &mut Done, source: &Head) -> bool {
+        let md5 = |e: &str| e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit());
+        match self.s3.head(&self.dest_bucket, &done.key, None).await {
+            Ok(Some(h))
+                if h.size == source.size && (!md5(&source.etag) || h.etag == source.etag) =>
+            {
+                done.new_version_id = h.version_id;
+                done.etag = Some(h.etag);
+                done.size = Some(h.size);
+                true
+            }
+            Ok(_) => {
+                done.new_version_id = String::new();
+                false
+            }
+            Err(e) => {
+                tracing::warn!(key = done.key, error = %e, "could not read back a copy that named no version");
+                done.new_version_id = String::new();
+                true
+            }
+        }
+    }
+
     fn copy_done(&self, c: &CopyAction, new_version_id: &str) -> Done {
         Done {
             op: Op::Copy,
@@ -688,6 +780,8 @@ impl Ctx {
             source_version_id: Some(c.source_version_id.clone()),
             previous_version_id: c.expect.as_ref().map(|e| e.version_id.clone()),
             new_version_id: new_version_id.to_owned(),
+            etag: None,
+            size: None,
             time: Utc::now(),
         }
     }
@@ -710,6 +804,8 @@ impl Ctx {
                     source_version_id: None,
                     previous_version_id: Some(d.expect.version_id.clone()),
                     new_version_id: String::new(),
+                    etag: None,
+                    size: None,
                     time: Utc::now(),
                 };
                 if let Err(e) = self.record(done) {
@@ -736,6 +832,8 @@ impl Ctx {
                     source_version_id: None,
                     previous_version_id: now.map(|h| h.version_id),
                     new_version_id,
+                    etag: None,
+                    size: None,
                     time: Utc::now(),
                 };
                 match self.record(done) {

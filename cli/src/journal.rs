@@ -96,8 +96,17 @@ pub struct Done {
     pub source_version_id: Option<String>,
     /// The key's current version before the action (`None`: it did not exist).
     pub previous_version_id: Option<String>,
-    /// The version (or delete marker) the action created.
+    /// The version (or delete marker) the action created. `null` where the destination
+    /// keeps no versions; empty when the server did not say and the key could not be
+    /// read back as ours.
     pub new_version_id: String,
+    /// The ETag of what a copy created, when it was read back (a copy that named no
+    /// version): with `size`, what identifies a `null` copy later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// The size of what a copy created, when it was read back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
     /// When it completed.
     pub time: DateTime<Utc>,
 }
@@ -220,6 +229,8 @@ pub fn known_copies(lines: &[Line]) -> Vec<KnownCopy> {
                 version_id: d.new_version_id.clone(),
                 source_key: d.source_key.clone()?,
                 source_version_id: d.source_version_id.clone()?,
+                etag: d.etag.clone().unwrap_or_default(),
+                size: d.size,
             }),
             _ => None,
         })
@@ -284,6 +295,8 @@ mod tests {
             source_version_id: Some("v1".into()),
             previous_version_id: None,
             new_version_id: "v2".into(),
+            etag: None,
+            size: None,
             time: Utc::now(),
         };
         j.append(&Line::Done(done.clone())).unwrap();

@@ -8,6 +8,18 @@
 //! (never a loop). Keys are never resolved within a page: pages go into the engine's
 //! [`TimelineBuilder`], which keeps a key open across page boundaries.
 //!
+//! Pages arrive in the server's document order and go in through
+//! [`TimelineBuilder::push_document`], which learns from the pages whether the server
+//! interleaves versions and delete markers (S3, radosgw) or not (moto); what one stream
+//! learns, the parallel streams of the same listing use.
+//!
+//! # A page that ends on a `null` entry
+//!
+//! radosgw answers `VersionIdMarker=null` by skipping *all* the remaining versions of
+//! that key (boto3 sees the same). So a page that would continue after a `null` entry is
+//! cut before it, and the next page continues from the last non-`null` entry; a page
+//! made only of `null` entries is asked for again with a larger page.
+//!
 //! # Parallel listing
 //!
 //! One listing stream does roughly a thousand entries per round trip. To go faster, the
@@ -22,7 +34,8 @@ use crate::error::{CliError, CliResult, from_s3};
 use crate::output::Printer;
 use crate::s3::{RawPage, S3};
 use indicatif::ProgressBar;
-use s3rewind_engine::{Timeline, TimelineBuilder};
+use s3rewind_engine::{ListOrder, NULL_VERSION, Timeline, TimelineBuilder};
+use std::sync::{Arc, Mutex};
 
 /// Most common prefixes worth one stream each; beyond this the listing stays sequential
 /// (the discovery pass alone would cost as much as it saves).
@@ -39,10 +52,11 @@ pub async fn list_timeline(
     concurrency: usize,
 ) -> CliResult<Timeline> {
     let spinner = printer.spinner(&format!("listing s3://{bucket}/{prefix}: entries"));
+    let order = Mutex::new(ListOrder::Unknown);
     let builder = if concurrency > 1 {
-        list_parallel(s3, &spinner, bucket, prefix, page_size, concurrency).await?
+        list_parallel(s3, &spinner, bucket, prefix, page_size, concurrency, &order).await?
     } else {
-        list_part(s3, &spinner, bucket, prefix, None, page_size)
+        list_part(s3, &spinner, bucket, prefix, None, page_size, &order)
             .await?
             .0
     };
@@ -58,16 +72,21 @@ async fn list_parallel(
     prefix: &str,
     page_size: i32,
     concurrency: usize,
+    order: &Mutex<ListOrder>,
 ) -> CliResult<TimelineBuilder> {
-    let (direct, prefixes) = list_part(s3, spinner, bucket, prefix, Some("/"), page_size).await?;
+    let (direct, prefixes) =
+        list_part(s3, spinner, bucket, prefix, Some("/"), page_size, order).await?;
     if prefixes.is_empty() || prefixes.len() > MAX_PARTS {
         if prefixes.is_empty() {
             return Ok(direct);
         }
-        return Ok(list_part(s3, spinner, bucket, prefix, None, page_size)
-            .await?
-            .0);
+        return Ok(
+            list_part(s3, spinner, bucket, prefix, None, page_size, order)
+                .await?
+                .0,
+        );
     }
+    let order = Arc::new(Mutex::new(*order.lock().expect("listing order lock")));
     tracing::debug!(
         parts = prefixes.len(),
         "listing common prefixes in parallel"
@@ -79,8 +98,9 @@ async fn list_parallel(
         while tasks.len() < concurrency {
             let Some(p) = pending.next() else { break };
             let (s3, spinner, bucket) = (s3.clone(), spinner.clone(), bucket.to_owned());
+            let order = Arc::clone(&order);
             tasks.spawn(async move {
-                list_part(&s3, &spinner, &bucket, &p, None, page_size)
+                list_part(&s3, &spinner, &bucket, &p, None, page_size, &order)
                     .await
                     .map(|(b, _)| b)
             });
@@ -103,45 +123,95 @@ async fn list_part(
     prefix: &str,
     delimiter: Option<&str>,
     page_size: i32,
+    order: &Mutex<ListOrder>,
 ) -> CliResult<(TimelineBuilder, Vec<String>)> {
-    let fetch = |km: Option<String>, vm: Option<String>| async move {
+    let fetch = |km: Option<String>, vm: Option<String>, size: i32| async move {
         s3.list_page(
             bucket,
             prefix,
             delimiter,
             (km.as_deref(), vm.as_deref()),
-            page_size,
+            size,
         )
         .await
         .map_err(|e| from_s3(e, bucket))
     };
-    page_loop(fetch, spinner, &format!("s3://{bucket}/{prefix}")).await
+    page_loop(
+        fetch,
+        page_size,
+        order,
+        spinner,
+        &format!("s3://{bucket}/{prefix}"),
+    )
+    .await
 }
 
 /// The paging loop, over any page source (the S3 adapter, or scripted pages in tests).
 async fn page_loop<F, Fut>(
     mut fetch: F,
+    page_size: i32,
+    order: &Mutex<ListOrder>,
     spinner: &ProgressBar,
     what: &str,
 ) -> CliResult<(TimelineBuilder, Vec<String>)>
 where
-    F: FnMut(Option<String>, Option<String>) -> Fut,
+    F: FnMut(Option<String>, Option<String>, i32) -> Fut,
     Fut: std::future::Future<Output = CliResult<RawPage>>,
 {
     let mut builder = TimelineBuilder::new();
     let mut prefixes = Vec::new();
     let mut markers: (Option<String>, Option<String>) = (None, None);
     let mut pages = 0u64;
+    let mut size = page_size;
     loop {
-        let raw = fetch(markers.0.clone(), markers.1.clone()).await?;
+        let mut raw = fetch(markers.0.clone(), markers.1.clone(), size).await?;
         pages += 1;
-        spinner.inc(raw.page.len() as u64);
-        builder.push_page(raw.page)?;
+        let known = *order.lock().expect("listing order lock");
+        let mut next = (
+            raw.next_key_marker.take(),
+            raw.next_version_id_marker.take(),
+        );
+        if raw.truncated && next.1.as_deref() == Some(NULL_VERSION) && known != ListOrder::Split {
+            // Never continue from a `null` entry (see the module docs).
+            let keep = raw
+                .document
+                .iter()
+                .rposition(|e| !e.version.is_null())
+                .map(|i| i + 1);
+            match keep {
+                Some(keep) => {
+                    raw.document.truncate(keep);
+                    let last = &raw.document[keep - 1];
+                    next = (
+                        Some(last.key.clone()),
+                        Some(last.version.version_id.clone()),
+                    );
+                    raw.common_prefixes
+                        .retain(|p| p.as_str() <= last.key.as_str());
+                    size = page_size;
+                }
+                None if size < 1000 => {
+                    size = (size * 2).min(1000);
+                    pages -= 1;
+                    continue;
+                }
+                None => {
+                    return Err(CliError::failure(format!(
+                        "listing {what}: page {pages} holds only `null` entries and the server cannot page past a `null` version marker; nothing was written"
+                    )));
+                }
+            }
+        } else {
+            size = page_size;
+        }
+        spinner.inc(raw.document.len() as u64);
+        let mut o = known;
+        builder.push_document(raw.document, &mut o)?;
+        *order.lock().expect("listing order lock") = o;
         prefixes.extend(raw.common_prefixes);
         if !raw.truncated {
             break;
         }
-        let next = (raw.next_key_marker, raw.next_version_id_marker);
         if next.0.is_none() {
             return Err(CliError::failure(format!(
                 "listing {what} is truncated at page {pages} but the server gave no NextKeyMarker; nothing was written"
@@ -164,8 +234,7 @@ where
 mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
-    use s3rewind_engine::{Entry, ListPage, Version};
-    use std::sync::Mutex;
+    use s3rewind_engine::{Entry, Version};
 
     fn e(key: &str, id: &str, secs: i64, dm: bool) -> Entry {
         Entry {
@@ -183,12 +252,10 @@ mod tests {
         }
     }
 
+    /// A page in moto's layout: all versions, then all delete markers.
     fn page(versions: Vec<Entry>, markers: Vec<Entry>, next: Option<(&str, &str)>) -> RawPage {
         RawPage {
-            page: ListPage {
-                versions,
-                delete_markers: markers,
-            },
+            document: versions.into_iter().chain(markers).collect(),
             truncated: next.is_some(),
             next_key_marker: next.map(|n| n.0.to_owned()),
             next_version_id_marker: next.map(|n| n.1.to_owned()).filter(|v| !v.is_empty()),
@@ -202,12 +269,13 @@ mod tests {
     ) -> (CliResult<Timeline>, Vec<(Option<String>, Option<String>)>) {
         let script = Mutex::new(pages.into_iter());
         let asked = Mutex::new(Vec::new());
-        let fetch = |km: Option<String>, vm: Option<String>| {
+        let fetch = |km: Option<String>, vm: Option<String>, _size: i32| {
             asked.lock().unwrap().push((km, vm));
             let next = script.lock().unwrap().next();
             async move { next.ok_or_else(|| CliError::failure("asked for a page too many")) }
         };
-        let r = page_loop(fetch, &ProgressBar::hidden(), "test")
+        let order = Mutex::new(ListOrder::Unknown);
+        let r = page_loop(fetch, 7, &order, &ProgressBar::hidden(), "test")
             .await
             .map(|(b, _)| b.finish());
         (r, asked.into_inner().unwrap())
@@ -279,5 +347,41 @@ mod tests {
         ])
         .await;
         assert!(r.unwrap_err().message.contains("repeated"));
+    }
+
+    #[tokio::test]
+    async fn a_page_ending_on_a_null_entry_is_cut_before_it() {
+        // Interleaved pages (a delete marker followed by a version proves it).
+        let doc = |v: Vec<Entry>, next: Option<(&str, &str)>| RawPage {
+            document: v,
+            truncated: next.is_some(),
+            next_key_marker: next.map(|n| n.0.to_owned()),
+            next_version_id_marker: next.map(|n| n.1.to_owned()),
+            common_prefixes: Vec::new(),
+        };
+        let (r, asked) = run(vec![
+            doc(
+                vec![
+                    e("a", "d", 9, true),
+                    e("a", "a1", 8, false),
+                    e("k", "k2", 7, false),
+                    e("k", "null", 6, true),
+                ],
+                Some(("k", "null")),
+            ),
+            // Asked again from k2: the null marker, then the older version.
+            doc(vec![e("k", "null", 6, true), e("k", "k0", 5, false)], None),
+        ])
+        .await;
+        let t = r.unwrap();
+        let ids: Vec<&str> = t
+            .get("k")
+            .unwrap()
+            .entries
+            .iter()
+            .map(|v| v.version_id.as_str())
+            .collect();
+        assert_eq!(ids, ["k2", "null", "k0"]);
+        assert_eq!(asked[1], (Some("k".into()), Some("k2".into())));
     }
 }

@@ -1,6 +1,6 @@
 //! The S3 adapter: the only module that talks to `aws_sdk_s3`.
 //!
-//! It turns SDK calls into the engine's plain data ([`ListPage`], [`Versioning`]) and SDK
+//! It turns SDK calls into the engine's plain data ([`Entry`], [`Versioning`]) and SDK
 //! errors into one classified [`S3Error`], so the rest of the CLI never matches on SDK
 //! types. Every request is made with path-style addressing when an endpoint URL is given,
 //! and with request checksums only where an operation requires one, so S3-compatible
@@ -20,10 +20,70 @@ use aws_sdk_s3::types::{
 };
 use chrono::{DateTime, Utc};
 use s3rewind_engine::keys::{copy_source, form_decode};
-use s3rewind_engine::{Entry, ListPage, StorageClass, Version, Versioning};
+use s3rewind_engine::{Entry, Versioning};
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+mod list_xml;
+
+/// Keeps the raw body of a successful response (for ListObjectVersions, whose element
+/// order the SDK's parsed output loses). On retries the last attempt's body wins.
+#[derive(Debug, Clone, Default)]
+struct CaptureBody(Arc<Mutex<Option<Vec<u8>>>>);
+
+impl CaptureBody {
+    fn take(&self) -> Option<Vec<u8>> {
+        self.0.lock().ok()?.take()
+    }
+}
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for CaptureBody {
+    fn name(&self) -> &'static str {
+        "s3rewind::CaptureBody"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::AfterDeserializationInterceptorContextRef<'_>,
+        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        if let Some(bytes) = context.response().body().bytes()
+            && let Ok(mut slot) = self.0.lock()
+        {
+            *slot = Some(bytes.to_vec());
+        }
+        Ok(())
+    }
+}
+
+/// The next key marker to send, from the one the server sent.
+///
+/// Under `EncodingType=url` S3 encodes `<NextKeyMarker>` like `<Key>`; radosgw sends it
+/// raw. Decoding a raw marker corrupts it (`+` becomes a space, `%39` becomes `9`) and
+/// the next page then skips or repeats keys. So: a marker that decoding leaves unchanged
+/// is taken as it is; otherwise the reading that equals the page's last key (or common
+/// prefix) wins; a marker that matches neither is an error, never a guess.
+fn resolve_key_marker(raw: &str, encoded: bool, last_key: Option<&str>) -> Result<String, String> {
+    if !encoded {
+        return Ok(raw.to_owned());
+    }
+    let decoded = form_decode(raw).ok();
+    if decoded.as_deref() == Some(raw) {
+        return Ok(raw.to_owned());
+    }
+    match last_key {
+        Some(k) if decoded.as_deref() == Some(k) => Ok(k.to_owned()),
+        Some(k) if raw == k => Ok(k.to_owned()),
+        _ => Err(format!(
+            "the server's NextKeyMarker {raw:?} is neither the page's last key {:?} nor its URL-encoding; \
+             the listing cannot continue without risking skipped keys (nothing was written)",
+            last_key.unwrap_or_default()
+        )),
+    }
+}
 
 /// How to reach S3: the global options that shape the client.
 #[derive(Debug, Clone, Default)]
@@ -147,7 +207,7 @@ where
     let kind = match &err {
         SdkError::DispatchFailure(_) => {
             message = describe_chain(&err);
-            if message.to_lowercase().contains("no credentials") {
+            if is_credential_problem(&message) {
                 ErrorKind::NoCredentials
             } else {
                 ErrorKind::Unreachable
@@ -159,7 +219,7 @@ where
         }
         SdkError::ConstructionFailure(_) => {
             message = describe_chain(&err);
-            if message.to_lowercase().contains("credential") {
+            if is_credential_problem(&message) {
                 ErrorKind::NoCredentials
             } else {
                 ErrorKind::Other
@@ -210,6 +270,22 @@ where
 }
 
 /// The innermost useful description of an error chain, on one line.
+/// Does an error that came before any response mean the credentials could not be had
+/// (none at all, a missing or broken profile, an expired SSO login) rather than an
+/// unreachable endpoint?
+fn is_credential_problem(message: &str) -> bool {
+    let m = message.to_lowercase();
+    [
+        "credential",
+        "profile",
+        "sso",
+        "token has expired",
+        "assume role",
+    ]
+    .iter()
+    .any(|w| m.contains(w))
+}
+
 fn describe_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = Vec::new();
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
@@ -263,8 +339,9 @@ fn lenient_versioning(body: &[u8]) -> Option<BucketVersioning> {
 /// One raw listing page with its paging state.
 #[derive(Debug, Clone)]
 pub struct RawPage {
-    /// The entries, decoded.
-    pub page: ListPage,
+    /// The entries, keys decoded, in the order the response body has them (on S3 and
+    /// radosgw that is list order; see [`s3rewind_engine::ListOrder`]).
+    pub document: Vec<Entry>,
     /// Whether more pages follow.
     pub truncated: bool,
     /// The next key marker (decoded), if any.
@@ -600,6 +677,12 @@ impl S3 {
     }
 
     /// One ListObjectVersions page, with `EncodingType=url` so any key survives XML.
+    ///
+    /// The SDK signs, sends and retries the request; the entries are read from the raw
+    /// body ([`list_xml`]) so that versions and delete markers keep the server's
+    /// document order. Keys are decoded only when the server says it encoded them, and
+    /// the next key marker is checked against the page's own last key, because some
+    /// servers (radosgw) encode `<Key>` but send `<NextKeyMarker>` raw.
     pub async fn list_page(
         &self,
         bucket: &str,
@@ -609,6 +692,7 @@ impl S3 {
         max_keys: i32,
     ) -> Result<RawPage, S3Error> {
         let (key_marker, version_id_marker) = markers;
+        let body = CaptureBody::default();
         let mut req = self
             .client
             .list_object_versions()
@@ -626,85 +710,54 @@ impl S3 {
             req = req.version_id_marker(v);
         }
         let ctx = || format!("ListObjectVersions on s3://{bucket}/{prefix}");
-        let out = req.send().await.map_err(|e| classify(ctx(), e))?;
-        // Decode only when the server says it encoded: some S3-compatible servers ignore
-        // EncodingType and send keys as they are.
-        let encoded = out.encoding_type() == Some(&EncodingType::Url);
+        let other = |message: String| S3Error {
+            kind: ErrorKind::Other,
+            context: ctx(),
+            code: None,
+            status: None,
+            message,
+        };
+        req.customize()
+            .interceptor(body.clone())
+            .send()
+            .await
+            .map_err(|e| classify(ctx(), e))?;
+        let raw = body
+            .take()
+            .ok_or_else(|| other("the response body was not available to read".into()))?;
+        let listing = list_xml::parse(&raw).map_err(other)?;
         let decode = |s: &str| -> Result<String, S3Error> {
-            if encoded {
-                form_decode(s).map_err(|e| S3Error {
-                    kind: ErrorKind::Other,
-                    context: ctx(),
-                    code: None,
-                    status: None,
-                    message: e.to_string(),
-                })
+            if listing.encoded {
+                form_decode(s).map_err(|e| other(e.to_string()))
             } else {
                 Ok(s.to_owned())
             }
         };
-        let mut page = ListPage::default();
-        for v in out.versions() {
-            let key = decode(v.key().unwrap_or_default())?;
-            page.versions.push(Entry {
-                key,
-                version: Version {
-                    version_id: v.version_id().unwrap_or("null").to_owned(),
-                    last_modified: v
-                        .last_modified()
-                        .and_then(to_chrono)
-                        .unwrap_or(DateTime::UNIX_EPOCH),
-                    delete_marker: false,
-                    etag: strip_quotes(v.e_tag().unwrap_or_default()),
-                    size: v.size().unwrap_or(0).max(0) as u64,
-                    storage_class: Some(StorageClass(
-                        v.storage_class()
-                            .map_or("STANDARD", |s| s.as_str())
-                            .to_owned(),
-                    )),
-                    owner_id: v.owner().and_then(|o| o.id()).map(str::to_owned),
-                    is_latest: v.is_latest().unwrap_or(false),
-                },
-            });
+        let mut document = Vec::with_capacity(listing.document.len());
+        for mut e in listing.document {
+            e.key = decode(&e.key)?;
+            document.push(e);
         }
-        for d in out.delete_markers() {
-            let key = decode(d.key().unwrap_or_default())?;
-            page.delete_markers.push(Entry {
-                key,
-                version: Version {
-                    version_id: d.version_id().unwrap_or("null").to_owned(),
-                    last_modified: d
-                        .last_modified()
-                        .and_then(to_chrono)
-                        .unwrap_or(DateTime::UNIX_EPOCH),
-                    delete_marker: true,
-                    etag: String::new(),
-                    size: 0,
-                    storage_class: None,
-                    owner_id: d.owner().and_then(|o| o.id()).map(str::to_owned),
-                    is_latest: d.is_latest().unwrap_or(false),
-                },
-            });
-        }
-        let next_key_marker = match out.next_key_marker() {
-            Some(k) if !k.is_empty() => Some(decode(k)?),
-            _ => None,
-        };
-        let common_prefixes = out
-            .common_prefixes()
+        let common_prefixes: Vec<String> = listing
+            .common_prefixes
             .iter()
-            .filter_map(|c| c.prefix())
-            .map(decode)
+            .map(|p| decode(p))
             .collect::<Result<_, _>>()?;
+        let last_key = document
+            .iter()
+            .map(|e| e.key.as_str())
+            .chain(common_prefixes.iter().map(String::as_str))
+            .max();
+        let next_key_marker = match &listing.next_key_marker {
+            Some(k) => Some(resolve_key_marker(k, listing.encoded, last_key).map_err(other)?),
+            None => None,
+        };
         Ok(RawPage {
-            page,
+            document,
             common_prefixes,
-            truncated: out.is_truncated() == Some(true),
+            truncated: listing.truncated,
             next_key_marker,
-            next_version_id_marker: out
-                .next_version_id_marker()
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned),
+            next_version_id_marker: listing.next_version_id_marker,
         })
     }
 
@@ -859,7 +912,7 @@ impl S3 {
         Ok(())
     }
 
-    /// GetObjectTagging of one version.
+    /// GetObjectTagging of one version (`""`: of the current version).
     pub async fn tags(
         &self,
         bucket: &str,
@@ -871,20 +924,77 @@ impl S3 {
             .get_object_tagging()
             .bucket(bucket)
             .key(key)
-            .version_id(version_id)
+            .set_version_id(Some(version_id.to_owned()).filter(|v| !v.is_empty()))
+            .send()
+            .await;
+        match out {
+            Ok(out) => Ok(out
+                .tag_set()
+                .iter()
+                .map(|t| (t.key().to_owned(), t.value().to_owned()))
+                .collect()),
+            // radosgw answers an object without tags with a 200 and an empty body.
+            Err(e)
+                if e.raw_response().is_some_and(|r| {
+                    r.status().as_u16() == 200
+                        && r.body()
+                            .bytes()
+                            .is_some_and(|b| b.iter().all(u8::is_ascii_whitespace))
+                }) =>
+            {
+                Ok(Vec::new())
+            }
+            Err(e) => Err(classify(
+                format!("GetObjectTagging s3://{bucket}/{key}?versionId={version_id}"),
+                e,
+            )),
+        }
+    }
+
+    /// PutObjectTagging on one version (replaces its tag set).
+    pub async fn put_tags(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: Option<&str>,
+        tags: &[(String, String)],
+    ) -> Result<(), S3Error> {
+        let set = tags
+            .iter()
+            .map(|(k, v)| {
+                aws_sdk_s3::types::Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .map_err(|e| S3Error {
+                        kind: ErrorKind::Other,
+                        context: format!("PutObjectTagging s3://{bucket}/{key}"),
+                        code: None,
+                        status: None,
+                        message: e.to_string(),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let tagging = aws_sdk_s3::types::Tagging::builder()
+            .set_tag_set(Some(set))
+            .build()
+            .map_err(|e| S3Error {
+                kind: ErrorKind::Other,
+                context: format!("PutObjectTagging s3://{bucket}/{key}"),
+                code: None,
+                status: None,
+                message: e.to_string(),
+            })?;
+        self.client
+            .put_object_tagging()
+            .bucket(bucket)
+            .key(key)
+            .set_version_id(version_id.filter(|v| *v != "null").map(str::to_owned))
+            .tagging(tagging)
             .send()
             .await
-            .map_err(|e| {
-                classify(
-                    format!("GetObjectTagging s3://{bucket}/{key}?versionId={version_id}"),
-                    e,
-                )
-            })?;
-        Ok(out
-            .tag_set()
-            .iter()
-            .map(|t| (t.key().to_owned(), t.value().to_owned()))
-            .collect())
+            .map_err(|e| classify(format!("PutObjectTagging s3://{bucket}/{key}"), e))?;
+        Ok(())
     }
 
     /// GetObject of one version streamed into `out`; returns the bytes written.
@@ -905,7 +1015,8 @@ impl S3 {
             .get_object()
             .bucket(bucket)
             .key(key)
-            .version_id(version_id)
+            // An empty version id reads the current object, as a user's GET does.
+            .set_version_id(Some(version_id.to_owned()).filter(|v| !v.is_empty()))
             .send()
             .await
             .map_err(|e| classify(ctx(), e))?;
@@ -976,6 +1087,12 @@ impl S3 {
             .part_number(part_number)
             .copy_source(copy_source(sb, sk, sv))
             .copy_source_range(format!("bytes={}-{}", range.0, range.1))
+            .customize()
+            // The request has no body, and the SDK then sends no Content-Length; radosgw
+            // answers 411 MissingContentLength without one (boto3 sends `0`).
+            .mutate_request(|r| {
+                r.headers_mut().insert("content-length", "0");
+            })
             .send()
             .await
             .map_err(|e| {
@@ -1374,6 +1491,33 @@ pub const THROTTLE_PAUSE: Duration = Duration::from_millis(200);
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn next_key_marker_is_read_the_way_the_server_wrote_it() {
+        // S3: encoded like the keys.
+        assert_eq!(
+            resolve_key_marker("a%2Bb%20c", true, Some("a+b c")).unwrap(),
+            "a+b c"
+        );
+        // radosgw: raw although the keys were encoded.
+        assert_eq!(resolve_key_marker("a+b", true, Some("a+b")).unwrap(), "a+b");
+        assert_eq!(
+            resolve_key_marker("x%39", true, Some("x%39")).unwrap(),
+            "x%39"
+        );
+        // Not encoded at all (moto ignores EncodingType): taken as sent.
+        assert_eq!(
+            resolve_key_marker("x%39", false, Some("zzz")).unwrap(),
+            "x%39"
+        );
+        // Nothing to decode: taken as sent, whatever the last key.
+        assert_eq!(
+            resolve_key_marker("plain/key", true, Some("other")).unwrap(),
+            "plain/key"
+        );
+        // A marker with escapes that matches no reading of the last key: refuse.
+        assert!(resolve_key_marker("q%20r", true, Some("zzz")).is_err());
+    }
 
     #[test]
     fn lenient_versioning_reads_moto_bodies() {

@@ -38,6 +38,17 @@ pub enum TimelineError {
         /// The repeated version id.
         version_id: String,
     },
+    /// One page of the listing laid out its versions and delete markers differently
+    /// from an earlier page (interleaved vs split).
+    #[error(
+        "the server's listing changed layout: earlier pages were {earlier}, this one is {now}; its list order cannot be trusted"
+    )]
+    LayoutChanged {
+        /// What earlier pages proved.
+        earlier: String,
+        /// What this page shows.
+        now: String,
+    },
     /// A delete marker in the versions list, or a version in the delete-marker list.
     #[error("entry {version_id:?} of key {key:?} is in the wrong list (version vs delete marker)")]
     WrongList {

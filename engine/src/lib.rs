@@ -70,6 +70,7 @@ pub mod sim;
 pub mod state;
 pub mod time;
 pub mod timeline;
+pub mod verify;
 
 pub use detect::{
     ContentSample, DetectOptions, SAMPLE_BYTES, ScanReport, detect, per_key_target, restore_point,
@@ -79,11 +80,11 @@ pub use error::{PlanError, TimeError, TimelineError, UriError};
 pub use location::parse_s3_uri;
 pub use model::{Entry, ListPage, NULL_VERSION, StorageClass, Version, Versioning};
 pub use plan::{
-    Action, CopyAction, DeleteMarkerAction, Destination, Expect, KnownCopy, Location, PLAN_SCHEMA,
-    PlanOptions, PlanStats, RestorePlan, Selection, UncertainHandling, Warning, destination_key,
-    plan, preflight,
+    Action, CopyAction, DeleteLimit, DeleteMarkerAction, Destination, Expect, KnownCopy, Location,
+    PLAN_SCHEMA, PlanOptions, PlanStats, RestorePlan, Selection, UncertainHandling, Warning,
+    destination_key, plan, preflight,
 };
 pub use sim::{ApplyReport, PutMeta, SimBucket, SimError, SimVersion};
 pub use state::{BucketState, StateEntry, Uncertain};
 pub use time::{ResolvedTime, TimeForm, parse_time};
-pub use timeline::{Anomaly, KeyHistory, Timeline, TimelineBuilder};
+pub use timeline::{Anomaly, KeyHistory, ListOrder, Timeline, TimelineBuilder};

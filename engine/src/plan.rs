@@ -170,6 +170,82 @@ pub struct PlanStats {
     pub archived: u64,
     /// Keys left as they are although they differ from T (see the warnings).
     pub left_alone: u64,
+    /// Keys that exist now at the destination (under its prefix): what the delete
+    /// markers are a share of (see [`DeleteLimit`]).
+    #[serde(default)]
+    pub keys_now: u64,
+}
+
+/// How many of the destination's current keys a plan may hide behind delete markers
+/// before it is refused (the blast-radius guard; `--max-delete-markers`).
+///
+/// The default, [`DeleteLimit::DEFAULT`], refuses a plan whose delete markers hide more
+/// than half of the keys that exist now, once that is more than 10 keys: the shape of a
+/// TIME given before the data was written, or of a wrong prefix, rather than of a
+/// restore.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum DeleteLimit {
+    /// At most this many delete markers.
+    Count(u64),
+    /// At most this percentage of the current keys (and any number up to 10).
+    Percent(f64),
+}
+
+impl DeleteLimit {
+    /// Half of the current keys (10 keys are always allowed).
+    pub const DEFAULT: DeleteLimit = DeleteLimit::Percent(50.0);
+
+    /// Parse `N` or `P%` (`0%`..=`100%`).
+    pub fn parse(text: &str) -> Result<DeleteLimit, String> {
+        let t = text.trim();
+        let bad = || {
+            format!(
+                "invalid delete-marker limit {text:?}: give a number of keys (250) or a percentage of the current keys (20%)"
+            )
+        };
+        if let Some(p) = t.strip_suffix('%') {
+            let p: f64 = p.trim().parse().map_err(|_| bad())?;
+            if !(0.0..=100.0).contains(&p) {
+                return Err(bad());
+            }
+            Ok(DeleteLimit::Percent(p))
+        } else {
+            t.parse().map(DeleteLimit::Count).map_err(|_| bad())
+        }
+    }
+
+    /// Does a plan with `delete_markers` over `keys_now` current keys stay within it?
+    pub fn allows(self, delete_markers: u64, keys_now: u64) -> bool {
+        match self {
+            DeleteLimit::Count(n) => delete_markers <= n,
+            DeleteLimit::Percent(p) => {
+                delete_markers <= 10 || (delete_markers as f64) <= keys_now as f64 * p / 100.0
+            }
+        }
+    }
+}
+
+impl RestorePlan {
+    /// The blast-radius guard: `Some(warning)` when the plan's delete markers exceed
+    /// `limit` (see [`DeleteLimit`]).
+    pub fn exceeds(&self, limit: DeleteLimit) -> Option<Warning> {
+        (!limit.allows(self.stats.delete_markers, self.stats.keys_now)).then(|| {
+            Warning::HidesMostKeys {
+                delete_markers: self.stats.delete_markers,
+                keys_now: self.stats.keys_now,
+                limit: limit.to_string(),
+            }
+        })
+    }
+}
+
+impl std::fmt::Display for DeleteLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeleteLimit::Count(n) => write!(f, "{n}"),
+            DeleteLimit::Percent(p) => write!(f, "{p}%"),
+        }
+    }
 }
 
 /// Something the reviewer of a plan must know.
@@ -203,6 +279,16 @@ pub enum Warning {
     ExtraAtDestination {
         /// The destination key.
         key: String,
+    },
+    /// The plan's delete markers would hide more of the keys that exist now than the
+    /// blast-radius limit allows ([`DeleteLimit`]); executing it needs that limit raised.
+    HidesMostKeys {
+        /// Delete markers in the plan.
+        delete_markers: u64,
+        /// Keys that exist now at the destination.
+        keys_now: u64,
+        /// The limit it exceeds, as given (`50%`, `250`).
+        limit: String,
     },
     /// The destination bucket is not versioned (or versioning is suspended): what the
     /// restore writes there keeps no history, and existing objects are overwritten.
@@ -286,6 +372,29 @@ pub struct KnownCopy {
     pub source_key: String,
     /// The source version that was copied.
     pub source_version_id: String,
+    /// The ETag of the copy when it was made (empty when not recorded). A copy whose
+    /// `version_id` is `null` (an unversioned destination, or a server that did not say)
+    /// is recognised only while the destination still has this ETag and size: any later
+    /// write there is also `null`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub etag: String,
+    /// The size of the copy when it was made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+}
+
+impl KnownCopy {
+    /// Does the destination's current version `now` still hold this copy?
+    pub fn holds(&self, now: &Version) -> bool {
+        if now.version_id != self.version_id {
+            return false;
+        }
+        if self.version_id.is_empty() || self.version_id == crate::model::NULL_VERSION {
+            !self.etag.is_empty() && now.etag == self.etag && Some(now.size) == self.size
+        } else {
+            true
+        }
+    }
 }
 
 /// Everything the planner needs besides the two states.
@@ -479,15 +588,10 @@ pub fn plan(current: &BucketState, target: &BucketState, options: &PlanOptions) 
         Destination::Bucket { location } => location.prefix.as_str(),
         Destination::Directory { .. } => "",
     };
-    let known: HashMap<(&str, &str), (&str, &str)> = options
+    let known: HashMap<(&str, &str), &KnownCopy> = options
         .known_copies
         .iter()
-        .map(|k| {
-            (
-                (k.key.as_str(), k.version_id.as_str()),
-                (k.source_key.as_str(), k.source_version_id.as_str()),
-            )
-        })
+        .map(|k| ((k.key.as_str(), k.version_id.as_str()), k))
         .collect();
 
     let mut stats = PlanStats::default();
@@ -530,6 +634,11 @@ pub fn plan(current: &BucketState, target: &BucketState, options: &PlanOptions) 
         .iter()
         .filter(|e| e.key.starts_with(dest_prefix))
         .peekable();
+    stats.keys_now = current
+        .objects
+        .iter()
+        .filter(|e| e.key.starts_with(dest_prefix))
+        .count() as u64;
 
     loop {
         let order = match (tgt.peek(), cur.peek()) {
@@ -550,8 +659,13 @@ pub fn plan(current: &BucketState, target: &BucketState, options: &PlanOptions) 
                 let u = uncertain.get(t.key.as_str());
                 let same = c.is_some_and(|c| {
                     let same_version = in_place && c.version.version_id == t.version.version_id;
-                    let known_copy = known.get(&(c.key.as_str(), c.version.version_id.as_str()))
-                        == Some(&(t.key.as_str(), t.version.version_id.as_str()));
+                    let known_copy = known
+                        .get(&(c.key.as_str(), c.version.version_id.as_str()))
+                        .is_some_and(|k| {
+                            k.source_key == t.key
+                                && k.source_version_id == t.version.version_id
+                                && k.holds(&c.version)
+                        });
                     let same_content = options.match_content
                         && !t.version.etag.is_empty()
                         && c.version.etag == t.version.etag
@@ -662,6 +776,7 @@ fn warning_key(w: &Warning) -> &str {
         | Warning::ExtraAtDestination { key }
         | Warning::Archived { key, .. } => key,
         Warning::DestinationKeepsNoHistory { .. }
+        | Warning::HidesMostKeys { .. }
         | Warning::NoncurrentExpiration { .. }
         | Warning::DefaultRetention { .. }
         | Warning::MfaDelete { .. } => "",

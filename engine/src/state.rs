@@ -15,8 +15,16 @@
 //!   held at T may have been overwritten with no trace. Such keys are reported in
 //!   [`BucketState::uncertain`]; the state still gives the best surviving answer.
 //! - A version and a delete marker of one key with the same timestamp cannot be ordered
-//!   from the SDK's output (see [`crate::timeline`]). A key whose state at T depends on
-//!   such a tie is reported in [`BucketState::ambiguous`].
+//!   from split lists (see [`crate::timeline`]). A key whose order was guessed (a tie
+//!   rule, or a page whose layout was unknown) and whose state at T depends on that
+//!   guess is reported in [`BucketState::ambiguous`]. Keys listed in the server's own
+//!   interleaved order are never ambiguous.
+//! - Where list order and timestamps disagree (a concurrent PUT stamped before a DELETE
+//!   listed below it; a multipart upload completed after a later write), the rule still
+//!   walks list order: S_T is the first listed entry stamped at or before T. Such keys
+//!   are reported in [`BucketState::out_of_order`]; their state at an instant between
+//!   the disagreeing timestamps is what list order implies, not necessarily what a GET
+//!   returned then.
 
 use crate::model::Version;
 use crate::timeline::{KeyHistory, Timeline};
@@ -107,7 +115,7 @@ struct KeyState {
     out_of_order: Option<String>,
 }
 
-fn key_state_at(h: &KeyHistory, at: DateTime<Utc>) -> KeyState {
+fn key_state_at(h: &KeyHistory, at: DateTime<Utc>, guessed: bool) -> KeyState {
     let chosen = h.entry_at(at);
     let object = chosen.filter(|v| !v.delete_marker).map(|v| StateEntry {
         key: h.key.clone(),
@@ -122,11 +130,13 @@ fn key_state_at(h: &KeyHistory, at: DateTime<Utc>) -> KeyState {
             null_written_at: v.last_modified,
             present: object.is_some(),
         });
-    // The answer depends on a guessed tie when the chosen entry shares its timestamp with
-    // an entry of the other kind and the server did not mark the chosen one as latest.
+    // The answer depends on a guessed order when the key's order was guessed, the chosen
+    // entry shares its timestamp with an entry of the other kind, and the server did not
+    // mark the chosen one as latest.
     let ambiguous = chosen
         .is_some_and(|c| {
-            !c.is_latest
+            guessed
+                && !c.is_latest
                 && h.entries.iter().any(|o| {
                     o.last_modified == c.last_modified && o.delete_marker != c.delete_marker
                 })
@@ -168,10 +178,17 @@ impl Timeline {
     /// The state of every listed key at `at` (inclusive; see the [module docs](self)).
     pub fn state_at(&self, at: DateTime<Utc>) -> BucketState {
         let keys = self.keys();
+        let guessed: std::collections::HashSet<&str> = self
+            .anomalies()
+            .iter()
+            .filter(|a| a.is_guess())
+            .map(|a| a.key())
+            .collect();
+        let one = |h: &KeyHistory| key_state_at(h, at, guessed.contains(h.key.as_str()));
         let states: Vec<KeyState> = if keys.len() >= PARALLEL_THRESHOLD {
-            keys.par_iter().map(|h| key_state_at(h, at)).collect()
+            keys.par_iter().map(one).collect()
         } else {
-            keys.iter().map(|h| key_state_at(h, at)).collect()
+            keys.iter().map(one).collect()
         };
         collect(Some(at), states)
     }
@@ -250,8 +267,23 @@ mod tests {
     }
 
     #[test]
-    fn ambiguity_is_reported_only_when_the_state_depends_on_it() {
-        let tl = Timeline::from_ordered([
+    fn ambiguity_is_reported_only_when_the_state_depends_on_a_guess() {
+        use crate::model::ListPage;
+        let mut b = crate::TimelineBuilder::new();
+        b.push_page(ListPage {
+            versions: vec![
+                e("a", "v2", 20, false),
+                e("a", "v1", 10, false),
+                e("b", "v", 20, false),
+            ],
+            delete_markers: vec![e("a", "d", 20, true), e("b", "d", 20, true)],
+        })
+        .unwrap();
+        let tl = b.finish();
+        assert_eq!(tl.state_at(t(25)).ambiguous, ["a", "b"]);
+        assert!(tl.state_at(t(15)).ambiguous.is_empty());
+        // The same ties in the server's own order are not guesses.
+        let exact = Timeline::from_ordered([
             e("a", "v2", 20, false),
             e("a", "d", 20, true),
             e("a", "v1", 10, false),
@@ -259,7 +291,7 @@ mod tests {
             e("b", "v", 20, false),
         ])
         .unwrap();
-        assert_eq!(tl.state_at(t(25)).ambiguous, ["a", "b"]);
-        assert!(tl.state_at(t(15)).ambiguous.is_empty());
+        assert!(exact.state_at(t(25)).ambiguous.is_empty());
+        assert!(exact.state_at(t(25)).get("b").is_none());
     }
 }

@@ -4,27 +4,42 @@
 //! It answers "what was each key at time T" ([`Timeline::state_at`]) and "what is each key
 //! now" ([`Timeline::current`]) without further S3 calls, for as many T as you like.
 //!
-//! # Restoring list order from the SDK's two lists
+//! # List order is the truth, not timestamps
 //!
-//! S3 sends a page's versions and delete markers interleaved in list order, but the SDKs
-//! hand them over as two separate lists. Each list keeps list order, so for every key the
-//! builder merges the two by `LastModified`, newest first. That is exact except when a
-//! version and a delete marker of one key share a timestamp (S3 timestamps have one-second
-//! resolution in practice). For such ties the rule is, in this order:
+//! A key's entries are kept in the **server's list order** (newest first). Timestamps
+//! can disagree with it: under a concurrent PUT and DELETE, Ceph radosgw stamps the PUT a
+//! few milliseconds *before* the DELETE yet lists it above (it is the current version);
+//! on AWS a multipart object's LastModified is when the upload was *initiated*, while its
+//! place in the list is when it completed. Such keys are recorded as
+//! [`Anomaly::NonMonotonic`] (`out_of_order` in states and plans).
 //!
-//! 1. an entry the server marked `IsLatest` comes first (it is the newest of the key);
-//! 2. otherwise the **object version comes first** (is treated as the newer one).
+//! S3 sends a page's `<Version>` and `<DeleteMarker>` elements interleaved in list order.
+//! When the adapter kept that document order, use [`TimelineBuilder::push_document`]: it
+//! works out from the page itself whether this server interleaves ([`ListOrder`]) and
+//! then takes the document order as it is. Some servers (moto) do not interleave: they
+//! send all versions of a page, then all delete markers.
 //!
-//! Rule 2 errs on the side of keeping data: if the guess is wrong, a restore brings back
+//! # Split lists: the fallback
+//!
+//! Where only two separate lists exist (the SDKs' parsed output, a server that does not
+//! interleave, an inventory report), [`TimelineBuilder::push_page`] merges them per key:
+//!
+//! 1. the entry the server marked `IsLatest` comes first, **whatever the timestamps**
+//!    (it is the key's current entry: a version stamped before a later delete marker
+//!    but marked latest is the current version);
+//! 2. the rest by `LastModified`, newest first;
+//! 3. on equal timestamps, the **object version comes first** (is treated as the newer).
+//!
+//! Rule 3 errs on the side of keeping data: if the guess is wrong, a restore brings back
 //! an object that was in fact deleted within that second, rather than deleting one that
-//! in fact existed. Every tie that rule 2 decided is recorded as an
+//! in fact existed. Every tie that rule 3 decided is recorded as an
 //! [`Anomaly::SameSecondTie`], and a state that depends on one is flagged
-//! (see [`BucketState::ambiguous`](crate::BucketState)).
+//! (see [`BucketState::ambiguous`](crate::BucketState)). A non-latest entry whose
+//! timestamp disagrees with its true place (a late multipart completion) cannot be seen
+//! from split lists: the merge puts it where its timestamp says.
 //!
 //! Entries *within* one list are never reordered: the server's order is authoritative,
-//! so two versions with the same timestamp keep their listed order. Timestamps that go
-//! up instead of down along a key's list (a multipart upload completed after a later
-//! write, a replica) are kept in list order and recorded as [`Anomaly::NonMonotonic`].
+//! so two versions with the same timestamp keep their listed order.
 //!
 //! Keys are never resolved within one page: a key's entries may continue on the next
 //! page (a peer tool restores deleted keys because it resolves per page).
@@ -87,14 +102,70 @@ pub enum Anomaly {
         /// The timestamp of the entry listed before it (older than `at`).
         previous: DateTime<Utc>,
     },
+    /// The page this key was on did not show whether the server interleaves versions and
+    /// delete markers (see [`ListOrder`]), and the two readings order this key
+    /// differently; the split-list rule was used.
+    OrderUnknown {
+        /// The key.
+        key: String,
+    },
 }
 
 impl Anomaly {
     /// The key the anomaly is about.
     pub fn key(&self) -> &str {
         match self {
-            Anomaly::SameSecondTie { key, .. } | Anomaly::NonMonotonic { key, .. } => key,
+            Anomaly::SameSecondTie { key, .. }
+            | Anomaly::NonMonotonic { key, .. }
+            | Anomaly::OrderUnknown { key } => key,
         }
+    }
+
+    /// True when the anomaly means the key's order was guessed (a tie rule or an
+    /// unknown interleaving), so a state that depends on it is *ambiguous*. A
+    /// [`NonMonotonic`](Anomaly::NonMonotonic) key's order is known; only its timestamps
+    /// disagree.
+    pub fn is_guess(&self) -> bool {
+        !matches!(self, Anomaly::NonMonotonic { .. })
+    }
+}
+
+/// How a server lays out one `ListObjectVersions` page's `<Version>` and
+/// `<DeleteMarker>` elements, as far as the pages seen so far show it.
+///
+/// S3 (and radosgw) interleave them in list order. moto sends all of a page's versions,
+/// then all its delete markers. A page proves which: a delete marker followed by a
+/// version in a key-ordered page is interleaving; a key going backwards in document
+/// order is a split layout. A page with neither proves nothing (for example one whose
+/// delete markers all sort after its versions).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ListOrder {
+    /// Nothing seen yet proves either layout.
+    #[default]
+    Unknown,
+    /// Elements come in list order.
+    Interleaved,
+    /// All versions, then all delete markers.
+    Split,
+}
+
+impl ListOrder {
+    /// What one page, in document order, proves about the layout (`Unknown` when it
+    /// proves nothing).
+    pub fn of_page(document: &[Entry]) -> ListOrder {
+        if document.windows(2).any(|w| w[1].key < w[0].key) {
+            return ListOrder::Split;
+        }
+        let mut seen_marker = false;
+        for e in document {
+            if e.version.delete_marker {
+                seen_marker = true;
+            } else if seen_marker {
+                return ListOrder::Interleaved;
+            }
+        }
+        ListOrder::Unknown
     }
 }
 
@@ -119,6 +190,15 @@ impl Timeline {
             .binary_search_by(|h| h.key.as_str().cmp(key))
             .ok()
             .map(|i| &self.keys[i])
+    }
+
+    /// The earliest `LastModified` of any entry: before it, nothing under the listed
+    /// prefix existed.
+    pub fn earliest(&self) -> Option<DateTime<Utc>> {
+        self.keys
+            .iter()
+            .flat_map(|h| h.entries.iter().map(|v| v.last_modified))
+            .min()
     }
 
     /// Everything that could not be ordered with certainty, in list order.
@@ -216,35 +296,80 @@ impl TimelineBuilder {
     /// to itself or to what came before (a key going backwards, a repeated entry), or
     /// when an entry is in the wrong list.
     pub fn push_page(&mut self, page: ListPage) -> Result<(), TimelineError> {
-        let ListPage {
-            versions,
-            delete_markers,
-        } = page;
-        for e in &versions {
-            if e.version.delete_marker {
-                return Err(TimelineError::WrongList {
-                    key: e.key.clone(),
-                    version_id: e.version.version_id.clone(),
-                });
-            }
-        }
-        for e in &delete_markers {
-            if !e.version.delete_marker {
-                return Err(TimelineError::WrongList {
-                    key: e.key.clone(),
-                    version_id: e.version.version_id.clone(),
-                });
-            }
-        }
-        check_key_order(&versions)?;
-        check_key_order(&delete_markers)?;
-        let merged = merge_page(versions, delete_markers);
+        let merged = merge_page_checked(page)?;
         // Validate against what is already there before changing anything.
         self.check_continues(&merged.entries)?;
         for e in merged.entries {
             self.push_entry_unchecked(e);
         }
         self.anomalies.extend(merged.ties);
+        Ok(())
+    }
+
+    /// Add the next page as the server sent it: versions and delete markers in document
+    /// order. `order` is what earlier pages of this server proved (see [`ListOrder`]); it
+    /// is updated from this page.
+    ///
+    /// - Interleaved: the document order is the list order, taken as it is.
+    /// - Split: the page is split into its two lists and merged by [`push_page`](Self::push_page)'s rule.
+    /// - Unknown: the split-list rule is used, and every key that the document order
+    ///   would order differently is reported as [`Anomaly::OrderUnknown`].
+    ///
+    /// A page that contradicts what earlier pages proved is an error: the server's
+    /// listing cannot be trusted. Fails leaving the builder unchanged.
+    pub fn push_document(
+        &mut self,
+        document: Vec<Entry>,
+        order: &mut ListOrder,
+    ) -> Result<(), TimelineError> {
+        let seen = ListOrder::of_page(&document);
+        let known = match (*order, seen) {
+            (known, ListOrder::Unknown) => known,
+            (ListOrder::Unknown, seen) => seen,
+            (known, seen) if known == seen => known,
+            (known, seen) => {
+                return Err(TimelineError::LayoutChanged {
+                    earlier: format!("{known:?}").to_lowercase(),
+                    now: format!("{seen:?}").to_lowercase(),
+                });
+            }
+        };
+        match known {
+            ListOrder::Interleaved => {
+                self.check_continues(&document)?;
+                for e in document {
+                    self.push_entry_unchecked(e);
+                }
+            }
+            ListOrder::Split => self.push_page(split(document))?,
+            ListOrder::Unknown => {
+                let mut differs: Vec<String> = Vec::new();
+                let merged = merge_page_checked(split(document.clone()))?;
+                let mut i = 0;
+                while i < document.len() {
+                    let key = &document[i].key;
+                    let n = document[i..].iter().take_while(|e| &e.key == key).count();
+                    let by_doc = document[i..i + n].iter().map(|e| &e.version.version_id);
+                    let by_rule = merged
+                        .entries
+                        .iter()
+                        .filter(|e| &e.key == key)
+                        .map(|e| &e.version.version_id);
+                    if !by_doc.eq(by_rule) {
+                        differs.push(key.clone());
+                    }
+                    i += n;
+                }
+                self.check_continues(&merged.entries)?;
+                for e in merged.entries {
+                    self.push_entry_unchecked(e);
+                }
+                self.anomalies.extend(merged.ties);
+                self.anomalies
+                    .extend(differs.into_iter().map(|key| Anomaly::OrderUnknown { key }));
+            }
+        }
+        *order = known;
         Ok(())
     }
 
@@ -378,6 +503,42 @@ impl TimelineBuilder {
     }
 }
 
+/// A page in document order as the SDK would give it: two lists, each in order.
+fn split(document: Vec<Entry>) -> ListPage {
+    let (delete_markers, versions) = document.into_iter().partition(|e| e.version.delete_marker);
+    ListPage {
+        versions,
+        delete_markers,
+    }
+}
+
+/// Check a split page's lists and merge them into list order.
+fn merge_page_checked(page: ListPage) -> Result<Merged, TimelineError> {
+    let ListPage {
+        versions,
+        delete_markers,
+    } = page;
+    for e in &versions {
+        if e.version.delete_marker {
+            return Err(TimelineError::WrongList {
+                key: e.key.clone(),
+                version_id: e.version.version_id.clone(),
+            });
+        }
+    }
+    for e in &delete_markers {
+        if !e.version.delete_marker {
+            return Err(TimelineError::WrongList {
+                key: e.key.clone(),
+                version_id: e.version.version_id.clone(),
+            });
+        }
+    }
+    check_key_order(&versions)?;
+    check_key_order(&delete_markers)?;
+    Ok(merge_page(versions, delete_markers))
+}
+
 fn check_key_order(list: &[Entry]) -> Result<(), TimelineError> {
     for w in list.windows(2) {
         if w[1].key < w[0].key {
@@ -409,10 +570,11 @@ fn merge_page(versions: Vec<Entry>, markers: Vec<Entry>) -> Merged {
             (Some(a), Some(b)) => {
                 if a.key != b.key {
                     a.key < b.key
+                } else if a.version.is_latest || b.version.is_latest {
+                    // The key's current entry, whatever its timestamp says.
+                    a.version.is_latest
                 } else if a.version.last_modified != b.version.last_modified {
                     a.version.last_modified > b.version.last_modified
-                } else if a.version.is_latest || b.version.is_latest {
-                    a.version.is_latest
                 } else {
                     ties.push(Anomaly::SameSecondTie {
                         key: a.key.clone(),
@@ -569,6 +731,115 @@ mod tests {
             ])
             .is_err()
         );
+    }
+
+    fn latest(mut x: Entry) -> Entry {
+        x.version.is_latest = true;
+        x
+    }
+
+    #[test]
+    fn split_lists_put_the_latest_entry_first_whatever_its_timestamp() {
+        // radosgw under a concurrent PUT and DELETE: the PUT (stamped 100 ms) is current,
+        // the DELETE (stamped 105 ms) is listed below it.
+        let ms = |m: i64| Utc.timestamp_millis_opt(m).unwrap();
+        let mut v = e("a", "v", 0, false);
+        v.version.last_modified = ms(100);
+        let mut d = e("a", "d", 0, true);
+        d.version.last_modified = ms(105);
+        let mut b = TimelineBuilder::new();
+        b.push_page(ListPage {
+            versions: vec![latest(v)],
+            delete_markers: vec![d],
+        })
+        .unwrap();
+        let t = b.finish();
+        assert_eq!(ids(&t, "a"), ["v", "d"]);
+        assert!(t.current().get("a").is_some(), "the live PUT is current");
+        assert!(matches!(t.anomalies()[0], Anomaly::NonMonotonic { .. }));
+        assert_eq!(t.state_at(ms(110)).get("a").unwrap().version_id, "v");
+    }
+
+    #[test]
+    fn document_order_is_taken_once_the_server_proves_it_interleaves() {
+        // radosgw: a's delete marker sits between its versions, and a version of b follows.
+        let doc = vec![
+            latest(e("a", "v2", 30, false)),
+            e("a", "d1", 35, true), // stamped later than v2, listed below it
+            e("a", "v1", 10, false),
+            latest(e("b", "b1", 5, false)),
+        ];
+        assert_eq!(ListOrder::of_page(&doc), ListOrder::Interleaved);
+        let mut order = ListOrder::Unknown;
+        let mut b = TimelineBuilder::new();
+        b.push_document(doc, &mut order).unwrap();
+        assert_eq!(order, ListOrder::Interleaved);
+        let t = b.finish();
+        assert_eq!(ids(&t, "a"), ["v2", "d1", "v1"]);
+        // By the list-order rule a is present at 40 (v2 is current).
+        assert_eq!(
+            t.state_at(Utc.timestamp_opt(40, 0).unwrap())
+                .get("a")
+                .unwrap()
+                .version_id,
+            "v2"
+        );
+    }
+
+    #[test]
+    fn a_split_layout_is_merged_by_the_rule_and_a_change_of_layout_is_an_error() {
+        // moto: all versions, then all delete markers (keys go backwards).
+        let doc = vec![
+            latest(e("a", "v2", 30, false)),
+            e("a", "v1", 10, false),
+            latest(e("b", "b1", 5, false)),
+            e("a", "d1", 20, true),
+        ];
+        assert_eq!(ListOrder::of_page(&doc), ListOrder::Split);
+        let mut order = ListOrder::Unknown;
+        let mut b = TimelineBuilder::new();
+        b.push_document(doc, &mut order).unwrap();
+        assert_eq!(order, ListOrder::Split);
+        let interleaved = vec![e("c", "d", 9, true), e("c", "c1", 8, false)];
+        let before = b.len();
+        assert!(matches!(
+            b.push_document(interleaved, &mut order),
+            Err(TimelineError::LayoutChanged { .. })
+        ));
+        assert_eq!(b.len(), before);
+        let t = b.finish();
+        assert_eq!(ids(&t, "a"), ["v2", "d1", "v1"]);
+    }
+
+    #[test]
+    fn an_unproven_page_uses_the_rule_and_reports_keys_it_may_misorder() {
+        // Versions then a delete marker of the same last key: interleaved (d older than
+        // both) or split (d between them)? The timestamps say between.
+        let doc = vec![
+            latest(e("a", "a1", 1, false)),
+            latest(e("k", "v2", 30, false)),
+            e("k", "v1", 10, false),
+            e("k", "d", 20, true),
+        ];
+        assert_eq!(ListOrder::of_page(&doc), ListOrder::Unknown);
+        let mut order = ListOrder::Unknown;
+        let mut b = TimelineBuilder::new();
+        b.push_document(doc, &mut order).unwrap();
+        assert_eq!(order, ListOrder::Unknown);
+        let t = b.finish();
+        assert_eq!(ids(&t, "k"), ["v2", "d", "v1"]);
+        assert_eq!(t.anomalies(), [Anomaly::OrderUnknown { key: "k".into() }]);
+        let at = Utc.timestamp_opt(25, 0).unwrap();
+        assert!(t.state_at(at).get("k").is_none());
+        // A page whose readings agree reports nothing.
+        let mut b = TimelineBuilder::new();
+        let mut order = ListOrder::Unknown;
+        b.push_document(
+            vec![latest(e("k", "v2", 30, false)), e("k", "d", 20, true)],
+            &mut order,
+        )
+        .unwrap();
+        assert!(b.finish().anomalies().is_empty());
     }
 
     #[test]

@@ -211,11 +211,43 @@ async fn unreachable_endpoint_and_missing_credentials() {
         stdout: String::from_utf8_lossy(&out.stdout).into(),
         stderr: String::from_utf8_lossy(&out.stderr).into(),
     };
-    r.expect_code(5);
+    r.expect_code(8);
     assert!(
         one_error_line(&r).contains("no AWS credentials"),
         "{}",
         r.stderr
+    );
+
+    // A profile that does not exist: its own message and code, not "cannot reach".
+    std::fs::create_dir_all(m.dir.path().join(".aws")).unwrap();
+    let config = m.dir.path().join(".aws/config");
+    std::fs::write(&config, "[profile real]\nregion = us-east-1\n").unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_s3rewind"));
+    isolate_env(&mut cmd, m.dir.path());
+    let out = cmd
+        .env("AWS_CONFIG_FILE", &config)
+        .args([
+            "--endpoint-url",
+            &m.endpoint,
+            "--profile",
+            "missing-profile",
+            "plan",
+            "s3://any-bucket",
+            "--at",
+            "1h",
+        ])
+        .output()
+        .unwrap();
+    let r = Run {
+        code: out.status.code().unwrap(),
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    };
+    r.expect_code(8);
+    let line = one_error_line(&r);
+    assert!(
+        line.contains("profile") && line.contains("missing-profile"),
+        "{line}"
     );
 }
 

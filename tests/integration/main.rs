@@ -22,3 +22,5 @@ mod to_dir;
 mod scan;
 // Exploring: history, diff, timeline (text, JSON, SVG).
 mod explore;
+// The conformance suite: the same restore scenarios on moto and on Ceph radosgw.
+mod conformance;

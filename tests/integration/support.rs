@@ -1,9 +1,14 @@
-//! Test support: a real moto S3 server on a free loopback port, an SDK client for
-//! building histories, and a runner for the `s3rewind` binary.
+//! Test support: a real S3 server, an SDK client for building histories, and a runner
+//! for the `s3rewind` binary.
 //!
-//! The server is a separate process (`moto_server` from PyPI `moto[server]`); there is
-//! no mock of the wire. If moto is not installed the tests fail loudly with the command
-//! that installs it (scripts/test installs it).
+//! Two servers, both separate processes, no mock of the wire:
+//! - moto (`moto_server` from PyPI `moto[server]`), started per test on a free loopback
+//!   port; if moto is not installed the tests fail loudly with the command that installs
+//!   it (scripts/test installs it);
+//! - Ceph radosgw, one single-node cluster per test run, started by `scripts/test`
+//!   (`scripts/radosgw start`), whose endpoint arrives in `S3REWIND_RADOSGW`; each test
+//!   uses its own buckets (names get a unique suffix). Without the variable the radosgw
+//!   tests report themselves as skipped, or fail when `S3REWIND_REQUIRE_RADOSGW=1`.
 
 #![allow(dead_code)]
 
@@ -18,9 +23,26 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A running moto server, killed on drop.
+/// The servers the conformance suite runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// moto, one process per test.
+    Moto,
+    /// Ceph radosgw, shared by the test run.
+    Radosgw,
+}
+
+/// A moto server is the common case; the type serves radosgw too.
+pub type Server = Moto;
+
+/// A running S3 server: a moto process of this test (killed on drop), or the test
+/// run's radosgw.
 pub struct Moto {
-    child: Child,
+    child: Option<Child>,
+    /// Which server this is.
+    pub kind: Kind,
+    /// A suffix that makes bucket names unique on a shared server (empty for moto).
+    suffix: String,
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
     /// The SDK client pointed at it.
@@ -112,7 +134,9 @@ print(json.dumps([user("admin", ["*"]), user("versioning-only", ["s3:GetBucketVe
             .expect("start moto_server");
         let endpoint = format!("http://127.0.0.1:{port}");
         let mut moto = Moto {
-            child,
+            child: Some(child),
+            kind: Kind::Moto,
+            suffix: String::new(),
             client: client(&endpoint),
             keys: ("testing".to_owned(), "testing".to_owned()),
             endpoint,
@@ -120,7 +144,7 @@ print(json.dumps([user("admin", ["*"]), user("versioning-only", ["s3:GetBucketVe
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(status) = moto.child.try_wait().unwrap() {
+            if let Some(status) = moto.child.as_mut().unwrap().try_wait().unwrap() {
                 let log =
                     std::fs::read_to_string(moto.dir.path().join("moto.log")).unwrap_or_default();
                 panic!("moto_server exited at start ({status}): {log}");
@@ -135,6 +159,48 @@ print(json.dumps([user("admin", ["*"]), user("versioning-only", ["s3:GetBucketVe
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         moto
+    }
+
+    /// The test run's radosgw (`S3REWIND_RADOSGW`), or `None` (reported as skipped) when
+    /// there is none; with `S3REWIND_REQUIRE_RADOSGW=1` a missing radosgw fails the test.
+    pub fn radosgw(test: &str) -> Option<Moto> {
+        let Some(endpoint) = std::env::var("S3REWIND_RADOSGW")
+            .ok()
+            .filter(|e| !e.is_empty())
+        else {
+            assert!(
+                std::env::var("S3REWIND_REQUIRE_RADOSGW").as_deref() != Ok("1"),
+                "S3REWIND_REQUIRE_RADOSGW=1 but S3REWIND_RADOSGW is not set: start radosgw with scripts/radosgw (scripts/test does)"
+            );
+            #[allow(clippy::print_stderr)] // the test harness shows it: a skip is never silent
+            {
+                eprintln!(
+                    "SKIPPED {test}: no radosgw (S3REWIND_RADOSGW unset; scripts/test starts one)"
+                );
+            }
+            return None;
+        };
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let suffix = format!(
+            "-{}-{}-{}",
+            std::process::id(),
+            Utc::now().timestamp_millis() % 100_000_000,
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        Some(Moto {
+            child: None,
+            kind: Kind::Radosgw,
+            suffix,
+            client: client_with(&endpoint, "test", "test"),
+            keys: ("test".to_owned(), "test".to_owned()),
+            endpoint,
+            dir: tempfile::tempdir().expect("temp dir"),
+        })
+    }
+
+    /// The server's name of the bucket a test calls `name` (unique on a shared server).
+    pub fn b(&self, name: &str) -> String {
+        format!("{name}{}", self.suffix)
     }
 
     /// Create a bucket, versioned or not.
@@ -277,6 +343,10 @@ print(json.dumps([user("admin", ["*"]), user("versioning-only", ["s3:GetBucketVe
         cmd.args(["--endpoint-url", &self.endpoint, "--no-progress"])
             .args(args);
         isolate_env(&mut cmd, self.dir.path());
+        if self.kind == Kind::Radosgw {
+            cmd.env("AWS_ACCESS_KEY_ID", &self.keys.0)
+                .env("AWS_SECRET_ACCESS_KEY", &self.keys.1);
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -295,6 +365,10 @@ print(json.dumps([user("admin", ["*"]), user("versioning-only", ["s3:GetBucketVe
         cmd.args(["--endpoint-url", &self.endpoint, "--no-progress"])
             .args(args);
         isolate_env(&mut cmd, self.dir.path());
+        if self.kind == Kind::Radosgw {
+            cmd.env("AWS_ACCESS_KEY_ID", &self.keys.0)
+                .env("AWS_SECRET_ACCESS_KEY", &self.keys.1);
+        }
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -310,8 +384,10 @@ print(json.dumps([user("admin", ["*"]), user("versioning-only", ["s3:GetBucketVe
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -348,6 +424,9 @@ fn client_with(endpoint: &str, key: &str, secret: &str) -> Client {
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new(key, secret, None, None, "test"))
         .force_path_style(true)
+        // radosgw rejects the SDK's default aws-chunked trailing checksums.
+        .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
+        .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired)
         .build();
     Client::from_conf(conf)
 }

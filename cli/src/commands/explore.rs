@@ -230,10 +230,11 @@ fn describe_anomaly(a: &Anomaly) -> String {
             previous,
             ..
         } => format!(
-            "version {version_id} ({}) is listed after an older entry ({}): timestamps out of list order (a late multipart completion or a replica); list order decides",
+            "version {version_id} ({}) is listed after an older entry ({}): timestamps out of list order (a concurrent PUT and DELETE, a late multipart completion or a replica); list order decides",
             rfc3339(*at),
             rfc3339(*previous)
         ),
+        Anomaly::OrderUnknown { .. } => "the listing page did not show whether the server interleaves versions and delete markers; the two readings order this key differently, the IsLatest-then-timestamp rule was used".to_owned(),
     }
 }
 

@@ -10,8 +10,9 @@ use crate::output::{Printer, human_bytes};
 use crate::s3::{ConnectOptions, S3};
 use chrono::{DateTime, SecondsFormat, Utc};
 use s3rewind_engine::{
-    Action, BucketState, Destination, KnownCopy, Location, PlanError, PlanOptions, RestorePlan,
-    Selection, UncertainHandling, Versioning, Warning, parse_s3_uri, parse_time, plan, preflight,
+    Action, BucketState, DeleteLimit, Destination, KnownCopy, Location, PlanError, PlanOptions,
+    RestorePlan, Selection, UncertainHandling, Versioning, Warning, parse_s3_uri, parse_time, plan,
+    preflight,
 };
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
@@ -227,6 +228,30 @@ pub(crate) async fn prepare(
         anomalies = timeline.anomalies().len(),
         "timeline built"
     );
+    let at_uri = format!("s3://{}/{}", req.source.bucket, req.source.prefix);
+    let Some(earliest) = timeline.earliest() else {
+        let glob = if req.source.prefix.contains(['*', '?', '[']) {
+            " (the prefix is a plain byte prefix, not a glob: drop the wildcard, e.g. s3://bucket/logs/ rather than s3://bucket/logs/*)"
+        } else {
+            ""
+        };
+        return Err(CliError::new(
+            Exit::NotFound,
+            format!(
+                "no object version or delete marker was ever written under {at_uri}: nothing to restore; check the bucket and prefix{glob}"
+            ),
+        ));
+    };
+    if let TargetSpec::At(at) = &req.spec
+        && *at < earliest
+    {
+        return Err(CliError::usage(format!(
+            "TIME {} is before the first write under {at_uri} ({}): nothing existed then, so a restore would hide every key; give a TIME at or after {}; nothing was written",
+            rfc3339(*at),
+            rfc3339(earliest),
+            rfc3339(earliest)
+        )));
+    }
     let current = match &req.destination {
         Destination::InPlace => timeline.current(),
         Destination::Bucket { location } => list_timeline(
@@ -496,7 +521,7 @@ fn print_warnings(printer: &Printer, warnings: &[Warning]) {
             ),
             Warning::OutOfOrder { key } => (
                 "order",
-                "timestamps out of list order (late multipart completion or replica); list order decided".to_owned(),
+                "timestamps disagree with the server's list order (a concurrent PUT and DELETE, a late multipart completion, a replica); list order decided".to_owned(),
                 key,
             ),
             Warning::ExtraAtDestination { key } => (
@@ -528,6 +553,11 @@ fn print_warnings(printer: &Printer, warnings: &[Warning]) {
             Warning::MfaDelete { bucket } => (
                 "mfa",
                 format!("MFA Delete is enabled on {bucket:?}: fine, a restore only adds versions and delete markers"),
+                "",
+            ),
+            Warning::HidesMostKeys { delete_markers, keys_now, limit } => (
+                "blast",
+                format!("the plan hides {delete_markers} of the {keys_now} keys that exist now behind delete markers, more than --max-delete-markers {limit} allows: check TIME and the prefix; if it is right, re-run with --max-delete-markers {delete_markers}"),
                 "",
             ),
             Warning::DestinationKeepsNoHistory { bucket, versioning } => (
@@ -575,6 +605,9 @@ pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
     warnings.extend(gate_warnings(&clients, &req.source, &req.destination, prepared.at).await?);
     let mut p = finish_plan(&prepared, &req, warnings, Vec::new());
     annotate_archived(&clients, &mut p).await?;
+    if let Some(w) = p.exceeds(DeleteLimit::DEFAULT) {
+        p.warnings.insert(0, w);
+    }
     if let Some(out) = &args.out {
         write_plan_file(out, &p)?;
         printer.info(format!(
@@ -607,25 +640,64 @@ pub(crate) fn exec_config(app: &App, args: &ExecArgs) -> ExecConfig {
     }
 }
 
-/// Ask before an in-place restore unless `--yes`.
+/// Ask before an in-place restore, or one that overwrites objects in a destination
+/// that keeps no history (nothing there to undo), unless `--yes`.
 fn confirm(printer: &Printer, p: &RestorePlan, yes: bool) -> CliResult<()> {
-    if yes || !matches!(p.destination, Destination::InPlace) || p.actions.is_empty() {
+    if yes || p.actions.is_empty() {
         return Ok(());
     }
-    let question = format!(
-        "Restore {} in place to {}: {} copies and {} delete markers (nothing is deleted permanently). Proceed?",
-        p.source,
-        rfc3339(p.at),
-        p.stats.copies,
-        p.stats.delete_markers
-    );
+    let question = match &p.destination {
+        Destination::InPlace => format!(
+            "Restore {} in place to {}: {} copies and {} delete markers (nothing is deleted permanently). Proceed?",
+            p.source,
+            rfc3339(p.at),
+            p.stats.copies,
+            p.stats.delete_markers
+        ),
+        Destination::Bucket { location } => {
+            let unversioned = p
+                .warnings
+                .iter()
+                .any(|w| matches!(w, Warning::DestinationKeepsNoHistory { .. }));
+            let overwrites = p
+                .actions
+                .iter()
+                .filter(|a| matches!(a, Action::Copy(c) if c.expect.is_some()))
+                .count();
+            if !unversioned || overwrites == 0 {
+                return Ok(());
+            }
+            format!(
+                "Overwrite {overwrites} existing object(s) in s3://{}/{}, which keeps no versions (they cannot be brought back)? Proceed?",
+                location.bucket, location.prefix
+            )
+        }
+        Destination::Directory { .. } => return Ok(()),
+    };
     match printer.confirm(&question) {
         Some(true) => Ok(()),
         Some(false) => Err(CliError::refused("not confirmed; nothing was written")),
         None => Err(CliError::refused(
-            "an in-place restore needs confirmation and stdin is not a terminal; review with `s3rewind plan` and re-run with --yes; nothing was written",
+            "this restore writes over existing objects and needs confirmation, and stdin is not a terminal; review with `s3rewind plan` and re-run with --yes; nothing was written",
         )),
     }
+}
+
+/// The blast-radius guard before executing (see [`DeleteLimit`]): refused, with the
+/// plan's warning printed, when its delete markers hide too many current keys.
+fn check_blast_radius(printer: &Printer, p: &mut RestorePlan, limit: DeleteLimit) -> CliResult<()> {
+    if p.selection == Selection::Undo {
+        return Ok(());
+    }
+    let Some(w) = p.exceeds(limit) else {
+        return Ok(());
+    };
+    p.warnings.insert(0, w);
+    print_plan(printer, p, false, false);
+    Err(CliError::refused(format!(
+        "the plan would hide {} of the {} keys that exist now under {} behind delete markers (limit --max-delete-markers {limit}): check TIME and the prefix; if the plan is right, re-run with --max-delete-markers {}; nothing was written",
+        p.stats.delete_markers, p.stats.keys_now, p.source, p.stats.delete_markers
+    )))
 }
 
 fn open_journal(path: &Path, p: &RestorePlan) -> CliResult<Journal> {
@@ -640,7 +712,12 @@ fn open_journal(path: &Path, p: &RestorePlan) -> CliResult<Journal> {
     Ok(j)
 }
 
-fn report_exec(printer: &Printer, p: &RestorePlan, r: &ExecReport, journal: &Path) -> Exit {
+fn report_exec(
+    printer: &Printer,
+    p: &RestorePlan,
+    r: &ExecReport,
+    journal: &Path,
+) -> (Exit, serde_json::Value) {
     let actions = r.copied + r.delete_markers + r.already_done;
     printer.line(format!(
         "Done: {} ({}): {} copied ({}), {} delete markers, {} unchanged, {} already done",
@@ -680,21 +757,22 @@ fn report_exec(printer: &Printer, p: &RestorePlan, r: &ExecReport, journal: &Pat
     if r.interrupted {
         printer.line("Interrupted: run the same command again to resume.");
     }
-    printer.json_value(&json!({
+    let doc = json!({
         "source": p.source,
         "destination": p.destination,
         "at": p.at,
         "plan": p.stats,
         "report": r,
         "journal": journal,
-    }));
-    if r.interrupted {
+    });
+    let exit = if r.interrupted {
         Exit::Interrupted
     } else if r.complete() {
         Exit::Ok
     } else {
         Exit::Partial
-    }
+    };
+    (exit, doc)
 }
 
 /// `s3rewind restore`.
@@ -729,14 +807,30 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     let mut p = finish_plan(&prepared, &req, warnings, known);
     annotate_archived(&clients, &mut p).await?;
     if args.dry_run {
+        if let Some(w) = p.exceeds(args.exec.max_delete_markers) {
+            p.warnings.insert(0, w);
+        }
         print_plan(printer, &p, app.verbose, true);
         printer.json_value(&p);
         return Ok(Exit::Ok);
     }
-    run_plan(app, &clients, &p, &args.exec, &journal_path, 0).await
+    check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
+    let listing = (req.page_size, req.list_concurrency);
+    let (exit, doc) = execute_plan(app, &clients, &p, &args.exec, &journal_path, 0).await?;
+    verify_after(
+        app,
+        &clients,
+        &p,
+        &args.exec,
+        Some(&prepared.target),
+        listing,
+        &journal_path,
+        (exit, doc),
+    )
+    .await
 }
 
-/// Confirm, execute and report a plan.
+/// Confirm, execute and report a plan; prints its JSON result.
 pub(crate) async fn run_plan(
     app: &App,
     clients: &Clients,
@@ -745,6 +839,21 @@ pub(crate) async fn run_plan(
     journal_path: &Path,
     already_done: u64,
 ) -> CliResult<Exit> {
+    let (exit, doc) = execute_plan(app, clients, p, exec, journal_path, already_done).await?;
+    app.printer.json_value(&doc);
+    Ok(exit)
+}
+
+/// Confirm, execute and report a plan; returns the JSON result for the caller to
+/// complete (with the verification) and print.
+pub(crate) async fn execute_plan(
+    app: &App,
+    clients: &Clients,
+    p: &RestorePlan,
+    exec: &ExecArgs,
+    journal_path: &Path,
+    already_done: u64,
+) -> CliResult<(Exit, serde_json::Value)> {
     let printer = &app.printer;
     print_plan(printer, p, app.verbose, app.verbose);
     if p.actions.is_empty() {
@@ -752,15 +861,15 @@ pub(crate) async fn run_plan(
             already_done,
             ..ExecReport::default()
         };
-        printer.json_value(&json!({
+        let doc = json!({
             "source": p.source,
             "destination": p.destination,
             "at": p.at,
             "plan": p.stats,
             "report": report,
             "journal": null,
-        }));
-        return Ok(Exit::Ok);
+        });
+        return Ok((Exit::Ok, doc));
     }
     confirm(printer, p, exec.yes)?;
     abort_left_over_uploads(clients, printer, journal_path).await?;
@@ -851,13 +960,110 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
         !done.contains(&id)
     });
     let skipped = before - p.actions.len();
+    check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
     if skipped > 0 {
         printer.info(format!(
             "resuming: {skipped} actions already done according to journal {}",
             journal_path.display()
         ));
     }
-    run_plan(app, &clients, &p, &args.exec, &journal_path, skipped as u64).await
+    let result = execute_plan(app, &clients, &p, &args.exec, &journal_path, skipped as u64).await?;
+    verify_after(
+        app,
+        &clients,
+        &p,
+        &args.exec,
+        None,
+        (1000, 16),
+        &journal_path,
+        result,
+    )
+    .await
+}
+
+/// After `restore` or `apply`: check the destination against the source's state at T
+/// (unless `--no-verify`), print the result, write `--report`, and fold it into the exit
+/// status. `target` is the state the plan was made from; without it (`apply`) the source
+/// is listed again, which works for plans made `--at` a time or `--before-corruption`.
+#[allow(clippy::too_many_arguments)]
+async fn verify_after(
+    app: &App,
+    clients: &Clients,
+    p: &RestorePlan,
+    exec: &ExecArgs,
+    target: Option<&BucketState>,
+    listing: (i32, usize),
+    journal_path: &Path,
+    result: (Exit, serde_json::Value),
+) -> CliResult<Exit> {
+    let printer = &app.printer;
+    let (exit, mut doc) = result;
+    if exec.no_verify || exit == Exit::Interrupted {
+        printer.json_value(&doc);
+        return Ok(exit);
+    }
+    let listed;
+    let target = match target {
+        Some(t) => t,
+        None if p.selection == Selection::PerKey => {
+            printer.info(
+                "a per-key plan has no single instant to verify against; re-run the per-key restore (it verifies at the end), or `s3rewind verify` the keys",
+            );
+            printer.json_value(&doc);
+            return Ok(exit);
+        }
+        None => {
+            listed = list_timeline(
+                &clients.source,
+                printer,
+                &p.source.bucket,
+                &p.source.prefix,
+                listing.0,
+                listing.1,
+            )
+            .await?
+            .state_at(p.at);
+            &listed
+        }
+    };
+    let side = match &p.destination {
+        Destination::InPlace => crate::commands::verify::Side::InPlace,
+        Destination::Bucket { location } => crate::commands::verify::Side::Bucket {
+            client: clients.dest.clone(),
+            location: location.clone(),
+        },
+        Destination::Directory { path } => {
+            crate::commands::verify::Side::Directory(PathBuf::from(path))
+        }
+    };
+    let known = journal::known_copies(&journal::read(journal_path)?);
+    let report = crate::commands::verify::check(
+        printer,
+        &clients.source,
+        &p.source,
+        &side,
+        p.at,
+        target,
+        None,
+        &known,
+        exec.deep_verify,
+        listing,
+        exec.concurrency.min(64) as usize,
+    )
+    .await?;
+    if let Some(path) = &exec.report {
+        crate::commands::verify::write_report(path, &report)?;
+        printer.info(format!("verification report written to {}", path.display()));
+    }
+    printer.line("Verification:");
+    crate::commands::verify::print_report(printer, app.verbose, &report);
+    doc["verification"] = serde_json::to_value(&report).unwrap_or_default();
+    printer.json_value(&doc);
+    Ok(if report.ok || exit != Exit::Ok {
+        exit
+    } else {
+        Exit::Partial
+    })
 }
 
 /// Refuse a source whose versioning was never enabled (used by read-only commands).

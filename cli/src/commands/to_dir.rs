@@ -327,6 +327,8 @@ impl Ctx {
                 source_version_id: Some(job.copy.source_version_id.clone()),
                 previous_version_id: None,
                 new_version_id: String::new(),
+                etag: None,
+                size: None,
                 time: Utc::now(),
             }))
             .map_err(|e| e.to_string())

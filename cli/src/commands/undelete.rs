@@ -33,7 +33,7 @@ use crate::output::{Printer, human_bytes};
 use crate::s3::{BucketVersioning, ErrorKind, S3};
 use chrono::{DateTime, SubsecRound, Utc};
 use s3rewind_engine::{
-    BucketState, Destination, ListPage, Location, PlanOptions, StateEntry, Timeline,
+    BucketState, Destination, ListOrder, Location, PlanOptions, StateEntry, Timeline,
     TimelineBuilder, Version, parse_s3_uri, plan,
 };
 use serde::Serialize;
@@ -326,10 +326,11 @@ struct RemoveCtx {
 }
 
 impl RemoveCtx {
-    /// The key's entries now, newest first (one ListObjectVersions with the key as prefix,
-    /// more pages only while the key itself continues).
+    /// The key's entries now, in list order (one ListObjectVersions with the key as
+    /// prefix, more pages only while the key itself continues).
     async fn entries(&self, key: &str) -> Result<Vec<Version>, String> {
         let mut builder = TimelineBuilder::new();
+        let mut order = ListOrder::Unknown;
         let mut markers: (Option<String>, Option<String>) = (None, None);
         loop {
             let raw = self
@@ -343,21 +344,10 @@ impl RemoveCtx {
                 )
                 .await
                 .map_err(|e| e.to_string())?;
-            let page = ListPage {
-                versions: raw
-                    .page
-                    .versions
-                    .into_iter()
-                    .filter(|e| e.key == key)
-                    .collect(),
-                delete_markers: raw
-                    .page
-                    .delete_markers
-                    .into_iter()
-                    .filter(|e| e.key == key)
-                    .collect(),
-            };
-            builder.push_page(page).map_err(|e| e.to_string())?;
+            let document: Vec<_> = raw.document.into_iter().filter(|e| e.key == key).collect();
+            builder
+                .push_document(document, &mut order)
+                .map_err(|e| e.to_string())?;
             let next = (raw.next_key_marker, raw.next_version_id_marker);
             if !raw.truncated || next.0.as_deref() != Some(key) || next == markers {
                 break;
@@ -401,8 +391,33 @@ impl RemoveCtx {
         if top == 0 {
             return Outcome::AlreadyDone;
         }
-        for i in 0..top {
-            let m = &entries[i];
+        // Remove one marker at a time, and only while it is the key's *current* entry
+        // (the server marks it IsLatest): a marker below a live version is never touched,
+        // whatever the timestamps say. Each removal re-reads the key.
+        let mut entries = entries;
+        let mut removed_here = 0usize;
+        loop {
+            let Some(head) = entries.first() else {
+                return Outcome::Failed("the key has no entries any more".into());
+            };
+            if !head.delete_marker {
+                break;
+            }
+            if !head.is_latest || !planned(&head.version_id) {
+                return Outcome::Drifted(format!(
+                    "delete marker {} is {}; left as it is; run again to re-plan",
+                    head.version_id,
+                    if head.is_latest {
+                        "not one of the planned markers"
+                    } else {
+                        "not marked current by the server"
+                    }
+                ));
+            }
+            if removed_here >= k.markers.len() {
+                return Outcome::Failed("more delete markers than planned; stopped".into());
+            }
+            let m = head.clone();
             if let Err(e) = self
                 .s3
                 .delete_version(&self.bucket, &k.key, &m.version_id)
@@ -418,11 +433,18 @@ impl RemoveCtx {
                     m.version_id
                 ));
             }
+            removed_here += 1;
             removed.push(RemovedMarker {
                 key: k.key.clone(),
                 version_id: m.version_id.clone(),
                 last_modified: m.last_modified,
             });
+            entries = match self.entries(&k.key).await {
+                Ok(e) => e,
+                Err(e) => {
+                    return Outcome::Failed(format!("marker removed, re-reading the key: {e}"));
+                }
+            };
             let done = Done {
                 op: Op::RemoveDeleteMarker,
                 bucket: self.bucket.clone(),
@@ -431,7 +453,12 @@ impl RemoveCtx {
                 source_key: None,
                 source_version_id: None,
                 previous_version_id: Some(m.version_id.clone()),
-                new_version_id: entries[i + 1].version_id.clone(),
+                new_version_id: entries
+                    .first()
+                    .map(|v| v.version_id.clone())
+                    .unwrap_or_default(),
+                etag: None,
+                size: None,
                 time: Utc::now(),
             };
             if let Err(e) = self.journal.append(&Line::Done(done)) {

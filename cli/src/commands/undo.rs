@@ -87,9 +87,11 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
             // What the restore left on the key: absent after a delete marker.
             let expect = match t.last.op {
                 Op::DeleteMarker => None,
+                // A copy that named no version was read back: its ETag tells a `null`
+                // copy from a later `null` write; an unknown (empty) id never matches.
                 _ => Some(Expect {
                     version_id: t.last.new_version_id.clone(),
-                    etag: String::new(),
+                    etag: t.last.etag.clone().unwrap_or_default(),
                 }),
             };
             // Before a removed delete marker the key was absent (the marker was current).

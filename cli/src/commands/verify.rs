@@ -1,67 +1,45 @@
-//! `verify`: check that the current state equals the state at TIME.
+//! Verification: does a bucket, another bucket or prefix, or a directory hold the
+//! source's state at TIME?
 //!
-//! One listing gives both states (the same engine calls as a restore:
-//! [`Timeline::current`](s3rewind_engine::Timeline::current) and
-//! [`Timeline::state_at`](s3rewind_engine::Timeline::state_at)), and the two are compared
-//! key by key:
+//! The comparison itself is the engine's ([`s3rewind_engine::verify::compare`]); this
+//! module gathers the two sides, reads content where asked, and reports.
 //!
-//! - a key whose current version **is** the version it had at TIME matches (versions are
-//!   immutable);
-//! - otherwise (a restored copy has a new version id) it matches when size and ETag are
-//!   equal. An ETag is an MD5 of the content only for single-part, unencrypted or SSE-S3
-//!   objects, so `--deep` reads both versions and compares the SHA-256 of their content
-//!   instead: equal content with different ETags (multipart, SSE-KMS) then matches, and
-//!   equal ETags never hide different bytes.
+//! - `verify s3://SRC --at T` checks the bucket against its own past (after an in-place
+//!   restore); `--to s3://DEST[/PREFIX]` or `--to-dir DIR` check a restore's
+//!   destination against the source's state at T.
+//! - `restore` and `apply` run the same check at the end unless `--no-verify`.
+//! - Default: ETag and size from one listing (one call per 1,000 keys); for a directory,
+//!   the file's MD5 against the ETag where the ETag is an MD5, content otherwise.
+//!   `--deep` (`--deep-verify` on restore) reads both sides and compares SHA-256: equal
+//!   content with different ETags (multipart, SSE-KMS) then matches, and a restored
+//!   object that is listed but cannot be read (radosgw: a `null` version copied into an
+//!   unversioned bucket) is caught.
+//! - `--report FILE` writes one line per key (JSON Lines, or CSV for `*.csv`): key,
+//!   source key and version, destination version, size, ETag, SHA-256, outcome.
 //!
 //! Any difference gives exit 1 and a list of the keys with the reason.
 
 use crate::App;
 use crate::args::VerifyArgs;
 use crate::commands::restore::{require_versioned, resolve_time, rfc3339};
-use crate::error::{CliResult, Exit};
+use crate::error::{CliError, CliResult, Exit};
 use crate::listing::list_timeline;
-use crate::output::human_bytes;
+use crate::output::{Printer, human_bytes};
 use crate::s3::S3;
 use chrono::{DateTime, Utc};
-use s3rewind_engine::{BucketState, Location, Version, parse_s3_uri};
+use s3rewind_engine::verify::{KeyCheck, Outcome, compare, recognise_copies};
+use s3rewind_engine::{
+    BucketState, Destination, KnownCopy, Location, StateEntry, Version, parse_s3_uri,
+};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 use tokio::task::JoinSet;
-
-/// Why a key does not match its state at TIME.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    /// Existed at TIME, absent now.
-    Missing,
-    /// Absent at TIME, exists now.
-    Unexpected,
-    /// Sizes differ.
-    DifferentSize,
-    /// Same size, different ETags (and no `--deep` to compare content).
-    DifferentEtag,
-    /// `--deep`: the content differs.
-    DifferentContent,
-    /// `--deep`: a version could not be read, so the key could not be checked.
-    Unreadable,
-}
-
-impl Reason {
-    fn label(self) -> &'static str {
-        match self {
-            Reason::Missing => "missing",
-            Reason::Unexpected => "unexpected",
-            Reason::DifferentSize => "size",
-            Reason::DifferentEtag => "etag",
-            Reason::DifferentContent => "content",
-            Reason::Unreadable => "unreadable",
-        }
-    }
-}
 
 /// One version, as the report shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -74,7 +52,7 @@ pub struct VersionRef {
     pub size: u64,
     /// Its `LastModified`.
     pub last_modified: DateTime<Utc>,
-    /// SHA-256 of its content (hex), when `--deep` read it.
+    /// SHA-256 of its content (hex), when it was read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sha256: Option<String>,
 }
@@ -94,15 +72,15 @@ impl From<&Version> for VersionRef {
 /// A key that differs from its state at TIME.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Difference {
-    /// The key.
+    /// The key (at the destination).
     pub key: String,
     /// Why.
-    pub reason: Reason,
+    pub reason: Outcome,
     /// One line for humans.
     pub detail: String,
-    /// The version the key had at TIME (`None`: absent then).
+    /// The source's version at TIME (`None`: absent then).
     pub expected: Option<VersionRef>,
-    /// The key's current version (`None`: absent now).
+    /// The destination's current version (`None`: absent now).
     pub current: Option<VersionRef>,
 }
 
@@ -111,54 +89,101 @@ pub struct Difference {
 pub struct Matched {
     /// The current version is the version at TIME.
     pub same_version: u64,
-    /// Another version with the same size and ETag (default check).
+    /// Another version with the same size and ETag (default check; for a directory,
+    /// the file's MD5 equals the ETag).
     pub same_size_and_etag: u64,
-    /// Another version with the same content (`--deep`).
+    /// The same content (SHA-256 of both sides).
     pub same_content: u64,
+    /// The copy of the source version that the restore's journal records, same size
+    /// (multipart copies have ETags of their own).
+    pub known_copy: u64,
 }
 
 impl Matched {
     fn total(&self) -> u64 {
-        self.same_version + self.same_size_and_etag + self.same_content
+        self.same_version + self.same_size_and_etag + self.same_content + self.known_copy
     }
 }
 
-/// The result of `verify` (`--output json` prints it).
+/// The result of a verification (`--output json` prints it).
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
-    /// The bucket and prefix checked.
+    /// The bucket and prefix whose state at TIME was the reference.
     pub source: Location,
-    /// The instant whose state the current state was compared with.
+    /// What was checked: `in_place`, `s3://DEST/PREFIX` or a directory.
+    pub destination: String,
+    /// The instant whose state was compared with.
     pub at: DateTime<Utc>,
-    /// True with `--deep`.
+    /// True when content was compared (`--deep`).
     pub deep: bool,
     /// True when no key differs.
     pub ok: bool,
     /// Keys that existed at TIME.
     pub keys_at_target: u64,
-    /// Keys that exist now.
+    /// Keys that exist at the destination (for a directory: of those expected).
     pub keys_now: u64,
     /// Keys that match, by how.
     pub matched: Matched,
-    /// `--deep`: versions read.
+    /// Keys at another bucket or prefix that did not exist at TIME: a restore leaves
+    /// them alone, so they are listed in the report but are not differences.
+    pub extra: u64,
+    /// Objects and files read to compare content.
     pub objects_read: u64,
-    /// `--deep`: bytes read.
+    /// Bytes read to compare content.
     pub bytes_read: u64,
     /// The keys that differ, sorted by key.
     pub differences: Vec<Difference>,
     /// Keys whose state at TIME is not known for sure (a `null` version was rewritten
     /// after TIME); the comparison used the best surviving answer.
     pub uncertain: Vec<String>,
-    /// Keys whose state at TIME depends on a same-second version/delete-marker tie.
+    /// Keys whose state at TIME depends on a guessed order (a same-second tie).
     pub ambiguous: Vec<String>,
+    /// Every key's check, for `--report`.
+    #[serde(skip)]
+    pub checks: Vec<KeyCheck>,
+    /// SHA-256 of both sides of the keys whose content was read: (source, destination).
+    #[serde(skip)]
+    pub hashes: std::collections::HashMap<String, (Option<String>, Option<String>)>,
 }
 
-/// A pair of versions of one key that `--deep` must read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct DeepPair {
-    key: String,
-    expected: Version,
-    current: Version,
+/// Where the restored state is.
+#[derive(Debug, Clone)]
+pub enum Side {
+    /// The source bucket itself.
+    InPlace,
+    /// Another bucket or prefix, through its own client.
+    Bucket {
+        /// The destination's client.
+        client: S3,
+        /// Bucket and prefix.
+        location: Location,
+    },
+    /// A directory of files.
+    Directory(PathBuf),
+}
+
+impl Side {
+    fn destination(&self) -> Destination {
+        match self {
+            Side::InPlace => Destination::InPlace,
+            Side::Bucket { location, .. } => Destination::Bucket {
+                location: location.clone(),
+            },
+            Side::Directory(p) => Destination::Directory {
+                path: p.to_string_lossy().into_owned(),
+            },
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Side::InPlace => "in_place".to_owned(),
+            Side::Bucket { location, .. } => {
+                format!("s3://{}/{}", location.bucket, location.prefix)
+            }
+            Side::Directory(p) => p.display().to_string(),
+        }
+    }
 }
 
 fn describe(v: &Version) -> String {
@@ -170,147 +195,378 @@ fn describe(v: &Version) -> String {
     )
 }
 
-/// Compare the current state with the state at TIME. With `deep`, pairs of different
-/// versions of equal size are not decided here but returned for reading.
-fn compare(
+/// An ETag that is the MD5 of the content (single-part, unencrypted or SSE-S3).
+fn is_md5(etag: &str) -> bool {
+    etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The directory's side: for each key expected, its file (size, and the MD5 where the
+/// expected ETag is one). A file whose expected ETag is not an MD5 gets no ETag, so
+/// the comparison asks for its content.
+fn directory_state(dir: &Path, source: &Location, target: &BucketState) -> BucketState {
+    let destination = Destination::Directory {
+        path: dir.to_string_lossy().into_owned(),
+    };
+    let mut objects = Vec::new();
+    for e in target
+        .objects
+        .iter()
+        .filter(|e| e.key.starts_with(&source.prefix))
+    {
+        let key = s3rewind_engine::destination_key(&source.prefix, &destination, &e.key);
+        let Ok(rel) = s3rewind_engine::paths::key_to_path(&key) else {
+            continue;
+        };
+        let file = dir.join(rel.as_str());
+        let Ok(meta) = std::fs::symlink_metadata(&file) else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        let etag = if meta.len() == e.version.size && is_md5(&e.version.etag) {
+            md5_of_file(&file).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        objects.push(StateEntry {
+            key,
+            version: Version {
+                version_id: "file".to_owned(),
+                last_modified: meta
+                    .modified()
+                    .map(DateTime::<Utc>::from)
+                    .unwrap_or(e.version.last_modified),
+                delete_marker: false,
+                etag,
+                size: meta.len(),
+                storage_class: None,
+                owner_id: None,
+                is_latest: true,
+            },
+        });
+    }
+    objects.sort_by(|a, b| a.key.cmp(&b.key));
+    BucketState {
+        objects,
+        ..BucketState::default()
+    }
+}
+
+/// Feed a file to `update` in 256 KiB chunks; returns its length.
+fn read_chunks(path: &Path, mut update: impl FnMut(&[u8])) -> std::io::Result<u64> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut n = 0u64;
+    loop {
+        let got = f.read(&mut buf)?;
+        if got == 0 {
+            return Ok(n);
+        }
+        update(&buf[..got]);
+        n += got as u64;
+    }
+}
+
+fn md5_of_file(path: &Path) -> std::io::Result<String> {
+    use md5::Digest as _;
+    let mut h = md5::Md5::new();
+    read_chunks(path, |b| h.update(b))?;
+    Ok(hex(&h.finalize()))
+}
+
+fn sha256_of_file(path: &Path) -> std::io::Result<(String, u64)> {
+    let mut h = Sha256::new();
+    let n = read_chunks(path, |b| h.update(b))?;
+    Ok((hex(&h.finalize()), n))
+}
+
+/// Check `side` against the source's state `target` at `at`. `current` is the
+/// destination's current state when the caller already listed it (in place).
+#[allow(clippy::too_many_arguments)]
+pub async fn check(
+    printer: &Printer,
+    source_client: &S3,
     source: &Location,
+    side: &Side,
     at: DateTime<Utc>,
-    current: &BucketState,
     target: &BucketState,
+    current: Option<BucketState>,
+    known: &[KnownCopy],
     deep: bool,
-) -> (VerifyReport, Vec<DeepPair>) {
-    let under = |k: &str| k.starts_with(&source.prefix);
+    listing: (i32, usize),
+    concurrency: usize,
+) -> CliResult<VerifyReport> {
+    let current = match (current, side) {
+        (Some(c), _) => c,
+        (None, Side::InPlace) => list_timeline(
+            source_client,
+            printer,
+            &source.bucket,
+            &source.prefix,
+            listing.0,
+            listing.1,
+        )
+        .await?
+        .current(),
+        (None, Side::Bucket { client, location }) => list_timeline(
+            client,
+            printer,
+            &location.bucket,
+            &location.prefix,
+            listing.0,
+            listing.1,
+        )
+        .await?
+        .current(),
+        (None, Side::Directory(dir)) => directory_state(dir, source, target),
+    };
+    let mut checks = compare(source, &side.destination(), target, &current, deep);
+    recognise_copies(&mut checks, known);
+    if matches!(side, Side::Directory(_)) {
+        // No MD5 to compare (multipart or encrypted source): compare content instead.
+        for c in &mut checks {
+            if c.outcome == Outcome::DifferentEtag
+                && c.current.as_ref().is_some_and(|v| v.etag.is_empty())
+            {
+                c.outcome = Outcome::NeedsContent;
+            }
+        }
+    }
     let mut report = VerifyReport {
         source: source.clone(),
+        destination: side.describe(),
         at,
         deep,
         ok: true,
-        keys_at_target: 0,
-        keys_now: 0,
+        keys_at_target: checks.iter().filter(|c| c.expected.is_some()).count() as u64,
+        keys_now: checks.iter().filter(|c| c.current.is_some()).count() as u64,
         matched: Matched::default(),
+        extra: 0,
         objects_read: 0,
         bytes_read: 0,
         differences: Vec::new(),
         uncertain: target
             .uncertain
             .iter()
-            .filter(|u| under(&u.key))
+            .filter(|u| u.key.starts_with(&source.prefix))
             .map(|u| u.key.clone())
             .collect(),
         ambiguous: target
             .ambiguous
             .iter()
-            .filter(|k| under(k))
+            .filter(|k| k.starts_with(&source.prefix))
             .cloned()
             .collect(),
+        checks: Vec::new(),
+        hashes: Default::default(),
     };
-    let mut pairs = Vec::new();
-    let mut tgt = target.objects.iter().filter(|e| under(&e.key)).peekable();
-    let mut cur = current.objects.iter().filter(|e| under(&e.key)).peekable();
-    loop {
-        let (t, c) = match (tgt.peek(), cur.peek()) {
-            (None, None) => break,
-            (Some(t), Some(c)) if t.key == c.key => (tgt.next(), cur.next()),
-            (Some(t), Some(c)) if t.key < c.key => (tgt.next(), None),
-            (Some(_), None) => (tgt.next(), None),
-            _ => (None, cur.next()),
-        };
-        if t.is_some() {
-            report.keys_at_target += 1;
-        }
-        if c.is_some() {
-            report.keys_now += 1;
-        }
-        let diff = |reason, detail: String, t: Option<&Version>, c: Option<&Version>| {
-            (
-                reason,
-                detail,
-                t.map(VersionRef::from),
-                c.map(VersionRef::from),
-            )
-        };
-        let found = match (t, c) {
-            (Some(t), None) => Some((
-                t.key.clone(),
-                diff(
-                    Reason::Missing,
-                    format!(
-                        "existed at {} ({}), absent now",
-                        rfc3339(at),
-                        describe(&t.version)
-                    ),
-                    Some(&t.version),
-                    None,
-                ),
-            )),
-            (None, Some(c)) => Some((
-                c.key.clone(),
-                diff(
-                    Reason::Unexpected,
-                    format!(
-                        "absent at {}, exists now ({})",
-                        rfc3339(at),
-                        describe(&c.version)
-                    ),
-                    None,
-                    Some(&c.version),
-                ),
-            )),
-            (Some(t), Some(c)) => {
-                let (tv, cv) = (&t.version, &c.version);
-                if tv.version_id == cv.version_id {
-                    report.matched.same_version += 1;
-                    None
-                } else if tv.size != cv.size {
-                    Some((
-                        t.key.clone(),
-                        diff(
-                            Reason::DifferentSize,
-                            format!("size {} now, {} at {}", cv.size, tv.size, rfc3339(at)),
-                            Some(tv),
-                            Some(cv),
-                        ),
-                    ))
-                } else if deep {
-                    pairs.push(DeepPair {
-                        key: t.key.clone(),
-                        expected: tv.clone(),
-                        current: cv.clone(),
-                    });
-                    None
-                } else if !tv.etag.is_empty() && tv.etag == cv.etag {
-                    report.matched.same_size_and_etag += 1;
-                    None
-                } else {
-                    Some((
-                        t.key.clone(),
-                        diff(
-                            Reason::DifferentEtag,
-                            format!(
-                                "same size but ETag {} now, {} at {} (ETags of multipart or SSE-KMS objects differ for equal content: --deep compares the content)",
-                                if cv.etag.is_empty() { "-" } else { &cv.etag },
-                                if tv.etag.is_empty() { "-" } else { &tv.etag },
-                                rfc3339(at)
-                            ),
-                            Some(tv),
-                            Some(cv),
-                        ),
-                    ))
-                }
-            }
-            (None, None) => unreachable!("one side is always taken"),
-        };
-        if let Some((key, (reason, detail, expected, current))) = found {
-            report.differences.push(Difference {
-                key,
-                reason,
-                detail,
-                expected,
-                current,
-            });
+    if let Side::Bucket { client, location } = side {
+        read_back_null_copies(client, &location.bucket, &mut checks, &mut report).await;
+    }
+    let pending: Vec<usize> = checks
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.outcome == Outcome::NeedsContent)
+        .map(|(i, _)| i)
+        .collect();
+    if !pending.is_empty() {
+        read_content(
+            printer,
+            source_client,
+            source,
+            side,
+            &mut checks,
+            pending,
+            concurrency,
+            &mut report,
+        )
+        .await;
+    }
+    for c in &checks {
+        match c.outcome {
+            Outcome::SameVersion => report.matched.same_version += 1,
+            Outcome::SameSizeAndEtag => report.matched.same_size_and_etag += 1,
+            Outcome::SameContent => report.matched.same_content += 1,
+            Outcome::KnownCopy => report.matched.known_copy += 1,
+            Outcome::Extra => report.extra += 1,
+            _ => report.differences.push(difference(c, at, &report.hashes)),
         }
     }
-    (report, pairs)
+    report.ok = report.differences.is_empty();
+    report.checks = checks;
+    Ok(report)
+}
+
+fn difference(
+    c: &KeyCheck,
+    at: DateTime<Utc>,
+    hashes: &std::collections::HashMap<String, (Option<String>, Option<String>)>,
+) -> Difference {
+    let (h_src, h_dst) = hashes.get(&c.key).cloned().unwrap_or_default();
+    let detail = match (c.outcome, &c.expected, &c.current) {
+        (Outcome::Missing, Some(t), _) => {
+            format!("existed at {} ({}), absent now", rfc3339(at), describe(t))
+        }
+        (Outcome::Unexpected, _, Some(v)) => {
+            format!("absent at {}, exists now ({})", rfc3339(at), describe(v))
+        }
+        (Outcome::DifferentSize, Some(t), Some(v)) => {
+            format!("size {} now, {} at {}", v.size, t.size, rfc3339(at))
+        }
+        (Outcome::DifferentEtag, Some(t), Some(v)) => format!(
+            "same size but ETag {} now, {} at {} (ETags of multipart or SSE-KMS objects differ for equal content: --deep compares the content)",
+            if v.etag.is_empty() { "-" } else { &v.etag },
+            if t.etag.is_empty() { "-" } else { &t.etag },
+            rfc3339(at)
+        ),
+        (Outcome::DifferentContent, _, _) => format!(
+            "same size but different content: SHA-256 {} now, {} at {}",
+            h_dst.as_deref().map_or("-", |h| &h[..16]),
+            h_src.as_deref().map_or("-", |h| &h[..16]),
+            rfc3339(at)
+        ),
+        (Outcome::Unreadable, _, _) => h_dst
+            .or(h_src)
+            .unwrap_or_else(|| "could not be read".to_owned()),
+        (o, _, _) => format!("{o:?}"),
+    };
+    let mut expected = c.expected.as_ref().map(VersionRef::from);
+    let mut current = c.current.as_ref().map(VersionRef::from);
+    if c.outcome == Outcome::DifferentContent {
+        if let Some(e) = &mut expected {
+            e.sha256 = hashes.get(&c.key).and_then(|h| h.0.clone());
+        }
+        if let Some(e) = &mut current {
+            e.sha256 = hashes.get(&c.key).and_then(|h| h.1.clone());
+        }
+    }
+    Difference {
+        key: c.key.clone(),
+        reason: c.outcome,
+        detail,
+        expected,
+        current,
+    }
+}
+
+/// Copies of `null` source versions in another bucket are read back with HEAD (one
+/// request each): radosgw lists such a copy with the source's size and ETag while reads
+/// return another object, which no listing can show.
+async fn read_back_null_copies(
+    client: &S3,
+    bucket: &str,
+    checks: &mut [KeyCheck],
+    report: &mut VerifyReport,
+) {
+    for c in checks.iter_mut().filter(|c| {
+        c.outcome == Outcome::SameSizeAndEtag && c.expected.as_ref().is_some_and(|v| v.is_null())
+    }) {
+        let exp = c.expected.as_ref().expect("filtered");
+        let problem = match client.head(bucket, &c.key, None).await {
+            Ok(Some(h)) if h.size == exp.size && h.etag == exp.etag => continue,
+            Ok(Some(h)) => format!(
+                "listed with the source's size and ETag, but reads as another object ({}, ETag {})",
+                human_bytes(h.size),
+                h.etag
+            ),
+            Ok(None) => "listed, but a read answers that it does not exist".to_owned(),
+            Err(e) => format!("listed, but cannot be read: {e}"),
+        };
+        c.outcome = Outcome::Unreadable;
+        report.hashes.insert(c.key.clone(), (None, Some(problem)));
+    }
+}
+
+/// Write the per-key report: JSON Lines, or CSV when the file name ends in `.csv`.
+pub fn write_report(path: &Path, r: &VerifyReport) -> CliResult<()> {
+    let fail = |e: std::io::Error| {
+        CliError::failure(format!("cannot write report {}: {e}", path.display()))
+    };
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(fail)?);
+    let csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    if csv {
+        writeln!(
+            out,
+            "key,source_key,source_version_id,destination_version_id,size,etag,sha256,outcome"
+        )
+        .map_err(fail)?;
+    }
+    for c in &r.checks {
+        // For unreadable keys the map holds the reason, not a checksum.
+        let hash = r
+            .hashes
+            .get(&c.key)
+            .filter(|_| matches!(c.outcome, Outcome::SameContent | Outcome::DifferentContent));
+        let sha = hash
+            .and_then(|h| h.1.clone().or(h.0.clone()))
+            .unwrap_or_default();
+        let row = ReportRow {
+            key: &c.key,
+            source_key: c.source_key.as_deref(),
+            source_version_id: c.expected.as_ref().map(|v| v.version_id.as_str()),
+            destination_version_id: c.current.as_ref().map(|v| v.version_id.as_str()),
+            size: c.current.as_ref().or(c.expected.as_ref()).map(|v| v.size),
+            etag: c
+                .current
+                .as_ref()
+                .or(c.expected.as_ref())
+                .map(|v| v.etag.as_str())
+                .filter(|e| !e.is_empty()),
+            sha256: Some(sha.as_str()).filter(|s| !s.is_empty()),
+            outcome: c.outcome,
+            ok: !c.outcome.is_difference(),
+        };
+        if csv {
+            let field = |s: Option<&str>| csv_field(s.unwrap_or(""));
+            writeln!(
+                out,
+                "{},{},{},{},{},{},{},{}",
+                field(Some(row.key)),
+                field(row.source_key),
+                field(row.source_version_id),
+                field(row.destination_version_id),
+                row.size.map(|s| s.to_string()).unwrap_or_default(),
+                field(row.etag),
+                field(row.sha256),
+                serde_json::to_value(row.outcome)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            )
+            .map_err(fail)?;
+        } else {
+            let line = serde_json::to_string(&row).map_err(|e| fail(e.into()))?;
+            writeln!(out, "{line}").map_err(fail)?;
+        }
+    }
+    out.flush().map_err(fail)
+}
+
+/// One line of the `--report` file (JSON Lines; the CSV has the same columns less `ok`).
+#[derive(Serialize)]
+struct ReportRow<'a> {
+    key: &'a str,
+    source_key: Option<&'a str>,
+    source_version_id: Option<&'a str>,
+    destination_version_id: Option<&'a str>,
+    size: Option<u64>,
+    etag: Option<&'a str>,
+    sha256: Option<&'a str>,
+    outcome: Outcome,
+    ok: bool,
+}
+
+/// RFC 4180: quote a field that holds a comma, quote, CR or LF; double the quotes.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
 }
 
 /// An `AsyncWrite` that hashes what is written to it and keeps nothing.
@@ -354,103 +610,103 @@ async fn sha256_of(
     Ok((hex(&w.0.finalize()), n))
 }
 
-/// What reading one pair gave.
-struct DeepResult {
-    pair: DeepPair,
-    expected: Result<(String, u64), String>,
-    current: Result<(String, u64), String>,
-}
-
-/// Read every pair, at most `concurrency` GETs in flight, and decide each.
-async fn deep_check(
-    app: &App,
-    bucket: &str,
-    at: DateTime<Utc>,
-    pairs: Vec<DeepPair>,
+/// Read both sides of every pending key (at most `concurrency` at once) and decide it.
+#[allow(clippy::too_many_arguments)]
+async fn read_content(
+    printer: &Printer,
+    source_client: &S3,
+    source: &Location,
+    side: &Side,
+    checks: &mut [KeyCheck],
+    pending: Vec<usize>,
     concurrency: usize,
     report: &mut VerifyReport,
 ) {
-    let bar = app.printer.bar(pairs.len() as u64, "reading");
-    let mut queue: VecDeque<DeepPair> = pairs.into();
+    let bar = printer.bar(pending.len() as u64, "reading");
+    let mut queue: VecDeque<usize> = pending.into();
     let mut tasks = JoinSet::new();
     loop {
-        // One task per pair, reading its two versions one after the other: at most
-        // `concurrency` GETs in flight.
         while tasks.len() < concurrency.max(1) {
-            let Some(pair) = queue.pop_front() else { break };
-            let s3 = app.s3.clone();
-            let bucket = bucket.to_owned();
+            let Some(i) = queue.pop_front() else { break };
+            let c = &checks[i];
+            let (Some(src_key), Some(exp), Some(cur)) = (&c.source_key, &c.expected, &c.current)
+            else {
+                continue;
+            };
+            let src = (
+                source_client.clone(),
+                source.bucket.clone(),
+                src_key.clone(),
+                exp.version_id.clone(),
+            );
+            // The destination is read as users read it: its current object, no version id.
+            let _ = cur;
+            let dst: Dest = match side {
+                Side::InPlace => Dest::S3(
+                    source_client.clone(),
+                    source.bucket.clone(),
+                    c.key.clone(),
+                    String::new(),
+                ),
+                Side::Bucket { client, location } => Dest::S3(
+                    client.clone(),
+                    location.bucket.clone(),
+                    c.key.clone(),
+                    String::new(),
+                ),
+                Side::Directory(dir) => match s3rewind_engine::paths::key_to_path(&c.key) {
+                    Ok(rel) => Dest::File(dir.join(rel.as_str())),
+                    Err(e) => Dest::Invalid(e.to_string()),
+                },
+            };
             tasks.spawn(async move {
-                let expected = sha256_of(&s3, &bucket, &pair.key, &pair.expected.version_id).await;
-                let current = sha256_of(&s3, &bucket, &pair.key, &pair.current.version_id).await;
-                DeepResult {
-                    pair,
-                    expected,
-                    current,
-                }
+                let a = sha256_of(&src.0, &src.1, &src.2, &src.3).await;
+                let b = match dst {
+                    Dest::S3(s3, bucket, key, vid) => sha256_of(&s3, &bucket, &key, &vid).await,
+                    Dest::File(path) => tokio::task::spawn_blocking(move || {
+                        sha256_of_file(&path)
+                            .map_err(|e| format!("reading {}: {e}", path.display()))
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string())),
+                    Dest::Invalid(e) => Err(e),
+                };
+                (i, a, b)
             });
         }
         let Some(joined) = tasks.join_next().await else {
             break;
         };
         bar.inc(1);
-        let r = match joined {
-            Ok(r) => r,
-            Err(e) => {
-                report.differences.push(Difference {
-                    key: String::new(),
-                    reason: Reason::Unreadable,
-                    detail: format!("internal error: {e}"),
-                    expected: None,
-                    current: None,
-                });
-                continue;
-            }
-        };
-        for (_, len) in [&r.expected, &r.current].into_iter().flatten() {
+        let Ok((i, a, b)) = joined else { continue };
+        for (_, len) in [&a, &b].into_iter().flatten() {
             report.objects_read += 1;
             report.bytes_read += len;
         }
-        let mut expected = VersionRef::from(&r.pair.expected);
-        let mut current = VersionRef::from(&r.pair.current);
-        let (reason, detail) = match (r.expected, r.current) {
-            (Ok((a, _)), Ok((b, _))) if a == b => {
-                report.matched.same_content += 1;
-                continue;
-            }
-            (Ok((a, _)), Ok((b, _))) => {
-                let detail = format!(
-                    "same size but different content: SHA-256 {} now, {} at {}",
-                    &b[..16],
-                    &a[..16],
-                    rfc3339(at)
-                );
-                expected.sha256 = Some(a);
-                current.sha256 = Some(b);
-                (Reason::DifferentContent, detail)
-            }
+        let c = &mut checks[i];
+        let (outcome, hashes) = match (a, b) {
+            (Ok((x, _)), Ok((y, _))) if x == y => (Outcome::SameContent, (Some(x), Some(y))),
+            (Ok((x, _)), Ok((y, _))) => (Outcome::DifferentContent, (Some(x), Some(y))),
             (Err(e), _) => (
-                Reason::Unreadable,
-                format!(
-                    "cannot read version {} (at {}): {e}",
-                    expected.version_id,
-                    rfc3339(at)
-                ),
+                Outcome::Unreadable,
+                (Some(format!("cannot read the source version: {e}")), None),
             ),
             (_, Err(e)) => (
-                Reason::Unreadable,
-                format!("cannot read current version {}: {e}", current.version_id),
+                Outcome::Unreadable,
+                (None, Some(format!("cannot read the restored object: {e}"))),
             ),
         };
-        report.differences.push(Difference {
-            key: r.pair.key,
-            reason,
-            detail,
-            expected: Some(expected),
-            current: Some(current),
-        });
+        c.outcome = outcome;
+        report.hashes.insert(c.key.clone(), hashes);
     }
     bar.finish_and_clear();
+}
+
+/// The destination side of one content read.
+enum Dest {
+    S3(S3, String, String, String),
+    File(PathBuf),
+    Invalid(String),
 }
 
 /// `s3rewind verify`.
@@ -462,6 +718,29 @@ pub async fn verify_cmd(app: &App, args: &VerifyArgs) -> CliResult<Exit> {
     if let Some(note) = note {
         printer.info(note);
     }
+    let side = match (&args.to, &args.to_dir) {
+        (Some(to), _) => {
+            let location = parse_s3_uri(to)?;
+            if location == source {
+                Side::InPlace
+            } else {
+                Side::Bucket {
+                    client: app.s3.clone(),
+                    location,
+                }
+            }
+        }
+        (None, Some(dir)) => {
+            if !dir.is_dir() {
+                return Err(CliError::usage(format!(
+                    "--to-dir {}: no such directory",
+                    dir.display()
+                )));
+            }
+            Side::Directory(dir.clone())
+        }
+        (None, None) => Side::InPlace,
+    };
     let started = Instant::now();
     let timeline = list_timeline(
         &app.s3,
@@ -472,34 +751,39 @@ pub async fn verify_cmd(app: &App, args: &VerifyArgs) -> CliResult<Exit> {
         args.listing.list_concurrency as usize,
     )
     .await?;
-    let (mut report, pairs) = compare(
+    let current = matches!(side, Side::InPlace).then(|| timeline.current());
+    let known = match &args.journal {
+        Some(j) => crate::journal::known_copies(&crate::journal::read(j)?),
+        None => Vec::new(),
+    };
+    let report = check(
+        printer,
+        &app.s3,
         &source,
+        &side,
         at,
-        &timeline.current(),
         &timeline.state_at(at),
+        current,
+        &known,
         args.deep,
-    );
-    if !pairs.is_empty() {
-        deep_check(
-            app,
-            &source.bucket,
-            at,
-            pairs,
-            args.concurrency as usize,
-            &mut report,
-        )
-        .await;
-    }
-    report.differences.sort_by(|a, b| a.key.cmp(&b.key));
-    report.ok = report.differences.is_empty();
+        (
+            args.listing.page_size,
+            args.listing.list_concurrency as usize,
+        ),
+        args.concurrency as usize,
+    )
+    .await?;
     tracing::debug!(seconds = started.elapsed().as_secs_f64(), "verified");
-    print_report(app, &report);
+    if let Some(path) = &args.report {
+        write_report(path, &report)?;
+    }
+    print_report(printer, app.verbose, &report);
     printer.json_value(&report);
     Ok(if report.ok { Exit::Ok } else { Exit::Partial })
 }
 
-fn print_report(app: &App, r: &VerifyReport) {
-    let printer = &app.printer;
+/// The verification's summary for people.
+pub fn print_report(printer: &Printer, verbose: bool, r: &VerifyReport) {
     for (what, keys) in [
         (
             "a `null` version was rewritten after TIME, so the state at TIME is not known for sure; compared with the newest surviving version",
@@ -526,6 +810,12 @@ fn print_report(app: &App, r: &VerifyReport) {
         if m.same_size_and_etag > 0 {
             parts.push(format!("{} same size and ETag", m.same_size_and_etag));
         }
+        if m.known_copy > 0 {
+            parts.push(format!(
+                "{} multipart copies made by this restore, same size (--deep-verify reads them)",
+                m.known_copy
+            ));
+        }
         if r.deep {
             parts.push(format!(
                 "{} same content ({} objects read, {})",
@@ -538,23 +828,28 @@ fn print_report(app: &App, r: &VerifyReport) {
     };
     if r.ok {
         printer.line(format!(
-            "OK: {} matches its state at {}: {} keys ({how})",
-            r.source,
+            "OK: {} at {}: {} keys ({how}){}",
+            matches_what(r),
             rfc3339(r.at),
-            r.keys_at_target
+            r.keys_at_target,
+            if r.extra > 0 {
+                format!("; {} other key(s) there, left alone", r.extra)
+            } else {
+                String::new()
+            }
         ));
         return;
     }
     printer.line(format!(
-        "DIFFERENT: {} does not match its state at {}: {} key(s) differ ({} keys then, {} now; {} match: {how})",
-        r.source,
+        "DIFFERENT: {} at {}: {} key(s) differ ({} keys then, {} now; {} match: {how})",
+        matches_what(r).replacen(" matches ", " does not match ", 1),
         rfc3339(r.at),
         r.differences.len(),
         r.keys_at_target,
         r.keys_now,
         m.total()
     ));
-    let shown = if app.verbose {
+    let shown = if verbose {
         r.differences.len()
     } else {
         r.differences.len().min(50)
@@ -562,7 +857,7 @@ fn print_report(app: &App, r: &VerifyReport) {
     for d in &r.differences[..shown] {
         printer.line(format!(
             "  {:<10} {:?}: {}",
-            d.reason.label(),
+            label(d.reason),
             d.key,
             d.detail
         ));
@@ -575,97 +870,30 @@ fn print_report(app: &App, r: &VerifyReport) {
     }
 }
 
+/// "s3://b/p/ matches its state" or "DEST matches the state of s3://b/p/".
+fn matches_what(r: &VerifyReport) -> String {
+    if r.destination == "in_place" {
+        format!("{} matches its state", r.source)
+    } else {
+        format!("{} matches the state of {}", r.destination, r.source)
+    }
+}
+
+fn label(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Missing => "missing",
+        Outcome::Unexpected => "unexpected",
+        Outcome::DifferentSize => "size",
+        Outcome::DifferentEtag => "etag",
+        Outcome::DifferentContent => "content",
+        Outcome::Unreadable => "unreadable",
+        _ => "other",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-    use s3rewind_engine::StateEntry;
-
-    fn v(id: &str, etag: &str, size: u64) -> Version {
-        Version {
-            version_id: id.into(),
-            last_modified: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
-            delete_marker: false,
-            etag: etag.into(),
-            size,
-            storage_class: None,
-            owner_id: None,
-            is_latest: false,
-        }
-    }
-
-    fn state(entries: &[(&str, Version)]) -> BucketState {
-        BucketState {
-            objects: entries
-                .iter()
-                .map(|(k, v)| StateEntry {
-                    key: (*k).into(),
-                    version: v.clone(),
-                })
-                .collect(),
-            ..BucketState::default()
-        }
-    }
-
-    fn loc(prefix: &str) -> Location {
-        Location {
-            bucket: "b".into(),
-            prefix: prefix.into(),
-        }
-    }
-
-    #[test]
-    fn every_kind_of_difference_is_named() {
-        let at = Utc::now();
-        let target = state(&[
-            ("copy", v("v1", "e1", 3)),
-            ("etag", v("v2", "e2", 3)),
-            ("gone", v("v3", "e3", 3)),
-            ("same", v("v4", "e4", 3)),
-            ("size", v("v5", "e5", 3)),
-        ]);
-        let current = state(&[
-            ("copy", v("c1", "e1", 3)),
-            ("etag", v("c2", "zz", 3)),
-            ("new", v("c3", "e3", 3)),
-            ("same", v("v4", "e4", 3)),
-            ("size", v("c5", "e5", 4)),
-        ]);
-        let (r, pairs) = compare(&loc(""), at, &current, &target, false);
-        assert!(pairs.is_empty());
-        let got: Vec<(&str, Reason)> = r
-            .differences
-            .iter()
-            .map(|d| (d.key.as_str(), d.reason))
-            .collect();
-        assert_eq!(
-            got,
-            [
-                ("etag", Reason::DifferentEtag),
-                ("gone", Reason::Missing),
-                ("new", Reason::Unexpected),
-                ("size", Reason::DifferentSize),
-            ]
-        );
-        assert_eq!(r.matched.same_version, 1);
-        assert_eq!(r.matched.same_size_and_etag, 1);
-        assert_eq!((r.keys_at_target, r.keys_now), (5, 5));
-
-        // --deep: equal-size pairs of different versions are read instead.
-        let (r, pairs) = compare(&loc(""), at, &current, &target, true);
-        let keys: Vec<&str> = pairs.iter().map(|p| p.key.as_str()).collect();
-        assert_eq!(keys, ["copy", "etag"]);
-        assert_eq!(r.differences.len(), 3);
-    }
-
-    #[test]
-    fn only_keys_under_the_prefix_count() {
-        let target = state(&[("a/1", v("v1", "e", 1)), ("b/1", v("v2", "e", 1))]);
-        let current = state(&[("a/1", v("v1", "e", 1))]);
-        let (r, _) = compare(&loc("a/"), Utc::now(), &current, &target, false);
-        assert!(r.differences.is_empty());
-        assert_eq!(r.keys_at_target, 1);
-    }
 
     #[tokio::test]
     async fn hash_writer_hashes_what_it_is_given() {
@@ -676,6 +904,76 @@ mod tests {
         assert_eq!(
             hex(&w.0.finalize()),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn md5_etags_are_recognised_and_csv_fields_quoted() {
+        assert!(is_md5("900150983cd24fb0d6963f7d28e17f72"));
+        assert!(!is_md5("900150983cd24fb0d6963f7d28e17f72-2"));
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("plain"), "plain");
+    }
+
+    #[test]
+    fn a_directory_file_is_checked_by_md5_or_by_content() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), b"abc").unwrap();
+        std::fs::write(dir.path().join("m"), b"abc").unwrap();
+        let v = |etag: &str| Version {
+            version_id: "v".into(),
+            last_modified: Utc::now(),
+            delete_marker: false,
+            etag: etag.into(),
+            size: 3,
+            storage_class: None,
+            owner_id: None,
+            is_latest: false,
+        };
+        let target = BucketState {
+            objects: vec![
+                StateEntry {
+                    key: "a".into(),
+                    version: v("900150983cd24fb0d6963f7d28e17f72"),
+                },
+                StateEntry {
+                    key: "m".into(),
+                    version: v("0123-2"),
+                },
+                StateEntry {
+                    key: "z".into(),
+                    version: v("x"),
+                },
+            ],
+            ..BucketState::default()
+        };
+        let src = Location {
+            bucket: "b".into(),
+            prefix: String::new(),
+        };
+        let current = directory_state(dir.path(), &src, &target);
+        assert_eq!(current.objects.len(), 2);
+        assert_eq!(
+            current.objects[0].version.etag,
+            "900150983cd24fb0d6963f7d28e17f72"
+        );
+        assert_eq!(
+            current.objects[1].version.etag, "",
+            "a multipart ETag is no MD5"
+        );
+        let dest = Destination::Directory {
+            path: dir.path().to_string_lossy().into_owned(),
+        };
+        let checks = compare(&src, &dest, &target, &current, false);
+        let got: Vec<Outcome> = checks.iter().map(|c| c.outcome).collect();
+        assert_eq!(
+            got,
+            [
+                Outcome::SameSizeAndEtag,
+                Outcome::DifferentEtag,
+                Outcome::Missing
+            ]
         );
     }
 }

@@ -1,0 +1,352 @@
+//! Verification: does a destination hold the source's state at T?
+//!
+//! The same question after every restore, whatever the destination: the bucket itself
+//! (in place), another bucket or prefix, or a directory. [`compare`] walks the target
+//! state (the source's state at T, mapped to destination keys exactly as the planner
+//! maps them) beside the destination's current state and decides each key:
+//!
+//! - in place, a key whose current version **is** the version it had at T matches
+//!   (versions are immutable);
+//! - otherwise sizes must be equal, and then either the ETags are equal (the default,
+//!   free: it comes with the listing) or, with `deep`, the content must be compared,
+//!   which the caller does by reading both sides ([`Outcome::NeedsContent`]). An ETag is
+//!   an MD5 of the content only for single-part, unencrypted or SSE-S3 objects, so equal
+//!   content may have different ETags (multipart, SSE-KMS) and only `deep` can tell.
+//!
+//! Keys outside the source prefix (and, at the destination, outside its prefix) are not
+//! looked at.
+
+use crate::model::Version;
+use crate::plan::{Destination, KnownCopy, Location, destination_key};
+use crate::state::BucketState;
+use serde::{Deserialize, Serialize};
+
+/// What one key's check found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// In place: the current version is the version at T.
+    SameVersion,
+    /// Another version with the same size and ETag.
+    SameSizeAndEtag,
+    /// Same content (decided by the caller after reading both sides).
+    SameContent,
+    /// Same size, and the destination's current version is the copy of the source
+    /// version that the restore's journal records (multipart copies get ETags of their
+    /// own, so the ETags cannot be compared).
+    KnownCopy,
+    /// At another bucket or prefix: exists there but not at T. A restore leaves such
+    /// keys alone, so they are reported, not counted as differences.
+    Extra,
+    /// Same size; the content must be read to decide (`deep`).
+    NeedsContent,
+    /// Existed at T, absent at the destination.
+    Missing,
+    /// Absent at T, exists at the destination.
+    Unexpected,
+    /// Sizes differ.
+    DifferentSize,
+    /// Same size, different ETags, and no content comparison asked for.
+    DifferentEtag,
+    /// Read both sides: the content differs.
+    DifferentContent,
+    /// A side could not be read, so the key could not be checked.
+    Unreadable,
+}
+
+impl Outcome {
+    /// True for the outcomes that count as a match.
+    pub fn is_match(self) -> bool {
+        matches!(
+            self,
+            Outcome::SameVersion
+                | Outcome::SameSizeAndEtag
+                | Outcome::SameContent
+                | Outcome::KnownCopy
+        )
+    }
+
+    /// True for the outcomes that make a verification fail.
+    pub fn is_difference(self) -> bool {
+        !self.is_match() && self != Outcome::Extra
+    }
+}
+
+/// One key's check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyCheck {
+    /// The key at the destination.
+    pub key: String,
+    /// The source key it must equal (`None` for an unexpected key).
+    pub source_key: Option<String>,
+    /// The source's version at T (`None`: absent at T).
+    pub expected: Option<Version>,
+    /// The destination's current version (`None`: absent there).
+    pub current: Option<Version>,
+    /// What was found.
+    pub outcome: Outcome,
+}
+
+/// Turn the ETag differences of keys whose current version is a copy the restore's
+/// journal records (of exactly the expected source version, still holding it: see
+/// [`KnownCopy::holds`]) into [`Outcome::KnownCopy`].
+pub fn recognise_copies(checks: &mut [KeyCheck], known: &[KnownCopy]) {
+    use std::collections::HashMap;
+    let by_key: HashMap<(&str, &str), &KnownCopy> = known
+        .iter()
+        .map(|k| ((k.key.as_str(), k.version_id.as_str()), k))
+        .collect();
+    for c in checks.iter_mut() {
+        if c.outcome != Outcome::DifferentEtag {
+            continue;
+        }
+        let (Some(src), Some(exp), Some(cur)) = (&c.source_key, &c.expected, &c.current) else {
+            continue;
+        };
+        if by_key
+            .get(&(c.key.as_str(), cur.version_id.as_str()))
+            .is_some_and(|k| {
+                &k.source_key == src && k.source_version_id == exp.version_id && k.holds(cur)
+            })
+        {
+            c.outcome = Outcome::KnownCopy;
+        }
+    }
+}
+
+/// Compare the destination's `current` state with the source's `target` state.
+///
+/// `current` is keyed by destination keys (for [`Destination::InPlace`], the source's
+/// own keys); entries of both states must be sorted by key, as states are. The result is
+/// sorted by destination key. Unexpected keys are reported for S3 destinations only: a
+/// directory may hold other files.
+pub fn compare(
+    source: &Location,
+    destination: &Destination,
+    target: &BucketState,
+    current: &BucketState,
+    deep: bool,
+) -> Vec<KeyCheck> {
+    let src_prefix = source.prefix.as_str();
+    let in_place = matches!(destination, Destination::InPlace);
+    let dest_prefix = match destination {
+        Destination::InPlace => src_prefix,
+        Destination::Bucket { location } => location.prefix.as_str(),
+        Destination::Directory { .. } => "",
+    };
+    let mut tgt = target
+        .objects
+        .iter()
+        .filter(|e| e.key.starts_with(src_prefix))
+        .map(|e| (destination_key(src_prefix, destination, &e.key), e))
+        .peekable();
+    let mut cur = current
+        .objects
+        .iter()
+        .filter(|e| e.key.starts_with(dest_prefix))
+        .peekable();
+    let mut out = Vec::new();
+    loop {
+        let (t, c) = match (tgt.peek(), cur.peek()) {
+            (None, None) => break,
+            (Some((k, _)), Some(c)) if *k == c.key => (tgt.next(), cur.next()),
+            (Some((k, _)), Some(c)) if *k < c.key => (tgt.next(), None),
+            (Some(_), None) => (tgt.next(), None),
+            _ => (None, cur.next()),
+        };
+        let check = match (t, c) {
+            (Some((key, t)), None) => KeyCheck {
+                key,
+                source_key: Some(t.key.clone()),
+                expected: Some(t.version.clone()),
+                current: None,
+                outcome: Outcome::Missing,
+            },
+            (None, Some(c)) => {
+                if matches!(destination, Destination::Directory { .. }) {
+                    continue;
+                }
+                KeyCheck {
+                    key: c.key.clone(),
+                    source_key: None,
+                    expected: None,
+                    current: Some(c.version.clone()),
+                    outcome: if in_place {
+                        Outcome::Unexpected
+                    } else {
+                        Outcome::Extra
+                    },
+                }
+            }
+            (Some((key, t)), Some(c)) => {
+                let (tv, cv) = (&t.version, &c.version);
+                let outcome = if in_place && tv.version_id == cv.version_id {
+                    Outcome::SameVersion
+                } else if tv.size != cv.size {
+                    Outcome::DifferentSize
+                } else if deep {
+                    Outcome::NeedsContent
+                } else if !tv.etag.is_empty() && tv.etag == cv.etag {
+                    Outcome::SameSizeAndEtag
+                } else {
+                    Outcome::DifferentEtag
+                };
+                KeyCheck {
+                    key,
+                    source_key: Some(t.key.clone()),
+                    expected: Some(tv.clone()),
+                    current: Some(cv.clone()),
+                    outcome,
+                }
+            }
+            (None, None) => unreachable!("one side is always taken"),
+        };
+        out.push(check);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::StateEntry;
+    use chrono::{TimeZone, Utc};
+
+    fn v(id: &str, etag: &str, size: u64) -> Version {
+        Version {
+            version_id: id.into(),
+            last_modified: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
+            delete_marker: false,
+            etag: etag.into(),
+            size,
+            storage_class: None,
+            owner_id: None,
+            is_latest: false,
+        }
+    }
+
+    fn state(entries: &[(&str, Version)]) -> BucketState {
+        BucketState {
+            objects: entries
+                .iter()
+                .map(|(k, v)| StateEntry {
+                    key: (*k).into(),
+                    version: v.clone(),
+                })
+                .collect(),
+            ..BucketState::default()
+        }
+    }
+
+    fn loc(bucket: &str, prefix: &str) -> Location {
+        Location {
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+        }
+    }
+
+    fn outcomes(checks: &[KeyCheck]) -> Vec<(&str, Outcome)> {
+        checks.iter().map(|c| (c.key.as_str(), c.outcome)).collect()
+    }
+
+    #[test]
+    fn in_place_every_outcome_is_named() {
+        let target = state(&[
+            ("copy", v("v1", "e1", 3)),
+            ("etag", v("v2", "e2", 3)),
+            ("gone", v("v3", "e3", 3)),
+            ("same", v("v4", "e4", 3)),
+            ("size", v("v5", "e5", 3)),
+        ]);
+        let current = state(&[
+            ("copy", v("c1", "e1", 3)),
+            ("etag", v("c2", "zz", 3)),
+            ("new", v("c3", "e3", 3)),
+            ("same", v("v4", "e4", 3)),
+            ("size", v("c5", "e5", 4)),
+        ]);
+        let src = loc("b", "");
+        let checks = compare(&src, &Destination::InPlace, &target, &current, false);
+        assert_eq!(
+            outcomes(&checks),
+            [
+                ("copy", Outcome::SameSizeAndEtag),
+                ("etag", Outcome::DifferentEtag),
+                ("gone", Outcome::Missing),
+                ("new", Outcome::Unexpected),
+                ("same", Outcome::SameVersion),
+                ("size", Outcome::DifferentSize),
+            ]
+        );
+        let deep = compare(&src, &Destination::InPlace, &target, &current, true);
+        assert_eq!(deep[0].outcome, Outcome::NeedsContent);
+        assert_eq!(deep[1].outcome, Outcome::NeedsContent);
+        assert_eq!(deep[4].outcome, Outcome::SameVersion);
+    }
+
+    #[test]
+    fn another_bucket_maps_keys_and_never_trusts_equal_version_ids() {
+        // A `null` copy in an unversioned destination has the id of a `null` source.
+        let target = state(&[("app/a", v("null", "e1", 3)), ("app/b", v("v2", "e2", 3))]);
+        let current = state(&[
+            ("restored/a", v("null", "zz", 3)),
+            ("restored/b", v("x", "e2", 3)),
+            ("restored/c", v("x", "e9", 1)),
+            ("zzz-outside", v("x", "e9", 1)),
+        ]);
+        let dest = Destination::Bucket {
+            location: loc("other", "restored/"),
+        };
+        let checks = compare(&loc("b", "app/"), &dest, &target, &current, false);
+        assert_eq!(
+            outcomes(&checks),
+            [
+                ("restored/a", Outcome::DifferentEtag),
+                ("restored/b", Outcome::SameSizeAndEtag),
+                ("restored/c", Outcome::Extra),
+            ]
+        );
+        assert_eq!(checks[0].source_key.as_deref(), Some("app/a"));
+    }
+
+    #[test]
+    fn journal_copies_explain_different_etags_only_for_the_right_version() {
+        let target = state(&[("a", v("v1", "e1", 3)), ("b", v("v2", "e2", 3))]);
+        let current = state(&[("a", v("c1", "mp-2", 3)), ("b", v("c2", "mp-2", 3))]);
+        let mut checks = compare(
+            &loc("s", ""),
+            &Destination::Bucket {
+                location: loc("d", ""),
+            },
+            &target,
+            &current,
+            false,
+        );
+        let copy = |key: &str, vid: &str, src_vid: &str| KnownCopy {
+            key: key.into(),
+            version_id: vid.into(),
+            source_key: key.into(),
+            source_version_id: src_vid.into(),
+            etag: String::new(),
+            size: None,
+        };
+        // b's journal line is for another source version: no excuse.
+        recognise_copies(&mut checks, &[copy("a", "c1", "v1"), copy("b", "c2", "v9")]);
+        assert_eq!(
+            outcomes(&checks),
+            [("a", Outcome::KnownCopy), ("b", Outcome::DifferentEtag)]
+        );
+    }
+
+    #[test]
+    fn a_directory_reports_missing_files_but_not_other_files() {
+        let target = state(&[("p/a", v("v1", "e1", 3)), ("p/b", v("v2", "e2", 3))]);
+        let current = state(&[("a", v("v1", "e1", 3)), ("other", v("-", "", 9))]);
+        let dest = Destination::Directory { path: "/d".into() };
+        let checks = compare(&loc("b", "p/"), &dest, &target, &current, false);
+        assert_eq!(
+            outcomes(&checks),
+            [("a", Outcome::SameSizeAndEtag), ("b", Outcome::Missing)]
+        );
+    }
+}
