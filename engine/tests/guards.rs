@@ -5,9 +5,9 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use s3rewind_engine::{
-    Anomaly, BucketState, Destination, Entry, ListPage, Location, PlanOptions, RestorePlan,
-    StateEntry, Timeline, TimelineBuilder, TimelineError, Version, Versioning, Warning,
-    destination_key, plan, preflight,
+    Anomaly, BucketState, Destination, Entry, ListOrder, ListPage, Location, PlanOptions,
+    RestorePlan, StateEntry, Timeline, TimelineBuilder, TimelineError, Version, Versioning,
+    Warning, destination_key, plan, preflight,
 };
 
 fn at(secs: i64) -> DateTime<Utc> {
@@ -292,4 +292,28 @@ fn preflight_refuses_what_would_destroy_history() {
     }
     let dir = Destination::Directory { path: "d".into() };
     assert_eq!(preflight("s", Suspended, &dir, None).unwrap(), []);
+}
+
+/// Found by `properties::list_order_beats_timestamps` after main's list-order work: a page
+/// that does not show the server's layout is read by the split-list rule and the key is
+/// reported as `OrderUnknown`, but the state at T is flagged ambiguous only when the
+/// chosen entry ties with one of the other kind. Here the two readings differ at T = 1
+/// (document order: `l1`, present; split rule: `d`, absent) with no tie, and the state
+/// says nothing. `engine/src/state.rs` belongs to the list-order work; until it flags
+/// every guessed key whose readings differ, this test is ignored.
+#[test]
+#[ignore = "state.rs flags OrderUnknown keys only on same-instant ties (issue 9 report)"]
+fn unknown_layout_guess_is_ambiguous() {
+    let mut l2 = e("a", "l2", 19, false);
+    l2.version.is_latest = true;
+    let doc = vec![l2, e("a", "l1", 0, false), e("a", "d", 1, true)];
+    let mut order = ListOrder::Unknown;
+    let mut b = TimelineBuilder::new();
+    b.push_document(doc, &mut order).unwrap();
+    assert_eq!(order, ListOrder::Unknown);
+    let tl = b.finish();
+    assert_eq!(tl.anomalies(), [Anomaly::OrderUnknown { key: "a".into() }]);
+    let s = tl.state_at(at(1));
+    assert!(s.get("a").is_none(), "the split-list reading");
+    assert_eq!(s.ambiguous, ["a"], "the document reading has l1 there");
 }
