@@ -5,9 +5,9 @@
 
 use chrono::{DateTime, TimeZone, Utc};
 use s3rewind_engine::{
-    Anomaly, BucketState, Destination, Entry, ListOrder, ListPage, Location, PlanOptions,
-    RestorePlan, StateEntry, Timeline, TimelineBuilder, TimelineError, Version, Versioning,
-    Warning, destination_key, plan, preflight,
+    Anomaly, BucketState, DeleteLimit, Destination, Entry, KnownCopy, ListOrder, ListPage,
+    Location, PlanOptions, RestorePlan, StateEntry, Timeline, TimelineBuilder, TimelineError,
+    Version, Versioning, Warning, destination_key, plan, preflight,
 };
 
 fn at(secs: i64) -> DateTime<Utc> {
@@ -316,4 +316,157 @@ fn unknown_layout_guess_is_ambiguous() {
     let s = tl.state_at(at(1));
     assert!(s.get("a").is_none(), "the split-list reading");
     assert_eq!(s.ambiguous, ["a"], "the document reading has l1 there");
+}
+
+#[test]
+fn delete_limits_parse_print_and_allow() {
+    assert_eq!(DeleteLimit::parse(" 250 "), Ok(DeleteLimit::Count(250)));
+    assert_eq!(DeleteLimit::parse("20%"), Ok(DeleteLimit::Percent(20.0)));
+    assert_eq!(DeleteLimit::parse("0%"), Ok(DeleteLimit::Percent(0.0)));
+    assert_eq!(DeleteLimit::parse("100 %"), Ok(DeleteLimit::Percent(100.0)));
+    for bad in ["101%", "-1%", "x%", "ten", "-3", ""] {
+        assert!(DeleteLimit::parse(bad).is_err(), "{bad}");
+    }
+    assert_eq!(DeleteLimit::Count(250).to_string(), "250");
+    assert_eq!(DeleteLimit::Percent(12.5).to_string(), "12.5%");
+    assert_eq!(DeleteLimit::DEFAULT.to_string(), "50%");
+
+    let count = DeleteLimit::Count(5);
+    assert!(count.allows(5, 0) && !count.allows(6, 1000));
+    let half = DeleteLimit::DEFAULT;
+    assert!(half.allows(10, 0), "ten are always allowed");
+    assert!(half.allows(11, 22) && !half.allows(12, 22) && !half.allows(11, 20));
+    assert!(DeleteLimit::Percent(100.0).allows(40, 40));
+    assert!(!DeleteLimit::Percent(0.0).allows(11, 1000));
+}
+
+#[test]
+fn a_plan_hiding_most_keys_exceeds_the_default_limit() {
+    let keys: Vec<String> = (0..12).map(|i| format!("k{i:02}")).collect();
+    let current = BucketState {
+        objects: keys
+            .iter()
+            .map(|k| StateEntry {
+                key: k.clone(),
+                version: e(k, "v", 0, false).version,
+            })
+            .collect(),
+        ..BucketState::default()
+    };
+    let mut target = current.clone();
+    target.objects.truncate(1);
+    let p = plan(
+        &current,
+        &target,
+        &PlanOptions::new(loc("s", ""), Destination::InPlace, at(5)),
+    );
+    assert_eq!((p.stats.delete_markers, p.stats.keys_now), (11, 12));
+    assert_eq!(
+        p.exceeds(DeleteLimit::DEFAULT),
+        Some(Warning::HidesMostKeys {
+            delete_markers: 11,
+            keys_now: 12,
+            limit: "50%".into(),
+        })
+    );
+    assert_eq!(p.exceeds(DeleteLimit::Count(11)), None);
+    assert_eq!(p.exceeds(DeleteLimit::Percent(95.0)), None);
+}
+
+#[test]
+fn a_known_copy_holds_while_the_destination_keeps_it() {
+    let copy = |version_id: &str, etag: &str, size: Option<u64>| KnownCopy {
+        key: "d/k".into(),
+        version_id: version_id.into(),
+        source_key: "k".into(),
+        source_version_id: "s1".into(),
+        etag: etag.into(),
+        size,
+    };
+    let now = |version_id: &str, etag: &str, size: u64| Version {
+        version_id: version_id.into(),
+        etag: etag.into(),
+        size,
+        ..e("d/k", "x", 0, false).version
+    };
+    // A versioned destination: the version id says it all.
+    let versioned = copy("d1", "", None);
+    assert!(versioned.holds(&now("d1", "other", 9)));
+    assert!(!versioned.holds(&now("d2", "", 0)));
+    // `null` (or unknown) ids are reused by every write: the ETag and size must match.
+    for id in ["null", ""] {
+        let k = copy(id, "E", Some(3));
+        assert!(k.holds(&now(id, "E", 3)), "{id:?}");
+        assert!(!k.holds(&now(id, "E", 4)), "{id:?}");
+        assert!(!k.holds(&now(id, "F", 3)), "{id:?}");
+        assert!(!copy(id, "", Some(3)).holds(&now(id, "", 3)), "{id:?}");
+        assert!(!copy(id, "E", None).holds(&now(id, "E", 3)), "{id:?}");
+    }
+}
+
+#[test]
+fn a_known_copy_or_matching_content_counts_only_for_the_same_source_version() {
+    let one = |key: &str, v: Version| BucketState {
+        objects: vec![StateEntry {
+            key: key.into(),
+            version: v,
+        }],
+        ..BucketState::default()
+    };
+    let current = one("d/k", e("d/k", "c1", 0, false).version);
+    let target = one("k", e("k", "s2", 0, false).version);
+    let mut o = PlanOptions::new(
+        loc("src", ""),
+        Destination::Bucket {
+            location: loc("dst", "d/"),
+        },
+        at(5),
+    );
+    o.match_content = false;
+    let known = |source_key: &str, source_version_id: &str| KnownCopy {
+        key: "d/k".into(),
+        version_id: "c1".into(),
+        source_key: source_key.into(),
+        source_version_id: source_version_id.into(),
+        etag: String::new(),
+        size: None,
+    };
+    o.known_copies = vec![known("k", "s2")];
+    assert!(plan(&current, &target, &o).is_empty());
+    // A copy of another version of the key, or of the same version id of another key.
+    for k in [known("k", "s1"), known("other", "s2")] {
+        o.known_copies = vec![k];
+        assert_eq!(plan(&current, &target, &o).stats.copies, 1);
+    }
+    // Content matching needs an ETag: two empty ones prove nothing.
+    o.known_copies.clear();
+    o.match_content = true;
+    let mut blank = e("k", "s2", 0, false).version;
+    blank.etag = String::new();
+    let mut dest_blank = e("d/k", "c1", 0, false).version;
+    dest_blank.etag = String::new();
+    assert_eq!(
+        plan(&one("d/k", dest_blank), &one("k", blank), &o)
+            .stats
+            .copies,
+        1
+    );
+    let mut same = e("d/k", "c1", 0, false).version;
+    same.etag = "e-s2".into();
+    assert!(plan(&one("d/k", same.clone()), &target, &o).is_empty());
+    same.size += 1;
+    assert_eq!(plan(&one("d/k", same), &target, &o).stats.copies, 1);
+}
+
+#[test]
+fn earliest_is_the_oldest_entry_of_any_key() {
+    assert_eq!(Timeline::default().earliest(), None);
+    let tl = Timeline::from_ordered([
+        e("a", "a2", 9, false),
+        e("a", "a1", 4, false),
+        e("b", "d", 7, true),
+        e("b", "b1", 6, false),
+    ])
+    .unwrap();
+    assert_eq!(tl.earliest(), Some(at(4)));
 }

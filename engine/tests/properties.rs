@@ -575,6 +575,23 @@ fn check_accounting(
     for u in &target.uncertain {
         prop_assert_eq!(u.present, target.get(&u.key).is_some(), "{:?}", u);
     }
+    // Keys left as they are: extra keys at another destination, and uncertain keys
+    // absent at T that are not marked deleted.
+    let left = p
+        .warnings
+        .iter()
+        .filter(|w| {
+            matches!(
+                w,
+                Warning::ExtraAtDestination { .. }
+                    | Warning::NullRewritten {
+                        handling: UncertainHandling::LeftAlone,
+                        ..
+                    }
+            )
+        })
+        .count();
+    prop_assert_eq!(s.left_alone as usize, left);
     // Warnings about keys come in key order (the reviewer reads them key by key).
     let keyed: Vec<&str> = p
         .warnings
