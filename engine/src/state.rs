@@ -184,7 +184,26 @@ impl Timeline {
             .filter(|a| a.is_guess())
             .map(|a| a.key())
             .collect();
-        let one = |h: &KeyHistory| key_state_at(h, at, guessed.contains(h.key.as_str()));
+        let layout_unknown: std::collections::HashSet<&str> = self
+            .anomalies()
+            .iter()
+            .filter(|a| matches!(a, crate::timeline::Anomaly::OrderUnknown { .. }))
+            .map(|a| a.key())
+            .collect();
+        let one = |h: &KeyHistory| {
+            let mut s = key_state_at(h, at, guessed.contains(h.key.as_str()));
+            // The two readings of an unproven page order this key differently: any state
+            // strictly inside its history may differ between them (before its first
+            // stamp it is absent either way; after its last, IsLatest decides).
+            if s.ambiguous.is_none() && layout_unknown.contains(h.key.as_str()) {
+                let first = h.entries.iter().map(|v| v.last_modified).min();
+                let last = h.entries.iter().map(|v| v.last_modified).max();
+                if first.is_some_and(|f| f <= at) && last.is_some_and(|l| at < l) {
+                    s.ambiguous = Some(h.key.clone());
+                }
+            }
+            s
+        };
         let states: Vec<KeyState> = if keys.len() >= PARALLEL_THRESHOLD {
             keys.par_iter().map(one).collect()
         } else {

@@ -298,11 +298,9 @@ fn preflight_refuses_what_would_destroy_history() {
 /// that does not show the server's layout is read by the split-list rule and the key is
 /// reported as `OrderUnknown`, but the state at T is flagged ambiguous only when the
 /// chosen entry ties with one of the other kind. Here the two readings differ at T = 1
-/// (document order: `l1`, present; split rule: `d`, absent) with no tie, and the state
-/// says nothing. `engine/src/state.rs` belongs to the list-order work; until it flags
-/// every guessed key whose readings differ, this test is ignored.
+/// (document order: `l1`, present; split rule: `d`, absent) with no tie. The state must
+/// flag the key as ambiguous anywhere strictly inside its history.
 #[test]
-#[ignore = "state.rs flags OrderUnknown keys only on same-instant ties (issue 9 report)"]
 fn unknown_layout_guess_is_ambiguous() {
     let mut l2 = e("a", "l2", 19, false);
     l2.version.is_latest = true;
