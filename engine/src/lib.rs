@@ -58,6 +58,7 @@ assert_eq!(bucket.current_contents(), bucket.truth_at(t(50)));
 
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod detect;
 pub mod error;
 pub mod keys;
