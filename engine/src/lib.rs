@@ -66,6 +66,7 @@ pub mod location;
 pub mod model;
 pub mod paths;
 pub mod plan;
+pub mod policy;
 pub mod scenarios;
 pub mod sim;
 pub mod state;
