@@ -3,8 +3,10 @@
 //! [`Printer`](crate::output::Printer). All checks that can refuse happen before the first
 //! write.
 
+pub mod audit;
 pub mod explore;
 pub mod gates;
+pub mod policy;
 pub mod restore;
 pub mod scan;
 pub mod to_dir;

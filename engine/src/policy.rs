@@ -28,6 +28,7 @@
 //! because the key ARNs are not known here.
 
 use crate::plan::Location;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
@@ -231,9 +232,15 @@ impl Grants {
 fn resources(l: Option<&Location>) -> (Resource, Resource, Resource) {
     let b = l.map(|l| l.bucket.clone());
     let p = l.map(|l| l.prefix.clone()).unwrap_or_default();
+    // Unscoped, a listing is granted on the bucket like any other bucket-level action.
+    let listing = if p.is_empty() {
+        Resource::Bucket(b.clone())
+    } else {
+        Resource::Listing(b.clone(), p.clone())
+    };
     (
         Resource::Bucket(b.clone()),
-        Resource::Listing(b.clone(), p.clone()),
+        listing,
         Resource::Objects(b, p),
     )
 }
@@ -373,9 +380,40 @@ fn copy_into(
     }
 }
 
+/// An IAM policy document (fields in the order IAM documents show them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyDocument {
+    /// [`IAM_POLICY_VERSION`].
+    #[serde(rename = "Version")]
+    pub version: String,
+    /// The statements.
+    #[serde(rename = "Statement")]
+    pub statement: Vec<Statement>,
+}
+
+/// One `Allow` statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statement {
+    /// Role and kind of the resource (`SourceObjects`).
+    #[serde(rename = "Sid")]
+    pub sid: String,
+    /// Always `Allow`.
+    #[serde(rename = "Effect")]
+    pub effect: String,
+    /// The actions, sorted.
+    #[serde(rename = "Action")]
+    pub action: Vec<String>,
+    /// One ARN.
+    #[serde(rename = "Resource")]
+    pub resource: String,
+    /// `{"StringLike": {"s3:prefix": ["PREFIX*"]}}` on a scoped listing.
+    #[serde(rename = "Condition", skip_serializing_if = "Option::is_none", default)]
+    pub condition: Option<Value>,
+}
+
 /// The IAM policy document for a command: one statement per resource (and condition),
 /// actions sorted, statement ids from the resource's role and kind.
-pub fn policy(command: PolicyCommand, options: &PolicyOptions) -> Value {
+pub fn policy(command: PolicyCommand, options: &PolicyOptions) -> PolicyDocument {
     let grants = required(command, options);
     // Group by resource, in the order resources first appear.
     let mut order: Vec<(&'static str, Resource)> = Vec::new();
@@ -385,7 +423,7 @@ pub fn policy(command: PolicyCommand, options: &PolicyOptions) -> Value {
         }
     }
     let mut used_sids = BTreeSet::new();
-    let statements: Vec<Value> = order
+    let statement = order
         .into_iter()
         .map(|(role, resource)| {
             let actions: BTreeSet<&str> = grants
@@ -404,27 +442,35 @@ pub fn policy(command: PolicyCommand, options: &PolicyOptions) -> Value {
                 sid = format!("{role}{kind}{n}");
                 n += 1;
             }
-            let mut s = json!({
-                "Sid": sid,
-                "Effect": "Allow",
-                "Action": actions.into_iter().collect::<Vec<_>>(),
-                "Resource": resource.arn(),
-            });
-            if let Resource::Listing(_, p) = &resource
-                && !p.is_empty()
-            {
-                s["Condition"] = json!({ "StringLike": { "s3:prefix": [format!("{p}*")] } });
+            let condition = match &resource {
+                Resource::Listing(_, p) if !p.is_empty() => {
+                    Some(json!({ "StringLike": { "s3:prefix": [format!("{p}*")] } }))
+                }
+                _ => None,
+            };
+            Statement {
+                sid,
+                effect: "Allow".to_owned(),
+                action: actions.into_iter().map(str::to_owned).collect(),
+                resource: resource.arn(),
+                condition,
             }
-            s
         })
         .collect();
-    json!({ "Version": IAM_POLICY_VERSION, "Statement": statements })
+    PolicyDocument {
+        version: IAM_POLICY_VERSION.to_owned(),
+        statement,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn policy(c: PolicyCommand, o: &PolicyOptions) -> Value {
+        serde_json::to_value(super::policy(c, o)).unwrap()
+    }
 
     fn loc(b: &str, p: &str) -> Location {
         Location {
