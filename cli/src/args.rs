@@ -28,7 +28,7 @@ without offset (2026-11-21 09:41:00 or 2026-11-21T09:41:00), @UNIX_SECONDS (@179
 ago (90m, 2h, 3d, 1w, 1h30m, \"2h ago\"; units s, m, h, d, w), or now. The state at TIME includes everything \
 written at or before TIME.";
 
-const EXIT_CODES: &str = "Exit codes: 0 ok; 1 partial (failed/drifted/waiting actions, differences, findings); \
+const EXIT_CODES: &str = "Exit codes: 0 ok; 1 partial (failed/drifted/waiting actions, differences, findings, audit gaps); \
 2 usage; 3 bucket or key not found; 4 refused for safety; 5 access denied; \
 6 endpoint unreachable; 7 other error; 8 no usable credentials (none, missing profile, expired login); \
 130 interrupted (run again to resume).";
@@ -102,6 +102,11 @@ pub enum Command {
     /// every object by content, report the recovery time achieved (and --cleanup).
     #[command(after_help = TIME_HELP)]
     Drill(DrillArgs),
+    /// Audit recovery readiness: which of five disaster scenarios the bucket's
+    /// configuration covers, and how to fix the rest (exit 1 when any is not covered).
+    Audit(AuditArgs),
+    /// Print the least-privilege IAM policy a command needs (JSON).
+    Policy(PolicyArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(CompletionsArgs),
     /// Print the manual page (roff; `s3rewind man | man -l -`).
@@ -589,4 +594,125 @@ pub struct ApplyArgs {
     /// Execution options.
     #[command(flatten)]
     pub exec: ExecArgs,
+}
+
+/// `audit`.
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    /// The bucket: s3://BUCKET.
+    #[arg(value_name = "s3://BUCKET")]
+    pub bucket: String,
+    /// The recovery window wanted, in days: a noncurrent-version expiration (or Object
+    /// Lock retention) shorter than this leaves a scenario only partly covered.
+    #[arg(long, value_name = "DAYS", default_value_t = 30, value_parser = clap::value_parser!(i32).range(1..))]
+    pub min_days: i32,
+}
+
+/// `policy`.
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
+    /// The command whose policy to print.
+    #[command(subcommand)]
+    pub command: PolicyFor,
+}
+
+/// The commands `policy` knows.
+#[derive(Debug, Subcommand)]
+pub enum PolicyFor {
+    /// For `plan` (and the read-only scan, history, diff, timeline, ls).
+    Plan(PolicyPlanArgs),
+    /// For `restore` (and apply, undo).
+    Restore(PolicyRestoreArgs),
+    /// For `drill` (a restore into scratch, verified by content).
+    Drill(PolicyDrillArgs),
+    /// For `undelete`.
+    Undelete(PolicyUndeleteArgs),
+    /// For `audit`.
+    Audit(PolicyAuditArgs),
+    /// For `verify`.
+    Verify(PolicyVerifyArgs),
+}
+
+/// `policy plan`.
+#[derive(Debug, Args)]
+pub struct PolicyPlanArgs {
+    /// Scope the policy to this bucket and prefix (default: any bucket).
+    #[arg(value_name = "s3://BUCKET[/PREFIX]")]
+    pub source: Option<String>,
+    /// The plan's destination bucket and prefix.
+    #[arg(long, value_name = "s3://DEST[/PREFIX]")]
+    pub to: Option<String>,
+}
+
+/// `policy restore`.
+#[derive(Debug, Args)]
+pub struct PolicyRestoreArgs {
+    /// Scope the policy to this bucket and prefix (default: any bucket).
+    #[arg(value_name = "s3://BUCKET[/PREFIX]")]
+    pub source: Option<String>,
+    /// Restore into this bucket and prefix instead of in place.
+    #[arg(long, value_name = "s3://DEST[/PREFIX]")]
+    pub to: Option<String>,
+    /// The restore runs with --preserve-acl.
+    #[arg(long)]
+    pub preserve_acl: bool,
+    /// The restore runs with --request-archive-restore.
+    #[arg(long)]
+    pub request_archive_restore: bool,
+}
+
+/// `policy drill`.
+#[derive(Debug, Args)]
+pub struct PolicyDrillArgs {
+    /// Scope the policy to this bucket and prefix (default: any bucket).
+    #[arg(value_name = "s3://BUCKET[/PREFIX]")]
+    pub source: Option<String>,
+    /// The drill's scratch location (required with a bucket).
+    #[arg(long, value_name = "s3://SCRATCH[/PREFIX]")]
+    pub scratch: Option<String>,
+    /// The drill runs with --cleanup (deletes the versions it wrote to scratch).
+    #[arg(long)]
+    pub cleanup: bool,
+    /// The drill runs with --preserve-acl.
+    #[arg(long)]
+    pub preserve_acl: bool,
+}
+
+/// `policy undelete`.
+#[derive(Debug, Args)]
+pub struct PolicyUndeleteArgs {
+    /// Scope the policy to this bucket and prefix (default: any bucket).
+    #[arg(value_name = "s3://BUCKET[/PREFIX]")]
+    pub source: Option<String>,
+    /// The undelete runs with --remove-delete-markers (needs s3:DeleteObjectVersion).
+    #[arg(long)]
+    pub remove_delete_markers: bool,
+    /// The undelete runs with --preserve-acl.
+    #[arg(long, conflicts_with = "remove_delete_markers")]
+    pub preserve_acl: bool,
+    /// The undelete runs with --request-archive-restore.
+    #[arg(long, conflicts_with = "remove_delete_markers")]
+    pub request_archive_restore: bool,
+}
+
+/// `policy audit`.
+#[derive(Debug, Args)]
+pub struct PolicyAuditArgs {
+    /// Scope the policy to this bucket (default: any bucket).
+    #[arg(value_name = "s3://BUCKET")]
+    pub source: Option<String>,
+}
+
+/// `policy verify`.
+#[derive(Debug, Args)]
+pub struct PolicyVerifyArgs {
+    /// Scope the policy to this bucket and prefix (default: any bucket).
+    #[arg(value_name = "s3://BUCKET[/PREFIX]")]
+    pub source: Option<String>,
+    /// The verify checks this destination (`verify --to`).
+    #[arg(long, value_name = "s3://DEST[/PREFIX]")]
+    pub to: Option<String>,
+    /// The verify runs with --deep (reads objects).
+    #[arg(long)]
+    pub deep: bool,
 }

@@ -3,9 +3,11 @@
 //! [`Printer`](crate::output::Printer). All checks that can refuse happen before the first
 //! write.
 
+pub mod audit;
 pub mod drill;
 pub mod explore;
 pub mod gates;
+pub mod policy;
 pub mod restore;
 pub mod scan;
 pub mod to_dir;

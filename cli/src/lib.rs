@@ -94,6 +94,17 @@ pub fn main() -> ExitCode {
             clap_complete::generate(a.shell, &mut cmd, "s3rewind", &mut std::io::stdout());
             return ExitCode::SUCCESS;
         }
+        // Generated from data; no S3 client, no runtime.
+        Command::Policy(a) => {
+            let printer = Printer::new(cli.global.output, cli.global.quiet, true);
+            return match commands::policy::policy_cmd(&printer, a) {
+                Ok(exit) => ExitCode::from(exit.code()),
+                Err(e) => {
+                    printer.error(&e.message);
+                    ExitCode::from(e.exit.code())
+                }
+            };
+        }
         Command::Man => {
             let cmd = <Cli as clap::CommandFactory>::command();
             let mut out = Vec::new();
@@ -185,6 +196,7 @@ pub async fn run(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
         Command::Timeline(a) => explore::timeline_cmd(&app, a).await,
         Command::Ls(a) => explore::ls_cmd(&app, a).await,
         Command::Drill(a) => drill::drill_cmd(&app, a).await,
-        Command::Completions(_) | Command::Man => Ok(Exit::Ok),
+        Command::Audit(a) => audit::audit_cmd(&app, a).await,
+        Command::Completions(_) | Command::Man | Command::Policy(_) => Ok(Exit::Ok),
     }
 }

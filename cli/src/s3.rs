@@ -26,6 +26,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod config;
 mod list_xml;
 
 /// Keeps the raw body of a successful response (for ListObjectVersions, whose element

@@ -58,6 +58,7 @@ assert_eq!(bucket.current_contents(), bucket.truth_at(t(50)));
 
 #![deny(missing_docs)]
 
+pub mod audit;
 pub mod detect;
 pub mod error;
 pub mod keys;
@@ -65,6 +66,7 @@ pub mod location;
 pub mod model;
 pub mod paths;
 pub mod plan;
+pub mod policy;
 pub mod scenarios;
 pub mod select;
 pub mod sim;

@@ -24,3 +24,5 @@ mod scan;
 mod explore;
 // The conformance suite: the same restore scenarios on moto and on Ceph radosgw.
 mod conformance;
+// Operations: audit (recovery readiness of a bucket's configuration) and policy.
+mod ops;

@@ -1,0 +1,751 @@
+//! Least-privilege IAM policies for each command (`s3rewind policy …`).
+//!
+//! The policies are data: [`required`] lists, for a command and its options, which
+//! [`S3Action`] each S3 call of that command needs and on which resource; [`policy`]
+//! turns the list into an IAM policy document. Each action is there because a code path
+//! of the CLI makes the matching request (the variants say which):
+//!
+//! - reading the history: `ListObjectVersions` (`s3:ListBucketVersions`, limited to the
+//!   prefix with an `s3:prefix` condition);
+//! - the gates: `GetBucketVersioning`, `GetBucketLifecycleConfiguration`,
+//!   `GetObjectLockConfiguration`;
+//! - `HeadObject` of the current object (`s3:GetObject`) and of a version
+//!   (`s3:GetObjectVersion`); on a key that does not exist S3 answers 404 only to a caller
+//!   with `s3:ListBucket` on the bucket, 403 otherwise, so every command that reads the
+//!   current state of a key gets `s3:ListBucket` — **without** a prefix condition, because
+//!   a HEAD carries no `prefix` for the condition to match;
+//! - `CopyObject`/`UploadPartCopy` of a version: `s3:GetObjectVersion` (and, for the tags
+//!   that travel with `TaggingDirective=COPY`, `s3:GetObjectVersionTagging`) on the source,
+//!   `s3:PutObject` and `s3:PutObjectTagging` on the destination; grants sent with the copy
+//!   (`--preserve-acl`) need `s3:PutObjectAcl` there and `s3:GetObjectVersionAcl` on the
+//!   source;
+//! - a delete marker is `DeleteObject` without a version id (`s3:DeleteObject`); only
+//!   `undelete --remove-delete-markers` (and a drill's `--cleanup` of its own scratch
+//!   copies) deletes a version, which is `s3:DeleteObjectVersion`.
+//!
+//! Without a bucket the resources are `arn:aws:s3:::*`; KMS permissions (`kms:Decrypt` on
+//! the source objects' keys, `kms:GenerateDataKey` on the destination's) are not included
+//! because the key ARNs are not known here.
+
+use crate::plan::Location;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+/// The IAM policy language version every generated policy declares.
+pub const IAM_POLICY_VERSION: &str = "2012-10-17";
+
+/// The commands a policy can be generated for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PolicyCommand {
+    /// `plan` (and the other read-only commands: `scan`, `history`, `diff`, `timeline`, `ls`).
+    Plan,
+    /// `restore` (and `apply` and `undo`, which make the same requests).
+    Restore,
+    /// `drill`: a restore into a scratch location, verified by content.
+    Drill,
+    /// `undelete`.
+    Undelete,
+    /// `audit`: bucket configurations only.
+    Audit,
+    /// `verify`.
+    Verify,
+}
+
+impl PolicyCommand {
+    /// Every command, in the order of the CLI.
+    pub const ALL: [PolicyCommand; 6] = [
+        PolicyCommand::Plan,
+        PolicyCommand::Restore,
+        PolicyCommand::Drill,
+        PolicyCommand::Undelete,
+        PolicyCommand::Audit,
+        PolicyCommand::Verify,
+    ];
+}
+
+/// The IAM actions s3rewind uses, each named after the request that needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum S3Action {
+    /// `ListObjectVersions`.
+    ListBucketVersions,
+    /// The 404 (rather than 403) of `HeadObject` on a key that does not exist.
+    ListBucket,
+    /// `GetBucketVersioning`.
+    GetBucketVersioning,
+    /// `GetBucketLifecycleConfiguration`.
+    GetLifecycleConfiguration,
+    /// `GetObjectLockConfiguration`.
+    GetBucketObjectLockConfiguration,
+    /// `GetBucketReplication`.
+    GetReplicationConfiguration,
+    /// `GetBucketPolicy`.
+    GetBucketPolicy,
+    /// `GetPublicAccessBlock`.
+    GetBucketPublicAccessBlock,
+    /// `GetBucketEncryption`.
+    GetEncryptionConfiguration,
+    /// `GetBucketLocation`.
+    GetBucketLocation,
+    /// `HeadObject`/`GetObject` of the current object.
+    GetObject,
+    /// `HeadObject`/`GetObject` with a version id; the source of `CopyObject` and
+    /// `UploadPartCopy` of a version.
+    GetObjectVersion,
+    /// `GetObjectTagging` of the current object (a copy on an unversioned destination).
+    GetObjectTagging,
+    /// `GetObjectTagging` with a version id; tags copied with `TaggingDirective=COPY`.
+    GetObjectVersionTagging,
+    /// `GetObjectAcl` with a version id (`--preserve-acl`).
+    GetObjectVersionAcl,
+    /// `PutObject`, `CopyObject` (destination), `CreateMultipartUpload`, `UploadPart`,
+    /// `UploadPartCopy`, `CompleteMultipartUpload`.
+    PutObject,
+    /// Tags written with a copy or an upload, and `PutObjectTagging`.
+    PutObjectTagging,
+    /// `PutObjectTagging` with a version id (servers that drop a multipart upload's tags).
+    PutObjectVersionTagging,
+    /// Grant headers on a write (`--preserve-acl`).
+    PutObjectAcl,
+    /// `AbortMultipartUpload` (a failed multipart copy, an upload left by a killed run).
+    AbortMultipartUpload,
+    /// `RestoreObject` (`--request-archive-restore`).
+    RestoreObject,
+    /// `DeleteObject` without a version id: a delete marker (in-place restores).
+    DeleteObject,
+    /// `DeleteObject` with a version id: a **permanent** delete.
+    DeleteObjectVersion,
+}
+
+impl S3Action {
+    /// The IAM action name (`s3:…`).
+    pub fn name(self) -> &'static str {
+        use S3Action::*;
+        match self {
+            ListBucketVersions => "s3:ListBucketVersions",
+            ListBucket => "s3:ListBucket",
+            GetBucketVersioning => "s3:GetBucketVersioning",
+            GetLifecycleConfiguration => "s3:GetLifecycleConfiguration",
+            GetBucketObjectLockConfiguration => "s3:GetBucketObjectLockConfiguration",
+            GetReplicationConfiguration => "s3:GetReplicationConfiguration",
+            GetBucketPolicy => "s3:GetBucketPolicy",
+            GetBucketPublicAccessBlock => "s3:GetBucketPublicAccessBlock",
+            GetEncryptionConfiguration => "s3:GetEncryptionConfiguration",
+            GetBucketLocation => "s3:GetBucketLocation",
+            GetObject => "s3:GetObject",
+            GetObjectVersion => "s3:GetObjectVersion",
+            GetObjectTagging => "s3:GetObjectTagging",
+            GetObjectVersionTagging => "s3:GetObjectVersionTagging",
+            GetObjectVersionAcl => "s3:GetObjectVersionAcl",
+            PutObject => "s3:PutObject",
+            PutObjectTagging => "s3:PutObjectTagging",
+            PutObjectVersionTagging => "s3:PutObjectVersionTagging",
+            PutObjectAcl => "s3:PutObjectAcl",
+            AbortMultipartUpload => "s3:AbortMultipartUpload",
+            RestoreObject => "s3:RestoreObject",
+            DeleteObject => "s3:DeleteObject",
+            DeleteObjectVersion => "s3:DeleteObjectVersion",
+        }
+    }
+}
+
+/// What a command is run with, as far as its permissions depend on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PolicyOptions {
+    /// The source bucket and prefix (`None`: any bucket).
+    pub source: Option<Location>,
+    /// `--to s3://DEST[/PREFIX]` (plan, restore, verify) or `--scratch` (drill).
+    pub to: Option<Location>,
+    /// `--preserve-acl` (restore, undelete, drill).
+    pub preserve_acl: bool,
+    /// `--request-archive-restore` (restore, undelete, drill).
+    pub request_archive_restore: bool,
+    /// `undelete --remove-delete-markers`.
+    pub remove_delete_markers: bool,
+    /// `verify --deep`.
+    pub deep: bool,
+    /// `drill --cleanup`.
+    pub cleanup: bool,
+}
+
+/// What an action applies to.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Resource {
+    /// The bucket itself (`arn:aws:s3:::BUCKET`).
+    Bucket(Option<String>),
+    /// The bucket, for listings under a prefix (an `s3:prefix` condition when the prefix
+    /// is not empty).
+    Listing(Option<String>, String),
+    /// The objects under a prefix (`arn:aws:s3:::BUCKET/PREFIX*`).
+    Objects(Option<String>, String),
+}
+
+impl Resource {
+    fn arn(&self) -> String {
+        match self {
+            Resource::Bucket(b) | Resource::Listing(b, _) => {
+                format!("arn:aws:s3:::{}", b.as_deref().unwrap_or("*"))
+            }
+            Resource::Objects(b, p) => {
+                format!("arn:aws:s3:::{}/{}*", b.as_deref().unwrap_or("*"), p)
+            }
+        }
+    }
+}
+
+/// One grant: an action on a resource, and the role the resource plays (for the
+/// statement ids: `Source`, `Destination`, `Scratch`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Grant {
+    /// `Source`, `Destination` or `Scratch`.
+    pub role: &'static str,
+    /// The resource.
+    pub resource: Resource,
+    /// The action.
+    pub action: S3Action,
+}
+
+struct Grants {
+    out: Vec<Grant>,
+}
+
+impl Grants {
+    fn add(&mut self, role: &'static str, resource: &Resource, actions: &[S3Action]) {
+        for &action in actions {
+            let g = Grant {
+                role,
+                resource: resource.clone(),
+                action,
+            };
+            if !self
+                .out
+                .iter()
+                .any(|x| x.resource == g.resource && x.action == action)
+            {
+                self.out.push(g);
+            }
+        }
+    }
+}
+
+/// The bucket, listing and object resources of a location.
+fn resources(l: Option<&Location>) -> (Resource, Resource, Resource) {
+    let b = l.map(|l| l.bucket.clone());
+    let p = l.map(|l| l.prefix.clone()).unwrap_or_default();
+    // Unscoped, a listing is granted on the bucket like any other bucket-level action.
+    let listing = if p.is_empty() {
+        Resource::Bucket(b.clone())
+    } else {
+        Resource::Listing(b.clone(), p.clone())
+    };
+    (
+        Resource::Bucket(b.clone()),
+        listing,
+        Resource::Objects(b, p),
+    )
+}
+
+/// Every (role, resource, action) a command needs with these options.
+pub fn required(command: PolicyCommand, o: &PolicyOptions) -> Vec<Grant> {
+    use S3Action::*;
+    let mut g = Grants { out: Vec::new() };
+    let (sb, sl, so) = resources(o.source.as_ref());
+    let src = "Source";
+    // The history and the gates every command but audit reads.
+    if command != PolicyCommand::Audit {
+        g.add(src, &sb, &[GetBucketVersioning]);
+        g.add(src, &sl, &[ListBucketVersions]);
+    }
+    match command {
+        PolicyCommand::Plan | PolicyCommand::Restore => {
+            g.add(src, &sb, &[GetLifecycleConfiguration]);
+            // HEAD of Intelligent-Tiering versions; content samples (--before-corruption).
+            g.add(src, &so, &[GetObjectVersion]);
+            let dest = o.to.as_ref();
+            let (db, dl, _) = match dest {
+                Some(d) => resources(Some(d)),
+                None => (sb.clone(), sl.clone(), so.clone()),
+            };
+            let role = if dest.is_some() { "Destination" } else { src };
+            g.add(
+                role,
+                &db,
+                &[GetBucketVersioning, GetBucketObjectLockConfiguration],
+            );
+            g.add(role, &dl, &[ListBucketVersions]);
+            if command == PolicyCommand::Restore {
+                let dobj = match dest {
+                    Some(d) => resources(Some(d)).2,
+                    None => so.clone(),
+                };
+                copy_into(&mut g, o, &so, role, (&db, &dl, &dobj), dest.is_none());
+            }
+        }
+        PolicyCommand::Drill => {
+            g.add(src, &sb, &[GetLifecycleConfiguration]);
+            let (xb, xl, xo) = resources(o.to.as_ref());
+            g.add("Scratch", &xb, &[GetBucketObjectLockConfiguration]);
+            copy_into(&mut g, o, &so, "Scratch", (&xb, &xl, &xo), false);
+            if o.cleanup {
+                g.add("Scratch", &xo, &[DeleteObject, DeleteObjectVersion]);
+            }
+        }
+        PolicyCommand::Undelete => {
+            g.add(src, &sb, &[ListBucket]);
+            if o.remove_delete_markers {
+                g.add(src, &so, &[GetObject, DeleteObjectVersion]);
+            } else {
+                // Copies of each key's last version, in place; no delete marker is added.
+                copy_into(&mut g, o, &so, src, (&sb, &sl, &so), false);
+            }
+        }
+        PolicyCommand::Audit => {
+            g.add(
+                src,
+                &sb,
+                &[
+                    GetBucketVersioning,
+                    GetLifecycleConfiguration,
+                    GetReplicationConfiguration,
+                    GetBucketObjectLockConfiguration,
+                    GetBucketPolicy,
+                    GetBucketPublicAccessBlock,
+                    GetEncryptionConfiguration,
+                    GetBucketLocation,
+                ],
+            );
+        }
+        PolicyCommand::Verify => match &o.to {
+            Some(d) => {
+                let (db, dl, dobj) = resources(Some(d));
+                g.add("Destination", &db, &[ListBucket]);
+                g.add("Destination", &dl, &[ListBucketVersions]);
+                // HEAD of copies of `null` versions; --deep reads the current objects.
+                g.add("Destination", &dobj, &[GetObject]);
+                if o.deep {
+                    g.add(src, &so, &[GetObjectVersion]);
+                }
+            }
+            None => {
+                if o.deep {
+                    g.add(src, &so, &[GetObject, GetObjectVersion]);
+                }
+            }
+        },
+    }
+    g.out
+}
+
+/// What copying versions of the source objects `so` into a destination needs (in place,
+/// the destination is the source): reading the versions and their tags, writing copies
+/// and their tags, the HEADs before and after each write, the listing that verifies the
+/// result, and delete markers in place.
+fn copy_into(
+    g: &mut Grants,
+    o: &PolicyOptions,
+    so: &Resource,
+    role: &'static str,
+    (db, dl, dobj): (&Resource, &Resource, &Resource),
+    in_place: bool,
+) {
+    use S3Action::*;
+    g.add("Source", so, &[GetObjectVersion, GetObjectVersionTagging]);
+    if o.preserve_acl {
+        g.add("Source", so, &[GetObjectVersionAcl]);
+    }
+    if o.request_archive_restore {
+        g.add("Source", so, &[RestoreObject]);
+    }
+    g.add(role, db, &[GetBucketVersioning, ListBucket]);
+    g.add(role, dl, &[ListBucketVersions]);
+    g.add(
+        role,
+        dobj,
+        &[
+            GetObject,
+            GetObjectVersion,
+            GetObjectTagging,
+            GetObjectVersionTagging,
+            PutObject,
+            PutObjectTagging,
+            PutObjectVersionTagging,
+            AbortMultipartUpload,
+        ],
+    );
+    if o.preserve_acl {
+        g.add(role, dobj, &[PutObjectAcl]);
+    }
+    if in_place {
+        g.add(role, dobj, &[DeleteObject]);
+    }
+}
+
+/// An IAM policy document (fields in the order IAM documents show them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyDocument {
+    /// [`IAM_POLICY_VERSION`].
+    #[serde(rename = "Version")]
+    pub version: String,
+    /// The statements.
+    #[serde(rename = "Statement")]
+    pub statement: Vec<Statement>,
+}
+
+/// One `Allow` statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Statement {
+    /// Role and kind of the resource (`SourceObjects`).
+    #[serde(rename = "Sid")]
+    pub sid: String,
+    /// Always `Allow`.
+    #[serde(rename = "Effect")]
+    pub effect: String,
+    /// The actions, sorted.
+    #[serde(rename = "Action")]
+    pub action: Vec<String>,
+    /// One ARN.
+    #[serde(rename = "Resource")]
+    pub resource: String,
+    /// `{"StringLike": {"s3:prefix": ["PREFIX*"]}}` on a scoped listing.
+    #[serde(rename = "Condition", skip_serializing_if = "Option::is_none", default)]
+    pub condition: Option<Value>,
+}
+
+/// The IAM policy document for a command: one statement per resource (and condition),
+/// actions sorted, statement ids from the resource's role and kind.
+pub fn policy(command: PolicyCommand, options: &PolicyOptions) -> PolicyDocument {
+    let grants = required(command, options);
+    // Group by resource, in the order resources first appear.
+    let mut order: Vec<(&'static str, Resource)> = Vec::new();
+    for g in &grants {
+        if !order.iter().any(|(_, r)| *r == g.resource) {
+            order.push((g.role, g.resource.clone()));
+        }
+    }
+    let mut used_sids = BTreeSet::new();
+    let statement = order
+        .into_iter()
+        .map(|(role, resource)| {
+            let actions: BTreeSet<&str> = grants
+                .iter()
+                .filter(|g| g.resource == resource)
+                .map(|g| g.action.name())
+                .collect();
+            let kind = match &resource {
+                Resource::Bucket(_) => "Bucket",
+                Resource::Listing(..) => "Listing",
+                Resource::Objects(..) => "Objects",
+            };
+            let mut sid = format!("{role}{kind}");
+            let mut n = 2;
+            while !used_sids.insert(sid.clone()) {
+                sid = format!("{role}{kind}{n}");
+                n += 1;
+            }
+            let condition = match &resource {
+                Resource::Listing(_, p) if !p.is_empty() => {
+                    Some(json!({ "StringLike": { "s3:prefix": [format!("{p}*")] } }))
+                }
+                _ => None,
+            };
+            Statement {
+                sid,
+                effect: "Allow".to_owned(),
+                action: actions.into_iter().map(str::to_owned).collect(),
+                resource: resource.arn(),
+                condition,
+            }
+        })
+        .collect();
+    PolicyDocument {
+        version: IAM_POLICY_VERSION.to_owned(),
+        statement,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn policy(c: PolicyCommand, o: &PolicyOptions) -> Value {
+        serde_json::to_value(super::policy(c, o)).unwrap()
+    }
+
+    fn loc(b: &str, p: &str) -> Location {
+        Location {
+            bucket: b.to_owned(),
+            prefix: p.to_owned(),
+        }
+    }
+
+    /// Every combination of options that changes a policy, for every command.
+    fn all_cases() -> Vec<(PolicyCommand, PolicyOptions)> {
+        let mut out = Vec::new();
+        for c in PolicyCommand::ALL {
+            for source in [None, Some(loc("src", "")), Some(loc("src", "docs/"))] {
+                for to in [None, Some(loc("dst", "")), Some(loc("dst", "drill/"))] {
+                    for bits in 0u8..32 {
+                        out.push((
+                            c,
+                            PolicyOptions {
+                                source: source.clone(),
+                                to: to.clone(),
+                                preserve_acl: bits & 1 != 0,
+                                request_archive_restore: bits & 2 != 0,
+                                remove_delete_markers: bits & 4 != 0,
+                                deep: bits & 8 != 0,
+                                cleanup: bits & 16 != 0,
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn actions_on(doc: &Value, arn: &str) -> BTreeSet<String> {
+        doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["Resource"] == arn)
+            .flat_map(|s| s["Action"].as_array().unwrap().iter())
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn all_actions(doc: &Value) -> BTreeSet<String> {
+        doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s["Action"].as_array().unwrap().iter())
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn every_policy_is_a_well_formed_iam_document() {
+        for (c, o) in all_cases() {
+            let doc = policy(c, &o);
+            // Round-trips through text, as a user pastes it.
+            let text = serde_json::to_string_pretty(&doc).unwrap();
+            let back: Value = serde_json::from_str(&text).unwrap();
+            assert_eq!(back["Version"], "2012-10-17", "{c:?} {o:?}");
+            let st = back["Statement"].as_array().unwrap();
+            assert!(!st.is_empty(), "{c:?} {o:?}");
+            let mut sids = BTreeSet::new();
+            for s in st {
+                assert_eq!(s["Effect"], "Allow");
+                let sid = s["Sid"].as_str().unwrap();
+                assert!(sid.chars().all(|ch| ch.is_ascii_alphanumeric()), "{sid}");
+                assert!(sids.insert(sid.to_owned()), "duplicate Sid {sid}");
+                let actions = s["Action"].as_array().unwrap();
+                assert!(!actions.is_empty());
+                for a in actions {
+                    assert!(a.as_str().unwrap().starts_with("s3:"), "{a}");
+                }
+                assert!(s["Resource"].as_str().unwrap().starts_with("arn:aws:s3:::"));
+            }
+        }
+    }
+
+    #[test]
+    fn restore_never_deletes_a_version() {
+        for (c, o) in all_cases() {
+            let doc = policy(c, &o);
+            let has = all_actions(&doc).contains("s3:DeleteObjectVersion");
+            let allowed = (c == PolicyCommand::Undelete && o.remove_delete_markers)
+                || (c == PolicyCommand::Drill && o.cleanup);
+            assert_eq!(has, allowed, "{c:?} {o:?}");
+        }
+    }
+
+    #[test]
+    fn in_place_restore_adds_delete_markers_and_lists_for_404s() {
+        let o = PolicyOptions {
+            source: Some(loc("acme", "docs/")),
+            ..Default::default()
+        };
+        let doc = policy(PolicyCommand::Restore, &o);
+        let objects = actions_on(&doc, "arn:aws:s3:::acme/docs/*");
+        for a in [
+            "s3:GetObject",
+            "s3:GetObjectVersion",
+            "s3:GetObjectVersionTagging",
+            "s3:PutObject",
+            "s3:PutObjectTagging",
+            "s3:DeleteObject",
+            "s3:AbortMultipartUpload",
+        ] {
+            assert!(objects.contains(a), "{a} missing: {objects:?}");
+        }
+        assert!(!objects.contains("s3:PutObjectAcl"));
+        assert!(!objects.contains("s3:RestoreObject"));
+        // s3:ListBucket on the bucket without a condition: HEAD of an absent key is a 404.
+        let list_bucket: Vec<&Value> = doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| {
+                s["Action"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a == "s3:ListBucket")
+            })
+            .collect();
+        assert_eq!(list_bucket.len(), 1);
+        assert_eq!(list_bucket[0]["Resource"], "arn:aws:s3:::acme");
+        assert!(list_bucket[0].get("Condition").is_none());
+    }
+
+    #[test]
+    fn preserve_acl_reads_version_acls_and_writes_grants() {
+        let base = PolicyOptions {
+            source: Some(loc("acme", "")),
+            to: Some(loc("dr", "copy/")),
+            ..Default::default()
+        };
+        let with = PolicyOptions {
+            preserve_acl: true,
+            ..base.clone()
+        };
+        for (o, want) in [(&base, false), (&with, true)] {
+            let doc = policy(PolicyCommand::Restore, o);
+            let src = actions_on(&doc, "arn:aws:s3:::acme/*");
+            let dst = actions_on(&doc, "arn:aws:s3:::dr/copy/*");
+            assert_eq!(src.contains("s3:GetObjectVersionAcl"), want);
+            assert_eq!(dst.contains("s3:PutObjectAcl"), want);
+            // Writes go to the destination only, and no delete marker is ever added there.
+            assert!(!src.contains("s3:PutObject"));
+            assert!(dst.contains("s3:PutObject"));
+            assert!(!all_actions(&doc).contains("s3:DeleteObject"));
+        }
+    }
+
+    #[test]
+    fn scoping_puts_the_prefix_in_every_resource() {
+        for c in PolicyCommand::ALL {
+            let o = PolicyOptions {
+                source: Some(loc("acme", "reports/2026/")),
+                to: Some(loc("scratch", "drill/")),
+                preserve_acl: true,
+                deep: true,
+                cleanup: true,
+                ..Default::default()
+            };
+            let doc = policy(c, &o);
+            for s in doc["Statement"].as_array().unwrap() {
+                let r = s["Resource"].as_str().unwrap();
+                assert!(
+                    [
+                        "arn:aws:s3:::acme",
+                        "arn:aws:s3:::acme/reports/2026/*",
+                        "arn:aws:s3:::scratch",
+                        "arn:aws:s3:::scratch/drill/*",
+                    ]
+                    .contains(&r),
+                    "{c:?}: unexpected resource {r}"
+                );
+                let lists = s["Action"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a == "s3:ListBucketVersions");
+                if lists {
+                    let want = if r == "arn:aws:s3:::acme" {
+                        "reports/2026/*"
+                    } else {
+                        "drill/*"
+                    };
+                    assert_eq!(s["Condition"]["StringLike"]["s3:prefix"][0], want, "{c:?}");
+                    // Nothing else shares the conditioned statement.
+                    assert_eq!(s["Action"].as_array().unwrap().len(), 1);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn audit_reads_configurations_only() {
+        let doc = policy(
+            PolicyCommand::Audit,
+            &PolicyOptions {
+                source: Some(loc("acme", "")),
+                ..Default::default()
+            },
+        );
+        let st = doc["Statement"].as_array().unwrap();
+        assert_eq!(st.len(), 1);
+        assert_eq!(st[0]["Resource"], "arn:aws:s3:::acme");
+        let a = all_actions(&doc);
+        assert!(a.contains("s3:GetReplicationConfiguration"));
+        assert!(a.contains("s3:GetBucketPolicy"));
+        assert!(a.iter().all(|x| x.starts_with("s3:Get")), "{a:?}");
+    }
+
+    #[test]
+    fn undelete_by_removing_markers_writes_nothing_else() {
+        let o = PolicyOptions {
+            source: Some(loc("acme", "")),
+            remove_delete_markers: true,
+            ..Default::default()
+        };
+        let a = all_actions(&policy(PolicyCommand::Undelete, &o));
+        assert!(a.contains("s3:DeleteObjectVersion"));
+        assert!(!a.contains("s3:PutObject"));
+        assert!(!a.contains("s3:DeleteObject"));
+        let copies = all_actions(&policy(
+            PolicyCommand::Undelete,
+            &PolicyOptions {
+                remove_delete_markers: false,
+                ..o
+            },
+        ));
+        assert!(copies.contains("s3:PutObject") && copies.contains("s3:GetObjectVersion"));
+    }
+
+    #[test]
+    fn verify_reads_and_never_writes() {
+        for (c, o) in all_cases() {
+            if c != PolicyCommand::Verify && c != PolicyCommand::Plan && c != PolicyCommand::Audit {
+                continue;
+            }
+            let a = all_actions(&policy(c, &o));
+            assert!(
+                a.iter()
+                    .all(|x| x.starts_with("s3:Get") || x.starts_with("s3:List")),
+                "{c:?} {o:?}: {a:?}"
+            );
+        }
+    }
+
+    proptest! {
+        /// Scoping changes resources only: the actions are those of the unscoped policy.
+        #[test]
+        fn scoping_changes_resources_not_actions(
+            bucket in "[a-z0-9][a-z0-9.-]{2,20}",
+            prefix in "[a-zA-Z0-9/_.-]{0,12}",
+            c in 0usize..6,
+        ) {
+            let c = PolicyCommand::ALL[c];
+            // A drill's scratch location is its own scope (tested above).
+            prop_assume!(c != PolicyCommand::Drill);
+            let scoped = policy(c, &PolicyOptions {
+                source: Some(Location { bucket: bucket.clone(), prefix: prefix.clone() }),
+                ..Default::default()
+            });
+            let unscoped = policy(c, &PolicyOptions::default());
+            prop_assert_eq!(all_actions(&scoped), all_actions(&unscoped));
+            let objects = format!("arn:aws:s3:::{bucket}/{prefix}*");
+            let bucket_arn = format!("arn:aws:s3:::{bucket}");
+            for s in scoped["Statement"].as_array().unwrap() {
+                let r = s["Resource"].as_str().unwrap();
+                prop_assert!(r == objects || r == bucket_arn, "{}", r);
+            }
+        }
+    }
+}
