@@ -161,6 +161,19 @@ impl SimBucket {
         at: DateTime<Utc>,
         meta: &PutMeta,
     ) -> String {
+        self.write_stamped(key, content, at, at, meta)
+    }
+
+    /// Store an entry that takes effect (becomes current, and enters the change log) at
+    /// `at` but carries `stamp` as its `LastModified`.
+    fn write_stamped(
+        &mut self,
+        key: &str,
+        content: Option<Content>,
+        stamp: DateTime<Utc>,
+        at: DateTime<Utc>,
+        meta: &PutMeta,
+    ) -> String {
         let id = self.new_id();
         let entries = self.keys.entry(key.to_owned()).or_default();
         match self.versioning {
@@ -174,7 +187,7 @@ impl SimBucket {
         } else {
             let version = Version {
                 version_id: id.clone(),
-                last_modified: at,
+                last_modified: stamp,
                 delete_marker,
                 etag: content.as_deref().map(content_etag).unwrap_or_default(),
                 size: content.as_deref().map_or(0, |c| c.len() as u64),
@@ -223,6 +236,33 @@ impl SimBucket {
         self.write(key, Some(Arc::from(content)), at, meta)
     }
 
+    /// A PUT whose `LastModified` is earlier than the moment it took effect, so that the
+    /// server's list order (it is listed, and current, above everything written before
+    /// `completed`) disagrees with timestamps:
+    ///
+    /// - a multipart upload, stamped with its initiation time `stamped`, completed at
+    ///   `completed` after a later-stamped write or delete of the key (AWS);
+    /// - a PUT racing a DELETE, stamped a few milliseconds before the delete marker yet
+    ///   listed above it as the current version (Ceph radosgw).
+    ///
+    /// The change log records the content at `completed`: that is when a GET started
+    /// returning it.
+    pub fn put_late(
+        &mut self,
+        key: &str,
+        content: &[u8],
+        stamped: DateTime<Utc>,
+        completed: DateTime<Utc>,
+    ) -> String {
+        self.write_stamped(
+            key,
+            Some(Arc::from(content)),
+            stamped,
+            completed,
+            &PutMeta::default(),
+        )
+    }
+
     /// DELETE without a version id: adds a delete marker (see the module table).
     pub fn delete(&mut self, key: &str, at: DateTime<Utc>) -> String {
         self.write(key, None, at, &PutMeta::default())
@@ -266,6 +306,41 @@ impl SimBucket {
             self.keys.remove(key);
         }
         Ok(())
+    }
+
+    /// Lifecycle expiry (`NoncurrentVersionExpiration` with `ExpiredObjectDeleteMarker`):
+    /// permanently remove every entry that has been noncurrent for at least `after` at
+    /// `now` (it became noncurrent when the entry above it was written), then every delete
+    /// marker left as its key's only entry. Returns the removed entries, key first.
+    ///
+    /// Like S3's lifecycle, this leaves no trace in a listing; the change log, and so
+    /// [`SimBucket::truth_at`], is not affected (what the key held at a time stays true).
+    pub fn expire_noncurrent(
+        &mut self,
+        now: DateTime<Utc>,
+        after: chrono::TimeDelta,
+    ) -> Vec<(String, Version)> {
+        let mut removed = Vec::new();
+        for (key, entries) in &mut self.keys {
+            let replaced_at: Vec<Option<DateTime<Utc>>> = std::iter::once(None)
+                .chain(entries.iter().map(|e| Some(e.version.last_modified)))
+                .take(entries.len())
+                .collect();
+            let mut kept = Vec::with_capacity(entries.len());
+            for (e, replaced) in entries.drain(..).zip(replaced_at) {
+                if replaced.is_some_and(|r| r + after <= now) {
+                    removed.push((key.clone(), e.version));
+                } else {
+                    kept.push(e);
+                }
+            }
+            if kept.len() == 1 && kept[0].version.delete_marker {
+                removed.push((key.clone(), kept.remove(0).version));
+            }
+            *entries = kept;
+        }
+        self.keys.retain(|_, es| !es.is_empty());
+        removed
     }
 
     /// The content of one version.
@@ -349,6 +424,16 @@ impl SimBucket {
                     delete_markers,
                 }
             })
+            .collect()
+    }
+
+    /// The listing as the server sends it on the wire: pages of at most `page_size`
+    /// entries, versions and delete markers interleaved in list order (S3, radosgw), for
+    /// [`TimelineBuilder::push_document`](crate::TimelineBuilder::push_document).
+    pub fn list_documents(&self, prefix: &str, page_size: usize) -> Vec<Vec<Entry>> {
+        self.list_order(prefix)
+            .chunks(page_size.max(1))
+            .map(<[Entry]>::to_vec)
             .collect()
     }
 

@@ -775,6 +775,11 @@ fn wipes(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
 /// True when the run deleted exactly the oldest objects of the prefix: some objects
 /// survive and every survivor was last written after every deleted object (what an
 /// age-based cleanup does; a wipe hits objects of every age, or all of them).
+///
+/// The pattern must also be unlikely by chance: a wipe of random keys that spares `k` of
+/// `n` spares exactly the newest `k` once in C(n, k) times, so the pattern counts only
+/// when C(n, k) ≥ [`RETENTION_MIN_CHOICES`]. Without that, a wipe of 77 of 78 keys whose
+/// one survivor happened to be the newest (1 chance in 78) would pass for a cleanup.
 fn retention_like(ctx: &Ctx<'_>, prefix: &str, deleted: &[usize], start: Ms) -> bool {
     let gone: HashSet<usize> = deleted.iter().map(|&id| ctx.events[id].key).collect();
     let Some(newest_deleted) = deleted
@@ -811,7 +816,29 @@ fn retention_like(ctx: &Ctx<'_>, prefix: &str, deleted: &[usize], start: Ms) -> 
         }
         survivors += 1;
     }
-    survivors > 0
+    survivors > 0 && choices_at_least(gone.len() + survivors, survivors, RETENTION_MIN_CHOICES)
+}
+
+/// See [`retention_like`]: below this many ways to choose the survivors, "the survivors
+/// are the newest" is too likely by chance (1 %) to mean an age cutoff.
+const RETENTION_MIN_CHOICES: u64 = 100;
+
+/// True when the binomial coefficient C(n, k) is at least `min`.
+fn choices_at_least(n: usize, k: usize, min: u64) -> bool {
+    if k > n {
+        return false;
+    }
+    let k = k.min(n - k) as u64;
+    let n = n as u64;
+    let mut c: u64 = 1;
+    for i in 0..k {
+        // C(n, i + 1) = C(n, i) * (n - i) / (i + 1), exact at every step.
+        c = c.saturating_mul(n - i) / (i + 1);
+        if c >= min {
+            return true;
+        }
+    }
+    c >= min
 }
 
 fn new_writers(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
@@ -954,5 +981,17 @@ mod tests {
         assert_eq!(fmt_bin_start(t, 1000), "2026-05-04 01:02:03");
         assert_eq!(fmt_bin_start(t, 90_000), "2026-05-04 01:02:03");
         assert_eq!(fmt_bin_start(t, 600_000), "2026-05-04 01:02");
+    }
+
+    #[test]
+    fn binomial_threshold_is_exact_around_the_cut() {
+        assert!(!choices_at_least(78, 1, 100)); // 78 ways
+        assert!(!choices_at_least(78, 77, 100)); // the same 78
+        assert!(choices_at_least(78, 2, 100)); // 3003
+        assert!(choices_at_least(100, 1, 100));
+        assert!(!choices_at_least(99, 1, 100));
+        assert!(choices_at_least(9, 3, 84) && !choices_at_least(9, 3, 85)); // 84
+        assert!(!choices_at_least(5, 0, 2) && choices_at_least(5, 0, 1));
+        assert!(!choices_at_least(3, 4, 1));
     }
 }

@@ -1,0 +1,319 @@
+//! Edge cases that pin small guards and helpers of the timeline, the state and the
+//! planner, which the property tests reach rarely or not at all. Each one was found by
+//! mutation testing (`engine/MUTANTS.md`): the code could be broken without any other
+//! test noticing.
+
+use chrono::{DateTime, TimeZone, Utc};
+use s3rewind_engine::{
+    Anomaly, BucketState, Destination, Entry, ListOrder, ListPage, Location, PlanOptions,
+    RestorePlan, StateEntry, Timeline, TimelineBuilder, TimelineError, Version, Versioning,
+    Warning, destination_key, plan, preflight,
+};
+
+fn at(secs: i64) -> DateTime<Utc> {
+    Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
+}
+
+fn e(key: &str, id: &str, secs: i64, dm: bool) -> Entry {
+    Entry {
+        key: key.into(),
+        version: Version {
+            version_id: id.into(),
+            last_modified: at(secs),
+            delete_marker: dm,
+            etag: if dm { String::new() } else { format!("e-{id}") },
+            size: if dm { 0 } else { 10 },
+            storage_class: None,
+            owner_id: None,
+            is_latest: false,
+        },
+    }
+}
+
+fn loc(bucket: &str, prefix: &str) -> Location {
+    Location {
+        bucket: bucket.into(),
+        prefix: prefix.into(),
+    }
+}
+
+fn builder(entries: Vec<Entry>) -> TimelineBuilder {
+    let mut b = TimelineBuilder::new();
+    for x in entries {
+        b.push_entry(x).unwrap();
+    }
+    b
+}
+
+#[test]
+fn sizes_and_emptiness_are_counted() {
+    let mut b = TimelineBuilder::new();
+    assert!(b.is_empty() && b.last_key().is_none());
+    assert_eq!(b.len(), 0);
+    b.push_entry(e("k", "v1", 5, false)).unwrap();
+    b.push_entry(e("k", "d", 3, true)).unwrap();
+    assert!(!b.is_empty());
+    assert_eq!((b.len(), b.last_key()), (2, Some("k")));
+    let tl = b.finish();
+    assert!(!tl.is_empty() && tl.len() == 2);
+    assert!(Timeline::default().is_empty());
+    assert_eq!(tl.get("k").unwrap().head().unwrap().version_id, "v1");
+
+    let s = tl.state_at(at(10));
+    assert_eq!((s.len(), s.is_empty(), s.total_bytes()), (1, false, 10));
+    let none = tl.state_at(at(0));
+    assert_eq!(
+        (none.len(), none.is_empty(), none.total_bytes()),
+        (0, true, 0)
+    );
+    let mut two = s.clone();
+    two.objects.push(StateEntry {
+        key: "l".into(),
+        version: e("l", "x", 1, false).version,
+    });
+    assert_eq!((two.len(), two.total_bytes()), (2, 20));
+    assert_eq!(tl.current().at, None);
+    assert_eq!(s.at, Some(at(10)));
+}
+
+#[test]
+fn anomalies_name_their_key() {
+    let mut b = TimelineBuilder::new();
+    b.push_page(ListPage {
+        versions: vec![e("tie", "v", 5, false)],
+        delete_markers: vec![e("tie", "d", 5, true)],
+    })
+    .unwrap();
+    b.push_entry(e("up", "u1", 1, false)).unwrap();
+    b.push_entry(e("up", "u2", 2, false)).unwrap();
+    let tl = b.finish();
+    let keys: Vec<&str> = tl.anomalies().iter().map(Anomaly::key).collect();
+    assert_eq!(keys, ["tie", "up"]);
+    // Equal timestamps along a list are not out of order.
+    let flat = Timeline::from_ordered([e("k", "a", 5, false), e("k", "b", 5, false)]).unwrap();
+    assert!(flat.anomalies().is_empty());
+    assert!(flat.state_at(at(5)).out_of_order.is_empty());
+}
+
+#[test]
+fn a_page_may_not_repeat_an_entry_or_go_backwards() {
+    let mut b = TimelineBuilder::new();
+    let repeated = b.push_page(ListPage {
+        versions: vec![e("k", "v1", 5, false), e("k", "v1", 4, false)],
+        delete_markers: vec![],
+    });
+    assert!(matches!(repeated, Err(TimelineError::Repeated { .. })));
+    let backwards = b.push_page(ListPage {
+        versions: vec![e("m", "v1", 5, false), e("k", "v2", 4, false)],
+        delete_markers: vec![],
+    });
+    assert!(matches!(backwards, Err(TimelineError::OutOfOrder { .. })));
+    let marker_backwards = b.push_page(ListPage {
+        versions: vec![],
+        delete_markers: vec![e("m", "d1", 5, true), e("k", "d2", 4, true)],
+    });
+    assert!(matches!(
+        marker_backwards,
+        Err(TimelineError::OutOfOrder { .. })
+    ));
+    assert!(b.is_empty(), "a refused page changes nothing");
+    // The same id under two keys, or a key continued on the next page, is fine.
+    b.push_page(ListPage {
+        versions: vec![e("k", "v1", 5, false), e("l", "v1", 5, false)],
+        delete_markers: vec![],
+    })
+    .unwrap();
+    b.push_page(ListPage {
+        versions: vec![e("l", "v0", 4, false)],
+        delete_markers: vec![],
+    })
+    .unwrap();
+    // ... but not one that comes back after another key, nor a repeat across pages.
+    let again = b.push_entry(e("l", "v0", 3, false));
+    assert!(matches!(again, Err(TimelineError::Repeated { .. })));
+    let back = b.push_entry(e("k", "v9", 1, false));
+    assert!(matches!(back, Err(TimelineError::OutOfOrder { .. })));
+    assert_eq!(b.len(), 3);
+}
+
+#[test]
+fn appended_ranges_continue_the_listing() {
+    let mut first = builder(vec![e("a", "1", 5, false), e("b", "2", 5, false)]);
+    // An empty part in between keeps what was seen of the last key.
+    first.append(TimelineBuilder::new()).unwrap();
+    assert!(matches!(
+        first.push_entry(e("b", "2", 4, false)),
+        Err(TimelineError::Repeated { .. })
+    ));
+    first
+        .append(builder(vec![e("c", "3", 5, false), e("c", "4", 4, false)]))
+        .unwrap();
+    assert_eq!((first.len(), first.last_key()), (4, Some("c")));
+    // The appended part's ids are now the ones a repeat is checked against.
+    assert!(first.push_entry(e("c", "4", 3, false)).is_err());
+    first.push_entry(e("c", "2", 3, false)).unwrap();
+    // A part that does not come after is refused.
+    let err = first.append(builder(vec![e("c", "9", 1, false)]));
+    assert!(matches!(err, Err(TimelineError::OutOfOrder { .. })));
+    let tl = first.finish();
+    assert_eq!(tl.len(), 5);
+    let keys: Vec<&str> = tl.keys().iter().map(|h| h.key.as_str()).collect();
+    assert_eq!(keys, ["a", "b", "c"]);
+}
+
+#[test]
+fn merge_disjoint_keeps_counts_and_anomalies_in_key_order() {
+    let mut tie = TimelineBuilder::new();
+    tie.push_page(ListPage {
+        versions: vec![e("z", "v", 5, false)],
+        delete_markers: vec![e("z", "d", 5, true)],
+    })
+    .unwrap();
+    let merged = TimelineBuilder::merge_disjoint(vec![
+        tie,
+        builder(vec![e("a", "1", 1, false), e("a", "2", 2, false)]),
+    ])
+    .unwrap();
+    assert_eq!(merged.len(), 4);
+    let tl = merged.finish();
+    let keys: Vec<&str> = tl.anomalies().iter().map(Anomaly::key).collect();
+    assert_eq!(keys, ["a", "z"]);
+    assert!(TimelineBuilder::merge_disjoint(vec![]).unwrap().is_empty());
+}
+
+#[test]
+fn locations_plans_and_destination_keys() {
+    assert_eq!(loc("b", "p/").to_string(), "s3://b/p/");
+    assert_eq!(loc("b", "").to_string(), "s3://b/");
+    let t = at(0);
+    let state = |keys: &[&str]| BucketState {
+        objects: keys
+            .iter()
+            .map(|k| StateEntry {
+                key: (*k).into(),
+                version: e(k, "v", 0, false).version,
+            })
+            .collect(),
+        ..BucketState::default()
+    };
+    let mut o = PlanOptions::new(loc("src", "in/"), Destination::InPlace, t);
+    let same = plan(&state(&["in/a"]), &state(&["in/a"]), &o);
+    assert!(same.is_empty() && same.stats.unchanged == 1);
+    assert_eq!(same.destination_location(), Some(&loc("src", "in/")));
+    assert_eq!(same.destination_prefix(), "in/");
+    let copy = plan(&BucketState::default(), &state(&["in/a"]), &o);
+    assert!(!copy.is_empty());
+
+    o.destination = Destination::Bucket {
+        location: loc("dst", "out/"),
+    };
+    let p = plan(&BucketState::default(), &state(&["in/a"]), &o);
+    assert_eq!(p.destination_location(), Some(&loc("dst", "out/")));
+    assert_eq!(p.destination_prefix(), "out/");
+    assert_eq!(p.actions[0].key(), "out/a");
+    assert_eq!(p.actions[0].expect(), None);
+
+    o.destination = Destination::Directory {
+        path: "/tmp/x".into(),
+    };
+    let p = plan(&BucketState::default(), &state(&["in/a"]), &o);
+    assert_eq!(p.destination_location(), None);
+    assert_eq!(p.destination_prefix(), "");
+    assert_eq!(p.actions[0].key(), "a", "relative to the prefix's folder");
+    assert!(RestorePlan::from_json(&p.to_json()).is_ok());
+
+    let dir = Destination::Directory { path: "d".into() };
+    assert_eq!(destination_key("in/", &dir, "in/x/y"), "x/y");
+    assert_eq!(destination_key("in/sub", &dir, "in/sub/y"), "sub/y");
+    assert_eq!(
+        destination_key("in/", &Destination::InPlace, "in/x"),
+        "in/x"
+    );
+}
+
+#[test]
+fn keyed_warnings_are_sorted_by_key() {
+    let t = at(10);
+    let mut target = BucketState {
+        objects: vec![StateEntry {
+            key: "b".into(),
+            version: e("b", "v", 0, false).version,
+        }],
+        ambiguous: vec!["c".into()],
+        out_of_order: vec!["a".into()],
+        ..BucketState::default()
+    };
+    target.objects[0].version.storage_class = Some(s3rewind_engine::StorageClass("GLACIER".into()));
+    let p = plan(
+        &BucketState::default(),
+        &target,
+        &PlanOptions::new(loc("s", ""), Destination::InPlace, t),
+    );
+    let keys: Vec<&str> = p
+        .warnings
+        .iter()
+        .map(|w| match w {
+            Warning::SameSecondTie { key }
+            | Warning::OutOfOrder { key }
+            | Warning::Archived { key, .. } => key.as_str(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(keys, ["a", "b", "c"]);
+}
+
+#[test]
+fn preflight_refuses_what_would_destroy_history() {
+    let other = Destination::Bucket {
+        location: loc("dst", ""),
+    };
+    use Versioning::*;
+    assert!(preflight("s", Unversioned, &Destination::InPlace, None).is_err());
+    assert!(preflight("s", Unversioned, &other, Some(Enabled)).is_err());
+    assert!(preflight("s", Suspended, &Destination::InPlace, None).is_err());
+    assert_eq!(
+        preflight("s", Enabled, &Destination::InPlace, None).unwrap(),
+        []
+    );
+    // Another bucket may be read from a suspended source, and written unversioned.
+    assert_eq!(
+        preflight("s", Suspended, &other, Some(Enabled)).unwrap(),
+        []
+    );
+    assert_eq!(preflight("s", Enabled, &other, None).unwrap(), []);
+    for v in [Unversioned, Suspended] {
+        assert_eq!(
+            preflight("s", Enabled, &other, Some(v)).unwrap(),
+            [Warning::DestinationKeepsNoHistory {
+                bucket: "dst".into(),
+                versioning: v,
+            }]
+        );
+    }
+    let dir = Destination::Directory { path: "d".into() };
+    assert_eq!(preflight("s", Suspended, &dir, None).unwrap(), []);
+}
+
+/// Found by `properties::list_order_beats_timestamps` after main's list-order work: a page
+/// that does not show the server's layout is read by the split-list rule and the key is
+/// reported as `OrderUnknown`, but the state at T is flagged ambiguous only when the
+/// chosen entry ties with one of the other kind. Here the two readings differ at T = 1
+/// (document order: `l1`, present; split rule: `d`, absent) with no tie, and the state
+/// says nothing. `engine/src/state.rs` belongs to the list-order work; until it flags
+/// every guessed key whose readings differ, this test is ignored.
+#[test]
+#[ignore = "state.rs flags OrderUnknown keys only on same-instant ties (issue 9 report)"]
+fn unknown_layout_guess_is_ambiguous() {
+    let mut l2 = e("a", "l2", 19, false);
+    l2.version.is_latest = true;
+    let doc = vec![l2, e("a", "l1", 0, false), e("a", "d", 1, true)];
+    let mut order = ListOrder::Unknown;
+    let mut b = TimelineBuilder::new();
+    b.push_document(doc, &mut order).unwrap();
+    assert_eq!(order, ListOrder::Unknown);
+    let tl = b.finish();
+    assert_eq!(tl.anomalies(), [Anomaly::OrderUnknown { key: "a".into() }]);
+    let s = tl.state_at(at(1));
+    assert!(s.get("a").is_none(), "the split-list reading");
+    assert_eq!(s.ambiguous, ["a"], "the document reading has l1 there");
+}
