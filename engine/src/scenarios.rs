@@ -1546,9 +1546,9 @@ fn busy_prefix_wipe() -> Scenario {
 /// established (what `scripts/demo` and the CLI's tests against moto use).
 pub fn seconds_scale() -> DetectOptions {
     DetectOptions {
-        bin_secs: 1,
-        gap_secs: 2,
-        established_secs: 0,
+        bin_secs: Some(1),
+        gap_secs: Some(2),
+        established_secs: Some(0),
         ..DetectOptions::default()
     }
 }

@@ -154,7 +154,7 @@ fn check_renamed_originals(
     options: &DetectOptions,
 ) -> Result<(), TestCaseError> {
     let target = per_key_target(timeline, report);
-    let gap = TimeDelta::seconds(options.gap_secs.clamp(0, 1 << 40));
+    let gap = TimeDelta::seconds(report.scales.gap_secs.clamp(0, 1 << 40));
     let in_window = |t: DateTime<Utc>| {
         options.since.is_none_or(|s| t >= s) && options.until.is_none_or(|u| t <= u)
     };
@@ -296,7 +296,7 @@ proptest! {
             // `gap_secs` before the incident (a healthy change in the middle of the
             // incident's run cannot be told apart from it).
             let truth = s.incident.as_ref().expect("injected");
-            let earliest = truth.start - TimeDelta::seconds(options.gap_secs);
+            let earliest = truth.start - TimeDelta::seconds(report.scales.gap_secs);
             for a in report.incidents.iter().flat_map(|i| &i.keys) {
                 prop_assert!(a.first_bad_at >= earliest, "{} flagged at {}", a.key, a.first_bad_at);
             }
@@ -430,10 +430,10 @@ fn options_strategy() -> impl Strategy<Value = DetectOptions> {
                     until: until.map(t),
                     min_keys,
                     min_content_keys: min_content,
-                    gap_secs: gap,
-                    bin_secs: bin,
-                    established_secs: gap,
-                    new_owner_history_secs: gap,
+                    gap_secs: Some(gap),
+                    bin_secs: Some(bin),
+                    established_secs: Some(gap),
+                    new_owner_history_secs: Some(gap),
                     min_score,
                     ..DetectOptions::default()
                 }
@@ -598,10 +598,10 @@ fn per_key_goes_back_before_the_oldest_incident_of_a_key() {
     let options = DetectOptions {
         min_keys: 1,
         min_content_keys: 1,
-        gap_secs: 60,
-        bin_secs: 0,
-        established_secs: 60,
-        new_owner_history_secs: 60,
+        gap_secs: Some(60),
+        bin_secs: Some(0),
+        established_secs: Some(60),
+        new_owner_history_secs: Some(60),
         min_score: 0.0,
         ..DetectOptions::default()
     };
@@ -657,10 +657,10 @@ fn rename_originals_do_not_widen_the_rename_window() {
     let options = DetectOptions {
         min_keys: 1,
         min_content_keys: 1,
-        gap_secs: 60,
-        bin_secs: 0,
-        established_secs: 60,
-        new_owner_history_secs: 60,
+        gap_secs: Some(60),
+        bin_secs: Some(0),
+        established_secs: Some(60),
+        new_owner_history_secs: Some(60),
         min_score: 0.0,
         ..DetectOptions::default()
     };

@@ -72,7 +72,7 @@ pub fn options(printer: &Printer, args: &DetectArgs) -> CliResult<DetectOptions>
     Ok(DetectOptions {
         since,
         until,
-        bin_secs: args.window.max(1),
+        bin_secs: args.window.map(|w| w.max(1)),
         gap_secs: args.gap,
         established_secs: args.established,
         new_owner_history_secs: args.new_writer_after,
@@ -131,7 +131,7 @@ pub async fn detect(
     )
     .await?;
     let report = s3rewind_engine::detect::detect(timeline, &samples, &opts);
-    for (incident, gaps) in rename_gaps(timeline, &report, opts.gap_secs) {
+    for (incident, gaps) in rename_gaps(timeline, &report, report.scales.gap_secs) {
         let examples: Vec<String> = gaps
             .iter()
             .take(3)
@@ -828,7 +828,7 @@ mod tests {
                 o.new_owner_history_secs,
                 o.min_keys
             ),
-            (1, 2, 0, 5400, 3)
+            (Some(1), Some(2), Some(0), Some(5400), 3)
         );
         assert_eq!(o.min_score, 0.5);
         let a = scan_args(&["--since", "2h", "--until", "3h"]);

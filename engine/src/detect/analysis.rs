@@ -3,7 +3,7 @@
 //! renamed copies, which bins are bursts) computed once.
 
 use super::content::{self, Bytes, Verdict};
-use super::{Baseline, ContentSample, DetectOptions, ScanStats};
+use super::{Baseline, ContentSample, Coverage, DetectOptions, Scales, ScanStats};
 use crate::model::Version;
 use crate::timeline::Timeline;
 use chrono::{DateTime, Utc};
@@ -100,7 +100,10 @@ pub(crate) struct Burst {
 /// The analysis context.
 pub(crate) struct Ctx<'a> {
     pub tl: &'a Timeline,
-    pub opts: &'a DetectOptions,
+    /// The options with every time scale resolved (see [`Scales`]).
+    pub opts: DetectOptions,
+    /// The time scales, and whether each was derived or given.
+    pub scales: Scales,
     pub events: Vec<Event>,
     /// Event id of each key's entry 0.
     key_offset: Vec<usize>,
@@ -147,7 +150,8 @@ pub(crate) const BASELINE_BINS: usize = 3;
 const MAX_PAIR_SCAN: usize = 64;
 
 impl<'a> Ctx<'a> {
-    pub(crate) fn new(tl: &'a Timeline, opts: &'a DetectOptions) -> Self {
+    pub(crate) fn new(tl: &'a Timeline, opts: &DetectOptions) -> Self {
+        let (opts, scales) = super::scales::resolve(tl, opts);
         let win = (
             opts.since.map_or(Ms::MIN, |t| t.timestamp_millis()),
             opts.until.map_or(Ms::MAX, |t| t.timestamp_millis()),
@@ -216,13 +220,16 @@ impl<'a> Ctx<'a> {
             .map(|e| e.t)
             .collect();
         all_overwrite_times.sort_unstable();
+        let gap = scales.gap_secs.max(0).saturating_mul(1000);
+        let needed = scales.new_writer_after_secs.max(0).saturating_mul(1000);
         let mut ctx = Ctx {
             tl,
             opts,
+            scales,
             events,
             key_offset,
             win,
-            gap: opts.gap_secs.max(0).saturating_mul(1000),
+            gap,
             history_start,
             owners,
             owner_ids,
@@ -237,7 +244,6 @@ impl<'a> Ctx<'a> {
             new_owner_events: Vec::new(),
             baseline: Baseline::default(),
         };
-        let needed = opts.new_owner_history_secs.max(0).saturating_mul(1000);
         for o in &mut ctx.owners {
             o.2 = history_start
                 .is_some_and(|start| o.1 >= win.0 && o.1 >= start.saturating_add(needed));
@@ -342,7 +348,7 @@ impl<'a> Ctx<'a> {
     }
 
     pub(crate) fn bin_ms(&self) -> Ms {
-        self.opts.bin_secs.max(1).saturating_mul(1000)
+        self.scales.bin_secs.max(1).saturating_mul(1000)
     }
 
     /// Counts for the report.
@@ -360,6 +366,55 @@ impl<'a> Ctx<'a> {
             overwrites: count(Change::Overwrite),
             deletes: count(Change::Delete),
             ..ScanStats::default()
+        }
+    }
+
+    /// What the samples covered (see [`Coverage`]).
+    pub(crate) fn coverage(&self, judged: &Judged) -> Coverage {
+        let mut written = 0;
+        let mut written_judged = 0;
+        let mut keys: HashMap<usize, bool> = HashMap::new();
+        let mut times: Vec<Ms> = Vec::new();
+        for (id, e) in self.events.iter().enumerate() {
+            if !e.in_window {
+                continue;
+            }
+            times.push(e.t);
+            if !e.change.writes_content() {
+                continue;
+            }
+            written += 1;
+            let ok = judged.get(id).is_some_and(|v| *v != Verdict::Unknown);
+            written_judged += usize::from(ok);
+            *keys.entry(e.key).or_default() |= ok;
+        }
+        times.sort_unstable();
+        let (Some(&first), Some(&last)) = (times.first(), times.last()) else {
+            return Coverage::default();
+        };
+        // The last run of changes (no pause over `gap`), at most the last day.
+        let mut from = last;
+        for w in times.windows(2).rev() {
+            if w[1] - w[0] > self.gap {
+                break;
+            }
+            from = w[0];
+        }
+        let from = from.max(last.saturating_sub(86_400_000));
+        let recent = self.overwrites_in(from, last);
+        Coverage {
+            judged_from: Some(to_time(first)),
+            judged_to: Some(to_time(last)),
+            versions_written: written,
+            versions_judged: written_judged,
+            keys_never_sampled: keys.values().filter(|&&ok| !ok).count(),
+            keys_written: keys.len(),
+            recent_from: Some(to_time(from)),
+            recent_overwrites: recent.len(),
+            recent_judged: recent
+                .iter()
+                .filter(|&&(_, id)| judged.get(id).is_some_and(|v| *v != Verdict::Unknown))
+                .count(),
         }
     }
 

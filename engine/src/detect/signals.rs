@@ -633,7 +633,7 @@ struct WipeCandidate<'a> {
 type PrefixDelete = (Ms, usize, bool);
 
 fn wipes(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
-    let established = ctx.opts.established_secs.max(0).saturating_mul(1000);
+    let established = ctx.scales.established_secs.max(0).saturating_mul(1000);
     // Deletes that are not renames, by prefix, with whether the object was established.
     let mut groups: HashMap<&str, Vec<PrefixDelete>> = HashMap::new();
     for (id, e) in ctx.events.iter().enumerate() {
