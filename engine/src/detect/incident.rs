@@ -4,7 +4,7 @@
 
 use super::analysis::{Change, Ctx, Judged, Ms, to_time};
 use super::content::Verdict;
-use super::signals::{Family, Signal, fmt_bin_start, fmt_duration, verdict_kind};
+use super::signals::{Family, Signal, fmt_bin_start, fmt_duration, fmt_t, verdict_kind};
 use super::{AffectedKey, Confidence, DamageKind, Incident};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -58,6 +58,17 @@ pub(crate) fn assemble_with_events(
     out
 }
 
+/// Strong evidence: damaged content, rename-and-delete pairs, mass deletion, truncation
+/// to (almost) nothing. An incident with any starts at its earliest strongly supported
+/// write; the other (weak) metadata signals add to its score but never move its start
+/// earlier.
+pub(crate) fn is_strong(family: Family) -> bool {
+    matches!(
+        family,
+        Family::Content | Family::Rename | Family::Wipe | Family::Truncation
+    )
+}
+
 /// Label strength: content evidence beats metadata for the same change.
 fn strength(family: Family) -> u8 {
     match family {
@@ -75,7 +86,24 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
     let mut evidence: Vec<(f64, String)> = Vec::new();
     // event id -> (strength, kind)
     let mut labels: BTreeMap<usize, (u8, DamageKind)> = BTreeMap::new();
+    // Changes backed by strong evidence (see [`is_strong`]).
+    // Damaged samples count once the group has enough of them, even when they fall in
+    // runs too small to weigh on their own (a slow attack sampled sparsely).
+    let content_keys: BTreeSet<usize> = group
+        .iter()
+        .filter(|s| s.family == Family::Content)
+        .flat_map(|s| s.events.iter().map(|&(id, _)| ctx.events[id].key))
+        .collect();
+    let content_strong = content_keys.len() >= ctx.opts.min_content_keys.max(1);
+    let mut strong: BTreeSet<usize> = BTreeSet::new();
     for s in &group {
+        let counts = match s.family {
+            Family::Content => content_strong,
+            f => is_strong(f) && s.weight > 0.0,
+        };
+        if counts {
+            strong.extend(s.events.iter().map(|&(id, _)| id));
+        }
         let w = best.entry(s.family).or_insert(0.0);
         *w = w.max(s.weight);
         evidence.push((s.weight, s.evidence.clone()));
@@ -143,7 +171,15 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
     // cipher, +N for a header): unsampled overwrites by the same writers near the
     // incident with that signature join it, so a sampling budget does not leave victims
     // (or the true start) out.
-    let expanded = expand_by_signature(ctx, judged, &mut labels, start, end);
+    let strong_start = strong.iter().map(|&id| ctx.events[id].t).min();
+    let expanded = expand_by_signature(
+        ctx,
+        judged,
+        &mut labels,
+        &mut strong,
+        strong_start.unwrap_or(start),
+        end,
+    );
     if expanded > 0 {
         modifiers_note.push(format!(
             "{expanded} unsampled overwrites by the same writers with the same size change as the damaged samples were included"
@@ -206,13 +242,23 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
         }
     }
 
-    let mut keep = 1.0;
-    for w in best.values().chain(modifiers.iter().map(|(w, _)| w)) {
-        keep *= 1.0 - w.clamp(0.0, 1.0);
+    // Strong evidence counts in full; content that contradicts the metadata discounts
+    // only the weak part (a burst of damaged samples is an incident on its own).
+    let mut keep_strong = 1.0;
+    let mut keep_weak = 1.0;
+    for (f, w) in &best {
+        if is_strong(*f) {
+            keep_strong *= 1.0 - w.clamp(0.0, 1.0);
+        } else {
+            keep_weak *= 1.0 - w.clamp(0.0, 1.0);
+        }
     }
-    let mut score = 1.0 - keep;
+    for (w, _) in &modifiers {
+        keep_weak *= 1.0 - w.clamp(0.0, 1.0);
+    }
+    let mut weak_score = 1.0 - keep_weak;
     if claims_checked >= 3 && claims_bad * 5 < claims_checked {
-        score *= 0.4;
+        weak_score *= 0.4;
         evidence.push((
             0.0,
             format!(
@@ -220,6 +266,7 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
             ),
         ));
     }
+    let score = 1.0 - keep_strong * (1.0 - weak_score);
     evidence.extend(modifiers.iter().cloned());
     evidence.extend(modifiers_note.into_iter().map(|n| (0.0, n)));
     let score = (score * 1000.0).round() / 1000.0;
@@ -236,6 +283,33 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
     } else {
         Confidence::Low
     };
+
+    // The start is the earliest strongly supported write: changes only weak signals
+    // flagged before it (ordinary edits that happened to change sizes alike, a new
+    // writer's earlier work) are not part of the incident, so that a restore keeps them.
+    if let Some(first) = strong.iter().map(|&id| ctx.events[id].t).min() {
+        let before = labels.len();
+        labels.retain(|&id, _| strong.contains(&id) || ctx.events[id].t >= first);
+        let dropped = before - labels.len();
+        if dropped > 0 {
+            evidence.push((
+                0.0,
+                format!(
+                    "{dropped} earlier changes flagged only by metadata were left out: the incident starts at its first strongly supported write ({})",
+                    fmt_t(first)
+                ),
+            ));
+        }
+    }
+
+    // Deletions by the incident's writers within its span are part of it.
+    let joined = join_deletes(ctx, &mut labels);
+    if joined > 0 {
+        evidence.push((
+            0.0,
+            format!("{joined} deletions by the incident's writers during it joined the incident"),
+        ));
+    }
 
     // A flagged `X<suffix>` whose `X` got a delete marker near the incident is a renamed
     // copy, however few there are: `--per-key` removes the copy, so it must bring `X`
@@ -335,6 +409,29 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
         },
         events,
     })
+}
+
+/// Add every delete marker over a live version, inside the scan window, written within
+/// the incident's span (its first to last labelled change) by one of the writers of its
+/// labelled changes (by anyone when no writer is known). Returns how many joined.
+fn join_deletes(ctx: &Ctx<'_>, labels: &mut BTreeMap<usize, (u8, DamageKind)>) -> usize {
+    let times = labels.keys().map(|&id| ctx.events[id].t);
+    let (Some(lo), Some(hi)) = (times.clone().min(), times.max()) else {
+        return 0;
+    };
+    let writers: HashSet<Option<&str>> = labels.keys().map(|&id| ctx.owner(id)).collect();
+    let mut joined = 0;
+    for (id, e) in ctx.events.iter().enumerate() {
+        if e.change != Change::Delete || !e.in_window || e.t < lo || e.t > hi {
+            continue;
+        }
+        if labels.contains_key(&id) || !writers.contains(&ctx.owner(id)) {
+            continue;
+        }
+        labels.insert(id, (0, DamageKind::Deleted));
+        joined += 1;
+    }
+    joined
 }
 
 /// Rename pairs, both ways, whatever their number (the rename signal needs a run of
@@ -457,6 +554,7 @@ fn expand_by_signature(
     ctx: &Ctx<'_>,
     judged: &Judged,
     labels: &mut BTreeMap<usize, (u8, DamageKind)>,
+    strong: &mut BTreeSet<usize>,
     start: Ms,
     end: Ms,
 ) -> usize {
@@ -500,7 +598,7 @@ fn expand_by_signature(
     let lo = start.saturating_sub(ctx.gap);
     let hi = end.saturating_add(ctx.gap);
     for &(_, id) in ctx.overwrites_in(lo, hi) {
-        if labels.contains_key(&id) || judged.get(id).is_some_and(|v| *v != Verdict::Unknown) {
+        if strong.contains(&id) || judged.get(id).is_some_and(|v| *v != Verdict::Unknown) {
             continue;
         }
         if !ctx.owner(id).is_some_and(|o| writers.contains(o)) {
@@ -514,8 +612,12 @@ fn expand_by_signature(
             continue; // the same content again
         }
         if size_sigs(ctx, id).into_iter().flatten().any(|s| s == sig) {
-            labels.insert(id, (0, kind));
-            added += 1;
+            // Already flagged by metadata (the same size change): now backed by content.
+            if let std::collections::btree_map::Entry::Vacant(slot) = labels.entry(id) {
+                slot.insert((0, kind));
+                added += 1;
+            }
+            strong.insert(id);
         }
     }
     added
