@@ -413,7 +413,8 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
 
 /// Add every delete marker over a live version, inside the scan window, written within
 /// the incident's span (its first to last labelled change) by one of the writers of its
-/// labelled changes (by anyone when no writer is known). Returns how many joined.
+/// labelled changes (by anyone when no writer is known), except moves and the deletes
+/// of rename pairs (see [`join_rename_pairs`]). Returns how many joined.
 fn join_deletes(ctx: &Ctx<'_>, labels: &mut BTreeMap<usize, (u8, DamageKind)>) -> usize {
     let times = labels.keys().map(|&id| ctx.events[id].t);
     let (Some(lo), Some(hi)) = (times.clone().min(), times.max()) else {
@@ -426,6 +427,12 @@ fn join_deletes(ctx: &Ctx<'_>, labels: &mut BTreeMap<usize, (u8, DamageKind)>) -
             continue;
         }
         if labels.contains_key(&id) || !writers.contains(&ctx.owner(id)) {
+            continue;
+        }
+        // A move (the bytes reappeared under a new key) or one side of a rename pair
+        // (log rotation's gzip copy, or a rename the rename rules judge) is not a loss
+        // of its own.
+        if ctx.is_moved(id) || ctx.is_paired_delete(id) {
             continue;
         }
         labels.insert(id, (0, DamageKind::Deleted));
