@@ -1758,6 +1758,9 @@ pub enum Attack {
     RenameCryptIntruder,
     /// Delete markers.
     Wipe,
+    /// Random bytes plus 28 bytes over most victims, and a delete marker (too few for
+    /// a wipe) on every eighth.
+    EncryptAndDelete,
     /// Truncated to zero bytes.
     Truncate,
     /// A proxy's HTML error page written over the object.
@@ -2004,13 +2007,19 @@ pub fn scaled(spec: &ScaledSpec) -> Scenario {
                     w.attack(t, k, Action::Delete, owner);
                 }
                 Attack::Wipe => w.attack(t, k, Action::Delete, ACCOUNT),
+                Attack::EncryptAndDelete if i % 8 == 7 => w.attack(t, k, Action::Delete, ACCOUNT),
+                Attack::EncryptAndDelete => {
+                    w.attack(t, k, Action::Encrypt(Overhead::Const(28)), ACCOUNT)
+                }
                 Attack::Truncate => w.attack(t, k, Action::Truncate { to: 0 }, ACCOUNT),
                 Attack::ErrorPage => w.attack(t, k, Action::ErrorPage, ACCOUNT),
             }
         }
         match attack {
             Attack::RandomSameSize => (DamageKind::Encrypted, true),
-            Attack::EncryptGcm | Attack::EncryptCbcKeepHead => (DamageKind::Encrypted, false),
+            Attack::EncryptGcm | Attack::EncryptCbcKeepHead | Attack::EncryptAndDelete => {
+                (DamageKind::Encrypted, false)
+            }
             Attack::RenameLocked | Attack::RenameCryptIntruder => (DamageKind::Renamed, false),
             Attack::Wipe => (DamageKind::Deleted, false),
             Attack::Truncate => (DamageKind::Truncated, false),

@@ -627,10 +627,11 @@ fn per_key_goes_back_before_the_oldest_incident_of_a_key() {
 
 /// The rename rule measures "near the incident" from the incident's own changes, not from
 /// the originals it pulls in. Here the truncations of both copies (at 1000 s) are the
-/// incident; `a.pdf` joins from its overwrite at 950 s, which moves the incident's start;
-/// `dir/b.json`'s marker at 900 s is within `gap_secs` (60) of that start but 100 s from
-/// any damage, so it does not join (it is its own small wipe). The old check measured
-/// from the widened start and failed ("flags dir/b.json~x but not dir/b.json").
+/// incident; `a.pdf` joins from its delete marker at 1000 s (its overwrite at 950 s is
+/// before the incident's first strongly supported write, so it is an ordinary edit that
+/// a restore keeps: issue 12); `dir/b.json`'s marker at 900 s is 100 s from any damage,
+/// so it does not join (it is its own small wipe). An older check measured from a
+/// widened start and failed ("flags dir/b.json~x but not dir/b.json").
 #[test]
 fn rename_originals_do_not_widen_the_rename_window() {
     let r = |key, secs, delete_marker, size| RawEntry {
@@ -686,7 +687,13 @@ fn rename_originals_do_not_widen_the_rename_window() {
     );
     assert_eq!(
         truncation.start,
-        Utc.timestamp_opt(1_700_000_950, 0).unwrap()
+        Utc.timestamp_opt(1_700_001_000, 0).unwrap()
+    );
+    let a = &truncation.keys[0];
+    assert_eq!(
+        a.last_good_at,
+        Some(Utc.timestamp_opt(1_700_000_950, 0).unwrap()),
+        "the edit at 950 s is kept"
     );
     check_renamed_originals(&tl, &report, &options).unwrap();
 }

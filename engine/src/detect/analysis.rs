@@ -490,8 +490,8 @@ impl<'a> Ctx<'a> {
     /// suffix first) that got a delete marker over a live version within `lo..=hi`.
     /// Returns the event that key's restore has to undo from: the oldest of its entries
     /// in `lo..=hi` that was written over a live version (so the version before it is
-    /// the one to bring back).
-    pub(crate) fn renamed_original(&self, copy: usize, lo: Ms, hi: Ms) -> Option<usize> {
+    /// the one to bring back), leaving out overwrites before `floor`.
+    pub(crate) fn renamed_original(&self, copy: usize, lo: Ms, hi: Ms, floor: Ms) -> Option<usize> {
         let keys = self.tl.keys();
         let name = keys[copy].key.as_str();
         for cut in suffix_cuts(name) {
@@ -513,7 +513,9 @@ impl<'a> Ctx<'a> {
                 }
                 let change = self.events[base + j].change;
                 deleted |= change == Change::Delete;
-                if matches!(change, Change::Overwrite | Change::Delete) {
+                // Changes before `floor` (the incident's first strongly supported write)
+                // are not the incident's, but the delete marker itself always is.
+                if change == Change::Delete || (change == Change::Overwrite && t >= floor) {
                     oldest = Some(base + j);
                 }
             }

@@ -314,7 +314,12 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
     // A flagged `X<suffix>` whose `X` got a delete marker near the incident is a renamed
     // copy, however few there are: `--per-key` removes the copy, so it must bring `X`
     // back too.
-    let (originals, copies) = join_rename_pairs(ctx, &mut labels);
+    let floor = strong
+        .iter()
+        .map(|&id| ctx.events[id].t)
+        .min()
+        .unwrap_or(Ms::MIN);
+    let (originals, copies) = join_rename_pairs(ctx, &mut labels, floor);
     if originals + copies > 0 {
         let mut parts = Vec::new();
         if originals > 0 {
@@ -446,7 +451,8 @@ fn join_deletes(ctx: &Ctx<'_>, labels: &mut BTreeMap<usize, (u8, DamageKind)>) -
 ///
 /// - the original `X` of every flagged key `X<suffix>` joins when `X` got a delete marker
 ///   within `gap` of the incident's changes (see [`Ctx::renamed_original`]): its oldest
-///   change there is labelled [`DamageKind::Renamed`] (a delete labelled
+///   change there, but none before the incident's first strongly supported write
+///   (`floor`) other than the delete marker itself, is labelled [`DamageKind::Renamed`] (a delete labelled
 ///   [`DamageKind::Deleted`] is relabelled; a more specific label is kept);
 /// - the copy `X<suffix>` of a flagged `X` joins as [`DamageKind::Planted`] when it was
 ///   created within `gap` of the incident's changes while `X` got its marker (a rename
@@ -457,6 +463,7 @@ fn join_deletes(ctx: &Ctx<'_>, labels: &mut BTreeMap<usize, (u8, DamageKind)>) -
 fn join_rename_pairs(
     ctx: &Ctx<'_>,
     labels: &mut BTreeMap<usize, (u8, DamageKind)>,
+    floor: Ms,
 ) -> (usize, usize) {
     let times = labels.keys().map(|&id| ctx.events[id].t);
     let (Some(lo), Some(hi)) = (times.clone().min(), times.max()) else {
@@ -480,7 +487,7 @@ fn join_rename_pairs(
     flagged.extend(labels.keys().map(|&id| ctx.events[id].key));
     let mut originals = BTreeSet::new();
     for &copy in &flagged {
-        let Some(id) = ctx.renamed_original(copy, lo, hi) else {
+        let Some(id) = ctx.renamed_original(copy, lo, hi, floor) else {
             continue;
         };
         let key = ctx.events[id].key;
@@ -601,31 +608,73 @@ fn expand_by_signature(
         .into_iter()
         .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
         .map_or(DamageKind::Encrypted, |(k, _)| k);
-    let mut added = 0;
-    let lo = start.saturating_sub(ctx.gap);
-    let hi = end.saturating_add(ctx.gap);
-    for &(_, id) in ctx.overwrites_in(lo, hi) {
-        if strong.contains(&id) || judged.get(id).is_some_and(|v| *v != Verdict::Unknown) {
-            continue;
-        }
+    // Inside the span of the strong evidence every match joins; beyond it (up to `gap`
+    // either side) only an unbroken stretch of matches does: the first overwrite by the
+    // same writers that does not match, or that content judged, ends it (an ordinary
+    // edit that happened to keep its size is not a victim).
+    let (first, last) = match (
+        strong.iter().map(|&id| ctx.events[id].t).min(),
+        strong.iter().map(|&id| ctx.events[id].t).max(),
+    ) {
+        (Some(a), Some(b)) => (a, b),
+        _ => (start, end),
+    };
+    let lo = first.saturating_sub(ctx.gap);
+    let hi = last.saturating_add(ctx.gap).max(end);
+    let candidates = ctx.overwrites_in(lo, hi);
+    let mut matches: Vec<(usize, bool)> = Vec::new(); // (event id, joins if reached)
+    for &(_, id) in candidates {
         if !ctx.owner(id).is_some_and(|o| writers.contains(o)) {
             continue;
         }
+        if strong.contains(&id) {
+            matches.push((id, true));
+            continue;
+        }
         let v = ctx.ver(id);
-        if ctx
+        let same_content = ctx
             .prev(id)
-            .is_some_and(|p| !v.etag.is_empty() && p.etag == v.etag)
-        {
-            continue; // the same content again
+            .is_some_and(|p| !v.etag.is_empty() && p.etag == v.etag);
+        let ok = !same_content
+            && judged.get(id).is_none_or(|v| *v == Verdict::Unknown)
+            && size_sigs(ctx, id).into_iter().flatten().any(|s| s == sig);
+        matches.push((id, ok));
+    }
+    let mut joining: Vec<usize> = Vec::new();
+    let inside = |id: usize| (first..=last).contains(&ctx.events[id].t);
+    for &(id, ok) in &matches {
+        if ok && inside(id) {
+            joining.push(id);
         }
-        if size_sigs(ctx, id).into_iter().flatten().any(|s| s == sig) {
-            // Already flagged by metadata (the same size change): now backed by content.
-            if let std::collections::btree_map::Entry::Vacant(slot) = labels.entry(id) {
-                slot.insert((0, kind));
-                added += 1;
-            }
-            strong.insert(id);
+    }
+    for &(id, ok) in matches
+        .iter()
+        .rev()
+        .filter(|&&(id, _)| ctx.events[id].t < first)
+    {
+        if !ok {
+            break;
         }
+        joining.push(id);
+    }
+    for &(id, ok) in matches.iter().filter(|&&(id, _)| ctx.events[id].t > last) {
+        if !ok {
+            break;
+        }
+        joining.push(id);
+    }
+    let mut added = 0;
+    for id in joining {
+        if strong.contains(&id) {
+            continue;
+        }
+        // Flagged by metadata already (the same size change), or not: now backed by
+        // content either way.
+        if let std::collections::btree_map::Entry::Vacant(slot) = labels.entry(id) {
+            slot.insert((0, kind));
+            added += 1;
+        }
+        strong.insert(id);
     }
     added
 }
