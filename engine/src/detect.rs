@@ -46,6 +46,11 @@ version over a live version), a delete (a delete marker over a live version) or 
 repeated delete. Changes inside the scan window (`since..=until`, inclusive) are judged;
 everything before the window is the bucket's baseline.
 
+**Time scales** (the burst bin, the gap, the age of an established object, the history a
+new writer needs) are derived from the timeline's own span and pauses unless given (see
+[`Scales`]); below, `gap_secs`, `bin_secs`, `established_secs` and
+`new_owner_history_secs` name the resolved values.
+
 **Signals** are groups of changes that share a damage signature. A group is split into
 *runs* wherever two consecutive changes are more than [`DetectOptions::gap_secs`] apart,
 and a run counts only with at least [`DetectOptions::min_keys`] distinct keys. From
@@ -104,28 +109,44 @@ any kind (creates too). Without one (a bucket's first upload, a history of secon
 busy bin says nothing about the bucket's normal activity: it is not scored, only read
 first by [`sample_plan`].
 If at least three of the versions that metadata called encrypted, wrong-typed or
-overwritten were sampled and fewer than 20% of them look damaged, the score is multiplied
-by 0.4 (the content contradicts the metadata; content says nothing about truncation,
-deletes or new keys). Incidents scoring below [`DetectOptions::min_score`] are dropped.
+overwritten were sampled and fewer than 20% of them look damaged, the *weak* part of the
+score (the noisy-or of the weak signals and the modifiers) is multiplied by 0.4 (the
+content contradicts the metadata; content says nothing about truncation, deletes or new
+keys); the strong signals (content, rename, wipe, truncation) count in full, so a run of
+damaged samples is an incident on its own. Incidents scoring below
+[`DetectOptions::min_score`] are dropped.
 
-Four rules widen an incident beyond its signals: when one new writer made at least half
+**Start.** Strong evidence sets an incident's start: damaged samples (once the incident
+has `min_content_keys` of them), rename pairs, wipes, truncation, and the unsampled
+overwrites that join them by their size change (below). Changes only weak signals flagged
+(common growth, size collapse, same content, a new writer) before the earliest strongly
+supported write are left out, so a restore to just before the incident keeps them. An
+incident with no strong evidence (metadata alone) starts at its earliest flagged change.
+
+Five rules widen an incident beyond its signals: when one new writer made at least half
 of its changes, all of that writer's changes within `gap_secs` join it; when at least
 80% of its content-confirmed overwrites share one size change (the same size, `+N`
 bytes, or 16-byte padding plus `N`), the *unsampled* overwrites by the same writers
-within `gap_secs` with that size change join it, so that a sampling budget does not leave
+with that size change join it: all of them within the span of the strong evidence, and
+beyond it (up to `gap_secs` either side) only an unbroken stretch of them, up to the first
+overwrite by those writers that does not match or that content judged, so that a sampling budget does not leave
 victims, or the true start, out; and rename pairs join whole, however few they are (the
 rename signal needs `min_keys` of them): for a key `X<suffix>` in the incident whose `X`
 got a delete marker within `gap_secs` of the incident's changes (inside the scan
-window), `X` joins as [`Renamed`](DamageKind::Renamed), from its oldest change there (so
-its last good version is the one before the incident touched it), and for a key `X` in
+window), `X` joins as [`Renamed`](DamageKind::Renamed), from its oldest change there but not
+from an overwrite before the incident's first strongly supported write (so its last good
+version is the one before the incident touched it), and for a key `X` in
 the incident, a copy `X<suffix>` created while `X` got its marker joins as
 [`Planted`](DamageKind::Planted) (a copy of an already encrypted file looks like its
 original to content analysis). A `--per-key` restore that removes a copy therefore always
 brings its original back. Last, new keys named like ransom notes (`decrypt`, `ransom`,
 `recover`, `restore`, `unlock` or `encrypted` in a text file's name, at most 64 KiB)
 created within `gap_secs` of the incident's changes join it as
-[`Planted`](DamageKind::Planted). No rule starts an incident, and the last two (rename
-pairs, notes) are applied after it is scored.
+[`Planted`](DamageKind::Planted). Delete markers written within the incident's span by
+one of its writers (anyone's when no owner is listed) join it as
+[`Deleted`](DamageKind::Deleted), except moves and the deletes of rename pairs, so that
+`--per-key` brings them back. No rule starts an incident, and the last three (deletes,
+rename pairs, notes) are applied after it is scored.
 
 **Confidence**: [`High`](Confidence::High) needs content confirmation (at least
 `min_content_keys` damaged samples, at least half of those checked) and one more
@@ -396,6 +417,11 @@ pub struct ScanStats {
     pub samples_judged: usize,
     /// Judged samples that looked damaged.
     pub samples_bad: usize,
+    /// Entries recognised as a restore's writes (the bytes of an older version of the
+    /// key put back, in a burst, and the delete markers written with them): left out of
+    /// the judgement, so that a restore is not taken for part of the incident it undid.
+    #[serde(default)]
+    pub restore_writes_ignored: usize,
 }
 
 /// The bucket's own normal activity, which bursts are measured against.
@@ -561,6 +587,13 @@ impl fmt::Display for ScanReport {
             c.recent_judged,
             c.recent_overwrites
         )?;
+        if s.restore_writes_ignored > 0 {
+            writeln!(
+                f,
+                "{} entries that put back older versions' bytes in a burst (a restore's writes) were not judged",
+                s.restore_writes_ignored
+            )?;
+        }
         if self.incidents.is_empty() {
             return writeln!(f, "no incident found");
         }

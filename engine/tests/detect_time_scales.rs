@@ -343,3 +343,42 @@ fn weak_signals_do_not_move_the_start_before_the_strong_evidence() {
     }
     assert!(report.to_string().contains("left out"), "{report}");
 }
+
+/// A restore's own writes (older versions' bytes put back in a burst, right after the
+/// incident) are recognised and left out: scanning after a `--before-corruption`
+/// restore reports the same incident, not one widened by the restore, and counts the
+/// writes it ignored.
+#[test]
+fn a_restores_own_writes_are_not_part_of_the_incident() {
+    let s = scenarios::scaled(&spec(1, 300, Some((Attack::EncryptGcm, 0.35))));
+    let (tl, report) = scan(&s);
+    assert_eq!(report.incidents.len(), 1, "{report}");
+    assert_eq!(report.stats.restore_writes_ignored, 0);
+    let truth = s.incident.as_ref().unwrap();
+    let rp = restore_point(&report).unwrap();
+    let p = plan(&tl.current(), &tl.state_at(rp), &in_place(rp));
+    assert!(p.actions.len() >= 100);
+    let mut restored = s.clone();
+    // The restore runs two seconds after the attack: within the gap.
+    restored
+        .bucket
+        .apply(&p, None, truth.end + TimeDelta::seconds(2))
+        .unwrap();
+    let (_, after) = scan(&restored);
+    assert_eq!(
+        after.stats.restore_writes_ignored,
+        p.actions.len(),
+        "{after}"
+    );
+    assert_eq!(after.incidents.len(), 1, "{after}");
+    let (a, b) = (&report.incidents[0], &after.incidents[0]);
+    assert_eq!((a.start, a.end), (b.start, b.end), "{after}");
+    let keys = |i: &s3rewind_engine::detect::Incident| -> Vec<(String, String)> {
+        i.keys
+            .iter()
+            .map(|k| (k.key.clone(), k.first_bad_version.clone()))
+            .collect()
+    };
+    assert_eq!(keys(a), keys(b), "{after}");
+    assert!(after.to_string().contains("a restore's writes"), "{after}");
+}

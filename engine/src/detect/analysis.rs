@@ -104,6 +104,8 @@ pub(crate) struct Ctx<'a> {
     pub opts: DetectOptions,
     /// The time scales, and whether each was derived or given.
     pub scales: Scales,
+    /// Entries recognised as a restore's writes (see [`restore_writes`]): never judged.
+    pub restore_writes: usize,
     pub events: Vec<Event>,
     /// Event id of each key's entry 0.
     key_offset: Vec<usize>,
@@ -162,6 +164,8 @@ impl<'a> Ctx<'a> {
         let mut owner_ids: HashMap<&str, u32> = HashMap::new();
         let mut last_owner: Option<(&str, u32)> = None;
         let mut history_start: Option<Ms> = None;
+        let restored = restore_writes(tl, &opts, scales.gap_secs.max(0).saturating_mul(1000));
+        let mut entry_no = 0usize;
         for (k, h) in tl.keys().iter().enumerate() {
             key_offset.push(events.len());
             for (i, v) in h.entries.iter().enumerate() {
@@ -201,10 +205,11 @@ impl<'a> Ctx<'a> {
                     idx: i,
                     t,
                     change,
-                    in_window: win.0 <= t && t <= win.1,
+                    in_window: win.0 <= t && t <= win.1 && !restored.contains(&entry_no),
                     same_bytes,
                     owner,
                 });
+                entry_no += 1;
             }
         }
         let mut overwrites: Vec<(Ms, usize)> = events
@@ -222,7 +227,9 @@ impl<'a> Ctx<'a> {
         all_overwrite_times.sort_unstable();
         let gap = scales.gap_secs.max(0).saturating_mul(1000);
         let needed = scales.new_writer_after_secs.max(0).saturating_mul(1000);
+        let restore_writes = restored.len();
         let mut ctx = Ctx {
+            restore_writes,
             tl,
             opts,
             scales,
@@ -365,6 +372,7 @@ impl<'a> Ctx<'a> {
             creates: count(Change::Create),
             overwrites: count(Change::Overwrite),
             deletes: count(Change::Delete),
+            restore_writes_ignored: self.restore_writes,
             ..ScanStats::default()
         }
     }
@@ -607,10 +615,13 @@ impl<'a> Ctx<'a> {
         let mut active: Vec<Ms> = self.events.iter().map(|e| e.t.div_euclid(bin)).collect();
         active.sort_unstable();
         active.dedup();
+        let (lo, hi) = self.win;
         let mut times: Vec<Ms> = self
             .events
             .iter()
-            .filter(|e| e.change.destructive())
+            // A restore's writes are not the bucket's activity (they are out of the
+            // window only because they are recognised).
+            .filter(|e| e.change.destructive() && (e.in_window || e.t < lo || e.t > hi))
             .map(|e| e.t)
             .collect();
         times.sort_unstable();
@@ -747,6 +758,74 @@ impl<'a> Ctx<'a> {
         }
         out
     }
+}
+
+/// Entries (numbered in timeline order: keys in order, each key's entries newest first)
+/// that look like a restore's writes, s3rewind's own or anyone's: a version whose ETag
+/// and size equal an *older* version of its key than the one it replaced (the bytes of
+/// a past version put back), in a run of at least `min_keys` such versions no more than
+/// `gap` apart; and the delete markers written within that run's span by the same
+/// writers (a restore removing keys that did not exist at its target time). They are
+/// left out of the judged window and of the burst counts, so that an incident is not
+/// widened, or started, by the restore that undid it.
+pub(crate) fn restore_writes(tl: &Timeline, opts: &DetectOptions, gap: Ms) -> HashSet<usize> {
+    // (time, entry number, owner) of candidate copies, and of every delete marker.
+    let mut copies: Vec<(Ms, usize, Option<&str>)> = Vec::new();
+    let mut markers: Vec<(Ms, usize, Option<&str>)> = Vec::new();
+    let mut n = 0usize;
+    for h in tl.keys() {
+        let len = h.entries.len();
+        // The (ETag, size) of the entries older than the one each version replaced,
+        // filled from the oldest end as the loop walks to the newest.
+        let mut older: HashSet<(&str, u64)> = HashSet::new();
+        for i in (0..len).rev() {
+            if let Some(o) = h.entries.get(i + 2).filter(|o| !o.delete_marker) {
+                older.insert((o.etag.as_str(), o.size));
+            }
+            let v = &h.entries[i];
+            let t = v.last_modified.timestamp_millis();
+            if v.delete_marker {
+                if h.entries.get(i + 1).is_some_and(|p| !p.delete_marker) {
+                    markers.push((t, n + i, v.owner_id.as_deref()));
+                }
+                continue;
+            }
+            if v.etag.is_empty() {
+                continue;
+            }
+            let replaced_same = h
+                .entries
+                .get(i + 1)
+                .is_some_and(|p| !p.delete_marker && p.etag == v.etag);
+            if older.contains(&(v.etag.as_str(), v.size)) && !replaced_same {
+                copies.push((t, n + i, v.owner_id.as_deref()));
+            }
+        }
+        n += len;
+    }
+    copies.sort_unstable();
+    let mut out = HashSet::new();
+    let mut i = 0;
+    while i < copies.len() {
+        let mut j = i + 1;
+        while j < copies.len() && copies[j].0 - copies[j - 1].0 <= gap {
+            j += 1;
+        }
+        let run = &copies[i..j];
+        if run.len() >= opts.min_keys.max(1) {
+            let (lo, hi) = (run[0].0, run[run.len() - 1].0);
+            let owners: HashSet<Option<&str>> = run.iter().map(|c| c.2).collect();
+            out.extend(run.iter().map(|c| c.1));
+            out.extend(
+                markers
+                    .iter()
+                    .filter(|m| lo <= m.0 && m.0 <= hi && owners.contains(&m.2))
+                    .map(|m| m.1),
+            );
+        }
+        i = j;
+    }
+    out
 }
 
 /// Words that name a ransom note (`README_RESTORE_FILES.txt`, `HOW_TO_DECRYPT.txt`,
