@@ -193,9 +193,9 @@ pub struct Listing {
 /// Options of corruption detection (`scan`, `timeline`, and `plan`/`restore` with
 /// `--before-corruption` or `--per-key`).
 ///
-/// The time-scale thresholds default to values tuned for real buckets with days of
-/// history; for a bucket whose history is short (minutes), scale them down together
-/// (e.g. `--window 1m --gap 5m --established 0s`).
+/// The time scales (`--window`, `--gap`, `--established`, `--new-writer-after`) are
+/// derived from the bucket's own history unless given (a history of seconds gets
+/// 1-second bins, one of a week or more 10-minute bins; `scan` prints what it chose).
 #[derive(Debug, Clone, Args)]
 pub struct DetectArgs {
     /// Read the first 4 KiB of at most N versions, the most suspicious first (then any
@@ -221,21 +221,23 @@ pub struct DetectArgs {
     /// Only judge changes at or before TIME.
     #[arg(long, value_name = "TIME")]
     pub until: Option<String>,
-    /// Width of the bins in which bursts of overwrites and deletes are counted.
-    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration_secs)]
-    pub window: i64,
+    /// Width of the bins in which bursts of overwrites and deletes are counted
+    /// (default: from the history's span, 1 s to 10 m).
+    #[arg(long, value_name = "DURATION", value_parser = duration_secs)]
+    pub window: Option<i64>,
     /// Changes further apart than this are not one run, and signals further apart are
-    /// not one incident.
-    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration_secs)]
-    pub gap: i64,
+    /// not one incident (default: from the history, 2 s to 1 h).
+    #[arg(long, value_name = "DURATION", value_parser = duration_secs)]
+    pub gap: Option<i64>,
     /// Objects younger than this when deleted are temporary and do not count towards a
-    /// wipe (0s: every delete counts).
-    #[arg(long, value_name = "DURATION", default_value = "6h", value_parser = duration_secs)]
-    pub established: i64,
+    /// wipe (0s: every delete counts; default: from the history's span, up to 6 h).
+    #[arg(long, value_name = "DURATION", value_parser = duration_secs)]
+    pub established: Option<i64>,
     /// An owner id first seen in the scan counts as a new writer only when the bucket
-    /// has at least this much history before its first write.
-    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = duration_secs)]
-    pub new_writer_after: i64,
+    /// has at least this much history before its first write (default: from the
+    /// history's span, up to 24 h).
+    #[arg(long, value_name = "DURATION", value_parser = duration_secs)]
+    pub new_writer_after: Option<i64>,
     /// Fewest distinct keys for a metadata signal (a burst, a common size change, a
     /// wipe…).
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]

@@ -1,19 +1,31 @@
-//! Precision and recall of the corruption detector over the scenario library.
+//! Precision and recall of the corruption detector, with default options only.
 //!
-//! `cargo run -p s3rewind-engine --example detector_eval`
+//! `cargo run --release -p s3rewind-engine --example detector_eval`
 //!
-//! Every scenario is scanned in three modes: metadata only (no GET), `sampled` (the
-//! versions [`sample_plan`] picks without a limit, as `scan --sample` with no cap), and
-//! `budget 60` (`scan --sample 60`: at most 60 ranged GETs), with the scenario's own
-//! tuning ([`Scenario::options`]: the defaults, or seconds-scale bins and gaps for a
-//! history that took seconds). For each scan the table
-//! shows the incidents found, whether one of them matches the true incident (its window
-//! contains the true start), its kinds and confidence, and the precision and recall of
-//! its affected keys against the keys the incident really wrote. Totals follow:
-//! incident-level precision (reported incidents that are real) and recall (real
-//! incidents found), and key-level precision and recall summed over all scans of a mode.
+//! Three sets, reported separately:
 //!
-//! `-- --verbose` also prints each report's summary; `-- NAME` runs one scenario.
+//! - `library`: the hand-written scenarios of [`scenarios::all`] (histories of days,
+//!   and the demo's history of seconds);
+//! - `dev`: [`scenarios::scaled_suite`]`(false)`, the same bucket at time scales of
+//!   seconds, hours and weeks, with incidents hitting 1% to 90% of the keys and healthy
+//!   bulk rewrites; the thresholds and derived time scales were tuned on it;
+//! - `held-out`: [`scenarios::scaled_suite`]`(true)`: other seeds, sizes, time scales
+//!   (minutes, days, months), attacks and healthy jobs, never used for tuning.
+//!
+//! Every scenario is scanned with [`DetectOptions::default`] (time scales derived from
+//! the history) in three modes: metadata only (`scan --sample 0`), `default` (the
+//! CLI's default budget: at most 1000 versions, [`sample_plan`] with a limit of 1000)
+//! and `budget 60` (`scan --sample 60`). For each scan the table shows the incidents
+//! found, whether one matches the true incident (its window contains the true start),
+//! its kinds and confidence, and the precision and recall of its affected keys against
+//! the keys the incident really wrote. Totals follow per set and mode: incident-level
+//! precision (reported incidents that are real) and recall (real incidents found), and
+//! key-level precision and recall summed over all scans; `inconclusive` counts healthy
+//! scans that found nothing but could not judge most recent writes (not an alarm, not
+//! an all-clear).
+//!
+//! `-- --verbose` also prints each report's summary; `-- --set NAME` runs one set;
+//! `-- NAME` runs the scenarios whose name contains NAME.
 
 #![allow(clippy::print_stdout)]
 
@@ -23,6 +35,7 @@ use std::collections::BTreeSet;
 
 #[derive(Default)]
 struct Totals {
+    scenarios: usize,
     true_incidents: usize,
     found: usize,
     reported: usize,
@@ -30,6 +43,7 @@ struct Totals {
     key_tp: usize,
     key_fp: usize,
     key_fn: usize,
+    inconclusive: usize,
 }
 
 fn ratio(a: usize, b: usize) -> String {
@@ -40,26 +54,38 @@ fn ratio(a: usize, b: usize) -> String {
     }
 }
 
-fn evaluate(s: &Scenario, report: &ScanReport, mode: &str, totals: &mut Totals) -> String {
+fn evaluate(
+    name: &str,
+    s: &Scenario,
+    report: &ScanReport,
+    mode: &str,
+    totals: &mut Totals,
+) -> String {
+    totals.scenarios += 1;
     totals.reported += report.incidents.len();
     let Some(truth) = &s.incident else {
+        let inconclusive = report.inconclusive(&DetectOptions::default());
+        totals.inconclusive += usize::from(inconclusive);
         let kinds: Vec<String> = report
             .incidents
             .iter()
             .map(|i| format!("{:?}", i.kinds))
             .collect();
         return format!(
-            "| {:<27} | {:<9} | {:>3} | {:<8} | {:<22} | {:<6} | {:<6} | {:>5} | {:>5} |",
-            s.name,
+            "| {:<36} | {:<9} | {:>3} | {:<8} | {:<22} | {:<6} | {:>5} | {:>5} |",
+            name,
             mode,
             report.incidents.len(),
-            if report.found() { "FALSE+" } else { "ok (-)" },
+            match (report.found(), inconclusive) {
+                (true, _) => "FALSE+",
+                (false, true) => "ok (?)",
+                (false, false) => "ok (-)",
+            },
             kinds.join(","),
             report
                 .incidents
                 .first()
                 .map_or("-".to_owned(), |i| i.confidence.to_string()),
-            "-",
             "-",
             "-"
         );
@@ -102,8 +128,8 @@ fn evaluate(s: &Scenario, report: &ScanReport, mode: &str, totals: &mut Totals) 
     });
     let kind_ok = matched.is_some_and(|i| i.kinds.contains(&truth.kind));
     format!(
-        "| {:<27} | {:<9} | {:>3} | {:<8} | {:<22} | {:<6} | {:<6} | {:>5} | {:>5} |",
-        s.name,
+        "| {:<36} | {:<9} | {:>3} | {:<8} | {:<22} | {:<6} | {:>5} | {:>5} |",
+        name,
         mode,
         report.incidents.len(),
         match (matched.is_some(), kind_ok) {
@@ -114,46 +140,49 @@ fn evaluate(s: &Scenario, report: &ScanReport, mode: &str, totals: &mut Totals) 
         },
         kinds,
         matched.map_or("-".to_owned(), |i| i.confidence.to_string()),
-        if matched.is_some() { "ok" } else { "-" },
         ratio(tp, tp + fp),
         ratio(tp, tp + fneg),
     )
 }
 
-fn main() {
-    let verbose = std::env::args().any(|a| a == "--verbose" || a == "-v");
-    let only: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let all: Vec<Scenario> = match &only {
-        Some(name) => scenarios::by_name(name).into_iter().collect(),
-        None => scenarios::all(),
-    };
-    let modes: [(&str, Option<Option<usize>>); 3] = [
-        ("metadata", None),
-        ("sampled", Some(None)),
-        ("budget 60", Some(Some(60))),
-    ];
+type Modes = [(&'static str, Option<usize>); 3];
+const MODES: Modes = [
+    ("metadata", Some(0)),
+    ("default", Some(1000)),
+    ("budget 60", Some(60)),
+];
+
+fn run_set(
+    set: &str,
+    cases: Vec<(String, Scenario)>,
+    verbose: bool,
+) -> (Vec<Totals>, usize, usize) {
+    println!();
+    println!("## {set}");
+    println!();
     println!(
-        "| scenario                    | mode      | inc | detected | kinds                  | conf   | window | key P | key R |"
+        "| scenario                             | mode      | inc | detected | kinds                  | conf   | key P | key R |"
     );
     println!(
-        "|-----------------------------|-----------|-----|----------|------------------------|--------|--------|-------|-------|"
+        "|--------------------------------------|-----------|-----|----------|------------------------|--------|-------|-------|"
     );
-    let mut totals: Vec<Totals> = modes.iter().map(|_| Totals::default()).collect();
-    let mut gets: Vec<usize> = vec![0; modes.len()];
-    for s in &all {
+    let options = DetectOptions::default();
+    let mut totals: Vec<Totals> = MODES.iter().map(|_| Totals::default()).collect();
+    let mut entries = 0;
+    let count = cases.len();
+    for (name, s) in &cases {
         let timeline = s.timeline();
-        let options = &s.options;
-        for (m, (mode, sampling)) in modes.iter().enumerate() {
-            let samples = match sampling {
-                None => Vec::new(),
-                Some(limit) => {
-                    let wanted = sample_plan(&timeline, options, *limit, false);
+        entries += timeline.len();
+        for (m, (mode, limit)) in MODES.iter().enumerate() {
+            let samples = match limit {
+                Some(0) | None => Vec::new(),
+                Some(n) => {
+                    let wanted = sample_plan(&timeline, &options, Some(*n), false);
                     scenarios::samples_for(&s.bucket, &wanted)
                 }
             };
-            gets[m] += samples.len();
-            let report = detect(&timeline, &samples, options);
-            println!("{}", evaluate(s, &report, mode, &mut totals[m]));
+            let report = detect(&timeline, &samples, &options);
+            println!("{}", evaluate(name, s, &report, mode, &mut totals[m]));
             if verbose {
                 for line in report.summary().lines() {
                     println!("    {line}");
@@ -161,44 +190,75 @@ fn main() {
             }
         }
     }
-    println!();
-    println!(
-        "| mode      | incidents (true/found/reported) | incident P | incident R | key P | key R | ranged GETs |"
-    );
-    println!(
-        "|-----------|---------------------------------|------------|------------|-------|-------|-------------|"
-    );
-    for (m, (mode, _)) in modes.iter().enumerate() {
-        let t = &totals[m];
-        println!(
-            "| {:<9} | {:>31} | {:>10} | {:>10} | {:>5} | {:>5} | {:>11} |",
-            mode,
-            format!("{}/{}/{}", t.true_incidents, t.found, t.reported),
-            ratio(t.matched_reports, t.reported),
-            ratio(t.found, t.true_incidents),
-            ratio(t.key_tp, t.key_tp + t.key_fp),
-            ratio(t.key_tp, t.key_tp + t.key_fn),
-            gets[m]
-        );
-    }
-    let entries: usize = all.iter().map(|s| s.bucket.list_order("").len()).sum();
-    println!();
-    println!(
-        "{} scenarios ({} healthy), {} versions and delete markers in all; default DetectOptions except for {}",
-        all.len(),
-        all.iter().filter(|s| s.incident.is_none()).count(),
-        entries,
-        {
-            let own: Vec<&str> = all
-                .iter()
-                .filter(|s| s.options != DetectOptions::default())
-                .map(|s| s.name)
-                .collect();
-            if own.is_empty() {
-                "none".to_owned()
-            } else {
-                format!("{} (seconds-scale tuning)", own.join(", "))
+    (totals, count, entries)
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let verbose = args.iter().any(|a| a == "--verbose" || a == "-v");
+    let set_arg = args
+        .iter()
+        .position(|a| a == "--set")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    let only: Option<&String> = args
+        .iter()
+        .enumerate()
+        .find(|(i, a)| !a.starts_with('-') && (*i == 0 || args[i - 1] != "--set"))
+        .map(|(_, a)| a);
+    let keep = |name: &str| only.is_none_or(|o| name.contains(o.as_str()));
+    let sets: Vec<&str> = match &set_arg {
+        Some(s) => vec![s.as_str()],
+        None => vec!["library", "dev", "held-out"],
+    };
+    let mut summary = Vec::new();
+    for set in sets {
+        let cases: Vec<(String, Scenario)> = match set {
+            "library" => scenarios::all()
+                .into_iter()
+                .filter(|s| keep(s.name))
+                .map(|s| (s.name.to_owned(), s))
+                .collect(),
+            "dev" | "held-out" => scenarios::scaled_suite(set == "held-out")
+                .into_iter()
+                .filter(|(n, _)| keep(n))
+                .map(|(n, spec)| (n, scenarios::scaled(&spec)))
+                .collect(),
+            other => {
+                eprintln!("unknown set {other:?} (library, dev, held-out)");
+                std::process::exit(2);
             }
-        }
+        };
+        let (totals, count, entries) = run_set(set, cases, verbose);
+        summary.push((set, totals, count, entries));
+    }
+    println!();
+    println!(
+        "| set      | mode      | scenarios | incidents (true/found/reported) | incident P | incident R | key P | key R | healthy inconclusive |"
     );
+    println!(
+        "|----------|-----------|-----------|---------------------------------|------------|------------|-------|-------|----------------------|"
+    );
+    for (set, totals, count, _) in &summary {
+        for (m, (mode, _)) in MODES.iter().enumerate() {
+            let t = &totals[m];
+            println!(
+                "| {:<8} | {:<9} | {:>9} | {:>31} | {:>10} | {:>10} | {:>5} | {:>5} | {:>20} |",
+                set,
+                mode,
+                count,
+                format!("{}/{}/{}", t.true_incidents, t.found, t.reported),
+                ratio(t.matched_reports, t.reported),
+                ratio(t.found, t.true_incidents),
+                ratio(t.key_tp, t.key_tp + t.key_fp),
+                ratio(t.key_tp, t.key_tp + t.key_fn),
+                t.inconclusive
+            );
+        }
+    }
+    println!();
+    for (set, _, count, entries) in &summary {
+        println!("{set}: {count} scenarios, {entries} versions and delete markers");
+    }
+    println!("every scan with DetectOptions::default() (time scales derived from each history)");
 }

@@ -46,6 +46,11 @@ version over a live version), a delete (a delete marker over a live version) or 
 repeated delete. Changes inside the scan window (`since..=until`, inclusive) are judged;
 everything before the window is the bucket's baseline.
 
+**Time scales** (the burst bin, the gap, the age of an established object, the history a
+new writer needs) are derived from the timeline's own span and pauses unless given (see
+[`Scales`]); below, `gap_secs`, `bin_secs`, `established_secs` and
+`new_owner_history_secs` name the resolved values.
+
 **Signals** are groups of changes that share a damage signature. A group is split into
 *runs* wherever two consecutive changes are more than [`DetectOptions::gap_secs`] apart,
 and a run counts only with at least [`DetectOptions::min_keys`] distinct keys. From
@@ -104,28 +109,44 @@ any kind (creates too). Without one (a bucket's first upload, a history of secon
 busy bin says nothing about the bucket's normal activity: it is not scored, only read
 first by [`sample_plan`].
 If at least three of the versions that metadata called encrypted, wrong-typed or
-overwritten were sampled and fewer than 20% of them look damaged, the score is multiplied
-by 0.4 (the content contradicts the metadata; content says nothing about truncation,
-deletes or new keys). Incidents scoring below [`DetectOptions::min_score`] are dropped.
+overwritten were sampled and fewer than 20% of them look damaged, the *weak* part of the
+score (the noisy-or of the weak signals and the modifiers) is multiplied by 0.4 (the
+content contradicts the metadata; content says nothing about truncation, deletes or new
+keys); the strong signals (content, rename, wipe, truncation) count in full, so a run of
+damaged samples is an incident on its own. Incidents scoring below
+[`DetectOptions::min_score`] are dropped.
 
-Four rules widen an incident beyond its signals: when one new writer made at least half
+**Start.** Strong evidence sets an incident's start: damaged samples (once the incident
+has `min_content_keys` of them), rename pairs, wipes, truncation, and the unsampled
+overwrites that join them by their size change (below). Changes only weak signals flagged
+(common growth, size collapse, same content, a new writer) before the earliest strongly
+supported write are left out, so a restore to just before the incident keeps them. An
+incident with no strong evidence (metadata alone) starts at its earliest flagged change.
+
+Five rules widen an incident beyond its signals: when one new writer made at least half
 of its changes, all of that writer's changes within `gap_secs` join it; when at least
 80% of its content-confirmed overwrites share one size change (the same size, `+N`
 bytes, or 16-byte padding plus `N`), the *unsampled* overwrites by the same writers
-within `gap_secs` with that size change join it, so that a sampling budget does not leave
+with that size change join it: all of them within the span of the strong evidence, and
+beyond it (up to `gap_secs` either side) only an unbroken stretch of them, up to the first
+overwrite by those writers that does not match or that content judged, so that a sampling budget does not leave
 victims, or the true start, out; and rename pairs join whole, however few they are (the
 rename signal needs `min_keys` of them): for a key `X<suffix>` in the incident whose `X`
 got a delete marker within `gap_secs` of the incident's changes (inside the scan
-window), `X` joins as [`Renamed`](DamageKind::Renamed), from its oldest change there (so
-its last good version is the one before the incident touched it), and for a key `X` in
+window), `X` joins as [`Renamed`](DamageKind::Renamed), from its oldest change there but not
+from an overwrite before the incident's first strongly supported write (so its last good
+version is the one before the incident touched it), and for a key `X` in
 the incident, a copy `X<suffix>` created while `X` got its marker joins as
 [`Planted`](DamageKind::Planted) (a copy of an already encrypted file looks like its
 original to content analysis). A `--per-key` restore that removes a copy therefore always
 brings its original back. Last, new keys named like ransom notes (`decrypt`, `ransom`,
 `recover`, `restore`, `unlock` or `encrypted` in a text file's name, at most 64 KiB)
 created within `gap_secs` of the incident's changes join it as
-[`Planted`](DamageKind::Planted). No rule starts an incident, and the last two (rename
-pairs, notes) are applied after it is scored.
+[`Planted`](DamageKind::Planted). Delete markers written within the incident's span by
+one of its writers (anyone's when no owner is listed) join it as
+[`Deleted`](DamageKind::Deleted), except moves and the deletes of rename pairs, so that
+`--per-key` brings them back. No rule starts an incident, and the last three (deletes,
+rename pairs, notes) are applied after it is scored.
 
 **Confidence**: [`High`](Confidence::High) needs content confirmation (at least
 `min_content_keys` damaged samples, at least half of those checked) and one more
@@ -150,6 +171,7 @@ pub mod content;
 mod incident;
 mod restore;
 mod sample;
+mod scales;
 mod signals;
 
 pub use content::{FileType, entropy, near_random, random_entropy, sniff};
@@ -182,10 +204,12 @@ pub struct DetectOptions {
     /// Fewest distinct keys with damaged content for a content signal (default 3).
     pub min_content_keys: usize,
     /// Changes further apart than this are not one run, and signals further apart are
-    /// not one incident (seconds, default 3600).
-    pub gap_secs: i64,
-    /// Width of the bins in which bursts are counted (seconds, default 600).
-    pub bin_secs: i64,
+    /// not one incident (seconds; `None`, the default: derived from the history, see
+    /// [`Scales`]).
+    pub gap_secs: Option<i64>,
+    /// Width of the bins in which bursts are counted (seconds; `None`, the default:
+    /// derived from the history).
+    pub bin_secs: Option<i64>,
     /// A bin is a burst when it has this many times the overwrites and deletes of the
     /// busiest earlier bin (default 3.0).
     pub burst_factor: f64,
@@ -202,11 +226,11 @@ pub struct DetectOptions {
     /// (default 3.0).
     pub wipe_factor: f64,
     /// Objects younger than this when deleted are temporary and do not count towards a
-    /// wipe (seconds, default 6 h).
-    pub established_secs: i64,
+    /// wipe (seconds; `None`, the default: derived from the history).
+    pub established_secs: Option<i64>,
     /// An owner id counts as new only when the bucket has at least this much history
-    /// before its first write (seconds, default 24 h).
-    pub new_owner_history_secs: i64,
+    /// before its first write (seconds; `None`, the default: derived from the history).
+    pub new_owner_history_secs: Option<i64>,
     /// Incidents scoring below this are not reported (default 0.4).
     pub min_score: f64,
 }
@@ -218,16 +242,16 @@ impl Default for DetectOptions {
             until: None,
             min_keys: 5,
             min_content_keys: 3,
-            gap_secs: 3600,
-            bin_secs: 600,
+            gap_secs: None,
+            bin_secs: None,
             burst_factor: 3.0,
             max_overhead: 4096,
             tiny_size: 32,
             common_fraction: 0.3,
             wipe_fraction: 0.5,
             wipe_factor: 3.0,
-            established_secs: 6 * 3600,
-            new_owner_history_secs: 24 * 3600,
+            established_secs: None,
+            new_owner_history_secs: None,
             min_score: 0.4,
         }
     }
@@ -393,6 +417,11 @@ pub struct ScanStats {
     pub samples_judged: usize,
     /// Judged samples that looked damaged.
     pub samples_bad: usize,
+    /// Entries recognised as a restore's writes (the bytes of an older version of the
+    /// key put back, in a burst, and the delete markers written with them): left out of
+    /// the judgement, so that a restore is not taken for part of the incident it undid.
+    #[serde(default)]
+    pub restore_writes_ignored: usize,
 }
 
 /// The bucket's own normal activity, which bursts are measured against.
@@ -411,6 +440,76 @@ pub struct Baseline {
     pub writers: usize,
 }
 
+/// The time scales a scan used: given as options, or derived from the history.
+///
+/// A bucket's history may span seconds (a test bucket, a demo) or years; fixed time
+/// scales suit only one of them. Unless given, each scale comes from the history's own
+/// span `S` (first to last entry) and the pauses between its writes:
+///
+/// - **bin** (`--window`): the largest of 1, 2, 5, 10, 15, 30 s, 1, 2, 5, 10 min not
+///   above `S / 1000` (a week of history: 10 minutes; a minute: 1 second);
+/// - **gap** (`--gap`): 6 bins, or the 90th percentile of the pauses between
+///   consecutive distinct write seconds when that is longer (a slow, steady bucket),
+///   between 2 s and 1 h;
+/// - **established** (`--established`): `S / 28`, at most 6 h;
+/// - **new writer after** (`--new-writer-after`): `S / 7`, at least one bin, at most 24 h.
+///
+/// Histories of a week or more get exactly the former fixed defaults (10 min, 1 h, 6 h,
+/// 24 h).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Scales {
+    /// Width of a burst bin, seconds.
+    pub bin_secs: i64,
+    /// Changes further apart are separate runs and incidents, seconds.
+    pub gap_secs: i64,
+    /// Objects younger than this when deleted do not count towards a wipe, seconds.
+    pub established_secs: i64,
+    /// History needed before a writer counts as new, seconds.
+    pub new_writer_after_secs: i64,
+    /// The history's span, first to last entry, seconds.
+    pub span_secs: i64,
+    /// The 90th percentile of the pauses between consecutive distinct write seconds.
+    pub pause_p90_secs: i64,
+    /// The scales given as options (`window`, `gap`, `established`,
+    /// `new_writer_after`); the others were derived.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overridden: Vec<String>,
+}
+
+/// What a scan could judge: without this, "no incident found" cannot be told from "not
+/// looked at".
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Coverage {
+    /// The first change in the window (the judged time range starts here).
+    pub judged_from: Option<DateTime<Utc>>,
+    /// The last change in the window.
+    pub judged_to: Option<DateTime<Utc>>,
+    /// Versions written in the window (creates and overwrites).
+    pub versions_written: usize,
+    /// Of those, how many had a content sample that could be judged.
+    pub versions_judged: usize,
+    /// Keys with versions written in the window none of which was judged.
+    pub keys_never_sampled: usize,
+    /// Keys with versions written in the window.
+    pub keys_written: usize,
+    /// The recent writes start here: the last run of changes (no pause longer than the
+    /// gap), at most the last 24 hours of the window.
+    pub recent_from: Option<DateTime<Utc>>,
+    /// Overwrites since `recent_from`.
+    pub recent_overwrites: usize,
+    /// Of those, how many were judged by content.
+    pub recent_judged: usize,
+}
+
+impl Coverage {
+    /// True when content samples were taken but fewer than half of the recent overwrites
+    /// (at least `min_keys` of them) could be judged: an empty report then is not an
+    /// all-clear. Metadata-only scans (no samples) say so themselves.
+    pub fn recent_mostly_unjudged(&self, min_keys: usize) -> bool {
+        self.recent_overwrites >= min_keys.max(1) && self.recent_judged * 2 < self.recent_overwrites
+    }
+}
+
 /// The result of a scan.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScanReport {
@@ -424,6 +523,12 @@ pub struct ScanReport {
     pub stats: ScanStats,
     /// The bucket's normal activity.
     pub baseline: Baseline,
+    /// The time scales used (derived from the history unless given).
+    #[serde(default)]
+    pub scales: Scales,
+    /// What the scan could judge.
+    #[serde(default)]
+    pub coverage: Coverage,
     /// Suspected incidents, in order of start.
     pub incidents: Vec<Incident>,
 }
@@ -432,6 +537,14 @@ impl ScanReport {
     /// True when at least one incident was found (the CLI's exit code).
     pub fn found(&self) -> bool {
         !self.incidents.is_empty()
+    }
+
+    /// True when nothing was found but the scan could not judge most of the recent
+    /// writes (see [`Coverage::recent_mostly_unjudged`]): not an all-clear.
+    pub fn inconclusive(&self, options: &DetectOptions) -> bool {
+        !self.found()
+            && self.stats.samples > 0
+            && self.coverage.recent_mostly_unjudged(options.min_keys)
     }
 
     /// Serialise as pretty JSON.
@@ -454,6 +567,33 @@ impl fmt::Display for ScanReport {
             "scanned {} keys, {} entries ({} creates, {} overwrites, {} deletes in the window; {} samples judged, {} bad)",
             s.keys, s.entries, s.creates, s.overwrites, s.deletes, s.samples_judged, s.samples_bad
         )?;
+        let sc = &self.scales;
+        writeln!(
+            f,
+            "time scales: bins {}, gap {}, established {}, new writer after {}",
+            signals::fmt_duration(sc.bin_secs * 1000),
+            signals::fmt_duration(sc.gap_secs * 1000),
+            signals::fmt_duration(sc.established_secs * 1000),
+            signals::fmt_duration(sc.new_writer_after_secs * 1000)
+        )?;
+        let c = &self.coverage;
+        writeln!(
+            f,
+            "coverage: {} of {} versions written in the window judged by content; {} of {} keys never sampled; recent overwrites judged: {} of {}",
+            c.versions_judged,
+            c.versions_written,
+            c.keys_never_sampled,
+            c.keys_written,
+            c.recent_judged,
+            c.recent_overwrites
+        )?;
+        if s.restore_writes_ignored > 0 {
+            writeln!(
+                f,
+                "{} entries that put back older versions' bytes in a burst (a restore's writes) were not judged",
+                s.restore_writes_ignored
+            )?;
+        }
         if self.incidents.is_empty() {
             return writeln!(f, "no incident found");
         }
@@ -501,6 +641,8 @@ pub fn detect(
             ..ctx.stats()
         },
         baseline: ctx.baseline(),
+        scales: ctx.scales.clone(),
+        coverage: ctx.coverage(&judged),
         incidents,
     }
 }

@@ -154,7 +154,7 @@ fn check_renamed_originals(
     options: &DetectOptions,
 ) -> Result<(), TestCaseError> {
     let target = per_key_target(timeline, report);
-    let gap = TimeDelta::seconds(options.gap_secs.clamp(0, 1 << 40));
+    let gap = TimeDelta::seconds(report.scales.gap_secs.clamp(0, 1 << 40));
     let in_window = |t: DateTime<Utc>| {
         options.since.is_none_or(|s| t >= s) && options.until.is_none_or(|u| t <= u)
     };
@@ -296,7 +296,7 @@ proptest! {
             // `gap_secs` before the incident (a healthy change in the middle of the
             // incident's run cannot be told apart from it).
             let truth = s.incident.as_ref().expect("injected");
-            let earliest = truth.start - TimeDelta::seconds(options.gap_secs);
+            let earliest = truth.start - TimeDelta::seconds(report.scales.gap_secs);
             for a in report.incidents.iter().flat_map(|i| &i.keys) {
                 prop_assert!(a.first_bad_at >= earliest, "{} flagged at {}", a.key, a.first_bad_at);
             }
@@ -430,10 +430,10 @@ fn options_strategy() -> impl Strategy<Value = DetectOptions> {
                     until: until.map(t),
                     min_keys,
                     min_content_keys: min_content,
-                    gap_secs: gap,
-                    bin_secs: bin,
-                    established_secs: gap,
-                    new_owner_history_secs: gap,
+                    gap_secs: Some(gap),
+                    bin_secs: Some(bin),
+                    established_secs: Some(gap),
+                    new_owner_history_secs: Some(gap),
                     min_score,
                     ..DetectOptions::default()
                 }
@@ -598,10 +598,10 @@ fn per_key_goes_back_before_the_oldest_incident_of_a_key() {
     let options = DetectOptions {
         min_keys: 1,
         min_content_keys: 1,
-        gap_secs: 60,
-        bin_secs: 0,
-        established_secs: 60,
-        new_owner_history_secs: 60,
+        gap_secs: Some(60),
+        bin_secs: Some(0),
+        established_secs: Some(60),
+        new_owner_history_secs: Some(60),
         min_score: 0.0,
         ..DetectOptions::default()
     };
@@ -627,10 +627,11 @@ fn per_key_goes_back_before_the_oldest_incident_of_a_key() {
 
 /// The rename rule measures "near the incident" from the incident's own changes, not from
 /// the originals it pulls in. Here the truncations of both copies (at 1000 s) are the
-/// incident; `a.pdf` joins from its overwrite at 950 s, which moves the incident's start;
-/// `dir/b.json`'s marker at 900 s is within `gap_secs` (60) of that start but 100 s from
-/// any damage, so it does not join (it is its own small wipe). The old check measured
-/// from the widened start and failed ("flags dir/b.json~x but not dir/b.json").
+/// incident; `a.pdf` joins from its delete marker at 1000 s (its overwrite at 950 s is
+/// before the incident's first strongly supported write, so it is an ordinary edit that
+/// a restore keeps: issue 12); `dir/b.json`'s marker at 900 s is 100 s from any damage,
+/// so it does not join (it is its own small wipe). An older check measured from a
+/// widened start and failed ("flags dir/b.json~x but not dir/b.json").
 #[test]
 fn rename_originals_do_not_widen_the_rename_window() {
     let r = |key, secs, delete_marker, size| RawEntry {
@@ -657,10 +658,10 @@ fn rename_originals_do_not_widen_the_rename_window() {
     let options = DetectOptions {
         min_keys: 1,
         min_content_keys: 1,
-        gap_secs: 60,
-        bin_secs: 0,
-        established_secs: 60,
-        new_owner_history_secs: 60,
+        gap_secs: Some(60),
+        bin_secs: Some(0),
+        established_secs: Some(60),
+        new_owner_history_secs: Some(60),
         min_score: 0.0,
         ..DetectOptions::default()
     };
@@ -686,7 +687,13 @@ fn rename_originals_do_not_widen_the_rename_window() {
     );
     assert_eq!(
         truncation.start,
-        Utc.timestamp_opt(1_700_000_950, 0).unwrap()
+        Utc.timestamp_opt(1_700_001_000, 0).unwrap()
+    );
+    let a = &truncation.keys[0];
+    assert_eq!(
+        a.last_good_at,
+        Some(Utc.timestamp_opt(1_700_000_950, 0).unwrap()),
+        "the edit at 950 s is kept"
     );
     check_renamed_originals(&tl, &report, &options).unwrap();
 }

@@ -123,7 +123,7 @@ fn the_library_has_the_promised_scenarios() {
             .map(|v| v.last_modified)
             .min()
             .unwrap();
-        let history = if c.scenario.options.bin_secs < 60 {
+        let history = if c.scenario.options.bin_secs.is_some_and(|b| b < 60) {
             TimeDelta::seconds(5)
         } else {
             TimeDelta::days(5)
@@ -563,7 +563,7 @@ fn the_demo_history_is_one_incident_at_second_5_without_a_burst() {
         .unwrap();
     let truth = c.scenario.incident.as_ref().unwrap();
     let options = &c.scenario.options;
-    assert_eq!((options.bin_secs, options.gap_secs), (1, 2));
+    assert_eq!((options.bin_secs, options.gap_secs), (Some(1), Some(2)));
     let wanted = sample_plan(&c.timeline, options, Some(1000), false);
     let samples = scenarios::samples_for(&c.scenario.bucket, &wanted);
     let first = c.timeline.keys().iter().flat_map(|h| &h.entries);

@@ -357,9 +357,9 @@ fn one_content_over_many_keys_is_wrong_but_identical_new_files_are_not_alone() {
 /// server in a demo or a test): 1-second bins, 2-second gaps, every object established.
 fn quick() -> DetectOptions {
     DetectOptions {
-        bin_secs: 1,
-        gap_secs: 2,
-        established_secs: 0,
+        bin_secs: Some(1),
+        gap_secs: Some(2),
+        established_secs: Some(0),
         ..DetectOptions::default()
     }
 }
@@ -482,7 +482,7 @@ fn burst_evidence_speaks_in_the_bins_unit() {
     let e = burst_evidence(
         &b,
         &DetectOptions {
-            bin_secs: 5,
+            bin_secs: Some(5),
             ..quick()
         },
     );
@@ -491,7 +491,7 @@ fn burst_evidence_speaks_in_the_bins_unit() {
     // of minutes starts at any second, and says so.
     let b = steady_then_encrypted(&mut rng, 1200, t(2, 10, 0, 0));
     let day = |bin_secs| DetectOptions {
-        bin_secs,
+        bin_secs: Some(bin_secs),
         ..DetectOptions::default()
     };
     let e = burst_evidence(&b, &day(600));

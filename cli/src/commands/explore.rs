@@ -44,6 +44,30 @@ pub struct HistoryEntry {
     pub storage_class: Option<String>,
     /// The writer's canonical id, when listed.
     pub owner_id: Option<String>,
+    /// For a version that put back the bytes (ETag and size) of an older version than
+    /// the one it replaced: that older version's id. What a restore (s3rewind's or
+    /// another tool's) or a manual revert writes; not new content.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restores: Option<String>,
+}
+
+/// The older version (than the one it replaced) whose ETag and size entry `i` repeats.
+fn restores_of(entries: &[Version], i: usize) -> Option<String> {
+    let v = &entries[i];
+    if v.delete_marker || v.etag.is_empty() {
+        return None;
+    }
+    if entries
+        .get(i + 1)
+        .is_some_and(|p| !p.delete_marker && p.etag == v.etag)
+    {
+        return None;
+    }
+    entries
+        .iter()
+        .skip(i + 2)
+        .find(|o| !o.delete_marker && o.etag == v.etag && o.size == v.size)
+        .map(|o| o.version_id.clone())
 }
 
 /// `history --output json`.
@@ -223,6 +247,7 @@ pub async fn history_cmd(app: &App, args: &HistoryArgs) -> CliResult<Exit> {
             etag: (!v.delete_marker).then(|| v.etag.clone()),
             storage_class: v.storage_class.as_ref().map(|c| c.as_str().to_owned()),
             owner_id: v.owner_id.clone(),
+            restores: restores_of(&h.entries, i),
         })
         .collect();
     let anomalies: Vec<Anomaly> = timeline
@@ -294,6 +319,20 @@ fn print_history(printer: &Printer, r: &HistoryReport, verbose: bool) {
             e.etag.as_deref().unwrap_or("-"),
             e.storage_class.as_deref().unwrap_or("-"),
         ));
+    }
+    let restored: Vec<&HistoryEntry> = r.entries.iter().filter(|e| e.restores.is_some()).collect();
+    if !restored.is_empty() {
+        printer.line(format!(
+            "Put back, not new content ({}): a restore (s3rewind's or another tool's) or a revert wrote an older version's bytes again; `scan` and `timeline` do not count such writes, in a burst, as part of an incident:",
+            restored.len()
+        ));
+        for e in restored {
+            printer.line(format!(
+                "  - {} repeats {}",
+                e.version_id,
+                e.restores.as_deref().unwrap_or("?")
+            ));
+        }
     }
     if !r.anomalies.is_empty() {
         printer.line(format!("Anomalies ({}):", r.anomalies.len()));
@@ -856,12 +895,14 @@ pub async fn timeline_cmd(app: &App, args: &TimelineArgs) -> CliResult<Exit> {
     let incidents: Vec<IncidentSpan> = if args.no_incidents {
         Vec::new()
     } else {
-        scan::detect(&app.s3, printer, &source, &timeline, &args.detect)
-            .await?
-            .incidents
-            .iter()
-            .map(IncidentSpan::of)
-            .collect()
+        let report = scan::detect(&app.s3, printer, &source, &timeline, &args.detect).await?;
+        if report.stats.restore_writes_ignored > 0 {
+            printer.info(format!(
+                "{} entries that put older versions' bytes back in a burst (a restore's writes, s3rewind's or another tool's) were left out of incident detection",
+                report.stats.restore_writes_ignored
+            ));
+        }
+        report.incidents.iter().map(IncidentSpan::of).collect()
     };
     let totals = buckets
         .iter()

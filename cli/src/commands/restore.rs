@@ -334,11 +334,18 @@ pub(crate) async fn prepare(
             let report =
                 crate::commands::scan::detect(s3, printer, &req.source, &timeline, d).await?;
             let Some(at) = s3rewind_engine::detect::restore_point(&report) else {
+                let c = &report.coverage;
                 return Err(CliError::new(
                     Exit::Partial,
-                    "scan found no incident, so there is no corruption to restore to before; run `s3rewind scan` to see why, or give --at TIME",
+                    format!(
+                        "scan found no incident ({} of {} written versions judged by content; {} of the {} recent overwrites), so there is no corruption to restore to before; run `s3rewind scan` to see why, or give --at TIME",
+                        c.versions_judged, c.versions_written, c.recent_judged, c.recent_overwrites
+                    ),
                 ));
             };
+            for line in crate::commands::scan::scales_and_coverage(&report) {
+                printer.info(line.trim_start());
+            }
             if matches!(req.spec, TargetSpec::PerKey(_)) {
                 printer.info(format!(
                     "per-key restore: damaged keys go back to their last good version; the first incident began just after {}",

@@ -72,7 +72,7 @@ pub fn options(printer: &Printer, args: &DetectArgs) -> CliResult<DetectOptions>
     Ok(DetectOptions {
         since,
         until,
-        bin_secs: args.window.max(1),
+        bin_secs: args.window.map(|w| w.max(1)),
         gap_secs: args.gap,
         established_secs: args.established,
         new_owner_history_secs: args.new_writer_after,
@@ -131,7 +131,7 @@ pub async fn detect(
     )
     .await?;
     let report = s3rewind_engine::detect::detect(timeline, &samples, &opts);
-    for (incident, gaps) in rename_gaps(timeline, &report, opts.gap_secs) {
+    for (incident, gaps) in rename_gaps(timeline, &report, report.scales.gap_secs) {
         let examples: Vec<String> = gaps
             .iter()
             .take(3)
@@ -646,7 +646,7 @@ pub async fn scan_cmd(app: &App, args: &ScanArgs) -> CliResult<Exit> {
     let printer = &app.printer;
     let source = parse_s3_uri(&args.source)?;
     // Check the options before any S3 call, so a bad TIME is a usage error first.
-    options(
+    let opts = options(
         &crate::output::Printer {
             quiet: true,
             ..printer.clone()
@@ -668,6 +668,7 @@ pub async fn scan_cmd(app: &App, args: &ScanArgs) -> CliResult<Exit> {
         printer,
         &source,
         &report,
+        &opts,
         if app.verbose {
             usize::MAX
         } else {
@@ -675,7 +676,8 @@ pub async fn scan_cmd(app: &App, args: &ScanArgs) -> CliResult<Exit> {
         },
     );
     printer.json_value(&report);
-    Ok(if report.found() {
+    // Not an all-clear either way: an incident, or too little of the recent writes read.
+    Ok(if report.found() || report.inconclusive(&opts) {
         Exit::Partial
     } else {
         Exit::Ok
@@ -691,8 +693,81 @@ fn short(id: &str) -> String {
     }
 }
 
+/// A duration in seconds as the DURATION options take it (`1s`, `90s`, `10m`, `6h`,
+/// `1d`): the largest unit that divides it.
+pub fn duration(secs: i64) -> String {
+    match secs {
+        0 => "0s".to_owned(),
+        s if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// The lines that say how a scan judged: the time scales it used (and where they came
+/// from) and what its content samples covered.
+pub fn scales_and_coverage(report: &ScanReport) -> Vec<String> {
+    let sc = &report.scales;
+    let given = |name: &str| sc.overridden.iter().any(|o| o == name);
+    let scale = |name: &str, flag: &str, secs: i64| {
+        format!(
+            "{flag} {}{}",
+            duration(secs),
+            if given(name) { " (given)" } else { "" }
+        )
+    };
+    let c = &report.coverage;
+    let mut lines = vec![format!(
+        "  time scales{}: {}, {}, {}, {}",
+        if sc.overridden.len() == 4 {
+            String::new()
+        } else {
+            format!(
+                " (from the history: it spans {}, 90% of its pauses are at most {})",
+                duration(sc.span_secs),
+                duration(sc.pause_p90_secs)
+            )
+        },
+        scale("window", "--window", sc.bin_secs),
+        scale("gap", "--gap", sc.gap_secs),
+        scale("established", "--established", sc.established_secs),
+        scale(
+            "new_writer_after",
+            "--new-writer-after",
+            sc.new_writer_after_secs
+        ),
+    )];
+    if let (Some(a), Some(b)) = (c.judged_from, c.judged_to) {
+        lines.push(format!(
+            "  covered: changes from {} to {}; {} of {} versions written there judged by content; {} of {} keys written there never sampled",
+            rfc3339(a),
+            rfc3339(b),
+            c.versions_judged,
+            c.versions_written,
+            c.keys_never_sampled,
+            c.keys_written
+        ));
+    }
+    if let Some(from) = c.recent_from {
+        lines.push(format!(
+            "  recent writes (since {}): {} of {} overwrites judged by content",
+            rfc3339(from),
+            c.recent_judged,
+            c.recent_overwrites
+        ));
+    }
+    lines
+}
+
 /// The human report: a summary, then every incident with its evidence and keys.
-pub fn print_report(printer: &Printer, source: &Location, report: &ScanReport, show_keys: usize) {
+pub fn print_report(
+    printer: &Printer,
+    source: &Location,
+    report: &ScanReport,
+    opts: &DetectOptions,
+    show_keys: usize,
+) {
     let s = &report.stats;
     let window = match (report.since, report.until) {
         (None, None) => "the whole history".to_owned(),
@@ -708,8 +783,28 @@ pub fn print_report(printer: &Printer, source: &Location, report: &ScanReport, s
         "  {} creates, {} overwrites, {} deletes; {} content samples, {} judged, {} looked damaged",
         s.creates, s.overwrites, s.deletes, s.samples, s.samples_judged, s.samples_bad
     ));
+    for line in scales_and_coverage(report) {
+        printer.line(line);
+    }
     if report.incidents.is_empty() {
-        printer.line("No incident found.");
+        let c = &report.coverage;
+        if report.inconclusive(opts) {
+            printer.line(format!(
+                "Not an all-clear: no incident found, but only {} of the {} overwrites since {} could be judged by content; read them all with --deep (or more with --sample N).",
+                c.recent_judged,
+                c.recent_overwrites,
+                c.recent_from.map_or_else(|| "?".to_owned(), rfc3339)
+            ));
+        } else if s.samples == 0 && c.versions_written > 0 {
+            printer.line(
+                "No incident found. From metadata alone: no content was read (--sample 0), so damage that keeps sizes irregular or unchanged cannot show.",
+            );
+        } else {
+            printer.line(format!(
+                "No incident found. Covered: {} of {} written versions judged by content, {} keys never sampled.",
+                c.versions_judged, c.versions_written, c.keys_never_sampled
+            ));
+        }
         return;
     }
     printer.line(format!(
@@ -828,7 +923,7 @@ mod tests {
                 o.new_owner_history_secs,
                 o.min_keys
             ),
-            (1, 2, 0, 5400, 3)
+            (Some(1), Some(2), Some(0), Some(5400), 3)
         );
         assert_eq!(o.min_score, 0.5);
         let a = scan_args(&["--since", "2h", "--until", "3h"]);

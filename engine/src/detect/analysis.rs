@@ -3,7 +3,7 @@
 //! renamed copies, which bins are bursts) computed once.
 
 use super::content::{self, Bytes, Verdict};
-use super::{Baseline, ContentSample, DetectOptions, ScanStats};
+use super::{Baseline, ContentSample, Coverage, DetectOptions, Scales, ScanStats};
 use crate::model::Version;
 use crate::timeline::Timeline;
 use chrono::{DateTime, Utc};
@@ -100,7 +100,12 @@ pub(crate) struct Burst {
 /// The analysis context.
 pub(crate) struct Ctx<'a> {
     pub tl: &'a Timeline,
-    pub opts: &'a DetectOptions,
+    /// The options with every time scale resolved (see [`Scales`]).
+    pub opts: DetectOptions,
+    /// The time scales, and whether each was derived or given.
+    pub scales: Scales,
+    /// Entries recognised as a restore's writes (see [`restore_writes`]): never judged.
+    pub restore_writes: usize,
     pub events: Vec<Event>,
     /// Event id of each key's entry 0.
     key_offset: Vec<usize>,
@@ -147,7 +152,8 @@ pub(crate) const BASELINE_BINS: usize = 3;
 const MAX_PAIR_SCAN: usize = 64;
 
 impl<'a> Ctx<'a> {
-    pub(crate) fn new(tl: &'a Timeline, opts: &'a DetectOptions) -> Self {
+    pub(crate) fn new(tl: &'a Timeline, opts: &DetectOptions) -> Self {
+        let (opts, scales) = super::scales::resolve(tl, opts);
         let win = (
             opts.since.map_or(Ms::MIN, |t| t.timestamp_millis()),
             opts.until.map_or(Ms::MAX, |t| t.timestamp_millis()),
@@ -158,6 +164,8 @@ impl<'a> Ctx<'a> {
         let mut owner_ids: HashMap<&str, u32> = HashMap::new();
         let mut last_owner: Option<(&str, u32)> = None;
         let mut history_start: Option<Ms> = None;
+        let restored = restore_writes(tl, &opts, scales.gap_secs.max(0).saturating_mul(1000));
+        let mut entry_no = 0usize;
         for (k, h) in tl.keys().iter().enumerate() {
             key_offset.push(events.len());
             for (i, v) in h.entries.iter().enumerate() {
@@ -197,10 +205,11 @@ impl<'a> Ctx<'a> {
                     idx: i,
                     t,
                     change,
-                    in_window: win.0 <= t && t <= win.1,
+                    in_window: win.0 <= t && t <= win.1 && !restored.contains(&entry_no),
                     same_bytes,
                     owner,
                 });
+                entry_no += 1;
             }
         }
         let mut overwrites: Vec<(Ms, usize)> = events
@@ -216,13 +225,18 @@ impl<'a> Ctx<'a> {
             .map(|e| e.t)
             .collect();
         all_overwrite_times.sort_unstable();
+        let gap = scales.gap_secs.max(0).saturating_mul(1000);
+        let needed = scales.new_writer_after_secs.max(0).saturating_mul(1000);
+        let restore_writes = restored.len();
         let mut ctx = Ctx {
+            restore_writes,
             tl,
             opts,
+            scales,
             events,
             key_offset,
             win,
-            gap: opts.gap_secs.max(0).saturating_mul(1000),
+            gap,
             history_start,
             owners,
             owner_ids,
@@ -237,7 +251,6 @@ impl<'a> Ctx<'a> {
             new_owner_events: Vec::new(),
             baseline: Baseline::default(),
         };
-        let needed = opts.new_owner_history_secs.max(0).saturating_mul(1000);
         for o in &mut ctx.owners {
             o.2 = history_start
                 .is_some_and(|start| o.1 >= win.0 && o.1 >= start.saturating_add(needed));
@@ -342,7 +355,7 @@ impl<'a> Ctx<'a> {
     }
 
     pub(crate) fn bin_ms(&self) -> Ms {
-        self.opts.bin_secs.max(1).saturating_mul(1000)
+        self.scales.bin_secs.max(1).saturating_mul(1000)
     }
 
     /// Counts for the report.
@@ -359,7 +372,57 @@ impl<'a> Ctx<'a> {
             creates: count(Change::Create),
             overwrites: count(Change::Overwrite),
             deletes: count(Change::Delete),
+            restore_writes_ignored: self.restore_writes,
             ..ScanStats::default()
+        }
+    }
+
+    /// What the samples covered (see [`Coverage`]).
+    pub(crate) fn coverage(&self, judged: &Judged) -> Coverage {
+        let mut written = 0;
+        let mut written_judged = 0;
+        let mut keys: HashMap<usize, bool> = HashMap::new();
+        let mut times: Vec<Ms> = Vec::new();
+        for (id, e) in self.events.iter().enumerate() {
+            if !e.in_window {
+                continue;
+            }
+            times.push(e.t);
+            if !e.change.writes_content() {
+                continue;
+            }
+            written += 1;
+            let ok = judged.get(id).is_some_and(|v| *v != Verdict::Unknown);
+            written_judged += usize::from(ok);
+            *keys.entry(e.key).or_default() |= ok;
+        }
+        times.sort_unstable();
+        let (Some(&first), Some(&last)) = (times.first(), times.last()) else {
+            return Coverage::default();
+        };
+        // The last run of changes (no pause over `gap`), at most the last day.
+        let mut from = last;
+        for w in times.windows(2).rev() {
+            if w[1] - w[0] > self.gap {
+                break;
+            }
+            from = w[0];
+        }
+        let from = from.max(last.saturating_sub(86_400_000));
+        let recent = self.overwrites_in(from, last);
+        Coverage {
+            judged_from: Some(to_time(first)),
+            judged_to: Some(to_time(last)),
+            versions_written: written,
+            versions_judged: written_judged,
+            keys_never_sampled: keys.values().filter(|&&ok| !ok).count(),
+            keys_written: keys.len(),
+            recent_from: Some(to_time(from)),
+            recent_overwrites: recent.len(),
+            recent_judged: recent
+                .iter()
+                .filter(|&&(_, id)| judged.get(id).is_some_and(|v| *v != Verdict::Unknown))
+                .count(),
         }
     }
 
@@ -435,8 +498,8 @@ impl<'a> Ctx<'a> {
     /// suffix first) that got a delete marker over a live version within `lo..=hi`.
     /// Returns the event that key's restore has to undo from: the oldest of its entries
     /// in `lo..=hi` that was written over a live version (so the version before it is
-    /// the one to bring back).
-    pub(crate) fn renamed_original(&self, copy: usize, lo: Ms, hi: Ms) -> Option<usize> {
+    /// the one to bring back), leaving out overwrites before `floor`.
+    pub(crate) fn renamed_original(&self, copy: usize, lo: Ms, hi: Ms, floor: Ms) -> Option<usize> {
         let keys = self.tl.keys();
         let name = keys[copy].key.as_str();
         for cut in suffix_cuts(name) {
@@ -458,7 +521,9 @@ impl<'a> Ctx<'a> {
                 }
                 let change = self.events[base + j].change;
                 deleted |= change == Change::Delete;
-                if matches!(change, Change::Overwrite | Change::Delete) {
+                // Changes before `floor` (the incident's first strongly supported write)
+                // are not the incident's, but the delete marker itself always is.
+                if change == Change::Delete || (change == Change::Overwrite && t >= floor) {
                     oldest = Some(base + j);
                 }
             }
@@ -550,10 +615,13 @@ impl<'a> Ctx<'a> {
         let mut active: Vec<Ms> = self.events.iter().map(|e| e.t.div_euclid(bin)).collect();
         active.sort_unstable();
         active.dedup();
+        let (lo, hi) = self.win;
         let mut times: Vec<Ms> = self
             .events
             .iter()
-            .filter(|e| e.change.destructive())
+            // A restore's writes are not the bucket's activity (they are out of the
+            // window only because they are recognised).
+            .filter(|e| e.change.destructive() && (e.in_window || e.t < lo || e.t > hi))
             .map(|e| e.t)
             .collect();
         times.sort_unstable();
@@ -690,6 +758,74 @@ impl<'a> Ctx<'a> {
         }
         out
     }
+}
+
+/// Entries (numbered in timeline order: keys in order, each key's entries newest first)
+/// that look like a restore's writes, s3rewind's own or anyone's: a version whose ETag
+/// and size equal an *older* version of its key than the one it replaced (the bytes of
+/// a past version put back), in a run of at least `min_keys` such versions no more than
+/// `gap` apart; and the delete markers written within that run's span by the same
+/// writers (a restore removing keys that did not exist at its target time). They are
+/// left out of the judged window and of the burst counts, so that an incident is not
+/// widened, or started, by the restore that undid it.
+pub(crate) fn restore_writes(tl: &Timeline, opts: &DetectOptions, gap: Ms) -> HashSet<usize> {
+    // (time, entry number, owner) of candidate copies, and of every delete marker.
+    let mut copies: Vec<(Ms, usize, Option<&str>)> = Vec::new();
+    let mut markers: Vec<(Ms, usize, Option<&str>)> = Vec::new();
+    let mut n = 0usize;
+    for h in tl.keys() {
+        let len = h.entries.len();
+        // The (ETag, size) of the entries older than the one each version replaced,
+        // filled from the oldest end as the loop walks to the newest.
+        let mut older: HashSet<(&str, u64)> = HashSet::new();
+        for i in (0..len).rev() {
+            if let Some(o) = h.entries.get(i + 2).filter(|o| !o.delete_marker) {
+                older.insert((o.etag.as_str(), o.size));
+            }
+            let v = &h.entries[i];
+            let t = v.last_modified.timestamp_millis();
+            if v.delete_marker {
+                if h.entries.get(i + 1).is_some_and(|p| !p.delete_marker) {
+                    markers.push((t, n + i, v.owner_id.as_deref()));
+                }
+                continue;
+            }
+            if v.etag.is_empty() {
+                continue;
+            }
+            let replaced_same = h
+                .entries
+                .get(i + 1)
+                .is_some_and(|p| !p.delete_marker && p.etag == v.etag);
+            if older.contains(&(v.etag.as_str(), v.size)) && !replaced_same {
+                copies.push((t, n + i, v.owner_id.as_deref()));
+            }
+        }
+        n += len;
+    }
+    copies.sort_unstable();
+    let mut out = HashSet::new();
+    let mut i = 0;
+    while i < copies.len() {
+        let mut j = i + 1;
+        while j < copies.len() && copies[j].0 - copies[j - 1].0 <= gap {
+            j += 1;
+        }
+        let run = &copies[i..j];
+        if run.len() >= opts.min_keys.max(1) {
+            let (lo, hi) = (run[0].0, run[run.len() - 1].0);
+            let owners: HashSet<Option<&str>> = run.iter().map(|c| c.2).collect();
+            out.extend(run.iter().map(|c| c.1));
+            out.extend(
+                markers
+                    .iter()
+                    .filter(|m| lo <= m.0 && m.0 <= hi && owners.contains(&m.2))
+                    .map(|m| m.1),
+            );
+        }
+        i = j;
+    }
+    out
 }
 
 /// Words that name a ransom note (`README_RESTORE_FILES.txt`, `HOW_TO_DECRYPT.txt`,

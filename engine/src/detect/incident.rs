@@ -4,7 +4,7 @@
 
 use super::analysis::{Change, Ctx, Judged, Ms, to_time};
 use super::content::Verdict;
-use super::signals::{Family, Signal, fmt_bin_start, fmt_duration, verdict_kind};
+use super::signals::{Family, Signal, fmt_bin_start, fmt_duration, fmt_t, verdict_kind};
 use super::{AffectedKey, Confidence, DamageKind, Incident};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -58,6 +58,17 @@ pub(crate) fn assemble_with_events(
     out
 }
 
+/// Strong evidence: damaged content, rename-and-delete pairs, mass deletion, truncation
+/// to (almost) nothing. An incident with any starts at its earliest strongly supported
+/// write; the other (weak) metadata signals add to its score but never move its start
+/// earlier.
+pub(crate) fn is_strong(family: Family) -> bool {
+    matches!(
+        family,
+        Family::Content | Family::Rename | Family::Wipe | Family::Truncation
+    )
+}
+
 /// Label strength: content evidence beats metadata for the same change.
 fn strength(family: Family) -> u8 {
     match family {
@@ -75,7 +86,24 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
     let mut evidence: Vec<(f64, String)> = Vec::new();
     // event id -> (strength, kind)
     let mut labels: BTreeMap<usize, (u8, DamageKind)> = BTreeMap::new();
+    // Changes backed by strong evidence (see [`is_strong`]).
+    // Damaged samples count once the group has enough of them, even when they fall in
+    // runs too small to weigh on their own (a slow attack sampled sparsely).
+    let content_keys: BTreeSet<usize> = group
+        .iter()
+        .filter(|s| s.family == Family::Content)
+        .flat_map(|s| s.events.iter().map(|&(id, _)| ctx.events[id].key))
+        .collect();
+    let content_strong = content_keys.len() >= ctx.opts.min_content_keys.max(1);
+    let mut strong: BTreeSet<usize> = BTreeSet::new();
     for s in &group {
+        let counts = match s.family {
+            Family::Content => content_strong,
+            f => is_strong(f) && s.weight > 0.0,
+        };
+        if counts {
+            strong.extend(s.events.iter().map(|&(id, _)| id));
+        }
         let w = best.entry(s.family).or_insert(0.0);
         *w = w.max(s.weight);
         evidence.push((s.weight, s.evidence.clone()));
@@ -143,7 +171,15 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
     // cipher, +N for a header): unsampled overwrites by the same writers near the
     // incident with that signature join it, so a sampling budget does not leave victims
     // (or the true start) out.
-    let expanded = expand_by_signature(ctx, judged, &mut labels, start, end);
+    let strong_start = strong.iter().map(|&id| ctx.events[id].t).min();
+    let expanded = expand_by_signature(
+        ctx,
+        judged,
+        &mut labels,
+        &mut strong,
+        strong_start.unwrap_or(start),
+        end,
+    );
     if expanded > 0 {
         modifiers_note.push(format!(
             "{expanded} unsampled overwrites by the same writers with the same size change as the damaged samples were included"
@@ -206,13 +242,23 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
         }
     }
 
-    let mut keep = 1.0;
-    for w in best.values().chain(modifiers.iter().map(|(w, _)| w)) {
-        keep *= 1.0 - w.clamp(0.0, 1.0);
+    // Strong evidence counts in full; content that contradicts the metadata discounts
+    // only the weak part (a burst of damaged samples is an incident on its own).
+    let mut keep_strong = 1.0;
+    let mut keep_weak = 1.0;
+    for (f, w) in &best {
+        if is_strong(*f) {
+            keep_strong *= 1.0 - w.clamp(0.0, 1.0);
+        } else {
+            keep_weak *= 1.0 - w.clamp(0.0, 1.0);
+        }
     }
-    let mut score = 1.0 - keep;
+    for (w, _) in &modifiers {
+        keep_weak *= 1.0 - w.clamp(0.0, 1.0);
+    }
+    let mut weak_score = 1.0 - keep_weak;
     if claims_checked >= 3 && claims_bad * 5 < claims_checked {
-        score *= 0.4;
+        weak_score *= 0.4;
         evidence.push((
             0.0,
             format!(
@@ -220,6 +266,7 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
             ),
         ));
     }
+    let score = 1.0 - keep_strong * (1.0 - weak_score);
     evidence.extend(modifiers.iter().cloned());
     evidence.extend(modifiers_note.into_iter().map(|n| (0.0, n)));
     let score = (score * 1000.0).round() / 1000.0;
@@ -237,10 +284,42 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
         Confidence::Low
     };
 
+    // The start is the earliest strongly supported write: changes only weak signals
+    // flagged before it (ordinary edits that happened to change sizes alike, a new
+    // writer's earlier work) are not part of the incident, so that a restore keeps them.
+    if let Some(first) = strong.iter().map(|&id| ctx.events[id].t).min() {
+        let before = labels.len();
+        labels.retain(|&id, _| strong.contains(&id) || ctx.events[id].t >= first);
+        let dropped = before - labels.len();
+        if dropped > 0 {
+            evidence.push((
+                0.0,
+                format!(
+                    "{dropped} earlier changes flagged only by metadata were left out: the incident starts at its first strongly supported write ({})",
+                    fmt_t(first)
+                ),
+            ));
+        }
+    }
+
+    // Deletions by the incident's writers within its span are part of it.
+    let joined = join_deletes(ctx, &mut labels);
+    if joined > 0 {
+        evidence.push((
+            0.0,
+            format!("{joined} deletions by the incident's writers during it joined the incident"),
+        ));
+    }
+
     // A flagged `X<suffix>` whose `X` got a delete marker near the incident is a renamed
     // copy, however few there are: `--per-key` removes the copy, so it must bring `X`
     // back too.
-    let (originals, copies) = join_rename_pairs(ctx, &mut labels);
+    let floor = strong
+        .iter()
+        .map(|&id| ctx.events[id].t)
+        .min()
+        .unwrap_or(Ms::MIN);
+    let (originals, copies) = join_rename_pairs(ctx, &mut labels, floor);
     if originals + copies > 0 {
         let mut parts = Vec::new();
         if originals > 0 {
@@ -337,12 +416,43 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
     })
 }
 
+/// Add every delete marker over a live version, inside the scan window, written within
+/// the incident's span (its first to last labelled change) by one of the writers of its
+/// labelled changes (by anyone when no writer is known), except moves and the deletes
+/// of rename pairs (see [`join_rename_pairs`]). Returns how many joined.
+fn join_deletes(ctx: &Ctx<'_>, labels: &mut BTreeMap<usize, (u8, DamageKind)>) -> usize {
+    let times = labels.keys().map(|&id| ctx.events[id].t);
+    let (Some(lo), Some(hi)) = (times.clone().min(), times.max()) else {
+        return 0;
+    };
+    let writers: HashSet<Option<&str>> = labels.keys().map(|&id| ctx.owner(id)).collect();
+    let mut joined = 0;
+    for (id, e) in ctx.events.iter().enumerate() {
+        if e.change != Change::Delete || !e.in_window || e.t < lo || e.t > hi {
+            continue;
+        }
+        if labels.contains_key(&id) || !writers.contains(&ctx.owner(id)) {
+            continue;
+        }
+        // A move (the bytes reappeared under a new key) or one side of a rename pair
+        // (log rotation's gzip copy, or a rename the rename rules judge) is not a loss
+        // of its own.
+        if ctx.is_moved(id) || ctx.is_paired_delete(id) {
+            continue;
+        }
+        labels.insert(id, (0, DamageKind::Deleted));
+        joined += 1;
+    }
+    joined
+}
+
 /// Rename pairs, both ways, whatever their number (the rename signal needs a run of
 /// `min_keys`), within `gap` of the incident's changes and inside the scan window:
 ///
 /// - the original `X` of every flagged key `X<suffix>` joins when `X` got a delete marker
 ///   within `gap` of the incident's changes (see [`Ctx::renamed_original`]): its oldest
-///   change there is labelled [`DamageKind::Renamed`] (a delete labelled
+///   change there, but none before the incident's first strongly supported write
+///   (`floor`) other than the delete marker itself, is labelled [`DamageKind::Renamed`] (a delete labelled
 ///   [`DamageKind::Deleted`] is relabelled; a more specific label is kept);
 /// - the copy `X<suffix>` of a flagged `X` joins as [`DamageKind::Planted`] when it was
 ///   created within `gap` of the incident's changes while `X` got its marker (a rename
@@ -353,6 +463,7 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
 fn join_rename_pairs(
     ctx: &Ctx<'_>,
     labels: &mut BTreeMap<usize, (u8, DamageKind)>,
+    floor: Ms,
 ) -> (usize, usize) {
     let times = labels.keys().map(|&id| ctx.events[id].t);
     let (Some(lo), Some(hi)) = (times.clone().min(), times.max()) else {
@@ -376,7 +487,7 @@ fn join_rename_pairs(
     flagged.extend(labels.keys().map(|&id| ctx.events[id].key));
     let mut originals = BTreeSet::new();
     for &copy in &flagged {
-        let Some(id) = ctx.renamed_original(copy, lo, hi) else {
+        let Some(id) = ctx.renamed_original(copy, lo, hi, floor) else {
             continue;
         };
         let key = ctx.events[id].key;
@@ -457,6 +568,7 @@ fn expand_by_signature(
     ctx: &Ctx<'_>,
     judged: &Judged,
     labels: &mut BTreeMap<usize, (u8, DamageKind)>,
+    strong: &mut BTreeSet<usize>,
     start: Ms,
     end: Ms,
 ) -> usize {
@@ -496,27 +608,73 @@ fn expand_by_signature(
         .into_iter()
         .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
         .map_or(DamageKind::Encrypted, |(k, _)| k);
-    let mut added = 0;
-    let lo = start.saturating_sub(ctx.gap);
-    let hi = end.saturating_add(ctx.gap);
-    for &(_, id) in ctx.overwrites_in(lo, hi) {
-        if labels.contains_key(&id) || judged.get(id).is_some_and(|v| *v != Verdict::Unknown) {
-            continue;
-        }
+    // Inside the span of the strong evidence every match joins; beyond it (up to `gap`
+    // either side) only an unbroken stretch of matches does: the first overwrite by the
+    // same writers that does not match, or that content judged, ends it (an ordinary
+    // edit that happened to keep its size is not a victim).
+    let (first, last) = match (
+        strong.iter().map(|&id| ctx.events[id].t).min(),
+        strong.iter().map(|&id| ctx.events[id].t).max(),
+    ) {
+        (Some(a), Some(b)) => (a, b),
+        _ => (start, end),
+    };
+    let lo = first.saturating_sub(ctx.gap);
+    let hi = last.saturating_add(ctx.gap).max(end);
+    let candidates = ctx.overwrites_in(lo, hi);
+    let mut matches: Vec<(usize, bool)> = Vec::new(); // (event id, joins if reached)
+    for &(_, id) in candidates {
         if !ctx.owner(id).is_some_and(|o| writers.contains(o)) {
             continue;
         }
-        let v = ctx.ver(id);
-        if ctx
-            .prev(id)
-            .is_some_and(|p| !v.etag.is_empty() && p.etag == v.etag)
-        {
-            continue; // the same content again
+        if strong.contains(&id) {
+            matches.push((id, true));
+            continue;
         }
-        if size_sigs(ctx, id).into_iter().flatten().any(|s| s == sig) {
-            labels.insert(id, (0, kind));
+        let v = ctx.ver(id);
+        let same_content = ctx
+            .prev(id)
+            .is_some_and(|p| !v.etag.is_empty() && p.etag == v.etag);
+        let ok = !same_content
+            && judged.get(id).is_none_or(|v| *v == Verdict::Unknown)
+            && size_sigs(ctx, id).into_iter().flatten().any(|s| s == sig);
+        matches.push((id, ok));
+    }
+    let mut joining: Vec<usize> = Vec::new();
+    let inside = |id: usize| (first..=last).contains(&ctx.events[id].t);
+    for &(id, ok) in &matches {
+        if ok && inside(id) {
+            joining.push(id);
+        }
+    }
+    for &(id, ok) in matches
+        .iter()
+        .rev()
+        .filter(|&&(id, _)| ctx.events[id].t < first)
+    {
+        if !ok {
+            break;
+        }
+        joining.push(id);
+    }
+    for &(id, ok) in matches.iter().filter(|&&(id, _)| ctx.events[id].t > last) {
+        if !ok {
+            break;
+        }
+        joining.push(id);
+    }
+    let mut added = 0;
+    for id in joining {
+        if strong.contains(&id) {
+            continue;
+        }
+        // Flagged by metadata already (the same size change), or not: now backed by
+        // content either way.
+        if let std::collections::btree_map::Entry::Vacant(slot) = labels.entry(id) {
+            slot.insert((0, kind));
             added += 1;
         }
+        strong.insert(id);
     }
     added
 }

@@ -633,7 +633,7 @@ struct WipeCandidate<'a> {
 type PrefixDelete = (Ms, usize, bool);
 
 fn wipes(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
-    let established = ctx.opts.established_secs.max(0).saturating_mul(1000);
+    let established = ctx.scales.established_secs.max(0).saturating_mul(1000);
     // Deletes that are not renames, by prefix, with whether the object was established.
     let mut groups: HashMap<&str, Vec<PrefixDelete>> = HashMap::new();
     for (id, e) in ctx.events.iter().enumerate() {
@@ -734,12 +734,26 @@ fn wipes(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
         // much of the prefix is gone, not about what makes the run suspicious.
         let net = distinct_keys(ctx, &c.ids).saturating_sub(new_keys);
         let share = net as f64 / before.max(1) as f64;
-        if share < ctx.opts.wipe_fraction {
+        // A mass deletion need not empty its prefix: a burst of at least twice
+        // `min_keys` established objects (and `wipe_factor` times any earlier run)
+        // counts from a fifth of `wipe_fraction` (10% by default).
+        let bulk = c.keys >= ctx.opts.min_keys.saturating_mul(2);
+        let needed = if bulk {
+            ctx.opts.wipe_fraction / 5.0
+        } else {
+            ctx.opts.wipe_fraction
+        };
+        if share < needed {
             continue;
         }
         let span = (1.0 - ctx.opts.wipe_fraction).max(1e-9);
         let mut weight = 0.45 + 0.15 * ((share - ctx.opts.wipe_fraction) / span).clamp(0.0, 1.0);
-        let retention = retention_like(ctx, c.prefix, &c.ids, c.start);
+        // An age-based cleanup is judged where it happened: in the narrowest prefix that
+        // holds every deleted key (a cleanup of `inbox/` seen from the bucket is still
+        // one).
+        let narrowest = narrowest_prefix(ctx, &c.ids);
+        let retention = retention_like(ctx, c.prefix, &c.ids, c.start)
+            || (narrowest != c.prefix && retention_like(ctx, narrowest, &c.ids, c.start));
         if retention {
             weight *= ROUTINE;
         }
@@ -770,6 +784,22 @@ fn wipes(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
             },
         });
     }
+}
+
+/// The longest of [`prefixes`] shared by the keys of every event in `ids`.
+fn narrowest_prefix<'a>(ctx: &Ctx<'a>, ids: &[usize]) -> &'a str {
+    let mut best: Option<&'a str> = None;
+    for &id in ids {
+        let key = ctx.key(id);
+        best = Some(match best {
+            None => prefixes(key).last().unwrap_or(""),
+            Some(b) => prefixes(key)
+                .filter(|p| b.starts_with(p))
+                .last()
+                .unwrap_or(""),
+        });
+    }
+    best.unwrap_or("")
 }
 
 /// True when the run deleted exactly the oldest objects of the prefix: some objects
