@@ -27,7 +27,7 @@
 //! `-- --verbose` also prints each report's summary; `-- --set NAME` runs one set;
 //! `-- NAME` runs the scenarios whose name contains NAME.
 
-#![allow(clippy::print_stdout)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use s3rewind_engine::detect::{DetectOptions, ScanReport, detect, sample_plan};
 use s3rewind_engine::scenarios::{self, Scenario};

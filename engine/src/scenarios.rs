@@ -2037,20 +2037,23 @@ pub const HELD_OUT_SCALES: [(i64, &str); 3] = [(3, "minutes"), (1800, "days"), (
 /// One evaluation case: a name and its spec.
 pub type Case = (String, ScaledSpec);
 
+/// What a suite varies: time scales, attacks, incident sizes, healthy jobs, keys, seed.
+type SuiteSpec = (
+    &'static [(i64, &'static str)],
+    &'static [Attack],
+    &'static [f64],
+    &'static [Benign],
+    usize,
+    u64,
+);
+
 /// The evaluation suite at several time scales: every attack of the set at incident
 /// sizes from 1% to 90% of the keys, and healthy histories with bulk rewrites. The
 /// development set (`held_out == false`) is what the detector's thresholds and derived
 /// scales were tuned on; the held-out set uses other seeds, sizes, time scales, attacks
 /// and healthy jobs, and was only run to report its figures.
 pub fn scaled_suite(held_out: bool) -> Vec<Case> {
-    let (scales, attacks, shares, benign, keys, seed): (
-        &[(i64, &str)],
-        &[Attack],
-        &[f64],
-        &[Benign],
-        usize,
-        u64,
-    ) = if held_out {
+    let (scales, attacks, shares, benign, keys, seed): SuiteSpec = if held_out {
         (
             &HELD_OUT_SCALES,
             &[

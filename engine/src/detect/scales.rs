@@ -53,9 +53,13 @@ pub(crate) fn resolve(tl: &Timeline, opts: &DetectOptions) -> (DetectOptions, Sc
         .max()
         .unwrap_or(1);
     let derived_bin = opts.bin_secs.unwrap_or(bin).max(1);
-    let gap = (GAP_BINS * derived_bin).max(p90).clamp(2, MAX_GAP);
+    let gap = GAP_BINS
+        .saturating_mul(derived_bin)
+        .max(p90)
+        .clamp(2, MAX_GAP);
     let established = (span / 28).clamp(0, MAX_ESTABLISHED);
-    let new_writer = (span / 7).clamp(derived_bin, MAX_NEW_WRITER);
+    // At least one bin, at most a day (a given bin wider than a day does not raise it).
+    let new_writer = (span / 7).max(derived_bin).min(MAX_NEW_WRITER);
     let mut overridden = Vec::new();
     let mut pick = |given: Option<i64>, derived: i64, name: &str| match given {
         Some(v) => {
@@ -87,6 +91,24 @@ pub(crate) fn resolve(tl: &Timeline, opts: &DetectOptions) -> (DetectOptions, Sc
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_given_bin_wider_than_a_day_is_kept_and_the_derived_ages_stay_bounded() {
+        let tl = crate::timeline::Timeline::default();
+        let opts = DetectOptions {
+            bin_secs: Some(3 * 86_400),
+            ..DetectOptions::default()
+        };
+        let (resolved, s) = resolve(&tl, &opts);
+        assert_eq!(resolved.bin_secs, Some(3 * 86_400));
+        assert_eq!(
+            (s.gap_secs, s.new_writer_after_secs),
+            (MAX_GAP, MAX_NEW_WRITER)
+        );
+        assert_eq!(s.overridden, ["window"]);
+        let (_, s) = resolve(&tl, &DetectOptions::default());
+        assert_eq!((s.bin_secs, s.gap_secs, s.established_secs), (1, 6, 0));
+    }
 
     #[test]
     fn the_pause_percentile_ignores_the_longest_tenth() {
