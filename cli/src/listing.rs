@@ -61,6 +61,8 @@ pub async fn list_timeline(
             .0
     };
     spinner.finish_and_clear();
+    let mut builder = builder;
+    builder.settle_layout(*order.lock().expect("listing order lock"));
     tracing::debug!(bucket, prefix, entries = builder.len(), "listed");
     Ok(builder.finish())
 }
@@ -86,7 +88,7 @@ async fn list_parallel(
                 .0,
         );
     }
-    let order = Arc::new(Mutex::new(*order.lock().expect("listing order lock")));
+    let shared = Arc::new(Mutex::new(*order.lock().expect("listing order lock")));
     tracing::debug!(
         parts = prefixes.len(),
         "listing common prefixes in parallel"
@@ -98,7 +100,7 @@ async fn list_parallel(
         while tasks.len() < concurrency {
             let Some(p) = pending.next() else { break };
             let (s3, spinner, bucket) = (s3.clone(), spinner.clone(), bucket.to_owned());
-            let order = Arc::clone(&order);
+            let order = Arc::clone(&shared);
             tasks.spawn(async move {
                 let (part, _) =
                     list_part(&s3, &spinner, &bucket, &p, None, page_size, &order).await?;
@@ -112,6 +114,13 @@ async fn list_parallel(
         let part = joined.map_err(|e| CliError::failure(format!("internal error: {e}")))??;
         parts.push(part);
     }
+    // What the parts learned about the layout, for the whole listing.
+    let learned = *shared.lock().expect("listing order lock");
+    let mut outer = order.lock().expect("listing order lock");
+    if *outer == ListOrder::Unknown {
+        *outer = learned;
+    }
+    drop(outer);
     Ok(TimelineBuilder::merge_disjoint(parts)?)
 }
 

@@ -373,6 +373,17 @@ impl TimelineBuilder {
         Ok(())
     }
 
+    /// Once the whole listing is read and it proved the server's layout: pages read
+    /// before the proof used the split-list rule, which is exactly right for a server
+    /// that splits, so their [`Anomaly::OrderUnknown`] reports are withdrawn. (For an
+    /// interleaving server they stay: the split reading was a guess there.)
+    pub fn settle_layout(&mut self, order: ListOrder) {
+        if order == ListOrder::Split {
+            self.anomalies
+                .retain(|a| !matches!(a, Anomaly::OrderUnknown { .. }));
+        }
+    }
+
     /// Add one entry that is known to be next in list order.
     pub fn push_entry(&mut self, entry: Entry) -> Result<(), TimelineError> {
         self.check_continues(std::slice::from_ref(&entry))?;
@@ -829,6 +840,22 @@ mod tests {
         let t = b.finish();
         assert_eq!(ids(&t, "k"), ["v2", "d", "v1"]);
         assert_eq!(t.anomalies(), [Anomaly::OrderUnknown { key: "k".into() }]);
+        // A later page of the same listing proves a split layout: the rule was right.
+        let mut settled = TimelineBuilder::new();
+        let mut o = ListOrder::Unknown;
+        settled
+            .push_document(
+                vec![
+                    latest(e("a", "a1", 1, false)),
+                    latest(e("k", "v2", 30, false)),
+                    e("k", "v1", 10, false),
+                    e("k", "d", 20, true),
+                ],
+                &mut o,
+            )
+            .unwrap();
+        settled.settle_layout(ListOrder::Split);
+        assert!(settled.finish().anomalies().is_empty());
         let at = Utc.timestamp_opt(25, 0).unwrap();
         assert!(t.state_at(at).get("k").is_none());
         // A page whose readings agree reports nothing.
