@@ -152,9 +152,19 @@ pub enum ListOrder {
 
 impl ListOrder {
     /// What one page, in document order, proves about the layout (`Unknown` when it
-    /// proves nothing).
+    /// proves nothing): keys going backwards, or an `IsLatest` entry after another entry
+    /// of its key, prove a split layout; a delete marker followed by a version in a
+    /// key-ordered page proves interleaving.
     pub fn of_page(document: &[Entry]) -> ListOrder {
         if document.windows(2).any(|w| w[1].key < w[0].key) {
+            return ListOrder::Split;
+        }
+        // An interleaving server lists a key's current entry first: an entry marked
+        // IsLatest after another entry of its key proves the split layout.
+        if document
+            .windows(2)
+            .any(|w| w[1].version.is_latest && w[1].key == w[0].key)
+        {
             return ListOrder::Split;
         }
         let mut seen_marker = false;
