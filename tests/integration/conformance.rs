@@ -89,17 +89,24 @@ async fn race(s: &Server, bucket: &str, keys: &[String]) {
     }
 }
 
-async fn put_delete_race_restores_what_get_returned(s: &Server) {
-    let b = s.b("race");
-    s.bucket(&b, true).await;
+/// A versioned bucket of 30 keys, each written once and then PUT and DELETE at the same
+/// moment (on moto, in a later second than the first writes).
+async fn raced_bucket(s: &Server, b: &str) -> Vec<String> {
+    s.bucket(b, true).await;
     let keys: Vec<String> = (0..30).map(|i| format!("k{i:02}")).collect();
     for k in &keys {
-        s.put(&b, k, format!("first {k}").as_bytes()).await;
+        s.put(b, k, format!("first {k}").as_bytes()).await;
     }
     if s.kind == Kind::Moto {
         next_second().await;
     }
-    race(s, &b, &keys).await;
+    race(s, b, &keys).await;
+    keys
+}
+
+async fn put_delete_race_restores_what_get_returned(s: &Server) {
+    let b = s.b("race");
+    let keys = raced_bucket(s, &b).await;
     // What GET answers now is the truth at T.
     let at_t = s.contents(&b, "").await;
     let t = point(s).await;
@@ -150,15 +157,7 @@ async fn put_delete_race_restores_what_get_returned(s: &Server) {
 
 async fn undelete_removes_only_current_delete_markers(s: &Server) {
     let b = s.b("undel");
-    s.bucket(&b, true).await;
-    let keys: Vec<String> = (0..30).map(|i| format!("k{i:02}")).collect();
-    for k in &keys {
-        s.put(&b, k, format!("first {k}").as_bytes()).await;
-    }
-    if s.kind == Kind::Moto {
-        next_second().await;
-    }
-    race(s, &b, &keys).await;
+    let keys = raced_bucket(s, &b).await;
     let live = s.contents(&b, "").await;
     let before = s.versions(&b).await;
     let r = s.run(&[
