@@ -1330,41 +1330,19 @@ impl S3 {
         Ok(acl)
     }
 
-    /// Lifecycle rules that expire noncurrent versions: (rule id, prefix, days).
+    /// Lifecycle rules that expire noncurrent versions: (rule id, prefix, days). The
+    /// enabled ones of [`S3::lifecycle_rules`], so the configuration is read one way.
     pub async fn noncurrent_expirations(
         &self,
         bucket: &str,
     ) -> Result<Vec<(String, String, i32)>, S3Error> {
-        let out = match self
-            .client
-            .get_bucket_lifecycle_configuration()
-            .bucket(bucket)
-            .send()
-            .await
-        {
-            Ok(o) => o,
-            Err(e) => {
-                let e = classify(format!("GetBucketLifecycleConfiguration on {bucket:?}"), e);
-                return e
-                    .absent_config("NoSuchLifecycleConfiguration")
-                    .map(|()| Vec::new());
-            }
-        };
-        Ok(out
-            .rules()
-            .iter()
-            .filter(|r| r.status().as_str() == "Enabled")
-            .filter_map(|r| {
-                let days = r.noncurrent_version_expiration()?.noncurrent_days()?;
-                #[allow(deprecated)]
-                let prefix = r
-                    .filter()
-                    .and_then(|f| f.prefix())
-                    .or(r.prefix())
-                    .unwrap_or_default()
-                    .to_owned();
-                Some((r.id().unwrap_or_default().to_owned(), prefix, days))
-            })
+        Ok(self
+            .lifecycle_rules(bucket)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.enabled)
+            .filter_map(|r| Some((r.id, r.prefix, r.noncurrent_days?)))
             .collect())
     }
 

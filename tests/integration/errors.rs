@@ -171,7 +171,7 @@ async fn unreachable_endpoint_and_missing_credentials() {
         .local_addr()
         .unwrap()
         .port();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_s3rewind"));
+    let mut cmd = std::process::Command::new(binary());
     isolate_env(&mut cmd, m.dir.path());
     let out = cmd
         .args([
@@ -183,15 +183,11 @@ async fn unreachable_endpoint_and_missing_credentials() {
         .args(["plan", "s3://any-bucket", "--at", "1h"])
         .output()
         .unwrap();
-    let r = Run {
-        code: out.status.code().unwrap(),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    };
+    let r = Run::from(out);
     r.expect_code(6);
     assert!(one_error_line(&r).contains("cannot reach the S3 endpoint"));
 
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_s3rewind"));
+    let mut cmd = std::process::Command::new(binary());
     isolate_env(&mut cmd, m.dir.path());
     let out = cmd
         .env_remove("AWS_ACCESS_KEY_ID")
@@ -206,11 +202,7 @@ async fn unreachable_endpoint_and_missing_credentials() {
         ])
         .output()
         .unwrap();
-    let r = Run {
-        code: out.status.code().unwrap(),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    };
+    let r = Run::from(out);
     r.expect_code(8);
     assert!(
         one_error_line(&r).contains("no AWS credentials"),
@@ -222,7 +214,7 @@ async fn unreachable_endpoint_and_missing_credentials() {
     std::fs::create_dir_all(m.dir.path().join(".aws")).unwrap();
     let config = m.dir.path().join(".aws/config");
     std::fs::write(&config, "[profile real]\nregion = us-east-1\n").unwrap();
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_s3rewind"));
+    let mut cmd = std::process::Command::new(binary());
     isolate_env(&mut cmd, m.dir.path());
     let out = cmd
         .env("AWS_CONFIG_FILE", &config)
@@ -238,11 +230,7 @@ async fn unreachable_endpoint_and_missing_credentials() {
         ])
         .output()
         .unwrap();
-    let r = Run {
-        code: out.status.code().unwrap(),
-        stdout: String::from_utf8_lossy(&out.stdout).into(),
-        stderr: String::from_utf8_lossy(&out.stderr).into(),
-    };
+    let r = Run::from(out);
     r.expect_code(8);
     let line = one_error_line(&r);
     assert!(
@@ -296,17 +284,13 @@ async fn secrets_never_appear_in_output_at_any_verbosity() {
 #[test]
 fn completions_man_page_and_options_checked_before_any_request() {
     let run = |args: &[&str]| {
-        let mut cmd = std::process::Command::new(crate::support::binary());
+        let mut cmd = std::process::Command::new(binary());
         isolate_env(&mut cmd, std::path::Path::new("/nonexistent"));
         // An endpoint nobody listens on: an option error must come before any request.
         cmd.args(["--endpoint-url", "http://127.0.0.1:9"])
             .args(args);
         let out = cmd.output().unwrap();
-        Run {
-            code: out.status.code().unwrap(),
-            stdout: String::from_utf8_lossy(&out.stdout).into(),
-            stderr: String::from_utf8_lossy(&out.stderr).into(),
-        }
+        Run::from(out)
     };
     let r = run(&["completions", "bash"]);
     r.expect_code(0);
