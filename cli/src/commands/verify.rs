@@ -640,7 +640,7 @@ async fn read_content(
         while tasks.len() < concurrency.max(1) {
             let Some(i) = queue.pop_front() else { break };
             let c = &checks[i];
-            let (Some(src_key), Some(exp), Some(cur)) = (&c.source_key, &c.expected, &c.current)
+            let (Some(src_key), Some(exp), Some(_)) = (&c.source_key, &c.expected, &c.current)
             else {
                 continue;
             };
@@ -651,7 +651,6 @@ async fn read_content(
                 exp.version_id.clone(),
             );
             // The destination is read as users read it: its current object, no version id.
-            let _ = cur;
             let dst: Dest = match side {
                 Side::InPlace => Dest::S3(
                     source_client.clone(),
