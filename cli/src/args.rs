@@ -339,9 +339,16 @@ pub struct ExecArgs {
     /// Storage class for the restored copies (default: each source version's own class).
     #[arg(long, value_name = "CLASS", value_parser = clap::builder::PossibleValuesParser::new(STORAGE_CLASSES))]
     pub storage_class: Option<String>,
-    /// SSE-KMS key for the restored copies (default: each source version's own settings).
+    /// SSE-KMS key for the restored copies (default: the destination bucket's default
+    /// encryption; with `--fidelity full`, each source version's own settings).
     #[arg(long, value_name = "KEY_ID")]
     pub sse_kms_key_id: Option<String>,
+    /// What a copy carries over. `fast` (default): one CopyObject per key, which keeps the
+    /// version's bytes, user metadata, content headers, tags and storage class. `full`:
+    /// also reads each source version first (one HEAD more per key) to keep what a
+    /// listing cannot show: its own SSE-KMS key and its website redirect location.
+    #[arg(long, value_enum, default_value_t = Fidelity::Fast)]
+    pub fidelity: Fidelity,
     /// Copy each source version's ACL to its restored copy (off by default: copies are
     /// private to the bucket owner, which is safer than re-publishing old grants).
     #[arg(long)]
@@ -414,6 +421,15 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 
 fn parse_delete_limit(text: &str) -> Result<s3rewind_engine::DeleteLimit, String> {
     s3rewind_engine::DeleteLimit::parse(text)
+}
+
+/// What a copy carries over (`--fidelity`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Fidelity {
+    /// One write per key: bytes, metadata, content headers, tags, storage class.
+    Fast,
+    /// Plus one HEAD per source version: per-object SSE-KMS key, website redirect.
+    Full,
 }
 
 /// Archive retrieval tiers for RestoreObject.

@@ -1,10 +1,9 @@
-//! Executing a plan against S3: bounded, adaptive, parallel, resumable.
+//! Executing a plan on two [`Bucket`]s, through the one runner ([`crate::run`]).
 //!
-//! Each action runs as its own task, at most `limit` at once. The limit starts at
-//! `--concurrency`, halves whenever S3 answers SlowDown/503, and grows by one after each
-//! run of `limit` successes (AIMD), never above `--concurrency`.
-//!
-//! Every action first reads the destination key's current version:
+//! Every action first learns the destination key's current version: from a listing of
+//! the destination range taken right before (one request per 1,000 entries, streamed:
+//! copying starts as soon as the listing has passed a key), or, for a plan that touches
+//! few of the destination's keys, and after any failed attempt, from a HEAD of the key:
 //! - if it is what the plan expected, the action goes ahead;
 //! - if the key already holds the target content (a copy that "failed" with a timeout but
 //!   in fact landed, or a restore resumed after a kill), it is counted as done and never
@@ -13,20 +12,30 @@
 //!   and reported as drifted, never overwritten (unless `--force`).
 //!
 //! A failed request is not retried blindly: the action goes back in the queue and its
-//! next attempt starts with that same read, so it converges on whatever actually happened.
+//! next attempt starts with a fresh read, so it converges on whatever actually happened.
 //! Completed actions are appended to the [`Journal`].
+//!
+//! A copy is one CopyObject, which carries the version's bytes, metadata, content
+//! headers and tags by itself; the source version is read first (HEAD) only for what a
+//! listing cannot show: `--fidelity full`, multipart and streamed copies, archived
+//! classes. Where the endpoint supports conditional writes (AWS), copies carry
+//! `If-Match`/`If-None-Match` with what the listing saw, which closes the race between
+//! the check and the write.
 
-use crate::commands::restore::Clients;
+use crate::bucket::Bucket;
 use crate::journal::{Done, Journal, Line, Op};
 use crate::output::Printer;
-use crate::s3::{Acl, ArchiveRestoreState, CopyRequest, ErrorKind, Head, ObjectAttrs, S3, S3Error};
+pub use crate::run::{Aimd, ExecReport, KeyIssue, ctrl_c_flag, print_issues};
+use crate::run::{Items, Job, Probe, RunOptions, Step};
+use crate::s3::{
+    Acl, ArchiveRestoreState, CopyRequest, ErrorKind, Head, ObjectAttrs, S3, S3Bucket, S3Error,
+};
 use chrono::Utc;
 use s3rewind_engine::{Action, CopyAction, DeleteMarkerAction, Expect, NULL_VERSION, RestorePlan};
-use serde::Serialize;
-use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::sync::atomic::AtomicBool;
 use tokio::task::JoinSet;
 
 /// How to execute.
@@ -38,8 +47,8 @@ pub struct ExecConfig {
     pub attempts: u32,
     /// Write even when a key drifted from what the plan expected.
     pub force: bool,
-    /// Send `If-Match` / `If-None-Match` with copies (servers that support them close the
-    /// race between the check and the write).
+    /// Send `If-Match` / `If-None-Match` with copies where the destination's endpoint
+    /// supports them (AWS's own): they close the race between the check and the write.
     pub conditional: bool,
     /// Storage class for copies (`None`: each source version's own).
     pub storage_class: Option<String>,
@@ -53,6 +62,11 @@ pub struct ExecConfig {
     pub part_size: u64,
     /// Request restores of archived source versions.
     pub archive_restore: Option<ArchiveRestore>,
+    /// `--fidelity full`: read each source version (HEAD) before copying it, to carry
+    /// what a listing cannot show (its own SSE-KMS key, website redirect).
+    pub fidelity_full: bool,
+    /// How long to wait after a throttled request before going on.
+    pub throttle_pause: std::time::Duration,
 }
 
 /// How to request archive restores.
@@ -80,87 +94,23 @@ impl Default for ExecConfig {
             multipart_threshold: COPY_LIMIT,
             part_size: 256 * 1024 * 1024,
             archive_restore: None,
+            fidelity_full: false,
+            throttle_pause: crate::s3::THROTTLE_PAUSE,
         }
     }
 }
 
-/// A key that did not end up restored, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct KeyIssue {
-    /// The destination key.
-    pub key: String,
-    /// What happened.
-    pub detail: String,
-}
-
-/// What an execution did.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct ExecReport {
-    /// Copies made.
-    pub copied: u64,
-    /// Delete markers added.
-    pub delete_markers: u64,
-    /// Bytes copied.
-    pub bytes_copied: u64,
-    /// Actions found already done (resumed or converged), not repeated.
-    pub already_done: u64,
-    /// Keys skipped because they changed since the plan was made.
-    pub drifted: Vec<KeyIssue>,
-    /// Actions that failed.
-    pub failed: Vec<KeyIssue>,
-    /// Copies waiting for an archive restore.
-    pub waiting: Vec<KeyIssue>,
-    /// Actions skipped on purpose, with the reason (`--to-dir`: folder markers).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub skipped: Vec<KeyIssue>,
-    /// True when Ctrl-C stopped the run early.
-    pub interrupted: bool,
-    /// Wall-clock seconds.
-    pub seconds: f64,
-    /// The concurrency limit at the end (lower than asked if S3 throttled).
-    pub final_concurrency: usize,
-    /// Times S3 asked us to slow down.
-    pub throttled: u64,
-}
-
-impl ExecReport {
-    /// True when every action completed.
-    pub fn complete(&self) -> bool {
-        self.drifted.is_empty()
-            && self.failed.is_empty()
-            && self.waiting.is_empty()
-            && !self.interrupted
-    }
-}
-
-/// The result of one attempt at one action.
-enum Step {
-    Copied {
-        bytes: u64,
-    },
-    Marked,
-    AlreadyDone,
-    Drifted(String),
-    Waiting(String),
-    Failed(String),
-    /// Try again (after reading the key again); `throttled` when S3 said slow down.
-    Retry {
-        throttled: bool,
-        error: String,
-    },
-}
-
 struct Ctx {
-    /// Client for the source bucket.
-    src: S3,
-    /// Client for the destination bucket (the same as `src` unless configured apart).
-    s3: S3,
+    /// The source bucket.
+    src: Arc<dyn Bucket>,
+    /// The destination bucket (the same endpoint as `src` unless configured apart).
+    dst: Arc<dyn Bucket>,
     /// True when the destination has its own client: copies are streamed.
     separate: bool,
-    source_bucket: String,
-    dest_bucket: String,
     config: ExecConfig,
     journal: Option<Journal>,
+    /// The plan's actions.
+    actions: Vec<Action>,
 }
 
 fn retry_or_fail(e: S3Error) -> Step {
@@ -181,47 +131,6 @@ fn retry_or_fail(e: S3Error) -> Step {
             error: e.to_string(),
         },
         _ => Step::Failed(e.to_string()),
-    }
-}
-
-/// Additive-increase, multiplicative-decrease concurrency: halve on throttling, add one
-/// after each run of `limit` completions, never above the configured maximum.
-#[derive(Debug, Clone)]
-pub struct Aimd {
-    max: usize,
-    limit: usize,
-    streak: usize,
-}
-
-impl Aimd {
-    /// Start at the maximum.
-    pub fn new(max: usize) -> Self {
-        let max = max.max(1);
-        Aimd {
-            max,
-            limit: max,
-            streak: 0,
-        }
-    }
-
-    /// Requests allowed in flight now.
-    pub fn limit(&self) -> usize {
-        self.limit
-    }
-
-    /// S3 said slow down.
-    pub fn on_throttle(&mut self) {
-        self.limit = (self.limit / 2).max(1);
-        self.streak = 0;
-    }
-
-    /// A request completed without throttling.
-    pub fn on_success(&mut self) {
-        self.streak += 1;
-        if self.streak >= self.limit && self.limit < self.max {
-            self.limit += 1;
-            self.streak = 0;
-        }
     }
 }
 
@@ -316,10 +225,13 @@ impl Ctx {
         }
     }
 
-    async fn copy(&self, c: &CopyAction, attempt: u32) -> Step {
-        let now = match self.s3.head(&self.dest_bucket, &c.key, None).await {
-            Ok(h) => h,
-            Err(e) => return retry_or_fail(e),
+    async fn copy(&self, c: &CopyAction, attempt: u32, probe: Probe) -> Step {
+        let now = match probe {
+            Probe::Listed(now) => now,
+            Probe::Read => match self.dst.head(&c.key, None).await {
+                Ok(h) => h,
+                Err(e) => return retry_or_fail(e),
+            },
         };
         if !matches_expect(c.expect.as_ref(), now.as_ref()) {
             let holds_target = now
@@ -343,33 +255,29 @@ impl Ctx {
                 ));
             }
         }
-        let head = match self
-            .src
-            .head(
-                &self.source_bucket,
-                &c.source_key,
-                Some(&c.source_version_id),
-            )
-            .await
-        {
-            Ok(Some(h)) => h,
-            Ok(None) => {
-                return Step::Failed(format!(
-                    "source version {} of {:?} no longer exists",
-                    c.source_version_id, c.source_key
-                ));
+        let head = if self.needs_source_head(c) {
+            match self
+                .src
+                .head(&c.source_key, Some(&c.source_version_id))
+                .await
+            {
+                Ok(Some(h)) => h,
+                Ok(None) => {
+                    return Step::Failed(format!(
+                        "source version {} of {:?} no longer exists",
+                        c.source_version_id, c.source_key
+                    ));
+                }
+                Err(e) => return retry_or_fail(e),
             }
-            Err(e) => return retry_or_fail(e),
+        } else {
+            listed_source(c)
         };
         if head.needs_archive_restore() {
             return self.archived(c, &head).await;
         }
         let acl = if self.config.preserve_acl {
-            match self
-                .src
-                .acl(&self.source_bucket, &c.source_key, &c.source_version_id)
-                .await
-            {
+            match self.src.acl(&c.source_key, &c.source_version_id).await {
                 Ok(a) => Some(a),
                 Err(e) => return retry_or_fail(e),
             }
@@ -388,10 +296,10 @@ impl Ctx {
                 _ => None,
             };
             let request = CopyRequest {
-                source_bucket: &self.source_bucket,
+                source_bucket: self.src.name(),
                 source_key: &c.source_key,
                 source_version_id: &c.source_version_id,
-                bucket: &self.dest_bucket,
+                bucket: self.dst.name(),
                 key: &c.key,
                 head: &head,
                 storage_class: self.config.storage_class.as_deref(),
@@ -402,10 +310,22 @@ impl Ctx {
                 source_if_match: (c.source_version_id == NULL_VERSION && !c.etag.is_empty())
                     .then_some(c.etag.as_str()),
             };
-            self.s3.copy(&request).await
+            self.dst.copy(&request).await
         };
         let new_version_id = match result {
             Ok(v) => v,
+            // An archive tier the listing does not show (Intelligent-Tiering): now read
+            // the version to say what to do.
+            Err(e) if e.kind == ErrorKind::Archived && head.last_modified.is_none() => {
+                return match self
+                    .src
+                    .head(&c.source_key, Some(&c.source_version_id))
+                    .await
+                {
+                    Ok(Some(h)) => self.archived(c, &h).await,
+                    _ => retry_or_fail(e),
+                };
+            }
             Err(e) => return retry_or_fail(e),
         };
         let mut done = self.copy_done(c, &new_version_id);
@@ -437,6 +357,22 @@ impl Ctx {
         Step::Copied { bytes: head.size }
     }
 
+    /// Does this copy need the source version's HEAD? Only for what a listing cannot
+    /// show: `--fidelity full` (per-object encryption, website redirect), copies that set
+    /// every attribute themselves (multipart, streamed to another client), and archived
+    /// storage classes (is a restored copy available?). A plain CopyObject carries the
+    /// version's metadata, content headers and tags by itself.
+    fn needs_source_head(&self, c: &CopyAction) -> bool {
+        let archived = c
+            .storage_class
+            .as_ref()
+            .is_some_and(|s| matches!(s.0.as_str(), "GLACIER" | "DEEP_ARCHIVE"));
+        self.config.fidelity_full
+            || self.separate
+            || archived
+            || c.size > self.config.multipart_threshold.min(COPY_LIMIT)
+    }
+
     /// An archived source version: request its restore when asked, else say what to do.
     async fn archived(&self, c: &CopyAction, head: &Head) -> Step {
         let what = format!(
@@ -464,13 +400,7 @@ impl Ctx {
         };
         match self
             .src
-            .request_archive_restore(
-                &self.source_bucket,
-                &c.source_key,
-                &c.source_version_id,
-                days,
-                tier,
-            )
+            .request_archive_restore(&c.source_key, &c.source_version_id, days, tier)
             .await
         {
             Ok(ArchiveRestoreState::Requested) => Step::Waiting(format!(
@@ -493,10 +423,7 @@ impl Ctx {
         acl: Option<&Acl>,
         before: Option<&Head>,
     ) -> Result<String, S3Error> {
-        let tags = self
-            .src
-            .tags(&self.source_bucket, &c.source_key, &c.source_version_id)
-            .await?;
+        let tags = self.src.tags(&c.source_key, &c.source_version_id).await?;
         let attrs = ObjectAttrs {
             head,
             tags: &tags,
@@ -505,18 +432,15 @@ impl Ctx {
             keep_source_kms: true,
             acl,
         };
-        let upload_id = self
-            .s3
-            .create_multipart(&self.dest_bucket, &c.key, &attrs)
-            .await?;
+        let upload_id = self.dst.create_multipart(&c.key, &attrs).await?;
         self.note_upload(&c.key, &upload_id, true);
         let ranges = part_ranges(head.size, self.config.part_size);
         let result = self.copy_parts(c, &upload_id, &ranges).await;
         let result = match result {
             Ok(parts) => {
                 let done = self
-                    .s3
-                    .complete_multipart(&self.dest_bucket, &c.key, &upload_id, &parts)
+                    .dst
+                    .complete_multipart(&c.key, &upload_id, &parts)
                     .await;
                 match done {
                     Err(e) if e.is_transient() || e.kind == ErrorKind::Other => {
@@ -528,10 +452,7 @@ impl Ctx {
             Err(e) => Err(e),
         };
         if result.is_err()
-            && let Err(e) = self
-                .s3
-                .abort_multipart(&self.dest_bucket, &c.key, &upload_id)
-                .await
+            && let Err(e) = self.dst.abort_multipart(&c.key, &upload_id).await
         {
             tracing::warn!(key = c.key, upload_id, error = %e, "could not abort a multipart upload");
             return result;
@@ -557,10 +478,7 @@ impl Ctx {
             return Ok(());
         }
         let version = (version != NULL_VERSION).then_some(version);
-        let mut now = self
-            .s3
-            .tags(&self.dest_bucket, key, version.unwrap_or_default())
-            .await?;
+        let mut now = self.dst.tags(key, version.unwrap_or_default()).await?;
         let mut want = tags.to_vec();
         now.sort();
         want.sort();
@@ -569,9 +487,7 @@ impl Ctx {
                 key,
                 "the server dropped the tags of a multipart upload; putting them"
             );
-            self.s3
-                .put_tags(&self.dest_bucket, key, version, tags)
-                .await?;
+            self.dst.put_tags(key, version, tags).await?;
         }
         Ok(())
     }
@@ -584,7 +500,7 @@ impl Ctx {
         head: &Head,
         before: Option<&Head>,
     ) -> Option<String> {
-        let now = self.s3.head(&self.dest_bucket, &c.key, None).await.ok()??;
+        let now = self.dst.head(&c.key, None).await.ok()??;
         let new = before.is_none_or(|b| b.version_id != now.version_id);
         (new && now.size == head.size).then_some(now.version_id)
     }
@@ -604,12 +520,11 @@ impl Ctx {
             while failure.is_none() && next < ranges.len() && tasks.len() < PART_CONCURRENCY {
                 let n = next as i32 + 1;
                 let range = ranges[next];
-                let (s3, bucket, key, upload, sb, sk, sv) = (
-                    self.s3.clone(),
-                    self.dest_bucket.clone(),
+                let (dst, key, upload, sb, sk, sv) = (
+                    self.dst.clone(),
                     c.key.clone(),
                     upload_id.to_owned(),
-                    self.source_bucket.clone(),
+                    self.src.name().to_owned(),
                     c.source_key.clone(),
                     c.source_version_id.clone(),
                 );
@@ -617,8 +532,8 @@ impl Ctx {
                     if fail_part == Some(n) {
                         return (n, Err(injected_failure(n)));
                     }
-                    let r = s3
-                        .upload_part_copy(&bucket, &key, &upload, n, (&sb, &sk, &sv), range)
+                    let r = dst
+                        .upload_part_copy(&key, &upload, n, (&sb, &sk, &sv), range)
                         .await;
                     (n, r)
                 });
@@ -649,10 +564,7 @@ impl Ctx {
         head: &Head,
         acl: Option<&Acl>,
     ) -> Result<String, S3Error> {
-        let tags = self
-            .src
-            .tags(&self.source_bucket, &c.source_key, &c.source_version_id)
-            .await?;
+        let tags = self.src.tags(&c.source_key, &c.source_version_id).await?;
         let attrs = ObjectAttrs {
             head,
             tags: &tags,
@@ -665,26 +577,15 @@ impl Ctx {
             let range = range.map(|(a, b)| format!("bytes={a}-{b}"));
             async move {
                 self.src
-                    .get(
-                        &self.source_bucket,
-                        &c.source_key,
-                        &c.source_version_id,
-                        range.as_deref(),
-                    )
+                    .get(&c.source_key, &c.source_version_id, range.as_deref())
                     .await
             }
         };
         if head.size <= self.config.part_size.max(MIN_PART) {
             let body = get(None).await?;
-            return self
-                .s3
-                .put_with_attrs(&self.dest_bucket, &c.key, body, &attrs)
-                .await;
+            return self.dst.put_with_attrs(&c.key, body, &attrs).await;
         }
-        let upload_id = self
-            .s3
-            .create_multipart(&self.dest_bucket, &c.key, &attrs)
-            .await?;
+        let upload_id = self.dst.create_multipart(&c.key, &attrs).await?;
         self.note_upload(&c.key, &upload_id, true);
         let mut parts = Vec::new();
         let mut result = Ok(());
@@ -695,9 +596,7 @@ impl Ctx {
             let n = i as i32 + 1;
             let step = async {
                 let body = get(Some(range)).await?;
-                self.s3
-                    .upload_part(&self.dest_bucket, &c.key, &upload_id, n, body)
-                    .await
+                self.dst.upload_part(&c.key, &upload_id, n, body).await
             };
             match step.await {
                 Ok(etag) => parts.push((n, etag)),
@@ -709,17 +608,14 @@ impl Ctx {
         }
         let result = match result {
             Ok(()) => {
-                self.s3
-                    .complete_multipart(&self.dest_bucket, &c.key, &upload_id, &parts)
+                self.dst
+                    .complete_multipart(&c.key, &upload_id, &parts)
                     .await
             }
             Err(e) => Err(e),
         };
         if result.is_err() {
-            let _ = self
-                .s3
-                .abort_multipart(&self.dest_bucket, &c.key, &upload_id)
-                .await;
+            let _ = self.dst.abort_multipart(&c.key, &upload_id).await;
         }
         self.note_upload(&c.key, &upload_id, false);
         let version = result?;
@@ -735,7 +631,7 @@ impl Ctx {
     fn note_upload(&self, key: &str, upload_id: &str, started: bool) {
         if let Some(j) = &self.journal {
             let line = Line::Upload {
-                bucket: self.dest_bucket.clone(),
+                bucket: self.dst.name().to_owned(),
                 key: key.to_owned(),
                 upload_id: upload_id.to_owned(),
                 open: started,
@@ -755,7 +651,7 @@ impl Ctx {
     /// treat as not ours.
     async fn confirm_written(&self, done: &mut Done, source: &Head) -> bool {
         let md5 = |e: &str| e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit());
-        match self.s3.head(&self.dest_bucket, &done.key, None).await {
+        match self.dst.head(&done.key, None).await {
             Ok(Some(h))
                 if h.size == source.size && (!md5(&source.etag) || h.etag == source.etag) =>
             {
@@ -779,9 +675,9 @@ impl Ctx {
     fn copy_done(&self, c: &CopyAction, new_version_id: &str) -> Done {
         Done {
             op: Op::Copy,
-            bucket: self.dest_bucket.clone(),
+            bucket: self.dst.name().to_owned(),
             key: c.key.clone(),
-            source_bucket: Some(self.source_bucket.clone()),
+            source_bucket: Some(self.src.name().to_owned()),
             source_key: Some(c.source_key.clone()),
             source_version_id: Some(c.source_version_id.clone()),
             previous_version_id: c.expect.as_ref().map(|e| e.version_id.clone()),
@@ -792,10 +688,13 @@ impl Ctx {
         }
     }
 
-    async fn delete_marker(&self, d: &DeleteMarkerAction, attempt: u32) -> Step {
-        let now = match self.s3.head(&self.dest_bucket, &d.key, None).await {
-            Ok(h) => h,
-            Err(e) => return retry_or_fail(e),
+    async fn delete_marker(&self, d: &DeleteMarkerAction, attempt: u32, probe: Probe) -> Step {
+        let now = match probe {
+            Probe::Listed(now) => now,
+            Probe::Read => match self.dst.head(&d.key, None).await {
+                Ok(h) => h,
+                Err(e) => return retry_or_fail(e),
+            },
         };
         if now.is_none() {
             // Already absent: an earlier attempt landed, or someone deleted it. Never
@@ -803,7 +702,7 @@ impl Ctx {
             if attempt > 0 {
                 let done = Done {
                     op: Op::DeleteMarker,
-                    bucket: self.dest_bucket.clone(),
+                    bucket: self.dst.name().to_owned(),
                     key: d.key.clone(),
                     source_bucket: None,
                     source_key: None,
@@ -827,11 +726,11 @@ impl Ctx {
                 describe(now.as_ref())
             ));
         }
-        match self.s3.add_delete_marker(&self.dest_bucket, &d.key).await {
+        match self.dst.add_delete_marker(&d.key).await {
             Ok(new_version_id) => {
                 let done = Done {
                     op: Op::DeleteMarker,
-                    bucket: self.dest_bucket.clone(),
+                    bucket: self.dst.name().to_owned(),
                     key: d.key.clone(),
                     source_bucket: None,
                     source_key: None,
@@ -852,152 +751,251 @@ impl Ctx {
     }
 }
 
-/// A flag that Ctrl-C sets, and the task watching for it (abort it when done). Executors
-/// check the flag before starting each action, so in-flight actions finish and are
-/// journaled, and the rest is left for a re-run.
-pub fn ctrl_c_flag() -> (Arc<AtomicBool>, tokio::task::JoinHandle<()>) {
-    let cancel = Arc::new(AtomicBool::new(false));
-    let flag = cancel.clone();
-    let watcher = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            flag.store(true, Ordering::SeqCst);
-        }
-    });
-    (cancel, watcher)
-}
-
-/// Print the keys that did not complete, one titled list per outcome.
-pub fn print_issues(printer: &Printer, lists: &[(&str, &[KeyIssue])]) {
-    for (title, list) in lists {
-        if !list.is_empty() {
-            printer.line(format!("{title} ({}):", list.len()));
-            for i in list.iter() {
-                printer.line(format!("  {:?}: {}", i.key, i.detail));
-            }
-        }
-    }
-}
-
 /// Execute a plan's actions. `journal` receives every completed action.
 ///
 /// Never returns early on a failed action: every action is attempted, and the report
 /// lists every one that did not complete.
 pub async fn execute(
-    clients: &Clients,
+    source: &S3,
+    dest: &S3,
+    separate: bool,
     plan: &RestorePlan,
     config: &ExecConfig,
     journal: Option<Journal>,
     printer: &Printer,
 ) -> ExecReport {
-    let started = Instant::now();
     let dest_bucket = plan
         .destination_location()
         .map_or_else(|| plan.source.bucket.clone(), |l| l.bucket.clone());
-    let ctx = Arc::new(Ctx {
-        src: clients.source.clone(),
-        s3: clients.dest.clone(),
-        separate: clients.separate,
-        source_bucket: plan.source.bucket.clone(),
-        dest_bucket,
-        config: config.clone(),
-        journal,
-    });
-    let actions: Arc<Vec<Action>> = Arc::new(plan.actions.clone());
+    let src: Arc<dyn Bucket> = Arc::new(S3Bucket::new(source.clone(), plan.source.bucket.clone()));
+    let dst: Arc<dyn Bucket> = Arc::new(S3Bucket::new(dest.clone(), dest_bucket));
+    // Conditional writes go only where the endpoint is known to honour them.
+    let config = &ExecConfig {
+        conditional: config.conditional && dest.conditional_writes(),
+        ..config.clone()
+    };
     let (cancel, watcher) = ctrl_c_flag();
-
-    let bar = printer.bar(actions.len() as u64, "restoring");
-    let mut aimd = Aimd::new(config.concurrency);
-    let mut report = ExecReport::default();
-    let mut queue: VecDeque<(usize, u32)> = (0..actions.len()).map(|i| (i, 0)).collect();
-    let mut tasks: JoinSet<(usize, u32, Step)> = JoinSet::new();
-
-    loop {
-        if cancel.load(Ordering::SeqCst) {
-            report.interrupted = true;
-        }
-        while !report.interrupted && tasks.len() < aimd.limit() {
-            let Some((i, attempt)) = queue.pop_front() else {
-                break;
-            };
-            let ctx = ctx.clone();
-            let actions = actions.clone();
-            tasks.spawn(async move {
-                let step = match &actions[i] {
-                    Action::Copy(c) => ctx.copy(c, attempt).await,
-                    Action::DeleteMarker(d) => ctx.delete_marker(d, attempt).await,
-                };
-                (i, attempt, step)
-            });
-        }
-        let Some(joined) = tasks.join_next().await else {
-            break;
-        };
-        let (i, attempt, step) = match joined {
-            Ok(r) => r,
-            Err(e) => {
-                report.failed.push(KeyIssue {
-                    key: String::new(),
-                    detail: format!("internal error: {e}"),
-                });
-                continue;
-            }
-        };
-        let key = actions[i].key().to_owned();
-        let issue = |detail: String| KeyIssue {
-            key: key.clone(),
-            detail,
-        };
-        match step {
-            Step::Retry { throttled, error } => {
-                if throttled {
-                    report.throttled += 1;
-                    aimd.on_throttle();
-                    tracing::debug!(limit = aimd.limit(), "throttled: concurrency lowered");
-                    tokio::time::sleep(crate::s3::THROTTLE_PAUSE).await;
-                }
-                if attempt + 1 < config.attempts {
-                    tracing::debug!(key, attempt, error, "retrying after reading the key again");
-                    queue.push_back((i, attempt + 1));
-                } else {
-                    report.failed.push(issue(format!(
-                        "gave up after {} attempts: {error}",
-                        attempt + 1
-                    )));
-                    bar.inc(1);
-                }
-                continue;
-            }
-            Step::Copied { bytes } => {
-                report.copied += 1;
-                report.bytes_copied += bytes;
-            }
-            Step::Marked => report.delete_markers += 1,
-            Step::AlreadyDone => report.already_done += 1,
-            Step::Drifted(d) => report.drifted.push(issue(d)),
-            Step::Waiting(d) => report.waiting.push(issue(d)),
-            Step::Failed(d) => report.failed.push(issue(d)),
-        }
-        bar.inc(1);
-        aimd.on_success();
-    }
-    bar.finish_and_clear();
+    let buckets = Buckets { src, dst, separate };
+    let report = run_plan(buckets, plan, config, journal, printer, &cancel).await;
     watcher.abort();
-    for (i, _) in queue {
-        if report.interrupted {
-            continue;
-        }
-        report.failed.push(KeyIssue {
-            key: actions[i].key().to_owned(),
-            detail: "not attempted".to_owned(),
-        });
-    }
-    report.seconds = started.elapsed().as_secs_f64();
-    report.final_concurrency = aimd.limit();
-    report.drifted.sort_by(|a, b| a.key.cmp(&b.key));
-    report.failed.sort_by(|a, b| a.key.cmp(&b.key));
-    report.waiting.sort_by(|a, b| a.key.cmp(&b.key));
     report
 }
+
+/// The two sides of a run.
+#[derive(Debug, Clone)]
+pub struct Buckets {
+    /// The source bucket.
+    pub src: Arc<dyn Bucket>,
+    /// The destination bucket (the source itself for an in-place restore).
+    pub dst: Arc<dyn Bucket>,
+    /// True when the destination is reached through another client: copies are then
+    /// streamed (GET from the source, PUT to the destination) instead of CopyObject.
+    pub separate: bool,
+}
+
+/// True when listing the destination range costs fewer requests than one HEAD per
+/// action: a listing page covers 1,000 entries, so list unless the plan touches fewer
+/// than one key in fifty of those its destination holds.
+fn probe_by_listing(plan: &RestorePlan) -> bool {
+    let actions = plan.actions.len() as u64;
+    actions > 0 && plan.stats.keys_now <= actions.saturating_mul(50)
+}
+
+/// A key marker that sorts just before `key` (so a listing starts at `key`), within
+/// `prefix`: `key` with its last character lowered by one and U+10FFFF appended, or
+/// `None` to start at the prefix.
+pub fn marker_before(key: &str, prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = key.chars().collect();
+    let last = chars.pop()?;
+    let mut marker: String = chars.into_iter().collect();
+    if let Some(c) = (last as u32).checked_sub(1).and_then(char::from_u32) {
+        marker.push(c);
+        marker.push(char::MAX);
+    }
+    (marker.len() >= prefix.len() && marker.as_str() >= prefix && !marker.is_empty())
+        .then_some(marker)
+}
+
+/// The source version as the plan lists it (size, ETag, class), for a CopyObject that
+/// needs nothing more. `last_modified` stays empty: nothing was read.
+fn listed_source(c: &CopyAction) -> Head {
+    Head {
+        version_id: c.source_version_id.clone(),
+        etag: c.etag.clone(),
+        size: c.size,
+        storage_class: c
+            .storage_class
+            .as_ref()
+            .map_or_else(|| "STANDARD".to_owned(), |s| s.0.clone()),
+        ..Head::default()
+    }
+}
+
+/// What a listing entry says about a key's current version (for the drift check).
+fn listed_head(e: &s3rewind_engine::Entry) -> Option<Head> {
+    (!e.version.delete_marker).then(|| Head {
+        version_id: e.version.version_id.clone(),
+        etag: e.version.etag.clone(),
+        size: e.version.size,
+        storage_class: e
+            .version
+            .storage_class
+            .as_ref()
+            .map_or_else(|| "STANDARD".to_owned(), |c| c.0.clone()),
+        last_modified: Some(e.version.last_modified),
+        ..Head::default()
+    })
+}
+
+/// List the destination from the first key the plan writes to its last, and hand each
+/// action its key's current version as soon as the listing has passed the key (sorted
+/// `keys`: destination key, action index). A listing that fails (after the client's
+/// own retries) hands the rest over to be read one by one.
+async fn list_current(
+    dst: Arc<dyn Bucket>,
+    prefix: String,
+    keys: Vec<(String, usize)>,
+    tx: tokio::sync::mpsc::Sender<(usize, Probe)>,
+) {
+    let Some(first) = keys.first().map(|k| k.0.clone()) else {
+        return;
+    };
+    let mut markers = (marker_before(&first, &prefix), None::<String>);
+    let mut j = 0usize;
+    let mut current: Option<Head> = None;
+    let mut failed = false;
+    'pages: loop {
+        let page = dst
+            .list_page(
+                &prefix,
+                None,
+                (markers.0.as_deref(), markers.1.as_deref()),
+                1000,
+            )
+            .await;
+        let page = match page {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "listing the destination failed; reading keys one by one");
+                failed = true;
+                break;
+            }
+        };
+        for e in &page.document {
+            while j < keys.len() && keys[j].0 < e.key {
+                if tx
+                    .send((keys[j].1, Probe::Listed(current.take())))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                j += 1;
+            }
+            if j == keys.len() {
+                break 'pages;
+            }
+            if keys[j].0 == e.key && e.version.is_latest {
+                current = listed_head(e);
+            }
+        }
+        let next = (page.next_key_marker, page.next_version_id_marker);
+        if !page.truncated || next.0.is_none() || next == markers {
+            break;
+        }
+        markers = next;
+    }
+    for (i, (_, index)) in keys.iter().enumerate().skip(j) {
+        let probe = if failed {
+            Probe::Read
+        } else if i == j {
+            Probe::Listed(current.take())
+        } else {
+            Probe::Listed(None)
+        };
+        if tx.send((*index, probe)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Run a plan's actions on two buckets, with the one runner ([`crate::run`]).
+pub async fn run_plan(
+    buckets: Buckets,
+    plan: &RestorePlan,
+    config: &ExecConfig,
+    journal: Option<Journal>,
+    printer: &Printer,
+    cancel: &AtomicBool,
+) -> ExecReport {
+    let ctx = Arc::new(Ctx {
+        src: buckets.src,
+        dst: buckets.dst,
+        separate: buckets.separate,
+        config: config.clone(),
+        journal,
+        actions: plan.actions.clone(),
+    });
+    // Each action's key is read by a listing of the destination range (one request per
+    // 1,000 entries) rather than a HEAD each, when that is cheaper.
+    let mut listing = None;
+    let items = if probe_by_listing(plan) {
+        let (tx, rx) = tokio::sync::mpsc::channel::<(usize, Probe)>(4096);
+        let prefix = plan
+            .destination_location()
+            .map_or_else(|| plan.source.prefix.clone(), |l| l.prefix.clone());
+        let mut keys: Vec<(String, usize)> = ctx
+            .actions
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.key().to_owned(), i))
+            .collect();
+        keys.sort();
+        listing = Some(tokio::spawn(list_current(
+            ctx.dst.clone(),
+            prefix,
+            keys,
+            tx,
+        )));
+        Items::Streamed(ctx.actions.len(), rx)
+    } else {
+        Items::All(ctx.actions.len())
+    };
+    let options = RunOptions {
+        concurrency: config.concurrency,
+        attempts: config.attempts,
+        throttle_pause: config.throttle_pause,
+        label: "restoring",
+    };
+    let report = crate::run::run(ctx, items, &options, printer, cancel).await;
+    if let Some(l) = listing {
+        l.abort();
+    }
+    report
+}
+
+impl Job for Ctx {
+    fn key(&self, i: usize) -> String {
+        self.actions[i].key().to_owned()
+    }
+
+    fn attempt(
+        self: Arc<Self>,
+        i: usize,
+        attempt: u32,
+        probe: Probe,
+    ) -> Pin<Box<dyn Future<Output = Step> + Send>> {
+        Box::pin(async move {
+            match &self.actions[i] {
+                Action::Copy(c) => self.copy(c, attempt, probe).await,
+                Action::DeleteMarker(d) => self.delete_marker(d, attempt, probe).await,
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod mem_tests;
 
 #[cfg(test)]
 mod tests {

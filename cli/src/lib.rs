@@ -21,12 +21,14 @@ library.
 #![deny(missing_docs)]
 
 pub mod args;
+pub mod bucket;
 pub mod commands;
 pub mod error;
 pub mod execute;
 pub mod journal;
 pub mod listing;
 pub mod output;
+pub mod run;
 pub mod s3;
 
 use args::{Cli, Command};
@@ -157,8 +159,6 @@ pub struct App {
     pub connect: s3::ConnectOptions,
     /// `-v` or more.
     pub verbose: bool,
-    /// True when talking to AWS itself (no custom endpoint): conditional writes are used.
-    pub endpoint_is_aws: bool,
 }
 
 /// Run one parsed command.
@@ -174,11 +174,6 @@ pub async fn run(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
     let app = App {
         printer: printer.clone(),
         s3: s3::S3::connect(&connect).await,
-        // Conditional writes (If-Match on CopyObject) are only sent to AWS itself; other
-        // servers may ignore or reject them, and the check-before-write covers them.
-        endpoint_is_aws: g.endpoint_url.is_none()
-            && std::env::var_os("AWS_ENDPOINT_URL").is_none()
-            && std::env::var_os("AWS_ENDPOINT_URL_S3").is_none(),
         connect,
         verbose: g.verbose > 0,
     };

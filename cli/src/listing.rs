@@ -30,9 +30,10 @@
 //! listings start without markers, so they do not depend on how a server interprets a
 //! key marker that is not a key.
 
+use crate::bucket::Bucket;
 use crate::error::{CliError, CliResult, from_s3};
 use crate::output::Printer;
-use crate::s3::{RawPage, S3};
+use crate::s3::{RawPage, S3, S3Bucket};
 use indicatif::ProgressBar;
 use s3rewind_engine::{ListOrder, NULL_VERSION, Timeline, TimelineBuilder};
 use std::sync::{Arc, Mutex};
@@ -51,42 +52,51 @@ pub async fn list_timeline(
     page_size: i32,
     concurrency: usize,
 ) -> CliResult<Timeline> {
-    let spinner = printer.spinner(&format!("listing s3://{bucket}/{prefix}: entries"));
+    let bucket: Arc<dyn Bucket> = Arc::new(S3Bucket::new(s3.clone(), bucket));
+    list_bucket(&bucket, printer, prefix, page_size, concurrency).await
+}
+
+/// [`list_timeline`] of any [`Bucket`].
+pub async fn list_bucket(
+    bucket: &Arc<dyn Bucket>,
+    printer: &Printer,
+    prefix: &str,
+    page_size: i32,
+    concurrency: usize,
+) -> CliResult<Timeline> {
+    let name = bucket.name().to_owned();
+    let spinner = printer.spinner(&format!("listing s3://{name}/{prefix}: entries"));
     let order = Mutex::new(ListOrder::Unknown);
     let builder = if concurrency > 1 {
-        list_parallel(s3, &spinner, bucket, prefix, page_size, concurrency, &order).await?
+        list_parallel(bucket, &spinner, prefix, page_size, concurrency, &order).await?
     } else {
-        list_part(s3, &spinner, bucket, prefix, None, page_size, &order)
+        list_part(bucket, &spinner, prefix, None, page_size, &order)
             .await?
             .0
     };
     spinner.finish_and_clear();
     let mut builder = builder;
     builder.settle_layout(*order.lock().expect("listing order lock"));
-    tracing::debug!(bucket, prefix, entries = builder.len(), "listed");
+    tracing::debug!(bucket = name, prefix, entries = builder.len(), "listed");
     Ok(builder.finish())
 }
 
 async fn list_parallel(
-    s3: &S3,
+    s3: &Arc<dyn Bucket>,
     spinner: &ProgressBar,
-    bucket: &str,
     prefix: &str,
     page_size: i32,
     concurrency: usize,
     order: &Mutex<ListOrder>,
 ) -> CliResult<TimelineBuilder> {
-    let (direct, prefixes) =
-        list_part(s3, spinner, bucket, prefix, Some("/"), page_size, order).await?;
+    let (direct, prefixes) = list_part(s3, spinner, prefix, Some("/"), page_size, order).await?;
     if prefixes.is_empty() || prefixes.len() > MAX_PARTS {
         if prefixes.is_empty() {
             return Ok(direct);
         }
-        return Ok(
-            list_part(s3, spinner, bucket, prefix, None, page_size, order)
-                .await?
-                .0,
-        );
+        return Ok(list_part(s3, spinner, prefix, None, page_size, order)
+            .await?
+            .0);
     }
     let shared = Arc::new(Mutex::new(*order.lock().expect("listing order lock")));
     tracing::debug!(
@@ -99,11 +109,10 @@ async fn list_parallel(
     loop {
         while tasks.len() < concurrency {
             let Some(p) = pending.next() else { break };
-            let (s3, spinner, bucket) = (s3.clone(), spinner.clone(), bucket.to_owned());
+            let (s3, spinner) = (s3.clone(), spinner.clone());
             let order = Arc::clone(&shared);
             tasks.spawn(async move {
-                let (part, _) =
-                    list_part(&s3, &spinner, &bucket, &p, None, page_size, &order).await?;
+                let (part, _) = list_part(&s3, &spinner, &p, None, page_size, &order).await?;
                 check_part(&p, &part)?;
                 Ok::<_, CliError>(part)
             });
@@ -144,24 +153,18 @@ fn check_part(prefix: &str, part: &TimelineBuilder) -> CliResult<()> {
 /// One listing stream: all pages under `prefix` (with `delimiter`, the common prefixes
 /// too).
 async fn list_part(
-    s3: &S3,
+    s3: &Arc<dyn Bucket>,
     spinner: &ProgressBar,
-    bucket: &str,
     prefix: &str,
     delimiter: Option<&str>,
     page_size: i32,
     order: &Mutex<ListOrder>,
 ) -> CliResult<(TimelineBuilder, Vec<String>)> {
+    let bucket = s3.name();
     let fetch = |km: Option<String>, vm: Option<String>, size: i32| async move {
-        s3.list_page(
-            bucket,
-            prefix,
-            delimiter,
-            (km.as_deref(), vm.as_deref()),
-            size,
-        )
-        .await
-        .map_err(|e| from_s3(e, bucket))
+        s3.list_page(prefix, delimiter, (km.as_deref(), vm.as_deref()), size)
+            .await
+            .map_err(|e| from_s3(e, bucket))
     };
     page_loop(
         fetch,

@@ -26,8 +26,11 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod bucket;
 mod config;
 mod list_xml;
+
+pub use bucket::S3Bucket;
 
 /// Keeps the raw body of a successful response (for ListObjectVersions, whose element
 /// order the SDK's parsed output loses). On retries the last attempt's body wins.
@@ -576,12 +579,32 @@ fn parse_http_date(s: &str) -> Option<aws_smithy_types::DateTime> {
 #[derive(Clone)]
 pub struct S3 {
     client: Client,
+    /// The endpoint is AWS's own (the default one, or a VPC, FIPS, dual-stack or
+    /// regional one): conditional writes are supported there.
+    aws: bool,
 }
 
 impl fmt::Debug for S3 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("S3 { .. }")
     }
+}
+
+/// Is this endpoint URL one of AWS's own S3 endpoints (`*.amazonaws.com`, also the
+/// FIPS, dual-stack, VPC-interface and China ones)? Decided from the host, not from
+/// whether an endpoint was configured.
+pub fn endpoint_is_aws(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    ["amazonaws.com", "amazonaws.com.cn"]
+        .iter()
+        .any(|d| host.ends_with(&format!(".{d}")))
 }
 
 fn strip_quotes(etag: &str) -> String {
@@ -625,6 +648,7 @@ impl S3 {
         }
         let shared = loader.load().await;
         let custom_endpoint = shared.endpoint_url().is_some();
+        let aws = shared.endpoint_url().is_none_or(endpoint_is_aws);
         let conf = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(custom_endpoint)
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
@@ -632,7 +656,15 @@ impl S3 {
             .build();
         S3 {
             client: Client::from_conf(conf),
+            aws,
         }
+    }
+
+    /// True when the endpoint is AWS's own, where conditional writes (`If-Match` and
+    /// `If-None-Match` on CopyObject) are supported; other servers may ignore or reject
+    /// them, and the check right before each write covers them.
+    pub fn conditional_writes(&self) -> bool {
+        self.aws
     }
 
     /// The raw SDK client (for tests and tools that build fixtures).
@@ -999,7 +1031,7 @@ impl S3 {
     }
 
     /// GetObject of one version streamed into `out`; returns the bytes written.
-    pub async fn download<W>(
+    pub async fn download<W: ?Sized>(
         &self,
         bucket: &str,
         key: &str,
@@ -1469,6 +1501,30 @@ pub const THROTTLE_PAUSE: Duration = Duration::from_millis(200);
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn aws_endpoints_are_told_from_the_host() {
+        use super::endpoint_is_aws;
+        for aws in [
+            "https://s3.us-east-1.amazonaws.com",
+            "https://s3-fips.us-gov-west-1.amazonaws.com/",
+            "https://bucket.vpce-0a1b2c3d-abcd.s3.us-east-1.vpce.amazonaws.com",
+            "https://s3.dualstack.eu-west-1.amazonaws.com:443",
+            "https://s3.cn-north-1.amazonaws.com.cn",
+        ] {
+            assert!(endpoint_is_aws(aws), "{aws}");
+        }
+        for other in [
+            "http://127.0.0.1:9000",
+            "http://localhost:7480",
+            "https://minio.example.com",
+            "https://amazonaws.com.evil.example",
+            "https://notamazonaws.com",
+            "https://storage.googleapis.com",
+        ] {
+            assert!(!endpoint_is_aws(other), "{other}");
+        }
+    }
+
     use super::*;
 
     #[test]

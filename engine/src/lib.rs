@@ -87,7 +87,7 @@ pub use plan::{
     PLAN_SCHEMA, PlanOptions, PlanStats, RestorePlan, Selection, UncertainHandling, Warning,
     destination_key, plan, preflight,
 };
-pub use sim::{ApplyReport, PutMeta, SimBucket, SimError, SimVersion};
+pub use sim::{ApplyReport, PutMeta, SimBucket, SimError, SimPage, SimVersion};
 pub use state::{BucketState, StateEntry, Uncertain};
 pub use time::{ResolvedTime, TimeForm, parse_time};
 pub use timeline::{Anomaly, KeyHistory, ListOrder, Timeline, TimelineBuilder};

@@ -95,6 +95,21 @@ pub struct SimBucket {
     log: Vec<Change>,
 }
 
+/// One page of [`SimBucket::list_page`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimPage {
+    /// Versions and delete markers in list order, `IsLatest` set.
+    pub entries: Vec<Entry>,
+    /// Common prefixes (with a delimiter).
+    pub common_prefixes: Vec<String>,
+    /// True when more follow.
+    pub truncated: bool,
+    /// Where the next page starts: the last key (or common prefix) of this page.
+    pub next_key_marker: Option<String>,
+    /// And the last version id, when the page ended on an entry.
+    pub next_version_marker: Option<String>,
+}
+
 /// What happened to each action when a plan was applied to a simulated bucket.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApplyReport {
@@ -409,6 +424,90 @@ impl SimBucket {
                 })
             })
             .collect()
+    }
+
+    /// One ListObjectVersions page as S3 answers it: entries in list order under `prefix`
+    /// after the markers (`key_marker` alone: keys after it; with `version_marker`: the
+    /// entries of `key_marker` after that version, then later keys), at most `max_keys`
+    /// entries and common prefixes together. With a `delimiter`, keys that hold it after
+    /// the prefix are rolled up into one common prefix each, and a key marker that is such
+    /// a prefix skips all of it.
+    pub fn list_page(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+        key_marker: Option<&str>,
+        version_marker: Option<&str>,
+        max_keys: usize,
+    ) -> SimPage {
+        let max_keys = max_keys.max(1);
+        let mut page = SimPage::default();
+        let start = match key_marker {
+            Some(k) if k >= prefix => k.to_owned(),
+            _ => prefix.to_owned(),
+        };
+        let rolled = |key: &str| -> Option<String> {
+            let d = delimiter.filter(|d| !d.is_empty())?;
+            let rest = &key[prefix.len()..];
+            rest.find(d)
+                .map(|i| format!("{prefix}{}", &rest[..i + d.len()]))
+        };
+        let mut count = 0usize;
+        let mut last: Option<(String, Option<String>)> = None;
+        for (key, entries) in self.keys.range(start..) {
+            let key = key.as_str();
+            if !key.starts_with(prefix) {
+                break;
+            }
+            let skip_from = match (key_marker, version_marker) {
+                (Some(k), Some(v)) if k == key => {
+                    match entries.iter().position(|e| e.version.version_id == v) {
+                        Some(i) => i + 1,
+                        None => entries.len(),
+                    }
+                }
+                (Some(k), None) if k == key => continue,
+                (Some(k), _) if k > key => continue,
+                _ => 0,
+            };
+            if let Some(cp) = rolled(key) {
+                if key_marker == Some(cp.as_str()) || page.common_prefixes.last() == Some(&cp) {
+                    continue;
+                }
+                if count == max_keys {
+                    page.truncated = true;
+                    break;
+                }
+                count += 1;
+                page.common_prefixes.push(cp.clone());
+                last = Some((cp, None));
+                continue;
+            }
+            for (i, e) in entries.iter().enumerate().skip(skip_from) {
+                if count == max_keys {
+                    page.truncated = true;
+                    break;
+                }
+                count += 1;
+                let mut version = e.version.clone();
+                version.is_latest = i == 0;
+                last = Some((key.to_owned(), Some(version.version_id.clone())));
+                page.entries.push(Entry {
+                    key: key.to_owned(),
+                    version,
+                });
+            }
+            if page.truncated {
+                break;
+            }
+        }
+        if page.truncated {
+            if let Some((k, v)) = last {
+                page.next_key_marker = Some(k);
+                page.next_version_marker = v;
+            }
+        }
+        page
     }
 
     /// The listing as the SDK returns it: pages of at most `page_size` entries, each with

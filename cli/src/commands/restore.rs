@@ -707,10 +707,10 @@ pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
 }
 
 /// The executor configuration from the command line.
-pub(crate) fn exec_config(app: &App, args: &ExecArgs) -> ExecConfig {
+pub(crate) fn exec_config(args: &ExecArgs) -> ExecConfig {
     ExecConfig {
         concurrency: args.concurrency as usize,
-        conditional: app.endpoint_is_aws,
+        conditional: true,
         force: args.force,
         storage_class: args.storage_class.clone(),
         sse_kms_key_id: args.sse_kms_key_id.clone(),
@@ -721,6 +721,7 @@ pub(crate) fn exec_config(app: &App, args: &ExecArgs) -> ExecConfig {
             days: args.restore_days,
             tier: args.restore_tier,
         }),
+        fidelity_full: args.fidelity == crate::args::Fidelity::Full,
         ..ExecConfig::default()
     }
 }
@@ -965,7 +966,7 @@ pub(crate) async fn execute_plan(
     }
     confirm(printer, p, exec.yes)?;
     abort_left_over_uploads(clients, printer, journal_path).await?;
-    let config = exec_config(app, exec);
+    let config = exec_config(exec);
     let mut r = match &p.destination {
         Destination::Directory { .. } => {
             crate::commands::to_dir::execute(&clients.source, p, &config, journal_path, printer)
@@ -973,7 +974,16 @@ pub(crate) async fn execute_plan(
         }
         _ => {
             let j = open_journal(journal_path, p)?;
-            execute(clients, p, &config, Some(j), printer).await
+            execute(
+                &clients.source,
+                &clients.dest,
+                clients.separate,
+                p,
+                &config,
+                Some(j),
+                printer,
+            )
+            .await
         }
     };
     r.already_done += already_done;

@@ -14,11 +14,13 @@
 //! folder, once resolved, must still lie inside DIR. An existing symbolic link where a
 //! file or folder would go is refused, not followed or replaced.
 
+use crate::bucket::Bucket;
 use crate::error::{CliError, CliResult};
 use crate::execute::{ExecConfig, ExecReport, KeyIssue};
 use crate::journal::{self, Done, Journal, Line, Op};
 use crate::output::Printer;
-use crate::s3::{ErrorKind, S3};
+use crate::run::{Items, Job, Probe, RunOptions, Step, ctrl_c_flag};
+use crate::s3::{ErrorKind, S3, S3Bucket};
 use chrono::{DateTime, Utc};
 use s3rewind_engine::paths::{
     PathError, RelPath, file_folder_conflicts, key_to_path, relative_key,
@@ -26,12 +28,13 @@ use s3rewind_engine::paths::{
 use s3rewind_engine::{
     Action, BucketState, CopyAction, Destination, RestorePlan, StateEntry, destination_key,
 };
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
-use tokio::task::JoinSet;
 
 /// The relative path a source key is written to (the same as the plan's destination key,
 /// see [`relative_key`]), or why it cannot be.
@@ -125,23 +128,23 @@ pub(crate) fn existing_state(
 }
 
 /// One file to write.
-struct Job {
+struct FileJob {
     rel: RelPath,
     copy: CopyAction,
 }
 
-/// The result of one attempt at one file.
-enum Step {
-    Written { bytes: u64 },
-    AlreadyDone,
-    Waiting(String),
-    Failed(String),
-    Retry(String),
+fn retry(error: String) -> Step {
+    Step::Retry {
+        throttled: false,
+        error,
+    }
 }
 
 struct Ctx {
-    s3: S3,
-    bucket: String,
+    /// The source bucket.
+    src: Arc<dyn Bucket>,
+    /// The files to write.
+    jobs: Vec<FileJob>,
     /// The directory as given (for messages and the journal).
     dir_name: String,
     /// The directory, resolved (symbolic links of DIR itself followed once, at start).
@@ -208,7 +211,7 @@ impl Ctx {
         Ok(resolved)
     }
 
-    async fn write(&self, job: &Job) -> Step {
+    async fn write(&self, job: &FileJob) -> Step {
         let c = &job.copy;
         let folder = match self.folder_for(&job.rel) {
             Ok(f) => f,
@@ -239,7 +242,7 @@ impl Ctx {
             self.temp_counter.fetch_add(1, Ordering::Relaxed)
         ));
         let step = self.download_into(c, &temp, &path).await;
-        if !matches!(step, Step::Written { .. }) {
+        if !matches!(step, Step::Copied { .. }) {
             let _ = std::fs::remove_file(&temp);
         }
         step
@@ -257,8 +260,8 @@ impl Ctx {
         };
         let mut file = tokio::io::BufWriter::with_capacity(256 * 1024, file);
         let written = match self
-            .s3
-            .download(&self.bucket, &c.source_key, &c.source_version_id, &mut file)
+            .src
+            .download(&c.source_key, &c.source_version_id, &mut file)
             .await
         {
             Ok(n) => n,
@@ -274,12 +277,12 @@ impl Ctx {
                     ErrorKind::AccessDenied
                     | ErrorKind::NoCredentials
                     | ErrorKind::NoSuchBucket => Step::Failed(e.to_string()),
-                    _ => Step::Retry(e.to_string()),
+                    _ => retry(e.to_string()),
                 };
             }
         };
         if written != c.size {
-            return Step::Retry(format!(
+            return retry(format!(
                 "downloaded {written} bytes of {:?} version {}, expected {}",
                 c.source_key, c.source_version_id, c.size
             ));
@@ -313,16 +316,16 @@ impl Ctx {
             Ok(Err(e)) => return Step::Failed(e),
             Err(e) => return Step::Failed(format!("internal error: {e}")),
         }
-        Step::Written { bytes: written }
+        Step::Copied { bytes: written }
     }
 
-    fn record(&self, job: &Job) -> Result<(), String> {
+    fn record(&self, job: &FileJob) -> Result<(), String> {
         self.journal
             .append(&Line::Done(Done {
                 op: Op::File,
                 bucket: self.dir_name.clone(),
                 key: job.rel.as_str().to_owned(),
-                source_bucket: Some(self.bucket.clone()),
+                source_bucket: Some(self.src.name().to_owned()),
                 source_key: Some(job.copy.source_key.clone()),
                 source_version_id: Some(job.copy.source_version_id.clone()),
                 previous_version_id: None,
@@ -337,14 +340,14 @@ impl Ctx {
 
 /// Sort a directory plan's actions into files to write, keys skipped (folder markers)
 /// and keys that cannot be written (with the reason).
-fn sort_out(plan: &RestorePlan) -> (Vec<Job>, Vec<KeyIssue>, Vec<KeyIssue>) {
+fn sort_out(plan: &RestorePlan) -> (Vec<FileJob>, Vec<KeyIssue>, Vec<KeyIssue>) {
     let mut jobs = Vec::new();
     let mut skipped = Vec::new();
     let mut failed = Vec::new();
     for a in &plan.actions {
         match a {
             Action::Copy(c) => match path_for(&plan.source.prefix, &c.source_key) {
-                Ok(rel) => jobs.push(Job {
+                Ok(rel) => jobs.push(FileJob {
                     rel,
                     copy: c.clone(),
                 }),
@@ -424,96 +427,60 @@ pub async fn execute(
         failed,
         ..ExecReport::default()
     };
+    let count = jobs.len();
     let ctx = Arc::new(Ctx {
-        s3: s3.clone(),
-        bucket: plan.source.bucket.clone(),
+        src: Arc::new(S3Bucket::new(s3.clone(), plan.source.bucket.clone())),
+        jobs,
         dir_name: path.clone(),
         root,
         journal,
         temp_counter: AtomicU64::new(0),
     });
-    let jobs: Arc<Vec<Job>> = Arc::new(jobs);
-    let cancel = Arc::new(AtomicBool::new(false));
-    let watcher = {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                cancel.store(true, Ordering::SeqCst);
-            }
-        })
+    let (cancel, watcher) = ctrl_c_flag();
+    let options = RunOptions {
+        concurrency: config.concurrency,
+        attempts: config.attempts,
+        throttle_pause: config.throttle_pause,
+        label: "writing",
     };
-    let bar = printer.bar(plan.actions.len() as u64, "writing");
-    bar.inc((report.skipped.len() + report.failed.len()) as u64);
-    let limit = config.concurrency.max(1);
-    let mut queue: VecDeque<(usize, u32)> = (0..jobs.len()).map(|i| (i, 0)).collect();
-    let mut tasks: JoinSet<(usize, u32, Step)> = JoinSet::new();
-    loop {
-        if cancel.load(Ordering::SeqCst) {
-            report.interrupted = true;
-        }
-        while !report.interrupted && tasks.len() < limit {
-            let Some((i, attempt)) = queue.pop_front() else {
-                break;
-            };
-            let ctx = ctx.clone();
-            let jobs = jobs.clone();
-            tasks.spawn(async move {
-                let job = &jobs[i];
-                let step = match ctx.write(job).await {
-                    Step::Written { bytes } => match ctx.record(job) {
-                        Ok(()) => Step::Written { bytes },
-                        Err(e) => Step::Failed(e),
-                    },
-                    other => other,
-                };
-                (i, attempt, step)
-            });
-        }
-        let Some(joined) = tasks.join_next().await else {
-            break;
-        };
-        let (i, attempt, step) = match joined {
-            Ok(r) => r,
-            Err(e) => {
-                report.failed.push(KeyIssue {
-                    key: String::new(),
-                    detail: format!("internal error: {e}"),
-                });
-                continue;
-            }
-        };
-        let issue = |detail: String| KeyIssue {
-            key: jobs[i].copy.source_key.clone(),
-            detail,
-        };
-        match step {
-            Step::Written { bytes } => {
-                report.copied += 1;
-                report.bytes_copied += bytes;
-            }
-            Step::AlreadyDone => report.already_done += 1,
-            Step::Waiting(d) => report.waiting.push(issue(d)),
-            Step::Failed(d) => report.failed.push(issue(d)),
-            Step::Retry(d) if attempt + 1 < config.attempts => {
-                tracing::debug!(key = jobs[i].copy.source_key, attempt, d, "retrying");
-                queue.push_back((i, attempt + 1));
-                continue;
-            }
-            Step::Retry(d) => report.failed.push(issue(format!(
-                "gave up after {} attempts: {d}",
-                attempt + 1
-            ))),
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
+    let run = crate::run::run(ctx, Items::All(count), &options, printer, &cancel).await;
     watcher.abort();
+    report.copied = run.copied;
+    report.bytes_copied = run.bytes_copied;
+    report.already_done = run.already_done;
+    report.waiting = run.waiting;
+    report.failed.extend(run.failed);
+    report.interrupted = run.interrupted;
+    report.throttled = run.throttled;
+    report.final_concurrency = run.final_concurrency;
     report.seconds = started.elapsed().as_secs_f64();
-    report.final_concurrency = limit;
     report.failed.sort_by(|a, b| a.key.cmp(&b.key));
-    report.waiting.sort_by(|a, b| a.key.cmp(&b.key));
     report.skipped.sort_by(|a, b| a.key.cmp(&b.key));
     Ok(report)
+}
+
+impl Job for Ctx {
+    fn key(&self, i: usize) -> String {
+        self.jobs[i].copy.source_key.clone()
+    }
+
+    fn attempt(
+        self: Arc<Self>,
+        i: usize,
+        _attempt: u32,
+        _probe: Probe,
+    ) -> Pin<Box<dyn Future<Output = Step> + Send>> {
+        Box::pin(async move {
+            let job = &self.jobs[i];
+            match self.write(job).await {
+                Step::Copied { bytes } => match self.record(job) {
+                    Ok(()) => Step::Copied { bytes },
+                    Err(e) => Step::Failed(e),
+                },
+                other => other,
+            }
+        })
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@
 
 use crate::App;
 use crate::args::UndeleteArgs;
+use crate::bucket::Bucket;
 use crate::commands::restore::{
     Clients, check_buckets, exec_config, print_plan, resolve_time, rfc3339, run_plan,
 };
@@ -30,7 +31,8 @@ use crate::execute::{ExecReport, KeyIssue};
 use crate::journal::{self, Done, Journal, Line, Op};
 use crate::listing::list_timeline;
 use crate::output::{Printer, human_bytes};
-use crate::s3::{BucketVersioning, ErrorKind, S3};
+use crate::run::{Items, Job, Probe, RunOptions, Step};
+use crate::s3::{BucketVersioning, ErrorKind, S3Bucket};
 use chrono::{DateTime, SubsecRound, Utc};
 use s3rewind_engine::{
     BucketState, Destination, ListOrder, Location, PlanOptions, StateEntry, Timeline,
@@ -38,12 +40,11 @@ use s3rewind_engine::{
 };
 use serde::Serialize;
 use serde_json::json;
-use std::collections::VecDeque;
+use std::future::Future;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use tokio::task::JoinSet;
 
 /// One entry of a key's history, as reports show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -313,17 +314,12 @@ pub struct RemoveReport {
     pub seconds: f64,
 }
 
-enum Outcome {
-    Done,
-    AlreadyDone,
-    Drifted(String),
-    Failed(String),
-}
-
 struct RemoveCtx {
-    s3: S3,
-    bucket: String,
+    bucket: Arc<dyn Bucket>,
+    keys: Vec<DeletedKey>,
     journal: Journal,
+    /// Every marker removed so far.
+    removed: Mutex<Vec<RemovedMarker>>,
 }
 
 impl RemoveCtx {
@@ -335,9 +331,8 @@ impl RemoveCtx {
         let mut markers: (Option<String>, Option<String>) = (None, None);
         loop {
             let raw = self
-                .s3
+                .bucket
                 .list_page(
-                    &self.bucket,
                     key,
                     None,
                     (markers.0.as_deref(), markers.1.as_deref()),
@@ -362,10 +357,10 @@ impl RemoveCtx {
             .unwrap_or_default())
     }
 
-    async fn undelete(&self, k: &DeletedKey, removed: &mut Vec<RemovedMarker>) -> Outcome {
+    async fn undelete(&self, k: &DeletedKey) -> Step {
         let entries = match self.entries(&k.key).await {
             Ok(e) => e,
-            Err(e) => return Outcome::Failed(e),
+            Err(e) => return Step::Failed(e),
         };
         let top = entries.iter().take_while(|v| v.delete_marker).count();
         let below = entries.get(top).map(|v| v.version_id.as_str());
@@ -373,7 +368,7 @@ impl RemoveCtx {
         if below != Some(k.last.version_id.as_str())
             || !entries[..top].iter().all(|m| planned(&m.version_id))
         {
-            return Outcome::Drifted(format!(
+            return Step::Drifted(format!(
                 "changed since the listing (now: {}); left as it is; run again to re-plan",
                 entries
                     .first()
@@ -390,7 +385,7 @@ impl RemoveCtx {
             ));
         }
         if top == 0 {
-            return Outcome::AlreadyDone;
+            return Step::AlreadyDone;
         }
         // Remove one marker at a time, and only while it is the key's *current* entry
         // (the server marks it IsLatest): a marker below a live version is never touched,
@@ -399,13 +394,13 @@ impl RemoveCtx {
         let mut removed_here = 0usize;
         loop {
             let Some(head) = entries.first() else {
-                return Outcome::Failed("the key has no entries any more".into());
+                return Step::Failed("the key has no entries any more".into());
             };
             if !head.delete_marker {
                 break;
             }
             if !head.is_latest || !planned(&head.version_id) {
-                return Outcome::Drifted(format!(
+                return Step::Drifted(format!(
                     "delete marker {} is {}; left as it is; run again to re-plan",
                     head.version_id,
                     if head.is_latest {
@@ -416,39 +411,38 @@ impl RemoveCtx {
                 ));
             }
             if removed_here >= k.markers.len() {
-                return Outcome::Failed("more delete markers than planned; stopped".into());
+                return Step::Failed("more delete markers than planned; stopped".into());
             }
             let m = head.clone();
-            if let Err(e) = self
-                .s3
-                .delete_version(&self.bucket, &k.key, &m.version_id)
-                .await
-            {
+            if let Err(e) = self.bucket.delete_version(&k.key, &m.version_id).await {
                 let hint = if e.kind == ErrorKind::AccessDenied {
                     " (removing delete markers needs s3:DeleteObjectVersion)"
                 } else {
                     ""
                 };
-                return Outcome::Failed(format!(
+                return Step::Failed(format!(
                     "removing delete marker {}: {e}{hint}",
                     m.version_id
                 ));
             }
             removed_here += 1;
-            removed.push(RemovedMarker {
-                key: k.key.clone(),
-                version_id: m.version_id.clone(),
-                last_modified: m.last_modified,
-            });
+            self.removed
+                .lock()
+                .expect("removed markers lock")
+                .push(RemovedMarker {
+                    key: k.key.clone(),
+                    version_id: m.version_id.clone(),
+                    last_modified: m.last_modified,
+                });
             entries = match self.entries(&k.key).await {
                 Ok(e) => e,
                 Err(e) => {
-                    return Outcome::Failed(format!("marker removed, re-reading the key: {e}"));
+                    return Step::Failed(format!("marker removed, re-reading the key: {e}"));
                 }
             };
             let done = Done {
                 op: Op::RemoveDeleteMarker,
-                bucket: self.bucket.clone(),
+                bucket: self.bucket.name().to_owned(),
                 key: k.key.clone(),
                 source_bucket: None,
                 source_key: None,
@@ -463,18 +457,18 @@ impl RemoveCtx {
                 time: Utc::now(),
             };
             if let Err(e) = self.journal.append(&Line::Done(done)) {
-                return Outcome::Failed(e.to_string());
+                return Step::Failed(e.to_string());
             }
         }
         // Check the result: the last version must be current again.
-        match self.s3.head(&self.bucket, &k.key, None).await {
-            Ok(Some(h)) if h.version_id == k.last.version_id => Outcome::Done,
-            Ok(h) => Outcome::Failed(format!(
+        match self.bucket.head(&k.key, None).await {
+            Ok(Some(h)) if h.version_id == k.last.version_id => Step::Undeleted,
+            Ok(h) => Step::Failed(format!(
                 "after removing the delete markers the current version is {} instead of {}",
                 h.map_or_else(|| "a delete marker".to_owned(), |h| h.version_id),
                 k.last.version_id
             )),
-            Err(e) => Outcome::Failed(format!("markers removed, but checking the key failed: {e}")),
+            Err(e) => Step::Failed(format!("markers removed, but checking the key failed: {e}")),
         }
     }
 }
@@ -562,7 +556,7 @@ async fn remove_markers_cmd(
         at: now,
         started_at: Utc::now(),
     })?;
-    let config = exec_config(app, &args.exec);
+    let config = exec_config(&args.exec);
     let r = execute_removal(app, source, found, config.concurrency, journal).await;
     Ok(report_removal(printer, source, found, &r, &journal_path))
 }
@@ -576,67 +570,59 @@ async fn execute_removal(
 ) -> RemoveReport {
     let started = Instant::now();
     let ctx = Arc::new(RemoveCtx {
-        s3: app.s3.clone(),
-        bucket: source.bucket.clone(),
+        bucket: Arc::new(S3Bucket::new(app.s3.clone(), source.bucket.clone())),
+        keys: found.keys.clone(),
         journal,
+        removed: Mutex::new(Vec::new()),
     });
-    let keys: Arc<Vec<DeletedKey>> = Arc::new(found.keys.clone());
     let (cancel, watcher) = crate::execute::ctrl_c_flag();
-    let bar = app.printer.bar(keys.len() as u64, "undeleting");
-    let mut report = RemoveReport::default();
-    let mut queue: VecDeque<usize> = (0..keys.len()).collect();
-    let mut tasks: JoinSet<(usize, Vec<RemovedMarker>, Outcome)> = JoinSet::new();
-    loop {
-        if cancel.load(Ordering::SeqCst) {
-            report.interrupted = true;
-        }
-        while !report.interrupted && tasks.len() < concurrency.max(1) {
-            let Some(i) = queue.pop_front() else { break };
-            let ctx = ctx.clone();
-            let keys = keys.clone();
-            tasks.spawn(async move {
-                let mut removed = Vec::new();
-                let outcome = ctx.undelete(&keys[i], &mut removed).await;
-                (i, removed, outcome)
-            });
-        }
-        let Some(joined) = tasks.join_next().await else {
-            break;
-        };
-        bar.inc(1);
-        let (i, removed, outcome) = match joined {
-            Ok(r) => r,
-            Err(e) => {
-                report.failed.push(KeyIssue {
-                    key: String::new(),
-                    detail: format!("internal error: {e}"),
-                });
-                continue;
-            }
-        };
-        report.removed.extend(removed);
-        let issue = |detail| KeyIssue {
-            key: keys[i].key.clone(),
-            detail,
-        };
-        match outcome {
-            Outcome::Done => report.undeleted += 1,
-            Outcome::AlreadyDone => report.already_done += 1,
-            Outcome::Drifted(d) => report.drifted.push(issue(d)),
-            Outcome::Failed(d) => report.failed.push(issue(d)),
-        }
-    }
-    bar.finish_and_clear();
+    let options = RunOptions {
+        concurrency,
+        // Each attempt re-reads the key; a failed removal is reported, not retried.
+        attempts: 1,
+        throttle_pause: crate::s3::THROTTLE_PAUSE,
+        label: "undeleting",
+    };
+    let count = ctx.keys.len();
+    let run = crate::run::run(
+        ctx.clone(),
+        Items::All(count),
+        &options,
+        &app.printer,
+        &cancel,
+    )
+    .await;
     watcher.abort();
-    report.removed.sort_by(|a, b| {
+    let mut removed = std::mem::take(&mut *ctx.removed.lock().expect("removed markers lock"));
+    removed.sort_by(|a, b| {
         a.key
             .cmp(&b.key)
             .then(b.last_modified.cmp(&a.last_modified))
     });
-    report.drifted.sort_by(|a, b| a.key.cmp(&b.key));
-    report.failed.sort_by(|a, b| a.key.cmp(&b.key));
-    report.seconds = started.elapsed().as_secs_f64();
-    report
+    RemoveReport {
+        undeleted: run.undeleted,
+        removed,
+        already_done: run.already_done,
+        drifted: run.drifted,
+        failed: run.failed,
+        interrupted: run.interrupted,
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+impl Job for RemoveCtx {
+    fn key(&self, i: usize) -> String {
+        self.keys[i].key.clone()
+    }
+
+    fn attempt(
+        self: Arc<Self>,
+        i: usize,
+        _attempt: u32,
+        _probe: Probe,
+    ) -> Pin<Box<dyn Future<Output = Step> + Send>> {
+        Box::pin(async move { self.undelete(&self.keys[i]).await })
+    }
 }
 
 fn report_removal(

@@ -1,0 +1,336 @@
+//! The conformance suite every [`Bucket`] runs: what the executor and the listing rely
+//! on, checked against the implementation. `MemBucket` runs it in the unit tests; the
+//! S3 implementation runs it against moto and radosgw in `tests/integration`.
+//!
+//! Each check returns a one-line description of what did not hold.
+
+use super::Bucket;
+use crate::execute::marker_before;
+use crate::s3::{CopyRequest, ErrorKind, Head, ObjectAttrs};
+use std::collections::BTreeSet;
+
+type Check = Result<(), String>;
+
+fn ensure(ok: bool, what: impl FnOnce() -> String) -> Check {
+    if ok { Ok(()) } else { Err(what()) }
+}
+
+async fn put(b: &dyn Bucket, key: &str, body: &[u8]) -> Result<String, String> {
+    let head = Head {
+        content_type: Some("text/plain".to_owned()),
+        ..Head::default()
+    };
+    let attrs = ObjectAttrs {
+        head: &head,
+        tags: &[],
+        storage_class: None,
+        sse_kms_key_id: None,
+        keep_source_kms: false,
+        acl: None,
+    };
+    b.put_with_attrs(key, body.to_vec(), &attrs)
+        .await
+        .map_err(|e| format!("PutObject {key:?}: {e}"))
+}
+
+fn copy_request<'a>(
+    source_bucket: &'a str,
+    source_key: &'a str,
+    version: &'a str,
+    key: &'a str,
+    head: &'a Head,
+) -> CopyRequest<'a> {
+    CopyRequest {
+        source_bucket,
+        source_key,
+        source_version_id: version,
+        bucket: "",
+        key,
+        head,
+        storage_class: None,
+        sse_kms_key_id: None,
+        if_match: None,
+        if_none_match: false,
+        acl: None,
+        source_if_match: None,
+    }
+}
+
+/// Run every check on `b`, an empty **versioned** bucket. Keys are written under
+/// `prefix` (end it with `/`).
+pub async fn run_all(b: &dyn Bucket, prefix: &str) -> Check {
+    writes_list_newest_first_with_is_latest(b, &format!("{prefix}list/")).await?;
+    paging_returns_every_entry_once(b, &format!("{prefix}page/")).await?;
+    head_reads_current_version_and_delete_markers_as_absent(b, &format!("{prefix}head/")).await?;
+    copy_makes_a_new_version_of_the_same_bytes(b, &format!("{prefix}copy/")).await?;
+    multipart_copy_assembles_the_ranges(b, &format!("{prefix}mp/")).await?;
+    a_marker_before_a_key_starts_the_listing_at_it(b, &format!("{prefix}marker/")).await?;
+    Ok(())
+}
+
+async fn writes_list_newest_first_with_is_latest(b: &dyn Bucket, p: &str) -> Check {
+    let k = format!("{p}a");
+    let v1 = put(b, &k, b"one").await?;
+    let v2 = put(b, &k, b"two").await?;
+    let dm = b
+        .add_delete_marker(&k)
+        .await
+        .map_err(|e| format!("DeleteObject: {e}"))?;
+    let page = b
+        .list_page(p, None, (None, None), 1000)
+        .await
+        .map_err(|e| format!("ListObjectVersions: {e}"))?;
+    let ids: Vec<(&str, bool, bool)> = page
+        .document
+        .iter()
+        .map(|e| {
+            (
+                e.version.version_id.as_str(),
+                e.version.delete_marker,
+                e.version.is_latest,
+            )
+        })
+        .collect();
+    let want = vec![
+        (dm.as_str(), true, true),
+        (v2.as_str(), false, false),
+        (v1.as_str(), false, false),
+    ];
+    // Servers that split versions and delete markers list the marker last; the
+    // version ids and the one IsLatest must agree either way.
+    let mut got_sorted = ids.clone();
+    got_sorted.sort();
+    let mut want_sorted = want.clone();
+    want_sorted.sort();
+    ensure(got_sorted == want_sorted, || {
+        format!("listing after put, put, delete: {ids:?}, want {want:?} (any layout)")
+    })?;
+    let v: Vec<&str> = ids.iter().filter(|e| !e.1).map(|e| e.0).collect();
+    ensure(v == vec![v2.as_str(), v1.as_str()], || {
+        format!("versions not newest first: {v:?}")
+    })
+}
+
+async fn paging_returns_every_entry_once(b: &dyn Bucket, p: &str) -> Check {
+    let mut want = BTreeSet::new();
+    for i in 0..5 {
+        let k = format!("{p}k{i}");
+        for n in 0..3 {
+            want.insert((k.clone(), put(b, &k, format!("{i}.{n}").as_bytes()).await?));
+        }
+    }
+    for size in [1, 2, 4, 7] {
+        let mut got = Vec::new();
+        let mut markers: (Option<String>, Option<String>) = (None, None);
+        for _ in 0..100 {
+            let page = b
+                .list_page(p, None, (markers.0.as_deref(), markers.1.as_deref()), size)
+                .await
+                .map_err(|e| format!("ListObjectVersions page of {size}: {e}"))?;
+            ensure(page.document.len() <= size as usize, || {
+                format!("a page of max-keys {size} held {}", page.document.len())
+            })?;
+            got.extend(
+                page.document
+                    .iter()
+                    .map(|e| (e.key.clone(), e.version.version_id.clone())),
+            );
+            if !page.truncated {
+                break;
+            }
+            markers = (page.next_key_marker, page.next_version_id_marker);
+        }
+        let set: BTreeSet<_> = got.iter().cloned().collect();
+        ensure(set.len() == got.len() && set == want, || {
+            format!(
+                "paging by {size}: {} entries ({} distinct), want {}",
+                got.len(),
+                set.len(),
+                want.len()
+            )
+        })?;
+    }
+    Ok(())
+}
+
+async fn head_reads_current_version_and_delete_markers_as_absent(b: &dyn Bucket, p: &str) -> Check {
+    let k = format!("{p}h");
+    let v1 = put(b, &k, b"first").await?;
+    let v2 = put(b, &k, b"second!").await?;
+    let h = b.head(&k, None).await.map_err(|e| format!("HEAD: {e}"))?;
+    ensure(
+        h.as_ref()
+            .is_some_and(|h| h.version_id == v2 && h.size == 7),
+        || format!("HEAD of {k:?} gave {h:?}, want version {v2} of 7 bytes"),
+    )?;
+    let old = b
+        .head(&k, Some(&v1))
+        .await
+        .map_err(|e| format!("HEAD version: {e}"))?;
+    ensure(old.is_some_and(|h| h.size == 5), || {
+        "HEAD of the first version did not give its 5 bytes".to_owned()
+    })?;
+    let dm = b
+        .add_delete_marker(&k)
+        .await
+        .map_err(|e| format!("DeleteObject: {e}"))?;
+    let now = b.head(&k, None).await.map_err(|e| format!("HEAD: {e}"))?;
+    ensure(now.is_none(), || {
+        format!("HEAD of a deleted key gave {now:?}")
+    })?;
+    let of_dm = b
+        .head(&k, Some(&dm))
+        .await
+        .map_err(|e| format!("HEAD of a delete marker's version: {e}"))?;
+    ensure(of_dm.is_none(), || {
+        format!("HEAD of a delete marker's version gave {of_dm:?}")
+    })?;
+    let absent = b
+        .head(&format!("{p}never"), None)
+        .await
+        .map_err(|e| format!("HEAD of an absent key: {e}"))?;
+    ensure(absent.is_none(), || {
+        "HEAD of an absent key gave a version".to_owned()
+    })
+}
+
+async fn copy_makes_a_new_version_of_the_same_bytes(b: &dyn Bucket, p: &str) -> Check {
+    let k = format!("{p}c");
+    let v1 = put(b, &k, b"old bytes").await?;
+    put(b, &k, b"new bytes, longer").await?;
+    let head = Head::default();
+    let r = copy_request(b.name(), &k, &v1, &k, &head);
+    let v3 = b.copy(&r).await.map_err(|e| format!("CopyObject: {e}"))?;
+    let now = b.head(&k, None).await.map_err(|e| format!("HEAD: {e}"))?;
+    let now = now.ok_or("the key is absent after a copy")?;
+    ensure(
+        v3 == s3rewind_engine::NULL_VERSION || now.version_id == v3,
+        || format!("the copy said version {v3}, HEAD says {}", now.version_id),
+    )?;
+    let body = b
+        .get(&k, &now.version_id, None)
+        .await
+        .map_err(|e| format!("GET: {e}"))?;
+    ensure(body == b"old bytes", || {
+        format!("the copy holds {:?}", String::from_utf8_lossy(&body))
+    })?;
+    let range = b
+        .get(&k, &now.version_id, Some("bytes=4-8"))
+        .await
+        .map_err(|e| format!("ranged GET: {e}"))?;
+    ensure(range == b"bytes", || {
+        format!("bytes 4-8 are {:?}", String::from_utf8_lossy(&range))
+    })?;
+    // A source precondition that does not hold fails the copy and writes nothing.
+    let mut r = copy_request(b.name(), &k, &v1, &k, &head);
+    r.source_if_match = Some("00000000000000000000000000000000");
+    let refused = b.copy(&r).await;
+    ensure(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.kind == ErrorKind::PreconditionFailed),
+        || format!("a copy with a wrong x-amz-copy-source-if-match gave {refused:?}"),
+    )?;
+    let after = b.head(&k, None).await.map_err(|e| format!("HEAD: {e}"))?;
+    ensure(
+        after.is_some_and(|h| h.version_id == now.version_id),
+        || "a refused copy changed the key".to_owned(),
+    )
+}
+
+async fn multipart_copy_assembles_the_ranges(b: &dyn Bucket, p: &str) -> Check {
+    let src = format!("{p}src");
+    let dst = format!("{p}dst");
+    let bytes: Vec<u8> = (0..6 * 1024 * 1024 + 17).map(|i| (i % 251) as u8).collect();
+    let v = put(b, &src, &bytes).await?;
+    let head = Head::default();
+    let attrs = ObjectAttrs {
+        head: &head,
+        tags: &[],
+        storage_class: None,
+        sse_kms_key_id: None,
+        keep_source_kms: false,
+        acl: None,
+    };
+    let upload = b
+        .create_multipart(&dst, &attrs)
+        .await
+        .map_err(|e| format!("CreateMultipartUpload: {e}"))?;
+    let ranges = crate::execute::part_ranges(bytes.len() as u64, 5 * 1024 * 1024);
+    let mut parts = Vec::new();
+    for (i, r) in ranges.iter().enumerate() {
+        let n = i as i32 + 1;
+        let etag = b
+            .upload_part_copy(&dst, &upload, n, (b.name(), &src, &v), *r)
+            .await
+            .map_err(|e| format!("UploadPartCopy {n}: {e}"))?;
+        parts.push((n, etag));
+    }
+    let id = b
+        .complete_multipart(&dst, &upload, &parts)
+        .await
+        .map_err(|e| format!("CompleteMultipartUpload: {e}"))?;
+    let now = b.head(&dst, None).await.map_err(|e| format!("HEAD: {e}"))?;
+    let now = now.ok_or("nothing at the key after CompleteMultipartUpload")?;
+    ensure(
+        id == s3rewind_engine::NULL_VERSION || id == now.version_id,
+        || format!("Complete said version {id}, HEAD says {}", now.version_id),
+    )?;
+    let got = b
+        .get(&dst, &now.version_id, None)
+        .await
+        .map_err(|e| format!("GET: {e}"))?;
+    ensure(got == bytes, || {
+        format!(
+            "the assembled object has {} bytes, want {}",
+            got.len(),
+            bytes.len()
+        )
+    })
+}
+
+async fn a_marker_before_a_key_starts_the_listing_at_it(b: &dyn Bucket, p: &str) -> Check {
+    let keys = [
+        format!("{p}a"),
+        format!("{p}a0"),
+        format!("{p}ab"),
+        format!("{p}b"),
+        format!("{p}é"),
+    ];
+    for k in &keys {
+        put(b, k, k.as_bytes()).await?;
+    }
+    for (i, k) in keys.iter().enumerate() {
+        let marker = marker_before(k, p);
+        let page = b
+            .list_page(p, None, (marker.as_deref(), None), 1000)
+            .await
+            .map_err(|e| format!("ListObjectVersions after {marker:?}: {e}"))?;
+        let first = page.document.first().map(|e| e.key.clone());
+        ensure(first.as_deref() == Some(k.as_str()), || {
+            format!("listing after the marker before {k:?} ({marker:?}) starts at {first:?}")
+        })?;
+        ensure(page.document.len() == keys.len() - i, || {
+            format!(
+                "listing from {k:?} gave {} entries, want {}",
+                page.document.len(),
+                keys.len() - i
+            )
+        })?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bucket::MemStore;
+    use s3rewind_engine::Versioning;
+
+    #[tokio::test]
+    async fn mem_bucket_conforms() {
+        let store = MemStore::new();
+        let b = store.create("conformance", Versioning::Enabled);
+        run_all(&b, "c/").await.unwrap();
+    }
+}

@@ -1,0 +1,397 @@
+//! [`Faulty`]: any [`Bucket`], with faults injected from a seeded generator.
+//!
+//! What real servers do to a long run: throttle (503 SlowDown), fail (500), drop the
+//! connection before the request reached them (reset), lose the reply of a request they
+//! carried out (a timeout after the write landed; also S3's "200 whose body is an error"
+//! seen from the client as a failed copy that may or may not have happened — here, it
+//! always happened, the harder case), answer slowly, die for good after the N-th call (a
+//! crash of the client: nothing after it reaches the bucket), and share the bucket with
+//! another writer.
+
+use super::Bucket;
+use crate::s3::{
+    Acl, ArchiveRestoreState, BucketVersioning, CopyRequest, ErrorKind, Head, ObjectAttrs, RawPage,
+    S3Error,
+};
+use async_trait::async_trait;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// What to inject, and how often (probabilities per call, 0 to 1).
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Seed of the generator: the same seed and calls give the same faults.
+    pub seed: u64,
+    /// 503 SlowDown before the request reaches the bucket.
+    pub throttle: f64,
+    /// 500 InternalError before the request reaches the bucket.
+    pub server_error: f64,
+    /// Connection reset before the request reaches the bucket.
+    pub reset: f64,
+    /// The request is carried out, then its reply is lost (writes only).
+    pub lost_reply: f64,
+    /// Up to this many milliseconds of latency per call.
+    pub latency_ms: u64,
+    /// After this many calls, every call fails and reaches nothing (a crash).
+    pub crash_after: Option<u64>,
+    /// Another writer: before a call, with this probability, it writes a new version of
+    /// one of `writer_keys`.
+    pub writer: f64,
+    /// The keys the other writer writes.
+    pub writer_keys: Vec<String>,
+}
+
+#[derive(Debug)]
+struct State {
+    rng: u64,
+    calls: u64,
+    /// Keys the other writer wrote, with the version ids it made.
+    written: Vec<(String, String)>,
+    /// Writes whose reply was lost.
+    lost: u64,
+}
+
+impl State {
+    /// splitmix64.
+    fn next(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+}
+
+/// A bucket that misbehaves on purpose.
+#[derive(Debug, Clone)]
+pub struct Faulty {
+    inner: Arc<dyn Bucket>,
+    faults: Arc<Faults>,
+    state: Arc<Mutex<State>>,
+}
+
+/// What the fault generator decided for one call.
+enum Verdict {
+    Go { lose_reply: bool, delay: u64 },
+    Fail(S3Error),
+}
+
+fn injected(kind: ErrorKind, code: &str, status: Option<u16>, what: &str) -> S3Error {
+    S3Error {
+        kind,
+        context: format!("{what} (injected fault)"),
+        code: Some(code.to_owned()),
+        status,
+        message: "injected by the test bucket".to_owned(),
+    }
+}
+
+impl Faulty {
+    /// Wrap `inner`.
+    pub fn new(inner: Arc<dyn Bucket>, faults: Faults) -> Self {
+        Faulty {
+            inner,
+            state: Arc::new(Mutex::new(State {
+                rng: faults.seed,
+                calls: 0,
+                written: Vec::new(),
+                lost: 0,
+            })),
+            faults: Arc::new(faults),
+        }
+    }
+
+    /// Calls made so far (all of them, faulty or not).
+    pub fn calls(&self) -> u64 {
+        self.lock().calls
+    }
+
+    /// True once the crash point was passed.
+    pub fn crashed(&self) -> bool {
+        self.faults
+            .crash_after
+            .is_some_and(|n| self.lock().calls > n)
+    }
+
+    /// What the other writer wrote: (key, version id).
+    pub fn written(&self) -> Vec<(String, String)> {
+        self.lock().written.clone()
+    }
+
+    /// Writes that were carried out but whose reply was lost.
+    pub fn lost_replies(&self) -> u64 {
+        self.lock().lost
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn verdict(&self, what: &str, write: bool) -> Verdict {
+        let (verdict, writer_key) = {
+            let f = &self.faults;
+            let mut s = self.lock();
+            s.calls += 1;
+            if f.crash_after.is_some_and(|n| s.calls > n) {
+                return Verdict::Fail(injected(ErrorKind::Unreachable, "Crashed", None, what));
+            }
+            let writer_key = (!f.writer_keys.is_empty() && s.chance(f.writer))
+                .then(|| f.writer_keys[(s.next() % f.writer_keys.len() as u64) as usize].clone());
+            let delay = if f.latency_ms > 0 {
+                s.next() % (f.latency_ms + 1)
+            } else {
+                0
+            };
+            let v = if s.chance(f.throttle) {
+                Verdict::Fail(injected(ErrorKind::Throttled, "SlowDown", Some(503), what))
+            } else if s.chance(f.server_error) {
+                Verdict::Fail(injected(ErrorKind::Other, "InternalError", Some(500), what))
+            } else if s.chance(f.reset) {
+                Verdict::Fail(injected(
+                    ErrorKind::Unreachable,
+                    "ConnectionReset",
+                    None,
+                    what,
+                ))
+            } else {
+                let lose_reply = write && s.chance(f.lost_reply);
+                Verdict::Go { lose_reply, delay }
+            };
+            (v, writer_key)
+        };
+        if let Some(key) = writer_key {
+            let head = Head::default();
+            let attrs = ObjectAttrs {
+                head: &head,
+                tags: &[],
+                storage_class: None,
+                sse_kms_key_id: None,
+                keep_source_kms: false,
+                acl: None,
+            };
+            let body = format!("written by another writer, call {}", self.calls());
+            if let Ok(id) = self
+                .inner
+                .put_with_attrs(&key, body.into_bytes(), &attrs)
+                .await
+            {
+                self.lock().written.push((key, id));
+            }
+        }
+        if let Verdict::Go { delay, .. } = &verdict
+            && *delay > 0
+        {
+            tokio::time::sleep(Duration::from_millis(*delay)).await;
+        }
+        verdict
+    }
+
+    /// Run a read through the fault generator.
+    async fn read<T, F>(&self, what: &str, call: F) -> Result<T, S3Error>
+    where
+        F: std::future::Future<Output = Result<T, S3Error>>,
+    {
+        match self.verdict(what, false).await {
+            Verdict::Fail(e) => Err(e),
+            Verdict::Go { .. } => call.await,
+        }
+    }
+
+    /// Run a write through the fault generator: it may also land and lose its reply.
+    async fn write<T, F>(&self, what: &str, call: F) -> Result<T, S3Error>
+    where
+        F: std::future::Future<Output = Result<T, S3Error>>,
+    {
+        match self.verdict(what, true).await {
+            Verdict::Fail(e) => Err(e),
+            Verdict::Go { lose_reply, .. } => {
+                let r = call.await;
+                if lose_reply && r.is_ok() {
+                    self.lock().lost += 1;
+                    return Err(injected(ErrorKind::Unreachable, "ReplyLost", None, what));
+                }
+                r
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Bucket for Faulty {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    async fn versioning(&self) -> Result<BucketVersioning, S3Error> {
+        self.read("GetBucketVersioning", self.inner.versioning())
+            .await
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+        markers: (Option<&str>, Option<&str>),
+        max_keys: i32,
+    ) -> Result<RawPage, S3Error> {
+        self.read(
+            "ListObjectVersions",
+            self.inner.list_page(prefix, delimiter, markers, max_keys),
+        )
+        .await
+    }
+
+    async fn head(&self, key: &str, version_id: Option<&str>) -> Result<Option<Head>, S3Error> {
+        self.read("HeadObject", self.inner.head(key, version_id))
+            .await
+    }
+
+    async fn get(
+        &self,
+        key: &str,
+        version_id: &str,
+        range: Option<&str>,
+    ) -> Result<Vec<u8>, S3Error> {
+        self.read("GetObject", self.inner.get(key, version_id, range))
+            .await
+    }
+
+    async fn download(
+        &self,
+        key: &str,
+        version_id: &str,
+        out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    ) -> Result<u64, S3Error> {
+        self.read("GetObject", self.inner.download(key, version_id, out))
+            .await
+    }
+
+    async fn tags(&self, key: &str, version_id: &str) -> Result<Vec<(String, String)>, S3Error> {
+        self.read("GetObjectTagging", self.inner.tags(key, version_id))
+            .await
+    }
+
+    async fn put_tags(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        tags: &[(String, String)],
+    ) -> Result<(), S3Error> {
+        self.write(
+            "PutObjectTagging",
+            self.inner.put_tags(key, version_id, tags),
+        )
+        .await
+    }
+
+    async fn acl(&self, key: &str, version_id: &str) -> Result<Acl, S3Error> {
+        self.read("GetObjectAcl", self.inner.acl(key, version_id))
+            .await
+    }
+
+    async fn copy(&self, r: &CopyRequest<'_>) -> Result<String, S3Error> {
+        self.write("CopyObject", self.inner.copy(r)).await
+    }
+
+    async fn put_with_attrs(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        attrs: &ObjectAttrs<'_>,
+    ) -> Result<String, S3Error> {
+        self.write("PutObject", self.inner.put_with_attrs(key, body, attrs))
+            .await
+    }
+
+    async fn add_delete_marker(&self, key: &str) -> Result<String, S3Error> {
+        self.write("DeleteObject", self.inner.add_delete_marker(key))
+            .await
+    }
+
+    async fn delete_version(&self, key: &str, version_id: &str) -> Result<(), S3Error> {
+        self.write("DeleteObject", self.inner.delete_version(key, version_id))
+            .await
+    }
+
+    async fn create_multipart(
+        &self,
+        key: &str,
+        attrs: &ObjectAttrs<'_>,
+    ) -> Result<String, S3Error> {
+        self.read(
+            "CreateMultipartUpload",
+            self.inner.create_multipart(key, attrs),
+        )
+        .await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+        source: (&str, &str, &str),
+        range: (u64, u64),
+    ) -> Result<String, S3Error> {
+        self.read(
+            "UploadPartCopy",
+            self.inner
+                .upload_part_copy(key, upload_id, part_number, source, range),
+        )
+        .await
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+        body: Vec<u8>,
+    ) -> Result<String, S3Error> {
+        self.read(
+            "UploadPart",
+            self.inner.upload_part(key, upload_id, part_number, body),
+        )
+        .await
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(i32, String)],
+    ) -> Result<String, S3Error> {
+        self.write(
+            "CompleteMultipartUpload",
+            self.inner.complete_multipart(key, upload_id, parts),
+        )
+        .await
+    }
+
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), S3Error> {
+        self.read(
+            "AbortMultipartUpload",
+            self.inner.abort_multipart(key, upload_id),
+        )
+        .await
+    }
+
+    async fn request_archive_restore(
+        &self,
+        key: &str,
+        version_id: &str,
+        days: Option<i32>,
+        tier: &str,
+    ) -> Result<ArchiveRestoreState, S3Error> {
+        self.read(
+            "RestoreObject",
+            self.inner
+                .request_archive_restore(key, version_id, days, tier),
+        )
+        .await
+    }
+}

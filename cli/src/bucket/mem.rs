@@ -1,0 +1,744 @@
+//! [`MemBucket`]: buckets in memory, on the engine's simulator, counting requests.
+//!
+//! A [`MemStore`] is one endpoint holding any number of buckets (so server-side copies
+//! between them work as on S3); a [`MemBucket`] is one of them behind the [`Bucket`]
+//! trait. Every call counts one request of its [`Op`] before anything else happens, as a
+//! server counts the requests it receives, so tests can assert what a run costs.
+//!
+//! Semantics are the simulator's ([`SimBucket`]): versions newest first, delete markers,
+//! `null` versions in unversioned and suspended buckets, S3's paging markers. Writes are
+//! stamped by a clock that never goes backwards and moves at least a millisecond per
+//! write, so their order is their timestamps' order.
+
+use super::Bucket;
+use crate::s3::{
+    Acl, ArchiveRestoreState, BucketVersioning, CopyRequest, ErrorKind, Head, ObjectAttrs, RawPage,
+    S3Error,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, TimeDelta, Utc};
+use s3rewind_engine::{PutMeta, SimBucket, SimError, SimVersion, StorageClass, Versioning};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// A kind of request, for counting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Op {
+    /// GetBucketVersioning.
+    Versioning,
+    /// ListObjectVersions.
+    List,
+    /// HeadObject.
+    Head,
+    /// GetObject.
+    Get,
+    /// GetObjectTagging.
+    Tags,
+    /// PutObjectTagging.
+    PutTags,
+    /// GetObjectAcl.
+    Acl,
+    /// CopyObject.
+    Copy,
+    /// PutObject.
+    Put,
+    /// DeleteObject without a version id.
+    DeleteMarker,
+    /// DeleteObject with a version id.
+    DeleteVersion,
+    /// CreateMultipartUpload.
+    CreateMultipart,
+    /// UploadPartCopy.
+    UploadPartCopy,
+    /// UploadPart.
+    UploadPart,
+    /// CompleteMultipartUpload.
+    CompleteMultipart,
+    /// AbortMultipartUpload.
+    AbortMultipart,
+    /// RestoreObject.
+    ArchiveRestore,
+}
+
+impl Op {
+    /// True for requests that change a bucket's objects.
+    pub fn writes(self) -> bool {
+        matches!(
+            self,
+            Op::Copy
+                | Op::Put
+                | Op::PutTags
+                | Op::DeleteMarker
+                | Op::DeleteVersion
+                | Op::CompleteMultipart
+        )
+    }
+}
+
+/// Requests received, per operation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Requests(pub BTreeMap<Op, u64>);
+
+impl Requests {
+    /// Requests of one operation.
+    pub fn of(&self, op: Op) -> u64 {
+        self.0.get(&op).copied().unwrap_or(0)
+    }
+
+    /// All requests.
+    pub fn total(&self) -> u64 {
+        self.0.values().sum()
+    }
+
+    /// Requests that change objects.
+    pub fn writes(&self) -> u64 {
+        self.0
+            .iter()
+            .filter(|(op, _)| op.writes())
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Per-key reads: HEAD, GET, tags and ACL reads.
+    pub fn key_reads(&self) -> u64 {
+        [Op::Head, Op::Get, Op::Tags, Op::Acl]
+            .iter()
+            .map(|op| self.of(*op))
+            .sum()
+    }
+}
+
+#[derive(Debug)]
+struct Upload {
+    bucket: String,
+    key: String,
+    parts: BTreeMap<i32, Vec<u8>>,
+    meta: PutMeta,
+    tags: Vec<(String, String)>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    buckets: BTreeMap<String, SimBucket>,
+    /// Tags per (bucket, key, version id).
+    tags: HashMap<(String, String, String), Vec<(String, String)>>,
+    uploads: HashMap<String, Upload>,
+    next_upload: u64,
+    requests: Requests,
+    clock: Option<DateTime<Utc>>,
+}
+
+impl Inner {
+    fn tick(&mut self) -> DateTime<Utc> {
+        let now = Utc::now();
+        let t = match self.clock {
+            Some(last) if last + TimeDelta::milliseconds(1) > now => {
+                last + TimeDelta::milliseconds(1)
+            }
+            _ => now,
+        };
+        self.clock = Some(t);
+        t
+    }
+
+    fn bucket(
+        &mut self,
+        name: &str,
+        context: impl Fn() -> String,
+    ) -> Result<&mut SimBucket, S3Error> {
+        self.buckets.get_mut(name).ok_or_else(|| S3Error {
+            kind: ErrorKind::NoSuchBucket,
+            context: context(),
+            code: Some("NoSuchBucket".to_owned()),
+            status: Some(404),
+            message: format!("the bucket {name:?} does not exist"),
+        })
+    }
+}
+
+/// One endpoint's buckets, in memory.
+#[derive(Default)]
+pub struct MemStore {
+    inner: Mutex<Inner>,
+}
+
+impl fmt::Debug for MemStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MemStore { .. }")
+    }
+}
+
+impl MemStore {
+    /// An empty endpoint.
+    pub fn new() -> Arc<MemStore> {
+        Arc::new(MemStore::default())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Create a bucket (replacing one of that name) and return it.
+    pub fn create(self: &Arc<Self>, name: &str, versioning: Versioning) -> MemBucket {
+        let id_prefix = format!("{name}-v");
+        self.lock()
+            .buckets
+            .insert(name.to_owned(), SimBucket::new(versioning, &id_prefix));
+        MemBucket {
+            store: self.clone(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// Put a bucket built elsewhere (a scenario's history) behind the store.
+    pub fn insert(self: &Arc<Self>, name: &str, sim: SimBucket) -> MemBucket {
+        let mut inner = self.lock();
+        let newest = sim
+            .all_versions()
+            .map(|(_, v)| v.version.last_modified)
+            .max();
+        if let Some(t) = newest {
+            inner.clock = Some(inner.clock.map_or(t, |c| c.max(t)));
+        }
+        inner.buckets.insert(name.to_owned(), sim);
+        MemBucket {
+            store: self.clone(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// Read (or change) a bucket directly, without counting a request.
+    pub fn with<R>(&self, name: &str, f: impl FnOnce(&mut SimBucket) -> R) -> R {
+        let mut inner = self.lock();
+        let sim = inner
+            .buckets
+            .get_mut(name)
+            .expect("no such bucket in the store");
+        f(sim)
+    }
+
+    /// The requests received so far.
+    pub fn requests(&self) -> Requests {
+        self.lock().requests.clone()
+    }
+
+    /// Forget the requests counted so far.
+    pub fn reset_requests(&self) {
+        self.lock().requests = Requests::default();
+    }
+
+    /// The time the next write would be stamped with, at least.
+    pub fn now(&self) -> DateTime<Utc> {
+        let inner = self.lock();
+        inner.clock.map_or_else(Utc::now, |c| c.max(Utc::now()))
+    }
+}
+
+/// One bucket of a [`MemStore`].
+#[derive(Debug, Clone)]
+pub struct MemBucket {
+    store: Arc<MemStore>,
+    name: String,
+}
+
+impl MemBucket {
+    /// The store it lives in.
+    pub fn store(&self) -> &Arc<MemStore> {
+        &self.store
+    }
+
+    fn begin(&self, op: Op) -> MutexGuard<'_, Inner> {
+        let mut inner = self.store.lock();
+        *inner.requests.0.entry(op).or_default() += 1;
+        inner
+    }
+}
+
+fn sim_error(context: String, e: SimError) -> S3Error {
+    let (kind, code, status) = match &e {
+        SimError::NoSuchVersion { .. } => (ErrorKind::NotFound, "NoSuchVersion", 404),
+        SimError::IsDeleteMarker { .. } => (ErrorKind::Other, "InvalidRequest", 400),
+        SimError::SelfCopy { .. } => (ErrorKind::Other, "InvalidRequest", 400),
+        _ => (ErrorKind::Other, "InternalError", 500),
+    };
+    S3Error {
+        kind,
+        context,
+        code: Some(code.to_owned()),
+        status: Some(status),
+        message: e.to_string(),
+    }
+}
+
+fn precondition(context: String, message: &str) -> S3Error {
+    S3Error {
+        kind: ErrorKind::PreconditionFailed,
+        context,
+        code: Some("PreconditionFailed".to_owned()),
+        status: Some(412),
+        message: message.to_owned(),
+    }
+}
+
+fn no_upload(context: String, upload_id: &str) -> S3Error {
+    S3Error {
+        kind: ErrorKind::NotFound,
+        context,
+        code: Some("NoSuchUpload".to_owned()),
+        status: Some(404),
+        message: format!("no upload {upload_id:?}"),
+    }
+}
+
+fn head_of(v: &SimVersion) -> Option<Head> {
+    if v.version.delete_marker {
+        return None;
+    }
+    Some(Head {
+        version_id: v.version.version_id.clone(),
+        etag: v.version.etag.clone(),
+        size: v.version.size,
+        storage_class: v
+            .version
+            .storage_class
+            .as_ref()
+            .map_or_else(|| "STANDARD".to_owned(), |c| c.0.clone()),
+        content_type: v.content_type.clone(),
+        last_modified: Some(v.version.last_modified),
+        ..Head::default()
+    })
+}
+
+fn meta_of(content_type: Option<String>, class: Option<&str>) -> PutMeta {
+    PutMeta {
+        content_type,
+        storage_class: class
+            .filter(|c| !c.is_empty())
+            .map(|c| StorageClass(c.to_owned())),
+        ..PutMeta::default()
+    }
+}
+
+fn byte_range(range: &str, len: usize) -> Option<(usize, usize)> {
+    let (a, b) = range.strip_prefix("bytes=")?.split_once('-')?;
+    let a: usize = a.parse().ok()?;
+    let b: usize = b.parse::<usize>().ok()?.min(len.checked_sub(1)?);
+    (a <= b).then_some((a, b))
+}
+
+#[async_trait]
+impl Bucket for MemBucket {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn versioning(&self) -> Result<BucketVersioning, S3Error> {
+        let mut inner = self.begin(Op::Versioning);
+        let sim = inner.bucket(&self.name, || {
+            format!("GetBucketVersioning on {}", self.name)
+        })?;
+        Ok(BucketVersioning {
+            status: sim.versioning(),
+            mfa_delete: false,
+        })
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+        markers: (Option<&str>, Option<&str>),
+        max_keys: i32,
+    ) -> Result<RawPage, S3Error> {
+        let mut inner = self.begin(Op::List);
+        let sim = inner.bucket(&self.name, || {
+            format!("ListObjectVersions on s3://{}/{prefix}", self.name)
+        })?;
+        let page = sim.list_page(
+            prefix,
+            delimiter,
+            markers.0,
+            markers.1,
+            max_keys.clamp(1, 1000) as usize,
+        );
+        Ok(RawPage {
+            document: page.entries,
+            truncated: page.truncated,
+            next_key_marker: page.next_key_marker,
+            next_version_id_marker: page.next_version_marker,
+            common_prefixes: page.common_prefixes,
+        })
+    }
+
+    async fn head(&self, key: &str, version_id: Option<&str>) -> Result<Option<Head>, S3Error> {
+        let mut inner = self.begin(Op::Head);
+        let sim = inner.bucket(&self.name, || {
+            format!("HeadObject on s3://{}/{key}", self.name)
+        })?;
+        let v = match version_id {
+            Some(v) => sim.version(key, v),
+            None => sim.head(key),
+        };
+        Ok(v.and_then(head_of))
+    }
+
+    async fn get(
+        &self,
+        key: &str,
+        version_id: &str,
+        range: Option<&str>,
+    ) -> Result<Vec<u8>, S3Error> {
+        let mut inner = self.begin(Op::Get);
+        let ctx = || format!("GetObject s3://{}/{key}?versionId={version_id}", self.name);
+        let sim = inner.bucket(&self.name, ctx)?;
+        let content = sim
+            .get_version(key, version_id)
+            .map_err(|e| sim_error(ctx(), e))?;
+        Ok(match range {
+            None => content.to_vec(),
+            Some(r) => match byte_range(r, content.len()) {
+                Some((a, b)) => content[a..=b].to_vec(),
+                None => Vec::new(),
+            },
+        })
+    }
+
+    async fn download(
+        &self,
+        key: &str,
+        version_id: &str,
+        out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    ) -> Result<u64, S3Error> {
+        let content = {
+            let mut inner = self.begin(Op::Get);
+            let ctx = || format!("GetObject s3://{}/{key}?versionId={version_id}", self.name);
+            let sim = inner.bucket(&self.name, ctx)?;
+            sim.get_version(key, version_id)
+                .map_err(|e| sim_error(ctx(), e))?
+        };
+        use tokio::io::AsyncWriteExt;
+        out.write_all(&content).await.map_err(|e| S3Error {
+            kind: ErrorKind::Other,
+            context: format!("writing s3://{}/{key}?versionId={version_id}", self.name),
+            code: None,
+            status: None,
+            message: e.to_string(),
+        })?;
+        Ok(content.len() as u64)
+    }
+
+    async fn tags(&self, key: &str, version_id: &str) -> Result<Vec<(String, String)>, S3Error> {
+        let inner = self.begin(Op::Tags);
+        let id = (self.name.clone(), key.to_owned(), version_id.to_owned());
+        Ok(inner.tags.get(&id).cloned().unwrap_or_default())
+    }
+
+    async fn put_tags(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        tags: &[(String, String)],
+    ) -> Result<(), S3Error> {
+        let mut inner = self.begin(Op::PutTags);
+        let ctx = || format!("PutObjectTagging on s3://{}/{key}", self.name);
+        let sim = inner.bucket(&self.name, ctx)?;
+        let version = match version_id {
+            Some(v) => v.to_owned(),
+            None => match sim.head(key) {
+                Some(h) if !h.version.delete_marker => h.version.version_id.clone(),
+                _ => {
+                    return Err(sim_error(
+                        ctx(),
+                        SimError::NoSuchVersion {
+                            key: key.to_owned(),
+                            version_id: String::new(),
+                        },
+                    ));
+                }
+            },
+        };
+        inner
+            .tags
+            .insert((self.name.clone(), key.to_owned(), version), tags.to_vec());
+        Ok(())
+    }
+
+    async fn acl(&self, _key: &str, _version_id: &str) -> Result<Acl, S3Error> {
+        let _inner = self.begin(Op::Acl);
+        Ok(Acl::default())
+    }
+
+    async fn copy(&self, r: &CopyRequest<'_>) -> Result<String, S3Error> {
+        let mut inner = self.begin(Op::Copy);
+        let ctx = || {
+            format!(
+                "CopyObject s3://{}/{}?versionId={} -> s3://{}/{}",
+                r.source_bucket, r.source_key, r.source_version_id, self.name, r.key
+            )
+        };
+        let at = inner.tick();
+        let src = inner.bucket(r.source_bucket, ctx)?;
+        let content = src
+            .get_version(r.source_key, r.source_version_id)
+            .map_err(|e| sim_error(ctx(), e))?;
+        let source = src
+            .version(r.source_key, r.source_version_id)
+            .expect("read above")
+            .clone();
+        if r.source_if_match.is_some_and(|e| e != source.version.etag) {
+            return Err(precondition(
+                ctx(),
+                "the source's ETag differs (x-amz-copy-source-if-match)",
+            ));
+        }
+        let tags = inner
+            .tags
+            .get(&(
+                r.source_bucket.to_owned(),
+                r.source_key.to_owned(),
+                r.source_version_id.to_owned(),
+            ))
+            .cloned();
+        let dest = inner.bucket(&self.name, ctx)?;
+        let now = dest.head(r.key).filter(|h| !h.version.delete_marker);
+        if let Some(m) = r.if_match
+            && now.is_none_or(|h| h.version.etag != m)
+        {
+            return Err(precondition(ctx(), "If-Match did not hold"));
+        }
+        if r.if_none_match && now.is_some() {
+            return Err(precondition(ctx(), "If-None-Match: the key exists"));
+        }
+        let class = r
+            .storage_class
+            .map(str::to_owned)
+            .or_else(|| source.version.storage_class.as_ref().map(|c| c.0.clone()));
+        let same = r.source_bucket == self.name
+            && r.source_key == r.key
+            && dest.head(r.key).map(|h| h.version.version_id.as_str()) == Some(r.source_version_id);
+        if same {
+            return Err(sim_error(
+                ctx(),
+                SimError::SelfCopy {
+                    key: r.key.to_owned(),
+                },
+            ));
+        }
+        let id = dest.put_with(
+            r.key,
+            &content,
+            at,
+            &meta_of(source.content_type.clone(), class.as_deref()),
+        );
+        if let Some(t) = tags {
+            inner
+                .tags
+                .insert((self.name.clone(), r.key.to_owned(), id.clone()), t);
+        }
+        Ok(id)
+    }
+
+    async fn put_with_attrs(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        attrs: &ObjectAttrs<'_>,
+    ) -> Result<String, S3Error> {
+        let mut inner = self.begin(Op::Put);
+        let at = inner.tick();
+        let sim = inner.bucket(&self.name, || {
+            format!("PutObject on s3://{}/{key}", self.name)
+        })?;
+        let class = attrs.storage_class.unwrap_or(&attrs.head.storage_class);
+        let id = sim.put_with(
+            key,
+            &body,
+            at,
+            &meta_of(attrs.head.content_type.clone(), Some(class)),
+        );
+        if !attrs.tags.is_empty() {
+            inner.tags.insert(
+                (self.name.clone(), key.to_owned(), id.clone()),
+                attrs.tags.to_vec(),
+            );
+        }
+        Ok(id)
+    }
+
+    async fn add_delete_marker(&self, key: &str) -> Result<String, S3Error> {
+        let mut inner = self.begin(Op::DeleteMarker);
+        let at = inner.tick();
+        let sim = inner.bucket(&self.name, || {
+            format!("DeleteObject on s3://{}/{key}", self.name)
+        })?;
+        Ok(sim.delete(key, at))
+    }
+
+    async fn delete_version(&self, key: &str, version_id: &str) -> Result<(), S3Error> {
+        let mut inner = self.begin(Op::DeleteVersion);
+        let ctx = || {
+            format!(
+                "DeleteObject s3://{}/{key}?versionId={version_id}",
+                self.name
+            )
+        };
+        let sim = inner.bucket(&self.name, ctx)?;
+        match sim.delete_version(key, version_id) {
+            // S3 answers a delete of an absent version with 204, as if done.
+            Ok(()) | Err(SimError::NoSuchVersion { .. }) => Ok(()),
+            Err(e) => Err(sim_error(ctx(), e)),
+        }
+    }
+
+    async fn create_multipart(
+        &self,
+        key: &str,
+        attrs: &ObjectAttrs<'_>,
+    ) -> Result<String, S3Error> {
+        let mut inner = self.begin(Op::CreateMultipart);
+        inner.bucket(&self.name, || {
+            format!("CreateMultipartUpload on s3://{}/{key}", self.name)
+        })?;
+        inner.next_upload += 1;
+        let id = format!("upload-{}", inner.next_upload);
+        let class = attrs.storage_class.unwrap_or(&attrs.head.storage_class);
+        inner.uploads.insert(
+            id.clone(),
+            Upload {
+                bucket: self.name.clone(),
+                key: key.to_owned(),
+                parts: BTreeMap::new(),
+                meta: meta_of(attrs.head.content_type.clone(), Some(class)),
+                tags: attrs.tags.to_vec(),
+            },
+        );
+        Ok(id)
+    }
+
+    async fn upload_part_copy(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+        source: (&str, &str, &str),
+        range: (u64, u64),
+    ) -> Result<String, S3Error> {
+        let mut inner = self.begin(Op::UploadPartCopy);
+        let ctx = || {
+            format!(
+                "UploadPartCopy part {part_number} of s3://{}/{key}",
+                self.name
+            )
+        };
+        let (sb, sk, sv) = source;
+        let content = inner
+            .bucket(sb, ctx)?
+            .get_version(sk, sv)
+            .map_err(|e| sim_error(ctx(), e))?;
+        let (a, b) = (
+            range.0 as usize,
+            (range.1 as usize).min(content.len().saturating_sub(1)),
+        );
+        let bytes = if content.is_empty() {
+            Vec::new()
+        } else {
+            content[a..=b].to_vec()
+        };
+        let etag = s3rewind_engine::sim::content_etag(&bytes);
+        let upload = inner
+            .uploads
+            .get_mut(upload_id)
+            .ok_or_else(|| no_upload(ctx(), upload_id))?;
+        upload.parts.insert(part_number, bytes);
+        Ok(etag)
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+        body: Vec<u8>,
+    ) -> Result<String, S3Error> {
+        let mut inner = self.begin(Op::UploadPart);
+        let ctx = || format!("UploadPart {part_number} of s3://{}/{key}", self.name);
+        let etag = s3rewind_engine::sim::content_etag(&body);
+        let upload = inner
+            .uploads
+            .get_mut(upload_id)
+            .ok_or_else(|| no_upload(ctx(), upload_id))?;
+        upload.parts.insert(part_number, body);
+        Ok(etag)
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(i32, String)],
+    ) -> Result<String, S3Error> {
+        let mut inner = self.begin(Op::CompleteMultipart);
+        let ctx = || format!("CompleteMultipartUpload of s3://{}/{key}", self.name);
+        let upload = inner
+            .uploads
+            .remove(upload_id)
+            .ok_or_else(|| no_upload(ctx(), upload_id))?;
+        let mut body = Vec::new();
+        for (n, _) in parts {
+            match upload.parts.get(n) {
+                Some(p) => body.extend_from_slice(p),
+                None => return Err(no_upload(ctx(), upload_id)),
+            }
+        }
+        let at = inner.tick();
+        let sim = inner.bucket(&upload.bucket, ctx)?;
+        let id = sim.put_with(&upload.key, &body, at, &upload.meta);
+        if !upload.tags.is_empty() {
+            inner.tags.insert(
+                (upload.bucket.clone(), upload.key.clone(), id.clone()),
+                upload.tags,
+            );
+        }
+        Ok(id)
+    }
+
+    async fn abort_multipart(&self, _key: &str, upload_id: &str) -> Result<(), S3Error> {
+        let mut inner = self.begin(Op::AbortMultipart);
+        inner.uploads.remove(upload_id);
+        Ok(())
+    }
+
+    async fn request_archive_restore(
+        &self,
+        _key: &str,
+        _version_id: &str,
+        _days: Option<i32>,
+        _tier: &str,
+    ) -> Result<ArchiveRestoreState, S3Error> {
+        let _inner = self.begin(Op::ArchiveRestore);
+        Ok(ArchiveRestoreState::Requested)
+    }
+}
+
+impl MemStore {
+    /// Open uploads (started, neither completed nor aborted).
+    pub fn open_uploads(&self) -> usize {
+        self.lock().uploads.len()
+    }
+
+    /// Every entry of a bucket, as (key, version id, delete marker).
+    pub fn entries(&self, name: &str) -> Vec<(String, String, bool)> {
+        self.with(name, |sim| {
+            sim.all_versions()
+                .map(|(k, v)| {
+                    (
+                        k.to_owned(),
+                        v.version.version_id.clone(),
+                        v.version.delete_marker,
+                    )
+                })
+                .collect()
+        })
+    }
+}

@@ -1,0 +1,350 @@
+//! The one runner under every writing command (`restore`, `apply`, `undo`, `undelete`
+//! in both modes, restores into a directory): bounded, adaptive, resumable.
+//!
+//! A command hands the runner a [`Job`] (what one attempt at item `i` does) and the items
+//! to run, either all at once or as a stream (a listing of the destination hands each
+//! action its key's current state, [`Probe::Listed`], as soon as it has passed the key).
+//! The runner owns what every command needs once:
+//!
+//! - at most `limit` attempts in flight; the limit starts at `--concurrency`, halves
+//!   whenever the server says SlowDown/503 and grows by one after each run of `limit`
+//!   successes (AIMD), never above `--concurrency`;
+//! - a failed attempt is not retried blindly: the item goes back in the queue with
+//!   [`Probe::Read`], so its next attempt first reads the key again and converges on
+//!   whatever actually happened;
+//! - Ctrl-C stops starting new items; those in flight finish (and are journaled by the
+//!   job), the rest are left for a re-run;
+//! - progress, and the [`ExecReport`] that accounts for every item exactly once.
+
+use crate::output::Printer;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tokio::task::JoinSet;
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// A key that did not end up restored, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KeyIssue {
+    /// The destination key.
+    pub key: String,
+    /// What happened.
+    pub detail: String,
+}
+
+/// What an execution did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ExecReport {
+    /// Copies made.
+    pub copied: u64,
+    /// Delete markers added.
+    pub delete_markers: u64,
+    /// Keys brought back by removing their delete markers (`undelete
+    /// --remove-delete-markers`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub undeleted: u64,
+    /// Bytes copied.
+    pub bytes_copied: u64,
+    /// Actions found already done (resumed or converged), not repeated.
+    pub already_done: u64,
+    /// Keys skipped because they changed since the plan was made.
+    pub drifted: Vec<KeyIssue>,
+    /// Actions that failed.
+    pub failed: Vec<KeyIssue>,
+    /// Copies waiting for an archive restore.
+    pub waiting: Vec<KeyIssue>,
+    /// Actions skipped on purpose, with the reason (`--to-dir`: folder markers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<KeyIssue>,
+    /// True when Ctrl-C stopped the run early.
+    pub interrupted: bool,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+    /// The concurrency limit at the end (lower than asked if S3 throttled).
+    pub final_concurrency: usize,
+    /// Times S3 asked us to slow down.
+    pub throttled: u64,
+}
+
+impl ExecReport {
+    /// True when every action completed.
+    pub fn complete(&self) -> bool {
+        self.drifted.is_empty()
+            && self.failed.is_empty()
+            && self.waiting.is_empty()
+            && !self.interrupted
+    }
+}
+
+/// The result of one attempt at one action.
+pub enum Step {
+    /// A copy (or a file written) of `bytes` bytes.
+    Copied {
+        /// Its size.
+        bytes: u64,
+    },
+    /// A delete marker added.
+    Marked,
+    /// A deleted key brought back by removing its delete markers.
+    Undeleted,
+    /// Found already done (an earlier attempt or run landed): not repeated.
+    AlreadyDone,
+    /// The key changed since the plan was made: left as it is.
+    Drifted(String),
+    /// Waiting for something outside the run (an archive restore).
+    Waiting(String),
+    /// Failed for good.
+    Failed(String),
+    /// Try again (after reading the key again); `throttled` when S3 said slow down.
+    Retry {
+        /// S3 asked us to slow down.
+        throttled: bool,
+        /// What went wrong.
+        error: String,
+    },
+}
+
+/// How an action learns what its key holds right before writing.
+#[derive(Debug, Clone)]
+pub enum Probe {
+    /// From a listing of the destination range, taken just before: no request of its own.
+    Listed(Option<crate::s3::Head>),
+    /// Not known: read it (HEAD), as after a failed attempt.
+    Read,
+}
+
+/// Additive-increase, multiplicative-decrease concurrency: halve on throttling, add one
+/// after each run of `limit` completions, never above the configured maximum.
+#[derive(Debug, Clone)]
+pub struct Aimd {
+    max: usize,
+    limit: usize,
+    streak: usize,
+}
+
+impl Aimd {
+    /// Start at the maximum.
+    pub fn new(max: usize) -> Self {
+        let max = max.max(1);
+        Aimd {
+            max,
+            limit: max,
+            streak: 0,
+        }
+    }
+
+    /// Requests allowed in flight now.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// S3 said slow down.
+    pub fn on_throttle(&mut self) {
+        self.limit = (self.limit / 2).max(1);
+        self.streak = 0;
+    }
+
+    /// A request completed without throttling.
+    pub fn on_success(&mut self) {
+        self.streak += 1;
+        if self.streak >= self.limit && self.limit < self.max {
+            self.limit += 1;
+            self.streak = 0;
+        }
+    }
+}
+
+/// A flag that Ctrl-C sets, and the task watching for it (abort it when done). Executors
+/// check the flag before starting each action, so in-flight actions finish and are
+/// journaled, and the rest is left for a re-run.
+pub fn ctrl_c_flag() -> (Arc<AtomicBool>, tokio::task::JoinHandle<()>) {
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = cancel.clone();
+    let watcher = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            flag.store(true, Ordering::SeqCst);
+        }
+    });
+    (cancel, watcher)
+}
+
+/// Print the keys that did not complete, one titled list per outcome.
+pub fn print_issues(printer: &Printer, lists: &[(&str, &[KeyIssue])]) {
+    for (title, list) in lists {
+        if !list.is_empty() {
+            printer.line(format!("{title} ({}):", list.len()));
+            for i in list.iter() {
+                printer.line(format!("  {:?}: {}", i.key, i.detail));
+            }
+        }
+    }
+}
+
+/// What one attempt at one item does, for the runner.
+pub trait Job: Send + Sync + 'static {
+    /// The key item `i` writes (for the report).
+    fn key(&self, i: usize) -> String;
+
+    /// One attempt at item `i` (`attempt` counts from 0), knowing what `probe` says of
+    /// its key.
+    fn attempt(
+        self: Arc<Self>,
+        i: usize,
+        attempt: u32,
+        probe: Probe,
+    ) -> Pin<Box<dyn Future<Output = Step> + Send>>;
+}
+
+/// How the runner runs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The most attempts in flight.
+    pub concurrency: usize,
+    /// Attempts per item before it is reported as failed.
+    pub attempts: u32,
+    /// How long to wait after a throttled request.
+    pub throttle_pause: Duration,
+    /// The progress bar's label.
+    pub label: &'static str,
+}
+
+/// The items to run.
+pub enum Items {
+    /// Items `0..n`, each read by its first attempt.
+    All(usize),
+    /// Items as a listing hands them over, with what it saw of their keys; `n` in all.
+    Streamed(usize, tokio::sync::mpsc::Receiver<(usize, Probe)>),
+}
+
+/// Run `job` over `items`. Never returns early on a failed item: every item is
+/// attempted, and the report names every one that did not complete.
+pub async fn run<J: Job>(
+    job: Arc<J>,
+    items: Items,
+    options: &RunOptions,
+    printer: &Printer,
+    cancel: &AtomicBool,
+) -> ExecReport {
+    let started = Instant::now();
+    let (total, mut feed) = match items {
+        Items::All(n) => (n, None),
+        Items::Streamed(n, rx) => (n, Some(rx)),
+    };
+    let bar = printer.bar(total as u64, options.label);
+    let mut aimd = Aimd::new(options.concurrency);
+    let mut report = ExecReport::default();
+    let mut queue: VecDeque<(usize, u32, Probe)> = VecDeque::new();
+    if feed.is_none() {
+        queue.extend((0..total).map(|i| (i, 0, Probe::Read)));
+    }
+    let mut tasks: JoinSet<(usize, u32, Step)> = JoinSet::new();
+    loop {
+        if cancel.load(Ordering::SeqCst) {
+            report.interrupted = true;
+        }
+        while !report.interrupted && tasks.len() < aimd.limit() {
+            let Some((i, attempt, probe)) = queue.pop_front() else {
+                break;
+            };
+            let job = job.clone();
+            tasks.spawn(async move { (i, attempt, job.attempt(i, attempt, probe).await) });
+        }
+        let waiting_for_items = feed.is_some() && !report.interrupted;
+        if tasks.is_empty() && !waiting_for_items {
+            break;
+        }
+        let joined = match feed.as_mut() {
+            Some(rx) if waiting_for_items && tasks.len() < aimd.limit() => {
+                tokio::select! {
+                    item = rx.recv() => {
+                        match item {
+                            Some((i, p)) => queue.push_back((i, 0, p)),
+                            None => feed = None,
+                        }
+                        continue;
+                    }
+                    joined = tasks.join_next(), if !tasks.is_empty() => joined,
+                }
+            }
+            _ => tasks.join_next().await,
+        };
+        let Some(joined) = joined else {
+            continue;
+        };
+        let (i, attempt, step) = match joined {
+            Ok(r) => r,
+            Err(e) => {
+                report.failed.push(KeyIssue {
+                    key: String::new(),
+                    detail: format!("internal error: {e}"),
+                });
+                continue;
+            }
+        };
+        let issue = |detail: String| KeyIssue {
+            key: job.key(i),
+            detail,
+        };
+        match step {
+            Step::Retry { throttled, error } => {
+                if throttled {
+                    report.throttled += 1;
+                    aimd.on_throttle();
+                    tracing::debug!(limit = aimd.limit(), "throttled: concurrency lowered");
+                    tokio::time::sleep(options.throttle_pause).await;
+                }
+                if attempt + 1 < options.attempts {
+                    tracing::debug!(
+                        key = job.key(i),
+                        attempt,
+                        error,
+                        "retrying after reading the key again"
+                    );
+                    queue.push_back((i, attempt + 1, Probe::Read));
+                } else {
+                    report.failed.push(issue(format!(
+                        "gave up after {} attempts: {error}",
+                        attempt + 1
+                    )));
+                    bar.inc(1);
+                }
+                continue;
+            }
+            Step::Copied { bytes } => {
+                report.copied += 1;
+                report.bytes_copied += bytes;
+            }
+            Step::Marked => report.delete_markers += 1,
+            Step::Undeleted => report.undeleted += 1,
+            Step::AlreadyDone => report.already_done += 1,
+            Step::Drifted(d) => report.drifted.push(issue(d)),
+            Step::Waiting(d) => report.waiting.push(issue(d)),
+            Step::Failed(d) => report.failed.push(issue(d)),
+        }
+        bar.inc(1);
+        aimd.on_success();
+    }
+    bar.finish_and_clear();
+    if !report.interrupted {
+        for (i, _, _) in queue {
+            report.failed.push(KeyIssue {
+                key: job.key(i),
+                detail: "not attempted".to_owned(),
+            });
+        }
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    report.final_concurrency = aimd.limit();
+    report.drifted.sort_by(|a, b| a.key.cmp(&b.key));
+    report.failed.sort_by(|a, b| a.key.cmp(&b.key));
+    report.waiting.sort_by(|a, b| a.key.cmp(&b.key));
+    report.skipped.sort_by(|a, b| a.key.cmp(&b.key));
+    report
+}

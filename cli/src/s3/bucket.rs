@@ -1,0 +1,177 @@
+//! [`S3Bucket`]: the [`Bucket`] trait over the SDK client ([`S3`]).
+
+use super::{
+    Acl, ArchiveRestoreState, BucketVersioning, CopyRequest, Head, ObjectAttrs, RawPage, S3,
+    S3Error,
+};
+use crate::bucket::Bucket;
+use async_trait::async_trait;
+
+/// One bucket behind an S3 endpoint.
+#[derive(Debug, Clone)]
+pub struct S3Bucket {
+    s3: S3,
+    name: String,
+}
+
+impl S3Bucket {
+    /// The bucket `name` reached through `s3`.
+    pub fn new(s3: S3, name: impl Into<String>) -> Self {
+        S3Bucket {
+            s3,
+            name: name.into(),
+        }
+    }
+
+    /// The client.
+    pub fn client(&self) -> &S3 {
+        &self.s3
+    }
+}
+
+#[async_trait]
+impl Bucket for S3Bucket {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn versioning(&self) -> Result<BucketVersioning, S3Error> {
+        self.s3.versioning(&self.name).await
+    }
+
+    async fn list_page(
+        &self,
+        prefix: &str,
+        delimiter: Option<&str>,
+        markers: (Option<&str>, Option<&str>),
+        max_keys: i32,
+    ) -> Result<RawPage, S3Error> {
+        self.s3
+            .list_page(&self.name, prefix, delimiter, markers, max_keys)
+            .await
+    }
+
+    async fn head(&self, key: &str, version_id: Option<&str>) -> Result<Option<Head>, S3Error> {
+        self.s3.head(&self.name, key, version_id).await
+    }
+
+    async fn get(
+        &self,
+        key: &str,
+        version_id: &str,
+        range: Option<&str>,
+    ) -> Result<Vec<u8>, S3Error> {
+        self.s3.get(&self.name, key, version_id, range).await
+    }
+
+    async fn download(
+        &self,
+        key: &str,
+        version_id: &str,
+        out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    ) -> Result<u64, S3Error> {
+        self.s3.download(&self.name, key, version_id, out).await
+    }
+
+    async fn tags(&self, key: &str, version_id: &str) -> Result<Vec<(String, String)>, S3Error> {
+        self.s3.tags(&self.name, key, version_id).await
+    }
+
+    async fn put_tags(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        tags: &[(String, String)],
+    ) -> Result<(), S3Error> {
+        self.s3.put_tags(&self.name, key, version_id, tags).await
+    }
+
+    async fn acl(&self, key: &str, version_id: &str) -> Result<Acl, S3Error> {
+        self.s3.acl(&self.name, key, version_id).await
+    }
+
+    async fn copy(&self, r: &CopyRequest<'_>) -> Result<String, S3Error> {
+        let r = CopyRequest {
+            bucket: &self.name,
+            ..r.clone()
+        };
+        self.s3.copy(&r).await
+    }
+
+    async fn put_with_attrs(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        attrs: &ObjectAttrs<'_>,
+    ) -> Result<String, S3Error> {
+        self.s3.put_with_attrs(&self.name, key, body, attrs).await
+    }
+
+    async fn add_delete_marker(&self, key: &str) -> Result<String, S3Error> {
+        self.s3.add_delete_marker(&self.name, key).await
+    }
+
+    async fn delete_version(&self, key: &str, version_id: &str) -> Result<(), S3Error> {
+        self.s3.delete_version(&self.name, key, version_id).await
+    }
+
+    async fn create_multipart(
+        &self,
+        key: &str,
+        attrs: &ObjectAttrs<'_>,
+    ) -> Result<String, S3Error> {
+        self.s3.create_multipart(&self.name, key, attrs).await
+    }
+
+    async fn upload_part_copy(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+        source: (&str, &str, &str),
+        range: (u64, u64),
+    ) -> Result<String, S3Error> {
+        self.s3
+            .upload_part_copy(&self.name, key, upload_id, part_number, source, range)
+            .await
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+        body: Vec<u8>,
+    ) -> Result<String, S3Error> {
+        self.s3
+            .upload_part(&self.name, key, upload_id, part_number, body)
+            .await
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(i32, String)],
+    ) -> Result<String, S3Error> {
+        self.s3
+            .complete_multipart(&self.name, key, upload_id, parts)
+            .await
+    }
+
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), S3Error> {
+        self.s3.abort_multipart(&self.name, key, upload_id).await
+    }
+
+    async fn request_archive_restore(
+        &self,
+        key: &str,
+        version_id: &str,
+        days: Option<i32>,
+        tier: &str,
+    ) -> Result<ArchiveRestoreState, S3Error> {
+        self.s3
+            .request_archive_restore(&self.name, key, version_id, days, tier)
+            .await
+    }
+}
