@@ -272,6 +272,147 @@ async fn audit_reads_replication_to_a_bucket_in_another_region() {
     assert!(fixes(&doc, "permanent_version_delete").contains("another account"));
 }
 
+/// A versioned bucket replicated whole to `replica` in another account; the audit's JSON.
+async fn audit_with_replica(m: &Moto, source: &str, replica: &str) -> (i32, Value) {
+    m.bucket(source, true).await;
+    replicate(m, source, replica, Some("222233334444")).await;
+    audit(m, source)
+}
+
+fn replica_of(doc: &Value) -> &Value {
+    &doc["configuration"]["replication"][0]["replica"]
+}
+
+#[tokio::test]
+async fn audit_reads_the_replica_and_a_sound_one_keeps_every_credit() {
+    let m = Moto::start().await;
+    bucket_in(&m, "dr-sound", BucketLocationConstraint::EuWest1).await;
+    m.set_versioning(
+        "dr-sound",
+        aws_sdk_s3::types::BucketVersioningStatus::Enabled,
+    )
+    .await;
+    let (_, doc) = audit_with_replica(&m, "src-sound", "dr-sound").await;
+    let x = replica_of(&doc);
+    assert_eq!(x["bucket"], "dr-sound", "{x}");
+    assert_eq!(x["status"], "read", "{x}");
+    assert_eq!(x["versioning"], "enabled", "{x}");
+    assert_eq!(doc["configuration"]["region"], "us-east-1");
+    assert_eq!(
+        doc["configuration"]["replication"][0]["destination_region"],
+        "eu-west-1"
+    );
+    assert_eq!(coverage(&doc, "region_failure"), "covered");
+    assert_eq!(coverage(&doc, "permanent_version_delete"), "covered");
+    let r = m.run(&["audit", "s3://src-sound"]);
+    assert!(
+        r.stdout.contains(
+            "replica s3://dr-sound: versioning Enabled, no noncurrent-version expiration"
+        ),
+        "{}",
+        r.stdout
+    );
+}
+
+#[tokio::test]
+async fn audit_of_an_unversioned_replica_covers_region_failure_only_partly() {
+    let m = Moto::start().await;
+    bucket_in(&m, "dr-plain", BucketLocationConstraint::EuWest1).await;
+    let (code, doc) = audit_with_replica(&m, "src-plain", "dr-plain").await;
+    assert_eq!(code, 1);
+    assert_eq!(replica_of(&doc)["versioning"], "unversioned");
+    for s in [
+        "region_failure",
+        "permanent_version_delete",
+        "bucket_deleted",
+    ] {
+        assert_eq!(coverage(&doc, s), "partly", "{s}");
+        assert!(
+            fixes(&doc, s).contains("enable versioning on s3://dr-plain"),
+            "{s}: {}",
+            fixes(&doc, s)
+        );
+    }
+    assert_eq!(coverage(&doc, "accidental_delete"), "covered");
+}
+
+#[tokio::test]
+async fn audit_of_a_replica_that_expires_versions_early_says_how_far_it_reaches() {
+    let m = Moto::start().await;
+    bucket_in(&m, "dr-short", BucketLocationConstraint::EuWest1).await;
+    m.set_versioning(
+        "dr-short",
+        aws_sdk_s3::types::BucketVersioningStatus::Enabled,
+    )
+    .await;
+    m.client
+        .put_bucket_lifecycle_configuration()
+        .bucket("dr-short")
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .rules(
+                    LifecycleRule::builder()
+                        .id("tidy")
+                        .status(ExpirationStatus::Enabled)
+                        .filter(LifecycleRuleFilter::builder().prefix("").build())
+                        .noncurrent_version_expiration(
+                            NoncurrentVersionExpiration::builder()
+                                .noncurrent_days(3)
+                                .build(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (code, doc) = audit_with_replica(&m, "src-short", "dr-short").await;
+    assert_eq!(code, 1);
+    assert_eq!(replica_of(&doc)["lifecycle"][0]["noncurrent_days"], 3);
+    assert_eq!(coverage(&doc, "region_failure"), "partly");
+    assert_eq!(coverage(&doc, "bucket_deleted"), "partly");
+    assert!(
+        fixes(&doc, "region_failure").contains("on s3://dr-short beyond 3 days"),
+        "{}",
+        fixes(&doc, "region_failure")
+    );
+    // The source itself keeps its versions: its own scenarios are not the replica's.
+    assert_eq!(coverage(&doc, "corruption"), "covered");
+    assert!(doc["recovery_window_days"].is_null());
+}
+
+#[tokio::test]
+async fn audit_of_replication_to_a_missing_bucket_covers_nothing() {
+    let m = Moto::start().await;
+    let (code, doc) = audit_with_replica(&m, "src-gone", "dr-gone").await;
+    assert_eq!(code, 1);
+    assert_eq!(
+        replica_of(&doc)["status"],
+        "missing",
+        "{}",
+        replica_of(&doc)
+    );
+    assert_eq!(coverage(&doc, "region_failure"), "not_covered");
+    let because = doc["scenarios"][0]["because"].to_string();
+    assert!(because.contains("does not exist"), "{because}");
+}
+
+#[tokio::test]
+async fn audit_credits_a_same_account_replica_under_compliance_lock() {
+    let m = Moto::start().await;
+    lock_bucket(&m, "dr-locked", 90).await;
+    m.bucket("src-locked", true).await;
+    replicate(&m, "src-locked", "dr-locked", None).await;
+    let (_, doc) = audit(&m, "src-locked");
+    assert_eq!(replica_of(&doc)["object_lock"]["mode"], "COMPLIANCE");
+    assert_eq!(coverage(&doc, "permanent_version_delete"), "covered");
+    // Same region: a regional outage takes both.
+    assert_eq!(coverage(&doc, "region_failure"), "partly");
+}
+
 #[tokio::test]
 async fn audit_reads_what_the_bucket_policy_denies() {
     let m = Moto::start().await;
