@@ -515,13 +515,17 @@ fn policy_prints_valid_scoped_documents() {
     assert_eq!(code, 0);
     let doc: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(doc["Version"], "2012-10-17");
+    // The text is the bare IAM document (IAM refuses unknown top-level elements).
+    let mut top: Vec<&String> = doc.as_object().unwrap().keys().collect();
+    top.sort();
+    assert_eq!(top, ["Statement", "Version"]);
     assert!(!text.contains("s3:DeleteObjectVersion"));
     assert!(text.contains("\"arn:aws:s3:::acme-docs/reports/*\""));
     assert!(
         text.contains("\"reports/*\""),
         "the listing is conditioned on the prefix"
     );
-    // --output json prints the same document.
+    // --output json wraps the same policy in a schema'd document.
     let (_, json) = run(&[
         "--output",
         "json",
@@ -529,7 +533,11 @@ fn policy_prints_valid_scoped_documents() {
         "restore",
         "s3://acme-docs/reports/",
     ]);
-    assert_eq!(serde_json::from_str::<Value>(&json).unwrap(), doc);
+    let wrapped: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(wrapped["schema"], "s3rewind.policy/v1");
+    assert_eq!(wrapped["command"], "restore");
+    assert_eq!(wrapped["source"]["bucket"], "acme-docs");
+    assert_eq!(wrapped["policy"], doc);
     let (_, markers) = run(&[
         "policy",
         "undelete",
@@ -539,6 +547,42 @@ fn policy_prints_valid_scoped_documents() {
     assert!(markers.contains("s3:DeleteObjectVersion"));
     let (code, _) = run(&["policy", "drill", "s3://acme-docs"]);
     assert_eq!(code, 2, "a drill needs its scratch location");
+    // KMS: a key id or alias is not what IAM names; any key is granted through S3 only,
+    // and said so on stderr.
+    let (code, _) = run(&["policy", "restore", "--kms-key-arn", "alias/backup"]);
+    assert_eq!(code, 2);
+    let out = std::process::Command::new(crate::support::binary())
+        .args(["policy", "restore", "s3://acme-docs", "--kms"])
+        .output()
+        .unwrap();
+    let kms: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let last = kms["Statement"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        last["Action"],
+        serde_json::json!(["kms:Decrypt", "kms:GenerateDataKey"])
+    );
+    assert_eq!(last["Resource"], "*");
+    assert_eq!(
+        last["Condition"]["StringLike"]["kms:ViaService"],
+        "s3.*.amazonaws.com"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--kms-key-arn"),
+        "the wildcard is named on stderr"
+    );
+    // An undo lists nothing and deletes no version; a drill's cleanup adds no marker.
+    let (_, undo) = run(&["policy", "undo", "s3://acme-docs"]);
+    assert!(undo.contains("s3:DeleteObject\"") && undo.contains("s3:PutObject\""));
+    assert!(!undo.contains("s3:ListBucketVersions") && !undo.contains("s3:DeleteObjectVersion"));
+    let (_, drill) = run(&[
+        "policy",
+        "drill",
+        "s3://acme-docs",
+        "--scratch",
+        "s3://scratch/drill/",
+        "--cleanup",
+    ]);
+    assert!(drill.contains("s3:DeleteObjectVersion") && !drill.contains("s3:DeleteObject\""));
     let (code, _) = run(&["policy", "audit", "s3://acme-docs/x/"]);
     assert_eq!(code, 2);
 }
@@ -548,9 +592,20 @@ fn policy_prints_valid_scoped_documents() {
 fn readme_policies_are_the_commands_output() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    // Commands are quoted in prose, where lines wrap.
+    let flat = readme.split_whitespace().collect::<Vec<_>>().join(" ");
     for args in [
         &["policy", "plan", "s3://acme-docs"][..],
         &["policy", "restore", "s3://acme-docs"][..],
+        &["policy", "undo", "s3://acme-docs"][..],
+        &[
+            "policy",
+            "verify",
+            "s3://acme-docs",
+            "--deep",
+            "--kms-key-arn",
+            "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        ][..],
     ] {
         let out = std::process::Command::new(crate::support::binary())
             .args(args)
@@ -562,6 +617,10 @@ fn readme_policies_are_the_commands_output() {
             "README does not contain the output of `s3rewind {}`:\n{text}",
             args.join(" ")
         );
-        assert!(readme.contains(&format!("s3rewind {}", args.join(" "))));
+        assert!(
+            flat.contains(&format!("s3rewind {}", args.join(" "))),
+            "README does not say which command printed it: s3rewind {}",
+            args.join(" ")
+        );
     }
 }
