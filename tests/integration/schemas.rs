@@ -317,6 +317,8 @@ async fn every_json_document_matches_its_readme_schema() {
         journal("j4.jsonl"),
         journal("j5.jsonl"),
     );
+    let empty = journal("empty.jsonl");
+    std::fs::write(&empty, "").unwrap();
     let with = |args: &[&str], extra: &[&str]| -> Vec<String> {
         args.iter().chain(extra).map(|s| (*s).to_owned()).collect()
     };
@@ -386,6 +388,12 @@ async fn every_json_document_matches_its_readme_schema() {
         (
             "undo",
             with(&["undo", &j1, "-y"], &[]),
+            "s3rewind.restore/v1",
+            &[0],
+        ),
+        (
+            "undo of nothing",
+            with(&["undo", &empty, "-y"], &[]),
             "s3rewind.restore/v1",
             &[0],
         ),
@@ -562,6 +570,8 @@ async fn every_json_document_matches_its_readme_schema() {
     assert_eq!(docs["restore --to-dir"]["destination"]["kind"], "directory");
     assert_eq!(docs["scan"]["incidents"].as_array().unwrap().len(), 1);
     assert_eq!(docs["ls"]["at"], Value::Null);
+    assert_eq!(docs["undo of nothing"]["source"], Value::Null);
+    assert_eq!(docs["undo"]["source"]["bucket"], "dst");
     assert_eq!(docs["ls --at"]["keys"], 3);
     assert_eq!(
         docs["audit"]["configuration"]["replication"][0]["replica"]["lifecycle"][0]["noncurrent_days"],
