@@ -776,6 +776,10 @@ pub struct PolicyAuditArgs {
     /// Scope the policy to this bucket (default: any bucket).
     #[arg(value_name = "s3://BUCKET")]
     pub source: Option<String>,
+    /// The replica bucket a replication rule names: the audit reads its region,
+    /// versioning, lifecycle and Object Lock too.
+    #[arg(long, value_name = "s3://REPLICA", requires = "source")]
+    pub replica: Option<String>,
 }
 
 /// `policy verify`.

@@ -207,7 +207,8 @@ impl S3Action {
 pub struct PolicyOptions {
     /// The source bucket and prefix (`None`: any bucket).
     pub source: Option<Location>,
-    /// `--to s3://DEST[/PREFIX]` (plan, restore, verify) or `--scratch` (drill).
+    /// `--to s3://DEST[/PREFIX]` (plan, restore, verify), `--scratch` (drill) or
+    /// `--replica` (audit: the replica bucket it also reads).
     pub to: Option<Location>,
     /// `--preserve-acl` (restore, undelete, drill).
     pub preserve_acl: bool,
@@ -395,6 +396,20 @@ pub fn required(command: PolicyCommand, o: &PolicyOptions) -> Vec<Grant> {
                     GetBucketLocation,
                 ],
             );
+            // The replica a replication rule names (`--replica`): read, best effort.
+            if let Some(replica) = &o.to {
+                let (rb, _, _) = resources(Some(replica));
+                g.add(
+                    "Replica",
+                    &rb,
+                    &[
+                        GetBucketLocation,
+                        GetBucketVersioning,
+                        GetLifecycleConfiguration,
+                        GetBucketObjectLockConfiguration,
+                    ],
+                );
+            }
         }
         PolicyCommand::Verify => match &o.to {
             Some(d) => {
@@ -932,6 +947,29 @@ mod tests {
         assert!(a.contains("s3:GetReplicationConfiguration"));
         assert!(a.contains("s3:GetBucketPolicy"));
         assert!(a.iter().all(|x| x.starts_with("s3:Get")), "{a:?}");
+    }
+
+    #[test]
+    fn audit_reads_the_replica_it_is_told_of() {
+        let doc = policy(
+            PolicyCommand::Audit,
+            &PolicyOptions {
+                source: Some(loc("acme", "")),
+                to: Some(loc("acme-dr", "")),
+                ..Default::default()
+            },
+        );
+        let replica = actions_on(&doc, "arn:aws:s3:::acme-dr");
+        for a in [
+            "s3:GetBucketLocation",
+            "s3:GetBucketVersioning",
+            "s3:GetLifecycleConfiguration",
+            "s3:GetBucketObjectLockConfiguration",
+        ] {
+            assert!(replica.contains(a), "{a} missing: {replica:?}");
+        }
+        // Only what the audit reads of a replica: not its policy or encryption.
+        assert_eq!(replica.len(), 4, "{replica:?}");
     }
 
     #[test]

@@ -585,6 +585,16 @@ fn policy_prints_valid_scoped_documents() {
     assert!(drill.contains("s3:DeleteObjectVersion") && !drill.contains("s3:DeleteObject\""));
     let (code, _) = run(&["policy", "audit", "s3://acme-docs/x/"]);
     assert_eq!(code, 2);
+    let (code, audit) = run(&[
+        "policy",
+        "audit",
+        "s3://acme-docs",
+        "--replica",
+        "s3://acme-dr",
+    ]);
+    assert_eq!(code, 0);
+    assert!(audit.contains("\"arn:aws:s3:::acme-dr\""), "{audit}");
+    assert!(audit.contains("\"ReplicaBucket\""), "{audit}");
 }
 
 /// README's policies are pasted from `s3rewind policy …`: they must stay equal to it.

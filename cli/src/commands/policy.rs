@@ -136,10 +136,17 @@ pub fn request(args: &PolicyArgs) -> CliResult<(PolicyCommand, PolicyOptions)> {
                     "policy audit takes a bucket (s3://BUCKET), not a prefix: the configurations it reads are the bucket's",
                 ));
             }
+            let replica = location(a.replica.as_ref())?;
+            if replica.as_ref().is_some_and(|l| !l.prefix.is_empty()) {
+                return Err(CliError::usage(
+                    "policy audit --replica takes a bucket (s3://REPLICA), not a prefix",
+                ));
+            }
             (
                 PolicyCommand::Audit,
                 PolicyOptions {
                     source,
+                    to: replica,
                     ..Default::default()
                 },
             )
