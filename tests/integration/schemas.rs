@@ -8,7 +8,7 @@
 //! such as `verification`) is checked against its own section. Every documented row must
 //! be checked by some document, except the few listed in [`NOT_PRODUCED`].
 
-use crate::scan::{office, random_bytes};
+use crate::scan::{TUNE, office, random_bytes};
 use crate::support::{Moto, checkpoint, next_second, ts};
 use aws_sdk_s3::types::{
     BucketLifecycleConfiguration, Destination, ExpirationStatus, LifecycleRule,
@@ -303,7 +303,6 @@ async fn every_json_document_matches_its_readme_schema() {
         )
         .await;
     }
-    let tune = ["--window", "1s", "--gap", "2s", "--established", "0s"];
 
     let plan_file = m.path("plan.json");
     let plan_file = plan_file.to_str().unwrap();
@@ -449,7 +448,7 @@ async fn every_json_document_matches_its_readme_schema() {
         ),
         (
             "scan",
-            with(&["scan", "s3://attacked"], &tune),
+            with(&["scan", "s3://attacked"], TUNE),
             "s3rewind.scan/v1",
             &[1],
         ),
@@ -467,7 +466,7 @@ async fn every_json_document_matches_its_readme_schema() {
         ),
         (
             "timeline",
-            with(&["timeline", "s3://attacked"], &tune),
+            with(&["timeline", "s3://attacked"], TUNE),
             "s3rewind.timeline/v1",
             &[0],
         ),
