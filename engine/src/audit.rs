@@ -1706,6 +1706,29 @@ mod tests {
                 prop_assert!(b.coverage >= a.coverage, "{:?} -> {:?}", a, b);
             }
             prop_assert_eq!(cov(&rb, Scenario::BucketDeleted), Coverage::Covered);
+
+            // Reading the replicas: a sound one changes no verdict, an unversioned or
+            // missing one never raises one.
+            let with_replicas = |x: Replica| {
+                let mut g = f.clone();
+                for r in &mut g.replication {
+                    r.replica = Some(x.clone());
+                }
+                audit(&g, &o)
+            };
+            let sound = with_replicas(Replica::read("replica", Versioning::Enabled));
+            for (a, b) in r.scenarios.iter().zip(&sound.scenarios) {
+                prop_assert_eq!(a.coverage, b.coverage, "{:?} -> {:?}", a, b);
+            }
+            for x in [
+                Replica::read("replica", Versioning::Unversioned),
+                Replica::not_read("replica", ReplicaStatus::Missing, "NoSuchBucket"),
+            ] {
+                let worse = with_replicas(x);
+                for (a, b) in r.scenarios.iter().zip(&worse.scenarios) {
+                    prop_assert!(b.coverage <= a.coverage, "{:?} -> {:?}", a, b);
+                }
+            }
         }
     }
 }
