@@ -639,8 +639,12 @@ pub struct PolicyArgs {
 pub enum PolicyFor {
     /// For `plan` (and the read-only scan, history, diff, timeline, ls).
     Plan(PolicyPlanArgs),
-    /// For `restore` (and apply, undo).
+    /// For `restore` (into a bucket, another bucket or prefix, or --to-dir).
     Restore(PolicyRestoreArgs),
+    /// For `apply` of a saved plan (scoped to the plan's source and destination).
+    Apply(PolicyApplyArgs),
+    /// For `undo` (in the bucket the restore wrote to).
+    Undo(PolicyUndoArgs),
     /// For `drill` (a restore into scratch, verified by content).
     Drill(PolicyDrillArgs),
     /// For `undelete`.
@@ -649,6 +653,24 @@ pub enum PolicyFor {
     Audit(PolicyAuditArgs),
     /// For `verify`.
     Verify(PolicyVerifyArgs),
+}
+
+/// KMS permissions for SSE-KMS objects (`policy`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct PolicyKms {
+    /// The objects are SSE-KMS encrypted: add kms:Decrypt (reading content) and
+    /// kms:GenerateDataKey (writing copies) on any key, limited to requests S3 makes
+    /// (kms:ViaService). Implied by --kms-key-arn.
+    #[arg(long)]
+    pub kms: bool,
+    /// The KMS key the source objects are encrypted with (an ARN; repeatable): the KMS
+    /// grants name these keys instead of any key. Copies keep each version's key.
+    #[arg(long, value_name = "ARN")]
+    pub kms_key_arn: Vec<String>,
+    /// The key the copies are written with when the command runs with
+    /// --sse-kms-key-id (an ARN; repeatable).
+    #[arg(long, value_name = "ARN")]
+    pub dest_kms_key_arn: Vec<String>,
 }
 
 /// `policy plan`.
@@ -660,6 +682,45 @@ pub struct PolicyPlanArgs {
     /// The plan's destination bucket and prefix.
     #[arg(long, value_name = "s3://DEST[/PREFIX]")]
     pub to: Option<String>,
+    /// KMS permissions.
+    #[command(flatten)]
+    pub kms: PolicyKms,
+}
+
+/// `policy apply`.
+#[derive(Debug, Args)]
+pub struct PolicyApplyArgs {
+    /// The plan file (`plan --out`): the policy is scoped to its source and destination
+    /// (default: any bucket, in place).
+    #[arg(value_name = "PLAN", value_parser = local_path)]
+    pub plan: Option<PathBuf>,
+    /// The apply runs with --preserve-acl.
+    #[arg(long)]
+    pub preserve_acl: bool,
+    /// The apply runs with --request-archive-restore.
+    #[arg(long)]
+    pub request_archive_restore: bool,
+    /// KMS permissions.
+    #[command(flatten)]
+    pub kms: PolicyKms,
+}
+
+/// `policy undo`.
+#[derive(Debug, Args)]
+pub struct PolicyUndoArgs {
+    /// Scope the policy to the bucket (and prefix) the restore wrote to: its destination,
+    /// or its source when it ran in place (default: any bucket).
+    #[arg(value_name = "s3://BUCKET[/PREFIX]")]
+    pub source: Option<String>,
+    /// The undo runs with --preserve-acl.
+    #[arg(long)]
+    pub preserve_acl: bool,
+    /// The undo runs with --request-archive-restore.
+    #[arg(long)]
+    pub request_archive_restore: bool,
+    /// KMS permissions.
+    #[command(flatten)]
+    pub kms: PolicyKms,
 }
 
 /// `policy restore`.
@@ -669,14 +730,20 @@ pub struct PolicyRestoreArgs {
     #[arg(value_name = "s3://BUCKET[/PREFIX]")]
     pub source: Option<String>,
     /// Restore into this bucket and prefix instead of in place.
-    #[arg(long, value_name = "s3://DEST[/PREFIX]")]
+    #[arg(long, value_name = "s3://DEST[/PREFIX]", conflicts_with = "to_dir")]
     pub to: Option<String>,
+    /// The restore runs with --to-dir (downloads; writes nothing to S3).
+    #[arg(long, conflicts_with = "preserve_acl")]
+    pub to_dir: bool,
     /// The restore runs with --preserve-acl.
     #[arg(long)]
     pub preserve_acl: bool,
     /// The restore runs with --request-archive-restore.
     #[arg(long)]
     pub request_archive_restore: bool,
+    /// KMS permissions.
+    #[command(flatten)]
+    pub kms: PolicyKms,
 }
 
 /// `policy drill`.
@@ -694,6 +761,9 @@ pub struct PolicyDrillArgs {
     /// The drill runs with --preserve-acl.
     #[arg(long)]
     pub preserve_acl: bool,
+    /// KMS permissions.
+    #[command(flatten)]
+    pub kms: PolicyKms,
 }
 
 /// `policy undelete`.
@@ -711,6 +781,9 @@ pub struct PolicyUndeleteArgs {
     /// The undelete runs with --request-archive-restore.
     #[arg(long, conflicts_with = "remove_delete_markers")]
     pub request_archive_restore: bool,
+    /// KMS permissions.
+    #[command(flatten)]
+    pub kms: PolicyKms,
 }
 
 /// `policy audit`.
@@ -719,6 +792,10 @@ pub struct PolicyAuditArgs {
     /// Scope the policy to this bucket (default: any bucket).
     #[arg(value_name = "s3://BUCKET")]
     pub source: Option<String>,
+    /// The replica bucket a replication rule names: the audit reads its region,
+    /// versioning, lifecycle and Object Lock too.
+    #[arg(long, value_name = "s3://REPLICA", requires = "source")]
+    pub replica: Option<String>,
 }
 
 /// `policy verify`.
@@ -733,4 +810,7 @@ pub struct PolicyVerifyArgs {
     /// The verify runs with --deep (reads objects).
     #[arg(long)]
     pub deep: bool,
+    /// KMS permissions.
+    #[command(flatten)]
+    pub kms: PolicyKms,
 }

@@ -8,6 +8,12 @@
 //! it. A configuration that is not set is simply absent from the facts; one that could
 //! not be read is listed in [`BucketFacts::unreadable`] and counts as not set.
 //!
+//! Where a replication rule names a destination bucket, the CLI also reads that replica
+//! ([`Replica`]: its versioning, lifecycle and Object Lock) when it can: a replica that is
+//! not versioned, or expires noncurrent versions within the recovery window, covers a
+//! regional failure or a deleted bucket only partly; one that does not exist covers
+//! nothing; one locked by COMPLIANCE retention keeps versions even from this account.
+//!
 //! [`policy_denials`] reads a bucket policy (JSON) for the `Deny` statements that protect
 //! recovery: `s3:DeleteBucket`, `s3:DeleteObjectVersion`, `s3:PutLifecycleConfiguration`
 //! (a lifecycle rule can expire every version without `s3:DeleteObjectVersion`),
@@ -70,11 +76,176 @@ pub struct ReplicationRule {
     pub destination_region: Option<String>,
     /// Delete markers are replicated too.
     pub delete_marker_replication: bool,
+    /// The destination bucket as the audit read it (`None`: not read).
+    #[serde(default)]
+    pub replica: Option<Replica>,
 }
 
 impl ReplicationRule {
     fn whole_bucket(&self) -> bool {
         self.enabled && self.prefix.is_empty() && !self.tag_filter
+    }
+}
+
+/// Whether a replica could be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplicaStatus {
+    /// Its configuration was read.
+    Read,
+    /// The bucket does not exist (NoSuchBucket): nothing can be replicated.
+    Missing,
+    /// It could not be read (another account's bucket, access denied): not judged.
+    Unreadable,
+}
+
+/// A replication rule's destination bucket: what the audit could read of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replica {
+    /// The bucket.
+    pub bucket: String,
+    /// Whether it could be read.
+    pub status: ReplicaStatus,
+    /// Why it could not be read (`status` `unreadable` or `missing`).
+    pub reason: Option<String>,
+    /// Its versioning (`None` unless read).
+    pub versioning: Option<Versioning>,
+    /// MFA Delete on the replica.
+    pub mfa_delete: bool,
+    /// Its lifecycle rules.
+    pub lifecycle: Vec<LifecycleRule>,
+    /// Its Object Lock configuration, if any.
+    pub object_lock: Option<ObjectLock>,
+    /// Its configurations that could not be read (counted as not set).
+    pub unreadable: Vec<Unreadable>,
+}
+
+impl Replica {
+    /// A replica whose configuration was read as nothing set (callers fill it in).
+    pub fn read(bucket: impl Into<String>, versioning: Versioning) -> Self {
+        Replica {
+            bucket: bucket.into(),
+            status: ReplicaStatus::Read,
+            reason: None,
+            versioning: Some(versioning),
+            mfa_delete: false,
+            lifecycle: Vec::new(),
+            object_lock: None,
+            unreadable: Vec::new(),
+        }
+    }
+
+    /// A replica that could not be read, or does not exist.
+    pub fn not_read(
+        bucket: impl Into<String>,
+        status: ReplicaStatus,
+        reason: impl Into<String>,
+    ) -> Self {
+        Replica {
+            status,
+            reason: Some(reason.into()),
+            versioning: None,
+            ..Replica::read(bucket, Versioning::Unversioned)
+        }
+    }
+
+    /// The shortest noncurrent-version expiration of an enabled rule (any prefix: a
+    /// rule on part of the replica still shortens what it keeps of that part).
+    pub fn window_days(&self) -> Option<i32> {
+        self.lifecycle
+            .iter()
+            .filter(|r| r.enabled)
+            .filter_map(|r| r.noncurrent_days)
+            .min()
+    }
+
+    /// COMPLIANCE default retention of at least `min` days: versions that not even
+    /// this account can delete.
+    fn locked_for(&self, min: i32) -> Option<i32> {
+        self.object_lock
+            .as_ref()
+            .filter(|l| l.enabled && l.mode.as_deref() == Some("COMPLIANCE"))
+            .and_then(|l| l.days)
+            .filter(|&d| d >= min)
+    }
+}
+
+/// How a replica changes the credit a rule gets: a lower ceiling with what is wrong and
+/// its fix, or a reason it is good.
+enum ReplicaVerdict {
+    /// The replica was not read: no change.
+    Unknown,
+    /// Versioned and keeping versions long enough.
+    Sound(String),
+    /// Caps the rule's credit at this level.
+    Gap(Coverage, String, String),
+}
+
+fn replica_verdict(r: &ReplicationRule, min: i32) -> ReplicaVerdict {
+    let Some(x) = &r.replica else {
+        return ReplicaVerdict::Unknown;
+    };
+    let name = format!("s3://{}", x.bucket);
+    match x.status {
+        ReplicaStatus::Unreadable => return ReplicaVerdict::Unknown,
+        ReplicaStatus::Missing => {
+            return ReplicaVerdict::Gap(
+                Coverage::NotCovered,
+                format!("the replica {name} does not exist: nothing is replicated"),
+                format!(
+                    "create {name} (versioned), or point rule {:?} at an existing bucket",
+                    r.id
+                ),
+            );
+        }
+        ReplicaStatus::Read => {}
+    }
+    let versioning = x.versioning.unwrap_or(Versioning::Unversioned);
+    if versioning != Versioning::Enabled {
+        return ReplicaVerdict::Gap(
+            Coverage::Partly,
+            format!(
+                "the replica {name} is not versioned (versioning {versioning}): S3 replicates only into a versioned bucket, and an overwrite or delete there is final"
+            ),
+            format!("enable versioning on {name}"),
+        );
+    }
+    match x.window_days() {
+        Some(d) if d < min => ReplicaVerdict::Gap(
+            Coverage::Partly,
+            format!(
+                "the replica {name} expires noncurrent versions after {d} days: recovery from it reaches back only {d} days"
+            ),
+            format!(
+                "lengthen the noncurrent-version expiration on {name} beyond {d} days (to at least {min})"
+            ),
+        ),
+        d => ReplicaVerdict::Sound(format!(
+            "the replica {name} is versioned and keeps noncurrent versions {}{}",
+            d.map_or_else(|| "indefinitely".to_owned(), |d| format!("{d} days")),
+            x.locked_for(min)
+                .map(|d| format!(", locked {d} days (COMPLIANCE)"))
+                .unwrap_or_default()
+        )),
+    }
+}
+
+/// Apply a replica's verdict to a rule's guard.
+fn with_replica(g: Guard, r: &ReplicationRule, min: i32) -> Guard {
+    match replica_verdict(r, min) {
+        ReplicaVerdict::Unknown => g,
+        ReplicaVerdict::Sound(why) => Guard {
+            because: format!("{}; {why}", g.because),
+            ..g
+        },
+        ReplicaVerdict::Gap(cap, why, fix) => Guard {
+            level: g.level.min(cap),
+            because: format!("{}; but {why}", g.because),
+            fix: Some(match g.fix {
+                Some(f) => format!("{fix}; and {f}"),
+                None => fix,
+            }),
+        },
     }
 }
 
@@ -529,26 +700,38 @@ pub fn audit(facts: &BucketFacts, options: &AuditOptions) -> AuditReport {
     }
     for r in facts.replication.iter().filter(|r| r.whole_bucket()) {
         let other_account = r.destination_account.is_some();
-        version_guards.push(Guard {
-            level: if other_account {
+        // A same-account replica under COMPLIANCE retention keeps its versions even from
+        // whoever deletes them here.
+        let locked = r
+            .replica
+            .as_ref()
+            .filter(|x| x.status == ReplicaStatus::Read)
+            .and_then(|x| x.locked_for(min));
+        let guard = Guard {
+            level: if other_account || locked.is_some() {
                 Coverage::Covered
             } else {
                 Coverage::Partly
             },
-            because: match &r.destination_account {
-                Some(a) => format!(
+            because: match (&r.destination_account, locked) {
+                (Some(a), _) => format!(
                     "replicated to s3://{} in account {a}: a permanent delete here is not replicated there",
                     r.destination_bucket
                 ),
-                None => format!(
+                (None, Some(d)) => format!(
+                    "replicated to s3://{}, whose Object Lock keeps every version {d} days (COMPLIANCE): a permanent delete here is not replicated, and no one can delete them there",
+                    r.destination_bucket
+                ),
+                (None, None) => format!(
                     "replicated to s3://{} (no destination account named: probably this account, where whoever deletes versions here may delete them there)",
                     r.destination_bucket
                 ),
             },
-            fix: (!other_account).then(|| {
-                "replicate to a bucket in another account (with its own deny of s3:DeleteObjectVersion)".to_owned()
+            fix: (!other_account && locked.is_none()).then(|| {
+                "replicate to a bucket in another account (with its own deny of s3:DeleteObjectVersion), or lock the replica with COMPLIANCE retention".to_owned()
             }),
-        });
+        };
+        version_guards.push(with_replica(guard, r, min));
     }
 
     let mut rows = Vec::new();
@@ -608,11 +791,15 @@ pub fn audit(facts: &BucketFacts, options: &AuditOptions) -> AuditReport {
                     Some("replicate every key (a rule without a prefix or tag filter)".to_owned()),
                 ),
             };
-            guards.push(Guard {
-                level,
-                because,
-                fix,
-            });
+            guards.push(with_replica(
+                Guard {
+                    level,
+                    because,
+                    fix,
+                },
+                r,
+                min,
+            ));
         }
         let mut fixes = Vec::new();
         if !versioned {
@@ -718,6 +905,22 @@ pub fn audit(facts: &BucketFacts, options: &AuditOptions) -> AuditReport {
             "could not read the {} ({}): counted as not set",
             u.configuration, u.reason
         ));
+    }
+    for x in facts.replication.iter().filter_map(|r| r.replica.as_ref()) {
+        if x.status == ReplicaStatus::Unreadable {
+            notes.push(format!(
+                "could not read the replica s3://{} ({}): its versioning, lifecycle and Object Lock were not checked; run `s3rewind audit s3://{}` with credentials that can read it",
+                x.bucket,
+                x.reason.as_deref().unwrap_or("no reason given"),
+                x.bucket
+            ));
+        }
+        for u in &x.unreadable {
+            notes.push(format!(
+                "could not read the replica s3://{}'s {} ({}): counted as not set",
+                x.bucket, u.configuration, u.reason
+            ));
+        }
     }
     if facts
         .replication
@@ -1277,6 +1480,124 @@ mod tests {
         assert!(policy_denials("not json", "b").is_err());
     }
 
+    /// A versioned bucket replicated whole to another region and account, its replica
+    /// as given.
+    fn replicated(x: Option<Replica>) -> BucketFacts {
+        let mut f = versioned("b");
+        let mut r = replica(Some("222233334444"), Some("eu-west-1"));
+        r.replica = x;
+        f.replication.push(r);
+        f
+    }
+
+    fn sound_replica() -> Replica {
+        Replica::read("replica", Versioning::Enabled)
+    }
+
+    #[test]
+    fn a_sound_replica_in_another_region_and_account_keeps_the_credit() {
+        for x in [None, Some(sound_replica())] {
+            let r = audit(&replicated(x.clone()), &AuditOptions::default());
+            assert_eq!(cov(&r, Scenario::RegionFailure), Coverage::Covered);
+            assert_eq!(cov(&r, Scenario::PermanentVersionDelete), Coverage::Covered);
+            assert_eq!(cov(&r, Scenario::BucketDeleted), Coverage::Covered);
+            let because = r.scenarios[0].because.join(" ");
+            assert_eq!(
+                because.contains("is versioned and keeps noncurrent versions indefinitely"),
+                x.is_some(),
+                "{because}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unversioned_replica_covers_region_failure_and_deletion_only_partly() {
+        for v in [Versioning::Unversioned, Versioning::Suspended] {
+            let r = audit(
+                &replicated(Some(Replica::read("replica", v))),
+                &AuditOptions::default(),
+            );
+            for s in [
+                Scenario::RegionFailure,
+                Scenario::PermanentVersionDelete,
+                Scenario::BucketDeleted,
+            ] {
+                assert_eq!(cov(&r, s), Coverage::Partly, "{s:?} {v:?}");
+                let row = r.scenarios.iter().find(|x| x.scenario == s).unwrap();
+                assert!(
+                    row.fixes
+                        .iter()
+                        .any(|f| f.contains("enable versioning on s3://replica")),
+                    "{row:?}"
+                );
+            }
+            // The source's own history is not the replica's business.
+            assert_eq!(cov(&r, Scenario::AccidentalDelete), Coverage::Covered);
+        }
+    }
+
+    #[test]
+    fn a_replica_that_expires_versions_early_limits_the_credit() {
+        let mut x = sound_replica();
+        x.lifecycle.push(LifecycleRule {
+            id: "short".into(),
+            enabled: true,
+            noncurrent_days: Some(3),
+            ..Default::default()
+        });
+        let r = audit(&replicated(Some(x.clone())), &AuditOptions::default());
+        assert_eq!(cov(&r, Scenario::RegionFailure), Coverage::Partly);
+        assert_eq!(cov(&r, Scenario::BucketDeleted), Coverage::Partly);
+        assert!(
+            r.scenarios[0].fixes[0].contains("beyond 3 days"),
+            "{:?}",
+            r.scenarios[0]
+        );
+        // A window of 3 days is what was asked for: covered.
+        let r = audit(&replicated(Some(x)), &AuditOptions { min_days: 3 });
+        assert_eq!(cov(&r, Scenario::RegionFailure), Coverage::Covered);
+    }
+
+    #[test]
+    fn a_missing_replica_covers_nothing_and_an_unreadable_one_is_noted() {
+        let missing = Replica::not_read("replica", ReplicaStatus::Missing, "NoSuchBucket");
+        let r = audit(&replicated(Some(missing)), &AuditOptions::default());
+        assert_eq!(cov(&r, Scenario::RegionFailure), Coverage::NotCovered);
+        assert!(r.scenarios[0].because.join(" ").contains("does not exist"));
+        let denied = Replica::not_read("replica", ReplicaStatus::Unreadable, "AccessDenied");
+        let r = audit(&replicated(Some(denied)), &AuditOptions::default());
+        assert_eq!(cov(&r, Scenario::RegionFailure), Coverage::Covered);
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("could not read the replica s3://replica (AccessDenied)")),
+            "{:?}",
+            r.notes
+        );
+    }
+
+    #[test]
+    fn a_same_account_replica_under_compliance_lock_protects_versions() {
+        let mut f = versioned("b");
+        let mut rule = replica(None, Some("eu-west-1"));
+        let mut x = sound_replica();
+        x.object_lock = Some(ObjectLock {
+            enabled: true,
+            mode: Some("COMPLIANCE".into()),
+            days: Some(90),
+        });
+        rule.replica = Some(x.clone());
+        f.replication.push(rule.clone());
+        let r = audit(&f, &AuditOptions::default());
+        assert_eq!(cov(&r, Scenario::PermanentVersionDelete), Coverage::Covered);
+        // GOVERNANCE can be bypassed: still partly.
+        x.object_lock.as_mut().unwrap().mode = Some("GOVERNANCE".into());
+        rule.replica = Some(x);
+        f.replication = vec![rule];
+        let r = audit(&f, &AuditOptions::default());
+        assert_eq!(cov(&r, Scenario::PermanentVersionDelete), Coverage::Partly);
+    }
+
     #[test]
     fn glob_matches_like_iam() {
         assert!(glob("s3:Delete*", "s3:DeleteObjectVersion", true));
@@ -1385,6 +1706,29 @@ mod tests {
                 prop_assert!(b.coverage >= a.coverage, "{:?} -> {:?}", a, b);
             }
             prop_assert_eq!(cov(&rb, Scenario::BucketDeleted), Coverage::Covered);
+
+            // Reading the replicas: a sound one changes no verdict, an unversioned or
+            // missing one never raises one.
+            let with_replicas = |x: Replica| {
+                let mut g = f.clone();
+                for r in &mut g.replication {
+                    r.replica = Some(x.clone());
+                }
+                audit(&g, &o)
+            };
+            let sound = with_replicas(Replica::read("replica", Versioning::Enabled));
+            for (a, b) in r.scenarios.iter().zip(&sound.scenarios) {
+                prop_assert_eq!(a.coverage, b.coverage, "{:?} -> {:?}", a, b);
+            }
+            for x in [
+                Replica::read("replica", Versioning::Unversioned),
+                Replica::not_read("replica", ReplicaStatus::Missing, "NoSuchBucket"),
+            ] {
+                let worse = with_replicas(x);
+                for (a, b) in r.scenarios.iter().zip(&worse.scenarios) {
+                    prop_assert!(b.coverage <= a.coverage, "{:?} -> {:?}", a, b);
+                }
+            }
         }
     }
 }

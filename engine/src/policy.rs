@@ -23,9 +23,17 @@
 //!   `undelete --remove-delete-markers` (and a drill's `--cleanup` of its own scratch
 //!   copies) deletes a version, which is `s3:DeleteObjectVersion`.
 //!
-//! Without a bucket the resources are `arn:aws:s3:::*`; KMS permissions (`kms:Decrypt` on
-//! the source objects' keys, `kms:GenerateDataKey` on the destination's) are not included
-//! because the key ARNs are not known here.
+//! Without a bucket the resources are `arn:aws:s3:::*`.
+//!
+//! SSE-KMS objects ([`PolicyOptions::kms`]) also need KMS permissions, which S3 uses on
+//! the caller's behalf: `kms:Decrypt` to read a version's content (a `GetObject`, the
+//! source of a `CopyObject` or `UploadPartCopy`), and `kms:GenerateDataKey` to write a
+//! copy encrypted under a key (copies keep each source version's key unless the restore
+//! names another with `--sse-kms-key-id`); completing a multipart upload also decrypts
+//! under the copy's key. S3 never calls `kms:Encrypt` for SSE-KMS, so it is not granted.
+//! HEAD and listing need no KMS permission, so commands that only read metadata get none.
+//! The keys are named ([`PolicyOptions::kms_keys`], [`PolicyOptions::dest_kms_keys`]), or
+//! else any key, limited to requests S3 makes (`kms:ViaService`), with a note saying so.
 
 use crate::plan::Location;
 use serde::{Deserialize, Serialize};
@@ -40,8 +48,13 @@ pub const IAM_POLICY_VERSION: &str = "2012-10-17";
 pub enum PolicyCommand {
     /// `plan` (and the other read-only commands: `scan`, `history`, `diff`, `timeline`, `ls`).
     Plan,
-    /// `restore` (and `apply` and `undo`, which make the same requests).
+    /// `restore` (into the bucket, another bucket or prefix, or `--to-dir`).
     Restore,
+    /// `apply`: a saved plan's restore (the plan says the source and destination).
+    Apply,
+    /// `undo`: copies of the versions a restore replaced and delete markers, in the
+    /// bucket the restore wrote to (no listing).
+    Undo,
     /// `drill`: a restore into a scratch location, verified by content.
     Drill,
     /// `undelete`.
@@ -54,14 +67,54 @@ pub enum PolicyCommand {
 
 impl PolicyCommand {
     /// Every command, in the order of the CLI.
-    pub const ALL: [PolicyCommand; 6] = [
+    pub const ALL: [PolicyCommand; 8] = [
         PolicyCommand::Plan,
         PolicyCommand::Restore,
+        PolicyCommand::Apply,
+        PolicyCommand::Undo,
         PolicyCommand::Drill,
         PolicyCommand::Undelete,
         PolicyCommand::Audit,
         PolicyCommand::Verify,
     ];
+
+    /// The command's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyCommand::Plan => "plan",
+            PolicyCommand::Restore => "restore",
+            PolicyCommand::Apply => "apply",
+            PolicyCommand::Undo => "undo",
+            PolicyCommand::Drill => "drill",
+            PolicyCommand::Undelete => "undelete",
+            PolicyCommand::Audit => "audit",
+            PolicyCommand::Verify => "verify",
+        }
+    }
+
+    /// Whether the command (with these options) reads object content and writes
+    /// objects: what decides its KMS permissions.
+    pub fn object_access(self, o: &PolicyOptions) -> ObjectAccess {
+        let (reads, writes) = match self {
+            // Content samples (scan, timeline, --before-corruption, --per-key).
+            PolicyCommand::Plan => (true, false),
+            PolicyCommand::Restore | PolicyCommand::Apply => (true, !o.to_dir),
+            PolicyCommand::Undo | PolicyCommand::Drill => (true, true),
+            PolicyCommand::Undelete => (!o.remove_delete_markers, !o.remove_delete_markers),
+            PolicyCommand::Audit => (false, false),
+            PolicyCommand::Verify => (o.deep, false),
+        };
+        ObjectAccess { reads, writes }
+    }
+}
+
+/// What a command does with object content (see [`PolicyCommand::object_access`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectAccess {
+    /// Reads the content of versions (needs `kms:Decrypt` on SSE-KMS objects).
+    pub reads: bool,
+    /// Writes objects (needs `kms:GenerateDataKey` under the copies' key).
+    pub writes: bool,
 }
 
 /// The IAM actions s3rewind uses, each named after the request that needs it.
@@ -154,7 +207,8 @@ impl S3Action {
 pub struct PolicyOptions {
     /// The source bucket and prefix (`None`: any bucket).
     pub source: Option<Location>,
-    /// `--to s3://DEST[/PREFIX]` (plan, restore, verify) or `--scratch` (drill).
+    /// `--to s3://DEST[/PREFIX]` (plan, restore, verify), `--scratch` (drill) or
+    /// `--replica` (audit: the replica bucket it also reads).
     pub to: Option<Location>,
     /// `--preserve-acl` (restore, undelete, drill).
     pub preserve_acl: bool,
@@ -166,6 +220,17 @@ pub struct PolicyOptions {
     pub deep: bool,
     /// `drill --cleanup`.
     pub cleanup: bool,
+    /// `restore --to-dir` (or a plan into a directory): versions are downloaded, nothing
+    /// is written to S3.
+    pub to_dir: bool,
+    /// The objects are SSE-KMS encrypted: add the KMS permissions.
+    pub kms: bool,
+    /// The keys the source objects are encrypted with (key ARNs; implies `kms`); empty:
+    /// any key, through S3 only.
+    pub kms_keys: Vec<String>,
+    /// The key the copies are written with when it is not the source's (the restore's
+    /// `--sse-kms-key-id`, as an ARN; implies `kms`).
+    pub dest_kms_keys: Vec<String>,
 }
 
 /// What an action applies to.
@@ -251,16 +316,24 @@ pub fn required(command: PolicyCommand, o: &PolicyOptions) -> Vec<Grant> {
     let mut g = Grants { out: Vec::new() };
     let (sb, sl, so) = resources(o.source.as_ref());
     let src = "Source";
-    // The history and the gates every command but audit reads.
-    if command != PolicyCommand::Audit {
+    // The history and the gates every command but audit and undo reads.
+    if !matches!(command, PolicyCommand::Audit | PolicyCommand::Undo) {
         g.add(src, &sb, &[GetBucketVersioning]);
         g.add(src, &sl, &[ListBucketVersions]);
     }
     match command {
-        PolicyCommand::Plan | PolicyCommand::Restore => {
+        PolicyCommand::Plan | PolicyCommand::Restore | PolicyCommand::Apply => {
             g.add(src, &sb, &[GetLifecycleConfiguration]);
             // HEAD of Intelligent-Tiering versions; content samples (--before-corruption).
             g.add(src, &so, &[GetObjectVersion]);
+            if o.to_dir && command != PolicyCommand::Plan {
+                // Versions are downloaded into files (GetObject with a version id, above):
+                // nothing is written to S3, and verification reads the files.
+                if o.request_archive_restore {
+                    g.add(src, &so, &[RestoreObject]);
+                }
+                return g.out;
+            }
             let dest = o.to.as_ref();
             let (db, dl, _) = match dest {
                 Some(d) => resources(Some(d)),
@@ -273,7 +346,7 @@ pub fn required(command: PolicyCommand, o: &PolicyOptions) -> Vec<Grant> {
                 &[GetBucketVersioning, GetBucketObjectLockConfiguration],
             );
             g.add(role, &dl, &[ListBucketVersions]);
-            if command == PolicyCommand::Restore {
+            if command != PolicyCommand::Plan {
                 let dobj = match dest {
                     Some(d) => resources(Some(d)).2,
                     None => so.clone(),
@@ -281,13 +354,22 @@ pub fn required(command: PolicyCommand, o: &PolicyOptions) -> Vec<Grant> {
                 copy_into(&mut g, o, &so, role, (&db, &dl, &dobj), dest.is_none());
             }
         }
+        PolicyCommand::Undo => {
+            // In place in the bucket the restore wrote to; no listing: the journal says
+            // which keys, a HEAD of each previous version its size and ETag.
+            g.add(src, &sb, &[GetBucketVersioning, ListBucket]);
+            copy_into(&mut g, o, &so, src, (&sb, &sb, &so), true);
+            g.out.retain(|x| x.action != ListBucketVersions);
+        }
         PolicyCommand::Drill => {
             g.add(src, &sb, &[GetLifecycleConfiguration]);
             let (xb, xl, xo) = resources(o.to.as_ref());
             g.add("Scratch", &xb, &[GetBucketObjectLockConfiguration]);
             copy_into(&mut g, o, &so, "Scratch", (&xb, &xl, &xo), false);
             if o.cleanup {
-                g.add("Scratch", &xo, &[DeleteObject, DeleteObjectVersion]);
+                // Each version it wrote is deleted by id (a `null` one too): never a
+                // delete marker.
+                g.add("Scratch", &xo, &[DeleteObjectVersion]);
             }
         }
         PolicyCommand::Undelete => {
@@ -314,6 +396,20 @@ pub fn required(command: PolicyCommand, o: &PolicyOptions) -> Vec<Grant> {
                     GetBucketLocation,
                 ],
             );
+            // The replica a replication rule names (`--replica`): read, best effort.
+            if let Some(replica) = &o.to {
+                let (rb, _, _) = resources(Some(replica));
+                g.add(
+                    "Replica",
+                    &rb,
+                    &[
+                        GetBucketLocation,
+                        GetBucketVersioning,
+                        GetLifecycleConfiguration,
+                        GetBucketObjectLockConfiguration,
+                    ],
+                );
+            }
         }
         PolicyCommand::Verify => match &o.to {
             Some(d) => {
@@ -403,16 +499,150 @@ pub struct Statement {
     /// The actions, sorted.
     #[serde(rename = "Action")]
     pub action: Vec<String>,
-    /// One ARN.
+    /// One ARN, or several (KMS keys).
     #[serde(rename = "Resource")]
-    pub resource: String,
+    pub resource: OneOrMany,
     /// `{"StringLike": {"s3:prefix": ["PREFIX*"]}}` on a scoped listing.
     #[serde(rename = "Condition", skip_serializing_if = "Option::is_none", default)]
     pub condition: Option<Value>,
 }
 
+/// A `Resource`: one ARN (written as a string, as IAM documents show it) or several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    /// One ARN.
+    One(String),
+    /// Several ARNs.
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn of(mut arns: Vec<String>) -> Self {
+        if arns.len() == 1 {
+            OneOrMany::One(arns.remove(0))
+        } else {
+            OneOrMany::Many(arns)
+        }
+    }
+}
+
+/// The `kms:ViaService` values of S3 in every region: a KMS grant on any key is limited to
+/// the requests S3 makes for the caller.
+pub const KMS_VIA_S3: &str = "s3.*.amazonaws.com";
+
+/// The KMS statements of a command on SSE-KMS objects (empty without
+/// [`PolicyOptions::kms`] or a named key, or when the command reads no content and
+/// writes nothing).
+pub fn kms_statements(command: PolicyCommand, o: &PolicyOptions) -> Vec<Statement> {
+    let access = command.object_access(o);
+    let kms = o.kms || !o.kms_keys.is_empty() || !o.dest_kms_keys.is_empty();
+    if !kms || !(access.reads || access.writes) {
+        return Vec::new();
+    }
+    let statement = |sid: &str, actions: &[&str], keys: &[String]| {
+        let (resource, condition) = if keys.is_empty() {
+            (
+                OneOrMany::One("*".to_owned()),
+                Some(json!({ "StringLike": { "kms:ViaService": KMS_VIA_S3 } })),
+            )
+        } else {
+            (OneOrMany::of(keys.to_vec()), None)
+        };
+        Statement {
+            sid: sid.to_owned(),
+            effect: "Allow".to_owned(),
+            action: actions.iter().map(|a| (*a).to_owned()).collect(),
+            resource,
+            condition,
+        }
+    };
+    let mut out = Vec::new();
+    // Copies keep each source version's key unless another is named for them.
+    let writes_under_source_keys = access.writes && o.dest_kms_keys.is_empty();
+    let source_actions: &[&str] = if writes_under_source_keys {
+        &["kms:Decrypt", "kms:GenerateDataKey"]
+    } else {
+        &["kms:Decrypt"]
+    };
+    if access.reads {
+        out.push(statement("KmsSourceKeys", source_actions, &o.kms_keys));
+    }
+    if access.writes && !o.dest_kms_keys.is_empty() {
+        out.push(statement(
+            "KmsDestinationKeys",
+            &["kms:Decrypt", "kms:GenerateDataKey"],
+            &o.dest_kms_keys,
+        ));
+    }
+    out
+}
+
+/// What an operator must know about a policy: the KMS grant on any key, and options that
+/// do not apply to the command.
+pub fn notes(command: PolicyCommand, o: &PolicyOptions) -> Vec<String> {
+    let mut out = Vec::new();
+    let statements = kms_statements(command, o);
+    if statements
+        .iter()
+        .any(|s| s.resource == OneOrMany::One("*".to_owned()))
+    {
+        out.push(format!(
+            "the KMS statement allows any key, but only for requests S3 makes (kms:ViaService {KMS_VIA_S3}): name the objects' keys with --kms-key-arn to narrow it"
+        ));
+    }
+    let kms = o.kms || !o.kms_keys.is_empty() || !o.dest_kms_keys.is_empty();
+    if kms && statements.is_empty() {
+        out.push(format!(
+            "`{}` with these options reads no object content and writes nothing: it needs no KMS permission",
+            command.name()
+        ));
+    }
+    if !o.dest_kms_keys.is_empty() && !command.object_access(o).writes {
+        out.push(format!(
+            "--dest-kms-key-arn is ignored: `{}` writes no object to S3",
+            command.name()
+        ));
+    }
+    out
+}
+
+/// The name and version of `policy --output json`'s document ([`PolicyReport`]). The
+/// text output is the bare IAM policy, ready for `aws iam create-policy`.
+pub const POLICY_SCHEMA: &str = "s3rewind.policy/v1";
+
+/// `policy --output json`: the policy and what it was made for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PolicyReport {
+    /// Always [`POLICY_SCHEMA`].
+    pub schema: &'static str,
+    /// The command the policy is for (`restore`).
+    pub command: &'static str,
+    /// The bucket and prefix it is scoped to (`None`: any bucket).
+    pub source: Option<Location>,
+    /// The destination (or scratch) location it is scoped to, if any.
+    pub destination: Option<Location>,
+    /// The IAM policy document.
+    pub policy: PolicyDocument,
+    /// What the policy does not settle by itself (see [`notes`]).
+    pub notes: Vec<String>,
+}
+
+/// The policy of a command with what it was made for.
+pub fn report(command: PolicyCommand, options: &PolicyOptions) -> PolicyReport {
+    PolicyReport {
+        schema: POLICY_SCHEMA,
+        command: command.name(),
+        source: options.source.clone(),
+        destination: options.to.clone(),
+        policy: policy(command, options),
+        notes: notes(command, options),
+    }
+}
+
 /// The IAM policy document for a command: one statement per resource (and condition),
-/// actions sorted, statement ids from the resource's role and kind.
+/// actions sorted, statement ids from the resource's role and kind, then the KMS
+/// statements ([`kms_statements`]).
 pub fn policy(command: PolicyCommand, options: &PolicyOptions) -> PolicyDocument {
     let grants = required(command, options);
     // Group by resource, in the order resources first appear.
@@ -423,7 +653,7 @@ pub fn policy(command: PolicyCommand, options: &PolicyOptions) -> PolicyDocument
         }
     }
     let mut used_sids = BTreeSet::new();
-    let statement = order
+    let statement: Vec<Statement> = order
         .into_iter()
         .map(|(role, resource)| {
             let actions: BTreeSet<&str> = grants
@@ -452,10 +682,11 @@ pub fn policy(command: PolicyCommand, options: &PolicyOptions) -> PolicyDocument
                 sid,
                 effect: "Allow".to_owned(),
                 action: actions.into_iter().map(str::to_owned).collect(),
-                resource: resource.arn(),
+                resource: OneOrMany::One(resource.arn()),
                 condition,
             }
         })
+        .chain(kms_statements(command, options))
         .collect();
     PolicyDocument {
         version: IAM_POLICY_VERSION.to_owned(),
@@ -485,7 +716,14 @@ mod tests {
         for c in PolicyCommand::ALL {
             for source in [None, Some(loc("src", "")), Some(loc("src", "docs/"))] {
                 for to in [None, Some(loc("dst", "")), Some(loc("dst", "drill/"))] {
-                    for bits in 0u8..32 {
+                    for bits in 0u16..256 {
+                        let key = |name: &str| {
+                            if bits & 128 != 0 {
+                                vec![format!("arn:aws:kms:eu-west-1:111122223333:key/{name}")]
+                            } else {
+                                Vec::new()
+                            }
+                        };
                         out.push((
                             c,
                             PolicyOptions {
@@ -496,6 +734,14 @@ mod tests {
                                 remove_delete_markers: bits & 4 != 0,
                                 deep: bits & 8 != 0,
                                 cleanup: bits & 16 != 0,
+                                to_dir: bits & 32 != 0,
+                                kms: bits & 64 != 0,
+                                kms_keys: key("src"),
+                                dest_kms_keys: if bits & 64 != 0 {
+                                    key("dst")
+                                } else {
+                                    Vec::new()
+                                },
                             },
                         ));
                     }
@@ -544,10 +790,26 @@ mod tests {
                 assert!(sids.insert(sid.to_owned()), "duplicate Sid {sid}");
                 let actions = s["Action"].as_array().unwrap();
                 assert!(!actions.is_empty());
+                let service = if sid.starts_with("Kms") {
+                    "kms:"
+                } else {
+                    "s3:"
+                };
                 for a in actions {
-                    assert!(a.as_str().unwrap().starts_with("s3:"), "{a}");
+                    assert!(a.as_str().unwrap().starts_with(service), "{a}");
                 }
-                assert!(s["Resource"].as_str().unwrap().starts_with("arn:aws:s3:::"));
+                let resources: Vec<&str> = match &s["Resource"] {
+                    Value::String(r) => vec![r.as_str()],
+                    Value::Array(rs) => rs.iter().map(|r| r.as_str().unwrap()).collect(),
+                    other => panic!("Resource {other}"),
+                };
+                for r in resources {
+                    if service == "kms:" {
+                        assert!(r == "*" || r.starts_with("arn:aws:kms:"), "{r}");
+                    } else {
+                        assert!(r.starts_with("arn:aws:s3:::"), "{r}");
+                    }
+                }
             }
         }
     }
@@ -688,6 +950,29 @@ mod tests {
     }
 
     #[test]
+    fn audit_reads_the_replica_it_is_told_of() {
+        let doc = policy(
+            PolicyCommand::Audit,
+            &PolicyOptions {
+                source: Some(loc("acme", "")),
+                to: Some(loc("acme-dr", "")),
+                ..Default::default()
+            },
+        );
+        let replica = actions_on(&doc, "arn:aws:s3:::acme-dr");
+        for a in [
+            "s3:GetBucketLocation",
+            "s3:GetBucketVersioning",
+            "s3:GetLifecycleConfiguration",
+            "s3:GetBucketObjectLockConfiguration",
+        ] {
+            assert!(replica.contains(a), "{a} missing: {replica:?}");
+        }
+        // Only what the audit reads of a replica: not its policy or encryption.
+        assert_eq!(replica.len(), 4, "{replica:?}");
+    }
+
+    #[test]
     fn undelete_by_removing_markers_writes_nothing_else() {
         let o = PolicyOptions {
             source: Some(loc("acme", "")),
@@ -716,9 +1001,144 @@ mod tests {
             }
             let a = all_actions(&policy(c, &o));
             assert!(
-                a.iter()
-                    .all(|x| x.starts_with("s3:Get") || x.starts_with("s3:List")),
+                a.iter().all(|x| x.starts_with("s3:Get")
+                    || x.starts_with("s3:List")
+                    || x == "kms:Decrypt"),
                 "{c:?} {o:?}: {a:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn kms_grants_follow_what_the_command_does_with_content() {
+        for (c, o) in all_cases() {
+            let doc = policy(c, &o);
+            let kms: Vec<&Value> = doc["Statement"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["Sid"].as_str().unwrap().starts_with("Kms"))
+                .collect();
+            let actions: BTreeSet<&str> = kms
+                .iter()
+                .flat_map(|s| s["Action"].as_array().unwrap())
+                .map(|a| a.as_str().unwrap())
+                .collect();
+            let asked = o.kms || !o.kms_keys.is_empty() || !o.dest_kms_keys.is_empty();
+            let access = c.object_access(&o);
+            let what = format!("{c:?} {o:?}: {kms:?}");
+            assert_eq!(
+                actions.contains("kms:Decrypt"),
+                asked && (access.reads || access.writes),
+                "{what}"
+            );
+            assert_eq!(
+                actions.contains("kms:GenerateDataKey"),
+                asked && access.writes,
+                "{what}"
+            );
+            // S3 never calls kms:Encrypt for SSE-KMS.
+            assert!(!actions.contains("kms:Encrypt"), "{what}");
+            for s in &kms {
+                match &s["Resource"] {
+                    // Any key only through S3.
+                    Value::String(r) if r == "*" => {
+                        assert_eq!(
+                            s["Condition"]["StringLike"]["kms:ViaService"], KMS_VIA_S3,
+                            "{what}"
+                        );
+                    }
+                    r => {
+                        assert!(s.get("Condition").is_none(), "{what}");
+                        let named = if s["Sid"] == "KmsSourceKeys" {
+                            &o.kms_keys
+                        } else {
+                            &o.dest_kms_keys
+                        };
+                        assert_eq!(r, &json!(named[0]), "{what}");
+                    }
+                }
+            }
+            // The wildcard is always named in a note; a named key never is.
+            let wildcard = kms.iter().any(|s| s["Resource"] == "*");
+            assert_eq!(
+                notes(c, &o).iter().any(|n| n.contains("--kms-key-arn")),
+                wildcard,
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn copies_under_another_key_only_decrypt_the_source_keys() {
+        let o = PolicyOptions {
+            source: Some(loc("acme", "")),
+            to: Some(loc("dr", "")),
+            kms_keys: vec!["arn:aws:kms:us-east-1:1:key/a".into()],
+            dest_kms_keys: vec!["arn:aws:kms:us-east-1:1:key/b".into()],
+            ..Default::default()
+        };
+        let doc = policy(PolicyCommand::Restore, &o);
+        let kms: Vec<&Value> = doc["Statement"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["Sid"].as_str().unwrap().starts_with("Kms"))
+            .collect();
+        assert_eq!(kms.len(), 2);
+        assert_eq!(kms[0]["Resource"], "arn:aws:kms:us-east-1:1:key/a");
+        assert_eq!(kms[0]["Action"], json!(["kms:Decrypt"]));
+        assert_eq!(kms[1]["Resource"], "arn:aws:kms:us-east-1:1:key/b");
+        assert_eq!(
+            kms[1]["Action"],
+            json!(["kms:Decrypt", "kms:GenerateDataKey"])
+        );
+    }
+
+    #[test]
+    fn undo_writes_in_place_without_listing_and_apply_is_restore() {
+        for (c, o) in all_cases() {
+            if c == PolicyCommand::Apply {
+                assert_eq!(policy(c, &o), policy(PolicyCommand::Restore, &o), "{o:?}");
+            }
+            if c != PolicyCommand::Undo {
+                continue;
+            }
+            let a = all_actions(&policy(c, &o));
+            for want in [
+                "s3:GetBucketVersioning",
+                "s3:ListBucket",
+                "s3:GetObject",
+                "s3:GetObjectVersion",
+                "s3:PutObject",
+                "s3:DeleteObject",
+            ] {
+                assert!(a.contains(want), "{want} missing: {o:?} {a:?}");
+            }
+            for never in [
+                "s3:ListBucketVersions",
+                "s3:DeleteObjectVersion",
+                "s3:GetLifecycleConfiguration",
+            ] {
+                assert!(!a.contains(never), "{never}: {o:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_restore_into_a_directory_writes_nothing_to_s3() {
+        for (c, o) in all_cases() {
+            if !matches!(c, PolicyCommand::Restore | PolicyCommand::Apply) || !o.to_dir {
+                continue;
+            }
+            let a = all_actions(&policy(c, &o));
+            assert!(a.contains("s3:GetObjectVersion") && a.contains("s3:ListBucketVersions"));
+            assert!(
+                a.iter().all(|x| x.starts_with("s3:Get")
+                    || x.starts_with("s3:List")
+                    || x == "s3:RestoreObject"
+                    || x == "kms:Decrypt"),
+                "{o:?}: {a:?}"
             );
         }
     }
@@ -729,7 +1149,7 @@ mod tests {
         fn scoping_changes_resources_not_actions(
             bucket in "[a-z0-9][a-z0-9.-]{2,20}",
             prefix in "[a-zA-Z0-9/_.-]{0,12}",
-            c in 0usize..6,
+            c in 0usize..8,
         ) {
             let c = PolicyCommand::ALL[c];
             // A drill's scratch location is its own scope (tested above).

@@ -26,3 +26,5 @@ mod explore;
 mod conformance;
 // Operations: audit (recovery readiness of a bucket's configuration) and policy.
 mod ops;
+// Every command's --output json against the schemas README documents.
+mod schemas;

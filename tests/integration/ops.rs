@@ -272,6 +272,147 @@ async fn audit_reads_replication_to_a_bucket_in_another_region() {
     assert!(fixes(&doc, "permanent_version_delete").contains("another account"));
 }
 
+/// A versioned bucket replicated whole to `replica` in another account; the audit's JSON.
+async fn audit_with_replica(m: &Moto, source: &str, replica: &str) -> (i32, Value) {
+    m.bucket(source, true).await;
+    replicate(m, source, replica, Some("222233334444")).await;
+    audit(m, source)
+}
+
+fn replica_of(doc: &Value) -> &Value {
+    &doc["configuration"]["replication"][0]["replica"]
+}
+
+#[tokio::test]
+async fn audit_reads_the_replica_and_a_sound_one_keeps_every_credit() {
+    let m = Moto::start().await;
+    bucket_in(&m, "dr-sound", BucketLocationConstraint::EuWest1).await;
+    m.set_versioning(
+        "dr-sound",
+        aws_sdk_s3::types::BucketVersioningStatus::Enabled,
+    )
+    .await;
+    let (_, doc) = audit_with_replica(&m, "src-sound", "dr-sound").await;
+    let x = replica_of(&doc);
+    assert_eq!(x["bucket"], "dr-sound", "{x}");
+    assert_eq!(x["status"], "read", "{x}");
+    assert_eq!(x["versioning"], "enabled", "{x}");
+    assert_eq!(doc["configuration"]["region"], "us-east-1");
+    assert_eq!(
+        doc["configuration"]["replication"][0]["destination_region"],
+        "eu-west-1"
+    );
+    assert_eq!(coverage(&doc, "region_failure"), "covered");
+    assert_eq!(coverage(&doc, "permanent_version_delete"), "covered");
+    let r = m.run(&["audit", "s3://src-sound"]);
+    assert!(
+        r.stdout.contains(
+            "replica s3://dr-sound: versioning Enabled, no noncurrent-version expiration"
+        ),
+        "{}",
+        r.stdout
+    );
+}
+
+#[tokio::test]
+async fn audit_of_an_unversioned_replica_covers_region_failure_only_partly() {
+    let m = Moto::start().await;
+    bucket_in(&m, "dr-plain", BucketLocationConstraint::EuWest1).await;
+    let (code, doc) = audit_with_replica(&m, "src-plain", "dr-plain").await;
+    assert_eq!(code, 1);
+    assert_eq!(replica_of(&doc)["versioning"], "unversioned");
+    for s in [
+        "region_failure",
+        "permanent_version_delete",
+        "bucket_deleted",
+    ] {
+        assert_eq!(coverage(&doc, s), "partly", "{s}");
+        assert!(
+            fixes(&doc, s).contains("enable versioning on s3://dr-plain"),
+            "{s}: {}",
+            fixes(&doc, s)
+        );
+    }
+    assert_eq!(coverage(&doc, "accidental_delete"), "covered");
+}
+
+#[tokio::test]
+async fn audit_of_a_replica_that_expires_versions_early_says_how_far_it_reaches() {
+    let m = Moto::start().await;
+    bucket_in(&m, "dr-short", BucketLocationConstraint::EuWest1).await;
+    m.set_versioning(
+        "dr-short",
+        aws_sdk_s3::types::BucketVersioningStatus::Enabled,
+    )
+    .await;
+    m.client
+        .put_bucket_lifecycle_configuration()
+        .bucket("dr-short")
+        .lifecycle_configuration(
+            BucketLifecycleConfiguration::builder()
+                .rules(
+                    LifecycleRule::builder()
+                        .id("tidy")
+                        .status(ExpirationStatus::Enabled)
+                        .filter(LifecycleRuleFilter::builder().prefix("").build())
+                        .noncurrent_version_expiration(
+                            NoncurrentVersionExpiration::builder()
+                                .noncurrent_days(3)
+                                .build(),
+                        )
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (code, doc) = audit_with_replica(&m, "src-short", "dr-short").await;
+    assert_eq!(code, 1);
+    assert_eq!(replica_of(&doc)["lifecycle"][0]["noncurrent_days"], 3);
+    assert_eq!(coverage(&doc, "region_failure"), "partly");
+    assert_eq!(coverage(&doc, "bucket_deleted"), "partly");
+    assert!(
+        fixes(&doc, "region_failure").contains("on s3://dr-short beyond 3 days"),
+        "{}",
+        fixes(&doc, "region_failure")
+    );
+    // The source itself keeps its versions: its own scenarios are not the replica's.
+    assert_eq!(coverage(&doc, "corruption"), "covered");
+    assert!(doc["recovery_window_days"].is_null());
+}
+
+#[tokio::test]
+async fn audit_of_replication_to_a_missing_bucket_covers_nothing() {
+    let m = Moto::start().await;
+    let (code, doc) = audit_with_replica(&m, "src-gone", "dr-gone").await;
+    assert_eq!(code, 1);
+    assert_eq!(
+        replica_of(&doc)["status"],
+        "missing",
+        "{}",
+        replica_of(&doc)
+    );
+    assert_eq!(coverage(&doc, "region_failure"), "not_covered");
+    let because = doc["scenarios"][0]["because"].to_string();
+    assert!(because.contains("does not exist"), "{because}");
+}
+
+#[tokio::test]
+async fn audit_credits_a_same_account_replica_under_compliance_lock() {
+    let m = Moto::start().await;
+    lock_bucket(&m, "dr-locked", 90).await;
+    m.bucket("src-locked", true).await;
+    replicate(&m, "src-locked", "dr-locked", None).await;
+    let (_, doc) = audit(&m, "src-locked");
+    assert_eq!(replica_of(&doc)["object_lock"]["mode"], "COMPLIANCE");
+    assert_eq!(coverage(&doc, "permanent_version_delete"), "covered");
+    // Same region: a regional outage takes both.
+    assert_eq!(coverage(&doc, "region_failure"), "partly");
+}
+
 #[tokio::test]
 async fn audit_reads_what_the_bucket_policy_denies() {
     let m = Moto::start().await;
@@ -374,13 +515,17 @@ fn policy_prints_valid_scoped_documents() {
     assert_eq!(code, 0);
     let doc: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(doc["Version"], "2012-10-17");
+    // The text is the bare IAM document (IAM refuses unknown top-level elements).
+    let mut top: Vec<&String> = doc.as_object().unwrap().keys().collect();
+    top.sort();
+    assert_eq!(top, ["Statement", "Version"]);
     assert!(!text.contains("s3:DeleteObjectVersion"));
     assert!(text.contains("\"arn:aws:s3:::acme-docs/reports/*\""));
     assert!(
         text.contains("\"reports/*\""),
         "the listing is conditioned on the prefix"
     );
-    // --output json prints the same document.
+    // --output json wraps the same policy in a schema'd document.
     let (_, json) = run(&[
         "--output",
         "json",
@@ -388,7 +533,11 @@ fn policy_prints_valid_scoped_documents() {
         "restore",
         "s3://acme-docs/reports/",
     ]);
-    assert_eq!(serde_json::from_str::<Value>(&json).unwrap(), doc);
+    let wrapped: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(wrapped["schema"], "s3rewind.policy/v1");
+    assert_eq!(wrapped["command"], "restore");
+    assert_eq!(wrapped["source"]["bucket"], "acme-docs");
+    assert_eq!(wrapped["policy"], doc);
     let (_, markers) = run(&[
         "policy",
         "undelete",
@@ -398,8 +547,54 @@ fn policy_prints_valid_scoped_documents() {
     assert!(markers.contains("s3:DeleteObjectVersion"));
     let (code, _) = run(&["policy", "drill", "s3://acme-docs"]);
     assert_eq!(code, 2, "a drill needs its scratch location");
+    // KMS: a key id or alias is not what IAM names; any key is granted through S3 only,
+    // and said so on stderr.
+    let (code, _) = run(&["policy", "restore", "--kms-key-arn", "alias/backup"]);
+    assert_eq!(code, 2);
+    let out = std::process::Command::new(crate::support::binary())
+        .args(["policy", "restore", "s3://acme-docs", "--kms"])
+        .output()
+        .unwrap();
+    let kms: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let last = kms["Statement"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        last["Action"],
+        serde_json::json!(["kms:Decrypt", "kms:GenerateDataKey"])
+    );
+    assert_eq!(last["Resource"], "*");
+    assert_eq!(
+        last["Condition"]["StringLike"]["kms:ViaService"],
+        "s3.*.amazonaws.com"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--kms-key-arn"),
+        "the wildcard is named on stderr"
+    );
+    // An undo lists nothing and deletes no version; a drill's cleanup adds no marker.
+    let (_, undo) = run(&["policy", "undo", "s3://acme-docs"]);
+    assert!(undo.contains("s3:DeleteObject\"") && undo.contains("s3:PutObject\""));
+    assert!(!undo.contains("s3:ListBucketVersions") && !undo.contains("s3:DeleteObjectVersion"));
+    let (_, drill) = run(&[
+        "policy",
+        "drill",
+        "s3://acme-docs",
+        "--scratch",
+        "s3://scratch/drill/",
+        "--cleanup",
+    ]);
+    assert!(drill.contains("s3:DeleteObjectVersion") && !drill.contains("s3:DeleteObject\""));
     let (code, _) = run(&["policy", "audit", "s3://acme-docs/x/"]);
     assert_eq!(code, 2);
+    let (code, audit) = run(&[
+        "policy",
+        "audit",
+        "s3://acme-docs",
+        "--replica",
+        "s3://acme-dr",
+    ]);
+    assert_eq!(code, 0);
+    assert!(audit.contains("\"arn:aws:s3:::acme-dr\""), "{audit}");
+    assert!(audit.contains("\"ReplicaBucket\""), "{audit}");
 }
 
 /// README's policies are pasted from `s3rewind policy …`: they must stay equal to it.
@@ -407,9 +602,20 @@ fn policy_prints_valid_scoped_documents() {
 fn readme_policies_are_the_commands_output() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    // Commands are quoted in prose, where lines wrap.
+    let flat = readme.split_whitespace().collect::<Vec<_>>().join(" ");
     for args in [
         &["policy", "plan", "s3://acme-docs"][..],
         &["policy", "restore", "s3://acme-docs"][..],
+        &["policy", "undo", "s3://acme-docs"][..],
+        &[
+            "policy",
+            "verify",
+            "s3://acme-docs",
+            "--deep",
+            "--kms-key-arn",
+            "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        ][..],
     ] {
         let out = std::process::Command::new(crate::support::binary())
             .args(args)
@@ -421,6 +627,10 @@ fn readme_policies_are_the_commands_output() {
             "README does not contain the output of `s3rewind {}`:\n{text}",
             args.join(" ")
         );
-        assert!(readme.contains(&format!("s3rewind {}", args.join(" "))));
+        assert!(
+            flat.contains(&format!("s3rewind {}", args.join(" "))),
+            "README does not say which command printed it: s3rewind {}",
+            args.join(" ")
+        );
     }
 }

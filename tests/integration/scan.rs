@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Detection thresholds for histories that last seconds instead of days.
-const TUNE: &[&str] = &["--window", "1s", "--gap", "2s", "--established", "0s"];
+pub const TUNE: &[&str] = &["--window", "1s", "--gap", "2s", "--established", "0s"];
 
 /// `args` followed by [`TUNE`].
 fn tuned<'a>(args: &[&'a str]) -> Vec<&'a str> {

@@ -4,13 +4,18 @@
 //! A configuration that is not set is not an error. One that cannot be read (access
 //! denied, an answer the SDK cannot parse) is reported and counted as not set; a missing
 //! bucket, an unreachable endpoint or unusable credentials end the command.
+//!
+//! Each replication rule's destination bucket is read too, best effort (its region,
+//! versioning, lifecycle and Object Lock, through a client for its region): a replica in
+//! another account is often not readable, which is noted, never an error.
 
 use crate::App;
 use crate::args::AuditArgs;
 use crate::error::{CliError, CliResult, Exit, from_s3};
-use crate::s3::{ErrorKind, S3Error};
+use crate::s3::{ErrorKind, S3, S3Error};
 use s3rewind_engine::audit::{
-    AuditOptions, AuditReport, BucketFacts, Coverage, Unreadable, audit, policy_denials,
+    AuditOptions, AuditReport, BucketFacts, Coverage, Replica, ReplicaStatus, Unreadable, audit,
+    policy_denials,
 };
 use s3rewind_engine::{Versioning, parse_s3_uri};
 
@@ -61,6 +66,7 @@ pub async fn read_facts(app: &App, bucket: &str) -> CliResult<BucketFacts> {
         s3.replication_rules(bucket).await,
     )?
     .unwrap_or_default();
+    let mut replicas: Vec<Replica> = Vec::new();
     for r in &mut f.replication {
         if r.destination_bucket.is_empty() {
             continue;
@@ -70,6 +76,17 @@ pub async fn read_facts(app: &App, bucket: &str) -> CliResult<BucketFacts> {
             Ok(region) => r.destination_region = region,
             Err(e) => tracing::info!(error = %e, "replica's region not read"),
         }
+        // One read per replica bucket, however many rules name it.
+        let replica = match replicas.iter().find(|x| x.bucket == r.destination_bucket) {
+            Some(x) => x.clone(),
+            None => {
+                let x =
+                    read_replica(app, &r.destination_bucket, r.destination_region.as_deref()).await;
+                replicas.push(x.clone());
+                x
+            }
+        };
+        r.replica = Some(replica);
     }
     f.object_lock = keep(
         &mut f,
@@ -93,6 +110,68 @@ pub async fn read_facts(app: &App, bucket: &str) -> CliResult<BucketFacts> {
     )?;
     f.encryption = keep(&mut f, "default encryption", s3.encryption(bucket).await)?;
     Ok(f)
+}
+
+/// Why a read failed, in a few words (the S3 error code, else the status or message).
+fn reason(e: &S3Error) -> String {
+    match (&e.code, e.status) {
+        (Some(c), _) => c.clone(),
+        (None, Some(s)) => format!("HTTP {s}"),
+        (None, None) => e.message.clone(),
+    }
+}
+
+/// Read a replica bucket's versioning, lifecycle and Object Lock, through a client for
+/// its region (S3 answers a request for a bucket in another region with a redirect).
+/// Never fails: what cannot be read is recorded in the [`Replica`].
+async fn read_replica(app: &App, bucket: &str, region: Option<&str>) -> Replica {
+    let other_region;
+    let s3 = match region {
+        Some(r) if app.connect.region.as_deref() != Some(r) => {
+            other_region = S3::connect(&crate::s3::ConnectOptions {
+                region: Some(r.to_owned()),
+                ..app.connect.clone()
+            })
+            .await;
+            &other_region
+        }
+        _ => &app.s3,
+    };
+    let v = match s3.versioning(bucket).await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::info!(error = %e, "replica not read");
+            let status = if e.kind == ErrorKind::NoSuchBucket {
+                ReplicaStatus::Missing
+            } else {
+                ReplicaStatus::Unreadable
+            };
+            return Replica::not_read(bucket, status, reason(&e));
+        }
+    };
+    let mut x = Replica::read(bucket, v.status);
+    x.mfa_delete = v.mfa_delete;
+    let mut unreadable = |what: &str, e: S3Error| {
+        tracing::info!(error = %e, "replica's {what} not read");
+        x.unreadable.push(Unreadable {
+            configuration: what.to_owned(),
+            reason: reason(&e),
+        });
+    };
+    let lifecycle = s3.lifecycle_rules(bucket).await;
+    let lock = s3.object_lock(bucket).await;
+    let (mut lifecycle_rules, mut object_lock) = (Vec::new(), None);
+    match lifecycle {
+        Ok(l) => lifecycle_rules = l.unwrap_or_default(),
+        Err(e) => unreadable("lifecycle configuration", e),
+    }
+    match lock {
+        Ok(l) => object_lock = l,
+        Err(e) => unreadable("Object Lock configuration", e),
+    }
+    x.lifecycle = lifecycle_rules;
+    x.object_lock = object_lock;
+    x
 }
 
 fn describe_configuration(f: &BucketFacts) -> Vec<String> {
@@ -164,13 +243,35 @@ fn describe_configuration(f: &BucketFacts) -> Vec<String> {
             }
         ));
     }
-    out.push(match &f.object_lock {
-        Some(l) if l.enabled => match (&l.mode, l.days) {
-            (Some(m), Some(d)) => format!("object lock: enabled, default retention {m} {d} days"),
-            _ => "object lock: enabled, no default retention".to_owned(),
-        },
-        _ => "object lock: not enabled".to_owned(),
-    });
+    let mut described: Vec<&str> = Vec::new();
+    for x in f.replication.iter().filter_map(|r| r.replica.as_ref()) {
+        if described.contains(&x.bucket.as_str()) {
+            continue;
+        }
+        described.push(&x.bucket);
+        out.push(format!(
+            "replica s3://{}: {}",
+            x.bucket,
+            match x.status {
+                ReplicaStatus::Missing => "does not exist".to_owned(),
+                ReplicaStatus::Unreadable => format!(
+                    "not readable ({})",
+                    x.reason.as_deref().unwrap_or("no reason given")
+                ),
+                ReplicaStatus::Read => format!(
+                    "versioning {}, {}, {}",
+                    x.versioning
+                        .map_or_else(|| "unknown".to_owned(), |v| v.to_string()),
+                    x.window_days().map_or_else(
+                        || "no noncurrent-version expiration".to_owned(),
+                        |d| format!("noncurrent versions expire after {d} days")
+                    ),
+                    describe_lock(x.object_lock.as_ref())
+                ),
+            }
+        ));
+    }
+    out.push(describe_lock(f.object_lock.as_ref()));
     out.push(if !f.has_policy {
         "bucket policy: none".to_owned()
     } else if f.denials.is_empty() {
@@ -257,6 +358,16 @@ fn print_text(app: &App, r: &AuditReport) {
         if r.all_covered { "OK" } else { "Not ready" },
         r.scenarios.len()
     ));
+}
+
+fn describe_lock(l: Option<&s3rewind_engine::audit::ObjectLock>) -> String {
+    match l {
+        Some(l) if l.enabled => match (&l.mode, l.days) {
+            (Some(m), Some(d)) => format!("object lock: enabled, default retention {m} {d} days"),
+            _ => "object lock: enabled, no default retention".to_owned(),
+        },
+        _ => "object lock: not enabled".to_owned(),
+    }
 }
 
 /// `s3rewind audit`.

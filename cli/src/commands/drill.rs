@@ -27,6 +27,9 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+/// The name and version of the drill's JSON document (see the module docs).
+pub const DRILL_SCHEMA: &str = "s3rewind.drill/v1";
+
 /// `s3rewind drill`.
 pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
     let printer = &app.printer;
@@ -175,7 +178,7 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
     };
 
     let mut out = json!({
-        "schema": "s3rewind.drill/v1",
+        "schema": DRILL_SCHEMA,
         "source": source,
         "scratch": scratch,
         "at": at,

@@ -70,9 +70,14 @@ fn restores_of(entries: &[Version], i: usize) -> Option<String> {
         .map(|o| o.version_id.clone())
 }
 
+/// The name and version of `history --output json`'s document ([`HistoryReport`]).
+pub const HISTORY_SCHEMA: &str = "s3rewind.history/v1";
+
 /// `history --output json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct HistoryReport {
+    /// Always [`HISTORY_SCHEMA`].
+    pub schema: &'static str,
     /// The bucket.
     pub bucket: String,
     /// The key.
@@ -93,6 +98,9 @@ fn change_of(entries: &[Version], i: usize) -> &'static str {
         (true, false) => "delete_again",
     }
 }
+
+/// The name and version of `ls --output json`'s document.
+pub const LS_SCHEMA: &str = "s3rewind.ls/v1";
 
 /// `s3rewind ls --at TIME`: the keys that existed at TIME with the version each had.
 ///
@@ -165,7 +173,7 @@ pub async fn ls_cmd(app: &App, args: &LsArgs) -> CliResult<Exit> {
         }
     }
     printer.json_value(&serde_json::json!({
-        "schema": "s3rewind.ls/v1",
+        "schema": LS_SCHEMA,
         "source": loc,
         "at": at,
         "keys": state.len(),
@@ -257,6 +265,7 @@ pub async fn history_cmd(app: &App, args: &HistoryArgs) -> CliResult<Exit> {
         .cloned()
         .collect();
     let report = HistoryReport {
+        schema: HISTORY_SCHEMA,
         bucket: loc.bucket.clone(),
         key: key.to_owned(),
         entries,
@@ -428,9 +437,14 @@ pub struct DiffSummary {
     pub unchanged: usize,
 }
 
+/// The name and version of `diff --output json`'s document ([`DiffReport`]).
+pub const DIFF_SCHEMA: &str = "s3rewind.diff/v1";
+
 /// `diff --output json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct DiffReport {
+    /// Always [`DIFF_SCHEMA`].
+    pub schema: &'static str,
     /// What was compared.
     pub source: Location,
     /// The earlier instant.
@@ -467,6 +481,7 @@ pub fn diff_states(
         keys.entry(e.key.as_str()).or_default().1 = Some(&e.version);
     }
     let mut r = DiffReport {
+        schema: DIFF_SCHEMA,
         source: source.clone(),
         from,
         to,
@@ -726,9 +741,14 @@ pub struct ActivityTotals {
     pub deletes: usize,
 }
 
+/// The name and version of `timeline --output json`'s document ([`TimelineReport`]).
+pub const TIMELINE_SCHEMA: &str = "s3rewind.timeline/v1";
+
 /// `timeline --output json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct TimelineReport {
+    /// Always [`TIMELINE_SCHEMA`].
+    pub schema: &'static str,
     /// What was charted.
     pub source: Location,
     /// Width of one bucket in seconds.
@@ -869,6 +889,7 @@ pub async fn timeline_cmd(app: &App, args: &TimelineArgs) -> CliResult<Exit> {
     let (Some(&first), Some(&last)) = (in_range.first(), in_range.last()) else {
         printer.line(format!("{source}: no changes in the range."));
         printer.json_value(&TimelineReport {
+            schema: TIMELINE_SCHEMA,
             source: source.clone(),
             every_secs: args.every.unwrap_or(0),
             since: opts.since,
@@ -912,6 +933,7 @@ pub async fn timeline_cmd(app: &App, args: &TimelineArgs) -> CliResult<Exit> {
             deletes: t.deletes + b.deletes,
         });
     let mut report = TimelineReport {
+        schema: TIMELINE_SCHEMA,
         source: source.clone(),
         every_secs: every,
         since: opts.since,
@@ -1327,6 +1349,7 @@ mod tests {
             .collect();
         let buckets = bucketize(&changes, 1_800_000_000, 1_800_000_031, 1);
         TimelineReport {
+            schema: TIMELINE_SCHEMA,
             source: Location {
                 bucket: "b".into(),
                 prefix: String::new(),

@@ -1,16 +1,36 @@
 //! `s3rewind policy COMMAND [s3://BUCKET[/PREFIX]]`: the least-privilege IAM policy a
-//! command needs, printed as JSON. The policies are data in the engine
-//! ([`s3rewind_engine::policy`]); this module only maps arguments onto its options.
+//! command needs. The text output is the bare IAM policy document (ready for `aws iam
+//! create-policy --policy-document`); `--output json` wraps it in a
+//! [`s3rewind_engine::policy::POLICY_SCHEMA`] document with what it was made for and its
+//! notes. The policies are data in the engine ([`s3rewind_engine::policy`]); this module
+//! only maps arguments onto its options (and reads a plan file for `policy apply`).
 
-use crate::args::{PolicyArgs, PolicyFor};
+use crate::args::{PolicyArgs, PolicyFor, PolicyKms};
 use crate::error::{CliError, CliResult, Exit};
 use crate::output::Printer;
-use s3rewind_engine::policy::{PolicyCommand, PolicyOptions, policy};
-use s3rewind_engine::{Location, parse_s3_uri};
+use s3rewind_engine::policy::{PolicyCommand, PolicyOptions, report};
+use s3rewind_engine::{Destination, Location, RestorePlan, parse_s3_uri};
 
 fn location(arg: Option<&String>) -> CliResult<Option<Location>> {
     arg.map(|s| parse_s3_uri(s).map_err(CliError::from))
         .transpose()
+}
+
+/// The KMS part of the options.
+fn kms(o: PolicyOptions, k: &PolicyKms) -> CliResult<PolicyOptions> {
+    for arn in k.kms_key_arn.iter().chain(&k.dest_kms_key_arn) {
+        if !arn.starts_with("arn:") || !arn.contains(":kms:") {
+            return Err(CliError::usage(format!(
+                "{arn:?} is not a KMS key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID): IAM policies name keys by ARN, not by id or alias"
+            )));
+        }
+    }
+    Ok(PolicyOptions {
+        kms: k.kms,
+        kms_keys: k.kms_key_arn.clone(),
+        dest_kms_keys: k.dest_kms_key_arn.clone(),
+        ..o
+    })
 }
 
 /// The command and options a `policy` invocation describes.
@@ -18,21 +38,61 @@ pub fn request(args: &PolicyArgs) -> CliResult<(PolicyCommand, PolicyOptions)> {
     Ok(match &args.command {
         PolicyFor::Plan(a) => (
             PolicyCommand::Plan,
-            PolicyOptions {
-                source: location(a.source.as_ref())?,
-                to: location(a.to.as_ref())?,
-                ..Default::default()
-            },
+            kms(
+                PolicyOptions {
+                    source: location(a.source.as_ref())?,
+                    to: location(a.to.as_ref())?,
+                    ..Default::default()
+                },
+                &a.kms,
+            )?,
         ),
         PolicyFor::Restore(a) => (
             PolicyCommand::Restore,
-            PolicyOptions {
-                source: location(a.source.as_ref())?,
-                to: location(a.to.as_ref())?,
+            kms(
+                PolicyOptions {
+                    source: location(a.source.as_ref())?,
+                    to: location(a.to.as_ref())?,
+                    to_dir: a.to_dir,
+                    preserve_acl: a.preserve_acl,
+                    request_archive_restore: a.request_archive_restore,
+                    ..Default::default()
+                },
+                &a.kms,
+            )?,
+        ),
+        PolicyFor::Apply(a) => {
+            let mut o = PolicyOptions {
                 preserve_acl: a.preserve_acl,
                 request_archive_restore: a.request_archive_restore,
                 ..Default::default()
-            },
+            };
+            if let Some(path) = &a.plan {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    CliError::usage(format!("cannot read plan file {}: {e}", path.display()))
+                })?;
+                let p = RestorePlan::from_json(&text)
+                    .map_err(|e| CliError::usage(format!("{}: {e}", path.display())))?;
+                o.source = Some(p.source.clone());
+                match p.destination {
+                    Destination::InPlace => {}
+                    Destination::Bucket { location } => o.to = Some(location),
+                    Destination::Directory { .. } => o.to_dir = true,
+                }
+            }
+            (PolicyCommand::Apply, kms(o, &a.kms)?)
+        }
+        PolicyFor::Undo(a) => (
+            PolicyCommand::Undo,
+            kms(
+                PolicyOptions {
+                    source: location(a.source.as_ref())?,
+                    preserve_acl: a.preserve_acl,
+                    request_archive_restore: a.request_archive_restore,
+                    ..Default::default()
+                },
+                &a.kms,
+            )?,
         ),
         PolicyFor::Drill(a) => {
             let source = location(a.source.as_ref())?;
@@ -44,24 +104,30 @@ pub fn request(args: &PolicyArgs) -> CliResult<(PolicyCommand, PolicyOptions)> {
             }
             (
                 PolicyCommand::Drill,
-                PolicyOptions {
-                    source,
-                    to: scratch,
-                    cleanup: a.cleanup,
-                    preserve_acl: a.preserve_acl,
-                    ..Default::default()
-                },
+                kms(
+                    PolicyOptions {
+                        source,
+                        to: scratch,
+                        cleanup: a.cleanup,
+                        preserve_acl: a.preserve_acl,
+                        ..Default::default()
+                    },
+                    &a.kms,
+                )?,
             )
         }
         PolicyFor::Undelete(a) => (
             PolicyCommand::Undelete,
-            PolicyOptions {
-                source: location(a.source.as_ref())?,
-                remove_delete_markers: a.remove_delete_markers,
-                preserve_acl: a.preserve_acl,
-                request_archive_restore: a.request_archive_restore,
-                ..Default::default()
-            },
+            kms(
+                PolicyOptions {
+                    source: location(a.source.as_ref())?,
+                    remove_delete_markers: a.remove_delete_markers,
+                    preserve_acl: a.preserve_acl,
+                    request_archive_restore: a.request_archive_restore,
+                    ..Default::default()
+                },
+                &a.kms,
+            )?,
         ),
         PolicyFor::Audit(a) => {
             let source = location(a.source.as_ref())?;
@@ -70,35 +136,48 @@ pub fn request(args: &PolicyArgs) -> CliResult<(PolicyCommand, PolicyOptions)> {
                     "policy audit takes a bucket (s3://BUCKET), not a prefix: the configurations it reads are the bucket's",
                 ));
             }
+            let replica = location(a.replica.as_ref())?;
+            if replica.as_ref().is_some_and(|l| !l.prefix.is_empty()) {
+                return Err(CliError::usage(
+                    "policy audit --replica takes a bucket (s3://REPLICA), not a prefix",
+                ));
+            }
             (
                 PolicyCommand::Audit,
                 PolicyOptions {
                     source,
+                    to: replica,
                     ..Default::default()
                 },
             )
         }
         PolicyFor::Verify(a) => (
             PolicyCommand::Verify,
-            PolicyOptions {
-                source: location(a.source.as_ref())?,
-                to: location(a.to.as_ref())?,
-                deep: a.deep,
-                ..Default::default()
-            },
+            kms(
+                PolicyOptions {
+                    source: location(a.source.as_ref())?,
+                    to: location(a.to.as_ref())?,
+                    deep: a.deep,
+                    ..Default::default()
+                },
+                &a.kms,
+            )?,
         ),
     })
 }
 
-/// `s3rewind policy`: print the policy (the same JSON with `--output text` or `json`).
+/// `s3rewind policy`: print the policy (text: the bare IAM document, notes on stderr;
+/// JSON: the `s3rewind.policy/v1` document around it).
 pub fn policy_cmd(printer: &Printer, args: &PolicyArgs) -> CliResult<Exit> {
     let (command, options) = request(args)?;
-    let doc = policy(command, &options);
-    // The document is the result in either format.
+    let r = report(command, &options);
     if printer.json() {
-        printer.json_value(&doc);
+        printer.json_value(&r);
     } else {
-        printer.line(serde_json::to_string_pretty(&doc).expect("a policy serialises"));
+        printer.line(serde_json::to_string_pretty(&r.policy).expect("a policy serialises"));
+        for n in &r.notes {
+            printer.warn(n);
+        }
     }
     Ok(Exit::Ok)
 }

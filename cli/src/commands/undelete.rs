@@ -24,7 +24,8 @@ use crate::App;
 use crate::args::UndeleteArgs;
 use crate::bucket::Bucket;
 use crate::commands::restore::{
-    Clients, check_buckets, exec_config, print_plan, resolve_time, rfc3339, run_plan,
+    Clients, RESTORE_SCHEMA, check_buckets, exec_config, print_plan, resolve_time, rfc3339,
+    run_plan,
 };
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::execute::{ExecReport, KeyIssue};
@@ -189,6 +190,12 @@ fn note_found(printer: &Printer, source: &Location, found: &Found) {
     }
 }
 
+/// The name and version of `undelete --remove-delete-markers --output json`'s document
+/// (a copying undelete prints `restore`'s, [`RESTORE_SCHEMA`], or with `--dry-run` its
+/// plan): `{"schema", "source", "mode", "dry_run", "keys", "skipped", "report",
+/// "journal"}`.
+pub const UNDELETE_SCHEMA: &str = "s3rewind.undelete/v1";
+
 /// `s3rewind undelete`.
 pub async fn undelete_cmd(app: &App, args: &UndeleteArgs) -> CliResult<Exit> {
     let printer = &app.printer;
@@ -264,9 +271,10 @@ pub async fn undelete_cmd(app: &App, args: &UndeleteArgs) -> CliResult<Exit> {
         return Ok(Exit::Ok);
     }
     if p.actions.is_empty() {
-        // run_plan prints nothing in JSON mode for an empty plan: say it here.
+        // The same document as run_plan's (a copying undelete executes a plan like
+        // `restore`), without printing an empty plan's text.
         printer.json_value(&json!({
-            "schema": "s3rewind.undelete/v1",
+            "schema": RESTORE_SCHEMA,
             "source": p.source,
             "destination": p.destination,
             "at": p.at,
@@ -516,13 +524,14 @@ async fn remove_markers_cmd(
             print_keys(printer, found, app.verbose || args.dry_run);
         }
         printer.json_value(&json!({
-            "schema": "s3rewind.undelete/v1",
+            "schema": UNDELETE_SCHEMA,
             "source": source,
             "mode": "remove_delete_markers",
             "dry_run": args.dry_run,
             "keys": found.keys,
             "skipped": found.skipped,
             "report": RemoveReport::default(),
+            "journal": null,
         }));
         return Ok(Exit::Ok);
     }
@@ -662,7 +671,7 @@ fn report_removal(
         printer.line("Interrupted: run the same command again to resume.");
     }
     printer.json_value(&json!({
-            "schema": "s3rewind.undelete/v1",
+        "schema": UNDELETE_SCHEMA,
         "source": source,
         "mode": "remove_delete_markers",
         "dry_run": false,

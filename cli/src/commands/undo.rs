@@ -9,7 +9,7 @@
 
 use crate::App;
 use crate::args::UndoArgs;
-use crate::commands::restore::{Clients, check_buckets, run_plan};
+use crate::commands::restore::{Clients, RESTORE_SCHEMA, check_buckets, run_plan};
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::journal::{self, Done, Line, Op};
 use chrono::Utc;
@@ -37,7 +37,20 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
     }
     let lines = journal::read(&args.restore_journal)?;
     let mut per_bucket: BTreeMap<String, BTreeMap<String, Touched>> = BTreeMap::new();
+    // Where the restore wrote, from its start line: what an empty undo reports.
+    let mut wrote_to: Option<Location> = None;
     for line in lines {
+        if let Line::Start {
+            source,
+            destination,
+            ..
+        } = &line
+        {
+            wrote_to = Some(match destination {
+                Destination::Bucket { location } => location.clone(),
+                _ => source.clone(),
+            });
+        }
         let Line::Done(d) = line else { continue };
         if d.op == Op::File {
             return Err(CliError::usage(format!(
@@ -64,6 +77,17 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
             "Journal {} records no completed action: nothing to undo.",
             args.restore_journal.display()
         ));
+        // The document an undo with nothing to do prints (`source`: null when the
+        // journal does not even say where the restore wrote).
+        printer.json_value(&serde_json::json!({
+            "schema": RESTORE_SCHEMA,
+            "source": wrote_to,
+            "destination": Destination::InPlace,
+            "at": Utc::now(),
+            "plan": PlanStats::default(),
+            "report": crate::execute::ExecReport::default(),
+            "journal": null,
+        }));
         return Ok(Exit::Ok);
     }
     let clients = Clients::new(app, None).await;

@@ -106,10 +106,14 @@ impl Matched {
     }
 }
 
+/// The name and version of `verify --output json`'s document ([`VerifyReport`]; also
+/// the `verification` of `restore`, `apply` and `drill`).
+pub const VERIFY_SCHEMA: &str = "s3rewind.verify/v1";
+
 /// The result of a verification (`--output json` prints it).
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
-    /// Always `s3rewind.verify/v1`.
+    /// Always [`VERIFY_SCHEMA`].
     pub schema: &'static str,
     /// The bucket and prefix whose state at TIME was the reference.
     pub source: Location,
@@ -344,7 +348,7 @@ pub async fn check(
         }
     }
     let mut report = VerifyReport {
-        schema: "s3rewind.verify/v1",
+        schema: VERIFY_SCHEMA,
         source: source.clone(),
         destination: side.describe(),
         at,

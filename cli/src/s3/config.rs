@@ -135,6 +135,8 @@ impl S3 {
                             .delete_marker_replication()
                             .and_then(|d| d.status())
                             .is_some_and(|s| s.as_str() == "Enabled"),
+                        // Read by the audit, from the destination bucket itself.
+                        replica: None,
                     }
                 })
                 .collect(),
