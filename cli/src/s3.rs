@@ -667,6 +667,12 @@ impl S3 {
         self.aws
     }
 
+    /// A client around an SDK client built elsewhere (tests, tools); it is not taken to
+    /// be AWS's own endpoint, so no conditional writes are sent.
+    pub fn from_client(client: Client) -> S3 {
+        S3 { client, aws: false }
+    }
+
     /// The raw SDK client (for tests and tools that build fixtures).
     pub fn client(&self) -> &Client {
         &self.client

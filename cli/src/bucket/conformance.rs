@@ -5,7 +5,6 @@
 //! Each check returns a one-line description of what did not hold.
 
 use super::Bucket;
-use crate::execute::marker_before;
 use crate::s3::{CopyRequest, ErrorKind, Head, ObjectAttrs};
 use std::collections::BTreeSet;
 
@@ -64,7 +63,6 @@ pub async fn run_all(b: &dyn Bucket, prefix: &str) -> Check {
     head_reads_current_version_and_delete_markers_as_absent(b, &format!("{prefix}head/")).await?;
     copy_makes_a_new_version_of_the_same_bytes(b, &format!("{prefix}copy/")).await?;
     multipart_copy_assembles_the_ranges(b, &format!("{prefix}mp/")).await?;
-    a_marker_before_a_key_starts_the_listing_at_it(b, &format!("{prefix}marker/")).await?;
     Ok(())
 }
 
@@ -221,7 +219,18 @@ async fn copy_makes_a_new_version_of_the_same_bytes(b: &dyn Bucket, p: &str) -> 
     ensure(range == b"bytes", || {
         format!("bytes 4-8 are {:?}", String::from_utf8_lossy(&range))
     })?;
-    // A source precondition that does not hold fails the copy and writes nothing.
+    Ok(())
+}
+
+/// A copy whose source precondition (`x-amz-copy-source-if-match`) does not hold fails
+/// and writes nothing. The executor sends one when copying a `null` version (replaced
+/// in place, so its id alone proves nothing). Not in [`run_all`]: moto and radosgw
+/// ignore the header (see README, "Servers tested").
+pub async fn source_precondition_is_honoured(b: &dyn Bucket, p: &str) -> Check {
+    let k = format!("{p}pre");
+    let v1 = put(b, &k, b"old bytes").await?;
+    let v2 = put(b, &k, b"new bytes").await?;
+    let head = Head::default();
     let mut r = copy_request(b.name(), &k, &v1, &k, &head);
     r.source_if_match = Some("00000000000000000000000000000000");
     let refused = b.copy(&r).await;
@@ -232,10 +241,9 @@ async fn copy_makes_a_new_version_of_the_same_bytes(b: &dyn Bucket, p: &str) -> 
         || format!("a copy with a wrong x-amz-copy-source-if-match gave {refused:?}"),
     )?;
     let after = b.head(&k, None).await.map_err(|e| format!("HEAD: {e}"))?;
-    ensure(
-        after.is_some_and(|h| h.version_id == now.version_id),
-        || "a refused copy changed the key".to_owned(),
-    )
+    ensure(after.is_some_and(|h| h.version_id == v2), || {
+        "a refused copy changed the key".to_owned()
+    })
 }
 
 async fn multipart_copy_assembles_the_ranges(b: &dyn Bucket, p: &str) -> Check {
@@ -289,38 +297,6 @@ async fn multipart_copy_assembles_the_ranges(b: &dyn Bucket, p: &str) -> Check {
     })
 }
 
-async fn a_marker_before_a_key_starts_the_listing_at_it(b: &dyn Bucket, p: &str) -> Check {
-    let keys = [
-        format!("{p}a"),
-        format!("{p}a0"),
-        format!("{p}ab"),
-        format!("{p}b"),
-        format!("{p}é"),
-    ];
-    for k in &keys {
-        put(b, k, k.as_bytes()).await?;
-    }
-    for (i, k) in keys.iter().enumerate() {
-        let marker = marker_before(k, p);
-        let page = b
-            .list_page(p, None, (marker.as_deref(), None), 1000)
-            .await
-            .map_err(|e| format!("ListObjectVersions after {marker:?}: {e}"))?;
-        let first = page.document.first().map(|e| e.key.clone());
-        ensure(first.as_deref() == Some(k.as_str()), || {
-            format!("listing after the marker before {k:?} ({marker:?}) starts at {first:?}")
-        })?;
-        ensure(page.document.len() == keys.len() - i, || {
-            format!(
-                "listing from {k:?} gave {} entries, want {}",
-                page.document.len(),
-                keys.len() - i
-            )
-        })?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,5 +308,6 @@ mod tests {
         let store = MemStore::new();
         let b = store.create("conformance", Versioning::Enabled);
         run_all(&b, "c/").await.unwrap();
+        source_precondition_is_honoured(&b, "c/").await.unwrap();
     }
 }
