@@ -17,15 +17,17 @@
 //! Writes never remove a version, except [`Bucket::delete_version`], which only the
 //! explicitly permanent modes call (`undelete --remove-delete-markers`, `drill --cleanup`).
 
-use crate::s3::{
-    Acl, ArchiveRestoreState, BucketVersioning, CopyRequest, Head, ObjectAttrs, RawPage, S3Error,
-};
 use async_trait::async_trait;
 use std::fmt;
+pub use types::{
+    Acl, ArchiveRestoreState, BucketVersioning, COPY_LIMIT, CopyRequest, ErrorKind, Head, MIN_PART,
+    ObjectAttrs, RawPage, S3Error, part_ranges,
+};
 
 pub mod conformance;
 mod faulty;
 mod mem;
+mod types;
 
 pub use faulty::{Faults, Faulty};
 pub use mem::{MemBucket, MemStore, Op, Requests};

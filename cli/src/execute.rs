@@ -1,7 +1,7 @@
 //! Executing a plan on two [`Bucket`]s, through the one runner ([`crate::run`]).
 //!
 //! Every action first learns the destination key's current version: from a listing of
-//! the destination range taken right before (one request per 1,000 entries, streamed:
+//! the destination range taken right before (one request per page of entries, streamed:
 //! copying starts as soon as the listing has passed a key), or, for a plan that touches
 //! few of the destination's keys, and after any failed attempt, from a HEAD of the key:
 //! - if it is what the plan expected, the action goes ahead;
@@ -75,11 +75,11 @@ pub struct ArchiveRestore {
     /// Days the restored copy stays available.
     pub days: i32,
     /// Retrieval tier.
-    pub tier: crate::args::ArchiveTier,
+    /// Retrieval tier, as RestoreObject names it (`Standard`, `Bulk`, `Expedited`).
+    pub tier: &'static str,
 }
 
-/// The largest object a single CopyObject can copy (5 GiB).
-pub const COPY_LIMIT: u64 = 5 * 1024 * 1024 * 1024;
+pub use crate::bucket::{COPY_LIMIT, part_ranges};
 
 impl Default for ExecConfig {
     fn default() -> Self {
@@ -136,23 +136,6 @@ fn retry_or_fail(e: S3Error) -> Step {
 
 /// Parts copied at once within one multipart copy.
 const PART_CONCURRENCY: usize = 8;
-/// The smallest part S3 accepts (except the last).
-const MIN_PART: u64 = 5 * 1024 * 1024;
-/// The most parts one upload may have.
-const MAX_PARTS: u64 = 10_000;
-
-/// Inclusive byte ranges of the parts of an object of `size` bytes: `part_size` clamped
-/// to S3's limits (at least 5 MiB, at most 10,000 parts).
-pub fn part_ranges(size: u64, part_size: u64) -> Vec<(u64, u64)> {
-    if size == 0 {
-        return vec![(0, 0)];
-    }
-    let part = part_size.max(MIN_PART).max(size.div_ceil(MAX_PARTS));
-    (0..size.div_ceil(part))
-        .map(|i| (i * part, ((i + 1) * part).min(size) - 1))
-        .collect()
-}
-
 /// Test hook: `S3REWIND_FAULT_INJECT=part-copy:N` makes the copy of part N of every
 /// multipart copy fail, so tests can check that a failed upload is aborted. Compiled into
 /// debug builds only: a release binary has no such hook.
@@ -393,11 +376,7 @@ impl Ctx {
         };
         // Intelligent-Tiering archive tiers take no Days; the others need one.
         let days = head.archive_status.is_none().then_some(ar.days);
-        let tier = match ar.tier {
-            crate::args::ArchiveTier::Standard => "Standard",
-            crate::args::ArchiveTier::Bulk => "Bulk",
-            crate::args::ArchiveTier::Expedited => "Expedited",
-        };
+        let tier = ar.tier;
         match self
             .src
             .request_archive_restore(&c.source_key, &c.source_version_id, days, tier)
@@ -581,7 +560,7 @@ impl Ctx {
                     .await
             }
         };
-        if head.size <= self.config.part_size.max(MIN_PART) {
+        if head.size <= self.config.part_size.max(crate::bucket::MIN_PART) {
             let body = get(None).await?;
             return self.dst.put_with_attrs(&c.key, body, &attrs).await;
         }
@@ -794,11 +773,12 @@ pub struct Buckets {
 }
 
 /// True when listing the destination range costs fewer requests than one HEAD per
-/// action: a listing page covers 1,000 entries, so list unless the plan touches fewer
-/// than one key in fifty of those its destination holds.
-fn probe_by_listing(plan: &RestorePlan) -> bool {
+/// action: a page covers [`probe_page_size`] entries, so list unless the plan touches
+/// fewer than one in `page / 20` of the keys the destination holds (1 in 5 to 1 in 50).
+fn probe_by_listing(plan: &RestorePlan, concurrency: usize) -> bool {
     let actions = plan.actions.len() as u64;
-    actions > 0 && plan.stats.keys_now <= actions.saturating_mul(50)
+    let page = probe_page_size(concurrency) as u64;
+    actions > 0 && plan.stats.keys_now.saturating_mul(20) <= actions.saturating_mul(page)
 }
 
 /// The source version as the plan lists it (size, ETag, class), for a CopyObject that
@@ -814,6 +794,13 @@ fn listed_source(c: &CopyAction) -> Head {
             .map_or_else(|| "STANDARD".to_owned(), |s| s.0.clone()),
         ..Head::default()
     }
+}
+
+/// Entries per page of the drift-check listing: eight per action in flight, between 100
+/// and 1,000. Small enough that the listing stays close to the writes, large enough that
+/// it costs a few hundredths of a request per key.
+pub fn probe_page_size(concurrency: usize) -> i32 {
+    (concurrency.saturating_mul(8)).clamp(100, 1000) as i32
 }
 
 /// What a listing entry says about a key's current version (for the drift check).
@@ -843,6 +830,7 @@ async fn list_current(
     dst: Arc<dyn Bucket>,
     prefix: String,
     keys: Vec<(String, usize)>,
+    page_size: i32,
     tx: tokio::sync::mpsc::Sender<(usize, Probe)>,
 ) {
     if keys.is_empty() {
@@ -858,7 +846,7 @@ async fn list_current(
                 &prefix,
                 None,
                 (markers.0.as_deref(), markers.1.as_deref()),
-                1000,
+                page_size,
             )
             .await;
         let page = match page {
@@ -925,10 +913,13 @@ pub async fn run_plan(
         actions: plan.actions.clone(),
     });
     // Each action's key is read by a listing of the destination range (one request per
-    // 1,000 entries) rather than a HEAD each, when that is cheaper.
+    // page) rather than a HEAD each, when that is cheaper.
     let mut listing = None;
-    let items = if probe_by_listing(plan) {
-        let (tx, rx) = tokio::sync::mpsc::channel::<(usize, Probe)>(4096);
+    let items = if probe_by_listing(plan, config.concurrency) {
+        // The listing runs only a little ahead of the writes (a page, and a queue as
+        // long as the concurrency), so what it saw of a key is fresh when the key is
+        // written: a writer who changes a key after that is seen, not overwritten.
+        let (tx, rx) = tokio::sync::mpsc::channel::<(usize, Probe)>(config.concurrency.max(1));
         let prefix = plan
             .destination_location()
             .map_or_else(|| plan.source.prefix.clone(), |l| l.prefix.clone());
@@ -939,10 +930,12 @@ pub async fn run_plan(
             .map(|(i, a)| (a.key().to_owned(), i))
             .collect();
         keys.sort();
+        let page = probe_page_size(config.concurrency);
         listing = Some(tokio::spawn(list_current(
             ctx.dst.clone(),
             prefix,
             keys,
+            page,
             tx,
         )));
         Items::Streamed(ctx.actions.len(), rx)

@@ -28,6 +28,7 @@ pub mod execute;
 pub mod journal;
 pub mod listing;
 pub mod output;
+pub mod pipeline;
 pub mod run;
 pub mod s3;
 

@@ -5,7 +5,7 @@
 //! Each check returns a one-line description of what did not hold.
 
 use super::Bucket;
-use crate::s3::{CopyRequest, ErrorKind, Head, ObjectAttrs};
+use super::{CopyRequest, ErrorKind, Head, ObjectAttrs};
 use std::collections::BTreeSet;
 
 type Check = Result<(), String>;
@@ -264,7 +264,7 @@ async fn multipart_copy_assembles_the_ranges(b: &dyn Bucket, p: &str) -> Check {
         .create_multipart(&dst, &attrs)
         .await
         .map_err(|e| format!("CreateMultipartUpload: {e}"))?;
-    let ranges = crate::execute::part_ranges(bytes.len() as u64, 5 * 1024 * 1024);
+    let ranges = super::part_ranges(bytes.len() as u64, 5 * 1024 * 1024);
     let mut parts = Vec::new();
     for (i, r) in ranges.iter().enumerate() {
         let n = i as i32 + 1;

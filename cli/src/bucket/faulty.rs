@@ -9,7 +9,7 @@
 //! another writer.
 
 use super::Bucket;
-use crate::s3::{
+use super::{
     Acl, ArchiveRestoreState, BucketVersioning, CopyRequest, ErrorKind, Head, ObjectAttrs, RawPage,
     S3Error,
 };

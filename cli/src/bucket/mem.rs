@@ -11,7 +11,7 @@
 //! write, so their order is their timestamps' order.
 
 use super::Bucket;
-use crate::s3::{
+use super::{
     Acl, ArchiveRestoreState, BucketVersioning, CopyRequest, ErrorKind, Head, ObjectAttrs, RawPage,
     S3Error,
 };

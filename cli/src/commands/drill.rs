@@ -14,13 +14,14 @@ use crate::App;
 use crate::args::DrillArgs;
 use crate::commands::restore::{
     Clients, Request, TargetSpec, annotate_archived, check_blast_radius, check_buckets,
-    execute_plan, finish_plan, gate_warnings, prepare, resolve_time, rfc3339,
+    execute_plan, finish_plan, gate_warnings, prepare, rfc3339,
 };
 use crate::commands::verify::{self, Side};
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::journal::{self, Line, Op};
 use crate::listing::list_timeline;
 use crate::output::human_bytes;
+use crate::pipeline::resolve_time;
 use chrono::{Duration, Utc};
 use s3rewind_engine::{Destination, NULL_VERSION, parse_s3_uri};
 use serde_json::{Value, json};

@@ -8,11 +8,11 @@
 
 use crate::App;
 use crate::args::{DiffArgs, HistoryArgs, LsArgs, TimelineArgs};
-use crate::commands::restore::{require_versioned, resolve_time, rfc3339};
 use crate::commands::scan;
 use crate::error::{CliError, CliResult, Exit};
 use crate::listing::list_timeline;
 use crate::output::{Printer, human_bytes};
+use crate::pipeline::{require_versioned, resolve_time, rfc3339};
 use chrono::{DateTime, Utc};
 use s3rewind_engine::detect::{Confidence, DamageKind, Incident};
 use s3rewind_engine::{Anomaly, Location, Timeline, Version, parse_s3_uri};

@@ -9,8 +9,8 @@
 //! A gate that cannot be read (no permission for the configuration) is logged and
 //! skipped rather than stopping the restore.
 
-use crate::commands::restore::Clients;
 use crate::error::CliResult;
+use crate::pipeline::Clients;
 use crate::s3::{ErrorKind, S3Error};
 use chrono::{DateTime, Utc};
 use s3rewind_engine::{Location, Warning};

@@ -19,10 +19,10 @@
 
 use crate::App;
 use crate::args::{DetectArgs, ScanArgs};
-use crate::commands::restore::{require_versioned, resolve_time, rfc3339};
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::listing::list_timeline;
 use crate::output::Printer;
+use crate::pipeline::{require_versioned, resolve_time, rfc3339};
 use crate::s3::{ErrorKind, S3, S3Error};
 use s3rewind_engine::detect::{
     ContentSample, DetectOptions, SAMPLE_BYTES, ScanReport, restore_point, sample_plan,

@@ -24,14 +24,14 @@ use crate::App;
 use crate::args::UndeleteArgs;
 use crate::bucket::Bucket;
 use crate::commands::restore::{
-    Clients, RESTORE_SCHEMA, check_buckets, exec_config, print_plan, resolve_time, rfc3339,
-    run_plan,
+    Clients, RESTORE_SCHEMA, check_buckets, exec_config, print_plan, rfc3339, run_plan,
 };
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::execute::{ExecReport, KeyIssue};
 use crate::journal::{self, Done, Journal, Line, Op};
 use crate::listing::list_timeline;
 use crate::output::{Printer, human_bytes};
+use crate::pipeline::resolve_time;
 use crate::run::{Items, Job, Probe, RunOptions, Step};
 use crate::s3::{BucketVersioning, ErrorKind, S3Bucket};
 use chrono::{DateTime, SubsecRound, Utc};

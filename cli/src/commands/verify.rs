@@ -21,10 +21,10 @@
 
 use crate::App;
 use crate::args::VerifyArgs;
-use crate::commands::restore::{require_versioned, resolve_time, rfc3339};
 use crate::error::{CliError, CliResult, Exit};
 use crate::listing::list_timeline;
 use crate::output::{Printer, human_bytes};
+use crate::pipeline::{require_versioned, resolve_time, rfc3339};
 use crate::s3::S3;
 use chrono::{DateTime, Utc};
 use s3rewind_engine::select::KeyFilter;
@@ -333,7 +333,7 @@ pub async fn check(
     let mut current = current;
     filter.retain(
         &mut current,
-        crate::commands::restore::to_source_key(&source.prefix, &side.destination()),
+        crate::pipeline::to_source_key(&source.prefix, &side.destination()),
     );
     let mut checks = compare(source, &side.destination(), target, &current, deep);
     recognise_copies(&mut checks, known);
@@ -766,9 +766,7 @@ pub async fn verify_cmd(app: &App, args: &VerifyArgs) -> CliResult<Exit> {
     )
     .await?;
     let current = matches!(side, Side::InPlace).then(|| timeline.current());
-    let filter = crate::commands::restore::filter_of(&crate::commands::restore::key_selection(
-        &args.select,
-    )?)?;
+    let filter = crate::pipeline::filter_of(&crate::pipeline::key_selection(&args.select)?)?;
     let mut target = timeline.state_at(at);
     filter.retain(&mut target, str::to_owned);
     let known = match &args.journal {
