@@ -4,7 +4,8 @@
 //! backend, and one conformance suite that every implementation runs
 //! (`tests/integration/conformance.rs` on moto and radosgw, `bucket::mem` tests in memory).
 //!
-//! - [`crate::s3::S3Bucket`]: a bucket behind an S3 endpoint (the SDK).
+//! - `S3Bucket` (in the `s3` module, which implements this trait): a bucket behind an S3
+//!   endpoint (the SDK).
 //! - [`MemBucket`]: a bucket in memory, on the engine's simulator, counting its requests
 //!   per operation; tests run the executor against it by the thousand.
 //! - [`Faulty`]: wraps any bucket and injects faults (throttling, 500s, resets, lost

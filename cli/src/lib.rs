@@ -20,6 +20,8 @@ library.
 
 #![deny(missing_docs)]
 
+#[cfg(test)]
+mod architecture;
 pub mod args;
 pub mod bucket;
 pub mod commands;
@@ -149,18 +151,7 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// What every command gets: the printer, the S3 client and the global options.
-#[derive(Debug)]
-pub struct App {
-    /// Where output goes.
-    pub printer: Printer,
-    /// The client for the source (and, unless told otherwise, the destination).
-    pub s3: s3::S3,
-    /// The global connection options (for building other clients).
-    pub connect: s3::ConnectOptions,
-    /// `-v` or more.
-    pub verbose: bool,
-}
+pub use pipeline::App;
 
 /// Run one parsed command.
 pub async fn run(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {

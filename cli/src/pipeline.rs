@@ -4,13 +4,26 @@
 //! verification), then its printed result. Nothing here imports a command, so the
 //! commands import each other without cycles through it.
 
-use crate::App;
 use crate::args::Select;
 use crate::error::{CliError, CliResult, from_s3};
+use crate::output::Printer;
 use crate::s3::{ConnectOptions, S3};
 use chrono::{DateTime, SecondsFormat, Utc};
 use s3rewind_engine::select::{KeyFilter, KeySelection};
 use s3rewind_engine::{Destination, PlanError, Versioning, parse_time};
+
+/// What every command gets: the printer, the S3 client and the global options.
+#[derive(Debug)]
+pub struct App {
+    /// Where output goes.
+    pub printer: Printer,
+    /// The client for the source (and, unless told otherwise, the destination).
+    pub s3: S3,
+    /// The global connection options (for building other clients).
+    pub connect: ConnectOptions,
+    /// `-v` or more.
+    pub verbose: bool,
+}
 
 /// Format an instant the way s3rewind prints instants.
 pub fn rfc3339(t: DateTime<Utc>) -> String {

@@ -9,9 +9,9 @@
 //! versioning, lifecycle and Object Lock, through a client for its region): a replica in
 //! another account is often not readable, which is noted, never an error.
 
-use crate::App;
 use crate::args::AuditArgs;
 use crate::error::{CliError, CliResult, Exit, from_s3};
+use crate::pipeline::App;
 use crate::s3::{ErrorKind, S3, S3Error};
 use s3rewind_engine::audit::{
     AuditOptions, AuditReport, BucketFacts, Coverage, Replica, ReplicaStatus, Unreadable, audit,

@@ -10,7 +10,6 @@
 //! "verification": {…the verify report…}, "failures": {"copy_failed", "drifted",
 //! "waiting", "verification"}, "journal", "cleanup": {"removed", "left"} | null}`.
 
-use crate::App;
 use crate::args::DrillArgs;
 use crate::commands::restore::{
     Clients, Request, TargetSpec, annotate_archived, check_blast_radius, check_buckets,
@@ -21,6 +20,7 @@ use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::journal::{self, Line, Op};
 use crate::listing::list_timeline;
 use crate::output::human_bytes;
+use crate::pipeline::App;
 use crate::pipeline::resolve_time;
 use chrono::{Duration, Utc};
 use s3rewind_engine::{Destination, NULL_VERSION, parse_s3_uri};

@@ -1,12 +1,12 @@
 //! `plan`, `restore` and `apply`, and the planning steps other commands share.
 
-use crate::App;
 use crate::args::{ApplyArgs, DetectArgs, ExecArgs, PlanArgs, RestoreArgs, Target};
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::execute::{ArchiveRestore, ExecConfig, ExecReport, execute};
 use crate::journal::{self, Journal, Line};
 use crate::listing::list_timeline;
 use crate::output::{Printer, human_bytes};
+use crate::pipeline::App;
 pub use crate::pipeline::{Clients, require_versioned, rfc3339};
 use crate::pipeline::{filter_of, key_selection, resolve_time, to_source_key};
 use crate::s3::ConnectOptions;

@@ -17,11 +17,11 @@
 //! evidence, never wrong evidence. Access denied stops the scan with a hint, because
 //! every other sample would fail the same way.
 
-use crate::App;
 use crate::args::{DetectArgs, ScanArgs};
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::listing::list_timeline;
 use crate::output::Printer;
+use crate::pipeline::App;
 use crate::pipeline::{require_versioned, resolve_time, rfc3339};
 use crate::s3::{ErrorKind, S3, S3Error};
 use s3rewind_engine::detect::{

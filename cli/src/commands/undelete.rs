@@ -20,7 +20,6 @@
 //! and `--since` keeps the keys deleted at or after TIME. Keys that only ever had delete
 //! markers have nothing to bring back and are skipped with a note.
 
-use crate::App;
 use crate::args::UndeleteArgs;
 use crate::bucket::Bucket;
 use crate::commands::restore::{
@@ -31,6 +30,7 @@ use crate::execute::{ExecReport, KeyIssue};
 use crate::journal::{self, Done, Journal, Line, Op};
 use crate::listing::list_timeline;
 use crate::output::{Printer, human_bytes};
+use crate::pipeline::App;
 use crate::pipeline::resolve_time;
 use crate::run::{Items, Job, Probe, RunOptions, Step};
 use crate::s3::{BucketVersioning, ErrorKind, S3Bucket};

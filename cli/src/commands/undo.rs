@@ -7,11 +7,11 @@
 //! since the restore is skipped and reported as drifted (unless `--force`), and the undo
 //! has its own journal (undo of an undo works the same way).
 
-use crate::App;
 use crate::args::UndoArgs;
 use crate::commands::restore::{Clients, RESTORE_SCHEMA, check_buckets, run_plan};
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::journal::{self, Done, Line, Op};
+use crate::pipeline::App;
 use chrono::Utc;
 use s3rewind_engine::{
     Action, CopyAction, DeleteMarkerAction, Destination, Expect, Location, PLAN_SCHEMA, PlanStats,

@@ -19,11 +19,11 @@
 //!
 //! Any difference gives exit 1 and a list of the keys with the reason.
 
-use crate::App;
 use crate::args::VerifyArgs;
 use crate::error::{CliError, CliResult, Exit};
 use crate::listing::list_timeline;
 use crate::output::{Printer, human_bytes};
+use crate::pipeline::App;
 use crate::pipeline::{require_versioned, resolve_time, rfc3339};
 use crate::s3::S3;
 use chrono::{DateTime, Utc};

@@ -1,0 +1,156 @@
+//! The CLI's modules import each other without cycles: commands on top, then the pipeline
+//! stages, the runner and the executor, the bucket trait, the S3 implementation at the
+//! bottom. This test reads the sources and fails on the first cycle it finds.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// The module a source file belongs to, for this purpose: `commands::<name>` for a
+/// command, else the top-level module (`bucket/mem.rs` is `bucket`); `None` for the
+/// crate root and for test-only files.
+fn module_of(rel: &str) -> Option<String> {
+    let rel = rel.strip_suffix(".rs")?;
+    if rel == "lib" || rel == "main" || rel.contains("tests") || rel.ends_with("conformance") {
+        return None;
+    }
+    let parts: Vec<&str> = rel.split('/').collect();
+    Some(match parts.as_slice() {
+        ["commands", name, ..] => format!("commands::{name}"),
+        [first, ..] => (*first).to_owned(),
+        [] => return None,
+    })
+}
+
+/// The modules a source mentions as `crate::x` (or `crate::commands::x`), outside
+/// comments and its `mod tests`.
+fn mentions(src: &str) -> BTreeSet<String> {
+    let code = src.split("#[cfg(test)]\nmod tests").next().unwrap_or(src);
+    let mut out = BTreeSet::new();
+    for line in code.lines() {
+        let line = line.trim_start();
+        if line.starts_with("//") {
+            continue;
+        }
+        let mut rest = line;
+        while let Some(i) = rest.find("crate::") {
+            rest = &rest[i + "crate::".len()..];
+            let ident = |s: &str| -> String {
+                s.chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect()
+            };
+            if let Some(inner) = rest.strip_prefix('{') {
+                for item in inner.split('}').next().unwrap_or_default().split(',') {
+                    let name = ident(item.trim());
+                    if !name.is_empty() {
+                        out.insert(name);
+                    }
+                }
+                continue;
+            }
+            let first = ident(rest);
+            if first == "commands" {
+                let sub = ident(rest["commands::".len().min(rest.len())..].trim_start());
+                out.insert(format!("commands::{sub}"));
+            } else if !first.is_empty() {
+                out.insert(first);
+            }
+        }
+    }
+    out
+}
+
+fn graph() -> BTreeMap<String, BTreeSet<String>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    let mut dirs = vec![root.clone()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                files.push(p);
+            }
+        }
+    }
+    let mut g: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for f in files {
+        let rel = f
+            .strip_prefix(&root)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        let Some(m) = module_of(&rel) else { continue };
+        let deps = mentions(&std::fs::read_to_string(&f).unwrap());
+        let entry = g.entry(m.clone()).or_default();
+        entry.extend(deps.into_iter().filter(|d| *d != m));
+    }
+    g
+}
+
+fn find_cycle(g: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        n: &str,
+        g: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|p| p == n) {
+            let mut cycle = path[i..].to_vec();
+            cycle.push(n.to_owned());
+            return Some(cycle);
+        }
+        if done.contains(n) {
+            return None;
+        }
+        path.push(n.to_owned());
+        for d in g.get(n).into_iter().flatten() {
+            if g.contains_key(d)
+                && let Some(c) = visit(d, g, path, done)
+            {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(n.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    g.keys()
+        .find_map(|n| visit(n, g, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn cli_modules_import_each_other_without_cycles() {
+    let g = graph();
+    assert!(g.contains_key("commands::restore") && g.contains_key("bucket"));
+    assert!(
+        g["commands::restore"].contains("execute"),
+        "the reader of imports is broken: {g:?}"
+    );
+    if let Some(c) = find_cycle(&g) {
+        panic!("import cycle: {}", c.join(" -> "));
+    }
+}
+
+#[test]
+fn a_cycle_is_found() {
+    let mut g = BTreeMap::new();
+    g.insert("a".to_owned(), BTreeSet::from(["b".to_owned()]));
+    g.insert("b".to_owned(), BTreeSet::from(["c".to_owned()]));
+    g.insert("c".to_owned(), BTreeSet::from(["a".to_owned()]));
+    assert_eq!(find_cycle(&g).unwrap().len(), 4);
+    g.get_mut("c").unwrap().clear();
+    assert_eq!(find_cycle(&g), None);
+    assert_eq!(
+        mentions(
+            "use crate::{bucket::Bucket, run};\nlet x = crate::commands::scan::f();\n// crate::zzz"
+        ),
+        BTreeSet::from([
+            "bucket".to_owned(),
+            "run".to_owned(),
+            "commands::scan".to_owned()
+        ])
+    );
+}
