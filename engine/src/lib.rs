@@ -73,6 +73,8 @@ pub mod sim;
 pub mod state;
 pub mod time;
 pub mod timeline;
+pub mod undelete;
+pub mod undo;
 pub mod verify;
 
 pub use detect::{

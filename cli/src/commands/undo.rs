@@ -3,7 +3,9 @@
 //!
 //! The journal says, per key, what was current before the first action of the restore
 //! (`previous_version_id`) and what the restore left (`new_version_id` of its last action).
-//! The undo is an ordinary plan executed by the ordinary executor, so a key that changed
+//! The engine turns that into the state the restore left and the state before it
+//! ([`s3rewind_engine::undo`]), and the undo is an ordinary plan (`plan()`) executed by the
+//! ordinary runner, so a key that changed
 //! since the restore is skipped and reported as drifted (unless `--force`), and the undo
 //! has its own journal (undo of an undo works the same way).
 
@@ -13,10 +15,8 @@ use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::journal::{self, Done, Line, Op};
 use crate::pipeline::App;
 use chrono::Utc;
-use s3rewind_engine::{
-    Action, CopyAction, DeleteMarkerAction, Destination, Expect, Location, PLAN_SCHEMA, PlanStats,
-    RestorePlan,
-};
+use s3rewind_engine::undo::{self, Touch};
+use s3rewind_engine::{Action, Destination, Location, PlanOptions, PlanStats, Version};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -105,71 +105,61 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
             !args.dry_run,
         )
         .await?;
-        let mut actions = Vec::new();
-        let mut stats = PlanStats::default();
-        for (key, t) in keys {
-            // What the restore left on the key: absent after a delete marker.
-            let expect = match t.last.op {
-                Op::DeleteMarker => None,
-                // A copy that named no version was read back: its ETag tells a `null`
-                // copy from a later `null` write; an unknown (empty) id never matches.
-                _ => Some(Expect {
-                    version_id: t.last.new_version_id.clone(),
-                    etag: t.last.etag.clone().unwrap_or_default(),
-                }),
+        // The engine decides (s3rewind_engine::undo); this reads the versions it needs.
+        let touches: Vec<Touch> = keys
+            .into_iter()
+            .map(|(key, t)| Touch {
+                key,
+                before: match t.first.op {
+                    // Before a removed delete marker the key was absent.
+                    Op::RemoveDeleteMarker => None,
+                    _ => t.first.previous_version_id.clone(),
+                },
+                left: match t.last.op {
+                    Op::DeleteMarker => None,
+                    // A copy that named no version was read back: its ETag tells a
+                    // `null` copy from a later `null` write; an empty id never matches.
+                    _ => Some((
+                        t.last.new_version_id.clone(),
+                        t.last.etag.clone().unwrap_or_default(),
+                        t.last.size.unwrap_or(0),
+                    )),
+                },
+                at: t.last.time,
+            })
+            .collect();
+        let left = undo::left_state(&touches);
+        let mut versions = BTreeMap::new();
+        for (key, id) in undo::versions_to_read(&touches) {
+            let head = clients
+                .source
+                .head(&bucket, &key, Some(&id))
+                .await
+                .map_err(|e| from_s3(e, &bucket))?
+                .ok_or_else(|| {
+                    CliError::failure(format!(
+                        "version {id} of {key:?}, current before the restore, no longer exists; it cannot be put back"
+                    ))
+                })?;
+            let version = Version {
+                version_id: id.clone(),
+                last_modified: head.last_modified.unwrap_or_else(Utc::now),
+                delete_marker: false,
+                etag: head.etag,
+                size: head.size,
+                storage_class: Some(s3rewind_engine::StorageClass(head.storage_class)),
+                owner_id: None,
+                is_latest: false,
             };
-            // Before a removed delete marker the key was absent (the marker was current).
-            let previous = match t.first.op {
-                Op::RemoveDeleteMarker => None,
-                _ => t.first.previous_version_id.as_ref(),
-            };
-            match previous {
-                Some(previous) if expect.as_ref().map(|e| &e.version_id) == Some(previous) => {}
-                Some(previous) => {
-                    let head = clients
-                        .source
-                        .head(&bucket, &key, Some(previous))
-                        .await
-                        .map_err(|e| from_s3(e, &bucket))?
-                        .ok_or_else(|| {
-                            CliError::failure(format!(
-                                "version {previous} of {key:?}, current before the restore, no longer exists; it cannot be put back"
-                            ))
-                        })?;
-                    stats.copies += 1;
-                    stats.bytes_to_copy += head.size;
-                    actions.push(Action::Copy(CopyAction {
-                        key: key.clone(),
-                        source_key: key,
-                        source_version_id: previous.clone(),
-                        etag: head.etag,
-                        size: head.size,
-                        storage_class: Some(s3rewind_engine::StorageClass(head.storage_class)),
-                        last_modified: head.last_modified.unwrap_or_else(Utc::now),
-                        expect,
-                    }));
-                }
-                // The key did not exist before the restore: mark it deleted again.
-                None => {
-                    if let Some(expect) = expect {
-                        stats.delete_markers += 1;
-                        actions.push(Action::DeleteMarker(DeleteMarkerAction { key, expect }));
-                    }
-                }
-            }
+            versions.insert((key, id), version);
         }
-        let plan = RestorePlan {
-            schema: PLAN_SCHEMA.to_owned(),
-            created_at: Some(Utc::now()),
-            source: location,
-            destination: Destination::InPlace,
-            at: Utc::now(),
-            selection: s3rewind_engine::Selection::Undo,
-            keys: None,
-            stats,
-            warnings: Vec::new(),
-            actions,
-        };
+        let target = undo::target_state(&touches, &left, &versions);
+        let mut options = PlanOptions::new(location, Destination::InPlace, Utc::now());
+        options.selection = s3rewind_engine::Selection::Undo;
+        // Only version identity counts: put back exactly the earlier version.
+        options.match_content = false;
+        let mut plan = s3rewind_engine::plan(&left, &target, &options);
+        plan.created_at = Some(Utc::now());
         plan.validate()?;
         printer.info(format!(
             "undo of {} on bucket {bucket:?}: {} copies back to the earlier version, {} delete markers",
