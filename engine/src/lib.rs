@@ -64,6 +64,7 @@ pub mod error;
 pub mod keys;
 pub mod location;
 pub mod model;
+pub mod pairs;
 pub mod paths;
 pub mod plan;
 pub mod policy;

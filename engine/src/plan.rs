@@ -587,11 +587,6 @@ fn expect_of(v: &Version) -> Expect {
 pub fn plan(current: &BucketState, target: &BucketState, options: &PlanOptions) -> RestorePlan {
     let src_prefix = options.source.prefix.as_str();
     let in_place = matches!(options.destination, Destination::InPlace);
-    let dest_prefix = match &options.destination {
-        Destination::InPlace => src_prefix,
-        Destination::Bucket { location } => location.prefix.as_str(),
-        Destination::Directory { .. } => "",
-    };
     let known: HashMap<(&str, &str), &KnownCopy> = options
         .known_copies
         .iter()
@@ -626,39 +621,18 @@ pub fn plan(current: &BucketState, target: &BucketState, options: &PlanOptions) 
         warnings.push(Warning::OutOfOrder { key: k.clone() });
     }
 
-    // Both sides sorted by destination key; prefix replacement preserves order.
-    let mut tgt = target
-        .objects
-        .iter()
-        .filter(|e| e.key.starts_with(src_prefix))
-        .map(|e| (destination_key(src_prefix, &options.destination, &e.key), e))
-        .peekable();
-    let mut cur = current
-        .objects
-        .iter()
-        .filter(|e| e.key.starts_with(dest_prefix))
-        .peekable();
+    let dest_prefix = crate::pairs::destination_prefix(src_prefix, &options.destination);
     stats.keys_now = current
         .objects
         .iter()
         .filter(|e| e.key.starts_with(dest_prefix))
         .count() as u64;
 
-    loop {
-        let order = match (tgt.peek(), cur.peek()) {
-            (None, None) => break,
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (Some((dk, _)), Some(c)) => dk.as_str().cmp(c.key.as_str()),
-        };
-        match order {
-            std::cmp::Ordering::Less | std::cmp::Ordering::Equal => {
-                let (dest_key, t) = tgt.next().expect("peeked");
-                let c = if order == std::cmp::Ordering::Equal {
-                    cur.next()
-                } else {
-                    None
-                };
+    for pair in crate::pairs::pairs(src_prefix, &options.destination, target, current) {
+        let c = pair.current;
+        match pair.target {
+            Some(t) => {
+                let dest_key = pair.key;
                 stats.keys_at_target += 1;
                 let u = uncertain.get(t.key.as_str());
                 let same = c.is_some_and(|c| {
@@ -715,8 +689,8 @@ pub fn plan(current: &BucketState, target: &BucketState, options: &PlanOptions) 
                     expect: c.map(|c| expect_of(&c.version)),
                 }));
             }
-            std::cmp::Ordering::Greater => {
-                let c = cur.next().expect("peeked");
+            None => {
+                let c = c.expect("one side is always present");
                 if !in_place {
                     stats.left_alone += 1;
                     warnings.push(Warning::ExtraAtDestination { key: c.key.clone() });

@@ -17,7 +17,7 @@
 //! looked at.
 
 use crate::model::Version;
-use crate::plan::{Destination, KnownCopy, Location, destination_key};
+use crate::plan::{Destination, KnownCopy, Location};
 use crate::state::BucketState;
 use serde::{Deserialize, Serialize};
 
@@ -131,33 +131,10 @@ pub fn compare(
     current: &BucketState,
     deep: bool,
 ) -> Vec<KeyCheck> {
-    let src_prefix = source.prefix.as_str();
     let in_place = matches!(destination, Destination::InPlace);
-    let dest_prefix = match destination {
-        Destination::InPlace => src_prefix,
-        Destination::Bucket { location } => location.prefix.as_str(),
-        Destination::Directory { .. } => "",
-    };
-    let mut tgt = target
-        .objects
-        .iter()
-        .filter(|e| e.key.starts_with(src_prefix))
-        .map(|e| (destination_key(src_prefix, destination, &e.key), e))
-        .peekable();
-    let mut cur = current
-        .objects
-        .iter()
-        .filter(|e| e.key.starts_with(dest_prefix))
-        .peekable();
     let mut out = Vec::new();
-    loop {
-        let (t, c) = match (tgt.peek(), cur.peek()) {
-            (None, None) => break,
-            (Some((k, _)), Some(c)) if *k == c.key => (tgt.next(), cur.next()),
-            (Some((k, _)), Some(c)) if *k < c.key => (tgt.next(), None),
-            (Some(_), None) => (tgt.next(), None),
-            _ => (None, cur.next()),
-        };
+    for pair in crate::pairs::pairs(&source.prefix, destination, target, current) {
+        let (t, c) = (pair.target.map(|t| (pair.key.clone(), t)), pair.current);
         let check = match (t, c) {
             (Some((key, t)), None) => KeyCheck {
                 key,
@@ -203,7 +180,7 @@ pub fn compare(
                     outcome,
                 }
             }
-            (None, None) => unreachable!("one side is always taken"),
+            (None, None) => unreachable!("a pair has at least one side"),
         };
         out.push(check);
     }

@@ -15,9 +15,8 @@ use crate::pipeline::App;
 use crate::pipeline::{require_versioned, resolve_time, rfc3339};
 use chrono::{DateTime, Utc};
 use s3rewind_engine::detect::{Confidence, DamageKind, Incident};
-use s3rewind_engine::{Anomaly, Location, Timeline, Version, parse_s3_uri};
+use s3rewind_engine::{Anomaly, Destination, Location, Timeline, Version, parse_s3_uri};
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::path::Path;
 
 // ---------------------------------------------------------------------------------------
@@ -473,13 +472,6 @@ pub fn diff_states(
 ) -> DiffReport {
     let a = timeline.state_at(from);
     let b = timeline.state_at(to);
-    let mut keys: BTreeMap<&str, (Option<&Version>, Option<&Version>)> = BTreeMap::new();
-    for e in &a.objects {
-        keys.entry(e.key.as_str()).or_default().0 = Some(&e.version);
-    }
-    for e in &b.objects {
-        keys.entry(e.key.as_str()).or_default().1 = Some(&e.version);
-    }
     let mut r = DiffReport {
         schema: DIFF_SCHEMA,
         source: source.clone(),
@@ -491,7 +483,15 @@ pub fn diff_states(
         deleted: Vec::new(),
         ambiguous: Vec::new(),
     };
-    for (key, sides) in keys {
+    // The engine's one comparison of two states: the state at `to` as the target, the
+    // state at `from` as what is there, in place.
+    let whole = Destination::InPlace;
+    for pair in s3rewind_engine::pairs::pairs("", &whole, &b, &a) {
+        let key = pair.key.as_str();
+        let sides = (
+            pair.current.map(|e| &e.version),
+            pair.target.map(|e| &e.version),
+        );
         match sides {
             (None, Some(v)) => r.added.push(OneSide {
                 key: key.to_owned(),
