@@ -377,6 +377,14 @@ pub fn endpoint_is_aws(url: &str) -> bool {
         .any(|d| host.ends_with(&format!(".{d}")))
 }
 
+/// A write that adds a version (CopyObject, PutObject, DeleteObject adding a marker) is
+/// sent once: a retry after a reply lost on the way back would add a second version. The
+/// runner retries it instead, after reading the key again (see `crate::run`), and sees
+/// SlowDown itself, so its concurrency adapts.
+fn no_retries() -> aws_sdk_s3::config::Builder {
+    aws_sdk_s3::config::Builder::default().retry_config(RetryConfig::disabled())
+}
+
 fn strip_quotes(etag: &str) -> String {
     etag.trim_matches('"').to_owned()
 }
@@ -672,15 +680,20 @@ impl S3 {
         if let Some(etag) = r.source_if_match {
             req = req.copy_source_if_match(format!("\"{etag}\""));
         }
-        let out = req.send().await.map_err(|e| {
-            classify(
-                format!(
-                    "CopyObject s3://{}/{}?versionId={} -> s3://{}/{}",
-                    r.source_bucket, r.source_key, r.source_version_id, r.bucket, r.key
-                ),
-                e,
-            )
-        })?;
+        let out = req
+            .customize()
+            .config_override(no_retries())
+            .send()
+            .await
+            .map_err(|e| {
+                classify(
+                    format!(
+                        "CopyObject s3://{}/{}?versionId={} -> s3://{}/{}",
+                        r.source_bucket, r.source_key, r.source_version_id, r.bucket, r.key
+                    ),
+                    e,
+                )
+            })?;
         Ok(out.version_id().unwrap_or("null").to_owned())
     }
 
@@ -691,6 +704,8 @@ impl S3 {
             .delete_object()
             .bucket(bucket)
             .key(key)
+            .customize()
+            .config_override(no_retries())
             .send()
             .await
             .map_err(|e| classify(format!("DeleteObject on s3://{bucket}/{key}"), e))?;
@@ -1042,6 +1057,8 @@ impl S3 {
             .key(key)
             .body(ByteStream::from(body));
         let out = with_attrs!(req, attrs)
+            .customize()
+            .config_override(no_retries())
             .send()
             .await
             .map_err(|e| classify(format!("PutObject s3://{bucket}/{key}"), e))?;

@@ -30,7 +30,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use s3rewind_engine::detect::{DetectOptions, ScanReport, detect, sample_plan};
-use s3rewind_engine::scenarios::{self, Scenario};
+use s3rewind_testkit::scenarios::{self, Scenario};
 use std::collections::BTreeSet;
 
 #[derive(Default)]

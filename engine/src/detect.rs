@@ -11,7 +11,8 @@ version, every other key left as it is now).
 
 ```
 use s3rewind_engine::detect::{DamageKind, DetectOptions, detect, per_key_target, restore_point, sample_plan};
-use s3rewind_engine::{Destination, Location, PlanOptions, plan, scenarios};
+use s3rewind_engine::{Destination, Location, PlanOptions, plan};
+use s3rewind_testkit::scenarios;
 
 // A week of office activity, then a sync client uploads empty files over the documents.
 let s = scenarios::by_name("truncation").unwrap();
@@ -258,7 +259,7 @@ impl Default for DetectOptions {
 }
 
 /// Content evidence for one version, gathered by the CLI (or by
-/// [`scenarios::samples_for`](crate::scenarios::samples_for) in tests).
+/// `s3rewind_testkit::scenarios::samples_for` in tests).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContentSample {
     /// The key.

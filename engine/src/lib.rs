@@ -21,7 +21,8 @@ comes out (states, plans); the `s3rewind` CLI does all the talking to S3.
 - [`detect()`] → [`ScanReport`]: suspected incidents (encryption, renames, wipes,
   truncation, wrong types, new writers) with the affected keys' last good versions;
   [`restore_point`] and [`per_key_target`] turn them into a target state. The
-  [`scenarios`] module holds the healthy and damaged histories the detector is measured on.
+  healthy and damaged histories the detector is measured on live in the unpublished
+  `s3rewind-testkit` crate (`testkit/`).
 - [`paths`]: which keys can be written as files under a directory (`--to-dir`), and why
   the others cannot.
 
@@ -68,7 +69,6 @@ pub mod pairs;
 pub mod paths;
 pub mod plan;
 pub mod policy;
-pub mod scenarios;
 pub mod select;
 pub mod sim;
 pub mod state;

@@ -22,8 +22,8 @@ use s3rewind_engine::detect::{
     ContentSample, DamageKind, DetectOptions, ScanReport, detect, per_key_target, restore_point,
     sample_plan,
 };
-use s3rewind_engine::scenarios::{self, Injection};
 use s3rewind_engine::{Destination, Entry, Location, PlanOptions, Timeline, Version, plan};
+use s3rewind_testkit::scenarios::{self, Injection};
 use std::collections::BTreeSet;
 
 /// `default` cases, or `DETECT_PROP_CASES` when set.

@@ -13,8 +13,8 @@ use s3rewind_engine::detect::{
     Confidence, ContentSample, DamageKind, DetectOptions, Incident, SCAN_SCHEMA, ScanReport,
     detect, per_key_target, restore_point, sample_plan,
 };
-use s3rewind_engine::scenarios::{self, ExpectedIncident, Scenario};
 use s3rewind_engine::{Destination, Location, PlanOptions, Timeline, plan};
+use s3rewind_testkit::scenarios::{self, ExpectedIncident, Scenario};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 

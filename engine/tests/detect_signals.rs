@@ -5,8 +5,8 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use s3rewind_engine::detect::{
     Confidence, DamageKind, DetectOptions, ScanReport, detect, per_key_target,
 };
-use s3rewind_engine::scenarios::{samples_for, timeline_of};
 use s3rewind_engine::{PutMeta, SimBucket, StorageClass, Versioning};
+use s3rewind_testkit::scenarios::{samples_for, timeline_of};
 
 const OWNER: &str = "owner-main";
 
@@ -15,15 +15,11 @@ fn t(day: i64, h: i64, m: i64, s: i64) -> DateTime<Utc> {
         + TimeDelta::seconds(day * 86_400 + h * 3600 + m * 60 + s)
 }
 
-struct Rng(u64);
+struct Rng(s3rewind_testkit::Prng);
 
 impl Rng {
     fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     fn bytes(&mut self, n: usize) -> Vec<u8> {
@@ -90,7 +86,7 @@ fn a_nightly_fixed_size_append_is_routine_after_its_first_night() {
     // Fixed-size binary records, and CSV rows (text, where a fixed growth alone is
     // taken for an append rather than a cipher's overhead).
     for ext in ["dat", "csv"] {
-        let mut rng = Rng(1);
+        let mut rng = Rng(s3rewind_testkit::Prng(1));
         let (mut b, _) = office(&mut rng);
         let tables: Vec<String> = (0..20)
             .map(|i| format!("warehouse/t{i:02}.{ext}"))
@@ -179,7 +175,7 @@ fn rename_all(b: &mut SimBucket, keys: &[String], suffix: &str, encrypt: Option<
 
 #[test]
 fn renames_that_keep_the_bytes_are_moves_and_encrypted_copies_are_not() {
-    let mut rng = Rng(2);
+    let mut rng = Rng(s3rewind_testkit::Prng(2));
     let (base, keys) = office(&mut rng);
     let mut moved = base.clone();
     rename_all(&mut moved, &keys[..30], ".processed", None);
@@ -201,7 +197,7 @@ fn renames_that_keep_the_bytes_are_moves_and_encrypted_copies_are_not() {
 
 #[test]
 fn moving_a_folder_is_not_a_wipe_but_deleting_it_is() {
-    let mut rng = Rng(3);
+    let mut rng = Rng(s3rewind_testkit::Prng(3));
     let (base, keys) = office(&mut rng);
     let folder: Vec<&String> = keys
         .iter()
@@ -236,7 +232,7 @@ fn moving_a_folder_is_not_a_wipe_but_deleting_it_is() {
 
 #[test]
 fn an_age_cutoff_cleanup_is_not_a_wipe_but_a_random_one_is() {
-    let mut rng = Rng(4);
+    let mut rng = Rng(s3rewind_testkit::Prng(4));
     let (mut base, _) = office(&mut rng);
     // One export a day for a week, then many on the last day.
     let mut exports = Vec::new();
@@ -266,7 +262,7 @@ fn an_age_cutoff_cleanup_is_not_a_wipe_but_a_random_one_is() {
 
 #[test]
 fn a_new_writer_overwriting_many_keys_is_reported_unless_content_clears_it() {
-    let mut rng = Rng(5);
+    let mut rng = Rng(s3rewind_testkit::Prng(5));
     let (mut b, keys) = office(&mut rng);
     // Another account rewrites 12 documents in two minutes: new text, random sizes.
     for (i, k) in keys.iter().take(12).enumerate() {
@@ -296,7 +292,7 @@ fn a_new_writer_overwriting_many_keys_is_reported_unless_content_clears_it() {
 
 #[test]
 fn a_storage_class_change_strengthens_an_incident() {
-    let mut rng = Rng(6);
+    let mut rng = Rng(s3rewind_testkit::Prng(6));
     let (base, keys) = office(&mut rng);
     let attack = |class: Option<StorageClass>, rng: &mut Rng| {
         let mut b = base.clone();
@@ -327,7 +323,7 @@ fn a_storage_class_change_strengthens_an_incident() {
 
 #[test]
 fn one_content_over_many_keys_is_wrong_but_identical_new_files_are_not_alone() {
-    let mut rng = Rng(7);
+    let mut rng = Rng(s3rewind_testkit::Prng(7));
     let (base, keys) = office(&mut rng);
     let page = rng.text(700);
     // A notice copied into six folders: new files, nothing lost.
@@ -389,7 +385,7 @@ fn a_few_locked_copies_bring_their_deleted_originals_along() {
     // copies' content is damaged. Once with three other documents, once with three of
     // the encrypted ones.
     for renamed_from in [8..11, 5..8] {
-        let mut rng = Rng(11);
+        let mut rng = Rng(s3rewind_testkit::Prng(11));
         let (mut b, keys) = young_docs(&mut rng);
         for k in &keys[..8] {
             let size = b.head(k).unwrap().version.size as usize;
@@ -475,7 +471,7 @@ fn burst_evidence(b: &SimBucket, options: &DetectOptions) -> String {
 #[test]
 fn burst_evidence_speaks_in_the_bins_unit() {
     // Seconds, and the time to the second, for bins under a minute.
-    let mut rng = Rng(12);
+    let mut rng = Rng(s3rewind_testkit::Prng(12));
     let b = steady_then_encrypted(&mut rng, 1, t(0, 0, 0, 40));
     let e = burst_evidence(&b, &quick());
     assert!(e.contains(" in 1 second at 2026-05-04 00:00:40;"), "{e}");
@@ -518,7 +514,7 @@ fn a_burst_needs_a_baseline() {
     // rewrites 20 of them as thumbnails of about 2 KB. Metadata sees a size collapse
     // (weak on its own); 20 overwrites in one bin is a "burst" only against a baseline
     // the bucket does not have yet.
-    let mut rng = Rng(13);
+    let mut rng = Rng(s3rewind_testkit::Prng(13));
     let mut b = SimBucket::new(Versioning::Enabled, "v");
     let keys: Vec<String> = (0..30).map(|i| format!("photos/p{i:02}.png")).collect();
     for k in &keys {
@@ -591,7 +587,7 @@ fn a_fixed_size_append_to_text_files_is_not_taken_for_encryption_without_content
     let logs: Vec<String> = (0..10).map(|i| format!("logs/svc-{i}.log")).collect();
 
     // A young bucket, scanned at the scale of seconds: not reported.
-    let mut rng = Rng(14);
+    let mut rng = Rng(s3rewind_testkit::Prng(14));
     let mut young = SimBucket::new(Versioning::Enabled, "v");
     for k in &logs {
         let n = 2_000 + (rng.next() % 3_000) as usize;
@@ -686,7 +682,7 @@ fn assert_planted_means_created(report: &ScanReport) {
 
 #[test]
 fn planted_is_the_label_of_the_keys_an_incident_created_and_of_no_other() {
-    let mut rng = Rng(15);
+    let mut rng = Rng(s3rewind_testkit::Prng(15));
     let (mut b, keys) = office(&mut rng);
     // A sync job truncates eight documents, and drops one file into five new folders
     // and over two existing documents.
@@ -712,7 +708,7 @@ fn planted_is_the_label_of_the_keys_an_incident_created_and_of_no_other() {
     assert_planted_means_created(&report);
 
     // Encrypted `.locked` copies are planted too, with content or without.
-    let mut rng = Rng(16);
+    let mut rng = Rng(s3rewind_testkit::Prng(16));
     let (mut b, keys) = young_docs(&mut rng);
     for k in &keys[..8] {
         let size = b.head(k).unwrap().version.size as usize;

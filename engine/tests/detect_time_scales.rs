@@ -7,8 +7,8 @@ use chrono::TimeDelta;
 use s3rewind_engine::detect::{
     ContentSample, DetectOptions, ScanReport, detect, per_key_target, restore_point, sample_plan,
 };
-use s3rewind_engine::scenarios::{self, Attack, Benign, ScaledSpec, Scenario};
 use s3rewind_engine::{Destination, Location, PlanOptions, Timeline, plan};
+use s3rewind_testkit::scenarios::{self, Attack, Benign, ScaledSpec, Scenario};
 use std::collections::BTreeSet;
 
 /// The CLI's default sampling budget.

@@ -15,23 +15,6 @@ fn quiet() -> Printer {
     Printer::new(OutputFormat::Text, true, true)
 }
 
-/// splitmix64, for histories from a seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-}
-
 fn base() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap()
 }
@@ -39,7 +22,7 @@ fn base() -> DateTime<Utc> {
 /// A versioned bucket with `keys` keys written and deleted before T, then damaged after
 /// it (overwritten, deleted, new keys); returns it and T.
 fn history(seed: u64, keys: usize) -> (SimBucket, DateTime<Utc>) {
-    let mut rng = Rng(seed);
+    let mut rng = s3rewind_testkit::Prng(seed);
     let mut sim = SimBucket::new(Versioning::Enabled, "v");
     let mut t = base();
     let tick = |t: &mut DateTime<Utc>| {

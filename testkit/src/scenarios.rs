@@ -12,11 +12,11 @@
 //! started and ended and every key the incident wrote (overwritten, deleted or created),
 //! which is what a restore must undo.
 
-use crate::detect::{ContentSample, DamageKind, DetectOptions, SAMPLE_BYTES};
-use crate::model::Versioning;
-use crate::sim::{PutMeta, SimBucket};
-use crate::timeline::{Timeline, TimelineBuilder};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
+use s3rewind_engine::detect::{ContentSample, DamageKind, DetectOptions, SAMPLE_BYTES};
+use s3rewind_engine::model::Versioning;
+use s3rewind_engine::sim::{PutMeta, SimBucket};
+use s3rewind_engine::timeline::{Timeline, TimelineBuilder};
 use std::collections::BTreeSet;
 
 /// The canonical id of the bucket owner's account: every legitimate write in one account.
@@ -134,56 +134,7 @@ const BUILDERS: &[(&str, Builder)] = &[
 // ---------------------------------------------------------------------------------------
 // Randomness and contents
 
-/// splitmix64: small, fast, deterministic.
-#[derive(Debug, Clone)]
-struct Prng(u64);
-
-impl Prng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `lo..hi` (`lo` when empty).
-    fn range(&mut self, lo: u64, hi: u64) -> u64 {
-        if hi <= lo {
-            lo
-        } else {
-            lo + self.next() % (hi - lo)
-        }
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        self.unit() < p
-    }
-
-    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
-        &xs[self.range(0, xs.len() as u64) as usize]
-    }
-
-    fn fill(&mut self, out: &mut Vec<u8>, upto: usize) {
-        while out.len() < upto {
-            let x = self.next().to_le_bytes();
-            let n = (upto - out.len()).min(8);
-            out.extend_from_slice(&x[..n]);
-        }
-    }
-
-    /// Fisher–Yates shuffle.
-    fn shuffle<T>(&mut self, xs: &mut [T]) {
-        for i in (1..xs.len()).rev() {
-            let j = self.range(0, i as u64 + 1) as usize;
-            xs.swap(i, j);
-        }
-    }
-}
+use crate::Prng;
 
 const WORDS: &[&str] = &[
     "the",
@@ -366,7 +317,7 @@ fn make(kind: Kind, size: usize, rng: &mut Prng) -> Vec<u8> {
                 b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x48\x00\x48\x00\x00\xff\xdb\x00\x43\x00",
             );
             for i in 0..64u8 {
-                v.push(2 + i / 3 + (rng.next() % 3) as u8);
+                v.push(2 + i / 3 + (rng.next_u64() % 3) as u8);
             }
             v.extend_from_slice(
                 b"\xff\xc0\x00\x11\x08\x02\x00\x03\x00\x03\x01\x22\x00\x02\x11\x01\x03\x11\x01",
@@ -445,7 +396,7 @@ fn make(kind: Kind, size: usize, rng: &mut Prng) -> Vec<u8> {
                         rng.range(0, 60),
                         rng.range(0, 60),
                         rng.range(0, 1000),
-                        rng.next(),
+                        rng.next_u64(),
                         rng.pick(WORDS),
                         rng.pick(&[200, 200, 200, 201, 304, 404, 500]),
                         rng.range(1, 900)
@@ -707,7 +658,7 @@ impl World {
 fetching <code>/{}</code>. Please try again later.</p>\n<hr><address>edge-proxy/1.24 \
 (request {:016x})</address>\n</body></html>\n",
                         op.key,
-                        rng.next()
+                        rng.next_u64()
                     )
                     .into_bytes(),
                 ),
