@@ -33,6 +33,7 @@ import multiprocessing
 import os
 import random
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -102,7 +103,11 @@ class Proxy:
 
     def stop(self):
         self.p.terminate()
-        self.p.wait()
+        try:
+            self.p.wait(10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
 
 
 # ---------------------------------------------------------------- the history
@@ -392,13 +397,15 @@ def main():
         except (OSError, subprocess.TimeoutExpired):
             versions[name] = "missing"
 
+    # SIGTERM cleans up like Ctrl-C (moto and the proxies are stopped, the work dir removed).
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     work = tempfile.mkdtemp(prefix="s3rewind-peers.")
     port = free_port()
     mlog = open(os.path.join(work, "moto.log"), "w")
     mproc = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(port)], stdout=mlog, stderr=mlog)
     upstream = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 30
+        deadline = time.time() + 120
         while True:
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
@@ -433,7 +440,11 @@ def main():
                                     work, binary, a.seed, a.sample))
     finally:
         mproc.terminate()
-        mproc.wait()
+        try:
+            mproc.wait(10)
+        except subprocess.TimeoutExpired:
+            mproc.kill()
+            mproc.wait()
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
 
