@@ -364,13 +364,17 @@ def main():
     ap.add_argument("--sample", type=int, default=200, help="bodies read back per result")
     ap.add_argument("--json-out")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
+    ap.add_argument("--wait-bin", type=int, default=0,
+                    help="wait up to this many seconds for the s3rewind binary (a build still running)")
     a = ap.parse_args()
 
     binary = os.environ.get("S3REWIND_BIN") or os.path.join(ROOT, "target", "release", "s3rewind")
     moto = os.environ.get("MOTO_SERVER") or subprocess.check_output(
         [os.path.join(ROOT, "scripts", "ensure-moto")], text=True).strip()
     tools = [x for x in a.tools.split(",") if x]
-    missing = {"s3rewind": not os.access(binary, os.X_OK),
+    if a.wait_bin and not os.access(binary, os.X_OK):
+        log(f"{binary} missing: will wait up to {a.wait_bin} s for it before running s3rewind")
+    missing = {"s3rewind": not a.wait_bin and not os.access(binary, os.X_OK),
                "s3-pit-restore": not shutil.which("s3-pit-restore"),
                "rclone": not shutil.which("rclone")}
     for name in tools:
@@ -436,6 +440,15 @@ def main():
 
         results = []
         for name in tools:
+            if name == "s3rewind":
+                deadline = time.time() + a.wait_bin
+                while not os.access(binary, os.X_OK) and time.time() < deadline:
+                    time.sleep(5)
+                if not os.access(binary, os.X_OK):
+                    log(f"SKIPPED s3rewind: {binary} missing")
+                    continue
+                versions["s3rewind"] = subprocess.run([binary, "--version"], capture_output=True,
+                                                      text=True).stdout.strip()
             results.append(run_tool(name, upstream, s3, mproc.pid, "src", t, at_t, a.concurrency,
                                     work, binary, a.seed, a.sample))
     finally:
