@@ -26,3 +26,5 @@ mod explore;
 mod conformance;
 // Operations: audit (recovery readiness of a bucket's configuration) and policy.
 mod ops;
+// Faults on the wire: a restore through a fault-injecting proxy (scripts/s3proxy.py).
+mod faults;
