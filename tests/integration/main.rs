@@ -28,3 +28,5 @@ mod conformance;
 mod ops;
 // Every command's --output json against the schemas README documents.
 mod schemas;
+// Faults on the wire: a restore through a fault-injecting proxy (scripts/s3proxy.py).
+mod faults;
