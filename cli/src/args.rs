@@ -2,7 +2,6 @@
 //! [`crate::commands`].
 
 use crate::output::OutputFormat;
-use crate::s3::RetryModeArg;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -63,6 +62,24 @@ pub struct Global {
     /// SDK retry mode.
     #[arg(long, global = true, value_enum)]
     pub retry_mode: Option<RetryModeArg>,
+}
+
+/// The SDK retry modes (`--retry-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RetryModeArg {
+    /// Exponential backoff with jitter.
+    Standard,
+    /// Standard plus a client-side rate limiter that adapts to throttling.
+    Adaptive,
+}
+
+impl From<RetryModeArg> for crate::s3::RetryMode {
+    fn from(m: RetryModeArg) -> Self {
+        match m {
+            RetryModeArg::Standard => crate::s3::RetryMode::Standard,
+            RetryModeArg::Adaptive => crate::s3::RetryMode::Adaptive,
+        }
+    }
 }
 
 /// The commands.

@@ -161,7 +161,7 @@ pub async fn run(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
         profile: g.profile.clone(),
         region: g.region.clone(),
         max_attempts: g.max_attempts,
-        retry_mode: g.retry_mode,
+        retry_mode: g.retry_mode.map(Into::into),
     };
     let app = App {
         printer: printer.clone(),

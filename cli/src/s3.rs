@@ -11,7 +11,6 @@ use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{RequestChecksumCalculation, ResponseChecksumValidation};
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     BucketVersioningStatus, CompletedMultipartUpload, CompletedPart, EncodingType,
@@ -27,6 +26,7 @@ use std::time::Duration;
 
 mod bucket;
 mod config;
+mod error;
 mod list_xml;
 
 pub use crate::bucket::{
@@ -34,6 +34,7 @@ pub use crate::bucket::{
     S3Error,
 };
 pub use bucket::S3Bucket;
+use error::classify;
 
 /// Keeps the raw body of a successful response (for ListObjectVersions, whose element
 /// order the SDK's parsed output loses). On retries the last attempt's body wins.
@@ -104,138 +105,16 @@ pub struct ConnectOptions {
     /// Maximum attempts per request (the SDK's retry configuration).
     pub max_attempts: Option<u32>,
     /// Retry mode: `standard` or `adaptive`.
-    pub retry_mode: Option<RetryModeArg>,
+    pub retry_mode: Option<RetryMode>,
 }
 
 /// The SDK retry modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum RetryModeArg {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetryMode {
     /// Exponential backoff with jitter.
     Standard,
     /// Standard plus a client-side rate limiter that adapts to throttling.
     Adaptive,
-}
-
-impl S3Error {
-    /// For reads of an optional bucket configuration: `Ok(())` when the error only says
-    /// the configuration is not set (`code`, or a 404), else the error itself.
-    fn absent_config(self, code: &str) -> Result<(), S3Error> {
-        if self.code.as_deref() == Some(code) || self.kind == ErrorKind::NotFound {
-            Ok(())
-        } else {
-            Err(self)
-        }
-    }
-}
-
-fn classify<E>(
-    context: impl Into<String>,
-    err: SdkError<E, aws_smithy_runtime_api::http::Response>,
-) -> S3Error
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    let context = context.into();
-    let status = err.raw_response().map(|r| r.status().as_u16());
-    let code = err.code().map(str::to_owned);
-    let mut message = err.message().map(str::to_owned).unwrap_or_default();
-    let kind = match &err {
-        SdkError::DispatchFailure(_) => {
-            message = describe_chain(&err);
-            if is_credential_problem(&message) {
-                ErrorKind::NoCredentials
-            } else {
-                ErrorKind::Unreachable
-            }
-        }
-        SdkError::TimeoutError(_) => {
-            message = "request timed out".to_owned();
-            ErrorKind::Unreachable
-        }
-        SdkError::ConstructionFailure(_) => {
-            message = describe_chain(&err);
-            if is_credential_problem(&message) {
-                ErrorKind::NoCredentials
-            } else {
-                ErrorKind::Other
-            }
-        }
-        _ => match (code.as_deref(), status) {
-            (Some("NoSuchBucket"), _) => ErrorKind::NoSuchBucket,
-            (Some("NoSuchKey" | "NoSuchVersion" | "NotFound"), _) | (None, Some(404)) => {
-                ErrorKind::NotFound
-            }
-            (
-                Some(
-                    "AccessDenied"
-                    | "InvalidAccessKeyId"
-                    | "SignatureDoesNotMatch"
-                    | "ExpiredToken"
-                    | "InvalidToken"
-                    | "AllAccessDisabled"
-                    | "AccountProblem",
-                ),
-                _,
-            )
-            | (None, Some(403)) => ErrorKind::AccessDenied,
-            (
-                Some("SlowDown" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded"),
-                _,
-            )
-            | (_, Some(503)) => ErrorKind::Throttled,
-            (Some("PreconditionFailed" | "ConditionalRequestConflict"), _) | (_, Some(412)) => {
-                ErrorKind::PreconditionFailed
-            }
-            (Some("InvalidObjectState" | "ObjectNotInActiveTierError"), _) => ErrorKind::Archived,
-            (Some("RestoreAlreadyInProgress"), _) => ErrorKind::RestoreInProgress,
-            (Some("NotImplemented"), _) | (_, Some(501)) => ErrorKind::NotImplemented,
-            _ => ErrorKind::Other,
-        },
-    };
-    if message.is_empty() && kind == ErrorKind::Other {
-        message = describe_chain(&err);
-    }
-    S3Error {
-        kind,
-        context,
-        code,
-        status,
-        message,
-    }
-}
-
-/// The innermost useful description of an error chain, on one line.
-/// Does an error that came before any response mean the credentials could not be had
-/// (none at all, a missing or broken profile, an expired SSO login) rather than an
-/// unreachable endpoint?
-fn is_credential_problem(message: &str) -> bool {
-    let m = message.to_lowercase();
-    [
-        "credential",
-        "profile",
-        "sso",
-        "token has expired",
-        "assume role",
-    ]
-    .iter()
-    .any(|w| m.contains(w))
-}
-
-fn describe_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        let s = e.to_string();
-        if !s.is_empty() && !parts.contains(&s) {
-            parts.push(s);
-        }
-        cur = e.source();
-    }
-    parts
-        .into_iter()
-        .last()
-        .unwrap_or_default()
-        .replace('\n', " ")
 }
 
 /// Read a GetBucketVersioning body whose root element the SDK does not accept.
@@ -379,7 +258,7 @@ pub fn endpoint_is_aws(url: &str) -> bool {
 
 /// A write that adds a version (CopyObject, PutObject, DeleteObject adding a marker) is
 /// sent once: a retry after a reply lost on the way back would add a second version. The
-/// runner retries it instead, after reading the key again (see `crate::run`), and sees
+/// runner retries it instead, after reading the key again (see the `run` module), and sees
 /// SlowDown itself, so its concurrency adapts.
 fn no_retries() -> aws_sdk_s3::config::Builder {
     aws_sdk_s3::config::Builder::default().retry_config(RetryConfig::disabled())
@@ -416,7 +295,7 @@ impl S3 {
         loader = loader.region(region);
         if opts.max_attempts.is_some() || opts.retry_mode.is_some() {
             let mut rc = match opts.retry_mode {
-                Some(RetryModeArg::Adaptive) => RetryConfig::adaptive(),
+                Some(RetryMode::Adaptive) => RetryConfig::adaptive(),
                 _ => RetryConfig::standard(),
             };
             if let Some(n) = opts.max_attempts {

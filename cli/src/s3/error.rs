@@ -1,0 +1,126 @@
+//! S3 errors classified for exit codes and retry decisions, from the SDK's.
+
+use super::{ErrorKind, S3Error};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+
+impl S3Error {
+    /// For reads of an optional bucket configuration: `Ok(())` when the error only says
+    /// the configuration is not set (`code`, or a 404), else the error itself.
+    pub(super) fn absent_config(self, code: &str) -> Result<(), S3Error> {
+        if self.code.as_deref() == Some(code) || self.kind == ErrorKind::NotFound {
+            Ok(())
+        } else {
+            Err(self)
+        }
+    }
+}
+
+pub(super) fn classify<E>(
+    context: impl Into<String>,
+    err: SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> S3Error
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let context = context.into();
+    let status = err.raw_response().map(|r| r.status().as_u16());
+    let code = err.code().map(str::to_owned);
+    let mut message = err.message().map(str::to_owned).unwrap_or_default();
+    let kind = match &err {
+        SdkError::DispatchFailure(_) => {
+            message = describe_chain(&err);
+            if is_credential_problem(&message) {
+                ErrorKind::NoCredentials
+            } else {
+                ErrorKind::Unreachable
+            }
+        }
+        SdkError::TimeoutError(_) => {
+            message = "request timed out".to_owned();
+            ErrorKind::Unreachable
+        }
+        SdkError::ConstructionFailure(_) => {
+            message = describe_chain(&err);
+            if is_credential_problem(&message) {
+                ErrorKind::NoCredentials
+            } else {
+                ErrorKind::Other
+            }
+        }
+        _ => match (code.as_deref(), status) {
+            (Some("NoSuchBucket"), _) => ErrorKind::NoSuchBucket,
+            (Some("NoSuchKey" | "NoSuchVersion" | "NotFound"), _) | (None, Some(404)) => {
+                ErrorKind::NotFound
+            }
+            (
+                Some(
+                    "AccessDenied"
+                    | "InvalidAccessKeyId"
+                    | "SignatureDoesNotMatch"
+                    | "ExpiredToken"
+                    | "InvalidToken"
+                    | "AllAccessDisabled"
+                    | "AccountProblem",
+                ),
+                _,
+            )
+            | (None, Some(403)) => ErrorKind::AccessDenied,
+            (
+                Some("SlowDown" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded"),
+                _,
+            )
+            | (_, Some(503)) => ErrorKind::Throttled,
+            (Some("PreconditionFailed" | "ConditionalRequestConflict"), _) | (_, Some(412)) => {
+                ErrorKind::PreconditionFailed
+            }
+            (Some("InvalidObjectState" | "ObjectNotInActiveTierError"), _) => ErrorKind::Archived,
+            (Some("RestoreAlreadyInProgress"), _) => ErrorKind::RestoreInProgress,
+            (Some("NotImplemented"), _) | (_, Some(501)) => ErrorKind::NotImplemented,
+            _ => ErrorKind::Other,
+        },
+    };
+    if message.is_empty() && kind == ErrorKind::Other {
+        message = describe_chain(&err);
+    }
+    S3Error {
+        kind,
+        context,
+        code,
+        status,
+        message,
+    }
+}
+
+/// The innermost useful description of an error chain, on one line.
+/// Does an error that came before any response mean the credentials could not be had
+/// (none at all, a missing or broken profile, an expired SSO login) rather than an
+/// unreachable endpoint?
+fn is_credential_problem(message: &str) -> bool {
+    let m = message.to_lowercase();
+    [
+        "credential",
+        "profile",
+        "sso",
+        "token has expired",
+        "assume role",
+    ]
+    .iter()
+    .any(|w| m.contains(w))
+}
+
+fn describe_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        let s = e.to_string();
+        if !s.is_empty() && !parts.contains(&s) {
+            parts.push(s);
+        }
+        cur = e.source();
+    }
+    parts
+        .into_iter()
+        .last()
+        .unwrap_or_default()
+        .replace('\n', " ")
+}
