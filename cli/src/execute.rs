@@ -210,7 +210,7 @@ impl Ctx {
 
     async fn copy(&self, c: &CopyAction, attempt: u32, probe: Probe) -> Step {
         let now = match probe {
-            Probe::Listed(now) => now,
+            Probe::Listed(now) => now.map(|h| *h),
             Probe::Read => match self.dst.head(&c.key, None).await {
                 Ok(h) => h,
                 Err(e) => return retry_or_fail(e),
@@ -669,7 +669,7 @@ impl Ctx {
 
     async fn delete_marker(&self, d: &DeleteMarkerAction, attempt: u32, probe: Probe) -> Step {
         let now = match probe {
-            Probe::Listed(now) => now,
+            Probe::Listed(now) => now.map(|h| *h),
             Probe::Read => match self.dst.head(&d.key, None).await {
                 Ok(h) => h,
                 Err(e) => return retry_or_fail(e),
@@ -860,7 +860,7 @@ async fn list_current(
         for e in &page.document {
             while j < keys.len() && keys[j].0 < e.key {
                 if tx
-                    .send((keys[j].1, Probe::Listed(current.take())))
+                    .send((keys[j].1, Probe::Listed(current.take().map(Box::new))))
                     .await
                     .is_err()
                 {
@@ -885,7 +885,7 @@ async fn list_current(
         let probe = if failed {
             Probe::Read
         } else if i == j {
-            Probe::Listed(current.take())
+            Probe::Listed(current.take().map(Box::new))
         } else {
             Probe::Listed(None)
         };

@@ -115,7 +115,7 @@ pub enum Step {
 #[derive(Debug, Clone)]
 pub enum Probe {
     /// From a listing of the destination range, taken just before: no request of its own.
-    Listed(Option<crate::bucket::Head>),
+    Listed(Option<Box<crate::bucket::Head>>),
     /// Not known: read it (HEAD), as after a failed attempt.
     Read,
 }

@@ -701,7 +701,7 @@ impl S3 {
     }
 
     /// GetObject of one version streamed into `out`; returns the bytes written.
-    pub async fn download<W: ?Sized>(
+    pub async fn download<W>(
         &self,
         bucket: &str,
         key: &str,
@@ -709,7 +709,7 @@ impl S3 {
         out: &mut W,
     ) -> Result<u64, S3Error>
     where
-        W: tokio::io::AsyncWrite + Unpin,
+        W: tokio::io::AsyncWrite + Unpin + ?Sized,
     {
         use tokio::io::AsyncWriteExt;
         let ctx = || format!("GetObject s3://{bucket}/{key}?versionId={version_id}");
