@@ -840,6 +840,8 @@ async fn list_current(
     let mut j = 0usize;
     let mut current: Option<Head> = None;
     let mut failed = false;
+    let mut page_size = page_size;
+    let mut pages = 0u64;
     'pages: loop {
         let page = dst
             .list_page(
@@ -849,6 +851,14 @@ async fn list_current(
                 page_size,
             )
             .await;
+        // The writes drained everything handed over while this page was being listed:
+        // the listing is the bottleneck (a slow server, or one whose listing cost grows
+        // with the bucket, like moto), so ask for more per call, up to 1,000.
+        if pages > 0 && tx.capacity() == tx.max_capacity() && page_size < 1000 {
+            page_size = (page_size * 2).min(1000);
+            tracing::debug!(page_size, "the drift-check listing is behind the writes: larger pages");
+        }
+        pages += 1;
         let page = match page {
             Ok(p) => p,
             Err(e) => {
