@@ -61,6 +61,7 @@ assert_eq!(bucket.current_contents(), bucket.truth_at(t(50)));
 pub mod audit;
 pub mod detect;
 pub mod error;
+pub mod inventory;
 pub mod keys;
 pub mod location;
 pub mod model;

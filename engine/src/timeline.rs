@@ -394,6 +394,12 @@ impl TimelineBuilder {
         }
     }
 
+    /// Record an anomaly that a source knows of beyond what its pages show (an
+    /// inventory report, which keeps no order within a key).
+    pub(crate) fn note(&mut self, anomaly: Anomaly) {
+        self.anomalies.push(anomaly);
+    }
+
     /// Add one entry that is known to be next in list order.
     pub fn push_entry(&mut self, entry: Entry) -> Result<(), TimelineError> {
         self.check_continues(std::slice::from_ref(&entry))?;
