@@ -190,6 +190,30 @@ pub struct Listing {
     pub list_concurrency: u32,
 }
 
+/// Reading the history from a snapshot instead of listing (`plan`, `restore`, `scan`,
+/// `history`, `diff`, `verify`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct Snapshot {
+    /// Read the history from an all-versions S3 Inventory report instead of listing the
+    /// bucket (nothing is listed): its manifest.json, as s3://BUCKET/PATH/manifest.json
+    /// or a local path to a downloaded report (manifest.checksum beside it; data files
+    /// found by their key under a directory above it). The report must include all
+    /// versions and the fields Size, Last modified and ETag; it shows the bucket as it
+    /// was when it was taken.
+    #[arg(long, value_name = "MANIFEST")]
+    pub inventory: Option<String>,
+    /// Accept a TIME after the inventory was taken: writes after it are unseen (each
+    /// action still checks its key's current state before writing, so keys changed
+    /// since are reported as drifted, never overwritten).
+    #[arg(long)]
+    pub accept_stale_inventory: bool,
+    /// Where reading an inventory spills its sorted runs and downloads the report
+    /// (default: the system's temporary directory; needs about the report's
+    /// uncompressed size).
+    #[arg(long, value_name = "DIR", requires = "inventory")]
+    pub sort_dir: Option<PathBuf>,
+}
+
 /// Options of corruption detection (`scan`, `timeline`, and `plan`/`restore` with
 /// `--before-corruption` or `--per-key`).
 ///
@@ -302,6 +326,9 @@ pub struct Target {
     /// Listing options.
     #[command(flatten)]
     pub listing: Listing,
+    /// Snapshot source (inventory).
+    #[command(flatten)]
+    pub snapshot: Snapshot,
     /// Key selection.
     #[command(flatten)]
     pub select: Select,
@@ -512,6 +539,9 @@ pub struct VerifyArgs {
     /// Listing options.
     #[command(flatten)]
     pub listing: Listing,
+    /// Snapshot source (inventory).
+    #[command(flatten)]
+    pub snapshot: Snapshot,
     /// Key selection.
     #[command(flatten)]
     pub select: Select,
@@ -532,6 +562,9 @@ pub struct ScanArgs {
     /// Listing options.
     #[command(flatten)]
     pub listing: Listing,
+    /// Snapshot source (inventory).
+    #[command(flatten)]
+    pub snapshot: Snapshot,
 }
 
 /// `history`.
@@ -543,6 +576,9 @@ pub struct HistoryArgs {
     /// Listing options.
     #[command(flatten)]
     pub listing: Listing,
+    /// Snapshot source (inventory).
+    #[command(flatten)]
+    pub snapshot: Snapshot,
 }
 
 /// `diff`.
@@ -560,6 +596,9 @@ pub struct DiffArgs {
     /// Listing options.
     #[command(flatten)]
     pub listing: Listing,
+    /// Snapshot source (inventory).
+    #[command(flatten)]
+    pub snapshot: Snapshot,
 }
 
 /// `timeline`.

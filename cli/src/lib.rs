@@ -12,6 +12,7 @@ library.
 - [`commands`]: one function per command.
 - [`s3`]: the S3 adapter (the only module that uses `aws_sdk_s3`).
 - [`listing`]: the ListObjectVersions paging loop into a timeline.
+- [`source`]: where a timeline comes from (listing, inventory report).
 - [`execute`]: the bounded, adaptive, resumable executor.
 - [`journal`]: the JSON Lines journal of completed actions.
 - [`output`]: the printer (stdout results, stderr messages and progress).
@@ -28,6 +29,7 @@ pub mod journal;
 pub mod listing;
 pub mod output;
 pub mod s3;
+pub mod source;
 
 use args::{Cli, Command};
 use clap::Parser;

@@ -306,41 +306,40 @@ pub fn read_csv_gz<R: Read>(
         row,
         message,
     };
-    loop {
-        match csv.read_record(&mut record) {
-            Ok(true) => {}
-            Ok(false) => break,
-            Err(e) => {
-                // A corrupt file usually fails to decompress: say so by its checksum when
-                // that is the cause.
-                return Err(checksum_first(file, e.to_string()));
+    let mut read_rows = || -> Result<(), InventoryError> {
+        loop {
+            match csv.read_record(&mut record) {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(e) => return Err(row_err(rows + 1, e.to_string())),
             }
+            rows += 1;
+            if record.len() < columns.count {
+                return Err(row_err(
+                    rows,
+                    format!(
+                        "{} columns, but fileSchema names {}",
+                        record.len(),
+                        columns.count
+                    ),
+                ));
+            }
+            let key = form_decode(&record[columns.key]).map_err(|source| InventoryError::Key {
+                file: file.key.clone(),
+                source,
+            })?;
+            if !key.starts_with(prefix) {
+                continue;
+            }
+            let entry = entry_of(&record, columns, key).map_err(|m| row_err(rows, m))?;
+            sink(entry)?;
         }
-        rows += 1;
-        if record.len() < columns.count {
-            return Err(row_err(
-                rows,
-                format!(
-                    "{} columns, but fileSchema names {}",
-                    record.len(),
-                    columns.count
-                ),
-            ));
-        }
-        let raw_key = &record[columns.key];
-        let key = form_decode(raw_key).map_err(|source| InventoryError::Key {
-            file: file.key.clone(),
-            source,
-        })?;
-        if !key.starts_with(prefix) {
-            continue;
-        }
-        let entry = entry_of(&record, columns, key).map_err(|m| row_err(rows, m))?;
-        sink(entry)?;
-    }
-    // Hash what the decoder did not need (trailing bytes), then compare.
+    };
+    let result = read_rows();
+    // Hash the whole file, also what the decoder did not need or could not read, then
+    // compare: a corrupt file is named by its checksum, whatever it decoded to.
     let mut rest = csv.into_inner().into_inner();
-    io::copy(&mut rest, &mut io::sink())?;
+    let drained = io::copy(&mut rest, &mut io::sink());
     let actual = hex(&rest.into_inner().hasher.finalize());
     let expected = file.md5_checksum.trim().to_ascii_lowercase();
     if actual != expected {
@@ -350,17 +349,9 @@ pub fn read_csv_gz<R: Read>(
             actual,
         });
     }
+    drained?;
+    result?;
     Ok(rows)
-}
-
-/// A read error inside a data file: almost always a corrupt download, which the
-/// checksum names better than the decoder.
-fn checksum_first(file: &ManifestFile, message: String) -> InventoryError {
-    InventoryError::FileChecksum {
-        file: file.key.clone(),
-        expected: file.md5_checksum.clone(),
-        actual: format!("unknown (the file does not decompress: {message})"),
-    }
 }
 
 fn entry_of(record: &csv::StringRecord, c: &Columns, key: String) -> Result<Entry, String> {

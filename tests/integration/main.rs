@@ -26,3 +26,5 @@ mod explore;
 mod conformance;
 // Operations: audit (recovery readiness of a bucket's configuration) and policy.
 mod ops;
+// --inventory: plans from an S3 Inventory report, checksums, staleness.
+mod inventory;
