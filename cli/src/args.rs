@@ -343,6 +343,27 @@ pub struct PlanArgs {
     /// Also write the plan as JSON to FILE, for `s3rewind apply FILE`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Write the plan for another executor into DIR. `batch-ops`: per storage class a
+    /// CSV manifest and a CreateJob request (`aws s3control create-job --cli-input-json
+    /// file://…`) of the copies S3 Batch Operations can do, and `remainder.json`, the plan
+    /// of the rest (delete markers, copies over 5 GiB, archived versions) for `s3rewind
+    /// apply`. Batch Operations does not check a key before copying onto it.
+    #[arg(long, num_args = 2, value_names = ["FORMAT", "DIR"])]
+    pub emit: Vec<String>,
+    /// batch-ops: where the manifests will be uploaded (s3://BUCKET/PREFIX), for the
+    /// job requests (default: a placeholder).
+    #[arg(long, value_name = "s3://BUCKET/PREFIX")]
+    pub batch_manifest_uri: Option<String>,
+    /// batch-ops: where the jobs write their completion reports (s3://BUCKET/PREFIX;
+    /// default: a placeholder).
+    #[arg(long, value_name = "s3://BUCKET/PREFIX")]
+    pub batch_report_uri: Option<String>,
+    /// batch-ops: the IAM role the jobs run as (default: a placeholder).
+    #[arg(long, value_name = "ARN")]
+    pub batch_role_arn: Option<String>,
+    /// batch-ops: the account that runs the jobs (default: a placeholder).
+    #[arg(long, value_name = "ID")]
+    pub batch_account_id: Option<String>,
 }
 
 /// Options of plan execution.

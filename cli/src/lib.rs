@@ -13,6 +13,7 @@ library.
 - [`s3`]: the S3 adapter (the only module that uses `aws_sdk_s3`).
 - [`listing`]: the ListObjectVersions paging loop into a timeline.
 - [`source`]: where a timeline comes from (listing, inventory report).
+- [`batch`]: `plan --emit batch-ops`: S3 Batch Operations manifests and job requests.
 - [`execute`]: the bounded, adaptive, resumable executor.
 - [`journal`]: the JSON Lines journal of completed actions.
 - [`output`]: the printer (stdout results, stderr messages and progress).
@@ -22,6 +23,7 @@ library.
 #![deny(missing_docs)]
 
 pub mod args;
+pub mod batch;
 pub mod commands;
 pub mod error;
 pub mod execute;

@@ -59,6 +59,7 @@ assert_eq!(bucket.current_contents(), bucket.truth_at(t(50)));
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod batch;
 pub mod detect;
 pub mod error;
 pub mod inventory;

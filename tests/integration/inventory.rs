@@ -101,7 +101,7 @@ fn write_inventory(
 }
 
 /// A history with overwrites, deletes and new keys after T, on awkward keys.
-async fn history(m: &Moto, bucket: &str) -> (String, BTreeMap<String, Vec<u8>>) {
+pub(crate) async fn history(m: &Moto, bucket: &str) -> (String, BTreeMap<String, Vec<u8>>) {
     m.bucket(bucket, true).await;
     for k in KEYS {
         m.put(bucket, k, format!("{k} v1").as_bytes()).await;

@@ -28,3 +28,5 @@ mod conformance;
 mod ops;
 // --inventory: plans from an S3 Inventory report, checksums, staleness.
 mod inventory;
+// plan --emit batch-ops: the manifest replayed against moto, then the remainder applied.
+mod batch;

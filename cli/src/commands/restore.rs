@@ -700,6 +700,19 @@ pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
     if let Some(w) = p.exceeds(DeleteLimit::DEFAULT) {
         p.warnings.insert(0, w);
     }
+    if let [format, dir] = args.emit.as_slice() {
+        if format != "batch-ops" {
+            return Err(CliError::usage(format!(
+                "--emit {format:?}: the only format is batch-ops"
+            )));
+        }
+        crate::batch::emit(
+            printer,
+            &p,
+            Path::new(dir),
+            &crate::batch::JobOptions::of(args),
+        )?;
+    }
     if let Some(out) = &args.out {
         write_plan_file(out, &p)?;
         printer.info(format!(
