@@ -107,10 +107,37 @@ pub enum Command {
     Audit(AuditArgs),
     /// Print the least-privilege IAM policy a command needs (JSON).
     Policy(PolicyArgs),
+    /// Save a bucket's (or prefix's) timeline to a file, from a listing or an
+    /// inventory, for `--index FILE` on plan, restore, scan, history, diff and verify.
+    Index(IndexArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(CompletionsArgs),
     /// Print the manual page (roff; `s3rewind man | man -l -`).
     Man,
+}
+
+/// `index`.
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// s3://BUCKET or s3://BUCKET/PREFIX.
+    #[arg(value_name = "s3://BUCKET[/PREFIX]")]
+    pub source: String,
+    /// The index file to write (a versioned binary format; replaced atomically).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Read the history from this all-versions inventory report (its manifest.json)
+    /// instead of listing the bucket; the index then shows the bucket as the report
+    /// does. There is no incremental refresh: ListObjectVersions cannot filter by time,
+    /// so bringing an index up to date means listing everything again (or reading a
+    /// newer report): run `index` again.
+    #[arg(long, value_name = "MANIFEST")]
+    pub inventory: Option<String>,
+    /// Where reading an inventory spills its sorted runs and downloads the report.
+    #[arg(long, value_name = "DIR", requires = "inventory")]
+    pub sort_dir: Option<PathBuf>,
+    /// Listing options.
+    #[command(flatten)]
+    pub listing: Listing,
 }
 
 /// `drill`.
@@ -200,11 +227,16 @@ pub struct Snapshot {
     /// found by their key under a directory above it). The report must include all
     /// versions and the fields Size, Last modified and ETag; it shows the bucket as it
     /// was when it was taken.
-    #[arg(long, value_name = "MANIFEST")]
+    #[arg(long, value_name = "MANIFEST", conflicts_with = "index")]
     pub inventory: Option<String>,
-    /// Accept a TIME after the inventory was taken: writes after it are unseen (each
-    /// action still checks its key's current state before writing, so keys changed
-    /// since are reported as drifted, never overwritten).
+    /// Read the history from a timeline index written by `s3rewind index` instead of
+    /// listing the bucket (nothing is listed); it must be of the same bucket and of the
+    /// prefix or one above it. It shows the bucket as it was when it was written.
+    #[arg(long, value_name = "FILE")]
+    pub index: Option<PathBuf>,
+    /// Accept a TIME after the inventory (or index) was taken: writes after it are
+    /// unseen (each action still checks its key's current state before writing, so
+    /// keys changed since are reported as drifted, never overwritten).
     #[arg(long)]
     pub accept_stale_inventory: bool,
     /// Where reading an inventory spills its sorted runs and downloads the report

@@ -201,6 +201,7 @@ pub async fn run(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
         Command::Ls(a) => explore::ls_cmd(&app, a).await,
         Command::Drill(a) => drill::drill_cmd(&app, a).await,
         Command::Audit(a) => audit::audit_cmd(&app, a).await,
+        Command::Index(a) => crate::commands::index::index_cmd(&app, a).await,
         Command::Completions(_) | Command::Man | Command::Policy(_) => Ok(Exit::Ok),
     }
 }

@@ -1,5 +1,5 @@
 //! Where a command's timeline comes from: a listing of the bucket, an S3 Inventory
-//! report, or a saved timeline index. The choice is made here and only here
+//! report, or a saved timeline index (`s3rewind index`). The choice is made here and only here
 //! ([`load_timeline`]); the commands call it where they would list.
 //!
 //! A listing shows the bucket as it is now. An inventory or an index shows it as it was
@@ -16,6 +16,7 @@ use crate::output::Printer;
 use crate::s3::S3;
 use chrono::{DateTime, Utc};
 use s3rewind_engine::Timeline;
+use s3rewind_engine::index::{self, IndexError};
 use s3rewind_engine::inventory::{self, InventoryError, Manifest, SortOptions};
 use s3rewind_engine::parse_s3_uri;
 use std::io::Read;
@@ -31,6 +32,11 @@ pub enum TimelineSource {
     Inventory {
         /// `s3://BUCKET/PATH/manifest.json` or a local path.
         manifest: String,
+    },
+    /// Read a timeline index written by `s3rewind index`.
+    Index {
+        /// The index file.
+        path: PathBuf,
     },
 }
 
@@ -53,11 +59,12 @@ impl SourceSpec {
     /// The source the command-line options name.
     pub fn of(listing: &Listing, snapshot: &Snapshot) -> SourceSpec {
         SourceSpec {
-            source: match &snapshot.inventory {
-                Some(m) => TimelineSource::Inventory {
+            source: match (&snapshot.inventory, &snapshot.index) {
+                (Some(m), _) => TimelineSource::Inventory {
                     manifest: m.clone(),
                 },
-                None => TimelineSource::Listing,
+                (None, Some(path)) => TimelineSource::Index { path: path.clone() },
+                (None, None) => TimelineSource::Listing,
             },
             page_size: listing.page_size,
             concurrency: listing.list_concurrency as usize,
@@ -94,8 +101,23 @@ pub async fn load_timeline(
     spec: &SourceSpec,
     latest: Option<DateTime<Utc>>,
 ) -> CliResult<Timeline> {
+    let (timeline, taken) = load_with_age(s3, printer, bucket, prefix, spec).await?;
+    if let Some((what, created)) = taken {
+        check_stale(printer, what, created, latest, spec.accept_stale)?;
+    }
+    Ok(timeline)
+}
+
+/// The timeline and, for a snapshot, what it is and when it was taken.
+pub async fn load_with_age(
+    s3: &S3,
+    printer: &Printer,
+    bucket: &str,
+    prefix: &str,
+    spec: &SourceSpec,
+) -> CliResult<(Timeline, Option<(&'static str, DateTime<Utc>)>)> {
     match &spec.source {
-        TimelineSource::Listing => {
+        TimelineSource::Listing => Ok((
             list_timeline(
                 s3,
                 printer,
@@ -104,15 +126,65 @@ pub async fn load_timeline(
                 spec.page_size,
                 spec.concurrency,
             )
-            .await
-        }
+            .await?,
+            None,
+        )),
         TimelineSource::Inventory { manifest } => {
             let (timeline, created) =
                 load_inventory(s3, printer, bucket, prefix, manifest, spec).await?;
-            check_stale(printer, "inventory", created, latest, spec.accept_stale)?;
-            Ok(timeline)
+            Ok((timeline, Some(("inventory", created))))
+        }
+        TimelineSource::Index { path } => {
+            let (timeline, created) = load_index(printer, bucket, prefix, path).await?;
+            Ok((timeline, Some(("index", created))))
         }
     }
+}
+
+/// Read a timeline index, after checking it is of this bucket and covers the prefix.
+async fn load_index(
+    printer: &Printer,
+    bucket: &str,
+    prefix: &str,
+    path: &Path,
+) -> CliResult<(Timeline, DateTime<Utc>)> {
+    let open = |path: &Path| {
+        std::fs::File::open(path).map_err(|e| {
+            CliError::new(
+                Exit::NotFound,
+                format!("cannot read the index {}: {e}", path.display()),
+            )
+        })
+    };
+    let index_error =
+        |e: IndexError| CliError::failure(format!("{}: {e}; nothing was written", path.display()));
+    let header =
+        index::read_header(&mut std::io::BufReader::new(open(path)?)).map_err(index_error)?;
+    if header.bucket != bucket || !prefix.starts_with(&header.prefix) {
+        return Err(CliError::usage(format!(
+            "the index {} is of s3://{}/{}, which does not cover s3://{bucket}/{prefix}: write an index of it with `s3rewind index s3://{bucket}/{prefix} --out FILE`; nothing was written",
+            path.display(),
+            header.bucket,
+            header.prefix
+        )));
+    }
+    let file = open(path)?;
+    let prefix_owned = prefix.to_owned();
+    let (header, timeline) =
+        tokio::task::spawn_blocking(move || index::read_index(file, &prefix_owned))
+            .await
+            .map_err(|e| CliError::failure(format!("internal error: {e}")))?
+            .map_err(index_error)?;
+    printer.info(format!(
+        "index {} of s3://{}/{} (from a {}): {} versions and delete markers of {} keys",
+        path.display(),
+        header.bucket,
+        header.prefix,
+        header.source,
+        timeline.len(),
+        timeline.keys().len()
+    ));
+    Ok((timeline, header.created))
 }
 
 /// Say how old a snapshot is, and refuse a TIME after it unless accepted.

@@ -608,7 +608,7 @@ fn write_str(w: &mut impl Write, s: &str) -> io::Result<()> {
     w.write_all(s.as_bytes())
 }
 
-fn write_entry(w: &mut impl Write, e: &Entry) -> io::Result<()> {
+pub(crate) fn write_entry(w: &mut impl Write, e: &Entry) -> io::Result<()> {
     let v = &e.version;
     write_str(w, &e.key)?;
     write_str(w, &v.version_id)?;
@@ -647,7 +647,7 @@ fn read_str(r: &mut impl Read) -> io::Result<String> {
     String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-fn read_entry(r: &mut impl BufRead) -> io::Result<Option<Entry>> {
+pub(crate) fn read_entry(r: &mut impl BufRead) -> io::Result<Option<Entry>> {
     let Some(len) = read_exact_or_eof::<4>(r)? else {
         return Ok(None);
     };

@@ -62,6 +62,7 @@ pub mod audit;
 pub mod batch;
 pub mod detect;
 pub mod error;
+pub mod index;
 pub mod inventory;
 pub mod keys;
 pub mod location;

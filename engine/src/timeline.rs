@@ -394,6 +394,13 @@ impl TimelineBuilder {
         }
     }
 
+    /// Replace the anomalies with ones saved with the entries (a timeline index keeps
+    /// what the original build found, which pushing the entries again in list order
+    /// cannot find).
+    pub(crate) fn set_anomalies(&mut self, anomalies: Vec<Anomaly>) {
+        self.anomalies = anomalies;
+    }
+
     /// Record an anomaly that a source knows of beyond what its pages show (an
     /// inventory report, which keeps no order within a key).
     pub(crate) fn note(&mut self, anomaly: Anomaly) {

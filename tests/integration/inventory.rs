@@ -379,3 +379,124 @@ async fn a_corrupt_inventory_file_fails_its_checksum_and_nothing_is_written() {
         r.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeline_index_round_trips_from_a_listing_and_from_an_inventory() {
+    let m = Moto::start().await;
+    let (t, _) = history(&m, "idx").await;
+    next_second().await;
+    let expected = actions(
+        m.run(&["--output", "json", "plan", "s3://idx", "--at", &t])
+            .expect_code(0),
+    );
+    assert_eq!(expected["stats"]["copies"], 4, "{expected}");
+    let file = m.path("idx.s3rw");
+    let file_s = file.to_str().unwrap();
+    let made = m.run(&["--output", "json", "index", "s3://idx", "--out", file_s]);
+    assert_eq!(made.expect_code(0).json()["source"], "listing");
+    let from_index = m.run(&[
+        "--output", "json", "plan", "s3://idx", "--at", &t, "--index", file_s,
+    ]);
+    assert_eq!(actions(from_index.expect_code(0)), expected);
+    assert!(
+        from_index.stderr.contains("index taken"),
+        "{}",
+        from_index.stderr
+    );
+    // A narrower prefix is read from it; another bucket or a wider prefix is refused.
+    let docs = m.run(&[
+        "--output",
+        "json",
+        "plan",
+        "s3://idx/docs/",
+        "--at",
+        &t,
+        "--index",
+        file_s,
+    ]);
+    assert_eq!(
+        actions(docs.expect_code(0)),
+        actions(
+            m.run(&["--output", "json", "plan", "s3://idx/docs/", "--at", &t])
+                .expect_code(0)
+        )
+    );
+    m.bucket("other", true).await;
+    let wrong = m.run(&["plan", "s3://other", "--at", &t, "--index", file_s]);
+    wrong.expect_code(2);
+    assert!(wrong.stderr.contains("does not cover"), "{}", wrong.stderr);
+    let docs_file = m.path("docs.s3rw");
+    m.run(&[
+        "index",
+        "s3://idx/docs/",
+        "--out",
+        docs_file.to_str().unwrap(),
+    ])
+    .expect_code(0);
+    m.run(&[
+        "plan",
+        "s3://idx",
+        "--at",
+        &t,
+        "--index",
+        docs_file.to_str().unwrap(),
+    ])
+    .expect_code(2);
+    // A TIME after the index is refused unless accepted.
+    m.run(&["plan", "s3://idx", "--at", "now", "--index", file_s])
+        .expect_code(4);
+    // Not an index: a clear failure.
+    std::fs::write(m.path("junk"), b"{}").unwrap();
+    let junk = m.run(&[
+        "plan",
+        "s3://idx",
+        "--at",
+        &t,
+        "--index",
+        m.path("junk").to_str().unwrap(),
+    ]);
+    junk.expect_code(7);
+    assert!(
+        junk.stderr.contains("not an s3rewind timeline index"),
+        "{}",
+        junk.stderr
+    );
+
+    // From an inventory: the index takes the report's time.
+    let created = Utc::now();
+    let manifest = write_inventory(
+        &m.path("report"),
+        "idx",
+        &listed_entries(&m, "idx").await,
+        created,
+    );
+    let inv_file = m.path("inv.s3rw");
+    let made = m.run(&[
+        "--output",
+        "json",
+        "index",
+        "s3://idx",
+        "--out",
+        inv_file.to_str().unwrap(),
+        "--inventory",
+        manifest.to_str().unwrap(),
+    ]);
+    let made = made.expect_code(0).json();
+    assert_eq!(made["source"], "inventory");
+    // (the manifest keeps milliseconds)
+    assert_eq!(
+        made["created"].as_str().unwrap(),
+        created.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    );
+    let from_inv_index = m.run(&[
+        "--output",
+        "json",
+        "plan",
+        "s3://idx",
+        "--at",
+        &t,
+        "--index",
+        inv_file.to_str().unwrap(),
+    ]);
+    assert_eq!(actions(from_inv_index.expect_code(0)), expected);
+}
