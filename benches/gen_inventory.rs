@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! cargo run --release -p s3rewind-benches --bin gen-inventory -- DIR [KEYS] [FILES] [SEED] [--check]
+//! cargo run --release -p s3rewind-benches --bin gen-inventory -- DIR [KEYS] --check-only
 //! ```
 //!
 //! KEYS keys (default 600,000) get 1 to 9 entries each (about 5 on average: 3M
@@ -15,7 +16,8 @@
 //!
 //! `--check` then reads the report back with the engine and compares its timeline and
 //! the plan at that TIME with those built from the same entries in list order by the
-//! listing path (split pages of 1,000, as the SDK gives them).
+//! listing path (split pages of 1,000, as the SDK gives them); `--check-only` checks a
+//! report an earlier run wrote, without writing.
 
 // A command-line tool: its output is the point.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -97,6 +99,17 @@ fn main() {
     while gcd(step, keys) != 1 {
         step += 1;
     }
+    let at = DateTime::<Utc>::from_timestamp(BASE + 1_500_000, 0).unwrap();
+    let created = DateTime::<Utc>::from_timestamp(BASE + 100_000_000, 0).unwrap();
+    if args.iter().any(|a| a == "--check-only") {
+        // The report written by an earlier run with the same KEYS.
+        let manifest = dir
+            .join("inventory/bench/all-versions")
+            .join(created.format("%Y-%m-%dT%H-%MZ").to_string())
+            .join("manifest.json");
+        check_equal(&manifest, keys, at);
+        return;
+    }
     let started = Instant::now();
     let mut w = ReportWriter::new(&dir, "bench", "inventory/bench/all-versions/");
     let mut rows = 0u64;
@@ -112,10 +125,7 @@ fn main() {
             }
         }
     }
-    let at = DateTime::<Utc>::from_timestamp(BASE + 1_500_000, 0).unwrap();
-    let manifest = w
-        .finish(DateTime::<Utc>::from_timestamp(BASE + 100_000_000, 0).unwrap())
-        .unwrap();
+    let manifest = w.finish(created).unwrap();
     eprintln!(
         "wrote {rows} rows of {keys} keys over {files} files in {:.1} s",
         started.elapsed().as_secs_f64()
