@@ -464,6 +464,11 @@ impl TimelineBuilder {
                 h.entries.push(version);
             }
             _ => {
+                // The previous key is complete: give back the Vec's growth slack (a
+                // quarter of the entries' memory on average, at millions of keys).
+                if let Some(done) = self.keys.last_mut() {
+                    done.entries.shrink_to_fit();
+                }
                 self.seen_ids.clear();
                 self.seen_ids.insert(version.version_id.clone());
                 self.keys.push(KeyHistory {
