@@ -124,10 +124,37 @@ pub enum Command {
     Audit(AuditArgs),
     /// Print the least-privilege IAM policy a command needs (JSON).
     Policy(PolicyArgs),
+    /// Save a bucket's (or prefix's) timeline to a file, from a listing or an
+    /// inventory, for `--index FILE` on plan, restore, scan, history, diff and verify.
+    Index(IndexArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(CompletionsArgs),
     /// Print the manual page (roff; `s3rewind man | man -l -`).
     Man,
+}
+
+/// `index`.
+#[derive(Debug, Args)]
+pub struct IndexArgs {
+    /// s3://BUCKET or s3://BUCKET/PREFIX.
+    #[arg(value_name = "s3://BUCKET[/PREFIX]")]
+    pub source: String,
+    /// The index file to write (a versioned binary format; replaced atomically).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Read the history from this all-versions inventory report (its manifest.json)
+    /// instead of listing the bucket; the index then shows the bucket as the report
+    /// does. There is no incremental refresh: ListObjectVersions cannot filter by time,
+    /// so bringing an index up to date means listing everything again (or reading a
+    /// newer report): run `index` again.
+    #[arg(long, value_name = "MANIFEST")]
+    pub inventory: Option<String>,
+    /// Where reading an inventory spills its sorted runs and downloads the report.
+    #[arg(long, value_name = "DIR", requires = "inventory")]
+    pub sort_dir: Option<PathBuf>,
+    /// Listing options.
+    #[command(flatten)]
+    pub listing: Listing,
 }
 
 /// `drill`.
@@ -205,6 +232,35 @@ pub struct Listing {
     /// (1 lists sequentially).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub list_concurrency: u32,
+}
+
+/// Reading the history from a snapshot instead of listing (`plan`, `restore`, `scan`,
+/// `history`, `diff`, `verify`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct Snapshot {
+    /// Read the history from an all-versions S3 Inventory report instead of listing the
+    /// bucket (nothing is listed): its manifest.json, as s3://BUCKET/PATH/manifest.json
+    /// or a local path to a downloaded report (manifest.checksum beside it; data files
+    /// found by their key under a directory above it). The report must include all
+    /// versions and the fields Size, Last modified and ETag; it shows the bucket as it
+    /// was when it was taken.
+    #[arg(long, value_name = "MANIFEST", conflicts_with = "index")]
+    pub inventory: Option<String>,
+    /// Read the history from a timeline index written by `s3rewind index` instead of
+    /// listing the bucket (nothing is listed); it must be of the same bucket and of the
+    /// prefix or one above it. It shows the bucket as it was when it was written.
+    #[arg(long, value_name = "FILE")]
+    pub index: Option<PathBuf>,
+    /// Accept a TIME after the inventory (or index) was taken: writes after it are
+    /// unseen (each action still checks its key's current state before writing, so
+    /// keys changed since are reported as drifted, never overwritten).
+    #[arg(long)]
+    pub accept_stale_inventory: bool,
+    /// Where reading an inventory spills its sorted runs and downloads the report
+    /// (default: the system's temporary directory; needs about the report's
+    /// uncompressed size).
+    #[arg(long, value_name = "DIR", requires = "inventory")]
+    pub sort_dir: Option<PathBuf>,
 }
 
 /// Options of corruption detection (`scan`, `timeline`, and `plan`/`restore` with
@@ -319,6 +375,9 @@ pub struct Target {
     /// Listing options.
     #[command(flatten)]
     pub listing: Listing,
+    /// Snapshot source (inventory).
+    #[command(flatten)]
+    pub snapshot: Snapshot,
     /// Key selection.
     #[command(flatten)]
     pub select: Select,
@@ -333,6 +392,27 @@ pub struct PlanArgs {
     /// Also write the plan as JSON to FILE, for `s3rewind apply FILE`.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Write the plan for another executor into DIR. `batch-ops`: per storage class a
+    /// CSV manifest and a CreateJob request (`aws s3control create-job --cli-input-json
+    /// file://…`) of the copies S3 Batch Operations can do, and `remainder.json`, the plan
+    /// of the rest (delete markers, copies over 5 GiB, archived versions) for `s3rewind
+    /// apply`. Batch Operations does not check a key before copying onto it.
+    #[arg(long, num_args = 2, value_names = ["FORMAT", "DIR"])]
+    pub emit: Vec<String>,
+    /// batch-ops: where the manifests will be uploaded (s3://BUCKET/PREFIX), for the
+    /// job requests (default: a placeholder).
+    #[arg(long, value_name = "s3://BUCKET/PREFIX")]
+    pub batch_manifest_uri: Option<String>,
+    /// batch-ops: where the jobs write their completion reports (s3://BUCKET/PREFIX;
+    /// default: a placeholder).
+    #[arg(long, value_name = "s3://BUCKET/PREFIX")]
+    pub batch_report_uri: Option<String>,
+    /// batch-ops: the IAM role the jobs run as (default: a placeholder).
+    #[arg(long, value_name = "ARN")]
+    pub batch_role_arn: Option<String>,
+    /// batch-ops: the account that runs the jobs (default: a placeholder).
+    #[arg(long, value_name = "ID")]
+    pub batch_account_id: Option<String>,
 }
 
 /// Options of plan execution.
@@ -545,6 +625,9 @@ pub struct VerifyArgs {
     /// Listing options.
     #[command(flatten)]
     pub listing: Listing,
+    /// Snapshot source (inventory).
+    #[command(flatten)]
+    pub snapshot: Snapshot,
     /// Key selection.
     #[command(flatten)]
     pub select: Select,
@@ -565,6 +648,9 @@ pub struct ScanArgs {
     /// Listing options.
     #[command(flatten)]
     pub listing: Listing,
+    /// Snapshot source (inventory).
+    #[command(flatten)]
+    pub snapshot: Snapshot,
 }
 
 /// `history`.
@@ -576,6 +662,9 @@ pub struct HistoryArgs {
     /// Listing options.
     #[command(flatten)]
     pub listing: Listing,
+    /// Snapshot source (inventory).
+    #[command(flatten)]
+    pub snapshot: Snapshot,
 }
 
 /// `diff`.
@@ -593,6 +682,9 @@ pub struct DiffArgs {
     /// Listing options.
     #[command(flatten)]
     pub listing: Listing,
+    /// Snapshot source (inventory).
+    #[command(flatten)]
+    pub snapshot: Snapshot,
 }
 
 /// `timeline`.

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod drill;
 pub mod explore;
 pub mod gates;
+pub mod index;
 pub mod policy;
 pub mod restore;
 pub mod scan;

@@ -12,6 +12,8 @@ library.
 - [`commands`]: one function per command.
 - [`s3`]: the S3 adapter (the only module that uses `aws_sdk_s3`).
 - [`listing`]: the ListObjectVersions paging loop into a timeline.
+- [`source`]: where a timeline comes from (listing, inventory report).
+- [`batch`]: `plan --emit batch-ops`: S3 Batch Operations manifests and job requests.
 - [`execute`]: the bounded, adaptive, resumable executor.
 - [`journal`]: the JSON Lines journal of completed actions.
 - [`output`]: the printer (stdout results, stderr messages and progress).
@@ -24,6 +26,7 @@ library.
 mod architecture;
 pub mod args;
 pub mod bucket;
+pub mod batch;
 pub mod commands;
 pub mod error;
 pub mod execute;
@@ -33,6 +36,7 @@ pub mod output;
 pub mod pipeline;
 pub mod run;
 pub mod s3;
+pub mod source;
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -184,6 +188,7 @@ pub async fn run(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
         Command::Ls(a) => explore::ls_cmd(&app, a).await,
         Command::Drill(a) => drill::drill_cmd(&app, a).await,
         Command::Audit(a) => audit::audit_cmd(&app, a).await,
+        Command::Index(a) => crate::commands::index::index_cmd(&app, a).await,
         Command::Completions(_) | Command::Man | Command::Policy(_) => Ok(Exit::Ok),
     }
 }

@@ -60,8 +60,11 @@ assert_eq!(bucket.current_contents(), bucket.truth_at(t(50)));
 #![deny(missing_docs)]
 
 pub mod audit;
+pub mod batch;
 pub mod detect;
 pub mod error;
+pub mod index;
+pub mod inventory;
 pub mod keys;
 pub mod location;
 pub mod model;

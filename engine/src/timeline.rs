@@ -394,6 +394,19 @@ impl TimelineBuilder {
         }
     }
 
+    /// Replace the anomalies with ones saved with the entries (a timeline index keeps
+    /// what the original build found, which pushing the entries again in list order
+    /// cannot find).
+    pub(crate) fn set_anomalies(&mut self, anomalies: Vec<Anomaly>) {
+        self.anomalies = anomalies;
+    }
+
+    /// Record an anomaly that a source knows of beyond what its pages show (an
+    /// inventory report, which keeps no order within a key).
+    pub(crate) fn note(&mut self, anomaly: Anomaly) {
+        self.anomalies.push(anomaly);
+    }
+
     /// Add one entry that is known to be next in list order.
     pub fn push_entry(&mut self, entry: Entry) -> Result<(), TimelineError> {
         self.check_continues(std::slice::from_ref(&entry))?;
@@ -451,6 +464,11 @@ impl TimelineBuilder {
                 h.entries.push(version);
             }
             _ => {
+                // The previous key is complete: give back the Vec's growth slack (a
+                // quarter of the entries' memory on average, at millions of keys).
+                if let Some(done) = self.keys.last_mut() {
+                    done.entries.shrink_to_fit();
+                }
                 self.seen_ids.clear();
                 self.seen_ids.insert(version.version_id.clone());
                 self.keys.push(KeyHistory {

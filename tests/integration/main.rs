@@ -30,3 +30,7 @@ mod ops;
 mod schemas;
 // Faults on the wire: a restore through a fault-injecting proxy (scripts/s3proxy.py).
 mod faults;
+// --inventory: plans from an S3 Inventory report, checksums, staleness.
+mod inventory;
+// plan --emit batch-ops: the manifest replayed against moto, then the remainder applied.
+mod batch;

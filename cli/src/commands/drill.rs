@@ -55,6 +55,10 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
         spec: TargetSpec::At(at),
         page_size: args.listing.page_size,
         list_concurrency: args.listing.list_concurrency as usize,
+        source_spec: crate::source::SourceSpec::listing(
+            args.listing.page_size,
+            args.listing.list_concurrency as usize,
+        ),
         time_note: note,
         dest_connect: None,
         keys: Default::default(),

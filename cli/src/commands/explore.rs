@@ -203,15 +203,10 @@ pub async fn history_cmd(app: &App, args: &HistoryArgs) -> CliResult<Exit> {
     }
     require_versioned(&app.s3, &loc.bucket).await?;
     let key = loc.prefix.as_str();
-    let timeline = list_timeline(
-        &app.s3,
-        printer,
-        &loc.bucket,
-        key,
-        args.listing.page_size,
-        1,
-    )
-    .await?;
+    let mut spec = crate::source::SourceSpec::of(&args.listing, &args.snapshot);
+    spec.concurrency = 1;
+    let timeline =
+        crate::source::load_timeline(&app.s3, printer, &loc.bucket, key, &spec, None).await?;
     let Some(h) = timeline.get(key) else {
         let others: Vec<String> = timeline
             .keys()
@@ -537,13 +532,13 @@ pub async fn diff_cmd(app: &App, args: &DiffArgs) -> CliResult<Exit> {
     for note in [from_note, to_note].into_iter().flatten() {
         printer.info(note);
     }
-    let timeline = list_timeline(
+    let timeline = crate::source::load_timeline(
         &app.s3,
         printer,
         &source.bucket,
         &source.prefix,
-        args.listing.page_size,
-        args.listing.list_concurrency as usize,
+        &crate::source::SourceSpec::of(&args.listing, &args.snapshot),
+        Some(to),
     )
     .await?;
     let r = diff_states(&source, &timeline, from, to);

@@ -44,6 +44,8 @@ pub(crate) struct Request {
     pub(crate) spec: TargetSpec,
     pub(crate) page_size: i32,
     pub(crate) list_concurrency: usize,
+    /// Where the source's timeline comes from (listing, inventory).
+    pub(crate) source_spec: crate::source::SourceSpec,
     /// How TIME was resolved, when that is worth saying.
     pub(crate) time_note: Option<String>,
     /// A separate client for the destination (`--dest-profile`, `--dest-endpoint-url`).
@@ -109,6 +111,7 @@ fn resolve(target: &Target, global: &ConnectOptions) -> CliResult<Request> {
         spec,
         page_size: target.listing.page_size,
         list_concurrency: target.listing.list_concurrency as usize,
+        source_spec: crate::source::SourceSpec::of(&target.listing, &target.snapshot),
         time_note,
         dest_connect,
         keys: key_selection(&target.select)?,
@@ -170,13 +173,17 @@ pub(crate) async fn prepare(
     req: &Request,
 ) -> CliResult<Prepared> {
     let s3 = &clients.source;
-    let timeline = list_timeline(
+    let latest = match &req.spec {
+        TargetSpec::At(at) => Some(*at),
+        _ => None,
+    };
+    let timeline = crate::source::load_timeline(
         s3,
         printer,
         &req.source.bucket,
         &req.source.prefix,
-        req.page_size,
-        req.list_concurrency,
+        &req.source_spec,
+        latest,
     )
     .await?;
     tracing::info!(
@@ -591,6 +598,19 @@ pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
     if let Some(w) = p.exceeds(DeleteLimit::DEFAULT) {
         p.warnings.insert(0, w);
     }
+    if let [format, dir] = args.emit.as_slice() {
+        if format != "batch-ops" {
+            return Err(CliError::usage(format!(
+                "--emit {format:?}: the only format is batch-ops"
+            )));
+        }
+        crate::batch::emit(
+            printer,
+            &p,
+            Path::new(dir),
+            &crate::batch::JobOptions::of(args),
+        )?;
+    }
     if let Some(out) = &args.out {
         write_plan_file(out, &p)?;
         printer.info(format!(
@@ -811,11 +831,20 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
     let listing = (req.page_size, req.list_concurrency);
     let (exit, doc) = execute_plan(app, &clients, &p, &args.exec, &journal_path, 0).await?;
+    // A snapshot cannot show the state after the restore, and listing the bucket is what
+    // --inventory avoids: verification is a separate step.
+    let mut exec = args.exec.clone();
+    if req.source_spec.is_snapshot() && !exec.no_verify {
+        printer.info(
+            "not verifying: the inventory cannot show the state after this restore; verify with `s3rewind verify --inventory` and a report taken after it, or without --inventory (lists the bucket)",
+        );
+        exec.no_verify = true;
+    }
     verify_after(
         app,
         &clients,
         &p,
-        &args.exec,
+        &exec,
         Some(&prepared.target),
         listing,
         &journal_path,

@@ -19,7 +19,6 @@
 
 use crate::args::{DetectArgs, ScanArgs};
 use crate::error::{CliError, CliResult, Exit, from_s3};
-use crate::listing::list_timeline;
 use crate::output::Printer;
 use crate::pipeline::App;
 use crate::pipeline::{require_versioned, resolve_time, rfc3339};
@@ -654,13 +653,13 @@ pub async fn scan_cmd(app: &App, args: &ScanArgs) -> CliResult<Exit> {
         &args.detect,
     )?;
     require_versioned(&app.s3, &source.bucket).await?;
-    let timeline = list_timeline(
+    let timeline = crate::source::load_timeline(
         &app.s3,
         printer,
         &source.bucket,
         &source.prefix,
-        args.listing.page_size,
-        args.listing.list_concurrency as usize,
+        &crate::source::SourceSpec::of(&args.listing, &args.snapshot),
+        None,
     )
     .await?;
     let report = detect(&app.s3, printer, &source, &timeline, &args.detect).await?;

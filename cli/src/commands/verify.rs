@@ -756,13 +756,13 @@ pub async fn verify_cmd(app: &App, args: &VerifyArgs) -> CliResult<Exit> {
         (None, None) => Side::InPlace,
     };
     let started = Instant::now();
-    let timeline = list_timeline(
+    let timeline = crate::source::load_timeline(
         &app.s3,
         printer,
         &source.bucket,
         &source.prefix,
-        args.listing.page_size,
-        args.listing.list_concurrency as usize,
+        &crate::source::SourceSpec::of(&args.listing, &args.snapshot),
+        Some(at),
     )
     .await?;
     let current = matches!(side, Side::InPlace).then(|| timeline.current());

@@ -1,0 +1,380 @@
+//! Where a command's timeline comes from: a listing of the bucket, an S3 Inventory
+//! report, or a saved timeline index (`s3rewind index`). The choice is made here and only here
+//! ([`load_timeline`]); the commands call it where they would list.
+//!
+//! A listing shows the bucket as it is now. An inventory or an index shows it as it was
+//! when the report was taken: a TIME after that is refused unless the user accepts that
+//! later writes are unseen (`--accept-stale-inventory`). Executing a plan made from such
+//! a timeline is still safe: every action checks the key's current state before it
+//! writes, so a key changed since the report is reported as drifted, never overwritten.
+
+use crate::args::{Listing, Snapshot};
+use crate::commands::restore::rfc3339;
+use crate::error::{CliError, CliResult, Exit, from_s3};
+use crate::listing::list_timeline;
+use crate::output::Printer;
+use crate::s3::S3;
+use chrono::{DateTime, Utc};
+use s3rewind_engine::Timeline;
+use s3rewind_engine::index::{self, IndexError};
+use s3rewind_engine::inventory::{self, InventoryError, Manifest, SortOptions};
+use s3rewind_engine::parse_s3_uri;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The source of a timeline.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum TimelineSource {
+    /// List the bucket (ListObjectVersions).
+    #[default]
+    Listing,
+    /// Read an all-versions S3 Inventory report: its `manifest.json`, local or `s3://`.
+    Inventory {
+        /// `s3://BUCKET/PATH/manifest.json` or a local path.
+        manifest: String,
+    },
+    /// Read a timeline index written by `s3rewind index`.
+    Index {
+        /// The index file.
+        path: PathBuf,
+    },
+}
+
+/// How to get a timeline: the source, and the options of each kind.
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    /// Where from.
+    pub source: TimelineSource,
+    /// Listing: entries per page.
+    pub page_size: i32,
+    /// Listing: streams at once.
+    pub concurrency: usize,
+    /// Accept a TIME after the report was taken.
+    pub accept_stale: bool,
+    /// Inventory: where the external sort spills (default: the system's temp dir).
+    pub temp_dir: Option<PathBuf>,
+}
+
+impl SourceSpec {
+    /// The source the command-line options name.
+    pub fn of(listing: &Listing, snapshot: &Snapshot) -> SourceSpec {
+        SourceSpec {
+            source: match (&snapshot.inventory, &snapshot.index) {
+                (Some(m), _) => TimelineSource::Inventory {
+                    manifest: m.clone(),
+                },
+                (None, Some(path)) => TimelineSource::Index { path: path.clone() },
+                (None, None) => TimelineSource::Listing,
+            },
+            page_size: listing.page_size,
+            concurrency: listing.list_concurrency as usize,
+            accept_stale: snapshot.accept_stale_inventory,
+            temp_dir: snapshot.sort_dir.clone(),
+        }
+    }
+
+    /// A plain listing.
+    pub fn listing(page_size: i32, concurrency: usize) -> SourceSpec {
+        SourceSpec {
+            source: TimelineSource::Listing,
+            page_size,
+            concurrency,
+            accept_stale: false,
+            temp_dir: None,
+        }
+    }
+
+    /// True when the timeline is a snapshot (not a fresh listing).
+    pub fn is_snapshot(&self) -> bool {
+        self.source != TimelineSource::Listing
+    }
+}
+
+/// The timeline of `bucket`/`prefix` from the chosen source. `latest` is the latest TIME
+/// the command will ask the timeline about: with a snapshot source it must not be after
+/// the snapshot unless `accept_stale`.
+pub async fn load_timeline(
+    s3: &S3,
+    printer: &Printer,
+    bucket: &str,
+    prefix: &str,
+    spec: &SourceSpec,
+    latest: Option<DateTime<Utc>>,
+) -> CliResult<Timeline> {
+    let (timeline, taken) = load_with_age(s3, printer, bucket, prefix, spec).await?;
+    if let Some((what, created)) = taken {
+        check_stale(printer, what, created, latest, spec.accept_stale)?;
+    }
+    Ok(timeline)
+}
+
+/// The timeline and, for a snapshot, what it is and when it was taken.
+pub async fn load_with_age(
+    s3: &S3,
+    printer: &Printer,
+    bucket: &str,
+    prefix: &str,
+    spec: &SourceSpec,
+) -> CliResult<(Timeline, Option<(&'static str, DateTime<Utc>)>)> {
+    match &spec.source {
+        TimelineSource::Listing => Ok((
+            list_timeline(
+                s3,
+                printer,
+                bucket,
+                prefix,
+                spec.page_size,
+                spec.concurrency,
+            )
+            .await?,
+            None,
+        )),
+        TimelineSource::Inventory { manifest } => {
+            let (timeline, created) =
+                load_inventory(s3, printer, bucket, prefix, manifest, spec).await?;
+            Ok((timeline, Some(("inventory", created))))
+        }
+        TimelineSource::Index { path } => {
+            let (timeline, created) = load_index(printer, bucket, prefix, path).await?;
+            Ok((timeline, Some(("index", created))))
+        }
+    }
+}
+
+/// Read a timeline index, after checking it is of this bucket and covers the prefix.
+async fn load_index(
+    printer: &Printer,
+    bucket: &str,
+    prefix: &str,
+    path: &Path,
+) -> CliResult<(Timeline, DateTime<Utc>)> {
+    let open = |path: &Path| {
+        std::fs::File::open(path).map_err(|e| {
+            CliError::new(
+                Exit::NotFound,
+                format!("cannot read the index {}: {e}", path.display()),
+            )
+        })
+    };
+    let index_error =
+        |e: IndexError| CliError::failure(format!("{}: {e}; nothing was written", path.display()));
+    let header =
+        index::read_header(&mut std::io::BufReader::new(open(path)?)).map_err(index_error)?;
+    if header.bucket != bucket || !prefix.starts_with(&header.prefix) {
+        return Err(CliError::usage(format!(
+            "the index {} is of s3://{}/{}, which does not cover s3://{bucket}/{prefix}: write an index of it with `s3rewind index s3://{bucket}/{prefix} --out FILE`; nothing was written",
+            path.display(),
+            header.bucket,
+            header.prefix
+        )));
+    }
+    let file = open(path)?;
+    let prefix_owned = prefix.to_owned();
+    let (header, timeline) =
+        tokio::task::spawn_blocking(move || index::read_index(file, &prefix_owned))
+            .await
+            .map_err(|e| CliError::failure(format!("internal error: {e}")))?
+            .map_err(index_error)?;
+    printer.info(format!(
+        "index {} of s3://{}/{} (from a {}): {} versions and delete markers of {} keys",
+        path.display(),
+        header.bucket,
+        header.prefix,
+        header.source,
+        timeline.len(),
+        timeline.keys().len()
+    ));
+    Ok((timeline, header.created))
+}
+
+/// Say how old a snapshot is, and refuse a TIME after it unless accepted.
+fn check_stale(
+    printer: &Printer,
+    what: &str,
+    created: DateTime<Utc>,
+    latest: Option<DateTime<Utc>>,
+    accept: bool,
+) -> CliResult<()> {
+    let age = Utc::now().signed_duration_since(created);
+    printer.info(format!(
+        "{what} taken {} ({} ago): writes after it are not in it",
+        rfc3339(created),
+        humantime::format_duration(std::time::Duration::from_secs(
+            age.num_seconds().max(0) as u64
+        ))
+    ));
+    if let Some(at) = latest
+        && at > created
+    {
+        if accept {
+            printer.warn(format!(
+                "TIME {} is after the {what} ({}): writes in between are unseen; each action checks its key's current state first, so keys changed since are reported as drifted, not overwritten",
+                rfc3339(at),
+                rfc3339(created)
+            ));
+        } else {
+            return Err(CliError::refused(format!(
+                "TIME {} is after the {what} was taken ({}): writes after it are not in it, so the state at TIME is unknown; give a TIME at or before {}, a newer {what}, or --accept-stale-inventory (each action still checks its key's current state before writing: later changes are reported as drifted, never overwritten); nothing was written",
+                rfc3339(at),
+                rfc3339(created),
+                rfc3339(created)
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn inventory_error(e: InventoryError) -> CliError {
+    let exit = match e {
+        InventoryError::CurrentVersionsOnly { .. }
+        | InventoryError::MissingField { .. }
+        | InventoryError::UnsupportedFormat(_) => Exit::Usage,
+        _ => Exit::Failure,
+    };
+    CliError::new(exit, format!("{e}; nothing was written"))
+}
+
+/// Read a report (downloading it first when it is in S3) into a timeline.
+async fn load_inventory(
+    s3: &S3,
+    printer: &Printer,
+    bucket: &str,
+    prefix: &str,
+    manifest_at: &str,
+    spec: &SourceSpec,
+) -> CliResult<(Timeline, DateTime<Utc>)> {
+    // A downloaded report lives in a temporary directory for as long as it is read.
+    let download_dir;
+    let manifest_path = if manifest_at.starts_with("s3://") {
+        download_dir = tempfile::Builder::new()
+            .prefix("s3rewind-inventory-download")
+            .tempdir_in(spec.temp_dir.clone().unwrap_or_else(std::env::temp_dir))
+            .map_err(|e| CliError::failure(format!("cannot create a temporary directory: {e}")))?;
+        download_report(s3, printer, manifest_at, download_dir.path()).await?
+    } else {
+        PathBuf::from(manifest_at)
+    };
+    let manifest = read_manifest(&manifest_path)?;
+    if manifest.source_bucket != bucket {
+        return Err(CliError::usage(format!(
+            "the inventory {manifest_at} is a report of bucket {:?}, not {bucket:?}; nothing was written",
+            manifest.source_bucket
+        )));
+    }
+    let created = manifest.created().map_err(inventory_error)?;
+    let spinner = printer.spinner(&format!(
+        "reading inventory of s3://{bucket}/{prefix}: {} files",
+        manifest.files.len()
+    ));
+    let options = SortOptions {
+        temp_dir: spec.temp_dir.clone(),
+        ..SortOptions::default()
+    };
+    let prefix_owned = prefix.to_owned();
+    let path = manifest_path.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        inventory::load(&manifest, &prefix_owned, &options, |f| {
+            let p = inventory::local_file(&path, f)?;
+            Ok(Box::new(std::fs::File::open(p)?) as Box<dyn Read>)
+        })
+    })
+    .await
+    .map_err(|e| CliError::failure(format!("internal error: {e}")))?
+    .map_err(inventory_error)?;
+    spinner.finish_and_clear();
+    tracing::info!(
+        rows = loaded.rows,
+        entries = loaded.timeline.len(),
+        spilled_runs = loaded.spilled_runs,
+        "inventory read"
+    );
+    printer.info(format!(
+        "inventory of s3://{bucket}: {} rows, {} versions and delete markers of {} keys under {:?}",
+        loaded.rows,
+        loaded.timeline.len(),
+        loaded.timeline.keys().len(),
+        prefix
+    ));
+    Ok((loaded.timeline, created))
+}
+
+/// `manifest.json` checked against the `manifest.checksum` beside it.
+fn read_manifest(path: &Path) -> CliResult<Manifest> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        CliError::new(
+            Exit::NotFound,
+            format!("cannot read the inventory manifest {}: {e}", path.display()),
+        )
+    })?;
+    let checksum_path = path.with_file_name("manifest.checksum");
+    let checksum = std::fs::read_to_string(&checksum_path).map_err(|e| {
+        CliError::new(
+            Exit::NotFound,
+            format!(
+                "cannot read {} (S3 Inventory delivers it beside manifest.json; it is needed to check the manifest): {e}",
+                checksum_path.display()
+            ),
+        )
+    })?;
+    Manifest::parse(&bytes, Some(&checksum)).map_err(inventory_error)
+}
+
+/// Download `manifest.json`, `manifest.checksum` and the data files into `dir`, laid
+/// out by key (so [`inventory::local_file`] finds them); returns the manifest's path.
+async fn download_report(s3: &S3, printer: &Printer, uri: &str, dir: &Path) -> CliResult<PathBuf> {
+    let loc = parse_s3_uri(uri)?;
+    if !loc.prefix.ends_with("manifest.json") {
+        return Err(CliError::usage(format!(
+            "--inventory {uri} does not name a manifest.json (S3 Inventory delivers DEST/PREFIX/SOURCE-BUCKET/CONFIG/YYYY-MM-DDTHH-MMZ/manifest.json)"
+        )));
+    }
+    let checksum_key = format!(
+        "{}manifest.checksum",
+        loc.prefix.trim_end_matches("manifest.json")
+    );
+    let manifest_path = dir.join(&loc.prefix);
+    fetch(s3, &loc.bucket, &loc.prefix, &manifest_path).await?;
+    fetch(
+        s3,
+        &loc.bucket,
+        &checksum_key,
+        &manifest_path.with_file_name("manifest.checksum"),
+    )
+    .await?;
+    let manifest = read_manifest(&manifest_path)?;
+    // Data files are in the destination bucket the manifest names (an ARN).
+    let data_bucket = manifest
+        .destination_bucket
+        .rsplit(":::")
+        .next()
+        .filter(|b| !b.is_empty())
+        .unwrap_or(&loc.bucket)
+        .to_owned();
+    let total: u64 = manifest.files.iter().map(|f| f.size).sum();
+    let bar = printer.bar(total, "downloading the inventory");
+    for f in &manifest.files {
+        fetch(s3, &data_bucket, &f.key, &dir.join(&f.key)).await?;
+        bar.inc(f.size);
+    }
+    bar.finish_and_clear();
+    Ok(manifest_path)
+}
+
+async fn fetch(s3: &S3, bucket: &str, key: &str, to: &Path) -> CliResult<()> {
+    if let Some(parent) = to.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| CliError::failure(format!("cannot create {}: {e}", parent.display())))?;
+    }
+    let mut file = tokio::fs::File::create(to)
+        .await
+        .map_err(|e| CliError::failure(format!("cannot create {}: {e}", to.display())))?;
+    s3.download(bucket, key, "", &mut file)
+        .await
+        .map_err(|e| from_s3(e, bucket))?;
+    use tokio::io::AsyncWriteExt as _;
+    file.flush()
+        .await
+        .map_err(|e| CliError::failure(format!("writing {}: {e}", to.display())))?;
+    Ok(())
+}

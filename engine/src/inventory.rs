@@ -1,0 +1,972 @@
+//! S3 Inventory reports as the source of a timeline, instead of a listing.
+//!
+//! An all-versions S3 Inventory report is a `manifest.json` (with a `manifest.checksum`
+//! beside it: the MD5 of the manifest) naming data files, each with its MD5. In the CSV
+//! format each data file is gzip-compressed CSV without a header row; the manifest's
+//! `fileSchema` names the columns (`Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size,
+//! LastModifiedDate, ETag, StorageClass, …`). Keys are URL-encoded form-style (a space is
+//! `+`, a literal `+` is `%2B`) and are decoded with [`form_decode`].
+//!
+//! # From rows to a timeline
+//!
+//! The rows of one key may be spread over several files, in no order. They are sorted by
+//! key with bounded memory ([`EntrySorter`]: sorted runs spill to a temporary directory
+//! above a threshold, then a k-way merge), and each key's entries go into the
+//! [`TimelineBuilder`] as a *split* list (versions and delete markers apart), the same
+//! path a listing from a server that does not interleave takes: the `IsLatest` entry
+//! first whatever the timestamps, then `LastModified`, newest first, with every
+//! version/delete-marker tie reported as [`Anomaly::SameSecondTie`](crate::Anomaly). An
+//! inventory does not even keep the order *within* one list, so two versions (or two
+//! delete markers) of one key with the same timestamp, neither of them latest, are
+//! ordered by version id and the key is reported as
+//! [`Anomaly::OrderUnknown`](crate::Anomaly) (its state is then ambiguous).
+//!
+//! # What the report must contain
+//!
+//! Only a report of *all* versions can answer "what was the state at T": one configured
+//! with "Object versions: Current version only" has no `VersionId`, `IsLatest` or
+//! `IsDeleteMarker` column and is refused ([`InventoryError::CurrentVersionsOnly`]). The
+//! optional fields `Size`, `Last modified` and `ETag` are required too; `Storage class` is
+//! used when present.
+//!
+//! Nothing here does network I/O: the caller opens the files (downloaded, or local) and
+//! hands over readers.
+
+use crate::error::TimelineError;
+use crate::keys::{DecodeError, form_decode};
+use crate::model::{Entry, ListPage, StorageClass, Version};
+use crate::timeline::{Anomaly, Timeline, TimelineBuilder};
+use chrono::{DateTime, Utc};
+use md5::Digest as _;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// An inventory report that cannot be read into a timeline. Nothing is planned from it.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum InventoryError {
+    /// The manifest is not the JSON document S3 Inventory writes.
+    #[error("the inventory manifest is not valid: {0}")]
+    Manifest(String),
+    /// `manifest.checksum` does not match `manifest.json`.
+    #[error(
+        "the inventory manifest's MD5 is {actual} but manifest.checksum says {expected}: the manifest is corrupt or was changed; download it again"
+    )]
+    ManifestChecksum {
+        /// What manifest.checksum says.
+        expected: String,
+        /// The MD5 of the manifest as read.
+        actual: String,
+    },
+    /// A data file's MD5 does not match the manifest.
+    #[error(
+        "inventory file {file} has MD5 {actual} but the manifest says {expected}: the file is corrupt or incomplete; download it again"
+    )]
+    FileChecksum {
+        /// The file's key in the manifest.
+        file: String,
+        /// The MD5 in the manifest.
+        expected: String,
+        /// The MD5 of the bytes read.
+        actual: String,
+    },
+    /// The report lists current versions only.
+    #[error(
+        "this inventory lists current versions only (its fileSchema has no {missing} column), so it cannot show the state at a past time: in the inventory configuration set \"Object versions\" to \"Include all versions\" (IncludedObjectVersions=All) and use the next report"
+    )]
+    CurrentVersionsOnly {
+        /// The first missing version column.
+        missing: String,
+    },
+    /// An optional field the engine needs is not in the report.
+    #[error(
+        "this inventory has no {column} column: add the optional field {field:?} to the inventory configuration and use the next report"
+    )]
+    MissingField {
+        /// The column name in `fileSchema`.
+        column: String,
+        /// The field's name in the console.
+        field: String,
+    },
+    /// A format other than CSV.
+    #[error(
+        "inventory format {0:?} is not supported: configure the inventory with the CSV format (Parquet and ORC are not read yet)"
+    )]
+    UnsupportedFormat(String),
+    /// A row that does not parse.
+    #[error("inventory file {file}, row {row}: {message}")]
+    Row {
+        /// The file's key in the manifest.
+        file: String,
+        /// 1-based row number.
+        row: u64,
+        /// What is wrong.
+        message: String,
+    },
+    /// A key that is not valid URL-encoded UTF-8.
+    #[error("inventory file {file}: {source}")]
+    Key {
+        /// The file's key in the manifest.
+        file: String,
+        /// The decoding error.
+        source: DecodeError,
+    },
+    /// The rows do not make a timeline (a version listed twice).
+    #[error("the inventory's rows do not make a timeline: {0}")]
+    Timeline(#[from] TimelineError),
+    /// Reading a file or the temporary sort files failed.
+    #[error("reading the inventory: {0}")]
+    Io(#[from] io::Error),
+}
+
+/// One data file of the report, as the manifest names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    /// The file's key in the destination bucket.
+    pub key: String,
+    /// Its size in bytes (compressed).
+    pub size: u64,
+    /// The MD5 of the file's bytes, lower-case hex.
+    #[serde(rename = "MD5checksum")]
+    pub md5_checksum: String,
+}
+
+/// An S3 Inventory `manifest.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    /// The bucket the report is about.
+    pub source_bucket: String,
+    /// The bucket the report was delivered to (an ARN).
+    #[serde(default)]
+    pub destination_bucket: String,
+    /// The manifest format version (`2016-11-30`).
+    #[serde(default)]
+    pub version: String,
+    /// When the report's scan of the bucket began: milliseconds since the epoch, as a
+    /// string.
+    pub creation_timestamp: String,
+    /// `CSV`, `ORC` or `Parquet`.
+    pub file_format: String,
+    /// The columns, comma-separated.
+    pub file_schema: String,
+    /// The data files.
+    pub files: Vec<ManifestFile>,
+}
+
+impl Manifest {
+    /// Parse `manifest.json`, checking it against the MD5 in `manifest.checksum` when
+    /// given (the checksum file's text; surrounding whitespace is ignored).
+    pub fn parse(bytes: &[u8], checksum: Option<&str>) -> Result<Manifest, InventoryError> {
+        if let Some(expected) = checksum {
+            let expected = expected.trim().to_ascii_lowercase();
+            let actual = md5_hex(bytes);
+            if expected != actual {
+                return Err(InventoryError::ManifestChecksum { expected, actual });
+            }
+        }
+        let m: Manifest =
+            serde_json::from_slice(bytes).map_err(|e| InventoryError::Manifest(e.to_string()))?;
+        m.created()?;
+        Ok(m)
+    }
+
+    /// When the report's scan began (`creationTimestamp`): changes after it are not in it.
+    pub fn created(&self) -> Result<DateTime<Utc>, InventoryError> {
+        let ms: i64 = self.creation_timestamp.trim().parse().map_err(|_| {
+            InventoryError::Manifest(format!(
+                "creationTimestamp {:?} is not milliseconds since the epoch",
+                self.creation_timestamp
+            ))
+        })?;
+        DateTime::from_timestamp_millis(ms).ok_or_else(|| {
+            InventoryError::Manifest(format!("creationTimestamp {ms} is out of range"))
+        })
+    }
+
+    /// The columns this engine reads, located in `fileSchema`; refuses current-only
+    /// reports and formats other than CSV.
+    pub fn columns(&self) -> Result<Columns, InventoryError> {
+        if !self.file_format.eq_ignore_ascii_case("CSV") {
+            return Err(InventoryError::UnsupportedFormat(self.file_format.clone()));
+        }
+        let names: Vec<&str> = self.file_schema.split(',').map(str::trim).collect();
+        let find = |n: &str| names.iter().position(|c| c.eq_ignore_ascii_case(n));
+        for missing in ["VersionId", "IsLatest", "IsDeleteMarker"] {
+            if find(missing).is_none() {
+                return Err(InventoryError::CurrentVersionsOnly {
+                    missing: missing.to_owned(),
+                });
+            }
+        }
+        let need = |column: &str, field: &str| {
+            find(column).ok_or_else(|| InventoryError::MissingField {
+                column: column.to_owned(),
+                field: field.to_owned(),
+            })
+        };
+        Ok(Columns {
+            key: need("Key", "Key")?,
+            version_id: need("VersionId", "Object versions")?,
+            is_latest: need("IsLatest", "Object versions")?,
+            is_delete_marker: need("IsDeleteMarker", "Object versions")?,
+            size: need("Size", "Size")?,
+            last_modified: need("LastModifiedDate", "Last modified")?,
+            etag: need("ETag", "ETag")?,
+            storage_class: find("StorageClass"),
+            owner: find("ObjectOwner"),
+            count: names.len(),
+        })
+    }
+}
+
+/// Where each needed column is in a data file's rows (0-based).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Columns {
+    /// `Key`.
+    pub key: usize,
+    /// `VersionId`.
+    pub version_id: usize,
+    /// `IsLatest`.
+    pub is_latest: usize,
+    /// `IsDeleteMarker`.
+    pub is_delete_marker: usize,
+    /// `Size`.
+    pub size: usize,
+    /// `LastModifiedDate`.
+    pub last_modified: usize,
+    /// `ETag`.
+    pub etag: usize,
+    /// `StorageClass`, when the report has it.
+    pub storage_class: Option<usize>,
+    /// `ObjectOwner`, when the report has it.
+    pub owner: Option<usize>,
+    /// Number of columns in `fileSchema`.
+    pub count: usize,
+}
+
+/// The MD5 of `bytes` as lower-case hex.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    hex(&md5::Md5::digest(bytes))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+/// A reader that computes the MD5 of everything read through it.
+struct Md5Reader<R> {
+    inner: R,
+    hasher: md5::Md5,
+}
+
+impl<R: Read> Read for Md5Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+/// Read one gzip CSV data file, check its MD5 against the manifest and hand every entry
+/// whose key starts with `prefix` to `sink`. Returns the number of rows read.
+///
+/// The MD5 is over the whole compressed file, so the entries of a corrupt file may
+/// already have reached `sink` when the error comes: callers drop everything on error.
+pub fn read_csv_gz<R: Read>(
+    file: &ManifestFile,
+    reader: R,
+    columns: &Columns,
+    prefix: &str,
+    mut sink: impl FnMut(Entry) -> Result<(), InventoryError>,
+) -> Result<u64, InventoryError> {
+    let hashing = Md5Reader {
+        inner: reader,
+        hasher: md5::Md5::new(),
+    };
+    let gz = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 16, hashing));
+    let mut csv = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(gz);
+    let mut record = csv::StringRecord::new();
+    let mut rows = 0u64;
+    let row_err = |row: u64, message: String| InventoryError::Row {
+        file: file.key.clone(),
+        row,
+        message,
+    };
+    let mut read_rows = || -> Result<(), InventoryError> {
+        loop {
+            match csv.read_record(&mut record) {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(e) => return Err(row_err(rows + 1, e.to_string())),
+            }
+            rows += 1;
+            if record.len() < columns.count {
+                return Err(row_err(
+                    rows,
+                    format!(
+                        "{} columns, but fileSchema names {}",
+                        record.len(),
+                        columns.count
+                    ),
+                ));
+            }
+            let key = form_decode(&record[columns.key]).map_err(|source| InventoryError::Key {
+                file: file.key.clone(),
+                source,
+            })?;
+            if !key.starts_with(prefix) {
+                continue;
+            }
+            let entry = entry_of(&record, columns, key).map_err(|m| row_err(rows, m))?;
+            sink(entry)?;
+        }
+    };
+    let result = read_rows();
+    // Hash the whole file, also what the decoder did not need or could not read, then
+    // compare: a corrupt file is named by its checksum, whatever it decoded to.
+    let mut rest = csv.into_inner().into_inner();
+    let drained = io::copy(&mut rest, &mut io::sink());
+    let actual = hex(&rest.into_inner().hasher.finalize());
+    let expected = file.md5_checksum.trim().to_ascii_lowercase();
+    if actual != expected {
+        return Err(InventoryError::FileChecksum {
+            file: file.key.clone(),
+            expected,
+            actual,
+        });
+    }
+    drained?;
+    result?;
+    Ok(rows)
+}
+
+fn entry_of(record: &csv::StringRecord, c: &Columns, key: String) -> Result<Entry, String> {
+    let flag = |i: usize, name: &str| match record[i].trim() {
+        "true" | "TRUE" | "True" => Ok(true),
+        "false" | "FALSE" | "False" => Ok(false),
+        other => Err(format!("{name} is {other:?}, not true or false")),
+    };
+    let delete_marker = flag(c.is_delete_marker, "IsDeleteMarker")?;
+    let is_latest = flag(c.is_latest, "IsLatest")?;
+    let version_id = match record[c.version_id].trim() {
+        // Objects written before versioning was enabled have no version id in a report.
+        "" => crate::model::NULL_VERSION.to_owned(),
+        v => v.to_owned(),
+    };
+    let lm = record[c.last_modified].trim();
+    let last_modified = DateTime::parse_from_rfc3339(lm)
+        .map_err(|e| format!("LastModifiedDate {lm:?}: {e}"))?
+        .with_timezone(&Utc);
+    let size = match record[c.size].trim() {
+        "" => 0,
+        s => s
+            .parse()
+            .map_err(|_| format!("Size {s:?} is not a number"))?,
+    };
+    let etag = if delete_marker {
+        String::new()
+    } else {
+        record[c.etag].trim().trim_matches('"').to_owned()
+    };
+    let storage_class = c
+        .storage_class
+        .map(|i| record[i].trim())
+        .filter(|s| !s.is_empty() && !delete_marker)
+        .map(|s| StorageClass(s.to_owned()));
+    let owner_id = c
+        .owner
+        .map(|i| record[i].trim())
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned);
+    Ok(Entry {
+        key,
+        version: Version {
+            version_id,
+            last_modified,
+            delete_marker,
+            etag,
+            size,
+            storage_class,
+            owner_id,
+            is_latest,
+        },
+    })
+}
+
+/// Options of the external sort.
+#[derive(Debug, Clone)]
+pub struct SortOptions {
+    /// Entries held in memory before a sorted run is written to disk.
+    pub run_entries: usize,
+    /// Where the runs go (default: the system's temporary directory).
+    pub temp_dir: Option<PathBuf>,
+}
+
+impl Default for SortOptions {
+    fn default() -> Self {
+        SortOptions {
+            run_entries: 250_000,
+            temp_dir: None,
+        }
+    }
+}
+
+/// The order entries are grouped in: by key (UTF-8 bytes, as S3 lists), then within a
+/// key the `IsLatest` entry first, then newest first, then by version id (only to be
+/// deterministic: an inventory does not say which of two same-second entries is newer).
+fn entry_order(a: &Entry, b: &Entry) -> Ordering {
+    a.key
+        .cmp(&b.key)
+        .then_with(|| b.version.is_latest.cmp(&a.version.is_latest))
+        .then_with(|| b.version.last_modified.cmp(&a.version.last_modified))
+        .then_with(|| a.version.version_id.cmp(&b.version.version_id))
+}
+
+/// Groups entries by key with bounded memory: at most `run_entries` entries are held;
+/// beyond that, sorted runs are written to a temporary directory and merged at the end.
+pub struct EntrySorter {
+    options: SortOptions,
+    buffer: Vec<Entry>,
+    dir: Option<tempfile::TempDir>,
+    runs: Vec<PathBuf>,
+    pushed: u64,
+}
+
+impl EntrySorter {
+    /// An empty sorter.
+    pub fn new(options: SortOptions) -> Self {
+        EntrySorter {
+            buffer: Vec::new(),
+            options,
+            dir: None,
+            runs: Vec::new(),
+            pushed: 0,
+        }
+    }
+
+    /// Number of entries pushed.
+    pub fn len(&self) -> u64 {
+        self.pushed
+    }
+
+    /// True when nothing was pushed.
+    pub fn is_empty(&self) -> bool {
+        self.pushed == 0
+    }
+
+    /// Number of runs spilled to disk so far.
+    pub fn spilled_runs(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Add one entry.
+    pub fn push(&mut self, entry: Entry) -> Result<(), InventoryError> {
+        self.buffer.push(entry);
+        self.pushed += 1;
+        if self.buffer.len() >= self.options.run_entries.max(1) {
+            self.spill()?;
+        }
+        Ok(())
+    }
+
+    fn spill(&mut self) -> Result<(), InventoryError> {
+        if self.dir.is_none() {
+            let dir = match &self.options.temp_dir {
+                Some(d) => tempfile::Builder::new()
+                    .prefix("s3rewind-inventory")
+                    .tempdir_in(d)?,
+                None => tempfile::Builder::new()
+                    .prefix("s3rewind-inventory")
+                    .tempdir()?,
+            };
+            self.dir = Some(dir);
+        }
+        let path = self
+            .dir
+            .as_ref()
+            .expect("created above")
+            .path()
+            .join(format!("run-{}", self.runs.len()));
+        self.buffer.sort_unstable_by(entry_order);
+        let mut w = BufWriter::with_capacity(1 << 16, std::fs::File::create(&path)?);
+        for e in self.buffer.drain(..) {
+            write_entry(&mut w, &e)?;
+        }
+        w.flush()?;
+        self.runs.push(path);
+        // Give the memory back: the next run is built from scratch.
+        self.buffer.shrink_to(0);
+        Ok(())
+    }
+
+    /// Every entry in grouping order (see the module docs), run by run merged.
+    pub fn into_sorted(mut self) -> Result<SortedEntries, InventoryError> {
+        self.buffer.sort_unstable_by(entry_order);
+        let mut sources: Vec<Source> = Vec::with_capacity(self.runs.len() + 1);
+        for path in &self.runs {
+            let r = BufReader::with_capacity(1 << 16, std::fs::File::open(path)?);
+            sources.push(Source::Run(r));
+        }
+        sources.push(Source::Memory(std::mem::take(&mut self.buffer).into_iter()));
+        let mut heap = BinaryHeap::new();
+        for (i, s) in sources.iter_mut().enumerate() {
+            if let Some(e) = s.next_entry()? {
+                heap.push(HeapItem {
+                    entry: e,
+                    source: i,
+                });
+            }
+        }
+        Ok(SortedEntries {
+            sources,
+            heap,
+            _dir: self.dir,
+        })
+    }
+}
+
+enum Source {
+    Run(BufReader<std::fs::File>),
+    Memory(std::vec::IntoIter<Entry>),
+}
+
+impl Source {
+    fn next_entry(&mut self) -> Result<Option<Entry>, InventoryError> {
+        match self {
+            Source::Memory(it) => Ok(it.next()),
+            Source::Run(r) => Ok(read_entry(r)?),
+        }
+    }
+}
+
+struct HeapItem {
+    entry: Entry,
+    source: usize,
+}
+
+impl PartialEq for HeapItem {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for HeapItem {}
+impl PartialOrd for HeapItem {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for HeapItem {
+    // BinaryHeap is a max-heap: reverse, so the smallest entry comes out first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        entry_order(&other.entry, &self.entry).then_with(|| other.source.cmp(&self.source))
+    }
+}
+
+/// The merged, sorted entries of an [`EntrySorter`]; the temporary runs are removed when
+/// this is dropped.
+pub struct SortedEntries {
+    sources: Vec<Source>,
+    heap: BinaryHeap<HeapItem>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Iterator for SortedEntries {
+    type Item = Result<Entry, InventoryError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let HeapItem { entry, source } = self.heap.pop()?;
+        match self.sources[source].next_entry() {
+            Ok(Some(next)) => self.heap.push(HeapItem {
+                entry: next,
+                source,
+            }),
+            Ok(None) => {}
+            Err(e) => return Some(Err(e)),
+        }
+        Some(Ok(entry))
+    }
+}
+
+// The run format: length-prefixed fields, little-endian. It lives only as long as one
+// load, so it has no version.
+fn write_str(w: &mut impl Write, s: &str) -> io::Result<()> {
+    w.write_all(&(s.len() as u32).to_le_bytes())?;
+    w.write_all(s.as_bytes())
+}
+
+pub(crate) fn write_entry(w: &mut impl Write, e: &Entry) -> io::Result<()> {
+    let v = &e.version;
+    write_str(w, &e.key)?;
+    write_str(w, &v.version_id)?;
+    w.write_all(&v.last_modified.timestamp().to_le_bytes())?;
+    w.write_all(&v.last_modified.timestamp_subsec_nanos().to_le_bytes())?;
+    let flags = u8::from(v.delete_marker)
+        | (u8::from(v.is_latest) << 1)
+        | (u8::from(v.storage_class.is_some()) << 2)
+        | (u8::from(v.owner_id.is_some()) << 3);
+    w.write_all(&[flags])?;
+    write_str(w, &v.etag)?;
+    w.write_all(&v.size.to_le_bytes())?;
+    if let Some(c) = &v.storage_class {
+        write_str(w, c.as_str())?;
+    }
+    if let Some(o) = &v.owner_id {
+        write_str(w, o)?;
+    }
+    Ok(())
+}
+
+fn read_exact_or_eof<const N: usize>(r: &mut impl BufRead) -> io::Result<Option<[u8; N]>> {
+    if r.fill_buf()?.is_empty() {
+        return Ok(None);
+    }
+    let mut b = [0u8; N];
+    r.read_exact(&mut b)?;
+    Ok(Some(b))
+}
+
+fn read_str(r: &mut impl Read) -> io::Result<String> {
+    let mut len = [0u8; 4];
+    r.read_exact(&mut len)?;
+    let mut buf = vec![0u8; u32::from_le_bytes(len) as usize];
+    r.read_exact(&mut buf)?;
+    String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+pub(crate) fn read_entry(r: &mut impl BufRead) -> io::Result<Option<Entry>> {
+    let Some(len) = read_exact_or_eof::<4>(r)? else {
+        return Ok(None);
+    };
+    let mut key = vec![0u8; u32::from_le_bytes(len) as usize];
+    r.read_exact(&mut key)?;
+    let key = String::from_utf8(key).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let version_id = read_str(r)?;
+    let mut secs = [0u8; 8];
+    r.read_exact(&mut secs)?;
+    let mut nanos = [0u8; 4];
+    r.read_exact(&mut nanos)?;
+    let last_modified =
+        DateTime::from_timestamp(i64::from_le_bytes(secs), u32::from_le_bytes(nanos))
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "time out of range"))?;
+    let mut flags = [0u8; 1];
+    r.read_exact(&mut flags)?;
+    let flags = flags[0];
+    let etag = read_str(r)?;
+    let mut size = [0u8; 8];
+    r.read_exact(&mut size)?;
+    let storage_class = if flags & 4 != 0 {
+        Some(StorageClass(read_str(r)?))
+    } else {
+        None
+    };
+    let owner_id = if flags & 8 != 0 {
+        Some(read_str(r)?)
+    } else {
+        None
+    };
+    Ok(Some(Entry {
+        key,
+        version: Version {
+            version_id,
+            last_modified,
+            delete_marker: flags & 1 != 0,
+            etag,
+            size: u64::from_le_bytes(size),
+            storage_class,
+            owner_id,
+            is_latest: flags & 2 != 0,
+        },
+    }))
+}
+
+/// Build the timeline from entries sorted by [`EntrySorter`]: each key's entries go in
+/// as one split page (see the module docs).
+pub fn timeline_from_sorted(
+    sorted: impl Iterator<Item = Result<Entry, InventoryError>>,
+) -> Result<Timeline, InventoryError> {
+    let mut builder = TimelineBuilder::new();
+    let mut group: Vec<Entry> = Vec::new();
+    for e in sorted {
+        let e = e?;
+        if group.first().is_some_and(|g| g.key != e.key) {
+            push_key(&mut builder, std::mem::take(&mut group))?;
+        }
+        group.push(e);
+    }
+    if !group.is_empty() {
+        push_key(&mut builder, group)?;
+    }
+    Ok(builder.finish())
+}
+
+fn push_key(builder: &mut TimelineBuilder, group: Vec<Entry>) -> Result<(), InventoryError> {
+    // Two entries of one list with one timestamp, neither the latest: their order is a
+    // guess (an inventory keeps no list order). The group is sorted newest first after
+    // its latest entry, so equal timestamps are contiguous.
+    let mut tie = false;
+    let rest: Vec<&Entry> = group.iter().filter(|e| !e.version.is_latest).collect();
+    let mut i = 0;
+    while i < rest.len() {
+        let at = rest[i].version.last_modified;
+        let n = rest[i..]
+            .iter()
+            .take_while(|e| e.version.last_modified == at)
+            .count();
+        let markers = rest[i..i + n]
+            .iter()
+            .filter(|e| e.version.delete_marker)
+            .count();
+        if markers >= 2 || n - markers >= 2 {
+            tie = true;
+            break;
+        }
+        i += n;
+    }
+    let key = group[0].key.clone();
+    let (delete_markers, versions) = group.into_iter().partition(|e| e.version.delete_marker);
+    builder.push_page(ListPage {
+        versions,
+        delete_markers,
+    })?;
+    if tie {
+        builder.note(Anomaly::OrderUnknown { key });
+    }
+    Ok(())
+}
+
+/// Read a whole report into a timeline: `open` gives a reader for each data file (by
+/// its manifest entry); only keys under `prefix` are kept.
+pub fn load(
+    manifest: &Manifest,
+    prefix: &str,
+    options: &SortOptions,
+    mut open: impl FnMut(&ManifestFile) -> io::Result<Box<dyn Read>>,
+) -> Result<Loaded, InventoryError> {
+    let columns = manifest.columns()?;
+    let mut sorter = EntrySorter::new(options.clone());
+    let mut rows = 0;
+    for file in &manifest.files {
+        let reader = open(file)?;
+        rows += read_csv_gz(file, reader, &columns, prefix, |e| sorter.push(e))?;
+    }
+    let runs = sorter.spilled_runs();
+    let timeline = timeline_from_sorted(sorter.into_sorted()?)?;
+    Ok(Loaded {
+        timeline,
+        rows,
+        spilled_runs: runs,
+    })
+}
+
+/// The result of [`load`].
+#[derive(Debug)]
+pub struct Loaded {
+    /// The timeline of the keys under the prefix.
+    pub timeline: Timeline,
+    /// Rows read from the data files (all keys, not only the prefix's).
+    pub rows: u64,
+    /// Sorted runs spilled to disk (0 when everything fit in memory).
+    pub spilled_runs: usize,
+}
+
+/// Characters left as they are in an inventory key: unreserved and `/`; everything else
+/// is percent-encoded, and a space becomes `+` (form encoding).
+const INVENTORY_KEY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/')
+    .remove(b' ');
+
+/// Encode a key as a CSV inventory (and a Batch Operations manifest) carries it.
+pub fn form_encode(key: &str) -> String {
+    utf8_percent_encode(key, INVENTORY_KEY)
+        .to_string()
+        .replace(' ', "+")
+}
+
+/// The fileSchema [`ReportWriter`] writes: the required columns, the storage class and
+/// the owner.
+pub const WRITER_SCHEMA: &str = "Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size, LastModifiedDate, ETag, StorageClass, ObjectOwner";
+
+/// Writes an all-versions CSV inventory report in S3's layout (for tests, fixtures and
+/// the generator): gzip CSV data files under `data/`, then `manifest.json` and
+/// `manifest.checksum` in the report's directory.
+pub struct ReportWriter {
+    root: PathBuf,
+    bucket: String,
+    prefix: String,
+    files: Vec<ManifestFile>,
+    current: Option<(
+        PathBuf,
+        String,
+        csv::Writer<flate2::write::GzEncoder<std::fs::File>>,
+    )>,
+}
+
+impl ReportWriter {
+    /// A report for `bucket` under the local directory `root`, laid out as S3 delivers
+    /// it: data files at `root/<prefix>data/…`, the manifest at
+    /// `root/<prefix><stamp>/manifest.json`.
+    pub fn new(root: &Path, bucket: &str, prefix: &str) -> Self {
+        ReportWriter {
+            root: root.to_owned(),
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+            files: Vec::new(),
+            current: None,
+        }
+    }
+
+    /// Start a new data file (the next rows go into it).
+    pub fn new_file(&mut self) -> io::Result<()> {
+        self.close_file()?;
+        let key = format!("{}data/part-{:05}.csv.gz", self.prefix, self.files.len());
+        let path = self.root.join(&key);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&path)?,
+            flate2::Compression::fast(),
+        );
+        let w = csv::WriterBuilder::new()
+            .has_headers(false)
+            .quote_style(csv::QuoteStyle::Always)
+            .from_writer(gz);
+        self.current = Some((path, key, w));
+        Ok(())
+    }
+
+    /// Write one row to the current file.
+    pub fn write(&mut self, e: &Entry) -> io::Result<()> {
+        if self.current.is_none() {
+            self.new_file()?;
+        }
+        let (_, _, w) = self.current.as_mut().expect("opened above");
+        let v = &e.version;
+        let lm = v
+            .last_modified
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let size = if v.delete_marker {
+            String::new()
+        } else {
+            v.size.to_string()
+        };
+        w.write_record([
+            self.bucket.as_str(),
+            &form_encode(&e.key),
+            if v.version_id == crate::model::NULL_VERSION {
+                ""
+            } else {
+                &v.version_id
+            },
+            if v.is_latest { "true" } else { "false" },
+            if v.delete_marker { "true" } else { "false" },
+            &size,
+            &lm,
+            &v.etag,
+            v.storage_class.as_ref().map_or("", |c| c.as_str()),
+            v.owner_id.as_deref().unwrap_or(""),
+        ])
+        .map_err(io::Error::other)
+    }
+
+    fn close_file(&mut self) -> io::Result<()> {
+        if let Some((path, key, w)) = self.current.take() {
+            let gz = w
+                .into_inner()
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            gz.finish()?;
+            let bytes = std::fs::read(&path)?;
+            self.files.push(ManifestFile {
+                key,
+                size: bytes.len() as u64,
+                md5_checksum: md5_hex(&bytes),
+            });
+        }
+        Ok(())
+    }
+
+    /// Close the last file and write the manifest and its checksum; returns the
+    /// manifest's path.
+    pub fn finish(mut self, created: DateTime<Utc>) -> io::Result<PathBuf> {
+        self.close_file()?;
+        let manifest = Manifest {
+            source_bucket: self.bucket.clone(),
+            destination_bucket: "arn:aws:s3:::inventory-destination".to_owned(),
+            version: "2016-11-30".to_owned(),
+            creation_timestamp: created.timestamp_millis().to_string(),
+            file_format: "CSV".to_owned(),
+            file_schema: WRITER_SCHEMA.to_owned(),
+            files: self.files,
+        };
+        let dir = self
+            .root
+            .join(&self.prefix)
+            .join(created.format("%Y-%m-%dT%H-%MZ").to_string());
+        std::fs::create_dir_all(&dir)?;
+        let json = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
+        std::fs::write(dir.join("manifest.checksum"), md5_hex(&json))?;
+        let path = dir.join("manifest.json");
+        std::fs::write(&path, json)?;
+        Ok(path)
+    }
+}
+
+/// Open a data file of a report downloaded to local disk: the manifest names files by
+/// their key in the destination bucket, so look for that key under each directory above
+/// the manifest (a synced copy of the bucket), then for the file's name in the
+/// manifest's directory and its `data/` sibling.
+pub fn local_file(manifest_path: &Path, file: &ManifestFile) -> io::Result<PathBuf> {
+    let dir = manifest_path.parent().unwrap_or(Path::new("."));
+    let mut tried = Vec::new();
+    for ancestor in dir.ancestors() {
+        let p = ancestor.join(&file.key);
+        if p.is_file() {
+            return Ok(p);
+        }
+        tried.push(p);
+    }
+    let name = file.key.rsplit('/').next().unwrap_or(&file.key);
+    for p in [
+        dir.join(name),
+        dir.join("data").join(name),
+        dir.parent().unwrap_or(dir).join("data").join(name),
+    ] {
+        if p.is_file() {
+            return Ok(p);
+        }
+        tried.push(p);
+    }
+    Err(io::Error::new(
+        io::ErrorKind::NotFound,
+        format!(
+            "inventory file {} not found beside the manifest (looked at {})",
+            file.key,
+            tried
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests;
