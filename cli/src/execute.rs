@@ -856,7 +856,10 @@ async fn list_current(
         // with the bucket, like moto), so ask for more per call, up to 1,000.
         if pages > 0 && tx.capacity() == tx.max_capacity() && page_size < 1000 {
             page_size = (page_size * 2).min(1000);
-            tracing::debug!(page_size, "the drift-check listing is behind the writes: larger pages");
+            tracing::debug!(
+                page_size,
+                "the drift-check listing is behind the writes: larger pages"
+            );
         }
         pages += 1;
         let page = match page {

@@ -25,8 +25,8 @@ library.
 #[cfg(test)]
 mod architecture;
 pub mod args;
-pub mod bucket;
 pub mod batch;
+pub mod bucket;
 pub mod commands;
 pub mod error;
 pub mod execute;

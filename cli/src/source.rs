@@ -9,10 +9,10 @@
 //! writes, so a key changed since the report is reported as drifted, never overwritten.
 
 use crate::args::{Listing, Snapshot};
-use crate::commands::restore::rfc3339;
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::listing::list_timeline;
 use crate::output::Printer;
+use crate::pipeline::rfc3339;
 use crate::s3::S3;
 use chrono::{DateTime, Utc};
 use s3rewind_engine::Timeline;

@@ -4,9 +4,9 @@
 //! There is no incremental refresh: ListObjectVersions cannot filter by time, so an
 //! index is brought up to date by listing everything again (or reading a newer report).
 
-use crate::App;
+use crate::pipeline::App;
 use crate::args::{IndexArgs, Snapshot};
-use crate::commands::restore::{require_versioned, rfc3339};
+use crate::pipeline::{require_versioned, rfc3339};
 use crate::error::{CliError, CliResult, Exit};
 use crate::source::{SourceSpec, load_with_age};
 use chrono::Utc;
