@@ -19,14 +19,7 @@ async fn put(b: &dyn Bucket, key: &str, body: &[u8]) -> Result<String, String> {
         content_type: Some("text/plain".to_owned()),
         ..Head::default()
     };
-    let attrs = ObjectAttrs {
-        head: &head,
-        tags: &[],
-        storage_class: None,
-        sse_kms_key_id: None,
-        keep_source_kms: false,
-        acl: None,
-    };
+    let attrs = ObjectAttrs::plain(&head);
     b.put_with_attrs(key, body.to_vec(), &attrs)
         .await
         .map_err(|e| format!("PutObject {key:?}: {e}"))
@@ -252,14 +245,7 @@ async fn multipart_copy_assembles_the_ranges(b: &dyn Bucket, p: &str) -> Check {
     let bytes: Vec<u8> = (0..6 * 1024 * 1024 + 17).map(|i| (i % 251) as u8).collect();
     let v = put(b, &src, &bytes).await?;
     let head = Head::default();
-    let attrs = ObjectAttrs {
-        head: &head,
-        tags: &[],
-        storage_class: None,
-        sse_kms_key_id: None,
-        keep_source_kms: false,
-        acl: None,
-    };
+    let attrs = ObjectAttrs::plain(&head);
     let upload = b
         .create_multipart(&dst, &attrs)
         .await

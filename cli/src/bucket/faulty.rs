@@ -165,14 +165,7 @@ impl Faulty {
         };
         if let Some(key) = writer_key {
             let head = Head::default();
-            let attrs = ObjectAttrs {
-                head: &head,
-                tags: &[],
-                storage_class: None,
-                sse_kms_key_id: None,
-                keep_source_kms: false,
-                acl: None,
-            };
+            let attrs = ObjectAttrs::plain(&head);
             let body = format!("written by another writer, call {}", self.calls());
             if let Ok(id) = self
                 .inner

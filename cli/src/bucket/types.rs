@@ -214,6 +214,21 @@ pub struct ObjectAttrs<'a> {
     pub acl: Option<&'a Acl>,
 }
 
+impl<'a> ObjectAttrs<'a> {
+    /// A write that carries what `head` says and nothing else: no tags, no class or
+    /// encryption override, no grants.
+    pub fn plain(head: &'a Head) -> Self {
+        ObjectAttrs {
+            head,
+            tags: &[],
+            storage_class: None,
+            sse_kms_key_id: None,
+            keep_source_kms: false,
+            acl: None,
+        }
+    }
+}
+
 /// What RestoreObject did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ArchiveRestoreState {

@@ -4,10 +4,10 @@
 //! There is no incremental refresh: ListObjectVersions cannot filter by time, so an
 //! index is brought up to date by listing everything again (or reading a newer report).
 
-use crate::pipeline::App;
 use crate::args::{IndexArgs, Snapshot};
-use crate::pipeline::{require_versioned, rfc3339};
 use crate::error::{CliError, CliResult, Exit};
+use crate::pipeline::App;
+use crate::pipeline::{require_versioned, rfc3339};
 use crate::source::{SourceSpec, load_with_age};
 use chrono::Utc;
 use s3rewind_engine::parse_s3_uri;
