@@ -306,6 +306,8 @@ async fn every_json_document_matches_its_readme_schema() {
 
     let plan_file = m.path("plan.json");
     let plan_file = plan_file.to_str().unwrap();
+    let index_file = m.path("src.idx");
+    let index_file = index_file.to_str().unwrap();
     let journal = |n: &str| m.path(n).to_str().unwrap().to_owned();
     let dir = m.path("restored");
     let dir = dir.to_str().unwrap();
@@ -477,6 +479,12 @@ async fn every_json_document_matches_its_readme_schema() {
             &[0],
         ),
         ("ls", with(&["ls", "s3://src"], &[]), "s3rewind.ls/v1", &[0]),
+        (
+            "index",
+            with(&["index", "s3://src", "--out", index_file], &[]),
+            "s3rewind.index/v1",
+            &[0],
+        ),
         (
             "audit",
             with(&["audit", "s3://audited"], &[]),

@@ -10,6 +10,9 @@ use crate::pipeline::App;
 use crate::pipeline::{require_versioned, rfc3339};
 use crate::source::{SourceSpec, load_with_age};
 use chrono::Utc;
+
+/// The name and version of `index --output json`'s document.
+pub const INDEX_SCHEMA: &str = "s3rewind.index/v1";
 use s3rewind_engine::parse_s3_uri;
 
 /// `s3rewind index`.
@@ -66,6 +69,7 @@ pub async fn index_cmd(app: &App, args: &IndexArgs) -> CliResult<Exit> {
         crate::output::human_bytes(size)
     ));
     printer.json_value(&serde_json::json!({
+        "schema": INDEX_SCHEMA,
         "bucket": loc.bucket,
         "prefix": loc.prefix,
         "created": created,
