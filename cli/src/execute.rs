@@ -25,7 +25,7 @@
 use crate::bucket::Bucket;
 use crate::journal::{Done, Journal, Line, Op};
 use crate::output::Printer;
-pub use crate::run::{Aimd, ExecReport, KeyIssue, ctrl_c_flag, print_issues};
+pub use crate::run::{Aimd, ExecReport, KeyIssue, print_issues};
 use crate::run::{Items, Job, Probe, RunOptions, Step};
 use crate::s3::{
     Acl, ArchiveRestoreState, CopyRequest, ErrorKind, Head, ObjectAttrs, S3, S3Bucket, S3Error,
@@ -753,11 +753,8 @@ pub async fn execute(
         conditional: config.conditional && dest.conditional_writes(),
         ..config.clone()
     };
-    let (cancel, watcher) = ctrl_c_flag();
     let buckets = Buckets { src, dst, separate };
-    let report = run_plan(buckets, plan, config, journal, printer, &cancel).await;
-    watcher.abort();
-    report
+    run_plan(buckets, plan, config, journal, printer, None).await
 }
 
 /// The two sides of a run.
@@ -915,7 +912,7 @@ pub async fn run_plan(
     config: &ExecConfig,
     journal: Option<Journal>,
     printer: &Printer,
-    cancel: &AtomicBool,
+    stop: Option<&AtomicBool>,
 ) -> ExecReport {
     let ctx = Arc::new(Ctx {
         src: buckets.src,
@@ -961,7 +958,7 @@ pub async fn run_plan(
         throttle_pause: config.throttle_pause,
         label: "restoring",
     };
-    let report = crate::run::run(ctx, items, &options, printer, cancel).await;
+    let report = crate::run::run(ctx, items, &options, printer, stop).await;
     if let Some(l) = listing {
         l.abort();
     }

@@ -161,10 +161,10 @@ impl Aimd {
     }
 }
 
-/// A flag that Ctrl-C sets, and the task watching for it (abort it when done). Executors
-/// check the flag before starting each action, so in-flight actions finish and are
+/// A flag that Ctrl-C sets, and the task watching for it (abort it when done). The runner
+/// checks the flag before starting each item, so in-flight items finish and are
 /// journaled, and the rest is left for a re-run.
-pub fn ctrl_c_flag() -> (Arc<AtomicBool>, tokio::task::JoinHandle<()>) {
+fn ctrl_c_flag() -> (Arc<AtomicBool>, tokio::task::JoinHandle<()>) {
     let cancel = Arc::new(AtomicBool::new(false));
     let flag = cancel.clone();
     let watcher = tokio::spawn(async move {
@@ -225,7 +225,30 @@ pub enum Items {
 
 /// Run `job` over `items`. Never returns early on a failed item: every item is
 /// attempted, and the report names every one that did not complete.
+///
+/// The runner stops starting items on Ctrl-C; `stop` is a flag to use instead (tests,
+/// which have no terminal and no signal driver).
 pub async fn run<J: Job>(
+    job: Arc<J>,
+    items: Items,
+    options: &RunOptions,
+    printer: &Printer,
+    stop: Option<&AtomicBool>,
+) -> ExecReport {
+    let watched = stop.is_none().then(ctrl_c_flag);
+    let cancel = match (stop, &watched) {
+        (Some(flag), _) => flag,
+        (None, Some((flag, _))) => flag.as_ref(),
+        (None, None) => unreachable!("watched when no stop flag is given"),
+    };
+    let report = run_items(job, items, options, printer, cancel).await;
+    if let Some((_, watcher)) = watched {
+        watcher.abort();
+    }
+    report
+}
+
+async fn run_items<J: Job>(
     job: Arc<J>,
     items: Items,
     options: &RunOptions,

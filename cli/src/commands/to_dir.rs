@@ -19,7 +19,7 @@ use crate::error::{CliError, CliResult};
 use crate::execute::{ExecConfig, ExecReport, KeyIssue};
 use crate::journal::{self, Done, Journal, Line, Op};
 use crate::output::Printer;
-use crate::run::{Items, Job, Probe, RunOptions, Step, ctrl_c_flag};
+use crate::run::{Items, Job, Probe, RunOptions, Step};
 use crate::s3::{ErrorKind, S3, S3Bucket};
 use chrono::{DateTime, Utc};
 use s3rewind_engine::paths::{
@@ -436,15 +436,13 @@ pub async fn execute(
         journal,
         temp_counter: AtomicU64::new(0),
     });
-    let (cancel, watcher) = ctrl_c_flag();
     let options = RunOptions {
         concurrency: config.concurrency,
         attempts: config.attempts,
         throttle_pause: config.throttle_pause,
         label: "writing",
     };
-    let run = crate::run::run(ctx, Items::All(count), &options, printer, &cancel).await;
-    watcher.abort();
+    let run = crate::run::run(ctx, Items::All(count), &options, printer, None).await;
     report.copied = run.copied;
     report.bytes_copied = run.bytes_copied;
     report.already_done = run.already_done;

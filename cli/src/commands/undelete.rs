@@ -483,7 +483,6 @@ async fn execute_removal(
         journal,
         removed: Mutex::new(Vec::new()),
     });
-    let (cancel, watcher) = crate::execute::ctrl_c_flag();
     let options = RunOptions {
         concurrency,
         // Each attempt re-reads the key; a failed removal is reported, not retried.
@@ -492,15 +491,7 @@ async fn execute_removal(
         label: "undeleting",
     };
     let count = ctx.keys.len();
-    let run = crate::run::run(
-        ctx.clone(),
-        Items::All(count),
-        &options,
-        &app.printer,
-        &cancel,
-    )
-    .await;
-    watcher.abort();
+    let run = crate::run::run(ctx.clone(), Items::All(count), &options, &app.printer, None).await;
     let mut removed = std::mem::take(&mut *ctx.removed.lock().expect("removed markers lock"));
     removed.sort_by(|a, b| {
         a.key

@@ -93,7 +93,7 @@ async fn run(b: Arc<dyn Bucket>, p: &RestorePlan, config: &ExecConfig) -> ExecRe
         dst: b,
         separate: false,
     };
-    run_plan(buckets, p, config, None, &quiet(), &cancel).await
+    run_plan(buckets, p, config, None, &quiet(), Some(&cancel)).await
 }
 
 fn contents(store: &MemStore, name: &str) -> BTreeMap<String, Vec<u8>> {
