@@ -238,7 +238,8 @@ impl Ctx {
                 ));
             }
         }
-        let head = if self.needs_source_head(c) {
+        let read_source = self.needs_source_head(c);
+        let head = if read_source {
             match self
                 .src
                 .head(&c.source_key, Some(&c.source_version_id))
@@ -299,7 +300,7 @@ impl Ctx {
             Ok(v) => v,
             // An archive tier the listing does not show (Intelligent-Tiering): now read
             // the version to say what to do.
-            Err(e) if e.kind == ErrorKind::Archived && head.last_modified.is_none() => {
+            Err(e) if e.kind == ErrorKind::Archived && !read_source => {
                 return match self
                     .src
                     .head(&c.source_key, Some(&c.source_version_id))
@@ -779,7 +780,7 @@ fn probe_by_listing(plan: &RestorePlan, concurrency: usize) -> bool {
 }
 
 /// The source version as the plan lists it (size, ETag, class), for a CopyObject that
-/// needs nothing more. `last_modified` stays empty: nothing was read.
+/// needs nothing more.
 fn listed_source(c: &CopyAction) -> Head {
     Head {
         version_id: c.source_version_id.clone(),
