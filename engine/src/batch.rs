@@ -192,7 +192,7 @@ mod tests {
             source_version_id: format!("v-{key}"),
             etag: "e".into(),
             size,
-            storage_class: class.map(|c| StorageClass(c.into())),
+            storage_class: class.map(|c| StorageClass::new(c)),
             last_modified: Utc.timestamp_opt(1, 0).unwrap(),
             expect: None,
         })

@@ -34,7 +34,7 @@
 
 use crate::error::TimelineError;
 use crate::keys::{DecodeError, form_decode};
-use crate::model::{Entry, ListPage, StorageClass, Version};
+use crate::model::{ETag, Entry, ListPage, OwnerId, StorageClass, Version, VersionId};
 use crate::timeline::{Anomaly, Timeline, TimelineBuilder};
 use chrono::{DateTime, Utc};
 use md5::Digest as _;
@@ -364,8 +364,8 @@ fn entry_of(record: &csv::StringRecord, c: &Columns, key: String) -> Result<Entr
     let is_latest = flag(c.is_latest, "IsLatest")?;
     let version_id = match record[c.version_id].trim() {
         // Objects written before versioning was enabled have no version id in a report.
-        "" => crate::model::NULL_VERSION.to_owned(),
-        v => v.to_owned(),
+        "" => VersionId::NULL,
+        v => VersionId::new(v),
     };
     let lm = record[c.last_modified].trim();
     let last_modified = DateTime::parse_from_rfc3339(lm)
@@ -378,20 +378,20 @@ fn entry_of(record: &csv::StringRecord, c: &Columns, key: String) -> Result<Entr
             .map_err(|_| format!("Size {s:?} is not a number"))?,
     };
     let etag = if delete_marker {
-        String::new()
+        ETag::default()
     } else {
-        record[c.etag].trim().trim_matches('"').to_owned()
+        ETag::new(record[c.etag].trim().trim_matches('"'))
     };
     let storage_class = c
         .storage_class
         .map(|i| record[i].trim())
         .filter(|s| !s.is_empty() && !delete_marker)
-        .map(|s| StorageClass(s.to_owned()));
+        .map(StorageClass::new);
     let owner_id = c
         .owner
         .map(|i| record[i].trim())
         .filter(|s| !s.is_empty())
-        .map(str::to_owned);
+        .map(OwnerId::new);
     Ok(Entry {
         key,
         version: Version {
@@ -611,7 +611,7 @@ fn write_str(w: &mut impl Write, s: &str) -> io::Result<()> {
 pub(crate) fn write_entry(w: &mut impl Write, e: &Entry) -> io::Result<()> {
     let v = &e.version;
     write_str(w, &e.key)?;
-    write_str(w, &v.version_id)?;
+    write_str(w, &v.version_id.as_str())?;
     w.write_all(&v.last_modified.timestamp().to_le_bytes())?;
     w.write_all(&v.last_modified.timestamp_subsec_nanos().to_le_bytes())?;
     let flags = u8::from(v.delete_marker)
@@ -619,7 +619,7 @@ pub(crate) fn write_entry(w: &mut impl Write, e: &Entry) -> io::Result<()> {
         | (u8::from(v.storage_class.is_some()) << 2)
         | (u8::from(v.owner_id.is_some()) << 3);
     w.write_all(&[flags])?;
-    write_str(w, &v.etag)?;
+    write_str(w, &v.etag.as_str())?;
     w.write_all(&v.size.to_le_bytes())?;
     if let Some(c) = &v.storage_class {
         write_str(w, c.as_str())?;
@@ -654,7 +654,7 @@ pub(crate) fn read_entry(r: &mut impl BufRead) -> io::Result<Option<Entry>> {
     let mut key = vec![0u8; u32::from_le_bytes(len) as usize];
     r.read_exact(&mut key)?;
     let key = String::from_utf8(key).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    let version_id = read_str(r)?;
+    let version_id = VersionId::new(&read_str(r)?);
     let mut secs = [0u8; 8];
     r.read_exact(&mut secs)?;
     let mut nanos = [0u8; 4];
@@ -665,16 +665,16 @@ pub(crate) fn read_entry(r: &mut impl BufRead) -> io::Result<Option<Entry>> {
     let mut flags = [0u8; 1];
     r.read_exact(&mut flags)?;
     let flags = flags[0];
-    let etag = read_str(r)?;
+    let etag = ETag::new(&read_str(r)?);
     let mut size = [0u8; 8];
     r.read_exact(&mut size)?;
     let storage_class = if flags & 4 != 0 {
-        Some(StorageClass(read_str(r)?))
+        Some(StorageClass::new(&read_str(r)?))
     } else {
         None
     };
     let owner_id = if flags & 8 != 0 {
-        Some(read_str(r)?)
+        Some(OwnerId::new(&read_str(r)?))
     } else {
         None
     };
@@ -868,19 +868,16 @@ impl ReportWriter {
         } else {
             v.size.to_string()
         };
+        let (id, etag) = (v.version_id.as_str(), v.etag.as_str());
         w.write_record([
             self.bucket.as_str(),
             &form_encode(&e.key),
-            if v.version_id == crate::model::NULL_VERSION {
-                ""
-            } else {
-                &v.version_id
-            },
+            if v.version_id.is_null() { "" } else { &id },
             if v.is_latest { "true" } else { "false" },
             if v.delete_marker { "true" } else { "false" },
             &size,
             &lm,
-            &v.etag,
+            &etag,
             v.storage_class.as_ref().map_or("", |c| c.as_str()),
             v.owner_id.as_deref().unwrap_or(""),
         ])

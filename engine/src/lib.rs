@@ -61,6 +61,7 @@ assert_eq!(bucket.current_contents(), bucket.truth_at(t(50)));
 
 pub mod audit;
 pub mod batch;
+pub mod compact;
 pub mod detect;
 pub mod error;
 pub mod index;
@@ -87,7 +88,9 @@ pub use detect::{
 };
 pub use error::{PlanError, TimeError, TimelineError, UriError};
 pub use location::parse_s3_uri;
-pub use model::{Entry, ListPage, NULL_VERSION, StorageClass, Version, Versioning};
+pub use model::{
+    ETag, Entry, ListPage, NULL_VERSION, OwnerId, StorageClass, Version, VersionId, Versioning,
+};
 pub use plan::{
     Action, CopyAction, DeleteLimit, DeleteMarkerAction, Destination, Expect, KnownCopy, Location,
     PLAN_SCHEMA, PlanOptions, PlanStats, RestorePlan, Selection, UncertainHandling, Warning,

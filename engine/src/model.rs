@@ -9,48 +9,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub use crate::compact::{ETag, OwnerId, StorageClass, VersionId};
+
 /// The version id S3 gives objects written while versioning was off or suspended.
 ///
 /// It is a real, addressable version id (`?versionId=null`), and unlike every other
 /// version id it can be *replaced in place* by a later write.
 pub const NULL_VERSION: &str = "null";
-
-/// A storage class as S3 names it (`STANDARD`, `GLACIER`, …).
-///
-/// Kept as the raw string: the SDK models the list's storage class as `STANDARD` only
-/// and every other value arrives as "unknown", so the string is the only faithful form.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
-pub struct StorageClass(pub String);
-
-impl StorageClass {
-    /// `STANDARD`, the class S3 reports when none is given.
-    pub fn standard() -> Self {
-        StorageClass("STANDARD".to_owned())
-    }
-
-    /// The class name as S3 spells it.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    /// True for classes whose versions must be restored (RestoreObject) before they
-    /// can be read or copied: `GLACIER` and `DEEP_ARCHIVE`.
-    ///
-    /// `GLACIER_IR` is readable at once. Intelligent-Tiering's archive *tiers* do not show
-    /// in a listing at all (the class says `INTELLIGENT_TIERING`); those are found with
-    /// HeadObject at execution time.
-    pub fn needs_restore(&self) -> bool {
-        matches!(self.0.as_str(), "GLACIER" | "DEEP_ARCHIVE")
-    }
-}
-
-impl fmt::Display for StorageClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
 
 /// One entry of a key's history: an object version or a delete marker.
 ///
@@ -72,7 +37,7 @@ pub struct Entry {
 #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub struct Version {
     /// The version id; [`NULL_VERSION`] for the `null` version.
-    pub version_id: String,
+    pub version_id: VersionId,
     /// When the version was stored (UTC; S3 gives a millisecond field, usually `.000`).
     #[cfg_attr(feature = "arbitrary", arbitrary(with = arbitrary_time))]
     pub last_modified: DateTime<Utc>,
@@ -80,8 +45,8 @@ pub struct Version {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub delete_marker: bool,
     /// The entity tag, with its quotes stripped. Empty for delete markers.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub etag: String,
+    #[serde(default, skip_serializing_if = "ETag::is_empty")]
+    pub etag: ETag,
     /// Size in bytes (0 for delete markers).
     #[serde(default)]
     pub size: u64,
@@ -90,7 +55,7 @@ pub struct Version {
     pub storage_class: Option<StorageClass>,
     /// The canonical user id of the writer, when the listing gave one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub owner_id: Option<String>,
+    pub owner_id: Option<OwnerId>,
     /// What the server said about this entry being the newest of its key *at list time*.
     /// Used only to break timestamp ties; it says nothing about any other time.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -100,7 +65,7 @@ pub struct Version {
 impl Version {
     /// True when this is the literal `null` version id.
     pub fn is_null(&self) -> bool {
-        self.version_id == NULL_VERSION
+        self.version_id.is_null()
     }
 }
 

@@ -98,10 +98,10 @@ mod tests {
                 .map(|k| StateEntry {
                     key: k.clone(),
                     version: Version {
-                        version_id: format!("v-{k}"),
+                        version_id: format!("v-{k}").into(),
                         last_modified: Utc.timestamp_opt(0, 0).unwrap(),
                         delete_marker: false,
-                        etag: String::new(),
+                        etag: Default::default(),
                         size: 0,
                         storage_class: None,
                         owner_id: None,

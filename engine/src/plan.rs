@@ -574,8 +574,8 @@ pub fn destination_key(source_prefix: &str, destination: &Destination, key: &str
 
 fn expect_of(v: &Version) -> Expect {
     Expect {
-        version_id: v.version_id.clone(),
-        etag: v.etag.clone(),
+        version_id: v.version_id.to_string(),
+        etag: v.etag.to_string(),
     }
 }
 
@@ -638,7 +638,7 @@ pub fn plan(current: &BucketState, target: &BucketState, options: &PlanOptions) 
                 let same = c.is_some_and(|c| {
                     let same_version = in_place && c.version.version_id == t.version.version_id;
                     let known_copy = known
-                        .get(&(c.key.as_str(), c.version.version_id.as_str()))
+                        .get(&(c.key.as_str(), &*c.version.version_id.as_str()))
                         .is_some_and(|k| {
                             k.source_key == t.key
                                 && k.source_version_id == t.version.version_id
@@ -672,7 +672,7 @@ pub fn plan(current: &BucketState, target: &BucketState, options: &PlanOptions) 
                     stats.archived += 1;
                     warnings.push(Warning::Archived {
                         key: dest_key.clone(),
-                        version_id: t.version.version_id.clone(),
+                        version_id: t.version.version_id.to_string(),
                         storage_class: sc.clone(),
                     });
                 }
@@ -681,8 +681,8 @@ pub fn plan(current: &BucketState, target: &BucketState, options: &PlanOptions) 
                 actions.push(Action::Copy(CopyAction {
                     key: dest_key,
                     source_key: t.key.clone(),
-                    source_version_id: t.version.version_id.clone(),
-                    etag: t.version.etag.clone(),
+                    source_version_id: t.version.version_id.to_string(),
+                    etag: t.version.etag.to_string(),
                     size: t.version.size,
                     storage_class: t.version.storage_class.clone(),
                     last_modified: t.version.last_modified,

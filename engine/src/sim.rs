@@ -16,7 +16,9 @@
 //! entries split across pages when the page size says so).
 
 use crate::error::PlanError;
-use crate::model::{Entry, ListPage, NULL_VERSION, StorageClass, Version, Versioning};
+use crate::model::{
+    ETag, Entry, ListPage, NULL_VERSION, OwnerId, StorageClass, Version, VersionId, Versioning,
+};
 use crate::plan::{Action, Destination, RestorePlan, preflight};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -201,21 +203,22 @@ impl SimBucket {
             self.keys.remove(key);
         } else {
             let version = Version {
-                version_id: id.clone(),
+                version_id: VersionId::new(&id),
                 last_modified: stamp,
                 delete_marker,
-                etag: content.as_deref().map(content_etag).unwrap_or_default(),
+                etag: content
+                    .as_deref()
+                    .map(|c| ETag::new(&content_etag(c)))
+                    .unwrap_or_default(),
                 size: content.as_deref().map_or(0, |c| c.len() as u64),
                 storage_class: (!delete_marker).then(|| {
                     meta.storage_class
                         .clone()
                         .unwrap_or_else(StorageClass::standard)
                 }),
-                owner_id: Some(
-                    meta.owner_id
-                        .clone()
-                        .unwrap_or_else(|| "sim-owner".to_owned()),
-                ),
+                owner_id: Some(OwnerId::new(
+                    meta.owner_id.as_deref().unwrap_or("sim-owner"),
+                )),
                 is_latest: false,
             };
             entries.insert(
@@ -399,7 +402,9 @@ impl SimBucket {
         };
         if source.is_none()
             && source_key == key
-            && self.head(key).map(|h| h.version.version_id.as_str()) == Some(source_version_id)
+            && self
+                .head(key)
+                .is_some_and(|h| h.version.version_id == source_version_id)
         {
             return Err(SimError::SelfCopy {
                 key: key.to_owned(),
@@ -491,7 +496,7 @@ impl SimBucket {
                 count += 1;
                 let mut version = e.version.clone();
                 version.is_latest = i == 0;
-                last = Some((key.to_owned(), Some(version.version_id.clone())));
+                last = Some((key.to_owned(), Some(version.version_id.to_string())));
                 page.entries.push(Entry {
                     key: key.to_owned(),
                     version,
@@ -600,8 +605,8 @@ impl SimBucket {
             let now = self
                 .head(key)
                 .filter(|h| !h.version.delete_marker)
-                .map(|h| h.version.version_id.as_str());
-            if now != action.expect().map(|e| e.version_id.as_str()) {
+                .map(|h| h.version.version_id.to_string());
+            if now.as_deref() != action.expect().map(|e| e.version_id.as_str()) {
                 report.drifted.push(key.to_owned());
                 continue;
             }

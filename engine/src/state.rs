@@ -247,7 +247,7 @@ mod tests {
                 version_id: id.into(),
                 last_modified: Utc.timestamp_opt(secs, 0).unwrap(),
                 delete_marker: dm,
-                etag: String::new(),
+                etag: Default::default(),
                 size: 3,
                 storage_class: None,
                 owner_id: None,

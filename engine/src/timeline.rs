@@ -250,7 +250,7 @@ impl Timeline {
 ///     version: Version {
 ///         version_id: id.into(),
 ///         last_modified: Utc.timestamp_opt(secs, 0).unwrap(),
-///         delete_marker: dm,
+///         etag: if dm { Default::default() } else { format!("etag-{id}").into() },
 ///         etag: if dm { String::new() } else { format!("etag-{id}") },
 ///         size: 1,
 ///         storage_class: None,
@@ -276,7 +276,7 @@ pub struct TimelineBuilder {
     entries: usize,
     /// Version ids already seen for the last key (to reject repeated entries, which mean
     /// a paging bug: a marker that did not advance, or a server repeating a page).
-    seen_ids: std::collections::HashSet<String>,
+    seen_ids: std::collections::HashSet<crate::model::VersionId>,
 }
 
 impl TimelineBuilder {
@@ -417,7 +417,7 @@ impl TimelineBuilder {
     /// Check that `entries` (in list order) may follow what was pushed so far.
     fn check_continues(&self, entries: &[Entry]) -> Result<(), TimelineError> {
         let mut last_key = self.last_key();
-        let mut seen_extra: Vec<&str> = Vec::new();
+        let mut seen_extra: Vec<&crate::model::VersionId> = Vec::new();
         for e in entries {
             match last_key {
                 Some(k) if e.key.as_str() < k => {
@@ -429,11 +429,11 @@ impl TimelineBuilder {
                 Some(k) if e.key.as_str() == k => {
                     let repeated = (self.last_key() == Some(k)
                         && self.seen_ids.contains(&e.version.version_id))
-                        || seen_extra.contains(&e.version.version_id.as_str());
+                        || seen_extra.contains(&&e.version.version_id);
                     if repeated {
                         return Err(TimelineError::Repeated {
                             key: e.key.clone(),
-                            version_id: e.version.version_id.clone(),
+                            version_id: e.version.version_id.to_string(),
                         });
                     }
                 }
@@ -455,7 +455,7 @@ impl TimelineBuilder {
                 {
                     self.anomalies.push(Anomaly::NonMonotonic {
                         key: key.clone(),
-                        version_id: version.version_id.clone(),
+                        version_id: version.version_id.to_string(),
                         at: version.last_modified,
                         previous: prev.last_modified,
                     });
@@ -519,7 +519,7 @@ impl TimelineBuilder {
                 version_id: w[1]
                     .entries
                     .first()
-                    .map(|v| v.version_id.clone())
+                    .map(|v| v.version_id.to_string())
                     .unwrap_or_default(),
             });
         }
@@ -561,7 +561,7 @@ fn merge_page_checked(page: ListPage) -> Result<Merged, TimelineError> {
         if e.version.delete_marker {
             return Err(TimelineError::WrongList {
                 key: e.key.clone(),
-                version_id: e.version.version_id.clone(),
+                version_id: e.version.version_id.to_string(),
             });
         }
     }
@@ -569,7 +569,7 @@ fn merge_page_checked(page: ListPage) -> Result<Merged, TimelineError> {
         if !e.version.delete_marker {
             return Err(TimelineError::WrongList {
                 key: e.key.clone(),
-                version_id: e.version.version_id.clone(),
+                version_id: e.version.version_id.to_string(),
             });
         }
     }
@@ -618,8 +618,8 @@ fn merge_page(versions: Vec<Entry>, markers: Vec<Entry>) -> Merged {
                     ties.push(Anomaly::SameSecondTie {
                         key: a.key.clone(),
                         at: a.version.last_modified,
-                        version_id: a.version.version_id.clone(),
-                        delete_marker_id: b.version.version_id.clone(),
+                        version_id: a.version.version_id.to_string(),
+                        delete_marker_id: b.version.version_id.to_string(),
                     });
                     true
                 }
@@ -643,7 +643,7 @@ mod tests {
                 version_id: id.into(),
                 last_modified: Utc.timestamp_opt(secs, 0).unwrap(),
                 delete_marker: dm,
-                etag: if dm { String::new() } else { format!("e{id}") },
+                etag: if dm { Default::default() } else { format!("e{id}").into() },
                 size: 1,
                 storage_class: None,
                 owner_id: None,
@@ -657,7 +657,7 @@ mod tests {
             .unwrap()
             .entries
             .iter()
-            .map(|v| v.version_id.clone())
+            .map(|v| v.version_id.to_string())
             .collect()
     }
 

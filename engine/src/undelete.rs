@@ -19,7 +19,7 @@ pub struct EntryRef {
 impl From<&Version> for EntryRef {
     fn from(v: &Version) -> Self {
         EntryRef {
-            version_id: v.version_id.clone(),
+            version_id: v.version_id.to_string(),
             last_modified: v.last_modified,
         }
     }
@@ -84,7 +84,7 @@ pub fn find_deleted(timeline: &Timeline, prefix: &str, since: Option<DateTime<Ut
                 deleted_at,
                 markers: markers.iter().map(EntryRef::from).collect(),
                 last: last.clone(),
-                last_version_id: last.version_id.clone(),
+                last_version_id: last.version_id.to_string(),
                 size: last.size,
             }),
             None => found.skipped.push(Skipped {
@@ -124,7 +124,7 @@ mod tests {
                 version_id: id.into(),
                 last_modified: Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap(),
                 delete_marker: dm,
-                etag: if dm { String::new() } else { format!("e-{id}") },
+                etag: if dm { Default::default() } else { format!("e-{id}").into() },
                 size: if dm { 0 } else { 3 },
                 storage_class: None,
                 owner_id: None,
@@ -164,26 +164,25 @@ mod tests {
     #[test]
     fn finds_deleted_keys_their_markers_and_last_version() {
         let f = find_deleted(&history(), "", None);
-        let keys: Vec<(&str, &str, Vec<&str>, DateTime<Utc>)> = f
+        let keys: Vec<(&str, String, Vec<String>, DateTime<Utc>)> = f
             .keys
             .iter()
             .map(|k| {
                 (
                     k.key.as_str(),
-                    k.last.version_id.as_str(),
-                    k.markers.iter().map(|m| m.version_id.as_str()).collect(),
+                    k.last.version_id.to_string(),
+                    k.markers.iter().map(|m| m.version_id.to_string()).collect(),
                     k.deleted_at,
                 )
             })
             .collect();
-        assert_eq!(
-            keys,
-            [
-                ("a", "a2", vec!["d2", "d1"], t(20)),
-                ("b", "b1", vec!["d3"], t(30)),
-                ("x/y", "y1", vec!["d6"], t(30)),
-            ]
-        );
+        let want = [
+            ("a", "a2", vec!["d2", "d1"], t(20)),
+            ("b", "b1", vec!["d3"], t(30)),
+            ("x/y", "y1", vec!["d6"], t(30)),
+        ]
+        .map(|(k, v, m, at)| (k, v.to_owned(), m.into_iter().map(String::from).collect(), at));
+        assert_eq!(keys, want);
         assert_eq!(f.skipped.len(), 1);
         assert_eq!(f.skipped[0].key, "m");
     }

@@ -37,10 +37,10 @@ pub fn left_state(touches: &[Touch]) -> BucketState {
             Some(StateEntry {
                 key: t.key.clone(),
                 version: Version {
-                    version_id: id,
+                    version_id: id.as_str().into(),
                     last_modified: t.at,
                     delete_marker: false,
-                    etag,
+                    etag: etag.as_str().into(),
                     size,
                     storage_class: None,
                     owner_id: None,

@@ -108,7 +108,7 @@ pub fn recognise_copies(checks: &mut [KeyCheck], known: &[KnownCopy]) {
             continue;
         };
         if by_key
-            .get(&(c.key.as_str(), cur.version_id.as_str()))
+            .get(&(c.key.as_str(), &*cur.version_id.as_str()))
             .is_some_and(|k| {
                 &k.source_key == src && k.source_version_id == exp.version_id && k.holds(cur)
             })

@@ -391,21 +391,21 @@ fn timeline_of(raw: &[RawEntry], sorted_times: bool) -> Timeline {
     Timeline::from_ordered(entries.into_iter().map(|(i, r)| Entry {
         key: KEYS[r.key as usize].to_owned(),
         version: Version {
-            version_id: format!("v{i}"),
+            version_id: format!("v{i}").into(),
             last_modified: Utc.timestamp_opt(t0 + i64::from(r.secs), 0).unwrap(),
             delete_marker: r.delete_marker,
             etag: if r.delete_marker {
-                String::new()
+                Default::default()
             } else {
-                format!("e{}", r.etag)
+                format!("e{}", r.etag).into()
             },
             size: if r.delete_marker { 0 } else { r.size },
             storage_class: (!r.delete_marker).then(|| {
-                s3rewind_engine::StorageClass(
-                    ["STANDARD", "GLACIER", "STANDARD_IA"][r.class as usize].into(),
+                s3rewind_engine::StorageClass::new(
+                    ["STANDARD", "GLACIER", "STANDARD_IA"][r.class as usize],
                 )
             }),
-            owner_id: (r.owner > 0).then(|| format!("owner{}", r.owner)),
+            owner_id: (r.owner > 0).then(|| format!("owner{}", r.owner).into()),
             is_latest: false,
         },
     }))
@@ -486,7 +486,7 @@ proptest! {
                     let (k, v) = all[i.index(all.len())];
                     ContentSample {
                         key: k.to_owned(),
-                        version_id: v.version_id.clone(),
+                        version_id: v.version_id.to_string(),
                         head,
                         content_type: Some("application/pdf".into()),
                         validator_ok: ok,

@@ -241,7 +241,7 @@ fn last_good_versions_are_the_versions_before_the_first_damage() {
             let before = h.entries.get(bad + 1).filter(|v| !v.delete_marker);
             assert_eq!(
                 a.last_good_version.as_deref(),
-                before.map(|v| v.version_id.as_str()),
+                before.map(|v| v.version_id.to_string()).as_deref(),
                 "{}: {}",
                 c.scenario.name,
                 a.key
@@ -535,10 +535,10 @@ fn sample_plan_respects_the_budget_and_brings_references() {
                 if v.delete_marker {
                     continue;
                 }
-                let pair = (h.key.clone(), v.version_id.clone());
+                let pair = (h.key.clone(), v.version_id.to_string());
                 assert!(wanted.contains(&pair), "{}: {pair:?}", c.scenario.name);
                 if let Some(p) = h.entries.get(i + 1).filter(|p| !p.delete_marker) {
-                    assert!(wanted.contains(&(h.key.clone(), p.version_id.clone())));
+                    assert!(wanted.contains(&(h.key.clone(), p.version_id.to_string())));
                 }
             }
         }

@@ -308,7 +308,7 @@ fn a_storage_class_change_strengthens_an_incident() {
         scan(&b, &DetectOptions::default())
     };
     let plain = attack(None, &mut rng);
-    let archived = attack(Some(StorageClass("DEEP_ARCHIVE".into())), &mut rng);
+    let archived = attack(Some(StorageClass::new("DEEP_ARCHIVE")), &mut rng);
     assert_eq!(plain.incidents.len(), 1);
     assert_eq!(archived.incidents.len(), 1);
     assert!(archived.incidents[0].score > plain.incidents[0].score);
@@ -425,7 +425,7 @@ fn a_few_locked_copies_bring_their_deleted_originals_along() {
         for k in &keys[..11] {
             let v = target.get(k).unwrap_or_else(|| panic!("{k} stays deleted"));
             assert_eq!(
-                b.version(k, &v.version_id).unwrap().content.as_ref(),
+                b.version(k, &v.version_id.as_str()).unwrap().content.as_ref(),
                 before.get(k),
                 "{k}"
             );

@@ -21,7 +21,7 @@ fn e(key: &str, id: &str, secs: i64, dm: bool) -> Entry {
             version_id: id.into(),
             last_modified: at(secs),
             delete_marker: dm,
-            etag: if dm { String::new() } else { format!("e-{id}") },
+            etag: if dm { Default::default() } else { format!("e-{id}").into() },
             size: if dm { 0 } else { 10 },
             storage_class: None,
             owner_id: None,
@@ -243,7 +243,7 @@ fn keyed_warnings_are_sorted_by_key() {
         out_of_order: vec!["a".into()],
         ..BucketState::default()
     };
-    target.objects[0].version.storage_class = Some(s3rewind_engine::StorageClass("GLACIER".into()));
+    target.objects[0].version.storage_class = Some(s3rewind_engine::StorageClass::new("GLACIER"));
     let p = plan(
         &BucketState::default(),
         &target,
@@ -440,9 +440,9 @@ fn a_known_copy_or_matching_content_counts_only_for_the_same_source_version() {
     o.known_copies.clear();
     o.match_content = true;
     let mut blank = e("k", "s2", 0, false).version;
-    blank.etag = String::new();
+    blank.etag = Default::default();
     let mut dest_blank = e("d/k", "c1", 0, false).version;
-    dest_blank.etag = String::new();
+    dest_blank.etag = Default::default();
     assert_eq!(
         plan(&one("d/k", dest_blank), &one("k", blank), &o)
             .stats

@@ -277,7 +277,7 @@ fn play(case: &Case) -> Played {
                 class,
             } => {
                 let meta = PutMeta {
-                    storage_class: Some(StorageClass(CLASSES[class].to_owned())),
+                    storage_class: Some(StorageClass::new(CLASSES[class])),
                     ..PutMeta::default()
                 };
                 sim.put_with(KEYS[key], &content(key, fill, len), now, &meta);
@@ -313,7 +313,7 @@ fn play(case: &Case) -> Played {
                     .collect();
                 if !entries.is_empty() {
                     let v = entries[n % entries.len()].clone();
-                    sim.delete_version(KEYS[k], &v.version_id).unwrap();
+                    sim.delete_version(KEYS[k], &v.version_id.as_str()).unwrap();
                     p.removed.entry(KEYS[k].to_owned()).or_default().push(v);
                 }
             }
@@ -469,7 +469,7 @@ fn snapshot(sim: &SimBucket) -> Snapshot {
     sim.all_versions()
         .map(|(k, v)| {
             (
-                (k.to_owned(), v.version.version_id.clone()),
+                (k.to_owned(), v.version.version_id.to_string()),
                 v.content.as_deref().map(<[u8]>::to_vec),
             )
         })
@@ -478,7 +478,7 @@ fn snapshot(sim: &SimBucket) -> Snapshot {
 
 fn content_of(sim: &SimBucket, key: &str, v: Option<&Version>) -> Option<Vec<u8>> {
     v.filter(|v| !v.delete_marker)
-        .map(|v| sim.get_version(key, &v.version_id).unwrap().to_vec())
+        .map(|v| sim.get_version(key, &v.version_id.as_str()).unwrap().to_vec())
 }
 
 fn warning_keys(p: &RestorePlan, f: impl Fn(&Warning) -> Option<&str>) -> BTreeSet<String> {
@@ -618,10 +618,10 @@ fn known_copies(p: &RestorePlan, dest: &SimBucket) -> Vec<KnownCopy> {
                 let head = &dest.head(&c.key).unwrap().version;
                 Some(KnownCopy {
                     key: c.key.clone(),
-                    version_id: head.version_id.clone(),
+                    version_id: head.version_id.to_string(),
                     source_key: c.source_key.clone(),
                     source_version_id: c.source_version_id.clone(),
-                    etag: head.etag.clone(),
+                    etag: head.etag.to_string(),
                     size: Some(head.size),
                 })
             }
@@ -807,7 +807,7 @@ proptest! {
             match expected_after_restore(&case, &p, &target, key, t) {
                 Ok(want) => prop_assert_eq!(have, want, "key {:?} at {}", key, t),
                 Err(()) => {
-                    let was = current.get(key).map(|v| p.sim.get_version(key, &v.version_id).unwrap().to_vec());
+                    let was = current.get(key).map(|v| p.sim.get_version(key, &v.version_id.as_str()).unwrap().to_vec());
                     prop_assert_eq!(have, was, "uncertain key {:?} left alone", key);
                 }
             }
@@ -843,7 +843,7 @@ proptest! {
             let blind = plan(&tl2.current(), &target2, &opts);
             for a in &plan1.actions {
                 if let Action::Copy(c) = a
-                    && target2.get(&c.source_key).map(|v| &v.version_id) == Some(&c.source_version_id)
+                    && target2.get(&c.source_key).is_some_and(|v| v.version_id == c.source_version_id)
                 {
                     prop_assert!(blind.actions.iter().any(|b| b.key() == c.key), "{:?}", c.key);
                 }
@@ -869,7 +869,7 @@ proptest! {
         for (k, c, same) in &extra {
             let key = KEYS[*k];
             let bytes = match target.get(key) {
-                Some(v) if *same => source.get_version(key, &v.version_id).unwrap().to_vec(),
+                Some(v) if *same => source.get_version(key, &v.version_id.as_str()).unwrap().to_vec(),
                 _ => vec![*c],
             };
             if let Some(rel) = key.strip_prefix(case.prefix) {
@@ -1008,7 +1008,7 @@ proptest! {
         let split = timeline(sim, "", case.page_size);
         prop_assert_eq!(docs.len(), exact.len());
         let contents = |s: &BucketState| -> BTreeMap<String, Vec<u8>> {
-            s.objects.iter().map(|e| (e.key.clone(), sim.get_version(&e.key, &e.version.version_id).unwrap().to_vec())).collect()
+            s.objects.iter().map(|e| (e.key.clone(), sim.get_version(&e.key, &e.version.version_id.as_str()).unwrap().to_vec())).collect()
         };
         let now: BTreeMap<String, Vec<u8>> = sim.current_contents().into_iter().map(|(k, c)| (k, c.to_vec())).collect();
         for tl in [&exact, &docs, &split] {
@@ -1060,7 +1060,7 @@ proptest! {
         if after.apply(&plan1, None, p.last + TimeDelta::seconds(1)).is_ok() {
             let restored = after.current_contents();
             for key in KEYS {
-                let want = target.get(key).map(|v| sim.get_version(key, &v.version_id).unwrap());
+                let want = target.get(key).map(|v| sim.get_version(key, &v.version_id.as_str()).unwrap());
                 if target.is_uncertain(key) && want.is_none() {
                     continue;
                 }
@@ -1132,15 +1132,15 @@ fn expiry_removes_noncurrent_entries_and_lone_markers() {
     sim.put("gone", b"x", t0);
     sim.delete("gone", t0 + s(5));
     let removed = sim.expire_noncurrent(t0 + s(25), s(10));
-    let ids: Vec<(&str, &str)> = removed
+    let ids: Vec<(&str, String)> = removed
         .iter()
-        .map(|(k, v)| (k.as_str(), v.version_id.as_str()))
+        .map(|(k, v)| (k.as_str(), v.version_id.to_string()))
         .collect();
     // "1" went noncurrent at 10 s (15 s ago), "2" at 20 s (5 s ago): only "1" expires;
     // "gone"'s version expires and leaves its marker alone, which goes too.
     assert_eq!(
         ids,
-        [("gone", "v000004"), ("gone", "v000005"), ("k", "v000001")]
+        [("gone", "v000004"), ("gone", "v000005"), ("k", "v000001")].map(|(k, v)| (k, v.to_owned()))
     );
     assert_eq!(sim.list_order("").len(), 2);
     assert_eq!(

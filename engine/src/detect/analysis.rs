@@ -4,7 +4,7 @@
 
 use super::content::{self, Bytes, Verdict};
 use super::{Baseline, ContentSample, Coverage, DetectOptions, Scales, ScanStats};
-use crate::model::Version;
+use crate::model::{ETag, Version, VersionId};
 use crate::timeline::Timeline;
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
@@ -538,7 +538,7 @@ impl<'a> Ctx<'a> {
     /// `gap`. Objects of at most `tiny_size` bytes are left out: identical tiny files are
     /// too common to prove a move.
     fn find_moves(&mut self) {
-        let mut creates: HashMap<(&str, u64), Vec<(Ms, usize)>> = HashMap::new();
+        let mut creates: HashMap<(&ETag, u64), Vec<(Ms, usize)>> = HashMap::new();
         for e in &self.events {
             if e.change != Change::Create {
                 continue;
@@ -565,7 +565,7 @@ impl<'a> Ctx<'a> {
             let Some(p) = self.tl.keys()[e.key].entries.get(e.idx + 1) else {
                 continue;
             };
-            let Some(list) = creates.get(&(p.etag.as_str(), p.size)) else {
+            let Some(list) = creates.get(&(&p.etag, p.size)) else {
                 continue;
             };
             let lo = list.partition_point(|&(t, _)| t < e.t.saturating_sub(self.gap));
@@ -744,14 +744,14 @@ impl<'a> Ctx<'a> {
         let mut out = HashMap::new();
         for (k, list) in by_key {
             let entries = &keys[k].entries;
-            let ids: HashMap<&str, usize> = entries
+            let ids: HashMap<&VersionId, usize> = entries
                 .iter()
                 .enumerate()
                 .rev() // the first listed entry wins for repeated ids
-                .map(|(i, v)| (v.version_id.as_str(), i))
+                .map(|(i, v)| (&v.version_id, i))
                 .collect();
             for s in list {
-                if let Some(&i) = ids.get(s.version_id.as_str()) {
+                if let Some(&i) = ids.get(&VersionId::new(&s.version_id)) {
                     out.entry(self.key_offset[k] + i).or_insert(s);
                 }
             }
@@ -777,10 +777,10 @@ pub(crate) fn restore_writes(tl: &Timeline, opts: &DetectOptions, gap: Ms) -> Ha
         let len = h.entries.len();
         // The (ETag, size) of the entries older than the one each version replaced,
         // filled from the oldest end as the loop walks to the newest.
-        let mut older: HashSet<(&str, u64)> = HashSet::new();
+        let mut older: HashSet<(&ETag, u64)> = HashSet::new();
         for i in (0..len).rev() {
             if let Some(o) = h.entries.get(i + 2).filter(|o| !o.delete_marker) {
-                older.insert((o.etag.as_str(), o.size));
+                older.insert((&o.etag, o.size));
             }
             let v = &h.entries[i];
             let t = v.last_modified.timestamp_millis();
@@ -797,7 +797,7 @@ pub(crate) fn restore_writes(tl: &Timeline, opts: &DetectOptions, gap: Ms) -> Ha
                 .entries
                 .get(i + 1)
                 .is_some_and(|p| !p.delete_marker && p.etag == v.etag);
-            if older.contains(&(v.etag.as_str(), v.size)) && !replaced_same {
+            if older.contains(&(&v.etag, v.size)) && !replaced_same {
                 copies.push((t, n + i, v.owner_id.as_deref()));
             }
         }

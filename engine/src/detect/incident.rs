@@ -374,9 +374,9 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
             AffectedKey {
                 key: ctx.key(id).to_owned(),
                 kind,
-                first_bad_version: v.version_id.clone(),
+                first_bad_version: v.version_id.to_string(),
                 first_bad_at: v.last_modified,
-                last_good_version: good.map(|g| g.version_id.clone()),
+                last_good_version: good.map(|g| g.version_id.to_string()),
                 last_good_at: good.map(|g| g.last_modified),
                 content: match judged.get(id) {
                     Some(Verdict::Encrypted(r) | Verdict::WrongType(r)) => Some(r.clone()),

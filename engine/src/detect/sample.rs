@@ -99,7 +99,7 @@ pub fn sample_plan(
     let mut order: Vec<(u8, u64, usize)> = tier
         .into_iter()
         .filter(|&(_, t)| t < 3 || deep || limit.is_some())
-        .map(|(id, t)| (t, spread(ctx.key(id), &ctx.ver(id).version_id), id))
+        .map(|(id, t)| (t, spread(ctx.key(id), &ctx.ver(id).version_id.as_str()), id))
         .collect();
     order.sort_unstable();
 
@@ -122,7 +122,7 @@ pub fn sample_plan(
         .into_iter()
         .map(|(k, i)| {
             let h = &timeline.keys()[k];
-            (h.key.clone(), h.entries[i].version_id.clone())
+            (h.key.clone(), h.entries[i].version_id.to_string())
         })
         .collect()
 }

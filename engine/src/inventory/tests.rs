@@ -151,7 +151,7 @@ fn is_latest_wins_over_timestamps_and_ties_are_reported() {
             version_id: id.into(),
             last_modified: t(s),
             delete_marker: dm,
-            etag: if dm { String::new() } else { "e".into() },
+            etag: if dm { Default::default() } else { "e".into() },
             size: if dm { 0 } else { 1 },
             storage_class: (!dm).then(StorageClass::standard),
             owner_id: None,
@@ -171,10 +171,10 @@ fn is_latest_wins_over_timestamps_and_ties_are_reported() {
         3,
     );
     let tl = load_report(&path, "", 100).unwrap().timeline;
-    let ids: Vec<&str> = tl.keys()[0]
+    let ids: Vec<String> = tl.keys()[0]
         .entries
         .iter()
-        .map(|v| v.version_id.as_str())
+        .map(|v| v.version_id.to_string())
         .collect();
     assert_eq!(ids, ["cur", "dm", "old"]);
     assert!(matches!(tl.anomalies(), [Anomaly::NonMonotonic { .. }]));
@@ -317,7 +317,7 @@ fn a_row_with_a_null_version_and_empty_delete_marker_fields_reads() {
             delete_marker: false,
             etag: "abc".into(),
             size: 3,
-            storage_class: Some(StorageClass("GLACIER".into())),
+            storage_class: Some(StorageClass::new("GLACIER")),
             owner_id: None,
             is_latest: false,
         },
@@ -329,7 +329,7 @@ fn a_row_with_a_null_version_and_empty_delete_marker_fields_reads() {
             version_id: "d1".into(),
             last_modified: t(2),
             delete_marker: true,
-            etag: String::new(),
+            etag: Default::default(),
             size: 0,
             storage_class: None,
             owner_id: None,

@@ -1,0 +1,627 @@
+//! Compact forms of the strings a listing repeats millions of times.
+//!
+//! A timeline holds one [`Version`](crate::Version) per listed entry; at 100M entries every
+//! byte of it is 100 MB. The strings of an entry are kept in binary form where they parse
+//! and exactly round-trip, and as text otherwise, so nothing a server sends is ever
+//! altered:
+//!
+//! - [`VersionId`]: `null`; a UUID in its canonical lowercase form (moto) as 16 bytes; an
+//!   id of up to 32 characters from `[A-Za-z0-9._]` (AWS, radosgw) as 6 bits per
+//!   character; anything else as text.
+//! - [`ETag`]: an MD5 in lowercase hex as 16 bytes; a multipart ETag (`hex-N`) as 16
+//!   bytes and the part count; anything else as text.
+//! - [`StorageClass`] and [`OwnerId`]: interned. A bucket has a handful of storage classes
+//!   and of writers; each distinct name is stored once per process, and an entry holds a
+//!   small number.
+//!
+//! Each type serialises as the string it stands for, compares equal exactly when the
+//! strings are equal, and prints as that string.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{OnceLock, RwLock};
+
+// ---------------------------------------------------------------------------------------
+// Version ids
+
+/// The 64 characters a packed version id may use; a character's index is its 6-bit code.
+const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
+/// The longest version id kept packed (32 characters in 24 bytes).
+const PACKED_MAX: usize = 32;
+
+fn code_of(c: u8) -> Option<u8> {
+    match c {
+        b'A'..=b'Z' => Some(c - b'A'),
+        b'a'..=b'z' => Some(c - b'a' + 26),
+        b'0'..=b'9' => Some(c - b'0' + 52),
+        b'.' => Some(62),
+        b'_' => Some(63),
+        _ => None,
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum IdRepr {
+    Null,
+    Uuid([u8; 16]),
+    Packed { len: u8, bits: [u8; 24] },
+    Text(Box<str>),
+}
+
+/// A version id as S3 names it (see the [module docs](self) for its compact forms).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct VersionId(IdRepr);
+
+impl VersionId {
+    /// The `null` version id.
+    pub const NULL: VersionId = VersionId(IdRepr::Null);
+
+    /// The compact form of `id` (any string is accepted and kept exactly).
+    pub fn new(id: &str) -> VersionId {
+        if id == crate::model::NULL_VERSION {
+            return VersionId(IdRepr::Null);
+        }
+        if let Some(u) = parse_uuid(id) {
+            return VersionId(IdRepr::Uuid(u));
+        }
+        if let Some((len, bits)) = pack(id) {
+            return VersionId(IdRepr::Packed { len, bits });
+        }
+        VersionId(IdRepr::Text(id.into()))
+    }
+
+    /// True for the literal `null` version id.
+    pub fn is_null(&self) -> bool {
+        matches!(self.0, IdRepr::Null)
+    }
+
+    /// True for the empty id (a server that named no version).
+    pub fn is_empty(&self) -> bool {
+        matches!(&self.0, IdRepr::Text(t) if t.is_empty())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> Cow<'_, str> {
+        match &self.0 {
+            IdRepr::Null => Cow::Borrowed(crate::model::NULL_VERSION),
+            IdRepr::Text(t) => Cow::Borrowed(t),
+            IdRepr::Uuid(u) => Cow::Owned(format_uuid(u)),
+            IdRepr::Packed { len, bits } => Cow::Owned(unpack(*len, bits)),
+        }
+    }
+}
+
+impl PartialOrd for VersionId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for VersionId {
+    /// By text, as the string form would sort.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        if self == other {
+            return std::cmp::Ordering::Equal;
+        }
+        self.as_str().cmp(&other.as_str())
+    }
+}
+
+fn pack(id: &str) -> Option<(u8, [u8; 24])> {
+    let b = id.as_bytes();
+    if b.is_empty() || b.len() > PACKED_MAX {
+        return None;
+    }
+    let mut bits = [0u8; 24];
+    for (i, &c) in b.iter().enumerate() {
+        let code = code_of(c)? as u32;
+        // Character i occupies bits 6i..6i+6 of the little-endian bit string.
+        let at = i * 6;
+        let (byte, shift) = (at / 8, at % 8);
+        let spread = code << shift;
+        bits[byte] |= spread as u8;
+        if shift > 2 {
+            bits[byte + 1] |= (spread >> 8) as u8;
+        }
+    }
+    Some((b.len() as u8, bits))
+}
+
+fn unpack(len: u8, bits: &[u8; 24]) -> String {
+    (0..usize::from(len))
+        .map(|i| {
+            let at = i * 6;
+            let (byte, shift) = (at / 8, at % 8);
+            let mut v = u32::from(bits[byte]) >> shift;
+            if shift > 2 {
+                v |= u32::from(bits[byte + 1]) << (8 - shift);
+            }
+            char::from(ALPHABET[(v & 63) as usize])
+        })
+        .collect()
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// 32 lowercase hex digits as 16 bytes (uppercase is kept as text: it must round-trip).
+fn parse_hex16(s: &[u8]) -> Option<[u8; 16]> {
+    if s.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (i, pair) in s.chunks(2).enumerate() {
+        out[i] = hex_val(pair[0])? << 4 | hex_val(pair[1])?;
+    }
+    Some(out)
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for b in bytes {
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+    }
+}
+
+/// A canonical lowercase UUID (`8-4-4-4-12`).
+fn parse_uuid(id: &str) -> Option<[u8; 16]> {
+    let b = id.as_bytes();
+    if b.len() != 36 || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
+        return None;
+    }
+    let hex: Vec<u8> = b.iter().copied().filter(|&c| c != b'-').collect();
+    parse_hex16(&hex)
+}
+
+fn format_uuid(u: &[u8; 16]) -> String {
+    let mut s = String::with_capacity(36);
+    for (i, range) in [0..4, 4..6, 6..8, 8..10, 10..16].into_iter().enumerate() {
+        if i > 0 {
+            s.push('-');
+        }
+        push_hex(&mut s, &u[range]);
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------------------
+// ETags
+
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+enum TagRepr {
+    #[default]
+    Empty,
+    Md5([u8; 16]),
+    Multipart([u8; 16], u32),
+    Text(Box<str>),
+}
+
+/// An entity tag with its quotes stripped (see the [module docs](self)); empty for delete
+/// markers.
+#[derive(Clone, PartialEq, Eq, Hash, Default)]
+pub struct ETag(TagRepr);
+
+impl ETag {
+    /// The compact form of `etag` (quotes already stripped; any string is kept exactly).
+    pub fn new(etag: &str) -> ETag {
+        let b = etag.as_bytes();
+        if b.is_empty() {
+            return ETag(TagRepr::Empty);
+        }
+        if let Some(md5) = parse_hex16(b) {
+            return ETag(TagRepr::Md5(md5));
+        }
+        if b.len() > 33
+            && b[32] == b'-'
+            && let Some(md5) = parse_hex16(&b[..32])
+            && let Ok(parts) = etag[33..].parse::<u32>()
+            && parts.to_string() == etag[33..]
+        {
+            return ETag(TagRepr::Multipart(md5, parts));
+        }
+        ETag(TagRepr::Text(etag.into()))
+    }
+
+    /// True for the empty tag (delete markers).
+    pub fn is_empty(&self) -> bool {
+        matches!(&self.0, TagRepr::Empty)
+    }
+
+    /// The tag as text.
+    pub fn as_str(&self) -> Cow<'_, str> {
+        match &self.0 {
+            TagRepr::Empty => Cow::Borrowed(""),
+            TagRepr::Text(t) => Cow::Borrowed(t),
+            TagRepr::Md5(m) => {
+                let mut s = String::with_capacity(32);
+                push_hex(&mut s, m);
+                Cow::Owned(s)
+            }
+            TagRepr::Multipart(m, parts) => {
+                let mut s = String::with_capacity(40);
+                push_hex(&mut s, m);
+                s.push('-');
+                s.push_str(&parts.to_string());
+                Cow::Owned(s)
+            }
+        }
+    }
+
+    /// True when the tag is an MD5 of the content (a single-part upload without SSE-KMS);
+    /// only then can content be checked against it.
+    pub fn is_md5(&self) -> bool {
+        matches!(self.0, TagRepr::Md5(_))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Interned names
+
+struct Interner {
+    names: Vec<&'static str>,
+    ids: HashMap<&'static str, u32>,
+}
+
+impl Interner {
+    fn seeded(names: &[&'static str]) -> RwLock<Interner> {
+        RwLock::new(Interner {
+            names: names.to_vec(),
+            ids: names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (*n, i as u32))
+                .collect(),
+        })
+    }
+}
+
+/// The id of `name` in `table`, adding it (once per process) when new.
+///
+/// A name is leaked when first interned: the tables hold what a bucket's listing names
+/// (storage classes, writers), a handful of distinct strings.
+fn intern(table: &RwLock<Interner>, name: &str) -> u32 {
+    if let Some(&id) = table.read().expect("interner poisoned").ids.get(name) {
+        return id;
+    }
+    let mut t = table.write().expect("interner poisoned");
+    if let Some(&id) = t.ids.get(name) {
+        return id;
+    }
+    let id = u32::try_from(t.names.len()).expect("fewer than 4G distinct names");
+    let leaked: &'static str = Box::leak(name.to_owned().into_boxed_str());
+    t.names.push(leaked);
+    t.ids.insert(leaked, id);
+    id
+}
+
+fn name_of(table: &RwLock<Interner>, id: u32) -> &'static str {
+    table.read().expect("interner poisoned").names[id as usize]
+}
+
+/// Storage classes S3 documents, interned first so that their ids are stable.
+const KNOWN_CLASSES: &[&str] = &[
+    "STANDARD",
+    "REDUCED_REDUNDANCY",
+    "STANDARD_IA",
+    "ONEZONE_IA",
+    "INTELLIGENT_TIERING",
+    "GLACIER",
+    "DEEP_ARCHIVE",
+    "GLACIER_IR",
+    "OUTPOSTS",
+    "SNOW",
+    "EXPRESS_ONEZONE",
+];
+
+fn classes() -> &'static RwLock<Interner> {
+    static CLASSES: OnceLock<RwLock<Interner>> = OnceLock::new();
+    CLASSES.get_or_init(|| Interner::seeded(KNOWN_CLASSES))
+}
+
+fn owners() -> &'static RwLock<Interner> {
+    static OWNERS: OnceLock<RwLock<Interner>> = OnceLock::new();
+    OWNERS.get_or_init(|| Interner::seeded(&[]))
+}
+
+/// A storage class as S3 names it (`STANDARD`, `GLACIER`, …), interned.
+///
+/// Any name is accepted and kept exactly: the SDK models the list's storage class as
+/// `STANDARD` only, and a server may send a class newer than this code.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StorageClass(u32);
+
+impl StorageClass {
+    /// The class named `name`.
+    pub fn new(name: &str) -> StorageClass {
+        StorageClass(intern(classes(), name))
+    }
+
+    /// `STANDARD`, the class S3 reports when none is given.
+    pub fn standard() -> Self {
+        StorageClass(0)
+    }
+
+    /// The class name as S3 spells it.
+    pub fn as_str(&self) -> &'static str {
+        name_of(classes(), self.0)
+    }
+
+    /// True for classes whose versions must be restored (RestoreObject) before they
+    /// can be read or copied: `GLACIER` and `DEEP_ARCHIVE`.
+    ///
+    /// `GLACIER_IR` is readable at once. Intelligent-Tiering's archive *tiers* do not show
+    /// in a listing at all (the class says `INTELLIGENT_TIERING`); those are found with
+    /// HeadObject at execution time.
+    pub fn needs_restore(&self) -> bool {
+        matches!(self.as_str(), "GLACIER" | "DEEP_ARCHIVE")
+    }
+}
+
+impl PartialOrd for StorageClass {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for StorageClass {
+    /// By name, as the text form would sort.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+/// The canonical user id of a writer, interned.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OwnerId(u32);
+
+impl OwnerId {
+    /// The owner named `id`.
+    pub fn new(id: &str) -> OwnerId {
+        OwnerId(intern(owners(), id))
+    }
+
+    /// The id as S3 gave it.
+    pub fn as_str(&self) -> &'static str {
+        name_of(owners(), self.0)
+    }
+}
+
+impl std::ops::Deref for OwnerId {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::ops::Deref for StorageClass {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The string-like behaviour all four share.
+
+macro_rules! string_like {
+    ($t:ty) => {
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.as_str())
+            }
+        }
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&*self.as_str(), f)
+            }
+        }
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.as_str())
+            }
+        }
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = Cow::<'de, str>::deserialize(d)?;
+                Ok(<$t>::new(&s))
+            }
+        }
+        impl From<&str> for $t {
+            fn from(s: &str) -> Self {
+                <$t>::new(s)
+            }
+        }
+        impl From<String> for $t {
+            fn from(s: String) -> Self {
+                <$t>::new(&s)
+            }
+        }
+        impl From<&String> for $t {
+            fn from(s: &String) -> Self {
+                <$t>::new(s)
+            }
+        }
+        impl From<$t> for String {
+            fn from(v: $t) -> String {
+                v.as_str().into()
+            }
+        }
+        impl From<&$t> for String {
+            fn from(v: &$t) -> String {
+                v.as_str().into()
+            }
+        }
+        impl PartialEq<str> for $t {
+            fn eq(&self, other: &str) -> bool {
+                self.eq_str(other)
+            }
+        }
+        impl PartialEq<&str> for $t {
+            fn eq(&self, other: &&str) -> bool {
+                self.eq_str(other)
+            }
+        }
+        impl PartialEq<String> for $t {
+            fn eq(&self, other: &String) -> bool {
+                self.eq_str(other)
+            }
+        }
+        impl PartialEq<$t> for str {
+            fn eq(&self, other: &$t) -> bool {
+                other == self
+            }
+        }
+        impl PartialEq<$t> for &str {
+            fn eq(&self, other: &$t) -> bool {
+                other == *self
+            }
+        }
+        impl PartialEq<$t> for String {
+            fn eq(&self, other: &$t) -> bool {
+                other == self
+            }
+        }
+    };
+}
+
+impl VersionId {
+    fn eq_str(&self, s: &str) -> bool {
+        *self == VersionId::new(s)
+    }
+}
+
+impl ETag {
+    fn eq_str(&self, s: &str) -> bool {
+        *self == ETag::new(s)
+    }
+}
+
+impl StorageClass {
+    fn eq_str(&self, s: &str) -> bool {
+        self.as_str() == s
+    }
+}
+
+impl OwnerId {
+    fn eq_str(&self, s: &str) -> bool {
+        self.as_str() == s
+    }
+}
+
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for VersionId {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(VersionId::new(u.arbitrary()?))
+    }
+}
+
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for ETag {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(ETag::new(u.arbitrary()?))
+    }
+}
+
+/// Interned types draw from a few names: a fuzzer inventing a new one per input would
+/// grow the process's tables without end.
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for StorageClass {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(StorageClass::new(u.choose(KNOWN_CLASSES)?))
+    }
+}
+
+#[cfg(feature = "arbitrary")]
+impl<'a> arbitrary::Arbitrary<'a> for OwnerId {
+    fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
+        Ok(OwnerId::new(u.choose(&["owner-a", "owner-b", "owner-c"])?))
+    }
+}
+
+string_like!(VersionId);
+string_like!(ETag);
+string_like!(StorageClass);
+string_like!(OwnerId);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn the_common_forms_are_compact_and_exact() {
+        for (id, packed) in [
+            ("null", true),
+            ("3sL4kqtJlcpXroDTDmJ.rmSpXd3dIbrH", true),
+            ("Rb_l2T8UHDkFEwCgJjhlgPOZC0qJ.vpD", true),
+            ("a7c1b3e2-0b4e-4f8a-9d7e-2f1c3b4a5d6e", true),
+            ("A7C1B3E2-0B4E-4F8A-9D7E-2F1C3B4A5D6E", false),
+            ("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo", false),
+            ("", false),
+        ] {
+            let v = VersionId::new(id);
+            assert_eq!(v.as_str(), id);
+            assert_eq!(!matches!(v.0, IdRepr::Text(_)), packed, "{id}");
+        }
+        for (tag, binary) in [
+            ("d41d8cd98f00b204e9800998ecf8427e", true),
+            ("d41d8cd98f00b204e9800998ecf8427e-12", true),
+            ("d41d8cd98f00b204e9800998ecf8427e-012", false),
+            ("D41D8CD98F00B204E9800998ECF8427E", false),
+            ("W/\"x\"", false),
+            ("", true),
+        ] {
+            let e = ETag::new(tag);
+            assert_eq!(e.as_str(), tag);
+            assert_eq!(!matches!(e.0, TagRepr::Text(_)), binary, "{tag}");
+        }
+        assert_eq!(StorageClass::new("GLACIER").as_str(), "GLACIER");
+        assert!(StorageClass::new("DEEP_ARCHIVE").needs_restore());
+        assert_eq!(StorageClass::new("FUTURE_CLASS").as_str(), "FUTURE_CLASS");
+        assert_eq!(StorageClass::standard(), "STANDARD");
+        assert_eq!(OwnerId::new("abc").as_str(), "abc");
+        assert_eq!(serde_json::to_string(&ETag::new("ab")).unwrap(), "\"ab\"");
+        assert!(std::mem::size_of::<VersionId>() <= 32);
+        assert!(std::mem::size_of::<ETag>() <= 24);
+        assert!(std::mem::size_of::<Option<StorageClass>>() <= 8);
+        assert!(std::mem::size_of::<Option<OwnerId>>() <= 8);
+    }
+
+    fn id_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[A-Za-z0-9._]{0,40}",
+            "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-fA-F]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+            "[0-9a-fA-F]{32}(-[0-9]{1,6})?",
+            ".{0,40}",
+        ]
+    }
+
+    proptest! {
+        /// Every form round-trips exactly, and two values are equal exactly when their
+        /// texts are (so equality, hashing and the JSON form are the string's).
+        #[test]
+        fn forms_round_trip_and_compare_as_their_text(a in id_text(), b in id_text()) {
+            let (va, vb) = (VersionId::new(&a), VersionId::new(&b));
+            prop_assert_eq!(va.as_str(), a.as_str());
+            prop_assert_eq!(va == vb, a == b);
+            let (ea, eb) = (ETag::new(&a), ETag::new(&b));
+            prop_assert_eq!(ea.as_str(), a.as_str());
+            prop_assert_eq!(ea == eb, a == b);
+            let (ca, cb) = (StorageClass::new(&a), StorageClass::new(&b));
+            prop_assert_eq!(ca.as_str(), a.as_str());
+            prop_assert_eq!(ca == cb, a == b);
+            prop_assert_eq!(ca.cmp(&cb), a.cmp(&b));
+            let json = serde_json::to_string(&va).unwrap();
+            prop_assert_eq!(&json, &serde_json::to_string(&a).unwrap());
+            prop_assert_eq!(serde_json::from_str::<VersionId>(&json).unwrap(), va);
+        }
+    }
+}
