@@ -203,7 +203,7 @@ pub fn generate(spec: HistorySpec) -> History {
                     delete_marker: false,
                     etag: format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64()),
                     size: rng.below(10 << 20),
-                    storage_class: Some(StorageClass(class.to_owned())),
+                    storage_class: Some(StorageClass::new(class)),
                     owner_id: Some(owner.clone()),
                     is_latest: false,
                 }

@@ -250,8 +250,8 @@ impl Timeline {
 ///     version: Version {
 ///         version_id: id.into(),
 ///         last_modified: Utc.timestamp_opt(secs, 0).unwrap(),
+///         delete_marker: dm,
 ///         etag: if dm { Default::default() } else { format!("etag-{id}").into() },
-///         etag: if dm { String::new() } else { format!("etag-{id}") },
 ///         size: 1,
 ///         storage_class: None,
 ///         owner_id: None,

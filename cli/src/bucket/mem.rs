@@ -315,7 +315,7 @@ fn meta_of(content_type: Option<String>, class: Option<&str>) -> PutMeta {
         content_type,
         storage_class: class
             .filter(|c| !c.is_empty())
-            .map(|c| StorageClass(c.to_owned())),
+            .map(|c| StorageClass::new(c)),
         ..PutMeta::default()
     }
 }
