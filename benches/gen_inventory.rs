@@ -63,13 +63,13 @@ fn entries_of(i: u64) -> Vec<Entry> {
         out.push(Entry {
             key: key_name(i),
             version: Version {
-                version_id: format!("{:016x}{:016x}", mix(hj), mix(hj ^ 1)),
+                version_id: format!("{:016x}{:016x}", mix(hj), mix(hj ^ 1)).into(),
                 last_modified: DateTime::<Utc>::from_timestamp(t, 0).unwrap(),
                 delete_marker: dm,
                 etag: if dm {
-                    String::new()
+                    Default::default()
                 } else {
-                    format!("{:016x}{:016x}", mix(hj ^ 2), mix(hj ^ 3))
+                    format!("{:016x}{:016x}", mix(hj ^ 2), mix(hj ^ 3)).into()
                 },
                 size: if dm { 0 } else { hj % 10_000_000 },
                 storage_class: (!dm).then(StorageClass::standard),

@@ -182,13 +182,13 @@ pub fn generate(spec: HistorySpec) -> History {
             let version_id = format!("{:016x}{:016x}", rng.next_u64(), serial);
             history.push(if delete_marker {
                 Version {
-                    version_id,
+                    version_id: version_id.as_str().into(),
                     last_modified: DateTime::from_timestamp(at, 0).expect("in range"),
                     delete_marker: true,
-                    etag: String::new(),
+                    etag: Default::default(),
                     size: 0,
                     storage_class: None,
-                    owner_id: Some(owner.clone()),
+                    owner_id: Some(owner.as_str().into()),
                     is_latest: false,
                 }
             } else {
@@ -198,13 +198,13 @@ pub fn generate(spec: HistorySpec) -> History {
                     _ => "STANDARD",
                 };
                 Version {
-                    version_id,
+                    version_id: version_id.as_str().into(),
                     last_modified: DateTime::from_timestamp(at, 0).expect("in range"),
                     delete_marker: false,
-                    etag: format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64()),
+                    etag: format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64()).into(),
                     size: rng.below(10 << 20),
                     storage_class: Some(StorageClass::new(class)),
-                    owner_id: Some(owner.clone()),
+                    owner_id: Some(owner.as_str().into()),
                     is_latest: false,
                 }
             });
@@ -295,10 +295,10 @@ mod tests {
         b.finish()
     }
 
-    fn ids(s: &BucketState) -> BTreeMap<&str, &str> {
+    fn ids(s: &BucketState) -> BTreeMap<&str, String> {
         s.objects
             .iter()
-            .map(|e| (e.key.as_str(), e.version.version_id.as_str()))
+            .map(|e| (e.key.as_str(), e.version.version_id.to_string()))
             .collect()
     }
 
@@ -423,7 +423,7 @@ mod tests {
                 if v.delete_marker {
                     bucket.delete(&k.key, v.last_modified);
                 } else {
-                    bucket.put(&k.key, v.version_id.as_bytes(), v.last_modified);
+                    bucket.put(&k.key, v.version_id.as_str().as_bytes(), v.last_modified);
                 }
             }
         }
@@ -451,7 +451,7 @@ mod tests {
                 .state_at(t)
                 .objects
                 .into_iter()
-                .map(|e| (e.key, e.version.version_id))
+                .map(|e| (e.key, e.version.version_id.to_string()))
                 .collect();
             assert_eq!(state, truth, "at {t}");
         }

@@ -350,7 +350,7 @@ impl Ctx {
         let archived = c
             .storage_class
             .as_ref()
-            .is_some_and(|s| matches!(s.0.as_str(), "GLACIER" | "DEEP_ARCHIVE"));
+            .is_some_and(|s| matches!(s.as_str(), "GLACIER" | "DEEP_ARCHIVE"));
         self.config.fidelity_full
             || self.separate
             || archived
@@ -789,7 +789,7 @@ fn listed_source(c: &CopyAction) -> Head {
         storage_class: c
             .storage_class
             .as_ref()
-            .map_or_else(|| "STANDARD".to_owned(), |s| s.0.clone()),
+            .map_or_else(|| "STANDARD".to_owned(), |s| s.as_str().to_owned()),
         ..Head::default()
     }
 }
@@ -804,14 +804,14 @@ pub fn probe_page_size(concurrency: usize) -> i32 {
 /// What a listing entry says about a key's current version (for the drift check).
 fn listed_head(e: &s3rewind_engine::Entry) -> Option<Head> {
     (!e.version.delete_marker).then(|| Head {
-        version_id: e.version.version_id.clone(),
-        etag: e.version.etag.clone(),
+        version_id: e.version.version_id.to_string(),
+        etag: e.version.etag.to_string(),
         size: e.version.size,
         storage_class: e
             .version
             .storage_class
             .as_ref()
-            .map_or_else(|| "STANDARD".to_owned(), |c| c.0.clone()),
+            .map_or_else(|| "STANDARD".to_owned(), |c| c.as_str().to_owned()),
         last_modified: Some(e.version.last_modified),
         ..Head::default()
     })

@@ -214,7 +214,7 @@ where
                     let last = &raw.document[keep - 1];
                     next = (
                         Some(last.key.clone()),
-                        Some(last.version.version_id.clone()),
+                        Some(last.version.version_id.to_string()),
                     );
                     raw.common_prefixes
                         .retain(|p| p.as_str() <= last.key.as_str());
@@ -273,7 +273,7 @@ mod tests {
                 version_id: id.into(),
                 last_modified: Utc.timestamp_opt(secs, 0).unwrap(),
                 delete_marker: dm,
-                etag: String::new(),
+                etag: Default::default(),
                 size: 1,
                 storage_class: None,
                 owner_id: None,
@@ -323,12 +323,12 @@ mod tests {
         ])
         .await;
         let t = r.unwrap();
-        let ids: Vec<&str> = t
+        let ids: Vec<String> = t
             .get("a")
             .unwrap()
             .entries
             .iter()
-            .map(|v| v.version_id.as_str())
+            .map(|v| v.version_id.to_string())
             .collect();
         assert_eq!(ids, ["a2", "d1", "a0"]);
         assert_eq!(
@@ -404,12 +404,12 @@ mod tests {
         ])
         .await;
         let t = r.unwrap();
-        let ids: Vec<&str> = t
+        let ids: Vec<String> = t
             .get("k")
             .unwrap()
             .entries
             .iter()
-            .map(|v| v.version_id.as_str())
+            .map(|v| v.version_id.to_string())
             .collect();
         assert_eq!(ids, ["k2", "null", "k0"]);
         assert_eq!(asked[1], (Some("k".into()), Some("k2".into())));

@@ -92,13 +92,11 @@ pub fn split_for_batch(plan: &RestorePlan) -> Result<BatchSplit, String> {
         };
         match (why, action) {
             (None, Action::Copy(c)) => {
-                let g = groups
-                    .entry(c.storage_class.clone())
-                    .or_insert_with(|| BatchGroup {
-                        storage_class: c.storage_class.clone(),
-                        tasks: Vec::new(),
-                        bytes: 0,
-                    });
+                let g = groups.entry(c.storage_class).or_insert_with(|| BatchGroup {
+                    storage_class: c.storage_class,
+                    tasks: Vec::new(),
+                    bytes: 0,
+                });
                 g.tasks.push(BatchTask {
                     bucket: plan.source.bucket.clone(),
                     key: c.source_key.clone(),
@@ -192,7 +190,7 @@ mod tests {
             source_version_id: format!("v-{key}"),
             etag: "e".into(),
             size,
-            storage_class: class.map(|c| StorageClass::new(c)),
+            storage_class: class.map(StorageClass::new),
             last_modified: Utc.timestamp_opt(1, 0).unwrap(),
             expect: None,
         })

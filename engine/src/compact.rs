@@ -564,7 +564,10 @@ mod tests {
             ("Rb_l2T8UHDkFEwCgJjhlgPOZC0qJ.vpD", true),
             ("a7c1b3e2-0b4e-4f8a-9d7e-2f1c3b4a5d6e", true),
             ("A7C1B3E2-0B4E-4F8A-9D7E-2F1C3B4A5D6E", false),
-            ("3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo", false),
+            (
+                "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY+MTRCxf3vjVBH40Nr8X8gdRQBpUMLUo",
+                false,
+            ),
             ("", false),
         ] {
             let v = VersionId::new(id);

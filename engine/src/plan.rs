@@ -673,7 +673,7 @@ pub fn plan(current: &BucketState, target: &BucketState, options: &PlanOptions) 
                     warnings.push(Warning::Archived {
                         key: dest_key.clone(),
                         version_id: t.version.version_id.to_string(),
-                        storage_class: sc.clone(),
+                        storage_class: *sc,
                     });
                 }
                 stats.copies += 1;
@@ -684,7 +684,7 @@ pub fn plan(current: &BucketState, target: &BucketState, options: &PlanOptions) 
                     source_version_id: t.version.version_id.to_string(),
                     etag: t.version.etag.to_string(),
                     size: t.version.size,
-                    storage_class: t.version.storage_class.clone(),
+                    storage_class: t.version.storage_class,
                     last_modified: t.version.last_modified,
                     expect: c.map(|c| expect_of(&c.version)),
                 }));

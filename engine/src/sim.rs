@@ -211,11 +211,8 @@ impl SimBucket {
                     .map(|c| ETag::new(&content_etag(c)))
                     .unwrap_or_default(),
                 size: content.as_deref().map_or(0, |c| c.len() as u64),
-                storage_class: (!delete_marker).then(|| {
-                    meta.storage_class
-                        .clone()
-                        .unwrap_or_else(StorageClass::standard)
-                }),
+                storage_class: (!delete_marker)
+                    .then(|| meta.storage_class.unwrap_or_else(StorageClass::standard)),
                 owner_id: Some(OwnerId::new(
                     meta.owner_id.as_deref().unwrap_or("sim-owner"),
                 )),

@@ -643,7 +643,11 @@ mod tests {
                 version_id: id.into(),
                 last_modified: Utc.timestamp_opt(secs, 0).unwrap(),
                 delete_marker: dm,
-                etag: if dm { Default::default() } else { format!("e{id}").into() },
+                etag: if dm {
+                    Default::default()
+                } else {
+                    format!("e{id}").into()
+                },
                 size: 1,
                 storage_class: None,
                 owner_id: None,

@@ -124,7 +124,11 @@ mod tests {
                 version_id: id.into(),
                 last_modified: Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap(),
                 delete_marker: dm,
-                etag: if dm { Default::default() } else { format!("e-{id}").into() },
+                etag: if dm {
+                    Default::default()
+                } else {
+                    format!("e-{id}").into()
+                },
                 size: if dm { 0 } else { 3 },
                 storage_class: None,
                 owner_id: None,
@@ -181,7 +185,14 @@ mod tests {
             ("b", "b1", vec!["d3"], t(30)),
             ("x/y", "y1", vec!["d6"], t(30)),
         ]
-        .map(|(k, v, m, at)| (k, v.to_owned(), m.into_iter().map(String::from).collect(), at));
+        .map(|(k, v, m, at)| {
+            (
+                k,
+                v.to_owned(),
+                m.into_iter().map(String::from).collect(),
+                at,
+            )
+        });
         assert_eq!(keys, want);
         assert_eq!(f.skipped.len(), 1);
         assert_eq!(f.skipped[0].key, "m");

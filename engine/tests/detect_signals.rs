@@ -301,7 +301,7 @@ fn a_storage_class_change_strengthens_an_incident() {
             let meta = PutMeta {
                 content_type: None,
                 owner_id: Some(OWNER.to_owned()),
-                storage_class: class.clone(),
+                storage_class: class,
             };
             b.put_with(k, &rng.bytes(size + 28), t(7, 3, 0, i as i64 * 60), &meta);
         }
@@ -425,7 +425,10 @@ fn a_few_locked_copies_bring_their_deleted_originals_along() {
         for k in &keys[..11] {
             let v = target.get(k).unwrap_or_else(|| panic!("{k} stays deleted"));
             assert_eq!(
-                b.version(k, &v.version_id.as_str()).unwrap().content.as_ref(),
+                b.version(k, &v.version_id.as_str())
+                    .unwrap()
+                    .content
+                    .as_ref(),
                 before.get(k),
                 "{k}"
             );

@@ -21,7 +21,11 @@ fn e(key: &str, id: &str, secs: i64, dm: bool) -> Entry {
             version_id: id.into(),
             last_modified: at(secs),
             delete_marker: dm,
-            etag: if dm { Default::default() } else { format!("e-{id}").into() },
+            etag: if dm {
+                Default::default()
+            } else {
+                format!("e-{id}").into()
+            },
             size: if dm { 0 } else { 10 },
             storage_class: None,
             owner_id: None,

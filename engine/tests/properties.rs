@@ -477,8 +477,11 @@ fn snapshot(sim: &SimBucket) -> Snapshot {
 }
 
 fn content_of(sim: &SimBucket, key: &str, v: Option<&Version>) -> Option<Vec<u8>> {
-    v.filter(|v| !v.delete_marker)
-        .map(|v| sim.get_version(key, &v.version_id.as_str()).unwrap().to_vec())
+    v.filter(|v| !v.delete_marker).map(|v| {
+        sim.get_version(key, &v.version_id.as_str())
+            .unwrap()
+            .to_vec()
+    })
 }
 
 fn warning_keys(p: &RestorePlan, f: impl Fn(&Warning) -> Option<&str>) -> BTreeSet<String> {
@@ -1140,7 +1143,8 @@ fn expiry_removes_noncurrent_entries_and_lone_markers() {
     // "gone"'s version expires and leaves its marker alone, which goes too.
     assert_eq!(
         ids,
-        [("gone", "v000004"), ("gone", "v000005"), ("k", "v000001")].map(|(k, v)| (k, v.to_owned()))
+        [("gone", "v000004"), ("gone", "v000005"), ("k", "v000001")]
+            .map(|(k, v)| (k, v.to_owned()))
     );
     assert_eq!(sim.list_order("").len(), 2);
     assert_eq!(

@@ -258,7 +258,7 @@ pub fn check_timeline_pages(input: &TimelinePagesInput) {
             if !unknowable {
                 let content = ss.get(key).map(|v| {
                     r.bucket
-                        .get_version(key, &v.version_id)
+                        .get_version(key, &v.version_id.as_str())
                         .expect("a state's version exists")
                 });
                 assert_eq!(
@@ -363,7 +363,7 @@ pub fn check_plan_apply(input: &PlanApplyInput) {
     // Nothing lost or altered.
     for (key, v) in before.all_versions() {
         assert_eq!(
-            bucket.version(key, &v.version.version_id),
+            bucket.version(key, &v.version.version_id.as_str()),
             Some(v),
             "{key:?} lost or changed version {:?}",
             v.version.version_id
@@ -394,7 +394,7 @@ pub fn check_plan_apply(input: &PlanApplyInput) {
         let wanted = match target.get(key) {
             Some(v) => Some(
                 before
-                    .get_version(key, &v.version_id)
+                    .get_version(key, &v.version_id.as_str())
                     .expect("target versions exist"),
             ),
             // An uncertain key with no surviving entry at T is left alone by default.
@@ -702,7 +702,9 @@ impl RawPagesInput {
                 .flat_map(|p| p.versions.iter_mut().chain(p.delete_markers.iter_mut()))
             {
                 squash(&mut e.key);
-                squash(&mut e.version.version_id);
+                let mut id = e.version.version_id.to_string();
+                squash(&mut id);
+                e.version.version_id = id.into();
             }
         }
         if self.tidy {
@@ -831,7 +833,8 @@ pub fn check_raw_pages_with(input: &RawPagesInput, append_empty: bool) {
     }
     for k in timeline.keys() {
         assert!(!k.entries.is_empty(), "{:?} has no entries", k.key);
-        let ids: BTreeSet<&str> = k.entries.iter().map(|v| v.version_id.as_str()).collect();
+        let ids: BTreeSet<&s3rewind_engine::VersionId> =
+            k.entries.iter().map(|v| &v.version_id).collect();
         assert_eq!(
             ids.len(),
             k.entries.len(),

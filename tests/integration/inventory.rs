@@ -4,7 +4,7 @@
 use crate::support::*;
 use chrono::{DateTime, Utc};
 use s3rewind_engine::inventory::ReportWriter;
-use s3rewind_engine::{Entry, StorageClass, Version};
+use s3rewind_engine::{Entry, OwnerId, StorageClass, Version};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -39,15 +39,13 @@ async fn listed_entries(m: &Moto, bucket: &str) -> Vec<Entry> {
             out.push(Entry {
                 key: v.key().unwrap().to_owned(),
                 version: Version {
-                    version_id: v.version_id().unwrap().to_owned(),
+                    version_id: v.version_id().unwrap().into(),
                     last_modified: time(v.last_modified().unwrap()),
                     delete_marker: false,
-                    etag: v.e_tag().unwrap_or("").trim_matches('"').to_owned(),
+                    etag: v.e_tag().unwrap_or("").trim_matches('"').into(),
                     size: v.size().unwrap_or(0) as u64,
-                    storage_class: v
-                        .storage_class()
-                        .map(|c| StorageClass(c.as_str().to_owned())),
-                    owner_id: v.owner().and_then(|o| o.id()).map(str::to_owned),
+                    storage_class: v.storage_class().map(|c| StorageClass::new(c.as_str())),
+                    owner_id: v.owner().and_then(|o| o.id()).map(OwnerId::new),
                     is_latest: v.is_latest() == Some(true),
                 },
             });
@@ -56,13 +54,13 @@ async fn listed_entries(m: &Moto, bucket: &str) -> Vec<Entry> {
             out.push(Entry {
                 key: d.key().unwrap().to_owned(),
                 version: Version {
-                    version_id: d.version_id().unwrap().to_owned(),
+                    version_id: d.version_id().unwrap().into(),
                     last_modified: time(d.last_modified().unwrap()),
                     delete_marker: true,
-                    etag: String::new(),
+                    etag: Default::default(),
                     size: 0,
                     storage_class: None,
-                    owner_id: d.owner().and_then(|o| o.id()).map(str::to_owned),
+                    owner_id: d.owner().and_then(|o| o.id()).map(OwnerId::new),
                     is_latest: d.is_latest() == Some(true),
                 },
             });

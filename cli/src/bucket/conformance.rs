@@ -71,21 +71,21 @@ async fn writes_list_newest_first_with_is_latest(b: &dyn Bucket, p: &str) -> Che
         .list_page(p, None, (None, None), 1000)
         .await
         .map_err(|e| format!("ListObjectVersions: {e}"))?;
-    let ids: Vec<(&str, bool, bool)> = page
+    let ids: Vec<(String, bool, bool)> = page
         .document
         .iter()
         .map(|e| {
             (
-                e.version.version_id.as_str(),
+                e.version.version_id.to_string(),
                 e.version.delete_marker,
                 e.version.is_latest,
             )
         })
         .collect();
     let want = vec![
-        (dm.as_str(), true, true),
-        (v2.as_str(), false, false),
-        (v1.as_str(), false, false),
+        (dm.clone(), true, true),
+        (v2.clone(), false, false),
+        (v1.clone(), false, false),
     ];
     // Servers that split versions and delete markers list the marker last; the
     // version ids and the one IsLatest must agree either way.
@@ -96,7 +96,7 @@ async fn writes_list_newest_first_with_is_latest(b: &dyn Bucket, p: &str) -> Che
     ensure(got_sorted == want_sorted, || {
         format!("listing after put, put, delete: {ids:?}, want {want:?} (any layout)")
     })?;
-    let v: Vec<&str> = ids.iter().filter(|e| !e.1).map(|e| e.0).collect();
+    let v: Vec<&str> = ids.iter().filter(|e| !e.1).map(|e| e.0.as_str()).collect();
     ensure(v == vec![v2.as_str(), v1.as_str()], || {
         format!("versions not newest first: {v:?}")
     })
@@ -124,7 +124,7 @@ async fn paging_returns_every_entry_once(b: &dyn Bucket, p: &str) -> Check {
             got.extend(
                 page.document
                     .iter()
-                    .map(|e| (e.key.clone(), e.version.version_id.clone())),
+                    .map(|e| (e.key.clone(), e.version.version_id.to_string())),
             );
             if !page.truncated {
                 break;

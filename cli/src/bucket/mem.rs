@@ -296,14 +296,14 @@ fn head_of(v: &SimVersion) -> Option<Head> {
         return None;
     }
     Some(Head {
-        version_id: v.version.version_id.clone(),
-        etag: v.version.etag.clone(),
+        version_id: v.version.version_id.to_string(),
+        etag: v.version.etag.to_string(),
         size: v.version.size,
         storage_class: v
             .version
             .storage_class
             .as_ref()
-            .map_or_else(|| "STANDARD".to_owned(), |c| c.0.clone()),
+            .map_or_else(|| "STANDARD".to_owned(), |c| c.as_str().to_owned()),
         content_type: v.content_type.clone(),
         last_modified: Some(v.version.last_modified),
         ..Head::default()
@@ -313,9 +313,7 @@ fn head_of(v: &SimVersion) -> Option<Head> {
 fn meta_of(content_type: Option<String>, class: Option<&str>) -> PutMeta {
     PutMeta {
         content_type,
-        storage_class: class
-            .filter(|c| !c.is_empty())
-            .map(|c| StorageClass::new(c)),
+        storage_class: class.filter(|c| !c.is_empty()).map(StorageClass::new),
         ..PutMeta::default()
     }
 }
@@ -446,7 +444,7 @@ impl Bucket for MemBucket {
         let version = match version_id {
             Some(v) => v.to_owned(),
             None => match sim.head(key) {
-                Some(h) if !h.version.delete_marker => h.version.version_id.clone(),
+                Some(h) if !h.version.delete_marker => h.version.version_id.to_string(),
                 _ => {
                     return Err(sim_error(
                         ctx(),
@@ -510,13 +508,18 @@ impl Bucket for MemBucket {
         if r.if_none_match && now.is_some() {
             return Err(precondition(ctx(), "If-None-Match: the key exists"));
         }
-        let class = r
-            .storage_class
-            .map(str::to_owned)
-            .or_else(|| source.version.storage_class.as_ref().map(|c| c.0.clone()));
+        let class = r.storage_class.map(str::to_owned).or_else(|| {
+            source
+                .version
+                .storage_class
+                .as_ref()
+                .map(|c| c.as_str().to_owned())
+        });
         let same = r.source_bucket == self.name
             && r.source_key == r.key
-            && dest.head(r.key).map(|h| h.version.version_id.as_str()) == Some(r.source_version_id);
+            && dest
+                .head(r.key)
+                .is_some_and(|h| h.version.version_id == r.source_version_id);
         if same {
             return Err(sim_error(
                 ctx(),
@@ -734,7 +737,7 @@ impl MemStore {
                 .map(|(k, v)| {
                     (
                         k.to_owned(),
-                        v.version.version_id.clone(),
+                        v.version.version_id.to_string(),
                         v.version.delete_marker,
                     )
                 })

@@ -66,7 +66,7 @@ fn restores_of(entries: &[Version], i: usize) -> Option<String> {
         .iter()
         .skip(i + 2)
         .find(|o| !o.delete_marker && o.etag == v.etag && o.size == v.size)
-        .map(|o| o.version_id.clone())
+        .map(|o| o.version_id.to_string())
 }
 
 /// The name and version of `history --output json`'s document ([`HistoryReport`]).
@@ -240,15 +240,15 @@ pub async fn history_cmd(app: &App, args: &HistoryArgs) -> CliResult<Exit> {
         .iter()
         .enumerate()
         .map(|(i, v)| HistoryEntry {
-            version_id: v.version_id.clone(),
+            version_id: v.version_id.to_string(),
             last_modified: v.last_modified,
             delete_marker: v.delete_marker,
             is_latest: v.is_latest,
             change: change_of(&h.entries, i),
             size: v.size,
-            etag: (!v.delete_marker).then(|| v.etag.clone()),
+            etag: (!v.delete_marker).then(|| v.etag.to_string()),
             storage_class: v.storage_class.as_ref().map(|c| c.as_str().to_owned()),
-            owner_id: v.owner_id.clone(),
+            owner_id: v.owner_id.map(String::from),
             restores: restores_of(&h.entries, i),
         })
         .collect();
@@ -389,10 +389,10 @@ pub struct DiffSide {
 impl DiffSide {
     fn of(v: &Version) -> Self {
         DiffSide {
-            version_id: v.version_id.clone(),
+            version_id: v.version_id.to_string(),
             last_modified: v.last_modified,
             size: v.size,
-            etag: v.etag.clone(),
+            etag: v.etag.to_string(),
         }
     }
 }

@@ -370,7 +370,7 @@ pub(crate) async fn annotate_archived(clients: &Clients, p: &mut RestorePlan) ->
         p.warnings.push(Warning::Archived {
             key,
             version_id,
-            storage_class: s3rewind_engine::StorageClass(format!(
+            storage_class: s3rewind_engine::StorageClass::new(&format!(
                 "INTELLIGENT_TIERING/{}",
                 head.archive_status.unwrap_or_default()
             )),

@@ -273,7 +273,9 @@ impl RemoveCtx {
         let below = entries.get(top).map(|v| v.version_id.as_str());
         let planned = |id: &str| k.markers.iter().any(|m| m.version_id == id);
         if below != Some(k.last.version_id.as_str())
-            || !entries[..top].iter().all(|m| planned(&m.version_id))
+            || !entries[..top]
+                .iter()
+                .all(|m| planned(&m.version_id.as_str()))
         {
             return Step::Drifted(format!(
                 "changed since the listing (now: {}); left as it is; run again to re-plan",
@@ -306,7 +308,7 @@ impl RemoveCtx {
             if !head.delete_marker {
                 break;
             }
-            if !head.is_latest || !planned(&head.version_id) {
+            if !head.is_latest || !planned(&head.version_id.as_str()) {
                 return Step::Drifted(format!(
                     "delete marker {} is {}; left as it is; run again to re-plan",
                     head.version_id,
@@ -321,7 +323,11 @@ impl RemoveCtx {
                 return Step::Failed("more delete markers than planned; stopped".into());
             }
             let m = head.clone();
-            if let Err(e) = self.bucket.delete_version(&k.key, &m.version_id).await {
+            if let Err(e) = self
+                .bucket
+                .delete_version(&k.key, &m.version_id.as_str())
+                .await
+            {
                 let hint = if e.kind == ErrorKind::AccessDenied {
                     " (removing delete markers needs s3:DeleteObjectVersion)"
                 } else {
@@ -338,7 +344,7 @@ impl RemoveCtx {
                 .expect("removed markers lock")
                 .push(RemovedMarker {
                     key: k.key.clone(),
-                    version_id: m.version_id.clone(),
+                    version_id: m.version_id.to_string(),
                     last_modified: m.last_modified,
                 });
             entries = match self.entries(&k.key).await {
@@ -354,10 +360,10 @@ impl RemoveCtx {
                 source_bucket: None,
                 source_key: None,
                 source_version_id: None,
-                previous_version_id: Some(m.version_id.clone()),
+                previous_version_id: Some(m.version_id.to_string()),
                 new_version_id: entries
                     .first()
-                    .map(|v| v.version_id.clone())
+                    .map(|v| v.version_id.to_string())
                     .unwrap_or_default(),
                 etag: None,
                 size: None,

@@ -142,12 +142,12 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
                     ))
                 })?;
             let version = Version {
-                version_id: id.clone(),
+                version_id: id.as_str().into(),
                 last_modified: head.last_modified.unwrap_or_else(Utc::now),
                 delete_marker: false,
-                etag: head.etag,
+                etag: head.etag.into(),
                 size: head.size,
-                storage_class: Some(s3rewind_engine::StorageClass(head.storage_class)),
+                storage_class: Some(head.storage_class.into()),
                 owner_id: None,
                 is_latest: false,
             };

@@ -61,8 +61,8 @@ pub struct VersionRef {
 impl From<&Version> for VersionRef {
     fn from(v: &Version) -> Self {
         VersionRef {
-            version_id: v.version_id.clone(),
-            etag: v.etag.clone(),
+            version_id: v.version_id.to_string(),
+            etag: v.etag.to_string(),
             size: v.size,
             last_modified: v.last_modified,
             sha256: None,
@@ -198,7 +198,11 @@ fn describe(v: &Version) -> String {
         "version {}, {}, ETag {}",
         v.version_id,
         human_bytes(v.size),
-        if v.etag.is_empty() { "-" } else { &v.etag }
+        if v.etag.is_empty() {
+            "-".into()
+        } else {
+            v.etag.as_str()
+        }
     )
 }
 
@@ -231,7 +235,7 @@ fn directory_state(dir: &Path, source: &Location, target: &BucketState) -> Bucke
         if !meta.is_file() {
             continue;
         }
-        let etag = if meta.len() == e.version.size && is_md5(&e.version.etag) {
+        let etag = if meta.len() == e.version.size && is_md5(&e.version.etag.as_str()) {
             md5_of_file(&file).unwrap_or_default()
         } else {
             String::new()
@@ -239,13 +243,13 @@ fn directory_state(dir: &Path, source: &Location, target: &BucketState) -> Bucke
         objects.push(StateEntry {
             key,
             version: Version {
-                version_id: "file".to_owned(),
+                version_id: "file".into(),
                 last_modified: meta
                     .modified()
                     .map(DateTime::<Utc>::from)
                     .unwrap_or(e.version.last_modified),
                 delete_marker: false,
-                etag,
+                etag: etag.into(),
                 size: meta.len(),
                 storage_class: None,
                 owner_id: None,
@@ -432,8 +436,16 @@ fn difference(
         }
         (Outcome::DifferentEtag, Some(t), Some(v)) => format!(
             "same size but ETag {} now, {} at {} (ETags of multipart or SSE-KMS objects differ for equal content: --deep compares the content)",
-            if v.etag.is_empty() { "-" } else { &v.etag },
-            if t.etag.is_empty() { "-" } else { &t.etag },
+            if v.etag.is_empty() {
+                "-".into()
+            } else {
+                v.etag.as_str()
+            },
+            if t.etag.is_empty() {
+                "-".into()
+            } else {
+                t.etag.as_str()
+            },
             rfc3339(at)
         ),
         (Outcome::DifferentContent, _, _) => format!(
@@ -519,18 +531,21 @@ pub fn write_report(path: &Path, r: &VerifyReport) -> CliResult<()> {
         let sha = hash
             .and_then(|h| h.1.clone().or(h.0.clone()))
             .unwrap_or_default();
+        let source_version_id = c.expected.as_ref().map(|v| v.version_id.to_string());
+        let destination_version_id = c.current.as_ref().map(|v| v.version_id.to_string());
+        let etag = c
+            .current
+            .as_ref()
+            .or(c.expected.as_ref())
+            .map(|v| v.etag.to_string())
+            .filter(|e| !e.is_empty());
         let row = ReportRow {
             key: &c.key,
             source_key: c.source_key.as_deref(),
-            source_version_id: c.expected.as_ref().map(|v| v.version_id.as_str()),
-            destination_version_id: c.current.as_ref().map(|v| v.version_id.as_str()),
+            source_version_id: source_version_id.as_deref(),
+            destination_version_id: destination_version_id.as_deref(),
             size: c.current.as_ref().or(c.expected.as_ref()).map(|v| v.size),
-            etag: c
-                .current
-                .as_ref()
-                .or(c.expected.as_ref())
-                .map(|v| v.etag.as_str())
-                .filter(|e| !e.is_empty()),
+            etag: etag.as_deref(),
             sha256: Some(sha.as_str()).filter(|s| !s.is_empty()),
             outcome: c.outcome,
             ok: !c.outcome.is_difference(),
@@ -652,7 +667,7 @@ async fn read_content(
                 source_client.clone(),
                 source.bucket.clone(),
                 src_key.clone(),
-                exp.version_id.clone(),
+                exp.version_id.to_string(),
             );
             // The destination is read as users read it: its current object, no version id.
             let dst: Dest = match side {

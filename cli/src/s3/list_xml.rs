@@ -8,7 +8,7 @@
 //! URL-encoded when the server encoded them); the caller decides how to decode.
 
 use chrono::{DateTime, Utc};
-use s3rewind_engine::{Entry, StorageClass, Version};
+use s3rewind_engine::{ETag, Entry, OwnerId, StorageClass, Version, VersionId};
 
 /// One response, in document order, undecoded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -86,17 +86,18 @@ fn entry(node: roxmltree::Node<'_, '_>, delete_marker: bool) -> Result<Entry, St
         .with_timezone(&Utc);
     let version_id = child_text(node, "VersionId")
         .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| s3rewind_engine::NULL_VERSION.to_owned());
+        .map_or(VersionId::NULL, VersionId::from);
     let owner_id = child(node, "Owner")
         .and_then(|o| child_text(o, "ID"))
-        .filter(|s| !s.is_empty());
+        .filter(|s| !s.is_empty())
+        .map(OwnerId::from);
     let is_latest = child_text(node, "IsLatest").is_some_and(|s| s.trim() == "true");
     let version = if delete_marker {
         Version {
             version_id,
             last_modified,
             delete_marker: true,
-            etag: String::new(),
+            etag: Default::default(),
             size: 0,
             storage_class: None,
             owner_id,
@@ -107,18 +108,19 @@ fn entry(node: roxmltree::Node<'_, '_>, delete_marker: bool) -> Result<Entry, St
             version_id,
             last_modified,
             delete_marker: false,
-            etag: child_text(node, "ETag")
-                .unwrap_or_default()
-                .trim_matches('"')
-                .to_owned(),
+            etag: ETag::new(
+                child_text(node, "ETag")
+                    .unwrap_or_default()
+                    .trim_matches('"'),
+            ),
             size: child_text(node, "Size")
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(0),
-            storage_class: Some(StorageClass(
+            storage_class: Some(
                 child_text(node, "StorageClass")
                     .filter(|s| !s.is_empty())
-                    .unwrap_or_else(|| "STANDARD".to_owned()),
-            )),
+                    .map_or_else(StorageClass::standard, StorageClass::from),
+            ),
             owner_id,
             is_latest,
         }
@@ -135,13 +137,13 @@ mod tests {
     #[test]
     fn keeps_document_order_and_raw_fields() {
         let l = parse(RADOSGW.as_bytes()).unwrap();
-        let order: Vec<(&str, &str, bool)> = l
+        let order: Vec<(&str, String, bool)> = l
             .document
             .iter()
             .map(|e| {
                 (
                     e.key.as_str(),
-                    e.version.version_id.as_str(),
+                    e.version.version_id.to_string(),
                     e.version.delete_marker,
                 )
             })
@@ -154,6 +156,7 @@ mod tests {
                 ("a", "null", false),
                 ("d%2Be%2539%20f", "x2", false),
             ]
+            .map(|(k, v, d)| (k, v.to_owned(), d))
         );
         assert!(l.encoded && l.truncated);
         assert_eq!(l.next_key_marker.as_deref(), Some("d+e%39 f"));
