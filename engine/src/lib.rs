@@ -93,8 +93,8 @@ pub use model::{
 };
 pub use plan::{
     Action, CopyAction, DeleteLimit, DeleteMarkerAction, Destination, Expect, KnownCopy, Location,
-    PLAN_SCHEMA, PlanOptions, PlanStats, RestorePlan, Selection, UncertainHandling, Warning,
-    destination_key, plan, preflight,
+    PLAN_SCHEMA, PlanOptions, PlanStats, Planner, RestorePlan, Selection, UncertainHandling,
+    Warning, destination_key, plan, preflight,
 };
 pub use sim::{ApplyReport, PutMeta, SimBucket, SimError, SimPage, SimVersion};
 pub use state::{BucketState, StateEntry, Uncertain};

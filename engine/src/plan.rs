@@ -585,165 +585,222 @@ fn expect_of(v: &Version) -> Expect {
 /// Keys of `target` outside `options.source.prefix`, and keys of `current` outside the
 /// destination prefix, are ignored.
 pub fn plan(current: &BucketState, target: &BucketState, options: &PlanOptions) -> RestorePlan {
-    let src_prefix = options.source.prefix.as_str();
-    let in_place = matches!(options.destination, Destination::InPlace);
-    let known: HashMap<(&str, &str), &KnownCopy> = options
-        .known_copies
-        .iter()
-        .map(|k| ((k.key.as_str(), k.version_id.as_str()), k))
-        .collect();
+    let mut planner = Planner::new(options);
+    planner.add(current, target);
+    planner.finish()
+}
 
-    let mut stats = PlanStats::default();
-    let mut warnings = Vec::new();
-    let mut actions = Vec::new();
-    // Uncertain keys already given a warning.
-    let mut mentioned: BTreeSet<&str> = BTreeSet::new();
+/// [`plan()`] a part at a time, for a listing that is never held whole.
+///
+/// Each [`add`](Planner::add) gives the target state of some source keys and the
+/// current state of the destination keys they map to, together with any destination keys
+/// that map to no source key of *any* part and are given here once. Parts are disjoint and
+/// may come in any order (parallel listing streams); [`finish`](Planner::finish) puts the
+/// actions and warnings in key order. Whatever the split, the plan equals [`plan()`] on
+/// the union of the parts (property-tested): memory holds the plan, not the states.
+pub struct Planner<'a> {
+    options: &'a PlanOptions,
+    known: HashMap<(&'a str, &'a str), &'a KnownCopy>,
+    stats: PlanStats,
+    warnings: Vec<Warning>,
+    actions: Vec<Action>,
+}
 
-    // Per-key warnings carried by the target state, in key order.
-    let uncertain: BTreeMap<&str, &crate::state::Uncertain> = target
-        .uncertain
-        .iter()
-        .filter(|u| u.key.starts_with(src_prefix))
-        .map(|u| (u.key.as_str(), u))
-        .collect();
-    for k in target
-        .ambiguous
-        .iter()
-        .filter(|k| k.starts_with(src_prefix))
-    {
-        warnings.push(Warning::SameSecondTie { key: k.clone() });
+impl<'a> Planner<'a> {
+    /// An empty plan for `options`.
+    pub fn new(options: &'a PlanOptions) -> Self {
+        Planner {
+            options,
+            known: options
+                .known_copies
+                .iter()
+                .map(|k| ((k.key.as_str(), k.version_id.as_str()), k))
+                .collect(),
+            stats: PlanStats::default(),
+            warnings: Vec::new(),
+            actions: Vec::new(),
+        }
     }
-    for k in target
-        .out_of_order
-        .iter()
-        .filter(|k| k.starts_with(src_prefix))
-    {
-        warnings.push(Warning::OutOfOrder { key: k.clone() });
+
+    /// Actions planned so far.
+    pub fn actions(&self) -> usize {
+        self.actions.len()
     }
 
-    let dest_prefix = crate::pairs::destination_prefix(src_prefix, &options.destination);
-    stats.keys_now = current
-        .objects
-        .iter()
-        .filter(|e| e.key.starts_with(dest_prefix))
-        .count() as u64;
+    /// Plan one part: `target` (source names) and `current` (destination names) of
+    /// disjoint keys from every other part.
+    pub fn add(&mut self, current: &BucketState, target: &BucketState) {
+        let options = self.options;
+        let src_prefix = options.source.prefix.as_str();
+        let in_place = matches!(options.destination, Destination::InPlace);
+        let stats = &mut self.stats;
+        let mut warnings = Vec::new();
+        // Uncertain keys already given a warning.
+        let mut mentioned: BTreeSet<&str> = BTreeSet::new();
 
-    for pair in crate::pairs::pairs(src_prefix, &options.destination, target, current) {
-        let c = pair.current;
-        match pair.target {
-            Some(t) => {
-                let dest_key = pair.key;
-                stats.keys_at_target += 1;
-                let u = uncertain.get(t.key.as_str());
-                let same = c.is_some_and(|c| {
-                    let same_version = in_place && c.version.version_id == t.version.version_id;
-                    let known_copy = known
-                        .get(&(c.key.as_str(), &*c.version.version_id.as_str()))
-                        .is_some_and(|k| {
-                            k.source_key == t.key
-                                && k.source_version_id == t.version.version_id
-                                && k.holds(&c.version)
+        // Per-key warnings carried by the target state, in key order.
+        let uncertain: BTreeMap<&str, &crate::state::Uncertain> = target
+            .uncertain
+            .iter()
+            .filter(|u| u.key.starts_with(src_prefix))
+            .map(|u| (u.key.as_str(), u))
+            .collect();
+        for k in target
+            .ambiguous
+            .iter()
+            .filter(|k| k.starts_with(src_prefix))
+        {
+            warnings.push(Warning::SameSecondTie { key: k.clone() });
+        }
+        for k in target
+            .out_of_order
+            .iter()
+            .filter(|k| k.starts_with(src_prefix))
+        {
+            warnings.push(Warning::OutOfOrder { key: k.clone() });
+        }
+
+        let dest_prefix = crate::pairs::destination_prefix(src_prefix, &options.destination);
+        stats.keys_now += current
+            .objects
+            .iter()
+            .filter(|e| e.key.starts_with(dest_prefix))
+            .count() as u64;
+
+        for pair in crate::pairs::pairs(src_prefix, &options.destination, target, current) {
+            let c = pair.current;
+            match pair.target {
+                Some(t) => {
+                    let dest_key = pair.key;
+                    stats.keys_at_target += 1;
+                    let u = uncertain.get(t.key.as_str());
+                    let same = c.is_some_and(|c| {
+                        let same_version = in_place && c.version.version_id == t.version.version_id;
+                        let known_copy = self
+                            .known
+                            .get(&(c.key.as_str(), &*c.version.version_id.as_str()))
+                            .is_some_and(|k| {
+                                k.source_key == t.key
+                                    && k.source_version_id == t.version.version_id
+                                    && k.holds(&c.version)
+                            });
+                        let same_content = options.match_content
+                            && !t.version.etag.is_empty()
+                            && c.version.etag == t.version.etag
+                            && c.version.size == t.version.size;
+                        same_version || known_copy || same_content
+                    });
+                    if let Some(u) = u {
+                        mentioned.insert(u.key.as_str());
+                        warnings.push(Warning::NullRewritten {
+                            key: t.key.clone(),
+                            at: u.null_written_at,
+                            handling: if same {
+                                UncertainHandling::Unchanged
+                            } else {
+                                UncertainHandling::RestoredBestSurviving
+                            },
                         });
-                    let same_content = options.match_content
-                        && !t.version.etag.is_empty()
-                        && c.version.etag == t.version.etag
-                        && c.version.size == t.version.size;
-                    same_version || known_copy || same_content
-                });
-                if let Some(u) = u {
-                    mentioned.insert(u.key.as_str());
-                    warnings.push(Warning::NullRewritten {
-                        key: t.key.clone(),
-                        at: u.null_written_at,
-                        handling: if same {
-                            UncertainHandling::Unchanged
-                        } else {
-                            UncertainHandling::RestoredBestSurviving
-                        },
-                    });
-                }
-                if same {
-                    stats.unchanged += 1;
-                    continue;
-                }
-                if let Some(sc) = &t.version.storage_class
-                    && sc.needs_restore()
-                {
-                    stats.archived += 1;
-                    warnings.push(Warning::Archived {
-                        key: dest_key.clone(),
-                        version_id: t.version.version_id.to_string(),
-                        storage_class: *sc,
-                    });
-                }
-                stats.copies += 1;
-                stats.bytes_to_copy = stats.bytes_to_copy.saturating_add(t.version.size);
-                actions.push(Action::Copy(CopyAction {
-                    key: dest_key,
-                    source_key: t.key.clone(),
-                    source_version_id: t.version.version_id.to_string(),
-                    etag: t.version.etag.to_string(),
-                    size: t.version.size,
-                    storage_class: t.version.storage_class,
-                    last_modified: t.version.last_modified,
-                    expect: c.map(|c| expect_of(&c.version)),
-                }));
-            }
-            None => {
-                let c = c.expect("one side is always present");
-                if !in_place {
-                    stats.left_alone += 1;
-                    warnings.push(Warning::ExtraAtDestination { key: c.key.clone() });
-                    continue;
-                }
-                if let Some(u) = uncertain.get(c.key.as_str()) {
-                    mentioned.insert(u.key.as_str());
-                    warnings.push(Warning::NullRewritten {
-                        key: c.key.clone(),
-                        at: u.null_written_at,
-                        handling: if options.mark_uncertain_absent {
-                            UncertainHandling::MarkedDeleted
-                        } else {
-                            UncertainHandling::LeftAlone
-                        },
-                    });
-                    if !options.mark_uncertain_absent {
-                        stats.left_alone += 1;
+                    }
+                    if same {
+                        stats.unchanged += 1;
                         continue;
                     }
+                    if let Some(sc) = &t.version.storage_class
+                        && sc.needs_restore()
+                    {
+                        stats.archived += 1;
+                        warnings.push(Warning::Archived {
+                            key: dest_key.clone(),
+                            version_id: t.version.version_id.to_string(),
+                            storage_class: *sc,
+                        });
+                    }
+                    stats.copies += 1;
+                    stats.bytes_to_copy = stats.bytes_to_copy.saturating_add(t.version.size);
+                    self.actions.push(Action::Copy(CopyAction {
+                        key: dest_key,
+                        source_key: t.key.clone(),
+                        source_version_id: t.version.version_id.to_string(),
+                        etag: t.version.etag.to_string(),
+                        size: t.version.size,
+                        storage_class: t.version.storage_class,
+                        last_modified: t.version.last_modified,
+                        expect: c.map(|c| expect_of(&c.version)),
+                    }));
                 }
-                stats.delete_markers += 1;
-                actions.push(Action::DeleteMarker(DeleteMarkerAction {
-                    key: c.key.clone(),
-                    expect: expect_of(&c.version),
-                }));
+                None => {
+                    let c = c.expect("one side is always present");
+                    if !in_place {
+                        stats.left_alone += 1;
+                        warnings.push(Warning::ExtraAtDestination { key: c.key.clone() });
+                        continue;
+                    }
+                    if let Some(u) = uncertain.get(c.key.as_str()) {
+                        mentioned.insert(u.key.as_str());
+                        warnings.push(Warning::NullRewritten {
+                            key: c.key.clone(),
+                            at: u.null_written_at,
+                            handling: if options.mark_uncertain_absent {
+                                UncertainHandling::MarkedDeleted
+                            } else {
+                                UncertainHandling::LeftAlone
+                            },
+                        });
+                        if !options.mark_uncertain_absent {
+                            stats.left_alone += 1;
+                            continue;
+                        }
+                    }
+                    stats.delete_markers += 1;
+                    self.actions.push(Action::DeleteMarker(DeleteMarkerAction {
+                        key: c.key.clone(),
+                        expect: expect_of(&c.version),
+                    }));
+                }
             }
         }
-    }
-    // Uncertain keys absent both at T and now need no action, but the reviewer should
-    // still hear that their state at T is not known for sure.
-    for u in uncertain.values() {
-        if !mentioned.contains(u.key.as_str()) {
-            warnings.push(Warning::NullRewritten {
-                key: u.key.clone(),
-                at: u.null_written_at,
-                handling: UncertainHandling::Unchanged,
-            });
+        // Uncertain keys absent both at T and now need no action, but the reviewer should
+        // still hear that their state at T is not known for sure.
+        for u in uncertain.values() {
+            if !mentioned.contains(u.key.as_str()) {
+                warnings.push(Warning::NullRewritten {
+                    key: u.key.clone(),
+                    at: u.null_written_at,
+                    handling: UncertainHandling::Unchanged,
+                });
+            }
         }
+        // Within one key, warnings keep the order they were found in (stable sorts).
+        warnings.sort_by(|a, b| warning_key(a).cmp(warning_key(b)));
+        self.warnings.append(&mut warnings);
     }
-    warnings.sort_by(|a, b| warning_key(a).cmp(warning_key(b)));
 
-    RestorePlan {
-        schema: PLAN_SCHEMA.to_owned(),
-        created_at: None,
-        source: options.source.clone(),
-        destination: options.destination.clone(),
-        at: options.at,
-        selection: options.selection,
-        keys: None,
-        stats,
-        warnings,
-        actions,
+    /// The plan, actions and warnings in key order.
+    pub fn finish(self) -> RestorePlan {
+        let Planner {
+            options,
+            stats,
+            mut warnings,
+            mut actions,
+            ..
+        } = self;
+        // Parts came in any order, each sorted: stable sorts by key merge them as one
+        // walk over all keys would have ordered them.
+        warnings.sort_by(|a, b| warning_key(a).cmp(warning_key(b)));
+        actions.sort_by(|a, b| a.key().cmp(b.key()));
+        RestorePlan {
+            schema: PLAN_SCHEMA.to_owned(),
+            created_at: None,
+            source: options.source.clone(),
+            destination: options.destination.clone(),
+            at: options.at,
+            selection: options.selection,
+            keys: None,
+            stats,
+            warnings,
+            actions,
+        }
     }
 }
 

@@ -394,6 +394,51 @@ impl TimelineBuilder {
         }
     }
 
+    /// Move out the keys the listing has passed (every key but the last, which the next
+    /// page may continue), with their anomalies, as a timeline of their own: a consumer
+    /// can compute their states and drop them while the listing goes on.
+    ///
+    /// While `order` is still [`ListOrder::Unknown`], a key with an
+    /// [`Anomaly::OrderUnknown`] stays: the layout a later page proves may withdraw it
+    /// (see [`settle_layout`](Self::settle_layout)). What stays is taken by
+    /// [`finish`](Self::finish) (after `settle_layout`).
+    pub fn take_complete(&mut self, order: ListOrder) -> Timeline {
+        // Keys held while the layout was unknown are settled as the whole listing would be.
+        self.settle_layout(order);
+        let Some(open) = self.keys.pop() else {
+            return Timeline::default();
+        };
+        let held: std::collections::HashSet<&str> = if order == ListOrder::Unknown {
+            self.anomalies
+                .iter()
+                .filter(|a| matches!(a, Anomaly::OrderUnknown { .. }))
+                .map(|a| a.key())
+                .collect()
+        } else {
+            Default::default()
+        };
+        let (stay, taken): (Vec<KeyHistory>, Vec<KeyHistory>) = std::mem::take(&mut self.keys)
+            .into_iter()
+            .partition(|h| held.contains(h.key.as_str()));
+        drop(held);
+        let taken_keys: std::collections::HashSet<&str> =
+            taken.iter().map(|h| h.key.as_str()).collect();
+        let (anomalies, kept): (Vec<Anomaly>, Vec<Anomaly>) = std::mem::take(&mut self.anomalies)
+            .into_iter()
+            .partition(|a| taken_keys.contains(a.key()));
+        drop(taken_keys);
+        self.anomalies = kept;
+        self.keys = stay;
+        self.keys.push(open);
+        let entries = taken.iter().map(|h| h.entries.len()).sum::<usize>();
+        self.entries -= entries;
+        Timeline {
+            keys: taken,
+            anomalies,
+            entries,
+        }
+    }
+
     /// Replace the anomalies with ones saved with the entries (a timeline index keeps
     /// what the original build found, which pushing the entries again in list order
     /// cannot find).

@@ -38,8 +38,8 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use s3rewind_engine::{
     Action, Anomaly, BucketState, Destination, Entry, KnownCopy, ListOrder, Location, NULL_VERSION,
-    PlanError, PlanOptions, PutMeta, RestorePlan, SimBucket, StorageClass, Timeline,
-    TimelineBuilder, UncertainHandling, Version, Versioning, Warning, plan,
+    PlanError, PlanOptions, Planner, PutMeta, RestorePlan, SimBucket, StorageClass, Timeline,
+    TimelineBuilder, UncertainHandling, Version, Versioning, Warning, destination_key, plan,
 };
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -1311,4 +1311,150 @@ fn null_rewrite_after_t_is_reported() {
             .iter()
             .any(|a| matches!(a, Action::DeleteMarker(d) if d.key == "maybe"))
     );
+}
+
+/// A document as a server that does not interleave sends it (moto): all versions of the
+/// page, then all its delete markers.
+fn split_layout(doc: Vec<Entry>) -> Vec<Entry> {
+    let (markers, mut versions): (Vec<Entry>, Vec<Entry>) =
+        doc.into_iter().partition(|e| e.version.delete_marker);
+    versions.extend(markers);
+    versions
+}
+
+/// The plan of a listing that is never held whole: after each page the keys the listing
+/// has passed are taken out ([`TimelineBuilder::take_complete`]) and planned as one part;
+/// the destination's current state (held, as a restore into another bucket holds it) is
+/// given to the part whose keys map onto it, and what no part claimed comes last.
+fn streamed_plan(
+    docs: Vec<Vec<Entry>>,
+    dest: Option<&BucketState>,
+    opts: &PlanOptions,
+) -> (RestorePlan, usize) {
+    let mut planner = Planner::new(opts);
+    let mut claimed = vec![false; dest.map_or(0, |d| d.objects.len())];
+    let mut most_held = 0;
+    let mut part = |tl: Timeline, planner: &mut Planner<'_>| {
+        let target = tl.state_at(opts.at);
+        let current = match dest {
+            None => tl.current(),
+            Some(d) => {
+                let mut mine = BucketState::default();
+                for h in tl.keys() {
+                    let k = destination_key(&opts.source.prefix, &opts.destination, &h.key);
+                    if let Ok(i) = d.objects.binary_search_by(|e| e.key.as_str().cmp(&k)) {
+                        if h.key.starts_with(&opts.source.prefix) {
+                            claimed[i] = true;
+                            mine.objects.push(d.objects[i].clone());
+                        }
+                    }
+                }
+                mine
+            }
+        };
+        planner.add(&current, &target);
+    };
+    let mut order = ListOrder::Unknown;
+    let mut b = TimelineBuilder::new();
+    for doc in docs {
+        b.push_document(doc, &mut order).unwrap();
+        most_held = most_held.max(b.len());
+        let done = b.take_complete(order);
+        part(done, &mut planner);
+    }
+    b.settle_layout(order);
+    part(b.finish(), &mut planner);
+    if let Some(d) = dest {
+        let rest = BucketState {
+            objects: d
+                .objects
+                .iter()
+                .zip(&claimed)
+                .filter(|(_, c)| !**c)
+                .map(|(e, _)| e.clone())
+                .collect(),
+            ..BucketState::default()
+        };
+        planner.add(&rest, &BucketState::default());
+    }
+    (planner.finish(), most_held)
+}
+
+proptest! {
+    #![proptest_config(common::config(1024))]
+
+    /// Streaming: a plan made part by part while the listing goes on, each part dropped
+    /// once planned, equals the plan of the whole listing — in place and into another
+    /// bucket, from interleaved and from split pages, whatever the page size — and the
+    /// listing never holds more than one page plus the key it is in (and keys whose order
+    /// waits for the server's layout to be known).
+    #[test]
+    fn a_streamed_plan_equals_the_whole_plan(
+        case in case(),
+        split in any::<bool>(),
+        into_bucket in any::<bool>(),
+    ) {
+        let p = play(&case);
+        let t = pick_t(&case, &p.writes);
+        let scope = listing_prefix(&case);
+        let docs: Vec<Vec<Entry>> = p
+            .sim
+            .list_documents(scope, case.page_size)
+            .into_iter()
+            .map(|d| if split { split_layout(d) } else { d })
+            .collect();
+        let mut order = ListOrder::Unknown;
+        let mut whole = TimelineBuilder::new();
+        for d in docs.clone() {
+            whole.push_document(d, &mut order).unwrap();
+        }
+        whole.settle_layout(order);
+        let tl = whole.finish();
+        let mut opts = options(&case, t);
+        // Into another bucket: its current state is the source's own, under "restored/".
+        let dest_state = into_bucket.then(|| {
+            opts.destination = Destination::Bucket {
+                location: Location { bucket: "d".into(), prefix: "restored/".into() },
+            };
+            let mut s = tl.current();
+            for e in &mut s.objects {
+                e.key = destination_key(case.prefix, &opts.destination, &e.key);
+            }
+            s.objects.retain(|e| e.key.starts_with("restored/"));
+            s.objects.sort_by(|a, b| a.key.cmp(&b.key));
+            s
+        });
+        let want = match &dest_state {
+            None => plan(&tl.current(), &tl.state_at(t), &opts),
+            Some(d) => plan(d, &tl.state_at(t), &opts),
+        };
+        let docs_again = docs.clone();
+        let (got, most_held) = streamed_plan(docs, dest_state.as_ref(), &opts);
+        prop_assert_eq!(&got, &want);
+        // Bounded: a page plus the open key, and the keys that waited for the layout
+        // (those the unsettled listing reports as OrderUnknown).
+        let mut o = ListOrder::Unknown;
+        let mut unsettled = TimelineBuilder::new();
+        for d in docs_again {
+            unsettled.push_document(d, &mut o).unwrap();
+        }
+        let unsettled = unsettled.finish();
+        {
+            let longest = tl.keys().iter().map(|h| h.entries.len()).max().unwrap_or(0);
+            let waiting: usize = unsettled
+                .keys()
+                .iter()
+                .filter(|h| {
+                    unsettled.anomalies().iter().any(|a| {
+                        matches!(a, Anomaly::OrderUnknown { .. }) && a.key() == h.key
+                    })
+                })
+                .map(|h| h.entries.len())
+                .sum();
+            prop_assert!(
+                most_held <= case.page_size + longest + waiting,
+                "held {} entries with pages of {}", most_held, case.page_size
+            );
+        }
+    }
 }
