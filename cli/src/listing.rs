@@ -37,6 +37,10 @@ use crate::s3::{RawPage, S3, S3Bucket};
 use indicatif::ProgressBar;
 use s3rewind_engine::{ListOrder, NULL_VERSION, Timeline, TimelineBuilder};
 use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// Where a streamed listing sends the keys it has passed, a part at a time.
+pub type Chunks = mpsc::Sender<Timeline>;
 
 /// Most common prefixes worth one stream each; beyond this the listing stays sequential
 /// (the discovery pass alone would cost as much as it saves).
@@ -56,6 +60,41 @@ pub async fn list_timeline(
     list_bucket(&bucket, printer, prefix, page_size, concurrency).await
 }
 
+/// [`list_timeline`] without ever holding the whole history: after each page, the keys
+/// the listing has passed go to `chunks` as a timeline of their own
+/// ([`TimelineBuilder::take_complete`]); the last part follows at the end. Parallel
+/// streams send their parts in any order. The receiver must keep receiving (the channel
+/// is bounded: a slow consumer slows the listing instead of filling memory).
+pub async fn stream_bucket(
+    bucket: &Arc<dyn Bucket>,
+    printer: &Printer,
+    prefix: &str,
+    page_size: i32,
+    concurrency: usize,
+    chunks: Chunks,
+) -> CliResult<()> {
+    let rest = list_with(
+        bucket,
+        printer,
+        prefix,
+        page_size,
+        concurrency,
+        Some(&chunks),
+    )
+    .await?;
+    send(&chunks, rest).await
+}
+
+async fn send(chunks: &Chunks, part: Timeline) -> CliResult<()> {
+    if part.keys().is_empty() {
+        return Ok(());
+    }
+    chunks
+        .send(part)
+        .await
+        .map_err(|_| CliError::failure("internal error: the planner stopped reading the listing"))
+}
+
 /// [`list_timeline`] of any [`Bucket`].
 pub async fn list_bucket(
     bucket: &Arc<dyn Bucket>,
@@ -64,13 +103,33 @@ pub async fn list_bucket(
     page_size: i32,
     concurrency: usize,
 ) -> CliResult<Timeline> {
+    list_with(bucket, printer, prefix, page_size, concurrency, None).await
+}
+
+async fn list_with(
+    bucket: &Arc<dyn Bucket>,
+    printer: &Printer,
+    prefix: &str,
+    page_size: i32,
+    concurrency: usize,
+    chunks: Option<&Chunks>,
+) -> CliResult<Timeline> {
     let name = bucket.name().to_owned();
     let spinner = printer.spinner(&format!("listing s3://{name}/{prefix}: entries"));
     let order = Mutex::new(ListOrder::Unknown);
     let builder = if concurrency > 1 {
-        list_parallel(bucket, &spinner, prefix, page_size, concurrency, &order).await?
+        list_parallel(
+            bucket,
+            &spinner,
+            prefix,
+            page_size,
+            concurrency,
+            &order,
+            chunks,
+        )
+        .await?
     } else {
-        list_part(bucket, &spinner, prefix, None, page_size, &order)
+        list_part(bucket, &spinner, prefix, None, page_size, &order, chunks)
             .await?
             .0
     };
@@ -88,15 +147,19 @@ async fn list_parallel(
     page_size: i32,
     concurrency: usize,
     order: &Mutex<ListOrder>,
+    chunks: Option<&Chunks>,
 ) -> CliResult<TimelineBuilder> {
-    let (direct, prefixes) = list_part(s3, spinner, prefix, Some("/"), page_size, order).await?;
+    let (direct, prefixes) =
+        list_part(s3, spinner, prefix, Some("/"), page_size, order, chunks).await?;
     if prefixes.is_empty() || prefixes.len() > MAX_PARTS {
         if prefixes.is_empty() {
             return Ok(direct);
         }
-        return Ok(list_part(s3, spinner, prefix, None, page_size, order)
-            .await?
-            .0);
+        return Ok(
+            list_part(s3, spinner, prefix, None, page_size, order, chunks)
+                .await?
+                .0,
+        );
     }
     let shared = Arc::new(Mutex::new(*order.lock().expect("listing order lock")));
     tracing::debug!(
@@ -111,8 +174,10 @@ async fn list_parallel(
             let Some(p) = pending.next() else { break };
             let (s3, spinner) = (s3.clone(), spinner.clone());
             let order = Arc::clone(&shared);
+            let chunks = chunks.cloned();
             tasks.spawn(async move {
-                let (part, _) = list_part(&s3, &spinner, &p, None, page_size, &order).await?;
+                let (part, _) =
+                    list_part(&s3, &spinner, &p, None, page_size, &order, chunks.as_ref()).await?;
                 check_part(&p, &part)?;
                 Ok::<_, CliError>(part)
             });
@@ -159,6 +224,7 @@ async fn list_part(
     delimiter: Option<&str>,
     page_size: i32,
     order: &Mutex<ListOrder>,
+    chunks: Option<&Chunks>,
 ) -> CliResult<(TimelineBuilder, Vec<String>)> {
     let bucket = s3.name();
     let fetch = |km: Option<String>, vm: Option<String>, size: i32| async move {
@@ -172,6 +238,7 @@ async fn list_part(
         order,
         spinner,
         &format!("s3://{bucket}/{prefix}"),
+        chunks,
     )
     .await
 }
@@ -183,6 +250,7 @@ async fn page_loop<F, Fut>(
     order: &Mutex<ListOrder>,
     spinner: &ProgressBar,
     what: &str,
+    chunks: Option<&Chunks>,
 ) -> CliResult<(TimelineBuilder, Vec<String>)>
 where
     F: FnMut(Option<String>, Option<String>, i32) -> Fut,
@@ -238,6 +306,9 @@ where
         let mut o = known;
         builder.push_document(raw.document, &mut o)?;
         *order.lock().expect("listing order lock") = o;
+        if let Some(chunks) = chunks {
+            send(chunks, builder.take_complete(o)).await?;
+        }
         prefixes.extend(raw.common_prefixes);
         if !raw.truncated {
             break;
@@ -305,7 +376,7 @@ mod tests {
             async move { next.ok_or_else(|| CliError::failure("asked for a page too many")) }
         };
         let order = Mutex::new(ListOrder::Unknown);
-        let r = page_loop(fetch, 7, &order, &ProgressBar::hidden(), "test")
+        let r = page_loop(fetch, 7, &order, &ProgressBar::hidden(), "test", None)
             .await
             .map(|(b, _)| b.finish());
         (r, asked.into_inner().unwrap())

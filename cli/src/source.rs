@@ -108,6 +108,39 @@ pub async fn load_timeline(
     Ok(timeline)
 }
 
+/// [`load_timeline`] without holding the whole history where the source allows it: the
+/// timeline goes to `chunks` a part at a time (see [`crate::listing::stream_bucket`]). A
+/// listing streams page by page; an inventory or an index is read whole and sent as one
+/// part.
+pub async fn stream_timeline(
+    s3: &S3,
+    printer: &Printer,
+    bucket: &str,
+    prefix: &str,
+    spec: &SourceSpec,
+    latest: Option<DateTime<Utc>>,
+    chunks: crate::listing::Chunks,
+) -> CliResult<()> {
+    if spec.source == TimelineSource::Listing {
+        let b: std::sync::Arc<dyn crate::bucket::Bucket> =
+            std::sync::Arc::new(crate::s3::S3Bucket::new(s3.clone(), bucket));
+        return crate::listing::stream_bucket(
+            &b,
+            printer,
+            prefix,
+            spec.page_size,
+            spec.concurrency,
+            chunks,
+        )
+        .await;
+    }
+    let timeline = load_timeline(s3, printer, bucket, prefix, spec, latest).await?;
+    chunks
+        .send(timeline)
+        .await
+        .map_err(|_| CliError::failure("internal error: the planner stopped reading"))
+}
+
 /// The timeline and, for a snapshot, what it is and when it was taken.
 pub async fn load_with_age(
     s3: &S3,

@@ -87,9 +87,9 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
             Utc::now().format("%Y%m%d-%H%M%S")
         )));
     }
-    let prepared = prepare(&clients, printer, &req).await?;
+    let prepared = prepare(&clients, printer, &req, &|_| Ok(Vec::new())).await?;
     warnings.extend(gate_warnings(&clients, &source, &req.destination, at).await?);
-    let mut p = finish_plan(&prepared, &req, warnings, Vec::new());
+    let mut p = finish_plan(prepared.plan, &req, warnings);
     annotate_archived(&clients, &mut p).await?;
     check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
     let journal_path = args

@@ -1,24 +1,29 @@
 //! `plan`, `restore` and `apply`, and the planning steps other commands share.
 
 use crate::args::{ApplyArgs, DetectArgs, ExecArgs, PlanArgs, RestoreArgs, Target};
+use crate::bucket::Bucket;
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::execute::{ArchiveRestore, ExecConfig, ExecReport, execute};
 use crate::journal::{self, Journal, Line};
-use crate::listing::list_timeline;
+use crate::listing::{list_timeline, stream_bucket};
 use crate::output::{Printer, human_bytes};
 use crate::pipeline::App;
 pub use crate::pipeline::{Clients, require_versioned, rfc3339};
 use crate::pipeline::{filter_of, key_selection, resolve_time, to_source_key};
 use crate::s3::ConnectOptions;
+use crate::s3::S3Bucket;
 use chrono::{DateTime, Utc};
 use s3rewind_engine::select::KeySelection;
 use s3rewind_engine::{
     Action, BucketState, DeleteLimit, Destination, KnownCopy, Location, NULL_VERSION, PlanError,
-    PlanOptions, RestorePlan, Selection, UncertainHandling, Warning, parse_s3_uri, plan, preflight,
+    PlanOptions, Planner, RestorePlan, Selection, Timeline, UncertainHandling, Warning,
+    destination_key, parse_s3_uri, plan, preflight,
 };
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::mpsc;
 
 /// The name and version of the JSON result of `restore`, `apply` and `undo`:
 /// `{"schema", "source", "destination", "at", "plan": {…stats…}, "report": {…execution…},
@@ -156,22 +161,51 @@ pub(crate) async fn check_buckets(
     Ok(warnings)
 }
 
-/// What the listing and the target choice produced, before planning.
+/// What the listing, the target choice and the planner produced.
 pub(crate) struct Prepared {
     /// The instant restored to (for detection modes: the first incident's start).
     pub(crate) at: DateTime<Utc>,
     /// The first write under the source prefix.
     pub(crate) earliest: DateTime<Utc>,
-    pub(crate) current: BucketState,
+    /// The target state, kept for the verification after a restore (one entry per key
+    /// at T: never the history).
     pub(crate) target: BucketState,
+    /// The plan, before [`finish_plan`] adds the gates' warnings and its creation time.
+    pub(crate) plan: RestorePlan,
 }
 
-/// List, and choose the target state.
+/// The copies earlier runs of a restore to T made (from its journal), for the planner.
+pub(crate) type KnownFor<'a> = &'a (dyn Fn(DateTime<Utc>) -> CliResult<Vec<KnownCopy>> + Sync);
+
+/// The planner's options for a request.
+fn plan_options(req: &Request, at: DateTime<Utc>, known_copies: Vec<KnownCopy>) -> PlanOptions {
+    let mut options = PlanOptions::new(req.source.clone(), req.destination.clone(), at);
+    options.selection = match req.spec {
+        TargetSpec::At(_) => Selection::AtTime,
+        TargetSpec::BeforeCorruption(_) => Selection::BeforeCorruption,
+        TargetSpec::PerKey(_) => Selection::PerKey,
+    };
+    options.known_copies = known_copies;
+    options
+}
+
+/// List, choose the target state and plan.
+///
+/// A restore to a TIME into a bucket (in place or another) never holds the source's
+/// history: the listing is planned a part at a time as it goes (see
+/// [`prepare_streamed`]). Detection needs the whole history, and a directory destination
+/// reads its files against the target first: those hold the timeline.
 pub(crate) async fn prepare(
     clients: &Clients,
     printer: &Printer,
     req: &Request,
+    known: KnownFor<'_>,
 ) -> CliResult<Prepared> {
+    if let TargetSpec::At(at) = req.spec
+        && !matches!(req.destination, Destination::Directory { .. })
+    {
+        return prepare_streamed(clients, printer, req, at, known).await;
+    }
     let s3 = &clients.source;
     let latest = match &req.spec {
         TargetSpec::At(at) => Some(*at),
@@ -194,27 +228,12 @@ pub(crate) async fn prepare(
     );
     let at_uri = format!("s3://{}/{}", req.source.bucket, req.source.prefix);
     let Some(earliest) = timeline.earliest() else {
-        let glob = if req.source.prefix.contains(['*', '?', '[']) {
-            " (the prefix is a plain byte prefix, not a glob: drop the wildcard, e.g. s3://bucket/logs/ rather than s3://bucket/logs/*)"
-        } else {
-            ""
-        };
-        return Err(CliError::new(
-            Exit::NotFound,
-            format!(
-                "no object version or delete marker was ever written under {at_uri}: nothing to restore; check the bucket and prefix{glob}"
-            ),
-        ));
+        return Err(nothing_ever_written(&req.source));
     };
     if let TargetSpec::At(at) = &req.spec
         && *at < earliest
     {
-        return Err(CliError::usage(format!(
-            "TIME {} is before the first write under {at_uri} ({}): nothing existed then, so a restore would hide every key; give a TIME at or after {}; nothing was written",
-            rfc3339(*at),
-            rfc3339(earliest),
-            rfc3339(earliest)
-        )));
+        return Err(before_first_write(*at, earliest, &at_uri));
     }
     let current = match &req.destination {
         Destination::InPlace => timeline.current(),
@@ -296,12 +315,207 @@ pub(crate) async fn prepare(
         ),
         _ => current,
     };
+    let options = plan_options(req, at, known(at)?);
+    let plan = plan(&current, &target, &options);
     Ok(Prepared {
         at,
         earliest,
-        current,
         target,
+        plan,
     })
+}
+
+/// What a streamed listing has shown so far.
+#[derive(Default)]
+struct Seen {
+    versions: u64,
+    keys: u64,
+    anomalies: u64,
+    earliest: Option<DateTime<Utc>>,
+}
+
+/// [`prepare`] for a restore to a TIME into a bucket: the source's listing feeds the
+/// [`Planner`] a part at a time (each part's keys complete), and each part is dropped once
+/// planned. Memory holds the plan, the target state (one entry per key at T, for the
+/// verification) and, for another bucket, the destination's current state — not the
+/// versions listed.
+async fn prepare_streamed(
+    clients: &Clients,
+    printer: &Printer,
+    req: &Request,
+    at: DateTime<Utc>,
+    known: KnownFor<'_>,
+) -> CliResult<Prepared> {
+    let filter = filter_of(&req.keys)?;
+    let options = plan_options(req, at, known(at)?);
+    // Into another bucket: its current state, listed first (streamed: only the current
+    // version of each key is kept).
+    let dest = match &req.destination {
+        Destination::Bucket { location } => {
+            let b: Arc<dyn Bucket> =
+                Arc::new(S3Bucket::new(clients.dest.clone(), &location.bucket));
+            let (tx, mut rx) = mpsc::channel::<Timeline>(4);
+            let listing = stream_bucket(
+                &b,
+                printer,
+                &location.prefix,
+                req.page_size,
+                req.list_concurrency,
+                tx,
+            );
+            let mut objects = Vec::new();
+            let collect = async {
+                while let Some(part) = rx.recv().await {
+                    objects.extend(part.current().objects);
+                }
+            };
+            let (listed, ()) = tokio::join!(listing, collect);
+            listed?;
+            objects.sort_by(|a, b| a.key.cmp(&b.key));
+            let mut state = BucketState {
+                objects,
+                ..BucketState::default()
+            };
+            filter.retain(
+                &mut state,
+                to_source_key(&req.source.prefix, &req.destination),
+            );
+            Some(state)
+        }
+        _ => None,
+    };
+    let mut claimed = vec![false; dest.as_ref().map_or(0, BucketState::len)];
+    let mut planner = Planner::new(&options);
+    let mut target = BucketState {
+        at: Some(at),
+        ..BucketState::default()
+    };
+    let mut seen = Seen::default();
+    let (tx, mut rx) = mpsc::channel::<Timeline>(4);
+    let listing = crate::source::stream_timeline(
+        &clients.source,
+        printer,
+        &req.source.bucket,
+        &req.source.prefix,
+        &req.source_spec,
+        Some(at),
+        tx,
+    );
+    let consume = async {
+        while let Some(part) = rx.recv().await {
+            seen.versions += part.len() as u64;
+            seen.keys += part.keys().len() as u64;
+            seen.anomalies += part.anomalies().len() as u64;
+            seen.earliest = seen.earliest.into_iter().chain(part.earliest()).min();
+            let mut part_target = part.state_at(at);
+            filter.retain(&mut part_target, str::to_owned);
+            let part_current = match &dest {
+                None => {
+                    let mut c = part.current();
+                    filter.retain(&mut c, str::to_owned);
+                    c
+                }
+                // The destination keys this part's source keys map to.
+                Some(d) => {
+                    let mut mine = BucketState::default();
+                    for h in part.keys() {
+                        if !h.key.starts_with(&req.source.prefix) {
+                            continue;
+                        }
+                        let k = destination_key(&req.source.prefix, &req.destination, &h.key);
+                        if let Ok(i) = d.objects.binary_search_by(|e| e.key.as_str().cmp(&k)) {
+                            claimed[i] = true;
+                            mine.objects.push(d.objects[i].clone());
+                        }
+                    }
+                    mine
+                }
+            };
+            drop(part);
+            planner.add(&part_current, &part_target);
+            target.objects.append(&mut part_target.objects);
+            target.uncertain.append(&mut part_target.uncertain);
+            target.ambiguous.append(&mut part_target.ambiguous);
+            target.out_of_order.append(&mut part_target.out_of_order);
+        }
+    };
+    let (listed, ()) = tokio::join!(listing, consume);
+    listed?;
+    if let Some(d) = &dest {
+        // Destination keys no source key maps to: left alone, and said so.
+        let rest = BucketState {
+            objects: d
+                .objects
+                .iter()
+                .zip(&claimed)
+                .filter(|(_, c)| !**c)
+                .map(|(e, _)| e.clone())
+                .collect(),
+            ..BucketState::default()
+        };
+        planner.add(&rest, &BucketState::default());
+    }
+    tracing::info!(
+        versions = seen.versions,
+        keys = seen.keys,
+        anomalies = seen.anomalies,
+        actions = planner.actions(),
+        "listing planned as it streamed"
+    );
+    let at_uri = format!("s3://{}/{}", req.source.bucket, req.source.prefix);
+    let Some(earliest) = seen.earliest else {
+        return Err(nothing_ever_written(&req.source));
+    };
+    if at < earliest {
+        return Err(before_first_write(at, earliest, &at_uri));
+    }
+    if let Some(note) = &req.time_note {
+        printer.info(note);
+    }
+    // Parts came in any order: the state is sorted as a whole listing's would be.
+    target.objects.sort_by(|a, b| a.key.cmp(&b.key));
+    target.uncertain.sort_by(|a, b| a.key.cmp(&b.key));
+    target.ambiguous.sort();
+    target.out_of_order.sort();
+    let plan = planner.finish();
+    if !filter.is_all() {
+        printer.info(format!(
+            "selection ({}): {} key(s) at T, {} now",
+            filter.describe(),
+            target.len(),
+            plan.stats.keys_now
+        ));
+    }
+    Ok(Prepared {
+        at,
+        earliest,
+        target,
+        plan,
+    })
+}
+
+fn nothing_ever_written(source: &Location) -> CliError {
+    let glob = if source.prefix.contains(['*', '?', '[']) {
+        " (the prefix is a plain byte prefix, not a glob: drop the wildcard, e.g. s3://bucket/logs/ rather than s3://bucket/logs/*)"
+    } else {
+        ""
+    };
+    CliError::new(
+        Exit::NotFound,
+        format!(
+            "no object version or delete marker was ever written under s3://{}/{}: nothing to restore; check the bucket and prefix{glob}",
+            source.bucket, source.prefix
+        ),
+    )
+}
+
+fn before_first_write(at: DateTime<Utc>, earliest: DateTime<Utc>, at_uri: &str) -> CliError {
+    CliError::usage(format!(
+        "TIME {} is before the first write under {at_uri} ({}): nothing existed then, so a restore would hide every key; give a TIME at or after {}; nothing was written",
+        rfc3339(at),
+        rfc3339(earliest),
+        rfc3339(earliest)
+    ))
 }
 
 /// The safety-gate warnings for a plan (lifecycle, Object Lock, MFA Delete).
@@ -379,21 +593,12 @@ pub(crate) async fn annotate_archived(clients: &Clients, p: &mut RestorePlan) ->
     Ok(())
 }
 
-/// Plan from a prepared listing.
+/// The prepared plan with the gates' warnings first, its key selection and creation time.
 pub(crate) fn finish_plan(
-    prepared: &Prepared,
+    mut p: RestorePlan,
     req: &Request,
     warnings: Vec<Warning>,
-    known_copies: Vec<KnownCopy>,
 ) -> RestorePlan {
-    let mut options = PlanOptions::new(req.source.clone(), req.destination.clone(), prepared.at);
-    options.selection = match req.spec {
-        TargetSpec::At(_) => Selection::AtTime,
-        TargetSpec::BeforeCorruption(_) => Selection::BeforeCorruption,
-        TargetSpec::PerKey(_) => Selection::PerKey,
-    };
-    options.known_copies = known_copies;
-    let mut p = plan(&prepared.current, &prepared.target, &options);
     p.created_at = Some(Utc::now());
     p.keys = (!req.keys.is_all()).then(|| req.keys.clone());
     let mut all = warnings;
@@ -591,9 +796,9 @@ pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
     let clients = Clients::new(app, req.dest_connect.as_ref()).await;
     let mut warnings =
         check_buckets(&clients, printer, &req.source, &req.destination, false).await?;
-    let prepared = prepare(&clients, printer, &req).await?;
+    let prepared = prepare(&clients, printer, &req, &|_| Ok(Vec::new())).await?;
     warnings.extend(gate_warnings(&clients, &req.source, &req.destination, prepared.at).await?);
-    let mut p = finish_plan(&prepared, &req, warnings, Vec::new());
+    let mut p = finish_plan(prepared.plan, &req, warnings);
     annotate_archived(&clients, &mut p).await?;
     if let Some(w) = p.exceeds(DeleteLimit::DEFAULT) {
         p.warnings.insert(0, w);
@@ -802,23 +1007,28 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
         !args.dry_run,
     )
     .await?;
-    let prepared = prepare(&clients, printer, &req).await?;
+    let journal_of = |at: DateTime<Utc>| {
+        args.exec
+            .journal
+            .clone()
+            .unwrap_or_else(|| journal::default_path(&req.source, &req.destination, at))
+    };
+    let known = |at: DateTime<Utc>| -> CliResult<Vec<KnownCopy>> {
+        let journal_path = journal_of(at);
+        let known = journal::known_copies(&journal::read(&journal_path)?);
+        if !known.is_empty() {
+            printer.info(format!(
+                "resuming: journal {} records {} completed copies",
+                journal_path.display(),
+                known.len()
+            ));
+        }
+        Ok(known)
+    };
+    let prepared = prepare(&clients, printer, &req, &known).await?;
     warnings.extend(gate_warnings(&clients, &req.source, &req.destination, prepared.at).await?);
-    let journal_path = args
-        .exec
-        .journal
-        .clone()
-        .unwrap_or_else(|| journal::default_path(&req.source, &req.destination, prepared.at));
-    let previous = journal::read(&journal_path)?;
-    let known = journal::known_copies(&previous);
-    if !known.is_empty() {
-        printer.info(format!(
-            "resuming: journal {} records {} completed copies",
-            journal_path.display(),
-            known.len()
-        ));
-    }
-    let mut p = finish_plan(&prepared, &req, warnings, known);
+    let journal_path = journal_of(prepared.at);
+    let mut p = finish_plan(prepared.plan, &req, warnings);
     annotate_archived(&clients, &mut p).await?;
     if args.dry_run {
         if let Some(w) = p.exceeds(args.exec.max_delete_markers) {
