@@ -134,6 +134,20 @@ pub async fn stream_timeline(
         )
         .await;
     }
+    if let TimelineSource::Inventory { manifest } = &spec.source {
+        let (_, created) = load_inventory(
+            s3,
+            printer,
+            bucket,
+            prefix,
+            manifest,
+            spec,
+            Some((latest, chunks)),
+        )
+        .await?;
+        tracing::debug!(%created, "inventory streamed");
+        return Ok(());
+    }
     let timeline = load_timeline(s3, printer, bucket, prefix, spec, latest).await?;
     chunks
         .send(timeline)
@@ -164,7 +178,7 @@ pub async fn load_with_age(
         )),
         TimelineSource::Inventory { manifest } => {
             let (timeline, created) =
-                load_inventory(s3, printer, bucket, prefix, manifest, spec).await?;
+                load_inventory(s3, printer, bucket, prefix, manifest, spec, None).await?;
             Ok((timeline, Some(("inventory", created))))
         }
         TimelineSource::Index { path } => {
@@ -275,6 +289,9 @@ async fn load_inventory(
     prefix: &str,
     manifest_at: &str,
     spec: &SourceSpec,
+    // Streamed: the latest TIME asked about (checked against the report's age before it
+    // is read) and where the parts go; the timeline returned is then empty.
+    stream: Option<(Option<DateTime<Utc>>, crate::listing::Chunks)>,
 ) -> CliResult<(Timeline, DateTime<Utc>)> {
     // A downloaded report lives in a temporary directory for as long as it is read.
     let download_dir;
@@ -305,6 +322,40 @@ async fn load_inventory(
     };
     let prefix_owned = prefix.to_owned();
     let path = manifest_path.clone();
+    if let Some((latest, chunks)) = stream {
+        check_stale(printer, "inventory", created, latest, spec.accept_stale)?;
+        let loaded = tokio::task::spawn_blocking(move || {
+            inventory::load_parts(
+                &manifest,
+                &prefix_owned,
+                &options,
+                |f| {
+                    let p = inventory::local_file(&path, f)?;
+                    Ok(Box::new(std::fs::File::open(p)?) as Box<dyn Read>)
+                },
+                |part| {
+                    chunks.blocking_send(part).map_err(|_| {
+                        InventoryError::Io(std::io::Error::other("the planner stopped reading"))
+                    })
+                },
+            )
+        })
+        .await
+        .map_err(|e| CliError::failure(format!("internal error: {e}")))?
+        .map_err(inventory_error)?;
+        spinner.finish_and_clear();
+        tracing::info!(
+            rows = loaded.rows,
+            entries = loaded.entries,
+            spilled_runs = loaded.spilled_runs,
+            "inventory read"
+        );
+        printer.info(format!(
+            "inventory of s3://{bucket}: {} rows, {} versions and delete markers of {} keys under {:?}",
+            loaded.rows, loaded.entries, loaded.keys, prefix
+        ));
+        return Ok((Timeline::default(), created));
+    }
     let loaded = tokio::task::spawn_blocking(move || {
         inventory::load(&manifest, &prefix_owned, &options, |f| {
             let p = inventory::local_file(&path, f)?;

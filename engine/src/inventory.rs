@@ -699,18 +699,55 @@ pub fn timeline_from_sorted(
     sorted: impl Iterator<Item = Result<Entry, InventoryError>>,
 ) -> Result<Timeline, InventoryError> {
     let mut builder = TimelineBuilder::new();
+    for_each_key(sorted, |group| push_key(&mut builder, group))?;
+    Ok(builder.finish())
+}
+
+/// Entries of one part handed on by [`parts_from_sorted`] (about).
+const PART_ENTRIES: usize = 16_384;
+
+/// [`timeline_from_sorted`] a part at a time: every [`PART_ENTRIES`] or so, the keys
+/// built so far go to `part` as a timeline of their own and are dropped here. The parts
+/// together are the timeline `timeline_from_sorted` builds (tested). Returns the number of
+/// entries and keys.
+pub fn parts_from_sorted(
+    sorted: impl Iterator<Item = Result<Entry, InventoryError>>,
+    mut part: impl FnMut(Timeline) -> Result<(), InventoryError>,
+) -> Result<(u64, u64), InventoryError> {
+    let mut builder = TimelineBuilder::new();
+    let (mut entries, mut keys) = (0u64, 0u64);
+    for_each_key(sorted, |group| {
+        entries += group.len() as u64;
+        keys += 1;
+        push_key(&mut builder, group)?;
+        if builder.len() >= PART_ENTRIES {
+            // Every key pushed is complete. `Interleaved`: nothing waits for a layout,
+            // and the OrderUnknown reports of ties stay (an inventory has no list order).
+            part(builder.take_complete(crate::timeline::ListOrder::Interleaved))?;
+        }
+        Ok(())
+    })?;
+    part(builder.finish())?;
+    Ok((entries, keys))
+}
+
+/// Call `f` with each key's entries (the sorted stream grouped by key).
+fn for_each_key(
+    sorted: impl Iterator<Item = Result<Entry, InventoryError>>,
+    mut f: impl FnMut(Vec<Entry>) -> Result<(), InventoryError>,
+) -> Result<(), InventoryError> {
     let mut group: Vec<Entry> = Vec::new();
     for e in sorted {
         let e = e?;
         if group.first().is_some_and(|g| g.key != e.key) {
-            push_key(&mut builder, std::mem::take(&mut group))?;
+            f(std::mem::take(&mut group))?;
         }
         group.push(e);
     }
     if !group.is_empty() {
-        push_key(&mut builder, group)?;
+        f(group)?;
     }
-    Ok(builder.finish())
+    Ok(())
 }
 
 fn push_key(builder: &mut TimelineBuilder, group: Vec<Entry>) -> Result<(), InventoryError> {
@@ -770,6 +807,45 @@ pub fn load(
         rows,
         spilled_runs: runs,
     })
+}
+
+/// [`load`] without holding the timeline: its parts go to `part` as they are built (see
+/// [`parts_from_sorted`]).
+pub fn load_parts(
+    manifest: &Manifest,
+    prefix: &str,
+    options: &SortOptions,
+    mut open: impl FnMut(&ManifestFile) -> io::Result<Box<dyn Read>>,
+    part: impl FnMut(Timeline) -> Result<(), InventoryError>,
+) -> Result<PartsLoaded, InventoryError> {
+    let columns = manifest.columns()?;
+    let mut sorter = EntrySorter::new(options.clone());
+    let mut rows = 0;
+    for file in &manifest.files {
+        let reader = open(file)?;
+        rows += read_csv_gz(file, reader, &columns, prefix, |e| sorter.push(e))?;
+    }
+    let spilled_runs = sorter.spilled_runs();
+    let (entries, keys) = parts_from_sorted(sorter.into_sorted()?, part)?;
+    Ok(PartsLoaded {
+        rows,
+        entries,
+        keys,
+        spilled_runs,
+    })
+}
+
+/// The result of [`load_parts`].
+#[derive(Debug, Clone, Copy)]
+pub struct PartsLoaded {
+    /// Rows read from the data files (all keys, not only the prefix's).
+    pub rows: u64,
+    /// Versions and delete markers under the prefix.
+    pub entries: u64,
+    /// Keys under the prefix.
+    pub keys: u64,
+    /// Sorted runs spilled to disk (0 when everything fit in memory).
+    pub spilled_runs: usize,
 }
 
 /// The result of [`load`].

@@ -342,3 +342,75 @@ fn a_row_with_a_null_version_and_empty_delete_marker_fields_reads() {
     e.version.is_latest = false;
     assert_eq!(tl.keys()[0].entries, vec![dm.version, e.version]);
 }
+
+#[test]
+fn parts_together_are_the_whole_timeline() {
+    // Enough entries for several parts, with same-second ties (OrderUnknown reports)
+    // and keys whose newest entry is not the latest by time.
+    let mut entries = Vec::new();
+    let mut s = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    };
+    for k in 0..10_000u64 {
+        let n = 1 + next() % 12;
+        for i in 0..n {
+            let dm = i > 0 && next() % 5 == 0;
+            entries.push(Entry {
+                key: format!("k/{:05}", (k * 7919) % 10_000),
+                version: Version {
+                    version_id: format!("v{k}-{i}").into(),
+                    last_modified: t((next() % 30) as i64),
+                    delete_marker: dm,
+                    etag: if dm {
+                        ETag::default()
+                    } else {
+                        format!("e{i}").as_str().into()
+                    },
+                    size: i,
+                    storage_class: None,
+                    owner_id: None,
+                    is_latest: i == 0,
+                },
+            });
+        }
+    }
+    assert!(entries.len() > 3 * PART_ENTRIES);
+    let sorted = |entries: &[Entry]| {
+        let mut sorter = EntrySorter::new(SortOptions {
+            run_entries: 5_000,
+            temp_dir: None,
+        });
+        for e in entries {
+            sorter.push(e.clone()).unwrap();
+        }
+        sorter.into_sorted().unwrap()
+    };
+    let whole = timeline_from_sorted(sorted(&entries)).unwrap();
+    let (mut keys, mut anomalies, mut parts) = (Vec::new(), Vec::new(), 0);
+    let (n, k) = parts_from_sorted(sorted(&entries), |p| {
+        parts += 1;
+        assert!(
+            p.len() < 2 * PART_ENTRIES,
+            "a part holds {} entries",
+            p.len()
+        );
+        keys.extend(p.keys().iter().cloned());
+        anomalies.extend(p.anomalies().iter().cloned());
+        Ok(())
+    })
+    .unwrap();
+    assert!(parts > 3);
+    assert_eq!((n as usize, k as usize), (whole.len(), whole.keys().len()));
+    assert_eq!(keys, whole.keys());
+    assert!(
+        whole
+            .anomalies()
+            .iter()
+            .any(|a| matches!(a, Anomaly::OrderUnknown { .. }))
+    );
+    assert_eq!(anomalies, whole.anomalies());
+}
