@@ -34,6 +34,7 @@ pub mod journal;
 pub mod listing;
 pub mod output;
 pub mod pipeline;
+pub mod planning;
 pub mod run;
 pub mod s3;
 pub mod source;

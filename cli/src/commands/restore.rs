@@ -10,14 +10,15 @@ use crate::output::{Printer, human_bytes};
 use crate::pipeline::App;
 pub use crate::pipeline::{Clients, require_versioned, rfc3339};
 use crate::pipeline::{filter_of, key_selection, resolve_time, to_source_key};
+use crate::planning::StreamPlanner;
 use crate::s3::ConnectOptions;
 use crate::s3::S3Bucket;
 use chrono::{DateTime, Utc};
 use s3rewind_engine::select::KeySelection;
 use s3rewind_engine::{
     Action, BucketState, DeleteLimit, Destination, KnownCopy, Location, NULL_VERSION, PlanError,
-    PlanOptions, Planner, RestorePlan, Selection, Timeline, UncertainHandling, Warning,
-    destination_key, parse_s3_uri, plan, preflight,
+    PlanOptions, RestorePlan, Selection, Timeline, UncertainHandling, Warning, parse_s3_uri, plan,
+    preflight,
 };
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
@@ -325,20 +326,10 @@ pub(crate) async fn prepare(
     })
 }
 
-/// What a streamed listing has shown so far.
-#[derive(Default)]
-struct Seen {
-    versions: u64,
-    keys: u64,
-    anomalies: u64,
-    earliest: Option<DateTime<Utc>>,
-}
-
-/// [`prepare`] for a restore to a TIME into a bucket: the source's listing feeds the
-/// [`Planner`] a part at a time (each part's keys complete), and each part is dropped once
-/// planned. Memory holds the plan, the target state (one entry per key at T, for the
-/// verification) and, for another bucket, the destination's current state — not the
-/// versions listed.
+/// [`prepare`] for a restore to a TIME into a bucket: the source's listing feeds a
+/// [`StreamPlanner`] a part at a time, and each part is dropped once planned. Memory
+/// holds the plan, the target state (one entry per key at T, for the verification) and,
+/// for another bucket, the destination's current state — not the versions listed.
 async fn prepare_streamed(
     clients: &Clients,
     printer: &Printer,
@@ -384,13 +375,7 @@ async fn prepare_streamed(
         }
         _ => None,
     };
-    let mut claimed = vec![false; dest.as_ref().map_or(0, BucketState::len)];
-    let mut planner = Planner::new(&options);
-    let mut target = BucketState {
-        at: Some(at),
-        ..BucketState::default()
-    };
-    let mut seen = Seen::default();
+    let mut planner = StreamPlanner::new(&options, &filter, dest.as_ref());
     let (tx, mut rx) = mpsc::channel::<Timeline>(4);
     let listing = crate::source::stream_timeline(
         &clients.source,
@@ -403,63 +388,18 @@ async fn prepare_streamed(
     );
     let consume = async {
         while let Some(part) = rx.recv().await {
-            seen.versions += part.len() as u64;
-            seen.keys += part.keys().len() as u64;
-            seen.anomalies += part.anomalies().len() as u64;
-            seen.earliest = seen.earliest.into_iter().chain(part.earliest()).min();
-            let mut part_target = part.state_at(at);
-            filter.retain(&mut part_target, str::to_owned);
-            let part_current = match &dest {
-                None => {
-                    let mut c = part.current();
-                    filter.retain(&mut c, str::to_owned);
-                    c
-                }
-                // The destination keys this part's source keys map to.
-                Some(d) => {
-                    let mut mine = BucketState::default();
-                    for h in part.keys() {
-                        if !h.key.starts_with(&req.source.prefix) {
-                            continue;
-                        }
-                        let k = destination_key(&req.source.prefix, &req.destination, &h.key);
-                        if let Ok(i) = d.objects.binary_search_by(|e| e.key.as_str().cmp(&k)) {
-                            claimed[i] = true;
-                            mine.objects.push(d.objects[i].clone());
-                        }
-                    }
-                    mine
-                }
-            };
-            drop(part);
-            planner.add(&part_current, &part_target);
-            target.objects.append(&mut part_target.objects);
-            target.uncertain.append(&mut part_target.uncertain);
-            target.ambiguous.append(&mut part_target.ambiguous);
-            target.out_of_order.append(&mut part_target.out_of_order);
+            planner.part(part);
         }
     };
     let (listed, ()) = tokio::join!(listing, consume);
     listed?;
-    if let Some(d) = &dest {
-        // Destination keys no source key maps to: left alone, and said so.
-        let rest = BucketState {
-            objects: d
-                .objects
-                .iter()
-                .zip(&claimed)
-                .filter(|(_, c)| !**c)
-                .map(|(e, _)| e.clone())
-                .collect(),
-            ..BucketState::default()
-        };
-        planner.add(&rest, &BucketState::default());
-    }
+    let actions = planner.actions();
+    let (plan, target, seen) = planner.finish();
     tracing::info!(
         versions = seen.versions,
         keys = seen.keys,
         anomalies = seen.anomalies,
-        actions = planner.actions(),
+        actions,
         "listing planned as it streamed"
     );
     let at_uri = format!("s3://{}/{}", req.source.bucket, req.source.prefix);
@@ -472,12 +412,6 @@ async fn prepare_streamed(
     if let Some(note) = &req.time_note {
         printer.info(note);
     }
-    // Parts came in any order: the state is sorted as a whole listing's would be.
-    target.objects.sort_by(|a, b| a.key.cmp(&b.key));
-    target.uncertain.sort_by(|a, b| a.key.cmp(&b.key));
-    target.ambiguous.sort();
-    target.out_of_order.sort();
-    let plan = planner.finish();
     if !filter.is_all() {
         printer.info(format!(
             "selection ({}): {} key(s) at T, {} now",

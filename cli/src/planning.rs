@@ -1,0 +1,127 @@
+//! Planning a listing as it streams: the consumer end of
+//! [`stream_bucket`](crate::listing::stream_bucket).
+//!
+//! A [`StreamPlanner`] receives the listing a part at a time (each part's keys complete),
+//! computes each part's target state and current state, hands them to the engine's
+//! [`Planner`] and drops the part. What it keeps: the plan, the target state (one entry
+//! per key at T, for the verification after a restore) and, for a restore into another
+//! bucket, that bucket's current state, which it is given.
+
+use chrono::{DateTime, Utc};
+use s3rewind_engine::select::KeyFilter;
+use s3rewind_engine::{BucketState, PlanOptions, Planner, RestorePlan, Timeline};
+
+/// What a streamed listing has shown.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Seen {
+    /// Versions and delete markers listed.
+    pub versions: u64,
+    /// Keys listed.
+    pub keys: u64,
+    /// Anomalies found.
+    pub anomalies: u64,
+    /// The earliest `LastModified` listed.
+    pub earliest: Option<DateTime<Utc>>,
+}
+
+/// Plans a listing part by part (see the [module docs](self)).
+pub struct StreamPlanner<'a> {
+    options: &'a PlanOptions,
+    filter: &'a KeyFilter,
+    planner: Planner<'a>,
+    /// The destination's current state (another bucket), and which of its keys a part
+    /// has claimed.
+    dest: Option<(&'a BucketState, Vec<bool>)>,
+    target: BucketState,
+    seen: Seen,
+}
+
+impl<'a> StreamPlanner<'a> {
+    /// A planner for `options`; `dest` is the destination bucket's current state (keys in
+    /// destination names, sorted, already filtered) when it is not the source.
+    pub fn new(
+        options: &'a PlanOptions,
+        filter: &'a KeyFilter,
+        dest: Option<&'a BucketState>,
+    ) -> Self {
+        StreamPlanner {
+            options,
+            filter,
+            planner: Planner::new(options),
+            dest: dest.map(|d| (d, vec![false; d.len()])),
+            target: BucketState {
+                at: Some(options.at),
+                ..BucketState::default()
+            },
+            seen: Seen::default(),
+        }
+    }
+
+    /// Plan one part of the listing, and drop it.
+    pub fn part(&mut self, part: Timeline) {
+        let at = self.options.at;
+        let prefix = self.options.source.prefix.as_str();
+        self.seen.versions += part.len() as u64;
+        self.seen.keys += part.keys().len() as u64;
+        self.seen.anomalies += part.anomalies().len() as u64;
+        self.seen.earliest = self.seen.earliest.into_iter().chain(part.earliest()).min();
+        let mut target = part.state_at(at);
+        self.filter.retain(&mut target, str::to_owned);
+        let current = match &mut self.dest {
+            None => {
+                let mut c = part.current();
+                self.filter.retain(&mut c, str::to_owned);
+                c
+            }
+            // The destination keys this part's source keys map to.
+            Some((d, claimed)) => {
+                let mut mine = BucketState::default();
+                for h in part.keys().iter().filter(|h| h.key.starts_with(prefix)) {
+                    let k =
+                        s3rewind_engine::destination_key(prefix, &self.options.destination, &h.key);
+                    if let Ok(i) = d.objects.binary_search_by(|e| e.key.as_str().cmp(&k)) {
+                        claimed[i] = true;
+                        mine.objects.push(d.objects[i].clone());
+                    }
+                }
+                mine
+            }
+        };
+        drop(part);
+        self.planner.add(&current, &target);
+        self.target.objects.append(&mut target.objects);
+        self.target.uncertain.append(&mut target.uncertain);
+        self.target.ambiguous.append(&mut target.ambiguous);
+        self.target.out_of_order.append(&mut target.out_of_order);
+    }
+
+    /// Actions planned so far.
+    pub fn actions(&self) -> usize {
+        self.planner.actions()
+    }
+
+    /// The plan, the target state (sorted as a whole listing's) and what was listed.
+    pub fn finish(mut self) -> (RestorePlan, BucketState, Seen) {
+        if let Some((d, claimed)) = &self.dest {
+            // Destination keys no source key maps to: left alone, and said so.
+            let rest = BucketState {
+                objects: d
+                    .objects
+                    .iter()
+                    .zip(claimed)
+                    .filter(|(_, c)| !**c)
+                    .map(|(e, _)| e.clone())
+                    .collect(),
+                ..BucketState::default()
+            };
+            self.planner.add(&rest, &BucketState::default());
+        }
+        let mut target = self.target;
+        // Parts came in any order (parallel listing streams).
+        target.objects.sort_by(|a, b| a.key.cmp(&b.key));
+        target.uncertain.sort_by(|a, b| a.key.cmp(&b.key));
+        target.ambiguous.sort();
+        target.out_of_order.sort();
+        (self.planner.finish(), target, self.seen)
+    }
+}
