@@ -164,6 +164,8 @@ pub(crate) struct Prepared {
     pub(crate) earliest: DateTime<Utc>,
     pub(crate) current: BucketState,
     pub(crate) target: BucketState,
+    /// The inventory report the history came from (`--inventory`).
+    pub(crate) inventory: Option<s3rewind_engine::inventory::InventoryRef>,
 }
 
 /// List, and choose the target state.
@@ -177,7 +179,7 @@ pub(crate) async fn prepare(
         TargetSpec::At(at) => Some(*at),
         _ => None,
     };
-    let timeline = crate::source::load_timeline(
+    let (timeline, taken) = crate::source::load_checked(
         s3,
         printer,
         &req.source.bucket,
@@ -186,6 +188,15 @@ pub(crate) async fn prepare(
         latest,
     )
     .await?;
+    let inventory = match (&req.source_spec.source, taken) {
+        (crate::source::TimelineSource::Inventory { manifest }, Some((_, created))) => {
+            Some(s3rewind_engine::inventory::InventoryRef {
+                manifest: manifest.clone(),
+                created_at: created,
+            })
+        }
+        _ => None,
+    };
     tracing::info!(
         versions = timeline.len(),
         keys = timeline.keys().len(),
@@ -301,6 +312,7 @@ pub(crate) async fn prepare(
         earliest,
         current,
         target,
+        inventory,
     })
 }
 
@@ -396,6 +408,7 @@ pub(crate) fn finish_plan(
     let mut p = plan(&prepared.current, &prepared.target, &options);
     p.created_at = Some(Utc::now());
     p.keys = (!req.keys.is_all()).then(|| req.keys.clone());
+    p.inventory = prepared.inventory.clone();
     let mut all = warnings;
     all.append(&mut p.warnings);
     p.warnings = all;
