@@ -55,6 +55,9 @@ pub async fn batch_cmd(app: &App, args: &BatchArgs) -> CliResult<Exit> {
 
 /// An S3 Control error, with the exit code of its class.
 fn from_control(e: S3Error) -> CliError {
+    if e.status == Some(404) {
+        return CliError::new(Exit::NotFound, format!("{e}"));
+    }
     match e.kind {
         ErrorKind::AccessDenied => CliError::new(
             Exit::Access,
@@ -144,6 +147,21 @@ fn resolve_job(
             "{name} has no {what} (a placeholder): give {option}; nothing was written"
         ))
     };
+    // A job recorded as submitted needs nothing more: it is not submitted again.
+    if let Some(a) = recorded.jobs.iter().find(|j| j.class == files.class) {
+        let (manifest_bucket, manifest_key) = object_of_arn(&a.manifest_arn).unwrap_or_default();
+        return Ok(ToSubmit {
+            account: a.account_id.clone(),
+            role_arn: String::new(),
+            report_bucket: a.report_bucket.clone(),
+            report_prefix: a.report_prefix.clone(),
+            manifest_arn: a.manifest_arn.clone(),
+            manifest_bucket,
+            manifest_key,
+            already: Some(a.clone()),
+            files,
+        });
+    }
     let account = match &args.control.account_id {
         Some(a) => a.clone(),
         None if is_placeholder(&r.account_id) => {
@@ -198,11 +216,6 @@ fn resolve_job(
             "{name}: the manifest location {manifest_arn:?} is not arn:aws:s3:::BUCKET/KEY; nothing was written"
         ))
     })?;
-    let already = recorded
-        .jobs
-        .iter()
-        .find(|j| j.class == files.class)
-        .cloned();
     Ok(ToSubmit {
         files,
         account,
@@ -212,7 +225,7 @@ fn resolve_job(
         manifest_arn,
         manifest_bucket,
         manifest_key,
-        already,
+        already: None,
     })
 }
 
