@@ -264,9 +264,8 @@ fn serve(
     } else {
         (
             "404 Not Found",
-            format!(
-                r#"<?xml version="1.0" encoding="UTF-8"?><ErrorResponse><Error><Code>NotFoundException</Code><Message>no such job</Message></Error></ErrorResponse>"#
-            ),
+            r#"<?xml version="1.0" encoding="UTF-8"?><ErrorResponse><Error><Code>NotFoundException</Code><Message>no such job</Message></Error></ErrorResponse>"#
+                .to_owned(),
         )
     };
     let _ = write!(
