@@ -127,6 +127,10 @@ pub enum Command {
     /// Save a bucket's (or prefix's) timeline to a file, from a listing or an
     /// inventory, for `--index FILE` on plan, restore, scan, history, diff and verify.
     Index(IndexArgs),
+    /// Hand a plan's copies to S3 Batch Operations and bring the results back: submit the
+    /// jobs `plan --emit batch-ops DIR` prepared, follow them, reconcile their completion
+    /// reports into the journal.
+    Batch(BatchArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(CompletionsArgs),
     /// Print the manual page (roff; `s3rewind man | man -l -`).
@@ -136,23 +140,135 @@ pub enum Command {
 /// `index`.
 #[derive(Debug, Args)]
 pub struct IndexArgs {
-    /// s3://BUCKET or s3://BUCKET/PREFIX.
-    #[arg(value_name = "s3://BUCKET[/PREFIX]")]
-    pub source: String,
-    /// The index file to write (a versioned binary format; replaced atomically).
+    /// s3://BUCKET or s3://BUCKET/PREFIX (with --refresh: optional, and it must be the
+    /// index's own).
+    #[arg(
+        value_name = "s3://BUCKET[/PREFIX]",
+        required_unless_present = "refresh"
+    )]
+    pub source: Option<String>,
+    /// The index file to write (a versioned binary format; replaced atomically). With
+    /// --refresh: default the refreshed file itself.
+    #[arg(long, value_name = "FILE", required_unless_present = "refresh")]
+    pub out: Option<PathBuf>,
+    /// Bring this index up to date, for the bucket and prefix it names. From a listing
+    /// this lists the whole bucket or prefix again: ListObjectVersions cannot filter by
+    /// time, so a refresh costs exactly what a new index costs (the output says how
+    /// many listing calls it took). With --inventory, a newer report replaces the index's
+    /// history; a report older than the index is refused.
     #[arg(long, value_name = "FILE")]
-    pub out: PathBuf,
+    pub refresh: Option<PathBuf>,
     /// Read the history from this all-versions inventory report (its manifest.json)
     /// instead of listing the bucket; the index then shows the bucket as the report
-    /// does. There is no incremental refresh: ListObjectVersions cannot filter by time,
-    /// so bringing an index up to date means listing everything again (or reading a
-    /// newer report): run `index` again.
+    /// does.
     #[arg(long, value_name = "MANIFEST")]
     pub inventory: Option<String>,
     /// Where reading an inventory spills its sorted runs and downloads the report.
     #[arg(long, value_name = "DIR", requires = "inventory")]
     pub sort_dir: Option<PathBuf>,
     /// Listing options.
+    #[command(flatten)]
+    pub listing: Listing,
+}
+
+/// `batch`.
+#[derive(Debug, Args)]
+pub struct BatchArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: BatchCommand,
+}
+
+/// The `batch` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum BatchCommand {
+    /// Upload the manifests of a `plan --emit batch-ops` DIR and create its S3 Batch
+    /// Operations jobs (CreateJob); the job ids are recorded in DIR/jobs.json.
+    Submit(BatchSubmitArgs),
+    /// Show Batch Operations jobs' status, progress and failure reasons (DescribeJob).
+    Status(BatchStatusArgs),
+    /// Read finished jobs' completion reports into the restore's journal (so verify,
+    /// undo and a resumed apply work as after a local run) and write DIR/remaining.json,
+    /// the plan of what is left.
+    Reconcile(BatchReconcileArgs),
+}
+
+/// How the batch commands reach S3 Control.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ControlArgs {
+    /// The account that runs the jobs (default: the one DIR's requests or jobs.json
+    /// name).
+    #[arg(long, value_name = "ID")]
+    pub account_id: Option<String>,
+    /// S3 Control endpoint for the batch commands (default: AWS's, for the region).
+    /// --endpoint-url is for S3 only and is not used for S3 Control. The SDK puts the
+    /// account id in front of this URL's host (ACCOUNT.HOST), as AWS's endpoints expect;
+    /// s3rewind looks such a name up as HOST, so a local endpoint works too.
+    #[arg(long, value_name = "URL")]
+    pub control_endpoint_url: Option<String>,
+}
+
+/// `batch submit`.
+#[derive(Debug, Args)]
+pub struct BatchSubmitArgs {
+    /// The directory `plan --emit batch-ops` wrote (create-job-CLASS.json and
+    /// manifest-CLASS.csv per job).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// S3 Control options.
+    #[command(flatten)]
+    pub control: ControlArgs,
+    /// The IAM role the jobs run as (overrides the requests').
+    #[arg(long, value_name = "ARN")]
+    pub role_arn: Option<String>,
+    /// Where the jobs write their completion reports, s3://BUCKET[/PREFIX] (overrides
+    /// the requests'); `batch reconcile` reads them there.
+    #[arg(long, value_name = "s3://BUCKET[/PREFIX]")]
+    pub report_uri: Option<String>,
+    /// Where to upload the manifests, s3://BUCKET/PREFIX (overrides the requests').
+    #[arg(long, value_name = "s3://BUCKET/PREFIX")]
+    pub manifest_uri: Option<String>,
+    /// Create the jobs ready to run. By default S3 holds each job until it is confirmed
+    /// (in the console, or `aws s3control update-job-status --requested-job-status
+    /// Ready`), as the requests say (ConfirmationRequired).
+    #[arg(long)]
+    pub run_now: bool,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+/// `batch status`.
+#[derive(Debug, Args)]
+pub struct BatchStatusArgs {
+    /// A job id, or a DIR whose jobs.json (written by `batch submit`) lists the jobs.
+    #[arg(value_name = "JOB|DIR")]
+    pub job: String,
+    /// S3 Control options.
+    #[command(flatten)]
+    pub control: ControlArgs,
+}
+
+/// `batch reconcile`.
+#[derive(Debug, Args)]
+pub struct BatchReconcileArgs {
+    /// The directory `plan --emit batch-ops` wrote (its plan.json, and the jobs.json of
+    /// `batch submit`).
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Reconcile this job (repeatable; default: every job in DIR/jobs.json). A job
+    /// created from DIR's requests another way (`aws s3control create-job`) can be
+    /// named here, with --account-id.
+    #[arg(long = "job", value_name = "JOB_ID")]
+    pub jobs: Vec<String>,
+    /// S3 Control options.
+    #[command(flatten)]
+    pub control: ControlArgs,
+    /// The journal to write (default: the one a local restore or apply of DIR's plan
+    /// writes, so `apply DIR/remaining.json` resumes it).
+    #[arg(long, value_name = "FILE", value_parser = local_path)]
+    pub journal: Option<PathBuf>,
+    /// Listing options (for the listing of the destination keys).
     #[command(flatten)]
     pub listing: Listing,
 }

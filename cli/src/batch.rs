@@ -7,16 +7,21 @@
 //! `S3PutObjectCopy` onto the same keys of the destination bucket, metadata copied,
 //! tags copied by leaving `NewObjectTagging` out, and a completion report of all tasks).
 //! `remainder.json` is the plan of what Batch Operations cannot do (delete markers,
-//! copies over 5 GiB, archived versions, copies to another key), for `s3rewind apply`.
-//! The engine decides the split ([`s3rewind_engine::batch`]); this module only writes.
+//! copies over 5 GiB, archived versions, copies to another key), for `s3rewind apply`;
+//! `plan.json` is the whole plan, which `batch reconcile` reads (the source ETag and
+//! size of each task, the version each key held) when it brings the jobs' results back.
+//! The engine decides the split ([`s3rewind_engine::batch`]); this module only writes,
+//! and reads back what `batch submit` needs ([`read_request`]) and the record of the
+//! submitted jobs ([`JobsFile`]).
 
 use crate::args::PlanArgs;
 use crate::error::{CliError, CliResult};
 use crate::output::Printer;
 use s3rewind_engine::batch::{BatchGroup, Kept, manifest_csv, split_for_batch};
 use s3rewind_engine::{RestorePlan, parse_s3_uri};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What stands in the job request for what only submission knows.
 pub const ETAG_PLACEHOLDER: &str = "<ETag of the uploaded manifest: filled at submit>";
@@ -146,6 +151,7 @@ pub fn emit(
         ));
     }
     write("remainder.json", split.remainder.to_json() + "\n")?;
+    write(PLAN_FILE, plan.to_json() + "\n")?;
     let why = |k: Kept| split.kept.get(&k).copied().unwrap_or(0);
     printer.info(format!(
         "{}: {} actions Batch Operations cannot do ({} delete markers, {} copies over 5 GiB, {} archived, {} to another key); run `s3rewind apply {}` after the jobs",
@@ -163,4 +169,313 @@ pub fn emit(
         );
     }
     Ok(())
+}
+
+/// The whole plan, in DIR, for `batch reconcile`.
+pub const PLAN_FILE: &str = "plan.json";
+/// The record of the submitted jobs, in DIR.
+pub const JOBS_FILE: &str = "jobs.json";
+/// The schema of [`JOBS_FILE`].
+pub const JOBS_SCHEMA: &str = "s3rewind.batch-jobs/v1";
+/// What is left after the jobs, in DIR, written by `batch reconcile`.
+pub const REMAINING_FILE: &str = "remaining.json";
+
+/// True for a value `plan --emit` left for submission to fill (`<ROLE_ARN>`).
+pub fn is_placeholder(v: &str) -> bool {
+    v.contains('<') && v.contains('>')
+}
+
+/// A `create-job-CLASS.json` as `plan --emit batch-ops` writes it (the AWS CLI's
+/// `--cli-input-json` shape). Unknown fields are refused rather than dropped.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct CreateJobFile {
+    /// The account.
+    pub account_id: String,
+    /// Hold the job until confirmed.
+    pub confirmation_required: bool,
+    /// The operation.
+    pub operation: OperationFile,
+    /// The completion report.
+    pub report: ReportFile,
+    /// The manifest.
+    pub manifest: ManifestFile,
+    /// The priority.
+    pub priority: i32,
+    /// The role.
+    pub role_arn: String,
+    /// The description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The idempotency token.
+    #[serde(default)]
+    pub client_request_token: Option<String>,
+}
+
+/// `Operation`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperationFile {
+    /// The only operation s3rewind emits.
+    #[serde(rename = "S3PutObjectCopy")]
+    pub s3_put_object_copy: CopyFile,
+}
+
+/// `Operation.S3PutObjectCopy`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct CopyFile {
+    /// `arn:aws:s3:::BUCKET`.
+    pub target_resource: String,
+    /// `COPY`.
+    #[serde(default)]
+    pub metadata_directive: Option<String>,
+    /// The copies' class.
+    #[serde(default)]
+    pub storage_class: Option<String>,
+}
+
+/// `Report`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ReportFile {
+    /// `arn:aws:s3:::BUCKET`.
+    pub bucket: String,
+    /// `Report_CSV_20180820`.
+    pub format: String,
+    /// A report is written.
+    pub enabled: bool,
+    /// Its prefix.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// `AllTasks` or `FailedTasksOnly`.
+    pub report_scope: String,
+}
+
+/// `Manifest`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ManifestFile {
+    /// `Spec`.
+    pub spec: SpecFile,
+    /// `Location`.
+    pub location: LocationFile,
+}
+
+/// `Manifest.Spec`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct SpecFile {
+    /// `S3BatchOperations_CSV_20180820`.
+    pub format: String,
+    /// `Bucket`, `Key`, `VersionId`.
+    pub fields: Vec<String>,
+}
+
+/// `Manifest.Location`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct LocationFile {
+    /// `arn:aws:s3:::BUCKET/KEY`.
+    pub object_arn: String,
+    /// The ETag (a placeholder until submission).
+    #[serde(rename = "ETag")]
+    pub etag: String,
+    /// The manifest object's version.
+    #[serde(default)]
+    pub object_version_id: Option<String>,
+}
+
+/// One job to submit: its request and its manifest, from DIR.
+#[derive(Debug, Clone)]
+pub struct JobFiles {
+    /// The storage class part of the names (`STANDARD`, `DEFAULT`…).
+    pub class: String,
+    /// `create-job-CLASS.json`.
+    pub request_path: PathBuf,
+    /// `manifest-CLASS.csv`.
+    pub manifest_path: PathBuf,
+    /// The request.
+    pub request: CreateJobFile,
+    /// The manifest's bytes.
+    pub manifest: Vec<u8>,
+    /// Its rows.
+    pub tasks: u64,
+}
+
+/// The jobs prepared in DIR, checked: each request parses, is an `S3PutObjectCopy`
+/// of a CSV manifest, and has its manifest beside it with rows of three fields. Reads
+/// only; any problem is a usage error naming the file.
+pub fn read_requests(dir: &Path) -> CliResult<Vec<JobFiles>> {
+    let not_ours = |why: String| {
+        CliError::usage(format!(
+            "{}: {why}; give the directory `s3rewind plan --emit batch-ops DIR` wrote; nothing was written",
+            dir.display()
+        ))
+    };
+    let entries = std::fs::read_dir(dir).map_err(|e| not_ours(format!("cannot read it ({e})")))?;
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| n.starts_with("create-job-") && n.ends_with(".json"))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        return Err(not_ours(
+            "it holds no create-job-CLASS.json (a plan without copies Batch Operations can do emits none: run `s3rewind apply DIR/remainder.json`)".to_owned(),
+        ));
+    }
+    let mut out = Vec::new();
+    for name in names {
+        let class = name["create-job-".len()..name.len() - ".json".len()].to_owned();
+        let request_path = dir.join(&name);
+        let manifest_path = dir.join(format!("manifest-{class}.csv"));
+        let text = std::fs::read_to_string(&request_path)
+            .map_err(|e| not_ours(format!("cannot read {name} ({e})")))?;
+        let request = read_request(&text).map_err(|e| not_ours(format!("{name}: {e}")))?;
+        let manifest = std::fs::read(&manifest_path).map_err(|e| {
+            not_ours(format!(
+                "{name} has no manifest-{class}.csv beside it ({e})"
+            ))
+        })?;
+        let text = String::from_utf8(manifest.clone())
+            .map_err(|_| not_ours(format!("manifest-{class}.csv is not UTF-8 text")))?;
+        let mut tasks = 0u64;
+        for (i, line) in text.lines().enumerate() {
+            if line.split(',').count() != 3 {
+                return Err(not_ours(format!(
+                    "manifest-{class}.csv line {} is not Bucket,Key,VersionId",
+                    i + 1
+                )));
+            }
+            tasks += 1;
+        }
+        if tasks == 0 {
+            return Err(not_ours(format!("manifest-{class}.csv is empty")));
+        }
+        out.push(JobFiles {
+            class,
+            request_path,
+            manifest_path,
+            request,
+            manifest,
+            tasks,
+        });
+    }
+    Ok(out)
+}
+
+/// Parse one `create-job-CLASS.json`.
+pub fn read_request(text: &str) -> Result<CreateJobFile, String> {
+    let r: CreateJobFile = serde_json::from_str(text).map_err(|e| {
+        format!("not a CreateJob request `plan --emit batch-ops` writes ({e}); submit other requests with `aws s3control create-job`")
+    })?;
+    if r.manifest.spec.format != "S3BatchOperations_CSV_20180820" {
+        return Err(format!(
+            "manifest format {:?}: s3rewind submits CSV manifests only",
+            r.manifest.spec.format
+        ));
+    }
+    if r.report.format != s3rewind_engine::batch::report::REPORT_FORMAT || !r.report.enabled {
+        return Err(
+            "the completion report must be enabled (Report_CSV_20180820): `batch reconcile` reads it"
+                .to_owned(),
+        );
+    }
+    Ok(r)
+}
+
+/// `arn:PARTITION:s3:::BUCKET/KEY` → (BUCKET, KEY).
+pub fn object_of_arn(arn: &str) -> Option<(String, String)> {
+    let rest = arn.strip_prefix("arn:")?;
+    let (_, rest) = rest.split_once(":s3:::")?;
+    let (bucket, key) = rest.split_once('/')?;
+    (!bucket.is_empty() && !key.is_empty()).then(|| (bucket.to_owned(), key.to_owned()))
+}
+
+/// `arn:PARTITION:s3:::BUCKET` → BUCKET.
+pub fn bucket_of_arn(arn: &str) -> String {
+    arn.rsplit(":::").next().unwrap_or(arn).to_owned()
+}
+
+/// A job `batch submit` created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubmittedJob {
+    /// The job id.
+    pub job_id: String,
+    /// The account it runs in.
+    pub account_id: String,
+    /// The class part of its files' names.
+    pub class: String,
+    /// Its manifest file in DIR.
+    pub manifest_file: String,
+    /// Where the manifest was uploaded.
+    pub manifest_arn: String,
+    /// The uploaded manifest's ETag.
+    pub manifest_etag: String,
+    /// Tasks (manifest rows).
+    pub tasks: u64,
+    /// `arn:aws:s3:::BUCKET` of its completion report.
+    pub report_bucket: String,
+    /// The report's prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_prefix: Option<String>,
+    /// The idempotency token it was created with.
+    pub client_request_token: String,
+    /// When it was submitted.
+    pub submitted_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// `DIR/jobs.json`: the jobs `batch submit` created from DIR.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobsFile {
+    /// Always [`JOBS_SCHEMA`].
+    pub schema: String,
+    /// The jobs, in submission order.
+    pub jobs: Vec<SubmittedJob>,
+}
+
+impl JobsFile {
+    /// Read DIR's jobs file; an empty record when there is none.
+    pub fn read(dir: &Path) -> CliResult<JobsFile> {
+        let path = dir.join(JOBS_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let f: JobsFile = serde_json::from_str(&text).map_err(|e| {
+                    CliError::usage(format!(
+                        "{} is not a jobs record of `batch submit`: {e}",
+                        path.display()
+                    ))
+                })?;
+                if f.schema != JOBS_SCHEMA {
+                    return Err(CliError::usage(format!(
+                        "{} has schema {:?}, not {JOBS_SCHEMA}",
+                        path.display(),
+                        f.schema
+                    )));
+                }
+                Ok(f)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(JobsFile {
+                schema: JOBS_SCHEMA.to_owned(),
+                jobs: Vec::new(),
+            }),
+            Err(e) => Err(CliError::failure(format!(
+                "cannot read {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    /// Write it (atomically: a temporary file renamed over it).
+    pub fn write(&self, dir: &Path) -> CliResult<()> {
+        let path = dir.join(JOBS_FILE);
+        let tmp = dir.join(format!("{JOBS_FILE}.tmp"));
+        std::fs::write(
+            &tmp,
+            serde_json::to_string_pretty(self).expect("JSON") + "\n",
+        )
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| CliError::failure(format!("cannot write {}: {e}", path.display())))
+    }
 }

@@ -4,6 +4,7 @@
 //! write.
 
 pub mod audit;
+pub mod batch;
 pub mod drill;
 pub mod explore;
 pub mod gates;

@@ -13,7 +13,8 @@ library.
 - [`s3`]: the S3 adapter (the only module that uses `aws_sdk_s3`).
 - [`listing`]: the ListObjectVersions paging loop into a timeline.
 - [`source`]: where a timeline comes from (listing, inventory report).
-- [`batch`]: `plan --emit batch-ops`: S3 Batch Operations manifests and job requests.
+- [`batch`]: `plan --emit batch-ops`: S3 Batch Operations manifests and job requests
+  (and what `batch submit`/`reconcile` read back of them).
 - [`execute`]: the bounded, adaptive, resumable executor.
 - [`journal`]: the JSON Lines journal of completed actions.
 - [`output`]: the printer (stdout results, stderr messages and progress).
@@ -70,6 +71,7 @@ fn log_filter(verbose: u8, quiet: bool) -> EnvFilter {
         "aws_config=info",
         "aws_credential_types=info",
         "aws_sdk_s3=info",
+        "aws_sdk_s3control=info",
         "aws_sdk_sts=info",
         "aws_sdk_sso=info",
         "aws_sdk_ssooidc=info",
@@ -190,6 +192,7 @@ pub async fn run(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
         Command::Drill(a) => drill::drill_cmd(&app, a).await,
         Command::Audit(a) => audit::audit_cmd(&app, a).await,
         Command::Index(a) => crate::commands::index::index_cmd(&app, a).await,
+        Command::Batch(a) => crate::commands::batch::batch_cmd(&app, a).await,
         Command::Completions(_) | Command::Man | Command::Policy(_) => Ok(Exit::Ok),
     }
 }

@@ -18,10 +18,13 @@ use aws_sdk_s3::types::{
 use chrono::{DateTime, Utc};
 use s3rewind_engine::Versioning;
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 mod bucket;
 mod config;
+mod control;
 mod error;
 mod list;
 mod list_xml;
@@ -32,6 +35,7 @@ pub use crate::bucket::{
     S3Error,
 };
 pub use bucket::S3Bucket;
+pub use control::{Control, JobInfo, JobRequest};
 use error::classify;
 #[cfg(test)]
 use list::resolve_key_marker;
@@ -84,6 +88,39 @@ fn lenient_versioning(body: &[u8]) -> Option<BucketVersioning> {
     })
 }
 
+/// The SDK configuration loader for the given options: the standard credential and
+/// configuration chain (environment, profiles, SSO, assume-role) with the overrides.
+pub(crate) fn loader(opts: &ConnectOptions) -> aws_config::ConfigLoader {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if let Some(p) = &opts.profile {
+        // An explicit profile wins over credentials in the environment (as with the
+        // AWS CLI's --profile); the default chain would try the environment first.
+        loader = loader.profile_name(p).credentials_provider(
+            aws_config::profile::ProfileFileCredentialsProvider::builder()
+                .profile_name(p)
+                .build(),
+        );
+    }
+    if let Some(e) = &opts.endpoint_url {
+        loader = loader.endpoint_url(e);
+    }
+    let region = RegionProviderChain::first_try(opts.region.clone().map(Region::new))
+        .or_default_provider()
+        .or_else(Region::from_static("us-east-1"));
+    loader = loader.region(region);
+    if opts.max_attempts.is_some() || opts.retry_mode.is_some() {
+        let mut rc = match opts.retry_mode {
+            Some(RetryMode::Adaptive) => RetryConfig::adaptive(),
+            _ => RetryConfig::standard(),
+        };
+        if let Some(n) = opts.max_attempts {
+            rc = rc.with_max_attempts(n.max(1));
+        }
+        loader = loader.retry_config(rc);
+    }
+    loader
+}
+
 /// The S3 client.
 #[derive(Clone)]
 pub struct S3 {
@@ -91,6 +128,9 @@ pub struct S3 {
     /// The endpoint is AWS's own (the default one, or a VPC, FIPS, dual-stack or
     /// regional one): conditional writes are supported there.
     aws: bool,
+    /// ListObjectVersions calls made through this client (and its clones), for commands
+    /// that say what a listing cost.
+    list_calls: Arc<AtomicU64>,
 }
 
 impl fmt::Debug for S3 {
@@ -136,34 +176,7 @@ impl S3 {
     /// Build a client from the standard credential and configuration chain (environment,
     /// profiles, SSO, assume-role) and the given overrides.
     pub async fn connect(opts: &ConnectOptions) -> S3 {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest());
-        if let Some(p) = &opts.profile {
-            // An explicit profile wins over credentials in the environment (as with the
-            // AWS CLI's --profile); the default chain would try the environment first.
-            loader = loader.profile_name(p).credentials_provider(
-                aws_config::profile::ProfileFileCredentialsProvider::builder()
-                    .profile_name(p)
-                    .build(),
-            );
-        }
-        if let Some(e) = &opts.endpoint_url {
-            loader = loader.endpoint_url(e);
-        }
-        let region = RegionProviderChain::first_try(opts.region.clone().map(Region::new))
-            .or_default_provider()
-            .or_else(Region::from_static("us-east-1"));
-        loader = loader.region(region);
-        if opts.max_attempts.is_some() || opts.retry_mode.is_some() {
-            let mut rc = match opts.retry_mode {
-                Some(RetryMode::Adaptive) => RetryConfig::adaptive(),
-                _ => RetryConfig::standard(),
-            };
-            if let Some(n) = opts.max_attempts {
-                rc = rc.with_max_attempts(n.max(1));
-            }
-            loader = loader.retry_config(rc);
-        }
-        let shared = loader.load().await;
+        let shared = loader(opts).load().await;
         let custom_endpoint = shared.endpoint_url().is_some();
         let aws = shared.endpoint_url().is_none_or(endpoint_is_aws);
         let conf = aws_sdk_s3::config::Builder::from(&shared)
@@ -174,6 +187,7 @@ impl S3 {
         S3 {
             client: Client::from_conf(conf),
             aws,
+            list_calls: Arc::default(),
         }
     }
 
@@ -187,7 +201,16 @@ impl S3 {
     /// A client around an SDK client built elsewhere (tests, tools); it is not taken to
     /// be AWS's own endpoint, so no conditional writes are sent.
     pub fn from_client(client: Client) -> S3 {
-        S3 { client, aws: false }
+        S3 {
+            client,
+            aws: false,
+            list_calls: Arc::default(),
+        }
+    }
+
+    /// ListObjectVersions calls made so far through this client and its clones.
+    pub fn list_calls(&self) -> u64 {
+        self.list_calls.load(Ordering::Relaxed)
     }
 
     /// The raw SDK client (for tests and tools that build fixtures).

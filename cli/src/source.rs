@@ -101,17 +101,32 @@ pub async fn load_timeline(
     spec: &SourceSpec,
     latest: Option<DateTime<Utc>>,
 ) -> CliResult<Timeline> {
+    Ok(load_checked(s3, printer, bucket, prefix, spec, latest)
+        .await?
+        .0)
+}
+
+/// [`load_timeline`], and for a snapshot what it is and when it was taken.
+pub async fn load_checked(
+    s3: &S3,
+    printer: &Printer,
+    bucket: &str,
+    prefix: &str,
+    spec: &SourceSpec,
+    latest: Option<DateTime<Utc>>,
+) -> CliResult<(Timeline, Option<(&'static str, DateTime<Utc>)>)> {
     let (timeline, taken) = load_with_age(s3, printer, bucket, prefix, spec).await?;
     if let Some((what, created)) = taken {
         check_stale(printer, what, created, latest, spec.accept_stale)?;
     }
-    Ok(timeline)
+    Ok((timeline, taken))
 }
 
 /// [`load_timeline`] without holding the whole history where the source allows it: the
 /// timeline goes to `chunks` a part at a time (see [`crate::listing::stream_bucket`]). A
-/// listing streams page by page; an inventory or an index is read whole and sent as one
-/// part.
+/// listing streams page by page, an inventory key by key out of its sort; an index is
+/// read whole and sent as one part. Returns, for a snapshot, what it is and when it was
+/// taken.
 pub async fn stream_timeline(
     s3: &S3,
     printer: &Printer,
@@ -120,39 +135,45 @@ pub async fn stream_timeline(
     spec: &SourceSpec,
     latest: Option<DateTime<Utc>>,
     chunks: crate::listing::Chunks,
-) -> CliResult<()> {
-    if spec.source == TimelineSource::Listing {
-        let b: std::sync::Arc<dyn crate::bucket::Bucket> =
-            std::sync::Arc::new(crate::s3::S3Bucket::new(s3.clone(), bucket));
-        return crate::listing::stream_bucket(
-            &b,
-            printer,
-            prefix,
-            spec.page_size,
-            spec.concurrency,
-            chunks,
-        )
-        .await;
+) -> CliResult<Option<(&'static str, DateTime<Utc>)>> {
+    match &spec.source {
+        TimelineSource::Listing => {
+            let b: std::sync::Arc<dyn crate::bucket::Bucket> =
+                std::sync::Arc::new(crate::s3::S3Bucket::new(s3.clone(), bucket));
+            crate::listing::stream_bucket(
+                &b,
+                printer,
+                prefix,
+                spec.page_size,
+                spec.concurrency,
+                chunks,
+            )
+            .await?;
+            Ok(None)
+        }
+        TimelineSource::Inventory { manifest } => {
+            let (_, created) = load_inventory(
+                s3,
+                printer,
+                bucket,
+                prefix,
+                manifest,
+                spec,
+                Some((latest, chunks)),
+            )
+            .await?;
+            Ok(Some(("inventory", created)))
+        }
+        TimelineSource::Index { .. } => {
+            let (timeline, taken) =
+                load_checked(s3, printer, bucket, prefix, spec, latest).await?;
+            chunks
+                .send(timeline)
+                .await
+                .map_err(|_| CliError::failure("internal error: the planner stopped reading"))?;
+            Ok(taken)
+        }
     }
-    if let TimelineSource::Inventory { manifest } = &spec.source {
-        let (_, created) = load_inventory(
-            s3,
-            printer,
-            bucket,
-            prefix,
-            manifest,
-            spec,
-            Some((latest, chunks)),
-        )
-        .await?;
-        tracing::debug!(%created, "inventory streamed");
-        return Ok(());
-    }
-    let timeline = load_timeline(s3, printer, bucket, prefix, spec, latest).await?;
-    chunks
-        .send(timeline)
-        .await
-        .map_err(|_| CliError::failure("internal error: the planner stopped reading"))
 }
 
 /// The timeline and, for a snapshot, what it is and when it was taken.
@@ -403,9 +424,24 @@ fn read_manifest(path: &Path) -> CliResult<Manifest> {
     Manifest::parse(&bytes, Some(&checksum)).map_err(inventory_error)
 }
 
-/// Download `manifest.json`, `manifest.checksum` and the data files into `dir`, laid
-/// out by key (so [`inventory::local_file`] finds them); returns the manifest's path.
-async fn download_report(s3: &S3, printer: &Printer, uri: &str, dir: &Path) -> CliResult<PathBuf> {
+/// When the inventory report `manifest_at` (`s3://…/manifest.json` or a local path) was
+/// taken: its manifest only (checked against `manifest.checksum`), no data file.
+pub async fn inventory_created(s3: &S3, manifest_at: &str) -> CliResult<DateTime<Utc>> {
+    let manifest = if manifest_at.starts_with("s3://") {
+        let dir = tempfile::Builder::new()
+            .prefix("s3rewind-inventory-manifest")
+            .tempdir()
+            .map_err(|e| CliError::failure(format!("cannot create a temporary directory: {e}")))?;
+        read_manifest(&download_manifest(s3, manifest_at, dir.path()).await?)?
+    } else {
+        read_manifest(Path::new(manifest_at))?
+    };
+    manifest.created().map_err(inventory_error)
+}
+
+/// Download `manifest.json` and `manifest.checksum` into `dir`, laid out by key;
+/// returns the manifest's path.
+async fn download_manifest(s3: &S3, uri: &str, dir: &Path) -> CliResult<PathBuf> {
     let loc = parse_s3_uri(uri)?;
     if !loc.prefix.ends_with("manifest.json") {
         return Err(CliError::usage(format!(
@@ -425,6 +461,14 @@ async fn download_report(s3: &S3, printer: &Printer, uri: &str, dir: &Path) -> C
         &manifest_path.with_file_name("manifest.checksum"),
     )
     .await?;
+    Ok(manifest_path)
+}
+
+/// Download `manifest.json`, `manifest.checksum` and the data files into `dir`, laid
+/// out by key (so [`inventory::local_file`] finds them); returns the manifest's path.
+async fn download_report(s3: &S3, printer: &Printer, uri: &str, dir: &Path) -> CliResult<PathBuf> {
+    let loc = parse_s3_uri(uri)?;
+    let manifest_path = download_manifest(s3, uri, dir).await?;
     let manifest = read_manifest(&manifest_path)?;
     // Data files are in the destination bucket the manifest names (an ARN).
     let data_bucket = manifest

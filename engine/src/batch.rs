@@ -11,6 +11,8 @@
 //! Batch Operations copies unconditionally: the destination check of [`Expect`](crate::Expect)
 //! that `apply` makes before each write does not happen for the tasks it runs.
 
+pub mod report;
+
 use crate::keys::encode_key;
 use crate::model::StorageClass;
 use crate::plan::{Action, CopyAction, Destination, PlanStats, RestorePlan};
@@ -110,24 +112,36 @@ pub fn split_for_batch(plan: &RestorePlan) -> Result<BatchSplit, String> {
             }
         }
     }
-    let mut remainder = plan.clone();
-    remainder.stats = PlanStats {
-        copies: rest
+    let remainder = with_actions(plan, rest);
+    Ok(BatchSplit {
+        target_bucket,
+        groups: groups.into_values().collect(),
+        remainder,
+        kept,
+    })
+}
+
+/// `plan` with only `actions`, its statistics counted again (the counts of keys are
+/// the plan's own).
+pub fn with_actions(plan: &RestorePlan, actions: Vec<Action>) -> RestorePlan {
+    let mut out = plan.clone();
+    out.stats = PlanStats {
+        copies: actions
             .iter()
             .filter(|a| matches!(a, Action::Copy(_)))
             .count() as u64,
-        delete_markers: rest
+        delete_markers: actions
             .iter()
             .filter(|a| matches!(a, Action::DeleteMarker(_)))
             .count() as u64,
-        bytes_to_copy: rest
+        bytes_to_copy: actions
             .iter()
             .map(|a| match a {
                 Action::Copy(c) => c.size,
                 Action::DeleteMarker(_) => 0,
             })
             .sum(),
-        archived: rest
+        archived: actions
             .iter()
             .filter(|a| {
                 matches!(a, Action::Copy(c) if c.storage_class.as_ref().is_some_and(StorageClass::needs_restore))
@@ -135,13 +149,8 @@ pub fn split_for_batch(plan: &RestorePlan) -> Result<BatchSplit, String> {
             .count() as u64,
         ..plan.stats.clone()
     };
-    remainder.actions = rest;
-    Ok(BatchSplit {
-        target_bucket,
-        groups: groups.into_values().collect(),
-        remainder,
-        kept,
-    })
+    out.actions = actions;
+    out
 }
 
 fn keep_reason(c: &CopyAction) -> Option<Kept> {
@@ -208,6 +217,7 @@ mod tests {
             at: Utc.timestamp_opt(1, 0).unwrap(),
             selection: Selection::AtTime,
             keys: None,
+            inventory: None,
             stats: PlanStats {
                 copies: 99,
                 ..PlanStats::default()

@@ -46,6 +46,16 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
+/// The report a plan's history came from, and when it was taken: a plan made from an
+/// inventory shows the bucket as of `created_at`, not as of the plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InventoryRef {
+    /// The report's `manifest.json`, as given (`s3://…` or a local path).
+    pub manifest: String,
+    /// The report's `creationTimestamp`.
+    pub created_at: DateTime<Utc>,
+}
+
 /// An inventory report that cannot be read into a timeline. Nothing is planned from it.
 #[derive(Debug, Error)]
 #[non_exhaustive]

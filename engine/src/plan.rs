@@ -453,6 +453,10 @@ pub struct RestorePlan {
     /// `--keys-from`); absent when every key under the prefix counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<crate::select::KeySelection>,
+    /// The S3 Inventory report the history came from (`--inventory`), and its age;
+    /// absent for a listing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<crate::inventory::InventoryRef>,
     /// Summary counts.
     pub stats: PlanStats,
     /// What a reviewer must know.
@@ -797,6 +801,7 @@ impl<'a> Planner<'a> {
             at: options.at,
             selection: options.selection,
             keys: None,
+            inventory: None,
             stats,
             warnings,
             actions,

@@ -174,6 +174,18 @@ async fn a_plan_from_an_inventory_equals_the_plan_from_the_listing() {
         "the plan says how old the report is: {}",
         from_inventory.stderr
     );
+    // ...and so does the plan document: which report, taken when.
+    let doc = from_inventory.json();
+    crate::schemas::check_document("s3rewind.plan/v1", &doc);
+    assert_eq!(doc["inventory"]["manifest"], manifest);
+    assert_eq!(
+        doc["inventory"]["created_at"].as_str().unwrap(),
+        created.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    );
+    assert!(
+        listed.json().get("inventory").is_none(),
+        "a listing has none"
+    );
 
     // Other commands read it too.
     let diff = m.run(&[
@@ -497,4 +509,139 @@ async fn a_timeline_index_round_trips_from_a_listing_and_from_an_inventory() {
         inv_file.to_str().unwrap(),
     ]);
     assert_eq!(actions(from_inv_index.expect_code(0)), expected);
+}
+
+/// The timeline of an index file, and its header's bucket, prefix and source.
+fn index_of(path: &Path) -> (String, String, String, s3rewind_engine::Timeline) {
+    let (h, t) =
+        s3rewind_engine::index::read_index(std::fs::File::open(path).unwrap(), "").unwrap();
+    (h.bucket, h.prefix, h.source, t)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refreshed_index_equals_a_fresh_one_and_an_older_inventory_is_refused() {
+    let m = Moto::start().await;
+    let (t, _) = history(&m, "rfr").await;
+    let file = m.path("rfr.s3rw");
+    let f = file.to_str().unwrap();
+    m.run(&["index", "s3://rfr/docs/", "--out", f])
+        .expect_code(0);
+    // More history after the index: a new version, a delete, a new key.
+    next_second().await;
+    m.put("rfr", "docs/a+b.txt", b"after the index").await;
+    m.delete("rfr", "docs/space name.txt").await;
+    m.put("rfr", "docs/new.txt", b"new").await;
+    m.put("rfr", "elsewhere.txt", b"outside the prefix").await;
+    let (_, _, _, stale) = index_of(&file);
+    let r = m.run(&["--output", "json", "index", "--refresh", f]);
+    let doc = r.expect_code(0).json();
+    crate::schemas::check_document("s3rewind.index/v1", &doc);
+    assert_eq!(doc["prefix"], "docs/");
+    assert_eq!(doc["refreshed"]["entries"], stale.len());
+    assert!(doc["list_calls"].as_u64().unwrap() >= 1, "{doc}");
+    let text = m.run(&["index", "--refresh", f]);
+    assert!(
+        text.expect_code(0)
+            .stdout
+            .contains("costs the same as a new index"),
+        "{}",
+        text.stdout
+    );
+    // The round trip: the refreshed index is a fresh index of the same prefix.
+    let fresh = m.path("fresh.s3rw");
+    m.run(&["index", "s3://rfr/docs/", "--out", fresh.to_str().unwrap()])
+        .expect_code(0);
+    let (b, p, s, refreshed) = index_of(&file);
+    assert_eq!(
+        (b.as_str(), p.as_str(), s.as_str()),
+        ("rfr", "docs/", "listing")
+    );
+    assert_eq!(refreshed, index_of(&fresh).3);
+    assert_ne!(refreshed, stale);
+    assert_eq!(
+        refreshed.get("docs/new.txt").map(|h| h.entries.len()),
+        Some(1)
+    );
+    assert!(refreshed.get("elsewhere.txt").is_none());
+    // Plans from the refreshed index see the new writes: the same plan as a listing.
+    let from_index = m.run(&[
+        "--output",
+        "json",
+        "plan",
+        "s3://rfr/docs/",
+        "--at",
+        &t,
+        "--index",
+        f,
+        "--accept-stale-inventory",
+    ]);
+    let listed = m.run(&["--output", "json", "plan", "s3://rfr/docs/", "--at", &t]);
+    assert_eq!(
+        actions(from_index.expect_code(0)),
+        actions(listed.expect_code(0))
+    );
+    // The index's own location only.
+    let other = m.run(&["index", "s3://rfr", "--refresh", f]);
+    other.expect_code(2);
+    assert!(other.stderr.contains("s3://rfr/docs/"), "{}", other.stderr);
+
+    // From inventories: a newer report replaces the history, an older one is refused.
+    let entries = listed_entries(&m, "rfr").await;
+    let newer = Utc::now();
+    let new_manifest = write_inventory(&m.path("new-report"), "rfr", &entries, newer);
+    let inv_file = m.path("inv.s3rw");
+    let i = inv_file.to_str().unwrap();
+    m.run(&[
+        "index",
+        "s3://rfr/docs/",
+        "--out",
+        i,
+        "--inventory",
+        new_manifest.to_str().unwrap(),
+    ])
+    .expect_code(0);
+    let old_manifest = write_inventory(
+        &m.path("old-report"),
+        "rfr",
+        &entries,
+        newer - chrono::Duration::hours(1),
+    );
+    let before = std::fs::read(&inv_file).unwrap();
+    let refused = m.run(&[
+        "index",
+        "--refresh",
+        i,
+        "--inventory",
+        old_manifest.to_str().unwrap(),
+    ]);
+    refused.expect_code(4);
+    assert!(
+        refused.stderr.contains("back in time"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        std::fs::read(&inv_file).unwrap(),
+        before,
+        "nothing was written"
+    );
+    let later = write_inventory(
+        &m.path("later-report"),
+        "rfr",
+        &entries,
+        newer + chrono::Duration::minutes(5),
+    );
+    let r = m.run(&[
+        "--output",
+        "json",
+        "index",
+        "--refresh",
+        i,
+        "--inventory",
+        later.to_str().unwrap(),
+    ]);
+    let doc = r.expect_code(0).json();
+    assert_eq!(doc["source"], "inventory");
+    assert_eq!(doc["list_calls"], 0);
+    assert_eq!(index_of(&inv_file).3, refreshed);
 }

@@ -1,8 +1,11 @@
 //! `s3rewind index`: save a timeline (from a listing or an inventory report) to a file
 //! that `--index FILE` reads instead of listing again.
 //!
-//! There is no incremental refresh: ListObjectVersions cannot filter by time, so an
-//! index is brought up to date by listing everything again (or reading a newer report).
+//! `--refresh FILE` brings an index up to date, for the bucket and prefix its header
+//! names. There is nothing incremental about it: ListObjectVersions cannot filter by
+//! time, so a refresh from a listing lists the whole range again (and says how many
+//! calls that took); with `--inventory`, a newer report replaces the history, and a
+//! report older than the index is refused.
 
 use crate::args::{IndexArgs, Snapshot};
 use crate::error::{CliError, CliResult, Exit};
@@ -13,12 +16,47 @@ use chrono::Utc;
 
 /// The name and version of `index --output json`'s document.
 pub const INDEX_SCHEMA: &str = "s3rewind.index/v1";
-use s3rewind_engine::parse_s3_uri;
+use s3rewind_engine::{Location, parse_s3_uri};
+use std::path::Path;
 
 /// `s3rewind index`.
 pub async fn index_cmd(app: &App, args: &IndexArgs) -> CliResult<Exit> {
     let printer = &app.printer;
-    let loc = parse_s3_uri(&args.source)?;
+    let old = match &args.refresh {
+        Some(path) => Some(read_old_header(path)?),
+        None => None,
+    };
+    let loc = match (&args.source, &old) {
+        (Some(uri), Some(h)) => {
+            let loc = parse_s3_uri(uri)?;
+            if loc.bucket != h.bucket || loc.prefix != h.prefix {
+                return Err(CliError::usage(format!(
+                    "--refresh {}: the index is of s3://{}/{}, not s3://{}/{}; refresh it without naming a location, or write a new index with --out; nothing was written",
+                    args.refresh.as_deref().unwrap_or(Path::new("")).display(),
+                    h.bucket,
+                    h.prefix,
+                    loc.bucket,
+                    loc.prefix
+                )));
+            }
+            loc
+        }
+        (Some(uri), None) => parse_s3_uri(uri)?,
+        (None, Some(h)) => Location {
+            bucket: h.bucket.clone(),
+            prefix: h.prefix.clone(),
+        },
+        (None, None) => {
+            return Err(CliError::usage(
+                "give s3://BUCKET[/PREFIX] or --refresh FILE",
+            ));
+        }
+    };
+    let out = match (&args.out, &args.refresh) {
+        (Some(o), _) => o.clone(),
+        (None, Some(r)) => r.clone(),
+        (None, None) => return Err(CliError::usage("give --out FILE")),
+    };
     let snapshot = Snapshot {
         inventory: args.inventory.clone(),
         index: None,
@@ -26,18 +64,33 @@ pub async fn index_cmd(app: &App, args: &IndexArgs) -> CliResult<Exit> {
         sort_dir: args.sort_dir.clone(),
     };
     let spec = SourceSpec::of(&args.listing, &snapshot);
+    // An older report than the index would take it back in time: refused before the
+    // report's data files are read.
+    if let (Some(h), Some(manifest)) = (&old, &args.inventory) {
+        let created = crate::source::inventory_created(&app.s3, manifest).await?;
+        if created < h.created {
+            return Err(CliError::refused(format!(
+                "the inventory {manifest} was taken {}, before the index {} ({}): it would take the index back in time; give a newer report; nothing was written",
+                rfc3339(created),
+                out.display(),
+                rfc3339(h.created)
+            )));
+        }
+    }
     if !spec.is_snapshot() {
         require_versioned(&app.s3, &loc.bucket).await?;
     }
     // A listing shows the bucket as it was when it started.
     let started = Utc::now();
+    let calls_before = app.s3.list_calls();
     let (timeline, taken) =
         load_with_age(&app.s3, printer, &loc.bucket, &loc.prefix, &spec).await?;
+    let list_calls = app.s3.list_calls() - calls_before;
     let (source, created) = match taken {
         Some((what, created)) => (what, created),
         None => ("listing", started),
     };
-    let tmp = args.out.with_extension("tmp");
+    let tmp = out.with_extension("tmp");
     let written = std::fs::File::create(&tmp)
         .and_then(|f| {
             s3rewind_engine::index::write_index(
@@ -49,25 +102,48 @@ pub async fn index_cmd(app: &App, args: &IndexArgs) -> CliResult<Exit> {
                 &timeline,
             )
         })
-        .and_then(|()| std::fs::rename(&tmp, &args.out));
+        .and_then(|()| std::fs::rename(&tmp, &out));
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
         return Err(CliError::failure(format!(
             "cannot write the index {}: {e}",
-            args.out.display()
+            out.display()
         )));
     }
-    let size = std::fs::metadata(&args.out).map(|m| m.len()).unwrap_or(0);
+    let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
+    let verb = if old.is_some() {
+        "Refreshed"
+    } else {
+        "Indexed"
+    };
     printer.line(format!(
-        "Indexed s3://{}/{}: {} versions and delete markers of {} keys, as of {} (from a {source}), in {} ({}).",
+        "{verb} s3://{}/{}: {} versions and delete markers of {} keys, as of {} (from a {source}), in {} ({}).",
         loc.bucket,
         loc.prefix,
         timeline.len(),
         timeline.keys().len(),
         rfc3339(created),
-        args.out.display(),
+        out.display(),
         crate::output::human_bytes(size)
     ));
+    if let Some(h) = &old {
+        printer.line(format!(
+            "  was {} versions and delete markers of {} keys as of {}.",
+            h.entries,
+            h.keys,
+            rfc3339(h.created)
+        ));
+    }
+    if source == "listing" {
+        printer.line(format!(
+            "  {list_calls} ListObjectVersions calls{}",
+            if old.is_some() {
+                ": a refresh lists everything again (a listing cannot ask for what changed since), so it costs the same as a new index"
+            } else {
+                ""
+            }
+        ));
+    }
     printer.json_value(&serde_json::json!({
         "schema": INDEX_SCHEMA,
         "bucket": loc.bucket,
@@ -76,8 +152,31 @@ pub async fn index_cmd(app: &App, args: &IndexArgs) -> CliResult<Exit> {
         "source": source,
         "keys": timeline.keys().len(),
         "entries": timeline.len(),
-        "file": args.out,
+        "file": out,
         "bytes": size,
+        "list_calls": list_calls,
+        "refreshed": old.as_ref().map(|h| serde_json::json!({
+            "created": h.created,
+            "source": h.source,
+            "keys": h.keys,
+            "entries": h.entries,
+        })),
     }));
     Ok(Exit::Ok)
+}
+
+/// The header of the index `--refresh` names.
+fn read_old_header(path: &Path) -> CliResult<s3rewind_engine::index::IndexHeader> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        CliError::new(
+            Exit::NotFound,
+            format!("cannot read the index {}: {e}", path.display()),
+        )
+    })?;
+    s3rewind_engine::index::read_header(&mut std::io::BufReader::new(file)).map_err(|e| {
+        CliError::usage(format!(
+            "--refresh {}: {e}; nothing was written",
+            path.display()
+        ))
+    })
 }

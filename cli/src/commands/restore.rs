@@ -171,7 +171,8 @@ pub(crate) struct Prepared {
     /// The target state, kept for the verification after a restore (one entry per key
     /// at T: never the history).
     pub(crate) target: BucketState,
-    /// The plan, before [`finish_plan`] adds the gates' warnings and its creation time.
+    /// The plan, before [`finish_plan`] adds the gates' warnings and its creation time
+    /// (it names the inventory report the history came from, with `--inventory`).
     pub(crate) plan: RestorePlan,
 }
 
@@ -212,7 +213,7 @@ pub(crate) async fn prepare(
         TargetSpec::At(at) => Some(*at),
         _ => None,
     };
-    let timeline = crate::source::load_timeline(
+    let (timeline, taken) = crate::source::load_checked(
         s3,
         printer,
         &req.source.bucket,
@@ -221,6 +222,7 @@ pub(crate) async fn prepare(
         latest,
     )
     .await?;
+    let inventory = inventory_ref(req, taken);
     tracing::info!(
         versions = timeline.len(),
         keys = timeline.keys().len(),
@@ -317,7 +319,8 @@ pub(crate) async fn prepare(
         _ => current,
     };
     let options = plan_options(req, at, known(at)?);
-    let plan = plan(&current, &target, &options);
+    let mut plan = plan(&current, &target, &options);
+    plan.inventory = inventory;
     Ok(Prepared {
         at,
         earliest,
@@ -392,9 +395,10 @@ async fn prepare_streamed(
         }
     };
     let (listed, ()) = tokio::join!(listing, consume);
-    listed?;
+    let taken = listed?;
     let actions = planner.actions();
-    let (plan, target, seen) = planner.finish();
+    let (mut plan, target, seen) = planner.finish();
+    plan.inventory = inventory_ref(req, taken);
     tracing::info!(
         versions = seen.versions,
         keys = seen.keys,
@@ -426,6 +430,22 @@ async fn prepare_streamed(
         target,
         plan,
     })
+}
+
+/// The inventory report a plan's history came from, and its age.
+fn inventory_ref(
+    req: &Request,
+    taken: Option<(&'static str, DateTime<Utc>)>,
+) -> Option<s3rewind_engine::inventory::InventoryRef> {
+    match (&req.source_spec.source, taken) {
+        (crate::source::TimelineSource::Inventory { manifest }, Some((_, created))) => {
+            Some(s3rewind_engine::inventory::InventoryRef {
+                manifest: manifest.clone(),
+                created_at: created,
+            })
+        }
+        _ => None,
+    }
 }
 
 fn nothing_ever_written(source: &Location) -> CliError {

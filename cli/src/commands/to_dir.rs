@@ -512,6 +512,7 @@ mod tests {
             at: Utc::now(),
             selection: Default::default(),
             keys: None,
+            inventory: None,
             stats: PlanStats::default(),
             warnings: Vec::new(),
             actions: ["p/../escape", "p//b", "p/a", "p/a/b", "p/dir/", "p/ok.txt"]

@@ -109,6 +109,8 @@ impl S3 {
             status: None,
             message,
         };
+        self.list_calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         req.customize()
             .interceptor(body.clone())
             .send()

@@ -402,4 +402,29 @@ impl S3 {
             .map_err(|e| classify(format!("PutObject s3://{bucket}/{key}"), e))?;
         Ok(out.version_id().unwrap_or("null").to_owned())
     }
+
+    /// PutObject of plain bytes (a Batch Operations manifest). Returns the ETag (without
+    /// quotes) and the version id, when the bucket keeps versions.
+    pub async fn put_plain(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(String, Option<String>), S3Error> {
+        let out = self
+            .client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| classify(format!("PutObject s3://{bucket}/{key}"), e))?;
+        Ok((
+            out.e_tag().unwrap_or_default().trim_matches('"').to_owned(),
+            out.version_id().filter(|v| *v != "null").map(str::to_owned),
+        ))
+    }
 }

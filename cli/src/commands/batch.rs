@@ -1,0 +1,1120 @@
+//! `batch submit`, `batch status`, `batch reconcile`: the S3 Batch Operations half of a
+//! restore prepared with `plan --emit batch-ops DIR`.
+//!
+//! - `submit DIR` checks every `create-job-CLASS.json` and its manifest (nothing is
+//!   written when one is wrong), asks for confirmation, uploads each manifest
+//!   (PutObject; the request gets the upload's real ETag), creates each job (CreateJob,
+//!   with an idempotency token derived from the request, so a submission interrupted
+//!   between the two is repeated without a second job) and records it in `DIR/jobs.json`.
+//! - `status JOB|DIR` shows DescribeJob's status, progress and failure reasons.
+//! - `reconcile DIR` reads each finished job's completion report, finds the version each
+//!   succeeded copy created with one listing of the destination keys' range (the report
+//!   does not name it), appends those copies to the restore's journal as a local run
+//!   would, and writes `DIR/remaining.json`: the plan minus what the jobs did (failed
+//!   tasks, the actions Batch Operations cannot do), for `s3rewind apply`.
+
+use crate::args::{
+    BatchArgs, BatchCommand, BatchReconcileArgs, BatchStatusArgs, BatchSubmitArgs, ControlArgs,
+};
+use crate::batch::{
+    JobFiles, JobsFile, PLAN_FILE, REMAINING_FILE, SubmittedJob, bucket_of_arn, is_placeholder,
+    object_of_arn, read_requests,
+};
+use crate::error::{CliError, CliResult, Exit, from_s3};
+use crate::journal::{self, Done, Journal, Line, Op};
+use crate::listing::list_timeline;
+use crate::output::human_bytes;
+use crate::pipeline::{App, rfc3339};
+use crate::s3::{Control, ErrorKind, JobInfo, JobRequest, S3Error};
+use chrono::{DateTime, Utc};
+use s3rewind_engine::batch::report::{
+    Found, Listed, MatchedBy, find_copy, parse_report_manifest, parse_report_rows,
+};
+use s3rewind_engine::batch::with_actions;
+use s3rewind_engine::keys::{encode_key, form_decode};
+use s3rewind_engine::{Action, CopyAction, RestorePlan, Version, parse_s3_uri};
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+/// The name and version of `batch submit --output json`'s document.
+pub const BATCH_SUBMIT_SCHEMA: &str = "s3rewind.batch-submit/v1";
+/// The name and version of `batch status --output json`'s document.
+pub const BATCH_STATUS_SCHEMA: &str = "s3rewind.batch-status/v1";
+/// The name and version of `batch reconcile --output json`'s document.
+pub const BATCH_RECONCILE_SCHEMA: &str = "s3rewind.batch-reconcile/v1";
+
+/// `s3rewind batch …`.
+pub async fn batch_cmd(app: &App, args: &BatchArgs) -> CliResult<Exit> {
+    match &args.command {
+        BatchCommand::Submit(a) => submit_cmd(app, a).await,
+        BatchCommand::Status(a) => status_cmd(app, a).await,
+        BatchCommand::Reconcile(a) => reconcile_cmd(app, a).await,
+    }
+}
+
+/// An S3 Control error, with the exit code of its class.
+fn from_control(e: S3Error) -> CliError {
+    if e.status == Some(404) {
+        return CliError::new(Exit::NotFound, format!("{e}"));
+    }
+    match e.kind {
+        ErrorKind::AccessDenied => CliError::new(
+            Exit::Access,
+            format!(
+                "access denied by S3 Control ({e}); the caller needs s3:CreateJob and iam:PassRole on the job's role (submit), s3:DescribeJob (status, reconcile)"
+            ),
+        ),
+        ErrorKind::Unreachable => CliError::new(
+            Exit::Network,
+            format!(
+                "cannot reach the S3 Control endpoint ({e}); check --control-endpoint-url, --region and the network"
+            ),
+        ),
+        ErrorKind::NoCredentials => from_s3(e, ""),
+        ErrorKind::NotFound | ErrorKind::NoSuchBucket => {
+            CliError::new(Exit::NotFound, format!("{e}"))
+        }
+        _ => CliError::failure(format!("{e}")),
+    }
+}
+
+fn check_account(account: &str, whence: &str) -> CliResult<()> {
+    if account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(CliError::usage(format!(
+            "account id {account:?} ({whence}) is not a 12-digit AWS account id; nothing was written"
+        )))
+    }
+}
+
+/// The control client of the batch options.
+async fn control(app: &App, c: &ControlArgs) -> Control {
+    Control::connect(&app.connect, c.control_endpoint_url.as_deref()).await
+}
+
+/// `s3://BUCKET[/PREFIX]` → (`arn:aws:s3:::BUCKET`, the prefix without a trailing `/`).
+fn report_location(uri: &str) -> CliResult<(String, Option<String>)> {
+    let loc = parse_s3_uri(uri)?;
+    let prefix = loc.prefix.trim_end_matches('/').to_owned();
+    Ok((
+        format!("arn:aws:s3:::{}", loc.bucket),
+        Some(prefix).filter(|p| !p.is_empty()),
+    ))
+}
+
+/// An idempotency token for one job: the same request and manifest give the same
+/// token, so CreateJob repeated after an interruption returns the job it created.
+fn request_token(parts: &[&str]) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    let digest = h.finalize();
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("s3rewind-{hex}")
+}
+
+/// One job, ready to submit.
+struct ToSubmit {
+    files: JobFiles,
+    account: String,
+    role_arn: String,
+    report_bucket: String,
+    report_prefix: Option<String>,
+    manifest_arn: String,
+    manifest_bucket: String,
+    manifest_key: String,
+    already: Option<SubmittedJob>,
+}
+
+fn resolve_job(
+    files: JobFiles,
+    args: &BatchSubmitArgs,
+    recorded: &JobsFile,
+) -> CliResult<ToSubmit> {
+    let name = files
+        .request_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let r = &files.request;
+    let missing = |what: &str, option: &str| {
+        CliError::usage(format!(
+            "{name} has no {what} (a placeholder): give {option}; nothing was written"
+        ))
+    };
+    // A job recorded as submitted needs nothing more: it is not submitted again.
+    if let Some(a) = recorded.jobs.iter().find(|j| j.class == files.class) {
+        let (manifest_bucket, manifest_key) = object_of_arn(&a.manifest_arn).unwrap_or_default();
+        return Ok(ToSubmit {
+            account: a.account_id.clone(),
+            role_arn: String::new(),
+            report_bucket: a.report_bucket.clone(),
+            report_prefix: a.report_prefix.clone(),
+            manifest_arn: a.manifest_arn.clone(),
+            manifest_bucket,
+            manifest_key,
+            already: Some(a.clone()),
+            files,
+        });
+    }
+    let account = match &args.control.account_id {
+        Some(a) => a.clone(),
+        None if is_placeholder(&r.account_id) => {
+            return Err(missing("account id", "--account-id ID"));
+        }
+        None => r.account_id.clone(),
+    };
+    check_account(&account, &name)?;
+    let role_arn = match &args.role_arn {
+        Some(a) => a.clone(),
+        None if is_placeholder(&r.role_arn) => return Err(missing("role", "--role-arn ARN")),
+        None => r.role_arn.clone(),
+    };
+    if !role_arn.starts_with("arn:") || !role_arn.contains(":role/") {
+        return Err(CliError::usage(format!(
+            "{role_arn:?} is not an IAM role ARN (arn:aws:iam::ACCOUNT:role/NAME); nothing was written"
+        )));
+    }
+    let (report_bucket, report_prefix) = match &args.report_uri {
+        Some(uri) => report_location(uri)?,
+        None if is_placeholder(&r.report.bucket) => {
+            return Err(missing(
+                "report location",
+                "--report-uri s3://BUCKET[/PREFIX]",
+            ));
+        }
+        None => (r.report.bucket.clone(), r.report.prefix.clone()),
+    };
+    let manifest_arn = match &args.manifest_uri {
+        Some(uri) => {
+            let loc = parse_s3_uri(uri)?;
+            let prefix = if loc.prefix.is_empty() || loc.prefix.ends_with('/') {
+                loc.prefix
+            } else {
+                format!("{}/", loc.prefix)
+            };
+            format!(
+                "arn:aws:s3:::{}/{prefix}manifest-{}.csv",
+                loc.bucket, files.class
+            )
+        }
+        None if is_placeholder(&r.manifest.location.object_arn) => {
+            return Err(missing(
+                "manifest location",
+                "--manifest-uri s3://BUCKET/PREFIX",
+            ));
+        }
+        None => r.manifest.location.object_arn.clone(),
+    };
+    let (manifest_bucket, manifest_key) = object_of_arn(&manifest_arn).ok_or_else(|| {
+        CliError::usage(format!(
+            "{name}: the manifest location {manifest_arn:?} is not arn:aws:s3:::BUCKET/KEY; nothing was written"
+        ))
+    })?;
+    Ok(ToSubmit {
+        files,
+        account,
+        role_arn,
+        report_bucket,
+        report_prefix,
+        manifest_arn,
+        manifest_bucket,
+        manifest_key,
+        already: None,
+    })
+}
+
+/// `s3rewind batch submit`.
+async fn submit_cmd(app: &App, args: &BatchSubmitArgs) -> CliResult<Exit> {
+    let printer = &app.printer;
+    let dir = &args.dir;
+    if !dir.is_dir() {
+        return Err(CliError::usage(format!(
+            "{} is not a directory: give the directory `s3rewind plan --emit batch-ops DIR` wrote; nothing was written",
+            dir.display()
+        )));
+    }
+    let mut recorded = JobsFile::read(dir)?;
+    let jobs = read_requests(dir)?
+        .into_iter()
+        .map(|f| resolve_job(f, args, &recorded))
+        .collect::<CliResult<Vec<_>>>()?;
+    let new: Vec<&ToSubmit> = jobs.iter().filter(|j| j.already.is_none()).collect();
+    for j in jobs.iter().filter(|j| j.already.is_some()) {
+        let a = j.already.as_ref().expect("filtered");
+        printer.info(format!(
+            "{}: already submitted as job {} (recorded in {}); not submitted again",
+            j.files.class,
+            a.job_id,
+            dir.join(crate::batch::JOBS_FILE).display()
+        ));
+    }
+    let hold = !args.run_now;
+    if !new.is_empty() && !args.yes {
+        let tasks: u64 = new.iter().map(|j| j.files.tasks).sum();
+        let targets: BTreeSet<String> = new
+            .iter()
+            .map(|j| bucket_of_arn(&j.files.request.operation.s3_put_object_copy.target_resource))
+            .collect();
+        let question = format!(
+            "Create {} S3 Batch Operations job(s) in account {}: {tasks} copies onto s3://{} (Batch Operations copies without checking the destination first){}. Proceed?",
+            new.len(),
+            new[0].account,
+            targets.into_iter().collect::<Vec<_>>().join(", s3://"),
+            if hold {
+                "; each job then waits for your confirmation"
+            } else {
+                "; the jobs start at once (--run-now)"
+            }
+        );
+        match printer.confirm(&question) {
+            Some(true) => {}
+            Some(false) => return Err(CliError::refused("not confirmed; nothing was written")),
+            None => {
+                return Err(CliError::refused(
+                    "creating Batch Operations jobs needs confirmation, and stdin is not a terminal; review DIR's create-job-*.json and re-run with --yes; nothing was written",
+                ));
+            }
+        }
+    }
+    let control = if new.is_empty() {
+        None
+    } else {
+        Some(control(app, &args.control).await)
+    };
+    let mut docs = Vec::new();
+    for j in &jobs {
+        let r = &j.files.request;
+        let copy = &r.operation.s3_put_object_copy;
+        let (job_id, etag, submitted) = match (&j.already, &control) {
+            (Some(a), _) => (a.job_id.clone(), a.manifest_etag.clone(), false),
+            (None, Some(control)) => {
+                let (etag, version_id) = app
+                    .s3
+                    .put_plain(
+                        &j.manifest_bucket,
+                        &j.manifest_key,
+                        j.files.manifest.clone(),
+                        "text/csv",
+                    )
+                    .await
+                    .map_err(|e| from_s3(e, &j.manifest_bucket))?;
+                printer.info(format!(
+                    "uploaded {} to s3://{}/{} (ETag {etag})",
+                    j.files.manifest_path.display(),
+                    j.manifest_bucket,
+                    j.manifest_key
+                ));
+                let token = r.client_request_token.clone().unwrap_or_else(|| {
+                    request_token(&[
+                        &j.account,
+                        &j.manifest_arn,
+                        &etag,
+                        &j.files.class,
+                        &copy.target_resource,
+                    ])
+                });
+                let request = JobRequest {
+                    account_id: j.account.clone(),
+                    client_request_token: token.clone(),
+                    confirmation_required: r.confirmation_required && hold,
+                    description: r.description.clone(),
+                    priority: r.priority,
+                    role_arn: j.role_arn.clone(),
+                    target_resource: copy.target_resource.clone(),
+                    metadata_directive: copy.metadata_directive.clone(),
+                    storage_class: copy.storage_class.clone(),
+                    manifest_arn: j.manifest_arn.clone(),
+                    manifest_etag: etag.clone(),
+                    manifest_version_id: version_id,
+                    manifest_fields: r.manifest.spec.fields.clone(),
+                    report_bucket: j.report_bucket.clone(),
+                    report_prefix: j.report_prefix.clone(),
+                    report_scope: r.report.report_scope.clone(),
+                };
+                let job_id = control.create_job(&request).await.map_err(from_control)?;
+                recorded.jobs.push(SubmittedJob {
+                    job_id: job_id.clone(),
+                    account_id: j.account.clone(),
+                    class: j.files.class.clone(),
+                    manifest_file: j
+                        .files
+                        .manifest_path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    manifest_arn: j.manifest_arn.clone(),
+                    manifest_etag: etag.clone(),
+                    tasks: j.files.tasks,
+                    report_bucket: j.report_bucket.clone(),
+                    report_prefix: j.report_prefix.clone(),
+                    client_request_token: token,
+                    submitted_at: Utc::now(),
+                });
+                recorded.write(dir)?;
+                (job_id, etag, true)
+            }
+            (None, None) => unreachable!("a client exists when a job is new"),
+        };
+        printer.line(format!(
+            "{}: job {job_id}{} — {} copies onto {}, manifest {} (ETag {etag})",
+            j.files.class,
+            if submitted { "" } else { " (submitted before)" },
+            j.files.tasks,
+            copy.target_resource,
+            j.manifest_arn,
+        ));
+        docs.push(json!({
+            "job_id": job_id,
+            "class": j.files.class,
+            "tasks": j.files.tasks,
+            "target": copy.target_resource,
+            "manifest_arn": j.manifest_arn,
+            "manifest_etag": etag,
+            "report_bucket": j.report_bucket,
+            "report_prefix": j.report_prefix,
+            "confirmation_required": r.confirmation_required && hold,
+            "submitted": submitted,
+        }));
+    }
+    let account = jobs.first().map(|j| j.account.clone());
+    if !new.is_empty() {
+        if hold {
+            printer.line(format!(
+                "The jobs wait for confirmation: confirm each in the S3 console, or `aws s3control update-job-status --account-id {} --job-id JOB --requested-job-status Ready`.",
+                account.as_deref().unwrap_or_default()
+            ));
+        }
+        printer.line(format!(
+            "Follow them with `s3rewind batch status {}`; when they are Complete, `s3rewind batch reconcile {}`.",
+            dir.display(),
+            dir.display()
+        ));
+    }
+    printer.json_value(&json!({
+        "schema": BATCH_SUBMIT_SCHEMA,
+        "dir": dir,
+        "account_id": account,
+        "jobs": docs,
+        "jobs_file": dir.join(crate::batch::JOBS_FILE),
+    }));
+    Ok(Exit::Ok)
+}
+
+/// The jobs a `JOB|DIR` argument names, with their accounts.
+fn jobs_named(job_or_dir: &str, control: &ControlArgs) -> CliResult<Vec<(String, String)>> {
+    let path = Path::new(job_or_dir);
+    if path.is_dir() {
+        let f = JobsFile::read(path)?;
+        if f.jobs.is_empty() {
+            return Err(CliError::usage(format!(
+                "{} records no submitted job ({} is written by `s3rewind batch submit`)",
+                path.display(),
+                crate::batch::JOBS_FILE
+            )));
+        }
+        return Ok(f
+            .jobs
+            .into_iter()
+            .map(|j| {
+                let account = control.account_id.clone().unwrap_or(j.account_id);
+                (j.job_id, account)
+            })
+            .collect());
+    }
+    let Some(account) = &control.account_id else {
+        return Err(CliError::usage(format!(
+            "give --account-id: job {job_or_dir:?} is a job id (not a directory with a jobs.json), and S3 Control needs the account that runs it"
+        )));
+    };
+    check_account(account, "--account-id")?;
+    Ok(vec![(job_or_dir.to_owned(), account.clone())])
+}
+
+fn progress_percent(j: &JobInfo) -> f64 {
+    if j.tasks_total == 0 {
+        0.0
+    } else {
+        ((j.tasks_succeeded + j.tasks_failed) as f64 * 1000.0 / j.tasks_total as f64).round() / 10.0
+    }
+}
+
+/// `s3rewind batch status`.
+async fn status_cmd(app: &App, args: &BatchStatusArgs) -> CliResult<Exit> {
+    let printer = &app.printer;
+    let named = jobs_named(&args.job, &args.control)?;
+    let control = control(app, &args.control).await;
+    let mut docs = Vec::new();
+    let mut exit = Exit::Ok;
+    for (job_id, account) in named {
+        let j = control
+            .describe_job(&account, &job_id)
+            .await
+            .map_err(from_control)?;
+        let pct = progress_percent(&j);
+        printer.line(format!(
+            "job {}: {} — {} of {} tasks succeeded, {} failed ({pct:.1}% done)",
+            j.job_id, j.status, j.tasks_succeeded, j.tasks_total, j.tasks_failed
+        ));
+        if let Some(d) = &j.description {
+            printer.line(format!("  {d}"));
+        }
+        printer.line(format!(
+            "  created {}{}",
+            j.created_at.map(rfc3339).unwrap_or_else(|| "?".to_owned()),
+            j.terminated_at
+                .map(|t| format!(", ended {}", rfc3339(t)))
+                .unwrap_or_default()
+        ));
+        if let Some(r) = &j.status_update_reason {
+            printer.line(format!("  status reason: {r}"));
+        }
+        for (code, reason) in &j.failure_reasons {
+            printer.line(format!("  failure: {code}: {reason}"));
+        }
+        if j.status == "Suspended" {
+            printer.line(format!(
+                "  waiting for confirmation: `aws s3control update-job-status --account-id {account} --job-id {} --requested-job-status Ready`",
+                j.job_id
+            ));
+        }
+        if matches!(j.status.as_str(), "Failed" | "Cancelled") || j.tasks_failed > 0 {
+            exit = Exit::Partial;
+        }
+        docs.push(json!({
+            "job_id": j.job_id,
+            "account_id": account,
+            "status": j.status,
+            "description": j.description,
+            "created_at": j.created_at,
+            "terminated_at": j.terminated_at,
+            "status_update_reason": j.status_update_reason,
+            "tasks_total": j.tasks_total,
+            "tasks_succeeded": j.tasks_succeeded,
+            "tasks_failed": j.tasks_failed,
+            "progress_percent": pct,
+            "failure_reasons": j.failure_reasons.iter().map(|(code, reason)| json!({"code": code, "reason": reason})).collect::<Vec<_>>(),
+            "report": j.report_enabled.then(|| json!({
+                "bucket": j.report_bucket,
+                "prefix": j.report_prefix,
+                "scope": j.report_scope,
+            })),
+        }));
+    }
+    printer.json_value(&json!({
+        "schema": BATCH_STATUS_SCHEMA,
+        "jobs": docs,
+    }));
+    Ok(exit)
+}
+
+/// One copy task of DIR's manifests, with what the plan says of it.
+#[derive(Debug, Clone)]
+struct Task {
+    /// The manifest file it is in.
+    manifest: String,
+    key: String,
+    source_version_id: String,
+    etag: String,
+    size: u64,
+}
+
+/// A plan's copy, as reconcile needs it (the one place that reads a copy's fields).
+fn task_of(manifest: &str, c: &CopyAction) -> Task {
+    Task {
+        manifest: manifest.to_owned(),
+        key: c.key.to_string(),
+        source_version_id: c.source_version_id.to_string(),
+        etag: c.etag.to_string(),
+        size: c.size,
+    }
+}
+
+/// A listed version, as [`find_copy`] needs it (the one place that reads a listed
+/// version's fields).
+fn listed_of(v: &Version) -> Listed {
+    Listed {
+        version_id: v.version_id.to_string(),
+        delete_marker: v.delete_marker,
+        etag: v.etag.to_string(),
+        size: v.size,
+        last_modified: v.last_modified,
+    }
+}
+
+/// What reconcile decided for one task.
+#[derive(Debug, Clone)]
+enum Outcome {
+    Done {
+        new_version_id: String,
+        previous_version_id: Option<String>,
+        time: DateTime<Utc>,
+    },
+    Remains(String),
+}
+
+/// A finished job and its report's rows.
+struct Reported {
+    job_id: String,
+    status: String,
+    created: DateTime<Utc>,
+    manifest: Option<String>,
+    all_tasks: bool,
+    rows: Vec<s3rewind_engine::batch::report::ReportRow>,
+}
+
+/// Download one object into memory.
+async fn get_bytes(app: &App, bucket: &str, key: &str) -> CliResult<Vec<u8>> {
+    let mut buf: Vec<u8> = Vec::new();
+    app.s3
+        .download(bucket, key, "", &mut buf)
+        .await
+        .map_err(|e| from_s3(e, bucket))?;
+    Ok(buf)
+}
+
+/// Read a finished job's completion report (its manifest.json, then each result file,
+/// checked against its MD5).
+async fn read_report(
+    app: &App,
+    info: &JobInfo,
+    fallback: Option<&SubmittedJob>,
+) -> CliResult<Vec<s3rewind_engine::batch::report::ReportRow>> {
+    let bucket = info
+        .report_bucket
+        .clone()
+        .or_else(|| fallback.map(|f| f.report_bucket.clone()))
+        .map(|b| bucket_of_arn(&b))
+        .ok_or_else(|| {
+            CliError::usage(format!(
+                "job {} has no completion report: reconcile reads it; run the rest with `s3rewind apply` and verify instead",
+                info.job_id
+            ))
+        })?;
+    let prefix = info
+        .report_prefix
+        .clone()
+        .or_else(|| fallback.and_then(|f| f.report_prefix.clone()))
+        .map(|p| format!("{}/", p.trim_end_matches('/')))
+        .unwrap_or_default();
+    let manifest_key = format!("{prefix}job-{}/manifest.json", info.job_id);
+    let bytes = get_bytes(app, &bucket, &manifest_key).await.map_err(|e| {
+        CliError::new(
+            e.exit,
+            format!(
+                "cannot read job {}'s completion report s3://{bucket}/{manifest_key}: {}",
+                info.job_id, e.message
+            ),
+        )
+    })?;
+    let manifest = parse_report_manifest(&bytes)
+        .map_err(|e| CliError::failure(format!("s3://{bucket}/{manifest_key}: {e}")))?;
+    let mut rows = Vec::new();
+    for f in &manifest.results {
+        let data = get_bytes(app, &f.bucket, &f.key).await?;
+        if let Some(want) = &f.md5_checksum {
+            use md5::Digest as _;
+            let got: String = md5::Md5::digest(&data)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            if !got.eq_ignore_ascii_case(want) {
+                return Err(CliError::failure(format!(
+                    "s3://{}/{}: MD5 {got}, but the report's manifest says {want}; the report is incomplete or damaged; nothing was written",
+                    f.bucket, f.key
+                )));
+            }
+        }
+        let text = String::from_utf8_lossy(&data);
+        rows.extend(parse_report_rows(&text).map_err(|e| {
+            CliError::failure(format!(
+                "s3://{}/{}: {e}; nothing was written",
+                f.bucket, f.key
+            ))
+        })?);
+    }
+    Ok(rows)
+}
+
+/// The longest common prefix of some keys.
+fn common_prefix<'a>(mut keys: impl Iterator<Item = &'a str>) -> String {
+    let Some(first) = keys.next() else {
+        return String::new();
+    };
+    let mut len = first.len();
+    for k in keys {
+        len = first
+            .char_indices()
+            .zip(k.chars())
+            .take_while(|((_, a), b)| a == b)
+            .last()
+            .map_or(0, |((i, a), _)| i + a.len_utf8())
+            .min(len);
+    }
+    first[..len].to_owned()
+}
+
+/// `s3rewind batch reconcile`.
+async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> {
+    let printer = &app.printer;
+    let dir = &args.dir;
+    let plan_path = dir.join(PLAN_FILE);
+    let text = std::fs::read_to_string(&plan_path).map_err(|e| {
+        CliError::usage(format!(
+            "cannot read {} ({e}): give the directory `s3rewind plan --emit batch-ops DIR` wrote (an older s3rewind did not write plan.json there: emit it again)",
+            plan_path.display()
+        ))
+    })?;
+    let plan = RestorePlan::from_json(&text)
+        .map_err(|e| CliError::usage(format!("{}: {e}", plan_path.display())))?;
+    let Some(target) = plan.destination_location().cloned() else {
+        return Err(CliError::usage(format!(
+            "{}: a plan into a directory has no Batch Operations jobs",
+            plan_path.display()
+        )));
+    };
+    let recorded = JobsFile::read(dir)?;
+    // The jobs: --job, else every recorded one.
+    let mut named: Vec<(String, String, Option<SubmittedJob>)> = Vec::new();
+    if args.jobs.is_empty() {
+        if recorded.jobs.is_empty() {
+            return Err(CliError::usage(format!(
+                "{} records no submitted job: run `s3rewind batch submit {}` first, or name jobs created another way with --job JOB_ID --account-id ID",
+                dir.join(crate::batch::JOBS_FILE).display(),
+                dir.display()
+            )));
+        }
+        for j in &recorded.jobs {
+            let account = args
+                .control
+                .account_id
+                .clone()
+                .unwrap_or(j.account_id.clone());
+            named.push((j.job_id.clone(), account, Some(j.clone())));
+        }
+    } else {
+        for id in &args.jobs {
+            let rec = recorded.jobs.iter().find(|j| &j.job_id == id).cloned();
+            let account = match (&args.control.account_id, &rec) {
+                (Some(a), _) => a.clone(),
+                (None, Some(r)) => r.account_id.clone(),
+                (None, None) => {
+                    return Err(CliError::usage(format!(
+                        "give --account-id: job {id} is not recorded in {}",
+                        dir.join(crate::batch::JOBS_FILE).display()
+                    )));
+                }
+            };
+            check_account(&account, "--account-id")?;
+            named.push((id.clone(), account, rec));
+        }
+    }
+    // The manifests' tasks, each tied to the plan's copy (its source ETag and size).
+    let copies: HashMap<(&str, &str), &CopyAction> = plan
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Copy(c) => Some(((c.key.as_str(), c.source_version_id.as_str()), c)),
+            Action::DeleteMarker(_) => None,
+        })
+        .collect();
+    let mut tasks: Vec<Task> = Vec::new();
+    for f in read_requests(dir)? {
+        let name = f
+            .manifest_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for line in String::from_utf8_lossy(&f.manifest).lines() {
+            let fields: Vec<&str> = line.split(',').collect();
+            let key = form_decode(fields[1])
+                .map_err(|e| CliError::usage(format!("{name}: key {:?}: {e}", fields[1])))?;
+            let c = copies.get(&(key.as_str(), fields[2])).ok_or_else(|| {
+                CliError::usage(format!(
+                    "{name}: {key:?} version {} is not a copy of {}; the directory's files do not belong together",
+                    fields[2],
+                    plan_path.display()
+                ))
+            })?;
+            tasks.push(task_of(&name, c));
+        }
+    }
+    // Every job must be finished before anything is written.
+    let control = control(app, &args.control).await;
+    let mut reported = Vec::new();
+    for (job_id, account, rec) in &named {
+        let info = control
+            .describe_job(account, job_id)
+            .await
+            .map_err(from_control)?;
+        if !matches!(info.status.as_str(), "Complete" | "Failed" | "Cancelled") {
+            return Err(CliError::refused(format!(
+                "job {job_id} is {}: its completion report is written when it ends; follow it with `s3rewind batch status {}`; nothing was written",
+                info.status,
+                dir.display()
+            )));
+        }
+        let created = info.created_at.ok_or_else(|| {
+            CliError::failure(format!("DescribeJob of {job_id} gives no creation time"))
+        })?;
+        let manifest = rec.as_ref().map(|r| r.manifest_file.clone());
+        let all_tasks = info.report_scope.as_deref() != Some("FailedTasksOnly");
+        let rows = read_report(app, &info, rec.as_ref()).await?;
+        printer.info(format!(
+            "job {job_id}: {}, report of {} tasks ({} succeeded, {} failed)",
+            info.status,
+            rows.len(),
+            rows.iter().filter(|r| r.succeeded).count(),
+            rows.iter().filter(|r| !r.succeeded).count()
+        ));
+        reported.push(Reported {
+            job_id: job_id.clone(),
+            status: info.status.clone(),
+            created,
+            manifest,
+            all_tasks,
+            rows,
+        });
+    }
+    // Rows → tasks: the report carries the manifest's (encoded) key; accept the raw key
+    // too, should a report carry keys decoded.
+    let mut by_encoded: HashMap<(String, String), usize> = HashMap::new();
+    let mut by_raw: HashMap<(String, String), usize> = HashMap::new();
+    for (i, t) in tasks.iter().enumerate() {
+        by_encoded.insert((encode_key(&t.key), t.source_version_id.clone()), i);
+        by_raw.insert((t.key.clone(), t.source_version_id.clone()), i);
+    }
+    // task → (job index, reported row)
+    let mut row_of: HashMap<usize, (usize, &s3rewind_engine::batch::report::ReportRow)> =
+        HashMap::new();
+    let mut stray = 0u64;
+    for (ji, r) in reported.iter().enumerate() {
+        for row in &r.rows {
+            let id = (row.key.clone(), row.version_id.clone());
+            match by_encoded.get(&id).or_else(|| by_raw.get(&id)) {
+                Some(&i) => {
+                    row_of.insert(i, (ji, row));
+                }
+                None => stray += 1,
+            }
+        }
+    }
+    if stray > 0 {
+        printer.warn(format!(
+            "{stray} report rows name no task of {}'s manifests (another job's report?); ignored",
+            dir.display()
+        ));
+    }
+    // The tasks of the reconciled jobs: those of their manifests (a job not recorded
+    // here: the tasks its report names).
+    let in_job = |i: usize| -> Option<usize> {
+        if let Some((ji, _)) = row_of.get(&i) {
+            return Some(*ji);
+        }
+        reported
+            .iter()
+            .position(|r| r.manifest.as_deref() == Some(tasks[i].manifest.as_str()))
+    };
+    // Which tasks to look for in the listing: reported succeeded, or not reported at all.
+    let mut outcome: BTreeMap<usize, Outcome> = BTreeMap::new();
+    let mut look: Vec<(usize, usize)> = Vec::new();
+    for i in 0..tasks.len() {
+        let Some(ji) = in_job(i) else { continue };
+        match row_of.get(&i) {
+            Some((_, row)) if !row.succeeded => {
+                let code = row
+                    .error_code
+                    .clone()
+                    .unwrap_or_else(|| "failed".to_owned());
+                let status = row
+                    .http_status
+                    .map(|s| format!(" (HTTP {s})"))
+                    .unwrap_or_default();
+                outcome.insert(
+                    i,
+                    Outcome::Remains(format!(
+                        "the job's task failed: {code}{status}{}",
+                        if row.message.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", row.message)
+                        }
+                    )),
+                );
+            }
+            _ => look.push((i, ji)),
+        }
+    }
+    // One listing of the range of the destination keys to look for.
+    let calls_before = app.s3.list_calls();
+    let prefix = common_prefix(look.iter().map(|(i, _)| tasks[*i].key.as_str()));
+    let listing = if look.is_empty() {
+        None
+    } else {
+        Some(
+            list_timeline(
+                &app.s3,
+                printer,
+                &target.bucket,
+                &prefix,
+                args.listing.page_size,
+                args.listing.list_concurrency as usize,
+            )
+            .await?,
+        )
+    };
+    let list_calls = app.s3.list_calls() - calls_before;
+    let mut notes: Vec<serde_json::Value> = Vec::new();
+    for (i, ji) in &look {
+        let t = &tasks[*i];
+        let r = &reported[*ji];
+        let entries: Vec<Listed> = listing
+            .as_ref()
+            .and_then(|l| l.get(&t.key))
+            .map(|h| h.entries.iter().map(listed_of).collect())
+            .unwrap_or_default();
+        let reported_ok = row_of.contains_key(i);
+        match find_copy(&entries, &t.source_version_id, &t.etag, t.size, r.created) {
+            Found::Copy {
+                version_id,
+                previous_version_id,
+                last_modified,
+                matched_by,
+                others,
+            } => {
+                let mut said = Vec::new();
+                if matched_by == MatchedBy::SizeOnly {
+                    said.push(format!(
+                        "matched by size only: no version since the job began has the source's ETag {} (a multipart or SSE-KMS source's copy gets another)",
+                        t.etag
+                    ));
+                }
+                if !others.is_empty() {
+                    said.push(format!(
+                        "{} other version(s) since the job began match too ({}); took the oldest, {version_id}, as the job's copy",
+                        others.len(),
+                        others.join(", ")
+                    ));
+                }
+                if !reported_ok {
+                    said.push(format!(
+                        "not in job {}'s completion report{}; a copy of it was found",
+                        r.job_id,
+                        if r.all_tasks {
+                            ""
+                        } else {
+                            " (it reports failed tasks only)"
+                        }
+                    ));
+                }
+                for s in said {
+                    notes.push(json!({"key": t.key, "detail": s}));
+                }
+                outcome.insert(
+                    *i,
+                    Outcome::Done {
+                        new_version_id: version_id,
+                        previous_version_id,
+                        time: last_modified,
+                    },
+                );
+            }
+            Found::NotFound => {
+                let why = if reported_ok {
+                    format!(
+                        "the report says the copy succeeded, but no version of s3://{}/{} written since job {} began has its size ({} bytes); left for apply, which checks the key first",
+                        target.bucket, t.key, r.job_id, t.size
+                    )
+                } else {
+                    format!(
+                        "not in job {}'s completion report ({}), and no copy of it was found",
+                        r.job_id, r.status
+                    )
+                };
+                outcome.insert(*i, Outcome::Remains(why));
+            }
+        }
+    }
+    // The journal: the one a local restore or apply of this plan writes.
+    let journal_path: PathBuf = args
+        .journal
+        .clone()
+        .unwrap_or_else(|| journal::default_path(&plan.source, &plan.destination, plan.at));
+    let previous = journal::read(&journal_path)?;
+    let journaled: BTreeSet<(String, String)> = previous
+        .iter()
+        .filter_map(|l| match l {
+            Line::Done(d) if d.op == Op::Copy => Some((d.key.clone(), d.new_version_id.clone())),
+            _ => None,
+        })
+        .collect();
+    let j = Journal::open(&journal_path)?;
+    if previous.is_empty() {
+        j.append(&Line::Start {
+            schema: journal::JOURNAL_SCHEMA.to_owned(),
+            source: plan.source.clone(),
+            destination: plan.destination.clone(),
+            at: plan.at,
+            started_at: reported
+                .iter()
+                .map(|r| r.created)
+                .min()
+                .unwrap_or_else(Utc::now),
+        })?;
+    }
+    let mut journaled_now = 0u64;
+    let mut done_keys: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut bytes = 0u64;
+    for (i, o) in &outcome {
+        let t = &tasks[*i];
+        if let Outcome::Done {
+            new_version_id,
+            previous_version_id,
+            time,
+        } = o
+        {
+            done_keys.insert((t.key.clone(), t.source_version_id.clone()));
+            bytes += t.size;
+            if journaled.contains(&(t.key.clone(), new_version_id.clone())) {
+                continue;
+            }
+            j.append(&Line::Done(Done {
+                op: Op::Copy,
+                bucket: target.bucket.clone(),
+                key: t.key.clone(),
+                source_bucket: Some(plan.source.bucket.clone()),
+                source_key: Some(t.key.clone()),
+                source_version_id: Some(t.source_version_id.clone()),
+                previous_version_id: previous_version_id.clone(),
+                new_version_id: new_version_id.clone(),
+                etag: None,
+                size: Some(t.size),
+                time: *time,
+            }))?;
+            journaled_now += 1;
+        }
+    }
+    // Earlier reconciles' copies count as done too.
+    for l in &previous {
+        if let Line::Done(d) = l
+            && d.op == Op::Copy
+            && let Some(sv) = &d.source_version_id
+        {
+            done_keys.insert((d.key.clone(), sv.clone()));
+        }
+    }
+    let rest: Vec<Action> = plan
+        .actions
+        .iter()
+        .filter(|a| match a {
+            Action::Copy(c) => {
+                !done_keys.contains(&(c.key.to_string(), c.source_version_id.to_string()))
+            }
+            Action::DeleteMarker(_) => true,
+        })
+        .cloned()
+        .collect();
+    let remaining = with_actions(&plan, rest);
+    let remaining_path = dir.join(REMAINING_FILE);
+    let tmp = dir.join(format!("{REMAINING_FILE}.tmp"));
+    std::fs::write(&tmp, remaining.to_json() + "\n")
+        .and_then(|()| std::fs::rename(&tmp, &remaining_path))
+        .map_err(|e| {
+            CliError::failure(format!("cannot write {}: {e}", remaining_path.display()))
+        })?;
+    let failed: Vec<serde_json::Value> = outcome
+        .iter()
+        .filter_map(|(i, o)| match o {
+            Outcome::Remains(why) => Some(json!({"key": tasks[*i].key, "detail": why})),
+            Outcome::Done { .. } => None,
+        })
+        .collect();
+    let copied = outcome
+        .values()
+        .filter(|o| matches!(o, Outcome::Done { .. }))
+        .count();
+    printer.line(format!(
+        "Reconciled {} job(s): {copied} copies found ({}) and journaled in {} ({journaled_now} new), {} tasks left; {list_calls} ListObjectVersions calls for s3://{}/{prefix}.",
+        reported.len(),
+        human_bytes(bytes),
+        journal_path.display(),
+        failed.len(),
+        target.bucket,
+    ));
+    for f in &failed {
+        printer.line(format!(
+            "  left: {}: {}",
+            f["key"],
+            f["detail"].as_str().unwrap_or_default()
+        ));
+    }
+    for n in &notes {
+        printer.line(format!(
+            "  note: {}: {}",
+            n["key"],
+            n["detail"].as_str().unwrap_or_default()
+        ));
+    }
+    printer.line(format!(
+        "{}: {} copies and {} delete markers remain; run `s3rewind apply {}` (it resumes the same journal), then `s3rewind verify`; `s3rewind undo {}` undoes the jobs' copies.",
+        remaining_path.display(),
+        remaining.stats.copies,
+        remaining.stats.delete_markers,
+        remaining_path.display(),
+        journal_path.display()
+    ));
+    printer.json_value(&json!({
+        "schema": BATCH_RECONCILE_SCHEMA,
+        "dir": dir,
+        "jobs": reported.iter().map(|r| json!({
+            "job_id": r.job_id,
+            "status": r.status,
+            "created_at": r.created,
+            "reported_tasks": r.rows.len(),
+        })).collect::<Vec<_>>(),
+        "copies_found": copied,
+        "journaled": journaled_now,
+        "journal": journal_path,
+        "failed": failed,
+        "notes": notes,
+        "list_calls": list_calls,
+        "remaining": remaining_path,
+        "remaining_actions": remaining.actions.len(),
+    }));
+    Ok(if remaining.actions.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Partial
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_prefix_of_keys() {
+        assert_eq!(
+            common_prefix(["docs/a", "docs/b", "docs/ab"].into_iter()),
+            "docs/"
+        );
+        assert_eq!(common_prefix(["x"].into_iter()), "x");
+        assert_eq!(common_prefix(["ü1", "ü2"].into_iter()), "ü");
+        assert_eq!(common_prefix(["a", "b"].into_iter()), "");
+        assert_eq!(common_prefix(std::iter::empty()), "");
+    }
+
+    #[test]
+    fn tokens_are_stable_and_distinct() {
+        let a = request_token(&["1", "arn", "e"]);
+        assert_eq!(a, request_token(&["1", "arn", "e"]));
+        assert_ne!(a, request_token(&["1", "arn", "f"]));
+        assert_ne!(request_token(&["ab", "c"]), request_token(&["a", "bc"]));
+        assert!(a.len() <= 64);
+    }
+}
