@@ -61,10 +61,18 @@ async fn main() {
     for k in 0..keys {
         let key = format!("data/{:04}/part-{k:08}.bin", k % 1000);
         for i in 0..9 {
-            sim.put(&key, &(k * 16 + i).to_le_bytes(), base + TimeDelta::seconds(i as i64));
+            sim.put(
+                &key,
+                &(k * 16 + i).to_le_bytes(),
+                base + TimeDelta::seconds(i as i64),
+            );
         }
         let damaged = differing > 0 && k % step == 0 && k / step < differing;
-        let when = if damaged { at + TimeDelta::seconds(5) } else { at };
+        let when = if damaged {
+            at + TimeDelta::seconds(5)
+        } else {
+            at
+        };
         sim.put(&key, b"damaged!", when);
     }
     let store = MemStore::new();
@@ -96,7 +104,9 @@ async fn main() {
         let tl: Timeline = s3rewind::listing::list_bucket(&bucket, &printer, "", 1000, 8)
             .await
             .expect("listing");
-        plan(&tl.current(), &tl.state_at(at), &options)
+        let mut p = plan(&tl.current(), &tl.state_at(at), &options);
+        p.stats.versions_now = tl.len() as u64;
+        p
     } else {
         let mut planner = StreamPlanner::new(&options, &filter, None);
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Timeline>(4);
@@ -108,7 +118,9 @@ async fn main() {
         };
         let (listed, ()) = tokio::join!(listing, consume);
         listed.expect("listing");
-        planner.finish().0
+        let (mut p, _, seen) = planner.finish();
+        p.stats.versions_now = seen.versions;
+        p
     };
     let planned = started.elapsed().as_secs_f64();
     let listed = store.requests().of(Op::List);
@@ -119,7 +131,10 @@ async fn main() {
         p.stats.copies,
         p.stats.delete_markers
     );
-    assert_eq!(p.stats.copies, differing, "the restore copies the damaged keys");
+    assert_eq!(
+        p.stats.copies, differing,
+        "the restore copies the damaged keys"
+    );
     let config = ExecConfig {
         concurrency: 16,
         attempts: 3,

@@ -56,7 +56,10 @@ fn key_name(k: u64) -> String {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let keys: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let keys: u64 = args
+        .get(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
     let per_key: u64 = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(3);
     let owners: Vec<String> = (0..3).map(|i| format!("{:064x}", mix(i))).collect();
     // Keys in list (byte) order.
@@ -91,7 +94,11 @@ fn main() {
                     etag: etag.into(),
                     size: if dm { 0 } else { hi % 100_000_000 },
                     storage_class: (!dm).then(|| {
-                        StorageClass::new(if hi % 20 == 1 { "STANDARD_IA" } else { "STANDARD" })
+                        StorageClass::new(if hi % 20 == 1 {
+                            "STANDARD_IA"
+                        } else {
+                            "STANDARD"
+                        })
                     }),
                     owner_id: Some(owners[(hi % 3) as usize].as_str().into()),
                     is_latest: i == 0,

@@ -771,12 +771,18 @@ pub struct Buckets {
 }
 
 /// True when listing the destination range costs fewer requests than one HEAD per
-/// action: a page covers [`probe_page_size`] entries, so list unless the plan touches
-/// fewer than one in `page / 20` of the keys the destination holds (1 in 5 to 1 in 50).
+/// action. A page covers [`probe_page_size`] entries at first (more while the writes wait
+/// for it): list when the range's versions, at that page size, take no more calls than
+/// the plan has actions. A plan that does not say how many versions the range holds
+/// (older plan files) assumes 20 per key.
 fn probe_by_listing(plan: &RestorePlan, concurrency: usize) -> bool {
     let actions = plan.actions.len() as u64;
     let page = probe_page_size(concurrency) as u64;
-    actions > 0 && plan.stats.keys_now.saturating_mul(20) <= actions.saturating_mul(page)
+    let entries = match plan.stats.versions_now {
+        0 => plan.stats.keys_now.saturating_mul(20),
+        n => n,
+    };
+    actions > 0 && entries <= actions.saturating_mul(page)
 }
 
 /// The source version as the plan lists it (size, ETag, class), for a CopyObject that

@@ -165,8 +165,7 @@ pub async fn stream_timeline(
             Ok(Some(("inventory", created)))
         }
         TimelineSource::Index { .. } => {
-            let (timeline, taken) =
-                load_checked(s3, printer, bucket, prefix, spec, latest).await?;
+            let (timeline, taken) = load_checked(s3, printer, bucket, prefix, spec, latest).await?;
             chunks
                 .send(timeline)
                 .await

@@ -174,6 +174,11 @@ pub struct PlanStats {
     /// markers are a share of (see [`DeleteLimit`]).
     #[serde(default)]
     pub keys_now: u64,
+    /// Versions and delete markers under the destination prefix when the plan was made
+    /// (what a listing of that range returns); 0 when not known. The executor weighs a
+    /// listing of the range against a HEAD per action with it.
+    #[serde(default)]
+    pub versions_now: u64,
 }
 
 /// How many of the destination's current keys a plan may hide behind delete markers

@@ -238,19 +238,22 @@ pub(crate) async fn prepare(
     {
         return Err(before_first_write(*at, earliest, &at_uri));
     }
-    let current = match &req.destination {
-        Destination::InPlace => timeline.current(),
-        Destination::Bucket { location } => list_timeline(
-            &clients.dest,
-            printer,
-            &location.bucket,
-            &location.prefix,
-            req.page_size,
-            req.list_concurrency,
-        )
-        .await?
-        .current(),
-        Destination::Directory { .. } => Default::default(),
+    let (current, versions_now) = match &req.destination {
+        Destination::InPlace if req.source_spec.is_snapshot() => (timeline.current(), 0),
+        Destination::InPlace => (timeline.current(), timeline.len() as u64),
+        Destination::Bucket { location } => {
+            let dest = list_timeline(
+                &clients.dest,
+                printer,
+                &location.bucket,
+                &location.prefix,
+                req.page_size,
+                req.list_concurrency,
+            )
+            .await?;
+            (dest.current(), dest.len() as u64)
+        }
+        Destination::Directory { .. } => (Default::default(), 0),
     };
     if let Some(note) = &req.time_note {
         printer.info(note);
@@ -321,6 +324,7 @@ pub(crate) async fn prepare(
     let options = plan_options(req, at, known(at)?);
     let mut plan = plan(&current, &target, &options);
     plan.inventory = inventory;
+    plan.stats.versions_now = versions_now;
     Ok(Prepared {
         at,
         earliest,
@@ -358,8 +362,10 @@ async fn prepare_streamed(
                 tx,
             );
             let mut objects = Vec::new();
+            let mut versions = 0u64;
             let collect = async {
                 while let Some(part) = rx.recv().await {
+                    versions += part.len() as u64;
                     objects.extend(part.current().objects);
                 }
             };
@@ -374,11 +380,11 @@ async fn prepare_streamed(
                 &mut state,
                 to_source_key(&req.source.prefix, &req.destination),
             );
-            Some(state)
+            Some((state, versions))
         }
         _ => None,
     };
-    let mut planner = StreamPlanner::new(&options, &filter, dest.as_ref());
+    let mut planner = StreamPlanner::new(&options, &filter, dest.as_ref().map(|d| &d.0));
     let (tx, mut rx) = mpsc::channel::<Timeline>(4);
     let listing = crate::source::stream_timeline(
         &clients.source,
@@ -399,6 +405,12 @@ async fn prepare_streamed(
     let actions = planner.actions();
     let (mut plan, target, seen) = planner.finish();
     plan.inventory = inventory_ref(req, taken);
+    // In place the destination range is the listed one (a snapshot does not say).
+    plan.stats.versions_now = match &dest {
+        Some((_, versions)) => *versions,
+        None if req.source_spec.is_snapshot() => 0,
+        None => seen.versions,
+    };
     tracing::info!(
         versions = seen.versions,
         keys = seen.keys,
