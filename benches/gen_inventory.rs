@@ -148,7 +148,7 @@ fn check_equal(manifest_path: &std::path::Path, keys: u64, at: DateTime<Utc>) {
     let manifest = inventory::Manifest::parse(&bytes, Some(&sum)).unwrap();
     let loaded = inventory::load(&manifest, "", &SortOptions::default(), |f| {
         let p = inventory::local_file(manifest_path, f)?;
-        Ok(Box::new(std::fs::File::open(p)?) as Box<dyn Read>)
+        Ok(Box::new(std::fs::File::open(p)?) as Box<dyn Read + Send>)
     })
     .unwrap();
     eprintln!(

@@ -33,6 +33,7 @@ pub struct StreamPlanner<'a> {
     /// has claimed.
     dest: Option<(&'a BucketState, Vec<bool>)>,
     target: BucketState,
+    keep_target: bool,
     seen: Seen,
 }
 
@@ -53,8 +54,15 @@ impl<'a> StreamPlanner<'a> {
                 at: Some(options.at),
                 ..BucketState::default()
             },
+            keep_target: true,
             seen: Seen::default(),
         }
+    }
+
+    /// Keep the target state for [`finish`](Self::finish) (the default), or not: a plan
+    /// that will not be verified needs none, and it is one entry per key at T.
+    pub fn keep_target(&mut self, keep: bool) {
+        self.keep_target = keep;
     }
 
     /// Plan one part of the listing, and drop it.
@@ -89,6 +97,9 @@ impl<'a> StreamPlanner<'a> {
         };
         drop(part);
         self.planner.add(&current, &target);
+        if !self.keep_target {
+            return;
+        }
         self.target.objects.append(&mut target.objects);
         self.target.uncertain.append(&mut target.uncertain);
         self.target.ambiguous.append(&mut target.ambiguous);
@@ -100,7 +111,8 @@ impl<'a> StreamPlanner<'a> {
         self.planner.actions()
     }
 
-    /// The plan, the target state (sorted as a whole listing's) and what was listed.
+    /// The plan, the target state (sorted as a whole listing's; empty unless kept) and
+    /// what was listed.
     pub fn finish(mut self) -> (RestorePlan, BucketState, Seen) {
         if let Some((d, claimed)) = &self.dest {
             // Destination keys no source key maps to: left alone, and said so.

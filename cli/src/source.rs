@@ -351,7 +351,7 @@ async fn load_inventory(
                 &options,
                 |f| {
                     let p = inventory::local_file(&path, f)?;
-                    Ok(Box::new(std::fs::File::open(p)?) as Box<dyn Read>)
+                    Ok(Box::new(std::fs::File::open(p)?) as Box<dyn Read + Send>)
                 },
                 |part| {
                     chunks.blocking_send(part).map_err(|_| {
@@ -379,7 +379,7 @@ async fn load_inventory(
     let loaded = tokio::task::spawn_blocking(move || {
         inventory::load(&manifest, &prefix_owned, &options, |f| {
             let p = inventory::local_file(&path, f)?;
-            Ok(Box::new(std::fs::File::open(p)?) as Box<dyn Read>)
+            Ok(Box::new(std::fs::File::open(p)?) as Box<dyn Read + Send>)
         })
     })
     .await

@@ -801,15 +801,9 @@ pub fn load(
     manifest: &Manifest,
     prefix: &str,
     options: &SortOptions,
-    mut open: impl FnMut(&ManifestFile) -> io::Result<Box<dyn Read>>,
+    open: impl Fn(&ManifestFile) -> io::Result<Box<dyn Read + Send>> + Sync,
 ) -> Result<Loaded, InventoryError> {
-    let columns = manifest.columns()?;
-    let mut sorter = EntrySorter::new(options.clone());
-    let mut rows = 0;
-    for file in &manifest.files {
-        let reader = open(file)?;
-        rows += read_csv_gz(file, reader, &columns, prefix, |e| sorter.push(e))?;
-    }
+    let (sorter, rows) = read_all(manifest, prefix, options, open)?;
     let runs = sorter.spilled_runs();
     let timeline = timeline_from_sorted(sorter.into_sorted()?)?;
     Ok(Loaded {
@@ -819,22 +813,96 @@ pub fn load(
     })
 }
 
+/// Entries handed from a reading thread to the sorter at a time.
+const BATCH: usize = 4096;
+
+/// Read every data file into a sorter: the files are decompressed and parsed on up to as
+/// many threads as the machine has cores (one file each at a time), the sorting and
+/// spilling on this one. The sorter's order is total, so the result does not depend on
+/// which file was read first.
+fn read_all(
+    manifest: &Manifest,
+    prefix: &str,
+    options: &SortOptions,
+    open: impl Fn(&ManifestFile) -> io::Result<Box<dyn Read + Send>> + Sync,
+) -> Result<(EntrySorter, u64), InventoryError> {
+    let columns = manifest.columns()?;
+    let mut sorter = EntrySorter::new(options.clone());
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(manifest.files.len())
+        .max(1);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Entry>, InventoryError>>(threads * 4);
+    let mut rows = 0u64;
+    let mut failed: Option<InventoryError> = None;
+    std::thread::scope(|scope| {
+        let readers: Vec<_> = (0..threads)
+            .map(|_| {
+                let tx = tx.clone();
+                let (next, open, columns) = (&next, &open, &columns);
+                scope.spawn(move || -> Result<u64, InventoryError> {
+                    let mut rows = 0;
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(file) = manifest.files.get(i) else {
+                            return Ok(rows);
+                        };
+                        let mut batch = Vec::with_capacity(BATCH);
+                        rows += read_csv_gz(file, open(file)?, columns, prefix, |e| {
+                            batch.push(e);
+                            if batch.len() == BATCH {
+                                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                                // The sorter stopped (it failed): stop reading too.
+                                tx.send(Ok(full)).map_err(|_| {
+                                    InventoryError::Io(io::Error::other("the sorter stopped"))
+                                })?;
+                            }
+                            Ok(())
+                        })?;
+                        if !batch.is_empty() {
+                            tx.send(Ok(batch)).map_err(|_| {
+                                InventoryError::Io(io::Error::other("the sorter stopped"))
+                            })?;
+                        }
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        for batch in rx {
+            let pushed = batch.and_then(|b| b.into_iter().try_for_each(|e| sorter.push(e)));
+            if let Err(e) = pushed {
+                failed = Some(e);
+                break;
+            }
+        }
+        // Dropping the receiver (when the loop broke) stops the readers at their next send.
+        for r in readers {
+            match r.join().expect("an inventory reader panicked") {
+                Ok(n) => rows += n,
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+    });
+    match failed {
+        Some(e) => Err(e),
+        None => Ok((sorter, rows)),
+    }
+}
+
 /// [`load`] without holding the timeline: its parts go to `part` as they are built (see
 /// [`parts_from_sorted`]).
 pub fn load_parts(
     manifest: &Manifest,
     prefix: &str,
     options: &SortOptions,
-    mut open: impl FnMut(&ManifestFile) -> io::Result<Box<dyn Read>>,
+    open: impl Fn(&ManifestFile) -> io::Result<Box<dyn Read + Send>> + Sync,
     part: impl FnMut(Timeline) -> Result<(), InventoryError>,
 ) -> Result<PartsLoaded, InventoryError> {
-    let columns = manifest.columns()?;
-    let mut sorter = EntrySorter::new(options.clone());
-    let mut rows = 0;
-    for file in &manifest.files {
-        let reader = open(file)?;
-        rows += read_csv_gz(file, reader, &columns, prefix, |e| sorter.push(e))?;
-    }
+    let (sorter, rows) = read_all(manifest, prefix, options, open)?;
     let spilled_runs = sorter.spilled_runs();
     let (entries, keys) = parts_from_sorted(sorter.into_sorted()?, part)?;
     Ok(PartsLoaded {

@@ -62,6 +62,7 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
         time_note: note,
         dest_connect: None,
         keys: Default::default(),
+        keep_target: true,
     };
     let clients = Clients::new(app, None).await;
     let mut warnings = check_buckets(&clients, printer, &source, &req.destination, true).await?;

@@ -58,6 +58,9 @@ pub(crate) struct Request {
     pub(crate) dest_connect: Option<ConnectOptions>,
     /// `--include`, `--exclude`, `--keys-from`.
     pub(crate) keys: KeySelection,
+    /// Keep the target state for a verification after the plan runs (`plan` and an
+    /// unverified restore need only the plan).
+    pub(crate) keep_target: bool,
 }
 
 fn resolve(target: &Target, global: &ConnectOptions) -> CliResult<Request> {
@@ -121,6 +124,7 @@ fn resolve(target: &Target, global: &ConnectOptions) -> CliResult<Request> {
         time_note,
         dest_connect,
         keys: key_selection(&target.select)?,
+        keep_target: true,
     })
 }
 
@@ -385,6 +389,7 @@ async fn prepare_streamed(
         _ => None,
     };
     let mut planner = StreamPlanner::new(&options, &filter, dest.as_ref().map(|d| &d.0));
+    planner.keep_target(req.keep_target);
     let (tx, mut rx) = mpsc::channel::<Timeline>(4);
     let listing = crate::source::stream_timeline(
         &clients.source,
@@ -758,7 +763,8 @@ fn write_plan_file(path: &Path, p: &RestorePlan) -> CliResult<()> {
 /// `s3rewind plan`.
 pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
     let printer = &app.printer;
-    let req = resolve(&args.target, &app.connect)?;
+    let mut req = resolve(&args.target, &app.connect)?;
+    req.keep_target = false;
     let clients = Clients::new(app, req.dest_connect.as_ref()).await;
     let mut warnings =
         check_buckets(&clients, printer, &req.source, &req.destination, false).await?;
@@ -963,7 +969,8 @@ pub(crate) fn report_exec(
 /// `s3rewind restore`.
 pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     let printer = &app.printer;
-    let req = resolve(&args.target, &app.connect)?;
+    let mut req = resolve(&args.target, &app.connect)?;
+    req.keep_target = !args.dry_run && !args.exec.no_verify && !req.source_spec.is_snapshot();
     let clients = Clients::new(app, req.dest_connect.as_ref()).await;
     let mut warnings = check_buckets(
         &clients,

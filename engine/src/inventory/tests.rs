@@ -54,7 +54,7 @@ fn load_report(path: &Path, prefix: &str, run_entries: usize) -> Result<Loaded, 
             run_entries,
             temp_dir: None,
         },
-        |f| Ok(Box::new(std::fs::File::open(local_file(path, f)?)?) as Box<dyn Read>),
+        |f| Ok(Box::new(std::fs::File::open(local_file(path, f)?)?) as Box<dyn Read + Send>),
     )
 }
 
