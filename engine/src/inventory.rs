@@ -524,14 +524,23 @@ impl EntrySorter {
     }
 
     /// Every entry in grouping order (see the module docs), run by run merged.
-    pub fn into_sorted(mut self) -> Result<SortedEntries, InventoryError> {
-        self.buffer.sort_unstable_by(entry_order);
-        let mut sources: Vec<Source> = Vec::with_capacity(self.runs.len() + 1);
-        for path in &self.runs {
-            let r = BufReader::with_capacity(1 << 16, std::fs::File::open(path)?);
-            sources.push(Source::Run(r));
+    pub fn into_sorted(self) -> Result<SortedEntries, InventoryError> {
+        EntrySorter::merge(vec![self])
+    }
+
+    /// All entries of several sorters (filled in parallel) in one order.
+    pub fn merge(sorters: Vec<EntrySorter>) -> Result<SortedEntries, InventoryError> {
+        let mut sources: Vec<Source> = Vec::new();
+        let mut dirs = Vec::new();
+        for mut sorter in sorters {
+            sorter.buffer.sort_unstable_by(entry_order);
+            for path in &sorter.runs {
+                let r = BufReader::with_capacity(1 << 16, std::fs::File::open(path)?);
+                sources.push(Source::Run(r));
+            }
+            sources.push(Source::Memory(std::mem::take(&mut sorter.buffer).into_iter()));
+            dirs.extend(sorter.dir);
         }
-        sources.push(Source::Memory(std::mem::take(&mut self.buffer).into_iter()));
         let mut heap = BinaryHeap::new();
         for (i, s) in sources.iter_mut().enumerate() {
             if let Some(e) = s.next_entry()? {
@@ -544,7 +553,7 @@ impl EntrySorter {
         Ok(SortedEntries {
             sources,
             heap,
-            _dir: self.dir,
+            _dirs: dirs,
         })
     }
 }
@@ -591,7 +600,7 @@ impl Ord for HeapItem {
 pub struct SortedEntries {
     sources: Vec<Source>,
     heap: BinaryHeap<HeapItem>,
-    _dir: Option<tempfile::TempDir>,
+    _dirs: Vec<tempfile::TempDir>,
 }
 
 impl Iterator for SortedEntries {
@@ -803,9 +812,9 @@ pub fn load(
     options: &SortOptions,
     open: impl Fn(&ManifestFile) -> io::Result<Box<dyn Read + Send>> + Sync,
 ) -> Result<Loaded, InventoryError> {
-    let (sorter, rows) = read_all(manifest, prefix, options, open)?;
-    let runs = sorter.spilled_runs();
-    let timeline = timeline_from_sorted(sorter.into_sorted()?)?;
+    let (sorters, rows) = read_all(manifest, prefix, options, open)?;
+    let runs = sorters.iter().map(EntrySorter::spilled_runs).sum();
+    let timeline = timeline_from_sorted(EntrySorter::merge(sorters)?)?;
     Ok(Loaded {
         timeline,
         rows,
@@ -813,84 +822,54 @@ pub fn load(
     })
 }
 
-/// Entries handed from a reading thread to the sorter at a time.
-const BATCH: usize = 4096;
-
-/// Read every data file into a sorter: the files are decompressed and parsed on up to as
-/// many threads as the machine has cores (one file each at a time), the sorting and
-/// spilling on this one. The sorter's order is total, so the result does not depend on
-/// which file was read first.
+/// Read every data file into sorters: the files are decompressed, parsed, sorted and
+/// spilled on up to as many threads as the machine has cores (one file each at a time,
+/// one sorter each); the sorters' runs are merged at the end. The order is total, so the
+/// result does not depend on which file a thread read.
 fn read_all(
     manifest: &Manifest,
     prefix: &str,
     options: &SortOptions,
     open: impl Fn(&ManifestFile) -> io::Result<Box<dyn Read + Send>> + Sync,
-) -> Result<(EntrySorter, u64), InventoryError> {
+) -> Result<(Vec<EntrySorter>, u64), InventoryError> {
     let columns = manifest.columns()?;
-    let mut sorter = EntrySorter::new(options.clone());
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(manifest.files.len())
         .max(1);
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Entry>, InventoryError>>(threads * 4);
-    let mut rows = 0u64;
-    let mut failed: Option<InventoryError> = None;
-    std::thread::scope(|scope| {
+    let results: Vec<Result<(EntrySorter, u64), InventoryError>> = std::thread::scope(|scope| {
         let readers: Vec<_> = (0..threads)
             .map(|_| {
-                let tx = tx.clone();
                 let (next, open, columns) = (&next, &open, &columns);
-                scope.spawn(move || -> Result<u64, InventoryError> {
+                scope.spawn(move || -> Result<(EntrySorter, u64), InventoryError> {
+                    let mut sorter = EntrySorter::new(options.clone());
                     let mut rows = 0;
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some(file) = manifest.files.get(i) else {
-                            return Ok(rows);
+                            return Ok((sorter, rows));
                         };
-                        let mut batch = Vec::with_capacity(BATCH);
                         rows += read_csv_gz(file, open(file)?, columns, prefix, |e| {
-                            batch.push(e);
-                            if batch.len() == BATCH {
-                                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                                // The sorter stopped (it failed): stop reading too.
-                                tx.send(Ok(full)).map_err(|_| {
-                                    InventoryError::Io(io::Error::other("the sorter stopped"))
-                                })?;
-                            }
-                            Ok(())
+                            sorter.push(e)
                         })?;
-                        if !batch.is_empty() {
-                            tx.send(Ok(batch)).map_err(|_| {
-                                InventoryError::Io(io::Error::other("the sorter stopped"))
-                            })?;
-                        }
                     }
                 })
             })
             .collect();
-        drop(tx);
-        for batch in rx {
-            let pushed = batch.and_then(|b| b.into_iter().try_for_each(|e| sorter.push(e)));
-            if let Err(e) = pushed {
-                failed = Some(e);
-                break;
-            }
-        }
-        // Dropping the receiver (when the loop broke) stops the readers at their next send.
-        for r in readers {
-            match r.join().expect("an inventory reader panicked") {
-                Ok(n) => rows += n,
-                Err(e) => {
-                    failed.get_or_insert(e);
-                }
-            }
-        }
+        readers
+            .into_iter()
+            .map(|r| r.join().expect("an inventory reader panicked"))
+            .collect()
     });
-    match failed {
-        Some(e) => Err(e),
-        None => Ok((sorter, rows)),
+    let mut sorters = Vec::with_capacity(results.len());
+    let mut rows = 0;
+    for r in results {
+        let (sorter, n) = r?;
+        sorters.push(sorter);
+        rows += n;
     }
+    Ok((sorters, rows))
 }
 
 /// [`load`] without holding the timeline: its parts go to `part` as they are built (see
@@ -902,9 +881,9 @@ pub fn load_parts(
     open: impl Fn(&ManifestFile) -> io::Result<Box<dyn Read + Send>> + Sync,
     part: impl FnMut(Timeline) -> Result<(), InventoryError>,
 ) -> Result<PartsLoaded, InventoryError> {
-    let (sorter, rows) = read_all(manifest, prefix, options, open)?;
-    let spilled_runs = sorter.spilled_runs();
-    let (entries, keys) = parts_from_sorted(sorter.into_sorted()?, part)?;
+    let (sorters, rows) = read_all(manifest, prefix, options, open)?;
+    let spilled_runs = sorters.iter().map(EntrySorter::spilled_runs).sum();
+    let (entries, keys) = parts_from_sorted(EntrySorter::merge(sorters)?, part)?;
     Ok(PartsLoaded {
         rows,
         entries,
