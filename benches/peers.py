@@ -205,6 +205,11 @@ def _copy_chunk(args):
     return len(items)
 
 
+def _worker_init():
+    # The parent turns SIGTERM into KeyboardInterrupt (cleanup); workers keep the default.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def copy_capacity(endpoint: str, s3_direct, src: str, dst: str, items, concurrency: int) -> dict:
     """A tight parallel CopyObject loop (versionId sources), `concurrency` in flight over 4
     processes (so the client's GIL is not the limit)."""
@@ -216,8 +221,12 @@ def copy_capacity(endpoint: str, s3_direct, src: str, dst: str, items, concurren
     ctx = multiprocessing.get_context("fork")
     t0 = time.monotonic()
     r0 = os.times()
-    with ctx.Pool(procs) as pool:
+    with ctx.Pool(procs, initializer=_worker_init) as pool:
         n = sum(pool.map(_copy_chunk, [(endpoint, src, dst, c, per) for c in chunks]))
+        # Let the workers exit on their own: terminate() (the with-block's exit) sends
+        # SIGTERM, and a worker forked from this threaded process could hang in it.
+        pool.close()
+        pool.join()
     wall = time.monotonic() - t0
     r1 = os.times()
     cpu = (r1.children_user - r0.children_user) + (r1.children_system - r0.children_system)
