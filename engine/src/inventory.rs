@@ -538,7 +538,9 @@ impl EntrySorter {
                 let r = BufReader::with_capacity(1 << 16, std::fs::File::open(path)?);
                 sources.push(Source::Run(r));
             }
-            sources.push(Source::Memory(std::mem::take(&mut sorter.buffer).into_iter()));
+            sources.push(Source::Memory(
+                std::mem::take(&mut sorter.buffer).into_iter(),
+            ));
             dirs.extend(sorter.dir);
         }
         let mut heap = BinaryHeap::new();
@@ -850,9 +852,8 @@ fn read_all(
                         let Some(file) = manifest.files.get(i) else {
                             return Ok((sorter, rows));
                         };
-                        rows += read_csv_gz(file, open(file)?, columns, prefix, |e| {
-                            sorter.push(e)
-                        })?;
+                        rows +=
+                            read_csv_gz(file, open(file)?, columns, prefix, |e| sorter.push(e))?;
                     }
                 })
             })
