@@ -243,7 +243,6 @@ pub(crate) async fn prepare(
         return Err(before_first_write(*at, earliest, &at_uri));
     }
     let (current, versions_now) = match &req.destination {
-        Destination::InPlace if req.source_spec.is_snapshot() => (timeline.current(), 0),
         Destination::InPlace => (timeline.current(), timeline.len() as u64),
         Destination::Bucket { location } => {
             let dest = list_timeline(
@@ -410,10 +409,10 @@ async fn prepare_streamed(
     let actions = planner.actions();
     let (mut plan, target, seen) = planner.finish();
     plan.inventory = inventory_ref(req, taken);
-    // In place the destination range is the listed one (a snapshot does not say).
+    // In place the destination range is the listed one (as of the snapshot, for an
+    // inventory or an index: the count only weighs a listing against HEADs).
     plan.stats.versions_now = match &dest {
         Some((_, versions)) => *versions,
-        None if req.source_spec.is_snapshot() => 0,
         None => seen.versions,
     };
     tracing::info!(
