@@ -467,3 +467,15 @@ mod tests {
         }
     }
 }
+
+/// A memory figure of this process from `/proc/self/status` (`"VmRSS:"`, `"VmHWM:"`), in
+/// bytes; 0 where there is none (not Linux).
+pub fn proc_status(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}

@@ -27,15 +27,7 @@ use s3rewind_engine::{Destination, Location, PlanOptions, SimBucket, Timeline, V
 use std::sync::Arc;
 use std::time::Instant;
 
-fn status(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
+use s3rewind_benches::proc_status as status;
 
 fn mib(b: u64) -> String {
     format!("{:.0} MiB", b as f64 / 1048576.0)

@@ -20,16 +20,7 @@ use chrono::DateTime;
 use s3rewind_engine::{Entry, ListPage, StorageClass, TimelineBuilder, Version};
 use std::time::Instant;
 
-/// Resident set size in bytes (VmRSS), or VmHWM with `peak`.
-pub fn rss(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
-}
+use s3rewind_benches::proc_status as rss;
 
 fn mix(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
