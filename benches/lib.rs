@@ -254,6 +254,18 @@ fn key_names(rng: &mut XorShift, count: usize) -> Vec<String> {
     keys
 }
 
+/// A memory figure of this process from `/proc/self/status` (`"VmRSS:"`, `"VmHWM:"`), in
+/// bytes; 0 where there is none (not Linux).
+pub fn proc_status(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -466,16 +478,4 @@ mod tests {
             assert!((50..=150).contains(&n), "{d}: {n}");
         }
     }
-}
-
-/// A memory figure of this process from `/proc/self/status` (`"VmRSS:"`, `"VmHWM:"`), in
-/// bytes; 0 where there is none (not Linux).
-pub fn proc_status(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<u64>().ok())
-        .map_or(0, |kb| kb * 1024)
 }
