@@ -51,6 +51,18 @@ impl JobOptions {
     }
 }
 
+/// The ARN of manifest `file` uploaded under `s3://BUCKET/PREFIX` (`--manifest-uri`; the
+/// prefix is a folder: a `/` is added when it has none).
+pub fn manifest_object_arn(uri: &str, file: &str) -> CliResult<String> {
+    let loc = parse_s3_uri(uri)?;
+    let prefix = if loc.prefix.is_empty() || loc.prefix.ends_with('/') {
+        loc.prefix
+    } else {
+        format!("{}/", loc.prefix)
+    };
+    Ok(format!("arn:aws:s3:::{}/{prefix}{file}", loc.bucket))
+}
+
 fn class_name(g: &BatchGroup) -> &str {
     g.storage_class.as_ref().map_or("DEFAULT", |c| c.as_str())
 }
@@ -65,15 +77,7 @@ pub fn create_job(
     let class = class_name(group);
     let manifest_file = format!("manifest-{class}.csv");
     let manifest_arn = match &options.manifest_uri {
-        Some(uri) => {
-            let loc = parse_s3_uri(uri)?;
-            let prefix = if loc.prefix.is_empty() || loc.prefix.ends_with('/') {
-                loc.prefix
-            } else {
-                format!("{}/", loc.prefix)
-            };
-            format!("arn:aws:s3:::{}/{prefix}{manifest_file}", loc.bucket)
-        }
+        Some(uri) => manifest_object_arn(uri, &manifest_file)?,
         None => format!("arn:aws:s3:::<MANIFEST_BUCKET>/<PREFIX>/{manifest_file}"),
     };
     let mut report = json!({

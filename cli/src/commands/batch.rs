@@ -192,16 +192,7 @@ fn resolve_job(
     };
     let manifest_arn = match &args.manifest_uri {
         Some(uri) => {
-            let loc = parse_s3_uri(uri)?;
-            let prefix = if loc.prefix.is_empty() || loc.prefix.ends_with('/') {
-                loc.prefix
-            } else {
-                format!("{}/", loc.prefix)
-            };
-            format!(
-                "arn:aws:s3:::{}/{prefix}manifest-{}.csv",
-                loc.bucket, files.class
-            )
+            crate::batch::manifest_object_arn(uri, &format!("manifest-{}.csv", files.class))?
         }
         None if is_placeholder(&r.manifest.location.object_arn) => {
             return Err(missing(
