@@ -17,7 +17,7 @@ use crate::s3::S3;
 use chrono::{DateTime, Utc};
 use s3rewind_engine::Timeline;
 use s3rewind_engine::index::{self, IndexError};
-use s3rewind_engine::inventory::{self, InventoryError, Manifest, SortOptions};
+use s3rewind_engine::inventory::{self, InventoryError, Manifest, ManifestFile, SortOptions};
 use s3rewind_engine::parse_s3_uri;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -345,61 +345,62 @@ async fn load_inventory(
     if let Some((latest, chunks)) = stream {
         check_stale(printer, "inventory", created, latest, spec.accept_stale)?;
         let loaded = tokio::task::spawn_blocking(move || {
-            inventory::load_parts(
-                &manifest,
-                &prefix_owned,
-                &options,
-                |f| {
-                    let p = inventory::local_file(&path, f)?;
-                    Ok(Box::new(std::fs::File::open(p)?) as Box<dyn Read + Send>)
-                },
-                |part| {
-                    chunks.blocking_send(part).map_err(|_| {
-                        InventoryError::Io(std::io::Error::other("the planner stopped reading"))
-                    })
-                },
-            )
+            inventory::load_parts(&manifest, &prefix_owned, &options, opener(&path), |part| {
+                chunks.blocking_send(part).map_err(|_| {
+                    InventoryError::Io(std::io::Error::other("the planner stopped reading"))
+                })
+            })
         })
         .await
         .map_err(|e| CliError::failure(format!("internal error: {e}")))?
         .map_err(inventory_error)?;
         spinner.finish_and_clear();
-        tracing::info!(
-            rows = loaded.rows,
-            entries = loaded.entries,
-            spilled_runs = loaded.spilled_runs,
-            "inventory read"
-        );
-        printer.info(format!(
-            "inventory of s3://{bucket}: {} rows, {} versions and delete markers of {} keys under {:?}",
-            loaded.rows, loaded.entries, loaded.keys, prefix
-        ));
+        report_read(printer, bucket, prefix, &loaded);
         return Ok((Timeline::default(), created));
     }
     let loaded = tokio::task::spawn_blocking(move || {
-        inventory::load(&manifest, &prefix_owned, &options, |f| {
-            let p = inventory::local_file(&path, f)?;
-            Ok(Box::new(std::fs::File::open(p)?) as Box<dyn Read + Send>)
-        })
+        inventory::load(&manifest, &prefix_owned, &options, opener(&path))
     })
     .await
     .map_err(|e| CliError::failure(format!("internal error: {e}")))?
     .map_err(inventory_error)?;
     spinner.finish_and_clear();
+    report_read(
+        printer,
+        bucket,
+        prefix,
+        &inventory::PartsLoaded {
+            rows: loaded.rows,
+            entries: loaded.timeline.len() as u64,
+            keys: loaded.timeline.keys().len() as u64,
+            spilled_runs: loaded.spilled_runs,
+        },
+    );
+    Ok((loaded.timeline, created))
+}
+
+/// What reading a report found, in the log and for the user.
+fn report_read(printer: &Printer, bucket: &str, prefix: &str, loaded: &inventory::PartsLoaded) {
     tracing::info!(
         rows = loaded.rows,
-        entries = loaded.timeline.len(),
+        entries = loaded.entries,
         spilled_runs = loaded.spilled_runs,
         "inventory read"
     );
     printer.info(format!(
         "inventory of s3://{bucket}: {} rows, {} versions and delete markers of {} keys under {:?}",
-        loaded.rows,
-        loaded.timeline.len(),
-        loaded.timeline.keys().len(),
-        prefix
+        loaded.rows, loaded.entries, loaded.keys, prefix
     ));
-    Ok((loaded.timeline, created))
+}
+
+/// Opens a report's data file as `inventory::local_file` finds it beside the manifest.
+fn opener(
+    manifest_path: &Path,
+) -> impl Fn(&ManifestFile) -> std::io::Result<Box<dyn Read + Send>> + Sync {
+    move |f| {
+        let p = inventory::local_file(manifest_path, f)?;
+        Ok(Box::new(std::fs::File::open(p)?) as Box<dyn Read + Send>)
+    }
 }
 
 /// `manifest.json` checked against the `manifest.checksum` beside it.
