@@ -21,6 +21,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::io::{self, Read, Write};
 use std::sync::{OnceLock, RwLock};
 
 // ---------------------------------------------------------------------------------------
@@ -288,8 +289,18 @@ impl Interner {
 /// A name is leaked when first interned: the tables hold what a bucket's listing names
 /// (storage classes, writers), a handful of distinct strings.
 fn intern(table: &RwLock<Interner>, name: &str) -> u32 {
-    if let Some(&id) = table.read().expect("interner poisoned").ids.get(name) {
-        return id;
+    {
+        let t = table.read().expect("interner poisoned");
+        // A scan of a few names is cheaper than hashing one (this runs once per entry
+        // read).
+        let known = if t.names.len() <= 16 {
+            t.names.iter().position(|n| *n == name).map(|i| i as u32)
+        } else {
+            t.ids.get(name).copied()
+        };
+        if let Some(id) = known {
+            return id;
+        }
     }
     let mut t = table.write().expect("interner poisoned");
     if let Some(&id) = t.ids.get(name) {
@@ -405,6 +416,156 @@ impl std::ops::Deref for StorageClass {
     type Target = str;
     fn deref(&self) -> &str {
         self.as_str()
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Binary forms for the sort's temporary runs.
+//
+// A run lives only while one process reads one report, so it holds each value's compact
+// form as it is in memory (interned names by their number in this process's tables):
+// nothing is parsed or looked up twice. Never use these for anything that outlives the
+// process (the timeline index stores text).
+
+fn write_text(w: &mut impl Write, s: &str) -> io::Result<()> {
+    w.write_all(&(s.len() as u32).to_le_bytes())?;
+    w.write_all(s.as_bytes())
+}
+
+fn read_text(r: &mut impl Read) -> io::Result<Box<str>> {
+    let mut buf = vec![0u8; read_u32(r)? as usize];
+    r.read_exact(&mut buf)?;
+    String::from_utf8(buf)
+        .map(String::into_boxed_str)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+fn read_u32(r: &mut impl Read) -> io::Result<u32> {
+    let mut b = [0u8; 4];
+    r.read_exact(&mut b)?;
+    Ok(u32::from_le_bytes(b))
+}
+
+fn read_byte(r: &mut impl Read) -> io::Result<u8> {
+    let mut b = [0u8; 1];
+    r.read_exact(&mut b)?;
+    Ok(b[0])
+}
+
+fn bad(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("bad {what} in a sort run"),
+    )
+}
+
+impl VersionId {
+    pub(crate) fn write_run(&self, w: &mut impl Write) -> io::Result<()> {
+        match &self.0 {
+            IdRepr::Null => w.write_all(&[0]),
+            IdRepr::Uuid(u) => {
+                w.write_all(&[1])?;
+                w.write_all(u)
+            }
+            IdRepr::Packed { len, bits } => {
+                w.write_all(&[2, *len])?;
+                w.write_all(&bits[..(usize::from(*len) * 6).div_ceil(8)])
+            }
+            IdRepr::Text(t) => {
+                w.write_all(&[3])?;
+                write_text(w, t)
+            }
+        }
+    }
+
+    pub(crate) fn read_run(r: &mut impl Read) -> io::Result<VersionId> {
+        Ok(VersionId(match read_byte(r)? {
+            0 => IdRepr::Null,
+            1 => {
+                let mut u = [0u8; 16];
+                r.read_exact(&mut u)?;
+                IdRepr::Uuid(u)
+            }
+            2 => {
+                let len = read_byte(r)?;
+                if usize::from(len) > PACKED_MAX {
+                    return Err(bad("version id"));
+                }
+                let mut bits = [0u8; 24];
+                r.read_exact(&mut bits[..(usize::from(len) * 6).div_ceil(8)])?;
+                IdRepr::Packed { len, bits }
+            }
+            3 => IdRepr::Text(read_text(r)?),
+            _ => return Err(bad("version id")),
+        }))
+    }
+}
+
+impl ETag {
+    pub(crate) fn write_run(&self, w: &mut impl Write) -> io::Result<()> {
+        match &self.0 {
+            TagRepr::Empty => w.write_all(&[0]),
+            TagRepr::Md5(m) => {
+                w.write_all(&[1])?;
+                w.write_all(m)
+            }
+            TagRepr::Multipart(m, parts) => {
+                w.write_all(&[2])?;
+                w.write_all(m)?;
+                w.write_all(&parts.to_le_bytes())
+            }
+            TagRepr::Text(t) => {
+                w.write_all(&[3])?;
+                write_text(w, t)
+            }
+        }
+    }
+
+    pub(crate) fn read_run(r: &mut impl Read) -> io::Result<ETag> {
+        let mut md5 = [0u8; 16];
+        Ok(ETag(match read_byte(r)? {
+            0 => TagRepr::Empty,
+            1 => {
+                r.read_exact(&mut md5)?;
+                TagRepr::Md5(md5)
+            }
+            2 => {
+                r.read_exact(&mut md5)?;
+                TagRepr::Multipart(md5, read_u32(r)?)
+            }
+            3 => TagRepr::Text(read_text(r)?),
+            _ => return Err(bad("ETag")),
+        }))
+    }
+}
+
+impl StorageClass {
+    pub(crate) fn write_run(&self, w: &mut impl Write) -> io::Result<()> {
+        w.write_all(&self.0.to_le_bytes())
+    }
+
+    pub(crate) fn read_run(r: &mut impl Read) -> io::Result<StorageClass> {
+        let id = read_u32(r)?;
+        if (id as usize) < classes().read().expect("interner poisoned").names.len() {
+            Ok(StorageClass(id))
+        } else {
+            Err(bad("storage class"))
+        }
+    }
+}
+
+impl OwnerId {
+    pub(crate) fn write_run(&self, w: &mut impl Write) -> io::Result<()> {
+        w.write_all(&self.0.to_le_bytes())
+    }
+
+    pub(crate) fn read_run(r: &mut impl Read) -> io::Result<OwnerId> {
+        let id = read_u32(r)?;
+        if (id as usize) < owners().read().expect("interner poisoned").names.len() {
+            Ok(OwnerId(id))
+        } else {
+            Err(bad("owner"))
+        }
     }
 }
 

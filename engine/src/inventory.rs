@@ -42,6 +42,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
+use std::collections::binary_heap::PeekMut;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -485,6 +486,11 @@ impl EntrySorter {
 
     /// Add one entry.
     pub fn push(&mut self, entry: Entry) -> Result<(), InventoryError> {
+        if self.buffer.capacity() == 0 {
+            // One allocation for every run: growing by doubling would copy each run's
+            // entries several times over.
+            self.buffer.reserve_exact(self.options.run_entries.max(1));
+        }
         self.buffer.push(entry);
         self.pushed += 1;
         if self.buffer.len() >= self.options.run_entries.max(1) {
@@ -514,12 +520,10 @@ impl EntrySorter {
         self.buffer.sort_unstable_by(entry_order);
         let mut w = BufWriter::with_capacity(1 << 16, std::fs::File::create(&path)?);
         for e in self.buffer.drain(..) {
-            write_entry(&mut w, &e)?;
+            write_run_entry(&mut w, &e)?;
         }
         w.flush()?;
         self.runs.push(path);
-        // Give the memory back: the next run is built from scratch.
-        self.buffer.shrink_to(0);
         Ok(())
     }
 
@@ -569,7 +573,7 @@ impl Source {
     fn next_entry(&mut self) -> Result<Option<Entry>, InventoryError> {
         match self {
             Source::Memory(it) => Ok(it.next()),
-            Source::Run(r) => Ok(read_entry(r)?),
+            Source::Run(r) => Ok(read_run_entry(r)?),
         }
     }
 }
@@ -609,16 +613,14 @@ impl Iterator for SortedEntries {
     type Item = Result<Entry, InventoryError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let HeapItem { entry, source } = self.heap.pop()?;
-        match self.sources[source].next_entry() {
-            Ok(Some(next)) => self.heap.push(HeapItem {
-                entry: next,
-                source,
-            }),
-            Ok(None) => {}
-            Err(e) => return Some(Err(e)),
+        let mut top = self.heap.peek_mut()?;
+        // The smallest entry leaves; the next of its source takes its place, sifted down
+        // once (a pop and a push would sift twice).
+        match self.sources[top.source].next_entry() {
+            Ok(Some(next)) => Some(Ok(std::mem::replace(&mut top.entry, next))),
+            Ok(None) => Some(Ok(PeekMut::pop(top).entry)),
+            Err(e) => Some(Err(e)),
         }
-        Some(Ok(entry))
     }
 }
 
@@ -649,6 +651,68 @@ pub(crate) fn write_entry(w: &mut impl Write, e: &Entry) -> io::Result<()> {
         write_str(w, o)?;
     }
     Ok(())
+}
+
+// The sort's own run format: like the entry format above, but each value in its compact
+// form as held in memory (see `compact`), so nothing is parsed or interned twice. Only
+// this process reads it back.
+fn write_run_entry(w: &mut impl Write, e: &Entry) -> io::Result<()> {
+    let v = &e.version;
+    write_str(w, &e.key)?;
+    v.version_id.write_run(w)?;
+    w.write_all(&v.last_modified.timestamp().to_le_bytes())?;
+    w.write_all(&v.last_modified.timestamp_subsec_nanos().to_le_bytes())?;
+    let flags = u8::from(v.delete_marker)
+        | (u8::from(v.is_latest) << 1)
+        | (u8::from(v.storage_class.is_some()) << 2)
+        | (u8::from(v.owner_id.is_some()) << 3);
+    w.write_all(&[flags])?;
+    v.etag.write_run(w)?;
+    w.write_all(&v.size.to_le_bytes())?;
+    if let Some(c) = &v.storage_class {
+        c.write_run(w)?;
+    }
+    if let Some(o) = &v.owner_id {
+        o.write_run(w)?;
+    }
+    Ok(())
+}
+
+fn read_run_entry(r: &mut impl BufRead) -> io::Result<Option<Entry>> {
+    let Some(len) = read_exact_or_eof::<4>(r)? else {
+        return Ok(None);
+    };
+    let mut key = vec![0u8; u32::from_le_bytes(len) as usize];
+    r.read_exact(&mut key)?;
+    let key = String::from_utf8(key).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    let version_id = VersionId::read_run(r)?;
+    let mut fixed = [0u8; 13];
+    r.read_exact(&mut fixed)?;
+    let secs = i64::from_le_bytes(fixed[..8].try_into().expect("8 bytes"));
+    let nanos = u32::from_le_bytes(fixed[8..12].try_into().expect("4 bytes"));
+    let last_modified = DateTime::from_timestamp(secs, nanos)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "time out of range"))?;
+    let flags = fixed[12];
+    let etag = ETag::read_run(r)?;
+    let mut size = [0u8; 8];
+    r.read_exact(&mut size)?;
+    let storage_class = (flags & 4 != 0)
+        .then(|| StorageClass::read_run(r))
+        .transpose()?;
+    let owner_id = (flags & 8 != 0).then(|| OwnerId::read_run(r)).transpose()?;
+    Ok(Some(Entry {
+        key,
+        version: Version {
+            version_id,
+            last_modified,
+            delete_marker: flags & 1 != 0,
+            etag,
+            size: u64::from_le_bytes(size),
+            storage_class,
+            owner_id,
+            is_latest: flags & 2 != 0,
+        },
+    }))
 }
 
 fn read_exact_or_eof<const N: usize>(r: &mut impl BufRead) -> io::Result<Option<[u8; N]>> {
@@ -816,7 +880,7 @@ pub fn load(
 ) -> Result<Loaded, InventoryError> {
     let (sorters, rows) = read_all(manifest, prefix, options, open)?;
     let runs = sorters.iter().map(EntrySorter::spilled_runs).sum();
-    let timeline = timeline_from_sorted(EntrySorter::merge(sorters)?)?;
+    let timeline = merged_beside(sorters, |sorted| timeline_from_sorted(sorted))?;
     Ok(Loaded {
         timeline,
         rows,
@@ -873,6 +937,43 @@ fn read_all(
     Ok((sorters, rows))
 }
 
+/// Entries sent at once from the merge to its consumer.
+const MERGE_BATCH: usize = 1024;
+
+/// `consume` the merged entries of `sorters`, the merge running on a thread of its own:
+/// merging and building the timeline each take about one core.
+fn merged_beside<T>(
+    sorters: Vec<EntrySorter>,
+    consume: impl FnOnce(
+        &mut dyn Iterator<Item = Result<Entry, InventoryError>>,
+    ) -> Result<T, InventoryError>,
+) -> Result<T, InventoryError> {
+    let sorted = EntrySorter::merge(sorters)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Result<Entry, InventoryError>>>(8);
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            let mut batch = Vec::with_capacity(MERGE_BATCH);
+            for e in sorted {
+                let failed = e.is_err();
+                batch.push(e);
+                if batch.len() == MERGE_BATCH || failed {
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(MERGE_BATCH));
+                    // A closed channel: the consumer has stopped (on an error of its own).
+                    if tx.send(full).is_err() || failed {
+                        return;
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let _ = tx.send(batch);
+            }
+        });
+        // Dropped when `consume` returns, which stops the merge if it has not ended.
+        let mut entries = rx.into_iter().flatten();
+        consume(&mut entries)
+    })
+}
+
 /// [`load`] without holding the timeline: its parts go to `part` as they are built (see
 /// [`parts_from_sorted`]).
 pub fn load_parts(
@@ -884,7 +985,7 @@ pub fn load_parts(
 ) -> Result<PartsLoaded, InventoryError> {
     let (sorters, rows) = read_all(manifest, prefix, options, open)?;
     let spilled_runs = sorters.iter().map(EntrySorter::spilled_runs).sum();
-    let (entries, keys) = parts_from_sorted(EntrySorter::merge(sorters)?, part)?;
+    let (entries, keys) = merged_beside(sorters, |sorted| parts_from_sorted(sorted, part))?;
     Ok(PartsLoaded {
         rows,
         entries,
