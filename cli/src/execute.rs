@@ -778,10 +778,7 @@ pub struct Buckets {
 fn probe_by_listing(plan: &RestorePlan, concurrency: usize) -> bool {
     let actions = plan.actions.len() as u64;
     let page = probe_page_size(concurrency) as u64;
-    let entries = match plan.stats.versions_now {
-        0 => plan.stats.keys_now.saturating_mul(20),
-        n => n,
-    };
+    let entries = plan.stats.entries_now();
     actions > 0 && entries <= actions.saturating_mul(page)
 }
 

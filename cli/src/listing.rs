@@ -22,13 +22,20 @@
 //!
 //! # Parallel listing
 //!
-//! One listing stream does roughly a thousand entries per round trip. To go faster, the
-//! first listing uses the delimiter `/`: it returns every version of the keys directly
-//! under the prefix, and the sub-prefixes ("folders") as common prefixes. Each common
-//! prefix is then listed on its own stream, up to `concurrency` at once. The parts hold
-//! disjoint keys and are merged by key ([`TimelineBuilder::merge_disjoint`]). Prefix
-//! listings start without markers, so they do not depend on how a server interprets a
-//! key marker that is not a key.
+//! One listing stream does roughly a thousand entries per round trip. To go faster, a
+//! listing is split by folder, but only when it is larger than one page:
+//!
+//! 1. A first plain page. If it is the whole listing, that was the only call. If not, its
+//!    keys before the folder (or key) it stopped in are complete and kept.
+//! 2. A listing with the delimiter `/` from there on: it returns every version of the
+//!    keys directly under the prefix, and the sub-prefixes ("folders") as common prefixes.
+//! 3. Each of those folders on its own stream, up to `concurrency` at once.
+//!
+//! The parts hold disjoint keys and are merged by key
+//! ([`TimelineBuilder::merge_disjoint`]). Folder listings start without markers, so they
+//! do not depend on how a server interprets a key marker that is not a key. A caller
+//! that knows about how many entries a listing holds asks [`streams_for`] whether
+//! splitting it pays.
 
 use crate::bucket::Bucket;
 use crate::error::{CliError, CliResult, from_s3};
@@ -45,6 +52,18 @@ pub type Chunks = mpsc::Sender<Timeline>;
 /// Most common prefixes worth one stream each; beyond this the listing stays sequential
 /// (the discovery pass alone would cost as much as it saves).
 const MAX_PARTS: usize = 10_000;
+
+/// How many listing streams to use for a listing of about `expected` entries: one when
+/// it fits in `concurrency` pages (at most that many calls, where listing by folder costs
+/// a discovery call and one call per folder, however small), else `concurrency`.
+pub fn streams_for(expected: u64, page_size: i32, concurrency: usize) -> usize {
+    let pages = expected.div_ceil(u64::try_from(page_size.max(1)).unwrap_or(1));
+    if pages <= concurrency as u64 {
+        1
+    } else {
+        concurrency
+    }
+}
 
 /// List every version and delete marker under `prefix` into a timeline, with up to
 /// `concurrency` listing streams.
@@ -129,9 +148,11 @@ async fn list_with(
         )
         .await?
     } else {
-        list_part(bucket, &spinner, prefix, None, page_size, &order, chunks)
-            .await?
-            .0
+        list_part(
+            bucket, &spinner, prefix, None, page_size, &order, chunks, "",
+        )
+        .await?
+        .0
     };
     spinner.finish_and_clear();
     let mut builder = builder;
@@ -149,24 +170,38 @@ async fn list_parallel(
     order: &Mutex<ListOrder>,
     chunks: Option<&Chunks>,
 ) -> CliResult<TimelineBuilder> {
-    let (direct, prefixes) =
-        list_part(s3, spinner, prefix, Some("/"), page_size, order, chunks).await?;
-    if prefixes.is_empty() || prefixes.len() > MAX_PARTS {
-        if prefixes.is_empty() {
-            return Ok(direct);
-        }
+    let (first, from) = first_page(s3, spinner, prefix, page_size, order).await?;
+    let Some(from) = from else {
+        return Ok(first);
+    };
+    let (direct, prefixes) = list_part(
+        s3,
+        spinner,
+        prefix,
+        Some("/"),
+        page_size,
+        order,
+        chunks,
+        &from,
+    )
+    .await?;
+    if prefixes.len() > MAX_PARTS {
+        // Start again on one stream (what the first page holds is listed again).
         return Ok(
-            list_part(s3, spinner, prefix, None, page_size, order, chunks)
+            list_part(s3, spinner, prefix, None, page_size, order, chunks, "")
                 .await?
                 .0,
         );
+    }
+    if prefixes.is_empty() {
+        return Ok(TimelineBuilder::merge_disjoint(vec![first, direct])?);
     }
     let shared = Arc::new(Mutex::new(*order.lock().expect("listing order lock")));
     tracing::debug!(
         parts = prefixes.len(),
         "listing common prefixes in parallel"
     );
-    let mut parts = vec![direct];
+    let mut parts = vec![first, direct];
     let mut pending = prefixes.into_iter();
     let mut tasks = tokio::task::JoinSet::new();
     loop {
@@ -176,8 +211,17 @@ async fn list_parallel(
             let order = Arc::clone(&shared);
             let chunks = chunks.cloned();
             tasks.spawn(async move {
-                let (part, _) =
-                    list_part(&s3, &spinner, &p, None, page_size, &order, chunks.as_ref()).await?;
+                let (part, _) = list_part(
+                    &s3,
+                    &spinner,
+                    &p,
+                    None,
+                    page_size,
+                    &order,
+                    chunks.as_ref(),
+                    "",
+                )
+                .await?;
                 check_part(&p, &part)?;
                 Ok::<_, CliError>(part)
             });
@@ -198,6 +242,50 @@ async fn list_parallel(
     Ok(TimelineBuilder::merge_disjoint(parts)?)
 }
 
+/// The first page of a listing that may be split: the timeline of the keys it holds
+/// completely, and where the rest of the listing begins (`None`: the page was all of it).
+///
+/// A page stops at a key (`NextKeyMarker`) that may go on in the next page; every key
+/// before it is complete. The rest begins at the folder that key is in, or at the key
+/// itself when it is directly under the prefix, so that folders are never split.
+async fn first_page(
+    s3: &Arc<dyn Bucket>,
+    spinner: &ProgressBar,
+    prefix: &str,
+    page_size: i32,
+    order: &Mutex<ListOrder>,
+) -> CliResult<(TimelineBuilder, Option<String>)> {
+    let raw = s3
+        .list_page(prefix, None, (None, None), page_size)
+        .await
+        .map_err(|e| from_s3(e, s3.name()))?;
+    let from = raw.truncated.then(|| {
+        raw.next_key_marker
+            .as_deref()
+            .and_then(|k| Some((k, k.strip_prefix(prefix)?)))
+            .map(|(k, rest)| match rest.find('/') {
+                Some(i) => k[..prefix.len() + i + 1].to_owned(),
+                None => k.to_owned(),
+            })
+            // Without a usable marker, the rest is everything: the page is not used.
+            .unwrap_or_default()
+    });
+    let document: Vec<_> = match &from {
+        Some(from) => raw
+            .document
+            .into_iter()
+            .filter(|e| e.key.as_str() < from.as_str())
+            .collect(),
+        None => raw.document,
+    };
+    spinner.inc(document.len() as u64);
+    let mut builder = TimelineBuilder::new();
+    let mut o = *order.lock().expect("listing order lock");
+    builder.push_document(document, &mut o)?;
+    *order.lock().expect("listing order lock") = o;
+    Ok((builder, from))
+}
+
 /// A common prefix exists only because keys have it: a part listing that finds none, or
 /// finds keys outside it, means the prefix was misread (an encoding the server did not
 /// use) and keys would be skipped without a word. That is an error, not a guess.
@@ -216,7 +304,8 @@ fn check_part(prefix: &str, part: &TimelineBuilder) -> CliResult<()> {
 }
 
 /// One listing stream: all pages under `prefix` (with `delimiter`, the common prefixes
-/// too).
+/// too), keeping only the keys and common prefixes from `from` on.
+#[allow(clippy::too_many_arguments)]
 async fn list_part(
     s3: &Arc<dyn Bucket>,
     spinner: &ProgressBar,
@@ -225,6 +314,7 @@ async fn list_part(
     page_size: i32,
     order: &Mutex<ListOrder>,
     chunks: Option<&Chunks>,
+    from: &str,
 ) -> CliResult<(TimelineBuilder, Vec<String>)> {
     let bucket = s3.name();
     let fetch = |km: Option<String>, vm: Option<String>, size: i32| async move {
@@ -239,6 +329,7 @@ async fn list_part(
         spinner,
         &format!("s3://{bucket}/{prefix}"),
         chunks,
+        from,
     )
     .await
 }
@@ -251,6 +342,7 @@ async fn page_loop<F, Fut>(
     spinner: &ProgressBar,
     what: &str,
     chunks: Option<&Chunks>,
+    from: &str,
 ) -> CliResult<(TimelineBuilder, Vec<String>)>
 where
     F: FnMut(Option<String>, Option<String>, i32) -> Fut,
@@ -301,6 +393,11 @@ where
             }
         } else {
             size = page_size;
+        }
+        if !from.is_empty() {
+            // What comes before `from` is listed by another stream.
+            raw.document.retain(|e| e.key.as_str() >= from);
+            raw.common_prefixes.retain(|p| p.as_str() >= from);
         }
         spinner.inc(raw.document.len() as u64);
         let mut o = known;
@@ -376,10 +473,80 @@ mod tests {
             async move { next.ok_or_else(|| CliError::failure("asked for a page too many")) }
         };
         let order = Mutex::new(ListOrder::Unknown);
-        let r = page_loop(fetch, 7, &order, &ProgressBar::hidden(), "test", None)
+        let r = page_loop(fetch, 7, &order, &ProgressBar::hidden(), "test", None, "")
             .await
             .map(|(b, _)| b.finish());
         (r, asked.into_inner().unwrap())
+    }
+
+    /// A bucket in memory with `keys` (each written `n` times, some then deleted).
+    fn bucket_of(keys: &[(String, u8, bool)]) -> (Arc<crate::bucket::MemStore>, Arc<dyn Bucket>) {
+        use s3rewind_engine::{SimBucket, Versioning};
+        let mut sim = SimBucket::new(Versioning::Enabled, "v");
+        let mut t = 0;
+        let mut tick = || {
+            t += 1;
+            Utc.timestamp_opt(1_700_000_000 + t, 0).unwrap()
+        };
+        for (key, writes, deleted) in keys {
+            for _ in 0..*writes {
+                let at = tick();
+                sim.put(key, key.as_bytes(), at);
+            }
+            if *deleted {
+                let at = tick();
+                sim.delete(key, at);
+            }
+        }
+        let store = crate::bucket::MemStore::new();
+        let b: Arc<dyn Bucket> = Arc::new(store.insert("b", sim));
+        (store, b)
+    }
+
+    async fn listed(b: &Arc<dyn Bucket>, prefix: &str, page: i32, streams: usize) -> Timeline {
+        let quiet = crate::output::Printer::new(crate::output::OutputFormat::Text, true, true);
+        list_bucket(b, &quiet, prefix, page, streams).await.unwrap()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        /// However the listing is split (first page, folders, page size, streams), it
+        /// returns what one stream returns; a listing that fits in one page costs one
+        /// call.
+        #[test]
+        fn a_split_listing_equals_one_stream(
+            keys in proptest::collection::btree_map(
+                "(a|b/|b/c|c/|c/d/|d|[ab]/x|z)[a-c]{0,2}",
+                (1u8..4, proptest::bool::ANY),
+                0..40,
+            ),
+            prefix in "(|b|b/|c/)",
+            page in 1i32..9,
+            streams in 2usize..5,
+        ) {
+            let keys: Vec<(String, u8, bool)> =
+                keys.into_iter().map(|(k, (n, d))| (k, n, d)).collect();
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let (store, b) = bucket_of(&keys);
+                let one = listed(&b, &prefix, 1000, 1).await;
+                store.reset_requests();
+                let split = listed(&b, &prefix, page, streams).await;
+                proptest::prop_assert_eq!(&split, &one);
+                if one.len() <= page as usize {
+                    proptest::prop_assert_eq!(store.requests().of(crate::bucket::Op::List), 1);
+                }
+                Ok(())
+            })?;
+        }
+    }
+
+    #[test]
+    fn streams_for_lists_small_ranges_on_one_stream() {
+        assert_eq!(streams_for(0, 1000, 8), 1);
+        assert_eq!(streams_for(8_000, 1000, 8), 1);
+        assert_eq!(streams_for(8_001, 1000, 8), 8);
+        assert_eq!(streams_for(17, 2, 8), 8);
     }
 
     #[tokio::test]

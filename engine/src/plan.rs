@@ -181,6 +181,18 @@ pub struct PlanStats {
     pub versions_now: u64,
 }
 
+impl PlanStats {
+    /// The versions and delete markers the destination range held when planned; for a
+    /// plan file written before `versions_now` was recorded, an estimate of 20 per
+    /// current key.
+    pub fn entries_now(&self) -> u64 {
+        match self.versions_now {
+            0 => self.keys_now.saturating_mul(20),
+            n => n,
+        }
+    }
+}
+
 /// How many of the destination's current keys a plan may hide behind delete markers
 /// before it is refused (the blast-radius guard; `--max-delete-markers`).
 ///

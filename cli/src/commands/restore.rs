@@ -1290,6 +1290,13 @@ pub(crate) async fn verify_after(
         }
     };
     let known = journal::known_copies(&journal::read(journal_path)?);
+    // The range holds what it held when planned plus one entry per action: listing it by
+    // folder pays only when that is many pages.
+    let after = p.stats.entries_now() + p.actions.len() as u64;
+    let listing = (
+        listing.0,
+        crate::listing::streams_for(after, listing.0, listing.1),
+    );
     let filter = filter_of(&p.keys.clone().unwrap_or_default())?;
     let mut target = target.clone();
     filter.retain(&mut target, str::to_owned);
