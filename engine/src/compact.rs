@@ -539,18 +539,23 @@ impl ETag {
     }
 }
 
+/// An interned name's number, read back from a run: one this process gave out.
+fn read_interned(r: &mut impl Read, table: &RwLock<Interner>, what: &str) -> io::Result<u32> {
+    let id = read_u32(r)?;
+    if (id as usize) < table.read().expect("interner poisoned").names.len() {
+        Ok(id)
+    } else {
+        Err(bad(what))
+    }
+}
+
 impl StorageClass {
     pub(crate) fn write_run(&self, w: &mut impl Write) -> io::Result<()> {
         w.write_all(&self.0.to_le_bytes())
     }
 
     pub(crate) fn read_run(r: &mut impl Read) -> io::Result<StorageClass> {
-        let id = read_u32(r)?;
-        if (id as usize) < classes().read().expect("interner poisoned").names.len() {
-            Ok(StorageClass(id))
-        } else {
-            Err(bad("storage class"))
-        }
+        read_interned(r, classes(), "storage class").map(StorageClass)
     }
 }
 
@@ -560,12 +565,7 @@ impl OwnerId {
     }
 
     pub(crate) fn read_run(r: &mut impl Read) -> io::Result<OwnerId> {
-        let id = read_u32(r)?;
-        if (id as usize) < owners().read().expect("interner poisoned").names.len() {
-            Ok(OwnerId(id))
-        } else {
-            Err(bad("owner"))
-        }
+        read_interned(r, owners(), "owner").map(OwnerId)
     }
 }
 
@@ -713,7 +713,7 @@ string_like!(StorageClass);
 string_like!(OwnerId);
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
 
@@ -759,8 +759,10 @@ mod tests {
         assert!(std::mem::size_of::<Option<OwnerId>>() <= 8);
     }
 
-    fn id_text() -> impl Strategy<Value = String> {
+    /// Texts of every shape the compact forms distinguish (and others).
+    pub(crate) fn id_text() -> impl Strategy<Value = String> {
         prop_oneof![
+            Just("null".to_owned()),
             "[A-Za-z0-9._]{0,40}",
             "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-fA-F]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
             "[0-9a-fA-F]{32}(-[0-9]{1,6})?",

@@ -624,104 +624,13 @@ impl Iterator for SortedEntries {
     }
 }
 
-// The run format: length-prefixed fields, little-endian. It lives only as long as one
-// load, so it has no version.
+// The entry format: length-prefixed fields, little-endian. The timeline index stores it
+// with its values as text (read by any process, any version of the interners); the sort's
+// runs with each value in its compact form as held in memory (see `compact`), so nothing
+// is parsed or interned twice: only the process that wrote a run reads it back.
 fn write_str(w: &mut impl Write, s: &str) -> io::Result<()> {
     w.write_all(&(s.len() as u32).to_le_bytes())?;
     w.write_all(s.as_bytes())
-}
-
-pub(crate) fn write_entry(w: &mut impl Write, e: &Entry) -> io::Result<()> {
-    let v = &e.version;
-    write_str(w, &e.key)?;
-    write_str(w, &v.version_id.as_str())?;
-    w.write_all(&v.last_modified.timestamp().to_le_bytes())?;
-    w.write_all(&v.last_modified.timestamp_subsec_nanos().to_le_bytes())?;
-    let flags = u8::from(v.delete_marker)
-        | (u8::from(v.is_latest) << 1)
-        | (u8::from(v.storage_class.is_some()) << 2)
-        | (u8::from(v.owner_id.is_some()) << 3);
-    w.write_all(&[flags])?;
-    write_str(w, &v.etag.as_str())?;
-    w.write_all(&v.size.to_le_bytes())?;
-    if let Some(c) = &v.storage_class {
-        write_str(w, c.as_str())?;
-    }
-    if let Some(o) = &v.owner_id {
-        write_str(w, o)?;
-    }
-    Ok(())
-}
-
-// The sort's own run format: like the entry format above, but each value in its compact
-// form as held in memory (see `compact`), so nothing is parsed or interned twice. Only
-// this process reads it back.
-fn write_run_entry(w: &mut impl Write, e: &Entry) -> io::Result<()> {
-    let v = &e.version;
-    write_str(w, &e.key)?;
-    v.version_id.write_run(w)?;
-    w.write_all(&v.last_modified.timestamp().to_le_bytes())?;
-    w.write_all(&v.last_modified.timestamp_subsec_nanos().to_le_bytes())?;
-    let flags = u8::from(v.delete_marker)
-        | (u8::from(v.is_latest) << 1)
-        | (u8::from(v.storage_class.is_some()) << 2)
-        | (u8::from(v.owner_id.is_some()) << 3);
-    w.write_all(&[flags])?;
-    v.etag.write_run(w)?;
-    w.write_all(&v.size.to_le_bytes())?;
-    if let Some(c) = &v.storage_class {
-        c.write_run(w)?;
-    }
-    if let Some(o) = &v.owner_id {
-        o.write_run(w)?;
-    }
-    Ok(())
-}
-
-fn read_run_entry(r: &mut impl BufRead) -> io::Result<Option<Entry>> {
-    let Some(len) = read_exact_or_eof::<4>(r)? else {
-        return Ok(None);
-    };
-    let mut key = vec![0u8; u32::from_le_bytes(len) as usize];
-    r.read_exact(&mut key)?;
-    let key = String::from_utf8(key).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    let version_id = VersionId::read_run(r)?;
-    let mut fixed = [0u8; 13];
-    r.read_exact(&mut fixed)?;
-    let secs = i64::from_le_bytes(fixed[..8].try_into().expect("8 bytes"));
-    let nanos = u32::from_le_bytes(fixed[8..12].try_into().expect("4 bytes"));
-    let last_modified = DateTime::from_timestamp(secs, nanos)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "time out of range"))?;
-    let flags = fixed[12];
-    let etag = ETag::read_run(r)?;
-    let mut size = [0u8; 8];
-    r.read_exact(&mut size)?;
-    let storage_class = (flags & 4 != 0)
-        .then(|| StorageClass::read_run(r))
-        .transpose()?;
-    let owner_id = (flags & 8 != 0).then(|| OwnerId::read_run(r)).transpose()?;
-    Ok(Some(Entry {
-        key,
-        version: Version {
-            version_id,
-            last_modified,
-            delete_marker: flags & 1 != 0,
-            etag,
-            size: u64::from_le_bytes(size),
-            storage_class,
-            owner_id,
-            is_latest: flags & 2 != 0,
-        },
-    }))
-}
-
-fn read_exact_or_eof<const N: usize>(r: &mut impl BufRead) -> io::Result<Option<[u8; N]>> {
-    if r.fill_buf()?.is_empty() {
-        return Ok(None);
-    }
-    let mut b = [0u8; N];
-    r.read_exact(&mut b)?;
-    Ok(Some(b))
 }
 
 fn read_str(r: &mut impl Read) -> io::Result<String> {
@@ -732,37 +641,118 @@ fn read_str(r: &mut impl Read) -> io::Result<String> {
     String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-pub(crate) fn read_entry(r: &mut impl BufRead) -> io::Result<Option<Entry>> {
-    let Some(len) = read_exact_or_eof::<4>(r)? else {
+/// How an entry's compact values are written and read back.
+trait Values {
+    fn write_id(w: &mut impl Write, id: &VersionId) -> io::Result<()>;
+    fn read_id(r: &mut impl Read) -> io::Result<VersionId>;
+    fn write_etag(w: &mut impl Write, etag: &ETag) -> io::Result<()>;
+    fn read_etag(r: &mut impl Read) -> io::Result<ETag>;
+    fn write_class(w: &mut impl Write, class: &StorageClass) -> io::Result<()>;
+    fn read_class(r: &mut impl Read) -> io::Result<StorageClass>;
+    fn write_owner(w: &mut impl Write, owner: &OwnerId) -> io::Result<()>;
+    fn read_owner(r: &mut impl Read) -> io::Result<OwnerId>;
+}
+
+/// As text: the timeline index (its format version 1).
+struct AsText;
+
+impl Values for AsText {
+    fn write_id(w: &mut impl Write, id: &VersionId) -> io::Result<()> {
+        write_str(w, &id.as_str())
+    }
+    fn read_id(r: &mut impl Read) -> io::Result<VersionId> {
+        Ok(VersionId::new(&read_str(r)?))
+    }
+    fn write_etag(w: &mut impl Write, etag: &ETag) -> io::Result<()> {
+        write_str(w, &etag.as_str())
+    }
+    fn read_etag(r: &mut impl Read) -> io::Result<ETag> {
+        Ok(ETag::new(&read_str(r)?))
+    }
+    fn write_class(w: &mut impl Write, class: &StorageClass) -> io::Result<()> {
+        write_str(w, class.as_str())
+    }
+    fn read_class(r: &mut impl Read) -> io::Result<StorageClass> {
+        Ok(StorageClass::new(&read_str(r)?))
+    }
+    fn write_owner(w: &mut impl Write, owner: &OwnerId) -> io::Result<()> {
+        write_str(w, owner.as_str())
+    }
+    fn read_owner(r: &mut impl Read) -> io::Result<OwnerId> {
+        Ok(OwnerId::new(&read_str(r)?))
+    }
+}
+
+/// As held in memory: the sort's runs.
+struct InMemory;
+
+impl Values for InMemory {
+    fn write_id(w: &mut impl Write, id: &VersionId) -> io::Result<()> {
+        id.write_run(w)
+    }
+    fn read_id(r: &mut impl Read) -> io::Result<VersionId> {
+        VersionId::read_run(r)
+    }
+    fn write_etag(w: &mut impl Write, etag: &ETag) -> io::Result<()> {
+        etag.write_run(w)
+    }
+    fn read_etag(r: &mut impl Read) -> io::Result<ETag> {
+        ETag::read_run(r)
+    }
+    fn write_class(w: &mut impl Write, class: &StorageClass) -> io::Result<()> {
+        class.write_run(w)
+    }
+    fn read_class(r: &mut impl Read) -> io::Result<StorageClass> {
+        StorageClass::read_run(r)
+    }
+    fn write_owner(w: &mut impl Write, owner: &OwnerId) -> io::Result<()> {
+        owner.write_run(w)
+    }
+    fn read_owner(r: &mut impl Read) -> io::Result<OwnerId> {
+        OwnerId::read_run(r)
+    }
+}
+
+fn write_entry_as<V: Values>(w: &mut impl Write, e: &Entry) -> io::Result<()> {
+    let v = &e.version;
+    write_str(w, &e.key)?;
+    V::write_id(w, &v.version_id)?;
+    w.write_all(&v.last_modified.timestamp().to_le_bytes())?;
+    w.write_all(&v.last_modified.timestamp_subsec_nanos().to_le_bytes())?;
+    let flags = u8::from(v.delete_marker)
+        | (u8::from(v.is_latest) << 1)
+        | (u8::from(v.storage_class.is_some()) << 2)
+        | (u8::from(v.owner_id.is_some()) << 3);
+    w.write_all(&[flags])?;
+    V::write_etag(w, &v.etag)?;
+    w.write_all(&v.size.to_le_bytes())?;
+    if let Some(c) = &v.storage_class {
+        V::write_class(w, c)?;
+    }
+    if let Some(o) = &v.owner_id {
+        V::write_owner(w, o)?;
+    }
+    Ok(())
+}
+
+fn read_entry_as<V: Values>(r: &mut impl BufRead) -> io::Result<Option<Entry>> {
+    if r.fill_buf()?.is_empty() {
         return Ok(None);
-    };
-    let mut key = vec![0u8; u32::from_le_bytes(len) as usize];
-    r.read_exact(&mut key)?;
-    let key = String::from_utf8(key).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-    let version_id = VersionId::new(&read_str(r)?);
-    let mut secs = [0u8; 8];
-    r.read_exact(&mut secs)?;
-    let mut nanos = [0u8; 4];
-    r.read_exact(&mut nanos)?;
-    let last_modified =
-        DateTime::from_timestamp(i64::from_le_bytes(secs), u32::from_le_bytes(nanos))
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "time out of range"))?;
-    let mut flags = [0u8; 1];
-    r.read_exact(&mut flags)?;
-    let flags = flags[0];
-    let etag = ETag::new(&read_str(r)?);
+    }
+    let key = read_str(r)?;
+    let version_id = V::read_id(r)?;
+    let mut fixed = [0u8; 13];
+    r.read_exact(&mut fixed)?;
+    let secs = i64::from_le_bytes(fixed[..8].try_into().expect("8 bytes"));
+    let nanos = u32::from_le_bytes(fixed[8..12].try_into().expect("4 bytes"));
+    let last_modified = DateTime::from_timestamp(secs, nanos)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "time out of range"))?;
+    let flags = fixed[12];
+    let etag = V::read_etag(r)?;
     let mut size = [0u8; 8];
     r.read_exact(&mut size)?;
-    let storage_class = if flags & 4 != 0 {
-        Some(StorageClass::new(&read_str(r)?))
-    } else {
-        None
-    };
-    let owner_id = if flags & 8 != 0 {
-        Some(OwnerId::new(&read_str(r)?))
-    } else {
-        None
-    };
+    let storage_class = (flags & 4 != 0).then(|| V::read_class(r)).transpose()?;
+    let owner_id = (flags & 8 != 0).then(|| V::read_owner(r)).transpose()?;
     Ok(Some(Entry {
         key,
         version: Version {
@@ -776,6 +766,24 @@ pub(crate) fn read_entry(r: &mut impl BufRead) -> io::Result<Option<Entry>> {
             is_latest: flags & 2 != 0,
         },
     }))
+}
+
+/// Write an entry as the timeline index stores it.
+pub(crate) fn write_entry(w: &mut impl Write, e: &Entry) -> io::Result<()> {
+    write_entry_as::<AsText>(w, e)
+}
+
+/// Read an entry [`write_entry`] wrote; `None` at the end.
+pub(crate) fn read_entry(r: &mut impl BufRead) -> io::Result<Option<Entry>> {
+    read_entry_as::<AsText>(r)
+}
+
+fn write_run_entry(w: &mut impl Write, e: &Entry) -> io::Result<()> {
+    write_entry_as::<InMemory>(w, e)
+}
+
+fn read_run_entry(r: &mut impl BufRead) -> io::Result<Option<Entry>> {
+    read_entry_as::<InMemory>(r)
 }
 
 /// Build the timeline from entries sorted by [`EntrySorter`]: each key's entries go in
