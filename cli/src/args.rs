@@ -56,7 +56,8 @@ pub struct Global {
     /// No progress bars.
     #[arg(long, global = true)]
     pub no_progress: bool,
-    /// Maximum attempts per S3 request (SDK retry configuration; default 3).
+    /// Maximum attempts per S3 read (SDK retry configuration; default 5). Writes that add
+    /// a version are never retried blindly: the runner reads the key again first.
     #[arg(long, global = true, value_name = "N")]
     pub max_attempts: Option<u32>,
     /// SDK retry mode.

@@ -410,6 +410,13 @@ async fn restore_through_faults(m: Moto) {
         .flat_map(|f| ["CopyObject", "DeleteObject"].map(|op| format!("{f}:{op}")))
         .map(|k| faults[k.as_str()].as_u64().unwrap_or(0))
         .sum();
+    #[allow(clippy::print_stderr)] // the figure the note reports; shown with --nocapture
+    {
+        eprintln!(
+            "{:?}: {added} versions added for {done} writes done; {executed_but_failed} executed writes had their reply broken",
+            m.kind
+        );
+    }
     assert!(
         added >= done && added <= done + executed_but_failed,
         "{added} versions added for {done} writes done and {executed_but_failed} executed writes whose reply was broken\n{ctx}"
