@@ -50,7 +50,7 @@ use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
-mod parquet_report;
+pub mod parquet_report;
 pub use parquet_report::{
     Format, PARQUET_WRITER_SCHEMA, ParquetReportWriter, WriteReport, read_data_file, read_parquet,
     report_writer,

@@ -24,7 +24,8 @@
 //! Unlike CSV, **keys are not URL-encoded** in Parquet (AWS: "When using the CSV file
 //! format, the key name is URL-encoded and must be decoded before you can use it"): they
 //! are taken as they are. AWS compresses the files with Snappy; gzip and uncompressed
-//! files read too (other codecs are refused with a one-line error naming the file).
+//! files read too (a file in another codec fails with an error naming the file: brotli,
+//! lz4 and zstd are not built in).
 //!
 //! A Parquet file is read from its footer, so it cannot be streamed: [`read_parquet`]
 //! reads the whole data file into memory and checks its MD5 against the manifest
