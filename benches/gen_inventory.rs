@@ -1,11 +1,13 @@
-//! Write a synthetic all-versions S3 Inventory report (CSV, gzip) for measuring
-//! `s3rewind plan --inventory`, and optionally check that it gives the plan the listing
-//! rules give.
+//! Write a synthetic all-versions S3 Inventory report (CSV with gzip, or Parquet with
+//! `--parquet`) for measuring `s3rewind plan --inventory`, and optionally check that it
+//! gives the plan the listing rules give.
 //!
 //! ```text
-//! cargo run --release -p s3rewind-benches --bin gen-inventory -- DIR [KEYS] [FILES] [SEED] [--check]
+//! cargo run --release -p s3rewind-benches --bin gen-inventory -- DIR [KEYS] [FILES] [SEED] [--parquet] [--check]
 //! cargo run --release -p s3rewind-benches --bin gen-inventory -- DIR [KEYS] --check-only
 //! ```
+//!
+//! The same arguments write the same rows in either format, into the same files.
 //!
 //! KEYS keys (default 600,000) get 1 to 9 entries each (about 5 on average: 3M
 //! entries for the default), newest marked `IsLatest`, about 12% delete markers, with
@@ -23,7 +25,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use chrono::{DateTime, Utc};
-use s3rewind_engine::inventory::{self, ReportWriter, SortOptions};
+use s3rewind_engine::inventory::{self, Format, SortOptions};
 use s3rewind_engine::{
     Destination, Entry, ListPage, Location, PlanOptions, StorageClass, Timeline, TimelineBuilder,
     Version, plan,
@@ -86,10 +88,15 @@ fn entries_of(i: u64) -> Vec<Entry> {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let check = args.iter().any(|a| a == "--check");
+    let format = if args.iter().any(|a| a == "--parquet") {
+        Format::Parquet
+    } else {
+        Format::Csv
+    };
     let pos: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
     let dir = PathBuf::from(
         pos.first()
-            .expect("usage: gen-inventory DIR [KEYS] [FILES] [SEED] [--check]"),
+            .expect("usage: gen-inventory DIR [KEYS] [FILES] [SEED] [--parquet] [--check]"),
     );
     let keys: u64 = pos.get(1).map_or(600_000, |s| s.parse().expect("KEYS"));
     let files: u64 = pos.get(2).map_or(8, |s| s.parse().expect("FILES"));
@@ -111,7 +118,7 @@ fn main() {
         return;
     }
     let started = Instant::now();
-    let mut w = ReportWriter::new(&dir, "bench", "inventory/bench/all-versions/");
+    let mut w = inventory::report_writer(format, &dir, "bench", "inventory/bench/all-versions/");
     let mut rows = 0u64;
     for f in 0..files {
         w.new_file().unwrap();
@@ -127,7 +134,7 @@ fn main() {
     }
     let manifest = w.finish(created).unwrap();
     eprintln!(
-        "wrote {rows} rows of {keys} keys over {files} files in {:.1} s",
+        "wrote {rows} rows of {keys} keys over {files} {format:?} files in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     println!("{}", manifest.display());

@@ -359,8 +359,8 @@ pub struct Snapshot {
     /// bucket (nothing is listed): its manifest.json, as s3://BUCKET/PATH/manifest.json
     /// or a local path to a downloaded report (manifest.checksum beside it; data files
     /// found by their key under a directory above it). The report must include all
-    /// versions and the fields Size, Last modified and ETag; it shows the bucket as it
-    /// was when it was taken.
+    /// versions and the fields Size, Last modified and ETag, in the CSV or Apache Parquet
+    /// format (ORC is not read); it shows the bucket as it was when it was taken.
     #[arg(long, value_name = "MANIFEST", conflicts_with = "index")]
     pub inventory: Option<String>,
     /// Read the history from a timeline index written by `s3rewind index` instead of

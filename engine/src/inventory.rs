@@ -29,6 +29,10 @@
 //! optional fields `Size`, `Last modified` and `ETag` are required too; `Storage class` is
 //! used when present.
 //!
+//! Reports in the Parquet format are read too ([`parquet_report`]'s docs: the columns are
+//! the same in snake case, keys are not URL-encoded, a data file is held in memory while it
+//! is read); ORC is refused ([`InventoryError::UnsupportedFormat`]).
+//!
 //! Nothing here does network I/O: the caller opens the files (downloaded, or local) and
 //! hands over readers.
 
@@ -46,6 +50,12 @@ use std::collections::binary_heap::PeekMut;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
+
+pub mod parquet_report;
+pub use parquet_report::{
+    Format, PARQUET_WRITER_SCHEMA, ParquetReportWriter, WriteReport, read_data_file, read_parquet,
+    report_writer,
+};
 
 /// The report a plan's history came from, and when it was taken: a plan made from an
 /// inventory shows the bucket as of `created_at`, not as of the plan.
@@ -104,11 +114,20 @@ pub enum InventoryError {
         /// The field's name in the console.
         field: String,
     },
-    /// A format other than CSV.
+    /// A format other than CSV and Parquet (ORC).
     #[error(
-        "inventory format {0:?} is not supported: configure the inventory with the CSV format (Parquet and ORC are not read yet)"
+        "inventory format {0:?} is not supported: configure the inventory with the CSV or Apache Parquet format (ORC is not read)"
     )]
     UnsupportedFormat(String),
+    /// A Parquet data file (whose MD5 matched) that cannot be decoded, or whose column
+    /// has another type than AWS's schema gives it.
+    #[error("inventory file {file} cannot be read as an S3 Inventory Parquet file: {message}")]
+    Parquet {
+        /// The file's key in the manifest.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A row that does not parse.
     #[error("inventory file {file}, row {row}: {message}")]
     Row {
@@ -164,7 +183,7 @@ pub struct Manifest {
     pub creation_timestamp: String,
     /// `CSV`, `ORC` or `Parquet`.
     pub file_format: String,
-    /// The columns, comma-separated.
+    /// The columns: comma-separated for CSV, a Parquet message type for Parquet.
     pub file_schema: String,
     /// The data files.
     pub files: Vec<ManifestFile>,
@@ -200,28 +219,51 @@ impl Manifest {
         })
     }
 
+    /// The report's format (`fileFormat`): CSV or Parquet; ORC is refused.
+    pub fn format(&self) -> Result<Format, InventoryError> {
+        Format::of(&self.file_format)
+    }
+
     /// The columns this engine reads, located in `fileSchema`; refuses current-only
-    /// reports and formats other than CSV.
+    /// reports and formats other than CSV and Parquet.
     pub fn columns(&self) -> Result<Columns, InventoryError> {
-        if !self.file_format.eq_ignore_ascii_case("CSV") {
-            return Err(InventoryError::UnsupportedFormat(self.file_format.clone()));
+        match self.format()? {
+            Format::Csv => {
+                let names: Vec<&str> = self.file_schema.split(',').map(str::trim).collect();
+                Columns::locate(&names, Format::Csv)
+            }
+            Format::Parquet => Columns::locate(
+                &parquet_report::schema_names(&self.file_schema)?,
+                Format::Parquet,
+            ),
         }
-        let names: Vec<&str> = self.file_schema.split(',').map(str::trim).collect();
-        let find = |n: &str| names.iter().position(|c| c.eq_ignore_ascii_case(n));
+    }
+}
+
+impl Columns {
+    /// Locate the columns in a format's column `names` (CSV's `VersionId` is Parquet's
+    /// `version_id`: names are compared without case and underscores); refuses
+    /// current-only reports and reports without a needed field, naming the column as the
+    /// format spells it.
+    pub fn locate(names: &[impl AsRef<str>], format: Format) -> Result<Columns, InventoryError> {
+        let plain = |n: &str| n.replace('_', "").to_ascii_lowercase();
+        let names: Vec<String> = names.iter().map(|n| plain(n.as_ref())).collect();
+        let find = |n: &str| names.iter().position(|c| *c == plain(n));
         for missing in ["VersionId", "IsLatest", "IsDeleteMarker"] {
             if find(missing).is_none() {
                 return Err(InventoryError::CurrentVersionsOnly {
-                    missing: missing.to_owned(),
+                    missing: format.column_name(missing),
                 });
             }
         }
         let need = |column: &str, field: &str| {
             find(column).ok_or_else(|| InventoryError::MissingField {
-                column: column.to_owned(),
+                column: format.column_name(column),
                 field: field.to_owned(),
             })
         };
         Ok(Columns {
+            format,
             key: need("Key", "Key")?,
             version_id: need("VersionId", "Object versions")?,
             is_latest: need("IsLatest", "Object versions")?,
@@ -236,9 +278,12 @@ impl Manifest {
     }
 }
 
-/// Where each needed column is in a data file's rows (0-based).
+/// Where each needed column is in a data file's rows (0-based; for Parquet, among the
+/// schema's leaf columns).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Columns {
+    /// The format the data files are in.
+    pub format: Format,
     /// `Key`.
     pub key: usize,
     /// `VersionId`.
@@ -925,7 +970,7 @@ fn read_all(
                             return Ok((sorter, rows));
                         };
                         rows +=
-                            read_csv_gz(file, open(file)?, columns, prefix, |e| sorter.push(e))?;
+                            read_data_file(file, open(file)?, columns, prefix, |e| sorter.push(e))?;
                     }
                 })
             })
@@ -1156,17 +1201,27 @@ impl ReportWriter {
             file_schema: WRITER_SCHEMA.to_owned(),
             files: self.files,
         };
-        let dir = self
-            .root
-            .join(&self.prefix)
-            .join(created.format("%Y-%m-%dT%H-%MZ").to_string());
-        std::fs::create_dir_all(&dir)?;
-        let json = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
-        std::fs::write(dir.join("manifest.checksum"), md5_hex(&json))?;
-        let path = dir.join("manifest.json");
-        std::fs::write(&path, json)?;
-        Ok(path)
+        write_manifest(&self.root, &self.prefix, created, &manifest)
     }
+}
+
+/// Write `manifest` and its checksum where S3 delivers them for a report taken at
+/// `created` (`root/<prefix><stamp>/manifest.json`); returns the manifest's path.
+fn write_manifest(
+    root: &Path,
+    prefix: &str,
+    created: DateTime<Utc>,
+    manifest: &Manifest,
+) -> io::Result<PathBuf> {
+    let dir = root
+        .join(prefix)
+        .join(created.format("%Y-%m-%dT%H-%MZ").to_string());
+    std::fs::create_dir_all(&dir)?;
+    let json = serde_json::to_vec_pretty(manifest).map_err(io::Error::other)?;
+    std::fs::write(dir.join("manifest.checksum"), md5_hex(&json))?;
+    let path = dir.join("manifest.json");
+    std::fs::write(&path, json)?;
+    Ok(path)
 }
 
 /// Open a data file of a report downloaded to local disk: the manifest names files by

@@ -1,9 +1,9 @@
-//! `--inventory`: plans from an S3 Inventory report equal plans from the listing, list
-//! nothing, and a corrupt report stops everything before a write.
+//! `--inventory`: plans from an S3 Inventory report (CSV or Parquet) equal plans from
+//! the listing, list nothing, and a corrupt report stops everything before a write.
 
 use crate::support::*;
 use chrono::{DateTime, Utc};
-use s3rewind_engine::inventory::ReportWriter;
+use s3rewind_engine::inventory::{self, Format};
 use s3rewind_engine::{Entry, OwnerId, StorageClass, Version};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -74,18 +74,24 @@ async fn listed_entries(m: &Moto, bucket: &str) -> Vec<Entry> {
     out
 }
 
-/// Write an all-versions CSV inventory of `entries` under `root` in S3's layout: rows
-/// in reverse key order, dealt round-robin over three files (so every key's rows are
-/// split over files and no file is in key order).
+/// Write an all-versions inventory of `entries` in `format` under `root` in S3's
+/// layout: rows in reverse key order, dealt round-robin over three files (so every key's
+/// rows are split over files and no file is in key order).
 fn write_inventory(
     root: &Path,
     bucket: &str,
     entries: &[Entry],
     created: DateTime<Utc>,
+    format: Format,
 ) -> PathBuf {
     let mut rows: Vec<&Entry> = entries.iter().collect();
     rows.reverse();
-    let mut w = ReportWriter::new(root, bucket, &format!("inventory/{bucket}/all-versions/"));
+    let mut w = inventory::report_writer(
+        format,
+        root,
+        bucket,
+        &format!("inventory/{bucket}/all-versions/"),
+    );
     let files: Vec<Vec<&Entry>> = (0..3)
         .map(|f| rows.iter().skip(f).step_by(3).copied().collect())
         .collect();
@@ -128,6 +134,17 @@ fn actions(run: &Run) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plan_from_an_inventory_equals_the_plan_from_the_listing() {
+    plan_from_inventory_equals_listing(Format::Csv).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_from_a_parquet_inventory_equals_the_plan_from_the_listing() {
+    plan_from_inventory_equals_listing(Format::Parquet).await;
+}
+
+/// Every command that takes `--inventory` gives from a report in `format` what it gives
+/// from the listing; a restore from it brings back the state at T.
+async fn plan_from_inventory_equals_listing(format: Format) {
     let m = Moto::start().await;
     let (t, want) = history(&m, "inv").await;
     next_second().await;
@@ -137,23 +154,37 @@ async fn a_plan_from_an_inventory_equals_the_plan_from_the_listing() {
         "inv",
         &listed_entries(&m, "inv").await,
         created,
+        format,
     );
     let manifest = manifest.to_str().unwrap();
-    // The report is in AWS's documented CSV layout: no header, every field quoted, keys
-    // form-encoded.
     let first = std::fs::read_dir(m.path("report/inventory/inv/all-versions/data"))
         .unwrap()
         .next()
         .unwrap()
         .unwrap()
         .path();
-    let mut csv = String::new();
-    std::io::Read::read_to_string(
-        &mut flate2::read::GzDecoder::new(std::fs::File::open(first).unwrap()),
-        &mut csv,
-    )
-    .unwrap();
-    assert!(csv.starts_with("\"inv\",\""), "{csv}");
+    match format {
+        Format::Csv => {
+            // AWS's documented CSV layout: no header, every field quoted, keys
+            // form-encoded.
+            let mut csv = String::new();
+            std::io::Read::read_to_string(
+                &mut flate2::read::GzDecoder::new(std::fs::File::open(first).unwrap()),
+                &mut csv,
+            )
+            .unwrap();
+            assert!(csv.starts_with("\"inv\",\""), "{csv}");
+        }
+        Format::Parquet => {
+            // A Parquet file (magic at both ends), named as AWS names them.
+            let bytes = std::fs::read(&first).unwrap();
+            assert!(first.to_str().unwrap().ends_with(".parquet"), "{first:?}");
+            assert!(
+                bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"),
+                "{first:?}"
+            );
+        }
+    }
 
     let listed = m.run(&["--output", "json", "plan", "s3://inv", "--at", &t]);
     let from_inventory = m.run(&[
@@ -235,6 +266,17 @@ async fn a_plan_from_an_inventory_equals_the_plan_from_the_listing() {
         .stdout
     );
 
+    // `scan` finds what it finds in the listing.
+    let scan = |extra: &[&str]| {
+        let r = m.run(&[&["--output", "json", "scan", "s3://inv"], extra].concat());
+        assert!(matches!(r.code, 0 | 1), "{}", r.stderr);
+        r.json()
+    };
+    let scanned = scan(&["--inventory", manifest]);
+    assert_eq!(scanned["schema"], "s3rewind.scan/v1", "{scanned}");
+    assert_eq!(scanned["stats"]["keys"], KEYS.len() + 1, "{scanned}");
+    assert_eq!(scanned, scan(&[]));
+
     // A TIME after the report is refused unless accepted.
     let stale = m.run(&["plan", "s3://inv", "--at", "now", "--inventory", manifest]);
     stale.expect_code(4);
@@ -273,6 +315,7 @@ async fn a_plan_from_an_inventory_equals_the_plan_from_the_listing() {
         "inv",
         &listed_entries(&m, "inv").await,
         Utc::now(),
+        format,
     );
     m.run(&[
         "verify",
@@ -306,6 +349,7 @@ async fn a_plan_from_an_inventory_lists_nothing() {
         "inv",
         &listed_entries(&m, "inv").await,
         Utc::now(),
+        Format::Csv,
     );
     let manifest = manifest.to_str().unwrap();
     // A user who may not list the bucket plans from the report, and the same user
@@ -343,6 +387,17 @@ async fn a_plan_from_an_inventory_lists_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_inventory_file_fails_its_checksum_and_nothing_is_written() {
+    corrupt_file_fails(Format::Csv).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_parquet_inventory_file_fails_its_checksum_and_nothing_is_written() {
+    corrupt_file_fails(Format::Parquet).await;
+}
+
+/// A report in `format` with one byte changed in a data file: the restore stops on the
+/// file's MD5, naming it, before any write.
+async fn corrupt_file_fails(format: Format) {
     let m = Moto::start().await;
     let (t, _) = history(&m, "bad").await;
     next_second().await;
@@ -351,8 +406,13 @@ async fn a_corrupt_inventory_file_fails_its_checksum_and_nothing_is_written() {
         "bad",
         &listed_entries(&m, "bad").await,
         Utc::now(),
+        format,
     );
-    let data = m.path("report/inventory/bad/all-versions/data/part-00001.csv.gz");
+    let name = match format {
+        Format::Csv => "part-00001.csv.gz",
+        Format::Parquet => "part-00001.parquet",
+    };
+    let data = m.path(&format!("report/inventory/bad/all-versions/data/{name}"));
     let mut bytes = std::fs::read(&data).unwrap();
     let n = bytes.len();
     bytes[n / 2] ^= 0x20;
@@ -368,9 +428,42 @@ async fn a_corrupt_inventory_file_fails_its_checksum_and_nothing_is_written() {
         "--yes",
     ]);
     r.expect_code(7);
-    assert!(r.stderr.contains("part-00001.csv.gz"), "{}", r.stderr);
+    assert!(r.stderr.contains(name), "{}", r.stderr);
     assert!(r.stderr.contains("MD5"), "{}", r.stderr);
     assert_eq!(m.versions("bad").await, before, "nothing may be written");
+
+    // An ORC report is refused in one line, naming the formats that are read.
+    let orc_dir = m.path("orc-report");
+    std::fs::create_dir_all(&orc_dir).unwrap();
+    let json = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("\"CSV\"", "\"ORC\"")
+        .replace("\"Parquet\"", "\"ORC\"");
+    std::fs::write(orc_dir.join("manifest.json"), &json).unwrap();
+    std::fs::write(
+        orc_dir.join("manifest.checksum"),
+        s3rewind_engine::inventory::md5_hex(json.as_bytes()),
+    )
+    .unwrap();
+    let r = m.run(&[
+        "plan",
+        "s3://bad",
+        "--at",
+        &t,
+        "--inventory",
+        orc_dir.join("manifest.json").to_str().unwrap(),
+    ]);
+    r.expect_code(2);
+    let error = r
+        .stderr
+        .lines()
+        .find(|l| l.contains("error:"))
+        .unwrap_or("");
+    assert!(
+        error.contains("\"ORC\" is not supported") && error.contains("CSV or Apache Parquet"),
+        "{}",
+        r.stderr
+    );
 
     // A report of another bucket is refused.
     m.bucket("other", true).await;
@@ -479,6 +572,7 @@ async fn a_timeline_index_round_trips_from_a_listing_and_from_an_inventory() {
         "idx",
         &listed_entries(&m, "idx").await,
         created,
+        Format::Csv,
     );
     let inv_file = m.path("inv.s3rw");
     let made = m.run(&[
@@ -588,7 +682,7 @@ async fn a_refreshed_index_equals_a_fresh_one_and_an_older_inventory_is_refused(
     // From inventories: a newer report replaces the history, an older one is refused.
     let entries = listed_entries(&m, "rfr").await;
     let newer = Utc::now();
-    let new_manifest = write_inventory(&m.path("new-report"), "rfr", &entries, newer);
+    let new_manifest = write_inventory(&m.path("new-report"), "rfr", &entries, newer, Format::Csv);
     let inv_file = m.path("inv.s3rw");
     let i = inv_file.to_str().unwrap();
     m.run(&[
@@ -605,6 +699,7 @@ async fn a_refreshed_index_equals_a_fresh_one_and_an_older_inventory_is_refused(
         "rfr",
         &entries,
         newer - chrono::Duration::hours(1),
+        Format::Csv,
     );
     let before = std::fs::read(&inv_file).unwrap();
     let refused = m.run(&[
@@ -630,6 +725,7 @@ async fn a_refreshed_index_equals_a_fresh_one_and_an_older_inventory_is_refused(
         "rfr",
         &entries,
         newer + chrono::Duration::minutes(5),
+        Format::Csv,
     );
     let r = m.run(&[
         "--output",

@@ -257,13 +257,13 @@ fn a_current_versions_only_report_is_refused_naming_the_setting() {
     let err = m.columns().unwrap_err();
     assert!(matches!(err, InventoryError::CurrentVersionsOnly { .. }));
     assert!(err.to_string().contains("Include all versions"), "{err}");
-    let parquet = Manifest {
-        file_format: "Parquet".into(),
+    let orc = Manifest {
+        file_format: "ORC".into(),
         file_schema: WRITER_SCHEMA.into(),
         ..m.clone()
     };
     assert!(matches!(
-        parquet.columns(),
+        orc.columns(),
         Err(InventoryError::UnsupportedFormat(_))
     ));
     let no_etag = Manifest {
