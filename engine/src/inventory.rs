@@ -889,38 +889,35 @@ fn for_each_key(
 }
 
 fn push_key(builder: &mut TimelineBuilder, group: Vec<Entry>) -> Result<(), InventoryError> {
-    // Two entries of one list with one timestamp, neither the latest: their order is a
-    // guess (an inventory keeps no list order). The group is sorted newest first after
-    // its latest entry, so equal timestamps are contiguous.
-    let mut tie = false;
-    let rest: Vec<&Entry> = group.iter().filter(|e| !e.version.is_latest).collect();
-    let mut i = 0;
-    while i < rest.len() {
-        let at = rest[i].version.last_modified;
-        let n = rest[i..]
-            .iter()
-            .take_while(|e| e.version.last_modified == at)
-            .count();
-        let markers = rest[i..i + n]
-            .iter()
-            .filter(|e| e.version.delete_marker)
-            .count();
-        if markers >= 2 || n - markers >= 2 {
-            tie = true;
-            break;
-        }
-        i += n;
-    }
-    let key = group[0].key.clone();
+    let tie = same_list_tie(&group).then(|| group[0].key.clone());
     let (delete_markers, versions) = group.into_iter().partition(|e| e.version.delete_marker);
     builder.push_page(ListPage {
         versions,
         delete_markers,
     })?;
-    if tie {
+    if let Some(key) = tie {
         builder.note(Anomaly::OrderUnknown { key });
     }
     Ok(())
+}
+
+/// Two entries of one list with one timestamp, neither the latest: their order is a
+/// guess (an inventory keeps no list order). The group is sorted newest first after its
+/// latest entry, so equal timestamps are contiguous.
+fn same_list_tie(group: &[Entry]) -> bool {
+    let mut rest = group.iter().filter(|e| !e.version.is_latest).peekable();
+    while let Some(first) = rest.next() {
+        let at = first.version.last_modified;
+        let mut counts = [0usize; 2];
+        counts[usize::from(first.version.delete_marker)] += 1;
+        while let Some(e) = rest.next_if(|e| e.version.last_modified == at) {
+            counts[usize::from(e.version.delete_marker)] += 1;
+        }
+        if counts.iter().any(|&n| n >= 2) {
+            return true;
+        }
+    }
+    false
 }
 
 /// Read a whole report into a timeline: `open` gives a reader for each data file (by

@@ -421,12 +421,16 @@ impl TimelineBuilder {
             .into_iter()
             .partition(|h| held.contains(h.key.as_str()));
         drop(held);
-        let taken_keys: std::collections::HashSet<&str> =
-            taken.iter().map(|h| h.key.as_str()).collect();
-        let (anomalies, kept): (Vec<Anomaly>, Vec<Anomaly>) = std::mem::take(&mut self.anomalies)
-            .into_iter()
-            .partition(|a| taken_keys.contains(a.key()));
-        drop(taken_keys);
+        let (anomalies, kept): (Vec<Anomaly>, Vec<Anomaly>) = if self.anomalies.is_empty() {
+            // The common case: no set of the taken keys to build.
+            Default::default()
+        } else {
+            let taken_keys: std::collections::HashSet<&str> =
+                taken.iter().map(|h| h.key.as_str()).collect();
+            std::mem::take(&mut self.anomalies)
+                .into_iter()
+                .partition(|a| taken_keys.contains(a.key()))
+        };
         self.anomalies = kept;
         self.keys = stay;
         self.keys.push(open);
