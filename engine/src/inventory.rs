@@ -844,7 +844,7 @@ pub fn timeline_from_sorted(
 /// Entries of one part handed on by [`parts_from_sorted`] (about).
 const PART_ENTRIES: usize = 16_384;
 
-/// [`timeline_from_sorted`] a part at a time: every [`PART_ENTRIES`] or so, the keys
+/// [`timeline_from_sorted`] a part at a time: every `PART_ENTRIES` (16,384) or so, the keys
 /// built so far go to `part` as a timeline of their own and are dropped here. The parts
 /// together are the timeline `timeline_from_sorted` builds (tested). Returns the number of
 /// entries and keys.
