@@ -83,7 +83,7 @@ fn build(pages: Vec<ListPage>) -> Timeline {
 }
 
 fn label(entries: usize) -> String {
-    if entries % 1_000_000 == 0 {
+    if entries.is_multiple_of(1_000_000) {
         format!("{}M", entries / 1_000_000)
     } else {
         format!("{}k", entries / 1_000)

@@ -61,7 +61,7 @@ fn entries_of(i: u64) -> Vec<Entry> {
     for j in 0..n {
         let hj = mix(h ^ (j as u64 + 1));
         t += 1 + (hj % 400_000) as i64;
-        let dm = j > 0 && hj % 8 == 0;
+        let dm = j > 0 && hj.is_multiple_of(8);
         out.push(Entry {
             key: key_name(i),
             version: Version {

@@ -67,10 +67,10 @@ fn main() {
         let n = 1 + h % (2 * per_key - 1);
         for i in 0..n {
             let hi = mix(h ^ (i + 1));
-            let dm = i > 0 && hi % 8 == 0;
+            let dm = i > 0 && hi.is_multiple_of(8);
             let etag = if dm {
                 String::new()
-            } else if hi % 20 == 0 {
+            } else if hi.is_multiple_of(20) {
                 format!("{:016x}{:016x}-{}", mix(hi), mix(hi ^ 1), 2 + hi % 50)
             } else {
                 format!("{:016x}{:016x}", mix(hi), mix(hi ^ 1))

@@ -503,11 +503,11 @@ impl SimBucket {
                 break;
             }
         }
-        if page.truncated {
-            if let Some((k, v)) = last {
-                page.next_key_marker = Some(k);
-                page.next_version_marker = v;
-            }
+        if page.truncated
+            && let Some((k, v)) = last
+        {
+            page.next_key_marker = Some(k);
+            page.next_version_marker = v;
         }
         page
     }

@@ -33,7 +33,11 @@ impl Rng {
         let mut v = Vec::new();
         while v.len() < n {
             v.extend_from_slice(W[(self.next() % W.len() as u64) as usize].as_bytes());
-            v.push(if self.next() % 9 == 0 { b'\n' } else { b' ' });
+            v.push(if self.next().is_multiple_of(9) {
+                b'\n'
+            } else {
+                b' '
+            });
         }
         v.truncate(n);
         v

@@ -1342,11 +1342,11 @@ fn streamed_plan(
                 let mut mine = BucketState::default();
                 for h in tl.keys() {
                     let k = destination_key(&opts.source.prefix, &opts.destination, &h.key);
-                    if let Ok(i) = d.objects.binary_search_by(|e| e.key.as_str().cmp(&k)) {
-                        if h.key.starts_with(&opts.source.prefix) {
-                            claimed[i] = true;
-                            mine.objects.push(d.objects[i].clone());
-                        }
+                    if let Ok(i) = d.objects.binary_search_by(|e| e.key.as_str().cmp(&k))
+                        && h.key.starts_with(&opts.source.prefix)
+                    {
+                        claimed[i] = true;
+                        mine.objects.push(d.objects[i].clone());
                     }
                 }
                 mine

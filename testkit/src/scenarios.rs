@@ -2053,7 +2053,7 @@ pub fn scaled_suite(held_out: bool) -> Vec<Case> {
             for &share in shares {
                 n += 1;
                 // The incidents happen in a bucket with bulk jobs half of the time.
-                let b = if n % 2 == 0 {
+                let b = if n.is_multiple_of(2) {
                     Benign::Jobs
                 } else {
                     Benign::None
