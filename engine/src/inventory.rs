@@ -1175,12 +1175,7 @@ impl ReportWriter {
                 .into_inner()
                 .map_err(|e| io::Error::other(e.to_string()))?;
             gz.finish()?;
-            let bytes = std::fs::read(&path)?;
-            self.files.push(ManifestFile {
-                key,
-                size: bytes.len() as u64,
-                md5_checksum: md5_hex(&bytes),
-            });
+            self.files.push(written_file(&path, key)?);
         }
         Ok(())
     }
@@ -1189,16 +1184,37 @@ impl ReportWriter {
     /// manifest's path.
     pub fn finish(mut self, created: DateTime<Utc>) -> io::Result<PathBuf> {
         self.close_file()?;
-        let manifest = Manifest {
-            source_bucket: self.bucket.clone(),
-            destination_bucket: "arn:aws:s3:::inventory-destination".to_owned(),
-            version: "2016-11-30".to_owned(),
-            creation_timestamp: created.timestamp_millis().to_string(),
-            file_format: "CSV".to_owned(),
-            file_schema: WRITER_SCHEMA.to_owned(),
-            files: self.files,
-        };
+        let manifest = report_manifest(&self.bucket, created, "CSV", WRITER_SCHEMA, self.files);
         write_manifest(&self.root, &self.prefix, created, &manifest)
+    }
+}
+
+/// A data file just written, as its manifest names it (size and MD5 of its bytes).
+fn written_file(path: &Path, key: String) -> io::Result<ManifestFile> {
+    let bytes = std::fs::read(path)?;
+    Ok(ManifestFile {
+        key,
+        size: bytes.len() as u64,
+        md5_checksum: md5_hex(&bytes),
+    })
+}
+
+/// The manifest of a report written here, in AWS's layout.
+fn report_manifest(
+    bucket: &str,
+    created: DateTime<Utc>,
+    format: &str,
+    schema: &str,
+    files: Vec<ManifestFile>,
+) -> Manifest {
+    Manifest {
+        source_bucket: bucket.to_owned(),
+        destination_bucket: "arn:aws:s3:::inventory-destination".to_owned(),
+        version: "2016-11-30".to_owned(),
+        creation_timestamp: created.timestamp_millis().to_string(),
+        file_format: format.to_owned(),
+        file_schema: schema.to_owned(),
+        files,
     }
 }
 

@@ -33,7 +33,7 @@
 //! report therefore holds one data file per reader thread (the files are read on one
 //! thread per core) besides the sort's runs.
 
-use super::{Columns, Entry, InventoryError, Manifest, ManifestFile, md5_hex, read_csv_gz};
+use super::{Columns, Entry, InventoryError, ManifestFile, md5_hex, read_csv_gz};
 use crate::model::{ETag, OwnerId, StorageClass, Version, VersionId};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -516,12 +516,7 @@ impl ParquetReportWriter {
         self.flush_group()?;
         if let Some((path, key, w)) = self.current.take() {
             w.close().map_err(io::Error::other)?;
-            let bytes = std::fs::read(&path)?;
-            self.files.push(ManifestFile {
-                key,
-                size: bytes.len() as u64,
-                md5_checksum: md5_hex(&bytes),
-            });
+            self.files.push(super::written_file(&path, key)?);
         }
         Ok(())
     }
@@ -530,15 +525,13 @@ impl ParquetReportWriter {
     /// manifest's path.
     pub fn finish(mut self, created: DateTime<Utc>) -> io::Result<PathBuf> {
         self.close_file()?;
-        let manifest = Manifest {
-            source_bucket: self.bucket.clone(),
-            destination_bucket: "arn:aws:s3:::inventory-destination".to_owned(),
-            version: "2016-11-30".to_owned(),
-            creation_timestamp: created.timestamp_millis().to_string(),
-            file_format: "Parquet".to_owned(),
-            file_schema: PARQUET_WRITER_SCHEMA.to_owned(),
-            files: self.files,
-        };
+        let manifest = super::report_manifest(
+            &self.bucket,
+            created,
+            "Parquet",
+            PARQUET_WRITER_SCHEMA,
+            self.files,
+        );
         super::write_manifest(&self.root, &self.prefix, created, &manifest)
     }
 }
