@@ -418,11 +418,6 @@ fn entry_of(record: &csv::StringRecord, c: &Columns, key: String) -> Result<Entr
     };
     let delete_marker = flag(c.is_delete_marker, "IsDeleteMarker")?;
     let is_latest = flag(c.is_latest, "IsLatest")?;
-    let version_id = match record[c.version_id].trim() {
-        // Objects written before versioning was enabled have no version id in a report.
-        "" => VersionId::NULL,
-        v => VersionId::new(v),
-    };
     let lm = record[c.last_modified].trim();
     let last_modified = DateTime::parse_from_rfc3339(lm)
         .map_err(|e| format!("LastModifiedDate {lm:?}: {e}"))?
@@ -433,34 +428,65 @@ fn entry_of(record: &csv::StringRecord, c: &Columns, key: String) -> Result<Entr
             .parse()
             .map_err(|_| format!("Size {s:?} is not a number"))?,
     };
-    let etag = if delete_marker {
-        ETag::default()
-    } else {
-        ETag::new(record[c.etag].trim().trim_matches('"'))
-    };
-    let storage_class = c
-        .storage_class
-        .map(|i| record[i].trim())
-        .filter(|s| !s.is_empty() && !delete_marker)
-        .map(StorageClass::new);
-    let owner_id = c
-        .owner
-        .map(|i| record[i].trim())
-        .filter(|s| !s.is_empty())
-        .map(OwnerId::new);
-    Ok(Entry {
+    Ok(RowText {
         key,
-        version: Version {
-            version_id,
-            last_modified,
-            delete_marker,
-            etag,
-            size,
-            storage_class,
-            owner_id,
-            is_latest,
-        },
-    })
+        version_id: record[c.version_id].trim(),
+        last_modified,
+        delete_marker,
+        is_latest,
+        size,
+        etag: record[c.etag].trim(),
+        storage_class: c.storage_class.map(|i| record[i].trim()),
+        owner: c.owner.map(|i| record[i].trim()),
+    }
+    .entry())
+}
+
+/// One row of a report, its strings as read (trimmed), before the rules both formats
+/// share.
+pub(crate) struct RowText<'a> {
+    pub(crate) key: String,
+    pub(crate) version_id: &'a str,
+    pub(crate) last_modified: DateTime<Utc>,
+    pub(crate) delete_marker: bool,
+    pub(crate) is_latest: bool,
+    pub(crate) size: u64,
+    /// Not read for a delete marker by a reader that need not (any value is ignored).
+    pub(crate) etag: &'a str,
+    pub(crate) storage_class: Option<&'a str>,
+    pub(crate) owner: Option<&'a str>,
+}
+
+impl RowText<'_> {
+    /// The entry: an empty version id is the `null` version (objects written before
+    /// versioning was enabled), a delete marker has no ETag and no storage class, empty
+    /// strings are absent.
+    pub(crate) fn entry(self) -> Entry {
+        let dm = self.delete_marker;
+        Entry {
+            key: self.key,
+            version: Version {
+                version_id: match self.version_id {
+                    "" => VersionId::NULL,
+                    v => VersionId::new(v),
+                },
+                last_modified: self.last_modified,
+                delete_marker: dm,
+                etag: if dm {
+                    ETag::default()
+                } else {
+                    ETag::new(self.etag.trim_matches('"'))
+                },
+                size: self.size,
+                storage_class: self
+                    .storage_class
+                    .filter(|s| !s.is_empty() && !dm)
+                    .map(StorageClass::new),
+                owner_id: self.owner.filter(|s| !s.is_empty()).map(OwnerId::new),
+                is_latest: self.is_latest,
+            },
+        }
+    }
 }
 
 /// Options of the external sort.

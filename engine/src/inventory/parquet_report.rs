@@ -33,8 +33,7 @@
 //! report therefore holds one data file per reader thread (the files are read on one
 //! thread per core) besides the sort's runs.
 
-use super::{Columns, Entry, InventoryError, ManifestFile, md5_hex, read_csv_gz};
-use crate::model::{ETag, OwnerId, StorageClass, Version, VersionId};
+use super::{Columns, Entry, InventoryError, ManifestFile, RowText, md5_hex, read_csv_gz};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use parquet::basic::{ConvertedType, LogicalType, TimeUnit, Type as PhysicalType};
@@ -366,11 +365,7 @@ impl GroupColumns {
         };
         let delete_marker = flag(&self.is_delete_marker, "is_delete_marker")?;
         let is_latest = flag(&self.is_latest, "is_latest")?;
-        let version_id = match text(&self.version_id, i, "version_id")? {
-            // Objects written before versioning was enabled have no version id in a report.
-            "" => VersionId::NULL,
-            v => VersionId::new(v),
-        };
+        let version_id = text(&self.version_id, i, "version_id")?;
         let lm = self.last_modified.out[i].ok_or("last_modified_date is null")?;
         let last_modified = match unit {
             TimeUnit::MILLIS => DateTime::<Utc>::from_timestamp_millis(lm),
@@ -382,36 +377,27 @@ impl GroupColumns {
             None => 0,
             Some(s) => u64::try_from(s).map_err(|_| format!("size {s} is negative"))?,
         };
-        let etag = if delete_marker {
-            ETag::default()
-        } else {
-            ETag::new(text(&self.etag, i, "e_tag")?.trim_matches('"'))
-        };
-        let storage_class = match &self.storage_class {
-            Some(c) if !delete_marker => Some(text(c, i, "storage_class")?),
-            _ => None,
-        }
-        .filter(|s| !s.is_empty())
-        .map(StorageClass::new);
-        let owner_id = match &self.owner {
-            Some(c) => Some(text(c, i, "object_owner")?),
-            None => None,
-        }
-        .filter(|s| !s.is_empty())
-        .map(OwnerId::new);
-        Ok(Entry {
+        Ok(RowText {
             key,
-            version: Version {
-                version_id,
-                last_modified,
-                delete_marker,
-                etag,
-                size,
-                storage_class,
-                owner_id,
-                is_latest,
+            version_id,
+            last_modified,
+            delete_marker,
+            is_latest,
+            size,
+            etag: match delete_marker {
+                true => "",
+                false => text(&self.etag, i, "e_tag")?,
             },
-        })
+            storage_class: match &self.storage_class {
+                Some(c) if !delete_marker => Some(text(c, i, "storage_class")?),
+                _ => None,
+            },
+            owner: match &self.owner {
+                Some(c) => Some(text(c, i, "object_owner")?),
+                None => None,
+            },
+        }
+        .entry())
     }
 }
 
