@@ -396,15 +396,7 @@ pub fn read_csv_gz<R: Read>(
     // compare: a corrupt file is named by its checksum, whatever it decoded to.
     let mut rest = csv.into_inner().into_inner();
     let drained = io::copy(&mut rest, &mut io::sink());
-    let actual = hex(&rest.into_inner().hasher.finalize());
-    let expected = file.md5_checksum.trim().to_ascii_lowercase();
-    if actual != expected {
-        return Err(InventoryError::FileChecksum {
-            file: file.key.clone(),
-            expected,
-            actual,
-        });
-    }
+    check_md5(file, hex(&rest.into_inner().hasher.finalize()))?;
     drained?;
     result?;
     Ok(rows)
@@ -440,6 +432,19 @@ fn entry_of(record: &csv::StringRecord, c: &Columns, key: String) -> Result<Entr
         owner: c.owner.map(|i| record[i].trim()),
     }
     .entry())
+}
+
+/// `actual` (a data file's MD5, lower-case hex) is what the manifest says.
+pub(crate) fn check_md5(file: &ManifestFile, actual: String) -> Result<(), InventoryError> {
+    let expected = file.md5_checksum.trim().to_ascii_lowercase();
+    if actual != expected {
+        return Err(InventoryError::FileChecksum {
+            file: file.key.clone(),
+            expected,
+            actual,
+        });
+    }
+    Ok(())
 }
 
 /// One row of a report, its strings as read (trimmed), before the rules both formats

@@ -140,15 +140,7 @@ pub fn read_parquet<R: Read>(
     // more than 1 GiB ahead of the bytes).
     let mut bytes = Vec::with_capacity(usize::try_from(file.size.min(1 << 30)).unwrap_or(0));
     reader.read_to_end(&mut bytes)?;
-    let actual = md5_hex(&bytes);
-    let expected = file.md5_checksum.trim().to_ascii_lowercase();
-    if actual != expected {
-        return Err(InventoryError::FileChecksum {
-            file: file.key.clone(),
-            expected,
-            actual,
-        });
-    }
+    super::check_md5(file, md5_hex(&bytes))?;
     let bad = |e: &dyn std::fmt::Display| InventoryError::Parquet {
         file: file.key.clone(),
         message: e.to_string(),
