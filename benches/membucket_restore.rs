@@ -91,9 +91,11 @@ async fn main() {
         at,
     );
     let filter = KeySelection::default().filter().expect("no selection");
+    // By folder, as on a server that serves calls in parallel (the in-memory bucket does).
+    let streams = s3rewind::listing::Streams::new(8, s3rewind::listing::Split::Folders);
     let started = Instant::now();
     let p = if whole {
-        let tl: Timeline = s3rewind::listing::list_bucket(&bucket, &printer, "", 1000, 8)
+        let tl: Timeline = s3rewind::listing::list_bucket(&bucket, &printer, "", 1000, streams)
             .await
             .expect("listing");
         let mut p = plan(&tl.current(), &tl.state_at(at), &options);
@@ -102,7 +104,7 @@ async fn main() {
     } else {
         let mut planner = StreamPlanner::new(&options, &filter, None);
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Timeline>(4);
-        let listing = s3rewind::listing::stream_bucket(&bucket, &printer, "", 1000, 8, tx);
+        let listing = s3rewind::listing::stream_bucket(&bucket, &printer, "", 1000, streams, tx);
         let consume = async {
             while let Some(part) = rx.recv().await {
                 planner.part(part);

@@ -1,6 +1,7 @@
 //! Command-line arguments (clap derive). Parsing only: the commands live in
 //! [`crate::commands`].
 
+use crate::listing::{Split, Streams};
 use crate::output::OutputFormat;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -349,6 +350,18 @@ pub struct Listing {
     /// (1 lists sequentially).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub list_concurrency: u32,
+    /// Whether a listing longer than a page is split by folder: `auto` times the first
+    /// pages and splits only when the server answers two calls at once about as fast as
+    /// one (one extra call); `folders` always; `off` never (as `--list-concurrency 1`).
+    #[arg(long, value_enum, default_value_t = Split::Auto)]
+    pub list_split: Split,
+}
+
+impl Listing {
+    /// The listing streams these options allow.
+    pub fn streams(&self) -> Streams {
+        Streams::new(self.list_concurrency as usize, self.list_split)
+    }
 }
 
 /// Reading the history from a snapshot instead of listing (`plan`, `restore`, `scan`,

@@ -23,10 +23,14 @@
 //! # Parallel listing
 //!
 //! One listing stream does roughly a thousand entries per round trip. To go faster, a
-//! listing is split by folder, but only when it is larger than one page:
+//! listing is split by folder, but only when it is larger than one page and the server
+//! serves calls in parallel:
 //!
-//! 1. A first plain page. If it is the whole listing, that was the only call. If not, its
-//!    keys before the folder (or key) it stopped in are complete and kept.
+//! 1. Plain pages first. If they are the whole listing, nothing is split. With
+//!    [`Split::Auto`] two pages are timed alone and the third is asked for twice at
+//!    once: a server that takes more than 1.5 times as long for the pair queues its calls
+//!    (moto does), and the listing goes on on this one stream. Otherwise the keys of these
+//!    pages before the folder (or key) they stopped in are complete and kept, and:
 //! 2. A listing with the delimiter `/` from there on: it returns every version of the
 //!    keys directly under the prefix, and the sub-prefixes ("folders") as common prefixes.
 //! 3. Each of those folders on its own stream, up to `concurrency` at once.
@@ -42,9 +46,11 @@ use crate::error::{CliError, CliResult, from_s3};
 use crate::output::Printer;
 use crate::s3::{RawPage, S3, S3Bucket};
 use indicatif::ProgressBar;
-use s3rewind_engine::{ListOrder, NULL_VERSION, Timeline, TimelineBuilder};
+use s3rewind_engine::{Entry, ListOrder, NULL_VERSION, Timeline, TimelineBuilder};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 /// Where a streamed listing sends the keys it has passed, a part at a time.
 pub type Chunks = mpsc::Sender<Timeline>;
@@ -52,6 +58,58 @@ pub type Chunks = mpsc::Sender<Timeline>;
 /// Most common prefixes worth one stream each; beyond this the listing stays sequential
 /// (the discovery pass alone would cost as much as it saves).
 const MAX_PARTS: usize = 10_000;
+
+/// A server serves calls in parallel when two calls at once take at most this many times
+/// as long as one call alone (see [`Split::Auto`]).
+const PARALLEL_RATIO: f64 = 1.5;
+
+/// Whether a listing longer than a page is split by folder over parallel streams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Split {
+    /// Measure the server first: the first two pages are timed alone, the third is asked
+    /// for twice at once. If the pair takes at most 1.5 times as long as a page alone,
+    /// the server serves calls in parallel and the rest is split by folder; if not (a
+    /// server that queues its calls, such as moto), parallel streams would only queue
+    /// there and listing by folder costs more calls, so the listing stays on one stream.
+    /// The measurement costs one call.
+    #[default]
+    Auto,
+    /// Always split by folder.
+    Folders,
+    /// Never split: one stream.
+    Off,
+}
+
+/// How many listing streams a listing may use, and whether to split it at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Streams {
+    /// At most this many streams at once (1: one stream).
+    pub max: usize,
+    /// Whether to split.
+    pub split: Split,
+}
+
+impl Streams {
+    /// One stream.
+    pub const ONE: Streams = Streams {
+        max: 1,
+        split: Split::Off,
+    };
+
+    /// Up to `max` streams, split as `split` says.
+    pub fn new(max: usize, split: Split) -> Self {
+        Streams { max, split }
+    }
+
+    /// The same split rule with at most `max` streams.
+    pub fn with_max(self, max: usize) -> Self {
+        Streams { max, ..self }
+    }
+
+    fn splits(self) -> bool {
+        self.max > 1 && self.split != Split::Off
+    }
+}
 
 /// How many listing streams to use for a listing of about `expected` entries: one when
 /// it fits in `concurrency` pages (at most that many calls, where listing by folder costs
@@ -65,18 +123,25 @@ pub fn streams_for(expected: u64, page_size: i32, concurrency: usize) -> usize {
     }
 }
 
+/// Whether a server serves calls in parallel, from the time of pages asked for alone and
+/// the time of a pair asked for at once (the later of the two).
+fn serves_in_parallel(alone: &[Duration], pair: Duration) -> bool {
+    let alone = alone.iter().max().copied().unwrap_or_default();
+    pair.as_secs_f64() <= PARALLEL_RATIO * alone.as_secs_f64()
+}
+
 /// List every version and delete marker under `prefix` into a timeline, with up to
-/// `concurrency` listing streams.
+/// `streams.max` listing streams.
 pub async fn list_timeline(
     s3: &S3,
     printer: &Printer,
     bucket: &str,
     prefix: &str,
     page_size: i32,
-    concurrency: usize,
+    streams: Streams,
 ) -> CliResult<Timeline> {
     let bucket: Arc<dyn Bucket> = Arc::new(S3Bucket::new(s3.clone(), bucket));
-    list_bucket(&bucket, printer, prefix, page_size, concurrency).await
+    list_bucket(&bucket, printer, prefix, page_size, streams).await
 }
 
 /// [`list_timeline`] without ever holding the whole history: after each page, the keys
@@ -89,18 +154,10 @@ pub async fn stream_bucket(
     printer: &Printer,
     prefix: &str,
     page_size: i32,
-    concurrency: usize,
+    streams: Streams,
     chunks: Chunks,
 ) -> CliResult<()> {
-    let rest = list_with(
-        bucket,
-        printer,
-        prefix,
-        page_size,
-        concurrency,
-        Some(&chunks),
-    )
-    .await?;
+    let rest = list_with(bucket, printer, prefix, page_size, streams, Some(&chunks)).await?;
     send(&chunks, rest).await
 }
 
@@ -120,9 +177,9 @@ pub async fn list_bucket(
     printer: &Printer,
     prefix: &str,
     page_size: i32,
-    concurrency: usize,
+    streams: Streams,
 ) -> CliResult<Timeline> {
-    list_with(bucket, printer, prefix, page_size, concurrency, None).await
+    list_with(bucket, printer, prefix, page_size, streams, None).await
 }
 
 async fn list_with(
@@ -130,23 +187,14 @@ async fn list_with(
     printer: &Printer,
     prefix: &str,
     page_size: i32,
-    concurrency: usize,
+    streams: Streams,
     chunks: Option<&Chunks>,
 ) -> CliResult<Timeline> {
     let name = bucket.name().to_owned();
     let spinner = printer.spinner(&format!("listing s3://{name}/{prefix}: entries"));
     let order = Mutex::new(ListOrder::Unknown);
-    let builder = if concurrency > 1 {
-        list_parallel(
-            bucket,
-            &spinner,
-            prefix,
-            page_size,
-            concurrency,
-            &order,
-            chunks,
-        )
-        .await?
+    let mut builder = if streams.splits() {
+        list_parallel(bucket, &spinner, prefix, page_size, streams, &order, chunks).await?
     } else {
         list_part(
             bucket, &spinner, prefix, None, page_size, &order, chunks, "",
@@ -155,7 +203,6 @@ async fn list_with(
         .0
     };
     spinner.finish_and_clear();
-    let mut builder = builder;
     builder.settle_layout(*order.lock().expect("listing order lock"));
     tracing::debug!(bucket = name, prefix, entries = builder.len(), "listed");
     Ok(builder.finish())
@@ -166,14 +213,63 @@ async fn list_parallel(
     spinner: &ProgressBar,
     prefix: &str,
     page_size: i32,
-    concurrency: usize,
+    streams: Streams,
     order: &Mutex<ListOrder>,
     chunks: Option<&Chunks>,
 ) -> CliResult<TimelineBuilder> {
-    let (first, from) = first_page(s3, spinner, prefix, page_size, order).await?;
-    let Some(from) = from else {
-        return Ok(first);
+    let what = format!("s3://{}/{prefix}", s3.name());
+    let mut lead = Pager::new(page_size, order, spinner, &what, "");
+    // Nothing goes to `chunks` before the split is decided: what a split does not use of
+    // these pages is listed again by the folder streams.
+    lead.record = true;
+    let fetch = |km: Option<String>, vm: Option<String>, size: i32| async move {
+        s3.list_page(prefix, None, (km.as_deref(), vm.as_deref()), size)
+            .await
+            .map_err(|e| from_s3(e, s3.name()))
     };
+    let mut alone = Vec::new();
+    while !lead.done && alone.len() < if streams.split == Split::Auto { 2 } else { 1 } {
+        let started = Instant::now();
+        lead.step(&fetch, None).await?;
+        alone.push(started.elapsed());
+    }
+    if lead.done {
+        return Ok(lead.builder);
+    }
+    if streams.split == Split::Auto {
+        // The next page, asked for twice at once; one answer is used.
+        let started = Instant::now();
+        let (markers, size) = (lead.markers.clone(), lead.size);
+        let (raw, _) = tokio::try_join!(
+            fetch(markers.0.clone(), markers.1.clone(), size),
+            fetch(markers.0, markers.1, size),
+        )?;
+        let pair = started.elapsed();
+        lead.take(raw, None).await?;
+        let parallel = serves_in_parallel(&alone, pair);
+        tracing::debug!(
+            ?alone,
+            ?pair,
+            parallel,
+            "listing: timed a page alone and a pair of pages at once"
+        );
+        if lead.done {
+            return Ok(lead.builder);
+        }
+        if !parallel {
+            lead.record = false;
+            lead.recorded = Vec::new();
+            if let Some(chunks) = chunks {
+                let known = *order.lock().expect("listing order lock");
+                send(chunks, lead.builder.take_complete(known)).await?;
+            }
+            while !lead.done {
+                lead.step(&fetch, chunks).await?;
+            }
+            return Ok(lead.builder);
+        }
+    }
+    let (first, from) = lead.split_at_folder(prefix)?;
     let (direct, prefixes) = list_part(
         s3,
         spinner,
@@ -186,26 +282,51 @@ async fn list_parallel(
     )
     .await?;
     if prefixes.len() > MAX_PARTS {
-        // Start again on one stream (what the first page holds is listed again).
+        // Start again on one stream (what the first pages hold is listed again).
         return Ok(
             list_part(s3, spinner, prefix, None, page_size, order, chunks, "")
                 .await?
                 .0,
         );
     }
+    // `first` (keys before `from`) goes to `chunks` with the rest at the end.
+    folders(
+        s3,
+        spinner,
+        page_size,
+        streams,
+        order,
+        chunks,
+        prefixes,
+        vec![first, direct],
+    )
+    .await
+}
+
+/// Each folder on its own stream, up to `streams.max` at once, merged with `parts`.
+#[allow(clippy::too_many_arguments)]
+async fn folders(
+    s3: &Arc<dyn Bucket>,
+    spinner: &ProgressBar,
+    page_size: i32,
+    streams: Streams,
+    order: &Mutex<ListOrder>,
+    chunks: Option<&Chunks>,
+    prefixes: Vec<String>,
+    mut parts: Vec<TimelineBuilder>,
+) -> CliResult<TimelineBuilder> {
     if prefixes.is_empty() {
-        return Ok(TimelineBuilder::merge_disjoint(vec![first, direct])?);
+        return Ok(TimelineBuilder::merge_disjoint(parts)?);
     }
     let shared = Arc::new(Mutex::new(*order.lock().expect("listing order lock")));
     tracing::debug!(
         parts = prefixes.len(),
         "listing common prefixes in parallel"
     );
-    let mut parts = vec![first, direct];
     let mut pending = prefixes.into_iter();
     let mut tasks = tokio::task::JoinSet::new();
     loop {
-        while tasks.len() < concurrency {
+        while tasks.len() < streams.max {
             let Some(p) = pending.next() else { break };
             let (s3, spinner) = (s3.clone(), spinner.clone());
             let order = Arc::clone(&shared);
@@ -240,50 +361,6 @@ async fn list_parallel(
     }
     drop(outer);
     Ok(TimelineBuilder::merge_disjoint(parts)?)
-}
-
-/// The first page of a listing that may be split: the timeline of the keys it holds
-/// completely, and where the rest of the listing begins (`None`: the page was all of it).
-///
-/// A page stops at a key (`NextKeyMarker`) that may go on in the next page; every key
-/// before it is complete. The rest begins at the folder that key is in, or at the key
-/// itself when it is directly under the prefix, so that folders are never split.
-async fn first_page(
-    s3: &Arc<dyn Bucket>,
-    spinner: &ProgressBar,
-    prefix: &str,
-    page_size: i32,
-    order: &Mutex<ListOrder>,
-) -> CliResult<(TimelineBuilder, Option<String>)> {
-    let raw = s3
-        .list_page(prefix, None, (None, None), page_size)
-        .await
-        .map_err(|e| from_s3(e, s3.name()))?;
-    let from = raw.truncated.then(|| {
-        raw.next_key_marker
-            .as_deref()
-            .and_then(|k| Some((k, k.strip_prefix(prefix)?)))
-            .map(|(k, rest)| match rest.find('/') {
-                Some(i) => k[..prefix.len() + i + 1].to_owned(),
-                None => k.to_owned(),
-            })
-            // Without a usable marker, the rest is everything: the page is not used.
-            .unwrap_or_default()
-    });
-    let document: Vec<_> = match &from {
-        Some(from) => raw
-            .document
-            .into_iter()
-            .filter(|e| e.key.as_str() < from.as_str())
-            .collect(),
-        None => raw.document,
-    };
-    spinner.inc(document.len() as u64);
-    let mut builder = TimelineBuilder::new();
-    let mut o = *order.lock().expect("listing order lock");
-    builder.push_document(document, &mut o)?;
-    *order.lock().expect("listing order lock") = o;
-    Ok((builder, from))
 }
 
 /// A common prefix exists only because keys have it: a part listing that finds none, or
@@ -336,7 +413,7 @@ async fn list_part(
 
 /// The paging loop, over any page source (the S3 adapter, or scripted pages in tests).
 async fn page_loop<F, Fut>(
-    mut fetch: F,
+    fetch: F,
     page_size: i32,
     order: &Mutex<ListOrder>,
     spinner: &ProgressBar,
@@ -345,18 +422,79 @@ async fn page_loop<F, Fut>(
     from: &str,
 ) -> CliResult<(TimelineBuilder, Vec<String>)>
 where
-    F: FnMut(Option<String>, Option<String>, i32) -> Fut,
+    F: Fn(Option<String>, Option<String>, i32) -> Fut,
     Fut: std::future::Future<Output = CliResult<RawPage>>,
 {
-    let mut builder = TimelineBuilder::new();
-    let mut prefixes = Vec::new();
-    let mut markers: (Option<String>, Option<String>) = (None, None);
-    let mut pages = 0u64;
-    let mut size = page_size;
-    loop {
-        let mut raw = fetch(markers.0.clone(), markers.1.clone(), size).await?;
-        pages += 1;
-        let known = *order.lock().expect("listing order lock");
+    let mut pager = Pager::new(page_size, order, spinner, what, from);
+    while !pager.done {
+        pager.step(&fetch, chunks).await?;
+    }
+    pager.prefixes.sort();
+    pager.prefixes.dedup();
+    Ok((pager.builder, pager.prefixes))
+}
+
+/// One listing stream, a page at a time.
+struct Pager<'a> {
+    page_size: i32,
+    order: &'a Mutex<ListOrder>,
+    spinner: &'a ProgressBar,
+    what: &'a str,
+    /// Only keys and common prefixes from here on are kept.
+    from: &'a str,
+    builder: TimelineBuilder,
+    prefixes: Vec<String>,
+    /// What to ask for next.
+    markers: (Option<String>, Option<String>),
+    size: i32,
+    pages: u64,
+    done: bool,
+    /// Keep a copy of every page's entries (see [`Pager::split_at_folder`]).
+    record: bool,
+    recorded: Vec<Entry>,
+}
+
+impl<'a> Pager<'a> {
+    fn new(
+        page_size: i32,
+        order: &'a Mutex<ListOrder>,
+        spinner: &'a ProgressBar,
+        what: &'a str,
+        from: &'a str,
+    ) -> Self {
+        Pager {
+            page_size,
+            order,
+            spinner,
+            what,
+            from,
+            builder: TimelineBuilder::new(),
+            prefixes: Vec::new(),
+            markers: (None, None),
+            size: page_size,
+            pages: 0,
+            done: false,
+            record: false,
+            recorded: Vec::new(),
+        }
+    }
+
+    /// Ask for the next page and take it.
+    async fn step<F, Fut>(&mut self, fetch: &F, chunks: Option<&Chunks>) -> CliResult<()>
+    where
+        F: Fn(Option<String>, Option<String>, i32) -> Fut,
+        Fut: std::future::Future<Output = CliResult<RawPage>>,
+    {
+        let raw = fetch(self.markers.0.clone(), self.markers.1.clone(), self.size).await?;
+        self.take(raw, chunks).await
+    }
+
+    /// Take a page asked for with `self.markers` and `self.size`.
+    async fn take(&mut self, mut raw: RawPage, chunks: Option<&Chunks>) -> CliResult<()> {
+        let (page_size, what) = (self.page_size, self.what);
+        self.pages += 1;
+        let pages = self.pages;
+        let known = *self.order.lock().expect("listing order lock");
         let mut next = (
             raw.next_key_marker.take(),
             raw.next_version_id_marker.take(),
@@ -378,12 +516,13 @@ where
                     );
                     raw.common_prefixes
                         .retain(|p| p.as_str() <= last.key.as_str());
-                    size = page_size;
+                    self.size = page_size;
                 }
-                None if size < 1000 => {
-                    size = (size * 2).min(1000);
-                    pages -= 1;
-                    continue;
+                None if self.size < 1000 => {
+                    // Asked for again, larger.
+                    self.size = (self.size * 2).min(1000);
+                    self.pages -= 1;
+                    return Ok(());
                 }
                 None => {
                     return Err(CliError::failure(format!(
@@ -392,40 +531,74 @@ where
                 }
             }
         } else {
-            size = page_size;
+            self.size = page_size;
         }
-        if !from.is_empty() {
+        if !self.from.is_empty() {
             // What comes before `from` is listed by another stream.
+            let from = self.from;
             raw.document.retain(|e| e.key.as_str() >= from);
             raw.common_prefixes.retain(|p| p.as_str() >= from);
         }
-        spinner.inc(raw.document.len() as u64);
-        let mut o = known;
-        builder.push_document(raw.document, &mut o)?;
-        *order.lock().expect("listing order lock") = o;
-        if let Some(chunks) = chunks {
-            send(chunks, builder.take_complete(o)).await?;
+        self.spinner.inc(raw.document.len() as u64);
+        if self.record {
+            self.recorded.extend(raw.document.iter().cloned());
         }
-        prefixes.extend(raw.common_prefixes);
+        let mut o = known;
+        self.builder.push_document(raw.document, &mut o)?;
+        *self.order.lock().expect("listing order lock") = o;
+        if let Some(chunks) = chunks {
+            send(chunks, self.builder.take_complete(o)).await?;
+        }
+        self.prefixes.extend(raw.common_prefixes);
         if !raw.truncated {
-            break;
+            self.done = true;
+            return Ok(());
         }
         if next.0.is_none() {
             return Err(CliError::failure(format!(
                 "listing {what} is truncated at page {pages} but the server gave no NextKeyMarker; nothing was written"
             )));
         }
-        if next == markers {
+        if next == self.markers {
             return Err(CliError::failure(format!(
                 "listing {what}: the paging markers did not advance at page {pages} (key marker {:?}); the server's paging is broken; nothing was written",
                 next.0.unwrap_or_default()
             )));
         }
-        markers = next;
+        self.markers = next;
+        Ok(())
     }
-    prefixes.sort();
-    prefixes.dedup();
-    Ok((builder, prefixes))
+
+    /// Where a split listing goes on after the pages this stream has taken (recorded):
+    /// the timeline of the keys they hold completely, and the start of the rest.
+    ///
+    /// The stream stopped at a key (the key marker) that may go on in the next page;
+    /// every key before it is complete. The rest begins at the folder that key is in, or
+    /// at the key itself when it is directly under the prefix, so that folders are never
+    /// split. Without a usable marker the rest is everything and no page is used.
+    fn split_at_folder(&self, prefix: &str) -> CliResult<(TimelineBuilder, String)> {
+        let from = self
+            .markers
+            .0
+            .as_deref()
+            .and_then(|k| Some((k, k.strip_prefix(prefix)?)))
+            .map(|(k, rest)| match rest.find('/') {
+                Some(i) => k[..prefix.len() + i + 1].to_owned(),
+                None => k.to_owned(),
+            })
+            .unwrap_or_default();
+        let document: Vec<Entry> = self
+            .recorded
+            .iter()
+            .filter(|e| e.key.as_str() < from.as_str())
+            .cloned()
+            .collect();
+        let mut builder = TimelineBuilder::new();
+        let mut o = *self.order.lock().expect("listing order lock");
+        builder.push_document(document, &mut o)?;
+        *self.order.lock().expect("listing order lock") = o;
+        Ok((builder, from))
+    }
 }
 
 #[cfg(test)]
@@ -503,8 +676,12 @@ mod tests {
         (store, b)
     }
 
-    async fn listed(b: &Arc<dyn Bucket>, prefix: &str, page: i32, streams: usize) -> Timeline {
-        let quiet = crate::output::Printer::new(crate::output::OutputFormat::Text, true, true);
+    fn quiet() -> Printer {
+        Printer::new(crate::output::OutputFormat::Text, true, true)
+    }
+
+    async fn listed(b: &Arc<dyn Bucket>, prefix: &str, page: i32, streams: Streams) -> Timeline {
+        let quiet = quiet();
         list_bucket(b, &quiet, prefix, page, streams).await.unwrap()
     }
 
@@ -523,15 +700,19 @@ mod tests {
             prefix in "(|b|b/|c/)",
             page in 1i32..9,
             streams in 2usize..5,
+            split in proptest::prop_oneof![
+                proptest::strategy::Just(Split::Auto),
+                proptest::strategy::Just(Split::Folders),
+            ],
         ) {
             let keys: Vec<(String, u8, bool)> =
                 keys.into_iter().map(|(k, (n, d))| (k, n, d)).collect();
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async {
                 let (store, b) = bucket_of(&keys);
-                let one = listed(&b, &prefix, 1000, 1).await;
+                let one = listed(&b, &prefix, 1000, Streams::ONE).await;
                 store.reset_requests();
-                let split = listed(&b, &prefix, page, streams).await;
+                let split = listed(&b, &prefix, page, Streams::new(streams, split)).await;
                 proptest::prop_assert_eq!(&split, &one);
                 if one.len() <= page as usize {
                     proptest::prop_assert_eq!(store.requests().of(crate::bucket::Op::List), 1);
@@ -539,6 +720,71 @@ mod tests {
                 Ok(())
             })?;
         }
+    }
+
+    /// A bucket of `folders` folders of three keys of two versions each, behind a bucket
+    /// whose calls take 100 ms each, served `one_at_a_time` or in parallel.
+    fn timed_bucket(one_at_a_time: bool) -> Arc<crate::bucket::Faulty> {
+        let keys: Vec<(String, u8, bool)> = (0..6)
+            .flat_map(|f| (0..3).map(move |k| (format!("f{f}/k{k}"), 2, k == 1)))
+            .collect();
+        let (_, b) = bucket_of(&keys);
+        Arc::new(crate::bucket::Faulty::new(
+            b,
+            crate::bucket::Faults {
+                call_ms: 100,
+                one_at_a_time,
+                ..Default::default()
+            },
+        ))
+    }
+
+    /// `auto` splits the listing only on a server that serves calls in parallel: on one
+    /// that serves a call at a time the listing stays on one stream and costs one call
+    /// more than one stream (the measurement); on a parallel one it is split, costs more
+    /// calls and takes less time. (Paused clock: the times are exact.)
+    #[tokio::test(start_paused = true)]
+    async fn auto_split_follows_the_server() {
+        let auto = Streams::new(4, Split::Auto);
+        for one_at_a_time in [true, false] {
+            let one = timed_bucket(one_at_a_time);
+            let started = Instant::now();
+            let whole = list_bucket(
+                &(one.clone() as Arc<dyn Bucket>),
+                &quiet(),
+                "",
+                2,
+                Streams::ONE,
+            )
+            .await
+            .unwrap();
+            let (one_calls, one_time) = (one.calls(), started.elapsed());
+            assert_eq!(
+                whole.len(),
+                6 * 3 * 2 + 6,
+                "two versions a key, one key a folder deleted"
+            );
+            let b = timed_bucket(one_at_a_time);
+            let started = Instant::now();
+            let t = list_bucket(&(b.clone() as Arc<dyn Bucket>), &quiet(), "", 2, auto)
+                .await
+                .unwrap();
+            assert_eq!(t, whole);
+            if one_at_a_time {
+                assert_eq!(b.calls(), one_calls + 1);
+            } else {
+                assert!(b.calls() > one_calls + 1, "{} calls", b.calls());
+                assert!(started.elapsed() < one_time, "{:?}", started.elapsed());
+            }
+        }
+    }
+
+    #[test]
+    fn a_pair_within_one_and_a_half_times_the_slower_page_is_parallel() {
+        let ms = Duration::from_millis;
+        assert!(serves_in_parallel(&[ms(100), ms(120)], ms(180)));
+        assert!(!serves_in_parallel(&[ms(100), ms(120)], ms(181)));
+        assert!(!serves_in_parallel(&[ms(100)], ms(200)));
     }
 
     #[test]

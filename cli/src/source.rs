@@ -10,7 +10,7 @@
 
 use crate::args::{Listing, Snapshot};
 use crate::error::{CliError, CliResult, Exit, from_s3};
-use crate::listing::list_timeline;
+use crate::listing::{Streams, list_timeline};
 use crate::output::Printer;
 use crate::pipeline::rfc3339;
 use crate::s3::S3;
@@ -47,8 +47,8 @@ pub struct SourceSpec {
     pub source: TimelineSource,
     /// Listing: entries per page.
     pub page_size: i32,
-    /// Listing: streams at once.
-    pub concurrency: usize,
+    /// Listing: streams at once, and whether to split.
+    pub streams: Streams,
     /// Accept a TIME after the report was taken.
     pub accept_stale: bool,
     /// Inventory: where the external sort spills (default: the system's temp dir).
@@ -67,18 +67,18 @@ impl SourceSpec {
                 (None, None) => TimelineSource::Listing,
             },
             page_size: listing.page_size,
-            concurrency: listing.list_concurrency as usize,
+            streams: listing.streams(),
             accept_stale: snapshot.accept_stale_inventory,
             temp_dir: snapshot.sort_dir.clone(),
         }
     }
 
     /// A plain listing.
-    pub fn listing(page_size: i32, concurrency: usize) -> SourceSpec {
+    pub fn listing(page_size: i32, streams: Streams) -> SourceSpec {
         SourceSpec {
             source: TimelineSource::Listing,
             page_size,
-            concurrency,
+            streams,
             accept_stale: false,
             temp_dir: None,
         }
@@ -145,7 +145,7 @@ pub async fn stream_timeline(
                 printer,
                 prefix,
                 spec.page_size,
-                spec.concurrency,
+                spec.streams,
                 chunks,
             )
             .await?;
@@ -185,15 +185,7 @@ pub async fn load_with_age(
 ) -> CliResult<(Timeline, Option<(&'static str, DateTime<Utc>)>)> {
     match &spec.source {
         TimelineSource::Listing => Ok((
-            list_timeline(
-                s3,
-                printer,
-                bucket,
-                prefix,
-                spec.page_size,
-                spec.concurrency,
-            )
-            .await?,
+            list_timeline(s3, printer, bucket, prefix, spec.page_size, spec.streams).await?,
             None,
         )),
         TimelineSource::Inventory { manifest } => {

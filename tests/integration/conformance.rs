@@ -275,6 +275,8 @@ async fn awkward_keys_over_small_pages_restore_exactly(s: &Server) {
         &t,
         "--page-size",
         "7",
+        "--list-split",
+        "folders",
         "--yes",
     ]);
     r.expect_code(0);

@@ -491,7 +491,16 @@ async fn parallel_listing_gives_the_same_plan_as_one_stream() {
     let sequential = plan(&["--list-concurrency", "1"]);
     assert_eq!(sequential["stats"]["keys_at_target"], 13, "{sequential}");
     for extra in [
-        &["--list-concurrency", "4"][..],
+        &["--list-concurrency", "4", "--list-split", "folders"][..],
+        &[
+            "--list-concurrency",
+            "3",
+            "--page-size",
+            "2",
+            "--list-split",
+            "folders",
+        ][..],
+        // Split or not, as the server's timing says.
         &["--list-concurrency", "3", "--page-size", "2"][..],
     ] {
         assert_eq!(plan(extra), sequential, "{extra:?}");
@@ -504,6 +513,8 @@ async fn parallel_listing_gives_the_same_plan_as_one_stream() {
         "--yes",
         "--list-concurrency",
         "4",
+        "--list-split",
+        "folders",
     ])
     .expect_code(0);
     let mut want: BTreeMap<String, Vec<u8>> = keys

@@ -32,6 +32,11 @@ pub struct Faults {
     pub lost_reply: f64,
     /// Up to this many milliseconds of latency per call.
     pub latency_ms: u64,
+    /// Exactly this many milliseconds per call, besides `latency_ms`.
+    pub call_ms: u64,
+    /// The bucket serves one call at a time (as moto does): a call's `call_ms` waits for
+    /// the calls before it.
+    pub one_at_a_time: bool,
     /// After this many calls, every call fails and reaches nothing (a crash).
     pub crash_after: Option<u64>,
     /// Another writer: before a call, with this probability, it writes a new version of
@@ -72,6 +77,8 @@ pub struct Faulty {
     inner: Arc<dyn Bucket>,
     faults: Arc<Faults>,
     state: Arc<Mutex<State>>,
+    /// Held through a call's `call_ms` when the bucket serves one call at a time.
+    queue: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// What the fault generator decided for one call.
@@ -102,6 +109,7 @@ impl Faulty {
                 lost: 0,
             })),
             faults: Arc::new(faults),
+            queue: Arc::default(),
         }
     }
 
@@ -179,6 +187,14 @@ impl Faulty {
             && *delay > 0
         {
             tokio::time::sleep(Duration::from_millis(*delay)).await;
+        }
+        if matches!(verdict, Verdict::Go { .. }) && self.faults.call_ms > 0 {
+            let _turn = if self.faults.one_at_a_time {
+                Some(self.queue.lock().await)
+            } else {
+                None
+            };
+            tokio::time::sleep(Duration::from_millis(self.faults.call_ms)).await;
         }
         verdict
     }

@@ -854,7 +854,7 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
                 &target.bucket,
                 &prefix,
                 args.listing.page_size,
-                args.listing.list_concurrency as usize,
+                args.listing.streams(),
             )
             .await?,
         )

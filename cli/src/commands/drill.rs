@@ -54,10 +54,10 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
         },
         spec: TargetSpec::At(at),
         page_size: args.listing.page_size,
-        list_concurrency: args.listing.list_concurrency as usize,
+        list_streams: args.listing.streams(),
         source_spec: crate::source::SourceSpec::listing(
             args.listing.page_size,
-            args.listing.list_concurrency as usize,
+            args.listing.streams(),
         ),
         time_note: note,
         dest_connect: None,
@@ -74,7 +74,7 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
         &scratch.bucket,
         &scratch.prefix,
         req.page_size,
-        req.list_concurrency,
+        req.list_streams,
     )
     .await?
     .current();
@@ -125,7 +125,7 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
         &Default::default(),
         &known,
         true,
-        (req.page_size, req.list_concurrency),
+        (req.page_size, req.list_streams),
         exec.concurrency.min(64) as usize,
     )
     .await?;

@@ -126,7 +126,7 @@ pub async fn ls_cmd(app: &App, args: &LsArgs) -> CliResult<Exit> {
         &loc.bucket,
         &loc.prefix,
         args.listing.page_size,
-        args.listing.list_concurrency as usize,
+        args.listing.streams(),
     )
     .await?;
     let state = match at {
@@ -204,7 +204,7 @@ pub async fn history_cmd(app: &App, args: &HistoryArgs) -> CliResult<Exit> {
     require_versioned(&app.s3, &loc.bucket).await?;
     let key = loc.prefix.as_str();
     let mut spec = crate::source::SourceSpec::of(&args.listing, &args.snapshot);
-    spec.concurrency = 1;
+    spec.streams = crate::listing::Streams::ONE;
     let timeline =
         crate::source::load_timeline(&app.s3, printer, &loc.bucket, key, &spec, None).await?;
     let Some(h) = timeline.get(key) else {
@@ -869,7 +869,7 @@ pub async fn timeline_cmd(app: &App, args: &TimelineArgs) -> CliResult<Exit> {
         &source.bucket,
         &source.prefix,
         args.listing.page_size,
-        args.listing.list_concurrency as usize,
+        args.listing.streams(),
     )
     .await?;
     let changes = activity(&timeline);

@@ -5,7 +5,7 @@ use crate::bucket::Bucket;
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::execute::{ArchiveRestore, ExecConfig, ExecReport, execute};
 use crate::journal::{self, Journal, Line};
-use crate::listing::{list_timeline, stream_bucket};
+use crate::listing::{Streams, list_timeline, stream_bucket};
 use crate::output::{Printer, human_bytes};
 use crate::pipeline::App;
 pub use crate::pipeline::{Clients, require_versioned, rfc3339};
@@ -49,7 +49,7 @@ pub(crate) struct Request {
     pub(crate) destination: Destination,
     pub(crate) spec: TargetSpec,
     pub(crate) page_size: i32,
-    pub(crate) list_concurrency: usize,
+    pub(crate) list_streams: Streams,
     /// Where the source's timeline comes from (listing, inventory).
     pub(crate) source_spec: crate::source::SourceSpec,
     /// How TIME was resolved, when that is worth saying.
@@ -119,7 +119,7 @@ fn resolve(target: &Target, global: &ConnectOptions) -> CliResult<Request> {
         destination,
         spec,
         page_size: target.listing.page_size,
-        list_concurrency: target.listing.list_concurrency as usize,
+        list_streams: target.listing.streams(),
         source_spec: crate::source::SourceSpec::of(&target.listing, &target.snapshot),
         time_note,
         dest_connect,
@@ -251,7 +251,7 @@ pub(crate) async fn prepare(
                 &location.bucket,
                 &location.prefix,
                 req.page_size,
-                req.list_concurrency,
+                req.list_streams,
             )
             .await?;
             (dest.current(), dest.len() as u64)
@@ -361,7 +361,7 @@ async fn prepare_streamed(
                 printer,
                 &location.prefix,
                 req.page_size,
-                req.list_concurrency,
+                req.list_streams,
                 tx,
             );
             let mut objects = Vec::new();
@@ -1011,7 +1011,7 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
         return Ok(Exit::Ok);
     }
     check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
-    let listing = (req.page_size, req.list_concurrency);
+    let listing = (req.page_size, req.list_streams);
     let (exit, doc) = execute_plan(app, &clients, &p, &args.exec, &journal_path, 0).await?;
     // A snapshot cannot show the state after the restore, and listing the bucket is what
     // --inventory avoids: verification is a separate step.
@@ -1227,7 +1227,7 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
         &p,
         &args.exec,
         None,
-        (1000, 16),
+        (1000, Streams::new(16, crate::listing::Split::Auto)),
         &journal_path,
         result,
     )
@@ -1245,7 +1245,7 @@ pub(crate) async fn verify_after(
     p: &RestorePlan,
     exec: &ExecArgs,
     target: Option<&BucketState>,
-    listing: (i32, usize),
+    listing: (i32, Streams),
     journal_path: &Path,
     result: (Exit, serde_json::Value),
 ) -> CliResult<Exit> {
@@ -1295,7 +1295,9 @@ pub(crate) async fn verify_after(
     let after = p.stats.entries_now() + p.actions.len() as u64;
     let listing = (
         listing.0,
-        crate::listing::streams_for(after, listing.0, listing.1),
+        listing
+            .1
+            .with_max(crate::listing::streams_for(after, listing.0, listing.1.max)),
     );
     let filter = filter_of(&p.keys.clone().unwrap_or_default())?;
     let mut target = target.clone();

@@ -138,7 +138,7 @@ pub async fn undelete_cmd(app: &App, args: &UndeleteArgs) -> CliResult<Exit> {
         &source.bucket,
         &source.prefix,
         args.listing.page_size,
-        args.listing.list_concurrency as usize,
+        args.listing.streams(),
     )
     .await?;
     let found = find_deleted(&timeline, &source.prefix, since);

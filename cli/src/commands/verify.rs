@@ -21,7 +21,7 @@
 
 use crate::args::VerifyArgs;
 use crate::error::{CliError, CliResult, Exit};
-use crate::listing::list_timeline;
+use crate::listing::{Streams, list_timeline};
 use crate::output::{Printer, human_bytes};
 use crate::pipeline::App;
 use crate::pipeline::{require_versioned, resolve_time, rfc3339};
@@ -307,7 +307,7 @@ pub async fn check(
     filter: &KeyFilter,
     known: &[KnownCopy],
     deep: bool,
-    listing: (i32, usize),
+    listing: (i32, Streams),
     concurrency: usize,
 ) -> CliResult<VerifyReport> {
     let current = match (current, side) {
@@ -799,10 +799,7 @@ pub async fn verify_cmd(app: &App, args: &VerifyArgs) -> CliResult<Exit> {
         &filter,
         &known,
         args.deep,
-        (
-            args.listing.page_size,
-            args.listing.list_concurrency as usize,
-        ),
+        (args.listing.page_size, args.listing.streams()),
         args.concurrency as usize,
     )
     .await?;

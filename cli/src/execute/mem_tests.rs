@@ -64,7 +64,9 @@ fn history(seed: u64, keys: usize) -> (SimBucket, DateTime<Utc>) {
 }
 
 async fn plan_in_place(b: &Arc<dyn Bucket>, at: DateTime<Utc>) -> RestorePlan {
-    let timeline = list_bucket(b, &quiet(), "", 1000, 1).await.unwrap();
+    let timeline = list_bucket(b, &quiet(), "", 1000, crate::listing::Streams::ONE)
+        .await
+        .unwrap();
     let options = PlanOptions::new(
         Location {
             bucket: b.name().to_owned(),
@@ -255,6 +257,7 @@ fn check_case(case: Case) -> Result<(), TestCaseError> {
                 writer: case.writer,
                 writer_keys,
                 latency_ms: 0,
+                ..Default::default()
             },
         );
         let report = run(Arc::new(faulty.clone()), &p, &config(case.concurrency, 6)).await;
