@@ -27,7 +27,7 @@
 //! serves calls in parallel:
 //!
 //! 1. Plain pages first. If they are the whole listing, nothing is split. With
-//!    [`Split::Auto`] two pages are timed alone and the third is asked for twice at
+//!    [`Split::Auto`] three pages are timed alone and the fourth is asked for twice at
 //!    once: a server that takes more than 1.5 times as long for the pair queues its calls
 //!    (moto does), and the listing goes on on this one stream. Otherwise the keys of these
 //!    pages before the folder (or key) they stopped in are complete and kept, and:
@@ -66,8 +66,9 @@ const PARALLEL_RATIO: f64 = 1.5;
 /// Whether a listing longer than a page is split by folder over parallel streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum Split {
-    /// Measure the server first: the first two pages are timed alone, the third is asked
-    /// for twice at once. If the pair takes at most 1.5 times as long as a page alone,
+    /// Measure the server first: the first three pages are timed alone, the fourth is
+    /// asked for twice at once. If the pair takes at most 1.5 times as long as a page
+    /// alone (the median of the three),
     /// the server serves calls in parallel and the rest is split by folder; if not (a
     /// server that queues its calls, such as moto), parallel streams would only queue
     /// there and listing by folder costs more calls, so the listing stays on one stream.
@@ -124,9 +125,12 @@ pub fn streams_for(expected: u64, page_size: i32, concurrency: usize) -> usize {
 }
 
 /// Whether a server serves calls in parallel, from the time of pages asked for alone and
-/// the time of a pair asked for at once (the later of the two).
+/// the time of a pair asked for at once (the later of the two). A page alone takes the
+/// median of `alone` (the first call of a listing may also set up a connection).
 fn serves_in_parallel(alone: &[Duration], pair: Duration) -> bool {
-    let alone = alone.iter().max().copied().unwrap_or_default();
+    let mut alone = alone.to_vec();
+    alone.sort();
+    let alone = alone.get(alone.len() / 2).copied().unwrap_or_default();
     pair.as_secs_f64() <= PARALLEL_RATIO * alone.as_secs_f64()
 }
 
@@ -228,7 +232,8 @@ async fn list_parallel(
             .map_err(|e| from_s3(e, s3.name()))
     };
     let mut alone = Vec::new();
-    while !lead.done && alone.len() < if streams.split == Split::Auto { 2 } else { 1 } {
+    let timed = if streams.split == Split::Auto { 3 } else { 1 };
+    while !lead.done && alone.len() < timed {
         let started = Instant::now();
         lead.step(&fetch, None).await?;
         alone.push(started.elapsed());
@@ -780,10 +785,15 @@ mod tests {
     }
 
     #[test]
-    fn a_pair_within_one_and_a_half_times_the_slower_page_is_parallel() {
+    fn a_pair_within_one_and_a_half_times_the_median_page_is_parallel() {
         let ms = Duration::from_millis;
-        assert!(serves_in_parallel(&[ms(100), ms(120)], ms(180)));
-        assert!(!serves_in_parallel(&[ms(100), ms(120)], ms(181)));
+        assert!(serves_in_parallel(&[ms(400), ms(100), ms(120)], ms(180)));
+        assert!(!serves_in_parallel(&[ms(400), ms(100), ms(120)], ms(181)));
+        // moto, timed: a slow first call, then a pair that queued.
+        assert!(!serves_in_parallel(
+            &[ms(3852), ms(1834), ms(2000)],
+            ms(6126)
+        ));
         assert!(!serves_in_parallel(&[ms(100)], ms(200)));
     }
 
