@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Peer benchmark (issue 8 §6): restore one generated bucket's state at T into a fresh
-bucket with s3rewind, s3-pit-restore and rclone, in one run, on one local moto server,
+bucket with s3rewind, s3-pit-restore and rclone, in one run, on one local S3 server (moto,
+or with --server radosgw a single-node Ceph radosgw from scripts/radosgw),
 each through the counting proxy (scripts/s3proxy.py); check every result by content; print
 wall time, client CPU, peak RSS, requests per copied key by operation, and the server's own
 CopyObject capacity measured in the same run.
 
     benches/peers.py [--keys 5000] [--concurrency 16] [--tools s3rewind,s3-pit-restore,rclone]
-                     [--json-out FILE]
+                     [--server moto|radosgw] [--json-out FILE]
 
 Needs: moto[server] and boto3 (scripts/ensure-moto), `pip install s3-pit-restore`,
 `apt-get install rclone` (each tool that is missing is reported and skipped), GNU time
@@ -18,7 +19,7 @@ second), T is taken between two fresh seconds, and then the damage: 30% of the k
 overwritten, 10% deleted, 2% of the deleted-before-T keys re-created, 6% new keys. The
 expected state at T comes from the generator's own record, not from a listing.
 
-A result is checked by listing the destination directly on moto (not through the proxy):
+A result is checked by listing the destination directly on the server (not through the proxy):
 the key set must equal the state at T and every ETag must be the MD5 of the body at T;
 a sample of bodies is read back and compared byte for byte.
 """
@@ -48,6 +49,8 @@ from botocore.config import Config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PROXY = os.path.join(ROOT, "scripts", "s3proxy.py")
+# The server's keys: moto takes any; scripts/radosgw makes `test`/`test` (set in main()).
+KEYS = ["testing", "testing"]
 CREDS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
          "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1"}
 TICK = os.sysconf("SC_CLK_TCK")
@@ -74,7 +77,7 @@ def proc_cpu(pid: int) -> float:
 
 def client(endpoint: str, pool: int = 64):
     return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing",
+                        aws_access_key_id=KEYS[0], aws_secret_access_key=KEYS[1],
                         config=Config(s3={"addressing_style": "path"}, max_pool_connections=pool,
                                       retries={"mode": "standard", "max_attempts": 10}))
 
@@ -108,6 +111,60 @@ class Proxy:
         except subprocess.TimeoutExpired:
             self.p.kill()
             self.p.wait()
+
+
+class Server:
+    """The S3 server under test, started in `work`: moto, or radosgw (mon + OSD + rgw)."""
+
+    def __init__(self, kind: str, work: str):
+        self.kind, self.dir, self.proc = kind, os.path.join(work, kind), None
+        if kind == "moto":
+            moto = os.environ.get("MOTO_SERVER") or subprocess.check_output(
+                [os.path.join(ROOT, "scripts", "ensure-moto")], text=True).strip()
+            port = free_port()
+            mlog = open(os.path.join(work, "moto.log"), "w")
+            self.proc = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(port)],
+                                         stdout=mlog, stderr=mlog)
+            self.endpoint = f"http://127.0.0.1:{port}"
+            deadline = time.time() + 120
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.time() > deadline or self.proc.poll() is not None:
+                        raise SystemExit("moto_server did not start")
+                    time.sleep(0.1)
+        else:
+            os.makedirs(self.dir)
+            script = os.path.join(ROOT, "scripts", "radosgw")
+            out = subprocess.run([script, "start", self.dir], capture_output=True, text=True)
+            if out.returncode != 0:
+                raise SystemExit(f"radosgw did not start: {out.stderr.strip()[-500:]}")
+            self.endpoint = out.stdout.strip().splitlines()[-1]
+            KEYS[:] = ["test", "test"]
+            CREDS.update(AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test")
+
+    def pids(self) -> list[int]:
+        if self.proc:
+            return [self.proc.pid]
+        run = os.path.join(self.dir, "run")
+        return [int(open(os.path.join(run, f)).read()) for f in os.listdir(run) if f.endswith(".pid")]
+
+    def cpu(self) -> float:
+        """user+sys seconds of the server's processes."""
+        return sum(proc_cpu(p) for p in self.pids())
+
+    def stop(self):
+        if self.proc:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        else:
+            subprocess.run([os.path.join(ROOT, "scripts", "radosgw"), "stop", self.dir])
 
 
 # ---------------------------------------------------------------- the history
@@ -279,7 +336,7 @@ def tool_commands(name: str, endpoint: str, src: str, dst: str, t: datetime, con
         open(conf, "w").close()
         env.update(RCLONE_CONFIG=conf, RCLONE_CONFIG_X_TYPE="s3", RCLONE_CONFIG_X_PROVIDER="Other",
                    RCLONE_CONFIG_X_ENDPOINT=endpoint, RCLONE_CONFIG_X_FORCE_PATH_STYLE="true",
-                   RCLONE_CONFIG_X_ACCESS_KEY_ID="testing", RCLONE_CONFIG_X_SECRET_ACCESS_KEY="testing",
+                   RCLONE_CONFIG_X_ACCESS_KEY_ID=KEYS[0], RCLONE_CONFIG_X_SECRET_ACCESS_KEY=KEYS[1],
                    RCLONE_CONFIG_X_REGION="us-east-1")
         # version_at scoped to the source only (the global flag makes the destination
         # read-only); the two remotes differ in config, so server-side copy must be allowed
@@ -290,7 +347,7 @@ def tool_commands(name: str, endpoint: str, src: str, dst: str, t: datetime, con
     raise ValueError(name)
 
 
-def run_tool(name, upstream, s3, moto_pid, src, t, at_t, conc, work, binary, seed, sample):
+def run_tool(name, upstream, s3, server, src, t, at_t, conc, work, binary, seed, sample):
     dst = f"dst-{name.replace('_', '-')}"
     s3.create_bucket(Bucket=dst)
     s3.put_bucket_versioning(Bucket=dst, VersioningConfiguration={"Status": "Enabled"})
@@ -301,13 +358,13 @@ def run_tool(name, upstream, s3, moto_pid, src, t, at_t, conc, work, binary, see
         outf = os.path.join(work, f"out-{name}.txt")
         errf = os.path.join(work, f"err-{name}.txt")
         log(f"== {name}: {' '.join(argv)}")
-        server0, proxy0 = proc_cpu(moto_pid), proxy.cpu()
+        server0, proxy0 = server.cpu(), proxy.cpu()
         t0 = time.monotonic()
         with open(outf, "w") as out, open(errf, "w") as err:
             rc = subprocess.call(["/usr/bin/time", "-v", "-o", timef, *argv], env=env,
                                  stdout=out, stderr=err, stdin=subprocess.DEVNULL)
         wall = time.monotonic() - t0
-        server_cpu, proxy_cpu = proc_cpu(moto_pid) - server0, proxy.cpu() - proxy0
+        server_cpu, proxy_cpu = server.cpu() - server0, proxy.cpu() - proxy0
         counts = proxy.counts()
     finally:
         proxy.stop()
@@ -372,14 +429,14 @@ def main():
     ap.add_argument("--capacity-copies", type=int, default=1500)
     ap.add_argument("--sample", type=int, default=200, help="bodies read back per result")
     ap.add_argument("--json-out")
+    ap.add_argument("--server", choices=("moto", "radosgw"), default="moto",
+                    help="moto (one Python process) or a single-node radosgw (scripts/radosgw)")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ap.add_argument("--wait-bin", type=int, default=0,
                     help="wait up to this many seconds for the s3rewind binary (a build still running)")
     a = ap.parse_args()
 
     binary = os.environ.get("S3REWIND_BIN") or os.path.join(ROOT, "target", "release", "s3rewind")
-    moto = os.environ.get("MOTO_SERVER") or subprocess.check_output(
-        [os.path.join(ROOT, "scripts", "ensure-moto")], text=True).strip()
     tools = [x for x in a.tools.split(",") if x]
     if a.wait_bin and not os.access(binary, os.X_OK):
         log(f"{binary} missing: will wait up to {a.wait_bin} s for it before running s3rewind")
@@ -399,7 +456,8 @@ def main():
                 break
     machine = f"{os.cpu_count()} cores ({cpu}), shared with other builds; load avg at start {os.getloadavg()[0]:.2f}"
     versions = {}
-    for name, cmd in (("moto", [sys.executable, "-c", "import moto; print(moto.__version__)"]),
+    for name, cmd in (("moto", [sys.executable, "-c", "import moto; print(moto.__version__)"])
+                      if a.server == "moto" else ("radosgw", ["radosgw", "--version"]),
                       ("boto3", [sys.executable, "-c", "import boto3; print(boto3.__version__)"]),
                       ("s3rewind", [binary, "--version"]),
                       ("s3-pit-restore", [sys.executable, "-c", "import importlib.metadata as m; print(m.version('s3-pit-restore'))"]),
@@ -413,23 +471,12 @@ def main():
     # SIGTERM cleans up like Ctrl-C (moto and the proxies are stopped, the work dir removed).
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     work = tempfile.mkdtemp(prefix="s3rewind-peers.")
-    port = free_port()
-    mlog = open(os.path.join(work, "moto.log"), "w")
-    mproc = subprocess.Popen([moto, "-H", "127.0.0.1", "-p", str(port)], stdout=mlog, stderr=mlog)
-    upstream = f"http://127.0.0.1:{port}"
+    server = Server(a.server, work)
+    upstream = server.endpoint
     try:
-        deadline = time.time() + 120
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.time() > deadline or mproc.poll() is not None:
-                    raise SystemExit("moto_server did not start")
-                time.sleep(0.1)
         s3 = client(upstream)
         log(f"machine: {machine}")
-        log(f"generating: {a.keys} keys on moto at {upstream} (seed {a.seed})")
+        log(f"generating: {a.keys} keys on {a.server} at {upstream} (seed {a.seed})")
         g0 = time.monotonic()
         t, at_t, written = generate(s3, "src", a.keys, a.seed, a.concurrency)
         gen_s = time.monotonic() - g0
@@ -458,19 +505,14 @@ def main():
                     continue
                 versions["s3rewind"] = subprocess.run([binary, "--version"], capture_output=True,
                                                       text=True).stdout.strip()
-            results.append(run_tool(name, upstream, s3, mproc.pid, "src", t, at_t, a.concurrency,
+            results.append(run_tool(name, upstream, s3, server, "src", t, at_t, a.concurrency,
                                     work, binary, a.seed, a.sample))
     finally:
-        mproc.terminate()
-        try:
-            mproc.wait(10)
-        except subprocess.TimeoutExpired:
-            mproc.kill()
-            mproc.wait()
+        server.stop()
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
 
-    doc = {"machine": machine, "versions": versions, "command": " ".join(sys.argv),
+    doc = {"machine": machine, "server": a.server, "versions": versions, "command": " ".join(sys.argv),
            "keys": a.keys, "history_entries": written, "keys_at_t": copied,
            "generate_s": round(gen_s, 1), "concurrency": a.concurrency, "capacity": capacity,
            "results": results}
@@ -479,7 +521,7 @@ def main():
             json.dump(doc, f, indent=1)
     print(f"peer bench: {a.keys} keys, {written} versions and delete markers, {copied} keys at T "
           f"(each copied once into a fresh bucket), concurrency {a.concurrency}")
-    print(f"machine: {machine}")
+    print(f"machine: {machine}; server: {a.server}")
     print("versions: " + "; ".join(f"{k} {v}" for k, v in versions.items()))
     print()
     print(table(results, capacity, copied, machine))

@@ -111,6 +111,12 @@ struct Ctx {
     journal: Option<Journal>,
     /// The plan's actions.
     actions: Vec<Action>,
+    /// Copies that name no version are read back after the run by one listing of the
+    /// destination range instead of a HEAD each (see [`read_back`]).
+    read_back_later: bool,
+    /// Such copies, journaled with an unknown version until then, with the source
+    /// version they copied.
+    unresolved: std::sync::Mutex<Vec<(Done, Head)>>,
 }
 
 fn retry_or_fail(e: S3Error) -> Step {
@@ -314,7 +320,18 @@ impl Ctx {
         };
         let mut done = self.copy_done(c, &new_version_id);
         done.previous_version_id = now.map(|h| h.version_id);
-        if new_version_id == NULL_VERSION && !self.confirm_written(&mut done, &head).await {
+        // radosgw's CopyObject names no version. Read it back later with the others,
+        // unless the source is a `null` version (see `confirm_written`).
+        let later = new_version_id == NULL_VERSION
+            && self.read_back_later
+            && c.source_version_id != NULL_VERSION;
+        if later {
+            done.new_version_id = String::new();
+            self.unresolved
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((done.clone(), head.clone()));
+        } else if new_version_id == NULL_VERSION && !self.confirm_written(&mut done, &head).await {
             // radosgw: a `null` source version copied into an unversioned bucket is
             // listed with the right size and ETag, but reads return another object.
             // Read back, found wrong: write the version's bytes with GET + PUT instead.
@@ -630,11 +647,8 @@ impl Ctx {
     /// the version is then recorded as unknown (empty), which later runs and `undo`
     /// treat as not ours.
     async fn confirm_written(&self, done: &mut Done, source: &Head) -> bool {
-        let md5 = |e: &str| e.len() == 32 && e.bytes().all(|b| b.is_ascii_hexdigit());
         match self.dst.head(&done.key, None).await {
-            Ok(Some(h))
-                if h.size == source.size && (!md5(&source.etag) || h.etag == source.etag) =>
-            {
+            Ok(Some(h)) if reads_as(&h.etag, h.size, source) => {
                 done.new_version_id = h.version_id;
                 done.etag = Some(h.etag);
                 done.size = Some(h.size);
@@ -768,6 +782,52 @@ pub struct Buckets {
     /// True when the destination is reached through another client: copies are then
     /// streamed (GET from the source, PUT to the destination) instead of CopyObject.
     pub separate: bool,
+}
+
+/// Whether a key that reads with `etag` and `size` holds a copy of `source`: the same
+/// size, and the same ETag where the source's is an MD5 (a copy of a multipart version
+/// gets an ETag of its own).
+fn reads_as(etag: &str, size: u64, source: &Head) -> bool {
+    let md5 = source.etag.len() == 32 && source.etag.bytes().all(|b| b.is_ascii_hexdigit());
+    size == source.size && (!md5 || etag == source.etag)
+}
+
+/// Read back the copies that named no version (`unresolved`) by listing the destination
+/// range once, and journal each with the version it created: a key whose current
+/// version reads as the copy's source (see [`reads_as`]). One listing call per 1,000
+/// entries instead of a HEAD per copy. Until then (or if the key was written again
+/// meanwhile) a copy stays journaled with an unknown version, which later runs and
+/// `undo` treat as not ours.
+async fn read_back(ctx: &Ctx, prefix: &str, unresolved: Vec<(Done, Head)>, printer: &Printer) {
+    let streams = crate::listing::Streams::new(8, crate::listing::Split::Auto);
+    let current = match crate::listing::list_bucket(&ctx.dst, printer, prefix, 1000, streams).await
+    {
+        Ok(t) => t.current(),
+        Err(e) => {
+            tracing::warn!(error = %e.message, copies = unresolved.len(), "could not list the destination to read back the copies that named no version; they stay journaled without one");
+            return;
+        }
+    };
+    let mut missed = 0usize;
+    for (mut done, source) in unresolved {
+        match current.get(&done.key) {
+            Some(v) if reads_as(&v.etag.to_string(), v.size, &source) => {
+                done.new_version_id = v.version_id.to_string();
+                done.etag = Some(v.etag.to_string());
+                done.size = Some(v.size);
+                if let Err(e) = ctx.record(done) {
+                    tracing::warn!(error = e, "could not journal a copy read back");
+                }
+            }
+            _ => missed += 1,
+        }
+    }
+    if missed > 0 {
+        tracing::warn!(
+            copies = missed,
+            "copies that named no version no longer read back as theirs (written again since?): journaled without a version"
+        );
+    }
 }
 
 /// True when listing the destination range costs fewer requests than one HEAD per
@@ -925,18 +985,20 @@ pub async fn run_plan(
         config: config.clone(),
         journal,
         actions: plan.actions.clone(),
+        read_back_later: probe_by_listing(plan, config.concurrency),
+        unresolved: Default::default(),
     });
+    let prefix = plan
+        .destination_location()
+        .map_or_else(|| plan.source.prefix.clone(), |l| l.prefix.clone());
     // Each action's key is read by a listing of the destination range (one request per
     // page) rather than a HEAD each, when that is cheaper.
     let mut listing = None;
-    let items = if probe_by_listing(plan, config.concurrency) {
+    let items = if ctx.read_back_later {
         // The listing runs only a little ahead of the writes (a page, and a queue as
         // long as the concurrency), so what it saw of a key is fresh when the key is
         // written: a writer who changes a key after that is seen, not overwritten.
         let (tx, rx) = tokio::sync::mpsc::channel::<(usize, Probe)>(config.concurrency.max(1));
-        let prefix = plan
-            .destination_location()
-            .map_or_else(|| plan.source.prefix.clone(), |l| l.prefix.clone());
         let mut keys: Vec<(String, usize)> = ctx
             .actions
             .iter()
@@ -947,7 +1009,7 @@ pub async fn run_plan(
         let page = probe_page_size(config.concurrency);
         listing = Some(tokio::spawn(list_current(
             ctx.dst.clone(),
-            prefix,
+            prefix.clone(),
             keys,
             page,
             tx,
@@ -962,9 +1024,13 @@ pub async fn run_plan(
         throttle_pause: config.throttle_pause,
         label: "restoring",
     };
-    let report = crate::run::run(ctx, items, &options, printer, stop).await;
+    let report = crate::run::run(ctx.clone(), items, &options, printer, stop).await;
     if let Some(l) = listing {
         l.abort();
+    }
+    let unresolved = std::mem::take(&mut *ctx.unresolved.lock().unwrap_or_else(|p| p.into_inner()));
+    if !unresolved.is_empty() {
+        read_back(&ctx, &prefix, unresolved, printer).await;
     }
     report
 }

@@ -17,7 +17,9 @@ use super::{
 };
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use s3rewind_engine::{PutMeta, SimBucket, SimError, SimVersion, StorageClass, Versioning};
+use s3rewind_engine::{
+    NULL_VERSION, PutMeta, SimBucket, SimError, SimVersion, StorageClass, Versioning,
+};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -127,6 +129,8 @@ struct Inner {
     next_upload: u64,
     requests: Requests,
     clock: Option<DateTime<Utc>>,
+    /// CopyObject names no version in its reply (as radosgw's does).
+    copies_name_no_version: bool,
 }
 
 impl Inner {
@@ -221,6 +225,11 @@ impl MemStore {
     /// The requests received so far.
     pub fn requests(&self) -> Requests {
         self.lock().requests.clone()
+    }
+
+    /// From now on CopyObject names no version in its reply, as radosgw's does.
+    pub fn copies_name_no_version(&self) {
+        self.lock().copies_name_no_version = true;
     }
 
     /// Forget the requests counted so far.
@@ -538,6 +547,9 @@ impl Bucket for MemBucket {
             inner
                 .tags
                 .insert((self.name.clone(), r.key.to_owned(), id.clone()), t);
+        }
+        if inner.copies_name_no_version {
+            return Ok(NULL_VERSION.to_owned());
         }
         Ok(id)
     }
