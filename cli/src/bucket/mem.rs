@@ -131,6 +131,8 @@ struct Inner {
     clock: Option<DateTime<Utc>>,
     /// CopyObject names no version in its reply (as radosgw's does).
     copies_name_no_version: bool,
+    /// A listing page holds its versions first, then its delete markers (as moto's does).
+    markers_last: bool,
 }
 
 impl Inner {
@@ -225,6 +227,12 @@ impl MemStore {
     /// The requests received so far.
     pub fn requests(&self) -> Requests {
         self.lock().requests.clone()
+    }
+
+    /// From now on a listing page holds its versions first, then its delete markers, as
+    /// moto's pages do (S3 and radosgw interleave them in key order).
+    pub fn lists_markers_last(&self) {
+        self.lock().markers_last = true;
     }
 
     /// From now on CopyObject names no version in its reply, as radosgw's does.
@@ -369,8 +377,13 @@ impl Bucket for MemBucket {
             markers.1,
             max_keys.clamp(1, 1000) as usize,
         );
+        let mut document = page.entries;
+        if inner.markers_last {
+            // A stable sort: versions, then markers, each in list order.
+            document.sort_by_key(|e| e.version.delete_marker);
+        }
         Ok(RawPage {
-            document: page.entries,
+            document,
             truncated: page.truncated,
             next_key_marker: page.next_key_marker,
             next_version_id_marker: page.next_version_marker,
