@@ -68,11 +68,10 @@ const PARALLEL_RATIO: f64 = 1.5;
 pub enum Split {
     /// Measure the server first: the first three pages are timed alone, the fourth is
     /// asked for twice at once. If the pair takes at most 1.5 times as long as a page
-    /// alone (the median of the three),
-    /// the server serves calls in parallel and the rest is split by folder; if not (a
-    /// server that queues its calls, such as moto), parallel streams would only queue
-    /// there and listing by folder costs more calls, so the listing stays on one stream.
-    /// The measurement costs one call.
+    /// alone (the median of the three), the server serves calls in parallel and the rest
+    /// is split by folder; if not (a server that queues its calls, such as moto),
+    /// parallel streams would only queue there and listing by folder costs more calls,
+    /// so the listing stays on one stream. The measurement costs one call.
     #[default]
     Auto,
     /// Always split by folder.
