@@ -111,9 +111,10 @@ struct Ctx {
     journal: Option<Journal>,
     /// The plan's actions.
     actions: Vec<Action>,
-    /// Copies that name no version are read back after the run by one listing of the
-    /// destination range instead of a HEAD each (see [`read_back`]).
-    read_back_later: bool,
+    /// The destination range is listed: right before the writes for the drift check
+    /// instead of a HEAD per action, and after the run to read back the copies that
+    /// named no version instead of a HEAD each (see [`read_back`]).
+    list_range: bool,
     /// Such copies, journaled with an unknown version until then, with the source
     /// version they copied.
     unresolved: std::sync::Mutex<Vec<(Done, Head)>>,
@@ -323,7 +324,7 @@ impl Ctx {
         // radosgw's CopyObject names no version. Read it back later with the others,
         // unless the source is a `null` version (see `confirm_written`).
         let later = new_version_id == NULL_VERSION
-            && self.read_back_later
+            && self.list_range
             && c.source_version_id != NULL_VERSION;
         if later {
             done.new_version_id = String::new();
@@ -985,7 +986,7 @@ pub async fn run_plan(
         config: config.clone(),
         journal,
         actions: plan.actions.clone(),
-        read_back_later: probe_by_listing(plan, config.concurrency),
+        list_range: probe_by_listing(plan, config.concurrency),
         unresolved: Default::default(),
     });
     let prefix = plan
@@ -994,7 +995,7 @@ pub async fn run_plan(
     // Each action's key is read by a listing of the destination range (one request per
     // page) rather than a HEAD each, when that is cheaper.
     let mut listing = None;
-    let items = if ctx.read_back_later {
+    let items = if ctx.list_range {
         // The listing runs only a little ahead of the writes (a page, and a queue as
         // long as the concurrency), so what it saw of a key is fresh when the key is
         // written: a writer who changes a key after that is seen, not overwritten.
