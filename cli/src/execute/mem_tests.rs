@@ -89,13 +89,23 @@ fn config(concurrency: usize, attempts: u32) -> ExecConfig {
 }
 
 async fn run(b: Arc<dyn Bucket>, p: &RestorePlan, config: &ExecConfig) -> ExecReport {
+    run_journaled(b, p, config, None).await
+}
+
+/// [`run`] in place, with a journal.
+async fn run_journaled(
+    b: Arc<dyn Bucket>,
+    p: &RestorePlan,
+    config: &ExecConfig,
+    journal: Option<crate::journal::Journal>,
+) -> ExecReport {
     let cancel = AtomicBool::new(false);
     let buckets = Buckets {
         src: b.clone(),
         dst: b,
         separate: false,
     };
-    run_plan(buckets, p, config, None, &quiet(), Some(&cancel)).await
+    run_plan(buckets, p, config, journal, &quiet(), Some(&cancel)).await
 }
 
 fn contents(store: &MemStore, name: &str) -> BTreeMap<String, Vec<u8>> {
@@ -170,22 +180,8 @@ async fn copies_that_name_no_version_are_read_back_by_a_listing() {
     store.reset_requests();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.jsonl");
-    let cancel = AtomicBool::new(false);
-    let buckets = Buckets {
-        src: b.clone(),
-        dst: b,
-        separate: false,
-    };
     let journal = crate::journal::Journal::open(&path).unwrap();
-    let report = run_plan(
-        buckets,
-        &p,
-        &config(16, 4),
-        Some(journal),
-        &quiet(),
-        Some(&cancel),
-    )
-    .await;
+    let report = run_journaled(b, &p, &config(16, 4), Some(journal)).await;
 
     assert!(report.complete(), "{report:?}");
     let requests = store.requests();
