@@ -109,8 +109,8 @@ struct Ctx {
     separate: bool,
     config: ExecConfig,
     journal: Option<Journal>,
-    /// The plan's actions.
-    actions: Vec<Action>,
+    /// The plan's actions (growing while a planner hands them over, see [`run_stream`]).
+    actions: std::sync::RwLock<Vec<Action>>,
     /// The destination range is listed: right before the writes for the drift check
     /// instead of a HEAD per action, and after the run to read back the copies that
     /// named no version instead of a HEAD each (see [`read_back`]).
@@ -208,6 +208,11 @@ fn describe_expect(e: Option<&Expect>) -> String {
 }
 
 impl Ctx {
+    /// Action `i` (a copy: the list may grow meanwhile).
+    fn action(&self, i: usize) -> Action {
+        self.actions.read().unwrap_or_else(|p| p.into_inner())[i].clone()
+    }
+
     fn record(&self, done: Done) -> Result<(), String> {
         match &self.journal {
             Some(j) => j.append(&Line::Done(done)).map_err(|e| e.to_string()),
@@ -773,6 +778,35 @@ pub async fn execute(
     run_plan(buckets, plan, config, journal, printer, None).await
 }
 
+/// [`run_stream`] on S3 clients: `first` and then whatever `actions` hands over, into
+/// `dest_bucket`/`prefix`.
+#[allow(clippy::too_many_arguments)]
+pub async fn execute_stream(
+    source: &S3,
+    dest: &S3,
+    separate: bool,
+    (source_bucket, dest_bucket, prefix): (&str, &str, &str),
+    config: &ExecConfig,
+    journal: Option<Journal>,
+    printer: &Printer,
+    first: Action,
+    actions: tokio::sync::mpsc::Receiver<Action>,
+) -> ExecReport {
+    let buckets = Buckets {
+        src: Arc::new(S3Bucket::new(source.clone(), source_bucket)),
+        dst: Arc::new(S3Bucket::new(dest.clone(), dest_bucket)),
+        separate,
+    };
+    let config = &ExecConfig {
+        conditional: config.conditional && dest.conditional_writes(),
+        ..config.clone()
+    };
+    run_stream(
+        buckets, prefix, config, journal, printer, None, first, actions,
+    )
+    .await
+}
+
 /// The two sides of a run.
 #[derive(Debug, Clone)]
 pub struct Buckets {
@@ -985,7 +1019,7 @@ pub async fn run_plan(
         separate: buckets.separate,
         config: config.clone(),
         journal,
-        actions: plan.actions.clone(),
+        actions: std::sync::RwLock::new(plan.actions.clone()),
         list_range: probe_by_listing(plan, config.concurrency),
         unresolved: Default::default(),
     });
@@ -1000,7 +1034,7 @@ pub async fn run_plan(
         // long as the concurrency), so what it saw of a key is fresh when the key is
         // written: a writer who changes a key after that is seen, not overwritten.
         let (tx, rx) = tokio::sync::mpsc::channel::<(usize, Probe)>(config.concurrency.max(1));
-        let mut keys: Vec<(String, usize)> = ctx
+        let mut keys: Vec<(String, usize)> = plan
             .actions
             .iter()
             .enumerate()
@@ -1015,9 +1049,9 @@ pub async fn run_plan(
             page,
             tx,
         )));
-        Items::Streamed(ctx.actions.len(), rx)
+        Items::Streamed(plan.actions.len(), rx)
     } else {
-        Items::All(ctx.actions.len())
+        Items::All(plan.actions.len())
     };
     let options = RunOptions {
         concurrency: config.concurrency,
@@ -1036,9 +1070,85 @@ pub async fn run_plan(
     report
 }
 
+/// Run actions as a planner hands them over while its listing goes on (`first`, then
+/// `actions` until it closes when the listing is done), with the one runner: copying starts as soon as the
+/// listing has passed the first key that needs one, and the listing never runs more than
+/// a queue's length (`concurrency` actions) ahead of the writes, since the planner waits
+/// for room to hand the next one over.
+///
+/// For a destination range that held nothing when it was listed (the caller's
+/// condition, see `restore`): an action that expects the key absent trusts that listing
+/// (no request of its own; conditional writes, where the endpoint has them, still make
+/// the copy fail on a key written meanwhile); any other is read first.
+/// `report.while_listing` counts the actions settled before `actions` closed.
+#[allow(clippy::too_many_arguments)]
+pub async fn run_stream(
+    buckets: Buckets,
+    prefix: &str,
+    config: &ExecConfig,
+    journal: Option<Journal>,
+    printer: &Printer,
+    stop: Option<&AtomicBool>,
+    first: Action,
+    mut actions: tokio::sync::mpsc::Receiver<Action>,
+) -> ExecReport {
+    let ctx = Arc::new(Ctx {
+        src: buckets.src,
+        dst: buckets.dst,
+        separate: buckets.separate,
+        config: config.clone(),
+        journal,
+        actions: Default::default(),
+        // Copies that name no version are read back by one listing after the run.
+        list_range: true,
+        unresolved: Default::default(),
+    });
+    let (tx, rx) = tokio::sync::mpsc::channel::<(usize, Probe)>(config.concurrency.max(1));
+    let ended = Arc::new(AtomicBool::new(false));
+    let feeder = {
+        let ctx = ctx.clone();
+        let ended = ended.clone();
+        tokio::spawn(async move {
+            let mut next = Some(first);
+            while let Some(a) = match next.take() {
+                Some(a) => Some(a),
+                None => actions.recv().await,
+            } {
+                let probe = match &a {
+                    Action::Copy(c) if c.expect.is_none() => Probe::Listed(None),
+                    _ => Probe::Read,
+                };
+                let i = {
+                    let mut list = ctx.actions.write().unwrap_or_else(|p| p.into_inner());
+                    list.push(a);
+                    list.len() - 1
+                };
+                if tx.send((i, probe)).await.is_err() {
+                    return;
+                }
+            }
+            ended.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
+    };
+    let options = RunOptions {
+        concurrency: config.concurrency,
+        attempts: config.attempts,
+        throttle_pause: config.throttle_pause,
+        label: "restoring",
+    };
+    let items = Items::Open(rx, ended);
+    let report = crate::run::run(ctx.clone(), items, &options, printer, stop).await;
+    feeder.abort();
+    let unresolved = std::mem::take(&mut *ctx.unresolved.lock().unwrap_or_else(|p| p.into_inner()));
+    if !unresolved.is_empty() {
+        read_back(&ctx, prefix, unresolved, printer).await;
+    }
+    report
+}
+
 impl Job for Ctx {
     fn key(&self, i: usize) -> String {
-        self.actions[i].key().to_owned()
+        self.action(i).key().to_owned()
     }
 
     fn attempt(
@@ -1048,7 +1158,7 @@ impl Job for Ctx {
         probe: Probe,
     ) -> Pin<Box<dyn Future<Output = Step> + Send>> {
         Box::pin(async move {
-            match &self.actions[i] {
+            match &self.action(i) {
                 Action::Copy(c) => self.copy(c, attempt, probe).await,
                 Action::DeleteMarker(d) => self.delete_marker(d, attempt, probe).await,
             }

@@ -9,7 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use s3rewind_engine::select::KeyFilter;
-use s3rewind_engine::{BucketState, PlanOptions, Planner, RestorePlan, Timeline};
+use s3rewind_engine::{Action, BucketState, PlanOptions, Planner, RestorePlan, Timeline};
 
 /// What a streamed listing has shown.
 #[derive(Debug, Clone, Copy, Default)]
@@ -109,6 +109,11 @@ impl<'a> StreamPlanner<'a> {
     /// Actions planned so far.
     pub fn actions(&self) -> usize {
         self.planner.actions()
+    }
+
+    /// The actions planned so far, in the order planned.
+    pub fn planned(&self) -> &[Action] {
+        self.planner.planned()
     }
 
     /// The plan, the target state (sorted as a whole listing's; empty unless kept) and

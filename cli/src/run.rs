@@ -3,7 +3,9 @@
 //!
 //! A command hands the runner a [`Job`] (what one attempt at item `i` does) and the items
 //! to run, either all at once or as a stream (a listing of the destination hands each
-//! action its key's current state, [`Probe::Listed`], as soon as it has passed the key).
+//! action its key's current state, [`Probe::Listed`], as soon as it has passed the key;
+//! or a planner hands each action over as soon as the source listing has passed its key,
+//! [`Items::Open`]).
 //! The runner owns what every command needs once:
 //!
 //! - at most `limit` attempts in flight; the limit starts at `--concurrency`, halves
@@ -71,6 +73,10 @@ pub struct ExecReport {
     pub final_concurrency: usize,
     /// Times S3 asked us to slow down.
     pub throttled: u64,
+    /// Actions settled (done, or given up on) while the listing they were planned from was
+    /// still going (a restore that writes as it lists; see [`Items::Open`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub while_listing: u64,
 }
 
 impl ExecReport {
@@ -221,6 +227,11 @@ pub enum Items {
     All(usize),
     /// Items as a listing hands them over, with what it saw of their keys; `n` in all.
     Streamed(usize, tokio::sync::mpsc::Receiver<(usize, Probe)>),
+    /// Items as a planner hands them over while the listing it plans from goes on: how
+    /// many is known when the channel closes (the progress bar grows as they come). The
+    /// flag says the listing has ended: items settled before it count as
+    /// [`ExecReport::while_listing`].
+    Open(tokio::sync::mpsc::Receiver<(usize, Probe)>, Arc<AtomicBool>),
 }
 
 /// Run `job` over `items`. Never returns early on a failed item: every item is
@@ -256,10 +267,13 @@ async fn run_items<J: Job>(
     cancel: &AtomicBool,
 ) -> ExecReport {
     let started = Instant::now();
-    let (total, mut feed) = match items {
-        Items::All(n) => (n, None),
-        Items::Streamed(n, rx) => (n, Some(rx)),
+    let (total, mut feed, listing) = match items {
+        Items::All(n) => (n, None, None),
+        Items::Streamed(n, rx) => (n, Some(rx), None),
+        Items::Open(rx, ended) => (0, Some(rx), Some(ended)),
     };
+    let open = listing.is_some();
+    let listing_goes_on = || listing.as_ref().is_some_and(|l| !l.load(Ordering::SeqCst));
     let bar = printer.bar(total as u64, options.label);
     let mut aimd = Aimd::new(options.concurrency);
     let mut report = ExecReport::default();
@@ -288,7 +302,12 @@ async fn run_items<J: Job>(
                 tokio::select! {
                     item = rx.recv() => {
                         match item {
-                            Some((i, p)) => queue.push_back((i, 0, p)),
+                            Some((i, p)) => {
+                                if open {
+                                    bar.inc_length(1);
+                                }
+                                queue.push_back((i, 0, p));
+                            }
                             None => feed = None,
                         }
                         continue;
@@ -337,6 +356,9 @@ async fn run_items<J: Job>(
                         attempt + 1
                     )));
                     bar.inc(1);
+                    if listing_goes_on() {
+                        report.while_listing += 1;
+                    }
                 }
                 continue;
             }
@@ -352,6 +374,9 @@ async fn run_items<J: Job>(
             Step::Failed(d) => report.failed.push(issue(d)),
         }
         bar.inc(1);
+        if listing_goes_on() {
+            report.while_listing += 1;
+        }
         aimd.on_success();
     }
     bar.finish_and_clear();

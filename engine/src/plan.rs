@@ -648,6 +648,12 @@ impl<'a> Planner<'a> {
         self.actions.len()
     }
 
+    /// The actions planned so far, in the order planned (each part's in key order, parts
+    /// in the order added): what a caller that writes while it plans hands on.
+    pub fn planned(&self) -> &[Action] {
+        &self.actions
+    }
+
     /// Plan one part: `target` (source names) and `current` (destination names) of
     /// disjoint keys from every other part.
     pub fn add(&mut self, current: &BucketState, target: &BucketState) {

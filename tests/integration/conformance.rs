@@ -267,6 +267,13 @@ async fn awkward_keys_over_small_pages_restore_exactly(s: &Server) {
         "--yes",
     ]);
     r.expect_code(0);
+    // An empty destination: copied as the listing went (this server's copy replies
+    // and read-back included).
+    assert!(
+        r.stderr.contains("copying as the listing goes"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(s.contents(&dest, "").await, at_t, "{}", r.stdout);
     let r = s.run(&[
         "restore",

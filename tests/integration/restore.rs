@@ -321,8 +321,13 @@ async fn thousands_of_versions_in_place_and_to_another_bucket() {
         .iter()
         .map(|k| (k.clone(), format!("{k}-two").into_bytes()))
         .collect();
+    // Into an empty bucket, copies start while the source is still being listed: the
+    // listing (pages of 100 entries, one stream) waits for room in a queue as long as
+    // the concurrency, so most copies land before it ends.
     m.bucket("copy", true).await;
     let r = m.run(&[
+        "--output",
+        "json",
         "restore",
         "s3://big",
         "--at",
@@ -331,11 +336,25 @@ async fn thousands_of_versions_in_place_and_to_another_bucket() {
         "s3://copy",
         "--concurrency",
         "16",
+        "--page-size",
+        "100",
+        "--list-split",
+        "off",
     ]);
-    r.expect_code(0);
+    let doc = r.expect_code(0).json();
+    assert_eq!(doc["report"]["copied"], 600, "{doc}");
+    let early = doc["report"]["while_listing"].as_u64().unwrap_or(0);
+    assert!(
+        early >= 600 - 100,
+        "{early} of 600 copies while listing: {doc}"
+    );
+    assert_eq!(doc["verification"]["ok"], true, "{doc}");
     assert_eq!(m.contents("copy", "").await, want);
 
+    // In place, nothing is written before the whole plan is known (and weighed).
     let r = m.run(&[
+        "--output",
+        "json",
         "restore",
         "s3://big",
         "--at",
@@ -344,7 +363,8 @@ async fn thousands_of_versions_in_place_and_to_another_bucket() {
         "--concurrency",
         "16",
     ]);
-    r.expect_code(0);
+    let doc = r.expect_code(0).json();
+    assert!(doc["report"].get("while_listing").is_none(), "{doc}");
     assert_eq!(m.contents("big", "").await, want);
     let r = m.run(&["--output", "json", "plan", "s3://big", "--at", &t]);
     assert_eq!(

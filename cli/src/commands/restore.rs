@@ -210,7 +210,7 @@ pub(crate) async fn prepare(
     if let TargetSpec::At(at) = req.spec
         && !matches!(req.destination, Destination::Directory { .. })
     {
-        return prepare_streamed(clients, printer, req, at, known).await;
+        return prepare_streamed(clients, printer, req, at, known, None).await;
     }
     let s3 = &clients.source;
     let latest = match &req.spec {
@@ -340,12 +340,18 @@ pub(crate) async fn prepare(
 /// [`StreamPlanner`] a part at a time, and each part is dropped once planned. Memory
 /// holds the plan, the target state (one entry per key at T, for the verification) and,
 /// for another bucket, the destination's current state — not the versions listed.
+///
+/// With a `sink`, and a destination range that holds nothing when listed, each action
+/// is handed on as soon as it is planned, for a runner that writes as the listing goes
+/// (see [`restore_cmd`]); the listing then waits whenever the sink is full. Otherwise the
+/// sink is dropped unused.
 async fn prepare_streamed(
     clients: &Clients,
     printer: &Printer,
     req: &Request,
     at: DateTime<Utc>,
     known: KnownFor<'_>,
+    sink: Option<mpsc::Sender<Action>>,
 ) -> CliResult<Prepared> {
     let filter = filter_of(&req.keys)?;
     let options = plan_options(req, at, known(at)?);
@@ -387,6 +393,12 @@ async fn prepare_streamed(
         }
         _ => None,
     };
+    // Only into a range that held nothing: the drift check of a streamed copy is that
+    // listing (no request of its own), and there is nothing in the range to overwrite.
+    let sink = sink.filter(|_| dest.as_ref().is_some_and(|(d, _)| d.objects.is_empty()));
+    if sink.is_some() {
+        printer.info("the destination range holds nothing: copying as the listing goes");
+    }
     let mut planner = StreamPlanner::new(&options, &filter, dest.as_ref().map(|d| &d.0));
     planner.keep_target(req.keep_target);
     let (tx, mut rx) = mpsc::channel::<Timeline>(4);
@@ -399,12 +411,30 @@ async fn prepare_streamed(
         Some(at),
         tx,
     );
+    let mut stopped = false;
     let consume = async {
+        let mut sent = 0;
         while let Some(part) = rx.recv().await {
             planner.part(part);
+            let Some(sink) = &sink else { continue };
+            for a in &planner.planned()[sent..] {
+                if sink.send(a.clone()).await.is_err() {
+                    // The runner stopped (Ctrl-C): so does the listing.
+                    stopped = true;
+                    return;
+                }
+            }
+            sent = planner.planned().len();
         }
     };
     let (listed, ()) = tokio::join!(listing, consume);
+    drop(sink);
+    if stopped {
+        return Err(CliError::new(
+            Exit::Interrupted,
+            "interrupted while listing: run the same command again to resume",
+        ));
+    }
     let taken = listed?;
     let actions = planner.actions();
     let (mut plan, target, seen) = planner.finish();
@@ -888,13 +918,18 @@ pub(crate) fn check_blast_radius(
     )))
 }
 
-fn open_journal(path: &Path, p: &RestorePlan) -> CliResult<Journal> {
+fn open_journal(
+    path: &Path,
+    source: &Location,
+    destination: &Destination,
+    at: DateTime<Utc>,
+) -> CliResult<Journal> {
     let j = Journal::open(path)?;
     j.append(&Line::Start {
         schema: journal::JOURNAL_SCHEMA.to_owned(),
-        source: p.source.clone(),
-        destination: p.destination.clone(),
-        at: p.at,
+        source: source.clone(),
+        destination: destination.clone(),
+        at,
         started_at: Utc::now(),
     })?;
     Ok(j)
@@ -919,7 +954,7 @@ pub(crate) fn report_exec(
         r.already_done
     ));
     printer.line(format!(
-        "  {:.1} s, {:.0} actions/s, concurrency {}{}",
+        "  {:.1} s, {:.0} actions/s, concurrency {}{}{}",
         r.seconds,
         if r.seconds > 0.0 {
             actions as f64 / r.seconds
@@ -929,6 +964,14 @@ pub(crate) fn report_exec(
         r.final_concurrency,
         if r.throttled > 0 {
             format!(" (throttled {} times)", r.throttled)
+        } else {
+            String::new()
+        },
+        if r.while_listing > 0 {
+            format!(
+                ", {} done while the source was still being listed",
+                r.while_listing
+            )
         } else {
             String::new()
         }
@@ -997,10 +1040,43 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
         }
         Ok(known)
     };
-    let prepared = prepare(&clients, printer, &req, &known).await?;
-    warnings.extend(gate_warnings(&clients, &req.source, &req.destination, prepared.at).await?);
+    // Into another bucket, copies may start while the source is still being listed.
+    let (prepared, streamed) = match req.spec {
+        TargetSpec::At(at) if writes_as_it_lists(&req, args, &warnings) => {
+            warnings.extend(gate_warnings(&clients, &req.source, &req.destination, at).await?);
+            let journal_path = journal_of(at);
+            abort_left_over_uploads(&clients, printer, &journal_path).await?;
+            let (prepared, report) =
+                restore_streamed(app, &clients, &req, at, &known, &args.exec, &journal_path)
+                    .await?;
+            (prepared, report)
+        }
+        _ => {
+            let prepared = prepare(&clients, printer, &req, &known).await?;
+            warnings
+                .extend(gate_warnings(&clients, &req.source, &req.destination, prepared.at).await?);
+            (prepared, None)
+        }
+    };
     let journal_path = journal_of(prepared.at);
     let mut p = finish_plan(prepared.plan, &req, warnings);
+    if let Some(r) = streamed {
+        // The plan is whole only now: shown after its copies, with what they did.
+        print_plan(printer, &p, app.verbose, app.verbose);
+        let result = report_exec(printer, &p, &r, &journal_path);
+        let listing = (req.page_size, req.list_streams);
+        return verify_after(
+            app,
+            &clients,
+            &p,
+            &args.exec,
+            Some(&prepared.target),
+            listing,
+            &journal_path,
+            result,
+        )
+        .await;
+    }
     annotate_archived(&clients, &mut p).await?;
     if args.dry_run {
         if let Some(w) = p.exceeds(args.exec.max_delete_markers) {
@@ -1033,6 +1109,82 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
         (exit, doc),
     )
     .await
+}
+
+/// Does this restore write as it lists? A restore to a TIME into another bucket that
+/// keeps versions, from a listing (not a snapshot), not a dry run: no confirmation to
+/// ask (nothing there can be lost) and no delete markers to weigh (a restore into
+/// another bucket adds none). Whether it does in the end depends on the destination
+/// range holding nothing when listed (see [`prepare_streamed`]).
+fn writes_as_it_lists(req: &Request, args: &RestoreArgs, warnings: &[Warning]) -> bool {
+    !args.dry_run
+        && matches!(req.spec, TargetSpec::At(_))
+        && matches!(req.destination, Destination::Bucket { .. })
+        && !req.source_spec.is_snapshot()
+        && !warnings
+            .iter()
+            .any(|w| matches!(w, Warning::DestinationKeepsNoHistory { .. }))
+}
+
+/// List, plan and copy at once (see [`writes_as_it_lists`]): the planner hands each
+/// action to the runner as soon as the listing has passed its key. The report is `None`
+/// when nothing was handed over (the destination range held something, or nothing
+/// differs): the caller then executes the plan as usual.
+async fn restore_streamed(
+    app: &App,
+    clients: &Clients,
+    req: &Request,
+    at: DateTime<Utc>,
+    known: KnownFor<'_>,
+    exec: &ExecArgs,
+    journal_path: &Path,
+) -> CliResult<(Prepared, Option<ExecReport>)> {
+    let printer = &app.printer;
+    let Destination::Bucket { location } = &req.destination else {
+        unreachable!("checked by writes_as_it_lists");
+    };
+    let config = exec_config(exec);
+    let (tx, mut rx) = mpsc::channel::<Action>(config.concurrency.max(1));
+    let plan = prepare_streamed(clients, printer, req, at, known, Some(tx));
+    let run = async {
+        let Some(first) = rx.recv().await else {
+            return Ok(None);
+        };
+        let j = open_journal(journal_path, &req.source, &req.destination, at)?;
+        let sides = (
+            req.source.bucket.as_str(),
+            location.bucket.as_str(),
+            location.prefix.as_str(),
+        );
+        let r = crate::execute::execute_stream(
+            &clients.source,
+            &clients.dest,
+            clients.separate,
+            sides,
+            &config,
+            Some(j),
+            printer,
+            first,
+            rx,
+        )
+        .await;
+        Ok::<_, CliError>(Some(r))
+    };
+    let (prepared, report) = tokio::join!(plan, run);
+    let report = report?;
+    match (prepared, report) {
+        (Ok(p), r) => Ok((p, r)),
+        (Err(e), Some(r)) => {
+            printer.line(format!(
+                "Stopped: {} copied ({}) before the listing stopped; journal {}: run the same command again to resume",
+                r.copied,
+                human_bytes(r.bytes_copied),
+                journal_path.display()
+            ));
+            Err(e)
+        }
+        (Err(e), None) => Err(e),
+    }
 }
 
 /// Confirm, execute and report a plan; prints its JSON result.
@@ -1086,7 +1238,7 @@ pub(crate) async fn execute_plan(
                 .await?
         }
         _ => {
-            let j = open_journal(journal_path, p)?;
+            let j = open_journal(journal_path, &p.source, &p.destination, p.at)?;
             execute(
                 &clients.source,
                 &clients.dest,

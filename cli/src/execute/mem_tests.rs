@@ -78,6 +78,52 @@ async fn plan_in_place(b: &Arc<dyn Bucket>, at: DateTime<Utc>) -> RestorePlan {
     plan(&timeline.current(), &timeline.state_at(at), &options)
 }
 
+/// The plan that restores `src` at `at` into the other bucket `dst` (both at their root).
+async fn plan_into(src: &Arc<dyn Bucket>, dst: &Arc<dyn Bucket>, at: DateTime<Utc>) -> RestorePlan {
+    let streams = crate::listing::Streams::ONE;
+    let source = list_bucket(src, &quiet(), "", 1000, streams).await.unwrap();
+    let current = list_bucket(dst, &quiet(), "", 1000, streams).await.unwrap();
+    let location = |b: &Arc<dyn Bucket>| Location {
+        bucket: b.name().to_owned(),
+        prefix: String::new(),
+    };
+    let destination = Destination::Bucket {
+        location: location(dst),
+    };
+    let options = PlanOptions::new(location(src), destination, at);
+    plan(&current.current(), &source.state_at(at), &options)
+}
+
+/// [`run_stream`] over `actions` handed over one at a time, as a planner would.
+async fn run_streamed(buckets: Buckets, actions: &[Action], config: &ExecConfig) -> ExecReport {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Action>(4);
+    let actions = actions.to_vec();
+    let producer = tokio::spawn(async move {
+        for a in actions {
+            if tx.send(a).await.is_err() {
+                return;
+            }
+        }
+    });
+    let Some(first) = rx.recv().await else {
+        return ExecReport::default();
+    };
+    let cancel = AtomicBool::new(false);
+    let report = run_stream(
+        buckets,
+        "",
+        config,
+        None,
+        &quiet(),
+        Some(&cancel),
+        first,
+        rx,
+    )
+    .await;
+    producer.await.unwrap();
+    report
+}
+
 fn config(concurrency: usize, attempts: u32) -> ExecConfig {
     ExecConfig {
         concurrency,
@@ -211,6 +257,95 @@ async fn copies_that_name_no_version_are_read_back_by_a_listing() {
     }
 }
 
+/// A restore into an empty bucket that writes as it plans ([`run_stream`]): copying
+/// starts before the planner has handed over its last action (the planner here waits
+/// for the first copies to land before it goes on: a runner that waited for the whole
+/// plan would never see them), one write per action and no other request, and the
+/// destination ends up holding the source's state at T.
+#[tokio::test]
+async fn a_streamed_restore_copies_while_the_plan_is_still_coming() {
+    let (sim, at) = history(13, 800);
+    let want = truth(&sim, at);
+    let store = MemStore::new();
+    let src: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let dst: Arc<dyn Bucket> =
+        Arc::new(store.insert("dst", SimBucket::new(Versioning::Enabled, "w")));
+    let timeline = list_bucket(&src, &quiet(), "", 1000, crate::listing::Streams::ONE)
+        .await
+        .unwrap();
+    let options = PlanOptions::new(
+        Location {
+            bucket: "src".to_owned(),
+            prefix: String::new(),
+        },
+        Destination::Bucket {
+            location: Location {
+                bucket: "dst".to_owned(),
+                prefix: String::new(),
+            },
+        },
+        at,
+    );
+    let p = plan(&Default::default(), &timeline.state_at(at), &options);
+    let n = p.actions.len();
+    assert!(n > 400, "{n} actions");
+    store.reset_requests();
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Action>(4);
+    let producer = {
+        let (actions, store) = (p.actions.clone(), store.clone());
+        tokio::spawn(async move {
+            for (i, a) in actions.into_iter().enumerate() {
+                if i == 10 {
+                    // Wait for the first copies before handing over the rest.
+                    let landed = async {
+                        while contents(&store, "dst").is_empty() {
+                            tokio::time::sleep(Duration::from_millis(5)).await;
+                        }
+                    };
+                    tokio::time::timeout(Duration::from_secs(10), landed)
+                        .await
+                        .expect("no copy landed while the plan was still coming");
+                }
+                tx.send(a).await.unwrap();
+            }
+        })
+    };
+    let first = rx.recv().await.unwrap();
+    let buckets = Buckets {
+        src,
+        dst,
+        separate: false,
+    };
+    let cancel = AtomicBool::new(false);
+    let report = run_stream(
+        buckets,
+        "",
+        &config(4, 4),
+        None,
+        &quiet(),
+        Some(&cancel),
+        first,
+        rx,
+    )
+    .await;
+    producer.await.unwrap();
+
+    assert!(report.complete(), "{report:?}");
+    assert_eq!(report.copied, n as u64);
+    // Everything but what the queues hold (4 in flight, 4 handed over, 4 waiting) was
+    // settled before the planner's last action.
+    assert!(
+        report.while_listing >= n as u64 - 12,
+        "{} of {n} while the plan was coming",
+        report.while_listing
+    );
+    let requests = store.requests();
+    assert_eq!(requests.writes(), n as u64, "{requests:?}");
+    assert_eq!(requests.total(), requests.writes(), "{requests:?}");
+    assert_eq!(contents(&store, "dst"), want);
+}
+
 /// Listing the whole range costs more than reading a few keys: a plan that touches one
 /// key in a thousand reads each (one HEAD) instead.
 #[tokio::test]
@@ -297,15 +432,27 @@ fn check_case(case: Case) -> Result<(), TestCaseError> {
         let want = truth(&sim, at);
         let store = MemStore::new();
         let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
-        let p = plan_in_place(&b, at).await;
+        // Half the cases restore in place from a plan; the other half into an empty
+        // bucket, written as the plan is handed over (`run_stream`).
+        let streamed = (case.seed >> 1) % 2 == 1;
+        let (name, d, p) = if streamed {
+            let d: Arc<dyn Bucket> =
+                Arc::new(store.insert("dst", SimBucket::new(Versioning::Enabled, "w")));
+            let p = plan_into(&b, &d, at).await;
+            ("dst", d, p)
+        } else {
+            let p = plan_in_place(&b, at).await;
+            ("src", b.clone(), p)
+        };
         if case.seed % 2 == 1 {
             // As radosgw: copies are read back by a listing after the run.
             store.copies_name_no_version();
         }
-        let before = entries(&store, "src");
+        let source_before = entries(&store, "src");
+        let before = entries(&store, name);
         let writer_keys: Vec<String> = want.keys().step_by(7).cloned().collect();
         let faulty = Faulty::new(
-            b.clone(),
+            d.clone(),
             Faults {
                 seed: case.seed ^ 0x5eed,
                 throttle: case.throttle,
@@ -319,8 +466,18 @@ fn check_case(case: Case) -> Result<(), TestCaseError> {
                 ..Default::default()
             },
         );
-        let report = run(Arc::new(faulty.clone()), &p, &config(case.concurrency, 6)).await;
-        let after = entries(&store, "src");
+        let config = config(case.concurrency, 6);
+        let report = if streamed {
+            let buckets = Buckets {
+                src: b.clone(),
+                dst: Arc::new(faulty.clone()),
+                separate: false,
+            };
+            run_streamed(buckets, &p.actions, &config).await
+        } else {
+            run(Arc::new(faulty.clone()), &p, &config).await
+        };
+        let after = entries(&store, name);
 
         // The summary accounts for every action, once.
         let accounted = report.copied
@@ -330,6 +487,13 @@ fn check_case(case: Case) -> Result<(), TestCaseError> {
         prop_assert_eq!(accounted, p.actions.len() as u64, "{:?}", report);
         // No version is ever removed.
         prop_assert!(before.is_subset(&after), "a restore removed a version");
+        if streamed {
+            prop_assert_eq!(
+                &entries(&store, "src"),
+                &source_before,
+                "the source changed"
+            );
+        }
         // New versions: ours (each reported, or landed with its reply lost) and the
         // other writer's, nothing else.
         let ours = (after.len() - before.len()) as u64 - faulty.written().len() as u64;
@@ -351,7 +515,7 @@ fn check_case(case: Case) -> Result<(), TestCaseError> {
             .chain(&report.waiting)
             .map(|i| i.key.as_str())
             .collect();
-        let now = contents(&store, "src");
+        let now = contents(&store, name);
         for a in &p.actions {
             let k = a.key();
             if named.contains(k) || written.contains(k) {
@@ -371,15 +535,33 @@ fn check_case(case: Case) -> Result<(), TestCaseError> {
             prop_assert_eq!(&now, &want);
         }
 
-        // Resume: plan again from a fresh listing, run without faults. The bucket is
-        // then exactly as it was at T (the other writer has stopped), and the versions
-        // added over both runs are one per differing key, plus at most the writes
-        // whose reply was lost, plus the other writer's.
-        let again = plan_in_place(&b, at).await;
-        let second = run(b.clone(), &again, &config(8, 4)).await;
+        // Resume: plan again from a fresh listing, run without faults. The destination
+        // is then exactly the source at T (the other writer has stopped), and the
+        // versions added over both runs are one per differing key, plus at most the
+        // writes whose reply was lost, plus the other writer's.
+        let again = if streamed {
+            plan_into(&b, &d, at).await
+        } else {
+            plan_in_place(&b, at).await
+        };
+        let buckets = Buckets {
+            src: b.clone(),
+            dst: d.clone(),
+            separate: false,
+        };
+        let cancel = AtomicBool::new(false);
+        let second = run_plan(
+            buckets,
+            &again,
+            &self::config(8, 4),
+            None,
+            &quiet(),
+            Some(&cancel),
+        )
+        .await;
         prop_assert!(second.complete(), "{:?}", second);
-        prop_assert_eq!(contents(&store, "src"), want);
-        let end = entries(&store, "src");
+        prop_assert_eq!(contents(&store, name), want);
+        let end = entries(&store, name);
         prop_assert!(before.is_subset(&end));
         if written.is_empty() {
             let added = (end.len() - before.len()) as u64;
