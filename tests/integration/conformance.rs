@@ -723,6 +723,12 @@ async fn a_drill_restores_verifies_reports_and_cleans_up_exactly(s: &Server) {
         report.to_str().unwrap(),
     ]);
     let j = r.expect_code(0).json();
+    // The scratch location is empty and versioned: copied as the listing went.
+    assert!(
+        r.stderr.contains("copying as the listing goes"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(j["schema"], "s3rewind.drill/v1");
     assert_eq!(j["ok"], true);
     assert_eq!(j["objects_restored"], 6);

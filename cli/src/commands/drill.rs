@@ -13,7 +13,8 @@
 use crate::args::DrillArgs;
 use crate::commands::restore::{
     Clients, Request, TargetSpec, annotate_archived, check_blast_radius, check_buckets,
-    execute_plan, finish_plan, gate_warnings, prepare, rfc3339,
+    execute_plan, finish_plan, gate_warnings, prepare, print_plan, report_exec, restore_streamed,
+    rfc3339, writes_as_it_lists,
 };
 use crate::commands::verify::{self, Side};
 use crate::error::{CliError, CliResult, Exit, from_s3};
@@ -88,11 +89,7 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
             Utc::now().format("%Y%m%d-%H%M%S")
         )));
     }
-    let prepared = prepare(&clients, printer, &req, &|_| Ok(Vec::new())).await?;
     warnings.extend(gate_warnings(&clients, &source, &req.destination, at).await?);
-    let mut p = finish_plan(prepared.plan, &req, warnings);
-    annotate_archived(&clients, &mut p).await?;
-    check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
     let journal_path = args
         .exec
         .journal
@@ -108,7 +105,26 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
     }
     let mut exec = args.exec.clone();
     exec.yes = true;
-    let (exit, doc) = execute_plan(app, &clients, &p, &exec, &journal_path, 0).await?;
+    let none = |_| Ok(Vec::new());
+    // The scratch location is empty: into a versioned bucket, copies start while the
+    // source is still being listed.
+    let (prepared, streamed) = if writes_as_it_lists(&req, false, &warnings) {
+        restore_streamed(app, &clients, &req, at, &none, &exec, &journal_path).await?
+    } else {
+        (prepare(&clients, printer, &req, &none).await?, None)
+    };
+    let mut p = finish_plan(prepared.plan, &req, warnings);
+    let (exit, doc) = match streamed {
+        Some(r) => {
+            print_plan(printer, &p, app.verbose, app.verbose);
+            report_exec(printer, &p, &r, &journal_path)
+        }
+        None => {
+            annotate_archived(&clients, &mut p).await?;
+            check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
+            execute_plan(app, &clients, &p, &exec, &journal_path, 0).await?
+        }
+    };
     let known = journal::known_copies(&journal::read(&journal_path)?);
     let side = Side::Bucket {
         client: clients.dest.clone(),

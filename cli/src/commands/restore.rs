@@ -1042,7 +1042,7 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     };
     // Into another bucket, copies may start while the source is still being listed.
     let (prepared, streamed) = match req.spec {
-        TargetSpec::At(at) if writes_as_it_lists(&req, args, &warnings) => {
+        TargetSpec::At(at) if writes_as_it_lists(&req, args.dry_run, &warnings) => {
             warnings.extend(gate_warnings(&clients, &req.source, &req.destination, at).await?);
             let journal_path = journal_of(at);
             abort_left_over_uploads(&clients, printer, &journal_path).await?;
@@ -1116,8 +1116,8 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
 /// ask (nothing there can be lost) and no delete markers to weigh (a restore into
 /// another bucket adds none). Whether it does in the end depends on the destination
 /// range holding nothing when listed (see [`prepare_streamed`]).
-fn writes_as_it_lists(req: &Request, args: &RestoreArgs, warnings: &[Warning]) -> bool {
-    !args.dry_run
+pub(crate) fn writes_as_it_lists(req: &Request, dry_run: bool, warnings: &[Warning]) -> bool {
+    !dry_run
         && matches!(req.spec, TargetSpec::At(_))
         && matches!(req.destination, Destination::Bucket { .. })
         && !req.source_spec.is_snapshot()
@@ -1130,7 +1130,7 @@ fn writes_as_it_lists(req: &Request, args: &RestoreArgs, warnings: &[Warning]) -
 /// action to the runner as soon as the listing has passed its key. The report is `None`
 /// when nothing was handed over (the destination range held something, or nothing
 /// differs): the caller then executes the plan as usual.
-async fn restore_streamed(
+pub(crate) async fn restore_streamed(
     app: &App,
     clients: &Clients,
     req: &Request,
