@@ -381,7 +381,7 @@ def run_tool(name, upstream, s3, server, src, t, at_t, conc, work, binary, seed,
             with open(outf) as f:
                 doc = json.load(f)
             result["summary"] = {"plan": doc.get("plan"), "report": {
-                k: doc["report"].get(k) for k in ("copied", "already_done", "seconds", "final_concurrency", "throttled")}}
+                k: doc["report"].get(k) for k in ("copied", "already_done", "seconds", "final_concurrency", "throttled", "while_listing")}}
         except (ValueError, KeyError) as e:
             result["summary"] = f"unreadable: {e}"
     result["check"] = check(s3, dst, at_t, sample, seed)
