@@ -4,7 +4,8 @@ and, optionally, injects faults with a seeded PRNG. Python 3.11 standard library
 
     scripts/s3proxy.py --upstream http://127.0.0.1:5000 [--port 0] [--counts-file F]
         [--seed N] [--slowdown P] [--internal-error P] [--reset P] [--slow P --slow-ms MS]
-        [--copy-error-200 P] [--after-forward P] [--fault-ops OP,OP,...] [--log F]
+        [--copy-error-200 P] [--after-forward P] [--fault-ops OP,OP,...] [--fault-after N]
+        [--log F]
 
 It prints `LISTENING http://127.0.0.1:PORT` on stdout once it accepts connections.
 
@@ -30,7 +31,9 @@ under concurrency the draws are shared by all threads in arrival order):
 - `--slow P --slow-ms MS`: the reply is held back MS milliseconds (forwarded normally);
 - `--copy-error-200 P`: a CopyObject (or UploadPartCopy) answers 200 OK whose body is an
   `<Error>` (S3 does this when a copy fails after the response started); not forwarded.
-`--fault-ops` limits faults to the named operations (default: every operation).
+`--fault-ops` limits faults to the named operations (default: every operation);
+`--fault-after N` spares the first N requests of those operations (a listing that breaks
+midway: `--internal-error 1 --fault-ops ListObjectVersions --fault-after 3`).
 """
 
 from __future__ import annotations
@@ -165,6 +168,8 @@ class State:
         self.lock = threading.Lock()
         self.rng = random.Random(args.seed)
         self.fault_ops = set(filter(None, (args.fault_ops or "").split(","))) or None
+        # Requests of the fault operations seen so far (for --fault-after).
+        self.eligible = 0
         self.log = open(args.log, "a", buffering=1) if args.log else None
         self.started = time.time()
         self.reset_counts()
@@ -203,6 +208,10 @@ class State:
             r = [self.rng.random() for _ in range(6)]
         if self.fault_ops is not None and op not in self.fault_ops:
             return {}
+        with self.lock:
+            self.eligible += 1
+            if self.eligible <= a.fault_after:
+                return {}
         is_copy = op in ("CopyObject", "UploadPartCopy")
         f = {}
         if r[0] < a.slowdown:
@@ -473,6 +482,8 @@ def main(argv=None):
     p.add_argument("--copy-error-200", type=float, default=0.0,
                    help="probability that a CopyObject answers 200 with an <Error> body")
     p.add_argument("--fault-ops", help="comma-separated operations faults apply to (default: all)")
+    p.add_argument("--fault-after", type=int, default=0,
+                   help="the first N requests of those operations get no fault")
     args = p.parse_args(argv)
 
     up = urlsplit(args.upstream)

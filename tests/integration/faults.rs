@@ -422,3 +422,106 @@ async fn restore_through_faults(m: Moto) {
         "{added} versions added for {done} writes done and {executed_but_failed} executed writes whose reply was broken\n{ctx}"
     );
 }
+
+/// A restore into an empty bucket copies while it lists; when the listing breaks midway
+/// (every ListObjectVersions after the first three fails, retries included), the copies
+/// made so far are journaled and said in the one error line, and the same command run
+/// again finishes the restore without copying any key twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listing_that_breaks_midway_leaves_a_restore_that_resumes() {
+    let m = Moto::start().await;
+    let (src, dst) = (m.b("src"), m.b("dst"));
+    m.bucket(&src, true).await;
+    m.bucket(&dst, true).await;
+    let keys: Vec<String> = (0..300).map(|i| format!("k{i:04}")).collect();
+    for what in ["v1", "v2"] {
+        write_all(
+            &m,
+            &src,
+            keys.iter()
+                .map(|k| (k.clone(), Some(body(k, what))))
+                .collect(),
+        )
+        .await;
+    }
+    let t = ts(checkpoint().await);
+    write_all(
+        &m,
+        &src,
+        keys.iter()
+            .map(|k| (k.clone(), Some(body(k, "BAD"))))
+            .collect(),
+    )
+    .await;
+
+    // The empty destination's listing and two source pages pass; the rest fail.
+    let proxy = Proxy::start(
+        &m.endpoint,
+        &[
+            "--internal-error",
+            "1",
+            "--fault-ops",
+            "ListObjectVersions",
+            "--fault-after",
+            "3",
+        ],
+    );
+    let args = [
+        "restore",
+        &format!("s3://{src}"),
+        "--at",
+        &t,
+        "--to",
+        &format!("s3://{dst}"),
+        "--page-size",
+        "100",
+        "--list-split",
+        "off",
+        "--concurrency",
+        "4",
+    ];
+    let mut cmd = Command::new(binary());
+    cmd.args([
+        "--endpoint-url",
+        &proxy.endpoint,
+        "--no-progress",
+        "--max-attempts",
+        "2",
+    ])
+    .args(args);
+    isolate_env(&mut cmd, m.dir.path());
+    cmd.env("AWS_ACCESS_KEY_ID", &m.keys.0)
+        .env("AWS_SECRET_ACCESS_KEY", &m.keys.1);
+    let run = Run::from(cmd.stdin(Stdio::null()).output().expect("run s3rewind"));
+    drop(proxy);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    let error = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("s3rewind: error:"))
+        .unwrap_or_else(|| panic!("no error line: {}", run.stderr));
+    let copied: u64 = error
+        .split(" copied before that")
+        .next()
+        .and_then(|head| head.rsplit(['(', ' ']).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("the error does not say what was copied: {error}"));
+    #[allow(clippy::print_stderr)] // shown with --nocapture
+    {
+        eprintln!("{error}");
+    }
+    let made = m.versions(&dst).await.len() as u64;
+    assert!(copied > 0 && copied < 300, "{error}");
+    assert_eq!(made, copied, "{error}");
+    assert!(
+        error.contains("run the same command again to resume"),
+        "{error}"
+    );
+
+    // Again, straight to moto: the rest is copied, nothing twice.
+    let r = m.run(&args);
+    r.expect_code(0);
+    let want: BTreeMap<String, Vec<u8>> = keys.iter().map(|k| (k.clone(), body(k, "v2"))).collect();
+    assert_eq!(m.contents(&dst, "").await, want);
+    assert_eq!(m.versions(&dst).await.len(), 300, "a key was copied twice");
+}

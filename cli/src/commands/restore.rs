@@ -432,7 +432,7 @@ async fn prepare_streamed(
     if stopped {
         return Err(CliError::new(
             Exit::Interrupted,
-            "interrupted while listing: run the same command again to resume",
+            "interrupted while listing",
         ));
     }
     let taken = listed?;
@@ -1174,15 +1174,16 @@ pub(crate) async fn restore_streamed(
     let report = report?;
     match (prepared, report) {
         (Ok(p), r) => Ok((p, r)),
-        (Err(e), Some(r)) => {
-            printer.line(format!(
-                "Stopped: {} copied ({}) before the listing stopped; journal {}: run the same command again to resume",
+        // Copies were made before the listing stopped: the one error line says so.
+        (Err(e), Some(r)) => Err(CliError::new(
+            e.exit,
+            format!(
+                "{} ({} copied before that, journal {}; run the same command again to resume)",
+                e.message.trim_end_matches('.'),
                 r.copied,
-                human_bytes(r.bytes_copied),
                 journal_path.display()
-            ));
-            Err(e)
-        }
+            ),
+        )),
         (Err(e), None) => Err(e),
     }
 }
