@@ -703,6 +703,65 @@ async fn ctrl_c_stops_cleanly_and_a_rerun_finishes() {
     assert_eq!(m.contents("interrupt", "").await, want);
 }
 
+/// Ctrl-C while a restore into an empty bucket copies as it lists: the copies in flight
+/// finish and are journaled, the listing stops, the exit is 130 with one error line
+/// saying what was copied, and a re-run finishes without copying any key twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_copying_as_the_listing_goes_stops_cleanly() {
+    let m = Moto::start().await;
+    m.bucket("listed", true).await;
+    m.bucket("scratch", true).await;
+    let keys: Vec<String> = (0..120).map(|i| format!("k{i:03}")).collect();
+    for k in &keys {
+        m.put("listed", k, format!("good {k}").as_bytes()).await;
+    }
+    let t = ts(checkpoint().await);
+    for k in &keys {
+        m.put("listed", k, b"bad").await;
+    }
+    let journal = m.path("j.jsonl");
+    let args = [
+        "restore",
+        "s3://listed",
+        "--at",
+        &t,
+        "--to",
+        "s3://scratch",
+        "--concurrency",
+        "1",
+        "--page-size",
+        "10",
+        "--list-split",
+        "off",
+        "--journal",
+        journal.to_str().unwrap(),
+    ];
+    let mut child = m.spawn(&args);
+    wait_for_journal(&journal, 10, &mut child).await;
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted while listing (") && stderr.contains(" copied before that"),
+        "{stderr}"
+    );
+    let done = journal_done(&journal);
+    assert!(done < keys.len());
+    assert_eq!(m.versions("scratch").await.len(), done);
+    m.run(&args).expect_code(0);
+    let want: BTreeMap<String, Vec<u8>> = keys
+        .iter()
+        .map(|k| (k.clone(), format!("good {k}").into_bytes()))
+        .collect();
+    assert_eq!(m.contents("scratch", "").await, want);
+    assert_eq!(m.versions("scratch").await.len(), keys.len());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn undo_puts_back_what_the_restore_replaced() {
     let m = Moto::start().await;

@@ -369,9 +369,10 @@ print(json.dumps([user("admin", ["*"]), user("versioning-only", ["s3:GetBucketVe
             cmd.env("AWS_ACCESS_KEY_ID", &self.keys.0)
                 .env("AWS_SECRET_ACCESS_KEY", &self.keys.1);
         }
+        // Both piped (read by `wait_with_output`): a run prints a few lines at most.
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start s3rewind")
     }

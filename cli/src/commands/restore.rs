@@ -401,7 +401,7 @@ async fn prepare_streamed(
     }
     let mut planner = StreamPlanner::new(&options, &filter, dest.as_ref().map(|d| &d.0));
     planner.keep_target(req.keep_target);
-    let (tx, mut rx) = mpsc::channel::<Timeline>(4);
+    let (tx, rx) = mpsc::channel::<Timeline>(4);
     let listing = crate::source::stream_timeline(
         &clients.source,
         printer,
@@ -413,6 +413,8 @@ async fn prepare_streamed(
     );
     let mut stopped = false;
     let consume = async {
+        // Owned here, so that stopping drops it and the listing stops too.
+        let mut rx = rx;
         let mut sent = 0;
         while let Some(part) = rx.recv().await {
             planner.part(part);
