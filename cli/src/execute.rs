@@ -208,6 +208,49 @@ fn describe_expect(e: Option<&Expect>) -> String {
 }
 
 impl Ctx {
+    fn new(
+        buckets: Buckets,
+        config: &ExecConfig,
+        journal: Option<Journal>,
+        actions: Vec<Action>,
+        list_range: bool,
+    ) -> Arc<Ctx> {
+        Arc::new(Ctx {
+            src: buckets.src,
+            dst: buckets.dst,
+            separate: buckets.separate,
+            config: config.clone(),
+            journal,
+            actions: std::sync::RwLock::new(actions),
+            list_range,
+            unresolved: Default::default(),
+        })
+    }
+
+    /// Run `items` with the one runner, then read back the copies that named no version
+    /// (by a listing of `prefix`, see [`read_back`]).
+    async fn run(
+        self: &Arc<Self>,
+        items: Items,
+        prefix: &str,
+        printer: &Printer,
+        stop: Option<&AtomicBool>,
+    ) -> ExecReport {
+        let options = RunOptions {
+            concurrency: self.config.concurrency,
+            attempts: self.config.attempts,
+            throttle_pause: self.config.throttle_pause,
+            label: "restoring",
+        };
+        let report = crate::run::run(self.clone(), items, &options, printer, stop).await;
+        let unresolved =
+            std::mem::take(&mut *self.unresolved.lock().unwrap_or_else(|p| p.into_inner()));
+        if !unresolved.is_empty() {
+            read_back(self, prefix, unresolved, printer).await;
+        }
+        report
+    }
+
     /// Action `i` (a copy: the list may grow meanwhile).
     fn action(&self, i: usize) -> Action {
         self.actions.read().unwrap_or_else(|p| p.into_inner())[i].clone()
@@ -1013,16 +1056,8 @@ pub async fn run_plan(
     printer: &Printer,
     stop: Option<&AtomicBool>,
 ) -> ExecReport {
-    let ctx = Arc::new(Ctx {
-        src: buckets.src,
-        dst: buckets.dst,
-        separate: buckets.separate,
-        config: config.clone(),
-        journal,
-        actions: std::sync::RwLock::new(plan.actions.clone()),
-        list_range: probe_by_listing(plan, config.concurrency),
-        unresolved: Default::default(),
-    });
+    let list_range = probe_by_listing(plan, config.concurrency);
+    let ctx = Ctx::new(buckets, config, journal, plan.actions.clone(), list_range);
     let prefix = plan
         .destination_location()
         .map_or_else(|| plan.source.prefix.clone(), |l| l.prefix.clone());
@@ -1053,19 +1088,9 @@ pub async fn run_plan(
     } else {
         Items::All(plan.actions.len())
     };
-    let options = RunOptions {
-        concurrency: config.concurrency,
-        attempts: config.attempts,
-        throttle_pause: config.throttle_pause,
-        label: "restoring",
-    };
-    let report = crate::run::run(ctx.clone(), items, &options, printer, stop).await;
+    let report = ctx.run(items, &prefix, printer, stop).await;
     if let Some(l) = listing {
         l.abort();
-    }
-    let unresolved = std::mem::take(&mut *ctx.unresolved.lock().unwrap_or_else(|p| p.into_inner()));
-    if !unresolved.is_empty() {
-        read_back(&ctx, &prefix, unresolved, printer).await;
     }
     report
 }
@@ -1092,17 +1117,8 @@ pub async fn run_stream(
     first: Action,
     mut actions: tokio::sync::mpsc::Receiver<Action>,
 ) -> ExecReport {
-    let ctx = Arc::new(Ctx {
-        src: buckets.src,
-        dst: buckets.dst,
-        separate: buckets.separate,
-        config: config.clone(),
-        journal,
-        actions: Default::default(),
-        // Copies that name no version are read back by one listing after the run.
-        list_range: true,
-        unresolved: Default::default(),
-    });
+    // Copies that name no version are read back by one listing after the run.
+    let ctx = Ctx::new(buckets, config, journal, Vec::new(), true);
     let (tx, rx) = tokio::sync::mpsc::channel::<(usize, Probe)>(config.concurrency.max(1));
     let ended = Arc::new(AtomicBool::new(false));
     let feeder = {
@@ -1130,19 +1146,8 @@ pub async fn run_stream(
             ended.store(true, std::sync::atomic::Ordering::SeqCst);
         })
     };
-    let options = RunOptions {
-        concurrency: config.concurrency,
-        attempts: config.attempts,
-        throttle_pause: config.throttle_pause,
-        label: "restoring",
-    };
-    let items = Items::Open(rx, ended);
-    let report = crate::run::run(ctx.clone(), items, &options, printer, stop).await;
+    let report = ctx.run(Items::Open(rx, ended), prefix, printer, stop).await;
     feeder.abort();
-    let unresolved = std::mem::take(&mut *ctx.unresolved.lock().unwrap_or_else(|p| p.into_inner()));
-    if !unresolved.is_empty() {
-        read_back(&ctx, prefix, unresolved, printer).await;
-    }
     report
 }
 

@@ -645,15 +645,7 @@ async fn killed_restore_resumes_without_redoing_work() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_stops_cleanly_and_a_rerun_finishes() {
     let m = Moto::start().await;
-    m.bucket("interrupt", true).await;
-    let keys: Vec<String> = (0..120).map(|i| format!("k{i:03}")).collect();
-    for k in &keys {
-        m.put("interrupt", k, format!("good {k}").as_bytes()).await;
-    }
-    let t = ts(checkpoint().await);
-    for k in &keys {
-        m.put("interrupt", k, b"bad").await;
-    }
+    let (keys, t) = good_then_bad(&m, "interrupt", 120).await;
     let journal = m.path("j.jsonl");
     let mut child = m.spawn(&[
         "restore",
@@ -696,11 +688,29 @@ async fn ctrl_c_stops_cleanly_and_a_rerun_finishes() {
         journal.to_str().unwrap(),
     ])
     .expect_code(0);
-    let want: BTreeMap<String, Vec<u8>> = keys
-        .iter()
+    assert_eq!(m.contents("interrupt", "").await, good(&keys));
+}
+
+/// A versioned `bucket` with `n` keys written as "good KEY", then T, then each
+/// overwritten with "bad": the keys and T.
+async fn good_then_bad(m: &Moto, bucket: &str, n: usize) -> (Vec<String>, String) {
+    m.bucket(bucket, true).await;
+    let keys: Vec<String> = (0..n).map(|i| format!("k{i:03}")).collect();
+    for k in &keys {
+        m.put(bucket, k, format!("good {k}").as_bytes()).await;
+    }
+    let t = ts(checkpoint().await);
+    for k in &keys {
+        m.put(bucket, k, b"bad").await;
+    }
+    (keys, t)
+}
+
+/// What [`good_then_bad`]'s keys held at T.
+fn good(keys: &[String]) -> BTreeMap<String, Vec<u8>> {
+    keys.iter()
         .map(|k| (k.clone(), format!("good {k}").into_bytes()))
-        .collect();
-    assert_eq!(m.contents("interrupt", "").await, want);
+        .collect()
 }
 
 /// Ctrl-C while a restore into an empty bucket copies as it lists: the copies in flight
@@ -709,16 +719,8 @@ async fn ctrl_c_stops_cleanly_and_a_rerun_finishes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_while_copying_as_the_listing_goes_stops_cleanly() {
     let m = Moto::start().await;
-    m.bucket("listed", true).await;
+    let (keys, t) = good_then_bad(&m, "listed", 120).await;
     m.bucket("scratch", true).await;
-    let keys: Vec<String> = (0..120).map(|i| format!("k{i:03}")).collect();
-    for k in &keys {
-        m.put("listed", k, format!("good {k}").as_bytes()).await;
-    }
-    let t = ts(checkpoint().await);
-    for k in &keys {
-        m.put("listed", k, b"bad").await;
-    }
     let journal = m.path("j.jsonl");
     let args = [
         "restore",
@@ -754,11 +756,7 @@ async fn ctrl_c_while_copying_as_the_listing_goes_stops_cleanly() {
     assert!(done < keys.len());
     assert_eq!(m.versions("scratch").await.len(), done);
     m.run(&args).expect_code(0);
-    let want: BTreeMap<String, Vec<u8>> = keys
-        .iter()
-        .map(|k| (k.clone(), format!("good {k}").into_bytes()))
-        .collect();
-    assert_eq!(m.contents("scratch", "").await, want);
+    assert_eq!(m.contents("scratch", "").await, good(&keys));
     assert_eq!(m.versions("scratch").await.len(), keys.len());
 }
 

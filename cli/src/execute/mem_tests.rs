@@ -94,17 +94,47 @@ async fn plan_into(src: &Arc<dyn Bucket>, dst: &Arc<dyn Bucket>, at: DateTime<Ut
     plan(&current.current(), &source.state_at(at), &options)
 }
 
-/// [`run_stream`] over `actions` handed over one at a time, as a planner would.
-async fn run_streamed(buckets: Buckets, actions: &[Action], config: &ExecConfig) -> ExecReport {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Action>(4);
-    let actions = actions.to_vec();
+/// Hand `actions` over one at a time, as a planner would; `gate` holds back the rest from
+/// action `n` on until `ready()` (at most 10 s, then it panics).
+fn hand_over(
+    actions: Vec<Action>,
+    gate: Option<(usize, Box<dyn Fn() -> bool + Send + Sync>)>,
+) -> (
+    tokio::sync::mpsc::Receiver<Action>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Action>(4);
     let producer = tokio::spawn(async move {
-        for a in actions {
+        for (i, a) in actions.into_iter().enumerate() {
+            if let Some((n, ready)) = &gate
+                && i == *n
+            {
+                let wait = async {
+                    while !ready() {
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    }
+                };
+                tokio::time::timeout(Duration::from_secs(10), wait)
+                    .await
+                    .expect("the runner did nothing while the plan was still coming");
+            }
             if tx.send(a).await.is_err() {
                 return;
             }
         }
     });
+    (rx, producer)
+}
+
+/// [`run_stream`] over what [`hand_over`] hands over.
+async fn run_streamed(
+    buckets: Buckets,
+    (mut rx, producer): (
+        tokio::sync::mpsc::Receiver<Action>,
+        tokio::task::JoinHandle<()>,
+    ),
+    config: &ExecConfig,
+) -> ExecReport {
     let Some(first) = rx.recv().await else {
         return ExecReport::default();
     };
@@ -268,68 +298,25 @@ async fn a_streamed_restore_copies_while_the_plan_is_still_coming() {
     let want = truth(&sim, at);
     let store = MemStore::new();
     let src: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
-    let dst: Arc<dyn Bucket> =
-        Arc::new(store.insert("dst", SimBucket::new(Versioning::Enabled, "w")));
-    let timeline = list_bucket(&src, &quiet(), "", 1000, crate::listing::Streams::ONE)
-        .await
-        .unwrap();
-    let options = PlanOptions::new(
-        Location {
-            bucket: "src".to_owned(),
-            prefix: String::new(),
-        },
-        Destination::Bucket {
-            location: Location {
-                bucket: "dst".to_owned(),
-                prefix: String::new(),
-            },
-        },
-        at,
-    );
-    let p = plan(&Default::default(), &timeline.state_at(at), &options);
+    let empty = SimBucket::new(Versioning::Enabled, "w");
+    let dst: Arc<dyn Bucket> = Arc::new(store.insert("dst", empty));
+    let p = plan_into(&src, &dst, at).await;
     let n = p.actions.len();
     assert!(n > 400, "{n} actions");
     store.reset_requests();
 
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Action>(4);
-    let producer = {
-        let (actions, store) = (p.actions.clone(), store.clone());
-        tokio::spawn(async move {
-            for (i, a) in actions.into_iter().enumerate() {
-                if i == 10 {
-                    // Wait for the first copies before handing over the rest.
-                    let landed = async {
-                        while contents(&store, "dst").is_empty() {
-                            tokio::time::sleep(Duration::from_millis(5)).await;
-                        }
-                    };
-                    tokio::time::timeout(Duration::from_secs(10), landed)
-                        .await
-                        .expect("no copy landed while the plan was still coming");
-                }
-                tx.send(a).await.unwrap();
-            }
-        })
+    // The 11th action waits for the first copies to land.
+    let landed = {
+        let store = store.clone();
+        Box::new(move || !contents(&store, "dst").is_empty()) as Box<dyn Fn() -> bool + Send + Sync>
     };
-    let first = rx.recv().await.unwrap();
+    let feed = hand_over(p.actions.clone(), Some((10, landed)));
     let buckets = Buckets {
         src,
         dst,
         separate: false,
     };
-    let cancel = AtomicBool::new(false);
-    let report = run_stream(
-        buckets,
-        "",
-        &config(4, 4),
-        None,
-        &quiet(),
-        Some(&cancel),
-        first,
-        rx,
-    )
-    .await;
-    producer.await.unwrap();
+    let report = run_streamed(buckets, feed, &config(4, 4)).await;
 
     assert!(report.complete(), "{report:?}");
     assert_eq!(report.copied, n as u64);
@@ -473,7 +460,7 @@ fn check_case(case: Case) -> Result<(), TestCaseError> {
                 dst: Arc::new(faulty.clone()),
                 separate: false,
             };
-            run_streamed(buckets, &p.actions, &config).await
+            run_streamed(buckets, hand_over(p.actions.clone(), None), &config).await
         } else {
             run(Arc::new(faulty.clone()), &p, &config).await
         };
