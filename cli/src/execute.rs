@@ -1,4 +1,6 @@
-//! Executing a plan on two [`Bucket`]s, through the one runner ([`crate::run`]).
+//! Executing a plan on two [`Bucket`]s, through the one runner ([`crate::run`]): a whole
+//! plan ([`run_plan`]), or actions as a planner hands them over while the source is still
+//! being listed ([`run_stream`], for a destination range that held nothing).
 //!
 //! Every action first learns the destination key's current version: from a listing of
 //! the destination range taken right before (one request per page of entries, streamed:
