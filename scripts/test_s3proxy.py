@@ -320,6 +320,29 @@ class AgainstMoto(unittest.TestCase):
             proxy.terminate()
             proxy.wait()
 
+    def test_fault_after_spares_the_first_requests_of_the_fault_operations(self):
+        from botocore.exceptions import ClientError
+        s3 = self.client(self.upstream)
+        s3.create_bucket(Bucket="later")
+        s3.put_object(Bucket="later", Key="k", Body=b"x")
+        proxy, endpoint = start_proxy(self.upstream, "--internal-error", "1",
+                                      "--fault-ops", "GetObject", "--fault-after", "3")
+        try:
+            c = self.client(endpoint, retries={"total_max_attempts": 1, "mode": "standard"})
+            seen = []
+            for _ in range(6):
+                try:
+                    c.get_object(Bucket="later", Key="k")["Body"].read()
+                    seen.append("ok")
+                except ClientError as e:
+                    seen.append(e.response["Error"]["Code"])
+                # Other operations neither count towards N nor get faults.
+                c.head_object(Bucket="later", Key="k")
+            self.assertEqual(seen, ["ok"] * 3 + ["InternalError"] * 3)
+        finally:
+            proxy.terminate()
+            proxy.wait()
+
     def test_counts_file_on_sigterm_and_slow(self):
         import tempfile
         s3 = self.client(self.upstream)
