@@ -1098,10 +1098,10 @@ pub async fn run_plan(
 }
 
 /// Run actions as a planner hands them over while its listing goes on (`first`, then
-/// `actions` until it closes when the listing is done), with the one runner: copying starts as soon as the
-/// listing has passed the first key that needs one, and the listing never runs more than
-/// a queue's length (`concurrency` actions) ahead of the writes, since the planner waits
-/// for room to hand the next one over.
+/// `actions` until it closes when the listing is done), with the one runner: copying
+/// starts as soon as the listing has passed the first key that needs one, and the listing
+/// never runs more than a queue's length (`concurrency` actions) ahead of the writes,
+/// since the planner waits for room to hand the next one over.
 ///
 /// For a destination range that held nothing when it was listed (the caller's
 /// condition, see `restore`): an action that expects the key absent trusts that listing

@@ -1048,10 +1048,7 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
             warnings.extend(gate_warnings(&clients, &req.source, &req.destination, at).await?);
             let journal_path = journal_of(at);
             abort_left_over_uploads(&clients, printer, &journal_path).await?;
-            let (prepared, report) =
-                restore_streamed(app, &clients, &req, at, &known, &args.exec, &journal_path)
-                    .await?;
-            (prepared, report)
+            restore_streamed(app, &clients, &req, at, &known, &args.exec, &journal_path).await?
         }
         _ => {
             let prepared = prepare(&clients, printer, &req, &known).await?;
