@@ -647,7 +647,7 @@ async fn ctrl_c_stops_cleanly_and_a_rerun_finishes() {
     let m = Moto::start().await;
     let (keys, t) = good_then_bad(&m, "interrupt", 120).await;
     let journal = m.path("j.jsonl");
-    let mut child = m.spawn(&[
+    let child = m.spawn(&[
         "restore",
         "s3://interrupt",
         "--at",
@@ -658,13 +658,7 @@ async fn ctrl_c_stops_cleanly_and_a_rerun_finishes() {
         "--journal",
         journal.to_str().unwrap(),
     ]);
-    wait_for_journal(&journal, 10, &mut child).await;
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
+    let out = interrupt_after(&journal, 10, child).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(130), "{stdout}");
     assert!(
@@ -706,6 +700,22 @@ async fn good_then_bad(m: &Moto, bucket: &str, n: usize) -> (Vec<String>, String
     (keys, t)
 }
 
+/// Once `journal` records `n` completed actions, Ctrl-C (SIGINT) the restore `child` and
+/// wait for it to end.
+async fn interrupt_after(
+    journal: &std::path::Path,
+    n: usize,
+    mut child: std::process::Child,
+) -> std::process::Output {
+    wait_for_journal(journal, n, &mut child).await;
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    child.wait_with_output().unwrap()
+}
+
 /// What [`good_then_bad`]'s keys held at T.
 fn good(keys: &[String]) -> BTreeMap<String, Vec<u8>> {
     keys.iter()
@@ -738,14 +748,8 @@ async fn ctrl_c_while_copying_as_the_listing_goes_stops_cleanly() {
         "--journal",
         journal.to_str().unwrap(),
     ];
-    let mut child = m.spawn(&args);
-    wait_for_journal(&journal, 10, &mut child).await;
-    let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
+    let child = m.spawn(&args);
+    let out = interrupt_after(&journal, 10, child).await;
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(
