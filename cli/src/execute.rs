@@ -1,6 +1,7 @@
-//! Executing a plan on two [`Bucket`]s, through the one runner ([`crate::run`]): a whole
-//! plan ([`run_plan`]), or actions as a planner hands them over while the source is still
-//! being listed ([`run_stream`], for a destination range that held nothing).
+//! Executing a plan on two [`Bucket`]s, through the one runner
+//! ([`crate::run`](mod@crate::run)): a whole plan ([`run_plan`]), or actions as a planner
+//! hands them over while the source is still being listed ([`run_stream`], for a
+//! destination range that held nothing).
 //!
 //! Every action first learns the destination key's current version: from a listing of
 //! the destination range taken right before (one request per page of entries, streamed:
@@ -1049,7 +1050,7 @@ async fn list_current(
     }
 }
 
-/// Run a plan's actions on two buckets, with the one runner ([`crate::run`]).
+/// Run a plan's actions on two buckets, with the one runner ([`crate::run`](mod@crate::run)).
 pub async fn run_plan(
     buckets: Buckets,
     plan: &RestorePlan,
