@@ -272,7 +272,6 @@ async fn run_items<J: Job>(
         Items::Streamed(n, rx) => (n, Some(rx), None),
         Items::Open(rx, ended) => (0, Some(rx), Some(ended)),
     };
-    let open = listing.is_some();
     let listing_goes_on = || listing.as_ref().is_some_and(|l| !l.load(Ordering::SeqCst));
     let bar = printer.bar(total as u64, options.label);
     let mut aimd = Aimd::new(options.concurrency);
@@ -303,7 +302,7 @@ async fn run_items<J: Job>(
                     item = rx.recv() => {
                         match item {
                             Some((i, p)) => {
-                                if open {
+                                if listing.is_some() {
                                     bar.inc_length(1);
                                 }
                                 queue.push_back((i, 0, p));
