@@ -49,6 +49,15 @@ pub enum TimelineError {
         /// What this page shows.
         now: String,
     },
+    /// A page whose `<Version>` and `<DeleteMarker>` elements fit none of the layouts
+    /// servers use (see [`ListOrder`](crate::ListOrder)).
+    #[error(
+        "a listing page fits no known layout ({detail}); the server's list order cannot be trusted"
+    )]
+    PageLayout {
+        /// What the page shows.
+        detail: String,
+    },
     /// A delete marker in the versions list, or a version in the delete-marker list.
     #[error("entry {version_id:?} of key {key:?} is in the wrong list (version vs delete marker)")]
     WrongList {

@@ -890,9 +890,9 @@ pub fn parts_from_sorted(
         keys += 1;
         push_key(&mut builder, group)?;
         if builder.len() >= PART_ENTRIES {
-            // Every key pushed is complete. `Interleaved`: nothing waits for a layout,
-            // and the OrderUnknown reports of ties stay (an inventory has no list order).
-            part(builder.take_complete(crate::timeline::ListOrder::Interleaved))?;
+            // Every key pushed is complete (split lists: no key waits for a layout; the
+            // OrderUnknown reports of ties stay, an inventory has no list order).
+            part(builder.take_complete())?;
         }
         Ok(())
     })?;

@@ -15,9 +15,13 @@
 //!
 //! S3 sends a page's `<Version>` and `<DeleteMarker>` elements interleaved in list order.
 //! When the adapter kept that document order, use [`TimelineBuilder::push_document`]: it
-//! works out from the page itself whether this server interleaves ([`ListOrder`]) and
-//! then takes the document order as it is. Some servers (moto) do not interleave: they
-//! send all versions of a page, then all delete markers.
+//! takes a page's layout only from what the page itself **proves** ([`ListOrder`]): some
+//! servers send all versions of a page first (moto), others all delete markers first, and
+//! a page of any layout can look like another. A page that proves nothing is read by the
+//! split-list rule below, and a key the document order would read differently waits for
+//! the end of the listing, where the layout the listing proved decides it (or, if none
+//! was proved, it is reported as [`Anomaly::OrderUnknown`]). A page that contradicts an
+//! earlier proof stops the listing.
 //!
 //! # Split lists: the fallback
 //!
@@ -131,52 +135,139 @@ impl Anomaly {
 }
 
 /// How a server lays out one `ListObjectVersions` page's `<Version>` and
-/// `<DeleteMarker>` elements, as far as the pages seen so far show it.
+/// `<DeleteMarker>` elements, as far as the pages seen so far **prove** it.
 ///
-/// S3 (and radosgw) interleave them in list order. moto sends all of a page's versions,
-/// then all its delete markers. A page proves which: a delete marker followed by a
-/// version in a key-ordered page is interleaving; a key going backwards in document
-/// order is a split layout. A page with neither proves nothing (for example one whose
-/// delete markers all sort after its versions).
+/// Three layouts are known: S3 and radosgw interleave the elements in list order; moto
+/// sends all of a page's versions, then all its delete markers; another production-grade
+/// server sends all delete markers, then all versions. Within each of the two lists the
+/// entries are in list order in every layout. A layout is taken as known only where a
+/// page shows a pattern no other layout can produce ([`ListOrder::of_page`]):
+///
+/// - a version, later a delete marker, later a version again (or the same with the kinds
+///   swapped): only interleaving mixes the two lists more than once;
+/// - a key going backwards, or an entry marked `IsLatest` after another entry of its key:
+///   impossible when interleaved (the current entry comes first), so the page is split,
+///   versions-first when its one switch of kind goes from versions to markers,
+///   markers-first when it goes the other way.
+///
+/// Any other page proves nothing (a page of one kind; a page whose kinds switch once and
+/// whose keys and `IsLatest` entries are in order): it is read by the split-list rule and
+/// every key that the two readings order differently is flagged (see
+/// [`TimelineBuilder::push_document`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ListOrder {
-    /// Nothing seen yet proves either layout.
+    /// Nothing seen yet proves a layout.
     #[default]
     Unknown,
-    /// Elements come in list order.
+    /// Elements come in list order (S3, radosgw).
     Interleaved,
-    /// All versions, then all delete markers.
+    /// All versions, then all delete markers (moto).
+    VersionsFirst,
+    /// All delete markers, then all versions.
+    MarkersFirst,
+    /// One of the two split layouts, not yet which (what `--list-order split` declares).
     Split,
 }
 
 impl ListOrder {
+    /// True for the layouts that keep versions and delete markers in two lists: they are
+    /// read by the split-list rule (which list comes first changes nothing).
+    pub fn is_split(self) -> bool {
+        matches!(
+            self,
+            ListOrder::VersionsFirst | ListOrder::MarkersFirst | ListOrder::Split
+        )
+    }
+
+    /// The layout's name as printed (`interleaved`, `versions-first`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            ListOrder::Unknown => "unknown",
+            ListOrder::Interleaved => "interleaved",
+            ListOrder::VersionsFirst => "versions-first",
+            ListOrder::MarkersFirst => "markers-first",
+            ListOrder::Split => "split",
+        }
+    }
+
     /// What one page, in document order, proves about the layout (`Unknown` when it
-    /// proves nothing): keys going backwards, or an `IsLatest` entry after another entry
-    /// of its key, prove a split layout; a delete marker followed by a version in a
-    /// key-ordered page proves interleaving.
-    pub fn of_page(document: &[Entry]) -> ListOrder {
-        if document.windows(2).any(|w| w[1].key < w[0].key) {
-            return ListOrder::Split;
-        }
-        // An interleaving server lists a key's current entry first: an entry marked
-        // IsLatest after another entry of its key proves the split layout.
-        if document
-            .windows(2)
-            .any(|w| w[1].version.is_latest && w[1].key == w[0].key)
-        {
-            return ListOrder::Split;
-        }
-        let mut seen_marker = false;
-        for e in document {
-            if e.version.delete_marker {
-                seen_marker = true;
-            } else if seen_marker {
-                return ListOrder::Interleaved;
+    /// proves nothing; see the type's docs). A page that fits no layout at all (keys going
+    /// backwards within one kind of element, or evidence for interleaving and against it
+    /// at once) is an error: the server's listing cannot be trusted.
+    pub fn of_page(document: &[Entry]) -> Result<ListOrder, TimelineError> {
+        let (mut to_markers, mut to_versions) = (0usize, 0usize);
+        for w in document.windows(2) {
+            match (w[0].version.delete_marker, w[1].version.delete_marker) {
+                (false, true) => to_markers += 1,
+                (true, false) => to_versions += 1,
+                _ => {}
             }
         }
-        ListOrder::Unknown
+        let backwards = document.windows(2).find(|w| w[1].key < w[0].key);
+        // An interleaving server lists a key's current entry first.
+        let latest_late = {
+            let mut seen: std::collections::HashSet<&str> = Default::default();
+            document.iter().find(|e| {
+                let late = e.version.is_latest && seen.contains(e.key.as_str());
+                seen.insert(e.key.as_str());
+                late
+            })
+        };
+        let against = match (backwards, latest_late) {
+            (Some(w), _) => Some(format!("key {:?} after {:?}", w[1].key, w[0].key)),
+            (None, Some(e)) => Some(format!(
+                "the current entry of {:?} after another of its entries",
+                e.key
+            )),
+            (None, None) => None,
+        };
+        let mixed = to_markers > 0 && to_versions > 0;
+        let bad = |why: String| TimelineError::PageLayout { detail: why };
+        match (mixed, against) {
+            (true, Some(why)) => Err(bad(format!(
+                "versions and delete markers alternate more than once, as only an interleaved page does, yet {why}"
+            ))),
+            (true, None) => Ok(ListOrder::Interleaved),
+            (false, Some(_)) if to_markers == 1 => Ok(ListOrder::VersionsFirst),
+            (false, Some(_)) if to_versions == 1 => Ok(ListOrder::MarkersFirst),
+            (false, Some(why)) => Err(bad(format!(
+                "{why} among entries of one kind, which no layout produces"
+            ))),
+            (false, None) => Ok(ListOrder::Unknown),
+        }
     }
+
+    /// The layout known after a page that proved `seen`, when earlier pages proved
+    /// `self`. Two different proofs are an error: the server's listing changed layout,
+    /// so none of its pages can be read with certainty.
+    pub fn and(self, seen: ListOrder) -> Result<ListOrder, TimelineError> {
+        use ListOrder::*;
+        match (self, seen) {
+            (known, Unknown) => Ok(known),
+            (Unknown, seen) => Ok(seen),
+            (Split, s @ (VersionsFirst | MarkersFirst)) => Ok(s),
+            (k @ (VersionsFirst | MarkersFirst), Split) => Ok(k),
+            (known, seen) if known == seen => Ok(known),
+            (known, seen) => Err(TimelineError::LayoutChanged {
+                earlier: known.name().to_owned(),
+                now: seen.name().to_owned(),
+            }),
+        }
+    }
+}
+
+/// A key whose reading waits for the end of the listing (see
+/// [`TimelineBuilder::take_complete`]).
+#[derive(Debug, Default, Clone)]
+struct Held {
+    /// Portions of the key read from pages that proved no layout, by the split-list rule:
+    /// (index of the portion's first entry among the key's entries, the portion in
+    /// document order, which is the list order if the server turns out to interleave).
+    unproven: Vec<(usize, Vec<Version>)>,
+    /// Same-timestamp ties the rule decided on such pages (exact if the server
+    /// interleaves, a guess if it splits).
+    ties: Vec<Anomaly>,
 }
 
 /// Every key's history under one listing prefix, sorted by key (UTF-8 byte order, as S3
@@ -277,6 +368,12 @@ pub struct TimelineBuilder {
     /// Version ids already seen for the last key (to reject repeated entries, which mean
     /// a paging bug: a marker that did not advance, or a server repeating a page).
     seen_ids: std::collections::HashSet<crate::model::VersionId>,
+    /// Keys whose reading depends on the server's layout, or was made on a page that
+    /// proved none: [`take_complete`](Self::take_complete) never hands them out, and
+    /// [`finish`](Self::finish) settles them with the layout the whole listing proved.
+    held: std::collections::BTreeMap<String, Held>,
+    /// The layout the pages pushed here proved (see [`ListOrder`]).
+    layout: ListOrder,
 }
 
 impl TimelineBuilder {
@@ -317,110 +414,190 @@ impl TimelineBuilder {
     }
 
     /// Add the next page as the server sent it: versions and delete markers in document
-    /// order. `order` is what earlier pages of this server proved (see [`ListOrder`]); it
-    /// is updated from this page.
+    /// order. `order` is what earlier pages of this listing proved (see [`ListOrder`]);
+    /// it is updated from this page.
     ///
     /// - Interleaved: the document order is the list order, taken as it is.
-    /// - Split: the page is split into its two lists and merged by [`push_page`](Self::push_page)'s rule.
-    /// - Unknown: the split-list rule is used, and every key that the document order
-    ///   would order differently is reported as [`Anomaly::OrderUnknown`].
+    /// - A split layout: the page is split into its two lists and merged by
+    ///   [`push_page`](Self::push_page)'s rule (`IsLatest` first, then timestamps; ties
+    ///   reported).
+    /// - Unknown: the page is read by that rule too, and a key that the document order
+    ///   would order differently is settled only when the listing ends: in document order
+    ///   if the listing proved interleaving by then, by the rule if it proved a split
+    ///   layout, else by the rule and reported as [`Anomaly::OrderUnknown`] (its state is
+    ///   then ambiguous). A same-timestamp tie on such a page is a guess only if the
+    ///   server splits, so it is reported only then.
     ///
-    /// A page that contradicts what earlier pages proved is an error: the server's
-    /// listing cannot be trusted. Fails leaving the builder unchanged.
+    /// Whatever the layout, a key whose two readings differ waits for the end of the
+    /// listing (see [`take_complete`](Self::take_complete)). A page that contradicts what
+    /// earlier pages proved is an error: the server's listing cannot be trusted. Fails
+    /// leaving the builder unchanged.
     pub fn push_document(
         &mut self,
         document: Vec<Entry>,
         order: &mut ListOrder,
     ) -> Result<(), TimelineError> {
-        let seen = ListOrder::of_page(&document);
-        let known = match (*order, seen) {
-            (known, ListOrder::Unknown) => known,
-            (ListOrder::Unknown, seen) => seen,
-            (known, seen) if known == seen => known,
-            (known, seen) => {
-                return Err(TimelineError::LayoutChanged {
-                    earlier: format!("{known:?}").to_lowercase(),
-                    now: format!("{seen:?}").to_lowercase(),
-                });
+        let known = order.and(ListOrder::of_page(&document)?)?;
+        let merged = merge_page_checked(split(document.clone()))?;
+        // Per key, the document's reading where it differs from the rule's.
+        let group = |entries: &[Entry]| {
+            let mut by_key: std::collections::BTreeMap<String, Vec<Version>> = Default::default();
+            for e in entries {
+                by_key
+                    .entry(e.key.clone())
+                    .or_default()
+                    .push(e.version.clone());
             }
+            by_key
         };
+        let by_rule = group(&merged.entries);
+        let differs: Vec<(String, Vec<Version>)> = group(&document)
+            .into_iter()
+            .filter(|(key, doc)| {
+                by_rule.get(key).is_none_or(|rule| {
+                    rule.len() != doc.len()
+                        || rule
+                            .iter()
+                            .zip(doc)
+                            .any(|(a, b)| a.version_id != b.version_id)
+                })
+            })
+            .collect();
+        let chosen = if known == ListOrder::Interleaved {
+            document
+        } else {
+            merged.entries
+        };
+        self.check_continues(&chosen)?;
+        // Where each key's portion of this page starts among its entries.
+        let mut starts: std::collections::HashMap<String, usize> = Default::default();
+        for e in chosen {
+            if !starts.contains_key(&e.key) {
+                let start = match self.keys.last() {
+                    Some(h) if h.key == e.key => h.entries.len(),
+                    _ => 0,
+                };
+                starts.insert(e.key.clone(), start);
+            }
+            self.push_entry_unchecked(e);
+        }
         match known {
             ListOrder::Interleaved => {
-                self.check_continues(&document)?;
-                for e in document {
-                    self.push_entry_unchecked(e);
+                for (key, _) in differs {
+                    self.held.entry(key).or_default();
                 }
             }
-            ListOrder::Split => self.push_page(split(document))?,
             ListOrder::Unknown => {
-                let mut differs: Vec<String> = Vec::new();
-                let merged = merge_page_checked(split(document.clone()))?;
-                let mut i = 0;
-                while i < document.len() {
-                    let key = &document[i].key;
-                    let n = document[i..].iter().take_while(|e| &e.key == key).count();
-                    let by_doc = document[i..i + n].iter().map(|e| &e.version.version_id);
-                    let by_rule = merged
-                        .entries
-                        .iter()
-                        .filter(|e| &e.key == key)
-                        .map(|e| &e.version.version_id);
-                    if !by_doc.eq(by_rule) {
-                        differs.push(key.clone());
-                    }
-                    i += n;
+                for (key, doc) in differs {
+                    let start = starts[&key];
+                    self.held
+                        .entry(key)
+                        .or_default()
+                        .unproven
+                        .push((start, doc));
                 }
-                self.check_continues(&merged.entries)?;
-                for e in merged.entries {
-                    self.push_entry_unchecked(e);
+                for tie in merged.ties {
+                    self.held
+                        .entry(tie.key().to_owned())
+                        .or_default()
+                        .ties
+                        .push(tie);
+                }
+            }
+            _ => {
+                for (key, _) in differs {
+                    self.held.entry(key).or_default();
                 }
                 self.anomalies.extend(merged.ties);
-                self.anomalies
-                    .extend(differs.into_iter().map(|key| Anomaly::OrderUnknown { key }));
             }
         }
+        self.layout = self.layout.and(known).unwrap_or(known);
         *order = known;
         Ok(())
     }
 
-    /// Once the whole listing is read and it proved the server's layout: pages read
-    /// before the proof used the split-list rule, which is exactly right for a server
-    /// that splits, so their [`Anomaly::OrderUnknown`] reports are withdrawn. (For an
-    /// interleaving server they stay: the split reading was a guess there.)
+    /// Settle the keys read from pages that proved no layout, now that the listing
+    /// proved `order` (the layout every stream of it proved together; see
+    /// [`push_document`](Self::push_document)). Interleaved: such keys take their
+    /// document order, and their ties were no guess. Split: the rule was right, their
+    /// ties stay guesses. Unknown: the rule's reading stays, reported as
+    /// [`Anomaly::OrderUnknown`]. Called by [`finish`](Self::finish) with what the pages
+    /// pushed here proved; a caller that listed in parallel calls it first with what all
+    /// the streams proved.
     pub fn settle_layout(&mut self, order: ListOrder) {
-        if order == ListOrder::Split {
-            self.anomalies
-                .retain(|a| !matches!(a, Anomaly::OrderUnknown { .. }));
+        let order = self.layout.and(order).unwrap_or(order);
+        self.layout = order;
+        let held = std::mem::take(&mut self.held);
+        let mut reordered: Vec<String> = Vec::new();
+        for (key, h) in held {
+            match order {
+                ListOrder::Interleaved => {
+                    if h.unproven.is_empty() {
+                        continue;
+                    }
+                    let Ok(i) = self.keys.binary_search_by(|k| k.key.as_str().cmp(&key)) else {
+                        continue;
+                    };
+                    let entries = &mut self.keys[i].entries;
+                    for (start, doc) in h.unproven {
+                        let end = start + doc.len();
+                        if end <= entries.len() {
+                            entries.splice(start..end, doc);
+                        }
+                    }
+                    reordered.push(key);
+                }
+                ListOrder::Unknown => {
+                    self.anomalies.extend(h.ties);
+                    if !h.unproven.is_empty() {
+                        self.anomalies.push(Anomaly::OrderUnknown { key });
+                    }
+                }
+                _ => self.anomalies.extend(h.ties),
+            }
         }
+        if !reordered.is_empty() {
+            // Their timestamps' agreement with the list is judged again, in list order.
+            let set: std::collections::HashSet<&str> =
+                reordered.iter().map(String::as_str).collect();
+            self.anomalies
+                .retain(|a| !(matches!(a, Anomaly::NonMonotonic { .. }) && set.contains(a.key())));
+            for key in &reordered {
+                if let Ok(i) = self.keys.binary_search_by(|k| k.key.as_str().cmp(key)) {
+                    let h = &self.keys[i];
+                    for w in h.entries.windows(2) {
+                        if w[1].last_modified > w[0].last_modified {
+                            self.anomalies.push(Anomaly::NonMonotonic {
+                                key: key.clone(),
+                                version_id: w[1].version_id.to_string(),
+                                at: w[1].last_modified,
+                                previous: w[0].last_modified,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        self.anomalies.sort_by(|a, b| a.key().cmp(b.key()));
     }
 
     /// Move out the keys the listing has passed (every key but the last, which the next
     /// page may continue), with their anomalies, as a timeline of their own: a consumer
     /// can compute their states and drop them while the listing goes on.
     ///
-    /// While `order` is still [`ListOrder::Unknown`], a key with an
-    /// [`Anomaly::OrderUnknown`] stays: the layout a later page proves may withdraw it
-    /// (see [`settle_layout`](Self::settle_layout)). What stays is taken by
-    /// [`finish`](Self::finish) (after `settle_layout`).
-    pub fn take_complete(&mut self, order: ListOrder) -> Timeline {
-        // Keys held while the layout was unknown are settled as the whole listing would be.
-        self.settle_layout(order);
+    /// A key whose reading depends on the server's layout (the document order and the
+    /// split-list rule order it differently), or whose page proved no layout, stays until
+    /// [`finish`](Self::finish): a page further on may prove a layout, or contradict the
+    /// one proved, and nothing decided from such a key may have been acted on by then.
+    /// Every key handed out here reads the same under every layout.
+    pub fn take_complete(&mut self) -> Timeline {
         let Some(open) = self.keys.pop() else {
             return Timeline::default();
         };
-        let held: std::collections::HashSet<&str> = if order == ListOrder::Unknown {
-            self.anomalies
-                .iter()
-                .filter(|a| matches!(a, Anomaly::OrderUnknown { .. }))
-                .map(|a| a.key())
-                .collect()
-        } else {
-            Default::default()
-        };
+        let held = &self.held;
         let (stay, taken): (Vec<KeyHistory>, Vec<KeyHistory>) = std::mem::take(&mut self.keys)
             .into_iter()
-            .partition(|h| held.contains(h.key.as_str()));
-        drop(held);
+            .partition(|h| held.contains_key(&h.key));
         let (anomalies, kept): (Vec<Anomaly>, Vec<Anomaly>) = if self.anomalies.is_empty() {
             // The common case: no set of the taken keys to build.
             Default::default()
@@ -441,6 +618,25 @@ impl TimelineBuilder {
             anomalies,
             entries,
         }
+    }
+
+    /// The layout the pages pushed so far proved.
+    pub fn layout(&self) -> ListOrder {
+        self.layout
+    }
+
+    /// Keys waiting for the end of the listing (see [`take_complete`](Self::take_complete)).
+    pub fn held(&self) -> usize {
+        self.held.len()
+    }
+
+    /// The entries of the keys waiting for the end of the listing.
+    pub fn held_entries(&self) -> usize {
+        self.keys
+            .iter()
+            .filter(|h| self.held.contains_key(&h.key))
+            .map(|h| h.entries.len())
+            .sum()
     }
 
     /// Replace the anomalies with ones saved with the entries (a timeline index keeps
@@ -546,6 +742,8 @@ impl TimelineBuilder {
         self.keys.extend(other.keys);
         self.anomalies.extend(other.anomalies);
         self.entries += other.entries;
+        self.held.extend(other.held);
+        self.layout = self.layout.and(other.layout)?;
         Ok(())
     }
 
@@ -556,10 +754,14 @@ impl TimelineBuilder {
         let mut keys: Vec<KeyHistory> = Vec::new();
         let mut anomalies = Vec::new();
         let mut entries = 0;
+        let mut held = std::collections::BTreeMap::new();
+        let mut layout = ListOrder::Unknown;
         for p in parts {
             keys.extend(p.keys);
             anomalies.extend(p.anomalies);
             entries += p.entries;
+            held.extend(p.held);
+            layout = layout.and(p.layout)?;
         }
         keys.sort_by(|a, b| a.key.cmp(&b.key));
         if let Some(w) = keys.windows(2).find(|w| w[0].key == w[1].key) {
@@ -578,11 +780,18 @@ impl TimelineBuilder {
             anomalies,
             entries,
             seen_ids: Default::default(),
+            held,
+            layout,
         })
     }
 
-    /// The finished timeline.
-    pub fn finish(self) -> Timeline {
+    /// The finished timeline: the keys still waiting for the listing's layout are settled
+    /// with what the pages pushed here proved (see [`settle_layout`](Self::settle_layout)).
+    pub fn finish(mut self) -> Timeline {
+        if !self.held.is_empty() {
+            let layout = self.layout;
+            self.settle_layout(layout);
+        }
         Timeline {
             keys: self.keys,
             anomalies: self.anomalies,
@@ -861,7 +1070,7 @@ mod tests {
             e("a", "v1", 10, false),
             latest(e("b", "b1", 5, false)),
         ];
-        assert_eq!(ListOrder::of_page(&doc), ListOrder::Interleaved);
+        assert_eq!(ListOrder::of_page(&doc).unwrap(), ListOrder::Interleaved);
         let mut order = ListOrder::Unknown;
         let mut b = TimelineBuilder::new();
         b.push_document(doc, &mut order).unwrap();
@@ -887,12 +1096,17 @@ mod tests {
             latest(e("b", "b1", 5, false)),
             e("a", "d1", 20, true),
         ];
-        assert_eq!(ListOrder::of_page(&doc), ListOrder::Split);
+        assert_eq!(ListOrder::of_page(&doc).unwrap(), ListOrder::VersionsFirst);
         let mut order = ListOrder::Unknown;
         let mut b = TimelineBuilder::new();
         b.push_document(doc, &mut order).unwrap();
-        assert_eq!(order, ListOrder::Split);
-        let interleaved = vec![e("c", "d", 9, true), e("c", "c1", 8, false)];
+        assert_eq!(order, ListOrder::VersionsFirst);
+        // Version, marker, version: only an interleaving server mixes the lists twice.
+        let interleaved = vec![
+            latest(e("c", "c3", 10, false)),
+            e("c", "d", 9, true),
+            e("c", "c1", 8, false),
+        ];
         let before = b.len();
         assert!(matches!(
             b.push_document(interleaved, &mut order),
@@ -913,7 +1127,7 @@ mod tests {
             e("k", "v1", 10, false),
             e("k", "d", 20, true),
         ];
-        assert_eq!(ListOrder::of_page(&doc), ListOrder::Unknown);
+        assert_eq!(ListOrder::of_page(&doc).unwrap(), ListOrder::Unknown);
         let mut order = ListOrder::Unknown;
         let mut b = TimelineBuilder::new();
         b.push_document(doc, &mut order).unwrap();
@@ -948,6 +1162,125 @@ mod tests {
         )
         .unwrap();
         assert!(b.finish().anomalies().is_empty());
+    }
+
+    /// The issue-20 repro: PUT v1, DELETE d1, PUT v2, [T], DELETE d2 of one file, listed by
+    /// a server that sends a page's delete markers first. "A marker, then a version" is
+    /// no proof of interleaving: the page proves nothing, is read by the rule (the file is
+    /// live at T) and the key is reported, never silently read in document order.
+    #[test]
+    fn a_markers_first_page_is_not_taken_for_interleaved() {
+        let doc = vec![
+            latest(e("f", "d2", 5, true)),
+            e("f", "d1", 2, true),
+            e("f", "v2", 3, false),
+            e("f", "v1", 1, false),
+        ];
+        assert_eq!(ListOrder::of_page(&doc).unwrap(), ListOrder::Unknown);
+        let mut order = ListOrder::Unknown;
+        let mut b = TimelineBuilder::new();
+        b.push_document(doc.clone(), &mut order).unwrap();
+        let t = b.finish();
+        assert_eq!(ids(&t, "f"), ["d2", "v2", "d1", "v1"]);
+        let at = Utc.timestamp_opt(4, 0).unwrap();
+        let state = t.state_at(at);
+        assert_eq!(state.get("f").unwrap().version_id, "v2");
+        assert_eq!(state.ambiguous, ["f"], "its order was not proven");
+        // Once a page of the listing proves the markers-first layout, the rule's reading
+        // is the right one and nothing is ambiguous.
+        let mut b = TimelineBuilder::new();
+        let mut order = ListOrder::Unknown;
+        b.push_document(doc, &mut order).unwrap();
+        let proof = vec![
+            e("g", "gd", 7, true),
+            latest(e("g", "g2", 8, false)),
+            latest(e("h", "h1", 8, false)),
+        ];
+        assert_eq!(ListOrder::of_page(&proof).unwrap(), ListOrder::MarkersFirst);
+        b.push_document(proof, &mut order).unwrap();
+        assert_eq!(order, ListOrder::MarkersFirst);
+        let t = b.finish();
+        assert_eq!(ids(&t, "f"), ["d2", "v2", "d1", "v1"]);
+        assert!(t.state_at(at).ambiguous.is_empty());
+        assert!(t.anomalies().is_empty(), "{:?}", t.anomalies());
+    }
+
+    #[test]
+    fn an_unproven_page_takes_the_document_order_once_interleaving_is_proven() {
+        // Page 1 proves nothing; page 2 proves interleaving: page 1's keys are in list
+        // order after all (here a late multipart completion, stamped before the marker
+        // listed below it).
+        let p1 = vec![
+            latest(e("a", "a2", 10, false)),
+            e("a", "ad", 20, true),
+            e("a", "a1", 5, false),
+        ];
+        let p2 = vec![
+            latest(e("b", "b2", 30, false)),
+            e("b", "bd", 20, true),
+            e("b", "b1", 10, false),
+        ];
+        assert_eq!(ListOrder::of_page(&p1).unwrap(), ListOrder::Interleaved);
+        let p1 = vec![
+            latest(e("a", "a2", 10, false)),
+            e("a", "a1", 5, false),
+            e("a", "ad", 20, true),
+        ];
+        assert_eq!(ListOrder::of_page(&p1).unwrap(), ListOrder::Unknown);
+        let mut order = ListOrder::Unknown;
+        let mut b = TimelineBuilder::new();
+        b.push_document(p1, &mut order).unwrap();
+        assert_eq!(b.held(), 1);
+        // Nothing that waits for the layout is handed out early.
+        b.push_document(p2, &mut order).unwrap();
+        let early = b.take_complete();
+        assert!(early.get("a").is_none());
+        let t = b.finish();
+        assert_eq!(ids(&t, "a"), ["a2", "a1", "ad"]);
+        assert!(
+            t.anomalies()
+                .iter()
+                .all(|x| x.key() != "a" || !x.is_guess())
+        );
+    }
+
+    #[test]
+    fn pages_that_fit_no_layout_or_contradict_each_other_are_errors() {
+        // Alternating kinds (interleaved) and a key going backwards at once.
+        let bad = vec![
+            e("b", "1", 3, false),
+            e("b", "2", 2, true),
+            e("a", "3", 1, false),
+        ];
+        assert!(matches!(
+            ListOrder::of_page(&bad),
+            Err(TimelineError::PageLayout { .. })
+        ));
+        // Keys going backwards among versions only.
+        let bad = vec![e("b", "1", 3, false), e("a", "2", 2, false)];
+        assert!(ListOrder::of_page(&bad).is_err());
+        // Versions-first, then markers-first.
+        let vf = vec![
+            latest(e("a", "1", 1, false)),
+            latest(e("b", "2", 1, false)),
+            e("a", "0", 0, true),
+        ];
+        let mf = vec![latest(e("d", "3", 1, true)), e("c", "4", 1, false)];
+        assert_eq!(ListOrder::of_page(&vf).unwrap(), ListOrder::VersionsFirst);
+        assert_eq!(ListOrder::of_page(&mf).unwrap(), ListOrder::MarkersFirst);
+        let mut order = ListOrder::Unknown;
+        let mut b = TimelineBuilder::new();
+        b.push_document(vf, &mut order).unwrap();
+        assert!(matches!(
+            b.push_document(mf, &mut order),
+            Err(TimelineError::LayoutChanged { .. })
+        ));
+        // A declared split layout accepts either split proof.
+        assert_eq!(
+            ListOrder::Split.and(ListOrder::MarkersFirst).unwrap(),
+            ListOrder::MarkersFirst
+        );
+        assert!(ListOrder::Split.and(ListOrder::Interleaved).is_err());
     }
 
     #[test]
