@@ -21,17 +21,20 @@
 use async_trait::async_trait;
 use std::fmt;
 pub use types::{
-    Acl, ArchiveRestoreState, BucketVersioning, COPY_LIMIT, CopyRequest, ErrorKind, Head, MIN_PART,
-    ObjectAttrs, RawPage, S3Error, part_ranges,
+    Acl, ArchiveRestoreState, BucketVersioning, COPY_LIMIT, CopyRequest, CurrentObject, ErrorKind,
+    Head, ListRequest, MIN_PART, ObjectAttrs, ObjectsPage, RawPage, S3Error, part_ranges,
 };
 
 pub mod conformance;
 mod faulty;
+#[cfg(test)]
+pub(crate) mod histories;
 mod mem;
 mod types;
+pub mod wire;
 
 pub use faulty::{Faults, Faulty};
-pub use mem::{MemBucket, MemStore, Op, Requests};
+pub use mem::{MemBucket, MemStore, Op, PageLayout, Personality, Requests};
 
 /// The operations s3rewind sends to one bucket.
 #[async_trait]
@@ -42,14 +45,19 @@ pub trait Bucket: Send + Sync + fmt::Debug {
     /// GetBucketVersioning.
     async fn versioning(&self) -> Result<BucketVersioning, S3Error>;
 
-    /// One ListObjectVersions page, entries in the server's document order, keys decoded.
-    async fn list_page(
+    /// One ListObjectVersions page, entries in the server's document order, keys decoded
+    /// (through [`wire::decode`]). Only the pager ([`crate::pager`]) calls it.
+    async fn list_page(&self, request: &ListRequest<'_>) -> Result<RawPage, S3Error>;
+
+    /// One ListObjectsV2 page under `prefix`: the current objects, keys decoded. The
+    /// listing's cross-check ([`crate::pager::cross_check`]) reads it: another API than
+    /// ListObjectVersions, so it does not share that listing's paging.
+    async fn list_objects(
         &self,
         prefix: &str,
-        delimiter: Option<&str>,
-        markers: (Option<&str>, Option<&str>),
+        continuation: Option<&str>,
         max_keys: i32,
-    ) -> Result<RawPage, S3Error>;
+    ) -> Result<ObjectsPage, S3Error>;
 
     /// HeadObject of one version, or of the current one. `Ok(None)` when the key (or
     /// version) does not exist or its current version is a delete marker.

@@ -351,6 +351,7 @@ impl Ctx {
                 acl,
                 source_if_match: (c.source_version_id == NULL_VERSION && !c.etag.is_empty())
                     .then_some(c.etag.as_str()),
+                replace_metadata: false,
             };
             self.dst.copy(&request).await
         };
@@ -964,10 +965,13 @@ fn listed_head(e: &s3rewind_engine::Entry) -> Option<Head> {
 /// List the destination from the start of its prefix to the last key the plan writes
 /// (not from a marker just before the first: moto mishandles a key marker that is not
 /// a key, and the plan touches enough of the range for this to be cheaper than HEADs
-/// anyway, see [`probe_by_listing`]), and hand each
-/// action its key's current version as soon as the listing has passed the key (sorted
-/// `keys`: destination key, action index). A listing that fails (after the client's
-/// own retries) hands the rest over to be read one by one.
+/// anyway, see [`probe_by_listing`]), through the one pager ([`crate::pager`]), and hand
+/// each action its key's current version as soon as the listing has passed the key
+/// (sorted `keys`: destination key, action index). A key's current entry is the one the
+/// server marks `IsLatest`, found by key on whichever page holds it, never by its place
+/// in the document (servers lay out a page's versions and delete markers differently). A
+/// listing that fails, or that the pager refuses (markers that stall, a truncated page
+/// without a marker), hands the rest over to be read one by one (HEAD), never as absent.
 async fn list_current(
     dst: Arc<dyn Bucket>,
     prefix: String,
@@ -978,69 +982,67 @@ async fn list_current(
     if keys.is_empty() {
         return;
     }
-    let mut markers = (None::<String>, None::<String>);
-    let mut j = 0usize;
-    let mut current: Option<Head> = None;
-    let mut failed = false;
+    let mut pager = crate::pager::Pager::new(&prefix, page_size);
     let mut page_size = page_size;
-    let mut pages = 0u64;
-    'pages: loop {
-        let page = dst
-            .list_page(
-                &prefix,
-                None,
-                (markers.0.as_deref(), markers.1.as_deref()),
-                page_size,
-            )
-            .await;
+    let mut j = 0usize;
+    // The current entry of the key the listing is in (it may go on in the next page).
+    let mut open: Option<(String, Option<Head>)> = None;
+    let mut failed = false;
+    loop {
+        let page = match pager.next(dst.as_ref()).await {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
+            Err(e) => {
+                tracing::warn!(error = %e.message, "listing the destination failed; reading keys one by one");
+                failed = true;
+                break;
+            }
+        };
         // The writes drained everything handed over while this page was being listed:
         // the listing is the bottleneck (a slow server, or one whose listing cost grows
         // with the bucket, like moto), so ask for more per call, up to 1,000.
-        if pages > 0 && tx.capacity() == tx.max_capacity() && page_size < 1000 {
+        if pager.pages() > 1 && tx.capacity() == tx.max_capacity() && page_size < 1000 {
             page_size = (page_size * 2).min(1000);
+            pager.set_page_size(page_size);
             tracing::debug!(
                 page_size,
                 "the drift-check listing is behind the writes: larger pages"
             );
         }
-        pages += 1;
-        let page = match page {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!(error = %e, "listing the destination failed; reading keys one by one");
-                failed = true;
-                break;
-            }
-        };
-        for e in &page.document {
-            while j < keys.len() && keys[j].0 < e.key {
-                if tx
-                    .send((keys[j].1, Probe::Listed(current.take().map(Box::new))))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-                j += 1;
-            }
-            if j == keys.len() {
-                break 'pages;
-            }
-            if keys[j].0 == e.key && e.version.is_latest {
-                current = listed_head(e);
+        let mut heads: std::collections::BTreeMap<String, Option<Head>> = Default::default();
+        if let Some((k, h)) = open.take() {
+            heads.insert(k, h);
+        }
+        for (key, entries) in page.by_key() {
+            if let Some(latest) = entries.iter().find(|e| e.version.is_latest) {
+                heads.insert(key.to_owned(), listed_head(latest));
             }
         }
-        let next = (page.next_key_marker, page.next_version_id_marker);
-        if !page.truncated || next.0.is_none() || next == markers {
-            break;
+        while j < keys.len() && page.passed(&keys[j].0) {
+            let head = heads.get(&keys[j].0).cloned().flatten();
+            if tx
+                .send((keys[j].1, Probe::Listed(head.map(Box::new))))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            j += 1;
         }
-        markers = next;
+        if j == keys.len() {
+            return;
+        }
+        if let Some(o) = &page.open_key
+            && let Some(h) = heads.remove(o)
+        {
+            open = Some((o.clone(), h));
+        }
     }
-    for (i, (_, index)) in keys.iter().enumerate().skip(j) {
+    for (_, index) in keys.iter().skip(j) {
+        // Unlisted (the listing ended early): read each key; a listing that ended
+        // normally has passed every key already.
         let probe = if failed {
             Probe::Read
-        } else if i == j {
-            Probe::Listed(current.take().map(Box::new))
         } else {
             Probe::Listed(None)
         };

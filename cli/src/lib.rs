@@ -34,6 +34,7 @@ pub mod execute;
 pub mod journal;
 pub mod listing;
 pub mod output;
+pub mod pager;
 pub mod pipeline;
 pub mod planning;
 pub mod run;
@@ -159,6 +160,13 @@ pub fn main() -> ExitCode {
 }
 
 pub use pipeline::App;
+
+/// The one proptest configuration (fixed seed unless `PROPTEST_RNG_SEED` is set; see
+/// `s3rewind_testkit::proptest_config`).
+#[cfg(test)]
+pub(crate) fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    s3rewind_testkit::proptest_config(cases)
+}
 
 /// Run one parsed command.
 pub async fn run(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {

@@ -1,24 +1,14 @@
 //! Reading a bucket's history: the ListObjectVersions paging loop, in parallel.
 //!
-//! The SDK has no paginator for ListObjectVersions (it needs two tokens), so the loop is
-//! written here: resend with `key-marker = NextKeyMarker` and
-//! `version-id-marker = NextVersionIdMarker` until a page is not truncated. It accepts
-//! pages that hold only delete markers and an empty `NextVersionIdMarker`, and treats a
-//! truncated page without a key marker, or markers that do not advance, as an error
-//! (never a loop). Keys are never resolved within a page: pages go into the engine's
-//! [`TimelineBuilder`], which keeps a key open across page boundaries.
+//! The pages come from the one pager ([`crate::pager`]: markers, `null` entries, raw
+//! markers, all checked there). Keys are never resolved within a page: pages go into the
+//! engine's [`TimelineBuilder`], which keeps a key open across page boundaries.
 //!
 //! Pages arrive in the server's document order and go in through
-//! [`TimelineBuilder::push_document`], which learns from the pages whether the server
-//! interleaves versions and delete markers (S3, radosgw) or not (moto); what one stream
-//! learns, the parallel streams of the same listing use.
-//!
-//! # A page that ends on a `null` entry
-//!
-//! radosgw answers `VersionIdMarker=null` by skipping *all* the remaining versions of
-//! that key (boto3 sees the same). So a page that would continue after a `null` entry is
-//! cut before it, and the next page continues from the last non-`null` entry; a page
-//! made only of `null` entries is asked for again with a larger page.
+//! [`TimelineBuilder::push_document`], which takes the server's layout (interleaved,
+//! versions first, markers first) only from what a page proves; what one stream proves,
+//! the parallel streams of the same listing use, and a contradiction stops the listing.
+//! `--list-order` declares the layout for a server the user knows.
 //!
 //! # Parallel listing
 //!
@@ -42,11 +32,11 @@
 //! splitting it pays.
 
 use crate::bucket::Bucket;
-use crate::error::{CliError, CliResult, from_s3};
+use crate::error::{CliError, CliResult};
 use crate::output::Printer;
-use crate::s3::{RawPage, S3, S3Bucket};
+use crate::pager::{Page, Pager};
 use indicatif::ProgressBar;
-use s3rewind_engine::{Entry, ListOrder, NULL_VERSION, Timeline, TimelineBuilder};
+use s3rewind_engine::{Entry, ListOrder, Timeline, TimelineBuilder};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -87,6 +77,9 @@ pub struct Streams {
     pub max: usize,
     /// Whether to split.
     pub split: Split,
+    /// The page layout the user declared (`--list-order`), or `Unknown`: learned from
+    /// what the pages prove.
+    pub layout: ListOrder,
 }
 
 impl Streams {
@@ -94,11 +87,21 @@ impl Streams {
     pub const ONE: Streams = Streams {
         max: 1,
         split: Split::Off,
+        layout: ListOrder::Unknown,
     };
 
     /// Up to `max` streams, split as `split` says.
     pub fn new(max: usize, split: Split) -> Self {
-        Streams { max, split }
+        Streams {
+            max,
+            split,
+            layout: ListOrder::Unknown,
+        }
+    }
+
+    /// The same, with the page layout declared.
+    pub fn with_layout(self, layout: ListOrder) -> Self {
+        Streams { layout, ..self }
     }
 
     /// The same split rule with at most `max` streams.
@@ -136,14 +139,14 @@ fn serves_in_parallel(alone: &[Duration], pair: Duration) -> bool {
 /// List every version and delete marker under `prefix` into a timeline, with up to
 /// `streams.max` listing streams.
 pub async fn list_timeline(
-    s3: &S3,
+    s3: &crate::s3::S3,
     printer: &Printer,
     bucket: &str,
     prefix: &str,
     page_size: i32,
     streams: Streams,
 ) -> CliResult<Timeline> {
-    let bucket: Arc<dyn Bucket> = Arc::new(S3Bucket::new(s3.clone(), bucket));
+    let bucket: Arc<dyn Bucket> = Arc::new(crate::s3::S3Bucket::new(s3.clone(), bucket));
     list_bucket(&bucket, printer, prefix, page_size, streams).await
 }
 
@@ -195,7 +198,7 @@ async fn list_with(
 ) -> CliResult<Timeline> {
     let name = bucket.name().to_owned();
     let spinner = printer.spinner(&format!("listing s3://{name}/{prefix}: entries"));
-    let order = Mutex::new(ListOrder::Unknown);
+    let order = Mutex::new(streams.layout);
     let mut builder = if streams.splits() {
         list_parallel(bucket, &spinner, prefix, page_size, streams, &order, chunks).await?
     } else {
@@ -206,13 +209,20 @@ async fn list_with(
         .0
     };
     spinner.finish_and_clear();
-    builder.settle_layout(*order.lock().expect("listing order lock"));
-    tracing::debug!(bucket = name, prefix, entries = builder.len(), "listed");
+    let layout = *order.lock().expect("listing order lock");
+    builder.settle_layout(layout);
+    tracing::debug!(
+        bucket = name,
+        prefix,
+        entries = builder.len(),
+        layout = layout.name(),
+        "listed"
+    );
     Ok(builder.finish())
 }
 
 async fn list_parallel(
-    s3: &Arc<dyn Bucket>,
+    bucket: &Arc<dyn Bucket>,
     spinner: &ProgressBar,
     prefix: &str,
     page_size: i32,
@@ -220,36 +230,30 @@ async fn list_parallel(
     order: &Mutex<ListOrder>,
     chunks: Option<&Chunks>,
 ) -> CliResult<TimelineBuilder> {
-    let what = format!("s3://{}/{prefix}", s3.name());
-    let mut lead = Pager::new(page_size, order, spinner, &what, "");
+    let mut lead = Stream::new(Pager::new(prefix, page_size), order, spinner, "");
     // Nothing goes to `chunks` before the split is decided: what a split does not use of
     // these pages is listed again by the folder streams.
     lead.record = true;
-    let fetch = |km: Option<String>, vm: Option<String>, size: i32| async move {
-        s3.list_page(prefix, None, (km.as_deref(), vm.as_deref()), size)
-            .await
-            .map_err(|e| from_s3(e, s3.name()))
-    };
     let mut alone = Vec::new();
     let timed = if streams.split == Split::Auto { 3 } else { 1 };
-    while !lead.done && alone.len() < timed {
+    while !lead.pager.done() && alone.len() < timed {
         let started = Instant::now();
-        lead.step(&fetch, None).await?;
+        lead.step(bucket.as_ref(), None).await?;
         alone.push(started.elapsed());
     }
-    if lead.done {
+    if lead.pager.done() {
         return Ok(lead.builder);
     }
     if streams.split == Split::Auto {
         // The next page, asked for twice at once; one answer is used.
         let started = Instant::now();
-        let (markers, size) = (lead.markers.clone(), lead.size);
-        let (raw, _) = tokio::try_join!(
-            fetch(markers.0.clone(), markers.1.clone(), size),
-            fetch(markers.0, markers.1, size),
-        )?;
+        let mut twin = lead.pager.clone();
+        let (page, _) =
+            tokio::try_join!(lead.pager.next(bucket.as_ref()), twin.next(bucket.as_ref()))?;
         let pair = started.elapsed();
-        lead.take(raw, None).await?;
+        if let Some(page) = page {
+            lead.take(page, None).await?;
+        }
         let parallel = serves_in_parallel(&alone, pair);
         tracing::debug!(
             ?alone,
@@ -257,25 +261,24 @@ async fn list_parallel(
             parallel,
             "listing: timed a page alone and a pair of pages at once"
         );
-        if lead.done {
+        if lead.pager.done() {
             return Ok(lead.builder);
         }
         if !parallel {
             lead.record = false;
             lead.recorded = Vec::new();
             if let Some(chunks) = chunks {
-                let known = *order.lock().expect("listing order lock");
-                send(chunks, lead.builder.take_complete(known)).await?;
+                send(chunks, lead.builder.take_complete()).await?;
             }
-            while !lead.done {
-                lead.step(&fetch, chunks).await?;
+            while !lead.pager.done() {
+                lead.step(bucket.as_ref(), chunks).await?;
             }
             return Ok(lead.builder);
         }
     }
     let (first, from) = lead.split_at_folder(prefix)?;
     let (direct, prefixes) = list_part(
-        s3,
+        bucket,
         spinner,
         prefix,
         Some("/"),
@@ -288,14 +291,14 @@ async fn list_parallel(
     if prefixes.len() > MAX_PARTS {
         // Start again on one stream (what the first pages hold is listed again).
         return Ok(
-            list_part(s3, spinner, prefix, None, page_size, order, chunks, "")
+            list_part(bucket, spinner, prefix, None, page_size, order, chunks, "")
                 .await?
                 .0,
         );
     }
     // `first` (keys before `from`) goes to `chunks` with the rest at the end.
     folders(
-        s3,
+        bucket,
         spinner,
         page_size,
         streams,
@@ -310,7 +313,7 @@ async fn list_parallel(
 /// Each folder on its own stream, up to `streams.max` at once, merged with `parts`.
 #[allow(clippy::too_many_arguments)]
 async fn folders(
-    s3: &Arc<dyn Bucket>,
+    bucket: &Arc<dyn Bucket>,
     spinner: &ProgressBar,
     page_size: i32,
     streams: Streams,
@@ -332,12 +335,12 @@ async fn folders(
     loop {
         while tasks.len() < streams.max {
             let Some(p) = pending.next() else { break };
-            let (s3, spinner) = (s3.clone(), spinner.clone());
+            let (bucket, spinner) = (bucket.clone(), spinner.clone());
             let order = Arc::clone(&shared);
             let chunks = chunks.cloned();
             tasks.spawn(async move {
                 let (part, _) = list_part(
-                    &s3,
+                    &bucket,
                     &spinner,
                     &p,
                     None,
@@ -357,12 +360,11 @@ async fn folders(
         let part = joined.map_err(|e| CliError::failure(format!("internal error: {e}")))??;
         parts.push(part);
     }
-    // What the parts learned about the layout, for the whole listing.
+    // What the parts proved about the layout, for the whole listing (a contradiction
+    // between two parts is the same error as between two pages).
     let learned = *shared.lock().expect("listing order lock");
     let mut outer = order.lock().expect("listing order lock");
-    if *outer == ListOrder::Unknown {
-        *outer = learned;
-    }
+    *outer = outer.and(learned)?;
     drop(outer);
     Ok(TimelineBuilder::merge_disjoint(parts)?)
 }
@@ -374,7 +376,7 @@ fn check_part(prefix: &str, part: &TimelineBuilder) -> CliResult<()> {
     let outside = part.last_key().filter(|k| !k.starts_with(prefix));
     if part.is_empty() || outside.is_some() {
         return Err(CliError::failure(format!(
-            "listing the common prefix {prefix:?} {}: the server's prefix encoding is inconsistent; re-run with --list-concurrency 1; nothing was written",
+            "listing the common prefix {prefix:?} {}: the server's prefix encoding is inconsistent; re-run with --list-concurrency 1",
             match outside {
                 Some(k) => format!("returned key {k:?} outside it"),
                 None => "returned nothing although the listing named it".to_owned(),
@@ -388,7 +390,7 @@ fn check_part(prefix: &str, part: &TimelineBuilder) -> CliResult<()> {
 /// too), keeping only the keys and common prefixes from `from` on.
 #[allow(clippy::too_many_arguments)]
 async fn list_part(
-    s3: &Arc<dyn Bucket>,
+    bucket: &Arc<dyn Bucket>,
     spinner: &ProgressBar,
     prefix: &str,
     delimiter: Option<&str>,
@@ -397,180 +399,93 @@ async fn list_part(
     chunks: Option<&Chunks>,
     from: &str,
 ) -> CliResult<(TimelineBuilder, Vec<String>)> {
-    let bucket = s3.name();
-    let fetch = |km: Option<String>, vm: Option<String>, size: i32| async move {
-        s3.list_page(prefix, delimiter, (km.as_deref(), vm.as_deref()), size)
-            .await
-            .map_err(|e| from_s3(e, bucket))
-    };
-    page_loop(
-        fetch,
-        page_size,
-        order,
-        spinner,
-        &format!("s3://{bucket}/{prefix}"),
-        chunks,
-        from,
-    )
-    .await
-}
-
-/// The paging loop, over any page source (the S3 adapter, or scripted pages in tests).
-async fn page_loop<F, Fut>(
-    fetch: F,
-    page_size: i32,
-    order: &Mutex<ListOrder>,
-    spinner: &ProgressBar,
-    what: &str,
-    chunks: Option<&Chunks>,
-    from: &str,
-) -> CliResult<(TimelineBuilder, Vec<String>)>
-where
-    F: Fn(Option<String>, Option<String>, i32) -> Fut,
-    Fut: std::future::Future<Output = CliResult<RawPage>>,
-{
-    let mut pager = Pager::new(page_size, order, spinner, what, from);
-    while !pager.done {
-        pager.step(&fetch, chunks).await?;
+    let mut pager = Pager::new(prefix, page_size);
+    if let Some(d) = delimiter {
+        pager = pager.delimiter(d);
     }
-    pager.prefixes.sort();
-    pager.prefixes.dedup();
-    Ok((pager.builder, pager.prefixes))
+    let mut stream = Stream::new(pager, order, spinner, from);
+    while !stream.pager.done() {
+        stream.step(bucket.as_ref(), chunks).await?;
+    }
+    stream.prefixes.sort();
+    stream.prefixes.dedup();
+    Ok((stream.builder, stream.prefixes))
 }
 
-/// One listing stream, a page at a time.
-struct Pager<'a> {
-    page_size: i32,
+/// One listing stream into a timeline, a page at a time.
+struct Stream<'a> {
+    pager: Pager,
     order: &'a Mutex<ListOrder>,
     spinner: &'a ProgressBar,
-    what: &'a str,
     /// Only keys and common prefixes from here on are kept.
     from: &'a str,
     builder: TimelineBuilder,
     prefixes: Vec<String>,
-    /// What to ask for next.
-    markers: (Option<String>, Option<String>),
-    size: i32,
-    pages: u64,
-    done: bool,
     /// Keep a copy of every page's entries, a page at a time (see
-    /// [`Pager::split_at_folder`]).
+    /// [`Stream::split_at_folder`]).
     record: bool,
     recorded: Vec<Vec<Entry>>,
 }
 
-impl<'a> Pager<'a> {
+impl<'a> Stream<'a> {
     fn new(
-        page_size: i32,
+        pager: Pager,
         order: &'a Mutex<ListOrder>,
         spinner: &'a ProgressBar,
-        what: &'a str,
         from: &'a str,
     ) -> Self {
-        Pager {
-            page_size,
+        Stream {
+            pager,
             order,
             spinner,
-            what,
             from,
             builder: TimelineBuilder::new(),
             prefixes: Vec::new(),
-            markers: (None, None),
-            size: page_size,
-            pages: 0,
-            done: false,
             record: false,
             recorded: Vec::new(),
         }
     }
 
     /// Ask for the next page and take it.
-    async fn step<F, Fut>(&mut self, fetch: &F, chunks: Option<&Chunks>) -> CliResult<()>
-    where
-        F: Fn(Option<String>, Option<String>, i32) -> Fut,
-        Fut: std::future::Future<Output = CliResult<RawPage>>,
-    {
-        let raw = fetch(self.markers.0.clone(), self.markers.1.clone(), self.size).await?;
-        self.take(raw, chunks).await
+    async fn step<S: crate::pager::PageSource + ?Sized>(
+        &mut self,
+        source: &S,
+        chunks: Option<&Chunks>,
+    ) -> CliResult<()> {
+        if let Some(page) = self.pager.next(source).await? {
+            self.take(page, chunks).await?;
+        }
+        Ok(())
     }
 
-    /// Take a page asked for with `self.markers` and `self.size`.
-    async fn take(&mut self, mut raw: RawPage, chunks: Option<&Chunks>) -> CliResult<()> {
-        let (page_size, what) = (self.page_size, self.what);
-        self.pages += 1;
-        let pages = self.pages;
-        let known = *self.order.lock().expect("listing order lock");
-        let mut next = (
-            raw.next_key_marker.take(),
-            raw.next_version_id_marker.take(),
-        );
-        if raw.truncated && next.1.as_deref() == Some(NULL_VERSION) && known != ListOrder::Split {
-            // Never continue from a `null` entry (see the module docs).
-            let keep = raw
-                .document
-                .iter()
-                .rposition(|e| !e.version.is_null())
-                .map(|i| i + 1);
-            match keep {
-                Some(keep) => {
-                    raw.document.truncate(keep);
-                    let last = &raw.document[keep - 1];
-                    next = (
-                        Some(last.key.clone()),
-                        Some(last.version.version_id.to_string()),
-                    );
-                    raw.common_prefixes
-                        .retain(|p| p.as_str() <= last.key.as_str());
-                    self.size = page_size;
-                }
-                None if self.size < 1000 => {
-                    // Asked for again, larger.
-                    self.size = (self.size * 2).min(1000);
-                    self.pages -= 1;
-                    return Ok(());
-                }
-                None => {
-                    return Err(CliError::failure(format!(
-                        "listing {what}: page {pages} holds only `null` entries and the server cannot page past a `null` version marker; nothing was written"
-                    )));
-                }
-            }
-        } else {
-            self.size = page_size;
-        }
+    /// Take a page.
+    async fn take(&mut self, page: Page, chunks: Option<&Chunks>) -> CliResult<()> {
+        let Page {
+            mut document,
+            mut common_prefixes,
+            ..
+        } = page;
         if !self.from.is_empty() {
             // What comes before `from` is listed by another stream.
             let from = self.from;
-            raw.document.retain(|e| e.key.as_str() >= from);
-            raw.common_prefixes.retain(|p| p.as_str() >= from);
+            document.retain(|e| e.key.as_str() >= from);
+            common_prefixes.retain(|p| p.as_str() >= from);
         }
-        self.spinner.inc(raw.document.len() as u64);
+        self.spinner.inc(document.len() as u64);
         if self.record {
-            self.recorded.push(raw.document.clone());
+            self.recorded.push(document.clone());
         }
-        let mut o = known;
-        self.builder.push_document(raw.document, &mut o)?;
-        *self.order.lock().expect("listing order lock") = o;
+        let mut o = *self.order.lock().expect("listing order lock");
+        self.builder.push_document(document, &mut o)?;
+        {
+            // Parallel streams share what they prove; a contradiction is an error.
+            let mut shared = self.order.lock().expect("listing order lock");
+            *shared = shared.and(o)?;
+        }
         if let Some(chunks) = chunks {
-            send(chunks, self.builder.take_complete(o)).await?;
+            send(chunks, self.builder.take_complete()).await?;
         }
-        self.prefixes.extend(raw.common_prefixes);
-        if !raw.truncated {
-            self.done = true;
-            return Ok(());
-        }
-        if next.0.is_none() {
-            return Err(CliError::failure(format!(
-                "listing {what} is truncated at page {pages} but the server gave no NextKeyMarker; nothing was written"
-            )));
-        }
-        if next == self.markers {
-            return Err(CliError::failure(format!(
-                "listing {what}: the paging markers did not advance at page {pages} (key marker {:?}); the server's paging is broken; nothing was written",
-                next.0.unwrap_or_default()
-            )));
-        }
-        self.markers = next;
+        self.prefixes.extend(common_prefixes);
         Ok(())
     }
 
@@ -583,7 +498,8 @@ impl<'a> Pager<'a> {
     /// split. Without a usable marker the rest is everything and no page is used.
     fn split_at_folder(&self, prefix: &str) -> CliResult<(TimelineBuilder, String)> {
         let from = self
-            .markers
+            .pager
+            .markers()
             .0
             .as_deref()
             .and_then(|k| Some((k, k.strip_prefix(prefix)?)))
@@ -594,7 +510,7 @@ impl<'a> Pager<'a> {
             .unwrap_or_default();
         let mut builder = TimelineBuilder::new();
         let mut o = *self.order.lock().expect("listing order lock");
-        // Page by page: a page's layout (moto's: versions, then markers) is per page.
+        // Page by page: a page's layout is per page.
         for page in &self.recorded {
             let document: Vec<Entry> = page
                 .iter()
@@ -603,7 +519,8 @@ impl<'a> Pager<'a> {
                 .collect();
             builder.push_document(document, &mut o)?;
         }
-        *self.order.lock().expect("listing order lock") = o;
+        let mut shared = self.order.lock().expect("listing order lock");
+        *shared = shared.and(o)?;
         Ok((builder, from))
     }
 }
@@ -630,6 +547,9 @@ mod tests {
         }
     }
 
+    use crate::bucket::{ListRequest, RawPage, S3Error};
+    use async_trait::async_trait;
+
     /// A page in moto's layout: all versions, then all delete markers.
     fn page(versions: Vec<Entry>, markers: Vec<Entry>, next: Option<(&str, &str)>) -> RawPage {
         RawPage {
@@ -638,25 +558,57 @@ mod tests {
             next_key_marker: next.map(|n| n.0.to_owned()),
             next_version_id_marker: next.map(|n| n.1.to_owned()).filter(|v| !v.is_empty()),
             common_prefixes: Vec::new(),
+            marker_raw: false,
         }
     }
 
-    /// Run the loop over scripted pages; returns the result and the markers asked for.
+    /// Scripted pages, and the markers asked for.
+    struct Script {
+        pages: Mutex<std::vec::IntoIter<RawPage>>,
+        asked: Mutex<Vec<(Option<String>, Option<String>)>>,
+    }
+
+    #[async_trait]
+    impl crate::pager::PageSource for Script {
+        fn source_name(&self) -> &str {
+            "test"
+        }
+
+        async fn page(&self, r: &ListRequest<'_>) -> Result<RawPage, S3Error> {
+            self.asked.lock().unwrap().push((
+                r.key_marker.map(str::to_owned),
+                r.version_id_marker.map(str::to_owned),
+            ));
+            self.pages.lock().unwrap().next().ok_or_else(|| S3Error {
+                kind: crate::bucket::ErrorKind::Other,
+                context: "test".into(),
+                code: None,
+                status: None,
+                message: "asked for a page too many".into(),
+            })
+        }
+    }
+
+    /// Run one listing stream over scripted pages; returns the result and the markers
+    /// asked for.
     async fn run(
         pages: Vec<RawPage>,
     ) -> (CliResult<Timeline>, Vec<(Option<String>, Option<String>)>) {
-        let script = Mutex::new(pages.into_iter());
-        let asked = Mutex::new(Vec::new());
-        let fetch = |km: Option<String>, vm: Option<String>, _size: i32| {
-            asked.lock().unwrap().push((km, vm));
-            let next = script.lock().unwrap().next();
-            async move { next.ok_or_else(|| CliError::failure("asked for a page too many")) }
+        let script = Script {
+            pages: Mutex::new(pages.into_iter()),
+            asked: Mutex::new(Vec::new()),
         };
         let order = Mutex::new(ListOrder::Unknown);
-        let r = page_loop(fetch, 7, &order, &ProgressBar::hidden(), "test", None, "")
-            .await
-            .map(|(b, _)| b.finish());
-        (r, asked.into_inner().unwrap())
+        let spinner = ProgressBar::hidden();
+        let mut stream = Stream::new(Pager::new("", 7), &order, &spinner, "");
+        let r = async {
+            while !stream.pager.done() {
+                stream.step(&script, None).await?;
+            }
+            Ok(std::mem::take(&mut stream.builder).finish())
+        }
+        .await;
+        (r, script.asked.into_inner().unwrap())
     }
 
     /// A bucket in memory with `keys` (each written `n` times, some then deleted).
@@ -886,14 +838,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_page_ending_on_a_null_entry_is_cut_before_it() {
-        // Interleaved pages (a delete marker followed by a version proves it).
+    async fn a_page_ending_on_a_null_entry_is_cut_before_its_key() {
         let doc = |v: Vec<Entry>, next: Option<(&str, &str)>| RawPage {
             document: v,
             truncated: next.is_some(),
             next_key_marker: next.map(|n| n.0.to_owned()),
             next_version_id_marker: next.map(|n| n.1.to_owned()),
             common_prefixes: Vec::new(),
+            marker_raw: false,
         };
         let (r, asked) = run(vec![
             doc(
@@ -905,8 +857,15 @@ mod tests {
                 ],
                 Some(("k", "null")),
             ),
-            // Asked again from k2: the null marker, then the older version.
-            doc(vec![e("k", "null", 6, true), e("k", "k0", 5, false)], None),
+            // Asked again after a: k from its newest entry.
+            doc(
+                vec![
+                    e("k", "k2", 7, false),
+                    e("k", "null", 6, true),
+                    e("k", "k0", 5, false),
+                ],
+                None,
+            ),
         ])
         .await;
         let t = r.unwrap();
@@ -918,6 +877,6 @@ mod tests {
             .map(|v| v.version_id.to_string())
             .collect();
         assert_eq!(ids, ["k2", "null", "k0"]);
-        assert_eq!(asked[1], (Some("k".into()), Some("k2".into())));
+        assert_eq!(asked[1], (Some("a".into()), None));
     }
 }

@@ -31,14 +31,12 @@ mod list_xml;
 mod write;
 
 pub use crate::bucket::{
-    Acl, ArchiveRestoreState, BucketVersioning, CopyRequest, ErrorKind, Head, ObjectAttrs, RawPage,
-    S3Error,
+    Acl, ArchiveRestoreState, BucketVersioning, CopyRequest, ErrorKind, Head, ListRequest,
+    ObjectAttrs, ObjectsPage, RawPage, S3Error,
 };
 pub use bucket::S3Bucket;
 pub use control::{Control, JobInfo, JobRequest};
 use error::classify;
-#[cfg(test)]
-use list::resolve_key_marker;
 
 /// How to reach S3: the global options that shape the client.
 #[derive(Debug, Clone, Default)]
@@ -687,33 +685,6 @@ mod tests {
     }
 
     use super::*;
-
-    #[test]
-    fn next_key_marker_is_read_the_way_the_server_wrote_it() {
-        // S3: encoded like the keys.
-        assert_eq!(
-            resolve_key_marker("a%2Bb%20c", true, Some("a+b c")).unwrap(),
-            "a+b c"
-        );
-        // radosgw: raw although the keys were encoded.
-        assert_eq!(resolve_key_marker("a+b", true, Some("a+b")).unwrap(), "a+b");
-        assert_eq!(
-            resolve_key_marker("x%39", true, Some("x%39")).unwrap(),
-            "x%39"
-        );
-        // Not encoded at all (moto ignores EncodingType): taken as sent.
-        assert_eq!(
-            resolve_key_marker("x%39", false, Some("zzz")).unwrap(),
-            "x%39"
-        );
-        // Nothing to decode: taken as sent, whatever the last key.
-        assert_eq!(
-            resolve_key_marker("plain/key", true, Some("other")).unwrap(),
-            "plain/key"
-        );
-        // A marker with escapes that matches no reading of the last key: refuse.
-        assert!(resolve_key_marker("q%20r", true, Some("zzz")).is_err());
-    }
 
     #[test]
     fn lenient_versioning_reads_moto_bodies() {

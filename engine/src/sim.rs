@@ -512,6 +512,36 @@ impl SimBucket {
         page
     }
 
+    /// One ListObjectsV2 page: the keys under `prefix` after `after` whose newest entry is
+    /// an object version, in key order, with that version; at most `max_keys`, and
+    /// whether more follow.
+    pub fn current_page(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        max_keys: usize,
+    ) -> (Vec<(&str, &SimVersion)>, bool) {
+        let start = match after {
+            Some(a) if a >= prefix => std::ops::Bound::Excluded(a.to_owned()),
+            _ => std::ops::Bound::Included(prefix.to_owned()),
+        };
+        let mut out = Vec::new();
+        for (k, es) in self
+            .keys
+            .range((start, std::ops::Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+        {
+            let Some(head) = es.first().filter(|e| !e.version.delete_marker) else {
+                continue;
+            };
+            if out.len() == max_keys.max(1) {
+                return (out, true);
+            }
+            out.push((k.as_str(), head));
+        }
+        (out, false)
+    }
+
     /// The listing as the SDK returns it: pages of at most `page_size` entries, each with
     /// its versions and delete markers in two separate lists.
     pub fn list_pages(&self, prefix: &str, page_size: usize) -> Vec<ListPage> {

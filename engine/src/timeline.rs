@@ -272,12 +272,29 @@ struct Held {
 
 /// Every key's history under one listing prefix, sorted by key (UTF-8 byte order, as S3
 /// lists them).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// Two timelines are equal when their keys, entries and anomalies are: the layout a
+/// listing proved is how it was read, not what it holds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Timeline {
     keys: Vec<KeyHistory>,
     anomalies: Vec<Anomaly>,
     entries: usize,
+    /// The page layout the listing proved (`unknown` for split lists, inventories and
+    /// listings that proved none).
+    #[serde(default)]
+    layout: ListOrder,
 }
+
+impl PartialEq for Timeline {
+    fn eq(&self, other: &Self) -> bool {
+        self.keys == other.keys
+            && self.anomalies == other.anomalies
+            && self.entries == other.entries
+    }
+}
+
+impl Eq for Timeline {}
 
 impl Timeline {
     /// All keys with their histories, sorted by key.
@@ -310,6 +327,12 @@ impl Timeline {
     /// Total number of versions and delete markers.
     pub fn len(&self) -> usize {
         self.entries
+    }
+
+    /// The page layout the listing proved (see [`ListOrder`]): a caller that re-reads a
+    /// key from the same server reads its pages the same way.
+    pub fn layout(&self) -> ListOrder {
+        self.layout
     }
 
     /// True when nothing was listed.
@@ -617,6 +640,7 @@ impl TimelineBuilder {
             keys: taken,
             anomalies,
             entries,
+            layout: self.layout,
         }
     }
 
@@ -796,6 +820,7 @@ impl TimelineBuilder {
             keys: self.keys,
             anomalies: self.anomalies,
             entries: self.entries,
+            layout: self.layout,
         }
     }
 }

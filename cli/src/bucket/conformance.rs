@@ -5,7 +5,7 @@
 //! Each check returns a one-line description of what did not hold.
 
 use super::Bucket;
-use super::{CopyRequest, ErrorKind, Head, ObjectAttrs};
+use super::{CopyRequest, ErrorKind, Head, ListRequest, ObjectAttrs};
 use std::collections::BTreeSet;
 
 type Check = Result<(), String>;
@@ -45,6 +45,7 @@ fn copy_request<'a>(
         if_none_match: false,
         acl: None,
         source_if_match: None,
+        replace_metadata: false,
     }
 }
 
@@ -68,7 +69,7 @@ async fn writes_list_newest_first_with_is_latest(b: &dyn Bucket, p: &str) -> Che
         .await
         .map_err(|e| format!("DeleteObject: {e}"))?;
     let page = b
-        .list_page(p, None, (None, None), 1000)
+        .list_page(&ListRequest::new(p, 1000))
         .await
         .map_err(|e| format!("ListObjectVersions: {e}"))?;
     let ids: Vec<(String, bool, bool)> = page
@@ -115,7 +116,11 @@ async fn paging_returns_every_entry_once(b: &dyn Bucket, p: &str) -> Check {
         let mut markers: (Option<String>, Option<String>) = (None, None);
         for _ in 0..100 {
             let page = b
-                .list_page(p, None, (markers.0.as_deref(), markers.1.as_deref()), size)
+                .list_page(&ListRequest {
+                    key_marker: markers.0.as_deref(),
+                    version_id_marker: markers.1.as_deref(),
+                    ..ListRequest::new(p, size)
+                })
                 .await
                 .map_err(|e| format!("ListObjectVersions page of {size}: {e}"))?;
             ensure(page.document.len() <= size as usize, || {

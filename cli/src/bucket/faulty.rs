@@ -10,8 +10,8 @@
 
 use super::Bucket;
 use super::{
-    Acl, ArchiveRestoreState, BucketVersioning, CopyRequest, ErrorKind, Head, ObjectAttrs, RawPage,
-    S3Error,
+    Acl, ArchiveRestoreState, BucketVersioning, CopyRequest, ErrorKind, Head, ListRequest,
+    ObjectAttrs, ObjectsPage, RawPage, S3Error,
 };
 use async_trait::async_trait;
 use std::sync::{Arc, Mutex};
@@ -240,16 +240,20 @@ impl Bucket for Faulty {
             .await
     }
 
-    async fn list_page(
+    async fn list_page(&self, request: &ListRequest<'_>) -> Result<RawPage, S3Error> {
+        self.read("ListObjectVersions", self.inner.list_page(request))
+            .await
+    }
+
+    async fn list_objects(
         &self,
         prefix: &str,
-        delimiter: Option<&str>,
-        markers: (Option<&str>, Option<&str>),
+        continuation: Option<&str>,
         max_keys: i32,
-    ) -> Result<RawPage, S3Error> {
+    ) -> Result<ObjectsPage, S3Error> {
         self.read(
-            "ListObjectVersions",
-            self.inner.list_page(prefix, delimiter, markers, max_keys),
+            "ListObjectsV2",
+            self.inner.list_objects(prefix, continuation, max_keys),
         )
         .await
     }

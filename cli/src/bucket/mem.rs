@@ -11,14 +11,15 @@
 //! write, so their order is their timestamps' order.
 
 use super::Bucket;
+use super::wire;
 use super::{
-    Acl, ArchiveRestoreState, BucketVersioning, CopyRequest, ErrorKind, Head, ObjectAttrs, RawPage,
-    S3Error,
+    Acl, ArchiveRestoreState, BucketVersioning, CopyRequest, CurrentObject, ErrorKind, Head,
+    ListRequest, ObjectAttrs, ObjectsPage, RawPage, S3Error,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use s3rewind_engine::{
-    NULL_VERSION, PutMeta, SimBucket, SimError, SimVersion, StorageClass, Versioning,
+    Entry, NULL_VERSION, PutMeta, SimBucket, SimError, SimVersion, StorageClass, Versioning,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -31,6 +32,8 @@ pub enum Op {
     Versioning,
     /// ListObjectVersions.
     List,
+    /// ListObjectsV2.
+    ListObjects,
     /// HeadObject.
     Head,
     /// GetObject.
@@ -111,6 +114,90 @@ impl Requests {
     }
 }
 
+/// How a ListObjectVersions page lays out its `<Version>` and `<DeleteMarker>` elements.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PageLayout {
+    /// In list order (S3, radosgw).
+    #[default]
+    Interleaved,
+    /// All versions, then all delete markers (moto).
+    VersionsFirst,
+    /// All delete markers, then all versions (another production-grade server).
+    MarkersFirst,
+}
+
+/// The habits of an S3 server, each seen in the wild, combinable: what a [`MemStore`]
+/// imitates. The default is a well-behaved server (S3's own behaviour). Every listing
+/// goes through the same decoding as a real server's response ([`wire::decode`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Personality {
+    /// How a listing page lays out its entries.
+    pub layout: PageLayout,
+    /// LastModified in whole seconds (listings and HEAD), as moto's.
+    pub whole_seconds: bool,
+    /// Under `EncodingType=url`, `<Key>` encoded but `<NextKeyMarker>` raw (radosgw).
+    pub raw_next_key_marker: bool,
+    /// Under `EncodingType=url`, the key marker is compared with the *encoded* keys: after
+    /// a page that ends on a key that encoding changes, the next page repeats keys or
+    /// silently skips them.
+    pub marker_compares_encoded: bool,
+    /// `VersionIdMarker=null` starts the key over from its newest entry (repeats).
+    pub null_marker_repeats: bool,
+    /// `VersionIdMarker=null` skips the key's remaining entries (radosgw).
+    pub null_marker_skips: bool,
+    /// CopyObject names no version in its reply (radosgw).
+    pub copy_names_no_version: bool,
+    /// CopyObject of a version onto its own key is refused ("copy an object to itself")
+    /// unless the metadata is replaced, although S3 allows it for an older version.
+    pub refuses_self_copy: bool,
+    /// CopyObject (metadata directive COPY) drops the source's `Expires`.
+    pub drops_expires_on_copy: bool,
+}
+
+impl Personality {
+    /// Every combination of the listing habits and the copy habits worth a property case,
+    /// indexed (`i` modulo the count): the layouts × stamp resolutions × marker habits ×
+    /// copy habits.
+    pub fn nth(i: usize) -> Personality {
+        let layouts = [
+            PageLayout::Interleaved,
+            PageLayout::VersionsFirst,
+            PageLayout::MarkersFirst,
+        ];
+        let mut i = i;
+        let mut take = |n: usize| {
+            let v = i % n;
+            i /= n;
+            v
+        };
+        let layout = layouts[take(3)];
+        let whole_seconds = take(2) == 1;
+        let markers = take(4);
+        let copies = take(4);
+        Personality {
+            layout,
+            whole_seconds,
+            raw_next_key_marker: markers >= 1,
+            marker_compares_encoded: markers == 2,
+            null_marker_repeats: markers == 3,
+            null_marker_skips: markers == 1,
+            copy_names_no_version: copies & 1 == 1,
+            refuses_self_copy: copies >= 2,
+            drops_expires_on_copy: copies >= 2,
+        }
+    }
+
+    /// How many [`Personality::nth`] gives before repeating.
+    pub const COMBINATIONS: usize = 3 * 2 * 4 * 4;
+}
+
+/// The attributes of a version a listing does not show, kept beside the simulator.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Extra {
+    expires: Option<String>,
+    metadata: HashMap<String, String>,
+}
+
 #[derive(Debug)]
 struct Upload {
     bucket: String,
@@ -118,6 +205,7 @@ struct Upload {
     parts: BTreeMap<i32, Vec<u8>>,
     meta: PutMeta,
     tags: Vec<(String, String)>,
+    extra: Extra,
 }
 
 #[derive(Debug, Default)]
@@ -129,10 +217,10 @@ struct Inner {
     next_upload: u64,
     requests: Requests,
     clock: Option<DateTime<Utc>>,
-    /// CopyObject names no version in its reply (as radosgw's does).
-    copies_name_no_version: bool,
-    /// A listing page holds its versions first, then its delete markers (as moto's does).
-    markers_last: bool,
+    /// The server's habits.
+    personality: Personality,
+    /// Expires and user metadata per (bucket, key, version id).
+    extra: HashMap<(String, String, String), Extra>,
 }
 
 impl Inner {
@@ -232,12 +320,22 @@ impl MemStore {
     /// From now on a listing page holds its versions first, then its delete markers, as
     /// moto's pages do (S3 and radosgw interleave them in key order).
     pub fn lists_markers_last(&self) {
-        self.lock().markers_last = true;
+        self.lock().personality.layout = PageLayout::VersionsFirst;
     }
 
     /// From now on CopyObject names no version in its reply, as radosgw's does.
     pub fn copies_name_no_version(&self) {
-        self.lock().copies_name_no_version = true;
+        self.lock().personality.copy_names_no_version = true;
+    }
+
+    /// From now on the server has these habits.
+    pub fn set_personality(&self, p: Personality) {
+        self.lock().personality = p;
+    }
+
+    /// The server's habits.
+    pub fn personality(&self) -> Personality {
+        self.lock().personality
     }
 
     /// Forget the requests counted so far.
@@ -308,6 +406,25 @@ fn no_upload(context: String, upload_id: &str) -> S3Error {
     }
 }
 
+/// A stamp as the server shows it.
+fn shown(p: Personality, t: DateTime<Utc>) -> DateTime<Utc> {
+    if p.whole_seconds {
+        DateTime::from_timestamp(t.timestamp(), 0).unwrap_or(t)
+    } else {
+        t
+    }
+}
+
+fn head_with(v: &SimVersion, p: Personality, extra: Option<&Extra>) -> Option<Head> {
+    let mut h = head_of(v)?;
+    h.last_modified = h.last_modified.map(|t| shown(p, t));
+    if let Some(x) = extra {
+        h.expires = x.expires.clone();
+        h.metadata = x.metadata.clone();
+    }
+    Some(h)
+}
+
 fn head_of(v: &SimVersion) -> Option<Head> {
     if v.version.delete_marker {
         return None;
@@ -342,6 +459,88 @@ fn byte_range(range: &str, len: usize) -> Option<(usize, usize)> {
     (a <= b).then_some((a, b))
 }
 
+/// A ListObjectVersions page of a server with paging habits: the key marker compared with
+/// the encoded keys (a server that sends its markers raw, then compares them with what it
+/// stores encoded), and `VersionIdMarker=null` starting the key over or skipping it. The
+/// entries are walked in list order; an entry is listed when it passes the server's
+/// (possibly wrong) test of coming after the markers.
+fn quirky_page(
+    sim: &SimBucket,
+    r: &ListRequest<'_>,
+    p: Personality,
+    max_keys: usize,
+) -> s3rewind_engine::SimPage {
+    let compare = |k: &str| {
+        if r.url_encoding && p.marker_compares_encoded {
+            wire::form_encode(k)
+        } else {
+            k.to_owned()
+        }
+    };
+    let prefix = r.prefix;
+    let rolled = |key: &str| -> Option<String> {
+        let d = r.delimiter.filter(|d| !d.is_empty())?;
+        let rest = &key[prefix.len()..];
+        rest.find(d)
+            .map(|i| format!("{prefix}{}", &rest[..i + d.len()]))
+    };
+    let all: Vec<Entry> = sim.list_order(prefix);
+    let mut page = s3rewind_engine::SimPage::default();
+    let mut count = 0usize;
+    let mut last: Option<(String, Option<String>)> = None;
+    // Index of the entry with the version marker within the marker key, when seen.
+    let mut passed_marker_version = false;
+    for e in &all {
+        let listed_key = compare(&e.key);
+        let after = match (r.key_marker, r.version_id_marker) {
+            (None, _) => true,
+            (Some(km), vm) if listed_key.as_str() == km => match vm {
+                None => false,
+                Some(v) if v == NULL_VERSION && p.null_marker_repeats => true,
+                Some(v) if v == NULL_VERSION && p.null_marker_skips => false,
+                Some(v) => {
+                    let was = passed_marker_version;
+                    if e.version.version_id == v {
+                        passed_marker_version = true;
+                    }
+                    was
+                }
+            },
+            (Some(km), _) => listed_key.as_str() > km,
+        };
+        if !after {
+            continue;
+        }
+        if let Some(cp) = rolled(&e.key) {
+            if r.key_marker == Some(cp.as_str()) || page.common_prefixes.last() == Some(&cp) {
+                continue;
+            }
+            if count == max_keys {
+                page.truncated = true;
+                break;
+            }
+            count += 1;
+            page.common_prefixes.push(cp.clone());
+            last = Some((cp, None));
+            continue;
+        }
+        if count == max_keys {
+            page.truncated = true;
+            break;
+        }
+        count += 1;
+        last = Some((e.key.clone(), Some(e.version.version_id.to_string())));
+        page.entries.push(e.clone());
+    }
+    if page.truncated
+        && let Some((k, v)) = last
+    {
+        page.next_key_marker = Some(k);
+        page.next_version_marker = v;
+    }
+    page
+}
+
 #[async_trait]
 impl Bucket for MemBucket {
     fn name(&self) -> &str {
@@ -359,35 +558,103 @@ impl Bucket for MemBucket {
         })
     }
 
-    async fn list_page(
+    async fn list_page(&self, r: &ListRequest<'_>) -> Result<RawPage, S3Error> {
+        let mut inner = self.begin(Op::List);
+        let p = inner.personality;
+        let prefix = r.prefix;
+        let ctx = || format!("ListObjectVersions on s3://{}/{prefix}", self.name);
+        let sim = inner.bucket(&self.name, ctx)?;
+        let quirky = (r.url_encoding && p.marker_compares_encoded)
+            || (r.version_id_marker == Some(NULL_VERSION)
+                && (p.null_marker_repeats || p.null_marker_skips));
+        let max = r.max_keys.clamp(1, 1000) as usize;
+        let page = if quirky {
+            quirky_page(sim, r, p, max)
+        } else {
+            sim.list_page(prefix, r.delimiter, r.key_marker, r.version_id_marker, max)
+        };
+        // XML 1.0 cannot carry most control characters, and reads a carriage return as a
+        // line feed: a real server's raw page holding such a key is unreadable.
+        let xml_safe = |k: &str| !k.chars().any(|c| c.is_control() && c != '\t' && c != '\n');
+        let readable = page.entries.iter().all(|e| xml_safe(&e.key))
+            && page.common_prefixes.iter().all(|c| xml_safe(c));
+        if !r.url_encoding && !readable {
+            return Err(S3Error {
+                kind: ErrorKind::Other,
+                context: ctx(),
+                code: Some(crate::bucket::wire::UNREADABLE_RAW.to_owned()),
+                status: None,
+                message: "a raw page holds a key XML cannot carry".to_owned(),
+            });
+        }
+        let mut document = page.entries;
+        for e in &mut document {
+            e.version.last_modified = shown(p, e.version.last_modified);
+        }
+        match p.layout {
+            PageLayout::Interleaved => {}
+            // Stable sorts: each list keeps its list order.
+            PageLayout::VersionsFirst => document.sort_by_key(|e| e.version.delete_marker),
+            PageLayout::MarkersFirst => document.sort_by_key(|e| !e.version.delete_marker),
+        }
+        // The response as the server writes it, then the client's one decoding.
+        let enc = |k: &str| {
+            if r.url_encoding {
+                wire::form_encode(k)
+            } else {
+                k.to_owned()
+            }
+        };
+        for e in &mut document {
+            e.key = enc(&e.key);
+        }
+        let listing = wire::Listing {
+            document,
+            common_prefixes: page.common_prefixes.iter().map(|c| enc(c)).collect(),
+            encoded: r.url_encoding,
+            truncated: page.truncated,
+            next_key_marker: page
+                .next_key_marker
+                .map(|k| if p.raw_next_key_marker { k } else { enc(&k) }),
+            next_version_id_marker: page.next_version_marker,
+        };
+        wire::decode(listing).map_err(|message| S3Error {
+            kind: ErrorKind::Other,
+            context: ctx(),
+            code: None,
+            status: None,
+            message,
+        })
+    }
+
+    async fn list_objects(
         &self,
         prefix: &str,
-        delimiter: Option<&str>,
-        markers: (Option<&str>, Option<&str>),
+        continuation: Option<&str>,
         max_keys: i32,
-    ) -> Result<RawPage, S3Error> {
-        let mut inner = self.begin(Op::List);
+    ) -> Result<ObjectsPage, S3Error> {
+        let mut inner = self.begin(Op::ListObjects);
+        let p = inner.personality;
         let sim = inner.bucket(&self.name, || {
-            format!("ListObjectVersions on s3://{}/{prefix}", self.name)
+            format!("ListObjectsV2 on s3://{}/{prefix}", self.name)
         })?;
-        let page = sim.list_page(
-            prefix,
-            delimiter,
-            markers.0,
-            markers.1,
-            max_keys.clamp(1, 1000) as usize,
-        );
-        let mut document = page.entries;
-        if inner.markers_last {
-            // A stable sort: versions, then markers, each in list order.
-            document.sort_by_key(|e| e.version.delete_marker);
-        }
-        Ok(RawPage {
-            document,
-            truncated: page.truncated,
-            next_key_marker: page.next_key_marker,
-            next_version_id_marker: page.next_version_marker,
-            common_prefixes: page.common_prefixes,
+        let (objects, truncated) =
+            sim.current_page(prefix, continuation, max_keys.clamp(1, 1000) as usize);
+        let objects: Vec<CurrentObject> = objects
+            .into_iter()
+            .map(|(k, v)| CurrentObject {
+                key: k.to_owned(),
+                etag: v.version.etag.to_string(),
+                size: v.version.size,
+                last_modified: shown(p, v.version.last_modified),
+            })
+            .collect();
+        Ok(ObjectsPage {
+            next: truncated
+                .then(|| objects.last().map(|o| o.key.clone()))
+                .flatten(),
+            objects,
+            truncated,
         })
     }
 
@@ -399,8 +666,17 @@ impl Bucket for MemBucket {
         let v = match version_id {
             Some(v) => sim.version(key, v),
             None => sim.head(key),
-        };
-        Ok(v.and_then(head_of))
+        }
+        .cloned();
+        let p = inner.personality;
+        Ok(v.and_then(|v| {
+            let id = (
+                self.name.clone(),
+                key.to_owned(),
+                v.version.version_id.to_string(),
+            );
+            head_with(&v, p, inner.extra.get(&id))
+        }))
     }
 
     async fn get(
@@ -491,6 +767,7 @@ impl Bucket for MemBucket {
 
     async fn copy(&self, r: &CopyRequest<'_>) -> Result<String, S3Error> {
         let mut inner = self.begin(Op::Copy);
+        let p = inner.personality;
         let ctx = || {
             format!(
                 "CopyObject s3://{}/{}?versionId={} -> s3://{}/{}",
@@ -537,12 +814,13 @@ impl Bucket for MemBucket {
                 .as_ref()
                 .map(|c| c.as_str().to_owned())
         });
-        let same = r.source_bucket == self.name
-            && r.source_key == r.key
+        let onto_itself = r.source_bucket == self.name && r.source_key == r.key;
+        let unchanged = !r.replace_metadata && r.storage_class.is_none();
+        let same = onto_itself
             && dest
                 .head(r.key)
                 .is_some_and(|h| h.version.version_id == r.source_version_id);
-        if same {
+        if same || (onto_itself && unchanged && p.refuses_self_copy) {
             return Err(sim_error(
                 ctx(),
                 SimError::SelfCopy {
@@ -550,18 +828,48 @@ impl Bucket for MemBucket {
                 },
             ));
         }
+        let content_type = if r.replace_metadata {
+            r.head.content_type.clone()
+        } else {
+            source.content_type.clone()
+        };
         let id = dest.put_with(
             r.key,
             &content,
             at,
-            &meta_of(source.content_type.clone(), class.as_deref()),
+            &meta_of(content_type, class.as_deref()),
         );
         if let Some(t) = tags {
             inner
                 .tags
                 .insert((self.name.clone(), r.key.to_owned(), id.clone()), t);
         }
-        if inner.copies_name_no_version {
+        let extra = if r.replace_metadata {
+            Extra {
+                expires: r.head.expires.clone(),
+                metadata: r.head.metadata.clone(),
+            }
+        } else {
+            let mut x = inner
+                .extra
+                .get(&(
+                    r.source_bucket.to_owned(),
+                    r.source_key.to_owned(),
+                    r.source_version_id.to_owned(),
+                ))
+                .cloned()
+                .unwrap_or_default();
+            if p.drops_expires_on_copy {
+                x.expires = None;
+            }
+            x
+        };
+        if extra != Extra::default() {
+            inner
+                .extra
+                .insert((self.name.clone(), r.key.to_owned(), id.clone()), extra);
+        }
+        if p.copy_names_no_version {
             return Ok(NULL_VERSION.to_owned());
         }
         Ok(id)
@@ -585,6 +893,15 @@ impl Bucket for MemBucket {
             at,
             &meta_of(attrs.head.content_type.clone(), Some(class)),
         );
+        let extra = Extra {
+            expires: attrs.head.expires.clone(),
+            metadata: attrs.head.metadata.clone(),
+        };
+        if extra != Extra::default() {
+            inner
+                .extra
+                .insert((self.name.clone(), key.to_owned(), id.clone()), extra);
+        }
         if !attrs.tags.is_empty() {
             inner.tags.insert(
                 (self.name.clone(), key.to_owned(), id.clone()),
@@ -639,6 +956,10 @@ impl Bucket for MemBucket {
                 parts: BTreeMap::new(),
                 meta: meta_of(attrs.head.content_type.clone(), Some(class)),
                 tags: attrs.tags.to_vec(),
+                extra: Extra {
+                    expires: attrs.head.expires.clone(),
+                    metadata: attrs.head.metadata.clone(),
+                },
             },
         );
         Ok(id)
@@ -722,6 +1043,12 @@ impl Bucket for MemBucket {
         let at = inner.tick();
         let sim = inner.bucket(&upload.bucket, ctx)?;
         let id = sim.put_with(&upload.key, &body, at, &upload.meta);
+        if upload.extra != Extra::default() {
+            inner.extra.insert(
+                (upload.bucket.clone(), upload.key.clone(), id.clone()),
+                upload.extra,
+            );
+        }
         if !upload.tags.is_empty() {
             inner.tags.insert(
                 (upload.bucket.clone(), upload.key.clone(), id.clone()),

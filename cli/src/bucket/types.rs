@@ -87,6 +87,63 @@ pub struct BucketVersioning {
     pub mfa_delete: bool,
 }
 
+/// One ListObjectVersions request.
+#[derive(Debug, Clone, Copy)]
+pub struct ListRequest<'a> {
+    /// Byte prefix of the keys to list.
+    pub prefix: &'a str,
+    /// Roll keys up into common prefixes at this delimiter.
+    pub delimiter: Option<&'a str>,
+    /// Start after this key (with `version_id_marker`: after that version of it).
+    pub key_marker: Option<&'a str>,
+    /// Start after this version of `key_marker`.
+    pub version_id_marker: Option<&'a str>,
+    /// At most this many entries and common prefixes.
+    pub max_keys: i32,
+    /// Ask for `EncodingType=url`, so any key survives XML (the default). The pager asks
+    /// for a raw page only to continue after a key that encoding changes on a server
+    /// that sends its markers raw (see [`RawPage::marker_raw`]).
+    pub url_encoding: bool,
+}
+
+impl<'a> ListRequest<'a> {
+    /// The first page under `prefix`, URL-encoded.
+    pub fn new(prefix: &'a str, max_keys: i32) -> Self {
+        ListRequest {
+            prefix,
+            delimiter: None,
+            key_marker: None,
+            version_id_marker: None,
+            max_keys,
+            url_encoding: true,
+        }
+    }
+}
+
+/// One current object, as ListObjectsV2 shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CurrentObject {
+    /// The key (decoded).
+    pub key: String,
+    /// ETag without quotes.
+    pub etag: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// When the current version was written.
+    pub last_modified: DateTime<Utc>,
+}
+
+/// One ListObjectsV2 page: current objects only (keys whose newest entry is a version).
+#[derive(Debug, Clone, Default)]
+pub struct ObjectsPage {
+    /// The objects, in key order.
+    pub objects: Vec<CurrentObject>,
+    /// The continuation token of the next page, when truncated.
+    pub next: Option<String>,
+    /// Whether more pages follow.
+    pub truncated: bool,
+}
+
 /// One raw listing page with its paging state.
 #[derive(Debug, Clone)]
 pub struct RawPage {
@@ -101,6 +158,11 @@ pub struct RawPage {
     pub next_version_id_marker: Option<String>,
     /// Common prefixes (decoded), when listed with a delimiter.
     pub common_prefixes: Vec<String>,
+    /// The server encoded its keys but sent `<NextKeyMarker>` raw, and the marker's key is
+    /// one that encoding changes: a server that compares its encoded keys with such a
+    /// marker repeats or skips keys on the next page (seen in the wild), so the pager
+    /// asks for that page without `EncodingType=url`.
+    pub marker_raw: bool,
 }
 
 /// What HeadObject says about one version.
@@ -194,6 +256,11 @@ pub struct CopyRequest<'a> {
     /// Source precondition: copy only if the source still has this ETag (used for `null`
     /// versions, which are replaced in place and so can change under the same id).
     pub source_if_match: Option<&'a str>,
+    /// `MetadataDirective=REPLACE` with what `head` says (user metadata, content headers,
+    /// Expires) instead of COPY: for servers that refuse to copy a version onto its own
+    /// key unchanged, or drop attributes on copy. `head` must then come from a HEAD of
+    /// the source version.
+    pub replace_metadata: bool,
 }
 
 /// The attributes a copy writes explicitly (multipart and streamed copies).

@@ -144,7 +144,7 @@ pub async fn undelete_cmd(app: &App, args: &UndeleteArgs) -> CliResult<Exit> {
     let found = find_deleted(&timeline, &source.prefix, since);
     note_found(printer, &source, &found);
     if args.remove_delete_markers {
-        return remove_markers_cmd(app, args, &source, &found, now).await;
+        return remove_markers_cmd(app, args, &source, &found, now, timeline.layout()).await;
     }
 
     let current = timeline.current();
@@ -227,38 +227,33 @@ struct RemoveCtx {
     journal: Journal,
     /// Every marker removed so far.
     removed: Mutex<Vec<RemovedMarker>>,
+    /// The page layout the listing proved: a key is re-read the same way.
+    layout: ListOrder,
 }
 
 impl RemoveCtx {
-    /// The key's entries now, in list order (one ListObjectVersions with the key as
-    /// prefix, more pages only while the key itself continues).
+    /// The key's entries now, in list order (the one pager, with the key as prefix, more
+    /// pages only while the key itself continues), read with the layout the listing
+    /// proved. A key whose order this server's pages do not prove is not acted on: a
+    /// permanent delete is never decided on a guess.
     async fn entries(&self, key: &str) -> Result<Vec<Version>, String> {
+        let pages = crate::pager::key_pages(self.bucket.as_ref(), key)
+            .await
+            .map_err(|e| e.message)?;
         let mut builder = TimelineBuilder::new();
-        let mut order = ListOrder::Unknown;
-        let mut markers: (Option<String>, Option<String>) = (None, None);
-        loop {
-            let raw = self
-                .bucket
-                .list_page(
-                    key,
-                    None,
-                    (markers.0.as_deref(), markers.1.as_deref()),
-                    1000,
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-            let document: Vec<_> = raw.document.into_iter().filter(|e| e.key == key).collect();
+        let mut order = self.layout;
+        for document in pages {
             builder
                 .push_document(document, &mut order)
                 .map_err(|e| e.to_string())?;
-            let next = (raw.next_key_marker, raw.next_version_id_marker);
-            if !raw.truncated || next.0.as_deref() != Some(key) || next == markers {
-                break;
-            }
-            markers = next;
         }
-        Ok(builder
-            .finish()
+        let timeline = builder.finish();
+        if timeline.anomalies().iter().any(|a| a.is_guess()) {
+            return Err(format!(
+                "the order of {key:?}'s versions and delete markers is not proven on this server's pages (a same-second tie, or a layout no page proved); left as it is"
+            ));
+        }
+        Ok(timeline
             .get(key)
             .map(|h| h.entries.clone())
             .unwrap_or_default())
@@ -422,6 +417,7 @@ async fn remove_markers_cmd(
     source: &Location,
     found: &Found,
     now: DateTime<Utc>,
+    layout: ListOrder,
 ) -> CliResult<Exit> {
     let printer = &app.printer;
     if found.keys.is_empty() || args.dry_run {
@@ -471,7 +467,7 @@ async fn remove_markers_cmd(
         started_at: Utc::now(),
     })?;
     let config = exec_config(&args.exec);
-    let r = execute_removal(app, source, found, config.concurrency, journal).await;
+    let r = execute_removal(app, source, found, config.concurrency, journal, layout).await;
     Ok(report_removal(printer, source, found, &r, &journal_path))
 }
 
@@ -481,6 +477,7 @@ async fn execute_removal(
     found: &Found,
     concurrency: usize,
     journal: Journal,
+    layout: ListOrder,
 ) -> RemoveReport {
     let started = Instant::now();
     let ctx = Arc::new(RemoveCtx {
@@ -488,6 +485,7 @@ async fn execute_removal(
         keys: found.keys.clone(),
         journal,
         removed: Mutex::new(Vec::new()),
+        layout,
     });
     let options = RunOptions {
         concurrency,

@@ -1,8 +1,8 @@
 //! [`S3Bucket`]: the [`Bucket`] trait over the SDK client ([`S3`]).
 
 use super::{
-    Acl, ArchiveRestoreState, BucketVersioning, CopyRequest, Head, ObjectAttrs, RawPage, S3,
-    S3Error,
+    Acl, ArchiveRestoreState, BucketVersioning, CopyRequest, Head, ListRequest, ObjectAttrs,
+    ObjectsPage, RawPage, S3, S3Error,
 };
 use crate::bucket::Bucket;
 use async_trait::async_trait;
@@ -39,15 +39,18 @@ impl Bucket for S3Bucket {
         self.s3.versioning(&self.name).await
     }
 
-    async fn list_page(
+    async fn list_page(&self, request: &ListRequest<'_>) -> Result<RawPage, S3Error> {
+        self.s3.list_page(&self.name, request).await
+    }
+
+    async fn list_objects(
         &self,
         prefix: &str,
-        delimiter: Option<&str>,
-        markers: (Option<&str>, Option<&str>),
+        continuation: Option<&str>,
         max_keys: i32,
-    ) -> Result<RawPage, S3Error> {
+    ) -> Result<ObjectsPage, S3Error> {
         self.s3
-            .list_page(&self.name, prefix, delimiter, markers, max_keys)
+            .list_objects(&self.name, prefix, continuation, max_keys)
             .await
     }
 

@@ -1,7 +1,10 @@
-//! ListObjectVersions: one page, read from the raw response body in document order.
+//! ListObjectVersions: one page, read from the raw response body in document order; and
+//! ListObjectsV2, the current objects, for the listing's cross-check.
 
 use super::list_xml;
-use super::{ErrorKind, RawPage, S3, S3Error, classify};
+use super::{ErrorKind, ListRequest, ObjectsPage, RawPage, S3, S3Error, classify};
+use crate::bucket::CurrentObject;
+use crate::bucket::wire;
 use aws_sdk_s3::types::EncodingType;
 use s3rewind_engine::keys::form_decode;
 use std::sync::{Arc, Mutex};
@@ -37,70 +40,39 @@ impl aws_smithy_runtime_api::client::interceptors::Intercept for CaptureBody {
     }
 }
 
-/// The next key marker to send, from the one the server sent.
-///
-/// Under `EncodingType=url` S3 encodes `<NextKeyMarker>` like `<Key>`; radosgw sends it
-/// raw. Decoding a raw marker corrupts it (`+` becomes a space, `%39` becomes `9`) and
-/// the next page then skips or repeats keys. So: a marker that decoding leaves unchanged
-/// is taken as it is; otherwise the reading that equals the page's last key (or common
-/// prefix) wins; a marker that matches neither is an error, never a guess.
-pub(super) fn resolve_key_marker(
-    raw: &str,
-    encoded: bool,
-    last_key: Option<&str>,
-) -> Result<String, String> {
-    if !encoded {
-        return Ok(raw.to_owned());
-    }
-    let decoded = form_decode(raw).ok();
-    if decoded.as_deref() == Some(raw) {
-        return Ok(raw.to_owned());
-    }
-    match last_key {
-        Some(k) if decoded.as_deref() == Some(k) => Ok(k.to_owned()),
-        Some(k) if raw == k => Ok(k.to_owned()),
-        _ => Err(format!(
-            "the server's NextKeyMarker {raw:?} is neither the page's last key {:?} nor its URL-encoding; \
-             the listing cannot continue without risking skipped keys (nothing was written)",
-            last_key.unwrap_or_default()
-        )),
-    }
-}
-
 impl S3 {
-    /// One ListObjectVersions page, with `EncodingType=url` so any key survives XML.
+    /// One ListObjectVersions page (with `EncodingType=url` unless the request says
+    /// otherwise, so any key survives XML).
     ///
     /// The SDK signs, sends and retries the request; the entries are read from the raw
     /// body ([`list_xml`]) so that versions and delete markers keep the server's
-    /// document order. Keys are decoded only when the server says it encoded them, and
-    /// the next key marker is checked against the page's own last key, because some
-    /// servers (radosgw) encode `<Key>` but send `<NextKeyMarker>` raw.
-    pub async fn list_page(
+    /// document order, and decoded by [`wire::decode`], which the in-memory bucket's
+    /// server personalities go through too.
+    pub(crate) async fn list_page(
         &self,
         bucket: &str,
-        prefix: &str,
-        delimiter: Option<&str>,
-        markers: (Option<&str>, Option<&str>),
-        max_keys: i32,
+        r: &ListRequest<'_>,
     ) -> Result<RawPage, S3Error> {
-        let (key_marker, version_id_marker) = markers;
         let body = CaptureBody::default();
         let mut req = self
             .client
             .list_object_versions()
             .bucket(bucket)
-            .encoding_type(EncodingType::Url)
-            .set_delimiter(delimiter.map(str::to_owned))
-            .max_keys(max_keys);
-        if !prefix.is_empty() {
-            req = req.prefix(prefix);
+            .set_delimiter(r.delimiter.map(str::to_owned))
+            .max_keys(r.max_keys);
+        if r.url_encoding {
+            req = req.encoding_type(EncodingType::Url);
         }
-        if let Some(k) = key_marker {
+        if !r.prefix.is_empty() {
+            req = req.prefix(r.prefix);
+        }
+        if let Some(k) = r.key_marker {
             req = req.key_marker(k);
         }
-        if let Some(v) = version_id_marker {
+        if let Some(v) = r.version_id_marker {
             req = req.version_id_marker(v);
         }
+        let prefix = r.prefix;
         let ctx = || format!("ListObjectVersions on s3://{bucket}/{prefix}");
         let other = |message: String| S3Error {
             kind: ErrorKind::Other,
@@ -119,39 +91,75 @@ impl S3 {
         let raw = body
             .take()
             .ok_or_else(|| other("the response body was not available to read".into()))?;
-        let listing = list_xml::parse(&raw).map_err(other)?;
-        let decode = |s: &str| -> Result<String, S3Error> {
-            if listing.encoded {
-                form_decode(s).map_err(|e| other(e.to_string()))
-            } else {
-                Ok(s.to_owned())
-            }
+        let unreadable = |message: String| S3Error {
+            code: Some(crate::bucket::wire::UNREADABLE_RAW.to_owned()),
+            ..other(message)
         };
-        let mut document = Vec::with_capacity(listing.document.len());
-        for mut e in listing.document {
-            e.key = decode(&e.key)?;
-            document.push(e);
+        if !r.url_encoding && raw.contains(&b'\r') {
+            // XML turns a carriage return into a line feed: a raw key holding one would
+            // be read as another key.
+            return Err(unreadable(
+                "a page asked for without URL encoding holds a carriage return, which XML cannot carry exactly".into(),
+            ));
         }
-        let common_prefixes: Vec<String> = listing
-            .common_prefixes
-            .iter()
-            .map(|p| decode(p))
-            .collect::<Result<_, _>>()?;
-        let last_key = document
-            .iter()
-            .map(|e| e.key.as_str())
-            .chain(common_prefixes.iter().map(String::as_str))
-            .max();
-        let next_key_marker = match &listing.next_key_marker {
-            Some(k) => Some(resolve_key_marker(k, listing.encoded, last_key).map_err(other)?),
-            None => None,
+        let listing = match list_xml::parse(&raw) {
+            Err(e) if !r.url_encoding => return Err(unreadable(e)),
+            other_result => other_result.map_err(other)?,
         };
-        Ok(RawPage {
-            document,
-            common_prefixes,
-            truncated: listing.truncated,
-            next_key_marker,
-            next_version_id_marker: listing.next_version_id_marker,
+        wire::decode(listing).map_err(other)
+    }
+
+    /// One ListObjectsV2 page: the current objects under `prefix` (keys URL-encoded on
+    /// the wire and decoded here).
+    pub(crate) async fn list_objects(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: Option<&str>,
+        max_keys: i32,
+    ) -> Result<ObjectsPage, S3Error> {
+        let mut req = self
+            .client
+            .list_objects_v2()
+            .bucket(bucket)
+            .encoding_type(EncodingType::Url)
+            .max_keys(max_keys)
+            .set_continuation_token(continuation.map(str::to_owned));
+        if !prefix.is_empty() {
+            req = req.prefix(prefix);
+        }
+        let ctx = || format!("ListObjectsV2 on s3://{bucket}/{prefix}");
+        let out = req.send().await.map_err(|e| classify(ctx(), e))?;
+        let encoded = out.encoding_type() == Some(&EncodingType::Url);
+        let mut objects = Vec::with_capacity(out.contents().len());
+        for o in out.contents() {
+            let key = o.key().unwrap_or_default();
+            let key = if encoded {
+                form_decode(key).map_err(|e| S3Error {
+                    kind: ErrorKind::Other,
+                    context: ctx(),
+                    code: None,
+                    status: None,
+                    message: e.to_string(),
+                })?
+            } else {
+                key.to_owned()
+            };
+            let last_modified = o
+                .last_modified()
+                .and_then(|t| chrono::DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+                .unwrap_or_default();
+            objects.push(CurrentObject {
+                key,
+                etag: o.e_tag().unwrap_or_default().trim_matches('"').to_owned(),
+                size: o.size().unwrap_or(0).max(0) as u64,
+                last_modified,
+            });
+        }
+        Ok(ObjectsPage {
+            objects,
+            next: out.next_continuation_token().map(str::to_owned),
+            truncated: out.is_truncated() == Some(true),
         })
     }
 }

@@ -10,22 +10,7 @@
 use chrono::{DateTime, Utc};
 use s3rewind_engine::{ETag, Entry, OwnerId, StorageClass, Version, VersionId};
 
-/// One response, in document order, undecoded.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Listing {
-    /// Versions and delete markers in the order the body has them (keys as sent).
-    pub document: Vec<Entry>,
-    /// Common prefixes as sent, in document order.
-    pub common_prefixes: Vec<String>,
-    /// `<EncodingType>url</EncodingType>` was in the body.
-    pub encoded: bool,
-    /// `<IsTruncated>true</IsTruncated>`.
-    pub truncated: bool,
-    /// `<NextKeyMarker>` as sent (empty counts as absent).
-    pub next_key_marker: Option<String>,
-    /// `<NextVersionIdMarker>` as sent (empty counts as absent).
-    pub next_version_id_marker: Option<String>,
-}
+pub use crate::bucket::wire::Listing;
 
 /// Parse a ListObjectVersions body (a `ListVersionsResult` document).
 pub fn parse(body: &[u8]) -> Result<Listing, String> {
