@@ -148,7 +148,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(Exit::Failure.code());
         }
     };
-    let result = runtime.block_on(run(&cli, &printer));
+    let result = runtime.block_on(async {
+        let app = App::connect(&cli.global, printer.clone()).await;
+        run(&cli, &app).await
+    });
     match result {
         Ok(exit) => ExitCode::from(exit.code()),
         Err(e) => {
@@ -160,39 +163,28 @@ pub fn main() -> ExitCode {
 
 pub use pipeline::App;
 
-/// Run one parsed command.
-pub async fn run(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
-    let g = &cli.global;
-    let connect = s3::ConnectOptions {
-        endpoint_url: g.endpoint_url.clone(),
-        profile: g.profile.clone(),
-        region: g.region.clone(),
-        max_attempts: g.max_attempts,
-        retry_mode: g.retry_mode.map(Into::into),
-    };
-    let app = App {
-        printer: printer.clone(),
-        s3: s3::S3::connect(&connect).await,
-        connect,
-        verbose: g.verbose > 0,
-    };
+/// Run one parsed command on an app (the binary's is built on S3 by [`App::connect`];
+/// tests build theirs on buckets in memory).
+pub async fn run(cli: &Cli, app: &App) -> Result<Exit, CliError> {
     use commands::*;
     match &cli.command {
-        Command::Plan(a) => restore::plan_cmd(&app, a).await,
-        Command::Restore(a) => restore::restore_cmd(&app, a).await,
-        Command::Apply(a) => restore::apply_cmd(&app, a).await,
-        Command::Undo(a) => undo::undo_cmd(&app, a).await,
-        Command::Undelete(a) => undelete::undelete_cmd(&app, a).await,
-        Command::Verify(a) => verify::verify_cmd(&app, a).await,
-        Command::Scan(a) => scan::scan_cmd(&app, a).await,
-        Command::History(a) => explore::history_cmd(&app, a).await,
-        Command::Diff(a) => explore::diff_cmd(&app, a).await,
-        Command::Timeline(a) => explore::timeline_cmd(&app, a).await,
-        Command::Ls(a) => explore::ls_cmd(&app, a).await,
-        Command::Drill(a) => drill::drill_cmd(&app, a).await,
-        Command::Audit(a) => audit::audit_cmd(&app, a).await,
-        Command::Index(a) => crate::commands::index::index_cmd(&app, a).await,
-        Command::Batch(a) => crate::commands::batch::batch_cmd(&app, a).await,
-        Command::Completions(_) | Command::Man | Command::Policy(_) => Ok(Exit::Ok),
+        Command::Plan(a) => restore::plan_cmd(app, a).await,
+        Command::Restore(a) => restore::restore_cmd(app, a).await,
+        Command::Apply(a) => restore::apply_cmd(app, a).await,
+        Command::Undo(a) => undo::undo_cmd(app, a).await,
+        Command::Undelete(a) => undelete::undelete_cmd(app, a).await,
+        Command::Verify(a) => verify::verify_cmd(app, a).await,
+        Command::Scan(a) => scan::scan_cmd(app, a).await,
+        Command::History(a) => explore::history_cmd(app, a).await,
+        Command::Diff(a) => explore::diff_cmd(app, a).await,
+        Command::Timeline(a) => explore::timeline_cmd(app, a).await,
+        Command::Ls(a) => explore::ls_cmd(app, a).await,
+        Command::Drill(a) => drill::drill_cmd(app, a).await,
+        Command::Audit(a) => audit::audit_cmd(app, a).await,
+        Command::Index(a) => crate::commands::index::index_cmd(app, a).await,
+        Command::Batch(a) => crate::commands::batch::batch_cmd(app, a).await,
+        Command::Policy(a) => policy::policy_cmd(&app.printer, a),
+        // Written by `main` before any client exists.
+        Command::Completions(_) | Command::Man => Ok(Exit::Ok),
     }
 }

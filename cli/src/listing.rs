@@ -44,7 +44,7 @@
 use crate::bucket::Bucket;
 use crate::error::{CliError, CliResult, from_s3};
 use crate::output::Printer;
-use crate::s3::{RawPage, S3, S3Bucket};
+use crate::s3::RawPage;
 use indicatif::ProgressBar;
 use s3rewind_engine::{Entry, ListOrder, NULL_VERSION, Timeline, TimelineBuilder};
 use std::sync::{Arc, Mutex};
@@ -133,21 +133,7 @@ fn serves_in_parallel(alone: &[Duration], pair: Duration) -> bool {
     pair.as_secs_f64() <= PARALLEL_RATIO * alone.as_secs_f64()
 }
 
-/// List every version and delete marker under `prefix` into a timeline, with up to
-/// `streams.max` listing streams.
-pub async fn list_timeline(
-    s3: &S3,
-    printer: &Printer,
-    bucket: &str,
-    prefix: &str,
-    page_size: i32,
-    streams: Streams,
-) -> CliResult<Timeline> {
-    let bucket: Arc<dyn Bucket> = Arc::new(S3Bucket::new(s3.clone(), bucket));
-    list_bucket(&bucket, printer, prefix, page_size, streams).await
-}
-
-/// [`list_timeline`] without ever holding the whole history: after each page, the keys
+/// [`list_bucket`] without ever holding the whole history: after each page, the keys
 /// the listing has passed go to `chunks` as a timeline of their own
 /// ([`TimelineBuilder::take_complete`]); the last part follows at the end. Parallel
 /// streams send their parts in any order. The receiver must keep receiving (the channel
@@ -174,7 +160,8 @@ async fn send(chunks: &Chunks, part: Timeline) -> CliResult<()> {
         .map_err(|_| CliError::failure("internal error: the planner stopped reading the listing"))
 }
 
-/// [`list_timeline`] of any [`Bucket`].
+/// List every version and delete marker of `bucket` under `prefix` into a timeline,
+/// with up to `streams.max` listing streams.
 pub async fn list_bucket(
     bucket: &Arc<dyn Bucket>,
     printer: &Printer,
