@@ -10,6 +10,11 @@ library.
 
 - [`args`]: clap definitions.
 - [`commands`]: one function per command.
+- [`pipeline`]: the [`App`] every command gets (an [`bucket::Endpoint`], S3's or one in
+  memory) and the stages commands share.
+- [`bucket`]: the [`bucket::Bucket`] trait every request goes through, the configuration
+  reads beside it, the endpoint that hands buckets out, and the in-memory and
+  fault-injecting implementations.
 - [`s3`]: the S3 adapter (the only module that uses `aws_sdk_s3`).
 - [`listing`]: the ListObjectVersions paging loop into a timeline.
 - [`source`]: where a timeline comes from (listing, inventory report).
@@ -19,6 +24,7 @@ library.
 - [`journal`]: the JSON Lines journal of completed actions.
 - [`output`]: the printer (stdout results, stderr messages and progress).
 - [`error`]: exit codes and one-line errors.
+- `testing` (tests only): commands run in process on buckets in memory.
 */
 
 #![deny(missing_docs)]
@@ -39,6 +45,8 @@ pub mod planning;
 pub mod run;
 pub mod s3;
 pub mod source;
+#[cfg(test)]
+mod testing;
 
 use args::{Cli, Command};
 use clap::Parser;
