@@ -5,6 +5,11 @@
 //! types. Every request is made with path-style addressing when an endpoint URL is given,
 //! and with request checksums only where an operation requires one, so S3-compatible
 //! servers that reject the SDK's default checksums still work.
+//!
+//! [`S3`] is an [`Endpoint`]: its buckets ([`S3Bucket`]) are reached only through the
+//! [`Bucket`] and [`BucketConfig`] traits, and its per-object methods are private to this
+//! module. `batch submit` and `batch status` keep an S3 Control client ([`Control`]) of
+//! their own: jobs are not requests to a bucket.
 
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
