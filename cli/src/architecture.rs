@@ -1,6 +1,11 @@
 //! The CLI's modules import each other without cycles: commands on top, then the pipeline
 //! stages, the runner and the executor, the bucket trait, the S3 implementation at the
 //! bottom. This test reads the sources and fails on the first cycle it finds.
+//!
+//! And the S3 client is built at the edge only: outside `s3/`, no source names `S3Bucket`,
+//! `S3::` or `S3Connector` except `pipeline.rs`, which builds the binary's
+//! [`App`](crate::pipeline::App) on it. Everything else reaches buckets through the
+//! `Bucket`, `BucketConfig` and `Endpoint` traits, so every command runs in memory.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -132,6 +137,49 @@ fn cli_modules_import_each_other_without_cycles() {
     if let Some(c) = find_cycle(&g) {
         panic!("import cycle: {}", c.join(" -> "));
     }
+}
+
+/// Source files (relative to `src/`) outside `s3/` whose code names the S3 client.
+fn s3_client_users() -> BTreeSet<String> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut out = BTreeSet::new();
+    let mut dirs = vec![root.clone()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let rel = p
+                .strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            if rel == "s3" || rel == "s3.rs" || rel == "architecture.rs" {
+                continue;
+            }
+            if p.is_dir() {
+                dirs.push(p);
+                continue;
+            }
+            let src = std::fs::read_to_string(&p).unwrap();
+            let names_it = src
+                .lines()
+                .map(str::trim_start)
+                .filter(|l| !l.starts_with("//"))
+                .any(|l| l.contains("S3Bucket") || l.contains("S3::") || l.contains("S3Connector"));
+            if names_it {
+                out.insert(rel);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn only_the_edge_builds_the_s3_client() {
+    assert_eq!(
+        s3_client_users(),
+        BTreeSet::from(["pipeline.rs".to_owned()]),
+        "only pipeline.rs may name S3Bucket, S3:: or S3Connector outside s3/"
+    );
 }
 
 #[test]

@@ -13,7 +13,10 @@
 //!
 //! A bucket is bound to one bucket name. A server-side copy is sent to the destination
 //! bucket and names its source by bucket name, as S3 does: both must live behind the same
-//! endpoint (one [`MemStore`] in memory).
+//! endpoint (one [`MemStore`] in memory). An [`Endpoint`] hands out its buckets by name,
+//! and their configuration reads behind the narrow [`BucketConfig`] trait beside this
+//! one; what a server can do (conditional writes, a version id in a copy's reply) is data,
+//! [`Bucket::capabilities`].
 //!
 //! Writes never remove a version, except [`Bucket::delete_version`], which only the
 //! explicitly permanent modes call (`undelete --remove-delete-markers`, `drill --cleanup`).
@@ -21,26 +24,34 @@
 use async_trait::async_trait;
 use std::fmt;
 pub use types::{
-    Acl, ArchiveRestoreState, BucketVersioning, COPY_LIMIT, CopyRequest, CurrentObject, ErrorKind,
-    Head, ListRequest, MIN_PART, ObjectAttrs, ObjectsPage, RawPage, S3Error, part_ranges,
+    Acl, ArchiveRestoreState, BucketVersioning, COPY_LIMIT, Capabilities, CopyRequest,
+    CurrentObject, ErrorKind, FirstBytes, Head, ListRequest, MIN_PART, ObjectAttrs, ObjectsPage,
+    PutReply, RawPage, S3Error, part_ranges,
 };
 
 pub mod conformance;
+mod endpoint;
 mod faulty;
 #[cfg(test)]
 pub(crate) mod histories;
 mod mem;
+mod mem_config;
 mod types;
 pub mod wire;
 
+pub use endpoint::{BucketConfig, ConnectOptions, Connector, Endpoint, RetryMode, SharedEndpoint};
 pub use faulty::{Faults, Faulty};
 pub use mem::{MemBucket, MemStore, Op, PageLayout, Personality, Requests};
+pub use mem_config::MemConfig;
 
 /// The operations s3rewind sends to one bucket.
 #[async_trait]
 pub trait Bucket: Send + Sync + fmt::Debug {
     /// The bucket's name.
     fn name(&self) -> &str;
+
+    /// What the server behind this bucket can do (no request is sent).
+    fn capabilities(&self) -> Capabilities;
 
     /// GetBucketVersioning.
     async fn versioning(&self) -> Result<BucketVersioning, S3Error>;
@@ -153,4 +164,67 @@ pub trait Bucket: Send + Sync + fmt::Debug {
         days: Option<i32>,
         tier: &str,
     ) -> Result<ArchiveRestoreState, S3Error>;
+
+    /// GetObject of the current version (as a user's GET without a version id) streamed
+    /// into `out`; returns the bytes written. [`ErrorKind::NotFound`] when the key does
+    /// not exist or its current version is a delete marker. By default a HEAD, then a GET
+    /// of the version it names; S3 sends one GET.
+    async fn download_current(
+        &self,
+        key: &str,
+        out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    ) -> Result<u64, S3Error> {
+        match self.head(key, None).await? {
+            Some(h) => self.download(key, &h.version_id, out).await,
+            None => Err(S3Error {
+                kind: ErrorKind::NotFound,
+                context: format!("GetObject s3://{}/{key}", self.name()),
+                code: Some("NoSuchKey".to_owned()),
+                status: Some(404),
+                message: "the key does not exist".to_owned(),
+            }),
+        }
+    }
+
+    /// The first `len` bytes of one version (a ranged GetObject, `bytes=0-{len-1}`) and
+    /// the Content-Type it was stored with, for content sampling. Not for empty objects:
+    /// a range of an empty object is unsatisfiable (416). By default a ranged GET and a
+    /// HEAD; S3 sends one ranged GET.
+    async fn first_bytes(
+        &self,
+        key: &str,
+        version_id: &str,
+        len: usize,
+    ) -> Result<FirstBytes, S3Error> {
+        let range = format!("bytes=0-{}", len.max(1) - 1);
+        let mut bytes = self.get(key, version_id, Some(&range)).await?;
+        // A server that ignores Range sends the whole object.
+        bytes.truncate(len);
+        let content_type = self
+            .head(key, Some(version_id))
+            .await?
+            .and_then(|h| h.content_type);
+        Ok(FirstBytes {
+            bytes,
+            content_type,
+        })
+    }
+
+    /// PutObject of plain bytes with a Content-Type and nothing else (a Batch Operations
+    /// manifest): what was stored, ETag included. By default a write with
+    /// [`ObjectAttrs::plain`] and a HEAD of the version it made; S3 sends one PutObject.
+    async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<PutReply, S3Error> {
+        let head = Head {
+            content_type: Some(content_type.to_owned()),
+            ..Head::default()
+        };
+        let version_id = self
+            .put_with_attrs(key, body, &ObjectAttrs::plain(&head))
+            .await?;
+        let stored = self.head(key, Some(&version_id)).await?;
+        Ok(PutReply {
+            etag: stored.map(|h| h.etag).unwrap_or_default(),
+            version_id: Some(version_id).filter(|v| v != "null"),
+        })
+    }
 }

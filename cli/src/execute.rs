@@ -30,9 +30,7 @@ use crate::journal::{Done, Journal, Line, Op};
 use crate::output::Printer;
 pub use crate::run::{Aimd, ExecReport, KeyIssue, print_issues};
 use crate::run::{Items, Job, Probe, RunOptions, Step};
-use crate::s3::{
-    Acl, ArchiveRestoreState, CopyRequest, ErrorKind, Head, ObjectAttrs, S3, S3Bucket, S3Error,
-};
+use crate::s3::{Acl, ArchiveRestoreState, CopyRequest, ErrorKind, Head, ObjectAttrs, S3Error};
 use chrono::Utc;
 use s3rewind_engine::{Action, CopyAction, DeleteMarkerAction, Expect, NULL_VERSION, RestorePlan};
 use std::future::Future;
@@ -50,8 +48,9 @@ pub struct ExecConfig {
     pub attempts: u32,
     /// Write even when a key drifted from what the plan expected.
     pub force: bool,
-    /// Send `If-Match` / `If-None-Match` with copies where the destination's endpoint
-    /// supports them (AWS's own): they close the race between the check and the write.
+    /// Send `If-Match` / `If-None-Match` with copies where the destination supports them
+    /// (its [`Capabilities`](crate::bucket::Capabilities): AWS's own endpoints): they
+    /// close the race between the check and the write.
     pub conditional: bool,
     /// Storage class for copies (`None`: each source version's own).
     pub storage_class: Option<String>,
@@ -218,11 +217,16 @@ impl Ctx {
         actions: Vec<Action>,
         list_range: bool,
     ) -> Arc<Ctx> {
+        // Conditional writes go only where the destination says it honours them.
+        let conditional = config.conditional && buckets.dst.capabilities().conditional_writes;
         Arc::new(Ctx {
             src: buckets.src,
             dst: buckets.dst,
             separate: buckets.separate,
-            config: config.clone(),
+            config: ExecConfig {
+                conditional,
+                ..config.clone()
+            },
             journal,
             actions: std::sync::RwLock::new(actions),
             list_range,
@@ -796,62 +800,6 @@ impl Ctx {
             Err(e) => retry_or_fail(e),
         }
     }
-}
-
-/// Execute a plan's actions. `journal` receives every completed action.
-///
-/// Never returns early on a failed action: every action is attempted, and the report
-/// lists every one that did not complete.
-pub async fn execute(
-    source: &S3,
-    dest: &S3,
-    separate: bool,
-    plan: &RestorePlan,
-    config: &ExecConfig,
-    journal: Option<Journal>,
-    printer: &Printer,
-) -> ExecReport {
-    let dest_bucket = plan
-        .destination_location()
-        .map_or_else(|| plan.source.bucket.clone(), |l| l.bucket.clone());
-    let src: Arc<dyn Bucket> = Arc::new(S3Bucket::new(source.clone(), plan.source.bucket.clone()));
-    let dst: Arc<dyn Bucket> = Arc::new(S3Bucket::new(dest.clone(), dest_bucket));
-    // Conditional writes go only where the endpoint is known to honour them.
-    let config = &ExecConfig {
-        conditional: config.conditional && dest.conditional_writes(),
-        ..config.clone()
-    };
-    let buckets = Buckets { src, dst, separate };
-    run_plan(buckets, plan, config, journal, printer, None).await
-}
-
-/// [`run_stream`] on S3 clients: `first` and then whatever `actions` hands over, into
-/// `dest_bucket`/`prefix`.
-#[allow(clippy::too_many_arguments)]
-pub async fn execute_stream(
-    source: &S3,
-    dest: &S3,
-    separate: bool,
-    (source_bucket, dest_bucket, prefix): (&str, &str, &str),
-    config: &ExecConfig,
-    journal: Option<Journal>,
-    printer: &Printer,
-    first: Action,
-    actions: tokio::sync::mpsc::Receiver<Action>,
-) -> ExecReport {
-    let buckets = Buckets {
-        src: Arc::new(S3Bucket::new(source.clone(), source_bucket)),
-        dst: Arc::new(S3Bucket::new(dest.clone(), dest_bucket)),
-        separate,
-    };
-    let config = &ExecConfig {
-        conditional: config.conditional && dest.conditional_writes(),
-        ..config.clone()
-    };
-    run_stream(
-        buckets, prefix, config, journal, printer, None, first, actions,
-    )
-    .await
 }
 
 /// The two sides of a run.

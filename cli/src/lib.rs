@@ -10,6 +10,11 @@ library.
 
 - [`args`]: clap definitions.
 - [`commands`]: one function per command.
+- [`pipeline`]: the [`App`] every command gets (an [`bucket::Endpoint`], S3's or one in
+  memory) and the stages commands share.
+- [`bucket`]: the [`bucket::Bucket`] trait every request goes through, the configuration
+  reads beside it, the endpoint that hands buckets out, and the in-memory and
+  fault-injecting implementations.
 - [`s3`]: the S3 adapter (the only module that uses `aws_sdk_s3`).
 - [`listing`]: the ListObjectVersions paging loop into a timeline.
 - [`source`]: where a timeline comes from (listing, inventory report).
@@ -19,6 +24,7 @@ library.
 - [`journal`]: the JSON Lines journal of completed actions.
 - [`output`]: the printer (stdout results, stderr messages and progress).
 - [`error`]: exit codes and one-line errors.
+- `testing` (tests only): commands run in process on buckets in memory.
 */
 
 #![deny(missing_docs)]
@@ -40,6 +46,8 @@ pub mod planning;
 pub mod run;
 pub mod s3;
 pub mod source;
+#[cfg(test)]
+mod testing;
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -149,7 +157,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(Exit::Failure.code());
         }
     };
-    let result = runtime.block_on(run(&cli, &printer));
+    let result = runtime.block_on(async {
+        let app = App::connect(&cli.global, printer.clone()).await;
+        run(&cli, &app).await
+    });
     match result {
         Ok(exit) => ExitCode::from(exit.code()),
         Err(e) => {
@@ -168,39 +179,28 @@ pub(crate) fn proptest_config(cases: u32) -> proptest::test_runner::Config {
     s3rewind_testkit::proptest_config(cases)
 }
 
-/// Run one parsed command.
-pub async fn run(cli: &Cli, printer: &Printer) -> Result<Exit, CliError> {
-    let g = &cli.global;
-    let connect = s3::ConnectOptions {
-        endpoint_url: g.endpoint_url.clone(),
-        profile: g.profile.clone(),
-        region: g.region.clone(),
-        max_attempts: g.max_attempts,
-        retry_mode: g.retry_mode.map(Into::into),
-    };
-    let app = App {
-        printer: printer.clone(),
-        s3: s3::S3::connect(&connect).await,
-        connect,
-        verbose: g.verbose > 0,
-    };
+/// Run one parsed command on an app (the binary's is built on S3 by [`App::connect`];
+/// tests build theirs on buckets in memory).
+pub async fn run(cli: &Cli, app: &App) -> Result<Exit, CliError> {
     use commands::*;
     match &cli.command {
-        Command::Plan(a) => restore::plan_cmd(&app, a).await,
-        Command::Restore(a) => restore::restore_cmd(&app, a).await,
-        Command::Apply(a) => restore::apply_cmd(&app, a).await,
-        Command::Undo(a) => undo::undo_cmd(&app, a).await,
-        Command::Undelete(a) => undelete::undelete_cmd(&app, a).await,
-        Command::Verify(a) => verify::verify_cmd(&app, a).await,
-        Command::Scan(a) => scan::scan_cmd(&app, a).await,
-        Command::History(a) => explore::history_cmd(&app, a).await,
-        Command::Diff(a) => explore::diff_cmd(&app, a).await,
-        Command::Timeline(a) => explore::timeline_cmd(&app, a).await,
-        Command::Ls(a) => explore::ls_cmd(&app, a).await,
-        Command::Drill(a) => drill::drill_cmd(&app, a).await,
-        Command::Audit(a) => audit::audit_cmd(&app, a).await,
-        Command::Index(a) => crate::commands::index::index_cmd(&app, a).await,
-        Command::Batch(a) => crate::commands::batch::batch_cmd(&app, a).await,
-        Command::Completions(_) | Command::Man | Command::Policy(_) => Ok(Exit::Ok),
+        Command::Plan(a) => restore::plan_cmd(app, a).await,
+        Command::Restore(a) => restore::restore_cmd(app, a).await,
+        Command::Apply(a) => restore::apply_cmd(app, a).await,
+        Command::Undo(a) => undo::undo_cmd(app, a).await,
+        Command::Undelete(a) => undelete::undelete_cmd(app, a).await,
+        Command::Verify(a) => verify::verify_cmd(app, a).await,
+        Command::Scan(a) => scan::scan_cmd(app, a).await,
+        Command::History(a) => explore::history_cmd(app, a).await,
+        Command::Diff(a) => explore::diff_cmd(app, a).await,
+        Command::Timeline(a) => explore::timeline_cmd(app, a).await,
+        Command::Ls(a) => explore::ls_cmd(app, a).await,
+        Command::Drill(a) => drill::drill_cmd(app, a).await,
+        Command::Audit(a) => audit::audit_cmd(app, a).await,
+        Command::Index(a) => crate::commands::index::index_cmd(app, a).await,
+        Command::Batch(a) => crate::commands::batch::batch_cmd(app, a).await,
+        Command::Policy(a) => policy::policy_cmd(&app.printer, a),
+        // Written by `main` before any client exists.
+        Command::Completions(_) | Command::Man => Ok(Exit::Ok),
     }
 }

@@ -136,21 +136,7 @@ fn serves_in_parallel(alone: &[Duration], pair: Duration) -> bool {
     pair.as_secs_f64() <= PARALLEL_RATIO * alone.as_secs_f64()
 }
 
-/// List every version and delete marker under `prefix` into a timeline, with up to
-/// `streams.max` listing streams.
-pub async fn list_timeline(
-    s3: &crate::s3::S3,
-    printer: &Printer,
-    bucket: &str,
-    prefix: &str,
-    page_size: i32,
-    streams: Streams,
-) -> CliResult<Timeline> {
-    let bucket: Arc<dyn Bucket> = Arc::new(crate::s3::S3Bucket::new(s3.clone(), bucket));
-    list_bucket(&bucket, printer, prefix, page_size, streams).await
-}
-
-/// [`list_timeline`] without ever holding the whole history: after each page, the keys
+/// [`list_bucket`] without ever holding the whole history: after each page, the keys
 /// the listing has passed go to `chunks` as a timeline of their own
 /// ([`TimelineBuilder::take_complete`]); the last part follows at the end. Parallel
 /// streams send their parts in any order. The receiver must keep receiving (the channel
@@ -177,7 +163,8 @@ async fn send(chunks: &Chunks, part: Timeline) -> CliResult<()> {
         .map_err(|_| CliError::failure("internal error: the planner stopped reading the listing"))
 }
 
-/// [`list_timeline`] of any [`Bucket`].
+/// List every version and delete marker of `bucket` under `prefix` into a timeline,
+/// with up to `streams.max` listing streams.
 pub async fn list_bucket(
     bucket: &Arc<dyn Bucket>,
     printer: &Printer,

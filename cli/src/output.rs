@@ -1,10 +1,13 @@
 //! All output goes through [`Printer`]: results to stdout (text or JSON), messages and
-//! progress to stderr. This is the only module allowed to print.
+//! progress to stderr. This is the only module allowed to print. A printer made with
+//! [`Printer::capturing`] writes both streams into a [`Capture`] instead (tests run
+//! commands in process and read what they printed).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Output format of results.
@@ -25,6 +28,39 @@ pub struct Printer {
     pub quiet: bool,
     /// Progress bars allowed (not `--no-progress`, not quiet, stderr is a terminal).
     pub progress: bool,
+    /// Where stdout and stderr go instead of the process's (`None`: the process's).
+    pub capture: Option<Capture>,
+}
+
+/// What a capturing printer printed: stdout and stderr, each as one string of lines.
+#[derive(Debug, Clone, Default)]
+pub struct Capture {
+    stdout: Arc<Mutex<String>>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Capture {
+    /// Everything printed to stdout so far.
+    pub fn stdout(&self) -> String {
+        self.stdout
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Everything printed to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn push(to: &Mutex<String>, line: std::fmt::Arguments<'_>) {
+        use std::fmt::Write;
+        let mut s = to.lock().unwrap_or_else(|p| p.into_inner());
+        let _ = writeln!(s, "{line}");
+    }
 }
 
 impl Printer {
@@ -34,6 +70,37 @@ impl Printer {
             format,
             quiet,
             progress: !no_progress && !quiet && std::io::stderr().is_terminal(),
+            capture: None,
+        }
+    }
+
+    /// A printer that writes stdout and stderr into the returned [`Capture`]: no
+    /// progress, and questions are not asked ([`Printer::confirm`] answers `None`, as
+    /// when stdin is not a terminal).
+    pub fn capturing(format: OutputFormat, quiet: bool) -> (Self, Capture) {
+        let capture = Capture::default();
+        let printer = Printer {
+            format,
+            quiet,
+            progress: false,
+            capture: Some(capture.clone()),
+        };
+        (printer, capture)
+    }
+
+    /// One line of the result (stdout).
+    fn out(&self, line: std::fmt::Arguments<'_>) {
+        match &self.capture {
+            Some(c) => Capture::push(&c.stdout, line),
+            None => out(line),
+        }
+    }
+
+    /// One line of a message (stderr).
+    fn err(&self, line: std::fmt::Arguments<'_>) {
+        match &self.capture {
+            Some(c) => Capture::push(&c.stderr, line),
+            None => eprintln!("{line}"),
         }
     }
 
@@ -45,14 +112,14 @@ impl Printer {
     /// A line of the text result (stdout). Ignored in JSON mode.
     pub fn line(&self, s: impl AsRef<str>) {
         if !self.json() {
-            out(format_args!("{}", s.as_ref()));
+            self.out(format_args!("{}", s.as_ref()));
         }
     }
 
     /// The JSON result (stdout). Ignored in text mode.
     pub fn json_value<T: Serialize>(&self, v: &T) {
         if self.json() {
-            out(format_args!(
+            self.out(format_args!(
                 "{}",
                 serde_json::to_string_pretty(v).expect("result serialises")
             ));
@@ -62,18 +129,18 @@ impl Printer {
     /// An informational message (stderr), hidden with `-q`.
     pub fn info(&self, s: impl AsRef<str>) {
         if !self.quiet {
-            eprintln!("{}", s.as_ref());
+            self.err(format_args!("{}", s.as_ref()));
         }
     }
 
     /// A warning (stderr), always shown.
     pub fn warn(&self, s: impl AsRef<str>) {
-        eprintln!("s3rewind: warning: {}", s.as_ref());
+        self.err(format_args!("s3rewind: warning: {}", s.as_ref()));
     }
 
     /// An error line (stderr).
     pub fn error(&self, s: impl AsRef<str>) {
-        eprintln!("s3rewind: error: {}", s.as_ref());
+        self.err(format_args!("s3rewind: error: {}", s.as_ref()));
     }
 
     /// A progress bar of `len` steps (hidden unless progress is allowed).
@@ -108,9 +175,10 @@ impl Printer {
         pb
     }
 
-    /// Ask a yes/no question on the terminal; `None` when stdin is not a terminal.
+    /// Ask a yes/no question on the terminal; `None` when stdin is not a terminal (or
+    /// output is captured).
     pub fn confirm(&self, question: &str) -> Option<bool> {
-        if !std::io::stdin().is_terminal() {
+        if self.capture.is_some() || !std::io::stdin().is_terminal() {
             return None;
         }
         eprint!("{question} [y/N] ");
@@ -143,5 +211,29 @@ pub fn human_bytes(n: u64) -> String {
         format!("{n} B")
     } else {
         format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_capturing_printer_keeps_both_streams_and_asks_nothing() {
+        let (p, c) = Printer::capturing(OutputFormat::Text, false);
+        p.line("result");
+        p.info("note");
+        p.warn("careful");
+        p.json_value(&serde_json::json!({"ignored": true}));
+        assert_eq!(c.stdout(), "result\n");
+        assert_eq!(c.stderr(), "note\ns3rewind: warning: careful\n");
+        assert_eq!(p.confirm("go?"), None);
+        assert!(p.bar(10, "x").is_hidden());
+        let (p, c) = Printer::capturing(OutputFormat::Json, true);
+        p.line("text is not printed in JSON mode");
+        p.info("quiet");
+        p.json_value(&serde_json::json!({"a": 1}));
+        assert_eq!(c.stdout(), "{\n  \"a\": 1\n}\n");
+        assert_eq!(c.stderr(), "");
     }
 }

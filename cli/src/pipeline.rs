@@ -4,25 +4,57 @@
 //! verification), then its printed result. Nothing here imports a command, so the
 //! commands import each other without cycles through it.
 
-use crate::args::Select;
+use crate::args::{Global, Select};
+use crate::bucket::{Bucket, ConnectOptions, Connector, Endpoint};
 use crate::error::{CliError, CliResult, from_s3};
 use crate::output::Printer;
-use crate::s3::{ConnectOptions, S3};
 use chrono::{DateTime, SecondsFormat, Utc};
 use s3rewind_engine::select::{KeyFilter, KeySelection};
-use s3rewind_engine::{Destination, PlanError, Versioning, parse_time};
+use s3rewind_engine::{Destination, Location, PlanError, Versioning, parse_time};
+use std::sync::Arc;
 
-/// What every command gets: the printer, the S3 client and the global options.
+/// What every command gets: the printer, the endpoint, a way to open others, and the
+/// global options. The binary builds it on S3 ([`App::connect`]); tests build it on
+/// buckets in memory.
 #[derive(Debug)]
 pub struct App {
     /// Where output goes.
     pub printer: Printer,
-    /// The client for the source (and, unless told otherwise, the destination).
-    pub s3: S3,
+    /// The endpoint of the source (and, unless told otherwise, of the destination).
+    pub endpoint: Arc<dyn Endpoint>,
+    /// Opens the other endpoints a command may need: a destination with options of its
+    /// own (`--dest-profile`, `--dest-endpoint-url`, `--dest-region`), another region.
+    pub connector: Arc<dyn Connector>,
     /// The global connection options (for building other clients).
     pub connect: ConnectOptions,
     /// `-v` or more.
     pub verbose: bool,
+}
+
+impl App {
+    /// The connection options the global flags give.
+    pub fn connect_options(g: &Global) -> ConnectOptions {
+        ConnectOptions {
+            endpoint_url: g.endpoint_url.clone(),
+            profile: g.profile.clone(),
+            region: g.region.clone(),
+            max_attempts: g.max_attempts,
+            retry_mode: g.retry_mode.map(Into::into),
+        }
+    }
+
+    /// The app of the binary: S3, reached as the global flags say.
+    pub async fn connect(g: &Global, printer: Printer) -> App {
+        let connect = App::connect_options(g);
+        let connector: Arc<dyn Connector> = Arc::new(crate::s3::S3Connector);
+        App {
+            printer,
+            endpoint: connector.connect(&connect).await,
+            connector,
+            connect,
+            verbose: g.verbose > 0,
+        }
+    }
 }
 
 /// Format an instant the way s3rewind prints instants.
@@ -97,41 +129,68 @@ pub(crate) fn resolve_time(input: &str) -> CliResult<(DateTime<Utc>, Option<Stri
     Ok((at.instant, note))
 }
 
-/// The clients a restore uses: the source's, and the destination's (the same client
-/// unless `--dest-profile` / `--dest-endpoint-url` / `--dest-region` is given).
+/// The two sides of a restore, built at the edge: the source bucket and the destination
+/// bucket (the source itself in place; unused for a directory), each with the endpoint it
+/// lives behind (for its configuration and, on the source side, inventory reports).
 #[derive(Debug, Clone)]
 pub struct Clients {
-    /// The source bucket's client.
-    pub source: S3,
-    /// The destination bucket's client.
-    pub dest: S3,
+    /// The source bucket.
+    pub source: Arc<dyn Bucket>,
+    /// The destination bucket.
+    pub dest: Arc<dyn Bucket>,
+    /// The source's endpoint.
+    pub source_endpoint: Arc<dyn Endpoint>,
+    /// The destination's endpoint (the source's unless `dest` options are given).
+    pub dest_endpoint: Arc<dyn Endpoint>,
     /// True when the destination is reached through another client: copies are then
     /// streamed (GET from the source, PUT to the destination) instead of CopyObject.
     pub separate: bool,
 }
 
 impl Clients {
-    /// The clients for a restore: `dest` options give the destination its own client.
-    pub async fn new(app: &App, dest: Option<&ConnectOptions>) -> Clients {
-        match dest {
-            None => Clients {
-                source: app.s3.clone(),
-                dest: app.s3.clone(),
-                separate: false,
-            },
-            Some(c) => Clients {
-                source: app.s3.clone(),
-                dest: S3::connect(c).await,
-                separate: true,
-            },
+    /// The sides of a restore of `source` into `destination`: `dest` options give the
+    /// destination an endpoint of its own.
+    pub async fn new(
+        app: &App,
+        source: &Location,
+        destination: &Destination,
+        dest: Option<&ConnectOptions>,
+    ) -> Clients {
+        let dest_endpoint = match dest {
+            None => app.endpoint.clone(),
+            Some(c) => app.connector.connect(c).await,
+        };
+        let dest_bucket = match destination {
+            Destination::Bucket { location } => location.bucket.as_str(),
+            Destination::InPlace | Destination::Directory { .. } => source.bucket.as_str(),
+        };
+        Clients {
+            source: app.endpoint.bucket(&source.bucket),
+            dest: dest_endpoint.bucket(dest_bucket),
+            source_endpoint: app.endpoint.clone(),
+            dest_endpoint,
+            separate: dest.is_some(),
+        }
+    }
+
+    /// The two buckets of a run.
+    pub fn buckets(&self) -> crate::execute::Buckets {
+        crate::execute::Buckets {
+            src: self.source.clone(),
+            dst: self.dest.clone(),
+            separate: self.separate,
         }
     }
 }
 
 /// Refuse a source whose versioning was never enabled (used by read-only commands).
-pub async fn require_versioned(s3: &S3, bucket: &str) -> CliResult<Versioning> {
-    let v = s3
-        .versioning(bucket)
+pub async fn require_versioned(
+    endpoint: &Arc<dyn Endpoint>,
+    bucket: &str,
+) -> CliResult<Versioning> {
+    let v = endpoint
+        .bucket(bucket)
+        .versioning()
         .await
         .map_err(|e| from_s3(e, bucket))?;
     if v.status == Versioning::Unversioned {

@@ -5,6 +5,11 @@
 //! types. Every request is made with path-style addressing when an endpoint URL is given,
 //! and with request checksums only where an operation requires one, so S3-compatible
 //! servers that reject the SDK's default checksums still work.
+//!
+//! [`S3`] is an [`Endpoint`]: its buckets ([`S3Bucket`]) are reached only through the
+//! [`Bucket`] and [`BucketConfig`] traits, and its per-object methods are private to this
+//! module. `batch submit` and `batch status` keep an S3 Control client ([`Control`]) of
+//! their own: jobs are not requests to a bucket.
 
 use aws_config::meta::region::RegionProviderChain;
 use aws_config::retry::RetryConfig;
@@ -31,36 +36,14 @@ mod list_xml;
 mod write;
 
 pub use crate::bucket::{
-    Acl, ArchiveRestoreState, BucketVersioning, CopyRequest, ErrorKind, Head, ListRequest,
-    ObjectAttrs, ObjectsPage, RawPage, S3Error,
+    Acl, ArchiveRestoreState, BucketVersioning, ConnectOptions, CopyRequest, ErrorKind, Head,
+    ListRequest, ObjectAttrs, ObjectsPage, RawPage, RetryMode, S3Error, SharedEndpoint,
 };
+use crate::bucket::{Bucket, BucketConfig, Capabilities, Connector, Endpoint, FirstBytes};
+use async_trait::async_trait;
 pub use bucket::S3Bucket;
 pub use control::{Control, JobInfo, JobRequest};
 use error::classify;
-
-/// How to reach S3: the global options that shape the client.
-#[derive(Debug, Clone, Default)]
-pub struct ConnectOptions {
-    /// A custom endpoint (S3-compatible server); implies path-style addressing.
-    pub endpoint_url: Option<String>,
-    /// A named profile from the shared config/credentials files.
-    pub profile: Option<String>,
-    /// The region; otherwise the standard chain, then `us-east-1`.
-    pub region: Option<String>,
-    /// Maximum attempts per request (the SDK's retry configuration).
-    pub max_attempts: Option<u32>,
-    /// Retry mode: `standard` or `adaptive`.
-    pub retry_mode: Option<RetryMode>,
-}
-
-/// The SDK retry modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RetryMode {
-    /// Exponential backoff with jitter.
-    Standard,
-    /// Standard plus a client-side rate limiter that adapts to throttling.
-    Adaptive,
-}
 
 /// Read a GetBucketVersioning body whose root element the SDK does not accept.
 fn lenient_versioning(body: &[u8]) -> Option<BucketVersioning> {
@@ -190,11 +173,15 @@ impl S3 {
         }
     }
 
-    /// True when the endpoint is AWS's own, where conditional writes (`If-Match` and
-    /// `If-None-Match` on CopyObject) are supported; other servers may ignore or reject
-    /// them, and the check right before each write covers them.
-    pub fn conditional_writes(&self) -> bool {
-        self.aws
+    /// What the servers behind this client can do. On AWS's own endpoints conditional
+    /// writes (`If-Match` and `If-None-Match` on CopyObject) are supported and a copy's
+    /// reply names its version; other servers may ignore or reject the conditions (the
+    /// check right before each write covers them) and may name no version (radosgw).
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            conditional_writes: self.aws,
+            copy_names_version: self.aws,
+        }
     }
 
     /// A client around an SDK client built elsewhere (tests, tools); it is not taken to
@@ -207,18 +194,8 @@ impl S3 {
         }
     }
 
-    /// ListObjectVersions calls made so far through this client and its clones.
-    pub fn list_calls(&self) -> u64 {
-        self.list_calls.load(Ordering::Relaxed)
-    }
-
-    /// The raw SDK client (for tests and tools that build fixtures).
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
     /// GetBucketVersioning.
-    pub async fn versioning(&self, bucket: &str) -> Result<BucketVersioning, S3Error> {
+    async fn versioning(&self, bucket: &str) -> Result<BucketVersioning, S3Error> {
         let out = match self
             .client
             .get_bucket_versioning()
@@ -256,7 +233,7 @@ impl S3 {
 
     /// HeadObject, of one version or of the current one. `Ok(None)` when the key (or
     /// version) does not exist or its current version is a delete marker.
-    pub async fn head(
+    async fn head(
         &self,
         bucket: &str,
         key: &str,
@@ -306,7 +283,7 @@ impl S3 {
     }
 
     /// GetObjectTagging of one version (`""`: of the current version).
-    pub async fn tags(
+    async fn tags(
         &self,
         bucket: &str,
         key: &str,
@@ -345,7 +322,7 @@ impl S3 {
     }
 
     /// PutObjectTagging on one version (replaces its tag set).
-    pub async fn put_tags(
+    async fn put_tags(
         &self,
         bucket: &str,
         key: &str,
@@ -391,7 +368,7 @@ impl S3 {
     }
 
     /// GetObject of one version streamed into `out`; returns the bytes written.
-    pub async fn download<W>(
+    async fn download<W>(
         &self,
         bucket: &str,
         key: &str,
@@ -433,7 +410,7 @@ impl S3 {
 
     /// RestoreObject for one archived version. `days` is omitted for
     /// Intelligent-Tiering archive tiers (they take none). Returns what happened.
-    pub async fn request_archive_restore(
+    async fn request_archive_restore(
         &self,
         bucket: &str,
         key: &str,
@@ -482,7 +459,7 @@ impl S3 {
     }
 
     /// GetObjectAcl of one version, as grant headers to re-apply on a write.
-    pub async fn acl(&self, bucket: &str, key: &str, version_id: &str) -> Result<Acl, S3Error> {
+    async fn acl(&self, bucket: &str, key: &str, version_id: &str) -> Result<Acl, S3Error> {
         let out = self
             .client
             .get_object_acl()
@@ -521,27 +498,8 @@ impl S3 {
         Ok(acl)
     }
 
-    /// Lifecycle rules that expire noncurrent versions: (rule id, prefix, days). The
-    /// enabled ones of [`S3::lifecycle_rules`], so the configuration is read one way.
-    pub async fn noncurrent_expirations(
-        &self,
-        bucket: &str,
-    ) -> Result<Vec<(String, String, i32)>, S3Error> {
-        Ok(self
-            .lifecycle_rules(bucket)
-            .await?
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|r| r.enabled)
-            .filter_map(|r| Some((r.id, r.prefix, r.noncurrent_days?)))
-            .collect())
-    }
-
     /// The bucket's Object Lock default retention: (mode, days, years), if any.
-    pub async fn default_retention(
-        &self,
-        bucket: &str,
-    ) -> Result<Option<(String, i32, i32)>, S3Error> {
+    async fn default_retention(&self, bucket: &str) -> Result<Option<(String, i32, i32)>, S3Error> {
         let out = match self
             .client
             .get_object_lock_configuration()
@@ -571,7 +529,7 @@ impl S3 {
     }
 
     /// GetObject of one version, whole or a byte range (`bytes=0-4095`).
-    pub async fn get(
+    async fn get(
         &self,
         bucket: &str,
         key: &str,
@@ -599,27 +557,17 @@ impl S3 {
     }
 }
 
-/// The first bytes of one version and the Content-Type it was stored with (see
-/// [`S3::get_head`]).
-#[derive(Debug, Clone)]
-pub struct HeadBytes {
-    /// The bytes (fewer than asked for a smaller object).
-    pub bytes: Vec<u8>,
-    /// The stored Content-Type, if any.
-    pub content_type: Option<String>,
-}
-
 impl S3 {
     /// A ranged GetObject of one version (`bytes=0-{len-1}`) that also returns the
     /// version's Content-Type, for content sampling. Do not call it for empty objects: a
     /// range of an empty object is unsatisfiable (416).
-    pub async fn get_head(
+    async fn first_bytes(
         &self,
         bucket: &str,
         key: &str,
         version_id: &str,
         len: usize,
-    ) -> Result<HeadBytes, S3Error> {
+    ) -> Result<FirstBytes, S3Error> {
         let ctx = || format!("GetObject s3://{bucket}/{key}?versionId={version_id}");
         let out = self
             .client
@@ -641,7 +589,7 @@ impl S3 {
         })?;
         // A server that ignores Range sends the whole object.
         bytes.truncate(len);
-        Ok(HeadBytes {
+        Ok(FirstBytes {
             bytes,
             content_type,
         })
@@ -653,6 +601,34 @@ async fn collect_body(body: ByteStream) -> Result<Vec<u8>, String> {
         .await
         .map(|b| b.into_bytes().to_vec())
         .map_err(|e| e.to_string())
+}
+
+/// The endpoint's buckets are [`S3Bucket`]s: every per-object request goes through the
+/// [`Bucket`] trait, every configuration read through [`BucketConfig`].
+impl Endpoint for S3 {
+    fn bucket(&self, name: &str) -> Arc<dyn Bucket> {
+        Arc::new(S3Bucket::new(self.clone(), name))
+    }
+
+    fn config(&self, name: &str) -> Arc<dyn BucketConfig> {
+        Arc::new(S3Bucket::new(self.clone(), name))
+    }
+
+    fn list_calls(&self) -> u64 {
+        self.list_calls.load(Ordering::Relaxed)
+    }
+}
+
+/// Opens S3 endpoints ([`S3::connect`]): the destination of a restore with options of its
+/// own, a client for another region.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct S3Connector;
+
+#[async_trait]
+impl Connector for S3Connector {
+    async fn connect(&self, opts: &ConnectOptions) -> Arc<dyn Endpoint> {
+        Arc::new(S3::connect(opts).await)
+    }
 }
 
 /// Time to wait before retrying after a throttled request (used by the executor).

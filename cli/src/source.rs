@@ -9,11 +9,11 @@
 //! writes, so a key changed since the report is reported as drifted, never overwritten.
 
 use crate::args::{Listing, Snapshot};
+use crate::bucket::Endpoint;
 use crate::error::{CliError, CliResult, Exit, from_s3};
-use crate::listing::{Streams, list_timeline};
+use crate::listing::{Streams, list_bucket};
 use crate::output::Printer;
 use crate::pipeline::rfc3339;
-use crate::s3::S3;
 use chrono::{DateTime, Utc};
 use s3rewind_engine::Timeline;
 use s3rewind_engine::index::{self, IndexError};
@@ -21,6 +21,7 @@ use s3rewind_engine::inventory::{self, InventoryError, Manifest, ManifestFile, S
 use s3rewind_engine::parse_s3_uri;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The source of a timeline.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -94,28 +95,30 @@ impl SourceSpec {
 /// the command will ask the timeline about: with a snapshot source it must not be after
 /// the snapshot unless `accept_stale`.
 pub async fn load_timeline(
-    s3: &S3,
+    endpoint: &Arc<dyn Endpoint>,
     printer: &Printer,
     bucket: &str,
     prefix: &str,
     spec: &SourceSpec,
     latest: Option<DateTime<Utc>>,
 ) -> CliResult<Timeline> {
-    Ok(load_checked(s3, printer, bucket, prefix, spec, latest)
-        .await?
-        .0)
+    Ok(
+        load_checked(endpoint, printer, bucket, prefix, spec, latest)
+            .await?
+            .0,
+    )
 }
 
 /// [`load_timeline`], and for a snapshot what it is and when it was taken.
 pub async fn load_checked(
-    s3: &S3,
+    endpoint: &Arc<dyn Endpoint>,
     printer: &Printer,
     bucket: &str,
     prefix: &str,
     spec: &SourceSpec,
     latest: Option<DateTime<Utc>>,
 ) -> CliResult<(Timeline, Option<(&'static str, DateTime<Utc>)>)> {
-    let (timeline, taken) = load_with_age(s3, printer, bucket, prefix, spec).await?;
+    let (timeline, taken) = load_with_age(endpoint, printer, bucket, prefix, spec).await?;
     if let Some((what, created)) = taken {
         check_stale(printer, what, created, latest, spec.accept_stale)?;
     }
@@ -128,7 +131,7 @@ pub async fn load_checked(
 /// read whole and sent as one part. Returns, for a snapshot, what it is and when it was
 /// taken.
 pub async fn stream_timeline(
-    s3: &S3,
+    endpoint: &Arc<dyn Endpoint>,
     printer: &Printer,
     bucket: &str,
     prefix: &str,
@@ -138,10 +141,8 @@ pub async fn stream_timeline(
 ) -> CliResult<Option<(&'static str, DateTime<Utc>)>> {
     match &spec.source {
         TimelineSource::Listing => {
-            let b: std::sync::Arc<dyn crate::bucket::Bucket> =
-                std::sync::Arc::new(crate::s3::S3Bucket::new(s3.clone(), bucket));
             crate::listing::stream_bucket(
-                &b,
+                &endpoint.bucket(bucket),
                 printer,
                 prefix,
                 spec.page_size,
@@ -153,7 +154,7 @@ pub async fn stream_timeline(
         }
         TimelineSource::Inventory { manifest } => {
             let (_, created) = load_inventory(
-                s3,
+                endpoint,
                 printer,
                 bucket,
                 prefix,
@@ -165,7 +166,8 @@ pub async fn stream_timeline(
             Ok(Some(("inventory", created)))
         }
         TimelineSource::Index { .. } => {
-            let (timeline, taken) = load_checked(s3, printer, bucket, prefix, spec, latest).await?;
+            let (timeline, taken) =
+                load_checked(endpoint, printer, bucket, prefix, spec, latest).await?;
             chunks
                 .send(timeline)
                 .await
@@ -177,7 +179,7 @@ pub async fn stream_timeline(
 
 /// The timeline and, for a snapshot, what it is and when it was taken.
 pub async fn load_with_age(
-    s3: &S3,
+    endpoint: &Arc<dyn Endpoint>,
     printer: &Printer,
     bucket: &str,
     prefix: &str,
@@ -185,12 +187,19 @@ pub async fn load_with_age(
 ) -> CliResult<(Timeline, Option<(&'static str, DateTime<Utc>)>)> {
     match &spec.source {
         TimelineSource::Listing => Ok((
-            list_timeline(s3, printer, bucket, prefix, spec.page_size, spec.streams).await?,
+            list_bucket(
+                &endpoint.bucket(bucket),
+                printer,
+                prefix,
+                spec.page_size,
+                spec.streams,
+            )
+            .await?,
             None,
         )),
         TimelineSource::Inventory { manifest } => {
             let (timeline, created) =
-                load_inventory(s3, printer, bucket, prefix, manifest, spec, None).await?;
+                load_inventory(endpoint, printer, bucket, prefix, manifest, spec, None).await?;
             Ok((timeline, Some(("inventory", created))))
         }
         TimelineSource::Index { path } => {
@@ -295,7 +304,7 @@ fn inventory_error(e: InventoryError) -> CliError {
 
 /// Read a report (downloading it first when it is in S3) into a timeline.
 async fn load_inventory(
-    s3: &S3,
+    endpoint: &Arc<dyn Endpoint>,
     printer: &Printer,
     bucket: &str,
     prefix: &str,
@@ -312,7 +321,7 @@ async fn load_inventory(
             .prefix("s3rewind-inventory-download")
             .tempdir_in(spec.temp_dir.clone().unwrap_or_else(std::env::temp_dir))
             .map_err(|e| CliError::failure(format!("cannot create a temporary directory: {e}")))?;
-        download_report(s3, printer, manifest_at, download_dir.path()).await?
+        download_report(endpoint, printer, manifest_at, download_dir.path()).await?
     } else {
         PathBuf::from(manifest_at)
     };
@@ -418,13 +427,16 @@ fn read_manifest(path: &Path) -> CliResult<Manifest> {
 
 /// When the inventory report `manifest_at` (`s3://…/manifest.json` or a local path) was
 /// taken: its manifest only (checked against `manifest.checksum`), no data file.
-pub async fn inventory_created(s3: &S3, manifest_at: &str) -> CliResult<DateTime<Utc>> {
+pub async fn inventory_created(
+    endpoint: &Arc<dyn Endpoint>,
+    manifest_at: &str,
+) -> CliResult<DateTime<Utc>> {
     let manifest = if manifest_at.starts_with("s3://") {
         let dir = tempfile::Builder::new()
             .prefix("s3rewind-inventory-manifest")
             .tempdir()
             .map_err(|e| CliError::failure(format!("cannot create a temporary directory: {e}")))?;
-        read_manifest(&download_manifest(s3, manifest_at, dir.path()).await?)?
+        read_manifest(&download_manifest(endpoint, manifest_at, dir.path()).await?)?
     } else {
         read_manifest(Path::new(manifest_at))?
     };
@@ -433,7 +445,11 @@ pub async fn inventory_created(s3: &S3, manifest_at: &str) -> CliResult<DateTime
 
 /// Download `manifest.json` and `manifest.checksum` into `dir`, laid out by key;
 /// returns the manifest's path.
-async fn download_manifest(s3: &S3, uri: &str, dir: &Path) -> CliResult<PathBuf> {
+async fn download_manifest(
+    endpoint: &Arc<dyn Endpoint>,
+    uri: &str,
+    dir: &Path,
+) -> CliResult<PathBuf> {
     let loc = parse_s3_uri(uri)?;
     if !loc.prefix.ends_with("manifest.json") {
         return Err(CliError::usage(format!(
@@ -445,9 +461,9 @@ async fn download_manifest(s3: &S3, uri: &str, dir: &Path) -> CliResult<PathBuf>
         loc.prefix.trim_end_matches("manifest.json")
     );
     let manifest_path = dir.join(&loc.prefix);
-    fetch(s3, &loc.bucket, &loc.prefix, &manifest_path).await?;
+    fetch(endpoint, &loc.bucket, &loc.prefix, &manifest_path).await?;
     fetch(
-        s3,
+        endpoint,
         &loc.bucket,
         &checksum_key,
         &manifest_path.with_file_name("manifest.checksum"),
@@ -458,9 +474,14 @@ async fn download_manifest(s3: &S3, uri: &str, dir: &Path) -> CliResult<PathBuf>
 
 /// Download `manifest.json`, `manifest.checksum` and the data files into `dir`, laid
 /// out by key (so [`inventory::local_file`] finds them); returns the manifest's path.
-async fn download_report(s3: &S3, printer: &Printer, uri: &str, dir: &Path) -> CliResult<PathBuf> {
+async fn download_report(
+    endpoint: &Arc<dyn Endpoint>,
+    printer: &Printer,
+    uri: &str,
+    dir: &Path,
+) -> CliResult<PathBuf> {
     let loc = parse_s3_uri(uri)?;
-    let manifest_path = download_manifest(s3, uri, dir).await?;
+    let manifest_path = download_manifest(endpoint, uri, dir).await?;
     let manifest = read_manifest(&manifest_path)?;
     // Data files are in the destination bucket the manifest names (an ARN).
     let data_bucket = manifest
@@ -473,14 +494,14 @@ async fn download_report(s3: &S3, printer: &Printer, uri: &str, dir: &Path) -> C
     let total: u64 = manifest.files.iter().map(|f| f.size).sum();
     let bar = printer.bar(total, "downloading the inventory");
     for f in &manifest.files {
-        fetch(s3, &data_bucket, &f.key, &dir.join(&f.key)).await?;
+        fetch(endpoint, &data_bucket, &f.key, &dir.join(&f.key)).await?;
         bar.inc(f.size);
     }
     bar.finish_and_clear();
     Ok(manifest_path)
 }
 
-async fn fetch(s3: &S3, bucket: &str, key: &str, to: &Path) -> CliResult<()> {
+async fn fetch(endpoint: &Arc<dyn Endpoint>, bucket: &str, key: &str, to: &Path) -> CliResult<()> {
     if let Some(parent) = to.parent() {
         tokio::fs::create_dir_all(parent)
             .await
@@ -489,7 +510,9 @@ async fn fetch(s3: &S3, bucket: &str, key: &str, to: &Path) -> CliResult<()> {
     let mut file = tokio::fs::File::create(to)
         .await
         .map_err(|e| CliError::failure(format!("cannot create {}: {e}", to.display())))?;
-    s3.download(bucket, key, "", &mut file)
+    endpoint
+        .bucket(bucket)
+        .download_current(key, &mut file)
         .await
         .map_err(|e| from_s3(e, bucket))?;
     use tokio::io::AsyncWriteExt as _;

@@ -10,8 +10,8 @@
 
 use super::Bucket;
 use super::{
-    Acl, ArchiveRestoreState, BucketVersioning, CopyRequest, ErrorKind, Head, ListRequest,
-    ObjectAttrs, ObjectsPage, RawPage, S3Error,
+    Acl, ArchiveRestoreState, BucketVersioning, Capabilities, CopyRequest, ErrorKind, FirstBytes,
+    Head, ListRequest, ObjectAttrs, ObjectsPage, PutReply, RawPage, S3Error,
 };
 use async_trait::async_trait;
 use std::sync::{Arc, Mutex};
@@ -235,6 +235,10 @@ impl Bucket for Faulty {
         self.inner.name()
     }
 
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
     async fn versioning(&self) -> Result<BucketVersioning, S3Error> {
         self.read("GetBucketVersioning", self.inner.versioning())
             .await
@@ -406,5 +410,29 @@ impl Bucket for Faulty {
                 .request_archive_restore(key, version_id, days, tier),
         )
         .await
+    }
+
+    async fn download_current(
+        &self,
+        key: &str,
+        out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    ) -> Result<u64, S3Error> {
+        self.read("GetObject", self.inner.download_current(key, out))
+            .await
+    }
+
+    async fn first_bytes(
+        &self,
+        key: &str,
+        version_id: &str,
+        len: usize,
+    ) -> Result<FirstBytes, S3Error> {
+        self.read("GetObject", self.inner.first_bytes(key, version_id, len))
+            .await
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<PutReply, S3Error> {
+        self.write("PutObject", self.inner.put(key, body, content_type))
+            .await
     }
 }

@@ -13,8 +13,8 @@
 use super::Bucket;
 use super::wire;
 use super::{
-    Acl, ArchiveRestoreState, BucketVersioning, CopyRequest, CurrentObject, ErrorKind, Head,
-    ListRequest, ObjectAttrs, ObjectsPage, RawPage, S3Error,
+    Acl, ArchiveRestoreState, BucketVersioning, Capabilities, CopyRequest, CurrentObject,
+    ErrorKind, Head, ListRequest, ObjectAttrs, ObjectsPage, RawPage, S3Error,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -255,6 +255,8 @@ impl Inner {
 #[derive(Default)]
 pub struct MemStore {
     inner: Mutex<Inner>,
+    /// Bucket configurations and server flags (see `mem_config`).
+    pub(super) settings: Mutex<super::mem_config::Settings>,
 }
 
 impl fmt::Debug for MemStore {
@@ -545,6 +547,13 @@ fn quirky_page(
 impl Bucket for MemBucket {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            conditional_writes: self.store.conditional_writes(),
+            copy_names_version: !self.store.lock().personality.copy_names_no_version,
+        }
     }
 
     async fn versioning(&self) -> Result<BucketVersioning, S3Error> {
@@ -1077,6 +1086,20 @@ impl Bucket for MemBucket {
 }
 
 impl MemStore {
+    /// The bucket `name`, whether or not it exists (as an endpoint hands out a bucket:
+    /// a missing one answers its first request with NoSuchBucket).
+    pub fn bucket(self: &Arc<Self>, name: &str) -> MemBucket {
+        MemBucket {
+            store: self.clone(),
+            name: name.to_owned(),
+        }
+    }
+
+    /// True when the bucket `name` exists.
+    pub fn exists(&self, name: &str) -> bool {
+        self.lock().buckets.contains_key(name)
+    }
+
     /// Open uploads (started, neither completed nor aborted).
     pub fn open_uploads(&self) -> usize {
         self.lock().uploads.len()

@@ -165,6 +165,39 @@ pub struct RawPage {
     pub marker_raw: bool,
 }
 
+/// What a server can do, as data: callers ask the bucket instead of guessing from the
+/// endpoint's address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// `If-Match` / `If-None-Match` on CopyObject are honoured (AWS's own endpoints).
+    /// Elsewhere they may be ignored or rejected, and the executor's check right before
+    /// each write is all there is.
+    pub conditional_writes: bool,
+    /// CopyObject's reply names the version it created. Where it may not (radosgw), the
+    /// executor reads the copies back after the run (and handles a `null` reply either
+    /// way: this says what to expect, not what to trust).
+    pub copy_names_version: bool,
+}
+
+/// The first bytes of one version and the Content-Type it was stored with (content
+/// sampling, see [`Bucket::first_bytes`](super::Bucket::first_bytes)).
+#[derive(Debug, Clone)]
+pub struct FirstBytes {
+    /// The bytes (fewer than asked for a smaller object).
+    pub bytes: Vec<u8>,
+    /// The stored Content-Type, if any.
+    pub content_type: Option<String>,
+}
+
+/// What a plain PutObject stored (see [`Bucket::put`](super::Bucket::put)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutReply {
+    /// The new object's ETag, without quotes.
+    pub etag: String,
+    /// The version id, when the bucket keeps versions (`None` for `null`).
+    pub version_id: Option<String>,
+}
+
 /// What HeadObject says about one version.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Head {

@@ -10,9 +10,9 @@
 //! another account is often not readable, which is noted, never an error.
 
 use crate::args::AuditArgs;
+use crate::bucket::{Endpoint, ErrorKind, S3Error};
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::pipeline::App;
-use crate::s3::{ErrorKind, S3, S3Error};
 use s3rewind_engine::audit::{
     AuditOptions, AuditReport, BucketFacts, Coverage, Replica, ReplicaStatus, Unreadable, audit,
     policy_denials,
@@ -45,25 +45,25 @@ fn keep<T>(
 
 /// Read everything the audit looks at.
 pub async fn read_facts(app: &App, bucket: &str) -> CliResult<BucketFacts> {
-    let s3 = &app.s3;
+    let config = app.endpoint.config(bucket);
     let mut f = BucketFacts::new(bucket);
     // The versioning read also tells whether the bucket exists at all.
-    let versioning = s3.versioning(bucket).await.map(Some);
+    let versioning = app.endpoint.bucket(bucket).versioning().await.map(Some);
     if let Some(v) = keep(&mut f, "versioning configuration", versioning)? {
         f.versioning = v.status;
         f.mfa_delete = v.mfa_delete;
     }
-    f.region = keep(&mut f, "bucket location", s3.bucket_region(bucket).await)?;
+    f.region = keep(&mut f, "bucket location", config.region().await)?;
     f.lifecycle = keep(
         &mut f,
         "lifecycle configuration",
-        s3.lifecycle_rules(bucket).await,
+        config.lifecycle_rules().await,
     )?
     .unwrap_or_default();
     f.replication = keep(
         &mut f,
         "replication configuration",
-        s3.replication_rules(bucket).await,
+        config.replication_rules().await,
     )?
     .unwrap_or_default();
     let mut replicas: Vec<Replica> = Vec::new();
@@ -72,7 +72,7 @@ pub async fn read_facts(app: &App, bucket: &str) -> CliResult<BucketFacts> {
             continue;
         }
         // Best effort: another account's bucket may not be readable.
-        match s3.bucket_region(&r.destination_bucket).await {
+        match app.endpoint.config(&r.destination_bucket).region().await {
             Ok(region) => r.destination_region = region,
             Err(e) => tracing::info!(error = %e, "replica's region not read"),
         }
@@ -91,9 +91,9 @@ pub async fn read_facts(app: &App, bucket: &str) -> CliResult<BucketFacts> {
     f.object_lock = keep(
         &mut f,
         "Object Lock configuration",
-        s3.object_lock(bucket).await,
+        config.object_lock().await,
     )?;
-    if let Some(text) = keep(&mut f, "bucket policy", s3.bucket_policy(bucket).await)? {
+    if let Some(text) = keep(&mut f, "bucket policy", config.policy().await)? {
         f.has_policy = true;
         match policy_denials(&text, bucket) {
             Ok(d) => f.denials = d,
@@ -106,9 +106,9 @@ pub async fn read_facts(app: &App, bucket: &str) -> CliResult<BucketFacts> {
     f.public_access_block = keep(
         &mut f,
         "public access block",
-        s3.public_access_block(bucket).await,
+        config.public_access_block().await,
     )?;
-    f.encryption = keep(&mut f, "default encryption", s3.encryption(bucket).await)?;
+    f.encryption = keep(&mut f, "default encryption", config.encryption().await)?;
     Ok(f)
 }
 
@@ -125,19 +125,18 @@ fn reason(e: &S3Error) -> String {
 /// its region (S3 answers a request for a bucket in another region with a redirect).
 /// Never fails: what cannot be read is recorded in the [`Replica`].
 async fn read_replica(app: &App, bucket: &str, region: Option<&str>) -> Replica {
-    let other_region;
-    let s3 = match region {
+    let endpoint: std::sync::Arc<dyn Endpoint> = match region {
         Some(r) if app.connect.region.as_deref() != Some(r) => {
-            other_region = S3::connect(&crate::s3::ConnectOptions {
-                region: Some(r.to_owned()),
-                ..app.connect.clone()
-            })
-            .await;
-            &other_region
+            app.connector
+                .connect(&crate::bucket::ConnectOptions {
+                    region: Some(r.to_owned()),
+                    ..app.connect.clone()
+                })
+                .await
         }
-        _ => &app.s3,
+        _ => app.endpoint.clone(),
     };
-    let v = match s3.versioning(bucket).await {
+    let v = match endpoint.bucket(bucket).versioning().await {
         Ok(v) => v,
         Err(e) => {
             tracing::info!(error = %e, "replica not read");
@@ -158,8 +157,9 @@ async fn read_replica(app: &App, bucket: &str, region: Option<&str>) -> Replica 
             reason: reason(&e),
         });
     };
-    let lifecycle = s3.lifecycle_rules(bucket).await;
-    let lock = s3.object_lock(bucket).await;
+    let config = endpoint.config(bucket);
+    let lifecycle = config.lifecycle_rules().await;
+    let lock = config.object_lock().await;
     let (mut lifecycle_rules, mut object_lock) = (Vec::new(), None);
     match lifecycle {
         Ok(l) => lifecycle_rules = l.unwrap_or_default(),

@@ -22,7 +22,7 @@ use crate::batch::{
 };
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::journal::{self, Done, Journal, Line, Op};
-use crate::listing::list_timeline;
+use crate::listing::list_bucket;
 use crate::output::human_bytes;
 use crate::pipeline::{App, rfc3339};
 use crate::s3::{Control, ErrorKind, JobInfo, JobRequest, S3Error};
@@ -89,7 +89,14 @@ fn check_account(account: &str, whence: &str) -> CliResult<()> {
     }
 }
 
-/// The control client of the batch options.
+/// The control client of the batch options. Batch Operations jobs (CreateJob,
+/// DescribeJob) are S3 Control requests, not requests to a bucket: `batch submit` and
+/// `batch status` keep this client of their own, outside the [`Endpoint`] and
+/// [`Bucket`] traits. Everything they read or write in a bucket (manifests, completion
+/// reports) goes through those traits.
+///
+/// [`Endpoint`]: crate::bucket::Endpoint
+/// [`Bucket`]: crate::bucket::Bucket
 async fn control(app: &App, c: &ControlArgs) -> Control {
     Control::connect(&app.connect, c.control_endpoint_url.as_deref()).await
 }
@@ -285,14 +292,10 @@ async fn submit_cmd(app: &App, args: &BatchSubmitArgs) -> CliResult<Exit> {
         let (job_id, etag, submitted) = match (&j.already, &control) {
             (Some(a), _) => (a.job_id.clone(), a.manifest_etag.clone(), false),
             (None, Some(control)) => {
-                let (etag, version_id) = app
-                    .s3
-                    .put_plain(
-                        &j.manifest_bucket,
-                        &j.manifest_key,
-                        j.files.manifest.clone(),
-                        "text/csv",
-                    )
+                let crate::bucket::PutReply { etag, version_id } = app
+                    .endpoint
+                    .bucket(&j.manifest_bucket)
+                    .put(&j.manifest_key, j.files.manifest.clone(), "text/csv")
                     .await
                     .map_err(|e| from_s3(e, &j.manifest_bucket))?;
                 printer.info(format!(
@@ -562,8 +565,9 @@ struct Reported {
 /// Download one object into memory.
 async fn get_bytes(app: &App, bucket: &str, key: &str) -> CliResult<Vec<u8>> {
     let mut buf: Vec<u8> = Vec::new();
-    app.s3
-        .download(bucket, key, "", &mut buf)
+    app.endpoint
+        .bucket(bucket)
+        .download_current(key, &mut buf)
         .await
         .map_err(|e| from_s3(e, bucket))?;
     Ok(buf)
@@ -842,16 +846,15 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
         }
     }
     // One listing of the range of the destination keys to look for.
-    let calls_before = app.s3.list_calls();
+    let calls_before = app.endpoint.list_calls();
     let prefix = common_prefix(look.iter().map(|(i, _)| tasks[*i].key.as_str()));
     let listing = if look.is_empty() {
         None
     } else {
         Some(
-            list_timeline(
-                &app.s3,
+            list_bucket(
+                &app.endpoint.bucket(&target.bucket),
                 printer,
-                &target.bucket,
                 &prefix,
                 args.listing.page_size,
                 args.listing.streams(),
@@ -859,7 +862,7 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
             .await?,
         )
     };
-    let list_calls = app.s3.list_calls() - calls_before;
+    let list_calls = app.endpoint.list_calls() - calls_before;
     let mut notes: Vec<serde_json::Value> = Vec::new();
     for (i, ji) in &look {
         let t = &tasks[*i];

@@ -19,7 +19,7 @@ use crate::commands::restore::{
 use crate::commands::verify::{self, Side};
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::journal::{self, Line, Op};
-use crate::listing::list_timeline;
+use crate::listing::list_bucket;
 use crate::output::human_bytes;
 use crate::pipeline::App;
 use crate::pipeline::resolve_time;
@@ -65,14 +65,13 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
         keys: Default::default(),
         keep_target: true,
     };
-    let clients = Clients::new(app, None).await;
+    let clients = Clients::new(app, &source, &req.destination, None).await;
     let mut warnings = check_buckets(&clients, printer, &source, &req.destination, true).await?;
     // A drill measures a whole recovery, and --cleanup must leave the scratch location as
     // it was: it starts from a location with nothing in it.
-    let existing = list_timeline(
+    let existing = list_bucket(
         &clients.dest,
         printer,
-        &scratch.bucket,
         &scratch.prefix,
         req.page_size,
         req.list_streams,
@@ -127,7 +126,7 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
     };
     let known = journal::known_copies(&journal::read(&journal_path)?);
     let side = Side::Bucket {
-        client: clients.dest.clone(),
+        bucket: clients.dest.clone(),
         location: scratch.clone(),
     };
     let report = verify::check(
@@ -150,8 +149,9 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
     // How far back recovery reaches: noncurrent versions older than the shortest
     // expiration covering the prefix may be gone.
     let rules = clients
-        .source
-        .noncurrent_expirations(&source.bucket)
+        .source_endpoint
+        .config(&source.bucket)
+        .noncurrent_expirations()
         .await
         .map_err(|e| from_s3(e, &source.bucket))?;
     let covering = rules
@@ -330,7 +330,7 @@ async fn cleanup(
         } else if d.new_version_id == NULL_VERSION {
             let now = clients
                 .dest
-                .head(bucket, &d.key, None)
+                .head(&d.key, None)
                 .await
                 .map_err(|e| from_s3(e, bucket))?;
             now.filter(|h| d.etag.as_deref() == Some(h.etag.as_str()) && d.size == Some(h.size))
@@ -342,7 +342,7 @@ async fn cleanup(
             Some(v) => {
                 clients
                     .dest
-                    .delete_version(bucket, &d.key, &v)
+                    .delete_version(&d.key, &v)
                     .await
                     .map_err(|e| from_s3(e, bucket))?;
                 removed += 1;

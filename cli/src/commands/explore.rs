@@ -9,7 +9,7 @@
 use crate::args::{DiffArgs, HistoryArgs, LsArgs, TimelineArgs};
 use crate::commands::scan;
 use crate::error::{CliError, CliResult, Exit};
-use crate::listing::list_timeline;
+use crate::listing::list_bucket;
 use crate::output::{Printer, human_bytes};
 use crate::pipeline::App;
 use crate::pipeline::{require_versioned, resolve_time, rfc3339};
@@ -119,11 +119,10 @@ pub async fn ls_cmd(app: &App, args: &LsArgs) -> CliResult<Exit> {
         }
         None => None,
     };
-    require_versioned(&app.s3, &loc.bucket).await?;
-    let timeline = list_timeline(
-        &app.s3,
+    require_versioned(&app.endpoint, &loc.bucket).await?;
+    let timeline = list_bucket(
+        &app.endpoint.bucket(&loc.bucket),
         printer,
-        &loc.bucket,
         &loc.prefix,
         args.listing.page_size,
         args.listing.streams(),
@@ -201,12 +200,12 @@ pub async fn history_cmd(app: &App, args: &HistoryArgs) -> CliResult<Exit> {
             args.key
         )));
     }
-    require_versioned(&app.s3, &loc.bucket).await?;
+    require_versioned(&app.endpoint, &loc.bucket).await?;
     let key = loc.prefix.as_str();
     let mut spec = crate::source::SourceSpec::of(&args.listing, &args.snapshot);
     spec.streams = crate::listing::Streams::ONE;
     let timeline =
-        crate::source::load_timeline(&app.s3, printer, &loc.bucket, key, &spec, None).await?;
+        crate::source::load_timeline(&app.endpoint, printer, &loc.bucket, key, &spec, None).await?;
     let Some(h) = timeline.get(key) else {
         let others: Vec<String> = timeline
             .keys()
@@ -528,12 +527,12 @@ pub async fn diff_cmd(app: &App, args: &DiffArgs) -> CliResult<Exit> {
             rfc3339(to)
         )));
     }
-    require_versioned(&app.s3, &source.bucket).await?;
+    require_versioned(&app.endpoint, &source.bucket).await?;
     for note in [from_note, to_note].into_iter().flatten() {
         printer.info(note);
     }
     let timeline = crate::source::load_timeline(
-        &app.s3,
+        &app.endpoint,
         printer,
         &source.bucket,
         &source.prefix,
@@ -862,11 +861,10 @@ pub async fn timeline_cmd(app: &App, args: &TimelineArgs) -> CliResult<Exit> {
     if let Some(svg) = &args.svg {
         check_writable(svg)?;
     }
-    require_versioned(&app.s3, &source.bucket).await?;
-    let timeline = list_timeline(
-        &app.s3,
+    require_versioned(&app.endpoint, &source.bucket).await?;
+    let timeline = list_bucket(
+        &app.endpoint.bucket(&source.bucket),
         printer,
-        &source.bucket,
         &source.prefix,
         args.listing.page_size,
         args.listing.streams(),
@@ -911,7 +909,7 @@ pub async fn timeline_cmd(app: &App, args: &TimelineArgs) -> CliResult<Exit> {
     let incidents: Vec<IncidentSpan> = if args.no_incidents {
         Vec::new()
     } else {
-        let report = scan::detect(&app.s3, printer, &source, &timeline, &args.detect).await?;
+        let report = scan::detect(&app.endpoint, printer, &source, &timeline, &args.detect).await?;
         if report.stats.restore_writes_ignored > 0 {
             printer.info(format!(
                 "{} entries that put older versions' bytes back in a burst (a restore's writes, s3rewind's or another tool's) were left out of incident detection",

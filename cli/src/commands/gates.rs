@@ -43,7 +43,11 @@ pub async fn check(
     let window_days = (Utc::now() - at).num_days();
     let rules = tolerate(
         "lifecycle rules",
-        clients.source.noncurrent_expirations(&source.bucket).await,
+        clients
+            .source_endpoint
+            .config(&source.bucket)
+            .noncurrent_expirations()
+            .await,
     )?;
     for (rule, prefix, days) in rules {
         let overlaps = prefix.starts_with(&source.prefix) || source.prefix.starts_with(&prefix);
@@ -60,7 +64,11 @@ pub async fn check(
     if let Some(bucket) = dest_bucket {
         let retention = tolerate(
             "object lock configuration",
-            clients.dest.default_retention(bucket).await,
+            clients
+                .dest_endpoint
+                .config(bucket)
+                .default_retention()
+                .await,
         )?;
         if let Some((mode, days, years)) = retention {
             out.push(Warning::DefaultRetention {
@@ -70,7 +78,7 @@ pub async fn check(
                 years,
             });
         }
-        if let Ok(v) = clients.dest.versioning(bucket).await
+        if let Ok(v) = clients.dest_endpoint.bucket(bucket).versioning().await
             && v.mfa_delete
         {
             out.push(Warning::MfaDelete {

@@ -67,7 +67,7 @@ pub async fn index_cmd(app: &App, args: &IndexArgs) -> CliResult<Exit> {
     // An older report than the index would take it back in time: refused before the
     // report's data files are read.
     if let (Some(h), Some(manifest)) = (&old, &args.inventory) {
-        let created = crate::source::inventory_created(&app.s3, manifest).await?;
+        let created = crate::source::inventory_created(&app.endpoint, manifest).await?;
         if created < h.created {
             return Err(CliError::refused(format!(
                 "the inventory {manifest} was taken {}, before the index {} ({}): it would take the index back in time; give a newer report; nothing was written",
@@ -78,14 +78,14 @@ pub async fn index_cmd(app: &App, args: &IndexArgs) -> CliResult<Exit> {
         }
     }
     if !spec.is_snapshot() {
-        require_versioned(&app.s3, &loc.bucket).await?;
+        require_versioned(&app.endpoint, &loc.bucket).await?;
     }
     // A listing shows the bucket as it was when it started.
     let started = Utc::now();
-    let calls_before = app.s3.list_calls();
+    let calls_before = app.endpoint.list_calls();
     let (timeline, taken) =
-        load_with_age(&app.s3, printer, &loc.bucket, &loc.prefix, &spec).await?;
-    let list_calls = app.s3.list_calls() - calls_before;
+        load_with_age(&app.endpoint, printer, &loc.bucket, &loc.prefix, &spec).await?;
+    let list_calls = app.endpoint.list_calls() - calls_before;
     let (source, created) = match taken {
         Some((what, created)) => (what, created),
         None => ("listing", started),

@@ -1,18 +1,16 @@
 //! `plan`, `restore` and `apply`, and the planning steps other commands share.
 
 use crate::args::{ApplyArgs, DetectArgs, ExecArgs, PlanArgs, RestoreArgs, Target};
-use crate::bucket::Bucket;
 use crate::error::{CliError, CliResult, Exit, from_s3};
-use crate::execute::{ArchiveRestore, ExecConfig, ExecReport, execute};
+use crate::execute::{ArchiveRestore, ExecConfig, ExecReport};
 use crate::journal::{self, Journal, Line};
-use crate::listing::{Streams, list_timeline, stream_bucket};
+use crate::listing::{Streams, list_bucket, stream_bucket};
 use crate::output::{Printer, human_bytes};
 use crate::pipeline::App;
 pub use crate::pipeline::{Clients, require_versioned, rfc3339};
 use crate::pipeline::{filter_of, key_selection, resolve_time, to_source_key};
 use crate::planning::StreamPlanner;
 use crate::s3::ConnectOptions;
-use crate::s3::S3Bucket;
 use chrono::{DateTime, Utc};
 use s3rewind_engine::select::KeySelection;
 use s3rewind_engine::{
@@ -23,7 +21,6 @@ use s3rewind_engine::{
 use serde_json::json;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// The name and version of the JSON result of `restore`, `apply` and `undo`:
@@ -139,14 +136,14 @@ pub(crate) async fn check_buckets(
 ) -> CliResult<Vec<Warning>> {
     let sv = clients
         .source
-        .versioning(&source.bucket)
+        .versioning()
         .await
         .map_err(|e| from_s3(e, &source.bucket))?;
     let dv = match destination {
         Destination::Bucket { location } => Some(
             clients
                 .dest
-                .versioning(&location.bucket)
+                .versioning()
                 .await
                 .map_err(|e| from_s3(e, &location.bucket))?
                 .status,
@@ -212,13 +209,13 @@ pub(crate) async fn prepare(
     {
         return prepare_streamed(clients, printer, req, at, known, None).await;
     }
-    let s3 = &clients.source;
+    let endpoint = &clients.source_endpoint;
     let latest = match &req.spec {
         TargetSpec::At(at) => Some(*at),
         _ => None,
     };
     let (timeline, taken) = crate::source::load_checked(
-        s3,
+        endpoint,
         printer,
         &req.source.bucket,
         &req.source.prefix,
@@ -245,10 +242,9 @@ pub(crate) async fn prepare(
     let (current, versions_now) = match &req.destination {
         Destination::InPlace => (timeline.current(), timeline.len() as u64),
         Destination::Bucket { location } => {
-            let dest = list_timeline(
+            let dest = list_bucket(
                 &clients.dest,
                 printer,
-                &location.bucket,
                 &location.prefix,
                 req.page_size,
                 req.list_streams,
@@ -265,7 +261,7 @@ pub(crate) async fn prepare(
         TargetSpec::At(at) => (*at, timeline.state_at(*at)),
         TargetSpec::BeforeCorruption(d) | TargetSpec::PerKey(d) => {
             let report =
-                crate::commands::scan::detect(s3, printer, &req.source, &timeline, d).await?;
+                crate::commands::scan::detect(endpoint, printer, &req.source, &timeline, d).await?;
             let Some(at) = s3rewind_engine::detect::restore_point(&report) else {
                 let c = &report.coverage;
                 return Err(CliError::new(
@@ -359,11 +355,9 @@ async fn prepare_streamed(
     // version of each key is kept).
     let dest = match &req.destination {
         Destination::Bucket { location } => {
-            let b: Arc<dyn Bucket> =
-                Arc::new(S3Bucket::new(clients.dest.clone(), &location.bucket));
             let (tx, mut rx) = mpsc::channel::<Timeline>(4);
             let listing = stream_bucket(
-                &b,
+                &clients.dest,
                 printer,
                 &location.prefix,
                 req.page_size,
@@ -403,7 +397,7 @@ async fn prepare_streamed(
     planner.keep_target(req.keep_target);
     let (tx, rx) = mpsc::channel::<Timeline>(4);
     let listing = crate::source::stream_timeline(
-        &clients.source,
+        &clients.source_endpoint,
         printer,
         &req.source.bucket,
         &req.source.prefix,
@@ -557,15 +551,11 @@ pub(crate) async fn annotate_archived(clients: &Clients, p: &mut RestorePlan) ->
     let mut tasks = tokio::task::JoinSet::new();
     let mut found = Vec::new();
     for chunk in candidates.chunks(candidates.len().div_ceil(16).max(1)) {
-        let (s3, bucket, chunk) = (
-            clients.source.clone(),
-            p.source.bucket.clone(),
-            chunk.to_vec(),
-        );
+        let (source, chunk) = (clients.source.clone(), chunk.to_vec());
         tasks.spawn(async move {
             let mut out = Vec::new();
             for (key, source_key, vid) in chunk {
-                match s3.head(&bucket, &source_key, Some(&vid)).await {
+                match source.head(&source_key, Some(&vid)).await {
                     Ok(Some(h)) if h.archive_status.is_some() => out.push(Ok((key, vid, h))),
                     Ok(_) => {}
                     Err(e) => out.push(Err(e)),
@@ -796,7 +786,13 @@ pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
     let printer = &app.printer;
     let mut req = resolve(&args.target, &app.connect)?;
     req.keep_target = false;
-    let clients = Clients::new(app, req.dest_connect.as_ref()).await;
+    let clients = Clients::new(
+        app,
+        &req.source,
+        &req.destination,
+        req.dest_connect.as_ref(),
+    )
+    .await;
     let mut warnings =
         check_buckets(&clients, printer, &req.source, &req.destination, false).await?;
     let prepared = prepare(&clients, printer, &req, &|_| Ok(Vec::new())).await?;
@@ -1015,7 +1011,13 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     let printer = &app.printer;
     let mut req = resolve(&args.target, &app.connect)?;
     req.keep_target = !args.dry_run && !args.exec.no_verify && !req.source_spec.is_snapshot();
-    let clients = Clients::new(app, req.dest_connect.as_ref()).await;
+    let clients = Clients::new(
+        app,
+        &req.source,
+        &req.destination,
+        req.dest_connect.as_ref(),
+    )
+    .await;
     let mut warnings = check_buckets(
         &clients,
         printer,
@@ -1150,19 +1152,13 @@ pub(crate) async fn restore_streamed(
             return Ok(None);
         };
         let j = open_journal(journal_path, &req.source, &req.destination, at)?;
-        let sides = (
-            req.source.bucket.as_str(),
-            location.bucket.as_str(),
-            location.prefix.as_str(),
-        );
-        let r = crate::execute::execute_stream(
-            &clients.source,
-            &clients.dest,
-            clients.separate,
-            sides,
+        let r = crate::execute::run_stream(
+            clients.buckets(),
+            &location.prefix,
             &config,
             Some(j),
             printer,
+            None,
             first,
             rx,
         )
@@ -1239,16 +1235,7 @@ pub(crate) async fn execute_plan(
         }
         _ => {
             let j = open_journal(journal_path, &p.source, &p.destination, p.at)?;
-            execute(
-                &clients.source,
-                &clients.dest,
-                clients.separate,
-                p,
-                &config,
-                Some(j),
-                printer,
-            )
-            .await
+            crate::execute::run_plan(clients.buckets(), p, &config, Some(j), printer, None).await
         }
     };
     r.already_done += already_done;
@@ -1263,7 +1250,8 @@ async fn abort_left_over_uploads(
 ) -> CliResult<()> {
     let open = journal::open_uploads(&journal::read(journal_path)?);
     for (bucket, key, upload_id) in &open {
-        match clients.dest.abort_multipart(bucket, key, upload_id).await {
+        let upload = clients.dest_endpoint.bucket(bucket);
+        match upload.abort_multipart(key, upload_id).await {
             Ok(()) => printer.info(format!(
                 "aborted multipart upload {upload_id} of {key:?} left open by an interrupted run"
             )),
@@ -1298,7 +1286,7 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
     })?;
     let mut p = RestorePlan::from_json(&text)
         .map_err(|e| CliError::usage(format!("{}: {e}", args.plan.display())))?;
-    let clients = Clients::new(app, None).await;
+    let clients = Clients::new(app, &p.source, &p.destination, None).await;
     check_buckets(&clients, printer, &p.source, &p.destination, true).await?;
     for w in gate_warnings(&clients, &p.source, &p.destination, p.at).await? {
         if !p.warnings.contains(&w) {
@@ -1338,7 +1326,7 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
             (Some(d), Some(bucket)) => {
                 let now = clients
                     .dest
-                    .head(bucket, &d.key, None)
+                    .head(&d.key, None)
                     .await
                     .map_err(|e| from_s3(e, bucket))?;
                 match (&a, now) {
@@ -1418,10 +1406,9 @@ pub(crate) async fn verify_after(
             return Ok(exit);
         }
         None => {
-            listed = list_timeline(
+            listed = list_bucket(
                 &clients.source,
                 printer,
-                &p.source.bucket,
                 &p.source.prefix,
                 listing.0,
                 listing.1,
@@ -1434,7 +1421,7 @@ pub(crate) async fn verify_after(
     let side = match &p.destination {
         Destination::InPlace => crate::commands::verify::Side::InPlace,
         Destination::Bucket { location } => crate::commands::verify::Side::Bucket {
-            client: clients.dest.clone(),
+            bucket: clients.dest.clone(),
             location: location.clone(),
         },
         Destination::Directory { path } => {

@@ -22,7 +22,7 @@ use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::output::Printer;
 use crate::pipeline::App;
 use crate::pipeline::{require_versioned, resolve_time, rfc3339};
-use crate::s3::{ErrorKind, S3, S3Error};
+use crate::s3::{ErrorKind, S3Error, SharedEndpoint as S3};
 use s3rewind_engine::detect::{
     ContentSample, DetectOptions, SAMPLE_BYTES, ScanReport, restore_point, sample_plan,
 };
@@ -652,9 +652,9 @@ pub async fn scan_cmd(app: &App, args: &ScanArgs) -> CliResult<Exit> {
         },
         &args.detect,
     )?;
-    require_versioned(&app.s3, &source.bucket).await?;
+    require_versioned(&app.endpoint, &source.bucket).await?;
     let timeline = crate::source::load_timeline(
-        &app.s3,
+        &app.endpoint,
         printer,
         &source.bucket,
         &source.prefix,
@@ -662,7 +662,7 @@ pub async fn scan_cmd(app: &App, args: &ScanArgs) -> CliResult<Exit> {
         None,
     )
     .await?;
-    let report = detect(&app.s3, printer, &source, &timeline, &args.detect).await?;
+    let report = detect(&app.endpoint, printer, &source, &timeline, &args.detect).await?;
     print_report(
         printer,
         &source,

@@ -20,7 +20,7 @@ use crate::execute::{ExecConfig, ExecReport, KeyIssue};
 use crate::journal::{self, Done, Journal, Line, Op};
 use crate::output::Printer;
 use crate::run::{Items, Job, Probe, RunOptions, Step};
-use crate::s3::{ErrorKind, S3, S3Bucket};
+use crate::s3::ErrorKind;
 use chrono::{DateTime, Utc};
 use s3rewind_engine::paths::{
     PathError, RelPath, file_folder_conflicts, key_to_path, relative_key,
@@ -389,7 +389,7 @@ fn sort_out(plan: &RestorePlan) -> (Vec<FileJob>, Vec<KeyIssue>, Vec<KeyIssue>) 
 
 /// Execute a plan whose destination is a directory.
 pub async fn execute(
-    s3: &S3,
+    source: &Arc<dyn Bucket>,
     plan: &RestorePlan,
     config: &ExecConfig,
     journal_path: &Path,
@@ -429,7 +429,7 @@ pub async fn execute(
     };
     let count = jobs.len();
     let ctx = Arc::new(Ctx {
-        src: Arc::new(S3Bucket::new(s3.clone(), plan.source.bucket.clone())),
+        src: source.clone(),
         jobs,
         dir_name: path.clone(),
         root,

@@ -28,12 +28,12 @@ use crate::commands::restore::{
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::execute::{ExecReport, KeyIssue};
 use crate::journal::{self, Done, Journal, Line, Op};
-use crate::listing::list_timeline;
+use crate::listing::list_bucket;
 use crate::output::{Printer, human_bytes};
 use crate::pipeline::App;
 use crate::pipeline::resolve_time;
 use crate::run::{Items, Job, Probe, RunOptions, Step};
-use crate::s3::{BucketVersioning, ErrorKind, S3Bucket};
+use crate::s3::{BucketVersioning, ErrorKind};
 use chrono::{DateTime, SubsecRound, Utc};
 use s3rewind_engine::{
     Destination, ListOrder, Location, PlanOptions, TimelineBuilder, Version, parse_s3_uri, plan,
@@ -109,7 +109,7 @@ pub async fn undelete_cmd(app: &App, args: &UndeleteArgs) -> CliResult<Exit> {
         }
         None => None,
     };
-    let clients = Clients::new(app, None).await;
+    let clients = Clients::new(app, &source, &Destination::InPlace, None).await;
     // Never versioned: refused; Suspended: refused unless only looking (as for restore).
     let warnings = check_buckets(
         &clients,
@@ -120,9 +120,9 @@ pub async fn undelete_cmd(app: &App, args: &UndeleteArgs) -> CliResult<Exit> {
     )
     .await?;
     if args.remove_delete_markers {
-        let v = app
-            .s3
-            .versioning(&source.bucket)
+        let v = clients
+            .source
+            .versioning()
             .await
             .map_err(|e| from_s3(e, &source.bucket))?;
         match check_marker_removal(&source.bucket, &v) {
@@ -132,10 +132,9 @@ pub async fn undelete_cmd(app: &App, args: &UndeleteArgs) -> CliResult<Exit> {
     }
     // The instant of the listing: what the plan is "at" (the state now, plus the keys).
     let now = Utc::now().trunc_subsecs(0);
-    let timeline = list_timeline(
-        &app.s3,
+    let timeline = list_bucket(
+        &clients.source,
         printer,
-        &source.bucket,
         &source.prefix,
         args.listing.page_size,
         args.listing.streams(),
@@ -481,7 +480,7 @@ async fn execute_removal(
 ) -> RemoveReport {
     let started = Instant::now();
     let ctx = Arc::new(RemoveCtx {
-        bucket: Arc::new(S3Bucket::new(app.s3.clone(), source.bucket.clone())),
+        bucket: app.endpoint.bucket(&source.bucket),
         keys: found.keys.clone(),
         journal,
         removed: Mutex::new(Vec::new()),

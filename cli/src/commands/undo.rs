@@ -90,13 +90,13 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
         }));
         return Ok(Exit::Ok);
     }
-    let clients = Clients::new(app, None).await;
     let mut worst = Exit::Ok;
     for (bucket, keys) in per_bucket {
         let location = Location {
             bucket: bucket.clone(),
             prefix: String::new(),
         };
+        let clients = Clients::new(app, &location, &Destination::InPlace, None).await;
         check_buckets(
             &clients,
             printer,
@@ -133,7 +133,7 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
         for (key, id) in undo::versions_to_read(&touches) {
             let head = clients
                 .source
-                .head(&bucket, &key, Some(&id))
+                .head(&key, Some(&id))
                 .await
                 .map_err(|e| from_s3(e, &bucket))?
                 .ok_or_else(|| {

@@ -20,12 +20,12 @@
 //! Any difference gives exit 1 and a list of the keys with the reason.
 
 use crate::args::VerifyArgs;
+use crate::bucket::Bucket;
 use crate::error::{CliError, CliResult, Exit};
-use crate::listing::{Streams, list_timeline};
+use crate::listing::{Streams, list_bucket};
 use crate::output::{Printer, human_bytes};
 use crate::pipeline::App;
 use crate::pipeline::{require_versioned, resolve_time, rfc3339};
-use crate::s3::S3;
 use chrono::{DateTime, Utc};
 use s3rewind_engine::select::KeyFilter;
 use s3rewind_engine::verify::{KeyCheck, Outcome, compare, recognise_copies};
@@ -38,6 +38,7 @@ use std::collections::VecDeque;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 use tokio::task::JoinSet;
@@ -158,10 +159,10 @@ pub struct VerifyReport {
 pub enum Side {
     /// The source bucket itself.
     InPlace,
-    /// Another bucket or prefix, through its own client.
+    /// Another bucket or prefix (possibly behind another endpoint).
     Bucket {
-        /// The destination's client.
-        client: S3,
+        /// The destination bucket.
+        bucket: Arc<dyn Bucket>,
         /// Bucket and prefix.
         location: Location,
     },
@@ -298,7 +299,7 @@ fn sha256_of_file(path: &Path) -> std::io::Result<(String, u64)> {
 #[allow(clippy::too_many_arguments)]
 pub async fn check(
     printer: &Printer,
-    source_client: &S3,
+    source_bucket: &Arc<dyn Bucket>,
     source: &Location,
     side: &Side,
     at: DateTime<Utc>,
@@ -312,26 +313,16 @@ pub async fn check(
 ) -> CliResult<VerifyReport> {
     let current = match (current, side) {
         (Some(c), _) => c,
-        (None, Side::InPlace) => list_timeline(
-            source_client,
-            printer,
-            &source.bucket,
-            &source.prefix,
-            listing.0,
-            listing.1,
-        )
-        .await?
-        .current(),
-        (None, Side::Bucket { client, location }) => list_timeline(
-            client,
-            printer,
-            &location.bucket,
-            &location.prefix,
-            listing.0,
-            listing.1,
-        )
-        .await?
-        .current(),
+        (None, Side::InPlace) => {
+            list_bucket(source_bucket, printer, &source.prefix, listing.0, listing.1)
+                .await?
+                .current()
+        }
+        (None, Side::Bucket { bucket, location }) => {
+            list_bucket(bucket, printer, &location.prefix, listing.0, listing.1)
+                .await?
+                .current()
+        }
         (None, Side::Directory(dir)) => directory_state(dir, source, target),
     };
     let mut current = current;
@@ -380,8 +371,8 @@ pub async fn check(
         checks: Vec::new(),
         hashes: Default::default(),
     };
-    if let Side::Bucket { client, location } = side {
-        read_back_null_copies(client, &location.bucket, &mut checks, &mut report).await;
+    if let Side::Bucket { bucket, .. } = side {
+        read_back_null_copies(bucket.as_ref(), &mut checks, &mut report).await;
     }
     let pending: Vec<usize> = checks
         .iter()
@@ -392,8 +383,7 @@ pub async fn check(
     if !pending.is_empty() {
         read_content(
             printer,
-            source_client,
-            source,
+            source_bucket,
             side,
             &mut checks,
             pending,
@@ -482,8 +472,7 @@ fn difference(
 /// request each): radosgw lists such a copy with the source's size and ETag while reads
 /// return another object, which no listing can show.
 async fn read_back_null_copies(
-    client: &S3,
-    bucket: &str,
+    bucket: &dyn Bucket,
     checks: &mut [KeyCheck],
     report: &mut VerifyReport,
 ) {
@@ -491,7 +480,7 @@ async fn read_back_null_copies(
         c.outcome == Outcome::SameSizeAndEtag && c.expected.as_ref().is_some_and(|v| v.is_null())
     }) {
         let exp = c.expected.as_ref().expect("filtered");
-        let problem = match client.head(bucket, &c.key, None).await {
+        let problem = match bucket.head(&c.key, None).await {
             Ok(Some(h)) if h.size == exp.size && h.etag == exp.etag => continue,
             Ok(Some(h)) => format!(
                 "listed with the source's size and ETag, but reads as another object ({}, ETag {})",
@@ -625,18 +614,19 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// SHA-256 (hex) and length of one version's content, streamed.
+/// SHA-256 (hex) and length of one version's content (`None`: of the current object),
+/// streamed.
 async fn sha256_of(
-    s3: &S3,
-    bucket: &str,
+    bucket: &dyn Bucket,
     key: &str,
-    version_id: &str,
+    version_id: Option<&str>,
 ) -> Result<(String, u64), String> {
     let mut w = HashWriter(Sha256::new());
-    let n = s3
-        .download(bucket, key, version_id, &mut w)
-        .await
-        .map_err(|e| e.to_string())?;
+    let n = match version_id {
+        Some(v) => bucket.download(key, v, &mut w).await,
+        None => bucket.download_current(key, &mut w).await,
+    }
+    .map_err(|e| e.to_string())?;
     Ok((hex(&w.0.finalize()), n))
 }
 
@@ -644,8 +634,7 @@ async fn sha256_of(
 #[allow(clippy::too_many_arguments)]
 async fn read_content(
     printer: &Printer,
-    source_client: &S3,
-    source: &Location,
+    source_bucket: &Arc<dyn Bucket>,
     side: &Side,
     checks: &mut [KeyCheck],
     pending: Vec<usize>,
@@ -664,34 +653,23 @@ async fn read_content(
                 continue;
             };
             let src = (
-                source_client.clone(),
-                source.bucket.clone(),
+                source_bucket.clone(),
                 src_key.clone(),
                 exp.version_id.to_string(),
             );
             // The destination is read as users read it: its current object, no version id.
             let dst: Dest = match side {
-                Side::InPlace => Dest::S3(
-                    source_client.clone(),
-                    source.bucket.clone(),
-                    c.key.clone(),
-                    String::new(),
-                ),
-                Side::Bucket { client, location } => Dest::S3(
-                    client.clone(),
-                    location.bucket.clone(),
-                    c.key.clone(),
-                    String::new(),
-                ),
+                Side::InPlace => Dest::Bucket(source_bucket.clone(), c.key.clone()),
+                Side::Bucket { bucket, .. } => Dest::Bucket(bucket.clone(), c.key.clone()),
                 Side::Directory(dir) => match s3rewind_engine::paths::key_to_path(&c.key) {
                     Ok(rel) => Dest::File(dir.join(rel.as_str())),
                     Err(e) => Dest::Invalid(e.to_string()),
                 },
             };
             tasks.spawn(async move {
-                let a = sha256_of(&src.0, &src.1, &src.2, &src.3).await;
+                let a = sha256_of(src.0.as_ref(), &src.1, Some(&src.2)).await;
                 let b = match dst {
-                    Dest::S3(s3, bucket, key, vid) => sha256_of(&s3, &bucket, &key, &vid).await,
+                    Dest::Bucket(bucket, key) => sha256_of(bucket.as_ref(), &key, None).await,
                     Dest::File(path) => tokio::task::spawn_blocking(move || {
                         sha256_of_file(&path)
                             .map_err(|e| format!("reading {}: {e}", path.display()))
@@ -733,7 +711,8 @@ async fn read_content(
 
 /// The destination side of one content read.
 enum Dest {
-    S3(S3, String, String, String),
+    /// The current object of a key.
+    Bucket(Arc<dyn Bucket>, String),
     File(PathBuf),
     Invalid(String),
 }
@@ -743,7 +722,7 @@ pub async fn verify_cmd(app: &App, args: &VerifyArgs) -> CliResult<Exit> {
     let printer = &app.printer;
     let source = parse_s3_uri(&args.source)?;
     let (at, note) = resolve_time(&args.at)?;
-    require_versioned(&app.s3, &source.bucket).await?;
+    require_versioned(&app.endpoint, &source.bucket).await?;
     if let Some(note) = note {
         printer.info(note);
     }
@@ -754,7 +733,7 @@ pub async fn verify_cmd(app: &App, args: &VerifyArgs) -> CliResult<Exit> {
                 Side::InPlace
             } else {
                 Side::Bucket {
-                    client: app.s3.clone(),
+                    bucket: app.endpoint.bucket(&location.bucket),
                     location,
                 }
             }
@@ -772,7 +751,7 @@ pub async fn verify_cmd(app: &App, args: &VerifyArgs) -> CliResult<Exit> {
     };
     let started = Instant::now();
     let timeline = crate::source::load_timeline(
-        &app.s3,
+        &app.endpoint,
         printer,
         &source.bucket,
         &source.prefix,
@@ -790,7 +769,7 @@ pub async fn verify_cmd(app: &App, args: &VerifyArgs) -> CliResult<Exit> {
     };
     let report = check(
         printer,
-        &app.s3,
+        &app.endpoint.bucket(&source.bucket),
         &source,
         &side,
         at,

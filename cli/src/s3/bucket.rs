@@ -1,11 +1,16 @@
-//! [`S3Bucket`]: the [`Bucket`] trait over the SDK client ([`S3`]).
+//! [`S3Bucket`]: the [`Bucket`] and [`BucketConfig`] traits over the SDK client ([`S3`]).
+//! Outside this module a bucket is only ever reached through them (see
+//! [`Endpoint`](crate::bucket::Endpoint), which `S3` implements).
 
 use super::{
     Acl, ArchiveRestoreState, BucketVersioning, CopyRequest, Head, ListRequest, ObjectAttrs,
     ObjectsPage, RawPage, S3, S3Error,
 };
-use crate::bucket::Bucket;
+use crate::bucket::{Bucket, BucketConfig, Capabilities, FirstBytes, PutReply};
 use async_trait::async_trait;
+use s3rewind_engine::audit::{
+    Encryption, LifecycleRule, ObjectLock, PublicAccessBlock, ReplicationRule,
+};
 
 /// One bucket behind an S3 endpoint.
 #[derive(Debug, Clone)]
@@ -16,16 +21,11 @@ pub struct S3Bucket {
 
 impl S3Bucket {
     /// The bucket `name` reached through `s3`.
-    pub fn new(s3: S3, name: impl Into<String>) -> Self {
+    pub(super) fn new(s3: S3, name: impl Into<String>) -> Self {
         S3Bucket {
             s3,
             name: name.into(),
         }
-    }
-
-    /// The client.
-    pub fn client(&self) -> &S3 {
-        &self.s3
     }
 }
 
@@ -33,6 +33,10 @@ impl S3Bucket {
 impl Bucket for S3Bucket {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.s3.capabilities()
     }
 
     async fn versioning(&self) -> Result<BucketVersioning, S3Error> {
@@ -176,5 +180,70 @@ impl Bucket for S3Bucket {
         self.s3
             .request_archive_restore(&self.name, key, version_id, days, tier)
             .await
+    }
+
+    async fn download_current(
+        &self,
+        key: &str,
+        out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    ) -> Result<u64, S3Error> {
+        // An empty version id reads the current object, in one request.
+        self.s3.download(&self.name, key, "", out).await
+    }
+
+    async fn first_bytes(
+        &self,
+        key: &str,
+        version_id: &str,
+        len: usize,
+    ) -> Result<FirstBytes, S3Error> {
+        self.s3.first_bytes(&self.name, key, version_id, len).await
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<PutReply, S3Error> {
+        let (etag, version_id) = self
+            .s3
+            .put_plain(&self.name, key, body, content_type)
+            .await?;
+        Ok(PutReply { etag, version_id })
+    }
+}
+
+#[async_trait]
+impl BucketConfig for S3Bucket {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    async fn lifecycle_rules(&self) -> Result<Option<Vec<LifecycleRule>>, S3Error> {
+        self.s3.lifecycle_rules(&self.name).await
+    }
+
+    async fn replication_rules(&self) -> Result<Option<Vec<ReplicationRule>>, S3Error> {
+        self.s3.replication_rules(&self.name).await
+    }
+
+    async fn object_lock(&self) -> Result<Option<ObjectLock>, S3Error> {
+        self.s3.object_lock(&self.name).await
+    }
+
+    async fn default_retention(&self) -> Result<Option<(String, i32, i32)>, S3Error> {
+        self.s3.default_retention(&self.name).await
+    }
+
+    async fn policy(&self) -> Result<Option<String>, S3Error> {
+        self.s3.bucket_policy(&self.name).await
+    }
+
+    async fn public_access_block(&self) -> Result<Option<PublicAccessBlock>, S3Error> {
+        self.s3.public_access_block(&self.name).await
+    }
+
+    async fn encryption(&self) -> Result<Option<Encryption>, S3Error> {
+        self.s3.encryption(&self.name).await
+    }
+
+    async fn region(&self) -> Result<Option<String>, S3Error> {
+        self.s3.bucket_region(&self.name).await
     }
 }

@@ -30,7 +30,7 @@ fn bucket_of_arn(arn: &str) -> String {
 
 impl S3 {
     /// GetBucketLifecycleConfiguration: every rule, enabled or not.
-    pub async fn lifecycle_rules(
+    pub(super) async fn lifecycle_rules(
         &self,
         bucket: &str,
     ) -> Result<Option<Vec<LifecycleRule>>, S3Error> {
@@ -83,7 +83,7 @@ impl S3 {
     }
 
     /// GetBucketReplication: every rule (the destination's region is not filled in).
-    pub async fn replication_rules(
+    pub(super) async fn replication_rules(
         &self,
         bucket: &str,
     ) -> Result<Option<Vec<ReplicationRule>>, S3Error> {
@@ -144,7 +144,7 @@ impl S3 {
     }
 
     /// GetObjectLockConfiguration.
-    pub async fn object_lock(&self, bucket: &str) -> Result<Option<ObjectLock>, S3Error> {
+    pub(super) async fn object_lock(&self, bucket: &str) -> Result<Option<ObjectLock>, S3Error> {
         let out = match self
             .client
             .get_object_lock_configuration()
@@ -178,7 +178,7 @@ impl S3 {
     }
 
     /// GetBucketPolicy: the policy's JSON text.
-    pub async fn bucket_policy(&self, bucket: &str) -> Result<Option<String>, S3Error> {
+    pub(super) async fn bucket_policy(&self, bucket: &str) -> Result<Option<String>, S3Error> {
         match self.client.get_bucket_policy().bucket(bucket).send().await {
             Ok(o) => Ok(o.policy().map(str::to_owned)),
             Err(e) => {
@@ -189,7 +189,7 @@ impl S3 {
     }
 
     /// GetPublicAccessBlock.
-    pub async fn public_access_block(
+    pub(super) async fn public_access_block(
         &self,
         bucket: &str,
     ) -> Result<Option<PublicAccessBlock>, S3Error> {
@@ -216,7 +216,7 @@ impl S3 {
     }
 
     /// GetBucketEncryption: the first rule's default.
-    pub async fn encryption(&self, bucket: &str) -> Result<Option<Encryption>, S3Error> {
+    pub(super) async fn encryption(&self, bucket: &str) -> Result<Option<Encryption>, S3Error> {
         match self
             .client
             .get_bucket_encryption()
@@ -241,7 +241,7 @@ impl S3 {
 
     /// GetBucketLocation: the region (`us-east-1` for an empty constraint, `eu-west-1`
     /// for the legacy `EU`).
-    pub async fn bucket_region(&self, bucket: &str) -> Result<Option<String>, S3Error> {
+    pub(super) async fn bucket_region(&self, bucket: &str) -> Result<Option<String>, S3Error> {
         match self
             .client
             .get_bucket_location()

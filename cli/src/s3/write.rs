@@ -97,7 +97,7 @@ impl S3 {
     /// content headers with `MetadataDirective=COPY`, tags with `TaggingDirective=COPY`)
     /// and re-applying what it does not: storage class, SSE-KMS settings and the website
     /// redirect location. Returns the new version id (`null` on unversioned buckets).
-    pub async fn copy(&self, r: &CopyRequest<'_>) -> Result<String, S3Error> {
+    pub(super) async fn copy(&self, r: &CopyRequest<'_>) -> Result<String, S3Error> {
         let mut req = self
             .client
             .copy_object()
@@ -162,7 +162,11 @@ impl S3 {
     }
 
     /// DeleteObject without a version id: adds a delete marker. Returns its version id.
-    pub async fn add_delete_marker(&self, bucket: &str, key: &str) -> Result<String, S3Error> {
+    pub(super) async fn add_delete_marker(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> Result<String, S3Error> {
         let out = self
             .client
             .delete_object()
@@ -178,7 +182,7 @@ impl S3 {
 
     /// DeleteObject with a version id: removes that version or delete marker
     /// **permanently**. Only `undelete --remove-delete-markers` uses it, on delete markers.
-    pub async fn delete_version(
+    pub(super) async fn delete_version(
         &self,
         bucket: &str,
         key: &str,
@@ -203,7 +207,7 @@ impl S3 {
     /// CreateMultipartUpload carrying everything a copy must keep: user metadata,
     /// content headers, Expires, tags, storage class, SSE-KMS settings and the website
     /// redirect (UploadPartCopy carries none of them). Returns the upload id.
-    pub async fn create_multipart(
+    pub(super) async fn create_multipart(
         &self,
         bucket: &str,
         key: &str,
@@ -230,7 +234,7 @@ impl S3 {
     /// UploadPartCopy of one byte range (inclusive) of a source version. Returns the
     /// part's ETag.
     #[allow(clippy::too_many_arguments)]
-    pub async fn upload_part_copy(
+    pub(super) async fn upload_part_copy(
         &self,
         bucket: &str,
         key: &str,
@@ -271,7 +275,7 @@ impl S3 {
     }
 
     /// UploadPart of bytes (used when streaming between two endpoints). Returns the ETag.
-    pub async fn upload_part(
+    pub(super) async fn upload_part(
         &self,
         bucket: &str,
         key: &str,
@@ -300,7 +304,7 @@ impl S3 {
 
     /// CompleteMultipartUpload; `parts` are (number, ETag) in order. Returns the new
     /// version id.
-    pub async fn complete_multipart(
+    pub(super) async fn complete_multipart(
         &self,
         bucket: &str,
         key: &str,
@@ -352,7 +356,7 @@ impl S3 {
     }
 
     /// AbortMultipartUpload (a missing upload counts as aborted).
-    pub async fn abort_multipart(
+    pub(super) async fn abort_multipart(
         &self,
         bucket: &str,
         key: &str,
@@ -381,7 +385,7 @@ impl S3 {
 
     /// PutObject of bytes with the attributes of a source version (streamed copies).
     /// Returns the new version id.
-    pub async fn put_with_attrs(
+    pub(super) async fn put_with_attrs(
         &self,
         bucket: &str,
         key: &str,
@@ -405,7 +409,7 @@ impl S3 {
 
     /// PutObject of plain bytes (a Batch Operations manifest). Returns the ETag (without
     /// quotes) and the version id, when the bucket keeps versions.
-    pub async fn put_plain(
+    pub(super) async fn put_plain(
         &self,
         bucket: &str,
         key: &str,

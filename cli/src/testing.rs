@@ -1,0 +1,364 @@
+//! Commands in process, on buckets in memory: the harness of the command tests (compiled
+//! for tests only).
+//!
+//! [`run_cmd`] parses a command line as the binary does (`Cli::try_parse_from`: exit 2 on
+//! a usage error), builds the [`App`] on the endpoints it is given instead of S3, runs
+//! [`crate::run`] and returns the exit code with what was printed to stdout and stderr
+//! (through a capturing [`Printer`]). [`FaultyEndpoint`] wraps every bucket of an
+//! endpoint in [`Faulty`], behind the retries the SDK would make.
+//!
+//! ```ignore
+//! let store = MemStore::new();
+//! store.insert("b", history);
+//! let out = run_cmd(&["restore", "s3://b", "--at", T, "--yes"], store.endpoint(), None).await;
+//! assert_eq!(out.exit, 0, "{}", out.stderr);
+//! ```
+
+use crate::args::Cli;
+use crate::bucket::{
+    Acl, ArchiveRestoreState, Bucket, BucketConfig, BucketVersioning, Capabilities, ConnectOptions,
+    Connector, CopyRequest, Endpoint, Faults, Faulty, FirstBytes, Head, ListRequest, ObjectAttrs,
+    ObjectsPage, PutReply, RawPage, S3Error,
+};
+use crate::error::Exit;
+use crate::output::Printer;
+use crate::pipeline::App;
+use async_trait::async_trait;
+use clap::Parser;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// What a command did: its exit code and what it printed.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The exit code the binary would return.
+    pub exit: u8,
+    /// Everything printed to stdout.
+    pub stdout: String,
+    /// Everything printed to stderr.
+    pub stderr: String,
+}
+
+impl Outcome {
+    /// stdout parsed as the one JSON document of `--output json`.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}): {}", self.stdout))
+    }
+}
+
+/// Hands out one endpoint whatever the options ask for: the destination of `--dest-*`
+/// options, a replica's region.
+#[derive(Debug)]
+pub struct Fixed(pub Arc<dyn Endpoint>);
+
+#[async_trait]
+impl Connector for Fixed {
+    async fn connect(&self, _opts: &ConnectOptions) -> Arc<dyn Endpoint> {
+        self.0.clone()
+    }
+}
+
+/// Run one command line (without the program name) on `endpoint`; `dest` is what the
+/// `--dest-*` options (and any other endpoint a command opens) reach, `endpoint` itself
+/// when `None`.
+pub async fn run_cmd(
+    args: &[&str],
+    endpoint: Arc<dyn Endpoint>,
+    dest: Option<Arc<dyn Endpoint>>,
+) -> Outcome {
+    let argv = std::iter::once("s3rewind").chain(args.iter().copied());
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(c) => c,
+        Err(e) => {
+            let text = e.render().to_string();
+            let usage = e.use_stderr();
+            return Outcome {
+                exit: if usage { Exit::Usage.code() } else { 0 },
+                stdout: if usage { String::new() } else { text.clone() },
+                stderr: if usage { text } else { String::new() },
+            };
+        }
+    };
+    let (printer, capture) = Printer::capturing(cli.global.output, cli.global.quiet);
+    let app = App {
+        printer,
+        connector: Arc::new(Fixed(dest.unwrap_or_else(|| endpoint.clone()))),
+        endpoint,
+        connect: App::connect_options(&cli.global),
+        verbose: cli.global.verbose > 0,
+    };
+    let exit = match crate::run(&cli, &app).await {
+        Ok(exit) => exit.code(),
+        Err(e) => {
+            app.printer.error(&e.message);
+            e.exit.code()
+        }
+    };
+    Outcome {
+        exit,
+        stdout: capture.stdout(),
+        stderr: capture.stderr(),
+    }
+}
+
+/// An endpoint whose every bucket is wrapped in [`Faulty`] (one per bucket name, so all
+/// handles of a bucket share its fault generator), behind [`SdkRetries`]: what a command
+/// sees of a misbehaving server through the SDK. Configuration reads pass through.
+#[derive(Debug)]
+pub struct FaultyEndpoint {
+    inner: Arc<dyn Endpoint>,
+    faults: Faults,
+    buckets: Mutex<HashMap<String, Arc<Faulty>>>,
+}
+
+impl FaultyEndpoint {
+    /// Wrap `inner`'s buckets; each bucket's generator is seeded from `faults.seed` and
+    /// the order in which buckets are first asked for.
+    pub fn new(inner: Arc<dyn Endpoint>, faults: Faults) -> Arc<FaultyEndpoint> {
+        Arc::new(FaultyEndpoint {
+            inner,
+            faults,
+            buckets: Mutex::default(),
+        })
+    }
+
+    /// Calls made to the faulty buckets so far (faulty or not).
+    pub fn calls(&self) -> u64 {
+        self.lock().values().map(|f| f.calls()).sum()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Faulty>>> {
+        self.buckets.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Endpoint for FaultyEndpoint {
+    fn bucket(&self, name: &str) -> Arc<dyn Bucket> {
+        let mut buckets = self.lock();
+        let seed = self.faults.seed.wrapping_add(buckets.len() as u64);
+        let faulty = buckets
+            .entry(name.to_owned())
+            .or_insert_with(|| {
+                let faults = Faults {
+                    seed,
+                    ..self.faults.clone()
+                };
+                Arc::new(Faulty::new(self.inner.bucket(name), faults))
+            })
+            .clone();
+        Arc::new(SdkRetries {
+            inner: faulty,
+            attempts: crate::s3::READ_ATTEMPTS,
+        })
+    }
+
+    fn config(&self, name: &str) -> Arc<dyn BucketConfig> {
+        self.inner.config(name)
+    }
+
+    fn list_calls(&self) -> u64 {
+        self.inner.list_calls()
+    }
+}
+
+/// The retries the SDK makes for s3rewind (see `crate::s3`): a request that fails with a
+/// transient error (throttled, unreachable, 5xx) is sent again, up to `attempts` times,
+/// except the writes that add a version (CopyObject, PutObject with attributes,
+/// DeleteObject adding a marker), which the runner retries itself after reading the key.
+#[derive(Debug)]
+pub struct SdkRetries<B: ?Sized> {
+    inner: Arc<B>,
+    attempts: u32,
+}
+
+/// Send `$call` until it succeeds, fails for good, or `$self.attempts` are used.
+macro_rules! retried {
+    ($self:ident, $call:expr) => {{
+        let mut attempt = 1;
+        loop {
+            match $call.await {
+                Err(e) if e.is_transient() && attempt < $self.attempts => attempt += 1,
+                r => break r,
+            }
+        }
+    }};
+}
+
+#[async_trait]
+impl<B: Bucket + ?Sized> Bucket for SdkRetries<B> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    async fn versioning(&self) -> Result<BucketVersioning, S3Error> {
+        retried!(self, self.inner.versioning())
+    }
+
+    async fn list_page(&self, request: &ListRequest<'_>) -> Result<RawPage, S3Error> {
+        retried!(self, self.inner.list_page(request))
+    }
+
+    async fn list_objects(
+        &self,
+        prefix: &str,
+        continuation: Option<&str>,
+        max_keys: i32,
+    ) -> Result<ObjectsPage, S3Error> {
+        retried!(
+            self,
+            self.inner.list_objects(prefix, continuation, max_keys)
+        )
+    }
+
+    async fn head(&self, key: &str, version_id: Option<&str>) -> Result<Option<Head>, S3Error> {
+        retried!(self, self.inner.head(key, version_id))
+    }
+
+    async fn get(
+        &self,
+        key: &str,
+        version_id: &str,
+        range: Option<&str>,
+    ) -> Result<Vec<u8>, S3Error> {
+        retried!(self, self.inner.get(key, version_id, range))
+    }
+
+    async fn download(
+        &self,
+        key: &str,
+        version_id: &str,
+        out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    ) -> Result<u64, S3Error> {
+        retried!(self, self.inner.download(key, version_id, &mut *out))
+    }
+
+    async fn tags(&self, key: &str, version_id: &str) -> Result<Vec<(String, String)>, S3Error> {
+        retried!(self, self.inner.tags(key, version_id))
+    }
+
+    async fn put_tags(
+        &self,
+        key: &str,
+        version_id: Option<&str>,
+        tags: &[(String, String)],
+    ) -> Result<(), S3Error> {
+        retried!(self, self.inner.put_tags(key, version_id, tags))
+    }
+
+    async fn acl(&self, key: &str, version_id: &str) -> Result<Acl, S3Error> {
+        retried!(self, self.inner.acl(key, version_id))
+    }
+
+    async fn copy(&self, r: &CopyRequest<'_>) -> Result<String, S3Error> {
+        self.inner.copy(r).await
+    }
+
+    async fn put_with_attrs(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        attrs: &ObjectAttrs<'_>,
+    ) -> Result<String, S3Error> {
+        self.inner.put_with_attrs(key, body, attrs).await
+    }
+
+    async fn add_delete_marker(&self, key: &str) -> Result<String, S3Error> {
+        self.inner.add_delete_marker(key).await
+    }
+
+    async fn delete_version(&self, key: &str, version_id: &str) -> Result<(), S3Error> {
+        retried!(self, self.inner.delete_version(key, version_id))
+    }
+
+    async fn create_multipart(
+        &self,
+        key: &str,
+        attrs: &ObjectAttrs<'_>,
+    ) -> Result<String, S3Error> {
+        retried!(self, self.inner.create_multipart(key, attrs))
+    }
+
+    async fn upload_part_copy(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+        source: (&str, &str, &str),
+        range: (u64, u64),
+    ) -> Result<String, S3Error> {
+        retried!(
+            self,
+            self.inner
+                .upload_part_copy(key, upload_id, part_number, source, range)
+        )
+    }
+
+    async fn upload_part(
+        &self,
+        key: &str,
+        upload_id: &str,
+        part_number: i32,
+        body: Vec<u8>,
+    ) -> Result<String, S3Error> {
+        retried!(
+            self,
+            self.inner
+                .upload_part(key, upload_id, part_number, body.clone())
+        )
+    }
+
+    async fn complete_multipart(
+        &self,
+        key: &str,
+        upload_id: &str,
+        parts: &[(i32, String)],
+    ) -> Result<String, S3Error> {
+        retried!(self, self.inner.complete_multipart(key, upload_id, parts))
+    }
+
+    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), S3Error> {
+        retried!(self, self.inner.abort_multipart(key, upload_id))
+    }
+
+    async fn request_archive_restore(
+        &self,
+        key: &str,
+        version_id: &str,
+        days: Option<i32>,
+        tier: &str,
+    ) -> Result<ArchiveRestoreState, S3Error> {
+        retried!(
+            self,
+            self.inner
+                .request_archive_restore(key, version_id, days, tier)
+        )
+    }
+
+    async fn download_current(
+        &self,
+        key: &str,
+        out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    ) -> Result<u64, S3Error> {
+        retried!(self, self.inner.download_current(key, &mut *out))
+    }
+
+    async fn first_bytes(
+        &self,
+        key: &str,
+        version_id: &str,
+        len: usize,
+    ) -> Result<FirstBytes, S3Error> {
+        retried!(self, self.inner.first_bytes(key, version_id, len))
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<PutReply, S3Error> {
+        retried!(self, self.inner.put(key, body.clone(), content_type))
+    }
+}
+
+mod tests;
