@@ -355,12 +355,36 @@ pub struct Listing {
     /// one (one extra call); `folders` always; `off` never (as `--list-concurrency 1`).
     #[arg(long, value_enum, default_value_t = Split::Auto)]
     pub list_split: Split,
+    /// How the server lays out a ListObjectVersions page's versions and delete markers:
+    /// `auto` takes a layout only from what a page proves and flags the keys an unproven
+    /// page leaves in doubt; `interleaved` (S3, radosgw) or `split` (versions and markers
+    /// in two lists, either first: moto and others) declare it for a server you know. A
+    /// page that contradicts the declaration stops the run before any write.
+    #[arg(long, value_enum, default_value_t = ListOrderArg::Auto)]
+    pub list_order: ListOrderArg,
+}
+
+/// `--list-order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ListOrderArg {
+    /// Learn it from the pages (only from proof).
+    Auto,
+    /// Versions and delete markers interleaved in list order.
+    Interleaved,
+    /// All of a page's versions and all its delete markers in two runs.
+    Split,
 }
 
 impl Listing {
     /// The listing streams these options allow.
     pub fn streams(&self) -> Streams {
-        Streams::new(self.list_concurrency as usize, self.list_split)
+        Streams::new(self.list_concurrency as usize, self.list_split).with_layout(
+            match self.list_order {
+                ListOrderArg::Auto => s3rewind_engine::ListOrder::Unknown,
+                ListOrderArg::Interleaved => s3rewind_engine::ListOrder::Interleaved,
+                ListOrderArg::Split => s3rewind_engine::ListOrder::Split,
+            },
+        )
     }
 }
 

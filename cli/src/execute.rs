@@ -182,6 +182,20 @@ fn internal_error(message: String) -> S3Error {
     }
 }
 
+/// Is `e` a server's refusal to copy a version onto its own key ("copy an object to
+/// itself" without changing anything: 400 InvalidRequest)? S3 allows it for an older
+/// version (the documented way to restore one); some servers refuse it anyway.
+fn refuses_self_copy(e: &S3Error, c: &CopyAction, src: &str, dst: &str) -> bool {
+    src == dst
+        && c.source_key == c.key
+        && e.status == Some(400)
+        && e.code.as_deref() == Some("InvalidRequest")
+        && {
+            let m = e.message.to_lowercase();
+            m.contains("itself") || m.contains("to itself") || m.contains("onto itself")
+        }
+}
+
 /// Does the key's current state match what the plan expected?
 fn matches_expect(expect: Option<&Expect>, now: Option<&Head>) -> bool {
     match (expect, now) {
@@ -341,7 +355,7 @@ impl Ctx {
                 (Some(h), true) if !h.etag.is_empty() => Some(h.etag.as_str()),
                 _ => None,
             };
-            let request = CopyRequest {
+            let mut request = CopyRequest {
                 source_bucket: self.src.name(),
                 source_key: &c.source_key,
                 source_version_id: &c.source_version_id,
@@ -355,9 +369,43 @@ impl Ctx {
                 acl,
                 source_if_match: (c.source_version_id == NULL_VERSION && !c.etag.is_empty())
                     .then_some(c.etag.as_str()),
-                replace_metadata: false,
+                // `--fidelity full` read the source: every attribute is written as read,
+                // so servers that drop some on copy (Expires) keep them.
+                replace_metadata: self.config.fidelity_full,
             };
-            self.dst.copy(&request).await
+            match self.dst.copy(&request).await {
+                Err(e)
+                    if refuses_self_copy(&e, c, self.src.name(), self.dst.name())
+                        && !request.replace_metadata =>
+                {
+                    // The server refuses to copy an older version onto its own key
+                    // unchanged (S3 allows it): the copy is made again with the source's
+                    // own metadata, content headers and Expires written explicitly (read
+                    // by HEAD), which such servers accept. The refusal wrote nothing.
+                    tracing::debug!(
+                        key = c.key,
+                        "the server refuses a self-copy: copying with the metadata replaced"
+                    );
+                    let full = match self
+                        .src
+                        .head(&c.source_key, Some(&c.source_version_id))
+                        .await
+                    {
+                        Ok(Some(h)) => h,
+                        Ok(None) => {
+                            return Step::Failed(format!(
+                                "source version {} of {:?} no longer exists",
+                                c.source_version_id, c.source_key
+                            ));
+                        }
+                        Err(e) => return retry_or_fail(e),
+                    };
+                    request.head = &full;
+                    request.replace_metadata = true;
+                    self.dst.copy(&request).await
+                }
+                other => other,
+            }
         };
         let new_version_id = match result {
             Ok(v) => v,

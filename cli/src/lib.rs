@@ -35,6 +35,7 @@ pub mod args;
 pub mod batch;
 pub mod bucket;
 pub mod commands;
+pub mod crosscheck;
 pub mod error;
 pub mod execute;
 pub mod journal;

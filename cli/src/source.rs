@@ -10,6 +10,7 @@
 
 use crate::args::{Listing, Snapshot};
 use crate::bucket::Endpoint;
+use crate::crosscheck::{Basis, CheckReport, Checker};
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::listing::{Streams, list_bucket};
 use crate::output::Printer;
@@ -54,6 +55,10 @@ pub struct SourceSpec {
     pub accept_stale: bool,
     /// Inventory: where the external sort spills (default: the system's temp dir).
     pub temp_dir: Option<PathBuf>,
+    /// Cross-check the timeline's current state against one ListObjectsV2 pass of the
+    /// range and re-read what disagrees ([`crate::crosscheck`]): always, unless a caller
+    /// that only needs the listing's own entries turns it off.
+    pub cross_check: bool,
 }
 
 impl SourceSpec {
@@ -71,6 +76,7 @@ impl SourceSpec {
             streams: listing.streams(),
             accept_stale: snapshot.accept_stale_inventory,
             temp_dir: snapshot.sort_dir.clone(),
+            cross_check: true,
         }
     }
 
@@ -82,6 +88,7 @@ impl SourceSpec {
             streams,
             accept_stale: false,
             temp_dir: None,
+            cross_check: true,
         }
     }
 
@@ -139,6 +146,76 @@ pub async fn stream_timeline(
     latest: Option<DateTime<Utc>>,
     chunks: crate::listing::Chunks,
 ) -> CliResult<Option<(&'static str, DateTime<Utc>)>> {
+    if !spec.cross_check {
+        return stream_unchecked(endpoint, printer, bucket, prefix, spec, latest, chunks).await;
+    }
+    // The current objects first, then each part of the listing checked against them
+    // before it goes on (see `crate::crosscheck`).
+    let basis = match spec.source {
+        TimelineSource::Listing => Basis::Listing(Utc::now()),
+        _ => Basis::Snapshot,
+    };
+    let mut checker = Checker::new(endpoint.bucket(bucket), prefix, basis).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Timeline>(4);
+    let listing = stream_unchecked(endpoint, printer, bucket, prefix, spec, latest, tx);
+    let check = async {
+        while let Some(part) = rx.recv().await {
+            let part = checker.part(part).await?;
+            send_part(&chunks, part).await?;
+        }
+        Ok::<(), CliError>(())
+    };
+    let (taken, checked) = tokio::join!(listing, check);
+    let taken = taken?;
+    checked?;
+    let (rest, report) = checker.finish().await?;
+    send_part(&chunks, rest).await?;
+    note_check(printer, spec, &report);
+    Ok(taken)
+}
+
+async fn send_part(chunks: &crate::listing::Chunks, part: Timeline) -> CliResult<()> {
+    if part.keys().is_empty() {
+        return Ok(());
+    }
+    chunks
+        .send(part)
+        .await
+        .map_err(|_| CliError::failure("internal error: the planner stopped reading the listing"))
+}
+
+/// Say what the cross-check re-read (nothing when the listing agreed).
+fn note_check(printer: &Printer, spec: &SourceSpec, report: &CheckReport) {
+    tracing::debug!(
+        objects = report.objects,
+        calls = report.list_objects_calls,
+        reread = report.reread.len(),
+        "cross-checked against ListObjectsV2"
+    );
+    if !report.reread.is_empty() {
+        let what = match spec.source {
+            TimelineSource::Listing => "the listing",
+            TimelineSource::Inventory { .. } => "the inventory",
+            TimelineSource::Index { .. } => "the index",
+        };
+        printer.info(format!(
+            "cross-check: {} key(s) are not now what {what} shows (of {} current objects, ListObjectsV2); their histories were read again from the bucket, e.g. {:?}",
+            report.reread.len(),
+            report.objects,
+            report.reread[0]
+        ));
+    }
+}
+
+async fn stream_unchecked(
+    endpoint: &Arc<dyn Endpoint>,
+    printer: &Printer,
+    bucket: &str,
+    prefix: &str,
+    spec: &SourceSpec,
+    latest: Option<DateTime<Utc>>,
+    chunks: crate::listing::Chunks,
+) -> CliResult<Option<(&'static str, DateTime<Utc>)>> {
     match &spec.source {
         TimelineSource::Listing => {
             crate::listing::stream_bucket(
@@ -166,8 +243,10 @@ pub async fn stream_timeline(
             Ok(Some(("inventory", created)))
         }
         TimelineSource::Index { .. } => {
-            let (timeline, taken) =
-                load_checked(endpoint, printer, bucket, prefix, spec, latest).await?;
+            let (timeline, taken) = load_unchecked(endpoint, printer, bucket, prefix, spec).await?;
+            if let Some((what, created)) = taken {
+                check_stale(printer, what, created, latest, spec.accept_stale)?;
+            }
             chunks
                 .send(timeline)
                 .await
@@ -177,8 +256,31 @@ pub async fn stream_timeline(
     }
 }
 
-/// The timeline and, for a snapshot, what it is and when it was taken.
+/// The timeline and, for a snapshot, what it is and when it was taken; cross-checked
+/// against ListObjectsV2 unless the spec says not to.
 pub async fn load_with_age(
+    endpoint: &Arc<dyn Endpoint>,
+    printer: &Printer,
+    bucket: &str,
+    prefix: &str,
+    spec: &SourceSpec,
+) -> CliResult<(Timeline, Option<(&'static str, DateTime<Utc>)>)> {
+    let started = Utc::now();
+    let (timeline, taken) = load_unchecked(endpoint, printer, bucket, prefix, spec).await?;
+    if !spec.cross_check {
+        return Ok((timeline, taken));
+    }
+    let basis = match spec.source {
+        TimelineSource::Listing => Basis::Listing(started),
+        _ => Basis::Snapshot,
+    };
+    let (timeline, report) =
+        crate::crosscheck::reconcile(endpoint.bucket(bucket), prefix, timeline, basis).await?;
+    note_check(printer, spec, &report);
+    Ok((timeline, taken))
+}
+
+async fn load_unchecked(
     endpoint: &Arc<dyn Endpoint>,
     printer: &Printer,
     bucket: &str,

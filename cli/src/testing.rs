@@ -361,4 +361,6 @@ impl<B: Bucket + ?Sized> Bucket for SdkRetries<B> {
     }
 }
 
+mod habits;
+#[cfg(test)]
 mod tests;

@@ -340,6 +340,44 @@ impl Timeline {
         self.entries == 0
     }
 
+    /// This timeline with the histories of `keys` taken from `fresh` instead (a re-read of
+    /// those keys from the server, with its anomalies): a key `fresh` does not hold is
+    /// dropped (it has no entry any more), a key this timeline did not hold is added.
+    pub fn patch(self, fresh: Timeline, keys: &[String]) -> Timeline {
+        let keys: std::collections::BTreeSet<&str> = keys.iter().map(String::as_str).collect();
+        let mut out: Vec<KeyHistory> = self
+            .keys
+            .into_iter()
+            .filter(|h| !keys.contains(h.key.as_str()))
+            .collect();
+        out.extend(
+            fresh
+                .keys
+                .into_iter()
+                .filter(|h| keys.contains(h.key.as_str())),
+        );
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut anomalies: Vec<Anomaly> = self
+            .anomalies
+            .into_iter()
+            .filter(|a| !keys.contains(a.key()))
+            .collect();
+        anomalies.extend(
+            fresh
+                .anomalies
+                .into_iter()
+                .filter(|a| keys.contains(a.key())),
+        );
+        anomalies.sort_by(|a, b| a.key().cmp(b.key()));
+        let entries = out.iter().map(|h| h.entries.len()).sum();
+        Timeline {
+            keys: out,
+            anomalies,
+            entries,
+            layout: self.layout,
+        }
+    }
+
     /// Build a timeline from entries given in list order (key ascending, then newest
     /// first), as if they had been one page with the interleaving intact.
     ///
@@ -1306,6 +1344,28 @@ mod tests {
             ListOrder::MarkersFirst
         );
         assert!(ListOrder::Split.and(ListOrder::Interleaved).is_err());
+    }
+
+    #[test]
+    fn a_patch_replaces_adds_and_drops_keys() {
+        let old = Timeline::from_ordered([
+            e("a", "a1", 1, false),
+            e("b", "b1", 1, false),
+            e("c", "c1", 1, false),
+        ])
+        .unwrap();
+        let fresh = Timeline::from_ordered([
+            e("b", "b2", 3, false),
+            e("b", "b1", 1, false),
+            e("bb", "x", 2, false),
+        ])
+        .unwrap();
+        let keys = ["b", "bb", "c"].map(String::from);
+        let t = old.patch(fresh, &keys);
+        let got: Vec<&str> = t.keys().iter().map(|h| h.key.as_str()).collect();
+        assert_eq!(got, ["a", "b", "bb"]);
+        assert_eq!(ids(&t, "b"), ["b2", "b1"]);
+        assert_eq!(t.len(), 4);
     }
 
     #[test]

@@ -87,7 +87,8 @@ impl Moto {
 
     /// Start a server with IAM authentication enforced, and two users made through
     /// moto's IAM API: an administrator (whose keys the returned client uses) and a
-    /// user allowed only `s3:GetBucketVersioning`. Returns the second user's keys.
+    /// user allowed only `s3:GetBucketVersioning` and `s3:ListBucket` (current objects,
+    /// not versions). Returns the second user's keys.
     pub async fn start_with_auth() -> (Moto, (String, String)) {
         // moto enforces authentication after this many unauthenticated actions: exactly
         // the ones the setup script below makes.
@@ -102,7 +103,7 @@ def user(name, actions):
     iam.put_user_policy(UserName=name, PolicyName="p", PolicyDocument=json.dumps(
         {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]}))
     return [k["AccessKeyId"], k["SecretAccessKey"]]
-print(json.dumps([user("admin", ["*"]), user("versioning-only", ["s3:GetBucketVersioning"])]))
+print(json.dumps([user("admin", ["*"]), user("no-versions", ["s3:GetBucketVersioning", "s3:ListBucket"])]))
 "#;
         let out = Command::new("python3")
             .args(["-c", script, &m.endpoint])

@@ -45,8 +45,7 @@ macro_rules! with_attrs {
         if !attrs.tags.is_empty() {
             req = req.tagging(encode_tags(attrs.tags));
         }
-        let class = attrs.storage_class.unwrap_or(&h.storage_class);
-        if !class.is_empty() && class != "STANDARD" {
+        if let Some(class) = storage_class_to_send(attrs.storage_class, &h.storage_class) {
             req = req.storage_class(SdkStorageClass::from(class));
         }
         match (
@@ -69,6 +68,16 @@ macro_rules! with_attrs {
         }
         with_acl!(req, attrs.acl)
     }};
+}
+
+/// The storage class a write sends: one given explicitly (`--storage-class`, even
+/// `STANDARD`: a bucket's default may be another), else the source's unless it is the
+/// default.
+fn storage_class_to_send<'a>(given: Option<&'a str>, source: &'a str) -> Option<&'a str> {
+    match given {
+        Some(c) if !c.is_empty() => Some(c),
+        _ => (!source.is_empty() && source != "STANDARD").then_some(source),
+    }
 }
 
 fn encode_tags(tags: &[(String, String)]) -> String {
@@ -108,10 +117,26 @@ impl S3 {
                 r.source_key,
                 r.source_version_id,
             ))
-            .metadata_directive(MetadataDirective::Copy)
             .tagging_directive(TaggingDirective::Copy);
-        let class = r.storage_class.unwrap_or(&r.head.storage_class);
-        if !class.is_empty() && class != "STANDARD" {
+        if r.replace_metadata {
+            // Every attribute as the source's HEAD gave it (a server that refuses an
+            // unchanged self-copy, or drops attributes on copy).
+            let h = r.head;
+            req = req
+                .metadata_directive(MetadataDirective::Replace)
+                .set_metadata((!h.metadata.is_empty()).then(|| h.metadata.clone()))
+                .set_content_type(h.content_type.clone())
+                .set_content_encoding(h.content_encoding.clone())
+                .set_content_disposition(h.content_disposition.clone())
+                .set_content_language(h.content_language.clone())
+                .set_cache_control(h.cache_control.clone());
+            if let Some(e) = h.expires.as_deref().and_then(parse_http_date) {
+                req = req.expires(e);
+            }
+        } else {
+            req = req.metadata_directive(MetadataDirective::Copy);
+        }
+        if let Some(class) = storage_class_to_send(r.storage_class, &r.head.storage_class) {
             req = req.storage_class(SdkStorageClass::from(class));
         }
         match (r.sse_kms_key_id, r.head.sse.as_deref()) {
@@ -430,5 +455,24 @@ impl S3 {
             out.e_tag().unwrap_or_default().trim_matches('"').to_owned(),
             out.version_id().filter(|v| *v != "null").map(str::to_owned),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::storage_class_to_send;
+
+    #[test]
+    fn an_explicit_storage_class_is_sent_even_when_standard() {
+        assert_eq!(
+            storage_class_to_send(Some("STANDARD"), "GLACIER"),
+            Some("STANDARD")
+        );
+        assert_eq!(storage_class_to_send(None, "STANDARD"), None);
+        assert_eq!(storage_class_to_send(None, ""), None);
+        assert_eq!(
+            storage_class_to_send(None, "STANDARD_IA"),
+            Some("STANDARD_IA")
+        );
     }
 }
