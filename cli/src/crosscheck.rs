@@ -298,3 +298,28 @@ async fn read_prefix(
     }
     Ok((builder, pager.pages()))
 }
+
+/// List `prefix` of `bucket` (through [`crate::listing::list_bucket`]) and cross-check the
+/// listing before anyone trusts it: what a command that lists a bucket itself (rather
+/// than through [`crate::source`]) calls.
+pub async fn list_checked(
+    bucket: &std::sync::Arc<dyn Bucket>,
+    printer: &crate::output::Printer,
+    prefix: &str,
+    page_size: i32,
+    streams: crate::listing::Streams,
+) -> CliResult<Timeline> {
+    let started = Utc::now();
+    let listed = crate::listing::list_bucket(bucket, printer, prefix, page_size, streams).await?;
+    let (timeline, report) =
+        reconcile(bucket.clone(), prefix, listed, Basis::Listing(started)).await?;
+    if !report.reread.is_empty() {
+        printer.info(format!(
+            "cross-check: {} key(s) changed while s3://{}/{prefix} was listed (ListObjectsV2 shows them otherwise); their histories were read again, e.g. {:?}",
+            report.reread.len(),
+            bucket.name(),
+            report.reread[0]
+        ));
+    }
+    Ok(timeline)
+}

@@ -156,9 +156,12 @@ pub async fn stream_timeline(
         _ => Basis::Snapshot,
     };
     let mut checker = Checker::new(endpoint.bucket(bucket), prefix, basis).await?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Timeline>(4);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Timeline>(4);
     let listing = stream_unchecked(endpoint, printer, bucket, prefix, spec, latest, tx);
     let check = async {
+        // Owned here: when the planner stops reading (Ctrl-C), this stops, the receiver
+        // is dropped, and the listing stops too.
+        let mut rx = rx;
         while let Some(part) = rx.recv().await {
             let part = checker.part(part).await?;
             send_part(&chunks, part).await?;

@@ -1170,15 +1170,25 @@ pub(crate) async fn restore_streamed(
     match (prepared, report) {
         (Ok(p), r) => Ok((p, r)),
         // Copies were made before the listing stopped: the one error line says so.
-        (Err(e), Some(r)) => Err(CliError::new(
-            e.exit,
-            format!(
-                "{} ({} copied before that, journal {}; run the same command again to resume)",
-                e.message.trim_end_matches('.'),
-                r.copied,
-                journal_path.display()
-            ),
-        )),
+        (Err(e), Some(r)) => {
+            // The error's own "nothing was written" is the listing's view; the runner
+            // knows what was.
+            let message = e
+                .message
+                .trim_end_matches('.')
+                .replace("; nothing was written", "")
+                .replace(" (nothing was written)", "");
+            let written = if r.copied == 0 {
+                "nothing was written".to_owned()
+            } else {
+                format!(
+                    "{} copied before that, journal {}; run the same command again to resume",
+                    r.copied,
+                    journal_path.display()
+                )
+            };
+            Err(CliError::new(e.exit, format!("{message} ({written})")))
+        }
         (Err(e), None) => Err(e),
     }
 }
@@ -1406,7 +1416,7 @@ pub(crate) async fn verify_after(
             return Ok(exit);
         }
         None => {
-            listed = list_bucket(
+            listed = crate::crosscheck::list_checked(
                 &clients.source,
                 printer,
                 &p.source.prefix,

@@ -28,7 +28,6 @@ use crate::commands::restore::{
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::execute::{ExecReport, KeyIssue};
 use crate::journal::{self, Done, Journal, Line, Op};
-use crate::listing::list_bucket;
 use crate::output::{Printer, human_bytes};
 use crate::pipeline::App;
 use crate::pipeline::resolve_time;
@@ -132,7 +131,7 @@ pub async fn undelete_cmd(app: &App, args: &UndeleteArgs) -> CliResult<Exit> {
     }
     // The instant of the listing: what the plan is "at" (the state now, plus the keys).
     let now = Utc::now().trunc_subsecs(0);
-    let timeline = list_bucket(
+    let timeline = crate::crosscheck::list_checked(
         &clients.source,
         printer,
         &source.prefix,

@@ -21,8 +21,9 @@
 
 use crate::args::VerifyArgs;
 use crate::bucket::Bucket;
+use crate::crosscheck::list_checked;
 use crate::error::{CliError, CliResult, Exit};
-use crate::listing::{Streams, list_bucket};
+use crate::listing::Streams;
 use crate::output::{Printer, human_bytes};
 use crate::pipeline::App;
 use crate::pipeline::{require_versioned, resolve_time, rfc3339};
@@ -313,13 +314,16 @@ pub async fn check(
 ) -> CliResult<VerifyReport> {
     let current = match (current, side) {
         (Some(c), _) => c,
+        // The current state from a listing cross-checked against ListObjectsV2 (another
+        // API, another paging): a verification must not share the blind spots of the
+        // listing the restore was planned from.
         (None, Side::InPlace) => {
-            list_bucket(source_bucket, printer, &source.prefix, listing.0, listing.1)
+            list_checked(source_bucket, printer, &source.prefix, listing.0, listing.1)
                 .await?
                 .current()
         }
         (None, Side::Bucket { bucket, location }) => {
-            list_bucket(bucket, printer, &location.prefix, listing.0, listing.1)
+            list_checked(bucket, printer, &location.prefix, listing.0, listing.1)
                 .await?
                 .current()
         }
