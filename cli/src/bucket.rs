@@ -40,7 +40,7 @@ mod types;
 pub mod wire;
 
 pub use endpoint::{BucketConfig, ConnectOptions, Connector, Endpoint, RetryMode, SharedEndpoint};
-pub use faulty::{Faults, Faulty};
+pub use faulty::{Faults, Faulty, Injected};
 pub use mem::{MemBucket, MemStore, Op, PageLayout, Personality, Requests};
 pub use mem_config::MemConfig;
 

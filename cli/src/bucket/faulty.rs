@@ -44,6 +44,9 @@ pub struct Faults {
     pub writer: f64,
     /// The keys the other writer writes.
     pub writer_keys: Vec<String>,
+    /// Writes of these keys are refused for good (403 AccessDenied, before they reach
+    /// the bucket): a permanent failure.
+    pub deny_keys: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -54,6 +57,33 @@ struct State {
     written: Vec<(String, String)>,
     /// Writes whose reply was lost.
     lost: u64,
+    /// The keys of those writes, one entry per lost reply.
+    lost_keys: Vec<String>,
+    /// Faults injected so far, by kind.
+    injected: Injected,
+    /// Calls in flight now, and the most there ever were.
+    in_flight: usize,
+    peak_in_flight: usize,
+}
+
+/// How many faults of each kind a [`Faulty`] injected (a property asserts that the faults
+/// it configured really happened).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Injected {
+    /// 503 SlowDown.
+    pub throttles: u64,
+    /// 500 InternalError.
+    pub server_errors: u64,
+    /// Connection resets.
+    pub resets: u64,
+    /// Writes carried out whose reply was lost.
+    pub lost_replies: u64,
+    /// Calls refused after the crash point.
+    pub after_crash: u64,
+    /// Versions the other writer wrote.
+    pub foreign_writes: u64,
+    /// Writes refused for good (`deny_keys`).
+    pub denied: u64,
 }
 
 impl State {
@@ -107,6 +137,10 @@ impl Faulty {
                 calls: 0,
                 written: Vec::new(),
                 lost: 0,
+                lost_keys: Vec::new(),
+                injected: Injected::default(),
+                in_flight: 0,
+                peak_in_flight: 0,
             })),
             faults: Arc::new(faults),
             queue: Arc::default(),
@@ -135,6 +169,36 @@ impl Faulty {
         self.lock().lost
     }
 
+    /// The keys of the writes whose reply was lost (one entry per lost reply).
+    pub fn lost_keys(&self) -> Vec<String> {
+        self.lock().lost_keys.clone()
+    }
+
+    /// The faults injected so far, by kind.
+    pub fn injected(&self) -> Injected {
+        self.lock().injected
+    }
+
+    /// The most calls that were ever in flight at once.
+    pub fn peak_in_flight(&self) -> usize {
+        self.lock().peak_in_flight
+    }
+
+    /// Count a call in flight for as long as `call` runs.
+    async fn tracked<T, F>(&self, call: F) -> T
+    where
+        F: std::future::Future<Output = T>,
+    {
+        {
+            let mut s = self.lock();
+            s.in_flight += 1;
+            s.peak_in_flight = s.peak_in_flight.max(s.in_flight);
+        }
+        let r = call.await;
+        self.lock().in_flight -= 1;
+        r
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -145,6 +209,7 @@ impl Faulty {
             let mut s = self.lock();
             s.calls += 1;
             if f.crash_after.is_some_and(|n| s.calls > n) {
+                s.injected.after_crash += 1;
                 return Verdict::Fail(injected(ErrorKind::Unreachable, "Crashed", None, what));
             }
             let writer_key = (!f.writer_keys.is_empty() && s.chance(f.writer))
@@ -155,10 +220,13 @@ impl Faulty {
                 0
             };
             let v = if s.chance(f.throttle) {
+                s.injected.throttles += 1;
                 Verdict::Fail(injected(ErrorKind::Throttled, "SlowDown", Some(503), what))
             } else if s.chance(f.server_error) {
+                s.injected.server_errors += 1;
                 Verdict::Fail(injected(ErrorKind::Other, "InternalError", Some(500), what))
             } else if s.chance(f.reset) {
+                s.injected.resets += 1;
                 Verdict::Fail(injected(
                     ErrorKind::Unreachable,
                     "ConnectionReset",
@@ -180,7 +248,9 @@ impl Faulty {
                 .put_with_attrs(&key, body.into_bytes(), &attrs)
                 .await
             {
-                self.lock().written.push((key, id));
+                let mut s = self.lock();
+                s.written.push((key, id));
+                s.injected.foreign_writes += 1;
             }
         }
         if let Verdict::Go { delay, .. } = &verdict
@@ -204,23 +274,47 @@ impl Faulty {
     where
         F: std::future::Future<Output = Result<T, S3Error>>,
     {
-        match self.verdict(what, false).await {
-            Verdict::Fail(e) => Err(e),
-            Verdict::Go { .. } => call.await,
-        }
+        self.tracked(async {
+            match self.verdict(what, false).await {
+                Verdict::Fail(e) => Err(e),
+                Verdict::Go { .. } => call.await,
+            }
+        })
+        .await
     }
 
-    /// Run a write through the fault generator: it may also land and lose its reply.
-    async fn write<T, F>(&self, what: &str, call: F) -> Result<T, S3Error>
+    /// Run a write of `key` through the fault generator: it may also land and lose its
+    /// reply.
+    async fn write<T, F>(&self, what: &str, key: &str, call: F) -> Result<T, S3Error>
     where
         F: std::future::Future<Output = Result<T, S3Error>>,
     {
+        self.tracked(self.write_untracked(what, key, call)).await
+    }
+
+    async fn write_untracked<T, F>(&self, what: &str, key: &str, call: F) -> Result<T, S3Error>
+    where
+        F: std::future::Future<Output = Result<T, S3Error>>,
+    {
+        if self.faults.deny_keys.iter().any(|k| k == key) {
+            self.lock().injected.denied += 1;
+            return Err(S3Error {
+                kind: ErrorKind::AccessDenied,
+                context: format!("{what} of {key:?} (injected fault)"),
+                code: Some("AccessDenied".to_owned()),
+                status: Some(403),
+                message: "denied for good by the test bucket".to_owned(),
+            });
+        }
         match self.verdict(what, true).await {
             Verdict::Fail(e) => Err(e),
             Verdict::Go { lose_reply, .. } => {
                 let r = call.await;
                 if lose_reply && r.is_ok() {
-                    self.lock().lost += 1;
+                    let mut s = self.lock();
+                    s.lost += 1;
+                    s.lost_keys.push(key.to_owned());
+                    s.injected.lost_replies += 1;
                     return Err(injected(ErrorKind::Unreachable, "ReplyLost", None, what));
                 }
                 r
@@ -300,6 +394,7 @@ impl Bucket for Faulty {
     ) -> Result<(), S3Error> {
         self.write(
             "PutObjectTagging",
+            key,
             self.inner.put_tags(key, version_id, tags),
         )
         .await
@@ -311,7 +406,7 @@ impl Bucket for Faulty {
     }
 
     async fn copy(&self, r: &CopyRequest<'_>) -> Result<String, S3Error> {
-        self.write("CopyObject", self.inner.copy(r)).await
+        self.write("CopyObject", r.key, self.inner.copy(r)).await
     }
 
     async fn put_with_attrs(
@@ -320,18 +415,26 @@ impl Bucket for Faulty {
         body: Vec<u8>,
         attrs: &ObjectAttrs<'_>,
     ) -> Result<String, S3Error> {
-        self.write("PutObject", self.inner.put_with_attrs(key, body, attrs))
-            .await
+        self.write(
+            "PutObject",
+            key,
+            self.inner.put_with_attrs(key, body, attrs),
+        )
+        .await
     }
 
     async fn add_delete_marker(&self, key: &str) -> Result<String, S3Error> {
-        self.write("DeleteObject", self.inner.add_delete_marker(key))
+        self.write("DeleteObject", key, self.inner.add_delete_marker(key))
             .await
     }
 
     async fn delete_version(&self, key: &str, version_id: &str) -> Result<(), S3Error> {
-        self.write("DeleteObject", self.inner.delete_version(key, version_id))
-            .await
+        self.write(
+            "DeleteObject",
+            key,
+            self.inner.delete_version(key, version_id),
+        )
+        .await
     }
 
     async fn create_multipart(
@@ -384,6 +487,7 @@ impl Bucket for Faulty {
     ) -> Result<String, S3Error> {
         self.write(
             "CompleteMultipartUpload",
+            key,
             self.inner.complete_multipart(key, upload_id, parts),
         )
         .await
@@ -432,7 +536,7 @@ impl Bucket for Faulty {
     }
 
     async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<PutReply, S3Error> {
-        self.write("PutObject", self.inner.put(key, body, content_type))
+        self.write("PutObject", key, self.inner.put(key, body, content_type))
             .await
     }
 }

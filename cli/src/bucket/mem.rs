@@ -775,6 +775,7 @@ impl Bucket for MemBucket {
     }
 
     async fn copy(&self, r: &CopyRequest<'_>) -> Result<String, S3Error> {
+        let honours_conditions = self.store.conditional_writes();
         let mut inner = self.begin(Op::Copy);
         let p = inner.personality;
         let ctx = || {
@@ -792,7 +793,7 @@ impl Bucket for MemBucket {
             .version(r.source_key, r.source_version_id)
             .expect("read above")
             .clone();
-        if r.source_if_match.is_some_and(|e| e != source.version.etag) {
+        if honours_conditions && r.source_if_match.is_some_and(|e| e != source.version.etag) {
             return Err(precondition(
                 ctx(),
                 "the source's ETag differs (x-amz-copy-source-if-match)",
@@ -809,11 +810,12 @@ impl Bucket for MemBucket {
         let dest = inner.bucket(&self.name, ctx)?;
         let now = dest.head(r.key).filter(|h| !h.version.delete_marker);
         if let Some(m) = r.if_match
+            && honours_conditions
             && now.is_none_or(|h| h.version.etag != m)
         {
             return Err(precondition(ctx(), "If-Match did not hold"));
         }
-        if r.if_none_match && now.is_some() {
+        if r.if_none_match && honours_conditions && now.is_some() {
             return Err(precondition(ctx(), "If-None-Match: the key exists"));
         }
         let class = r.storage_class.map(str::to_owned).or_else(|| {

@@ -59,8 +59,9 @@ impl MemStore {
             .unwrap_or_default()
     }
 
-    /// Whether the store's buckets say they honour conditional writes (the default: as
-    /// AWS does; its CopyObject checks `If-Match`/`If-None-Match` either way).
+    /// Whether the store honours conditional writes (the default, as AWS does). Off, its
+    /// buckets say so in their capabilities and CopyObject ignores `If-Match` and
+    /// `If-None-Match`, as moto and radosgw do: the executor's other path.
     pub fn set_conditional_writes(&self, on: bool) {
         self.settings().no_conditional_writes = !on;
     }

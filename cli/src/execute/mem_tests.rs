@@ -22,8 +22,22 @@ fn base() -> DateTime<Utc> {
 /// A versioned bucket with `keys` keys written and deleted before T, then damaged after
 /// it (overwritten, deleted, new keys); returns it and T.
 fn history(seed: u64, keys: usize) -> (SimBucket, DateTime<Utc>) {
+    history_with(seed, keys, false)
+}
+
+/// [`history`], and with `nulls` a first stretch written while versioning was suspended:
+/// the first keys' oldest versions are `null` versions.
+fn history_with(seed: u64, keys: usize, nulls: bool) -> (SimBucket, DateTime<Utc>) {
     let mut rng = s3rewind_testkit::Prng(seed);
     let mut sim = SimBucket::new(Versioning::Enabled, "v");
+    if nulls {
+        sim.set_versioning(Versioning::Suspended);
+        let t = base() - TimeDelta::seconds(100);
+        for k in 0..keys.min(10) {
+            sim.put(&format!("k/{k:04}"), format!("k/{k:04} null").as_bytes(), t);
+        }
+        sim.set_versioning(Versioning::Enabled);
+    }
     let mut t = base();
     let tick = |t: &mut DateTime<Utc>| {
         *t += TimeDelta::seconds(1);
@@ -129,11 +143,24 @@ fn hand_over(
 /// [`run_stream`] over what [`hand_over`] hands over.
 async fn run_streamed(
     buckets: Buckets,
+    feed: (
+        tokio::sync::mpsc::Receiver<Action>,
+        tokio::task::JoinHandle<()>,
+    ),
+    config: &ExecConfig,
+) -> ExecReport {
+    run_streamed_journaled(buckets, feed, config, None).await
+}
+
+/// [`run_streamed`] with a journal.
+async fn run_streamed_journaled(
+    buckets: Buckets,
     (mut rx, producer): (
         tokio::sync::mpsc::Receiver<Action>,
         tokio::task::JoinHandle<()>,
     ),
     config: &ExecConfig,
+    journal: Option<crate::journal::Journal>,
 ) -> ExecReport {
     let Some(first) = rx.recv().await else {
         return ExecReport::default();
@@ -143,7 +170,7 @@ async fn run_streamed(
         buckets,
         "",
         config,
-        None,
+        journal,
         &quiet(),
         Some(&cancel),
         first,
@@ -205,12 +232,20 @@ fn entries(store: &MemStore, name: &str) -> BTreeSet<(String, String, bool)> {
 }
 
 /// One write per differing key, one listing call per page of the destination up to its
-/// last differing key, and no per-key read at all.
+/// last differing key, and no per-key read at all: on both write paths (conditional
+/// writes honoured, as on AWS, or not, as everywhere else).
 #[tokio::test]
 async fn a_restore_costs_one_write_per_differing_key_and_no_reads() {
+    for conditional in [true, false] {
+        one_write_per_key(conditional).await;
+    }
+}
+
+async fn one_write_per_key(conditional: bool) {
     let (sim, at) = history(7, 1500);
     let want = truth(&sim, at);
     let store = MemStore::new();
+    store.set_conditional_writes(conditional);
     let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
     let p = plan_in_place(&b, at).await;
     assert!(p.actions.len() > 500, "the history damages many keys");
@@ -244,12 +279,19 @@ async fn a_restore_costs_one_write_per_differing_key_and_no_reads() {
 
 /// A server whose CopyObject names no version (radosgw): the copies are read back after
 /// the run by one listing of the range, not a HEAD each, and the journal ends up naming
-/// the version each copy created (what `undo` needs).
+/// the version each copy created (what `undo` needs). On both write paths.
 #[tokio::test]
 async fn copies_that_name_no_version_are_read_back_by_a_listing() {
+    for conditional in [true, false] {
+        read_back_by_listing(conditional).await;
+    }
+}
+
+async fn read_back_by_listing(conditional: bool) {
     let (sim, at) = history(11, 1500);
     let want = truth(&sim, at);
     let store = MemStore::new();
+    store.set_conditional_writes(conditional);
     let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
     let p = plan_in_place(&b, at).await;
     store.copies_name_no_version();
@@ -370,6 +412,13 @@ struct Case {
     crash_after: Option<u64>,
     writer: f64,
     concurrency: usize,
+    /// The destination honours `If-Match`/`If-None-Match` (AWS) or not (every other
+    /// server: the executor's other path).
+    conditional: bool,
+    /// CopyObject names the version it made (AWS, moto) or not (radosgw).
+    names_version: bool,
+    /// The oldest versions of some keys are `null` versions.
+    nulls: bool,
 }
 
 fn cases() -> impl Strategy<Value = Case> {
@@ -383,6 +432,7 @@ fn cases() -> impl Strategy<Value = Case> {
         prop::option::weighted(0.4, 0u64..400),
         prop_oneof![Just(0.0), 0.0..0.1f64],
         1usize..24,
+        (any::<bool>(), any::<bool>(), any::<bool>()),
     )
         .prop_map(
             |(
@@ -395,6 +445,7 @@ fn cases() -> impl Strategy<Value = Case> {
                 crash_after,
                 writer,
                 concurrency,
+                (conditional, names_version, nulls),
             )| Case {
                 seed,
                 keys,
@@ -405,6 +456,9 @@ fn cases() -> impl Strategy<Value = Case> {
                 crash_after,
                 writer,
                 concurrency,
+                conditional,
+                names_version,
+                nulls,
             },
         )
 }
@@ -415,9 +469,10 @@ fn check_case(case: Case) -> Result<(), TestCaseError> {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let (sim, at) = history(case.seed, case.keys);
+        let (sim, at) = history_with(case.seed, case.keys, case.nulls);
         let want = truth(&sim, at);
         let store = MemStore::new();
+        store.set_conditional_writes(case.conditional);
         let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
         // Half the cases restore in place from a plan; the other half into an empty
         // bucket, written as the plan is handed over (`run_stream`).
@@ -431,7 +486,7 @@ fn check_case(case: Case) -> Result<(), TestCaseError> {
             let p = plan_in_place(&b, at).await;
             ("src", b.clone(), p)
         };
-        if case.seed % 2 == 1 {
+        if !case.names_version {
             // As radosgw: copies are read back by a listing after the run.
             store.copies_name_no_version();
         }
@@ -454,17 +509,50 @@ fn check_case(case: Case) -> Result<(), TestCaseError> {
             },
         );
         let config = config(case.concurrency, 6);
+        let dir = tempfile::tempdir().unwrap();
+        let journal_path = dir.path().join("run.jsonl");
+        let journal = crate::journal::Journal::open(&journal_path).unwrap();
         let report = if streamed {
             let buckets = Buckets {
                 src: b.clone(),
                 dst: Arc::new(faulty.clone()),
                 separate: false,
             };
-            run_streamed(buckets, hand_over(p.actions.clone(), None), &config).await
+            run_streamed_journaled(
+                buckets,
+                hand_over(p.actions.clone(), None),
+                &config,
+                Some(journal),
+            )
+            .await
         } else {
-            run(Arc::new(faulty.clone()), &p, &config).await
+            run_journaled(Arc::new(faulty.clone()), &p, &config, Some(journal)).await
         };
         let after = entries(&store, name);
+        let injected = faulty.injected();
+        // The faults configured really happened (where the run made enough calls for
+        // them to be all but certain: an expected count of 10 or more).
+        // Calls refused after a crash never reach the dice.
+        let calls = (faulty.calls() - injected.after_crash) as f64;
+        for (p, n, what) in [
+            (case.throttle, injected.throttles, "throttles"),
+            (case.server_error, injected.server_errors, "server errors"),
+            (case.reset, injected.resets, "resets"),
+        ] {
+            if p * calls * 0.8 >= 10.0 {
+                prop_assert!(n > 0, "no {} injected in {} calls at {}", what, calls, p);
+            }
+        }
+        prop_assert_eq!(injected.lost_replies, faulty.lost_replies());
+        prop_assert_eq!(injected.foreign_writes as usize, faulty.written().len());
+        if case.crash_after.is_some_and(|n| n < faulty.calls()) {
+            prop_assert!(
+                injected.after_crash > 0,
+                "a crash at {:?} of {} calls",
+                case.crash_after,
+                calls
+            );
+        }
 
         // The summary accounts for every action, once.
         let accounted = report.copied
@@ -482,8 +570,16 @@ fn check_case(case: Case) -> Result<(), TestCaseError> {
             );
         }
         // New versions: ours (each reported, or landed with its reply lost) and the
-        // other writer's, nothing else.
-        let ours = (after.len() - before.len()) as u64 - faulty.written().len() as u64;
+        // other writer's, nothing else; and per key at most one of ours (one action per
+        // key): a retry re-reads the key and converges, it never writes blindly.
+        let foreign: BTreeSet<(String, String)> = faulty.written().into_iter().collect();
+        let mut ours_per_key: BTreeMap<String, u64> = BTreeMap::new();
+        for (k, v, _) in after.difference(&before) {
+            if !foreign.contains(&(k.clone(), v.clone())) {
+                *ours_per_key.entry(k.clone()).or_default() += 1;
+            }
+        }
+        let ours: u64 = ours_per_key.values().sum();
         let reported = report.copied + report.delete_markers;
         prop_assert!(
             ours >= reported && ours <= reported + faulty.lost_replies(),
@@ -491,6 +587,49 @@ fn check_case(case: Case) -> Result<(), TestCaseError> {
             ours,
             reported,
             faulty.lost_replies()
+        );
+        for (k, n) in &ours_per_key {
+            prop_assert!(
+                *n <= 1,
+                "{} versions of ours on {} (one action per key)",
+                n,
+                k
+            );
+        }
+        // The journal holds a record only for a write that landed: every version it
+        // names exists on its key; and every reported write is recorded.
+        let records: Vec<crate::journal::Done> = crate::journal::read(&journal_path)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|l| match l {
+                crate::journal::Line::Done(d) => Some(d),
+                _ => None,
+            })
+            .collect();
+        for d in &records {
+            if !d.new_version_id.is_empty() {
+                prop_assert!(
+                    after.contains(&(
+                        d.key.clone(),
+                        d.new_version_id.clone(),
+                        d.op == crate::journal::Op::DeleteMarker
+                    )),
+                    "the journal names version {} of {}, which was never written",
+                    d.new_version_id,
+                    d.key
+                );
+                prop_assert_ne!(
+                    &d.new_version_id,
+                    NULL_VERSION,
+                    "a versioned bucket's version journaled as null"
+                );
+            }
+        }
+        prop_assert!(
+            records.len() as u64 >= reported,
+            "{} records for {} writes",
+            records.len(),
+            reported
         );
         // Every key the summary does not name is exactly as it was at T, unless the
         // other writer wrote it during the run.
@@ -516,6 +655,20 @@ fn check_case(case: Case) -> Result<(), TestCaseError> {
                 written.contains(&d.key),
                 "{} drifted, but nobody wrote it",
                 d.key
+            );
+        }
+        // A key named drifted or failed is not in its state at T, unless a write of ours
+        // to it landed with its reply lost (the run could not know).
+        let lost: BTreeSet<String> = faulty.lost_keys().into_iter().collect();
+        for k in report.drifted.iter().chain(&report.failed).map(|i| &i.key) {
+            if lost.contains(k) {
+                continue;
+            }
+            prop_assert_ne!(
+                now.get(k),
+                want.get(k),
+                "{} is named, yet it is as it was at T",
+                k
             );
         }
         if report.complete() && written.is_empty() {
@@ -550,6 +703,24 @@ fn check_case(case: Case) -> Result<(), TestCaseError> {
         prop_assert_eq!(contents(&store, name), want);
         let end = entries(&store, name);
         prop_assert!(before.is_subset(&end));
+        // Over both runs, still at most one version of ours per key the other writer
+        // left alone.
+        let mut ours_total: BTreeMap<String, u64> = BTreeMap::new();
+        for (k, v, _) in end.difference(&before) {
+            if !foreign.contains(&(k.clone(), v.clone())) {
+                *ours_total.entry(k.clone()).or_default() += 1;
+            }
+        }
+        for (k, n) in &ours_total {
+            if !written.contains(k) {
+                prop_assert!(
+                    *n <= 1,
+                    "{} versions of ours on {} over the run and its resume",
+                    n,
+                    k
+                );
+            }
+        }
         if written.is_empty() {
             let added = (end.len() - before.len()) as u64;
             prop_assert!(
@@ -565,26 +736,199 @@ fn check_case(case: Case) -> Result<(), TestCaseError> {
     })
 }
 
-fn env_u64(name: &str) -> Option<u64> {
-    std::env::var(name).ok().and_then(|v| v.parse().ok())
-}
-
 proptest! {
-    // The engine's convention (engine/tests/common/mod.rs): a fixed seed and case count
-    // unless PROPTEST_RNG_SEED / PROPTEST_CASES say otherwise (scripts/proptest-deep).
-    #![proptest_config(ProptestConfig {
-        cases: env_u64("PROPTEST_CASES").map_or(256, |n| n as u32),
-        rng_seed: proptest::test_runner::RngSeed::Fixed(
-            env_u64("PROPTEST_RNG_SEED").unwrap_or(0x5333_5245_5749_4e44),
-        ),
-        failure_persistence: None,
-        .. ProptestConfig::default()
-    })]
+    // The workspace's one configuration: a fixed seed and case count unless
+    // PROPTEST_RNG_SEED / PROPTEST_CASES say otherwise (scripts/proptest-deep).
+    #![proptest_config(crate::proptest_config(256))]
 
     /// Faults, a crash and another writer never lose a version, never make the summary
     /// lie, and a second run converges on the state at T.
     #[test]
     fn faults_crashes_and_a_writer_never_break_a_restore(case in cases()) {
         check_case(case)?;
+    }
+}
+
+/// The plan's keys that other writers changed after it was made: each is reported drifted
+/// (named), keeps what they wrote, and every other key reaches its state at T. On both
+/// write paths, with the drift check made by the listing (a dense plan) and by HEAD (a
+/// sparse one).
+#[tokio::test]
+async fn keys_changed_after_the_plan_drift_and_are_named() {
+    for conditional in [true, false] {
+        for keys in [400, 4] {
+            let (sim, at) = history(21, keys);
+            let store = MemStore::new();
+            store.set_conditional_writes(conditional);
+            let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+            let p = plan_in_place(&b, at).await;
+            let changed: BTreeSet<String> = p
+                .actions
+                .iter()
+                .map(|a| a.key().to_owned())
+                .step_by(3)
+                .take(5)
+                .collect();
+            let later = store.now() + TimeDelta::seconds(1);
+            for k in &changed {
+                store.with("src", |s| s.put(k, b"changed by someone else", later));
+            }
+            let want: BTreeMap<String, Vec<u8>> = store.with("src", |s| {
+                s.truth_at(at)
+                    .into_iter()
+                    .map(|(k, c)| (k, c.to_vec()))
+                    .collect()
+            });
+            let report = run(b, &p, &config(8, 4)).await;
+            let drifted: BTreeSet<String> = report.drifted.iter().map(|i| i.key.clone()).collect();
+            assert_eq!(
+                drifted, changed,
+                "conditional {conditional}, {keys} keys: {report:?}"
+            );
+            let now = contents(&store, "src");
+            for k in &changed {
+                assert_eq!(now[k], b"changed by someone else", "{k} was overwritten");
+            }
+            for a in &p.actions {
+                if !changed.contains(a.key()) {
+                    assert_eq!(now.get(a.key()), want.get(a.key()), "{}", a.key());
+                }
+            }
+        }
+    }
+}
+
+/// A permanent failure (AccessDenied on a key) is named failed after one attempt, the
+/// key is left as it was, and every other key completes.
+#[tokio::test]
+async fn a_permanent_failure_is_named_and_the_rest_completes() {
+    let (sim, at) = history(23, 300);
+    let want = truth(&sim, at);
+    let store = MemStore::new();
+    let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let p = plan_in_place(&b, at).await;
+    let denied: Vec<String> = p
+        .actions
+        .iter()
+        .take(3)
+        .map(|a| a.key().to_owned())
+        .collect();
+    let before = contents(&store, "src");
+    let faulty = Faulty::new(
+        b.clone(),
+        Faults {
+            deny_keys: denied.clone(),
+            ..Default::default()
+        },
+    );
+    let report = run(Arc::new(faulty.clone()), &p, &config(8, 4)).await;
+    let failed: Vec<String> = report.failed.iter().map(|i| i.key.clone()).collect();
+    let mut sorted = denied.clone();
+    sorted.sort();
+    assert_eq!(failed, sorted, "{report:?}");
+    assert_eq!(
+        faulty.injected().denied,
+        3,
+        "one attempt each: a permanent failure is not retried"
+    );
+    assert_eq!(
+        report.copied + report.delete_markers,
+        p.actions.len() as u64 - 3
+    );
+    let now = contents(&store, "src");
+    for a in &p.actions {
+        let k = a.key();
+        if denied.iter().any(|d| d == k) {
+            assert_eq!(now.get(k), before.get(k), "{k} was written");
+        } else {
+            assert_eq!(now.get(k), want.get(k), "{k}");
+        }
+    }
+}
+
+/// Under SlowDown the runner lowers its concurrency (AIMD) and still finishes; it never
+/// has more calls in flight than `--concurrency`.
+#[tokio::test(start_paused = true)]
+async fn throttling_lowers_the_concurrency_and_the_run_finishes() {
+    let (sim, at) = history(29, 400);
+    let want = truth(&sim, at);
+    let store = MemStore::new();
+    let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let p = plan_in_place(&b, at).await;
+    let faulty = Faulty::new(
+        b.clone(),
+        Faults {
+            seed: 3,
+            throttle: 0.3,
+            call_ms: 5,
+            ..Default::default()
+        },
+    );
+    let report = run(Arc::new(faulty.clone()), &p, &config(16, 20)).await;
+    assert!(report.complete(), "{report:?}");
+    assert!(report.throttled > 10, "{report:?}");
+    assert!(
+        report.final_concurrency < 16,
+        "the limit never came down: {report:?}"
+    );
+    assert!(
+        faulty.peak_in_flight() <= 16,
+        "{} in flight",
+        faulty.peak_in_flight()
+    );
+    assert!(faulty.peak_in_flight() > 1, "the run was never parallel");
+    assert_eq!(contents(&store, "src"), want);
+}
+
+/// `bytes_copied` is the sum of the sizes of the versions copied.
+#[tokio::test]
+async fn bytes_copied_is_what_the_copies_carried() {
+    let (sim, at) = history(31, 200);
+    let store = MemStore::new();
+    let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let p = plan_in_place(&b, at).await;
+    let bytes: u64 = p
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Copy(c) => Some(c.size),
+            _ => None,
+        })
+        .sum();
+    assert!(bytes > 0);
+    let report = run(b, &p, &config(8, 4)).await;
+    assert!(report.complete(), "{report:?}");
+    assert_eq!(report.bytes_copied, bytes);
+}
+
+/// A `null` version is replaced in place by the next write while versioning is
+/// suspended: its id alone proves nothing. A key whose expected current `null` version
+/// was rewritten after the plan drifts (by ETag), on both write paths.
+#[tokio::test]
+async fn a_null_version_rewritten_in_place_drifts() {
+    for conditional in [true, false] {
+        let mut sim = SimBucket::new(Versioning::Enabled, "v");
+        let t = base();
+        sim.put("n", b"good", t);
+        let at = t + TimeDelta::seconds(1);
+        sim.set_versioning(Versioning::Suspended);
+        sim.put("n", b"bad null", at + TimeDelta::seconds(1));
+        let store = MemStore::new();
+        store.set_conditional_writes(conditional);
+        let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+        let p = plan_in_place(&b, at).await;
+        assert_eq!(p.actions.len(), 1);
+        // Rewritten in place after the plan: same id, other content.
+        store.with("src", |s| {
+            s.put("n", b"another null", at + TimeDelta::seconds(2));
+            s.set_versioning(Versioning::Enabled);
+        });
+        let report = run(b, &p, &config(2, 4)).await;
+        assert_eq!(
+            report.drifted.len(),
+            1,
+            "conditional {conditional}: {report:?}"
+        );
+        assert_eq!(contents(&store, "src")["n"], b"another null");
     }
 }
