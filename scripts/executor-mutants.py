@@ -132,14 +132,14 @@ def main():
             open(full, "w").write(src.replace(old, new))
             started = time.time()
             try:
-                r = run(["cargo", "test", "-q", "-p", "s3rewind", "--lib"], tree, timeout=1800, env=env)
+                r = run(["cargo", "test", "-p", "s3rewind", "--lib"], tree, timeout=1800, env=env)
                 out = r.stdout + r.stderr
                 if "error[E" in out and "could not compile" in out:
                     outcome, detail = "unviable", "does not compile"
                 elif r.returncode == 0:
                     outcome, detail = "survived", ""
                 else:
-                    failed = re.findall(r"^    (\S+)$", out, re.M)
+                    failed = re.findall(r"^test (\S+) \.\.\. FAILED", out, re.M)
                     outcome, detail = "caught", (failed[0] if failed else "tests failed")
             except subprocess.TimeoutExpired:
                 outcome, detail = "caught", "timeout"

@@ -37,33 +37,64 @@ const EXIT_CODES: &str = "Exit codes: 0 ok; 1 partial (failed/drifted/waiting ac
 #[derive(Debug, Args)]
 pub struct Global {
     /// S3-compatible endpoint URL (implies path-style addressing).
-    #[arg(long, global = true, value_name = "URL")]
+    #[arg(long, global = true, value_name = "URL", env = "S3REWIND_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
     /// Named profile from ~/.aws/config and ~/.aws/credentials.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "S3REWIND_PROFILE")]
     pub profile: Option<String>,
     /// AWS region (default: from the profile or environment, else us-east-1).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, env = "S3REWIND_REGION")]
     pub region: Option<String>,
     /// Result format on stdout.
-    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text)]
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text, env = "S3REWIND_OUTPUT")]
     pub output: OutputFormat,
     /// More log output on stderr (-v, -vv, -vvv). RUST_LOG overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
     /// Only errors, warnings and the result.
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        env = "S3REWIND_QUIET"
+    )]
     pub quiet: bool,
-    /// No progress bars.
-    #[arg(long, global = true)]
+    /// No progress: no bars on a terminal, no status lines without one.
+    #[arg(long, global = true, env = "S3REWIND_NO_PROGRESS")]
     pub no_progress: bool,
+    /// Without a terminal (a CI log), one status line on stderr every DURATION while a
+    /// long phase runs (phase, done/total, rate, bytes, failed and drifted counts, ETA).
+    #[arg(long, global = true, value_name = "DURATION", default_value = "30s", value_parser = stats_every, env = "S3REWIND_STATS")]
+    pub stats: std::time::Duration,
+    /// Status lines as text, or as NDJSON events (`{"event":"progress",…}`) for a log
+    /// pipeline.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "S3REWIND_LOG_FORMAT")]
+    pub log_format: LogFormat,
     /// Maximum attempts per S3 read (SDK retry configuration; default 5). Writes that add
     /// a version are never retried blindly: the runner reads the key again first.
-    #[arg(long, global = true, value_name = "N")]
+    #[arg(long, global = true, value_name = "N", env = "S3REWIND_MAX_ATTEMPTS")]
     pub max_attempts: Option<u32>,
     /// SDK retry mode.
-    #[arg(long, global = true, value_enum)]
+    #[arg(long, global = true, value_enum, env = "S3REWIND_RETRY_MODE")]
     pub retry_mode: Option<RetryModeArg>,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Status lines for people reading a log.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+fn stats_every(input: &str) -> Result<std::time::Duration, String> {
+    let secs = duration_secs(input)?;
+    if secs < 1 {
+        return Err(format!("--stats {input:?}: give at least 1s"));
+    }
+    Ok(std::time::Duration::from_secs(secs as u64))
 }
 
 /// The SDK retry modes (`--retry-mode`).
@@ -344,11 +375,11 @@ pub struct Select {
 #[derive(Debug, Clone, Copy, Args)]
 pub struct Listing {
     /// Entries per ListObjectVersions page (1-1000).
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..=1000))]
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(i32).range(1..=1000), env = "S3REWIND_PAGE_SIZE")]
     pub page_size: i32,
     /// Listing streams at once: each sub-prefix ("folder") is listed on its own stream
     /// (1 lists sequentially).
-    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256), env = "S3REWIND_LIST_CONCURRENCY")]
     pub list_concurrency: u32,
     /// Whether a listing longer than a page is split by folder: `auto` times the first
     /// pages and splits only when the server answers two calls at once about as fast as
@@ -573,7 +604,7 @@ pub struct PlanArgs {
 #[derive(Debug, Clone, Args)]
 pub struct ExecArgs {
     /// Copies and deletes in flight at once (the limit adapts down on throttling).
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096), env = "S3REWIND_CONCURRENCY")]
     pub concurrency: u32,
     /// Do not ask for confirmation of an in-place restore.
     #[arg(long, short = 'y')]

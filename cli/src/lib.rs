@@ -147,7 +147,11 @@ pub fn main() -> ExitCode {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
-    let printer = Printer::new(cli.global.output, cli.global.quiet, cli.global.no_progress);
+    let printer = Printer::new(cli.global.output, cli.global.quiet, cli.global.no_progress)
+        .with_stats(
+            Some(cli.global.stats),
+            cli.global.log_format == args::LogFormat::Json,
+        );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -159,6 +163,19 @@ pub fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        // Ctrl-C outside a runner (a listing, a plan, a verification): one line and exit
+        // 130; inside one, the runner stops cleanly and says what was done.
+        let interrupted = printer.clone();
+        tokio::spawn(async move {
+            while tokio::signal::ctrl_c().await.is_ok() {
+                if !run::owns_ctrl_c() {
+                    interrupted.error(
+                        "interrupted; run the same command again (a restore resumes from its journal and writes nothing twice)",
+                    );
+                    std::process::exit(Exit::Interrupted.code().into());
+                }
+            }
+        });
         let app = App::connect(&cli.global, printer.clone()).await;
         run(&cli, &app).await
     });

@@ -632,7 +632,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+        #![proptest_config(crate::proptest_config(256))]
         /// However the listing is split (first pages, folders, page size, streams), on
         /// either page layout (interleaved, or moto's markers last), it returns what one
         /// stream returns; a listing that fits in one page costs one call.

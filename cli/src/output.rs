@@ -19,6 +19,22 @@ pub enum OutputFormat {
     Json,
 }
 
+/// How progress is shown on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressMode {
+    /// Bars and spinners that redraw in place (stderr is a terminal).
+    Bars,
+    /// One status line every so often (no terminal: a CI log shows a run is alive).
+    Lines(Duration),
+    /// One NDJSON status event every so often (`--log-format json`).
+    Json(Duration),
+    /// Nothing (`-q`, `--no-progress`).
+    Hidden,
+}
+
+/// The default interval of status lines without a terminal (`--stats`).
+pub const STATS_EVERY: Duration = Duration::from_secs(30);
+
 /// Where and how things are printed.
 #[derive(Debug, Clone)]
 pub struct Printer {
@@ -26,8 +42,8 @@ pub struct Printer {
     pub format: OutputFormat,
     /// `-q`: only errors and the result.
     pub quiet: bool,
-    /// Progress bars allowed (not `--no-progress`, not quiet, stderr is a terminal).
-    pub progress: bool,
+    /// How progress is shown.
+    pub progress: ProgressMode,
     /// Where stdout and stderr go instead of the process's (`None`: the process's).
     pub capture: Option<Capture>,
 }
@@ -64,14 +80,35 @@ impl Capture {
 }
 
 impl Printer {
-    /// A printer for the given options.
+    /// A printer for the given options: bars on a terminal, else a status line every 30
+    /// seconds; nothing with `quiet` or `no_progress`.
     pub fn new(format: OutputFormat, quiet: bool, no_progress: bool) -> Self {
+        let progress = if no_progress || quiet {
+            ProgressMode::Hidden
+        } else if std::io::stderr().is_terminal() {
+            ProgressMode::Bars
+        } else {
+            ProgressMode::Lines(STATS_EVERY)
+        };
         Printer {
             format,
             quiet,
-            progress: !no_progress && !quiet && std::io::stderr().is_terminal(),
+            progress,
             capture: None,
         }
+    }
+
+    /// Without a terminal, status lines every `every` (`--stats`), as NDJSON events
+    /// with `json` (`--log-format json`). Bars on a terminal are kept unless `json`.
+    pub fn with_stats(mut self, every: Option<Duration>, json: bool) -> Self {
+        let every = every.unwrap_or(STATS_EVERY).max(Duration::from_millis(100));
+        self.progress = match self.progress {
+            ProgressMode::Hidden => ProgressMode::Hidden,
+            _ if json => ProgressMode::Json(every),
+            ProgressMode::Bars => ProgressMode::Bars,
+            _ => ProgressMode::Lines(every),
+        };
+        self
     }
 
     /// A printer that writes stdout and stderr into the returned [`Capture`]: no
@@ -82,7 +119,7 @@ impl Printer {
         let printer = Printer {
             format,
             quiet,
-            progress: false,
+            progress: ProgressMode::Hidden,
             capture: Some(capture.clone()),
         };
         (printer, capture)
@@ -143,38 +180,53 @@ impl Printer {
         self.err(format_args!("s3rewind: error: {}", s.as_ref()));
     }
 
-    /// A progress bar of `len` steps (hidden unless progress is allowed).
+    /// A progress bar of `len` steps: drawn on a terminal; without one, a status line
+    /// (or NDJSON event) every so often, read from the bar by a ticker thread that stops
+    /// when the bar finishes. Its message is the phase (`restoring`); its prefix, what
+    /// the runner adds (bytes, failed, drifted); a length of 0 while more items may come
+    /// means the total is not known yet (no ETA).
     pub fn bar(&self, len: u64, what: &str) -> ProgressBar {
-        if !self.progress {
-            return ProgressBar::hidden();
-        }
-        let pb = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-        pb.set_style(
-            ProgressStyle::with_template(
-                "{msg:>10} [{bar:30}] {pos}/{len} ({per_sec}, eta {eta}) {prefix}",
-            )
-            .expect("template")
-            .progress_chars("=> "),
-        );
-        pb.set_message(what.to_owned());
-        pb.enable_steady_tick(Duration::from_millis(200));
-        pb
+        self.progress_bar(Some(len), what)
     }
 
-    /// A spinner counting items of unknown total (hidden unless progress is allowed).
+    /// A spinner counting items of unknown total (a listing).
     pub fn spinner(&self, what: &str) -> ProgressBar {
-        if !self.progress {
-            return ProgressBar::hidden();
-        }
-        let pb = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
-        pb.set_style(
-            ProgressStyle::with_template("{spinner} {msg} {pos} ({per_sec})").expect("template"),
-        );
-        pb.set_message(what.to_owned());
-        pb.enable_steady_tick(Duration::from_millis(200));
-        pb
+        self.progress_bar(None, what)
     }
 
+    fn progress_bar(&self, len: Option<u64>, what: &str) -> ProgressBar {
+        match self.progress {
+            ProgressMode::Hidden => ProgressBar::hidden(),
+            ProgressMode::Bars => {
+                let pb = ProgressBar::with_draw_target(len, ProgressDrawTarget::stderr());
+                pb.set_style(bar_style(len.is_some()));
+                pb.set_message(what.to_owned());
+                pb.enable_steady_tick(Duration::from_millis(200));
+                pb
+            }
+            ProgressMode::Lines(every) | ProgressMode::Json(every) => {
+                let pb = ProgressBar::with_draw_target(len, ProgressDrawTarget::hidden());
+                pb.set_message(what.to_owned());
+                let json = matches!(self.progress, ProgressMode::Json(_));
+                let (ticker, printer) = (pb.clone(), self.clone());
+                std::thread::spawn(move || {
+                    let started = std::time::Instant::now();
+                    let mut next = every;
+                    loop {
+                        std::thread::sleep(Duration::from_millis(100).min(every));
+                        if ticker.is_finished() {
+                            return;
+                        }
+                        if started.elapsed() >= next {
+                            next += every;
+                            printer.err(format_args!("{}", status_line(&ticker, json)));
+                        }
+                    }
+                });
+                pb
+            }
+        }
+    }
     /// Ask a yes/no question on the terminal; `None` when stdin is not a terminal (or
     /// output is captured).
     pub fn confirm(&self, question: &str) -> Option<bool> {
@@ -198,6 +250,106 @@ fn out(line: std::fmt::Arguments<'_>) {
     let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }
 
+/// The bar of a terminal: rates as `1.5k/s`, no ETA while the total is unknown (a
+/// spinner; the runner of a restore that copies while it lists uses this style until
+/// the listing ends, and says `listing…` in its prefix).
+pub fn bar_style(known_total: bool) -> ProgressStyle {
+    let template = if known_total {
+        "{msg:>10} [{bar:30}] {pos}/{len} ({rate}, {eta_known}) {prefix}"
+    } else {
+        "{spinner} {msg} {pos} ({rate}) {prefix}"
+    };
+    ProgressStyle::with_template(template)
+        .expect("template")
+        .progress_chars("=> ")
+        .with_key(
+            "rate",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = write!(w, "{}/s", human_count(s.per_sec()));
+            },
+        )
+        .with_key(
+            "eta_known",
+            |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| match s.len() {
+                Some(n) if n > 0 && s.pos() < n && s.per_sec() > 0.0 => {
+                    let _ = write!(w, "eta {}", human_secs(s.eta().as_secs()));
+                }
+                Some(n) if n > 0 && s.pos() >= n => {
+                    let _ = w.write_str("done");
+                }
+                _ => {
+                    let _ = w.write_str("eta unknown");
+                }
+            },
+        )
+}
+
+/// One status line (or NDJSON event) of a bar, for logs without a terminal.
+fn status_line(pb: &ProgressBar, json: bool) -> String {
+    let pos = pb.position();
+    let len = pb.length().filter(|n| *n > 0);
+    let rate = pb.per_sec();
+    let eta = len
+        .filter(|n| pos < *n && rate > 0.0)
+        .map(|n| ((n - pos) as f64 / rate).round() as u64);
+    let phase = pb.message();
+    let detail = pb.prefix();
+    if json {
+        return serde_json::json!({
+            "event": "progress",
+            "phase": phase,
+            "done": pos,
+            "total": len,
+            "per_second": (rate * 10.0).round() / 10.0,
+            "eta_seconds": eta,
+            "elapsed_seconds": pb.elapsed().as_secs(),
+            "detail": detail,
+        })
+        .to_string();
+    }
+    let total = match len {
+        Some(n) => format!("{pos}/{n} ({:.1}%)", 100.0 * pos as f64 / n.max(1) as f64),
+        None => format!("{pos}"),
+    };
+    let eta = match eta {
+        Some(s) => format!(", eta {}", human_secs(s)),
+        None if len.is_none() => String::new(),
+        None => String::new(),
+    };
+    let detail = if detail.is_empty() {
+        String::new()
+    } else {
+        format!(", {detail}")
+    };
+    format!(
+        "s3rewind: [{phase}] {total}, {}/s{detail}{eta}, {} elapsed",
+        human_count(rate),
+        human_secs(pb.elapsed().as_secs())
+    )
+}
+
+/// A count or rate as a short string: 950, 1.5k, 2.3M.
+pub fn human_count(n: f64) -> String {
+    if n >= 1e6 {
+        format!("{:.1}M", n / 1e6)
+    } else if n >= 1e3 {
+        format!("{:.1}k", n / 1e3)
+    } else if n >= 10.0 || n == 0.0 {
+        format!("{n:.0}")
+    } else {
+        format!("{n:.1}")
+    }
+}
+
+/// Seconds as `1h02m`, `3m05s`, `42s`.
+pub fn human_secs(s: u64) -> String {
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
 /// Bytes as a short human string (1.5 MiB).
 pub fn human_bytes(n: u64) -> String {
     const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -217,6 +369,62 @@ pub fn human_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_lines_say_what_a_ci_log_needs() {
+        let pb = ProgressBar::with_draw_target(Some(200), ProgressDrawTarget::hidden());
+        pb.set_message("restoring");
+        pb.set_prefix("1.0 KiB copied, 1 failed, 0 drifted");
+        pb.inc(50);
+        let line = status_line(&pb, false);
+        assert!(
+            line.starts_with("s3rewind: [restoring] 50/200 (25.0%), "),
+            "{line}"
+        );
+        assert!(line.contains("1 failed"), "{line}");
+        let event: serde_json::Value = serde_json::from_str(&status_line(&pb, true)).unwrap();
+        assert_eq!(event["event"], "progress");
+        assert_eq!(event["done"], 50);
+        assert_eq!(event["total"], 200);
+        // Unknown total: no ETA, no percentage.
+        let open = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
+        open.set_message("restoring");
+        open.inc(3);
+        let line = status_line(&open, false);
+        assert!(!line.contains("eta") && !line.contains('%'), "{line}");
+        assert!(
+            serde_json::from_str::<serde_json::Value>(&status_line(&open, true)).unwrap()["total"]
+                .is_null()
+        );
+    }
+
+    #[test]
+    fn counts_and_durations_are_short() {
+        assert_eq!(human_count(1500.0), "1.5k");
+        assert_eq!(human_count(2_300_000.0), "2.3M");
+        assert_eq!(human_count(42.0), "42");
+        assert_eq!(human_count(0.5), "0.5");
+        assert_eq!(human_secs(42), "42s");
+        assert_eq!(human_secs(185), "3m05s");
+        assert_eq!(human_secs(3720), "1h02m");
+    }
+
+    /// Without a terminal a long run prints a status line every interval (here 100 ms),
+    /// and none once its bar is finished.
+    #[test]
+    fn a_bar_without_a_terminal_logs_status_lines() {
+        let (mut printer, capture) = Printer::capturing(OutputFormat::Text, false);
+        printer.progress = ProgressMode::Lines(Duration::from_millis(100));
+        let bar = printer.bar(10, "restoring");
+        bar.inc(4);
+        std::thread::sleep(Duration::from_millis(450));
+        bar.finish_and_clear();
+        let lines = capture.stderr();
+        assert!(lines.lines().count() >= 2, "{lines}");
+        assert!(lines.contains("[restoring] 4/10"), "{lines}");
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(capture.stderr(), lines, "no line after the bar finished");
+    }
 
     #[test]
     fn a_capturing_printer_keeps_both_streams_and_asks_nothing() {

@@ -167,6 +167,15 @@ impl Aimd {
     }
 }
 
+/// Runners that own Ctrl-C now (they stop cleanly on it); outside them the binary's own
+/// watcher ends the process ([`owns_ctrl_c`]).
+static RUNNERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// True while a runner handles Ctrl-C itself (in-flight items finish and are journaled).
+pub fn owns_ctrl_c() -> bool {
+    RUNNERS.load(Ordering::SeqCst) > 0
+}
+
 /// A flag that Ctrl-C sets, and the task watching for it (abort it when done). The runner
 /// checks the flag before starting each item, so in-flight items finish and are
 /// journaled, and the rest is left for a re-run.
@@ -252,11 +261,27 @@ pub async fn run<J: Job>(
         (None, Some((flag, _))) => flag.as_ref(),
         (None, None) => unreachable!("watched when no stop flag is given"),
     };
+    if watched.is_some() {
+        RUNNERS.fetch_add(1, Ordering::SeqCst);
+    }
     let report = run_items(job, items, options, printer, cancel).await;
     if let Some((_, watcher)) = watched {
+        RUNNERS.fetch_sub(1, Ordering::SeqCst);
         watcher.abort();
     }
     report
+}
+
+/// What the bar says besides its counts: bytes copied, keys failed and drifted, and
+/// whether the listing that feeds the run still goes on.
+fn status(bar: &indicatif::ProgressBar, report: &ExecReport, listing: bool) {
+    bar.set_prefix(format!(
+        "{} copied, {} failed, {} drifted{}",
+        crate::output::human_bytes(report.bytes_copied),
+        report.failed.len(),
+        report.drifted.len(),
+        if listing { ", listing…" } else { "" }
+    ));
 }
 
 async fn run_items<J: Job>(
@@ -274,6 +299,12 @@ async fn run_items<J: Job>(
     };
     let listing_goes_on = || listing.as_ref().is_some_and(|l| !l.load(Ordering::SeqCst));
     let bar = printer.bar(total as u64, options.label);
+    // Items handed over while a listing goes on: the total is unknown until it ends.
+    let open_total = listing.is_some();
+    if open_total && printer.progress == crate::output::ProgressMode::Bars {
+        bar.set_style(crate::output::bar_style(false));
+    }
+    let mut received = 0u64;
     let mut aimd = Aimd::new(options.concurrency);
     let mut report = ExecReport::default();
     let mut queue: VecDeque<(usize, u32, Probe)> = VecDeque::new();
@@ -302,12 +333,19 @@ async fn run_items<J: Job>(
                     item = rx.recv() => {
                         match item {
                             Some((i, p)) => {
-                                if listing.is_some() {
-                                    bar.inc_length(1);
-                                }
+                                received += 1;
                                 queue.push_back((i, 0, p));
                             }
-                            None => feed = None,
+                            None => {
+                                feed = None;
+                                if open_total {
+                                    // The listing ended: the total is known now.
+                                    bar.set_length(received);
+                                    if printer.progress == crate::output::ProgressMode::Bars {
+                                        bar.set_style(crate::output::bar_style(true));
+                                    }
+                                }
+                            }
                         }
                         continue;
                     }
@@ -376,6 +414,7 @@ async fn run_items<J: Job>(
         if listing_goes_on() {
             report.while_listing += 1;
         }
+        status(&bar, &report, listing_goes_on());
         aimd.on_success();
     }
     bar.finish_and_clear();

@@ -1679,6 +1679,7 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(s3rewind_testkit::proptest_config(256))]
         /// Invariants of the matrix: five rows in order; a fix exactly when not covered;
         /// no history scenario without versioning; adding a protection never lowers a
         /// verdict.

@@ -771,6 +771,7 @@ pub(crate) mod tests {
     }
 
     proptest! {
+        #![proptest_config(s3rewind_testkit::proptest_config(256))]
         /// Every form round-trips exactly, and two values are equal exactly when their
         /// texts are (so equality, hashing and the JSON form are the string's).
         #[test]

@@ -103,6 +103,7 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(s3rewind_testkit::proptest_config(256))]
         #[test]
         fn copy_source_round_trips(key in "\\PC*", vid in "[A-Za-z0-9._+/=-]{1,40}") {
             let s = copy_source("bucket", &key, &vid);

@@ -114,6 +114,7 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(s3rewind_testkit::proptest_config(256))]
         /// Every key of either side (within its prefix) comes out exactly once, in
         /// destination-key order, paired with the other side's entry of that key.
         #[test]

@@ -319,6 +319,7 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(s3rewind_testkit::proptest_config(256))]
         /// A valid path never escapes the directory it is joined to: only normal
         /// components, no `..`, and it round-trips to the key unchanged.
         #[test]

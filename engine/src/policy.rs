@@ -1144,6 +1144,7 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(s3rewind_testkit::proptest_config(256))]
         /// Scoping changes resources only: the actions are those of the unscoped policy.
         #[test]
         fn scoping_changes_resources_not_actions(

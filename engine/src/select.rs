@@ -190,6 +190,7 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(s3rewind_testkit::proptest_config(256))]
         #[test]
         fn a_literal_key_matches_itself_only(key in "[a-z/ ._-]{1,12}", other in "[a-z/ ._-]{1,12}") {
             let k = f(&[key.as_str()], &[]);

@@ -275,6 +275,7 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(s3rewind_testkit::proptest_config(256))]
         #[test]
         fn time_ago_and_duration_options_agree(n in 0u64..100_000, unit in proptest::sample::select(vec!["s", "m", "h", "d", "w", "min", "hrs", "days"])) {
             let now = DateTime::from_timestamp(1_900_000_000, 0).unwrap();

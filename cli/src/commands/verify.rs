@@ -645,7 +645,7 @@ async fn read_content(
     concurrency: usize,
     report: &mut VerifyReport,
 ) {
-    let bar = printer.bar(pending.len() as u64, "reading");
+    let bar = printer.bar(pending.len() as u64, "verifying");
     let mut queue: VecDeque<usize> = pending.into();
     let mut tasks = JoinSet::new();
     loop {

@@ -685,7 +685,7 @@ fn random_history(ops: &[(u8, bool)]) -> SimBucket {
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+    #![proptest_config(crate::proptest_config(24))]
     /// The central property, through the commands: whatever the history and TIME,
     /// `restore` in place and `restore --to` an empty bucket leave exactly the state at
     /// TIME, and `verify` then agrees.

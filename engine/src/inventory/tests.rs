@@ -91,7 +91,7 @@ fn build(ops: &[(usize, bool, i64)]) -> SimBucket {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(s3rewind_testkit::proptest_config(48))]
 
     /// An inventory written from any history, shuffled and split over files, read with
     /// runs small enough to spill, gives the timeline the listing gives.
@@ -416,6 +416,7 @@ fn parts_together_are_the_whole_timeline() {
 }
 
 proptest! {
+    #![proptest_config(s3rewind_testkit::proptest_config(256))]
     /// The sort's runs give back exactly the entries written, whatever form each id,
     /// tag and name takes.
     #[test]
