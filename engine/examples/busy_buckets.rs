@@ -5,7 +5,7 @@
 
 #![allow(clippy::print_stdout)]
 
-use s3rewind_engine::detect::{DetectOptions, detect, sample_plan};
+use s3rewind_engine::detect::{Budget, DetectOptions, scan};
 use s3rewind_testkit::busy::{self, BusySpec};
 
 fn main() {
@@ -32,9 +32,9 @@ fn main() {
     for (name, spec) in cases {
         let h = busy::busy(&spec);
         let truth = h.truth.as_ref().expect("an incident");
-        let wanted = sample_plan(&h.timeline, &options, Some(1000), false);
-        let samples = h.store.samples_for(&wanted);
-        let report = detect(&h.timeline, &samples, &options);
+        let report = scan(&h.timeline, &options, Budget::Reads(1000), |w| {
+            h.store.samples_for(w)
+        });
         let hit = report
             .incidents
             .iter()
@@ -44,7 +44,7 @@ fn main() {
             "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |",
             h.timeline.len(),
             keys.len(),
-            samples.len(),
+            report.stats.samples,
             report.stats.samples_judged,
             report.stats.samples_bad,
             if hit.is_some() { "yes" } else { "no" },
@@ -58,5 +58,8 @@ fn main() {
                 .filter(|k| keys.contains(k.key.as_str()))
                 .count()),
         );
+        if let Some(g) = &report.guarantee {
+            println!("|  | {} |", g.statement);
+        }
     }
 }

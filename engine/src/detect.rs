@@ -3,8 +3,9 @@ Corruption detection: finds incidents (ransomware, wipes, bad jobs) in a bucket'
 and says, for every damaged key, which version was the last good one.
 
 Detection is pure: it reads a [`Timeline`] and, optionally, content samples that the CLI
-fetched (the first [`SAMPLE_BYTES`] of chosen versions, see [`sample_plan`]). It returns
-a [`ScanReport`]: data, never errors. The report feeds the two restore modes:
+fetched (the first [`SAMPLE_BYTES`] of chosen versions: a [`Sampler`] names them round by
+round, [`sample_plan`] in one go). It returns a [`ScanReport`]: data, never errors; a
+[`Sampler`]'s report also states what its reads rule out ([`Guarantee`]). The report feeds the two restore modes:
 [`restore_point`] (`--before-corruption`: the whole bucket back to just before the first
 incident) and [`per_key_target`] (`--per-key`: each damaged key back to its own last good
 version, every other key left as it is now).
@@ -108,7 +109,7 @@ that ended more than `gap_secs` before it), a **new writer** among the damaging 
 A burst needs a baseline: at least 3 of those earlier bins must have seen a change of
 any kind (creates too). Without one (a bucket's first upload, a history of seconds) a
 busy bin says nothing about the bucket's normal activity: it is not scored, only read
-first by [`sample_plan`].
+by a [`Sampler`]'s suspicion share.
 If at least three of the versions that metadata called encrypted, wrong-typed or
 overwritten were sampled and fewer than 20% of them look damaged, the *weak* part of the
 score (the noisy-or of the weak signals and the modifiers) is multiplied by 0.4 (the
@@ -160,6 +161,14 @@ flagged change in *list order* (the order restores follow); the last good versio
 entry right after it in list order when that is an object version, and absent (`None`)
 when the key did not exist before (a `.locked` copy, a ransom note).
 
+# Sampling
+
+A [`Sampler`] splits its budget so that no kind of evidence can spend it all: a uniform
+share stratified by time bin and writer (the [`Guarantee`] is derived from it), a share
+for the newest versions, a capped share for what metadata finds suspicious, and a
+reserve read around damaged samples, in rounds, until the incident's first and last
+damaged writes are found to the bin.
+
 # Cost
 
 One pass over the timeline builds the changes; signals group them with hash maps and
@@ -169,6 +178,7 @@ memory for one small record per version.
 
 mod analysis;
 pub mod content;
+mod guarantee;
 mod incident;
 mod restore;
 mod sample;
@@ -176,8 +186,9 @@ mod scales;
 mod signals;
 
 pub use content::{FileType, entropy, near_random, random_entropy, sniff};
+pub use guarantee::Guarantee;
 pub use restore::{per_key_target, restore_point};
-pub use sample::sample_plan;
+pub use sample::{Budget, Sampler, sample_plan, scan};
 
 use crate::timeline::Timeline;
 use chrono::{DateTime, Utc};
@@ -234,6 +245,9 @@ pub struct DetectOptions {
     pub new_owner_history_secs: Option<i64>,
     /// Incidents scoring below this are not reported (default 0.4).
     pub min_score: f64,
+    /// The probability a scan's [`Guarantee`] is stated with, and the confidence the
+    /// sequential search around damaged samples works to (default 0.95).
+    pub confidence: f64,
 }
 
 impl Default for DetectOptions {
@@ -254,6 +268,7 @@ impl Default for DetectOptions {
             established_secs: None,
             new_owner_history_secs: None,
             min_score: 0.4,
+            confidence: 0.95,
         }
     }
 }
@@ -530,6 +545,10 @@ pub struct ScanReport {
     /// What the scan could judge.
     #[serde(default)]
     pub coverage: Coverage,
+    /// What the content reads rule out, when they were planned by a [`Sampler`]
+    /// (`None` from [`detect`] alone).
+    #[serde(default)]
+    pub guarantee: Option<Guarantee>,
     /// Suspected incidents, in order of start.
     pub incidents: Vec<Incident>,
 }
@@ -595,6 +614,9 @@ impl fmt::Display for ScanReport {
                 s.restore_writes_ignored
             )?;
         }
+        if let Some(g) = &self.guarantee {
+            writeln!(f, "guarantee: {}", g.statement)?;
+        }
         if self.incidents.is_empty() {
             return writeln!(f, "no incident found");
         }
@@ -620,21 +642,25 @@ impl fmt::Display for ScanReport {
 }
 
 /// Scan a timeline for incidents, using whatever content samples were gathered (none is
-/// fine: metadata signals alone).
+/// fine: metadata signals alone). The report has no [`guarantee`](ScanReport::guarantee):
+/// only a [`Sampler`] that planned the reads can state one.
 pub fn detect(
     timeline: &Timeline,
     samples: &[ContentSample],
     options: &DetectOptions,
 ) -> ScanReport {
-    let ctx = analysis::Ctx::new(timeline, options);
+    detect_in(&analysis::Ctx::new(timeline, options), samples)
+}
+
+fn detect_in(ctx: &analysis::Ctx<'_>, samples: &[ContentSample]) -> ScanReport {
     let judged = ctx.judge(samples);
-    let mut found = signals::metadata(&ctx);
-    found.extend(signals::content(&ctx, &judged));
-    let incidents = incident::assemble(&ctx, &judged, found);
+    let mut found = signals::metadata(ctx);
+    found.extend(signals::content(ctx, &judged));
+    let incidents = incident::assemble(ctx, &judged, found);
     ScanReport {
         schema: SCAN_SCHEMA.to_owned(),
-        since: options.since,
-        until: options.until,
+        since: ctx.opts.since,
+        until: ctx.opts.until,
         stats: ScanStats {
             samples: samples.len(),
             samples_judged: judged.judged(),
@@ -644,6 +670,7 @@ pub fn detect(
         baseline: ctx.baseline(),
         scales: ctx.scales.clone(),
         coverage: ctx.coverage(&judged),
+        guarantee: None,
         incidents,
     }
 }
