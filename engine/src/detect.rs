@@ -116,7 +116,10 @@ score (the noisy-or of the weak signals and the modifiers) is multiplied by 0.4 
 content contradicts the metadata; content says nothing about truncation, deletes or new
 keys); the strong signals (content, rename, wipe, truncation) count in full, so a run of
 damaged samples is an incident on its own. Incidents scoring below
-[`DetectOptions::min_score`] are dropped.
+[`DetectOptions::min_score`] are dropped. Ordinary edits change sizes alike all the time:
+when several common-growth or size-collapse signals in an incident have no damaged sample
+among their changes, their evidence is folded into one line (how many, over how many
+overwrites, and the largest).
 
 **Start.** Strong evidence sets an incident's start: damaged samples (once the incident
 has `min_content_keys` of them), rename pairs, wipes, truncation, and the unsampled

@@ -96,6 +96,9 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
         .collect();
     let content_strong = content_keys.len() >= ctx.opts.min_content_keys.max(1);
     let mut strong: BTreeSet<usize> = BTreeSet::new();
+    // Weak size patterns that no damaged sample backs (ordinary edits change sizes all
+    // the time): folded into one line of evidence when there are several.
+    let mut quiet: Vec<&Signal> = Vec::new();
     for s in &group {
         let counts = match s.family {
             Family::Content => content_strong,
@@ -106,7 +109,17 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
         }
         let w = best.entry(s.family).or_insert(0.0);
         *w = w.max(s.weight);
-        evidence.push((s.weight, s.evidence.clone()));
+        let size_pattern = matches!(s.family, Family::CommonDelta | Family::SizeCollapse);
+        if size_pattern
+            && !s
+                .events
+                .iter()
+                .any(|&(id, _)| judged.get(id).is_some_and(Verdict::is_bad))
+        {
+            quiet.push(s);
+        } else {
+            evidence.push((s.weight, s.evidence.clone()));
+        }
         for &(id, kind) in &s.events {
             let st = strength(s.family);
             labels
@@ -117,6 +130,36 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
                     }
                 })
                 .or_insert((st, kind));
+        }
+    }
+
+    match quiet.as_slice() {
+        [] => {}
+        [one] => evidence.push((one.weight, one.evidence.clone())),
+        several => {
+            let largest = several
+                .iter()
+                .max_by(|a, b| {
+                    a.events
+                        .len()
+                        .cmp(&b.events.len())
+                        .then_with(|| b.evidence.cmp(&a.evidence))
+                })
+                .expect("several");
+            let changes: BTreeSet<usize> = several
+                .iter()
+                .flat_map(|s| s.events.iter().map(|&(id, _)| id))
+                .collect();
+            let weight = several.iter().map(|s| s.weight).fold(0.0, f64::max);
+            evidence.push((
+                weight,
+                format!(
+                    "{} size patterns over {} overwrites, none backed by damaged content (sizes change alike on ordinary edits too); the largest: {}",
+                    several.len(),
+                    changes.len(),
+                    largest.evidence
+                ),
+            ));
         }
     }
 
