@@ -117,9 +117,11 @@ content contradicts the metadata; content says nothing about truncation, deletes
 keys); the strong signals (content, rename, wipe, truncation) count in full, so a run of
 damaged samples is an incident on its own. Incidents scoring below
 [`DetectOptions::min_score`] are dropped. Ordinary edits change sizes alike all the time:
-when several common-growth or size-collapse signals in an incident have no damaged sample
-among their changes, their evidence is folded into one line (how many, over how many
-overwrites, and the largest).
+when several common-growth or size-collapse signals in an incident are not backed by
+content (fewer than `min_content_keys` of their sampled versions look damaged, fewer
+than half of those judged, or most of their changes outside the span of the damaged
+ones), their evidence is folded into one line (how many, over how many
+overwrites, and the largest); three or more that content backs are folded likewise.
 
 **Start.** Strong evidence sets an incident's start: damaged samples (once the incident
 has `min_content_keys` of them), rename pairs, wipes, truncation, and the unsampled
