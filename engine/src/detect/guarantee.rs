@@ -40,11 +40,9 @@ pub struct Guarantee {
     /// The smallest share of the versions of any stratum read uniformly: every version
     /// written had at least this chance of being read.
     pub read_rate: f64,
-    /// Reads of the uniform share that could be judged or were of a version whose
-    /// content was obtained.
+    /// Versions read by the uniform share (with the version each is compared with when
+    /// its key's extension does not say what its bytes should be).
     pub uniform_reads: usize,
-    /// Versions written in the window (the population sampled).
-    pub versions_written: usize,
     /// Strata: time bins times writers, non-empty ones.
     pub strata: usize,
     /// Width of a stratum's time bin, seconds.
@@ -54,8 +52,6 @@ pub struct Guarantee {
     pub newest_since: Option<DateTime<Utc>>,
     /// How many of the newest versions were all read.
     pub newest_read: usize,
-    /// Every version written in the window was read (`--deep`).
-    pub deep: bool,
     /// The statement in words.
     pub statement: String,
 }
@@ -222,12 +218,10 @@ impl Terms {
             },
             read_rate: (self.rate * 1e6).round() / 1e6,
             uniform_reads: self.uniform_reads,
-            versions_written: self.versions_written,
             strata: self.strata,
             stratum_secs: self.stratum / 1000,
             newest_since: self.newest.map(|(t, _)| to_time(t)),
             newest_read: self.newest.map_or(0, |(_, n)| n),
-            deep: self.deep,
             statement,
         }
     }

@@ -172,6 +172,12 @@ impl<'a> Sampler<'a> {
         self.limit
     }
 
+    /// Damage within a window this long is one incident (the gap), seconds: the window
+    /// of the [`Guarantee`].
+    pub fn window_secs(&self) -> i64 {
+        self.ctx.gap / 1000
+    }
+
     /// Versions written in the window: the population it samples.
     pub fn versions_written(&self) -> usize {
         self.written.len()
