@@ -2,10 +2,16 @@
 //! default options: does the default budget find the incident, and with how many reads?
 //!
 //! `cargo run --release -p s3rewind-engine --example busy_buckets`
+//!
+//! Per bucket: the default scan's reads (all of the budget: what damaged samples do not
+//! need goes to more uniform reads), how many were judged and looked damaged, whether the
+//! incident was found, how far its reported start is from the first damaged write, how
+//! many of the damaged keys it lists, the smallest `--sample N` of 25, 50, 100, 200, 400
+//! that also finds it with the exact start, and the guarantee's `min_damaged`.
 
 #![allow(clippy::print_stdout)]
 
-use s3rewind_engine::detect::{Budget, DetectOptions, scan};
+use s3rewind_engine::detect::{Budget, DetectOptions, ScanReport, scan};
 use s3rewind_testkit::busy::{self, BusySpec};
 
 fn main() {
@@ -26,9 +32,9 @@ fn main() {
     }
     let options = DetectOptions::default();
     println!(
-        "| bucket | versions | damaged | reads | judged | bad | found | start error | keys flagged |"
+        "| bucket | versions | damaged | reads | judged | bad | found | start error | keys flagged | smallest budget | rules out |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for (name, spec) in cases {
         let h = busy::busy(&spec);
         let truth = h.truth.as_ref().expect("an incident");
@@ -40,8 +46,14 @@ fn main() {
             .iter()
             .find(|i| i.start <= truth.end() && truth.start() <= i.end);
         let keys = truth.keys();
+        let smallest = [25, 50, 100, 200, 400].into_iter().find(|&n| {
+            let r = scan(&h.timeline, &options, Budget::Reads(n), |w| {
+                h.store.samples_for(w)
+            });
+            r.incidents.iter().any(|i| i.start == truth.start())
+        });
         println!(
-            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             h.timeline.len(),
             keys.len(),
             report.stats.samples,
@@ -57,9 +69,19 @@ fn main() {
                 .iter()
                 .filter(|k| keys.contains(k.key.as_str()))
                 .count()),
+            smallest.map_or("> 400".to_owned(), |n| n.to_string()),
+            report
+                .guarantee
+                .as_ref()
+                .and_then(|g| g.min_damaged)
+                .map_or("-".to_owned(), |d| format!(
+                    "{d} in {} s",
+                    g_window(&report)
+                )),
         );
-        if let Some(g) = &report.guarantee {
-            println!("|  | {} |", g.statement);
-        }
     }
+}
+
+fn g_window(report: &ScanReport) -> i64 {
+    report.guarantee.as_ref().map_or(0, |g| g.window_secs)
 }
