@@ -85,8 +85,8 @@ enum Stage {
 /// copy's original) only when the key's extension does not say what its bytes should be.
 ///
 /// [`Budget::RuleOut`] sizes the budget so that the uniform share alone reaches the rate
-/// needed; [`Budget::Deep`] reads every version written in the window and each one's
-/// predecessor in one round.
+/// needed; [`Budget::Deep`], and any budget that covers as much, reads every version
+/// written in the window and each one's predecessor in one round.
 ///
 /// ```
 /// use s3rewind_engine::detect::{Budget, DetectOptions, Sampler};
@@ -160,6 +160,12 @@ impl<'a> Sampler<'a> {
             Budget::Deep => usize::MAX,
             Budget::RuleOut(d) => s.reads_to_rule_out(d),
         };
+        // A budget that covers every version written (and its predecessor) reads them all.
+        let all = s.deep_reads();
+        if s.deep || (s.limit > 0 && s.limit >= all) {
+            s.deep = true;
+            s.limit = all;
+        }
         if !s.deep {
             let uniform = (s.limit as f64 * UNIFORM_SHARE) as usize;
             s.stratify(uniform);
@@ -167,7 +173,8 @@ impl<'a> Sampler<'a> {
         s
     }
 
-    /// The most content reads this sampler will make (`usize::MAX` for [`Budget::Deep`]).
+    /// The most content reads this sampler will make (for [`Budget::Deep`], or a budget
+    /// that covers every version written, the reads of reading them all).
     pub fn limit(&self) -> usize {
         self.limit
     }
@@ -820,6 +827,9 @@ pub fn sample_plan(
     match limit {
         Some(n) => {
             let mut s = Sampler::new(timeline, options, Budget::Reads(n));
+            if s.deep {
+                return s.next(&[]);
+            }
             s.first_round();
             // No later rounds: what the reserve would have read goes to the uniform share.
             s.draw_uniform(n.saturating_sub(s.spent()));
