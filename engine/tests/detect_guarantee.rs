@@ -204,6 +204,8 @@ fn a_default_scan_finds_the_incidents_its_guarantee_covers() {
     let mut misses: Vec<String> = Vec::new();
     let mut unmet_found = 0u64;
     let mut unmet = 0u64;
+    // Per kind: (met, found in time).
+    let mut by_kind: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
     for _ in 0..n {
         let spec = incidents.new_tree(&mut runner).expect("a case").current();
         let h = busy::busy(&spec);
@@ -215,6 +217,11 @@ fn a_default_scan_finds_the_incidents_its_guarantee_covers() {
         if meets_terms(&h, &report) {
             met += 1;
             found += u64::from(ok);
+            let k = by_kind
+                .entry(format!("{:?}", h.truth.as_ref().map(|t| t.damage)))
+                .or_default();
+            k.0 += 1;
+            k.1 += u64::from(ok);
             if !ok {
                 misses.push(format!("{spec:?}\n{report}"));
             }
@@ -228,6 +235,9 @@ fn a_default_scan_finds_the_incidents_its_guarantee_covers() {
     eprintln!(
         "guarantee: {found} of {met} incidents meeting its terms found in time (P = {p:.4} under {confidence}); {unmet_found} of {unmet} others found"
     );
+    for (kind, (m, f)) in &by_kind {
+        eprintln!("  {kind}: {f} of {m}");
+    }
     if std::env::var("SHOW_MISSES").is_ok() {
         eprintln!("{}", misses.join("\n---\n"));
     }
