@@ -709,16 +709,20 @@ impl<'a> Sampler<'a> {
         limit.min(deep_reads.max(1))
     }
 
-    /// Reads that [`Budget::Deep`] would make.
+    /// Reads that [`Budget::Deep`] would make: every version written, and each one's
+    /// reference that is not itself one of them (a version has one successor, so these
+    /// rarely repeat; a repeat only makes the count an upper bound).
     fn deep_reads(&self) -> usize {
-        let mut all: HashSet<usize> = HashSet::new();
-        for &id in &self.written {
-            all.insert(id);
-            if let Some(r) = self.ctx.reference(id) {
-                all.insert(r);
-            }
-        }
-        all.len()
+        let outside = self
+            .written
+            .iter()
+            .filter_map(|&id| self.ctx.reference(id))
+            .filter(|&r| {
+                let e = &self.ctx.events[r];
+                !(e.in_window && e.change.writes_content())
+            })
+            .count();
+        self.written.len() + outside
     }
 }
 
