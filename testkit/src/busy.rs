@@ -281,6 +281,28 @@ fn log_uniform(rng: &mut Prng, lo: f64, hi: f64) -> u64 {
     (lo * (hi / lo).powf(rng.unit())).round() as u64
 }
 
+/// A random live key that the incident has not reserved and `ok` accepts: a few random
+/// tries, then a scan of all of them.
+fn pick_free(
+    rng: &mut Prng,
+    live: &[String],
+    reserved: &BTreeSet<String>,
+    ok: impl Fn(&str) -> bool,
+) -> Option<usize> {
+    if live.is_empty() {
+        return None;
+    }
+    let fits = |i: usize| !reserved.contains(&live[i]) && ok(&live[i]);
+    for _ in 0..16 {
+        let i = rng.range(0, live.len() as u64) as usize;
+        if fits(i) {
+            return Some(i);
+        }
+    }
+    let free: Vec<usize> = (0..live.len()).filter(|&i| fits(i)).collect();
+    (!free.is_empty()).then(|| free[rng.range(0, free.len() as u64) as usize])
+}
+
 /// One entry of a key's history while it is built.
 #[derive(Debug, Clone)]
 struct Written {
@@ -501,13 +523,10 @@ pub fn busy(spec: &BusySpec) -> Busy {
         };
         match op {
             Op::Edit => {
-                let free: Vec<usize> = (0..b.live.len())
-                    .filter(|&i| !reserved.contains(&b.live[i]))
-                    .collect();
-                if free.is_empty() {
+                let Some(i) = pick_free(&mut b.rng, &b.live, &reserved, |_| true) else {
                     continue;
-                }
-                let key = b.live[free[b.rng.range(0, free.len() as u64) as usize]].clone();
+                };
+                let key = b.live[i].clone();
                 let Some(cur) = b.current(&key).cloned() else {
                     continue;
                 };
@@ -528,15 +547,11 @@ pub fn busy(spec: &BusySpec) -> Busy {
                 b.doc(t, &key, size.max(200), owner);
             }
             Op::Move => {
-                let free: Vec<usize> = (0..b.live.len())
-                    .filter(|&i| {
-                        !reserved.contains(&b.live[i]) && !b.live[i].starts_with("archive/")
-                    })
-                    .collect();
-                if free.is_empty() {
+                let Some(i) = pick_free(&mut b.rng, &b.live, &reserved, |k| {
+                    !k.starts_with("archive/")
+                }) else {
                     continue;
-                }
-                let i = free[b.rng.range(0, free.len() as u64) as usize];
+                };
                 let key = b.live.remove(i);
                 let owner = b.current(&key).map_or(0, |w| w.owner.min(n_writers - 1));
                 moved += 1;
@@ -549,13 +564,12 @@ pub fn busy(spec: &BusySpec) -> Busy {
                 b.live.push(to);
             }
             Op::Delete => {
-                let free: Vec<usize> = (0..b.live.len())
-                    .filter(|&i| !reserved.contains(&b.live[i]))
-                    .collect();
-                if free.len() < 2 {
+                if b.live.len() < 2 {
                     continue;
                 }
-                let i = free[b.rng.range(0, free.len() as u64) as usize];
+                let Some(i) = pick_free(&mut b.rng, &b.live, &reserved, |_| true) else {
+                    continue;
+                };
                 let key = b.live.remove(i);
                 let owner = b.current(&key).map_or(0, |w| w.owner.min(n_writers - 1));
                 b.delete(t, &key, owner);
