@@ -16,6 +16,11 @@
 //! own ([`min_content_keys`](super::DetectOptions::min_content_keys) of them weigh 0.6
 //! or 0.75, above the default `min_score`), so an incident of `d` damaged objects is
 //! missed with at most that probability. [`fewest_ruled_out`] inverts the bound.
+//!
+//! Assumptions: the fixed pseudo-random order within a stratum stands for a random one;
+//! the uniform reads counted are those actually made, first round and top-ups alike.
+//! When no sample looked damaged the top-ups were fixed before the first read; when some
+//! did, reads around them took part of the reserve, and the rate is what was read.
 
 use super::analysis::{Ms, to_time};
 use super::signals::fmt_duration;
@@ -25,8 +30,15 @@ use serde::{Deserialize, Serialize};
 /// What a scan rules out: an incident that damaged at least
 /// [`min_damaged`](Self::min_damaged) objects within any window of
 /// [`window_secs`](Self::window_secs) would have been found with probability at least
-/// [`confidence`](Self::confidence). Derived from the reads of the uniform share of the
-/// budget (see the [module docs](self) and README "How sampling is planned").
+/// [`confidence`](Self::confidence). Derived from the reads of a [`Sampler`]'s uniform
+/// share: with `rate` the smallest share of any stratum read and `m` =
+/// [`min_content_keys`](super::DetectOptions::min_content_keys), an incident of `d`
+/// damaged objects within one window is missed with probability at most
+/// `exp(−d · KL((m−1)/d ‖ rate))` (Chernoff's bound, which holds for draws without
+/// replacement within strata); `min_damaged` is the smallest `d` at which that is at most
+/// `1 − confidence` (README, "How sampling is planned, and what a scan rules out").
+///
+/// [`Sampler`]: super::Sampler
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Guarantee {
     /// The probability the statement holds with (`1 − δ`).
