@@ -456,14 +456,25 @@ pub struct Snapshot {
 /// 1-second bins, one of a week or more 10-minute bins; `scan` prints what it chose).
 #[derive(Debug, Clone, Args)]
 pub struct DetectArgs {
-    /// Read the first 4 KiB of at most N versions, the most suspicious first (then any
-    /// other version written in the window); 0 = metadata only. Default: 1000.
+    /// Read the first 4 KiB of at most N versions: 45% spread evenly over time and
+    /// writers, 10% the newest, 25% what metadata finds suspicious, the rest around
+    /// damaged samples; 0 = metadata only. Default: 1000. The report states what the
+    /// reads rule out.
     #[arg(long, value_name = "N")]
     pub sample: Option<usize>,
     /// Read the first 4 KiB of every version written in the window, and of the version
     /// each replaced (slow on big buckets).
     #[arg(long, conflicts_with = "sample")]
     pub deep: bool,
+    /// Read as many versions as it takes to rule out an incident that damaged N objects
+    /// within one window of the gap, or P% of the keys (`--confidence` says how
+    /// surely); the number of reads is printed before reading.
+    #[arg(long, value_name = "N|P%", conflicts_with_all = ["sample", "deep"], value_parser = min_damage)]
+    pub min_damage: Option<MinDamage>,
+    /// The probability the scan's guarantee is stated with (and `--min-damage` is
+    /// bought at), as 0.95 or 95%.
+    #[arg(long, value_name = "C", default_value = "0.95", value_parser = confidence)]
+    pub confidence: f64,
     /// Also judge every sampled version with CMD, run as `sh -c CMD` with the whole
     /// object on stdin (and S3REWIND_BUCKET, S3REWIND_KEY, S3REWIND_VERSION_ID set):
     /// exit status 0 means good, any other means damaged.
@@ -511,6 +522,47 @@ pub fn duration_secs(input: &str) -> Result<i64, String> {
     // The same parser as TIME's "ago" form: one duration syntax everywhere.
     let d = s3rewind_engine::time::parse_duration_text(input)?;
     i64::try_from(d.as_secs()).map_err(|_| format!("DURATION {input:?} is too long"))
+}
+
+/// The incident `--min-damage` asks to rule out.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum MinDamage {
+    /// This many damaged objects.
+    Objects(u64),
+    /// This share of the keys listed (0 to 1).
+    Share(f64),
+}
+
+fn min_damage(input: &str) -> Result<MinDamage, String> {
+    let bad = || {
+        format!(
+            "invalid --min-damage {input:?}: expected a number of objects (50) or a share of the keys (2%)"
+        )
+    };
+    match input.trim().strip_suffix('%') {
+        Some(p) => match p.trim().parse::<f64>() {
+            Ok(v) if v > 0.0 && v <= 100.0 => Ok(MinDamage::Share(v / 100.0)),
+            _ => Err(bad()),
+        },
+        None => match input.trim().parse::<u64>() {
+            Ok(n) if n >= 1 => Ok(MinDamage::Objects(n)),
+            _ => Err(bad()),
+        },
+    }
+}
+
+/// A probability strictly between 0 and 1, as `0.95` or `95%`.
+pub fn confidence(input: &str) -> Result<f64, String> {
+    let value = match input.trim().strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map(|v| v / 100.0),
+        None => input.trim().parse::<f64>(),
+    };
+    match value {
+        Ok(v) if v > 0.0 && v < 1.0 => Ok(v),
+        _ => Err(format!(
+            "invalid --confidence {input:?}: expected a probability between 0 and 1, such as 0.95 or 99%"
+        )),
+    }
 }
 
 fn score(input: &str) -> Result<f64, String> {

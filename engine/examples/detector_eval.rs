@@ -14,8 +14,8 @@
 //!
 //! Every scenario is scanned with [`DetectOptions::default`] (time scales derived from
 //! the history) in three modes: metadata only (`scan --sample 0`), `default` (the
-//! CLI's default budget: at most 1000 versions, [`sample_plan`] with a limit of 1000)
-//! and `budget 60` (`scan --sample 60`). For each scan the table shows the incidents
+//! CLI's default budget: at most 1000 versions read in rounds by a [`Sampler`], as
+//! [`scan`] does) and `budget 60` (`scan --sample 60`). For each scan the table shows the incidents
 //! found, whether one matches the true incident (its window contains the true start),
 //! its kinds and confidence, and the precision and recall of its affected keys against
 //! the keys the incident really wrote. Totals follow per set and mode: incident-level
@@ -29,7 +29,7 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use s3rewind_engine::detect::{DetectOptions, ScanReport, detect, sample_plan};
+use s3rewind_engine::detect::{Budget, DetectOptions, ScanReport, scan};
 use s3rewind_testkit::scenarios::{self, Scenario};
 use std::collections::BTreeSet;
 
@@ -44,6 +44,7 @@ struct Totals {
     key_fp: usize,
     key_fn: usize,
     inconclusive: usize,
+    reads: usize,
 }
 
 fn ratio(a: usize, b: usize) -> String {
@@ -63,6 +64,7 @@ fn evaluate(
 ) -> String {
     totals.scenarios += 1;
     totals.reported += report.incidents.len();
+    totals.reads += report.stats.samples;
     let Some(truth) = &s.incident else {
         let inconclusive = report.inconclusive(&DetectOptions::default());
         totals.inconclusive += usize::from(inconclusive);
@@ -145,12 +147,8 @@ fn evaluate(
     )
 }
 
-type Modes = [(&'static str, Option<usize>); 3];
-const MODES: Modes = [
-    ("metadata", Some(0)),
-    ("default", Some(1000)),
-    ("budget 60", Some(60)),
-];
+type Modes = [(&'static str, usize); 3];
+const MODES: Modes = [("metadata", 0), ("default", 1000), ("budget 60", 60)];
 
 fn run_set(
     set: &str,
@@ -174,14 +172,9 @@ fn run_set(
         let timeline = s.timeline();
         entries += timeline.len();
         for (m, (mode, limit)) in MODES.iter().enumerate() {
-            let samples = match limit {
-                Some(0) | None => Vec::new(),
-                Some(n) => {
-                    let wanted = sample_plan(&timeline, &options, Some(*n), false);
-                    scenarios::samples_for(&s.bucket, &wanted)
-                }
-            };
-            let report = detect(&timeline, &samples, &options);
+            let report = scan(&timeline, &options, Budget::Reads(*limit), |wanted| {
+                scenarios::samples_for(&s.bucket, wanted)
+            });
             println!("{}", evaluate(name, s, &report, mode, &mut totals[m]));
             if verbose {
                 for line in report.summary().lines() {
@@ -234,16 +227,16 @@ fn main() {
     }
     println!();
     println!(
-        "| set      | mode      | scenarios | incidents (true/found/reported) | incident P | incident R | key P | key R | healthy inconclusive |"
+        "| set      | mode      | scenarios | incidents (true/found/reported) | incident P | incident R | key P | key R | healthy inconclusive | reads |"
     );
     println!(
-        "|----------|-----------|-----------|---------------------------------|------------|------------|-------|-------|----------------------|"
+        "|----------|-----------|-----------|---------------------------------|------------|------------|-------|-------|----------------------|-------|"
     );
     for (set, totals, count, _) in &summary {
         for (m, (mode, _)) in MODES.iter().enumerate() {
             let t = &totals[m];
             println!(
-                "| {:<8} | {:<9} | {:>9} | {:>31} | {:>10} | {:>10} | {:>5} | {:>5} | {:>20} |",
+                "| {:<8} | {:<9} | {:>9} | {:>31} | {:>10} | {:>10} | {:>5} | {:>5} | {:>20} | {:>5} |",
                 set,
                 mode,
                 count,
@@ -252,7 +245,8 @@ fn main() {
                 ratio(t.found, t.true_incidents),
                 ratio(t.key_tp, t.key_tp + t.key_fp),
                 ratio(t.key_tp, t.key_tp + t.key_fn),
-                t.inconclusive
+                t.inconclusive,
+                t.reads
             );
         }
     }

@@ -3,8 +3,9 @@ Corruption detection: finds incidents (ransomware, wipes, bad jobs) in a bucket'
 and says, for every damaged key, which version was the last good one.
 
 Detection is pure: it reads a [`Timeline`] and, optionally, content samples that the CLI
-fetched (the first [`SAMPLE_BYTES`] of chosen versions, see [`sample_plan`]). It returns
-a [`ScanReport`]: data, never errors. The report feeds the two restore modes:
+fetched (the first [`SAMPLE_BYTES`] of chosen versions: a [`Sampler`] names them round by
+round, [`sample_plan`] in one go). It returns a [`ScanReport`]: data, never errors; a
+[`Sampler`]'s report also states what its reads rule out ([`Guarantee`]). The report feeds the two restore modes:
 [`restore_point`] (`--before-corruption`: the whole bucket back to just before the first
 incident) and [`per_key_target`] (`--per-key`: each damaged key back to its own last good
 version, every other key left as it is now).
@@ -64,7 +65,7 @@ metadata alone (no GET):
 | size collapse | overwrites that changed size ≥ 4× and landed in one narrow size band (about 19% wide), their new sizes much closer together than the originals' (new spread² ≤ old spread, old spread ≥ 1.5×) | [`WrongType`](DamageKind::WrongType) | 0.35 |
 | same content | distinct keys given one identical ETag (not rewritten with their own content) | [`WrongType`](DamageKind::WrongType) for overwrites ([`Overwritten`](DamageKind::Overwritten) when fewer than `min_keys`), [`Planted`](DamageKind::Planted) for new keys | 0.4 / 0.15 |
 | rename | new keys `X<suffix>` with one common suffix while `X` got a delete marker within `gap_secs` (copies with the original's ETag are moves and do not count) | [`Renamed`](DamageKind::Renamed) + [`Planted`](DamageKind::Planted) | 0.55 (0.65 when sizes grew by ≤ `max_overhead`; 0.3 for backup/compression suffixes; compression suffixes whose files shrank are ignored) |
-| wipe | a run of delete markers in a prefix (bucket, first or second `/` level) hitting ≥ `min_keys` established objects (older than `established_secs`), more than `wipe_factor` × the prefix's largest earlier run of such deletes, and removing (net of new keys) ≥ `wipe_fraction` of its live keys; deletes of objects whose bytes (ETag and size, above `tiny_size`) reappeared under a new key within `gap_secs` are moves and do not count; a run that deleted exactly the prefix's oldest objects (some survive, all newer, and enough of them that this is not chance: at least 100 ways C(n, k) to pick the k survivors of n) looks like a retention cleanup and is treated as routine | [`Deleted`](DamageKind::Deleted) | 0.45 to 0.6 |
+| wipe | a run of delete markers in a prefix (bucket, first or second `/` level; when one writer made at least 80% of it, the run starts at that writer's first delete) hitting ≥ `min_keys` established objects (older than `established_secs`), more than `wipe_factor` × the prefix's largest earlier run of such deletes, and removing (net of new keys) ≥ `wipe_fraction` of its live keys; deletes of objects whose bytes (ETag and size, above `tiny_size`) reappeared under a new key within `gap_secs` are moves and do not count; a run that deleted exactly the prefix's oldest objects (some survive, all newer, and enough of them that this is not chance: at least 100 ways C(n, k) to pick the k survivors of n) looks like a retention cleanup and is treated as routine | [`Deleted`](DamageKind::Deleted) | 0.45 to 0.6 |
 | new writer | an owner id first seen in the window, after ≥ `new_owner_history_secs` of history, overwriting or deleting others' objects | per change | 0.3 |
 
 A constant growth is what a cipher's nonce and tag or a ransomware footer look like, but
@@ -108,14 +109,19 @@ that ended more than `gap_secs` before it), a **new writer** among the damaging 
 A burst needs a baseline: at least 3 of those earlier bins must have seen a change of
 any kind (creates too). Without one (a bucket's first upload, a history of seconds) a
 busy bin says nothing about the bucket's normal activity: it is not scored, only read
-first by [`sample_plan`].
+by a [`Sampler`]'s suspicion share.
 If at least three of the versions that metadata called encrypted, wrong-typed or
 overwritten were sampled and fewer than 20% of them look damaged, the *weak* part of the
 score (the noisy-or of the weak signals and the modifiers) is multiplied by 0.4 (the
 content contradicts the metadata; content says nothing about truncation, deletes or new
 keys); the strong signals (content, rename, wipe, truncation) count in full, so a run of
 damaged samples is an incident on its own. Incidents scoring below
-[`DetectOptions::min_score`] are dropped.
+[`DetectOptions::min_score`] are dropped. Ordinary edits change sizes alike all the time:
+when several common-growth or size-collapse signals in an incident are not backed by
+content (fewer than `min_content_keys` of their sampled versions look damaged, fewer
+than half of those judged, or most of their changes outside the span of the damaged
+ones), their evidence is folded into one line (how many, over how many
+overwrites, and the largest); three or more that content backs are folded likewise.
 
 **Start.** Strong evidence sets an incident's start: damaged samples (once the incident
 has `min_content_keys` of them), rename pairs, wipes, truncation, and the unsampled
@@ -160,6 +166,14 @@ flagged change in *list order* (the order restores follow); the last good versio
 entry right after it in list order when that is an object version, and absent (`None`)
 when the key did not exist before (a `.locked` copy, a ransom note).
 
+# Sampling
+
+A [`Sampler`] splits its budget so that no kind of evidence can spend it all: a uniform
+share stratified by time bin and writer (the [`Guarantee`] is derived from it), a share
+for the newest versions, a capped share for what metadata finds suspicious, and a
+reserve read around damaged samples, in rounds, until the incident's first and last
+damaged writes are found to the bin.
+
 # Cost
 
 One pass over the timeline builds the changes; signals group them with hash maps and
@@ -169,6 +183,7 @@ memory for one small record per version.
 
 mod analysis;
 pub mod content;
+mod guarantee;
 mod incident;
 mod restore;
 mod sample;
@@ -176,8 +191,9 @@ mod scales;
 mod signals;
 
 pub use content::{FileType, entropy, near_random, random_entropy, sniff};
+pub use guarantee::Guarantee;
 pub use restore::{per_key_target, restore_point};
-pub use sample::sample_plan;
+pub use sample::{Budget, Sampler, sample_plan, scan};
 
 use crate::timeline::Timeline;
 use chrono::{DateTime, Utc};
@@ -234,6 +250,9 @@ pub struct DetectOptions {
     pub new_owner_history_secs: Option<i64>,
     /// Incidents scoring below this are not reported (default 0.4).
     pub min_score: f64,
+    /// The probability a scan's [`Guarantee`] is stated with, and the confidence the
+    /// sequential search around damaged samples works to (default 0.95).
+    pub confidence: f64,
 }
 
 impl Default for DetectOptions {
@@ -254,6 +273,7 @@ impl Default for DetectOptions {
             established_secs: None,
             new_owner_history_secs: None,
             min_score: 0.4,
+            confidence: 0.95,
         }
     }
 }
@@ -530,6 +550,10 @@ pub struct ScanReport {
     /// What the scan could judge.
     #[serde(default)]
     pub coverage: Coverage,
+    /// What the content reads rule out, when they were planned by a [`Sampler`]
+    /// (`None` from [`detect`] alone).
+    #[serde(default)]
+    pub guarantee: Option<Guarantee>,
     /// Suspected incidents, in order of start.
     pub incidents: Vec<Incident>,
 }
@@ -595,6 +619,9 @@ impl fmt::Display for ScanReport {
                 s.restore_writes_ignored
             )?;
         }
+        if let Some(g) = &self.guarantee {
+            writeln!(f, "guarantee: {}", g.statement)?;
+        }
         if self.incidents.is_empty() {
             return writeln!(f, "no incident found");
         }
@@ -620,21 +647,25 @@ impl fmt::Display for ScanReport {
 }
 
 /// Scan a timeline for incidents, using whatever content samples were gathered (none is
-/// fine: metadata signals alone).
+/// fine: metadata signals alone). The report has no [`guarantee`](ScanReport::guarantee):
+/// only a [`Sampler`] that planned the reads can state one.
 pub fn detect(
     timeline: &Timeline,
     samples: &[ContentSample],
     options: &DetectOptions,
 ) -> ScanReport {
-    let ctx = analysis::Ctx::new(timeline, options);
+    detect_in(&analysis::Ctx::new(timeline, options), samples)
+}
+
+fn detect_in(ctx: &analysis::Ctx<'_>, samples: &[ContentSample]) -> ScanReport {
     let judged = ctx.judge(samples);
-    let mut found = signals::metadata(&ctx);
-    found.extend(signals::content(&ctx, &judged));
-    let incidents = incident::assemble(&ctx, &judged, found);
+    let mut found = signals::metadata(ctx);
+    found.extend(signals::content(ctx, &judged));
+    let incidents = incident::assemble(ctx, &judged, found);
     ScanReport {
         schema: SCAN_SCHEMA.to_owned(),
-        since: options.since,
-        until: options.until,
+        since: ctx.opts.since,
+        until: ctx.opts.until,
         stats: ScanStats {
             samples: samples.len(),
             samples_judged: judged.judged(),
@@ -644,6 +675,7 @@ pub fn detect(
         baseline: ctx.baseline(),
         scales: ctx.scales.clone(),
         coverage: ctx.coverage(&judged),
+        guarantee: None,
         incidents,
     }
 }

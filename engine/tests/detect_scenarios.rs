@@ -10,8 +10,8 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use s3rewind_engine::detect::{
-    Confidence, ContentSample, DamageKind, DetectOptions, Incident, SCAN_SCHEMA, ScanReport,
-    detect, per_key_target, restore_point, sample_plan,
+    Budget, Confidence, ContentSample, DamageKind, DetectOptions, Incident, SCAN_SCHEMA,
+    ScanReport, detect, per_key_target, restore_point, sample_plan,
 };
 use s3rewind_engine::{Destination, Location, PlanOptions, Timeline, plan};
 use s3rewind_testkit::scenarios::{self, ExpectedIncident, Scenario};
@@ -543,9 +543,13 @@ fn sample_plan_respects_the_budget_and_brings_references() {
             }
         }
         if let Some(truth) = &c.scenario.incident {
-            // A small budget still confirms the incident with content where it can.
-            let samples = scenarios::samples_for(&c.scenario.bucket, &capped);
-            let report = detect(&c.timeline, &samples, options);
+            // A small budget, read in rounds as the CLI reads it, still confirms the
+            // incident with content where it can.
+            let report =
+                s3rewind_engine::detect::scan(&c.timeline, options, Budget::Reads(25), |wanted| {
+                    scenarios::samples_for(&c.scenario.bucket, wanted)
+                });
+            assert!(report.stats.samples <= 25);
             assert!(
                 matching(&report, truth).is_some(),
                 "{} with 25 samples:\n{report}",

@@ -5,7 +5,8 @@
 
 use chrono::TimeDelta;
 use s3rewind_engine::detect::{
-    ContentSample, DetectOptions, ScanReport, detect, per_key_target, restore_point, sample_plan,
+    Budget, ContentSample, DetectOptions, ScanReport, detect, per_key_target, restore_point,
+    sample_plan,
 };
 use s3rewind_engine::{Destination, Location, PlanOptions, Timeline, plan};
 use s3rewind_testkit::scenarios::{self, Attack, Benign, ScaledSpec, Scenario};
@@ -29,11 +30,17 @@ fn samples(s: &Scenario, tl: &Timeline, limit: Option<usize>, deep: bool) -> Vec
     scenarios::samples_for(&s.bucket, &wanted)
 }
 
-/// Scan with default options and the CLI's default budget.
+/// Scan with default options and the CLI's default budget, read in rounds as the CLI
+/// reads it.
 fn scan(s: &Scenario) -> (Timeline, ScanReport) {
     let tl = s.timeline();
-    let found = samples(s, &tl, Some(CLI_DEFAULT_SAMPLES), false);
-    let report = detect(&tl, &found, &DetectOptions::default());
+    let report = s3rewind_engine::detect::scan(
+        &tl,
+        &DetectOptions::default(),
+        Budget::Reads(CLI_DEFAULT_SAMPLES),
+        |wanted| scenarios::samples_for(&s.bucket, wanted),
+    );
+    assert!(report.stats.samples <= CLI_DEFAULT_SAMPLES);
     (tl, report)
 }
 

@@ -136,7 +136,7 @@ const BUILDERS: &[(&str, Builder)] = &[
 
 use crate::Prng;
 
-const WORDS: &[&str] = &[
+pub(crate) const WORDS: &[&str] = &[
     "the",
     "quarterly",
     "report",
@@ -220,7 +220,7 @@ fn words(rng: &mut Prng, out: &mut Vec<u8>, upto: usize) {
 
 /// The content types the generators know, by extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(crate) enum Kind {
     Pdf,
     Png,
     Jpeg,
@@ -239,7 +239,7 @@ enum Kind {
     Yaml,
 }
 
-fn kind_of(key: &str) -> Kind {
+pub(crate) fn kind_of(key: &str) -> Kind {
     let ext = key.rsplit('.').next().unwrap_or("");
     match ext {
         "pdf" => Kind::Pdf,
@@ -261,7 +261,7 @@ fn kind_of(key: &str) -> Kind {
     }
 }
 
-fn content_type(kind: Kind) -> &'static str {
+pub(crate) fn content_type(kind: Kind) -> &'static str {
     match kind {
         Kind::Pdf => "application/pdf",
         Kind::Png => "image/png",
@@ -282,7 +282,7 @@ fn content_type(kind: Kind) -> &'static str {
 }
 
 /// Realistic bytes of `kind`, exactly `size` long.
-fn make(kind: Kind, size: usize, rng: &mut Prng) -> Vec<u8> {
+pub(crate) fn make(kind: Kind, size: usize, rng: &mut Prng) -> Vec<u8> {
     let mut v: Vec<u8> = Vec::with_capacity(size + 64);
     match kind {
         Kind::Pdf => {

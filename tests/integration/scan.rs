@@ -114,9 +114,19 @@ async fn scan_finds_encryption_in_place_and_nothing_in_a_healthy_history() {
     assert_eq!(report["schema"], "s3rewind.scan/v1");
     assert_eq!(report["incidents"].as_array().unwrap().len(), 0, "{report}");
     assert_eq!(report["stats"]["keys"], healthy.len() + 1);
+    // "No incident found" says what the reads rule out, in words and in JSON.
+    let g = &report["guarantee"];
+    assert_eq!(g["confidence"], 0.95, "{report}");
+    assert_eq!(g["window_secs"], 2, "{report}");
+    assert!(g["min_damaged"].as_u64().is_some(), "{report}");
     let r = m.run(&tuned(&["scan", "s3://healthy"]));
     r.expect_code(0);
     assert!(r.stdout.contains("No incident found."), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("What the reads rule out: "),
+        "{}",
+        r.stdout
+    );
     // It says what it covered, and which time scales it used (here: given).
     for needle in [
         "Covered: ",
@@ -130,6 +140,28 @@ async fn scan_finds_encryption_in_place_and_nothing_in_a_healthy_history() {
             r.stdout
         );
     }
+
+    // A wanted guarantee buys its reads, said before reading; --confidence restates it.
+    let r = m.run(&tuned(&[
+        "--output",
+        "json",
+        "scan",
+        "s3://healthy",
+        "--min-damage",
+        "3",
+        "--confidence",
+        "99%",
+    ]));
+    r.expect_code(0);
+    assert!(
+        r.stderr
+            .contains("to rule out an incident that damaged 3 objects"),
+        "{}",
+        r.stderr
+    );
+    let g = &r.json()["guarantee"];
+    assert_eq!(g["confidence"], 0.99, "{g}");
+    assert!(g["min_damaged"].as_u64().is_some_and(|d| d <= 3), "{g}");
 
     let (contents, ids) = office(&m, "office", 10).await;
     let victims = first_keys(&contents, 6);
@@ -504,6 +536,19 @@ async fn scan_refuses_bad_input() {
     let r = m.run(&["restore", "s3://versioned", "--before-corruption", "--yes"]);
     r.expect_code(1);
     assert!(r.stderr.contains("found no incident"), "{}", r.stderr);
+    // It says what the scan ruled out and how to rule out more, not only --deep.
+    for needle in [
+        "What its reads ruled out",
+        "--sample",
+        "--confidence",
+        "--min-damage",
+    ] {
+        assert!(
+            r.stderr.contains(needle),
+            "missing {needle:?}: {}",
+            r.stderr
+        );
+    }
     assert_eq!(m.versions("versioned").await, before);
 }
 

@@ -264,10 +264,13 @@ pub(crate) async fn prepare(
                 crate::commands::scan::detect(endpoint, printer, &req.source, &timeline, d).await?;
             let Some(at) = s3rewind_engine::detect::restore_point(&report) else {
                 let c = &report.coverage;
+                let rules_out = report.guarantee.as_ref().map_or_else(String::new, |g| {
+                    format!(" What its reads ruled out: {}", g.statement)
+                });
                 return Err(CliError::new(
                     Exit::Partial,
                     format!(
-                        "scan found no incident ({} of {} written versions judged by content; {} of the {} recent overwrites), so there is no corruption to restore to before; run `s3rewind scan` to see why, or give --at TIME",
+                        "scan found no incident ({} of {} written versions judged by content; {} of the {} recent overwrites), so there is no corruption to restore to before.{rules_out} A smaller incident may remain: raise the guarantee with --sample N (more reads), --min-damage N and --confidence C (the reads a wanted guarantee needs), or --deep (every version); run `s3rewind scan` to see why, or give --at TIME",
                         c.versions_judged, c.versions_written, c.recent_judged, c.recent_overwrites
                     ),
                 ));

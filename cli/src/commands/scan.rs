@@ -5,26 +5,28 @@
 //! I/O around it:
 //!
 //! 1. the command line becomes [`DetectOptions`] ([`options`]);
-//! 2. the engine's [`sample_plan`] names the versions worth reading;
+//! 2. the engine's [`Sampler`] names the versions worth reading, round by round (a
+//!    budget split so that noise cannot spend it, then reads around damaged samples);
 //! 3. their first [`SAMPLE_BYTES`] are fetched with ranged GETs, [`SAMPLE_CONCURRENCY`]
 //!    in flight, with their Content-Type ([`fetch_samples`]); with `--validate-cmd`
 //!    each one's *whole* object is also piped through the user's validator
 //!    ([`Validator`]);
-//! 4. the engine's [`detect`](s3rewind_engine::detect::detect) judges it all.
+//! 4. the engine judges it all and states what the reads rule out
+//!    ([`Sampler::finish`]).
 //!
 //! A sample that cannot be read (the version was deleted since the listing, it is
 //! archived, a transient error) is left out with a warning: detection then has less
 //! evidence, never wrong evidence. Access denied stops the scan with a hint, because
 //! every other sample would fail the same way.
 
-use crate::args::{DetectArgs, ScanArgs};
+use crate::args::{DetectArgs, MinDamage, ScanArgs};
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::output::Printer;
 use crate::pipeline::App;
 use crate::pipeline::{require_versioned, resolve_time, rfc3339};
 use crate::s3::{ErrorKind, S3Error, SharedEndpoint as S3};
 use s3rewind_engine::detect::{
-    ContentSample, DetectOptions, SAMPLE_BYTES, ScanReport, restore_point, sample_plan,
+    Budget, ContentSample, DetectOptions, SAMPLE_BYTES, Sampler, ScanReport, restore_point,
 };
 use s3rewind_engine::{Location, Timeline, Version, parse_s3_uri};
 use std::pin::Pin;
@@ -38,8 +40,7 @@ use tokio::sync::Semaphore;
 /// Ranged GETs in flight at once while sampling.
 pub const SAMPLE_CONCURRENCY: usize = 16;
 
-/// Without `--sample` or `--deep`, at most this many versions are read (the most
-/// suspicious first).
+/// Without `--sample`, `--deep` or `--min-damage`, at most this many versions are read.
 pub const DEFAULT_SAMPLE_CAP: usize = 1000;
 
 /// The engine's options from the command line. TIME notes (how `--since`/`--until` were
@@ -77,33 +78,48 @@ pub fn options(printer: &Printer, args: &DetectArgs) -> CliResult<DetectOptions>
         new_owner_history_secs: args.new_writer_after,
         min_keys: args.min_keys as usize,
         min_score: args.min_score,
+        confidence: args.confidence,
         ..DetectOptions::default()
     })
 }
 
-/// Which versions to read: `--sample N`, `--deep`, or by default [`DEFAULT_SAMPLE_CAP`]
-/// versions: the ones metadata finds suspicious first, then other versions written in the
-/// window. (Encryption that keeps sizes irregular leaves no metadata trace; only reading
-/// finds it, so the default budget is not spent on suspicion alone.)
-pub fn choose_samples(
-    printer: &Printer,
-    timeline: &Timeline,
-    opts: &DetectOptions,
-    args: &DetectArgs,
-) -> Vec<(String, String)> {
+/// How much to read: `--sample N`, `--deep`, `--min-damage N|P%` (of the keys listed), or
+/// by default [`DEFAULT_SAMPLE_CAP`] versions.
+pub fn budget(timeline: &Timeline, args: &DetectArgs) -> Budget {
     if args.deep {
-        return sample_plan(timeline, opts, None, true);
+        return Budget::Deep;
     }
-    if let Some(n) = args.sample {
-        return sample_plan(timeline, opts, Some(n), false);
+    match (args.sample, args.min_damage) {
+        (Some(n), _) => Budget::Reads(n),
+        (None, Some(MinDamage::Objects(n))) => Budget::RuleOut(n),
+        (None, Some(MinDamage::Share(p))) => {
+            Budget::RuleOut((p * timeline.keys().len() as f64).ceil().max(1.0) as u64)
+        }
+        (None, None) => Budget::Reads(DEFAULT_SAMPLE_CAP),
     }
-    let plan = sample_plan(timeline, opts, Some(DEFAULT_SAMPLE_CAP), false);
-    if plan.len() >= DEFAULT_SAMPLE_CAP {
-        printer.info(format!(
-            "reading {DEFAULT_SAMPLE_CAP} versions, the most suspicious first; --sample N or --deep reads more"
-        ));
+}
+
+/// What a budget will read, said before reading.
+fn announce(printer: &Printer, sampler: &Sampler<'_>, budget: Budget, opts: &DetectOptions) {
+    let written = sampler.versions_written();
+    match budget {
+        Budget::RuleOut(d) => printer.info(format!(
+            "to rule out an incident that damaged {d} objects within any {} with probability {}: reading up to {} of the {written} versions written (and the versions they are compared with)",
+            duration(sampler.window_secs()),
+            percent(opts.confidence),
+            sampler.limit(),
+        )),
+        Budget::Reads(n) if n > 0 && n < written => printer.info(format!(
+            "reading up to {n} of the {written} versions written: spread over time and writers, the newest, the suspicious, and more around any that look damaged; the report says what that rules out (--sample N, --min-damage or --deep read more)"
+        )),
+        _ => {}
     }
-    plan
+}
+
+/// A probability as a percentage (`95%`, `99.9%`).
+pub fn percent(p: f64) -> String {
+    let s = format!("{:.2}", p * 100.0);
+    format!("{}%", s.trim_end_matches('0').trim_end_matches('.'))
 }
 
 /// Run detection over a listed timeline, sampling content as the options say.
@@ -119,17 +135,27 @@ pub async fn detect(
         command: cmd.clone(),
         timeout: Duration::from_secs(args.validate_timeout.max(1) as u64),
     });
-    let plan = choose_samples(printer, timeline, &opts, args);
-    let samples = fetch_samples(
-        s3,
-        printer,
-        &source.bucket,
-        timeline,
-        &plan,
-        validator.as_ref(),
-    )
-    .await?;
-    let report = s3rewind_engine::detect::detect(timeline, &samples, &opts);
+    let budget = budget(timeline, args);
+    let mut sampler = Sampler::new(timeline, &opts, budget);
+    announce(printer, &sampler, budget, &opts);
+    let mut samples: Vec<ContentSample> = Vec::new();
+    loop {
+        let wanted = sampler.next(&samples);
+        if wanted.is_empty() {
+            break;
+        }
+        let got = fetch_samples(
+            s3,
+            printer,
+            &source.bucket,
+            timeline,
+            &wanted,
+            validator.as_ref(),
+        )
+        .await?;
+        samples.extend(got);
+    }
+    let report = sampler.finish(&samples);
     for (incident, gaps) in rename_gaps(timeline, &report, report.scales.gap_secs) {
         let examples: Vec<String> = gaps
             .iter()
@@ -785,6 +811,10 @@ pub fn print_report(
     for line in scales_and_coverage(report) {
         printer.line(line);
     }
+    let rules_out = report
+        .guarantee
+        .as_ref()
+        .map(|g| format!("What the reads rule out: {}", g.statement));
     if report.incidents.is_empty() {
         let c = &report.coverage;
         if report.inconclusive(opts) {
@@ -804,7 +834,13 @@ pub fn print_report(
                 c.versions_judged, c.versions_written, c.keys_never_sampled
             ));
         }
+        if let Some(line) = rules_out {
+            printer.line(line);
+        }
         return;
+    }
+    if let Some(line) = rules_out {
+        printer.line(format!("  {line}"));
     }
     printer.line(format!(
         "{} suspected incident{}:",
@@ -834,10 +870,6 @@ pub fn print_report(
                 i.content_bad, i.content_checked
             ));
         }
-        printer.line("  evidence:");
-        for e in &i.evidence {
-            printer.line(format!("    - {e}"));
-        }
         let shown = show_keys.min(i.keys.len());
         printer.line(format!(
             "  affected keys{}:",
@@ -863,6 +895,10 @@ pub fn print_report(
             if let Some(c) = &k.content {
                 printer.line(format!("        content: {c}"));
             }
+        }
+        printer.line("  evidence:");
+        for e in &i.evidence {
+            printer.line(format!("    - {e}"));
         }
     }
     if let Some(at) = restore_point(report) {
@@ -927,6 +963,52 @@ mod tests {
         assert_eq!(o.min_score, 0.5);
         let a = scan_args(&["--since", "2h", "--until", "3h"]);
         assert_eq!(options(&printer, &a).unwrap_err().exit, Exit::Usage);
+    }
+
+    #[test]
+    fn guarantee_flags_set_the_confidence_and_the_budget() {
+        let printer = Printer::new(crate::output::OutputFormat::Text, true, true);
+        let o = options(&printer, &scan_args(&["--confidence", "99%"])).unwrap();
+        assert_eq!(o.confidence, 0.99);
+        let o = options(&printer, &scan_args(&["--confidence", "0.9"])).unwrap();
+        assert_eq!(o.confidence, 0.9);
+        let tl = Timeline::from_ordered((0..250).map(|i| s3rewind_engine::Entry {
+            key: format!("k{i:03}"),
+            version: Version {
+                version_id: s3rewind_engine::VersionId::new(&format!("v{i}")),
+                last_modified: chrono::DateTime::from_timestamp(1_700_000_000 + i, 0).unwrap(),
+                delete_marker: false,
+                etag: s3rewind_engine::ETag::new("0123456789abcdef0123456789abcdef"),
+                size: 100,
+                storage_class: None,
+                owner_id: None,
+                is_latest: true,
+            },
+        }))
+        .unwrap();
+        let b = |extra: &[&str]| budget(&tl, &scan_args(extra));
+        assert_eq!(b(&[]), Budget::Reads(DEFAULT_SAMPLE_CAP));
+        assert_eq!(b(&["--sample", "40"]), Budget::Reads(40));
+        assert_eq!(b(&["--deep"]), Budget::Deep);
+        assert_eq!(b(&["--min-damage", "30"]), Budget::RuleOut(30));
+        // 2% of 250 keys.
+        assert_eq!(b(&["--min-damage", "2%"]), Budget::RuleOut(5));
+        for bad in [
+            &["--min-damage", "0"][..],
+            &["--min-damage", "x%"],
+            &["--min-damage", "150%"],
+            &["--confidence", "1"],
+            &["--confidence", "0"],
+            &["--confidence", "soon"],
+            &["--min-damage", "10", "--sample", "5"],
+            &["--min-damage", "10", "--deep"],
+        ] {
+            let mut argv = vec!["s3rewind", "scan", "s3://b"];
+            argv.extend_from_slice(bad);
+            assert!(Cli::try_parse_from(argv).is_err(), "{bad:?}");
+        }
+        assert_eq!(percent(0.95), "95%");
+        assert_eq!(percent(0.999), "99.9%");
     }
 
     #[test]

@@ -714,12 +714,24 @@ impl<'a> Ctx<'a> {
     }
 
     /// Judge every sampled version that is a change in the window.
-    pub(crate) fn judge(&self, samples: &'a [ContentSample]) -> Judged {
+    pub(crate) fn judge(&self, samples: &[ContentSample]) -> Judged {
+        let mut judged = Judged::default();
+        self.judge_more(samples, &mut judged);
+        judged
+    }
+
+    /// Judge the sampled versions that `judged` has no verdict for yet (a sampler's
+    /// later rounds), comparing each with its reference's sample when there is one.
+    /// Returns the event id of every sample.
+    pub(crate) fn judge_more(
+        &self,
+        samples: &[ContentSample],
+        judged: &mut Judged,
+    ) -> HashSet<usize> {
         let index = self.sample_index(samples);
-        let mut verdicts = HashMap::new();
         for (&id, sample) in &index {
             let e = &self.events[id];
-            if !e.in_window || !e.change.writes_content() {
+            if !e.in_window || !e.change.writes_content() || judged.verdicts.contains_key(&id) {
                 continue;
             }
             let reference = self
@@ -727,13 +739,18 @@ impl<'a> Ctx<'a> {
                 .and_then(|r| index.get(&r))
                 .map(|s| bytes_of(s));
             let v = content::judge(self.key(id), bytes_of(sample), reference);
-            verdicts.insert(id, v);
+            judged.verdicts.insert(id, v);
         }
-        Judged { verdicts }
+        index.into_keys().collect()
+    }
+
+    /// The event ids that have a sample.
+    pub(crate) fn sampled(&self, samples: &[ContentSample]) -> HashSet<usize> {
+        self.sample_index(samples).into_keys().collect()
     }
 
     /// Map samples to event ids (the first sample of a version wins).
-    fn sample_index(&self, samples: &'a [ContentSample]) -> HashMap<usize, &'a ContentSample> {
+    fn sample_index<'s>(&self, samples: &'s [ContentSample]) -> HashMap<usize, &'s ContentSample> {
         let keys = self.tl.keys();
         let mut by_key: HashMap<usize, Vec<&ContentSample>> = HashMap::new();
         for s in samples {

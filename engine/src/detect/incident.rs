@@ -96,6 +96,10 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
         .collect();
     let content_strong = content_keys.len() >= ctx.opts.min_content_keys.max(1);
     let mut strong: BTreeSet<usize> = BTreeSet::new();
+    // Weak size patterns that no damaged sample backs (ordinary edits change sizes all
+    // the time): folded into one line of evidence when there are several.
+    let mut quiet: Vec<&Signal> = Vec::new();
+    let mut backed_sizes: Vec<&Signal> = Vec::new();
     for s in &group {
         let counts = match s.family {
             Family::Content => content_strong,
@@ -106,7 +110,13 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
         }
         let w = best.entry(s.family).or_insert(0.0);
         *w = w.max(s.weight);
-        evidence.push((s.weight, s.evidence.clone()));
+        if !matches!(s.family, Family::CommonDelta | Family::SizeCollapse) {
+            evidence.push((s.weight, s.evidence.clone()));
+        } else if backed(ctx, judged, s) {
+            backed_sizes.push(s);
+        } else {
+            quiet.push(s);
+        }
         for &(id, kind) in &s.events {
             let st = strength(s.family);
             labels
@@ -119,6 +129,19 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
                 .or_insert((st, kind));
         }
     }
+
+    fold_size_patterns(
+        &mut evidence,
+        &quiet,
+        2,
+        "that content does not back (sizes change alike on ordinary edits too)",
+    );
+    fold_size_patterns(
+        &mut evidence,
+        &backed_sizes,
+        3,
+        "among overwrites whose sampled content looks damaged",
+    );
 
     // A new writer among the damaging changes; if it made at least half of them, all its
     // changes near the incident join it.
@@ -414,6 +437,70 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
         },
         events,
     })
+}
+
+/// Add the evidence of size-pattern signals: one line each, or one line for all of them
+/// when there are at least `fold` (how many, over how many overwrites, the largest).
+fn fold_size_patterns(
+    evidence: &mut Vec<(f64, String)>,
+    signals: &[&Signal],
+    fold: usize,
+    what: &str,
+) {
+    if signals.len() < fold {
+        evidence.extend(signals.iter().map(|s| (s.weight, s.evidence.clone())));
+        return;
+    }
+    let Some(largest) = signals.iter().max_by(|a, b| {
+        a.events
+            .len()
+            .cmp(&b.events.len())
+            .then_with(|| b.evidence.cmp(&a.evidence))
+    }) else {
+        return;
+    };
+    let changes: BTreeSet<usize> = signals
+        .iter()
+        .flat_map(|s| s.events.iter().map(|&(id, _)| id))
+        .collect();
+    let weight = signals.iter().map(|s| s.weight).fold(0.0, f64::max);
+    evidence.push((
+        weight,
+        format!(
+            "{} size patterns over {} overwrites {what}; the largest: {}",
+            signals.len(),
+            changes.len(),
+            largest.evidence
+        ),
+    ));
+}
+
+/// True when damaged content backs a signal: at least `min_content_keys` of its sampled
+/// versions look damaged, at least half of those judged, and at least half of its
+/// changes lie within the span of its damaged samples (a size band that ordinary edits
+/// filled for a minute before the damage is not backed by it).
+fn backed(ctx: &Ctx<'_>, judged: &Judged, s: &Signal) -> bool {
+    let (mut checked, mut bad) = (0usize, 0usize);
+    let (mut lo, mut hi) = (Ms::MAX, Ms::MIN);
+    for &(id, _) in &s.events {
+        match judged.get(id) {
+            None | Some(Verdict::Unknown) => {}
+            Some(v) => {
+                checked += 1;
+                if v.is_bad() {
+                    bad += 1;
+                    lo = lo.min(ctx.events[id].t);
+                    hi = hi.max(ctx.events[id].t);
+                }
+            }
+        }
+    }
+    let inside = s
+        .events
+        .iter()
+        .filter(|&&(id, _)| (lo..=hi).contains(&ctx.events[id].t))
+        .count();
+    bad >= ctx.opts.min_content_keys.max(1) && bad * 2 >= checked && inside * 2 >= s.events.len()
 }
 
 /// Add every delete marker over a live version, inside the scan window, written within

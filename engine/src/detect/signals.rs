@@ -662,8 +662,10 @@ fn wipes(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
             while j < dels.len() && dels[j].0 - dels[j - 1].0 <= ctx.gap {
                 j += 1;
             }
-            let run = &dels[i..j];
-            let est_all: Vec<usize> = run.iter().filter(|d| d.2).map(|d| d.1).collect();
+            let whole = &dels[i..j];
+            let est_all: Vec<usize> = whole.iter().filter(|d| d.2).map(|d| d.1).collect();
+            // The baseline counts the whole run; the candidate starts with its writer.
+            let run = &whole[lead_in_by_others(ctx, whole)..];
             let ids: Vec<usize> = run
                 .iter()
                 .filter(|d| ctx.events[d.1].in_window)
@@ -784,6 +786,28 @@ fn wipes(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
             },
         });
     }
+}
+
+/// How many deletes at the start of a run of deletes were written by others than the
+/// writer of at least 80% of the run: ordinary deletes a gap before a wipe chain into its
+/// run and would set its start (and `--before-corruption` would cut before them).
+fn lead_in_by_others(ctx: &Ctx<'_>, run: &[PrefixDelete]) -> usize {
+    let mut counts: HashMap<u32, usize> = HashMap::new();
+    for d in run {
+        *counts.entry(ctx.events[d.1].owner).or_default() += 1;
+    }
+    let Some((&owner, &n)) = counts
+        .iter()
+        .max_by_key(|&(&o, &n)| (n, std::cmp::Reverse(o)))
+    else {
+        return 0;
+    };
+    if n * 5 < run.len() * 4 {
+        return 0;
+    }
+    run.iter()
+        .position(|d| ctx.events[d.1].owner == owner)
+        .unwrap_or(0)
 }
 
 /// The longest of [`prefixes`] shared by the keys of every event in `ids`.
