@@ -84,6 +84,12 @@ pub struct Injected {
     pub foreign_writes: u64,
     /// Writes refused for good (`deny_keys`).
     pub denied: u64,
+    /// Writes that went past the other faults, where a reply could be lost (not a
+    /// fault: what `lost_reply` is a share of).
+    pub writes_carried: u64,
+    /// Calls before which the other writer could write (not a fault: what `writer` is a
+    /// share of).
+    pub writer_chances: u64,
 }
 
 impl State {
@@ -212,6 +218,9 @@ impl Faulty {
                 s.injected.after_crash += 1;
                 return Verdict::Fail(injected(ErrorKind::Unreachable, "Crashed", None, what));
             }
+            if !f.writer_keys.is_empty() {
+                s.injected.writer_chances += 1;
+            }
             let writer_key = (!f.writer_keys.is_empty() && s.chance(f.writer))
                 .then(|| f.writer_keys[(s.next() % f.writer_keys.len() as u64) as usize].clone());
             let delay = if f.latency_ms > 0 {
@@ -234,6 +243,9 @@ impl Faulty {
                     what,
                 ))
             } else {
+                if write {
+                    s.injected.writes_carried += 1;
+                }
                 let lose_reply = write && s.chance(f.lost_reply);
                 Verdict::Go { lose_reply, delay }
             };

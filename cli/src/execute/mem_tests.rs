@@ -534,13 +534,30 @@ fn check_case(case: Case) -> Result<(), TestCaseError> {
         // them to be all but certain: an expected count of 10 or more).
         // Calls refused after a crash never reach the dice.
         let calls = (faulty.calls() - injected.after_crash) as f64;
-        for (p, n, what) in [
-            (case.throttle, injected.throttles, "throttles"),
-            (case.server_error, injected.server_errors, "server errors"),
-            (case.reset, injected.resets, "resets"),
+        for (p, n, of, what) in [
+            (case.throttle, injected.throttles, calls, "throttles"),
+            (
+                case.server_error,
+                injected.server_errors,
+                calls,
+                "server errors",
+            ),
+            (case.reset, injected.resets, calls, "resets"),
+            (
+                case.lost_reply,
+                injected.lost_replies,
+                injected.writes_carried as f64,
+                "lost replies",
+            ),
+            (
+                case.writer,
+                injected.foreign_writes,
+                injected.writer_chances as f64,
+                "foreign writes",
+            ),
         ] {
-            if p * calls * 0.8 >= 10.0 {
-                prop_assert!(n > 0, "no {} injected in {} calls at {}", what, calls, p);
+            if p * of * 0.8 >= 10.0 {
+                prop_assert!(n > 0, "no {} injected in {} chances at {}", what, of, p);
             }
         }
         prop_assert_eq!(injected.lost_replies, faulty.lost_replies());
