@@ -64,6 +64,7 @@ pub mod batch;
 pub mod compact;
 pub mod detect;
 pub mod error;
+pub mod estimate;
 pub mod index;
 pub mod inventory;
 pub mod keys;
