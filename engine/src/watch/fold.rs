@@ -682,23 +682,30 @@ impl Watch {
     /// Keys in doubt are flagged ([`Anomaly::OrderUnknown`]): their order waits for a
     /// re-read.
     pub fn timeline(&self) -> Timeline {
-        self.base.clone().patch(self.fresh(), &self.touched_keys())
+        self.base
+            .clone()
+            .patch(self.fresh(""), &self.touched_keys(""))
     }
 
-    /// [`timeline`](Self::timeline), consuming the watch (no copy of the index).
-    pub fn into_timeline(self) -> Timeline {
-        let fresh = self.fresh();
-        let keys = self.touched_keys();
+    /// [`timeline`](Self::timeline) of the keys under `prefix` (the index was read for
+    /// that prefix), consuming the watch (no copy of the index).
+    pub fn into_timeline_under(self, prefix: &str) -> Timeline {
+        let fresh = self.fresh(prefix);
+        let keys = self.touched_keys(prefix);
         self.base.patch(fresh, &keys)
     }
 
-    fn touched_keys(&self) -> Vec<String> {
-        self.keys.keys().cloned().collect()
+    fn touched_keys(&self, prefix: &str) -> Vec<String> {
+        self.keys
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect()
     }
 
-    fn fresh(&self) -> Timeline {
+    fn fresh(&self, prefix: &str) -> Timeline {
         let mut b = TimelineBuilder::new();
-        for st in self.keys.values() {
+        for st in self.keys.values().filter(|s| s.key.starts_with(prefix)) {
             for v in st.live() {
                 b.push_entry(entry(&st.key, v))
                     .expect("a key's slots hold each version id once, keys in order");
