@@ -25,8 +25,9 @@ use tokio::sync::mpsc;
 pub const WATCH_SCHEMA: &str = "s3rewind.watch/v1";
 
 /// Entries a re-read finds older than this before it began, that no event brought, are
-/// counted as lost (younger ones may still be on their way).
-const IN_FLIGHT: TimeDelta = TimeDelta::seconds(60);
+/// counted as lost (younger ones may still be on their way: they are repaired all the
+/// same, but not counted).
+const IN_FLIGHT: TimeDelta = TimeDelta::seconds(10);
 
 /// Event entries younger than this at a compaction keep their sequencers (a late event
 /// of the key is still ordered by them).
@@ -577,3 +578,6 @@ fn setup(
     }
     Ok(Exit::Ok)
 }
+
+#[cfg(test)]
+mod tests;

@@ -706,8 +706,11 @@ impl Watch {
     fn fresh(&self, prefix: &str) -> Timeline {
         let mut b = TimelineBuilder::new();
         for st in self.keys.values().filter(|s| s.key.starts_with(prefix)) {
-            for v in st.live() {
-                b.push_entry(entry(&st.key, v))
+            for (i, v) in st.live().enumerate() {
+                let mut e = entry(&st.key, v);
+                // What a listing would say now.
+                e.version.is_latest = i == 0;
+                b.push_entry(e)
                     .expect("a key's slots hold each version id once, keys in order");
             }
             let ids: Vec<String> = st.live().map(|v| v.version_id.to_string()).collect();
