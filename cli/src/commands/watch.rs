@@ -455,7 +455,7 @@ impl<'a> Watcher<'a> {
             tl.keys().len(),
             s.last_at.map_or_else(|| "the baseline".to_owned(), rfc3339)
         ));
-        printer.json_value(&serde_json::json!({
+        let mut doc = serde_json::json!({
             "schema": WATCH_SCHEMA,
             "bucket": self.bucket.name(),
             "prefix": self.prefix,
@@ -472,8 +472,11 @@ impl<'a> Watcher<'a> {
             "keys": tl.keys().len(),
             "entries": tl.len(),
             "in_doubt": self.watch.doubtful().len(),
-            "last_record": s.last_at,
-        }));
+        });
+        if let Some(at) = s.last_at {
+            doc["last_record"] = serde_json::json!(at);
+        }
+        printer.json_value(&doc);
     }
 }
 
