@@ -164,6 +164,10 @@ pub enum Command {
     /// jobs `plan --emit batch-ops DIR` prepared, follow them, reconcile their completion
     /// reports into the journal.
     Batch(BatchArgs),
+    /// Keep a timeline index current from the bucket's event notifications (continuous
+    /// protection): a baseline listing, then every change as it happens, so `--index
+    /// FILE` plans at any time up to the last event without listing the history.
+    Watch(WatchArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(CompletionsArgs),
     /// Print the manual page (roff; `s3rewind man | man -l -`).
@@ -202,6 +206,79 @@ pub struct IndexArgs {
     /// Listing options.
     #[command(flatten)]
     pub listing: Listing,
+}
+
+/// `watch`.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// s3://BUCKET or s3://BUCKET/PREFIX to follow.
+    #[arg(value_name = "s3://BUCKET[/PREFIX]")]
+    pub source: String,
+    /// The watched index: FILE in the index format, and FILE.events, its event log.
+    /// Created from a listing when absent; resumed when present.
+    #[arg(long, value_name = "FILE", value_parser = local_path)]
+    pub index: PathBuf,
+    /// Receive notifications pushed over HTTP (radosgw topics, MinIO webhooks) on
+    /// ADDR:PORT, at the path /TOKEN.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// The path token a pushed notification must carry (POST /TOKEN); default: the
+    /// S3REWIND_WATCH_TOKEN environment variable.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "S3REWIND_WATCH_TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+    /// How this server's events of one key are ordered: `sequencer` (AWS documents its
+    /// sequencers as ordering a key's events), `event-time` (radosgw, MinIO: by the
+    /// event's time, re-reading keys whose events are closer than --tie-window), or
+    /// `auto`: sequencer on AWS, event-time with --endpoint-url.
+    #[arg(long, value_enum, default_value_t = WatchOrder::Auto)]
+    pub order: WatchOrder,
+    /// Events of one key closer than this (milliseconds) are not ordered by time: the key
+    /// is read again from the bucket.
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub tie_window_ms: i64,
+    /// A key in doubt is read again once its last event is this old (lets racing writes
+    /// settle).
+    #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = duration_secs)]
+    pub settle: i64,
+    /// Reconcile this often: one ListObjectsV2 pass over the range, and a history re-read
+    /// of every key whose current object disagrees (lost events are counted and
+    /// repaired); 0 = only at start.
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration_secs)]
+    pub reconcile_every: i64,
+    /// Fold the log into the index once it has this many lines.
+    #[arg(long, value_name = "LINES", default_value_t = 200_000)]
+    pub compact_every: u64,
+    /// Stop after this long (a catch-up run from cron, a test); default: until Ctrl-C.
+    #[arg(long, value_name = "DURATION", value_parser = duration_secs)]
+    pub stop_after: Option<i64>,
+    /// Print the notification configuration this watcher needs (radosgw topic and
+    /// bucket notification with --listen; S3 → SQS queue, its policy and the bucket
+    /// notification otherwise) and stop.
+    #[arg(long)]
+    pub setup: bool,
+    /// With --setup: the URL the server should push to (default http://ADDR:PORT/TOKEN
+    /// from --listen and --token).
+    #[arg(long, value_name = "URL", requires = "setup")]
+    pub push_endpoint: Option<String>,
+    /// Listing options (baseline and re-reads).
+    #[command(flatten)]
+    pub listing: Listing,
+}
+
+/// `watch --order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WatchOrder {
+    /// Sequencer on AWS, event time with --endpoint-url.
+    Auto,
+    /// By sequencer.
+    Sequencer,
+    /// By event time.
+    EventTime,
 }
 
 /// `batch`.

@@ -16,3 +16,4 @@ pub mod to_dir;
 pub mod undelete;
 pub mod undo;
 pub mod verify;
+pub mod watch;

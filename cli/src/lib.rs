@@ -17,7 +17,9 @@ library.
   fault-injecting implementations.
 - [`s3`]: the S3 adapter (the only module that uses `aws_sdk_s3`).
 - [`listing`]: the ListObjectVersions paging loop into a timeline.
-- [`source`]: where a timeline comes from (listing, inventory report).
+- [`source`]: where a timeline comes from (listing, inventory report, saved or watched
+  index).
+- [`watch`]: a watched index on disk (index + event log) and the notification endpoint.
 - [`batch`]: `plan --emit batch-ops`: S3 Batch Operations manifests and job requests
   (and what `batch submit`/`reconcile` read back of them).
 - [`execute`]: the bounded, adaptive, resumable executor.
@@ -49,6 +51,7 @@ pub mod s3;
 pub mod source;
 #[cfg(test)]
 mod testing;
+pub mod watch;
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -217,6 +220,7 @@ pub async fn run(cli: &Cli, app: &App) -> Result<Exit, CliError> {
         Command::Audit(a) => audit::audit_cmd(app, a).await,
         Command::Index(a) => crate::commands::index::index_cmd(app, a).await,
         Command::Batch(a) => crate::commands::batch::batch_cmd(app, a).await,
+        Command::Watch(a) => crate::commands::watch::watch_cmd(app, a).await,
         Command::Policy(a) => policy::policy_cmd(&app.printer, a),
         // Written by `main` before any client exists.
         Command::Completions(_) | Command::Man => Ok(Exit::Ok),

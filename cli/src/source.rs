@@ -341,6 +341,9 @@ async fn load_index(
             header.prefix
         )));
     }
+    if crate::watch::is_watched(path) {
+        return load_watched(printer, prefix, path, &header);
+    }
     let file = open(path)?;
     let prefix_owned = prefix.to_owned();
     let (header, timeline) =
@@ -358,6 +361,48 @@ async fn load_index(
         timeline.keys().len()
     ));
     Ok((timeline, header.created))
+}
+
+/// A watched index (`s3rewind watch`): the index with its event log folded in. It is
+/// complete up to its last synced record, which is what its age is measured from.
+fn load_watched(
+    printer: &Printer,
+    prefix: &str,
+    path: &Path,
+    header: &index::IndexHeader,
+) -> CliResult<(Timeline, DateTime<Utc>)> {
+    let loaded = crate::watch::load(path, prefix, false)?;
+    let stats = loaded.watch.stats().clone();
+    let doubtful = loaded
+        .watch
+        .doubtful()
+        .into_iter()
+        .filter(|(k, _, _)| k.starts_with(prefix))
+        .count();
+    let up_to = stats
+        .last_at
+        .map_or(loaded.header.created, |t| t.max(loaded.header.created));
+    let timeline = loaded.watch.into_timeline_under(prefix);
+    printer.info(format!(
+        "watched index {} of s3://{}/{}: {} versions and delete markers of {} keys, {} events since it was last compacted ({}), complete up to {} (lag {}){}",
+        path.display(),
+        header.bucket,
+        header.prefix,
+        timeline.len(),
+        timeline.keys().len(),
+        stats.events,
+        rfc3339(loaded.header.created),
+        rfc3339(up_to),
+        humantime::format_duration(std::time::Duration::from_secs(
+            Utc::now().signed_duration_since(up_to).num_seconds().max(0) as u64
+        )),
+        if doubtful > 0 {
+            format!("; {doubtful} key(s) wait for the watcher to read them again (flagged)")
+        } else {
+            String::new()
+        }
+    ));
+    Ok((timeline, up_to))
 }
 
 /// Say how old a snapshot is, and refuse a TIME after it unless accepted.

@@ -82,6 +82,7 @@ pub mod timeline;
 pub mod undelete;
 pub mod undo;
 pub mod verify;
+pub mod watch;
 
 pub use detect::{
     ContentSample, DetectOptions, SAMPLE_BYTES, ScanReport, detect, per_key_target, restore_point,

@@ -34,3 +34,5 @@ mod faults;
 mod inventory;
 // plan --emit batch-ops: the manifest replayed against moto, then the remainder applied.
 mod batch;
+// watch: a watched index from radosgw's pushed notifications equals a full listing.
+mod watch;

@@ -1,0 +1,261 @@
+//! `watch` in process on a bucket in memory: notifications posted to its endpoint as
+//! radosgw would, and the watched index checked against a listing of the bucket.
+
+use crate::bucket::MemStore;
+use crate::testing::run_cmd;
+use chrono::{DateTime, TimeDelta, Utc};
+use s3rewind_engine::{Timeline, Versioning};
+use std::path::Path;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// POST `body` to `http://addr/path`; the status code.
+async fn post(addr: &str, path: &str, body: &str) -> u16 {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "POST /{path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    out.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0)
+}
+
+/// An S3 record of a new version (or delete marker) of `key`.
+fn record(key: &str, id: &str, marker: bool, at: DateTime<Utc>, seq: u64, etag: &str) -> String {
+    serde_json::json!({"Records": [{
+        "eventSource": "aws:s3",
+        "eventTime": at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        "eventName": if marker { "ObjectRemoved:DeleteMarkerCreated" } else { "ObjectCreated:Put" },
+        "s3": {"bucket": {"name": "wbk"}, "object": {
+            "key": key, "versionId": id, "sequencer": format!("{seq:016X}"),
+            "eTag": etag, "size": if marker { 0 } else { 3 }}}
+    }]})
+    .to_string()
+}
+
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// The bucket's timeline as a listing gives it: (key, [(id, marker)]).
+fn listed(store: &Arc<MemStore>) -> Vec<(String, Vec<(String, bool)>)> {
+    shape(&store.with("wbk", |sim| {
+        Timeline::from_ordered(sim.list_order("")).unwrap()
+    }))
+}
+
+fn shape(tl: &Timeline) -> Vec<(String, Vec<(String, bool)>)> {
+    tl.keys()
+        .iter()
+        .map(|h| {
+            let ids = h
+                .entries
+                .iter()
+                .map(|v| (v.version_id.to_string(), v.delete_marker))
+                .collect();
+            (h.key.clone(), ids)
+        })
+        .collect()
+}
+
+fn watched(idx: &Path) -> Timeline {
+    crate::watch::load(idx, "", false).unwrap().watch.timeline()
+}
+
+async fn wait_for(path: &Path) {
+    for _ in 0..200 {
+        if path.is_file() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("{} never appeared", path.display());
+}
+
+#[tokio::test]
+async fn pushed_events_keep_the_index_equal_to_a_listing_and_losses_are_counted() {
+    let store = MemStore::new();
+    store.create("wbk", Versioning::Enabled);
+    let base = Utc::now();
+    store.with("wbk", |sim| {
+        sim.put("a", b"a-0", base - TimeDelta::seconds(300));
+        sim.put("b", b"b-0", base - TimeDelta::seconds(300));
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let idx = dir.path().join("wb.idx");
+    let idx_s = idx.to_str().unwrap().to_owned();
+    let addr = free_addr();
+    let args = [
+        "--output",
+        "json",
+        "watch",
+        "s3://wbk",
+        "--index",
+        &idx_s,
+        "--listen",
+        &addr,
+        "--token",
+        "tok",
+        "--order",
+        "sequencer",
+        "--reconcile-every",
+        "1s",
+        "--settle",
+        "1s",
+        "--stop-after",
+        "4s",
+    ];
+    let poster = async {
+        wait_for(&idx).await;
+        // Three writes of `a` within one millisecond, later than the baseline read.
+        let t0 = Utc::now() + TimeDelta::seconds(10);
+        let (v1, d2, v3) = store.with("wbk", |sim| {
+            (
+                sim.put("a", b"a-1", t0),
+                sim.delete("a", t0),
+                sim.put("a", b"a-3", t0),
+            )
+        });
+        let etag = |c: &[u8]| s3rewind_engine::sim::content_etag(c);
+        // Out of order, one twice; the sequencers order them.
+        for (id, marker, seq, body) in [
+            (&v3, false, 3, &b"a-3"[..]),
+            (&v1, false, 1, b"a-1"),
+            (&d2, true, 2, b""),
+            (&v3, false, 3, b"a-3"),
+        ] {
+            let e = if marker { String::new() } else { etag(body) };
+            assert_eq!(
+                post(&addr, "tok", &record("a", id, marker, t0, seq, &e)).await,
+                200
+            );
+        }
+        // A write whose notification never comes (from before the last 10 s, so it is no
+        // longer in flight): the reconciliation finds it and counts it.
+        store.with("wbk", |sim| {
+            sim.put("b", b"b-1", base - TimeDelta::seconds(30))
+        });
+        // Not ours, not a notification.
+        assert_eq!(
+            post(&addr, "other", &record("a", &v1, false, t0, 1, "x")).await,
+            404
+        );
+        assert_eq!(post(&addr, "tok", "{\"hello\": 1}").await, 400);
+    };
+    let (out, ()) = tokio::join!(run_cmd(&args, store.endpoint(), None), poster);
+    assert_eq!(out.exit, 0, "{}", out.stderr);
+    let doc = out.json();
+    assert_eq!(doc["schema"], "s3rewind.watch/v1");
+    assert_eq!(doc["events"], 3, "the duplicate is not logged: {doc}");
+    assert_eq!(doc["lost_created"], 1, "{doc}\n{}", out.stderr);
+    assert_eq!(doc["refused_messages"], 1);
+    assert_eq!(shape(&watched(&idx)), listed(&store));
+    assert!(
+        out.stderr.contains("reconciliation: 1 key(s)"),
+        "{}",
+        out.stderr
+    );
+
+    // Any --index reader folds the log in, and says how far the index goes.
+    let hist = run_cmd(
+        &["history", "s3://wbk/a", "--index", &idx_s],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    assert_eq!(hist.exit, 0, "{}", hist.stderr);
+    assert!(hist.stderr.contains("watched index"), "{}", hist.stderr);
+    assert!(hist.stderr.contains("lag"), "{}", hist.stderr);
+    // Newest first, in the sequencers' order, though the three share a stamp.
+    let at = |id: &str| hist.stdout.find(&format!(" {id} ")).unwrap();
+    assert!(at("wbk-v000005") < at("wbk-v000004"), "{}", hist.stdout);
+    assert!(at("wbk-v000004") < at("wbk-v000003"), "{}", hist.stdout);
+
+    // Resumed after a stop: what changed meanwhile is found at start.
+    store.with("wbk", |sim| {
+        sim.delete("b", Utc::now() + TimeDelta::seconds(20))
+    });
+    let addr = free_addr();
+    let args = [
+        "--output",
+        "json",
+        "watch",
+        "s3://wbk",
+        "--index",
+        &idx_s,
+        "--listen",
+        &addr,
+        "--token",
+        "tok",
+        "--reconcile-every",
+        "0",
+        "--stop-after",
+        "1s",
+    ];
+    let out = run_cmd(&args, store.endpoint(), None).await;
+    assert_eq!(out.exit, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("resumed"), "{}", out.stderr);
+    assert_eq!(shape(&watched(&idx)), listed(&store));
+}
+
+#[tokio::test]
+async fn watch_needs_a_token_and_a_source_of_events() {
+    let store = MemStore::new();
+    store.create("wbk", Versioning::Enabled);
+    let out = run_cmd(
+        &[
+            "watch",
+            "s3://wbk",
+            "--index",
+            "/tmp/x.idx",
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    assert_eq!(out.exit, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("--token"), "{}", out.stderr);
+    let out = run_cmd(
+        &["watch", "s3://wbk", "--index", "/tmp/x.idx"],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    assert_eq!(out.exit, 2, "{}", out.stderr);
+    // --setup prints the configuration, and writes nothing.
+    let out = run_cmd(
+        &[
+            "--output",
+            "json",
+            "watch",
+            "s3://wbk/p/",
+            "--index",
+            "/tmp/x.idx",
+            "--setup",
+            "--listen",
+            "10.0.0.5:9000",
+            "--token",
+            "tok",
+        ],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    assert_eq!(out.exit, 0, "{}", out.stderr);
+    let doc = out.json();
+    assert_eq!(doc["push_endpoint"], "http://10.0.0.5:9000/tok");
+    assert_eq!(
+        doc["notification_configuration"]["TopicConfigurations"][0]["Filter"]["Key"]["FilterRules"]
+            [0]["Value"],
+        "p/"
+    );
+    assert!(!Path::new("/tmp/x.idx").exists());
+}

@@ -1,0 +1,280 @@
+//! `watch`: a watched index kept from radosgw's pushed notifications equals a full
+//! listing of the bucket at the same instant, after a busy history with same-second PUT
+//! and DELETE races, a multipart upload, a version deleted by id and an awkward key.
+
+use crate::support::{Moto, ts};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use s3rewind_engine::Timeline;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// (key, [(version id, delete marker, ETag, size)]) and every stamp, per key.
+type Shape = Vec<(String, Vec<(String, bool, String, u64)>)>;
+
+fn shape(tl: &Timeline) -> Shape {
+    tl.keys()
+        .iter()
+        .map(|h| {
+            let e = h
+                .entries
+                .iter()
+                .map(|v| {
+                    (
+                        v.version_id.to_string(),
+                        v.delete_marker,
+                        v.etag.to_string(),
+                        v.size,
+                    )
+                })
+                .collect();
+            (h.key.clone(), e)
+        })
+        .collect()
+}
+
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+/// Create a topic pushing to `push` and the bucket's notification (radosgw's
+/// SNS-compatible API, through boto3 as LOCAL_S3.md measured it).
+fn notify(s: &Moto, bucket: &str, push: &str) {
+    let script = r#"
+import boto3, sys
+ep, b, push, key = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+kw = dict(endpoint_url=ep, aws_access_key_id=key, aws_secret_access_key=key, region_name="default")
+arn = boto3.client("sns", **kw).create_topic(Name="t-" + b,
+    Attributes={"push-endpoint": push, "persistent": "false"})["TopicArn"]
+boto3.client("s3", **kw).put_bucket_notification_configuration(Bucket=b,
+    NotificationConfiguration={"TopicConfigurations": [{"Id": "s3rewind", "TopicArn": arn,
+        "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}]})
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &s.endpoint, bucket, push, &s.keys.0])
+        .output()
+        .expect("python3 with boto3");
+    assert!(
+        out.status.success(),
+        "notification setup failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+async fn wait_for(path: &Path, child: &mut std::process::Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !path.is_file() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the watcher stopped before its baseline was written"
+        );
+        assert!(Instant::now() < deadline, "no baseline within 60 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn watch_radosgw_index_equals_a_listing_after_same_second_races() {
+    let Some(s) = Moto::radosgw("watch_radosgw_index_equals_a_listing_after_same_second_races")
+    else {
+        return;
+    };
+    let b = s.b("watch-races");
+    s.bucket(&b, true).await;
+    for k in ["base/a", "base/b", "race/0"] {
+        s.put(&b, k, b"before").await;
+    }
+    let idx = s.path("w.idx");
+    let idx_s = idx.to_str().unwrap().to_owned();
+    let addr = free_addr();
+    let mut child = s.spawn(&[
+        "watch",
+        &format!("s3://{b}"),
+        "--index",
+        &idx_s,
+        "--listen",
+        &addr,
+        "--token",
+        "tok",
+        "--settle",
+        "1s",
+        "--reconcile-every",
+        "0",
+        "--output",
+        "json",
+    ]);
+    wait_for(&idx, &mut child).await;
+    notify(&s, &b, &format!("http://{addr}/tok"));
+
+    // The busy history: PUT and DELETE of one key at once, again and again.
+    for round in 0..6 {
+        let mut set = tokio::task::JoinSet::new();
+        for k in 0..3 {
+            let (c, b2, key) = (s.client.clone(), b.clone(), format!("race/{k}"));
+            let body = format!("r{round}k{k}");
+            set.spawn(async move {
+                let put = c
+                    .put_object()
+                    .bucket(&b2)
+                    .key(&key)
+                    .body(ByteStream::from(body.into_bytes()))
+                    .send();
+                let del = c.delete_object().bucket(&b2).key(&key).send();
+                let (p, d) = tokio::join!(put, del);
+                p.unwrap();
+                d.unwrap();
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r.unwrap();
+        }
+    }
+    let odd = "dir a/ü+&?=%.txt";
+    let v = s.put(&b, odd, b"one").await;
+    s.put(&b, odd, b"two").await;
+    s.client
+        .delete_object()
+        .bucket(&b)
+        .key(odd)
+        .version_id(&v)
+        .send()
+        .await
+        .unwrap();
+    let up = s
+        .client
+        .create_multipart_upload()
+        .bucket(&b)
+        .key("mp")
+        .send()
+        .await
+        .unwrap();
+    let part = s
+        .client
+        .upload_part()
+        .bucket(&b)
+        .key("mp")
+        .upload_id(up.upload_id().unwrap())
+        .part_number(1)
+        .body(ByteStream::from(vec![7u8; 1000]))
+        .send()
+        .await
+        .unwrap();
+    s.client
+        .complete_multipart_upload()
+        .bucket(&b)
+        .key("mp")
+        .upload_id(up.upload_id().unwrap())
+        .multipart_upload(
+            CompletedMultipartUpload::builder()
+                .parts(
+                    CompletedPart::builder()
+                        .part_number(1)
+                        .e_tag(part.e_tag().unwrap())
+                        .build(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    s.delete(&b, "base/b").await;
+    // Racing keys settle, then are read again.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let at = chrono::Utc::now();
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let run: crate::support::Run = child.wait_with_output().unwrap().into();
+    run.expect_code(130);
+    let doc = run.json();
+    crate::schemas::check_document("s3rewind.watch/v1", &doc);
+    assert!(doc["events"].as_u64().unwrap() >= 40, "{doc}");
+    assert_eq!(doc["in_doubt"], 0, "{doc}");
+    // The races were decided by reading the keys again, not by a tie rule.
+    assert!(doc["rereads"].as_u64().unwrap() > 0, "{doc}");
+    assert_eq!(doc["refused_messages"], 0, "{doc}");
+
+    // The same instant, by a full listing.
+    let full = s.path("full.idx");
+    s.run(&[
+        "index",
+        &format!("s3://{b}"),
+        "--out",
+        full.to_str().unwrap(),
+    ])
+    .expect_code(0);
+    let (_, listed) =
+        s3rewind_engine::index::read_index(std::fs::File::open(&full).unwrap(), "").unwrap();
+    let watched = s3rewind::watch::load(&idx, "", false).unwrap();
+    let tl = watched.watch.timeline();
+    assert_eq!(shape(&tl), shape(&listed));
+    // The stamps: an event's time is when radosgw finished the request, a few ms after
+    // the listing's LastModified; a key read again has the listing's own.
+    for (h, l) in tl.keys().iter().zip(listed.keys()) {
+        for (v, w) in h.entries.iter().zip(&l.entries) {
+            let d = (v.last_modified - w.last_modified).num_milliseconds().abs();
+            assert!(d < 1000, "{} {}: {d} ms apart", h.key, v.version_id);
+        }
+    }
+    assert_eq!(watched.watch.stats().lost_created, 0);
+
+    // A plan from the watched index: nothing listed, the lag said.
+    let plan = s.run(&[
+        "plan",
+        &format!("s3://{b}"),
+        "--at",
+        &ts(at),
+        "--index",
+        &idx_s,
+        "--output",
+        "json",
+    ]);
+    plan.expect_code(0);
+    assert!(plan.stderr.contains("watched index"), "{}", plan.stderr);
+    assert_eq!(plan.json()["stats"]["copies"], 0, "{}", plan.stdout);
+}
+
+#[test]
+fn watch_setup_documents_match_the_readme() {
+    // No server is reached: --setup only prints.
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| -> crate::support::Run {
+        let mut cmd = Command::new(crate::support::binary());
+        crate::support::isolate_env(&mut cmd, dir.path());
+        cmd.args(args).output().unwrap().into()
+    };
+    let push = run(&[
+        "--output",
+        "json",
+        "watch",
+        "s3://acme-docs/p/",
+        "--index",
+        "x.idx",
+        "--setup",
+        "--listen",
+        "127.0.0.1:9",
+        "--token",
+        "tok",
+    ]);
+    push.expect_code(0);
+    crate::schemas::check_document("s3rewind.watch-setup/v1", &push.json());
+    assert_eq!(push.json()["kind"], "push");
+    let sqs = run(&[
+        "--output",
+        "json",
+        "watch",
+        "s3://acme-docs",
+        "--index",
+        "x.idx",
+        "--setup",
+    ]);
+    sqs.expect_code(0);
+    crate::schemas::check_document("s3rewind.watch-setup/v1", &sqs.json());
+    assert_eq!(
+        sqs.json()["queue_policy"]["Statement"][0]["Principal"]["Service"],
+        "s3.amazonaws.com"
+    );
+}
