@@ -29,6 +29,7 @@ pub use types::{
     PutReply, RawPage, S3Error, part_ranges,
 };
 
+mod capped;
 pub mod conformance;
 mod endpoint;
 mod faulty;
@@ -39,6 +40,7 @@ mod mem_config;
 mod types;
 pub mod wire;
 
+pub use capped::{Capped, Caps, Spent};
 pub use endpoint::{BucketConfig, ConnectOptions, Connector, Endpoint, RetryMode, SharedEndpoint};
 pub use faulty::{Faults, Faulty, Injected};
 pub use mem::{MemBucket, MemStore, Op, PageLayout, Personality, Requests};

@@ -65,8 +65,11 @@ pub struct ExecReport {
     /// Actions skipped on purpose, with the reason (`--to-dir`: folder markers).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<KeyIssue>,
-    /// True when Ctrl-C stopped the run early.
+    /// True when Ctrl-C (or a cap, see `stopped`) stopped the run early.
     pub interrupted: bool,
+    /// Why a cap stopped the run (`--max-bytes`, `--max-cost`); resumable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
     /// Wall-clock seconds.
     pub seconds: f64,
     /// The concurrency limit at the end (lower than asked if S3 throttled).
@@ -80,6 +83,21 @@ pub struct ExecReport {
 }
 
 impl ExecReport {
+    /// The exit status a run's report gives a command: 4 when a cap stopped it (resumable),
+    /// 130 when Ctrl-C did, 1 when an action failed, drifted or waits, else 0.
+    pub fn exit(&self) -> crate::error::Exit {
+        use crate::error::Exit;
+        if self.stopped.is_some() {
+            Exit::Refused
+        } else if self.interrupted {
+            Exit::Interrupted
+        } else if self.complete() {
+            Exit::Ok
+        } else {
+            Exit::Partial
+        }
+    }
+
     /// True when every action completed.
     pub fn complete(&self) -> bool {
         self.drifted.is_empty()
@@ -228,6 +246,9 @@ pub struct RunOptions {
     pub throttle_pause: Duration,
     /// The progress bar's label.
     pub label: &'static str,
+    /// The run's caps (`--max-rps`, `--max-bytes`, `--max-cost`): once one is reached the
+    /// runner starts nothing more.
+    pub caps: Option<Arc<crate::bucket::Caps>>,
 }
 
 /// The items to run.
@@ -315,6 +336,10 @@ async fn run_items<J: Job>(
     loop {
         if cancel.load(Ordering::SeqCst) {
             report.interrupted = true;
+        }
+        if let Some(why) = options.caps.as_ref().and_then(|c| c.stopped()) {
+            report.interrupted = true;
+            report.stopped = Some(why);
         }
         while !report.interrupted && tasks.len() < aimd.limit() {
             let Some((i, attempt, probe)) = queue.pop_front() else {

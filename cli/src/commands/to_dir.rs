@@ -441,6 +441,7 @@ pub async fn execute(
         attempts: config.attempts,
         throttle_pause: config.throttle_pause,
         label: "writing",
+        caps: None,
     };
     let run = crate::run::run(ctx, Items::All(count), &options, printer, None).await;
     report.copied = run.copied;

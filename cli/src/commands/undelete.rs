@@ -491,6 +491,7 @@ async fn execute_removal(
         attempts: 1,
         throttle_pause: crate::s3::THROTTLE_PAUSE,
         label: "undeleting",
+        caps: None,
     };
     let count = ctx.keys.len();
     let run = crate::run::run(ctx.clone(), Items::All(count), &options, &app.printer, None).await;

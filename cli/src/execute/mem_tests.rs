@@ -1038,3 +1038,93 @@ async fn never_more_in_flight_than_the_concurrency() {
         }
     }
 }
+
+/// The caps that protect a production bucket: `--max-bytes` (and `--max-cost`, counted
+/// the same way) stop the run cleanly — nothing past the cap is sent, what was done is
+/// journaled, the report says why (exit 4) — and a second run finishes the rest
+/// exactly; `--max-rps` paces every request, listing included.
+#[tokio::test(start_paused = true)]
+async fn caps_stop_cleanly_and_pace_requests() {
+    use crate::bucket::{Capped, Caps};
+    use s3rewind_engine::estimate::PriceTable;
+    let (sim, at) = history(41, 300);
+    let want = truth(&sim, at);
+    let store = MemStore::new();
+    let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let p = plan_in_place(&b, at).await;
+    let bytes: u64 = p
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Copy(c) => Some(c.size),
+            _ => None,
+        })
+        .sum();
+    let cap = bytes / 3;
+    let caps = Caps::new(None, Some(cap), None, PriceTable::for_region("us-east-1").0);
+    let capped: Arc<dyn Bucket> = Arc::new(Capped::new(b.clone(), caps.clone()));
+    let mut cfg = config(4, 4);
+    cfg.caps = Some(caps.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("capped.jsonl");
+    let report = run_journaled(
+        capped,
+        &p,
+        &cfg,
+        Some(crate::journal::Journal::open(&path).unwrap()),
+    )
+    .await;
+    assert!(
+        report
+            .stopped
+            .as_deref()
+            .is_some_and(|s| s.contains("--max-bytes")),
+        "{report:?}"
+    );
+    assert_eq!(report.exit(), crate::error::Exit::Refused);
+    assert!(
+        caps.spent().bytes <= cap,
+        "{:?} past the cap {cap}",
+        caps.spent()
+    );
+    assert!(
+        report.copied > 0 && report.bytes_copied <= cap,
+        "{report:?}"
+    );
+    assert!(report.failed.is_empty(), "stopped, not failed: {report:?}");
+    let recorded = crate::journal::read(&path)
+        .unwrap()
+        .into_iter()
+        .filter(|l| matches!(l, crate::journal::Line::Done(_)))
+        .count() as u64;
+    assert_eq!(recorded, report.copied + report.delete_markers);
+    // The rest, uncapped.
+    let again = plan_in_place(&b, at).await;
+    let second = run(b.clone(), &again, &config(4, 4)).await;
+    assert!(second.complete(), "{second:?}");
+    assert_eq!(contents(&store, "src"), want);
+
+    // Pacing: 20 requests per second, all operations.
+    let (sim, at) = history(43, 40);
+    let store = MemStore::new();
+    let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let p = plan_in_place(&b, at).await;
+    let caps = Caps::new(
+        Some(20.0),
+        None,
+        None,
+        PriceTable::for_region("us-east-1").0,
+    );
+    let capped: Arc<dyn Bucket> = Arc::new(Capped::new(b, caps.clone()));
+    store.reset_requests();
+    let started = tokio::time::Instant::now();
+    let report = run(capped, &p, &config(8, 4)).await;
+    assert!(report.complete(), "{report:?}");
+    let n = store.requests().total();
+    assert_eq!(caps.spent().requests, n);
+    let secs = started.elapsed().as_secs_f64();
+    assert!(
+        secs >= (n - 1) as f64 / 20.0,
+        "{n} requests in {secs} s at 20/s"
+    );
+}
