@@ -706,6 +706,11 @@ fn print_warnings(printer: &Printer, warnings: &[Warning]) {
                 "a version and a delete marker share the decisive second; the tie rule (version first) decided".to_owned(),
                 key,
             ),
+            Warning::OrderUnknown { key } => (
+                "unknown",
+                "its state at T depends on an order nothing shows (two versions in one second in a snapshot, a page that proved no layout) and the live bucket did not settle it: left as it is; check it with `s3rewind history`".to_owned(),
+                key,
+            ),
             Warning::OutOfOrder { key } => (
                 "order",
                 "timestamps disagree with the server's list order (a concurrent PUT and DELETE, a late multipart completion, a replica); list order decided".to_owned(),
@@ -1094,9 +1099,15 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     // --inventory avoids: verification is a separate step.
     let mut exec = args.exec.clone();
     if req.source_spec.is_snapshot() && !exec.no_verify {
-        printer.info(
-            "not verifying: the inventory cannot show the state after this restore; verify with `s3rewind verify --inventory` and a report taken after it, or without --inventory (lists the bucket)",
-        );
+        let (what, option, newer) = match req.source_spec.source {
+            crate::source::TimelineSource::Index { .. } => {
+                ("index", "--index", "an index written after it")
+            }
+            _ => ("inventory", "--inventory", "a report taken after it"),
+        };
+        printer.info(format!(
+            "not verifying: the {what} cannot show the state after this restore; verify with `s3rewind verify {option}` and {newer}, or without {option} (lists the bucket)"
+        ));
         exec.no_verify = true;
     }
     verify_after(
