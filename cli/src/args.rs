@@ -872,6 +872,11 @@ pub struct ApplyArgs {
     /// A plan file written by `s3rewind plan --out`.
     #[arg(value_name = "FILE")]
     pub plan: PathBuf,
+    /// Refuse (exit 4, nothing written) unless the plan's digest is this one: the
+    /// `sha256:…` that `plan --out` printed and recorded, for a plan reviewed before it
+    /// is applied.
+    #[arg(long, value_name = "DIGEST")]
+    pub expect_digest: Option<String>,
     /// Execution options.
     #[command(flatten)]
     pub exec: ExecArgs,

@@ -465,6 +465,11 @@ pub struct RestorePlan {
     /// When the plan was made (set by the caller; the engine has no clock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<DateTime<Utc>>,
+    /// The plan's digest as it was written (`sha256:HEX` of the plan's JSON without this
+    /// field; computed by the caller): what a reviewer approves, and `apply
+    /// --expect-digest` checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
     /// The source bucket and prefix.
     pub source: Location,
     /// Where the restore writes.
@@ -847,6 +852,7 @@ impl<'a> Planner<'a> {
         RestorePlan {
             schema: PLAN_SCHEMA.to_owned(),
             created_at: None,
+            digest: None,
             source: options.source.clone(),
             destination: options.destination.clone(),
             at: options.at,

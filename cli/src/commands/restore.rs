@@ -779,6 +779,18 @@ fn print_warnings(printer: &Printer, warnings: &[Warning]) {
     }
 }
 
+/// A plan's digest: `sha256:HEX` of its JSON without the `digest` field (what `plan
+/// --out` records and `apply --expect-digest` checks).
+pub(crate) fn plan_digest(p: &RestorePlan) -> String {
+    use sha2::Digest as _;
+    let mut bare = p.clone();
+    bare.digest = None;
+    let json = serde_json::to_string(&bare).expect("a plan serialises");
+    let hash = sha2::Sha256::digest(json.as_bytes());
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
 fn write_plan_file(path: &Path, p: &RestorePlan) -> CliResult<()> {
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, p.to_json() + "\n")
@@ -820,10 +832,12 @@ pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
             &crate::batch::JobOptions::of(args),
         )?;
     }
+    p.digest = Some(plan_digest(&p));
+    let digest = p.digest.clone().unwrap_or_default();
     if let Some(out) = &args.out {
         write_plan_file(out, &p)?;
         printer.info(format!(
-            "plan written to {}; run `s3rewind apply {}` to execute it",
+            "plan written to {}, digest {digest}; after review run `s3rewind apply {} --expect-digest {digest}` to execute exactly this plan",
             out.display(),
             out.display()
         ));
@@ -1296,6 +1310,35 @@ async fn abort_left_over_uploads(
     Ok(())
 }
 
+/// A plan file's digest checked: against `--expect-digest` (refused when it differs:
+/// the plan is not the one reviewed), and against the digest it records (a plan changed
+/// after `plan --out` wrote it is said so).
+fn check_digest(
+    printer: &Printer,
+    path: &Path,
+    p: &RestorePlan,
+    expect: Option<&str>,
+) -> CliResult<()> {
+    let actual = plan_digest(p);
+    if let Some(want) = expect
+        && want.trim() != actual
+    {
+        return Err(CliError::refused(format!(
+            "plan {} has digest {actual}, not the expected {}: it is not the plan that was reviewed; review this one (`s3rewind plan` again) or give its digest; nothing was written",
+            path.display(),
+            want.trim()
+        )));
+    }
+    match &p.digest {
+        Some(recorded) if *recorded != actual => printer.warn(format!(
+            "plan {} was changed after it was written: it records digest {recorded}, its content has {actual}",
+            path.display()
+        )),
+        _ => printer.info(format!("plan {}: digest {actual}", path.display())),
+    }
+    Ok(())
+}
+
 /// `s3rewind apply`.
 pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
     let printer = &app.printer;
@@ -1307,6 +1350,7 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
     })?;
     let mut p = RestorePlan::from_json(&text)
         .map_err(|e| CliError::usage(format!("{}: {e}", args.plan.display())))?;
+    check_digest(printer, &args.plan, &p, args.expect_digest.as_deref())?;
     let clients = Clients::new(app, &p.source, &p.destination, None).await;
     check_buckets(&clients, printer, &p.source, &p.destination, true).await?;
     for w in gate_warnings(&clients, &p.source, &p.destination, p.at).await? {
@@ -1372,8 +1416,19 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
             keep.push(a);
         }
     }
-    p.actions = keep;
+    // What will be done is counted from the actions that remain, never taken from the
+    // file's own `stats` (which a hand-edited or partly applied plan no longer matches).
+    let recorded = (p.stats.copies, p.stats.delete_markers);
+    let digest = p.digest.take();
+    p = s3rewind_engine::batch::with_actions(&p, keep);
+    p.digest = digest;
     let skipped = before - p.actions.len();
+    if skipped == 0 && recorded != (p.stats.copies, p.stats.delete_markers) {
+        printer.warn(format!(
+            "the plan file's stats say {} copies and {} delete markers, its actions hold {} and {}: what follows counts the actions",
+            recorded.0, recorded.1, p.stats.copies, p.stats.delete_markers
+        ));
+    }
     check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
     if skipped > 0 {
         printer.info(format!(

@@ -504,6 +504,7 @@ mod tests {
         let plan = RestorePlan {
             schema: PLAN_SCHEMA.into(),
             created_at: None,
+            digest: None,
             source: Location {
                 bucket: "b".into(),
                 prefix: "p/".into(),

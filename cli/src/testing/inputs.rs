@@ -137,3 +137,108 @@ async fn a_restore_from_an_index_names_the_index() {
         out.stderr
     );
 }
+
+/// The instant the tests restore to.
+fn at() -> DateTime<Utc> {
+    t(100)
+}
+
+/// Before [`at`]: `a.txt`, `b.txt`, `c/d.txt` written; after it `a.txt` overwritten,
+/// `b.txt` deleted and `f.txt` written.
+fn damaged() -> Arc<MemStore> {
+    let mut sim = SimBucket::new(Versioning::Enabled, "src-v");
+    sim.put("a.txt", b"a one", t(10));
+    sim.put("b.txt", b"b one", t(11));
+    sim.put("c/d.txt", b"d one", t(12));
+    sim.put("a.txt", b"a damaged", t(200));
+    sim.delete("b.txt", t(202));
+    sim.put("f.txt", b"f new", t(204));
+    let store = MemStore::new();
+    store.insert("src", sim);
+    store
+}
+
+/// §7: `plan --out` records a digest; `apply --expect-digest` refuses any other plan
+/// before any request that writes; `apply` prints what it will do, counted from the
+/// actions, not the file's `stats`.
+#[tokio::test]
+async fn apply_checks_the_reviewed_digest_and_counts_what_it_will_do() {
+    let store = damaged();
+    let dir = tempfile::tempdir().unwrap();
+    let plan_file = path(dir.path(), "plan.json");
+    let out = run_cmd(
+        &[
+            "plan",
+            "s3://src",
+            "--at",
+            &rfc3339(at()),
+            "--out",
+            &plan_file,
+            "--output",
+            "json",
+        ],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    ok(&out);
+    let digest = out.json()["digest"].as_str().unwrap().to_owned();
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    assert!(out.stderr.contains(&digest), "{}", out.stderr);
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan_file).unwrap()).unwrap();
+    assert_eq!(written["digest"], digest.as_str());
+
+    // Another digest: refused, nothing written.
+    let apply = |file: String, expect: Option<String>| {
+        let store = store.clone();
+        let journal = path(dir.path(), "j.jsonl");
+        async move {
+            let mut args = vec!["apply".to_owned(), file, "--yes".into(), "--journal".into()];
+            args.push(journal);
+            if let Some(d) = expect {
+                args.push("--expect-digest".into());
+                args.push(d);
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run_cmd(&args, store.endpoint(), None).await
+        }
+    };
+    let out = apply(plan_file.clone(), Some("sha256:0000".into())).await;
+    assert_eq!(out.exit, 4, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("sha256:0000") && out.stderr.contains(&digest),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(store.requests().writes(), 0);
+
+    // An edited plan (its stats say nothing is to be copied): not the reviewed one.
+    let mut edited = written.clone();
+    edited["stats"]["copies"] = 0.into();
+    let edited_file = path(dir.path(), "edited.json");
+    std::fs::write(&edited_file, edited.to_string()).unwrap();
+    let out = apply(edited_file.clone(), Some(digest.clone())).await;
+    assert_eq!(out.exit, 4, "{}", out.stderr);
+    assert_eq!(store.requests().writes(), 0);
+
+    // Applied anyway, it says it was changed and counts the copies it makes.
+    let out = apply(edited_file, None).await;
+    ok(&out);
+    assert!(
+        out.stderr.contains("was changed after it was written"),
+        "{}",
+        out.stderr
+    );
+    let copies = out
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with("copies:"))
+        .unwrap_or_default()
+        .to_owned();
+    assert!(copies.contains(" 2 "), "{copies}\n{}", out.stdout);
+    assert_eq!(contents(&store, "src"), truth(&store, "src", at()));
+
+    // The reviewed plan with its digest applies (nothing left to do).
+    ok(&apply(plan_file, Some(digest)).await);
+}
