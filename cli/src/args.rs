@@ -714,6 +714,10 @@ pub struct UndoArgs {
     /// The journal of the restore to undo.
     #[arg(value_name = "JOURNAL")]
     pub restore_journal: PathBuf,
+    /// The run to undo, when the journal holds more than one (its id, or the start of
+    /// it; without this, such a journal lists its runs and nothing is done).
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
     /// Execution options.
     #[command(flatten)]
     pub exec: ExecArgs,

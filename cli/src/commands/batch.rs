@@ -939,7 +939,13 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
         .journal
         .clone()
         .unwrap_or_else(|| journal::default_path(&plan.source, &plan.destination, plan.at));
-    let previous = journal::read(&journal_path)?;
+    let run = journal::Run::restore(&plan.source, &plan.destination, plan.at);
+    let previous = journal::load(
+        &journal_path,
+        Some(&run),
+        printer,
+        "its copy, if made, is found by the listing of the destination like any other",
+    )?;
     let journaled: BTreeSet<(String, String)> = previous
         .iter()
         .filter_map(|l| match l {
@@ -947,20 +953,16 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
             _ => None,
         })
         .collect();
-    let j = Journal::open(&journal_path)?;
-    if previous.is_empty() {
-        j.append(&Line::Start {
-            schema: journal::JOURNAL_SCHEMA.to_owned(),
-            source: plan.source.clone(),
-            destination: plan.destination.clone(),
-            at: plan.at,
-            started_at: reported
-                .iter()
-                .map(|r| r.created)
-                .min()
-                .unwrap_or_else(Utc::now),
-        })?;
-    }
+    let j = Journal::begin_since(
+        &journal_path,
+        &run,
+        printer,
+        reported
+            .iter()
+            .map(|r| r.created)
+            .min()
+            .unwrap_or_else(Utc::now),
+    )?;
     let mut journaled_now = 0u64;
     let mut done_keys: BTreeSet<(String, String)> = BTreeSet::new();
     let mut bytes = 0u64;

@@ -121,7 +121,8 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
         None => {
             annotate_archived(&clients, &mut p).await?;
             check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
-            execute_plan(app, &clients, &p, &exec, &journal_path, 0).await?
+            let run = journal::Run::of_plan(&p);
+            execute_plan(app, &clients, &p, &exec, &journal_path, 0, &run).await?
         }
     };
     let known = journal::known_copies(&journal::read(&journal_path)?);
@@ -321,6 +322,16 @@ async fn cleanup(
     let mut removed = 0;
     let mut left = Vec::new();
     for line in journal::read(journal_path)? {
+        if let Line::Torn { offset, text } = &line {
+            // The copy it may record cannot be proven the drill's: left, and named.
+            let key = journal::salvage(text).key;
+            left.push(format!(
+                "{} (torn journal line at byte {offset})",
+                key.as_deref()
+                    .unwrap_or("a key the torn line does not name")
+            ));
+            continue;
+        }
         let Line::Done(d) = line else { continue };
         if d.bucket != bucket || d.op != Op::Copy {
             continue;

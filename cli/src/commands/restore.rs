@@ -935,23 +935,6 @@ pub(crate) fn check_blast_radius(
     )))
 }
 
-fn open_journal(
-    path: &Path,
-    source: &Location,
-    destination: &Destination,
-    at: DateTime<Utc>,
-) -> CliResult<Journal> {
-    let j = Journal::open(path)?;
-    j.append(&Line::Start {
-        schema: journal::JOURNAL_SCHEMA.to_owned(),
-        source: source.clone(),
-        destination: destination.clone(),
-        at,
-        started_at: Utc::now(),
-    })?;
-    Ok(j)
-}
-
 pub(crate) fn report_exec(
     printer: &Printer,
     p: &RestorePlan,
@@ -1053,7 +1036,15 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     };
     let known = |at: DateTime<Utc>| -> CliResult<Vec<KnownCopy>> {
         let journal_path = journal_of(at);
-        let known = journal::known_copies(&journal::read(&journal_path)?);
+        // A journal of another run is refused here, before the listing.
+        let run = journal::Run::restore(&req.source, &req.destination, at);
+        let lines = journal::load(
+            &journal_path,
+            Some(&run),
+            printer,
+            "the action it may record is checked against the bucket: the plan is made from the bucket's current state",
+        )?;
+        let known = journal::known_copies(&lines);
         if !known.is_empty() {
             printer.info(format!(
                 "resuming: journal {} records {} completed copies",
@@ -1108,7 +1099,8 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     }
     check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
     let listing = (req.page_size, req.list_streams);
-    let (exit, doc) = execute_plan(app, &clients, &p, &args.exec, &journal_path, 0).await?;
+    let run = journal::Run::of_plan(&p);
+    let (exit, doc) = execute_plan(app, &clients, &p, &args.exec, &journal_path, 0, &run).await?;
     // A snapshot cannot show the state after the restore, and listing the bucket is what
     // --inventory avoids: verification is a separate step.
     let mut exec = args.exec.clone();
@@ -1176,7 +1168,8 @@ pub(crate) async fn restore_streamed(
         let Some(first) = rx.recv().await else {
             return Ok(None);
         };
-        let j = open_journal(journal_path, &req.source, &req.destination, at)?;
+        let run = journal::Run::restore(&req.source, &req.destination, at);
+        let j = Journal::begin(journal_path, &run, printer)?;
         let r = crate::execute::run_stream(
             clients.buckets(),
             &location.prefix,
@@ -1226,8 +1219,9 @@ pub(crate) async fn run_plan(
     exec: &ExecArgs,
     journal_path: &Path,
     already_done: u64,
+    run: &journal::Run,
 ) -> CliResult<Exit> {
-    let (exit, doc) = execute_plan(app, clients, p, exec, journal_path, already_done).await?;
+    let (exit, doc) = execute_plan(app, clients, p, exec, journal_path, already_done, run).await?;
     app.printer.json_value(&doc);
     Ok(exit)
 }
@@ -1241,6 +1235,7 @@ pub(crate) async fn execute_plan(
     exec: &ExecArgs,
     journal_path: &Path,
     already_done: u64,
+    run: &journal::Run,
 ) -> CliResult<(Exit, serde_json::Value)> {
     let printer = &app.printer;
     print_plan(printer, p, app.verbose, app.verbose);
@@ -1269,7 +1264,7 @@ pub(crate) async fn execute_plan(
                 .await?
         }
         _ => {
-            let j = open_journal(journal_path, &p.source, &p.destination, p.at)?;
+            let j = Journal::begin(journal_path, run, printer)?;
             crate::execute::run_plan(clients.buckets(), p, &config, Some(j), printer, None).await
         }
     };
@@ -1296,7 +1291,7 @@ async fn abort_left_over_uploads(
         }
     }
     if !open.is_empty()
-        && let Ok(j) = Journal::open(journal_path)
+        && let Ok(j) = Journal::open(journal_path, printer)
     {
         for (bucket, key, upload_id) in open {
             let _ = j.append(&Line::Upload {
@@ -1351,6 +1346,8 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
     let mut p = RestorePlan::from_json(&text)
         .map_err(|e| CliError::usage(format!("{}: {e}", args.plan.display())))?;
     check_digest(printer, &args.plan, &p, args.expect_digest.as_deref())?;
+    // The run is bound to the plan as read (its journal refuses another plan).
+    p.digest = Some(plan_digest(&p));
     let clients = Clients::new(app, &p.source, &p.destination, None).await;
     check_buckets(&clients, printer, &p.source, &p.destination, true).await?;
     for w in gate_warnings(&clients, &p.source, &p.destination, p.at).await? {
@@ -1368,13 +1365,19 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
     // that copy's ETag and size; for a delete marker, the key still absent). One HEAD per
     // journaled action, on resume only. Anything else stays in the plan, where the
     // executor's own check finds it done, drifted, or still to do.
-    let done: HashMap<(String, Option<String>), journal::Done> = journal::read(&journal_path)?
-        .into_iter()
-        .filter_map(|l| match l {
-            Line::Done(d) => Some(((d.key.clone(), d.source_version_id.clone()), d)),
-            Line::Start { .. } | Line::Upload { .. } => None,
-        })
-        .collect();
+    let run = journal::Run::of_plan(&p);
+    let done: HashMap<(String, Option<String>), journal::Done> = journal::load(
+        &journal_path,
+        Some(&run),
+        printer,
+        "the action it may record stays in the plan, where the executor checks its key first",
+    )?
+    .into_iter()
+    .filter_map(|l| match l {
+        Line::Done(d) => Some(((d.key.clone(), d.source_version_id.clone()), d)),
+        Line::Start { .. } | Line::Upload { .. } | Line::Torn { .. } => None,
+    })
+    .collect();
     let dest_bucket = match &p.destination {
         Destination::InPlace => Some(p.source.bucket.clone()),
         Destination::Bucket { location } => Some(location.bucket.clone()),
@@ -1436,7 +1439,16 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
             journal_path.display()
         ));
     }
-    let result = execute_plan(app, &clients, &p, &args.exec, &journal_path, skipped as u64).await?;
+    let result = execute_plan(
+        app,
+        &clients,
+        &p,
+        &args.exec,
+        &journal_path,
+        skipped as u64,
+        &run,
+    )
+    .await?;
     verify_after(
         app,
         &clients,

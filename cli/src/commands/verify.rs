@@ -768,7 +768,12 @@ pub async fn verify_cmd(app: &App, args: &VerifyArgs) -> CliResult<Exit> {
     let mut target = timeline.state_at(at);
     filter.retain(&mut target, str::to_owned);
     let known = match &args.journal {
-        Some(j) => crate::journal::known_copies(&crate::journal::read(j)?),
+        Some(j) => crate::journal::known_copies(&crate::journal::load(
+            j,
+            None,
+            printer,
+            "its copy, if made, is checked like any other key",
+        )?),
         None => Vec::new(),
     };
     let report = check(

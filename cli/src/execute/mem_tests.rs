@@ -256,7 +256,8 @@ async fn copies_that_name_no_version_are_read_back_by_a_listing() {
     store.reset_requests();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.jsonl");
-    let journal = crate::journal::Journal::open(&path).unwrap();
+    let quiet = crate::output::Printer::capturing(crate::output::OutputFormat::Text, true).0;
+    let journal = crate::journal::Journal::open(&path, &quiet).unwrap();
     let report = run_journaled(b, &p, &config(16, 4), Some(journal)).await;
 
     assert!(report.complete(), "{report:?}");

@@ -192,7 +192,7 @@ async fn apply_checks_the_reviewed_digest_and_counts_what_it_will_do() {
     // Another digest: refused, nothing written.
     let apply = |file: String, expect: Option<String>| {
         let store = store.clone();
-        let journal = path(dir.path(), "j.jsonl");
+        let journal = path(dir.path(), &format!("{}.jsonl", expect.is_some()));
         async move {
             let mut args = vec!["apply".to_owned(), file, "--yes".into(), "--journal".into()];
             args.push(journal);
@@ -239,6 +239,334 @@ async fn apply_checks_the_reviewed_digest_and_counts_what_it_will_do() {
     assert!(copies.contains(" 2 "), "{copies}\n{}", out.stdout);
     assert_eq!(contents(&store, "src"), truth(&store, "src", at()));
 
-    // The reviewed plan with its digest applies (nothing left to do).
-    ok(&apply(plan_file, Some(digest)).await);
+    // The reviewed plan with its digest applies (nothing left to do); its journal is of
+    // another plan's run (the edited one's, also to T) when shared, and refused.
+    ok(&apply(plan_file.clone(), Some(digest)).await);
+    let out = run_cmd(
+        &[
+            "apply",
+            &plan_file,
+            "--yes",
+            "--journal",
+            &path(dir.path(), "false.jsonl"),
+        ],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    assert_eq!(out.exit, 4, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("belongs to another run"),
+        "{}",
+        out.stderr
+    );
+}
+
+/// Six keys damaged after [`at`] (five copies back, one delete marker), in bucket `b`.
+fn six(b: &str) -> SimBucket {
+    let mut sim = SimBucket::new(Versioning::Enabled, &format!("{b}-v"));
+    for i in 0..6 {
+        sim.put(&format!("k{i}"), format!("k{i} good").as_bytes(), t(10 + i));
+    }
+    for i in 0..5 {
+        sim.put(
+            &format!("k{i}"),
+            format!("k{i} damaged").as_bytes(),
+            t(200 + i),
+        );
+    }
+    sim.put("new", b"new", t(210));
+    sim
+}
+
+/// A world after a crash: the bucket holds the writes of the first `k + 1` actions a
+/// full restore journaled, and the journal holds their lines, the last one cut after
+/// `cut` bytes (torn when short of its length).
+struct Crash {
+    store: Arc<MemStore>,
+    dir: tempfile::TempDir,
+    journal: String,
+    /// The byte offset of the cut line.
+    offset: usize,
+    /// True when the cut line is short of its end (torn).
+    torn: bool,
+    /// The key of the cut line's action.
+    key: String,
+}
+
+/// The full restore's journal lines (with their newlines), from a run on a copy of `sim`.
+async fn full_journal(sim: &SimBucket) -> Vec<String> {
+    let store = MemStore::new();
+    store.insert("src", sim.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let j = path(dir.path(), "j.jsonl");
+    ok(&run_cmd(
+        &[
+            "restore",
+            "s3://src",
+            "--at",
+            &rfc3339(at()),
+            "--yes",
+            "--concurrency",
+            "1",
+            "--no-verify",
+            "--journal",
+            &j,
+        ],
+        store.endpoint(),
+        None,
+    )
+    .await);
+    std::fs::read_to_string(&j)
+        .unwrap()
+        .split_inclusive('\n')
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Replay the actions of the first `k + 1` done lines on a copy of `sim` (the same
+/// writes in the same order give the same version ids) and cut the journal in line
+/// `k + 1` of the done lines after `cut` bytes.
+fn crash(sim: &SimBucket, lines: &[String], k: usize, cut: usize) -> Crash {
+    let store = MemStore::new();
+    store.insert("src", sim.clone());
+    let done: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].starts_with("{\"type\":\"done\""))
+        .collect();
+    let mut key = String::new();
+    for &i in &done[..=k] {
+        let Ok(crate::journal::Line::Done(d)) = serde_json::from_str(&lines[i]) else {
+            panic!("a done line: {}", lines[i]);
+        };
+        let id = store.with("src", |s| match d.op {
+            crate::journal::Op::Copy => s
+                .copy_version(
+                    None,
+                    d.source_key.as_deref().unwrap(),
+                    d.source_version_id.as_deref().unwrap(),
+                    &d.key,
+                    Utc::now(),
+                )
+                .unwrap(),
+            _ => s.delete(&d.key, Utc::now()),
+        });
+        assert_eq!(id, d.new_version_id, "the replay writes what the run wrote");
+        key = d.key.clone();
+    }
+    let last = done[k];
+    let mut text: String = lines[..last].concat();
+    let offset = text.len();
+    let line = lines[last].trim_end_matches('\n');
+    let cut = cut.min(line.len());
+    text.push_str(&line[..cut]);
+    let dir = tempfile::tempdir().unwrap();
+    let journal = path(dir.path(), "j.jsonl");
+    std::fs::write(&journal, text).unwrap();
+    Crash {
+        store,
+        dir,
+        journal,
+        offset,
+        torn: cut < line.len(),
+        key,
+    }
+}
+
+/// §3: a crash at any byte of a journal's last line. `undo` re-checks the action the
+/// torn line may record against the bucket: every key goes back to its state before the
+/// restore, or (a line cut before its key) the undo says which byte and exits 1 with
+/// every other key back; the restore run again resumes to the state at T, terminating
+/// and marking the torn line with a warning that names its byte offset; the journal
+/// reads whole afterwards.
+#[test]
+fn a_crash_at_any_byte_of_the_journal_is_recovered() {
+    use proptest::prelude::*;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = six("src");
+    let lines = rt.block_on(full_journal(&sim));
+    let actions = lines
+        .iter()
+        .filter(|l| l.starts_with("{\"type\":\"done\""))
+        .count();
+    assert_eq!(actions, 6, "{lines:?}");
+    let before: BTreeMap<String, Content> = sim.current_contents();
+    let want = sim.truth_at(at());
+    let mut runner = proptest::test_runner::TestRunner::new(crate::proptest_config(48));
+    // Cases where a torn line was re-checked and undone, and where it named no key.
+    let (rechecked, unnamed) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
+    runner
+        .run(&(0..actions, 1usize..400), |(k, cut)| {
+            let c = crash(&sim, &lines, k, cut);
+            let undo = rt.block_on(run_cmd(
+                &["undo", &c.journal, "--yes"],
+                c.store.endpoint(),
+                None,
+            ));
+            let now = contents(&c.store, "src");
+            if undo.exit == 0 {
+                prop_assert_eq!(&now, &before, "undo: {}", undo.stderr);
+                if c.torn && undo.stderr.contains("re-checked against the bucket") {
+                    rechecked.set(rechecked.get() + 1);
+                }
+            } else {
+                unnamed.set(unnamed.get() + 1);
+                prop_assert_eq!(undo.exit, 1, "{}", undo.stderr);
+                prop_assert!(c.torn);
+                prop_assert!(
+                    undo.stderr.contains(&format!("byte {}", c.offset)),
+                    "{}",
+                    undo.stderr
+                );
+                for (key, content) in &before {
+                    if *key != c.key {
+                        prop_assert_eq!(now.get(key), Some(content), "{}", key);
+                    }
+                }
+            }
+            // The same crash, resumed.
+            let c = crash(&sim, &lines, k, cut);
+            let again = rt.block_on(run_cmd(
+                &[
+                    "restore",
+                    "s3://src",
+                    "--at",
+                    &rfc3339(at()),
+                    "--yes",
+                    "--journal",
+                    &c.journal,
+                ],
+                c.store.endpoint(),
+                None,
+            ));
+            prop_assert_eq!(again.exit, 0, "{}\n{}", again.stdout, again.stderr);
+            prop_assert_eq!(&contents(&c.store, "src"), &want);
+            prop_assert_eq!(
+                again.stderr.contains(&format!("byte {} is torn", c.offset)),
+                c.torn,
+                "{}",
+                again.stderr
+            );
+            let read = crate::journal::read(Path::new(&c.journal));
+            prop_assert!(read.is_ok(), "{:?}", read.err());
+            let verify = rt.block_on(run_cmd(
+                &[
+                    "verify",
+                    "s3://src",
+                    "--at",
+                    &rfc3339(at()),
+                    "--journal",
+                    &c.journal,
+                ],
+                c.store.endpoint(),
+                None,
+            ));
+            prop_assert_eq!(verify.exit, 0, "{}", verify.stderr);
+            drop(c.dir);
+            Ok(())
+        })
+        .unwrap();
+    assert!(
+        rechecked.get() > 0 && unnamed.get() > 0,
+        "{} re-checked, {} unnamed",
+        rechecked.get(),
+        unnamed.get()
+    );
+}
+
+/// §4: a journal binds its run. A restore of another bucket (or to another TIME) with
+/// the same `--journal` is refused before any write, naming both runs; a journal being
+/// written by another process is refused; `undo` of a file holding two runs lists them
+/// and undoes only the one `--run` names.
+#[tokio::test]
+async fn a_journal_of_another_run_is_refused_and_undo_undoes_one_run() {
+    let store = MemStore::new();
+    store.insert("aaa", six("aaa"));
+    store.insert("bbb", six("bbb"));
+    let before_b = contents(&store, "bbb");
+    let dir = tempfile::tempdir().unwrap();
+    let j = path(dir.path(), "restore.jsonl");
+    let restore = |bucket: &'static str, time: DateTime<Utc>, journal: String| {
+        let store = store.clone();
+        async move {
+            run_cmd(
+                &[
+                    "restore",
+                    &format!("s3://{bucket}"),
+                    "--at",
+                    &rfc3339(time),
+                    "--yes",
+                    "--journal",
+                    &journal,
+                ],
+                store.endpoint(),
+                None,
+            )
+            .await
+        }
+    };
+    ok(&restore("aaa", at(), j.clone()).await);
+    let writes = store.requests().writes();
+    for (bucket, time) in [("bbb", at()), ("aaa", t(50))] {
+        let out = restore(bucket, time, j.clone()).await;
+        assert_eq!(out.exit, 4, "{}", out.stderr);
+        assert!(
+            out.stderr.contains("belongs to another run")
+                && out.stderr.matches("run ").count() >= 2,
+            "{}",
+            out.stderr
+        );
+        assert_eq!(store.requests().writes(), writes, "nothing written");
+    }
+    assert_eq!(contents(&store, "bbb"), before_b);
+
+    // Another process writes the journal: refused.
+    let printer = crate::output::Printer::capturing(crate::output::OutputFormat::Text, true).0;
+    let held = crate::journal::Journal::open(Path::new(&j), &printer).unwrap();
+    let out = restore("aaa", at(), j.clone()).await;
+    assert_eq!(out.exit, 4, "{}", out.stderr);
+    assert!(out.stderr.contains("is in use"), "{}", out.stderr);
+    let out = run_cmd(&["undo", &j, "--yes"], store.endpoint(), None).await;
+    assert_eq!(out.exit, 4, "{}", out.stderr);
+    drop(held);
+    assert_eq!(store.requests().writes(), writes);
+
+    // A file holding two runs (journals before runs were bound, or joined by hand).
+    let jb = path(dir.path(), "b.jsonl");
+    ok(&restore("bbb", at(), jb.clone()).await);
+    let both = path(dir.path(), "both.jsonl");
+    let text = std::fs::read_to_string(&j).unwrap() + &std::fs::read_to_string(&jb).unwrap();
+    std::fs::write(&both, text).unwrap();
+    let writes = store.requests().writes();
+    let out = run_cmd(&["undo", &both, "--yes"], store.endpoint(), None).await;
+    assert_eq!(out.exit, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("holds 2 runs") && out.stderr.contains("--run"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(store.requests().writes(), writes);
+    let lines = crate::journal::read(Path::new(&both)).unwrap();
+    let runs = crate::journal::runs(&lines);
+    let b_run = runs
+        .iter()
+        .find(|(r, _)| r.source.bucket == "bbb")
+        .unwrap()
+        .0
+        .id();
+    let restored_a = contents(&store, "aaa");
+    ok(&run_cmd(
+        &["undo", &both, "--run", &b_run[..6], "--yes"],
+        store.endpoint(),
+        None,
+    )
+    .await);
+    assert_eq!(contents(&store, "bbb"), before_b);
+    assert_eq!(
+        contents(&store, "aaa"),
+        restored_a,
+        "the other run is left alone"
+    );
 }
