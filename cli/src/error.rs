@@ -4,9 +4,9 @@
 //! |---|---|
 //! | 0 | success (for `scan`: nothing found; for `verify`: no difference) |
 //! | 1 | done, but not everything: an action failed or drifted, a version is still archived, `verify` found differences, `scan` found an incident |
-//! | 2 | usage: a bad argument, TIME, S3 location or plan file |
+//! | 2 | usage: a bad argument, TIME, S3 location or plan file, a local output path that cannot be written |
 //! | 3 | not found: the bucket (or key) does not exist |
-//! | 4 | refused for safety: no versioning history, versioning Suspended for an in-place restore, MFA Delete, confirmation not given |
+//! | 4 | refused for safety: no versioning history, versioning Suspended for an in-place restore, MFA Delete, confirmation not given, a journal of another run or one in use, a plan with another digest than expected |
 //! | 5 | access denied |
 //! | 6 | the endpoint could not be reached |
 //! | 7 | any other S3 or local error |

@@ -734,6 +734,15 @@ fn fnv(s: &str) -> u64 {
     })
 }
 
+/// The directory default journals go to (`$XDG_STATE_HOME/s3rewind/journals`).
+pub fn default_dir() -> PathBuf {
+    std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("s3rewind/journals")
+}
+
 /// The default journal path for a restore of `source` into `destination` as of `at`:
 /// the same restore always gets the same journal, so running it again resumes.
 pub fn default_path(source: &Location, destination: &Destination, at: DateTime<Utc>) -> PathBuf {
@@ -744,11 +753,7 @@ pub fn default_path(source: &Location, destination: &Destination, at: DateTime<U
         destination,
         at.timestamp_millis()
     );
-    let dir = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("s3rewind/journals");
+    let dir = default_dir();
     let safe: String = source
         .bucket
         .chars()

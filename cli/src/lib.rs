@@ -23,6 +23,7 @@ library.
 - [`execute`]: the bounded, adaptive, resumable executor.
 - [`journal`]: the JSON Lines journal of completed actions.
 - [`output`]: the printer (stdout results, stderr messages and progress).
+- [`outputs`]: the local paths a command will write, checked before it starts.
 - [`error`]: exit codes and one-line errors.
 - `testing` (tests only): commands run in process on buckets in memory.
 */
@@ -41,6 +42,7 @@ pub mod execute;
 pub mod journal;
 pub mod listing;
 pub mod output;
+pub mod outputs;
 pub mod pager;
 pub mod pipeline;
 pub mod planning;

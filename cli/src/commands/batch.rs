@@ -227,6 +227,25 @@ fn resolve_job(
     })
 }
 
+/// Ask S3 Control about a job that does not exist: any answer from the service (not
+/// found, invalid, even access denied) shows it is reachable with these credentials;
+/// an unreachable endpoint (exit 6) or no credentials (exit 8) is refused.
+async fn probe(control: &Control, account: &str) -> CliResult<()> {
+    match control
+        .describe_job(account, "s3rewind-reachability-check")
+        .await
+    {
+        Err(e) if matches!(e.kind, ErrorKind::Unreachable | ErrorKind::NoCredentials) => {
+            let e = from_control(e);
+            Err(CliError::new(
+                e.exit,
+                format!("{}; nothing was written", e.message),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// `s3rewind batch submit`.
 async fn submit_cmd(app: &App, args: &BatchSubmitArgs) -> CliResult<Exit> {
     let printer = &app.printer;
@@ -237,6 +256,8 @@ async fn submit_cmd(app: &App, args: &BatchSubmitArgs) -> CliResult<Exit> {
             dir.display()
         )));
     }
+    // DIR/jobs.json records each job as it is created.
+    crate::outputs::dir("DIR", dir)?;
     let mut recorded = JobsFile::read(dir)?;
     let jobs = read_requests(dir)?
         .into_iter()
@@ -283,7 +304,11 @@ async fn submit_cmd(app: &App, args: &BatchSubmitArgs) -> CliResult<Exit> {
     let control = if new.is_empty() {
         None
     } else {
-        Some(control(app, &args.control).await)
+        let control = control(app, &args.control).await;
+        // S3 Control must answer before any manifest is uploaded (an upload followed by
+        // an unreachable endpoint or no credentials would leave objects for nothing).
+        probe(&control, &new[0].account).await?;
+        Some(control)
     };
     let mut docs = Vec::new();
     for j in &jobs {
@@ -673,6 +698,13 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
             plan_path.display()
         )));
     };
+    // It writes DIR/remaining.json and the journal: refused now if it cannot.
+    crate::outputs::dir("DIR", dir)?;
+    if let Some(j) = &args.journal {
+        crate::outputs::file("--journal", j, crate::outputs::Parent::Created)?;
+    } else {
+        crate::outputs::dir("the journal directory", &journal::default_dir())?;
+    }
     let recorded = JobsFile::read(dir)?;
     // The jobs: --job, else every recorded one.
     let mut named: Vec<(String, String, Option<SubmittedJob>)> = Vec::new();

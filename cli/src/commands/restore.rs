@@ -802,6 +802,12 @@ fn write_plan_file(path: &Path, p: &RestorePlan) -> CliResult<()> {
 pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
     let printer = &app.printer;
     let mut req = resolve(&args.target, &app.connect)?;
+    if let Some(out) = &args.out {
+        crate::outputs::file("--out", out, crate::outputs::Parent::MustExist)?;
+    }
+    if let [_, dir] = args.emit.as_slice() {
+        crate::outputs::dir("--emit", Path::new(dir))?;
+    }
     req.keep_target = false;
     let clients = Clients::new(
         app,
@@ -1012,6 +1018,13 @@ pub(crate) fn report_exec(
 pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     let printer = &app.printer;
     let mut req = resolve(&args.target, &app.connect)?;
+    if !args.dry_run {
+        // Everything it will write locally, before the listing and the first write.
+        crate::outputs::of_exec(&args.exec, &journal::default_dir())?;
+        if let Destination::Directory { path } = &req.destination {
+            crate::outputs::dir("--to-dir", Path::new(path))?;
+        }
+    }
     req.keep_target = !args.dry_run && !args.exec.no_verify && !req.source_spec.is_snapshot();
     let clients = Clients::new(
         app,
@@ -1200,8 +1213,9 @@ pub(crate) async fn restore_streamed(
                 "nothing was written".to_owned()
             } else {
                 format!(
-                    "{} copied before that, journal {}; run the same command again to resume",
+                    "{} copied before that, journal {}; run the same command again to resume, or `s3rewind undo {}` to take them back",
                     r.copied,
+                    journal_path.display(),
                     journal_path.display()
                 )
             };
@@ -1337,6 +1351,7 @@ fn check_digest(
 /// `s3rewind apply`.
 pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
     let printer = &app.printer;
+    crate::outputs::of_exec(&args.exec, &journal::default_dir())?;
     let text = std::fs::read_to_string(&args.plan).map_err(|e| {
         CliError::usage(format!(
             "cannot read plan file {}: {e}",
@@ -1545,7 +1560,17 @@ pub(crate) async fn verify_after(
     )
     .await?;
     if let Some(path) = &exec.report {
-        crate::commands::verify::write_report(path, &report)?;
+        // Checked before the run; should it fail now all the same, say what was done.
+        crate::commands::verify::write_report(path, &report).map_err(|e| {
+            CliError::new(
+                e.exit,
+                format!(
+                    "{}; the restore itself ran (journal {}; `s3rewind undo` of it takes it back): only the verification report is missing, `s3rewind verify` writes it again",
+                    e.message,
+                    journal_path.display()
+                ),
+            )
+        })?;
         printer.info(format!("verification report written to {}", path.display()));
     }
     printer.line("Verification:");

@@ -108,6 +108,9 @@ pub async fn undelete_cmd(app: &App, args: &UndeleteArgs) -> CliResult<Exit> {
         }
         None => None,
     };
+    if !args.dry_run {
+        crate::outputs::of_exec(&args.exec, &journal::default_dir())?;
+    }
     let clients = Clients::new(app, &source, &Destination::InPlace, None).await;
     // Never versioned: refused; Suspended: refused unless only looking (as for restore).
     let warnings = check_buckets(

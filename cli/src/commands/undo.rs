@@ -160,6 +160,15 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
         )));
     }
     journal::check_not_in_use(&args.restore_journal)?;
+    if !args.dry_run {
+        // Its own journal goes beside the restore's unless --journal says otherwise.
+        let beside = args
+            .restore_journal
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        crate::outputs::of_exec(&args.exec, beside)?;
+    }
     let lines = journal::load(
         &args.restore_journal,
         None,

@@ -570,3 +570,225 @@ async fn a_journal_of_another_run_is_refused_and_undo_undoes_one_run() {
         "the other run is left alone"
     );
 }
+
+/// §5: every writing command's refusals come before any request that writes: each
+/// command line here is refused with its documented exit code and one error line, and
+/// the buckets saw no write at all (nor, where a local output cannot be written, any
+/// listing either).
+#[tokio::test]
+async fn every_refusal_comes_before_any_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = path(dir.path(), "a-file");
+    std::fs::write(&file, b"not a directory").unwrap();
+    let missing = path(dir.path(), "missing/out.json");
+    let under_file = format!("{file}/j.jsonl");
+    let j = path(dir.path(), "j.jsonl");
+    let time = rfc3339(at());
+    let too_early = rfc3339(t(1));
+    // A journal of another run (a restore to another TIME), and a saved plan.
+    let other = damaged();
+    ok(&run_cmd(
+        &[
+            "restore",
+            "s3://src",
+            "--at",
+            &rfc3339(t(50)),
+            "--yes",
+            "--journal",
+            &j,
+        ],
+        other.endpoint(),
+        None,
+    )
+    .await);
+    let plan_file = path(dir.path(), "plan.json");
+    ok(&run_cmd(
+        &["plan", "s3://src", "--at", &time, "--out", &plan_file],
+        damaged().endpoint(),
+        None,
+    )
+    .await);
+    let cases: Vec<(Vec<&str>, u8, &str)> = vec![
+        // restore
+        (
+            vec![
+                "restore", "s3://src", "--at", &time, "--yes", "--report", &missing,
+            ],
+            2,
+            "does not exist",
+        ),
+        (
+            vec![
+                "restore",
+                "s3://src",
+                "--at",
+                &time,
+                "--yes",
+                "--journal",
+                &under_file,
+            ],
+            2,
+            "not a directory",
+        ),
+        (
+            vec![
+                "restore",
+                "s3://src",
+                "--at",
+                &time,
+                "--to-dir",
+                &under_file,
+            ],
+            2,
+            "not a directory",
+        ),
+        (
+            vec![
+                "restore",
+                "s3://src",
+                "--at",
+                &time,
+                "--yes",
+                "--journal",
+                &j,
+            ],
+            4,
+            "another run",
+        ),
+        (
+            vec!["restore", "s3://src", "--at", &time],
+            4,
+            "confirmation",
+        ),
+        (
+            vec![
+                "restore",
+                "s3://src",
+                "--at",
+                &time,
+                "--yes",
+                "--max-delete-markers",
+                "0",
+            ],
+            4,
+            "--max-delete-markers",
+        ),
+        (
+            vec!["restore", "s3://src", "--at", &too_early, "--yes"],
+            2,
+            "before the first write",
+        ),
+        (
+            vec!["restore", "s3://nope", "--at", &time, "--yes"],
+            3,
+            "does not exist",
+        ),
+        // apply
+        (
+            vec!["apply", &plan_file, "--yes", "--report", &missing],
+            2,
+            "does not exist",
+        ),
+        (
+            vec!["apply", &plan_file, "--yes", "--expect-digest", "sha256:00"],
+            4,
+            "not the expected",
+        ),
+        (vec!["apply", &plan_file], 4, "confirmation"),
+        // drill
+        (
+            vec![
+                "drill",
+                "s3://src",
+                "--at",
+                &time,
+                "--scratch",
+                "s3://scratch",
+                "--report",
+                &missing,
+            ],
+            2,
+            "does not exist",
+        ),
+        // undo (its own journal beside the restore's, or --journal)
+        (
+            vec!["undo", &j, "--yes", "--journal", &under_file],
+            2,
+            "not a directory",
+        ),
+        // undelete
+        (
+            vec!["undelete", "s3://src", "--yes", "--journal", &under_file],
+            2,
+            "not a directory",
+        ),
+        (
+            vec!["undelete", "s3://src", "--remove-delete-markers"],
+            4,
+            "confirmation",
+        ),
+        // plan, verify, index, timeline: their outputs
+        (
+            vec!["plan", "s3://src", "--at", &time, "--out", &missing],
+            2,
+            "does not exist",
+        ),
+        (
+            vec![
+                "plan",
+                "s3://src",
+                "--at",
+                &time,
+                "--emit",
+                "batch-ops",
+                &under_file,
+            ],
+            2,
+            "not a directory",
+        ),
+        (
+            vec!["verify", "s3://src", "--at", &time, "--report", &missing],
+            2,
+            "does not exist",
+        ),
+        (
+            vec!["index", "s3://src", "--out", &missing],
+            2,
+            "does not exist",
+        ),
+        (
+            vec!["timeline", "s3://src", "--svg", &missing],
+            2,
+            "does not exist",
+        ),
+    ];
+    for (args, code, says) in cases {
+        let store = damaged();
+        store.create("scratch", Versioning::Enabled);
+        let before = contents(&store, "src");
+        let out = run_cmd(&args, store.endpoint(), None).await;
+        assert_eq!(out.exit, code, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
+        assert_eq!(
+            out.stderr.matches("error:").count(),
+            1,
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert_eq!(
+            store.requests().writes(),
+            0,
+            "{args:?}: {:?}",
+            store.requests()
+        );
+        assert_eq!(contents(&store, "src"), before);
+        if out.stderr.contains("give another path") {
+            assert_eq!(
+                store.requests().total(),
+                0,
+                "{args:?}: {:?}",
+                store.requests()
+            );
+        }
+    }
+}
