@@ -709,6 +709,11 @@ fn print_warnings(printer: &Printer, warnings: &[Warning]) {
                 "a version and a delete marker share the decisive second; the tie rule (version first) decided".to_owned(),
                 key,
             ),
+            Warning::OrderUnknown { key } => (
+                "unknown",
+                "its state at T depends on an order nothing shows (two versions in one second in a snapshot, a page that proved no layout) and the live bucket did not settle it: left as it is; check it with `s3rewind history`".to_owned(),
+                key,
+            ),
             Warning::OutOfOrder { key } => (
                 "order",
                 "timestamps disagree with the server's list order (a concurrent PUT and DELETE, a late multipart completion, a replica); list order decided".to_owned(),
@@ -777,6 +782,18 @@ fn print_warnings(printer: &Printer, warnings: &[Warning]) {
     }
 }
 
+/// A plan's digest: `sha256:HEX` of its JSON without the `digest` field (what `plan
+/// --out` records and `apply --expect-digest` checks).
+pub(crate) fn plan_digest(p: &RestorePlan) -> String {
+    use sha2::Digest as _;
+    let mut bare = p.clone();
+    bare.digest = None;
+    let json = serde_json::to_string(&bare).expect("a plan serialises");
+    let hash = sha2::Sha256::digest(json.as_bytes());
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
 fn write_plan_file(path: &Path, p: &RestorePlan) -> CliResult<()> {
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, p.to_json() + "\n")
@@ -788,6 +805,12 @@ fn write_plan_file(path: &Path, p: &RestorePlan) -> CliResult<()> {
 pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
     let printer = &app.printer;
     let mut req = resolve(&args.target, &app.connect)?;
+    if let Some(out) = &args.out {
+        crate::outputs::file("--out", out, crate::outputs::Parent::MustExist)?;
+    }
+    if let [_, dir] = args.emit.as_slice() {
+        crate::outputs::dir("--emit", Path::new(dir))?;
+    }
     req.keep_target = false;
     let clients = Clients::new(
         app,
@@ -818,10 +841,12 @@ pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
             &crate::batch::JobOptions::of(args),
         )?;
     }
+    p.digest = Some(plan_digest(&p));
+    let digest = p.digest.clone().unwrap_or_default();
     if let Some(out) = &args.out {
         write_plan_file(out, &p)?;
         printer.info(format!(
-            "plan written to {}; run `s3rewind apply {}` to execute it",
+            "plan written to {}, digest {digest}; after review run `s3rewind apply {} --expect-digest {digest}` to execute exactly this plan",
             out.display(),
             out.display()
         ));
@@ -919,23 +944,6 @@ pub(crate) fn check_blast_radius(
     )))
 }
 
-fn open_journal(
-    path: &Path,
-    source: &Location,
-    destination: &Destination,
-    at: DateTime<Utc>,
-) -> CliResult<Journal> {
-    let j = Journal::open(path)?;
-    j.append(&Line::Start {
-        schema: journal::JOURNAL_SCHEMA.to_owned(),
-        source: source.clone(),
-        destination: destination.clone(),
-        at,
-        started_at: Utc::now(),
-    })?;
-    Ok(j)
-}
-
 pub(crate) fn report_exec(
     printer: &Printer,
     p: &RestorePlan,
@@ -1013,6 +1021,13 @@ pub(crate) fn report_exec(
 pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     let printer = &app.printer;
     let mut req = resolve(&args.target, &app.connect)?;
+    if !args.dry_run {
+        // Everything it will write locally, before the listing and the first write.
+        crate::outputs::of_exec(&args.exec, &journal::default_dir())?;
+        if let Destination::Directory { path } = &req.destination {
+            crate::outputs::dir("--to-dir", Path::new(path))?;
+        }
+    }
     req.keep_target = !args.dry_run && !args.exec.no_verify && !req.source_spec.is_snapshot();
     let clients = Clients::new(
         app,
@@ -1037,7 +1052,15 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     };
     let known = |at: DateTime<Utc>| -> CliResult<Vec<KnownCopy>> {
         let journal_path = journal_of(at);
-        let known = journal::known_copies(&journal::read(&journal_path)?);
+        // A journal of another run is refused here, before the listing.
+        let run = journal::Run::restore(&req.source, &req.destination, at);
+        let lines = journal::load(
+            &journal_path,
+            Some(&run),
+            printer,
+            "the action it may record is checked against the bucket: the plan is made from the bucket's current state",
+        )?;
+        let known = journal::known_copies(&lines);
         if !known.is_empty() {
             printer.info(format!(
                 "resuming: journal {} records {} completed copies",
@@ -1092,14 +1115,21 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     }
     check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
     let listing = (req.page_size, req.list_streams);
-    let (exit, doc) = execute_plan(app, &clients, &p, &args.exec, &journal_path, 0).await?;
+    let run = journal::Run::of_plan(&p);
+    let (exit, doc) = execute_plan(app, &clients, &p, &args.exec, &journal_path, 0, &run).await?;
     // A snapshot cannot show the state after the restore, and listing the bucket is what
     // --inventory avoids: verification is a separate step.
     let mut exec = args.exec.clone();
     if req.source_spec.is_snapshot() && !exec.no_verify {
-        printer.info(
-            "not verifying: the inventory cannot show the state after this restore; verify with `s3rewind verify --inventory` and a report taken after it, or without --inventory (lists the bucket)",
-        );
+        let (what, option, newer) = match req.source_spec.source {
+            crate::source::TimelineSource::Index { .. } => {
+                ("index", "--index", "an index written after it")
+            }
+            _ => ("inventory", "--inventory", "a report taken after it"),
+        };
+        printer.info(format!(
+            "not verifying: the {what} cannot show the state after this restore; verify with `s3rewind verify {option}` and {newer}, or without {option} (lists the bucket)"
+        ));
         exec.no_verify = true;
     }
     verify_after(
@@ -1154,7 +1184,8 @@ pub(crate) async fn restore_streamed(
         let Some(first) = rx.recv().await else {
             return Ok(None);
         };
-        let j = open_journal(journal_path, &req.source, &req.destination, at)?;
+        let run = journal::Run::restore(&req.source, &req.destination, at);
+        let j = Journal::begin(journal_path, &run, printer)?;
         let r = crate::execute::run_stream(
             clients.buckets(),
             &location.prefix,
@@ -1185,8 +1216,9 @@ pub(crate) async fn restore_streamed(
                 "nothing was written".to_owned()
             } else {
                 format!(
-                    "{} copied before that, journal {}; run the same command again to resume",
+                    "{} copied before that, journal {}; run the same command again to resume, or `s3rewind undo {}` to take them back",
                     r.copied,
+                    journal_path.display(),
                     journal_path.display()
                 )
             };
@@ -1204,8 +1236,9 @@ pub(crate) async fn run_plan(
     exec: &ExecArgs,
     journal_path: &Path,
     already_done: u64,
+    run: &journal::Run,
 ) -> CliResult<Exit> {
-    let (exit, doc) = execute_plan(app, clients, p, exec, journal_path, already_done).await?;
+    let (exit, doc) = execute_plan(app, clients, p, exec, journal_path, already_done, run).await?;
     app.printer.json_value(&doc);
     Ok(exit)
 }
@@ -1219,6 +1252,7 @@ pub(crate) async fn execute_plan(
     exec: &ExecArgs,
     journal_path: &Path,
     already_done: u64,
+    run: &journal::Run,
 ) -> CliResult<(Exit, serde_json::Value)> {
     let printer = &app.printer;
     print_plan(printer, p, app.verbose, app.verbose);
@@ -1247,7 +1281,7 @@ pub(crate) async fn execute_plan(
                 .await?
         }
         _ => {
-            let j = open_journal(journal_path, &p.source, &p.destination, p.at)?;
+            let j = Journal::begin(journal_path, run, printer)?;
             crate::execute::run_plan(clients.buckets(), p, &config, Some(j), printer, None).await
         }
     };
@@ -1274,7 +1308,7 @@ async fn abort_left_over_uploads(
         }
     }
     if !open.is_empty()
-        && let Ok(j) = Journal::open(journal_path)
+        && let Ok(j) = Journal::open(journal_path, printer)
     {
         for (bucket, key, upload_id) in open {
             let _ = j.append(&Line::Upload {
@@ -1288,9 +1322,39 @@ async fn abort_left_over_uploads(
     Ok(())
 }
 
+/// A plan file's digest checked: against `--expect-digest` (refused when it differs:
+/// the plan is not the one reviewed), and against the digest it records (a plan changed
+/// after `plan --out` wrote it is said so).
+fn check_digest(
+    printer: &Printer,
+    path: &Path,
+    p: &RestorePlan,
+    expect: Option<&str>,
+) -> CliResult<()> {
+    let actual = plan_digest(p);
+    if let Some(want) = expect
+        && want.trim() != actual
+    {
+        return Err(CliError::refused(format!(
+            "plan {} has digest {actual}, not the expected {}: it is not the plan that was reviewed; review this one (`s3rewind plan` again) or give its digest; nothing was written",
+            path.display(),
+            want.trim()
+        )));
+    }
+    match &p.digest {
+        Some(recorded) if *recorded != actual => printer.warn(format!(
+            "plan {} was changed after it was written: it records digest {recorded}, its content has {actual}",
+            path.display()
+        )),
+        _ => printer.info(format!("plan {}: digest {actual}", path.display())),
+    }
+    Ok(())
+}
+
 /// `s3rewind apply`.
 pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
     let printer = &app.printer;
+    crate::outputs::of_exec(&args.exec, &journal::default_dir())?;
     let text = std::fs::read_to_string(&args.plan).map_err(|e| {
         CliError::usage(format!(
             "cannot read plan file {}: {e}",
@@ -1299,6 +1363,9 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
     })?;
     let mut p = RestorePlan::from_json(&text)
         .map_err(|e| CliError::usage(format!("{}: {e}", args.plan.display())))?;
+    check_digest(printer, &args.plan, &p, args.expect_digest.as_deref())?;
+    // The run is bound to the plan as read (its journal refuses another plan).
+    p.digest = Some(plan_digest(&p));
     let clients = Clients::new(app, &p.source, &p.destination, None).await;
     check_buckets(&clients, printer, &p.source, &p.destination, true).await?;
     for w in gate_warnings(&clients, &p.source, &p.destination, p.at).await? {
@@ -1316,13 +1383,19 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
     // that copy's ETag and size; for a delete marker, the key still absent). One HEAD per
     // journaled action, on resume only. Anything else stays in the plan, where the
     // executor's own check finds it done, drifted, or still to do.
-    let done: HashMap<(String, Option<String>), journal::Done> = journal::read(&journal_path)?
-        .into_iter()
-        .filter_map(|l| match l {
-            Line::Done(d) => Some(((d.key.clone(), d.source_version_id.clone()), d)),
-            Line::Start { .. } | Line::Upload { .. } => None,
-        })
-        .collect();
+    let run = journal::Run::of_plan(&p);
+    let done: HashMap<(String, Option<String>), journal::Done> = journal::load(
+        &journal_path,
+        Some(&run),
+        printer,
+        "the action it may record stays in the plan, where the executor checks its key first",
+    )?
+    .into_iter()
+    .filter_map(|l| match l {
+        Line::Done(d) => Some(((d.key.clone(), d.source_version_id.clone()), d)),
+        Line::Start { .. } | Line::Upload { .. } | Line::Torn { .. } => None,
+    })
+    .collect();
     let dest_bucket = match &p.destination {
         Destination::InPlace => Some(p.source.bucket.clone()),
         Destination::Bucket { location } => Some(location.bucket.clone()),
@@ -1364,8 +1437,19 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
             keep.push(a);
         }
     }
-    p.actions = keep;
+    // What will be done is counted from the actions that remain, never taken from the
+    // file's own `stats` (which a hand-edited or partly applied plan no longer matches).
+    let recorded = (p.stats.copies, p.stats.delete_markers);
+    let digest = p.digest.take();
+    p = s3rewind_engine::batch::with_actions(&p, keep);
+    p.digest = digest;
     let skipped = before - p.actions.len();
+    if skipped == 0 && recorded != (p.stats.copies, p.stats.delete_markers) {
+        printer.warn(format!(
+            "the plan file's stats say {} copies and {} delete markers, its actions hold {} and {}: what follows counts the actions",
+            recorded.0, recorded.1, p.stats.copies, p.stats.delete_markers
+        ));
+    }
     check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
     if skipped > 0 {
         printer.info(format!(
@@ -1373,7 +1457,16 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
             journal_path.display()
         ));
     }
-    let result = execute_plan(app, &clients, &p, &args.exec, &journal_path, skipped as u64).await?;
+    let result = execute_plan(
+        app,
+        &clients,
+        &p,
+        &args.exec,
+        &journal_path,
+        skipped as u64,
+        &run,
+    )
+    .await?;
     verify_after(
         app,
         &clients,
@@ -1470,7 +1563,17 @@ pub(crate) async fn verify_after(
     )
     .await?;
     if let Some(path) = &exec.report {
-        crate::commands::verify::write_report(path, &report)?;
+        // Checked before the run; should it fail now all the same, say what was done.
+        crate::commands::verify::write_report(path, &report).map_err(|e| {
+            CliError::new(
+                e.exit,
+                format!(
+                    "{}; the restore itself ran (journal {}; `s3rewind undo` of it takes it back): only the verification report is missing, `s3rewind verify` writes it again",
+                    e.message,
+                    journal_path.display()
+                ),
+            )
+        })?;
         printer.info(format!("verification report written to {}", path.display()));
     }
     printer.line("Verification:");

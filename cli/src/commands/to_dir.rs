@@ -412,14 +412,7 @@ pub async fn execute(
             dir.display()
         )));
     }
-    let journal = Journal::open(journal_path)?;
-    journal.append(&Line::Start {
-        schema: journal::JOURNAL_SCHEMA.to_owned(),
-        source: plan.source.clone(),
-        destination: plan.destination.clone(),
-        at: plan.at,
-        started_at: Utc::now(),
-    })?;
+    let journal = Journal::begin(journal_path, &journal::Run::of_plan(plan), printer)?;
 
     let (jobs, skipped, failed) = sort_out(plan);
     let mut report = ExecReport {
@@ -505,6 +498,7 @@ mod tests {
         let plan = RestorePlan {
             schema: PLAN_SCHEMA.into(),
             created_at: None,
+            digest: None,
             source: Location {
                 bucket: "b".into(),
                 prefix: "p/".into(),

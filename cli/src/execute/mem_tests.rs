@@ -298,7 +298,8 @@ async fn read_back_by_listing(conditional: bool) {
     store.reset_requests();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.jsonl");
-    let journal = crate::journal::Journal::open(&path).unwrap();
+    let quiet = crate::output::Printer::capturing(crate::output::OutputFormat::Text, true).0;
+    let journal = crate::journal::Journal::open(&path, &quiet).unwrap();
     let report = run_journaled(b, &p, &config(16, 4), Some(journal)).await;
 
     assert!(report.complete(), "{report:?}");
@@ -511,7 +512,7 @@ fn check_case(case: Case) -> Result<(), TestCaseError> {
         let config = config(case.concurrency, 6);
         let dir = tempfile::tempdir().unwrap();
         let journal_path = dir.path().join("run.jsonl");
-        let journal = crate::journal::Journal::open(&journal_path).unwrap();
+        let journal = crate::journal::Journal::open(&journal_path, &quiet()).unwrap();
         let report = if streamed {
             let buckets = Buckets {
                 src: b.clone(),
@@ -1071,7 +1072,7 @@ async fn caps_stop_cleanly_and_pace_requests() {
         capped,
         &p,
         &cfg,
-        Some(crate::journal::Journal::open(&path).unwrap()),
+        Some(crate::journal::Journal::open(&path, &quiet()).unwrap()),
     )
     .await;
     assert!(
