@@ -1028,7 +1028,7 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
             crate::outputs::dir("--to-dir", Path::new(path))?;
         }
     }
-    req.keep_target = !args.dry_run && !args.exec.no_verify && !req.source_spec.is_snapshot();
+    req.keep_target = !args.dry_run && !args.exec.no_verify;
     let clients = Clients::new(
         app,
         &req.source,
@@ -1101,6 +1101,7 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
             listing,
             &journal_path,
             result,
+            None,
         )
         .await;
     }
@@ -1117,30 +1118,24 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     let listing = (req.page_size, req.list_streams);
     let run = journal::Run::of_plan(&p);
     let (exit, doc) = execute_plan(app, &clients, &p, &args.exec, &journal_path, 0, &run).await?;
-    // A snapshot cannot show the state after the restore, and listing the bucket is what
-    // --inventory avoids: verification is a separate step.
-    let mut exec = args.exec.clone();
-    if req.source_spec.is_snapshot() && !exec.no_verify {
-        let (what, option, newer) = match req.source_spec.source {
-            crate::source::TimelineSource::Index { .. } => {
-                ("index", "--index", "an index written after it")
-            }
-            _ => ("inventory", "--inventory", "a report taken after it"),
-        };
-        printer.info(format!(
-            "not verifying: the {what} cannot show the state after this restore; verify with `s3rewind verify {option}` and {newer}, or without {option} (lists the bucket)"
-        ));
-        exec.no_verify = true;
-    }
+    // A snapshot cannot show the state after the restore, and listing the history is
+    // what --index and --inventory avoid: the restored range is verified from its current
+    // objects (one ListObjectsV2 pass), ETag and size against the state at T.
+    let current = if req.source_spec.is_snapshot() && !args.exec.no_verify {
+        Some(current_objects_state(&clients, &p).await?)
+    } else {
+        None
+    };
     verify_after(
         app,
         &clients,
         &p,
-        &exec,
+        &args.exec,
         Some(&prepared.target),
         listing,
         &journal_path,
         (exit, doc),
+        current,
     )
     .await
 }
@@ -1476,6 +1471,7 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
         (1000, Streams::new(16, crate::listing::Split::Auto)),
         &journal_path,
         result,
+        None,
     )
     .await
 }
@@ -1484,6 +1480,37 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
 /// (unless `--no-verify`), print the result, write `--report`, and fold it into the exit
 /// status. `target` is the state the plan was made from; without it (`apply`) the source
 /// is listed again, which works for plans made `--at` a time or `--before-corruption`.
+#[allow(clippy::too_many_arguments)]
+/// The current state of a plan's destination range as ListObjectsV2 shows it (keys,
+/// ETags, sizes; no version ids): what a restore from a snapshot verifies against.
+async fn current_objects_state(clients: &Clients, p: &RestorePlan) -> CliResult<BucketState> {
+    let (bucket, prefix) = match &p.destination {
+        Destination::Bucket { location } => (&clients.dest, location.prefix.as_str()),
+        _ => (&clients.source, p.source.prefix.as_str()),
+    };
+    let (objects, _) = crate::crosscheck::current_objects(bucket.as_ref(), prefix).await?;
+    let objects = objects
+        .into_iter()
+        .map(|o| s3rewind_engine::StateEntry {
+            key: o.key,
+            version: s3rewind_engine::Version {
+                version_id: s3rewind_engine::VersionId::new(""),
+                last_modified: o.last_modified,
+                delete_marker: false,
+                etag: s3rewind_engine::ETag::new(&o.etag),
+                size: o.size,
+                storage_class: None,
+                owner_id: None,
+                is_latest: true,
+            },
+        })
+        .collect();
+    Ok(BucketState {
+        objects,
+        ..BucketState::default()
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn verify_after(
     app: &App,
@@ -1494,6 +1521,7 @@ pub(crate) async fn verify_after(
     listing: (i32, Streams),
     journal_path: &Path,
     result: (Exit, serde_json::Value),
+    current: Option<BucketState>,
 ) -> CliResult<Exit> {
     let printer = &app.printer;
     let (exit, mut doc) = result;
@@ -1554,7 +1582,7 @@ pub(crate) async fn verify_after(
         &side,
         p.at,
         &target,
-        None,
+        current,
         &filter,
         &known,
         exec.deep_verify,
