@@ -63,7 +63,7 @@ pub trait Bucket: Send + Sync + fmt::Debug {
     async fn list_page(&self, request: &ListRequest<'_>) -> Result<RawPage, S3Error>;
 
     /// One ListObjectsV2 page under `prefix`: the current objects, keys decoded. The
-    /// listing's cross-check ([`crate::pager::cross_check`]) reads it: another API than
+    /// listing's cross-check ([`crate::crosscheck`]) reads it: another API than
     /// ListObjectVersions, so it does not share that listing's paging.
     async fn list_objects(
         &self,

@@ -1,18 +1,17 @@
-//! The commands, one module each. Each reads what it needs from S3 (through
-//! [`crate::s3`]), hands data to the engine, and prints through the
-//! [`Printer`](crate::output::Printer). All checks that can refuse happen before the first
-//! write.
+//! The commands, one module each: the arguments, then the stages of
+//! [`crate::pipeline`] (or, for the read-only ones, a listing and the engine), then the
+//! printed result through the [`Printer`](crate::output::Printer). All checks that can
+//! refuse happen before the first write. No command imports another (see
+//! `architecture.rs`): what two commands share is a stage.
 
 pub mod audit;
 pub mod batch;
 pub mod drill;
 pub mod explore;
-pub mod gates;
 pub mod index;
 pub mod policy;
 pub mod restore;
 pub mod scan;
-pub mod to_dir;
 pub mod undelete;
 pub mod undo;
 pub mod verify;

@@ -199,7 +199,7 @@ impl Checker {
                     self.bucket.name(),
                     self.prefix,
                     first.key,
-                    crate::pipeline::rfc3339(first.last_modified)
+                    crate::output::rfc3339(first.last_modified)
                 )));
             }
         }

@@ -366,6 +366,18 @@ pub fn human_bytes(n: u64) -> String {
     }
 }
 
+/// Format an instant the way s3rewind prints instants.
+pub fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    // Whole seconds when the instant has none (S3 timestamps), else milliseconds:
+    // nanoseconds from `now` or a duration are noise to a reader.
+    let format = if t.timestamp_subsec_nanos() == 0 {
+        chrono::SecondsFormat::Secs
+    } else {
+        chrono::SecondsFormat::Millis
+    };
+    t.to_rfc3339_opts(format, true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

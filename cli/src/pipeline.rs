@@ -1,14 +1,35 @@
-//! The stages every command is made of, below the commands and above the runner:
-//! clients, time resolution, key selection, the versioning check. A command is its
-//! arguments, then these stages (and the listing, the engine's plan, the runner,
-//! verification), then its printed result. Nothing here imports a command, so the
-//! commands import each other without cycles through it.
+//! The stages every command is made of, below the commands and above the runner. A
+//! command is its arguments, then these stages, then its printed result:
+//!
+//! 1. [`prepare`]: the command line resolved ([`prepare::Request`]), the source listed
+//!    (or its snapshot read), the target state chosen and planned. Detection with
+//!    content reads ([`detect`]) chooses the target of `--before-corruption` and
+//!    `--per-key`.
+//! 2. [`gates`]: versioning, safety gates, blast radius, digest, confirmation: every
+//!    check that can refuse, before the first write.
+//! 3. [`execute`]: the plan run into a bucket (the executor) or a directory
+//!    ([`execute::to_dir`]), or while the listing still streams.
+//! 4. [`verify`]: the destination checked against the state at T.
+//!
+//! What they print is in [`report`]. This module holds what every stage shares: the
+//! [`App`], the two sides of a restore ([`Clients`]), time resolution, key selection.
+//! Nothing in `pipeline/` imports a command, and no command imports another (see
+//! `architecture.rs`).
+
+pub mod detect;
+pub mod execute;
+pub mod gates;
+pub mod prepare;
+pub mod report;
+pub mod verify;
 
 use crate::args::{Global, Select};
 use crate::bucket::{Bucket, ConnectOptions, Connector, Endpoint};
 use crate::error::{CliError, CliResult, from_s3};
 use crate::output::Printer;
-use chrono::{DateTime, SecondsFormat, Utc};
+/// Instants are printed one way everywhere (see [`crate::output::rfc3339`]).
+pub use crate::output::rfc3339;
+use chrono::{DateTime, Utc};
 use s3rewind_engine::select::{KeyFilter, KeySelection};
 use s3rewind_engine::{Destination, Location, PlanError, Versioning, parse_time};
 use std::sync::Arc;
@@ -57,20 +78,8 @@ impl App {
     }
 }
 
-/// Format an instant the way s3rewind prints instants.
-pub fn rfc3339(t: DateTime<Utc>) -> String {
-    // Whole seconds when the instant has none (S3 timestamps), else milliseconds:
-    // nanoseconds from `now` or a duration are noise to a reader.
-    let format = if t.timestamp_subsec_nanos() == 0 {
-        SecondsFormat::Secs
-    } else {
-        SecondsFormat::Millis
-    };
-    t.to_rfc3339_opts(format, true)
-}
-
 /// The key selection from the command line (`--keys-from` is read here).
-pub(crate) fn key_selection(select: &Select) -> CliResult<KeySelection> {
+pub fn key_selection(select: &Select) -> CliResult<KeySelection> {
     let keys = match &select.keys_from {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| {
@@ -97,13 +106,13 @@ pub(crate) fn key_selection(select: &Select) -> CliResult<KeySelection> {
 }
 
 /// The filter of a selection checked by [`key_selection`] (or read from a plan file).
-pub(crate) fn filter_of(keys: &KeySelection) -> CliResult<KeyFilter> {
+pub fn filter_of(keys: &KeySelection) -> CliResult<KeyFilter> {
     keys.filter()
         .map_err(|e| CliError::usage(format!("the plan's key selection: {e}")))
 }
 
 /// Maps a destination key back to the source key it stands for.
-pub(crate) fn to_source_key<'a>(
+pub fn to_source_key<'a>(
     source_prefix: &'a str,
     destination: &'a Destination,
 ) -> impl Fn(&str) -> String + 'a {
@@ -117,7 +126,7 @@ pub(crate) fn to_source_key<'a>(
 }
 
 /// Parse a TIME argument, with a note on how it was resolved when that is not obvious.
-pub(crate) fn resolve_time(input: &str) -> CliResult<(DateTime<Utc>, Option<String>)> {
+pub fn resolve_time(input: &str) -> CliResult<(DateTime<Utc>, Option<String>)> {
     let at = parse_time(input, Utc::now())?;
     let note = at.needs_echo().then(|| {
         let how = match at.form {

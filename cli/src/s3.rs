@@ -100,7 +100,7 @@ pub(crate) fn loader(opts: &ConnectOptions) -> aws_config::ConfigLoader {
 /// otherwise. The SDK's default of 3 let one listing call that met three transient
 /// errors in a row end a restore (seen through the fault-injecting proxy at 9% faults
 /// per request); reads are idempotent, so they are tried longer. Writes are never
-/// retried by the SDK (see [`no_retries`]).
+/// retried by the SDK (see `no_retries`).
 pub const READ_ATTEMPTS: u32 = 5;
 
 /// The S3 client.

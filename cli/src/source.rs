@@ -14,7 +14,7 @@ use crate::crosscheck::{Basis, CheckReport, Checker};
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::listing::{Streams, list_bucket};
 use crate::output::Printer;
-use crate::pipeline::rfc3339;
+use crate::output::rfc3339;
 use chrono::{DateTime, Utc};
 use s3rewind_engine::Timeline;
 use s3rewind_engine::index::{self, IndexError};

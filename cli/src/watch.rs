@@ -99,9 +99,9 @@ pub fn load(path: &Path, prefix: &str, repair: bool) -> CliResult<Loaded> {
                 return Err(CliError::failure(format!(
                     "the event log {} continues an index created {}, but {} was created {}: they do not belong together; start the watcher again with a new --index",
                     log.display(),
-                    crate::pipeline::rfc3339(begin.base_created),
+                    crate::output::rfc3339(begin.base_created),
                     path.display(),
-                    crate::pipeline::rfc3339(header.created)
+                    crate::output::rfc3339(header.created)
                 )));
             }
         }

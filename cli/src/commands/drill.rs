@@ -11,18 +11,18 @@
 //! "waiting", "verification"}, "journal", "cleanup": {"removed", "left"} | null}`.
 
 use crate::args::DrillArgs;
-use crate::commands::restore::{
-    Clients, Request, TargetSpec, annotate_archived, check_blast_radius, check_buckets,
-    execute_plan, finish_plan, gate_warnings, prepare, print_plan, report_exec, restore_streamed,
-    rfc3339, writes_as_it_lists,
-};
-use crate::commands::verify::{self, Side};
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::journal::{self, Line, Op};
 use crate::listing::list_bucket;
 use crate::output::human_bytes;
 use crate::pipeline::App;
+use crate::pipeline::execute::{execute_plan, restore_streamed, writes_as_it_lists};
+use crate::pipeline::gates::{annotate_archived, check_blast_radius, check_buckets, gate_warnings};
+use crate::pipeline::prepare::{Request, TargetSpec, finish_plan, prepare};
+use crate::pipeline::report::{print_plan, report_exec};
 use crate::pipeline::resolve_time;
+use crate::pipeline::verify::{self, Side};
+use crate::pipeline::{Clients, rfc3339};
 use chrono::{Duration, Utc};
 use s3rewind_engine::{Destination, NULL_VERSION, parse_s3_uri};
 use serde_json::{Value, json};

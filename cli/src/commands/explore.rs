@@ -7,11 +7,11 @@
 //! incidents, and can draw an SVG picture with `plotters`.
 
 use crate::args::{DiffArgs, HistoryArgs, LsArgs, TimelineArgs};
-use crate::commands::scan;
 use crate::error::{CliError, CliResult, Exit};
 use crate::listing::list_bucket;
 use crate::output::{Printer, human_bytes};
 use crate::pipeline::App;
+use crate::pipeline::detect as scan;
 use crate::pipeline::{require_versioned, resolve_time, rfc3339};
 use chrono::{DateTime, Utc};
 use s3rewind_engine::detect::{Confidence, DamageKind, Incident};

@@ -10,10 +10,13 @@
 //! has its own journal (undo of an undo works the same way).
 
 use crate::args::UndoArgs;
-use crate::commands::restore::{Clients, RESTORE_SCHEMA, check_buckets, run_plan};
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::journal::{self, Done, Line, Op, Run, Salvaged};
 use crate::output::Printer;
+use crate::pipeline::Clients;
+use crate::pipeline::execute::execute_plan;
+use crate::pipeline::gates::check_buckets;
+use crate::pipeline::report::RESTORE_SCHEMA;
 use crate::pipeline::{App, rfc3339};
 use chrono::{DateTime, TimeDelta, Utc};
 use s3rewind_engine::undo::{self, Touch};
@@ -395,7 +398,9 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
             of: Some(undone.clone().unwrap_or_else(|| "unnamed".to_owned())),
             ..Run::of_plan(&plan)
         };
-        let exit = run_plan(app, &clients, &plan, &args.exec, &undo_journal, 0, &run).await?;
+        let (exit, doc) =
+            execute_plan(app, &clients, &plan, &args.exec, &undo_journal, 0, &run).await?;
+        app.printer.json_value(&doc);
         if exit != Exit::Ok {
             worst = exit;
         }

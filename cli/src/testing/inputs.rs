@@ -4,7 +4,7 @@
 
 use super::{Outcome, run_cmd};
 use crate::bucket::MemStore;
-use crate::pipeline::rfc3339;
+use crate::output::rfc3339;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use s3rewind_engine::inventory::ReportWriter;
 use s3rewind_engine::sim::Content;

@@ -5,7 +5,7 @@
 
 use super::{FaultyEndpoint, Outcome, run_cmd};
 use crate::bucket::{Endpoint, Faults, MemConfig, MemStore, Op};
-use crate::pipeline::rfc3339;
+use crate::output::rfc3339;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use s3rewind_engine::audit::LifecycleRule;
 use s3rewind_engine::sim::Content;

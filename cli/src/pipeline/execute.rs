@@ -1,0 +1,282 @@
+//! The third stage: a plan, checked and confirmed, is executed. Into a bucket by the
+//! executor ([`crate::execute`]); into a directory by [`to_dir`]; and, for a restore to
+//! a TIME into another bucket, while the source is still being listed
+//! ([`restore_streamed`]). A resumed plan leaves out what its journal proves done
+//! ([`skip_done`]).
+
+pub mod remove_markers;
+pub mod to_dir;
+
+use crate::args::ExecArgs;
+use crate::error::{CliError, CliResult, Exit, from_s3};
+use crate::execute::{ArchiveRestore, ExecConfig, ExecReport};
+use crate::journal::{self, Journal, Line};
+use crate::output::Printer;
+use crate::pipeline::gates::confirm;
+use crate::pipeline::prepare::{KnownFor, Prepared, Request, TargetSpec, prepare_streamed};
+use crate::pipeline::report::{print_plan, report_exec, restore_doc};
+use crate::pipeline::{App, Clients};
+use chrono::{DateTime, Utc};
+use s3rewind_engine::{Action, Destination, NULL_VERSION, RestorePlan, Warning};
+use std::collections::HashMap;
+use std::path::Path;
+use tokio::sync::mpsc;
+
+/// The executor configuration from the command line.
+pub fn exec_config(args: &ExecArgs) -> ExecConfig {
+    ExecConfig {
+        concurrency: args.concurrency as usize,
+        conditional: true,
+        force: args.force,
+        storage_class: args.storage_class.clone(),
+        sse_kms_key_id: args.sse_kms_key_id.clone(),
+        preserve_acl: args.preserve_acl,
+        multipart_threshold: args.multipart_threshold,
+        part_size: args.part_size,
+        archive_restore: args.request_archive_restore.then_some(ArchiveRestore {
+            days: args.restore_days,
+            tier: match args.restore_tier {
+                crate::args::ArchiveTier::Standard => "Standard",
+                crate::args::ArchiveTier::Bulk => "Bulk",
+                crate::args::ArchiveTier::Expedited => "Expedited",
+            },
+        }),
+        fidelity_full: args.fidelity == crate::args::Fidelity::Full,
+        ..ExecConfig::default()
+    }
+}
+
+/// Confirm, execute and report a plan; returns the JSON result for the caller to
+/// complete (with the verification) and print.
+pub async fn execute_plan(
+    app: &App,
+    clients: &Clients,
+    p: &RestorePlan,
+    exec: &ExecArgs,
+    journal_path: &Path,
+    already_done: u64,
+    run: &journal::Run,
+) -> CliResult<(Exit, serde_json::Value)> {
+    let printer = &app.printer;
+    print_plan(printer, p, app.verbose, app.verbose);
+    if p.actions.is_empty() {
+        let report = ExecReport {
+            already_done,
+            ..ExecReport::default()
+        };
+        let doc = restore_doc(p, &report, None);
+        return Ok((Exit::Ok, doc));
+    }
+    confirm(printer, p, exec.yes)?;
+    abort_left_over_uploads(clients, printer, journal_path).await?;
+    let config = exec_config(exec);
+    let mut r = match &p.destination {
+        Destination::Directory { .. } => {
+            to_dir::execute(&clients.source, p, &config, journal_path, printer).await?
+        }
+        _ => {
+            let j = Journal::begin(journal_path, run, printer)?;
+            crate::execute::run_plan(clients.buckets(), p, &config, Some(j), printer, None).await
+        }
+    };
+    r.already_done += already_done;
+    Ok(report_exec(printer, p, &r, journal_path))
+}
+
+/// Abort the multipart uploads an earlier, killed run of this restore left open.
+pub async fn abort_left_over_uploads(
+    clients: &Clients,
+    printer: &Printer,
+    journal_path: &Path,
+) -> CliResult<()> {
+    let open = journal::open_uploads(&journal::read(journal_path)?);
+    for (bucket, key, upload_id) in &open {
+        let upload = clients.dest_endpoint.bucket(bucket);
+        match upload.abort_multipart(key, upload_id).await {
+            Ok(()) => printer.info(format!(
+                "aborted multipart upload {upload_id} of {key:?} left open by an interrupted run"
+            )),
+            Err(e) => printer.warn(format!(
+                "could not abort multipart upload {upload_id} of {key:?} left by an interrupted run: {e}"
+            )),
+        }
+    }
+    if !open.is_empty()
+        && let Ok(j) = Journal::open(journal_path, printer)
+    {
+        for (bucket, key, upload_id) in open {
+            let _ = j.append(&Line::Upload {
+                bucket,
+                key,
+                upload_id,
+                open: false,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Does this restore write as it lists? A restore to a TIME into another bucket that
+/// keeps versions, from a listing (not a snapshot), not a dry run: no confirmation to
+/// ask (nothing there can be lost) and no delete markers to weigh (a restore into
+/// another bucket adds none). Whether it does in the end depends on the destination
+/// range holding nothing when listed (see [`prepare_streamed`]).
+pub fn writes_as_it_lists(req: &Request, dry_run: bool, warnings: &[Warning]) -> bool {
+    !dry_run
+        && matches!(req.spec, TargetSpec::At(_))
+        && matches!(req.destination, Destination::Bucket { .. })
+        && !req.source_spec.is_snapshot()
+        && !warnings
+            .iter()
+            .any(|w| matches!(w, Warning::DestinationKeepsNoHistory { .. }))
+}
+
+/// List, plan and copy at once (see [`writes_as_it_lists`]): the planner hands each
+/// action to the runner as soon as the listing has passed its key. The report is `None`
+/// when nothing was handed over (the destination range held something, or nothing
+/// differs): the caller then executes the plan as usual.
+pub async fn restore_streamed(
+    app: &App,
+    clients: &Clients,
+    req: &Request,
+    at: DateTime<Utc>,
+    known: KnownFor<'_>,
+    exec: &ExecArgs,
+    journal_path: &Path,
+) -> CliResult<(Prepared, Option<ExecReport>)> {
+    let printer = &app.printer;
+    let Destination::Bucket { location } = &req.destination else {
+        unreachable!("checked by writes_as_it_lists");
+    };
+    let config = exec_config(exec);
+    let (tx, mut rx) = mpsc::channel::<Action>(config.concurrency.max(1));
+    let plan = prepare_streamed(clients, printer, req, at, known, Some(tx));
+    let run = async {
+        let Some(first) = rx.recv().await else {
+            return Ok(None);
+        };
+        let run = journal::Run::restore(&req.source, &req.destination, at);
+        let j = Journal::begin(journal_path, &run, printer)?;
+        let r = crate::execute::run_stream(
+            clients.buckets(),
+            &location.prefix,
+            &config,
+            Some(j),
+            printer,
+            None,
+            first,
+            rx,
+        )
+        .await;
+        Ok::<_, CliError>(Some(r))
+    };
+    let (prepared, report) = tokio::join!(plan, run);
+    let report = report?;
+    match (prepared, report) {
+        (Ok(p), r) => Ok((p, r)),
+        // Copies were made before the listing stopped: the one error line says so.
+        (Err(e), Some(r)) => {
+            // The error's own "nothing was written" is the listing's view; the runner
+            // knows what was.
+            let message = e
+                .message
+                .trim_end_matches('.')
+                .replace("; nothing was written", "")
+                .replace(" (nothing was written)", "");
+            let written = if r.copied == 0 {
+                "nothing was written".to_owned()
+            } else {
+                format!(
+                    "{} copied before that, journal {}; run the same command again to resume, or `s3rewind undo {}` to take them back",
+                    r.copied,
+                    journal_path.display(),
+                    journal_path.display()
+                )
+            };
+            Err(CliError::new(e.exit, format!("{message} ({written})")))
+        }
+        (Err(e), None) => Err(e),
+    }
+}
+
+/// Resume a plan file: leave out the actions its journal records as done for this plan
+/// while the destination still holds what they wrote (the version id created where
+/// real, else that copy's ETag and size; for a delete marker, the key still absent). One
+/// HEAD per journaled action, on resume only. Anything else stays in the plan, where the
+/// executor's own check finds it done, drifted, or still to do. Returns how many were
+/// left out; the plan's stats are counted again from the actions that remain.
+pub async fn skip_done(
+    clients: &Clients,
+    printer: &Printer,
+    p: &mut RestorePlan,
+    journal_path: &Path,
+    run: &journal::Run,
+) -> CliResult<usize> {
+    let done: HashMap<(String, Option<String>), journal::Done> = journal::load(
+        journal_path,
+        Some(run),
+        printer,
+        "the action it may record stays in the plan, where the executor checks its key first",
+    )?
+    .into_iter()
+    .filter_map(|l| match l {
+        Line::Done(d) => Some(((d.key.clone(), d.source_version_id.clone()), d)),
+        Line::Start { .. } | Line::Upload { .. } | Line::Torn { .. } => None,
+    })
+    .collect();
+    let dest_bucket = match &p.destination {
+        Destination::InPlace => Some(p.source.bucket.clone()),
+        Destination::Bucket { location } => Some(location.bucket.clone()),
+        Destination::Directory { .. } => None,
+    };
+    let before = p.actions.len();
+    let mut keep = Vec::with_capacity(before);
+    for a in std::mem::take(&mut p.actions) {
+        let id = match &a {
+            Action::Copy(c) => (c.key.clone(), Some(c.source_version_id.clone())),
+            Action::DeleteMarker(d) => (d.key.clone(), None),
+        };
+        let still_done = match (done.get(&id), &dest_bucket) {
+            (Some(d), Some(bucket)) => {
+                let now = clients
+                    .dest
+                    .head(&d.key, None)
+                    .await
+                    .map_err(|e| from_s3(e, bucket))?;
+                match (&a, now) {
+                    (Action::DeleteMarker(_), None) => true,
+                    (Action::Copy(_), Some(h)) => {
+                        if d.new_version_id.is_empty() {
+                            false
+                        } else if d.new_version_id == NULL_VERSION {
+                            d.etag.as_deref() == Some(h.etag.as_str()) && d.size == Some(h.size)
+                        } else {
+                            h.version_id == d.new_version_id
+                        }
+                    }
+                    _ => false,
+                }
+            }
+            // A directory's files are checked by the executor (size and mtime).
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if !still_done {
+            keep.push(a);
+        }
+    }
+    // What will be done is counted from the actions that remain, never taken from the
+    // file's own `stats` (which a hand-edited or partly applied plan no longer matches).
+    let recorded = (p.stats.copies, p.stats.delete_markers);
+    let digest = p.digest.take();
+    *p = s3rewind_engine::batch::with_actions(p, keep);
+    p.digest = digest;
+    let skipped = before - p.actions.len();
+    if skipped == 0 && recorded != (p.stats.copies, p.stats.delete_markers) {
+        printer.warn(format!(
+            "the plan file's stats say {} copies and {} delete markers, its actions hold {} and {}: what follows counts the actions",
+            recorded.0, recorded.1, p.stats.copies, p.stats.delete_markers
+        ));
+    }
+    Ok(skipped)
+}

@@ -1,0 +1,501 @@
+//! The first stage: from the command line to a plan. A [`Request`] is everything the
+//! command line says, resolved before any S3 call; [`prepare`] lists the source (or reads
+//! its snapshot), chooses the target state (a TIME, or detection's restore point) and
+//! plans; [`finish_plan`] adds the gates' warnings. A restore to a TIME into a bucket is
+//! planned as the listing streams ([`prepare_streamed`]), holding only the plan.
+
+use crate::args::{DetectArgs, Target};
+use crate::bucket::ConnectOptions;
+use crate::error::{CliError, CliResult, Exit};
+use crate::listing::{Streams, list_bucket, stream_bucket};
+use crate::output::Printer;
+use crate::pipeline::{Clients, filter_of, key_selection, resolve_time, rfc3339, to_source_key};
+use crate::planning::StreamPlanner;
+use chrono::{DateTime, Utc};
+use s3rewind_engine::select::KeySelection;
+use s3rewind_engine::{
+    Action, BucketState, Destination, KnownCopy, Location, PlanOptions, RestorePlan, Selection,
+    Timeline, Warning, parse_s3_uri, plan,
+};
+use std::path::Path;
+use tokio::sync::mpsc;
+
+/// How the target state is chosen.
+#[derive(Debug, Clone)]
+pub enum TargetSpec {
+    /// `--at TIME`.
+    At(DateTime<Utc>),
+    /// `--before-corruption`: the state just before the first incident `scan` finds.
+    BeforeCorruption(DetectArgs),
+    /// `--per-key`: each damaged key back to its own last good version.
+    PerKey(DetectArgs),
+}
+
+/// Everything resolved from the command line before any S3 call.
+pub struct Request {
+    /// The source bucket and prefix.
+    pub source: Location,
+    /// Where the restored state goes.
+    pub destination: Destination,
+    /// How the target state is chosen.
+    pub spec: TargetSpec,
+    /// `--page-size`.
+    pub page_size: i32,
+    /// How the listing is split into streams (`--list-streams`, `--list-order`).
+    pub list_streams: Streams,
+    /// Where the source's timeline comes from (listing, inventory).
+    pub source_spec: crate::source::SourceSpec,
+    /// How TIME was resolved, when that is worth saying.
+    pub time_note: Option<String>,
+    /// A separate client for the destination (`--dest-profile`, `--dest-endpoint-url`).
+    pub dest_connect: Option<ConnectOptions>,
+    /// `--include`, `--exclude`, `--keys-from`.
+    pub keys: KeySelection,
+    /// Keep the target state for a verification after the plan runs (`plan` and an
+    /// unverified restore need only the plan).
+    pub keep_target: bool,
+}
+
+/// The request a restore's command line makes: TIME resolved, the destination checked
+/// against the source (no overlap), the destination's client options, the selection.
+pub fn resolve(target: &Target, global: &ConnectOptions) -> CliResult<Request> {
+    let source = parse_s3_uri(&target.source)?;
+    let (spec, time_note) = if target.before_corruption {
+        (TargetSpec::BeforeCorruption(target.detect.clone()), None)
+    } else if target.per_key {
+        (TargetSpec::PerKey(target.detect.clone()), None)
+    } else {
+        let at = target
+            .at
+            .as_deref()
+            .ok_or_else(|| CliError::usage("give --at TIME, --before-corruption or --per-key"))?;
+        let (at, note) = resolve_time(at)?;
+        (TargetSpec::At(at), note)
+    };
+    let destination = match (&target.to, &target.to_dir) {
+        (None, None) => Destination::InPlace,
+        (None, Some(dir)) => Destination::Directory {
+            path: dir.to_string_lossy().into_owned(),
+        },
+        (Some(to), _) => {
+            let dest = parse_s3_uri(to)?;
+            let other_client = target.dest_profile.is_some() || target.dest_endpoint_url.is_some();
+            if dest == source && !other_client {
+                Destination::InPlace
+            } else {
+                if dest.bucket == source.bucket
+                    && !other_client
+                    && (dest.prefix.starts_with(&source.prefix)
+                        || source.prefix.starts_with(&dest.prefix))
+                {
+                    return Err(CliError::usage(format!(
+                        "destination s3://{}/{} overlaps the source s3://{}/{}: restored keys would be part of the source; choose a destination prefix outside the source prefix",
+                        dest.bucket, dest.prefix, source.bucket, source.prefix
+                    )));
+                }
+                Destination::Bucket { location: dest }
+            }
+        }
+    };
+    let dest_connect = (target.dest_profile.is_some()
+        || target.dest_endpoint_url.is_some()
+        || target.dest_region.is_some())
+    .then(|| ConnectOptions {
+        endpoint_url: target
+            .dest_endpoint_url
+            .clone()
+            .or(global.endpoint_url.clone()),
+        profile: target.dest_profile.clone().or(global.profile.clone()),
+        region: target.dest_region.clone().or(global.region.clone()),
+        ..global.clone()
+    });
+    Ok(Request {
+        source,
+        destination,
+        spec,
+        page_size: target.listing.page_size,
+        list_streams: target.listing.streams(),
+        source_spec: crate::source::SourceSpec::of(&target.listing, &target.snapshot),
+        time_note,
+        dest_connect,
+        keys: key_selection(&target.select)?,
+        keep_target: true,
+    })
+}
+
+/// What the listing, the target choice and the planner produced.
+pub struct Prepared {
+    /// The instant restored to (for detection modes: the first incident's start).
+    pub at: DateTime<Utc>,
+    /// The first write under the source prefix.
+    pub earliest: DateTime<Utc>,
+    /// The target state, kept for the verification after a restore (one entry per key
+    /// at T: never the history).
+    pub target: BucketState,
+    /// The plan, before [`finish_plan`] adds the gates' warnings and its creation time
+    /// (it names the inventory report the history came from, with `--inventory`).
+    pub plan: RestorePlan,
+}
+
+/// The copies earlier runs of a restore to T made (from its journal), for the planner.
+pub type KnownFor<'a> = &'a (dyn Fn(DateTime<Utc>) -> CliResult<Vec<KnownCopy>> + Sync);
+
+/// The planner's options for a request.
+fn plan_options(req: &Request, at: DateTime<Utc>, known_copies: Vec<KnownCopy>) -> PlanOptions {
+    let mut options = PlanOptions::new(req.source.clone(), req.destination.clone(), at);
+    options.selection = match req.spec {
+        TargetSpec::At(_) => Selection::AtTime,
+        TargetSpec::BeforeCorruption(_) => Selection::BeforeCorruption,
+        TargetSpec::PerKey(_) => Selection::PerKey,
+    };
+    options.known_copies = known_copies;
+    options
+}
+
+/// List, choose the target state and plan.
+///
+/// A restore to a TIME into a bucket (in place or another) never holds the source's
+/// history: the listing is planned a part at a time as it goes (see
+/// [`prepare_streamed`]). Detection needs the whole history, and a directory destination
+/// reads its files against the target first: those hold the timeline.
+pub async fn prepare(
+    clients: &Clients,
+    printer: &Printer,
+    req: &Request,
+    known: KnownFor<'_>,
+) -> CliResult<Prepared> {
+    if let TargetSpec::At(at) = req.spec
+        && !matches!(req.destination, Destination::Directory { .. })
+    {
+        return prepare_streamed(clients, printer, req, at, known, None).await;
+    }
+    let endpoint = &clients.source_endpoint;
+    let latest = match &req.spec {
+        TargetSpec::At(at) => Some(*at),
+        _ => None,
+    };
+    let (timeline, taken) = crate::source::load_checked(
+        endpoint,
+        printer,
+        &req.source.bucket,
+        &req.source.prefix,
+        &req.source_spec,
+        latest,
+    )
+    .await?;
+    let inventory = inventory_ref(req, taken);
+    tracing::info!(
+        versions = timeline.len(),
+        keys = timeline.keys().len(),
+        anomalies = timeline.anomalies().len(),
+        "timeline built"
+    );
+    let at_uri = format!("s3://{}/{}", req.source.bucket, req.source.prefix);
+    let Some(earliest) = timeline.earliest() else {
+        return Err(nothing_ever_written(&req.source));
+    };
+    if let TargetSpec::At(at) = &req.spec
+        && *at < earliest
+    {
+        return Err(before_first_write(*at, earliest, &at_uri));
+    }
+    let (current, versions_now) = match &req.destination {
+        Destination::InPlace => (timeline.current(), timeline.len() as u64),
+        Destination::Bucket { location } => {
+            let dest = list_bucket(
+                &clients.dest,
+                printer,
+                &location.prefix,
+                req.page_size,
+                req.list_streams,
+            )
+            .await?;
+            (dest.current(), dest.len() as u64)
+        }
+        Destination::Directory { .. } => (Default::default(), 0),
+    };
+    if let Some(note) = &req.time_note {
+        printer.info(note);
+    }
+    let (at, target) = match &req.spec {
+        TargetSpec::At(at) => (*at, timeline.state_at(*at)),
+        TargetSpec::BeforeCorruption(d) | TargetSpec::PerKey(d) => {
+            let report =
+                crate::pipeline::detect::detect(endpoint, printer, &req.source, &timeline, d)
+                    .await?;
+            let Some(at) = s3rewind_engine::detect::restore_point(&report) else {
+                let c = &report.coverage;
+                let rules_out = report.guarantee.as_ref().map_or_else(String::new, |g| {
+                    format!(" What its reads ruled out: {}", g.statement)
+                });
+                return Err(CliError::new(
+                    Exit::Partial,
+                    format!(
+                        "scan found no incident ({} of {} written versions judged by content; {} of the {} recent overwrites), so there is no corruption to restore to before.{rules_out} A smaller incident may remain: raise the guarantee with --sample N (more reads), --min-damage N and --confidence C (the reads a wanted guarantee needs), or --deep (every version); run `s3rewind scan` to see why, or give --at TIME",
+                        c.versions_judged, c.versions_written, c.recent_judged, c.recent_overwrites
+                    ),
+                ));
+            };
+            for line in crate::pipeline::report::scales_and_coverage(&report) {
+                printer.info(line.trim_start());
+            }
+            if matches!(req.spec, TargetSpec::PerKey(_)) {
+                printer.info(format!(
+                    "per-key restore: damaged keys go back to their last good version; the first incident began just after {}",
+                    rfc3339(at)
+                ));
+                (
+                    at,
+                    s3rewind_engine::detect::per_key_target(&timeline, &report),
+                )
+            } else {
+                printer.info(format!(
+                    "restoring to just before the first incident: {}",
+                    rfc3339(at)
+                ));
+                (at, timeline.state_at(at))
+            }
+        }
+    };
+    // Keys outside the selection are left out of both sides: nothing is planned for them.
+    let filter = filter_of(&req.keys)?;
+    let mut target = target;
+    let mut current = current;
+    filter.retain(&mut target, str::to_owned);
+    filter.retain(
+        &mut current,
+        to_source_key(&req.source.prefix, &req.destination),
+    );
+    if !filter.is_all() {
+        printer.info(format!(
+            "selection ({}): {} key(s) at T, {} now",
+            filter.describe(),
+            target.len(),
+            current.len()
+        ));
+    }
+    let current = match &req.destination {
+        // Files already written (same size and mtime) count as restored.
+        Destination::Directory { path } => crate::pipeline::execute::to_dir::existing_state(
+            printer,
+            Path::new(path),
+            &req.source.prefix,
+            &target,
+        ),
+        _ => current,
+    };
+    let options = plan_options(req, at, known(at)?);
+    let mut plan = plan(&current, &target, &options);
+    plan.inventory = inventory;
+    plan.stats.versions_now = versions_now;
+    Ok(Prepared {
+        at,
+        earliest,
+        target,
+        plan,
+    })
+}
+
+/// [`prepare`] for a restore to a TIME into a bucket: the source's listing feeds a
+/// [`StreamPlanner`] a part at a time, and each part is dropped once planned. Memory
+/// holds the plan, the target state (one entry per key at T, for the verification) and,
+/// for another bucket, the destination's current state — not the versions listed.
+///
+/// With a `sink`, and a destination range that holds nothing when listed, each action
+/// is handed on as soon as it is planned, for a runner that writes as the listing goes
+/// (see [`crate::pipeline::execute::restore_streamed`]); the listing then waits whenever the sink is full. Otherwise the
+/// sink is dropped unused.
+pub async fn prepare_streamed(
+    clients: &Clients,
+    printer: &Printer,
+    req: &Request,
+    at: DateTime<Utc>,
+    known: KnownFor<'_>,
+    sink: Option<mpsc::Sender<Action>>,
+) -> CliResult<Prepared> {
+    let filter = filter_of(&req.keys)?;
+    let options = plan_options(req, at, known(at)?);
+    // Into another bucket: its current state, listed first (streamed: only the current
+    // version of each key is kept).
+    let dest = match &req.destination {
+        Destination::Bucket { location } => {
+            let (tx, mut rx) = mpsc::channel::<Timeline>(4);
+            let listing = stream_bucket(
+                &clients.dest,
+                printer,
+                &location.prefix,
+                req.page_size,
+                req.list_streams,
+                tx,
+            );
+            let mut objects = Vec::new();
+            let mut versions = 0u64;
+            let collect = async {
+                while let Some(part) = rx.recv().await {
+                    versions += part.len() as u64;
+                    objects.extend(part.current().objects);
+                }
+            };
+            let (listed, ()) = tokio::join!(listing, collect);
+            listed?;
+            objects.sort_by(|a, b| a.key.cmp(&b.key));
+            let mut state = BucketState {
+                objects,
+                ..BucketState::default()
+            };
+            filter.retain(
+                &mut state,
+                to_source_key(&req.source.prefix, &req.destination),
+            );
+            Some((state, versions))
+        }
+        _ => None,
+    };
+    // Only into a range that held nothing: the drift check of a streamed copy is that
+    // listing (no request of its own), and there is nothing in the range to overwrite.
+    let sink = sink.filter(|_| dest.as_ref().is_some_and(|(d, _)| d.objects.is_empty()));
+    if sink.is_some() {
+        printer.info("the destination range holds nothing: copying as the listing goes");
+    }
+    let mut planner = StreamPlanner::new(&options, &filter, dest.as_ref().map(|d| &d.0));
+    planner.keep_target(req.keep_target);
+    let (tx, rx) = mpsc::channel::<Timeline>(4);
+    let listing = crate::source::stream_timeline(
+        &clients.source_endpoint,
+        printer,
+        &req.source.bucket,
+        &req.source.prefix,
+        &req.source_spec,
+        Some(at),
+        tx,
+    );
+    let mut stopped = false;
+    let consume = async {
+        // Owned here, so that stopping drops it and the listing stops too.
+        let mut rx = rx;
+        let mut sent = 0;
+        while let Some(part) = rx.recv().await {
+            planner.part(part);
+            let Some(sink) = &sink else { continue };
+            for a in &planner.planned()[sent..] {
+                if sink.send(a.clone()).await.is_err() {
+                    // The runner stopped (Ctrl-C): so does the listing.
+                    stopped = true;
+                    return;
+                }
+            }
+            sent = planner.planned().len();
+        }
+    };
+    let (listed, ()) = tokio::join!(listing, consume);
+    drop(sink);
+    if stopped {
+        return Err(CliError::new(
+            Exit::Interrupted,
+            "interrupted while listing",
+        ));
+    }
+    let taken = listed?;
+    let actions = planner.actions();
+    let (mut plan, target, seen) = planner.finish();
+    plan.inventory = inventory_ref(req, taken);
+    // In place the destination range is the listed one (as of the snapshot, for an
+    // inventory or an index: the count only weighs a listing against HEADs).
+    plan.stats.versions_now = match &dest {
+        Some((_, versions)) => *versions,
+        None => seen.versions,
+    };
+    tracing::info!(
+        versions = seen.versions,
+        keys = seen.keys,
+        anomalies = seen.anomalies,
+        actions,
+        "listing planned as it streamed"
+    );
+    let at_uri = format!("s3://{}/{}", req.source.bucket, req.source.prefix);
+    let Some(earliest) = seen.earliest else {
+        return Err(nothing_ever_written(&req.source));
+    };
+    if at < earliest {
+        return Err(before_first_write(at, earliest, &at_uri));
+    }
+    if let Some(note) = &req.time_note {
+        printer.info(note);
+    }
+    if !filter.is_all() {
+        printer.info(format!(
+            "selection ({}): {} key(s) at T, {} now",
+            filter.describe(),
+            target.len(),
+            plan.stats.keys_now
+        ));
+    }
+    Ok(Prepared {
+        at,
+        earliest,
+        target,
+        plan,
+    })
+}
+
+/// The inventory report a plan's history came from, and its age.
+fn inventory_ref(
+    req: &Request,
+    taken: Option<(&'static str, DateTime<Utc>)>,
+) -> Option<s3rewind_engine::inventory::InventoryRef> {
+    match (&req.source_spec.source, taken) {
+        (crate::source::TimelineSource::Inventory { manifest }, Some((_, created))) => {
+            Some(s3rewind_engine::inventory::InventoryRef {
+                manifest: manifest.clone(),
+                created_at: created,
+            })
+        }
+        _ => None,
+    }
+}
+
+fn nothing_ever_written(source: &Location) -> CliError {
+    let glob = if source.prefix.contains(['*', '?', '[']) {
+        " (the prefix is a plain byte prefix, not a glob: drop the wildcard, e.g. s3://bucket/logs/ rather than s3://bucket/logs/*)"
+    } else {
+        ""
+    };
+    CliError::new(
+        Exit::NotFound,
+        format!(
+            "no object version or delete marker was ever written under s3://{}/{}: nothing to restore; check the bucket and prefix{glob}",
+            source.bucket, source.prefix
+        ),
+    )
+}
+
+fn before_first_write(at: DateTime<Utc>, earliest: DateTime<Utc>, at_uri: &str) -> CliError {
+    CliError::usage(format!(
+        "TIME {} is before the first write under {at_uri} ({}): nothing existed then, so a restore would hide every key; give a TIME at or after {}; nothing was written",
+        rfc3339(at),
+        rfc3339(earliest),
+        rfc3339(earliest)
+    ))
+}
+
+/// The prepared plan with the gates' warnings first, its key selection and creation time.
+pub fn finish_plan(mut p: RestorePlan, req: &Request, warnings: Vec<Warning>) -> RestorePlan {
+    p.created_at = Some(Utc::now());
+    p.keys = (!req.keys.is_all()).then(|| req.keys.clone());
+    let mut all = warnings;
+    all.append(&mut p.warnings);
+    p.warnings = all;
+    p
+}
+
+/// A plan's digest: `sha256:HEX` of its JSON without the `digest` field (what `plan
+/// --out` records and `apply --expect-digest` checks).
+pub fn plan_digest(p: &RestorePlan) -> String {
+    use sha2::Digest as _;
+    let mut bare = p.clone();
+    bare.digest = None;
+    let json = serde_json::to_string(&bare).expect("a plan serialises");
+    let hash = sha2::Sha256::digest(json.as_bytes());
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}

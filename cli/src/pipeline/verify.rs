@@ -1,0 +1,946 @@
+//! The last stage, verification: does a bucket, another bucket or prefix, or a directory hold the
+//! source's state at TIME?
+//!
+//! The comparison itself is the engine's ([`s3rewind_engine::verify::compare`]); this
+//! module gathers the two sides, reads content where asked, and reports.
+//!
+//! - `verify s3://SRC --at T` checks the bucket against its own past (after an in-place
+//!   restore); `--to s3://DEST[/PREFIX]` or `--to-dir DIR` check a restore's
+//!   destination against the source's state at T.
+//! - `restore` and `apply` run the same check at the end unless `--no-verify`.
+//! - Default: ETag and size from one listing (one call per 1,000 keys); for a directory,
+//!   the file's MD5 against the ETag where the ETag is an MD5, content otherwise.
+//!   `--deep` (`--deep-verify` on restore) reads both sides and compares SHA-256: equal
+//!   content with different ETags (multipart, SSE-KMS) then matches, and a restored
+//!   object that is listed but cannot be read (radosgw: a `null` version copied into an
+//!   unversioned bucket) is caught.
+//! - `--report FILE` writes one line per key (JSON Lines, or CSV for `*.csv`): key,
+//!   source key and version, destination version, size, ETag, SHA-256, outcome.
+//!
+//! Any difference gives exit 1 and a list of the keys with the reason.
+
+use crate::args::ExecArgs;
+use crate::bucket::Bucket;
+use crate::crosscheck::list_checked;
+use crate::error::{CliError, CliResult, Exit};
+use crate::journal;
+use crate::listing::Streams;
+use crate::output::{Printer, human_bytes};
+use crate::pipeline::report::print_verification;
+use crate::pipeline::{App, Clients, filter_of, rfc3339};
+use chrono::{DateTime, Utc};
+use s3rewind_engine::select::KeyFilter;
+use s3rewind_engine::verify::{KeyCheck, Outcome, compare, recognise_copies};
+use s3rewind_engine::{
+    BucketState, Destination, KnownCopy, Location, RestorePlan, Selection, StateEntry, Version,
+};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::VecDeque;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use tokio::task::JoinSet;
+
+/// One version, as the report shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionRef {
+    /// The version id.
+    pub version_id: String,
+    /// Its ETag (quotes stripped).
+    pub etag: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its `LastModified`.
+    pub last_modified: DateTime<Utc>,
+    /// SHA-256 of its content (hex), when it was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+impl From<&Version> for VersionRef {
+    fn from(v: &Version) -> Self {
+        VersionRef {
+            version_id: v.version_id.to_string(),
+            etag: v.etag.to_string(),
+            size: v.size,
+            last_modified: v.last_modified,
+            sha256: None,
+        }
+    }
+}
+
+/// A key that differs from its state at TIME.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Difference {
+    /// The key (at the destination).
+    pub key: String,
+    /// Why.
+    pub reason: Outcome,
+    /// One line for humans.
+    pub detail: String,
+    /// The source's version at TIME (`None`: absent then).
+    pub expected: Option<VersionRef>,
+    /// The destination's current version (`None`: absent now).
+    pub current: Option<VersionRef>,
+}
+
+/// How the keys that match were found to match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Matched {
+    /// The current version is the version at TIME.
+    pub same_version: u64,
+    /// Another version with the same size and ETag (default check; for a directory,
+    /// the file's MD5 equals the ETag).
+    pub same_size_and_etag: u64,
+    /// The same content (SHA-256 of both sides).
+    pub same_content: u64,
+    /// The copy of the source version that the restore's journal records, same size
+    /// (multipart copies have ETags of their own).
+    pub known_copy: u64,
+}
+
+impl Matched {
+    /// Keys that matched, however.
+    pub fn total(&self) -> u64 {
+        self.same_version + self.same_size_and_etag + self.same_content + self.known_copy
+    }
+}
+
+/// The name and version of `verify --output json`'s document ([`VerifyReport`]; also
+/// the `verification` of `restore`, `apply` and `drill`).
+pub const VERIFY_SCHEMA: &str = "s3rewind.verify/v1";
+
+/// The result of a verification (`--output json` prints it).
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// Always [`VERIFY_SCHEMA`].
+    pub schema: &'static str,
+    /// The bucket and prefix whose state at TIME was the reference.
+    pub source: Location,
+    /// What was checked: `in_place`, `s3://DEST/PREFIX` or a directory.
+    pub destination: String,
+    /// The instant whose state was compared with.
+    pub at: DateTime<Utc>,
+    /// True when content was compared (`--deep`).
+    pub deep: bool,
+    /// True when no key differs.
+    pub ok: bool,
+    /// Keys that existed at TIME.
+    pub keys_at_target: u64,
+    /// Keys that exist at the destination (for a directory: of those expected).
+    pub keys_now: u64,
+    /// Keys that match, by how.
+    pub matched: Matched,
+    /// Keys at another bucket or prefix that did not exist at TIME: a restore leaves
+    /// them alone, so they are listed in the report but are not differences.
+    pub extra: u64,
+    /// Objects and files read to compare content.
+    pub objects_read: u64,
+    /// Bytes read to compare content.
+    pub bytes_read: u64,
+    /// The keys that differ, sorted by key.
+    pub differences: Vec<Difference>,
+    /// Keys whose state at TIME is not known for sure (a `null` version was rewritten
+    /// after TIME); the comparison used the best surviving answer.
+    pub uncertain: Vec<String>,
+    /// Keys whose state at TIME depends on a guessed order (a same-second tie).
+    pub ambiguous: Vec<String>,
+    /// Every key's check, for `--report`.
+    #[serde(skip)]
+    pub checks: Vec<KeyCheck>,
+    /// SHA-256 of both sides of the keys whose content was read: (source, destination).
+    #[serde(skip)]
+    pub hashes: std::collections::HashMap<String, (Option<String>, Option<String>)>,
+}
+
+/// Where the restored state is.
+#[derive(Debug, Clone)]
+pub enum Side {
+    /// The source bucket itself.
+    InPlace,
+    /// Another bucket or prefix (possibly behind another endpoint).
+    Bucket {
+        /// The destination bucket.
+        bucket: Arc<dyn Bucket>,
+        /// Bucket and prefix.
+        location: Location,
+    },
+    /// A directory of files.
+    Directory(PathBuf),
+}
+
+impl Side {
+    fn destination(&self) -> Destination {
+        match self {
+            Side::InPlace => Destination::InPlace,
+            Side::Bucket { location, .. } => Destination::Bucket {
+                location: location.clone(),
+            },
+            Side::Directory(p) => Destination::Directory {
+                path: p.to_string_lossy().into_owned(),
+            },
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Side::InPlace => "in_place".to_owned(),
+            Side::Bucket { location, .. } => {
+                format!("s3://{}/{}", location.bucket, location.prefix)
+            }
+            Side::Directory(p) => p.display().to_string(),
+        }
+    }
+}
+
+fn describe(v: &Version) -> String {
+    format!(
+        "version {}, {}, ETag {}",
+        v.version_id,
+        human_bytes(v.size),
+        if v.etag.is_empty() {
+            "-".into()
+        } else {
+            v.etag.as_str()
+        }
+    )
+}
+
+/// An ETag that is the MD5 of the content (single-part, unencrypted or SSE-S3).
+fn is_md5(etag: &str) -> bool {
+    etag.len() == 32 && etag.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The directory's side: for each key expected, its file (size, and the MD5 where the
+/// expected ETag is one). A file whose expected ETag is not an MD5 gets no ETag, so
+/// the comparison asks for its content.
+fn directory_state(dir: &Path, source: &Location, target: &BucketState) -> BucketState {
+    let destination = Destination::Directory {
+        path: dir.to_string_lossy().into_owned(),
+    };
+    let mut objects = Vec::new();
+    for e in target
+        .objects
+        .iter()
+        .filter(|e| e.key.starts_with(&source.prefix))
+    {
+        let key = s3rewind_engine::destination_key(&source.prefix, &destination, &e.key);
+        let Ok(rel) = s3rewind_engine::paths::key_to_path(&key) else {
+            continue;
+        };
+        let file = dir.join(rel.as_str());
+        let Ok(meta) = std::fs::symlink_metadata(&file) else {
+            continue;
+        };
+        if !meta.is_file() {
+            continue;
+        }
+        let etag = if meta.len() == e.version.size && is_md5(&e.version.etag.as_str()) {
+            md5_of_file(&file).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        objects.push(StateEntry {
+            key,
+            version: Version {
+                version_id: "file".into(),
+                last_modified: meta
+                    .modified()
+                    .map(DateTime::<Utc>::from)
+                    .unwrap_or(e.version.last_modified),
+                delete_marker: false,
+                etag: etag.into(),
+                size: meta.len(),
+                storage_class: None,
+                owner_id: None,
+                is_latest: true,
+            },
+        });
+    }
+    objects.sort_by(|a, b| a.key.cmp(&b.key));
+    BucketState {
+        objects,
+        ..BucketState::default()
+    }
+}
+
+/// Feed a file to `update` in 256 KiB chunks; returns its length.
+fn read_chunks(path: &Path, mut update: impl FnMut(&[u8])) -> std::io::Result<u64> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut n = 0u64;
+    loop {
+        let got = f.read(&mut buf)?;
+        if got == 0 {
+            return Ok(n);
+        }
+        update(&buf[..got]);
+        n += got as u64;
+    }
+}
+
+fn md5_of_file(path: &Path) -> std::io::Result<String> {
+    use md5::Digest as _;
+    let mut h = md5::Md5::new();
+    read_chunks(path, |b| h.update(b))?;
+    Ok(hex(&h.finalize()))
+}
+
+fn sha256_of_file(path: &Path) -> std::io::Result<(String, u64)> {
+    let mut h = Sha256::new();
+    let n = read_chunks(path, |b| h.update(b))?;
+    Ok((hex(&h.finalize()), n))
+}
+
+/// Check `side` against the source's state `target` at `at`. `current` is the
+/// destination's current state when the caller already listed it (in place).
+#[allow(clippy::too_many_arguments)]
+pub async fn check(
+    printer: &Printer,
+    source_bucket: &Arc<dyn Bucket>,
+    source: &Location,
+    side: &Side,
+    at: DateTime<Utc>,
+    target: &BucketState,
+    current: Option<BucketState>,
+    filter: &KeyFilter,
+    known: &[KnownCopy],
+    deep: bool,
+    listing: (i32, Streams),
+    concurrency: usize,
+) -> CliResult<VerifyReport> {
+    let current = match (current, side) {
+        (Some(c), _) => c,
+        // The current state from a listing cross-checked against ListObjectsV2 (another
+        // API, another paging): a verification must not share the blind spots of the
+        // listing the restore was planned from.
+        (None, Side::InPlace) => {
+            list_checked(source_bucket, printer, &source.prefix, listing.0, listing.1)
+                .await?
+                .current()
+        }
+        (None, Side::Bucket { bucket, location }) => {
+            list_checked(bucket, printer, &location.prefix, listing.0, listing.1)
+                .await?
+                .current()
+        }
+        (None, Side::Directory(dir)) => directory_state(dir, source, target),
+    };
+    let mut current = current;
+    filter.retain(
+        &mut current,
+        crate::pipeline::to_source_key(&source.prefix, &side.destination()),
+    );
+    let mut checks = compare(source, &side.destination(), target, &current, deep);
+    recognise_copies(&mut checks, known);
+    if matches!(side, Side::Directory(_)) {
+        // No MD5 to compare (multipart or encrypted source): compare content instead.
+        for c in &mut checks {
+            if c.outcome == Outcome::DifferentEtag
+                && c.current.as_ref().is_some_and(|v| v.etag.is_empty())
+            {
+                c.outcome = Outcome::NeedsContent;
+            }
+        }
+    }
+    let mut report = VerifyReport {
+        schema: VERIFY_SCHEMA,
+        source: source.clone(),
+        destination: side.describe(),
+        at,
+        deep,
+        ok: true,
+        keys_at_target: checks.iter().filter(|c| c.expected.is_some()).count() as u64,
+        keys_now: checks.iter().filter(|c| c.current.is_some()).count() as u64,
+        matched: Matched::default(),
+        extra: 0,
+        objects_read: 0,
+        bytes_read: 0,
+        differences: Vec::new(),
+        uncertain: target
+            .uncertain
+            .iter()
+            .filter(|u| u.key.starts_with(&source.prefix))
+            .map(|u| u.key.clone())
+            .collect(),
+        ambiguous: target
+            .ambiguous
+            .iter()
+            .filter(|k| k.starts_with(&source.prefix))
+            .cloned()
+            .collect(),
+        checks: Vec::new(),
+        hashes: Default::default(),
+    };
+    if let Side::Bucket { bucket, .. } = side {
+        read_back_null_copies(bucket.as_ref(), &mut checks, &mut report).await;
+    }
+    let pending: Vec<usize> = checks
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.outcome == Outcome::NeedsContent)
+        .map(|(i, _)| i)
+        .collect();
+    if !pending.is_empty() {
+        read_content(
+            printer,
+            source_bucket,
+            side,
+            &mut checks,
+            pending,
+            concurrency,
+            &mut report,
+        )
+        .await;
+    }
+    for c in &checks {
+        match c.outcome {
+            Outcome::SameVersion => report.matched.same_version += 1,
+            Outcome::SameSizeAndEtag => report.matched.same_size_and_etag += 1,
+            Outcome::SameContent => report.matched.same_content += 1,
+            Outcome::KnownCopy => report.matched.known_copy += 1,
+            Outcome::Extra => report.extra += 1,
+            Outcome::Uncertain => {}
+            _ => report.differences.push(difference(c, at, &report.hashes)),
+        }
+    }
+    report.ok = report.differences.is_empty();
+    report.checks = checks;
+    Ok(report)
+}
+
+fn difference(
+    c: &KeyCheck,
+    at: DateTime<Utc>,
+    hashes: &std::collections::HashMap<String, (Option<String>, Option<String>)>,
+) -> Difference {
+    let (h_src, h_dst) = hashes.get(&c.key).cloned().unwrap_or_default();
+    let detail = match (c.outcome, &c.expected, &c.current) {
+        (Outcome::Missing, Some(t), _) => {
+            format!("existed at {} ({}), absent now", rfc3339(at), describe(t))
+        }
+        (Outcome::Unexpected, _, Some(v)) => {
+            format!("absent at {}, exists now ({})", rfc3339(at), describe(v))
+        }
+        (Outcome::DifferentSize, Some(t), Some(v)) => {
+            format!("size {} now, {} at {}", v.size, t.size, rfc3339(at))
+        }
+        (Outcome::DifferentEtag, Some(t), Some(v)) => format!(
+            "same size but ETag {} now, {} at {} (ETags of multipart or SSE-KMS objects differ for equal content: --deep compares the content)",
+            if v.etag.is_empty() {
+                "-".into()
+            } else {
+                v.etag.as_str()
+            },
+            if t.etag.is_empty() {
+                "-".into()
+            } else {
+                t.etag.as_str()
+            },
+            rfc3339(at)
+        ),
+        (Outcome::DifferentContent, _, _) => format!(
+            "same size but different content: SHA-256 {} now, {} at {}",
+            h_dst.as_deref().map_or("-", |h| &h[..16]),
+            h_src.as_deref().map_or("-", |h| &h[..16]),
+            rfc3339(at)
+        ),
+        (Outcome::Unreadable, _, _) => h_dst
+            .or(h_src)
+            .unwrap_or_else(|| "could not be read".to_owned()),
+        (o, _, _) => format!("{o:?}"),
+    };
+    let mut expected = c.expected.as_ref().map(VersionRef::from);
+    let mut current = c.current.as_ref().map(VersionRef::from);
+    if c.outcome == Outcome::DifferentContent {
+        if let Some(e) = &mut expected {
+            e.sha256 = hashes.get(&c.key).and_then(|h| h.0.clone());
+        }
+        if let Some(e) = &mut current {
+            e.sha256 = hashes.get(&c.key).and_then(|h| h.1.clone());
+        }
+    }
+    Difference {
+        key: c.key.clone(),
+        reason: c.outcome,
+        detail,
+        expected,
+        current,
+    }
+}
+
+/// Copies of `null` source versions in another bucket are read back with HEAD (one
+/// request each): radosgw lists such a copy with the source's size and ETag while reads
+/// return another object, which no listing can show.
+async fn read_back_null_copies(
+    bucket: &dyn Bucket,
+    checks: &mut [KeyCheck],
+    report: &mut VerifyReport,
+) {
+    for c in checks.iter_mut().filter(|c| {
+        c.outcome == Outcome::SameSizeAndEtag && c.expected.as_ref().is_some_and(|v| v.is_null())
+    }) {
+        let exp = c.expected.as_ref().expect("filtered");
+        let problem = match bucket.head(&c.key, None).await {
+            Ok(Some(h)) if h.size == exp.size && h.etag == exp.etag => continue,
+            Ok(Some(h)) => format!(
+                "listed with the source's size and ETag, but reads as another object ({}, ETag {})",
+                human_bytes(h.size),
+                h.etag
+            ),
+            Ok(None) => "listed, but a read answers that it does not exist".to_owned(),
+            Err(e) => format!("listed, but cannot be read: {e}"),
+        };
+        c.outcome = Outcome::Unreadable;
+        report.hashes.insert(c.key.clone(), (None, Some(problem)));
+    }
+}
+
+/// Write the per-key report: JSON Lines, or CSV when the file name ends in `.csv`.
+pub fn write_report(path: &Path, r: &VerifyReport) -> CliResult<()> {
+    let fail = |e: std::io::Error| {
+        CliError::failure(format!("cannot write report {}: {e}", path.display()))
+    };
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path).map_err(fail)?);
+    let csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    if csv {
+        writeln!(
+            out,
+            "key,source_key,source_version_id,destination_version_id,size,etag,sha256,outcome"
+        )
+        .map_err(fail)?;
+    }
+    for c in &r.checks {
+        // For unreadable keys the map holds the reason, not a checksum.
+        let hash = r
+            .hashes
+            .get(&c.key)
+            .filter(|_| matches!(c.outcome, Outcome::SameContent | Outcome::DifferentContent));
+        let sha = hash
+            .and_then(|h| h.1.clone().or(h.0.clone()))
+            .unwrap_or_default();
+        let source_version_id = c.expected.as_ref().map(|v| v.version_id.to_string());
+        let destination_version_id = c.current.as_ref().map(|v| v.version_id.to_string());
+        let etag = c
+            .current
+            .as_ref()
+            .or(c.expected.as_ref())
+            .map(|v| v.etag.to_string())
+            .filter(|e| !e.is_empty());
+        let row = ReportRow {
+            key: &c.key,
+            source_key: c.source_key.as_deref(),
+            source_version_id: source_version_id.as_deref(),
+            destination_version_id: destination_version_id.as_deref(),
+            size: c.current.as_ref().or(c.expected.as_ref()).map(|v| v.size),
+            etag: etag.as_deref(),
+            sha256: Some(sha.as_str()).filter(|s| !s.is_empty()),
+            outcome: c.outcome,
+            ok: !c.outcome.is_difference(),
+        };
+        if csv {
+            let field = |s: Option<&str>| csv_field(s.unwrap_or(""));
+            writeln!(
+                out,
+                "{},{},{},{},{},{},{},{}",
+                field(Some(row.key)),
+                field(row.source_key),
+                field(row.source_version_id),
+                field(row.destination_version_id),
+                row.size.map(|s| s.to_string()).unwrap_or_default(),
+                field(row.etag),
+                field(row.sha256),
+                serde_json::to_value(row.outcome)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            )
+            .map_err(fail)?;
+        } else {
+            let line = serde_json::to_string(&row).map_err(|e| fail(e.into()))?;
+            writeln!(out, "{line}").map_err(fail)?;
+        }
+    }
+    out.flush().map_err(fail)
+}
+
+/// One line of the `--report` file (JSON Lines; the CSV has the same columns less `ok`).
+#[derive(Serialize)]
+struct ReportRow<'a> {
+    key: &'a str,
+    source_key: Option<&'a str>,
+    source_version_id: Option<&'a str>,
+    destination_version_id: Option<&'a str>,
+    size: Option<u64>,
+    etag: Option<&'a str>,
+    sha256: Option<&'a str>,
+    outcome: Outcome,
+    ok: bool,
+}
+
+/// RFC 4180: quote a field that holds a comma, quote, CR or LF; double the quotes.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+/// An `AsyncWrite` that hashes what is written to it and keeps nothing.
+struct HashWriter(Sha256);
+
+impl tokio::io::AsyncWrite for HashWriter {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.0.update(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// SHA-256 (hex) and length of one version's content (`None`: of the current object),
+/// streamed.
+async fn sha256_of(
+    bucket: &dyn Bucket,
+    key: &str,
+    version_id: Option<&str>,
+) -> Result<(String, u64), String> {
+    let mut w = HashWriter(Sha256::new());
+    let n = match version_id {
+        Some(v) => bucket.download(key, v, &mut w).await,
+        None => bucket.download_current(key, &mut w).await,
+    }
+    .map_err(|e| e.to_string())?;
+    Ok((hex(&w.0.finalize()), n))
+}
+
+/// Read both sides of every pending key (at most `concurrency` at once) and decide it.
+#[allow(clippy::too_many_arguments)]
+async fn read_content(
+    printer: &Printer,
+    source_bucket: &Arc<dyn Bucket>,
+    side: &Side,
+    checks: &mut [KeyCheck],
+    pending: Vec<usize>,
+    concurrency: usize,
+    report: &mut VerifyReport,
+) {
+    let bar = printer.bar(pending.len() as u64, "verifying");
+    let mut queue: VecDeque<usize> = pending.into();
+    let mut tasks = JoinSet::new();
+    loop {
+        while tasks.len() < concurrency.max(1) {
+            let Some(i) = queue.pop_front() else { break };
+            let c = &checks[i];
+            let (Some(src_key), Some(exp), Some(_)) = (&c.source_key, &c.expected, &c.current)
+            else {
+                continue;
+            };
+            let src = (
+                source_bucket.clone(),
+                src_key.clone(),
+                exp.version_id.to_string(),
+            );
+            // The destination is read as users read it: its current object, no version id.
+            let dst: Dest = match side {
+                Side::InPlace => Dest::Bucket(source_bucket.clone(), c.key.clone()),
+                Side::Bucket { bucket, .. } => Dest::Bucket(bucket.clone(), c.key.clone()),
+                Side::Directory(dir) => match s3rewind_engine::paths::key_to_path(&c.key) {
+                    Ok(rel) => Dest::File(dir.join(rel.as_str())),
+                    Err(e) => Dest::Invalid(e.to_string()),
+                },
+            };
+            tasks.spawn(async move {
+                let a = sha256_of(src.0.as_ref(), &src.1, Some(&src.2)).await;
+                let b = match dst {
+                    Dest::Bucket(bucket, key) => sha256_of(bucket.as_ref(), &key, None).await,
+                    Dest::File(path) => tokio::task::spawn_blocking(move || {
+                        sha256_of_file(&path)
+                            .map_err(|e| format!("reading {}: {e}", path.display()))
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(e.to_string())),
+                    Dest::Invalid(e) => Err(e),
+                };
+                (i, a, b)
+            });
+        }
+        let Some(joined) = tasks.join_next().await else {
+            break;
+        };
+        bar.inc(1);
+        let Ok((i, a, b)) = joined else { continue };
+        for (_, len) in [&a, &b].into_iter().flatten() {
+            report.objects_read += 1;
+            report.bytes_read += len;
+        }
+        let c = &mut checks[i];
+        let (outcome, hashes) = match (a, b) {
+            (Ok((x, _)), Ok((y, _))) if x == y => (Outcome::SameContent, (Some(x), Some(y))),
+            (Ok((x, _)), Ok((y, _))) => (Outcome::DifferentContent, (Some(x), Some(y))),
+            (Err(e), _) => (
+                Outcome::Unreadable,
+                (Some(format!("cannot read the source version: {e}")), None),
+            ),
+            (_, Err(e)) => (
+                Outcome::Unreadable,
+                (None, Some(format!("cannot read the restored object: {e}"))),
+            ),
+        };
+        c.outcome = outcome;
+        report.hashes.insert(c.key.clone(), hashes);
+    }
+    bar.finish_and_clear();
+}
+
+/// The destination side of one content read.
+enum Dest {
+    /// The current object of a key.
+    Bucket(Arc<dyn Bucket>, String),
+    File(PathBuf),
+    Invalid(String),
+}
+
+/// The current state of a plan's destination range as ListObjectsV2 shows it (keys,
+/// ETags, sizes; no version ids): what a restore from a snapshot verifies against.
+pub async fn current_objects_state(clients: &Clients, p: &RestorePlan) -> CliResult<BucketState> {
+    let (bucket, prefix) = match &p.destination {
+        Destination::Bucket { location } => (&clients.dest, location.prefix.as_str()),
+        _ => (&clients.source, p.source.prefix.as_str()),
+    };
+    let (objects, _) = crate::crosscheck::current_objects(bucket.as_ref(), prefix).await?;
+    let objects = objects
+        .into_iter()
+        .map(|o| s3rewind_engine::StateEntry {
+            key: o.key,
+            version: s3rewind_engine::Version {
+                version_id: s3rewind_engine::VersionId::new(""),
+                last_modified: o.last_modified,
+                delete_marker: false,
+                etag: s3rewind_engine::ETag::new(&o.etag),
+                size: o.size,
+                storage_class: None,
+                owner_id: None,
+                is_latest: true,
+            },
+        })
+        .collect();
+    Ok(BucketState {
+        objects,
+        ..BucketState::default()
+    })
+}
+
+/// After `restore` or `apply`: check the destination against the source's state at T
+/// (unless `--no-verify`), print the result, write `--report`, and fold it into the exit
+/// status. `target` is the state the plan was made from; without it (`apply`) the source
+/// is listed again, which works for plans made `--at` a time or `--before-corruption`.
+#[allow(clippy::too_many_arguments)]
+pub async fn verify_after(
+    app: &App,
+    clients: &Clients,
+    p: &RestorePlan,
+    exec: &ExecArgs,
+    target: Option<&BucketState>,
+    listing: (i32, Streams),
+    journal_path: &Path,
+    result: (Exit, serde_json::Value),
+    current: Option<BucketState>,
+) -> CliResult<Exit> {
+    let printer = &app.printer;
+    let (exit, mut doc) = result;
+    if exec.no_verify || exit == Exit::Interrupted {
+        printer.json_value(&doc);
+        return Ok(exit);
+    }
+    let listed;
+    let target = match target {
+        Some(t) => t,
+        None if p.selection == Selection::PerKey => {
+            printer.info(
+                "a per-key plan has no single instant to verify against; re-run the per-key restore (it verifies at the end), or `s3rewind verify` the keys",
+            );
+            printer.json_value(&doc);
+            return Ok(exit);
+        }
+        None => {
+            listed = crate::crosscheck::list_checked(
+                &clients.source,
+                printer,
+                &p.source.prefix,
+                listing.0,
+                listing.1,
+            )
+            .await?
+            .state_at(p.at);
+            &listed
+        }
+    };
+    let side = match &p.destination {
+        Destination::InPlace => Side::InPlace,
+        Destination::Bucket { location } => Side::Bucket {
+            bucket: clients.dest.clone(),
+            location: location.clone(),
+        },
+        Destination::Directory { path } => Side::Directory(PathBuf::from(path)),
+    };
+    let known = journal::known_copies(&journal::read(journal_path)?);
+    // The range holds what it held when planned plus one entry per action: listing it by
+    // folder pays only when that is many pages.
+    let after = p.stats.entries_now() + p.actions.len() as u64;
+    let listing = (
+        listing.0,
+        listing
+            .1
+            .with_max(crate::listing::streams_for(after, listing.0, listing.1.max)),
+    );
+    let filter = filter_of(&p.keys.clone().unwrap_or_default())?;
+    let mut target = target.clone();
+    filter.retain(&mut target, str::to_owned);
+    let report = check(
+        printer,
+        &clients.source,
+        &p.source,
+        &side,
+        p.at,
+        &target,
+        current,
+        &filter,
+        &known,
+        exec.deep_verify,
+        listing,
+        exec.concurrency.min(64) as usize,
+    )
+    .await?;
+    if let Some(path) = &exec.report {
+        // Checked before the run; should it fail now all the same, say what was done.
+        write_report(path, &report).map_err(|e| {
+            CliError::new(
+                e.exit,
+                format!(
+                    "{}; the restore itself ran (journal {}; `s3rewind undo` of it takes it back): only the verification report is missing, `s3rewind verify` writes it again",
+                    e.message,
+                    journal_path.display()
+                ),
+            )
+        })?;
+        printer.info(format!("verification report written to {}", path.display()));
+    }
+    printer.line("Verification:");
+    print_verification(printer, app.verbose, &report);
+    doc["verification"] = serde_json::to_value(&report).unwrap_or_default();
+    printer.json_value(&doc);
+    Ok(if report.ok || exit != Exit::Ok {
+        exit
+    } else {
+        Exit::Partial
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hash_writer_hashes_what_it_is_given() {
+        use tokio::io::AsyncWriteExt;
+        let mut w = HashWriter(Sha256::new());
+        w.write_all(b"ab").await.unwrap();
+        w.write_all(b"c").await.unwrap();
+        assert_eq!(
+            hex(&w.0.finalize()),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn md5_etags_are_recognised_and_csv_fields_quoted() {
+        assert!(is_md5("900150983cd24fb0d6963f7d28e17f72"));
+        assert!(!is_md5("900150983cd24fb0d6963f7d28e17f72-2"));
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("plain"), "plain");
+    }
+
+    #[test]
+    fn a_directory_file_is_checked_by_md5_or_by_content() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), b"abc").unwrap();
+        std::fs::write(dir.path().join("m"), b"abc").unwrap();
+        let v = |etag: &str| Version {
+            version_id: "v".into(),
+            last_modified: Utc::now(),
+            delete_marker: false,
+            etag: etag.into(),
+            size: 3,
+            storage_class: None,
+            owner_id: None,
+            is_latest: false,
+        };
+        let target = BucketState {
+            objects: vec![
+                StateEntry {
+                    key: "a".into(),
+                    version: v("900150983cd24fb0d6963f7d28e17f72"),
+                },
+                StateEntry {
+                    key: "m".into(),
+                    version: v("0123-2"),
+                },
+                StateEntry {
+                    key: "z".into(),
+                    version: v("x"),
+                },
+            ],
+            ..BucketState::default()
+        };
+        let src = Location {
+            bucket: "b".into(),
+            prefix: String::new(),
+        };
+        let current = directory_state(dir.path(), &src, &target);
+        assert_eq!(current.objects.len(), 2);
+        assert_eq!(
+            current.objects[0].version.etag,
+            "900150983cd24fb0d6963f7d28e17f72"
+        );
+        assert_eq!(
+            current.objects[1].version.etag, "",
+            "a multipart ETag is no MD5"
+        );
+        let dest = Destination::Directory {
+            path: dir.path().to_string_lossy().into_owned(),
+        };
+        let checks = compare(&src, &dest, &target, &current, false);
+        let got: Vec<Outcome> = checks.iter().map(|c| c.outcome).collect();
+        assert_eq!(
+            got,
+            [
+                Outcome::SameSizeAndEtag,
+                Outcome::DifferentEtag,
+                Outcome::Missing
+            ]
+        );
+    }
+}
