@@ -491,6 +491,7 @@ impl Default for AuditOptions {
 }
 
 /// A reason a scenario is (partly) covered, with the fix for its gap.
+#[derive(Clone)]
 struct Guard {
     level: Coverage,
     because: String,
@@ -530,23 +531,93 @@ fn row(
     }
 }
 
-/// Decide the coverage matrix for a bucket's configuration.
+/// What every scenario's judgement reads: the facts, the window asked for, and what
+/// several scenarios derive from them alike.
+struct Judge<'a> {
+    facts: &'a BucketFacts,
+    /// `--min-days`.
+    min: i32,
+    /// Versioning is Enabled.
+    versioned: bool,
+    /// Enabled lifecycle rules that expire noncurrent versions sooner than `min`.
+    short_rules: Vec<&'a LifecycleRule>,
+    /// The shortest noncurrent-version expiration (on a versioned bucket).
+    window: Option<i32>,
+    /// What stops versions being deleted for good (scenarios 3 and 5).
+    version_guards: Vec<Guard>,
+}
+
+/// How one scenario is judged.
+type Judgement = fn(&Judge) -> ScenarioCoverage;
+
+/// The scenarios of the matrix, in its order, each with the function that judges it.
+const SCENARIOS: [(Scenario, Judgement); 5] = [
+    (Scenario::RegionFailure, region_failure),
+    (Scenario::AccidentalDelete, accidental_delete),
+    (Scenario::PermanentVersionDelete, permanent_version_delete),
+    (Scenario::Corruption, corruption),
+    (Scenario::BucketDeleted, bucket_deleted),
+];
+
+/// Decide the coverage matrix for a bucket's configuration: each scenario of
+/// [`SCENARIOS`] judged, then the notes that belong to no scenario.
 pub fn audit(facts: &BucketFacts, options: &AuditOptions) -> AuditReport {
-    let min = options.min_days;
-    let versioned = facts.versioning == Versioning::Enabled;
-    let short_rules: Vec<&LifecycleRule> = facts
-        .lifecycle
+    let judge = Judge::new(facts, options.min_days);
+    let rows: Vec<ScenarioCoverage> = SCENARIOS
         .iter()
-        .filter(|r| r.enabled && r.noncurrent_days.is_some_and(|d| d < min))
+        .map(|(scenario, judged)| {
+            let row = judged(&judge);
+            debug_assert_eq!(row.scenario, *scenario);
+            row
+        })
         .collect();
-    let window = facts
-        .lifecycle
-        .iter()
-        .filter(|r| r.enabled)
-        .filter_map(|r| r.noncurrent_days)
-        .min()
-        .filter(|_| versioned);
-    let scope = |r: &LifecycleRule| {
+    let all_covered = rows.iter().all(|r| r.coverage == Coverage::Covered);
+    AuditReport {
+        schema: AUDIT_SCHEMA.to_owned(),
+        bucket: facts.bucket.clone(),
+        recovery_window_days: judge.window,
+        scenarios: rows,
+        all_covered,
+        notes: notes(&judge),
+        configuration: facts.clone(),
+    }
+}
+
+impl<'a> Judge<'a> {
+    fn new(facts: &'a BucketFacts, min: i32) -> Judge<'a> {
+        let versioned = facts.versioning == Versioning::Enabled;
+        let mut judge = Judge {
+            facts,
+            min,
+            versioned,
+            short_rules: facts
+                .lifecycle
+                .iter()
+                .filter(|r| r.enabled && r.noncurrent_days.is_some_and(|d| d < min))
+                .collect(),
+            window: facts
+                .lifecycle
+                .iter()
+                .filter(|r| r.enabled)
+                .filter_map(|r| r.noncurrent_days)
+                .min()
+                .filter(|_| versioned),
+            version_guards: Vec::new(),
+        };
+        judge.version_guards = [
+            judge.object_lock_guard(),
+            judge.version_denial_guard(),
+            judge.mfa_delete_guard(),
+        ]
+        .into_iter()
+        .flatten()
+        .chain(judge.replica_guards())
+        .collect();
+        judge
+    }
+
+    /// `rule "id"`, with its prefix when it has one.
+    fn scope(r: &LifecycleRule) -> String {
         let id = if r.id.is_empty() {
             "(no id)"
         } else {
@@ -557,13 +628,14 @@ pub fn audit(facts: &BucketFacts, options: &AuditOptions) -> AuditReport {
         } else {
             format!("rule {id:?} (prefix {:?})", r.prefix)
         }
-    };
+    }
 
-    // Versioning keeps what deletes and overwrites replace: scenarios 2 and 4.
-    let history_row = |scenario: Scenario, what: &str| {
+    /// Versioning keeps what deletes and overwrites replace: scenarios 2 and 4.
+    fn history_row(&self, scenario: Scenario, what: &str) -> ScenarioCoverage {
+        let (min, window) = (self.min, self.window);
         let mut guards = Vec::new();
-        match facts.versioning {
-            Versioning::Enabled if short_rules.is_empty() => guards.push(Guard {
+        match self.facts.versioning {
+            Versioning::Enabled if self.short_rules.is_empty() => guards.push(Guard {
                 level: Coverage::Covered,
                 because: match window {
                     Some(d) => format!(
@@ -576,17 +648,17 @@ pub fn audit(facts: &BucketFacts, options: &AuditOptions) -> AuditReport {
                 fix: None,
             }),
             Versioning::Enabled => {
-                for r in &short_rules {
+                for r in &self.short_rules {
                     let d = r.noncurrent_days.unwrap_or(0);
                     guards.push(Guard {
                         level: Coverage::Partly,
                         because: format!(
                             "versioning is Enabled, but lifecycle {} expires noncurrent versions after {d} days: recovery reaches back only {d} days",
-                            scope(r)
+                            Judge::scope(r)
                         ),
                         fix: Some(format!(
                             "lengthen the noncurrent-version expiration of {} beyond {d} days (to at least {min}, the window asked for with --min-days)",
-                            scope(r)
+                            Judge::scope(r)
                         )),
                     });
                 }
@@ -604,17 +676,18 @@ pub fn audit(facts: &BucketFacts, options: &AuditOptions) -> AuditReport {
             "versioning was never enabled: every delete and overwrite is final".to_owned(),
             vec!["enable versioning (s3rewind can then restore any earlier state)".to_owned()],
         )
-    };
+    }
 
-    // What stops versions being deleted for good: scenarios 3 and 5.
-    let mut version_guards = Vec::new();
-    if let Some(lock) = facts.object_lock.as_ref().filter(|l| l.enabled) {
-        match (lock.mode.as_deref(), lock.days) {
+    /// Object Lock's default retention keeps new versions.
+    fn object_lock_guard(&self) -> Option<Guard> {
+        let (facts, min) = (self.facts, self.min);
+        let lock = facts.object_lock.as_ref().filter(|l| l.enabled)?;
+        Some(match (lock.mode.as_deref(), lock.days) {
             (Some(mode), Some(days)) if days > 0 => {
                 let bypassable =
                     mode != "COMPLIANCE" && !facts.denied_always("s3:BypassGovernanceRetention");
                 let short = days < min;
-                version_guards.push(Guard {
+                Guard {
                     level: if bypassable || short {
                         Coverage::Partly
                     } else {
@@ -637,19 +710,22 @@ pub fn audit(facts: &BucketFacts, options: &AuditOptions) -> AuditReport {
                     } else {
                         None
                     },
-                });
+                }
             }
-            _ => version_guards.push(Guard {
+            _ => Guard {
                 level: Coverage::Partly,
                 because: "Object Lock is enabled without a default retention: only versions given a retention are locked".to_owned(),
                 fix: Some("set a default retention (COMPLIANCE) on the bucket".to_owned()),
-            }),
-        }
+            },
+        })
     }
-    let lifecycle_locked = facts.denied_always("s3:PutLifecycleConfiguration");
-    if let Some(d) = facts.denial("s3:DeleteObjectVersion") {
+
+    /// The bucket policy denies s3:DeleteObjectVersion.
+    fn version_denial_guard(&self) -> Option<Guard> {
+        let lifecycle_locked = self.facts.denied_always("s3:PutLifecycleConfiguration");
+        let d = self.facts.denial("s3:DeleteObjectVersion")?;
         let full = d.unconditional() && lifecycle_locked;
-        version_guards.push(Guard {
+        Some(Guard {
             level: if full {
                 Coverage::Covered
             } else {
@@ -677,10 +753,16 @@ pub fn audit(facts: &BucketFacts, options: &AuditOptions) -> AuditReport {
             } else {
                 Some("make the s3:DeleteObjectVersion denial apply to every principal and key, or enable Object Lock".to_owned())
             },
-        });
+        })
     }
-    if facts.mfa_delete {
-        version_guards.push(Guard {
+
+    /// MFA Delete: deleting a version needs the root account's device.
+    fn mfa_delete_guard(&self) -> Option<Guard> {
+        if !self.facts.mfa_delete {
+            return None;
+        }
+        let lifecycle_locked = self.facts.denied_always("s3:PutLifecycleConfiguration");
+        Some(Guard {
             level: if lifecycle_locked {
                 Coverage::Covered
             } else {
@@ -696,209 +778,235 @@ pub fn audit(facts: &BucketFacts, options: &AuditOptions) -> AuditReport {
             ),
             fix: (!lifecycle_locked)
                 .then(|| "deny s3:PutLifecycleConfiguration in the bucket policy".to_owned()),
-        });
-    }
-    for r in facts.replication.iter().filter(|r| r.whole_bucket()) {
-        let other_account = r.destination_account.is_some();
-        // A same-account replica under COMPLIANCE retention keeps its versions even from
-        // whoever deletes them here.
-        let locked = r
-            .replica
-            .as_ref()
-            .filter(|x| x.status == ReplicaStatus::Read)
-            .and_then(|x| x.locked_for(min));
-        let guard = Guard {
-            level: if other_account || locked.is_some() {
-                Coverage::Covered
-            } else {
-                Coverage::Partly
-            },
-            because: match (&r.destination_account, locked) {
-                (Some(a), _) => format!(
-                    "replicated to s3://{} in account {a}: a permanent delete here is not replicated there",
-                    r.destination_bucket
-                ),
-                (None, Some(d)) => format!(
-                    "replicated to s3://{}, whose Object Lock keeps every version {d} days (COMPLIANCE): a permanent delete here is not replicated, and no one can delete them there",
-                    r.destination_bucket
-                ),
-                (None, None) => format!(
-                    "replicated to s3://{} (no destination account named: probably this account, where whoever deletes versions here may delete them there)",
-                    r.destination_bucket
-                ),
-            },
-            fix: (!other_account && locked.is_none()).then(|| {
-                "replicate to a bucket in another account (with its own deny of s3:DeleteObjectVersion), or lock the replica with COMPLIANCE retention".to_owned()
-            }),
-        };
-        version_guards.push(with_replica(guard, r, min));
+        })
     }
 
-    let mut rows = Vec::new();
-    // 1. The bucket or its region fails.
-    {
+    /// Whole-bucket replicas keep what a permanent delete here removes.
+    fn replica_guards(&self) -> Vec<Guard> {
+        let min = self.min;
         let mut guards = Vec::new();
-        for r in facts.replication.iter().filter(|r| r.enabled) {
-            let whole = r.whole_bucket();
-            let other_region = match (&facts.region, &r.destination_region) {
-                (Some(a), Some(b)) => Some(a != b),
-                _ => None,
-            };
-            let scope = if whole {
-                String::new()
-            } else if r.tag_filter {
-                " (only objects with the rule's tags)".to_owned()
-            } else {
-                format!(" (only prefix {:?})", r.prefix)
-            };
-            let (level, because, fix) = match other_region {
-                Some(true) if whole => (
-                    Coverage::Covered,
-                    format!(
-                        "replicated to s3://{} in {}{scope}",
-                        r.destination_bucket,
-                        r.destination_region.as_deref().unwrap_or_default()
-                    ),
-                    None,
-                ),
-                Some(false) => (
-                    Coverage::Partly,
-                    format!(
-                        "replicated to s3://{} in the same region ({}){scope}: a regional outage takes both",
-                        r.destination_bucket,
-                        facts.region.as_deref().unwrap_or_default()
-                    ),
-                    Some("replicate to a bucket in another region".to_owned()),
-                ),
-                None => (
-                    Coverage::Partly,
-                    format!(
-                        "replicated to s3://{}{scope}, whose region could not be read",
-                        r.destination_bucket
-                    ),
-                    Some(format!(
-                        "make sure s3://{} is in another region (grant s3:GetBucketLocation on it so the audit can tell)",
-                        r.destination_bucket
-                    )),
-                ),
-                Some(true) => (
-                    Coverage::Partly,
-                    format!(
-                        "replicated to s3://{} in {}{scope}",
-                        r.destination_bucket,
-                        r.destination_region.as_deref().unwrap_or_default()
-                    ),
-                    Some("replicate every key (a rule without a prefix or tag filter)".to_owned()),
-                ),
-            };
-            guards.push(with_replica(
-                Guard {
-                    level,
-                    because,
-                    fix,
-                },
-                r,
-                min,
-            ));
-        }
-        let mut fixes = Vec::new();
-        if !versioned {
-            fixes.push("enable versioning (replication needs it)".to_owned());
-        }
-        fixes.push(
-            "add replication to another region/account with delete-marker replication off"
-                .to_owned(),
-        );
-        rows.push(row(
-            Scenario::RegionFailure,
-            guards,
-            "no replication: the bucket is the only copy".to_owned(),
-            fixes,
-        ));
-    }
-    // 2. An object is deleted by accident.
-    rows.push(history_row(
-        Scenario::AccidentalDelete,
-        "a delete only adds a delete marker (`s3rewind undelete` brings the key back)",
-    ));
-    // 3. A version is deleted permanently.
-    {
-        let mut fixes = Vec::new();
-        if !versioned {
-            fixes.push("enable versioning".to_owned());
-        }
-        fixes.push("deny s3:DeleteObjectVersion (and s3:PutLifecycleConfiguration) in the bucket policy or enable Object Lock".to_owned());
-        fixes.push("or replicate to a bucket in another account".to_owned());
-        rows.push(row(
-            Scenario::PermanentVersionDelete,
-            if versioned {
-                version_guards_clone(&version_guards)
-            } else {
-                Vec::new()
-            },
-            if versioned {
-                "anyone allowed s3:DeleteObjectVersion (or s3:PutLifecycleConfiguration) can destroy the history".to_owned()
-            } else {
-                "without versioning there is no history: every delete and overwrite is final".to_owned()
-            },
-            fixes,
-        ));
-    }
-    // 4. Data is corrupted.
-    rows.push(history_row(
-        Scenario::Corruption,
-        "an overwrite keeps the previous version (`s3rewind scan` finds the damage, `restore --before-corruption` undoes it)",
-    ));
-    // 5. The bucket is deleted.
-    {
-        let mut guards = Vec::new();
-        if let Some(d) = facts.denial("s3:DeleteBucket") {
-            guards.push(Guard {
-                level: if d.unconditional() {
+        for r in self.facts.replication.iter().filter(|r| r.whole_bucket()) {
+            let other_account = r.destination_account.is_some();
+            // A same-account replica under COMPLIANCE retention keeps its versions even
+            // from whoever deletes them here.
+            let locked = r
+                .replica
+                .as_ref()
+                .filter(|x| x.status == ReplicaStatus::Read)
+                .and_then(|x| x.locked_for(min));
+            let guard = Guard {
+                level: if other_account || locked.is_some() {
                     Coverage::Covered
                 } else {
                     Coverage::Partly
                 },
-                because: if d.unconditional() {
-                    "the bucket policy denies s3:DeleteBucket to everyone (whoever can change the policy can lift it)".to_owned()
-                } else {
-                    format!(
-                        "the bucket policy denies s3:DeleteBucket, limited: {}",
-                        d.limits.join("; ")
-                    )
-                },
-                fix: (!d.unconditional()).then(|| {
-                    "make the s3:DeleteBucket denial apply to every principal".to_owned()
-                }),
-            });
-        }
-        if versioned {
-            // S3 deletes only an empty bucket: emptying a versioned bucket deletes every
-            // version, which the version guards stop.
-            for g in version_guards_clone(&version_guards) {
-                guards.push(Guard {
-                    because: format!(
-                        "{} (a bucket must be emptied before it is deleted)",
-                        g.because
+                because: match (&r.destination_account, locked) {
+                    (Some(a), _) => format!(
+                        "replicated to s3://{} in account {a}: a permanent delete here is not replicated there",
+                        r.destination_bucket
                     ),
-                    ..g
-                });
-            }
+                    (None, Some(d)) => format!(
+                        "replicated to s3://{}, whose Object Lock keeps every version {d} days (COMPLIANCE): a permanent delete here is not replicated, and no one can delete them there",
+                        r.destination_bucket
+                    ),
+                    (None, None) => format!(
+                        "replicated to s3://{} (no destination account named: probably this account, where whoever deletes versions here may delete them there)",
+                        r.destination_bucket
+                    ),
+                },
+                fix: (!other_account && locked.is_none()).then(|| {
+                    "replicate to a bucket in another account (with its own deny of s3:DeleteObjectVersion), or lock the replica with COMPLIANCE retention".to_owned()
+                }),
+            };
+            guards.push(with_replica(guard, r, min));
         }
-        rows.push(row(
-            Scenario::BucketDeleted,
-            guards,
-            "nothing stops the bucket being emptied and deleted, and no copy exists elsewhere"
-                .to_owned(),
-            vec![
-                "deny s3:DeleteBucket in the bucket policy".to_owned(),
-                "or enable Object Lock (a bucket with locked versions cannot be emptied)"
-                    .to_owned(),
-                "or replicate to a bucket in another account".to_owned(),
-            ],
-        ));
+        guards
     }
 
+    /// One replication rule against a regional failure.
+    fn region_guard(&self, r: &ReplicationRule) -> Guard {
+        let facts = self.facts;
+        let whole = r.whole_bucket();
+        let other_region = match (&facts.region, &r.destination_region) {
+            (Some(a), Some(b)) => Some(a != b),
+            _ => None,
+        };
+        let scope = if whole {
+            String::new()
+        } else if r.tag_filter {
+            " (only objects with the rule's tags)".to_owned()
+        } else {
+            format!(" (only prefix {:?})", r.prefix)
+        };
+        let (level, because, fix) = match other_region {
+            Some(true) if whole => (
+                Coverage::Covered,
+                format!(
+                    "replicated to s3://{} in {}{scope}",
+                    r.destination_bucket,
+                    r.destination_region.as_deref().unwrap_or_default()
+                ),
+                None,
+            ),
+            Some(false) => (
+                Coverage::Partly,
+                format!(
+                    "replicated to s3://{} in the same region ({}){scope}: a regional outage takes both",
+                    r.destination_bucket,
+                    facts.region.as_deref().unwrap_or_default()
+                ),
+                Some("replicate to a bucket in another region".to_owned()),
+            ),
+            None => (
+                Coverage::Partly,
+                format!(
+                    "replicated to s3://{}{scope}, whose region could not be read",
+                    r.destination_bucket
+                ),
+                Some(format!(
+                    "make sure s3://{} is in another region (grant s3:GetBucketLocation on it so the audit can tell)",
+                    r.destination_bucket
+                )),
+            ),
+            Some(true) => (
+                Coverage::Partly,
+                format!(
+                    "replicated to s3://{} in {}{scope}",
+                    r.destination_bucket,
+                    r.destination_region.as_deref().unwrap_or_default()
+                ),
+                Some("replicate every key (a rule without a prefix or tag filter)".to_owned()),
+            ),
+        };
+        with_replica(
+            Guard {
+                level,
+                because,
+                fix,
+            },
+            r,
+            self.min,
+        )
+    }
+}
+
+/// 1. The bucket or its region fails.
+fn region_failure(judge: &Judge) -> ScenarioCoverage {
+    let guards = judge
+        .facts
+        .replication
+        .iter()
+        .filter(|r| r.enabled)
+        .map(|r| judge.region_guard(r))
+        .collect();
+    let mut fixes = Vec::new();
+    if !judge.versioned {
+        fixes.push("enable versioning (replication needs it)".to_owned());
+    }
+    fixes.push(
+        "add replication to another region/account with delete-marker replication off".to_owned(),
+    );
+    row(
+        Scenario::RegionFailure,
+        guards,
+        "no replication: the bucket is the only copy".to_owned(),
+        fixes,
+    )
+}
+
+/// 2. An object is deleted by accident.
+fn accidental_delete(judge: &Judge) -> ScenarioCoverage {
+    judge.history_row(
+        Scenario::AccidentalDelete,
+        "a delete only adds a delete marker (`s3rewind undelete` brings the key back)",
+    )
+}
+
+/// 3. A version is deleted permanently.
+fn permanent_version_delete(judge: &Judge) -> ScenarioCoverage {
+    let versioned = judge.versioned;
+    let mut fixes = Vec::new();
+    if !versioned {
+        fixes.push("enable versioning".to_owned());
+    }
+    fixes.push("deny s3:DeleteObjectVersion (and s3:PutLifecycleConfiguration) in the bucket policy or enable Object Lock".to_owned());
+    fixes.push("or replicate to a bucket in another account".to_owned());
+    row(
+        Scenario::PermanentVersionDelete,
+        if versioned {
+            judge.version_guards.clone()
+        } else {
+            Vec::new()
+        },
+        if versioned {
+            "anyone allowed s3:DeleteObjectVersion (or s3:PutLifecycleConfiguration) can destroy the history".to_owned()
+        } else {
+            "without versioning there is no history: every delete and overwrite is final".to_owned()
+        },
+        fixes,
+    )
+}
+
+/// 4. Data is corrupted.
+fn corruption(judge: &Judge) -> ScenarioCoverage {
+    judge.history_row(
+        Scenario::Corruption,
+        "an overwrite keeps the previous version (`s3rewind scan` finds the damage, `restore --before-corruption` undoes it)",
+    )
+}
+
+/// 5. The bucket is deleted.
+fn bucket_deleted(judge: &Judge) -> ScenarioCoverage {
+    let mut guards = Vec::new();
+    if let Some(d) = judge.facts.denial("s3:DeleteBucket") {
+        guards.push(Guard {
+            level: if d.unconditional() {
+                Coverage::Covered
+            } else {
+                Coverage::Partly
+            },
+            because: if d.unconditional() {
+                "the bucket policy denies s3:DeleteBucket to everyone (whoever can change the policy can lift it)".to_owned()
+            } else {
+                format!(
+                    "the bucket policy denies s3:DeleteBucket, limited: {}",
+                    d.limits.join("; ")
+                )
+            },
+            fix: (!d.unconditional())
+                .then(|| "make the s3:DeleteBucket denial apply to every principal".to_owned()),
+        });
+    }
+    if judge.versioned {
+        // S3 deletes only an empty bucket: emptying a versioned bucket deletes every
+        // version, which the version guards stop.
+        for g in &judge.version_guards {
+            guards.push(Guard {
+                because: format!(
+                    "{} (a bucket must be emptied before it is deleted)",
+                    g.because
+                ),
+                ..g.clone()
+            });
+        }
+    }
+    row(
+        Scenario::BucketDeleted,
+        guards,
+        "nothing stops the bucket being emptied and deleted, and no copy exists elsewhere"
+            .to_owned(),
+        vec![
+            "deny s3:DeleteBucket in the bucket policy".to_owned(),
+            "or enable Object Lock (a bucket with locked versions cannot be emptied)".to_owned(),
+            "or replicate to a bucket in another account".to_owned(),
+        ],
+    )
+}
+
+/// What the audit says beside the matrix: configurations it could not read, replication
+/// and lifecycle details, public access, encryption.
+fn notes(judge: &Judge) -> Vec<String> {
+    let facts = judge.facts;
     let mut notes = Vec::new();
     for u in &facts.unreadable {
         notes.push(format!(
@@ -932,21 +1040,21 @@ pub fn audit(facts: &BucketFacts, options: &AuditOptions) -> AuditReport {
     if facts.replication.iter().any(|r| r.enabled) {
         notes.push("replication copies objects written after the rule was created; older objects need S3 Batch Replication".to_owned());
     }
-    if versioned && !facts.denied_always("s3:PutBucketVersioning") && !facts.mfa_delete {
+    if judge.versioned && !facts.denied_always("s3:PutBucketVersioning") && !facts.mfa_delete {
         notes.push("s3:PutBucketVersioning is not denied: versioning could be suspended, after which overwrites are final".to_owned());
     }
     for r in facts.lifecycle.iter().filter(|r| r.enabled) {
         if r.newer_noncurrent_versions.is_some_and(|n| n > 0) {
             notes.push(format!(
                 "lifecycle {} keeps the {} newest noncurrent versions past the expiration",
-                scope(r),
+                Judge::scope(r),
                 r.newer_noncurrent_versions.unwrap_or_default()
             ));
         }
         if let Some(d) = r.expiration_days {
             notes.push(format!(
                 "lifecycle {} expires current objects after {d} days (on a versioned bucket: adds delete markers)",
-                scope(r)
+                Judge::scope(r)
             ));
         }
     }
@@ -975,26 +1083,7 @@ pub fn audit(facts: &BucketFacts, options: &AuditOptions) -> AuditReport {
         )),
         None => notes.push("no default encryption is configured".to_owned()),
     }
-    let all_covered = rows.iter().all(|r| r.coverage == Coverage::Covered);
-    AuditReport {
-        schema: AUDIT_SCHEMA.to_owned(),
-        bucket: facts.bucket.clone(),
-        recovery_window_days: window,
-        scenarios: rows,
-        all_covered,
-        notes,
-        configuration: facts.clone(),
-    }
-}
-
-fn version_guards_clone(g: &[Guard]) -> Vec<Guard> {
-    g.iter()
-        .map(|g| Guard {
-            level: g.level,
-            because: g.because.clone(),
-            fix: g.fix.clone(),
-        })
-        .collect()
+    notes
 }
 
 /// `*` and `?` wildcards, as IAM matches actions (case-insensitive) and resources.
