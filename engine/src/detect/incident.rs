@@ -78,105 +78,161 @@ fn strength(family: Family) -> u8 {
     }
 }
 
+/// An incident being assembled from one group of signals: what each step of
+/// [`incident_of`] reads and adds to.
+struct Draft {
+    /// The group's span.
+    start: Ms,
+    end: Ms,
+    /// The strongest weight per signal family.
+    best: BTreeMap<Family, f64>,
+    /// The evidence, with its weight (sorted strongest first at the end).
+    evidence: Vec<(f64, String)>,
+    /// The changes in the incident: event id -> (label strength, kind).
+    labels: BTreeMap<usize, (u8, DamageKind)>,
+    /// Changes backed by strong evidence (see [`is_strong`]).
+    strong: BTreeSet<usize>,
+    /// Weak modifiers of the score (a new writer, a burst, storage classes changed).
+    modifiers: Vec<(f64, String)>,
+    /// Evidence lines that weigh nothing.
+    notes: Vec<String>,
+}
+
+/// What the content samples among an incident's changes say.
+struct ContentCheck {
+    /// Changes with a verdict.
+    checked: usize,
+    /// Of those, damaged.
+    bad: usize,
+    /// Changes metadata called encrypted, wrong-typed or overwritten, with a verdict.
+    claims_checked: usize,
+    /// Of those, damaged.
+    claims_bad: usize,
+}
+
+/// One group of signals as an incident, or `None` when it scores too low. The steps, in
+/// order: the signals' evidence and labels ([`Draft::of_signals`]); a new writer's
+/// other changes ([`Draft::join_new_writer`]); unsampled overwrites with the damaged
+/// samples' size signature ([`Draft::join_same_signature`]); the burst and
+/// storage-class modifiers; the score and confidence ([`Draft::score`]); the start moved
+/// to the first strongly supported write and the related changes joined
+/// ([`Draft::join_related`]); the affected keys ([`Draft::into_assembled`]).
 fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Assembled> {
-    let start = group.iter().map(|s| s.start).min()?;
-    let end = group.iter().map(|s| s.end).max()?;
-    // The strongest weight per signal type, and the evidence, strongest first.
-    let mut best: BTreeMap<Family, f64> = BTreeMap::new();
-    let mut evidence: Vec<(f64, String)> = Vec::new();
-    // event id -> (strength, kind)
-    let mut labels: BTreeMap<usize, (u8, DamageKind)> = BTreeMap::new();
-    // Changes backed by strong evidence (see [`is_strong`]).
-    // Damaged samples count once the group has enough of them, even when they fall in
-    // runs too small to weigh on their own (a slow attack sampled sparsely).
-    let content_keys: BTreeSet<usize> = group
-        .iter()
-        .filter(|s| s.family == Family::Content)
-        .flat_map(|s| s.events.iter().map(|&(id, _)| ctx.events[id].key))
-        .collect();
-    let content_strong = content_keys.len() >= ctx.opts.min_content_keys.max(1);
-    let mut strong: BTreeSet<usize> = BTreeSet::new();
-    // Weak size patterns that no damaged sample backs (ordinary edits change sizes all
-    // the time): folded into one line of evidence when there are several.
-    let mut quiet: Vec<&Signal> = Vec::new();
-    let mut backed_sizes: Vec<&Signal> = Vec::new();
-    for s in &group {
-        let counts = match s.family {
-            Family::Content => content_strong,
-            f => is_strong(f) && s.weight > 0.0,
+    let mut draft = Draft::of_signals(ctx, judged, &group)?;
+    draft.join_new_writer(ctx);
+    draft.join_same_signature(ctx, judged);
+    draft.add_burst_and_class(ctx);
+    let content = ContentCheck::of(judged, &draft.labels);
+    let (score, confidence) = draft.score(ctx, &content)?;
+    draft.join_related(ctx);
+    draft.into_assembled(ctx, judged, score, confidence, &content)
+}
+
+impl Draft {
+    /// The group's span, the strongest weight per family, the evidence (size patterns
+    /// folded), every change labelled with its strongest kind, and the strong ones.
+    fn of_signals(ctx: &Ctx<'_>, judged: &Judged, group: &[Signal]) -> Option<Draft> {
+        let mut d = Draft {
+            start: group.iter().map(|s| s.start).min()?,
+            end: group.iter().map(|s| s.end).max()?,
+            best: BTreeMap::new(),
+            evidence: Vec::new(),
+            labels: BTreeMap::new(),
+            strong: BTreeSet::new(),
+            modifiers: Vec::new(),
+            notes: Vec::new(),
         };
-        if counts {
-            strong.extend(s.events.iter().map(|&(id, _)| id));
+        // Damaged samples count once the group has enough of them, even when they fall
+        // in runs too small to weigh on their own (a slow attack sampled sparsely).
+        let content_keys: BTreeSet<usize> = group
+            .iter()
+            .filter(|s| s.family == Family::Content)
+            .flat_map(|s| s.events.iter().map(|&(id, _)| ctx.events[id].key))
+            .collect();
+        let content_strong = content_keys.len() >= ctx.opts.min_content_keys.max(1);
+        // Weak size patterns that no damaged sample backs (ordinary edits change sizes
+        // all the time): folded into one line of evidence when there are several.
+        let mut quiet: Vec<&Signal> = Vec::new();
+        let mut backed_sizes: Vec<&Signal> = Vec::new();
+        for s in group {
+            let counts = match s.family {
+                Family::Content => content_strong,
+                f => is_strong(f) && s.weight > 0.0,
+            };
+            if counts {
+                d.strong.extend(s.events.iter().map(|&(id, _)| id));
+            }
+            let w = d.best.entry(s.family).or_insert(0.0);
+            *w = w.max(s.weight);
+            if !matches!(s.family, Family::CommonDelta | Family::SizeCollapse) {
+                d.evidence.push((s.weight, s.evidence.clone()));
+            } else if backed(ctx, judged, s) {
+                backed_sizes.push(s);
+            } else {
+                quiet.push(s);
+            }
+            for &(id, kind) in &s.events {
+                let st = strength(s.family);
+                d.labels
+                    .entry(id)
+                    .and_modify(|l| {
+                        if (st, std::cmp::Reverse(kind)) > (l.0, std::cmp::Reverse(l.1)) {
+                            *l = (st, kind);
+                        }
+                    })
+                    .or_insert((st, kind));
+            }
         }
-        let w = best.entry(s.family).or_insert(0.0);
-        *w = w.max(s.weight);
-        if !matches!(s.family, Family::CommonDelta | Family::SizeCollapse) {
-            evidence.push((s.weight, s.evidence.clone()));
-        } else if backed(ctx, judged, s) {
-            backed_sizes.push(s);
-        } else {
-            quiet.push(s);
-        }
-        for &(id, kind) in &s.events {
-            let st = strength(s.family);
-            labels
-                .entry(id)
-                .and_modify(|l| {
-                    if (st, std::cmp::Reverse(kind)) > (l.0, std::cmp::Reverse(l.1)) {
-                        *l = (st, kind);
-                    }
-                })
-                .or_insert((st, kind));
-        }
+        fold_size_patterns(
+            &mut d.evidence,
+            &quiet,
+            2,
+            "that content does not back (sizes change alike on ordinary edits too)",
+        );
+        fold_size_patterns(
+            &mut d.evidence,
+            &backed_sizes,
+            3,
+            "among overwrites whose sampled content looks damaged",
+        );
+        Some(d)
     }
 
-    fold_size_patterns(
-        &mut evidence,
-        &quiet,
-        2,
-        "that content does not back (sizes change alike on ordinary edits too)",
-    );
-    fold_size_patterns(
-        &mut evidence,
-        &backed_sizes,
-        3,
-        "among overwrites whose sampled content looks damaged",
-    );
-
-    // A new writer among the damaging changes; if it made at least half of them, all its
-    // changes near the incident join it.
-    let mut per_owner: BTreeMap<&str, usize> = BTreeMap::new();
-    for &id in labels.keys() {
-        if let Some(o) = ctx.owner(id) {
-            *per_owner.entry(o).or_default() += 1;
+    /// A new writer among the damaging changes is a modifier; if it made at least half
+    /// of them, all its changes near the incident join it.
+    fn join_new_writer(&mut self, ctx: &Ctx<'_>) {
+        let mut per_owner: BTreeMap<&str, usize> = BTreeMap::new();
+        for &id in self.labels.keys() {
+            if let Some(o) = ctx.owner(id) {
+                *per_owner.entry(o).or_default() += 1;
+            }
         }
-    }
-    let new_owners: Vec<(&str, usize)> = per_owner
-        .iter()
-        .filter(|(o, _)| ctx.is_new_owner(o))
-        .map(|(&o, &n)| (o, n))
-        .collect();
-    let mut modifiers: Vec<(f64, String)> = Vec::new();
-    let mut modifiers_note: Vec<String> = Vec::new();
-    if !new_owners.is_empty() && !best.contains_key(&Family::NewWriter) {
-        let names: Vec<String> = new_owners.iter().map(|(o, _)| format!("{o:?}")).collect();
-        modifiers.push((
-            0.3,
-            format!("made by a writer never seen before: {}", names.join(", ")),
-        ));
-    }
-    let total = labels.len();
-    let overwrite_kind = dominant_overwrite_kind(ctx, &labels);
-    for (owner, n) in &new_owners {
-        if n * 2 < total {
-            continue;
+        let new_owners: Vec<(&str, usize)> = per_owner
+            .iter()
+            .filter(|(o, _)| ctx.is_new_owner(o))
+            .map(|(&o, &n)| (o, n))
+            .collect();
+        if !new_owners.is_empty() && !self.best.contains_key(&Family::NewWriter) {
+            let names: Vec<String> = new_owners.iter().map(|(o, _)| format!("{o:?}")).collect();
+            self.modifiers.push((
+                0.3,
+                format!("made by a writer never seen before: {}", names.join(", ")),
+            ));
         }
-        if let Some((_, ids)) = ctx.new_owner_events.iter().find(|(o, _)| o == owner) {
-            let lo = start.saturating_sub(ctx.gap);
-            let hi = end.saturating_add(ctx.gap);
+        let total = self.labels.len();
+        let overwrite_kind = dominant_overwrite_kind(ctx, &self.labels);
+        for (owner, n) in &new_owners {
+            if n * 2 < total {
+                continue;
+            }
+            let Some((_, ids)) = ctx.new_owner_events.iter().find(|(o, _)| o == owner) else {
+                continue;
+            };
+            let lo = self.start.saturating_sub(ctx.gap);
+            let hi = self.end.saturating_add(ctx.gap);
             for &id in ids {
                 let t = ctx.events[id].t;
-                if t < lo || t > hi || labels.contains_key(&id) {
+                if t < lo || t > hi || self.labels.contains_key(&id) {
                     continue;
                 }
                 let kind = match ctx.events[id].change {
@@ -185,258 +241,301 @@ fn incident_of(ctx: &Ctx<'_>, judged: &Judged, group: Vec<Signal>) -> Option<Ass
                     Change::Create => DamageKind::Planted,
                     Change::DeleteAgain => continue,
                 };
-                labels.insert(id, (0, kind));
+                self.labels.insert(id, (0, kind));
             }
         }
     }
 
-    // Content-confirmed damage usually has a size signature (same size for a stream
-    // cipher, +N for a header): unsampled overwrites by the same writers near the
-    // incident with that signature join it, so a sampling budget does not leave victims
-    // (or the true start) out.
-    let strong_start = strong.iter().map(|&id| ctx.events[id].t).min();
-    let expanded = expand_by_signature(
-        ctx,
-        judged,
-        &mut labels,
-        &mut strong,
-        strong_start.unwrap_or(start),
-        end,
-    );
-    if expanded > 0 {
-        modifiers_note.push(format!(
-            "{expanded} unsampled overwrites by the same writers with the same size change as the damaged samples were included"
-        ));
-    }
-
-    // Burst and storage-class modifiers.
-    if let Some(b) = ctx.bursts_between(start, end).max_by_key(|b| b.count) {
-        modifiers.push((
-            0.25,
-            format!(
-                "burst: {} overwrites and deletes in {} at {}; the busiest earlier bin had {}",
-                b.count,
-                fmt_duration(ctx.bin_ms()),
-                fmt_bin_start(b.start, ctx.bin_ms()),
-                b.earlier_peak
-            ),
-        ));
-    }
-    let overwrites: Vec<usize> = labels
-        .keys()
-        .copied()
-        .filter(|&id| ctx.events[id].change == Change::Overwrite)
-        .collect();
-    let class_changed = overwrites
-        .iter()
-        .filter(|&&id| {
-            let (v, p) = (ctx.ver(id), ctx.prev(id));
-            matches!((&v.storage_class, p.and_then(|p| p.storage_class.as_ref())), (Some(a), Some(b)) if a != b)
-        })
-        .count();
-    if class_changed >= ctx.opts.min_keys && class_changed * 2 >= overwrites.len() {
-        modifiers.push((
-            0.15,
-            format!("{class_changed} overwrites also changed the storage class"),
-        ));
-    }
-
-    // Content: confirmation (damaged samples anywhere in the incident) or contradiction
-    // (the changes metadata called encrypted, wrong-typed or overwritten look healthy;
-    // content has nothing to say about truncation, deletes or new keys).
-    let mut checked = 0usize;
-    let mut bad = 0usize;
-    let mut claims_checked = 0usize;
-    let mut claims_bad = 0usize;
-    for (&id, &(_, kind)) in &labels {
-        match judged.get(id) {
-            Some(Verdict::Unknown) | None => {}
-            Some(v) => {
-                checked += 1;
-                bad += usize::from(v.is_bad());
-                if matches!(
-                    kind,
-                    DamageKind::Encrypted | DamageKind::WrongType | DamageKind::Overwritten
-                ) {
-                    claims_checked += 1;
-                    claims_bad += usize::from(v.is_bad());
-                }
-            }
+    /// Content-confirmed damage usually has a size signature (same size for a stream
+    /// cipher, +N for a header): unsampled overwrites by the same writers near the
+    /// incident with that signature join it, so a sampling budget does not leave victims
+    /// (or the true start) out.
+    fn join_same_signature(&mut self, ctx: &Ctx<'_>, judged: &Judged) {
+        let strong_start = self.strong.iter().map(|&id| ctx.events[id].t).min();
+        let expanded = expand_by_signature(
+            ctx,
+            judged,
+            &mut self.labels,
+            &mut self.strong,
+            strong_start.unwrap_or(self.start),
+            self.end,
+        );
+        if expanded > 0 {
+            self.notes.push(format!(
+                "{expanded} unsampled overwrites by the same writers with the same size change as the damaged samples were included"
+            ));
         }
     }
 
-    // Strong evidence counts in full; content that contradicts the metadata discounts
-    // only the weak part (a burst of damaged samples is an incident on its own).
-    let mut keep_strong = 1.0;
-    let mut keep_weak = 1.0;
-    for (f, w) in &best {
-        if is_strong(*f) {
-            keep_strong *= 1.0 - w.clamp(0.0, 1.0);
-        } else {
+    /// The burst and storage-class modifiers.
+    fn add_burst_and_class(&mut self, ctx: &Ctx<'_>) {
+        if let Some(b) = ctx
+            .bursts_between(self.start, self.end)
+            .max_by_key(|b| b.count)
+        {
+            self.modifiers.push((
+                0.25,
+                format!(
+                    "burst: {} overwrites and deletes in {} at {}; the busiest earlier bin had {}",
+                    b.count,
+                    fmt_duration(ctx.bin_ms()),
+                    fmt_bin_start(b.start, ctx.bin_ms()),
+                    b.earlier_peak
+                ),
+            ));
+        }
+        let overwrites: Vec<usize> = self
+            .labels
+            .keys()
+            .copied()
+            .filter(|&id| ctx.events[id].change == Change::Overwrite)
+            .collect();
+        let class_changed = overwrites
+            .iter()
+            .filter(|&&id| {
+                let (v, p) = (ctx.ver(id), ctx.prev(id));
+                matches!((&v.storage_class, p.and_then(|p| p.storage_class.as_ref())), (Some(a), Some(b)) if a != b)
+            })
+            .count();
+        if class_changed >= ctx.opts.min_keys && class_changed * 2 >= overwrites.len() {
+            self.modifiers.push((
+                0.15,
+                format!("{class_changed} overwrites also changed the storage class"),
+            ));
+        }
+    }
+
+    /// The score and the confidence; `None` below `--min-score`. Strong evidence counts
+    /// in full; content that contradicts the metadata discounts only the weak part (a
+    /// burst of damaged samples is an incident on its own).
+    fn score(&mut self, ctx: &Ctx<'_>, content: &ContentCheck) -> Option<(f64, Confidence)> {
+        let mut keep_strong = 1.0;
+        let mut keep_weak = 1.0;
+        for (f, w) in &self.best {
+            if is_strong(*f) {
+                keep_strong *= 1.0 - w.clamp(0.0, 1.0);
+            } else {
+                keep_weak *= 1.0 - w.clamp(0.0, 1.0);
+            }
+        }
+        for (w, _) in &self.modifiers {
             keep_weak *= 1.0 - w.clamp(0.0, 1.0);
         }
+        let mut weak_score = 1.0 - keep_weak;
+        let (claims_checked, claims_bad) = (content.claims_checked, content.claims_bad);
+        if claims_checked >= 3 && claims_bad * 5 < claims_checked {
+            weak_score *= 0.4;
+            self.evidence.push((
+                0.0,
+                format!(
+                    "content contradicts it: only {claims_bad} of {claims_checked} sampled versions look damaged"
+                ),
+            ));
+        }
+        let score = 1.0 - keep_strong * (1.0 - weak_score);
+        self.evidence.extend(self.modifiers.iter().cloned());
+        self.evidence.extend(self.notes.drain(..).map(|n| (0.0, n)));
+        let score = (score * 1000.0).round() / 1000.0;
+        if score < ctx.opts.min_score {
+            return None;
+        }
+        let confirmed =
+            content.bad >= ctx.opts.min_content_keys && content.bad * 2 >= content.checked;
+        let independent = self
+            .best
+            .iter()
+            .any(|(f, w)| *f != Family::Content && *w > 0.0)
+            || !self.modifiers.is_empty();
+        let confidence = if confirmed && independent {
+            Confidence::High
+        } else if score >= 0.6 || confirmed {
+            Confidence::Medium
+        } else {
+            Confidence::Low
+        };
+        Some((score, confidence))
     }
-    for (w, _) in &modifiers {
-        keep_weak *= 1.0 - w.clamp(0.0, 1.0);
-    }
-    let mut weak_score = 1.0 - keep_weak;
-    if claims_checked >= 3 && claims_bad * 5 < claims_checked {
-        weak_score *= 0.4;
-        evidence.push((
-            0.0,
-            format!(
-                "content contradicts it: only {claims_bad} of {claims_checked} sampled versions look damaged"
-            ),
-        ));
-    }
-    let score = 1.0 - keep_strong * (1.0 - weak_score);
-    evidence.extend(modifiers.iter().cloned());
-    evidence.extend(modifiers_note.into_iter().map(|n| (0.0, n)));
-    let score = (score * 1000.0).round() / 1000.0;
-    if score < ctx.opts.min_score {
-        return None;
-    }
-    let confirmed = bad >= ctx.opts.min_content_keys && bad * 2 >= checked;
-    let independent =
-        best.iter().any(|(f, w)| *f != Family::Content && *w > 0.0) || !modifiers.is_empty();
-    let confidence = if confirmed && independent {
-        Confidence::High
-    } else if score >= 0.6 || confirmed {
-        Confidence::Medium
-    } else {
-        Confidence::Low
-    };
 
-    // The start is the earliest strongly supported write: changes only weak signals
-    // flagged before it (ordinary edits that happened to change sizes alike, a new
-    // writer's earlier work) are not part of the incident, so that a restore keeps them.
-    if let Some(first) = strong.iter().map(|&id| ctx.events[id].t).min() {
-        let before = labels.len();
-        labels.retain(|&id, _| strong.contains(&id) || ctx.events[id].t >= first);
-        let dropped = before - labels.len();
-        if dropped > 0 {
+    /// The start moved to the earliest strongly supported write, then what belongs with
+    /// the incident joined: its writers' deletions, renamed originals and planted copies,
+    /// ransom notes.
+    fn join_related(&mut self, ctx: &Ctx<'_>) {
+        let evidence = &mut self.evidence;
+        // Changes only weak signals flagged before the first strong one (ordinary edits
+        // that happened to change sizes alike, a new writer's earlier work) are not part
+        // of the incident, so that a restore keeps them.
+        if let Some(first) = self.strong.iter().map(|&id| ctx.events[id].t).min() {
+            let before = self.labels.len();
+            let strong = &self.strong;
+            self.labels
+                .retain(|&id, _| strong.contains(&id) || ctx.events[id].t >= first);
+            let dropped = before - self.labels.len();
+            if dropped > 0 {
+                evidence.push((
+                    0.0,
+                    format!(
+                        "{dropped} earlier changes flagged only by metadata were left out: the incident starts at its first strongly supported write ({})",
+                        fmt_t(first)
+                    ),
+                ));
+            }
+        }
+        // Deletions by the incident's writers within its span are part of it.
+        let joined = join_deletes(ctx, &mut self.labels);
+        if joined > 0 {
             evidence.push((
                 0.0,
                 format!(
-                    "{dropped} earlier changes flagged only by metadata were left out: the incident starts at its first strongly supported write ({})",
-                    fmt_t(first)
+                    "{joined} deletions by the incident's writers during it joined the incident"
+                ),
+            ));
+        }
+        // A flagged `X<suffix>` whose `X` got a delete marker near the incident is a
+        // renamed copy, however few there are: `--per-key` removes the copy, so it must
+        // bring `X` back too.
+        let floor = self
+            .strong
+            .iter()
+            .map(|&id| ctx.events[id].t)
+            .min()
+            .unwrap_or(Ms::MIN);
+        let (originals, copies) = join_rename_pairs(ctx, &mut self.labels, floor);
+        if originals + copies > 0 {
+            let mut parts = Vec::new();
+            if originals > 0 {
+                parts.push(format!(
+                    "{originals} keys deleted while a flagged copy named after them appeared (renamed)"
+                ));
+            }
+            if copies > 0 {
+                parts.push(format!(
+                    "{copies} copies named after flagged keys that were deleted as they appeared (planted)"
+                ));
+            }
+            evidence.push((0.0, format!("{} joined the incident", parts.join(" and "))));
+        }
+        // Ransom notes: new keys named like one, written during the incident.
+        if let Some((n, example)) = join_notes(ctx, &mut self.labels) {
+            evidence.push((
+                0.0,
+                format!(
+                    "{n} new keys named like ransom notes appeared during the incident (e.g. {example})"
                 ),
             ));
         }
     }
 
-    // Deletions by the incident's writers within its span are part of it.
-    let joined = join_deletes(ctx, &mut labels);
-    if joined > 0 {
-        evidence.push((
-            0.0,
-            format!("{joined} deletions by the incident's writers during it joined the incident"),
-        ));
-    }
-
-    // A flagged `X<suffix>` whose `X` got a delete marker near the incident is a renamed
-    // copy, however few there are: `--per-key` removes the copy, so it must bring `X`
-    // back too.
-    let floor = strong
-        .iter()
-        .map(|&id| ctx.events[id].t)
-        .min()
-        .unwrap_or(Ms::MIN);
-    let (originals, copies) = join_rename_pairs(ctx, &mut labels, floor);
-    if originals + copies > 0 {
-        let mut parts = Vec::new();
-        if originals > 0 {
-            parts.push(format!(
-                "{originals} keys deleted while a flagged copy named after them appeared (renamed)"
-            ));
+    /// The incident: each affected key at its oldest flagged entry in list order, with
+    /// its last good version; its writers, kinds and evidence (strongest first).
+    fn into_assembled(
+        mut self,
+        ctx: &Ctx<'_>,
+        judged: &Judged,
+        score: f64,
+        confidence: Confidence,
+        content: &ContentCheck,
+    ) -> Option<Assembled> {
+        let labels = &self.labels;
+        let mut first: BTreeMap<usize, (usize, (u8, DamageKind))> = BTreeMap::new(); // key -> (event, label)
+        for (&id, &label) in labels {
+            let e = &ctx.events[id];
+            first
+                .entry(e.key)
+                .and_modify(|f| {
+                    let fe = &ctx.events[f.0];
+                    if e.idx > fe.idx {
+                        *f = (id, label);
+                    }
+                })
+                .or_insert((id, label));
         }
-        if copies > 0 {
-            parts.push(format!(
-                "{copies} copies named after flagged keys that were deleted as they appeared (planted)"
-            ));
-        }
-        evidence.push((0.0, format!("{} joined the incident", parts.join(" and "))));
-    }
-
-    // Ransom notes: new keys named like one, written during the incident.
-    let notes = join_notes(ctx, &mut labels);
-    if let Some((n, example)) = notes {
-        evidence.push((
-            0.0,
-            format!(
-                "{n} new keys named like ransom notes appeared during the incident (e.g. {example})"
-            ),
-        ));
-    }
-
-    // Affected keys: each key's oldest flagged entry in list order.
-    let mut first: BTreeMap<usize, (usize, (u8, DamageKind))> = BTreeMap::new(); // key -> (event, label)
-    for (&id, &label) in &labels {
-        let e = &ctx.events[id];
-        first
-            .entry(e.key)
-            .and_modify(|f| {
-                let fe = &ctx.events[f.0];
-                if e.idx > fe.idx {
-                    *f = (id, label);
+        let mut writers: Vec<String> = labels
+            .keys()
+            .filter_map(|&id| ctx.owner(id).map(str::to_owned))
+            .collect();
+        writers.sort();
+        writers.dedup();
+        let keys: Vec<AffectedKey> = first
+            .values()
+            .map(|&(id, (_, kind))| {
+                let v = ctx.ver(id);
+                let good = ctx.prev(id).filter(|p| !p.delete_marker);
+                AffectedKey {
+                    key: ctx.key(id).to_owned(),
+                    kind,
+                    first_bad_version: v.version_id.to_string(),
+                    first_bad_at: v.last_modified,
+                    last_good_version: good.map(|g| g.version_id.to_string()),
+                    last_good_at: good.map(|g| g.last_modified),
+                    content: match judged.get(id) {
+                        Some(Verdict::Encrypted(r) | Verdict::WrongType(r)) => Some(r.clone()),
+                        Some(Verdict::Invalid) => Some("rejected by the validator".to_owned()),
+                        _ => None,
+                    },
                 }
             })
-            .or_insert((id, label));
-    }
-    let mut writers: Vec<String> = labels
-        .keys()
-        .filter_map(|&id| ctx.owner(id).map(str::to_owned))
-        .collect();
-    writers.sort();
-    writers.dedup();
-    let keys: Vec<AffectedKey> = first
-        .values()
-        .map(|&(id, (_, kind))| {
-            let v = ctx.ver(id);
-            let good = ctx.prev(id).filter(|p| !p.delete_marker);
-            AffectedKey {
-                key: ctx.key(id).to_owned(),
-                kind,
-                first_bad_version: v.version_id.to_string(),
-                first_bad_at: v.last_modified,
-                last_good_version: good.map(|g| g.version_id.to_string()),
-                last_good_at: good.map(|g| g.last_modified),
-                content: match judged.get(id) {
-                    Some(Verdict::Encrypted(r) | Verdict::WrongType(r)) => Some(r.clone()),
-                    Some(Verdict::Invalid) => Some("rejected by the validator".to_owned()),
-                    _ => None,
-                },
-            }
+            .collect();
+        let start_at = keys.iter().map(|k| k.first_bad_at).min()?;
+        let end_ms = labels
+            .keys()
+            .map(|&id| ctx.events[id].t)
+            .max()
+            .unwrap_or(self.end)
+            .max(start_at.timestamp_millis());
+        let mut kinds: Vec<DamageKind> = keys.iter().map(|k| k.kind).collect();
+        kinds.sort();
+        kinds.dedup();
+        self.evidence
+            .sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        let events: Vec<usize> = labels.keys().copied().collect();
+        Some(Assembled {
+            incident: Incident {
+                id: 0,
+                start: start_at,
+                end: to_time(end_ms),
+                kinds,
+                confidence,
+                score,
+                evidence: self.evidence.into_iter().map(|(_, e)| e).collect(),
+                writers,
+                content_checked: content.checked,
+                content_bad: content.bad,
+                keys,
+            },
+            events,
         })
-        .collect();
-    let start_at = keys.iter().map(|k| k.first_bad_at).min()?;
-    let end_ms = labels
-        .keys()
-        .map(|&id| ctx.events[id].t)
-        .max()
-        .unwrap_or(end)
-        .max(start_at.timestamp_millis());
-    let mut kinds: Vec<DamageKind> = keys.iter().map(|k| k.kind).collect();
-    kinds.sort();
-    kinds.dedup();
-    evidence.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    let events: Vec<usize> = labels.keys().copied().collect();
-    Some(Assembled {
-        incident: Incident {
-            id: 0,
-            start: start_at,
-            end: to_time(end_ms),
-            kinds,
-            confidence,
-            score,
-            evidence: evidence.into_iter().map(|(_, e)| e).collect(),
-            writers,
-            content_checked: checked,
-            content_bad: bad,
-            keys,
-        },
-        events,
-    })
+    }
+}
+
+impl ContentCheck {
+    /// Content's confirmation (damaged samples anywhere in the incident) or
+    /// contradiction (the changes metadata called encrypted, wrong-typed or overwritten
+    /// look healthy; content has nothing to say about truncation, deletes or new keys).
+    fn of(judged: &Judged, labels: &BTreeMap<usize, (u8, DamageKind)>) -> ContentCheck {
+        let mut c = ContentCheck {
+            checked: 0,
+            bad: 0,
+            claims_checked: 0,
+            claims_bad: 0,
+        };
+        for (&id, &(_, kind)) in labels {
+            match judged.get(id) {
+                Some(Verdict::Unknown) | None => {}
+                Some(v) => {
+                    c.checked += 1;
+                    c.bad += usize::from(v.is_bad());
+                    if matches!(
+                        kind,
+                        DamageKind::Encrypted | DamageKind::WrongType | DamageKind::Overwritten
+                    ) {
+                        c.claims_checked += 1;
+                        c.claims_bad += usize::from(v.is_bad());
+                    }
+                }
+            }
+        }
+        c
+    }
 }
 
 /// Add the evidence of size-pattern signals: one line each, or one line for all of them
