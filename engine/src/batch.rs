@@ -11,6 +11,7 @@
 //! Batch Operations copies unconditionally: the destination check of [`Expect`](crate::Expect)
 //! that `apply` makes before each write does not happen for the tasks it runs.
 
+pub mod reconcile;
 pub mod report;
 
 use crate::keys::encode_key;

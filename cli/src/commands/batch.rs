@@ -23,18 +23,16 @@ use crate::batch::{
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::journal::{self, Done, Journal, Line, Op};
 use crate::listing::list_bucket;
-use crate::output::human_bytes;
+use crate::output::{Printer, human_bytes};
 use crate::pipeline::{App, rfc3339};
 use crate::s3::{Control, ErrorKind, JobInfo, JobRequest, S3Error};
-use chrono::{DateTime, Utc};
-use s3rewind_engine::batch::report::{
-    Found, Listed, MatchedBy, find_copy, parse_report_manifest, parse_report_rows,
-};
-use s3rewind_engine::batch::with_actions;
-use s3rewind_engine::keys::{encode_key, form_decode};
-use s3rewind_engine::{Action, CopyAction, RestorePlan, Version, parse_s3_uri};
+use chrono::Utc;
+use s3rewind_engine::batch::reconcile::{self, Comparison, JobReport, Outcome, Task};
+use s3rewind_engine::batch::report::{parse_report_manifest, parse_report_rows};
+use s3rewind_engine::keys::form_decode;
+use s3rewind_engine::{Action, CopyAction, RestorePlan, parse_s3_uri};
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 /// The name and version of `batch submit --output json`'s document.
@@ -275,31 +273,7 @@ async fn submit_cmd(app: &App, args: &BatchSubmitArgs) -> CliResult<Exit> {
     }
     let hold = !args.run_now;
     if !new.is_empty() && !args.yes {
-        let tasks: u64 = new.iter().map(|j| j.files.tasks).sum();
-        let targets: BTreeSet<String> = new
-            .iter()
-            .map(|j| bucket_of_arn(&j.files.request.operation.s3_put_object_copy.target_resource))
-            .collect();
-        let question = format!(
-            "Create {} S3 Batch Operations job(s) in account {}: {tasks} copies onto s3://{} (Batch Operations copies without checking the destination first){}. Proceed?",
-            new.len(),
-            new[0].account,
-            targets.into_iter().collect::<Vec<_>>().join(", s3://"),
-            if hold {
-                "; each job then waits for your confirmation"
-            } else {
-                "; the jobs start at once (--run-now)"
-            }
-        );
-        match printer.confirm(&question) {
-            Some(true) => {}
-            Some(false) => return Err(CliError::refused("not confirmed; nothing was written")),
-            None => {
-                return Err(CliError::refused(
-                    "creating Batch Operations jobs needs confirmation, and stdin is not a terminal; review DIR's create-job-*.json and re-run with --yes; nothing was written",
-                ));
-            }
-        }
+        confirm_submission(printer, &new, hold)?;
     }
     let control = if new.is_empty() {
         None
@@ -317,65 +291,7 @@ async fn submit_cmd(app: &App, args: &BatchSubmitArgs) -> CliResult<Exit> {
         let (job_id, etag, submitted) = match (&j.already, &control) {
             (Some(a), _) => (a.job_id.clone(), a.manifest_etag.clone(), false),
             (None, Some(control)) => {
-                let crate::bucket::PutReply { etag, version_id } = app
-                    .endpoint
-                    .bucket(&j.manifest_bucket)
-                    .put(&j.manifest_key, j.files.manifest.clone(), "text/csv")
-                    .await
-                    .map_err(|e| from_s3(e, &j.manifest_bucket))?;
-                printer.info(format!(
-                    "uploaded {} to s3://{}/{} (ETag {etag})",
-                    j.files.manifest_path.display(),
-                    j.manifest_bucket,
-                    j.manifest_key
-                ));
-                let token = r.client_request_token.clone().unwrap_or_else(|| {
-                    request_token(&[
-                        &j.account,
-                        &j.manifest_arn,
-                        &etag,
-                        &j.files.class,
-                        &copy.target_resource,
-                    ])
-                });
-                let request = JobRequest {
-                    account_id: j.account.clone(),
-                    client_request_token: token.clone(),
-                    confirmation_required: r.confirmation_required && hold,
-                    description: r.description.clone(),
-                    priority: r.priority,
-                    role_arn: j.role_arn.clone(),
-                    target_resource: copy.target_resource.clone(),
-                    metadata_directive: copy.metadata_directive.clone(),
-                    storage_class: copy.storage_class.clone(),
-                    manifest_arn: j.manifest_arn.clone(),
-                    manifest_etag: etag.clone(),
-                    manifest_version_id: version_id,
-                    manifest_fields: r.manifest.spec.fields.clone(),
-                    report_bucket: j.report_bucket.clone(),
-                    report_prefix: j.report_prefix.clone(),
-                    report_scope: r.report.report_scope.clone(),
-                };
-                let job_id = control.create_job(&request).await.map_err(from_control)?;
-                recorded.jobs.push(SubmittedJob {
-                    job_id: job_id.clone(),
-                    account_id: j.account.clone(),
-                    class: j.files.class.clone(),
-                    manifest_file: j
-                        .files
-                        .manifest_path
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                    manifest_arn: j.manifest_arn.clone(),
-                    manifest_etag: etag.clone(),
-                    tasks: j.files.tasks,
-                    report_bucket: j.report_bucket.clone(),
-                    report_prefix: j.report_prefix.clone(),
-                    client_request_token: token,
-                    submitted_at: Utc::now(),
-                });
-                recorded.write(dir)?;
+                let (job_id, etag) = submit(app, control, j, hold, &mut recorded, dir).await?;
                 (job_id, etag, true)
             }
             (None, None) => unreachable!("a client exists when a job is new"),
@@ -423,6 +339,111 @@ async fn submit_cmd(app: &App, args: &BatchSubmitArgs) -> CliResult<Exit> {
         "jobs_file": dir.join(crate::batch::JOBS_FILE),
     }));
     Ok(Exit::Ok)
+}
+
+/// Ask before creating jobs (unless `--yes`): how many, in which account, onto which
+/// buckets, and whether they start at once.
+fn confirm_submission(printer: &Printer, new: &[&ToSubmit], hold: bool) -> CliResult<()> {
+    let tasks: u64 = new.iter().map(|j| j.files.tasks).sum();
+    let targets: BTreeSet<String> = new
+        .iter()
+        .map(|j| bucket_of_arn(&j.files.request.operation.s3_put_object_copy.target_resource))
+        .collect();
+    let question = format!(
+        "Create {} S3 Batch Operations job(s) in account {}: {tasks} copies onto s3://{} (Batch Operations copies without checking the destination first){}. Proceed?",
+        new.len(),
+        new[0].account,
+        targets.into_iter().collect::<Vec<_>>().join(", s3://"),
+        if hold {
+            "; each job then waits for your confirmation"
+        } else {
+            "; the jobs start at once (--run-now)"
+        }
+    );
+    match printer.confirm(&question) {
+        Some(true) => Ok(()),
+        Some(false) => Err(CliError::refused("not confirmed; nothing was written")),
+        None => Err(CliError::refused(
+            "creating Batch Operations jobs needs confirmation, and stdin is not a terminal; review DIR's create-job-*.json and re-run with --yes; nothing was written",
+        )),
+    }
+}
+
+/// Submit one job: upload its manifest (the request gets the upload's real ETag), create
+/// the job (its idempotency token derived from the request, so a submission interrupted
+/// between the two is repeated without a second job) and record it in `DIR/jobs.json`.
+/// Returns the job id and the manifest's ETag.
+async fn submit(
+    app: &App,
+    control: &Control,
+    j: &ToSubmit,
+    hold: bool,
+    recorded: &mut JobsFile,
+    dir: &Path,
+) -> CliResult<(String, String)> {
+    let printer = &app.printer;
+    let r = &j.files.request;
+    let copy = &r.operation.s3_put_object_copy;
+    let crate::bucket::PutReply { etag, version_id } = app
+        .endpoint
+        .bucket(&j.manifest_bucket)
+        .put(&j.manifest_key, j.files.manifest.clone(), "text/csv")
+        .await
+        .map_err(|e| from_s3(e, &j.manifest_bucket))?;
+    printer.info(format!(
+        "uploaded {} to s3://{}/{} (ETag {etag})",
+        j.files.manifest_path.display(),
+        j.manifest_bucket,
+        j.manifest_key
+    ));
+    let token = r.client_request_token.clone().unwrap_or_else(|| {
+        request_token(&[
+            &j.account,
+            &j.manifest_arn,
+            &etag,
+            &j.files.class,
+            &copy.target_resource,
+        ])
+    });
+    let request = JobRequest {
+        account_id: j.account.clone(),
+        client_request_token: token.clone(),
+        confirmation_required: r.confirmation_required && hold,
+        description: r.description.clone(),
+        priority: r.priority,
+        role_arn: j.role_arn.clone(),
+        target_resource: copy.target_resource.clone(),
+        metadata_directive: copy.metadata_directive.clone(),
+        storage_class: copy.storage_class.clone(),
+        manifest_arn: j.manifest_arn.clone(),
+        manifest_etag: etag.clone(),
+        manifest_version_id: version_id,
+        manifest_fields: r.manifest.spec.fields.clone(),
+        report_bucket: j.report_bucket.clone(),
+        report_prefix: j.report_prefix.clone(),
+        report_scope: r.report.report_scope.clone(),
+    };
+    let job_id = control.create_job(&request).await.map_err(from_control)?;
+    recorded.jobs.push(SubmittedJob {
+        job_id: job_id.clone(),
+        account_id: j.account.clone(),
+        class: j.files.class.clone(),
+        manifest_file: j
+            .files
+            .manifest_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        manifest_arn: j.manifest_arn.clone(),
+        manifest_etag: etag.clone(),
+        tasks: j.files.tasks,
+        report_bucket: j.report_bucket.clone(),
+        report_prefix: j.report_prefix.clone(),
+        client_request_token: token,
+        submitted_at: Utc::now(),
+    });
+    recorded.write(dir)?;
+    Ok((job_id, etag))
 }
 
 /// The jobs a `JOB|DIR` argument names, with their accounts.
@@ -532,61 +553,6 @@ async fn status_cmd(app: &App, args: &BatchStatusArgs) -> CliResult<Exit> {
     Ok(exit)
 }
 
-/// One copy task of DIR's manifests, with what the plan says of it.
-#[derive(Debug, Clone)]
-struct Task {
-    /// The manifest file it is in.
-    manifest: String,
-    key: String,
-    source_version_id: String,
-    etag: String,
-    size: u64,
-}
-
-/// A plan's copy, as reconcile needs it (the one place that reads a copy's fields).
-fn task_of(manifest: &str, c: &CopyAction) -> Task {
-    Task {
-        manifest: manifest.to_owned(),
-        key: c.key.to_string(),
-        source_version_id: c.source_version_id.to_string(),
-        etag: c.etag.to_string(),
-        size: c.size,
-    }
-}
-
-/// A listed version, as [`find_copy`] needs it (the one place that reads a listed
-/// version's fields).
-fn listed_of(v: &Version) -> Listed {
-    Listed {
-        version_id: v.version_id.to_string(),
-        delete_marker: v.delete_marker,
-        etag: v.etag.to_string(),
-        size: v.size,
-        last_modified: v.last_modified,
-    }
-}
-
-/// What reconcile decided for one task.
-#[derive(Debug, Clone)]
-enum Outcome {
-    Done {
-        new_version_id: String,
-        previous_version_id: Option<String>,
-        time: DateTime<Utc>,
-    },
-    Remains(String),
-}
-
-/// A finished job and its report's rows.
-struct Reported {
-    job_id: String,
-    status: String,
-    created: DateTime<Utc>,
-    manifest: Option<String>,
-    all_tasks: bool,
-    rows: Vec<s3rewind_engine::batch::report::ReportRow>,
-}
-
 /// Download one object into memory.
 async fn get_bytes(app: &App, bucket: &str, key: &str) -> CliResult<Vec<u8>> {
     let mut buf: Vec<u8> = Vec::new();
@@ -661,37 +627,13 @@ async fn read_report(
     Ok(rows)
 }
 
-/// The longest common prefix of some keys.
-fn common_prefix<'a>(mut keys: impl Iterator<Item = &'a str>) -> String {
-    let Some(first) = keys.next() else {
-        return String::new();
-    };
-    let mut len = first.len();
-    for k in keys {
-        len = first
-            .char_indices()
-            .zip(k.chars())
-            .take_while(|((_, a), b)| a == b)
-            .last()
-            .map_or(0, |((i, a), _)| i + a.len_utf8())
-            .min(len);
-    }
-    first[..len].to_owned()
-}
-
-/// `s3rewind batch reconcile`.
+/// `s3rewind batch reconcile`: read (the plan, its jobs, their manifests' tasks and
+/// completion reports), compare (the engine's [`Comparison`], with one listing of the
+/// destination), apply (the copies found journaled, `remaining.json` written), report.
 async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> {
     let printer = &app.printer;
     let dir = &args.dir;
-    let plan_path = dir.join(PLAN_FILE);
-    let text = std::fs::read_to_string(&plan_path).map_err(|e| {
-        CliError::usage(format!(
-            "cannot read {} ({e}): give the directory `s3rewind plan --emit batch-ops DIR` wrote (an older s3rewind did not write plan.json there: emit it again)",
-            plan_path.display()
-        ))
-    })?;
-    let plan = RestorePlan::from_json(&text)
-        .map_err(|e| CliError::usage(format!("{}: {e}", plan_path.display())))?;
+    let (plan, plan_path) = read_batch_plan(dir)?;
     let Some(target) = plan.destination_location().cloned() else {
         return Err(CliError::usage(format!(
             "{}: a plan into a directory has no Batch Operations jobs",
@@ -705,9 +647,116 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
     } else {
         crate::outputs::dir("the journal directory", &journal::default_dir())?;
     }
-    let recorded = JobsFile::read(dir)?;
-    // The jobs: --job, else every recorded one.
-    let mut named: Vec<(String, String, Option<SubmittedJob>)> = Vec::new();
+    let named = jobs_to_reconcile(args, &JobsFile::read(dir)?)?;
+    let tasks = read_tasks(dir, &plan, &plan_path)?;
+    let jobs = read_finished_jobs(app, args, &named).await?;
+
+    let comparison = Comparison::new(&tasks, &jobs);
+    if comparison.stray > 0 {
+        printer.warn(format!(
+            "{} report rows name no task of {}'s manifests (another job's report?); ignored",
+            comparison.stray,
+            dir.display()
+        ));
+    }
+    // One listing of the range of the destination keys to look for.
+    let calls_before = app.endpoint.list_calls();
+    let prefix = comparison.listing_prefix();
+    let listing = match &prefix {
+        None => None,
+        Some(prefix) => Some(
+            list_bucket(
+                &app.endpoint.bucket(&target.bucket),
+                printer,
+                prefix,
+                args.listing.page_size,
+                args.listing.streams(),
+            )
+            .await?,
+        ),
+    };
+    let list_calls = app.endpoint.list_calls() - calls_before;
+    let settled = comparison.settle(listing.as_ref(), &target.bucket);
+
+    let journaled = journal_found(
+        printer,
+        args,
+        &plan,
+        &target.bucket,
+        &tasks,
+        &jobs,
+        &settled,
+    )?;
+    let remaining = reconcile::remaining(&plan, &journaled.done);
+    let remaining_path = dir.join(REMAINING_FILE);
+    let tmp = dir.join(format!("{REMAINING_FILE}.tmp"));
+    std::fs::write(&tmp, remaining.to_json() + "\n")
+        .and_then(|()| std::fs::rename(&tmp, &remaining_path))
+        .map_err(|e| {
+            CliError::failure(format!("cannot write {}: {e}", remaining_path.display()))
+        })?;
+
+    let listed = format!(
+        "{list_calls} ListObjectVersions calls for s3://{}/{}",
+        target.bucket,
+        prefix.unwrap_or_default()
+    );
+    print_reconciled(
+        printer,
+        &tasks,
+        &jobs,
+        &settled,
+        &journaled,
+        &listed,
+        (&remaining, &remaining_path),
+    );
+    printer.json_value(&json!({
+        "schema": BATCH_RECONCILE_SCHEMA,
+        "dir": dir,
+        "jobs": jobs.iter().map(|r| json!({
+            "job_id": r.job_id,
+            "status": r.status,
+            "created_at": r.created,
+            "reported_tasks": r.rows.len(),
+        })).collect::<Vec<_>>(),
+        "copies_found": journaled.copies,
+        "journaled": journaled.new,
+        "journal": journaled.path,
+        "failed": remains(&tasks, &settled),
+        "notes": settled.notes.iter().map(|(k, d)| json!({"key": k, "detail": d})).collect::<Vec<_>>(),
+        "list_calls": list_calls,
+        "remaining": remaining_path,
+        "remaining_actions": remaining.actions.len(),
+    }));
+    Ok(if remaining.actions.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Partial
+    })
+}
+
+/// The plan `plan --emit batch-ops DIR` wrote beside its jobs.
+fn read_batch_plan(dir: &Path) -> CliResult<(RestorePlan, PathBuf)> {
+    let plan_path = dir.join(PLAN_FILE);
+    let text = std::fs::read_to_string(&plan_path).map_err(|e| {
+        CliError::usage(format!(
+            "cannot read {} ({e}): give the directory `s3rewind plan --emit batch-ops DIR` wrote (an older s3rewind did not write plan.json there: emit it again)",
+            plan_path.display()
+        ))
+    })?;
+    let plan = RestorePlan::from_json(&text)
+        .map_err(|e| CliError::usage(format!("{}: {e}", plan_path.display())))?;
+    Ok((plan, plan_path))
+}
+
+/// The jobs to reconcile: `--job`, else every recorded one; each with its account and
+/// what `batch submit` recorded of it.
+fn jobs_to_reconcile(
+    args: &BatchReconcileArgs,
+    recorded: &JobsFile,
+) -> CliResult<Vec<(String, String, Option<SubmittedJob>)>> {
+    let dir = &args.dir;
+    let mut named = Vec::new();
     if args.jobs.is_empty() {
         if recorded.jobs.is_empty() {
             return Err(CliError::usage(format!(
@@ -724,24 +773,28 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
                 .unwrap_or(j.account_id.clone());
             named.push((j.job_id.clone(), account, Some(j.clone())));
         }
-    } else {
-        for id in &args.jobs {
-            let rec = recorded.jobs.iter().find(|j| &j.job_id == id).cloned();
-            let account = match (&args.control.account_id, &rec) {
-                (Some(a), _) => a.clone(),
-                (None, Some(r)) => r.account_id.clone(),
-                (None, None) => {
-                    return Err(CliError::usage(format!(
-                        "give --account-id: job {id} is not recorded in {}",
-                        dir.join(crate::batch::JOBS_FILE).display()
-                    )));
-                }
-            };
-            check_account(&account, "--account-id")?;
-            named.push((id.clone(), account, rec));
-        }
+        return Ok(named);
     }
-    // The manifests' tasks, each tied to the plan's copy (its source ETag and size).
+    for id in &args.jobs {
+        let rec = recorded.jobs.iter().find(|j| &j.job_id == id).cloned();
+        let account = match (&args.control.account_id, &rec) {
+            (Some(a), _) => a.clone(),
+            (None, Some(r)) => r.account_id.clone(),
+            (None, None) => {
+                return Err(CliError::usage(format!(
+                    "give --account-id: job {id} is not recorded in {}",
+                    dir.join(crate::batch::JOBS_FILE).display()
+                )));
+            }
+        };
+        check_account(&account, "--account-id")?;
+        named.push((id.clone(), account, rec));
+    }
+    Ok(named)
+}
+
+/// The manifests' tasks, each tied to the plan's copy (its source ETag and size).
+fn read_tasks(dir: &Path, plan: &RestorePlan, plan_path: &Path) -> CliResult<Vec<Task>> {
     let copies: HashMap<(&str, &str), &CopyAction> = plan
         .actions
         .iter()
@@ -750,7 +803,7 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
             Action::DeleteMarker(_) => None,
         })
         .collect();
-    let mut tasks: Vec<Task> = Vec::new();
+    let mut tasks = Vec::new();
     for f in read_requests(dir)? {
         let name = f
             .manifest_path
@@ -768,13 +821,22 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
                     plan_path.display()
                 ))
             })?;
-            tasks.push(task_of(&name, c));
+            tasks.push(Task::of(&name, c));
         }
     }
-    // Every job must be finished before anything is written.
+    Ok(tasks)
+}
+
+/// Each job described and its completion report read; every job must be finished before
+/// anything is written.
+async fn read_finished_jobs(
+    app: &App,
+    args: &BatchReconcileArgs,
+    named: &[(String, String, Option<SubmittedJob>)],
+) -> CliResult<Vec<JobReport>> {
     let control = control(app, &args.control).await;
-    let mut reported = Vec::new();
-    for (job_id, account, rec) in &named {
+    let mut jobs = Vec::new();
+    for (job_id, account, rec) in named {
         let info = control
             .describe_job(account, job_id)
             .await
@@ -783,197 +845,63 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
             return Err(CliError::refused(format!(
                 "job {job_id} is {}: its completion report is written when it ends; follow it with `s3rewind batch status {}`; nothing was written",
                 info.status,
-                dir.display()
+                args.dir.display()
             )));
         }
         let created = info.created_at.ok_or_else(|| {
             CliError::failure(format!("DescribeJob of {job_id} gives no creation time"))
         })?;
-        let manifest = rec.as_ref().map(|r| r.manifest_file.clone());
-        let all_tasks = info.report_scope.as_deref() != Some("FailedTasksOnly");
         let rows = read_report(app, &info, rec.as_ref()).await?;
-        printer.info(format!(
+        app.printer.info(format!(
             "job {job_id}: {}, report of {} tasks ({} succeeded, {} failed)",
             info.status,
             rows.len(),
             rows.iter().filter(|r| r.succeeded).count(),
             rows.iter().filter(|r| !r.succeeded).count()
         ));
-        reported.push(Reported {
+        jobs.push(JobReport {
             job_id: job_id.clone(),
             status: info.status.clone(),
             created,
-            manifest,
-            all_tasks,
+            manifest: rec.as_ref().map(|r| r.manifest_file.clone()),
+            all_tasks: info.report_scope.as_deref() != Some("FailedTasksOnly"),
             rows,
         });
     }
-    // Rows → tasks: the report carries the manifest's (encoded) key; accept the raw key
-    // too, should a report carry keys decoded.
-    let mut by_encoded: HashMap<(String, String), usize> = HashMap::new();
-    let mut by_raw: HashMap<(String, String), usize> = HashMap::new();
-    for (i, t) in tasks.iter().enumerate() {
-        by_encoded.insert((encode_key(&t.key), t.source_version_id.clone()), i);
-        by_raw.insert((t.key.clone(), t.source_version_id.clone()), i);
-    }
-    // task → (job index, reported row)
-    let mut row_of: HashMap<usize, (usize, &s3rewind_engine::batch::report::ReportRow)> =
-        HashMap::new();
-    let mut stray = 0u64;
-    for (ji, r) in reported.iter().enumerate() {
-        for row in &r.rows {
-            let id = (row.key.clone(), row.version_id.clone());
-            match by_encoded.get(&id).or_else(|| by_raw.get(&id)) {
-                Some(&i) => {
-                    row_of.insert(i, (ji, row));
-                }
-                None => stray += 1,
-            }
-        }
-    }
-    if stray > 0 {
-        printer.warn(format!(
-            "{stray} report rows name no task of {}'s manifests (another job's report?); ignored",
-            dir.display()
-        ));
-    }
-    // The tasks of the reconciled jobs: those of their manifests (a job not recorded
-    // here: the tasks its report names).
-    let in_job = |i: usize| -> Option<usize> {
-        if let Some((ji, _)) = row_of.get(&i) {
-            return Some(*ji);
-        }
-        reported
-            .iter()
-            .position(|r| r.manifest.as_deref() == Some(tasks[i].manifest.as_str()))
-    };
-    // Which tasks to look for in the listing: reported succeeded, or not reported at all.
-    let mut outcome: BTreeMap<usize, Outcome> = BTreeMap::new();
-    let mut look: Vec<(usize, usize)> = Vec::new();
-    for i in 0..tasks.len() {
-        let Some(ji) = in_job(i) else { continue };
-        match row_of.get(&i) {
-            Some((_, row)) if !row.succeeded => {
-                let code = row
-                    .error_code
-                    .clone()
-                    .unwrap_or_else(|| "failed".to_owned());
-                let status = row
-                    .http_status
-                    .map(|s| format!(" (HTTP {s})"))
-                    .unwrap_or_default();
-                outcome.insert(
-                    i,
-                    Outcome::Remains(format!(
-                        "the job's task failed: {code}{status}{}",
-                        if row.message.is_empty() {
-                            String::new()
-                        } else {
-                            format!(": {}", row.message)
-                        }
-                    )),
-                );
-            }
-            _ => look.push((i, ji)),
-        }
-    }
-    // One listing of the range of the destination keys to look for.
-    let calls_before = app.endpoint.list_calls();
-    let prefix = common_prefix(look.iter().map(|(i, _)| tasks[*i].key.as_str()));
-    let listing = if look.is_empty() {
-        None
-    } else {
-        Some(
-            list_bucket(
-                &app.endpoint.bucket(&target.bucket),
-                printer,
-                &prefix,
-                args.listing.page_size,
-                args.listing.streams(),
-            )
-            .await?,
-        )
-    };
-    let list_calls = app.endpoint.list_calls() - calls_before;
-    let mut notes: Vec<serde_json::Value> = Vec::new();
-    for (i, ji) in &look {
-        let t = &tasks[*i];
-        let r = &reported[*ji];
-        let entries: Vec<Listed> = listing
-            .as_ref()
-            .and_then(|l| l.get(&t.key))
-            .map(|h| h.entries.iter().map(listed_of).collect())
-            .unwrap_or_default();
-        let reported_ok = row_of.contains_key(i);
-        match find_copy(&entries, &t.source_version_id, &t.etag, t.size, r.created) {
-            Found::Copy {
-                version_id,
-                previous_version_id,
-                last_modified,
-                matched_by,
-                others,
-            } => {
-                let mut said = Vec::new();
-                if matched_by == MatchedBy::SizeOnly {
-                    said.push(format!(
-                        "matched by size only: no version since the job began has the source's ETag {} (a multipart or SSE-KMS source's copy gets another)",
-                        t.etag
-                    ));
-                }
-                if !others.is_empty() {
-                    said.push(format!(
-                        "{} other version(s) since the job began match too ({}); took the oldest, {version_id}, as the job's copy",
-                        others.len(),
-                        others.join(", ")
-                    ));
-                }
-                if !reported_ok {
-                    said.push(format!(
-                        "not in job {}'s completion report{}; a copy of it was found",
-                        r.job_id,
-                        if r.all_tasks {
-                            ""
-                        } else {
-                            " (it reports failed tasks only)"
-                        }
-                    ));
-                }
-                for s in said {
-                    notes.push(json!({"key": t.key, "detail": s}));
-                }
-                outcome.insert(
-                    *i,
-                    Outcome::Done {
-                        new_version_id: version_id,
-                        previous_version_id,
-                        time: last_modified,
-                    },
-                );
-            }
-            Found::NotFound => {
-                let why = if reported_ok {
-                    format!(
-                        "the report says the copy succeeded, but no version of s3://{}/{} written since job {} began has its size ({} bytes); left for apply, which checks the key first",
-                        target.bucket, t.key, r.job_id, t.size
-                    )
-                } else {
-                    format!(
-                        "not in job {}'s completion report ({}), and no copy of it was found",
-                        r.job_id, r.status
-                    )
-                };
-                outcome.insert(*i, Outcome::Remains(why));
-            }
-        }
-    }
-    // The journal: the one a local restore or apply of this plan writes.
-    let journal_path: PathBuf = args
+    Ok(jobs)
+}
+
+/// What reconcile wrote to the journal.
+struct Journaled {
+    /// The journal (the one a local restore or apply of this plan writes).
+    path: PathBuf,
+    /// Copies the jobs made.
+    copies: usize,
+    /// Bytes they copied.
+    bytes: u64,
+    /// Lines appended now (earlier reconciles journaled the others).
+    new: u64,
+    /// `(key, source version id)` of every copy done, earlier reconciles' included.
+    done: BTreeSet<(String, String)>,
+}
+
+/// Append the copies the jobs made to the restore's journal, as a local run would have.
+fn journal_found(
+    printer: &Printer,
+    args: &BatchReconcileArgs,
+    plan: &RestorePlan,
+    bucket: &str,
+    tasks: &[Task],
+    jobs: &[JobReport],
+    settled: &reconcile::Settled,
+) -> CliResult<Journaled> {
+    let path: PathBuf = args
         .journal
         .clone()
         .unwrap_or_else(|| journal::default_path(&plan.source, &plan.destination, plan.at));
     let run = journal::Run::restore(&plan.source, &plan.destination, plan.at);
     let previous = journal::load(
-        &journal_path,
+        &path,
         Some(&run),
         printer,
         "its copy, if made, is found by the listing of the destination like any other",
@@ -986,46 +914,52 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
         })
         .collect();
     let j = Journal::begin_since(
-        &journal_path,
+        &path,
         &run,
         printer,
-        reported
-            .iter()
+        jobs.iter()
             .map(|r| r.created)
             .min()
             .unwrap_or_else(Utc::now),
     )?;
-    let mut journaled_now = 0u64;
-    let mut done_keys: BTreeSet<(String, String)> = BTreeSet::new();
-    let mut bytes = 0u64;
-    for (i, o) in &outcome {
+    let mut out = Journaled {
+        path,
+        copies: 0,
+        bytes: 0,
+        new: 0,
+        done: BTreeSet::new(),
+    };
+    for (i, o) in &settled.outcome {
         let t = &tasks[*i];
-        if let Outcome::Done {
+        let Outcome::Done {
             new_version_id,
             previous_version_id,
             time,
         } = o
-        {
-            done_keys.insert((t.key.clone(), t.source_version_id.clone()));
-            bytes += t.size;
-            if journaled.contains(&(t.key.clone(), new_version_id.clone())) {
-                continue;
-            }
-            j.append(&Line::Done(Done {
-                op: Op::Copy,
-                bucket: target.bucket.clone(),
-                key: t.key.clone(),
-                source_bucket: Some(plan.source.bucket.clone()),
-                source_key: Some(t.key.clone()),
-                source_version_id: Some(t.source_version_id.clone()),
-                previous_version_id: previous_version_id.clone(),
-                new_version_id: new_version_id.clone(),
-                etag: None,
-                size: Some(t.size),
-                time: *time,
-            }))?;
-            journaled_now += 1;
+        else {
+            continue;
+        };
+        out.copies += 1;
+        out.done
+            .insert((t.key.clone(), t.source_version_id.clone()));
+        out.bytes += t.size;
+        if journaled.contains(&(t.key.clone(), new_version_id.clone())) {
+            continue;
         }
+        j.append(&Line::Done(Done {
+            op: Op::Copy,
+            bucket: bucket.to_owned(),
+            key: t.key.clone(),
+            source_bucket: Some(plan.source.bucket.clone()),
+            source_key: Some(t.key.clone()),
+            source_version_id: Some(t.source_version_id.clone()),
+            previous_version_id: previous_version_id.clone(),
+            new_version_id: new_version_id.clone(),
+            etag: None,
+            size: Some(t.size),
+            time: *time,
+        }))?;
+        out.new += 1;
     }
     // Earlier reconciles' copies count as done too.
     for l in &previous {
@@ -1033,46 +967,44 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
             && d.op == Op::Copy
             && let Some(sv) = &d.source_version_id
         {
-            done_keys.insert((d.key.clone(), sv.clone()));
+            out.done.insert((d.key.clone(), sv.clone()));
         }
     }
-    let rest: Vec<Action> = plan
-        .actions
-        .iter()
-        .filter(|a| match a {
-            Action::Copy(c) => {
-                !done_keys.contains(&(c.key.to_string(), c.source_version_id.to_string()))
-            }
-            Action::DeleteMarker(_) => true,
-        })
-        .cloned()
-        .collect();
-    let remaining = with_actions(&plan, rest);
-    let remaining_path = dir.join(REMAINING_FILE);
-    let tmp = dir.join(format!("{REMAINING_FILE}.tmp"));
-    std::fs::write(&tmp, remaining.to_json() + "\n")
-        .and_then(|()| std::fs::rename(&tmp, &remaining_path))
-        .map_err(|e| {
-            CliError::failure(format!("cannot write {}: {e}", remaining_path.display()))
-        })?;
-    let failed: Vec<serde_json::Value> = outcome
+    Ok(out)
+}
+
+/// The tasks that remain, with why: `{"key", "detail"}`.
+fn remains(tasks: &[Task], settled: &reconcile::Settled) -> Vec<serde_json::Value> {
+    settled
+        .outcome
         .iter()
         .filter_map(|(i, o)| match o {
             Outcome::Remains(why) => Some(json!({"key": tasks[*i].key, "detail": why})),
             Outcome::Done { .. } => None,
         })
-        .collect();
-    let copied = outcome
-        .values()
-        .filter(|o| matches!(o, Outcome::Done { .. }))
-        .count();
+        .collect()
+}
+
+/// The human summary of a reconcile.
+#[allow(clippy::too_many_arguments)]
+fn print_reconciled(
+    printer: &Printer,
+    tasks: &[Task],
+    jobs: &[JobReport],
+    settled: &reconcile::Settled,
+    journaled: &Journaled,
+    listed: &str,
+    (remaining, remaining_path): (&RestorePlan, &Path),
+) {
+    let failed = remains(tasks, settled);
     printer.line(format!(
-        "Reconciled {} job(s): {copied} copies found ({}) and journaled in {} ({journaled_now} new), {} tasks left; {list_calls} ListObjectVersions calls for s3://{}/{prefix}.",
-        reported.len(),
-        human_bytes(bytes),
-        journal_path.display(),
+        "Reconciled {} job(s): {} copies found ({}) and journaled in {} ({} new), {} tasks left; {listed}.",
+        jobs.len(),
+        journaled.copies,
+        human_bytes(journaled.bytes),
+        journaled.path.display(),
+        journaled.new,
         failed.len(),
-        target.bucket,
     ));
     for f in &failed {
         printer.line(format!(
@@ -1081,11 +1013,10 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
             f["detail"].as_str().unwrap_or_default()
         ));
     }
-    for n in &notes {
+    for (key, detail) in &settled.notes {
         printer.line(format!(
-            "  note: {}: {}",
-            n["key"],
-            n["detail"].as_str().unwrap_or_default()
+            "  note: {}: {detail}",
+            serde_json::Value::from(key.as_str())
         ));
     }
     printer.line(format!(
@@ -1094,48 +1025,13 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
         remaining.stats.copies,
         remaining.stats.delete_markers,
         remaining_path.display(),
-        journal_path.display()
+        journaled.path.display()
     ));
-    printer.json_value(&json!({
-        "schema": BATCH_RECONCILE_SCHEMA,
-        "dir": dir,
-        "jobs": reported.iter().map(|r| json!({
-            "job_id": r.job_id,
-            "status": r.status,
-            "created_at": r.created,
-            "reported_tasks": r.rows.len(),
-        })).collect::<Vec<_>>(),
-        "copies_found": copied,
-        "journaled": journaled_now,
-        "journal": journal_path,
-        "failed": failed,
-        "notes": notes,
-        "list_calls": list_calls,
-        "remaining": remaining_path,
-        "remaining_actions": remaining.actions.len(),
-    }));
-    Ok(if remaining.actions.is_empty() {
-        Exit::Ok
-    } else {
-        Exit::Partial
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn common_prefix_of_keys() {
-        assert_eq!(
-            common_prefix(["docs/a", "docs/b", "docs/ab"].into_iter()),
-            "docs/"
-        );
-        assert_eq!(common_prefix(["x"].into_iter()), "x");
-        assert_eq!(common_prefix(["ü1", "ü2"].into_iter()), "ü");
-        assert_eq!(common_prefix(["a", "b"].into_iter()), "");
-        assert_eq!(common_prefix(std::iter::empty()), "");
-    }
 
     #[test]
     fn tokens_are_stable_and_distinct() {
