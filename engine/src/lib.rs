@@ -65,6 +65,7 @@ pub mod compact;
 pub mod detect;
 pub mod error;
 pub mod estimate;
+pub mod explore;
 pub mod index;
 pub mod inventory;
 pub mod keys;
@@ -101,4 +102,4 @@ pub use plan::{
 pub use sim::{ApplyReport, PutMeta, SimBucket, SimError, SimPage, SimVersion};
 pub use state::{BucketState, StateEntry, Uncertain};
 pub use time::{ResolvedTime, TimeForm, parse_time};
-pub use timeline::{Anomaly, KeyHistory, ListOrder, Timeline, TimelineBuilder};
+pub use timeline::{Anomaly, Change, KeyHistory, ListOrder, Timeline, TimelineBuilder};

@@ -73,6 +73,53 @@ impl KeyHistory {
     pub fn entry_at(&self, at: DateTime<Utc>) -> Option<&Version> {
         self.entries.iter().find(|e| e.last_modified <= at)
     }
+
+    /// What entry `i` (in list order) did to its key, judged by the entry below it.
+    pub fn change(&self, i: usize) -> Change {
+        let prev_live = self.entries.get(i + 1).is_some_and(|p| !p.delete_marker);
+        match (self.entries[i].delete_marker, prev_live) {
+            (false, false) => Change::Create,
+            (false, true) => Change::Overwrite,
+            (true, true) => Change::Delete,
+            (true, false) => Change::DeleteAgain,
+        }
+    }
+}
+
+/// How an entry changed its key (see [`KeyHistory::change`]): what `history` prints,
+/// what detection weighs, what the activity chart counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A version where the key did not exist (first write, or after a delete marker).
+    Create,
+    /// A version over a live version.
+    Overwrite,
+    /// A delete marker over a live version.
+    Delete,
+    /// A delete marker over a delete marker or nothing.
+    DeleteAgain,
+}
+
+impl Change {
+    /// Its name in JSON and text: `create`, `overwrite`, `delete`, `delete_again`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Change::Create => "create",
+            Change::Overwrite => "overwrite",
+            Change::Delete => "delete",
+            Change::DeleteAgain => "delete_again",
+        }
+    }
+
+    /// Versions (not delete markers).
+    pub fn writes_content(self) -> bool {
+        matches!(self, Change::Create | Change::Overwrite)
+    }
+
+    /// Overwrites and deletes: the changes that can destroy data.
+    pub fn destructive(self) -> bool {
+        matches!(self, Change::Overwrite | Change::Delete)
+    }
 }
 
 /// Something in the listing that the engine could not order with certainty.

@@ -21,30 +21,7 @@ pub(crate) fn to_time(ms: Ms) -> DateTime<Utc> {
     })
 }
 
-/// How an entry changed its key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Change {
-    /// A version where the key did not exist (first write, or after a delete marker).
-    Create,
-    /// A version over a live version.
-    Overwrite,
-    /// A delete marker over a live version.
-    Delete,
-    /// A delete marker over a delete marker or nothing.
-    DeleteAgain,
-}
-
-impl Change {
-    /// Versions (not delete markers).
-    pub(crate) fn writes_content(self) -> bool {
-        matches!(self, Change::Create | Change::Overwrite)
-    }
-
-    /// Overwrites and deletes: the changes that can destroy data.
-    pub(crate) fn destructive(self) -> bool {
-        matches!(self, Change::Overwrite | Change::Delete)
-    }
-}
+pub(crate) use crate::timeline::Change;
 
 /// One entry of the timeline seen as a change. Its id is its position in
 /// [`Ctx::events`]; entries of one key are consecutive, newest first.
@@ -169,13 +146,7 @@ impl<'a> Ctx<'a> {
         for (k, h) in tl.keys().iter().enumerate() {
             key_offset.push(events.len());
             for (i, v) in h.entries.iter().enumerate() {
-                let prev_live = h.entries.get(i + 1).is_some_and(|p| !p.delete_marker);
-                let change = match (v.delete_marker, prev_live) {
-                    (false, false) => Change::Create,
-                    (false, true) => Change::Overwrite,
-                    (true, true) => Change::Delete,
-                    (true, false) => Change::DeleteAgain,
-                };
+                let change = h.change(i);
                 let t = v.last_modified.timestamp_millis();
                 history_start = Some(history_start.map_or(t, |s| s.min(t)));
                 let owner = match v.owner_id.as_deref() {
