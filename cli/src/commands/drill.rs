@@ -14,213 +14,95 @@ use crate::args::DrillArgs;
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::journal::{self, Line, Op};
 use crate::listing::list_bucket;
-use crate::output::human_bytes;
+use crate::output::{Printer, human_bytes};
 use crate::pipeline::App;
 use crate::pipeline::execute::{execute_plan, restore_streamed, writes_as_it_lists};
 use crate::pipeline::gates::{annotate_archived, check_blast_radius, check_buckets, gate_warnings};
-use crate::pipeline::prepare::{Request, TargetSpec, finish_plan, prepare};
+use crate::pipeline::prepare::{Prepared, Request, TargetSpec, finish_plan, prepare};
 use crate::pipeline::report::{print_plan, report_exec};
 use crate::pipeline::resolve_time;
-use crate::pipeline::verify::{self, Side};
+use crate::pipeline::verify::{self, Side, VerifyReport};
 use crate::pipeline::{Clients, rfc3339};
 use chrono::{Duration, Utc};
-use s3rewind_engine::{Destination, NULL_VERSION, parse_s3_uri};
+use s3rewind_engine::{BucketState, Destination, Location, NULL_VERSION, parse_s3_uri};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 /// The name and version of the drill's JSON document (see the module docs).
 pub const DRILL_SCHEMA: &str = "s3rewind.drill/v1";
 
-/// `s3rewind drill`.
+/// `s3rewind drill`: the request, the scratch location checked empty, the restore (the
+/// stages of [`crate::pipeline`]), a deep verification, the reach back, the cleanup, the
+/// report.
 pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
     let printer = &app.printer;
     let started = Instant::now();
-    let source = parse_s3_uri(&args.source)?;
-    let scratch = parse_s3_uri(&args.scratch)?;
-    if scratch.bucket == source.bucket
-        && (scratch.prefix.starts_with(&source.prefix)
-            || source.prefix.starts_with(&scratch.prefix))
-    {
-        return Err(CliError::usage(format!(
-            "scratch location s3://{}/{} overlaps the source s3://{}/{}: a drill must not write where it reads; give a scratch bucket or a prefix outside the source",
-            scratch.bucket, scratch.prefix, source.bucket, source.prefix
-        )));
-    }
-    let (at, note) = resolve_time(&args.at)?;
+    let req = request(args)?;
+    let (source, at) = (req.source.clone(), at_of(&req));
+    let Destination::Bucket { location: scratch } = req.destination.clone() else {
+        unreachable!("a drill restores into a bucket");
+    };
     // The report and the journal are written at the end: refused now if they cannot be.
     crate::outputs::of_exec(&args.exec, &journal::default_dir())?;
-    let req = Request {
-        source: source.clone(),
-        destination: Destination::Bucket {
-            location: scratch.clone(),
-        },
-        spec: TargetSpec::At(at),
-        page_size: args.listing.page_size,
-        list_streams: args.listing.streams(),
-        source_spec: crate::source::SourceSpec::listing(
-            args.listing.page_size,
-            args.listing.streams(),
-        ),
-        time_note: note,
-        dest_connect: None,
-        keys: Default::default(),
-        keep_target: true,
-    };
     let clients = Clients::new(app, &source, &req.destination, None).await;
     let mut warnings = check_buckets(&clients, printer, &source, &req.destination, true).await?;
-    // A drill measures a whole recovery, and --cleanup must leave the scratch location as
-    // it was: it starts from a location with nothing in it.
-    let existing = list_bucket(
-        &clients.dest,
-        printer,
-        &scratch.prefix,
-        req.page_size,
-        req.list_streams,
-    )
-    .await?
-    .current();
-    if !existing.is_empty() {
-        return Err(CliError::refused(format!(
-            "scratch location s3://{}/{} holds {} object(s): a drill restores into an empty location (e.g. s3://{}/drill-{}/); nothing was written",
-            scratch.bucket,
-            scratch.prefix,
-            existing.len(),
-            scratch.bucket,
-            Utc::now().format("%Y%m%d-%H%M%S")
-        )));
-    }
+    require_empty(&clients, printer, &req, &scratch).await?;
     warnings.extend(gate_warnings(&clients, &source, &req.destination, at).await?);
-    let journal_path = args
-        .exec
-        .journal
-        .clone()
-        .unwrap_or_else(|| journal::default_path(&source, &req.destination, at));
-    if journal_path.exists() {
-        std::fs::remove_file(&journal_path).map_err(|e| {
-            CliError::failure(format!(
-                "cannot start a fresh drill journal at {}: {e}",
-                journal_path.display()
-            ))
-        })?;
-    }
-    let mut exec = args.exec.clone();
-    exec.yes = true;
-    let none = |_| Ok(Vec::new());
-    // The scratch location is empty: into a versioned bucket, copies start while the
-    // source is still being listed.
-    let (prepared, streamed) = if writes_as_it_lists(&req, false, &warnings) {
-        restore_streamed(app, &clients, &req, at, &none, &exec, &journal_path).await?
-    } else {
-        (prepare(&clients, printer, &req, &none).await?, None)
-    };
-    let mut p = finish_plan(prepared.plan, &req, warnings);
-    let (exit, doc) = match streamed {
-        Some(r) => {
-            print_plan(printer, &p, app.verbose, app.verbose);
-            report_exec(printer, &p, &r, &journal_path)
-        }
-        None => {
-            annotate_archived(&clients, &mut p).await?;
-            check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
-            let run = journal::Run::of_plan(&p);
-            execute_plan(app, &clients, &p, &exec, &journal_path, 0, &run).await?
-        }
-    };
-    let known = journal::known_copies(&journal::read(&journal_path)?);
-    let side = Side::Bucket {
-        bucket: clients.dest.clone(),
-        location: scratch.clone(),
-    };
+    let journal_path = fresh_journal(args, &req, at)?;
+    let (prepared, exit, doc) = restore(app, args, &clients, &req, warnings, &journal_path).await?;
     let report = verify::check(
         printer,
         &clients.source,
         &source,
-        &side,
+        &Side::Bucket {
+            bucket: clients.dest.clone(),
+            location: scratch.clone(),
+        },
         at,
         &prepared.target,
         None,
         &Default::default(),
-        &known,
+        &journal::known_copies(&journal::read(&journal_path)?),
         true,
         (req.page_size, req.list_streams),
-        exec.concurrency.min(64) as usize,
+        args.exec.concurrency.min(64) as usize,
     )
     .await?;
     let recovery_seconds = started.elapsed().as_secs_f64();
-
-    // How far back recovery reaches: noncurrent versions older than the shortest
-    // expiration covering the prefix may be gone.
-    let rules = clients
-        .source_endpoint
-        .config(&source.bucket)
-        .noncurrent_expirations()
-        .await
-        .map_err(|e| from_s3(e, &source.bucket))?;
-    let covering = rules
-        .iter()
-        .filter(|(_, prefix, _)| {
-            source.prefix.starts_with(prefix.as_str()) || prefix.starts_with(&source.prefix)
-        })
-        .min_by_key(|(_, _, days)| *days);
-    let (oldest, why) = match covering {
-        Some((rule, _, days)) => (
-            (Utc::now() - Duration::days(i64::from(*days))).max(prepared.earliest),
-            format!(
-                "lifecycle rule {rule:?} expires noncurrent versions after {days} days: a version replaced longer ago than that may be gone"
-            ),
-        ),
-        None => (
-            prepared.earliest,
-            "no lifecycle rule expires noncurrent versions: every state since the first write can be restored".to_owned(),
-        ),
-    };
-
-    let list = |v: &Value| -> Vec<Value> { v.as_array().cloned().unwrap_or_default() };
-    let exec_report = &doc["report"];
-    let mut by_outcome: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for d in &report.differences {
-        let kind = serde_json::to_value(d.reason)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        by_outcome.entry(kind).or_default().push(d.key.clone());
-    }
-    let failures = json!({
-        "copy_failed": list(&exec_report["failed"]),
-        "drifted": list(&exec_report["drifted"]),
-        "waiting": list(&exec_report["waiting"]),
-        "verification": by_outcome,
-    });
-    let ok = exit == Exit::Ok && report.ok;
-    let restored = exec_report["copied"].as_u64().unwrap_or(0);
-    let bytes = exec_report["bytes_copied"].as_u64().unwrap_or(0);
-
+    let (oldest, why) = reach_back(&clients, &source, prepared.earliest).await?;
     let cleanup = if args.cleanup {
         Some(cleanup(&clients, &scratch.bucket, &journal_path).await?)
     } else {
         None
     };
-
-    let mut out = json!({
+    let drilled = Drilled {
+        ok: exit == Exit::Ok && report.ok,
+        restored: doc["report"]["copied"].as_u64().unwrap_or(0),
+        bytes: doc["report"]["bytes_copied"].as_u64().unwrap_or(0),
+        recovery_seconds,
+        oldest,
+        why,
+        cleanup,
+    };
+    let ok = drilled.ok;
+    let out = json!({
         "schema": DRILL_SCHEMA,
         "source": source,
         "scratch": scratch,
         "at": at,
         "ok": ok,
-        "objects_restored": restored,
-        "bytes_restored": bytes,
+        "objects_restored": drilled.restored,
+        "bytes_restored": drilled.bytes,
         "keys_at_target": report.keys_at_target,
-        "recovery_seconds": recovery_seconds,
-        "reach_back": { "oldest_restorable": oldest, "why": why },
+        "recovery_seconds": drilled.recovery_seconds,
+        "reach_back": { "oldest_restorable": drilled.oldest, "why": drilled.why },
         "verification": report,
-        "failures": failures,
+        "failures": failures(&doc["report"], &report),
         "journal": journal_path,
-        "cleanup": Value::Null,
+        "cleanup": drilled.cleanup.as_ref().map_or(Value::Null, |(removed, left)| json!({ "removed": removed, "left": left })),
     });
-    if let Some((removed, left)) = &cleanup {
-        out["cleanup"] = json!({ "removed": removed, "left": left });
-    }
     // Checked before the drill began; should it fail now all the same, the result is
     // printed first and the error says what is missing.
     let report_error = args.exec.report.as_ref().and_then(|path| {
@@ -234,22 +116,264 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
             ))
         })
     });
+    print_drill(
+        printer,
+        (&source, &scratch, at),
+        &drilled,
+        &report,
+        &out["failures"],
+        &journal_path,
+    );
+    printer.json_value(&out);
+    if let Some(e) = report_error {
+        return Err(e);
+    }
+    Ok(if exit == Exit::Interrupted {
+        Exit::Interrupted
+    } else if ok {
+        Exit::Ok
+    } else {
+        Exit::Partial
+    })
+}
 
+/// What a drill achieved, as its summary says it.
+struct Drilled {
+    /// Every copy made and every key verified by content.
+    ok: bool,
+    /// Objects copied.
+    restored: u64,
+    /// Bytes copied.
+    bytes: u64,
+    /// The recovery time achieved: listing, planning, copying and verifying.
+    recovery_seconds: f64,
+    /// How far back recovery reaches, and why.
+    oldest: chrono::DateTime<Utc>,
+    why: String,
+    /// `--cleanup`: versions removed, keys left.
+    cleanup: Option<(u64, Vec<String>)>,
+}
+
+/// The restore a drill makes: the state at TIME of the source, into the scratch
+/// location, with the whole listing (a drill measures a whole recovery).
+fn request(args: &DrillArgs) -> CliResult<Request> {
+    let source = parse_s3_uri(&args.source)?;
+    let scratch = parse_s3_uri(&args.scratch)?;
+    if scratch.bucket == source.bucket
+        && (scratch.prefix.starts_with(&source.prefix)
+            || source.prefix.starts_with(&scratch.prefix))
+    {
+        return Err(CliError::usage(format!(
+            "scratch location s3://{}/{} overlaps the source s3://{}/{}: a drill must not write where it reads; give a scratch bucket or a prefix outside the source",
+            scratch.bucket, scratch.prefix, source.bucket, source.prefix
+        )));
+    }
+    let (at, note) = resolve_time(&args.at)?;
+    Ok(Request {
+        source,
+        destination: Destination::Bucket { location: scratch },
+        spec: TargetSpec::At(at),
+        page_size: args.listing.page_size,
+        list_streams: args.listing.streams(),
+        source_spec: crate::source::SourceSpec::listing(
+            args.listing.page_size,
+            args.listing.streams(),
+        ),
+        time_note: note,
+        dest_connect: None,
+        keys: Default::default(),
+        keep_target: true,
+    })
+}
+
+/// The TIME of a drill's request.
+fn at_of(req: &Request) -> chrono::DateTime<Utc> {
+    match req.spec {
+        TargetSpec::At(at) => at,
+        _ => unreachable!("a drill restores to a TIME"),
+    }
+}
+
+/// A drill measures a whole recovery, and `--cleanup` must leave the scratch location
+/// as it was: it starts from a location with nothing in it.
+async fn require_empty(
+    clients: &Clients,
+    printer: &crate::output::Printer,
+    req: &Request,
+    scratch: &Location,
+) -> CliResult<()> {
+    let existing = list_bucket(
+        &clients.dest,
+        printer,
+        &scratch.prefix,
+        req.page_size,
+        req.list_streams,
+    )
+    .await?
+    .current();
+    if existing.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::refused(format!(
+        "scratch location s3://{}/{} holds {} object(s): a drill restores into an empty location (e.g. s3://{}/drill-{}/); nothing was written",
+        scratch.bucket,
+        scratch.prefix,
+        existing.len(),
+        scratch.bucket,
+        Utc::now().format("%Y%m%d-%H%M%S")
+    )))
+}
+
+/// The drill's journal, started afresh (a drill never resumes an earlier one).
+fn fresh_journal(args: &DrillArgs, req: &Request, at: chrono::DateTime<Utc>) -> CliResult<PathBuf> {
+    let journal_path = args
+        .exec
+        .journal
+        .clone()
+        .unwrap_or_else(|| journal::default_path(&req.source, &req.destination, at));
+    if journal_path.exists() {
+        std::fs::remove_file(&journal_path).map_err(|e| {
+            CliError::failure(format!(
+                "cannot start a fresh drill journal at {}: {e}",
+                journal_path.display()
+            ))
+        })?;
+    }
+    Ok(journal_path)
+}
+
+/// List, plan and copy (the scratch location is empty: into a versioned bucket, copies
+/// start while the source is still being listed), without confirmation.
+async fn restore(
+    app: &App,
+    args: &DrillArgs,
+    clients: &Clients,
+    req: &Request,
+    warnings: Vec<s3rewind_engine::Warning>,
+    journal_path: &Path,
+) -> CliResult<(Restored, Exit, Value)> {
+    let printer = &app.printer;
+    let at = at_of(req);
+    let mut exec = args.exec.clone();
+    exec.yes = true;
+    let none = |_| Ok(Vec::new());
+    let (prepared, streamed) = if writes_as_it_lists(req, false, &warnings) {
+        restore_streamed(app, clients, req, at, &none, &exec, journal_path).await?
+    } else {
+        (prepare(clients, printer, req, &none).await?, None)
+    };
+    let Prepared {
+        earliest,
+        target,
+        plan,
+        ..
+    } = prepared;
+    let mut p = finish_plan(plan, req, warnings);
+    let (exit, doc) = match streamed {
+        Some(r) => {
+            print_plan(printer, &p, app.verbose, app.verbose);
+            report_exec(printer, &p, &r, journal_path)
+        }
+        None => {
+            annotate_archived(clients, &mut p).await?;
+            check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
+            let run = journal::Run::of_plan(&p);
+            execute_plan(app, clients, &p, &exec, journal_path, 0, &run).await?
+        }
+    };
+    Ok((Restored { earliest, target }, exit, doc))
+}
+
+/// What the verification and the reach back need of the restore.
+struct Restored {
+    /// The first write under the source prefix.
+    earliest: chrono::DateTime<Utc>,
+    /// The state at TIME.
+    target: BucketState,
+}
+
+/// How far back recovery reaches: noncurrent versions older than the shortest
+/// expiration covering the prefix may be gone.
+async fn reach_back(
+    clients: &Clients,
+    source: &Location,
+    earliest: chrono::DateTime<Utc>,
+) -> CliResult<(chrono::DateTime<Utc>, String)> {
+    let rules = clients
+        .source_endpoint
+        .config(&source.bucket)
+        .noncurrent_expirations()
+        .await
+        .map_err(|e| from_s3(e, &source.bucket))?;
+    let covering = rules
+        .iter()
+        .filter(|(_, prefix, _)| {
+            source.prefix.starts_with(prefix.as_str()) || prefix.starts_with(&source.prefix)
+        })
+        .min_by_key(|(_, _, days)| *days);
+    Ok(match covering {
+        Some((rule, _, days)) => (
+            (Utc::now() - Duration::days(i64::from(*days))).max(earliest),
+            format!(
+                "lifecycle rule {rule:?} expires noncurrent versions after {days} days: a version replaced longer ago than that may be gone"
+            ),
+        ),
+        None => (
+            earliest,
+            "no lifecycle rule expires noncurrent versions: every state since the first write can be restored".to_owned(),
+        ),
+    })
+}
+
+/// The keys of a JSON array of issues (`[]` when absent).
+fn list(v: &Value) -> Vec<Value> {
+    v.as_array().cloned().unwrap_or_default()
+}
+
+/// Every failure grouped by cause: the execution's, and the verification's by outcome.
+fn failures(exec_report: &Value, report: &VerifyReport) -> Value {
+    let mut by_outcome: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for d in &report.differences {
+        let kind = serde_json::to_value(d.reason)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        by_outcome.entry(kind).or_default().push(d.key.clone());
+    }
+    json!({
+        "copy_failed": list(&exec_report["failed"]),
+        "drifted": list(&exec_report["drifted"]),
+        "waiting": list(&exec_report["waiting"]),
+        "verification": by_outcome,
+    })
+}
+
+/// The drill's summary for people.
+fn print_drill(
+    printer: &Printer,
+    (source, scratch, at): (&Location, &Location, chrono::DateTime<Utc>),
+    d: &Drilled,
+    report: &VerifyReport,
+    failures: &Value,
+    journal_path: &Path,
+) {
     printer.line(format!(
         "Drill {}: {} restored to s3://{}/{} as of {}",
-        if ok { "PASSED" } else { "FAILED" },
+        if d.ok { "PASSED" } else { "FAILED" },
         source,
         scratch.bucket,
         scratch.prefix,
         rfc3339(at)
     ));
     printer.line(format!(
-        "  restored: {restored} objects, {} ({} keys at that time)",
-        human_bytes(bytes),
+        "  restored: {} objects, {} ({} keys at that time)",
+        d.restored,
+        human_bytes(d.bytes),
         report.keys_at_target
     ));
     printer.line(format!(
-        "  recovery time achieved: {recovery_seconds:.1} s (listing, planning, copying and verifying)"
+        "  recovery time achieved: {:.1} s (listing, planning, copying and verifying)",
+        d.recovery_seconds
     ));
     printer.line(format!(
         "  verified by content: {} of {} keys match their source version ({} objects read, {})",
@@ -259,13 +383,14 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
         human_bytes(report.bytes_read)
     ));
     printer.line(format!(
-        "  recovery reaches back to: {} ({why})",
-        rfc3339(oldest)
+        "  recovery reaches back to: {} ({})",
+        rfc3339(d.oldest),
+        d.why
     ));
     for (what, items) in [
-        ("copy failed", list(&exec_report["failed"])),
-        ("changed during the drill", list(&exec_report["drifted"])),
-        ("waiting for archive restore", list(&exec_report["waiting"])),
+        ("copy failed", list(&failures["copy_failed"])),
+        ("changed during the drill", list(&failures["drifted"])),
+        ("waiting for archive restore", list(&failures["waiting"])),
     ] {
         if !items.is_empty() {
             printer.line(format!("  {what}: {} key(s)", items.len()));
@@ -278,7 +403,7 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
             }
         }
     }
-    for (kind, keys) in out["failures"]["verification"]
+    for (kind, keys) in failures["verification"]
         .as_object()
         .cloned()
         .unwrap_or_default()
@@ -294,7 +419,7 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
                 .join(", ")
         ));
     }
-    if let Some((removed, left)) = &cleanup {
+    if let Some((removed, left)) = &d.cleanup {
         printer.line(format!(
             "  cleanup: removed the {removed} version(s) the drill wrote{}",
             if left.is_empty() {
@@ -309,17 +434,6 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
         ));
     }
     printer.line(format!("  journal: {}", journal_path.display()));
-    printer.json_value(&out);
-    if let Some(e) = report_error {
-        return Err(e);
-    }
-    Ok(if exit == Exit::Interrupted {
-        Exit::Interrupted
-    } else if ok {
-        Exit::Ok
-    } else {
-        Exit::Partial
-    })
 }
 
 /// Remove what the drill's journal says it wrote to `bucket`: each version it created
@@ -329,7 +443,7 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
 async fn cleanup(
     clients: &Clients,
     bucket: &str,
-    journal_path: &std::path::Path,
+    journal_path: &Path,
 ) -> CliResult<(u64, Vec<String>)> {
     let mut removed = 0;
     let mut left = Vec::new();
