@@ -20,7 +20,9 @@ use crate::pipeline::report::RESTORE_SCHEMA;
 use crate::pipeline::{App, rfc3339};
 use chrono::{DateTime, TimeDelta, Utc};
 use s3rewind_engine::undo::{self, Touch};
-use s3rewind_engine::{Action, Destination, Location, PlanOptions, PlanStats, Version};
+use s3rewind_engine::{
+    Action, Destination, Location, PlanOptions, PlanStats, RestorePlan, Version,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -153,7 +155,24 @@ async fn recheck(
     }))
 }
 
-/// `s3rewind undo`.
+/// What a restore's journal says, for its undo.
+struct Journaled {
+    /// The run undone (`None`: a journal of one unnamed run).
+    run: Option<Run>,
+    /// When the run began (torn lines are re-checked only within a run).
+    started: Option<DateTime<Utc>>,
+    /// Per bucket, per key: the first and last action on it.
+    per_bucket: BTreeMap<String, BTreeMap<String, Touched>>,
+    /// Torn lines that name a key, to re-check per bucket.
+    torn: BTreeMap<String, Vec<(u64, Salvaged, String)>>,
+    /// What cannot be undone from the journal, in words.
+    unresolved: Vec<String>,
+    /// Where the restore wrote, from its start line: what an empty undo reports.
+    wrote_to: Option<Location>,
+}
+
+/// `s3rewind undo`: read the restore's journal, then per bucket it wrote to, re-check
+/// its torn lines, have the engine decide the state to put back, and run that plan.
 pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
     let printer = &app.printer;
     if !args.restore_journal.is_file() {
@@ -172,80 +191,14 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
             .unwrap_or(Path::new("."));
         crate::outputs::of_exec(&args.exec, beside)?;
     }
-    let lines = journal::load(
-        &args.restore_journal,
-        None,
-        printer,
-        "the action it may record is re-checked against the bucket",
-    )?;
-    let (run, lines) = choose_run(&args.restore_journal, lines, args.run.as_deref())?;
-    let started = lines
-        .iter()
-        .filter_map(|l| match l {
-            Line::Start { started_at, .. } => Some(*started_at),
-            _ => None,
-        })
-        .min();
-    let mut per_bucket: BTreeMap<String, BTreeMap<String, Touched>> = BTreeMap::new();
-    // Torn lines that name a key, to re-check per bucket; and those that cannot be.
-    let mut torn: BTreeMap<String, Vec<(u64, Salvaged, String)>> = BTreeMap::new();
-    let mut unresolved: Vec<String> = Vec::new();
-    // Where the restore wrote, from its start line: what an empty undo reports.
-    let mut wrote_to: Option<Location> = None;
-    for line in lines {
-        if let Line::Start {
-            source,
-            destination,
-            ..
-        } = &line
-        {
-            wrote_to = Some(match destination {
-                Destination::Bucket { location } => location.clone(),
-                _ => source.clone(),
-            });
-        }
-        if let Line::Torn { offset, text } = &line {
-            let s = journal::salvage(text);
-            match (s.kind.as_deref(), &s.bucket, &s.key, s.op) {
-                (Some(kind), _, _, _) if kind != "done" => printer.info(format!(
-                    "torn journal line at byte {offset} is a {kind} line: it records no action"
-                )),
-                (_, _, _, Some(Op::File)) => {}
-                (_, _, _, Some(Op::RemoveDeleteMarker)) => unresolved.push(format!(
-                    "the torn line at byte {offset} records a removed delete marker of {:?}, which undo cannot re-check",
-                    s.key.as_deref().unwrap_or("?")
-                )),
-                (_, Some(bucket), Some(key), _) if started.is_some() => {
-                    let (bucket, key) = (bucket.clone(), key.clone());
-                    torn.entry(bucket).or_default().push((*offset, s, key));
-                }
-                _ => unresolved.push(format!(
-                    "the torn line at byte {offset} ({text:?}) is cut before it names its key, so the action it may record cannot be undone from the journal; look for keys written when the run ran with `s3rewind history`"
-                )),
-            }
-            continue;
-        }
-        let Line::Done(d) = line else { continue };
-        if d.op == Op::File {
-            return Err(CliError::usage(format!(
-                "journal {} is of a --to-dir restore: it wrote local files, which undo does not touch; remove the directory instead",
-                args.restore_journal.display()
-            )));
-        }
-        let keys = per_bucket.entry(d.bucket.clone()).or_default();
-        match keys.get_mut(&d.key) {
-            Some(t) => t.last = d,
-            None => {
-                keys.insert(
-                    d.key.clone(),
-                    Touched {
-                        first: d.clone(),
-                        last: d,
-                    },
-                );
-            }
-        }
-    }
+    let Journaled {
+        run,
+        started,
+        mut per_bucket,
+        mut torn,
+        unresolved,
+        wrote_to,
+    } = read_journal(printer, args)?;
     for bucket in torn.keys() {
         per_bucket.entry(bucket.clone()).or_default();
     }
@@ -276,7 +229,7 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
     }
     let undone = run.as_ref().map(Run::id);
     let mut worst = Exit::Ok;
-    for (bucket, keys) in per_bucket {
+    for (bucket, mut keys) in per_bucket {
         let location = Location {
             bucket: bucket.clone(),
             prefix: String::new(),
@@ -290,85 +243,16 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
             !args.dry_run,
         )
         .await?;
-        let mut keys = keys;
         for (offset, s, key) in torn.remove(&bucket).unwrap_or_default() {
             let started = started.expect("torn lines are re-checked only within a run");
-            let Some(d) = recheck(printer, &clients, &bucket, offset, &s, &key, started).await?
-            else {
-                continue;
-            };
-            match keys.get_mut(&key) {
-                Some(t) => t.last = d,
-                None => {
-                    keys.insert(
-                        key,
-                        Touched {
-                            first: d.clone(),
-                            last: d,
-                        },
-                    );
-                }
+            if let Some(d) = recheck(printer, &clients, &bucket, offset, &s, &key, started).await? {
+                touched(&mut keys, d);
             }
         }
         if keys.is_empty() {
             continue;
         }
-        // The engine decides (s3rewind_engine::undo); this reads the versions it needs.
-        let touches: Vec<Touch> = keys
-            .into_iter()
-            .map(|(key, t)| Touch {
-                key,
-                before: match t.first.op {
-                    // Before a removed delete marker the key was absent.
-                    Op::RemoveDeleteMarker => None,
-                    _ => t.first.previous_version_id.clone(),
-                },
-                left: match t.last.op {
-                    Op::DeleteMarker => None,
-                    // A copy that named no version was read back: its ETag tells a
-                    // `null` copy from a later `null` write; an empty id never matches.
-                    _ => Some((
-                        t.last.new_version_id.clone(),
-                        t.last.etag.clone().unwrap_or_default(),
-                        t.last.size.unwrap_or(0),
-                    )),
-                },
-                at: t.last.time,
-            })
-            .collect();
-        let left = undo::left_state(&touches);
-        let mut versions = BTreeMap::new();
-        for (key, id) in undo::versions_to_read(&touches) {
-            let head = clients
-                .source
-                .head(&key, Some(&id))
-                .await
-                .map_err(|e| from_s3(e, &bucket))?
-                .ok_or_else(|| {
-                    CliError::failure(format!(
-                        "version {id} of {key:?}, current before the restore, no longer exists; it cannot be put back"
-                    ))
-                })?;
-            let version = Version {
-                version_id: id.as_str().into(),
-                last_modified: head.last_modified.unwrap_or_else(Utc::now),
-                delete_marker: false,
-                etag: head.etag.into(),
-                size: head.size,
-                storage_class: Some(head.storage_class.into()),
-                owner_id: None,
-                is_latest: false,
-            };
-            versions.insert((key, id), version);
-        }
-        let target = undo::target_state(&touches, &left, &versions);
-        let mut options = PlanOptions::new(location, Destination::InPlace, Utc::now());
-        options.selection = s3rewind_engine::Selection::Undo;
-        // Only version identity counts: put back exactly the earlier version.
-        options.match_content = false;
-        let mut plan = s3rewind_engine::plan(&left, &target, &options);
-        plan.created_at = Some(Utc::now());
-        plan.validate()?;
+        let plan = undo_plan(&clients, location, keys).await?;
         printer.info(format!(
             "undo of {} on bucket {bucket:?}: {} copies back to the earlier version, {} delete markers",
             args.restore_journal.display(),
@@ -409,4 +293,158 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
         worst = Exit::Partial;
     }
     Ok(worst)
+}
+
+/// Record action `d` on its key: the first action stays, the last is replaced.
+fn touched(keys: &mut BTreeMap<String, Touched>, d: Done) {
+    match keys.get_mut(&d.key) {
+        Some(t) => t.last = d,
+        None => {
+            keys.insert(
+                d.key.clone(),
+                Touched {
+                    first: d.clone(),
+                    last: d,
+                },
+            );
+        }
+    }
+}
+
+/// The restore's journal read: the run chosen (`--run`), each key's first and last
+/// action per bucket, and its torn lines sorted into those a bucket can settle and those
+/// nothing can.
+fn read_journal(printer: &Printer, args: &UndoArgs) -> CliResult<Journaled> {
+    let lines = journal::load(
+        &args.restore_journal,
+        None,
+        printer,
+        "the action it may record is re-checked against the bucket",
+    )?;
+    let (run, lines) = choose_run(&args.restore_journal, lines, args.run.as_deref())?;
+    let started = lines
+        .iter()
+        .filter_map(|l| match l {
+            Line::Start { started_at, .. } => Some(*started_at),
+            _ => None,
+        })
+        .min();
+    let mut read = Journaled {
+        run,
+        started,
+        per_bucket: BTreeMap::new(),
+        torn: BTreeMap::new(),
+        unresolved: Vec::new(),
+        wrote_to: None,
+    };
+    for line in lines {
+        match line {
+            Line::Start {
+                source,
+                destination,
+                ..
+            } => {
+                read.wrote_to = Some(match destination {
+                    Destination::Bucket { location } => location,
+                    _ => source,
+                });
+            }
+            Line::Torn { offset, text } => {
+                let s = journal::salvage(&text);
+                match (s.kind.as_deref(), &s.bucket, &s.key, s.op) {
+                    (Some(kind), _, _, _) if kind != "done" => printer.info(format!(
+                        "torn journal line at byte {offset} is a {kind} line: it records no action"
+                    )),
+                    (_, _, _, Some(Op::File)) => {}
+                    (_, _, _, Some(Op::RemoveDeleteMarker)) => read.unresolved.push(format!(
+                        "the torn line at byte {offset} records a removed delete marker of {:?}, which undo cannot re-check",
+                        s.key.as_deref().unwrap_or("?")
+                    )),
+                    (_, Some(bucket), Some(key), _) if started.is_some() => {
+                        let (bucket, key) = (bucket.clone(), key.clone());
+                        read.torn.entry(bucket).or_default().push((offset, s, key));
+                    }
+                    _ => read.unresolved.push(format!(
+                        "the torn line at byte {offset} ({text:?}) is cut before it names its key, so the action it may record cannot be undone from the journal; look for keys written when the run ran with `s3rewind history`"
+                    )),
+                }
+            }
+            Line::Done(d) if d.op == Op::File => {
+                return Err(CliError::usage(format!(
+                    "journal {} is of a --to-dir restore: it wrote local files, which undo does not touch; remove the directory instead",
+                    args.restore_journal.display()
+                )));
+            }
+            Line::Done(d) => touched(read.per_bucket.entry(d.bucket.clone()).or_default(), d),
+            Line::Upload { .. } => {}
+        }
+    }
+    Ok(read)
+}
+
+/// The undo of one bucket's keys as a plan. The engine decides
+/// ([`s3rewind_engine::undo`]); this reads the versions it needs (HEAD of each version
+/// current before the restore).
+async fn undo_plan(
+    clients: &Clients,
+    location: Location,
+    keys: BTreeMap<String, Touched>,
+) -> CliResult<RestorePlan> {
+    let bucket = location.bucket.clone();
+    let touches: Vec<Touch> = keys
+        .into_iter()
+        .map(|(key, t)| Touch {
+            key,
+            before: match t.first.op {
+                // Before a removed delete marker the key was absent.
+                Op::RemoveDeleteMarker => None,
+                _ => t.first.previous_version_id.clone(),
+            },
+            left: match t.last.op {
+                Op::DeleteMarker => None,
+                // A copy that named no version was read back: its ETag tells a `null`
+                // copy from a later `null` write; an empty id never matches.
+                _ => Some((
+                    t.last.new_version_id.clone(),
+                    t.last.etag.clone().unwrap_or_default(),
+                    t.last.size.unwrap_or(0),
+                )),
+            },
+            at: t.last.time,
+        })
+        .collect();
+    let left = undo::left_state(&touches);
+    let mut versions = BTreeMap::new();
+    for (key, id) in undo::versions_to_read(&touches) {
+        let head = clients
+            .source
+            .head(&key, Some(&id))
+            .await
+            .map_err(|e| from_s3(e, &bucket))?
+            .ok_or_else(|| {
+                CliError::failure(format!(
+                    "version {id} of {key:?}, current before the restore, no longer exists; it cannot be put back"
+                ))
+            })?;
+        let version = Version {
+            version_id: id.as_str().into(),
+            last_modified: head.last_modified.unwrap_or_else(Utc::now),
+            delete_marker: false,
+            etag: head.etag.into(),
+            size: head.size,
+            storage_class: Some(head.storage_class.into()),
+            owner_id: None,
+            is_latest: false,
+        };
+        versions.insert((key, id), version);
+    }
+    let target = undo::target_state(&touches, &left, &versions);
+    let mut options = PlanOptions::new(location, Destination::InPlace, Utc::now());
+    options.selection = s3rewind_engine::Selection::Undo;
+    // Only version identity counts: put back exactly the earlier version.
+    options.match_content = false;
+    let mut plan = s3rewind_engine::plan(&left, &target, &options);
+    plan.created_at = Some(Utc::now());
+    plan.validate()?;
+    Ok(plan)
 }
