@@ -294,51 +294,19 @@ impl Ctx {
         }
     }
 
+    /// One attempt at one copy: the destination checked against the plan, the source
+    /// version read where a listing cannot tell enough, the copy made (streamed,
+    /// multipart or one CopyObject), and what it wrote confirmed and journaled.
     async fn copy(&self, c: &CopyAction, attempt: u32, probe: Probe) -> Step {
-        let now = match probe {
-            Probe::Listed(now) => now.map(|h| *h),
-            Probe::Read => match self.dst.head(&c.key, None).await {
-                Ok(h) => h,
-                Err(e) => return retry_or_fail(e),
-            },
+        let now = match self.check_destination(c, attempt, probe).await {
+            Ok(now) => now,
+            Err(step) => return step,
         };
-        if !matches_expect(c.expect.as_ref(), now.as_ref()) {
-            let holds_target = now
-                .as_ref()
-                .is_some_and(|h| !c.etag.is_empty() && h.etag == c.etag && h.size == c.size);
-            if holds_target {
-                if attempt > 0 {
-                    // Our earlier attempt landed after all: journal it for undo.
-                    let h = now.as_ref().expect("checked");
-                    if let Err(e) = self.record(self.copy_done(c, &h.version_id)) {
-                        return Step::Failed(e);
-                    }
-                }
-                return Step::AlreadyDone;
-            }
-            if !self.config.force {
-                return Step::Drifted(format!(
-                    "expected {} but found {}; left as it is (use --force to overwrite)",
-                    describe_expect(c.expect.as_ref()),
-                    describe(now.as_ref())
-                ));
-            }
-        }
         let read_source = self.needs_source_head(c);
         let head = if read_source {
-            match self
-                .src
-                .head(&c.source_key, Some(&c.source_version_id))
-                .await
-            {
-                Ok(Some(h)) => h,
-                Ok(None) => {
-                    return Step::Failed(format!(
-                        "source version {} of {:?} no longer exists",
-                        c.source_version_id, c.source_key
-                    ));
-                }
-                Err(e) => return retry_or_fail(e),
+            match self.source_head(c).await {
+                Ok(h) => h,
+                Err(step) => return step,
             }
         } else {
             listed_source(c)
@@ -360,61 +328,9 @@ impl Ctx {
         } else if head.size > self.config.multipart_threshold.min(COPY_LIMIT) {
             self.multipart_copy(c, &head, acl, now.as_ref()).await
         } else {
-            let conditional = self.config.conditional && !self.config.force;
-            let if_match = match (&now, conditional) {
-                (Some(h), true) if !h.etag.is_empty() => Some(h.etag.as_str()),
-                _ => None,
-            };
-            let mut request = CopyRequest {
-                source_bucket: self.src.name(),
-                source_key: &c.source_key,
-                source_version_id: &c.source_version_id,
-                bucket: self.dst.name(),
-                key: &c.key,
-                head: &head,
-                storage_class: self.config.storage_class.as_deref(),
-                sse_kms_key_id: self.config.sse_kms_key_id.as_deref(),
-                if_match,
-                if_none_match: conditional && now.is_none(),
-                acl,
-                source_if_match: (c.source_version_id == NULL_VERSION && !c.etag.is_empty())
-                    .then_some(c.etag.as_str()),
-                // `--fidelity full` read the source: every attribute is written as read,
-                // so servers that drop some on copy (Expires) keep them.
-                replace_metadata: self.config.fidelity_full,
-            };
-            match self.dst.copy(&request).await {
-                Err(e)
-                    if refuses_self_copy(&e, c, self.src.name(), self.dst.name())
-                        && !request.replace_metadata =>
-                {
-                    // The server refuses to copy an older version onto its own key
-                    // unchanged (S3 allows it): the copy is made again with the source's
-                    // own metadata, content headers and Expires written explicitly (read
-                    // by HEAD), which such servers accept. The refusal wrote nothing.
-                    tracing::debug!(
-                        key = c.key,
-                        "the server refuses a self-copy: copying with the metadata replaced"
-                    );
-                    let full = match self
-                        .src
-                        .head(&c.source_key, Some(&c.source_version_id))
-                        .await
-                    {
-                        Ok(Some(h)) => h,
-                        Ok(None) => {
-                            return Step::Failed(format!(
-                                "source version {} of {:?} no longer exists",
-                                c.source_version_id, c.source_key
-                            ));
-                        }
-                        Err(e) => return retry_or_fail(e),
-                    };
-                    request.head = &full;
-                    request.replace_metadata = true;
-                    self.dst.copy(&request).await
-                }
-                other => other,
+            match self.single_copy(c, &head, acl, now.as_ref()).await {
+                Ok(result) => result,
+                Err(step) => return step,
             }
         };
         let new_version_id = match result {
@@ -433,6 +349,128 @@ impl Ctx {
             }
             Err(e) => return retry_or_fail(e),
         };
+        self.copied(c, new_version_id, now, head, acl).await
+    }
+
+    /// The destination key now (from the listing's probe, or read), checked against what
+    /// the plan expects there: `Err` with the step when the copy is already done (an
+    /// earlier attempt landed: journaled now) or the key drifted.
+    async fn check_destination(
+        &self,
+        c: &CopyAction,
+        attempt: u32,
+        probe: Probe,
+    ) -> Result<Option<Head>, Step> {
+        let now = match probe {
+            Probe::Listed(now) => now.map(|h| *h),
+            Probe::Read => self.dst.head(&c.key, None).await.map_err(retry_or_fail)?,
+        };
+        if matches_expect(c.expect.as_ref(), now.as_ref()) {
+            return Ok(now);
+        }
+        let holds_target = now
+            .as_ref()
+            .is_some_and(|h| !c.etag.is_empty() && h.etag == c.etag && h.size == c.size);
+        if holds_target {
+            if attempt > 0 {
+                // Our earlier attempt landed after all: journal it for undo.
+                let h = now.as_ref().expect("checked");
+                self.record(self.copy_done(c, &h.version_id))
+                    .map_err(Step::Failed)?;
+            }
+            return Err(Step::AlreadyDone);
+        }
+        if !self.config.force {
+            return Err(Step::Drifted(format!(
+                "expected {} but found {}; left as it is (use --force to overwrite)",
+                describe_expect(c.expect.as_ref()),
+                describe(now.as_ref())
+            )));
+        }
+        Ok(now)
+    }
+
+    /// The source version's HEAD (`Err` with the step when it is gone or unreadable).
+    async fn source_head(&self, c: &CopyAction) -> Result<Head, Step> {
+        match self
+            .src
+            .head(&c.source_key, Some(&c.source_version_id))
+            .await
+        {
+            Ok(Some(h)) => Ok(h),
+            Ok(None) => Err(Step::Failed(format!(
+                "source version {} of {:?} no longer exists",
+                c.source_version_id, c.source_key
+            ))),
+            Err(e) => Err(retry_or_fail(e)),
+        }
+    }
+
+    /// One CopyObject, conditional on the destination as checked. A server that refuses
+    /// to copy an older version onto its own key unchanged (S3 allows it) gets the copy
+    /// again with the source's own metadata written explicitly.
+    async fn single_copy(
+        &self,
+        c: &CopyAction,
+        head: &Head,
+        acl: Option<&Acl>,
+        now: Option<&Head>,
+    ) -> Result<Result<String, S3Error>, Step> {
+        let conditional = self.config.conditional && !self.config.force;
+        let if_match = match (now, conditional) {
+            (Some(h), true) if !h.etag.is_empty() => Some(h.etag.as_str()),
+            _ => None,
+        };
+        let mut request = CopyRequest {
+            source_bucket: self.src.name(),
+            source_key: &c.source_key,
+            source_version_id: &c.source_version_id,
+            bucket: self.dst.name(),
+            key: &c.key,
+            head,
+            storage_class: self.config.storage_class.as_deref(),
+            sse_kms_key_id: self.config.sse_kms_key_id.as_deref(),
+            if_match,
+            if_none_match: conditional && now.is_none(),
+            acl,
+            source_if_match: (c.source_version_id == NULL_VERSION && !c.etag.is_empty())
+                .then_some(c.etag.as_str()),
+            // `--fidelity full` read the source: every attribute is written as read, so
+            // servers that drop some on copy (Expires) keep them.
+            replace_metadata: self.config.fidelity_full,
+        };
+        match self.dst.copy(&request).await {
+            Err(e)
+                if refuses_self_copy(&e, c, self.src.name(), self.dst.name())
+                    && !request.replace_metadata =>
+            {
+                // The copy is made again with the source's own metadata, content headers
+                // and Expires written explicitly (read by HEAD), which such servers
+                // accept. The refusal wrote nothing.
+                tracing::debug!(
+                    key = c.key,
+                    "the server refuses a self-copy: copying with the metadata replaced"
+                );
+                let full = self.source_head(c).await?;
+                request.head = &full;
+                request.replace_metadata = true;
+                Ok(self.dst.copy(&request).await)
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// After a copy wrote `new_version_id`: confirmed where the server names no version
+    /// (read back now, or later with the others), rewritten with GET + PUT where it does
+    /// not read back as the source, and journaled.
+    async fn copied(
+        &self,
+        c: &CopyAction,
+        new_version_id: String,
+        now: Option<Head>,
+        head: Head,
+        acl: Option<&Acl>,
+    ) -> Step {
         let mut done = self.copy_done(c, &new_version_id);
         done.previous_version_id = now.map(|h| h.version_id);
         // radosgw's CopyObject names no version. Read it back later with the others,
