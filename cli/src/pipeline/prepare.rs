@@ -5,19 +5,20 @@
 //! planned as the listing streams ([`prepare_streamed`]), holding only the plan.
 
 use crate::args::{DetectArgs, Target};
-use crate::bucket::ConnectOptions;
+use crate::bucket::{ConnectOptions, Endpoint};
 use crate::error::{CliError, CliResult, Exit};
 use crate::listing::{Streams, list_bucket, stream_bucket};
 use crate::output::Printer;
 use crate::pipeline::{Clients, filter_of, key_selection, resolve_time, rfc3339, to_source_key};
 use crate::planning::StreamPlanner;
 use chrono::{DateTime, Utc};
-use s3rewind_engine::select::KeySelection;
+use s3rewind_engine::select::{KeyFilter, KeySelection};
 use s3rewind_engine::{
     Action, BucketState, Destination, KnownCopy, Location, PlanOptions, RestorePlan, Selection,
     Timeline, Warning, parse_s3_uri, plan,
 };
 use std::path::Path;
+use std::sync::Arc;
 use tokio::sync::mpsc;
 
 /// How the target state is chosen.
@@ -217,46 +218,7 @@ pub async fn prepare(
     if let Some(note) = &req.time_note {
         printer.info(note);
     }
-    let (at, target) = match &req.spec {
-        TargetSpec::At(at) => (*at, timeline.state_at(*at)),
-        TargetSpec::BeforeCorruption(d) | TargetSpec::PerKey(d) => {
-            let report =
-                crate::pipeline::detect::detect(endpoint, printer, &req.source, &timeline, d)
-                    .await?;
-            let Some(at) = s3rewind_engine::detect::restore_point(&report) else {
-                let c = &report.coverage;
-                let rules_out = report.guarantee.as_ref().map_or_else(String::new, |g| {
-                    format!(" What its reads ruled out: {}", g.statement)
-                });
-                return Err(CliError::new(
-                    Exit::Partial,
-                    format!(
-                        "scan found no incident ({} of {} written versions judged by content; {} of the {} recent overwrites), so there is no corruption to restore to before.{rules_out} A smaller incident may remain: raise the guarantee with --sample N (more reads), --min-damage N and --confidence C (the reads a wanted guarantee needs), or --deep (every version); run `s3rewind scan` to see why, or give --at TIME",
-                        c.versions_judged, c.versions_written, c.recent_judged, c.recent_overwrites
-                    ),
-                ));
-            };
-            for line in crate::pipeline::report::scales_and_coverage(&report) {
-                printer.info(line.trim_start());
-            }
-            if matches!(req.spec, TargetSpec::PerKey(_)) {
-                printer.info(format!(
-                    "per-key restore: damaged keys go back to their last good version; the first incident began just after {}",
-                    rfc3339(at)
-                ));
-                (
-                    at,
-                    s3rewind_engine::detect::per_key_target(&timeline, &report),
-                )
-            } else {
-                printer.info(format!(
-                    "restoring to just before the first incident: {}",
-                    rfc3339(at)
-                ));
-                (at, timeline.state_at(at))
-            }
-        }
-    };
+    let (at, target) = target_of(endpoint, printer, req, &timeline).await?;
     // Keys outside the selection are left out of both sides: nothing is planned for them.
     let filter = filter_of(&req.keys)?;
     let mut target = target;
@@ -296,6 +258,56 @@ pub async fn prepare(
     })
 }
 
+/// The target state: the state at TIME, or (`--before-corruption`, `--per-key`) the
+/// one detection's first incident gives, with the instant restored to.
+async fn target_of(
+    endpoint: &Arc<dyn Endpoint>,
+    printer: &Printer,
+    req: &Request,
+    timeline: &Timeline,
+) -> CliResult<(DateTime<Utc>, BucketState)> {
+    Ok(match &req.spec {
+        TargetSpec::At(at) => (*at, timeline.state_at(*at)),
+        TargetSpec::BeforeCorruption(d) | TargetSpec::PerKey(d) => {
+            let report =
+                crate::pipeline::detect::detect(endpoint, printer, &req.source, timeline, d)
+                    .await?;
+            let Some(at) = s3rewind_engine::detect::restore_point(&report) else {
+                let c = &report.coverage;
+                let rules_out = report.guarantee.as_ref().map_or_else(String::new, |g| {
+                    format!(" What its reads ruled out: {}", g.statement)
+                });
+                return Err(CliError::new(
+                    Exit::Partial,
+                    format!(
+                        "scan found no incident ({} of {} written versions judged by content; {} of the {} recent overwrites), so there is no corruption to restore to before.{rules_out} A smaller incident may remain: raise the guarantee with --sample N (more reads), --min-damage N and --confidence C (the reads a wanted guarantee needs), or --deep (every version); run `s3rewind scan` to see why, or give --at TIME",
+                        c.versions_judged, c.versions_written, c.recent_judged, c.recent_overwrites
+                    ),
+                ));
+            };
+            for line in crate::pipeline::report::scales_and_coverage(&report) {
+                printer.info(line.trim_start());
+            }
+            if matches!(req.spec, TargetSpec::PerKey(_)) {
+                printer.info(format!(
+                    "per-key restore: damaged keys go back to their last good version; the first incident began just after {}",
+                    rfc3339(at)
+                ));
+                (
+                    at,
+                    s3rewind_engine::detect::per_key_target(timeline, &report),
+                )
+            } else {
+                printer.info(format!(
+                    "restoring to just before the first incident: {}",
+                    rfc3339(at)
+                ));
+                (at, timeline.state_at(at))
+            }
+        }
+    })
+}
+
 /// [`prepare`] for a restore to a TIME into a bucket: the source's listing feeds a
 /// [`StreamPlanner`] a part at a time, and each part is dropped once planned. Memory
 /// holds the plan, the target state (one entry per key at T, for the verification) and,
@@ -319,35 +331,7 @@ pub async fn prepare_streamed(
     // version of each key is kept).
     let dest = match &req.destination {
         Destination::Bucket { location } => {
-            let (tx, mut rx) = mpsc::channel::<Timeline>(4);
-            let listing = stream_bucket(
-                &clients.dest,
-                printer,
-                &location.prefix,
-                req.page_size,
-                req.list_streams,
-                tx,
-            );
-            let mut objects = Vec::new();
-            let mut versions = 0u64;
-            let collect = async {
-                while let Some(part) = rx.recv().await {
-                    versions += part.len() as u64;
-                    objects.extend(part.current().objects);
-                }
-            };
-            let (listed, ()) = tokio::join!(listing, collect);
-            listed?;
-            objects.sort_by(|a, b| a.key.cmp(&b.key));
-            let mut state = BucketState {
-                objects,
-                ..BucketState::default()
-            };
-            filter.retain(
-                &mut state,
-                to_source_key(&req.source.prefix, &req.destination),
-            );
-            Some((state, versions))
+            Some(destination_now(clients, printer, req, &location.prefix, &filter).await?)
         }
         _ => None,
     };
@@ -436,6 +420,46 @@ pub async fn prepare_streamed(
         target,
         plan,
     })
+}
+
+/// The current state of a destination range (streamed: only the current version of
+/// each key is kept), selection applied, and how many versions it holds.
+async fn destination_now(
+    clients: &Clients,
+    printer: &Printer,
+    req: &Request,
+    prefix: &str,
+    filter: &KeyFilter,
+) -> CliResult<(BucketState, u64)> {
+    let (tx, mut rx) = mpsc::channel::<Timeline>(4);
+    let listing = stream_bucket(
+        &clients.dest,
+        printer,
+        prefix,
+        req.page_size,
+        req.list_streams,
+        tx,
+    );
+    let mut objects = Vec::new();
+    let mut versions = 0u64;
+    let collect = async {
+        while let Some(part) = rx.recv().await {
+            versions += part.len() as u64;
+            objects.extend(part.current().objects);
+        }
+    };
+    let (listed, ()) = tokio::join!(listing, collect);
+    listed?;
+    objects.sort_by(|a, b| a.key.cmp(&b.key));
+    let mut state = BucketState {
+        objects,
+        ..BucketState::default()
+    };
+    filter.retain(
+        &mut state,
+        to_source_key(&req.source.prefix, &req.destination),
+    );
+    Ok((state, versions))
 }
 
 /// The inventory report a plan's history came from, and its age.
