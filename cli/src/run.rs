@@ -305,6 +305,11 @@ fn status(bar: &indicatif::ProgressBar, report: &ExecReport, listing: bool) {
     ));
 }
 
+/// The one loop of the runner (see the module docs): start items while the limit
+/// allows, settle each finished attempt (retry, give up, count), adapt the limit, stop
+/// on Ctrl-C or a cap. Longer than 120 lines on purpose: every branch shares the
+/// `JoinSet`, the AIMD limit and the report, and the contract is easiest to check
+/// against one loop.
 async fn run_items<J: Job>(
     job: Arc<J>,
     items: Items,

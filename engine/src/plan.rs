@@ -669,6 +669,10 @@ impl<'a> Planner<'a> {
 
     /// Plan one part: `target` (source names) and `current` (destination names) of
     /// disjoint keys from every other part.
+    ///
+    /// Longer than 120 lines on purpose: one loop over the key pairs whose match arms are
+    /// the planner's cases (copy, delete marker, unchanged, left alone, uncertain), in
+    /// the order the module docs give them; one key's decision reads in one place.
     pub fn add(&mut self, current: &BucketState, target: &BucketState) {
         let options = self.options;
         let src_prefix = options.source.prefix.as_str();

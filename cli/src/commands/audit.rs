@@ -174,6 +174,8 @@ async fn read_replica(app: &App, bucket: &str, region: Option<&str>) -> Replica 
     x
 }
 
+/// The configuration as read, one line per setting in the order the audit reads them.
+/// Over 120 lines only because each setting's line is its own small format.
 fn describe_configuration(f: &BucketFacts) -> Vec<String> {
     let mut out = Vec::new();
     out.push(format!(

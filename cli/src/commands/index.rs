@@ -26,32 +26,7 @@ pub async fn index_cmd(app: &App, args: &IndexArgs) -> CliResult<Exit> {
         Some(path) => Some(read_old_header(path)?),
         None => None,
     };
-    let loc = match (&args.source, &old) {
-        (Some(uri), Some(h)) => {
-            let loc = parse_s3_uri(uri)?;
-            if loc.bucket != h.bucket || loc.prefix != h.prefix {
-                return Err(CliError::usage(format!(
-                    "--refresh {}: the index is of s3://{}/{}, not s3://{}/{}; refresh it without naming a location, or write a new index with --out; nothing was written",
-                    args.refresh.as_deref().unwrap_or(Path::new("")).display(),
-                    h.bucket,
-                    h.prefix,
-                    loc.bucket,
-                    loc.prefix
-                )));
-            }
-            loc
-        }
-        (Some(uri), None) => parse_s3_uri(uri)?,
-        (None, Some(h)) => Location {
-            bucket: h.bucket.clone(),
-            prefix: h.prefix.clone(),
-        },
-        (None, None) => {
-            return Err(CliError::usage(
-                "give s3://BUCKET[/PREFIX] or --refresh FILE",
-            ));
-        }
-    };
+    let loc = location(args, old.as_ref())?;
     let out = match (&args.out, &args.refresh) {
         (Some(o), _) => o.clone(),
         (None, Some(r)) => r.clone(),
@@ -91,26 +66,7 @@ pub async fn index_cmd(app: &App, args: &IndexArgs) -> CliResult<Exit> {
         Some((what, created)) => (what, created),
         None => ("listing", started),
     };
-    let tmp = out.with_extension("tmp");
-    let written = std::fs::File::create(&tmp)
-        .and_then(|f| {
-            s3rewind_engine::index::write_index(
-                f,
-                &loc.bucket,
-                &loc.prefix,
-                created,
-                source,
-                &timeline,
-            )
-        })
-        .and_then(|()| std::fs::rename(&tmp, &out));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(CliError::failure(format!(
-            "cannot write the index {}: {e}",
-            out.display()
-        )));
-    }
+    write_index(&out, &loc, created, source, &timeline)?;
     let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
     let verb = if old.is_some() {
         "Refreshed"
@@ -164,6 +120,71 @@ pub async fn index_cmd(app: &App, args: &IndexArgs) -> CliResult<Exit> {
         })),
     }));
     Ok(Exit::Ok)
+}
+
+/// The location indexed: the one named, or the refreshed index's (they must agree when
+/// both are given).
+fn location(
+    args: &IndexArgs,
+    old: Option<&s3rewind_engine::index::IndexHeader>,
+) -> CliResult<Location> {
+    Ok(match (&args.source, old) {
+        (Some(uri), Some(h)) => {
+            let loc = parse_s3_uri(uri)?;
+            if loc.bucket != h.bucket || loc.prefix != h.prefix {
+                return Err(CliError::usage(format!(
+                    "--refresh {}: the index is of s3://{}/{}, not s3://{}/{}; refresh it without naming a location, or write a new index with --out; nothing was written",
+                    args.refresh.as_deref().unwrap_or(Path::new("")).display(),
+                    h.bucket,
+                    h.prefix,
+                    loc.bucket,
+                    loc.prefix
+                )));
+            }
+            loc
+        }
+        (Some(uri), None) => parse_s3_uri(uri)?,
+        (None, Some(h)) => Location {
+            bucket: h.bucket.clone(),
+            prefix: h.prefix.clone(),
+        },
+        (None, None) => {
+            return Err(CliError::usage(
+                "give s3://BUCKET[/PREFIX] or --refresh FILE",
+            ));
+        }
+    })
+}
+
+/// Write the index to `out` (through a temporary file beside it, renamed into place).
+fn write_index(
+    out: &Path,
+    loc: &Location,
+    created: chrono::DateTime<Utc>,
+    source: &str,
+    timeline: &s3rewind_engine::Timeline,
+) -> CliResult<()> {
+    let tmp = out.with_extension("tmp");
+    let written = std::fs::File::create(&tmp)
+        .and_then(|f| {
+            s3rewind_engine::index::write_index(
+                f,
+                &loc.bucket,
+                &loc.prefix,
+                created,
+                source,
+                timeline,
+            )
+        })
+        .and_then(|()| std::fs::rename(&tmp, out));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(CliError::failure(format!(
+            "cannot write the index {}: {e}",
+            out.display()
+        )));
+    }
+    Ok(())
 }
 
 /// The header of the index `--refresh` names.

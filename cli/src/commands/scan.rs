@@ -62,7 +62,8 @@ fn short(id: &str) -> String {
     }
 }
 
-/// The human report: a summary, then every incident with its evidence and keys.
+/// The human report: a summary, then every incident with its evidence and keys. About
+/// 120 lines: one report printed top to bottom, in the order a reader reads it.
 pub fn print_report(
     printer: &Printer,
     source: &Location,

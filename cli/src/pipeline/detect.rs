@@ -449,7 +449,8 @@ struct Skips {
 }
 
 /// Fetch the first [`SAMPLE_BYTES`] of every `(key, version id)` in `plan` (and run the
-/// validator on each whole version), [`SAMPLE_CONCURRENCY`] at a time.
+/// validator on each whole version), [`SAMPLE_CONCURRENCY`] at a time. About 120 lines:
+/// the spawn loop and the summary of what could not be judged share the skip counts.
 pub async fn fetch_samples(
     s3: &S3,
     printer: &Printer,

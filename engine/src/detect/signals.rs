@@ -632,6 +632,10 @@ struct WipeCandidate<'a> {
 /// A delete in a prefix: (time, event id, the object was established).
 type PrefixDelete = (Ms, usize, bool);
 
+/// Mass deletion per prefix: deletes grouped by prefix, the densest run of established
+/// deletes in each, weighed against the prefix's earlier runs. Longer than 120 lines
+/// on purpose: the steps share the groups and the sliding window, and the weighting
+/// reads best next to the run it weighs.
 fn wipes(ctx: &Ctx<'_>, out: &mut Vec<Signal>) {
     let established = ctx.scales.established_secs.max(0).saturating_mul(1000);
     // Deletes that are not renames, by prefix, with whether the object was established.
