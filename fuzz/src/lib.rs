@@ -305,6 +305,7 @@ fn snapshot(b: &SimBucket) -> Vec<(String, SimVersion)> {
 /// contents under the prefix are the target state's, keys outside the prefix are
 /// untouched, no version was removed, and a second plan is empty. A bucket that is not
 /// Enabled refuses the plan and stays as it was.
+// Longer than 120 lines on purpose: one fuzz input planned, applied and checked against every invariant in turn.
 pub fn check_plan_apply(input: &PlanApplyInput) {
     let r = input.history.replay();
     let mut bucket = r.bucket.clone();
@@ -737,6 +738,7 @@ pub fn check_raw_pages(input: &RawPagesInput) {
 /// [`check_raw_pages`], optionally without the empty-append property (which the engine
 /// breaks at the moment: `TimelineBuilder::append` of an empty builder forgets the
 /// version ids seen for the last key, so a repeated entry is then accepted).
+// Longer than 120 lines on purpose: one fuzz input checked against every listing reading in turn; the readings share the decoded pages.
 pub fn check_raw_pages_with(input: &RawPagesInput, append_empty: bool) {
     let pages = input.prepared();
     let split = usize::from(input.split) % (pages.len() + 1);

@@ -439,6 +439,7 @@ impl Builder<'_> {
 }
 
 /// Build a busy history (see [`BusySpec`]).
+// Longer than 120 lines on purpose: a scripted day of a busy bucket, written in time order; splitting it would scatter the script.
 pub fn busy(spec: &BusySpec) -> Busy {
     let writers: Vec<String> = (0..=spec.writers.max(1)).map(writer_id).collect();
     let n_writers = spec.writers.max(1);

@@ -327,6 +327,7 @@ async fn keys_of(m: &Moto, bucket: &str) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// Longer than 120 lines on purpose: one submission followed through the S3 Control stub's requests, in order.
 async fn batch_submit_uploads_the_manifest_and_creates_the_job_with_its_real_etag() {
     let m = Moto::start().await;
     let control = FakeControl::start();
@@ -612,6 +613,7 @@ async fn write_report(m: &Moto, rows: &[(String, String, bool)]) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// Longer than 120 lines on purpose: the whole Batch Operations path in order: emit, submit, job, reconcile, apply, verify, undo.
 async fn a_reconciled_job_is_journaled_like_a_local_run_verify_apply_and_undo_follow() {
     let m = Moto::start().await;
     let control = FakeControl::start();

@@ -182,6 +182,7 @@ async fn restore_through_faults_is_exact_and_its_summary_true_on_radosgw() {
 /// A restore of ~2,000 keys through the fault-injecting proxy in front of `m`: exact
 /// state, a true summary, no version lost, new versions only for writes done (or whose
 /// reply the proxy broke after the server executed them).
+// Longer than 120 lines on purpose: one restore through the fault proxy, then every claim of its summary checked against the proxy's counts.
 async fn restore_through_faults(m: Moto) {
     let bucket = m.b("faulty");
     m.bucket(&bucket, true).await;

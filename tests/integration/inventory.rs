@@ -144,6 +144,7 @@ async fn a_plan_from_a_parquet_inventory_equals_the_plan_from_the_listing() {
 
 /// Every command that takes `--inventory` gives from a report in `format` what it gives
 /// from the listing; a restore from it brings back the state at T.
+// Longer than 120 lines on purpose: one bucket, its inventory report written, then the plans from both compared.
 async fn plan_from_inventory_equals_listing(format: Format) {
     let m = Moto::start().await;
     let (t, want) = history(&m, "inv").await;
@@ -616,6 +617,7 @@ fn index_of(path: &Path) -> (String, String, String, s3rewind_engine::Timeline) 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// Longer than 120 lines on purpose: an index written, the bucket changed, the index refreshed and compared, in order.
 async fn a_refreshed_index_equals_a_fresh_one_and_an_older_inventory_is_refused() {
     let m = Moto::start().await;
     let (t, _) = history(&m, "rfr").await;

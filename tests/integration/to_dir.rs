@@ -51,6 +51,7 @@ async fn last_modified(m: &Moto, bucket: &str, key: &str, version: &str) -> Date
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// Longer than 120 lines on purpose: one directory restore, interrupted and resumed, checked at each step.
 async fn restore_to_dir_writes_the_state_at_t_with_mtimes_and_resumes() {
     let m = Moto::start().await;
     m.bucket("src", true).await;

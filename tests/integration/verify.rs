@@ -25,6 +25,7 @@ fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+// Longer than 120 lines on purpose: damage, verify, restore, verify again: the steps share the bucket.
 async fn verify_fails_on_damage_and_passes_after_a_restore() {
     let m = Moto::start().await;
     m.bucket("site", true).await;

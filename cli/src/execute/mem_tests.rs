@@ -464,6 +464,7 @@ fn cases() -> impl Strategy<Value = Case> {
         )
 }
 
+// Longer than 120 lines on purpose: one generated case checked end to end (plan, faults, run, resume, final state); the checks share the case's buckets and report.
 fn check_case(case: Case) -> Result<(), TestCaseError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_time()

@@ -220,6 +220,7 @@ impl World {
 }
 
 /// One case: returns Err with what went wrong.
+// Longer than 120 lines on purpose: one generated server habit run through every command in turn; the steps share the store and the expected state.
 async fn case(
     h: &History,
     p: Personality,

@@ -578,6 +578,7 @@ async fn a_journal_of_another_run_is_refused_and_undo_undoes_one_run() {
 /// the buckets saw no write at all (nor, where a local output cannot be written, any
 /// listing either).
 #[tokio::test]
+// Longer than 120 lines on purpose: a table of refusals, each run against the same buckets and checked to write nothing.
 async fn every_refusal_comes_before_any_write() {
     let dir = tempfile::tempdir().unwrap();
     let file = path(dir.path(), "a-file");
