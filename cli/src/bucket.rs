@@ -11,6 +11,10 @@
 //! - [`Faulty`]: wraps any bucket and injects faults (throttling, 500s, resets, lost
 //!   replies, latency, a crash after the N-th call, a concurrent writer).
 //!
+//! `MemBucket`, `Faulty` and the conformance suite are test tools: they compile under
+//! `cfg(test)` or the `testing` feature (which the cli's own tests, the integration suite
+//! and the benches turn on), never into the binary `cargo install` builds.
+//!
 //! A bucket is bound to one bucket name. A server-side copy is sent to the destination
 //! bucket and names its source by bucket name, as S3 does: both must live behind the same
 //! endpoint (one [`MemStore`] in memory). An [`Endpoint`] hands out its buckets by name,
@@ -30,20 +34,27 @@ pub use types::{
 };
 
 mod capped;
+#[cfg(any(test, feature = "testing"))]
 pub mod conformance;
 mod endpoint;
+#[cfg(any(test, feature = "testing"))]
 mod faulty;
 #[cfg(test)]
 pub(crate) mod histories;
+#[cfg(any(test, feature = "testing"))]
 mod mem;
+#[cfg(any(test, feature = "testing"))]
 mod mem_config;
 mod types;
 pub mod wire;
 
 pub use capped::{Capped, Caps, Spent};
 pub use endpoint::{BucketConfig, ConnectOptions, Connector, Endpoint, RetryMode, SharedEndpoint};
+#[cfg(any(test, feature = "testing"))]
 pub use faulty::{Faults, Faulty, Injected};
+#[cfg(any(test, feature = "testing"))]
 pub use mem::{MemBucket, MemStore, Op, PageLayout, Personality, Requests};
+#[cfg(any(test, feature = "testing"))]
 pub use mem_config::MemConfig;
 
 /// The operations s3rewind sends to one bucket.
