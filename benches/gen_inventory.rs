@@ -118,7 +118,12 @@ fn main() {
         return;
     }
     let started = Instant::now();
-    let mut w = inventory::report_writer(format, &dir, "bench", "inventory/bench/all-versions/");
+    let mut w = s3rewind_testkit::inventory::report_writer(
+        format,
+        &dir,
+        "bench",
+        "inventory/bench/all-versions/",
+    );
     let mut rows = 0u64;
     for f in 0..files {
         w.new_file().unwrap();
@@ -153,7 +158,8 @@ fn check_equal(manifest_path: &std::path::Path, keys: u64, at: DateTime<Utc>) {
     let bytes = std::fs::read(manifest_path).unwrap();
     let sum = std::fs::read_to_string(manifest_path.with_file_name("manifest.checksum")).unwrap();
     let manifest = inventory::Manifest::parse(&bytes, Some(&sum)).unwrap();
-    let loaded = inventory::load(&manifest, "", &SortOptions::default(), |f| {
+    let spill = std::env::temp_dir();
+    let loaded = inventory::load(&manifest, "", &SortOptions::new(spill), |f| {
         let p = inventory::local_file(manifest_path, f)?;
         Ok(Box::new(std::fs::File::open(p)?) as Box<dyn Read + Send>)
     })

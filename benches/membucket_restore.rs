@@ -21,7 +21,7 @@ use s3rewind::bucket::Bucket;
 use s3rewind::bucket::{MemStore, Op};
 use s3rewind::execute::{Buckets, ExecConfig, run_plan};
 use s3rewind::output::{OutputFormat, Printer};
-use s3rewind::planning::StreamPlanner;
+use s3rewind_engine::StreamPlanner;
 use s3rewind_engine::select::KeySelection;
 use s3rewind_engine::{Destination, Location, PlanOptions, SimBucket, Timeline, Versioning, plan};
 use std::sync::Arc;

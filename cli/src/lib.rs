@@ -47,7 +47,6 @@ pub mod output;
 pub mod outputs;
 pub mod pager;
 pub mod pipeline;
-pub mod planning;
 pub mod run;
 pub mod s3;
 pub mod source;

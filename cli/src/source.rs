@@ -576,10 +576,9 @@ async fn load_inventory(
         "reading inventory of s3://{bucket}/{prefix}: {} files",
         manifest.files.len()
     ));
-    let options = SortOptions {
-        temp_dir: spec.temp_dir.clone(),
-        ..SortOptions::default()
-    };
+    // `--sort-dir`, else the system's temporary directory: the CLI decides where the
+    // engine's sort spills.
+    let options = SortOptions::new(spec.temp_dir.clone().unwrap_or_else(std::env::temp_dir));
     let prefix_owned = prefix.to_owned();
     let path = manifest_path.clone();
     if let Some((latest, chunks)) = stream {

@@ -15,8 +15,9 @@ pub mod reconcile;
 pub mod report;
 
 use crate::keys::encode_key;
+use crate::location::Destination;
 use crate::model::StorageClass;
-use crate::plan::{Action, CopyAction, Destination, PlanStats, RestorePlan};
+use crate::plan::{Action, CopyAction, PlanStats, RestorePlan};
 use std::collections::BTreeMap;
 
 /// The largest object one CopyObject (and so one Batch Operations copy task) can copy:
@@ -192,7 +193,8 @@ pub fn manifest_csv(tasks: &[BatchTask]) -> String {
 mod tests {
     use super::*;
     use crate::keys::form_decode;
-    use crate::plan::{DeleteMarkerAction, Expect, Location, Selection};
+    use crate::location::Location;
+    use crate::plan::{DeleteMarkerAction, Expect, Selection};
     use chrono::{TimeZone, Utc};
 
     fn copy(key: &str, size: u64, class: Option<&str>) -> Action {

@@ -192,7 +192,7 @@ mod signals;
 
 pub use content::{FileType, entropy, near_random, random_entropy, sniff};
 pub use guarantee::Guarantee;
-pub use restore::{per_key_target, restore_point};
+pub use restore::{per_key_target, rename_gaps, restore_point};
 pub use sample::{Budget, Sampler, sample_plan, scan};
 
 use crate::timeline::Timeline;

@@ -52,10 +52,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub mod parquet_report;
-pub use parquet_report::{
-    Format, PARQUET_WRITER_SCHEMA, ParquetReportWriter, WriteReport, read_data_file, read_parquet,
-    report_writer,
-};
+pub use parquet_report::{Format, read_data_file, read_parquet};
 
 /// The report a plan's history came from, and when it was taken: a plan made from an
 /// inventory shows the bucket as of `created_at`, not as of the plan.
@@ -499,15 +496,21 @@ impl RowText<'_> {
 pub struct SortOptions {
     /// Entries held in memory before a sorted run is written to disk.
     pub run_entries: usize,
-    /// Where the runs go (default: the system's temporary directory).
-    pub temp_dir: Option<PathBuf>,
+    /// The directory the caller gives for the runs: the sort makes one directory of its
+    /// own in it, removed when the sorted entries are dropped. The engine never picks a
+    /// place on disk by itself.
+    pub spill_dir: PathBuf,
 }
 
-impl Default for SortOptions {
-    fn default() -> Self {
+impl SortOptions {
+    /// Entries held in memory before a run is spilled, unless told otherwise.
+    pub const RUN_ENTRIES: usize = 250_000;
+
+    /// The default run size, runs spilled into `spill_dir`.
+    pub fn new(spill_dir: impl Into<PathBuf>) -> Self {
         SortOptions {
-            run_entries: 250_000,
-            temp_dir: None,
+            run_entries: Self::RUN_ENTRIES,
+            spill_dir: spill_dir.into(),
         }
     }
 }
@@ -524,7 +527,8 @@ fn entry_order(a: &Entry, b: &Entry) -> Ordering {
 }
 
 /// Groups entries by key with bounded memory: at most `run_entries` entries are held;
-/// beyond that, sorted runs are written to a temporary directory and merged at the end.
+/// beyond that, sorted runs are written to a directory of its own inside the caller's
+/// [`SortOptions::spill_dir`] and merged at the end.
 pub struct EntrySorter {
     options: SortOptions,
     buffer: Vec<Entry>,
@@ -577,14 +581,9 @@ impl EntrySorter {
 
     fn spill(&mut self) -> Result<(), InventoryError> {
         if self.dir.is_none() {
-            let dir = match &self.options.temp_dir {
-                Some(d) => tempfile::Builder::new()
-                    .prefix("s3rewind-inventory")
-                    .tempdir_in(d)?,
-                None => tempfile::Builder::new()
-                    .prefix("s3rewind-inventory")
-                    .tempdir()?,
-            };
+            let dir = tempfile::Builder::new()
+                .prefix("s3rewind-inventory")
+                .tempdir_in(&self.options.spill_dir)?;
             self.dir = Some(dir);
         }
         let path = self
@@ -1114,158 +1113,6 @@ pub fn form_encode(key: &str) -> String {
     utf8_percent_encode(key, INVENTORY_KEY)
         .to_string()
         .replace(' ', "+")
-}
-
-/// The fileSchema [`ReportWriter`] writes: the required columns, the storage class and
-/// the owner.
-pub const WRITER_SCHEMA: &str = "Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size, LastModifiedDate, ETag, StorageClass, ObjectOwner";
-
-/// Writes an all-versions CSV inventory report in S3's layout (for tests, fixtures and
-/// the generator): gzip CSV data files under `data/`, then `manifest.json` and
-/// `manifest.checksum` in the report's directory.
-pub struct ReportWriter {
-    root: PathBuf,
-    bucket: String,
-    prefix: String,
-    files: Vec<ManifestFile>,
-    current: Option<(
-        PathBuf,
-        String,
-        csv::Writer<flate2::write::GzEncoder<std::fs::File>>,
-    )>,
-}
-
-impl ReportWriter {
-    /// A report for `bucket` under the local directory `root`, laid out as S3 delivers
-    /// it: data files at `root/<prefix>data/…`, the manifest at
-    /// `root/<prefix><stamp>/manifest.json`.
-    pub fn new(root: &Path, bucket: &str, prefix: &str) -> Self {
-        ReportWriter {
-            root: root.to_owned(),
-            bucket: bucket.to_owned(),
-            prefix: prefix.to_owned(),
-            files: Vec::new(),
-            current: None,
-        }
-    }
-
-    /// Start a new data file (the next rows go into it).
-    pub fn new_file(&mut self) -> io::Result<()> {
-        self.close_file()?;
-        let key = format!("{}data/part-{:05}.csv.gz", self.prefix, self.files.len());
-        let path = self.root.join(&key);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        let gz = flate2::write::GzEncoder::new(
-            std::fs::File::create(&path)?,
-            flate2::Compression::fast(),
-        );
-        let w = csv::WriterBuilder::new()
-            .has_headers(false)
-            .quote_style(csv::QuoteStyle::Always)
-            .from_writer(gz);
-        self.current = Some((path, key, w));
-        Ok(())
-    }
-
-    /// Write one row to the current file.
-    pub fn write(&mut self, e: &Entry) -> io::Result<()> {
-        if self.current.is_none() {
-            self.new_file()?;
-        }
-        let (_, _, w) = self.current.as_mut().expect("opened above");
-        let v = &e.version;
-        let lm = v
-            .last_modified
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let size = if v.delete_marker {
-            String::new()
-        } else {
-            v.size.to_string()
-        };
-        let (id, etag) = (v.version_id.as_str(), v.etag.as_str());
-        w.write_record([
-            self.bucket.as_str(),
-            &form_encode(&e.key),
-            if v.version_id.is_null() { "" } else { &id },
-            if v.is_latest { "true" } else { "false" },
-            if v.delete_marker { "true" } else { "false" },
-            &size,
-            &lm,
-            &etag,
-            v.storage_class.as_ref().map_or("", |c| c.as_str()),
-            v.owner_id.as_deref().unwrap_or(""),
-        ])
-        .map_err(io::Error::other)
-    }
-
-    fn close_file(&mut self) -> io::Result<()> {
-        if let Some((path, key, w)) = self.current.take() {
-            let gz = w
-                .into_inner()
-                .map_err(|e| io::Error::other(e.to_string()))?;
-            gz.finish()?;
-            self.files.push(written_file(&path, key)?);
-        }
-        Ok(())
-    }
-
-    /// Close the last file and write the manifest and its checksum; returns the
-    /// manifest's path.
-    pub fn finish(mut self, created: DateTime<Utc>) -> io::Result<PathBuf> {
-        self.close_file()?;
-        let manifest = report_manifest(&self.bucket, created, "CSV", WRITER_SCHEMA, self.files);
-        write_manifest(&self.root, &self.prefix, created, &manifest)
-    }
-}
-
-/// A data file just written, as its manifest names it (size and MD5 of its bytes).
-fn written_file(path: &Path, key: String) -> io::Result<ManifestFile> {
-    let bytes = std::fs::read(path)?;
-    Ok(ManifestFile {
-        key,
-        size: bytes.len() as u64,
-        md5_checksum: md5_hex(&bytes),
-    })
-}
-
-/// The manifest of a report written here, in AWS's layout.
-fn report_manifest(
-    bucket: &str,
-    created: DateTime<Utc>,
-    format: &str,
-    schema: &str,
-    files: Vec<ManifestFile>,
-) -> Manifest {
-    Manifest {
-        source_bucket: bucket.to_owned(),
-        destination_bucket: "arn:aws:s3:::inventory-destination".to_owned(),
-        version: "2016-11-30".to_owned(),
-        creation_timestamp: created.timestamp_millis().to_string(),
-        file_format: format.to_owned(),
-        file_schema: schema.to_owned(),
-        files,
-    }
-}
-
-/// Write `manifest` and its checksum where S3 delivers them for a report taken at
-/// `created` (`root/<prefix><stamp>/manifest.json`); returns the manifest's path.
-fn write_manifest(
-    root: &Path,
-    prefix: &str,
-    created: DateTime<Utc>,
-    manifest: &Manifest,
-) -> io::Result<PathBuf> {
-    let dir = root
-        .join(prefix)
-        .join(created.format("%Y-%m-%dT%H-%MZ").to_string());
-    std::fs::create_dir_all(&dir)?;
-    let json = serde_json::to_vec_pretty(manifest).map_err(io::Error::other)?;
-    std::fs::write(dir.join("manifest.checksum"), md5_hex(&json))?;
-    let path = dir.join("manifest.json");
-    std::fs::write(&path, json)?;
-    Ok(path)
 }
 
 /// Open a data file of a report downloaded to local disk: the manifest names files by

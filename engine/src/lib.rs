@@ -90,14 +90,15 @@ pub use detect::{
     sample_plan,
 };
 pub use error::{PlanError, TimeError, TimelineError, UriError};
-pub use location::parse_s3_uri;
+pub use location::{Destination, Location, destination_key, parse_s3_uri};
 pub use model::{
     ETag, Entry, ListPage, NULL_VERSION, OwnerId, StorageClass, Version, VersionId, Versioning,
 };
+pub use plan::stream::{Seen, StreamPlanner};
 pub use plan::{
-    Action, CopyAction, DeleteLimit, DeleteMarkerAction, Destination, Expect, KnownCopy, Location,
-    PLAN_SCHEMA, PlanOptions, PlanStats, Planner, RestorePlan, Selection, UncertainHandling,
-    Warning, destination_key, plan, preflight,
+    Action, CopyAction, DeleteLimit, DeleteMarkerAction, Expect, KnownCopy, PLAN_SCHEMA,
+    PlanOptions, PlanStats, Planner, RestorePlan, Selection, UncertainHandling, Warning, plan,
+    preflight,
 };
 pub use sim::{ApplyReport, PutMeta, SimBucket, SimError, SimPage, SimVersion};
 pub use state::{BucketState, StateEntry, Uncertain};

@@ -1,7 +1,58 @@
-//! Parsing `s3://BUCKET[/PREFIX]` arguments.
+//! Where: a bucket and prefix ([`Location`], parsed from `s3://BUCKET[/PREFIX]` by
+//! [`parse_s3_uri`]), where restored objects go ([`Destination`]), and the key a source
+//! key is restored to ([`destination_key`]).
 
 use crate::error::UriError;
-use crate::plan::Location;
+use serde::{Deserialize, Serialize};
+
+/// A bucket and a key prefix (possibly empty).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Location {
+    /// The bucket name.
+    pub bucket: String,
+    /// The key prefix; a byte prefix, so `logs` also matches `logs-old/x`.
+    #[serde(default)]
+    pub prefix: String,
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.prefix)
+    }
+}
+
+/// Where restored objects go.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Destination {
+    /// Back into the source bucket, under the source prefix.
+    InPlace,
+    /// Into another bucket and/or prefix.
+    Bucket {
+        /// The destination bucket and prefix.
+        #[serde(flatten)]
+        location: Location,
+    },
+    /// Into a local directory (keys below the source prefix become relative paths).
+    Directory {
+        /// The directory.
+        path: String,
+    },
+}
+
+/// Map a source key (under `source_prefix`) to its destination key.
+pub fn destination_key(source_prefix: &str, destination: &Destination, key: &str) -> String {
+    match destination {
+        Destination::InPlace => key.to_owned(),
+        Destination::Bucket { location } => {
+            let rest = key.strip_prefix(source_prefix).unwrap_or(key);
+            format!("{}{}", location.prefix, rest)
+        }
+        Destination::Directory { .. } => crate::paths::relative_key(source_prefix, key)
+            .unwrap_or(key)
+            .to_owned(),
+    }
+}
 
 /// Parse `s3://BUCKET`, `s3://BUCKET/` or `s3://BUCKET/PREFIX`.
 ///

@@ -7,7 +7,7 @@
 //! known copy or equal content, `verify` grades sizes and ETags, `diff` compares version
 //! ids), so that judgement stays with them.
 
-use crate::plan::{Destination, destination_key};
+use crate::location::{Destination, destination_key};
 use crate::state::{BucketState, StateEntry};
 
 /// One destination key and what each state has there.
@@ -85,8 +85,8 @@ pub fn pairs<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::location::Location;
     use crate::model::Version;
-    use crate::plan::Location;
     use chrono::{TimeZone, Utc};
     use proptest::prelude::*;
     use std::collections::BTreeSet;

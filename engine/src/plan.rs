@@ -21,49 +21,17 @@
 //! key that changed since (a concurrent writer) instead of overwriting it.
 
 use crate::error::PlanError;
+use crate::location::{Destination, Location};
 use crate::model::{StorageClass, Version, Versioning};
 use crate::state::BucketState;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+pub mod stream;
+
 /// The schema name written into every plan file; bumped on incompatible changes.
 pub const PLAN_SCHEMA: &str = "s3rewind.plan/v1";
-
-/// A bucket and a key prefix (possibly empty).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Location {
-    /// The bucket name.
-    pub bucket: String,
-    /// The key prefix; a byte prefix, so `logs` also matches `logs-old/x`.
-    #[serde(default)]
-    pub prefix: String,
-}
-
-impl std::fmt::Display for Location {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "s3://{}/{}", self.bucket, self.prefix)
-    }
-}
-
-/// Where restored objects go.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Destination {
-    /// Back into the source bucket, under the source prefix.
-    InPlace,
-    /// Into another bucket and/or prefix.
-    Bucket {
-        /// The destination bucket and prefix.
-        #[serde(flatten)]
-        location: Location,
-    },
-    /// Into a local directory (keys below the source prefix become relative paths).
-    Directory {
-        /// The directory.
-        path: String,
-    },
-}
 
 /// How the target state of a plan was chosen (for the reviewer; it changes nothing in
 /// how the plan executes).
@@ -589,20 +557,6 @@ impl RestorePlan {
             }
         }
         Ok(())
-    }
-}
-
-/// Map a source key (under `source_prefix`) to its destination key.
-pub fn destination_key(source_prefix: &str, destination: &Destination, key: &str) -> String {
-    match destination {
-        Destination::InPlace => key.to_owned(),
-        Destination::Bucket { location } => {
-            let rest = key.strip_prefix(source_prefix).unwrap_or(key);
-            format!("{}{}", location.prefix, rest)
-        }
-        Destination::Directory { .. } => crate::paths::relative_key(source_prefix, key)
-            .unwrap_or(key)
-            .to_owned(),
     }
 }
 

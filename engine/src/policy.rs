@@ -35,7 +35,7 @@
 //! The keys are named ([`PolicyOptions::kms_keys`], [`PolicyOptions::dest_kms_keys`]), or
 //! else any key, limited to requests S3 makes (`kms:ViaService`), with a note saying so.
 
-use crate::plan::Location;
+use crate::location::Location;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;

@@ -16,10 +16,11 @@
 //! entries split across pages when the page size says so).
 
 use crate::error::PlanError;
+use crate::location::Destination;
 use crate::model::{
     ETag, Entry, ListPage, NULL_VERSION, OwnerId, StorageClass, Version, VersionId, Versioning,
 };
-use crate::plan::{Action, Destination, RestorePlan, preflight};
+use crate::plan::{Action, RestorePlan, preflight};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::sync::Arc;

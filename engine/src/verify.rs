@@ -16,8 +16,9 @@
 //! Keys outside the source prefix (and, at the destination, outside its prefix) are not
 //! looked at.
 
+use crate::location::{Destination, Location};
 use crate::model::Version;
-use crate::plan::{Destination, KnownCopy, Location};
+use crate::plan::KnownCopy;
 use crate::state::BucketState;
 use serde::{Deserialize, Serialize};
 

@@ -16,10 +16,10 @@ mod common;
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
 use s3rewind_engine::inventory::{
-    self, Format, InventoryError, Loaded, Manifest, ManifestFile, PARQUET_WRITER_SCHEMA,
-    SortOptions, md5_hex,
+    self, Format, InventoryError, Loaded, Manifest, ManifestFile, SortOptions, md5_hex,
 };
 use s3rewind_engine::{ETag, Entry, OwnerId, StorageClass, Timeline, Version, VersionId};
+use s3rewind_testkit::inventory::{PARQUET_WRITER_SCHEMA, report_writer};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -123,7 +123,7 @@ fn entries(draws: &[(usize, Vec<Draw>)]) -> Vec<Entry> {
 /// Write `rows` as a report in `format` under `dir`, in `files` data files; returns the
 /// manifest's path.
 fn write(format: Format, dir: &Path, rows: &[Entry], files: usize) -> PathBuf {
-    let mut w = inventory::report_writer(format, dir, "src-bucket", "inv/src-bucket/all/");
+    let mut w = report_writer(format, dir, "src-bucket", "inv/src-bucket/all/");
     let per = rows.len().div_ceil(files.max(1)).max(1);
     for chunk in rows.chunks(per) {
         w.new_file().unwrap();
@@ -146,7 +146,7 @@ fn load(path: &Path, run_entries: usize) -> Result<Loaded, InventoryError> {
         "",
         &SortOptions {
             run_entries,
-            temp_dir: None,
+            spill_dir: std::env::temp_dir(),
         },
         |f| {
             let p = inventory::local_file(path, f)?;
@@ -284,7 +284,8 @@ fn a_current_versions_only_parquet_schema_is_refused_naming_the_setting() {
     );
     assert!(err.to_string().contains("Include all versions"), "{err}");
     // And nothing is read from such a report.
-    let err = inventory::load(&m, "", &SortOptions::default(), |_| unreachable!()).unwrap_err();
+    let spill = std::env::temp_dir();
+    let err = inventory::load(&m, "", &SortOptions::new(spill), |_| unreachable!()).unwrap_err();
     assert!(
         matches!(err, InventoryError::CurrentVersionsOnly { .. }),
         "{err}"

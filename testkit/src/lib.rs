@@ -1,9 +1,11 @@
 //! Test and evaluation data for s3rewind, shared by the engine's tests and examples, the
 //! CLI's in-memory tests and the benches: the detector's scenario histories
-//! ([`scenarios`]), busy buckets with a lazy in-memory content store ([`busy`]) and one
-//! seeded PRNG ([`Prng`]). Not published; nothing in a release build depends on it.
+//! ([`scenarios`]), busy buckets with a lazy in-memory content store ([`busy`]),
+//! inventory reports written as S3 delivers them ([`inventory`]) and one seeded PRNG
+//! ([`Prng`]). Not published; nothing in a release build depends on it.
 
 pub mod busy;
+pub mod inventory;
 pub mod scenarios;
 
 /// The seed every property runs with in CI and under a plain `cargo test`.

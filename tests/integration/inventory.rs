@@ -3,7 +3,7 @@
 
 use crate::support::*;
 use chrono::{DateTime, Utc};
-use s3rewind_engine::inventory::{self, Format};
+use s3rewind_engine::inventory::Format;
 use s3rewind_engine::{Entry, OwnerId, StorageClass, Version};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -86,7 +86,7 @@ fn write_inventory(
 ) -> PathBuf {
     let mut rows: Vec<&Entry> = entries.iter().collect();
     rows.reverse();
-    let mut w = inventory::report_writer(
+    let mut w = s3rewind_testkit::inventory::report_writer(
         format,
         root,
         bucket,

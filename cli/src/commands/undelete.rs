@@ -263,8 +263,9 @@ async fn remove_markers_cmd(
     };
     let journal = Journal::begin(&journal_path, &run, printer)?;
     let config = exec_config(&args.exec);
-    let r = execute_removal(app, source, found, config.concurrency, journal, layout).await;
-    Ok(report_removal(printer, source, found, &r, &journal_path))
+    let (r, exit) = execute_removal(app, source, found, config.concurrency, journal, layout).await;
+    report_removal(printer, source, found, &r, &journal_path);
+    Ok(exit)
 }
 
 fn report_removal(
@@ -273,7 +274,7 @@ fn report_removal(
     found: &Found,
     r: &RemoveReport,
     journal: &Path,
-) -> Exit {
+) {
     for m in &r.removed {
         printer.line(format!(
             "  removed delete marker {} of {:?} (made {})",
@@ -313,13 +314,6 @@ fn report_removal(
         "report": r,
         "journal": journal,
     }));
-    if r.interrupted {
-        Exit::Interrupted
-    } else if r.drifted.is_empty() && r.failed.is_empty() {
-        Exit::Ok
-    } else {
-        Exit::Partial
-    }
 }
 
 #[cfg(test)]

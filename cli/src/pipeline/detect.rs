@@ -28,7 +28,7 @@ use crate::pipeline::resolve_time;
 use crate::pipeline::rfc3339;
 use crate::s3::{ErrorKind, S3Error, SharedEndpoint as S3};
 use s3rewind_engine::detect::{
-    Budget, ContentSample, DetectOptions, SAMPLE_BYTES, Sampler, ScanReport,
+    Budget, ContentSample, DetectOptions, SAMPLE_BYTES, Sampler, ScanReport, rename_gaps,
 };
 use s3rewind_engine::{Location, Timeline, Version};
 use std::pin::Pin;
@@ -173,61 +173,6 @@ pub async fn detect(
         "detection done"
     );
     Ok(report)
-}
-
-/// Separators after which a key's tail may be a ransomware suffix (`x.docx.locked`).
-const SUFFIX_STARTS: &[char] = &['.', '-', '_', '~', '[', '(', ' ', '+', '@', '!'];
-
-/// Keys an incident says it created (no last good version) whose name is another key
-/// plus a suffix, where that other key is deleted now, got its delete marker within
-/// `gap_secs` of the copy, and is not in the incident: `(copy, original)` per incident.
-///
-/// The engine pulls the deleted original of every flagged copy into the incident when
-/// its delete marker falls within `gap` of the incident and inside the scan window. An
-/// original deleted outside that window (`--since`/`--until` cutting between the copy and
-/// the delete) still comes without its copy's pair, and `--per-key` would then delete the
-/// copy and leave the original deleted. This finds those so the user is told.
-pub fn rename_gaps(
-    timeline: &Timeline,
-    report: &ScanReport,
-    gap_secs: i64,
-) -> Vec<(usize, Vec<(String, String)>)> {
-    let mut out = Vec::new();
-    for incident in &report.incidents {
-        let listed: std::collections::HashSet<&str> =
-            incident.keys.iter().map(|k| k.key.as_str()).collect();
-        let mut gaps = Vec::new();
-        for k in incident
-            .keys
-            .iter()
-            .filter(|k| k.last_good_version.is_none())
-        {
-            let name_start = k.key.rfind('/').map_or(0, |i| i + 1);
-            let original = k.key[name_start..]
-                .char_indices()
-                .filter(|&(i, c)| i > 0 && SUFFIX_STARTS.contains(&c))
-                .map(|(i, _)| &k.key[..name_start + i])
-                .rev() // the shortest suffix first: `a.tar.gz` is `a.tar` before `a`
-                .find(|orig| {
-                    !listed.contains(orig)
-                        && timeline
-                            .get(orig)
-                            .and_then(|h| h.head())
-                            .is_some_and(|head| {
-                                head.delete_marker
-                                    && (head.last_modified - k.first_bad_at).num_seconds().abs()
-                                        <= gap_secs.max(1)
-                            })
-                });
-            if let Some(orig) = original {
-                gaps.push((k.key.clone(), orig.to_owned()));
-            }
-        }
-        if !gaps.is_empty() {
-            out.push((incident.id, gaps));
-        }
-    }
-    out
 }
 
 /// The user's `--validate-cmd`.

@@ -10,12 +10,11 @@ use crate::error::{CliError, CliResult, Exit};
 use crate::listing::{Streams, list_bucket, stream_bucket};
 use crate::output::Printer;
 use crate::pipeline::{Clients, filter_of, key_selection, resolve_time, rfc3339, to_source_key};
-use crate::planning::StreamPlanner;
 use chrono::{DateTime, Utc};
 use s3rewind_engine::select::{KeyFilter, KeySelection};
 use s3rewind_engine::{
     Action, BucketState, Destination, KnownCopy, Location, PlanOptions, RestorePlan, Selection,
-    Timeline, Warning, parse_s3_uri, plan,
+    StreamPlanner, Timeline, Warning, parse_s3_uri, plan,
 };
 use std::path::Path;
 use std::sync::Arc;

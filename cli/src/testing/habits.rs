@@ -478,7 +478,7 @@ async fn case(
                     ("--index", file)
                 }
                 _ => {
-                    let mut w = s3rewind_engine::inventory::ReportWriter::new(
+                    let mut w = s3rewind_testkit::inventory::ReportWriter::new(
                         world.dir.path(),
                         "src",
                         "inv/",

@@ -118,7 +118,7 @@ pub(crate) struct Ctx<'a> {
 }
 
 /// Separators after which a key's tail may be a ransomware suffix.
-const SUFFIX_STARTS: &[u8] = b".-_~[( +@!";
+pub(crate) const SUFFIX_STARTS: &[u8] = b".-_~[( +@!";
 /// Longest suffix considered for a rename.
 const MAX_SUFFIX: usize = 64;
 /// A burst is measured against the bins before it (those that ended more than `gap`

@@ -3,6 +3,7 @@
 //! key re-read first (a key whose history changed since the listing is left alone).
 
 use crate::bucket::Bucket;
+use crate::error::Exit;
 use crate::execute::KeyIssue;
 use crate::journal::{Done, Journal, Line, Op};
 use crate::pipeline::App;
@@ -206,7 +207,8 @@ impl RemoveCtx {
     }
 }
 
-/// Remove the delete markers of the keys found, `concurrency` keys at a time, journaled.
+/// Remove the delete markers of the keys found, `concurrency` keys at a time, journaled;
+/// with the exit status the run gives ([`ExecReport::exit`](crate::run::ExecReport::exit)).
 pub async fn execute_removal(
     app: &App,
     source: &Location,
@@ -214,7 +216,7 @@ pub async fn execute_removal(
     concurrency: usize,
     journal: Journal,
     layout: ListOrder,
-) -> RemoveReport {
+) -> (RemoveReport, Exit) {
     let started = Instant::now();
     let ctx = Arc::new(RemoveCtx {
         bucket: app.endpoint.bucket(&source.bucket),
@@ -239,7 +241,8 @@ pub async fn execute_removal(
             .cmp(&b.key)
             .then(b.last_modified.cmp(&a.last_modified))
     });
-    RemoveReport {
+    let exit = run.exit();
+    let report = RemoveReport {
         undeleted: run.undeleted,
         removed,
         already_done: run.already_done,
@@ -247,7 +250,8 @@ pub async fn execute_removal(
         failed: run.failed,
         interrupted: run.interrupted,
         seconds: started.elapsed().as_secs_f64(),
-    }
+    };
+    (report, exit)
 }
 
 impl Job for RemoveCtx {

@@ -1,5 +1,5 @@
-//! Planning a listing as it streams: the consumer end of
-//! [`stream_bucket`](crate::listing::stream_bucket).
+//! Planning a listing as it streams: what the CLI's streamed listing feeds, a part at
+//! a time.
 //!
 //! A [`StreamPlanner`] receives the listing a part at a time (each part's keys complete),
 //! computes each part's target state and current state, hands them to the engine's
@@ -7,9 +7,12 @@
 //! per key at T, for the verification after a restore) and, for a restore into another
 //! bucket, that bucket's current state, which it is given.
 
+use crate::location::destination_key;
+use crate::plan::{Action, PlanOptions, Planner, RestorePlan};
+use crate::select::KeyFilter;
+use crate::state::BucketState;
+use crate::timeline::Timeline;
 use chrono::{DateTime, Utc};
-use s3rewind_engine::select::KeyFilter;
-use s3rewind_engine::{Action, BucketState, PlanOptions, Planner, RestorePlan, Timeline};
 
 /// What a streamed listing has shown.
 #[derive(Debug, Clone, Copy, Default)]
@@ -85,8 +88,7 @@ impl<'a> StreamPlanner<'a> {
             Some((d, claimed)) => {
                 let mut mine = BucketState::default();
                 for h in part.keys().iter().filter(|h| h.key.starts_with(prefix)) {
-                    let k =
-                        s3rewind_engine::destination_key(prefix, &self.options.destination, &h.key);
+                    let k = destination_key(prefix, &self.options.destination, &h.key);
                     if let Ok(i) = d.objects.binary_search_by(|e| e.key.as_str().cmp(&k)) {
                         claimed[i] = true;
                         mine.objects.push(d.objects[i].clone());
