@@ -222,6 +222,15 @@ pub struct WatchArgs {
     /// ADDR:PORT, at the path /TOKEN.
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<String>,
+    /// Read S3 Event Notifications from this SQS queue (sent by S3 directly, or through
+    /// an EventBridge rule): https://sqs.REGION.amazonaws.com/ACCOUNT/NAME. A message is
+    /// deleted only once its events are synced to the log.
+    #[arg(long, value_name = "URL", conflicts_with = "listen")]
+    pub queue: Option<String>,
+    /// --queue: how long a received message stays hidden from other readers; extended
+    /// every half of it while the watcher still holds the message.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = duration_secs)]
+    pub visibility: i64,
     /// The path token a pushed notification must carry (POST /TOKEN); default: the
     /// S3REWIND_WATCH_TOKEN environment variable.
     #[arg(

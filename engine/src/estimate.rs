@@ -203,9 +203,9 @@ pub fn estimate(
     }
     // Copies: all single requests unless above the threshold; without the sizes of each,
     // the bytes above the threshold are counted as multipart at the part size.
-    let multipart_bytes = if s.bytes_to_copy > input.multipart_threshold.max(1) && s.copies > 0
-    {
-        s.bytes_to_copy.saturating_sub(input.multipart_threshold.saturating_mul(s.copies))
+    let multipart_bytes = if s.bytes_to_copy > input.multipart_threshold.max(1) && s.copies > 0 {
+        s.bytes_to_copy
+            .saturating_sub(input.multipart_threshold.saturating_mul(s.copies))
     } else {
         0
     };
@@ -302,7 +302,11 @@ mod tests {
         assert!((e.cost_usd - want).abs() < 1e-6, "{}", e.cost_usd);
         // 40M copies at 64 in flight, ~61 ms each: 10.6 hours; 480k listing calls of
         // 250 ms on 8 streams: 4.2 hours.
-        assert!((e.seconds / 3600.0 - 14.8).abs() < 0.2, "{} h", e.seconds / 3600.0);
+        assert!(
+            (e.seconds / 3600.0 - 14.8).abs() < 0.2,
+            "{} h",
+            e.seconds / 3600.0
+        );
         assert_eq!(e.region, "us-east-1");
     }
 
@@ -310,9 +314,17 @@ mod tests {
     fn deep_verification_adds_two_gets_per_key_and_sparse_plans_read_by_head() {
         let mut i = input(10, 5, 1000);
         i.deep = true;
-        let e = estimate(&i, PriceTable::for_region("eu-central-1"), &Rates::default(), 8);
+        let e = estimate(
+            &i,
+            PriceTable::for_region("eu-central-1"),
+            &Rates::default(),
+            8,
+        );
         assert_eq!(e.requests.get, 80_000_000);
-        assert_eq!(e.requests.head, 15, "15 actions: a HEAD each beats listing 120M entries");
+        assert_eq!(
+            e.requests.head, 15,
+            "15 actions: a HEAD each beats listing 120M entries"
+        );
         assert_eq!(e.region, "eu-central-1");
         // An unknown region takes us-east-1's prices and says so.
         assert_eq!(PriceTable::for_region("xx-nowhere-9").1, "us-east-1");
@@ -326,7 +338,11 @@ mod tests {
             &Rates::default(),
             100_000,
         );
-        assert!(e.seconds >= 1000.0, "3.5M writes at 3,500/s: {} s", e.seconds);
+        assert!(
+            e.seconds >= 1000.0,
+            "3.5M writes at 3,500/s: {} s",
+            e.seconds
+        );
     }
 
     #[test]
@@ -334,7 +350,12 @@ mod tests {
         let mut i = input(2, 0, 2 * (6 << 30));
         i.stats.keys_at_target = 2;
         i.stats.versions_now = 2;
-        let e = estimate(&i, PriceTable::for_region("us-east-1"), &Rates::default(), 4);
+        let e = estimate(
+            &i,
+            PriceTable::for_region("us-east-1"),
+            &Rates::default(),
+            4,
+        );
         // 2 copies, 2 GiB above the threshold in 256 MiB parts (8), create + complete.
         assert_eq!(e.requests.copy, 2 + 8 + 2);
     }

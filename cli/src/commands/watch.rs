@@ -11,6 +11,7 @@ use crate::error::{CliError, CliResult, Exit};
 use crate::pipeline::{App, require_versioned, rfc3339};
 use crate::source::{SourceSpec, load_with_age};
 use crate::watch::listen::{Delivery, Refusal, serve};
+use crate::watch::queue::{PollOptions, Queue, QueueStats};
 use crate::watch::{Loaded, LogWriter, compact, create, is_watched, load};
 use chrono::{TimeDelta, Utc};
 use s3rewind_engine::watch::{
@@ -33,8 +34,20 @@ const IN_FLIGHT: TimeDelta = TimeDelta::seconds(10);
 /// of the key is still ordered by them).
 const HORIZON: TimeDelta = TimeDelta::minutes(15);
 
+/// Readers long-polling the queue at once (each receives up to 10 messages a call).
+const QUEUE_READERS: usize = 2;
+
 /// A heartbeat line when nothing else was written for this long (the index's lag).
 const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// Set while a watcher follows its events: Ctrl-C then stops it cleanly (the log synced,
+/// the report printed) instead of ending the process.
+static FOLLOWING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True while a watcher handles Ctrl-C itself.
+pub fn owns_ctrl_c() -> bool {
+    FOLLOWING.load(std::sync::atomic::Ordering::SeqCst)
+}
 
 /// `s3rewind watch`.
 pub async fn watch_cmd(app: &App, args: &WatchArgs) -> CliResult<Exit> {
@@ -48,16 +61,21 @@ pub async fn watch_cmd(app: &App, args: &WatchArgs) -> CliResult<Exit> {
     if args.setup {
         return setup(app, args, &loc.bucket, &loc.prefix, token.as_deref());
     }
+    if let Some(url) = &args.queue {
+        let Some(sqs) = crate::s3::Sqs::connect(&app.connect, url).await else {
+            return Err(CliError::usage(format!(
+                "--queue {url}: not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"
+            )));
+        };
+        // Fail at once, in one line, when the queue cannot be read.
+        let (arn, _) = sqs.attributes().await.map_err(|e| queue_error(e, url))?;
+        tracing::info!(%arn, "reading the queue");
+        return watch_queue(app, args, Arc::new(sqs)).await;
+    }
     let Some(listen) = &args.listen else {
         return Err(CliError::usage(
-            "give a source of events: --listen ADDR:PORT (radosgw, MinIO push); `watch --setup` prints the configuration",
+            "give a source of events: --queue URL (SQS) or --listen ADDR:PORT (radosgw, MinIO push); `watch --setup` prints the configuration",
         ));
-    };
-    let order = match args.order {
-        WatchOrder::Sequencer => OrderBy::Sequencer,
-        WatchOrder::EventTime => OrderBy::EventTime,
-        WatchOrder::Auto if app.connect.endpoint_url.is_some() => OrderBy::EventTime,
-        WatchOrder::Auto => OrderBy::Sequencer,
     };
     let listener = tokio::net::TcpListener::bind(listen.as_str())
         .await
@@ -69,13 +87,77 @@ pub async fn watch_cmd(app: &App, args: &WatchArgs) -> CliResult<Exit> {
         tx.clone(),
     ));
     drop(tx);
-    let result = Watcher::start(app, args, &loc.bucket, &loc.prefix, order, rx).await;
-    let result = match result {
-        Ok(mut w) => w.run().await,
-        Err(e) => Err(e),
-    };
+    let result = run_watcher(app, args, &loc.bucket, &loc.prefix, rx, None).await;
     server.abort();
     result
+}
+
+/// An SQS error as a one-line error of the queue.
+fn queue_error(e: crate::bucket::S3Error, url: &str) -> CliError {
+    use crate::bucket::ErrorKind;
+    let exit = match e.kind {
+        ErrorKind::NotFound => Exit::NotFound,
+        ErrorKind::AccessDenied => Exit::Access,
+        ErrorKind::NoCredentials => Exit::Credentials,
+        ErrorKind::Unreachable => Exit::Network,
+        _ => Exit::Failure,
+    };
+    CliError::new(exit, format!("cannot read the queue {url}: {e}"))
+}
+
+/// The watcher fed by `queue` (the SQS queue of `--queue`; a [`MemQueue`] in tests).
+///
+/// [`MemQueue`]: crate::watch::queue::MemQueue
+pub(crate) async fn watch_queue(
+    app: &App,
+    args: &WatchArgs,
+    queue: Arc<dyn Queue>,
+) -> CliResult<Exit> {
+    let loc = parse_s3_uri(&args.source)?;
+    let (tx, rx) = mpsc::channel::<Delivery>(64);
+    let stats = Arc::new(QueueStats::default());
+    let opts = PollOptions {
+        wait: Duration::from_secs(20),
+        visibility: Duration::from_secs(args.visibility.max(1) as u64),
+    };
+    let readers: Vec<_> = (0..QUEUE_READERS)
+        .map(|_| {
+            tokio::spawn(crate::watch::queue::read(
+                queue.clone(),
+                tx.clone(),
+                opts,
+                stats.clone(),
+            ))
+        })
+        .collect();
+    drop(tx);
+    let result = run_watcher(app, args, &loc.bucket, &loc.prefix, rx, Some(stats)).await;
+    for r in readers {
+        r.abort();
+    }
+    result
+}
+
+async fn run_watcher(
+    app: &App,
+    args: &WatchArgs,
+    bucket: &str,
+    prefix: &str,
+    rx: mpsc::Receiver<Delivery>,
+    queue: Option<Arc<QueueStats>>,
+) -> CliResult<Exit> {
+    let order = match args.order {
+        WatchOrder::Sequencer => OrderBy::Sequencer,
+        WatchOrder::EventTime => OrderBy::EventTime,
+        WatchOrder::Auto if app.connect.endpoint_url.is_some() => OrderBy::EventTime,
+        WatchOrder::Auto => OrderBy::Sequencer,
+    };
+    let mut w = Watcher::start(app, args, bucket, prefix, order, rx).await?;
+    w.queue = queue;
+    FOLLOWING.store(true, std::sync::atomic::Ordering::SeqCst);
+    let r = w.run().await;
+    FOLLOWING.store(false, std::sync::atomic::Ordering::SeqCst);
+    r
 }
 
 /// The running watcher.
@@ -92,6 +174,8 @@ struct Watcher<'a> {
     refused: u64,
     /// Lines written since the last heartbeat.
     since_beat: u64,
+    /// The queue readers' counters (`--queue`).
+    queue: Option<Arc<QueueStats>>,
 }
 
 impl<'a> Watcher<'a> {
@@ -208,6 +292,7 @@ impl<'a> Watcher<'a> {
             layout,
             refused: 0,
             since_beat: 0,
+            queue: None,
         };
         if resumed {
             // Whatever happened while no watcher ran: one reconciliation now.
@@ -473,6 +558,9 @@ impl<'a> Watcher<'a> {
             "entries": tl.len(),
             "in_doubt": self.watch.doubtful().len(),
         });
+        if let Some(q) = &self.queue {
+            doc["queue"] = q.json();
+        }
         if let Some(at) = s.last_at {
             doc["last_record"] = serde_json::json!(at);
         }
@@ -568,7 +656,7 @@ fn setup(
              2. the bucket notification:\n   \
              aws s3api put-bucket-notification-configuration --bucket {bucket} --notification-configuration '{}'\n\
              3. the watcher's permissions: s3rewind policy plan s3://{bucket}/{prefix}, plus sqs:ReceiveMessage, sqs:DeleteMessage, sqs:ChangeMessageVisibility on the queue\n\
-             (This build receives pushed notifications (--listen); reading an SQS queue is not built yet.)",
+             4. s3rewind watch s3://{bucket}/{prefix} --index FILE --queue QUEUE_URL",
             serde_json::Value::String(policy.to_string()),
             config
         ));

@@ -259,3 +259,116 @@ async fn watch_needs_a_token_and_a_source_of_events() {
     );
     assert!(!Path::new("/tmp/x.idx").exists());
 }
+
+/// `watch` fed by an in-memory queue (as `--queue URL` is by SQS): both message shapes.
+async fn run_queue(
+    args: &[&str],
+    store: &Arc<MemStore>,
+    queue: Arc<crate::watch::queue::MemQueue>,
+) -> crate::testing::Outcome {
+    use clap::Parser;
+    let argv = std::iter::once("s3rewind").chain(args.iter().copied());
+    let cli = crate::args::Cli::try_parse_from(argv).unwrap();
+    let crate::args::Command::Watch(wa) = &cli.command else {
+        panic!("not watch");
+    };
+    let (printer, capture) = crate::output::Printer::capturing(cli.global.output, false);
+    let app = crate::pipeline::App {
+        printer,
+        connector: Arc::new(crate::testing::Fixed(store.endpoint())),
+        endpoint: store.endpoint(),
+        connect: crate::pipeline::App::connect_options(&cli.global),
+        verbose: false,
+    };
+    let exit = match super::watch_queue(&app, wa, queue).await {
+        Ok(e) => e.code(),
+        Err(e) => {
+            app.printer.error(&e.message);
+            e.exit.code()
+        }
+    };
+    crate::testing::Outcome {
+        exit,
+        stdout: capture.stdout(),
+        stderr: capture.stderr(),
+    }
+}
+
+/// An EventBridge "Object Created"/"Object Deleted" event of `key`, as a rule delivers
+/// it to SQS.
+fn eventbridge(key: &str, id: &str, marker: bool, at: DateTime<Utc>, etag: &str) -> String {
+    serde_json::json!({
+        "version": "0", "source": "aws.s3",
+        "detail-type": if marker { "Object Deleted" } else { "Object Created" },
+        "time": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "detail": {"bucket": {"name": "wbk"},
+            "object": {"key": key, "version-id": id, "etag": etag, "size": 3},
+            "reason": if marker { "DeleteObject" } else { "PutObject" },
+            "deletion-type": "Delete Marker Created"}
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn queued_messages_of_both_shapes_are_deleted_once_synced() {
+    let store = MemStore::new();
+    store.create("wbk", Versioning::Enabled);
+    let base = Utc::now();
+    store.with("wbk", |sim| {
+        sim.put("a", b"a-0", base - TimeDelta::seconds(300));
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let idx = dir.path().join("q.idx");
+    let idx_s = idx.to_str().unwrap().to_owned();
+    let queue = crate::watch::queue::MemQueue::new();
+    // S3's own test event, sent when the notification is configured.
+    queue.send(r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Bucket":"wbk"}"#);
+    let args = [
+        "--output",
+        "json",
+        "watch",
+        "s3://wbk",
+        "--index",
+        &idx_s,
+        "--queue",
+        "http://127.0.0.1:1/123456789012/q",
+        "--order",
+        "event-time",
+        "--reconcile-every",
+        "0",
+        "--settle",
+        "1s",
+        "--stop-after",
+        "4s",
+    ];
+    let q2 = queue.clone();
+    let sender = async {
+        wait_for(&idx).await;
+        let t = Utc::now() + TimeDelta::seconds(5);
+        let etag = |c: &[u8]| s3rewind_engine::sim::content_etag(c);
+        let (v1, d2, v3) = store.with("wbk", |sim| {
+            (
+                sim.put("a", b"a-1", t),
+                sim.delete("a", t + TimeDelta::seconds(2)),
+                sim.put("b", b"b-1", t),
+            )
+        });
+        // Directly from S3 (Records), through EventBridge, and once more (at least once).
+        q2.send(&record("a", &v1, false, t, 1, &etag(b"a-1")));
+        q2.send(&eventbridge("a", &d2, true, t + TimeDelta::seconds(2), ""));
+        q2.send(&eventbridge("b", &v3, false, t, &etag(b"b-1")));
+        q2.send(&record("a", &v1, false, t, 1, &etag(b"a-1")));
+        q2.send("not a notification");
+    };
+    let (out, ()) = tokio::join!(run_queue(&args, &store, queue.clone()), sender);
+    assert_eq!(out.exit, 0, "{}", out.stderr);
+    let doc = out.json();
+    assert_eq!(doc["events"], 3, "the duplicate is not logged: {doc}");
+    assert_eq!(doc["refused_messages"], 1, "{doc}");
+    assert_eq!(doc["queue"]["deleted"], 5, "{doc}");
+    assert!(doc["queue"]["left"].as_u64().unwrap() >= 1, "{doc}");
+    assert_eq!(doc["lost_created"], 0, "{doc}");
+    // Only the refused message is left.
+    assert_eq!(queue.len(), 1);
+    assert_eq!(shape(&watched(&idx)), listed(&store));
+}
