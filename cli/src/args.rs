@@ -270,6 +270,11 @@ pub struct WatchArgs {
     /// notification otherwise) and stop.
     #[arg(long)]
     pub setup: bool,
+    /// With --setup: create it too (SQS: the queue, or the one --queue names, its policy
+    /// and the bucket notification; push: the topic and the bucket notification). The
+    /// bucket's other notification entries are kept.
+    #[arg(long, requires = "setup")]
+    pub apply: bool,
     /// With --setup: the URL the server should push to (default http://ADDR:PORT/TOKEN
     /// from --listen and --token).
     #[arg(long, value_name = "URL", requires = "setup")]
@@ -1085,6 +1090,8 @@ pub enum PolicyFor {
     Audit(PolicyAuditArgs),
     /// For `verify`.
     Verify(PolicyVerifyArgs),
+    /// For `watch` (its listing, reconciliations and SQS queue).
+    Watch(PolicyWatchArgs),
 }
 
 /// KMS permissions for SSE-KMS objects (`policy`).
@@ -1242,6 +1249,31 @@ pub struct PolicyVerifyArgs {
     /// The verify runs with --deep (reads objects).
     #[arg(long)]
     pub deep: bool,
+    /// KMS permissions.
+    #[command(flatten)]
+    pub kms: PolicyKms,
+}
+
+/// `policy watch`.
+#[derive(Debug, Args)]
+pub struct PolicyWatchArgs {
+    /// Scope the policy to this bucket and prefix (default: any bucket).
+    #[arg(value_name = "s3://BUCKET[/PREFIX]")]
+    pub source: Option<String>,
+    /// The queue the watcher reads (`watch --queue URL`); default: the one `watch
+    /// --setup` names for the bucket, in any region and account.
+    #[arg(long, value_name = "URL", conflicts_with = "push")]
+    pub queue: Option<String>,
+    /// The notifications are pushed (`watch --listen`: radosgw, MinIO): no SQS.
+    #[arg(long)]
+    pub push: bool,
+    /// Also what `watch --setup --apply` needs (the bucket's notification configuration;
+    /// the queue and its policy).
+    #[arg(long)]
+    pub setup: bool,
+    /// The watcher runs with --alert (samples content).
+    #[arg(long)]
+    pub alert: bool,
     /// KMS permissions.
     #[command(flatten)]
     pub kms: PolicyKms,

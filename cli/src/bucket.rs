@@ -36,6 +36,7 @@ mod faulty;
 pub(crate) mod histories;
 mod mem;
 mod mem_config;
+mod queue;
 mod types;
 pub mod wire;
 
@@ -43,6 +44,7 @@ pub use endpoint::{BucketConfig, ConnectOptions, Connector, Endpoint, RetryMode,
 pub use faulty::{Faults, Faulty, Injected};
 pub use mem::{MemBucket, MemStore, Op, PageLayout, Personality, Requests};
 pub use mem_config::MemConfig;
+pub use queue::{Message, Queue};
 
 /// The operations s3rewind sends to one bucket.
 #[async_trait]

@@ -33,6 +33,7 @@ mod control;
 mod error;
 mod list;
 mod list_xml;
+pub mod notify;
 mod sqs;
 mod write;
 

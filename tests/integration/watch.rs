@@ -39,30 +39,6 @@ fn free_addr() -> String {
     l.local_addr().unwrap().to_string()
 }
 
-/// Create a topic pushing to `push` and the bucket's notification (radosgw's
-/// SNS-compatible API, through boto3 as LOCAL_S3.md measured it).
-fn notify(s: &Moto, bucket: &str, push: &str) {
-    let script = r#"
-import boto3, sys
-ep, b, push, key = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
-kw = dict(endpoint_url=ep, aws_access_key_id=key, aws_secret_access_key=key, region_name="default")
-arn = boto3.client("sns", **kw).create_topic(Name="t-" + b,
-    Attributes={"push-endpoint": push, "persistent": "false"})["TopicArn"]
-boto3.client("s3", **kw).put_bucket_notification_configuration(Bucket=b,
-    NotificationConfiguration={"TopicConfigurations": [{"Id": "s3rewind", "TopicArn": arn,
-        "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}]})
-"#;
-    let out = Command::new("python3")
-        .args(["-c", script, &s.endpoint, bucket, push, &s.keys.0])
-        .output()
-        .expect("python3 with boto3");
-    assert!(
-        out.status.success(),
-        "notification setup failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 async fn wait_for(path: &Path, child: &mut std::process::Child) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while !path.is_file() {
@@ -106,7 +82,31 @@ async fn watch_radosgw_index_equals_a_listing_after_same_second_races() {
         "json",
     ]);
     wait_for(&idx, &mut child).await;
-    notify(&s, &b, &format!("http://{addr}/tok"));
+    // The topic and the notification as `watch --setup --apply` makes them.
+    let setup = s.run(&[
+        "--output",
+        "json",
+        "watch",
+        &format!("s3://{b}"),
+        "--index",
+        &idx_s,
+        "--setup",
+        "--apply",
+        "--listen",
+        &addr,
+        "--token",
+        "tok",
+    ]);
+    setup.expect_code(0);
+    let sdoc = setup.json();
+    crate::schemas::check_document("s3rewind.watch-setup/v1", &sdoc);
+    assert!(
+        sdoc["applied"]["topic_arn"]
+            .as_str()
+            .unwrap()
+            .starts_with("arn:aws:sns:"),
+        "{sdoc}"
+    );
 
     // The busy history: PUT and DELETE of one key at once, again and again.
     for round in 0..6 {
@@ -279,28 +279,22 @@ fn watch_setup_documents_match_the_readme() {
     );
 }
 
-/// Two queues on moto: one S3 sends to directly (`Records[]`), one an EventBridge rule
-/// fills; prints their URLs.
-fn moto_queues(s: &Moto, direct: &str, bridged: &str) -> (String, String) {
+/// A queue on moto that an EventBridge rule fills with `bucket`'s events; its URL.
+fn moto_eventbridge_queue(s: &Moto, bucket: &str) -> String {
     let script = r#"
 import boto3, json, sys
-ep, direct, bridged = sys.argv[1], sys.argv[2], sys.argv[3]
+ep, b = sys.argv[1], sys.argv[2]
 kw = dict(endpoint_url=ep, aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1")
 sqs, s3, ev = (boto3.client(n, **kw) for n in ("sqs", "s3", "events"))
-urls = []
-for b in (direct, bridged):
-    u = sqs.create_queue(QueueName="q-" + b)["QueueUrl"]
-    urls.append(u)
-arn = lambda u: sqs.get_queue_attributes(QueueUrl=u, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-s3.put_bucket_notification_configuration(Bucket=direct, NotificationConfiguration={"QueueConfigurations": [
-    {"Id": "s3rewind", "QueueArn": arn(urls[0]), "Events": ["s3:ObjectCreated:*", "s3:ObjectRemoved:*"]}]})
-s3.put_bucket_notification_configuration(Bucket=bridged, NotificationConfiguration={"EventBridgeConfiguration": {}})
-ev.put_rule(Name="s3rewind", EventPattern=json.dumps({"source": ["aws.s3"], "detail": {"bucket": {"name": [bridged]}}}))
-ev.put_targets(Rule="s3rewind", Targets=[{"Id": "q", "Arn": arn(urls[1])}])
-print(json.dumps(urls))
+u = sqs.create_queue(QueueName="q-" + b)["QueueUrl"]
+arn = sqs.get_queue_attributes(QueueUrl=u, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+s3.put_bucket_notification_configuration(Bucket=b, NotificationConfiguration={"EventBridgeConfiguration": {}})
+ev.put_rule(Name="s3rewind", EventPattern=json.dumps({"source": ["aws.s3"], "detail": {"bucket": {"name": [b]}}}))
+ev.put_targets(Rule="s3rewind", Targets=[{"Id": "q", "Arn": arn}])
+print(u)
 "#;
     let out = Command::new("python3")
-        .args(["-c", script, &s.endpoint, direct, bridged])
+        .args(["-c", script, &s.endpoint, bucket])
         .output()
         .expect("python3 with boto3");
     assert!(
@@ -308,8 +302,7 @@ print(json.dumps(urls))
         "queue setup failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let urls: Vec<String> = serde_json::from_slice(&out.stdout).unwrap();
-    (urls[0].clone(), urls[1].clone())
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 #[tokio::test]
@@ -321,7 +314,29 @@ async fn watch_moto_sqs_both_shapes_events_without_ids_are_read_again() {
         s.put(b, "k/0", b"before").await;
         s.put(b, "k/1", b"before").await;
     }
-    let (qa, qb) = moto_queues(&s, direct, bridged);
+    // The direct queue as `watch --setup --apply` makes it: queue, policy, notification.
+    let setup = s.run(&[
+        "--output",
+        "json",
+        "watch",
+        &format!("s3://{direct}"),
+        "--index",
+        "unused.idx",
+        "--setup",
+        "--apply",
+    ]);
+    setup.expect_code(0);
+    let sdoc = setup.json();
+    crate::schemas::check_document("s3rewind.watch-setup/v1", &sdoc);
+    let qa = sdoc["applied"]["queue_url"].as_str().unwrap().to_owned();
+    assert!(
+        sdoc["applied"]["queue_arn"]
+            .as_str()
+            .unwrap()
+            .ends_with(":s3rewind-wq-direct"),
+        "{sdoc}"
+    );
+    let qb = moto_eventbridge_queue(&s, bridged);
     let mut children = Vec::new();
     for (b, q) in [(direct, &qa), (bridged, &qb)] {
         let idx = s.path(&format!("{b}.idx"));

@@ -59,7 +59,7 @@ pub async fn watch_cmd(app: &App, args: &WatchArgs) -> CliResult<Exit> {
         ));
     }
     if args.setup {
-        return setup(app, args, &loc.bucket, &loc.prefix, token.as_deref());
+        return setup(app, args, &loc.bucket, &loc.prefix, token.as_deref()).await;
     }
     if let Some(url) = &args.queue {
         let Some(sqs) = crate::s3::Sqs::connect(&app.connect, url).await else {
@@ -568,25 +568,23 @@ impl<'a> Watcher<'a> {
     }
 }
 
-/// `watch --setup`: what the server needs, printed.
-fn setup(
+/// `watch --setup`: what the server needs, printed; with `--apply`, created.
+async fn setup(
     app: &App,
     args: &WatchArgs,
     bucket: &str,
     prefix: &str,
     token: Option<&str>,
 ) -> CliResult<Exit> {
+    use crate::s3::notify::{EVENTS, NOTIFICATION_ID, queue_name, queue_policy};
     let printer = &app.printer;
     let filter = if prefix.is_empty() {
         serde_json::Value::Null
     } else {
         serde_json::json!({"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}})
     };
-    let events = serde_json::json!([
-        "s3:ObjectCreated:*",
-        "s3:ObjectRemoved:*",
-        "s3:LifecycleExpiration:*"
-    ]);
+    let name = queue_name(bucket);
+    let mut doc;
     if args.listen.is_some() || args.push_endpoint.is_some() {
         let push = args.push_endpoint.clone().unwrap_or_else(|| {
             format!(
@@ -595,12 +593,12 @@ fn setup(
                 token.unwrap_or("TOKEN")
             )
         });
-        let topic = format!("s3rewind-{bucket}");
+        // radosgw 16 takes no LifecycleExpiration events in a configuration.
         let mut config = serde_json::json!({
             "TopicConfigurations": [{
-                "Id": "s3rewind-watch",
-                "TopicArn": format!("arn:aws:sns:REGION::{topic}"),
-                "Events": events,
+                "Id": NOTIFICATION_ID,
+                "TopicArn": format!("arn:aws:sns:REGION::{name}"),
+                "Events": &EVENTS[..2],
             }]
         });
         if !filter.is_null() {
@@ -609,41 +607,38 @@ fn setup(
         printer.line(format!(
             "radosgw (and other servers that push to an HTTP endpoint):\n\
              1. a topic that pushes to the watcher (SNS-compatible API of the S3 endpoint):\n   \
-             aws sns create-topic --endpoint-url S3_ENDPOINT --name {topic} --attributes '{{\"push-endpoint\": \"{push}\", \"persistent\": \"true\"}}'\n\
+             aws sns create-topic --endpoint-url S3_ENDPOINT --name {name} --attributes '{{\"push-endpoint\": \"{push}\", \"persistent\": \"false\"}}'\n\
              2. the bucket notification (TopicArn as create-topic printed it):\n   \
              aws s3api put-bucket-notification-configuration --endpoint-url S3_ENDPOINT --bucket {bucket} --notification-configuration '{}'\n\
              3. s3rewind watch s3://{bucket}/{prefix} --index FILE --listen {} --token TOKEN",
             config,
             args.listen.as_deref().unwrap_or("ADDR:PORT")
         ));
-        printer.json_value(&serde_json::json!({
+        doc = serde_json::json!({
             "schema": "s3rewind.watch-setup/v1",
             "kind": "push",
             "push_endpoint": push,
-            "topic_attributes": {"push-endpoint": push, "persistent": "true"},
+            "topic_attributes": {"push-endpoint": push, "persistent": "false"},
             "notification_configuration": config,
-        }));
-    } else {
-        let queue = format!("s3rewind-{bucket}");
-        let policy = serde_json::json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Sid": "S3Notifications",
-                "Effect": "Allow",
-                "Principal": {"Service": "s3.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": format!("arn:aws:sqs:REGION:ACCOUNT:{queue}"),
-                "Condition": {
-                    "ArnLike": {"aws:SourceArn": format!("arn:aws:s3:::{bucket}")},
-                    "StringEquals": {"aws:SourceAccount": "ACCOUNT"}
-                }
-            }]
         });
+        if args.apply {
+            let applied = crate::s3::notify::apply_push(&app.connect, bucket, prefix, &push)
+                .await
+                .map_err(|e| crate::error::from_s3(e, bucket))?;
+            printer.info(format!(
+                "created the topic {} (pushing to {push}) and the bucket's notification {NOTIFICATION_ID}",
+                applied.topic_arn.as_deref().unwrap_or_default()
+            ));
+            doc["applied"] = serde_json::json!(applied);
+        }
+    } else {
+        let arn = format!("arn:aws:sqs:REGION:ACCOUNT:{name}");
+        let policy = queue_policy(&arn, bucket, "ACCOUNT");
         let mut config = serde_json::json!({
             "QueueConfigurations": [{
-                "Id": "s3rewind-watch",
-                "QueueArn": format!("arn:aws:sqs:REGION:ACCOUNT:{queue}"),
-                "Events": events,
+                "Id": NOTIFICATION_ID,
+                "QueueArn": arn,
+                "Events": EVENTS,
             }]
         });
         if !filter.is_null() {
@@ -652,21 +647,33 @@ fn setup(
         printer.line(format!(
             "AWS (S3 → SQS):\n\
              1. the queue, keeping messages 14 days (a stopped watcher resumes), with a policy that lets S3 send:\n   \
-             aws sqs create-queue --queue-name {queue} --attributes '{{\"MessageRetentionPeriod\": \"1209600\", \"VisibilityTimeout\": \"120\", \"Policy\": {}}}'\n\
+             aws sqs create-queue --queue-name {name} --attributes '{{\"MessageRetentionPeriod\": \"1209600\", \"VisibilityTimeout\": \"120\", \"Policy\": {}}}'\n\
              2. the bucket notification:\n   \
              aws s3api put-bucket-notification-configuration --bucket {bucket} --notification-configuration '{}'\n\
-             3. the watcher's permissions: s3rewind policy plan s3://{bucket}/{prefix}, plus sqs:ReceiveMessage, sqs:DeleteMessage, sqs:ChangeMessageVisibility on the queue\n\
+             3. the watcher's permissions: s3rewind policy watch s3://{bucket}/{prefix} --queue QUEUE_URL\n\
              4. s3rewind watch s3://{bucket}/{prefix} --index FILE --queue QUEUE_URL",
             serde_json::Value::String(policy.to_string()),
             config
         ));
-        printer.json_value(&serde_json::json!({
+        doc = serde_json::json!({
             "schema": "s3rewind.watch-setup/v1",
             "kind": "sqs",
             "queue_policy": policy,
             "notification_configuration": config,
-        }));
+        });
+        if args.apply {
+            let applied =
+                crate::s3::notify::apply_sqs(&app.connect, bucket, prefix, args.queue.as_deref())
+                    .await
+                    .map_err(|e| crate::error::from_s3(e, bucket))?;
+            let url = applied.queue_url.clone().unwrap_or_default();
+            printer.info(format!(
+                "the queue {url} (its policy lets s3://{bucket} send) and the bucket's notification {NOTIFICATION_ID} are in place; now: s3rewind watch s3://{bucket}/{prefix} --index FILE --queue {url}"
+            ));
+            doc["applied"] = serde_json::json!(applied);
+        }
     }
+    printer.json_value(&doc);
     Ok(Exit::Ok)
 }
 

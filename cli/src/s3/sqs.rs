@@ -1,12 +1,12 @@
 //! SQS for `watch --queue URL` (the only place that uses `aws_sdk_sqs`): receive, delete,
-//! change visibility ([`crate::watch::queue::Queue`]), and the queue's attributes.
+//! change visibility ([`crate::bucket::Queue`]), and the queue's attributes.
 //!
 //! The client is sent to the queue URL's own origin (`https://sqs.REGION.amazonaws.com`,
 //! or a local server's `http://127.0.0.1:PORT`), signed for the region the URL names (AWS)
 //! or the configured one: `--endpoint-url` is S3's and is not used for SQS.
 
 use super::{ConnectOptions, ErrorKind, S3Error, classify};
-use crate::watch::queue::{Message, Queue};
+use crate::bucket::{Message, Queue};
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, QueueAttributeName};

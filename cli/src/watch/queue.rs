@@ -24,33 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
-/// One received message.
-#[derive(Debug, Clone)]
-pub struct Message {
-    /// The message id.
-    pub id: String,
-    /// What deletes it, or changes its visibility, for this receipt.
-    pub handle: String,
-    /// The body.
-    pub body: String,
-}
-
-/// The calls the watcher makes to a queue.
-#[async_trait]
-pub trait Queue: Send + Sync {
-    /// Up to `max` messages, waiting up to `wait` for one; each stays invisible to other
-    /// receivers for `visibility`.
-    async fn receive(
-        &self,
-        max: i32,
-        wait: Duration,
-        visibility: Duration,
-    ) -> Result<Vec<Message>, S3Error>;
-    /// Delete these messages (by handle); returns the handles that failed, with why.
-    async fn delete(&self, handles: &[String]) -> Result<Vec<(String, String)>, S3Error>;
-    /// Hide a message for `visibility` from now (zero: visible again at once).
-    async fn set_visibility(&self, handle: &str, visibility: Duration) -> Result<(), S3Error>;
-}
+pub use crate::bucket::{Message, Queue};
 
 /// What the readers did, for the report.
 #[derive(Debug, Default)]
