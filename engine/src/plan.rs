@@ -348,6 +348,21 @@ pub enum Warning {
         /// The bucket.
         bucket: String,
     },
+    /// The entry the key held at T was removed for good since (deleted by version id,
+    /// expired by lifecycle; known from a watched index): it cannot be restored from
+    /// this bucket, and the plan leaves the key alone.
+    Unrestorable {
+        /// The key.
+        key: String,
+        /// The entry current at T.
+        version_id: String,
+        /// It was a delete marker (the key did not exist at T).
+        delete_marker: bool,
+        /// When it was removed.
+        removed_at: DateTime<Utc>,
+        /// Why, in words.
+        why: String,
+    },
     /// The version to copy is in an archive storage class and must be restored
     /// (RestoreObject) before it can be copied.
     Archived {
@@ -838,7 +853,8 @@ fn warning_key(w: &Warning) -> &str {
         | Warning::SameSecondTie { key }
         | Warning::OutOfOrder { key }
         | Warning::ExtraAtDestination { key }
-        | Warning::Archived { key, .. } => key,
+        | Warning::Archived { key, .. }
+        | Warning::Unrestorable { key, .. } => key,
         Warning::DestinationKeepsNoHistory { .. }
         | Warning::HidesMostKeys { .. }
         | Warning::NoncurrentExpiration { .. }

@@ -597,9 +597,41 @@ pub(crate) fn finish_plan(
     p.created_at = Some(Utc::now());
     p.keys = (!req.keys.is_all()).then(|| req.keys.clone());
     let mut all = warnings;
+    all.append(&mut unrestorable(&mut p, req));
     all.append(&mut p.warnings);
     p.warnings = all;
     p
+}
+
+/// With a watched index: the keys whose entry current at T was removed for good since.
+/// Their actions (which would bring back an older entry, the newest that survives) are
+/// taken out of the plan, and each is a [`Warning::Unrestorable`].
+fn unrestorable(p: &mut RestorePlan, req: &Request) -> Vec<Warning> {
+    let Some(removals) = req.source_spec.watched.removals() else {
+        return Vec::new();
+    };
+    let dest_prefix = p.destination_prefix().to_owned();
+    let src_prefix = p.source.prefix.clone();
+    let filter = req.keys.filter().ok();
+    let mut out = Vec::new();
+    for u in removals.unrestorable_at(p.at) {
+        if filter.as_ref().is_some_and(|f| !f.matches(&u.key)) {
+            continue;
+        }
+        let dest_key = format!(
+            "{dest_prefix}{}",
+            &u.key[src_prefix.len().min(u.key.len())..]
+        );
+        p.actions.retain(|a| a.key() != dest_key);
+        out.push(Warning::Unrestorable {
+            key: u.key,
+            version_id: u.version_id,
+            delete_marker: u.delete_marker,
+            removed_at: u.removed_at,
+            why: u.why.says().to_owned(),
+        });
+    }
+    out
 }
 
 /// What a plan brings back, in words.
@@ -717,6 +749,15 @@ fn print_warnings(printer: &Printer, warnings: &[Warning]) {
             Warning::ExtraAtDestination { key } => (
                 "extra",
                 "exists at the destination but not at T; left alone".to_owned(),
+                key,
+            ),
+            Warning::Unrestorable { key, version_id, delete_marker, removed_at, why } => (
+                "unrestorable",
+                format!(
+                    "cannot be restored from this bucket: the {} current at T ({version_id}) was {why} at {}; the key is left as it is",
+                    if *delete_marker { "delete marker" } else { "version" },
+                    rfc3339(*removed_at)
+                ),
                 key,
             ),
             Warning::Archived { key, storage_class, .. } => (

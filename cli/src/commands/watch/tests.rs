@@ -372,3 +372,104 @@ async fn queued_messages_of_both_shapes_are_deleted_once_synced() {
     assert_eq!(queue.len(), 1);
     assert_eq!(shape(&watched(&idx)), listed(&store));
 }
+
+#[tokio::test]
+async fn a_plan_from_a_watched_index_names_the_versions_removed_since_and_leaves_their_keys() {
+    use s3rewind_engine::watch::{Begin, Event, EventKind, OrderBy, Record, Window};
+    let store = MemStore::new();
+    store.create("wbk", Versioning::Enabled);
+    let now = Utc::now();
+    let ago = |s: i64| now - TimeDelta::seconds(s);
+    let (_, k2, _, j1) = store.with("wbk", |sim| {
+        (
+            sim.put("k", b"k-1", ago(300)),
+            sim.put("k", b"k-2", ago(200)),
+            sim.put("k", b"k-3", ago(100)),
+            sim.put("j", b"j-1", ago(300)),
+        )
+    });
+    store.with("wbk", |sim| sim.put("j", b"j-2", ago(100)));
+    let dir = tempfile::tempdir().unwrap();
+    let idx = dir.path().join("r.idx");
+    let base = store.with("wbk", |sim| {
+        Timeline::from_ordered(sim.list_order("")).unwrap()
+    });
+    let begin = Begin::new(
+        "wbk",
+        "",
+        ago(60),
+        Window {
+            start: ago(61),
+            end: ago(60),
+        },
+        OrderBy::Sequencer,
+    );
+    // k's second version is deleted by its id after the index was made.
+    store.with("wbk", |sim| sim.delete_version("k", &k2).unwrap());
+    let removed = Record::Event(Event {
+        key: "k".into(),
+        kind: EventKind::Removed,
+        version_id: Some(k2.as_str().into()),
+        sequencer: None,
+        time: ago(30),
+        etag: Default::default(),
+        size: 0,
+        name: "ObjectRemoved:Delete".into(),
+    });
+    crate::watch::create(&idx, &begin, &base, &[removed]).unwrap();
+    let at = crate::pipeline::rfc3339(ago(150));
+    let out = run_cmd(
+        &[
+            "--output",
+            "json",
+            "plan",
+            "s3://wbk",
+            "--at",
+            &at,
+            "--index",
+            idx.to_str().unwrap(),
+        ],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    assert_eq!(out.exit, 0, "{}", out.stderr);
+    let doc = out.json();
+    let w: Vec<&serde_json::Value> = doc["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| w["kind"] == "unrestorable")
+        .collect();
+    assert_eq!(w.len(), 1, "{doc}");
+    assert_eq!(w[0]["key"], "k");
+    assert_eq!(w[0]["version_id"], k2.as_str());
+    assert_eq!(w[0]["why"], "deleted by version id");
+    // k is left alone (its oldest version is not what it held at T); j is restored.
+    let actions = doc["actions"].as_array().unwrap();
+    assert!(actions.iter().all(|a| a["key"] != "k"), "{doc}");
+    assert!(
+        actions
+            .iter()
+            .any(|a| a["key"] == "j" && a["source_version_id"] == j1.as_str()),
+        "{doc}"
+    );
+    let text = run_cmd(
+        &[
+            "plan",
+            "s3://wbk",
+            "--at",
+            &at,
+            "--index",
+            idx.to_str().unwrap(),
+        ],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    let said = format!("{}{}", text.stdout, text.stderr);
+    assert!(
+        said.contains("cannot be restored from this bucket"),
+        "{said}"
+    );
+}
