@@ -158,7 +158,8 @@ pub enum Command {
     /// Print the least-privilege IAM policy a command needs (JSON).
     Policy(PolicyArgs),
     /// Save a bucket's (or prefix's) timeline to a file, from a listing or an
-    /// inventory, for `--index FILE` on plan, restore, scan, history, diff and verify.
+    /// inventory, for `--index FILE` on plan, restore, scan, history, diff, verify, ls
+    /// and drill.
     Index(IndexArgs),
     /// Hand a plan's copies to S3 Batch Operations and bring the results back: submit the
     /// jobs `plan --emit batch-ops DIR` prepared, follow them, reconcile their completion
@@ -419,6 +420,9 @@ pub struct DrillArgs {
     /// Listing options.
     #[command(flatten)]
     pub listing: Listing,
+    /// Snapshot options (--index FILE: plan the drill from a saved or watched index).
+    #[command(flatten)]
+    pub snapshot: Snapshot,
 }
 
 /// `ls`.
@@ -436,6 +440,9 @@ pub struct LsArgs {
     /// Listing options.
     #[command(flatten)]
     pub listing: Listing,
+    /// Snapshot options (--index FILE: a saved or watched index instead of a listing).
+    #[command(flatten)]
+    pub snapshot: Snapshot,
 }
 
 /// `completions`.

@@ -56,10 +56,7 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
         spec: TargetSpec::At(at),
         page_size: args.listing.page_size,
         list_streams: args.listing.streams(),
-        source_spec: crate::source::SourceSpec::listing(
-            args.listing.page_size,
-            args.listing.streams(),
-        ),
+        source_spec: crate::source::SourceSpec::of(&args.listing, &args.snapshot),
         time_note: note,
         dest_connect: None,
         keys: Default::default(),

@@ -473,3 +473,89 @@ async fn a_plan_from_a_watched_index_names_the_versions_removed_since_and_leaves
         "{said}"
     );
 }
+
+#[tokio::test]
+async fn ls_and_drill_read_a_watched_index_with_its_log_folded_in() {
+    use s3rewind_engine::watch::{Begin, Event, EventKind, OrderBy, Record, Window};
+    let store = MemStore::new();
+    store.create("wbk", Versioning::Enabled);
+    store.create("scratch", Versioning::Enabled);
+    // Whole seconds: TIME is given in milliseconds.
+    let now = DateTime::from_timestamp(Utc::now().timestamp(), 0).unwrap();
+    let ago = |s: i64| now - TimeDelta::seconds(s);
+    store.with("wbk", |sim| sim.put("a", b"a-1", ago(300)));
+    let base = store.with("wbk", |sim| {
+        Timeline::from_ordered(sim.list_order("")).unwrap()
+    });
+    // Written after the index: only the log knows it.
+    let v2 = store.with("wbk", |sim| sim.put("a", b"a-2", ago(30)));
+    let begin = Begin::new(
+        "wbk",
+        "",
+        ago(61),
+        Window {
+            start: ago(62),
+            end: ago(61),
+        },
+        OrderBy::Sequencer,
+    );
+    let created = Record::Event(Event {
+        key: "a".into(),
+        kind: EventKind::Created,
+        version_id: Some(v2.as_str().into()),
+        sequencer: Some(s3rewind_engine::watch::Sequencer::parse("0A").unwrap()),
+        time: ago(30),
+        etag: s3rewind_engine::sim::content_etag(b"a-2").as_str().into(),
+        size: 3,
+        name: "ObjectCreated:Put".into(),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let idx = dir.path().join("d.idx");
+    let idx_s = idx.to_str().unwrap().to_owned();
+    crate::watch::create(&idx, &begin, &base, &[created]).unwrap();
+    // As far as the log goes (its last record).
+    let at = crate::pipeline::rfc3339(ago(30));
+    let ls = run_cmd(
+        &[
+            "ls",
+            "s3://wbk",
+            "--at",
+            &at,
+            "--versions",
+            "--index",
+            &idx_s,
+        ],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    assert_eq!(ls.exit, 0, "{}", ls.stderr);
+    assert!(ls.stdout.contains(&v2), "{}", ls.stdout);
+    assert!(ls.stderr.contains("watched index"), "{}", ls.stderr);
+    let drill = run_cmd(
+        &[
+            "--output",
+            "json",
+            "drill",
+            "s3://wbk",
+            "--at",
+            &at,
+            "--scratch",
+            "s3://scratch/d/",
+            "--index",
+            &idx_s,
+        ],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    assert_eq!(drill.exit, 0, "{}", drill.stderr);
+    assert!(drill.stderr.contains("watched index"), "{}", drill.stderr);
+    let copied = store.with("scratch", |sim| {
+        Timeline::from_ordered(sim.list_order("d/")).unwrap()
+    });
+    assert_eq!(
+        copied.get("d/a").unwrap().head().unwrap().etag.as_str(),
+        s3rewind_engine::sim::content_etag(b"a-2")
+    );
+}
