@@ -713,6 +713,11 @@ pub struct Target {
     /// Snapshot source (inventory).
     #[command(flatten)]
     pub snapshot: Snapshot,
+    /// With a watched --index: where the version a key held at TIME was deleted by id or
+    /// expired since, `restore` copies that version (the same version id) from this
+    /// replica bucket instead of leaving the key alone; `plan` shows which.
+    #[arg(long, value_name = "s3://REPLICA", requires = "index")]
+    pub from_replica: Option<String>,
     /// Key selection.
     #[command(flatten)]
     pub select: Select,

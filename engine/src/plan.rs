@@ -350,7 +350,8 @@ pub enum Warning {
     },
     /// The entry the key held at T was removed for good since (deleted by version id,
     /// expired by lifecycle; known from a watched index): it cannot be restored from
-    /// this bucket, and the plan leaves the key alone.
+    /// this bucket, and the plan leaves the key alone, unless `restore --from-replica`
+    /// copies the same version id from a replica.
     Unrestorable {
         /// The key.
         key: String,
@@ -362,6 +363,9 @@ pub enum Warning {
         removed_at: DateTime<Utc>,
         /// Why, in words.
         why: String,
+        /// The replica bucket `restore` copies it from (`--from-replica`; versions only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_replica: Option<String>,
     },
     /// The version to copy is in an archive storage class and must be restored
     /// (RestoreObject) before it can be copied.

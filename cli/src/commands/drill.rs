@@ -61,6 +61,7 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
         dest_connect: None,
         keys: Default::default(),
         keep_target: true,
+        from_replica: None,
     };
     let clients = Clients::new(app, &source, &req.destination, None).await;
     let mut warnings = check_buckets(&clients, printer, &source, &req.destination, true).await?;

@@ -58,6 +58,8 @@ pub(crate) struct Request {
     /// Keep the target state for a verification after the plan runs (`plan` and an
     /// unverified restore need only the plan).
     pub(crate) keep_target: bool,
+    /// `--from-replica`: the replica bucket removed versions are copied from.
+    pub(crate) from_replica: Option<Location>,
 }
 
 fn resolve(target: &Target, global: &ConnectOptions) -> CliResult<Request> {
@@ -122,6 +124,11 @@ fn resolve(target: &Target, global: &ConnectOptions) -> CliResult<Request> {
         dest_connect,
         keys: key_selection(&target.select)?,
         keep_target: true,
+        from_replica: target
+            .from_replica
+            .as_deref()
+            .map(parse_s3_uri)
+            .transpose()?,
     })
 }
 
@@ -623,12 +630,18 @@ fn unrestorable(p: &mut RestorePlan, req: &Request) -> Vec<Warning> {
             &u.key[src_prefix.len().min(u.key.len())..]
         );
         p.actions.retain(|a| a.key() != dest_key);
+        let from_replica = req
+            .from_replica
+            .as_ref()
+            .filter(|_| !u.delete_marker)
+            .map(|r| r.bucket.clone());
         out.push(Warning::Unrestorable {
             key: u.key,
             version_id: u.version_id,
             delete_marker: u.delete_marker,
             removed_at: u.removed_at,
             why: u.why.says().to_owned(),
+            from_replica,
         });
     }
     out
@@ -751,15 +764,22 @@ fn print_warnings(printer: &Printer, warnings: &[Warning]) {
                 "exists at the destination but not at T; left alone".to_owned(),
                 key,
             ),
-            Warning::Unrestorable { key, version_id, delete_marker, removed_at, why } => (
-                "unrestorable",
-                format!(
-                    "cannot be restored from this bucket: the {} current at T ({version_id}) was {why} at {}; the key is left as it is",
-                    if *delete_marker { "delete marker" } else { "version" },
-                    rfc3339(*removed_at)
+            Warning::Unrestorable { key, version_id, delete_marker, removed_at, why, from_replica } => match from_replica {
+                Some(r) => (
+                    "replica",
+                    format!("the version current at T was removed from this bucket since; `restore` copies it (the same version id) from the replica {r:?}"),
+                    key,
                 ),
-                key,
-            ),
+                None => (
+                    "unrestorable",
+                    format!(
+                        "cannot be restored from this bucket: the {} current at T ({version_id}) was {why} at {}; the key is left as it is (with a replica: --from-replica s3://REPLICA)",
+                        if *delete_marker { "delete marker" } else { "version" },
+                        rfc3339(*removed_at)
+                    ),
+                    key,
+                ),
+            },
             Warning::Archived { key, storage_class, .. } => (
                 "archived",
                 format!("source version is archived ({storage_class}); it must be restored from the archive before it can be copied"),
@@ -1133,7 +1153,13 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     }
     check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
     let listing = (req.page_size, req.list_streams);
-    let (exit, doc) = execute_plan(app, &clients, &p, &args.exec, &journal_path, 0).await?;
+    let (mut exit, doc) = execute_plan(app, &clients, &p, &args.exec, &journal_path, 0).await?;
+    if req.from_replica.is_some() && exit != Exit::Interrupted {
+        let failed = copy_from_replica(app, &clients, &p).await?;
+        if failed > 0 && exit == Exit::Ok {
+            exit = Exit::Partial;
+        }
+    }
     // A snapshot cannot show the state after the restore, and listing the bucket is what
     // --inventory avoids: verification is a separate step.
     let mut exec = args.exec.clone();
@@ -1154,6 +1180,83 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
         (exit, doc),
     )
     .await
+}
+
+/// `restore --from-replica`: each version the plan could not take from its own bucket
+/// (a [`Warning::Unrestorable`] with a replica) is copied from the replica, by the same
+/// version id, onto its key (CopyObject; conditional on the key's current version where
+/// the server honours it). These copies are not in the journal (`undo` does not take them
+/// back) and `apply` of a saved plan does not make them. Returns how many failed.
+async fn copy_from_replica(app: &App, clients: &Clients, p: &RestorePlan) -> CliResult<u64> {
+    let printer = &app.printer;
+    let Some(dest) = p.destination_location() else {
+        return Ok(0);
+    };
+    let mut failed = 0u64;
+    for w in &p.warnings {
+        let Warning::Unrestorable {
+            key,
+            version_id,
+            from_replica: Some(replica),
+            ..
+        } = w
+        else {
+            continue;
+        };
+        let dest_key = format!(
+            "{}{}",
+            dest.prefix,
+            &key[p.source.prefix.len().min(key.len())..]
+        );
+        let result = async {
+            if clients.separate {
+                return Err(
+                    "the destination is reached through other options (--dest-*): copy it yourself"
+                        .to_owned(),
+                );
+            }
+            let from = clients.source_endpoint.bucket(replica);
+            let head = from
+                .head(key, Some(version_id))
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("the replica has no version {version_id} of it"))?;
+            let now = clients
+                .dest
+                .head(&dest_key, None)
+                .await
+                .map_err(|e| e.to_string())?;
+            let req = crate::bucket::CopyRequest {
+                source_bucket: replica,
+                source_key: key,
+                source_version_id: version_id,
+                bucket: &dest.bucket,
+                key: &dest_key,
+                head: &head,
+                storage_class: None,
+                sse_kms_key_id: None,
+                if_match: now.as_ref().map(|h| h.etag.as_str()),
+                if_none_match: now.is_none(),
+                acl: None,
+                source_if_match: None,
+                replace_metadata: false,
+            };
+            clients.dest.copy(&req).await.map_err(|e| e.to_string())
+        }
+        .await;
+        match result {
+            Ok(new) => printer.info(format!(
+                "copied {key:?} version {version_id} from the replica s3://{replica} (new version {new})"
+            )),
+            Err(e) => {
+                failed += 1;
+                printer.warn(format!(
+                    "{key:?}: version {version_id} was not copied from the replica s3://{replica}: {e}"
+                ));
+            }
+        }
+    }
+    Ok(failed)
 }
 
 /// Does this restore write as it lists? A restore to a TIME into another bucket that

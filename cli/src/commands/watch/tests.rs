@@ -380,15 +380,24 @@ async fn a_plan_from_a_watched_index_names_the_versions_removed_since_and_leaves
     store.create("wbk", Versioning::Enabled);
     let now = Utc::now();
     let ago = |s: i64| now - TimeDelta::seconds(s);
-    let (_, k2, _, j1) = store.with("wbk", |sim| {
-        (
-            sim.put("k", b"k-1", ago(300)),
-            sim.put("k", b"k-2", ago(200)),
-            sim.put("k", b"k-3", ago(100)),
-            sim.put("j", b"j-1", ago(300)),
-        )
-    });
-    store.with("wbk", |sim| sim.put("j", b"j-2", ago(100)));
+    // A replica of the same history, with the same version ids.
+    store.insert(
+        "rep",
+        s3rewind_engine::sim::SimBucket::new(Versioning::Enabled, "wbk-v"),
+    );
+    let mut ids = Vec::new();
+    for b in ["wbk", "rep"] {
+        ids = store.with(b, |sim| {
+            vec![
+                sim.put("k", b"k-1", ago(300)),
+                sim.put("k", b"k-2", ago(200)),
+                sim.put("k", b"k-3", ago(100)),
+                sim.put("j", b"j-1", ago(300)),
+                sim.put("j", b"j-2", ago(100)),
+            ]
+        });
+    }
+    let (k2, j1) = (ids[1].clone(), ids[3].clone());
     let dir = tempfile::tempdir().unwrap();
     let idx = dir.path().join("r.idx");
     let base = store.with("wbk", |sim| {
@@ -472,6 +481,43 @@ async fn a_plan_from_a_watched_index_names_the_versions_removed_since_and_leaves
         said.contains("cannot be restored from this bucket"),
         "{said}"
     );
+
+    // From the replica: the same version id, copied onto the key.
+    let out = run_cmd(
+        &[
+            "--output",
+            "json",
+            "restore",
+            "s3://wbk",
+            "--at",
+            &at,
+            "--index",
+            idx.to_str().unwrap(),
+            "--from-replica",
+            "s3://rep",
+            "--yes",
+        ],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    assert_eq!(out.exit, 0, "{}", out.stderr);
+    assert!(out.stderr.contains("from the replica"), "{}", out.stderr);
+    let head = |key: &str| {
+        store.with("wbk", |sim| {
+            Timeline::from_ordered(sim.list_order(key))
+                .unwrap()
+                .get(key)
+                .unwrap()
+                .head()
+                .unwrap()
+                .etag
+                .to_string()
+        })
+    };
+    let etag = s3rewind_engine::sim::content_etag;
+    assert_eq!(head("k"), etag(b"k-2"), "k is what it was at T");
+    assert_eq!(head("j"), etag(b"j-1"));
 }
 
 #[tokio::test]
