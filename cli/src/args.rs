@@ -266,6 +266,27 @@ pub struct WatchArgs {
     /// Stop after this long (a catch-up run from cron, a test); default: until Ctrl-C.
     #[arg(long, value_name = "DURATION", value_parser = duration_secs)]
     pub stop_after: Option<i64>,
+    /// Run the detector (`scan`'s) over the events as they come: at the end of every
+    /// --alert-every bin in which something was written, over the last --alert-lookback,
+    /// sampling content as scan does. Each new incident is one stderr line, one JSON line
+    /// on stdout (s3rewind.watch-alert/v1) and, with --alert-exec, a command run with the
+    /// incident document on stdin.
+    #[arg(long)]
+    pub alert: bool,
+    /// With --alert: run this shell command (sh -c) for each new incident, the
+    /// s3rewind.watch-alert/v1 document on its stdin (given 60 s).
+    #[arg(long, value_name = "CMD", requires = "alert")]
+    pub alert_exec: Option<String>,
+    /// With --alert: the bin that closes before detection runs.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration_secs, requires = "alert")]
+    pub alert_every: i64,
+    /// With --alert: how much history before now each detection judges (earlier history
+    /// is its baseline).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration_secs, requires = "alert")]
+    pub alert_lookback: i64,
+    /// Detection options (with --alert).
+    #[command(flatten)]
+    pub detect: DetectArgs,
     /// Print the notification configuration this watcher needs (radosgw topic and
     /// bucket notification with --listen; S3 → SQS queue, its policy and the bucket
     /// notification otherwise) and stop.

@@ -176,6 +176,8 @@ struct Watcher<'a> {
     since_beat: u64,
     /// The queue readers' counters (`--queue`).
     queue: Option<Arc<QueueStats>>,
+    /// `--alert`: the detector's state.
+    alerter: alert::Alerter,
 }
 
 impl<'a> Watcher<'a> {
@@ -293,6 +295,7 @@ impl<'a> Watcher<'a> {
             refused: 0,
             since_beat: 0,
             queue: None,
+            alerter: alert::Alerter::default(),
         };
         if resumed {
             // Whatever happened while no watcher ran: one reconciliation now.
@@ -317,6 +320,9 @@ impl<'a> Watcher<'a> {
             every.max(Duration::from_secs(1)),
         );
         let mut beat = tokio::time::interval(HEARTBEAT);
+        let alert_every = Duration::from_secs(self.args.alert_every.max(1) as u64);
+        let mut alert_tick =
+            tokio::time::interval_at(tokio::time::Instant::now() + alert_every, alert_every);
         let stop_after = async {
             match self.args.stop_after {
                 Some(s) => tokio::time::sleep(Duration::from_secs(s.max(0) as u64)).await,
@@ -333,6 +339,7 @@ impl<'a> Watcher<'a> {
                 _ = reread_tick.tick() => self.reread_settled().await?,
                 _ = reconcile_tick.tick(), if self.args.reconcile_every > 0 => self.reconcile().await?,
                 _ = beat.tick() => self.heartbeat()?,
+                _ = alert_tick.tick(), if self.args.alert => self.alert().await?,
                 _ = &mut stop_after => break false,
                 _ = tokio::signal::ctrl_c() => break true,
             }
@@ -491,6 +498,19 @@ impl<'a> Watcher<'a> {
         Ok(())
     }
 
+    /// `--alert`: detection over the bin that just closed, if the index changed.
+    async fn alert(&mut self) -> CliResult<()> {
+        let s = self.watch.stats();
+        let changes = s.events + s.rereads;
+        let source = s3rewind_engine::Location {
+            bucket: self.bucket.name().to_owned(),
+            prefix: self.prefix.clone(),
+        };
+        self.alerter
+            .check(self.app, self.args, &source, &self.watch, changes)
+            .await
+    }
+
     fn lost(&self) -> u64 {
         let s = self.watch.stats();
         s.lost_created + s.lost_removed
@@ -560,6 +580,10 @@ impl<'a> Watcher<'a> {
         });
         if let Some(q) = &self.queue {
             doc["queue"] = q.json();
+        }
+        if self.args.alert {
+            doc["alerts"] = serde_json::json!(self.alerter.raised);
+            doc["detections"] = serde_json::json!(self.alerter.runs);
         }
         if let Some(at) = s.last_at {
             doc["last_record"] = serde_json::json!(at);
@@ -676,6 +700,8 @@ async fn setup(
     printer.json_value(&doc);
     Ok(Exit::Ok)
 }
+
+mod alert;
 
 #[cfg(test)]
 mod tests;

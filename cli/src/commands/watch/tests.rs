@@ -605,3 +605,105 @@ async fn ls_and_drill_read_a_watched_index_with_its_log_folded_in() {
         s3rewind_engine::sim::content_etag(b"a-2")
     );
 }
+
+#[tokio::test]
+async fn alert_reports_a_truncation_burst_once_with_its_document_to_the_exec() {
+    let store = MemStore::new();
+    store.create("wbk", Versioning::Enabled);
+    let now = Utc::now();
+    // Two days of ordinary edits of 12 documents.
+    store.with("wbk", |sim| {
+        for h in 0..48 {
+            for k in 0..12 {
+                if (h + k) % 5 == 0 {
+                    let body = format!("document {k}, edit {h}: {}", "text ".repeat(40));
+                    sim.put(
+                        &format!("docs/{k}.txt"),
+                        body.as_bytes(),
+                        now - TimeDelta::hours(48 - h) - TimeDelta::seconds(k),
+                    );
+                }
+            }
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let idx = dir.path().join("a.idx");
+    let idx_s = idx.to_str().unwrap().to_owned();
+    let got = dir.path().join("alert.json");
+    let exec = format!("cat > {}", got.display());
+    let addr = free_addr();
+    let args = [
+        "watch",
+        "s3://wbk",
+        "--index",
+        &idx_s,
+        "--listen",
+        &addr,
+        "--token",
+        "tok",
+        "--order",
+        "sequencer",
+        "--reconcile-every",
+        "0",
+        "--alert",
+        "--alert-every",
+        "1s",
+        "--alert-exec",
+        &exec,
+        "--stop-after",
+        "5s",
+    ];
+    let poster = async {
+        wait_for(&idx).await;
+        // A sync client empties 8 documents within a second.
+        let t = Utc::now();
+        for k in 0..8 {
+            let key = format!("docs/{k}.txt");
+            let id = store.with("wbk", |sim| sim.put(&key, b"", t));
+            let body = record(
+                &key,
+                &id,
+                false,
+                t,
+                100 + k,
+                &s3rewind_engine::sim::content_etag(b""),
+            );
+            // The record's size is the object's: 0.
+            let body = body.replace("\"size\":3", "\"size\":0");
+            assert_eq!(post(&addr, "tok", &body).await, 200);
+        }
+    };
+    let (out, ()) = tokio::join!(run_cmd(&args, store.endpoint(), None), poster);
+    assert_eq!(out.exit, 0, "{}", out.stderr);
+    let alerts: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(
+        alerts.len(),
+        1,
+        "one incident, reported once: {}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    let a = &alerts[0];
+    assert_eq!(a["schema"], "s3rewind.watch-alert/v1");
+    assert!(
+        a["incident"]["kinds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k == "truncated"),
+        "{a}"
+    );
+    assert_eq!(a["incident"]["keys"].as_array().unwrap().len(), 8, "{a}");
+    // Within two bins of the first damaged write.
+    let delay = a["delay_secs"].as_f64().unwrap();
+    assert!((0.0..3.0).contains(&delay), "{delay}");
+    assert_eq!(out.stderr.matches("ALERT").count(), 1, "{}", out.stderr);
+    let sent: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&got).unwrap()).unwrap();
+    assert_eq!(&sent, a, "the exec got the same document");
+}
