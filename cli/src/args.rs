@@ -277,8 +277,9 @@ pub struct WatchArgs {
     /// s3rewind.watch-alert/v1 document on its stdin (given 60 s).
     #[arg(long, value_name = "CMD", requires = "alert")]
     pub alert_exec: Option<String>,
-    /// With --alert: the bin that closes before detection runs.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration_secs, requires = "alert")]
+    /// With --alert: the bin that closes before detection runs (the alert comes at most
+    /// this long after the damage, plus the detection and --settle).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration_secs, requires = "alert")]
     pub alert_every: i64,
     /// With --alert: how much history before now each detection judges (earlier history
     /// is its baseline).
