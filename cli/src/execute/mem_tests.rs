@@ -1129,3 +1129,44 @@ async fn caps_stop_cleanly_and_pace_requests() {
         "{n} requests in {secs} s at 20/s"
     );
 }
+
+/// The drift listing whose markers stall (the review's scenario: a plan of 300 delete
+/// markers, reported complete while 236 keys still existed): the pager refuses the
+/// stalled page, the keys the listing did not reach are read one by one, and every
+/// marker is written; nothing is counted done that is not.
+#[tokio::test]
+async fn a_drift_listing_that_stalls_reads_the_rest_by_head() {
+    let mut sim = SimBucket::new(Versioning::Enabled, "v");
+    let t = base();
+    for k in 0..300 {
+        sim.put(
+            &format!("k/{k:04}"),
+            b"written after T",
+            t + TimeDelta::seconds(2),
+        );
+    }
+    sim.put("a-before", b"kept", t);
+    let at = t + TimeDelta::seconds(1);
+    let store = MemStore::new();
+    let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let p = plan_in_place(&b, at).await;
+    assert_eq!(p.actions.len(), 300);
+    let faulty = Faulty::new(
+        b.clone(),
+        Faults {
+            stall_listing_after: Some(1),
+            ..Default::default()
+        },
+    );
+    let report = run(Arc::new(faulty), &p, &config(8, 4)).await;
+    assert!(report.complete(), "{report:?}");
+    assert_eq!(report.delete_markers, 300, "{report:?}");
+    assert_eq!(report.already_done, 0, "{report:?}");
+    let now = contents(&store, "src");
+    assert_eq!(
+        now.len(),
+        1,
+        "only the key from before T is left: {:?}",
+        now.keys().take(3).collect::<Vec<_>>()
+    );
+}
