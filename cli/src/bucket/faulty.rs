@@ -50,6 +50,9 @@ pub struct Faults {
     /// From this ListObjectVersions call on, a page comes back empty and truncated with
     /// the markers it was asked for (a listing whose markers stall).
     pub stall_listing_after: Option<u64>,
+    /// The other writer writes only right before our writes (after any read that checked
+    /// the key): the race that only a conditional write closes.
+    pub writer_before_writes: bool,
 }
 
 #[derive(Debug)]
@@ -227,8 +230,10 @@ impl Faulty {
             if !f.writer_keys.is_empty() {
                 s.injected.writer_chances += 1;
             }
-            let writer_key = (!f.writer_keys.is_empty() && s.chance(f.writer))
-                .then(|| f.writer_keys[(s.next() % f.writer_keys.len() as u64) as usize].clone());
+            let writer_key = (!f.writer_keys.is_empty()
+                && (write || !f.writer_before_writes)
+                && s.chance(f.writer))
+            .then(|| f.writer_keys[(s.next() % f.writer_keys.len() as u64) as usize].clone());
             let delay = if f.latency_ms > 0 {
                 s.next() % (f.latency_ms + 1)
             } else {

@@ -1170,3 +1170,108 @@ async fn a_drift_listing_that_stalls_reads_the_rest_by_head() {
         now.keys().take(3).collect::<Vec<_>>()
     );
 }
+
+/// Someone writes a key after it was checked and before our copy lands: where the
+/// destination honours conditional writes the copy fails its `If-Match` and the key is
+/// reported **drifted** (named, left with their write), not failed and not overwritten.
+#[tokio::test]
+async fn a_write_between_the_check_and_the_copy_drifts_under_conditional_writes() {
+    let (sim, at) = history(47, 60);
+    let store = MemStore::new();
+    let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let p = plan_in_place(&b, at).await;
+    let copies: Vec<String> = p
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::Copy(_)))
+        .map(|a| a.key().to_owned())
+        .take(1)
+        .collect();
+    assert_eq!(copies.len(), 1);
+    let faulty = Faulty::new(
+        b.clone(),
+        Faults {
+            seed: 9,
+            writer: 1.0,
+            writer_keys: copies.clone(),
+            writer_before_writes: true,
+            ..Default::default()
+        },
+    );
+    let report = run(Arc::new(faulty.clone()), &p, &config(1, 4)).await;
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert!(
+        report.drifted.iter().any(|d| d.key == copies[0]),
+        "{report:?}"
+    );
+    let now = store.with("src", |s| s.head(&copies[0]).cloned()).unwrap();
+    let theirs: BTreeSet<String> = faulty.written().into_iter().map(|(_, v)| v).collect();
+    assert!(
+        theirs.contains(&now.version.version_id.to_string()),
+        "their write is still the current version"
+    );
+}
+
+/// Transient errors (500s, resets) are retried — each retry reading the key again —
+/// until they pass: a run under heavy but passing faults completes exactly.
+#[tokio::test]
+async fn transient_errors_are_retried_until_they_pass() {
+    let (sim, at) = history(53, 150);
+    let want = truth(&sim, at);
+    let store = MemStore::new();
+    let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let p = plan_in_place(&b, at).await;
+    let faulty = Faulty::new(
+        b.clone(),
+        Faults {
+            seed: 5,
+            server_error: 0.3,
+            reset: 0.3,
+            ..Default::default()
+        },
+    );
+    let report = run(Arc::new(faulty.clone()), &p, &config(8, 40)).await;
+    assert!(report.complete(), "{report:?}");
+    let injected = faulty.injected();
+    assert!(
+        injected.server_errors > 10 && injected.resets > 10,
+        "{injected:?}"
+    );
+    assert_eq!(contents(&store, "src"), want);
+}
+
+/// A copy whose source version no longer exists fails for good at its first attempt
+/// (named; not retried: a second try cannot bring it back).
+#[tokio::test]
+async fn a_vanished_source_version_fails_once() {
+    let (sim, at) = history(59, 40);
+    let store = MemStore::new();
+    let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let p = plan_in_place(&b, at).await;
+    let c = p
+        .actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Copy(c) => Some(c.clone()),
+            _ => None,
+        })
+        .expect("a copy");
+    store.with("src", |s| {
+        s.delete_version(&c.source_key, &c.source_version_id)
+            .unwrap()
+    });
+    let single = RestorePlan {
+        actions: vec![Action::Copy(c.clone())],
+        ..p.clone()
+    };
+    store.reset_requests();
+    let report = run(b, &single, &config(1, 4)).await;
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert_eq!(report.failed[0].key, c.key);
+    assert_eq!(
+        store.requests().of(Op::Copy),
+        1,
+        "not retried: {:?}",
+        store.requests()
+    );
+}
