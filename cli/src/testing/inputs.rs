@@ -101,7 +101,8 @@ async fn same_second_versions_in_an_inventory_are_decided_by_the_bucket() {
     );
 }
 
-/// §2: a restore from an index says "index" where it cannot verify, not "inventory".
+/// §2: a restore from an index names the index, never "inventory", and verifies (its
+/// current objects against the state at T) like any other restore.
 #[tokio::test]
 async fn a_restore_from_an_index_names_the_index() {
     let store = same_second();
@@ -132,10 +133,11 @@ async fn a_restore_from_an_index_names_the_index() {
     ok(&out);
     assert_eq!(contents(&store, "src"), truth(&store, "src", t(100)));
     assert!(
-        out.stderr.contains("the index cannot show") && !out.stderr.contains("inventory"),
+        out.stderr.contains("index ") && !out.stderr.contains("inventory"),
         "{}",
         out.stderr
     );
+    assert!(out.stdout.contains("Verification:"), "{}", out.stdout);
 }
 
 /// The instant the tests restore to.
