@@ -39,6 +39,7 @@ pub mod batch;
 pub mod bucket;
 pub mod commands;
 pub mod crosscheck;
+pub mod drill_html;
 pub mod error;
 pub mod execute;
 pub mod journal;
