@@ -1275,3 +1275,41 @@ async fn a_vanished_source_version_fails_once() {
         store.requests()
     );
 }
+
+/// A source version in an archive tier the listing does not show (Intelligent-Tiering):
+/// its copy waits — named, with what to do — and is not counted failed; with
+/// `--request-archive-restore` the restore is requested. Whether the tier shows on HEAD
+/// or only in the copy's error.
+#[tokio::test]
+async fn an_archived_source_waits_and_its_restore_is_requested() {
+    for (head_shows, fidelity_full) in [(true, false), (false, false), (false, true)] {
+        let (sim, at) = history(61, 40);
+        let store = MemStore::new();
+        let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+        let p = plan_in_place(&b, at).await;
+        let c = p
+            .actions
+            .iter()
+            .find_map(|a| match a {
+                Action::Copy(c) => Some(c.clone()),
+                _ => None,
+            })
+            .expect("a copy");
+        store.archive("src", &c.source_key, &c.source_version_id, head_shows);
+        let mut cfg = config(2, 4);
+        cfg.fidelity_full = fidelity_full;
+        cfg.archive_restore = Some(ArchiveRestore {
+            days: 1,
+            tier: "Bulk",
+        });
+        let report = run(b, &p, &cfg).await;
+        assert!(
+            report.waiting.iter().any(|w| w.key == c.key),
+            "head shows {head_shows}, full {fidelity_full}: {report:?}"
+        );
+        assert!(report.failed.is_empty(), "{report:?}");
+        if head_shows {
+            assert!(store.requests().of(Op::ArchiveRestore) >= 1);
+        }
+    }
+}
