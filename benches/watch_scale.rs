@@ -32,9 +32,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use chrono::{DateTime, TimeDelta, Utc};
 use s3rewind_benches::proc_status as status;
 use s3rewind_engine::watch::{Begin, Event, EventKind, OrderBy, Record, Sequencer, Window};
-use s3rewind_engine::{
-    Destination, Entry, Location, PlanOptions, TimelineBuilder, Version, plan,
-};
+use s3rewind_engine::{Destination, Entry, Location, PlanOptions, TimelineBuilder, Version, plan};
 use std::path::Path;
 use std::time::Instant;
 
@@ -54,7 +52,11 @@ fn aws_id(h: u64) -> String {
 }
 
 fn key_name(k: u64) -> String {
-    format!("data/2025/11/{:02}/part-{:08}-of-4096.parquet", k % 28 + 1, k / 28)
+    format!(
+        "data/2025/11/{:02}/part-{:08}-of-4096.parquet",
+        k % 28 + 1,
+        k / 28
+    )
 }
 
 fn mib(b: u64) -> String {
@@ -80,7 +82,9 @@ fn generate(dir: &Path, versions: u64, events: u64) {
                     version_id: aws_id(h).as_str().into(),
                     last_modified: base() - TimeDelta::seconds(i as i64 * 60 + (h % 50) as i64),
                     delete_marker: false,
-                    etag: format!("{:016x}{:016x}", mix(h), mix(h ^ 1)).as_str().into(),
+                    etag: format!("{:016x}{:016x}", mix(h), mix(h ^ 1))
+                        .as_str()
+                        .into(),
                     size: 1024 + h % 65536,
                     storage_class: None,
                     owner_id: None,
@@ -106,7 +110,9 @@ fn generate(dir: &Path, versions: u64, events: u64) {
                 version_id: Some(aws_id(h ^ 0x5555).as_str().into()),
                 sequencer: Sequencer::parse(&format!("{:016X}", 1_000_000 + i)),
                 time: after + TimeDelta::milliseconds(i as i64),
-                etag: format!("{:016x}{:016x}", mix(h ^ 2), mix(h ^ 3)).as_str().into(),
+                etag: format!("{:016x}{:016x}", mix(h ^ 2), mix(h ^ 3))
+                    .as_str()
+                    .into(),
                 size: 2048,
                 name: "ObjectCreated:Put".into(),
             })

@@ -37,7 +37,7 @@ const EXIT_CODES: &str = "Exit codes: 0 ok; 1 partial (failed/drifted/waiting ac
 #[derive(Debug, Args)]
 pub struct Global {
     /// S3-compatible endpoint URL (implies path-style addressing).
-    #[arg(long, global = true, value_name = "URL", env = "S3REWIND_ENDPOINT_URL")]
+    #[arg(long, global = true, value_name = "URL", value_parser = endpoint_url, env = "S3REWIND_ENDPOINT_URL")]
     pub endpoint_url: Option<String>,
     /// Named profile from ~/.aws/config and ~/.aws/credentials.
     #[arg(long, global = true, env = "S3REWIND_PROFILE")]
@@ -351,7 +351,7 @@ pub struct ControlArgs {
     /// --endpoint-url is for S3 only and is not used for S3 Control. The SDK puts the
     /// account id in front of this URL's host (ACCOUNT.HOST), as AWS's endpoints expect;
     /// s3rewind looks such a name up as HOST, so a local endpoint works too.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = endpoint_url)]
     pub control_endpoint_url: Option<String>,
 }
 
@@ -724,7 +724,7 @@ pub struct Target {
     #[arg(long, value_name = "PROFILE", requires = "to")]
     pub dest_profile: Option<String>,
     /// Endpoint for the destination of --to (another provider); objects are then streamed.
-    #[arg(long, value_name = "URL", requires = "to")]
+    #[arg(long, value_name = "URL", requires = "to", value_parser = endpoint_url)]
     pub dest_endpoint_url: Option<String>,
     /// Region for the destination of --to.
     #[arg(long, value_name = "REGION", requires = "to")]
@@ -860,6 +860,39 @@ pub const STORAGE_CLASSES: [&str; 9] = [
     "EXPRESS_ONEZONE",
 ];
 
+/// An endpoint URL: `http://` or `https://`, a host, an optional numeric port, an
+/// optional path (anything else is a usage error, not an unreachable endpoint).
+fn endpoint_url(text: &str) -> Result<String, String> {
+    let bad = || {
+        format!(
+            "{text:?} is not an endpoint URL: give http://HOST[:PORT] or https://HOST[:PORT] (e.g. http://localhost:9000)"
+        )
+    };
+    let lower = text.to_ascii_lowercase();
+    let rest = ["http://", "https://"]
+        .iter()
+        .find_map(|s| lower.strip_prefix(s))
+        .ok_or_else(bad)?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.rsplit_once(':') {
+        // An IPv6 literal's colons are inside brackets.
+        Some((h, port)) if !port.contains(']') => {
+            if port.is_empty() || port.parse::<u16>().is_err() {
+                return Err(bad());
+            }
+            h
+        }
+        _ => authority,
+    };
+    if host.is_empty()
+        || host.contains('@')
+        || host.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad());
+    }
+    Ok(text.to_owned())
+}
+
 /// A local file path; an `s3://` URL is refused (journals and reports are local files).
 fn local_path(text: &str) -> Result<PathBuf, String> {
     if text.contains("://") {
@@ -922,6 +955,10 @@ pub struct UndoArgs {
     /// The journal of the restore to undo.
     #[arg(value_name = "JOURNAL")]
     pub restore_journal: PathBuf,
+    /// The run to undo, when the journal holds more than one (its id, or the start of
+    /// it; without this, such a journal lists its runs and nothing is done).
+    #[arg(long, value_name = "ID")]
+    pub run: Option<String>,
     /// Execution options.
     #[command(flatten)]
     pub exec: ExecArgs,
@@ -1080,6 +1117,11 @@ pub struct ApplyArgs {
     /// A plan file written by `s3rewind plan --out`.
     #[arg(value_name = "FILE")]
     pub plan: PathBuf,
+    /// Refuse (exit 4, nothing written) unless the plan's digest is this one: the
+    /// `sha256:…` that `plan --out` printed and recorded, for a plan reviewed before it
+    /// is applied.
+    #[arg(long, value_name = "DIGEST")]
+    pub expect_digest: Option<String>,
     /// Execution options.
     #[command(flatten)]
     pub exec: ExecArgs,
@@ -1311,4 +1353,33 @@ pub struct PolicyWatchArgs {
     /// KMS permissions.
     #[command(flatten)]
     pub kms: PolicyKms,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn endpoint_urls_are_checked_when_parsed() {
+        for good in [
+            "http://localhost:9000",
+            "https://s3.eu-west-1.amazonaws.com",
+            "http://127.0.0.1:5000/",
+            "http://[::1]:9000",
+            "HTTPS://minio.internal",
+        ] {
+            assert!(super::endpoint_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "not-a-url",
+            "localhost:9000",
+            "http://",
+            "http://:9000",
+            "http://host:port",
+            "http://host:99999",
+            "ftp://host",
+            "http://a b",
+        ] {
+            let e = super::endpoint_url(bad).unwrap_err();
+            assert!(e.contains("not an endpoint URL"), "{bad}: {e}");
+        }
+    }
 }

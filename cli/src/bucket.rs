@@ -29,6 +29,7 @@ pub use types::{
     PutReply, RawPage, S3Error, part_ranges,
 };
 
+mod capped;
 pub mod conformance;
 mod endpoint;
 mod faulty;
@@ -40,6 +41,7 @@ mod queue;
 mod types;
 pub mod wire;
 
+pub use capped::{Capped, Caps, Spent};
 pub use endpoint::{BucketConfig, ConnectOptions, Connector, Endpoint, RetryMode, SharedEndpoint};
 pub use faulty::{Faults, Faulty, Injected};
 pub use mem::{MemBucket, MemStore, Op, PageLayout, Personality, Requests};

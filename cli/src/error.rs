@@ -4,13 +4,13 @@
 //! |---|---|
 //! | 0 | success (for `scan`: nothing found; for `verify`: no difference) |
 //! | 1 | done, but not everything: an action failed or drifted, a version is still archived, `verify` found differences, `scan` found an incident |
-//! | 2 | usage: a bad argument, TIME, S3 location or plan file |
+//! | 2 | usage: a bad argument, TIME, S3 location, endpoint URL or plan file, a local output path that cannot be written |
 //! | 3 | not found: the bucket (or key) does not exist |
-//! | 4 | refused for safety: no versioning history, versioning Suspended for an in-place restore, MFA Delete, confirmation not given |
+//! | 4 | refused for safety: no versioning history, versioning Suspended for an in-place restore, MFA Delete, confirmation not given, a journal of another run or one in use, a plan with another digest than expected |
 //! | 5 | access denied |
 //! | 6 | the endpoint could not be reached |
 //! | 7 | any other S3 or local error |
-//! | 8 | no usable credentials: none found, a missing or broken profile, an expired SSO login |
+//! | 8 | no usable credentials: none found (also where an instance metadata endpoint answers without any), a missing or broken profile, an expired SSO login |
 //! | 130 | interrupted (Ctrl-C); run the same command again to resume |
 //!
 //! Every error is one line on stderr, `s3rewind: error: …`, naming what is wrong and what
@@ -128,7 +128,12 @@ pub fn from_s3(e: S3Error, bucket: &str) -> CliError {
         ),
         ErrorKind::NoCredentials => {
             let m = e.message.to_lowercase();
-            let text = if m.contains("no credentials found in chain")
+            let text = if m.contains("instance metadata service") {
+                format!(
+                    "no AWS credentials found ({}); set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile, or give the instance a role",
+                    e.message
+                )
+            } else if m.contains("no credentials found in chain")
                 || m.contains("no credentials in the property bag")
             {
                 "no AWS credentials found; set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile, or log in with `aws sso login`".to_owned()

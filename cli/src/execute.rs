@@ -69,6 +69,9 @@ pub struct ExecConfig {
     pub fidelity_full: bool,
     /// How long to wait after a throttled request before going on.
     pub throttle_pause: std::time::Duration,
+    /// Caps on requests per second, bytes and cost (see [`crate::bucket::Capped`]); the
+    /// buckets of the run are wrapped in them by whoever builds the run's buckets.
+    pub caps: Option<Arc<crate::bucket::Caps>>,
 }
 
 /// How to request archive restores.
@@ -98,6 +101,7 @@ impl Default for ExecConfig {
             archive_restore: None,
             fidelity_full: false,
             throttle_pause: crate::s3::THROTTLE_PAUSE,
+            caps: None,
         }
     }
 }
@@ -132,6 +136,11 @@ fn retry_or_fail(e: S3Error) -> Step {
             "changed during the write (conditional request failed: {e})"
         )),
         ErrorKind::Archived => Step::Waiting(format!("archived: {e}")),
+        // Not sent: the runner sees the cap and stops; the action waits for a re-run.
+        ErrorKind::CapReached => Step::Retry {
+            throttled: false,
+            error: e.to_string(),
+        },
         ErrorKind::AccessDenied | ErrorKind::NoCredentials | ErrorKind::NoSuchBucket => {
             Step::Failed(e.to_string())
         }
@@ -262,6 +271,7 @@ impl Ctx {
             attempts: self.config.attempts,
             throttle_pause: self.config.throttle_pause,
             label: "restoring",
+            caps: self.config.caps.clone(),
         };
         let report = crate::run::run(self.clone(), items, &options, printer, stop).await;
         let unresolved =

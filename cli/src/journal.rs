@@ -2,37 +2,76 @@
 //!
 //! It makes a restore resumable (a re-run recognises finished copies, even ones whose
 //! ETag differs from the source's) and undoable (`s3rewind undo JOURNAL` puts back the
-//! version each key had before). Lines are appended with `O_APPEND` and flushed one at a
-//! time, so a process killed at any point (`kill -9` included) leaves whole lines for
-//! everything that completed, at worst minus the line being written.
+//! version each key had before).
+//!
+//! # Write and sync discipline
+//!
+//! A run opens its journal with `O_APPEND` and holds an exclusive lock on it (`flock`) for
+//! as long as it writes: a second process is refused (exit 4). Each line is one `write`
+//! of the whole line, made after the server confirmed the action; the run's start line
+//! (and any repair) is `fsync`ed, action lines are left to the OS, and the file is synced
+//! when the run closes it. So `kill -9` loses nothing the OS received, but a crash of the
+//! process mid-write can leave a *torn* last line, and a power loss the last lines: the
+//! bucket then holds writes the journal does not fully record. A journal is evidence,
+//! not proof:
+//!
+//! - On open for appending, a torn tail is terminated and marked with a
+//!   `{"type":"torn","offset":N}` record naming the byte offset where it begins, and the
+//!   run says so; nothing is cut away. Readers return it as [`Line::Torn`] with its text.
+//! - The action a torn line may record is re-checked against the bucket: a resumed
+//!   restore plans from the bucket's current state, `undo` re-reads the key the torn
+//!   line names (and reports, exit 1, one cut before its key); no command skips it
+//!   silently.
+//!
+//! # Runs
+//!
+//! The start line binds the journal to its run ([`Run`]): what it restores (source,
+//! destination, TIME, and for `apply` the plan's digest). A run refuses a journal that
+//! holds another run (exit 4, nothing written), naming both; starting the same run again
+//! (a resume) appends a start line with the same run id.
 //!
 //! Format (`s3rewind.journal/v1`), one object per line:
 //!
 //! ```text
-//! {"type":"start","schema":"s3rewind.journal/v1","source":{...},"destination":{...},"at":"…","started_at":"…"}
+//! {"type":"start","schema":"s3rewind.journal/v1","source":{...},"destination":{...},"at":"…","started_at":"…","run":"3f2a…","kind":"restore","plan_digest":"sha256:…"}
 //! {"type":"done","op":"copy","bucket":"b","key":"k","source_bucket":"b","source_key":"k","source_version_id":"v1","previous_version_id":"v7","new_version_id":"v9","time":"…"}
 //! {"type":"done","op":"delete_marker","bucket":"b","key":"k2","previous_version_id":"v3","new_version_id":"d4","time":"…"}
 //! {"type":"done","op":"remove_delete_marker","bucket":"b","key":"k3","previous_version_id":"d5","new_version_id":"v2","time":"…"}
+//! {"type":"torn","offset":1234}
 //! ```
 //!
 //! `previous_version_id` is `null` when the key did not exist before the action.
 
 use crate::error::{CliError, CliResult};
+use crate::output::Printer;
 use chrono::{DateTime, Utc};
 use s3rewind_engine::{Destination, KnownCopy, Location};
 use serde::{Deserialize, Serialize};
-use std::io::{BufRead, Write};
+use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 /// The journal schema name.
 pub const JOURNAL_SCHEMA: &str = "s3rewind.journal/v1";
 
+/// What kind of run wrote a journal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunKind {
+    /// A restore (`restore`, `apply`, `drill`, `batch reconcile`): to a TIME.
+    #[default]
+    Restore,
+    /// An `undo` of another run.
+    Undo,
+    /// An `undelete`.
+    Undelete,
+}
+
 /// One journal line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Line {
-    /// A run started.
+    /// A run started (or was started again, to resume it).
     Start {
         /// Always [`JOURNAL_SCHEMA`].
         schema: String,
@@ -44,6 +83,18 @@ pub enum Line {
         at: DateTime<Utc>,
         /// When the run started.
         started_at: DateTime<Utc>,
+        /// The run's id ([`Run::id`]); absent in journals written before runs had ids.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        run: Option<String>,
+        /// What kind of run (absent: a restore).
+        #[serde(default)]
+        kind: RunKind,
+        /// `undo`: the id of the run it undoes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        of: Option<String>,
+        /// `apply`: the digest of the plan it executes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plan_digest: Option<String>,
     },
     /// An action completed.
     Done(Done),
@@ -58,6 +109,15 @@ pub enum Line {
         upload_id: String,
         /// True at creation, false at completion or abort.
         open: bool,
+    },
+    /// A torn line (a crash mid-write) begins at byte `offset`: on disk the record that
+    /// marks it, read back with the torn line's text.
+    Torn {
+        /// The byte offset in the journal where the torn line begins.
+        offset: u64,
+        /// The torn line's text (read from the journal; never written in the record).
+        #[serde(default, skip_serializing)]
+        text: String,
     },
 }
 
@@ -111,7 +171,176 @@ pub struct Done {
     pub time: DateTime<Utc>,
 }
 
-/// An open journal, shared by the executor's tasks.
+/// Which run a journal belongs to: what it restores, where to and to when (see the
+/// [module docs](self)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Run {
+    /// What kind of run.
+    pub kind: RunKind,
+    /// Its source.
+    pub source: Location,
+    /// Its destination.
+    pub destination: Destination,
+    /// The instant restored to (part of a restore's identity; for an undo or an
+    /// undelete, when it ran).
+    pub at: DateTime<Utc>,
+    /// `undo`: the run it undoes.
+    pub of: Option<String>,
+    /// `apply`: the digest of the plan it executes.
+    pub plan_digest: Option<String>,
+}
+
+impl Run {
+    /// A restore of `source` into `destination` to `at`.
+    pub fn restore(source: &Location, destination: &Destination, at: DateTime<Utc>) -> Run {
+        Run {
+            kind: RunKind::Restore,
+            source: source.clone(),
+            destination: destination.clone(),
+            at,
+            of: None,
+            plan_digest: None,
+        }
+    }
+
+    /// The run that executes plan `p` (an undo's and an undelete's by its selection;
+    /// the plan's digest, when it carries one).
+    pub fn of_plan(p: &s3rewind_engine::RestorePlan) -> Run {
+        Run {
+            kind: match p.selection {
+                s3rewind_engine::Selection::Undo => RunKind::Undo,
+                s3rewind_engine::Selection::Undelete => RunKind::Undelete,
+                _ => RunKind::Restore,
+            },
+            plan_digest: p.digest.clone(),
+            ..Run::restore(&p.source, &p.destination, p.at)
+        }
+    }
+
+    /// The run a start line begins.
+    fn of_start(line: &Line) -> Option<Run> {
+        match line {
+            Line::Start {
+                source,
+                destination,
+                at,
+                kind,
+                of,
+                plan_digest,
+                ..
+            } => Some(Run {
+                kind: *kind,
+                source: source.clone(),
+                destination: destination.clone(),
+                at: *at,
+                of: of.clone(),
+                plan_digest: plan_digest.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The run's id: 12 hex digits of a SHA-256 of its kind, source and destination,
+    /// and its TIME (a restore) or the run it undoes (an undo). Starting the same run
+    /// again gives the same id.
+    pub fn id(&self) -> String {
+        use sha2::Digest as _;
+        let ident = serde_json::json!({
+            "kind": self.kind,
+            "source": self.source,
+            "destination": self.destination,
+            "at": (self.kind == RunKind::Restore).then_some(self.at),
+            "of": self.of,
+        });
+        let hash = sha2::Sha256::digest(ident.to_string().as_bytes());
+        hash[..6].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// One line for messages: `run ID (restore of s3://b/p in place to T)`.
+    pub fn describe(&self) -> String {
+        let dest = match &self.destination {
+            Destination::InPlace => "in place".to_owned(),
+            Destination::Bucket { location } => format!("into {location}"),
+            Destination::Directory { path } => format!("into directory {path}"),
+        };
+        let what = match self.kind {
+            RunKind::Restore => format!(
+                "restore of {} {dest} to {}",
+                self.source,
+                self.at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+            ),
+            RunKind::Undo => format!(
+                "undo of run {} on {}",
+                self.of.as_deref().unwrap_or("?"),
+                self.source
+            ),
+            RunKind::Undelete => format!("undelete of {}", self.source),
+        };
+        match &self.plan_digest {
+            Some(d) => format!("run {} ({what}, plan {d})", self.id()),
+            None => format!("run {} ({what})", self.id()),
+        }
+    }
+
+    /// Can a journal of `self` take lines of `other`? The same run, and not two plans
+    /// with different digests.
+    fn accepts(&self, other: &Run) -> bool {
+        self.id() == other.id()
+            && match (&self.plan_digest, &other.plan_digest) {
+                (Some(a), Some(b)) => a == b,
+                _ => true,
+            }
+    }
+
+    /// The start line of this run, now.
+    fn start_line(&self) -> Line {
+        Line::Start {
+            schema: JOURNAL_SCHEMA.to_owned(),
+            source: self.source.clone(),
+            destination: self.destination.clone(),
+            at: self.at,
+            started_at: Utc::now(),
+            run: Some(self.id()),
+            kind: self.kind,
+            of: self.of.clone(),
+            plan_digest: self.plan_digest.clone(),
+        }
+    }
+}
+
+/// The runs a journal holds, in order of their first start line, each with its lines
+/// (start lines included; a line before any start line counts for the first run).
+pub fn runs(lines: &[Line]) -> Vec<(Run, Vec<Line>)> {
+    let mut out: Vec<(Run, Vec<Line>)> = Vec::new();
+    let mut current: Option<usize> = None;
+    let mut orphans: Vec<Line> = Vec::new();
+    for l in lines {
+        if let Some(run) = Run::of_start(l) {
+            let i = match out.iter().position(|(r, _)| r.accepts(&run)) {
+                Some(i) => {
+                    // Bound to a plan from the first start line that names one.
+                    if out[i].0.plan_digest.is_none() {
+                        out[i].0.plan_digest = run.plan_digest;
+                    }
+                    i
+                }
+                None => {
+                    out.push((run, std::mem::take(&mut orphans)));
+                    out.len() - 1
+                }
+            };
+            current = Some(i);
+        }
+        match current {
+            Some(i) => out[i].1.push(l.clone()),
+            None => orphans.push(l.clone()),
+        }
+    }
+    out
+}
+
+/// An open journal, shared by the executor's tasks: it holds the journal's lock until it
+/// is dropped (and then syncs it).
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
@@ -119,8 +348,36 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Open (create or append to) a journal.
-    pub fn open(path: &Path) -> CliResult<Journal> {
+    /// Open (create or append to) a journal for `run`: lock it, terminate a torn tail
+    /// (with a warning naming its byte offset), refuse a journal of another run (exit 4),
+    /// and append the run's start line (synced).
+    pub fn begin(path: &Path, run: &Run, printer: &Printer) -> CliResult<Journal> {
+        Journal::begin_since(path, run, printer, Utc::now())
+    }
+
+    /// [`begin`](Self::begin) for a run that started at `started_at` (before this
+    /// process: `batch reconcile` journals jobs that began earlier).
+    pub fn begin_since(
+        path: &Path,
+        run: &Run,
+        printer: &Printer,
+        started_at: DateTime<Utc>,
+    ) -> CliResult<Journal> {
+        let j = Journal::open(path, printer)?;
+        let lines = read(path)?;
+        check_runs(path, &lines, run)?;
+        let mut start = run.start_line();
+        if let Line::Start { started_at: s, .. } = &mut start {
+            *s = started_at;
+        }
+        j.append(&start)?;
+        j.sync();
+        Ok(j)
+    }
+
+    /// Open (create or append to) a journal without starting a run (to record what an
+    /// earlier run of it left): locked, a torn tail terminated.
+    pub fn open(path: &Path, printer: &Printer) -> CliResult<Journal> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 CliError::failure(format!(
@@ -129,17 +386,62 @@ impl Journal {
                 ))
             })?;
         }
-        let file = std::fs::OpenOptions::new()
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
             .create(true)
             .append(true)
             .open(path)
             .map_err(|e| {
                 CliError::failure(format!("cannot open journal {}: {e}", path.display()))
             })?;
-        Ok(Journal {
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(in_use(path)),
+            Err(std::fs::TryLockError::Error(e)) => printer.warn(format!(
+                "cannot lock journal {} ({e}): make sure no other s3rewind process writes to it",
+                path.display()
+            )),
+        }
+        let mut bytes = Vec::new();
+        file.rewind()
+            .and_then(|_| file.read_to_end(&mut bytes))
+            .map_err(|e| {
+                CliError::failure(format!("cannot read journal {}: {e}", path.display()))
+            })?;
+        let j = Journal {
             path: path.to_owned(),
             file: Mutex::new(file),
-        })
+        };
+        if let Some(tail) = unterminated(&bytes) {
+            j.terminate(printer, tail)?;
+        }
+        Ok(j)
+    }
+
+    /// End a torn tail with a newline and, unless it is a whole record, mark it.
+    fn terminate(&self, printer: &Printer, (offset, text): (u64, &str)) -> CliResult<()> {
+        let whole = serde_json::from_str::<Line>(text).is_ok();
+        let mut out = String::from("\n");
+        if !whole {
+            out.push_str(
+                &serde_json::to_string(&Line::Torn {
+                    offset,
+                    text: String::new(),
+                })
+                .expect("a journal line serialises"),
+            );
+            out.push('\n');
+        }
+        self.write(&out)?;
+        self.sync();
+        if !whole {
+            printer.warn(format!(
+                "journal {}: the line at byte {offset} is torn (a crash mid-write: {}); it is kept and marked, and the action it may record is checked against the bucket, not taken from the journal",
+                self.path.display(),
+                preview(text)
+            ));
+        }
+        Ok(())
     }
 
     /// The journal's path.
@@ -147,23 +449,116 @@ impl Journal {
         &self.path
     }
 
-    /// Append one line and flush it to the OS.
+    /// Append one line, in one write (see the module docs).
     pub fn append(&self, line: &Line) -> CliResult<()> {
         let mut text = serde_json::to_string(line).expect("journal line serialises");
         text.push('\n');
-        let mut f = self.file.lock().expect("journal lock");
-        f.write_all(text.as_bytes())
-            .and_then(|()| f.flush())
-            .map_err(|e| {
-                CliError::failure(format!("cannot write journal {}: {e}", self.path.display()))
-            })
+        self.write(&text)
+    }
+
+    fn write(&self, text: &str) -> CliResult<()> {
+        let mut f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        f.write_all(text.as_bytes()).map_err(|e| {
+            CliError::failure(format!("cannot write journal {}: {e}", self.path.display()))
+        })
+    }
+
+    fn sync(&self) {
+        let f = self.file.lock().unwrap_or_else(|p| p.into_inner());
+        if let Err(e) = f.sync_data() {
+            tracing::warn!(error = %e, path = %self.path.display(), "could not sync the journal");
+        }
     }
 }
 
-/// Read every whole line of a journal (a torn last line, from a kill, is ignored).
+impl Drop for Journal {
+    fn drop(&mut self) {
+        self.sync();
+    }
+}
+
+fn in_use(path: &Path) -> CliError {
+    CliError::refused(format!(
+        "journal {} is in use: another s3rewind process is writing it (it holds the journal's lock); wait for it to end, or give this run its own --journal; nothing was written",
+        path.display()
+    ))
+}
+
+/// Refuse (exit 4) when another process holds the journal's lock: it is being written.
+pub fn check_not_in_use(path: &Path) -> CliResult<()> {
+    let Ok(file) = std::fs::File::open(path) else {
+        return Ok(());
+    };
+    match file.try_lock_shared() {
+        Err(std::fs::TryLockError::WouldBlock) => Err(in_use(path)),
+        _ => Ok(()),
+    }
+}
+
+/// A journal's text, shortened for a message.
+fn preview(text: &str) -> String {
+    let cut: String = text.chars().take(60).collect();
+    if cut.len() < text.len() {
+        format!("{cut:?}…")
+    } else {
+        format!("{cut:?}")
+    }
+}
+
+/// The file's last line when it does not end with a newline: its offset and text.
+fn unterminated(bytes: &[u8]) -> Option<(u64, &str)> {
+    if bytes.is_empty() || bytes.ends_with(b"\n") {
+        return None;
+    }
+    let start = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    Some((
+        start as u64,
+        std::str::from_utf8(&bytes[start..]).unwrap_or(""),
+    ))
+}
+
+/// Refuse (exit 4) a journal that holds a run other than `run`.
+fn check_runs(path: &Path, lines: &[Line], run: &Run) -> CliResult<()> {
+    if let Some((other, _)) = runs(lines).into_iter().find(|(r, _)| !r.accepts(run)) {
+        return Err(CliError::refused(format!(
+            "journal {} belongs to another run: it holds {}, this is {}; give this run its own --journal (without --journal each run gets its own); nothing was written",
+            path.display(),
+            other.describe(),
+            run.describe()
+        )));
+    }
+    Ok(())
+}
+
+/// Read a journal and, for a run that will write to it (`run`), refuse (exit 4) one that
+/// holds another run or that another process is writing; say what a torn line in it
+/// means for this command (`torn`: how its action is dealt with).
+pub fn load(path: &Path, run: Option<&Run>, printer: &Printer, torn: &str) -> CliResult<Vec<Line>> {
+    let lines = read(path)?;
+    if let Some(run) = run {
+        // A run that will write learns now, before its listing, that it cannot.
+        check_not_in_use(path)?;
+        check_runs(path, &lines, run)?;
+    }
+    for l in &lines {
+        if let Line::Torn { offset, text } = l {
+            printer.warn(format!(
+                "journal {}: the line at byte {offset} is torn (a crash mid-write: {}); {torn}",
+                path.display(),
+                preview(text)
+            ));
+        }
+    }
+    Ok(lines)
+}
+
+/// Read every line of a journal. A torn line (a crash mid-write: the unterminated last
+/// line, or one a `torn` record marks) comes back as [`Line::Torn`]; so does the torn
+/// start of a line that a run before these records went on to append right after it. Any
+/// other line that is not a journal line is an error.
 pub fn read(path: &Path) -> CliResult<Vec<Line>> {
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => {
             return Err(CliError::usage(format!(
@@ -172,29 +567,124 @@ pub fn read(path: &Path) -> CliResult<Vec<Line>> {
             )));
         }
     };
+    parse(&bytes).map_err(|(line, e)| {
+        CliError::usage(format!(
+            "journal {} line {line} is not a valid s3rewind journal line: {e}",
+            path.display()
+        ))
+    })
+}
+
+/// The lines of a journal's bytes (see [`read`]); an error names the line number.
+fn parse(bytes: &[u8]) -> Result<Vec<Line>, (usize, String)> {
     let mut out = Vec::new();
-    let lines: Vec<String> = std::io::BufReader::new(file)
-        .lines()
-        .collect::<Result<_, _>>()
-        .map_err(|e| CliError::usage(format!("cannot read journal {}: {e}", path.display())))?;
-    let n = lines.len();
-    for (i, l) in lines.into_iter().enumerate() {
-        if l.trim().is_empty() {
+    // A line that did not parse, waiting for the record that marks it torn.
+    let mut pending: Option<(usize, u64, String)> = None;
+    let mut offset = 0u64;
+    let tail = unterminated(bytes);
+    let whole = match tail {
+        Some((start, _)) => &bytes[..start as usize],
+        None => bytes,
+    };
+    for (i, raw) in whole.split_inclusive(|&b| b == b'\n').enumerate() {
+        let at = offset;
+        offset += raw.len() as u64;
+        let text = String::from_utf8_lossy(raw);
+        let text = text.trim_end_matches(['\n', '\r']);
+        if text.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str::<Line>(&l) {
-            Ok(line) => out.push(line),
-            Err(_) if i + 1 == n => {} // torn final line
+        match serde_json::from_str::<Line>(text) {
+            Ok(Line::Torn { offset: o, .. }) => match pending.take() {
+                Some((_, p, t)) if p == o => out.push(Line::Torn { offset: o, text: t }),
+                _ => {
+                    return Err((
+                        i + 1,
+                        format!("a torn-line record names byte {o}, where no torn line begins"),
+                    ));
+                }
+            },
+            Ok(line) => {
+                if let Some((n, _, _)) = pending {
+                    return Err((n, "not a journal line, and not marked torn".to_owned()));
+                }
+                out.push(line);
+            }
             Err(e) => {
-                return Err(CliError::usage(format!(
-                    "journal {} line {} is not a valid s3rewind journal line: {e}",
-                    path.display(),
-                    i + 1
-                )));
+                if let Some((n, _, _)) = pending {
+                    return Err((n, "not a journal line, and not marked torn".to_owned()));
+                }
+                // A torn line with a whole record appended right after it (written
+                // before torn tails were terminated).
+                if let Some((cut, line)) = glued(text) {
+                    out.push(Line::Torn {
+                        offset: at,
+                        text: text[..cut].to_owned(),
+                    });
+                    out.push(line);
+                    continue;
+                }
+                pending = Some((i + 1, at, text.to_owned()));
+                let _ = e;
             }
         }
     }
+    if let Some((n, _, _)) = pending {
+        return Err((n, "not a journal line, and not marked torn".to_owned()));
+    }
+    if let Some((start, text)) = tail {
+        match serde_json::from_str::<Line>(text) {
+            // Whole but for its newline.
+            Ok(line) => out.push(line),
+            Err(_) => out.push(Line::Torn {
+                offset: start,
+                text: text.to_owned(),
+            }),
+        }
+    }
     Ok(out)
+}
+
+/// `text` as a torn line's start followed by a whole record: where the record begins.
+fn glued(text: &str) -> Option<(usize, Line)> {
+    text.match_indices("{\"type\":\"")
+        .filter(|(i, _)| *i > 0)
+        .find_map(|(i, _)| Some((i, serde_json::from_str::<Line>(&text[i..]).ok()?)))
+}
+
+/// What a torn line still says, read field by field as far as it goes.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Salvaged {
+    /// Its `type`, when that much was written.
+    pub kind: Option<String>,
+    /// `op`.
+    pub op: Option<Op>,
+    /// `bucket`.
+    pub bucket: Option<String>,
+    /// `key`.
+    pub key: Option<String>,
+    /// `previous_version_id` (`Some(None)`: written as `null`).
+    pub previous_version_id: Option<Option<String>>,
+}
+
+/// Read what a torn line's fields say, as far as they are whole.
+pub fn salvage(text: &str) -> Salvaged {
+    fn field<T: serde::de::DeserializeOwned>(text: &str, name: &str) -> Option<T> {
+        let pat = format!("\"{name}\":");
+        let at = text.find(&pat)? + pat.len();
+        let mut values = serde_json::Deserializer::from_str(&text[at..]).into_iter::<T>();
+        let v = values.next()?.ok()?;
+        // A value is whole only when something follows it (a torn `"k":"ab` is not).
+        let end = at + values.byte_offset();
+        (end < text.len()).then_some(v)
+    }
+    Salvaged {
+        kind: field(text, "type"),
+        op: field(text, "op"),
+        bucket: field(text, "bucket"),
+        key: field(text, "key"),
+        previous_version_id: field(text, "previous_version_id"),
+    }
 }
 
 /// Multipart uploads a journal shows as created but never completed or aborted.
@@ -244,6 +734,15 @@ fn fnv(s: &str) -> u64 {
     })
 }
 
+/// The directory default journals go to (`$XDG_STATE_HOME/s3rewind/journals`).
+pub fn default_dir() -> PathBuf {
+    std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("s3rewind/journals")
+}
+
 /// The default journal path for a restore of `source` into `destination` as of `at`:
 /// the same restore always gets the same journal, so running it again resumes.
 pub fn default_path(source: &Location, destination: &Destination, at: DateTime<Utc>) -> PathBuf {
@@ -254,11 +753,7 @@ pub fn default_path(source: &Location, destination: &Destination, at: DateTime<U
         destination,
         at.timestamp_millis()
     );
-    let dir = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("s3rewind/journals");
+    let dir = default_dir();
     let safe: String = source
         .bucket
         .chars()
@@ -280,26 +775,36 @@ pub fn default_path(source: &Location, destination: &Destination, at: DateTime<U
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Exit;
 
-    #[test]
-    fn round_trip_and_torn_last_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("j.jsonl");
-        let j = Journal::open(&path).unwrap();
-        let done = Done {
+    fn done(key: &str) -> Done {
+        Done {
             op: Op::Copy,
             bucket: "b".into(),
-            key: "k".into(),
+            key: key.into(),
             source_bucket: Some("b".into()),
-            source_key: Some("k".into()),
+            source_key: Some(key.into()),
             source_version_id: Some("v1".into()),
             previous_version_id: None,
             new_version_id: "v2".into(),
             etag: None,
             size: None,
-            time: Utc::now(),
-        };
-        j.append(&Line::Done(done.clone())).unwrap();
+            time: DateTime::from_timestamp(1_780_000_000, 0).unwrap(),
+        }
+    }
+
+    fn quiet() -> Printer {
+        Printer::capturing(crate::output::OutputFormat::Text, true).0
+    }
+
+    #[test]
+    fn round_trip_and_torn_last_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let j = Journal::open(&path, &quiet()).unwrap();
+        j.append(&Line::Done(done("k"))).unwrap();
+        drop(j);
+        let len = std::fs::metadata(&path).unwrap().len();
         std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
@@ -307,8 +812,95 @@ mod tests {
             .write_all(b"{\"type\":\"done\",\"op\":")
             .unwrap();
         let lines = read(&path).unwrap();
-        assert_eq!(lines, vec![Line::Done(done)]);
+        let torn = Line::Torn {
+            offset: len,
+            text: "{\"type\":\"done\",\"op\":".into(),
+        };
+        assert_eq!(lines, vec![Line::Done(done("k")), torn.clone()]);
         assert_eq!(known_copies(&lines)[0].version_id, "v2");
+        // Opened again: terminated and marked, and the next record reads after it.
+        let j = Journal::open(&path, &quiet()).unwrap();
+        j.append(&Line::Done(done("k2"))).unwrap();
+        drop(j);
+        assert_eq!(
+            read(&path).unwrap(),
+            vec![Line::Done(done("k")), torn, Line::Done(done("k2"))]
+        );
+    }
+
+    #[test]
+    fn a_torn_line_with_a_record_glued_after_it_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let whole = serde_json::to_string(&Line::Done(done("k"))).unwrap();
+        std::fs::write(&path, format!("{whole}\n{{\"type\":\"do{whole}\n")).unwrap();
+        let lines = read(&path).unwrap();
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(
+            matches!(&lines[1], Line::Torn { offset, text } if *offset == whole.len() as u64 + 1 && text == "{\"type\":\"do")
+        );
+        // A line that is neither is still an error.
+        std::fs::write(&path, format!("{whole}\nnot json\n{whole}\n")).unwrap();
+        assert!(read(&path).unwrap_err().message.contains("line 2"));
+    }
+
+    #[test]
+    fn salvage_reads_whole_fields_only() {
+        let whole = serde_json::to_string(&Line::Done(done("dir/k \"q\""))).unwrap();
+        let cut = whole.find("\"source_bucket\"").unwrap();
+        let s = salvage(&whole[..cut]);
+        assert_eq!(s.kind.as_deref(), Some("done"));
+        assert_eq!(s.op, Some(Op::Copy));
+        assert_eq!(s.key.as_deref(), Some("dir/k \"q\""));
+        assert_eq!(s.previous_version_id, None);
+        let key_at = whole.find("\"key\":").unwrap();
+        assert_eq!(salvage(&whole[..key_at + 9]).key, None);
+    }
+
+    #[test]
+    fn a_journal_of_another_run_is_refused_and_a_locked_one_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let loc = |b: &str| Location {
+            bucket: b.into(),
+            prefix: String::new(),
+        };
+        let t = Utc::now();
+        let a = Run::restore(&loc("a"), &Destination::InPlace, t);
+        let j = Journal::begin(&path, &a, &quiet()).unwrap();
+        // Locked while open.
+        assert_eq!(
+            Journal::open(&path, &quiet()).unwrap_err().exit,
+            Exit::Refused
+        );
+        assert_eq!(check_not_in_use(&path).unwrap_err().exit, Exit::Refused);
+        drop(j);
+        // The same run again: a resume.
+        drop(Journal::begin(&path, &a, &quiet()).unwrap());
+        let b = Run::restore(&loc("b"), &Destination::InPlace, t);
+        let e = Journal::begin(&path, &b, &quiet()).unwrap_err();
+        assert_eq!(e.exit, Exit::Refused);
+        assert!(
+            e.message.contains(&a.id()) && e.message.contains(&b.id()),
+            "{}",
+            e.message
+        );
+        // Two plans of one restore with different digests are two runs.
+        let p1 = Run {
+            plan_digest: Some("sha256:1".into()),
+            ..a.clone()
+        };
+        let p2 = Run {
+            plan_digest: Some("sha256:2".into()),
+            ..a.clone()
+        };
+        drop(Journal::begin(&path, &p1, &quiet()).unwrap());
+        assert_eq!(
+            Journal::begin(&path, &p2, &quiet()).unwrap_err().exit,
+            Exit::Refused
+        );
+        let lines = read(&path).unwrap();
+        assert_eq!(runs(&lines).len(), 1);
     }
 
     #[test]

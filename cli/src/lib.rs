@@ -25,6 +25,7 @@ library.
 - [`execute`]: the bounded, adaptive, resumable executor.
 - [`journal`]: the JSON Lines journal of completed actions.
 - [`output`]: the printer (stdout results, stderr messages and progress).
+- [`outputs`]: the local paths a command will write, checked before it starts.
 - [`error`]: exit codes and one-line errors.
 - `testing` (tests only): commands run in process on buckets in memory.
 */
@@ -38,11 +39,13 @@ pub mod batch;
 pub mod bucket;
 pub mod commands;
 pub mod crosscheck;
+pub mod drill_html;
 pub mod error;
 pub mod execute;
 pub mod journal;
 pub mod listing;
 pub mod output;
+pub mod outputs;
 pub mod pager;
 pub mod pipeline;
 pub mod planning;
@@ -61,7 +64,10 @@ use std::process::ExitCode;
 use tracing_subscriber::EnvFilter;
 
 /// Log filter for a verbosity level. SDK crates that could log request details (which
-/// carry session tokens) are capped at `info` whatever is asked, `RUST_LOG` included.
+/// carry session tokens) are capped at `info` whatever is asked, `RUST_LOG` included;
+/// without `-v` (and without `RUST_LOG`) they log errors only, so a failure is the one
+/// error line s3rewind prints, not the SDK's warnings before it (a credential provider's
+/// multi-line dump).
 fn log_filter(verbose: u8, quiet: bool) -> EnvFilter {
     let base = match (quiet, verbose) {
         (true, _) => "error",
@@ -70,30 +76,39 @@ fn log_filter(verbose: u8, quiet: bool) -> EnvFilter {
         (false, 2) => "warn,s3rewind=debug",
         (false, _) => "info,s3rewind=trace",
     };
-    let mut filter = std::env::var("RUST_LOG")
+    let asked = std::env::var("RUST_LOG")
         .ok()
-        .and_then(|s| EnvFilter::try_new(s).ok())
-        .unwrap_or_else(|| EnvFilter::new(base));
-    for cap in [
-        "aws_sigv4=info",
-        "aws_smithy_runtime=info",
-        "aws_smithy_runtime_api=info",
-        "aws_smithy_http_client=info",
-        "aws_smithy_http=info",
-        "aws_runtime=info",
-        "aws_config=info",
-        "aws_credential_types=info",
-        "aws_sdk_s3=info",
-        "aws_sdk_s3control=info",
-        "aws_sdk_sts=info",
-        "aws_sdk_sso=info",
-        "aws_sdk_ssooidc=info",
-        "hyper=info",
-        "hyper_util=info",
-        "rustls=info",
-        "h2=info",
+        .and_then(|s| EnvFilter::try_new(s).ok());
+    let cap_level = if asked.is_none() && (quiet || verbose == 0) {
+        "error"
+    } else {
+        "info"
+    };
+    let mut filter = asked.unwrap_or_else(|| EnvFilter::new(base));
+    for target in [
+        "aws_sigv4",
+        "aws_smithy_runtime",
+        "aws_smithy_runtime_api",
+        "aws_smithy_http_client",
+        "aws_smithy_http",
+        "aws_runtime",
+        "aws_config",
+        "aws_credential_types",
+        "aws_sdk_s3",
+        "aws_sdk_s3control",
+        "aws_sdk_sts",
+        "aws_sdk_sso",
+        "aws_sdk_ssooidc",
+        "hyper",
+        "hyper_util",
+        "rustls",
+        "h2",
     ] {
-        filter = filter.add_directive(cap.parse().expect("static directive"));
+        filter = filter.add_directive(
+            format!("{target}={cap_level}")
+                .parse()
+                .expect("static directive"),
+        );
     }
     filter
 }

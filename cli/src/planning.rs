@@ -103,6 +103,7 @@ impl<'a> StreamPlanner<'a> {
         self.target.objects.append(&mut target.objects);
         self.target.uncertain.append(&mut target.uncertain);
         self.target.ambiguous.append(&mut target.ambiguous);
+        self.target.order_unknown.append(&mut target.order_unknown);
         self.target.out_of_order.append(&mut target.out_of_order);
     }
 
@@ -138,6 +139,7 @@ impl<'a> StreamPlanner<'a> {
         target.objects.sort_by(|a, b| a.key.cmp(&b.key));
         target.uncertain.sort_by(|a, b| a.key.cmp(&b.key));
         target.ambiguous.sort();
+        target.order_unknown.sort();
         target.out_of_order.sort();
         (self.planner.finish(), target, self.seen)
     }

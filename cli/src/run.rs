@@ -65,8 +65,11 @@ pub struct ExecReport {
     /// Actions skipped on purpose, with the reason (`--to-dir`: folder markers).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<KeyIssue>,
-    /// True when Ctrl-C stopped the run early.
+    /// True when Ctrl-C (or a cap, see `stopped`) stopped the run early.
     pub interrupted: bool,
+    /// Why a cap stopped the run (`--max-bytes`, `--max-cost`); resumable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
     /// Wall-clock seconds.
     pub seconds: f64,
     /// The concurrency limit at the end (lower than asked if S3 throttled).
@@ -80,6 +83,21 @@ pub struct ExecReport {
 }
 
 impl ExecReport {
+    /// The exit status a run's report gives a command: 4 when a cap stopped it (resumable),
+    /// 130 when Ctrl-C did, 1 when an action failed, drifted or waits, else 0.
+    pub fn exit(&self) -> crate::error::Exit {
+        use crate::error::Exit;
+        if self.stopped.is_some() {
+            Exit::Refused
+        } else if self.interrupted {
+            Exit::Interrupted
+        } else if self.complete() {
+            Exit::Ok
+        } else {
+            Exit::Partial
+        }
+    }
+
     /// True when every action completed.
     pub fn complete(&self) -> bool {
         self.drifted.is_empty()
@@ -171,9 +189,29 @@ impl Aimd {
 /// watcher ends the process ([`owns_ctrl_c`]).
 static RUNNERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// True while a runner handles Ctrl-C itself (in-flight items finish and are journaled).
+/// True while a runner (or a command, see [`CtrlC`]) handles Ctrl-C itself (in-flight
+/// items finish and are journaled).
 pub fn owns_ctrl_c() -> bool {
     RUNNERS.load(Ordering::SeqCst) > 0
+}
+
+/// Held by a command that handles Ctrl-C itself for as long as it does (`watch`: Ctrl-C
+/// is its usual stop): the binary's watcher then leaves the process alone.
+#[derive(Debug)]
+pub struct CtrlC(());
+
+impl CtrlC {
+    /// Handle Ctrl-C here until the guard is dropped.
+    pub fn claim() -> CtrlC {
+        RUNNERS.fetch_add(1, Ordering::SeqCst);
+        CtrlC(())
+    }
+}
+
+impl Drop for CtrlC {
+    fn drop(&mut self) {
+        RUNNERS.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A flag that Ctrl-C sets, and the task watching for it (abort it when done). The runner
@@ -228,6 +266,9 @@ pub struct RunOptions {
     pub throttle_pause: Duration,
     /// The progress bar's label.
     pub label: &'static str,
+    /// The run's caps (`--max-rps`, `--max-bytes`, `--max-cost`): once one is reached the
+    /// runner starts nothing more.
+    pub caps: Option<Arc<crate::bucket::Caps>>,
 }
 
 /// The items to run.
@@ -315,6 +356,10 @@ async fn run_items<J: Job>(
     loop {
         if cancel.load(Ordering::SeqCst) {
             report.interrupted = true;
+        }
+        if let Some(why) = options.caps.as_ref().and_then(|c| c.stopped()) {
+            report.interrupted = true;
+            report.stopped = Some(why);
         }
         while !report.interrupted && tasks.len() < aimd.limit() {
             let Some((i, attempt, probe)) = queue.pop_front() else {

@@ -175,14 +175,21 @@ pub async fn stream_timeline(
         TimelineSource::Listing => Basis::Listing(Utc::now()),
         _ => Basis::Snapshot,
     };
-    let mut checker = Checker::new(endpoint.bucket(bucket), prefix, basis).await?;
+    let live = endpoint.bucket(bucket);
+    let mut checker = Checker::new(live.clone(), prefix, basis).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Timeline>(4);
     let listing = stream_unchecked(endpoint, printer, bucket, prefix, spec, latest, tx);
+    let mut settled = Settled::default();
     let check = async {
         // Owned here: when the planner stops reading (Ctrl-C), this stops, the receiver
         // is dropped, and the listing stops too.
         let mut rx = rx;
         while let Some(part) = rx.recv().await {
+            let part = if basis == Basis::Snapshot {
+                settle_guesses(live.as_ref(), part, spec, &mut settled).await?
+            } else {
+                part
+            };
             let part = checker.part(part).await?;
             send_part(&chunks, part).await?;
         }
@@ -193,8 +200,86 @@ pub async fn stream_timeline(
     checked?;
     let (rest, report) = checker.finish().await?;
     send_part(&chunks, rest).await?;
+    note_settled(printer, spec, &settled);
     note_check(printer, spec, &report);
     Ok(taken)
+}
+
+/// What [`settle_guesses`] did.
+#[derive(Debug, Default)]
+struct Settled {
+    /// Keys whose order the snapshot guessed, re-read from the bucket.
+    reread: Vec<String>,
+    /// Of those, the keys whose order the bucket's own listing left unknown too.
+    unknown: Vec<String>,
+}
+
+/// A snapshot's keys whose order it could only guess (an inventory keeps no order
+/// between two versions of one key in the same second; a version and a delete marker in
+/// one second) are re-read from the live bucket, whose listing keeps the order; a key
+/// the bucket's listing cannot order either stays reported (`OrderUnknown`): its state
+/// at T is then ambiguous and no plan acts on it.
+async fn settle_guesses(
+    bucket: &dyn crate::bucket::Bucket,
+    part: Timeline,
+    spec: &SourceSpec,
+    settled: &mut Settled,
+) -> CliResult<Timeline> {
+    let mut keys: Vec<String> = part
+        .anomalies()
+        .iter()
+        .filter(|a| a.is_guess())
+        .map(|a| a.key().to_owned())
+        .collect();
+    keys.dedup();
+    if keys.is_empty() {
+        return Ok(part);
+    }
+    let (fresh, calls) = crate::crosscheck::reread(bucket, &keys, spec.streams.layout).await?;
+    tracing::info!(
+        keys = keys.len(),
+        calls,
+        "re-read the keys whose order the snapshot guessed"
+    );
+    settled.unknown.extend(
+        fresh
+            .anomalies()
+            .iter()
+            .filter(|a| a.is_guess())
+            .map(|a| a.key().to_owned()),
+    );
+    settled.unknown.dedup();
+    settled.reread.extend(keys.iter().cloned());
+    Ok(part.patch(fresh, &keys))
+}
+
+/// Say which keys a snapshot could not order and the bucket was asked about.
+fn note_settled(printer: &Printer, spec: &SourceSpec, settled: &Settled) {
+    if settled.reread.is_empty() {
+        return;
+    }
+    let what = snapshot_name(spec);
+    printer.info(format!(
+        "{} key(s) hold entries {what} cannot order (same second), e.g. {:?}: their histories were read from the bucket, which keeps the order{}",
+        settled.reread.len(),
+        settled.reread[0],
+        match settled.unknown.first() {
+            None => String::new(),
+            Some(k) => format!(
+                "; {} key(s) the bucket's listing cannot order either (e.g. {k:?}) are reported as order_unknown and left alone",
+                settled.unknown.len()
+            ),
+        }
+    ));
+}
+
+/// "the inventory" or "the index" (or "the listing").
+fn snapshot_name(spec: &SourceSpec) -> &'static str {
+    match spec.source {
+        TimelineSource::Listing => "the listing",
+        TimelineSource::Inventory { .. } => "the inventory",
+        TimelineSource::Index { .. } => "the index",
+    }
 }
 
 async fn send_part(chunks: &crate::listing::Chunks, part: Timeline) -> CliResult<()> {
@@ -216,11 +301,7 @@ fn note_check(printer: &Printer, spec: &SourceSpec, report: &CheckReport) {
         "cross-checked against ListObjectsV2"
     );
     if !report.reread.is_empty() {
-        let what = match spec.source {
-            TimelineSource::Listing => "the listing",
-            TimelineSource::Inventory { .. } => "the inventory",
-            TimelineSource::Index { .. } => "the index",
-        };
+        let what = snapshot_name(spec);
         printer.info(format!(
             "cross-check: {} key(s) are not now what {what} shows (of {} current objects, ListObjectsV2); their histories were read again from the bucket, e.g. {:?}",
             report.reread.len(),
@@ -297,8 +378,16 @@ pub async fn load_with_age(
         TimelineSource::Listing => Basis::Listing(started),
         _ => Basis::Snapshot,
     };
-    let (timeline, report) =
-        crate::crosscheck::reconcile(endpoint.bucket(bucket), prefix, timeline, basis).await?;
+    let live = endpoint.bucket(bucket);
+    let timeline = if basis == Basis::Snapshot {
+        let mut settled = Settled::default();
+        let t = settle_guesses(live.as_ref(), timeline, spec, &mut settled).await?;
+        note_settled(printer, spec, &settled);
+        t
+    } else {
+        timeline
+    };
+    let (timeline, report) = crate::crosscheck::reconcile(live, prefix, timeline, basis).await?;
     note_check(printer, spec, &report);
     Ok((timeline, taken))
 }

@@ -363,4 +363,6 @@ impl<B: Bucket + ?Sized> Bucket for SdkRetries<B> {
 
 mod habits;
 #[cfg(test)]
+mod inputs;
+#[cfg(test)]
 mod tests;

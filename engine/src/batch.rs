@@ -125,6 +125,8 @@ pub fn split_for_batch(plan: &RestorePlan) -> Result<BatchSplit, String> {
 /// the plan's own).
 pub fn with_actions(plan: &RestorePlan, actions: Vec<Action>) -> RestorePlan {
     let mut out = plan.clone();
+    // Another plan: the digest of the one it came from does not describe it.
+    out.digest = None;
     out.stats = PlanStats {
         copies: actions
             .iter()
@@ -209,6 +211,7 @@ mod tests {
         RestorePlan {
             schema: crate::PLAN_SCHEMA.into(),
             created_at: None,
+            digest: None,
             source: Location {
                 bucket: "src".into(),
                 prefix: String::new(),

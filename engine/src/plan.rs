@@ -285,6 +285,14 @@ pub enum Warning {
         /// The key.
         key: String,
     },
+    /// The key's state at T depends on an order nothing showed (two versions of one key
+    /// in the same second in an inventory, a page that proved no layout) and that the
+    /// live bucket did not settle: no rule decides it, so the plan leaves the key as it
+    /// is (counted in `left_alone`).
+    OrderUnknown {
+        /// The key.
+        key: String,
+    },
     /// The key's timestamps are not in list order (multipart upload completed late, a
     /// replica, …); the state at T follows list order.
     OutOfOrder {
@@ -476,6 +484,11 @@ pub struct RestorePlan {
     /// When the plan was made (set by the caller; the engine has no clock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_at: Option<DateTime<Utc>>,
+    /// The plan's digest as it was written (`sha256:HEX` of the plan's JSON without this
+    /// field; computed by the caller): what a reviewer approves, and `apply
+    /// --expect-digest` checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
     /// The source bucket and prefix.
     pub source: Location,
     /// Where the restore writes.
@@ -691,12 +704,24 @@ impl<'a> Planner<'a> {
             .filter(|u| u.key.starts_with(src_prefix))
             .map(|u| (u.key.as_str(), u))
             .collect();
+        // Keys whose order is unknown: reported, and never acted on (a guess is not a
+        // state to restore).
+        let order_unknown: BTreeSet<&str> = target
+            .order_unknown
+            .iter()
+            .filter(|k| k.starts_with(src_prefix))
+            .map(String::as_str)
+            .collect();
         for k in target
             .ambiguous
             .iter()
             .filter(|k| k.starts_with(src_prefix))
         {
-            warnings.push(Warning::SameSecondTie { key: k.clone() });
+            warnings.push(if order_unknown.contains(k.as_str()) {
+                Warning::OrderUnknown { key: k.clone() }
+            } else {
+                Warning::SameSecondTie { key: k.clone() }
+            });
         }
         for k in target
             .out_of_order
@@ -752,6 +777,10 @@ impl<'a> Planner<'a> {
                         stats.unchanged += 1;
                         continue;
                     }
+                    if order_unknown.contains(t.key.as_str()) {
+                        stats.left_alone += 1;
+                        continue;
+                    }
                     if let Some(sc) = &t.version.storage_class
                         && sc.needs_restore()
                     {
@@ -780,6 +809,10 @@ impl<'a> Planner<'a> {
                     if !in_place {
                         stats.left_alone += 1;
                         warnings.push(Warning::ExtraAtDestination { key: c.key.clone() });
+                        continue;
+                    }
+                    if order_unknown.contains(c.key.as_str()) {
+                        stats.left_alone += 1;
                         continue;
                     }
                     if let Some(u) = uncertain.get(c.key.as_str()) {
@@ -838,6 +871,7 @@ impl<'a> Planner<'a> {
         RestorePlan {
             schema: PLAN_SCHEMA.to_owned(),
             created_at: None,
+            digest: None,
             source: options.source.clone(),
             destination: options.destination.clone(),
             at: options.at,
@@ -855,6 +889,7 @@ fn warning_key(w: &Warning) -> &str {
     match w {
         Warning::NullRewritten { key, .. }
         | Warning::SameSecondTie { key }
+        | Warning::OrderUnknown { key }
         | Warning::OutOfOrder { key }
         | Warning::ExtraAtDestination { key }
         | Warning::Archived { key, .. }

@@ -115,6 +115,7 @@ impl KeyFilter {
             .uncertain
             .retain(|u| self.matches(&source_key(&u.key)));
         state.ambiguous.retain(|k| self.matches(&source_key(k)));
+        state.order_unknown.retain(|k| self.matches(&source_key(k)));
         state.out_of_order.retain(|k| self.matches(&source_key(k)));
     }
 

@@ -70,6 +70,12 @@ pub struct BucketState {
     pub uncertain: Vec<Uncertain>,
     /// Keys whose state depends on a same-timestamp version/delete-marker tie.
     pub ambiguous: Vec<String>,
+    /// Those of [`ambiguous`](Self::ambiguous) whose order itself is unknown
+    /// ([`Anomaly::OrderUnknown`](crate::Anomaly): a page that proved no layout, an
+    /// inventory's same-second versions of one key): no rule decided them, so a plan
+    /// leaves them alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub order_unknown: Vec<String>,
     /// Keys whose timestamps are not non-increasing along the list (the state follows
     /// list order; see [`Anomaly::NonMonotonic`](crate::Anomaly)).
     pub out_of_order: Vec<String>,
@@ -112,6 +118,7 @@ struct KeyState {
     object: Option<StateEntry>,
     uncertain: Option<Uncertain>,
     ambiguous: Option<String>,
+    order_unknown: bool,
     out_of_order: Option<String>,
 }
 
@@ -151,6 +158,7 @@ fn key_state_at(h: &KeyHistory, at: DateTime<Utc>, guessed: bool) -> KeyState {
         object,
         uncertain,
         ambiguous,
+        order_unknown: false,
         out_of_order,
     }
 }
@@ -162,6 +170,9 @@ fn collect(at: Option<DateTime<Utc>>, states: Vec<KeyState>) -> BucketState {
     };
     out.objects.reserve(states.len());
     for s in states {
+        if s.order_unknown {
+            out.order_unknown.extend(s.ambiguous.clone());
+        }
         out.ambiguous.extend(s.ambiguous);
         out.out_of_order.extend(s.out_of_order);
         if let Some(o) = s.object {
@@ -202,6 +213,7 @@ impl Timeline {
                     s.ambiguous = Some(h.key.clone());
                 }
             }
+            s.order_unknown = s.ambiguous.is_some() && layout_unknown.contains(h.key.as_str());
             s
         };
         let states: Vec<KeyState> = if keys.len() >= PARALLEL_THRESHOLD {

@@ -184,12 +184,13 @@ pub fn compare(
         };
         out.push(check);
     }
-    // A key whose state at T is uncertain may differ from the best surviving answer.
+    // A key whose state at T is uncertain may differ from the best surviving answer; one
+    // whose order is unknown, from the guess (a plan leaves it alone).
     for c in &mut out {
         let src = c.source_key.as_deref().unwrap_or(&c.key);
         if c.outcome.is_difference()
             && c.outcome != Outcome::NeedsContent
-            && target.is_uncertain(src)
+            && (target.is_uncertain(src) || target.order_unknown.iter().any(|k| k == src))
         {
             c.outcome = Outcome::Uncertain;
         }

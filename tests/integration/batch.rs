@@ -412,6 +412,24 @@ async fn batch_submit_uploads_the_manifest_and_creates_the_job_with_its_real_eta
     assert!(control.requests().is_empty(), "{:?}", control.requests());
     assert!(keys_of(&m, "ops").await.is_empty());
     assert!(!dir.join("jobs.json").exists());
+    // S3 Control unreachable: refused before the manifest is uploaded.
+    let r = m.run(&[
+        "batch",
+        "submit",
+        d,
+        "--yes",
+        "--account-id",
+        ACCOUNT,
+        "--role-arn",
+        ROLE,
+        "--control-endpoint-url",
+        "http://127.0.0.1:9",
+    ]);
+    r.expect_code(6);
+    assert_eq!(r.stderr.matches("error:").count(), 1, "{}", r.stderr);
+    assert!(r.stderr.contains("nothing was written"), "{}", r.stderr);
+    assert!(keys_of(&m, "ops").await.is_empty());
+    assert!(!dir.join("jobs.json").exists());
 
     let r = m.run(&[
         "--output",
@@ -445,7 +463,12 @@ async fn batch_submit_uploads_the_manifest_and_creates_the_job_with_its_real_eta
     let body = uploaded.body.collect().await.unwrap().into_bytes().to_vec();
     assert_eq!(body, local);
     assert_eq!(etag, md5_hex(&local));
-    let reqs = control.requests();
+    // A DescribeJob first (is S3 Control there?), then the one CreateJob.
+    let reqs: Vec<Recorded> = control
+        .requests()
+        .into_iter()
+        .filter(|q| q.method == "POST")
+        .collect();
     assert_eq!(reqs.len(), 1, "{reqs:?}");
     let q = &reqs[0];
     assert_eq!(
@@ -498,7 +521,8 @@ async fn batch_submit_uploads_the_manifest_and_creates_the_job_with_its_real_eta
     let r = m.run(&["batch", "submit", d, "--yes", ce[0], ce[1]]);
     r.expect_code(0);
     assert!(r.stderr.contains("already submitted"), "{}", r.stderr);
-    assert_eq!(control.requests().len(), 1);
+    let created = |c: &FakeControl| c.requests().iter().filter(|q| q.method == "POST").count();
+    assert_eq!(created(&control), 1);
 
     // status: DescribeJob, from DIR's jobs.json.
     control.set_job(&job_xml("Active", "2026-01-02T03:04:05Z", 4, 2, 1));

@@ -239,6 +239,83 @@ async fn unreachable_endpoint_and_missing_credentials() {
     );
 }
 
+/// A stand-in for the EC2 instance metadata service on a loopback port that has no
+/// credentials to give: with `token`, it hands out a session token (IMDSv2) and then
+/// answers 404 (an instance without a role); without, it answers 404 to everything (a
+/// proxy, a CI runner's metadata endpoint).
+fn metadata_without_credentials(token: bool) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut first = String::new();
+            let _ = reader.read_line(&mut first);
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                    break;
+                }
+            }
+            let reply = if token && first.starts_with("PUT /latest/api/token") {
+                "HTTP/1.1 200 OK\r\nx-aws-ec2-metadata-token-ttl-seconds: 21600\r\nContent-Length: 5\r\nConnection: close\r\n\r\ntoken"
+            } else {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            };
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    endpoint
+}
+
+/// Where the instance metadata endpoint answers but gives no credentials, the run stops
+/// with exit 8 and one line (not exit 6 after the SDK's multi-line dump); an endpoint URL
+/// that is not one is a usage error (exit 2), not an unreachable endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_without_credentials_is_exit_8_and_a_bad_endpoint_url_exit_2() {
+    let m = Moto::start().await;
+    for token in [false, true] {
+        let metadata = metadata_without_credentials(token);
+        let mut cmd = std::process::Command::new(binary());
+        isolate_env(&mut cmd, m.dir.path());
+        let out = cmd
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_EC2_METADATA_DISABLED")
+            .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &metadata)
+            .args([
+                "--endpoint-url",
+                &m.endpoint,
+                "plan",
+                "s3://any-bucket",
+                "--at",
+                "1h",
+            ])
+            .output()
+            .unwrap();
+        let r = Run::from(out);
+        r.expect_code(8);
+        let line = one_error_line(&r);
+        assert!(line.contains("no AWS credentials"), "{line}");
+    }
+    for (option, value) in [
+        ("--endpoint-url", "not-a-url"),
+        ("--endpoint-url", "localhost:9000"),
+    ] {
+        let mut cmd = std::process::Command::new(binary());
+        isolate_env(&mut cmd, m.dir.path());
+        let out = cmd
+            .args([option, value, "plan", "s3://any-bucket", "--at", "1h"])
+            .output()
+            .unwrap();
+        let r = Run::from(out);
+        r.expect_code(2);
+        assert!(r.stderr.contains("not an endpoint URL"), "{}", r.stderr);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn secrets_never_appear_in_output_at_any_verbosity() {
     let m = Moto::start().await;

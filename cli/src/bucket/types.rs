@@ -30,6 +30,8 @@ pub enum ErrorKind {
     RestoreInProgress,
     /// The request or its combination of headers is not supported by this server.
     NotImplemented,
+    /// Not sent: it would go past a cap the user set (`--max-bytes`, `--max-cost`).
+    CapReached,
     /// Anything else.
     Other,
 }

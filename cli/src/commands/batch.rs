@@ -227,6 +227,25 @@ fn resolve_job(
     })
 }
 
+/// Ask S3 Control about a job that does not exist: any answer from the service (not
+/// found, invalid, even access denied) shows it is reachable with these credentials;
+/// an unreachable endpoint (exit 6) or no credentials (exit 8) is refused.
+async fn probe(control: &Control, account: &str) -> CliResult<()> {
+    match control
+        .describe_job(account, "s3rewind-reachability-check")
+        .await
+    {
+        Err(e) if matches!(e.kind, ErrorKind::Unreachable | ErrorKind::NoCredentials) => {
+            let e = from_control(e);
+            Err(CliError::new(
+                e.exit,
+                format!("{}; nothing was written", e.message),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// `s3rewind batch submit`.
 async fn submit_cmd(app: &App, args: &BatchSubmitArgs) -> CliResult<Exit> {
     let printer = &app.printer;
@@ -237,6 +256,8 @@ async fn submit_cmd(app: &App, args: &BatchSubmitArgs) -> CliResult<Exit> {
             dir.display()
         )));
     }
+    // DIR/jobs.json records each job as it is created.
+    crate::outputs::dir("DIR", dir)?;
     let mut recorded = JobsFile::read(dir)?;
     let jobs = read_requests(dir)?
         .into_iter()
@@ -283,7 +304,11 @@ async fn submit_cmd(app: &App, args: &BatchSubmitArgs) -> CliResult<Exit> {
     let control = if new.is_empty() {
         None
     } else {
-        Some(control(app, &args.control).await)
+        let control = control(app, &args.control).await;
+        // S3 Control must answer before any manifest is uploaded (an upload followed by
+        // an unreachable endpoint or no credentials would leave objects for nothing).
+        probe(&control, &new[0].account).await?;
+        Some(control)
     };
     let mut docs = Vec::new();
     for j in &jobs {
@@ -673,6 +698,13 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
             plan_path.display()
         )));
     };
+    // It writes DIR/remaining.json and the journal: refused now if it cannot.
+    crate::outputs::dir("DIR", dir)?;
+    if let Some(j) = &args.journal {
+        crate::outputs::file("--journal", j, crate::outputs::Parent::Created)?;
+    } else {
+        crate::outputs::dir("the journal directory", &journal::default_dir())?;
+    }
     let recorded = JobsFile::read(dir)?;
     // The jobs: --job, else every recorded one.
     let mut named: Vec<(String, String, Option<SubmittedJob>)> = Vec::new();
@@ -939,7 +971,13 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
         .journal
         .clone()
         .unwrap_or_else(|| journal::default_path(&plan.source, &plan.destination, plan.at));
-    let previous = journal::read(&journal_path)?;
+    let run = journal::Run::restore(&plan.source, &plan.destination, plan.at);
+    let previous = journal::load(
+        &journal_path,
+        Some(&run),
+        printer,
+        "its copy, if made, is found by the listing of the destination like any other",
+    )?;
     let journaled: BTreeSet<(String, String)> = previous
         .iter()
         .filter_map(|l| match l {
@@ -947,20 +985,16 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
             _ => None,
         })
         .collect();
-    let j = Journal::open(&journal_path)?;
-    if previous.is_empty() {
-        j.append(&Line::Start {
-            schema: journal::JOURNAL_SCHEMA.to_owned(),
-            source: plan.source.clone(),
-            destination: plan.destination.clone(),
-            at: plan.at,
-            started_at: reported
-                .iter()
-                .map(|r| r.created)
-                .min()
-                .unwrap_or_else(Utc::now),
-        })?;
-    }
+    let j = Journal::begin_since(
+        &journal_path,
+        &run,
+        printer,
+        reported
+            .iter()
+            .map(|r| r.created)
+            .min()
+            .unwrap_or_else(Utc::now),
+    )?;
     let mut journaled_now = 0u64;
     let mut done_keys: BTreeSet<(String, String)> = BTreeSet::new();
     let mut bytes = 0u64;

@@ -48,6 +48,8 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
         )));
     }
     let (at, note) = resolve_time(&args.at)?;
+    // The report and the journal are written at the end: refused now if they cannot be.
+    crate::outputs::of_exec(&args.exec, &journal::default_dir())?;
     let req = Request {
         source: source.clone(),
         destination: Destination::Bucket {
@@ -119,7 +121,8 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
         None => {
             annotate_archived(&clients, &mut p).await?;
             check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
-            execute_plan(app, &clients, &p, &exec, &journal_path, 0).await?
+            let run = journal::Run::of_plan(&p);
+            execute_plan(app, &clients, &p, &exec, &journal_path, 0, &run).await?
         }
     };
     let known = journal::known_copies(&journal::read(&journal_path)?);
@@ -216,12 +219,19 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
     if let Some((removed, left)) = &cleanup {
         out["cleanup"] = json!({ "removed": removed, "left": left });
     }
-    if let Some(path) = &args.exec.report {
+    // Checked before the drill began; should it fail now all the same, the result is
+    // printed first and the error says what is missing.
+    let report_error = args.exec.report.as_ref().and_then(|path| {
         let text = serde_json::to_string_pretty(&out).expect("serialisable") + "\n";
-        std::fs::write(path, text).map_err(|e| {
-            CliError::failure(format!("cannot write report {}: {e}", path.display()))
-        })?;
-    }
+        std::fs::write(path, text).err().map(|e| {
+            CliError::failure(format!(
+                "cannot write report {}: {e}; the drill {} as printed above (journal {}): only its report is missing",
+                path.display(),
+                if ok { "PASSED" } else { "FAILED" },
+                journal_path.display()
+            ))
+        })
+    });
 
     printer.line(format!(
         "Drill {}: {} restored to s3://{}/{} as of {}",
@@ -298,6 +308,9 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
     }
     printer.line(format!("  journal: {}", journal_path.display()));
     printer.json_value(&out);
+    if let Some(e) = report_error {
+        return Err(e);
+    }
     Ok(if exit == Exit::Interrupted {
         Exit::Interrupted
     } else if ok {
@@ -319,6 +332,16 @@ async fn cleanup(
     let mut removed = 0;
     let mut left = Vec::new();
     for line in journal::read(journal_path)? {
+        if let Line::Torn { offset, text } = &line {
+            // The copy it may record cannot be proven the drill's: left, and named.
+            let key = journal::salvage(text).key;
+            left.push(format!(
+                "{} (torn journal line at byte {offset})",
+                key.as_deref()
+                    .unwrap_or("a key the torn line does not name")
+            ));
+            continue;
+        }
         let Line::Done(d) = line else { continue };
         if d.bucket != bucket || d.op != Op::Copy {
             continue;

@@ -17,7 +17,6 @@ use chrono::{DateTime, Utc};
 use s3rewind_engine::detect::{Confidence, DamageKind, Incident};
 use s3rewind_engine::{Anomaly, Destination, Location, Timeline, Version, parse_s3_uri};
 use serde::Serialize;
-use std::path::Path;
 
 // ---------------------------------------------------------------------------------------
 // history
@@ -865,7 +864,7 @@ pub async fn timeline_cmd(app: &App, args: &TimelineArgs) -> CliResult<Exit> {
         return Err(CliError::usage("--every must be at least 1s"));
     }
     if let Some(svg) = &args.svg {
-        check_writable(svg)?;
+        crate::outputs::file("--svg", svg, crate::outputs::Parent::MustExist)?;
     }
     require_versioned(&app.endpoint, &source.bucket).await?;
     let timeline = list_bucket(
@@ -955,27 +954,6 @@ pub async fn timeline_cmd(app: &App, args: &TimelineArgs) -> CliResult<Exit> {
     }
     printer.json_value(&report);
     Ok(Exit::Ok)
-}
-
-fn check_writable(path: &Path) -> CliResult<()> {
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if !parent.is_dir() {
-        return Err(CliError::usage(format!(
-            "--svg {}: the directory {} does not exist",
-            path.display(),
-            parent.display()
-        )));
-    }
-    if path.is_dir() {
-        return Err(CliError::usage(format!(
-            "--svg {} is a directory; give a file name",
-            path.display()
-        )));
-    }
-    Ok(())
 }
 
 /// How a bucket's start is labelled: only what changes between buckets.

@@ -57,6 +57,7 @@ pub async fn index_cmd(app: &App, args: &IndexArgs) -> CliResult<Exit> {
         (None, Some(r)) => r.clone(),
         (None, None) => return Err(CliError::usage("give --out FILE")),
     };
+    crate::outputs::file("--out", &out, crate::outputs::Parent::MustExist)?;
     let snapshot = Snapshot {
         inventory: args.inventory.clone(),
         index: None,

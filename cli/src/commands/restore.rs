@@ -754,6 +754,11 @@ fn print_warnings(printer: &Printer, warnings: &[Warning]) {
                 "a version and a delete marker share the decisive second; the tie rule (version first) decided".to_owned(),
                 key,
             ),
+            Warning::OrderUnknown { key } => (
+                "unknown",
+                "its state at T depends on an order nothing shows (two versions in one second in a snapshot, a page that proved no layout) and the live bucket did not settle it: left as it is; check it with `s3rewind history`".to_owned(),
+                key,
+            ),
             Warning::OutOfOrder { key } => (
                 "order",
                 "timestamps disagree with the server's list order (a concurrent PUT and DELETE, a late multipart completion, a replica); list order decided".to_owned(),
@@ -838,6 +843,18 @@ fn print_warnings(printer: &Printer, warnings: &[Warning]) {
     }
 }
 
+/// A plan's digest: `sha256:HEX` of its JSON without the `digest` field (what `plan
+/// --out` records and `apply --expect-digest` checks).
+pub(crate) fn plan_digest(p: &RestorePlan) -> String {
+    use sha2::Digest as _;
+    let mut bare = p.clone();
+    bare.digest = None;
+    let json = serde_json::to_string(&bare).expect("a plan serialises");
+    let hash = sha2::Sha256::digest(json.as_bytes());
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
 fn write_plan_file(path: &Path, p: &RestorePlan) -> CliResult<()> {
     let tmp = path.with_extension("json.tmp");
     std::fs::write(&tmp, p.to_json() + "\n")
@@ -849,6 +866,12 @@ fn write_plan_file(path: &Path, p: &RestorePlan) -> CliResult<()> {
 pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
     let printer = &app.printer;
     let mut req = resolve(&args.target, &app.connect)?;
+    if let Some(out) = &args.out {
+        crate::outputs::file("--out", out, crate::outputs::Parent::MustExist)?;
+    }
+    if let [_, dir] = args.emit.as_slice() {
+        crate::outputs::dir("--emit", Path::new(dir))?;
+    }
     req.keep_target = false;
     let clients = Clients::new(
         app,
@@ -879,10 +902,12 @@ pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
             &crate::batch::JobOptions::of(args),
         )?;
     }
+    p.digest = Some(plan_digest(&p));
+    let digest = p.digest.clone().unwrap_or_default();
     if let Some(out) = &args.out {
         write_plan_file(out, &p)?;
         printer.info(format!(
-            "plan written to {}; run `s3rewind apply {}` to execute it",
+            "plan written to {}, digest {digest}; after review run `s3rewind apply {} --expect-digest {digest}` to execute exactly this plan",
             out.display(),
             out.display()
         ));
@@ -980,23 +1005,6 @@ pub(crate) fn check_blast_radius(
     )))
 }
 
-fn open_journal(
-    path: &Path,
-    source: &Location,
-    destination: &Destination,
-    at: DateTime<Utc>,
-) -> CliResult<Journal> {
-    let j = Journal::open(path)?;
-    j.append(&Line::Start {
-        schema: journal::JOURNAL_SCHEMA.to_owned(),
-        source: source.clone(),
-        destination: destination.clone(),
-        at,
-        started_at: Utc::now(),
-    })?;
-    Ok(j)
-}
-
 pub(crate) fn report_exec(
     printer: &Printer,
     p: &RestorePlan,
@@ -1074,7 +1082,14 @@ pub(crate) fn report_exec(
 pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     let printer = &app.printer;
     let mut req = resolve(&args.target, &app.connect)?;
-    req.keep_target = !args.dry_run && !args.exec.no_verify && !req.source_spec.is_snapshot();
+    if !args.dry_run {
+        // Everything it will write locally, before the listing and the first write.
+        crate::outputs::of_exec(&args.exec, &journal::default_dir())?;
+        if let Destination::Directory { path } = &req.destination {
+            crate::outputs::dir("--to-dir", Path::new(path))?;
+        }
+    }
+    req.keep_target = !args.dry_run && !args.exec.no_verify;
     let clients = Clients::new(
         app,
         &req.source,
@@ -1098,7 +1113,15 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     };
     let known = |at: DateTime<Utc>| -> CliResult<Vec<KnownCopy>> {
         let journal_path = journal_of(at);
-        let known = journal::known_copies(&journal::read(&journal_path)?);
+        // A journal of another run is refused here, before the listing.
+        let run = journal::Run::restore(&req.source, &req.destination, at);
+        let lines = journal::load(
+            &journal_path,
+            Some(&run),
+            printer,
+            "the action it may record is checked against the bucket: the plan is made from the bucket's current state",
+        )?;
+        let known = journal::known_copies(&lines);
         if !known.is_empty() {
             printer.info(format!(
                 "resuming: journal {} records {} completed copies",
@@ -1139,6 +1162,7 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
             listing,
             &journal_path,
             result,
+            None,
         )
         .await;
     }
@@ -1153,31 +1177,33 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     }
     check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
     let listing = (req.page_size, req.list_streams);
-    let (mut exit, doc) = execute_plan(app, &clients, &p, &args.exec, &journal_path, 0).await?;
+    let run = journal::Run::of_plan(&p);
+    let (mut exit, doc) =
+        execute_plan(app, &clients, &p, &args.exec, &journal_path, 0, &run).await?;
     if req.from_replica.is_some() && exit != Exit::Interrupted {
         let failed = copy_from_replica(app, &clients, &p).await?;
         if failed > 0 && exit == Exit::Ok {
             exit = Exit::Partial;
         }
     }
-    // A snapshot cannot show the state after the restore, and listing the bucket is what
-    // --inventory avoids: verification is a separate step.
-    let mut exec = args.exec.clone();
-    if req.source_spec.is_snapshot() && !exec.no_verify {
-        printer.info(
-            "not verifying: the inventory cannot show the state after this restore; verify with `s3rewind verify --inventory` and a report taken after it, or without --inventory (lists the bucket)",
-        );
-        exec.no_verify = true;
-    }
+    // A snapshot cannot show the state after the restore, and listing the history is
+    // what --index and --inventory avoid: the restored range is verified from its current
+    // objects (one ListObjectsV2 pass), ETag and size against the state at T.
+    let current = if req.source_spec.is_snapshot() && !args.exec.no_verify {
+        Some(current_objects_state(&clients, &p).await?)
+    } else {
+        None
+    };
     verify_after(
         app,
         &clients,
         &p,
-        &exec,
+        &args.exec,
         Some(&prepared.target),
         listing,
         &journal_path,
         (exit, doc),
+        current,
     )
     .await
 }
@@ -1298,7 +1324,8 @@ pub(crate) async fn restore_streamed(
         let Some(first) = rx.recv().await else {
             return Ok(None);
         };
-        let j = open_journal(journal_path, &req.source, &req.destination, at)?;
+        let run = journal::Run::restore(&req.source, &req.destination, at);
+        let j = Journal::begin(journal_path, &run, printer)?;
         let r = crate::execute::run_stream(
             clients.buckets(),
             &location.prefix,
@@ -1329,8 +1356,9 @@ pub(crate) async fn restore_streamed(
                 "nothing was written".to_owned()
             } else {
                 format!(
-                    "{} copied before that, journal {}; run the same command again to resume",
+                    "{} copied before that, journal {}; run the same command again to resume, or `s3rewind undo {}` to take them back",
                     r.copied,
+                    journal_path.display(),
                     journal_path.display()
                 )
             };
@@ -1348,8 +1376,9 @@ pub(crate) async fn run_plan(
     exec: &ExecArgs,
     journal_path: &Path,
     already_done: u64,
+    run: &journal::Run,
 ) -> CliResult<Exit> {
-    let (exit, doc) = execute_plan(app, clients, p, exec, journal_path, already_done).await?;
+    let (exit, doc) = execute_plan(app, clients, p, exec, journal_path, already_done, run).await?;
     app.printer.json_value(&doc);
     Ok(exit)
 }
@@ -1363,6 +1392,7 @@ pub(crate) async fn execute_plan(
     exec: &ExecArgs,
     journal_path: &Path,
     already_done: u64,
+    run: &journal::Run,
 ) -> CliResult<(Exit, serde_json::Value)> {
     let printer = &app.printer;
     print_plan(printer, p, app.verbose, app.verbose);
@@ -1391,7 +1421,7 @@ pub(crate) async fn execute_plan(
                 .await?
         }
         _ => {
-            let j = open_journal(journal_path, &p.source, &p.destination, p.at)?;
+            let j = Journal::begin(journal_path, run, printer)?;
             crate::execute::run_plan(clients.buckets(), p, &config, Some(j), printer, None).await
         }
     };
@@ -1418,7 +1448,7 @@ async fn abort_left_over_uploads(
         }
     }
     if !open.is_empty()
-        && let Ok(j) = Journal::open(journal_path)
+        && let Ok(j) = Journal::open(journal_path, printer)
     {
         for (bucket, key, upload_id) in open {
             let _ = j.append(&Line::Upload {
@@ -1432,9 +1462,39 @@ async fn abort_left_over_uploads(
     Ok(())
 }
 
+/// A plan file's digest checked: against `--expect-digest` (refused when it differs:
+/// the plan is not the one reviewed), and against the digest it records (a plan changed
+/// after `plan --out` wrote it is said so).
+fn check_digest(
+    printer: &Printer,
+    path: &Path,
+    p: &RestorePlan,
+    expect: Option<&str>,
+) -> CliResult<()> {
+    let actual = plan_digest(p);
+    if let Some(want) = expect
+        && want.trim() != actual
+    {
+        return Err(CliError::refused(format!(
+            "plan {} has digest {actual}, not the expected {}: it is not the plan that was reviewed; review this one (`s3rewind plan` again) or give its digest; nothing was written",
+            path.display(),
+            want.trim()
+        )));
+    }
+    match &p.digest {
+        Some(recorded) if *recorded != actual => printer.warn(format!(
+            "plan {} was changed after it was written: it records digest {recorded}, its content has {actual}",
+            path.display()
+        )),
+        _ => printer.info(format!("plan {}: digest {actual}", path.display())),
+    }
+    Ok(())
+}
+
 /// `s3rewind apply`.
 pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
     let printer = &app.printer;
+    crate::outputs::of_exec(&args.exec, &journal::default_dir())?;
     let text = std::fs::read_to_string(&args.plan).map_err(|e| {
         CliError::usage(format!(
             "cannot read plan file {}: {e}",
@@ -1443,6 +1503,9 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
     })?;
     let mut p = RestorePlan::from_json(&text)
         .map_err(|e| CliError::usage(format!("{}: {e}", args.plan.display())))?;
+    check_digest(printer, &args.plan, &p, args.expect_digest.as_deref())?;
+    // The run is bound to the plan as read (its journal refuses another plan).
+    p.digest = Some(plan_digest(&p));
     let clients = Clients::new(app, &p.source, &p.destination, None).await;
     check_buckets(&clients, printer, &p.source, &p.destination, true).await?;
     for w in gate_warnings(&clients, &p.source, &p.destination, p.at).await? {
@@ -1460,13 +1523,19 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
     // that copy's ETag and size; for a delete marker, the key still absent). One HEAD per
     // journaled action, on resume only. Anything else stays in the plan, where the
     // executor's own check finds it done, drifted, or still to do.
-    let done: HashMap<(String, Option<String>), journal::Done> = journal::read(&journal_path)?
-        .into_iter()
-        .filter_map(|l| match l {
-            Line::Done(d) => Some(((d.key.clone(), d.source_version_id.clone()), d)),
-            Line::Start { .. } | Line::Upload { .. } => None,
-        })
-        .collect();
+    let run = journal::Run::of_plan(&p);
+    let done: HashMap<(String, Option<String>), journal::Done> = journal::load(
+        &journal_path,
+        Some(&run),
+        printer,
+        "the action it may record stays in the plan, where the executor checks its key first",
+    )?
+    .into_iter()
+    .filter_map(|l| match l {
+        Line::Done(d) => Some(((d.key.clone(), d.source_version_id.clone()), d)),
+        Line::Start { .. } | Line::Upload { .. } | Line::Torn { .. } => None,
+    })
+    .collect();
     let dest_bucket = match &p.destination {
         Destination::InPlace => Some(p.source.bucket.clone()),
         Destination::Bucket { location } => Some(location.bucket.clone()),
@@ -1508,8 +1577,19 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
             keep.push(a);
         }
     }
-    p.actions = keep;
+    // What will be done is counted from the actions that remain, never taken from the
+    // file's own `stats` (which a hand-edited or partly applied plan no longer matches).
+    let recorded = (p.stats.copies, p.stats.delete_markers);
+    let digest = p.digest.take();
+    p = s3rewind_engine::batch::with_actions(&p, keep);
+    p.digest = digest;
     let skipped = before - p.actions.len();
+    if skipped == 0 && recorded != (p.stats.copies, p.stats.delete_markers) {
+        printer.warn(format!(
+            "the plan file's stats say {} copies and {} delete markers, its actions hold {} and {}: what follows counts the actions",
+            recorded.0, recorded.1, p.stats.copies, p.stats.delete_markers
+        ));
+    }
     check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
     if skipped > 0 {
         printer.info(format!(
@@ -1517,7 +1597,16 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
             journal_path.display()
         ));
     }
-    let result = execute_plan(app, &clients, &p, &args.exec, &journal_path, skipped as u64).await?;
+    let result = execute_plan(
+        app,
+        &clients,
+        &p,
+        &args.exec,
+        &journal_path,
+        skipped as u64,
+        &run,
+    )
+    .await?;
     verify_after(
         app,
         &clients,
@@ -1527,6 +1616,7 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
         (1000, Streams::new(16, crate::listing::Split::Auto)),
         &journal_path,
         result,
+        None,
     )
     .await
 }
@@ -1535,6 +1625,37 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
 /// (unless `--no-verify`), print the result, write `--report`, and fold it into the exit
 /// status. `target` is the state the plan was made from; without it (`apply`) the source
 /// is listed again, which works for plans made `--at` a time or `--before-corruption`.
+#[allow(clippy::too_many_arguments)]
+/// The current state of a plan's destination range as ListObjectsV2 shows it (keys,
+/// ETags, sizes; no version ids): what a restore from a snapshot verifies against.
+async fn current_objects_state(clients: &Clients, p: &RestorePlan) -> CliResult<BucketState> {
+    let (bucket, prefix) = match &p.destination {
+        Destination::Bucket { location } => (&clients.dest, location.prefix.as_str()),
+        _ => (&clients.source, p.source.prefix.as_str()),
+    };
+    let (objects, _) = crate::crosscheck::current_objects(bucket.as_ref(), prefix).await?;
+    let objects = objects
+        .into_iter()
+        .map(|o| s3rewind_engine::StateEntry {
+            key: o.key,
+            version: s3rewind_engine::Version {
+                version_id: s3rewind_engine::VersionId::new(""),
+                last_modified: o.last_modified,
+                delete_marker: false,
+                etag: s3rewind_engine::ETag::new(&o.etag),
+                size: o.size,
+                storage_class: None,
+                owner_id: None,
+                is_latest: true,
+            },
+        })
+        .collect();
+    Ok(BucketState {
+        objects,
+        ..BucketState::default()
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn verify_after(
     app: &App,
@@ -1545,6 +1666,7 @@ pub(crate) async fn verify_after(
     listing: (i32, Streams),
     journal_path: &Path,
     result: (Exit, serde_json::Value),
+    current: Option<BucketState>,
 ) -> CliResult<Exit> {
     let printer = &app.printer;
     let (exit, mut doc) = result;
@@ -1605,7 +1727,7 @@ pub(crate) async fn verify_after(
         &side,
         p.at,
         &target,
-        None,
+        current,
         &filter,
         &known,
         exec.deep_verify,
@@ -1614,7 +1736,17 @@ pub(crate) async fn verify_after(
     )
     .await?;
     if let Some(path) = &exec.report {
-        crate::commands::verify::write_report(path, &report)?;
+        // Checked before the run; should it fail now all the same, say what was done.
+        crate::commands::verify::write_report(path, &report).map_err(|e| {
+            CliError::new(
+                e.exit,
+                format!(
+                    "{}; the restore itself ran (journal {}; `s3rewind undo` of it takes it back): only the verification report is missing, `s3rewind verify` writes it again",
+                    e.message,
+                    journal_path.display()
+                ),
+            )
+        })?;
         printer.info(format!("verification report written to {}", path.display()));
     }
     printer.line("Verification:");

@@ -412,14 +412,7 @@ pub async fn execute(
             dir.display()
         )));
     }
-    let journal = Journal::open(journal_path)?;
-    journal.append(&Line::Start {
-        schema: journal::JOURNAL_SCHEMA.to_owned(),
-        source: plan.source.clone(),
-        destination: plan.destination.clone(),
-        at: plan.at,
-        started_at: Utc::now(),
-    })?;
+    let journal = Journal::begin(journal_path, &journal::Run::of_plan(plan), printer)?;
 
     let (jobs, skipped, failed) = sort_out(plan);
     let mut report = ExecReport {
@@ -441,6 +434,7 @@ pub async fn execute(
         attempts: config.attempts,
         throttle_pause: config.throttle_pause,
         label: "writing",
+        caps: None,
     };
     let run = crate::run::run(ctx, Items::All(count), &options, printer, None).await;
     report.copied = run.copied;
@@ -504,6 +498,7 @@ mod tests {
         let plan = RestorePlan {
             schema: PLAN_SCHEMA.into(),
             created_at: None,
+            digest: None,
             source: Location {
                 bucket: "b".into(),
                 prefix: "p/".into(),

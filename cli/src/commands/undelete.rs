@@ -108,6 +108,9 @@ pub async fn undelete_cmd(app: &App, args: &UndeleteArgs) -> CliResult<Exit> {
         }
         None => None,
     };
+    if !args.dry_run {
+        crate::outputs::of_exec(&args.exec, &journal::default_dir())?;
+    }
     let clients = Clients::new(app, &source, &Destination::InPlace, None).await;
     // Never versioned: refused; Suspended: refused unless only looking (as for restore).
     let warnings = check_buckets(
@@ -186,7 +189,8 @@ pub async fn undelete_cmd(app: &App, args: &UndeleteArgs) -> CliResult<Exit> {
         .journal
         .clone()
         .unwrap_or_else(|| journal::default_path(&source, &Destination::InPlace, now));
-    run_plan(app, &clients, &p, &args.exec, &journal_path, 0).await
+    let run = journal::Run::of_plan(&p);
+    run_plan(app, &clients, &p, &args.exec, &journal_path, 0, &run).await
 }
 
 /// A delete marker that was removed.
@@ -456,14 +460,11 @@ async fn remove_markers_cmd(
         .journal
         .clone()
         .unwrap_or_else(|| journal::default_path(source, &Destination::InPlace, now));
-    let journal = Journal::open(&journal_path)?;
-    journal.append(&Line::Start {
-        schema: journal::JOURNAL_SCHEMA.to_owned(),
-        source: source.clone(),
-        destination: Destination::InPlace,
-        at: now,
-        started_at: Utc::now(),
-    })?;
+    let run = journal::Run {
+        kind: journal::RunKind::Undelete,
+        ..journal::Run::restore(source, &Destination::InPlace, now)
+    };
+    let journal = Journal::begin(&journal_path, &run, printer)?;
     let config = exec_config(&args.exec);
     let r = execute_removal(app, source, found, config.concurrency, journal, layout).await;
     Ok(report_removal(printer, source, found, &r, &journal_path))
@@ -491,6 +492,7 @@ async fn execute_removal(
         attempts: 1,
         throttle_pause: crate::s3::THROTTLE_PAUSE,
         label: "undeleting",
+        caps: None,
     };
     let count = ctx.keys.len();
     let run = crate::run::run(ctx.clone(), Items::All(count), &options, &app.printer, None).await;

@@ -12,18 +12,142 @@
 use crate::args::UndoArgs;
 use crate::commands::restore::{Clients, RESTORE_SCHEMA, check_buckets, run_plan};
 use crate::error::{CliError, CliResult, Exit, from_s3};
-use crate::journal::{self, Done, Line, Op};
-use crate::pipeline::App;
-use chrono::Utc;
+use crate::journal::{self, Done, Line, Op, Run, Salvaged};
+use crate::output::Printer;
+use crate::pipeline::{App, rfc3339};
+use chrono::{DateTime, TimeDelta, Utc};
 use s3rewind_engine::undo::{self, Touch};
 use s3rewind_engine::{Action, Destination, Location, PlanOptions, PlanStats, Version};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What one key went through during the restore.
 struct Touched {
     first: Done,
     last: Done,
+}
+
+/// The run of a journal to undo: the one `--run` names, or the only one it holds.
+fn choose_run(
+    path: &Path,
+    lines: Vec<Line>,
+    wanted: Option<&str>,
+) -> CliResult<(Option<Run>, Vec<Line>)> {
+    let mut runs = journal::runs(&lines);
+    if runs.is_empty() {
+        // No start line at all: every line is of the one run that wrote them.
+        return Ok((None, lines));
+    }
+    let list = |runs: &[(Run, Vec<Line>)]| -> String {
+        runs.iter()
+            .map(|(r, l)| {
+                let done = l.iter().filter(|l| matches!(l, Line::Done(_))).count();
+                format!("{} with {done} action(s)", r.describe())
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    let pick = match wanted {
+        Some(id) => {
+            let found: Vec<usize> = (0..runs.len())
+                .filter(|&i| runs[i].0.id().starts_with(id))
+                .collect();
+            match found.as_slice() {
+                [i] => *i,
+                _ => {
+                    return Err(CliError::usage(format!(
+                        "--run {id:?} names {} of the runs journal {} holds: {}; give one run's id",
+                        if found.is_empty() {
+                            "none"
+                        } else {
+                            "more than one"
+                        },
+                        path.display(),
+                        list(&runs)
+                    )));
+                }
+            }
+        }
+        None if runs.len() == 1 => 0,
+        None => {
+            return Err(CliError::usage(format!(
+                "journal {} holds {} runs: {}; undo one with --run ID",
+                path.display(),
+                runs.len(),
+                list(&runs)
+            )));
+        }
+    };
+    let (run, lines) = runs.swap_remove(pick);
+    Ok((Some(run), lines))
+}
+
+/// Stamps this long before a run began still count as its writes (clock skew).
+const SKEW: TimeDelta = TimeDelta::seconds(300);
+
+/// Re-check the action a torn journal line may record against the bucket: the key it
+/// names has its history read; a current entry written since the run began is taken as
+/// that action's (what it left, and the entry below it as what was there before, unless
+/// the torn line still says). Returns the action as the journal would have recorded it,
+/// or `None` when nothing of the run is current at the key.
+async fn recheck(
+    printer: &Printer,
+    clients: &Clients,
+    bucket: &str,
+    offset: u64,
+    s: &Salvaged,
+    key: &str,
+    started: DateTime<Utc>,
+) -> CliResult<Option<Done>> {
+    let (history, _) = crate::crosscheck::reread(
+        clients.source.as_ref(),
+        &[key.to_owned()],
+        s3rewind_engine::ListOrder::Unknown,
+    )
+    .await?;
+    let entries = history
+        .get(key)
+        .map(|h| h.entries.clone())
+        .unwrap_or_default();
+    let Some(head) = entries
+        .first()
+        .filter(|v| v.last_modified >= started - SKEW)
+    else {
+        printer.info(format!(
+            "torn journal line at byte {offset} ({key:?}): re-checked against the bucket: nothing written since the run began is current there, so it has nothing to undo"
+        ));
+        return Ok(None);
+    };
+    let before = match &s.previous_version_id {
+        Some(p) => p.clone(),
+        None => entries
+            .get(1)
+            .filter(|v| !v.delete_marker)
+            .map(|v| v.version_id.to_string()),
+    };
+    printer.info(format!(
+        "torn journal line at byte {offset} ({key:?}): re-checked against the bucket: its current {} {} (written {}, since the run began) is taken as the torn action's and undone with the others",
+        if head.delete_marker { "delete marker" } else { "version" },
+        head.version_id,
+        rfc3339(head.last_modified)
+    ));
+    Ok(Some(Done {
+        op: if head.delete_marker {
+            Op::DeleteMarker
+        } else {
+            Op::Copy
+        },
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        source_bucket: None,
+        source_key: None,
+        source_version_id: None,
+        previous_version_id: before,
+        new_version_id: head.version_id.to_string(),
+        etag: Some(head.etag.to_string()),
+        size: Some(head.size),
+        time: head.last_modified,
+    }))
 }
 
 /// `s3rewind undo`.
@@ -35,8 +159,34 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
             args.restore_journal.display()
         )));
     }
-    let lines = journal::read(&args.restore_journal)?;
+    journal::check_not_in_use(&args.restore_journal)?;
+    if !args.dry_run {
+        // Its own journal goes beside the restore's unless --journal says otherwise.
+        let beside = args
+            .restore_journal
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        crate::outputs::of_exec(&args.exec, beside)?;
+    }
+    let lines = journal::load(
+        &args.restore_journal,
+        None,
+        printer,
+        "the action it may record is re-checked against the bucket",
+    )?;
+    let (run, lines) = choose_run(&args.restore_journal, lines, args.run.as_deref())?;
+    let started = lines
+        .iter()
+        .filter_map(|l| match l {
+            Line::Start { started_at, .. } => Some(*started_at),
+            _ => None,
+        })
+        .min();
     let mut per_bucket: BTreeMap<String, BTreeMap<String, Touched>> = BTreeMap::new();
+    // Torn lines that name a key, to re-check per bucket; and those that cannot be.
+    let mut torn: BTreeMap<String, Vec<(u64, Salvaged, String)>> = BTreeMap::new();
+    let mut unresolved: Vec<String> = Vec::new();
     // Where the restore wrote, from its start line: what an empty undo reports.
     let mut wrote_to: Option<Location> = None;
     for line in lines {
@@ -50,6 +200,27 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
                 Destination::Bucket { location } => location.clone(),
                 _ => source.clone(),
             });
+        }
+        if let Line::Torn { offset, text } = &line {
+            let s = journal::salvage(text);
+            match (s.kind.as_deref(), &s.bucket, &s.key, s.op) {
+                (Some(kind), _, _, _) if kind != "done" => printer.info(format!(
+                    "torn journal line at byte {offset} is a {kind} line: it records no action"
+                )),
+                (_, _, _, Some(Op::File)) => {}
+                (_, _, _, Some(Op::RemoveDeleteMarker)) => unresolved.push(format!(
+                    "the torn line at byte {offset} records a removed delete marker of {:?}, which undo cannot re-check",
+                    s.key.as_deref().unwrap_or("?")
+                )),
+                (_, Some(bucket), Some(key), _) if started.is_some() => {
+                    let (bucket, key) = (bucket.clone(), key.clone());
+                    torn.entry(bucket).or_default().push((*offset, s, key));
+                }
+                _ => unresolved.push(format!(
+                    "the torn line at byte {offset} ({text:?}) is cut before it names its key, so the action it may record cannot be undone from the journal; look for keys written when the run ran with `s3rewind history`"
+                )),
+            }
+            continue;
         }
         let Line::Done(d) = line else { continue };
         if d.op == Op::File {
@@ -72,6 +243,12 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
             }
         }
     }
+    for bucket in torn.keys() {
+        per_bucket.entry(bucket.clone()).or_default();
+    }
+    for u in &unresolved {
+        printer.warn(format!("journal {}: {u}", args.restore_journal.display()));
+    }
     if per_bucket.is_empty() {
         printer.line(format!(
             "Journal {} records no completed action: nothing to undo.",
@@ -88,8 +265,13 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
             "report": crate::execute::ExecReport::default(),
             "journal": null,
         }));
-        return Ok(Exit::Ok);
+        return Ok(if unresolved.is_empty() {
+            Exit::Ok
+        } else {
+            Exit::Partial
+        });
     }
+    let undone = run.as_ref().map(Run::id);
     let mut worst = Exit::Ok;
     for (bucket, keys) in per_bucket {
         let location = Location {
@@ -105,6 +287,29 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
             !args.dry_run,
         )
         .await?;
+        let mut keys = keys;
+        for (offset, s, key) in torn.remove(&bucket).unwrap_or_default() {
+            let started = started.expect("torn lines are re-checked only within a run");
+            let Some(d) = recheck(printer, &clients, &bucket, offset, &s, &key, started).await?
+            else {
+                continue;
+            };
+            match keys.get_mut(&key) {
+                Some(t) => t.last = d,
+                None => {
+                    keys.insert(
+                        key,
+                        Touched {
+                            first: d.clone(),
+                            last: d,
+                        },
+                    );
+                }
+            }
+        }
+        if keys.is_empty() {
+            continue;
+        }
         // The engine decides (s3rewind_engine::undo); this reads the versions it needs.
         let touches: Vec<Touch> = keys
             .into_iter()
@@ -185,10 +390,18 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
             p.set_extension("undo.jsonl");
             p
         });
-        let exit = run_plan(app, &clients, &plan, &args.exec, &undo_journal, 0).await?;
+        let run = Run {
+            kind: journal::RunKind::Undo,
+            of: Some(undone.clone().unwrap_or_else(|| "unnamed".to_owned())),
+            ..Run::of_plan(&plan)
+        };
+        let exit = run_plan(app, &clients, &plan, &args.exec, &undo_journal, 0, &run).await?;
         if exit != Exit::Ok {
             worst = exit;
         }
+    }
+    if !unresolved.is_empty() && worst == Exit::Ok {
+        worst = Exit::Partial;
     }
     Ok(worst)
 }

@@ -726,6 +726,9 @@ pub async fn verify_cmd(app: &App, args: &VerifyArgs) -> CliResult<Exit> {
     let printer = &app.printer;
     let source = parse_s3_uri(&args.source)?;
     let (at, note) = resolve_time(&args.at)?;
+    if let Some(report) = &args.report {
+        crate::outputs::file("--report", report, crate::outputs::Parent::MustExist)?;
+    }
     require_versioned(&app.endpoint, &source.bucket).await?;
     if let Some(note) = note {
         printer.info(note);
@@ -768,7 +771,12 @@ pub async fn verify_cmd(app: &App, args: &VerifyArgs) -> CliResult<Exit> {
     let mut target = timeline.state_at(at);
     filter.retain(&mut target, str::to_owned);
     let known = match &args.journal {
-        Some(j) => crate::journal::known_copies(&crate::journal::read(j)?),
+        Some(j) => crate::journal::known_copies(&crate::journal::load(
+            j,
+            None,
+            printer,
+            "its copy, if made, is checked like any other key",
+        )?),
         None => Vec::new(),
     };
     let report = check(

@@ -330,6 +330,8 @@ impl<'a> Watcher<'a> {
             }
         };
         tokio::pin!(stop_after);
+        // Ctrl-C is the watcher's usual stop: it syncs its log and reports.
+        let _ctrl_c = crate::run::CtrlC::claim();
         let interrupted = loop {
             tokio::select! {
                 d = self.rx.recv() => match d {

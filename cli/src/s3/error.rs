@@ -29,7 +29,8 @@ where
     let kind = match &err {
         SdkError::DispatchFailure(_) => {
             message = describe_chain(&err);
-            if is_credential_problem(&message) {
+            if is_credential_problem(&whole_chain(&err)) {
+                message = credential_message(&err, message);
                 ErrorKind::NoCredentials
             } else {
                 ErrorKind::Unreachable
@@ -41,7 +42,8 @@ where
         }
         SdkError::ConstructionFailure(_) => {
             message = describe_chain(&err);
-            if is_credential_problem(&message) {
+            if is_credential_problem(&whole_chain(&err)) {
+                message = credential_message(&err, message);
                 ErrorKind::NoCredentials
             } else {
                 ErrorKind::Other
@@ -106,6 +108,32 @@ fn is_credential_problem(message: &str) -> bool {
     ]
     .iter()
     .any(|w| m.contains(w))
+}
+
+/// Every description along an error chain, on one line (what the credential providers
+/// said is in the outer errors; the innermost may only say "no TTL header").
+fn whole_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = cur {
+        let s = e.to_string();
+        if !s.is_empty() && !parts.contains(&s) {
+            parts.push(s);
+        }
+        cur = e.source();
+    }
+    parts.join(": ").replace('\n', " ")
+}
+
+/// A credential failure's message: when the instance metadata service answered but
+/// gave none (a CI runner, a proxy, an instance without a role), say so.
+fn credential_message(err: &(dyn std::error::Error + 'static), innermost: String) -> String {
+    let chain = whole_chain(err).to_lowercase();
+    if chain.contains("imds") || chain.contains("instance metadata") {
+        format!("the instance metadata service answered without credentials: {innermost}")
+    } else {
+        innermost
+    }
 }
 
 fn describe_chain(err: &(dyn std::error::Error + 'static)) -> String {

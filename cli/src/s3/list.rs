@@ -9,33 +9,102 @@ use aws_sdk_s3::types::EncodingType;
 use s3rewind_engine::keys::form_decode;
 use std::sync::{Arc, Mutex};
 
-/// Keeps the raw body of a successful response (for ListObjectVersions, whose element
-/// order the SDK's parsed output loses). On retries the last attempt's body wins.
+/// Parses each ListObjectVersions page **once**: the SDK signs, sends, retries and
+/// classifies errors, but its own deserializer (which parses every entry into its two
+/// lists, the interleaving lost, and costs as much CPU as our read of the page) is
+/// replaced for successful responses by one that keeps the raw body and returns an empty
+/// output; the body is read once, in document order, by [`list_xml`]. Error responses
+/// (and S3's "200 with an `<Error>` body") go to the SDK's deserializer as before.
 #[derive(Debug, Clone, Default)]
-struct CaptureBody(Arc<Mutex<Option<Vec<u8>>>>);
+struct RawListing(Arc<Mutex<Option<Vec<u8>>>>);
 
-impl CaptureBody {
+impl RawListing {
     fn take(&self) -> Option<Vec<u8>> {
         self.0.lock().ok()?.take()
     }
 }
 
-impl aws_smithy_runtime_api::client::interceptors::Intercept for CaptureBody {
+/// The SDK's deserializer of ListObjectVersions (held through the operation's own
+/// configuration layer: the type itself is private to the SDK).
+fn sdk_deserializer() -> aws_smithy_types::config_bag::FrozenLayer {
+    use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
+    aws_sdk_s3::operation::list_object_versions::ListObjectVersions::new()
+        .config()
+        .expect("the operation configures its deserializer")
+}
+
+#[derive(Debug)]
+struct KeepBody {
+    slot: RawListing,
+    sdk: aws_smithy_types::config_bag::FrozenLayer,
+}
+
+/// True when a 200's body is an `<Error>` document (S3 can answer so).
+fn body_is_error(body: &[u8]) -> bool {
+    let mut rest = body;
+    loop {
+        let Some(i) = rest.iter().position(|b| *b == b'<') else {
+            return false;
+        };
+        rest = &rest[i + 1..];
+        if !matches!(rest.first(), Some(b'?' | b'!')) {
+            return rest.starts_with(b"Error")
+                && matches!(rest.get(5), Some(b'>' | b' ' | b'\n' | b'\r' | b'\t'));
+        }
+    }
+}
+
+impl aws_smithy_runtime_api::client::ser_de::DeserializeResponse for KeepBody {
+    fn deserialize_nonstreaming_with_config(
+        &self,
+        response: &aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+        cfg: &aws_smithy_types::config_bag::ConfigBag,
+    ) -> aws_smithy_runtime_api::client::interceptors::context::OutputOrError {
+        let body = response.body().bytes().unwrap_or_default();
+        if response.status().is_success() && !body_is_error(body) {
+            if let Ok(mut slot) = self.slot.0.lock() {
+                *slot = Some(body.to_vec());
+            }
+            let empty =
+                aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput::builder()
+                    .build();
+            return Ok(aws_smithy_runtime_api::client::interceptors::context::Output::erase(empty));
+        }
+        match self
+            .sdk
+            .load::<aws_smithy_runtime_api::client::ser_de::SharedResponseDeserializer>()
+        {
+            Some(d) => d.deserialize_nonstreaming_with_config(response, cfg),
+            None => Err(
+                aws_smithy_runtime_api::client::orchestrator::OrchestratorError::other(
+                    "the SDK's ListObjectVersions deserializer is missing",
+                ),
+            ),
+        }
+    }
+}
+
+/// Installs [`KeepBody`] as this request's deserializer (the top of the configuration
+/// bag wins over the operation's own layer).
+#[derive(Debug, Clone)]
+struct ParseOnce(RawListing);
+
+impl aws_smithy_runtime_api::client::interceptors::Intercept for ParseOnce {
     fn name(&self) -> &'static str {
-        "s3rewind::CaptureBody"
+        "s3rewind::ParseOnce"
     }
 
-    fn read_after_deserialization(
+    fn read_before_execution(
         &self,
-        context: &aws_smithy_runtime_api::client::interceptors::context::AfterDeserializationInterceptorContextRef<'_>,
-        _runtime_components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
-        _cfg: &mut aws_smithy_types::config_bag::ConfigBag,
+        _context: &aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut aws_smithy_types::config_bag::ConfigBag,
     ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
-        if let Some(bytes) = context.response().body().bytes()
-            && let Ok(mut slot) = self.0.lock()
-        {
-            *slot = Some(bytes.to_vec());
-        }
+        cfg.interceptor_state().store_put(
+            aws_smithy_runtime_api::client::ser_de::SharedResponseDeserializer::new(KeepBody {
+                slot: self.0.clone(),
+                sdk: sdk_deserializer(),
+            }),
+        );
         Ok(())
     }
 }
@@ -45,15 +114,15 @@ impl S3 {
     /// otherwise, so any key survives XML).
     ///
     /// The SDK signs, sends and retries the request; the entries are read from the raw
-    /// body ([`list_xml`]) so that versions and delete markers keep the server's
-    /// document order, and decoded by [`wire::decode`], which the in-memory bucket's
-    /// server personalities go through too.
+    /// body ([`list_xml`], once: see [`ParseOnce`]) so that versions and delete markers
+    /// keep the server's document order, and decoded by [`wire::decode`], which the
+    /// in-memory bucket's server personalities go through too.
     pub(crate) async fn list_page(
         &self,
         bucket: &str,
         r: &ListRequest<'_>,
     ) -> Result<RawPage, S3Error> {
-        let body = CaptureBody::default();
+        let body = RawListing::default();
         let mut req = self
             .client
             .list_object_versions()
@@ -84,7 +153,7 @@ impl S3 {
         self.list_calls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         req.customize()
-            .interceptor(body.clone())
+            .interceptor(ParseOnce(body.clone()))
             .send()
             .await
             .map_err(|e| classify(ctx(), e))?;
@@ -161,5 +230,33 @@ impl S3 {
             next: out.next_continuation_token().map(str::to_owned),
             truncated: out.is_truncated() == Some(true),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::body_is_error;
+
+    #[test]
+    fn a_200_error_body_is_recognised() {
+        assert!(body_is_error(
+            b"<?xml version=\"1.0\"?>\n<Error><Code>InternalError</Code></Error>"
+        ));
+        assert!(body_is_error(b"<Error>"));
+        assert!(!body_is_error(
+            b"<?xml version=\"1.0\"?><ListVersionsResult><Name>Error</Name></ListVersionsResult>"
+        ));
+        assert!(!body_is_error(b"<ErrorDocument/>"));
+        assert!(!body_is_error(b""));
+    }
+
+    #[test]
+    fn the_sdk_deserializer_is_reachable() {
+        let layer = super::sdk_deserializer();
+        assert!(
+            layer
+                .load::<aws_smithy_runtime_api::client::ser_de::SharedResponseDeserializer>()
+                .is_some()
+        );
     }
 }

@@ -109,9 +109,14 @@ enum Cmd {
     Ls,
     /// `drill --at T` into a scratch bucket.
     Drill,
+    /// `restore --at T --index FILE --yes` in place, from an index written before some
+    /// keys were overwritten (last night's index, this morning's incident).
+    FromIndex,
+    /// The same from an S3 Inventory report (CSV) taken before the overwrites.
+    FromInventory,
 }
 
-const CMDS: [Cmd; 9] = [
+const CMDS: [Cmd; 11] = [
     Cmd::InPlaceUndoRedo,
     Cmd::ToEmpty,
     Cmd::ToNonEmpty,
@@ -121,6 +126,8 @@ const CMDS: [Cmd; 9] = [
     Cmd::UndeleteRemove,
     Cmd::Ls,
     Cmd::Drill,
+    Cmd::FromIndex,
+    Cmd::FromInventory,
 ];
 
 struct World {
@@ -167,6 +174,32 @@ impl World {
         .await
         .map_err(|e| format!("the reference listing failed: {}", e.message))?;
         Ok(excused(&listed, truth, at, p))
+    }
+
+    /// The keys `plan` (with these arguments, which must be a restore's without `--yes`
+    /// or `--journal`) flags as decided by a guess or left alone: same-second ties,
+    /// orders nothing showed, `null` versions rewritten after T.
+    async fn flagged_by_plan(&self, args: &[&str]) -> BTreeSet<String> {
+        let mut plan = vec!["--output", "json", "plan"];
+        plan.extend(args.iter().skip(1));
+        let out = self.run(&plan).await;
+        if out.exit != 0 {
+            return BTreeSet::new();
+        }
+        out.json()["warnings"]
+            .as_array()
+            .map(|ws| {
+                ws.iter()
+                    .filter(|w| {
+                        matches!(
+                            w["kind"].as_str(),
+                            Some("same_second_tie" | "order_unknown" | "null_rewritten")
+                        )
+                    })
+                    .filter_map(|w| w["key"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn streams(&self) -> Streams {
@@ -433,6 +466,81 @@ async fn case(
             same_but(&current(&world.store, "src", ""), &want, &excused)
                 .map_err(|e| format!("{cmd:?}: {e}\n{}{}", out.stdout, out.stderr))?;
         }
+        Cmd::FromIndex | Cmd::FromInventory => {
+            let snapshot = match cmd {
+                Cmd::FromIndex => {
+                    let file = world.journal("bucket.idx");
+                    let out = world.run(&["index", "s3://src", "--out", &file]).await;
+                    if out.exit != 0 {
+                        return Err(format!("index exit {}: {}", out.exit, out.stderr));
+                    }
+                    ("--index", file)
+                }
+                _ => {
+                    let mut w = s3rewind_engine::inventory::ReportWriter::new(
+                        world.dir.path(),
+                        "src",
+                        "inv/",
+                    );
+                    // The report shows the stamps the server shows.
+                    let listed = histories::shown_truth(&world.store.with("src", |s| s.clone()), p);
+                    for h in listed.keys() {
+                        for v in &h.entries {
+                            let e = s3rewind_engine::Entry {
+                                key: h.key.clone(),
+                                version: v.clone(),
+                            };
+                            w.write(&e).map_err(|e| e.to_string())?;
+                        }
+                    }
+                    let created = world.store.now();
+                    let manifest = w.finish(created).map_err(|e| e.to_string())?;
+                    ("--inventory", manifest.to_string_lossy().into_owned())
+                }
+            };
+            // After the snapshot, and after T: some keys overwritten.
+            let later = world.store.now() + chrono::TimeDelta::seconds(2);
+            world.store.with("src", |s| {
+                for (i, k) in histories::KEYS.iter().enumerate().step_by(3) {
+                    s.put(
+                        k,
+                        format!("written after the snapshot {i}").as_bytes(),
+                        later,
+                    );
+                }
+            });
+            let truth = histories::shown_truth(&world.store.with("src", |s| s.clone()), p);
+            let mut excused = world.excused_now(&truth, at, p).await?;
+            let args = [
+                "restore",
+                "s3://src",
+                "--at",
+                &time,
+                snapshot.0,
+                &snapshot.1,
+            ];
+            excused.extend(world.flagged_by_plan(&args).await);
+            if matches!(cmd, Cmd::FromInventory) {
+                // An inventory keeps no list order: it reads like split lists, where an
+                // older entry stamped out of list order cannot be seen (README).
+                for k in truth.keys() {
+                    if histories::unseeable_when_split(&truth, &k.key) {
+                        excused.insert(k.key.clone());
+                    }
+                }
+            }
+            world.store.reset_requests();
+            let want = contents_of(h, &truth.state_at(at));
+            let mut args = args.to_vec();
+            let journal = world.journal("s.jsonl");
+            args.extend(["--yes", "--journal", &journal]);
+            let out = world.run(&args).await;
+            if refused(&out, &world)? {
+                return Ok(());
+            }
+            same_but(&current(&world.store, "src", ""), &want, &excused)
+                .map_err(|e| format!("{cmd:?}: {e}\n{}{}", out.stdout, out.stderr))?;
+        }
         Cmd::Ls => {
             let out = world
                 .run(&["--output", "json", "ls", "s3://src", "--at", &time])
@@ -491,5 +599,96 @@ proptest! {
             .unwrap();
         rt.block_on(case(&h, p, (page, folders), at, CMDS[cmd]))
             .map_err(|e| TestCaseError::fail(format!("{:?} on {p:?}, page {page}, folders {folders}, T {}: {e}", CMDS[cmd], rfc3339(at))))?;
+    }
+}
+
+/// The repro, through the commands, on a server that lists a page's delete markers
+/// first with whole-second stamps: PUT, DELETE, PUT, [T], DELETE of one file. No page
+/// proves the layout, so the restore neither hides the file (the old heuristic read the
+/// markers first as newer) nor decides it on a guess: it leaves it alone and names it; with
+/// `--list-order split` declared, it restores it. Small pages change nothing.
+#[tokio::test]
+async fn one_file_on_a_markers_first_server_is_never_silently_decided() {
+    use histories::Step;
+    let h = histories::play(
+        &[
+            Step::Put(0, 1, 3),
+            Step::Tick(1000),
+            Step::Delete(0),
+            Step::Tick(1000),
+            Step::Put(0, 2, 3),
+            Step::Tick(2000),
+            Step::Delete(0),
+        ],
+        "v",
+    );
+    let t = rfc3339(h.writes[2] + chrono::TimeDelta::seconds(1));
+    let p = Personality {
+        layout: PageLayout::MarkersFirst,
+        whole_seconds: true,
+        ..Personality::default()
+    };
+    let live_at_t = h
+        .sim
+        .get_version("a", &h.sim.list_order("a")[1].version.version_id.as_str())
+        .unwrap()
+        .to_vec();
+    for page in ["1", "3", "7", "1000"] {
+        let store = MemStore::new();
+        store.insert("src", h.sim.clone());
+        store.set_personality(p);
+        let dir = tempfile::tempdir().unwrap();
+        let j = dir.path().join("j.jsonl").to_string_lossy().into_owned();
+        let out = run_cmd(
+            &[
+                "restore",
+                "s3://src",
+                "--at",
+                &t,
+                "--yes",
+                "--page-size",
+                page,
+                "--journal",
+                &j,
+            ],
+            store.endpoint(),
+            None,
+        )
+        .await;
+        assert!(out.exit == 0 || out.exit == 1, "page {page}: {out:?}");
+        // Restored exactly (pages of one entry each are in list order), or left alone
+        // and named: never hidden as "0 keys at that time".
+        match current(&store, "src", "").get("a") {
+            Some(c) => assert_eq!(c, &live_at_t, "page {page}"),
+            None => assert!(
+                out.stdout.contains("left as it is") && out.stdout.contains("\"a\""),
+                "page {page}: the file is neither restored nor named: {}",
+                out.stdout
+            ),
+        }
+        let declared = run_cmd(
+            &[
+                "restore",
+                "s3://src",
+                "--at",
+                &t,
+                "--yes",
+                "--page-size",
+                page,
+                "--list-order",
+                "split",
+                "--journal",
+                &j,
+            ],
+            store.endpoint(),
+            None,
+        )
+        .await;
+        assert_eq!(declared.exit, 0, "page {page}: {declared:?}");
+        assert_eq!(
+            current(&store, "src", "").get("a"),
+            Some(&live_at_t),
+            "page {page}"
+        );
     }
 }
