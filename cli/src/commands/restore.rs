@@ -1717,7 +1717,23 @@ pub(crate) async fn verify_after(
             .1
             .with_max(crate::listing::streams_for(after, listing.0, listing.1.max)),
     );
-    let filter = filter_of(&p.keys.clone().unwrap_or_default())?;
+    // A key whose version at T was removed since (warning unrestorable) was left alone,
+    // or copied from a replica: the state at T read from this bucket cannot judge it.
+    let unrestorable: Vec<String> = p
+        .warnings
+        .iter()
+        .filter_map(|w| match w {
+            Warning::Unrestorable { key, .. } => Some(key.clone()),
+            _ => None,
+        })
+        .collect();
+    if !unrestorable.is_empty() {
+        printer.info(format!(
+            "not verifying {} key(s) named unrestorable (their version at TIME is gone from this bucket)",
+            unrestorable.len()
+        ));
+    }
+    let filter = filter_of(&p.keys.clone().unwrap_or_default())?.excluding(unrestorable);
     let mut target = target.clone();
     filter.retain(&mut target, str::to_owned);
     let report = crate::commands::verify::check(

@@ -501,7 +501,7 @@ async fn a_plan_from_a_watched_index_names_the_versions_removed_since_and_leaves
         None,
     )
     .await;
-    assert_eq!(out.exit, 0, "{}", out.stderr);
+    assert_eq!(out.exit, 0, "{}{}", out.stderr, out.stdout);
     assert!(out.stderr.contains("from the replica"), "{}", out.stderr);
     let head = |key: &str| {
         store.with("wbk", |sim| {
