@@ -158,7 +158,8 @@ pub enum Command {
     /// Print the least-privilege IAM policy a command needs (JSON).
     Policy(PolicyArgs),
     /// Save a bucket's (or prefix's) timeline to a file, from a listing or an
-    /// inventory, for `--index FILE` on plan, restore, scan, history, diff and verify.
+    /// inventory, for `--index FILE` on plan, restore, scan, history, diff, verify, ls
+    /// and drill.
     Index(IndexArgs),
     /// Hand a plan's copies to S3 Batch Operations and bring the results back: submit the
     /// jobs `plan --emit batch-ops DIR` prepared, follow them, reconcile their completion
@@ -222,6 +223,15 @@ pub struct WatchArgs {
     /// ADDR:PORT, at the path /TOKEN.
     #[arg(long, value_name = "ADDR:PORT")]
     pub listen: Option<String>,
+    /// Read S3 Event Notifications from this SQS queue (sent by S3 directly, or through
+    /// an EventBridge rule): https://sqs.REGION.amazonaws.com/ACCOUNT/NAME. A message is
+    /// deleted only once its events are synced to the log.
+    #[arg(long, value_name = "URL", conflicts_with = "listen")]
+    pub queue: Option<String>,
+    /// --queue: how long a received message stays hidden from other readers; extended
+    /// every half of it while the watcher still holds the message.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = duration_secs)]
+    pub visibility: i64,
     /// The path token a pushed notification must carry (POST /TOKEN); default: the
     /// S3REWIND_WATCH_TOKEN environment variable.
     #[arg(
@@ -256,11 +266,38 @@ pub struct WatchArgs {
     /// Stop after this long (a catch-up run from cron, a test); default: until Ctrl-C.
     #[arg(long, value_name = "DURATION", value_parser = duration_secs)]
     pub stop_after: Option<i64>,
+    /// Run the detector (`scan`'s) over the events as they come: at the end of every
+    /// --alert-every bin in which something was written, over the last --alert-lookback,
+    /// sampling content as scan does. Each new incident is one stderr line, one JSON line
+    /// on stdout (s3rewind.watch-alert/v1) and, with --alert-exec, a command run with the
+    /// incident document on stdin.
+    #[arg(long)]
+    pub alert: bool,
+    /// With --alert: run this shell command (sh -c) for each new incident, the
+    /// s3rewind.watch-alert/v1 document on its stdin (given 60 s).
+    #[arg(long, value_name = "CMD", requires = "alert")]
+    pub alert_exec: Option<String>,
+    /// With --alert: the bin that closes before detection runs (the alert comes at most
+    /// this long after the damage, plus the detection and --settle).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = duration_secs, requires = "alert")]
+    pub alert_every: i64,
+    /// With --alert: how much history before now each detection judges (earlier history
+    /// is its baseline).
+    #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = duration_secs, requires = "alert")]
+    pub alert_lookback: i64,
+    /// Detection options (with --alert).
+    #[command(flatten)]
+    pub detect: DetectArgs,
     /// Print the notification configuration this watcher needs (radosgw topic and
     /// bucket notification with --listen; S3 → SQS queue, its policy and the bucket
     /// notification otherwise) and stop.
     #[arg(long)]
     pub setup: bool,
+    /// With --setup: create it too (SQS: the queue, or the one --queue names, its policy
+    /// and the bucket notification; push: the topic and the bucket notification). The
+    /// bucket's other notification entries are kept.
+    #[arg(long, requires = "setup")]
+    pub apply: bool,
     /// With --setup: the URL the server should push to (default http://ADDR:PORT/TOKEN
     /// from --listen and --token).
     #[arg(long, value_name = "URL", requires = "setup")]
@@ -405,6 +442,9 @@ pub struct DrillArgs {
     /// Listing options.
     #[command(flatten)]
     pub listing: Listing,
+    /// Snapshot options (--index FILE: plan the drill from a saved or watched index).
+    #[command(flatten)]
+    pub snapshot: Snapshot,
 }
 
 /// `ls`.
@@ -422,6 +462,9 @@ pub struct LsArgs {
     /// Listing options.
     #[command(flatten)]
     pub listing: Listing,
+    /// Snapshot options (--index FILE: a saved or watched index instead of a listing).
+    #[command(flatten)]
+    pub snapshot: Snapshot,
 }
 
 /// `completions`.
@@ -692,6 +735,11 @@ pub struct Target {
     /// Snapshot source (inventory).
     #[command(flatten)]
     pub snapshot: Snapshot,
+    /// With a watched --index: where the version a key held at TIME was deleted by id or
+    /// expired since, `restore` copies that version (the same version id) from this
+    /// replica bucket instead of leaving the key alone; `plan` shows which.
+    #[arg(long, value_name = "s3://REPLICA", requires = "index")]
+    pub from_replica: Option<String>,
     /// Key selection.
     #[command(flatten)]
     pub select: Select,
@@ -1118,6 +1166,8 @@ pub enum PolicyFor {
     Audit(PolicyAuditArgs),
     /// For `verify`.
     Verify(PolicyVerifyArgs),
+    /// For `watch` (its listing, reconciliations and SQS queue).
+    Watch(PolicyWatchArgs),
 }
 
 /// KMS permissions for SSE-KMS objects (`policy`).
@@ -1275,6 +1325,31 @@ pub struct PolicyVerifyArgs {
     /// The verify runs with --deep (reads objects).
     #[arg(long)]
     pub deep: bool,
+    /// KMS permissions.
+    #[command(flatten)]
+    pub kms: PolicyKms,
+}
+
+/// `policy watch`.
+#[derive(Debug, Args)]
+pub struct PolicyWatchArgs {
+    /// Scope the policy to this bucket and prefix (default: any bucket).
+    #[arg(value_name = "s3://BUCKET[/PREFIX]")]
+    pub source: Option<String>,
+    /// The queue the watcher reads (`watch --queue URL`); default: the one `watch
+    /// --setup` names for the bucket, in any region and account.
+    #[arg(long, value_name = "URL", conflicts_with = "push")]
+    pub queue: Option<String>,
+    /// The notifications are pushed (`watch --listen`: radosgw, MinIO): no SQS.
+    #[arg(long)]
+    pub push: bool,
+    /// Also what `watch --setup --apply` needs (the bucket's notification configuration;
+    /// the queue and its policy).
+    #[arg(long)]
+    pub setup: bool,
+    /// The watcher runs with --alert (samples content).
+    #[arg(long)]
+    pub alert: bool,
     /// KMS permissions.
     #[command(flatten)]
     pub kms: PolicyKms,

@@ -45,6 +45,7 @@ pub(crate) mod histories;
 mod mem;
 #[cfg(any(test, feature = "testing"))]
 mod mem_config;
+mod queue;
 mod types;
 pub mod wire;
 
@@ -56,6 +57,7 @@ pub use faulty::{Faults, Faulty, Injected};
 pub use mem::{MemBucket, MemStore, Op, PageLayout, Personality, Requests};
 #[cfg(any(test, feature = "testing"))]
 pub use mem_config::MemConfig;
+pub use queue::{Message, Queue};
 
 /// The operations s3rewind sends to one bucket.
 #[async_trait]

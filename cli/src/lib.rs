@@ -39,6 +39,7 @@ pub mod batch;
 pub mod bucket;
 pub mod commands;
 pub mod crosscheck;
+pub mod drill_html;
 pub mod error;
 pub mod execute;
 pub mod journal;
@@ -184,7 +185,7 @@ pub fn main() -> ExitCode {
         let interrupted = printer.clone();
         tokio::spawn(async move {
             while tokio::signal::ctrl_c().await.is_ok() {
-                if !run::owns_ctrl_c() {
+                if !run::owns_ctrl_c() && !commands::watch::owns_ctrl_c() {
                     interrupted.error(
                         "interrupted; run the same command again (a restore resumes from its journal and writes nothing twice)",
                     );

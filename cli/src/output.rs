@@ -163,6 +163,15 @@ impl Printer {
         }
     }
 
+    /// One compact JSON line on stdout, in either format (`watch --alert`'s alerts, as
+    /// they happen).
+    pub fn json_line<T: Serialize>(&self, v: &T) {
+        self.out(format_args!(
+            "{}",
+            serde_json::to_string(v).expect("a line serialises")
+        ));
+    }
+
     /// An informational message (stderr), hidden with `-q`.
     pub fn info(&self, s: impl AsRef<str>) {
         if !self.quiet {

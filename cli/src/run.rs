@@ -189,9 +189,29 @@ impl Aimd {
 /// watcher ends the process ([`owns_ctrl_c`]).
 static RUNNERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// True while a runner handles Ctrl-C itself (in-flight items finish and are journaled).
+/// True while a runner (or a command, see [`CtrlC`]) handles Ctrl-C itself (in-flight
+/// items finish and are journaled).
 pub fn owns_ctrl_c() -> bool {
     RUNNERS.load(Ordering::SeqCst) > 0
+}
+
+/// Held by a command that handles Ctrl-C itself for as long as it does (`watch`: Ctrl-C
+/// is its usual stop): the binary's watcher then leaves the process alone.
+#[derive(Debug)]
+pub struct CtrlC(());
+
+impl CtrlC {
+    /// Handle Ctrl-C here until the guard is dropped.
+    pub fn claim() -> CtrlC {
+        RUNNERS.fetch_add(1, Ordering::SeqCst);
+        CtrlC(())
+    }
+}
+
+impl Drop for CtrlC {
+    fn drop(&mut self) {
+        RUNNERS.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// A flag that Ctrl-C sets, and the task watching for it (abort it when done). The runner

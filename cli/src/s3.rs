@@ -33,6 +33,8 @@ mod control;
 mod error;
 mod list;
 mod list_xml;
+pub mod notify;
+mod sqs;
 mod write;
 
 pub use crate::bucket::{
@@ -44,6 +46,7 @@ use async_trait::async_trait;
 pub use bucket::S3Bucket;
 pub use control::{Control, JobInfo, JobRequest};
 use error::classify;
+pub use sqs::{Sqs, queue_origin};
 
 /// Read a GetBucketVersioning body whose root element the SDK does not accept.
 fn lenient_versioning(body: &[u8]) -> Option<BucketVersioning> {

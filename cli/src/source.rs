@@ -59,6 +59,24 @@ pub struct SourceSpec {
     /// range and re-read what disagrees ([`crate::crosscheck`]): always, unless a caller
     /// that only needs the listing's own entries turns it off.
     pub cross_check: bool,
+    /// A watched index's removal records, once read (shared by the spec's clones): the
+    /// plan says which keys cannot be restored from the bucket ([`Watched`]).
+    pub watched: Watched,
+}
+
+/// What reading a watched index left for the plan: its removal records.
+#[derive(Debug, Clone, Default)]
+pub struct Watched(Arc<std::sync::Mutex<Option<s3rewind_engine::watch::Removals>>>);
+
+impl Watched {
+    /// The removal records, if a watched index was read.
+    pub fn removals(&self) -> Option<s3rewind_engine::watch::Removals> {
+        self.0.lock().expect("not poisoned").clone()
+    }
+
+    fn set(&self, r: s3rewind_engine::watch::Removals) {
+        *self.0.lock().expect("not poisoned") = Some(r);
+    }
 }
 
 impl SourceSpec {
@@ -77,6 +95,7 @@ impl SourceSpec {
             accept_stale: snapshot.accept_stale_inventory,
             temp_dir: snapshot.sort_dir.clone(),
             cross_check: true,
+            watched: Watched::default(),
         }
     }
 
@@ -89,6 +108,7 @@ impl SourceSpec {
             accept_stale: false,
             temp_dir: None,
             cross_check: true,
+            watched: Watched::default(),
         }
     }
 
@@ -397,7 +417,8 @@ async fn load_unchecked(
             Ok((timeline, Some(("inventory", created))))
         }
         TimelineSource::Index { path } => {
-            let (timeline, created) = load_index(printer, bucket, prefix, path).await?;
+            let (timeline, created) =
+                load_index(printer, bucket, prefix, path, &spec.watched).await?;
             Ok((timeline, Some(("index", created))))
         }
     }
@@ -409,6 +430,7 @@ async fn load_index(
     bucket: &str,
     prefix: &str,
     path: &Path,
+    watched: &Watched,
 ) -> CliResult<(Timeline, DateTime<Utc>)> {
     let open = |path: &Path| {
         std::fs::File::open(path).map_err(|e| {
@@ -431,7 +453,7 @@ async fn load_index(
         )));
     }
     if crate::watch::is_watched(path) {
-        return load_watched(printer, prefix, path, &header);
+        return load_watched(printer, prefix, path, &header, watched);
     }
     let file = open(path)?;
     let prefix_owned = prefix.to_owned();
@@ -459,8 +481,10 @@ fn load_watched(
     prefix: &str,
     path: &Path,
     header: &index::IndexHeader,
+    watched: &Watched,
 ) -> CliResult<(Timeline, DateTime<Utc>)> {
     let loaded = crate::watch::load(path, prefix, false)?;
+    watched.set(loaded.watch.removals(prefix));
     let stats = loaded.watch.stats().clone();
     let doubtful = loaded
         .watch

@@ -18,6 +18,7 @@
 //!   it, a reader reads `FILE.next`.
 
 pub mod listen;
+pub mod queue;
 
 use crate::error::{CliError, CliResult, Exit};
 use chrono::{DateTime, Utc};

@@ -324,6 +324,25 @@ pub enum Warning {
         /// The bucket.
         bucket: String,
     },
+    /// The entry the key held at T was removed for good since (deleted by version id,
+    /// expired by lifecycle; known from a watched index): it cannot be restored from
+    /// this bucket, and the plan leaves the key alone, unless `restore --from-replica`
+    /// copies the same version id from a replica.
+    Unrestorable {
+        /// The key.
+        key: String,
+        /// The entry current at T.
+        version_id: String,
+        /// It was a delete marker (the key did not exist at T).
+        delete_marker: bool,
+        /// When it was removed.
+        removed_at: DateTime<Utc>,
+        /// Why, in words.
+        why: String,
+        /// The replica bucket `restore` copies it from (`--from-replica`; versions only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_replica: Option<String>,
+    },
     /// The version to copy is in an archive storage class and must be restored
     /// (RestoreObject) before it can be copied.
     Archived {
@@ -831,7 +850,8 @@ fn warning_key(w: &Warning) -> &str {
         | Warning::OrderUnknown { key }
         | Warning::OutOfOrder { key }
         | Warning::ExtraAtDestination { key }
-        | Warning::Archived { key, .. } => key,
+        | Warning::Archived { key, .. }
+        | Warning::Unrestorable { key, .. } => key,
         Warning::DestinationKeepsNoHistory { .. }
         | Warning::HidesMostKeys { .. }
         | Warning::NoncurrentExpiration { .. }

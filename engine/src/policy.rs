@@ -63,11 +63,14 @@ pub enum PolicyCommand {
     Audit,
     /// `verify`.
     Verify,
+    /// `watch`: a baseline listing, re-reads and reconciliations (ListObjectsV2) of the
+    /// range, and the SQS queue it reads (see [`sqs_statements`]).
+    Watch,
 }
 
 impl PolicyCommand {
     /// Every command, in the order of the CLI.
-    pub const ALL: [PolicyCommand; 8] = [
+    pub const ALL: [PolicyCommand; 9] = [
         PolicyCommand::Plan,
         PolicyCommand::Restore,
         PolicyCommand::Apply,
@@ -76,6 +79,7 @@ impl PolicyCommand {
         PolicyCommand::Undelete,
         PolicyCommand::Audit,
         PolicyCommand::Verify,
+        PolicyCommand::Watch,
     ];
 
     /// The command's name on the command line.
@@ -89,6 +93,7 @@ impl PolicyCommand {
             PolicyCommand::Undelete => "undelete",
             PolicyCommand::Audit => "audit",
             PolicyCommand::Verify => "verify",
+            PolicyCommand::Watch => "watch",
         }
     }
 
@@ -103,6 +108,8 @@ impl PolicyCommand {
             PolicyCommand::Undelete => (!o.remove_delete_markers, !o.remove_delete_markers),
             PolicyCommand::Audit => (false, false),
             PolicyCommand::Verify => (o.deep, false),
+            // `--alert` samples content as scan does.
+            PolicyCommand::Watch => (o.alert, false),
         };
         ObjectAccess { reads, writes }
     }
@@ -168,6 +175,11 @@ pub enum S3Action {
     DeleteObject,
     /// `DeleteObject` with a version id: a **permanent** delete.
     DeleteObjectVersion,
+    /// `GetBucketNotificationConfiguration` (`watch --setup --apply` keeps the other
+    /// entries).
+    GetBucketNotification,
+    /// `PutBucketNotificationConfiguration` (`watch --setup --apply`).
+    PutBucketNotification,
 }
 
 impl S3Action {
@@ -198,6 +210,8 @@ impl S3Action {
             RestoreObject => "s3:RestoreObject",
             DeleteObject => "s3:DeleteObject",
             DeleteObjectVersion => "s3:DeleteObjectVersion",
+            GetBucketNotification => "s3:GetBucketNotification",
+            PutBucketNotification => "s3:PutBucketNotification",
         }
     }
 }
@@ -231,6 +245,16 @@ pub struct PolicyOptions {
     /// The key the copies are written with when it is not the source's (the restore's
     /// `--sse-kms-key-id`, as an ARN; implies `kms`).
     pub dest_kms_keys: Vec<String>,
+    /// `watch --queue URL`: the queue's ARN (`None`: the queue `watch --setup` names for
+    /// the bucket, `s3rewind-BUCKET`, in any region and account).
+    pub queue: Option<String>,
+    /// `watch --listen`: notifications are pushed (radosgw, MinIO): no SQS permission.
+    pub push: bool,
+    /// `watch --setup --apply`: the bucket's notification configuration is read and
+    /// written, and (SQS) the queue created and its policy set.
+    pub setup: bool,
+    /// `watch --alert`: content is sampled as `scan` does.
+    pub alert: bool,
 }
 
 /// What an action applies to.
@@ -411,6 +435,17 @@ pub fn required(command: PolicyCommand, o: &PolicyOptions) -> Vec<Grant> {
                 );
             }
         }
+        PolicyCommand::Watch => {
+            // One ListObjectsV2 pass per reconciliation (and the cross-check of the
+            // baseline), under the prefix: the listing's own condition applies.
+            g.add(src, &sl, &[ListBucket]);
+            if o.setup {
+                g.add(src, &sb, &[GetBucketNotification, PutBucketNotification]);
+            }
+            if o.alert {
+                g.add(src, &so, &[GetObjectVersion]);
+            }
+        }
         PolicyCommand::Verify => match &o.to {
             Some(d) => {
                 let (db, dl, dobj) = resources(Some(d));
@@ -578,6 +613,58 @@ pub fn kms_statements(command: PolicyCommand, o: &PolicyOptions) -> Vec<Statemen
     out
 }
 
+/// The SQS statement of `watch` reading a queue (none for other commands, or with
+/// [`PolicyOptions::push`]): receive, delete once synced, extend visibility, and read the
+/// queue's attributes at start; `--setup --apply` also creates the queue and sets its
+/// policy.
+pub fn sqs_statements(command: PolicyCommand, o: &PolicyOptions) -> Vec<Statement> {
+    if command != PolicyCommand::Watch || o.push {
+        return Vec::new();
+    }
+    let arn = o.queue.clone().unwrap_or_else(|| {
+        let name = o
+            .source
+            .as_ref()
+            .map(|l| {
+                format!("s3rewind-{}", l.bucket)
+                    .chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                            c
+                        } else {
+                            '-'
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_else(|| "*".to_owned());
+        format!("arn:aws:sqs:*:*:{name}")
+    });
+    let mut action: Vec<String> = [
+        "sqs:ChangeMessageVisibility",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:ReceiveMessage",
+    ]
+    .iter()
+    .map(|a| (*a).to_owned())
+    .collect();
+    if o.setup {
+        action.extend([
+            "sqs:CreateQueue".to_owned(),
+            "sqs:SetQueueAttributes".to_owned(),
+        ]);
+        action.sort();
+    }
+    vec![Statement {
+        sid: "Queue".to_owned(),
+        effect: "Allow".to_owned(),
+        action,
+        resource: OneOrMany::One(arn),
+        condition: None,
+    }]
+}
+
 /// What an operator must know about a policy: the KMS grant on any key, and options that
 /// do not apply to the command.
 pub fn notes(command: PolicyCommand, o: &PolicyOptions) -> Vec<String> {
@@ -686,6 +773,7 @@ pub fn policy(command: PolicyCommand, options: &PolicyOptions) -> PolicyDocument
                 condition,
             }
         })
+        .chain(sqs_statements(command, options))
         .chain(kms_statements(command, options))
         .collect();
     PolicyDocument {
@@ -742,6 +830,11 @@ mod tests {
                                 } else {
                                     Vec::new()
                                 },
+                                queue: (bits & 1 != 0)
+                                    .then(|| "arn:aws:sqs:eu-west-1:111122223333:q".to_owned()),
+                                push: bits & 2 != 0,
+                                setup: bits & 4 != 0,
+                                alert: bits & 8 != 0,
                             },
                         ));
                     }
@@ -792,6 +885,8 @@ mod tests {
                 assert!(!actions.is_empty());
                 let service = if sid.starts_with("Kms") {
                     "kms:"
+                } else if sid == "Queue" {
+                    "sqs:"
                 } else {
                     "s3:"
                 };
@@ -806,6 +901,8 @@ mod tests {
                 for r in resources {
                     if service == "kms:" {
                         assert!(r == "*" || r.starts_with("arn:aws:kms:"), "{r}");
+                    } else if service == "sqs:" {
+                        assert!(r.starts_with("arn:aws:sqs:"), "{r}");
                     } else {
                         assert!(r.starts_with("arn:aws:s3:::"), "{r}");
                     }
@@ -902,6 +999,11 @@ mod tests {
             let doc = policy(c, &o);
             for s in doc["Statement"].as_array().unwrap() {
                 let r = s["Resource"].as_str().unwrap();
+                if s["Sid"] == "Queue" {
+                    assert_eq!(c, PolicyCommand::Watch);
+                    assert_eq!(r, "arn:aws:sqs:*:*:s3rewind-acme", "{c:?}");
+                    continue;
+                }
                 assert!(
                     [
                         "arn:aws:s3:::acme",
@@ -924,8 +1026,15 @@ mod tests {
                         "drill/*"
                     };
                     assert_eq!(s["Condition"]["StringLike"]["s3:prefix"][0], want, "{c:?}");
-                    // Nothing else shares the conditioned statement.
-                    assert_eq!(s["Action"].as_array().unwrap().len(), 1);
+                    // Nothing else shares the conditioned statement but watch's
+                    // ListObjectsV2 of the same prefix.
+                    let actions = s["Action"].as_array().unwrap();
+                    let want: &[&str] = if c == PolicyCommand::Watch {
+                        &["s3:ListBucket", "s3:ListBucketVersions"]
+                    } else {
+                        &["s3:ListBucketVersions"]
+                    };
+                    assert_eq!(actions, want, "{c:?}");
                 }
             }
         }
@@ -1006,6 +1115,38 @@ mod tests {
                     || x == "kms:Decrypt"),
                 "{c:?} {o:?}: {a:?}"
             );
+        }
+    }
+
+    #[test]
+    fn watch_writes_only_the_notification_it_was_told_to_set_up() {
+        for (c, o) in all_cases() {
+            if c != PolicyCommand::Watch {
+                continue;
+            }
+            let doc = policy(c, &o);
+            let a = all_actions(&doc);
+            // Writes no object, ever; the notification and the queue only with --setup.
+            assert!(
+                !a.iter()
+                    .any(|x| x.starts_with("s3:Put") && x != "s3:PutBucketNotification"),
+                "{a:?}"
+            );
+            assert!(!a.iter().any(|x| x.starts_with("s3:Delete")), "{a:?}");
+            assert_eq!(a.contains("s3:PutBucketNotification"), o.setup, "{o:?}");
+            assert_eq!(a.contains("sqs:CreateQueue"), o.setup && !o.push, "{o:?}");
+            // The queue is read, messages deleted once synced, unless they are pushed.
+            assert_eq!(a.contains("sqs:DeleteMessage"), !o.push, "{o:?}");
+            assert_eq!(a.contains("s3:GetObjectVersion"), o.alert, "{o:?}");
+            if let (Some(q), false) = (&o.queue, o.push) {
+                assert!(
+                    doc["Statement"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|s| s["Resource"] == q.as_str())
+                );
+            }
         }
     }
 

@@ -45,6 +45,8 @@ pub struct KeyFilter {
     include: Option<GlobSet>,
     exclude: Option<GlobSet>,
     keys: Option<HashSet<String>>,
+    /// Keys left out whatever the patterns say ([`KeyFilter::excluding`]).
+    skip: HashSet<String>,
     text: Vec<String>,
 }
 
@@ -88,18 +90,35 @@ impl KeyFilter {
             include: set(include)?,
             exclude: set(exclude)?,
             keys: keys.map(|k| k.into_iter().collect()),
+            skip: HashSet::new(),
             text,
         })
     }
 
+    /// The same filter, leaving out these keys as well (for example the keys a plan
+    /// names as unrestorable, which a verification cannot judge).
+    pub fn excluding(mut self, keys: impl IntoIterator<Item = String>) -> KeyFilter {
+        let before = self.skip.len();
+        self.skip.extend(keys);
+        if self.skip.len() > before {
+            self.text
+                .push(format!("{} key(s) left out", self.skip.len()));
+        }
+        self
+    }
+
     /// True when every key is selected.
     pub fn is_all(&self) -> bool {
-        self.include.is_none() && self.exclude.is_none() && self.keys.is_none()
+        self.include.is_none()
+            && self.exclude.is_none()
+            && self.keys.is_none()
+            && self.skip.is_empty()
     }
 
     /// Is `key` selected?
     pub fn matches(&self, key: &str) -> bool {
-        self.keys.as_ref().is_none_or(|k| k.contains(key))
+        !self.skip.contains(key)
+            && self.keys.as_ref().is_none_or(|k| k.contains(key))
             && self.include.as_ref().is_none_or(|g| g.is_match(key))
             && !self.exclude.as_ref().is_some_and(|g| g.is_match(key))
     }
@@ -179,6 +198,20 @@ mod tests {
         assert!(!k.matches("img/a.png"));
         assert!(f(&[], &[]).is_all());
         assert!(KeyFilter::new(&["[".into()], &[], None).is_err());
+    }
+
+    #[test]
+    fn excluded_keys_are_left_out_whatever_the_patterns_say() {
+        let k = f(&["docs/*"], &[]).excluding(["docs/b".to_owned()]);
+        assert!(k.matches("docs/a"));
+        assert!(!k.matches("docs/b"));
+        let all = f(&[], &[]).excluding(["x".to_owned()]);
+        assert!(
+            !all.is_all(),
+            "a filter that leaves a key out does not select all"
+        );
+        assert!(!all.matches("x") && all.matches("y"));
+        assert!(f(&[], &[]).excluding(Vec::new()).is_all());
     }
 
     #[test]

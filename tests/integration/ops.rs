@@ -610,6 +610,13 @@ fn readme_policies_are_the_commands_output() {
         &["policy", "undo", "s3://acme-docs"][..],
         &[
             "policy",
+            "watch",
+            "s3://acme-docs",
+            "--queue",
+            "https://sqs.us-east-1.amazonaws.com/111122223333/s3rewind-acme-docs",
+        ][..],
+        &[
+            "policy",
             "verify",
             "s3://acme-docs",
             "--deep",

@@ -57,6 +57,7 @@ const CHECKED_ELSEWHERE: &[(&str, &str)] = &[
     // against radosgw, and the setup document there too.
     ("s3rewind.watch/v1", "watch.rs, against radosgw"),
     ("s3rewind.watch-setup/v1", "watch.rs"),
+    ("s3rewind.watch-alert/v1", "watch.rs, against moto"),
 ];
 
 /// Check one document against its README schema, for tests elsewhere: the batch

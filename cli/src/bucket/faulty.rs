@@ -47,6 +47,12 @@ pub struct Faults {
     /// Writes of these keys are refused for good (403 AccessDenied, before they reach
     /// the bucket): a permanent failure.
     pub deny_keys: Vec<String>,
+    /// From this ListObjectVersions call on, a page comes back empty and truncated with
+    /// the markers it was asked for (a listing whose markers stall).
+    pub stall_listing_after: Option<u64>,
+    /// The other writer writes only right before our writes (after any read that checked
+    /// the key): the race that only a conditional write closes.
+    pub writer_before_writes: bool,
 }
 
 #[derive(Debug)]
@@ -61,6 +67,8 @@ struct State {
     lost_keys: Vec<String>,
     /// Faults injected so far, by kind.
     injected: Injected,
+    /// ListObjectVersions calls so far.
+    list_calls: u64,
     /// Calls in flight now, and the most there ever were.
     in_flight: usize,
     peak_in_flight: usize,
@@ -145,6 +153,7 @@ impl Faulty {
                 lost: 0,
                 lost_keys: Vec::new(),
                 injected: Injected::default(),
+                list_calls: 0,
                 in_flight: 0,
                 peak_in_flight: 0,
             })),
@@ -221,8 +230,10 @@ impl Faulty {
             if !f.writer_keys.is_empty() {
                 s.injected.writer_chances += 1;
             }
-            let writer_key = (!f.writer_keys.is_empty() && s.chance(f.writer))
-                .then(|| f.writer_keys[(s.next() % f.writer_keys.len() as u64) as usize].clone());
+            let writer_key = (!f.writer_keys.is_empty()
+                && (write || !f.writer_before_writes)
+                && s.chance(f.writer))
+            .then(|| f.writer_keys[(s.next() % f.writer_keys.len() as u64) as usize].clone());
             let delay = if f.latency_ms > 0 {
                 s.next() % (f.latency_ms + 1)
             } else {
@@ -351,8 +362,27 @@ impl Bucket for Faulty {
     }
 
     async fn list_page(&self, request: &ListRequest<'_>) -> Result<RawPage, S3Error> {
-        self.read("ListObjectVersions", self.inner.list_page(request))
-            .await
+        let page = self
+            .read("ListObjectVersions", self.inner.list_page(request))
+            .await?;
+        let stalled = {
+            let mut s = self.lock();
+            s.list_calls += 1;
+            self.faults
+                .stall_listing_after
+                .is_some_and(|n| s.list_calls > n)
+        };
+        if stalled && request.key_marker.is_some() {
+            return Ok(RawPage {
+                document: Vec::new(),
+                truncated: true,
+                next_key_marker: request.key_marker.map(str::to_owned),
+                next_version_id_marker: request.version_id_marker.map(str::to_owned),
+                common_prefixes: Vec::new(),
+                marker_raw: false,
+            });
+        }
+        Ok(page)
     }
 
     async fn list_objects(

@@ -221,6 +221,10 @@ struct Inner {
     personality: Personality,
     /// Expires and user metadata per (bucket, key, version id).
     extra: HashMap<(String, String, String), Extra>,
+    /// Versions in an archive tier (Intelligent-Tiering's, which a listing does not
+    /// show): a copy of one fails with InvalidObjectState; HEAD shows the tier when the
+    /// flag says so.
+    archived: HashMap<(String, String, String), bool>,
 }
 
 impl Inner {
@@ -328,6 +332,16 @@ impl MemStore {
     /// From now on CopyObject names no version in its reply, as radosgw's does.
     pub fn copies_name_no_version(&self) {
         self.lock().personality.copy_names_no_version = true;
+    }
+
+    /// Put a version in an archive tier a listing does not show (Intelligent-Tiering's
+    /// Archive Access): copying it fails with `InvalidObjectState` until it is restored;
+    /// HEAD shows `x-amz-archive-status` when `head_shows` is set.
+    pub fn archive(&self, bucket: &str, key: &str, version_id: &str, head_shows: bool) {
+        self.lock().archived.insert(
+            (bucket.to_owned(), key.to_owned(), version_id.to_owned()),
+            head_shows,
+        );
     }
 
     /// From now on the server has these habits.
@@ -684,7 +698,11 @@ impl Bucket for MemBucket {
                 key.to_owned(),
                 v.version.version_id.to_string(),
             );
-            head_with(&v, p, inner.extra.get(&id))
+            let mut h = head_with(&v, p, inner.extra.get(&id))?;
+            if inner.archived.get(&id) == Some(&true) {
+                h.archive_status = Some("ARCHIVE_ACCESS".to_owned());
+            }
+            Some(h)
         }))
     }
 
@@ -793,6 +811,20 @@ impl Bucket for MemBucket {
             .version(r.source_key, r.source_version_id)
             .expect("read above")
             .clone();
+        let archived_id = (
+            r.source_bucket.to_owned(),
+            r.source_key.to_owned(),
+            r.source_version_id.to_owned(),
+        );
+        if inner.archived.contains_key(&archived_id) {
+            return Err(S3Error {
+                kind: ErrorKind::Archived,
+                context: ctx(),
+                code: Some("InvalidObjectState".to_owned()),
+                status: Some(403),
+                message: "the object is in an archive tier; restore it first".to_owned(),
+            });
+        }
         if honours_conditions && r.source_if_match.is_some_and(|e| e != source.version.etag) {
             return Err(precondition(
                 ctx(),

@@ -175,14 +175,12 @@ fn request(args: &DrillArgs) -> CliResult<Request> {
         spec: TargetSpec::At(at),
         page_size: args.listing.page_size,
         list_streams: args.listing.streams(),
-        source_spec: crate::source::SourceSpec::listing(
-            args.listing.page_size,
-            args.listing.streams(),
-        ),
+        source_spec: crate::source::SourceSpec::of(&args.listing, &args.snapshot),
         time_note: note,
         dest_connect: None,
         keys: Default::default(),
         keep_target: true,
+        from_replica: None,
     })
 }
 

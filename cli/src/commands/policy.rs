@@ -163,7 +163,46 @@ pub fn request(args: &PolicyArgs) -> CliResult<(PolicyCommand, PolicyOptions)> {
                 &a.kms,
             )?,
         ),
+        PolicyFor::Watch(a) => (
+            PolicyCommand::Watch,
+            kms(
+                PolicyOptions {
+                    source: location(a.source.as_ref())?,
+                    queue: a.queue.as_deref().map(queue_arn).transpose()?,
+                    push: a.push,
+                    setup: a.setup,
+                    alert: a.alert,
+                    ..Default::default()
+                },
+                &a.kms,
+            )?,
+        ),
     })
+}
+
+/// The ARN of the queue at `url` (`https://sqs.REGION.amazonaws.com/ACCOUNT/NAME`; a
+/// region the URL does not name is any region).
+fn queue_arn(url: &str) -> CliResult<String> {
+    let bad = || {
+        CliError::usage(format!(
+            "--queue {url}: not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"
+        ))
+    };
+    let (_, region) = crate::s3::queue_origin(url).ok_or_else(bad)?;
+    let path: Vec<&str> = url
+        .split_once("://")
+        .map_or("", |(_, r)| r)
+        .split('/')
+        .skip(1)
+        .filter(|p| !p.is_empty())
+        .collect();
+    let [account, name] = path[..] else {
+        return Err(bad());
+    };
+    Ok(format!(
+        "arn:aws:sqs:{}:{account}:{name}",
+        region.as_deref().unwrap_or("*")
+    ))
 }
 
 /// `s3rewind policy`: print the policy (text: the bare IAM document, notes on stderr;

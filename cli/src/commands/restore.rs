@@ -5,6 +5,7 @@ use crate::args::{ApplyArgs, PlanArgs, RestoreArgs};
 use crate::error::{CliError, CliResult, Exit};
 use crate::journal;
 use crate::listing::Streams;
+use crate::pipeline::execute::replica::copy_from_replica;
 use crate::pipeline::execute::{
     abort_left_over_uploads, execute_plan, restore_streamed, skip_done, writes_as_it_lists,
 };
@@ -181,7 +182,14 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
     let listing = (req.page_size, req.list_streams);
     let run = journal::Run::of_plan(&p);
-    let (exit, doc) = execute_plan(app, &clients, &p, &args.exec, &journal_path, 0, &run).await?;
+    let (mut exit, doc) =
+        execute_plan(app, &clients, &p, &args.exec, &journal_path, 0, &run).await?;
+    if req.from_replica.is_some() && exit != Exit::Interrupted {
+        let failed = copy_from_replica(app, &clients, &p).await?;
+        if failed > 0 && exit == Exit::Ok {
+            exit = Exit::Partial;
+        }
+    }
     // A snapshot cannot show the state after the restore, and listing the history is
     // what --index and --inventory avoid: the restored range is verified from its current
     // objects (one ListObjectsV2 pass), ETag and size against the state at T.

@@ -11,6 +11,7 @@ use crate::error::{CliError, CliResult, Exit};
 use crate::pipeline::{App, require_versioned, rfc3339};
 use crate::source::{SourceSpec, load_with_age};
 use crate::watch::listen::{Delivery, Refusal, serve};
+use crate::watch::queue::{PollOptions, Queue, QueueStats};
 use crate::watch::{Loaded, LogWriter, compact, create, is_watched, load};
 use chrono::{TimeDelta, Utc};
 use s3rewind_engine::watch::{
@@ -33,8 +34,20 @@ const IN_FLIGHT: TimeDelta = TimeDelta::seconds(10);
 /// of the key is still ordered by them).
 const HORIZON: TimeDelta = TimeDelta::minutes(15);
 
+/// Readers long-polling the queue at once (each receives up to 10 messages a call).
+const QUEUE_READERS: usize = 2;
+
 /// A heartbeat line when nothing else was written for this long (the index's lag).
 const HEARTBEAT: Duration = Duration::from_secs(5);
+
+/// Set while a watcher follows its events: Ctrl-C then stops it cleanly (the log synced,
+/// the report printed) instead of ending the process.
+static FOLLOWING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True while a watcher handles Ctrl-C itself.
+pub fn owns_ctrl_c() -> bool {
+    FOLLOWING.load(std::sync::atomic::Ordering::SeqCst)
+}
 
 /// `s3rewind watch`.
 pub async fn watch_cmd(app: &App, args: &WatchArgs) -> CliResult<Exit> {
@@ -46,18 +59,23 @@ pub async fn watch_cmd(app: &App, args: &WatchArgs) -> CliResult<Exit> {
         ));
     }
     if args.setup {
-        return setup(app, args, &loc.bucket, &loc.prefix, token.as_deref());
+        return setup(app, args, &loc.bucket, &loc.prefix, token.as_deref()).await;
+    }
+    if let Some(url) = &args.queue {
+        let Some(sqs) = crate::s3::Sqs::connect(&app.connect, url).await else {
+            return Err(CliError::usage(format!(
+                "--queue {url}: not a queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)"
+            )));
+        };
+        // Fail at once, in one line, when the queue cannot be read.
+        let (arn, _) = sqs.attributes().await.map_err(|e| queue_error(e, url))?;
+        tracing::info!(%arn, "reading the queue");
+        return watch_queue(app, args, Arc::new(sqs)).await;
     }
     let Some(listen) = &args.listen else {
         return Err(CliError::usage(
-            "give a source of events: --listen ADDR:PORT (radosgw, MinIO push); `watch --setup` prints the configuration",
+            "give a source of events: --queue URL (SQS) or --listen ADDR:PORT (radosgw, MinIO push); `watch --setup` prints the configuration",
         ));
-    };
-    let order = match args.order {
-        WatchOrder::Sequencer => OrderBy::Sequencer,
-        WatchOrder::EventTime => OrderBy::EventTime,
-        WatchOrder::Auto if app.connect.endpoint_url.is_some() => OrderBy::EventTime,
-        WatchOrder::Auto => OrderBy::Sequencer,
     };
     let listener = tokio::net::TcpListener::bind(listen.as_str())
         .await
@@ -69,13 +87,77 @@ pub async fn watch_cmd(app: &App, args: &WatchArgs) -> CliResult<Exit> {
         tx.clone(),
     ));
     drop(tx);
-    let result = Watcher::start(app, args, &loc.bucket, &loc.prefix, order, rx).await;
-    let result = match result {
-        Ok(mut w) => w.run().await,
-        Err(e) => Err(e),
-    };
+    let result = run_watcher(app, args, &loc.bucket, &loc.prefix, rx, None).await;
     server.abort();
     result
+}
+
+/// An SQS error as a one-line error of the queue.
+fn queue_error(e: crate::bucket::S3Error, url: &str) -> CliError {
+    use crate::bucket::ErrorKind;
+    let exit = match e.kind {
+        ErrorKind::NotFound => Exit::NotFound,
+        ErrorKind::AccessDenied => Exit::Access,
+        ErrorKind::NoCredentials => Exit::Credentials,
+        ErrorKind::Unreachable => Exit::Network,
+        _ => Exit::Failure,
+    };
+    CliError::new(exit, format!("cannot read the queue {url}: {e}"))
+}
+
+/// The watcher fed by `queue` (the SQS queue of `--queue`; a [`MemQueue`] in tests).
+///
+/// [`MemQueue`]: crate::watch::queue::MemQueue
+pub(crate) async fn watch_queue(
+    app: &App,
+    args: &WatchArgs,
+    queue: Arc<dyn Queue>,
+) -> CliResult<Exit> {
+    let loc = parse_s3_uri(&args.source)?;
+    let (tx, rx) = mpsc::channel::<Delivery>(64);
+    let stats = Arc::new(QueueStats::default());
+    let opts = PollOptions {
+        wait: Duration::from_secs(20),
+        visibility: Duration::from_secs(args.visibility.max(1) as u64),
+    };
+    let readers: Vec<_> = (0..QUEUE_READERS)
+        .map(|_| {
+            tokio::spawn(crate::watch::queue::read(
+                queue.clone(),
+                tx.clone(),
+                opts,
+                stats.clone(),
+            ))
+        })
+        .collect();
+    drop(tx);
+    let result = run_watcher(app, args, &loc.bucket, &loc.prefix, rx, Some(stats)).await;
+    for r in readers {
+        r.abort();
+    }
+    result
+}
+
+async fn run_watcher(
+    app: &App,
+    args: &WatchArgs,
+    bucket: &str,
+    prefix: &str,
+    rx: mpsc::Receiver<Delivery>,
+    queue: Option<Arc<QueueStats>>,
+) -> CliResult<Exit> {
+    let order = match args.order {
+        WatchOrder::Sequencer => OrderBy::Sequencer,
+        WatchOrder::EventTime => OrderBy::EventTime,
+        WatchOrder::Auto if app.connect.endpoint_url.is_some() => OrderBy::EventTime,
+        WatchOrder::Auto => OrderBy::Sequencer,
+    };
+    let mut w = Watcher::start(app, args, bucket, prefix, order, rx).await?;
+    w.queue = queue;
+    FOLLOWING.store(true, std::sync::atomic::Ordering::SeqCst);
+    let r = w.run().await;
+    FOLLOWING.store(false, std::sync::atomic::Ordering::SeqCst);
+    r
 }
 
 /// The running watcher.
@@ -92,6 +174,10 @@ struct Watcher<'a> {
     refused: u64,
     /// Lines written since the last heartbeat.
     since_beat: u64,
+    /// The queue readers' counters (`--queue`).
+    queue: Option<Arc<QueueStats>>,
+    /// `--alert`: the detector's state.
+    alerter: alert::Alerter,
 }
 
 impl<'a> Watcher<'a> {
@@ -208,6 +294,8 @@ impl<'a> Watcher<'a> {
             layout,
             refused: 0,
             since_beat: 0,
+            queue: None,
+            alerter: alert::Alerter::default(),
         };
         if resumed {
             // Whatever happened while no watcher ran: one reconciliation now.
@@ -232,6 +320,9 @@ impl<'a> Watcher<'a> {
             every.max(Duration::from_secs(1)),
         );
         let mut beat = tokio::time::interval(HEARTBEAT);
+        let alert_every = Duration::from_secs(self.args.alert_every.max(1) as u64);
+        let mut alert_tick =
+            tokio::time::interval_at(tokio::time::Instant::now() + alert_every, alert_every);
         let stop_after = async {
             match self.args.stop_after {
                 Some(s) => tokio::time::sleep(Duration::from_secs(s.max(0) as u64)).await,
@@ -239,6 +330,8 @@ impl<'a> Watcher<'a> {
             }
         };
         tokio::pin!(stop_after);
+        // Ctrl-C is the watcher's usual stop: it syncs its log and reports.
+        let _ctrl_c = crate::run::CtrlC::claim();
         let interrupted = loop {
             tokio::select! {
                 d = self.rx.recv() => match d {
@@ -248,6 +341,7 @@ impl<'a> Watcher<'a> {
                 _ = reread_tick.tick() => self.reread_settled().await?,
                 _ = reconcile_tick.tick(), if self.args.reconcile_every > 0 => self.reconcile().await?,
                 _ = beat.tick() => self.heartbeat()?,
+                _ = alert_tick.tick(), if self.args.alert => self.alert().await?,
                 _ = &mut stop_after => break false,
                 _ = tokio::signal::ctrl_c() => break true,
             }
@@ -406,6 +500,19 @@ impl<'a> Watcher<'a> {
         Ok(())
     }
 
+    /// `--alert`: detection over the bin that just closed, if the index changed.
+    async fn alert(&mut self) -> CliResult<()> {
+        let s = self.watch.stats();
+        let changes = s.events + s.rereads;
+        let source = s3rewind_engine::Location {
+            bucket: self.bucket.name().to_owned(),
+            prefix: self.prefix.clone(),
+        };
+        self.alerter
+            .check(self.app, self.args, &source, &self.watch, changes)
+            .await
+    }
+
     fn lost(&self) -> u64 {
         let s = self.watch.stats();
         s.lost_created + s.lost_removed
@@ -473,6 +580,13 @@ impl<'a> Watcher<'a> {
             "entries": tl.len(),
             "in_doubt": self.watch.doubtful().len(),
         });
+        if let Some(q) = &self.queue {
+            doc["queue"] = q.json();
+        }
+        if self.args.alert {
+            doc["alerts"] = serde_json::json!(self.alerter.raised);
+            doc["detections"] = serde_json::json!(self.alerter.runs);
+        }
         if let Some(at) = s.last_at {
             doc["last_record"] = serde_json::json!(at);
         }
@@ -480,25 +594,23 @@ impl<'a> Watcher<'a> {
     }
 }
 
-/// `watch --setup`: what the server needs, printed.
-fn setup(
+/// `watch --setup`: what the server needs, printed; with `--apply`, created.
+async fn setup(
     app: &App,
     args: &WatchArgs,
     bucket: &str,
     prefix: &str,
     token: Option<&str>,
 ) -> CliResult<Exit> {
+    use crate::s3::notify::{EVENTS, NOTIFICATION_ID, queue_name, queue_policy};
     let printer = &app.printer;
     let filter = if prefix.is_empty() {
         serde_json::Value::Null
     } else {
         serde_json::json!({"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}})
     };
-    let events = serde_json::json!([
-        "s3:ObjectCreated:*",
-        "s3:ObjectRemoved:*",
-        "s3:LifecycleExpiration:*"
-    ]);
+    let name = queue_name(bucket);
+    let mut doc;
     if args.listen.is_some() || args.push_endpoint.is_some() {
         let push = args.push_endpoint.clone().unwrap_or_else(|| {
             format!(
@@ -507,12 +619,12 @@ fn setup(
                 token.unwrap_or("TOKEN")
             )
         });
-        let topic = format!("s3rewind-{bucket}");
+        // radosgw 16 takes no LifecycleExpiration events in a configuration.
         let mut config = serde_json::json!({
             "TopicConfigurations": [{
-                "Id": "s3rewind-watch",
-                "TopicArn": format!("arn:aws:sns:REGION::{topic}"),
-                "Events": events,
+                "Id": NOTIFICATION_ID,
+                "TopicArn": format!("arn:aws:sns:REGION::{name}"),
+                "Events": &EVENTS[..2],
             }]
         });
         if !filter.is_null() {
@@ -521,41 +633,38 @@ fn setup(
         printer.line(format!(
             "radosgw (and other servers that push to an HTTP endpoint):\n\
              1. a topic that pushes to the watcher (SNS-compatible API of the S3 endpoint):\n   \
-             aws sns create-topic --endpoint-url S3_ENDPOINT --name {topic} --attributes '{{\"push-endpoint\": \"{push}\", \"persistent\": \"true\"}}'\n\
+             aws sns create-topic --endpoint-url S3_ENDPOINT --name {name} --attributes '{{\"push-endpoint\": \"{push}\", \"persistent\": \"false\"}}'\n\
              2. the bucket notification (TopicArn as create-topic printed it):\n   \
              aws s3api put-bucket-notification-configuration --endpoint-url S3_ENDPOINT --bucket {bucket} --notification-configuration '{}'\n\
              3. s3rewind watch s3://{bucket}/{prefix} --index FILE --listen {} --token TOKEN",
             config,
             args.listen.as_deref().unwrap_or("ADDR:PORT")
         ));
-        printer.json_value(&serde_json::json!({
+        doc = serde_json::json!({
             "schema": "s3rewind.watch-setup/v1",
             "kind": "push",
             "push_endpoint": push,
-            "topic_attributes": {"push-endpoint": push, "persistent": "true"},
+            "topic_attributes": {"push-endpoint": push, "persistent": "false"},
             "notification_configuration": config,
-        }));
-    } else {
-        let queue = format!("s3rewind-{bucket}");
-        let policy = serde_json::json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Sid": "S3Notifications",
-                "Effect": "Allow",
-                "Principal": {"Service": "s3.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": format!("arn:aws:sqs:REGION:ACCOUNT:{queue}"),
-                "Condition": {
-                    "ArnLike": {"aws:SourceArn": format!("arn:aws:s3:::{bucket}")},
-                    "StringEquals": {"aws:SourceAccount": "ACCOUNT"}
-                }
-            }]
         });
+        if args.apply {
+            let applied = crate::s3::notify::apply_push(&app.connect, bucket, prefix, &push)
+                .await
+                .map_err(|e| crate::error::from_s3(e, bucket))?;
+            printer.info(format!(
+                "created the topic {} (pushing to {push}) and the bucket's notification {NOTIFICATION_ID}",
+                applied.topic_arn.as_deref().unwrap_or_default()
+            ));
+            doc["applied"] = serde_json::json!(applied);
+        }
+    } else {
+        let arn = format!("arn:aws:sqs:REGION:ACCOUNT:{name}");
+        let policy = queue_policy(&arn, bucket, "ACCOUNT");
         let mut config = serde_json::json!({
             "QueueConfigurations": [{
-                "Id": "s3rewind-watch",
-                "QueueArn": format!("arn:aws:sqs:REGION:ACCOUNT:{queue}"),
-                "Events": events,
+                "Id": NOTIFICATION_ID,
+                "QueueArn": arn,
+                "Events": EVENTS,
             }]
         });
         if !filter.is_null() {
@@ -564,23 +673,37 @@ fn setup(
         printer.line(format!(
             "AWS (S3 → SQS):\n\
              1. the queue, keeping messages 14 days (a stopped watcher resumes), with a policy that lets S3 send:\n   \
-             aws sqs create-queue --queue-name {queue} --attributes '{{\"MessageRetentionPeriod\": \"1209600\", \"VisibilityTimeout\": \"120\", \"Policy\": {}}}'\n\
+             aws sqs create-queue --queue-name {name} --attributes '{{\"MessageRetentionPeriod\": \"1209600\", \"VisibilityTimeout\": \"120\", \"Policy\": {}}}'\n\
              2. the bucket notification:\n   \
              aws s3api put-bucket-notification-configuration --bucket {bucket} --notification-configuration '{}'\n\
-             3. the watcher's permissions: s3rewind policy plan s3://{bucket}/{prefix}, plus sqs:ReceiveMessage, sqs:DeleteMessage, sqs:ChangeMessageVisibility on the queue\n\
-             (This build receives pushed notifications (--listen); reading an SQS queue is not built yet.)",
+             3. the watcher's permissions: s3rewind policy watch s3://{bucket}/{prefix} --queue QUEUE_URL\n\
+             4. s3rewind watch s3://{bucket}/{prefix} --index FILE --queue QUEUE_URL",
             serde_json::Value::String(policy.to_string()),
             config
         ));
-        printer.json_value(&serde_json::json!({
+        doc = serde_json::json!({
             "schema": "s3rewind.watch-setup/v1",
             "kind": "sqs",
             "queue_policy": policy,
             "notification_configuration": config,
-        }));
+        });
+        if args.apply {
+            let applied =
+                crate::s3::notify::apply_sqs(&app.connect, bucket, prefix, args.queue.as_deref())
+                    .await
+                    .map_err(|e| crate::error::from_s3(e, bucket))?;
+            let url = applied.queue_url.clone().unwrap_or_default();
+            printer.info(format!(
+                "the queue {url} (its policy lets s3://{bucket} send) and the bucket's notification {NOTIFICATION_ID} are in place; now: s3rewind watch s3://{bucket}/{prefix} --index FILE --queue {url}"
+            ));
+            doc["applied"] = serde_json::json!(applied);
+        }
     }
+    printer.json_value(&doc);
     Ok(Exit::Ok)
 }
+
+mod alert;
 
 #[cfg(test)]
 mod tests;

@@ -1130,3 +1130,187 @@ async fn caps_stop_cleanly_and_pace_requests() {
         "{n} requests in {secs} s at 20/s"
     );
 }
+
+/// The drift listing whose markers stall (the review's scenario: a plan of 300 delete
+/// markers, reported complete while 236 keys still existed): the pager refuses the
+/// stalled page, the keys the listing did not reach are read one by one, and every
+/// marker is written; nothing is counted done that is not.
+#[tokio::test]
+async fn a_drift_listing_that_stalls_reads_the_rest_by_head() {
+    let mut sim = SimBucket::new(Versioning::Enabled, "v");
+    let t = base();
+    for k in 0..300 {
+        sim.put(
+            &format!("k/{k:04}"),
+            b"written after T",
+            t + TimeDelta::seconds(2),
+        );
+    }
+    sim.put("a-before", b"kept", t);
+    let at = t + TimeDelta::seconds(1);
+    let store = MemStore::new();
+    let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let p = plan_in_place(&b, at).await;
+    assert_eq!(p.actions.len(), 300);
+    let faulty = Faulty::new(
+        b.clone(),
+        Faults {
+            stall_listing_after: Some(1),
+            ..Default::default()
+        },
+    );
+    let report = run(Arc::new(faulty), &p, &config(8, 4)).await;
+    assert!(report.complete(), "{report:?}");
+    assert_eq!(report.delete_markers, 300, "{report:?}");
+    assert_eq!(report.already_done, 0, "{report:?}");
+    let now = contents(&store, "src");
+    assert_eq!(
+        now.len(),
+        1,
+        "only the key from before T is left: {:?}",
+        now.keys().take(3).collect::<Vec<_>>()
+    );
+}
+
+/// Someone writes a key after it was checked and before our copy lands: where the
+/// destination honours conditional writes the copy fails its `If-Match` and the key is
+/// reported **drifted** (named, left with their write), not failed and not overwritten.
+#[tokio::test]
+async fn a_write_between_the_check_and_the_copy_drifts_under_conditional_writes() {
+    let (sim, at) = history(47, 60);
+    let store = MemStore::new();
+    let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let p = plan_in_place(&b, at).await;
+    let copies: Vec<String> = p
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::Copy(_)))
+        .map(|a| a.key().to_owned())
+        .take(1)
+        .collect();
+    assert_eq!(copies.len(), 1);
+    let faulty = Faulty::new(
+        b.clone(),
+        Faults {
+            seed: 9,
+            writer: 1.0,
+            writer_keys: copies.clone(),
+            writer_before_writes: true,
+            ..Default::default()
+        },
+    );
+    let report = run(Arc::new(faulty.clone()), &p, &config(1, 4)).await;
+    assert!(report.failed.is_empty(), "{report:?}");
+    assert!(
+        report.drifted.iter().any(|d| d.key == copies[0]),
+        "{report:?}"
+    );
+    let now = store.with("src", |s| s.head(&copies[0]).cloned()).unwrap();
+    let theirs: BTreeSet<String> = faulty.written().into_iter().map(|(_, v)| v).collect();
+    assert!(
+        theirs.contains(&now.version.version_id.to_string()),
+        "their write is still the current version"
+    );
+}
+
+/// Transient errors (500s, resets) are retried — each retry reading the key again —
+/// until they pass: a run under heavy but passing faults completes exactly.
+#[tokio::test]
+async fn transient_errors_are_retried_until_they_pass() {
+    let (sim, at) = history(53, 150);
+    let want = truth(&sim, at);
+    let store = MemStore::new();
+    let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let p = plan_in_place(&b, at).await;
+    let faulty = Faulty::new(
+        b.clone(),
+        Faults {
+            seed: 5,
+            server_error: 0.3,
+            reset: 0.3,
+            ..Default::default()
+        },
+    );
+    let report = run(Arc::new(faulty.clone()), &p, &config(8, 40)).await;
+    assert!(report.complete(), "{report:?}");
+    let injected = faulty.injected();
+    assert!(
+        injected.server_errors > 10 && injected.resets > 10,
+        "{injected:?}"
+    );
+    assert_eq!(contents(&store, "src"), want);
+}
+
+/// A copy whose source version no longer exists fails for good at its first attempt
+/// (named; not retried: a second try cannot bring it back).
+#[tokio::test]
+async fn a_vanished_source_version_fails_once() {
+    let (sim, at) = history(59, 40);
+    let store = MemStore::new();
+    let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let p = plan_in_place(&b, at).await;
+    let c = p
+        .actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Copy(c) => Some(c.clone()),
+            _ => None,
+        })
+        .expect("a copy");
+    store.with("src", |s| {
+        s.delete_version(&c.source_key, &c.source_version_id)
+            .unwrap()
+    });
+    let single = RestorePlan {
+        actions: vec![Action::Copy(c.clone())],
+        ..p.clone()
+    };
+    store.reset_requests();
+    let report = run(b, &single, &config(1, 4)).await;
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert_eq!(report.failed[0].key, c.key);
+    assert_eq!(
+        store.requests().of(Op::Copy),
+        1,
+        "not retried: {:?}",
+        store.requests()
+    );
+}
+
+/// A source version in an archive tier the listing does not show (Intelligent-Tiering):
+/// its copy waits — named, with what to do — and is not counted failed; with
+/// `--request-archive-restore` the restore is requested. Whether the tier shows on HEAD
+/// or only in the copy's error.
+#[tokio::test]
+async fn an_archived_source_waits_and_its_restore_is_requested() {
+    for (head_shows, fidelity_full) in [(true, false), (false, false), (false, true)] {
+        let (sim, at) = history(61, 40);
+        let store = MemStore::new();
+        let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+        let p = plan_in_place(&b, at).await;
+        let c = p
+            .actions
+            .iter()
+            .find_map(|a| match a {
+                Action::Copy(c) => Some(c.clone()),
+                _ => None,
+            })
+            .expect("a copy");
+        store.archive("src", &c.source_key, &c.source_version_id, head_shows);
+        let mut cfg = config(2, 4);
+        cfg.fidelity_full = fidelity_full;
+        cfg.archive_restore = Some(ArchiveRestore {
+            days: 1,
+            tier: "Bulk",
+        });
+        let report = run(b, &p, &cfg).await;
+        assert!(
+            report.waiting.iter().any(|w| w.key == c.key),
+            "head shows {head_shows}, full {fidelity_full}: {report:?}"
+        );
+        assert!(report.failed.is_empty(), "{report:?}");
+        if head_shows {
+            assert!(store.requests().of(Op::ArchiveRestore) >= 1);
+        }
+    }
+}

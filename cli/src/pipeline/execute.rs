@@ -5,6 +5,7 @@
 //! ([`skip_done`]).
 
 pub mod remove_markers;
+pub mod replica;
 pub mod to_dir;
 
 use crate::args::ExecArgs;

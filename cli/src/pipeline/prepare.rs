@@ -54,6 +54,8 @@ pub struct Request {
     /// Keep the target state for a verification after the plan runs (`plan` and an
     /// unverified restore need only the plan).
     pub keep_target: bool,
+    /// `--from-replica`: the replica bucket removed versions are copied from.
+    pub from_replica: Option<Location>,
 }
 
 /// The request a restore's command line makes: TIME resolved, the destination checked
@@ -120,6 +122,11 @@ pub fn resolve(target: &Target, global: &ConnectOptions) -> CliResult<Request> {
         dest_connect,
         keys: key_selection(&target.select)?,
         keep_target: true,
+        from_replica: target
+            .from_replica
+            .as_deref()
+            .map(parse_s3_uri)
+            .transpose()?,
     })
 }
 
@@ -506,9 +513,47 @@ pub fn finish_plan(mut p: RestorePlan, req: &Request, warnings: Vec<Warning>) ->
     p.created_at = Some(Utc::now());
     p.keys = (!req.keys.is_all()).then(|| req.keys.clone());
     let mut all = warnings;
+    all.append(&mut unrestorable(&mut p, req));
     all.append(&mut p.warnings);
     p.warnings = all;
     p
+}
+
+/// With a watched index: the keys whose entry current at T was removed for good since.
+/// Their actions (which would bring back an older entry, the newest that survives) are
+/// taken out of the plan, and each is a [`Warning::Unrestorable`].
+fn unrestorable(p: &mut RestorePlan, req: &Request) -> Vec<Warning> {
+    let Some(removals) = req.source_spec.watched.removals() else {
+        return Vec::new();
+    };
+    let dest_prefix = p.destination_prefix().to_owned();
+    let src_prefix = p.source.prefix.clone();
+    let filter = req.keys.filter().ok();
+    let mut out = Vec::new();
+    for u in removals.unrestorable_at(p.at) {
+        if filter.as_ref().is_some_and(|f| !f.matches(&u.key)) {
+            continue;
+        }
+        let dest_key = format!(
+            "{dest_prefix}{}",
+            &u.key[src_prefix.len().min(u.key.len())..]
+        );
+        p.actions.retain(|a| a.key() != dest_key);
+        let from_replica = req
+            .from_replica
+            .as_ref()
+            .filter(|_| !u.delete_marker)
+            .map(|r| r.bucket.clone());
+        out.push(Warning::Unrestorable {
+            key: u.key,
+            version_id: u.version_id,
+            delete_marker: u.delete_marker,
+            removed_at: u.removed_at,
+            why: u.why.says().to_owned(),
+            from_replica,
+        });
+    }
+    out
 }
 
 /// A plan's digest: `sha256:HEX` of its JSON without the `digest` field (what `plan

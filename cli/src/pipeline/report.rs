@@ -143,6 +143,22 @@ fn print_warnings(printer: &Printer, warnings: &[Warning]) {
                 "exists at the destination but not at T; left alone".to_owned(),
                 key,
             ),
+            Warning::Unrestorable { key, version_id, delete_marker, removed_at, why, from_replica } => match from_replica {
+                Some(r) => (
+                    "replica",
+                    format!("the version current at T was removed from this bucket since; `restore` copies it (the same version id) from the replica {r:?}"),
+                    key,
+                ),
+                None => (
+                    "unrestorable",
+                    format!(
+                        "cannot be restored from this bucket: the {} current at T ({version_id}) was {why} at {}; the key is left as it is (with a replica: --from-replica s3://REPLICA)",
+                        if *delete_marker { "delete marker" } else { "version" },
+                        rfc3339(*removed_at)
+                    ),
+                    key,
+                ),
+            },
             Warning::Archived { key, storage_class, .. } => (
                 "archived",
                 format!("source version is archived ({storage_class}); it must be restored from the archive before it can be copied"),

@@ -33,6 +33,7 @@ use s3rewind_engine::select::KeyFilter;
 use s3rewind_engine::verify::{KeyCheck, Outcome, compare, recognise_copies};
 use s3rewind_engine::{
     BucketState, Destination, KnownCopy, Location, RestorePlan, Selection, StateEntry, Version,
+    Warning,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -815,7 +816,23 @@ pub async fn verify_after(
             .1
             .with_max(crate::listing::streams_for(after, listing.0, listing.1.max)),
     );
-    let filter = filter_of(&p.keys.clone().unwrap_or_default())?;
+    // A key whose version at T was removed since (warning unrestorable) was left alone,
+    // or copied from a replica: the state at T read from this bucket cannot judge it.
+    let unrestorable: Vec<String> = p
+        .warnings
+        .iter()
+        .filter_map(|w| match w {
+            Warning::Unrestorable { key, .. } => Some(key.clone()),
+            _ => None,
+        })
+        .collect();
+    if !unrestorable.is_empty() {
+        printer.info(format!(
+            "not verifying {} key(s) named unrestorable (their version at TIME is gone from this bucket)",
+            unrestorable.len()
+        ));
+    }
+    let filter = filter_of(&p.keys.clone().unwrap_or_default())?.excluding(unrestorable);
     let mut target = target.clone();
     filter.retain(&mut target, str::to_owned);
     let report = check(

@@ -602,3 +602,94 @@ proptest! {
             .map_err(|e| TestCaseError::fail(format!("{:?} on {p:?}, page {page}, folders {folders}, T {}: {e}", CMDS[cmd], rfc3339(at))))?;
     }
 }
+
+/// The repro, through the commands, on a server that lists a page's delete markers
+/// first with whole-second stamps: PUT, DELETE, PUT, [T], DELETE of one file. No page
+/// proves the layout, so the restore neither hides the file (the old heuristic read the
+/// markers first as newer) nor decides it on a guess: it leaves it alone and names it; with
+/// `--list-order split` declared, it restores it. Small pages change nothing.
+#[tokio::test]
+async fn one_file_on_a_markers_first_server_is_never_silently_decided() {
+    use histories::Step;
+    let h = histories::play(
+        &[
+            Step::Put(0, 1, 3),
+            Step::Tick(1000),
+            Step::Delete(0),
+            Step::Tick(1000),
+            Step::Put(0, 2, 3),
+            Step::Tick(2000),
+            Step::Delete(0),
+        ],
+        "v",
+    );
+    let t = rfc3339(h.writes[2] + chrono::TimeDelta::seconds(1));
+    let p = Personality {
+        layout: PageLayout::MarkersFirst,
+        whole_seconds: true,
+        ..Personality::default()
+    };
+    let live_at_t = h
+        .sim
+        .get_version("a", &h.sim.list_order("a")[1].version.version_id.as_str())
+        .unwrap()
+        .to_vec();
+    for page in ["1", "3", "7", "1000"] {
+        let store = MemStore::new();
+        store.insert("src", h.sim.clone());
+        store.set_personality(p);
+        let dir = tempfile::tempdir().unwrap();
+        let j = dir.path().join("j.jsonl").to_string_lossy().into_owned();
+        let out = run_cmd(
+            &[
+                "restore",
+                "s3://src",
+                "--at",
+                &t,
+                "--yes",
+                "--page-size",
+                page,
+                "--journal",
+                &j,
+            ],
+            store.endpoint(),
+            None,
+        )
+        .await;
+        assert!(out.exit == 0 || out.exit == 1, "page {page}: {out:?}");
+        // Restored exactly (pages of one entry each are in list order), or left alone
+        // and named: never hidden as "0 keys at that time".
+        match current(&store, "src", "").get("a") {
+            Some(c) => assert_eq!(c, &live_at_t, "page {page}"),
+            None => assert!(
+                out.stdout.contains("left as it is") && out.stdout.contains("\"a\""),
+                "page {page}: the file is neither restored nor named: {}",
+                out.stdout
+            ),
+        }
+        let declared = run_cmd(
+            &[
+                "restore",
+                "s3://src",
+                "--at",
+                &t,
+                "--yes",
+                "--page-size",
+                page,
+                "--list-order",
+                "split",
+                "--journal",
+                &j,
+            ],
+            store.endpoint(),
+            None,
+        )
+        .await;
+        assert_eq!(declared.exit, 0, "page {page}: {declared:?}");
+        assert_eq!(
+            current(&store, "src", "").get("a"),
+            Some(&live_at_t),
+            "page {page}"
+        );
+    }
+}

@@ -193,8 +193,13 @@ fn size_field(v: Option<&Value>) -> Result<u64, EventError> {
 
 fn time_field(s: Option<&str>) -> Result<DateTime<Utc>, EventError> {
     let s = s.ok_or(EventError::Missing { field: "eventTime" })?;
+    // moto sends its local clock without an offset (`2026-12-05T10:00:07.123456`): UTC
+    // on the servers it runs on, and taken as UTC here.
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| {
+            chrono::NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").map(|t| t.and_utc())
+        })
         .map_err(|_| EventError::Invalid {
             field: "eventTime",
             value: s.to_owned(),
@@ -369,6 +374,11 @@ mod tests {
         assert_eq!(p.events[0].time.timestamp_subsec_micros(), 964_330);
         assert_eq!(p.events[1].version_id, None);
         assert_eq!(p.events[1].sequencer, None);
+        // moto's eventTime has no offset.
+        let moto = r#"{"Records":[{"eventTime":"2026-12-05T10:00:07.250000","eventName":"ObjectCreated:Put",
+            "s3":{"bucket":{"name":"b"},"object":{"key":"k","size":1,"eTag":"e"}}}]}"#;
+        let t = parse_message(moto.as_bytes(), "b").unwrap().events[0].time;
+        assert_eq!(t.to_rfc3339(), "2026-12-05T10:00:07.250+00:00");
         assert_eq!(
             (p.events[1].size, p.events[1].etag.as_str()),
             (7, "y".into())

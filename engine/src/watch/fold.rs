@@ -662,20 +662,22 @@ impl Watch {
     /// The keys whose entry current at `at` was removed for good since (it cannot be
     /// restored from this bucket), and why.
     pub fn unrestorable_at(&self, at: DateTime<Utc>) -> Vec<Unrestorable> {
-        self.keys
-            .values()
-            .filter_map(|st| {
-                let s = st.slots.iter().find(|s| s.version.last_modified <= at)?;
-                let r = s.removed?;
-                (r.at > at).then(|| Unrestorable {
-                    key: st.key.clone(),
-                    version_id: s.version.version_id.to_string(),
-                    delete_marker: s.version.delete_marker,
-                    removed_at: r.at,
-                    why: r.why,
+        unrestorable(self.keys.values(), at)
+    }
+
+    /// The states of the keys under `prefix` that hold a removed entry: all that
+    /// [`Removals::unrestorable_at`] needs, without the index.
+    pub fn removals(&self, prefix: &str) -> Removals {
+        Removals {
+            keys: self
+                .keys
+                .values()
+                .filter(|s| {
+                    s.key.starts_with(prefix) && s.slots.iter().any(|x| x.removed.is_some())
                 })
-            })
-            .collect()
+                .cloned()
+                .collect(),
+        }
     }
 
     /// The timeline: the index's, with every key the log touched as the log left it.
@@ -788,4 +790,40 @@ fn newer(order: OrderBy, tie: TimeDelta, e: &Event, s: &Slot) -> Option<bool> {
 /// A provisional order where [`newer`] is not decisive: by time, then version id.
 fn fallback_newer(e: &Event, s: &Slot) -> bool {
     (e.time, e.version_id.as_ref()) > (s.version.last_modified, Some(&s.version.version_id))
+}
+
+/// The removed entries of a watched index ([`Watch::removals`]).
+#[derive(Debug, Clone, Default)]
+pub struct Removals {
+    keys: Vec<KeyState>,
+}
+
+impl Removals {
+    /// The keys whose entry current at `at` was removed for good since, and why.
+    pub fn unrestorable_at(&self, at: DateTime<Utc>) -> Vec<Unrestorable> {
+        unrestorable(self.keys.iter(), at)
+    }
+
+    /// True when no key holds a removed entry.
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+}
+
+fn unrestorable<'a>(
+    keys: impl Iterator<Item = &'a KeyState>,
+    at: DateTime<Utc>,
+) -> Vec<Unrestorable> {
+    keys.filter_map(|st| {
+        let s = st.slots.iter().find(|s| s.version.last_modified <= at)?;
+        let r = s.removed?;
+        (r.at > at).then(|| Unrestorable {
+            key: st.key.clone(),
+            version_id: s.version.version_id.to_string(),
+            delete_marker: s.version.delete_marker,
+            removed_at: r.at,
+            why: r.why,
+        })
+    })
+    .collect()
 }

@@ -30,14 +30,20 @@ pub async fn ls_cmd(app: &App, args: &LsArgs) -> CliResult<Exit> {
         None => None,
     };
     require_versioned(&app.endpoint, &loc.bucket).await?;
-    let timeline = list_bucket(
-        &app.endpoint.bucket(&loc.bucket),
-        printer,
-        &loc.prefix,
-        args.listing.page_size,
-        args.listing.streams(),
-    )
-    .await?;
+    let spec = crate::source::SourceSpec::of(&args.listing, &args.snapshot);
+    let timeline = if spec.is_snapshot() {
+        crate::source::load_timeline(&app.endpoint, printer, &loc.bucket, &loc.prefix, &spec, at)
+            .await?
+    } else {
+        list_bucket(
+            &app.endpoint.bucket(&loc.bucket),
+            printer,
+            &loc.prefix,
+            args.listing.page_size,
+            args.listing.streams(),
+        )
+        .await?
+    };
     let state = match at {
         Some(at) => timeline.state_at(at),
         None => timeline.current(),
