@@ -1,4 +1,5 @@
-//! The CLI's modules import each other without cycles: commands on top, then the pipeline
+//! No crate of the workspace has an import cycle between its modules (engine, testkit,
+//! cli). The CLI's modules import each other without cycles: commands on top, then the pipeline
 //! stages, the runner and the executor, the bucket trait, the S3 implementation at the
 //! bottom. This test reads the sources and fails on the first cycle it finds.
 //!
@@ -74,7 +75,12 @@ fn mentions(src: &str) -> BTreeSet<String> {
 }
 
 fn graph() -> BTreeMap<String, BTreeSet<String>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    graph_of(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"))
+}
+
+/// The import graph of the crate whose sources are under `root`.
+fn graph_of(root: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let root = root.to_path_buf();
     let mut files = Vec::new();
     let mut dirs = vec![root.clone()];
     while let Some(d) = dirs.pop() {
@@ -145,6 +151,28 @@ fn cli_modules_import_each_other_without_cycles() {
     if let Some(c) = find_cycle(&g) {
         panic!("import cycle: {}", c.join(" -> "));
     }
+}
+
+/// Every crate of the workspace, not only this one: the engine's modules (where
+/// `pairs.rs` and `plan.rs` once imported each other) and testkit's.
+#[test]
+fn no_crate_of_the_workspace_has_an_import_cycle() {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for krate in ["engine", "testkit", "cli"] {
+        let g = graph_of(&workspace.join(krate).join("src"));
+        assert!(
+            g.len() >= 3,
+            "{krate}: the reader of imports found no modules: {g:?}"
+        );
+        if let Some(c) = find_cycle(&g) {
+            panic!("{krate}: import cycle: {}", c.join(" -> "));
+        }
+    }
+    let engine = graph_of(&workspace.join("engine/src"));
+    assert!(
+        engine["plan"].contains("pairs") && engine["model"].contains("compact"),
+        "the reader of imports is broken: {engine:?}"
+    );
 }
 
 /// The edges of the graph that break the floors: a command importing another command,

@@ -24,6 +24,12 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::sync::{OnceLock, RwLock};
 
+/// The version id S3 gives objects written while versioning was off or suspended.
+///
+/// It is a real, addressable version id (`?versionId=null`), and unlike every other
+/// version id it can be *replaced in place* by a later write.
+pub const NULL_VERSION: &str = "null";
+
 // ---------------------------------------------------------------------------------------
 // Version ids
 
@@ -61,7 +67,7 @@ impl VersionId {
 
     /// The compact form of `id` (any string is accepted and kept exactly).
     pub fn new(id: &str) -> VersionId {
-        if id == crate::model::NULL_VERSION {
+        if id == NULL_VERSION {
             return VersionId(IdRepr::Null);
         }
         if let Some(u) = parse_uuid(id) {
@@ -86,7 +92,7 @@ impl VersionId {
     /// The id as text.
     pub fn as_str(&self) -> Cow<'_, str> {
         match &self.0 {
-            IdRepr::Null => Cow::Borrowed(crate::model::NULL_VERSION),
+            IdRepr::Null => Cow::Borrowed(NULL_VERSION),
             IdRepr::Text(t) => Cow::Borrowed(t),
             IdRepr::Uuid(u) => Cow::Owned(format_uuid(u)),
             IdRepr::Packed { len, bits } => Cow::Owned(unpack(*len, bits)),

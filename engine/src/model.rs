@@ -9,13 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-pub use crate::compact::{ETag, OwnerId, StorageClass, VersionId};
-
-/// The version id S3 gives objects written while versioning was off or suspended.
-///
-/// It is a real, addressable version id (`?versionId=null`), and unlike every other
-/// version id it can be *replaced in place* by a later write.
-pub const NULL_VERSION: &str = "null";
+pub use crate::compact::{ETag, NULL_VERSION, OwnerId, StorageClass, VersionId};
 
 /// One entry of a key's history: an object version or a delete marker.
 ///
