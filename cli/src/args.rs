@@ -78,6 +78,27 @@ pub struct Global {
     /// SDK retry mode.
     #[arg(long, global = true, value_enum, env = "S3REWIND_RETRY_MODE")]
     pub retry_mode: Option<RetryModeArg>,
+    /// At most N requests per second to S3, every operation together (listings, HEADs,
+    /// copies, verification): requests are paced, never refused.
+    #[arg(long, global = true, value_name = "N", value_parser = positive_rate, env = "S3REWIND_MAX_RPS")]
+    pub max_rps: Option<f64>,
+    /// Stop cleanly before copying or writing more than SIZE (e.g. 500GiB): what is in
+    /// flight finishes and is journaled, nothing more starts, exit 4; the same command
+    /// resumes.
+    #[arg(long, global = true, value_name = "SIZE", value_parser = parse_size, env = "S3REWIND_MAX_BYTES")]
+    pub max_bytes: Option<u64>,
+    /// Stop cleanly (as --max-bytes) before the requests sent cost more than USD, at the
+    /// S3 Standard request prices of --region (README: costs).
+    #[arg(long, global = true, value_name = "USD", value_parser = positive_rate, env = "S3REWIND_MAX_COST")]
+    pub max_cost: Option<f64>,
+}
+
+/// A number above zero (`--max-rps`, `--max-cost`).
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{text:?} is not a number above zero")),
+    }
 }
 
 /// `--log-format`.

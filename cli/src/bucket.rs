@@ -49,7 +49,7 @@ mod queue;
 mod types;
 pub mod wire;
 
-pub use capped::{Capped, Caps, Spent};
+pub use capped::{Capped, CappedConnector, CappedEndpoint, Caps, Spent};
 pub use endpoint::{BucketConfig, ConnectOptions, Connector, Endpoint, RetryMode, SharedEndpoint};
 #[cfg(any(test, feature = "testing"))]
 pub use faulty::{Faults, Faulty, Injected};

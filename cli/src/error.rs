@@ -159,6 +159,13 @@ pub fn from_s3(e: S3Error, bucket: &str) -> CliError {
             ),
         ),
         ErrorKind::NotFound => CliError::new(Exit::NotFound, format!("{e}")),
+        ErrorKind::CapReached => CliError::new(
+            Exit::Refused,
+            format!(
+                "{}: {e}; nothing past the cap was sent: raise it (or leave it out) and run the same command again",
+                e.message
+            ),
+        ),
         _ => CliError::failure(format!("{e}")),
     }
 }

@@ -24,7 +24,9 @@ pub mod report;
 pub mod verify;
 
 use crate::args::{Global, Select};
-use crate::bucket::{Bucket, ConnectOptions, Connector, Endpoint};
+use crate::bucket::{
+    Bucket, CappedConnector, CappedEndpoint, Caps, ConnectOptions, Connector, Endpoint,
+};
 use crate::error::{CliError, CliResult, from_s3};
 use crate::output::Printer;
 /// Instants are printed one way everywhere (see [`crate::output::rfc3339`]).
@@ -50,6 +52,9 @@ pub struct App {
     pub connect: ConnectOptions,
     /// `-v` or more.
     pub verbose: bool,
+    /// `--max-rps`, `--max-bytes`, `--max-cost`: every bucket the endpoint and the
+    /// connector give is under them ([`App::capped`]); the runner stops on them.
+    pub caps: Option<Arc<Caps>>,
 }
 
 impl App {
@@ -74,7 +79,30 @@ impl App {
             connector,
             connect,
             verbose: g.verbose > 0,
+            caps: None,
         }
+        .capped(g)
+    }
+
+    /// This app under the global caps, when any is given: its endpoint and connector
+    /// hand out [`Capped`](crate::bucket::Capped) buckets that share one [`Caps`],
+    /// priced at the region's S3 Standard request prices.
+    pub fn capped(mut self, g: &Global) -> App {
+        if g.max_rps.is_none() && g.max_bytes.is_none() && g.max_cost.is_none() {
+            return self;
+        }
+        let region = g.region.as_deref().unwrap_or("us-east-1");
+        let (prices, priced_as) = s3rewind_engine::estimate::PriceTable::for_region(region);
+        if g.max_cost.is_some() && priced_as != region {
+            self.printer.info(format!(
+                "--max-cost counts requests at the {priced_as} prices (no table for {region})"
+            ));
+        }
+        let caps = Caps::new(g.max_rps, g.max_bytes, g.max_cost, prices);
+        self.endpoint = Arc::new(CappedEndpoint::new(self.endpoint, caps.clone()));
+        self.connector = Arc::new(CappedConnector::new(self.connector, caps.clone()));
+        self.caps = Some(caps);
+        self
     }
 }
 

@@ -87,7 +87,9 @@ pub async fn run_cmd(
         endpoint,
         connect: App::connect_options(&cli.global),
         verbose: cli.global.verbose > 0,
-    };
+        caps: None,
+    }
+    .capped(&cli.global);
     let exit = match crate::run(&cli, &app).await {
         Ok(exit) => exit.code(),
         Err(e) => {

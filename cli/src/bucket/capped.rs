@@ -364,3 +364,58 @@ impl Bucket for Capped {
         self.inner.put(key, body, content_type).await
     }
 }
+
+/// An endpoint whose every bucket is [`Capped`] by the same [`Caps`]: what the binary
+/// and the command tests build when `--max-rps`, `--max-bytes` or `--max-cost` is given.
+/// Configuration reads (a handful per command) pass through uncounted.
+#[derive(Debug)]
+pub struct CappedEndpoint {
+    inner: Arc<dyn super::Endpoint>,
+    caps: Arc<Caps>,
+}
+
+impl CappedEndpoint {
+    /// `inner` with every bucket under `caps`.
+    pub fn new(inner: Arc<dyn super::Endpoint>, caps: Arc<Caps>) -> CappedEndpoint {
+        CappedEndpoint { inner, caps }
+    }
+}
+
+impl super::Endpoint for CappedEndpoint {
+    fn bucket(&self, name: &str) -> Arc<dyn Bucket> {
+        Arc::new(Capped::new(self.inner.bucket(name), self.caps.clone()))
+    }
+
+    fn config(&self, name: &str) -> Arc<dyn super::BucketConfig> {
+        self.inner.config(name)
+    }
+
+    fn list_calls(&self) -> u64 {
+        self.inner.list_calls()
+    }
+}
+
+/// A connector whose endpoints are [`CappedEndpoint`]s under one [`Caps`] (a destination
+/// reached with options of its own counts against the same caps).
+#[derive(Debug)]
+pub struct CappedConnector {
+    inner: Arc<dyn super::Connector>,
+    caps: Arc<Caps>,
+}
+
+impl CappedConnector {
+    /// `inner`'s endpoints under `caps`.
+    pub fn new(inner: Arc<dyn super::Connector>, caps: Arc<Caps>) -> CappedConnector {
+        CappedConnector { inner, caps }
+    }
+}
+
+#[async_trait]
+impl super::Connector for CappedConnector {
+    async fn connect(&self, opts: &super::ConnectOptions) -> Arc<dyn super::Endpoint> {
+        Arc::new(CappedEndpoint::new(
+            self.inner.connect(opts).await,
+            self.caps.clone(),
+        ))
+    }
+}

@@ -262,7 +262,7 @@ async fn remove_markers_cmd(
         ..journal::Run::restore(source, &Destination::InPlace, now)
     };
     let journal = Journal::begin(&journal_path, &run, printer)?;
-    let config = exec_config(&args.exec);
+    let config = exec_config(app, &args.exec);
     let (r, exit) = execute_removal(app, source, found, config.concurrency, journal, layout).await;
     report_removal(printer, source, found, &r, &journal_path);
     Ok(exit)

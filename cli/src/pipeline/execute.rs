@@ -24,7 +24,7 @@ use std::path::Path;
 use tokio::sync::mpsc;
 
 /// The executor configuration from the command line.
-pub fn exec_config(args: &ExecArgs) -> ExecConfig {
+pub fn exec_config(app: &App, args: &ExecArgs) -> ExecConfig {
     ExecConfig {
         concurrency: args.concurrency as usize,
         conditional: true,
@@ -43,6 +43,7 @@ pub fn exec_config(args: &ExecArgs) -> ExecConfig {
             },
         }),
         fidelity_full: args.fidelity == crate::args::Fidelity::Full,
+        caps: app.caps.clone(),
         ..ExecConfig::default()
     }
 }
@@ -70,7 +71,7 @@ pub async fn execute_plan(
     }
     confirm(printer, p, exec.yes)?;
     abort_left_over_uploads(clients, printer, journal_path).await?;
-    let config = exec_config(exec);
+    let config = exec_config(app, exec);
     let mut r = match &p.destination {
         Destination::Directory { .. } => {
             to_dir::execute(&clients.source, p, &config, journal_path, printer).await?
@@ -149,7 +150,7 @@ pub async fn restore_streamed(
     let Destination::Bucket { location } = &req.destination else {
         unreachable!("checked by writes_as_it_lists");
     };
-    let config = exec_config(exec);
+    let config = exec_config(app, exec);
     let (tx, mut rx) = mpsc::channel::<Action>(config.concurrency.max(1));
     let plan = prepare_streamed(clients, printer, req, at, known, Some(tx));
     let run = async {

@@ -227,7 +227,13 @@ pub fn report_exec(
     let actions = r.copied + r.delete_markers + r.already_done;
     printer.line(format!(
         "{}: {} ({}): {} copied ({}), {} delete markers, {} unchanged, {} already done",
-        if r.interrupted { "Interrupted" } else { "Done" },
+        if r.stopped.is_some() {
+            "Stopped"
+        } else if r.interrupted {
+            "Interrupted"
+        } else {
+            "Done"
+        },
         describe_target(p),
         describe_destination(p),
         r.copied,
@@ -269,7 +275,11 @@ pub fn report_exec(
         ],
     );
     printer.line(format!("Journal: {}", journal.display()));
-    if r.interrupted {
+    if let Some(why) = &r.stopped {
+        printer.line(format!(
+            "Stopped: {why}; what was done is journaled: raise the cap (or leave it out) and run the same command again to resume."
+        ));
+    } else if r.interrupted {
         printer.line("Interrupted: run the same command again to resume.");
     }
     (r.exit(), restore_doc(p, r, Some(journal)))

@@ -728,3 +728,154 @@ proptest::proptest! {
         });
     }
 }
+
+/// `--max-bytes`: the run stops before the write that would go past the cap (exit 4,
+/// what was done journaled), and the same command without the cap finishes the restore
+/// from the journal: each key copied once over both runs, no version removed.
+#[tokio::test]
+async fn a_byte_cap_stops_a_restore_cleanly_and_the_same_command_resumes() {
+    let store = source(20);
+    let dir = tempfile::tempdir().unwrap();
+    let j = journal(dir.path(), "capped.jsonl");
+    let expected = truth(&store, "src", at());
+    let restore = |cap: Option<&'static str>| {
+        let mut args = vec![
+            "restore",
+            "s3://src",
+            "--at",
+            "2025-06-01T09:01:40Z",
+            "--yes",
+            "--journal",
+            &j,
+        ];
+        if let Some(cap) = cap {
+            args.extend(["--max-bytes", cap]);
+        }
+        let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
+        let endpoint = store.endpoint();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run_cmd(&args, endpoint, None).await
+        }
+    };
+    assert_eq!(rfc3339(at()), "2025-06-01T09:01:40Z");
+    let stopped = restore(Some("40B")).await;
+    assert_eq!(stopped.exit, 4, "{}{}", stopped.stdout, stopped.stderr);
+    let said = format!("{}{}", stopped.stdout, stopped.stderr);
+    assert!(
+        said.contains("Stopped: stopped at --max-bytes 40"),
+        "{said}"
+    );
+    let copied_first = store.requests().of(Op::Copy);
+    assert!(
+        copied_first >= 1,
+        "something was copied before the cap: {said}"
+    );
+    assert!(
+        copied_first <= 8,
+        "at most 40 bytes of versions of 5 bytes or more: {copied_first} copies"
+    );
+    assert_ne!(
+        contents(&store, "src"),
+        expected,
+        "the cap stopped it early"
+    );
+
+    let resumed = restore(None).await;
+    ok(&resumed);
+    assert_eq!(contents(&store, "src"), expected);
+    // a, b, c/d, e and the 20 k/ keys: each copied once over the two runs.
+    assert_eq!(store.requests().of(Op::Copy), 24);
+    assert_eq!(store.requests().of(Op::DeleteVersion), 0);
+}
+
+/// `--max-rps`: every request is paced, none refused: the copies alone take at least
+/// their count over the rate (a lower bound, which no slow machine can break).
+#[tokio::test]
+async fn a_request_rate_cap_paces_every_request_and_refuses_none() {
+    let store = source(10);
+    store.create("copy", Versioning::Enabled);
+    let dir = tempfile::tempdir().unwrap();
+    let expected = truth(&store, "src", at());
+    let started = std::time::Instant::now();
+    let out = run_cmd(
+        &[
+            "restore",
+            "s3://src",
+            "--at",
+            &rfc3339(at()),
+            "--to",
+            "s3://copy",
+            "--yes",
+            "--max-rps",
+            "40",
+            "--journal",
+            &journal(dir.path(), "paced.jsonl"),
+        ],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    let elapsed = started.elapsed().as_secs_f64();
+    ok(&out);
+    assert_eq!(under(&store, "copy", ""), expected);
+    let copies = store.requests().of(Op::Copy);
+    assert_eq!(copies, 14);
+    assert!(
+        elapsed >= (copies - 1) as f64 / 40.0,
+        "{copies} copies at 40/s took {elapsed} s"
+    );
+    let paced = store.requests().total();
+    assert!(
+        elapsed >= (paced as f64 - 12.0) / 40.0,
+        "{paced} requests (a few configuration reads unpaced) at 40/s took {elapsed} s"
+    );
+}
+
+/// `--max-cost`: a request that would cost more than the cap is not sent; the command
+/// says which cap and exits 4, whatever phase it was in; without the cap the same command
+/// restores exactly. A cap of zero or below is a usage error before any request.
+#[tokio::test]
+async fn a_cost_cap_stops_before_the_request_that_would_pass_it() {
+    let store = source(5);
+    let dir = tempfile::tempdir().unwrap();
+    let j = journal(dir.path(), "cost.jsonl");
+    let expected = truth(&store, "src", at());
+    let when = rfc3339(at());
+    let base = [
+        "restore",
+        "s3://src",
+        "--at",
+        &when,
+        "--yes",
+        "--journal",
+        &j,
+    ];
+    // Two LIST-priced requests at us-east-1's $0.005 per 1,000.
+    let mut capped = base.to_vec();
+    capped.extend(["--max-cost", "0.00001"]);
+    let out = run_cmd(&capped, store.endpoint(), None).await;
+    assert_eq!(out.exit, 4, "{}{}", out.stdout, out.stderr);
+    let said = format!("{}{}", out.stdout, out.stderr);
+    assert!(said.contains("--max-cost 0.00001"), "{said}");
+    assert!(store.requests().writes() <= 2, "{said}");
+
+    let before = store.requests().total();
+    let mut zero = base.to_vec();
+    zero.extend(["--max-rps", "0"]);
+    let out = run_cmd(&zero, store.endpoint(), None).await;
+    assert_eq!(out.exit, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("not a number above zero"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        store.requests().total(),
+        before,
+        "no request before a usage error"
+    );
+
+    ok(&run_cmd(&base, store.endpoint(), None).await);
+    assert_eq!(contents(&store, "src"), expected);
+}

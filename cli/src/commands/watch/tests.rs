@@ -279,6 +279,7 @@ async fn run_queue(
         endpoint: store.endpoint(),
         connect: crate::pipeline::App::connect_options(&cli.global),
         verbose: false,
+        caps: None,
     };
     let exit = match super::watch_queue(&app, wa, queue).await {
         Ok(e) => e.code(),

@@ -231,7 +231,7 @@ pub async fn execute_removal(
         attempts: 1,
         throttle_pause: crate::s3::THROTTLE_PAUSE,
         label: "undeleting",
-        caps: None,
+        caps: app.caps.clone(),
     };
     let count = ctx.keys.len();
     let run = crate::run::run(ctx.clone(), Items::All(count), &options, &app.printer, None).await;

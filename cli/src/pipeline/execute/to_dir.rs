@@ -434,7 +434,7 @@ pub async fn execute(
         attempts: config.attempts,
         throttle_pause: config.throttle_pause,
         label: "writing",
-        caps: None,
+        caps: config.caps.clone(),
     };
     let run = crate::run::run(ctx, Items::All(count), &options, printer, None).await;
     report.copied = run.copied;
