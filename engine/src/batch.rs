@@ -129,6 +129,7 @@ pub fn with_actions(plan: &RestorePlan, actions: Vec<Action>) -> RestorePlan {
     let mut out = plan.clone();
     // Another plan: the digest of the one it came from does not describe it.
     out.digest = None;
+    out.estimate = None;
     out.stats = PlanStats {
         copies: actions
             .iter()
@@ -228,6 +229,7 @@ mod tests {
                 copies: 99,
                 ..PlanStats::default()
             },
+            estimate: None,
             warnings: vec![],
             actions,
         }

@@ -27,7 +27,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::plan::PlanStats;
+use crate::plan_stats::PlanStats;
 
 /// What the plan's execution will send, by operation.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,7 +85,7 @@ pub struct EstimateInput {
 }
 
 /// Requests, cost and time of a plan's execution.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
     /// Requests by operation.
     pub requests: Requests,
@@ -96,7 +96,7 @@ pub struct Estimate {
     /// The concurrency the time is for.
     pub concurrency: u32,
     /// The region whose prices were used.
-    pub region: &'static str,
+    pub region: String,
 }
 
 /// S3 Standard request prices, USD per 1,000 requests.
@@ -255,7 +255,7 @@ pub fn estimate(
         cost_usd: cost,
         seconds,
         concurrency,
-        region,
+        region: region.to_owned(),
     }
 }
 

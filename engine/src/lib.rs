@@ -74,6 +74,7 @@ pub mod model;
 pub mod pairs;
 pub mod paths;
 pub mod plan;
+pub mod plan_stats;
 pub mod policy;
 pub mod select;
 pub mod sim;

@@ -12,7 +12,9 @@ use crate::pipeline::execute::{
 use crate::pipeline::gates::{
     annotate_archived, check_blast_radius, check_buckets, check_digest, gate_warnings,
 };
-use crate::pipeline::prepare::{TargetSpec, finish_plan, plan_digest, prepare, resolve};
+use crate::pipeline::prepare::{
+    TargetSpec, estimate_of, finish_plan, plan_digest, prepare, resolve,
+};
 use crate::pipeline::report::{print_plan, report_exec};
 use crate::pipeline::verify::{current_objects_state, verify_after};
 use crate::pipeline::{App, Clients};
@@ -50,6 +52,12 @@ pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
     let prepared = prepare(&clients, printer, &req, &|_| Ok(Vec::new())).await?;
     warnings.extend(gate_warnings(&clients, &req.source, &req.destination, prepared.at).await?);
     let mut p = finish_plan(prepared.plan, &req, warnings);
+    p.estimate = Some(estimate_of(
+        app.connect.region.as_deref(),
+        &p,
+        prepared.listed,
+        None,
+    ));
     annotate_archived(&clients, &mut p).await?;
     if let Some(w) = p.exceeds(DeleteLimit::DEFAULT) {
         p.warnings.insert(0, w);
@@ -152,6 +160,14 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     };
     let journal_path = journal_of(prepared.at);
     let mut p = finish_plan(prepared.plan, &req, warnings);
+    if streamed.is_none() {
+        p.estimate = Some(estimate_of(
+            app.connect.region.as_deref(),
+            &p,
+            prepared.listed,
+            Some(&args.exec),
+        ));
+    }
     if let Some(r) = streamed {
         // The plan is whole only now: shown after its copies, with what they did.
         print_plan(printer, &p, app.verbose, app.verbose);

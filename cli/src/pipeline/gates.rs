@@ -264,6 +264,18 @@ pub fn confirm(printer: &Printer, p: &RestorePlan, yes: bool) -> CliResult<()> {
         }
         Destination::Directory { .. } => return Ok(()),
     };
+    let question = match &p.estimate {
+        Some(e) => {
+            format!(
+                "{} (about {} requests, ${:.2}, {})",
+                question.trim_end_matches(" Proceed?"),
+                e.requests.total(),
+                e.cost_usd,
+                crate::output::human_secs(e.seconds.ceil() as u64)
+            ) + " Proceed?"
+        }
+        None => question,
+    };
     match printer.confirm(&question) {
         Some(true) => Ok(()),
         Some(false) => Err(CliError::refused("not confirmed; nothing was written")),

@@ -142,6 +142,9 @@ pub struct Prepared {
     /// The plan, before [`finish_plan`] adds the gates' warnings and its creation time
     /// (it names the inventory report the history came from, with `--inventory`).
     pub plan: RestorePlan,
+    /// The source range as read: versions and delete markers, current keys (what the
+    /// estimate counts listing requests from).
+    pub listed: (u64, u64),
 }
 
 /// The copies earlier runs of a restore to T made (from its journal), for the planner.
@@ -256,11 +259,20 @@ pub async fn prepare(
     let mut plan = plan(&current, &target, &options);
     plan.inventory = inventory;
     plan.stats.versions_now = versions_now;
+    let listed = (
+        timeline.len() as u64,
+        timeline
+            .keys()
+            .iter()
+            .filter(|h| h.head().is_some_and(|v| !v.delete_marker))
+            .count() as u64,
+    );
     Ok(Prepared {
         at,
         earliest,
         target,
         plan,
+        listed,
     })
 }
 
@@ -425,6 +437,7 @@ pub async fn prepare_streamed(
         earliest,
         target,
         plan,
+        listed: (seen.versions, seen.keys),
     })
 }
 
@@ -566,4 +579,36 @@ pub fn plan_digest(p: &RestorePlan) -> String {
     let hash = sha2::Sha256::digest(json.as_bytes());
     let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
+}
+
+/// What executing `p` will send, cost and take ([`s3rewind_engine::estimate`]): listing
+/// requests counted from the source range as read (`listed`), the rest from the plan,
+/// priced at `region`'s S3 Standard request prices, timed at `exec`'s concurrency (the
+/// defaults for `plan`, which has none).
+pub fn estimate_of(
+    region: Option<&str>,
+    p: &RestorePlan,
+    listed: (u64, u64),
+    exec: Option<&crate::args::ExecArgs>,
+) -> s3rewind_engine::estimate::Estimate {
+    use s3rewind_engine::estimate::{EstimateInput, PriceTable, Rates, estimate};
+    let defaults = crate::execute::ExecConfig::default();
+    let input = EstimateInput {
+        stats: p.stats.clone(),
+        source_entries: listed.0,
+        source_keys: listed.1,
+        dest_entries: matches!(p.destination, Destination::Bucket { .. })
+            .then(|| p.stats.entries_now()),
+        multipart_threshold: exec.map_or(defaults.multipart_threshold, |e| e.multipart_threshold),
+        part_size: exec.map_or(defaults.part_size, |e| e.part_size),
+        verify: exec.is_none_or(|e| !e.no_verify),
+        deep: exec.is_some_and(|e| e.deep_verify),
+    };
+    let concurrency = exec.map_or(defaults.concurrency as u32, |e| e.concurrency);
+    estimate(
+        &input,
+        PriceTable::for_region(region.unwrap_or("us-east-1")),
+        &Rates::default(),
+        concurrency,
+    )
 }

@@ -63,6 +63,22 @@ pub fn print_plan(printer: &Printer, p: &RestorePlan, verbose: bool, list_action
         human_bytes(s.bytes_to_copy)
     ));
     printer.line(format!("  delete markers:    {:>10}", s.delete_markers));
+    if let Some(e) = &p.estimate {
+        let r = &e.requests;
+        printer.line(format!(
+            "  estimate:          {:>10} requests ({} copy, {} delete, {} listing, {} HEAD, {} GET), ${:.2} at {} prices, about {} at concurrency {}",
+            r.total(),
+            r.copy,
+            r.delete,
+            r.list_versions + r.list_objects,
+            r.head,
+            r.get,
+            e.cost_usd,
+            e.region,
+            crate::output::human_secs(e.seconds.ceil() as u64),
+            e.concurrency
+        ));
+    }
     if s.left_alone > 0 {
         printer.line(format!("  left alone:        {:>10}", s.left_alone));
     }

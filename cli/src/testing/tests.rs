@@ -879,3 +879,44 @@ async fn a_cost_cap_stops_before_the_request_that_would_pass_it() {
     ok(&run_cmd(&base, store.endpoint(), None).await);
     assert_eq!(contents(&store, "src"), expected);
 }
+
+/// `plan` says what executing it will send, cost and take, in its text and its JSON
+/// (the plan file too), priced at the region given; the copies and delete markers it
+/// counts are the plan's own.
+#[tokio::test]
+async fn a_plan_estimates_its_requests_cost_and_time() {
+    let store = source(3);
+    let when = rfc3339(at());
+    let out = run_cmd(
+        &[
+            "--region",
+            "eu-central-1",
+            "--output",
+            "json",
+            "plan",
+            "s3://src",
+            "--at",
+            &when,
+        ],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    ok(&out);
+    let plan = out.json();
+    let e = &plan["estimate"];
+    assert_eq!(e["requests"]["copy"], plan["stats"]["copies"], "{plan:#}");
+    assert_eq!(e["requests"]["copy"], 7, "{plan:#}");
+    assert_eq!(e["requests"]["delete"], 1, "{plan:#}");
+    assert!(e["requests"]["list_versions"].as_u64().unwrap() >= 1, "{e}");
+    assert_eq!(e["region"], "eu-central-1");
+    assert!(e["cost_usd"].as_f64().unwrap() > 0.0, "{e}");
+    assert!(e["seconds"].as_f64().unwrap() > 0.0, "{e}");
+    let text = run_cmd(&["plan", "s3://src", "--at", &when], store.endpoint(), None).await;
+    ok(&text);
+    assert!(
+        text.stdout.contains("estimate:") && text.stdout.contains("at us-east-1 prices"),
+        "{}",
+        text.stdout
+    );
+}

@@ -509,6 +509,7 @@ mod tests {
             keys: None,
             inventory: None,
             stats: PlanStats::default(),
+            estimate: None,
             warnings: Vec::new(),
             actions: ["p/../escape", "p//b", "p/a", "p/a/b", "p/dir/", "p/ok.txt"]
                 .into_iter()
