@@ -456,8 +456,19 @@ pub struct DrillArgs {
     /// Afterwards, remove exactly the versions the drill wrote (from its journal).
     #[arg(long)]
     pub cleanup: bool,
+    /// The recovery time objective: a drill whose recovery (listing, planning, copying,
+    /// verifying) takes longer FAILS, and says by how much.
+    #[arg(long, value_name = "DURATION", value_parser = duration_secs)]
+    pub max_rto: Option<i64>,
+    /// Also write the drill's figures as a Prometheus textfile (s3rewind_drill_ok,
+    /// _rto_seconds, _objects, _bytes, _timestamp_seconds) for the node exporter's
+    /// textfile collector.
+    #[arg(long, value_name = "FILE", value_parser = local_path)]
+    pub metrics: Option<PathBuf>,
     /// Execution options (the drill always verifies by content; --report FILE keeps the
-    /// drill's JSON report).
+    /// drill's JSON report, or with a name ending in .html the page a reviewer opens:
+    /// verdict, RTO and RPO against their targets, the source's activity around TIME,
+    /// failures by cause).
     #[command(flatten)]
     pub exec: ExecArgs,
     /// Listing options.

@@ -194,6 +194,13 @@ table{{border-collapse:collapse;margin:1em 0}} td,th{{border:1px solid #ccc;padd
         );
     }
     page.push_str("</table>");
+    if let Some(why) = f["rto"].as_str() {
+        let _ = write!(
+            page,
+            r#"<p id="rto-missed" class="failed">Recovery time objective missed: {}</p>"#,
+            esc(why)
+        );
+    }
     let _ = write!(
         page,
         r#"<p class="note">Reach back: <span id="reach-back">{}</span> — {}. Journal: <code>{}</code>.</p></body></html>"#,

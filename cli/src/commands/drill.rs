@@ -46,6 +46,9 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
     };
     // The report and the journal are written at the end: refused now if they cannot be.
     crate::outputs::of_exec(&args.exec, &journal::default_dir())?;
+    if let Some(path) = &args.metrics {
+        crate::outputs::file("--metrics", path, crate::outputs::Parent::MustExist)?;
+    }
     let clients = Clients::new(app, &source, &req.destination, None).await;
     let mut warnings = check_buckets(&clients, printer, &source, &req.destination, true).await?;
     require_empty(&clients, printer, &req, &scratch).await?;
@@ -77,8 +80,17 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
     } else {
         None
     };
+    let over_rto = args
+        .max_rto
+        .filter(|&max| recovery_seconds > max as f64)
+        .map(|max| {
+            format!(
+                "recovery took {recovery_seconds:.1} s, over --max-rto {max} s by {:.1} s",
+                recovery_seconds - max as f64
+            )
+        });
     let drilled = Drilled {
-        ok: exit == Exit::Ok && report.ok,
+        ok: exit == Exit::Ok && report.ok && over_rto.is_none(),
         restored: doc["report"]["copied"].as_u64().unwrap_or(0),
         bytes: doc["report"]["bytes_copied"].as_u64().unwrap_or(0),
         recovery_seconds,
@@ -87,6 +99,10 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
         cleanup,
     };
     let ok = drilled.ok;
+    let mut failures = failures(&doc["report"], &report);
+    if let Some(why) = &over_rto {
+        failures["rto"] = json!(why);
+    }
     let out = json!({
         "schema": DRILL_SCHEMA,
         "source": source,
@@ -99,17 +115,41 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
         "recovery_seconds": drilled.recovery_seconds,
         "reach_back": { "oldest_restorable": drilled.oldest, "why": drilled.why },
         "verification": report,
-        "failures": failures(&doc["report"], &report),
+        "targets": { "max_rto_seconds": args.max_rto },
+        "rpo": rpo(at),
+        "failures": failures,
         "journal": journal_path,
         "cleanup": drilled.cleanup.as_ref().map_or(Value::Null, |(removed, left)| json!({ "removed": removed, "left": left })),
     });
     // Checked before the drill began; should it fail now all the same, the result is
     // printed first and the error says what is missing.
-    let report_error = args.exec.report.as_ref().and_then(|path| {
-        let text = serde_json::to_string_pretty(&out).expect("serialisable") + "\n";
-        std::fs::write(path, text).err().map(|e| {
+    let html = args.exec.report.as_ref().is_some_and(|p| {
+        p.extension()
+            .is_some_and(|x| x.eq_ignore_ascii_case("html"))
+    });
+    let bins = if html {
+        activity_bins(&clients, printer, &req, at).await?
+    } else {
+        Vec::new()
+    };
+    let mut written = args.exec.report.as_ref().map(|path| {
+        let text = if html {
+            crate::drill_html::render(&out, &bins, at.timestamp())
+        } else {
+            serde_json::to_string_pretty(&out).expect("serialisable") + "\n"
+        };
+        (path, std::fs::write(path, text))
+    });
+    if let Some(path) = &args.metrics {
+        let text = crate::drill_html::metrics(&out, Utc::now().timestamp());
+        if written.as_ref().is_none_or(|(_, r)| r.is_ok()) {
+            written = Some((path, std::fs::write(path, text)));
+        }
+    }
+    let report_error = written.and_then(|(path, result)| {
+        result.err().map(|e| {
             CliError::failure(format!(
-                "cannot write report {}: {e}; the drill {} as printed above (journal {}): only its report is missing",
+                "cannot write {}: {e}; the drill {} as printed above (journal {}): only this file is missing",
                 path.display(),
                 if ok { "PASSED" } else { "FAILED" },
                 journal_path.display()
@@ -346,6 +386,54 @@ fn failures(exec_report: &Value, report: &VerifyReport) -> Value {
     })
 }
 
+/// The recovery point a versioned source gives: every write is kept, so any instant up
+/// to the newest write can be restored; the point this drill restored is TIME.
+fn rpo(at: chrono::DateTime<Utc>) -> Value {
+    let age = (Utc::now() - at).num_seconds().max(0);
+    json!({
+        "seconds": 0,
+        "restored_point_age_seconds": age,
+        "statement": format!(
+            "versioning keeps every write: any instant up to the newest write can be restored (RPO 0 for what reached the bucket); this drill restored {}, {} ago",
+            rfc3339(at),
+            crate::output::human_secs(age as u64)
+        ),
+    })
+}
+
+/// The source's activity around TIME for the HTML report's chart: the source range read
+/// once more, after the recovery time was taken (at most one listing call per 1,000
+/// versions), in at most a few dozen bins.
+async fn activity_bins(
+    clients: &Clients,
+    printer: &Printer,
+    req: &Request,
+    at: chrono::DateTime<Utc>,
+) -> CliResult<Vec<crate::drill_html::Bin>> {
+    use s3rewind_engine::explore::chart::{activity, auto_width, bucketize};
+    let timeline = list_bucket(
+        &clients.source,
+        printer,
+        &req.source.prefix,
+        req.page_size,
+        req.list_streams,
+    )
+    .await?;
+    let changes = activity(&timeline);
+    let (Some(first), Some(last)) = (changes.first(), changes.last()) else {
+        return Ok(Vec::new());
+    };
+    let (lo, hi) = (first.0.min(at.timestamp()), last.0.max(at.timestamp()));
+    Ok(bucketize(&changes, lo, hi, auto_width(lo, hi))
+        .into_iter()
+        .map(|b| crate::drill_html::Bin {
+            start: b.start.timestamp(),
+            versions: (b.puts + b.overwrites) as u64,
+            markers: b.deletes as u64,
+        })
+        .collect())
+}
+
 /// The drill's summary for people.
 fn print_drill(
     printer: &Printer,
@@ -369,10 +457,17 @@ fn print_drill(
         human_bytes(d.bytes),
         report.keys_at_target
     ));
-    printer.line(format!(
-        "  recovery time achieved: {:.1} s (listing, planning, copying and verifying)",
-        d.recovery_seconds
-    ));
+    if d.ok {
+        printer.line(format!(
+            "  recovery time achieved: {:.1} s (listing, planning, copying and verifying)",
+            d.recovery_seconds
+        ));
+    } else {
+        printer.line(format!(
+            "  no recovery time achieved: the drill failed after {:.1} s (see below)",
+            d.recovery_seconds
+        ));
+    }
     printer.line(format!(
         "  verified by content: {} of {} keys match their source version ({} objects read, {})",
         report.matched.same_content + report.matched.same_size_and_etag + report.matched.known_copy,
@@ -400,6 +495,9 @@ fn print_drill(
                 ));
             }
         }
+    }
+    if let Some(why) = failures["rto"].as_str() {
+        printer.line(format!("  recovery time objective missed: {why}"));
     }
     for (kind, keys) in failures["verification"]
         .as_object()

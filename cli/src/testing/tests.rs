@@ -920,3 +920,87 @@ async fn a_plan_estimates_its_requests_cost_and_time() {
         text.stdout
     );
 }
+
+/// A drill held to a recovery time objective it cannot meet FAILS (exit 1) and prints no
+/// "recovery time achieved"; its HTML report and its Prometheus textfile say the same as
+/// its JSON: the verdict, the target, the cause, the chart of the source's activity.
+#[tokio::test]
+async fn a_drill_over_its_rto_fails_and_its_html_and_metrics_say_so() {
+    let store = source(2);
+    store.create("scratch", Versioning::Enabled);
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("drill.html");
+    let prom = dir.path().join("drill.prom");
+    let when = rfc3339(at());
+    let j = journal(dir.path(), "j.jsonl");
+    let args = |max_rto: &'static str| {
+        vec![
+            "drill".to_owned(),
+            "s3://src".into(),
+            "--at".into(),
+            when.clone(),
+            "--scratch".into(),
+            format!("s3://scratch/{max_rto}/"),
+            "--max-rto".into(),
+            max_rto.into(),
+            "--report".into(),
+            html.to_string_lossy().into_owned(),
+            "--metrics".into(),
+            prom.to_string_lossy().into_owned(),
+            "--journal".into(),
+            format!("{j}.{max_rto}"),
+        ]
+    };
+    // No recovery takes no time at all: a zero objective is always missed.
+    let failed = args("0s");
+    let failed: Vec<&str> = failed.iter().map(String::as_str).collect();
+    let out = run_cmd(&failed, store.endpoint(), None).await;
+    assert_eq!(out.exit, 1, "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("Drill FAILED"), "{}", out.stdout);
+    assert!(
+        !out.stdout.contains("  recovery time achieved:"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout
+            .contains("recovery time objective missed: recovery took"),
+        "{}",
+        out.stdout
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.starts_with("<!DOCTYPE html>"), "{page}");
+    assert!(
+        page.contains(r#"id="verdict" class="failed">FAILED"#),
+        "{page}"
+    );
+    assert!(page.contains(r#"id="rto-missed""#), "{page}");
+    assert!(page.contains("<rect"), "the chart has bars: {page}");
+    let metrics = std::fs::read_to_string(&prom).unwrap();
+    assert!(
+        metrics.contains("s3rewind_drill_ok{bucket=\"src\",prefix=\"\"} 0"),
+        "{metrics}"
+    );
+
+    // An objective of an hour is met: PASSED, the time achieved printed, ok 1.
+    let passed = args("1h");
+    let passed: Vec<&str> = passed.iter().map(String::as_str).collect();
+    let out = run_cmd(&passed, store.endpoint(), None).await;
+    ok(&out);
+    assert!(
+        out.stdout.contains("recovery time achieved:"),
+        "{}",
+        out.stdout
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(
+        page.contains(r#"id="verdict" class="passed">PASSED"#),
+        "{page}"
+    );
+    assert!(!page.contains(r#"id="rto-missed""#), "{page}");
+    let metrics = std::fs::read_to_string(&prom).unwrap();
+    assert!(
+        metrics.contains("s3rewind_drill_ok{bucket=\"src\",prefix=\"\"} 1"),
+        "{metrics}"
+    );
+}
