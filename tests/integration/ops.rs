@@ -644,3 +644,36 @@ fn documented_policies_are_the_commands_output() {
     }
 }
 
+/// `--version` names the crate version and the commit the binary was built from (or
+/// `unknown` outside a repository), and `man --dir` writes a page per command.
+#[test]
+fn version_names_the_commit_and_man_writes_every_page() {
+    let out = std::process::Command::new(crate::support::binary())
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(&format!("s3rewind {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(crate::support::binary())
+        .args(["man", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for page in [
+        "s3rewind.1",
+        "s3rewind-restore.1",
+        "s3rewind-batch-reconcile.1",
+    ] {
+        assert!(dir.path().join(page).exists(), "no {page}");
+    }
+}
