@@ -316,7 +316,7 @@ async fn replicated_audit_target(m: &Moto) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 // Longer than 120 lines on purpose: one run produces every documented document in sequence (each step needs the previous one's buckets and files), then checks them all.
-async fn every_json_document_matches_its_readme_schema() {
+async fn every_json_document_matches_its_documented_schema() {
     let schemas = documented_schemas();
     let m = Moto::start().await;
     for b in ["src", "dst", "scratch"] {
