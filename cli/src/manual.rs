@@ -533,6 +533,40 @@ mod tests {
         assert_eq!(documented, code, "the table of docs/src/exit-codes.md");
     }
 
+    /// The command tables of the book (reference/commands.md) and of README.md name every
+    /// command, each with its reference page, and no command that does not exist.
+    #[test]
+    fn the_command_tables_name_every_command() {
+        let mut cmd = crate::args::Cli::command().disable_help_subcommand(true);
+        cmd.build();
+        let commands: std::collections::BTreeSet<String> = cmd
+            .get_subcommands()
+            .map(|s| s.get_name().to_owned())
+            .collect();
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+        for (file, base) in [
+            ("docs/src/reference/commands.md", "docs/src/reference/"),
+            ("README.md", ""),
+        ] {
+            let text = std::fs::read_to_string(format!("{root}/{file}")).unwrap();
+            let mut listed = std::collections::BTreeSet::new();
+            for line in text.lines().filter(|l| l.starts_with("| [`")) {
+                let first = line.split(" | ").next().unwrap();
+                for link in first.split("[`").skip(1) {
+                    let (name, rest) = link.split_once("`](").unwrap();
+                    let page = rest.split(')').next().unwrap();
+                    let path = format!("{root}/{base}{page}");
+                    assert!(
+                        std::path::Path::new(&path).exists(),
+                        "{file}: `{name}` links to {page}, which does not exist"
+                    );
+                    listed.insert(name.to_owned());
+                }
+            }
+            assert_eq!(listed, commands, "the command table of {file}");
+        }
+    }
+
     #[test]
     fn the_main_page_lists_the_commands() {
         let text = String::from_utf8(main_page(crate::args::Cli::command()).unwrap()).unwrap();
