@@ -13,7 +13,8 @@
 3. Every `<!-- help: CMD -->` block holds exactly what `s3rewind CMD -h` prints.
 4. (--html DIR, after mdbook build) every link and image in the built pages resolves: what
    mdBook renamed (a README.md becomes index.html) and anchors as mdBook wrote them.
-5. Every command line in a code block (a line starting `s3rewind ` or `$ s3rewind `) names a
+5. docs/src/timeline-example.svg (the book's copy) equals docs/timeline-example.svg (README's).
+6. Every command line in a code block (a line starting `s3rewind ` or `$ s3rewind `) names a
    real command, and every `--option` in it is one that command's -h lists.
 """
 
@@ -344,6 +345,9 @@ def main():
     binary, update = sys.argv[1], "--update" in sys.argv[2:]
     help_blocks(binary, update)
     check_summary()
+    book_svg, readme_svg = SRC / "timeline-example.svg", DOCS / "timeline-example.svg"
+    if book_svg.read_bytes() != readme_svg.read_bytes():
+        problem(rel(book_svg), f"differs from {rel(readme_svg)}: copy one over the other")
     pages = sorted(SRC.rglob("*.md")) + [ROOT / "README.md"]
     for page in pages:
         check_links(page)
