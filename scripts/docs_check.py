@@ -157,20 +157,40 @@ HELP_BLOCK = re.compile(r"<!-- help: ([a-z -]+?) -->\n(.*?)<!-- /help -->\n", re
 
 
 def run_help(binary, words, cache={}):
+    """`s3rewind WORDS -h`, as an 80-column terminal shows it (the book's column width:
+    clap wraps help to the terminal's width and ignores COLUMNS, so it gets a pty)."""
     key = tuple(words)
     if key not in cache:
-        out = subprocess.run(
+        import fcntl
+        import pty
+        import struct
+        import termios
+
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 80, 0, 0))
+        # --help shows an S3REWIND_* variable's value when it is set: leave them out.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("S3REWIND_")}
+        env.update({"NO_COLOR": "1", "TERM": "dumb"})
+        proc = subprocess.Popen(
             [binary, *words, "-h"],
-            capture_output=True,
-            text=True,
-            # --help shows an S3REWIND_* variable's value when it is set: leave them out.
-            env={
-                **{k: v for k, v in os.environ.items() if not k.startswith("S3REWIND_")},
-                "COLUMNS": "100",
-                "NO_COLOR": "1",
-            },
+            stdin=subprocess.DEVNULL,
+            stdout=slave,
+            stderr=subprocess.DEVNULL,
+            env=env,
         )
-        cache[key] = out.stdout if out.returncode == 0 else None
+        os.close(slave)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.close(master)
+        text = out.decode("utf-8").replace("\r\n", "\n")
+        cache[key] = text if proc.wait() == 0 else None
     return cache[key]
 
 
