@@ -318,8 +318,8 @@ fn ours(cmd: &clap::Command, name: &str) -> Roff {
         "the journals of restores, undos, undeletes, drills and reconciled batch jobs \
          (without XDG_STATE_HOME: ~/.local/state/s3rewind/journals/; without HOME: the \
          temporary directory). One JSON Lines file per run, \
-         <bucket>-<TIME>-<hash>.jsonl; an undo writes <journal>.undo.jsonl. Running the same \
-         command again resumes from it; s3rewind undo JOURNAL takes a run back.",
+         <bucket>-<TIME>-<hash>.jsonl; an undo of NAME.jsonl writes NAME.undo.jsonl beside it. \
+         Running the same command again resumes from it; s3rewind undo JOURNAL takes a run back.",
     );
     item(
         &mut roff,
