@@ -12,7 +12,7 @@ use std::path::PathBuf;
 /// (2026-11-21 09:41:00), @UNIX_SECONDS, or a duration ago (90m, 2h, 3d). The state at
 /// TIME includes everything written at or before TIME.
 #[derive(Debug, Parser)]
-#[command(name = "s3rewind", version, about, long_about = None, after_help = EXIT_CODES)]
+#[command(name = "s3rewind", version = VERSION, about, long_about = None, after_help = EXIT_CODES)]
 pub struct Cli {
     /// Global options.
     #[command(flatten)]
@@ -21,6 +21,16 @@ pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
+
+/// `--version`: the crate version and the commit it was built from (`cli/build.rs`:
+/// the short hash, `-dirty` when tracked files differed from it, or `unknown` when built
+/// outside a repository).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("S3REWIND_COMMIT"),
+    ")"
+);
 
 /// The TIME forms, shown under every command that takes a TIME.
 pub const TIME_HELP: &str = "TIME: RFC 3339 (2026-11-21T09:41:00Z, or with an offset +02:00), a UTC date-time \
@@ -192,8 +202,18 @@ pub enum Command {
     Watch(WatchArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(CompletionsArgs),
-    /// Print the manual page (roff; `s3rewind man | man -l -`).
-    Man,
+    /// Print the manual page (roff; `s3rewind man | man -l -`), or with --dir write one page
+    /// per command (s3rewind.1, s3rewind-plan.1, …).
+    Man(ManArgs),
+}
+
+/// `man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write every page (s3rewind.1 and s3rewind-COMMAND.1 for each command) into DIR
+    /// (created if missing) instead of printing the main page.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// `index`.
@@ -1389,6 +1409,21 @@ pub struct PolicyWatchArgs {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_version_names_the_crate_version_and_a_commit() {
+        use clap::CommandFactory;
+        let version = super::Cli::command().render_version();
+        let rest = version
+            .strip_prefix(&format!("s3rewind {} (commit ", env!("CARGO_PKG_VERSION")))
+            .unwrap_or_else(|| panic!("{version:?}"));
+        let commit = rest.trim_end().strip_suffix(')').unwrap();
+        let hash = commit.strip_suffix("-dirty").unwrap_or(commit);
+        assert!(
+            hash == "unknown" || (hash.len() >= 7 && hash.chars().all(|c| c.is_ascii_hexdigit())),
+            "{version:?}"
+        );
+    }
+
     #[test]
     fn endpoint_urls_are_checked_when_parsed() {
         for good in [

@@ -122,7 +122,7 @@ pub fn from_s3(e: S3Error, bucket: &str) -> CliError {
         ErrorKind::AccessDenied => CliError::new(
             Exit::Access,
             format!(
-                "access denied to bucket {bucket:?} ({}); check the credentials and the IAM policy (README: minimal IAM policy)",
+                "access denied to bucket {bucket:?} ({}); check the credentials and the IAM policy (`s3rewind policy COMMAND s3://BUCKET` prints the one it needs)",
                 e
             ),
         ),

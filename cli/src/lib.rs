@@ -9,6 +9,7 @@ library.
 # Layout
 
 - [`args`]: clap definitions.
+- [`manual`]: `s3rewind man`: a manual page per command, from the clap definitions.
 - [`commands`]: one function per command.
 - [`pipeline`]: the [`App`] every command gets (an [`bucket::Endpoint`], S3's or one in
   memory) and the stages commands share.
@@ -44,6 +45,7 @@ pub mod error;
 pub mod execute;
 pub mod journal;
 pub mod listing;
+pub mod manual;
 pub mod output;
 pub mod outputs;
 pub mod pager;
@@ -144,14 +146,35 @@ pub fn main() -> ExitCode {
                 }
             };
         }
-        Command::Man => {
+        Command::Man(a) => {
             let cmd = <Cli as clap::CommandFactory>::command();
-            let mut out = Vec::new();
-            if let Err(e) = clap_mangen::Man::new(cmd).render(&mut out) {
-                Printer::new(cli.global.output, false, true)
-                    .error(format!("cannot render the manual page: {e}"));
-                return ExitCode::from(Exit::Failure.code());
+            let printer = Printer::new(cli.global.output, false, true);
+            if let Some(dir) = &a.dir {
+                return match manual::write_all(cmd, dir) {
+                    Ok(written) => {
+                        printer.info(format!(
+                            "wrote {} manual pages into {}",
+                            written.len(),
+                            dir.display()
+                        ));
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        printer.error(format!(
+                            "cannot write the manual pages into {}: {e}",
+                            dir.display()
+                        ));
+                        ExitCode::from(Exit::Usage.code())
+                    }
+                };
             }
+            let out = match manual::main_page(cmd) {
+                Ok(out) => out,
+                Err(e) => {
+                    printer.error(format!("cannot render the manual page: {e}"));
+                    return ExitCode::from(Exit::Failure.code());
+                }
+            };
             use std::io::Write;
             let _ = std::io::stdout().write_all(&out);
             return ExitCode::SUCCESS;
@@ -237,6 +260,6 @@ pub async fn run(cli: &Cli, app: &App) -> Result<Exit, CliError> {
         Command::Watch(a) => crate::commands::watch::watch_cmd(app, a).await,
         Command::Policy(a) => policy::policy_cmd(&app.printer, a),
         // Written by `main` before any client exists.
-        Command::Completions(_) | Command::Man => Ok(Exit::Ok),
+        Command::Completions(_) | Command::Man(_) => Ok(Exit::Ok),
     }
 }

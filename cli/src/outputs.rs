@@ -1,5 +1,5 @@
 //! Every local path a command will write, checked before it starts: a refusal comes
-//! before the first request that writes (README: exit codes 2–6 are "before any write"),
+//! before the first request that writes (docs/src/exit-codes.md: exit codes 2–6 are "before any write"),
 //! and a long listing is not spent on a run that could not keep its report at the end.
 //!
 //! A path is checked by what it takes to write it: its directory exists (or, for a

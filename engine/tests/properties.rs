@@ -1470,7 +1470,7 @@ proptest! {
     /// and its state at T equals the list-order truth (with the server's stamps) for every
     /// key it does not flag as ambiguous. Interleaved pages give the exact list order. On a
     /// split layout a non-current entry whose stamp disagrees with its list position
-    /// cannot be seen (README says so): such keys are left out of the comparison there.
+    /// cannot be seen (docs/src/state-at-t.md says so): such keys are left out of the comparison there.
     #[test]
     fn every_layout_is_read_exactly_or_flagged(
         case in prop_oneof![case(), late_case()],

@@ -88,7 +88,7 @@ async fn the_bucket_trait_conforms(s: &Server) {
     }
     let pre = s3rewind::bucket::conformance::source_precondition_is_honoured(&*bucket, "c/").await;
     // Neither moto nor radosgw honours x-amz-copy-source-if-match on CopyObject
-    // (README, "Servers tested"): if that changes, this says so and the quirk can go.
+    // (docs/src/servers.md): if that changes, this says so and the quirk can go.
     assert!(
         pre.is_err(),
         "{:?} now honours x-amz-copy-source-if-match",

@@ -26,7 +26,7 @@ mod explore;
 mod conformance;
 // Operations: audit (recovery readiness of a bucket's configuration) and policy.
 mod ops;
-// Every command's --output json against the schemas README documents.
+// Every command's --output json against the schemas the book documents (docs/src/json-output.md).
 mod schemas;
 // Faults on the wire: a restore through a fault-injecting proxy (scripts/s3proxy.py).
 mod faults;

@@ -1,5 +1,5 @@
 //! Operations: `audit` against moto buckets configured each way (its JSON parsed), and
-//! `policy` output (valid, scoped, and the same as README's copy).
+//! `policy` output (valid, scoped, and the same as the book's copy in docs/src/iam.md).
 
 use crate::support::Moto;
 use aws_sdk_s3::types::{
@@ -597,11 +597,13 @@ fn policy_prints_valid_scoped_documents() {
     assert!(audit.contains("\"ReplicaBucket\""), "{audit}");
 }
 
-/// README's policies are pasted from `s3rewind policy …`: they must stay equal to it.
+/// The book's policies (docs/src/iam.md) are pasted from `s3rewind policy …`: they must
+/// stay equal to it.
 #[test]
-fn readme_policies_are_the_commands_output() {
+fn documented_policies_are_the_commands_output() {
     let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/src/iam.md"))
+            .unwrap();
     // Commands are quoted in prose, where lines wrap.
     let flat = readme.split_whitespace().collect::<Vec<_>>().join(" ");
     for args in [
@@ -631,13 +633,47 @@ fn readme_policies_are_the_commands_output() {
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(
             readme.contains(text.trim_end()),
-            "README does not contain the output of `s3rewind {}`:\n{text}",
+            "docs/src/iam.md does not contain the output of `s3rewind {}`:\n{text}",
             args.join(" ")
         );
         assert!(
             flat.contains(&format!("s3rewind {}", args.join(" "))),
-            "README does not say which command printed it: s3rewind {}",
+            "docs/src/iam.md does not say which command printed it: s3rewind {}",
             args.join(" ")
         );
+    }
+}
+
+/// `--version` names the crate version and the commit the binary was built from (or
+/// `unknown` outside a repository), and `man --dir` writes a page per command.
+#[test]
+fn version_names_the_commit_and_man_writes_every_page() {
+    let out = std::process::Command::new(crate::support::binary())
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with(&format!("s3rewind {} (commit ", env!("CARGO_PKG_VERSION"))),
+        "{text}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(crate::support::binary())
+        .args(["man", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for page in [
+        "s3rewind.1",
+        "s3rewind-restore.1",
+        "s3rewind-batch-reconcile.1",
+    ] {
+        assert!(dir.path().join(page).exists(), "no {page}");
     }
 }

@@ -1,6 +1,6 @@
-//! Every command's `--output json` against the schemas README documents.
+//! Every command's `--output json` against the schemas the book documents.
 //!
-//! The field tables are read from README's "## JSON output" section, so README and code
+//! The field tables are read from the book (docs/src/json-output.md), so the docs and code
 //! cannot drift apart silently: each command runs against moto, and its document must
 //! carry the `schema` of its section, every documented field (unless `optional`) with a
 //! documented JSON type, and no field that is not documented, at the top level or in an
@@ -60,10 +60,16 @@ const CHECKED_ELSEWHERE: &[(&str, &str)] = &[
     ("s3rewind.watch-alert/v1", "watch.rs, against moto"),
 ];
 
-/// Check one document against its README schema, for tests elsewhere: the batch
+/// Check one document against its documented schema, for tests elsewhere: the batch
 /// commands (which need S3 Control) and documents this file's history does not produce.
 pub(crate) fn check_document(schema: &str, doc: &Value) {
-    check(&readme_schemas(), schema, doc, &mut BTreeSet::new(), schema);
+    check(
+        &documented_schemas(),
+        schema,
+        doc,
+        &mut BTreeSet::new(),
+        schema,
+    );
 }
 
 /// One documented field.
@@ -77,27 +83,30 @@ struct Row {
     optional: bool,
 }
 
-/// The schemas of README's "## JSON output" section, by name.
-fn readme_schemas() -> BTreeMap<String, Vec<Row>> {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    let start = readme
-        .find("\n## JSON output\n")
-        .expect("README has a \"## JSON output\" section");
-    let section = &readme[start + 1..];
-    let end = section[3..].find("\n## ").map_or(section.len(), |e| e + 3);
+/// The book's JSON output page: the schema tables tests read, so the docs stay tested.
+const JSON_PAGE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/src/json-output.md");
+
+/// The schemas of the book's "JSON output" page (docs/src/json-output.md), by name: one
+/// `## `s3rewind.NAME/vN`` section each.
+fn documented_schemas() -> BTreeMap<String, Vec<Row>> {
+    let page = std::fs::read_to_string(JSON_PAGE)
+        .unwrap_or_else(|e| panic!("the book's JSON output page {JSON_PAGE}: {e}"));
+    assert!(
+        page.starts_with("# JSON output\n"),
+        "docs/src/json-output.md does not start with its \"# JSON output\" title"
+    );
     let mut out: BTreeMap<String, Vec<Row>> = BTreeMap::new();
     let mut current: Option<String> = None;
-    for line in section[..end].lines() {
-        if let Some(h) = line.strip_prefix("### ") {
+    for line in page.lines() {
+        if let Some(h) = line.strip_prefix("## ") {
             let name = h.trim().trim_matches('`').to_owned();
             assert!(
                 name.starts_with("s3rewind.") && name.contains("/v"),
-                "README: a JSON output heading that is not a schema name: {h}"
+                "docs/src/json-output.md: a section heading that is not a schema name: {h}"
             );
             assert!(
                 out.insert(name.clone(), Vec::new()).is_none(),
-                "README documents {name} twice"
+                "docs/src/json-output.md documents {name} twice"
             );
             current = Some(name);
             continue;
@@ -122,7 +131,7 @@ fn readme_schemas() -> BTreeMap<String, Vec<Row>> {
                 ]
                 .contains(&t.as_str())
                     || t.starts_with("s3rewind."),
-                "README {name}: unknown type {t:?} of {path}"
+                "docs/src/json-output.md {name}: unknown type {t:?} of {path}"
             );
         }
         out.get_mut(name).unwrap().push(Row {
@@ -135,7 +144,7 @@ fn readme_schemas() -> BTreeMap<String, Vec<Row>> {
         let schema = rows.iter().find(|r| r.path == "schema");
         assert!(
             schema.is_some_and(|r| r.types == ["string"] && !r.optional),
-            "README {name}: no `schema` string row"
+            "docs/src/json-output.md {name}: no `schema` string row"
         );
     }
     out
@@ -192,7 +201,7 @@ fn check(
 ) {
     let rows = schemas
         .get(name)
-        .unwrap_or_else(|| panic!("{what}: README documents no schema {name}"));
+        .unwrap_or_else(|| panic!("{what}: docs/src/json-output.md documents no schema {name}"));
     assert_eq!(doc["schema"], name, "{what}: wrong schema\n{doc:#}");
     for row in rows {
         let (parent, field) = split(&row.path);
@@ -220,7 +229,7 @@ fn check(
             }
             assert!(
                 row.types.iter().any(|t| t == type_of(v)),
-                "{what}: {name} `{}` is {} ({v}), README says {}",
+                "{what}: {name} `{}` is {} ({v}), docs/src/json-output.md says {}",
                 row.path,
                 type_of(v),
                 row.types.join(" or ")
@@ -240,7 +249,7 @@ fn check(
                 };
                 assert!(
                     rows.iter().any(|r| r.path == path),
-                    "{what}: {name} has field `{path}`, which README does not document"
+                    "{what}: {name} has field `{path}`, which docs/src/json-output.md does not document"
                 );
             }
         }
@@ -307,8 +316,8 @@ async fn replicated_audit_target(m: &Moto) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 // Longer than 120 lines on purpose: one run produces every documented document in sequence (each step needs the previous one's buckets and files), then checks them all.
-async fn every_json_document_matches_its_readme_schema() {
-    let schemas = readme_schemas();
+async fn every_json_document_matches_its_documented_schema() {
+    let schemas = documented_schemas();
     let m = Moto::start().await;
     for b in ["src", "dst", "scratch"] {
         m.bucket(b, true).await;
@@ -628,12 +637,12 @@ async fn every_json_document_matches_its_readme_schema() {
     assert_eq!(docs["policy apply"]["destination"]["bucket"], "dst");
     assert_eq!(docs["policy apply"]["destination"]["prefix"], "p/");
 
-    // README documents exactly the schemas the commands print.
+    // The book documents exactly the schemas the commands print.
     produced.extend(CHECKED_ELSEWHERE.iter().map(|(s, _)| (*s).to_owned()));
     let documented: BTreeSet<String> = schemas.keys().cloned().collect();
     assert_eq!(
         documented, produced,
-        "README's schemas and the commands' differ"
+        "the schemas of docs/src/json-output.md and the commands' differ"
     );
     // Every documented row was checked against some document.
     let allowed: BTreeSet<(String, String)> = NOT_PRODUCED
@@ -656,7 +665,7 @@ async fn every_json_document_matches_its_readme_schema() {
 /// The section's parser and checker catch what they are for.
 #[test]
 fn the_checker_rejects_a_missing_field_a_wrong_type_and_an_undocumented_field() {
-    let schemas = readme_schemas();
+    let schemas = documented_schemas();
     let good = serde_json::json!({
         "schema": "s3rewind.policy/v1",
         "command": "plan",

@@ -317,7 +317,7 @@ async fn copy_makes_a_new_version_of_the_same_bytes(b: &dyn Bucket, p: &str) -> 
 /// A copy whose source precondition (`x-amz-copy-source-if-match`) does not hold fails
 /// and writes nothing. The executor sends one when copying a `null` version (replaced
 /// in place, so its id alone proves nothing). Not in [`run_all`]: moto and radosgw
-/// ignore the header (see README, "Servers tested").
+/// ignore the header (see docs/src/servers.md).
 pub async fn source_precondition_is_honoured(b: &dyn Bucket, p: &str) -> Check {
     let k = format!("{p}pre");
     let v1 = put(b, &k, b"old bytes").await?;

@@ -175,8 +175,9 @@ pub(crate) fn shown_truth(sim: &SimBucket, p: Personality) -> Timeline {
 }
 
 /// True when a split layout cannot show this key's order: an entry below the current one
-/// is stamped after the entry listed above it (radosgw's race in an older pair). README
-/// states the limit; such keys are left out where the layout is split.
+/// is stamped after the entry listed above it (radosgw's race in an older pair). The book
+/// states the limit (docs/src/state-at-t.md); such keys are left out where the layout is
+/// split.
 pub(crate) fn unseeable_when_split(truth: &Timeline, key: &str) -> bool {
     truth.get(key).is_some_and(|h| {
         h.entries

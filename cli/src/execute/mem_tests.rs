@@ -670,7 +670,7 @@ fn check_case(case: Case) -> Result<(), TestCaseError> {
         }
         // Where the destination honours conditional writes, a copy never lands on top of
         // what the other writer wrote during the run (If-Match / If-None-Match close the
-        // race between the check and the write); elsewhere it may (README says so).
+        // race between the check and the write); elsewhere it may (docs/src/reference/restore.md says so).
         if case.conditional {
             let listed = store.with(name, |sim| {
                 written

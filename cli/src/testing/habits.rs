@@ -6,7 +6,7 @@
 //! The promise checked: **exit 0 only with exactly the true state at T** (the list-order
 //! truth with the stamps the server shows; keys the run flags as ambiguous, `null` keys
 //! it reports as uncertain, and on a split layout keys whose older entries are stamped
-//! out of list order — README states these limits — are left out), otherwise a non-zero
+//! out of list order — docs/src/state-at-t.md states these limits — are left out), otherwise a non-zero
 //! exit with nothing written.
 
 use super::{Outcome, run_cmd};
@@ -523,7 +523,7 @@ async fn case(
             excused.extend(world.flagged_by_plan(&args).await);
             if matches!(cmd, Cmd::FromInventory) {
                 // An inventory keeps no list order: it reads like split lists, where an
-                // older entry stamped out of list order cannot be seen (README).
+                // older entry stamped out of list order cannot be seen (docs/src/state-at-t.md).
                 for k in truth.keys() {
                     if histories::unseeable_when_split(&truth, &k.key) {
                         excused.insert(k.key.clone());

@@ -36,7 +36,7 @@ use serde::{Deserialize, Serialize};
 /// damaged objects within one window is missed with probability at most
 /// `exp(−d · KL((m−1)/d ‖ rate))` (Chernoff's bound, which holds for draws without
 /// replacement within strata); `min_damaged` is the smallest `d` at which that is at most
-/// `1 − confidence` (README, "How sampling is planned, and what a scan rules out").
+/// `1 − confidence` (docs/src/reference/scan.md, "How sampling is planned, and what a scan rules out").
 ///
 /// [`Sampler`]: super::Sampler
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
