@@ -51,6 +51,9 @@ async fn wait_for(path: &Path, child: &mut std::process::Child) {
     }
 }
 
+/// Longer than 120 lines on purpose: one scenario on a real server (topic, notification,
+/// watcher, a busy history with same-second races, the comparison with a listing) read
+/// top to bottom; its steps share the server, the watcher process and the deadline.
 #[tokio::test]
 async fn watch_radosgw_index_equals_a_listing_after_same_second_races() {
     let Some(s) = Moto::radosgw("watch_radosgw_index_equals_a_listing_after_same_second_races")

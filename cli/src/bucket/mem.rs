@@ -792,6 +792,10 @@ impl Bucket for MemBucket {
         Ok(Acl::default())
     }
 
+    /// CopyObject as a server does it. Longer than 120 lines on purpose: each server
+    /// habit the personalities model (self-copy refusal, conditional headers honoured
+    /// or not, a copy that names no version, Expires dropped, archived sources) is a
+    /// branch of the one request.
     async fn copy(&self, r: &CopyRequest<'_>) -> Result<String, S3Error> {
         let honours_conditions = self.store.conditional_writes();
         let mut inner = self.begin(Op::Copy);

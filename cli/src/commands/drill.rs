@@ -123,39 +123,7 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
     });
     // Checked before the drill began; should it fail now all the same, the result is
     // printed first and the error says what is missing.
-    let html = args.exec.report.as_ref().is_some_and(|p| {
-        p.extension()
-            .is_some_and(|x| x.eq_ignore_ascii_case("html"))
-    });
-    let bins = if html {
-        activity_bins(&clients, printer, &req, at).await?
-    } else {
-        Vec::new()
-    };
-    let mut written = args.exec.report.as_ref().map(|path| {
-        let text = if html {
-            crate::drill_html::render(&out, &bins, at.timestamp())
-        } else {
-            serde_json::to_string_pretty(&out).expect("serialisable") + "\n"
-        };
-        (path, std::fs::write(path, text))
-    });
-    if let Some(path) = &args.metrics {
-        let text = crate::drill_html::metrics(&out, Utc::now().timestamp());
-        if written.as_ref().is_none_or(|(_, r)| r.is_ok()) {
-            written = Some((path, std::fs::write(path, text)));
-        }
-    }
-    let report_error = written.and_then(|(path, result)| {
-        result.err().map(|e| {
-            CliError::failure(format!(
-                "cannot write {}: {e}; the drill {} as printed above (journal {}): only this file is missing",
-                path.display(),
-                if ok { "PASSED" } else { "FAILED" },
-                journal_path.display()
-            ))
-        })
-    });
+    let report_error = write_outputs(app, args, &clients, &req, &out, &journal_path).await?;
     print_drill(
         printer,
         (&source, &scratch, at),
@@ -384,6 +352,56 @@ fn failures(exec_report: &Value, report: &VerifyReport) -> Value {
         "waiting": list(&exec_report["waiting"]),
         "verification": by_outcome,
     })
+}
+
+/// The drill's files: `--report` (the JSON document, or with a name ending in `.html` the
+/// reviewer's page, whose chart reads the source once more) and `--metrics`. Checked
+/// before the drill began; should a write fail now all the same, the error is returned
+/// for the caller to raise after printing the result (only the file is missing).
+async fn write_outputs(
+    app: &App,
+    args: &DrillArgs,
+    clients: &Clients,
+    req: &Request,
+    out: &Value,
+    journal_path: &Path,
+) -> CliResult<Option<CliError>> {
+    let printer = &app.printer;
+    let at = at_of(req);
+    let ok = out["ok"].as_bool().unwrap_or(false);
+    let html = args.exec.report.as_ref().is_some_and(|p| {
+        p.extension()
+            .is_some_and(|x| x.eq_ignore_ascii_case("html"))
+    });
+    let bins = if html {
+        activity_bins(clients, printer, req, at).await?
+    } else {
+        Vec::new()
+    };
+    let mut written = args.exec.report.as_ref().map(|path| {
+        let text = if html {
+            crate::drill_html::render(out, &bins, at.timestamp())
+        } else {
+            serde_json::to_string_pretty(&out).expect("serialisable") + "\n"
+        };
+        (path, std::fs::write(path, text))
+    });
+    if let Some(path) = &args.metrics {
+        let text = crate::drill_html::metrics(out, Utc::now().timestamp());
+        if written.as_ref().is_none_or(|(_, r)| r.is_ok()) {
+            written = Some((path, std::fs::write(path, text)));
+        }
+    }
+    Ok(written.and_then(|(path, result)| {
+        result.err().map(|e| {
+            CliError::failure(format!(
+                "cannot write {}: {e}; the drill {} as printed above (journal {}): only this file is missing",
+                path.display(),
+                if ok { "PASSED" } else { "FAILED" },
+                journal_path.display()
+            ))
+        })
+    }))
 }
 
 /// The recovery point a versioned source gives: every write is kept, so any instant up

@@ -123,26 +123,7 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
             .clone()
             .unwrap_or_else(|| journal::default_path(&req.source, &req.destination, at))
     };
-    let known = |at: DateTime<Utc>| -> CliResult<Vec<KnownCopy>> {
-        let journal_path = journal_of(at);
-        // A journal of another run is refused here, before the listing.
-        let run = journal::Run::restore(&req.source, &req.destination, at);
-        let lines = journal::load(
-            &journal_path,
-            Some(&run),
-            printer,
-            "the action it may record is checked against the bucket: the plan is made from the bucket's current state",
-        )?;
-        let known = journal::known_copies(&lines);
-        if !known.is_empty() {
-            printer.info(format!(
-                "resuming: journal {} records {} completed copies",
-                journal_path.display(),
-                known.len()
-            ));
-        }
-        Ok(known)
-    };
+    let known = |at: DateTime<Utc>| resumed_copies(printer, &req, &journal_of(at), at);
     // Into another bucket, copies may start while the source is still being listed.
     let (prepared, streamed) = match req.spec {
         TargetSpec::At(at) if writes_as_it_lists(&req, args.dry_run, &warnings) => {
@@ -226,6 +207,33 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
         current,
     )
     .await
+}
+
+/// The copies an earlier run of this restore to `at` recorded in its journal (the
+/// planner counts them as done); a journal of another run is refused here, before the
+/// listing.
+fn resumed_copies(
+    printer: &crate::output::Printer,
+    req: &crate::pipeline::prepare::Request,
+    journal_path: &Path,
+    at: DateTime<Utc>,
+) -> CliResult<Vec<KnownCopy>> {
+    let run = journal::Run::restore(&req.source, &req.destination, at);
+    let lines = journal::load(
+        journal_path,
+        Some(&run),
+        printer,
+        "the action it may record is checked against the bucket: the plan is made from the bucket's current state",
+    )?;
+    let known = journal::known_copies(&lines);
+    if !known.is_empty() {
+        printer.info(format!(
+            "resuming: journal {} records {} completed copies",
+            journal_path.display(),
+            known.len()
+        ));
+    }
+    Ok(known)
 }
 
 /// `s3rewind apply`.

@@ -355,6 +355,10 @@ impl Watch {
         self.keys.get_mut(key).expect("inserted")
     }
 
+    /// One event against its key's history. Longer than 120 lines on purpose: the
+    /// cases (duplicate, ordered by sequencer, by event time, undecidable → re-read,
+    /// removal by id, expiration, older than the baseline) are one decision each and
+    /// read in the order the module docs give them.
     fn apply_event(&mut self, e: &Event) -> Applied {
         if !e.key.starts_with(&self.begin.prefix) {
             return Applied::Outside;

@@ -78,6 +78,8 @@ async fn wait_for(path: &Path) {
     panic!("{} never appeared", path.display());
 }
 
+/// Longer than 120 lines on purpose: one watcher run (pushes, a duplicate, a lost
+/// event, a reconciliation) whose later assertions read the state the earlier made.
 #[tokio::test]
 async fn pushed_events_keep_the_index_equal_to_a_listing_and_losses_are_counted() {
     let store = MemStore::new();
@@ -374,6 +376,8 @@ async fn queued_messages_of_both_shapes_are_deleted_once_synced() {
     assert_eq!(shape(&watched(&idx)), listed(&store));
 }
 
+/// Longer than 120 lines on purpose: one history followed through plan (JSON and text),
+/// then a restore from the replica; each step's assertions depend on the one before.
 #[tokio::test]
 async fn a_plan_from_a_watched_index_names_the_versions_removed_since_and_leaves_their_keys() {
     use s3rewind_engine::watch::{Begin, Event, EventKind, OrderBy, Record, Window};
