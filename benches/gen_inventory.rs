@@ -36,12 +36,9 @@ use std::time::Instant;
 
 const BASE: i64 = 1_750_000_000;
 
-fn mix(mut x: u64) -> u64 {
-    // splitmix64: a deterministic hash of (key, entry) without a dependency.
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
+/// A deterministic hash of (key, entry): splitmix64's first output for the seed `x`.
+fn mix(x: u64) -> u64 {
+    s3rewind_testkit::Prng(x).next_u64()
 }
 
 fn key_name(i: u64) -> String {

@@ -62,6 +62,32 @@ pub struct Version {
     pub is_latest: bool,
 }
 
+impl Entry {
+    /// An entry as a listing gives it, without storage class, owner or `IsLatest`.
+    pub fn new(
+        key: &str,
+        version_id: &str,
+        last_modified: DateTime<Utc>,
+        delete_marker: bool,
+        etag: &str,
+        size: u64,
+    ) -> Entry {
+        Entry {
+            key: key.into(),
+            version: Version {
+                version_id: version_id.into(),
+                last_modified,
+                delete_marker,
+                etag: etag.into(),
+                size,
+                storage_class: None,
+                owner_id: None,
+                is_latest: false,
+            },
+        }
+    }
+}
+
 impl Version {
     /// True when this is the literal `null` version id.
     pub fn is_null(&self) -> bool {

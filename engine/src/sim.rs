@@ -126,14 +126,10 @@ pub struct ApplyReport {
 
 /// A deterministic ETag for content: two 64-bit FNV-1a hashes, hex.
 pub fn content_etag(content: &[u8]) -> String {
-    let fnv = |seed: u64| {
-        content.iter().fold(seed, |h, b| {
-            (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-        })
-    };
+    let fnv = |basis: u64| crate::hash::fnv1a_from(basis, content.iter().copied());
     format!(
         "{:016x}{:016x}",
-        fnv(0xcbf2_9ce4_8422_2325),
+        fnv(crate::hash::FNV_OFFSET),
         fnv(0x6c62_272e_07bb_0142)
     )
 }
