@@ -1,5 +1,5 @@
 //! Executing a plan on two [`Bucket`]s, through the one runner
-//! ([`crate::run`](mod@crate::run)): a whole plan ([`run_plan`]), or actions as a planner
+//! ([`crate::run`]): a whole plan ([`run_plan`]), or actions as a planner
 //! hands them over while the source is still being listed ([`run_stream`], for a
 //! destination range that held nothing).
 //!
@@ -25,7 +25,7 @@
 //! `If-Match`/`If-None-Match` with what the listing saw, which closes the race between
 //! the check and the write.
 
-use crate::bucket::Bucket;
+use crate::bucket::{Bucket, Part, PartCopy};
 use crate::journal::{Done, Journal, Line, Op};
 use crate::output::Printer;
 pub use crate::run::{Aimd, ExecReport, KeyIssue, print_issues};
@@ -106,7 +106,8 @@ impl Default for ExecConfig {
     }
 }
 
-struct Ctx {
+/// The runner's job for a plan: one item is one action, run against the two buckets.
+struct ActionJob {
     /// The source bucket.
     src: Arc<dyn Bucket>,
     /// The destination bucket (the same endpoint as `src` unless configured apart).
@@ -232,17 +233,17 @@ fn describe_expect(e: Option<&Expect>) -> String {
     )
 }
 
-impl Ctx {
+impl ActionJob {
     fn new(
         buckets: Buckets,
         config: &ExecConfig,
         journal: Option<Journal>,
         actions: Vec<Action>,
         list_range: bool,
-    ) -> Arc<Ctx> {
+    ) -> Arc<ActionJob> {
         // Conditional writes go only where the destination says it honours them.
         let conditional = config.conditional && buckets.dst.capabilities().conditional_writes;
-        Arc::new(Ctx {
+        Arc::new(ActionJob {
             src: buckets.src,
             dst: buckets.dst,
             separate: buckets.separate,
@@ -273,7 +274,7 @@ impl Ctx {
             label: "restoring",
             caps: self.config.caps.clone(),
         };
-        let report = crate::run::run(self.clone(), items, &options, printer, stop).await;
+        let report = crate::run::run_job(self.clone(), items, &options, printer, stop).await;
         let unresolved =
             std::mem::take(&mut *self.unresolved.lock().unwrap_or_else(|p| p.into_inner()));
         if !unresolved.is_empty() {
@@ -682,8 +683,17 @@ impl Ctx {
                     if fail_part == Some(n) {
                         return (n, Err(injected_failure(n)));
                     }
+                    let part = Part {
+                        key: &key,
+                        upload_id: &upload,
+                        number: n,
+                    };
                     let r = dst
-                        .upload_part_copy(&key, &upload, n, (&sb, &sk, &sv), range)
+                        .upload_part_copy(PartCopy {
+                            part,
+                            source: (&sb, &sk, &sv),
+                            range,
+                        })
                         .await;
                     (n, r)
                 });
@@ -746,7 +756,12 @@ impl Ctx {
             let n = i as i32 + 1;
             let step = async {
                 let body = get(Some(range)).await?;
-                self.dst.upload_part(&c.key, &upload_id, n, body).await
+                let part = Part {
+                    key: &c.key,
+                    upload_id: &upload_id,
+                    number: n,
+                };
+                self.dst.upload_part(part, body).await
             };
             match step.await {
                 Ok(etag) => parts.push((n, etag)),
@@ -924,7 +939,12 @@ fn reads_as(etag: &str, size: u64, source: &Head) -> bool {
 /// entries instead of a HEAD per copy. Until then (or if the key was written again
 /// meanwhile) a copy stays journaled with an unknown version, which later runs and
 /// `undo` treat as not ours.
-async fn read_back(ctx: &Ctx, prefix: &str, unresolved: Vec<(Done, Head)>, printer: &Printer) {
+async fn read_back(
+    ctx: &ActionJob,
+    prefix: &str,
+    unresolved: Vec<(Done, Head)>,
+    printer: &Printer,
+) {
     let streams = crate::listing::Streams::new(8, crate::listing::Split::Auto);
     let current = match crate::listing::list_bucket(&ctx.dst, printer, prefix, 1000, streams).await
     {
@@ -1096,7 +1116,7 @@ async fn list_current(
     }
 }
 
-/// Run a plan's actions on two buckets, with the one runner ([`crate::run`](mod@crate::run)).
+/// Run a plan's actions on two buckets, with the one runner ([`crate::run`]).
 pub async fn run_plan(
     buckets: Buckets,
     plan: &RestorePlan,
@@ -1106,7 +1126,7 @@ pub async fn run_plan(
     stop: Option<&AtomicBool>,
 ) -> ExecReport {
     let list_range = probe_by_listing(plan, config.concurrency);
-    let ctx = Ctx::new(buckets, config, journal, plan.actions.clone(), list_range);
+    let ctx = ActionJob::new(buckets, config, journal, plan.actions.clone(), list_range);
     let prefix = plan
         .destination_location()
         .map_or_else(|| plan.source.prefix.clone(), |l| l.prefix.clone());
@@ -1167,7 +1187,7 @@ pub async fn run_stream(
     mut actions: tokio::sync::mpsc::Receiver<Action>,
 ) -> ExecReport {
     // Copies that name no version are read back by one listing after the run.
-    let ctx = Ctx::new(buckets, config, journal, Vec::new(), true);
+    let ctx = ActionJob::new(buckets, config, journal, Vec::new(), true);
     let (tx, rx) = tokio::sync::mpsc::channel::<(usize, Probe)>(config.concurrency.max(1));
     let ended = Arc::new(AtomicBool::new(false));
     let feeder = {
@@ -1200,7 +1220,7 @@ pub async fn run_stream(
     report
 }
 
-impl Job for Ctx {
+impl Job for ActionJob {
     fn key(&self, i: usize) -> String {
         self.action(i).key().to_owned()
     }

@@ -289,7 +289,7 @@ pub enum Items {
 ///
 /// The runner stops starting items on Ctrl-C; `stop` is a flag to use instead (tests,
 /// which have no terminal and no signal driver).
-pub async fn run<J: Job>(
+pub async fn run_job<J: Job>(
     job: Arc<J>,
     items: Items,
     options: &RunOptions,

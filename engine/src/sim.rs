@@ -1,7 +1,7 @@
 //! `SimBucket`: an in-memory model of S3 versioning, for tests, fuzzing and demos.
 //!
-//! It follows the documented S3 behaviour (see `S3_SEMANTICS.md` §2), including the parts
-//! that local servers get wrong:
+//! It follows the documented S3 behaviour (§2 of the project's shared semantics notes,
+//! kept outside this repository), including the parts that local servers get wrong:
 //!
 //! | state | put / copy | delete (no version id) |
 //! |---|---|---|

@@ -14,7 +14,7 @@ use super::Bucket;
 use super::wire;
 use super::{
     Acl, ArchiveRestoreState, BucketVersioning, Capabilities, CopyRequest, CurrentObject,
-    ErrorKind, Head, ListRequest, ObjectAttrs, ObjectsPage, RawPage, S3Error,
+    ErrorKind, Head, ListRequest, ObjectAttrs, ObjectsPage, Part, PartCopy, RawPage, S3Error,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -1008,14 +1008,13 @@ impl Bucket for MemBucket {
         Ok(id)
     }
 
-    async fn upload_part_copy(
-        &self,
-        key: &str,
-        upload_id: &str,
-        part_number: i32,
-        source: (&str, &str, &str),
-        range: (u64, u64),
-    ) -> Result<String, S3Error> {
+    async fn upload_part_copy(&self, p: PartCopy<'_>) -> Result<String, S3Error> {
+        let Part {
+            key,
+            upload_id,
+            number: part_number,
+        } = p.part;
+        let (source, range) = (p.source, p.range);
         let mut inner = self.begin(Op::UploadPartCopy);
         let ctx = || {
             format!(
@@ -1046,13 +1045,12 @@ impl Bucket for MemBucket {
         Ok(etag)
     }
 
-    async fn upload_part(
-        &self,
-        key: &str,
-        upload_id: &str,
-        part_number: i32,
-        body: Vec<u8>,
-    ) -> Result<String, S3Error> {
+    async fn upload_part(&self, part: Part<'_>, body: Vec<u8>) -> Result<String, S3Error> {
+        let Part {
+            key,
+            upload_id,
+            number: part_number,
+        } = part;
         let mut inner = self.begin(Op::UploadPart);
         let ctx = || format!("UploadPart {part_number} of s3://{}/{key}", self.name);
         let etag = s3rewind_engine::sim::content_etag(&body);

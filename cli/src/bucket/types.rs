@@ -298,6 +298,29 @@ pub struct CopyRequest<'a> {
     pub replace_metadata: bool,
 }
 
+/// One part of a multipart upload: the upload (its key and id) and the part's number.
+#[derive(Debug, Clone, Copy)]
+pub struct Part<'a> {
+    /// The key being uploaded.
+    pub key: &'a str,
+    /// The upload's id (from CreateMultipartUpload).
+    pub upload_id: &'a str,
+    /// The part's number (1-based).
+    pub number: i32,
+}
+
+/// One UploadPartCopy: the part, and the inclusive byte range of a source version it
+/// copies.
+#[derive(Debug, Clone, Copy)]
+pub struct PartCopy<'a> {
+    /// The part written.
+    pub part: Part<'a>,
+    /// The source version: bucket, key, version id.
+    pub source: (&'a str, &'a str, &'a str),
+    /// First and last byte of the source, inclusive.
+    pub range: (u64, u64),
+}
+
 /// The attributes a copy writes explicitly (multipart and streamed copies).
 #[derive(Debug, Clone, Copy)]
 pub struct ObjectAttrs<'a> {

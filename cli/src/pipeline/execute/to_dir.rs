@@ -140,7 +140,8 @@ fn retry(error: String) -> Step {
     }
 }
 
-struct Ctx {
+/// The runner's job for a restore into a directory: one item is one file downloaded.
+struct DownloadJob {
     /// The source bucket.
     src: Arc<dyn Bucket>,
     /// The files to write.
@@ -157,7 +158,7 @@ fn io(what: &str, path: &Path, e: std::io::Error) -> String {
     format!("{what} {}: {e}", path.display())
 }
 
-impl Ctx {
+impl DownloadJob {
     /// Make sure every folder of `rel` exists inside the root and none is a symbolic
     /// link; returns the folder the file goes into.
     fn folder_for(&self, rel: &RelPath) -> Result<PathBuf, String> {
@@ -421,7 +422,7 @@ pub async fn execute(
         ..ExecReport::default()
     };
     let count = jobs.len();
-    let ctx = Arc::new(Ctx {
+    let ctx = Arc::new(DownloadJob {
         src: source.clone(),
         jobs,
         dir_name: path.clone(),
@@ -436,7 +437,7 @@ pub async fn execute(
         label: "writing",
         caps: None,
     };
-    let run = crate::run::run(ctx, Items::All(count), &options, printer, None).await;
+    let run = crate::run::run_job(ctx, Items::All(count), &options, printer, None).await;
     report.copied = run.copied;
     report.bytes_copied = run.bytes_copied;
     report.already_done = run.already_done;
@@ -451,7 +452,7 @@ pub async fn execute(
     Ok(report)
 }
 
-impl Job for Ctx {
+impl Job for DownloadJob {
     fn key(&self, i: usize) -> String {
         self.jobs[i].copy.source_key.clone()
     }
