@@ -25,6 +25,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use chrono::{DateTime, Utc};
+use s3rewind_benches::mix;
 use s3rewind_engine::inventory::{self, Format, SortOptions};
 use s3rewind_engine::{
     Destination, Entry, ListPage, Location, PlanOptions, StorageClass, Timeline, TimelineBuilder,
@@ -35,11 +36,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 const BASE: i64 = 1_750_000_000;
-
-/// A deterministic hash of (key, entry): splitmix64's first output for the seed `x`.
-fn mix(x: u64) -> u64 {
-    s3rewind_testkit::Prng(x).next_u64()
-}
 
 fn key_name(i: u64) -> String {
     format!(

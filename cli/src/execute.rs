@@ -29,12 +29,10 @@ use crate::bucket::{Bucket, Part, PartCopy};
 use crate::journal::{Done, Journal, Line, Op};
 use crate::output::Printer;
 pub use crate::run::{Aimd, ExecReport, KeyIssue, print_issues};
-use crate::run::{Items, Job, Probe, RunOptions, Step};
+use crate::run::{Attempt, Items, Job, Probe, RunOptions, Step};
 use crate::s3::{Acl, ArchiveRestoreState, CopyRequest, ErrorKind, Head, ObjectAttrs, S3Error};
 use chrono::Utc;
 use s3rewind_engine::{Action, CopyAction, DeleteMarkerAction, Expect, NULL_VERSION, RestorePlan};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use tokio::task::JoinSet;
@@ -183,13 +181,7 @@ fn injected_failure(n: i32) -> S3Error {
 }
 
 fn internal_error(message: String) -> S3Error {
-    S3Error {
-        kind: ErrorKind::Other,
-        context: "internal".to_owned(),
-        code: None,
-        status: None,
-        message,
-    }
+    S3Error::other("internal".to_owned(), message)
 }
 
 /// Is `e` a server's refusal to copy a version onto its own key ("copy an object to
@@ -575,14 +567,7 @@ impl ActionJob {
         before: Option<&Head>,
     ) -> Result<String, S3Error> {
         let tags = self.src.tags(&c.source_key, &c.source_version_id).await?;
-        let attrs = ObjectAttrs {
-            head,
-            tags: &tags,
-            storage_class: self.config.storage_class.as_deref(),
-            sse_kms_key_id: self.config.sse_kms_key_id.as_deref(),
-            keep_source_kms: true,
-            acl,
-        };
+        let attrs = self.attrs(head, &tags, acl, true);
         let upload_id = self.dst.create_multipart(&c.key, &attrs).await?;
         self.note_upload(&c.key, &upload_id, true);
         let ranges = part_ranges(head.size, self.config.part_size);
@@ -610,16 +595,41 @@ impl ActionJob {
         }
         self.note_upload(&c.key, &upload_id, false);
         let version = result?;
-        if let Err(e) = self.ensure_tags(&c.key, &version, &tags).await {
-            // The object is there and complete: a retry would only add a version.
-            tracing::warn!(key = c.key, error = %e, "copied, but its tags could not be checked or set");
-        }
+        self.ensure_tags(&c.key, &version, &tags).await;
         Ok(version)
+    }
+
+    /// The attributes a multipart or streamed copy writes: the source's `head` and
+    /// `tags`, the configured class and KMS key overrides, `acl` (`keep_source_kms`: see
+    /// [`ObjectAttrs`]).
+    fn attrs<'a>(
+        &'a self,
+        head: &'a Head,
+        tags: &'a [(String, String)],
+        acl: Option<&'a Acl>,
+        keep_source_kms: bool,
+    ) -> ObjectAttrs<'a> {
+        ObjectAttrs {
+            head,
+            tags,
+            storage_class: self.config.storage_class.as_deref(),
+            sse_kms_key_id: self.config.sse_kms_key_id.as_deref(),
+            keep_source_kms,
+            acl,
+        }
     }
 
     /// Some servers (radosgw) ignore `x-amz-tagging` on CreateMultipartUpload: after the
     /// upload completed, read the new version's tags and put them when they are missing.
-    async fn ensure_tags(
+    /// A failure is only logged: the object is there and complete, and a retry would
+    /// only add a version.
+    async fn ensure_tags(&self, key: &str, version: &str, tags: &[(String, String)]) {
+        if let Err(e) = self.put_missing_tags(key, version, tags).await {
+            tracing::warn!(key, error = %e, "copied, but its tags could not be checked or set");
+        }
+    }
+
+    async fn put_missing_tags(
         &self,
         key: &str,
         version: &str,
@@ -725,14 +735,7 @@ impl ActionJob {
         acl: Option<&Acl>,
     ) -> Result<String, S3Error> {
         let tags = self.src.tags(&c.source_key, &c.source_version_id).await?;
-        let attrs = ObjectAttrs {
-            head,
-            tags: &tags,
-            storage_class: self.config.storage_class.as_deref(),
-            sse_kms_key_id: self.config.sse_kms_key_id.as_deref(),
-            keep_source_kms: false,
-            acl,
-        };
+        let attrs = self.attrs(head, &tags, acl, false);
         let get = |range: Option<(u64, u64)>| {
             let range = range.map(|(a, b)| format!("bytes={a}-{b}"));
             async move {
@@ -784,10 +787,7 @@ impl ActionJob {
         }
         self.note_upload(&c.key, &upload_id, false);
         let version = result?;
-        if let Err(e) = self.ensure_tags(&c.key, &version, &tags).await {
-            // The object is there and complete: a retry would only add a version.
-            tracing::warn!(key = c.key, error = %e, "copied, but its tags could not be checked or set");
-        }
+        self.ensure_tags(&c.key, &version, &tags).await;
         Ok(version)
     }
 
@@ -862,20 +862,8 @@ impl ActionJob {
             // Already absent: an earlier attempt landed, or someone deleted it. Never
             // stack a second delete marker.
             if attempt > 0 {
-                let done = Done {
-                    op: Op::DeleteMarker,
-                    bucket: self.dst.name().to_owned(),
-                    key: d.key.clone(),
-                    source_bucket: None,
-                    source_key: None,
-                    source_version_id: None,
-                    previous_version_id: Some(d.expect.version_id.clone()),
-                    new_version_id: String::new(),
-                    etag: None,
-                    size: None,
-                    time: Utc::now(),
-                };
-                if let Err(e) = self.record(done) {
+                let previous = Some(d.expect.version_id.clone());
+                if let Err(e) = self.record(self.marker_done(d, previous, String::new())) {
                     return Step::Failed(e);
                 }
             }
@@ -890,25 +878,36 @@ impl ActionJob {
         }
         match self.dst.add_delete_marker(&d.key).await {
             Ok(new_version_id) => {
-                let done = Done {
-                    op: Op::DeleteMarker,
-                    bucket: self.dst.name().to_owned(),
-                    key: d.key.clone(),
-                    source_bucket: None,
-                    source_key: None,
-                    source_version_id: None,
-                    previous_version_id: now.map(|h| h.version_id),
-                    new_version_id,
-                    etag: None,
-                    size: None,
-                    time: Utc::now(),
-                };
+                let done = self.marker_done(d, now.map(|h| h.version_id), new_version_id);
                 match self.record(done) {
                     Ok(()) => Step::Marked,
                     Err(e) => Step::Failed(e),
                 }
             }
             Err(e) => retry_or_fail(e),
+        }
+    }
+
+    /// The journal line of a delete marker put on `d`'s key (`new_version_id` empty when
+    /// an earlier attempt had put it).
+    fn marker_done(
+        &self,
+        d: &DeleteMarkerAction,
+        previous_version_id: Option<String>,
+        new_version_id: String,
+    ) -> Done {
+        Done {
+            op: Op::DeleteMarker,
+            bucket: self.dst.name().to_owned(),
+            key: d.key.clone(),
+            source_bucket: None,
+            source_key: None,
+            source_version_id: None,
+            previous_version_id,
+            new_version_id,
+            etag: None,
+            size: None,
+            time: Utc::now(),
         }
     }
 }
@@ -1225,12 +1224,7 @@ impl Job for ActionJob {
         self.action(i).key().to_owned()
     }
 
-    fn attempt(
-        self: Arc<Self>,
-        i: usize,
-        attempt: u32,
-        probe: Probe,
-    ) -> Pin<Box<dyn Future<Output = Step> + Send>> {
+    fn attempt(self: Arc<Self>, i: usize, attempt: u32, probe: Probe) -> Attempt {
         Box::pin(async move {
             match &self.action(i) {
                 Action::Copy(c) => self.copy(c, attempt, probe).await,

@@ -153,7 +153,8 @@ pub async fn stream_bucket(
     send(&chunks, rest).await
 }
 
-async fn send(chunks: &Chunks, part: Timeline) -> CliResult<()> {
+/// Hand a part of a timeline to the planner reading `chunks` (nothing for an empty part).
+pub(crate) async fn send(chunks: &Chunks, part: Timeline) -> CliResult<()> {
     if part.keys().is_empty() {
         return Ok(());
     }

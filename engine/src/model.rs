@@ -111,6 +111,22 @@ pub struct ListPage {
 }
 
 impl ListPage {
+    /// Entries in list order split into SDK-shaped pages of at most `page_size` entries
+    /// (versions and delete markers in two lists, as the SDK gives them).
+    pub fn split(list_order: &[Entry], page_size: usize) -> Vec<ListPage> {
+        list_order
+            .chunks(page_size.max(1))
+            .map(|chunk| {
+                let (delete_markers, versions) =
+                    chunk.iter().cloned().partition(|e| e.version.delete_marker);
+                ListPage {
+                    versions,
+                    delete_markers,
+                }
+            })
+            .collect()
+    }
+
     /// Number of entries on the page.
     pub fn len(&self) -> usize {
         self.versions.len() + self.delete_markers.len()

@@ -542,17 +542,7 @@ impl SimBucket {
     /// The listing as the SDK returns it: pages of at most `page_size` entries, each with
     /// its versions and delete markers in two separate lists.
     pub fn list_pages(&self, prefix: &str, page_size: usize) -> Vec<ListPage> {
-        let all = self.list_order(prefix);
-        all.chunks(page_size.max(1))
-            .map(|chunk| {
-                let (delete_markers, versions) =
-                    chunk.iter().cloned().partition(|e| e.version.delete_marker);
-                ListPage {
-                    versions,
-                    delete_markers,
-                }
-            })
-            .collect()
+        ListPage::split(&self.list_order(prefix), page_size)
     }
 
     /// The listing as the server sends it on the wire: pages of at most `page_size`

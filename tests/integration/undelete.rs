@@ -114,12 +114,7 @@ async fn undelete_since_and_prefix_choose_the_keys() {
         "--dry-run",
     ]);
     let p = r.expect_code(0).json();
-    let keys: Vec<&str> = p["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["key"].as_str().unwrap())
-        .collect();
+    let keys = strs(&p["actions"], "key");
     assert_eq!(keys, ["x/new", "y/new"]);
     assert!(r.stderr.contains("deleted before --since"), "{}", r.stderr);
 

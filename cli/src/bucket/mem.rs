@@ -641,13 +641,7 @@ impl Bucket for MemBucket {
                 .map(|k| if p.raw_next_key_marker { k } else { enc(&k) }),
             next_version_id_marker: page.next_version_marker,
         };
-        wire::decode(listing).map_err(|message| S3Error {
-            kind: ErrorKind::Other,
-            context: ctx(),
-            code: None,
-            status: None,
-            message,
-        })
+        wire::decode(listing).map_err(|message| S3Error::other(ctx(), message))
     }
 
     async fn list_objects(
@@ -741,12 +735,11 @@ impl Bucket for MemBucket {
                 .map_err(|e| sim_error(ctx(), e))?
         };
         use tokio::io::AsyncWriteExt;
-        out.write_all(&content).await.map_err(|e| S3Error {
-            kind: ErrorKind::Other,
-            context: format!("writing s3://{}/{key}?versionId={version_id}", self.name),
-            code: None,
-            status: None,
-            message: e.to_string(),
+        out.write_all(&content).await.map_err(|e| {
+            S3Error::other(
+                format!("writing s3://{}/{key}?versionId={version_id}", self.name),
+                e.to_string(),
+            )
         })?;
         Ok(content.len() as u64)
     }

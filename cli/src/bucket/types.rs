@@ -52,6 +52,19 @@ pub struct S3Error {
 }
 
 impl S3Error {
+    /// An error of no particular class ([`ErrorKind::Other`]), with neither code nor
+    /// status: something went wrong on this side of the wire (a request that could not
+    /// be built, a body that could not be read).
+    pub fn other(context: impl Into<String>, message: impl Into<String>) -> S3Error {
+        S3Error {
+            kind: ErrorKind::Other,
+            context: context.into(),
+            code: None,
+            status: None,
+            message: message.into(),
+        }
+    }
+
     /// True for errors where trying again later may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self.kind, ErrorKind::Throttled | ErrorKind::Unreachable)

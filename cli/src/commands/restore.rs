@@ -38,13 +38,7 @@ pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
         crate::outputs::dir("--emit", Path::new(dir))?;
     }
     req.keep_target = false;
-    let clients = Clients::new(
-        app,
-        &req.source,
-        &req.destination,
-        req.dest_connect.as_ref(),
-    )
-    .await;
+    let clients = req.clients(app).await;
     let mut warnings =
         check_buckets(&clients, printer, &req.source, &req.destination, false).await?;
     let prepared = prepare(&clients, printer, &req, &|_| Ok(Vec::new())).await?;
@@ -94,13 +88,7 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
         }
     }
     req.keep_target = !args.dry_run && !args.exec.no_verify;
-    let clients = Clients::new(
-        app,
-        &req.source,
-        &req.destination,
-        req.dest_connect.as_ref(),
-    )
-    .await;
+    let clients = req.clients(app).await;
     let mut warnings = check_buckets(
         &clients,
         printer,

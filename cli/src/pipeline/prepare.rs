@@ -58,6 +58,20 @@ pub struct Request {
     pub from_replica: Option<Location>,
 }
 
+impl Request {
+    /// The two sides of this restore, built on `app`'s endpoint (the destination on its
+    /// own client when the request names one).
+    pub async fn clients(&self, app: &crate::pipeline::App) -> Clients {
+        Clients::new(
+            app,
+            &self.source,
+            &self.destination,
+            self.dest_connect.as_ref(),
+        )
+        .await
+    }
+}
+
 /// The request a restore's command line makes: TIME resolved, the destination checked
 /// against the source (no overlap), the destination's client options, the selection.
 pub fn resolve(target: &Target, global: &ConnectOptions) -> CliResult<Request> {

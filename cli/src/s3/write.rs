@@ -248,12 +248,11 @@ impl S3 {
             .send()
             .await
             .map_err(|e| classify(format!("CreateMultipartUpload s3://{bucket}/{key}"), e))?;
-        out.upload_id().map(str::to_owned).ok_or_else(|| S3Error {
-            kind: ErrorKind::Other,
-            context: format!("CreateMultipartUpload s3://{bucket}/{key}"),
-            code: None,
-            status: None,
-            message: "no UploadId in the response".to_owned(),
+        out.upload_id().map(str::to_owned).ok_or_else(|| {
+            S3Error::other(
+                format!("CreateMultipartUpload s3://{bucket}/{key}"),
+                "no UploadId in the response".to_owned(),
+            )
         })
     }
 

@@ -7,13 +7,12 @@ use crate::error::Exit;
 use crate::execute::KeyIssue;
 use crate::journal::{Done, Journal, Line, Op};
 use crate::pipeline::App;
-use crate::run::{Items, Job, Probe, RunOptions, Step};
+use crate::run::{Attempt, Items, Job, Probe, RunOptions, Step};
 use crate::s3::ErrorKind;
 use chrono::{DateTime, Utc};
 use s3rewind_engine::undelete::{DeletedKey, Found};
 use s3rewind_engine::{ListOrder, Location, TimelineBuilder, Version};
 use serde::Serialize;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -262,12 +261,7 @@ impl Job for RemoveMarkersJob {
         self.keys[i].key.clone()
     }
 
-    fn attempt(
-        self: Arc<Self>,
-        i: usize,
-        _attempt: u32,
-        _probe: Probe,
-    ) -> Pin<Box<dyn Future<Output = Step> + Send>> {
+    fn attempt(self: Arc<Self>, i: usize, _attempt: u32, _probe: Probe) -> Attempt {
         Box::pin(async move { self.undelete(&self.keys[i]).await })
     }
 }

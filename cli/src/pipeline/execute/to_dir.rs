@@ -19,7 +19,7 @@ use crate::error::{CliError, CliResult};
 use crate::execute::{ExecConfig, ExecReport, KeyIssue};
 use crate::journal::{self, Done, Journal, Line, Op};
 use crate::output::Printer;
-use crate::run::{Items, Job, Probe, RunOptions, Step};
+use crate::run::{Attempt, Items, Job, Probe, RunOptions, Step};
 use crate::s3::ErrorKind;
 use chrono::{DateTime, Utc};
 use s3rewind_engine::paths::{
@@ -29,9 +29,7 @@ use s3rewind_engine::{
     Action, BucketState, CopyAction, Destination, RestorePlan, StateEntry, destination_key,
 };
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
@@ -457,12 +455,7 @@ impl Job for DownloadJob {
         self.jobs[i].copy.source_key.clone()
     }
 
-    fn attempt(
-        self: Arc<Self>,
-        i: usize,
-        _attempt: u32,
-        _probe: Probe,
-    ) -> Pin<Box<dyn Future<Output = Step> + Send>> {
+    fn attempt(self: Arc<Self>, i: usize, _attempt: u32, _probe: Probe) -> Attempt {
         Box::pin(async move {
             let job = &self.jobs[i];
             match self.write(job).await {
