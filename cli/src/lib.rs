@@ -9,9 +9,10 @@ library.
 # Layout
 
 - [`args`]: clap definitions.
-- [`commands`]: one module per command (`explore/` and `watch/` hold several files):
+- [`commands`]: a module per command or family (`restore`: plan, restore and apply;
+  `explore/`: ls, history, diff and timeline; `batch`: batch submit, status and reconcile):
   arguments, then stages, then the printed result; no command imports another.
-- [`pipeline`]: the [`App`](pipeline::App) every command gets (an
+- [`pipeline`]: the [`App`] every command gets (an
   [`bucket::Endpoint`], S3's or one in memory), the two sides of a restore, time
   resolution, and the stages: `prepare`, `detect`, `gates`, `execute` (with
   `to_dir`, `remove_markers` and `replica`), `verify`, and what they print (`report`).

@@ -164,15 +164,9 @@ pub async fn timeline_of(
     latest: Option<DateTime<Utc>>,
 ) -> CliResult<Timeline> {
     let spec = crate::source::SourceSpec::of(listing, snapshot);
-    crate::source::load_timeline(
-        &app.endpoint,
-        &app.printer,
-        &source.bucket,
-        &source.prefix,
-        &spec,
-        latest,
-    )
-    .await
+    let (endpoint, printer) = (&app.endpoint, &app.printer);
+    let (bucket, prefix) = (&source.bucket, &source.prefix);
+    crate::source::load_timeline(endpoint, printer, bucket, prefix, &spec, latest).await
 }
 
 /// The two sides of a restore, built at the edge: the source bucket and the destination

@@ -335,7 +335,7 @@ async fn target_of(
 ///
 /// With a `sink`, and a destination range that holds nothing when listed, each action
 /// is handed on as soon as it is planned, for a runner that writes as the listing goes
-/// (see [`crate::pipeline::execute::restore_streamed`]); the listing then waits whenever the sink is full. Otherwise the
+/// (see [`crate::pipeline::execute::execute_streamed`]); the listing then waits whenever the sink is full. Otherwise the
 /// sink is dropped unused.
 pub async fn prepare_streamed(
     clients: &Clients,

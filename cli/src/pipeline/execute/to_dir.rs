@@ -387,7 +387,7 @@ fn sort_out(plan: &RestorePlan) -> (Vec<FileJob>, Vec<KeyIssue>, Vec<KeyIssue>) 
 }
 
 /// Execute a plan whose destination is a directory.
-pub async fn execute(
+pub async fn execute_to_dir(
     source: &Arc<dyn Bucket>,
     plan: &RestorePlan,
     config: &ExecConfig,
