@@ -228,6 +228,23 @@ struct Inner {
 }
 
 impl Inner {
+    /// Keep `bytes` as part `number` of the upload `upload_id`; returns the part's ETag.
+    fn add_part(
+        &mut self,
+        upload_id: &str,
+        number: i32,
+        bytes: Vec<u8>,
+        ctx: impl Fn() -> String,
+    ) -> Result<String, S3Error> {
+        let etag = s3rewind_engine::sim::content_etag(&bytes);
+        let upload = self
+            .uploads
+            .get_mut(upload_id)
+            .ok_or_else(|| no_upload(ctx(), upload_id))?;
+        upload.parts.insert(number, bytes);
+        Ok(etag)
+    }
+
     fn tick(&mut self) -> DateTime<Utc> {
         let now = Utc::now();
         let t = match self.clock {
@@ -1029,13 +1046,7 @@ impl Bucket for MemBucket {
         } else {
             content[a..=b].to_vec()
         };
-        let etag = s3rewind_engine::sim::content_etag(&bytes);
-        let upload = inner
-            .uploads
-            .get_mut(upload_id)
-            .ok_or_else(|| no_upload(ctx(), upload_id))?;
-        upload.parts.insert(part_number, bytes);
-        Ok(etag)
+        inner.add_part(upload_id, part_number, bytes, ctx)
     }
 
     async fn upload_part(&self, part: Part<'_>, body: Vec<u8>) -> Result<String, S3Error> {
@@ -1046,13 +1057,7 @@ impl Bucket for MemBucket {
         } = part;
         let mut inner = self.begin(Op::UploadPart);
         let ctx = || format!("UploadPart {part_number} of s3://{}/{key}", self.name);
-        let etag = s3rewind_engine::sim::content_etag(&body);
-        let upload = inner
-            .uploads
-            .get_mut(upload_id)
-            .ok_or_else(|| no_upload(ctx(), upload_id))?;
-        upload.parts.insert(part_number, body);
-        Ok(etag)
+        inner.add_part(upload_id, part_number, body, ctx)
     }
 
     async fn complete_multipart(
