@@ -25,6 +25,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use chrono::{DateTime, Utc};
+use s3rewind_benches::mix;
 use s3rewind_engine::inventory::{self, Format, SortOptions};
 use s3rewind_engine::{
     Destination, Entry, ListPage, Location, PlanOptions, StorageClass, Timeline, TimelineBuilder,
@@ -35,14 +36,6 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 const BASE: i64 = 1_750_000_000;
-
-fn mix(mut x: u64) -> u64 {
-    // splitmix64: a deterministic hash of (key, entry) without a dependency.
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
 
 fn key_name(i: u64) -> String {
     format!(

@@ -34,36 +34,27 @@ pub const EPOCH: i64 = 1_700_000_000;
 /// The span of every generated history: 30 days, in seconds.
 const WINDOW: u64 = 30 * 86_400;
 
-/// A tiny deterministic PRNG (xorshift64*), enough for shaping test data.
-#[derive(Debug, Clone)]
-pub struct XorShift(u64);
+/// The project's seeded generator (splitmix64), shared with the tests.
+pub use s3rewind_testkit::Prng;
 
-impl XorShift {
-    /// A generator from a seed (any value, zero included).
-    pub fn new(seed: u64) -> Self {
-        // Mix the seed so that nearby seeds give unrelated streams; never zero.
-        XorShift((seed ^ 0x9E37_79B9_7F4A_7C15).wrapping_mul(0xBF58_476D_1CE4_E5B9) | 1)
-    }
+/// True with probability `percent / 100`.
+fn percent(rng: &mut Prng, percent: u64) -> bool {
+    rng.below(100) < percent
+}
 
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
+/// A deterministic hash of `x` (splitmix64's first output for the seed `x`): the benches'
+/// way to derive ids, sizes and times from a key's number without keeping a generator.
+pub fn mix(x: u64) -> u64 {
+    Prng(x).next_u64()
+}
 
-    /// A number in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
+const ID_CHARS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
 
-    /// True with probability `percent / 100`.
-    pub fn percent(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
+/// A 32-character version id in AWS's alphabet, derived from `h`.
+pub fn aws_id(h: u64) -> String {
+    (0..32)
+        .map(|i| char::from(ID_CHARS[(mix(h ^ i) % 64) as usize]))
+        .collect()
 }
 
 /// What history to generate.
@@ -116,23 +107,13 @@ impl History {
 
 /// Split entries in list order into SDK-shaped pages of at most `page_size` entries.
 pub fn to_pages(list_order: &[Entry], page_size: usize) -> Vec<ListPage> {
-    list_order
-        .chunks(page_size.max(1))
-        .map(|chunk| {
-            let (delete_markers, versions) =
-                chunk.iter().cloned().partition(|e| e.version.delete_marker);
-            ListPage {
-                versions,
-                delete_markers,
-            }
-        })
-        .collect()
+    ListPage::split(list_order, page_size)
 }
 
 /// Generate the history `spec` describes.
 pub fn generate(spec: HistorySpec) -> History {
     assert!(spec.keys >= 1 && spec.keys <= spec.entries, "{spec:?}");
-    let mut rng = XorShift::new(spec.seed);
+    let mut rng = Prng(spec.seed);
     let keys = key_names(&mut rng, spec.keys);
 
     // Every key has one entry; the rest go 80% to any key and 20% to a few hot keys
@@ -140,7 +121,7 @@ pub fn generate(spec: HistorySpec) -> History {
     let mut counts = vec![1usize; spec.keys];
     let hot = (spec.keys / 100).max(1) as u64;
     for _ in spec.keys..spec.entries {
-        let i = if rng.percent(20) {
+        let i = if percent(&mut rng, 20) {
             // Spread the hot keys over the key space.
             rng.below(hot) * (spec.keys as u64 / hot)
         } else {
@@ -164,7 +145,7 @@ pub fn generate(spec: HistorySpec) -> History {
         times.sort_unstable();
         for i in 1..count {
             // 5% of consecutive writes land in the same second.
-            if rng.percent(5) {
+            if percent(&mut rng, 5) {
                 times[i] = times[i - 1];
             }
         }
@@ -173,10 +154,10 @@ pub fn generate(spec: HistorySpec) -> History {
             let previous_was_marker = history.last().is_some_and(|v| v.delete_marker);
             let delete_marker = match n {
                 // A delete of a key that never existed still adds a marker.
-                0 => rng.percent(1),
+                0 => percent(&mut rng, 1),
                 // Most deleted keys are re-created, a few are deleted twice.
-                _ if previous_was_marker => rng.percent(10),
-                _ => rng.percent(11),
+                _ if previous_was_marker => percent(&mut rng, 10),
+                _ => percent(&mut rng, 11),
             };
             serial += 1;
             let version_id = format!("{:016x}{:016x}", rng.next_u64(), serial);
@@ -224,7 +205,7 @@ pub fn generate(spec: HistorySpec) -> History {
 }
 
 /// `count` distinct keys under nested prefixes, sorted in UTF-8 byte order.
-fn key_names(rng: &mut XorShift, count: usize) -> Vec<String> {
+fn key_names(rng: &mut Prng, count: usize) -> Vec<String> {
     const TOP: [&str; 6] = ["assets", "backups", "data", "logs", "site", "users"];
     const LEAF: [(&str, &str); 5] = [
         ("part", "parquet"),
@@ -470,8 +451,8 @@ mod tests {
     }
 
     #[test]
-    fn xorshift_is_not_degenerate() {
-        let mut r = XorShift::new(0);
+    fn the_generator_is_not_degenerate() {
+        let mut r = Prng(0);
         let draws: Vec<u64> = (0..1000).map(|_| r.below(10)).collect();
         for d in 0..10 {
             let n = draws.iter().filter(|&&x| x == d).count();

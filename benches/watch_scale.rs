@@ -31,25 +31,11 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use s3rewind_benches::proc_status as status;
+use s3rewind_benches::{aws_id, mix};
 use s3rewind_engine::watch::{Begin, Event, EventKind, OrderBy, Record, Sequencer, Window};
 use s3rewind_engine::{Destination, Entry, Location, PlanOptions, TimelineBuilder, Version, plan};
 use std::path::Path;
 use std::time::Instant;
-
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
-
-const ID_CHARS: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._";
-
-fn aws_id(h: u64) -> String {
-    (0..32)
-        .map(|i| char::from(ID_CHARS[(mix(h ^ i) % 64) as usize]))
-        .collect()
-}
 
 fn key_name(k: u64) -> String {
     format!(

@@ -30,7 +30,7 @@ use std::fmt;
 pub use types::{
     Acl, ArchiveRestoreState, BucketVersioning, COPY_LIMIT, Capabilities, CopyRequest,
     CurrentObject, ErrorKind, FirstBytes, Head, ListRequest, MIN_PART, ObjectAttrs, ObjectsPage,
-    PutReply, RawPage, S3Error, part_ranges,
+    Part, PartCopy, PutReply, RawPage, S3Error, part_ranges,
 };
 
 mod capped;
@@ -141,24 +141,12 @@ pub trait Bucket: Send + Sync + fmt::Debug {
     async fn create_multipart(&self, key: &str, attrs: &ObjectAttrs<'_>)
     -> Result<String, S3Error>;
 
-    /// UploadPartCopy of an inclusive byte range of `source` (bucket, key, version).
-    async fn upload_part_copy(
-        &self,
-        key: &str,
-        upload_id: &str,
-        part_number: i32,
-        source: (&str, &str, &str),
-        range: (u64, u64),
-    ) -> Result<String, S3Error>;
+    /// UploadPartCopy of an inclusive byte range of a source version. Returns the part's
+    /// ETag.
+    async fn upload_part_copy(&self, p: PartCopy<'_>) -> Result<String, S3Error>;
 
     /// UploadPart of bytes.
-    async fn upload_part(
-        &self,
-        key: &str,
-        upload_id: &str,
-        part_number: i32,
-        body: Vec<u8>,
-    ) -> Result<String, S3Error>;
+    async fn upload_part(&self, part: Part<'_>, body: Vec<u8>) -> Result<String, S3Error>;
 
     /// CompleteMultipartUpload. Returns the new version id.
     async fn complete_multipart(

@@ -1,5 +1,6 @@
-//! The commands, one module each: the arguments, then the stages of
-//! [`crate::pipeline`] (or, for the read-only ones, a listing and the engine), then the
+//! The commands, a module per command or family of commands (`restore`: plan, restore
+//! and apply; `explore`: ls, history, diff and timeline): the arguments, then the stages
+//! of [`crate::pipeline`] (or, for the read-only ones, a listing and the engine), then the
 //! printed result through the [`Printer`](crate::output::Printer). All checks that can
 //! refuse happen before the first write. No command imports another (see
 //! `architecture.rs`): what two commands share is a stage.

@@ -1,5 +1,5 @@
 //! Executing a plan on two [`Bucket`]s, through the one runner
-//! ([`crate::run`](mod@crate::run)): a whole plan ([`run_plan`]), or actions as a planner
+//! ([`crate::run`]): a whole plan ([`run_plan`]), or actions as a planner
 //! hands them over while the source is still being listed ([`run_stream`], for a
 //! destination range that held nothing).
 //!
@@ -25,16 +25,14 @@
 //! `If-Match`/`If-None-Match` with what the listing saw, which closes the race between
 //! the check and the write.
 
-use crate::bucket::Bucket;
+use crate::bucket::{Bucket, Part, PartCopy};
 use crate::journal::{Done, Journal, Line, Op};
 use crate::output::Printer;
 pub use crate::run::{Aimd, ExecReport, KeyIssue, print_issues};
-use crate::run::{Items, Job, Probe, RunOptions, Step};
+use crate::run::{Attempt, Items, Job, Probe, RunOptions, Step};
 use crate::s3::{Acl, ArchiveRestoreState, CopyRequest, ErrorKind, Head, ObjectAttrs, S3Error};
 use chrono::Utc;
 use s3rewind_engine::{Action, CopyAction, DeleteMarkerAction, Expect, NULL_VERSION, RestorePlan};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use tokio::task::JoinSet;
@@ -106,7 +104,8 @@ impl Default for ExecConfig {
     }
 }
 
-struct Ctx {
+/// The runner's job for a plan: one item is one action, run against the two buckets.
+struct ActionJob {
     /// The source bucket.
     src: Arc<dyn Bucket>,
     /// The destination bucket (the same endpoint as `src` unless configured apart).
@@ -182,13 +181,7 @@ fn injected_failure(n: i32) -> S3Error {
 }
 
 fn internal_error(message: String) -> S3Error {
-    S3Error {
-        kind: ErrorKind::Other,
-        context: "internal".to_owned(),
-        code: None,
-        status: None,
-        message,
-    }
+    S3Error::other("internal".to_owned(), message)
 }
 
 /// Is `e` a server's refusal to copy a version onto its own key ("copy an object to
@@ -232,17 +225,17 @@ fn describe_expect(e: Option<&Expect>) -> String {
     )
 }
 
-impl Ctx {
+impl ActionJob {
     fn new(
         buckets: Buckets,
         config: &ExecConfig,
         journal: Option<Journal>,
         actions: Vec<Action>,
         list_range: bool,
-    ) -> Arc<Ctx> {
+    ) -> Arc<ActionJob> {
         // Conditional writes go only where the destination says it honours them.
         let conditional = config.conditional && buckets.dst.capabilities().conditional_writes;
-        Arc::new(Ctx {
+        Arc::new(ActionJob {
             src: buckets.src,
             dst: buckets.dst,
             separate: buckets.separate,
@@ -273,7 +266,7 @@ impl Ctx {
             label: "restoring",
             caps: self.config.caps.clone(),
         };
-        let report = crate::run::run(self.clone(), items, &options, printer, stop).await;
+        let report = crate::run::run_job(self.clone(), items, &options, printer, stop).await;
         let unresolved =
             std::mem::take(&mut *self.unresolved.lock().unwrap_or_else(|p| p.into_inner()));
         if !unresolved.is_empty() {
@@ -574,14 +567,7 @@ impl Ctx {
         before: Option<&Head>,
     ) -> Result<String, S3Error> {
         let tags = self.src.tags(&c.source_key, &c.source_version_id).await?;
-        let attrs = ObjectAttrs {
-            head,
-            tags: &tags,
-            storage_class: self.config.storage_class.as_deref(),
-            sse_kms_key_id: self.config.sse_kms_key_id.as_deref(),
-            keep_source_kms: true,
-            acl,
-        };
+        let attrs = self.attrs(head, &tags, acl, true);
         let upload_id = self.dst.create_multipart(&c.key, &attrs).await?;
         self.note_upload(&c.key, &upload_id, true);
         let ranges = part_ranges(head.size, self.config.part_size);
@@ -609,16 +595,41 @@ impl Ctx {
         }
         self.note_upload(&c.key, &upload_id, false);
         let version = result?;
-        if let Err(e) = self.ensure_tags(&c.key, &version, &tags).await {
-            // The object is there and complete: a retry would only add a version.
-            tracing::warn!(key = c.key, error = %e, "copied, but its tags could not be checked or set");
-        }
+        self.ensure_tags(&c.key, &version, &tags).await;
         Ok(version)
+    }
+
+    /// The attributes a multipart or streamed copy writes: the source's `head` and
+    /// `tags`, the configured class and KMS key overrides, `acl` (`keep_source_kms`: see
+    /// [`ObjectAttrs`]).
+    fn attrs<'a>(
+        &'a self,
+        head: &'a Head,
+        tags: &'a [(String, String)],
+        acl: Option<&'a Acl>,
+        keep_source_kms: bool,
+    ) -> ObjectAttrs<'a> {
+        ObjectAttrs {
+            head,
+            tags,
+            storage_class: self.config.storage_class.as_deref(),
+            sse_kms_key_id: self.config.sse_kms_key_id.as_deref(),
+            keep_source_kms,
+            acl,
+        }
     }
 
     /// Some servers (radosgw) ignore `x-amz-tagging` on CreateMultipartUpload: after the
     /// upload completed, read the new version's tags and put them when they are missing.
-    async fn ensure_tags(
+    /// A failure is only logged: the object is there and complete, and a retry would
+    /// only add a version.
+    async fn ensure_tags(&self, key: &str, version: &str, tags: &[(String, String)]) {
+        if let Err(e) = self.put_missing_tags(key, version, tags).await {
+            tracing::warn!(key, error = %e, "copied, but its tags could not be checked or set");
+        }
+    }
+
+    async fn put_missing_tags(
         &self,
         key: &str,
         version: &str,
@@ -682,8 +693,17 @@ impl Ctx {
                     if fail_part == Some(n) {
                         return (n, Err(injected_failure(n)));
                     }
+                    let part = Part {
+                        key: &key,
+                        upload_id: &upload,
+                        number: n,
+                    };
                     let r = dst
-                        .upload_part_copy(&key, &upload, n, (&sb, &sk, &sv), range)
+                        .upload_part_copy(PartCopy {
+                            part,
+                            source: (&sb, &sk, &sv),
+                            range,
+                        })
                         .await;
                     (n, r)
                 });
@@ -715,14 +735,7 @@ impl Ctx {
         acl: Option<&Acl>,
     ) -> Result<String, S3Error> {
         let tags = self.src.tags(&c.source_key, &c.source_version_id).await?;
-        let attrs = ObjectAttrs {
-            head,
-            tags: &tags,
-            storage_class: self.config.storage_class.as_deref(),
-            sse_kms_key_id: self.config.sse_kms_key_id.as_deref(),
-            keep_source_kms: false,
-            acl,
-        };
+        let attrs = self.attrs(head, &tags, acl, false);
         let get = |range: Option<(u64, u64)>| {
             let range = range.map(|(a, b)| format!("bytes={a}-{b}"));
             async move {
@@ -746,7 +759,12 @@ impl Ctx {
             let n = i as i32 + 1;
             let step = async {
                 let body = get(Some(range)).await?;
-                self.dst.upload_part(&c.key, &upload_id, n, body).await
+                let part = Part {
+                    key: &c.key,
+                    upload_id: &upload_id,
+                    number: n,
+                };
+                self.dst.upload_part(part, body).await
             };
             match step.await {
                 Ok(etag) => parts.push((n, etag)),
@@ -769,10 +787,7 @@ impl Ctx {
         }
         self.note_upload(&c.key, &upload_id, false);
         let version = result?;
-        if let Err(e) = self.ensure_tags(&c.key, &version, &tags).await {
-            // The object is there and complete: a retry would only add a version.
-            tracing::warn!(key = c.key, error = %e, "copied, but its tags could not be checked or set");
-        }
+        self.ensure_tags(&c.key, &version, &tags).await;
         Ok(version)
     }
 
@@ -847,20 +862,8 @@ impl Ctx {
             // Already absent: an earlier attempt landed, or someone deleted it. Never
             // stack a second delete marker.
             if attempt > 0 {
-                let done = Done {
-                    op: Op::DeleteMarker,
-                    bucket: self.dst.name().to_owned(),
-                    key: d.key.clone(),
-                    source_bucket: None,
-                    source_key: None,
-                    source_version_id: None,
-                    previous_version_id: Some(d.expect.version_id.clone()),
-                    new_version_id: String::new(),
-                    etag: None,
-                    size: None,
-                    time: Utc::now(),
-                };
-                if let Err(e) = self.record(done) {
+                let previous = Some(d.expect.version_id.clone());
+                if let Err(e) = self.record(self.marker_done(d, previous, String::new())) {
                     return Step::Failed(e);
                 }
             }
@@ -875,25 +878,36 @@ impl Ctx {
         }
         match self.dst.add_delete_marker(&d.key).await {
             Ok(new_version_id) => {
-                let done = Done {
-                    op: Op::DeleteMarker,
-                    bucket: self.dst.name().to_owned(),
-                    key: d.key.clone(),
-                    source_bucket: None,
-                    source_key: None,
-                    source_version_id: None,
-                    previous_version_id: now.map(|h| h.version_id),
-                    new_version_id,
-                    etag: None,
-                    size: None,
-                    time: Utc::now(),
-                };
+                let done = self.marker_done(d, now.map(|h| h.version_id), new_version_id);
                 match self.record(done) {
                     Ok(()) => Step::Marked,
                     Err(e) => Step::Failed(e),
                 }
             }
             Err(e) => retry_or_fail(e),
+        }
+    }
+
+    /// The journal line of a delete marker put on `d`'s key (`new_version_id` empty when
+    /// an earlier attempt had put it).
+    fn marker_done(
+        &self,
+        d: &DeleteMarkerAction,
+        previous_version_id: Option<String>,
+        new_version_id: String,
+    ) -> Done {
+        Done {
+            op: Op::DeleteMarker,
+            bucket: self.dst.name().to_owned(),
+            key: d.key.clone(),
+            source_bucket: None,
+            source_key: None,
+            source_version_id: None,
+            previous_version_id,
+            new_version_id,
+            etag: None,
+            size: None,
+            time: Utc::now(),
         }
     }
 }
@@ -924,7 +938,12 @@ fn reads_as(etag: &str, size: u64, source: &Head) -> bool {
 /// entries instead of a HEAD per copy. Until then (or if the key was written again
 /// meanwhile) a copy stays journaled with an unknown version, which later runs and
 /// `undo` treat as not ours.
-async fn read_back(ctx: &Ctx, prefix: &str, unresolved: Vec<(Done, Head)>, printer: &Printer) {
+async fn read_back(
+    ctx: &ActionJob,
+    prefix: &str,
+    unresolved: Vec<(Done, Head)>,
+    printer: &Printer,
+) {
     let streams = crate::listing::Streams::new(8, crate::listing::Split::Auto);
     let current = match crate::listing::list_bucket(&ctx.dst, printer, prefix, 1000, streams).await
     {
@@ -1096,7 +1115,7 @@ async fn list_current(
     }
 }
 
-/// Run a plan's actions on two buckets, with the one runner ([`crate::run`](mod@crate::run)).
+/// Run a plan's actions on two buckets, with the one runner ([`crate::run`]).
 pub async fn run_plan(
     buckets: Buckets,
     plan: &RestorePlan,
@@ -1106,7 +1125,7 @@ pub async fn run_plan(
     stop: Option<&AtomicBool>,
 ) -> ExecReport {
     let list_range = probe_by_listing(plan, config.concurrency);
-    let ctx = Ctx::new(buckets, config, journal, plan.actions.clone(), list_range);
+    let ctx = ActionJob::new(buckets, config, journal, plan.actions.clone(), list_range);
     let prefix = plan
         .destination_location()
         .map_or_else(|| plan.source.prefix.clone(), |l| l.prefix.clone());
@@ -1167,7 +1186,7 @@ pub async fn run_stream(
     mut actions: tokio::sync::mpsc::Receiver<Action>,
 ) -> ExecReport {
     // Copies that name no version are read back by one listing after the run.
-    let ctx = Ctx::new(buckets, config, journal, Vec::new(), true);
+    let ctx = ActionJob::new(buckets, config, journal, Vec::new(), true);
     let (tx, rx) = tokio::sync::mpsc::channel::<(usize, Probe)>(config.concurrency.max(1));
     let ended = Arc::new(AtomicBool::new(false));
     let feeder = {
@@ -1200,17 +1219,12 @@ pub async fn run_stream(
     report
 }
 
-impl Job for Ctx {
+impl Job for ActionJob {
     fn key(&self, i: usize) -> String {
         self.action(i).key().to_owned()
     }
 
-    fn attempt(
-        self: Arc<Self>,
-        i: usize,
-        attempt: u32,
-        probe: Probe,
-    ) -> Pin<Box<dyn Future<Output = Step> + Send>> {
+    fn attempt(self: Arc<Self>, i: usize, attempt: u32, probe: Probe) -> Attempt {
         Box::pin(async move {
             match &self.action(i) {
                 Action::Copy(c) => self.copy(c, attempt, probe).await,

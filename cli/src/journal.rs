@@ -729,9 +729,7 @@ pub fn known_copies(lines: &[Line]) -> Vec<KnownCopy> {
 
 /// A stable 64-bit FNV-1a hash, for naming journals.
 fn fnv(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    s3rewind_engine::hash::fnv1a(s.bytes())
 }
 
 /// The directory default journals go to (`$XDG_STATE_HOME/s3rewind/journals`).

@@ -10,25 +10,36 @@ library.
 
 - [`args`]: clap definitions.
 - [`manual`]: `s3rewind man`: a manual page per command, from the clap definitions.
-- [`commands`]: one function per command.
-- [`pipeline`]: the [`App`] every command gets (an [`bucket::Endpoint`], S3's or one in
-  memory) and the stages commands share.
+- [`commands`]: a module per command or family (`restore`: plan, restore and apply;
+  `explore/`: ls, history, diff and timeline; `batch`: batch submit, status and reconcile):
+  arguments, then stages, then the printed result; no command imports another.
+- [`pipeline`]: the [`App`] every command gets (an
+  [`bucket::Endpoint`], S3's or one in memory), the two sides of a restore, time
+  resolution, and the stages: `prepare`, `detect`, `gates`, `execute` (with
+  `to_dir`, `remove_markers` and `replica`), `verify`, and what they print (`report`).
+- [`execute`]: a plan's actions on two buckets (drift check, copies, journal), whole or
+  as a planner hands them over.
+- [`run`]: the one runner under every writing command: bounded, adaptive
+  concurrency, retries that re-read, Ctrl-C, the report.
 - [`bucket`]: the [`bucket::Bucket`] trait every request goes through, the configuration
-  reads beside it, the endpoint that hands buckets out, and the in-memory and
-  fault-injecting implementations.
-- [`s3`]: the S3 adapter (the only module that uses `aws_sdk_s3`).
-- [`listing`]: the ListObjectVersions paging loop into a timeline.
+  reads beside it, the endpoint that hands buckets out, and (with the `testing` feature)
+  the in-memory and fault-injecting implementations and the conformance suite.
+- [`s3`]: the S3 adapter (the only module that uses the AWS SDK).
+- [`pager`]: the one ListObjectVersions pager (markers, `null` entries, layouts).
+- [`listing`]: the paging loop into a timeline, in parallel.
+- [`crosscheck`]: a listing checked against ListObjectsV2 before anyone trusts it.
 - [`source`]: where a timeline comes from (listing, inventory report, saved or watched
   index).
 - [`watch`]: a watched index on disk (index + event log) and the notification endpoint.
 - [`batch`]: `plan --emit batch-ops`: S3 Batch Operations manifests and job requests
   (and what `batch submit`/`reconcile` read back of them).
-- [`execute`]: the bounded, adaptive, resumable executor.
 - [`journal`]: the JSON Lines journal of completed actions.
 - [`output`]: the printer (stdout results, stderr messages and progress).
 - [`outputs`]: the local paths a command will write, checked before it starts.
+- [`drill_html`]: the HTML page of a drill's report.
 - [`error`]: exit codes and one-line errors.
 - `testing` (tests only): commands run in process on buckets in memory.
+- `architecture` (tests only): the import rules between these modules.
 */
 
 #![deny(missing_docs)]
@@ -217,7 +228,7 @@ pub fn main() -> ExitCode {
             }
         });
         let app = App::connect(&cli.global, printer.clone()).await;
-        run(&cli, &app).await
+        run_command(&cli, &app).await
     });
     match result {
         Ok(exit) => ExitCode::from(exit.code()),
@@ -239,7 +250,7 @@ pub(crate) fn proptest_config(cases: u32) -> proptest::test_runner::Config {
 
 /// Run one parsed command on an app (the binary's is built on S3 by [`App::connect`];
 /// tests build theirs on buckets in memory).
-pub async fn run(cli: &Cli, app: &App) -> Result<Exit, CliError> {
+pub async fn run_command(cli: &Cli, app: &App) -> Result<Exit, CliError> {
     use commands::*;
     match &cli.command {
         Command::Plan(a) => restore::plan_cmd(app, a).await,

@@ -153,7 +153,8 @@ pub async fn stream_bucket(
     send(&chunks, rest).await
 }
 
-async fn send(chunks: &Chunks, part: Timeline) -> CliResult<()> {
+/// Hand a part of a timeline to the planner reading `chunks` (nothing for an empty part).
+pub(crate) async fn send(chunks: &Chunks, part: Timeline) -> CliResult<()> {
     if part.keys().is_empty() {
         return Ok(());
     }
@@ -516,22 +517,10 @@ impl<'a> Stream<'a> {
 mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
-    use s3rewind_engine::{Entry, Version};
+    use s3rewind_engine::Entry;
 
     fn e(key: &str, id: &str, secs: i64, dm: bool) -> Entry {
-        Entry {
-            key: key.into(),
-            version: Version {
-                version_id: id.into(),
-                last_modified: Utc.timestamp_opt(secs, 0).unwrap(),
-                delete_marker: dm,
-                etag: Default::default(),
-                size: 1,
-                storage_class: None,
-                owner_id: None,
-                is_latest: false,
-            },
-        }
+        Entry::new(key, id, Utc.timestamp_opt(secs, 0).unwrap(), dm, "", 1)
     }
 
     use crate::bucket::{ListRequest, RawPage, S3Error};

@@ -23,7 +23,7 @@ pub mod prepare;
 pub mod report;
 pub mod verify;
 
-use crate::args::{Global, Select};
+use crate::args::{Global, Listing, Select, Snapshot};
 use crate::bucket::{
     Bucket, CappedConnector, CappedEndpoint, Caps, ConnectOptions, Connector, Endpoint,
 };
@@ -33,7 +33,7 @@ use crate::output::Printer;
 pub use crate::output::rfc3339;
 use chrono::{DateTime, Utc};
 use s3rewind_engine::select::{KeyFilter, KeySelection};
-use s3rewind_engine::{Destination, Location, PlanError, Versioning, parse_time};
+use s3rewind_engine::{Destination, Location, PlanError, Timeline, Versioning, parse_time};
 use std::sync::Arc;
 
 /// What every command gets: the printer, the endpoint, a way to open others, and the
@@ -164,6 +164,37 @@ pub fn resolve_time(input: &str) -> CliResult<(DateTime<Utc>, Option<String>)> {
         format!("TIME {input:?} resolved to {}{how}", rfc3339(at.instant))
     });
     Ok((at.instant, note))
+}
+
+/// [`resolve_time`] for an optional TIME, its note printed at once.
+pub fn resolve_time_noted(
+    printer: &Printer,
+    input: Option<&str>,
+) -> CliResult<Option<DateTime<Utc>>> {
+    let Some(input) = input else {
+        return Ok(None);
+    };
+    let (at, note) = resolve_time(input)?;
+    if let Some(note) = note {
+        printer.info(note);
+    }
+    Ok(Some(at))
+}
+
+/// The history of `source` for a command that reads it: read from where `listing` and
+/// `snapshot` say, through the app's endpoint. `latest` as for
+/// [`load_timeline`](crate::source::load_timeline).
+pub async fn timeline_of(
+    app: &App,
+    source: &Location,
+    listing: &Listing,
+    snapshot: &Snapshot,
+    latest: Option<DateTime<Utc>>,
+) -> CliResult<Timeline> {
+    let spec = crate::source::SourceSpec::of(listing, snapshot);
+    let (endpoint, printer) = (&app.endpoint, &app.printer);
+    let (bucket, prefix) = (&source.bucket, &source.prefix);
+    crate::source::load_timeline(endpoint, printer, bucket, prefix, &spec, latest).await
 }
 
 /// The two sides of a restore, built at the edge: the source bucket and the destination

@@ -240,6 +240,9 @@ pub fn print_issues(printer: &Printer, lists: &[(&str, &[KeyIssue])]) {
     }
 }
 
+/// One attempt in flight: what [`Job::attempt`] returns.
+pub type Attempt = Pin<Box<dyn Future<Output = Step> + Send>>;
+
 /// What one attempt at one item does, for the runner.
 pub trait Job: Send + Sync + 'static {
     /// The key item `i` writes (for the report).
@@ -247,12 +250,7 @@ pub trait Job: Send + Sync + 'static {
 
     /// One attempt at item `i` (`attempt` counts from 0), knowing what `probe` says of
     /// its key.
-    fn attempt(
-        self: Arc<Self>,
-        i: usize,
-        attempt: u32,
-        probe: Probe,
-    ) -> Pin<Box<dyn Future<Output = Step> + Send>>;
+    fn attempt(self: Arc<Self>, i: usize, attempt: u32, probe: Probe) -> Attempt;
 }
 
 /// How the runner runs.
@@ -289,7 +287,7 @@ pub enum Items {
 ///
 /// The runner stops starting items on Ctrl-C; `stop` is a flag to use instead (tests,
 /// which have no terminal and no signal driver).
-pub async fn run<J: Job>(
+pub async fn run_job<J: Job>(
     job: Arc<J>,
     items: Items,
     options: &RunOptions,

@@ -339,24 +339,22 @@ impl S3 {
                     .key(k)
                     .value(v)
                     .build()
-                    .map_err(|e| S3Error {
-                        kind: ErrorKind::Other,
-                        context: format!("PutObjectTagging s3://{bucket}/{key}"),
-                        code: None,
-                        status: None,
-                        message: e.to_string(),
+                    .map_err(|e| {
+                        S3Error::other(
+                            format!("PutObjectTagging s3://{bucket}/{key}"),
+                            e.to_string(),
+                        )
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let tagging = aws_sdk_s3::types::Tagging::builder()
             .set_tag_set(Some(set))
             .build()
-            .map_err(|e| S3Error {
-                kind: ErrorKind::Other,
-                context: format!("PutObjectTagging s3://{bucket}/{key}"),
-                code: None,
-                status: None,
-                message: e.to_string(),
+            .map_err(|e| {
+                S3Error::other(
+                    format!("PutObjectTagging s3://{bucket}/{key}"),
+                    e.to_string(),
+                )
             })?;
         self.client
             .put_object_tagging()
@@ -427,13 +425,7 @@ impl S3 {
                 GlacierJobParameters::builder()
                     .tier(Tier::from(tier))
                     .build()
-                    .map_err(|e| S3Error {
-                        kind: ErrorKind::Other,
-                        context: "RestoreObject".to_owned(),
-                        code: None,
-                        status: None,
-                        message: e.to_string(),
-                    })?,
+                    .map_err(|e| S3Error::other("RestoreObject".to_owned(), e.to_string()))?,
             );
         }
         match self

@@ -191,7 +191,7 @@ pub async fn stream_timeline(
                 part
             };
             let part = checker.part(part).await?;
-            send_part(&chunks, part).await?;
+            crate::listing::send(&chunks, part).await?;
         }
         Ok::<(), CliError>(())
     };
@@ -199,7 +199,7 @@ pub async fn stream_timeline(
     let taken = taken?;
     checked?;
     let (rest, report) = checker.finish().await?;
-    send_part(&chunks, rest).await?;
+    crate::listing::send(&chunks, rest).await?;
     note_settled(printer, spec, &settled);
     note_check(printer, spec, &report);
     Ok(taken)
@@ -280,16 +280,6 @@ fn snapshot_name(spec: &SourceSpec) -> &'static str {
         TimelineSource::Inventory { .. } => "the inventory",
         TimelineSource::Index { .. } => "the index",
     }
-}
-
-async fn send_part(chunks: &crate::listing::Chunks, part: Timeline) -> CliResult<()> {
-    if part.keys().is_empty() {
-        return Ok(());
-    }
-    chunks
-        .send(part)
-        .await
-        .map_err(|_| CliError::failure("internal error: the planner stopped reading the listing"))
 }
 
 /// Say what the cross-check re-read (nothing when the listing agreed).

@@ -3,7 +3,7 @@
 //!
 //! [`run_cmd`] parses a command line as the binary does (`Cli::try_parse_from`: exit 2 on
 //! a usage error), builds the [`App`] on the endpoints it is given instead of S3, runs
-//! [`crate::run`] and returns the exit code with what was printed to stdout and stderr
+//! [`crate::run_command`] and returns the exit code with what was printed to stdout and stderr
 //! (through a capturing [`Printer`]). [`FaultyEndpoint`] wraps every bucket of an
 //! endpoint in [`Faulty`], behind the retries the SDK would make.
 //!
@@ -18,7 +18,7 @@ use crate::args::Cli;
 use crate::bucket::{
     Acl, ArchiveRestoreState, Bucket, BucketConfig, BucketVersioning, Capabilities, ConnectOptions,
     Connector, CopyRequest, Endpoint, Faults, Faulty, FirstBytes, Head, ListRequest, ObjectAttrs,
-    ObjectsPage, PutReply, RawPage, S3Error,
+    ObjectsPage, Part, PartCopy, PutReply, RawPage, S3Error,
 };
 use crate::error::Exit;
 use crate::output::Printer;
@@ -90,7 +90,7 @@ pub async fn run_cmd(
         caps: None,
     }
     .capped(&cli.global);
-    let exit = match crate::run(&cli, &app).await {
+    let exit = match crate::run_command(&cli, &app).await {
         Ok(exit) => exit.code(),
         Err(e) => {
             app.printer.error(&e.message);
@@ -285,33 +285,12 @@ impl<B: Bucket + ?Sized> Bucket for SdkRetries<B> {
         retried!(self, self.inner.create_multipart(key, attrs))
     }
 
-    async fn upload_part_copy(
-        &self,
-        key: &str,
-        upload_id: &str,
-        part_number: i32,
-        source: (&str, &str, &str),
-        range: (u64, u64),
-    ) -> Result<String, S3Error> {
-        retried!(
-            self,
-            self.inner
-                .upload_part_copy(key, upload_id, part_number, source, range)
-        )
+    async fn upload_part_copy(&self, p: PartCopy<'_>) -> Result<String, S3Error> {
+        retried!(self, self.inner.upload_part_copy(p))
     }
 
-    async fn upload_part(
-        &self,
-        key: &str,
-        upload_id: &str,
-        part_number: i32,
-        body: Vec<u8>,
-    ) -> Result<String, S3Error> {
-        retried!(
-            self,
-            self.inner
-                .upload_part(key, upload_id, part_number, body.clone())
-        )
+    async fn upload_part(&self, part: Part<'_>, body: Vec<u8>) -> Result<String, S3Error> {
+        retried!(self, self.inner.upload_part(part, body.clone()))
     }
 
     async fn complete_multipart(

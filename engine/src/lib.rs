@@ -1,8 +1,13 @@
 /*!
 The pure engine of s3rewind: point-in-time state and restore plans for versioned S3 buckets.
 
-This crate does no I/O and needs no async runtime. Data goes in (listing pages) and data
-comes out (states, plans); the `s3rewind` CLI does all the talking to S3.
+This crate does no network I/O, reads no clock and needs no async runtime. Data goes in
+(listing pages) and data comes out (states, plans); the `s3rewind` CLI does all the
+talking to S3. Its only I/O is on what the caller hands it: [`inventory`] and [`index`]
+read from readers they are given (an inventory report's data files, a saved index) and
+[`index`] writes to a writer it is given; and the inventory sort spills its sorted runs
+as files into the directory the caller names ([`inventory::SortOptions::spill_dir`]),
+removed when the sorted entries are dropped.
 
 # Brief overview
 
@@ -66,6 +71,7 @@ pub mod detect;
 pub mod error;
 pub mod estimate;
 pub mod explore;
+pub mod hash;
 pub mod index;
 pub mod inventory;
 pub mod keys;
@@ -76,6 +82,7 @@ pub mod paths;
 pub mod plan;
 pub mod plan_stats;
 pub mod policy;
+pub mod prng;
 pub mod select;
 pub mod sim;
 pub mod state;

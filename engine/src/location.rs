@@ -15,6 +15,16 @@ pub struct Location {
     pub prefix: String,
 }
 
+impl Location {
+    /// The whole of `bucket` (no prefix).
+    pub fn whole(bucket: &str) -> Location {
+        Location {
+            bucket: bucket.to_owned(),
+            prefix: String::new(),
+        }
+    }
+}
+
 impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "s3://{}/{}", self.bucket, self.prefix)

@@ -56,6 +56,32 @@ pub struct Version {
     pub is_latest: bool,
 }
 
+impl Entry {
+    /// An entry as a listing gives it, without storage class, owner or `IsLatest`.
+    pub fn new(
+        key: &str,
+        version_id: &str,
+        last_modified: DateTime<Utc>,
+        delete_marker: bool,
+        etag: &str,
+        size: u64,
+    ) -> Entry {
+        Entry {
+            key: key.into(),
+            version: Version {
+                version_id: version_id.into(),
+                last_modified,
+                delete_marker,
+                etag: etag.into(),
+                size,
+                storage_class: None,
+                owner_id: None,
+                is_latest: false,
+            },
+        }
+    }
+}
+
 impl Version {
     /// True when this is the literal `null` version id.
     pub fn is_null(&self) -> bool {
@@ -79,6 +105,22 @@ pub struct ListPage {
 }
 
 impl ListPage {
+    /// Entries in list order split into SDK-shaped pages of at most `page_size` entries
+    /// (versions and delete markers in two lists, as the SDK gives them).
+    pub fn split(list_order: &[Entry], page_size: usize) -> Vec<ListPage> {
+        list_order
+            .chunks(page_size.max(1))
+            .map(|chunk| {
+                let (delete_markers, versions) =
+                    chunk.iter().cloned().partition(|e| e.version.delete_marker);
+                ListPage {
+                    versions,
+                    delete_markers,
+                }
+            })
+            .collect()
+    }
+
     /// Number of entries on the page.
     pub fn len(&self) -> usize {
         self.versions.len() + self.delete_markers.len()

@@ -1,7 +1,7 @@
 //! `SimBucket`: an in-memory model of S3 versioning, for tests, fuzzing and demos.
 //!
-//! It follows the documented S3 behaviour (see `S3_SEMANTICS.md` §2), including the parts
-//! that local servers get wrong:
+//! It follows the documented S3 behaviour (§2 of the project's shared semantics notes,
+//! kept outside this repository), including the parts that local servers get wrong:
 //!
 //! | state | put / copy | delete (no version id) |
 //! |---|---|---|
@@ -126,14 +126,10 @@ pub struct ApplyReport {
 
 /// A deterministic ETag for content: two 64-bit FNV-1a hashes, hex.
 pub fn content_etag(content: &[u8]) -> String {
-    let fnv = |seed: u64| {
-        content.iter().fold(seed, |h, b| {
-            (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
-        })
-    };
+    let fnv = |basis: u64| crate::hash::fnv1a_from(basis, content.iter().copied());
     format!(
         "{:016x}{:016x}",
-        fnv(0xcbf2_9ce4_8422_2325),
+        fnv(crate::hash::FNV_OFFSET),
         fnv(0x6c62_272e_07bb_0142)
     )
 }
@@ -546,17 +542,7 @@ impl SimBucket {
     /// The listing as the SDK returns it: pages of at most `page_size` entries, each with
     /// its versions and delete markers in two separate lists.
     pub fn list_pages(&self, prefix: &str, page_size: usize) -> Vec<ListPage> {
-        let all = self.list_order(prefix);
-        all.chunks(page_size.max(1))
-            .map(|chunk| {
-                let (delete_markers, versions) =
-                    chunk.iter().cloned().partition(|e| e.version.delete_marker);
-                ListPage {
-                    versions,
-                    delete_markers,
-                }
-            })
-            .collect()
+        ListPage::split(&self.list_order(prefix), page_size)
     }
 
     /// The listing as the server sends it on the wire: pages of at most `page_size`

@@ -253,19 +253,7 @@ mod tests {
     use chrono::TimeZone;
 
     fn e(key: &str, id: &str, secs: i64, dm: bool) -> Entry {
-        Entry {
-            key: key.into(),
-            version: Version {
-                version_id: id.into(),
-                last_modified: Utc.timestamp_opt(secs, 0).unwrap(),
-                delete_marker: dm,
-                etag: Default::default(),
-                size: 3,
-                storage_class: None,
-                owner_id: None,
-                is_latest: false,
-            },
-        }
+        Entry::new(key, id, Utc.timestamp_opt(secs, 0).unwrap(), dm, "", 3)
     }
     fn t(s: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(s, 0).unwrap()

@@ -1005,23 +1005,8 @@ mod tests {
     use chrono::TimeZone;
 
     fn e(key: &str, id: &str, secs: i64, dm: bool) -> Entry {
-        Entry {
-            key: key.into(),
-            version: Version {
-                version_id: id.into(),
-                last_modified: Utc.timestamp_opt(secs, 0).unwrap(),
-                delete_marker: dm,
-                etag: if dm {
-                    Default::default()
-                } else {
-                    format!("e{id}").into()
-                },
-                size: 1,
-                storage_class: None,
-                owner_id: None,
-                is_latest: false,
-            },
-        }
+        let etag = if dm { String::new() } else { format!("e{id}") };
+        Entry::new(key, id, Utc.timestamp_opt(secs, 0).unwrap(), dm, &etag, 1)
     }
 
     fn ids(t: &Timeline, key: &str) -> Vec<String> {

@@ -118,23 +118,13 @@ mod tests {
     use chrono::TimeZone;
 
     fn e(key: &str, id: &str, secs: i64, dm: bool) -> Entry {
-        Entry {
-            key: key.into(),
-            version: Version {
-                version_id: id.into(),
-                last_modified: Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap(),
-                delete_marker: dm,
-                etag: if dm {
-                    Default::default()
-                } else {
-                    format!("e-{id}").into()
-                },
-                size: if dm { 0 } else { 3 },
-                storage_class: None,
-                owner_id: None,
-                is_latest: false,
-            },
-        }
+        let (etag, size) = if dm {
+            (String::new(), 0)
+        } else {
+            (format!("e-{id}"), 3)
+        };
+        let at = Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap();
+        Entry::new(key, id, at, dm, &etag, size)
     }
 
     fn t(secs: i64) -> DateTime<Utc> {

@@ -34,15 +34,22 @@ fn cases(default: u32) -> u32 {
         .unwrap_or(default)
 }
 
+/// Detection that flags a single key, at one-minute scales, whatever its score.
+fn one_minute_scales() -> DetectOptions {
+    DetectOptions {
+        min_keys: 1,
+        min_content_keys: 1,
+        gap_secs: Some(60),
+        bin_secs: Some(0),
+        established_secs: Some(60),
+        new_owner_history_secs: Some(60),
+        min_score: 0.0,
+        ..DetectOptions::default()
+    }
+}
+
 fn in_place(at: DateTime<Utc>) -> PlanOptions {
-    PlanOptions::new(
-        Location {
-            bucket: "b".into(),
-            prefix: String::new(),
-        },
-        Destination::InPlace,
-        at,
-    )
+    PlanOptions::new(Location::whole("b"), Destination::InPlace, at)
 }
 
 /// (1): for every affected key the last good version is the entry right after the first
@@ -447,17 +454,8 @@ fn head_strategy() -> impl Strategy<Value = Vec<u8>> {
         Just(b"%PDF-1.7\n".to_vec()),
         Just(b"{\"a\": 1}".to_vec()),
         proptest::collection::vec(any::<u8>(), 0..300),
-        (any::<u64>()).prop_map(|seed| {
-            // Random-looking bytes (splitmix64) long enough to count as ciphertext.
-            let mut x = seed;
-            (0..512)
-                .map(|_| {
-                    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                    let z = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                    (z ^ (z >> 27)) as u8
-                })
-                .collect()
-        }),
+        // Random-looking bytes long enough to count as ciphertext.
+        (any::<u64>()).prop_map(|seed| s3rewind_testkit::Prng(seed).bytes(512)),
     ]
 }
 
@@ -595,16 +593,7 @@ fn per_key_goes_back_before_the_oldest_incident_of_a_key() {
         r(0, 534, true, 0, 0),
     ];
     let tl = timeline_of(&raw, true);
-    let options = DetectOptions {
-        min_keys: 1,
-        min_content_keys: 1,
-        gap_secs: Some(60),
-        bin_secs: Some(0),
-        established_secs: Some(60),
-        new_owner_history_secs: Some(60),
-        min_score: 0.0,
-        ..DetectOptions::default()
-    };
+    let options = one_minute_scales();
     let report = detect(&tl, &[], &options);
     let flags: Vec<(usize, DamageKind, Option<&str>)> = report
         .incidents
@@ -655,16 +644,7 @@ fn rename_originals_do_not_widen_the_rename_window() {
         r(2, 900, true, 0),
     ];
     let tl = timeline_of(&raw, true);
-    let options = DetectOptions {
-        min_keys: 1,
-        min_content_keys: 1,
-        gap_secs: Some(60),
-        bin_secs: Some(0),
-        established_secs: Some(60),
-        new_owner_history_secs: Some(60),
-        min_score: 0.0,
-        ..DetectOptions::default()
-    };
+    let options = one_minute_scales();
     let report = detect(&tl, &[], &options);
     let truncation = report
         .incidents

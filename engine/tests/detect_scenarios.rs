@@ -276,14 +276,7 @@ fn last_good_versions_are_the_versions_before_the_first_damage() {
 }
 
 fn in_place(at: DateTime<Utc>) -> PlanOptions {
-    PlanOptions::new(
-        Location {
-            bucket: "scenario".into(),
-            prefix: String::new(),
-        },
-        Destination::InPlace,
-        at,
-    )
+    PlanOptions::new(Location::whole("scenario"), Destination::InPlace, at)
 }
 
 #[test]

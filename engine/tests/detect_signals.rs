@@ -371,6 +371,20 @@ fn scan_sampled(b: &SimBucket, options: &DetectOptions) -> ScanReport {
     detect(&tl, &samples_for(b, &wanted), options)
 }
 
+/// Ransomware's rename: `k` written again, encrypted, as `k.locked` (16 bytes longer)
+/// at 00:00:05, and `k` deleted.
+fn lock(b: &mut SimBucket, rng: &mut Rng, k: &str) {
+    let size = b.head(k).unwrap().version.size as usize;
+    put(
+        b,
+        &format!("{k}.locked"),
+        &rng.bytes(size + 16),
+        t(0, 0, 0, 5),
+        OWNER,
+    );
+    b.delete_by(k, t(0, 0, 0, 5), OWNER);
+}
+
 /// 20 text documents uploaded in the first second of the bucket's life.
 fn young_docs(rng: &mut Rng) -> (SimBucket, Vec<String>) {
     let mut b = SimBucket::new(Versioning::Enabled, "v");
@@ -396,15 +410,7 @@ fn a_few_locked_copies_bring_their_deleted_originals_along() {
             put(&mut b, k, &rng.bytes(size + 16), t(0, 0, 0, 5), OWNER);
         }
         for k in &keys[renamed_from.clone()] {
-            let size = b.head(k).unwrap().version.size as usize;
-            put(
-                &mut b,
-                &format!("{k}.locked"),
-                &rng.bytes(size + 16),
-                t(0, 0, 0, 5),
-                OWNER,
-            );
-            b.delete_by(k, t(0, 0, 0, 5), OWNER);
+            lock(&mut b, &mut rng, k);
         }
         let report = scan_sampled(&b, &quick());
         assert_eq!(report.incidents.len(), 1, "{report}");
@@ -718,15 +724,7 @@ fn planted_is_the_label_of_the_keys_an_incident_created_and_of_no_other() {
     let mut rng = Rng(s3rewind_testkit::Prng(16));
     let (mut b, keys) = young_docs(&mut rng);
     for k in &keys[..8] {
-        let size = b.head(k).unwrap().version.size as usize;
-        put(
-            &mut b,
-            &format!("{k}.locked"),
-            &rng.bytes(size + 16),
-            t(0, 0, 0, 5),
-            OWNER,
-        );
-        b.delete_by(k, t(0, 0, 0, 5), OWNER);
+        lock(&mut b, &mut rng, k);
     }
     for report in [scan(&b, &quick()), scan_sampled(&b, &quick())] {
         assert_eq!(report.incidents.len(), 1, "{report}");

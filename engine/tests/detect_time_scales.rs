@@ -45,14 +45,7 @@ fn scan(s: &Scenario) -> (Timeline, ScanReport) {
 }
 
 fn in_place(at: chrono::DateTime<chrono::Utc>) -> PlanOptions {
-    PlanOptions::new(
-        Location {
-            bucket: "b".into(),
-            prefix: String::new(),
-        },
-        Destination::InPlace,
-        at,
-    )
+    PlanOptions::new(Location::whole("b"), Destination::InPlace, at)
 }
 
 /// `--before-corruption` then `--per-key` against the simulator: the first must give

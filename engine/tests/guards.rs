@@ -15,23 +15,12 @@ fn at(secs: i64) -> DateTime<Utc> {
 }
 
 fn e(key: &str, id: &str, secs: i64, dm: bool) -> Entry {
-    Entry {
-        key: key.into(),
-        version: Version {
-            version_id: id.into(),
-            last_modified: at(secs),
-            delete_marker: dm,
-            etag: if dm {
-                Default::default()
-            } else {
-                format!("e-{id}").into()
-            },
-            size: if dm { 0 } else { 10 },
-            storage_class: None,
-            owner_id: None,
-            is_latest: false,
-        },
-    }
+    let (etag, size) = if dm {
+        (String::new(), 0)
+    } else {
+        (format!("e-{id}"), 10)
+    };
+    Entry::new(key, id, at(secs), dm, &etag, size)
 }
 
 fn loc(bucket: &str, prefix: &str) -> Location {

@@ -34,14 +34,7 @@ const AWKWARD: [&str; 9] = [
 /// path.
 fn write_report(dir: &Path, entries: &[Entry], files: usize, seed: u64) -> PathBuf {
     let mut shuffled = entries.to_vec();
-    // A small xorshift shuffle: deterministic for a seed, no extra dependency.
-    let mut s = seed | 1;
-    for i in (1..shuffled.len()).rev() {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        shuffled.swap(i, (s % (i as u64 + 1)) as usize);
-    }
+    s3rewind_testkit::Prng(seed).shuffle(&mut shuffled);
     let mut w = ReportWriter::new(dir, "src-bucket", "inv/src-bucket/all/");
     let per = shuffled.len().div_ceil(files.max(1)).max(1);
     for chunk in shuffled.chunks(per) {

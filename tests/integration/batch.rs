@@ -94,12 +94,7 @@ async fn a_batch_manifest_replayed_and_the_remainder_applied_restore_the_state_a
         serde_json::from_str(&std::fs::read_to_string(dir.join("remainder.json")).unwrap())
             .unwrap();
     assert_eq!(remainder["schema"], "s3rewind.plan/v1");
-    let ops: Vec<&str> = remainder["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["op"].as_str().unwrap())
-        .collect();
+    let ops = strs(&remainder["actions"], "op");
     assert_eq!(ops, ["delete_marker"], "{remainder}");
 
     // Half done is not done: the state differs until both parts ran.

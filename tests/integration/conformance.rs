@@ -8,7 +8,7 @@
 //! raw under `EncodingType=url`; CopyObject without `x-amz-version-id`; UploadPartCopy
 //! answered 411 without a Content-Length; tags dropped by CreateMultipartUpload.
 
-use crate::support::{Kind, Moto, Server, checkpoint, next_second, ts};
+use crate::support::{Kind, Moto, Server, checkpoint, next_second, strs, ts};
 use aws_sdk_s3::primitives::ByteStream;
 use std::collections::BTreeMap;
 
@@ -668,12 +668,7 @@ async fn ls_shows_the_bucket_as_it_was(s: &Server) {
     let now = s.run(&["--output", "json", "ls", &format!("s3://{b}/docs/")]);
     let j = now.expect_code(0).json();
     assert_eq!(j["schema"], "s3rewind.ls/v1");
-    let keys: Vec<&str> = j["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["key"].as_str().unwrap())
-        .collect();
+    let keys = strs(&j["objects"], "key");
     assert_eq!(keys, ["docs/b.txt", "docs/new.txt"]);
     assert_eq!(j["bytes"], 9);
 }

@@ -433,12 +433,7 @@ s3.put_object_lock_configuration(Bucket='locked-dest', ObjectLockConfiguration={
         "s3://locked-dest",
     ]);
     let p = r.expect_code(0).json();
-    let kinds: Vec<&str> = p["warnings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| w["kind"].as_str().unwrap())
-        .collect();
+    let kinds = strs(&p["warnings"], "kind");
     assert!(kinds.contains(&"noncurrent_expiration"), "{p}");
     assert!(kinds.contains(&"default_retention"), "{p}");
     let text = m.run(&["plan", "s3://gated", "--at", &t, "--to", "s3://locked-dest"]);

@@ -24,17 +24,7 @@ async fn listed_entries(m: &Moto, bucket: &str) -> Vec<Entry> {
         DateTime::<Utc>::from_timestamp(t.secs(), t.subsec_nanos()).unwrap()
     };
     let mut out = Vec::new();
-    let (mut km, mut vm): (Option<String>, Option<String>) = (None, None);
-    loop {
-        let page = m
-            .client
-            .list_object_versions()
-            .bucket(bucket)
-            .set_key_marker(km.clone())
-            .set_version_id_marker(vm.clone())
-            .send()
-            .await
-            .unwrap();
+    for page in m.version_pages(bucket).await {
         for v in page.versions() {
             out.push(Entry {
                 key: v.key().unwrap().to_owned(),
@@ -65,11 +55,6 @@ async fn listed_entries(m: &Moto, bucket: &str) -> Vec<Entry> {
                 },
             });
         }
-        if page.is_truncated() != Some(true) {
-            break;
-        }
-        km = page.next_key_marker().map(str::to_owned);
-        vm = page.next_version_id_marker().map(str::to_owned);
     }
     out
 }
@@ -380,12 +365,7 @@ async fn a_plan_from_an_inventory_lists_nothing() {
     let plan = actions(allowed.expect_code(0));
     assert_eq!(plan["stats"]["copies"], 2, "{plan}");
     assert_eq!(plan["stats"]["delete_markers"], 0, "{plan}");
-    let keys: Vec<&str> = plan["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["key"].as_str().unwrap())
-        .collect();
+    let keys = strs(&plan["actions"], "key");
     assert_eq!(keys, ["a.txt", "b.txt"], "{plan}");
 }
 

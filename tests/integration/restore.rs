@@ -284,12 +284,7 @@ async fn markers_and_versions_split_across_pages() {
             page_size,
         ]);
         let p = r.expect_code(0).json();
-        let keys: Vec<&str> = p["actions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["key"].as_str().unwrap())
-            .collect();
+        let keys = strs(&p["actions"], "key");
         assert_eq!(keys, ["b", "c"], "page size {page_size}: {p}");
         assert_eq!(p["actions"][0]["op"], "copy");
         assert_eq!(p["actions"][1]["op"], "delete_marker");

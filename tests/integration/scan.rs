@@ -18,16 +18,9 @@ fn tuned<'a>(args: &[&'a str]) -> Vec<&'a str> {
 }
 
 /// Bytes that look like ciphertext (splitmix64).
-pub fn random_bytes(n: usize, mut seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(n + 8);
-    while out.len() < n {
-        seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = seed;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(n);
+pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(n);
+    s3rewind_testkit::Prng(seed).fill(&mut out, n);
     out
 }
 

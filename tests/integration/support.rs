@@ -14,6 +14,7 @@
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::{Credentials, Region};
+use aws_sdk_s3::operation::list_object_versions::ListObjectVersionsOutput;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 use chrono::{DateTime, Utc};
@@ -306,9 +307,9 @@ print(json.dumps([user("admin", ["*"]), user("no-versions", ["s3:GetBucketVersio
         out
     }
 
-    /// Every (key, version id, is delete marker) in the bucket.
-    pub async fn versions(&self, bucket: &str) -> Vec<(String, String, bool)> {
-        let mut out = Vec::new();
+    /// Every ListObjectVersions page of the bucket, in order.
+    pub async fn version_pages(&self, bucket: &str) -> Vec<ListObjectVersionsOutput> {
+        let mut pages = Vec::new();
         let (mut km, mut vm): (Option<String>, Option<String>) = (None, None);
         loop {
             let page = self
@@ -320,6 +321,20 @@ print(json.dumps([user("admin", ["*"]), user("no-versions", ["s3:GetBucketVersio
                 .send()
                 .await
                 .unwrap();
+            let last = page.is_truncated() != Some(true);
+            km = page.next_key_marker().map(str::to_owned);
+            vm = page.next_version_id_marker().map(str::to_owned);
+            pages.push(page);
+            if last {
+                return pages;
+            }
+        }
+    }
+
+    /// Every (key, version id, is delete marker) in the bucket.
+    pub async fn versions(&self, bucket: &str) -> Vec<(String, String, bool)> {
+        let mut out = Vec::new();
+        for page in self.version_pages(bucket).await {
             for v in page.versions() {
                 out.push((
                     v.key().unwrap().to_owned(),
@@ -334,11 +349,6 @@ print(json.dumps([user("admin", ["*"]), user("no-versions", ["s3:GetBucketVersio
                     true,
                 ));
             }
-            if page.is_truncated() != Some(true) {
-                break;
-            }
-            km = page.next_key_marker().map(str::to_owned);
-            vm = page.next_version_id_marker().map(str::to_owned);
         }
         out.sort();
         out
@@ -349,9 +359,10 @@ print(json.dumps([user("admin", ["*"]), user("no-versions", ["s3:GetBucketVersio
         self.run_with(args, &[])
     }
 
-    /// Run the s3rewind binary with extra environment variables.
-    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = Command::new(binary());
+    /// `program` (an s3rewind binary) with `args`, against this server, in an isolated
+    /// environment with this server's keys.
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> Command {
+        let mut cmd = Command::new(program);
         cmd.args(["--endpoint-url", &self.endpoint, "--no-progress"])
             .args(args);
         isolate_env(&mut cmd, self.dir.path());
@@ -359,6 +370,12 @@ print(json.dumps([user("admin", ["*"]), user("no-versions", ["s3:GetBucketVersio
             cmd.env("AWS_ACCESS_KEY_ID", &self.keys.0)
                 .env("AWS_SECRET_ACCESS_KEY", &self.keys.1);
         }
+        cmd
+    }
+
+    /// Run the s3rewind binary with extra environment variables.
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.command(binary(), args);
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -373,14 +390,7 @@ print(json.dumps([user("admin", ["*"]), user("no-versions", ["s3:GetBucketVersio
     /// Start the s3rewind binary in the background against this server (stdout piped,
     /// stderr discarded), for tests that interrupt it.
     pub fn spawn(&self, args: &[&str]) -> Child {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3rewind"));
-        cmd.args(["--endpoint-url", &self.endpoint, "--no-progress"])
-            .args(args);
-        isolate_env(&mut cmd, self.dir.path());
-        if self.kind == Kind::Radosgw {
-            cmd.env("AWS_ACCESS_KEY_ID", &self.keys.0)
-                .env("AWS_SECRET_ACCESS_KEY", &self.keys.1);
-        }
+        let mut cmd = self.command(env!("CARGO_BIN_EXE_s3rewind"), args);
         // Both piped (read by `wait_with_output`): a run prints a few lines at most.
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -543,5 +553,14 @@ pub fn map(items: &[(&str, &str)]) -> BTreeMap<String, Vec<u8>> {
     items
         .iter()
         .map(|(k, v)| (k.to_string(), v.as_bytes().to_vec()))
+        .collect()
+}
+
+/// The string `field` of every element of the JSON array `list`, in order.
+pub fn strs<'a>(list: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a[field].as_str().unwrap())
         .collect()
 }

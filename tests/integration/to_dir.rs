@@ -330,12 +330,7 @@ async fn symbolic_links_inside_the_directory_are_not_followed() {
         dir.to_str().unwrap(),
     ]);
     let j = r.expect_code(1).json();
-    let failed: Vec<&str> = j["report"]["failed"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["key"].as_str().unwrap())
-        .collect();
+    let failed = strs(&j["report"]["failed"], "key");
     assert_eq!(failed, ["file-link", "link/file.txt"], "{j}");
     assert!(
         j["report"]["failed"][0]["detail"]

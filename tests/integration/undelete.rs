@@ -15,6 +15,14 @@ async fn current_id(m: &Moto, bucket: &str, key: &str) -> Option<String> {
         .and_then(|o| o.version_id().map(str::to_owned))
 }
 
+/// A versioned bucket whose one key `k` (`v1`) is deleted a second later.
+async fn one_deleted_key(m: &Moto, bucket: &str) {
+    m.bucket(bucket, true).await;
+    m.put(bucket, "k", b"v1").await;
+    next_second().await;
+    m.delete(bucket, "k").await;
+}
+
 /// A bucket with deleted keys: `a` (two versions, then deleted twice), `docs/b`
 /// (deleted), `c` (present, overwritten), `ghost` (only a delete marker).
 /// Returns the version ids of a's and b's last versions.
@@ -114,12 +122,7 @@ async fn undelete_since_and_prefix_choose_the_keys() {
         "--dry-run",
     ]);
     let p = r.expect_code(0).json();
-    let keys: Vec<&str> = p["actions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["key"].as_str().unwrap())
-        .collect();
+    let keys = strs(&p["actions"], "key");
     assert_eq!(keys, ["x/new", "y/new"]);
     assert!(r.stderr.contains("deleted before --since"), "{}", r.stderr);
 
@@ -253,10 +256,7 @@ async fn remove_delete_markers_makes_the_original_versions_current() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn remove_delete_markers_reports_each_marker_in_text() {
     let m = Moto::start().await;
-    m.bucket("bkt", true).await;
-    m.put("bkt", "k", b"v1").await;
-    next_second().await;
-    m.delete("bkt", "k").await;
+    one_deleted_key(&m, "bkt").await;
     let marker = m.versions("bkt").await.into_iter().find(|v| v.2).unwrap().1;
     let r = m.run(&["undelete", "s3://bkt", "--remove-delete-markers", "--yes"]);
     r.expect_code(0);
@@ -272,10 +272,7 @@ async fn remove_delete_markers_reports_each_marker_in_text() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn undelete_refuses_suspended_and_unversioned_buckets() {
     let m = Moto::start().await;
-    m.bucket("susp", true).await;
-    m.put("susp", "k", b"v1").await;
-    next_second().await;
-    m.delete("susp", "k").await;
+    one_deleted_key(&m, "susp").await;
     m.set_versioning("susp", BucketVersioningStatus::Suspended)
         .await;
     let before = m.versions("susp").await;

@@ -11,7 +11,8 @@
 
 use super::{
     Acl, ArchiveRestoreState, Bucket, BucketVersioning, Capabilities, CopyRequest, ErrorKind,
-    FirstBytes, Head, ListRequest, ObjectAttrs, ObjectsPage, PutReply, RawPage, S3Error,
+    FirstBytes, Head, ListRequest, ObjectAttrs, ObjectsPage, Part, PartCopy, PutReply, RawPage,
+    S3Error,
 };
 use async_trait::async_trait;
 use s3rewind_engine::estimate::PriceTable;
@@ -278,34 +279,17 @@ impl Bucket for Capped {
         self.inner.create_multipart(key, attrs).await
     }
 
-    async fn upload_part_copy(
-        &self,
-        key: &str,
-        upload_id: &str,
-        part_number: i32,
-        source: (&str, &str, &str),
-        range: (u64, u64),
-    ) -> Result<String, S3Error> {
-        let bytes = range.1.saturating_sub(range.0) + 1;
+    async fn upload_part_copy(&self, p: PartCopy<'_>) -> Result<String, S3Error> {
+        let bytes = p.range.1.saturating_sub(p.range.0) + 1;
         self.caps.admit("UploadPartCopy", Class::A, bytes).await?;
-        self.inner
-            .upload_part_copy(key, upload_id, part_number, source, range)
-            .await
+        self.inner.upload_part_copy(p).await
     }
 
-    async fn upload_part(
-        &self,
-        key: &str,
-        upload_id: &str,
-        part_number: i32,
-        body: Vec<u8>,
-    ) -> Result<String, S3Error> {
+    async fn upload_part(&self, part: Part<'_>, body: Vec<u8>) -> Result<String, S3Error> {
         self.caps
             .admit("UploadPart", Class::A, body.len() as u64)
             .await?;
-        self.inner
-            .upload_part(key, upload_id, part_number, body)
-            .await
+        self.inner.upload_part(part, body).await
     }
 
     async fn complete_multipart(

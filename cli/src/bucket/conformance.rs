@@ -353,8 +353,17 @@ async fn multipart_copy_assembles_the_ranges(b: &dyn Bucket, p: &str) -> Check {
     let mut parts = Vec::new();
     for (i, r) in ranges.iter().enumerate() {
         let n = i as i32 + 1;
+        let part = super::Part {
+            key: &dst,
+            upload_id: &upload,
+            number: n,
+        };
         let etag = b
-            .upload_part_copy(&dst, &upload, n, (b.name(), &src, &v), *r)
+            .upload_part_copy(super::PartCopy {
+                part,
+                source: (b.name(), &src, &v),
+                range: *r,
+            })
             .await
             .map_err(|e| format!("UploadPartCopy {n}: {e}"))?;
         parts.push((n, etag));

@@ -44,7 +44,7 @@ pub type SharedEndpoint = Arc<dyn Endpoint>;
 impl dyn Endpoint {
     /// The first `len` bytes of one version and its Content-Type (see
     /// [`Bucket::first_bytes`]).
-    pub async fn get_head(
+    pub async fn first_bytes(
         &self,
         bucket: &str,
         key: &str,

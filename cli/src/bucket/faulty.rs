@@ -11,9 +11,10 @@
 use super::Bucket;
 use super::{
     Acl, ArchiveRestoreState, BucketVersioning, Capabilities, CopyRequest, ErrorKind, FirstBytes,
-    Head, ListRequest, ObjectAttrs, ObjectsPage, PutReply, RawPage, S3Error,
+    Head, ListRequest, ObjectAttrs, ObjectsPage, Part, PartCopy, PutReply, RawPage, S3Error,
 };
 use async_trait::async_trait;
+use s3rewind_engine::prng::Prng;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -57,7 +58,7 @@ pub struct Faults {
 
 #[derive(Debug)]
 struct State {
-    rng: u64,
+    rng: Prng,
     calls: u64,
     /// Keys the other writer wrote, with the version ids it made.
     written: Vec<(String, String)>,
@@ -101,17 +102,12 @@ pub struct Injected {
 }
 
 impl State {
-    /// splitmix64.
     fn next(&mut self) -> u64 {
-        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        self.rng.next_u64()
     }
 
     fn chance(&mut self, p: f64) -> bool {
-        p > 0.0 && ((self.next() >> 11) as f64 / (1u64 << 53) as f64) < p
+        p > 0.0 && self.rng.chance(p)
     }
 }
 
@@ -147,7 +143,7 @@ impl Faulty {
         Faulty {
             inner,
             state: Arc::new(Mutex::new(State {
-                rng: faults.seed,
+                rng: Prng(faults.seed),
                 calls: 0,
                 written: Vec::new(),
                 lost: 0,
@@ -491,34 +487,14 @@ impl Bucket for Faulty {
         .await
     }
 
-    async fn upload_part_copy(
-        &self,
-        key: &str,
-        upload_id: &str,
-        part_number: i32,
-        source: (&str, &str, &str),
-        range: (u64, u64),
-    ) -> Result<String, S3Error> {
-        self.read(
-            "UploadPartCopy",
-            self.inner
-                .upload_part_copy(key, upload_id, part_number, source, range),
-        )
-        .await
+    async fn upload_part_copy(&self, p: PartCopy<'_>) -> Result<String, S3Error> {
+        self.read("UploadPartCopy", self.inner.upload_part_copy(p))
+            .await
     }
 
-    async fn upload_part(
-        &self,
-        key: &str,
-        upload_id: &str,
-        part_number: i32,
-        body: Vec<u8>,
-    ) -> Result<String, S3Error> {
-        self.read(
-            "UploadPart",
-            self.inner.upload_part(key, upload_id, part_number, body),
-        )
-        .await
+    async fn upload_part(&self, part: Part<'_>, body: Vec<u8>) -> Result<String, S3Error> {
+        self.read("UploadPart", self.inner.upload_part(part, body))
+            .await
     }
 
     async fn complete_multipart(

@@ -14,7 +14,7 @@ use super::Bucket;
 use super::wire;
 use super::{
     Acl, ArchiveRestoreState, BucketVersioning, Capabilities, CopyRequest, CurrentObject,
-    ErrorKind, Head, ListRequest, ObjectAttrs, ObjectsPage, RawPage, S3Error,
+    ErrorKind, Head, ListRequest, ObjectAttrs, ObjectsPage, Part, PartCopy, RawPage, S3Error,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
@@ -228,6 +228,23 @@ struct Inner {
 }
 
 impl Inner {
+    /// Keep `bytes` as part `number` of the upload `upload_id`; returns the part's ETag.
+    fn add_part(
+        &mut self,
+        upload_id: &str,
+        number: i32,
+        bytes: Vec<u8>,
+        ctx: impl Fn() -> String,
+    ) -> Result<String, S3Error> {
+        let etag = s3rewind_engine::sim::content_etag(&bytes);
+        let upload = self
+            .uploads
+            .get_mut(upload_id)
+            .ok_or_else(|| no_upload(ctx(), upload_id))?;
+        upload.parts.insert(number, bytes);
+        Ok(etag)
+    }
+
     fn tick(&mut self) -> DateTime<Utc> {
         let now = Utc::now();
         let t = match self.clock {
@@ -641,13 +658,7 @@ impl Bucket for MemBucket {
                 .map(|k| if p.raw_next_key_marker { k } else { enc(&k) }),
             next_version_id_marker: page.next_version_marker,
         };
-        wire::decode(listing).map_err(|message| S3Error {
-            kind: ErrorKind::Other,
-            context: ctx(),
-            code: None,
-            status: None,
-            message,
-        })
+        wire::decode(listing).map_err(|message| S3Error::other(ctx(), message))
     }
 
     async fn list_objects(
@@ -741,12 +752,11 @@ impl Bucket for MemBucket {
                 .map_err(|e| sim_error(ctx(), e))?
         };
         use tokio::io::AsyncWriteExt;
-        out.write_all(&content).await.map_err(|e| S3Error {
-            kind: ErrorKind::Other,
-            context: format!("writing s3://{}/{key}?versionId={version_id}", self.name),
-            code: None,
-            status: None,
-            message: e.to_string(),
+        out.write_all(&content).await.map_err(|e| {
+            S3Error::other(
+                format!("writing s3://{}/{key}?versionId={version_id}", self.name),
+                e.to_string(),
+            )
         })?;
         Ok(content.len() as u64)
     }
@@ -1012,14 +1022,13 @@ impl Bucket for MemBucket {
         Ok(id)
     }
 
-    async fn upload_part_copy(
-        &self,
-        key: &str,
-        upload_id: &str,
-        part_number: i32,
-        source: (&str, &str, &str),
-        range: (u64, u64),
-    ) -> Result<String, S3Error> {
+    async fn upload_part_copy(&self, p: PartCopy<'_>) -> Result<String, S3Error> {
+        let Part {
+            key,
+            upload_id,
+            number: part_number,
+        } = p.part;
+        let (source, range) = (p.source, p.range);
         let mut inner = self.begin(Op::UploadPartCopy);
         let ctx = || {
             format!(
@@ -1041,31 +1050,18 @@ impl Bucket for MemBucket {
         } else {
             content[a..=b].to_vec()
         };
-        let etag = s3rewind_engine::sim::content_etag(&bytes);
-        let upload = inner
-            .uploads
-            .get_mut(upload_id)
-            .ok_or_else(|| no_upload(ctx(), upload_id))?;
-        upload.parts.insert(part_number, bytes);
-        Ok(etag)
+        inner.add_part(upload_id, part_number, bytes, ctx)
     }
 
-    async fn upload_part(
-        &self,
-        key: &str,
-        upload_id: &str,
-        part_number: i32,
-        body: Vec<u8>,
-    ) -> Result<String, S3Error> {
+    async fn upload_part(&self, part: Part<'_>, body: Vec<u8>) -> Result<String, S3Error> {
+        let Part {
+            key,
+            upload_id,
+            number: part_number,
+        } = part;
         let mut inner = self.begin(Op::UploadPart);
         let ctx = || format!("UploadPart {part_number} of s3://{}/{key}", self.name);
-        let etag = s3rewind_engine::sim::content_etag(&body);
-        let upload = inner
-            .uploads
-            .get_mut(upload_id)
-            .ok_or_else(|| no_upload(ctx(), upload_id))?;
-        upload.parts.insert(part_number, body);
-        Ok(etag)
+        inner.add_part(upload_id, part_number, body, ctx)
     }
 
     async fn complete_multipart(

@@ -52,6 +52,19 @@ pub struct S3Error {
 }
 
 impl S3Error {
+    /// An error of no particular class ([`ErrorKind::Other`]), with neither code nor
+    /// status: something went wrong on this side of the wire (a request that could not
+    /// be built, a body that could not be read).
+    pub fn other(context: impl Into<String>, message: impl Into<String>) -> S3Error {
+        S3Error {
+            kind: ErrorKind::Other,
+            context: context.into(),
+            code: None,
+            status: None,
+            message: message.into(),
+        }
+    }
+
     /// True for errors where trying again later may succeed.
     pub fn is_transient(&self) -> bool {
         matches!(self.kind, ErrorKind::Throttled | ErrorKind::Unreachable)
@@ -296,6 +309,29 @@ pub struct CopyRequest<'a> {
     /// key unchanged, or drop attributes on copy. `head` must then come from a HEAD of
     /// the source version.
     pub replace_metadata: bool,
+}
+
+/// One part of a multipart upload: the upload (its key and id) and the part's number.
+#[derive(Debug, Clone, Copy)]
+pub struct Part<'a> {
+    /// The key being uploaded.
+    pub key: &'a str,
+    /// The upload's id (from CreateMultipartUpload).
+    pub upload_id: &'a str,
+    /// The part's number (1-based).
+    pub number: i32,
+}
+
+/// One UploadPartCopy: the part, and the inclusive byte range of a source version it
+/// copies.
+#[derive(Debug, Clone, Copy)]
+pub struct PartCopy<'a> {
+    /// The part written.
+    pub part: Part<'a>,
+    /// The source version: bucket, key, version id.
+    pub source: (&'a str, &'a str, &'a str),
+    /// First and last byte of the source, inclusive.
+    pub range: (u64, u64),
 }
 
 /// The attributes a copy writes explicitly (multipart and streamed copies).

@@ -16,7 +16,7 @@ use crate::journal::{self, Line, Op};
 use crate::listing::list_bucket;
 use crate::output::{Printer, human_bytes};
 use crate::pipeline::App;
-use crate::pipeline::execute::{execute_plan, restore_streamed, writes_as_it_lists};
+use crate::pipeline::execute::{execute_plan, execute_streamed, writes_as_it_lists};
 use crate::pipeline::gates::{annotate_archived, check_blast_radius, check_buckets, gate_warnings};
 use crate::pipeline::prepare::{Prepared, Request, TargetSpec, finish_plan, prepare};
 use crate::pipeline::report::{print_plan, report_exec};
@@ -264,7 +264,7 @@ async fn restore(
     exec.yes = true;
     let none = |_| Ok(Vec::new());
     let (prepared, streamed) = if writes_as_it_lists(req, false, &warnings) {
-        restore_streamed(app, clients, req, at, &none, &exec, journal_path).await?
+        execute_streamed(app, clients, req, at, &none, &exec, journal_path).await?
     } else {
         (prepare(clients, printer, req, &none).await?, None)
     };

@@ -7,7 +7,7 @@ use crate::journal;
 use crate::listing::Streams;
 use crate::pipeline::execute::replica::copy_from_replica;
 use crate::pipeline::execute::{
-    abort_left_over_uploads, execute_plan, restore_streamed, skip_done, writes_as_it_lists,
+    abort_left_over_uploads, execute_plan, execute_streamed, skip_done, writes_as_it_lists,
 };
 use crate::pipeline::gates::{
     annotate_archived, check_blast_radius, check_buckets, check_digest, gate_warnings,
@@ -40,13 +40,7 @@ pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
         crate::outputs::dir("--emit", Path::new(dir))?;
     }
     req.keep_target = false;
-    let clients = Clients::new(
-        app,
-        &req.source,
-        &req.destination,
-        req.dest_connect.as_ref(),
-    )
-    .await;
+    let clients = req.clients(app).await;
     let mut warnings =
         check_buckets(&clients, printer, &req.source, &req.destination, false).await?;
     let prepared = prepare(&clients, printer, &req, &|_| Ok(Vec::new())).await?;
@@ -102,13 +96,7 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
         }
     }
     req.keep_target = !args.dry_run && !args.exec.no_verify;
-    let clients = Clients::new(
-        app,
-        &req.source,
-        &req.destination,
-        req.dest_connect.as_ref(),
-    )
-    .await;
+    let clients = req.clients(app).await;
     let mut warnings = check_buckets(
         &clients,
         printer,
@@ -130,7 +118,7 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
             warnings.extend(gate_warnings(&clients, &req.source, &req.destination, at).await?);
             let journal_path = journal_of(at);
             abort_left_over_uploads(&clients, printer, &journal_path).await?;
-            restore_streamed(app, &clients, &req, at, &known, &args.exec, &journal_path).await?
+            execute_streamed(app, &clients, &req, at, &known, &args.exec, &journal_path).await?
         }
         _ => {
             let prepared = prepare(&clients, printer, &req, &known).await?;

@@ -6,7 +6,7 @@ use crate::error::{CliResult, Exit};
 use crate::output::Printer;
 use crate::pipeline::detect::{detect, options};
 use crate::pipeline::report::scales_and_coverage;
-use crate::pipeline::{App, require_versioned, rfc3339};
+use crate::pipeline::{App, require_versioned, rfc3339, timeline_of};
 use s3rewind_engine::detect::{DetectOptions, ScanReport, restore_point};
 use s3rewind_engine::{Location, parse_s3_uri};
 
@@ -23,15 +23,7 @@ pub async fn scan_cmd(app: &App, args: &ScanArgs) -> CliResult<Exit> {
         &args.detect,
     )?;
     require_versioned(&app.endpoint, &source.bucket).await?;
-    let timeline = crate::source::load_timeline(
-        &app.endpoint,
-        printer,
-        &source.bucket,
-        &source.prefix,
-        &crate::source::SourceSpec::of(&args.listing, &args.snapshot),
-        None,
-    )
-    .await?;
+    let timeline = timeline_of(app, &source, &args.listing, &args.snapshot, None).await?;
     let report = detect(&app.endpoint, printer, &source, &timeline, &args.detect).await?;
     print_report(
         printer,

@@ -1,6 +1,6 @@
 //! `undelete`: bring back keys whose current version is a delete marker.
 //!
-//! Two ways (see S3_SEMANTICS §5):
+//! Two ways (the project's shared semantics notes, §5):
 //!
 //! - **Copy back** (default): the key's last version (the newest entry that is not a
 //!   delete marker) is copied on top, as a new version. The target state is the current
@@ -30,7 +30,7 @@ use crate::pipeline::execute::remove_markers::{RemoveReport, execute_removal};
 use crate::pipeline::execute::{exec_config, execute_plan};
 use crate::pipeline::gates::check_buckets;
 use crate::pipeline::report::{print_plan, restore_doc};
-use crate::pipeline::resolve_time;
+use crate::pipeline::resolve_time_noted;
 use crate::pipeline::{Clients, rfc3339};
 use crate::s3::BucketVersioning;
 use chrono::{DateTime, SubsecRound, Utc};
@@ -91,16 +91,7 @@ pub const UNDELETE_SCHEMA: &str = "s3rewind.undelete/v1";
 pub async fn undelete_cmd(app: &App, args: &UndeleteArgs) -> CliResult<Exit> {
     let printer = &app.printer;
     let source = parse_s3_uri(&args.source)?;
-    let since = match &args.since {
-        Some(s) => {
-            let (t, note) = resolve_time(s)?;
-            if let Some(note) = note {
-                printer.info(note);
-            }
-            Some(t)
-        }
-        None => None,
-    };
+    let since = resolve_time_noted(printer, args.since.as_deref())?;
     if !args.dry_run {
         crate::outputs::of_exec(&args.exec, &journal::default_dir())?;
     }

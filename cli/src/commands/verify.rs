@@ -5,7 +5,7 @@ use crate::args::VerifyArgs;
 use crate::error::{CliError, CliResult, Exit};
 use crate::pipeline::report::print_verification;
 use crate::pipeline::verify::{Side, check, write_report};
-use crate::pipeline::{App, require_versioned, resolve_time};
+use crate::pipeline::{App, require_versioned, resolve_time, timeline_of};
 use s3rewind_engine::parse_s3_uri;
 use std::time::Instant;
 
@@ -45,15 +45,7 @@ pub async fn verify_cmd(app: &App, args: &VerifyArgs) -> CliResult<Exit> {
         (None, None) => Side::InPlace,
     };
     let started = Instant::now();
-    let timeline = crate::source::load_timeline(
-        &app.endpoint,
-        printer,
-        &source.bucket,
-        &source.prefix,
-        &crate::source::SourceSpec::of(&args.listing, &args.snapshot),
-        Some(at),
-    )
-    .await?;
+    let timeline = timeline_of(app, &source, &args.listing, &args.snapshot, Some(at)).await?;
     let current = matches!(side, Side::InPlace).then(|| timeline.current());
     let filter = crate::pipeline::filter_of(&crate::pipeline::key_selection(&args.select)?)?;
     let mut target = timeline.state_at(at);

@@ -24,7 +24,7 @@ use crate::error::{CliError, CliResult, from_s3};
 use crate::output::Printer;
 use crate::pipeline::report::duration;
 use crate::pipeline::report::percent;
-use crate::pipeline::resolve_time;
+use crate::pipeline::resolve_time_noted;
 use crate::pipeline::rfc3339;
 use crate::s3::{ErrorKind, S3Error, SharedEndpoint as S3};
 use s3rewind_engine::detect::{
@@ -48,20 +48,8 @@ pub const DEFAULT_SAMPLE_CAP: usize = 1000;
 /// The engine's options from the command line. TIME notes (how `--since`/`--until` were
 /// resolved) go to stderr.
 pub fn options(printer: &Printer, args: &DetectArgs) -> CliResult<DetectOptions> {
-    let time = |s: &Option<String>| -> CliResult<_> {
-        match s {
-            None => Ok(None),
-            Some(s) => {
-                let (t, note) = resolve_time(s)?;
-                if let Some(note) = note {
-                    printer.info(note);
-                }
-                Ok(Some(t))
-            }
-        }
-    };
-    let since = time(&args.since)?;
-    let until = time(&args.until)?;
+    let since = resolve_time_noted(printer, args.since.as_deref())?;
+    let until = resolve_time_noted(printer, args.until.as_deref())?;
     if let (Some(s), Some(u)) = (since, until)
         && s > u
     {
@@ -545,7 +533,7 @@ async fn sample_one(
         (Vec::new(), None)
     } else {
         let _permit = gets.acquire().await.expect("semaphore open");
-        match s3.get_head(bucket, key, version_id, SAMPLE_BYTES).await {
+        match s3.first_bytes(bucket, key, version_id, SAMPLE_BYTES).await {
             Ok(h) => (h.bytes, h.content_type),
             Err(e) => return (skip_or_fail(e, bucket), None),
         }

@@ -1,8 +1,14 @@
 //! The third stage: a plan, checked and confirmed, is executed. Into a bucket by the
 //! executor ([`crate::execute`]); into a directory by [`to_dir`]; and, for a restore to
 //! a TIME into another bucket, while the source is still being listed
-//! ([`restore_streamed`]). A resumed plan leaves out what its journal proves done
+//! ([`execute_streamed`]). A resumed plan leaves out what its journal proves done
 //! ([`skip_done`]).
+//!
+//! Names: this stage's entries are `execute_*` ([`execute_plan`],
+//! [`to_dir::execute_to_dir`], [`execute_streamed`],
+//! [`remove_markers::execute_removal`]); the executor under them is `run_*`
+//! ([`crate::execute::run_plan`], [`crate::execute::run_stream`], and the runner's
+//! [`crate::run::run_job`]).
 
 pub mod remove_markers;
 pub mod replica;
@@ -74,7 +80,7 @@ pub async fn execute_plan(
     let config = exec_config(app, exec);
     let mut r = match &p.destination {
         Destination::Directory { .. } => {
-            to_dir::execute(&clients.source, p, &config, journal_path, printer).await?
+            to_dir::execute_to_dir(&clients.source, p, &config, journal_path, printer).await?
         }
         _ => {
             let j = Journal::begin(journal_path, run, printer)?;
@@ -137,7 +143,7 @@ pub fn writes_as_it_lists(req: &Request, dry_run: bool, warnings: &[Warning]) ->
 /// action to the runner as soon as the listing has passed its key. The report is `None`
 /// when nothing was handed over (the destination range held something, or nothing
 /// differs): the caller then executes the plan as usual.
-pub async fn restore_streamed(
+pub async fn execute_streamed(
     app: &App,
     clients: &Clients,
     req: &Request,

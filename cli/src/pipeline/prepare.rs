@@ -58,6 +58,20 @@ pub struct Request {
     pub from_replica: Option<Location>,
 }
 
+impl Request {
+    /// The two sides of this restore, built on `app`'s endpoint (the destination on its
+    /// own client when the request names one).
+    pub async fn clients(&self, app: &crate::pipeline::App) -> Clients {
+        Clients::new(
+            app,
+            &self.source,
+            &self.destination,
+            self.dest_connect.as_ref(),
+        )
+        .await
+    }
+}
+
 /// The request a restore's command line makes: TIME resolved, the destination checked
 /// against the source (no overlap), the destination's client options, the selection.
 pub fn resolve(target: &Target, global: &ConnectOptions) -> CliResult<Request> {
@@ -333,7 +347,7 @@ async fn target_of(
 ///
 /// With a `sink`, and a destination range that holds nothing when listed, each action
 /// is handed on as soon as it is planned, for a runner that writes as the listing goes
-/// (see [`crate::pipeline::execute::restore_streamed`]); the listing then waits whenever the sink is full. Otherwise the
+/// (see [`crate::pipeline::execute::execute_streamed`]); the listing then waits whenever the sink is full. Otherwise the
 /// sink is dropped unused.
 pub async fn prepare_streamed(
     clients: &Clients,

@@ -6,7 +6,7 @@ use super::{
     Acl, ArchiveRestoreState, BucketVersioning, CopyRequest, Head, ListRequest, ObjectAttrs,
     ObjectsPage, RawPage, S3, S3Error,
 };
-use crate::bucket::{Bucket, BucketConfig, Capabilities, FirstBytes, PutReply};
+use crate::bucket::{Bucket, BucketConfig, Capabilities, FirstBytes, Part, PartCopy, PutReply};
 use async_trait::async_trait;
 use s3rewind_engine::audit::{
     Encryption, LifecycleRule, ObjectLock, PublicAccessBlock, ReplicationRule,
@@ -130,29 +130,12 @@ impl Bucket for S3Bucket {
         self.s3.create_multipart(&self.name, key, attrs).await
     }
 
-    async fn upload_part_copy(
-        &self,
-        key: &str,
-        upload_id: &str,
-        part_number: i32,
-        source: (&str, &str, &str),
-        range: (u64, u64),
-    ) -> Result<String, S3Error> {
-        self.s3
-            .upload_part_copy(&self.name, key, upload_id, part_number, source, range)
-            .await
+    async fn upload_part_copy(&self, p: PartCopy<'_>) -> Result<String, S3Error> {
+        self.s3.upload_part_copy(&self.name, p).await
     }
 
-    async fn upload_part(
-        &self,
-        key: &str,
-        upload_id: &str,
-        part_number: i32,
-        body: Vec<u8>,
-    ) -> Result<String, S3Error> {
-        self.s3
-            .upload_part(&self.name, key, upload_id, part_number, body)
-            .await
+    async fn upload_part(&self, part: Part<'_>, body: Vec<u8>) -> Result<String, S3Error> {
+        self.s3.upload_part(&self.name, part, body).await
     }
 
     async fn complete_multipart(

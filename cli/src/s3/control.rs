@@ -15,7 +15,7 @@
 //! was named. The global `--endpoint-url` (an S3-compatible server) is never used for
 //! S3 Control.
 
-use super::{ConnectOptions, ErrorKind, S3Error, classify};
+use super::{ConnectOptions, S3Error, classify};
 use aws_sdk_s3control::Client;
 use aws_sdk_s3control::types::{
     JobManifest, JobManifestFieldName, JobManifestFormat, JobManifestLocation, JobManifestSpec,
@@ -174,13 +174,7 @@ fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>> {
 }
 
 fn build_error(context: &str, e: impl fmt::Display) -> S3Error {
-    S3Error {
-        kind: ErrorKind::Other,
-        context: context.to_owned(),
-        code: None,
-        status: None,
-        message: e.to_string(),
-    }
+    S3Error::other(context.to_owned(), e.to_string())
 }
 
 impl Control {

@@ -28,26 +28,18 @@ where
     let mut message = err.message().map(str::to_owned).unwrap_or_default();
     let kind = match &err {
         SdkError::DispatchFailure(_) => {
-            message = describe_chain(&err);
-            if is_credential_problem(&whole_chain(&err)) {
-                message = credential_message(&err, message);
-                ErrorKind::NoCredentials
-            } else {
-                ErrorKind::Unreachable
-            }
+            let (kind, m) = before_response(&err, ErrorKind::Unreachable);
+            message = m;
+            kind
         }
         SdkError::TimeoutError(_) => {
             message = "request timed out".to_owned();
             ErrorKind::Unreachable
         }
         SdkError::ConstructionFailure(_) => {
-            message = describe_chain(&err);
-            if is_credential_problem(&whole_chain(&err)) {
-                message = credential_message(&err, message);
-                ErrorKind::NoCredentials
-            } else {
-                ErrorKind::Other
-            }
+            let (kind, m) = before_response(&err, ErrorKind::Other);
+            message = m;
+            kind
         }
         _ => match (code.as_deref(), status) {
             (Some("NoSuchBucket"), _) => ErrorKind::NoSuchBucket,
@@ -90,6 +82,21 @@ where
         code,
         status,
         message,
+    }
+}
+
+/// A request that failed before any response (not sent, or no answer): its message is
+/// the error's whole chain, and its kind [`ErrorKind::NoCredentials`] when the chain
+/// says credentials were the problem, else `otherwise`.
+fn before_response(
+    err: &(dyn std::error::Error + 'static),
+    otherwise: ErrorKind,
+) -> (ErrorKind, String) {
+    let message = describe_chain(err);
+    if is_credential_problem(&whole_chain(err)) {
+        (ErrorKind::NoCredentials, credential_message(err, message))
+    } else {
+        (otherwise, message)
     }
 }
 

@@ -2,7 +2,7 @@
 //! ListObjectsV2, the current objects, for the listing's cross-check.
 
 use super::list_xml;
-use super::{ErrorKind, ListRequest, ObjectsPage, RawPage, S3, S3Error, classify};
+use super::{ListRequest, ObjectsPage, RawPage, S3, S3Error, classify};
 use crate::bucket::CurrentObject;
 use crate::bucket::wire;
 use aws_sdk_s3::types::EncodingType;
@@ -143,13 +143,7 @@ impl S3 {
         }
         let prefix = r.prefix;
         let ctx = || format!("ListObjectVersions on s3://{bucket}/{prefix}");
-        let other = |message: String| S3Error {
-            kind: ErrorKind::Other,
-            context: ctx(),
-            code: None,
-            status: None,
-            message,
-        };
+        let other = |message: String| S3Error::other(ctx(), message);
         self.list_calls
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         req.customize()
@@ -204,13 +198,7 @@ impl S3 {
         for o in out.contents() {
             let key = o.key().unwrap_or_default();
             let key = if encoded {
-                form_decode(key).map_err(|e| S3Error {
-                    kind: ErrorKind::Other,
-                    context: ctx(),
-                    code: None,
-                    status: None,
-                    message: e.to_string(),
-                })?
+                form_decode(key).map_err(|e| S3Error::other(ctx(), e.to_string()))?
             } else {
                 key.to_owned()
             };

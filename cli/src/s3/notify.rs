@@ -7,7 +7,7 @@
 //! watcher's own entry (id [`NOTIFICATION_ID`]) replaced: other queues, topics, Lambda
 //! functions and EventBridge stay as they were.
 
-use super::{ConnectOptions, ErrorKind, S3, S3Error, classify};
+use super::{ConnectOptions, S3, S3Error, classify};
 use aws_sdk_s3::types::{
     Event, FilterRule, FilterRuleName, NotificationConfiguration, NotificationConfigurationFilter,
     QueueConfiguration, S3KeyFilter, TopicConfiguration,
@@ -39,13 +39,7 @@ pub struct Applied {
 }
 
 fn other(context: &str, message: impl std::fmt::Display) -> S3Error {
-    S3Error {
-        kind: ErrorKind::Other,
-        context: context.to_owned(),
-        code: None,
-        status: None,
-        message: message.to_string(),
-    }
+    S3Error::other(context.to_owned(), message.to_string())
 }
 
 fn filter(prefix: &str) -> Option<NotificationConfigurationFilter> {

@@ -152,13 +152,7 @@ impl Queue for Sqs {
                     .id(i.to_string())
                     .receipt_handle(h)
                     .build()
-                    .map_err(|e| S3Error {
-                        kind: ErrorKind::Other,
-                        context: "DeleteMessageBatch".to_owned(),
-                        code: None,
-                        status: None,
-                        message: e.to_string(),
-                    })?;
+                    .map_err(|e| S3Error::other("DeleteMessageBatch".to_owned(), e.to_string()))?;
                 req = req.entries(entry);
             }
             let out = req

@@ -2,6 +2,7 @@
 //! permanent deletes, each with the attributes a faithful copy carries.
 
 use super::{Acl, CopyRequest, ErrorKind, ObjectAttrs, S3, S3Error, classify, no_retries};
+use crate::bucket::{Part, PartCopy};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, MetadataDirective, ServerSideEncryption,
@@ -247,28 +248,27 @@ impl S3 {
             .send()
             .await
             .map_err(|e| classify(format!("CreateMultipartUpload s3://{bucket}/{key}"), e))?;
-        out.upload_id().map(str::to_owned).ok_or_else(|| S3Error {
-            kind: ErrorKind::Other,
-            context: format!("CreateMultipartUpload s3://{bucket}/{key}"),
-            code: None,
-            status: None,
-            message: "no UploadId in the response".to_owned(),
+        out.upload_id().map(str::to_owned).ok_or_else(|| {
+            S3Error::other(
+                format!("CreateMultipartUpload s3://{bucket}/{key}"),
+                "no UploadId in the response".to_owned(),
+            )
         })
     }
 
     /// UploadPartCopy of one byte range (inclusive) of a source version. Returns the
     /// part's ETag.
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn upload_part_copy(
         &self,
         bucket: &str,
-        key: &str,
-        upload_id: &str,
-        part_number: i32,
-        source: (&str, &str, &str),
-        range: (u64, u64),
+        p: PartCopy<'_>,
     ) -> Result<String, S3Error> {
-        let (sb, sk, sv) = source;
+        let Part {
+            key,
+            upload_id,
+            number: part_number,
+        } = p.part;
+        let ((sb, sk, sv), range) = (p.source, p.range);
         let out = self
             .client
             .upload_part_copy()
@@ -303,11 +303,14 @@ impl S3 {
     pub(super) async fn upload_part(
         &self,
         bucket: &str,
-        key: &str,
-        upload_id: &str,
-        part_number: i32,
+        part: Part<'_>,
         body: Vec<u8>,
     ) -> Result<String, S3Error> {
+        let Part {
+            key,
+            upload_id,
+            number: part_number,
+        } = part;
         let out = self
             .client
             .upload_part()

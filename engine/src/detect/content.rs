@@ -502,17 +502,10 @@ pub(crate) fn judge(key: &str, new: Bytes<'_>, reference: Option<Bytes<'_>>) -> 
 mod tests {
     use super::*;
 
-    /// splitmix64, enough to make ciphertext-like bytes.
-    fn random_bytes(n: usize, mut seed: u64) -> Vec<u8> {
-        let mut out = Vec::with_capacity(n + 8);
-        while out.len() < n {
-            seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = seed;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-        }
-        out.truncate(n);
+    /// Ciphertext-like bytes.
+    fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+        let mut out = Vec::with_capacity(n);
+        crate::prng::Prng(seed).fill(&mut out, n);
         out
     }
 

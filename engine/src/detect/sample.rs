@@ -883,10 +883,5 @@ pub fn scan(
 
 /// A fixed pseudo-random rank (FNV-1a of key and version id).
 fn spread(key: &str, version_id: &str) -> u64 {
-    key.bytes()
-        .chain([0u8])
-        .chain(version_id.bytes())
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-        })
+    crate::hash::fnv1a(key.bytes().chain([0u8]).chain(version_id.bytes()))
 }

@@ -245,11 +245,7 @@ fn record(r: &Value, bucket: &str, out: &mut Parsed) -> Result<(), EventError> {
             value: raw_key.to_owned(),
         })?
     };
-    let size = if kind == EventKind::Created {
-        size_field(object.get("size"))?
-    } else {
-        0
-    };
+    let size = created_size(kind, object)?;
     out.events.push(Event {
         key,
         kind,
@@ -261,6 +257,15 @@ fn record(r: &Value, bucket: &str, out: &mut Parsed) -> Result<(), EventError> {
         name: name.strip_prefix("s3:").unwrap_or(name).to_owned(),
     });
     Ok(())
+}
+
+/// The object's size for a creation (0 for any other kind of event).
+fn created_size(kind: EventKind, object: &Value) -> Result<u64, EventError> {
+    if kind == EventKind::Created {
+        size_field(object.get("size"))
+    } else {
+        Ok(0)
+    }
 }
 
 fn eventbridge(v: &Value, bucket: &str, out: &mut Parsed) -> Result<(), EventError> {
@@ -290,11 +295,7 @@ fn eventbridge(v: &Value, bucket: &str, out: &mut Parsed) -> Result<(), EventErr
             field: "detail.object.key",
         })?
         .to_owned();
-    let size = if kind == EventKind::Created {
-        size_field(object.get("size"))?
-    } else {
-        0
-    };
+    let size = created_size(kind, object)?;
     out.events.push(Event {
         key,
         kind,

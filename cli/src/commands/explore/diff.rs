@@ -4,7 +4,7 @@
 use crate::args::DiffArgs;
 use crate::error::{CliError, CliResult, Exit};
 use crate::output::{Printer, human_bytes};
-use crate::pipeline::{App, require_versioned, resolve_time, rfc3339};
+use crate::pipeline::{App, require_versioned, resolve_time, rfc3339, timeline_of};
 use s3rewind_engine::explore::diff::{DiffReport, diff_states};
 use s3rewind_engine::parse_s3_uri;
 
@@ -25,15 +25,7 @@ pub async fn diff_cmd(app: &App, args: &DiffArgs) -> CliResult<Exit> {
     for note in [from_note, to_note].into_iter().flatten() {
         printer.info(note);
     }
-    let timeline = crate::source::load_timeline(
-        &app.endpoint,
-        printer,
-        &source.bucket,
-        &source.prefix,
-        &crate::source::SourceSpec::of(&args.listing, &args.snapshot),
-        Some(to),
-    )
-    .await?;
+    let timeline = timeline_of(app, &source, &args.listing, &args.snapshot, Some(to)).await?;
     let r = diff_states(&source, &timeline, from, to);
     print_diff(printer, &r, app.verbose);
     printer.json_value(&r);

@@ -5,7 +5,7 @@ use crate::error::CliResult;
 use crate::error::Exit;
 use crate::listing::list_bucket;
 use crate::output::human_bytes;
-use crate::pipeline::{App, require_versioned, resolve_time, rfc3339};
+use crate::pipeline::{App, require_versioned, resolve_time_noted, rfc3339};
 use s3rewind_engine::parse_s3_uri;
 
 /// The name and version of `ls --output json`'s document.
@@ -19,16 +19,7 @@ pub const LS_SCHEMA: &str = "s3rewind.ls/v1";
 pub async fn ls_cmd(app: &App, args: &LsArgs) -> CliResult<Exit> {
     let printer = &app.printer;
     let loc = parse_s3_uri(&args.source)?;
-    let at = match &args.at {
-        Some(t) => {
-            let (at, note) = resolve_time(t)?;
-            if let Some(note) = note {
-                printer.info(note);
-            }
-            Some(at)
-        }
-        None => None,
-    };
+    let at = resolve_time_noted(printer, args.at.as_deref())?;
     require_versioned(&app.endpoint, &loc.bucket).await?;
     let spec = crate::source::SourceSpec::of(&args.listing, &args.snapshot);
     let timeline = if spec.is_snapshot() {

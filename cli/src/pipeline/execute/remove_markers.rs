@@ -1,5 +1,5 @@
 //! `undelete --remove-delete-markers` executed: each deleted key's delete markers above
-//! its last version are removed by version id, by the one runner ([`crate::run`](mod@crate::run)), each
+//! its last version are removed by version id, by the one runner ([`crate::run`]), each
 //! key re-read first (a key whose history changed since the listing is left alone).
 
 use crate::bucket::Bucket;
@@ -7,13 +7,12 @@ use crate::error::Exit;
 use crate::execute::KeyIssue;
 use crate::journal::{Done, Journal, Line, Op};
 use crate::pipeline::App;
-use crate::run::{Items, Job, Probe, RunOptions, Step};
+use crate::run::{Attempt, Items, Job, Probe, RunOptions, Step};
 use crate::s3::ErrorKind;
 use chrono::{DateTime, Utc};
 use s3rewind_engine::undelete::{DeletedKey, Found};
 use s3rewind_engine::{ListOrder, Location, TimelineBuilder, Version};
 use serde::Serialize;
-use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -47,7 +46,9 @@ pub struct RemoveReport {
     pub seconds: f64,
 }
 
-pub(crate) struct RemoveCtx {
+/// The runner's job for `undelete --remove-markers`: one item is one key whose delete
+/// marker is removed, re-read first.
+pub(crate) struct RemoveMarkersJob {
     bucket: Arc<dyn Bucket>,
     keys: Vec<DeletedKey>,
     journal: Journal,
@@ -57,7 +58,7 @@ pub(crate) struct RemoveCtx {
     layout: ListOrder,
 }
 
-impl RemoveCtx {
+impl RemoveMarkersJob {
     /// The key's entries now, in list order (the one pager, with the key as prefix, more
     /// pages only while the key itself continues), read with the layout the listing
     /// proved. A key whose order this server's pages do not prove is not acted on: a
@@ -218,7 +219,7 @@ pub async fn execute_removal(
     layout: ListOrder,
 ) -> (RemoveReport, Exit) {
     let started = Instant::now();
-    let ctx = Arc::new(RemoveCtx {
+    let ctx = Arc::new(RemoveMarkersJob {
         bucket: app.endpoint.bucket(&source.bucket),
         keys: found.keys.clone(),
         journal,
@@ -234,7 +235,8 @@ pub async fn execute_removal(
         caps: app.caps.clone(),
     };
     let count = ctx.keys.len();
-    let run = crate::run::run(ctx.clone(), Items::All(count), &options, &app.printer, None).await;
+    let run =
+        crate::run::run_job(ctx.clone(), Items::All(count), &options, &app.printer, None).await;
     let mut removed = std::mem::take(&mut *ctx.removed.lock().expect("removed markers lock"));
     removed.sort_by(|a, b| {
         a.key
@@ -254,17 +256,12 @@ pub async fn execute_removal(
     (report, exit)
 }
 
-impl Job for RemoveCtx {
+impl Job for RemoveMarkersJob {
     fn key(&self, i: usize) -> String {
         self.keys[i].key.clone()
     }
 
-    fn attempt(
-        self: Arc<Self>,
-        i: usize,
-        _attempt: u32,
-        _probe: Probe,
-    ) -> Pin<Box<dyn Future<Output = Step> + Send>> {
+    fn attempt(self: Arc<Self>, i: usize, _attempt: u32, _probe: Probe) -> Attempt {
         Box::pin(async move { self.undelete(&self.keys[i]).await })
     }
 }

@@ -19,7 +19,7 @@ use crate::error::{CliError, CliResult};
 use crate::execute::{ExecConfig, ExecReport, KeyIssue};
 use crate::journal::{self, Done, Journal, Line, Op};
 use crate::output::Printer;
-use crate::run::{Items, Job, Probe, RunOptions, Step};
+use crate::run::{Attempt, Items, Job, Probe, RunOptions, Step};
 use crate::s3::ErrorKind;
 use chrono::{DateTime, Utc};
 use s3rewind_engine::paths::{
@@ -29,9 +29,7 @@ use s3rewind_engine::{
     Action, BucketState, CopyAction, Destination, RestorePlan, StateEntry, destination_key,
 };
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime};
@@ -140,7 +138,8 @@ fn retry(error: String) -> Step {
     }
 }
 
-struct Ctx {
+/// The runner's job for a restore into a directory: one item is one file downloaded.
+struct DownloadJob {
     /// The source bucket.
     src: Arc<dyn Bucket>,
     /// The files to write.
@@ -157,7 +156,7 @@ fn io(what: &str, path: &Path, e: std::io::Error) -> String {
     format!("{what} {}: {e}", path.display())
 }
 
-impl Ctx {
+impl DownloadJob {
     /// Make sure every folder of `rel` exists inside the root and none is a symbolic
     /// link; returns the folder the file goes into.
     fn folder_for(&self, rel: &RelPath) -> Result<PathBuf, String> {
@@ -388,7 +387,7 @@ fn sort_out(plan: &RestorePlan) -> (Vec<FileJob>, Vec<KeyIssue>, Vec<KeyIssue>) 
 }
 
 /// Execute a plan whose destination is a directory.
-pub async fn execute(
+pub async fn execute_to_dir(
     source: &Arc<dyn Bucket>,
     plan: &RestorePlan,
     config: &ExecConfig,
@@ -421,7 +420,7 @@ pub async fn execute(
         ..ExecReport::default()
     };
     let count = jobs.len();
-    let ctx = Arc::new(Ctx {
+    let ctx = Arc::new(DownloadJob {
         src: source.clone(),
         jobs,
         dir_name: path.clone(),
@@ -436,7 +435,7 @@ pub async fn execute(
         label: "writing",
         caps: config.caps.clone(),
     };
-    let run = crate::run::run(ctx, Items::All(count), &options, printer, None).await;
+    let run = crate::run::run_job(ctx, Items::All(count), &options, printer, None).await;
     report.copied = run.copied;
     report.bytes_copied = run.bytes_copied;
     report.already_done = run.already_done;
@@ -451,17 +450,12 @@ pub async fn execute(
     Ok(report)
 }
 
-impl Job for Ctx {
+impl Job for DownloadJob {
     fn key(&self, i: usize) -> String {
         self.jobs[i].copy.source_key.clone()
     }
 
-    fn attempt(
-        self: Arc<Self>,
-        i: usize,
-        _attempt: u32,
-        _probe: Probe,
-    ) -> Pin<Box<dyn Future<Output = Step> + Send>> {
+    fn attempt(self: Arc<Self>, i: usize, _attempt: u32, _probe: Probe) -> Attempt {
         Box::pin(async move {
             let job = &self.jobs[i];
             match self.write(job).await {
