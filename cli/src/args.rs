@@ -497,6 +497,9 @@ pub struct DrillArgs {
     /// Snapshot options (--index FILE: plan the drill from a saved or watched index).
     #[command(flatten)]
     pub snapshot: Snapshot,
+    /// Key selection (a drill of part of the range: --include, --exclude, --keys-from).
+    #[command(flatten)]
+    pub select: Select,
 }
 
 /// `ls`.

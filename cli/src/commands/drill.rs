@@ -66,7 +66,7 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
         at,
         &prepared.target,
         None,
-        &Default::default(),
+        &crate::pipeline::filter_of(&req.keys)?,
         &journal::known_copies(&journal::read(&journal_path)?),
         true,
         (req.page_size, req.list_streams),
@@ -165,6 +165,26 @@ struct Drilled {
 /// The restore a drill makes: the state at TIME of the source, into the scratch
 /// location, with the whole listing (a drill measures a whole recovery).
 fn request(args: &DrillArgs) -> CliResult<Request> {
+    // Options a restore takes that mean nothing to a drill: refused, not ignored.
+    let meaningless = [
+        (
+            args.exec.no_verify,
+            "--no-verify: a drill always verifies every object by content",
+        ),
+        (
+            args.exec.force,
+            "--force: a drill writes only into an empty scratch location, where nothing can drift",
+        ),
+        (
+            args.exec.max_delete_markers != s3rewind_engine::DeleteLimit::DEFAULT,
+            "--max-delete-markers: a drill writes no delete markers (its scratch location starts empty)",
+        ),
+    ];
+    if let Some((_, why)) = meaningless.iter().find(|(given, _)| *given) {
+        return Err(CliError::usage(format!(
+            "{why}; leave the option out of the drill"
+        )));
+    }
     let source = parse_s3_uri(&args.source)?;
     let scratch = parse_s3_uri(&args.scratch)?;
     if scratch.bucket == source.bucket
@@ -186,7 +206,7 @@ fn request(args: &DrillArgs) -> CliResult<Request> {
         source_spec: crate::source::SourceSpec::of(&args.listing, &args.snapshot),
         time_note: note,
         dest_connect: None,
-        keys: Default::default(),
+        keys: crate::pipeline::key_selection(&args.select)?,
         keep_target: true,
         from_replica: None,
     })

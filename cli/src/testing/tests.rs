@@ -1004,3 +1004,70 @@ async fn a_drill_over_its_rto_fails_and_its_html_and_metrics_say_so() {
         "{metrics}"
     );
 }
+
+/// A drill of part of the range restores and verifies only the selected keys; options
+/// that mean nothing to a drill are refused before any request.
+#[tokio::test]
+async fn a_drill_of_a_selection_verifies_only_it_and_meaningless_options_are_refused() {
+    let store = source(4);
+    store.create("scratch", Versioning::Enabled);
+    let dir = tempfile::tempdir().unwrap();
+    let when = rfc3339(at());
+    let j = journal(dir.path(), "sel.jsonl");
+    let out = run_cmd(
+        &[
+            "--output",
+            "json",
+            "drill",
+            "s3://src",
+            "--at",
+            &when,
+            "--scratch",
+            "s3://scratch/sel/",
+            "--include",
+            "k/*",
+            "--journal",
+            &j,
+        ],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    ok(&out);
+    let doc = out.json();
+    assert_eq!(doc["ok"], true, "{doc:#}");
+    assert_eq!(doc["objects_restored"], 4, "{doc:#}");
+    assert_eq!(doc["keys_at_target"], 4, "{doc:#}");
+    let restored = under(&store, "scratch", "sel/");
+    let expected: BTreeMap<String, Content> = truth(&store, "src", at())
+        .into_iter()
+        .filter(|(k, _)| k.starts_with("k/"))
+        .collect();
+    assert_eq!(restored, expected);
+
+    for (flag, value) in [
+        ("--no-verify", None),
+        ("--force", None),
+        ("--max-delete-markers", Some("10")),
+    ] {
+        let before = store.requests().total();
+        let mut args = vec![
+            "drill",
+            "s3://src",
+            "--at",
+            &when,
+            "--scratch",
+            "s3://scratch/refused/",
+            flag,
+        ];
+        args.extend(value);
+        let out = run_cmd(&args, store.endpoint(), None).await;
+        assert_eq!(out.exit, 2, "{flag}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(flag) && out.stderr.contains("leave the option out"),
+            "{flag}: {}",
+            out.stderr
+        );
+        assert_eq!(store.requests().total(), before, "{flag}: no request");
+    }
+}
