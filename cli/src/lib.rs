@@ -152,7 +152,7 @@ pub fn main() -> ExitCode {
             return match commands::policy::policy_cmd(&printer, a) {
                 Ok(exit) => ExitCode::from(exit.code()),
                 Err(e) => {
-                    printer.error(&e.message);
+                    printer.failure(e.exit.code(), &e.message);
                     ExitCode::from(e.exit.code())
                 }
             };
@@ -233,7 +233,7 @@ pub fn main() -> ExitCode {
     match result {
         Ok(exit) => ExitCode::from(exit.code()),
         Err(e) => {
-            printer.error(&e.message);
+            printer.failure(e.exit.code(), &e.message);
             ExitCode::from(e.exit.code())
         }
     }

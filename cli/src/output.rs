@@ -189,6 +189,29 @@ impl Printer {
         self.err(format_args!("s3rewind: error: {}", s.as_ref()));
     }
 
+    /// A command's failure: the error line on stderr and, under `--output json`, one
+    /// `s3rewind.error/v1` object on stdout (`exit`, `error`) — unless the command already
+    /// printed its result document there (a drill whose report file could not be
+    /// written), so that stdout always holds exactly one JSON document.
+    pub fn failure(&self, exit: u8, message: &str) {
+        self.error(message);
+        let printed = match &self.capture {
+            Some(c) => !c
+                .stdout
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .is_empty(),
+            None => STDOUT_USED.load(std::sync::atomic::Ordering::Relaxed),
+        };
+        if self.json() && !printed {
+            self.json_value(&serde_json::json!({
+                "schema": ERROR_SCHEMA,
+                "exit": exit,
+                "error": message,
+            }));
+        }
+    }
+
     /// A progress bar of `len` steps: drawn on a terminal; without one, a status line
     /// (or NDJSON event) every so often, read from the bar by a ticker thread that stops
     /// when the bar finishes. Its message is the phase (`restoring`); its prefix, what
@@ -253,8 +276,15 @@ impl Printer {
 /// the rest of the output is dropped, and the command still finishes what it is doing
 /// (a restore must not stop half-way because its reader went away) and exits with its
 /// own status.
+/// The name and version of the JSON object a failure prints under `--output json`.
+pub const ERROR_SCHEMA: &str = "s3rewind.error/v1";
+
+/// Whether this process printed anything on stdout (see [`Printer::failure`]).
+static STDOUT_USED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn out(line: std::fmt::Arguments<'_>) {
     use std::io::Write;
+    STDOUT_USED.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{line}").and_then(|()| stdout.flush());
 }

@@ -93,7 +93,7 @@ pub async fn run_cmd(
     let exit = match crate::run_command(&cli, &app).await {
         Ok(exit) => exit.code(),
         Err(e) => {
-            app.printer.error(&e.message);
+            app.printer.failure(e.exit.code(), &e.message);
             e.exit.code()
         }
     };

@@ -35,6 +35,8 @@ const NOT_PRODUCED: &[(&str, &str)] = &[
     ("s3rewind.plan/v1", "inventory"),
     ("s3rewind.plan/v1", "inventory.manifest"),
     ("s3rewind.plan/v1", "inventory.created_at"),
+    // Only for a drill over its --max-rto: cli/src/testing/tests.rs checks one.
+    ("s3rewind.drill/v1", "failures.rto"),
 ];
 
 /// Schemas whose commands cannot run against moto (it has no S3 Control): their
@@ -369,6 +371,12 @@ async fn every_json_document_matches_its_documented_schema() {
     };
     // (what, arguments, schema, exit codes accepted); run in this order.
     let runs: Vec<(&str, Vec<String>, &str, &[i32])> = vec![
+        (
+            "a failure",
+            with(&["plan", "s3://no-such-bucket", "--at", &t], &[]),
+            "s3rewind.error/v1",
+            &[3],
+        ),
         (
             "plan",
             with(&["plan", "s3://src", "--at", &t], &[]),

@@ -1071,3 +1071,39 @@ async fn a_drill_of_a_selection_verifies_only_it_and_meaningless_options_are_ref
         assert_eq!(store.requests().total(), before, "{flag}: no request");
     }
 }
+
+/// Under `--output json` a failure prints one `s3rewind.error/v1` object on stdout (exit
+/// code and message, the same as the exit status and the stderr line); in text, stdout
+/// stays empty.
+#[tokio::test]
+async fn a_failure_under_json_output_is_one_json_error_object() {
+    let store = source(0);
+    let out = run_cmd(
+        &[
+            "--output",
+            "json",
+            "plan",
+            "s3://nope",
+            "--at",
+            &rfc3339(at()),
+        ],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    assert_eq!(out.exit, 3, "{}{}", out.stdout, out.stderr);
+    let doc = out.json();
+    assert_eq!(doc["schema"], crate::output::ERROR_SCHEMA);
+    assert_eq!(doc["exit"], 3);
+    let message = doc["error"].as_str().unwrap();
+    assert!(message.contains("nope"), "{message}");
+    assert!(out.stderr.contains(message), "{}", out.stderr);
+    let text = run_cmd(
+        &["plan", "s3://nope", "--at", &rfc3339(at())],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    assert_eq!(text.exit, 3);
+    assert!(text.stdout.is_empty(), "{}", text.stdout);
+}
