@@ -500,6 +500,15 @@ pub struct DrillArgs {
     /// Key selection (a drill of part of the range: --include, --exclude, --keys-from).
     #[command(flatten)]
     pub select: Select,
+    /// Profile for the scratch location (a drill into a DR account).
+    #[arg(long, value_name = "PROFILE")]
+    pub dest_profile: Option<String>,
+    /// Endpoint for the scratch location (another provider); objects are then streamed.
+    #[arg(long, value_name = "URL", value_parser = endpoint_url)]
+    pub dest_endpoint_url: Option<String>,
+    /// Region for the scratch location.
+    #[arg(long, value_name = "REGION")]
+    pub dest_region: Option<String>,
 }
 
 /// `ls`.

@@ -39,7 +39,7 @@ pub const DRILL_SCHEMA: &str = "s3rewind.drill/v1";
 pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
     let printer = &app.printer;
     let started = Instant::now();
-    let req = request(args)?;
+    let req = request(args, &app.connect)?;
     let (source, at) = (req.source.clone(), at_of(&req));
     let Destination::Bucket { location: scratch } = req.destination.clone() else {
         unreachable!("a drill restores into a bucket");
@@ -49,7 +49,7 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
     if let Some(path) = &args.metrics {
         crate::outputs::file("--metrics", path, crate::outputs::Parent::MustExist)?;
     }
-    let clients = Clients::new(app, &source, &req.destination, None).await;
+    let clients = Clients::new(app, &source, &req.destination, req.dest_connect.as_ref()).await;
     let mut warnings = check_buckets(&clients, printer, &source, &req.destination, true).await?;
     require_empty(&clients, printer, &req, &scratch).await?;
     warnings.extend(gate_warnings(&clients, &source, &req.destination, at).await?);
@@ -164,7 +164,7 @@ struct Drilled {
 
 /// The restore a drill makes: the state at TIME of the source, into the scratch
 /// location, with the whole listing (a drill measures a whole recovery).
-fn request(args: &DrillArgs) -> CliResult<Request> {
+fn request(args: &DrillArgs, global: &crate::bucket::ConnectOptions) -> CliResult<Request> {
     // Options a restore takes that mean nothing to a drill: refused, not ignored.
     let meaningless = [
         (
@@ -205,7 +205,12 @@ fn request(args: &DrillArgs) -> CliResult<Request> {
         list_streams: args.listing.streams(),
         source_spec: crate::source::SourceSpec::of(&args.listing, &args.snapshot),
         time_note: note,
-        dest_connect: None,
+        dest_connect: crate::pipeline::prepare::dest_connect_of(
+            args.dest_profile.as_deref(),
+            args.dest_endpoint_url.as_deref(),
+            args.dest_region.as_deref(),
+            global,
+        ),
         keys: crate::pipeline::key_selection(&args.select)?,
         keep_target: true,
         from_replica: None,

@@ -72,6 +72,24 @@ impl Request {
     }
 }
 
+/// The destination's own connection options (`--dest-profile`, `--dest-endpoint-url`,
+/// `--dest-region`, each falling back to the global one), when any is given.
+pub fn dest_connect_of(
+    profile: Option<&str>,
+    endpoint_url: Option<&str>,
+    region: Option<&str>,
+    global: &ConnectOptions,
+) -> Option<ConnectOptions> {
+    (profile.is_some() || endpoint_url.is_some() || region.is_some()).then(|| ConnectOptions {
+        endpoint_url: endpoint_url
+            .map(str::to_owned)
+            .or(global.endpoint_url.clone()),
+        profile: profile.map(str::to_owned).or(global.profile.clone()),
+        region: region.map(str::to_owned).or(global.region.clone()),
+        ..global.clone()
+    })
+}
+
 /// The request a restore's command line makes: TIME resolved, the destination checked
 /// against the source (no overlap), the destination's client options, the selection.
 pub fn resolve(target: &Target, global: &ConnectOptions) -> CliResult<Request> {
@@ -113,18 +131,12 @@ pub fn resolve(target: &Target, global: &ConnectOptions) -> CliResult<Request> {
             }
         }
     };
-    let dest_connect = (target.dest_profile.is_some()
-        || target.dest_endpoint_url.is_some()
-        || target.dest_region.is_some())
-    .then(|| ConnectOptions {
-        endpoint_url: target
-            .dest_endpoint_url
-            .clone()
-            .or(global.endpoint_url.clone()),
-        profile: target.dest_profile.clone().or(global.profile.clone()),
-        region: target.dest_region.clone().or(global.region.clone()),
-        ..global.clone()
-    });
+    let dest_connect = dest_connect_of(
+        target.dest_profile.as_deref(),
+        target.dest_endpoint_url.as_deref(),
+        target.dest_region.as_deref(),
+        global,
+    );
     Ok(Request {
         source,
         destination,

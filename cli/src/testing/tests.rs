@@ -1107,3 +1107,51 @@ async fn a_failure_under_json_output_is_one_json_error_object() {
     assert_eq!(text.exit, 3);
     assert!(text.stdout.is_empty(), "{}", text.stdout);
 }
+
+/// A drill into another account or provider (`--dest-endpoint-url`, `--dest-profile`):
+/// the scratch location is reached through its own endpoint, checked empty there,
+/// restored into by streaming, verified by content, and cleaned up there; the source is
+/// only read.
+#[tokio::test]
+async fn a_drill_into_another_endpoint_restores_verifies_and_cleans_up_there() {
+    let store = source(2);
+    let dr = MemStore::new();
+    dr.create("dr-scratch", Versioning::Enabled);
+    let dir = tempfile::tempdir().unwrap();
+    let src_before = contents(&store, "src");
+    let out = run_cmd(
+        &[
+            "--output",
+            "json",
+            "drill",
+            "s3://src",
+            "--at",
+            &rfc3339(at()),
+            "--scratch",
+            "s3://dr-scratch/drill/",
+            "--dest-endpoint-url",
+            "http://dr.example",
+            "--dest-profile",
+            "dr",
+            "--cleanup",
+            "--journal",
+            &journal(dir.path(), "dr.jsonl"),
+        ],
+        store.endpoint(),
+        Some(dr.endpoint()),
+    )
+    .await;
+    ok(&out);
+    let doc = out.json();
+    assert_eq!(doc["ok"], true, "{doc:#}");
+    assert_eq!(doc["objects_restored"], 6, "{doc:#}");
+    assert_eq!(doc["cleanup"]["removed"], 6, "{doc:#}");
+    assert_eq!(
+        dr.requests().of(Op::Put),
+        6,
+        "streamed into the DR endpoint"
+    );
+    assert!(dr.entries("dr-scratch").is_empty(), "cleaned up there");
+    assert_eq!(store.requests().writes(), 0);
+    assert_eq!(contents(&store, "src"), src_before);
+}
