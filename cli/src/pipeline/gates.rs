@@ -267,10 +267,10 @@ pub fn confirm(printer: &Printer, p: &RestorePlan, yes: bool) -> CliResult<()> {
     let question = match &p.estimate {
         Some(e) => {
             format!(
-                "{} (about {} requests, ${:.2}, {})",
+                "{} (about {} requests, {}, {})",
                 question.trim_end_matches(" Proceed?"),
                 e.requests.total(),
-                e.cost_usd,
+                crate::pipeline::report::usd(e.cost_usd),
                 crate::output::human_secs(e.seconds.ceil() as u64)
             ) + " Proceed?"
         }

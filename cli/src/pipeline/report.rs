@@ -66,14 +66,14 @@ pub fn print_plan(printer: &Printer, p: &RestorePlan, verbose: bool, list_action
     if let Some(e) = &p.estimate {
         let r = &e.requests;
         printer.line(format!(
-            "  estimate:          {:>10} requests ({} copy, {} delete, {} listing, {} HEAD, {} GET), ${:.2} at {} prices, about {} at concurrency {}",
+            "  estimate:          {:>10} requests ({} copy, {} delete, {} listing, {} HEAD, {} GET), {} at {} prices, about {} at concurrency {}",
             r.total(),
             r.copy,
             r.delete,
             r.list_versions + r.list_objects,
             r.head,
             r.get,
-            e.cost_usd,
+            usd(e.cost_usd),
             e.region,
             crate::output::human_secs(e.seconds.ceil() as u64),
             e.concurrency
@@ -496,4 +496,23 @@ pub fn scales_and_coverage(report: &ScanReport) -> Vec<String> {
         ));
     }
     lines
+}
+
+/// A price in USD: cents, or four decimals below a cent (a small restore is not free).
+pub fn usd(v: f64) -> String {
+    if v > 0.0 && v < 0.01 {
+        format!("${v:.4}")
+    } else {
+        format!("${v:.2}")
+    }
+}
+
+#[cfg(test)]
+mod usd_tests {
+    #[test]
+    fn a_price_below_a_cent_is_not_shown_as_free() {
+        assert_eq!(super::usd(0.00084), "$0.0008");
+        assert_eq!(super::usd(0.0), "$0.00");
+        assert_eq!(super::usd(2.5), "$2.50");
+    }
 }
