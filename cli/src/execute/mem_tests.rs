@@ -1418,3 +1418,70 @@ async fn a_multipart_copy_of_several_parts_puts_them_together_in_order() {
         "the parts in order, every byte"
     );
 }
+
+/// Every write lands and every reply is lost: each retry finds the copy its earlier
+/// attempt made, and journals it as ours (what `undo` takes back), never as somebody
+/// else's "already done". The restore is exact, one version per key, and the journal
+/// names each key's current version.
+#[tokio::test]
+async fn a_copy_whose_reply_was_lost_is_found_by_the_retry_and_journaled() {
+    let (sim, at) = history(47, 40);
+    let want = truth(&sim, at);
+    let store = MemStore::new();
+    let inner: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let p = plan_in_place(&inner, at).await;
+    let copies = p
+        .actions
+        .iter()
+        .filter(|a| matches!(a, Action::Copy(_)))
+        .count();
+    assert!(copies > 5, "the history damages many keys");
+    assert!(p.actions.len() > copies, "and hides some behind delete markers");
+    let before = entries(&store, "src");
+    let faulty = Faulty::new(
+        inner,
+        Faults {
+            seed: 5,
+            lost_reply: 1.0,
+            ..Default::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.jsonl");
+    let journal = crate::journal::Journal::open(&path, &quiet()).unwrap();
+    let report = run_journaled(Arc::new(faulty.clone()), &p, &config(8, 4), Some(journal)).await;
+
+    assert!(faulty.lost_replies() >= copies as u64, "{report:?}");
+    assert_eq!(contents(&store, "src"), want);
+    let added = entries(&store, "src").difference(&before).count();
+    assert_eq!(
+        added,
+        p.actions.len(),
+        "one version per action, no blind retry"
+    );
+    let mut recorded: BTreeMap<String, String> = BTreeMap::new();
+    let mut markers = BTreeSet::new();
+    for line in crate::journal::read(&path).unwrap() {
+        match line {
+            crate::journal::Line::Done(d) if d.op == crate::journal::Op::Copy => {
+                recorded.insert(d.key.clone(), d.new_version_id.clone());
+            }
+            crate::journal::Line::Done(d) if d.op == crate::journal::Op::DeleteMarker => {
+                markers.insert(d.key.clone());
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(recorded.len(), copies, "every copy journaled: {report:?}");
+    assert_eq!(
+        markers.len(),
+        p.actions.len() - copies,
+        "every delete marker journaled: {report:?}"
+    );
+    for (key, id) in &recorded {
+        let now = store.with("src", |sim| {
+            sim.head(key).map(|h| h.version.version_id.to_string())
+        });
+        assert_eq!(now.as_deref(), Some(id.as_str()), "{key}");
+    }
+}
