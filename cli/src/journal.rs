@@ -773,6 +773,32 @@ pub fn default_path(source: &Location, destination: &Destination, at: DateTime<U
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn open_uploads_are_those_created_and_never_closed() {
+        let up = |key: &str, id: &str, open: bool| Line::Upload {
+            bucket: "b".into(),
+            key: key.into(),
+            upload_id: id.into(),
+            open,
+        };
+        assert!(open_uploads(&[]).is_empty());
+        let lines = [up("a", "1", true), up("b", "2", true), up("a", "1", false)];
+        assert_eq!(
+            open_uploads(&lines),
+            vec![("b".to_owned(), "b".to_owned(), "2".to_owned())]
+        );
+    }
+
+    #[test]
+    fn a_salvaged_value_counts_only_when_something_follows_it() {
+        // A torn line may end right after a value that looks whole (`12` of `123`).
+        let torn = salvage(r#"{"type":"done","op":"copy","key":"abc"#);
+        assert_eq!(torn.op, Some(Op::Copy));
+        assert_eq!(torn.key, None, "the last value, with nothing after it");
+        let whole = salvage(r#"{"type":"done","op":"copy","key":"abc","#);
+        assert_eq!(whole.key.as_deref(), Some("abc"));
+    }
     use crate::error::Exit;
 
     fn done(key: &str) -> Done {

@@ -1436,7 +1436,10 @@ async fn a_copy_whose_reply_was_lost_is_found_by_the_retry_and_journaled() {
         .filter(|a| matches!(a, Action::Copy(_)))
         .count();
     assert!(copies > 5, "the history damages many keys");
-    assert!(p.actions.len() > copies, "and hides some behind delete markers");
+    assert!(
+        p.actions.len() > copies,
+        "and hides some behind delete markers"
+    );
     let before = entries(&store, "src");
     let faulty = Faulty::new(
         inner,
