@@ -482,3 +482,20 @@ async fn run_items<J: Job>(
     report.skipped.sort_by(|a, b| a.key.cmp(&b.key));
     report
 }
+
+#[cfg(test)]
+mod tests {
+    /// `while_listing` is in a report's JSON exactly when some action was settled while
+    /// its listing went on (the restore document's optional field).
+    #[test]
+    fn while_listing_is_written_only_when_some_action_overlapped_the_listing() {
+        let none = serde_json::to_value(super::ExecReport::default()).unwrap();
+        assert!(none.get("while_listing").is_none(), "{none}");
+        let some = serde_json::to_value(super::ExecReport {
+            while_listing: 3,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(some["while_listing"], 3, "{some}");
+    }
+}
