@@ -558,3 +558,53 @@ impl Bucket for Faulty {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bucket::MemStore;
+    use s3rewind_engine::Versioning;
+
+    fn bucket(faults: Faults) -> (Arc<MemStore>, Faulty) {
+        let store = MemStore::new();
+        store.create("b", Versioning::Enabled);
+        let inner = store.endpoint().bucket("b");
+        (store, Faulty::new(inner, faults))
+    }
+
+    /// The other writer writes only as often as its chance says, also when it waits for
+    /// our writes: at chance 0 it never writes.
+    #[tokio::test]
+    async fn the_other_writer_never_writes_at_chance_zero() {
+        let (_store, f) = bucket(Faults {
+            writer: 0.0,
+            writer_keys: vec!["k".into()],
+            writer_before_writes: true,
+            ..Default::default()
+        });
+        for i in 0..20 {
+            f.put(&format!("x{i}"), b"x".to_vec(), "text/plain")
+                .await
+                .unwrap();
+        }
+        assert!(f.written().is_empty(), "{:?}", f.written());
+    }
+
+    /// Injected latency is at most `latency_ms` per call (measured on tokio's paused
+    /// clock, which advances exactly by the sleeps: no wall-clock timing).
+    #[tokio::test(start_paused = true)]
+    async fn injected_latency_stays_within_its_bound() {
+        let (_store, f) = bucket(Faults {
+            seed: 9,
+            latency_ms: 5,
+            ..Default::default()
+        });
+        let start = tokio::time::Instant::now();
+        for _ in 0..20 {
+            f.head("nothing", None).await.unwrap();
+        }
+        let waited = start.elapsed();
+        assert!(waited <= Duration::from_millis(20 * 5), "{waited:?}");
+        assert!(waited > Duration::ZERO, "some latency was injected");
+    }
+}
