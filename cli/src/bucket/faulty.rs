@@ -607,4 +607,40 @@ mod tests {
         assert!(waited <= Duration::from_millis(20 * 5), "{waited:?}");
         assert!(waited > Duration::ZERO, "some latency was injected");
     }
+
+    /// Reads pass through unchanged when no fault is drawn.
+    #[tokio::test]
+    async fn a_read_without_faults_is_the_bucket_s_own() {
+        let (_store, f) = bucket(Faults::default());
+        let put = f.put("k", b"hello".to_vec(), "text/plain").await.unwrap();
+        let id = put.version_id.unwrap_or_default();
+        assert_eq!(f.get("k", &id, None).await.unwrap(), b"hello");
+    }
+
+    /// `stall_listing_after`: from that call on, a page asked for from a marker comes
+    /// back empty, truncated, with the markers it was asked for.
+    #[tokio::test]
+    async fn a_stalled_listing_repeats_its_markers() {
+        let (_store, f) = bucket(Faults {
+            stall_listing_after: Some(1),
+            ..Default::default()
+        });
+        for k in ["a", "b", "c"] {
+            f.put(k, b"x".to_vec(), "text/plain").await.unwrap();
+        }
+        let ask = |marker: Option<&'static str>| ListRequest {
+            prefix: "",
+            delimiter: None,
+            key_marker: marker,
+            version_id_marker: None,
+            max_keys: 1,
+            url_encoding: true,
+        };
+        let first = f.list_page(&ask(None)).await.unwrap();
+        assert!(!first.document.is_empty() && first.truncated);
+        let second = f.list_page(&ask(Some("a"))).await.unwrap();
+        assert!(second.document.is_empty(), "stalled after one call");
+        assert!(second.truncated);
+        assert_eq!(second.next_key_marker.as_deref(), Some("a"));
+    }
 }

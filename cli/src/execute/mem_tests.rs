@@ -1405,8 +1405,10 @@ async fn a_multipart_copy_of_several_parts_puts_them_together_in_order() {
     cfg.multipart_threshold = 8 << 20;
     cfg.part_size = 5 << 20;
     store.reset_requests();
+    // Through Faulty without faults: its part copies pass through unchanged too.
+    let through = Faulty::new(b, Faults::default());
 
-    let report = run(b, &p, &cfg).await;
+    let report = run(Arc::new(through), &p, &cfg).await;
 
     assert!(report.complete(), "{report:?}");
     assert_eq!(report.bytes_copied, 2 * (11 << 20));
