@@ -793,7 +793,7 @@ mod tests {
     #[test]
     fn a_salvaged_value_counts_only_when_something_follows_it() {
         // A torn line may end right after a value that looks whole (`12` of `123`).
-        let torn = salvage(r#"{"type":"done","op":"copy","key":"abc"#);
+        let torn = salvage(r#"{"type":"done","op":"copy","key":"abc""#);
         assert_eq!(torn.op, Some(Op::Copy));
         assert_eq!(torn.key, None, "the last value, with nothing after it");
         let whole = salvage(r#"{"type":"done","op":"copy","key":"abc","#);
