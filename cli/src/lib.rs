@@ -219,7 +219,7 @@ pub fn main() -> ExitCode {
         let interrupted = printer.clone();
         tokio::spawn(async move {
             while tokio::signal::ctrl_c().await.is_ok() {
-                if !run::owns_ctrl_c() && !commands::watch::owns_ctrl_c() {
+                if !run::owns_ctrl_c() {
                     interrupted.error(
                         "interrupted; run the same command again (a restore resumes from its journal and writes nothing twice)",
                     );

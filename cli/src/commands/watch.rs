@@ -40,15 +40,6 @@ const QUEUE_READERS: usize = 2;
 /// A heartbeat line when nothing else was written for this long (the index's lag).
 const HEARTBEAT: Duration = Duration::from_secs(5);
 
-/// Set while a watcher follows its events: Ctrl-C then stops it cleanly (the log synced,
-/// the report printed) instead of ending the process.
-static FOLLOWING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// True while a watcher handles Ctrl-C itself.
-pub fn owns_ctrl_c() -> bool {
-    FOLLOWING.load(std::sync::atomic::Ordering::SeqCst)
-}
-
 /// `s3rewind watch`.
 pub async fn watch_cmd(app: &App, args: &WatchArgs) -> CliResult<Exit> {
     let loc = parse_s3_uri(&args.source)?;
@@ -154,10 +145,10 @@ async fn run_watcher(
     };
     let mut w = Watcher::start(app, args, bucket, prefix, order, rx).await?;
     w.queue = queue;
-    FOLLOWING.store(true, std::sync::atomic::Ordering::SeqCst);
-    let r = w.run().await;
-    FOLLOWING.store(false, std::sync::atomic::Ordering::SeqCst);
-    r
+    // While it follows, Ctrl-C stops the watcher cleanly (the log synced, the report
+    // printed) instead of ending the process: the runner's one claim.
+    let _ctrl_c = crate::run::CtrlC::claim();
+    w.run().await
 }
 
 /// The running watcher.
