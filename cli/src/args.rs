@@ -11,7 +11,7 @@ use std::path::PathBuf;
 /// TIME is RFC 3339 (2026-11-21T09:41:00Z), a UTC date-time without offset
 /// (2026-11-21 09:41:00), @UNIX_SECONDS, or a duration ago (90m, 2h, 3d). The state at
 /// TIME includes everything written at or before TIME.
-#[derive(Debug, Parser)]
+#[derive(Debug, Clone, Parser)]
 #[command(name = "s3rewind", version = VERSION, about, long_about = None, after_help = EXIT_CODES)]
 pub struct Cli {
     /// Global options.
@@ -44,7 +44,7 @@ const EXIT_CODES: &str = "Exit codes: 0 ok; 1 partial (failed/drifted/waiting ac
 130 interrupted (run again to resume).";
 
 /// Options for every command.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct Global {
     /// S3-compatible endpoint URL (implies path-style addressing).
     #[arg(long, global = true, value_name = "URL", value_parser = endpoint_url, env = "S3REWIND_ENDPOINT_URL")]
@@ -70,6 +70,11 @@ pub struct Global {
         env = "S3REWIND_QUIET"
     )]
     pub quiet: bool,
+    /// Where journals go when a command is not given --journal: one file per run, named
+    /// after it (bucket, TIME, a hash of what it restores), so the same command run again
+    /// resumes. Default: $XDG_STATE_HOME/s3rewind/journals (~/.local/state/… without it).
+    #[arg(long, global = true, value_name = "DIR", value_parser = local_path, env = "S3REWIND_JOURNAL_DIR")]
+    pub journal_dir: Option<PathBuf>,
     /// No progress: no bars on a terminal, no status lines without one.
     #[arg(long, global = true, env = "S3REWIND_NO_PROGRESS")]
     pub no_progress: bool,
@@ -147,7 +152,7 @@ impl From<RetryModeArg> for crate::s3::RetryMode {
 }
 
 /// The commands.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum Command {
     /// Show what a restore would do (writes nothing).
     #[command(after_help = TIME_HELP)]
@@ -208,7 +213,7 @@ pub enum Command {
 }
 
 /// `man`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ManArgs {
     /// Write every page (s3rewind.1 and s3rewind-COMMAND.1 for each command) into DIR
     /// (created if missing) instead of printing the main page.
@@ -217,7 +222,7 @@ pub struct ManArgs {
 }
 
 /// `index`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct IndexArgs {
     /// s3://BUCKET or s3://BUCKET/PREFIX (with --refresh: optional, and it must be the
     /// index's own).
@@ -251,7 +256,7 @@ pub struct IndexArgs {
 }
 
 /// `watch`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct WatchArgs {
     /// s3://BUCKET or s3://BUCKET/PREFIX to follow.
     #[arg(value_name = "s3://BUCKET[/PREFIX]")]
@@ -360,7 +365,7 @@ pub enum WatchOrder {
 }
 
 /// `batch`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct BatchArgs {
     /// What to do.
     #[command(subcommand)]
@@ -368,7 +373,7 @@ pub struct BatchArgs {
 }
 
 /// The `batch` subcommands.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum BatchCommand {
     /// Upload the manifests of a `plan --emit batch-ops` DIR and create its S3 Batch
     /// Operations jobs (CreateJob); the job ids are recorded in DIR/jobs.json.
@@ -397,7 +402,7 @@ pub struct ControlArgs {
 }
 
 /// `batch submit`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct BatchSubmitArgs {
     /// The directory `plan --emit batch-ops` wrote (create-job-CLASS.json and
     /// manifest-CLASS.csv per job).
@@ -427,7 +432,7 @@ pub struct BatchSubmitArgs {
 }
 
 /// `batch status`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct BatchStatusArgs {
     /// A job id, or a DIR whose jobs.json (written by `batch submit`) lists the jobs.
     #[arg(value_name = "JOB|DIR")]
@@ -438,7 +443,7 @@ pub struct BatchStatusArgs {
 }
 
 /// `batch reconcile`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct BatchReconcileArgs {
     /// The directory `plan --emit batch-ops` wrote (its plan.json, and the jobs.json of
     /// `batch submit`).
@@ -453,8 +458,9 @@ pub struct BatchReconcileArgs {
     #[command(flatten)]
     pub control: ControlArgs,
     /// The journal to write (default: the one a local restore or apply of DIR's plan
-    /// writes, so `apply DIR/remaining.json` resumes it).
-    #[arg(long, value_name = "FILE", value_parser = local_path)]
+    /// writes, so `apply DIR/remaining.json` resumes it; s3://BUCKET/PREFIX/ as
+    /// restore's --journal).
+    #[arg(long, value_name = "FILE|s3://BUCKET/PREFIX/", value_parser = journal_location)]
     pub journal: Option<PathBuf>,
     /// Listing options (for the listing of the destination keys).
     #[command(flatten)]
@@ -462,7 +468,7 @@ pub struct BatchReconcileArgs {
 }
 
 /// `drill`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct DrillArgs {
     /// s3://BUCKET or s3://BUCKET/PREFIX to rehearse the recovery of.
     #[arg(value_name = "s3://BUCKET[/PREFIX]")]
@@ -512,7 +518,7 @@ pub struct DrillArgs {
 }
 
 /// `ls`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct LsArgs {
     /// s3://BUCKET or s3://BUCKET/PREFIX.
     #[arg(value_name = "s3://BUCKET[/PREFIX]")]
@@ -532,7 +538,7 @@ pub struct LsArgs {
 }
 
 /// `completions`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
@@ -759,7 +765,7 @@ fn score(input: &str) -> Result<f64, String> {
 }
 
 /// What to restore and to when.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct Target {
     /// The versioned source: s3://BUCKET or s3://BUCKET/PREFIX.
     #[arg(value_name = "s3://BUCKET[/PREFIX]")]
@@ -810,7 +816,7 @@ pub struct Target {
 }
 
 /// `plan`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PlanArgs {
     /// What to restore.
     #[command(flatten)]
@@ -850,10 +856,12 @@ pub struct ExecArgs {
     /// Do not ask for confirmation of an in-place restore.
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Journal of completed actions (JSON Lines, a local file). Default: a file under
-    /// $XDG_STATE_HOME/s3rewind/journals named after the restore, so running the same
-    /// command again resumes.
-    #[arg(long, value_name = "FILE", value_parser = local_path)]
+    /// Journal of completed actions (JSON Lines): a local FILE, or s3://BUCKET/PREFIX/ to
+    /// keep it in S3 for runners that do not outlive the run (append-only segments, one
+    /// new object every few seconds and at the end, read back and checked before use).
+    /// Default: a file in the journal directory (--journal-dir) named after the restore,
+    /// so running the same command again resumes.
+    #[arg(long, value_name = "FILE|s3://BUCKET/PREFIX/", value_parser = journal_location)]
     pub journal: Option<PathBuf>,
     /// Write keys even when they changed since the plan was made (default: skip and
     /// report them as drifted).
@@ -957,6 +965,17 @@ fn endpoint_url(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
+/// A journal: a local file path, or an `s3://BUCKET/PREFIX/` the journal is kept under
+/// (`crate::journal::remote`); any other URL is refused.
+fn journal_location(text: &str) -> Result<PathBuf, String> {
+    if text.starts_with("s3://") {
+        return crate::journal::remote::parse_url(text)
+            .map(|_| PathBuf::from(text))
+            .map_err(|e| format!("{text:?}: {e}"));
+    }
+    local_path(text)
+}
+
 /// A local file path; an `s3://` URL is refused (journals and reports are local files).
 fn local_path(text: &str) -> Result<PathBuf, String> {
     if text.contains("://") {
@@ -1000,7 +1019,7 @@ pub enum ArchiveTier {
 }
 
 /// `restore`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct RestoreArgs {
     /// What to restore.
     #[command(flatten)]
@@ -1014,10 +1033,11 @@ pub struct RestoreArgs {
 }
 
 /// `undo`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct UndoArgs {
-    /// The journal of the restore to undo.
-    #[arg(value_name = "JOURNAL")]
+    /// The journal of the restore to undo: a local file, or the s3://BUCKET/PREFIX/ the
+    /// restore kept it in.
+    #[arg(value_name = "JOURNAL", value_parser = journal_location)]
     pub restore_journal: PathBuf,
     /// The run to undo, when the journal holds more than one (its id, or the start of
     /// it; without this, such a journal lists its runs and nothing is done).
@@ -1032,7 +1052,7 @@ pub struct UndoArgs {
 }
 
 /// `undelete`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct UndeleteArgs {
     /// s3://BUCKET or s3://BUCKET/PREFIX.
     #[arg(value_name = "s3://BUCKET[/PREFIX]")]
@@ -1056,7 +1076,7 @@ pub struct UndeleteArgs {
 }
 
 /// `verify`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct VerifyArgs {
     /// s3://BUCKET or s3://BUCKET/PREFIX.
     #[arg(value_name = "s3://BUCKET[/PREFIX]")]
@@ -1082,8 +1102,9 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
     /// The restore's journal: copies it records (multipart copies, whose ETags differ
-    /// from the source's) are recognised without reading them.
-    #[arg(long, value_name = "FILE")]
+    /// from the source's) are recognised without reading them. A local file, or the
+    /// s3://BUCKET/PREFIX/ the restore kept it in.
+    #[arg(long, value_name = "FILE|s3://BUCKET/PREFIX/", value_parser = journal_location)]
     pub journal: Option<PathBuf>,
     /// Listing options.
     #[command(flatten)]
@@ -1097,7 +1118,7 @@ pub struct VerifyArgs {
 }
 
 /// `scan`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ScanArgs {
     /// s3://BUCKET or s3://BUCKET/PREFIX.
     #[arg(value_name = "s3://BUCKET[/PREFIX]")]
@@ -1117,7 +1138,7 @@ pub struct ScanArgs {
 }
 
 /// `history`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct HistoryArgs {
     /// s3://BUCKET/KEY (the exact key; no prefix matching).
     #[arg(value_name = "s3://BUCKET/KEY")]
@@ -1131,7 +1152,7 @@ pub struct HistoryArgs {
 }
 
 /// `diff`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct DiffArgs {
     /// s3://BUCKET or s3://BUCKET/PREFIX.
     #[arg(value_name = "s3://BUCKET[/PREFIX]")]
@@ -1151,7 +1172,7 @@ pub struct DiffArgs {
 }
 
 /// `timeline`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct TimelineArgs {
     /// s3://BUCKET or s3://BUCKET/PREFIX.
     #[arg(value_name = "s3://BUCKET[/PREFIX]")]
@@ -1176,7 +1197,7 @@ pub struct TimelineArgs {
 }
 
 /// `apply`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ApplyArgs {
     /// A plan file written by `s3rewind plan --out`.
     #[arg(value_name = "FILE")]
@@ -1192,7 +1213,7 @@ pub struct ApplyArgs {
 }
 
 /// `audit`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct AuditArgs {
     /// The bucket: s3://BUCKET.
     #[arg(value_name = "s3://BUCKET")]
@@ -1204,7 +1225,7 @@ pub struct AuditArgs {
 }
 
 /// `policy`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PolicyArgs {
     /// The command whose policy to print.
     #[command(subcommand)]
@@ -1212,7 +1233,7 @@ pub struct PolicyArgs {
 }
 
 /// The commands `policy` knows.
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub enum PolicyFor {
     /// For `plan` (and the read-only scan, history, diff, timeline, ls).
     Plan(PolicyPlanArgs),
@@ -1253,7 +1274,7 @@ pub struct PolicyKms {
 }
 
 /// `policy plan`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PolicyPlanArgs {
     /// Scope the policy to this bucket and prefix (default: any bucket).
     #[arg(value_name = "s3://BUCKET[/PREFIX]")]
@@ -1267,7 +1288,7 @@ pub struct PolicyPlanArgs {
 }
 
 /// `policy apply`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PolicyApplyArgs {
     /// The plan file (`plan --out`): the policy is scoped to its source and destination
     /// (default: any bucket, in place).
@@ -1285,7 +1306,7 @@ pub struct PolicyApplyArgs {
 }
 
 /// `policy undo`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PolicyUndoArgs {
     /// Scope the policy to the bucket (and prefix) the restore wrote to: its destination,
     /// or its source when it ran in place (default: any bucket).
@@ -1303,7 +1324,7 @@ pub struct PolicyUndoArgs {
 }
 
 /// `policy restore`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PolicyRestoreArgs {
     /// Scope the policy to this bucket and prefix (default: any bucket).
     #[arg(value_name = "s3://BUCKET[/PREFIX]")]
@@ -1326,7 +1347,7 @@ pub struct PolicyRestoreArgs {
 }
 
 /// `policy drill`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PolicyDrillArgs {
     /// Scope the policy to this bucket and prefix (default: any bucket).
     #[arg(value_name = "s3://BUCKET[/PREFIX]")]
@@ -1346,7 +1367,7 @@ pub struct PolicyDrillArgs {
 }
 
 /// `policy undelete`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PolicyUndeleteArgs {
     /// Scope the policy to this bucket and prefix (default: any bucket).
     #[arg(value_name = "s3://BUCKET[/PREFIX]")]
@@ -1366,7 +1387,7 @@ pub struct PolicyUndeleteArgs {
 }
 
 /// `policy audit`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PolicyAuditArgs {
     /// Scope the policy to this bucket (default: any bucket).
     #[arg(value_name = "s3://BUCKET")]
@@ -1378,7 +1399,7 @@ pub struct PolicyAuditArgs {
 }
 
 /// `policy verify`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PolicyVerifyArgs {
     /// Scope the policy to this bucket and prefix (default: any bucket).
     #[arg(value_name = "s3://BUCKET[/PREFIX]")]
@@ -1395,7 +1416,7 @@ pub struct PolicyVerifyArgs {
 }
 
 /// `policy watch`.
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct PolicyWatchArgs {
     /// Scope the policy to this bucket and prefix (default: any bucket).
     #[arg(value_name = "s3://BUCKET[/PREFIX]")]

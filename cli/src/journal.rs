@@ -51,6 +51,8 @@ use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+pub mod remote;
+
 /// The journal schema name.
 pub const JOURNAL_SCHEMA: &str = "s3rewind.journal/v1";
 
@@ -743,7 +745,12 @@ pub fn default_dir() -> PathBuf {
 
 /// The default journal path for a restore of `source` into `destination` as of `at`:
 /// the same restore always gets the same journal, so running it again resumes.
-pub fn default_path(source: &Location, destination: &Destination, at: DateTime<Utc>) -> PathBuf {
+pub fn default_path(
+    dir: &Path,
+    source: &Location,
+    destination: &Destination,
+    at: DateTime<Utc>,
+) -> PathBuf {
     let ident = format!(
         "{}|{}|{:?}|{}",
         source.bucket,
@@ -751,7 +758,6 @@ pub fn default_path(source: &Location, destination: &Destination, at: DateTime<U
         destination,
         at.timestamp_millis()
     );
-    let dir = default_dir();
     let safe: String = source
         .bucket
         .chars()
@@ -934,12 +940,18 @@ mod tests {
             prefix: "p/".into(),
         };
         let t = Utc::now();
-        let a = default_path(&l, &Destination::InPlace, t);
-        assert_eq!(a, default_path(&l, &Destination::InPlace, t));
+        let a = default_path(Path::new("j"), &l, &Destination::InPlace, t);
+        assert_eq!(
+            a,
+            default_path(Path::new("j"), &l, &Destination::InPlace, t)
+        );
         let other = Location {
             bucket: "b".into(),
             prefix: "q/".into(),
         };
-        assert_ne!(a, default_path(&other, &Destination::InPlace, t));
+        assert_ne!(
+            a,
+            default_path(Path::new("j"), &other, &Destination::InPlace, t)
+        );
     }
 }

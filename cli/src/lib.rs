@@ -73,6 +73,7 @@ use clap::Parser;
 use error::{CliError, Exit};
 use output::Printer;
 use std::process::ExitCode;
+use std::sync::Arc;
 use tracing_subscriber::EnvFilter;
 
 /// Log filter for a verbosity level. SDK crates that could log request details (which
@@ -251,6 +252,113 @@ pub(crate) fn proptest_config(cases: u32) -> proptest::test_runner::Config {
 /// Run one parsed command on an app (the binary's is built on S3 by [`App::connect`];
 /// tests build theirs on buckets in memory).
 pub async fn run_command(cli: &Cli, app: &App) -> Result<Exit, CliError> {
+    let mut cli = cli.clone();
+    let remotes = s3_journals(&mut cli, app).await?;
+    let uploads: Vec<_> = remotes.iter().map(|r| r.spawn_uploads()).collect();
+    let result = dispatch(&cli, app).await;
+    uploads.iter().for_each(|u| u.abort());
+    let mut result = result;
+    for r in &remotes {
+        if let Err(e) = r.finish(&app.printer).await {
+            match &result {
+                // The command's result stands, and the journal's failure is said too.
+                Err(_) | Ok(Exit::Interrupted) => app.printer.error(&e.message),
+                Ok(_) => result = Err(e),
+            }
+        }
+    }
+    result
+}
+
+/// The journals a command names by `s3://BUCKET/PREFIX/` (`--journal`, `undo`'s JOURNAL,
+/// `verify --journal`): each is read from S3 into its working copy, which the command
+/// then uses as a local journal while [`journal::remote::Remote`] keeps S3 in step.
+/// Refused (exit 2) when one lies inside a location the command lists or writes.
+async fn s3_journals(
+    cli: &mut Cli,
+    app: &App,
+) -> Result<Vec<Arc<journal::remote::Remote>>, CliError> {
+    // A drill starts a fresh journal (it never resumes one): its prefix must be empty.
+    let fresh = matches!(cli.command, Command::Drill(_));
+    let (fields, data): (Vec<&mut std::path::PathBuf>, Vec<&str>) = match &mut cli.command {
+        Command::Restore(a) => (
+            a.exec.journal.iter_mut().collect(),
+            [Some(a.target.source.as_str()), a.target.to.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect(),
+        ),
+        Command::Apply(a) => (a.exec.journal.iter_mut().collect(), vec![]),
+        Command::Undo(a) => (
+            std::iter::once(&mut a.restore_journal)
+                .chain(a.exec.journal.iter_mut())
+                .collect(),
+            vec![],
+        ),
+        Command::Undelete(a) => (a.exec.journal.iter_mut().collect(), vec![a.source.as_str()]),
+        Command::Drill(a) => (
+            a.exec.journal.iter_mut().collect(),
+            vec![a.source.as_str(), a.scratch.as_str()],
+        ),
+        Command::Verify(a) => (a.journal.iter_mut().collect(), vec![]),
+        Command::Batch(args::BatchArgs {
+            command: args::BatchCommand::Reconcile(a),
+        }) => (a.journal.iter_mut().collect(), vec![]),
+        _ => return Ok(Vec::new()),
+    };
+    let mut remotes: Vec<Arc<journal::remote::Remote>> = Vec::new();
+    for field in fields {
+        let Some(url) = field
+            .to_str()
+            .filter(|t| t.starts_with("s3://"))
+            .map(str::to_owned)
+        else {
+            continue;
+        };
+        let at = journal::remote::parse_url(&url).map_err(CliError::usage)?;
+        for d in &data {
+            let Ok(loc) = s3rewind_engine::parse_s3_uri(d) else {
+                continue;
+            };
+            if loc.bucket == at.bucket
+                && (at.prefix.starts_with(&loc.prefix) || loc.prefix.starts_with(&at.prefix))
+            {
+                return Err(CliError::usage(format!(
+                    "--journal {url} lies inside {d}, which this command lists or writes: its segments would be restored, listed or verified with the data; keep the journal in another bucket or outside that prefix; nothing was written"
+                )));
+            }
+        }
+        let remote = match remotes.iter().find(|r| parse_url_eq(r.url(), &at)) {
+            Some(r) => r.clone(),
+            None => {
+                let r = Arc::new(
+                    journal::remote::Remote::open(
+                        app.uncapped.as_ref(),
+                        &url,
+                        &app.journal_dir,
+                        &app.printer,
+                    )
+                    .await?,
+                );
+                if fresh && !r.was_empty() {
+                    return Err(CliError::usage(format!(
+                        "--journal {url} already holds a journal, and a drill starts a fresh one; give each drill a prefix of its own (e.g. s3://BUCKET/drills/$(date +%F)/); nothing was written"
+                    )));
+                }
+                remotes.push(r.clone());
+                r
+            }
+        };
+        *field = remote.local().to_owned();
+    }
+    Ok(remotes)
+}
+
+fn parse_url_eq(url: &str, at: &s3rewind_engine::Location) -> bool {
+    journal::remote::parse_url(url).is_ok_and(|l| &l == at)
+}
+
+async fn dispatch(cli: &Cli, app: &App) -> Result<Exit, CliError> {
     use commands::*;
     match &cli.command {
         Command::Plan(a) => restore::plan_cmd(app, a).await,

@@ -302,7 +302,7 @@ fn ours(cmd: &clap::Command, name: &str) -> Roff {
         item(
             &mut roff,
             "XDG_STATE_HOME, HOME",
-            "where the journal directory is (FILES)",
+            "where the journal directory is (FILES), unless --journal-dir or S3REWIND_JOURNAL_DIR says",
         );
     }
     if env.is_empty() && offline {
@@ -319,7 +319,14 @@ fn ours(cmd: &clap::Command, name: &str) -> Roff {
          (without XDG_STATE_HOME: ~/.local/state/s3rewind/journals/; without HOME: the \
          temporary directory). One JSON Lines file per run, \
          <bucket>-<TIME>-<hash>.jsonl; an undo of NAME.jsonl writes NAME.undo.jsonl beside it. \
-         Running the same command again resumes from it; s3rewind undo JOURNAL takes a run back.",
+         Running the same command again resumes from it; s3rewind undo JOURNAL takes a run back. \
+         --journal-dir DIR (S3REWIND_JOURNAL_DIR) puts them elsewhere.",
+    );
+    item(
+        &mut roff,
+        "$XDG_STATE_HOME/s3rewind/journals/s3/",
+        "the working copies of journals kept in S3 (--journal s3://BUCKET/PREFIX/): read back \
+         from S3 before a command uses them, uploaded as new segments every 5 seconds and at the end.",
     );
     item(
         &mut roff,

@@ -55,6 +55,13 @@ pub struct App {
     /// `--max-rps`, `--max-bytes`, `--max-cost`: every bucket the endpoint and the
     /// connector give is under them ([`App::capped`]); the runner stops on them.
     pub caps: Option<Arc<Caps>>,
+    /// Where journals go when a command is not given `--journal` (`--journal-dir`), and
+    /// the working copies of journals kept in S3.
+    pub journal_dir: std::path::PathBuf,
+    /// The source's endpoint outside the caps: what journals kept in S3 go through, so a
+    /// run stopped at `--max-bytes` or `--max-cost` can still record where it stopped
+    /// (one PutObject every few seconds; [`crate::journal::remote`]).
+    pub uncapped: Arc<dyn Endpoint>,
 }
 
 impl App {
@@ -69,17 +76,27 @@ impl App {
         }
     }
 
+    /// The journal directory the global flags give (`--journal-dir`, else the default).
+    pub fn journal_dir(g: &Global) -> std::path::PathBuf {
+        g.journal_dir
+            .clone()
+            .unwrap_or_else(crate::journal::default_dir)
+    }
+
     /// The app of the binary: S3, reached as the global flags say.
     pub async fn connect(g: &Global, printer: Printer) -> App {
         let connect = App::connect_options(g);
         let connector: Arc<dyn Connector> = Arc::new(crate::s3::S3Connector);
+        let endpoint = connector.connect(&connect).await;
         App {
             printer,
-            endpoint: connector.connect(&connect).await,
+            uncapped: endpoint.clone(),
+            endpoint,
             connector,
             connect,
             verbose: g.verbose > 0,
             caps: None,
+            journal_dir: App::journal_dir(g),
         }
         .capped(g)
     }

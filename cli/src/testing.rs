@@ -84,10 +84,12 @@ pub async fn run_cmd(
     let app = App {
         printer,
         connector: Arc::new(Fixed(dest.unwrap_or_else(|| endpoint.clone()))),
+        uncapped: endpoint.clone(),
         endpoint,
         connect: App::connect_options(&cli.global),
         verbose: cli.global.verbose > 0,
         caps: None,
+        journal_dir: App::journal_dir(&cli.global),
     }
     .capped(&cli.global);
     let exit = match crate::run_command(&cli, &app).await {
@@ -345,5 +347,7 @@ impl<B: Bucket + ?Sized> Bucket for SdkRetries<B> {
 mod habits;
 #[cfg(test)]
 mod inputs;
+#[cfg(test)]
+mod s3_journal;
 #[cfg(test)]
 mod tests;

@@ -62,6 +62,7 @@ conformance!(
     undelete_removes_only_current_delete_markers,
     awkward_keys_over_small_pages_restore_exactly,
     undo_brings_back_the_content_before_the_restore,
+    a_journal_kept_in_s3_is_read_back_by_an_undo_on_another_runner,
     unversioned_destination_is_rewritten_and_verified,
     time_before_the_first_write_and_mass_hiding_are_refused,
     multipart_copies_keep_content_and_tags,
@@ -358,6 +359,64 @@ async fn undo_brings_back_the_content_before_the_restore(s: &Server) {
     let r = s.run(&["undo", journal, "--yes"]);
     r.expect_code(0);
     assert_eq!(s.contents(&b, "").await, before_restore, "{}", r.stdout);
+}
+
+/// `--journal s3://…`: the runner's own journal directory is gone after the restore (an
+/// ephemeral CI runner), and an undo with another one reads the journal back from S3.
+async fn a_journal_kept_in_s3_is_read_back_by_an_undo_on_another_runner(s: &Server) {
+    let b = s.b("data");
+    let j = s.b("journals");
+    s.bucket(&b, true).await;
+    s.bucket(&j, true).await;
+    for i in 0..6 {
+        s.put(&b, &format!("f{i}"), format!("old {i}").as_bytes())
+            .await;
+    }
+    let t = point(s).await;
+    for i in 0..3 {
+        s.put(&b, &format!("f{i}"), format!("new {i}").as_bytes())
+            .await;
+    }
+    s.delete(&b, "f5").await;
+    let before_restore = s.contents(&b, "").await;
+    let url = format!("s3://{j}/runs/drill-1/");
+    let first = s.path("runner-1");
+    let restore = s.run(&[
+        "restore",
+        &format!("s3://{b}"),
+        "--at",
+        &t,
+        "--yes",
+        "--journal",
+        &url,
+        "--journal-dir",
+        first.to_str().unwrap(),
+    ]);
+    restore.expect_code(0);
+    assert!(
+        restore.stderr.contains("read back and checked"),
+        "{}",
+        restore.stderr
+    );
+    let segments = s.contents(&j, "runs/drill-1/").await;
+    assert!(!segments.is_empty());
+    assert!(
+        segments
+            .values()
+            .all(|body| body.ends_with(b"\n") && body.starts_with(b"{")),
+        "whole JSON lines in every segment"
+    );
+    std::fs::remove_dir_all(&first).unwrap();
+    let second = s.path("runner-2");
+    let undo = s.run(&[
+        "undo",
+        &url,
+        "--yes",
+        "--journal-dir",
+        second.to_str().unwrap(),
+    ]);
+    undo.expect_code(0);
+    assert_eq!(s.contents(&b, "").await, before_restore, "{}", undo.stdout);
 }
 
 async fn unversioned_destination_is_rewritten_and_verified(s: &Server) {

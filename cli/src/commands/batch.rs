@@ -645,7 +645,7 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
     if let Some(j) = &args.journal {
         crate::outputs::file("--journal", j, crate::outputs::Parent::Created)?;
     } else {
-        crate::outputs::dir("the journal directory", &journal::default_dir())?;
+        crate::outputs::dir("the journal directory", &app.journal_dir)?;
     }
     let named = jobs_to_reconcile(args, &JobsFile::read(dir)?)?;
     let tasks = read_tasks(dir, &plan, &plan_path)?;
@@ -679,7 +679,7 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
     let settled = comparison.settle(listing.as_ref(), &target.bucket);
 
     let journaled = journal_found(
-        printer,
+        app,
         args,
         &plan,
         &target.bucket,
@@ -887,7 +887,7 @@ struct Journaled {
 
 /// Append the copies the jobs made to the restore's journal, as a local run would have.
 fn journal_found(
-    printer: &Printer,
+    app: &App,
     args: &BatchReconcileArgs,
     plan: &RestorePlan,
     bucket: &str,
@@ -895,15 +895,14 @@ fn journal_found(
     jobs: &[JobReport],
     settled: &reconcile::Settled,
 ) -> CliResult<Journaled> {
-    let path: PathBuf = args
-        .journal
-        .clone()
-        .unwrap_or_else(|| journal::default_path(&plan.source, &plan.destination, plan.at));
+    let path: PathBuf = args.journal.clone().unwrap_or_else(|| {
+        journal::default_path(&app.journal_dir, &plan.source, &plan.destination, plan.at)
+    });
     let run = journal::Run::restore(&plan.source, &plan.destination, plan.at);
     let previous = journal::load(
         &path,
         Some(&run),
-        printer,
+        &app.printer,
         "its copy, if made, is found by the listing of the destination like any other",
     )?;
     let journaled: BTreeSet<(String, String)> = previous
@@ -916,7 +915,7 @@ fn journal_found(
     let j = Journal::begin_since(
         &path,
         &run,
-        printer,
+        &app.printer,
         jobs.iter()
             .map(|r| r.created)
             .min()

@@ -45,7 +45,7 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
         unreachable!("a drill restores into a bucket");
     };
     // The report and the journal are written at the end: refused now if they cannot be.
-    crate::outputs::of_exec(&args.exec, &journal::default_dir())?;
+    crate::outputs::of_exec(&args.exec, &app.journal_dir)?;
     if let Some(path) = &args.metrics {
         crate::outputs::file("--metrics", path, crate::outputs::Parent::MustExist)?;
     }
@@ -53,7 +53,7 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
     let mut warnings = check_buckets(&clients, printer, &source, &req.destination, true).await?;
     require_empty(&clients, printer, &req, &scratch).await?;
     warnings.extend(gate_warnings(&clients, &source, &req.destination, at).await?);
-    let journal_path = fresh_journal(args, &req, at)?;
+    let journal_path = fresh_journal(&app.journal_dir, args, &req, at)?;
     let (prepared, exit, doc) = restore(app, args, &clients, &req, warnings, &journal_path).await?;
     let report = verify::check(
         printer,
@@ -256,12 +256,16 @@ async fn require_empty(
 }
 
 /// The drill's journal, started afresh (a drill never resumes an earlier one).
-fn fresh_journal(args: &DrillArgs, req: &Request, at: chrono::DateTime<Utc>) -> CliResult<PathBuf> {
-    let journal_path = args
-        .exec
-        .journal
-        .clone()
-        .unwrap_or_else(|| journal::default_path(&req.source, &req.destination, at));
+fn fresh_journal(
+    journal_dir: &std::path::Path,
+    args: &DrillArgs,
+    req: &Request,
+    at: chrono::DateTime<Utc>,
+) -> CliResult<PathBuf> {
+    let journal_path =
+        args.exec.journal.clone().unwrap_or_else(|| {
+            journal::default_path(journal_dir, &req.source, &req.destination, at)
+        });
     if journal_path.exists() {
         std::fs::remove_file(&journal_path).map_err(|e| {
             CliError::failure(format!(

@@ -90,7 +90,7 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     let mut req = resolve(&args.target, &app.connect)?;
     if !args.dry_run {
         // Everything it will write locally, before the listing and the first write.
-        crate::outputs::of_exec(&args.exec, &journal::default_dir())?;
+        crate::outputs::of_exec(&args.exec, &app.journal_dir)?;
         if let Destination::Directory { path } = &req.destination {
             crate::outputs::dir("--to-dir", Path::new(path))?;
         }
@@ -106,10 +106,9 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     )
     .await?;
     let journal_of = |at: DateTime<Utc>| {
-        args.exec
-            .journal
-            .clone()
-            .unwrap_or_else(|| journal::default_path(&req.source, &req.destination, at))
+        args.exec.journal.clone().unwrap_or_else(|| {
+            journal::default_path(&app.journal_dir, &req.source, &req.destination, at)
+        })
     };
     let known = |at: DateTime<Utc>| resumed_copies(printer, &req, &journal_of(at), at);
     // Into another bucket, copies may start while the source is still being listed.
@@ -227,7 +226,7 @@ fn resumed_copies(
 /// `s3rewind apply`.
 pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
     let printer = &app.printer;
-    crate::outputs::of_exec(&args.exec, &journal::default_dir())?;
+    crate::outputs::of_exec(&args.exec, &app.journal_dir)?;
     let text = std::fs::read_to_string(&args.plan).map_err(|e| {
         CliError::usage(format!(
             "cannot read plan file {}: {e}",
@@ -246,11 +245,9 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
             p.warnings.insert(0, w);
         }
     }
-    let journal_path: PathBuf = args
-        .exec
-        .journal
-        .clone()
-        .unwrap_or_else(|| journal::default_path(&p.source, &p.destination, p.at));
+    let journal_path: PathBuf = args.exec.journal.clone().unwrap_or_else(|| {
+        journal::default_path(&app.journal_dir, &p.source, &p.destination, p.at)
+    });
     let run = journal::Run::of_plan(&p);
     let skipped = skip_done(&clients, printer, &mut p, &journal_path, &run).await?;
     check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;

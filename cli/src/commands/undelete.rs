@@ -93,7 +93,7 @@ pub async fn undelete_cmd(app: &App, args: &UndeleteArgs) -> CliResult<Exit> {
     let source = parse_s3_uri(&args.source)?;
     let since = resolve_time_noted(printer, args.since.as_deref())?;
     if !args.dry_run {
-        crate::outputs::of_exec(&args.exec, &journal::default_dir())?;
+        crate::outputs::of_exec(&args.exec, &app.journal_dir)?;
     }
     let clients = Clients::new(app, &source, &Destination::InPlace, None).await;
     // Never versioned: refused; Suspended: refused unless only looking (as for restore).
@@ -160,11 +160,9 @@ pub async fn undelete_cmd(app: &App, args: &UndeleteArgs) -> CliResult<Exit> {
         printer.json_value(&restore_doc(&p, &ExecReport::default(), None));
         return Ok(Exit::Ok);
     }
-    let journal_path = args
-        .exec
-        .journal
-        .clone()
-        .unwrap_or_else(|| journal::default_path(&source, &Destination::InPlace, now));
+    let journal_path = args.exec.journal.clone().unwrap_or_else(|| {
+        journal::default_path(&app.journal_dir, &source, &Destination::InPlace, now)
+    });
     let run = journal::Run::of_plan(&p);
     let (exit, doc) = execute_plan(app, &clients, &p, &args.exec, &journal_path, 0, &run).await?;
     printer.json_value(&doc);
@@ -243,11 +241,9 @@ async fn remove_markers_cmd(
             }
         }
     }
-    let journal_path = args
-        .exec
-        .journal
-        .clone()
-        .unwrap_or_else(|| journal::default_path(source, &Destination::InPlace, now));
+    let journal_path = args.exec.journal.clone().unwrap_or_else(|| {
+        journal::default_path(&app.journal_dir, source, &Destination::InPlace, now)
+    });
     let run = journal::Run {
         kind: journal::RunKind::Undelete,
         ..journal::Run::restore(source, &Destination::InPlace, now)

@@ -279,9 +279,11 @@ async fn run_queue(
         printer,
         connector: Arc::new(crate::testing::Fixed(store.endpoint())),
         endpoint: store.endpoint(),
+        uncapped: store.endpoint(),
         connect: crate::pipeline::App::connect_options(&cli.global),
         verbose: false,
         caps: None,
+        journal_dir: crate::pipeline::App::journal_dir(&cli.global),
     };
     let exit = match super::watch_queue(&app, wa, queue).await {
         Ok(e) => e.code(),
