@@ -482,8 +482,20 @@ pub struct DrillArgs {
     /// Afterwards, remove exactly the versions the drill wrote (from its journal).
     #[arg(long)]
     pub cleanup: bool,
+    /// Restore and verify a random sample of the keys (N keys, or P% of them), shared
+    /// out over the prefixes (first path segment) in proportion, at least one per prefix
+    /// when there is room. The whole range is still listed and planned; the recovery
+    /// time of the whole range is projected from the sample, with a 95% range, and held
+    /// to --max-rto.
+    #[arg(long, value_name = "N|P%", value_parser = s3rewind_engine::sample::SampleSize::parse)]
+    pub sample: Option<s3rewind_engine::sample::SampleSize>,
+    /// The sample's seed: the same seed draws the same keys (default: from the clock;
+    /// the report names it).
+    #[arg(long, value_name = "N", requires = "sample")]
+    pub sample_seed: Option<u64>,
     /// The recovery time objective: a drill whose recovery (listing, planning, copying,
-    /// verifying) takes longer FAILS, and says by how much.
+    /// verifying; with --sample, the projected one) takes longer FAILS, and says by how
+    /// much.
     #[arg(long, value_name = "DURATION", value_parser = duration_secs)]
     pub max_rto: Option<i64>,
     /// Also write the drill's figures as a Prometheus textfile (s3rewind_drill_ok,

@@ -159,10 +159,20 @@ table{{border-collapse:collapse;margin:1em 0}} td,th{{border:1px solid #ccc;padd
     if let Some(sample) = doc.get("sample").filter(|s| !s.is_null()) {
         let _ = write!(
             page,
-            r#"<tr><td>sample</td><td id="sample">{} of {} keys</td><td></td></tr><tr><td>projected RTO, whole range</td><td id="projected-rto">{}</td><td></td></tr>"#,
+            r#"<tr><td>sample</td><td id="sample">{} of {} keys</td><td>seed {}</td></tr><tr><td>projected RTO, whole range</td><td id="projected-rto">{}</td><td id="projected-range">{}</td></tr>"#,
             sample["keys"].as_u64().unwrap_or(0),
-            sample["of_keys"].as_u64().unwrap_or(0),
-            esc(&text(&sample["projected_rto"]))
+            sample["population_keys"].as_u64().unwrap_or(0),
+            sample["seed"].as_u64().unwrap_or(0),
+            sample["projection"]["rto_seconds"]
+                .as_f64()
+                .map_or("—".to_owned(), |s| format!("{s:.1} s")),
+            match (
+                sample["projection"]["low_seconds"].as_f64(),
+                sample["projection"]["high_seconds"].as_f64()
+            ) {
+                (Some(lo), Some(hi)) => format!("95% range {lo:.1}–{hi:.1} s"),
+                _ => String::new(),
+            }
         );
     }
     page.push_str("</table>");
@@ -247,7 +257,19 @@ pub fn metrics(doc: &Value, now_unix: i64) -> String {
             "when the last drill ended",
             now_unix.to_string(),
         ),
-    ] {
+    ]
+    .into_iter()
+    .chain(
+        doc["sample"]["projection"]["rto_seconds"]
+            .as_f64()
+            .map(|s| {
+                (
+                    "s3rewind_drill_projected_rto_seconds",
+                    "recovery time of the whole range, projected from the last drill's sample",
+                    format!("{s}"),
+                )
+            }),
+    ) {
         let _ = writeln!(
             out,
             "# HELP {name} {help}\n# TYPE {name} gauge\n{name}{{{labels}}} {value}"
@@ -277,6 +299,24 @@ mod tests {
             "journal": "/tmp/j",
             "rpo": {"statement": "versioning keeps every write: the RPO is the last write"},
         })
+    }
+
+    #[test]
+    fn a_sampled_drill_shows_its_sample_and_projection() {
+        let mut d = doc(true);
+        d["sample"] = json!({
+            "seed": 42, "keys": 15, "population_keys": 151,
+            "projection": {"rto_seconds": 80.5, "low_seconds": 60.0, "high_seconds": 99.5},
+        });
+        let page = render(&d, &[], 0);
+        assert!(page.contains(r#"<td id="sample">15 of 151 keys</td><td>seed 42</td>"#));
+        assert!(page.contains(r#"<td id="projected-rto">80.5 s</td>"#));
+        assert!(page.contains("95% range 60.0–99.5 s"));
+        let m = metrics(&d, 0);
+        assert!(
+            m.contains("s3rewind_drill_projected_rto_seconds{bucket=\"b\",prefix=\"p/\"} 80.5")
+        );
+        assert!(!metrics(&doc(true), 0).contains("projected"));
     }
 
     #[test]

@@ -83,6 +83,7 @@ pub mod plan;
 pub mod plan_stats;
 pub mod policy;
 pub mod prng;
+pub mod sample;
 pub mod select;
 pub mod sim;
 pub mod state;

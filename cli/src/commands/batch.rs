@@ -678,15 +678,7 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
     let list_calls = app.endpoint.list_calls() - calls_before;
     let settled = comparison.settle(listing.as_ref(), &target.bucket);
 
-    let journaled = journal_found(
-        app,
-        args,
-        &plan,
-        &target.bucket,
-        &tasks,
-        &jobs,
-        &settled,
-    )?;
+    let journaled = journal_found(app, args, &plan, &target.bucket, &tasks, &jobs, &settled)?;
     let remaining = reconcile::remaining(&plan, &journaled.done);
     let remaining_path = dir.join(REMAINING_FILE);
     let tmp = dir.join(format!("{REMAINING_FILE}.tmp"));

@@ -497,6 +497,139 @@ async fn a_drill_restores_verifies_and_cleans_up() {
     assert_eq!(contents(&store, "src"), src_before);
 }
 
+/// `drill --sample`: the whole range is planned, only the sample is copied and verified,
+/// every prefix is in it, the same seed draws the same keys, and the recovery time is
+/// projected to the whole range.
+#[tokio::test]
+async fn a_sampled_drill_restores_and_verifies_a_stratified_sample_and_projects_the_rto() {
+    let mut sim = SimBucket::new(Versioning::Enabled, "src-v");
+    for (prefix, n, size) in [("logs/", 40, 10), ("img/", 10, 1000), ("", 1, 5)] {
+        for i in 0..n {
+            sim.put(&format!("{prefix}k{i:02}"), &vec![b'x'; size + i], t(10));
+        }
+    }
+    sim.put("logs/k00", b"damaged", t(200));
+    let store = MemStore::new();
+    store.insert("src", sim);
+    store.create("scratch", Versioning::Enabled);
+    let truth_at = truth(&store, "src", at());
+    let dir = tempfile::tempdir().unwrap();
+    let drill = |scratch: &'static str, seed: &'static str| {
+        let store = store.clone();
+        let j = journal(dir.path(), &format!("{seed}{}.jsonl", scratch.len()));
+        async move {
+            let args = [
+                "drill",
+                "s3://src",
+                "--at",
+                "2025-06-01T09:01:40Z",
+                "--scratch",
+                scratch,
+                "--sample",
+                "10",
+                "--sample-seed",
+                seed,
+                "--journal",
+                &j,
+                "--output",
+                "json",
+            ];
+            run_cmd(&args, store.endpoint(), None).await
+        }
+    };
+    let out = drill("s3://scratch/one/", "7").await;
+    ok(&out);
+    let doc = out.json();
+    assert_eq!(doc["ok"], true, "{doc:#}");
+    let sample = &doc["sample"];
+    assert_eq!(sample["keys"], 10, "{sample:#}");
+    assert_eq!(sample["population_keys"], 51);
+    assert_eq!(sample["seed"], 7);
+    let strata = sample["strata"].as_array().unwrap();
+    assert_eq!(strata.len(), 3);
+    assert!(
+        strata.iter().all(|s| s["sampled"].as_u64().unwrap() >= 1),
+        "{strata:?}"
+    );
+    // Only the sample was copied and verified, each key equal to the source at TIME.
+    assert_eq!(doc["objects_restored"], 10);
+    assert_eq!(store.requests().of(Op::Copy), 10);
+    assert_eq!(doc["verification"]["keys_at_target"], 10, "{doc:#}");
+    let one = under(&store, "scratch", "one/");
+    assert_eq!(one.len(), 10);
+    for (k, c) in &one {
+        assert_eq!(Some(c), truth_at.get(k), "{k}");
+    }
+    // The projection: the measured whole-range part plus the sample's part scaled up.
+    let p = &sample["projection"];
+    let (rto, lo, hi) = (
+        p["rto_seconds"].as_f64().unwrap(),
+        p["low_seconds"].as_f64().unwrap(),
+        p["high_seconds"].as_f64().unwrap(),
+    );
+    assert!(lo <= rto && rto <= hi, "{p:#}");
+    assert!(p["scale_by_keys"].as_f64().unwrap() == 5.1, "{p:#}");
+    assert!(
+        rto >= doc["recovery_seconds"].as_f64().unwrap() - 1e-9,
+        "{p:#}"
+    );
+    // The same seed draws the same keys.
+    let again = drill("s3://scratch/two/", "7").await;
+    ok(&again);
+    let two = under(&store, "scratch", "two/");
+    assert_eq!(
+        one.keys().collect::<Vec<_>>(),
+        two.keys().collect::<Vec<_>>()
+    );
+    // Text: the sample and the projection are said.
+    let text = run_cmd(
+        &[
+            "drill",
+            "s3://src",
+            "--at",
+            "2025-06-01T09:01:40Z",
+            "--scratch",
+            "s3://scratch/three/",
+            "--sample",
+            "20%",
+            "--journal",
+            &journal(dir.path(), "t.jsonl"),
+        ],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    ok(&text);
+    assert!(
+        text.stdout.contains("sample: 11 of 51 keys"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains("projected recovery time of the whole range"),
+        "{}",
+        text.stdout
+    );
+    // --sample-seed without --sample is a usage error.
+    let bad = run_cmd(
+        &[
+            "drill",
+            "s3://src",
+            "--at",
+            "2025-06-01T09:01:40Z",
+            "--scratch",
+            "s3://scratch/x/",
+            "--sample-seed",
+            "1",
+        ],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    assert_eq!(bad.exit, 2, "{bad:?}");
+}
+
 #[tokio::test]
 async fn a_drill_refuses_a_scratch_location_that_holds_objects() {
     let store = source(0);
