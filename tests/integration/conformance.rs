@@ -63,6 +63,7 @@ conformance!(
     awkward_keys_over_small_pages_restore_exactly,
     undo_brings_back_the_content_before_the_restore,
     a_journal_kept_in_s3_is_read_back_by_an_undo_on_another_runner,
+    a_sampled_drill_restores_its_sample_and_cleans_up,
     unversioned_destination_is_rewritten_and_verified,
     time_before_the_first_write_and_mass_hiding_are_refused,
     multipart_copies_keep_content_and_tags,
@@ -730,6 +731,47 @@ async fn ls_shows_the_bucket_as_it_was(s: &Server) {
     let keys = strs(&j["objects"], "key");
     assert_eq!(keys, ["docs/b.txt", "docs/new.txt"]);
     assert_eq!(j["bytes"], 9);
+}
+
+/// `drill --sample`: a sample of every prefix restored, verified by content, projected,
+/// and cleaned up.
+async fn a_sampled_drill_restores_its_sample_and_cleans_up(s: &Server) {
+    let b = s.b("prod");
+    let scratch = s.b("scratch");
+    s.bucket(&b, true).await;
+    s.bucket(&scratch, true).await;
+    for p in ["a", "b", "c"] {
+        for i in 0..4 {
+            s.put(&b, &format!("{p}/{i}"), format!("{p}{i}").as_bytes())
+                .await;
+        }
+    }
+    let t = point(s).await;
+    s.put(&b, "a/0", b"changed").await;
+    let r = s.run(&[
+        "--output",
+        "json",
+        "drill",
+        &format!("s3://{b}"),
+        "--at",
+        &t,
+        "--scratch",
+        &format!("s3://{scratch}/d/"),
+        "--sample",
+        "25%",
+        "--cleanup",
+    ]);
+    let j = r.expect_code(0).json();
+    assert_eq!(j["ok"], true, "{j}");
+    assert_eq!(j["sample"]["keys"], 3, "{j}");
+    assert_eq!(j["sample"]["population_keys"], 12);
+    let strata = j["sample"]["strata"].as_array().unwrap();
+    assert!(strata.iter().all(|s| s["sampled"] == 1), "{j}");
+    assert_eq!(j["verification"]["matched"]["same_content"], 3, "{j}");
+    assert_eq!(j["objects_restored"], 3);
+    assert!(j["sample"]["projection"]["rto_seconds"].as_f64().unwrap() > 0.0);
+    assert_eq!(j["cleanup"]["removed"], 3, "{j}");
+    assert!(s.versions(&scratch).await.is_empty());
 }
 
 async fn a_drill_restores_verifies_reports_and_cleans_up_exactly(s: &Server) {
