@@ -1490,3 +1490,135 @@ async fn a_copy_whose_reply_was_lost_is_found_by_the_retry_and_journaled() {
         assert_eq!(now.as_deref(), Some(id.as_str()), "{key}");
     }
 }
+
+/// A key someone else brought back to its target content after the plan was made is
+/// "already done", and is **not** journaled as ours: `undo` must never take back a write
+/// s3rewind did not make. On both write paths.
+#[tokio::test]
+async fn a_key_someone_else_restored_is_already_done_and_not_journaled_as_ours() {
+    for conditional in [true, false] {
+        let (sim, at) = history(21, 40);
+        let want = truth(&sim, at);
+        let store = MemStore::new();
+        store.set_conditional_writes(conditional);
+        let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+        let p = plan_in_place(&b, at).await;
+        let key = p
+            .actions
+            .iter()
+            .find_map(|a| match a {
+                Action::Copy(c) if c.expect.is_some() => Some(c.key.clone()),
+                _ => None,
+            })
+            .expect("a copy over an existing key");
+        let later = store.now() + TimeDelta::seconds(1);
+        store.with("src", |s| s.put(&key, &want[&key], later));
+        let theirs = store.with("src", |s| {
+            s.head(&key).map(|h| h.version.version_id.to_string())
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let journal = crate::journal::Journal::open(&path, &quiet()).unwrap();
+        let report = run_journaled(b, &p, &config(8, 4), Some(journal)).await;
+
+        assert!(report.complete(), "conditional {conditional}: {report:?}");
+        assert_eq!(report.already_done, 1, "{report:?}");
+        assert_eq!(contents(&store, "src"), want);
+        let now = store.with("src", |s| {
+            s.head(&key).map(|h| h.version.version_id.to_string())
+        });
+        assert_eq!(now, theirs, "nothing written over their copy");
+        let ours: Vec<String> = crate::journal::read(&path)
+            .unwrap()
+            .into_iter()
+            .filter_map(|l| match l {
+                crate::journal::Line::Done(d) => Some(d.key),
+                _ => None,
+            })
+            .collect();
+        assert!(!ours.contains(&key), "journaled as ours: {ours:?}");
+        assert_eq!(ours.len(), p.actions.len() - 1);
+    }
+}
+
+/// Every CompleteMultipartUpload lands and its reply is lost: the copy looks for the
+/// version it may have made (a new version of the source's size) instead of failing, so
+/// each key gets exactly one new version and the run is complete.
+#[tokio::test]
+async fn a_multipart_copy_whose_completion_reply_was_lost_is_found_not_redone() {
+    let t0 = base();
+    let mut sim = SimBucket::new(Versioning::Enabled, "big");
+    let body = |seed: u8| -> Vec<u8> { (0..9u32 << 20).map(|i| (i / 4096) as u8 ^ seed).collect() };
+    sim.put("a.bin", &body(1), t0);
+    sim.put("b.bin", &body(2), t0 + TimeDelta::seconds(1));
+    let at = t0 + TimeDelta::seconds(5);
+    sim.put("a.bin", b"damaged", t0 + TimeDelta::seconds(10));
+    sim.put("b.bin", b"damaged", t0 + TimeDelta::seconds(11));
+    let want = truth(&sim, at);
+    let store = MemStore::new();
+    let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let p = plan_in_place(&b, at).await;
+    let before = entries(&store, "src");
+    let mut cfg = config(4, 4);
+    cfg.multipart_threshold = 8 << 20;
+    cfg.part_size = 5 << 20;
+    let faulty = Faulty::new(
+        b,
+        Faults {
+            seed: 3,
+            lost_reply: 1.0,
+            ..Default::default()
+        },
+    );
+    let report = run(Arc::new(faulty.clone()), &p, &cfg).await;
+
+    assert!(faulty.lost_replies() >= 2, "{report:?}");
+    assert!(report.complete(), "{report:?}");
+    assert_eq!(report.copied, 2, "{report:?}");
+    assert_eq!(contents(&store, "src"), want);
+    assert_eq!(
+        entries(&store, "src").difference(&before).count(),
+        2,
+        "one version per key"
+    );
+    assert_eq!(store.requests().of(Op::CompleteMultipart), 2);
+}
+
+/// A multipart copy sets every attribute itself, so it reads the source version's HEAD
+/// first: the restored copy keeps the version's Content-Type and user metadata, which no
+/// listing shows.
+#[tokio::test]
+async fn a_multipart_copy_keeps_the_content_type_and_metadata_only_a_head_shows() {
+    let store = MemStore::new();
+    let b: Arc<dyn Bucket> = Arc::new(store.create("src", Versioning::Enabled));
+    let head = Head {
+        content_type: Some("application/x-kept".into()),
+        metadata: [("owner".to_owned(), "ops".to_owned())].into(),
+        ..Head::default()
+    };
+    let body: Vec<u8> = (0..9u32 << 20).map(|i| (i / 4096) as u8).collect();
+    b.put_with_attrs("a.bin", body.clone(), &ObjectAttrs::plain(&head))
+        .await
+        .unwrap();
+    let at = store.now();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    b.put_with_attrs(
+        "a.bin",
+        b"damaged".to_vec(),
+        &ObjectAttrs::plain(&Head::default()),
+    )
+    .await
+    .unwrap();
+    let p = plan_in_place(&b, at).await;
+    assert_eq!(p.actions.len(), 1, "{p:?}");
+    let mut cfg = config(4, 4);
+    cfg.multipart_threshold = 8 << 20;
+    cfg.part_size = 5 << 20;
+    let report = run(b.clone(), &p, &cfg).await;
+    assert!(report.complete(), "{report:?}");
+    assert_eq!(store.requests().of(Op::CompleteMultipart), 1);
+    let now = b.head("a.bin", None).await.unwrap().unwrap();
+    assert_eq!(now.size, body.len() as u64);
+    assert_eq!(now.content_type.as_deref(), Some("application/x-kept"));
+    assert_eq!(now.metadata.get("owner").map(String::as_str), Some("ops"));
+}
