@@ -1622,3 +1622,98 @@ async fn a_multipart_copy_keeps_the_content_type_and_metadata_only_a_head_shows(
     assert_eq!(now.content_type.as_deref(), Some("application/x-kept"));
     assert_eq!(now.metadata.get("owner").map(String::as_str), Some("ops"));
 }
+
+/// After a run, the copies that named no version are read back from a listing of the
+/// destination: a key is journaled as ours only when its current version reads as the
+/// source copied (same size, and the same ETag for an MD5 one). A key someone wrote again
+/// since — same size, other bytes — is not ours: `undo` must not take it back.
+#[tokio::test]
+async fn a_copy_read_back_is_journaled_only_while_the_key_reads_as_its_source() {
+    let store = MemStore::new();
+    let b: Arc<dyn Bucket> = Arc::new(store.create("dst", Versioning::Enabled));
+    let plain = Head::default();
+    let write = |key: &'static str, body: &'static [u8]| {
+        let b = b.clone();
+        let plain = plain.clone();
+        async move {
+            b.put_with_attrs(key, body.to_vec(), &ObjectAttrs::plain(&plain))
+                .await
+                .unwrap()
+        }
+    };
+    // What the copies copied: "ours" still holds it, "theirs" was written again since
+    // (same size), "multi" holds a copy of a multipart version (an ETag of its own).
+    let ours_v = write("ours", b"restored").await;
+    write("theirs", b"someone").await;
+    let multi_v = write("multi", b"parts!!").await;
+    let source_of = |body: &[u8]| Head {
+        // 32 hex digits: an ETag that reads as an MD5, as in-memory ETags are.
+        etag: s3rewind_engine::sim::content_etag(body),
+        size: body.len() as u64,
+        ..Head::default()
+    };
+    let multi_source = Head {
+        etag: "0123456789abcdef0123456789abcdef-2".into(),
+        size: 7,
+        ..Head::default()
+    };
+    let unresolved = |key: &str, source: Head| {
+        (
+            crate::journal::Done {
+                op: crate::journal::Op::Copy,
+                bucket: "dst".into(),
+                key: key.into(),
+                source_bucket: Some("src".into()),
+                source_key: Some(key.into()),
+                source_version_id: Some("v1".into()),
+                previous_version_id: None,
+                new_version_id: String::new(),
+                etag: None,
+                size: None,
+                time: Utc::now(),
+            },
+            source,
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.jsonl");
+    let journal = crate::journal::Journal::open(&path, &quiet()).unwrap();
+    let buckets = Buckets {
+        src: b.clone(),
+        dst: b.clone(),
+        separate: false,
+    };
+    let job = ActionJob::new(buckets, &config(4, 2), Some(journal), Vec::new(), true);
+    read_back(
+        &job,
+        "",
+        vec![
+            unresolved("ours", source_of(b"restored")),
+            unresolved("theirs", source_of(b"restore")),
+            unresolved("multi", multi_source),
+        ],
+        &quiet(),
+    )
+    .await;
+    // The same rule one key at a time (a HEAD right after the copy, without a listing).
+    let (mut theirs, source) = unresolved("theirs", source_of(b"restore"));
+    assert!(!job.confirm_written(&mut theirs, &source).await);
+    assert_eq!(theirs.new_version_id, "", "not ours");
+    let (mut ours, source) = unresolved("ours", source_of(b"restored"));
+    assert!(job.confirm_written(&mut ours, &source).await);
+    assert_eq!(ours.new_version_id, ours_v);
+    drop(job);
+    let read: BTreeMap<String, String> = crate::journal::read(&path)
+        .unwrap()
+        .into_iter()
+        .filter_map(|l| match l {
+            crate::journal::Line::Done(d) => Some((d.key, d.new_version_id)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        read,
+        BTreeMap::from([("multi".to_owned(), multi_v), ("ours".to_owned(), ours_v)]),
+        "\"theirs\" reads as another write, not as the copy"
+    );
+}
