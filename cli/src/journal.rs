@@ -797,6 +797,13 @@ mod tests {
     }
 
     #[test]
+    fn a_torn_line_is_quoted_in_its_warning_shortened_to_sixty_characters() {
+        assert_eq!(preview(r#"{"type":"do"#), r#""{\"type\":\"do""#);
+        let long = "x".repeat(100);
+        assert_eq!(preview(&long), format!("{:?}…", "x".repeat(60)));
+    }
+
+    #[test]
     fn a_salvaged_value_counts_only_when_something_follows_it() {
         // A torn line may end right after a value that looks whole (`12` of `123`).
         let torn = salvage(r#"{"type":"done","op":"copy","key":"abc""#);

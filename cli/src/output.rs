@@ -153,13 +153,30 @@ impl Printer {
         }
     }
 
-    /// The JSON result (stdout). Ignored in text mode.
+    /// The JSON result (stdout). Ignored in text mode. Written as it is serialised,
+    /// through a buffer: a document of millions of actions is never held as one string.
     pub fn json_value<T: Serialize>(&self, v: &T) {
-        if self.json() {
-            self.out(format_args!(
-                "{}",
-                serde_json::to_string_pretty(v).expect("result serialises")
-            ));
+        if !self.json() {
+            return;
+        }
+        match &self.capture {
+            Some(c) => Capture::push(
+                &c.stdout,
+                format_args!(
+                    "{}",
+                    serde_json::to_string_pretty(v).expect("result serialises")
+                ),
+            ),
+            None => {
+                use std::io::Write;
+                STDOUT_USED.store(true, std::sync::atomic::Ordering::Relaxed);
+                let mut w = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+                // A closed pipe (`| head`) ends the output, as for every other line.
+                let _ = serde_json::to_writer_pretty(&mut w, v)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| writeln!(w))
+                    .and_then(|()| w.flush());
+            }
         }
     }
 

@@ -477,9 +477,15 @@ impl RestorePlan {
 
     /// Read a plan file, checking its schema and its internal consistency.
     pub fn from_json(text: &str) -> Result<Self, PlanError> {
-        let value: serde_json::Value =
+        // The schema first (every other field skipped, nothing of it held), then the plan
+        // straight into its types: never a JSON tree of a plan of millions of actions.
+        #[derive(Deserialize)]
+        struct Schema {
+            schema: Option<serde_json::Value>,
+        }
+        let head: Schema =
             serde_json::from_str(text).map_err(|e| PlanError::Invalid(e.to_string()))?;
-        match value.get("schema").and_then(|s| s.as_str()) {
+        match head.schema.as_ref().and_then(|s| s.as_str()) {
             Some(PLAN_SCHEMA) => {}
             Some(other) => {
                 return Err(PlanError::Schema {
@@ -490,7 +496,7 @@ impl RestorePlan {
             None => return Err(PlanError::Invalid("no \"schema\" field".to_owned())),
         }
         let plan: RestorePlan =
-            serde_json::from_value(value).map_err(|e| PlanError::Invalid(e.to_string()))?;
+            serde_json::from_str(text).map_err(|e| PlanError::Invalid(e.to_string()))?;
         plan.validate()?;
         Ok(plan)
     }

@@ -22,9 +22,18 @@ use chrono::{DateTime, Utc};
 use s3rewind_engine::{DeleteLimit, Destination, KnownCopy, RestorePlan};
 use std::path::{Path, PathBuf};
 
+/// Write the plan file as it is serialised (never one string of the whole plan), under a
+/// temporary name renamed into place once complete.
 fn write_plan_file(path: &Path, p: &RestorePlan) -> CliResult<()> {
+    use std::io::Write;
     let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, p.to_json() + "\n")
+    std::fs::File::create(&tmp)
+        .and_then(|f| {
+            let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
+            serde_json::to_writer_pretty(&mut w, p)?;
+            writeln!(w)?;
+            w.into_inner().map_err(|e| e.into_error())?.sync_all()
+        })
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|e| CliError::failure(format!("cannot write plan file {}: {e}", path.display())))
 }
@@ -69,7 +78,7 @@ pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
             &crate::batch::JobOptions::of(args),
         )?;
     }
-    p.digest = Some(plan_digest(&p));
+    p.digest = Some(plan_digest(&mut p));
     let digest = p.digest.clone().unwrap_or_default();
     if let Some(out) = &args.out {
         write_plan_file(out, &p)?;
@@ -235,9 +244,9 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
     })?;
     let mut p = RestorePlan::from_json(&text)
         .map_err(|e| CliError::usage(format!("{}: {e}", args.plan.display())))?;
-    check_digest(printer, &args.plan, &p, args.expect_digest.as_deref())?;
+    check_digest(printer, &args.plan, &mut p, args.expect_digest.as_deref())?;
     // The run is bound to the plan as read (its journal refuses another plan).
-    p.digest = Some(plan_digest(&p));
+    p.digest = Some(plan_digest(&mut p));
     let clients = Clients::new(app, &p.source, &p.destination, None).await;
     check_buckets(&clients, printer, &p.source, &p.destination, true).await?;
     for w in gate_warnings(&clients, &p.source, &p.destination, p.at).await? {

@@ -291,7 +291,7 @@ pub fn confirm(printer: &Printer, p: &RestorePlan, yes: bool) -> CliResult<()> {
 pub fn check_digest(
     printer: &Printer,
     path: &Path,
-    p: &RestorePlan,
+    p: &mut RestorePlan,
     expect: Option<&str>,
 ) -> CliResult<()> {
     let actual = plan_digest(p);

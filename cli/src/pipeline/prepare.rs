@@ -597,13 +597,26 @@ fn unrestorable(p: &mut RestorePlan, req: &Request) -> Vec<Warning> {
 
 /// A plan's digest: `sha256:HEX` of its JSON without the `digest` field (what `plan
 /// --out` records and `apply --expect-digest` checks).
-pub fn plan_digest(p: &RestorePlan) -> String {
+pub fn plan_digest(p: &mut RestorePlan) -> String {
     use sha2::Digest as _;
-    let mut bare = p.clone();
-    bare.digest = None;
-    let json = serde_json::to_string(&bare).expect("a plan serialises");
-    let hash = sha2::Sha256::digest(json.as_bytes());
-    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    /// The compact JSON text of the plan, hashed as it is serialised: a plan of millions
+    /// of actions is neither copied nor held as one string to be hashed.
+    struct Hashing(sha2::Sha256);
+    impl std::io::Write for Hashing {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.update(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    // The digest is of the plan without its own digest field.
+    let recorded = p.digest.take();
+    let mut h = Hashing(sha2::Sha256::new());
+    serde_json::to_writer(&mut h, &*p).expect("a plan serialises");
+    p.digest = recorded;
+    let hex: String = h.0.finalize().iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
 }
 

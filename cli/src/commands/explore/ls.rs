@@ -77,22 +77,54 @@ pub async fn ls_cmd(app: &App, args: &LsArgs) -> CliResult<Exit> {
             printer.warn(format!("{} key(s): {what}", keys.len()));
         }
     }
-    printer.json_value(&serde_json::json!({
-        "schema": LS_SCHEMA,
-        "source": loc,
-        "at": at,
-        "keys": state.len(),
-        "bytes": state.total_bytes(),
-        "objects": state.objects.iter().map(|e| serde_json::json!({
-            "key": e.key,
-            "version_id": e.version.version_id,
-            "size": e.version.size,
-            "etag": e.version.etag,
-            "last_modified": e.version.last_modified,
-            "storage_class": e.version.storage_class,
-        })).collect::<Vec<_>>(),
-        "uncertain": state.uncertain.iter().map(|u| &u.key).collect::<Vec<_>>(),
-        "ambiguous": state.ambiguous,
-    }));
+    printer.json_value(&LsDoc {
+        schema: LS_SCHEMA,
+        source: &loc,
+        at,
+        keys: state.len(),
+        bytes: state.total_bytes(),
+        objects: Objects(&state.objects),
+        uncertain: state.uncertain.iter().map(|u| u.key.as_str()).collect(),
+        ambiguous: &state.ambiguous,
+    });
     Ok(Exit::Ok)
+}
+
+/// `ls --output json`, serialised from the state as it is written (one object per key,
+/// never a JSON tree of millions of keys).
+#[derive(serde::Serialize)]
+struct LsDoc<'a> {
+    schema: &'static str,
+    source: &'a s3rewind_engine::Location,
+    at: Option<chrono::DateTime<chrono::Utc>>,
+    keys: usize,
+    bytes: u64,
+    objects: Objects<'a>,
+    uncertain: Vec<&'a str>,
+    ambiguous: &'a [String],
+}
+
+/// The state's entries as `{key, version_id, size, etag, last_modified, storage_class}`.
+struct Objects<'a>(&'a [s3rewind_engine::StateEntry]);
+
+impl serde::Serialize for Objects<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Object<'a> {
+            key: &'a str,
+            version_id: &'a s3rewind_engine::model::VersionId,
+            size: u64,
+            etag: &'a s3rewind_engine::model::ETag,
+            last_modified: chrono::DateTime<chrono::Utc>,
+            storage_class: &'a Option<s3rewind_engine::model::StorageClass>,
+        }
+        s.collect_seq(self.0.iter().map(|e| Object {
+            key: &e.key,
+            version_id: &e.version.version_id,
+            size: e.version.size,
+            etag: &e.version.etag,
+            last_modified: e.version.last_modified,
+            storage_class: &e.version.storage_class,
+        }))
+    }
 }
