@@ -366,10 +366,12 @@ impl ActionJob {
             .is_some_and(|h| !c.etag.is_empty() && h.etag == c.etag && h.size == c.size);
         if holds_target {
             if attempt > 0 {
-                // Our earlier attempt landed after all: journal it for undo.
+                // Our earlier attempt landed after all (its reply was lost): journal it
+                // for undo, and count it as the copy it is.
                 let h = now.as_ref().expect("checked");
                 self.record(self.copy_done(c, &h.version_id))
                     .map_err(Step::Failed)?;
+                return Err(Step::Copied { bytes: c.size });
             }
             return Err(Step::AlreadyDone);
         }
@@ -862,10 +864,12 @@ impl ActionJob {
             // Already absent: an earlier attempt landed, or someone deleted it. Never
             // stack a second delete marker.
             if attempt > 0 {
+                // Ours, whose reply was lost: journaled and counted as the marker it is.
                 let previous = Some(d.expect.version_id.clone());
                 if let Err(e) = self.record(self.marker_done(d, previous, String::new())) {
                     return Step::Failed(e);
                 }
+                return Step::Marked;
             }
             return Step::AlreadyDone;
         }

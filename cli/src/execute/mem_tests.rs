@@ -1457,6 +1457,14 @@ async fn a_copy_whose_reply_was_lost_is_found_by_the_retry_and_journaled() {
     let report = run_journaled(Arc::new(faulty.clone()), &p, &config(8, 4), Some(journal)).await;
 
     assert!(faulty.lost_replies() >= copies as u64, "{report:?}");
+    // Counted as what they are: ours, found after a lost reply.
+    assert_eq!(report.copied, copies as u64, "{report:?}");
+    assert_eq!(
+        report.delete_markers,
+        (p.actions.len() - copies) as u64,
+        "{report:?}"
+    );
+    assert_eq!(report.already_done, 0, "{report:?}");
     assert_eq!(contents(&store, "src"), want);
     let added = entries(&store, "src").difference(&before).count();
     assert_eq!(
