@@ -615,6 +615,35 @@ mod tests {
         let put = f.put("k", b"hello".to_vec(), "text/plain").await.unwrap();
         let id = put.version_id.unwrap_or_default();
         assert_eq!(f.get("k", &id, None).await.unwrap(), b"hello");
+        let mut out = Vec::new();
+        assert_eq!(f.download("k", &id, &mut out).await.unwrap(), 5);
+        assert_eq!(out, b"hello");
+        assert_eq!(f.injected().writes_carried, 1, "the PUT went through");
+    }
+
+    /// UploadPart through Faulty without faults: the parts are the bucket's own, and the
+    /// completed object is their bytes in order.
+    #[tokio::test]
+    async fn an_upload_of_parts_without_faults_is_the_bucket_s_own() {
+        let (_store, f) = bucket(Faults::default());
+        let head = Head::default();
+        let id = f
+            .create_multipart("m", &ObjectAttrs::plain(&head))
+            .await
+            .unwrap();
+        let mut parts = Vec::new();
+        for (n, body) in [(1, b"first ".to_vec()), (2, b"second".to_vec())] {
+            let part = Part {
+                key: "m",
+                upload_id: &id,
+                number: n,
+            };
+            let etag = f.upload_part(part, body).await.unwrap();
+            assert!(!etag.is_empty());
+            parts.push((n, etag));
+        }
+        let v = f.complete_multipart("m", &id, &parts).await.unwrap();
+        assert_eq!(f.get("m", &v, None).await.unwrap(), b"first second");
     }
 
     /// `stall_listing_after`: from that call on, a page asked for from a marker comes

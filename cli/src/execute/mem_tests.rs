@@ -1725,3 +1725,39 @@ async fn a_copy_read_back_is_journaled_only_while_the_key_reads_as_its_source() 
         "\"theirs\" reads as another write, not as the copy"
     );
 }
+
+/// A key whose every request fails with a transient error is tried exactly `attempts`
+/// times (one HEAD each: the drift check reads the key again before any write), then
+/// named failed; nothing is written.
+#[tokio::test]
+async fn a_transient_failure_is_tried_exactly_attempts_times() {
+    let t0 = base();
+    let mut sim = SimBucket::new(Versioning::Enabled, "one");
+    sim.put("k", b"good", t0);
+    sim.put("k", b"bad", t0 + TimeDelta::seconds(10));
+    let store = MemStore::new();
+    let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let p = plan_in_place(&b, t0 + TimeDelta::seconds(5)).await;
+    assert_eq!(p.actions.len(), 1);
+    for attempts in [1, 3, 5] {
+        let faulty = Faulty::new(
+            b.clone(),
+            Faults {
+                seed: 9,
+                server_error: 1.0,
+                ..Default::default()
+            },
+        );
+        let mut plan = p.clone();
+        // No drift-check listing: the one action reads its key by HEAD on every attempt.
+        plan.stats.versions_now = u64::MAX;
+        let report = run(Arc::new(faulty.clone()), &plan, &config(1, attempts)).await;
+        assert_eq!(report.failed.len(), 1, "{report:?}");
+        assert_eq!(
+            faulty.injected().server_errors,
+            u64::from(attempts),
+            "attempts {attempts}: {report:?}"
+        );
+        assert_eq!(store.requests().writes(), 0);
+    }
+}
