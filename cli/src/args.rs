@@ -985,14 +985,19 @@ fn journal_location(text: &str) -> Result<PathBuf, String> {
             .map(|_| PathBuf::from(text))
             .map_err(|e| format!("{text:?}: {e}"));
     }
+    if text.contains("://") {
+        return Err(format!(
+            "{text:?} is a URL s3rewind does not write journals to: give a local file, or s3://BUCKET/PREFIX/ to keep the journal in S3"
+        ));
+    }
     local_path(text)
 }
 
-/// A local file path; an `s3://` URL is refused (journals and reports are local files).
+/// A local file path; an `s3://` URL is refused (reports, metrics and the journal directory are local).
 fn local_path(text: &str) -> Result<PathBuf, String> {
     if text.contains("://") {
         return Err(format!(
-            "{text:?} is a URL: journals and reports are local files (give a path; copy the file to S3 afterwards if you need it there)"
+            "{text:?} is a URL: this option takes a local path (give a path; copy the file to S3 afterwards if you need it there)"
         ));
     }
     Ok(PathBuf::from(text))
@@ -1267,6 +1272,15 @@ pub enum PolicyFor {
     Watch(PolicyWatchArgs),
 }
 
+/// A journal kept in S3 (`policy`).
+#[derive(Debug, Clone, Default, Args)]
+pub struct PolicyJournal {
+    /// The command runs with --journal s3://BUCKET/PREFIX/: add listing, reading and
+    /// writing the journal's segments under that prefix.
+    #[arg(long, value_name = "s3://BUCKET/PREFIX/")]
+    pub journal: Option<String>,
+}
+
 /// KMS permissions for SSE-KMS objects (`policy`).
 #[derive(Debug, Clone, Default, Args)]
 pub struct PolicyKms {
@@ -1315,6 +1329,9 @@ pub struct PolicyApplyArgs {
     /// KMS permissions.
     #[command(flatten)]
     pub kms: PolicyKms,
+    /// Journal options.
+    #[command(flatten)]
+    pub journal: PolicyJournal,
 }
 
 /// `policy undo`.
@@ -1333,6 +1350,9 @@ pub struct PolicyUndoArgs {
     /// KMS permissions.
     #[command(flatten)]
     pub kms: PolicyKms,
+    /// Journal options.
+    #[command(flatten)]
+    pub journal: PolicyJournal,
 }
 
 /// `policy restore`.
@@ -1356,6 +1376,9 @@ pub struct PolicyRestoreArgs {
     /// KMS permissions.
     #[command(flatten)]
     pub kms: PolicyKms,
+    /// Journal options.
+    #[command(flatten)]
+    pub journal: PolicyJournal,
 }
 
 /// `policy drill`.
@@ -1376,6 +1399,9 @@ pub struct PolicyDrillArgs {
     /// KMS permissions.
     #[command(flatten)]
     pub kms: PolicyKms,
+    /// Journal options.
+    #[command(flatten)]
+    pub journal: PolicyJournal,
 }
 
 /// `policy undelete`.
@@ -1396,6 +1422,9 @@ pub struct PolicyUndeleteArgs {
     /// KMS permissions.
     #[command(flatten)]
     pub kms: PolicyKms,
+    /// Journal options.
+    #[command(flatten)]
+    pub journal: PolicyJournal,
 }
 
 /// `policy audit`.
@@ -1425,6 +1454,9 @@ pub struct PolicyVerifyArgs {
     /// KMS permissions.
     #[command(flatten)]
     pub kms: PolicyKms,
+    /// Journal options.
+    #[command(flatten)]
+    pub journal: PolicyJournal,
 }
 
 /// `policy watch`.

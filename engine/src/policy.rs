@@ -255,6 +255,9 @@ pub struct PolicyOptions {
     pub setup: bool,
     /// `watch --alert`: content is sampled as `scan` does.
     pub alert: bool,
+    /// `--journal s3://BUCKET/PREFIX/`: the journal's segments are listed, read and
+    /// written there (restore, apply, undo, undelete, drill, verify).
+    pub journal: Option<Location>,
 }
 
 /// What an action applies to.
@@ -334,11 +337,40 @@ fn resources(l: Option<&Location>) -> (Resource, Resource, Resource) {
     )
 }
 
-/// Every (role, resource, action) a command needs with these options.
+/// Every (role, resource, action) a command needs with these options: its own, and a
+/// journal kept in S3 (`--journal s3://…`): a listing of its prefix, GETs of its segments
+/// (by version on a versioned bucket), and a PutObject per segment.
+pub fn required(command: PolicyCommand, o: &PolicyOptions) -> Vec<Grant> {
+    use S3Action::*;
+    let mut g = Grants {
+        out: by_command(command, o),
+    };
+    let journaled = matches!(
+        command,
+        PolicyCommand::Restore
+            | PolicyCommand::Apply
+            | PolicyCommand::Undo
+            | PolicyCommand::Undelete
+            | PolicyCommand::Drill
+            | PolicyCommand::Verify
+    );
+    if let Some(j) = o.journal.as_ref().filter(|_| journaled) {
+        let (_, listing, objects) = resources(Some(j));
+        g.add("Journal", &listing, &[ListBucket]);
+        g.add(
+            "Journal",
+            &objects,
+            &[GetObject, GetObjectVersion, PutObject],
+        );
+    }
+    g.out
+}
+
+/// [`required`] without the journal.
 ///
 /// Longer than 120 lines on purpose: one arm per command listing its grants, a table
 /// a reviewer checks against the IAM page line by line.
-pub fn required(command: PolicyCommand, o: &PolicyOptions) -> Vec<Grant> {
+fn by_command(command: PolicyCommand, o: &PolicyOptions) -> Vec<Grant> {
     use S3Action::*;
     let mut g = Grants { out: Vec::new() };
     let (sb, sl, so) = resources(o.source.as_ref());
@@ -794,6 +826,57 @@ mod tests {
         serde_json::to_value(super::policy(c, o)).unwrap()
     }
 
+    #[test]
+    fn a_journal_in_s3_is_listed_read_and_written_under_its_prefix_only() {
+        let o = PolicyOptions {
+            source: Some(loc("data", "")),
+            journal: Some(loc("ops", "journals/r1/")),
+            ..Default::default()
+        };
+        for c in [
+            PolicyCommand::Restore,
+            PolicyCommand::Apply,
+            PolicyCommand::Undo,
+            PolicyCommand::Undelete,
+            PolicyCommand::Drill,
+            PolicyCommand::Verify,
+        ] {
+            let journal: Vec<(Resource, S3Action)> = required(c, &o)
+                .into_iter()
+                .filter(|g| g.role == "Journal")
+                .map(|g| (g.resource, g.action))
+                .collect();
+            let listing = Resource::Listing(Some("ops".into()), "journals/r1/".into());
+            let objects = Resource::Objects(Some("ops".into()), "journals/r1/".into());
+            assert_eq!(
+                journal,
+                vec![
+                    (listing.clone(), S3Action::ListBucket),
+                    (objects.clone(), S3Action::GetObject),
+                    (objects.clone(), S3Action::GetObjectVersion),
+                    (objects, S3Action::PutObject),
+                ],
+                "{c:?}"
+            );
+        }
+        for c in [
+            PolicyCommand::Plan,
+            PolicyCommand::Audit,
+            PolicyCommand::Watch,
+        ] {
+            assert!(required(c, &o).iter().all(|g| g.role != "Journal"), "{c:?}");
+        }
+        let without = PolicyOptions {
+            journal: None,
+            ..o.clone()
+        };
+        assert!(
+            required(PolicyCommand::Restore, &without)
+                .iter()
+                .all(|g| g.role != "Journal")
+        );
+    }
+
     fn loc(b: &str, p: &str) -> Location {
         Location {
             bucket: b.to_owned(),
@@ -838,6 +921,7 @@ mod tests {
                                 push: bits & 2 != 0,
                                 setup: bits & 4 != 0,
                                 alert: bits & 8 != 0,
+                                journal: (bits & 16 != 0).then(|| loc("ops", "journals/")),
                             },
                         ));
                     }
@@ -856,6 +940,16 @@ mod tests {
             .flat_map(|s| s["Action"].as_array().unwrap().iter())
             .map(|a| a.as_str().unwrap().to_owned())
             .collect()
+    }
+
+    /// [`all_actions`] of the statements on the data, leaving out a journal kept in S3
+    /// (`Journal…` statements: its own prefix, which the journal test checks).
+    fn data_actions(doc: &Value) -> BTreeSet<String> {
+        let mut d = doc.clone();
+        if let Some(s) = d["Statement"].as_array_mut() {
+            s.retain(|s| !s["Sid"].as_str().unwrap_or("").starts_with("Journal"));
+        }
+        all_actions(&d)
     }
 
     fn all_actions(doc: &Value) -> BTreeSet<String> {
@@ -1111,7 +1205,7 @@ mod tests {
             if c != PolicyCommand::Verify && c != PolicyCommand::Plan && c != PolicyCommand::Audit {
                 continue;
             }
-            let a = all_actions(&policy(c, &o));
+            let a = data_actions(&policy(c, &o));
             assert!(
                 a.iter().all(|x| x.starts_with("s3:Get")
                     || x.starts_with("s3:List")
@@ -1275,7 +1369,7 @@ mod tests {
             if !matches!(c, PolicyCommand::Restore | PolicyCommand::Apply) || !o.to_dir {
                 continue;
             }
-            let a = all_actions(&policy(c, &o));
+            let a = data_actions(&policy(c, &o));
             assert!(a.contains("s3:GetObjectVersion") && a.contains("s3:ListBucketVersions"));
             assert!(
                 a.iter().all(|x| x.starts_with("s3:Get")

@@ -396,14 +396,26 @@ fn completions_man_page_and_options_checked_before_any_request() {
         "--at",
         "1h",
         "--journal",
-        "s3://b/j.jsonl",
+        "https://example.com/j.jsonl",
     ]);
     r.expect_code(2);
     assert!(
-        r.stderr.contains("journals and reports are local files"),
+        r.stderr
+            .contains("give a local file, or s3://BUCKET/PREFIX/"),
         "{}",
         r.stderr
     );
+    // An s3:// journal is a location to check like any other, before any request.
+    let r = run(&[
+        "restore",
+        "s3://b",
+        "--at",
+        "1h",
+        "--journal",
+        "s3://b/j.jsonl",
+    ]);
+    r.expect_code(2);
+    assert!(r.stderr.contains("invalid bucket name"), "{}", r.stderr);
     let r = run(&[
         "restore",
         "s3://b",

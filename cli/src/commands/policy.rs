@@ -34,10 +34,31 @@ fn kms(o: PolicyOptions, k: &PolicyKms) -> CliResult<PolicyOptions> {
 }
 
 /// The command and options a `policy` invocation describes.
+pub fn request(args: &PolicyArgs) -> CliResult<(PolicyCommand, PolicyOptions)> {
+    let (command, mut options) = by_command(args)?;
+    let journal = match &args.command {
+        PolicyFor::Restore(a) => a.journal.journal.as_deref(),
+        PolicyFor::Apply(a) => a.journal.journal.as_deref(),
+        PolicyFor::Undo(a) => a.journal.journal.as_deref(),
+        PolicyFor::Drill(a) => a.journal.journal.as_deref(),
+        PolicyFor::Undelete(a) => a.journal.journal.as_deref(),
+        PolicyFor::Verify(a) => a.journal.journal.as_deref(),
+        _ => None,
+    };
+    options.journal = journal
+        .map(|url| {
+            crate::journal::remote::parse_url(url)
+                .map_err(|e| CliError::usage(format!("--journal {url}: {e}")))
+        })
+        .transpose()?;
+    Ok((command, options))
+}
+
+/// [`request`] without the journal.
 ///
 /// Longer than 120 lines on purpose: one match arm per `policy` subcommand, each a
 /// flat mapping of its flags to options; splitting it would scatter the table.
-pub fn request(args: &PolicyArgs) -> CliResult<(PolicyCommand, PolicyOptions)> {
+fn by_command(args: &PolicyArgs) -> CliResult<(PolicyCommand, PolicyOptions)> {
     Ok(match &args.command {
         PolicyFor::Plan(a) => (
             PolicyCommand::Plan,
