@@ -501,6 +501,25 @@ async fn every_json_document_matches_its_documented_schema() {
             &[0],
         ),
         (
+            "drill --sample",
+            with(
+                &[
+                    "drill",
+                    "s3://src",
+                    "--at",
+                    &t,
+                    "--scratch",
+                    "s3://scratch/sampled/",
+                    "--sample",
+                    "50%",
+                    "--cleanup",
+                ],
+                &[],
+            ),
+            "s3rewind.drill/v1",
+            &[0],
+        ),
+        (
             "scan",
             with(&["scan", "s3://attacked"], TUNE),
             "s3rewind.scan/v1",
@@ -638,6 +657,8 @@ async fn every_json_document_matches_its_documented_schema() {
     assert_eq!(docs["undo of nothing"]["source"], Value::Null);
     assert_eq!(docs["undo"]["source"]["bucket"], "dst");
     assert_eq!(docs["ls --at"]["keys"], 3);
+    assert_eq!(docs["drill"]["sample"], Value::Null);
+    assert!(docs["drill --sample"]["sample"]["projection"]["rto_seconds"].is_number());
     assert_eq!(
         docs["audit"]["configuration"]["replication"][0]["replica"]["lifecycle"][0]["noncurrent_days"],
         5
