@@ -77,6 +77,10 @@ pub struct PutMeta {
     pub owner_id: Option<String>,
     /// Storage class (default `STANDARD`).
     pub storage_class: Option<StorageClass>,
+    /// Written by CompleteMultipartUpload from this many parts: the ETag is S3's for such
+    /// an object, `<hash>-<parts>`, not the content's own (as S3 gives a multipart
+    /// object an ETag that is no MD5 of its bytes).
+    pub multipart_parts: Option<u32>,
 }
 
 /// One change of a key's visible state, for the truth log.
@@ -205,7 +209,10 @@ impl SimBucket {
                 delete_marker,
                 etag: content
                     .as_deref()
-                    .map(|c| ETag::new(&content_etag(c)))
+                    .map(|c| match meta.multipart_parts {
+                        Some(n) => ETag::new(&format!("{}-{n}", content_etag(c))),
+                        None => ETag::new(&content_etag(c)),
+                    })
                     .unwrap_or_default(),
                 size: content.as_deref().map_or(0, |c| c.len() as u64),
                 storage_class: (!delete_marker)

@@ -49,6 +49,7 @@ fn put(b: &mut SimBucket, key: &str, bytes: &[u8], at: DateTime<Utc>, owner: &st
         content_type: None,
         owner_id: Some(owner.to_owned()),
         storage_class: None,
+        multipart_parts: None,
     };
     b.put_with(key, bytes, at, &meta);
 }
@@ -306,6 +307,7 @@ fn a_storage_class_change_strengthens_an_incident() {
                 content_type: None,
                 owner_id: Some(OWNER.to_owned()),
                 storage_class: class,
+                multipart_parts: None,
             };
             b.put_with(k, &rng.bytes(size + 28), t(7, 3, 0, i as i64 * 60), &meta);
         }

@@ -283,6 +283,7 @@ fn weak_signals_do_not_move_the_start_before_the_strong_evidence() {
         content_type: Some(ct.to_owned()),
         owner_id: Some("owner".to_owned()),
         storage_class: None,
+        multipart_parts: None,
     };
     let mut b = SimBucket::new(Versioning::Enabled, "v");
     for i in 0..120u64 {

@@ -684,6 +684,7 @@ fetching <code>/{}</code>. Please try again later.</p>\n<hr><address>edge-proxy/
                         content_type: ct.map(str::to_owned),
                         owner_id: Some(op.owner.to_owned()),
                         storage_class: None,
+                        multipart_parts: None,
                     };
                     b.put_with(&op.key, &bytes, op.at, &meta);
                     true

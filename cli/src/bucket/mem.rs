@@ -1085,7 +1085,11 @@ impl Bucket for MemBucket {
         }
         let at = inner.tick();
         let sim = inner.bucket(&upload.bucket, ctx)?;
-        let id = sim.put_with(&upload.key, &body, at, &upload.meta);
+        let meta = PutMeta {
+            multipart_parts: Some(parts.len() as u32),
+            ..upload.meta.clone()
+        };
+        let id = sim.put_with(&upload.key, &body, at, &meta);
         if upload.extra != Extra::default() {
             inner.extra.insert(
                 (upload.bucket.clone(), upload.key.clone(), id.clone()),

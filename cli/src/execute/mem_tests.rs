@@ -1578,11 +1578,23 @@ async fn a_multipart_copy_whose_completion_reply_was_lost_is_found_not_redone() 
             ..Default::default()
         },
     );
-    let report = run(Arc::new(faulty.clone()), &p, &cfg).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.jsonl");
+    let journal = crate::journal::Journal::open(&path, &quiet()).unwrap();
+    let report = run_journaled(Arc::new(faulty.clone()), &p, &cfg, Some(journal)).await;
 
     assert!(faulty.lost_replies() >= 2, "{report:?}");
     assert!(report.complete(), "{report:?}");
     assert_eq!(report.copied, 2, "{report:?}");
+    // Journaled with the version the completion made (what undo takes back).
+    for line in crate::journal::read(&path).unwrap() {
+        if let crate::journal::Line::Done(d) = line {
+            let now = store.with("src", |s| {
+                s.head(&d.key).map(|h| h.version.version_id.to_string())
+            });
+            assert_eq!(Some(d.new_version_id.clone()), now, "{d:?}");
+        }
+    }
     assert_eq!(contents(&store, "src"), want);
     assert_eq!(
         entries(&store, "src").difference(&before).count(),
