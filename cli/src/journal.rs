@@ -796,6 +796,36 @@ mod tests {
         );
     }
 
+    /// An undo's and an undelete's plan make runs of their own kind: their journals are
+    /// never taken for a restore's of the same bucket and TIME (nor the other way round).
+    #[test]
+    fn a_plan_s_run_is_of_the_kind_its_selection_says() {
+        let at = Utc::now();
+        let plan = |selection| s3rewind_engine::RestorePlan {
+            schema: s3rewind_engine::PLAN_SCHEMA.to_owned(),
+            created_at: None,
+            digest: None,
+            source: Location::whole("b-1"),
+            destination: Destination::InPlace,
+            at,
+            selection,
+            keys: None,
+            inventory: None,
+            stats: Default::default(),
+            estimate: None,
+            warnings: Vec::new(),
+            actions: Vec::new(),
+        };
+        use s3rewind_engine::Selection;
+        let restore = Run::of_plan(&plan(Selection::AtTime));
+        assert_eq!(restore.kind, RunKind::Restore);
+        assert_eq!(Run::of_plan(&plan(Selection::Undo)).kind, RunKind::Undo);
+        let undelete = Run::of_plan(&plan(Selection::Undelete));
+        assert_eq!(undelete.kind, RunKind::Undelete);
+        assert_ne!(undelete.id(), restore.id());
+        assert!(!restore.accepts(&undelete) && !undelete.accepts(&restore));
+    }
+
     #[test]
     fn a_torn_line_is_quoted_in_its_warning_shortened_to_sixty_characters() {
         assert_eq!(preview(r#"{"type":"do"#), r#""{\"type\":\"do""#);

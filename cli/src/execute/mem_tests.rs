@@ -1773,3 +1773,37 @@ async fn a_transient_failure_is_tried_exactly_attempts_times() {
         assert_eq!(store.requests().writes(), 0);
     }
 }
+
+/// Into a destination reached through another client, a copy is streamed (GET, then
+/// PUT with every attribute set by s3rewind): it reads the source version's HEAD first,
+/// so the restored object keeps the Content-Type and user metadata no listing shows.
+#[tokio::test]
+async fn a_streamed_copy_keeps_the_content_type_and_metadata_only_a_head_shows() {
+    let store = MemStore::new();
+    let src: Arc<dyn Bucket> = Arc::new(store.create("src", Versioning::Enabled));
+    let elsewhere = MemStore::new();
+    let dst: Arc<dyn Bucket> = Arc::new(elsewhere.create("dst", Versioning::Enabled));
+    let head = Head {
+        content_type: Some("text/x-kept".into()),
+        metadata: [("owner".to_owned(), "ops".to_owned())].into(),
+        ..Head::default()
+    };
+    src.put_with_attrs("a.txt", b"small".to_vec(), &ObjectAttrs::plain(&head))
+        .await
+        .unwrap();
+    let at = store.now();
+    let p = plan_into(&src, &dst, at).await;
+    assert_eq!(p.actions.len(), 1, "{p:?}");
+    let cancel = AtomicBool::new(false);
+    let buckets = Buckets {
+        src,
+        dst: dst.clone(),
+        separate: true,
+    };
+    let report = run_plan(buckets, &p, &config(2, 2), None, &quiet(), Some(&cancel)).await;
+    assert!(report.complete(), "{report:?}");
+    assert_eq!(elsewhere.requests().of(Op::Copy), 0, "streamed, not copied");
+    let now = dst.head("a.txt", None).await.unwrap().unwrap();
+    assert_eq!(now.content_type.as_deref(), Some("text/x-kept"));
+    assert_eq!(now.metadata.get("owner").map(String::as_str), Some("ops"));
+}
