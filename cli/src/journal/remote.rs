@@ -86,39 +86,26 @@ fn parse_segment(name: &str) -> Option<(u64, u64, String)> {
 /// The segments under the journal's prefix, in order; refused (exit 4) unless they are
 /// one chain (see the module docs).
 async fn read_chain(bucket: &dyn Bucket, url: &str, prefix: &str) -> CliResult<Vec<Segment>> {
-    let mut segments = Vec::new();
-    let mut token: Option<String> = None;
-    loop {
-        let page = bucket
-            .list_objects(prefix, token.as_deref(), 1000)
-            .await
-            .map_err(|e| from_s3(e, bucket.name()))?;
-        for o in page.objects {
-            let name = o.key.strip_prefix(prefix).unwrap_or(&o.key);
-            let Some((seq, offset, writer)) = parse_segment(name) else {
-                return Err(CliError::refused(format!(
-                    "journal {url} holds s3://{}/{}, which is not a journal segment: give --journal a prefix of its own (s3://BUCKET/PREFIX/ that only s3rewind writes to); nothing was written",
-                    bucket.name(),
-                    o.key
-                )));
-            };
-            segments.push(Segment {
-                key: o.key,
-                seq,
-                offset,
-                writer,
-                size: o.size,
-            });
-        }
-        match (page.truncated, page.next) {
-            (true, Some(next)) if token.as_deref() != Some(next.as_str()) => token = Some(next),
-            (true, _) => {
-                return Err(CliError::failure(format!(
-                    "the listing of journal {url} did not advance (a truncated page without a new continuation token); nothing was written"
-                )));
-            }
-            (false, _) => break,
-        }
+    // One ListObjectsV2 pass, through the cross-check's pager of that API (it refuses a
+    // listing that goes backwards or stalls).
+    let (objects, _) = crate::crosscheck::current_objects(bucket, prefix).await?;
+    let mut segments = Vec::with_capacity(objects.len());
+    for o in objects {
+        let name = o.key.strip_prefix(prefix).unwrap_or(&o.key);
+        let Some((seq, offset, writer)) = parse_segment(name) else {
+            return Err(CliError::refused(format!(
+                "journal {url} holds s3://{}/{}, which is not a journal segment: give --journal a prefix of its own (s3://BUCKET/PREFIX/ that only s3rewind writes to); nothing was written",
+                bucket.name(),
+                o.key
+            )));
+        };
+        segments.push(Segment {
+            key: o.key,
+            seq,
+            offset,
+            writer,
+            size: o.size,
+        });
     }
     segments.sort_by(|a, b| (a.seq, &a.writer).cmp(&(b.seq, &b.writer)));
     let mut at = 0u64;
