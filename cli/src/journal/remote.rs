@@ -149,9 +149,8 @@ struct Uploaded {
     bytes: u64,
     /// The next segment's number.
     next: u64,
-    /// Segments and bytes this process uploaded.
+    /// Segments this process uploaded.
     segments: u64,
-    sent: u64,
 }
 
 /// A journal kept in S3 and its local working copy.
@@ -304,9 +303,16 @@ impl Remote {
     /// Upload the whole lines the working copy gained since the last upload, as one new
     /// segment. Returns whether one was written.
     pub async fn upload(&self) -> CliResult<bool> {
+        use std::io::{Read, Seek};
         let mut st = self.state.lock().await;
-        let bytes = match std::fs::read(&self.local) {
-            Ok(b) => b,
+        // Only what was appended since the last upload is read, not the whole journal.
+        let mut tail = Vec::new();
+        let read = std::fs::File::open(&self.local).and_then(|mut f| {
+            f.seek(std::io::SeekFrom::Start(st.bytes))?;
+            f.read_to_end(&mut tail)
+        });
+        match read {
+            Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             Err(e) => {
                 return Err(CliError::failure(format!(
@@ -314,22 +320,18 @@ impl Remote {
                     self.local.display()
                 )));
             }
-        };
-        let from = st.bytes as usize;
-        let Some(last) = bytes.iter().rposition(|&b| b == b'\n').map(|i| i + 1) else {
-            return Ok(false);
-        };
-        if last <= from {
-            return Ok(false);
         }
-        let body = bytes[from..last].to_vec();
+        // Whole lines only: a line being written stays for the next upload.
+        let Some(whole) = tail.iter().rposition(|&b| b == b'\n').map(|i| i + 1) else {
+            return Ok(false);
+        };
+        tail.truncate(whole);
         let key = segment_key(&self.location.prefix, st.next, st.bytes, &self.writer);
         self.bucket
-            .put(&key, body, "application/x-ndjson")
+            .put(&key, tail, "application/x-ndjson")
             .await
             .map_err(|e| from_s3(e, self.bucket.name()))?;
-        st.sent += (last - from) as u64;
-        st.bytes = last as u64;
+        st.bytes += whole as u64;
         st.next += 1;
         st.segments += 1;
         Ok(true)
