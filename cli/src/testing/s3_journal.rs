@@ -16,6 +16,16 @@ fn t(secs: i64) -> DateTime<Utc> {
 
 const AT: &str = "2025-06-01T09:01:40Z";
 const JOURNAL: &str = "s3://journals/runs/r1/";
+/// The restore every test runs, with its journal in S3.
+const RESTORE: [&str; 7] = [
+    "restore",
+    "s3://src",
+    "--at",
+    AT,
+    "--yes",
+    "--journal",
+    JOURNAL,
+];
 
 /// `src`: `n` keys written before [`AT`] and overwritten after it; `journals`: empty.
 fn store(n: usize) -> Arc<MemStore> {
@@ -73,20 +83,7 @@ async fn a_journal_kept_in_s3_outlives_its_runner_and_undo_reads_it_back() {
     let store = store(12);
     let before = contents(&store, "src");
     let first = runner();
-    let out = run(
-        &store,
-        &first,
-        &[
-            "restore",
-            "s3://src",
-            "--at",
-            AT,
-            "--yes",
-            "--journal",
-            JOURNAL,
-        ],
-    )
-    .await;
+    let out = run(&store, &first, &RESTORE).await;
     ok(&out);
     assert!(
         said(&out).contains("read back and checked"),
@@ -121,15 +118,7 @@ async fn a_stopped_restore_resumes_on_another_runner_from_its_s3_journal() {
     let restore = |runner: tempfile::TempDir, cap: Option<&'static str>| {
         let store = store.clone();
         async move {
-            let mut args = vec![
-                "restore",
-                "s3://src",
-                "--at",
-                AT,
-                "--yes",
-                "--journal",
-                JOURNAL,
-            ];
+            let mut args = RESTORE.to_vec();
             if let Some(cap) = cap {
                 args.extend(["--max-bytes", cap]);
             }
@@ -152,20 +141,7 @@ async fn a_stopped_restore_resumes_on_another_runner_from_its_s3_journal() {
 async fn a_working_copy_ahead_of_s3_is_uploaded_before_anything_else() {
     let store = store(6);
     let first = runner();
-    ok(&run(
-        &store,
-        &first,
-        &[
-            "restore",
-            "s3://src",
-            "--at",
-            AT,
-            "--yes",
-            "--journal",
-            JOURNAL,
-        ],
-    )
-    .await);
+    ok(&run(&store, &first, &RESTORE).await);
     let segs = segments(&store);
     // As if the runner crashed before its last upload: S3 lacks the last segment.
     let journals = store.bucket("journals");
@@ -197,20 +173,7 @@ async fn a_working_copy_ahead_of_s3_is_uploaded_before_anything_else() {
 async fn a_damaged_or_shared_journal_prefix_is_refused_before_any_write() {
     for damage in ["foreign", "gap", "two writers", "offset"] {
         let store = store(4);
-        ok(&run(
-            &store,
-            &runner(),
-            &[
-                "restore",
-                "s3://src",
-                "--at",
-                AT,
-                "--yes",
-                "--journal",
-                JOURNAL,
-            ],
-        )
-        .await);
+        ok(&run(&store, &runner(), &RESTORE).await);
         let journals = store.bucket("journals");
         let segs = segments(&store);
         let body = b"{\"type\":\"torn\",\"offset\":0}\n".to_vec();
@@ -243,18 +206,7 @@ async fn a_damaged_or_shared_journal_prefix_is_refused_before_any_write() {
         }
         let src = contents(&store, "src");
         let writes = store.requests().writes();
-        for args in [
-            vec!["undo", JOURNAL, "--yes"],
-            vec![
-                "restore",
-                "s3://src",
-                "--at",
-                AT,
-                "--yes",
-                "--journal",
-                JOURNAL,
-            ],
-        ] {
+        for args in [vec!["undo", JOURNAL, "--yes"], RESTORE.to_vec()] {
             let out = run(&store, &runner(), &args).await;
             assert_eq!(out.exit, 4, "{damage}: {}", said(&out));
             assert!(
