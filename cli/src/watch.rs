@@ -24,7 +24,7 @@ use crate::error::{CliError, CliResult, Exit};
 use chrono::{DateTime, Utc};
 use s3rewind_engine::Timeline;
 use s3rewind_engine::index::{self, IndexHeader};
-use s3rewind_engine::watch::{Begin, Record, Watch, read_log, write_record};
+use s3rewind_engine::watch::{Begin, Record, Watch, fold_log, read_begin, write_record};
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -75,14 +75,15 @@ pub fn load(path: &Path, prefix: &str, repair: bool) -> CliResult<Loaded> {
             format!("cannot read the event log {}: {e}", log.display()),
         )
     })?;
-    let read = read_log(BufReader::with_capacity(1 << 16, file))
-        .map_err(|e| failure("cannot read the event log", &log, e))?;
-    let Some(Record::Begin(begin)) = read.records.first() else {
-        return Err(CliError::failure(format!(
-            "the event log {} does not start with its Begin line; it is not an s3rewind event log",
-            log.display()
-        )));
-    };
+    // The Begin line names the index; the rest of the log is folded as it is read.
+    let (begin, begin_bytes, rest) = read_begin(BufReader::with_capacity(1 << 16, file))
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => CliError::failure(format!(
+                "the event log {} does not start with its Begin line; it is not an s3rewind event log",
+                log.display()
+            )),
+            _ => failure("cannot read the event log", &log, e),
+        })?;
     let header = read_header(path)?;
     let mut index_path = path.to_path_buf();
     if header.created != begin.base_created {
@@ -110,16 +111,15 @@ pub fn load(path: &Path, prefix: &str, repair: bool) -> CliResult<Loaded> {
     let file = File::open(&index_path).map_err(|e| failure("cannot read the index", path, e))?;
     let (header, base) = index::read_index(file, prefix)
         .map_err(|e| CliError::failure(format!("{}: {e}", index_path.display())))?;
-    let mut watch = Watch::new(begin.clone(), base);
-    for r in &read.records[1..] {
-        watch.apply(r);
-    }
+    let mut watch = Watch::new(begin, base);
+    let folded =
+        fold_log(rest, &mut watch).map_err(|e| failure("cannot read the event log", &log, e))?;
     Ok(Loaded {
         header,
         watch,
-        log_bytes: read.good_bytes,
-        torn_tail: read.torn_tail,
-        records: read.records.len() as u64,
+        log_bytes: begin_bytes + folded.good_bytes,
+        torn_tail: folded.torn_tail,
+        records: folded.records + 1,
     })
 }
 
@@ -243,11 +243,11 @@ pub fn create(
 /// `horizon` count as read. Returns the new log's line count.
 pub fn compact(
     path: &Path,
-    watch: &Watch,
+    watch: Watch,
     now: DateTime<Utc>,
     horizon: DateTime<Utc>,
 ) -> CliResult<u64> {
-    let (timeline, records) = watch.compact(now, horizon);
+    let (timeline, records) = watch.into_compaction(now, horizon);
     let Some(Record::Begin(begin)) = records.first() else {
         return Err(CliError::failure(
             "internal error: a compaction without its Begin line",
@@ -260,5 +260,6 @@ pub fn compact(
     std::fs::rename(&log_next, log_path(path))
         .map_err(|e| failure("cannot replace the event log of", path, e))?;
     std::fs::rename(&next, path).map_err(|e| failure("cannot replace the index", path, e))?;
+    drop(timeline);
     Ok(records.len() as u64)
 }

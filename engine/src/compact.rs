@@ -439,8 +439,14 @@ fn write_text(w: &mut impl Write, s: &str) -> io::Result<()> {
 }
 
 fn read_text(r: &mut impl Read) -> io::Result<Box<str>> {
-    let mut buf = vec![0u8; read_u32(r)? as usize];
-    r.read_exact(&mut buf)?;
+    let len = read_u32(r)? as usize;
+    // Grown as it is read: a corrupt length fails at the end of the input, not by
+    // asking for gigabytes first.
+    let mut buf = Vec::with_capacity(len.min(1 << 16));
+    r.take(len as u64).read_to_end(&mut buf)?;
+    if buf.len() != len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     String::from_utf8(buf)
         .map(String::into_boxed_str)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
@@ -505,6 +511,28 @@ impl VersionId {
             _ => return Err(bad("version id")),
         }))
     }
+    /// [`read_run`](Self::read_run) for a file that was not written by this process (a
+    /// timeline index): only the form [`new`](Self::new) would give is accepted, so that
+    /// an id read from a file compares equal to the same id read from a server.
+    pub(crate) fn read_stored(r: &mut impl Read) -> io::Result<VersionId> {
+        let id = VersionId::read_run(r)?;
+        let canonical = match &id.0 {
+            IdRepr::Null | IdRepr::Uuid(_) => true,
+            IdRepr::Packed { len, bits } => {
+                let used = usize::from(*len) * 6;
+                let spare = used % 8;
+                *len > 0
+                    && (spare == 0 || bits[used / 8] >> spare == 0)
+                    && (*len != 4 || unpack(*len, bits) != NULL_VERSION)
+            }
+            IdRepr::Text(t) => matches!(VersionId::new(t).0, IdRepr::Text(_)),
+        };
+        if canonical {
+            Ok(id)
+        } else {
+            Err(bad("version id"))
+        }
+    }
 }
 
 impl ETag {
@@ -542,6 +570,18 @@ impl ETag {
             3 => TagRepr::Text(read_text(r)?),
             _ => return Err(bad("ETag")),
         }))
+    }
+}
+
+impl ETag {
+    /// [`read_run`](Self::read_run) for a file not written by this process: only the
+    /// form [`new`](Self::new) would give is accepted.
+    pub(crate) fn read_stored(r: &mut impl Read) -> io::Result<ETag> {
+        let tag = ETag::read_run(r)?;
+        match &tag.0 {
+            TagRepr::Text(t) if !matches!(ETag::new(t).0, TagRepr::Text(_)) => Err(bad("ETag")),
+            _ => Ok(tag),
+        }
     }
 }
 
@@ -722,6 +762,33 @@ string_like!(OwnerId);
 pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn only_the_compact_forms_a_server_id_would_take_are_read() {
+        let read = |bytes: &[u8]| VersionId::read_stored(&mut &bytes[..]);
+        // "null" packed, a packable id as text, stray bits after the last character.
+        let (len, bits) = pack("null").unwrap();
+        let mut null_packed = Vec::new();
+        VersionId(IdRepr::Packed { len, bits })
+            .write_run(&mut null_packed)
+            .unwrap();
+        assert!(read(&null_packed).is_err());
+        let mut text = vec![3u8];
+        text.extend_from_slice(&3u32.to_le_bytes());
+        text.extend_from_slice(b"abc");
+        assert!(read(&text).is_err());
+        let mut stray = Vec::new();
+        VersionId::new("a").write_run(&mut stray).unwrap();
+        *stray.last_mut().unwrap() |= 0x80;
+        assert!(read(&stray).is_err());
+        let mut ok = Vec::new();
+        VersionId::new("a b").write_run(&mut ok).unwrap();
+        assert_eq!(read(&ok).unwrap(), VersionId::new("a b"));
+        let mut tag = vec![3u8];
+        tag.extend_from_slice(&32u32.to_le_bytes());
+        tag.extend_from_slice(format!("{:032x}", 7).as_bytes());
+        assert!(ETag::read_stored(&mut &tag[..]).is_err());
+    }
 
     #[test]
     fn the_common_forms_are_compact_and_exact() {

@@ -1,34 +1,49 @@
 //! A saved timeline: the versioned binary file `s3rewind index` writes and `--index`
 //! reads, so a bucket listed (or an inventory read) once can be planned on many times.
 //!
-//! # Format (version 1)
+//! # Format (version 2)
 //!
 //! ```text
 //! magic      8 bytes  "S3RWIDX\n"
-//! version    u32 LE   1
+//! version    u32 LE   2
 //! header     u32 LE length, then JSON: IndexHeader (bucket, prefix, created, source,
 //!                     counts, anomalies)
-//! entries    gzip stream of every entry in list order (key ascending, newest first),
-//!            each: key, version id, time (i64 s + u32 ns), flags, ETag, size,
-//!            storage class and owner when present; strings u32-length-prefixed UTF-8
+//! blocks     each: u32 keys, u32 entries, u64 raw length, u64 stored length, u32 CRC-32
+//!            of the raw bytes (LE), then the stored bytes (raw deflate); a block head
+//!            of zeros ends the file.
+//!            Raw, a block is whole keys, in key order: key (u32-length-prefixed
+//!            UTF-8), u32 entry count, then its entries newest first, each: version id
+//!            and ETag in their compact forms, time (i64 s + u32 ns), flags, size,
+//!            storage class and owner as text when present.
 //! ```
+//!
+//! Blocks are independent, so a reader decodes them on every core; a key is stored
+//! once, with its entry count, so its history is allocated once. Version 1 (one gzip
+//! stream of entries, each with its key and its ids as text) is still read.
 //!
 //! Entries are stored in list order, so reading pushes them back as they are (no
 //! reordering, no guessing): the timeline read is the timeline written, anomalies
 //! included. A file of a newer format version is refused, not misread.
 
-use crate::inventory::{read_entry, write_entry};
-use crate::model::Entry;
-use crate::timeline::{Anomaly, Timeline, TimelineBuilder};
+use crate::inventory::read_entry;
+use crate::model::{ETag, OwnerId, StorageClass, Version, VersionId};
+use crate::timeline::{Anomaly, KeyHistory, Timeline, TimelineBuilder};
 use chrono::{DateTime, Utc};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use thiserror::Error;
 
 /// The first bytes of every index file.
 pub const INDEX_MAGIC: &[u8; 8] = b"S3RWIDX\n";
-/// The format version this build writes and reads.
-pub const INDEX_VERSION: u32 = 1;
+/// The format version this build writes (it reads this one and every older one).
+pub const INDEX_VERSION: u32 = 2;
+
+/// About how many entries a block holds (whole keys: a key with more makes a larger one).
+const BLOCK_ENTRIES: usize = 32_768;
+/// Blocks compressed or decoded at once (in parallel), so a read or a write holds only
+/// these in memory besides the timeline.
+const BATCH_BLOCKS: usize = 16;
 
 /// What an index file says about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,7 +103,11 @@ pub fn write_index(
         prefix: prefix.to_owned(),
         created,
         source: source.to_owned(),
-        keys: timeline.keys().len() as u64,
+        keys: timeline
+            .keys()
+            .iter()
+            .filter(|h| !h.entries.is_empty())
+            .count() as u64,
         entries: timeline.len() as u64,
         anomalies: timeline.anomalies().to_vec(),
     };
@@ -97,23 +116,110 @@ pub fn write_index(
     w.write_all(&INDEX_VERSION.to_le_bytes())?;
     w.write_all(&(json.len() as u32).to_le_bytes())?;
     w.write_all(&json)?;
-    let mut gz = flate2::write::GzEncoder::new(w, flate2::Compression::fast());
-    for h in timeline.keys() {
-        for v in &h.entries {
-            write_entry(
-                &mut gz,
-                &Entry {
-                    key: h.key.clone(),
-                    version: v.clone(),
-                },
-            )?;
+    // Blocks of whole keys, compressed a batch at a time on every core.
+    let mut batch: Vec<&[KeyHistory]> = Vec::with_capacity(BATCH_BLOCKS);
+    let keys = timeline.keys();
+    let (mut from, mut entries) = (0, 0);
+    for (i, h) in keys.iter().enumerate() {
+        entries += h.entries.len();
+        if entries >= BLOCK_ENTRIES || i + 1 == keys.len() {
+            batch.push(&keys[from..=i]);
+            (from, entries) = (i + 1, 0);
+            if batch.len() == BATCH_BLOCKS || i + 1 == keys.len() {
+                let done: Vec<io::Result<Block>> =
+                    batch.par_iter().map(|b| encode_block(b)).collect();
+                for block in done {
+                    let block = block?;
+                    write_block_head(&mut w, &block)?;
+                    w.write_all(&block.stored)?;
+                }
+                batch.clear();
+            }
         }
     }
-    gz.finish()?.flush()
+    w.write_all(&[0u8; BLOCK_HEAD])?;
+    w.flush()
+}
+
+/// The bytes of a block head.
+const BLOCK_HEAD: usize = 28;
+
+/// One block as stored.
+#[derive(Default)]
+struct Block {
+    keys: u32,
+    entries: u32,
+    raw: u64,
+    crc: u32,
+    stored: Vec<u8>,
+}
+
+fn write_block_head(w: &mut impl Write, b: &Block) -> io::Result<()> {
+    w.write_all(&b.keys.to_le_bytes())?;
+    w.write_all(&b.entries.to_le_bytes())?;
+    w.write_all(&b.raw.to_le_bytes())?;
+    w.write_all(&(b.stored.len() as u64).to_le_bytes())?;
+    w.write_all(&b.crc.to_le_bytes())
+}
+
+/// One block of whole keys: counted, checksummed and deflated.
+fn encode_block(keys: &[KeyHistory]) -> io::Result<Block> {
+    let mut raw = Vec::new();
+    let (mut nkeys, mut nentries) = (0u32, 0u32);
+    for h in keys.iter().filter(|h| !h.entries.is_empty()) {
+        nkeys += 1;
+        nentries += h.entries.len() as u32;
+        put_str(&mut raw, &h.key);
+        raw.extend_from_slice(&(h.entries.len() as u32).to_le_bytes());
+        for v in &h.entries {
+            put_version(&mut raw, v)?;
+        }
+    }
+    let mut crc = flate2::Crc::new();
+    crc.update(&raw);
+    let mut z = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::fast());
+    z.write_all(&raw)?;
+    Ok(Block {
+        keys: nkeys,
+        entries: nentries,
+        raw: raw.len() as u64,
+        crc: crc.sum(),
+        stored: z.finish()?,
+    })
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_version(out: &mut Vec<u8>, v: &Version) -> io::Result<()> {
+    v.version_id.write_run(out)?;
+    out.extend_from_slice(&v.last_modified.timestamp().to_le_bytes());
+    out.extend_from_slice(&v.last_modified.timestamp_subsec_nanos().to_le_bytes());
+    out.push(
+        u8::from(v.delete_marker)
+            | (u8::from(v.is_latest) << 1)
+            | (u8::from(v.storage_class.is_some()) << 2)
+            | (u8::from(v.owner_id.is_some()) << 3),
+    );
+    v.etag.write_run(out)?;
+    out.extend_from_slice(&v.size.to_le_bytes());
+    if let Some(c) = &v.storage_class {
+        put_str(out, c.as_str());
+    }
+    if let Some(o) = &v.owner_id {
+        put_str(out, o.as_str());
+    }
+    Ok(())
 }
 
 /// Read only the header (to check bucket, prefix and age before reading the entries).
 pub fn read_header(r: &mut impl Read) -> Result<IndexHeader, IndexError> {
+    read_versioned_header(r).map(|(_, h)| h)
+}
+
+fn read_versioned_header(r: &mut impl Read) -> Result<(u32, IndexHeader), IndexError> {
     let mut magic = [0u8; 8];
     r.read_exact(&mut magic)
         .map_err(|_| IndexError::NotAnIndex)?;
@@ -127,16 +233,256 @@ pub fn read_header(r: &mut impl Read) -> Result<IndexHeader, IndexError> {
         return Err(IndexError::NewerVersion(version));
     }
     r.read_exact(&mut n)?;
-    let mut json = vec![0u8; u32::from_le_bytes(n) as usize];
-    r.read_exact(&mut json)?;
-    serde_json::from_slice(&json).map_err(|e| IndexError::Header(e.to_string()))
+    let len = u64::from(u32::from_le_bytes(n));
+    let mut json = Vec::new();
+    r.take(len).read_to_end(&mut json)?;
+    if json.len() as u64 != len {
+        return Err(IndexError::Header(
+            "the file ends inside its header".to_owned(),
+        ));
+    }
+    let header = serde_json::from_slice(&json).map_err(|e| IndexError::Header(e.to_string()))?;
+    Ok((version, header))
 }
 
 /// Read an index, keeping the keys under `prefix` (the index's own prefix or a longer
 /// one).
 pub fn read_index(r: impl Read, prefix: &str) -> Result<(IndexHeader, Timeline), IndexError> {
     let mut r = BufReader::with_capacity(1 << 16, r);
-    let header = read_header(&mut r)?;
+    let (version, header) = read_versioned_header(&mut r)?;
+    let anomalies: Vec<Anomaly> = header
+        .anomalies
+        .iter()
+        .filter(|a| a.key().starts_with(prefix))
+        .cloned()
+        .collect();
+    if version < 2 {
+        return read_entries_v1(r, prefix, header, anomalies);
+    }
+    let mut keys: Vec<KeyHistory> = Vec::with_capacity(header.keys.min(1 << 24) as usize);
+    let (mut nkeys, mut nentries) = (0u64, 0u64);
+    // The blocks' buffers are reused from batch to batch: freed and asked for again,
+    // megabytes at a time, they would be given back to the system and faulted in anew.
+    let mut batch: Vec<Block> = Vec::with_capacity(BATCH_BLOCKS);
+    let mut scratch: Vec<Vec<u8>> = vec![Vec::new(); BATCH_BLOCKS];
+    let mut ended = false;
+    while !ended {
+        let mut n = 0;
+        while n < BATCH_BLOCKS {
+            let mut head = [0u8; BLOCK_HEAD];
+            r.read_exact(&mut head).map_err(truncated)?;
+            if head == [0u8; BLOCK_HEAD] {
+                ended = true;
+                break;
+            }
+            let u32_at = |i: usize| u32::from_le_bytes(head[i..i + 4].try_into().expect("4 bytes"));
+            let u64_at = |i: usize| u64::from_le_bytes(head[i..i + 8].try_into().expect("8 bytes"));
+            if batch.len() == n {
+                batch.push(Block::default());
+            }
+            let b = &mut batch[n];
+            (b.keys, b.entries, b.raw, b.crc) = (u32_at(0), u32_at(4), u64_at(8), u32_at(24));
+            let stored_len = u64_at(16);
+            b.stored.clear();
+            (&mut r).take(stored_len).read_to_end(&mut b.stored)?;
+            if b.stored.len() as u64 != stored_len {
+                return Err(truncated(io::ErrorKind::UnexpectedEof.into()));
+            }
+            n += 1;
+        }
+        let parts: Vec<Result<Vec<KeyHistory>, IndexError>> = batch[..n]
+            .par_iter()
+            .zip(scratch[..n].par_iter_mut())
+            .map(|(b, data)| decode_block(b, data, prefix))
+            .collect();
+        for (
+            Block {
+                keys: k,
+                entries: n,
+                ..
+            },
+            part,
+        ) in batch.iter().zip(parts)
+        {
+            let part = part?;
+            if let (Some(last), Some(first)) = (keys.last(), part.first())
+                && first.key <= last.key
+            {
+                return Err(corrupt(format!(
+                    "key {:?} after {:?}: the blocks are out of order",
+                    first.key, last.key
+                )));
+            }
+            nkeys += u64::from(*k);
+            nentries += u64::from(*n);
+            keys.extend(part);
+        }
+    }
+    if nentries != header.entries || nkeys != header.keys {
+        return Err(corrupt(format!(
+            "{nentries} entries of {nkeys} keys, but the header says {} of {}",
+            header.entries, header.keys
+        )));
+    }
+    let timeline = Timeline::from_histories(keys, anomalies);
+    Ok((header, timeline))
+}
+
+fn corrupt(why: String) -> IndexError {
+    IndexError::Corrupt(why)
+}
+
+fn truncated(e: io::Error) -> IndexError {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        corrupt("the file ends before its last block (a partial copy?)".to_owned())
+    } else {
+        IndexError::Io(e)
+    }
+}
+
+/// The histories of one block under `prefix`, checked: its raw length and CRC-32, its
+/// key and entry counts, keys in order, each version id once per key.
+fn decode_block(
+    block: &Block,
+    data: &mut Vec<u8>,
+    prefix: &str,
+) -> Result<Vec<KeyHistory>, IndexError> {
+    let Block {
+        keys,
+        entries,
+        raw,
+        crc,
+        stored,
+    } = block;
+    data.clear();
+    data.reserve((*raw).min(1 << 26) as usize);
+    flate2::read::DeflateDecoder::new(&stored[..])
+        .take(raw + 1)
+        .read_to_end(data)
+        .map_err(|e| corrupt(format!("a block does not inflate: {e}")))?;
+    let mut sum = flate2::Crc::new();
+    sum.update(data);
+    if data.len() as u64 != *raw || sum.sum() != *crc {
+        return Err(corrupt(
+            "a block does not match its length and checksum (a damaged file)".to_owned(),
+        ));
+    }
+    let bad = |e: io::Error| corrupt(format!("a block does not parse: {e}"));
+    let mut r: &[u8] = data;
+    let mut out: Vec<KeyHistory> = Vec::new();
+    let mut seen = 0u64;
+    let mut last: Option<String> = None;
+    for _ in 0..*keys {
+        let key = take_str(&mut r).map_err(bad)?;
+        let n = take_u32(&mut r).map_err(bad)? as usize;
+        // Every entry takes at least 23 bytes: a count beyond what is left is corrupt.
+        if n == 0 || n > r.len() / 23 {
+            return Err(corrupt(format!("key {key:?} claims {n} entries")));
+        }
+        if last.as_ref().is_some_and(|l| *l >= key) {
+            return Err(corrupt(format!("key {key:?} is out of order")));
+        }
+        seen += n as u64;
+        let keep = key.starts_with(prefix);
+        let mut versions = Vec::with_capacity(if keep { n } else { 0 });
+        for _ in 0..n {
+            let v = take_version(&mut r).map_err(bad)?;
+            if keep {
+                versions.push(v);
+            }
+        }
+        if keep {
+            if let Some(id) = repeated_id(&versions) {
+                return Err(corrupt(format!("key {key:?} holds version {id} twice")));
+            }
+            out.push(KeyHistory {
+                key: key.clone(),
+                entries: versions,
+            });
+        }
+        last = Some(key);
+    }
+    if seen != u64::from(*entries) || !r.is_empty() {
+        return Err(corrupt(
+            "a block's entries do not match its head".to_owned(),
+        ));
+    }
+    Ok(out)
+}
+
+/// A version id a history holds twice.
+fn repeated_id(versions: &[Version]) -> Option<String> {
+    if versions.len() <= 32 {
+        for (i, v) in versions.iter().enumerate() {
+            if versions[..i].iter().any(|w| w.version_id == v.version_id) {
+                return Some(v.version_id.to_string());
+            }
+        }
+        return None;
+    }
+    let mut seen = std::collections::HashSet::with_capacity(versions.len());
+    versions
+        .iter()
+        .find(|v| !seen.insert(&v.version_id))
+        .map(|v| v.version_id.to_string())
+}
+
+fn take_u32(r: &mut &[u8]) -> io::Result<u32> {
+    let mut b = [0u8; 4];
+    r.read_exact(&mut b)?;
+    Ok(u32::from_le_bytes(b))
+}
+
+fn take_str(r: &mut &[u8]) -> io::Result<String> {
+    let n = take_u32(r)? as usize;
+    if n > r.len() {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    let (s, rest) = r.split_at(n);
+    *r = rest;
+    String::from_utf8(s.to_vec()).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+fn take_version(r: &mut &[u8]) -> io::Result<Version> {
+    let version_id = VersionId::read_stored(r)?;
+    let mut fixed = [0u8; 13];
+    r.read_exact(&mut fixed)?;
+    let secs = i64::from_le_bytes(fixed[..8].try_into().expect("8 bytes"));
+    let nanos = u32::from_le_bytes(fixed[8..12].try_into().expect("4 bytes"));
+    let last_modified = DateTime::from_timestamp(secs, nanos)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "time out of range"))?;
+    let flags = fixed[12];
+    if flags > 15 {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "unknown flags"));
+    }
+    let etag = ETag::read_stored(r)?;
+    let mut size = [0u8; 8];
+    r.read_exact(&mut size)?;
+    let storage_class = (flags & 4 != 0)
+        .then(|| take_str(r).map(|s| StorageClass::new(&s)))
+        .transpose()?;
+    let owner_id = (flags & 8 != 0)
+        .then(|| take_str(r).map(|s| OwnerId::new(&s)))
+        .transpose()?;
+    Ok(Version {
+        version_id,
+        last_modified,
+        delete_marker: flags & 1 != 0,
+        etag,
+        size: u64::from_le_bytes(size),
+        storage_class,
+        owner_id,
+        is_latest: flags & 2 != 0,
+    })
+}
+
+/// Version 1: one gzip stream of entries, each with its key.
+fn read_entries_v1(
+    r: impl Read,
+    prefix: &str,
+    header: IndexHeader,
+    anomalies: Vec<Anomaly>,
+) -> Result<(IndexHeader, Timeline), IndexError> {
     let mut entries = BufReader::with_capacity(1 << 16, flate2::read::GzDecoder::new(r));
     let mut b = TimelineBuilder::new();
     let mut n = 0u64;
@@ -153,14 +499,7 @@ pub fn read_index(r: impl Read, prefix: &str) -> Result<(IndexHeader, Timeline),
             header.entries
         )));
     }
-    b.set_anomalies(
-        header
-            .anomalies
-            .iter()
-            .filter(|a| a.key().starts_with(prefix))
-            .cloned()
-            .collect(),
-    );
+    b.set_anomalies(anomalies);
     Ok((header, b.finish()))
 }
 
@@ -214,12 +553,138 @@ mod tests {
             Err(IndexError::NotAnIndex)
         ));
         let mut newer = buf.clone();
-        newer[8..12].copy_from_slice(&2u32.to_le_bytes());
+        newer[8..12].copy_from_slice(&(INDEX_VERSION + 1).to_le_bytes());
         assert!(matches!(
             read_index(&newer[..], ""),
-            Err(IndexError::NewerVersion(2))
+            Err(IndexError::NewerVersion(3))
         ));
-        let cut = &buf[..buf.len() - 30];
-        assert!(read_index(cut, "").is_err());
+        for cut in [1, 24, 30, buf.len() - 60] {
+            let cut = &buf[..buf.len() - cut];
+            assert!(
+                read_index(cut, "").is_err(),
+                "cut {}",
+                buf.len() - cut.len()
+            );
+        }
+    }
+
+    /// An index of format version 1 as an earlier build wrote it.
+    fn write_v1(tl: &Timeline, created: DateTime<Utc>) -> Vec<u8> {
+        let header = IndexHeader {
+            bucket: "bkt".into(),
+            prefix: String::new(),
+            created,
+            source: "listing".into(),
+            keys: tl.keys().len() as u64,
+            entries: tl.len() as u64,
+            anomalies: tl.anomalies().to_vec(),
+        };
+        let json = serde_json::to_vec(&header).unwrap();
+        let mut out = Vec::new();
+        out.extend_from_slice(INDEX_MAGIC);
+        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        out.extend_from_slice(&json);
+        let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
+        for h in tl.keys() {
+            for v in &h.entries {
+                let e = crate::Entry {
+                    key: h.key.clone(),
+                    version: v.clone(),
+                };
+                crate::inventory::write_entry(&mut gz, &e).unwrap();
+            }
+        }
+        gz.finish().unwrap()
+    }
+
+    #[test]
+    fn a_version_1_index_still_reads_as_it_did() {
+        let tl = timeline();
+        let v1 = write_v1(&tl, t(10));
+        let (h, back) = read_index(&v1[..], "").unwrap();
+        assert_eq!(back, tl);
+        assert_eq!(h.keys, 3);
+        let (_, b) = read_index(&v1[..], "b/").unwrap();
+        assert_eq!(b.keys().len(), 1);
+    }
+
+    /// Big enough for several blocks and batches, with every compact form of an id and
+    /// an ETag, storage classes and owners.
+    fn large() -> Timeline {
+        let mut b = TimelineBuilder::new();
+        for k in 0..3_000u32 {
+            let n = 1 + (k % 41) as usize + if k == 1_234 { 40_000 } else { 0 };
+            for i in 0..n {
+                let id = match (k as usize + i) % 5 {
+                    0 => format!("{k:08x}-0000-4000-8000-{i:012x}"),
+                    1 => format!("Aw.{k}_{i}"),
+                    2 if i == 0 => "null".to_owned(),
+                    3 => format!("text id {k}/{i}"),
+                    _ => format!("id{k}x{i}"),
+                };
+                let etag = match i % 4 {
+                    0 => format!("{:032x}", u128::from(k) << 64 | i as u128),
+                    1 => format!("{:032x}-{}", k, i + 2),
+                    2 => format!("W/\"{k}\""),
+                    _ => String::new(),
+                };
+                b.push_entry(crate::Entry {
+                    key: format!("p/{k:05}/ü"),
+                    version: Version {
+                        version_id: VersionId::new(&id),
+                        last_modified: t(100_000 - i as i64),
+                        delete_marker: etag.is_empty(),
+                        etag: ETag::new(&etag),
+                        size: (k as u64) << 20 | i as u64,
+                        storage_class: (i % 3 == 0).then(|| StorageClass::new("GLACIER")),
+                        owner_id: (i % 2 == 0).then(|| OwnerId::new(&format!("owner{}", k % 7))),
+                        is_latest: i == 0,
+                    },
+                })
+                .unwrap();
+            }
+        }
+        b.finish()
+    }
+
+    #[test]
+    fn a_large_index_round_trips_in_blocks_and_reads_a_prefix() {
+        let tl = large();
+        let mut buf = Vec::new();
+        write_index(&mut buf, "bkt", "", t(10), "listing", &tl).unwrap();
+        let (h, back) = read_index(&buf[..], "").unwrap();
+        assert_eq!((h.keys, h.entries), (3_000, tl.len() as u64));
+        assert_eq!(back, tl);
+        // The same timeline as version 1 gives.
+        let (_, v1) = read_index(&write_v1(&tl, t(10))[..], "").unwrap();
+        assert_eq!(back, v1);
+        let (_, part) = read_index(&buf[..], "p/012").unwrap();
+        assert_eq!(part.keys().len(), 100);
+        assert!(part.keys().iter().all(|h| h.key.starts_with("p/012")));
+        assert_eq!(part.get("p/01234/ü"), tl.get("p/01234/ü"));
+    }
+
+    #[test]
+    fn a_damaged_block_is_refused_never_misread() {
+        let tl = large();
+        let mut buf = Vec::new();
+        write_index(&mut buf, "bkt", "", t(10), "listing", &tl).unwrap();
+        let start = 16 + u32::from_le_bytes(buf[12..16].try_into().unwrap()) as usize;
+        // Every byte of the first block head, and bytes through the data, changed one
+        // at a time: an error, or (where deflate does not notice) a refusal of the
+        // counts, never a different timeline.
+        let mut refused = 0;
+        for at in (start..start + BLOCK_HEAD)
+            .chain((start + BLOCK_HEAD..buf.len()).step_by(buf.len() / 40))
+        {
+            let mut bad = buf.clone();
+            bad[at] ^= 0x41;
+            match read_index(&bad[..], "") {
+                Err(_) => refused += 1,
+                Ok((_, t)) => assert!(t == tl, "byte {at} changed the timeline"),
+            }
+        }
+        assert!(refused > BLOCK_HEAD + 30, "{refused}");
     }
 }

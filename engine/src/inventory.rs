@@ -843,7 +843,9 @@ fn read_entry_as<V: Values>(r: &mut impl BufRead) -> io::Result<Option<Entry>> {
     }))
 }
 
-/// Write an entry as the timeline index stores it.
+/// Write an entry as the timeline index stored it in format version 1 (kept to test that
+/// such files still read).
+#[cfg(test)]
 pub(crate) fn write_entry(w: &mut impl Write, e: &Entry) -> io::Result<()> {
     write_entry_as::<AsText>(w, e)
 }

@@ -390,31 +390,31 @@ impl Timeline {
     /// This timeline with the histories of `keys` taken from `fresh` instead (a re-read of
     /// those keys from the server, with its anomalies): a key `fresh` does not hold is
     /// dropped (it has no entry any more), a key this timeline did not hold is added.
+    ///
+    /// One pass over both (their keys are sorted): nothing is copied or sorted again but
+    /// the anomalies.
     pub fn patch(self, fresh: Timeline, keys: &[String]) -> Timeline {
-        let keys: std::collections::BTreeSet<&str> = keys.iter().map(String::as_str).collect();
-        let mut out: Vec<KeyHistory> = self
-            .keys
-            .into_iter()
-            .filter(|h| !keys.contains(h.key.as_str()))
-            .collect();
-        out.extend(
-            fresh
-                .keys
-                .into_iter()
-                .filter(|h| keys.contains(h.key.as_str())),
-        );
-        out.sort_by(|a, b| a.key.cmp(&b.key));
+        let mut keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let patched = |k: &str| keys.binary_search(&k).is_ok();
+        let mut out: Vec<KeyHistory> = Vec::with_capacity(self.keys.len() + fresh.keys.len());
+        let mut fresh_keys = SortedFilter::new(&keys, fresh.keys.into_iter(), true).peekable();
+        // A history left empty by `take_entries` is no key.
+        let kept = self.keys.into_iter().filter(|h| !h.entries.is_empty());
+        for h in SortedFilter::new(&keys, kept, false) {
+            while let Some(f) = fresh_keys.next_if(|f| f.key < h.key) {
+                out.push(f);
+            }
+            out.push(h);
+        }
+        out.extend(fresh_keys);
         let mut anomalies: Vec<Anomaly> = self
             .anomalies
             .into_iter()
-            .filter(|a| !keys.contains(a.key()))
+            .filter(|a| !patched(a.key()))
             .collect();
-        anomalies.extend(
-            fresh
-                .anomalies
-                .into_iter()
-                .filter(|a| keys.contains(a.key())),
-        );
+        anomalies.extend(fresh.anomalies.into_iter().filter(|a| patched(a.key())));
         anomalies.sort_by(|a, b| a.key().cmp(b.key()));
         let entries = out.iter().map(|h| h.entries.len()).sum();
         Timeline {
@@ -423,6 +423,47 @@ impl Timeline {
             entries,
             layout: self.layout,
         }
+    }
+
+    /// A timeline of histories known to be in key order, each non-empty with each
+    /// version id once (a checked index file), and its anomalies.
+    pub(crate) fn from_histories(keys: Vec<KeyHistory>, anomalies: Vec<Anomaly>) -> Timeline {
+        debug_assert!(keys.windows(2).all(|w| w[0].key < w[1].key));
+        let entries = keys.iter().map(|h| h.entries.len()).sum();
+        Timeline {
+            keys,
+            anomalies,
+            entries,
+            layout: ListOrder::default(),
+        }
+    }
+
+    /// Take the entries of `key` out (its history is left empty): for a caller that owns
+    /// the timeline and keeps that key's history elsewhere from now on.
+    pub(crate) fn take_entries(&mut self, key: &str) -> Option<Vec<Version>> {
+        let i = self
+            .keys
+            .binary_search_by(|h| h.key.as_str().cmp(key))
+            .ok()?;
+        let taken = std::mem::take(&mut self.keys[i].entries);
+        self.entries -= taken.len();
+        Some(taken)
+    }
+
+    /// Sort the anomalies by key (stable: a key's keep their order), so that
+    /// [`anomalies_of`](Self::anomalies_of) finds them by binary search.
+    pub(crate) fn sort_anomalies(&mut self) {
+        if !self.anomalies.is_sorted_by(|a, b| a.key() <= b.key()) {
+            self.anomalies.sort_by(|a, b| a.key().cmp(b.key()));
+        }
+    }
+
+    /// The anomalies of `key`, in their order; the anomalies must be sorted by key
+    /// ([`sort_anomalies`](Self::sort_anomalies)).
+    pub(crate) fn anomalies_of(&self, key: &str) -> &[Anomaly] {
+        let from = self.anomalies.partition_point(|a| a.key() < key);
+        let to = from + self.anomalies[from..].partition_point(|a| a.key() == key);
+        &self.anomalies[from..to]
     }
 
     /// Build a timeline from entries given in list order (key ascending, then newest
@@ -476,6 +517,9 @@ pub struct TimelineBuilder {
     /// Version ids already seen for the last key (to reject repeated entries, which mean
     /// a paging bug: a marker that did not advance, or a server repeating a page).
     seen_ids: std::collections::HashSet<crate::model::VersionId>,
+    /// Set when the last key came whole ([`push_history`](Self::push_history)):
+    /// `seen_ids` is empty and its ids are its history's.
+    seen_in_history: bool,
     /// Keys whose reading depends on the server's layout, or was made on a page that
     /// proved none: [`take_complete`](Self::take_complete) never hands them out, and
     /// [`finish`](Self::finish) settles them with the layout the whole listing proved.
@@ -781,9 +825,16 @@ impl TimelineBuilder {
                     });
                 }
                 Some(k) if e.key.as_str() == k => {
-                    let repeated = (self.last_key() == Some(k)
-                        && self.seen_ids.contains(&e.version.version_id))
-                        || seen_extra.contains(&&e.version.version_id);
+                    let last = self.keys.last().filter(|h| h.key == k);
+                    let seen = |id| match last {
+                        Some(h) if self.seen_in_history => {
+                            h.entries.iter().any(|v| &v.version_id == id)
+                        }
+                        Some(_) => self.seen_ids.contains(id),
+                        None => false,
+                    };
+                    let repeated =
+                        seen(&e.version.version_id) || seen_extra.contains(&&e.version.version_id);
                     if repeated {
                         return Err(TimelineError::Repeated {
                             key: e.key.clone(),
@@ -825,12 +876,41 @@ impl TimelineBuilder {
                 }
                 self.seen_ids.clear();
                 self.seen_ids.insert(version.version_id.clone());
+                self.seen_in_history = false;
                 self.keys.push(KeyHistory {
                     key,
                     entries: vec![version],
                 });
             }
         }
+    }
+
+    /// Add a key's whole history (list order, each version id once), after every key
+    /// pushed so far: what [`push_entry`](Self::push_entry) makes of its entries one by
+    /// one (the count, [`Anomaly::NonMonotonic`]), without their checks, which the caller
+    /// guarantees. An empty history adds nothing.
+    pub(crate) fn push_history(&mut self, key: String, entries: Vec<Version>) {
+        debug_assert!(self.last_key().is_none_or(|k| k < key.as_str()));
+        if entries.is_empty() {
+            return;
+        }
+        for w in entries.windows(2) {
+            if w[1].last_modified > w[0].last_modified {
+                self.anomalies.push(Anomaly::NonMonotonic {
+                    key: key.clone(),
+                    version_id: w[1].version_id.to_string(),
+                    at: w[1].last_modified,
+                    previous: w[0].last_modified,
+                });
+            }
+        }
+        if let Some(done) = self.keys.last_mut() {
+            done.entries.shrink_to_fit();
+        }
+        self.seen_ids.clear();
+        self.seen_in_history = true;
+        self.entries += entries.len();
+        self.keys.push(KeyHistory { key, entries });
     }
 
     /// Append a builder that listed the key range right after this one (parallel
@@ -847,6 +927,7 @@ impl TimelineBuilder {
         // The ids seen for the last key stay valid unless `other` moved past it.
         if !other.keys.is_empty() {
             self.seen_ids = other.seen_ids;
+            self.seen_in_history = other.seen_in_history;
         }
         self.keys.extend(other.keys);
         self.anomalies.extend(other.anomalies);
@@ -889,6 +970,7 @@ impl TimelineBuilder {
             anomalies,
             entries,
             seen_ids: Default::default(),
+            seen_in_history: false,
             held,
             layout,
         })
@@ -907,6 +989,43 @@ impl TimelineBuilder {
             entries: self.entries,
             layout: self.layout,
         }
+    }
+}
+
+/// The histories of a sorted sequence whose key is (`keep_listed`) or is not in the
+/// sorted `keys`, found by walking both in step.
+struct SortedFilter<'k, I> {
+    keys: &'k [&'k str],
+    at: usize,
+    inner: I,
+    keep_listed: bool,
+}
+
+impl<'k, I> SortedFilter<'k, I> {
+    fn new(keys: &'k [&'k str], inner: I, keep_listed: bool) -> Self {
+        SortedFilter {
+            keys,
+            at: 0,
+            inner,
+            keep_listed,
+        }
+    }
+}
+
+impl<I: Iterator<Item = KeyHistory>> Iterator for SortedFilter<'_, I> {
+    type Item = KeyHistory;
+
+    fn next(&mut self) -> Option<KeyHistory> {
+        for h in self.inner.by_ref() {
+            while self.at < self.keys.len() && self.keys[self.at] < h.key.as_str() {
+                self.at += 1;
+            }
+            let listed = self.keys.get(self.at) == Some(&h.key.as_str());
+            if listed == self.keep_listed {
+                return Some(h);
+            }
+        }
+        None
     }
 }
 
@@ -1398,6 +1517,75 @@ mod tests {
         assert_eq!(got, ["a", "b", "bb"]);
         assert_eq!(ids(&t, "b"), ["b2", "b1"]);
         assert_eq!(t.len(), 4);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(s3rewind_testkit::proptest_config(256))]
+
+        /// The one-pass patch is the naive one: filter, extend, sort.
+        #[test]
+        fn a_patch_is_the_naive_patch(
+            old in proptest::collection::btree_set(0u8..24, 0..12),
+            new in proptest::collection::btree_set(0u8..24, 0..12),
+            patched in proptest::collection::vec(0u8..24, 0..12),
+        ) {
+            let name = |k: &u8| format!("k{k:02}");
+            let tl = |keys: &std::collections::BTreeSet<u8>, id: &str, s: i64| {
+                Timeline::from_ordered(keys.iter().flat_map(|k| {
+                    [e(&name(k), &format!("{id}2"), s + 1, false), e(&name(k), &format!("{id}1"), s, false)]
+                }))
+                .unwrap()
+            };
+            let (old, fresh) = (tl(&old, "o", 1), tl(&new, "n", 5));
+            let keys: Vec<String> = patched.iter().map(name).collect();
+            let set: std::collections::BTreeSet<&str> = keys.iter().map(String::as_str).collect();
+            let mut want: Vec<KeyHistory> = old.keys().iter().filter(|h| !set.contains(h.key.as_str())).cloned().collect();
+            want.extend(fresh.keys().iter().filter(|h| set.contains(h.key.as_str())).cloned());
+            want.sort_by(|a, b| a.key.cmp(&b.key));
+            let got = old.patch(fresh, &keys);
+            proptest::prop_assert_eq!(got.keys(), &want[..]);
+            proptest::prop_assert_eq!(got.len(), want.iter().map(|h| h.entries.len()).sum::<usize>());
+        }
+    }
+
+    #[test]
+    fn a_taken_history_is_dropped_by_a_patch_and_anomalies_are_found_by_key() {
+        let mut t = Timeline::from_ordered([
+            e("a", "a1", 1, false),
+            e("b", "b1", 1, false),
+            e("b", "b0", 2, false),
+        ])
+        .unwrap();
+        assert_eq!(t.anomalies_of("b").len(), 1, "{:?}", t.anomalies());
+        assert!(t.anomalies_of("a").is_empty() && t.anomalies_of("c").is_empty());
+        assert_eq!(t.take_entries("a").map(|v| v.len()), Some(1));
+        assert_eq!(t.take_entries("x"), None);
+        assert_eq!(t.len(), 2);
+        let t = t.patch(Timeline::default(), &[]);
+        let got: Vec<&str> = t.keys().iter().map(|h| h.key.as_str()).collect();
+        assert_eq!(got, ["b"]);
+    }
+
+    #[test]
+    fn a_pushed_history_is_its_entries_pushed_one_by_one() {
+        let entries = [
+            e("k", "v3", 5, false),
+            e("k", "v2", 9, false),
+            e("k", "v1", 1, false),
+        ];
+        let mut one = TimelineBuilder::new();
+        for x in entries.clone() {
+            one.push_entry(x).unwrap();
+        }
+        let mut whole = TimelineBuilder::new();
+        whole.push_history(
+            "k".into(),
+            entries.iter().map(|x| x.version.clone()).collect(),
+        );
+        whole.push_history("l".into(), Vec::new());
+        // The ids of the last key are known: a repeated one is refused.
+        assert!(whole.push_entry(e("k", "v2", 0, false)).is_err());
+        assert_eq!(whole.finish(), one.finish());
     }
 
     #[test]

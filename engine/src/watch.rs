@@ -67,11 +67,12 @@ pub use fold::{
 };
 pub use seq::Sequencer;
 
-use crate::model::{Entry, Version};
+use crate::model::Version;
 use crate::timeline::Anomaly;
 use chrono::{DateTime, TimeDelta, Utc};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, Read, Write};
 
 /// The `schema` of the [`Begin`] line of an event log.
 pub const LOG_SCHEMA: &str = "s3rewind.watch-log/v1";
@@ -233,36 +234,131 @@ pub struct LogRead {
 
 /// Read a log. A last line without its newline is a torn append and is dropped; any
 /// other line that does not parse is an error (the log is corrupt).
-pub fn read_log(mut r: impl BufRead) -> io::Result<LogRead> {
-    let mut out = LogRead::default();
+pub fn read_log(r: impl BufRead) -> io::Result<LogRead> {
+    let mut records = Vec::new();
+    let (good_bytes, torn_tail) = each_record_in(r, 8 << 20, 0, |rec| records.push(rec))?;
+    Ok(LogRead {
+        records,
+        good_bytes,
+        torn_tail,
+    })
+}
+
+/// What [`fold_log`] read: the bytes of complete lines (where the next append starts),
+/// how many records, and whether a torn last line was dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LogFolded {
+    /// Bytes of complete lines, from where the reading began.
+    pub good_bytes: u64,
+    /// Records read.
+    pub records: u64,
+    /// A last line cut short was dropped.
+    pub torn_tail: bool,
+}
+
+/// Read a log's first line, its [`Begin`], and hand back the reader after it (with the
+/// line's length): a reader of a watched index reads the index it names, then folds the
+/// rest of the log with [`fold_log`].
+pub fn read_begin<R: BufRead>(mut r: R) -> io::Result<(Begin, u64, R)> {
     let mut line = Vec::new();
-    let mut n = 0usize;
-    loop {
-        line.clear();
-        let got = r.read_until(b'\n', &mut line)?;
-        if got == 0 {
-            return Ok(out);
-        }
-        n += 1;
-        if line.last() != Some(&b'\n') {
-            out.torn_tail = true;
-            return Ok(out);
-        }
-        let rec: Record = serde_json::from_slice(&line).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("line {n} of the event log is not a record: {e}"),
-            )
-        })?;
-        out.good_bytes += got as u64;
-        out.records.push(rec);
+    r.read_until(b'\n', &mut line)?;
+    let not_begin = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            "the event log does not start with its Begin line; it is not an s3rewind event log",
+        )
+    };
+    if line.last() != Some(&b'\n') {
+        return Err(not_begin());
+    }
+    match serde_json::from_slice(&line) {
+        Ok(Record::Begin(b)) => Ok((b, line.len() as u64, r)),
+        _ => Err(not_begin()),
     }
 }
 
-fn entry(key: &str, v: &Version) -> Entry {
-    Entry {
-        key: key.to_owned(),
-        version: v.clone(),
+/// Fold every record of a log (from after its first line, numbered from 2) into `w` as it
+/// is read, a chunk of whole lines at a time (their JSON parsed on every core): the log
+/// is never held whole. The same rules as [`read_log`].
+pub fn fold_log(r: impl BufRead, w: &mut fold::Watch) -> io::Result<LogFolded> {
+    let mut records = 0u64;
+    let (good_bytes, torn_tail) = each_chunk_in(r, 8 << 20, 1, |recs| {
+        records += recs.len() as u64;
+        w.apply_batch(recs);
+    })?;
+    Ok(LogFolded {
+        good_bytes,
+        records,
+        torn_tail,
+    })
+}
+
+/// Call `f` with each record of whole lines read `chunk` bytes at a time; lines are
+/// numbered from `lines_before + 1` in errors. Returns the bytes of whole lines and
+/// whether a torn last line was dropped.
+fn each_record_in(
+    r: impl BufRead,
+    chunk: u64,
+    lines_before: usize,
+    mut f: impl FnMut(Record),
+) -> io::Result<(u64, bool)> {
+    each_chunk_in(r, chunk, lines_before, |recs| {
+        recs.drain(..).for_each(&mut f)
+    })
+}
+
+/// [`each_record_in`] a chunk's records at a time.
+fn each_chunk_in(
+    mut r: impl BufRead,
+    chunk: u64,
+    mut lines_before: usize,
+    mut f: impl FnMut(&mut Vec<Record>),
+) -> io::Result<(u64, bool)> {
+    let mut good_bytes = 0u64;
+    // Every buffer is reused from chunk to chunk (megabytes each: freed, they would be
+    // given back to the system and faulted in anew).
+    let mut buf: Vec<u8> = Vec::new();
+    let mut lines: Vec<(usize, usize)> = Vec::new();
+    let mut parsed: Vec<Result<Record, String>> = Vec::new();
+    let mut recs: Vec<Record> = Vec::new();
+    loop {
+        let got = (&mut r).take(chunk).read_to_end(&mut buf)?;
+        let whole = buf.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        if got == 0 {
+            return Ok((good_bytes, whole < buf.len()));
+        }
+        if whole == 0 {
+            continue;
+        }
+        lines.clear();
+        let mut at = 0;
+        for line in buf[..whole].split_inclusive(|&b| b == b'\n') {
+            lines.push((at, at + line.len()));
+            at += line.len();
+        }
+        parsed.clear();
+        let text = &buf[..whole];
+        parsed.par_extend(
+            lines
+                .par_iter()
+                .map(|&(a, b)| serde_json::from_slice(&text[a..b]).map_err(|e| e.to_string())),
+        );
+        recs.clear();
+        for (i, rec) in parsed.drain(..).enumerate() {
+            recs.push(rec.map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "line {} of the event log is not a record: {e}",
+                        lines_before + i + 1
+                    ),
+                )
+            })?);
+        }
+        f(&mut recs);
+        lines_before += lines.len();
+        good_bytes += whole as u64;
+        buf.drain(..whole);
     }
 }
 

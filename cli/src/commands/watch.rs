@@ -302,7 +302,7 @@ impl<'a> Watcher<'a> {
             self.bucket.name(),
             self.prefix,
             self.args.index.display(),
-            self.watch.timeline().keys().len()
+            self.watch.counts().1
         ));
         let mut reread_tick = tokio::time::interval(Duration::from_millis(500));
         let every = Duration::from_secs(self.args.reconcile_every.max(0) as u64);
@@ -521,7 +521,11 @@ impl<'a> Watcher<'a> {
     fn compact(&mut self) -> CliResult<()> {
         let now = Utc::now();
         self.log.sync()?;
-        let lines = compact(&self.args.index, &self.watch, now, now - HORIZON)?;
+        // The watch moves into the compaction (the index is held once, not copied); a
+        // failure stops the watcher with the files as they were, which a restart resumes.
+        let placeholder = Watch::new(self.watch.begin().clone(), Default::default());
+        let watch = std::mem::replace(&mut self.watch, placeholder);
+        let lines = compact(&self.args.index, watch, now, now - HORIZON)?;
         let bytes = std::fs::metadata(crate::watch::log_path(&self.args.index))
             .map(|m| m.len())
             .unwrap_or(0);
@@ -535,7 +539,7 @@ impl<'a> Watcher<'a> {
 
     fn report(&self) {
         let s = self.watch.stats();
-        let tl = self.watch.timeline();
+        let (entries, keys) = self.watch.counts();
         let printer = &self.app.printer;
         printer.line(format!(
             "Watched s3://{}/{}: {} events ({} duplicates, {} in doubt and read again), {} keys re-read, {} reconciliations, lost events found: {} created, {} removed; index {} holds {} versions and delete markers of {} keys, up to {}.",
@@ -549,8 +553,8 @@ impl<'a> Watcher<'a> {
             s.lost_created,
             s.lost_removed,
             self.args.index.display(),
-            tl.len(),
-            tl.keys().len(),
+            entries,
+            keys,
             s.last_at.map_or_else(|| "the baseline".to_owned(), rfc3339)
         ));
         let mut doc = serde_json::json!({
@@ -567,8 +571,8 @@ impl<'a> Watcher<'a> {
             "lost_created": s.lost_created,
             "lost_removed": s.lost_removed,
             "refused_messages": self.refused,
-            "keys": tl.keys().len(),
-            "entries": tl.len(),
+            "keys": keys,
+            "entries": entries,
             "in_doubt": self.watch.doubtful().len(),
         });
         if let Some(q) = &self.queue {

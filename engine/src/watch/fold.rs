@@ -1,8 +1,8 @@
 //! The fold of an event log over an index: [`Watch`] (see the module docs of
 //! [`crate::watch`] for the rules).
 
+use super::Sequencer;
 use super::{Begin, Event, EventKind, OrderBy, Reconciled, Record, Reread, Window};
-use super::{Sequencer, entry};
 use crate::model::{Version, VersionId};
 use crate::timeline::{Anomaly, Timeline, TimelineBuilder};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -81,8 +81,14 @@ pub struct Slot {
 pub struct KeyState {
     /// The key.
     pub key: String,
-    /// Entries newest first, removed ones included.
+    /// Entries newest first, removed ones included (followed by [`below`](Self::below)).
     pub slots: Vec<Slot>,
+    /// The key's entries from the index that no rule has needed as slots yet, below
+    /// `slots` (read from the bucket, no sequencer, not removed): they stay as the index
+    /// holds them, so that a key an event only adds to costs no copy of its history.
+    /// Never serialised: a state is written out [`materialized`](Self::materialize).
+    #[serde(skip)]
+    pub below: Vec<Version>,
     /// When the entries not from events were read.
     pub read: Window,
     /// Set while the key waits for a re-read, with the time of the event that raised it.
@@ -122,10 +128,38 @@ impl KeyState {
             .iter()
             .filter(|s| s.removed.is_none())
             .map(|s| &s.version)
+            .chain(&self.below)
     }
 
-    fn find(&self, id: &VersionId) -> Option<usize> {
-        self.slots.iter().position(|s| &s.version.version_id == id)
+    /// The slot of `id`, made a slot first when it is [`below`](Self::below).
+    fn find(&mut self, id: &VersionId) -> Option<usize> {
+        if let Some(i) = self.slots.iter().position(|s| &s.version.version_id == id) {
+            return Some(i);
+        }
+        if self.below.iter().any(|v| &v.version_id == id) {
+            self.materialize();
+            return self.find(id);
+        }
+        None
+    }
+
+    /// [`below`](Self::below) made slots: every entry in `slots`.
+    pub fn materialize(&mut self) {
+        let below = std::mem::take(&mut self.below);
+        self.slots.reserve_exact(below.len());
+        self.slots.extend(below.into_iter().map(|version| Slot {
+            version,
+            sequencer: None,
+            from_event: false,
+            removed: None,
+        }));
+    }
+
+    /// A copy with every entry in `slots` (to write out).
+    fn materialized(&self) -> KeyState {
+        let mut k = self.clone();
+        k.materialize();
+        k
     }
 
     /// Worth carrying over a compaction: anything the index's entries alone do not say.
@@ -220,7 +254,8 @@ pub struct Watch {
 
 impl Watch {
     /// The index `base`, about to be continued by the log that `begin` starts.
-    pub fn new(begin: Begin, base: Timeline) -> Watch {
+    pub fn new(begin: Begin, mut base: Timeline) -> Watch {
+        base.sort_anomalies();
         Watch {
             begin,
             base,
@@ -269,7 +304,9 @@ impl Watch {
                 Applied::Other
             }
             Record::Keep(k) => {
-                self.keys.insert(k.key.clone(), k.clone());
+                // The state replaces what the index holds of the key.
+                self.base.take_entries(&k.key);
+                self.keys.insert(k.key.clone(), k.materialized());
                 Applied::Other
             }
             Record::Reconciled(Reconciled { at, .. }) => {
@@ -284,6 +321,33 @@ impl Watch {
         }
     }
 
+    /// Fold a run of records, in an order that reads the keys' states and the index in
+    /// key order (each key's own records keep theirs): the same watch as applying them
+    /// one by one, since a record changes only its key's state and the counters, which
+    /// do not depend on the order. A run holding a [`Begin`] (which changes the rules
+    /// for what follows) is applied as it stands.
+    pub fn apply_batch(&mut self, records: &mut [Record]) {
+        if records.iter().any(|r| matches!(r, Record::Begin(_))) {
+            records.iter().for_each(|r| {
+                self.apply(r);
+            });
+            return;
+        }
+        fn key(r: &Record) -> Option<&str> {
+            match r {
+                Record::Event(e) => Some(e.key.as_str()),
+                Record::Reread(rr) => Some(rr.key.as_str()),
+                Record::Keep(k) => Some(k.key.as_str()),
+                _ => None,
+            }
+        }
+        let mut order: Vec<usize> = (0..records.len()).collect();
+        order.sort_by(|&a, &b| key(&records[a]).cmp(&key(&records[b])));
+        for i in order {
+            self.apply(&records[i]);
+        }
+    }
+
     fn seen(&mut self, at: DateTime<Utc>) {
         if self.stats.last_at.is_none_or(|l| l < at) {
             self.stats.last_at = Some(at);
@@ -295,10 +359,12 @@ impl Watch {
         let Some(id) = &e.version_id else {
             return false;
         };
-        let slots = match self.keys.get(&e.key) {
-            Some(st) => st.find(id).map(|i| &st.slots[i]),
-            None => None,
-        };
+        let st = self.keys.get(&e.key);
+        let slots = st.and_then(|st| st.slots.iter().find(|s| &s.version.version_id == id));
+        // An entry below is read from the bucket: known, never removed.
+        if slots.is_none() && st.is_some_and(|st| st.below.iter().any(|v| &v.version_id == id)) {
+            return e.kind.adds_entry() && !id.is_null();
+        }
         match (slots, e.kind.adds_entry()) {
             (Some(s), true) => !id.is_null() || same_event(s, e),
             (Some(s), false) => s.removed.is_some(),
@@ -314,45 +380,23 @@ impl Watch {
         }
     }
 
-    /// The key's state, made from the index the first time the log touches it.
+    /// The key's state, made from the index the first time the log touches it: its
+    /// entries move out of the index into the state (the index no longer answers for
+    /// it; every reader asks [`keys`](Self::keys) first).
     fn state(&mut self, key: &str) -> &mut KeyState {
-        if !self.keys.contains_key(key) {
-            let slots = self
-                .base
-                .get(key)
-                .map(|h| {
-                    h.entries
-                        .iter()
-                        .map(|v| Slot {
-                            version: v.clone(),
-                            sequencer: None,
-                            from_event: false,
-                            removed: None,
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let anomalies = self
-                .base
-                .anomalies()
-                .iter()
-                .filter(|a| a.key() == key)
-                .cloned()
-                .collect();
-            self.keys.insert(
-                key.to_owned(),
-                KeyState {
-                    key: key.to_owned(),
-                    slots,
-                    read: self.begin.baseline,
-                    doubt: None,
-                    pending: Vec::new(),
-                    anomalies,
-                    unnamed: Vec::new(),
-                },
-            );
+        match self.keys.entry(key.to_owned()) {
+            std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+            std::collections::btree_map::Entry::Vacant(v) => v.insert(KeyState {
+                key: key.to_owned(),
+                slots: Vec::with_capacity(1),
+                below: self.base.take_entries(key).unwrap_or_default(),
+                read: self.begin.baseline,
+                doubt: None,
+                pending: Vec::new(),
+                anomalies: self.base.anomalies_of(key).to_vec(),
+                unnamed: Vec::new(),
+            }),
         }
-        self.keys.get_mut(key).expect("inserted")
     }
 
     /// One event against its key's history. Longer than 120 lines on purpose: the
@@ -458,6 +502,7 @@ impl Watch {
                 why: RemovalKind::BeforeRead,
             });
             slot.from_event = false;
+            st.materialize();
             let at = st
                 .slots
                 .iter()
@@ -502,6 +547,7 @@ impl Watch {
         self.stats.rereads += 1;
         let skew = self.begin.skew();
         let st = self.state(&rr.key);
+        st.materialize();
         let old = std::mem::take(&mut st.slots);
         let in_read = |id: &VersionId| rr.entries.iter().any(|v| &v.version_id == id);
         let mut lost_created = 0u64;
@@ -679,7 +725,7 @@ impl Watch {
                 .filter(|s| {
                     s.key.starts_with(prefix) && s.slots.iter().any(|x| x.removed.is_some())
                 })
-                .cloned()
+                .map(KeyState::materialized)
                 .collect(),
         }
     }
@@ -688,17 +734,37 @@ impl Watch {
     /// Keys in doubt are flagged ([`Anomaly::OrderUnknown`]): their order waits for a
     /// re-read.
     pub fn timeline(&self) -> Timeline {
+        let mut fresh = TimelineBuilder::new();
+        for st in self.keys.values() {
+            push_fresh(&mut fresh, st.key.clone(), st.live().cloned().collect(), st);
+        }
         self.base
             .clone()
-            .patch(self.fresh(""), &self.touched_keys(""))
+            .patch(fresh.finish(), &self.touched_keys(""))
     }
 
     /// [`timeline`](Self::timeline) of the keys under `prefix` (the index was read for
-    /// that prefix), consuming the watch (no copy of the index).
+    /// that prefix), consuming the watch: nothing is copied.
     pub fn into_timeline_under(self, prefix: &str) -> Timeline {
-        let fresh = self.fresh(prefix);
         let keys = self.touched_keys(prefix);
-        self.base.patch(fresh, &keys)
+        let mut fresh = TimelineBuilder::new();
+        for (key, mut st) in self.keys {
+            if !key.starts_with(prefix) {
+                continue;
+            }
+            let slots = std::mem::take(&mut st.slots);
+            let below = std::mem::take(&mut st.below);
+            let mut live = Vec::with_capacity(slots.len() + below.len());
+            live.extend(
+                slots
+                    .into_iter()
+                    .filter(|s| s.removed.is_none())
+                    .map(|s| s.version),
+            );
+            live.extend(below);
+            push_fresh(&mut fresh, key, live, &st);
+        }
+        self.base.patch(fresh.finish(), &keys)
     }
 
     fn touched_keys(&self, prefix: &str) -> Vec<String> {
@@ -709,46 +775,23 @@ impl Watch {
             .collect()
     }
 
-    fn fresh(&self, prefix: &str) -> Timeline {
-        let mut b = TimelineBuilder::new();
-        for st in self.keys.values().filter(|s| s.key.starts_with(prefix)) {
-            for (i, v) in st.live().enumerate() {
-                let mut e = entry(&st.key, v);
-                // What a listing would say now.
-                e.version.is_latest = i == 0;
-                b.push_entry(e)
-                    .expect("a key's slots hold each version id once, keys in order");
-            }
-            let ids: Vec<String> = st.live().map(|v| v.version_id.to_string()).collect();
-            for a in &st.anomalies {
-                let live = match a {
-                    Anomaly::SameSecondTie {
-                        version_id,
-                        delete_marker_id,
-                        ..
-                    } => ids.contains(version_id) && ids.contains(delete_marker_id),
-                    Anomaly::OrderUnknown { .. } => true,
-                    Anomaly::NonMonotonic { .. } => false,
-                };
-                if live {
-                    b.note(a.clone());
-                }
-            }
-            if st.doubt.is_some() && st.live().next().is_some() {
-                b.note(Anomaly::OrderUnknown {
-                    key: st.key.clone(),
-                });
-            }
-        }
-        b.finish()
-    }
-
-    /// What a compaction at `now` writes: the timeline for the new index, and the new
-    /// log's records (its [`Begin`] for an index created `created`, then a
-    /// [`Record::Keep`] for each key whose state the index cannot hold). Event entries
-    /// older than `horizon` (now less the delivery allowance) count as read.
+    /// What a compaction writes: the timeline for the new index, created `created`, and
+    /// the new log's records (its [`Begin`], then a [`Record::Keep`] for each key whose
+    /// state the index cannot hold). Event entries older than `horizon` (now less the
+    /// delivery allowance) count as read. A copy: see
+    /// [`into_compaction`](Self::into_compaction) for the form that copies nothing.
     pub fn compact(
         &self,
+        created: DateTime<Utc>,
+        horizon: DateTime<Utc>,
+    ) -> (Timeline, Vec<Record>) {
+        self.clone().into_compaction(created, horizon)
+    }
+
+    /// [`compact`](Self::compact), consuming the watch: the index's histories move into
+    /// the new timeline (a watcher compacting a large index holds it once, not twice).
+    pub fn into_compaction(
+        self,
         created: DateTime<Utc>,
         horizon: DateTime<Utc>,
     ) -> (Timeline, Vec<Record>) {
@@ -758,10 +801,61 @@ impl Watch {
         let mut records = vec![Record::Begin(begin)];
         for st in self.keys.values() {
             if st.worth_keeping(horizon) {
-                records.push(Record::Keep(st.clone()));
+                records.push(Record::Keep(st.materialized()));
             }
         }
-        (self.timeline(), records)
+        (self.into_timeline_under(""), records)
+    }
+
+    /// The number of entries and of keys in [`timeline`](Self::timeline), without
+    /// making it.
+    pub fn counts(&self) -> (usize, usize) {
+        let (mut entries, mut keys) = (0, 0);
+        for h in self.base.keys() {
+            if !h.entries.is_empty() && !self.keys.contains_key(&h.key) {
+                entries += h.entries.len();
+                keys += 1;
+            }
+        }
+        for st in self.keys.values() {
+            let live = st.live().count();
+            entries += live;
+            keys += usize::from(live > 0);
+        }
+        (entries, keys)
+    }
+}
+
+/// A touched key's history as a listing would show it now: its live entries (`live`,
+/// newest first, `IsLatest` on the first only), the anomalies of its last read that
+/// still hold, and [`Anomaly::OrderUnknown`] while it waits for a re-read (`st` is the
+/// key's state; its slots may have been moved into `live`).
+fn push_fresh(b: &mut TimelineBuilder, key: String, mut live: Vec<Version>, st: &KeyState) {
+    for (i, v) in live.iter_mut().enumerate() {
+        v.is_latest = i == 0;
+    }
+    let doubt_live = st.doubt.is_some() && !live.is_empty();
+    let held = |id: &str| live.iter().any(|v| v.version_id.as_str() == id);
+    let notes: Vec<Anomaly> = st
+        .anomalies
+        .iter()
+        .filter(|a| match a {
+            Anomaly::SameSecondTie {
+                version_id,
+                delete_marker_id,
+                ..
+            } => held(version_id) && held(delete_marker_id),
+            Anomaly::OrderUnknown { .. } => true,
+            Anomaly::NonMonotonic { .. } => false,
+        })
+        .cloned()
+        .collect();
+    b.push_history(key.clone(), live);
+    for a in notes {
+        b.note(a);
+    }
+    if doubt_live {
+        b.note(Anomaly::OrderUnknown { key });
     }
 }
 

@@ -610,6 +610,9 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
     let counted = w.stats().lost_created + w.stats().lost_removed;
     let truth = listing(&sim);
     let tl = w.timeline();
+    // The consuming form (what a command reading the index uses) is the same timeline.
+    prop_assert_eq!(&w.clone().into_timeline_under(""), &tl);
+    prop_assert_eq!(w.counts(), (tl.len(), tl.keys().len()));
 
     // 1. The current state is the bucket's, always.
     prop_assert!(w.disagreeing(&current(&sim)).is_empty());
@@ -691,4 +694,49 @@ fn the_fold_is_not_slow() {
         )));
     }
     assert_eq!(w.timeline().len(), 20_000);
+}
+
+#[test]
+fn a_log_reads_the_same_in_chunks_of_any_size() {
+    let mut buf = Vec::new();
+    for i in 0..40u64 {
+        let r = Record::Event(ev(
+            Server::Aws,
+            &format!("k{}", i % 7),
+            EventKind::Created,
+            &format!("v{i}"),
+            t(i as i64),
+            i + 1,
+            b"x",
+        ));
+        write_record(&mut buf, &r).unwrap();
+    }
+    let whole = read_log(&buf[..]).unwrap();
+    assert_eq!(whole.records.len(), 40);
+    for chunk in [1u64, 7, 64, 1000] {
+        for cut in [0usize, 5] {
+            let part = &buf[..buf.len() - cut];
+            let mut got = Vec::new();
+            let (bytes, torn) = super::each_record_in(part, chunk, 0, |r| got.push(r)).unwrap();
+            let want = read_log(part).unwrap();
+            assert_eq!(got, want.records, "chunk {chunk}");
+            assert_eq!((bytes, torn), (want.good_bytes, want.torn_tail));
+            assert_eq!(torn, cut > 0);
+        }
+    }
+    // A bad line is named by its number whatever the chunk.
+    let mut bad = buf.clone();
+    let third = bad
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .nth(1)
+        .unwrap()
+        .0
+        + 1;
+    bad[third] = b'#';
+    for chunk in [3u64, 50, 1 << 20] {
+        let e = super::each_record_in(&bad[..], chunk, 0, |_| {}).unwrap_err();
+        assert!(e.to_string().contains("line 3 "), "{e}");
+    }
 }
