@@ -25,8 +25,8 @@
 //! reordering, no guessing): the timeline read is the timeline written, anomalies
 //! included. A file of a newer format version is refused, not misread.
 
-use crate::inventory::read_entry;
-use crate::model::{ETag, OwnerId, StorageClass, Version, VersionId};
+use crate::inventory::{Stored, read_entry, read_version_as, write_version_as};
+use crate::model::Version;
 use crate::timeline::{Anomaly, KeyHistory, Timeline, TimelineBuilder};
 use chrono::{DateTime, Utc};
 use rayon::prelude::*;
@@ -172,7 +172,7 @@ fn encode_block(keys: &[KeyHistory]) -> io::Result<Block> {
         put_str(&mut raw, &h.key);
         raw.extend_from_slice(&(h.entries.len() as u32).to_le_bytes());
         for v in &h.entries {
-            put_version(&mut raw, v)?;
+            write_version_as::<Stored>(&mut raw, v)?;
         }
     }
     let mut crc = flate2::Crc::new();
@@ -191,27 +191,6 @@ fn encode_block(keys: &[KeyHistory]) -> io::Result<Block> {
 fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u32).to_le_bytes());
     out.extend_from_slice(s.as_bytes());
-}
-
-fn put_version(out: &mut Vec<u8>, v: &Version) -> io::Result<()> {
-    v.version_id.write_run(out)?;
-    out.extend_from_slice(&v.last_modified.timestamp().to_le_bytes());
-    out.extend_from_slice(&v.last_modified.timestamp_subsec_nanos().to_le_bytes());
-    out.push(
-        u8::from(v.delete_marker)
-            | (u8::from(v.is_latest) << 1)
-            | (u8::from(v.storage_class.is_some()) << 2)
-            | (u8::from(v.owner_id.is_some()) << 3),
-    );
-    v.etag.write_run(out)?;
-    out.extend_from_slice(&v.size.to_le_bytes());
-    if let Some(c) = &v.storage_class {
-        put_str(out, c.as_str());
-    }
-    if let Some(o) = &v.owner_id {
-        put_str(out, o.as_str());
-    }
-    Ok(())
 }
 
 /// Read only the header (to check bucket, prefix and age before reading the entries).
@@ -386,7 +365,7 @@ fn decode_block(
         let keep = key.starts_with(prefix);
         let mut versions = Vec::with_capacity(if keep { n } else { 0 });
         for _ in 0..n {
-            let v = take_version(&mut r).map_err(bad)?;
+            let v = read_version_as::<Stored>(&mut r).map_err(bad)?;
             if keep {
                 versions.push(v);
             }
@@ -443,39 +422,6 @@ fn take_str(r: &mut &[u8]) -> io::Result<String> {
     String::from_utf8(s.to_vec()).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
-fn take_version(r: &mut &[u8]) -> io::Result<Version> {
-    let version_id = VersionId::read_stored(r)?;
-    let mut fixed = [0u8; 13];
-    r.read_exact(&mut fixed)?;
-    let secs = i64::from_le_bytes(fixed[..8].try_into().expect("8 bytes"));
-    let nanos = u32::from_le_bytes(fixed[8..12].try_into().expect("4 bytes"));
-    let last_modified = DateTime::from_timestamp(secs, nanos)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "time out of range"))?;
-    let flags = fixed[12];
-    if flags > 15 {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "unknown flags"));
-    }
-    let etag = ETag::read_stored(r)?;
-    let mut size = [0u8; 8];
-    r.read_exact(&mut size)?;
-    let storage_class = (flags & 4 != 0)
-        .then(|| take_str(r).map(|s| StorageClass::new(&s)))
-        .transpose()?;
-    let owner_id = (flags & 8 != 0)
-        .then(|| take_str(r).map(|s| OwnerId::new(&s)))
-        .transpose()?;
-    Ok(Version {
-        version_id,
-        last_modified,
-        delete_marker: flags & 1 != 0,
-        etag,
-        size: u64::from_le_bytes(size),
-        storage_class,
-        owner_id,
-        is_latest: flags & 2 != 0,
-    })
-}
-
 /// Version 1: one gzip stream of entries, each with its key.
 fn read_entries_v1(
     r: impl Read,
@@ -506,6 +452,7 @@ fn read_entries_v1(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{ETag, OwnerId, StorageClass, VersionId};
     use crate::{SimBucket, Versioning};
     use chrono::TimeZone;
 

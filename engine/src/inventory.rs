@@ -711,13 +711,18 @@ fn write_str(w: &mut impl Write, s: &str) -> io::Result<()> {
 fn read_str(r: &mut impl Read) -> io::Result<String> {
     let mut len = [0u8; 4];
     r.read_exact(&mut len)?;
-    let mut buf = vec![0u8; u32::from_le_bytes(len) as usize];
-    r.read_exact(&mut buf)?;
+    let len = u32::from_le_bytes(len) as usize;
+    // Grown as it is read: a corrupt length fails at the end of the input.
+    let mut buf = Vec::with_capacity(len.min(1 << 16));
+    r.take(len as u64).read_to_end(&mut buf)?;
+    if buf.len() != len {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
     String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 /// How an entry's compact values are written and read back.
-trait Values {
+pub(crate) trait Values {
     fn write_id(w: &mut impl Write, id: &VersionId) -> io::Result<()>;
     fn read_id(r: &mut impl Read) -> io::Result<VersionId>;
     fn write_etag(w: &mut impl Write, etag: &ETag) -> io::Result<()>;
@@ -730,6 +735,38 @@ trait Values {
 
 /// As text: the timeline index (its format version 1).
 struct AsText;
+
+/// As the timeline index stores them from its format version 2: ids and ETags in their
+/// compact forms (only those a server's text would give are read back), storage classes
+/// and owners as text.
+pub(crate) struct Stored;
+
+impl Values for Stored {
+    fn write_id(w: &mut impl Write, id: &VersionId) -> io::Result<()> {
+        id.write_run(w)
+    }
+    fn read_id(r: &mut impl Read) -> io::Result<VersionId> {
+        VersionId::read_stored(r)
+    }
+    fn write_etag(w: &mut impl Write, etag: &ETag) -> io::Result<()> {
+        etag.write_run(w)
+    }
+    fn read_etag(r: &mut impl Read) -> io::Result<ETag> {
+        ETag::read_stored(r)
+    }
+    fn write_class(w: &mut impl Write, class: &StorageClass) -> io::Result<()> {
+        AsText::write_class(w, class)
+    }
+    fn read_class(r: &mut impl Read) -> io::Result<StorageClass> {
+        AsText::read_class(r)
+    }
+    fn write_owner(w: &mut impl Write, owner: &OwnerId) -> io::Result<()> {
+        AsText::write_owner(w, owner)
+    }
+    fn read_owner(r: &mut impl Read) -> io::Result<OwnerId> {
+        AsText::read_owner(r)
+    }
+}
 
 impl Values for AsText {
     fn write_id(w: &mut impl Write, id: &VersionId) -> io::Result<()> {
@@ -789,8 +826,12 @@ impl Values for InMemory {
 }
 
 fn write_entry_as<V: Values>(w: &mut impl Write, e: &Entry) -> io::Result<()> {
-    let v = &e.version;
     write_str(w, &e.key)?;
+    write_version_as::<V>(w, &e.version)
+}
+
+/// An entry's version, without its key.
+pub(crate) fn write_version_as<V: Values>(w: &mut impl Write, v: &Version) -> io::Result<()> {
     V::write_id(w, &v.version_id)?;
     w.write_all(&v.last_modified.timestamp().to_le_bytes())?;
     w.write_all(&v.last_modified.timestamp_subsec_nanos().to_le_bytes())?;
@@ -810,37 +851,51 @@ fn write_entry_as<V: Values>(w: &mut impl Write, e: &Entry) -> io::Result<()> {
     Ok(())
 }
 
+/// An entry's time (i64 seconds and u32 nanoseconds) and flags byte.
+fn read_time_and_flags(r: &mut impl Read) -> io::Result<(DateTime<Utc>, u8)> {
+    let mut fixed = [0u8; 13];
+    r.read_exact(&mut fixed)?;
+    let secs = i64::from_le_bytes(fixed[..8].try_into().expect("8 bytes"));
+    let nanos = u32::from_le_bytes(fixed[8..12].try_into().expect("4 bytes"));
+    let at = DateTime::from_timestamp(secs, nanos)
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "time out of range"))?;
+    Ok((at, fixed[12]))
+}
+
 fn read_entry_as<V: Values>(r: &mut impl BufRead) -> io::Result<Option<Entry>> {
     if r.fill_buf()?.is_empty() {
         return Ok(None);
     }
     let key = read_str(r)?;
+    let version = read_version_as::<V>(r)?;
+    Ok(Some(Entry { key, version }))
+}
+
+/// What [`write_version_as`] wrote.
+pub(crate) fn read_version_as<V: Values>(r: &mut impl Read) -> io::Result<Version> {
     let version_id = V::read_id(r)?;
-    let mut fixed = [0u8; 13];
-    r.read_exact(&mut fixed)?;
-    let secs = i64::from_le_bytes(fixed[..8].try_into().expect("8 bytes"));
-    let nanos = u32::from_le_bytes(fixed[8..12].try_into().expect("4 bytes"));
-    let last_modified = DateTime::from_timestamp(secs, nanos)
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "time out of range"))?;
-    let flags = fixed[12];
+    let (last_modified, flags) = read_time_and_flags(r)?;
+    if flags > 15 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "unknown entry flags",
+        ));
+    }
     let etag = V::read_etag(r)?;
     let mut size = [0u8; 8];
     r.read_exact(&mut size)?;
     let storage_class = (flags & 4 != 0).then(|| V::read_class(r)).transpose()?;
     let owner_id = (flags & 8 != 0).then(|| V::read_owner(r)).transpose()?;
-    Ok(Some(Entry {
-        key,
-        version: Version {
-            version_id,
-            last_modified,
-            delete_marker: flags & 1 != 0,
-            etag,
-            size: u64::from_le_bytes(size),
-            storage_class,
-            owner_id,
-            is_latest: flags & 2 != 0,
-        },
-    }))
+    Ok(Version {
+        version_id,
+        last_modified,
+        delete_marker: flags & 1 != 0,
+        etag,
+        size: u64::from_le_bytes(size),
+        storage_class,
+        owner_id,
+        is_latest: flags & 2 != 0,
+    })
 }
 
 /// Write an entry as the timeline index stored it in format version 1 (kept to test that

@@ -716,17 +716,8 @@ impl TimelineBuilder {
                 .retain(|a| !(matches!(a, Anomaly::NonMonotonic { .. }) && set.contains(a.key())));
             for key in &reordered {
                 if let Ok(i) = self.keys.binary_search_by(|k| k.key.as_str().cmp(key)) {
-                    let h = &self.keys[i];
-                    for w in h.entries.windows(2) {
-                        if w[1].last_modified > w[0].last_modified {
-                            self.anomalies.push(Anomaly::NonMonotonic {
-                                key: key.clone(),
-                                version_id: w[1].version_id.to_string(),
-                                at: w[1].last_modified,
-                                previous: w[0].last_modified,
-                            });
-                        }
-                    }
+                    let found = non_monotonic(key, &self.keys[i].entries);
+                    self.anomalies.extend(found);
                 }
             }
         }
@@ -894,16 +885,7 @@ impl TimelineBuilder {
         if entries.is_empty() {
             return;
         }
-        for w in entries.windows(2) {
-            if w[1].last_modified > w[0].last_modified {
-                self.anomalies.push(Anomaly::NonMonotonic {
-                    key: key.clone(),
-                    version_id: w[1].version_id.to_string(),
-                    at: w[1].last_modified,
-                    previous: w[0].last_modified,
-                });
-            }
-        }
+        self.anomalies.extend(non_monotonic(&key, &entries));
         if let Some(done) = self.keys.last_mut() {
             done.entries.shrink_to_fit();
         }
@@ -990,6 +972,21 @@ impl TimelineBuilder {
             layout: self.layout,
         }
     }
+}
+
+/// A history's entries whose time goes up in list order: an [`Anomaly::NonMonotonic`]
+/// each.
+fn non_monotonic(key: &str, entries: &[Version]) -> Vec<Anomaly> {
+    entries
+        .windows(2)
+        .filter(|w| w[1].last_modified > w[0].last_modified)
+        .map(|w| Anomaly::NonMonotonic {
+            key: key.to_owned(),
+            version_id: w[1].version_id.to_string(),
+            at: w[1].last_modified,
+            previous: w[0].last_modified,
+        })
+        .collect()
 }
 
 /// The histories of a sorted sequence whose key is (`keep_listed`) or is not in the
