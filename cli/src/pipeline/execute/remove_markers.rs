@@ -145,6 +145,24 @@ impl RemoveMarkersJob {
                 return Step::Failed("more delete markers than planned; stopped".into());
             }
             let m = head.clone();
+            // The listing says the marker is current; GET must agree (another path: a
+            // server whose listing and reads disagree — moto under a PUT/DELETE race —
+            // would otherwise lose a marker below a live version).
+            match self.bucket.head(&k.key, None).await {
+                Ok(None) => {}
+                Ok(Some(h)) => {
+                    return Step::Drifted(format!(
+                        "the listing shows delete marker {} on top, but the key reads as version {}; left as it is; run again to re-plan",
+                        m.version_id, h.version_id
+                    ));
+                }
+                Err(e) => {
+                    return Step::Failed(format!(
+                        "checking that the key reads as deleted before removing delete marker {}: {e}",
+                        m.version_id
+                    ));
+                }
+            }
             if let Err(e) = self
                 .bucket
                 .delete_version(&k.key, &m.version_id.as_str())
