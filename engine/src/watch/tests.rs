@@ -529,6 +529,22 @@ fn run_ops(
     out
 }
 
+/// What the watcher skips as known ([`Watch::is_duplicate`]) would change nothing.
+fn known_changes_nothing(w: &Watch, e: &Event) -> Result<(), TestCaseError> {
+    if w.is_duplicate(e) {
+        let mut w2 = w.clone();
+        w2.apply(&Record::Event(e.clone()));
+        prop_assert_eq!(w2.timeline(), w.timeline());
+        prop_assert_eq!(w2.doubtful(), w.doubtful());
+        let late = t(10_000_000);
+        prop_assert_eq!(w2.unrestorable_at(late), w.unrestorable_at(late));
+        for s in [0, 5_000, 20_000, 40_000] {
+            prop_assert_eq!(w2.unrestorable_at(t(s)), w.unrestorable_at(t(s)));
+        }
+    }
+    Ok(())
+}
+
 /// The property's body. Longer than 120 lines on purpose: one stream delivered with its
 /// duplicates, reordering, losses and crash, then every promise checked against the
 /// full listing; the checks share the state the delivery built.
@@ -590,10 +606,28 @@ fn check(c: &Case) -> Result<(), TestCaseError> {
     };
     let mut w = Watch::new(b.clone(), base.clone());
     for r in &read.records[1..] {
+        if let Record::Event(e) = r {
+            known_changes_nothing(&w, e)?;
+        }
         w.apply(r);
     }
     prop_assert_eq!(w.stats().events as usize, synced);
+    // What a reader of the files does — the Begin line, then the rest folded as read, a
+    // chunk at a time in key order — is the same watch, whatever the chunk.
+    for chunk in [64u64, 1 << 20] {
+        let (b2, first, rest) = super::read_begin(&log[..]).unwrap();
+        prop_assert_eq!(&b2, b);
+        let mut w2 = Watch::new(b2, base.clone());
+        let (bytes, torn) =
+            super::each_chunk_in(rest, chunk, 1, |recs| w2.apply_batch(recs)).unwrap();
+        prop_assert_eq!(first + bytes, read.good_bytes);
+        prop_assert_eq!(torn, read.torn_tail);
+        prop_assert_eq!(w2.timeline(), w.timeline());
+        prop_assert_eq!(w2.stats(), w.stats());
+        prop_assert_eq!(w2.doubtful(), w.doubtful());
+    }
     for e in &stream[synced..] {
+        known_changes_nothing(&w, e)?;
         w.apply(&Record::Event(e.clone()));
     }
 
