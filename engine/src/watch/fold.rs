@@ -775,21 +775,11 @@ impl Watch {
             .collect()
     }
 
-    /// What a compaction writes: the timeline for the new index, created `created`, and
-    /// the new log's records (its [`Begin`], then a [`Record::Keep`] for each key whose
-    /// state the index cannot hold). Event entries older than `horizon` (now less the
-    /// delivery allowance) count as read. A copy: see
-    /// [`into_compaction`](Self::into_compaction) for the form that copies nothing.
-    pub fn compact(
-        &self,
-        created: DateTime<Utc>,
-        horizon: DateTime<Utc>,
-    ) -> (Timeline, Vec<Record>) {
-        self.clone().into_compaction(created, horizon)
-    }
-
-    /// [`compact`](Self::compact), consuming the watch: the index's histories move into
-    /// the new timeline (a watcher compacting a large index holds it once, not twice).
+    /// What a compaction writes, consuming the watch: the timeline for the new index,
+    /// created `created` (the index's histories move into it: a watcher compacting a
+    /// large index holds it once, not twice), and the new log's records (its [`Begin`],
+    /// then a [`Record::Keep`] for each key whose state the index cannot hold). Event
+    /// entries older than `horizon` (now less the delivery allowance) count as read.
     pub fn into_compaction(
         self,
         created: DateTime<Utc>,

@@ -362,7 +362,7 @@ fn a_compaction_keeps_what_the_index_cannot_hold() {
         b"",
     )));
     sim.delete_version("a", &v1).unwrap();
-    let (tl, records) = w.compact(t(13_000), t(12_500));
+    let (tl, records) = w.clone().into_compaction(t(13_000), t(12_500));
     let Record::Begin(b2) = &records[0] else {
         panic!("a log starts with its Begin")
     };
