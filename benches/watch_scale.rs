@@ -162,9 +162,13 @@ fn load(dir: &Path) {
         bucket: "bench".into(),
         prefix: String::new(),
     };
+    let current = timeline.current();
+    let current_s = t.elapsed().as_secs_f64();
+    let target = timeline.state_at(at);
+    let target_s = t.elapsed().as_secs_f64() - current_s;
     let p = plan(
-        &timeline.current(),
-        &timeline.state_at(at),
+        &current,
+        &target,
         &PlanOptions::new(place, Destination::InPlace, at),
     );
     let plan_s = t.elapsed().as_secs_f64();
@@ -177,7 +181,7 @@ fn load(dir: &Path) {
         (rss_loaded - rss0) as f64 / versions as f64
     );
     println!(
-        "timeline with the log folded in ({versions} entries): {fold_s:.2} s; plan to T (the middle of the events): {plan_s:.2} s, {} actions",
+        "timeline with the log folded in ({versions} entries): {fold_s:.2} s; plan to T (the middle of the events): {plan_s:.2} s ({current_s:.2} s the current state, {target_s:.2} s the state at T), {} actions",
         p.actions.len()
     );
     println!(

@@ -234,7 +234,7 @@ pub struct LogRead {
 
 /// Read a log. A last line without its newline is a torn append and is dropped; any
 /// other line that does not parse is an error (the log is corrupt).
-pub fn read_log(r: impl BufRead) -> io::Result<LogRead> {
+pub fn read_log(r: impl BufRead + Send) -> io::Result<LogRead> {
     let mut records = Vec::new();
     let (good_bytes, torn_tail) = each_record_in(r, 8 << 20, 0, |rec| records.push(rec))?;
     Ok(LogRead {
@@ -280,7 +280,7 @@ pub fn read_begin<R: BufRead>(mut r: R) -> io::Result<(Begin, u64, R)> {
 /// Fold every record of a log (from after its first line, numbered from 2) into `w` as it
 /// is read, a chunk of whole lines at a time (their JSON parsed on every core): the log
 /// is never held whole. The same rules as [`read_log`].
-pub fn fold_log(r: impl BufRead, w: &mut fold::Watch) -> io::Result<LogFolded> {
+pub fn fold_log(r: impl BufRead + Send, w: &mut fold::Watch) -> io::Result<LogFolded> {
     let mut records = 0u64;
     let (good_bytes, torn_tail) = each_chunk_in(r, 8 << 20, 1, |recs| {
         records += recs.len() as u64;
@@ -297,7 +297,7 @@ pub fn fold_log(r: impl BufRead, w: &mut fold::Watch) -> io::Result<LogFolded> {
 /// numbered from `lines_before + 1` in errors. Returns the bytes of whole lines and
 /// whether a torn last line was dropped.
 fn each_record_in(
-    r: impl BufRead,
+    r: impl BufRead + Send,
     chunk: u64,
     lines_before: usize,
     mut f: impl FnMut(Record),
@@ -307,12 +307,47 @@ fn each_record_in(
     })
 }
 
-/// [`each_record_in`] a chunk's records at a time.
+/// [`each_record_in`] a chunk's records at a time. The next chunk is read and parsed
+/// (on every core) on a thread of its own while `f` takes the one before: a fold is one
+/// thread, and the parsing costs about as much again.
 fn each_chunk_in(
+    r: impl BufRead + Send,
+    chunk: u64,
+    lines_before: usize,
+    mut f: impl FnMut(&mut Vec<Record>),
+) -> io::Result<(u64, bool)> {
+    use std::sync::mpsc::{channel, sync_channel};
+    // Parsed chunks go one way, emptied record vectors come back to be refilled: at most
+    // two chunks are held, and no buffer is freed and faulted in anew per chunk.
+    let (full_tx, full_rx) = sync_channel::<io::Result<Vec<Record>>>(1);
+    let (empty_tx, empty_rx) = channel::<Vec<Record>>();
+    std::thread::scope(|s| {
+        let reader = s.spawn(move || {
+            read_chunks(r, chunk, lines_before, |recs| {
+                let spare = empty_rx.try_recv().unwrap_or_default();
+                full_tx.send(Ok(std::mem::replace(recs, spare))).is_ok()
+            })
+            .inspect_err(|e| {
+                let _ = full_tx.send(Err(io::Error::new(e.kind(), e.to_string())));
+            })
+        });
+        for recs in full_rx.iter() {
+            let mut recs = recs?;
+            f(&mut recs);
+            recs.clear();
+            let _ = empty_tx.send(recs);
+        }
+        reader.join().expect("the log reader does not panic")
+    })
+}
+
+/// Read `r` `chunk` bytes at a time, parse each chunk's whole lines on every core, and
+/// hand its records to `f` (which returns false to stop).
+fn read_chunks(
     mut r: impl BufRead,
     chunk: u64,
     mut lines_before: usize,
-    mut f: impl FnMut(&mut Vec<Record>),
+    mut f: impl FnMut(&mut Vec<Record>) -> bool,
 ) -> io::Result<(u64, bool)> {
     let mut good_bytes = 0u64;
     // Every buffer is reused from chunk to chunk (megabytes each: freed, they would be
@@ -355,7 +390,9 @@ fn each_chunk_in(
                 )
             })?);
         }
-        f(&mut recs);
+        if !f(&mut recs) {
+            return Ok((good_bytes, false));
+        }
         lines_before += lines.len();
         good_bytes += whole as u64;
         buf.drain(..whole);
