@@ -192,6 +192,8 @@ fn load(dir: &Path) {
 }
 
 fn main() {
+    // As the binary does (the same allocator, the same pages).
+    s3rewind::small_pages();
     let args: Vec<String> = std::env::args().collect();
     let nums: Vec<u64> = args.iter().skip(3).filter_map(|a| a.parse().ok()).collect();
     match (args.get(1).map(String::as_str), args.get(2)) {
