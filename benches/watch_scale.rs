@@ -147,12 +147,19 @@ fn phases(dir: &Path) {
 fn load(dir: &Path) {
     let rss0 = status("VmRSS:");
     let t = Instant::now();
-    let loaded = s3rewind::watch::load(&dir.join("w.idx"), "", false)
+    let mut loaded = s3rewind::watch::load(&dir.join("w.idx"), "", false)
         .unwrap_or_else(|e| panic!("{}", e.message));
     let load_s = t.elapsed().as_secs_f64();
     let rss_loaded = status("VmRSS:");
     let stats = loaded.watch.stats().clone();
     let touched = loaded.watch.touched();
+    // What `watch --alert` detects over at the end of a bin: the timeline on loan.
+    let t = Instant::now();
+    let (lent_entries, rss_lent) = {
+        let lent = loaded.watch.lend_timeline();
+        (lent.len(), status("VmRSS:"))
+    };
+    let lend_s = t.elapsed().as_secs_f64();
     let t = Instant::now();
     let timeline = loaded.watch.into_timeline_under("");
     let fold_s = t.elapsed().as_secs_f64();
@@ -179,6 +186,10 @@ fn load(dir: &Path) {
         touched,
         mib(rss_loaded - rss0),
         (rss_loaded - rss0) as f64 / versions as f64
+    );
+    println!(
+        "the timeline lent for detection ({lent_entries} entries) and given back: {lend_s:.2} s, {} above the watch",
+        mib(rss_lent.saturating_sub(rss_loaded))
     );
     println!(
         "timeline with the log folded in ({versions} entries): {fold_s:.2} s; plan to T (the middle of the events): {plan_s:.2} s ({current_s:.2} s the current state, {target_s:.2} s the state at T), {} actions",

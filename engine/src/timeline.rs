@@ -425,6 +425,53 @@ impl Timeline {
         }
     }
 
+    /// Lend this timeline's histories out, patched with `fresh` for `keys` (sorted, each
+    /// once) as [`patch`](Self::patch) would: the histories of `keys` (and any left empty)
+    /// are set aside, every other moves into the lent timeline (none is copied). Until
+    /// [`end_loan`](Self::end_loan) gives them back, this timeline is empty.
+    pub(crate) fn lend(&mut self, fresh: Timeline, keys: &[String]) -> (Timeline, Aside) {
+        let mut next = 0;
+        let aside_keys: Vec<KeyHistory> = self
+            .keys
+            .extract_if(.., |h| {
+                h.entries.is_empty() || in_sorted(keys, &mut next, &h.key)
+            })
+            .collect();
+        let aside = Aside {
+            keys: aside_keys,
+            anomalies: self.anomalies.clone(),
+            entries: self.entries,
+            layout: self.layout,
+        };
+        // What is left (the other keys, the anomalies) is patched as `patch` patches.
+        let lent = std::mem::take(self).patch(fresh, keys);
+        (lent, aside)
+    }
+
+    /// Take back what [`lend`](Self::lend) lent with the same `keys`: the lent histories
+    /// of other keys move back, those of `keys` (the patch's) are dropped, and the ones
+    /// set aside return to their places. The exact inverse of `lend`.
+    pub(crate) fn end_loan(&mut self, lent: Timeline, aside: Aside, keys: &[String]) {
+        let mut next = 0;
+        let mut back = lent.keys;
+        back.retain(|h| !in_sorted(keys, &mut next, &h.key));
+        let mut out = Vec::with_capacity(back.len() + aside.keys.len());
+        let mut set_aside = aside.keys.into_iter().peekable();
+        for h in back {
+            while let Some(a) = set_aside.next_if(|a| a.key < h.key) {
+                out.push(a);
+            }
+            out.push(h);
+        }
+        out.extend(set_aside);
+        *self = Timeline {
+            keys: out,
+            anomalies: aside.anomalies,
+            entries: aside.entries,
+            layout: aside.layout,
+        };
+    }
+
     /// A timeline of histories known to be in key order, each non-empty with each
     /// version id once (a checked index file), and its anomalies.
     pub(crate) fn from_histories(keys: Vec<KeyHistory>, anomalies: Vec<Anomaly>) -> Timeline {
@@ -477,6 +524,24 @@ impl Timeline {
         }
         Ok(b.finish())
     }
+}
+
+/// What [`Timeline::lend`] set aside, for [`Timeline::end_loan`].
+#[derive(Debug, Default)]
+pub(crate) struct Aside {
+    keys: Vec<KeyHistory>,
+    anomalies: Vec<Anomaly>,
+    entries: usize,
+    layout: ListOrder,
+}
+
+/// True when `key` is in the sorted `keys`, asked in ascending order of `key`: `next`
+/// walks `keys` once over all the calls.
+fn in_sorted(keys: &[String], next: &mut usize, key: &str) -> bool {
+    while *next < keys.len() && keys[*next].as_str() < key {
+        *next += 1;
+    }
+    keys.get(*next).is_some_and(|k| k == key)
 }
 
 /// Builds a [`Timeline`] from listing pages, in listing order.

@@ -62,8 +62,8 @@ pub mod seq;
 
 pub use event::{Event, EventError, EventKind, Parsed, parse_message};
 pub use fold::{
-    Applied, Current, Doubt, KeyState, Removal, RemovalKind, Removals, Slot, Unnamed, Unrestorable,
-    Watch, WatchStats,
+    Applied, Current, Doubt, KeyState, LentTimeline, Removal, RemovalKind, Removals, Slot, Unnamed,
+    Unrestorable, Watch, WatchStats,
 };
 pub use seq::Sequencer;
 

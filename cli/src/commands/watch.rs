@@ -500,7 +500,7 @@ impl<'a> Watcher<'a> {
             prefix: self.prefix.clone(),
         };
         self.alerter
-            .check(self.app, self.args, &source, &self.watch, changes)
+            .check(self.app, self.args, &source, &mut self.watch, changes)
             .await
     }
 

@@ -4,7 +4,7 @@
 use super::Sequencer;
 use super::{Begin, Event, EventKind, OrderBy, Reconciled, Record, Reread, Window};
 use crate::model::{Version, VersionId};
-use crate::timeline::{Anomaly, Timeline, TimelineBuilder};
+use crate::timeline::{Anomaly, Aside, Timeline, TimelineBuilder};
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -743,6 +743,31 @@ impl Watch {
             .patch(fresh.finish(), &self.touched_keys(""))
     }
 
+    /// The index as the watch holds it (its touched keys' histories moved out).
+    #[cfg(test)]
+    pub(crate) fn base(&self) -> &Timeline {
+        &self.base
+    }
+
+    /// [`timeline`](Self::timeline), lent for reading without copying the index: its
+    /// histories move into the loan, beside copies of the touched keys' histories, and
+    /// move back when the loan is dropped (also when a future holding it is). A watcher
+    /// that detects over its timeline every bin holds the index once, not twice.
+    pub fn lend_timeline(&mut self) -> LentTimeline<'_> {
+        let keys = self.touched_keys("");
+        let mut fresh = TimelineBuilder::new();
+        for st in self.keys.values() {
+            push_fresh(&mut fresh, st.key.clone(), st.live().cloned().collect(), st);
+        }
+        let (timeline, aside) = self.base.lend(fresh.finish(), &keys);
+        LentTimeline {
+            watch: self,
+            timeline,
+            aside,
+            keys,
+        }
+    }
+
     /// [`timeline`](Self::timeline) of the keys under `prefix` (the index was read for
     /// that prefix), consuming the watch: nothing is copied.
     pub fn into_timeline_under(self, prefix: &str) -> Timeline {
@@ -846,6 +871,31 @@ fn push_fresh(b: &mut TimelineBuilder, key: String, mut live: Vec<Version>, st: 
     }
     if doubt_live {
         b.note(Anomaly::OrderUnknown { key });
+    }
+}
+
+/// A watch's timeline on loan ([`Watch::lend_timeline`]): reads as the [`Timeline`],
+/// gives the index back to the watch when dropped.
+#[derive(Debug)]
+pub struct LentTimeline<'w> {
+    watch: &'w mut Watch,
+    timeline: Timeline,
+    aside: Aside,
+    keys: Vec<String>,
+}
+
+impl std::ops::Deref for LentTimeline<'_> {
+    type Target = Timeline;
+    fn deref(&self) -> &Timeline {
+        &self.timeline
+    }
+}
+
+impl Drop for LentTimeline<'_> {
+    fn drop(&mut self) {
+        let lent = std::mem::take(&mut self.timeline);
+        let aside = std::mem::take(&mut self.aside);
+        self.watch.base.end_loan(lent, aside, &self.keys);
     }
 }
 

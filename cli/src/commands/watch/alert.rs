@@ -43,7 +43,7 @@ impl Alerter {
         app: &App,
         args: &WatchArgs,
         source: &Location,
-        watch: &Watch,
+        watch: &mut Watch,
         changes: u64,
     ) -> CliResult<()> {
         if changes == self.changes_at_last {
@@ -51,7 +51,9 @@ impl Alerter {
         }
         self.changes_at_last = changes;
         let now = Utc::now();
-        let timeline = watch.timeline();
+        // The index moves into the loan and back when it is dropped (here, or when the
+        // watcher stops mid-detection): detecting holds it once, not twice.
+        let timeline = watch.lend_timeline();
         let mut d = args.detect.clone();
         if d.since.is_none() {
             d.since = Some(rfc3339(
