@@ -123,6 +123,14 @@ pub struct Unnamed {
 }
 
 impl KeyState {
+    /// [`live`](Self::live), copied into a history of exactly its length (a timeline
+    /// keeps its histories exact; growing one and then shrinking it copies it twice).
+    fn live_copy(&self) -> Vec<Version> {
+        let mut v = Vec::with_capacity(self.live().count());
+        v.extend(self.live().cloned());
+        v
+    }
+
     fn live(&self) -> impl Iterator<Item = &Version> {
         self.slots
             .iter()
@@ -736,7 +744,7 @@ impl Watch {
     pub fn timeline(&self) -> Timeline {
         let mut fresh = TimelineBuilder::new();
         for st in self.keys.values() {
-            push_fresh(&mut fresh, st.key.clone(), st.live().cloned().collect(), st);
+            push_fresh(&mut fresh, st.key.clone(), st.live_copy(), st);
         }
         self.base
             .clone()
@@ -757,7 +765,7 @@ impl Watch {
         let keys = self.touched_keys("");
         let mut fresh = TimelineBuilder::new();
         for st in self.keys.values() {
-            push_fresh(&mut fresh, st.key.clone(), st.live().cloned().collect(), st);
+            push_fresh(&mut fresh, st.key.clone(), st.live_copy(), st);
         }
         let (timeline, aside) = self.base.lend(fresh.finish(), &keys);
         LentTimeline {
