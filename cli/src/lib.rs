@@ -132,7 +132,7 @@ fn log_filter(verbose: u8, quiet: bool) -> EnvFilter {
 /// (a timeline's histories, the states at T, a plan); mimalloc asks for huge pages on its
 /// arenas, and each first touch of a 2 MiB page clears all of it. A plan from a watched
 /// index of 10M versions spent about a third of its time there: with this call it took
-/// 7.0-7.4 s instead of 9.4-10.2 s (benches/README.md, "Watch"). Nothing depends on it:
+/// 7.0-7.5 s instead of 9.4-10.2 s (benches/README.md, "Watch"). Nothing depends on it:
 /// where the call fails or the system has no such switch, the allocator works as before.
 pub fn small_pages() {
     #[cfg(target_os = "linux")]
