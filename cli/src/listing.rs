@@ -490,11 +490,7 @@ impl<'a> Stream<'a> {
             .markers()
             .0
             .as_deref()
-            .and_then(|k| Some((k, k.strip_prefix(prefix)?)))
-            .map(|(k, rest)| match rest.find('/') {
-                Some(i) => k[..prefix.len() + i + 1].to_owned(),
-                None => k.to_owned(),
-            })
+            .and_then(|k| folder_start(prefix, k))
             .unwrap_or_default();
         let mut builder = TimelineBuilder::new();
         let mut o = *self.order.lock().expect("listing order lock");
@@ -513,11 +509,58 @@ impl<'a> Stream<'a> {
     }
 }
 
+/// Where the rest of a split listing begins, for a stream stopped at `key` under
+/// `prefix`: the folder `key` is in (its path up to and including the first `/` below the
+/// prefix), or `key` itself when it is directly under the prefix; `None` for a key outside
+/// the prefix.
+fn folder_start(prefix: &str, key: &str) -> Option<String> {
+    let rest = key.strip_prefix(prefix)?;
+    Some(match rest.find('/') {
+        Some(i) => key[..prefix.len() + i + 1].to_owned(),
+        None => key.to_owned(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::{TimeZone, Utc};
     use s3rewind_engine::Entry;
+
+    #[test]
+    fn a_split_listing_resumes_at_the_folder_of_the_key_it_stopped_at() {
+        assert_eq!(folder_start("p/", "p/a/b/c").as_deref(), Some("p/a/"));
+        assert_eq!(folder_start("p/", "p/ab/c").as_deref(), Some("p/ab/"));
+        assert_eq!(folder_start("", "a/b").as_deref(), Some("a/"));
+        // Directly under the prefix: the key itself.
+        assert_eq!(folder_start("p/", "p/file").as_deref(), Some("p/file"));
+        assert_eq!(folder_start("p/", "q/a/b"), None);
+    }
+
+    #[test]
+    fn a_part_of_a_parallel_listing_must_hold_keys_and_only_under_its_prefix() {
+        let part = |keys: &[&str]| {
+            let mut b = TimelineBuilder::new();
+            for (i, k) in keys.iter().enumerate() {
+                b.push_entry(e(k, &format!("v{i}"), 1, false)).unwrap();
+            }
+            b
+        };
+        assert!(check_part("a/", &part(&["a/1", "a/2"])).is_ok());
+        // The listing named the prefix, its own listing returned nothing.
+        let empty = check_part("a/", &part(&[])).unwrap_err();
+        assert!(
+            empty.message.contains("returned nothing"),
+            "{}",
+            empty.message
+        );
+        let outside = check_part("a/", &part(&["a/1", "b/1"])).unwrap_err();
+        assert!(
+            outside.message.contains("\"b/1\" outside"),
+            "{}",
+            outside.message
+        );
+    }
 
     fn e(key: &str, id: &str, secs: i64, dm: bool) -> Entry {
         Entry::new(key, id, Utc.timestamp_opt(secs, 0).unwrap(), dm, "", 1)
