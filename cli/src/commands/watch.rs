@@ -15,7 +15,8 @@ use crate::watch::queue::{PollOptions, Queue, QueueStats};
 use crate::watch::{Loaded, LogWriter, compact, create, is_watched, load};
 use chrono::{TimeDelta, Utc};
 use s3rewind_engine::watch::{
-    Begin, Current, OrderBy, Reconciled, Record, Reread, RereadReason, Watch, Window, parse_message,
+    Begin, Current, OrderBy, Reconciled, Record, Reread, RereadReason, Watch, WatchStats, Window,
+    parse_message,
 };
 use s3rewind_engine::{ListOrder, parse_s3_uri};
 use std::sync::Arc;
@@ -169,6 +170,10 @@ struct Watcher<'a> {
     queue: Option<Arc<QueueStats>>,
     /// `--alert`: the detector's state.
     alerter: alert::Alerter,
+    /// The counters of the watches compactions replaced (a compaction's watch starts
+    /// at zero): with the current watch's, the totals of this run and of the log it
+    /// resumed ([`Self::stats`]).
+    compacted: WatchStats,
 }
 
 impl<'a> Watcher<'a> {
@@ -287,6 +292,7 @@ impl<'a> Watcher<'a> {
             since_beat: 0,
             queue: None,
             alerter: alert::Alerter::default(),
+            compacted: WatchStats::default(),
         };
         if resumed {
             // Whatever happened while no watcher ran: one reconciliation now.
@@ -493,7 +499,9 @@ impl<'a> Watcher<'a> {
 
     /// `--alert`: detection over the bin that just closed, if the index changed.
     async fn alert(&mut self) -> CliResult<()> {
-        let s = self.watch.stats();
+        // Counted across compactions: one between a change and the bin's end must not
+        // make the bin look unchanged.
+        let s = self.stats();
         let changes = s.events + s.rereads;
         let source = s3rewind_engine::Location {
             bucket: self.bucket.name().to_owned(),
@@ -504,8 +512,14 @@ impl<'a> Watcher<'a> {
             .await
     }
 
+    /// The counters of this run and of the log it resumed: the current watch's and those
+    /// of the watches compactions replaced.
+    fn stats(&self) -> WatchStats {
+        self.compacted.plus(self.watch.stats())
+    }
+
     fn lost(&self) -> u64 {
-        let s = self.watch.stats();
+        let s = self.stats();
         s.lost_created + s.lost_removed
     }
 
@@ -523,6 +537,7 @@ impl<'a> Watcher<'a> {
         self.log.sync()?;
         // The watch moves into the compaction (the index is held once, not copied); a
         // failure stops the watcher with the files as they were, which a restart resumes.
+        self.compacted = self.stats();
         let placeholder = Watch::new(self.watch.begin().clone(), Default::default());
         let watch = std::mem::replace(&mut self.watch, placeholder);
         let lines = compact(&self.args.index, watch, now, now - HORIZON)?;
@@ -538,7 +553,7 @@ impl<'a> Watcher<'a> {
     }
 
     fn report(&self) {
-        let s = self.watch.stats();
+        let s = &self.stats();
         let (entries, keys) = self.watch.counts();
         let printer = &self.app.printer;
         printer.line(format!(

@@ -222,6 +222,24 @@ pub struct WatchStats {
     pub last_at: Option<DateTime<Utc>>,
 }
 
+impl WatchStats {
+    /// These counters with `other`'s added, the later of the two last times: a watcher's
+    /// totals over the watches its compactions replaced (each starts at zero).
+    pub fn plus(&self, other: &WatchStats) -> WatchStats {
+        WatchStats {
+            events: self.events + other.events,
+            duplicates: self.duplicates + other.duplicates,
+            outside: self.outside + other.outside,
+            doubts: self.doubts + other.doubts,
+            rereads: self.rereads + other.rereads,
+            lost_created: self.lost_created + other.lost_created,
+            lost_removed: self.lost_removed + other.lost_removed,
+            reconciliations: self.reconciliations + other.reconciliations,
+            last_at: self.last_at.max(other.last_at),
+        }
+    }
+}
+
 /// A current object as ListObjectsV2 shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Current {

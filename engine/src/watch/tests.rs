@@ -794,3 +794,43 @@ fn a_log_reads_the_same_in_chunks_of_any_size() {
         assert!(e.to_string().contains("line 3 "), "{e}");
     }
 }
+
+#[test]
+fn stats_add_up_counter_by_counter_and_keep_the_later_time() {
+    let a = WatchStats {
+        events: 1,
+        duplicates: 2,
+        outside: 3,
+        doubts: 4,
+        rereads: 5,
+        lost_created: 6,
+        lost_removed: 7,
+        reconciliations: 8,
+        last_at: Some(t(5_000)),
+    };
+    let b = WatchStats {
+        events: 10,
+        duplicates: 20,
+        outside: 30,
+        doubts: 40,
+        rereads: 50,
+        lost_created: 60,
+        lost_removed: 70,
+        reconciliations: 80,
+        last_at: Some(t(3_000)),
+    };
+    let sum = WatchStats {
+        events: 11,
+        duplicates: 22,
+        outside: 33,
+        doubts: 44,
+        rereads: 55,
+        lost_created: 66,
+        lost_removed: 77,
+        reconciliations: 88,
+        last_at: Some(t(5_000)),
+    };
+    assert_eq!(a.plus(&b), sum);
+    assert_eq!(b.plus(&a), sum);
+    assert_eq!(WatchStats::default().plus(&b).last_at, Some(t(3_000)));
+}

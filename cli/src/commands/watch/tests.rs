@@ -657,6 +657,9 @@ async fn alert_reports_a_truncation_burst_once_with_its_document_to_the_exec() {
         "1s",
         "--alert-exec",
         &exec,
+        // Compactions write the index from the watch the detector borrowed.
+        "--compact-every",
+        "2",
         "--stop-after",
         "5s",
     ];
@@ -713,4 +716,16 @@ async fn alert_reports_a_truncation_burst_once_with_its_document_to_the_exec() {
     let sent: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&got).unwrap()).unwrap();
     assert_eq!(&sent, a, "the exec got the same document");
+    // Detecting borrowed the index and gave it back whole: the files the watcher compacted
+    // hold the bucket's history.
+    assert_eq!(shape(&watched(&idx)), listed(&store));
+    // The counts go on through the compactions.
+    assert!(
+        out.stdout.contains("Watched s3://wbk/: 8 events"),
+        "{}",
+        out.stdout
+    );
+    // It did compact: the log no longer holds its Begin line and the 8 events.
+    let log = std::fs::read_to_string(crate::watch::log_path(&idx)).unwrap();
+    assert!(log.lines().count() < 9, "{log}");
 }
