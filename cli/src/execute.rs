@@ -324,7 +324,12 @@ impl ActionJob {
                 Err(step) => return step,
             }
         };
+        let single = !self.separate && head.size <= self.config.multipart_threshold.min(COPY_LIMIT);
         let new_version_id = match result {
+            Ok(v) if single => match self.copied_other_content(c, &v).await {
+                Some(h) => return self.drifted_source(c, now, h),
+                None => v,
+            },
             Ok(v) => v,
             // An archive tier the listing does not show (Intelligent-Tiering): now read
             // the version to say what to do.
@@ -451,6 +456,42 @@ impl ActionJob {
             }
             other => Ok(other),
         }
+    }
+
+    /// A `null` source version can be rewritten in place after the plan, and a server
+    /// that ignores `x-amz-copy-source-if-match` (moto, radosgw: conditional writes off)
+    /// copies what it holds now. Such a copy is read back: the destination's head when
+    /// it does not read as the planned version (see [`reads_as`]), else `None`.
+    async fn copied_other_content(&self, c: &CopyAction, new_version_id: &str) -> Option<Head> {
+        if self.config.conditional || c.source_version_id != NULL_VERSION || c.etag.is_empty() {
+            return None;
+        }
+        let version = (new_version_id != NULL_VERSION).then_some(new_version_id);
+        match self.dst.head(&c.key, version).await {
+            Ok(Some(h)) if !reads_as(&h.etag, h.size, &listed_source(c)) => Some(h),
+            Ok(_) => None,
+            Err(e) => {
+                // Not read back: the verification at the end still compares the key.
+                tracing::warn!(key = c.key, error = %e, "could not read back a copy of a null version");
+                None
+            }
+        }
+    }
+
+    /// A copy that holds other content than planned ([`Self::copied_other_content`]):
+    /// journaled as ours (undo takes it back) and reported as drifted, never as copied.
+    fn drifted_source(&self, c: &CopyAction, now: Option<Head>, h: Head) -> Step {
+        let mut done = self.copy_done(c, &h.version_id);
+        done.previous_version_id = now.map(|n| n.version_id);
+        done.etag = Some(h.etag.clone());
+        done.size = Some(h.size);
+        if let Err(e) = self.record(done) {
+            return Step::Failed(e);
+        }
+        Step::Drifted(format!(
+            "the source's null version changed after the plan (the server ignored x-amz-copy-source-if-match): the copy holds other content (ETag {}, {} bytes); journaled, `undo` takes it back",
+            h.etag, h.size
+        ))
     }
 
     /// After a copy wrote `new_version_id`: confirmed where the server names no version

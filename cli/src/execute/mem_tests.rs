@@ -1807,3 +1807,61 @@ async fn a_streamed_copy_keeps_the_content_type_and_metadata_only_a_head_shows()
     assert_eq!(now.content_type.as_deref(), Some("text/x-kept"));
     assert_eq!(now.metadata.get("owner").map(String::as_str), Some("ops"));
 }
+
+/// The source's `null` version is rewritten in place after the plan (versioning
+/// suspended): the copy names the version by id, which still exists, so only the planned
+/// ETag tells the new content from the planned one. Where the server honours
+/// `x-amz-copy-source-if-match` the copy is refused; where it ignores it (moto, radosgw),
+/// the copy is read back, reported as drifted and journaled (undo takes it back), never
+/// counted as copied.
+#[tokio::test]
+async fn a_source_null_version_rewritten_after_the_plan_is_never_reported_copied() {
+    for conditional in [true, false] {
+        let mut sim = SimBucket::new(Versioning::Suspended, "v");
+        let t = base();
+        sim.put("n", b"good", t);
+        let at = t + TimeDelta::seconds(1);
+        let store = MemStore::new();
+        store.set_conditional_writes(conditional);
+        let src: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+        let dst: Arc<dyn Bucket> =
+            Arc::new(store.insert("dst", SimBucket::new(Versioning::Enabled, "w")));
+        let p = plan_into(&src, &dst, at).await;
+        assert_eq!(p.actions.len(), 1);
+        store.with("src", |s| s.put("n", b"evil", at + TimeDelta::seconds(1)));
+        let buckets = Buckets {
+            src,
+            dst,
+            separate: false,
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let journal = crate::journal::Journal::open(&path, &quiet()).unwrap();
+        let cancel = AtomicBool::new(false);
+        let config = ExecConfig {
+            conditional,
+            ..config(2, 4)
+        };
+        let report = run_plan(buckets, &p, &config, Some(journal), &quiet(), Some(&cancel)).await;
+        assert_eq!(report.copied, 0, "conditional {conditional}: {report:?}");
+        assert_eq!(
+            report.drifted.len(),
+            1,
+            "conditional {conditional}: {report:?}"
+        );
+        assert!(!report.complete());
+        let dst_now = contents(&store, "dst");
+        let records = std::fs::read_to_string(&path).unwrap();
+        if conditional {
+            assert!(!dst_now.contains_key("n"), "refused: nothing written");
+        } else {
+            // Written (the server copied what it held), said, and journaled for undo.
+            assert_eq!(dst_now["n"], b"evil");
+            assert!(report.drifted[0].detail.contains("changed after the plan"));
+            let id = store.with("dst", |s| {
+                s.head("n").unwrap().version.version_id.to_string()
+            });
+            assert!(records.contains(&id), "journaled: {records}");
+        }
+    }
+}
