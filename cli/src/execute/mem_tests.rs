@@ -852,6 +852,28 @@ async fn keys_changed_after_the_plan_drift_and_are_named() {
             for k in &changed {
                 assert_eq!(now[k], b"changed by someone else", "{k} was overwritten");
             }
+            // Each is named with what was found there: the other writer's version (where
+            // a write of ours did not drift it at the write itself).
+            for d in report
+                .drifted
+                .iter()
+                .filter(|d| d.detail.contains("but found"))
+            {
+                let found = store.with("src", |s| {
+                    s.head(&d.key).unwrap().version.version_id.to_string()
+                });
+                assert!(
+                    d.detail.contains(&format!("but found version {found}")),
+                    "{d:?}"
+                );
+            }
+            assert!(
+                report
+                    .drifted
+                    .iter()
+                    .any(|d| d.detail.contains("but found")),
+                "{report:?}"
+            );
             for a in &p.actions {
                 if !changed.contains(a.key()) {
                     assert_eq!(now.get(a.key()), want.get(a.key()), "{}", a.key());
@@ -1863,5 +1885,36 @@ async fn a_source_null_version_rewritten_after_the_plan_is_never_reported_copied
             });
             assert!(records.contains(&id), "journaled: {records}");
         }
+    }
+}
+
+/// Someone else writes, after the plan, content of the very size the plan restores but
+/// other bytes: the key is not "already done" (same size is not the same content); it
+/// drifted, and keeps their write.
+#[tokio::test]
+async fn a_write_of_the_target_s_size_but_other_bytes_is_drift_not_done() {
+    for conditional in [true, false] {
+        let mut sim = SimBucket::new(Versioning::Enabled, "v");
+        let t = base();
+        sim.put("k", b"good", t);
+        let at = t + TimeDelta::seconds(1);
+        sim.put("k", b"damaged", at + TimeDelta::seconds(1));
+        let store = MemStore::new();
+        store.set_conditional_writes(conditional);
+        let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+        let p = plan_in_place(&b, at).await;
+        assert_eq!(p.actions.len(), 1);
+        store.with("src", |s| s.put("k", b"evil", at + TimeDelta::seconds(2)));
+        let report = run(b, &p, &config(2, 4)).await;
+        assert_eq!(
+            report.already_done, 0,
+            "conditional {conditional}: {report:?}"
+        );
+        assert_eq!(
+            report.drifted.len(),
+            1,
+            "conditional {conditional}: {report:?}"
+        );
+        assert_eq!(contents(&store, "src")["k"], b"evil");
     }
 }
