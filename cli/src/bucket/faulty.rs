@@ -31,6 +31,10 @@ pub struct Faults {
     pub reset: f64,
     /// The request is carried out, then its reply is lost (writes only).
     pub lost_reply: f64,
+    /// A lost reply comes back as S3's "200 OK with an error document" (which
+    /// CompleteMultipartUpload and CopyObject can send after the work is done), a
+    /// non-transient error, instead of a connection reset.
+    pub lost_reply_in_body: bool,
     /// Up to this many milliseconds of latency per call.
     pub latency_ms: u64,
     /// Exactly this many milliseconds per call, besides `latency_ms`.
@@ -334,7 +338,11 @@ impl Faulty {
                     s.lost += 1;
                     s.lost_keys.push(key.to_owned());
                     s.injected.lost_replies += 1;
-                    return Err(injected(ErrorKind::Unreachable, "ReplyLost", None, what));
+                    return Err(if self.faults.lost_reply_in_body {
+                        injected(ErrorKind::Other, "InternalError", Some(200), what)
+                    } else {
+                        injected(ErrorKind::Unreachable, "ReplyLost", None, what)
+                    });
                 }
                 r
             }
@@ -588,6 +596,30 @@ mod tests {
                 .unwrap();
         }
         assert!(f.written().is_empty(), "{:?}", f.written());
+    }
+
+    /// A lost reply: the write is carried out, and the caller gets a reset, or with
+    /// `lost_reply_in_body` S3's 200 OK with an error document (not transient).
+    #[tokio::test]
+    async fn a_lost_reply_is_a_reset_or_a_200_with_an_error() {
+        for in_body in [false, true] {
+            let (store, f) = bucket(Faults {
+                lost_reply: 1.0,
+                lost_reply_in_body: in_body,
+                ..Default::default()
+            });
+            let e = f
+                .put("k", b"written".to_vec(), "text/plain")
+                .await
+                .unwrap_err();
+            assert_eq!(e.is_transient(), !in_body, "{e:?}");
+            if in_body {
+                assert_eq!((e.kind, e.status), (ErrorKind::Other, Some(200)));
+            }
+            assert_eq!(f.lost_replies(), 1);
+            let written = store.with("b", |s| s.current_contents());
+            assert_eq!(written["k"].to_vec(), b"written", "carried out");
+        }
     }
 
     /// Injected latency is at most `latency_ms` per call (measured on tokio's paused

@@ -1576,6 +1576,13 @@ async fn a_key_someone_else_restored_is_already_done_and_not_journaled_as_ours()
 /// each key gets exactly one new version and the run is complete.
 #[tokio::test]
 async fn a_multipart_copy_whose_completion_reply_was_lost_is_found_not_redone() {
+    // The reply lost as a reset, and as S3's 200 OK with an error document.
+    for in_body in [false, true] {
+        lost_completion(in_body).await;
+    }
+}
+
+async fn lost_completion(in_body: bool) {
     let t0 = base();
     let mut sim = SimBucket::new(Versioning::Enabled, "big");
     let body = |seed: u8| -> Vec<u8> { (0..9u32 << 20).map(|i| (i / 4096) as u8 ^ seed).collect() };
@@ -1597,6 +1604,7 @@ async fn a_multipart_copy_whose_completion_reply_was_lost_is_found_not_redone() 
         Faults {
             seed: 3,
             lost_reply: 1.0,
+            lost_reply_in_body: in_body,
             ..Default::default()
         },
     );
@@ -1605,7 +1613,7 @@ async fn a_multipart_copy_whose_completion_reply_was_lost_is_found_not_redone() 
     let journal = crate::journal::Journal::open(&path, &quiet()).unwrap();
     let report = run_journaled(Arc::new(faulty.clone()), &p, &cfg, Some(journal)).await;
 
-    assert!(faulty.lost_replies() >= 2, "{report:?}");
+    assert!(faulty.lost_replies() >= 2, "in body {in_body}: {report:?}");
     assert!(report.complete(), "{report:?}");
     assert_eq!(report.copied, 2, "{report:?}");
     // Journaled with the version the completion made (what undo takes back).
