@@ -970,6 +970,35 @@ mod tests {
         assert_eq!(runs(&lines).len(), 1);
     }
 
+    /// The default journal's file is named after its bucket (letters, digits and `-`
+    /// kept, anything else `_`), the run's time and a hash, so a reader of the journal
+    /// directory can tell whose it is.
+    #[test]
+    fn a_default_journal_is_named_after_its_bucket() {
+        let l = Location {
+            bucket: "prod-photos.eu".into(),
+            prefix: String::new(),
+        };
+        let t = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 12, 6, 3, 4, 5).unwrap();
+        let p = default_path(Path::new("j"), &l, &Destination::InPlace, t);
+        let name = p.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with("prod-photos_eu-20261206T030405Z-"),
+            "{name}"
+        );
+        assert!(name.ends_with(".jsonl"), "{name}");
+    }
+
+    /// A journal that is there but cannot be read is an error, never an empty journal
+    /// (only a journal that does not exist yet reads as empty).
+    #[test]
+    fn an_unreadable_journal_is_an_error_not_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read(&dir.path().join("none.jsonl")).unwrap().is_empty());
+        let e = read(dir.path()).unwrap_err();
+        assert!(e.message.contains("cannot read journal"), "{}", e.message);
+    }
+
     #[test]
     fn default_path_is_stable_and_distinct() {
         let l = Location {
