@@ -460,19 +460,31 @@ impl ActionJob {
 
     /// A `null` source version can be rewritten in place after the plan, and a server
     /// that ignores `x-amz-copy-source-if-match` (moto, radosgw: conditional writes off)
-    /// copies what it holds now. Such a copy is read back: the destination's head when
-    /// it does not read as the planned version (see [`reads_as`]), else `None`.
+    /// copies what it holds now. Such a copy is read back, and where it does not read as
+    /// the planned version (see [`reads_as`]) the source is read too: the destination's
+    /// head when the source no longer holds the planned content, else `None` (a copy
+    /// that reads wrong from an unchanged source is radosgw's, which
+    /// [`copied`](Self::copied) rewrites with GET + PUT).
     async fn copied_other_content(&self, c: &CopyAction, new_version_id: &str) -> Option<Head> {
         if self.config.conditional || c.source_version_id != NULL_VERSION || c.etag.is_empty() {
             return None;
         }
+        let planned = listed_source(c);
         let version = (new_version_id != NULL_VERSION).then_some(new_version_id);
-        match self.dst.head(&c.key, version).await {
-            Ok(Some(h)) if !reads_as(&h.etag, h.size, &listed_source(c)) => Some(h),
-            Ok(_) => None,
+        let copy = match self.dst.head(&c.key, version).await {
+            Ok(Some(h)) if !reads_as(&h.etag, h.size, &planned) => h,
+            Ok(_) => return None,
             Err(e) => {
                 // Not read back: the verification at the end still compares the key.
                 tracing::warn!(key = c.key, error = %e, "could not read back a copy of a null version");
+                return None;
+            }
+        };
+        match self.src.head(&c.source_key, Some(NULL_VERSION)).await {
+            Ok(Some(s)) if reads_as(&s.etag, s.size, &planned) => None,
+            Ok(_) => Some(copy),
+            Err(e) => {
+                tracing::warn!(key = c.source_key, error = %e, "could not read the source's null version");
                 None
             }
         }

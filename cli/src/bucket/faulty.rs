@@ -167,13 +167,6 @@ impl Faulty {
         self.lock().calls
     }
 
-    /// True once the crash point was passed.
-    pub fn crashed(&self) -> bool {
-        self.faults
-            .crash_after
-            .is_some_and(|n| self.lock().calls > n)
-    }
-
     /// What the other writer wrote: (key, version id).
     pub fn written(&self) -> Vec<(String, String)> {
         self.lock().written.clone()
