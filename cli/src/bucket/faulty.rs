@@ -615,6 +615,56 @@ mod tests {
         }
     }
 
+    /// A crash after `n` calls: the first `n` go through, every later one fails.
+    #[tokio::test]
+    async fn a_crash_after_n_calls_lets_exactly_n_through() {
+        let (_store, f) = bucket(Faults {
+            crash_after: Some(3),
+            ..Default::default()
+        });
+        for i in 0..3 {
+            f.head(&format!("k{i}"), None).await.unwrap();
+        }
+        for i in 3..6 {
+            let e = f.head(&format!("k{i}"), None).await.unwrap_err();
+            assert_eq!(e.code.as_deref(), Some("Crashed"), "{e:?}");
+        }
+        assert_eq!(f.injected().after_crash, 3);
+    }
+
+    /// At chance 1 the other writer writes one of its keys at every chance it gets.
+    #[tokio::test]
+    async fn the_other_writer_writes_at_chance_one() {
+        let (store, f) = bucket(Faults {
+            writer: 1.0,
+            writer_keys: vec!["theirs".into()],
+            ..Default::default()
+        });
+        for i in 0..5 {
+            f.put(&format!("x{i}"), b"x".to_vec(), "text/plain")
+                .await
+                .unwrap();
+        }
+        assert_eq!(f.written().len(), 5, "{:?}", f.written());
+        assert!(
+            store
+                .with("b", |s| s.current_contents())
+                .contains_key("theirs")
+        );
+    }
+
+    /// Tags read through Faulty are the bucket's own (none here).
+    #[tokio::test]
+    async fn tags_without_faults_are_the_bucket_s_own() {
+        let (_store, f) = bucket(Faults::default());
+        let put = f.put("k", b"hello".to_vec(), "text/plain").await.unwrap();
+        let id = put.version_id.unwrap_or_default();
+        assert_eq!(
+            f.tags("k", &id).await.unwrap(),
+            Vec::<(String, String)>::new()
+        );
+    }
+
     /// Injected latency is at most `latency_ms` per call (measured on tokio's paused
     /// clock, which advances exactly by the sleeps: no wall-clock timing).
     #[tokio::test(start_paused = true)]
