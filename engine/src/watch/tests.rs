@@ -797,40 +797,20 @@ fn a_log_reads_the_same_in_chunks_of_any_size() {
 
 #[test]
 fn stats_add_up_counter_by_counter_and_keep_the_later_time() {
-    let a = WatchStats {
-        events: 1,
-        duplicates: 2,
-        outside: 3,
-        doubts: 4,
-        rereads: 5,
-        lost_created: 6,
-        lost_removed: 7,
-        reconciliations: 8,
-        last_at: Some(t(5_000)),
+    // Every counter a different multiple of `k`: a sum of two is the sum of their `k`s.
+    let stats = |k: u64, at: i64| WatchStats {
+        events: k,
+        duplicates: 2 * k,
+        outside: 3 * k,
+        doubts: 4 * k,
+        rereads: 5 * k,
+        lost_created: 6 * k,
+        lost_removed: 7 * k,
+        reconciliations: 8 * k,
+        last_at: Some(t(at)),
     };
-    let b = WatchStats {
-        events: 10,
-        duplicates: 20,
-        outside: 30,
-        doubts: 40,
-        rereads: 50,
-        lost_created: 60,
-        lost_removed: 70,
-        reconciliations: 80,
-        last_at: Some(t(3_000)),
-    };
-    let sum = WatchStats {
-        events: 11,
-        duplicates: 22,
-        outside: 33,
-        doubts: 44,
-        rereads: 55,
-        lost_created: 66,
-        lost_removed: 77,
-        reconciliations: 88,
-        last_at: Some(t(5_000)),
-    };
-    assert_eq!(a.plus(&b), sum);
-    assert_eq!(b.plus(&a), sum);
+    let (a, b) = (stats(1, 5_000), stats(10, 3_000));
+    assert_eq!(a.plus(&b), stats(11, 5_000));
+    assert_eq!(b.plus(&a), stats(11, 5_000));
     assert_eq!(WatchStats::default().plus(&b).last_at, Some(t(3_000)));
 }
