@@ -318,7 +318,8 @@ fn each_chunk_in(
 ) -> io::Result<(u64, bool)> {
     use std::sync::mpsc::{channel, sync_channel};
     // Parsed chunks go one way, emptied record vectors come back to be refilled: at most
-    // two chunks are held, and no buffer is freed and faulted in anew per chunk.
+    // three chunks are held (one folded, one waiting, one being read), and no buffer is
+    // freed and faulted in anew per chunk.
     let (full_tx, full_rx) = sync_channel::<io::Result<Vec<Record>>>(1);
     let (empty_tx, empty_rx) = channel::<Vec<Record>>();
     std::thread::scope(|s| {
