@@ -152,6 +152,13 @@ pub struct Personality {
     pub refuses_self_copy: bool,
     /// CopyObject (metadata directive COPY) drops the source's `Expires`.
     pub drops_expires_on_copy: bool,
+    /// CreateMultipartUpload ignores `x-amz-tagging`: the completed object has no tags
+    /// (radosgw).
+    pub multipart_drops_tags: bool,
+    /// CopyObject of a source's `null` version into a bucket that keeps no versions
+    /// writes another object: here the source key's current version (radosgw's copy
+    /// lists as asked but reads as another object).
+    pub null_copy_reads_other: bool,
 }
 
 impl Personality {
@@ -184,6 +191,8 @@ impl Personality {
             copy_names_no_version: copies & 1 == 1,
             refuses_self_copy: copies >= 2,
             drops_expires_on_copy: copies >= 2,
+            multipart_drops_tags: copies >= 2,
+            null_copy_reads_other: copies == 3,
         }
     }
 
@@ -818,9 +827,13 @@ impl Bucket for MemBucket {
         };
         let at = inner.tick();
         let src = inner.bucket(r.source_bucket, ctx)?;
-        let content = src
+        let mut content = src
             .get_version(r.source_key, r.source_version_id)
             .map_err(|e| sim_error(ctx(), e))?;
+        let current = src
+            .head(r.source_key)
+            .filter(|h| !h.version.delete_marker)
+            .map(|h| h.version.version_id.to_string());
         let source = src
             .version(r.source_key, r.source_version_id)
             .expect("read above")
@@ -853,6 +866,17 @@ impl Bucket for MemBucket {
                 r.source_version_id.to_owned(),
             ))
             .cloned();
+        let dest = inner.bucket(&self.name, ctx)?;
+        if p.null_copy_reads_other
+            && r.source_version_id == NULL_VERSION
+            && dest.versioning() == Versioning::Unversioned
+            && let Some(id) = current
+        {
+            let src = inner.bucket(r.source_bucket, ctx)?;
+            content = src
+                .get_version(r.source_key, &id)
+                .map_err(|e| sim_error(ctx(), e))?;
+        }
         let dest = inner.bucket(&self.name, ctx)?;
         let now = dest.head(r.key).filter(|h| !h.version.delete_marker);
         if let Some(m) = r.if_match
@@ -1096,7 +1120,7 @@ impl Bucket for MemBucket {
                 upload.extra,
             );
         }
-        if !upload.tags.is_empty() {
+        if !upload.tags.is_empty() && !inner.personality.multipart_drops_tags {
             inner.tags.insert(
                 (upload.bucket.clone(), upload.key.clone(), id.clone()),
                 upload.tags,
