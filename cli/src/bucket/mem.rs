@@ -245,6 +245,16 @@ impl Inner {
         bytes: Vec<u8>,
         ctx: impl Fn() -> String,
     ) -> Result<String, S3Error> {
+        if !(1..=10_000).contains(&number) {
+            // S3: "Part number must be an integer between 1 and 10000, inclusive".
+            return Err(S3Error {
+                kind: ErrorKind::Other,
+                context: ctx(),
+                code: Some("InvalidArgument".to_owned()),
+                status: Some(400),
+                message: format!("part number {number} is not between 1 and 10000"),
+            });
+        }
         let etag = s3rewind_engine::sim::content_etag(&bytes);
         let upload = self
             .uploads
