@@ -498,4 +498,16 @@ mod tests {
         .unwrap();
         assert_eq!(some["while_listing"], 3, "{some}");
     }
+
+    /// While a command holds the claim, the binary's own Ctrl-C watcher leaves the process
+    /// to it (other tests may hold claims too: only "held, so owned" is certain here).
+    #[test]
+    fn a_claim_owns_ctrl_c_while_it_is_held() {
+        let claim = super::CtrlC::claim();
+        assert!(super::owns_ctrl_c());
+        let second = super::CtrlC::claim();
+        drop(claim);
+        assert!(super::owns_ctrl_c(), "one claim is still held");
+        drop(second);
+    }
 }
