@@ -305,6 +305,16 @@ impl ActionJob {
         if head.needs_archive_restore() {
             return self.archived(c, &head).await;
         }
+        if read_source
+            && c.source_version_id == NULL_VERSION
+            && !c.etag.is_empty()
+            && !reads_as(&head.etag, head.size, &listed_source(c))
+        {
+            return Step::Drifted(format!(
+                "the source's null version changed after the plan (ETag {}, {} bytes now; {}, {} bytes planned); nothing written",
+                head.etag, head.size, c.etag, c.size
+            ));
+        }
         let acl = if self.config.preserve_acl {
             match self.src.acl(&c.source_key, &c.source_version_id).await {
                 Ok(a) => Some(a),
@@ -326,11 +336,10 @@ impl ActionJob {
         };
         let single = !self.separate && head.size <= self.config.multipart_threshold.min(COPY_LIMIT);
         let new_version_id = match result {
-            Ok(v) if single => match self.copied_other_content(c, &v).await {
+            Ok(v) => match self.copied_other_content(c, &v, single).await {
                 Some(h) => return self.drifted_source(c, now, h),
                 None => v,
             },
-            Ok(v) => v,
             // An archive tier the listing does not show (Intelligent-Tiering): now read
             // the version to say what to do.
             Err(e) if e.kind == ErrorKind::Archived && !read_source => {
@@ -460,19 +469,28 @@ impl ActionJob {
 
     /// A `null` source version can be rewritten in place after the plan, and a server
     /// that ignores `x-amz-copy-source-if-match` (moto, radosgw: conditional writes off)
-    /// copies what it holds now. Such a copy is read back, and where it does not read as
-    /// the planned version (see [`reads_as`]) the source is read too: the destination's
-    /// head when the source no longer holds the planned content, else `None` (a copy
-    /// that reads wrong from an unchanged source is radosgw's, which
-    /// [`copied`](Self::copied) rewrites with GET + PUT).
-    async fn copied_other_content(&self, c: &CopyAction, new_version_id: &str) -> Option<Head> {
-        if self.config.conditional || c.source_version_id != NULL_VERSION || c.etag.is_empty() {
+    /// copies what it holds now; a multipart or streamed copy (`single` false) carries no
+    /// condition on the source anywhere. Such a copy is read back, and where it does not
+    /// read as the planned version (see [`reads_as`]; a multipart copy's ETag never does)
+    /// the source is read too: the destination's head when the source no longer holds
+    /// the planned content, else `None` (a copy that reads wrong from an unchanged source
+    /// is radosgw's, which [`copied`](Self::copied) rewrites with GET + PUT).
+    async fn copied_other_content(
+        &self,
+        c: &CopyAction,
+        new_version_id: &str,
+        single: bool,
+    ) -> Option<Head> {
+        if (single && self.config.conditional)
+            || c.source_version_id != NULL_VERSION
+            || c.etag.is_empty()
+        {
             return None;
         }
         let planned = listed_source(c);
         let version = (new_version_id != NULL_VERSION).then_some(new_version_id);
         let copy = match self.dst.head(&c.key, version).await {
-            Ok(Some(h)) if !reads_as(&h.etag, h.size, &planned) => h,
+            Ok(Some(h)) if !single || !reads_as(&h.etag, h.size, &planned) => h,
             Ok(_) => return None,
             Err(e) => {
                 // Not read back: the verification at the end still compares the key.
@@ -1316,6 +1334,56 @@ mod tests {
             a.on_throttle();
         }
         assert_eq!(a.limit(), 1, "never below one");
+    }
+
+    /// Only a refusal to copy a version onto its own key in the same bucket is retried as
+    /// a self-copy: every condition is needed (a shard 4 survivor: the wording alone).
+    #[test]
+    fn a_self_copy_refusal_is_recognised_only_for_the_same_key_in_the_same_bucket() {
+        let c = CopyAction {
+            key: "k".to_owned(),
+            source_key: "k".to_owned(),
+            source_version_id: "v1".to_owned(),
+            etag: "e".to_owned(),
+            size: 1,
+            storage_class: None,
+            last_modified: chrono::DateTime::UNIX_EPOCH,
+            expect: None,
+        };
+        let refusal = |status: u16, code: &str, message: &str| S3Error {
+            kind: ErrorKind::Other,
+            context: String::new(),
+            code: Some(code.to_owned()),
+            status: Some(status),
+            message: message.to_owned(),
+        };
+        let itself =
+            "This copy request is illegal because it is trying to copy an object to itself";
+        let e = refusal(400, "InvalidRequest", itself);
+        assert!(refuses_self_copy(&e, &c, "b", "b"));
+        assert!(!refuses_self_copy(&e, &c, "b", "other"), "another bucket");
+        let other_key = CopyAction {
+            key: "elsewhere".to_owned(),
+            ..c.clone()
+        };
+        assert!(!refuses_self_copy(&e, &other_key, "b", "b"), "another key");
+        assert!(!refuses_self_copy(
+            &refusal(403, "InvalidRequest", itself),
+            &c,
+            "b",
+            "b"
+        ));
+        assert!(!refuses_self_copy(
+            &refusal(400, "InvalidArgument", itself),
+            &c,
+            "b",
+            "b"
+        ));
+        let unrelated = refusal(400, "InvalidRequest", "bad storage class");
+        assert!(
+            !refuses_self_copy(&unrelated, &c, "b", "b"),
+            "another refusal"
+        );
     }
 
     #[test]

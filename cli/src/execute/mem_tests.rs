@@ -866,6 +866,25 @@ async fn keys_changed_after_the_plan_drift_and_are_named() {
                     d.detail.contains(&format!("but found version {found}")),
                     "{d:?}"
                 );
+                // And with what the plan expected there.
+                let expected = p
+                    .actions
+                    .iter()
+                    .find_map(|a| match a {
+                        Action::Copy(c) if c.key == d.key => Some(c.expect.as_ref()),
+                        Action::DeleteMarker(m) if m.key == d.key => Some(Some(&m.expect)),
+                        _ => None,
+                    })
+                    .expect("a drifted key is planned")
+                    .map_or_else(
+                        || "absent".to_owned(),
+                        |e| format!("version {}", e.version_id),
+                    );
+                assert!(
+                    d.detail
+                        .starts_with(&format!("expected {expected} but found")),
+                    "{d:?}"
+                );
             }
             assert!(
                 report
@@ -1972,10 +1991,19 @@ async fn a_streamed_copy_keeps_the_content_type_and_metadata_only_a_head_shows()
 /// ETag tells the new content from the planned one. Where the server honours
 /// `x-amz-copy-source-if-match` the copy is refused; where it ignores it (moto, radosgw),
 /// the copy is read back, reported as drifted and journaled (undo takes it back), never
-/// counted as copied.
+/// counted as copied. A multipart or streamed copy (which read the source first) finds
+/// the change before it writes.
 #[tokio::test]
 async fn a_source_null_version_rewritten_after_the_plan_is_never_reported_copied() {
     for conditional in [true, false] {
+        for how in ["single", "multipart", "streamed"] {
+            null_source_rewritten_after_the_plan(conditional, how).await;
+        }
+    }
+}
+
+async fn null_source_rewritten_after_the_plan(conditional: bool, how: &str) {
+    {
         let mut sim = SimBucket::new(Versioning::Suspended, "v");
         let t = base();
         sim.put("n", b"good", t);
@@ -1991,27 +2019,37 @@ async fn a_source_null_version_rewritten_after_the_plan_is_never_reported_copied
         let buckets = Buckets {
             src,
             dst,
-            separate: false,
+            separate: how == "streamed",
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.jsonl");
         let journal = crate::journal::Journal::open(&path, &quiet()).unwrap();
         let cancel = AtomicBool::new(false);
-        let config = ExecConfig {
+        let mut config = ExecConfig {
             conditional,
             ..config(2, 4)
         };
+        if how == "multipart" {
+            config.multipart_threshold = 0;
+        }
         let report = run_plan(buckets, &p, &config, Some(journal), &quiet(), Some(&cancel)).await;
-        assert_eq!(report.copied, 0, "conditional {conditional}: {report:?}");
-        assert_eq!(
-            report.drifted.len(),
-            1,
-            "conditional {conditional}: {report:?}"
+        let case = format!("conditional {conditional}, {how}");
+        assert_eq!(report.copied, 0, "{case}: {report:?}");
+        assert_eq!(report.drifted.len(), 1, "{case}: {report:?}");
+        assert!(
+            report.drifted[0].detail.contains("changed"),
+            "{case}: {report:?}"
         );
         assert!(!report.complete());
         let dst_now = contents(&store, "dst");
         let records = std::fs::read_to_string(&path).unwrap();
-        if conditional {
+        if how != "single" {
+            assert!(
+                !dst_now.contains_key("n"),
+                "{case}: read first, nothing written"
+            );
+            assert!(records.is_empty(), "{case}: {records}");
+        } else if conditional {
             assert!(!dst_now.contains_key("n"), "refused: nothing written");
         } else {
             // Written (the server copied what it held), said, and journaled for undo.
