@@ -58,6 +58,9 @@ pub struct Faults {
     /// The other writer writes only right before our writes (after any read that checked
     /// the key): the race that only a conditional write closes.
     pub writer_before_writes: bool,
+    /// The other writer writes only from this call on (counted from 1; 0 and 1: from the
+    /// first): after the reads a test lets through unchanged.
+    pub writer_from_call: u64,
 }
 
 #[derive(Debug)]
@@ -225,6 +228,7 @@ impl Faulty {
             }
             let writer_key = (!f.writer_keys.is_empty()
                 && (write || !f.writer_before_writes)
+                && s.calls >= f.writer_from_call
                 && s.chance(f.writer))
             .then(|| f.writer_keys[(s.next() % f.writer_keys.len() as u64) as usize].clone());
             let delay = if f.latency_ms > 0 {

@@ -2063,6 +2063,72 @@ async fn null_source_rewritten_after_the_plan(conditional: bool, how: &str) {
     }
 }
 
+/// The source's `null` version is rewritten in place *during* a multipart or streamed
+/// copy, after the source was read and found as planned: neither UploadPartCopy nor the
+/// streamed GET carries a condition, so the copy takes the new content. The source is
+/// read again after the copy: the key is reported drifted (never copied) and the copy is
+/// journaled, so `undo` takes it back.
+#[tokio::test]
+async fn a_null_source_rewritten_during_a_multipart_or_streamed_copy_is_drift() {
+    for how in ["multipart", "streamed"] {
+        let mut sim = SimBucket::new(Versioning::Suspended, "v");
+        let t = base();
+        sim.put("n", b"good", t);
+        let at = t + TimeDelta::seconds(1);
+        let store = MemStore::new();
+        let src: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+        let dst: Arc<dyn Bucket> =
+            Arc::new(store.insert("dst", SimBucket::new(Versioning::Enabled, "w")));
+        let p = plan_into(&src, &dst, at).await;
+        assert_eq!(p.actions.len(), 1);
+        // Call 1 on the source is the copy's HEAD; the other writer writes from call 2 on.
+        let writer = Faulty::new(
+            src,
+            Faults {
+                seed: 5,
+                writer: 1.0,
+                writer_keys: vec!["n".to_owned()],
+                writer_from_call: 2,
+                ..Faults::default()
+            },
+        );
+        let buckets = Buckets {
+            src: Arc::new(writer.clone()),
+            dst,
+            separate: how == "streamed",
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let journal = crate::journal::Journal::open(&path, &quiet()).unwrap();
+        let cancel = AtomicBool::new(false);
+        let mut config = config(2, 4);
+        if how == "multipart" {
+            config.multipart_threshold = 0;
+        }
+
+        let report = run_plan(buckets, &p, &config, Some(journal), &quiet(), Some(&cancel)).await;
+
+        assert!(
+            writer.injected().foreign_writes > 0,
+            "{how}: the writer wrote"
+        );
+        assert_eq!(report.copied, 0, "{how}: {report:?}");
+        assert_eq!(report.drifted.len(), 1, "{how}: {report:?}");
+        assert!(
+            report.drifted[0].detail.contains("changed after the plan"),
+            "{how}: {report:?}"
+        );
+        let copy = store.with("dst", |s| {
+            s.head("n").unwrap().version.version_id.to_string()
+        });
+        let records = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            records.contains(&copy),
+            "{how}: journaled for undo: {records}"
+        );
+    }
+}
+
 /// Someone else writes, after the plan, content of the very size the plan restores but
 /// other bytes: the key is not "already done" (same size is not the same content); it
 /// drifted, and keeps their write.
