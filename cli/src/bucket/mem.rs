@@ -898,13 +898,13 @@ impl Bucket for MemBucket {
         if r.if_none_match && honours_conditions && now.is_some() {
             return Err(precondition(ctx(), "If-None-Match: the key exists"));
         }
-        let class = r.storage_class.map(str::to_owned).or_else(|| {
-            source
-                .version
-                .storage_class
-                .as_ref()
-                .map(|c| c.as_str().to_owned())
-        });
+        // S3 stores a copy in STANDARD unless the request names a class: "the source's"
+        // (`storage_class: None`) is the class `r.head` says the source has, which the
+        // S3 implementation sends as `x-amz-storage-class`.
+        let class = r
+            .storage_class
+            .or(Some(r.head.storage_class.as_str()).filter(|c| !c.is_empty()))
+            .map(str::to_owned);
         let onto_itself = r.source_bucket == self.name && r.source_key == r.key;
         let unchanged = !r.replace_metadata && r.storage_class.is_none();
         let same = onto_itself

@@ -7,7 +7,9 @@ use crate::listing::list_bucket;
 use crate::output::{OutputFormat, Printer};
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use proptest::prelude::*;
-use s3rewind_engine::{Destination, Location, PlanOptions, SimBucket, Versioning, plan};
+use s3rewind_engine::{
+    Destination, Location, PlanOptions, PutMeta, SimBucket, StorageClass, Versioning, plan,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -1520,6 +1522,42 @@ async fn a_null_copy_that_reads_as_another_object_is_rewritten_and_journaled_as_
             recorded += 1;
         }
         assert_eq!(recorded, nulls, "every null copy journaled once");
+    }
+}
+
+/// A copy keeps its source version's storage class: S3 stores a copy in STANDARD unless
+/// the request names a class, so the class the listing showed is sent with every copy
+/// (single or multipart). (A shard 4 survivor: the listed class dropped.)
+#[tokio::test]
+async fn a_restored_copy_keeps_its_source_version_s_storage_class() {
+    for multipart in [false, true] {
+        let t0 = base();
+        let mut sim = SimBucket::new(Versioning::Enabled, "v");
+        let meta = |class: &str| PutMeta {
+            storage_class: Some(StorageClass::new(class)),
+            ..PutMeta::default()
+        };
+        sim.put_with("ia.bin", b"infrequent", t0, &meta("STANDARD_IA"));
+        sim.put_with("std.bin", b"standard", t0, &meta("STANDARD"));
+        let at = t0 + TimeDelta::seconds(5);
+        sim.put("ia.bin", b"damaged", at + TimeDelta::seconds(1));
+        sim.put("std.bin", b"damaged", at + TimeDelta::seconds(2));
+        let store = MemStore::new();
+        let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+        let p = plan_in_place(&b, at).await;
+        assert_eq!(p.actions.len(), 2);
+        let mut cfg = config(2, 2);
+        if multipart {
+            cfg.multipart_threshold = 0;
+        }
+
+        let report = run(b.clone(), &p, &cfg).await;
+
+        assert!(report.complete(), "{report:?}");
+        for (key, class) in [("ia.bin", "STANDARD_IA"), ("std.bin", "STANDARD")] {
+            let head = b.head(key, None).await.unwrap().unwrap();
+            assert_eq!(head.storage_class, class, "{key}, multipart {multipart}");
+        }
     }
 }
 
