@@ -213,6 +213,18 @@ async fn run_journaled(
     run_plan(buckets, p, config, journal, &quiet(), Some(&cancel)).await
 }
 
+/// [`run_plan`] from `buckets.src` into `buckets.dst`, journaled at `path` (a new journal).
+async fn run_journaled_at(
+    buckets: Buckets,
+    p: &RestorePlan,
+    config: &ExecConfig,
+    path: &std::path::Path,
+) -> ExecReport {
+    let journal = crate::journal::Journal::open(path, &quiet()).unwrap();
+    let cancel = AtomicBool::new(false);
+    run_plan(buckets, p, config, Some(journal), &quiet(), Some(&cancel)).await
+}
+
 fn contents(store: &MemStore, name: &str) -> BTreeMap<String, Vec<u8>> {
     store.with(name, |sim| {
         sim.current_contents()
@@ -1484,24 +1496,14 @@ async fn a_null_copy_that_reads_as_another_object_is_rewritten_and_journaled_as_
         assert_eq!(nulls, 10, "every key is restored from its null version");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal.jsonl");
-        let journal = crate::journal::Journal::open(&path, &quiet()).unwrap();
         store.reset_requests();
         let buckets = Buckets {
             src,
             dst: dst.clone(),
             separate: false,
         };
-        let cancel = AtomicBool::new(false);
 
-        let report = run_plan(
-            buckets,
-            &p,
-            &config(4, 2),
-            Some(journal),
-            &quiet(),
-            Some(&cancel),
-        )
-        .await;
+        let report = run_journaled_at(buckets, &p, &config(4, 2), &path).await;
 
         assert!(report.complete(), "misreads {misreads}: {report:?}");
         assert_eq!(contents(&store, "dst"), want, "misreads {misreads}");
@@ -2064,8 +2066,6 @@ async fn null_source_rewritten_after_the_plan(conditional: bool, how: &str) {
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.jsonl");
-        let journal = crate::journal::Journal::open(&path, &quiet()).unwrap();
-        let cancel = AtomicBool::new(false);
         let mut config = ExecConfig {
             conditional,
             ..config(2, 4)
@@ -2073,7 +2073,7 @@ async fn null_source_rewritten_after_the_plan(conditional: bool, how: &str) {
         if how == "multipart" {
             config.multipart_threshold = 0;
         }
-        let report = run_plan(buckets, &p, &config, Some(journal), &quiet(), Some(&cancel)).await;
+        let report = run_journaled_at(buckets, &p, &config, &path).await;
         let case = format!("conditional {conditional}, {how}");
         assert_eq!(report.copied, 0, "{case}: {report:?}");
         assert_eq!(report.drifted.len(), 1, "{case}: {report:?}");
@@ -2140,14 +2140,12 @@ async fn a_null_source_rewritten_during_a_multipart_or_streamed_copy_is_drift() 
         };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.jsonl");
-        let journal = crate::journal::Journal::open(&path, &quiet()).unwrap();
-        let cancel = AtomicBool::new(false);
         let mut config = config(2, 4);
         if how == "multipart" {
             config.multipart_threshold = 0;
         }
 
-        let report = run_plan(buckets, &p, &config, Some(journal), &quiet(), Some(&cancel)).await;
+        let report = run_journaled_at(buckets, &p, &config, &path).await;
 
         assert!(
             writer.injected().foreign_writes > 0,

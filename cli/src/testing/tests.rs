@@ -86,6 +86,16 @@ fn journal(dir: &Path, name: &str) -> String {
     dir.join(name).to_string_lossy().into_owned()
 }
 
+/// `restore s3://src --at T --yes --journal J` (T: [`at`]), then `extra`.
+fn restore_args(j: &str, extra: &[&str]) -> Vec<String> {
+    let at = rfc3339(at());
+    ["restore", "s3://src", "--at", &at, "--yes", "--journal", j]
+        .iter()
+        .chain(extra)
+        .map(|a| (*a).to_owned())
+        .collect()
+}
+
 /// The command succeeded (else the test fails with what it printed).
 fn ok(out: &Outcome) {
     assert_eq!(
@@ -727,16 +737,8 @@ async fn a_key_that_cannot_be_written_is_named_in_the_text_output_and_exits_1() 
             ..Faults::default()
         },
     );
-    let j = journal(dir.path(), "j.jsonl");
-    let args = [
-        "restore",
-        "s3://src",
-        "--at",
-        &rfc3339(at()),
-        "--yes",
-        "--journal",
-        &j,
-    ];
+    let args = restore_args(&journal(dir.path(), "j.jsonl"), &[]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
 
     let out = run_cmd(&args, faulty, None).await;
 
@@ -778,18 +780,8 @@ async fn a_restore_through_throttling_and_server_errors_converges() {
     );
     let endpoint: Arc<dyn Endpoint> = faulty.clone();
     let entries_before = store.entries("src").len();
-    let j = journal(dir.path(), "j.jsonl");
-    let args = [
-        "restore",
-        "s3://src",
-        "--at",
-        &rfc3339(at()),
-        "--yes",
-        "--journal",
-        &j,
-        "--output",
-        "json",
-    ];
+    let args = restore_args(&journal(dir.path(), "j.jsonl"), &["--output", "json"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = run_cmd(&args, endpoint.clone(), None).await;
     // A run may end with keys left to do (attempts used up): the same command resumes.
     let mut runs = 1;
