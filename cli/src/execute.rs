@@ -1336,6 +1336,35 @@ mod tests {
         assert_eq!(a.limit(), 1, "never below one");
     }
 
+    /// A key reads as a copy of its source when the sizes agree and, where the source's
+    /// ETag is an MD5 (32 hex digits), the ETags too; any other ETag (multipart, another
+    /// length, none known) leaves the size alone to decide (a shard 5 survivor: `&&` →
+    /// `||` in the MD5 test).
+    #[test]
+    fn a_copy_reads_as_its_source_by_size_and_an_md5_etag_only() {
+        let source = |etag: &str| Head {
+            etag: etag.to_owned(),
+            size: 5,
+            ..Head::default()
+        };
+        let md5 = "0123456789abcdef0123456789abcdef";
+        assert!(reads_as(md5, 5, &source(md5)));
+        assert!(!reads_as(
+            "fedcba9876543210fedcba9876543210",
+            5,
+            &source(md5)
+        ));
+        assert!(!reads_as(md5, 6, &source(md5)), "another size");
+        for other in [
+            "0123456789abcdef0123456789abcdef-3",
+            "0123456789abcdef0123456789abcdef01234567",
+            "",
+        ] {
+            assert!(reads_as("anything", 5, &source(other)), "{other:?}");
+            assert!(!reads_as("anything", 4, &source(other)), "{other:?}");
+        }
+    }
+
     /// Only a refusal to copy a version onto its own key in the same bucket is retried as
     /// a self-copy: every condition is needed (a shard 4 survivor: the wording alone).
     #[test]
