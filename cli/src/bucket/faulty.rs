@@ -667,6 +667,23 @@ mod tests {
             f.tags("k", &id).await.unwrap(),
             Vec::<(String, String)>::new()
         );
+        // The write reached the bucket under the id it returned, and tags put through
+        // the wrapper read back through it (shard 5 survivors: `put_with_attrs` and
+        // `tags` answering without the bucket).
+        let now = f.head("k", None).await.unwrap().expect("written");
+        assert_eq!(now.version_id, id);
+        assert_eq!(now.size, 5);
+        let tag = vec![("team".to_owned(), "finance".to_owned())];
+        f.put_tags("k", Some(&id), &tag).await.unwrap();
+        assert_eq!(f.tags("k", &id).await.unwrap(), tag);
+        // A write with attributes (a streamed copy's) reaches the bucket too.
+        let head = Head::default();
+        let written = f
+            .put_with_attrs("s", b"streamed".to_vec(), &ObjectAttrs::plain(&head))
+            .await
+            .unwrap();
+        let now = f.head("s", None).await.unwrap().expect("written");
+        assert_eq!((now.version_id, now.size), (written, 8));
     }
 
     /// Injected latency is at most `latency_ms` per call (measured on tokio's paused
