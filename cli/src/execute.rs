@@ -114,8 +114,8 @@ struct ActionJob {
     separate: bool,
     config: ExecConfig,
     journal: Option<Journal>,
-    /// The plan's actions (growing while a planner hands them over, see [`run_stream`]).
-    actions: std::sync::RwLock<Vec<Action>>,
+    /// The actions it runs (see [`Actions`]).
+    actions: std::sync::RwLock<Actions>,
     /// The destination range is listed: right before the writes for the drift check
     /// instead of a HEAD per action, and after the run to read back the copies that
     /// named no version instead of a HEAD each (see [`read_back`]).
@@ -123,6 +123,66 @@ struct ActionJob {
     /// Such copies, journaled with an unknown version until then, with the source
     /// version they copied.
     unresolved: std::sync::Mutex<Vec<(Done, Head)>>,
+}
+
+/// The actions a job runs, by the runner's item index.
+enum Actions {
+    /// A plan's, all known before the run.
+    Plan(Vec<Action>),
+    /// Those a planner hands over while its listing goes on ([`run_stream`]), each kept
+    /// only until the runner settles it: what is held is the runner's window, not the
+    /// plan, however many actions pass through.
+    Handed {
+        /// The actions not settled yet.
+        open: std::collections::HashMap<usize, Action>,
+        /// The index the next one handed over gets.
+        next: usize,
+        /// The most held at once.
+        most: usize,
+    },
+}
+
+impl Actions {
+    fn get(&self, i: usize) -> Action {
+        match self {
+            Actions::Plan(all) => all[i].clone(),
+            Actions::Handed { open, .. } => open
+                .get(&i)
+                .cloned()
+                .expect("the runner asks only for items it has not settled"),
+        }
+    }
+
+    /// Take one more action (handed over): its index.
+    fn push(&mut self, a: Action) -> usize {
+        match self {
+            Actions::Plan(all) => {
+                all.push(a);
+                all.len() - 1
+            }
+            Actions::Handed { open, next, most } => {
+                open.insert(*next, a);
+                *most = (*most).max(open.len());
+                *next += 1;
+                *next - 1
+            }
+        }
+    }
+
+    /// Item `i` is settled: a handed-over action is forgotten.
+    fn settle(&mut self, i: usize) {
+        if let Actions::Handed { open, .. } = self {
+            open.remove(&i);
+        }
+    }
+
+    /// Actions held now, and the most held at once.
+    fn held(&self) -> (usize, usize) {
+        match self {
+            Actions::Plan(all) => (all.len(), all.len()),
+            Actions::Handed { open, most, .. } => (open.len(), *most),
+        }
+    }
 }
 
 fn retry_or_fail(e: S3Error) -> Step {
@@ -228,7 +288,7 @@ impl ActionJob {
         buckets: Buckets,
         config: &ExecConfig,
         journal: Option<Journal>,
-        actions: Vec<Action>,
+        actions: Actions,
         list_range: bool,
     ) -> Arc<ActionJob> {
         // Conditional writes go only where the destination says it honours them.
@@ -275,7 +335,10 @@ impl ActionJob {
 
     /// Action `i` (a copy: the list may grow meanwhile).
     fn action(&self, i: usize) -> Action {
-        self.actions.read().unwrap_or_else(|p| p.into_inner())[i].clone()
+        self.actions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(i)
     }
 
     fn record(&self, done: Done) -> Result<(), String> {
@@ -1198,7 +1261,13 @@ pub async fn run_plan(
     stop: Option<&AtomicBool>,
 ) -> ExecReport {
     let list_range = probe_by_listing(plan, config.concurrency);
-    let ctx = ActionJob::new(buckets, config, journal, plan.actions.clone(), list_range);
+    let ctx = ActionJob::new(
+        buckets,
+        config,
+        journal,
+        Actions::Plan(plan.actions.clone()),
+        list_range,
+    );
     let prefix = plan
         .destination_location()
         .map_or_else(|| plan.source.prefix.clone(), |l| l.prefix.clone());
@@ -1256,40 +1325,71 @@ pub async fn run_stream(
     printer: &Printer,
     stop: Option<&AtomicBool>,
     first: Action,
-    mut actions: tokio::sync::mpsc::Receiver<Action>,
+    actions: tokio::sync::mpsc::Receiver<Action>,
 ) -> ExecReport {
     // Copies that name no version are read back by one listing after the run.
-    let ctx = ActionJob::new(buckets, config, journal, Vec::new(), true);
-    let (tx, rx) = tokio::sync::mpsc::channel::<(usize, Probe)>(config.concurrency.max(1));
-    let ended = Arc::new(AtomicBool::new(false));
-    let feeder = {
-        let ctx = ctx.clone();
-        let ended = ended.clone();
-        tokio::spawn(async move {
-            let mut next = Some(first);
-            while let Some(a) = match next.take() {
-                Some(a) => Some(a),
-                None => actions.recv().await,
-            } {
-                let probe = match &a {
-                    Action::Copy(c) if c.expect.is_none() => Probe::Listed(None),
-                    _ => Probe::Read,
-                };
-                let i = {
-                    let mut list = ctx.actions.write().unwrap_or_else(|p| p.into_inner());
-                    list.push(a);
-                    list.len() - 1
-                };
-                if tx.send((i, probe)).await.is_err() {
-                    return;
-                }
-            }
-            ended.store(true, std::sync::atomic::Ordering::SeqCst);
-        })
+    let handed = Actions::Handed {
+        open: Default::default(),
+        next: 0,
+        most: 0,
     };
-    let report = ctx.run(Items::Open(rx, ended), prefix, printer, stop).await;
-    feeder.abort();
-    report
+    let ctx = ActionJob::new(buckets, config, journal, handed, true);
+    ctx.run_handed(prefix, printer, stop, first, actions).await
+}
+
+impl ActionJob {
+    /// [`run_stream`]'s run, on a job that takes [`Actions::Handed`].
+    async fn run_handed(
+        self: &Arc<Self>,
+        prefix: &str,
+        printer: &Printer,
+        stop: Option<&AtomicBool>,
+        first: Action,
+        mut actions: tokio::sync::mpsc::Receiver<Action>,
+    ) -> ExecReport {
+        let (tx, rx) = tokio::sync::mpsc::channel::<(usize, Probe)>(self.config.concurrency.max(1));
+        let ended = Arc::new(AtomicBool::new(false));
+        let feeder = {
+            let ctx = self.clone();
+            let ended = ended.clone();
+            tokio::spawn(async move {
+                let mut next = Some(first);
+                while let Some(a) = match next.take() {
+                    Some(a) => Some(a),
+                    None => actions.recv().await,
+                } {
+                    let probe = match &a {
+                        Action::Copy(c) if c.expect.is_none() => Probe::Listed(None),
+                        _ => Probe::Read,
+                    };
+                    let i = ctx
+                        .actions
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(a);
+                    if tx.send((i, probe)).await.is_err() {
+                        return;
+                    }
+                }
+                ended.store(true, std::sync::atomic::Ordering::SeqCst);
+            })
+        };
+        let report = self
+            .run(Items::Open(rx, ended), prefix, printer, stop)
+            .await;
+        feeder.abort();
+        let (held, most) = self
+            .actions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .held();
+        tracing::debug!(
+            held,
+            most,
+            "actions held by the streamed run (left, most at once)"
+        );
+        report
+    }
 }
 
 impl Job for ActionJob {
@@ -1304,6 +1404,13 @@ impl Job for ActionJob {
                 Action::DeleteMarker(d) => self.delete_marker(d, attempt, probe).await,
             }
         })
+    }
+
+    fn settled(&self, i: usize) {
+        self.actions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .settle(i);
     }
 }
 

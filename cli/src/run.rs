@@ -251,6 +251,10 @@ pub trait Job: Send + Sync + 'static {
     /// One attempt at item `i` (`attempt` counts from 0), knowing what `probe` says of
     /// its key.
     fn attempt(self: Arc<Self>, i: usize, attempt: u32, probe: Probe) -> Attempt;
+
+    /// Item `i` is settled (done, or given up on): the runner asks nothing more of it,
+    /// so a job that keeps items only while they are open may forget it.
+    fn settled(&self, _i: usize) {}
 }
 
 /// How the runner runs.
@@ -440,6 +444,7 @@ async fn run_items<J: Job>(
                         "gave up after {} attempts: {error}",
                         attempt + 1
                     )));
+                    job.settled(i);
                     bar.inc(1);
                     if listing_goes_on() {
                         report.while_listing += 1;
@@ -458,6 +463,7 @@ async fn run_items<J: Job>(
             Step::Waiting(d) => report.waiting.push(issue(d)),
             Step::Failed(d) => report.failed.push(issue(d)),
         }
+        job.settled(i);
         bar.inc(1);
         if listing_goes_on() {
             report.while_listing += 1;

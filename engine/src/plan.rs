@@ -612,6 +612,14 @@ impl<'a> Planner<'a> {
         &self.actions
     }
 
+    /// Take the actions planned so far out of the planner (each part's in key order,
+    /// parts in the order added), for a caller that hands them on as it plans and must
+    /// not hold them: [`finish`](Planner::finish) then returns only the actions planned
+    /// after the last take, with the stats and warnings of the whole plan.
+    pub fn take_planned(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.actions)
+    }
+
     /// Plan one part: `target` (source names) and `current` (destination names) of
     /// disjoint keys from every other part.
     ///

@@ -1331,12 +1331,18 @@ fn split_layout(doc: Vec<Entry>) -> Vec<Entry> {
 /// has passed are taken out ([`TimelineBuilder::take_complete`]) and planned as one part;
 /// the destination's current state (held, as a restore into another bucket holds it) is
 /// given to the part whose keys map onto it, and what no part claimed comes last.
+///
+/// With `take`, the actions are taken out of the planner after every part (as a restore
+/// that writes as it lists does) and put back in front of what `finish` returns, in key
+/// order: what was taken and what was left together must be the whole plan.
 fn streamed_plan(
     docs: Vec<Vec<Entry>>,
     dest: Option<&BucketState>,
     opts: &PlanOptions,
+    take: bool,
 ) -> (RestorePlan, usize) {
     let mut planner = Planner::new(opts);
+    let mut taken: Vec<Action> = Vec::new();
     let mut claimed = vec![false; dest.map_or(0, |d| d.objects.len())];
     let mut most_held = 0;
     let mut part = |tl: Timeline, planner: &mut Planner<'_>| {
@@ -1359,6 +1365,16 @@ fn streamed_plan(
         };
         planner.add(&current, &target);
     };
+    let mut take_from = |planner: &mut Planner<'_>| {
+        if take {
+            let part = planner.take_planned();
+            assert!(
+                part.windows(2).all(|w| w[0].key() < w[1].key()),
+                "a part's actions leave the planner in key order"
+            );
+            taken.extend(part);
+        }
+    };
     let mut order = ListOrder::Unknown;
     let mut b = TimelineBuilder::new();
     for doc in docs {
@@ -1367,9 +1383,11 @@ fn streamed_plan(
         most_held = most_held.max(b.len() - b.held_entries());
         let done = b.take_complete();
         part(done, &mut planner);
+        take_from(&mut planner);
     }
     b.settle_layout(order);
     part(b.finish(), &mut planner);
+    take_from(&mut planner);
     if let Some(d) = dest {
         let rest = BucketState {
             objects: d
@@ -1383,14 +1401,21 @@ fn streamed_plan(
         };
         planner.add(&rest, &BucketState::default());
     }
-    (planner.finish(), most_held)
+    let mut plan = planner.finish();
+    if take {
+        taken.append(&mut plan.actions);
+        taken.sort_by(|a, b| a.key().cmp(b.key()));
+        plan.actions = taken;
+    }
+    (plan, most_held)
 }
 
 proptest! {
     #![proptest_config(common::config(1024))]
 
     /// Streaming: a plan made part by part while the listing goes on, each part dropped
-    /// once planned, equals the plan of the whole listing — in place and into another
+    /// once planned (and, with `take`, each part's actions taken out as they are
+    /// planned), equals the plan of the whole listing — in place and into another
     /// bucket, from interleaved and from split pages, whatever the page size — and the
     /// listing never holds more than one page plus the key it is in (and keys whose order
     /// waits for the server's layout to be known).
@@ -1399,6 +1424,7 @@ proptest! {
         case in case(),
         split in any::<bool>(),
         into_bucket in any::<bool>(),
+        take in any::<bool>(),
     ) {
         let p = play(&case);
         let t = pick_t(&case, &p.writes);
@@ -1434,7 +1460,7 @@ proptest! {
             None => plan(&tl.current(), &tl.state_at(t), &opts),
             Some(d) => plan(d, &tl.state_at(t), &opts),
         };
-        let (got, most_held) = streamed_plan(docs, dest_state.as_ref(), &opts);
+        let (got, most_held) = streamed_plan(docs, dest_state.as_ref(), &opts, take);
         prop_assert_eq!(&got, &want);
         // Bounded: a page plus the open key (beside the keys that wait for the layout).
         {

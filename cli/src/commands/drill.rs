@@ -19,7 +19,7 @@ use crate::pipeline::App;
 use crate::pipeline::execute::{execute_plan, execute_streamed, writes_as_it_lists};
 use crate::pipeline::gates::{annotate_archived, check_blast_radius, check_buckets, gate_warnings};
 use crate::pipeline::prepare::{Prepared, Request, TargetSpec, finish_plan, prepare};
-use crate::pipeline::report::{print_plan, report_exec};
+use crate::pipeline::report::{print_plan_summary, report_exec};
 use crate::pipeline::resolve_time;
 use crate::pipeline::verify::{self, Side, VerifyReport};
 use crate::pipeline::{Clients, rfc3339};
@@ -389,7 +389,7 @@ async fn restore(
     });
     let (exit, doc) = match streamed {
         Some(r) => {
-            print_plan(printer, &p, app.verbose, app.verbose);
+            print_plan_summary(printer, &p);
             report_exec(printer, &p, &r, journal_path)
         }
         None => {

@@ -15,7 +15,7 @@ use crate::pipeline::gates::{
 use crate::pipeline::prepare::{
     TargetSpec, estimate_of, finish_plan, plan_digest, prepare, resolve,
 };
-use crate::pipeline::report::{print_plan, report_exec};
+use crate::pipeline::report::{print_plan, print_plan_summary, report_exec};
 use crate::pipeline::verify::{current_objects_state, verify_after};
 use crate::pipeline::{App, Clients};
 use chrono::{DateTime, Utc};
@@ -147,7 +147,7 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     }
     if let Some(r) = streamed {
         // The plan is whole only now: shown after its copies, with what they did.
-        print_plan(printer, &p, app.verbose, app.verbose);
+        print_plan_summary(printer, &p);
         let result = report_exec(printer, &p, &r, &journal_path);
         let listing = (req.page_size, req.list_streams);
         return verify_after(

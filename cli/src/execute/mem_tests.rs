@@ -390,6 +390,45 @@ async fn a_streamed_restore_copies_while_the_plan_is_still_coming() {
     assert_eq!(contents(&store, "dst"), want);
 }
 
+/// A streamed run holds the runner's window, not the plan: each handed-over action is
+/// forgotten once settled, so however many pass through, no more than the in-flight,
+/// queued and handed-over ones (about three times the concurrency) are held at once, and
+/// none is left at the end (issue 25 §4: memory that does not grow with the plan).
+#[tokio::test]
+async fn a_streamed_run_holds_its_window_not_the_plan() {
+    let (sim, at) = history(21, 800);
+    let want = truth(&sim, at);
+    let store = MemStore::new();
+    let src: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let dst: Arc<dyn Bucket> =
+        Arc::new(store.insert("dst", SimBucket::new(Versioning::Enabled, "w")));
+    let p = plan_into(&src, &dst, at).await;
+    let n = p.actions.len();
+    assert!(n > 400, "{n} actions");
+    let (mut rx, producer) = hand_over(p.actions.clone(), None);
+    let buckets = Buckets {
+        src,
+        dst,
+        separate: false,
+    };
+    let handed = Actions::Handed {
+        open: Default::default(),
+        next: 0,
+        most: 0,
+    };
+    let job = ActionJob::new(buckets, &config(4, 4), None, handed, true);
+    let first = rx.recv().await.unwrap();
+    let cancel = AtomicBool::new(false);
+    let report = job.run_handed("", &quiet(), Some(&cancel), first, rx).await;
+    producer.await.unwrap();
+    assert!(report.complete(), "{report:?}");
+    assert_eq!(report.copied, n as u64);
+    assert_eq!(contents(&store, "dst"), want);
+    let (held, most) = job.actions.read().unwrap().held();
+    assert_eq!(held, 0, "every settled action is forgotten");
+    assert!(most <= 3 * 4 + 2, "{most} of {n} actions held at once");
+}
+
 /// Listing the whole range costs more than reading a few keys: a plan that touches one
 /// key in a thousand reads each (one HEAD) instead.
 #[tokio::test]
@@ -1924,7 +1963,13 @@ async fn a_copy_read_back_is_journaled_only_while_the_key_reads_as_its_source() 
         dst: b.clone(),
         separate: false,
     };
-    let job = ActionJob::new(buckets, &config(4, 2), Some(journal), Vec::new(), true);
+    let job = ActionJob::new(
+        buckets,
+        &config(4, 2),
+        Some(journal),
+        Actions::Plan(Vec::new()),
+        true,
+    );
     read_back(
         &job,
         "",
@@ -2166,6 +2211,47 @@ async fn a_null_source_rewritten_during_a_multipart_or_streamed_copy_is_drift() 
             "{how}: journaled for undo: {records}"
         );
     }
+}
+
+/// A single CopyObject of a `null` version on a server without conditional writes is
+/// read back; when the copy reads as the planned version it holds the planned content,
+/// whatever the source holds by then: copied, not drifted (a shard 6 survivor: `!single`
+/// → `single`, which read the source after every such copy and called a good copy
+/// drifted when the source had been rewritten since).
+#[tokio::test]
+async fn a_single_copy_that_reads_as_planned_is_copied_whatever_the_source_holds_since() {
+    let mut sim = SimBucket::new(Versioning::Suspended, "v");
+    let t = base();
+    sim.put("n", b"good", t);
+    let at = t + TimeDelta::seconds(1);
+    let store = MemStore::new();
+    store.set_conditional_writes(false);
+    let src: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let dst: Arc<dyn Bucket> =
+        Arc::new(store.insert("dst", SimBucket::new(Versioning::Enabled, "w")));
+    let p = plan_into(&src, &dst, at).await;
+    assert_eq!(p.actions.len(), 1);
+    // The other writer rewrites the source at the first call made on it after the plan.
+    let writer = Faulty::new(
+        src,
+        Faults {
+            seed: 5,
+            writer: 1.0,
+            writer_keys: vec!["n".to_owned()],
+            writer_from_call: 1,
+            ..Faults::default()
+        },
+    );
+    let buckets = Buckets {
+        src: Arc::new(writer.clone()),
+        dst,
+        separate: false,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let report = run_journaled_at(buckets, &p, &config(2, 4), &dir.path().join("j.jsonl")).await;
+    assert!(report.complete(), "{report:?}");
+    assert_eq!(report.copied, 1, "{report:?}");
+    assert_eq!(contents(&store, "dst")["n"], b"good");
 }
 
 /// Someone else writes, after the plan, content of the very size the plan restores but

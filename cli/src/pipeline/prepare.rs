@@ -358,7 +358,8 @@ async fn target_of(
 /// for another bucket, the destination's current state — not the versions listed.
 ///
 /// With a `sink`, and a destination range that holds nothing when listed, each action
-/// is handed on as soon as it is planned, for a runner that writes as the listing goes
+/// is handed on as soon as it is planned (and not kept: the plan returned then holds
+/// the stats and warnings of the whole plan but no actions), for a runner that writes as the listing goes
 /// (see [`crate::pipeline::execute::execute_streamed`]); the listing then waits whenever the sink is full. Otherwise the
 /// sink is dropped unused.
 pub async fn prepare_streamed(
@@ -401,18 +402,18 @@ pub async fn prepare_streamed(
     let consume = async {
         // Owned here, so that stopping drops it and the listing stops too.
         let mut rx = rx;
-        let mut sent = 0;
         while let Some(part) = rx.recv().await {
             planner.part(part);
             let Some(sink) = &sink else { continue };
-            for a in &planner.planned()[sent..] {
-                if sink.send(a.clone()).await.is_err() {
+            // Handed on and not kept: the plan this returns counts them in its stats but
+            // holds none, so memory does not grow with the number of actions.
+            for a in planner.take_planned() {
+                if sink.send(a).await.is_err() {
                     // The runner stopped (Ctrl-C): so does the listing.
                     stopped = true;
                     return;
                 }
             }
-            sent = planner.planned().len();
         }
     };
     let (listed, ()) = tokio::join!(listing, consume);
@@ -424,8 +425,9 @@ pub async fn prepare_streamed(
         ));
     }
     let taken = listed?;
-    let actions = planner.actions();
     let (mut plan, target, seen) = planner.finish();
+    // Counted by the stats: the actions themselves may have been handed on.
+    let actions = plan.stats.copies + plan.stats.delete_markers;
     plan.inventory = inventory_ref(req, taken);
     // In place the destination range is the listed one (as of the snapshot, for an
     // inventory or an index: the count only weighs a listing against HEADs).

@@ -47,8 +47,11 @@ fn describe_destination(p: &RestorePlan) -> String {
     }
 }
 
-/// The human summary of a plan.
-pub fn print_plan(printer: &Printer, p: &RestorePlan, verbose: bool, list_actions: bool) {
+/// The human summary of a plan: what it restores, its counts, estimate and warnings.
+/// Alone it is what a restore that wrote as it listed prints after its copies: it
+/// handed its actions to the runner without keeping them, and its report and journal
+/// say what was done.
+pub fn print_plan_summary(printer: &Printer, p: &RestorePlan) {
     let s = &p.stats;
     printer.line(format!(
         "Plan: {} ({})",
@@ -86,6 +89,12 @@ pub fn print_plan(printer: &Printer, p: &RestorePlan, verbose: bool, list_action
         printer.line(format!("  archived sources:  {:>10}", s.archived));
     }
     print_warnings(printer, &p.warnings);
+}
+
+/// A plan for people: [`print_plan_summary`], then its actions (the first 20, all when
+/// `verbose`) when `list_actions`, or "Nothing to do".
+pub fn print_plan(printer: &Printer, p: &RestorePlan, verbose: bool, list_actions: bool) {
+    print_plan_summary(printer, p);
     if p.actions.is_empty() {
         printer.line("Nothing to do: the destination already matches.");
         return;

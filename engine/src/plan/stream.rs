@@ -3,7 +3,8 @@
 //!
 //! A [`StreamPlanner`] receives the listing a part at a time (each part's keys complete),
 //! computes each part's target state and current state, hands them to the engine's
-//! [`Planner`] and drops the part. What it keeps: the plan, the target state (one entry
+//! [`Planner`] and drops the part. What it keeps: the plan (its actions only until
+//! [`take_planned`](StreamPlanner::take_planned) takes them), the target state (one entry
 //! per key at T, for the verification after a restore) and, for a restore into another
 //! bucket, that bucket's current state, which it is given.
 
@@ -117,6 +118,14 @@ impl<'a> StreamPlanner<'a> {
     /// The actions planned so far, in the order planned.
     pub fn planned(&self) -> &[Action] {
         self.planner.planned()
+    }
+
+    /// Take the actions planned so far out (see [`Planner::take_planned`]): a restore
+    /// that writes as it lists hands them to its runner and keeps none, so the plan it
+    /// finishes with holds the whole plan's stats and warnings but only the actions
+    /// planned after the last take.
+    pub fn take_planned(&mut self) -> Vec<Action> {
+        self.planner.take_planned()
     }
 
     /// The plan, the target state (sorted as a whole listing's; empty unless kept) and
