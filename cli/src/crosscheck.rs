@@ -29,7 +29,10 @@ use crate::pager::{Page, Pager};
 use chrono::{DateTime, TimeDelta, Utc};
 use s3rewind_engine::{ListOrder, Timeline, TimelineBuilder};
 use serde::Serialize;
+use spill::Spilled;
 use std::collections::BTreeMap;
+
+mod spill;
 
 /// Stamps within this long before a listing began count as written during it (clocks of
 /// client and server may differ by this much).
@@ -68,6 +71,57 @@ pub async fn current_objects(
     prefix: &str,
 ) -> CliResult<(Vec<CurrentObject>, u64)> {
     let mut out: Vec<CurrentObject> = Vec::new();
+    let calls = each_current_page(bucket, prefix, |objects| {
+        if let (Some(last), Some(first)) = (out.last(), objects.first())
+            && first.key <= last.key
+        {
+            return Err((first.key.clone(), last.key.clone()));
+        }
+        out.extend(objects);
+        Ok(())
+    })
+    .await?;
+    Ok((out, calls))
+}
+
+/// [`current_objects`] into a [`Spilled`] list on disk: memory holds a sparse index,
+/// not an entry per key (a range of 40 million keys is gigabytes of them).
+pub async fn spilled_current_objects(
+    bucket: &dyn Bucket,
+    prefix: &str,
+) -> CliResult<(Spilled, u64)> {
+    let mut out = Spilled::new()?;
+    let mut failed = None;
+    let calls = each_current_page(bucket, prefix, |objects| {
+        for o in &objects {
+            match out.push(o) {
+                Ok(Ok(())) => {}
+                Ok(Err(pair)) => return Err(pair),
+                Err(e) => {
+                    failed = Some(e);
+                    return Err((String::new(), String::new()));
+                }
+            }
+        }
+        Ok(())
+    })
+    .await;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let calls = calls?;
+    out.seal()?;
+    Ok((out, calls))
+}
+
+/// Read every ListObjectsV2 page of `prefix`, handing each page's objects to `take`,
+/// which says `Err((key, previous))` where a key does not come after the one before it;
+/// the calls made.
+async fn each_current_page(
+    bucket: &dyn Bucket,
+    prefix: &str,
+    mut take: impl FnMut(Vec<CurrentObject>) -> Result<(), (String, String)>,
+) -> CliResult<u64> {
     let mut token: Option<String> = None;
     let mut calls = 0u64;
     loop {
@@ -76,19 +130,14 @@ pub async fn current_objects(
             .list_objects(prefix, token.as_deref(), 1000)
             .await
             .map_err(|e| from_s3(e, bucket.name()))?;
-        if let (Some(last), Some(first)) = (out.last(), page.objects.first())
-            && first.key <= last.key
-        {
+        if let Err((key, last)) = take(page.objects) {
             return Err(CliError::failure(format!(
-                "ListObjectsV2 on s3://{}/{prefix} went backwards ({:?} after {:?}); the server's paging is broken",
+                "ListObjectsV2 on s3://{}/{prefix} went backwards ({key:?} after {last:?}); the server's paging is broken",
                 bucket.name(),
-                first.key,
-                last.key
             )));
         }
-        out.extend(page.objects);
         if !page.truncated {
-            return Ok((out, calls));
+            return Ok(calls);
         }
         match page.next {
             Some(t) if Some(&t) != token.as_ref() => token = Some(t),
@@ -124,9 +173,8 @@ pub struct Checker {
     bucket: std::sync::Arc<dyn Bucket>,
     prefix: String,
     basis: Basis,
-    objects: Vec<CurrentObject>,
-    /// Which of `objects` a part of the listing named.
-    matched: Vec<bool>,
+    /// The current objects ListObjectsV2 listed, on disk; it marks those a part named.
+    objects: Spilled,
     report: CheckReport,
 }
 
@@ -137,9 +185,9 @@ impl Checker {
         prefix: &str,
         basis: Basis,
     ) -> CliResult<Checker> {
-        let (objects, calls) = current_objects(bucket.as_ref(), prefix).await?;
+        let (objects, calls) = spilled_current_objects(bucket.as_ref(), prefix).await?;
         let report = CheckReport {
-            objects: objects.len() as u64,
+            objects: objects.len(),
             list_objects_calls: calls,
             ..CheckReport::default()
         };
@@ -147,7 +195,6 @@ impl Checker {
             bucket,
             prefix: prefix.to_owned(),
             basis,
-            matched: vec![false; objects.len()],
             objects,
             report,
         })
@@ -157,18 +204,14 @@ impl Checker {
     /// that disagree with ListObjectsV2 come back re-read.
     pub async fn part(&mut self, part: Timeline) -> CliResult<Timeline> {
         let mut differ = Vec::new();
-        for h in part.keys() {
-            let found = self
-                .objects
-                .binary_search_by(|o| o.key.as_str().cmp(&h.key))
-                .ok();
-            if let Some(i) = found {
-                self.matched[i] = true;
-            }
-            if !agrees(h.head(), found.map(|i| &self.objects[i])) {
+        let keys: Vec<&str> = part.keys().iter().map(|h| h.key.as_str()).collect();
+        let found = self.objects.lookup(&keys)?;
+        for (h, o) in part.keys().iter().zip(&found) {
+            if !agrees(h.head(), o.as_ref()) {
                 differ.push(h.key.clone());
             }
         }
+        drop(keys);
         self.reread_into(part, differ).await
     }
 
@@ -176,13 +219,8 @@ impl Checker {
     /// listing that missed a key written before it began is an error; anything else is
     /// re-read and comes back as a last part (with the report).
     pub async fn finish(mut self) -> CliResult<(Timeline, CheckReport)> {
-        let unnamed: Vec<&CurrentObject> = self
-            .objects
-            .iter()
-            .zip(&self.matched)
-            .filter(|(_, m)| !**m)
-            .map(|(o, _)| o)
-            .collect();
+        let unnamed_objects = self.objects.unmatched()?;
+        let unnamed: Vec<&CurrentObject> = unnamed_objects.iter().collect();
         if let Basis::Listing(started) = self.basis {
             let missed: Vec<&&CurrentObject> = unnamed
                 .iter()
