@@ -406,9 +406,19 @@ async fn a_streamed_run_holds_its_window_not_the_plan() {
     let n = p.actions.len();
     assert!(n > 400, "{n} actions");
     let (mut rx, producer) = hand_over(p.actions.clone(), None);
+    // Each write takes a while, so the runner is often at its limit while the planner
+    // has more to hand over: it must not take them in then (a shard 6 survivor: the
+    // receive's guard replaced by `true`).
+    let slow = Faulty::new(
+        dst,
+        Faults {
+            call_ms: 2,
+            ..Faults::default()
+        },
+    );
     let buckets = Buckets {
         src,
-        dst,
+        dst: Arc::new(slow),
         separate: false,
     };
     let handed = Actions::Handed {
