@@ -1320,6 +1320,58 @@ async fn a_write_between_the_check_and_the_copy_drifts_under_conditional_writes(
     );
 }
 
+/// The same race under `--force`: the copy carries no `If-Match`, so it lands over the
+/// other write (what `--force` asks for) and the key is copied, not drifted (a shard 7
+/// survivor: `conditional && !force` → `||` sent the condition anyway).
+#[tokio::test]
+async fn under_force_a_write_between_the_check_and_the_copy_is_overwritten() {
+    let (sim, at) = history(47, 60);
+    let store = MemStore::new();
+    let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let p = plan_in_place(&b, at).await;
+    let Some(Action::Copy(first)) = p
+        .actions
+        .iter()
+        .find(|a| matches!(a, Action::Copy(_)))
+        .cloned()
+    else {
+        panic!("the plan copies something")
+    };
+    let faulty = Faulty::new(
+        b.clone(),
+        Faults {
+            seed: 9,
+            writer: 1.0,
+            writer_keys: vec![first.key.clone()],
+            writer_before_writes: true,
+            ..Default::default()
+        },
+    );
+    let mut config = config(1, 4);
+    config.force = true;
+    let report = run(Arc::new(faulty.clone()), &p, &config).await;
+    assert!(
+        faulty.injected().foreign_writes > 0,
+        "the other writer wrote"
+    );
+    assert!(report.complete(), "{report:?}");
+    assert_eq!(report.copied, p.stats.copies, "{report:?}");
+    // Our copy landed over their write (the writer goes on writing the key before each
+    // later write of the run, so it need not be the newest at the end).
+    let theirs: BTreeSet<String> = faulty.written().into_iter().map(|(_, v)| v).collect();
+    let ours = store.with("src", |s| {
+        s.all_versions()
+            .filter(|(k, v)| {
+                *k == first.key
+                    && v.version.last_modified > at
+                    && !theirs.contains(&v.version.version_id.to_string())
+                    && v.version.size == first.size
+            })
+            .count()
+    });
+    assert!(ours >= 1, "a copy of ours under {:?}", first.key);
+}
+
 /// Transient errors (500s, resets) are retried — each retry reading the key again —
 /// until they pass: a run under heavy but passing faults completes exactly.
 #[tokio::test]
