@@ -235,6 +235,51 @@ fn key_names(rng: &mut Prng, count: usize) -> Vec<String> {
     keys
 }
 
+/// The most of `read()` (bytes live on the heap, from a counting allocator such as
+/// `cap::Cap`) seen since the last [`reset`](PeakWatch::reset), sampled every
+/// millisecond on a thread of its own: a peak that lasts less than that can be missed.
+pub struct PeakWatch {
+    peak: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    read: fn() -> usize,
+}
+
+impl PeakWatch {
+    /// Start watching.
+    pub fn start(read: fn() -> usize) -> PeakWatch {
+        use std::sync::atomic::Ordering::Relaxed;
+        let peak = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(read()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (p, s) = (peak.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !s.load(Relaxed) {
+                p.fetch_max(read(), Relaxed);
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        });
+        PeakWatch { peak, stop, read }
+    }
+
+    /// Start the peak again from what is live now.
+    pub fn reset(&self) {
+        self.peak
+            .store((self.read)(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The most seen since the last reset (and what is live now, if more).
+    pub fn peak(&self) -> usize {
+        self.peak
+            .fetch_max((self.read)(), std::sync::atomic::Ordering::Relaxed)
+            .max((self.read)())
+    }
+}
+
+impl Drop for PeakWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// A memory figure of this process from `/proc/self/status` (`"VmRSS:"`, `"VmHWM:"`), in
 /// bytes; 0 where there is none (not Linux).
 pub fn proc_status(field: &str) -> u64 {

@@ -64,8 +64,10 @@ pub mod pipeline;
 pub mod run;
 pub mod s3;
 pub mod source;
-#[cfg(test)]
-mod testing;
+/// The in-process command harness: the command tests', and the memory benches' (the
+/// `testing` feature, off in `cargo install`).
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod watch;
 
 use args::{Cli, Command};

@@ -1,5 +1,5 @@
 //! Commands in process, on buckets in memory: the harness of the command tests (compiled
-//! for tests only).
+//! for tests, and with the `testing` feature for the memory benches).
 //!
 //! [`run_cmd`] parses a command line as the binary does (`Cli::try_parse_from`: exit 2 on
 //! a usage error), builds the [`App`] on the endpoints it is given instead of S3, runs
@@ -344,6 +344,7 @@ impl<B: Bucket + ?Sized> Bucket for SdkRetries<B> {
     }
 }
 
+#[cfg(test)]
 mod habits;
 #[cfg(test)]
 mod inputs;

@@ -1,0 +1,203 @@
+//! Peak memory of `s3rewind restore` into an empty bucket, run as the binary runs it (the
+//! command line parsed, the App built on an in-memory endpoint), over a large MemBucket:
+//! what the restore holds per planned action (issue 25 §4).
+//!
+//! ```text
+//! cargo run --release -p s3rewind-benches --bin restore-memory -- [KEYS] [--verify|--copies-only]
+//! ```
+//!
+//! `--copies-only` makes the same copies straight through the `Bucket` trait, one after
+//! another, with no listing, plan, runner or journal: what the destination bucket itself
+//! grows by. The restore's own memory is its peak less that run's.
+//!
+//! KEYS keys (default 1,000,000), one version each written before T, are restored to T
+//! into an empty bucket: KEYS copy actions, written as the listing goes (the streamed
+//! path). Without `--verify` the command runs with `--no-verify`. The source is filled
+//! first, the peak-RSS mark is reset (`/proc/self/clear_refs`), then the command runs.
+//! Printed: the source's own memory and bytes per version (what the destination gains
+//! for each copy, the same entries), the peak above the filled source, and that peak less
+//! the destination's growth: the restore's own, per action. Linux only.
+
+// A command-line tool: its output is the point.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use chrono::{DateTime, TimeDelta, Utc};
+use s3rewind::bucket::{CopyRequest, Head, MemStore, Op};
+use s3rewind::testing::run_cmd;
+use s3rewind_engine::{SimBucket, Versioning};
+use std::time::Instant;
+
+use s3rewind_benches::PeakWatch;
+use s3rewind_benches::proc_status as status;
+
+/// The binary's allocator, counted: the live heap is what the restore holds; resident
+/// memory adds what the allocator keeps (see the README on the two).
+#[global_allocator]
+static GLOBAL: cap::Cap<mimalloc::MiMalloc> = cap::Cap::new(mimalloc::MiMalloc, usize::MAX);
+
+fn live() -> usize {
+    GLOBAL.allocated()
+}
+
+fn mib(b: u64) -> String {
+    format!("{:.0} MiB", b as f64 / 1048576.0)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    // As the binary does: no transparent huge pages (see `s3rewind::small_pages`).
+    s3rewind::small_pages();
+    let args: Vec<String> = std::env::args().collect();
+    let verify = args.iter().any(|a| a == "--verify");
+    let copies_only = args.iter().any(|a| a == "--copies-only");
+    let keys: u64 = args
+        .iter()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+
+    let before = status("VmRSS:");
+    let started = Instant::now();
+    let base = DateTime::<Utc>::from_timestamp(1_750_000_000, 0).expect("in range");
+    let at = base + TimeDelta::seconds(100);
+    let mut sim = SimBucket::new(Versioning::Enabled, "v");
+    for k in 0..keys {
+        let key = format!("data/{:04}/part-{k:08}.bin", k % 1000);
+        sim.put(
+            &key,
+            &k.to_le_bytes(),
+            base + TimeDelta::seconds((k % 50) as i64),
+        );
+    }
+    let store = MemStore::new();
+    store.insert("src", sim);
+    store.create("dst", Versioning::Enabled);
+    // For --copies-only: the source versions to copy, read before the peak is reset.
+    let versions: Vec<(String, String)> = if copies_only {
+        store.with("src", |s| {
+            s.list_documents("", i32::MAX as usize)
+                .into_iter()
+                .flatten()
+                .map(|e| (e.key, e.version.version_id.to_string()))
+                .collect()
+        })
+    } else {
+        Vec::new()
+    };
+    let filled = status("VmRSS:");
+    let per_version = filled.saturating_sub(before) as f64 / keys as f64;
+    println!(
+        "filled {keys} keys in {:.1} s; the source holds {} ({per_version:.0} B per version)",
+        started.elapsed().as_secs_f64(),
+        mib(filled.saturating_sub(before))
+    );
+    if let Err(e) = std::fs::write("/proc/self/clear_refs", "5") {
+        eprintln!("cannot reset the peak RSS mark ({e}): the peak below includes the fill");
+    }
+    let heap = PeakWatch::start(live);
+    let heap_mark = live();
+    store.reset_requests();
+
+    if copies_only {
+        let dst = store.endpoint().bucket("dst");
+        let head = Head::default();
+        let started = Instant::now();
+        for (key, version_id) in &versions {
+            dst.copy(&CopyRequest {
+                source_bucket: "src",
+                source_key: key,
+                source_version_id: version_id,
+                bucket: "dst",
+                key,
+                head: &head,
+                storage_class: None,
+                sse_kms_key_id: None,
+                if_match: None,
+                if_none_match: false,
+                acl: None,
+                source_if_match: None,
+                replace_metadata: false,
+            })
+            .await
+            .expect("a copy");
+        }
+        let peak = status("VmHWM:");
+        let peak_heap = heap.peak();
+        println!(
+            "{} copies straight through the Bucket trait in {:.1} s: peak resident {} above the filled source; peak live heap {} above it",
+            versions.len(),
+            started.elapsed().as_secs_f64(),
+            mib(peak.saturating_sub(filled)),
+            mib(peak_heap.saturating_sub(heap_mark) as u64)
+        );
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("restore-memory-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let journal = dir.join("journal.jsonl");
+    let at_text = at.to_rfc3339();
+    let journal_text = journal.to_string_lossy().into_owned();
+    let mut argv = vec![
+        "--quiet",
+        "restore",
+        "s3://src",
+        "--at",
+        &at_text,
+        "--to",
+        "s3://dst/",
+        "--concurrency",
+        "64",
+        "--journal",
+        &journal_text,
+    ];
+    if !verify {
+        argv.push("--no-verify");
+    }
+    let started = Instant::now();
+    let out = run_cmd(&argv, store.endpoint(), None).await;
+    let ran = started.elapsed().as_secs_f64();
+    assert_eq!(out.exit, 0, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("copying as the listing goes") || out.stdout.contains("Done"),
+        "{}",
+        out.stderr
+    );
+    // The peak first: what follows (counting) allocates for the bench, not the restore.
+    let peak = status("VmHWM:");
+    let peak_heap = heap.peak().saturating_sub(heap_mark) as u64;
+    let end_heap = live().saturating_sub(heap_mark) as u64;
+    let copied = store.with("dst", |s| s.all_versions().count()) as u64;
+    assert_eq!(copied, keys, "every key copied");
+    let r = store.requests();
+    let above = peak.saturating_sub(filled);
+    let growth = (per_version * keys as f64) as u64;
+    let own = above.saturating_sub(growth);
+    println!(
+        "restore{} of {keys} actions in {ran:.1} s ({:.0} actions/s); requests: {} list, {} copy, {} head, {} in all",
+        if verify {
+            " with verification"
+        } else {
+            " --no-verify"
+        },
+        keys as f64 / ran,
+        r.of(Op::List),
+        r.of(Op::Copy),
+        r.of(Op::Head),
+        r.total()
+    );
+    println!(
+        "peak resident {} above the filled source (less the destination's new versions at the source's {per_version:.0} B each, {}: {}, {:.1} B per action; `--copies-only` measures the destination's growth itself)",
+        mib(above),
+        mib(growth),
+        mib(own),
+        own as f64 / keys as f64
+    );
+    println!(
+        "peak live heap {} above the filled source, {} at the end (the destination's new versions): the restore's own at its peak {}, {:.1} B per action",
+        mib(peak_heap),
+        mib(end_heap),
+        mib(peak_heap.saturating_sub(end_heap)),
+        peak_heap.saturating_sub(end_heap) as f64 / keys as f64
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
