@@ -127,8 +127,8 @@ struct ActionJob {
 
 /// The actions a job runs, by the runner's item index.
 enum Actions {
-    /// A plan's, all known before the run.
-    Plan(Vec<Action>),
+    /// A plan's, all known before the run (shared, not copied: see [`run_plan_owned`]).
+    Plan(Arc<Vec<Action>>),
     /// Those a planner hands over while its listing goes on ([`run_stream`]), each kept
     /// only until the runner settles it: what is held is the runner's window, not the
     /// plan, however many actions pass through.
@@ -156,10 +156,7 @@ impl Actions {
     /// Take one more action (handed over): its index.
     fn push(&mut self, a: Action) -> usize {
         match self {
-            Actions::Plan(all) => {
-                all.push(a);
-                all.len() - 1
-            }
+            Actions::Plan(_) => unreachable!("a plan's actions are all given before its run"),
             Actions::Handed { open, next, most } => {
                 open.insert(*next, a);
                 *most = (*most).max(open.len());
@@ -1116,8 +1113,8 @@ async fn read_back(
 /// for it): list when the range's versions, at that page size, take no more calls than
 /// the plan has actions. A plan that does not say how many versions the range holds
 /// (older plan files) assumes 20 per key.
-fn probe_by_listing(plan: &RestorePlan, concurrency: usize) -> bool {
-    let actions = plan.actions.len() as u64;
+fn probe_by_listing(actions: usize, plan: &RestorePlan, concurrency: usize) -> bool {
+    let actions = actions as u64;
     let page = probe_page_size(concurrency) as u64;
     let entries = plan.stats.entries_now();
     actions > 0 && entries <= actions.saturating_mul(page)
@@ -1166,7 +1163,7 @@ fn listed_head(e: &s3rewind_engine::Entry) -> Option<Head> {
 /// a key, and the plan touches enough of the range for this to be cheaper than HEADs
 /// anyway, see [`probe_by_listing`]), through the one pager ([`crate::pager`]), and hand
 /// each action its key's current version as soon as the listing has passed the key
-/// (sorted `keys`: destination key, action index). A key's current entry is the one the
+/// (`order`: the indices of `actions` in key order). A key's current entry is the one the
 /// server marks `IsLatest`, found by key on whichever page holds it, never by its place
 /// in the document (servers lay out a page's versions and delete markers differently). A
 /// listing that fails, or that the pager refuses (markers that stall, a truncated page
@@ -1174,11 +1171,13 @@ fn listed_head(e: &s3rewind_engine::Entry) -> Option<Head> {
 async fn list_current(
     dst: Arc<dyn Bucket>,
     prefix: String,
-    keys: Vec<(String, usize)>,
+    actions: Arc<Vec<Action>>,
+    order: Vec<usize>,
     page_size: i32,
     tx: tokio::sync::mpsc::Sender<(usize, Probe)>,
 ) {
-    if keys.is_empty() {
+    let key = |j: usize| actions[order[j]].key();
+    if order.is_empty() {
         return;
     }
     let mut pager = crate::pager::Pager::new(&prefix, page_size);
@@ -1217,10 +1216,10 @@ async fn list_current(
                 heads.insert(key.to_owned(), listed_head(latest));
             }
         }
-        while j < keys.len() && page.passed(&keys[j].0) {
-            let head = heads.get(&keys[j].0).cloned().flatten();
+        while j < order.len() && page.passed(key(j)) {
+            let head = heads.get(key(j)).cloned().flatten();
             if tx
-                .send((keys[j].1, Probe::Listed(head.map(Box::new))))
+                .send((order[j], Probe::Listed(head.map(Box::new))))
                 .await
                 .is_err()
             {
@@ -1228,7 +1227,7 @@ async fn list_current(
             }
             j += 1;
         }
-        if j == keys.len() {
+        if j == order.len() {
             return;
         }
         if let Some(o) = &page.open_key
@@ -1237,7 +1236,7 @@ async fn list_current(
             open = Some((o.clone(), h));
         }
     }
-    for (_, index) in keys.iter().skip(j) {
+    for index in order.iter().skip(j) {
         // Unlisted (the listing ended early): read each key; a listing that ended
         // normally has passed every key already.
         let probe = if failed {
@@ -1251,7 +1250,8 @@ async fn list_current(
     }
 }
 
-/// Run a plan's actions on two buckets, with the one runner ([`crate::run`]).
+/// Run a plan's actions on two buckets, with the one runner ([`crate::run`]). The job
+/// works on a copy of the actions; [`run_plan_owned`] makes none.
 pub async fn run_plan(
     buckets: Buckets,
     plan: &RestorePlan,
@@ -1260,12 +1260,53 @@ pub async fn run_plan(
     printer: &Printer,
     stop: Option<&AtomicBool>,
 ) -> ExecReport {
-    let list_range = probe_by_listing(plan, config.concurrency);
+    let actions = Arc::new(plan.actions.clone());
+    run_actions(buckets, plan, actions, config, journal, printer, stop).await
+}
+
+/// [`run_plan`] without a second copy of the actions (a plan of millions holds hundreds
+/// of bytes an action): they are taken out of `plan` for the run and put back after it.
+pub async fn run_plan_owned(
+    buckets: Buckets,
+    plan: &mut RestorePlan,
+    config: &ExecConfig,
+    journal: Option<Journal>,
+    printer: &Printer,
+    stop: Option<&AtomicBool>,
+) -> ExecReport {
+    let actions = Arc::new(std::mem::take(&mut plan.actions));
+    let report = run_actions(
+        buckets,
+        plan,
+        actions.clone(),
+        config,
+        journal,
+        printer,
+        stop,
+    )
+    .await;
+    // The run is over and its job dropped: the only holder left is this one.
+    plan.actions = Arc::try_unwrap(actions).unwrap_or_else(|shared| (*shared).clone());
+    report
+}
+
+/// The run of [`run_plan`]: `actions` are `plan`'s (which may hold none while they run).
+async fn run_actions(
+    buckets: Buckets,
+    plan: &RestorePlan,
+    actions: Arc<Vec<Action>>,
+    config: &ExecConfig,
+    journal: Option<Journal>,
+    printer: &Printer,
+    stop: Option<&AtomicBool>,
+) -> ExecReport {
+    let n = actions.len();
+    let list_range = probe_by_listing(n, plan, config.concurrency);
     let ctx = ActionJob::new(
         buckets,
         config,
         journal,
-        Actions::Plan(plan.actions.clone()),
+        Actions::Plan(actions.clone()),
         list_range,
     );
     let prefix = plan
@@ -1279,28 +1320,29 @@ pub async fn run_plan(
         // long as the concurrency), so what it saw of a key is fresh when the key is
         // written: a writer who changes a key after that is seen, not overwritten.
         let (tx, rx) = tokio::sync::mpsc::channel::<(usize, Probe)>(config.concurrency.max(1));
-        let mut keys: Vec<(String, usize)> = plan
-            .actions
-            .iter()
-            .enumerate()
-            .map(|(i, a)| (a.key().to_owned(), i))
-            .collect();
-        keys.sort();
+        // The actions in key order, by index (a plan's are already: then nothing is sorted).
+        let mut order: Vec<usize> = (0..n).collect();
+        if !actions.windows(2).all(|w| w[0].key() <= w[1].key()) {
+            order.sort_by(|a, b| actions[*a].key().cmp(actions[*b].key()).then(a.cmp(b)));
+        }
         let page = probe_page_size(config.concurrency);
         listing = Some(tokio::spawn(list_current(
             ctx.dst.clone(),
             prefix.clone(),
-            keys,
+            actions,
+            order,
             page,
             tx,
         )));
-        Items::Streamed(plan.actions.len(), rx)
+        Items::Streamed(n, rx)
     } else {
-        Items::All(plan.actions.len())
+        Items::All(n)
     };
     let report = ctx.run(items, &prefix, printer, stop).await;
     if let Some(l) = listing {
         l.abort();
+        // Aborted or done, it holds the actions until it is gone.
+        let _ = l.await;
     }
     report
 }

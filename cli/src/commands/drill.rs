@@ -396,7 +396,7 @@ async fn restore(
             annotate_archived(clients, &mut p).await?;
             check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
             let run = journal::Run::of_plan(&p);
-            execute_plan(app, clients, &p, &exec, journal_path, 0, &run).await?
+            execute_plan(app, clients, &mut p, &exec, journal_path, 0, &run).await?
         }
     };
     Ok((

@@ -176,7 +176,7 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     let listing = (req.page_size, req.list_streams);
     let run = journal::Run::of_plan(&p);
     let (mut exit, doc) =
-        execute_plan(app, &clients, &p, &args.exec, &journal_path, 0, &run).await?;
+        execute_plan(app, &clients, &mut p, &args.exec, &journal_path, 0, &run).await?;
     if req.from_replica.is_some() && exit != Exit::Interrupted {
         let failed = copy_from_replica(app, &clients, &p).await?;
         if failed > 0 && exit == Exit::Ok {
@@ -269,7 +269,7 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
     let result = execute_plan(
         app,
         &clients,
-        &p,
+        &mut p,
         &args.exec,
         &journal_path,
         skipped as u64,

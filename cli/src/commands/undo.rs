@@ -252,7 +252,7 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
         if keys.is_empty() {
             continue;
         }
-        let plan = undo_plan(&clients, location, keys).await?;
+        let mut plan = undo_plan(&clients, location, keys).await?;
         printer.info(format!(
             "undo of {} on bucket {bucket:?}: {} copies back to the earlier version, {} delete markers",
             args.restore_journal.display(),
@@ -283,7 +283,7 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
             ..Run::of_plan(&plan)
         };
         let (exit, doc) =
-            execute_plan(app, &clients, &plan, &args.exec, &undo_journal, 0, &run).await?;
+            execute_plan(app, &clients, &mut plan, &args.exec, &undo_journal, 0, &run).await?;
         app.printer.json_value(&doc);
         if exit != Exit::Ok {
             worst = exit;

@@ -390,6 +390,47 @@ async fn a_streamed_restore_copies_while_the_plan_is_still_coming() {
     assert_eq!(contents(&store, "dst"), want);
 }
 
+/// A plan's run that borrows the actions instead of copying them ([`run_plan_owned`],
+/// what every writing command uses) restores exactly as [`run_plan`] does, in both probe
+/// modes (a listing of the range, and a HEAD per key for a sparse plan), and hands the
+/// plan its actions back unchanged.
+#[tokio::test]
+async fn a_run_that_borrows_the_plan_s_actions_gives_them_back() {
+    for sparse in [false, true] {
+        let (sim, at) = history(if sparse { 61 } else { 59 }, 300);
+        let want = truth(&sim, at);
+        let store = MemStore::new();
+        let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+        let mut p = plan_in_place(&b, at).await;
+        if sparse {
+            p.actions.truncate(2);
+        }
+        let before = p.actions.clone();
+        assert!(!before.is_empty());
+        assert_eq!(probe_by_listing(before.len(), &p, 4), !sparse);
+        let cancel = AtomicBool::new(false);
+        let buckets = Buckets {
+            src: b.clone(),
+            dst: b,
+            separate: false,
+        };
+        let report = run_plan_owned(
+            buckets,
+            &mut p,
+            &config(4, 4),
+            None,
+            &quiet(),
+            Some(&cancel),
+        )
+        .await;
+        assert!(report.complete(), "{report:?}");
+        assert_eq!(p.actions, before, "the plan has its actions back");
+        if !sparse {
+            assert_eq!(contents(&store, "src"), want);
+        }
+    }
+}
+
 /// A streamed run holds the runner's window, not the plan: each handed-over action is
 /// forgotten once settled, so however many pass through, no more than the in-flight,
 /// queued and handed-over ones (about three times the concurrency) are held at once, and
@@ -2029,7 +2070,7 @@ async fn a_copy_read_back_is_journaled_only_while_the_key_reads_as_its_source() 
         buckets,
         &config(4, 2),
         Some(journal),
-        Actions::Plan(Vec::new()),
+        Actions::Plan(Arc::new(Vec::new())),
         true,
     );
     read_back(

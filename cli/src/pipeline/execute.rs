@@ -59,7 +59,7 @@ pub fn exec_config(app: &App, args: &ExecArgs) -> ExecConfig {
 pub async fn execute_plan(
     app: &App,
     clients: &Clients,
-    p: &RestorePlan,
+    p: &mut RestorePlan,
     exec: &ExecArgs,
     journal_path: &Path,
     already_done: u64,
@@ -84,7 +84,9 @@ pub async fn execute_plan(
         }
         _ => {
             let j = Journal::begin(journal_path, run, printer)?;
-            crate::execute::run_plan(clients.buckets(), p, &config, Some(j), printer, None).await
+            // The actions lent to the runner, not copied (see `run_plan_owned`).
+            crate::execute::run_plan_owned(clients.buckets(), p, &config, Some(j), printer, None)
+                .await
         }
     };
     r.already_done += already_done;
