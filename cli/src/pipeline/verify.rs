@@ -763,7 +763,7 @@ pub async fn verify_after(
     clients: &Clients,
     p: &RestorePlan,
     exec: &ExecArgs,
-    target: Option<&BucketState>,
+    target: Option<BucketState>,
     listing: (i32, Streams),
     journal_path: &Path,
     result: (Exit, serde_json::Value),
@@ -775,8 +775,8 @@ pub async fn verify_after(
         printer.json_value(&doc);
         return Ok(exit);
     }
-    let listed;
-    let target = match target {
+    // Taken, not copied: the state at T is one entry per key.
+    let mut target = match target {
         Some(t) => t,
         None if p.selection == Selection::PerKey => {
             printer.info(
@@ -785,18 +785,15 @@ pub async fn verify_after(
             printer.json_value(&doc);
             return Ok(exit);
         }
-        None => {
-            listed = crate::crosscheck::list_checked(
-                &clients.source,
-                printer,
-                &p.source.prefix,
-                listing.0,
-                listing.1,
-            )
-            .await?
-            .state_at(p.at);
-            &listed
-        }
+        None => crate::crosscheck::list_checked(
+            &clients.source,
+            printer,
+            &p.source.prefix,
+            listing.0,
+            listing.1,
+        )
+        .await?
+        .state_at(p.at),
     };
     let side = match &p.destination {
         Destination::InPlace => Side::InPlace,
@@ -834,7 +831,6 @@ pub async fn verify_after(
         ));
     }
     let filter = filter_of(&p.keys.clone().unwrap_or_default())?.excluding(unrestorable);
-    let mut target = target.clone();
     filter.retain(&mut target, str::to_owned);
     let report = check(
         printer,
