@@ -2260,32 +2260,9 @@ async fn null_source_rewritten_after_the_plan(conditional: bool, how: &str) {
 #[tokio::test]
 async fn a_null_source_rewritten_during_a_multipart_or_streamed_copy_is_drift() {
     for how in ["multipart", "streamed"] {
-        let mut sim = SimBucket::new(Versioning::Suspended, "v");
-        let t = base();
-        sim.put("n", b"good", t);
-        let at = t + TimeDelta::seconds(1);
-        let store = MemStore::new();
-        let src: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
-        let dst: Arc<dyn Bucket> =
-            Arc::new(store.insert("dst", SimBucket::new(Versioning::Enabled, "w")));
-        let p = plan_into(&src, &dst, at).await;
-        assert_eq!(p.actions.len(), 1);
         // Call 1 on the source is the copy's HEAD; the other writer writes from call 2 on.
-        let writer = Faulty::new(
-            src,
-            Faults {
-                seed: 5,
-                writer: 1.0,
-                writer_keys: vec!["n".to_owned()],
-                writer_from_call: 2,
-                ..Faults::default()
-            },
-        );
-        let buckets = Buckets {
-            src: Arc::new(writer.clone()),
-            dst,
-            separate: how == "streamed",
-        };
+        let (store, p, buckets, writer) =
+            null_source_and_a_writer(true, 2, how == "streamed").await;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.jsonl");
         let mut config = config(2, 4);
@@ -2316,6 +2293,42 @@ async fn a_null_source_rewritten_during_a_multipart_or_streamed_copy_is_drift() 
     }
 }
 
+/// A suspended source whose one key "n" is a `null` version ("good"), planned into the
+/// empty bucket "dst" (conditional writes as given), and another writer on the source
+/// that rewrites "n" at every call from `from_call` on; `separate` streams the copies.
+async fn null_source_and_a_writer(
+    conditional: bool,
+    from_call: u64,
+    separate: bool,
+) -> (Arc<MemStore>, RestorePlan, Buckets, Faulty) {
+    let mut sim = SimBucket::new(Versioning::Suspended, "v");
+    let t = base();
+    sim.put("n", b"good", t);
+    let store = MemStore::new();
+    store.set_conditional_writes(conditional);
+    let src: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let dst: Arc<dyn Bucket> =
+        Arc::new(store.insert("dst", SimBucket::new(Versioning::Enabled, "w")));
+    let p = plan_into(&src, &dst, t + TimeDelta::seconds(1)).await;
+    assert_eq!(p.actions.len(), 1);
+    let writer = Faulty::new(
+        src,
+        Faults {
+            seed: 5,
+            writer: 1.0,
+            writer_keys: vec!["n".to_owned()],
+            writer_from_call: from_call,
+            ..Faults::default()
+        },
+    );
+    let buckets = Buckets {
+        src: Arc::new(writer.clone()),
+        dst,
+        separate,
+    };
+    (store, p, buckets, writer)
+}
+
 /// A single CopyObject of a `null` version on a server without conditional writes is
 /// read back; when the copy reads as the planned version it holds the planned content,
 /// whatever the source holds by then: copied, not drifted (a shard 6 survivor: `!single`
@@ -2323,33 +2336,8 @@ async fn a_null_source_rewritten_during_a_multipart_or_streamed_copy_is_drift() 
 /// drifted when the source had been rewritten since).
 #[tokio::test]
 async fn a_single_copy_that_reads_as_planned_is_copied_whatever_the_source_holds_since() {
-    let mut sim = SimBucket::new(Versioning::Suspended, "v");
-    let t = base();
-    sim.put("n", b"good", t);
-    let at = t + TimeDelta::seconds(1);
-    let store = MemStore::new();
-    store.set_conditional_writes(false);
-    let src: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
-    let dst: Arc<dyn Bucket> =
-        Arc::new(store.insert("dst", SimBucket::new(Versioning::Enabled, "w")));
-    let p = plan_into(&src, &dst, at).await;
-    assert_eq!(p.actions.len(), 1);
     // The other writer rewrites the source at the first call made on it after the plan.
-    let writer = Faulty::new(
-        src,
-        Faults {
-            seed: 5,
-            writer: 1.0,
-            writer_keys: vec!["n".to_owned()],
-            writer_from_call: 1,
-            ..Faults::default()
-        },
-    );
-    let buckets = Buckets {
-        src: Arc::new(writer.clone()),
-        dst,
-        separate: false,
-    };
+    let (store, p, buckets, _writer) = null_source_and_a_writer(false, 1, false).await;
     let dir = tempfile::tempdir().unwrap();
     let report = run_journaled_at(buckets, &p, &config(2, 4), &dir.path().join("j.jsonl")).await;
     assert!(report.complete(), "{report:?}");
