@@ -41,9 +41,14 @@ fn io_error(e: std::io::Error) -> CliError {
 }
 
 impl Spilled {
-    /// An empty list, backed by a new anonymous temporary file.
+    /// An empty list, backed by a new anonymous temporary file in `TMPDIR`.
     pub fn new() -> CliResult<Spilled> {
-        let file = tempfile::tempfile().map_err(io_error)?;
+        Spilled::new_in(&std::env::temp_dir())
+    }
+
+    /// [`new`](Self::new) with the file in `dir`.
+    pub fn new_in(dir: &std::path::Path) -> CliResult<Spilled> {
+        let file = tempfile::tempfile_in(dir).map_err(io_error)?;
         Ok(Spilled {
             writer: Some(BufWriter::with_capacity(1 << 16, file)),
             file: None,
@@ -258,6 +263,16 @@ mod tests {
                 objects.iter().filter(|o| !named.contains(&o.key)).cloned().collect();
             prop_assert_eq!(s.unmatched().unwrap(), rest);
         }
+    }
+
+    /// No room for the file: one line that names the temporary directory and what to do,
+    /// as a failure (exit 7), before anything is listed or written.
+    #[test]
+    fn a_temporary_directory_that_cannot_hold_the_file_is_named() {
+        let e = Spilled::new_in(std::path::Path::new("/nonexistent/s3rewind-tmp")).unwrap_err();
+        assert_eq!(e.exit, crate::error::Exit::Failure);
+        assert!(e.message.contains("set TMPDIR"), "{}", e.message);
+        assert!(!e.message.contains('\n'), "{}", e.message);
     }
 
     #[test]
