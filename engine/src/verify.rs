@@ -132,11 +132,46 @@ pub fn compare(
     current: &BucketState,
     deep: bool,
 ) -> Vec<KeyCheck> {
+    compare_counted(source, destination, target, current, deep, |_| true).0
+}
+
+/// What [`compare_counted`] counted: every check's sides, and the checks it left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counted {
+    /// Checks of keys that existed at T.
+    pub at_target: u64,
+    /// Checks of keys that exist at the destination.
+    pub now: u64,
+    /// The checks not kept, by outcome.
+    pub left_out: std::collections::BTreeMap<Outcome, u64>,
+}
+
+/// True for the outcomes that are final when [`compare`] decides them and need no key
+/// named: a match by version or by size and ETag, and an extra key elsewhere.
+pub fn is_settled_match(o: Outcome) -> bool {
+    matches!(
+        o,
+        Outcome::SameVersion | Outcome::SameSizeAndEtag | Outcome::Extra
+    )
+}
+
+/// [`compare`], returning only the checks that `keep` keeps: the others are counted by
+/// outcome in [`Counted::left_out`] (at millions of keys, a check per matching key is
+/// most of a verification's memory; a caller keeps what it still has to look at).
+pub fn compare_counted(
+    source: &Location,
+    destination: &Destination,
+    target: &BucketState,
+    current: &BucketState,
+    deep: bool,
+    keep: impl Fn(&KeyCheck) -> bool,
+) -> (Vec<KeyCheck>, Counted) {
     let in_place = matches!(destination, Destination::InPlace);
     let mut out = Vec::new();
+    let mut counted = Counted::default();
     for pair in crate::pairs::pairs(&source.prefix, destination, target, current) {
         let (t, c) = (pair.target.map(|t| (pair.key.clone(), t)), pair.current);
-        let check = match (t, c) {
+        let mut check = match (t, c) {
             (Some((key, t)), None) => KeyCheck {
                 key,
                 source_key: Some(t.key.clone()),
@@ -183,20 +218,24 @@ pub fn compare(
             }
             (None, None) => unreachable!("a pair has at least one side"),
         };
-        out.push(check);
-    }
-    // A key whose state at T is uncertain may differ from the best surviving answer; one
-    // whose order is unknown, from the guess (a plan leaves it alone).
-    for c in &mut out {
-        let src = c.source_key.as_deref().unwrap_or(&c.key);
-        if c.outcome.is_difference()
-            && c.outcome != Outcome::NeedsContent
+        // A key whose state at T is uncertain may differ from the best surviving answer;
+        // one whose order is unknown, from the guess (a plan leaves it alone).
+        let src = check.source_key.as_deref().unwrap_or(&check.key);
+        if check.outcome.is_difference()
+            && check.outcome != Outcome::NeedsContent
             && (target.is_uncertain(src) || target.order_unknown.iter().any(|k| k == src))
         {
-            c.outcome = Outcome::Uncertain;
+            check.outcome = Outcome::Uncertain;
+        }
+        counted.at_target += u64::from(check.expected.is_some());
+        counted.now += u64::from(check.current.is_some());
+        if keep(&check) {
+            out.push(check);
+        } else {
+            *counted.left_out.entry(check.outcome).or_default() += 1;
         }
     }
-    out
+    (out, counted)
 }
 
 #[cfg(test)]
@@ -364,5 +403,57 @@ mod tests {
             outcomes(&checks),
             [("a", Outcome::SameSizeAndEtag), ("b", Outcome::Missing)]
         );
+    }
+
+    proptest::proptest! {
+        #![proptest_config(s3rewind_testkit::proptest_config(256))]
+        /// Leaving checks out changes nothing else: the checks kept are exactly those of
+        /// `compare`'s that `keep` keeps, in order, and what was left out and both sides
+        /// are counted as `compare`'s checks count them.
+        #[test]
+        fn a_counted_comparison_keeps_every_check_but_the_settled_matches(
+            target in proptest::collection::btree_map("(s/|d/|x)[ab]{0,2}", (0u8..3, 0u8..3, 0u8..2), 0..16),
+            current in proptest::collection::btree_map("(s/|d/|x)[ab]{0,2}", (0u8..3, 0u8..3, 0u8..2), 0..16),
+            dest in 0u8..3,
+            deep: bool,
+            uncertain in proptest::collection::vec("s/[ab]{0,2}", 0..3),
+        ) {
+            let destination = match dest {
+                0 => Destination::InPlace,
+                1 => Destination::Bucket { location: loc("b", "d/") },
+                _ => Destination::Directory { path: "/d".into() },
+            };
+            let side = |m: &std::collections::BTreeMap<String, (u8, u8, u8)>| {
+                let entries: Vec<(String, Version)> = m
+                    .iter()
+                    .map(|(k, (id, etag, size))| {
+                        (k.clone(), v(&format!("v{id}"), ["", "e1", "e2"][*etag as usize], u64::from(*size)))
+                    })
+                    .collect();
+                let refs: Vec<(&str, Version)> =
+                    entries.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+                state(&refs)
+            };
+            let (mut t, c) = (side(&target), side(&current));
+            t.order_unknown = uncertain;
+            let source = loc("b", "s/");
+            let all = compare(&source, &destination, &t, &c, deep);
+            // Keep what is not a settled match, and also every third key of the rest
+            // (a caller keeps some matches: radosgw's `null` copies are read back).
+            let keep = |c: &KeyCheck| !is_settled_match(c.outcome) || c.key.len().is_multiple_of(3);
+            let (kept, counted) = compare_counted(&source, &destination, &t, &c, deep, keep);
+            let others: Vec<KeyCheck> = all.iter().filter(|c| keep(c)).cloned().collect();
+            proptest::prop_assert_eq!(kept, others);
+            let mut left_out = std::collections::BTreeMap::new();
+            for c in all.iter().filter(|c| !keep(c)) {
+                *left_out.entry(c.outcome).or_insert(0u64) += 1;
+            }
+            proptest::prop_assert_eq!(&counted.left_out, &left_out);
+            proptest::prop_assert_eq!(counted.at_target, all.iter().filter(|c| c.expected.is_some()).count() as u64);
+            proptest::prop_assert_eq!(counted.now, all.iter().filter(|c| c.current.is_some()).count() as u64);
+            let (every, same) = compare_counted(&source, &destination, &t, &c, deep, |_| true);
+            proptest::prop_assert_eq!(every, all);
+            proptest::prop_assert!(same.left_out.is_empty());
+        }
     }
 }
