@@ -543,15 +543,25 @@ pub fn load(path: &Path, run: Option<&Run>, printer: &Printer, torn: &str) -> Cl
         check_runs(path, &lines, run)?;
     }
     for l in &lines {
-        if let Line::Torn { offset, text } = l {
-            printer.warn(format!(
-                "journal {}: the line at byte {offset} is torn (a crash mid-write: {}); {torn}",
-                path.display(),
-                preview(text)
-            ));
-        }
+        warn_if_torn(path, l, printer, torn);
     }
     Ok(lines)
+}
+
+/// Read a journal a line at a time (no run will write to it): an error if it is not a
+/// journal, and a warning for each torn line in it, saying `torn` of it (as [`load`]).
+pub fn warn_torn(path: &Path, printer: &Printer, torn: &str) -> CliResult<()> {
+    each_line(path, |l| warn_if_torn(path, &l, printer, torn))
+}
+
+fn warn_if_torn(path: &Path, l: &Line, printer: &Printer, torn: &str) {
+    if let Line::Torn { offset, text } = l {
+        printer.warn(format!(
+            "journal {}: the line at byte {offset} is torn (a crash mid-write: {}); {torn}",
+            path.display(),
+            preview(text)
+        ));
+    }
 }
 
 /// Read every line of a journal. A torn line (a crash mid-write: the unterminated last
@@ -559,48 +569,79 @@ pub fn load(path: &Path, run: Option<&Run>, printer: &Printer, torn: &str) -> Cl
 /// start of a line that a run before these records went on to append right after it. Any
 /// other line that is not a journal line is an error.
 pub fn read(path: &Path) -> CliResult<Vec<Line>> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => {
-            return Err(CliError::usage(format!(
-                "cannot read journal {}: {e}",
-                path.display()
-            )));
-        }
+    let mut out = Vec::new();
+    each_line(path, |l| out.push(l))?;
+    Ok(out)
+}
+
+/// Hand each line of a journal to `each`, in order, as [`read`] returns them, reading
+/// the file a line at a time: the journal of a run over millions of keys is hundreds of
+/// megabytes, and a caller that keeps a few of its records need not hold them all.
+/// On an error (named as [`read`] names it) some lines may already have been handed on.
+pub fn each_line(path: &Path, each: impl FnMut(Line)) -> CliResult<()> {
+    let cannot =
+        |e: std::io::Error| CliError::usage(format!("cannot read journal {}: {e}", path.display()));
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(cannot(e)),
     };
-    parse(&bytes).map_err(|(line, e)| {
-        CliError::usage(format!(
+    parse(std::io::BufReader::with_capacity(1 << 16, file), each).map_err(|e| match e {
+        ParseError::Io(e) => cannot(e),
+        ParseError::Line(line, e) => CliError::usage(format!(
             "journal {} line {line} is not a valid s3rewind journal line: {e}",
             path.display()
-        ))
+        )),
     })
 }
 
-/// The lines of a journal's bytes (see [`read`]); an error names the line number.
-fn parse(bytes: &[u8]) -> Result<Vec<Line>, (usize, String)> {
-    let mut out = Vec::new();
+/// Why a journal's lines could not be read.
+#[derive(Debug)]
+enum ParseError {
+    Io(std::io::Error),
+    /// The line number (from 1) and what is wrong with it.
+    Line(usize, String),
+}
+
+/// The lines of a journal read from `r`, each handed to `out` (see [`read`]).
+fn parse(mut r: impl std::io::BufRead, mut out: impl FnMut(Line)) -> Result<(), ParseError> {
     // A line that did not parse, waiting for the record that marks it torn.
     let mut pending: Option<(usize, u64, String)> = None;
     let mut offset = 0u64;
-    let tail = unterminated(bytes);
-    let whole = match tail {
-        Some((start, _)) => &bytes[..start as usize],
-        None => bytes,
-    };
-    for (i, raw) in whole.split_inclusive(|&b| b == b'\n').enumerate() {
+    let mut raw = Vec::new();
+    let unmarked = |n: usize| ParseError::Line(n, "not a journal line, and not marked torn".into());
+    for i in 0.. {
+        raw.clear();
+        if r.read_until(b'\n', &mut raw).map_err(ParseError::Io)? == 0 {
+            break;
+        }
         let at = offset;
         offset += raw.len() as u64;
-        let text = String::from_utf8_lossy(raw);
+        if !raw.ends_with(b"\n") {
+            // The unterminated last line: whole but for its newline, or torn.
+            if let Some((n, _, _)) = pending.take() {
+                return Err(unmarked(n));
+            }
+            let text = std::str::from_utf8(&raw).unwrap_or("");
+            match serde_json::from_str::<Line>(text) {
+                Ok(line) => out(line),
+                Err(_) => out(Line::Torn {
+                    offset: at,
+                    text: text.to_owned(),
+                }),
+            }
+            return Ok(());
+        }
+        let text = String::from_utf8_lossy(&raw);
         let text = text.trim_end_matches(['\n', '\r']);
         if text.trim().is_empty() {
             continue;
         }
         match serde_json::from_str::<Line>(text) {
             Ok(Line::Torn { offset: o, .. }) => match pending.take() {
-                Some((_, p, t)) if p == o => out.push(Line::Torn { offset: o, text: t }),
+                Some((_, p, t)) if p == o => out(Line::Torn { offset: o, text: t }),
                 _ => {
-                    return Err((
+                    return Err(ParseError::Line(
                         i + 1,
                         format!("a torn-line record names byte {o}, where no torn line begins"),
                     ));
@@ -608,43 +649,32 @@ fn parse(bytes: &[u8]) -> Result<Vec<Line>, (usize, String)> {
             },
             Ok(line) => {
                 if let Some((n, _, _)) = pending {
-                    return Err((n, "not a journal line, and not marked torn".to_owned()));
+                    return Err(unmarked(n));
                 }
-                out.push(line);
+                out(line);
             }
-            Err(e) => {
+            Err(_) => {
                 if let Some((n, _, _)) = pending {
-                    return Err((n, "not a journal line, and not marked torn".to_owned()));
+                    return Err(unmarked(n));
                 }
                 // A torn line with a whole record appended right after it (written
                 // before torn tails were terminated).
                 if let Some((cut, line)) = glued(text) {
-                    out.push(Line::Torn {
+                    out(Line::Torn {
                         offset: at,
                         text: text[..cut].to_owned(),
                     });
-                    out.push(line);
+                    out(line);
                     continue;
                 }
                 pending = Some((i + 1, at, text.to_owned()));
-                let _ = e;
             }
         }
     }
-    if let Some((n, _, _)) = pending {
-        return Err((n, "not a journal line, and not marked torn".to_owned()));
+    match pending {
+        Some((n, _, _)) => Err(unmarked(n)),
+        None => Ok(()),
     }
-    if let Some((start, text)) = tail {
-        match serde_json::from_str::<Line>(text) {
-            // Whole but for its newline.
-            Ok(line) => out.push(line),
-            Err(_) => out.push(Line::Torn {
-                offset: start,
-                text: text.to_owned(),
-            }),
-        }
-    }
-    Ok(out)
 }
 
 /// `text` as a torn line's start followed by a whole record: where the record begins.
@@ -689,10 +719,11 @@ pub fn salvage(text: &str) -> Salvaged {
     }
 }
 
-/// Multipart uploads a journal shows as created but never completed or aborted.
-pub fn open_uploads(lines: &[Line]) -> Vec<(String, String, String)> {
+/// Multipart uploads the journal at `path` shows as created but never completed or
+/// aborted (read a line at a time).
+pub fn open_uploads(path: &Path) -> CliResult<Vec<(String, String, String)>> {
     let mut open: Vec<(String, String, String)> = Vec::new();
-    for l in lines {
+    each_line(path, |l| {
         if let Line::Upload {
             bucket,
             key,
@@ -700,33 +731,50 @@ pub fn open_uploads(lines: &[Line]) -> Vec<(String, String, String)> {
             open: started,
         } = l
         {
-            let id = (bucket.clone(), key.clone(), upload_id.clone());
-            if *started {
+            let id = (bucket, key, upload_id);
+            if started {
                 open.push(id);
             } else {
                 open.retain(|o| o != &id);
             }
         }
-    }
-    open
+    })?;
+    Ok(open)
 }
 
 /// The copies a journal records, for the planner to recognise as done.
 pub fn known_copies(lines: &[Line]) -> Vec<KnownCopy> {
-    lines
-        .iter()
-        .filter_map(|l| match l {
-            Line::Done(d) if d.op == Op::Copy => Some(KnownCopy {
-                key: d.key.clone(),
-                version_id: d.new_version_id.clone(),
-                source_key: d.source_key.clone()?,
-                source_version_id: d.source_version_id.clone()?,
-                etag: d.etag.clone().unwrap_or_default(),
-                size: d.size,
-            }),
-            _ => None,
-        })
-        .collect()
+    lines.iter().filter_map(known_copy).collect()
+}
+
+/// The copy a journal line records, if it records one.
+fn known_copy(l: &Line) -> Option<KnownCopy> {
+    match l {
+        Line::Done(d) if d.op == Op::Copy => Some(KnownCopy {
+            key: d.key.clone(),
+            version_id: d.new_version_id.clone(),
+            source_key: d.source_key.clone()?,
+            source_version_id: d.source_version_id.clone()?,
+            etag: d.etag.clone().unwrap_or_default(),
+            size: d.size,
+        }),
+        _ => None,
+    }
+}
+
+/// The copies the journal at `path` records of the keys `wanted` names, read a line at
+/// a time (a verification needs the few whose ETags differ, not the whole journal).
+pub fn known_copies_of(path: &Path, wanted: impl Fn(&str) -> bool) -> CliResult<Vec<KnownCopy>> {
+    let mut out = Vec::new();
+    each_line(path, |l| {
+        if let Line::Done(d) = &l
+            && wanted(&d.key)
+            && let Some(k) = known_copy(&l)
+        {
+            out.push(k);
+        }
+    })?;
+    Ok(out)
 }
 
 /// A stable 64-bit FNV-1a hash, for naming journals.
@@ -788,11 +836,93 @@ mod tests {
             upload_id: id.into(),
             open,
         };
-        assert!(open_uploads(&[]).is_empty());
-        let lines = [up("a", "1", true), up("b", "2", true), up("a", "1", false)];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        assert!(open_uploads(&path).unwrap().is_empty(), "no journal yet");
+        let j = Journal::open(&path, &quiet()).unwrap();
+        for l in [up("a", "1", true), up("b", "2", true), up("a", "1", false)] {
+            j.append(&l).unwrap();
+        }
+        drop(j);
         assert_eq!(
-            open_uploads(&lines),
+            open_uploads(&path).unwrap(),
             vec![("b".to_owned(), "b".to_owned(), "2".to_owned())]
+        );
+    }
+
+    /// Read a line at a time, through a buffer of any size (lines cut across reads),
+    /// a journal gives the same lines and errors, torn and glued lines included.
+    #[test]
+    fn a_journal_reads_the_same_through_any_buffer() {
+        let whole = serde_json::to_string(&Line::Done(done("k"))).unwrap();
+        let torn = serde_json::to_string(&Line::Torn {
+            offset: whole.len() as u64 + 1,
+            text: String::new(),
+        })
+        .unwrap();
+        let texts = [
+            format!("{whole}\n"),
+            format!("{whole}\n\n{whole}"),
+            format!("{whole}\n{{\"type\":\"do{whole}\n{whole}\n"),
+            format!("{whole}\n{{\"type\":\"do\n{torn}\n{whole}\n"),
+            format!("{whole}\n{{\"type\":\"do"),
+            format!("{whole}\nnot json\n{whole}\n"),
+            format!("{whole}\nnot json\n{whole}"),
+            format!("{whole}\n{torn}\n"),
+        ];
+        for text in &texts {
+            let lines = |capacity| {
+                let mut out = Vec::new();
+                let r = std::io::BufReader::with_capacity(capacity, text.as_bytes());
+                let res = parse(r, |l| out.push(l)).map_err(|e| format!("{e:?}"));
+                (out, res)
+            };
+            let (one, one_res) = lines(1);
+            let (big, big_res) = lines(1 << 16);
+            assert_eq!(one, big, "{text:?}");
+            assert_eq!(one_res, big_res, "{text:?}");
+        }
+        // What each says (the cases above, in order).
+        let read_all = |text: &str| {
+            let mut out = Vec::new();
+            parse(text.as_bytes(), |l| out.push(l)).map(|()| out)
+        };
+        assert_eq!(read_all(&texts[1]).unwrap().len(), 2);
+        assert!(matches!(
+            read_all(&texts[3]).unwrap().as_slice(),
+            [Line::Done(_), Line::Torn { text, .. }, Line::Done(_)] if text == "{\"type\":\"do"
+        ));
+        assert!(matches!(
+            read_all(&texts[4]).unwrap().as_slice(),
+            [Line::Done(_), Line::Torn { offset, .. }] if *offset == whole.len() as u64 + 1
+        ));
+        assert!(matches!(read_all(&texts[5]), Err(ParseError::Line(2, _))));
+        assert!(matches!(read_all(&texts[6]), Err(ParseError::Line(2, _))));
+        assert!(matches!(read_all(&texts[7]), Err(ParseError::Line(2, _))));
+    }
+
+    #[test]
+    fn the_known_copies_of_some_keys_are_those_the_journal_records_of_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let j = Journal::open(&path, &quiet()).unwrap();
+        for k in ["a", "b", "c"] {
+            j.append(&Line::Done(done(k))).unwrap();
+        }
+        drop(j);
+        let keys = |ks: &[KnownCopy]| ks.iter().map(|k| k.key.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            keys(&known_copies_of(&path, |k| k != "b").unwrap()),
+            ["a", "c"]
+        );
+        assert_eq!(
+            known_copies_of(&path, |_| true).unwrap(),
+            known_copies(&read(&path).unwrap())
+        );
+        assert!(
+            known_copies_of(&dir.path().join("none"), |_| true)
+                .unwrap()
+                .is_empty()
         );
     }
 

@@ -99,7 +99,7 @@ pub async fn abort_left_over_uploads(
     printer: &Printer,
     journal_path: &Path,
 ) -> CliResult<()> {
-    let open = journal::open_uploads(&journal::read(journal_path)?);
+    let open = journal::open_uploads(journal_path)?;
     for (bucket, key, upload_id) in &open {
         let upload = clients.dest_endpoint.bucket(bucket);
         match upload.abort_multipart(key, upload_id).await {
