@@ -351,13 +351,108 @@ pub async fn list_checked(
     let listed = crate::listing::list_bucket(bucket, printer, prefix, page_size, streams).await?;
     let (timeline, report) =
         reconcile(bucket.clone(), prefix, listed, Basis::Listing(started)).await?;
-    if !report.reread.is_empty() {
+    note_rereads(printer, bucket.name(), prefix, &report);
+    Ok(timeline)
+}
+
+/// The current state of `prefix` of `bucket` (each key's current object), listed and
+/// cross-checked as [`list_checked`] does, without ever holding the range's whole
+/// history: each part of the listing is checked against ListObjectsV2 as it streams and
+/// reduced to its current entries (a range of millions of keys, in place, holds several
+/// versions of each).
+pub async fn current_checked(
+    bucket: &std::sync::Arc<dyn Bucket>,
+    printer: &crate::output::Printer,
+    prefix: &str,
+    page_size: i32,
+    streams: crate::listing::Streams,
+) -> CliResult<s3rewind_engine::BucketState> {
+    // The current objects first, then each part of the listing checked against them.
+    let mut checker = Checker::new(bucket.clone(), prefix, Basis::Listing(Utc::now())).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Timeline>(4);
+    let listing = crate::listing::stream_bucket(bucket, printer, prefix, page_size, streams, tx);
+    let mut objects = Vec::new();
+    let check = async {
+        // Owned here: should a check fail, the receiver is dropped and the listing stops.
+        let mut rx = rx;
+        while let Some(part) = rx.recv().await {
+            objects.extend(checker.part(part).await?.current().objects);
+        }
+        Ok::<(), CliError>(())
+    };
+    let (listed, checked) = tokio::join!(listing, check);
+    // The check's error first: the listing's is then only that nobody read on.
+    checked?;
+    listed?;
+    let (rest, report) = checker.finish().await?;
+    objects.extend(rest.current().objects);
+    note_rereads(printer, bucket.name(), prefix, &report);
+    // Parallel streams hand their parts over in any order.
+    objects.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(s3rewind_engine::BucketState {
+        objects,
+        ..s3rewind_engine::BucketState::default()
+    })
+}
+
+/// Say which keys the cross-check re-read (they changed while the range was listed).
+fn note_rereads(
+    printer: &crate::output::Printer,
+    bucket: &str,
+    prefix: &str,
+    report: &CheckReport,
+) {
+    if let Some(first) = report.reread.first() {
         printer.info(format!(
-            "cross-check: {} key(s) changed while s3://{}/{prefix} was listed (ListObjectsV2 shows them otherwise); their histories were read again, e.g. {:?}",
+            "cross-check: {} key(s) changed while s3://{bucket}/{prefix} was listed (ListObjectsV2 shows them otherwise); their histories were read again, e.g. {first:?}",
             report.reread.len(),
-            bucket.name(),
-            report.reread[0]
         ));
     }
-    Ok(timeline)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bucket::histories;
+    use crate::bucket::{MemStore, Personality};
+    use crate::listing::{Split, Streams};
+    use crate::output::{OutputFormat, Printer};
+    use proptest::prelude::*;
+    use std::sync::Arc;
+
+    proptest! {
+        #![proptest_config(s3rewind_testkit::proptest_config(64))]
+        /// The streamed current state is the whole listing's current state: on any
+        /// server habit, page size and number of streams, `current_checked` and
+        /// `list_checked(…).current()` give the same objects, or both fail.
+        #[test]
+        fn the_streamed_current_state_is_the_listed_one(
+            steps in histories::steps(5, 40),
+            personality in 0..Personality::COMBINATIONS,
+            page in 1i32..9,
+            parallel in any::<bool>(),
+        ) {
+            let h = histories::play(&steps, "v");
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            let (streamed, whole) = rt.block_on(async {
+                let store = MemStore::new();
+                let b: Arc<dyn Bucket> = Arc::new(store.insert("b", h.sim.clone()));
+                store.set_personality(Personality::nth(personality));
+                let streams = if parallel { Streams::new(3, Split::Folders) } else { Streams::ONE };
+                let quiet = Printer::new(OutputFormat::Text, true, true);
+                let streamed = current_checked(&b, &quiet, "", page, streams).await;
+                let whole = list_checked(&b, &quiet, "", page, streams).await;
+                (streamed, whole.map(|t| t.current()))
+            });
+            match (streamed, whole) {
+                (Ok(s), Ok(w)) => prop_assert_eq!(s.objects, w.objects),
+                (Err(_), Err(_)) => {}
+                (s, w) => prop_assert!(false, "one failed: {:?} / {:?}", s.err(), w.err()),
+            }
+        }
+    }
 }
