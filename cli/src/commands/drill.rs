@@ -83,7 +83,10 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
         &prepared.target,
         None,
         &filter,
-        &journal::known_copies(&journal::read(&journal_path)?),
+        verify::Extras {
+            journal: Some(&journal_path),
+            every_check: false,
+        },
         true,
         (req.page_size, req.list_streams),
         args.exec.concurrency.min(64) as usize,

@@ -4,7 +4,7 @@
 use crate::args::VerifyArgs;
 use crate::error::{CliError, CliResult, Exit};
 use crate::pipeline::report::print_verification;
-use crate::pipeline::verify::{Side, check, write_report};
+use crate::pipeline::verify::{Extras, Side, check, write_report};
 use crate::pipeline::{App, require_versioned, resolve_time, timeline_of};
 use s3rewind_engine::parse_s3_uri;
 use std::time::Instant;
@@ -50,15 +50,15 @@ pub async fn verify_cmd(app: &App, args: &VerifyArgs) -> CliResult<Exit> {
     let filter = crate::pipeline::filter_of(&crate::pipeline::key_selection(&args.select)?)?;
     let mut target = timeline.state_at(at);
     filter.retain(&mut target, str::to_owned);
-    let known = match &args.journal {
-        Some(j) => crate::journal::known_copies(&crate::journal::load(
+    if let Some(j) = &args.journal {
+        // Read now, a line at a time, so that a bad journal is said before any listing
+        // and its torn lines are named; the check keeps only the records it needs.
+        crate::journal::warn_torn(
             j,
-            None,
             printer,
             "its copy, if made, is checked like any other key",
-        )?),
-        None => Vec::new(),
-    };
+        )?;
+    }
     let report = check(
         printer,
         &app.endpoint.bucket(&source.bucket),
@@ -68,7 +68,10 @@ pub async fn verify_cmd(app: &App, args: &VerifyArgs) -> CliResult<Exit> {
         &target,
         current,
         &filter,
-        &known,
+        Extras {
+            journal: args.journal.as_deref(),
+            every_check: args.report.is_some(),
+        },
         args.deep,
         (args.listing.page_size, args.listing.streams()),
         args.concurrency as usize,

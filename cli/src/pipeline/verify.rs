@@ -21,7 +21,7 @@
 
 use crate::args::ExecArgs;
 use crate::bucket::Bucket;
-use crate::crosscheck::list_checked;
+use crate::crosscheck::current_checked;
 use crate::error::{CliError, CliResult, Exit};
 use crate::journal;
 use crate::listing::Streams;
@@ -30,10 +30,11 @@ use crate::pipeline::report::print_verification;
 use crate::pipeline::{App, Clients, filter_of, rfc3339};
 use chrono::{DateTime, Utc};
 use s3rewind_engine::select::KeyFilter;
-use s3rewind_engine::verify::{KeyCheck, Outcome, compare, recognise_copies};
+use s3rewind_engine::verify::{
+    KeyCheck, Outcome, compare_counted, is_settled_match, recognise_copies,
+};
 use s3rewind_engine::{
-    BucketState, Destination, KnownCopy, Location, RestorePlan, Selection, StateEntry, Version,
-    Warning,
+    BucketState, Destination, Location, RestorePlan, Selection, StateEntry, Version, Warning,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -149,7 +150,8 @@ pub struct VerifyReport {
     pub uncertain: Vec<String>,
     /// Keys whose state at TIME depends on a guessed order (a same-second tie).
     pub ambiguous: Vec<String>,
-    /// Every key's check, for `--report`.
+    /// Every key's check when asked for (`--report`: [`Extras::every_check`]);
+    /// otherwise only those of keys that do not match by version or by size and ETag.
     #[serde(skip)]
     pub checks: Vec<KeyCheck>,
     /// SHA-256 of both sides of the keys whose content was read: (source, destination).
@@ -297,6 +299,17 @@ fn sha256_of_file(path: &Path) -> std::io::Result<(String, u64)> {
     Ok((hex(&h.finalize()), n))
 }
 
+/// What a verification looks at beyond the two sides, and what it keeps.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extras<'a> {
+    /// The restore's journal: the copies it records are recognised where ETags differ
+    /// (only the records of such keys are kept, read a line at a time).
+    pub journal: Option<&'a Path>,
+    /// Keep every key's check (for `--report`); otherwise the keys that match by
+    /// version, or by size and ETag, are only counted.
+    pub every_check: bool,
+}
+
 /// Check `side` against the source's state `target` at `at`. `current` is the
 /// destination's current state when the caller already listed it (in place).
 #[allow(clippy::too_many_arguments)]
@@ -309,7 +322,7 @@ pub async fn check(
     target: &BucketState,
     current: Option<BucketState>,
     filter: &KeyFilter,
-    known: &[KnownCopy],
+    extras: Extras<'_>,
     deep: bool,
     listing: (i32, Streams),
     concurrency: usize,
@@ -318,16 +331,13 @@ pub async fn check(
         (Some(c), _) => c,
         // The current state from a listing cross-checked against ListObjectsV2 (another
         // API, another paging): a verification must not share the blind spots of the
-        // listing the restore was planned from.
+        // listing the restore was planned from. Streamed: only each key's current entry
+        // is kept, never the range's whole history.
         (None, Side::InPlace) => {
-            list_checked(source_bucket, printer, &source.prefix, listing.0, listing.1)
-                .await?
-                .current()
+            current_checked(source_bucket, printer, &source.prefix, listing.0, listing.1).await?
         }
         (None, Side::Bucket { bucket, location }) => {
-            list_checked(bucket, printer, &location.prefix, listing.0, listing.1)
-                .await?
-                .current()
+            current_checked(bucket, printer, &location.prefix, listing.0, listing.1).await?
         }
         (None, Side::Directory(dir)) => directory_state(dir, source, target),
     };
@@ -336,8 +346,32 @@ pub async fn check(
         &mut current,
         crate::pipeline::to_source_key(&source.prefix, &side.destination()),
     );
-    let mut checks = compare(source, &side.destination(), target, &current, deep);
-    recognise_copies(&mut checks, known);
+    // Kept beyond the checks that do not match: the copies of `null` versions into
+    // another bucket, which are read back (`read_back_null_copies`).
+    let to_bucket = matches!(side, Side::Bucket { .. });
+    let keep = |c: &KeyCheck| {
+        extras.every_check
+            || !is_settled_match(c.outcome)
+            || (to_bucket
+                && c.outcome == Outcome::SameSizeAndEtag
+                && c.expected.as_ref().is_some_and(|v| v.is_null()))
+    };
+    let (mut checks, counted) =
+        compare_counted(source, &side.destination(), target, &current, deep, keep);
+    drop(current);
+    if let Some(path) = extras.journal {
+        let differ: std::collections::HashSet<&str> = checks
+            .iter()
+            .filter(|c| c.outcome == Outcome::DifferentEtag)
+            .map(|c| c.key.as_str())
+            .collect();
+        let known = if differ.is_empty() {
+            Vec::new()
+        } else {
+            journal::known_copies_of(path, |k| differ.contains(k))?
+        };
+        recognise_copies(&mut checks, &known);
+    }
     if matches!(side, Side::Directory(_)) {
         // No MD5 to compare (multipart or encrypted source): compare content instead.
         for c in &mut checks {
@@ -348,6 +382,7 @@ pub async fn check(
             }
         }
     }
+    let left_out = |o| counted.left_out.get(&o).copied().unwrap_or(0);
     let mut report = VerifyReport {
         schema: VERIFY_SCHEMA,
         source: source.clone(),
@@ -355,10 +390,14 @@ pub async fn check(
         at,
         deep,
         ok: true,
-        keys_at_target: checks.iter().filter(|c| c.expected.is_some()).count() as u64,
-        keys_now: checks.iter().filter(|c| c.current.is_some()).count() as u64,
-        matched: Matched::default(),
-        extra: 0,
+        keys_at_target: counted.at_target,
+        keys_now: counted.now,
+        matched: Matched {
+            same_version: left_out(Outcome::SameVersion),
+            same_size_and_etag: left_out(Outcome::SameSizeAndEtag),
+            ..Matched::default()
+        },
+        extra: left_out(Outcome::Extra),
         objects_read: 0,
         bytes_read: 0,
         differences: Vec::new(),
@@ -803,7 +842,6 @@ pub async fn verify_after(
         },
         Destination::Directory { path } => Side::Directory(PathBuf::from(path)),
     };
-    let known = journal::known_copies(&journal::read(journal_path)?);
     // The range holds what it held when planned plus one entry per action: listing it by
     // folder pays only when that is many pages.
     // (Counted by the stats: a restore that wrote as it listed keeps no actions.)
@@ -841,7 +879,10 @@ pub async fn verify_after(
         &target,
         current,
         &filter,
-        &known,
+        Extras {
+            journal: Some(journal_path),
+            every_check: exec.report.is_some(),
+        },
         exec.deep_verify,
         listing,
         exec.concurrency.min(64) as usize,
@@ -875,6 +916,7 @@ pub async fn verify_after(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use s3rewind_engine::verify::compare;
 
     #[tokio::test]
     async fn hash_writer_hashes_what_it_is_given() {
@@ -956,5 +998,220 @@ mod tests {
                 Outcome::Missing
             ]
         );
+    }
+
+    /// The two sides of an in-memory verification: `src` with the given history, `dst`
+    /// an empty bucket (`versioning`), both in one store.
+    fn two_buckets(
+        sim: s3rewind_engine::sim::SimBucket,
+        versioning: s3rewind_engine::Versioning,
+    ) -> (
+        Arc<crate::bucket::MemStore>,
+        Arc<dyn Bucket>,
+        Arc<dyn Bucket>,
+    ) {
+        let store = crate::bucket::MemStore::new();
+        let src: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+        let empty = s3rewind_engine::sim::SimBucket::new(versioning, "d");
+        let dst: Arc<dyn Bucket> = Arc::new(store.insert("dst", empty));
+        (store, src, dst)
+    }
+
+    /// Verify `dst` against `src`'s state at `at`, as a restore into it does (in place
+    /// when `dst` is `src`).
+    async fn verify_into(
+        src: &Arc<dyn Bucket>,
+        dst: &Arc<dyn Bucket>,
+        at: DateTime<Utc>,
+        extras: Extras<'_>,
+    ) -> VerifyReport {
+        let quiet = Printer::new(crate::output::OutputFormat::Text, true, true);
+        let streams = crate::listing::Streams::ONE;
+        let target = crate::listing::list_bucket(src, &quiet, "", 1000, streams)
+            .await
+            .unwrap()
+            .state_at(at);
+        let side = if Arc::ptr_eq(src, dst) {
+            Side::InPlace
+        } else {
+            Side::Bucket {
+                bucket: dst.clone(),
+                location: Location::whole("dst"),
+            }
+        };
+        let all = KeyFilter::new(&[], &[], None).unwrap();
+        check(
+            &quiet,
+            src,
+            &Location::whole("src"),
+            &side,
+            at,
+            &target,
+            None,
+            &all,
+            extras,
+            false,
+            (1000, streams),
+            4,
+        )
+        .await
+        .unwrap()
+    }
+
+    fn copy_of<'a>(
+        key: &'a str,
+        version: &'a str,
+        head: &'a crate::bucket::Head,
+    ) -> crate::bucket::CopyRequest<'a> {
+        crate::bucket::CopyRequest {
+            source_bucket: "src",
+            source_key: key,
+            source_version_id: version,
+            bucket: "dst",
+            key,
+            head,
+            storage_class: None,
+            sse_kms_key_id: None,
+            if_match: None,
+            if_none_match: false,
+            acl: None,
+            source_if_match: None,
+            replace_metadata: false,
+        }
+    }
+
+    /// A copy of a `null` version into a bucket that keeps no versions lists with the
+    /// source's size and ETag but, on radosgw, reads as another object (which no listing
+    /// shows, and the in-memory bucket does not play): the verification reads each such
+    /// copy back, one HEAD each, and no other key. (Such copies are kept for that read
+    /// though they match by size and ETag; the other matches are only counted.)
+    #[tokio::test]
+    async fn the_verification_reads_back_each_copy_of_a_null_version() {
+        use crate::bucket::Op;
+        use s3rewind_engine::{Versioning, sim::SimBucket};
+        let t0 = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let mut sim = SimBucket::new(Versioning::Suspended, "v");
+        sim.put("m", b"a null version", t0);
+        sim.put("n", b"another null one", t0);
+        sim.set_versioning(Versioning::Enabled);
+        let v = sim.put("v", b"a versioned one", t0);
+        let at = t0 + chrono::TimeDelta::seconds(5);
+        sim.put("n", b"written after T", at + chrono::TimeDelta::seconds(1));
+        let (store, src, dst) = two_buckets(sim, Versioning::Unversioned);
+        for (key, version) in [("m", "null"), ("n", "null"), ("v", v.as_str())] {
+            let head = src.head(key, Some(version)).await.unwrap().unwrap();
+            dst.copy(&copy_of(key, version, &head)).await.unwrap();
+        }
+        store.reset_requests();
+        let report = verify_into(&src, &dst, at, Extras::default()).await;
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.matched.same_size_and_etag, 3);
+        assert_eq!((report.keys_at_target, report.keys_now), (3, 3));
+        assert_eq!(store.requests().of(Op::Head), 2, "one HEAD per null copy");
+        assert_eq!(
+            report.checks.len(),
+            2,
+            "the null copies' checks, kept to read them back"
+        );
+    }
+
+    /// A copy whose ETag differs from its source's (a multipart copy's) matches when the
+    /// restore's journal records it as the copy of the version at T, and only then; the
+    /// journal is read for that key alone. Matches are counted, not kept, unless every
+    /// check is asked for (`--report`).
+    #[tokio::test]
+    async fn a_copy_the_journal_records_matches_though_its_etag_differs() {
+        use crate::journal::{Done, Journal, Line, Op};
+        use s3rewind_engine::{Versioning, sim::SimBucket};
+        let t0 = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let mut sim = SimBucket::new(Versioning::Enabled, "v");
+        let v_big = sim.put("big", b"0123456789", t0);
+        let v_same = sim.put("same", b"same bytes", t0);
+        let at = t0 + chrono::TimeDelta::seconds(5);
+        let (_, src, dst) = two_buckets(sim, Versioning::Enabled);
+        // Same size, other bytes (so another ETag), as if copied in parts.
+        dst.put("big", b"9876543210".to_vec(), "").await.unwrap();
+        let head = src.head("same", Some(&v_same)).await.unwrap().unwrap();
+        dst.copy(&copy_of("same", &v_same, &head)).await.unwrap();
+        let now = dst.head("big", None).await.unwrap().unwrap();
+
+        let report = verify_into(&src, &dst, at, Extras::default()).await;
+        assert!(!report.ok);
+        assert_eq!(report.differences[0].reason, Outcome::DifferentEtag);
+
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let printer = Printer::capturing(crate::output::OutputFormat::Text, true).0;
+        let j = Journal::open(&path, &printer).unwrap();
+        let done = |version: &str| Done {
+            op: Op::Copy,
+            bucket: "dst".into(),
+            key: "big".into(),
+            source_bucket: Some("src".into()),
+            source_key: Some("big".into()),
+            source_version_id: Some(version.into()),
+            previous_version_id: None,
+            new_version_id: now.version_id.clone(),
+            etag: Some(now.etag.clone()),
+            size: Some(10),
+            time: at,
+        };
+        j.append(&Line::Done(done("another version"))).unwrap();
+        drop(j);
+        let journal = |every_check| Extras {
+            journal: Some(&path),
+            every_check,
+        };
+        let report = verify_into(&src, &dst, at, journal(false)).await;
+        assert!(!report.ok, "a copy of another source version is no match");
+
+        let j = Journal::open(&path, &printer).unwrap();
+        j.append(&Line::Done(done(&v_big))).unwrap();
+        drop(j);
+        let report = verify_into(&src, &dst, at, journal(false)).await;
+        assert!(report.ok, "{report:?}");
+        assert_eq!(report.matched.known_copy, 1);
+        assert_eq!(report.matched.same_size_and_etag, 1);
+        assert_eq!(
+            report.checks.len(),
+            1,
+            "the match by ETag is counted, not kept"
+        );
+        let every = verify_into(&src, &dst, at, journal(true)).await;
+        assert_eq!(every.checks.len(), 2);
+        assert_eq!(every.matched, report.matched);
+    }
+
+    /// In place, the keys whose current version is their version at T, and those that
+    /// hold the same bytes again, are counted as matches by how; only the difference is
+    /// kept as a check.
+    #[tokio::test]
+    async fn in_place_the_matches_are_counted_by_how() {
+        use s3rewind_engine::{Versioning, sim::SimBucket};
+        let t0 = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let mut sim = SimBucket::new(Versioning::Enabled, "v");
+        for key in ["a", "b", "c", "d"] {
+            sim.put(key, key.as_bytes(), t0);
+        }
+        let at = t0 + chrono::TimeDelta::seconds(5);
+        let later = at + chrono::TimeDelta::seconds(1);
+        sim.put("b", b"b", later);
+        sim.put("c", b"other bytes", later);
+        sim.put("e", b"new", later);
+        let (_, src, _) = two_buckets(sim, Versioning::Enabled);
+        let report = verify_into(&src, &src, at, Extras::default()).await;
+        assert_eq!(report.matched.same_version, 2, "a and d");
+        assert_eq!(report.matched.same_size_and_etag, 1, "b");
+        let named: Vec<(&str, Outcome)> = report
+            .differences
+            .iter()
+            .map(|d| (d.key.as_str(), d.reason))
+            .collect();
+        assert_eq!(
+            named,
+            [("c", Outcome::DifferentSize), ("e", Outcome::Unexpected)]
+        );
+        assert_eq!((report.keys_at_target, report.keys_now), (4, 5));
+        assert_eq!(report.checks.len(), 2);
     }
 }
