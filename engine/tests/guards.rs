@@ -461,3 +461,32 @@ fn earliest_is_the_oldest_entry_of_any_key() {
     .unwrap();
     assert_eq!(tl.earliest(), Some(at(4)));
 }
+
+/// A key whose order the listing could not prove (`order_unknown`) gets no action in
+/// place, whether it exists at T or not, and is counted as left alone: the plan's
+/// accounting says what it did not touch (a cargo-mutants survivor of the second run:
+/// both counts left at zero).
+#[test]
+fn keys_of_unknown_order_are_counted_as_left_alone() {
+    let state = |entries: &[(&str, &str)]| BucketState {
+        objects: entries
+            .iter()
+            .map(|(k, id)| StateEntry {
+                key: (*k).into(),
+                version: e(k, id, 5, false).version,
+            })
+            .collect(),
+        ..BucketState::default()
+    };
+    // "both": another version now than at T; "now": absent at T, present now.
+    let current = state(&[("both", "v2"), ("now", "n1"), ("plain", "p2")]);
+    let mut target = state(&[("both", "v1"), ("plain", "p1")]);
+    target.order_unknown = vec!["both".into(), "now".into()];
+    let opts = PlanOptions::new(loc("b", ""), Destination::InPlace, at(10));
+    let p = plan(&current, &target, &opts);
+    let keys: Vec<&str> = p.actions.iter().map(|a| a.key()).collect();
+    assert_eq!(keys, ["plain"], "only the key of known order is restored");
+    assert_eq!(p.stats.left_alone, 2);
+    assert_eq!(p.stats.copies, 1);
+    assert_eq!(p.stats.delete_markers, 0);
+}

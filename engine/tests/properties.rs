@@ -1367,7 +1367,14 @@ fn streamed_plan(
     };
     let mut take_from = |planner: &mut Planner<'_>| {
         if take {
+            // What is taken is what was planned since the last take, and nothing is
+            // left behind (`actions`, `planned` and `take_planned` agree).
+            let planned = planner.planned().to_vec();
+            assert_eq!(planner.actions(), planned.len());
             let part = planner.take_planned();
+            assert_eq!(part, planned, "taken: the actions planned");
+            assert_eq!(planner.actions(), 0, "nothing is left once taken");
+            assert!(planner.planned().is_empty());
             assert!(
                 part.windows(2).all(|w| w[0].key() < w[1].key()),
                 "a part's actions leave the planner in key order"
