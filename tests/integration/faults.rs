@@ -526,3 +526,78 @@ async fn a_listing_that_breaks_midway_leaves_a_restore_that_resumes() {
     assert_eq!(m.contents(&dst, "").await, want);
     assert_eq!(m.versions(&dst).await.len(), 300, "a key was copied twice");
 }
+
+/// Ctrl-C outside a runner — here while `plan` is still in its first listing, every
+/// ListObjectVersions page delayed by the proxy — ends the run at once with one line
+/// saying to run the same command again, and exit 130 (issue 25 §3; a shard 8 survivor:
+/// Ctrl-C taken as owned by a runner when none runs, so nothing ended the process).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_during_the_first_listing_exits_130() {
+    let m = Moto::start().await;
+    m.bucket("slow", true).await;
+    for i in 0..40 {
+        m.put("slow", &format!("k{i:02}"), b"x").await;
+    }
+    let t = ts(checkpoint().await);
+    // 40 pages of one key, each delayed 300 ms: 12 s of listing.
+    let proxy = Proxy::start(
+        &m.endpoint,
+        &[
+            "--slow",
+            "1",
+            "--slow-ms",
+            "300",
+            "--fault-ops",
+            "ListObjectVersions",
+        ],
+    );
+    let mut cmd = Command::new(binary());
+    cmd.args(["--endpoint-url", &proxy.endpoint, "--no-progress"])
+        .args([
+            "plan",
+            "s3://slow",
+            "--at",
+            &t,
+            "--page-size",
+            "1",
+            "--list-split",
+            "off",
+        ]);
+    isolate_env(&mut cmd, m.dir.path());
+    cmd.env("AWS_ACCESS_KEY_ID", &m.keys.0)
+        .env("AWS_SECRET_ACCESS_KEY", &m.keys.1);
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run s3rewind");
+    // Listing has begun (so the process handles Ctrl-C) and is far from done.
+    let started = std::time::Instant::now();
+    loop {
+        let listed = proxy.counts()["ops"]["ListObjectVersions"]
+            .as_u64()
+            .unwrap_or(0);
+        if listed >= 2 {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 60, "the listing never began");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("interrupted; run the same command again"),
+        "{stderr}"
+    );
+    let listed = proxy.counts()["ops"]["ListObjectVersions"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(listed < 40, "stopped mid-listing: {listed} pages");
+}
