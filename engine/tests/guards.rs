@@ -307,6 +307,13 @@ fn unknown_layout_guess_is_ambiguous() {
     let s = tl.state_at(at(1));
     assert!(s.get("a").is_none(), "the split-list reading");
     assert_eq!(s.ambiguous, ["a"], "the document reading has l1 there");
+    // Outside its history both readings agree: absent before the first stamp, the
+    // `IsLatest` entry after the last (a survivor of the second run: `&&` -> `||`).
+    let before = tl.state_at(at(-5));
+    assert!(before.get("a").is_none() && before.ambiguous.is_empty());
+    let after = tl.state_at(at(25));
+    assert_eq!(after.get("a").unwrap().version_id, "l2");
+    assert!(after.ambiguous.is_empty());
 }
 
 #[test]
