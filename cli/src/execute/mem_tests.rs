@@ -1017,6 +1017,46 @@ async fn keys_changed_after_the_plan_drift_and_are_named() {
     }
 }
 
+/// Actions that fail for good while the plan is still coming count as settled while
+/// listing, as copies do: `while_listing` says how much of the run overlapped the
+/// listing, whatever the outcome (a shard 8 survivor: the count after a last attempt
+/// multiplied instead of added).
+#[tokio::test]
+async fn failures_while_the_plan_is_still_coming_are_counted_as_such() {
+    let (sim, at) = history(13, 400);
+    let store = MemStore::new();
+    let src: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let empty = SimBucket::new(Versioning::Enabled, "w");
+    let dst: Arc<dyn Bucket> = Arc::new(store.insert("dst", empty));
+    let p = plan_into(&src, &dst, at).await;
+    let n = p.actions.len();
+    // The 11th action waits until the first ten have failed.
+    let failing = Faulty::new(
+        dst,
+        Faults {
+            server_error: 1.0,
+            ..Faults::default()
+        },
+    );
+    let gate = {
+        let f = failing.clone();
+        Box::new(move || f.injected().server_errors >= 10) as Box<dyn Fn() -> bool + Send + Sync>
+    };
+    let feed = hand_over(p.actions.clone(), Some((10, gate)));
+    let buckets = Buckets {
+        src,
+        dst: Arc::new(failing),
+        separate: false,
+    };
+    let report = run_streamed(buckets, feed, &config(4, 1)).await;
+    assert_eq!(report.failed.len(), n, "{report:?}");
+    assert!(
+        report.while_listing >= 10,
+        "{} of {n} failed while the plan was coming",
+        report.while_listing
+    );
+}
+
 /// A permanent failure (AccessDenied on a key) is named failed after one attempt, the
 /// key is left as it was, and every other key completes.
 #[tokio::test]
