@@ -311,6 +311,10 @@ fn unknown_layout_guess_is_ambiguous() {
     // `IsLatest` entry after the last (a survivor of the second run: `&&` -> `||`).
     let before = tl.state_at(at(-5));
     assert!(before.get("a").is_none() && before.ambiguous.is_empty());
+    // At the last stamp itself, too.
+    let last = tl.state_at(at(19));
+    assert_eq!(last.get("a").unwrap().version_id, "l2");
+    assert!(last.ambiguous.is_empty());
     let after = tl.state_at(at(25));
     assert_eq!(after.get("a").unwrap().version_id, "l2");
     assert!(after.ambiguous.is_empty());
@@ -496,4 +500,83 @@ fn keys_of_unknown_order_are_counted_as_left_alone() {
     assert_eq!(p.stats.left_alone, 2);
     assert_eq!(p.stats.copies, 1);
     assert_eq!(p.stats.delete_markers, 0);
+}
+
+/// What each entry did to its key, judged by the entry below it, and what each kind of
+/// change is (survivors of the engine's second cargo-mutants run: `history`, detection
+/// and the chart use these, and no property reached them).
+#[test]
+fn each_entry_s_change_is_judged_by_the_entry_below_it() {
+    use s3rewind_engine::{Change, KeyHistory};
+    // Newest first: a delete marker over a marker, a marker over a version, a version
+    // over a version, a version over a marker, and the first write.
+    let entries = [
+        e("k", "d2", 6, true),
+        e("k", "d1", 5, true),
+        e("k", "v3", 4, false),
+        e("k", "v2", 3, false),
+        e("k", "d0", 2, true),
+        e("k", "v1", 1, false),
+    ];
+    let h = KeyHistory {
+        key: "k".into(),
+        entries: entries.iter().map(|x| x.version.clone()).collect(),
+    };
+    let changes: Vec<Change> = (0..h.entries.len()).map(|i| h.change(i)).collect();
+    assert_eq!(
+        changes,
+        [
+            Change::DeleteAgain,
+            Change::Delete,
+            Change::Overwrite,
+            Change::Create,
+            Change::Delete,
+            Change::Create,
+        ]
+    );
+    let lone = KeyHistory {
+        key: "m".into(),
+        entries: vec![e("m", "d", 1, true).version],
+    };
+    assert_eq!(lone.change(0), Change::DeleteAgain, "a marker over nothing");
+    let table = [
+        (Change::Create, "create", true, false),
+        (Change::Overwrite, "overwrite", true, true),
+        (Change::Delete, "delete", false, true),
+        (Change::DeleteAgain, "delete_again", false, false),
+    ];
+    for (c, name, writes, destroys) in table {
+        assert_eq!(
+            (c.name(), c.writes_content(), c.destructive()),
+            (name, writes, destroys),
+            "{c:?}"
+        );
+    }
+}
+
+/// Each page layout's name, and which are read by the split-list rule.
+#[test]
+fn page_layouts_are_named_and_the_split_ones_known() {
+    let table = [
+        (ListOrder::Unknown, "unknown", false),
+        (ListOrder::Interleaved, "interleaved", false),
+        (ListOrder::VersionsFirst, "versions-first", true),
+        (ListOrder::MarkersFirst, "markers-first", true),
+        (ListOrder::Split, "split", true),
+    ];
+    for (order, name, split) in table {
+        assert_eq!((order.name(), order.is_split()), (name, split), "{order:?}");
+    }
+}
+
+/// Two timelines are equal when their histories, anomalies and entry counts are (the
+/// layout they were read in aside); one differing history makes them differ.
+#[test]
+fn timelines_equal_by_their_histories() {
+    let one = builder(vec![e("a", "v1", 1, false), e("b", "v2", 2, false)]).finish();
+    let same = builder(vec![e("a", "v1", 1, false), e("b", "v2", 2, false)]).finish();
+    let other = builder(vec![e("a", "v1", 1, false), e("b", "v3", 2, false)]).finish();
+    assert_eq!(one, same);
+    assert_ne!(one, other);
+    assert_ne!(one, Timeline::default());
 }
