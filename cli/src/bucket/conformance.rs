@@ -25,7 +25,9 @@ async fn put(b: &dyn Bucket, key: &str, body: &[u8]) -> Result<String, String> {
         .map_err(|e| format!("PutObject {key:?}: {e}"))
 }
 
-fn copy_request<'a>(
+/// A CopyObject request of `source_bucket`'s `source_key` at `version` to `key` of the
+/// bucket it is sent to, with nothing else asked for.
+pub(crate) fn copy_request<'a>(
     source_bucket: &'a str,
     source_key: &'a str,
     version: &'a str,

@@ -916,6 +916,7 @@ pub async fn verify_after(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bucket::conformance::copy_request;
     use s3rewind_engine::verify::compare;
 
     #[tokio::test]
@@ -1058,28 +1059,6 @@ mod tests {
         .unwrap()
     }
 
-    fn copy_of<'a>(
-        key: &'a str,
-        version: &'a str,
-        head: &'a crate::bucket::Head,
-    ) -> crate::bucket::CopyRequest<'a> {
-        crate::bucket::CopyRequest {
-            source_bucket: "src",
-            source_key: key,
-            source_version_id: version,
-            bucket: "dst",
-            key,
-            head,
-            storage_class: None,
-            sse_kms_key_id: None,
-            if_match: None,
-            if_none_match: false,
-            acl: None,
-            source_if_match: None,
-            replace_metadata: false,
-        }
-    }
-
     /// A copy of a `null` version into a bucket that keeps no versions lists with the
     /// source's size and ETag but, on radosgw, reads as another object (which no listing
     /// shows, and the in-memory bucket does not play): the verification reads each such
@@ -1100,7 +1079,9 @@ mod tests {
         let (store, src, dst) = two_buckets(sim, Versioning::Unversioned);
         for (key, version) in [("m", "null"), ("n", "null"), ("v", v.as_str())] {
             let head = src.head(key, Some(version)).await.unwrap().unwrap();
-            dst.copy(&copy_of(key, version, &head)).await.unwrap();
+            dst.copy(&copy_request("src", key, version, key, &head))
+                .await
+                .unwrap();
         }
         store.reset_requests();
         let report = verify_into(&src, &dst, at, Extras::default()).await;
@@ -1132,7 +1113,9 @@ mod tests {
         // Same size, other bytes (so another ETag), as if copied in parts.
         dst.put("big", b"9876543210".to_vec(), "").await.unwrap();
         let head = src.head("same", Some(&v_same)).await.unwrap().unwrap();
-        dst.copy(&copy_of("same", &v_same, &head)).await.unwrap();
+        dst.copy(&copy_request("src", "same", &v_same, "same", &head))
+            .await
+            .unwrap();
         let now = dst.head("big", None).await.unwrap().unwrap();
 
         let report = verify_into(&src, &dst, at, Extras::default()).await;
