@@ -77,6 +77,20 @@ impl Drop for Proxy {
     }
 }
 
+/// `s3rewind` with `global` options and then `args`, sent through `proxy` to `m` with
+/// its keys, in an environment of its own.
+fn through(proxy: &Proxy, m: &Moto, global: &[&str], args: &[&str]) -> Command {
+    let mut cmd = Command::new(binary());
+    cmd.args(["--endpoint-url", &proxy.endpoint, "--no-progress"])
+        .args(global)
+        .args(args);
+    isolate_env(&mut cmd, m.dir.path());
+    cmd.env("AWS_ACCESS_KEY_ID", &m.keys.0)
+        .env("AWS_SECRET_ACCESS_KEY", &m.keys.1)
+        .stdin(Stdio::null());
+    cmd
+}
+
 fn md5_hex(b: &[u8]) -> String {
     use md5::Digest as _;
     let mut h = md5::Md5::new();
@@ -279,11 +293,11 @@ async fn restore_through_faults(m: Moto) {
             "0.05",
         ],
     );
-    let mut cmd = Command::new(binary());
-    cmd.args(["--endpoint-url", &proxy.endpoint, "--no-progress"])
-        .args([
-            "--output",
-            "json",
+    let mut cmd = through(
+        &proxy,
+        &m,
+        &["--output", "json"],
+        &[
             "restore",
             &format!("s3://{bucket}"),
             "--at",
@@ -293,11 +307,9 @@ async fn restore_through_faults(m: Moto) {
             "300",
             "--concurrency",
             "16",
-        ]);
-    isolate_env(&mut cmd, m.dir.path());
-    cmd.env("AWS_ACCESS_KEY_ID", &m.keys.0)
-        .env("AWS_SECRET_ACCESS_KEY", &m.keys.1);
-    let run = Run::from(cmd.stdin(Stdio::null()).output().expect("run s3rewind"));
+        ],
+    );
+    let run = Run::from(cmd.output().expect("run s3rewind"));
     let counts = proxy.counts();
     drop(proxy);
     let doc = run.json();
@@ -481,19 +493,8 @@ async fn a_listing_that_breaks_midway_leaves_a_restore_that_resumes() {
         "--concurrency",
         "4",
     ];
-    let mut cmd = Command::new(binary());
-    cmd.args([
-        "--endpoint-url",
-        &proxy.endpoint,
-        "--no-progress",
-        "--max-attempts",
-        "2",
-    ])
-    .args(args);
-    isolate_env(&mut cmd, m.dir.path());
-    cmd.env("AWS_ACCESS_KEY_ID", &m.keys.0)
-        .env("AWS_SECRET_ACCESS_KEY", &m.keys.1);
-    let run = Run::from(cmd.stdin(Stdio::null()).output().expect("run s3rewind"));
+    let mut cmd = through(&proxy, &m, &["--max-attempts", "2"], &args);
+    let run = Run::from(cmd.output().expect("run s3rewind"));
     drop(proxy);
     assert_ne!(run.code, 0, "{}", run.stderr);
     let error = run
@@ -551,9 +552,11 @@ async fn ctrl_c_during_the_first_listing_exits_130() {
             "ListObjectVersions",
         ],
     );
-    let mut cmd = Command::new(binary());
-    cmd.args(["--endpoint-url", &proxy.endpoint, "--no-progress"])
-        .args([
+    let mut cmd = through(
+        &proxy,
+        &m,
+        &[],
+        &[
             "plan",
             "s3://slow",
             "--at",
@@ -562,12 +565,9 @@ async fn ctrl_c_during_the_first_listing_exits_130() {
             "1",
             "--list-split",
             "off",
-        ]);
-    isolate_env(&mut cmd, m.dir.path());
-    cmd.env("AWS_ACCESS_KEY_ID", &m.keys.0)
-        .env("AWS_SECRET_ACCESS_KEY", &m.keys.1);
+        ],
+    );
     let child = cmd
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

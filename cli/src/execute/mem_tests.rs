@@ -95,6 +95,28 @@ async fn plan_in_place(b: &Arc<dyn Bucket>, at: DateTime<Utc>) -> RestorePlan {
 }
 
 /// The plan that restores `src` at `at` into the other bucket `dst` (both at their root).
+/// A history of `keys` keys (`seed`) in `src` and an empty versioned `dst` in one store,
+/// the plan of a restore of `src` at T into `dst`, and `src`'s state at T.
+async fn into_empty(
+    seed: u64,
+    keys: usize,
+) -> (
+    Arc<MemStore>,
+    Arc<dyn Bucket>,
+    Arc<dyn Bucket>,
+    RestorePlan,
+    BTreeMap<String, Vec<u8>>,
+) {
+    let (sim, at) = history(seed, keys);
+    let want = truth(&sim, at);
+    let store = MemStore::new();
+    let src: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let empty = SimBucket::new(Versioning::Enabled, "w");
+    let dst: Arc<dyn Bucket> = Arc::new(store.insert("dst", empty));
+    let p = plan_into(&src, &dst, at).await;
+    (store, src, dst, p, want)
+}
+
 async fn plan_into(src: &Arc<dyn Bucket>, dst: &Arc<dyn Bucket>, at: DateTime<Utc>) -> RestorePlan {
     let streams = crate::listing::Streams::ONE;
     let source = list_bucket(src, &quiet(), "", 1000, streams).await.unwrap();
@@ -356,13 +378,7 @@ async fn read_back_by_listing(conditional: bool) {
 /// destination ends up holding the source's state at T.
 #[tokio::test]
 async fn a_streamed_restore_copies_while_the_plan_is_still_coming() {
-    let (sim, at) = history(13, 800);
-    let want = truth(&sim, at);
-    let store = MemStore::new();
-    let src: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
-    let empty = SimBucket::new(Versioning::Enabled, "w");
-    let dst: Arc<dyn Bucket> = Arc::new(store.insert("dst", empty));
-    let p = plan_into(&src, &dst, at).await;
+    let (store, src, dst, p, want) = into_empty(13, 800).await;
     let n = p.actions.len();
     assert!(n > 400, "{n} actions");
     store.reset_requests();
@@ -442,13 +458,7 @@ async fn a_run_that_borrows_the_plan_s_actions_gives_them_back() {
 /// none is left at the end (issue 25 §4: memory that does not grow with the plan).
 #[tokio::test]
 async fn a_streamed_run_holds_its_window_not_the_plan() {
-    let (sim, at) = history(21, 800);
-    let want = truth(&sim, at);
-    let store = MemStore::new();
-    let src: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
-    let dst: Arc<dyn Bucket> =
-        Arc::new(store.insert("dst", SimBucket::new(Versioning::Enabled, "w")));
-    let p = plan_into(&src, &dst, at).await;
+    let (store, src, dst, p, want) = into_empty(21, 800).await;
     let n = p.actions.len();
     assert!(n > 400, "{n} actions");
     let (mut rx, producer) = hand_over(p.actions.clone(), None);
@@ -1023,12 +1033,7 @@ async fn keys_changed_after_the_plan_drift_and_are_named() {
 /// multiplied instead of added).
 #[tokio::test]
 async fn failures_while_the_plan_is_still_coming_are_counted_as_such() {
-    let (sim, at) = history(13, 400);
-    let store = MemStore::new();
-    let src: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
-    let empty = SimBucket::new(Versioning::Enabled, "w");
-    let dst: Arc<dyn Bucket> = Arc::new(store.insert("dst", empty));
-    let p = plan_into(&src, &dst, at).await;
+    let (_, src, dst, p, _) = into_empty(13, 400).await;
     let n = p.actions.len();
     // The 11th action waits until the first ten have failed.
     let failing = Faulty::new(
