@@ -580,3 +580,50 @@ fn timelines_equal_by_their_histories() {
     assert_ne!(one, other);
     assert_ne!(one, Timeline::default());
 }
+
+/// A timeline keeps the layout its pages proved, and a patch keeps it too; a patch
+/// replaces the anomalies of the keys it patches and keeps the others' (survivors of the
+/// engine's second cargo-mutants run).
+#[test]
+fn a_patch_keeps_the_layout_and_the_other_keys_anomalies() {
+    let mut order = ListOrder::Unknown;
+    let mut b = TimelineBuilder::new();
+    let latest = |mut x: Entry| {
+        x.version.is_latest = true;
+        x
+    };
+    // A delete marker between two versions of "m" proves the interleaved layout; "a"'s
+    // older entry has the later stamp (an anomaly of "a").
+    let doc = vec![
+        latest(e("a", "a2", 4, false)),
+        e("a", "a1", 5, false),
+        e("b", "b1", 1, false),
+        latest(e("m", "m3", 6, false)),
+        e("m", "d2", 5, true),
+        e("m", "m1", 4, false),
+    ];
+    b.push_document(doc, &mut order).unwrap();
+    b.settle_layout(order);
+    let tl = b.finish();
+    assert_eq!(tl.layout(), order);
+    assert_ne!(order, ListOrder::Unknown, "the page proved its layout");
+    let before: Vec<String> = tl.anomalies().iter().map(|a| a.key().to_owned()).collect();
+    assert_eq!(before, ["a"], "a's stamps out of list order");
+    let fresh = builder(vec![e("b", "b2", 2, false)]).finish();
+    let patched = tl.clone().patch(fresh, &["b".to_owned()]);
+    assert_eq!(patched.layout(), tl.layout());
+    let after: Vec<String> = patched
+        .anomalies()
+        .iter()
+        .map(|a| a.key().to_owned())
+        .collect();
+    assert_eq!(after, before, "a's anomalies stay: only b was patched");
+    let repatched = tl.patch(
+        builder(vec![e("a", "a3", 6, false)]).finish(),
+        &["a".to_owned()],
+    );
+    assert!(
+        repatched.anomalies().is_empty(),
+        "a re-read whole: its old anomalies go"
+    );
+}
