@@ -1832,6 +1832,41 @@ async fn a_multipart_copy_of_several_parts_puts_them_together_in_order() {
     );
 }
 
+/// Into a destination reached through another client, a large object is streamed in
+/// parts (GET a range, UploadPart), numbered from 1 and put together in order: every byte
+/// arrives (a shard 9 survivor numbered them from -1, which no in-memory test sent).
+#[tokio::test]
+async fn a_streamed_copy_of_several_parts_puts_them_together_in_order() {
+    let store = MemStore::new();
+    let mut sim = SimBucket::new(Versioning::Enabled, "big");
+    let body: Vec<u8> = (0..11u32 << 20).map(|i| (i / 4096) as u8 ^ 7).collect();
+    sim.put("a.bin", &body, base());
+    let src: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let elsewhere = MemStore::new();
+    let dst: Arc<dyn Bucket> = Arc::new(elsewhere.create("dst", Versioning::Enabled));
+    let p = plan_into(&src, &dst, base() + TimeDelta::seconds(5)).await;
+    assert_eq!(p.actions.len(), 1);
+    let mut cfg = config(2, 2);
+    cfg.multipart_threshold = 8 << 20;
+    cfg.part_size = 5 << 20;
+    let cancel = AtomicBool::new(false);
+    let buckets = Buckets {
+        src,
+        dst,
+        separate: true,
+    };
+    let report = run_plan(buckets, &p, &cfg, None, &quiet(), Some(&cancel)).await;
+    assert!(report.complete(), "{report:?}");
+    assert_eq!(report.bytes_copied, 11 << 20);
+    let requests = elsewhere.requests();
+    assert_eq!(requests.of(Op::UploadPart), 3, "{requests:?}");
+    assert_eq!(requests.of(Op::Copy), 0, "streamed, not copied");
+    assert!(
+        contents(&elsewhere, "dst")["a.bin"] == body,
+        "every byte, in order"
+    );
+}
+
 /// Every write lands and every reply is lost: each retry finds the copy its earlier
 /// attempt made, and journals it as ours (what `undo` takes back), never as somebody
 /// else's "already done". The restore is exact, one version per key, and the journal
