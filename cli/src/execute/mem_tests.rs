@@ -1867,6 +1867,49 @@ async fn a_streamed_copy_of_several_parts_puts_them_together_in_order() {
     );
 }
 
+/// A CompleteMultipartUpload that fails unclearly (a 500) is looked for as completed
+/// anyway, and found only as a *new* version of the source's size: a key whose current,
+/// damaged version has the planned size is not taken for the copy (a shard 9 survivor
+/// took either condition as enough, and reported such keys restored).
+#[tokio::test]
+async fn an_unclear_completion_is_found_only_as_a_new_version() {
+    let t0 = base();
+    let mut sim = SimBucket::new(Versioning::Enabled, "big");
+    let body = |seed: u8| -> Vec<u8> { (0..9u32 << 20).map(|i| (i / 4096) as u8 ^ seed).collect() };
+    let keys: Vec<String> = (0..6).map(|k| format!("k{k}.bin")).collect();
+    for (i, k) in keys.iter().enumerate() {
+        sim.put(k, &body(i as u8), t0);
+    }
+    let at = t0 + TimeDelta::seconds(5);
+    for (i, k) in keys.iter().enumerate() {
+        // Damaged in place with other bytes of the same size.
+        sim.put(k, &body(100 + i as u8), at + TimeDelta::seconds(1));
+    }
+    let want = truth(&sim, at);
+    let store = MemStore::new();
+    let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let p = plan_in_place(&b, at).await;
+    assert_eq!(p.actions.len(), keys.len());
+    let mut cfg = config(1, 40);
+    cfg.multipart_threshold = 8 << 20;
+    cfg.part_size = 5 << 20;
+    let faulty = Faulty::new(
+        b,
+        Faults {
+            seed: 5,
+            server_error: 0.2,
+            ..Faults::default()
+        },
+    );
+    let report = run(Arc::new(faulty.clone()), &p, &cfg).await;
+    assert!(report.complete(), "{report:?}");
+    assert!(faulty.injected().server_errors > 0);
+    assert!(
+        contents(&store, "src") == want,
+        "every key holds its version at T"
+    );
+}
+
 /// Every write lands and every reply is lost: each retry finds the copy its earlier
 /// attempt made, and journals it as ours (what `undo` takes back), never as somebody
 /// else's "already done". The restore is exact, one version per key, and the journal
