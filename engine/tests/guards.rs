@@ -602,7 +602,14 @@ fn a_patch_keeps_the_layout_and_the_other_keys_anomalies() {
         e("m", "d2", 5, true),
         e("m", "m1", 4, false),
     ];
+    assert_eq!((b.layout(), b.held()), (ListOrder::Unknown, 0));
     b.push_document(doc, &mut order).unwrap();
+    assert_eq!(
+        b.layout(),
+        ListOrder::Interleaved,
+        "the builder knows it too"
+    );
+    assert_eq!(b.held(), 0, "a proven page holds no key back");
     b.settle_layout(order);
     let tl = b.finish();
     assert_eq!(tl.layout(), order);
