@@ -1226,8 +1226,10 @@ mod tests {
             version_id: "v".into(),
             delete_marker_id: "d".into(),
         };
-        let mut t = Timeline::default();
-        t.anomalies = vec![anomaly("c"), tie("a"), anomaly("b"), anomaly("a")];
+        let mut t = Timeline {
+            anomalies: vec![anomaly("c"), tie("a"), anomaly("b"), anomaly("a")],
+            ..Timeline::default()
+        };
         t.sort_anomalies();
         assert_eq!(
             t.anomalies,
