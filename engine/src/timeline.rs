@@ -1245,6 +1245,26 @@ mod tests {
         assert_eq!(t.anomalies, sorted);
     }
 
+    /// After a key's whole history is pushed, an entry of the same key that repeats one
+    /// of its version ids is a paging error, and one with a new id continues it (the
+    /// check reads the history itself then: a survivor of the engine's second
+    /// cargo-mutants run compared the ids with `!=`).
+    #[test]
+    fn after_a_whole_history_only_a_repeated_id_is_refused() {
+        let mut b = TimelineBuilder::new();
+        let history = [e("k", "v3", 3, false), e("k", "v2", 2, false)];
+        b.push_history(
+            "k".into(),
+            history.iter().map(|x| x.version.clone()).collect(),
+        );
+        assert!(matches!(
+            b.push_entry(e("k", "v2", 2, false)),
+            Err(TimelineError::Repeated { .. })
+        ));
+        b.push_entry(e("k", "v1", 1, false)).unwrap();
+        assert_eq!(ids(&b.finish(), "k"), ["v3", "v2", "v1"]);
+    }
+
     fn ids(t: &Timeline, key: &str) -> Vec<String> {
         t.get(key)
             .unwrap()
