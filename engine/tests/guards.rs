@@ -634,3 +634,54 @@ fn a_patch_keeps_the_layout_and_the_other_keys_anomalies() {
         "a re-read whole: its old anomalies go"
     );
 }
+
+/// A key read from a page that proved no layout, whose two readings differ, takes its
+/// document order once the listing proves the interleaved layout, and its timestamps'
+/// agreement with the list is judged again in that order; other keys' anomalies stay
+/// (survivors of the engine's second cargo-mutants run in `settle_layout`).
+#[test]
+fn a_key_reordered_by_a_later_proof_is_judged_again_in_its_new_order() {
+    let latest = |mut x: Entry| {
+        x.version.is_latest = true;
+        x
+    };
+    // "a": in document order the marker (stamp 1) follows the older version (stamp 0),
+    // a newer stamp below an older one; the split-list reading puts it first. "b": a
+    // later stamp below an earlier one whatever the layout.
+    let first = vec![
+        latest(e("a", "l2", 19, false)),
+        e("a", "l1", 0, false),
+        e("a", "d", 1, true),
+    ];
+    let second = vec![latest(e("b", "b2", 5, false)), e("b", "b1", 6, false)];
+    let mut order = ListOrder::Unknown;
+    let mut b = TimelineBuilder::new();
+    b.push_document(first, &mut order).unwrap();
+    assert_eq!(order, ListOrder::Unknown, "the first page proves nothing");
+    b.push_document(second, &mut order).unwrap();
+    b.settle_layout(ListOrder::Interleaved);
+    let tl = b.finish();
+    let ids: Vec<String> = tl
+        .get("a")
+        .unwrap()
+        .entries
+        .iter()
+        .map(|v| v.version_id.to_string())
+        .collect();
+    assert_eq!(ids, ["l2", "l1", "d"], "the document order");
+    let non_monotonic = |key: &str| {
+        tl.anomalies()
+            .iter()
+            .any(|x| matches!(x, Anomaly::NonMonotonic { key: k, .. } if k == key))
+    };
+    assert!(
+        non_monotonic("a"),
+        "judged again in document order: {:?}",
+        tl.anomalies()
+    );
+    assert!(
+        non_monotonic("b"),
+        "another key's anomaly stays: {:?}",
+        tl.anomalies()
+    );
+}
