@@ -648,7 +648,10 @@ fn a_key_reordered_by_a_later_proof_is_judged_again_in_its_new_order() {
     // "a": in document order the marker (stamp 1) follows the older version (stamp 0),
     // a newer stamp below an older one; the split-list reading puts it first. "b": a
     // later stamp below an earlier one whatever the layout.
+    // "0" before it on the same page: where "a"'s entries begin is counted from "a"'s own
+    // history, not the key before it.
     let first = vec![
+        latest(e("0", "z", 5, false)),
         latest(e("a", "l2", 19, false)),
         e("a", "l1", 0, false),
         e("a", "d", 1, true),
@@ -684,4 +687,35 @@ fn a_key_reordered_by_a_later_proof_is_judged_again_in_its_new_order() {
         "another key's anomaly stays: {:?}",
         tl.anomalies()
     );
+}
+
+/// A key whose entries go on from one page that proved no layout to the next takes its
+/// document order across both once the interleaved layout is proved: each page's part
+/// goes back where it began in the key's history (a survivor of the engine's second
+/// cargo-mutants run put every part at the start).
+#[test]
+fn a_key_over_two_unproven_pages_takes_its_document_order_across_both() {
+    let latest = |mut x: Entry| {
+        x.version.is_latest = true;
+        x
+    };
+    let first = vec![latest(e("a", "l3", 20, false)), e("a", "l2", 0, false)];
+    // On the second page the marker is listed above a version with a later stamp: the
+    // split-list rule and the document order read it differently.
+    let second = vec![e("a", "d", 1, true), e("a", "l1", 5, false)];
+    let mut order = ListOrder::Unknown;
+    let mut b = TimelineBuilder::new();
+    b.push_document(first, &mut order).unwrap();
+    b.push_document(second, &mut order).unwrap();
+    assert_eq!(order, ListOrder::Unknown);
+    b.settle_layout(ListOrder::Interleaved);
+    let tl = b.finish();
+    let ids: Vec<String> = tl
+        .get("a")
+        .unwrap()
+        .entries
+        .iter()
+        .map(|v| v.version_id.to_string())
+        .collect();
+    assert_eq!(ids, ["l3", "l2", "d", "l1"], "the document order");
 }
