@@ -30,6 +30,22 @@ fn loc(bucket: &str, prefix: &str) -> Location {
     }
 }
 
+/// `x` as the key's current entry (`IsLatest`).
+fn latest(mut x: Entry) -> Entry {
+    x.version.is_latest = true;
+    x
+}
+
+/// The version ids of `key`'s history in `tl`, in list order.
+fn ids_of(tl: &Timeline, key: &str) -> Vec<String> {
+    tl.get(key)
+        .unwrap()
+        .entries
+        .iter()
+        .map(|v| v.version_id.to_string())
+        .collect()
+}
+
 fn builder(entries: Vec<Entry>) -> TimelineBuilder {
     let mut b = TimelineBuilder::new();
     for x in entries {
@@ -588,10 +604,6 @@ fn timelines_equal_by_their_histories() {
 fn a_patch_keeps_the_layout_and_the_other_keys_anomalies() {
     let mut order = ListOrder::Unknown;
     let mut b = TimelineBuilder::new();
-    let latest = |mut x: Entry| {
-        x.version.is_latest = true;
-        x
-    };
     // A delete marker between two versions of "m" proves the interleaved layout; "a"'s
     // older entry has the later stamp (an anomaly of "a").
     let doc = vec![
@@ -641,10 +653,6 @@ fn a_patch_keeps_the_layout_and_the_other_keys_anomalies() {
 /// (survivors of the engine's second cargo-mutants run in `settle_layout`).
 #[test]
 fn a_key_reordered_by_a_later_proof_is_judged_again_in_its_new_order() {
-    let latest = |mut x: Entry| {
-        x.version.is_latest = true;
-        x
-    };
     // "a": in document order the marker (stamp 1) follows the older version (stamp 0),
     // a newer stamp below an older one; the split-list reading puts it first. "b": a
     // later stamp below an earlier one whatever the layout.
@@ -664,13 +672,7 @@ fn a_key_reordered_by_a_later_proof_is_judged_again_in_its_new_order() {
     b.push_document(second, &mut order).unwrap();
     b.settle_layout(ListOrder::Interleaved);
     let tl = b.finish();
-    let ids: Vec<String> = tl
-        .get("a")
-        .unwrap()
-        .entries
-        .iter()
-        .map(|v| v.version_id.to_string())
-        .collect();
+    let ids = ids_of(&tl, "a");
     assert_eq!(ids, ["l2", "l1", "d"], "the document order");
     let non_monotonic = |key: &str| {
         tl.anomalies()
@@ -695,10 +697,6 @@ fn a_key_reordered_by_a_later_proof_is_judged_again_in_its_new_order() {
 /// cargo-mutants run put every part at the start).
 #[test]
 fn a_key_over_two_unproven_pages_takes_its_document_order_across_both() {
-    let latest = |mut x: Entry| {
-        x.version.is_latest = true;
-        x
-    };
     let first = vec![latest(e("a", "l3", 20, false)), e("a", "l2", 0, false)];
     // On the second page the marker is listed above a version with a later stamp: the
     // split-list rule and the document order read it differently.
@@ -710,12 +708,6 @@ fn a_key_over_two_unproven_pages_takes_its_document_order_across_both() {
     assert_eq!(order, ListOrder::Unknown);
     b.settle_layout(ListOrder::Interleaved);
     let tl = b.finish();
-    let ids: Vec<String> = tl
-        .get("a")
-        .unwrap()
-        .entries
-        .iter()
-        .map(|v| v.version_id.to_string())
-        .collect();
+    let ids = ids_of(&tl, "a");
     assert_eq!(ids, ["l3", "l2", "d", "l1"], "the document order");
 }
