@@ -205,6 +205,13 @@ async fn run_streamed_journaled(
     report
 }
 
+/// `config` with objects over 8 MiB copied in parts of 5 MiB (S3's smallest part).
+fn in_parts(mut config: ExecConfig) -> ExecConfig {
+    config.multipart_threshold = 8 << 20;
+    config.part_size = 5 << 20;
+    config
+}
+
 fn config(concurrency: usize, attempts: u32) -> ExecConfig {
     ExecConfig {
         concurrency,
@@ -1812,9 +1819,7 @@ async fn a_multipart_copy_of_several_parts_puts_them_together_in_order() {
     let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
     let p = plan_in_place(&b, at).await;
     assert_eq!(p.actions.len(), 2);
-    let mut cfg = config(4, 4);
-    cfg.multipart_threshold = 8 << 20;
-    cfg.part_size = 5 << 20;
+    let cfg = in_parts(config(4, 4));
     store.reset_requests();
     // Through Faulty without faults: its part copies pass through unchanged too.
     let through = Faulty::new(b, Faults::default());
@@ -1846,9 +1851,7 @@ async fn a_streamed_copy_of_several_parts_puts_them_together_in_order() {
     let dst: Arc<dyn Bucket> = Arc::new(elsewhere.create("dst", Versioning::Enabled));
     let p = plan_into(&src, &dst, base() + TimeDelta::seconds(5)).await;
     assert_eq!(p.actions.len(), 1);
-    let mut cfg = config(2, 2);
-    cfg.multipart_threshold = 8 << 20;
-    cfg.part_size = 5 << 20;
+    let cfg = in_parts(config(2, 2));
     let cancel = AtomicBool::new(false);
     let buckets = Buckets {
         src,
@@ -1890,9 +1893,7 @@ async fn an_unclear_completion_is_found_only_as_a_new_version() {
     let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
     let p = plan_in_place(&b, at).await;
     assert_eq!(p.actions.len(), keys.len());
-    let mut cfg = config(1, 40);
-    cfg.multipart_threshold = 8 << 20;
-    cfg.part_size = 5 << 20;
+    let cfg = in_parts(config(1, 40));
     let faulty = Faulty::new(
         b,
         Faults {
@@ -2063,9 +2064,7 @@ async fn lost_completion(in_body: bool) {
     let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
     let p = plan_in_place(&b, at).await;
     let before = entries(&store, "src");
-    let mut cfg = config(4, 4);
-    cfg.multipart_threshold = 8 << 20;
-    cfg.part_size = 5 << 20;
+    let cfg = in_parts(config(4, 4));
     let faulty = Faulty::new(
         b,
         Faults {
@@ -2128,9 +2127,7 @@ async fn a_multipart_copy_keeps_the_content_type_and_metadata_only_a_head_shows(
     .unwrap();
     let p = plan_in_place(&b, at).await;
     assert_eq!(p.actions.len(), 1, "{p:?}");
-    let mut cfg = config(4, 4);
-    cfg.multipart_threshold = 8 << 20;
-    cfg.part_size = 5 << 20;
+    let cfg = in_parts(config(4, 4));
     let report = run(b.clone(), &p, &cfg).await;
     assert!(report.complete(), "{report:?}");
     assert_eq!(store.requests().of(Op::CompleteMultipart), 1);
