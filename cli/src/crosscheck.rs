@@ -26,13 +26,11 @@
 use crate::bucket::{Bucket, CurrentObject};
 use crate::error::{CliError, CliResult, from_s3};
 use crate::pager::{Page, Pager};
+use crate::spill::Spilled;
 use chrono::{DateTime, TimeDelta, Utc};
 use s3rewind_engine::{ListOrder, Timeline, TimelineBuilder};
 use serde::Serialize;
-use spill::Spilled;
 use std::collections::BTreeMap;
-
-mod spill;
 
 /// Stamps within this long before a listing began count as written during it (clocks of
 /// client and server may differ by this much).
@@ -89,7 +87,7 @@ pub async fn current_objects(
 pub async fn spilled_current_objects(
     bucket: &dyn Bucket,
     prefix: &str,
-) -> CliResult<(Spilled, u64)> {
+) -> CliResult<(Spilled<CurrentObject>, u64)> {
     let mut out = Spilled::new()?;
     let mut failed = None;
     let calls = each_current_page(bucket, prefix, |objects| {
@@ -174,7 +172,7 @@ pub struct Checker {
     prefix: String,
     basis: Basis,
     /// The current objects ListObjectsV2 listed, on disk; it marks those a part named.
-    objects: Spilled,
+    objects: Spilled<CurrentObject>,
     report: CheckReport,
 }
 
@@ -367,16 +365,40 @@ pub async fn current_checked(
     page_size: i32,
     streams: crate::listing::Streams,
 ) -> CliResult<s3rewind_engine::BucketState> {
+    let mut objects = Vec::new();
+    current_checked_each(bucket, printer, prefix, page_size, streams, |part| {
+        objects.extend(part);
+        Ok(())
+    })
+    .await?;
+    // Parallel streams hand their parts over in any order.
+    objects.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(s3rewind_engine::BucketState {
+        objects,
+        ..s3rewind_engine::BucketState::default()
+    })
+}
+
+/// [`current_checked`] a part at a time: `take` gets each part's current entries (sorted,
+/// keys disjoint from every other part's, the parts in any order) as it is checked, and
+/// nothing is held once it has them. An error from `take` stops the listing.
+pub async fn current_checked_each(
+    bucket: &std::sync::Arc<dyn Bucket>,
+    printer: &crate::output::Printer,
+    prefix: &str,
+    page_size: i32,
+    streams: crate::listing::Streams,
+    mut take: impl FnMut(Vec<s3rewind_engine::StateEntry>) -> CliResult<()>,
+) -> CliResult<()> {
     // The current objects first, then each part of the listing checked against them.
     let mut checker = Checker::new(bucket.clone(), prefix, Basis::Listing(Utc::now())).await?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Timeline>(4);
     let listing = crate::listing::stream_bucket(bucket, printer, prefix, page_size, streams, tx);
-    let mut objects = Vec::new();
     let check = async {
         // Owned here: should a check fail, the receiver is dropped and the listing stops.
         let mut rx = rx;
         while let Some(part) = rx.recv().await {
-            objects.extend(checker.part(part).await?.current().objects);
+            take(checker.part(part).await?.current().objects)?;
         }
         Ok::<(), CliError>(())
     };
@@ -385,14 +407,9 @@ pub async fn current_checked(
     checked?;
     listed?;
     let (rest, report) = checker.finish().await?;
-    objects.extend(rest.current().objects);
+    take(rest.current().objects)?;
     note_rereads(printer, bucket.name(), prefix, &report);
-    // Parallel streams hand their parts over in any order.
-    objects.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(s3rewind_engine::BucketState {
-        objects,
-        ..s3rewind_engine::BucketState::default()
-    })
+    Ok(())
 }
 
 /// Say which keys the cross-check re-read (they changed while the range was listed).

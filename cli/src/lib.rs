@@ -28,6 +28,8 @@ library.
 - [`pager`]: the one ListObjectVersions pager (markers, `null` entries, layouts).
 - [`listing`]: the paging loop into a timeline, in parallel.
 - [`crosscheck`]: a listing checked against ListObjectsV2 before anyone trusts it.
+- [`spill`]: sorted lists on disk (the cross-check's current objects, a streamed
+  restore's state at T).
 - [`source`]: where a timeline comes from (listing, inventory report, saved or watched
   index).
 - [`watch`]: a watched index on disk (index + event log) and the notification endpoint.
@@ -64,6 +66,7 @@ pub mod pipeline;
 pub mod run;
 pub mod s3;
 pub mod source;
+pub mod spill;
 /// The in-process command harness: the command tests', and the memory benches' (the
 /// `testing` feature, off in `cargo install`).
 #[cfg(any(test, feature = "testing"))]

@@ -21,6 +21,7 @@ pub mod execute;
 pub mod gates;
 pub mod prepare;
 pub mod report;
+pub mod target;
 pub mod verify;
 
 use crate::args::{Global, Listing, Select, Snapshot};

@@ -19,7 +19,7 @@
 use crate::location::{Destination, Location};
 use crate::model::Version;
 use crate::plan::KnownCopy;
-use crate::state::BucketState;
+use crate::state::{BucketState, StateEntry};
 use serde::{Deserialize, Serialize};
 
 /// What one key's check found.
@@ -166,13 +166,56 @@ pub fn compare_counted(
     deep: bool,
     keep: impl Fn(&KeyCheck) -> bool,
 ) -> (Vec<KeyCheck>, Counted) {
-    let in_place = matches!(destination, Destination::InPlace);
-    let mut out = Vec::new();
-    let mut counted = Counted::default();
+    let mut comparison = Comparison::new(destination, target, deep);
     for pair in crate::pairs::pairs(&source.prefix, destination, target, current) {
-        let (t, c) = (pair.target.map(|t| (pair.key.clone(), t)), pair.current);
-        let mut check = match (t, c) {
-            (Some((key, t)), None) => KeyCheck {
+        comparison.pair(pair.key, pair.target, pair.current, &keep);
+    }
+    comparison.finish()
+}
+
+/// [`compare_counted`] a pair at a time, the pairs in any order: what a verification
+/// that never holds either side whole feeds (the destination's current state as its
+/// listing streams, the state at T looked up on disk). Each destination key must be
+/// given once; the kept checks come out sorted by it, as [`compare`]'s do.
+#[derive(Debug)]
+pub struct Comparison<'a> {
+    in_place: bool,
+    directory: bool,
+    deep: bool,
+    /// The target state's notes (uncertain keys, unknown orders); its objects are not
+    /// read.
+    notes: &'a BucketState,
+    out: Vec<KeyCheck>,
+    counted: Counted,
+}
+
+impl<'a> Comparison<'a> {
+    /// A comparison into `destination`, against a target state whose uncertain keys and
+    /// unknown orders `notes` holds.
+    pub fn new(destination: &Destination, notes: &'a BucketState, deep: bool) -> Self {
+        Comparison {
+            in_place: matches!(destination, Destination::InPlace),
+            directory: matches!(destination, Destination::Directory { .. }),
+            deep,
+            notes,
+            out: Vec::new(),
+            counted: Counted::default(),
+        }
+    }
+
+    /// Judge destination key `key`: `target` is the state at T's entry (its key the
+    /// source key), `current` the destination's; `keep` says whether the check is kept
+    /// or only counted.
+    pub fn pair(
+        &mut self,
+        key: String,
+        target: Option<&StateEntry>,
+        current: Option<&StateEntry>,
+        keep: impl Fn(&KeyCheck) -> bool,
+    ) {
+        let in_place = self.in_place;
+        let mut check = match (target, current) {
+            (Some(t), None) => KeyCheck {
                 key,
                 source_key: Some(t.key.clone()),
                 expected: Some(t.version.clone()),
@@ -180,8 +223,8 @@ pub fn compare_counted(
                 outcome: Outcome::Missing,
             },
             (None, Some(c)) => {
-                if matches!(destination, Destination::Directory { .. }) {
-                    continue;
+                if self.directory {
+                    return;
                 }
                 KeyCheck {
                     key: c.key.clone(),
@@ -195,13 +238,13 @@ pub fn compare_counted(
                     },
                 }
             }
-            (Some((key, t)), Some(c)) => {
+            (Some(t), Some(c)) => {
                 let (tv, cv) = (&t.version, &c.version);
                 let outcome = if in_place && tv.version_id == cv.version_id {
                     Outcome::SameVersion
                 } else if tv.size != cv.size {
                     Outcome::DifferentSize
-                } else if deep {
+                } else if self.deep {
                     Outcome::NeedsContent
                 } else if !tv.etag.is_empty() && tv.etag == cv.etag {
                     Outcome::SameSizeAndEtag
@@ -216,26 +259,33 @@ pub fn compare_counted(
                     outcome,
                 }
             }
-            (None, None) => unreachable!("a pair has at least one side"),
+            (None, None) => return,
         };
         // A key whose state at T is uncertain may differ from the best surviving answer;
         // one whose order is unknown, from the guess (a plan leaves it alone).
         let src = check.source_key.as_deref().unwrap_or(&check.key);
         if check.outcome.is_difference()
             && check.outcome != Outcome::NeedsContent
-            && (target.is_uncertain(src) || target.order_unknown.iter().any(|k| k == src))
+            && (self.notes.is_uncertain(src) || self.notes.order_unknown.iter().any(|k| k == src))
         {
             check.outcome = Outcome::Uncertain;
         }
-        counted.at_target += u64::from(check.expected.is_some());
-        counted.now += u64::from(check.current.is_some());
+        self.counted.at_target += u64::from(check.expected.is_some());
+        self.counted.now += u64::from(check.current.is_some());
         if keep(&check) {
-            out.push(check);
+            self.out.push(check);
         } else {
-            *counted.left_out.entry(check.outcome).or_default() += 1;
+            *self.counted.left_out.entry(check.outcome).or_default() += 1;
         }
     }
-    (out, counted)
+
+    /// The kept checks, sorted by destination key, and the counts.
+    pub fn finish(mut self) -> (Vec<KeyCheck>, Counted) {
+        if !self.out.is_sorted_by(|a, b| a.key <= b.key) {
+            self.out.sort_by(|a, b| a.key.cmp(&b.key));
+        }
+        (self.out, self.counted)
+    }
 }
 
 #[cfg(test)]
@@ -417,6 +467,7 @@ mod tests {
             dest in 0u8..3,
             deep: bool,
             uncertain in proptest::collection::vec("s/[ab]{0,2}", 0..3),
+            order: u64,
         ) {
             let destination = match dest {
                 0 => Destination::InPlace,
@@ -442,6 +493,15 @@ mod tests {
             // (a caller keeps some matches: radosgw's `null` copies are read back).
             let keep = |c: &KeyCheck| !is_settled_match(c.outcome) || c.key.len().is_multiple_of(3);
             let (kept, counted) = compare_counted(&source, &destination, &t, &c, deep, keep);
+            // A pair at a time and in any order (as a streamed verification feeds them):
+            // the same kept checks, in the same order, and the same counts.
+            let mut pairs: Vec<_> = crate::pairs::pairs(&source.prefix, &destination, &t, &c).collect();
+            crate::prng::Prng(order).shuffle(&mut pairs);
+            let mut one = Comparison::new(&destination, &t, deep);
+            for p in pairs {
+                one.pair(p.key, p.target, p.current, keep);
+            }
+            proptest::prop_assert_eq!(one.finish(), (kept.clone(), counted.clone()));
             let others: Vec<KeyCheck> = all.iter().filter(|c| keep(c)).cloned().collect();
             proptest::prop_assert_eq!(kept, others);
             let mut left_out = std::collections::BTreeMap::new();

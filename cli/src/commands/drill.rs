@@ -25,7 +25,7 @@ use crate::pipeline::verify::{self, Side, VerifyReport};
 use crate::pipeline::{Clients, rfc3339};
 use chrono::{Duration, Utc};
 use s3rewind_engine::sample::{Projection, Sample, SampleSize};
-use s3rewind_engine::{Action, BucketState, Destination, Location, NULL_VERSION, parse_s3_uri};
+use s3rewind_engine::{Action, Destination, Location, NULL_VERSION, parse_s3_uri};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -66,7 +66,7 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
                 Some(s.keys.iter().cloned().collect()),
             )
             .map_err(CliError::usage)?;
-            f.retain(&mut prepared.target, str::to_owned);
+            prepared.target.retain(&f);
             f
         }
         None => crate::pipeline::filter_of(&req.keys)?,
@@ -80,7 +80,7 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
             location: scratch.clone(),
         },
         at,
-        &prepared.target,
+        prepared.target,
         None,
         &filter,
         verify::Extras {
@@ -435,7 +435,7 @@ struct Restored {
     /// The first write under the source prefix.
     earliest: chrono::DateTime<Utc>,
     /// The state at TIME.
-    target: BucketState,
+    target: crate::pipeline::target::TargetState,
     /// `--sample`: the keys drawn, and when the whole range was listed and planned.
     sample: Option<(Sample, Instant)>,
 }

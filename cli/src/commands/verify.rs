@@ -65,7 +65,7 @@ pub async fn verify_cmd(app: &App, args: &VerifyArgs) -> CliResult<Exit> {
         &source,
         &side,
         at,
-        &target,
+        crate::pipeline::target::TargetState::whole(target),
         current,
         &filter,
         Extras {

@@ -9,12 +9,14 @@ use crate::bucket::{ConnectOptions, Endpoint};
 use crate::error::{CliError, CliResult, Exit};
 use crate::listing::{Streams, list_bucket, stream_bucket};
 use crate::output::Printer;
+use crate::pipeline::target::TargetState;
 use crate::pipeline::{Clients, filter_of, key_selection, resolve_time, rfc3339, to_source_key};
+use crate::spill::Spilled;
 use chrono::{DateTime, Utc};
 use s3rewind_engine::select::{KeyFilter, KeySelection};
 use s3rewind_engine::{
     Action, BucketState, Destination, KnownCopy, Location, PlanOptions, RestorePlan, Selection,
-    StreamPlanner, Timeline, Warning, parse_s3_uri, plan,
+    StateEntry, StreamPlanner, Timeline, Warning, parse_s3_uri, plan,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -163,8 +165,8 @@ pub struct Prepared {
     /// The first write under the source prefix.
     pub earliest: DateTime<Utc>,
     /// The target state, kept for the verification after a restore (one entry per key
-    /// at T: never the history).
-    pub target: BucketState,
+    /// at T: never the history; on disk when the listing was planned as it streamed).
+    pub target: TargetState,
     /// The plan, before [`finish_plan`] adds the gates' warnings and its creation time
     /// (it names the inventory report the history came from, with `--inventory`).
     pub plan: RestorePlan,
@@ -296,7 +298,7 @@ pub async fn prepare(
     Ok(Prepared {
         at,
         earliest,
-        target,
+        target: TargetState::whole(target),
         plan,
         listed,
     })
@@ -388,6 +390,12 @@ pub async fn prepare_streamed(
     }
     let mut planner = StreamPlanner::new(&options, &filter, dest.as_ref().map(|d| &d.0));
     planner.keep_target(req.keep_target);
+    // The state at T, a run per part, on disk: it is an entry per key.
+    let mut spilled = if req.keep_target {
+        Some(Spilled::<StateEntry>::new()?)
+    } else {
+        None
+    };
     let (tx, rx) = mpsc::channel::<Timeline>(4);
     let listing = crate::source::stream_timeline(
         &clients.source_endpoint,
@@ -399,11 +407,27 @@ pub async fn prepare_streamed(
         tx,
     );
     let mut stopped = false;
+    let mut failed = None;
     let consume = async {
         // Owned here, so that stopping drops it and the listing stops too.
         let mut rx = rx;
         while let Some(part) = rx.recv().await {
             planner.part(part);
+            if let Some(s) = &mut spilled {
+                match s.push_run(&planner.take_target()) {
+                    Ok(Ok(())) => {}
+                    Ok(Err((key, last))) => {
+                        failed = Some(CliError::failure(format!(
+                            "a part of the listing is out of order ({key:?} after {last:?}); please report this"
+                        )));
+                        return;
+                    }
+                    Err(e) => {
+                        failed = Some(e);
+                        return;
+                    }
+                }
+            }
             let Some(sink) = &sink else { continue };
             // Handed on and not kept: the plan this returns counts them in its stats but
             // holds none, so memory does not grow with the number of actions.
@@ -418,6 +442,9 @@ pub async fn prepare_streamed(
     };
     let (listed, ()) = tokio::join!(listing, consume);
     drop(sink);
+    if let Some(e) = failed {
+        return Err(e);
+    }
     if stopped {
         return Err(CliError::new(
             Exit::Interrupted,
@@ -426,6 +453,10 @@ pub async fn prepare_streamed(
     }
     let taken = listed?;
     let (mut plan, target, seen) = planner.finish();
+    let target = match spilled {
+        Some(s) => TargetState::spilled(target, s)?,
+        None => TargetState::whole(target),
+    };
     // Counted by the stats: the actions themselves may have been handed on.
     let actions = plan.stats.copies + plan.stats.delete_markers;
     plan.inventory = inventory_ref(req, taken);

@@ -21,20 +21,21 @@
 
 use crate::args::ExecArgs;
 use crate::bucket::Bucket;
-use crate::crosscheck::current_checked;
+use crate::crosscheck::current_checked_each;
 use crate::error::{CliError, CliResult, Exit};
 use crate::journal;
 use crate::listing::Streams;
 use crate::output::{Printer, human_bytes};
 use crate::pipeline::report::print_verification;
+use crate::pipeline::target::TargetState;
 use crate::pipeline::{App, Clients, filter_of, rfc3339};
 use chrono::{DateTime, Utc};
+use s3rewind_engine::pairs::destination_prefix;
 use s3rewind_engine::select::KeyFilter;
-use s3rewind_engine::verify::{
-    KeyCheck, Outcome, compare_counted, is_settled_match, recognise_copies,
-};
+use s3rewind_engine::verify::{Comparison, KeyCheck, Outcome, is_settled_match, recognise_copies};
 use s3rewind_engine::{
     BucketState, Destination, Location, RestorePlan, Selection, StateEntry, Version, Warning,
+    destination_key,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -312,6 +313,11 @@ pub struct Extras<'a> {
 
 /// Check `side` against the source's state `target` at `at`. `current` is the
 /// destination's current state when the caller already listed it (in place).
+///
+/// Neither side is held whole: the destination's listing is compared a part at a time
+/// as it streams, each part's keys looked up in the state at T (in memory, or on disk
+/// after a streamed restore), and the keys at T no part named are the missing ones. Only
+/// the checks still to look at are kept; the settled matches are counted.
 #[allow(clippy::too_many_arguments)]
 pub async fn check(
     printer: &Printer,
@@ -319,7 +325,7 @@ pub async fn check(
     source: &Location,
     side: &Side,
     at: DateTime<Utc>,
-    target: &BucketState,
+    target: TargetState,
     current: Option<BucketState>,
     filter: &KeyFilter,
     extras: Extras<'_>,
@@ -327,25 +333,16 @@ pub async fn check(
     listing: (i32, Streams),
     concurrency: usize,
 ) -> CliResult<VerifyReport> {
-    let current = match (current, side) {
-        (Some(c), _) => c,
-        // The current state from a listing cross-checked against ListObjectsV2 (another
-        // API, another paging): a verification must not share the blind spots of the
-        // listing the restore was planned from. Streamed: only each key's current entry
-        // is kept, never the range's whole history.
-        (None, Side::InPlace) => {
-            current_checked(source_bucket, printer, &source.prefix, listing.0, listing.1).await?
+    let destination = side.destination();
+    let (mut target, current) = match (current, side) {
+        (None, Side::Directory(dir)) => {
+            // A directory's files are found from the state's keys.
+            let whole = target.into_whole()?;
+            let files = directory_state(dir, source, &whole);
+            (TargetState::whole(whole), Some(files))
         }
-        (None, Side::Bucket { bucket, location }) => {
-            current_checked(bucket, printer, &location.prefix, listing.0, listing.1).await?
-        }
-        (None, Side::Directory(dir)) => directory_state(dir, source, target),
+        (current, _) => (target, current),
     };
-    let mut current = current;
-    filter.retain(
-        &mut current,
-        crate::pipeline::to_source_key(&source.prefix, &side.destination()),
-    );
     // Kept beyond the checks that do not match: the copies of `null` versions into
     // another bucket, which are read back (`read_back_null_copies`).
     let to_bucket = matches!(side, Side::Bucket { .. });
@@ -356,9 +353,66 @@ pub async fn check(
                 && c.outcome == Outcome::SameSizeAndEtag
                 && c.expected.as_ref().is_some_and(|v| v.is_null()))
     };
-    let (mut checks, counted) =
-        compare_counted(source, &side.destination(), target, &current, deep, keep);
-    drop(current);
+    let dest_prefix = destination_prefix(&source.prefix, &destination);
+    let to_source = crate::pipeline::to_source_key(&source.prefix, &destination);
+    let (notes, mut lookups) = target.split();
+    let mut comparison = Comparison::new(&destination, notes, deep);
+    let mut compare_part = |part: Vec<StateEntry>| -> CliResult<()> {
+        let mut part: Vec<(String, StateEntry)> = part
+            .into_iter()
+            .filter(|c| c.key.starts_with(dest_prefix))
+            .map(|c| (to_source(&c.key), c))
+            .filter(|(k, _)| filter.matches(k))
+            .collect();
+        if !part.is_sorted_by(|a, b| a.0 < b.0) {
+            part.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        let keys: Vec<&str> = part.iter().map(|(k, _)| k.as_str()).collect();
+        let found = lookups.lookup(&keys)?;
+        for ((_, c), t) in part.iter().zip(&found) {
+            comparison.pair(c.key.clone(), t.as_ref(), Some(c), keep);
+        }
+        Ok(())
+    };
+    match (current, side) {
+        (Some(c), _) => compare_part(c.objects)?,
+        // The current state from a listing cross-checked against ListObjectsV2 (another
+        // API, another paging): a verification must not share the blind spots of the
+        // listing the restore was planned from. Streamed: a part at a time.
+        (None, Side::InPlace) => {
+            current_checked_each(
+                source_bucket,
+                printer,
+                &source.prefix,
+                listing.0,
+                listing.1,
+                &mut compare_part,
+            )
+            .await?;
+        }
+        (None, Side::Bucket { bucket, location }) => {
+            current_checked_each(
+                bucket,
+                printer,
+                &location.prefix,
+                listing.0,
+                listing.1,
+                &mut compare_part,
+            )
+            .await?;
+        }
+        (None, Side::Directory(_)) => unreachable!("a directory's files were read above"),
+    }
+    // The keys at T no part of the destination named: missing there.
+    lookups.each_unnamed(|t| {
+        if t.key.starts_with(&source.prefix) && filter.matches(&t.key) {
+            let key = destination_key(&source.prefix, &destination, &t.key);
+            comparison.pair(key, Some(t), None, keep);
+        }
+        Ok(())
+    })?;
+    let (mut checks, counted) = comparison.finish();
+    let target = notes;
     if let Some(path) = extras.journal {
         let differ: std::collections::HashSet<&str> = checks
             .iter()
@@ -802,7 +856,7 @@ pub async fn verify_after(
     clients: &Clients,
     p: &RestorePlan,
     exec: &ExecArgs,
-    target: Option<BucketState>,
+    target: Option<TargetState>,
     listing: (i32, Streams),
     journal_path: &Path,
     result: (Exit, serde_json::Value),
@@ -824,15 +878,17 @@ pub async fn verify_after(
             printer.json_value(&doc);
             return Ok(exit);
         }
-        None => crate::crosscheck::list_checked(
-            &clients.source,
-            printer,
-            &p.source.prefix,
-            listing.0,
-            listing.1,
-        )
-        .await?
-        .state_at(p.at),
+        None => TargetState::whole(
+            crate::crosscheck::list_checked(
+                &clients.source,
+                printer,
+                &p.source.prefix,
+                listing.0,
+                listing.1,
+            )
+            .await?
+            .state_at(p.at),
+        ),
     };
     let side = match &p.destination {
         Destination::InPlace => Side::InPlace,
@@ -869,14 +925,14 @@ pub async fn verify_after(
         ));
     }
     let filter = filter_of(&p.keys.clone().unwrap_or_default())?.excluding(unrestorable);
-    filter.retain(&mut target, str::to_owned);
+    target.retain(&filter);
     let report = check(
         printer,
         &clients.source,
         &p.source,
         &side,
         p.at,
-        &target,
+        target,
         current,
         &filter,
         Extras {
@@ -1001,6 +1057,97 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #![proptest_config(s3rewind_testkit::proptest_config(48))]
+        /// The verification never holds either side whole, and that changes nothing: with
+        /// the state at T on disk in runs cut anywhere, dealt interleaved and written in
+        /// any order (as a streamed restore's parts come), on any server habit, page size
+        /// and number of listing streams, in place or into another bucket that holds
+        /// another history, it reports what it reports from the state held in memory
+        /// (every check, the counts, the differences), or both fail alike.
+        #[test]
+        fn a_spilled_state_at_t_verifies_as_the_whole_one(
+            steps in crate::bucket::histories::steps(3, 30),
+            other in crate::bucket::histories::steps(0, 20),
+            t in crate::bucket::histories::t_pick(),
+            personality in 0..crate::bucket::Personality::COMBINATIONS,
+            page in 1i32..9,
+            parallel: bool,
+            in_place: bool,
+            every_check: bool,
+            cuts in proptest::collection::vec(0usize..40, 0..6),
+            order: u64,
+        ) {
+            use crate::bucket::histories;
+            let (h, o) = (histories::play(&steps, "v"), histories::play(&other, "w"));
+            let at = histories::pick_t(&h, &t);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .start_paused(true)
+                .build()
+                .unwrap();
+            let (whole, spilled) = rt.block_on(async {
+                let store = crate::bucket::MemStore::new();
+                let src: Arc<dyn Bucket> = Arc::new(store.insert("src", h.sim.clone()));
+                let dst: Arc<dyn Bucket> = Arc::new(store.insert("dst", o.sim.clone()));
+                store.set_personality(crate::bucket::Personality::nth(personality));
+                let quiet = Printer::new(crate::output::OutputFormat::Text, true, true);
+                let streams = if parallel {
+                    Streams::new(3, crate::listing::Split::Folders)
+                } else {
+                    Streams::ONE
+                };
+                let target = crate::listing::list_bucket(&src, &quiet, "", 1000, Streams::ONE)
+                    .await
+                    .unwrap()
+                    .state_at(at);
+                let side = if in_place {
+                    Side::InPlace
+                } else {
+                    Side::Bucket { bucket: dst.clone(), location: Location::whole("dst") }
+                };
+                let all = KeyFilter::new(&[], &[], None).unwrap();
+                let extras = Extras { journal: None, every_check };
+                let source = Location::whole("src");
+                let run = |t: TargetState| {
+                    check(&quiet, &src, &source, &side, at, t, None, &all, extras, false, (page, streams), 4)
+                };
+                // The entries cut into runs, each dealt into two interleaved ones, in
+                // a shuffled order.
+                let mut rng = s3rewind_engine::prng::Prng(order);
+                let n = target.objects.len();
+                let mut bounds: Vec<usize> = cuts.iter().map(|c| (*c).min(n)).chain([0, n]).collect();
+                bounds.sort();
+                bounds.dedup();
+                let mut runs: Vec<Vec<StateEntry>> = Vec::new();
+                for w in bounds.windows(2) {
+                    let mut dealt = vec![Vec::new(), Vec::new()];
+                    for e in &target.objects[w[0]..w[1]] {
+                        dealt[rng.below(2) as usize].push(e.clone());
+                    }
+                    runs.extend(dealt);
+                }
+                rng.shuffle(&mut runs);
+                let mut file = crate::spill::Spilled::<StateEntry>::new().unwrap();
+                for r in &runs {
+                    file.push_run(r).unwrap().unwrap();
+                }
+                let notes = BucketState { objects: Vec::new(), ..target.clone() };
+                let whole = run(TargetState::whole(target)).await;
+                let spilled = run(TargetState::spilled(notes, file).unwrap()).await;
+                (whole, spilled)
+            });
+            match (whole, spilled) {
+                (Ok(w), Ok(s)) => proptest::prop_assert_eq!(
+                    serde_json::to_value(&s).unwrap(),
+                    serde_json::to_value(&w).unwrap()
+                ),
+                (Err(w), Err(s)) => proptest::prop_assert_eq!(s.message, w.message),
+                (w, s) => proptest::prop_assert!(false, "one failed: {:?} / {:?}", w.err(), s.err()),
+            }
+        }
+    }
+
     /// The two sides of an in-memory verification: `src` with the given history, `dst`
     /// an empty bucket (`versioning`), both in one store.
     fn two_buckets(
@@ -1047,7 +1194,7 @@ mod tests {
             &Location::whole("src"),
             &side,
             at,
-            &target,
+            TargetState::whole(target),
             None,
             &all,
             extras,
@@ -1196,5 +1343,31 @@ mod tests {
         );
         assert_eq!((report.keys_at_target, report.keys_now), (4, 5));
         assert_eq!(report.checks.len(), 2);
+    }
+
+    /// The keys at T that no part of the destination's listing named are missing there,
+    /// an empty object as much as any (its key is all it has), and only those.
+    #[tokio::test]
+    async fn every_key_at_t_the_destination_lacks_is_missing_even_an_empty_one() {
+        use s3rewind_engine::{Versioning, sim::SimBucket};
+        let t0 = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let mut sim = SimBucket::new(Versioning::Enabled, "v");
+        for (key, body) in [("a", &b"a"[..]), ("empty", b""), ("z", b"z")] {
+            sim.put(key, body, t0);
+        }
+        let (store, src, dst) = two_buckets(sim, Versioning::Enabled);
+        store.with("dst", |d| d.put("a", b"a", t0));
+        let at = t0 + chrono::TimeDelta::seconds(5);
+        let report = verify_into(&src, &dst, at, Extras::default()).await;
+        let named: Vec<(&str, Outcome)> = report
+            .differences
+            .iter()
+            .map(|d| (d.key.as_str(), d.reason))
+            .collect();
+        assert_eq!(
+            named,
+            [("empty", Outcome::Missing), ("z", Outcome::Missing)]
+        );
+        assert_eq!((report.keys_at_target, report.keys_now), (3, 1));
     }
 }

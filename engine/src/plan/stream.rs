@@ -11,7 +11,7 @@
 use crate::location::destination_key;
 use crate::plan::{Action, PlanOptions, Planner, RestorePlan};
 use crate::select::KeyFilter;
-use crate::state::BucketState;
+use crate::state::{BucketState, StateEntry};
 use crate::timeline::Timeline;
 use chrono::{DateTime, Utc};
 
@@ -110,6 +110,15 @@ impl<'a> StreamPlanner<'a> {
         self.target.out_of_order.append(&mut target.out_of_order);
     }
 
+    /// Take the target state's entries kept since the last take: after each part, that
+    /// part's, sorted by key (a contiguous range of the listing). A caller that holds
+    /// them elsewhere (on disk) keeps memory from growing with the number of keys; the
+    /// state [`finish`](Self::finish) returns then holds only what was not taken, and
+    /// the notes (uncertain keys, ambiguous ones, unknown orders).
+    pub fn take_target(&mut self) -> Vec<StateEntry> {
+        std::mem::take(&mut self.target.objects)
+    }
+
     /// Actions planned so far.
     pub fn actions(&self) -> usize {
         self.planner.actions()
@@ -153,5 +162,84 @@ impl<'a> StreamPlanner<'a> {
         target.order_unknown.sort();
         target.out_of_order.sort();
         (self.planner.finish(), target, self.seen)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::location::{Destination, Location};
+    use crate::model::Versioning;
+    use crate::sim::SimBucket;
+    use crate::timeline::Timeline;
+    use chrono::TimeDelta;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(s3rewind_testkit::proptest_config(128))]
+        /// Taking the state at T after each part (to hold it elsewhere) changes nothing
+        /// else: the runs taken, put together, are the state a planner that kept it
+        /// returns; the notes and the plan are the same; nothing is left in the state it
+        /// returns.
+        #[test]
+        fn the_state_taken_part_by_part_is_the_state_kept(
+            writes in proptest::collection::vec(("[a-d]{1,2}", 0u8..4, any::<bool>()), 1..30),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..5),
+            at_second in 0i64..30,
+        ) {
+            let t0 = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
+            let mut sim = SimBucket::new(Versioning::Enabled, "v");
+            for (i, (key, body, delete)) in writes.iter().enumerate() {
+                let when = t0 + TimeDelta::seconds(i as i64);
+                if *delete {
+                    sim.delete(key, when);
+                } else {
+                    sim.put(key, &[*body], when);
+                }
+            }
+            let entries: Vec<_> = sim.list_documents("", usize::MAX).into_iter().flatten().collect();
+            // Parts end where a key ends (each part's keys complete).
+            let mut ends: Vec<usize> = cuts.iter().map(|c| c.index(entries.len() + 1)).collect();
+            ends.push(entries.len());
+            ends.sort();
+            ends.dedup();
+            let mut parts = Vec::new();
+            let mut from = 0;
+            for end in ends {
+                let mut end = end.max(from);
+                while end > from && end < entries.len() && entries[end].key == entries[end - 1].key {
+                    end += 1;
+                }
+                if end > from {
+                    parts.push(Timeline::from_ordered(entries[from..end].to_vec()).unwrap());
+                    from = end;
+                }
+            }
+            let options = PlanOptions::new(
+                Location::whole("b"),
+                Destination::InPlace,
+                t0 + TimeDelta::seconds(at_second),
+            );
+            let filter = KeyFilter::new(&[], &[], None).unwrap();
+            let mut kept = StreamPlanner::new(&options, &filter, None);
+            let mut taken = StreamPlanner::new(&options, &filter, None);
+            let mut runs = Vec::new();
+            for part in parts {
+                kept.part(part.clone());
+                taken.part(part);
+                let run = taken.take_target();
+                prop_assert!(run.is_sorted_by(|a, b| a.key < b.key));
+                runs.extend(run);
+            }
+            let (plan, state, _) = kept.finish();
+            let (plan_taken, rest, _) = taken.finish();
+            prop_assert_eq!(&runs, &state.objects);
+            prop_assert!(rest.objects.is_empty());
+            prop_assert_eq!(BucketState { objects: Vec::new(), ..state }, rest);
+            prop_assert_eq!(
+                serde_json::to_value(&plan).unwrap(),
+                serde_json::to_value(&plan_taken).unwrap()
+            );
+        }
     }
 }

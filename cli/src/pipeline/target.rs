@@ -1,0 +1,149 @@
+//! The state at T a restore planned, kept for the verification after it: in memory, or on
+//! disk when the planner streamed it.
+//!
+//! A streamed restore's planner hands over each part's state at T (one entry per key,
+//! sorted, a contiguous range of the listing) and keeps only the notes (uncertain keys,
+//! ambiguous ones, unknown orders). Here those runs go to a [`Spilled`] file, so that a
+//! verified restore of 40 million keys holds a sparse index and a bit per key, not an
+//! entry per key. The verification looks its destination's keys up a part at a time
+//! ([`Lookups::lookup`]) and then takes the keys no part named ([`Lookups::each_unnamed`]):
+//! the keys missing at the destination.
+
+use crate::error::CliResult;
+use crate::spill::Spilled;
+use s3rewind_engine::select::KeyFilter;
+use s3rewind_engine::{BucketState, StateEntry};
+
+/// The state at T (see the module docs).
+#[derive(Debug)]
+pub struct TargetState {
+    /// The notes, and the entries themselves when they are held in memory (sorted).
+    pub state: BucketState,
+    entries: Entries,
+}
+
+/// Where the entries are, and which a lookup found.
+#[derive(Debug)]
+enum Entries {
+    /// In `state.objects`; a bit per entry (by position) once looked up.
+    InState(Vec<u64>),
+    /// On disk (the file marks what a lookup found).
+    Spilled(Spilled<StateEntry>),
+}
+
+impl TargetState {
+    /// A state held whole in memory.
+    pub fn whole(state: BucketState) -> TargetState {
+        TargetState {
+            state,
+            entries: Entries::InState(Vec::new()),
+        }
+    }
+
+    /// A state whose entries are `entries` (on disk) and whose notes are `notes`
+    /// (entries in it too, if any, are added to the file as one more run).
+    pub fn spilled(
+        mut notes: BucketState,
+        mut entries: Spilled<StateEntry>,
+    ) -> CliResult<TargetState> {
+        let rest = std::mem::take(&mut notes.objects);
+        if let Err((key, last)) = entries.push_run(&rest)? {
+            return Err(crate::error::CliError::failure(format!(
+                "the state at T is out of order ({key:?} after {last:?}); please report this"
+            )));
+        }
+        entries.seal()?;
+        Ok(TargetState {
+            state: notes,
+            entries: Entries::Spilled(entries),
+        })
+    }
+
+    /// Entries (keys at T).
+    pub fn len(&self) -> u64 {
+        match &self.entries {
+            Entries::InState(_) => self.state.objects.len() as u64,
+            Entries::Spilled(s) => s.len(),
+        }
+    }
+
+    /// True when no key existed at T.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Keep only the keys `filter` selects: the notes and entries in memory now; the
+    /// entries on disk are filtered as they are read (a verification given the same
+    /// filter never looks an unselected key up).
+    pub fn retain(&mut self, filter: &KeyFilter) {
+        filter.retain(&mut self.state, str::to_owned);
+    }
+
+    /// The whole state in memory (read back from disk if it was spilled): for a
+    /// directory, whose files are found from the state's keys.
+    pub fn into_whole(self) -> CliResult<BucketState> {
+        let mut state = self.state;
+        if let Entries::Spilled(mut s) = self.entries {
+            s.each_unmatched(|e| {
+                state.objects.push(e);
+                Ok(())
+            })?;
+        }
+        Ok(state)
+    }
+
+    /// The notes (and the entries if in memory), and the entries' lookups, apart: a
+    /// comparison reads the one while the other is looked up.
+    pub fn split(&mut self) -> (&BucketState, Lookups<'_>) {
+        let entries = match &mut self.entries {
+            Entries::InState(seen) => {
+                seen.clear();
+                seen.resize(self.state.objects.len().div_ceil(64), 0);
+                LookupsOf::InState(&self.state.objects, seen)
+            }
+            Entries::Spilled(s) => LookupsOf::Spilled(s),
+        };
+        (&self.state, Lookups(entries))
+    }
+}
+
+/// Lookups of a [`TargetState`]'s entries (see [`TargetState::split`]).
+pub struct Lookups<'a>(LookupsOf<'a>);
+
+enum LookupsOf<'a> {
+    InState(&'a [StateEntry], &'a mut Vec<u64>),
+    Spilled(&'a mut Spilled<StateEntry>),
+}
+
+impl Lookups<'_> {
+    /// The entries of `keys` (source keys, sorted, strictly up), `None` where a key did
+    /// not exist at T; the found ones are marked.
+    pub fn lookup(&mut self, keys: &[&str]) -> CliResult<Vec<Option<StateEntry>>> {
+        match &mut self.0 {
+            LookupsOf::InState(objects, seen) => Ok(keys
+                .iter()
+                .map(|k| {
+                    let i = objects.binary_search_by(|e| e.key.as_str().cmp(k)).ok()?;
+                    seen[i / 64] |= 1 << (i % 64);
+                    Some(objects[i].clone())
+                })
+                .collect()),
+            LookupsOf::Spilled(s) => s.lookup(keys),
+        }
+    }
+
+    /// Hand each entry no lookup found to `f`, in key order.
+    pub fn each_unnamed(self, mut f: impl FnMut(&StateEntry) -> CliResult<()>) -> CliResult<()> {
+        match self.0 {
+            LookupsOf::InState(objects, seen) => {
+                for (i, e) in objects.iter().enumerate() {
+                    if seen[i / 64] & (1 << (i % 64)) == 0 {
+                        f(e)?;
+                    }
+                }
+                Ok(())
+            }
+            LookupsOf::Spilled(s) => s.each_unmatched(|e| f(&e)),
+        }
+    }
+}

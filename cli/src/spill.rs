@@ -1,0 +1,620 @@
+//! Sorted lists held on disk: what a check compares a listing with, without holding one
+//! entry per key in memory.
+//!
+//! Two lists live here. The cross-check's: a range's current objects as ListObjectsV2
+//! lists them in key order before the version listing begins ([`CurrentObject`]). And the
+//! verification's: the state at T a streamed restore planned ([`StateEntry`]), a sorted
+//! run per part of the listing, the parts in whatever order parallel streams finished
+//! them. At 40 million keys either is gigabytes; here each record is written to an
+//! anonymous temporary file (removed by the system when it is closed) as it arrives, and
+//! memory keeps only the first and last key and the file offset of every block of at
+//! most [`BLOCK`] records (a block never spans two runs), and one bit per record (found
+//! by a lookup or not).
+//!
+//! Runs may interleave: a listing split by folders hands over a part of the top level
+//! (`a!b`, `a0`) whose range spans the parts of a folder (`a/…`). Sealed, the blocks are
+//! dealt into layers, each a sequence of blocks that do not overlap, in key order (the
+//! fewest layers: as many as blocks overlap at one key; one for a list written in key
+//! order, two for a listing split by folders). A sorted run of keys is looked up in each
+//! layer by one forward read from the block its first key falls in, going on block by
+//! block; a key found in two layers (listed twice) is an error.
+
+use crate::bucket::CurrentObject;
+use crate::error::{CliError, CliResult};
+use chrono::{DateTime, Utc};
+use s3rewind_engine::{ETag, OwnerId, StateEntry, StorageClass, Version, VersionId};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+
+/// Records per block (per index entry) at the most.
+pub const BLOCK: u64 = 256;
+
+/// A record a [`Spilled`] list holds: it has a key, and a byte form.
+pub trait Record: Sized {
+    /// The key the list is sorted by.
+    fn key(&self) -> &str;
+    /// Append the byte form to `out`.
+    fn encode(&self, out: &mut Vec<u8>);
+    /// Read one byte form back.
+    fn decode(r: &mut impl Read) -> CliResult<Self>;
+}
+
+/// One block of records: all of one run, in the file from `offset`.
+#[derive(Debug)]
+struct Block {
+    first: String,
+    last: String,
+    offset: u64,
+    /// The ordinal of its first record (in file order: the bit that marks it).
+    ordinal: u64,
+    len: u64,
+}
+
+/// Records in key order, on disk (see the module docs).
+#[derive(Debug)]
+pub struct Spilled<R> {
+    writer: Option<BufWriter<std::fs::File>>,
+    file: Option<std::fs::File>,
+    /// Records written.
+    len: u64,
+    /// Bytes written.
+    offset: u64,
+    /// The blocks, in file order until sealed.
+    blocks: Vec<Block>,
+    /// Sealed: the blocks in layers, each in key order with no two overlapping.
+    layers: Vec<Vec<Block>>,
+    /// The run being written has its last block last in `blocks`.
+    in_run: bool,
+    /// One bit per record (by ordinal): found by a lookup.
+    matched: Vec<u64>,
+    record: std::marker::PhantomData<R>,
+}
+
+fn io_error(e: std::io::Error) -> CliError {
+    CliError::failure(format!(
+        "cannot keep a listing in a temporary file: {e}; set TMPDIR to a writable directory with room (about 100 bytes per key)"
+    ))
+}
+
+impl<R: Record + Clone> Spilled<R> {
+    /// An empty list, backed by a new anonymous temporary file in `TMPDIR`.
+    pub fn new() -> CliResult<Spilled<R>> {
+        Spilled::new_in(&std::env::temp_dir())
+    }
+
+    /// [`new`](Self::new) with the file in `dir`.
+    pub fn new_in(dir: &std::path::Path) -> CliResult<Spilled<R>> {
+        let file = tempfile::tempfile_in(dir).map_err(io_error)?;
+        Ok(Spilled {
+            writer: Some(BufWriter::with_capacity(1 << 16, file)),
+            file: None,
+            len: 0,
+            offset: 0,
+            blocks: Vec::new(),
+            layers: Vec::new(),
+            in_run: false,
+            matched: Vec::new(),
+            record: std::marker::PhantomData,
+        })
+    }
+
+    /// Records held.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when no record is held.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Add `r` to the run being written, whose keys must go strictly up (`Err` names the
+    /// two keys otherwise: the server's paging is broken).
+    pub fn push(&mut self, r: &R) -> CliResult<Result<(), (String, String)>> {
+        let key = r.key();
+        let w = self
+            .writer
+            .as_mut()
+            .expect("records are added before the first lookup");
+        let current = self.blocks.last_mut().filter(|_| self.in_run);
+        if let Some(b) = &current
+            && key <= b.last.as_str()
+        {
+            return Ok(Err((key.to_owned(), b.last.clone())));
+        }
+        let mut record = Vec::with_capacity(64 + key.len());
+        r.encode(&mut record);
+        w.write_all(&record).map_err(io_error)?;
+        match current {
+            Some(b) if b.len < BLOCK => {
+                b.last = key.to_owned();
+                b.len += 1;
+            }
+            _ => self.blocks.push(Block {
+                first: key.to_owned(),
+                last: key.to_owned(),
+                offset: self.offset,
+                ordinal: self.len,
+                len: 1,
+            }),
+        }
+        self.in_run = true;
+        self.offset += record.len() as u64;
+        self.len += 1;
+        Ok(Ok(()))
+    }
+
+    /// End the run being written: the next record begins another (in any order, its keys
+    /// interleaved with this one's or not, but none the same).
+    pub fn end_run(&mut self) {
+        self.in_run = false;
+    }
+
+    /// Add a whole run (sorted, strictly up) and end it.
+    pub fn push_run(&mut self, run: &[R]) -> CliResult<Result<(), (String, String)>> {
+        self.end_run();
+        for r in run {
+            if let Err(pair) = self.push(r)? {
+                return Ok(Err(pair));
+            }
+        }
+        self.end_run();
+        Ok(Ok(()))
+    }
+
+    /// Done adding: flush, deal the blocks into layers (module docs), and ready the
+    /// lookups.
+    pub fn seal(&mut self) -> CliResult<()> {
+        let Some(w) = self.writer.take() else {
+            return Ok(());
+        };
+        let file = w.into_inner().map_err(|e| io_error(e.into_error()))?;
+        self.file = Some(file);
+        self.matched = vec![0; self.len.div_ceil(64) as usize];
+        let mut blocks = std::mem::take(&mut self.blocks);
+        blocks.sort_by(|a, b| a.first.cmp(&b.first));
+        // Each block to a layer whose last block ends before it begins (the one that
+        // ended first), else to a new one: as few layers as blocks overlap.
+        let mut ends: std::collections::BinaryHeap<std::cmp::Reverse<(String, usize)>> =
+            std::collections::BinaryHeap::new();
+        for b in blocks {
+            let layer = match ends.peek() {
+                Some(std::cmp::Reverse((last, i))) if *last < b.first => {
+                    let i = *i;
+                    ends.pop();
+                    i
+                }
+                _ => {
+                    self.layers.push(Vec::new());
+                    self.layers.len() - 1
+                }
+            };
+            ends.push(std::cmp::Reverse((b.last.clone(), layer)));
+            self.layers[layer].push(b);
+        }
+        Ok(())
+    }
+
+    /// A reader of layer `layer` from its block `block` on (in key order).
+    fn cursor(&self, layer: usize, block: usize) -> Cursor<'_, R> {
+        Cursor {
+            file: self.file.as_ref().expect("sealed before reading"),
+            blocks: &self.layers[layer],
+            block,
+            within: 0,
+            reader: None,
+            record: std::marker::PhantomData,
+        }
+    }
+
+    /// The records of `keys` (sorted, strictly up), each `None` where the list has no
+    /// such key; the found ones are marked.
+    pub fn lookup(&mut self, keys: &[&str]) -> CliResult<Vec<Option<R>>> {
+        self.seal()?;
+        let mut out: Vec<Option<R>> = vec![None; keys.len()];
+        let Some(first) = keys.first() else {
+            return Ok(out);
+        };
+        let mut found = Vec::new();
+        for (layer, blocks) in self.layers.iter().enumerate() {
+            // The block the first key falls in: the last whose first key is not after it.
+            let block = blocks
+                .partition_point(|b| b.first.as_str() <= *first)
+                .saturating_sub(1);
+            let mut cursor = self.cursor(layer, block);
+            let mut next = cursor.next()?;
+            for (key, slot) in keys.iter().zip(out.iter_mut()) {
+                while next.as_ref().is_some_and(|(_, r)| r.key() < *key) {
+                    next = cursor.next()?;
+                }
+                let Some((ordinal, r)) = next.take_if(|(_, r)| r.key() == *key) else {
+                    continue;
+                };
+                if slot.is_some() {
+                    return Err(CliError::failure(format!(
+                        "key {key:?} was listed twice (in two parts of a listing): the listing is broken"
+                    )));
+                }
+                found.push(ordinal);
+                *slot = Some(r);
+                next = cursor.next()?;
+            }
+        }
+        for i in found {
+            self.matched[(i / 64) as usize] |= 1 << (i % 64);
+        }
+        Ok(out)
+    }
+
+    /// Hand each record no lookup found to `f`, in key order (the layers merged).
+    pub fn each_unmatched(&mut self, mut f: impl FnMut(R) -> CliResult<()>) -> CliResult<()> {
+        self.seal()?;
+        let mut cursors: Vec<Cursor<'_, R>> =
+            (0..self.layers.len()).map(|l| self.cursor(l, 0)).collect();
+        let mut heads = Vec::with_capacity(cursors.len());
+        for c in &mut cursors {
+            heads.push(c.next()?);
+        }
+        loop {
+            let lowest = heads
+                .iter()
+                .enumerate()
+                .filter_map(|(l, h)| h.as_ref().map(|(_, r)| (r.key(), l)))
+                .min()
+                .map(|(_, l)| l);
+            let Some(l) = lowest else {
+                return Ok(());
+            };
+            let (i, r) = std::mem::replace(&mut heads[l], cursors[l].next()?).expect("the lowest");
+            if self.matched[(i / 64) as usize] & (1 << (i % 64)) == 0 {
+                f(r)?;
+            }
+        }
+    }
+
+    /// The records no lookup found, in key order.
+    pub fn unmatched(&mut self) -> CliResult<Vec<R>> {
+        let mut out = Vec::new();
+        self.each_unmatched(|r| {
+            out.push(r);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+}
+
+/// Reads one layer of a sealed list in key order, block after block, with the records'
+/// ordinals.
+struct Cursor<'a, R> {
+    file: &'a std::fs::File,
+    blocks: &'a [Block],
+    block: usize,
+    within: u64,
+    reader: Option<BufReader<&'a std::fs::File>>,
+    record: std::marker::PhantomData<R>,
+}
+
+impl<R: Record> Cursor<'_, R> {
+    fn next(&mut self) -> CliResult<Option<(u64, R)>> {
+        loop {
+            let Some(b) = self.blocks.get(self.block) else {
+                return Ok(None);
+            };
+            if self.within == b.len {
+                self.block += 1;
+                self.within = 0;
+                self.reader = None;
+                continue;
+            }
+            let r = match &mut self.reader {
+                Some(r) => r,
+                None => {
+                    let mut r = BufReader::with_capacity(1 << 15, self.file);
+                    r.seek(SeekFrom::Start(b.offset)).map_err(io_error)?;
+                    self.reader.insert(r)
+                }
+            };
+            let record = R::decode(r)?;
+            let ordinal = b.ordinal + self.within;
+            self.within += 1;
+            return Ok(Some((ordinal, record)));
+        }
+    }
+}
+
+fn put_text(b: &mut Vec<u8>, s: &str) {
+    b.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    b.extend_from_slice(s.as_bytes());
+}
+
+fn put_stamp(b: &mut Vec<u8>, t: DateTime<Utc>) {
+    b.extend_from_slice(&t.timestamp().to_le_bytes());
+    b.extend_from_slice(&t.timestamp_subsec_nanos().to_le_bytes());
+}
+
+fn get_bytes<const N: usize>(r: &mut impl Read) -> CliResult<[u8; N]> {
+    let mut b = [0u8; N];
+    r.read_exact(&mut b).map_err(io_error)?;
+    Ok(b)
+}
+
+fn get_text(r: &mut impl Read) -> CliResult<String> {
+    let mut s = vec![0u8; u32::from_le_bytes(get_bytes(r)?) as usize];
+    r.read_exact(&mut s).map_err(io_error)?;
+    String::from_utf8(s).map_err(|e| io_error(std::io::Error::other(e)))
+}
+
+fn get_stamp(r: &mut impl Read) -> CliResult<DateTime<Utc>> {
+    let secs = i64::from_le_bytes(get_bytes(r)?);
+    let nanos = u32::from_le_bytes(get_bytes(r)?);
+    DateTime::<Utc>::from_timestamp(secs, nanos)
+        .ok_or_else(|| io_error(std::io::Error::other("a stamp out of range")))
+}
+
+/// key, ETag (each a u32 length and the bytes), size (u64), seconds (i64), nanoseconds
+/// (u32); little-endian.
+impl Record for CurrentObject {
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn encode(&self, b: &mut Vec<u8>) {
+        put_text(b, &self.key);
+        put_text(b, &self.etag);
+        b.extend_from_slice(&self.size.to_le_bytes());
+        put_stamp(b, self.last_modified);
+    }
+
+    fn decode(r: &mut impl Read) -> CliResult<Self> {
+        Ok(CurrentObject {
+            key: get_text(r)?,
+            etag: get_text(r)?,
+            size: u64::from_le_bytes(get_bytes(r)?),
+            last_modified: get_stamp(r)?,
+        })
+    }
+}
+
+/// key, version id, ETag, storage class and owner (texts, the last two empty when
+/// absent), size (u64), stamp (as above), flags (u8: delete marker 1, latest 2).
+impl Record for StateEntry {
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn encode(&self, b: &mut Vec<u8>) {
+        let v = &self.version;
+        put_text(b, &self.key);
+        put_text(b, &v.version_id.as_str());
+        put_text(b, &v.etag.as_str());
+        put_text(b, v.storage_class.map_or("", |c| c.as_str()));
+        put_text(b, v.owner_id.map_or("", |o| o.as_str()));
+        b.extend_from_slice(&v.size.to_le_bytes());
+        put_stamp(b, v.last_modified);
+        b.push(u8::from(v.delete_marker) | (u8::from(v.is_latest) << 1));
+    }
+
+    fn decode(r: &mut impl Read) -> CliResult<Self> {
+        let key = get_text(r)?;
+        let version_id = VersionId::new(&get_text(r)?);
+        let etag = ETag::new(&get_text(r)?);
+        let class = get_text(r)?;
+        let owner = get_text(r)?;
+        let size = u64::from_le_bytes(get_bytes(r)?);
+        let last_modified = get_stamp(r)?;
+        let [flags] = get_bytes(r)?;
+        Ok(StateEntry {
+            key,
+            version: Version {
+                version_id,
+                last_modified,
+                delete_marker: flags & 1 != 0,
+                etag,
+                size,
+                storage_class: (!class.is_empty()).then(|| StorageClass::new(&class)),
+                owner_id: (!owner.is_empty()).then(|| OwnerId::new(&owner)),
+                is_latest: flags & 2 != 0,
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn object(key: String, n: u64) -> CurrentObject {
+        CurrentObject {
+            key,
+            etag: format!("{n:032x}"),
+            size: n,
+            last_modified: DateTime::<Utc>::from_timestamp(1_700_000_000 + n as i64, n as u32)
+                .unwrap(),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(crate::proptest_config(64))]
+
+        /// Looked up in sorted runs of any keys (listed or not), the file answers what the
+        /// list held in memory answers, and what no run found is exactly the rest.
+        #[test]
+        fn a_spilled_list_answers_as_the_list_in_memory(
+            keys in proptest::collection::btree_set("[a-c]{0,3}/[a-z]{1,4}", 0..700),
+            probes in proptest::collection::vec(
+                proptest::collection::btree_set("[a-c]{0,3}/[a-z]{1,4}", 0..60),
+                0..12,
+            ),
+        ) {
+            let objects: Vec<CurrentObject> = keys
+                .into_iter()
+                .enumerate()
+                .map(|(i, k)| object(k, i as u64))
+                .collect();
+            let mut s = Spilled::<CurrentObject>::new().unwrap();
+            for o in &objects {
+                prop_assert!(s.push(o).unwrap().is_ok());
+            }
+            prop_assert_eq!(s.len(), objects.len() as u64);
+            let mut named = std::collections::BTreeSet::new();
+            for run in &probes {
+                let run: Vec<&str> = run.iter().map(String::as_str).collect();
+                let got = s.lookup(&run).unwrap();
+                for (k, g) in run.iter().zip(&got) {
+                    let want = objects.iter().find(|o| o.key == *k);
+                    prop_assert_eq!(g.as_ref(), want, "{}", k);
+                    if want.is_some() {
+                        named.insert(k.to_string());
+                    }
+                }
+            }
+            let rest: Vec<CurrentObject> =
+                objects.iter().filter(|o| !named.contains(&o.key)).cloned().collect();
+            prop_assert_eq!(s.unmatched().unwrap(), rest);
+        }
+    }
+
+    fn entry(key: String, n: u64) -> StateEntry {
+        StateEntry {
+            key,
+            version: Version {
+                version_id: if n.is_multiple_of(5) {
+                    VersionId::NULL
+                } else {
+                    VersionId::new(&format!("v{n}"))
+                },
+                last_modified: DateTime::<Utc>::from_timestamp(1_700_000_000 + n as i64, 7)
+                    .unwrap(),
+                delete_marker: n.is_multiple_of(7),
+                etag: ETag::new(&format!("{n:032x}")),
+                size: n,
+                storage_class: (n.is_multiple_of(3)).then(|| StorageClass::new("GLACIER")),
+                owner_id: (n.is_multiple_of(4)).then(|| OwnerId::new("owner")),
+                is_latest: n.is_multiple_of(2),
+            },
+        }
+    }
+
+    proptest! {
+        #![proptest_config(crate::proptest_config(64))]
+
+        /// A state dealt into sorted runs (contiguous or interleaved, as parts of a
+        /// listing split by ranges or by folders) and written in any order (as parallel
+        /// streams hand them over) reads back as the state in memory: every lookup
+        /// answered alike, and the rest in key order.
+        #[test]
+        fn runs_written_in_any_order_read_back_in_key_order(
+            keys in proptest::collection::btree_set("[a-c]{0,3}/[a-z]{1,4}", 0..700),
+            cuts in proptest::collection::vec(0usize..700, 0..12),
+            interleave in 0u64..4,
+            order in any::<u64>(),
+            probes in proptest::collection::vec(
+                proptest::collection::btree_set("[a-c]{0,3}/[a-z]{1,4}", 0..60),
+                0..12,
+            ),
+        ) {
+            let entries: Vec<StateEntry> = keys
+                .into_iter()
+                .enumerate()
+                .map(|(i, k)| entry(k, i as u64))
+                .collect();
+            let mut bounds: Vec<usize> = cuts.into_iter().map(|c| c.min(entries.len())).collect();
+            bounds.extend([0, entries.len()]);
+            bounds.sort();
+            bounds.dedup();
+            // Contiguous runs, each dealt again into `interleave + 1` interleaved ones.
+            let mut rng = s3rewind_engine::prng::Prng(order);
+            let mut runs: Vec<Vec<StateEntry>> = Vec::new();
+            for w in bounds.windows(2) {
+                let mut dealt = vec![Vec::new(); interleave as usize + 1];
+                for e in &entries[w[0]..w[1]] {
+                    dealt[rng.below(interleave + 1) as usize].push(e.clone());
+                }
+                runs.extend(dealt);
+            }
+            rng.shuffle(&mut runs);
+            let mut s = Spilled::<StateEntry>::new().unwrap();
+            for run in &runs {
+                prop_assert!(s.push_run(run).unwrap().is_ok());
+            }
+            prop_assert_eq!(s.len(), entries.len() as u64);
+            let mut named = std::collections::BTreeSet::new();
+            for run in &probes {
+                let run: Vec<&str> = run.iter().map(String::as_str).collect();
+                let got = s.lookup(&run).unwrap();
+                for (k, g) in run.iter().zip(&got) {
+                    let want = entries.iter().find(|e| e.key == *k);
+                    prop_assert_eq!(g.as_ref(), want, "{}", k);
+                    if want.is_some() {
+                        named.insert(k.to_string());
+                    }
+                }
+            }
+            let rest: Vec<StateEntry> =
+                entries.iter().filter(|e| !named.contains(&e.key)).cloned().collect();
+            prop_assert_eq!(s.unmatched().unwrap(), rest);
+        }
+    }
+
+    /// Interleaved runs (a folder's part inside the top level's range) are two layers;
+    /// a key listed in two runs is an error naming it, never one of the two answers.
+    #[test]
+    fn interleaved_runs_are_layers_and_a_key_listed_twice_is_refused() {
+        let mut s = Spilled::<StateEntry>::new().unwrap();
+        s.push_run(&[entry("a!b".into(), 1), entry("a0".into(), 2)])
+            .unwrap()
+            .unwrap();
+        s.push_run(&[entry("a/x".into(), 3), entry("a/y".into(), 4)])
+            .unwrap()
+            .unwrap();
+        let got = s.lookup(&["a!b", "a/y", "a0", "b"]).unwrap();
+        let sizes: Vec<Option<u64>> = got
+            .iter()
+            .map(|e| e.as_ref().map(|e| e.version.size))
+            .collect();
+        assert_eq!(sizes, [Some(1), Some(4), Some(2), None]);
+        assert_eq!(s.layers.len(), 2);
+        let rest: Vec<String> = s.unmatched().unwrap().into_iter().map(|e| e.key).collect();
+        assert_eq!(rest, ["a/x"]);
+
+        let mut twice = Spilled::<StateEntry>::new().unwrap();
+        twice
+            .push_run(&[entry("a".into(), 1), entry("c".into(), 2)])
+            .unwrap()
+            .unwrap();
+        twice.push_run(&[entry("c".into(), 3)]).unwrap().unwrap();
+        let e = twice.lookup(&["c"]).unwrap_err();
+        assert_eq!(e.exit, crate::error::Exit::Failure);
+        assert!(
+            e.message.contains("\"c\" was listed twice"),
+            "{}",
+            e.message
+        );
+    }
+
+    /// No room for the file: one line that names the temporary directory and what to do,
+    /// as a failure (exit 7), before anything is listed or written.
+    #[test]
+    fn a_temporary_directory_that_cannot_hold_the_file_is_named() {
+        let e = Spilled::<CurrentObject>::new_in(std::path::Path::new("/nonexistent/s3rewind-tmp"))
+            .unwrap_err();
+        assert_eq!(e.exit, crate::error::Exit::Failure);
+        assert!(e.message.contains("set TMPDIR"), "{}", e.message);
+        assert!(!e.message.contains('\n'), "{}", e.message);
+    }
+
+    #[test]
+    fn keys_must_go_strictly_up() {
+        let mut s = Spilled::<CurrentObject>::new().unwrap();
+        s.push(&object("b".into(), 1)).unwrap().unwrap();
+        assert_eq!(
+            s.push(&object("a".into(), 2)).unwrap(),
+            Err(("a".to_owned(), "b".to_owned()))
+        );
+        assert_eq!(
+            s.push(&object("b".into(), 3)).unwrap(),
+            Err(("b".to_owned(), "b".to_owned()))
+        );
+        assert_eq!(s.len(), 1);
+    }
+}
