@@ -40,14 +40,14 @@ fn plan(n: usize) -> RestorePlan {
             Action::Copy(CopyAction {
                 key: key.clone(),
                 source_key: key,
-                source_version_id: hex(i, 1)[..32].replace('0', "A"),
-                etag: hex(i, 3),
+                source_version_id: hex(i, 1)[..32].replace('0', "A").into(),
+                etag: hex(i, 3).into(),
                 size: 1_000 + i as u64,
                 storage_class: Some(StorageClass::new("STANDARD")),
                 last_modified: at,
                 expect: Some(Expect {
-                    version_id: hex(i, 5)[..32].replace('1', "B"),
-                    etag: hex(i, 7),
+                    version_id: hex(i, 5)[..32].replace('1', "B").into(),
+                    etag: hex(i, 7).into(),
                 }),
             })
         })

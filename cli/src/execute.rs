@@ -376,7 +376,11 @@ impl ActionJob {
             ));
         }
         let acl = if self.config.preserve_acl {
-            match self.src.acl(&c.source_key, &c.source_version_id).await {
+            match self
+                .src
+                .acl(&c.source_key, &c.source_version_id.as_str())
+                .await
+            {
                 Ok(a) => Some(a),
                 Err(e) => return retry_or_fail(e),
             }
@@ -405,7 +409,7 @@ impl ActionJob {
             Err(e) if e.kind == ErrorKind::Archived && !read_source => {
                 return match self
                     .src
-                    .head(&c.source_key, Some(&c.source_version_id))
+                    .head(&c.source_key, Some(&c.source_version_id.as_str()))
                     .await
                 {
                     Ok(Some(h)) => self.archived(c, &h).await,
@@ -461,7 +465,7 @@ impl ActionJob {
     async fn source_head(&self, c: &CopyAction) -> Result<Head, Step> {
         match self
             .src
-            .head(&c.source_key, Some(&c.source_version_id))
+            .head(&c.source_key, Some(&c.source_version_id.as_str()))
             .await
         {
             Ok(Some(h)) => Ok(h),
@@ -488,10 +492,11 @@ impl ActionJob {
             (Some(h), true) if !h.etag.is_empty() => Some(h.etag.as_str()),
             _ => None,
         };
+        let (version_id, etag) = (c.source_version_id.as_str(), c.etag.as_str());
         let mut request = CopyRequest {
             source_bucket: self.src.name(),
             source_key: &c.source_key,
-            source_version_id: &c.source_version_id,
+            source_version_id: &version_id,
             bucket: self.dst.name(),
             key: &c.key,
             head,
@@ -501,7 +506,7 @@ impl ActionJob {
             if_none_match: conditional && now.is_none(),
             acl,
             source_if_match: (c.source_version_id == NULL_VERSION && !c.etag.is_empty())
-                .then_some(c.etag.as_str()),
+                .then_some(&*etag),
             // `--fidelity full` read the source: every attribute is written as read, so
             // servers that drop some on copy (Expires) keep them.
             replace_metadata: self.config.fidelity_full,
@@ -674,7 +679,7 @@ impl ActionJob {
         let tier = ar.tier;
         match self
             .src
-            .request_archive_restore(&c.source_key, &c.source_version_id, days, tier)
+            .request_archive_restore(&c.source_key, &c.source_version_id.as_str(), days, tier)
             .await
         {
             Ok(ArchiveRestoreState::Requested) => Step::Waiting(format!(
@@ -697,7 +702,10 @@ impl ActionJob {
         acl: Option<&Acl>,
         before: Option<&Head>,
     ) -> Result<String, S3Error> {
-        let tags = self.src.tags(&c.source_key, &c.source_version_id).await?;
+        let tags = self
+            .src
+            .tags(&c.source_key, &c.source_version_id.as_str())
+            .await?;
         let attrs = self.attrs(head, &tags, acl, true);
         let upload_id = self.dst.create_multipart(&c.key, &attrs).await?;
         self.note_upload(&c.key, &upload_id, true);
@@ -818,7 +826,7 @@ impl ActionJob {
                     upload_id.to_owned(),
                     self.src.name().to_owned(),
                     c.source_key.clone(),
-                    c.source_version_id.clone(),
+                    c.source_version_id.to_string(),
                 );
                 tasks.spawn(async move {
                     if fail_part == Some(n) {
@@ -865,13 +873,20 @@ impl ActionJob {
         head: &Head,
         acl: Option<&Acl>,
     ) -> Result<String, S3Error> {
-        let tags = self.src.tags(&c.source_key, &c.source_version_id).await?;
+        let tags = self
+            .src
+            .tags(&c.source_key, &c.source_version_id.as_str())
+            .await?;
         let attrs = self.attrs(head, &tags, acl, false);
         let get = |range: Option<(u64, u64)>| {
             let range = range.map(|(a, b)| format!("bytes={a}-{b}"));
             async move {
                 self.src
-                    .get(&c.source_key, &c.source_version_id, range.as_deref())
+                    .get(
+                        &c.source_key,
+                        &c.source_version_id.as_str(),
+                        range.as_deref(),
+                    )
                     .await
             }
         };
@@ -972,8 +987,8 @@ impl ActionJob {
             key: c.key.clone(),
             source_bucket: Some(self.src.name().to_owned()),
             source_key: Some(c.source_key.clone()),
-            source_version_id: Some(c.source_version_id.clone()),
-            previous_version_id: c.expect.as_ref().map(|e| e.version_id.clone()),
+            source_version_id: Some(c.source_version_id.to_string()),
+            previous_version_id: c.expect.as_ref().map(|e| e.version_id.to_string()),
             new_version_id: new_version_id.to_owned(),
             etag: None,
             size: None,
@@ -994,7 +1009,7 @@ impl ActionJob {
             // stack a second delete marker.
             if attempt > 0 {
                 // Ours, whose reply was lost: journaled and counted as the marker it is.
-                let previous = Some(d.expect.version_id.clone());
+                let previous = Some(d.expect.version_id.to_string());
                 if let Err(e) = self.record(self.marker_done(d, previous, String::new())) {
                     return Step::Failed(e);
                 }
@@ -1124,8 +1139,8 @@ fn probe_by_listing(actions: usize, plan: &RestorePlan, concurrency: usize) -> b
 /// needs nothing more.
 fn listed_source(c: &CopyAction) -> Head {
     Head {
-        version_id: c.source_version_id.clone(),
-        etag: c.etag.clone(),
+        version_id: c.source_version_id.to_string(),
+        etag: c.etag.to_string(),
         size: c.size,
         storage_class: c
             .storage_class
@@ -1521,8 +1536,8 @@ mod tests {
         let c = CopyAction {
             key: "k".to_owned(),
             source_key: "k".to_owned(),
-            source_version_id: "v1".to_owned(),
-            etag: "e".to_owned(),
+            source_version_id: "v1".into(),
+            etag: "e".into(),
             size: 1,
             storage_class: None,
             last_modified: chrono::DateTime::UNIX_EPOCH,

@@ -104,7 +104,7 @@ pub fn split_for_batch(plan: &RestorePlan) -> Result<BatchSplit, String> {
                 g.tasks.push(BatchTask {
                     bucket: plan.source.bucket.clone(),
                     key: c.source_key.clone(),
-                    version_id: c.source_version_id.clone(),
+                    version_id: c.source_version_id.to_string(),
                 });
                 g.bytes += c.size;
             }
@@ -202,7 +202,7 @@ mod tests {
         Action::Copy(CopyAction {
             key: key.into(),
             source_key: key.into(),
-            source_version_id: format!("v-{key}"),
+            source_version_id: format!("v-{key}").into(),
             etag: "e".into(),
             size,
             storage_class: class.map(StorageClass::new),
@@ -241,7 +241,7 @@ mod tests {
             key: "gone".into(),
             expect: Expect {
                 version_id: "x".into(),
-                etag: String::new(),
+                etag: Default::default(),
             },
         });
         let p = plan_of(vec![
@@ -293,7 +293,7 @@ mod tests {
             key: "new/a".into(),
             source_key: "old/a".into(),
             source_version_id: "v".into(),
-            etag: String::new(),
+            etag: Default::default(),
             size: 1,
             storage_class: None,
             last_modified: Utc.timestamp_opt(1, 0).unwrap(),

@@ -627,13 +627,19 @@ impl SimBucket {
                 .head(key)
                 .filter(|h| !h.version.delete_marker)
                 .map(|h| h.version.version_id.to_string());
-            if now.as_deref() != action.expect().map(|e| e.version_id.as_str()) {
+            if now.as_deref() != action.expect().map(|e| e.version_id.as_str()).as_deref() {
                 report.drifted.push(key.to_owned());
                 continue;
             }
             let result = match action {
                 Action::Copy(c) => self
-                    .copy_version(source, &c.source_key, &c.source_version_id, &c.key, at)
+                    .copy_version(
+                        source,
+                        &c.source_key,
+                        &c.source_version_id.as_str(),
+                        &c.key,
+                        at,
+                    )
                     .map(drop),
                 Action::DeleteMarker(d) => {
                     self.delete(&d.key, at);

@@ -544,7 +544,7 @@ fn check_accounting(
     let archived: BTreeSet<(String, String)> = copies
         .iter()
         .filter(|c| c.storage_class.as_ref().is_some_and(|s| s.needs_restore()))
-        .map(|c| (c.key.clone(), c.source_version_id.clone()))
+        .map(|c| (c.key.clone(), c.source_version_id.to_string()))
         .collect();
     prop_assert_eq!(s.archived as usize, archived.len());
     let warned: BTreeSet<(String, String)> = p
@@ -623,7 +623,7 @@ fn known_copies(p: &RestorePlan, dest: &SimBucket) -> Vec<KnownCopy> {
                     key: c.key.clone(),
                     version_id: head.version_id.to_string(),
                     source_key: c.source_key.clone(),
-                    source_version_id: c.source_version_id.clone(),
+                    source_version_id: c.source_version_id.to_string(),
                     etag: head.etag.to_string(),
                     size: Some(head.size),
                 })

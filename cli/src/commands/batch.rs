@@ -787,11 +787,11 @@ fn jobs_to_reconcile(
 
 /// The manifests' tasks, each tied to the plan's copy (its source ETag and size).
 fn read_tasks(dir: &Path, plan: &RestorePlan, plan_path: &Path) -> CliResult<Vec<Task>> {
-    let copies: HashMap<(&str, &str), &CopyAction> = plan
+    let copies: HashMap<(&str, String), &CopyAction> = plan
         .actions
         .iter()
         .filter_map(|a| match a {
-            Action::Copy(c) => Some(((c.key.as_str(), c.source_version_id.as_str()), c)),
+            Action::Copy(c) => Some(((c.key.as_str(), c.source_version_id.to_string()), c)),
             Action::DeleteMarker(_) => None,
         })
         .collect();
@@ -806,7 +806,7 @@ fn read_tasks(dir: &Path, plan: &RestorePlan, plan_path: &Path) -> CliResult<Vec
             let fields: Vec<&str> = line.split(',').collect();
             let key = form_decode(fields[1])
                 .map_err(|e| CliError::usage(format!("{name}: key {:?}: {e}", fields[1])))?;
-            let c = copies.get(&(key.as_str(), fields[2])).ok_or_else(|| {
+            let c = copies.get(&(key.as_str(), fields[2].to_owned())).ok_or_else(|| {
                 CliError::usage(format!(
                     "{name}: {key:?} version {} is not a copy of {}; the directory's files do not belong together",
                     fields[2],

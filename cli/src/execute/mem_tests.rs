@@ -1521,7 +1521,7 @@ async fn a_vanished_source_version_fails_once() {
         })
         .expect("a copy");
     store.with("src", |s| {
-        s.delete_version(&c.source_key, &c.source_version_id)
+        s.delete_version(&c.source_key, &c.source_version_id.as_str())
             .unwrap()
     });
     let single = RestorePlan {
@@ -1559,7 +1559,12 @@ async fn an_archived_source_waits_and_its_restore_is_requested() {
                 _ => None,
             })
             .expect("a copy");
-        store.archive("src", &c.source_key, &c.source_version_id, head_shows);
+        store.archive(
+            "src",
+            &c.source_key,
+            &c.source_version_id.as_str(),
+            head_shows,
+        );
         let mut cfg = config(2, 4);
         cfg.fidelity_full = fidelity_full;
         cfg.archive_restore = Some(ArchiveRestore {
@@ -1613,7 +1618,7 @@ async fn multipart_copies_keep_the_tags(drops_tags: bool) {
     let part_size = 5 << 20;
     let tag = vec![("team".to_owned(), "finance".to_owned())];
     for c in &copies {
-        b.put_tags(&c.source_key, Some(&c.source_version_id), &tag)
+        b.put_tags(&c.source_key, Some(&c.source_version_id.as_str()), &tag)
             .await
             .unwrap();
     }

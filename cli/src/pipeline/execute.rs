@@ -243,7 +243,7 @@ pub async fn skip_done(
     let mut keep = Vec::with_capacity(before);
     for a in std::mem::take(&mut p.actions) {
         let id = match &a {
-            Action::Copy(c) => (c.key.clone(), Some(c.source_version_id.clone())),
+            Action::Copy(c) => (c.key.clone(), Some(c.source_version_id.to_string())),
             Action::DeleteMarker(d) => (d.key.clone(), None),
         };
         let still_done = match (done.get(&id), &dest_bucket) {

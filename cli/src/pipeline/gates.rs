@@ -166,7 +166,7 @@ pub async fn annotate_archived(clients: &Clients, p: &mut RestorePlan) -> CliRes
                 Some((
                     c.key.clone(),
                     c.source_key.clone(),
-                    c.source_version_id.clone(),
+                    c.source_version_id.to_string(),
                 ))
             }
             _ => None,

@@ -260,7 +260,7 @@ impl DownloadJob {
         let mut file = tokio::io::BufWriter::with_capacity(256 * 1024, file);
         let written = match self
             .src
-            .download(&c.source_key, &c.source_version_id, &mut file)
+            .download(&c.source_key, &c.source_version_id.as_str(), &mut file)
             .await
         {
             Ok(n) => n,
@@ -326,7 +326,7 @@ impl DownloadJob {
                 key: job.rel.as_str().to_owned(),
                 source_bucket: Some(self.src.name().to_owned()),
                 source_key: Some(job.copy.source_key.clone()),
-                source_version_id: Some(job.copy.source_version_id.clone()),
+                source_version_id: Some(job.copy.source_version_id.to_string()),
                 previous_version_id: None,
                 new_version_id: String::new(),
                 etag: None,
@@ -479,7 +479,7 @@ mod tests {
             key: key.to_owned(),
             source_key: key.to_owned(),
             source_version_id: "v".into(),
-            etag: String::new(),
+            etag: Default::default(),
             size: 1,
             storage_class: None,
             last_modified: Utc::now(),
