@@ -433,6 +433,35 @@ mod tests {
         }
     }
 
+    /// Every probe (a sorted run of keys) answered as `all` in memory answers it, and
+    /// what no probe found is exactly the rest, in key order.
+    fn answers_as_in_memory<R: Record + Clone + PartialEq + std::fmt::Debug>(
+        s: &mut Spilled<R>,
+        all: &[R],
+        probes: &[std::collections::BTreeSet<String>],
+    ) -> Result<(), TestCaseError> {
+        prop_assert_eq!(s.len(), all.len() as u64);
+        let mut named = std::collections::BTreeSet::new();
+        for run in probes {
+            let run: Vec<&str> = run.iter().map(String::as_str).collect();
+            let got = s.lookup(&run).unwrap();
+            for (k, g) in run.iter().zip(&got) {
+                let want = all.iter().find(|r| r.key() == *k);
+                prop_assert_eq!(g.as_ref(), want, "{}", k);
+                if want.is_some() {
+                    named.insert(k.to_string());
+                }
+            }
+        }
+        let rest: Vec<R> = all
+            .iter()
+            .filter(|r| !named.contains(r.key()))
+            .cloned()
+            .collect();
+        prop_assert_eq!(s.unmatched().unwrap(), rest);
+        Ok(())
+    }
+
     proptest! {
         #![proptest_config(crate::proptest_config(64))]
 
@@ -455,22 +484,7 @@ mod tests {
             for o in &objects {
                 prop_assert!(s.push(o).unwrap().is_ok());
             }
-            prop_assert_eq!(s.len(), objects.len() as u64);
-            let mut named = std::collections::BTreeSet::new();
-            for run in &probes {
-                let run: Vec<&str> = run.iter().map(String::as_str).collect();
-                let got = s.lookup(&run).unwrap();
-                for (k, g) in run.iter().zip(&got) {
-                    let want = objects.iter().find(|o| o.key == *k);
-                    prop_assert_eq!(g.as_ref(), want, "{}", k);
-                    if want.is_some() {
-                        named.insert(k.to_string());
-                    }
-                }
-            }
-            let rest: Vec<CurrentObject> =
-                objects.iter().filter(|o| !named.contains(&o.key)).cloned().collect();
-            prop_assert_eq!(s.unmatched().unwrap(), rest);
+            answers_as_in_memory(&mut s, &objects, &probes)?;
         }
     }
 
@@ -537,22 +551,7 @@ mod tests {
             for run in &runs {
                 prop_assert!(s.push_run(run).unwrap().is_ok());
             }
-            prop_assert_eq!(s.len(), entries.len() as u64);
-            let mut named = std::collections::BTreeSet::new();
-            for run in &probes {
-                let run: Vec<&str> = run.iter().map(String::as_str).collect();
-                let got = s.lookup(&run).unwrap();
-                for (k, g) in run.iter().zip(&got) {
-                    let want = entries.iter().find(|e| e.key == *k);
-                    prop_assert_eq!(g.as_ref(), want, "{}", k);
-                    if want.is_some() {
-                        named.insert(k.to_string());
-                    }
-                }
-            }
-            let rest: Vec<StateEntry> =
-                entries.iter().filter(|e| !named.contains(&e.key)).cloned().collect();
-            prop_assert_eq!(s.unmatched().unwrap(), rest);
+            answers_as_in_memory(&mut s, &entries, &probes)?;
         }
     }
 

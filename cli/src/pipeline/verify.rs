@@ -1164,6 +1164,15 @@ mod tests {
         }
     }
 
+    /// The keys a report names as different, with the reason.
+    fn differences(report: &VerifyReport) -> Vec<(&str, Outcome)> {
+        report
+            .differences
+            .iter()
+            .map(|d| (d.key.as_str(), d.reason))
+            .collect()
+    }
+
     /// The two sides of an in-memory verification: `src` with the given history, `dst`
     /// an empty bucket (`versioning`), both in one store.
     fn two_buckets(
@@ -1348,11 +1357,7 @@ mod tests {
         let report = verify_into(&src, &src, at, Extras::default()).await;
         assert_eq!(report.matched.same_version, 2, "a and d");
         assert_eq!(report.matched.same_size_and_etag, 1, "b");
-        let named: Vec<(&str, Outcome)> = report
-            .differences
-            .iter()
-            .map(|d| (d.key.as_str(), d.reason))
-            .collect();
+        let named = differences(&report);
         assert_eq!(
             named,
             [("c", Outcome::DifferentSize), ("e", Outcome::Unexpected)]
@@ -1375,11 +1380,7 @@ mod tests {
         store.with("dst", |d| d.put("a", b"a", t0));
         let at = t0 + chrono::TimeDelta::seconds(5);
         let report = verify_into(&src, &dst, at, Extras::default()).await;
-        let named: Vec<(&str, Outcome)> = report
-            .differences
-            .iter()
-            .map(|d| (d.key.as_str(), d.reason))
-            .collect();
+        let named = differences(&report);
         assert_eq!(
             named,
             [("empty", Outcome::Missing), ("z", Outcome::Missing)]
@@ -1432,11 +1433,7 @@ mod tests {
         )
         .await
         .unwrap();
-        let named: Vec<(&str, Outcome)> = report
-            .differences
-            .iter()
-            .map(|d| (d.key.as_str(), d.reason))
-            .collect();
+        let named = differences(&report);
         assert_eq!(
             named,
             [
