@@ -23,10 +23,14 @@ use crate::bucket::CurrentObject;
 use crate::error::{CliError, CliResult};
 use chrono::{DateTime, Utc};
 use s3rewind_engine::{ETag, OwnerId, StateEntry, StorageClass, Version, VersionId};
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 
 /// Records per block (per index entry) at the most.
 pub const BLOCK: u64 = 256;
+
+/// Bytes a reader buffers: small in tests, so that readers of several layers at once
+/// meet in the file as they do at millions of keys.
+const READ_BUFFER: usize = if cfg!(test) { 64 } else { 1 << 15 };
 
 /// A record a [`Spilled`] list holds: it has a key, and a byte form.
 pub trait Record: Sized {
@@ -289,7 +293,7 @@ struct Cursor<'a, R> {
     blocks: &'a [Block],
     block: usize,
     within: u64,
-    reader: Option<BufReader<&'a std::fs::File>>,
+    reader: Option<BufReader<At<'a>>>,
     record: std::marker::PhantomData<R>,
 }
 
@@ -308,9 +312,12 @@ impl<R: Record> Cursor<'_, R> {
             let r = match &mut self.reader {
                 Some(r) => r,
                 None => {
-                    let mut r = BufReader::with_capacity(1 << 15, self.file);
-                    r.seek(SeekFrom::Start(b.offset)).map_err(io_error)?;
-                    self.reader.insert(r)
+                    let at = At {
+                        file: self.file,
+                        offset: b.offset,
+                    };
+                    self.reader
+                        .insert(BufReader::with_capacity(READ_BUFFER, at))
                 }
             };
             let record = R::decode(r)?;
@@ -318,6 +325,24 @@ impl<R: Record> Cursor<'_, R> {
             self.within += 1;
             return Ok(Some((ordinal, record)));
         }
+    }
+}
+
+/// Reads the file from its own offset (positioned reads): cursors of several layers read
+/// the one file at once, and a shared file position would mix their records.
+struct At<'a> {
+    file: &'a std::fs::File,
+    offset: u64,
+}
+
+impl Read for At<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        #[cfg(unix)]
+        let n = std::os::unix::fs::FileExt::read_at(self.file, buf, self.offset)?;
+        #[cfg(windows)]
+        let n = std::os::windows::fs::FileExt::seek_read(self.file, buf, self.offset)?;
+        self.offset += n as u64;
+        Ok(n)
     }
 }
 
