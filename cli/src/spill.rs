@@ -616,6 +616,30 @@ mod tests {
         );
     }
 
+    /// What memory keeps is one index entry per block of at most [`BLOCK`] records, and
+    /// the blocks of one sorted run are one layer: 600 records in one run are three
+    /// blocks in one layer; a list of no record is empty.
+    #[test]
+    fn a_run_is_blocks_of_at_most_block_records_in_one_layer() {
+        let mut s = Spilled::<StateEntry>::new().unwrap();
+        assert!(s.is_empty());
+        let run: Vec<StateEntry> = (0..600u64).map(|n| entry(format!("k{n:04}"), n)).collect();
+        s.push_run(&run).unwrap().unwrap();
+        assert!(!s.is_empty());
+        s.seal().unwrap();
+        assert_eq!(s.layers.len(), 1);
+        let sizes: Vec<u64> = s.layers[0].iter().map(|b| b.len).collect();
+        assert_eq!(sizes, [BLOCK, BLOCK, 600 - 2 * BLOCK]);
+        assert_eq!(
+            s.lookup(&["k0256", "k0599"])
+                .unwrap()
+                .iter()
+                .flatten()
+                .count(),
+            2
+        );
+    }
+
     /// No room for the file: one line that names the temporary directory and what to do,
     /// as a failure (exit 7), before anything is listed or written.
     #[test]

@@ -147,3 +147,69 @@ impl Lookups<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use s3rewind_engine::{Uncertain, Version};
+
+    fn state(keys: &[&str]) -> BucketState {
+        let t0 = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        BucketState {
+            objects: keys
+                .iter()
+                .map(|k| StateEntry {
+                    key: (*k).to_owned(),
+                    version: Version {
+                        version_id: "v".into(),
+                        last_modified: t0,
+                        delete_marker: false,
+                        etag: Default::default(),
+                        size: 1,
+                        storage_class: None,
+                        owner_id: None,
+                        is_latest: true,
+                    },
+                })
+                .collect(),
+            uncertain: keys
+                .iter()
+                .map(|k| Uncertain {
+                    key: (*k).to_owned(),
+                    null_written_at: t0,
+                    present: true,
+                })
+                .collect(),
+            ambiguous: keys.iter().map(|k| (*k).to_owned()).collect(),
+            ..BucketState::default()
+        }
+    }
+
+    /// Held whole or on disk, a state counts its keys alike (what the selection's note
+    /// prints), and keeps only the selected keys' notes: a verification reports no key
+    /// outside the selection as uncertain or ambiguous.
+    #[test]
+    fn a_state_counts_and_narrows_alike_in_memory_and_on_disk() {
+        let keys = ["a", "b", "c"];
+        let mut file = Spilled::<StateEntry>::new().unwrap();
+        file.push_run(&state(&keys).objects).unwrap().unwrap();
+        let notes = BucketState {
+            objects: Vec::new(),
+            ..state(&keys)
+        };
+        let only_b = KeyFilter::new(&[], &[], Some(vec!["b".to_owned()])).unwrap();
+        for mut t in [
+            TargetState::whole(state(&keys)),
+            TargetState::spilled(notes, file).unwrap(),
+        ] {
+            assert_eq!((t.len(), t.is_empty()), (3, false));
+            t.retain(&only_b);
+            let named: Vec<&str> = t.state.uncertain.iter().map(|u| u.key.as_str()).collect();
+            assert_eq!(named, ["b"]);
+            assert_eq!(t.state.ambiguous, ["b"]);
+        }
+        let none = TargetState::spilled(BucketState::default(), Spilled::new().unwrap()).unwrap();
+        assert_eq!((none.len(), none.is_empty()), (0, true));
+        assert!(TargetState::whole(BucketState::default()).is_empty());
+    }
+}
