@@ -354,34 +354,11 @@ pub async fn list_checked(
 }
 
 /// The current state of `prefix` of `bucket` (each key's current object), listed and
-/// cross-checked as [`list_checked`] does, without ever holding the range's whole
-/// history: each part of the listing is checked against ListObjectsV2 as it streams and
-/// reduced to its current entries (a range of millions of keys, in place, holds several
-/// versions of each).
-pub async fn current_checked(
-    bucket: &std::sync::Arc<dyn Bucket>,
-    printer: &crate::output::Printer,
-    prefix: &str,
-    page_size: i32,
-    streams: crate::listing::Streams,
-) -> CliResult<s3rewind_engine::BucketState> {
-    let mut objects = Vec::new();
-    current_checked_each(bucket, printer, prefix, page_size, streams, |part| {
-        objects.extend(part);
-        Ok(())
-    })
-    .await?;
-    // Parallel streams hand their parts over in any order.
-    objects.sort_by(|a, b| a.key.cmp(&b.key));
-    Ok(s3rewind_engine::BucketState {
-        objects,
-        ..s3rewind_engine::BucketState::default()
-    })
-}
-
-/// [`current_checked`] a part at a time: `take` gets each part's current entries (sorted,
-/// keys disjoint from every other part's, the parts in any order) as it is checked, and
-/// nothing is held once it has them. An error from `take` stops the listing.
+/// cross-checked as [`list_checked`] does, a part at a time, without ever holding the
+/// range's whole history or its whole current state: `take` gets each part's current
+/// entries (sorted, keys disjoint from every other part's, the parts in any order) as it
+/// is checked against ListObjectsV2, and nothing is held once it has them. An error from
+/// `take` stops the listing.
 pub async fn current_checked_each(
     bucket: &std::sync::Arc<dyn Bucket>,
     printer: &crate::output::Printer,
@@ -440,7 +417,7 @@ mod tests {
     proptest! {
         #![proptest_config(s3rewind_testkit::proptest_config(64))]
         /// The streamed current state is the whole listing's current state: on any
-        /// server habit, page size and number of streams, `current_checked` and
+        /// server habit, page size and number of streams, `current_checked_each` (its parts put together) and
         /// `list_checked(…).current()` give the same objects, or both fail.
         #[test]
         fn the_streamed_current_state_is_the_listed_one(
@@ -461,7 +438,17 @@ mod tests {
                 store.set_personality(Personality::nth(personality));
                 let streams = if parallel { Streams::new(3, Split::Folders) } else { Streams::ONE };
                 let quiet = Printer::new(OutputFormat::Text, true, true);
-                let streamed = current_checked(&b, &quiet, "", page, streams).await;
+                let mut objects = Vec::new();
+                let streamed = current_checked_each(&b, &quiet, "", page, streams, |part| {
+                    objects.extend(part);
+                    Ok(())
+                })
+                .await
+                .map(|()| {
+                    // Parallel streams hand their parts over in any order.
+                    objects.sort_by(|a, b| a.key.cmp(&b.key));
+                    s3rewind_engine::BucketState { objects, ..Default::default() }
+                });
                 let whole = list_checked(&b, &quiet, "", page, streams).await;
                 (streamed, whole.map(|t| t.current()))
             });

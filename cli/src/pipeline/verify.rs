@@ -417,16 +417,15 @@ pub async fn check(
     }
     // The keys at T no part of the destination named: missing there (a directory's
     // were compared whole above).
-    lookups.each_unnamed(|t| {
-        if directory.is_some() {
-            return Ok(());
-        }
-        if t.key.starts_with(&source.prefix) && filter.matches(&t.key) {
-            let key = destination_key(&source.prefix, &destination, &t.key);
-            comparison.pair(key, Some(t), None, keep);
-        }
-        Ok(())
-    })?;
+    if directory.is_none() {
+        lookups.each_unnamed(|t| {
+            if t.key.starts_with(&source.prefix) && filter.matches(&t.key) {
+                let key = destination_key(&source.prefix, &destination, &t.key);
+                comparison.pair(key, Some(t), None, keep);
+            }
+            Ok(())
+        })?;
+    }
     let (mut checks, counted) = comparison.finish();
     let target = notes;
     if let Some(path) = extras.journal {
