@@ -26,11 +26,13 @@
 //! the check and the write.
 
 use crate::bucket::{Bucket, Part, PartCopy};
+use crate::error::CliResult;
 use crate::journal::{Done, Journal, Line, Op};
 use crate::output::Printer;
 pub use crate::run::{Aimd, ExecReport, KeyIssue, print_issues};
 use crate::run::{Attempt, Items, Job, Probe, RunOptions, Step};
 use crate::s3::{Acl, ArchiveRestoreState, CopyRequest, ErrorKind, Head, ObjectAttrs, S3Error};
+use crate::spill::ActionSpool;
 use chrono::Utc;
 use s3rewind_engine::{Action, CopyAction, DeleteMarkerAction, Expect, NULL_VERSION, RestorePlan};
 use std::sync::Arc;
@@ -1186,18 +1188,15 @@ fn listed_head(e: &s3rewind_engine::Entry) -> Option<Head> {
 async fn list_current(
     dst: Arc<dyn Bucket>,
     prefix: String,
-    actions: Arc<Vec<Action>>,
-    order: Vec<usize>,
+    mut keys: tokio::sync::mpsc::Receiver<(usize, String)>,
     page_size: i32,
     tx: tokio::sync::mpsc::Sender<(usize, Probe)>,
 ) {
-    let key = |j: usize| actions[order[j]].key();
-    if order.is_empty() {
+    let Some(mut next) = keys.recv().await else {
         return;
-    }
+    };
     let mut pager = crate::pager::Pager::new(&prefix, page_size);
     let mut page_size = page_size;
-    let mut j = 0usize;
     // The current entry of the key the listing is in (it may go on in the next page).
     let mut open: Option<(String, Option<Head>)> = None;
     let mut failed = false;
@@ -1231,19 +1230,19 @@ async fn list_current(
                 heads.insert(key.to_owned(), listed_head(latest));
             }
         }
-        while j < order.len() && page.passed(key(j)) {
-            let head = heads.get(key(j)).cloned().flatten();
+        while page.passed(&next.1) {
+            let head = heads.get(&next.1).cloned().flatten();
             if tx
-                .send((order[j], Probe::Listed(head.map(Box::new))))
+                .send((next.0, Probe::Listed(head.map(Box::new))))
                 .await
                 .is_err()
             {
                 return;
             }
-            j += 1;
-        }
-        if j == order.len() {
-            return;
+            match keys.recv().await {
+                Some(k) => next = k,
+                None => return,
+            }
         }
         if let Some(o) = &page.open_key
             && let Some(h) = heads.remove(o)
@@ -1251,17 +1250,21 @@ async fn list_current(
             open = Some((o.clone(), h));
         }
     }
-    for index in order.iter().skip(j) {
-        // Unlisted (the listing ended early): read each key; a listing that ended
-        // normally has passed every key already.
-        let probe = if failed {
+    // Unlisted (the listing ended early): read each key; a listing that ended normally
+    // has passed every key already.
+    let probe = || {
+        if failed {
             Probe::Read
         } else {
             Probe::Listed(None)
-        };
-        if tx.send((*index, probe)).await.is_err() {
+        }
+    };
+    let mut next = Some(next);
+    while let Some((index, _)) = next {
+        if tx.send((index, probe())).await.is_err() {
             return;
         }
+        next = keys.recv().await;
     }
 }
 
@@ -1341,25 +1344,159 @@ async fn run_actions(
             order.sort_by(|a, b| actions[*a].key().cmp(actions[*b].key()).then(a.cmp(b)));
         }
         let page = probe_page_size(config.concurrency);
-        listing = Some(tokio::spawn(list_current(
-            ctx.dst.clone(),
-            prefix.clone(),
-            actions,
-            order,
-            page,
-            tx,
-        )));
+        // The keys in that order, handed to the listing as it reaches them.
+        let (ktx, krx) = tokio::sync::mpsc::channel::<(usize, String)>(1024);
+        let keys = tokio::spawn(async move {
+            for i in order {
+                if ktx.send((i, actions[i].key().to_owned())).await.is_err() {
+                    return;
+                }
+            }
+        });
+        listing = Some((
+            keys,
+            tokio::spawn(list_current(ctx.dst.clone(), prefix.clone(), krx, page, tx)),
+        ));
         Items::Streamed(n, rx)
     } else {
         Items::All(n)
     };
     let report = ctx.run(items, &prefix, printer, stop).await;
-    if let Some(l) = listing {
+    if let Some((keys, l)) = listing {
+        keys.abort();
         l.abort();
         // Aborted or done, it holds the actions until it is gone.
+        let _ = keys.await;
         let _ = l.await;
     }
     report
+}
+
+/// Run a plan whose actions are on disk (`spool`, see [`ActionSpool`]; `plan` holds
+/// none of them) with the one runner, holding only the runner's window: a thread reads
+/// the actions in key order, each is handed to the runner as the drift check reaches
+/// its key (the destination range listed a page ahead of the writes, as for a plan in
+/// memory, or a HEAD each where that is cheaper: [`probe_by_listing`]), and forgotten
+/// once settled. An action the spool cannot hand over (its file unreadable) fails the
+/// run: the report names it, never a shorter run that looks complete.
+pub async fn run_spooled(
+    buckets: Buckets,
+    plan: &RestorePlan,
+    spool: ActionSpool,
+    config: &ExecConfig,
+    journal: Option<Journal>,
+    printer: &Printer,
+    stop: Option<&AtomicBool>,
+) -> ExecReport {
+    let list_range = probe_by_listing(spool.len() as usize, plan, config.concurrency);
+    let handed = Actions::Handed {
+        open: Default::default(),
+        next: 0,
+        most: 0,
+    };
+    let ctx = ActionJob::new(buckets, config, journal, handed, list_range);
+    let prefix = plan
+        .destination_location()
+        .map_or_else(|| plan.source.prefix.clone(), |l| l.prefix.clone());
+    ctx.run_spool(spool, &prefix, printer, stop).await
+}
+
+impl ActionJob {
+    /// [`run_spooled`]'s run, on a job that takes [`Actions::Handed`].
+    async fn run_spool(
+        self: &Arc<Self>,
+        spool: ActionSpool,
+        prefix: &str,
+        printer: &Printer,
+        stop: Option<&AtomicBool>,
+    ) -> ExecReport {
+        let n = spool.len() as usize;
+        let list_range = self.list_range;
+        let window = self.config.concurrency.max(1);
+        let (tx, rx) = tokio::sync::mpsc::channel::<(usize, Probe)>(window);
+        let (atx, mut arx) = tokio::sync::mpsc::channel::<CliResult<Action>>(window);
+        let reader = tokio::task::spawn_blocking(move || {
+            let read = spool.scan(|a| Ok(atx.blocking_send(Ok(a)).is_ok()));
+            if let Err(e) = read {
+                let _ = atx.blocking_send(Err(e));
+            }
+        });
+        let (ktx, krx) = tokio::sync::mpsc::channel::<(usize, String)>(window);
+        let listing = list_range.then(|| {
+            let page = probe_page_size(self.config.concurrency);
+            tokio::spawn(list_current(
+                self.dst.clone(),
+                prefix.to_owned(),
+                krx,
+                page,
+                tx.clone(),
+            ))
+        });
+        let feeder = {
+            let ctx = self.clone();
+            tokio::spawn(async move {
+                let mut handed = 0usize;
+                while let Some(a) = arx.recv().await {
+                    let a = match a {
+                        Ok(a) => a,
+                        Err(e) => return (handed, Some(e.message)),
+                    };
+                    let key = a.key().to_owned();
+                    let i = ctx
+                        .actions
+                        .write()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(a);
+                    handed += 1;
+                    let sent = if list_range {
+                        ktx.send((i, key)).await.is_ok()
+                    } else {
+                        tx.send((i, Probe::Read)).await.is_ok()
+                    };
+                    if !sent {
+                        break;
+                    }
+                }
+                (handed, None)
+            })
+        };
+        let mut report = self
+            .run(Items::Streamed(n, rx), prefix, printer, stop)
+            .await;
+        let fed = feeder.await;
+        if let Some(l) = listing {
+            l.abort();
+            let _ = l.await;
+        }
+        let _ = reader.await;
+        let short = match fed {
+            Ok((_, Some(e))) => Some(e),
+            Ok((handed, None)) if handed < n && !report.interrupted => Some(format!(
+                "{handed} of {n} actions read back from the plan's temporary file"
+            )),
+            Ok(_) => None,
+            Err(e) => Some(format!("internal error: {e}")),
+        };
+        if let Some(why) = short {
+            report.failed.push(KeyIssue {
+                key: String::new(),
+                detail: format!(
+                    "the plan's actions could not all be read back from its temporary file ({why}): the rest were not attempted; run the same command again"
+                ),
+            });
+        }
+        let (held, most) = self
+            .actions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .held();
+        tracing::debug!(
+            held,
+            most,
+            "actions held by the spooled run (left, most at once)"
+        );
+        report
+    }
 }
 
 /// Run actions as a planner hands them over while its listing goes on (`first`, then

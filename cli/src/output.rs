@@ -180,6 +180,42 @@ impl Printer {
         }
     }
 
+    /// The JSON result (stdout) as `write` produces it: a document too large to hold
+    /// (a plan whose actions are read from disk) is written as it is read. Ignored in
+    /// text mode. A closed pipe (`| head`) ends the output quietly; any other error
+    /// (the reading behind `write`) is returned.
+    pub fn json_write(
+        &self,
+        write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        use std::io::Write;
+        if !self.json() {
+            return Ok(());
+        }
+        let written = match &self.capture {
+            Some(c) => {
+                let mut text = Vec::new();
+                write(&mut text)?;
+                Capture::push(
+                    &c.stdout,
+                    format_args!("{}", String::from_utf8_lossy(&text)),
+                );
+                Ok(())
+            }
+            None => {
+                STDOUT_USED.store(true, std::sync::atomic::Ordering::Relaxed);
+                let mut w = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+                write(&mut w)
+                    .and_then(|()| writeln!(w))
+                    .and_then(|()| w.flush())
+            }
+        };
+        match written {
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            other => other,
+        }
+    }
+
     /// One compact JSON line on stdout, in either format (`watch --alert`'s alerts, as
     /// they happen).
     pub fn json_line<T: Serialize>(&self, v: &T) {

@@ -22,7 +22,7 @@
 use crate::bucket::CurrentObject;
 use crate::error::{CliError, CliResult};
 use chrono::{DateTime, Utc};
-use s3rewind_engine::{ETag, OwnerId, StateEntry, StorageClass, Version, VersionId};
+use s3rewind_engine::{Action, ETag, OwnerId, StateEntry, StorageClass, Version, VersionId};
 use std::io::{BufReader, BufWriter, Read, Write};
 
 /// Records per block (per index entry) at the most.
@@ -252,6 +252,17 @@ impl<R: Record + Clone> Spilled<R> {
     /// Hand each record no lookup found to `f`, in key order (the layers merged).
     pub fn each_unmatched(&mut self, mut f: impl FnMut(R) -> CliResult<()>) -> CliResult<()> {
         self.seal()?;
+        self.scan(|r| f(r).map(|()| true))
+    }
+
+    /// [`each_unmatched`](Self::each_unmatched) on a sealed list, for as long as `f`
+    /// says go on (`Ok(true)`): several readers may scan one list at once.
+    pub fn scan(&self, mut f: impl FnMut(R) -> CliResult<bool>) -> CliResult<()> {
+        if self.writer.is_some() {
+            return Err(CliError::failure(
+                "internal error: a list on disk is read before it is sealed; please report this",
+            ));
+        }
         let mut cursors: Vec<Cursor<'_, R>> =
             (0..self.layers.len()).map(|l| self.cursor(l, 0)).collect();
         let mut heads = Vec::with_capacity(cursors.len());
@@ -269,8 +280,8 @@ impl<R: Record + Clone> Spilled<R> {
                 return Ok(());
             };
             let (i, r) = std::mem::replace(&mut heads[l], cursors[l].next()?).expect("the lowest");
-            if self.matched[(i / 64) as usize] & (1 << (i % 64)) == 0 {
-                f(r)?;
+            if self.matched[(i / 64) as usize] & (1 << (i % 64)) == 0 && !f(r)? {
+                return Ok(());
             }
         }
     }
@@ -440,6 +451,151 @@ impl Record for StateEntry {
                 is_latest: flags & 2 != 0,
             },
         })
+    }
+}
+
+/// A u32 length, then the action's JSON (as a plan file writes it: the byte form that
+/// reads back the same action whatever fields the plan schema grows).
+impl Record for Action {
+    fn key(&self) -> &str {
+        Action::key(self)
+    }
+
+    fn encode(&self, b: &mut Vec<u8>) {
+        let at = b.len();
+        b.extend_from_slice(&[0; 4]);
+        serde_json::to_writer(&mut *b, self).expect("an action serialises");
+        let len = (b.len() - at - 4) as u32;
+        b[at..at + 4].copy_from_slice(&len.to_le_bytes());
+    }
+
+    fn decode(r: &mut impl Read) -> CliResult<Self> {
+        let mut s = vec![0u8; u32::from_le_bytes(get_bytes(r)?) as usize];
+        r.read_exact(&mut s).map_err(io_error)?;
+        serde_json::from_slice(&s).map_err(|e| io_error(std::io::Error::other(e)))
+    }
+}
+
+/// A plan's actions on disk, in key order: what an in-place restore (or one into a range
+/// that holds something) plans is written here a part at a time as the listing goes,
+/// and read back by the gates, the printed and JSON plan, and the runner. Memory holds
+/// the index of [`Spilled`] (a few bytes an action), not the actions (about 320 bytes
+/// each: 13 GB for 40 million).
+#[derive(Debug)]
+pub struct ActionSpool {
+    list: Spilled<Action>,
+    /// Actions taken out ([`remove`](Self::remove)).
+    removed: u64,
+}
+
+impl ActionSpool {
+    /// An empty spool, in a new anonymous temporary file in `TMPDIR`.
+    pub fn new() -> CliResult<ActionSpool> {
+        Ok(ActionSpool {
+            list: Spilled::new()?,
+            removed: 0,
+        })
+    }
+
+    /// Add the actions one part of the listing planned (sorted by key; parts in any
+    /// order, no key in two).
+    pub fn push_run(&mut self, run: &[Action]) -> CliResult<()> {
+        match self.list.push_run(run)? {
+            Ok(()) => Ok(()),
+            Err((key, last)) => Err(CliError::failure(format!(
+                "the planner handed over {key:?} after {last:?}: actions out of order; please report this"
+            ))),
+        }
+    }
+
+    /// Done adding: the spool is read from now on.
+    pub fn seal(&mut self) -> CliResult<()> {
+        self.list.seal()
+    }
+
+    /// Actions held (added, less those removed).
+    pub fn len(&self) -> u64 {
+        self.list.len() - self.removed
+    }
+
+    /// True when no action is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Take out the actions of `keys` (any order; keys with no action are passed over):
+    /// how many there were.
+    pub fn remove(&mut self, keys: &[String]) -> CliResult<u64> {
+        let mut sorted: Vec<&str> = keys.iter().map(String::as_str).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let found = self.list.lookup(&sorted)?.iter().flatten().count() as u64;
+        self.removed += found;
+        Ok(found)
+    }
+
+    /// Each action in key order, for as long as `f` says go on.
+    pub fn scan(&self, f: impl FnMut(Action) -> CliResult<bool>) -> CliResult<()> {
+        self.list.scan(f)
+    }
+}
+
+/// A plan's actions wherever they are: held in the plan, or in a spool (the plan then
+/// holds none).
+#[derive(Debug, Clone, Copy)]
+pub struct PlanActions<'a> {
+    held: &'a [Action],
+    spool: Option<&'a ActionSpool>,
+}
+
+impl<'a> PlanActions<'a> {
+    /// The actions of `p`, or of `spool` where it is given.
+    pub fn of(p: &'a s3rewind_engine::RestorePlan, spool: Option<&'a ActionSpool>) -> Self {
+        PlanActions {
+            held: &p.actions,
+            spool,
+        }
+    }
+
+    /// How many.
+    pub fn len(&self) -> u64 {
+        self.spool
+            .map_or(self.held.len() as u64, |s| s.len() + self.held.len() as u64)
+    }
+
+    /// True when there is none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Each action in key order, for as long as `f` says go on.
+    pub fn each(&self, mut f: impl FnMut(&Action) -> CliResult<bool>) -> CliResult<()> {
+        match self.spool {
+            Some(s) if self.held.is_empty() => s.scan(|a| f(&a)),
+            Some(_) => Err(CliError::failure(
+                "internal error: a plan holds actions beside its spool; please report this",
+            )),
+            None => {
+                for a in self.held {
+                    if !f(a)? {
+                        break;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The first `n` actions in key order.
+    pub fn first(&self, n: usize) -> CliResult<Vec<Action>> {
+        let mut out = Vec::with_capacity(n.min(1024));
+        if n > 0 {
+            self.each(|a| {
+                out.push(a.clone());
+                Ok(out.len() < n)
+            })?;
+        }
+        Ok(out)
     }
 }
 

@@ -21,7 +21,7 @@ use crate::bucket::{
     ObjectsPage, Part, PartCopy, PutReply, RawPage, S3Error,
 };
 use crate::error::Exit;
-use crate::output::Printer;
+use crate::output::{Capture, Printer};
 use crate::pipeline::App;
 use async_trait::async_trait;
 use clap::Parser;
@@ -80,18 +80,7 @@ pub async fn run_cmd(
             };
         }
     };
-    let (printer, capture) = Printer::capturing(cli.global.output, cli.global.quiet);
-    let app = App {
-        printer,
-        connector: Arc::new(Fixed(dest.unwrap_or_else(|| endpoint.clone()))),
-        uncapped: endpoint.clone(),
-        endpoint,
-        connect: App::connect_options(&cli.global),
-        verbose: cli.global.verbose > 0,
-        caps: None,
-        journal_dir: App::journal_dir(&cli.global),
-    }
-    .capped(&cli.global);
+    let (app, capture) = app_of(&cli, endpoint, dest);
     let exit = match crate::run_command(&cli, &app).await {
         Ok(exit) => exit.code(),
         Err(e) => {
@@ -104,6 +93,28 @@ pub async fn run_cmd(
         stdout: capture.stdout(),
         stderr: capture.stderr(),
     }
+}
+
+/// The [`App`] `run_cmd` runs `cli` with (its output captured), for a test that calls
+/// the stages below a command.
+pub fn app_of(
+    cli: &Cli,
+    endpoint: Arc<dyn Endpoint>,
+    dest: Option<Arc<dyn Endpoint>>,
+) -> (App, Capture) {
+    let (printer, capture) = Printer::capturing(cli.global.output, cli.global.quiet);
+    let app = App {
+        printer,
+        connector: Arc::new(Fixed(dest.unwrap_or_else(|| endpoint.clone()))),
+        uncapped: endpoint.clone(),
+        endpoint,
+        connect: App::connect_options(&cli.global),
+        verbose: cli.global.verbose > 0,
+        caps: None,
+        journal_dir: App::journal_dir(&cli.global),
+    }
+    .capped(&cli.global);
+    (app, capture)
 }
 
 /// An endpoint whose every bucket is wrapped in [`Faulty`] (one per bucket name, so all

@@ -290,6 +290,7 @@ fn request(args: &DrillArgs, global: &crate::bucket::ConnectOptions) -> CliResul
         ),
         keys: crate::pipeline::key_selection(&args.select)?,
         keep_target: true,
+        spool_actions: false,
         from_replica: None,
     })
 }
@@ -382,7 +383,7 @@ async fn restore(
         plan,
         ..
     } = prepared;
-    let mut p = finish_plan(plan, req, warnings);
+    let mut p = finish_plan(plan, req, warnings, None)?;
     let planned = Instant::now();
     let sample = args.sample.map(|size| {
         let seed = args
@@ -396,10 +397,10 @@ async fn restore(
             report_exec(printer, &p, &r, journal_path)
         }
         None => {
-            annotate_archived(clients, &mut p).await?;
-            check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
+            annotate_archived(clients, &mut p, None).await?;
+            check_blast_radius(printer, &mut p, None, args.exec.max_delete_markers)?;
             let run = journal::Run::of_plan(&p);
-            execute_plan(app, clients, &mut p, &exec, journal_path, 0, &run).await?
+            execute_plan(app, clients, &mut p, None, &exec, journal_path, 0, &run).await?
         }
     };
     Ok((

@@ -13,24 +13,25 @@ use crate::pipeline::gates::{
     annotate_archived, check_blast_radius, check_buckets, check_digest, gate_warnings,
 };
 use crate::pipeline::prepare::{
-    TargetSpec, estimate_of, finish_plan, plan_digest, prepare, resolve,
+    TargetSpec, estimate_of, finish_plan, plan_digest, plan_digest_of, prepare, resolve,
 };
-use crate::pipeline::report::{print_plan, print_plan_summary, report_exec};
+use crate::pipeline::report::{print_plan_of, print_plan_summary, report_exec, write_plan_json};
 use crate::pipeline::verify::{current_objects_state, verify_after};
 use crate::pipeline::{App, Clients};
+use crate::spill::{ActionSpool, PlanActions};
 use chrono::{DateTime, Utc};
 use s3rewind_engine::{DeleteLimit, Destination, KnownCopy, RestorePlan};
 use std::path::{Path, PathBuf};
 
 /// Write the plan file as it is serialised (never one string of the whole plan), under a
 /// temporary name renamed into place once complete.
-fn write_plan_file(path: &Path, p: &RestorePlan) -> CliResult<()> {
+fn write_plan_file(path: &Path, p: &RestorePlan, spool: Option<&ActionSpool>) -> CliResult<()> {
     use std::io::Write;
     let tmp = path.with_extension("json.tmp");
     std::fs::File::create(&tmp)
         .and_then(|f| {
             let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
-            serde_json::to_writer_pretty(&mut w, p)?;
+            write_plan_json(&mut w, p, spool, true)?;
             writeln!(w)?;
             w.into_inner().map_err(|e| e.into_error())?.sync_all()
         })
@@ -49,19 +50,23 @@ pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
         crate::outputs::dir("--emit", Path::new(dir))?;
     }
     req.keep_target = false;
+    // Batch Operations manifests are cut from the plan in memory; anything else reads
+    // the actions from disk.
+    req.spool_actions = args.emit.is_empty();
     let clients = req.clients(app).await;
     let mut warnings =
         check_buckets(&clients, printer, &req.source, &req.destination, false).await?;
-    let prepared = prepare(&clients, printer, &req, &|_| Ok(Vec::new())).await?;
+    let mut prepared = prepare(&clients, printer, &req, &|_| Ok(Vec::new())).await?;
     warnings.extend(gate_warnings(&clients, &req.source, &req.destination, prepared.at).await?);
-    let mut p = finish_plan(prepared.plan, &req, warnings);
+    let mut p = finish_plan(prepared.plan, &req, warnings, prepared.spool.as_mut())?;
+    let spool = prepared.spool.as_ref();
     p.estimate = Some(estimate_of(
         app.connect.region.as_deref(),
         &p,
         prepared.listed,
         None,
     ));
-    annotate_archived(&clients, &mut p).await?;
+    annotate_archived(&clients, &mut p, spool).await?;
     if let Some(w) = p.exceeds(DeleteLimit::DEFAULT) {
         p.warnings.insert(0, w);
     }
@@ -78,19 +83,31 @@ pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
             &crate::batch::JobOptions::of(args),
         )?;
     }
-    p.digest = Some(plan_digest(&mut p));
+    p.digest = Some(plan_digest_of(&mut p, spool)?);
     let digest = p.digest.clone().unwrap_or_default();
     if let Some(out) = &args.out {
-        write_plan_file(out, &p)?;
+        write_plan_file(out, &p, spool)?;
         printer.info(format!(
             "plan written to {}, digest {digest}; after review run `s3rewind apply {} --expect-digest {digest}` to execute exactly this plan",
             out.display(),
             out.display()
         ));
     }
-    print_plan(printer, &p, app.verbose, true);
-    printer.json_value(&p);
+    print_plan_json(printer, &p, spool, app.verbose)?;
     Ok(Exit::Ok)
+}
+
+/// A plan for people, and its JSON (its actions read from `spool` where given).
+fn print_plan_json(
+    printer: &crate::output::Printer,
+    p: &RestorePlan,
+    spool: Option<&ActionSpool>,
+    verbose: bool,
+) -> CliResult<()> {
+    print_plan_of(printer, p, PlanActions::of(p, spool), verbose, true)?;
+    printer
+        .json_write(|w| write_plan_json(w, p, spool, true))
+        .map_err(|e| CliError::failure(format!("cannot write the plan: {e}")))
 }
 
 /// `s3rewind restore`.
@@ -105,6 +122,8 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
         }
     }
     req.keep_target = !args.dry_run && !args.exec.no_verify;
+    // A plan made as the listing streams is held on disk, not in memory.
+    req.spool_actions = true;
     let clients = req.clients(app).await;
     let mut warnings = check_buckets(
         &clients,
@@ -136,7 +155,8 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
         }
     };
     let journal_path = journal_of(prepared.at);
-    let mut p = finish_plan(prepared.plan, &req, warnings);
+    let mut spool = prepared.spool;
+    let mut p = finish_plan(prepared.plan, &req, warnings, spool.as_mut())?;
     if streamed.is_none() {
         p.estimate = Some(estimate_of(
             app.connect.region.as_deref(),
@@ -163,20 +183,33 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
         )
         .await;
     }
-    annotate_archived(&clients, &mut p).await?;
+    annotate_archived(&clients, &mut p, spool.as_ref()).await?;
     if args.dry_run {
         if let Some(w) = p.exceeds(args.exec.max_delete_markers) {
             p.warnings.insert(0, w);
         }
-        print_plan(printer, &p, app.verbose, true);
-        printer.json_value(&p);
+        print_plan_json(printer, &p, spool.as_ref(), app.verbose)?;
         return Ok(Exit::Ok);
     }
-    check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
+    check_blast_radius(
+        printer,
+        &mut p,
+        spool.as_ref(),
+        args.exec.max_delete_markers,
+    )?;
     let listing = (req.page_size, req.list_streams);
     let run = journal::Run::of_plan(&p);
-    let (mut exit, doc) =
-        execute_plan(app, &clients, &mut p, &args.exec, &journal_path, 0, &run).await?;
+    let (mut exit, doc) = execute_plan(
+        app,
+        &clients,
+        &mut p,
+        spool,
+        &args.exec,
+        &journal_path,
+        0,
+        &run,
+    )
+    .await?;
     if req.from_replica.is_some() && exit != Exit::Interrupted {
         let failed = copy_from_replica(app, &clients, &p).await?;
         if failed > 0 && exit == Exit::Ok {
@@ -259,7 +292,7 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
     });
     let run = journal::Run::of_plan(&p);
     let skipped = skip_done(&clients, printer, &mut p, &journal_path, &run).await?;
-    check_blast_radius(printer, &mut p, args.exec.max_delete_markers)?;
+    check_blast_radius(printer, &mut p, None, args.exec.max_delete_markers)?;
     if skipped > 0 {
         printer.info(format!(
             "resuming: {skipped} actions already done according to journal {}",
@@ -270,6 +303,7 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
         app,
         &clients,
         &mut p,
+        None,
         &args.exec,
         &journal_path,
         skipped as u64,

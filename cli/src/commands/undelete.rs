@@ -164,8 +164,17 @@ pub async fn undelete_cmd(app: &App, args: &UndeleteArgs) -> CliResult<Exit> {
         journal::default_path(&app.journal_dir, &source, &Destination::InPlace, now)
     });
     let run = journal::Run::of_plan(&p);
-    let (exit, doc) =
-        execute_plan(app, &clients, &mut p, &args.exec, &journal_path, 0, &run).await?;
+    let (exit, doc) = execute_plan(
+        app,
+        &clients,
+        &mut p,
+        None,
+        &args.exec,
+        &journal_path,
+        0,
+        &run,
+    )
+    .await?;
     printer.json_value(&doc);
     Ok(exit)
 }

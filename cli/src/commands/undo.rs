@@ -282,8 +282,17 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
             of: Some(undone.clone().unwrap_or_else(|| "unnamed".to_owned())),
             ..Run::of_plan(&plan)
         };
-        let (exit, doc) =
-            execute_plan(app, &clients, &mut plan, &args.exec, &undo_journal, 0, &run).await?;
+        let (exit, doc) = execute_plan(
+            app,
+            &clients,
+            &mut plan,
+            None,
+            &args.exec,
+            &undo_journal,
+            0,
+            &run,
+        )
+        .await?;
         app.printer.json_value(&doc);
         if exit != Exit::Ok {
             worst = exit;

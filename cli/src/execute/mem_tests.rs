@@ -242,6 +242,47 @@ async fn run_journaled(
     run_plan(buckets, p, config, journal, &quiet(), Some(&cancel)).await
 }
 
+/// `p`'s actions in a spool, cut into runs of `every` actions written last run first
+/// (as parallel listing streams hand their parts over in any order), and the plan
+/// without them.
+fn spooled(p: &RestorePlan, every: usize) -> (RestorePlan, ActionSpool) {
+    let mut spool = ActionSpool::new().unwrap();
+    for run in p.actions.chunks(every.max(1)).rev() {
+        spool.push_run(run).unwrap();
+    }
+    spool.seal().unwrap();
+    let mut without = p.clone();
+    without.actions.clear();
+    (without, spool)
+}
+
+/// [`run_journaled`] with the actions read from a spool ([`run_spooled`]).
+async fn run_spooled_journaled(
+    b: Arc<dyn Bucket>,
+    p: &RestorePlan,
+    every: usize,
+    config: &ExecConfig,
+    journal: Option<crate::journal::Journal>,
+) -> ExecReport {
+    let cancel = AtomicBool::new(false);
+    let buckets = Buckets {
+        src: b.clone(),
+        dst: b,
+        separate: false,
+    };
+    let (without, spool) = spooled(p, every);
+    run_spooled(
+        buckets,
+        &without,
+        spool,
+        config,
+        journal,
+        &quiet(),
+        Some(&cancel),
+    )
+    .await
+}
+
 /// [`run_plan`] from `buckets.src` into `buckets.dst`, journaled at `path` (a new journal).
 async fn run_journaled_at(
     buckets: Buckets,
@@ -281,12 +322,15 @@ fn entries(store: &MemStore, name: &str) -> BTreeSet<(String, String, bool)> {
 #[tokio::test]
 async fn a_restore_costs_one_write_per_differing_key_and_no_reads() {
     for conditional in [true, false] {
-        one_write_per_key(conditional, false).await;
+        for spool in [false, true] {
+            one_write_per_key(conditional, false, spool).await;
+        }
     }
-    one_write_per_key(false, true).await;
+    one_write_per_key(false, true, false).await;
 }
 
-async fn one_write_per_key(conditional: bool, reversed: bool) {
+/// `spool`: the actions read from disk ([`run_spooled`]), at the same cost.
+async fn one_write_per_key(conditional: bool, reversed: bool, spool: bool) {
     let (sim, at) = history(7, 1500);
     let want = truth(&sim, at);
     let store = MemStore::new();
@@ -303,7 +347,11 @@ async fn one_write_per_key(conditional: bool, reversed: bool) {
     let beyond = all.iter().any(|(k, _, _)| *k > last) as usize;
     store.reset_requests();
 
-    let report = run(b, &p, &config(16, 4)).await;
+    let report = if spool {
+        run_spooled_journaled(b, &p, 97, &config(16, 4), None).await
+    } else {
+        run(b, &p, &config(16, 4)).await
+    };
 
     let requests = store.requests();
     assert!(report.complete(), "{report:?}");
@@ -459,6 +507,65 @@ async fn a_run_that_borrows_the_plan_s_actions_gives_them_back() {
     }
 }
 
+/// A run from a spool holds the runner's window, not the plan: the actions are read from
+/// disk as the runner takes them, each forgotten once settled (issue 25 §4: an in-place
+/// restore of millions of keys holds no plan in memory); with the drift check by
+/// listing and by HEAD alike.
+#[tokio::test]
+async fn a_spooled_run_holds_its_window_not_the_plan() {
+    for list_range in [true, false] {
+        let (sim, at) = history(23, 1200);
+        let want = truth(&sim, at);
+        let store = MemStore::new();
+        let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+        let p = plan_in_place(&b, at).await;
+        let n = p.actions.len();
+        assert!(n > 400, "{n} actions");
+        let slow = Faulty::new(
+            b.clone(),
+            Faults {
+                call_ms: 1,
+                ..Faults::default()
+            },
+        );
+        let buckets = Buckets {
+            src: b.clone(),
+            dst: Arc::new(slow),
+            separate: false,
+        };
+        let handed = Actions::Handed {
+            open: Default::default(),
+            next: 0,
+            most: 0,
+        };
+        let job = ActionJob::new(buckets, &config(4, 4), None, handed, list_range);
+        let (_, spool) = spooled(&p, 50);
+        store.reset_requests();
+        let cancel = AtomicBool::new(false);
+        let report = job.run_spool(spool, "", &quiet(), Some(&cancel)).await;
+        assert!(report.complete(), "{report:?}");
+        assert_eq!(report.copied + report.delete_markers, n as u64);
+        assert_eq!(contents(&store, "src"), want);
+        let requests = store.requests();
+        assert_eq!(requests.writes(), n as u64, "{requests:?}");
+        if list_range {
+            assert_eq!(requests.key_reads(), 0, "{requests:?}");
+        } else {
+            assert_eq!(
+                requests.key_reads(),
+                n as u64,
+                "one HEAD each: {requests:?}"
+            );
+        }
+        let (held, most) = job.actions.read().unwrap().held();
+        assert_eq!(held, 0, "every settled action is forgotten");
+        assert!(
+            most <= 4 * 4 + 8,
+            "{most} of {n} actions held at once: the window is about three times the concurrency"
+        );
+    }
+}
+
 /// A streamed run holds the runner's window, not the plan: each handed-over action is
 /// forgotten once settled, so however many pass through, no more than the in-flight,
 /// queued and handed-over ones (about three times the concurrency) are held at once, and
@@ -608,9 +715,11 @@ fn check_case(case: Case) -> Result<(), TestCaseError> {
         let store = MemStore::new();
         store.set_conditional_writes(case.conditional);
         let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
-        // Half the cases restore in place from a plan; the other half into an empty
-        // bucket, written as the plan is handed over (`run_stream`).
+        // Half the cases restore in place from a plan (half of those read its actions
+        // from a spool on disk, `run_spooled`); the other half into an empty bucket,
+        // written as the plan is handed over (`run_stream`).
         let streamed = (case.seed >> 1) % 2 == 1;
+        let spooled = !streamed && (case.seed >> 2) % 2 == 1;
         let (name, d, p) = if streamed {
             let d: Arc<dyn Bucket> =
                 Arc::new(store.insert("dst", SimBucket::new(Versioning::Enabled, "w")));
@@ -659,6 +768,9 @@ fn check_case(case: Case) -> Result<(), TestCaseError> {
                 Some(journal),
             )
             .await
+        } else if spooled {
+            let every = (case.seed >> 3) as usize % 40 + 1;
+            run_spooled_journaled(Arc::new(faulty.clone()), &p, every, &config, Some(journal)).await
         } else {
             run_journaled(Arc::new(faulty.clone()), &p, &config, Some(journal)).await
         };

@@ -21,8 +21,9 @@ use crate::journal::{self, Journal, Line};
 use crate::output::Printer;
 use crate::pipeline::gates::confirm;
 use crate::pipeline::prepare::{KnownFor, Prepared, Request, TargetSpec, prepare_streamed};
-use crate::pipeline::report::{print_plan, report_exec, restore_doc};
+use crate::pipeline::report::{print_plan_of, report_exec, restore_doc};
 use crate::pipeline::{App, Clients};
+use crate::spill::{ActionSpool, PlanActions};
 use chrono::{DateTime, Utc};
 use s3rewind_engine::{Action, Destination, NULL_VERSION, RestorePlan, Warning};
 use std::collections::HashMap;
@@ -54,20 +55,24 @@ pub fn exec_config(app: &App, args: &ExecArgs) -> ExecConfig {
     }
 }
 
-/// Confirm, execute and report a plan; returns the JSON result for the caller to
-/// complete (with the verification) and print.
+/// Confirm, execute and report a plan (its actions `spool`'s where one is given);
+/// returns the JSON result for the caller to complete (with the verification) and
+/// print.
+#[allow(clippy::too_many_arguments)]
 pub async fn execute_plan(
     app: &App,
     clients: &Clients,
     p: &mut RestorePlan,
+    spool: Option<ActionSpool>,
     exec: &ExecArgs,
     journal_path: &Path,
     already_done: u64,
     run: &journal::Run,
 ) -> CliResult<(Exit, serde_json::Value)> {
     let printer = &app.printer;
-    print_plan(printer, p, app.verbose, app.verbose);
-    if p.actions.is_empty() {
+    let actions = PlanActions::of(p, spool.as_ref());
+    print_plan_of(printer, p, actions, app.verbose, app.verbose)?;
+    if actions.is_empty() {
         let report = ExecReport {
             already_done,
             ..ExecReport::default()
@@ -75,14 +80,27 @@ pub async fn execute_plan(
         let doc = restore_doc(p, &report, None);
         return Ok((Exit::Ok, doc));
     }
-    confirm(printer, p, exec.yes)?;
+    confirm(printer, p, actions, exec.yes)?;
     abort_left_over_uploads(clients, printer, journal_path).await?;
     let config = exec_config(app, exec);
-    let mut r = match &p.destination {
-        Destination::Directory { .. } => {
+    let mut r = match (&p.destination, spool) {
+        (Destination::Directory { .. }, _) => {
             to_dir::execute_to_dir(&clients.source, p, &config, journal_path, printer).await?
         }
-        _ => {
+        (_, Some(spool)) => {
+            let j = Journal::begin(journal_path, run, printer)?;
+            crate::execute::run_spooled(
+                clients.buckets(),
+                p,
+                spool,
+                &config,
+                Some(j),
+                printer,
+                None,
+            )
+            .await
+        }
+        (_, None) => {
             let j = Journal::begin(journal_path, run, printer)?;
             // The actions lent to the runner, not copied (see `run_plan_owned`).
             crate::execute::run_plan_owned(clients.buckets(), p, &config, Some(j), printer, None)

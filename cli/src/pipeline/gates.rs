@@ -16,9 +16,10 @@
 use crate::error::{CliError, CliResult, from_s3};
 use crate::output::Printer;
 use crate::pipeline::prepare::plan_digest;
-use crate::pipeline::report::print_plan;
+use crate::pipeline::report::print_plan_of;
 use crate::pipeline::{Clients, rfc3339};
 use crate::s3::{ErrorKind, S3Error};
+use crate::spill::{ActionSpool, PlanActions};
 use chrono::{DateTime, Utc};
 use s3rewind_engine::{
     Action, DeleteLimit, Destination, Location, PlanError, RestorePlan, Selection, Warning,
@@ -155,23 +156,25 @@ pub async fn gate_warnings(
 
 /// Intelligent-Tiering versions show no archive tier in a listing: HEAD each one a plan
 /// copies, and list those in an archive tier as [`Warning::Archived`].
-pub async fn annotate_archived(clients: &Clients, p: &mut RestorePlan) -> CliResult<()> {
-    let candidates: Vec<(String, String, String)> = p
-        .actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Copy(c)
-                if c.storage_class.as_ref().map(|s| s.as_str()) == Some("INTELLIGENT_TIERING") =>
-            {
-                Some((
-                    c.key.clone(),
-                    c.source_key.clone(),
-                    c.source_version_id.to_string(),
-                ))
-            }
-            _ => None,
-        })
-        .collect();
+/// The plan's actions are `spool`'s where one is given.
+pub async fn annotate_archived(
+    clients: &Clients,
+    p: &mut RestorePlan,
+    spool: Option<&ActionSpool>,
+) -> CliResult<()> {
+    let mut candidates: Vec<(String, String, String)> = Vec::new();
+    PlanActions::of(p, spool).each(|a| {
+        if let Action::Copy(c) = a
+            && c.storage_class.as_ref().map(|s| s.as_str()) == Some("INTELLIGENT_TIERING")
+        {
+            candidates.push((
+                c.key.clone(),
+                c.source_key.clone(),
+                c.source_version_id.to_string(),
+            ));
+        }
+        Ok(true)
+    })?;
     let mut tasks = tokio::task::JoinSet::new();
     let mut found = Vec::new();
     for chunk in candidates.chunks(candidates.len().div_ceil(16).max(1)) {
@@ -214,6 +217,7 @@ pub async fn annotate_archived(clients: &Clients, p: &mut RestorePlan) -> CliRes
 pub fn check_blast_radius(
     printer: &Printer,
     p: &mut RestorePlan,
+    spool: Option<&ActionSpool>,
     limit: DeleteLimit,
 ) -> CliResult<()> {
     if p.selection == Selection::Undo {
@@ -223,7 +227,7 @@ pub fn check_blast_radius(
         return Ok(());
     };
     p.warnings.insert(0, w);
-    print_plan(printer, p, false, false);
+    print_plan_of(printer, p, PlanActions::of(p, spool), false, false)?;
     Err(CliError::refused(format!(
         "the plan would hide {} of the {} keys that exist now under {} behind delete markers (limit --max-delete-markers {limit}): check TIME and the prefix; if the plan is right, re-run with --max-delete-markers {}; nothing was written",
         p.stats.delete_markers, p.stats.keys_now, p.source, p.stats.delete_markers
@@ -232,8 +236,14 @@ pub fn check_blast_radius(
 
 /// Ask before an in-place restore, or one that overwrites objects in a destination
 /// that keeps no history (nothing there to undo), unless `--yes`.
-pub fn confirm(printer: &Printer, p: &RestorePlan, yes: bool) -> CliResult<()> {
-    if yes || p.actions.is_empty() {
+/// The plan's actions are `actions` (in memory or on disk).
+pub fn confirm(
+    printer: &Printer,
+    p: &RestorePlan,
+    actions: PlanActions<'_>,
+    yes: bool,
+) -> CliResult<()> {
+    if yes || actions.is_empty() {
         return Ok(());
     }
     let question = match &p.destination {
@@ -249,11 +259,11 @@ pub fn confirm(printer: &Printer, p: &RestorePlan, yes: bool) -> CliResult<()> {
                 .warnings
                 .iter()
                 .any(|w| matches!(w, Warning::DestinationKeepsNoHistory { .. }));
-            let overwrites = p
-                .actions
-                .iter()
-                .filter(|a| matches!(a, Action::Copy(c) if c.expect.is_some()))
-                .count();
+            let mut overwrites = 0u64;
+            actions.each(|a| {
+                overwrites += u64::from(matches!(a, Action::Copy(c) if c.expect.is_some()));
+                Ok(true)
+            })?;
             if !unversioned || overwrites == 0 {
                 return Ok(());
             }

@@ -11,7 +11,7 @@ use crate::listing::{Streams, list_bucket, stream_bucket};
 use crate::output::Printer;
 use crate::pipeline::target::TargetState;
 use crate::pipeline::{Clients, filter_of, key_selection, resolve_time, rfc3339, to_source_key};
-use crate::spill::Spilled;
+use crate::spill::{ActionSpool, Spilled};
 use chrono::{DateTime, Utc};
 use s3rewind_engine::select::{KeyFilter, KeySelection};
 use s3rewind_engine::{
@@ -58,6 +58,11 @@ pub struct Request {
     pub keep_target: bool,
     /// `--from-replica`: the replica bucket removed versions are copied from.
     pub from_replica: Option<Location>,
+    /// Keep a plan planned as the listing streams on disk ([`Prepared::spool`]), not in
+    /// memory: for a caller that reads its actions through
+    /// [`PlanActions`](crate::spill::PlanActions) and runs them with
+    /// [`run_spooled`](crate::execute::run_spooled).
+    pub spool_actions: bool,
 }
 
 impl Request {
@@ -150,6 +155,7 @@ pub fn resolve(target: &Target, global: &ConnectOptions) -> CliResult<Request> {
         dest_connect,
         keys: key_selection(&target.select)?,
         keep_target: true,
+        spool_actions: false,
         from_replica: target
             .from_replica
             .as_deref()
@@ -173,6 +179,10 @@ pub struct Prepared {
     /// The source range as read: versions and delete markers, current keys (what the
     /// estimate counts listing requests from).
     pub listed: (u64, u64),
+    /// The plan's actions, on disk in key order, when the request asked for that
+    /// ([`Request::spool_actions`]) and the plan was made as the listing streamed (the
+    /// plan then holds none).
+    pub spool: Option<ActionSpool>,
 }
 
 /// The copies earlier runs of a restore to T made (from its journal), for the planner.
@@ -301,6 +311,7 @@ pub async fn prepare(
         target: TargetState::whole(target),
         plan,
         listed,
+        spool: None,
     })
 }
 
@@ -388,6 +399,12 @@ pub async fn prepare_streamed(
     if sink.is_some() {
         printer.info("the destination range holds nothing: copying as the listing goes");
     }
+    // Otherwise the actions go to disk as they are planned, where asked.
+    let mut spool = if req.spool_actions && sink.is_none() {
+        Some(ActionSpool::new()?)
+    } else {
+        None
+    };
     let mut planner = StreamPlanner::new(&options, &filter, dest.as_ref().map(|d| &d.0));
     planner.keep_target(req.keep_target);
     // The state at T, a run per part, on disk: it is an entry per key.
@@ -428,6 +445,12 @@ pub async fn prepare_streamed(
                     }
                 }
             }
+            if let Some(s) = &mut spool
+                && let Err(e) = s.push_run(&planner.take_planned())
+            {
+                failed = Some(e);
+                return;
+            }
             let Some(sink) = &sink else { continue };
             // Handed on and not kept: the plan this returns counts them in its stats but
             // holds none, so memory does not grow with the number of actions.
@@ -453,6 +476,12 @@ pub async fn prepare_streamed(
     }
     let taken = listed?;
     let (mut plan, target, seen) = planner.finish();
+    if let Some(s) = &mut spool {
+        // What the planner added at the end (destination keys no part claimed: none
+        // today), then ready to read.
+        s.push_run(&std::mem::take(&mut plan.actions))?;
+        s.seal()?;
+    }
     let target = match spilled {
         Some(s) => TargetState::spilled(target, s)?,
         None => TargetState::whole(target),
@@ -497,6 +526,7 @@ pub async fn prepare_streamed(
         target,
         plan,
         listed: (seen.versions, seen.keys),
+        spool,
     })
 }
 
@@ -581,27 +611,46 @@ fn before_first_write(at: DateTime<Utc>, earliest: DateTime<Utc>, at_uri: &str) 
 }
 
 /// The prepared plan with the gates' warnings first, its key selection and creation time.
-pub fn finish_plan(mut p: RestorePlan, req: &Request, warnings: Vec<Warning>) -> RestorePlan {
+/// Its actions are `spool`'s where one is given.
+pub fn finish_plan(
+    mut p: RestorePlan,
+    req: &Request,
+    warnings: Vec<Warning>,
+    spool: Option<&mut ActionSpool>,
+) -> CliResult<RestorePlan> {
     p.created_at = Some(Utc::now());
     p.keys = (!req.keys.is_all()).then(|| req.keys.clone());
     let mut all = warnings;
-    all.append(&mut unrestorable(&mut p, req));
+    let (mut gone, keys) = unrestorable(&p, req);
+    match spool {
+        Some(s) => {
+            s.remove(&keys)?;
+        }
+        None if !keys.is_empty() => {
+            let keys: std::collections::HashSet<&str> = keys.iter().map(String::as_str).collect();
+            p.actions.retain(|a| !keys.contains(a.key()));
+        }
+        None => {}
+    }
+    all.append(&mut gone);
     all.append(&mut p.warnings);
     p.warnings = all;
-    p
+    Ok(p)
 }
 
 /// With a watched index: the keys whose entry current at T was removed for good since.
 /// Their actions (which would bring back an older entry, the newest that survives) are
-/// taken out of the plan, and each is a [`Warning::Unrestorable`].
-fn unrestorable(p: &mut RestorePlan, req: &Request) -> Vec<Warning> {
+/// taken out of the plan (the destination keys returned), and each is a
+/// [`Warning::Unrestorable`].
+fn unrestorable(p: &RestorePlan, req: &Request) -> (Vec<Warning>, Vec<String>) {
     let Some(removals) = req.source_spec.watched.removals() else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let dest_prefix = p.destination_prefix().to_owned();
     let src_prefix = p.source.prefix.clone();
     let filter = req.keys.filter().ok();
     let mut out = Vec::new();
+    let mut keys = Vec::new();
     for u in removals.unrestorable_at(p.at) {
         if filter.as_ref().is_some_and(|f| !f.matches(&u.key)) {
             continue;
@@ -610,7 +659,7 @@ fn unrestorable(p: &mut RestorePlan, req: &Request) -> Vec<Warning> {
             "{dest_prefix}{}",
             &u.key[src_prefix.len().min(u.key.len())..]
         );
-        p.actions.retain(|a| a.key() != dest_key);
+        keys.push(dest_key);
         let from_replica = req
             .from_replica
             .as_ref()
@@ -625,12 +674,18 @@ fn unrestorable(p: &mut RestorePlan, req: &Request) -> Vec<Warning> {
             from_replica,
         });
     }
-    out
+    (out, keys)
 }
 
 /// A plan's digest: `sha256:HEX` of its JSON without the `digest` field (what `plan
 /// --out` records and `apply --expect-digest` checks).
 pub fn plan_digest(p: &mut RestorePlan) -> String {
+    plan_digest_of(p, None).expect("a plan's own actions are in memory")
+}
+
+/// [`plan_digest`] of a plan whose actions are `spool`'s where one is given (the same
+/// digest as of the plan holding them).
+pub fn plan_digest_of(p: &mut RestorePlan, spool: Option<&ActionSpool>) -> CliResult<String> {
     use sha2::Digest as _;
     /// The compact JSON text of the plan, hashed as it is serialised: a plan of millions
     /// of actions is neither copied nor held as one string to be hashed.
@@ -647,10 +702,11 @@ pub fn plan_digest(p: &mut RestorePlan) -> String {
     // The digest is of the plan without its own digest field.
     let recorded = p.digest.take();
     let mut h = Hashing(sha2::Sha256::new());
-    serde_json::to_writer(&mut h, &*p).expect("a plan serialises");
+    let written = crate::pipeline::report::write_plan_json(&mut h, p, spool, false);
     p.digest = recorded;
+    written.map_err(|e| CliError::failure(format!("cannot read the plan back: {e}")))?;
     let hex: String = h.0.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    Ok(format!("sha256:{hex}"))
 }
 
 /// What executing `p` will send, cost and take ([`s3rewind_engine::estimate`]): listing

@@ -3,11 +3,12 @@
 //! ([`print_verification`]) and how a scan judged ([`scales_and_coverage`]). Commands
 //! print their own results on top of these.
 
-use crate::error::Exit;
+use crate::error::{CliError, CliResult, Exit};
 use crate::execute::ExecReport;
 use crate::output::{Printer, human_bytes};
 use crate::pipeline::rfc3339;
 use crate::pipeline::verify::VerifyReport;
+use crate::spill::{ActionSpool, PlanActions};
 use s3rewind_engine::detect::ScanReport;
 use s3rewind_engine::verify::Outcome;
 use s3rewind_engine::{Action, Destination, RestorePlan, Selection, UncertainHandling, Warning};
@@ -94,27 +95,38 @@ pub fn print_plan_summary(printer: &Printer, p: &RestorePlan) {
 /// A plan for people: [`print_plan_summary`], then its actions (the first 20, all when
 /// `verbose`) when `list_actions`, or "Nothing to do".
 pub fn print_plan(printer: &Printer, p: &RestorePlan, verbose: bool, list_actions: bool) {
+    print_plan_of(printer, p, PlanActions::of(p, None), verbose, list_actions)
+        .expect("a plan's own actions are in memory");
+}
+
+/// [`print_plan`] of a plan whose actions may be on disk (`actions`).
+pub fn print_plan_of(
+    printer: &Printer,
+    p: &RestorePlan,
+    actions: PlanActions<'_>,
+    verbose: bool,
+    list_actions: bool,
+) -> CliResult<()> {
     print_plan_summary(printer, p);
-    if p.actions.is_empty() {
+    let count = actions.len();
+    if count == 0 {
         printer.line("Nothing to do: the destination already matches.");
-        return;
+        return Ok(());
     }
-    if !list_actions {
-        return;
+    if !list_actions || printer.json() {
+        return Ok(());
     }
-    let shown = if verbose { p.actions.len() } else { 20 };
+    let shown = if verbose { count } else { 20 };
     printer.line(format!(
         "Actions{}:",
-        if p.actions.len() > shown {
-            format!(
-                " (first {shown} of {}; -v for all, --output json for the full plan)",
-                p.actions.len()
-            )
+        if count > shown {
+            format!(" (first {shown} of {count}; -v for all, --output json for the full plan)")
         } else {
             String::new()
         }
     ));
-    for a in p.actions.iter().take(shown) {
+    let mut left = shown;
+    actions.each(|a| {
         match a {
             Action::Copy(c) => printer.line(format!(
                 "  copy    {:?} <- {:?} version {} ({}, {})",
@@ -126,7 +138,94 @@ pub fn print_plan(printer: &Printer, p: &RestorePlan, verbose: bool, list_action
             )),
             Action::DeleteMarker(d) => printer.line(format!("  delete  {:?}", d.key)),
         }
+        left -= 1;
+        Ok(left > 0)
+    })?;
+    Ok(())
+}
+
+/// Write a plan's JSON to `w`, byte for byte as serde_json writes the whole plan
+/// (`pretty` or compact), its actions read from `spool` as they are written when it is
+/// given (the plan then holds none): a plan of millions of actions is never one value
+/// in memory. `actions` is the plan's last field, so the rest is written from the plan
+/// with no actions, and the actions spliced in where its empty list stands.
+pub fn write_plan_json(
+    w: &mut dyn std::io::Write,
+    p: &RestorePlan,
+    spool: Option<&ActionSpool>,
+    pretty: bool,
+) -> std::io::Result<()> {
+    let whole = |w: &mut dyn std::io::Write| {
+        if pretty {
+            serde_json::to_writer_pretty(w, p)
+        } else {
+            serde_json::to_writer(w, p)
+        }
+        .map_err(std::io::Error::from)
+    };
+    let Some(spool) = spool else {
+        return whole(w);
+    };
+    let (rest, empty, open, close) = if pretty {
+        (
+            serde_json::to_string_pretty(p)?,
+            "\"actions\": []\n}",
+            "\"actions\": [",
+            "\n  ]\n}",
+        )
+    } else {
+        (
+            serde_json::to_string(p)?,
+            "\"actions\":[]}",
+            "\"actions\":[",
+            "]}",
+        )
+    };
+    let Some(head) = rest.strip_suffix(empty).filter(|_| p.actions.is_empty()) else {
+        return Err(std::io::Error::other(
+            "internal error: a spooled plan does not end with its empty actions; please report this",
+        ));
+    };
+    w.write_all(head.as_bytes())?;
+    if spool.is_empty() {
+        return w.write_all(empty.as_bytes());
     }
+    w.write_all(open.as_bytes())?;
+    let mut first = true;
+    let mut buf = Vec::with_capacity(512);
+    let mut failed = None;
+    let read = spool.scan(|a| {
+        buf.clear();
+        if !first {
+            buf.push(b',');
+        }
+        first = false;
+        if pretty {
+            // One level deeper than an action alone: four more spaces after each line
+            // break (JSON strings hold none of their own).
+            buf.extend_from_slice(b"\n    ");
+            let at = buf.len();
+            serde_json::to_writer_pretty(&mut buf, &a).expect("an action serialises");
+            let indented = buf[at..]
+                .split(|b| *b == b'\n')
+                .collect::<Vec<_>>()
+                .join(&b"\n    "[..]);
+            buf.truncate(at);
+            buf.extend_from_slice(&indented);
+        } else {
+            serde_json::to_writer(&mut buf, &a).expect("an action serialises");
+        }
+        if let Err(e) = w.write_all(&buf) {
+            failed = Some(e);
+            return Ok(false);
+        }
+        Ok(true)
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    read.map_err(|e: CliError| std::io::Error::other(e.message))?;
+    w.write_all(close.as_bytes())
 }
 
 fn print_warnings(printer: &Printer, warnings: &[Warning]) {
@@ -523,5 +622,196 @@ mod usd_tests {
         assert_eq!(super::usd(0.00084), "$0.0008");
         assert_eq!(super::usd(0.0), "$0.00");
         assert_eq!(super::usd(2.5), "$2.50");
+    }
+}
+
+#[cfg(test)]
+mod plan_json_tests {
+    use super::*;
+    use crate::pipeline::prepare::{plan_digest, plan_digest_of};
+    use chrono::{DateTime, Utc};
+    use proptest::prelude::*;
+    use s3rewind_engine::{
+        CopyAction, DeleteMarkerAction, Expect, Location, PlanOptions, Planner, StorageClass,
+    };
+
+    /// One action for `key`: a copy (of every optional field's form) or a delete marker.
+    fn action(key: &str, n: u64) -> Action {
+        let at = DateTime::<Utc>::from_timestamp(1_700_000_000 + n as i64, (n % 7) as u32 * 1000)
+            .unwrap();
+        let expect = Expect {
+            version_id: format!("v\"{n}\n").as_str().into(),
+            etag: if n.is_multiple_of(3) { "" } else { "abc" }.into(),
+        };
+        if n % 4 == 3 {
+            return Action::DeleteMarker(DeleteMarkerAction {
+                key: key.to_owned(),
+                expect,
+            });
+        }
+        Action::Copy(CopyAction {
+            key: key.to_owned(),
+            source_key: format!("src/{key}"),
+            source_version_id: if n.is_multiple_of(5) {
+                "null"
+            } else {
+                "3HL4kqtJlcpXroDTDmJ"
+            }
+            .into(),
+            etag: format!("{n:032x}").as_str().into(),
+            size: n * 1000,
+            storage_class: n.is_multiple_of(2).then(|| StorageClass::new("GLACIER")),
+            last_modified: at,
+            expect: (n % 3 != 1).then_some(expect),
+        })
+    }
+
+    proptest! {
+        #![proptest_config(crate::proptest_config(64))]
+        /// A plan whose actions are on disk, written in runs in any order and some taken
+        /// out, writes the JSON the plan holding those actions writes, byte for byte, in
+        /// both layouts, with the same digest; and its first actions and count are the
+        /// plan's (what the printed plan and the confirmation read).
+        #[test]
+        fn a_spooled_plan_writes_the_json_of_the_plan_in_memory(
+            keys in proptest::collection::btree_set("[a-c/é\"\\\\\n ]{1,5}", 0..300),
+            every in 1usize..60,
+            removed in proptest::collection::vec(any::<prop::sample::Index>(), 0..5),
+            warned in proptest::collection::vec(any::<prop::sample::Index>(), 0..3),
+            digest: bool,
+        ) {
+            let options = PlanOptions::new(
+                Location { bucket: "b".into(), prefix: "src/".into() },
+                Destination::InPlace,
+                DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap(),
+            );
+            let actions: Vec<Action> = keys.iter().enumerate().map(|(n, k)| action(k, n as u64)).collect();
+            let mut whole = s3rewind_engine::batch::with_actions(&Planner::new(&options).finish(), actions.clone());
+            for i in &warned {
+                if !actions.is_empty() {
+                    whole.warnings.push(Warning::SameSecondTie { key: actions[i.index(actions.len())].key().to_owned() });
+                }
+            }
+            whole.created_at = Some(DateTime::<Utc>::from_timestamp(1_700_000_500, 1).unwrap());
+            let mut spool = ActionSpool::new().unwrap();
+            for run in actions.chunks(every).rev() {
+                spool.push_run(run).unwrap();
+            }
+            spool.seal().unwrap();
+            let gone: Vec<String> = removed
+                .iter()
+                .filter(|_| !actions.is_empty())
+                .map(|i| actions[i.index(actions.len())].key().to_owned())
+                .chain(["not a key of the plan".to_owned()])
+                .collect();
+            let taken = spool.remove(&gone).unwrap();
+            whole.actions.retain(|a| !gone.iter().any(|g| g == a.key()));
+            prop_assert_eq!(taken, (actions.len() - whole.actions.len()) as u64);
+            let mut bare = whole.clone();
+            bare.actions.clear();
+            if digest {
+                whole.digest = Some(plan_digest(&mut whole));
+                bare.digest = whole.digest.clone();
+            }
+            prop_assert_eq!(plan_digest_of(&mut bare, Some(&spool)).unwrap(), plan_digest(&mut whole));
+            for pretty in [true, false] {
+                let mut got = Vec::new();
+                write_plan_json(&mut got, &bare, Some(&spool), pretty).unwrap();
+                let want = if pretty {
+                    serde_json::to_vec_pretty(&whole).unwrap()
+                } else {
+                    serde_json::to_vec(&whole).unwrap()
+                };
+                prop_assert_eq!(String::from_utf8(got).unwrap(), String::from_utf8(want).unwrap());
+            }
+            let view = PlanActions::of(&bare, Some(&spool));
+            prop_assert_eq!(view.len(), whole.actions.len() as u64);
+            for n in [0, 1, 20, 1000] {
+                let first = view.first(n).unwrap();
+                prop_assert_eq!(&first[..], &whole.actions[..n.min(whole.actions.len())]);
+            }
+        }
+    }
+
+    /// The printed plan lists the first 20 actions of a spool (all with `-v`), in key
+    /// order, and says how many there are; a spool that holds none is "Nothing to do".
+    #[test]
+    fn a_spooled_plan_prints_its_first_actions_and_its_count() {
+        let options = PlanOptions::new(
+            Location {
+                bucket: "b".into(),
+                prefix: String::new(),
+            },
+            Destination::InPlace,
+            DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap(),
+        );
+        let bare = Planner::new(&options).finish();
+        let actions: Vec<Action> = (0..30).map(|n| action(&format!("k{n:02}"), n)).collect();
+        let mut spool = ActionSpool::new().unwrap();
+        for run in actions.chunks(7).rev() {
+            spool.push_run(run).unwrap();
+        }
+        spool.seal().unwrap();
+        for (verbose, shown) in [(false, 20), (true, 30)] {
+            let (printer, capture) =
+                crate::output::Printer::capturing(crate::output::OutputFormat::Text, false);
+            print_plan_of(
+                &printer,
+                &bare,
+                PlanActions::of(&bare, Some(&spool)),
+                verbose,
+                true,
+            )
+            .unwrap();
+            let out = capture.stdout();
+            let listed: Vec<&str> = out
+                .lines()
+                .filter(|l| l.starts_with("  copy ") || l.starts_with("  delete  \""))
+                .collect();
+            assert_eq!(listed.len(), shown, "{out}");
+            for (line, a) in listed.iter().zip(&actions) {
+                assert!(line.contains(&format!("{:?}", a.key())), "{line}");
+            }
+            assert_eq!(out.contains("(first 20 of 30;"), !verbose, "{out}");
+        }
+        let empty = ActionSpool::new().map(|mut s| {
+            s.seal().unwrap();
+            s
+        });
+        let empty = empty.unwrap();
+        let (printer, capture) =
+            crate::output::Printer::capturing(crate::output::OutputFormat::Text, false);
+        print_plan_of(
+            &printer,
+            &bare,
+            PlanActions::of(&bare, Some(&empty)),
+            false,
+            true,
+        )
+        .unwrap();
+        assert!(capture.stdout().contains("Nothing to do"));
+    }
+
+    /// A plan that holds actions beside its spool is refused, never written as half of
+    /// each.
+    #[test]
+    fn a_plan_with_actions_beside_its_spool_is_refused() {
+        let options = PlanOptions::new(
+            Location {
+                bucket: "b".into(),
+                prefix: String::new(),
+            },
+            Destination::InPlace,
+            DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap(),
+        );
+        let p = s3rewind_engine::batch::with_actions(
+            &Planner::new(&options).finish(),
+            vec![action("k", 1)],
+        );
+        let mut spool = ActionSpool::new().unwrap();
+        spool.push_run(&[action("j", 2)]).unwrap();
+        spool.seal().unwrap();
+        assert!(write_plan_json(&mut Vec::new(), &p, Some(&spool), true).is_err());
+        assert!(PlanActions::of(&p, Some(&spool)).first(5).is_err());
     }
 }

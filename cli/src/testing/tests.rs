@@ -247,6 +247,76 @@ async fn restore_into_an_empty_bucket_copies_as_the_listing_goes() {
     assert_eq!(contents(&store, "src"), src_before);
 }
 
+/// A restore's plan made as the listing streams is kept on disk, not in memory (issue
+/// 25 §4): in place and into a bucket that holds keys, `prepare` with the actions
+/// spooled hands over a plan that holds none, and a spool that reads back, in key
+/// order, exactly the actions of the plan it makes when they are held, with the same
+/// stats and warnings; the listing split into parallel streams (several runs written
+/// in any order) changes nothing.
+#[tokio::test]
+async fn a_plan_kept_on_disk_is_the_plan_kept_in_memory() {
+    use crate::pipeline::prepare::{prepare, resolve};
+    use crate::spill::PlanActions;
+    use clap::Parser;
+    for (to, split) in [
+        (None, "off"),
+        (None, "folders"),
+        (Some("s3://dst/r/"), "folders"),
+    ] {
+        let store = source(300);
+        store.create("dst", Versioning::Enabled);
+        store.with("dst", |s| {
+            s.put("r/a.txt", b"something else", t(300));
+            s.put("r/k/007", b"k7 before", t(301));
+            s.put("r/zzz.txt", b"not in the source", t(302));
+        });
+        let at = rfc3339(at());
+        let mut argv = vec![
+            "s3rewind",
+            "restore",
+            "s3://src",
+            "--at",
+            &at,
+            "--list-split",
+            split,
+            "--page-size",
+            "7",
+        ];
+        if let Some(to) = to {
+            argv.extend(["--to", to]);
+        }
+        let cli = crate::args::Cli::try_parse_from(argv).unwrap();
+        let crate::args::Command::Restore(args) = &cli.command else {
+            unreachable!()
+        };
+        let (app, _capture) = super::app_of(&cli, store.endpoint(), None);
+        let mut req = resolve(&args.target, &app.connect).unwrap();
+        let clients = req.clients(&app).await;
+        let none = |_| Ok(Vec::new());
+        req.spool_actions = false;
+        let held = prepare(&clients, &app.printer, &req, &none).await.unwrap();
+        req.spool_actions = true;
+        let spooled = prepare(&clients, &app.printer, &req, &none).await.unwrap();
+        assert!(held.spool.is_none());
+        assert!(
+            held.plan.actions.len() > 300,
+            "{to:?}: {}",
+            held.plan.actions.len()
+        );
+        assert!(
+            spooled.plan.actions.is_empty(),
+            "{to:?}: the plan holds its actions"
+        );
+        let spool = spooled.spool.as_ref().expect("the actions are on disk");
+        let read = PlanActions::of(&spooled.plan, Some(spool))
+            .first(usize::MAX)
+            .unwrap();
+        assert_eq!(read, held.plan.actions, "{to:?} {split}");
+        assert_eq!(spooled.plan.stats, held.plan.stats);
+        assert_eq!(spooled.plan.warnings, held.plan.warnings);
+    }
+}
+
 #[tokio::test]
 async fn restore_into_a_bucket_that_holds_keys_replaces_them() {
     let store = source(0);
