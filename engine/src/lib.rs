@@ -103,7 +103,7 @@ pub use location::{Destination, Location, destination_key, parse_s3_uri};
 pub use model::{
     ETag, Entry, ListPage, NULL_VERSION, OwnerId, StorageClass, Version, VersionId, Versioning,
 };
-pub use plan::stream::{Seen, StreamPlanner};
+pub use plan::stream::{Seen, StreamPlanner, destination_keys};
 pub use plan::{
     Action, CopyAction, DeleteLimit, DeleteMarkerAction, Expect, KnownCopy, PLAN_SCHEMA,
     PlanOptions, PlanStats, Planner, RestorePlan, Selection, UncertainHandling, Warning, plan,

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use s3rewind_engine::select::{KeyFilter, KeySelection};
 use s3rewind_engine::{
     Action, BucketState, Destination, KnownCopy, Location, PlanOptions, RestorePlan, Selection,
-    StateEntry, StreamPlanner, Timeline, Warning, parse_s3_uri, plan,
+    StateEntry, StreamPlanner, Timeline, Warning, destination_keys, parse_s3_uri, plan,
 };
 use std::path::Path;
 use std::sync::Arc;
@@ -366,15 +366,18 @@ async fn target_of(
 }
 
 /// [`prepare`] for a restore to a TIME into a bucket: the source's listing feeds a
-/// [`StreamPlanner`] a part at a time, and each part is dropped once planned. Memory
-/// holds the plan, the target state (one entry per key at T, for the verification) and,
-/// for another bucket, the destination's current state — not the versions listed.
+/// [`StreamPlanner`] a part at a time, and each part is dropped once planned. Nothing
+/// that grows with the number of keys is held in memory: the target state (one entry
+/// per key at T, for the verification) and, for another bucket, the destination's
+/// current state (listed first, each part's keys looked up in it) are kept on disk
+/// ([`Spilled`]); so are the actions where the request asks ([`Request::spool_actions`],
+/// returned as [`Prepared::spool`]).
 ///
 /// With a `sink`, and a destination range that holds nothing when listed, each action
 /// is handed on as soon as it is planned (and not kept: the plan returned then holds
-/// the stats and warnings of the whole plan but no actions), for a runner that writes as the listing goes
-/// (see [`crate::pipeline::execute::execute_streamed`]); the listing then waits whenever the sink is full. Otherwise the
-/// sink is dropped unused.
+/// the stats and warnings of the whole plan but no actions), for a runner that writes
+/// as the listing goes (see [`crate::pipeline::execute::execute_streamed`]); the listing
+/// then waits whenever the sink is full. Otherwise the sink is dropped unused.
 pub async fn prepare_streamed(
     clients: &Clients,
     printer: &Printer,
@@ -385,9 +388,8 @@ pub async fn prepare_streamed(
 ) -> CliResult<Prepared> {
     let filter = filter_of(&req.keys)?;
     let options = plan_options(req, at, known(at)?);
-    // Into another bucket: its current state, listed first (streamed: only the current
-    // version of each key is kept).
-    let dest = match &req.destination {
+    // Into another bucket: its current state, listed first, on disk.
+    let mut dest = match &req.destination {
         Destination::Bucket { location } => {
             Some(destination_now(clients, printer, req, &location.prefix, &filter).await?)
         }
@@ -395,7 +397,7 @@ pub async fn prepare_streamed(
     };
     // Only into a range that held nothing: the drift check of a streamed copy is that
     // listing (no request of its own), and there is nothing in the range to overwrite.
-    let sink = sink.filter(|_| dest.as_ref().is_some_and(|(d, _)| d.objects.is_empty()));
+    let sink = sink.filter(|_| dest.as_ref().is_some_and(|(d, _)| d.is_empty()));
     if sink.is_some() {
         printer.info("the destination range holds nothing: copying as the listing goes");
     }
@@ -405,7 +407,8 @@ pub async fn prepare_streamed(
     } else {
         None
     };
-    let mut planner = StreamPlanner::new(&options, &filter, dest.as_ref().map(|d| &d.0));
+    // Another bucket's current state is looked up on disk, a part's keys at a time.
+    let mut planner = StreamPlanner::new(&options, &filter, None);
     planner.keep_target(req.keep_target);
     // The state at T, a run per part, on disk: it is an entry per key.
     let mut spilled = if req.keep_target {
@@ -429,7 +432,26 @@ pub async fn prepare_streamed(
         // Owned here, so that stopping drops it and the listing stops too.
         let mut rx = rx;
         while let Some(part) = rx.recv().await {
-            planner.part(part);
+            match &mut dest {
+                None => planner.part(part),
+                Some((d, _)) => {
+                    let keys = destination_keys(&options, &part);
+                    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                    match d.lookup(&keys) {
+                        Ok(found) => {
+                            let current = BucketState {
+                                objects: found.into_iter().flatten().collect(),
+                                ..BucketState::default()
+                            };
+                            planner.part_with(part, current);
+                        }
+                        Err(e) => {
+                            failed = Some(e);
+                            return;
+                        }
+                    }
+                }
+            }
             if let Some(s) = &mut spilled {
                 match s.push_run(&planner.take_target()) {
                     Ok(Ok(())) => {}
@@ -475,6 +497,14 @@ pub async fn prepare_streamed(
         ));
     }
     let taken = listed?;
+    if let Some((d, _)) = &mut dest {
+        // Destination keys no source key maps to: left alone, and said so.
+        let rest = BucketState {
+            objects: d.unmatched()?,
+            ..BucketState::default()
+        };
+        planner.left_alone(&rest);
+    }
     let (mut plan, target, seen) = planner.finish();
     if let Some(s) = &mut spool {
         // What the planner added at the end (destination keys no part claimed: none
@@ -530,15 +560,17 @@ pub async fn prepare_streamed(
     })
 }
 
-/// The current state of a destination range (streamed: only the current version of
-/// each key is kept), selection applied, and how many versions it holds.
+/// The current state of a destination range, on disk (a sorted run per part of its
+/// listing, only each key's current version: see [`Spilled`]), selection applied, and
+/// how many versions it holds. At 40 million keys that state is gigabytes; the planner
+/// looks each part's keys up in it instead ([`StreamPlanner::part_with`]).
 async fn destination_now(
     clients: &Clients,
     printer: &Printer,
     req: &Request,
     prefix: &str,
     filter: &KeyFilter,
-) -> CliResult<(BucketState, u64)> {
+) -> CliResult<(Spilled<StateEntry>, u64)> {
     let (tx, mut rx) = mpsc::channel::<Timeline>(4);
     let listing = stream_bucket(
         &clients.dest,
@@ -548,26 +580,37 @@ async fn destination_now(
         req.list_streams,
         tx,
     );
-    let mut objects = Vec::new();
+    let mut spilled = Spilled::<StateEntry>::new()?;
     let mut versions = 0u64;
+    let mut failed = None;
+    let source_key = to_source_key(&req.source.prefix, &req.destination);
     let collect = async {
         while let Some(part) = rx.recv().await {
             versions += part.len() as u64;
-            objects.extend(part.current().objects);
+            let mut current = part.current();
+            filter.retain(&mut current, &source_key);
+            match spilled.push_run(&current.objects) {
+                Ok(Ok(())) => {}
+                Ok(Err((key, last))) => {
+                    failed = Some(CliError::failure(format!(
+                        "a part of the destination's listing is out of order ({key:?} after {last:?}); please report this"
+                    )));
+                    return;
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    return;
+                }
+            }
         }
     };
     let (listed, ()) = tokio::join!(listing, collect);
+    if let Some(e) = failed {
+        return Err(e);
+    }
     listed?;
-    objects.sort_by(|a, b| a.key.cmp(&b.key));
-    let mut state = BucketState {
-        objects,
-        ..BucketState::default()
-    };
-    filter.retain(
-        &mut state,
-        to_source_key(&req.source.prefix, &req.destination),
-    );
-    Ok((state, versions))
+    spilled.seal()?;
+    Ok((spilled, versions))
 }
 
 /// The inventory report a plan's history came from, and its age.

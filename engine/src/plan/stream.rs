@@ -71,14 +71,6 @@ impl<'a> StreamPlanner<'a> {
 
     /// Plan one part of the listing, and drop it.
     pub fn part(&mut self, part: Timeline) {
-        let at = self.options.at;
-        let prefix = self.options.source.prefix.as_str();
-        self.seen.versions += part.len() as u64;
-        self.seen.keys += part.keys().len() as u64;
-        self.seen.anomalies += part.anomalies().len() as u64;
-        self.seen.earliest = self.seen.earliest.into_iter().chain(part.earliest()).min();
-        let mut target = part.state_at(at);
-        self.filter.retain(&mut target, str::to_owned);
         let current = match &mut self.dest {
             None => {
                 let mut c = part.current();
@@ -88,8 +80,7 @@ impl<'a> StreamPlanner<'a> {
             // The destination keys this part's source keys map to.
             Some((d, claimed)) => {
                 let mut mine = BucketState::default();
-                for h in part.keys().iter().filter(|h| h.key.starts_with(prefix)) {
-                    let k = destination_key(prefix, &self.options.destination, &h.key);
+                for k in destination_keys(self.options, &part) {
                     if let Ok(i) = d.objects.binary_search_by(|e| e.key.as_str().cmp(&k)) {
                         claimed[i] = true;
                         mine.objects.push(d.objects[i].clone());
@@ -98,6 +89,33 @@ impl<'a> StreamPlanner<'a> {
                 mine
             }
         };
+        self.plan_part(part, current);
+    }
+
+    /// Plan one part of a listing into another bucket whose current state the caller
+    /// holds itself (on disk, say), and drop it: `current` is that bucket's entries for
+    /// the keys [`destination_keys`] names for the part (destination names, sorted,
+    /// selection applied). The destination keys no part names are given to
+    /// [`left_alone`](Self::left_alone) before [`finish`](Self::finish). The same plan
+    /// as a planner given the whole state in [`new`](Self::new).
+    pub fn part_with(&mut self, part: Timeline, current: BucketState) {
+        self.plan_part(part, current);
+    }
+
+    /// The destination's current keys that no source key maps to (destination names,
+    /// sorted): left alone, and said so (see [`part_with`](Self::part_with)).
+    pub fn left_alone(&mut self, rest: &BucketState) {
+        self.planner.add(rest, &BucketState::default());
+    }
+
+    fn plan_part(&mut self, part: Timeline, current: BucketState) {
+        let at = self.options.at;
+        self.seen.versions += part.len() as u64;
+        self.seen.keys += part.keys().len() as u64;
+        self.seen.anomalies += part.anomalies().len() as u64;
+        self.seen.earliest = self.seen.earliest.into_iter().chain(part.earliest()).min();
+        let mut target = part.state_at(at);
+        self.filter.retain(&mut target, str::to_owned);
         drop(part);
         self.planner.add(&current, &target);
         if !self.keep_target {
@@ -163,6 +181,18 @@ impl<'a> StreamPlanner<'a> {
         target.out_of_order.sort();
         (self.planner.finish(), target, self.seen)
     }
+}
+
+/// The destination keys a part's source keys map to (those under the source prefix), in
+/// key order: what a caller that holds the destination's current state looks up for
+/// [`StreamPlanner::part_with`].
+pub fn destination_keys(options: &PlanOptions, part: &Timeline) -> Vec<String> {
+    let prefix = options.source.prefix.as_str();
+    part.keys()
+        .iter()
+        .filter(|h| h.key.starts_with(prefix))
+        .map(|h| destination_key(prefix, &options.destination, &h.key))
+        .collect()
 }
 
 #[cfg(test)]
@@ -239,6 +269,99 @@ mod tests {
             prop_assert_eq!(
                 serde_json::to_value(&plan).unwrap(),
                 serde_json::to_value(&plan_taken).unwrap()
+            );
+        }
+
+        /// A destination whose current state the caller holds (on disk) plans as one
+        /// given whole: each part's keys looked up by [`destination_keys`] and handed to
+        /// `part_with`, and the keys no part named handed to `left_alone`, give the same
+        /// plan, stats and warnings (copies, keys to hide, keys left alone) as
+        /// [`StreamPlanner::new`] given the whole state.
+        #[test]
+        fn a_destination_held_by_the_caller_plans_as_one_given_whole(
+            writes in proptest::collection::vec(("[a-d]{1,2}", 0u8..4, any::<bool>()), 1..30),
+            there in proptest::collection::vec(("[a-e]{1,2}", 0u8..4, any::<bool>()), 0..20),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..5),
+            at_second in 0i64..30,
+        ) {
+            let t0 = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
+            let mut sim = SimBucket::new(Versioning::Enabled, "v");
+            for (i, (key, body, delete)) in writes.iter().enumerate() {
+                let when = t0 + TimeDelta::seconds(i as i64);
+                if *delete {
+                    sim.delete(key, when);
+                } else {
+                    sim.put(key, &[*body], when);
+                }
+            }
+            let mut other = SimBucket::new(Versioning::Enabled, "w");
+            for (i, (key, body, delete)) in there.iter().enumerate() {
+                let when = t0 + TimeDelta::seconds(i as i64);
+                let key = format!("r/{key}");
+                if *delete {
+                    other.delete(&key, when);
+                } else {
+                    other.put(&key, &[*body], when);
+                }
+            }
+            let listed: Vec<_> = other.list_documents("", usize::MAX).into_iter().flatten().collect();
+            let dest = Timeline::from_ordered(listed).unwrap().current();
+            let entries: Vec<_> = sim.list_documents("", usize::MAX).into_iter().flatten().collect();
+            let mut ends: Vec<usize> = cuts.iter().map(|c| c.index(entries.len() + 1)).collect();
+            ends.push(entries.len());
+            ends.sort();
+            ends.dedup();
+            let mut parts = Vec::new();
+            let mut from = 0;
+            for end in ends {
+                let mut end = end.max(from);
+                while end > from && end < entries.len() && entries[end].key == entries[end - 1].key {
+                    end += 1;
+                }
+                if end > from {
+                    parts.push(Timeline::from_ordered(entries[from..end].to_vec()).unwrap());
+                    from = end;
+                }
+            }
+            let options = PlanOptions::new(
+                Location::whole("b"),
+                Destination::Bucket { location: Location { bucket: "d".into(), prefix: "r/".into() } },
+                t0 + TimeDelta::seconds(at_second),
+            );
+            let filter = KeyFilter::new(&[], &[], None).unwrap();
+            let mut whole = StreamPlanner::new(&options, &filter, Some(&dest));
+            let mut held = StreamPlanner::new(&options, &filter, None);
+            let mut claimed = vec![false; dest.objects.len()];
+            // Parts in reverse order (parallel streams finish in any order).
+            for part in parts.into_iter().rev() {
+                whole.part(part.clone());
+                let keys = destination_keys(&options, &part);
+                prop_assert!(keys.is_sorted());
+                let mut current = BucketState::default();
+                for k in keys {
+                    if let Ok(i) = dest.objects.binary_search_by(|e| e.key.cmp(&k)) {
+                        claimed[i] = true;
+                        current.objects.push(dest.objects[i].clone());
+                    }
+                }
+                held.part_with(part, current);
+            }
+            let rest = BucketState {
+                objects: dest
+                    .objects
+                    .iter()
+                    .zip(&claimed)
+                    .filter(|(_, c)| !**c)
+                    .map(|(e, _)| e.clone())
+                    .collect(),
+                ..BucketState::default()
+            };
+            held.left_alone(&rest);
+            let (plan, _, _) = whole.finish();
+            let (plan_held, _, _) = held.finish();
+            prop_assert_eq!(
+                serde_json::to_value(&plan).unwrap(),
+                serde_json::to_value(&plan_held).unwrap()
             );
         }
     }
