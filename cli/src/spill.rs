@@ -22,7 +22,10 @@
 use crate::bucket::CurrentObject;
 use crate::error::{CliError, CliResult};
 use chrono::{DateTime, Utc};
-use s3rewind_engine::{Action, ETag, OwnerId, StateEntry, StorageClass, Version, VersionId};
+use s3rewind_engine::{
+    Action, CopyAction, DeleteMarkerAction, ETag, Expect, OwnerId, StateEntry, StorageClass,
+    Version, VersionId,
+};
 use std::io::{BufReader, BufWriter, Read, Write};
 
 /// Records per block (per index entry) at the most.
@@ -454,25 +457,102 @@ impl Record for StateEntry {
     }
 }
 
-/// A u32 length, then the action's JSON (as a plan file writes it: the byte form that
-/// reads back the same action whatever fields the plan schema grows).
+fn put_flag(b: &mut Vec<u8>, on: bool) {
+    b.push(u8::from(on));
+}
+
+fn get_flag(r: &mut impl Read) -> CliResult<bool> {
+    let [f] = get_bytes(r)?;
+    Ok(f != 0)
+}
+
+/// A tag (u8: copy 0, delete marker 1), the key, then for a copy: the source key (a flag,
+/// then the text unless it is the key), source version id, ETag, size (u64), storage
+/// class (a flag, then the text), stamp, and the expected version (a flag, then its id
+/// and ETag); for a delete marker: the expected version's id and ETag. Texts and stamps
+/// as above. About 200 bytes for an AWS-shaped copy (its plan-file JSON is about 380).
 impl Record for Action {
     fn key(&self) -> &str {
         Action::key(self)
     }
 
     fn encode(&self, b: &mut Vec<u8>) {
-        let at = b.len();
-        b.extend_from_slice(&[0; 4]);
-        serde_json::to_writer(&mut *b, self).expect("an action serialises");
-        let len = (b.len() - at - 4) as u32;
-        b[at..at + 4].copy_from_slice(&len.to_le_bytes());
+        match self {
+            Action::Copy(c) => {
+                b.push(0);
+                put_text(b, &c.key);
+                put_flag(b, c.source_key != c.key);
+                if c.source_key != c.key {
+                    put_text(b, &c.source_key);
+                }
+                put_text(b, &c.source_version_id.as_str());
+                put_text(b, &c.etag.as_str());
+                b.extend_from_slice(&c.size.to_le_bytes());
+                put_flag(b, c.storage_class.is_some());
+                if let Some(class) = c.storage_class {
+                    put_text(b, class.as_str());
+                }
+                put_stamp(b, c.last_modified);
+                put_flag(b, c.expect.is_some());
+                if let Some(e) = &c.expect {
+                    put_text(b, &e.version_id.as_str());
+                    put_text(b, &e.etag.as_str());
+                }
+            }
+            Action::DeleteMarker(d) => {
+                b.push(1);
+                put_text(b, &d.key);
+                put_text(b, &d.expect.version_id.as_str());
+                put_text(b, &d.expect.etag.as_str());
+            }
+        }
     }
 
     fn decode(r: &mut impl Read) -> CliResult<Self> {
-        let mut s = vec![0u8; u32::from_le_bytes(get_bytes(r)?) as usize];
-        r.read_exact(&mut s).map_err(io_error)?;
-        serde_json::from_slice(&s).map_err(|e| io_error(std::io::Error::other(e)))
+        let [tag] = get_bytes(r)?;
+        let key = get_text(r)?;
+        let expect = |r: &mut _| -> CliResult<Expect> {
+            Ok(Expect {
+                version_id: VersionId::new(&get_text(r)?),
+                etag: ETag::new(&get_text(r)?),
+            })
+        };
+        match tag {
+            0 => {
+                let source_key = if get_flag(r)? {
+                    get_text(r)?
+                } else {
+                    key.clone()
+                };
+                let source_version_id = VersionId::new(&get_text(r)?);
+                let etag = ETag::new(&get_text(r)?);
+                let size = u64::from_le_bytes(get_bytes(r)?);
+                let storage_class = if get_flag(r)? {
+                    Some(StorageClass::new(&get_text(r)?))
+                } else {
+                    None
+                };
+                let last_modified = get_stamp(r)?;
+                let expect = if get_flag(r)? { Some(expect(r)?) } else { None };
+                Ok(Action::Copy(CopyAction {
+                    key,
+                    source_key,
+                    source_version_id,
+                    etag,
+                    size,
+                    storage_class,
+                    last_modified,
+                    expect,
+                }))
+            }
+            1 => Ok(Action::DeleteMarker(DeleteMarkerAction {
+                key,
+                expect: expect(r)?,
+            })),
+            other => Err(io_error(std::io::Error::other(format!(
+                "an action of unknown kind {other}"
+            )))),
+        }
     }
 }
 
@@ -666,6 +746,65 @@ mod tests {
                 prop_assert!(s.push(o).unwrap().is_ok());
             }
             answers_as_in_memory(&mut s, &objects, &probes)?;
+        }
+    }
+
+    /// Ids and ETags of every form (`null`, UUIDs, packed, MD5s, multipart, empty, any
+    /// text).
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            Just("null".to_owned()),
+            "[0-9a-f]{32}(-[0-9]{1,4})?",
+            "[A-Za-z0-9._]{32}",
+            ".{0,12}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(crate::proptest_config(256))]
+        /// Every action reads back from its byte form as it was, field for field: copies
+        /// with their source key the same or another, any ids, ETags and storage class
+        /// (an empty one too), with and without an expected version; delete markers.
+        #[test]
+        fn an_action_reads_back_from_its_byte_form_as_it_was(
+            copy: bool,
+            key in ".{0,10}",
+            other_source in proptest::option::of(".{0,10}"),
+            vid in text(),
+            tag in text(),
+            class in proptest::option::of(text()),
+            expect in proptest::option::of((text(), text())),
+            size: u64,
+            secs in 0i64..4_000_000_000,
+            nanos in 0u32..1_000_000_000,
+        ) {
+            let action = if copy {
+                Action::Copy(CopyAction {
+                    source_key: other_source.unwrap_or_else(|| key.clone()),
+                    key,
+                    source_version_id: VersionId::new(&vid),
+                    etag: ETag::new(&tag),
+                    size,
+                    storage_class: class.map(|c| StorageClass::new(&c)),
+                    last_modified: DateTime::<Utc>::from_timestamp(secs, nanos).unwrap(),
+                    expect: expect.map(|(v, e)| Expect { version_id: VersionId::new(&v), etag: ETag::new(&e) }),
+                })
+            } else {
+                let (v, e) = expect.unwrap_or_default();
+                Action::DeleteMarker(DeleteMarkerAction {
+                    key,
+                    expect: Expect { version_id: VersionId::new(&v), etag: ETag::new(&e) },
+                })
+            };
+            let mut bytes = Vec::new();
+            action.encode(&mut bytes);
+            action.encode(&mut bytes);
+            let mut r = &bytes[..];
+            prop_assert_eq!(&Action::decode(&mut r).unwrap(), &action);
+            prop_assert_eq!(&Action::decode(&mut r).unwrap(), &action);
+            prop_assert!(r.is_empty(), "each record reads exactly its own bytes");
+            prop_assert_eq!(serde_json::to_string(&Action::decode(&mut &bytes[..]).unwrap()).unwrap(), serde_json::to_string(&action).unwrap());
         }
     }
 
