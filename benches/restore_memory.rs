@@ -1,10 +1,18 @@
-//! Peak memory of `s3rewind restore` into an empty bucket, run as the binary runs it (the
-//! command line parsed, the App built on an in-memory endpoint), over a large MemBucket:
-//! what the restore holds per planned action (issue 25 §4).
+//! Peak memory of `s3rewind restore` into an empty bucket or in place, run as the binary
+//! runs it (the command line parsed, the App built on an in-memory endpoint), over a
+//! large MemBucket: what the restore holds per planned action (issue 25 §4).
 //!
 //! ```text
-//! cargo run --release -p s3rewind-benches --bin restore-memory -- [KEYS] [--verify|--copies-only]
+//! cargo run --release -p s3rewind-benches --bin restore-memory -- [KEYS] [--verify|--copies-only] [--in-place|--half-done]
 //! ```
+//!
+//! `--half-done`: the destination already holds every other key's copy (a resumed
+//! restore): its state is listed first and looked up on disk; the other half are the
+//! actions, planned whole (on disk) before the first write.
+//!
+//! `--in-place`: each key is also overwritten after T, and the restore runs in place
+//! (`--yes`): KEYS copies onto the source's own keys, planned whole before the first
+//! write (the plan on disk, read back by the runner), not written as the listing goes.
 //!
 //! `--copies-only` makes the same copies straight through the `Bucket` trait, one after
 //! another, with no listing, plan, runner or journal: what the destination bucket itself
@@ -50,6 +58,10 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let verify = args.iter().any(|a| a == "--verify");
     let copies_only = args.iter().any(|a| a == "--copies-only");
+    let in_place = args.iter().any(|a| a == "--in-place");
+    let half_done = !in_place && args.iter().any(|a| a == "--half-done");
+    // Where the copies go: in place, onto the source's own keys.
+    let dest = if in_place { "src" } else { "dst" };
     let keys: u64 = args
         .iter()
         .skip(1)
@@ -68,16 +80,32 @@ async fn main() {
             &k.to_le_bytes(),
             base + TimeDelta::seconds((k % 50) as i64),
         );
+        if in_place {
+            // Damaged after T: the restore copies the version before back on top.
+            sim.put(&key, b"damaged", at + TimeDelta::seconds(10));
+        }
     }
     let store = MemStore::new();
     store.insert("src", sim);
-    store.create("dst", Versioning::Enabled);
+    // --half-done: the destination already holds every other key's copy, as a resumed
+    // restore finds it; the rest are the actions.
+    let mut done = SimBucket::new(Versioning::Enabled, "w");
+    let mut prefilled = 0u64;
+    for k in (0..keys).filter(|k| half_done && k % 2 == 0) {
+        let key = format!("data/{:04}/part-{k:08}.bin", k % 1000);
+        done.put(&key, &k.to_le_bytes(), at + TimeDelta::seconds(1));
+        prefilled += 1;
+    }
+    store.insert("dst", done);
+    let versions_filled = keys * if in_place { 2 } else { 1 } + prefilled;
+    let actions = keys - prefilled;
     // For --copies-only: the source versions to copy, read before the peak is reset.
     let versions: Vec<(String, String)> = if copies_only {
         store.with("src", |s| {
             s.list_documents("", i32::MAX as usize)
                 .into_iter()
                 .flatten()
+                .filter(|e| e.version.last_modified <= at)
                 .map(|e| (e.key, e.version.version_id.to_string()))
                 .collect()
         })
@@ -85,7 +113,7 @@ async fn main() {
         Vec::new()
     };
     let filled = status("VmRSS:");
-    let per_version = filled.saturating_sub(before) as f64 / keys as f64;
+    let per_version = filled.saturating_sub(before) as f64 / versions_filled as f64;
     println!(
         "filled {keys} keys in {:.1} s; the source holds {} ({per_version:.0} B per version)",
         started.elapsed().as_secs_f64(),
@@ -99,7 +127,7 @@ async fn main() {
     store.reset_requests();
 
     if copies_only {
-        let dst = store.endpoint().bucket("dst");
+        let dst = store.endpoint().bucket(dest);
         let head = Head::default();
         let started = Instant::now();
         for (key, version_id) in &versions {
@@ -107,7 +135,7 @@ async fn main() {
                 source_bucket: "src",
                 source_key: key,
                 source_version_id: version_id,
-                bucket: "dst",
+                bucket: dest,
                 key,
                 head: &head,
                 storage_class: None,
@@ -143,13 +171,16 @@ async fn main() {
         "s3://src",
         "--at",
         &at_text,
-        "--to",
-        "s3://dst/",
         "--concurrency",
         "64",
         "--journal",
         &journal_text,
     ];
+    if in_place {
+        argv.push("--yes");
+    } else {
+        argv.extend(["--to", "s3://dst/"]);
+    }
     if !verify {
         argv.push("--no-verify");
     }
@@ -158,7 +189,9 @@ async fn main() {
     let ran = started.elapsed().as_secs_f64();
     assert_eq!(out.exit, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
-        out.stderr.contains("copying as the listing goes") || out.stdout.contains("Done"),
+        in_place
+            || out.stderr.contains("copying as the listing goes")
+            || out.stdout.contains("Done"),
         "{}",
         out.stderr
     );
@@ -166,20 +199,28 @@ async fn main() {
     let peak = status("VmHWM:");
     let peak_heap = heap.peak().saturating_sub(heap_mark) as u64;
     let end_heap = live().saturating_sub(heap_mark) as u64;
-    let copied = store.with("dst", |s| s.all_versions().count()) as u64;
-    assert_eq!(copied, keys, "every key copied");
+    let copied = store.with(dest, |s| s.all_versions().count()) as u64
+        - if in_place { versions_filled } else { prefilled };
+    assert_eq!(copied, actions, "every key copied");
     let r = store.requests();
     let above = peak.saturating_sub(filled);
-    let growth = (per_version * keys as f64) as u64;
+    let growth = (per_version * actions as f64) as u64;
     let own = above.saturating_sub(growth);
     println!(
-        "restore{} of {keys} actions in {ran:.1} s ({:.0} actions/s); requests: {} list, {} copy, {} head, {} in all",
+        "restore{}{} of {actions} actions ({keys} keys) in {ran:.1} s ({:.0} actions/s); requests: {} list, {} copy, {} head, {} in all",
+        if in_place {
+            " in place"
+        } else if half_done {
+            " into a bucket holding half the keys"
+        } else {
+            ""
+        },
         if verify {
             " with verification"
         } else {
             " --no-verify"
         },
-        keys as f64 / ran,
+        actions as f64 / ran,
         r.of(Op::List),
         r.of(Op::Copy),
         r.of(Op::Head),
@@ -190,14 +231,14 @@ async fn main() {
         mib(above),
         mib(growth),
         mib(own),
-        own as f64 / keys as f64
+        own as f64 / actions as f64
     );
     println!(
         "peak live heap {} above the filled source, {} at the end (the destination's new versions): the restore's own at its peak {}, {:.1} B per action",
         mib(peak_heap),
         mib(end_heap),
         mib(peak_heap.saturating_sub(end_heap)),
-        peak_heap.saturating_sub(end_heap) as f64 / keys as f64
+        peak_heap.saturating_sub(end_heap) as f64 / actions as f64
     );
     let _ = std::fs::remove_dir_all(&dir);
 }

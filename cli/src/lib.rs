@@ -29,7 +29,7 @@ library.
 - [`listing`]: the paging loop into a timeline, in parallel.
 - [`crosscheck`]: a listing checked against ListObjectsV2 before anyone trusts it.
 - [`spill`]: sorted lists on disk (the cross-check's current objects, a streamed
-  restore's state at T).
+  restore's state at T, a destination's current state, a plan's actions).
 - [`source`]: where a timeline comes from (listing, inventory report, saved or watched
   index).
 - [`watch`]: a watched index on disk (index + event log) and the notification endpoint.

@@ -1,11 +1,14 @@
 //! Sorted lists held on disk: what a check compares a listing with, without holding one
 //! entry per key in memory.
 //!
-//! Two lists live here. The cross-check's: a range's current objects as ListObjectsV2
-//! lists them in key order before the version listing begins ([`CurrentObject`]). And the
+//! Four lists live here. The cross-check's: a range's current objects as ListObjectsV2
+//! lists them in key order before the version listing begins ([`CurrentObject`]). The
 //! verification's: the state at T a streamed restore planned ([`StateEntry`]), a sorted
 //! run per part of the listing, the parts in whatever order parallel streams finished
-//! them. At 40 million keys either is gigabytes; here each record is written to an
+//! them. A destination's current state, listed before a restore into it and looked up a
+//! part's keys at a time by the planner ([`StateEntry`] too). And a plan's actions
+//! ([`ActionSpool`], read back through [`PlanActions`]). At 40 million keys each is
+//! gigabytes; here each record is written to an
 //! anonymous temporary file (removed by the system when it is closed) as it arrives, and
 //! memory keeps only the first and last key and the file offset of every block of at
 //! most [`BLOCK`] records (a block never spans two runs), and one bit per record (found
@@ -78,7 +81,7 @@ pub struct Spilled<R> {
 
 fn io_error(e: std::io::Error) -> CliError {
     CliError::failure(format!(
-        "cannot keep a listing in a temporary file: {e}; set TMPDIR to a writable directory with room (about 100 bytes per key)"
+        "cannot keep a listing in a temporary file: {e}; set TMPDIR to a writable directory with room (about 100 bytes per key, and 200 per planned action)"
     ))
 }
 
