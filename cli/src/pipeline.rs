@@ -19,6 +19,7 @@
 pub mod detect;
 pub mod execute;
 pub mod gates;
+pub mod plan_file;
 pub mod prepare;
 pub mod report;
 pub mod target;

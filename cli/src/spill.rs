@@ -591,6 +591,16 @@ impl ActionSpool {
         }
     }
 
+    /// Add one action to the run being written (keys strictly up within it).
+    pub fn push(&mut self, a: &Action) -> CliResult<()> {
+        match self.list.push(a)? {
+            Ok(()) => Ok(()),
+            Err((key, last)) => Err(CliError::failure(format!(
+                "action for {key:?} handed over after {last:?}: actions out of order; please report this"
+            ))),
+        }
+    }
+
     /// Done adding: the spool is read from now on.
     pub fn seal(&mut self) -> CliResult<()> {
         self.list.seal()

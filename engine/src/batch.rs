@@ -126,36 +126,59 @@ pub fn split_for_batch(plan: &RestorePlan) -> Result<BatchSplit, String> {
 /// `plan` with only `actions`, its statistics counted again (the counts of keys are
 /// the plan's own).
 pub fn with_actions(plan: &RestorePlan, actions: Vec<Action>) -> RestorePlan {
+    let mut counts = ActionCounts::default();
+    actions.iter().for_each(|a| counts.add(a));
+    let mut out = recounted(plan, counts);
+    out.actions = actions;
+    out
+}
+
+/// `plan` (its actions held elsewhere) with its statistics set to `counts`, those of the
+/// actions it now has: [`with_actions`] for a caller that counts them as it reads them.
+pub fn recounted(plan: &RestorePlan, counts: ActionCounts) -> RestorePlan {
     let mut out = plan.clone();
     // Another plan: the digest of the one it came from does not describe it.
     out.digest = None;
     out.estimate = None;
     out.stats = PlanStats {
-        copies: actions
-            .iter()
-            .filter(|a| matches!(a, Action::Copy(_)))
-            .count() as u64,
-        delete_markers: actions
-            .iter()
-            .filter(|a| matches!(a, Action::DeleteMarker(_)))
-            .count() as u64,
-        bytes_to_copy: actions
-            .iter()
-            .map(|a| match a {
-                Action::Copy(c) => c.size,
-                Action::DeleteMarker(_) => 0,
-            })
-            .sum(),
-        archived: actions
-            .iter()
-            .filter(|a| {
-                matches!(a, Action::Copy(c) if c.storage_class.as_ref().is_some_and(StorageClass::needs_restore))
-            })
-            .count() as u64,
+        copies: counts.copies,
+        delete_markers: counts.delete_markers,
+        bytes_to_copy: counts.bytes_to_copy,
+        archived: counts.archived,
         ..plan.stats.clone()
     };
-    out.actions = actions;
     out
+}
+
+/// What a plan's statistics count of its actions, added up one action at a time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ActionCounts {
+    /// Copies.
+    pub copies: u64,
+    /// Delete markers.
+    pub delete_markers: u64,
+    /// Bytes the copies carry.
+    pub bytes_to_copy: u64,
+    /// Copies of a version in an archive class (restored before it can be copied).
+    pub archived: u64,
+}
+
+impl ActionCounts {
+    /// Count `a`.
+    pub fn add(&mut self, a: &Action) {
+        match a {
+            Action::Copy(c) => {
+                self.copies += 1;
+                self.bytes_to_copy += c.size;
+                self.archived += u64::from(
+                    c.storage_class
+                        .as_ref()
+                        .is_some_and(StorageClass::needs_restore),
+                );
+            }
+            Action::DeleteMarker(_) => self.delete_markers += 1,
+        }
+    }
 }
 
 fn keep_reason(c: &CopyAction) -> Option<Kept> {

@@ -485,67 +485,77 @@ impl RestorePlan {
         }
         let head: Schema =
             serde_json::from_str(text).map_err(|e| PlanError::Invalid(e.to_string()))?;
-        match head.schema.as_ref().and_then(|s| s.as_str()) {
-            Some(PLAN_SCHEMA) => {}
-            Some(other) => {
-                return Err(PlanError::Schema {
-                    found: other.to_owned(),
-                    expected: PLAN_SCHEMA.to_owned(),
-                });
-            }
-            None => return Err(PlanError::Invalid("no \"schema\" field".to_owned())),
-        }
+        RestorePlan::check_schema(head.schema.as_ref())?;
         let plan: RestorePlan =
             serde_json::from_str(text).map_err(|e| PlanError::Invalid(e.to_string()))?;
         plan.validate()?;
         Ok(plan)
     }
 
+    /// A plan file's `schema` field (`None`: it has none) is the one this version reads.
+    pub fn check_schema(schema: Option<&serde_json::Value>) -> Result<(), PlanError> {
+        match schema.and_then(|s| s.as_str()) {
+            Some(PLAN_SCHEMA) => Ok(()),
+            Some(other) => Err(PlanError::Schema {
+                found: other.to_owned(),
+                expected: PLAN_SCHEMA.to_owned(),
+            }),
+            None => Err(PlanError::Invalid("no \"schema\" field".to_owned())),
+        }
+    }
+
     /// Check what an edited or corrupted plan file could get wrong: actions outside the
     /// destination prefix, delete markers outside in-place restores, keys twice.
     pub fn validate(&self) -> Result<(), PlanError> {
-        let prefix = self.destination_prefix();
-        let in_place = matches!(self.destination, Destination::InPlace);
         let mut seen = std::collections::HashSet::new();
         for a in &self.actions {
-            if !a.key().starts_with(prefix) {
-                return Err(PlanError::Invalid(format!(
-                    "action for key {:?} is outside the destination prefix {prefix:?}",
-                    a.key()
-                )));
-            }
+            self.validate_action(a)?;
             if !seen.insert(a.key()) {
                 return Err(PlanError::Invalid(format!(
                     "key {:?} has more than one action",
                     a.key()
                 )));
             }
-            match a {
-                Action::DeleteMarker(_) if !in_place => {
-                    return Err(PlanError::Invalid(format!(
-                        "delete marker for {:?} in a plan that is not in place",
-                        a.key()
-                    )));
-                }
-                Action::Copy(c) if !c.source_key.starts_with(&self.source.prefix) => {
-                    return Err(PlanError::Invalid(format!(
-                        "copy source {:?} is outside the source prefix {:?}",
-                        c.source_key, self.source.prefix
-                    )));
-                }
-                Action::Copy(c)
-                    if in_place
-                        && c.key == c.source_key
-                        && c.expect.as_ref().map(|e| &e.version_id)
-                            == Some(&c.source_version_id) =>
-                {
-                    return Err(PlanError::Invalid(format!(
-                        "copy of {:?} version {:?} onto itself",
-                        c.key, c.source_version_id
-                    )));
-                }
-                _ => {}
+        }
+        Ok(())
+    }
+
+    /// [`validate`](Self::validate)'s checks of one action against this plan's source
+    /// and destination (all but "a key twice", which needs every action): for a plan
+    /// whose actions are read from elsewhere, one at a time.
+    pub fn validate_action(&self, a: &Action) -> Result<(), PlanError> {
+        let prefix = self.destination_prefix();
+        let in_place = matches!(self.destination, Destination::InPlace);
+        if !a.key().starts_with(prefix) {
+            return Err(PlanError::Invalid(format!(
+                "action for key {:?} is outside the destination prefix {prefix:?}",
+                a.key()
+            )));
+        }
+        match a {
+            Action::DeleteMarker(_) if !in_place => {
+                return Err(PlanError::Invalid(format!(
+                    "delete marker for {:?} in a plan that is not in place",
+                    a.key()
+                )));
             }
+            Action::Copy(c) if !c.source_key.starts_with(&self.source.prefix) => {
+                return Err(PlanError::Invalid(format!(
+                    "copy source {:?} is outside the source prefix {:?}",
+                    c.source_key, self.source.prefix
+                )));
+            }
+            Action::Copy(c)
+                if in_place
+                    && c.key == c.source_key
+                    && c.expect.as_ref().map(|e| &e.version_id) == Some(&c.source_version_id) =>
+            {
+                return Err(PlanError::Invalid(format!(
+                    "copy of {:?} version {:?} onto itself",
+                    c.key, c.source_version_id
+                )));
+            }
+            _ => {}
         }
         Ok(())
     }

@@ -12,8 +12,9 @@ use crate::pipeline::execute::{
 use crate::pipeline::gates::{
     annotate_archived, check_blast_radius, check_buckets, check_digest, gate_warnings,
 };
+use crate::pipeline::plan_file::{read_plan_file, write_plan_file};
 use crate::pipeline::prepare::{
-    TargetSpec, estimate_of, finish_plan, plan_digest, plan_digest_of, prepare, resolve,
+    TargetSpec, estimate_of, finish_plan, plan_digest_of, prepare, resolve,
 };
 use crate::pipeline::report::{print_plan_of, print_plan_summary, report_exec, write_plan_json};
 use crate::pipeline::verify::{current_objects_state, verify_after};
@@ -22,22 +23,6 @@ use crate::spill::{ActionSpool, PlanActions};
 use chrono::{DateTime, Utc};
 use s3rewind_engine::{DeleteLimit, Destination, KnownCopy, RestorePlan};
 use std::path::{Path, PathBuf};
-
-/// Write the plan file as it is serialised (never one string of the whole plan), under a
-/// temporary name renamed into place once complete.
-fn write_plan_file(path: &Path, p: &RestorePlan, spool: Option<&ActionSpool>) -> CliResult<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::File::create(&tmp)
-        .and_then(|f| {
-            let mut w = std::io::BufWriter::with_capacity(1 << 16, f);
-            write_plan_json(&mut w, p, spool, true)?;
-            writeln!(w)?;
-            w.into_inner().map_err(|e| e.into_error())?.sync_all()
-        })
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| CliError::failure(format!("cannot write plan file {}: {e}", path.display())))
-}
 
 /// `s3rewind plan`.
 pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
@@ -269,17 +254,18 @@ fn resumed_copies(
 pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
     let printer = &app.printer;
     crate::outputs::of_exec(&args.exec, &app.journal_dir)?;
-    let text = std::fs::read_to_string(&args.plan).map_err(|e| {
-        CliError::usage(format!(
-            "cannot read plan file {}: {e}",
-            args.plan.display()
-        ))
-    })?;
-    let mut p = RestorePlan::from_json(&text)
-        .map_err(|e| CliError::usage(format!("{}: {e}", args.plan.display())))?;
-    check_digest(printer, &args.plan, &mut p, args.expect_digest.as_deref())?;
+    // Its actions on disk as they are read (a plan file in key order, as `plan --out`
+    // writes it); held otherwise.
+    let (mut p, mut spool) = read_plan_file(&args.plan)?;
+    check_digest(
+        printer,
+        &args.plan,
+        &mut p,
+        spool.as_ref(),
+        args.expect_digest.as_deref(),
+    )?;
     // The run is bound to the plan as read (its journal refuses another plan).
-    p.digest = Some(plan_digest(&mut p));
+    p.digest = Some(plan_digest_of(&mut p, spool.as_ref())?);
     let clients = Clients::new(app, &p.source, &p.destination, None).await;
     check_buckets(&clients, printer, &p.source, &p.destination, true).await?;
     for w in gate_warnings(&clients, &p.source, &p.destination, p.at).await? {
@@ -291,8 +277,21 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
         journal::default_path(&app.journal_dir, &p.source, &p.destination, p.at)
     });
     let run = journal::Run::of_plan(&p);
-    let skipped = skip_done(&clients, printer, &mut p, &journal_path, &run).await?;
-    check_blast_radius(printer, &mut p, None, args.exec.max_delete_markers)?;
+    let skipped = skip_done(
+        &clients,
+        printer,
+        &mut p,
+        spool.as_mut(),
+        &journal_path,
+        &run,
+    )
+    .await?;
+    check_blast_radius(
+        printer,
+        &mut p,
+        spool.as_ref(),
+        args.exec.max_delete_markers,
+    )?;
     if skipped > 0 {
         printer.info(format!(
             "resuming: {skipped} actions already done according to journal {}",
@@ -303,7 +302,7 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
         app,
         &clients,
         &mut p,
-        None,
+        spool,
         &args.exec,
         &journal_path,
         skipped as u64,

@@ -232,11 +232,13 @@ pub async fn execute_streamed(
 /// real, else that copy's ETag and size; for a delete marker, the key still absent). One
 /// HEAD per journaled action, on resume only. Anything else stays in the plan, where the
 /// executor's own check finds it done, drifted, or still to do. Returns how many were
-/// left out; the plan's stats are counted again from the actions that remain.
+/// left out; the plan's stats are counted again from the actions that remain. The
+/// actions are `spool`'s where one is given (those left out are taken out of it).
 pub async fn skip_done(
     clients: &Clients,
     printer: &Printer,
     p: &mut RestorePlan,
+    spool: Option<&mut ActionSpool>,
     journal_path: &Path,
     run: &journal::Run,
 ) -> CliResult<usize> {
@@ -257,49 +259,83 @@ pub async fn skip_done(
         Destination::Bucket { location } => Some(location.bucket.clone()),
         Destination::Directory { .. } => None,
     };
-    let before = p.actions.len();
-    let mut keep = Vec::with_capacity(before);
-    for a in std::mem::take(&mut p.actions) {
-        let id = match &a {
-            Action::Copy(c) => (c.key.clone(), Some(c.source_version_id.to_string())),
-            Action::DeleteMarker(d) => (d.key.clone(), None),
+    let id_of = |a: &Action| match a {
+        Action::Copy(c) => (c.key.clone(), Some(c.source_version_id.to_string())),
+        Action::DeleteMarker(d) => (d.key.clone(), None),
+    };
+    // Is `a` (journaled as `d`) still done?
+    let still_done = async |a: &Action, d: &journal::Done| -> CliResult<bool> {
+        let Some(bucket) = &dest_bucket else {
+            // A directory's files are checked by the executor (size and mtime).
+            return Ok(true);
         };
-        let still_done = match (done.get(&id), &dest_bucket) {
-            (Some(d), Some(bucket)) => {
-                let now = clients
-                    .dest
-                    .head(&d.key, None)
-                    .await
-                    .map_err(|e| from_s3(e, bucket))?;
-                match (&a, now) {
-                    (Action::DeleteMarker(_), None) => true,
-                    (Action::Copy(_), Some(h)) => {
-                        if d.new_version_id.is_empty() {
-                            false
-                        } else if d.new_version_id == NULL_VERSION {
-                            d.etag.as_deref() == Some(h.etag.as_str()) && d.size == Some(h.size)
-                        } else {
-                            h.version_id == d.new_version_id
-                        }
-                    }
-                    _ => false,
+        let now = clients
+            .dest
+            .head(&d.key, None)
+            .await
+            .map_err(|e| from_s3(e, bucket))?;
+        Ok(match (a, now) {
+            (Action::DeleteMarker(_), None) => true,
+            (Action::Copy(_), Some(h)) => {
+                if d.new_version_id.is_empty() {
+                    false
+                } else if d.new_version_id == NULL_VERSION {
+                    d.etag.as_deref() == Some(h.etag.as_str()) && d.size == Some(h.size)
+                } else {
+                    h.version_id == d.new_version_id
                 }
             }
-            // A directory's files are checked by the executor (size and mtime).
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
-        if !still_done {
-            keep.push(a);
-        }
-    }
+            _ => false,
+        })
+    };
     // What will be done is counted from the actions that remain, never taken from the
     // file's own `stats` (which a hand-edited or partly applied plan no longer matches).
     let recorded = (p.stats.copies, p.stats.delete_markers);
     let digest = p.digest.take();
-    *p = s3rewind_engine::batch::with_actions(p, keep);
+    let skipped = match spool {
+        None => {
+            let before = p.actions.len();
+            let mut keep = Vec::with_capacity(before);
+            for a in std::mem::take(&mut p.actions) {
+                let done_now = match done.get(&id_of(&a)) {
+                    Some(d) => still_done(&a, d).await?,
+                    None => false,
+                };
+                if !done_now {
+                    keep.push(a);
+                }
+            }
+            *p = s3rewind_engine::batch::with_actions(p, keep);
+            before - p.actions.len()
+        }
+        Some(spool) => {
+            // The journaled actions (as many as the journal's records, already held).
+            let mut journaled = Vec::new();
+            if !done.is_empty() {
+                spool.scan(|a| {
+                    if done.contains_key(&id_of(&a)) {
+                        journaled.push(a);
+                    }
+                    Ok(true)
+                })?;
+            }
+            let mut gone = Vec::new();
+            for a in journaled {
+                if still_done(&a, &done[&id_of(&a)]).await? {
+                    gone.push(a.key().to_owned());
+                }
+            }
+            let skipped = spool.remove(&gone)? as usize;
+            let mut counts = s3rewind_engine::batch::ActionCounts::default();
+            spool.scan(|a| {
+                counts.add(&a);
+                Ok(true)
+            })?;
+            *p = s3rewind_engine::batch::recounted(p, counts);
+            skipped
+        }
+    };
     p.digest = digest;
-    let skipped = before - p.actions.len();
     if skipped == 0 && recorded != (p.stats.copies, p.stats.delete_markers) {
         printer.warn(format!(
             "the plan file's stats say {} copies and {} delete markers, its actions hold {} and {}: what follows counts the actions",

@@ -15,7 +15,7 @@
 
 use crate::error::{CliError, CliResult, from_s3};
 use crate::output::Printer;
-use crate::pipeline::prepare::plan_digest;
+use crate::pipeline::prepare::plan_digest_of;
 use crate::pipeline::report::print_plan_of;
 use crate::pipeline::{Clients, rfc3339};
 use crate::s3::{ErrorKind, S3Error};
@@ -298,13 +298,15 @@ pub fn confirm(
 /// A plan file's digest checked: against `--expect-digest` (refused when it differs:
 /// the plan is not the one reviewed), and against the digest it records (a plan changed
 /// after `plan --out` wrote it is said so).
+/// The plan's actions are `spool`'s where one is given.
 pub fn check_digest(
     printer: &Printer,
     path: &Path,
     p: &mut RestorePlan,
+    spool: Option<&ActionSpool>,
     expect: Option<&str>,
 ) -> CliResult<()> {
-    let actual = plan_digest(p);
+    let actual = plan_digest_of(p, spool)?;
     if let Some(want) = expect
         && want.trim() != actual
     {

@@ -626,7 +626,7 @@ mod usd_tests {
 }
 
 #[cfg(test)]
-mod plan_json_tests {
+pub(crate) mod plan_json_tests {
     use super::*;
     use crate::pipeline::prepare::{plan_digest, plan_digest_of};
     use chrono::{DateTime, Utc};
@@ -636,7 +636,7 @@ mod plan_json_tests {
     };
 
     /// One action for `key`: a copy (of every optional field's form) or a delete marker.
-    fn action(key: &str, n: u64) -> Action {
+    pub(crate) fn action(key: &str, n: u64) -> Action {
         let at = DateTime::<Utc>::from_timestamp(1_700_000_000 + n as i64, (n % 7) as u32 * 1000)
             .unwrap();
         let expect = Expect {

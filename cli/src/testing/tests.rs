@@ -430,6 +430,58 @@ async fn apply_executes_a_saved_plan() {
     ok(&out);
     assert_eq!(contents(&store, "src"), expected);
     assert!(out.stdout.contains("Verification:"), "{}", out.stdout);
+    // The actions counted as read back agree with the file's own stats.
+    assert!(!out.stderr.contains("stats say"), "{}", out.stderr);
+
+    // Applied again with its journal: every action is left out after one HEAD each (the
+    // plan's actions read from disk, those done taken out), nothing is written, and what
+    // is left is counted from what remains: nothing.
+    let planned: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan_file).unwrap()).unwrap();
+    let n = planned["actions"].as_array().unwrap().len() as u64;
+    assert!(n >= 5, "{planned}");
+    store.reset_requests();
+    let again = run_cmd(
+        &[
+            "--output",
+            "json",
+            "apply",
+            &plan_file,
+            "--yes",
+            "--no-verify",
+            "--journal",
+            &journal(dir.path(), "j.jsonl"),
+        ],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    ok(&again);
+    assert!(
+        again
+            .stderr
+            .contains(&format!("resuming: {n} actions already done")),
+        "{}",
+        again.stderr
+    );
+    let doc = again.json();
+    assert_eq!(doc["report"]["already_done"], n, "{doc}");
+    assert_eq!(
+        (
+            doc["plan"]["copies"].as_u64(),
+            doc["plan"]["delete_markers"].as_u64()
+        ),
+        (Some(0), Some(0)),
+        "{doc}"
+    );
+    let requests = store.requests();
+    assert_eq!(requests.writes(), 0, "{requests:?}");
+    assert_eq!(
+        requests.of(Op::Head),
+        n,
+        "one HEAD per journaled action: {requests:?}"
+    );
+    assert_eq!(contents(&store, "src"), expected);
 }
 
 #[tokio::test]
