@@ -3,12 +3,15 @@
 //! large MemBucket: what the restore holds per planned action (issue 25 §4).
 //!
 //! ```text
-//! cargo run --release -p s3rewind-benches --bin restore-memory -- [KEYS] [--verify|--copies-only] [--in-place|--half-done]
+//! cargo run --release -p s3rewind-benches --bin restore-memory -- [KEYS] [--verify|--copies-only] [--in-place|--half-done|--plan-apply]
 //! ```
 //!
 //! `--half-done`: the destination already holds every other key's copy (a resumed
 //! restore): its state is listed first and looked up on disk; the other half are the
 //! actions, planned whole (on disk) before the first write.
+//!
+//! `--plan-apply`: in place, as `plan --out FILE` (its peak printed first) and then
+//! `apply FILE --yes`, the command measured.
 //!
 //! `--in-place`: each key is also overwritten after T, and the restore runs in place
 //! (`--yes`): KEYS copies onto the source's own keys, planned whole before the first
@@ -58,7 +61,9 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let verify = args.iter().any(|a| a == "--verify");
     let copies_only = args.iter().any(|a| a == "--copies-only");
-    let in_place = args.iter().any(|a| a == "--in-place");
+    // --plan-apply: in place, as `plan --out FILE` then `apply FILE --yes`.
+    let plan_apply = args.iter().any(|a| a == "--plan-apply");
+    let in_place = plan_apply || args.iter().any(|a| a == "--in-place");
     let half_done = !in_place && args.iter().any(|a| a == "--half-done");
     // Where the copies go: in place, onto the source's own keys.
     let dest = if in_place { "src" } else { "dst" };
@@ -123,7 +128,7 @@ async fn main() {
         eprintln!("cannot reset the peak RSS mark ({e}): the peak below includes the fill");
     }
     let heap = PeakWatch::start(live);
-    let heap_mark = live();
+    let mut heap_mark = live();
     store.reset_requests();
 
     if copies_only {
@@ -165,6 +170,27 @@ async fn main() {
     let journal = dir.join("journal.jsonl");
     let at_text = at.to_rfc3339();
     let journal_text = journal.to_string_lossy().into_owned();
+    let plan_file = dir.join("plan.json").to_string_lossy().into_owned();
+    if plan_apply {
+        let started = Instant::now();
+        let argv = [
+            "--quiet", "plan", "s3://src", "--at", &at_text, "--out", &plan_file,
+        ];
+        let out = run_cmd(&argv, store.endpoint(), None).await;
+        assert_eq!(out.exit, 0, "{}\n{}", out.stdout, out.stderr);
+        let bytes = std::fs::metadata(&plan_file).map_or(0, |m| m.len());
+        let peak_heap = heap.peak().saturating_sub(heap_mark) as u64;
+        println!(
+            "plan --out of {keys} actions in {:.1} s: a {} file; the plan command's peak live heap {}, {:.1} B per action",
+            started.elapsed().as_secs_f64(),
+            mib(bytes),
+            mib(peak_heap),
+            peak_heap as f64 / keys as f64
+        );
+        heap.reset();
+        heap_mark = live();
+        store.reset_requests();
+    }
     let mut argv = vec![
         "--quiet",
         "restore",
@@ -176,7 +202,18 @@ async fn main() {
         "--journal",
         &journal_text,
     ];
-    if in_place {
+    if plan_apply {
+        argv = vec![
+            "--quiet",
+            "apply",
+            &plan_file,
+            "--concurrency",
+            "64",
+            "--journal",
+            &journal_text,
+            "--yes",
+        ];
+    } else if in_place {
         argv.push("--yes");
     } else {
         argv.extend(["--to", "s3://dst/"]);
@@ -207,7 +244,8 @@ async fn main() {
     let growth = (per_version * actions as f64) as u64;
     let own = above.saturating_sub(growth);
     println!(
-        "restore{}{} of {actions} actions ({keys} keys) in {ran:.1} s ({:.0} actions/s); requests: {} list, {} copy, {} head, {} in all",
+        "{}{}{} of {actions} actions ({keys} keys) in {ran:.1} s ({:.0} actions/s); requests: {} list, {} copy, {} head, {} in all",
+        if plan_apply { "apply" } else { "restore" },
         if in_place {
             " in place"
         } else if half_done {

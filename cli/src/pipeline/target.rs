@@ -9,10 +9,81 @@
 //! ([`Lookups::lookup`]) and then takes the keys no part named ([`Lookups::each_unnamed`]):
 //! the keys missing at the destination.
 
-use crate::error::CliResult;
+use crate::bucket::Endpoint;
+use crate::error::{CliError, CliResult};
+use crate::listing::Streams;
+use crate::output::Printer;
 use crate::spill::Spilled;
+use chrono::{DateTime, Utc};
 use s3rewind_engine::select::KeyFilter;
-use s3rewind_engine::{BucketState, StateEntry};
+use s3rewind_engine::{BucketState, Location, StateEntry, Timeline};
+use std::sync::Arc;
+
+/// The state at `at` of `source`'s range, listed (cross-checked, as every listing is)
+/// and computed a part at a time, its entries on disk as they come: for a verification
+/// that was not handed the state its restore planned (`apply`: a plan file carries
+/// none). The whole history is never held, as [`crate::pipeline::prepare`] never holds
+/// it either.
+pub async fn listed_at(
+    endpoint: &Arc<dyn Endpoint>,
+    printer: &Printer,
+    source: &Location,
+    at: DateTime<Utc>,
+    page_size: i32,
+    streams: Streams,
+) -> CliResult<TargetState> {
+    let spec = crate::source::SourceSpec::listing(page_size, streams);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Timeline>(4);
+    let listing = crate::source::stream_timeline(
+        endpoint,
+        printer,
+        &source.bucket,
+        &source.prefix,
+        &spec,
+        Some(at),
+        tx,
+    );
+    let mut entries = Spilled::<StateEntry>::new()?;
+    let mut notes = BucketState {
+        at: Some(at),
+        ..BucketState::default()
+    };
+    let mut failed = None;
+    let collect = async {
+        while let Some(part) = rx.recv().await {
+            let mut state = part.state_at(at);
+            drop(part);
+            match entries.push_run(&state.objects) {
+                Ok(Ok(())) => {}
+                Ok(Err((key, last))) => {
+                    failed = Some(CliError::failure(format!(
+                        "a part of the listing is out of order ({key:?} after {last:?}); please report this"
+                    )));
+                    return;
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    return;
+                }
+            }
+            notes.uncertain.append(&mut state.uncertain);
+            notes.ambiguous.append(&mut state.ambiguous);
+            notes.order_unknown.append(&mut state.order_unknown);
+            notes.out_of_order.append(&mut state.out_of_order);
+        }
+    };
+    let (listed, ()) = tokio::join!(listing, collect);
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    listed?;
+    // Parts came in any order (parallel listing streams).
+    notes.uncertain.sort_by(|a, b| a.key.cmp(&b.key));
+    notes.ambiguous.sort();
+    notes.order_unknown.sort();
+    notes.out_of_order.sort();
+    TargetState::spilled(notes, entries)
+}
 
 /// The state at T (see the module docs).
 #[derive(Debug)]
@@ -182,6 +253,69 @@ mod tests {
                 .collect(),
             ambiguous: keys.iter().map(|k| (*k).to_owned()).collect(),
             ..BucketState::default()
+        }
+    }
+
+    /// The state at T listed a part at a time onto disk (`apply`'s verification) is the
+    /// state at T of the whole listing: entries and notes (a `null` version rewritten
+    /// after T; a version and a delete marker in one second), listed on one stream or
+    /// split by folders, in small pages.
+    #[tokio::test]
+    async fn the_state_at_t_listed_onto_disk_is_the_whole_listing_s() {
+        use crate::bucket::MemStore;
+        use crate::listing::Split;
+        use chrono::TimeDelta;
+        use s3rewind_engine::{SimBucket, Versioning};
+        let t0 = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
+        let at = t0 + TimeDelta::seconds(100);
+        let mut sim = SimBucket::new(Versioning::Suspended, "v");
+        sim.put("n/null", b"null before T", t0);
+        sim.set_versioning(Versioning::Enabled);
+        let mut rng = s3rewind_testkit::Prng(11);
+        for k in 0..300u64 {
+            let key = format!("{}/{k:03}", ["a", "b", "c/d", "e"][(k % 4) as usize]);
+            sim.put(
+                &key,
+                b"before",
+                t0 + TimeDelta::seconds(rng.below(90) as i64),
+            );
+            if rng.below(5) == 0 {
+                sim.delete(&key, t0 + TimeDelta::seconds(95));
+            }
+            if rng.below(3) == 0 {
+                sim.put(&key, b"after", at + TimeDelta::seconds(5));
+            }
+        }
+        // The same second: a version and a delete marker (ambiguous at T).
+        sim.put("tie", b"x", at);
+        sim.delete("tie", at);
+        sim.set_versioning(Versioning::Suspended);
+        sim.put("n/null", b"null after T", at + TimeDelta::seconds(9));
+        let store = MemStore::new();
+        store.insert("src", sim);
+        let source = Location {
+            bucket: "src".into(),
+            prefix: String::new(),
+        };
+        let printer = Printer::capturing(crate::output::OutputFormat::Text, true).0;
+        for split in [Split::Off, Split::Folders] {
+            let streams = Streams::new(4, split);
+            let whole = crate::listing::list_bucket(
+                &store.endpoint().bucket("src"),
+                &printer,
+                "",
+                7,
+                streams,
+            )
+            .await
+            .unwrap()
+            .state_at(at);
+            assert_eq!(whole.uncertain.len(), 1, "the null rewritten after T");
+            assert!(whole.objects.len() > 200, "{}", whole.objects.len());
+            let listed = listed_at(&store.endpoint(), &printer, &source, at, 7, streams)
+                .await
+                .unwrap();
+            assert_eq!(listed.into_whole().unwrap(), whole, "{split:?}");
         }
     }
 

@@ -893,17 +893,17 @@ pub async fn verify_after(
             printer.json_value(&doc);
             return Ok(exit);
         }
-        None => TargetState::whole(
-            crate::crosscheck::list_checked(
-                &clients.source,
+        None => {
+            crate::pipeline::target::listed_at(
+                &clients.source_endpoint,
                 printer,
-                &p.source.prefix,
+                &p.source,
+                p.at,
                 listing.0,
                 listing.1,
             )
             .await?
-            .state_at(p.at),
-        ),
+        }
     };
     let side = match &p.destination {
         Destination::InPlace => Side::InPlace,
