@@ -145,6 +145,15 @@ enum Actions {
 }
 
 impl Actions {
+    /// An empty store of handed-over actions.
+    fn handed() -> Actions {
+        Actions::Handed {
+            open: Default::default(),
+            next: 0,
+            most: 0,
+        }
+    }
+
     fn get(&self, i: usize) -> Action {
         match self {
             Actions::Plan(all) => all[i].clone(),
@@ -1389,11 +1398,7 @@ pub async fn run_spooled(
     stop: Option<&AtomicBool>,
 ) -> ExecReport {
     let list_range = probe_by_listing(spool.len() as usize, plan, config.concurrency);
-    let handed = Actions::Handed {
-        open: Default::default(),
-        next: 0,
-        most: 0,
-    };
+    let handed = Actions::handed();
     let ctx = ActionJob::new(buckets, config, journal, handed, list_range);
     let prefix = plan
         .destination_location()
@@ -1522,11 +1527,7 @@ pub async fn run_stream(
     actions: tokio::sync::mpsc::Receiver<Action>,
 ) -> ExecReport {
     // Copies that name no version are read back by one listing after the run.
-    let handed = Actions::Handed {
-        open: Default::default(),
-        next: 0,
-        most: 0,
-    };
+    let handed = Actions::handed();
     let ctx = ActionJob::new(buckets, config, journal, handed, true);
     ctx.run_handed(prefix, printer, stop, first, actions).await
 }

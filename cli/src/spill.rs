@@ -171,6 +171,17 @@ impl<R: Record + Clone> Spilled<R> {
         Ok(Ok(()))
     }
 
+    /// [`push_run`](Self::push_run) of one part of a listing, whose keys not going up is
+    /// the listing's fault and said so (`what` names the listing).
+    pub fn push_part(&mut self, run: &[R], what: &str) -> CliResult<()> {
+        match self.push_run(run)? {
+            Ok(()) => Ok(()),
+            Err((key, last)) => Err(CliError::failure(format!(
+                "a part of {what} is out of order ({key:?} after {last:?}); please report this"
+            ))),
+        }
+    }
+
     /// Done adding: flush, deal the blocks into layers (module docs), and ready the
     /// lookups.
     pub fn seal(&mut self) -> CliResult<()> {

@@ -533,11 +533,7 @@ async fn a_spooled_run_holds_its_window_not_the_plan() {
             dst: Arc::new(slow),
             separate: false,
         };
-        let handed = Actions::Handed {
-            open: Default::default(),
-            next: 0,
-            most: 0,
-        };
+        let handed = Actions::handed();
         let job = ActionJob::new(buckets, &config(4, 4), None, handed, list_range);
         let (_, spool) = spooled(&p, 50);
         store.reset_requests();
@@ -591,11 +587,7 @@ async fn a_streamed_run_holds_its_window_not_the_plan() {
         dst: Arc::new(slow),
         separate: false,
     };
-    let handed = Actions::Handed {
-        open: Default::default(),
-        next: 0,
-        most: 0,
-    };
+    let handed = Actions::handed();
     let job = ActionJob::new(buckets, &config(4, 4), None, handed, true);
     let first = rx.recv().await.unwrap();
     let cancel = AtomicBool::new(false);

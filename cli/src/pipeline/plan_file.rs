@@ -189,18 +189,10 @@ mod tests {
     use crate::spill::PlanActions;
     use chrono::{DateTime, Utc};
     use proptest::prelude::*;
-    use s3rewind_engine::{Destination, Location, PlanOptions, Planner};
+    use s3rewind_engine::{Destination, Location};
 
     fn plan_of(actions: Vec<Action>) -> RestorePlan {
-        let options = PlanOptions::new(
-            Location {
-                bucket: "b".into(),
-                prefix: String::new(),
-            },
-            Destination::InPlace,
-            DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap(),
-        );
-        let mut p = s3rewind_engine::batch::with_actions(&Planner::new(&options).finish(), actions);
+        let mut p = crate::pipeline::report::plan_json_tests::plan_of("", actions);
         p.created_at = Some(DateTime::<Utc>::from_timestamp(1_700_000_100, 7).unwrap());
         p
     }

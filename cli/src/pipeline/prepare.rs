@@ -452,20 +452,11 @@ pub async fn prepare_streamed(
                     }
                 }
             }
-            if let Some(s) = &mut spilled {
-                match s.push_run(&planner.take_target()) {
-                    Ok(Ok(())) => {}
-                    Ok(Err((key, last))) => {
-                        failed = Some(CliError::failure(format!(
-                            "a part of the listing is out of order ({key:?} after {last:?}); please report this"
-                        )));
-                        return;
-                    }
-                    Err(e) => {
-                        failed = Some(e);
-                        return;
-                    }
-                }
+            if let Some(s) = &mut spilled
+                && let Err(e) = s.push_part(&planner.take_target(), "the listing")
+            {
+                failed = Some(e);
+                return;
             }
             if let Some(s) = &mut spool
                 && let Err(e) = s.push_run(&planner.take_planned())
@@ -589,18 +580,9 @@ async fn destination_now(
             versions += part.len() as u64;
             let mut current = part.current();
             filter.retain(&mut current, &source_key);
-            match spilled.push_run(&current.objects) {
-                Ok(Ok(())) => {}
-                Ok(Err((key, last))) => {
-                    failed = Some(CliError::failure(format!(
-                        "a part of the destination's listing is out of order ({key:?} after {last:?}); please report this"
-                    )));
-                    return;
-                }
-                Err(e) => {
-                    failed = Some(e);
-                    return;
-                }
+            if let Err(e) = spilled.push_part(&current.objects, "the destination's listing") {
+                failed = Some(e);
+                return;
             }
         }
     };

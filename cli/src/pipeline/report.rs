@@ -635,6 +635,19 @@ pub(crate) mod plan_json_tests {
         CopyAction, DeleteMarkerAction, Expect, Location, PlanOptions, Planner, StorageClass,
     };
 
+    /// An in-place plan of bucket `b` under `prefix` to a fixed instant, of `actions`.
+    pub(crate) fn plan_of(prefix: &str, actions: Vec<Action>) -> RestorePlan {
+        let options = PlanOptions::new(
+            Location {
+                bucket: "b".into(),
+                prefix: prefix.into(),
+            },
+            Destination::InPlace,
+            DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap(),
+        );
+        s3rewind_engine::batch::with_actions(&Planner::new(&options).finish(), actions)
+    }
+
     /// One action for `key`: a copy (of every optional field's form) or a delete marker.
     pub(crate) fn action(key: &str, n: u64) -> Action {
         let at = DateTime::<Utc>::from_timestamp(1_700_000_000 + n as i64, (n % 7) as u32 * 1000)
@@ -680,13 +693,8 @@ pub(crate) mod plan_json_tests {
             warned in proptest::collection::vec(any::<prop::sample::Index>(), 0..3),
             digest: bool,
         ) {
-            let options = PlanOptions::new(
-                Location { bucket: "b".into(), prefix: "src/".into() },
-                Destination::InPlace,
-                DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap(),
-            );
             let actions: Vec<Action> = keys.iter().enumerate().map(|(n, k)| action(k, n as u64)).collect();
-            let mut whole = s3rewind_engine::batch::with_actions(&Planner::new(&options).finish(), actions.clone());
+            let mut whole = plan_of("src/", actions.clone());
             for i in &warned {
                 if !actions.is_empty() {
                     whole.warnings.push(Warning::SameSecondTie { key: actions[i.index(actions.len())].key().to_owned() });
@@ -737,15 +745,7 @@ pub(crate) mod plan_json_tests {
     /// order, and says how many there are; a spool that holds none is "Nothing to do".
     #[test]
     fn a_spooled_plan_prints_its_first_actions_and_its_count() {
-        let options = PlanOptions::new(
-            Location {
-                bucket: "b".into(),
-                prefix: String::new(),
-            },
-            Destination::InPlace,
-            DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap(),
-        );
-        let bare = Planner::new(&options).finish();
+        let bare = plan_of("", Vec::new());
         let actions: Vec<Action> = (0..30).map(|n| action(&format!("k{n:02}"), n)).collect();
         let mut spool = ActionSpool::new().unwrap();
         for run in actions.chunks(7).rev() {
@@ -796,18 +796,7 @@ pub(crate) mod plan_json_tests {
     /// each.
     #[test]
     fn a_plan_with_actions_beside_its_spool_is_refused() {
-        let options = PlanOptions::new(
-            Location {
-                bucket: "b".into(),
-                prefix: String::new(),
-            },
-            Destination::InPlace,
-            DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap(),
-        );
-        let p = s3rewind_engine::batch::with_actions(
-            &Planner::new(&options).finish(),
-            vec![action("k", 1)],
-        );
+        let p = plan_of("", vec![action("k", 1)]);
         let mut spool = ActionSpool::new().unwrap();
         spool.push_run(&[action("j", 2)]).unwrap();
         spool.seal().unwrap();

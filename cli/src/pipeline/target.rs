@@ -10,7 +10,7 @@
 //! the keys missing at the destination.
 
 use crate::bucket::Endpoint;
-use crate::error::{CliError, CliResult};
+use crate::error::CliResult;
 use crate::listing::Streams;
 use crate::output::Printer;
 use crate::spill::Spilled;
@@ -53,18 +53,9 @@ pub async fn listed_at(
         while let Some(part) = rx.recv().await {
             let mut state = part.state_at(at);
             drop(part);
-            match entries.push_run(&state.objects) {
-                Ok(Ok(())) => {}
-                Ok(Err((key, last))) => {
-                    failed = Some(CliError::failure(format!(
-                        "a part of the listing is out of order ({key:?} after {last:?}); please report this"
-                    )));
-                    return;
-                }
-                Err(e) => {
-                    failed = Some(e);
-                    return;
-                }
+            if let Err(e) = entries.push_part(&state.objects, "the listing") {
+                failed = Some(e);
+                return;
             }
             notes.uncertain.append(&mut state.uncertain);
             notes.ambiguous.append(&mut state.ambiguous);
