@@ -199,11 +199,56 @@ pub fn destination_keys(options: &PlanOptions, part: &Timeline) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::location::{Destination, Location};
-    use crate::model::Versioning;
+    use crate::model::{Entry, Versioning};
     use crate::sim::SimBucket;
     use crate::timeline::Timeline;
     use chrono::TimeDelta;
     use proptest::prelude::*;
+
+    /// The listing of a bucket that had `writes` (key, body, delete?) one a second from
+    /// `t0`, each key under `prefix`, its version ids starting with `ids`.
+    fn history(
+        writes: &[(String, u8, bool)],
+        prefix: &str,
+        ids: &str,
+        t0: DateTime<Utc>,
+    ) -> Vec<Entry> {
+        let mut sim = SimBucket::new(Versioning::Enabled, ids);
+        for (i, (key, body, delete)) in writes.iter().enumerate() {
+            let when = t0 + TimeDelta::seconds(i as i64);
+            let key = format!("{prefix}{key}");
+            if *delete {
+                sim.delete(&key, when);
+            } else {
+                sim.put(&key, &[*body], when);
+            }
+        }
+        sim.list_documents("", usize::MAX)
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// `entries` cut into parts near `cuts`, each part's keys complete.
+    fn parts_of(entries: &[Entry], cuts: &[prop::sample::Index]) -> Vec<Timeline> {
+        let mut ends: Vec<usize> = cuts.iter().map(|c| c.index(entries.len() + 1)).collect();
+        ends.push(entries.len());
+        ends.sort();
+        ends.dedup();
+        let mut parts = Vec::new();
+        let mut from = 0;
+        for end in ends {
+            let mut end = end.max(from);
+            while end > from && end < entries.len() && entries[end].key == entries[end - 1].key {
+                end += 1;
+            }
+            if end > from {
+                parts.push(Timeline::from_ordered(entries[from..end].to_vec()).unwrap());
+                from = end;
+            }
+        }
+        parts
+    }
 
     proptest! {
         #![proptest_config(s3rewind_testkit::proptest_config(128))]
@@ -218,33 +263,7 @@ mod tests {
             at_second in 0i64..30,
         ) {
             let t0 = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
-            let mut sim = SimBucket::new(Versioning::Enabled, "v");
-            for (i, (key, body, delete)) in writes.iter().enumerate() {
-                let when = t0 + TimeDelta::seconds(i as i64);
-                if *delete {
-                    sim.delete(key, when);
-                } else {
-                    sim.put(key, &[*body], when);
-                }
-            }
-            let entries: Vec<_> = sim.list_documents("", usize::MAX).into_iter().flatten().collect();
-            // Parts end where a key ends (each part's keys complete).
-            let mut ends: Vec<usize> = cuts.iter().map(|c| c.index(entries.len() + 1)).collect();
-            ends.push(entries.len());
-            ends.sort();
-            ends.dedup();
-            let mut parts = Vec::new();
-            let mut from = 0;
-            for end in ends {
-                let mut end = end.max(from);
-                while end > from && end < entries.len() && entries[end].key == entries[end - 1].key {
-                    end += 1;
-                }
-                if end > from {
-                    parts.push(Timeline::from_ordered(entries[from..end].to_vec()).unwrap());
-                    from = end;
-                }
-            }
+            let parts = parts_of(&history(&writes, "", "v", t0), &cuts);
             let options = PlanOptions::new(
                 Location::whole("b"),
                 Destination::InPlace,
@@ -285,44 +304,8 @@ mod tests {
             at_second in 0i64..30,
         ) {
             let t0 = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
-            let mut sim = SimBucket::new(Versioning::Enabled, "v");
-            for (i, (key, body, delete)) in writes.iter().enumerate() {
-                let when = t0 + TimeDelta::seconds(i as i64);
-                if *delete {
-                    sim.delete(key, when);
-                } else {
-                    sim.put(key, &[*body], when);
-                }
-            }
-            let mut other = SimBucket::new(Versioning::Enabled, "w");
-            for (i, (key, body, delete)) in there.iter().enumerate() {
-                let when = t0 + TimeDelta::seconds(i as i64);
-                let key = format!("r/{key}");
-                if *delete {
-                    other.delete(&key, when);
-                } else {
-                    other.put(&key, &[*body], when);
-                }
-            }
-            let listed: Vec<_> = other.list_documents("", usize::MAX).into_iter().flatten().collect();
-            let dest = Timeline::from_ordered(listed).unwrap().current();
-            let entries: Vec<_> = sim.list_documents("", usize::MAX).into_iter().flatten().collect();
-            let mut ends: Vec<usize> = cuts.iter().map(|c| c.index(entries.len() + 1)).collect();
-            ends.push(entries.len());
-            ends.sort();
-            ends.dedup();
-            let mut parts = Vec::new();
-            let mut from = 0;
-            for end in ends {
-                let mut end = end.max(from);
-                while end > from && end < entries.len() && entries[end].key == entries[end - 1].key {
-                    end += 1;
-                }
-                if end > from {
-                    parts.push(Timeline::from_ordered(entries[from..end].to_vec()).unwrap());
-                    from = end;
-                }
-            }
+            let parts = parts_of(&history(&writes, "", "v", t0), &cuts);
+            let dest = Timeline::from_ordered(history(&there, "r/", "w", t0)).unwrap().current();
             let options = PlanOptions::new(
                 Location::whole("b"),
                 Destination::Bucket { location: Location { bucket: "d".into(), prefix: "r/".into() } },
