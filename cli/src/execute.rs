@@ -341,6 +341,21 @@ impl ActionJob {
         report
     }
 
+    /// Say (debug) how many handed-over actions the `what` run still holds, and the most
+    /// it held at once.
+    fn log_held(&self, what: &str) {
+        let (held, most) = self
+            .actions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .held();
+        tracing::debug!(
+            held,
+            most,
+            "actions held by the {what} run (left, most at once)"
+        );
+    }
+
     /// Action `i` (a copy: the list may grow meanwhile).
     fn action(&self, i: usize) -> Action {
         self.actions
@@ -1490,16 +1505,7 @@ impl ActionJob {
                 ),
             });
         }
-        let (held, most) = self
-            .actions
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .held();
-        tracing::debug!(
-            held,
-            most,
-            "actions held by the spooled run (left, most at once)"
-        );
+        self.log_held("spooled");
         report
     }
 }
@@ -1573,16 +1579,7 @@ impl ActionJob {
             .run(Items::Open(rx, ended), prefix, printer, stop)
             .await;
         feeder.abort();
-        let (held, most) = self
-            .actions
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .held();
-        tracing::debug!(
-            held,
-            most,
-            "actions held by the streamed run (left, most at once)"
-        );
+        self.log_held("streamed");
         report
     }
 }

@@ -234,12 +234,16 @@ async fn run_journaled(
     journal: Option<crate::journal::Journal>,
 ) -> ExecReport {
     let cancel = AtomicBool::new(false);
-    let buckets = Buckets {
+    run_plan(in_place(b), p, config, journal, &quiet(), Some(&cancel)).await
+}
+
+/// `b` as both sides of a run: a restore in place.
+fn in_place(b: Arc<dyn Bucket>) -> Buckets {
+    Buckets {
         src: b.clone(),
         dst: b,
         separate: false,
-    };
-    run_plan(buckets, p, config, journal, &quiet(), Some(&cancel)).await
+    }
 }
 
 /// `p`'s actions in a spool, cut into runs of `every` actions written last run first
@@ -265,14 +269,9 @@ async fn run_spooled_journaled(
     journal: Option<crate::journal::Journal>,
 ) -> ExecReport {
     let cancel = AtomicBool::new(false);
-    let buckets = Buckets {
-        src: b.clone(),
-        dst: b,
-        separate: false,
-    };
     let (without, spool) = spooled(p, every);
     run_spooled(
-        buckets,
+        in_place(b),
         &without,
         spool,
         config,
