@@ -17,10 +17,15 @@
 use crate::args::PlanArgs;
 use crate::error::{CliError, CliResult};
 use crate::output::Printer;
-use s3rewind_engine::batch::{BatchGroup, Kept, manifest_csv, split_for_batch};
-use s3rewind_engine::{RestorePlan, parse_s3_uri};
+use crate::pipeline::plan_file::write_plan_file;
+use crate::spill::{ActionSpool, PlanActions};
+use s3rewind_engine::batch::{
+    ActionCounts, Kept, Route, manifest_line, recounted, route, target_bucket,
+};
+use s3rewind_engine::{RestorePlan, StorageClass, parse_s3_uri};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// What stands in the job request for what only submission knows.
@@ -63,18 +68,20 @@ pub fn manifest_object_arn(uri: &str, file: &str) -> CliResult<String> {
     Ok(format!("arn:aws:s3:::{}/{prefix}{file}", loc.bucket))
 }
 
-fn class_name(g: &BatchGroup) -> &str {
-    g.storage_class.as_ref().map_or("DEFAULT", |c| c.as_str())
+fn class_name(storage_class: Option<StorageClass>) -> &'static str {
+    storage_class.map_or("DEFAULT", |c| c.as_str())
 }
 
-/// The CreateJob request (AWS CLI `--cli-input-json` shape) for one group.
+/// The CreateJob request (AWS CLI `--cli-input-json` shape) for the job of
+/// `storage_class`, of `copies` copies.
 pub fn create_job(
     plan: &RestorePlan,
     target_bucket: &str,
-    group: &BatchGroup,
+    storage_class: Option<StorageClass>,
+    copies: u64,
     options: &JobOptions,
 ) -> CliResult<serde_json::Value> {
-    let class = class_name(group);
+    let class = class_name(storage_class);
     let manifest_file = format!("manifest-{class}.csv");
     let manifest_arn = match &options.manifest_uri {
         Some(uri) => manifest_object_arn(uri, &manifest_file)?,
@@ -97,7 +104,7 @@ pub fn create_job(
         "TargetResource": format!("arn:aws:s3:::{target_bucket}"),
         "MetadataDirective": "COPY",
     });
-    if let Some(c) = &group.storage_class {
+    if let Some(c) = &storage_class {
         copy["StorageClass"] = json!(c.as_str());
     }
     Ok(json!({
@@ -118,56 +125,117 @@ pub fn create_job(
             "s3rewind: restore {} to {} ({} {class} copies)",
             plan.source,
             plan.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            group.tasks.len()
+            copies
         ),
     }))
 }
 
-/// Write the Batch Operations files for `plan` into `dir`.
+/// Write the Batch Operations files for `plan` into `dir`, its actions `spool`'s where
+/// one is given: read once in key order, each routed by the engine
+/// ([`s3rewind_engine::batch::route`]) to its job's manifest (written as it goes) or to
+/// the remainder (on disk), so that no list of a plan's size is held.
 pub fn emit(
     printer: &Printer,
     plan: &RestorePlan,
+    spool: Option<&ActionSpool>,
     dir: &Path,
     options: &JobOptions,
 ) -> CliResult<()> {
-    let split = split_for_batch(plan).map_err(CliError::usage)?;
+    use std::io::Write;
+    let target_bucket = target_bucket(plan).map_err(CliError::usage)?;
     std::fs::create_dir_all(dir)
         .map_err(|e| CliError::failure(format!("cannot create {}: {e}", dir.display())))?;
+    let cannot_write = |path: &Path, e: std::io::Error| {
+        CliError::failure(format!("cannot write {}: {e}", path.display()))
+    };
+    let manifest =
+        |class: Option<StorageClass>| dir.join(format!("manifest-{}.csv", class_name(class)));
+    /// A job's manifest as it is written.
+    struct Job {
+        file: std::io::BufWriter<std::fs::File>,
+        copies: u64,
+        bytes: u64,
+    }
+    let mut jobs: BTreeMap<Option<StorageClass>, Job> = BTreeMap::new();
+    let mut kept: BTreeMap<Kept, u64> = BTreeMap::new();
+    let mut rest = ActionSpool::new()?;
+    let mut counts = ActionCounts::default();
+    let mut line = String::new();
+    PlanActions::of(plan, spool).each(|a| {
+        match route(&plan.source.bucket, a) {
+            Route::Task {
+                task,
+                storage_class,
+                bytes,
+            } => {
+                let job = match jobs.entry(storage_class) {
+                    std::collections::btree_map::Entry::Occupied(o) => o.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(v) => {
+                        let path = manifest(storage_class);
+                        let file =
+                            std::fs::File::create(&path).map_err(|e| cannot_write(&path, e))?;
+                        v.insert(Job {
+                            file: std::io::BufWriter::with_capacity(1 << 16, file),
+                            copies: 0,
+                            bytes: 0,
+                        })
+                    }
+                };
+                line.clear();
+                manifest_line(&task, &mut line);
+                job.file
+                    .write_all(line.as_bytes())
+                    .map_err(|e| cannot_write(&manifest(storage_class), e))?;
+                job.copies += 1;
+                job.bytes += bytes;
+            }
+            Route::Kept(why) => {
+                *kept.entry(why).or_default() += 1;
+                counts.add(a);
+                rest.push(a)?;
+            }
+        }
+        Ok(true)
+    })?;
     let write = |name: &str, text: String| {
         let path = dir.join(name);
-        std::fs::write(&path, text)
-            .map_err(|e| CliError::failure(format!("cannot write {}: {e}", path.display())))
+        std::fs::write(&path, text).map_err(|e| cannot_write(&path, e))
     };
-    for g in &split.groups {
-        let class = class_name(g);
-        write(&format!("manifest-{class}.csv"), manifest_csv(&g.tasks))?;
-        let job = create_job(plan, &split.target_bucket, g, options)?;
+    let any_task = !jobs.is_empty();
+    for (storage_class, mut job) in jobs {
+        let class = class_name(storage_class);
+        job.file
+            .flush()
+            .map_err(|e| cannot_write(&manifest(storage_class), e))?;
+        let request = create_job(plan, &target_bucket, storage_class, job.copies, options)?;
         write(
             &format!("create-job-{class}.json"),
-            serde_json::to_string_pretty(&job).expect("JSON") + "\n",
+            serde_json::to_string_pretty(&request).expect("JSON") + "\n",
         )?;
         printer.info(format!(
             "{}: {} copies ({}) for a Batch Operations job, request in {}",
-            dir.join(format!("manifest-{class}.csv")).display(),
-            g.tasks.len(),
-            crate::output::human_bytes(g.bytes),
+            manifest(storage_class).display(),
+            job.copies,
+            crate::output::human_bytes(job.bytes),
             dir.join(format!("create-job-{class}.json")).display(),
         ));
     }
-    write("remainder.json", split.remainder.to_json() + "\n")?;
-    write(PLAN_FILE, plan.to_json() + "\n")?;
-    let why = |k: Kept| split.kept.get(&k).copied().unwrap_or(0);
+    rest.seal()?;
+    let remainder = recounted(plan, counts);
+    write_plan_file(&dir.join("remainder.json"), &remainder, Some(&rest))?;
+    write_plan_file(&dir.join(PLAN_FILE), plan, spool)?;
+    let why = |k: Kept| kept.get(&k).copied().unwrap_or(0);
     printer.info(format!(
         "{}: {} actions Batch Operations cannot do ({} delete markers, {} copies over 5 GiB, {} archived, {} to another key); run `s3rewind apply {}` after the jobs",
         dir.join("remainder.json").display(),
-        split.remainder.actions.len(),
+        rest.len(),
         why(Kept::DeleteMarker),
         why(Kept::TooLarge),
         why(Kept::Archived),
         why(Kept::OtherKey),
         dir.join("remainder.json").display(),
     ));
-    if split.groups.iter().any(|g| !g.tasks.is_empty()) {
+    if any_task {
         printer.warn(
             "Batch Operations copies without checking the destination first: a key written after this plan is overwritten by its job (apply checks and skips such keys); submit soon after planning",
         );
@@ -481,5 +549,98 @@ impl JobsFile {
         )
         .and_then(|()| std::fs::rename(&tmp, &path))
         .map_err(|e| CliError::failure(format!("cannot write {}: {e}", path.display())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Utc};
+    use proptest::prelude::*;
+    use s3rewind_engine::batch::{BATCH_COPY_LIMIT, manifest_csv, split_for_batch};
+    use s3rewind_engine::{Action, CopyAction, DeleteMarkerAction, Expect};
+
+    /// Every file in `dir`, by name.
+    fn files(dir: &Path) -> BTreeMap<String, String> {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read_to_string(e.path()).unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(crate::proptest_config(32))]
+        /// The files `plan --emit batch-ops` writes, from a plan in memory or on disk, are
+        /// the engine's split of the whole plan written out: one manifest and one request
+        /// per storage class with exactly the copies Batch Operations can do, the rest (delete
+        /// markers, copies over 5 GiB, archived, to another key) in `remainder.json` with
+        /// its counts, and the whole plan in `plan.json`.
+        #[test]
+        fn batch_files_from_a_spool_are_the_engine_s_split_written_out(
+            kinds in proptest::collection::vec(0u8..6, 0..120),
+        ) {
+            let at = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
+            let actions: Vec<Action> = kinds
+                .iter()
+                .enumerate()
+                .map(|(n, kind)| {
+                    let key = format!("k/{n:04} +,é");
+                    let expect = Expect { version_id: "old".into(), etag: "e".into() };
+                    let copy = |class: Option<&str>, size: u64, source_key: &str| {
+                        Action::Copy(CopyAction {
+                            key: key.clone(),
+                            source_key: source_key.to_owned(),
+                            source_version_id: format!("v{n}").as_str().into(),
+                            etag: "0123456789abcdef0123456789abcdef".into(),
+                            size,
+                            storage_class: class.map(StorageClass::new),
+                            last_modified: at,
+                            expect: Some(expect.clone()),
+                        })
+                    };
+                    match kind {
+                        0 => copy(None, n as u64, &key),
+                        1 => copy(Some("STANDARD_IA"), 7, &key),
+                        2 => copy(Some("GLACIER"), 7, &key),
+                        3 => copy(None, BATCH_COPY_LIMIT + 1, &key),
+                        4 => copy(None, 7, "k/elsewhere"),
+                        _ => Action::DeleteMarker(DeleteMarkerAction { key: key.clone(), expect }),
+                    }
+                })
+                .collect();
+            let plan = crate::pipeline::report::plan_json_tests::plan_of("", actions.clone());
+            // The oracle: the engine's split of the plan in memory, written as the files.
+            let split = split_for_batch(&plan).unwrap();
+            let options = JobOptions::default();
+            let mut want = BTreeMap::new();
+            for g in &split.groups {
+                let class = class_name(g.storage_class);
+                want.insert(format!("manifest-{class}.csv"), manifest_csv(&g.tasks));
+                let job = create_job(&plan, &split.target_bucket, g.storage_class, g.tasks.len() as u64, &options).unwrap();
+                want.insert(format!("create-job-{class}.json"), serde_json::to_string_pretty(&job).unwrap() + "\n");
+            }
+            want.insert("remainder.json".to_owned(), split.remainder.to_json() + "\n");
+            want.insert(PLAN_FILE.to_owned(), plan.to_json() + "\n");
+            let printer = Printer::capturing(crate::output::OutputFormat::Text, true).0;
+            let held = tempfile::tempdir().unwrap();
+            emit(&printer, &plan, None, held.path(), &options).unwrap();
+            prop_assert_eq!(files(held.path()), want.clone());
+            let mut spool = ActionSpool::new().unwrap();
+            for run in actions.chunks(17).rev() {
+                spool.push_run(run).unwrap();
+            }
+            spool.seal().unwrap();
+            let mut bare = plan.clone();
+            bare.actions.clear();
+            let spooled = tempfile::tempdir().unwrap();
+            emit(&printer, &bare, Some(&spool), spooled.path(), &options).unwrap();
+            prop_assert_eq!(files(spooled.path()), want);
+        }
     }
 }

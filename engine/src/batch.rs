@@ -76,41 +76,28 @@ pub struct BatchSplit {
 /// Split `plan` between Batch Operations jobs and a remainder plan. Fails for a plan
 /// into a local directory.
 pub fn split_for_batch(plan: &RestorePlan) -> Result<BatchSplit, String> {
-    let target_bucket = match &plan.destination {
-        Destination::InPlace => plan.source.bucket.clone(),
-        Destination::Bucket { location } => location.bucket.clone(),
-        Destination::Directory { .. } => {
-            return Err(
-                "Batch Operations copies between buckets: a plan into a directory cannot be emitted for it"
-                    .to_owned(),
-            );
-        }
-    };
+    let target_bucket = target_bucket(plan)?;
     let mut groups: BTreeMap<Option<StorageClass>, BatchGroup> = BTreeMap::new();
     let mut kept: BTreeMap<Kept, u64> = BTreeMap::new();
     let mut rest = Vec::new();
     for action in &plan.actions {
-        let why = match action {
-            Action::DeleteMarker(_) => Some(Kept::DeleteMarker),
-            Action::Copy(c) => keep_reason(c),
-        };
-        match (why, action) {
-            (None, Action::Copy(c)) => {
-                let g = groups.entry(c.storage_class).or_insert_with(|| BatchGroup {
-                    storage_class: c.storage_class,
+        match route(&plan.source.bucket, action) {
+            Route::Task {
+                task,
+                storage_class,
+                bytes,
+            } => {
+                let g = groups.entry(storage_class).or_insert_with(|| BatchGroup {
+                    storage_class,
                     tasks: Vec::new(),
                     bytes: 0,
                 });
-                g.tasks.push(BatchTask {
-                    bucket: plan.source.bucket.clone(),
-                    key: c.source_key.clone(),
-                    version_id: c.source_version_id.to_string(),
-                });
-                g.bytes += c.size;
+                g.tasks.push(task);
+                g.bytes += bytes;
             }
-            (why, a) => {
-                *kept.entry(why.unwrap_or(Kept::OtherKey)).or_default() += 1;
-                rest.push(a.clone());
+            Route::Kept(why) => {
+                *kept.entry(why).or_default() += 1;
+                rest.push(action.clone());
             }
         }
     }
@@ -123,6 +110,55 @@ pub fn split_for_batch(plan: &RestorePlan) -> Result<BatchSplit, String> {
     })
 }
 
+/// The bucket a plan's Batch Operations jobs write into. Fails for a plan into a local
+/// directory.
+pub fn target_bucket(plan: &RestorePlan) -> Result<String, String> {
+    match &plan.destination {
+        Destination::InPlace => Ok(plan.source.bucket.clone()),
+        Destination::Bucket { location } => Ok(location.bucket.clone()),
+        Destination::Directory { .. } => Err(
+            "Batch Operations copies between buckets: a plan into a directory cannot be emitted for it"
+                .to_owned(),
+        ),
+    }
+}
+
+/// Where one action goes when its plan is split ([`split_for_batch`], or a caller that
+/// reads the actions one at a time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// A row of the job for `storage_class`, copying `bytes`.
+    Task {
+        /// The manifest row.
+        task: BatchTask,
+        /// The job's storage class.
+        storage_class: Option<StorageClass>,
+        /// Bytes the copy carries.
+        bytes: u64,
+    },
+    /// Left for `apply`, for this reason.
+    Kept(Kept),
+}
+
+/// Route action `a` of a plan whose source is `source_bucket`.
+pub fn route(source_bucket: &str, a: &Action) -> Route {
+    match a {
+        Action::DeleteMarker(_) => Route::Kept(Kept::DeleteMarker),
+        Action::Copy(c) => match keep_reason(c) {
+            Some(why) => Route::Kept(why),
+            None => Route::Task {
+                task: BatchTask {
+                    bucket: source_bucket.to_owned(),
+                    key: c.source_key.clone(),
+                    version_id: c.source_version_id.to_string(),
+                },
+                storage_class: c.storage_class,
+                bytes: c.size,
+            },
+        },
+    }
+}
+
 /// `plan` with only `actions`, its statistics counted again (the counts of keys are
 /// the plan's own).
 pub fn with_actions(plan: &RestorePlan, actions: Vec<Action>) -> RestorePlan {
@@ -133,10 +169,14 @@ pub fn with_actions(plan: &RestorePlan, actions: Vec<Action>) -> RestorePlan {
     out
 }
 
-/// `plan` (its actions held elsewhere) with its statistics set to `counts`, those of the
-/// actions it now has: [`with_actions`] for a caller that counts them as it reads them.
+/// `plan` without its actions (they are held elsewhere), its statistics set to
+/// `counts`, those of the actions it now has: [`with_actions`] for a caller that counts
+/// them as it reads them.
 pub fn recounted(plan: &RestorePlan, counts: ActionCounts) -> RestorePlan {
-    let mut out = plan.clone();
+    let mut out = RestorePlan {
+        actions: Vec::new(),
+        ..plan.clone()
+    };
     // Another plan: the digest of the one it came from does not describe it.
     out.digest = None;
     out.estimate = None;
@@ -203,14 +243,19 @@ fn keep_reason(c: &CopyAction) -> Option<Kept> {
 pub fn manifest_csv(tasks: &[BatchTask]) -> String {
     let mut out = String::new();
     for t in tasks {
-        out.push_str(&t.bucket);
-        out.push(',');
-        out.push_str(&encode_key(&t.key));
-        out.push(',');
-        out.push_str(&t.version_id);
-        out.push('\n');
+        manifest_line(t, &mut out);
     }
     out
+}
+
+/// One line of [`manifest_csv`], appended to `out`.
+pub fn manifest_line(t: &BatchTask, out: &mut String) {
+    out.push_str(&t.bucket);
+    out.push(',');
+    out.push_str(&encode_key(&t.key));
+    out.push(',');
+    out.push_str(&t.version_id);
+    out.push('\n');
 }
 
 #[cfg(test)]

@@ -35,9 +35,8 @@ pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
         crate::outputs::dir("--emit", Path::new(dir))?;
     }
     req.keep_target = false;
-    // Batch Operations manifests are cut from the plan in memory; anything else reads
-    // the actions from disk.
-    req.spool_actions = args.emit.is_empty();
+    // The actions on disk: the printed plan, its JSON, --out and --emit read them there.
+    req.spool_actions = true;
     let clients = req.clients(app).await;
     let mut warnings =
         check_buckets(&clients, printer, &req.source, &req.destination, false).await?;
@@ -64,6 +63,7 @@ pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
         crate::batch::emit(
             printer,
             &p,
+            spool,
             Path::new(dir),
             &crate::batch::JobOptions::of(args),
         )?;
