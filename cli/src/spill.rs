@@ -266,6 +266,21 @@ impl<R: Record + Clone> Spilled<R> {
         Ok(out)
     }
 
+    /// Mark the records of `keys` (sorted, strictly up) as found, as [`lookup`](Self::lookup)
+    /// does, without reading them out: how many were not marked before.
+    pub fn mark(&mut self, keys: &[&str]) -> CliResult<u64> {
+        let marked = |s: &Self| {
+            s.matched
+                .iter()
+                .map(|w| u64::from(w.count_ones()))
+                .sum::<u64>()
+        };
+        self.seal()?;
+        let before = marked(self);
+        self.lookup(keys)?;
+        Ok(marked(self) - before)
+    }
+
     /// Hand each record no lookup found to `f`, in key order (the layers merged).
     pub fn each_unmatched(&mut self, mut f: impl FnMut(R) -> CliResult<()>) -> CliResult<()> {
         self.seal()?;
@@ -627,15 +642,15 @@ impl ActionSpool {
         self.len() == 0
     }
 
-    /// Take out the actions of `keys` (any order; keys with no action are passed over):
-    /// how many there were.
+    /// Take out the actions of `keys` (any order; keys with no action, or taken out
+    /// already, are passed over): how many were taken out.
     pub fn remove(&mut self, keys: &[String]) -> CliResult<u64> {
         let mut sorted: Vec<&str> = keys.iter().map(String::as_str).collect();
         sorted.sort_unstable();
         sorted.dedup();
-        let found = self.list.lookup(&sorted)?.iter().flatten().count() as u64;
-        self.removed += found;
-        Ok(found)
+        let taken = self.list.mark(&sorted)?;
+        self.removed += taken;
+        Ok(taken)
     }
 
     /// Each action in key order, for as long as `f` says go on.

@@ -715,6 +715,9 @@ pub(crate) mod plan_json_tests {
             let taken = spool.remove(&gone).unwrap();
             whole.actions.retain(|a| !gone.iter().any(|g| g == a.key()));
             prop_assert_eq!(taken, (actions.len() - whole.actions.len()) as u64);
+            // Taken out again: nothing more is.
+            prop_assert_eq!(spool.remove(&gone).unwrap(), 0);
+            prop_assert_eq!(spool.len(), whole.actions.len() as u64);
             let mut bare = whole.clone();
             bare.actions.clear();
             if digest {
