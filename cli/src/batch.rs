@@ -627,10 +627,33 @@ mod tests {
             }
             want.insert("remainder.json".to_owned(), split.remainder.to_json() + "\n");
             want.insert(PLAN_FILE.to_owned(), plan.to_json() + "\n");
-            let printer = Printer::capturing(crate::output::OutputFormat::Text, true).0;
+            let (printer, said) = Printer::capturing(crate::output::OutputFormat::Text, false);
             let held = tempfile::tempdir().unwrap();
             emit(&printer, &plan, None, held.path(), &options).unwrap();
             prop_assert_eq!(files(held.path()), want.clone());
+            // What it says: each job's copies and bytes, the remainder's reasons, and the
+            // warning that jobs copy unchecked only when there is a job.
+            let said = said.stderr();
+            for g in &split.groups {
+                let line = format!(
+                    "{} copies ({}) for a Batch Operations job",
+                    g.tasks.len(),
+                    crate::output::human_bytes(g.bytes)
+                );
+                prop_assert!(said.contains(&line), "{}\n{}", line, said);
+            }
+            let why = |k: Kept| split.kept.get(&k).copied().unwrap_or(0);
+            let rest = format!(
+                "{} actions Batch Operations cannot do ({} delete markers, {} copies over 5 GiB, {} archived, {} to another key)",
+                split.remainder.actions.len(),
+                why(Kept::DeleteMarker),
+                why(Kept::TooLarge),
+                why(Kept::Archived),
+                why(Kept::OtherKey)
+            );
+            prop_assert!(said.contains(&rest), "{}\n{}", rest, said);
+            prop_assert_eq!(said.contains("copies without checking"), !split.groups.is_empty());
+            let printer = Printer::capturing(crate::output::OutputFormat::Text, true).0;
             let mut spool = ActionSpool::new().unwrap();
             for run in actions.chunks(17).rev() {
                 spool.push_run(run).unwrap();

@@ -678,8 +678,7 @@ impl<'a> PlanActions<'a> {
 
     /// How many.
     pub fn len(&self) -> u64 {
-        self.spool
-            .map_or(self.held.len() as u64, |s| s.len() + self.held.len() as u64)
+        self.spool.map_or(self.held.len() as u64, ActionSpool::len)
     }
 
     /// True when there is none.

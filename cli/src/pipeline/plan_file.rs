@@ -282,6 +282,15 @@ mod tests {
                 &good.replacen("\"op\": \"copy\"", "\"op\": \"teleport\"", 1),
                 "not a valid s3rewind plan",
             ),
+            // The schema read from a list, then the plan is not an object.
+            (
+                r#"["s3rewind.plan/v1"]"#,
+                "expected a restore plan (a JSON object)",
+            ),
+            (
+                &good.replacen("\"actions\": [", "\"actions\": 5, \"was\": [", 1),
+                "expected a list of actions",
+            ),
         ] {
             let path = written(dir.path(), "bad.json", text);
             let e = read_plan_file(&path).unwrap_err();

@@ -795,6 +795,28 @@ pub(crate) mod plan_json_tests {
         assert!(capture.stdout().contains("Nothing to do"));
     }
 
+    /// An empty spool writes the empty list serde writes, in both layouts (the spliced
+    /// list's brackets are not those of a list with actions).
+    #[test]
+    fn an_empty_spool_writes_an_empty_list() {
+        let bare = plan_of("", Vec::new());
+        let mut spool = ActionSpool::new().unwrap();
+        spool.seal().unwrap();
+        for pretty in [true, false] {
+            let mut got = Vec::new();
+            write_plan_json(&mut got, &bare, Some(&spool), pretty).unwrap();
+            let want = if pretty {
+                serde_json::to_vec_pretty(&bare).unwrap()
+            } else {
+                serde_json::to_vec(&bare).unwrap()
+            };
+            assert_eq!(
+                String::from_utf8(got).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
+        }
+    }
+
     /// A plan that holds actions beside its spool is refused, never written as half of
     /// each.
     #[test]

@@ -184,7 +184,9 @@ async fn restore_in_place_then_undo_puts_each_state_back() {
     // No version was removed: every earlier version is still there.
     assert!(store.requests().of(Op::DeleteVersion) == 0);
 
-    // The same restore again finds nothing to do.
+    // The same restore again finds nothing to do: it writes nothing, not even a journal.
+    let idle = journal(dir.path(), "again.jsonl");
+    store.reset_requests();
     let again = run_cmd(
         &[
             "restore",
@@ -193,13 +195,19 @@ async fn restore_in_place_then_undo_puts_each_state_back() {
             &rfc3339(at()),
             "--yes",
             "--journal",
-            &j,
+            &idle,
         ],
         store.endpoint(),
         None,
     )
     .await;
     ok(&again);
+    assert!(again.stdout.contains("Nothing to do"), "{}", again.stdout);
+    assert!(
+        !Path::new(&idle).exists(),
+        "a run with nothing to do began a journal"
+    );
+    assert_eq!(store.requests().writes(), 0);
     assert_eq!(contents(&store, "src"), expected);
 
     let undo_journal = journal(dir.path(), "undo.jsonl");
