@@ -627,6 +627,15 @@ impl ActionSpool {
         }
     }
 
+    /// Cut the sealed file to half its length: a spool that cannot be read back to its end
+    /// (tests).
+    #[cfg(test)]
+    pub(crate) fn damage(&self) {
+        let file = self.list.file.as_ref().expect("sealed");
+        file.set_len(self.list.offset / 2)
+            .expect("a temporary file");
+    }
+
     /// Done adding: the spool is read from now on.
     pub fn seal(&mut self) -> CliResult<()> {
         self.list.seal()

@@ -506,6 +506,44 @@ async fn a_run_that_borrows_the_plan_s_actions_gives_them_back() {
     }
 }
 
+/// A plan whose file cannot be read back to its end fails its run and says why: the
+/// actions read before the damage are run, the rest are named as not attempted, never a
+/// shorter run that looks complete (a cargo-mutants survivor: the report's failure line
+/// removed).
+#[tokio::test]
+async fn a_spool_that_cannot_be_read_back_fails_the_run() {
+    let (sim, at) = history(29, 400);
+    let store = MemStore::new();
+    let b: Arc<dyn Bucket> = Arc::new(store.insert("src", sim));
+    let p = plan_in_place(&b, at).await;
+    let n = p.actions.len() as u64;
+    assert!(n > 100, "{n} actions");
+    // One run, so the file is in key order and its first half reads back.
+    let (without, spool) = spooled(&p, p.actions.len());
+    spool.damage();
+    let cancel = AtomicBool::new(false);
+    let report = run_spooled(
+        in_place(b),
+        &without,
+        spool,
+        &config(4, 4),
+        None,
+        &quiet(),
+        Some(&cancel),
+    )
+    .await;
+    assert!(!report.complete(), "{report:?}");
+    assert!(
+        report
+            .failed
+            .iter()
+            .any(|f| f.detail.contains("could not all be read back")),
+        "{report:?}"
+    );
+    let done = report.copied + report.delete_markers;
+    assert!(done > 0 && done < n, "{done} of {n} actions run");
+}
+
 /// A run from a spool holds the runner's window, not the plan: the actions are read from
 /// disk as the runner takes them, each forgotten once settled (issue 25 §4: an in-place
 /// restore of millions of keys holds no plan in memory); with the drift check by
