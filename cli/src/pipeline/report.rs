@@ -193,6 +193,7 @@ pub fn write_plan_json(
     w.write_all(open.as_bytes())?;
     let mut first = true;
     let mut buf = Vec::with_capacity(512);
+    let mut one = Vec::with_capacity(512);
     let mut failed = None;
     let read = spool.scan(|a| {
         buf.clear();
@@ -204,14 +205,14 @@ pub fn write_plan_json(
             // One level deeper than an action alone: four more spaces after each line
             // break (JSON strings hold none of their own).
             buf.extend_from_slice(b"\n    ");
-            let at = buf.len();
-            serde_json::to_writer_pretty(&mut buf, &a).expect("an action serialises");
-            let indented = buf[at..]
-                .split(|b| *b == b'\n')
-                .collect::<Vec<_>>()
-                .join(&b"\n    "[..]);
-            buf.truncate(at);
-            buf.extend_from_slice(&indented);
+            one.clear();
+            serde_json::to_writer_pretty(&mut one, &a).expect("an action serialises");
+            for &byte in &one {
+                match byte {
+                    b'\n' => buf.extend_from_slice(b"\n    "),
+                    _ => buf.push(byte),
+                }
+            }
         } else {
             serde_json::to_writer(&mut buf, &a).expect("an action serialises");
         }
