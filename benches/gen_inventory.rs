@@ -25,58 +25,15 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use chrono::{DateTime, Utc};
+use s3rewind_benches::inventory_history::{self, entries_of, key_name};
 use s3rewind_benches::mix;
 use s3rewind_engine::inventory::{self, Format, SortOptions};
 use s3rewind_engine::{
-    Destination, Entry, ListPage, Location, PlanOptions, StorageClass, Timeline, TimelineBuilder,
-    Version, plan,
+    Destination, Entry, ListPage, Location, PlanOptions, Timeline, TimelineBuilder, plan,
 };
 use std::io::Read;
 use std::path::PathBuf;
 use std::time::Instant;
-
-const BASE: i64 = 1_750_000_000;
-
-fn key_name(i: u64) -> String {
-    format!(
-        "data/{:02}/{:03}/part-{i:07}.parquet",
-        i % 97,
-        (i / 97) % 1000
-    )
-}
-
-/// The entries of key `i`, newest first (list order).
-fn entries_of(i: u64) -> Vec<Entry> {
-    let h = mix(i);
-    let n = 1 + (h % 9) as usize;
-    let mut t = BASE + (mix(h) % 1_000_000) as i64;
-    let mut out = Vec::with_capacity(n);
-    for j in 0..n {
-        let hj = mix(h ^ (j as u64 + 1));
-        t += 1 + (hj % 400_000) as i64;
-        let dm = j > 0 && hj.is_multiple_of(8);
-        out.push(Entry {
-            key: key_name(i),
-            version: Version {
-                version_id: format!("{:016x}{:016x}", mix(hj), mix(hj ^ 1)).into(),
-                last_modified: DateTime::<Utc>::from_timestamp(t, 0).unwrap(),
-                delete_marker: dm,
-                etag: if dm {
-                    Default::default()
-                } else {
-                    format!("{:016x}{:016x}", mix(hj ^ 2), mix(hj ^ 3)).into()
-                },
-                size: if dm { 0 } else { hj % 10_000_000 },
-                storage_class: (!dm).then(StorageClass::standard),
-                owner_id: None,
-                is_latest: false,
-            },
-        });
-    }
-    out.reverse();
-    out[0].version.is_latest = true;
-    out
-}
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -99,15 +56,11 @@ fn main() {
     while gcd(step, keys) != 1 {
         step += 1;
     }
-    let at = DateTime::<Utc>::from_timestamp(BASE + 1_500_000, 0).unwrap();
-    let created = DateTime::<Utc>::from_timestamp(BASE + 100_000_000, 0).unwrap();
+    let at = inventory_history::at();
+    let created = inventory_history::created();
     if args.iter().any(|a| a == "--check-only") {
         // The report written by an earlier run with the same KEYS.
-        let manifest = dir
-            .join("inventory/bench/all-versions")
-            .join(created.format("%Y-%m-%dT%H-%MZ").to_string())
-            .join("manifest.json");
-        check_equal(&manifest, keys, at);
+        check_equal(&inventory_history::manifest_in(&dir), keys, at);
         return;
     }
     let started = Instant::now();

@@ -57,6 +57,77 @@ pub fn aws_id(h: u64) -> String {
         .collect()
 }
 
+/// The history `gen-inventory` writes as a report and `inventory-memory` builds as a
+/// bucket: key `i` of KEYS gets 1 to 9 entries (about 5 on average), about 12% of them
+/// delete markers (never a key's first), with distinct timestamps within a key.
+pub mod inventory_history {
+    use super::mix;
+    use chrono::{DateTime, Utc};
+    use s3rewind_engine::{Entry, StorageClass, Version};
+
+    /// The first second of the history (2025-06-15T15:06:40Z).
+    pub const BASE: i64 = 1_750_000_000;
+
+    /// The TIME `gen-inventory` prints: in the middle of the history.
+    pub fn at() -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(BASE + 1_500_000, 0).expect("in range")
+    }
+
+    /// When the report says it was taken: after every entry.
+    pub fn created() -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(BASE + 100_000_000, 0).expect("in range")
+    }
+
+    /// Where `gen-inventory DIR` writes the report's manifest.
+    pub fn manifest_in(dir: &std::path::Path) -> std::path::PathBuf {
+        dir.join("inventory/bench/all-versions")
+            .join(created().format("%Y-%m-%dT%H-%MZ").to_string())
+            .join("manifest.json")
+    }
+
+    /// The name of key `i`: 97 folders of up to 1,000 subfolders.
+    pub fn key_name(i: u64) -> String {
+        format!(
+            "data/{:02}/{:03}/part-{i:07}.parquet",
+            i % 97,
+            (i / 97) % 1000
+        )
+    }
+
+    /// The entries of key `i`, newest first (list order).
+    pub fn entries_of(i: u64) -> Vec<Entry> {
+        let h = mix(i);
+        let n = 1 + (h % 9) as usize;
+        let mut t = BASE + (mix(h) % 1_000_000) as i64;
+        let mut out = Vec::with_capacity(n);
+        for j in 0..n {
+            let hj = mix(h ^ (j as u64 + 1));
+            t += 1 + (hj % 400_000) as i64;
+            let dm = j > 0 && hj.is_multiple_of(8);
+            out.push(Entry {
+                key: key_name(i),
+                version: Version {
+                    version_id: format!("{:016x}{:016x}", mix(hj), mix(hj ^ 1)).into(),
+                    last_modified: DateTime::<Utc>::from_timestamp(t, 0).unwrap(),
+                    delete_marker: dm,
+                    etag: if dm {
+                        Default::default()
+                    } else {
+                        format!("{:016x}{:016x}", mix(hj ^ 2), mix(hj ^ 3)).into()
+                    },
+                    size: if dm { 0 } else { hj % 10_000_000 },
+                    storage_class: (!dm).then(StorageClass::standard),
+                    owner_id: None,
+                    is_latest: false,
+                },
+            });
+        }
+        out.reverse();
+        out[0].version.is_latest = true;
+        out
+    }
+}
+
 /// What history to generate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HistorySpec {

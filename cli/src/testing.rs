@@ -103,7 +103,51 @@ pub fn app_of(
     dest: Option<Arc<dyn Endpoint>>,
 ) -> (App, Capture) {
     let (printer, capture) = Printer::capturing(cli.global.output, cli.global.quiet);
-    let app = App {
+    (app_with(cli, printer, endpoint, dest), capture)
+}
+
+/// [`run_cmd`] with the binary's own printer: the result goes to this process's stdout
+/// and the messages to its stderr as the command writes them, not into memory. For a
+/// bench that measures a command whose output is large (a plan as JSON); returns the
+/// exit code.
+pub async fn run_cmd_printing(
+    args: &[&str],
+    endpoint: Arc<dyn Endpoint>,
+    dest: Option<Arc<dyn Endpoint>>,
+) -> u8 {
+    let argv = std::iter::once("s3rewind").chain(args.iter().copied());
+    let cli = match Cli::try_parse_from(argv) {
+        Ok(c) => c,
+        Err(e) => {
+            // clap's own message and exit code (0 for --help), as the binary prints them.
+            let _ = e.print();
+            return if e.use_stderr() {
+                Exit::Usage.code()
+            } else {
+                0
+            };
+        }
+    };
+    let printer = Printer::new(cli.global.output, cli.global.quiet, cli.global.no_progress);
+    let app = app_with(&cli, printer, endpoint, dest);
+    match crate::run_command(&cli, &app).await {
+        Ok(exit) => exit.code(),
+        Err(e) => {
+            app.printer.failure(e.exit.code(), &e.message);
+            e.exit.code()
+        }
+    }
+}
+
+/// The [`App`] a command runs with over `endpoint` (and `dest`), printing through
+/// `printer`.
+fn app_with(
+    cli: &Cli,
+    printer: Printer,
+    endpoint: Arc<dyn Endpoint>,
+    dest: Option<Arc<dyn Endpoint>>,
+) -> App {
+    App {
         printer,
         connector: Arc::new(Fixed(dest.unwrap_or_else(|| endpoint.clone()))),
         uncapped: endpoint.clone(),
@@ -113,8 +157,7 @@ pub fn app_of(
         caps: None,
         journal_dir: App::journal_dir(&cli.global),
     }
-    .capped(&cli.global);
-    (app, capture)
+    .capped(&cli.global)
 }
 
 /// An endpoint whose every bucket is wrapped in [`Faulty`] (one per bucket name, so all

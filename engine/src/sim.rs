@@ -282,6 +282,25 @@ impl SimBucket {
         )
     }
 
+    /// Store `entry` as the newest of its key exactly as a listing or a snapshot shows it:
+    /// its version id, `LastModified`, ETag, size, storage class and writer. For a bench
+    /// bucket that must agree with a report written elsewhere (an inventory), at the
+    /// cost of its bytes: a version stored this way reads back empty (whatever its size
+    /// says), and the change log behind [`SimBucket::truth_at`] does not see it.
+    pub fn insert_listed(&mut self, entry: Entry) {
+        let Entry { key, mut version } = entry;
+        version.is_latest = false;
+        let content = (!version.delete_marker).then(|| Content::from(&[][..]));
+        self.keys.entry(key).or_default().insert(
+            0,
+            SimVersion {
+                version,
+                content,
+                content_type: None,
+            },
+        );
+    }
+
     /// DELETE without a version id: adds a delete marker (see the module table).
     pub fn delete(&mut self, key: &str, at: DateTime<Utc>) -> String {
         self.write(key, None, at, &PutMeta::default())
