@@ -231,3 +231,83 @@ pub trait Bucket: Send + Sync + fmt::Debug {
         })
     }
 }
+
+/// HeadObject of many versions of one bucket (`(key, version id)` each), `width` at a
+/// time: answers in the order asked, the first error ends it. One after another, the
+/// millions an undo of a large restore reads would take days.
+pub async fn head_versions(
+    bucket: &std::sync::Arc<dyn Bucket>,
+    versions: Vec<(String, String)>,
+    width: usize,
+) -> Result<Vec<Option<Head>>, S3Error> {
+    let per_task = versions.len().div_ceil(width.max(1)).max(1);
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut versions = versions.into_iter();
+    for first in (0..versions.len()).step_by(per_task) {
+        let (bucket, chunk) = (
+            bucket.clone(),
+            versions.by_ref().take(per_task).collect::<Vec<_>>(),
+        );
+        tasks.spawn(async move {
+            let mut heads = Vec::with_capacity(chunk.len());
+            for (key, version_id) in chunk {
+                heads.push(bucket.head(&key, Some(&version_id)).await?);
+            }
+            Ok::<_, S3Error>((first, heads))
+        });
+    }
+    let mut chunks = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        chunks
+            .push(done.map_err(|e| S3Error::other("HeadObject", format!("internal error: {e}")))??);
+    }
+    chunks.sort_unstable_by_key(|c| c.0);
+    Ok(chunks.into_iter().flat_map(|c| c.1).collect())
+}
+
+#[cfg(test)]
+mod head_versions_tests {
+    use super::*;
+    use chrono::{TimeDelta, Utc};
+    use s3rewind_engine::{SimBucket, Versioning};
+    use std::sync::Arc;
+
+    /// Many versions read `width` at a time come back in the order asked, each the
+    /// answer a HEAD of it alone gives; a version that does not exist is `None` in its
+    /// place.
+    #[tokio::test]
+    async fn answers_come_back_in_the_order_asked() {
+        let mut sim = SimBucket::new(Versioning::Enabled, "v");
+        let t = Utc::now();
+        let mut asked = Vec::new();
+        for k in 0..40 {
+            let key = format!("k/{k:02}");
+            for n in 0..=(k % 3) {
+                let body = format!("{k}-{n}-{}", "x".repeat(n));
+                let id = sim.put(&key, body.as_bytes(), t + TimeDelta::seconds(n as i64));
+                asked.push((key.clone(), id));
+            }
+            if k % 5 == 0 {
+                asked.push((key.clone(), "no-such-version".to_owned()));
+            }
+        }
+        // Not in key order: answers follow the order asked, not the bucket's.
+        asked.reverse();
+        let bucket: Arc<dyn Bucket> = Arc::new(MemStore::new().insert("b", sim));
+        let mut one_by_one = Vec::new();
+        for (key, id) in &asked {
+            one_by_one.push(bucket.head(key, Some(id)).await.unwrap());
+        }
+        assert_eq!(one_by_one.iter().filter(|h| h.is_none()).count(), 8);
+        for width in [1, 3, 7, 500] {
+            let heads = head_versions(&bucket, asked.clone(), width).await.unwrap();
+            assert_eq!(heads, one_by_one, "width {width}");
+        }
+        assert!(
+            head_versions(&bucket, Vec::new(), 4)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+}

@@ -252,7 +252,8 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
         if keys.is_empty() {
             continue;
         }
-        let mut plan = undo_plan(&clients, location, keys).await?;
+        let width = args.exec.concurrency as usize;
+        let mut plan = undo_plan(&clients, location, keys, width).await?;
         printer.info(format!(
             "undo of {} on bucket {bucket:?}: {} copies back to the earlier version, {} delete markers",
             args.restore_journal.display(),
@@ -398,6 +399,7 @@ async fn undo_plan(
     clients: &Clients,
     location: Location,
     keys: BTreeMap<String, Touched>,
+    width: usize,
 ) -> CliResult<RestorePlan> {
     let bucket = location.bucket.clone();
     let touches: Vec<Touch> = keys
@@ -423,18 +425,18 @@ async fn undo_plan(
         })
         .collect();
     let left = undo::left_state(&touches);
+    // HEADs `width` at a time: an undo of a large restore reads one per key.
+    let to_read = undo::versions_to_read(&touches);
+    let heads = crate::bucket::head_versions(&clients.source, to_read.clone(), width)
+        .await
+        .map_err(|e| from_s3(e, &bucket))?;
     let mut versions = BTreeMap::new();
-    for (key, id) in undo::versions_to_read(&touches) {
-        let head = clients
-            .source
-            .head(&key, Some(&id))
-            .await
-            .map_err(|e| from_s3(e, &bucket))?
-            .ok_or_else(|| {
-                CliError::failure(format!(
-                    "version {id} of {key:?}, current before the restore, no longer exists; it cannot be put back"
-                ))
-            })?;
+    for ((key, id), head) in to_read.into_iter().zip(heads) {
+        let head = head.ok_or_else(|| {
+            CliError::failure(format!(
+                "version {id} of {key:?}, current before the restore, no longer exists; it cannot be put back"
+            ))
+        })?;
         let version = Version {
             version_id: id.as_str().into(),
             last_modified: head.last_modified.unwrap_or_else(Utc::now),

@@ -175,39 +175,28 @@ pub async fn annotate_archived(
         }
         Ok(true)
     })?;
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut found = Vec::new();
-    for chunk in candidates.chunks(candidates.len().div_ceil(16).max(1)) {
-        let (source, chunk) = (clients.source.clone(), chunk.to_vec());
-        tasks.spawn(async move {
-            let mut out = Vec::new();
-            for (key, source_key, vid) in chunk {
-                match source.head(&source_key, Some(&vid)).await {
-                    Ok(Some(h)) if h.archive_status.is_some() => out.push(Ok((key, vid, h))),
-                    Ok(_) => {}
-                    Err(e) => out.push(Err(e)),
-                }
-            }
-            out
-        });
-    }
-    while let Some(r) = tasks.join_next().await {
-        for item in r.map_err(|e| CliError::failure(format!("internal error: {e}")))? {
-            let (key, vid, head) = item.map_err(|e| from_s3(e, &p.source.bucket))?;
-            found.push((key, vid, head));
+    let heads = crate::bucket::head_versions(
+        &clients.source,
+        candidates
+            .iter()
+            .map(|(_, source_key, vid)| (source_key.clone(), vid.clone()))
+            .collect(),
+        16,
+    )
+    .await
+    .map_err(|e| from_s3(e, &p.source.bucket))?;
+    // In the plan's key order.
+    for ((key, _, version_id), head) in candidates.into_iter().zip(heads) {
+        if let Some(tier) = head.and_then(|h| h.archive_status) {
+            p.stats.archived += 1;
+            p.warnings.push(Warning::Archived {
+                key,
+                version_id,
+                storage_class: s3rewind_engine::StorageClass::new(&format!(
+                    "INTELLIGENT_TIERING/{tier}"
+                )),
+            });
         }
-    }
-    found.sort_by(|a, b| a.0.cmp(&b.0));
-    for (key, version_id, head) in found {
-        p.stats.archived += 1;
-        p.warnings.push(Warning::Archived {
-            key,
-            version_id,
-            storage_class: s3rewind_engine::StorageClass::new(&format!(
-                "INTELLIGENT_TIERING/{}",
-                head.archive_status.unwrap_or_default()
-            )),
-        });
     }
     Ok(())
 }
