@@ -336,16 +336,10 @@ async fn stream_unchecked(
             .await?;
             Ok(Some(("inventory", created)))
         }
-        TimelineSource::Index { .. } => {
-            let (timeline, taken) = load_unchecked(endpoint, printer, bucket, prefix, spec).await?;
-            if let Some((what, created)) = taken {
-                check_stale(printer, what, created, latest, spec.accept_stale)?;
-            }
-            chunks
-                .send(timeline)
-                .await
-                .map_err(|_| CliError::failure("internal error: the planner stopped reading"))?;
-            Ok(taken)
+        TimelineSource::Index { path } => {
+            let (_, created) =
+                load_index(printer, bucket, prefix, path, spec, Some((latest, chunks))).await?;
+            Ok(Some(("index", created)))
         }
     }
 }
@@ -407,20 +401,23 @@ async fn load_unchecked(
             Ok((timeline, Some(("inventory", created))))
         }
         TimelineSource::Index { path } => {
-            let (timeline, created) =
-                load_index(printer, bucket, prefix, path, &spec.watched).await?;
+            let (timeline, created) = load_index(printer, bucket, prefix, path, spec, None).await?;
             Ok((timeline, Some(("index", created))))
         }
     }
 }
 
 /// Read a timeline index, after checking it is of this bucket and covers the prefix.
+/// Streamed: checked against the latest TIME asked about (`stream`'s first half) before
+/// it is read, and sent to `stream`'s chunks a block at a time (a watched index, its
+/// event log folded in, is sent whole); the timeline returned is then empty.
 async fn load_index(
     printer: &Printer,
     bucket: &str,
     prefix: &str,
     path: &Path,
-    watched: &Watched,
+    spec: &SourceSpec,
+    stream: Option<(Option<DateTime<Utc>>, crate::listing::Chunks)>,
 ) -> CliResult<(Timeline, DateTime<Utc>)> {
     let open = |path: &Path| {
         std::fs::File::open(path).map_err(|e| {
@@ -443,23 +440,52 @@ async fn load_index(
         )));
     }
     if crate::watch::is_watched(path) {
-        return load_watched(printer, prefix, path, &header, watched);
+        let (timeline, created) = load_watched(printer, prefix, path, &header, &spec.watched)?;
+        let Some((latest, chunks)) = stream else {
+            return Ok((timeline, created));
+        };
+        check_stale(printer, "index", created, latest, spec.accept_stale)?;
+        chunks
+            .send(timeline)
+            .await
+            .map_err(|_| CliError::failure("internal error: the planner stopped reading"))?;
+        return Ok((Timeline::default(), created));
     }
     let file = open(path)?;
     let prefix_owned = prefix.to_owned();
-    let (header, timeline) =
-        tokio::task::spawn_blocking(move || index::read_index(file, &prefix_owned))
+    let (header, timeline, entries, keys) = match stream {
+        Some((latest, chunks)) => {
+            check_stale(printer, "index", header.created, latest, spec.accept_stale)?;
+            tokio::task::spawn_blocking(move || {
+                let (mut entries, mut keys) = (0, 0);
+                let header = index::read_index_parts(file, &prefix_owned, |part| {
+                    entries += part.len();
+                    keys += part.keys().len();
+                    chunks.blocking_send(part).map_err(|_| {
+                        IndexError::Io(std::io::Error::other("the planner stopped reading"))
+                    })
+                })?;
+                Ok((header, Timeline::default(), entries, keys))
+            })
             .await
-            .map_err(|e| CliError::failure(format!("internal error: {e}")))?
-            .map_err(index_error)?;
+        }
+        None => {
+            tokio::task::spawn_blocking(move || {
+                let (header, timeline) = index::read_index(file, &prefix_owned)?;
+                let (entries, keys) = (timeline.len(), timeline.keys().len());
+                Ok((header, timeline, entries, keys))
+            })
+            .await
+        }
+    }
+    .map_err(|e| CliError::failure(format!("internal error: {e}")))?
+    .map_err(index_error)?;
     printer.info(format!(
-        "index {} of s3://{}/{} (from a {}): {} versions and delete markers of {} keys",
+        "index {} of s3://{}/{} (from the {}): {entries} versions and delete markers of {keys} keys",
         path.display(),
         header.bucket,
         header.prefix,
         header.source,
-        timeline.len(),
-        timeline.keys().len()
     ));
     Ok((timeline, header.created))
 }

@@ -229,17 +229,77 @@ fn read_versioned_header(r: &mut impl Read) -> Result<(u32, IndexHeader), IndexE
 pub fn read_index(r: impl Read, prefix: &str) -> Result<(IndexHeader, Timeline), IndexError> {
     let mut r = BufReader::with_capacity(1 << 16, r);
     let (version, header) = read_versioned_header(&mut r)?;
-    let anomalies: Vec<Anomaly> = header
-        .anomalies
-        .iter()
-        .filter(|a| a.key().starts_with(prefix))
-        .cloned()
-        .collect();
+    let anomalies = anomalies_under(&header, prefix);
     if version < 2 {
         return read_entries_v1(r, prefix, header, anomalies);
     }
     let mut keys: Vec<KeyHistory> = Vec::with_capacity(header.keys.min(1 << 24) as usize);
+    read_blocks(&mut r, prefix, &header, &mut |part| {
+        keys.extend(part);
+        Ok(())
+    })?;
+    Ok((header, Timeline::from_histories(keys, anomalies)))
+}
+
+/// [`read_index`] a part at a time, never holding the whole timeline: `each` is given
+/// the timeline of one block's keys under `prefix` at a time (about 32,768 entries, each
+/// key whole, parts in key order), with the anomalies of its keys; anomalies of keys no
+/// block holds come in a last part of their own. A version 1 index (one gzip stream) is
+/// read whole and given as one part. Every check of [`read_index`] is made; a part may
+/// have been given before an error found further on.
+pub fn read_index_parts(
+    r: impl Read,
+    prefix: &str,
+    mut each: impl FnMut(Timeline) -> Result<(), IndexError>,
+) -> Result<IndexHeader, IndexError> {
+    let mut r = BufReader::with_capacity(1 << 16, r);
+    let (version, header) = read_versioned_header(&mut r)?;
+    let mut anomalies = anomalies_under(&header, prefix);
+    if version < 2 {
+        let (header, timeline) = read_entries_v1(r, prefix, header, anomalies)?;
+        each(timeline)?;
+        return Ok(header);
+    }
+    anomalies.sort_by(|a, b| a.key().cmp(b.key()));
+    let mut pending = anomalies.into_iter().peekable();
+    read_blocks(&mut r, prefix, &header, &mut |part| {
+        let Some(last) = part.last().map(|h| h.key.clone()) else {
+            return Ok(());
+        };
+        let mut mine = Vec::new();
+        while let Some(a) = pending.next_if(|a| a.key() <= last.as_str()) {
+            mine.push(a);
+        }
+        each(Timeline::from_histories(part, mine))
+    })?;
+    let rest: Vec<Anomaly> = pending.collect();
+    if !rest.is_empty() {
+        each(Timeline::from_histories(Vec::new(), rest))?;
+    }
+    Ok(header)
+}
+
+/// The header's anomalies of keys under `prefix`.
+fn anomalies_under(header: &IndexHeader, prefix: &str) -> Vec<Anomaly> {
+    header
+        .anomalies
+        .iter()
+        .filter(|a| a.key().starts_with(prefix))
+        .cloned()
+        .collect()
+}
+
+/// Version 2's blocks after the header, decoded a batch at a time in parallel and checked
+/// (each block's CRC and counts, blocks in key order, the totals against the header):
+/// each block's histories under `prefix` go to `each` in key order.
+fn read_blocks(
+    r: &mut impl Read,
+    prefix: &str,
+    header: &IndexHeader,
+    each: &mut dyn FnMut(Vec<KeyHistory>) -> Result<(), IndexError>,
+) -> Result<(), IndexError> {
     let (mut nkeys, mut nentries) = (0u64, 0u64);
+    let mut last_key: Option<String> = None;
     // The blocks' buffers are reused from batch to batch: freed and asked for again,
     // megabytes at a time, they would be given back to the system and faulted in anew.
     let mut batch: Vec<Block> = Vec::with_capacity(BATCH_BLOCKS);
@@ -263,7 +323,7 @@ pub fn read_index(r: impl Read, prefix: &str) -> Result<(IndexHeader, Timeline),
             (b.keys, b.entries, b.raw, b.crc) = (u32_at(0), u32_at(4), u64_at(8), u32_at(24));
             let stored_len = u64_at(16);
             b.stored.clear();
-            (&mut r).take(stored_len).read_to_end(&mut b.stored)?;
+            (&mut *r).take(stored_len).read_to_end(&mut b.stored)?;
             if b.stored.len() as u64 != stored_len {
                 return Err(truncated(io::ErrorKind::UnexpectedEof.into()));
             }
@@ -284,17 +344,20 @@ pub fn read_index(r: impl Read, prefix: &str) -> Result<(IndexHeader, Timeline),
         ) in batch.iter().zip(parts)
         {
             let part = part?;
-            if let (Some(last), Some(first)) = (keys.last(), part.first())
-                && first.key <= last.key
+            if let (Some(last), Some(first)) = (&last_key, part.first())
+                && first.key <= *last
             {
                 return Err(corrupt(format!(
                     "key {:?} after {:?}: the blocks are out of order",
-                    first.key, last.key
+                    first.key, last
                 )));
             }
             nkeys += u64::from(*k);
             nentries += u64::from(*n);
-            keys.extend(part);
+            if let Some(h) = part.last() {
+                last_key = Some(h.key.clone());
+            }
+            each(part)?;
         }
     }
     if nentries != header.entries || nkeys != header.keys {
@@ -303,8 +366,7 @@ pub fn read_index(r: impl Read, prefix: &str) -> Result<(IndexHeader, Timeline),
             header.entries, header.keys
         )));
     }
-    let timeline = Timeline::from_histories(keys, anomalies);
-    Ok((header, timeline))
+    Ok(())
 }
 
 fn corrupt(why: String) -> IndexError {
@@ -610,6 +672,77 @@ mod tests {
         assert_eq!(part.keys().len(), 100);
         assert!(part.keys().iter().all(|h| h.key.starts_with("p/012")));
         assert_eq!(part.get("p/01234/ü"), tl.get("p/01234/ü"));
+    }
+
+    /// The parts of `read_index_parts`, put back together, with what each part held.
+    fn parts(buf: &[u8], prefix: &str) -> (Timeline, Vec<Timeline>) {
+        let mut got = Vec::new();
+        read_index_parts(buf, prefix, |p| {
+            got.push(p);
+            Ok(())
+        })
+        .unwrap();
+        let keys = got.iter().flat_map(|p| p.keys().to_vec()).collect();
+        let anomalies = got.iter().flat_map(|p| p.anomalies().to_vec()).collect();
+        (Timeline::from_histories(keys, anomalies), got)
+    }
+
+    /// Read a part at a time, an index gives the timeline read whole: in key order, no
+    /// key split between parts, each anomaly with its key's part (or, for a key no part
+    /// holds, in a last part of its own), under any prefix, in both format versions.
+    #[test]
+    fn the_parts_are_the_whole_index() {
+        let whole = large();
+        let tie = |key: &str| Anomaly::OrderUnknown {
+            key: key.to_owned(),
+        };
+        // Anomalies out of key order; two of keys the index does not hold, one of them
+        // after its last key.
+        let anomalies = vec![
+            tie("p/99999/zzz"),
+            tie("p/02999/ü"),
+            tie("p/00000/ü"),
+            tie("p/01234/ü"),
+            tie("p/01200/zzz"),
+            tie("p/01201/ü"),
+        ];
+        let tl = Timeline::from_histories(whole.keys().to_vec(), anomalies);
+        let mut buf = Vec::new();
+        write_index(&mut buf, "bkt", "", t(10), "listing", &tl).unwrap();
+        for prefix in ["", "p/012", "p/0299", "q/"] {
+            let (_, expected) = read_index(&buf[..], prefix).unwrap();
+            let (joined, got) = parts(&buf, prefix);
+            assert_eq!(joined.keys(), expected.keys(), "prefix {prefix:?}");
+            let mut want = expected.anomalies().to_vec();
+            want.sort_by(|a, b| a.key().cmp(b.key()));
+            assert_eq!(joined.anomalies(), &want[..], "prefix {prefix:?}");
+            for w in got.windows(2) {
+                if let (Some(a), Some(b)) = (w[0].keys().last(), w[1].keys().first()) {
+                    assert!(a.key < b.key, "{:?} then {:?}", a.key, b.key);
+                }
+            }
+            for p in got.iter().filter(|p| !p.keys().is_empty()) {
+                for a in p.anomalies() {
+                    assert!(a.key() <= p.keys().last().unwrap().key.as_str());
+                }
+            }
+            if prefix.is_empty() {
+                // Three blocks, then the anomaly after the last key in a part of its own.
+                assert_eq!(got.len(), 4);
+                let last = got.last().unwrap();
+                assert!(last.keys().is_empty());
+                assert_eq!(last.anomalies(), &[tie("p/99999/zzz")][..]);
+            }
+        }
+        // Version 1: one part, the timeline read whole.
+        let (joined, got) = parts(&write_v1(&tl, t(10)), "");
+        assert_eq!(got.len(), 1);
+        assert_eq!(joined, read_index(&write_v1(&tl, t(10))[..], "").unwrap().1);
+        // A damaged index fails read a part at a time too.
+        let mut bad = buf.clone();
+        let n = bad.len();
+        bad.truncate(n - 40);
+        assert!(read_index_parts(&bad[..], "", |_| Ok(())).is_err());
     }
 
     #[test]

@@ -74,7 +74,7 @@ pub async fn index_cmd(app: &App, args: &IndexArgs) -> CliResult<Exit> {
         "Indexed"
     };
     printer.line(format!(
-        "{verb} s3://{}/{}: {} versions and delete markers of {} keys, as of {} (from a {source}), in {} ({}).",
+        "{verb} s3://{}/{}: {} versions and delete markers of {} keys, as of {} (from the {source}), in {} ({}).",
         loc.bucket,
         loc.prefix,
         timeline.len(),
