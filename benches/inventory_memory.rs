@@ -28,6 +28,7 @@
 use s3rewind::bucket::{MemStore, Op};
 use s3rewind::testing::run_cmd_printing;
 use s3rewind_benches::inventory_history::{self, entries_of};
+use s3rewind_benches::mib;
 use s3rewind_benches::{PeakWatch, proc_status as status};
 use s3rewind_engine::{SimBucket, Versioning};
 use std::path::PathBuf;
@@ -39,10 +40,6 @@ static GLOBAL: cap::Cap<mimalloc::MiMalloc> = cap::Cap::new(mimalloc::MiMalloc, 
 
 fn live() -> usize {
     GLOBAL.allocated()
-}
-
-fn mib(b: u64) -> String {
-    format!("{:.0} MiB", b as f64 / 1048576.0)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

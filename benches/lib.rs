@@ -351,6 +351,11 @@ impl Drop for PeakWatch {
     }
 }
 
+/// `b` bytes in whole MiB, for a bench's report ("12 MiB").
+pub fn mib(b: u64) -> String {
+    format!("{:.0} MiB", b as f64 / 1048576.0)
+}
+
 /// A memory figure of this process from `/proc/self/status` (`"VmRSS:"`, `"VmHWM:"`), in
 /// bytes; 0 where there is none (not Linux).
 pub fn proc_status(field: &str) -> u64 {

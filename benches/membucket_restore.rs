@@ -27,11 +27,8 @@ use s3rewind_engine::{Destination, Location, PlanOptions, SimBucket, Timeline, V
 use std::sync::Arc;
 use std::time::Instant;
 
+use s3rewind_benches::mib;
 use s3rewind_benches::proc_status as status;
-
-fn mib(b: u64) -> String {
-    format!("{:.0} MiB", b as f64 / 1048576.0)
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 // Longer than 120 lines on purpose: the benchmark's scenario built, run and reported in order.

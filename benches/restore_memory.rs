@@ -39,6 +39,7 @@ use s3rewind_engine::{SimBucket, Versioning};
 use std::time::Instant;
 
 use s3rewind_benches::PeakWatch;
+use s3rewind_benches::mib;
 use s3rewind_benches::proc_status as status;
 
 /// The binary's allocator, counted: the live heap is what the restore holds; resident
@@ -48,10 +49,6 @@ static GLOBAL: cap::Cap<mimalloc::MiMalloc> = cap::Cap::new(mimalloc::MiMalloc, 
 
 fn live() -> usize {
     GLOBAL.allocated()
-}
-
-fn mib(b: u64) -> String {
-    format!("{:.0} MiB", b as f64 / 1048576.0)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

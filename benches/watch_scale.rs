@@ -30,6 +30,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use s3rewind_benches::mib;
 use s3rewind_benches::proc_status as status;
 use s3rewind_benches::{aws_id, mix};
 use s3rewind_engine::watch::{Begin, Event, EventKind, OrderBy, Record, Sequencer, Window};
@@ -43,10 +44,6 @@ fn key_name(k: u64) -> String {
         k % 28 + 1,
         k / 28
     )
-}
-
-fn mib(b: u64) -> String {
-    format!("{:.0} MiB", b as f64 / 1048576.0)
 }
 
 fn base() -> DateTime<Utc> {
