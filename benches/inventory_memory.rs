@@ -34,13 +34,7 @@ use s3rewind_engine::{SimBucket, Versioning};
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// The binary's allocator, counted.
-#[global_allocator]
-static GLOBAL: cap::Cap<mimalloc::MiMalloc> = cap::Cap::new(mimalloc::MiMalloc, usize::MAX);
-
-fn live() -> usize {
-    GLOBAL.allocated()
-}
+s3rewind_benches::counted_heap!();
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {

@@ -351,6 +351,26 @@ impl Drop for PeakWatch {
     }
 }
 
+/// The allocators a memory bench counts with (for [`counted_heap!`]).
+pub use {cap, mimalloc};
+
+/// Declares the binary's allocator (mimalloc, as the s3rewind binary's) counted by
+/// `cap::Cap`, and `fn live() -> usize`: the bytes allocated and not yet freed, what a
+/// command holds (resident memory adds what the allocator keeps).
+#[macro_export]
+macro_rules! counted_heap {
+    () => {
+        #[global_allocator]
+        static GLOBAL: $crate::cap::Cap<$crate::mimalloc::MiMalloc> =
+            $crate::cap::Cap::new($crate::mimalloc::MiMalloc, usize::MAX);
+
+        /// The live heap: bytes allocated and not freed.
+        fn live() -> usize {
+            GLOBAL.allocated()
+        }
+    };
+}
+
 /// `b` bytes in whole MiB, for a bench's report ("12 MiB").
 pub fn mib(b: u64) -> String {
     format!("{:.0} MiB", b as f64 / 1048576.0)

@@ -42,14 +42,7 @@ use s3rewind_benches::PeakWatch;
 use s3rewind_benches::mib;
 use s3rewind_benches::proc_status as status;
 
-/// The binary's allocator, counted: the live heap is what the restore holds; resident
-/// memory adds what the allocator keeps (see the README on the two).
-#[global_allocator]
-static GLOBAL: cap::Cap<mimalloc::MiMalloc> = cap::Cap::new(mimalloc::MiMalloc, usize::MAX);
-
-fn live() -> usize {
-    GLOBAL.allocated()
-}
+s3rewind_benches::counted_heap!();
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
