@@ -3,7 +3,7 @@
 //! large MemBucket: what the restore holds per planned action (issue 25 §4).
 //!
 //! ```text
-//! cargo run --release -p s3rewind-benches --bin restore-memory -- [KEYS] [--verify|--copies-only] [--in-place|--half-done|--plan-apply]
+//! cargo run --release -p s3rewind-benches --bin restore-memory -- [KEYS] [--verify|--copies-only] [--in-place|--half-done|--plan-apply|--undelete]
 //! ```
 //!
 //! `--half-done`: the destination already holds every other key's copy (a resumed
@@ -12,6 +12,9 @@
 //!
 //! `--plan-apply`: in place, as `plan --out FILE` (its peak printed first) and then
 //! `apply FILE --yes`, the command measured.
+//!
+//! `--undelete`: each key is deleted after T (a mass delete), and `undelete s3://src
+//! --yes` copies every last version back (KEYS actions).
 //!
 //! `--in-place`: each key is also overwritten after T, and the restore runs in place
 //! (`--yes`): KEYS copies onto the source's own keys, planned whole before the first
@@ -53,7 +56,9 @@ async fn main() {
     let copies_only = args.iter().any(|a| a == "--copies-only");
     // --plan-apply: in place, as `plan --out FILE` then `apply FILE --yes`.
     let plan_apply = args.iter().any(|a| a == "--plan-apply");
-    let in_place = plan_apply || args.iter().any(|a| a == "--in-place");
+    // --undelete: every key deleted after T (a mass delete), brought back by `undelete`.
+    let undelete = args.iter().any(|a| a == "--undelete");
+    let in_place = plan_apply || undelete || args.iter().any(|a| a == "--in-place");
     let half_done = !in_place && args.iter().any(|a| a == "--half-done");
     // Where the copies go: in place, onto the source's own keys.
     let dest = if in_place { "src" } else { "dst" };
@@ -75,7 +80,10 @@ async fn main() {
             &k.to_le_bytes(),
             base + TimeDelta::seconds((k % 50) as i64),
         );
-        if in_place {
+        if undelete {
+            // Deleted after T: undelete copies the last version back on top.
+            sim.delete(&key, at + TimeDelta::seconds(10));
+        } else if in_place {
             // Damaged after T: the restore copies the version before back on top.
             sim.put(&key, b"damaged", at + TimeDelta::seconds(10));
         }
@@ -192,7 +200,18 @@ async fn main() {
         "--journal",
         &journal_text,
     ];
-    if plan_apply {
+    if undelete {
+        argv = vec![
+            "--quiet",
+            "undelete",
+            "s3://src",
+            "--concurrency",
+            "64",
+            "--journal",
+            &journal_text,
+            "--yes",
+        ];
+    } else if plan_apply {
         argv = vec![
             "--quiet",
             "apply",
@@ -208,7 +227,7 @@ async fn main() {
     } else {
         argv.extend(["--to", "s3://dst/"]);
     }
-    if !verify {
+    if !verify && !undelete {
         argv.push("--no-verify");
     }
     let started = Instant::now();
@@ -235,7 +254,13 @@ async fn main() {
     let own = above.saturating_sub(growth);
     println!(
         "{}{}{} of {actions} actions ({keys} keys) in {ran:.1} s ({:.0} actions/s); requests: {} list, {} copy, {} head, {} in all",
-        if plan_apply { "apply" } else { "restore" },
+        if undelete {
+            "undelete"
+        } else if plan_apply {
+            "apply"
+        } else {
+            "restore"
+        },
         if in_place {
             " in place"
         } else if half_done {
@@ -243,7 +268,10 @@ async fn main() {
         } else {
             ""
         },
-        if verify {
+        if undelete {
+            // undelete has no verification step and no --no-verify.
+            ""
+        } else if verify {
             " with verification"
         } else {
             " --no-verify"

@@ -16,12 +16,11 @@ use crate::pipeline::plan_file::{read_plan_file, write_plan_file};
 use crate::pipeline::prepare::{
     TargetSpec, estimate_of, finish_plan, plan_digest_of, prepare, resolve,
 };
-use crate::pipeline::report::{print_plan_of, print_plan_summary, report_exec, write_plan_json};
+use crate::pipeline::report::{print_plan_json, print_plan_summary, report_exec};
 use crate::pipeline::verify::{current_objects_state, verify_after};
 use crate::pipeline::{App, Clients};
-use crate::spill::{ActionSpool, PlanActions};
 use chrono::{DateTime, Utc};
-use s3rewind_engine::{DeleteLimit, Destination, KnownCopy, RestorePlan};
+use s3rewind_engine::{DeleteLimit, Destination, KnownCopy};
 use std::path::{Path, PathBuf};
 
 /// `s3rewind plan`.
@@ -80,19 +79,6 @@ pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
     }
     print_plan_json(printer, &p, spool, app.verbose)?;
     Ok(Exit::Ok)
-}
-
-/// A plan for people, and its JSON (its actions read from `spool` where given).
-fn print_plan_json(
-    printer: &crate::output::Printer,
-    p: &RestorePlan,
-    spool: Option<&ActionSpool>,
-    verbose: bool,
-) -> CliResult<()> {
-    print_plan_of(printer, p, PlanActions::of(p, spool), verbose, true)?;
-    printer
-        .json_write(|w| write_plan_json(w, p, spool, true))
-        .map_err(|e| CliError::failure(format!("cannot write the plan: {e}")))
 }
 
 /// `s3rewind restore`.

@@ -29,12 +29,16 @@ use crate::pipeline::App;
 use crate::pipeline::execute::remove_markers::{RemoveReport, execute_removal};
 use crate::pipeline::execute::{exec_config, execute_plan};
 use crate::pipeline::gates::check_buckets;
-use crate::pipeline::report::{print_plan, restore_doc};
+use crate::pipeline::report::{print_plan_json, restore_doc};
 use crate::pipeline::resolve_time_noted;
 use crate::pipeline::{Clients, rfc3339};
 use crate::s3::BucketVersioning;
+use crate::source::SourceSpec;
+use crate::spill::ActionSpool;
 use chrono::{DateTime, SubsecRound, Utc};
-use s3rewind_engine::{Destination, ListOrder, Location, PlanOptions, parse_s3_uri, plan};
+use s3rewind_engine::{
+    Destination, ListOrder, Location, PlanOptions, Planner, RestorePlan, Timeline, parse_s3_uri,
+};
 use serde_json::json;
 use std::path::Path;
 
@@ -53,19 +57,18 @@ pub fn check_marker_removal(bucket: &str, v: &BucketVersioning) -> CliResult<()>
     Ok(())
 }
 
-fn note_found(printer: &Printer, source: &Location, found: &Found) {
-    if !found.skipped.is_empty() {
+fn note_found(printer: &Printer, source: &Location, found: &Counted) {
+    if found.skipped > 0 {
         let shown: Vec<String> = found
-            .skipped
+            .skipped_first
             .iter()
-            .take(5)
-            .map(|s| format!("{:?}", s.key))
+            .map(|k| format!("{k:?}"))
             .collect();
         printer.info(format!(
             "{} deleted key(s) only ever had delete markers (no version to bring back); skipped: {}{}",
-            found.skipped.len(),
+            found.skipped,
             shown.join(", "),
-            if found.skipped.len() > 5 { ", …" } else { "" }
+            if found.skipped > shown.len() as u64 { ", …" } else { "" }
         ));
     }
     if found.before_since > 0 {
@@ -74,7 +77,7 @@ fn note_found(printer: &Printer, source: &Location, found: &Found) {
             found.before_since
         ));
     }
-    if found.keys.is_empty() {
+    if found.keys == 0 {
         printer.line(format!(
             "Nothing to undelete: no key under {source} has a delete marker (deleted in the given window) above a version."
         ));
@@ -118,43 +121,38 @@ pub async fn undelete_cmd(app: &App, args: &UndeleteArgs) -> CliResult<Exit> {
     }
     // The instant of the listing: what the plan is "at" (the state now, plus the keys).
     let now = Utc::now().trunc_subsecs(0);
-    let timeline = crate::crosscheck::list_checked(
-        &clients.source,
-        printer,
-        &source.prefix,
-        args.listing.page_size,
-        args.listing.streams(),
-    )
-    .await?;
-    let found = find_deleted(&timeline, &source.prefix, since);
-    note_found(printer, &source, &found);
     if args.remove_delete_markers {
+        let timeline = crate::crosscheck::list_checked(
+            &clients.source,
+            printer,
+            &source.prefix,
+            args.listing.page_size,
+            args.listing.streams(),
+        )
+        .await?;
+        let found = find_deleted(&timeline, &source.prefix, since);
+        note_found(printer, &source, &Counted::of(&found));
         return remove_markers_cmd(app, args, &source, &found, now, timeline.layout()).await;
     }
-
-    let current = timeline.current();
-    let target = undelete_target(&current, &found);
-    let mut options = PlanOptions::new(source.clone(), Destination::InPlace, now);
-    options.selection = s3rewind_engine::Selection::Undelete;
-    let mut p = plan(&current, &target, &options);
-    p.created_at = Some(Utc::now());
+    let (mut p, spool, counted) =
+        plan_streamed(&clients, printer, args, &source, since, now).await?;
+    note_found(printer, &source, &counted);
     let mut all = warnings;
     all.append(&mut p.warnings);
     p.warnings = all;
-    if !found.keys.is_empty() {
+    if counted.keys > 0 {
         printer.line(format!(
             "Undelete: {} deleted key(s) under {} come back as copies of their last version ({}); the delete markers stay in the history",
-            found.keys.len(),
+            counted.keys,
             source,
-            human_bytes(found.keys.iter().map(|k| k.size).sum())
+            human_bytes(counted.bytes)
         ));
     }
     if args.dry_run {
-        print_plan(printer, &p, app.verbose, true);
-        printer.json_value(&p);
+        print_plan_json(printer, &p, Some(&spool), app.verbose)?;
         return Ok(Exit::Ok);
     }
-    if p.actions.is_empty() {
+    if spool.is_empty() {
         // The same document as a restore's (a copying undelete executes a plan like
         // `restore`), without printing an empty plan's text.
         printer.json_value(&restore_doc(&p, &ExecReport::default(), None));
@@ -168,7 +166,7 @@ pub async fn undelete_cmd(app: &App, args: &UndeleteArgs) -> CliResult<Exit> {
         app,
         &clients,
         &mut p,
-        None,
+        Some(spool),
         &args.exec,
         &journal_path,
         0,
@@ -177,6 +175,101 @@ pub async fn undelete_cmd(app: &App, args: &UndeleteArgs) -> CliResult<Exit> {
     .await?;
     printer.json_value(&doc);
     Ok(exit)
+}
+
+/// What the listing found, counted: all a copying undelete keeps of [`Found`] (the keys
+/// themselves are planned as each part of the listing arrives, onto disk).
+#[derive(Debug, Default)]
+struct Counted {
+    /// Keys to bring back.
+    keys: u64,
+    /// Their last versions' bytes.
+    bytes: u64,
+    /// Deleted keys with only delete markers: how many, and the first few.
+    skipped: u64,
+    skipped_first: Vec<String>,
+    /// Deleted keys left alone because they were deleted before `--since`.
+    before_since: u64,
+}
+
+impl Counted {
+    /// The names shown of the keys skipped.
+    const SHOWN: usize = 5;
+
+    fn of(found: &Found) -> Counted {
+        let mut c = Counted::default();
+        c.add(found);
+        c
+    }
+
+    fn add(&mut self, found: &Found) {
+        self.keys += found.keys.len() as u64;
+        self.bytes += found.keys.iter().map(|k| k.size).sum::<u64>();
+        self.skipped += found.skipped.len() as u64;
+        let room = Self::SHOWN.saturating_sub(self.skipped_first.len());
+        self.skipped_first
+            .extend(found.skipped.iter().take(room).map(|s| s.key.clone()));
+        self.before_since += found.before_since;
+    }
+}
+
+/// The copy-back plan, made as the listing streams (cross-checked as every listing is):
+/// each part's deleted keys are found ([`find_deleted`]) and planned toward
+/// [`undelete_target`], and the actions go to disk as they are planned. Neither the
+/// history nor the plan is ever held whole: an undelete after a mass delete of millions
+/// of keys needs no more memory than one of a few.
+async fn plan_streamed(
+    clients: &Clients,
+    printer: &Printer,
+    args: &UndeleteArgs,
+    source: &Location,
+    since: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> CliResult<(RestorePlan, ActionSpool, Counted)> {
+    let mut options = PlanOptions::new(source.clone(), Destination::InPlace, now);
+    options.selection = s3rewind_engine::Selection::Undelete;
+    let mut planner = Planner::new(&options);
+    let mut spool = ActionSpool::new()?;
+    let mut counted = Counted::default();
+    let mut versions = 0u64;
+    let spec = SourceSpec::listing(args.listing.page_size, args.listing.streams());
+    let (tx, rx) = tokio::sync::mpsc::channel::<Timeline>(4);
+    let listing = crate::source::stream_timeline(
+        &clients.source_endpoint,
+        printer,
+        &source.bucket,
+        &source.prefix,
+        &spec,
+        None,
+        tx,
+    );
+    let mut failed = None;
+    let consume = async {
+        // Owned here, so that stopping drops it and the listing stops too.
+        let mut rx = rx;
+        while let Some(part) = rx.recv().await {
+            versions += part.len() as u64;
+            let found = find_deleted(&part, &source.prefix, since);
+            counted.add(&found);
+            let current = part.current();
+            planner.add(&current, &undelete_target(&current, &found));
+            if let Err(e) = spool.push_run(&planner.take_planned()) {
+                failed = Some(e);
+                return;
+            }
+        }
+    };
+    let (listed, ()) = tokio::join!(listing, consume);
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    listed?;
+    let mut p = planner.finish();
+    spool.push_run(&std::mem::take(&mut p.actions))?;
+    spool.seal()?;
+    p.stats.versions_now = versions;
+    p.created_at = Some(Utc::now());
+    Ok((p, spool, counted))
 }
 
 fn print_keys(printer: &Printer, found: &Found, verbose: bool) {

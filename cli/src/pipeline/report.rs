@@ -99,6 +99,19 @@ pub fn print_plan(printer: &Printer, p: &RestorePlan, verbose: bool, list_action
         .expect("a plan's own actions are in memory");
 }
 
+/// A plan for people, and its JSON (its actions read from `spool` where given).
+pub fn print_plan_json(
+    printer: &Printer,
+    p: &RestorePlan,
+    spool: Option<&ActionSpool>,
+    verbose: bool,
+) -> CliResult<()> {
+    print_plan_of(printer, p, PlanActions::of(p, spool), verbose, true)?;
+    printer
+        .json_write(|w| write_plan_json(w, p, spool, true))
+        .map_err(|e| CliError::failure(format!("cannot write the plan: {e}")))
+}
+
 /// [`print_plan`] of a plan whose actions may be on disk (`actions`).
 pub fn print_plan_of(
     printer: &Printer,
