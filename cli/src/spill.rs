@@ -25,6 +25,7 @@
 use crate::bucket::CurrentObject;
 use crate::error::{CliError, CliResult};
 use chrono::{DateTime, Utc};
+use s3rewind_engine::timeline::KeyHistory;
 use s3rewind_engine::{
     Action, CopyAction, DeleteMarkerAction, ETag, Expect, OwnerId, StateEntry, StorageClass,
     Version, VersionId,
@@ -450,40 +451,72 @@ impl Record for StateEntry {
     }
 
     fn encode(&self, b: &mut Vec<u8>) {
-        let v = &self.version;
         put_text(b, &self.key);
-        put_text(b, &v.version_id.as_str());
-        put_text(b, &v.etag.as_str());
-        put_text(b, v.storage_class.map_or("", |c| c.as_str()));
-        put_text(b, v.owner_id.map_or("", |o| o.as_str()));
-        b.extend_from_slice(&v.size.to_le_bytes());
-        put_stamp(b, v.last_modified);
-        b.push(u8::from(v.delete_marker) | (u8::from(v.is_latest) << 1));
+        put_version(b, &self.version);
     }
 
     fn decode(r: &mut impl Read) -> CliResult<Self> {
         let key = get_text(r)?;
-        let version_id = VersionId::new(&get_text(r)?);
-        let etag = ETag::new(&get_text(r)?);
-        let class = get_text(r)?;
-        let owner = get_text(r)?;
-        let size = u64::from_le_bytes(get_bytes(r)?);
-        let last_modified = get_stamp(r)?;
-        let [flags] = get_bytes(r)?;
         Ok(StateEntry {
             key,
-            version: Version {
-                version_id,
-                last_modified,
-                delete_marker: flags & 1 != 0,
-                etag,
-                size,
-                storage_class: (!class.is_empty()).then(|| StorageClass::new(&class)),
-                owner_id: (!owner.is_empty()).then(|| OwnerId::new(&owner)),
-                is_latest: flags & 2 != 0,
-            },
+            version: get_version(r)?,
         })
     }
+}
+
+/// A key's whole history (for an index written from a listing in parts): the key, the
+/// number of entries (u32), then each entry as a [`StateEntry`]'s version.
+impl Record for KeyHistory {
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn encode(&self, b: &mut Vec<u8>) {
+        put_text(b, &self.key);
+        b.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
+        for v in &self.entries {
+            put_version(b, v);
+        }
+    }
+
+    fn decode(r: &mut impl Read) -> CliResult<Self> {
+        let key = get_text(r)?;
+        let n = u32::from_le_bytes(get_bytes(r)?);
+        let entries = (0..n).map(|_| get_version(r)).collect::<CliResult<_>>()?;
+        Ok(KeyHistory { key, entries })
+    }
+}
+
+/// A version's byte form: its id, ETag, storage class and owner (texts, empty for none),
+/// size (u64), stamp, and flags (delete marker 1, `IsLatest` 2).
+fn put_version(b: &mut Vec<u8>, v: &Version) {
+    put_text(b, &v.version_id.as_str());
+    put_text(b, &v.etag.as_str());
+    put_text(b, v.storage_class.map_or("", |c| c.as_str()));
+    put_text(b, v.owner_id.map_or("", |o| o.as_str()));
+    b.extend_from_slice(&v.size.to_le_bytes());
+    put_stamp(b, v.last_modified);
+    b.push(u8::from(v.delete_marker) | (u8::from(v.is_latest) << 1));
+}
+
+fn get_version(r: &mut impl Read) -> CliResult<Version> {
+    let version_id = VersionId::new(&get_text(r)?);
+    let etag = ETag::new(&get_text(r)?);
+    let class = get_text(r)?;
+    let owner = get_text(r)?;
+    let size = u64::from_le_bytes(get_bytes(r)?);
+    let last_modified = get_stamp(r)?;
+    let [flags] = get_bytes(r)?;
+    Ok(Version {
+        version_id,
+        last_modified,
+        delete_marker: flags & 1 != 0,
+        etag,
+        size,
+        storage_class: (!class.is_empty()).then(|| StorageClass::new(&class)),
+        owner_id: (!owner.is_empty()).then(|| OwnerId::new(&owner)),
+        is_latest: flags & 2 != 0,
+    })
 }
 
 fn put_flag(b: &mut Vec<u8>, on: bool) {
@@ -852,6 +885,45 @@ mod tests {
             prop_assert_eq!(&Action::decode(&mut r).unwrap(), &action);
             prop_assert!(r.is_empty(), "each record reads exactly its own bytes");
             prop_assert_eq!(serde_json::to_string(&Action::decode(&mut &bytes[..]).unwrap()).unwrap(), serde_json::to_string(&action).unwrap());
+        }
+    }
+
+    proptest! {
+        #![proptest_config(crate::proptest_config(128))]
+        /// A key's history reads back from its byte form as it was, entry for entry (any
+        /// ids, ETags, classes, owners, stamps and flags; no entry too).
+        #[test]
+        fn a_key_history_reads_back_from_its_byte_form_as_it_was(
+            key in ".{0,10}",
+            entries in proptest::collection::vec(
+                (text(), text(), proptest::option::of(text()), proptest::option::of(".{0,8}"),
+                 any::<u64>(), 0i64..4_000_000_000, 0u32..1_000_000_000, any::<bool>(), any::<bool>()),
+                0..6,
+            ),
+        ) {
+            let h = KeyHistory {
+                key,
+                entries: entries
+                    .into_iter()
+                    .map(|(id, tag, class, owner, size, secs, nanos, dm, latest)| Version {
+                        version_id: VersionId::new(&id),
+                        last_modified: DateTime::<Utc>::from_timestamp(secs, nanos).unwrap(),
+                        delete_marker: dm,
+                        etag: ETag::new(&tag),
+                        size,
+                        storage_class: class.filter(|c| !c.is_empty()).map(|c| StorageClass::new(&c)),
+                        owner_id: owner.filter(|o| !o.is_empty()).map(|o| OwnerId::new(&o)),
+                        is_latest: latest,
+                    })
+                    .collect(),
+            };
+            let mut bytes = Vec::new();
+            h.encode(&mut bytes);
+            h.encode(&mut bytes);
+            let mut r = &bytes[..];
+            prop_assert_eq!(&KeyHistory::decode(&mut r).unwrap(), &h);
+            prop_assert_eq!(&KeyHistory::decode(&mut r).unwrap(), &h);
+            prop_assert!(r.is_empty(), "each record reads exactly its own bytes");
         }
     }
 

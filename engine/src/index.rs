@@ -126,17 +126,134 @@ pub fn write_index(
             batch.push(&keys[from..=i]);
             (from, entries) = (i + 1, 0);
             if batch.len() == BATCH_BLOCKS || i + 1 == keys.len() {
-                let done: Vec<io::Result<Block>> =
-                    batch.par_iter().map(|b| encode_block(b)).collect();
-                for block in done {
-                    let block = block?;
-                    write_block_head(&mut w, &block)?;
-                    w.write_all(&block.stored)?;
-                }
+                write_batch(&mut w, &batch)?;
                 batch.clear();
             }
         }
     }
+    w.write_all(&[0u8; BLOCK_HEAD])?;
+    w.flush()
+}
+
+/// Blocks of whole keys, compressed on every core, written with their heads.
+fn write_batch(w: &mut impl Write, batch: &[&[KeyHistory]]) -> io::Result<()> {
+    let done: Vec<io::Result<Block>> = batch.par_iter().map(|b| encode_block(b)).collect();
+    for block in done {
+        let block = block?;
+        write_block_head(w, &block)?;
+        w.write_all(&block.stored)?;
+    }
+    Ok(())
+}
+
+/// An index written a key at a time, for a timeline never held whole: the keys (in key
+/// order) are grouped into blocks and compressed as the blocks fill, and written to
+/// `blocks` (a temporary file: the header, first in the file, needs the totals);
+/// [`finish`](Self::finish) gives the header and [`assemble`] puts the file together.
+/// The file is the one [`write_index`] writes of the same timeline, byte for byte
+/// (tested), when the anomalies are given in the timeline's order.
+pub struct IndexParts<W: Write> {
+    blocks: W,
+    /// Keys of the block being filled, and its entries.
+    pending: Vec<KeyHistory>,
+    pending_entries: usize,
+    /// Filled blocks not yet compressed (up to a batch).
+    full: Vec<Vec<KeyHistory>>,
+    keys: u64,
+    entries: u64,
+    anomalies: Vec<Anomaly>,
+    last_key: Option<String>,
+}
+
+impl<W: Write> IndexParts<W> {
+    /// Blocks to `blocks`.
+    pub fn new(blocks: W) -> Self {
+        IndexParts {
+            blocks,
+            pending: Vec::new(),
+            pending_entries: 0,
+            full: Vec::new(),
+            keys: 0,
+            entries: 0,
+            anomalies: Vec::new(),
+            last_key: None,
+        }
+    }
+
+    /// Add the next key's history: after every key added before, or an error.
+    pub fn push(&mut self, h: KeyHistory) -> io::Result<()> {
+        if let Some(last) = &self.last_key
+            && h.key <= *last
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("key {:?} after {last:?}: out of key order", h.key),
+            ));
+        }
+        self.last_key = Some(h.key.clone());
+        self.entries += h.entries.len() as u64;
+        self.keys += u64::from(!h.entries.is_empty());
+        self.pending_entries += h.entries.len();
+        self.pending.push(h);
+        if self.pending_entries >= BLOCK_ENTRIES {
+            self.full.push(std::mem::take(&mut self.pending));
+            self.pending_entries = 0;
+            if self.full.len() == BATCH_BLOCKS {
+                self.write_full()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Add anomalies (the header keeps them in the order given).
+    pub fn anomalies(&mut self, anomalies: impl IntoIterator<Item = Anomaly>) {
+        self.anomalies.extend(anomalies);
+    }
+
+    fn write_full(&mut self) -> io::Result<()> {
+        let batch: Vec<&[KeyHistory]> = self.full.iter().map(Vec::as_slice).collect();
+        write_batch(&mut self.blocks, &batch)?;
+        self.full.clear();
+        Ok(())
+    }
+
+    /// The last blocks written (and `blocks` flushed and given back), and the header of
+    /// the index of `bucket`/`prefix`, read at `created` from `source`.
+    pub fn finish(
+        mut self,
+        bucket: &str,
+        prefix: &str,
+        created: DateTime<Utc>,
+        source: &str,
+    ) -> io::Result<(W, IndexHeader)> {
+        if !self.pending.is_empty() {
+            self.full.push(std::mem::take(&mut self.pending));
+        }
+        self.write_full()?;
+        self.blocks.flush()?;
+        let header = IndexHeader {
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+            created,
+            source: source.to_owned(),
+            keys: self.keys,
+            entries: self.entries,
+            anomalies: self.anomalies,
+        };
+        Ok((self.blocks, header))
+    }
+}
+
+/// The index file: `header`, then the blocks [`IndexParts`] wrote (read back from
+/// `blocks`), then the end mark.
+pub fn assemble(w: impl Write, header: &IndexHeader, mut blocks: impl Read) -> io::Result<()> {
+    let mut w = BufWriter::with_capacity(1 << 16, w);
+    let json = serde_json::to_vec(header).map_err(io::Error::other)?;
+    w.write_all(INDEX_MAGIC)?;
+    w.write_all(&INDEX_VERSION.to_le_bytes())?;
+    w.write_all(&(json.len() as u32).to_le_bytes())?;
+    w.write_all(&json)?;
+    io::copy(&mut blocks, &mut w)?;
     w.write_all(&[0u8; BLOCK_HEAD])?;
     w.flush()
 }
@@ -743,6 +860,41 @@ mod tests {
         let n = bad.len();
         bad.truncate(n - 40);
         assert!(read_index_parts(&bad[..], "", |_| Ok(())).is_err());
+    }
+
+    /// An index written a key at a time (`IndexParts`, then `assemble`) is the file
+    /// `write_index` writes of the whole timeline, byte for byte; an empty one too; a
+    /// key out of order is refused.
+    #[test]
+    fn an_index_written_a_key_at_a_time_is_the_index_written_whole() {
+        let whole = large();
+        let anomalies: Vec<Anomaly> = ["p/00000/ü", "p/01234/ü", "p/02999/ü"]
+            .iter()
+            .map(|k| Anomaly::OrderUnknown {
+                key: (*k).to_owned(),
+            })
+            .collect();
+        let tl = Timeline::from_histories(whole.keys().to_vec(), anomalies.clone());
+        let written = |tl: &Timeline| {
+            let mut parts = IndexParts::new(Vec::new());
+            for h in tl.keys() {
+                parts.push(h.clone()).unwrap();
+            }
+            parts.anomalies(tl.anomalies().to_vec());
+            let (blocks, header) = parts.finish("bkt", "p/", t(10), "listing").unwrap();
+            let mut got = Vec::new();
+            assemble(&mut got, &header, &blocks[..]).unwrap();
+            got
+        };
+        for tl in [tl, Timeline::default()] {
+            let mut expected = Vec::new();
+            write_index(&mut expected, "bkt", "p/", t(10), "listing", &tl).unwrap();
+            assert!(written(&tl) == expected, "{} keys", tl.keys().len());
+        }
+        let mut parts = IndexParts::new(Vec::new());
+        parts.push(whole.keys()[10].clone()).unwrap();
+        assert!(parts.push(whole.keys()[10].clone()).is_err());
+        assert!(parts.push(whole.keys()[5].clone()).is_err());
     }
 
     #[test]

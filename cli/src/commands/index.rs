@@ -11,8 +11,13 @@ use crate::args::{IndexArgs, Snapshot};
 use crate::error::{CliError, CliResult, Exit};
 use crate::pipeline::App;
 use crate::pipeline::{require_versioned, rfc3339};
-use crate::source::{SourceSpec, load_with_age};
+use crate::source::SourceSpec;
+use crate::spill::Spilled;
 use chrono::Utc;
+use s3rewind_engine::Timeline;
+use s3rewind_engine::index::{IndexHeader, IndexParts};
+use s3rewind_engine::timeline::{Anomaly, KeyHistory};
+use std::io::Seek;
 
 /// The name and version of `index --output json`'s document.
 pub const INDEX_SCHEMA: &str = "s3rewind.index/v1";
@@ -59,14 +64,13 @@ pub async fn index_cmd(app: &App, args: &IndexArgs) -> CliResult<Exit> {
     // A listing shows the bucket as it was when it started.
     let started = Utc::now();
     let calls_before = app.endpoint.list_calls();
-    let (timeline, taken) =
-        load_with_age(&app.endpoint, printer, &loc.bucket, &loc.prefix, &spec).await?;
+    let (histories, anomalies, taken) = list_to_disk(app, &loc, &spec).await?;
     let list_calls = app.endpoint.list_calls() - calls_before;
     let (source, created) = match taken {
         Some((what, created)) => (what, created),
         None => ("listing", started),
     };
-    write_index(&out, &loc, created, source, &timeline)?;
+    let header = write_index(&out, &loc, created, source, histories, anomalies)?;
     let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
     let verb = if old.is_some() {
         "Refreshed"
@@ -77,8 +81,8 @@ pub async fn index_cmd(app: &App, args: &IndexArgs) -> CliResult<Exit> {
         "{verb} s3://{}/{}: {} versions and delete markers of {} keys, as of {} (from the {source}), in {} ({}).",
         loc.bucket,
         loc.prefix,
-        timeline.len(),
-        timeline.keys().len(),
+        header.entries,
+        header.keys,
         rfc3339(created),
         out.display(),
         crate::output::human_bytes(size)
@@ -107,8 +111,8 @@ pub async fn index_cmd(app: &App, args: &IndexArgs) -> CliResult<Exit> {
         "prefix": loc.prefix,
         "created": created,
         "source": source,
-        "keys": timeline.keys().len(),
-        "entries": timeline.len(),
+        "keys": header.keys,
+        "entries": header.entries,
         "file": out,
         "bytes": size,
         "list_calls": list_calls,
@@ -157,34 +161,95 @@ fn location(
 }
 
 /// Write the index to `out` (through a temporary file beside it, renamed into place).
+/// The range's timeline as the listing (or report) streams it, cross-checked part by
+/// part, each key's history onto disk in a run per part (parts come in any order from
+/// parallel streams; read back in key order), the anomalies kept: the index is never
+/// held whole.
+async fn list_to_disk(
+    app: &App,
+    loc: &Location,
+    spec: &SourceSpec,
+) -> CliResult<(
+    Spilled<KeyHistory>,
+    Vec<Anomaly>,
+    Option<(&'static str, chrono::DateTime<Utc>)>,
+)> {
+    let mut histories = Spilled::<KeyHistory>::new()?;
+    let mut anomalies = Vec::new();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Timeline>(4);
+    let listing = crate::source::stream_timeline(
+        &app.endpoint,
+        &app.printer,
+        &loc.bucket,
+        &loc.prefix,
+        spec,
+        None,
+        tx,
+    );
+    let mut failed = None;
+    let consume = async {
+        // Owned here, so that stopping drops it and the listing stops too.
+        let mut rx = rx;
+        while let Some(part) = rx.recv().await {
+            anomalies.extend_from_slice(part.anomalies());
+            if let Err(e) = histories.push_part(part.keys(), "the listing") {
+                failed = Some(e);
+                return;
+            }
+        }
+    };
+    let (taken, ()) = tokio::join!(listing, consume);
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let taken = taken?;
+    histories.seal()?;
+    // The order a whole timeline keeps them in.
+    anomalies.sort_by(|a, b| a.key().cmp(b.key()));
+    Ok((histories, anomalies, taken))
+}
+
+/// Write the index of `histories` (read back in key order) to `out`, through a
+/// temporary file beside it renamed into place; the blocks are compressed into another
+/// temporary file as they fill, then put after the header. Returns the header.
 fn write_index(
     out: &Path,
     loc: &Location,
     created: chrono::DateTime<Utc>,
     source: &str,
-    timeline: &s3rewind_engine::Timeline,
-) -> CliResult<()> {
+    histories: Spilled<KeyHistory>,
+    anomalies: Vec<Anomaly>,
+) -> CliResult<IndexHeader> {
+    let failed = |e: std::io::Error| {
+        CliError::failure(format!("cannot write the index {}: {e}", out.display()))
+    };
+    let beside = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let blocks = tempfile::tempfile_in(beside).map_err(failed)?;
+    let mut parts = IndexParts::new(std::io::BufWriter::new(blocks));
+    let mut pushed = Ok(());
+    histories.scan(|h| {
+        pushed = parts.push(h);
+        Ok(pushed.is_ok())
+    })?;
+    pushed.map_err(failed)?;
+    parts.anomalies(anomalies);
+    let (blocks, header) = parts
+        .finish(&loc.bucket, &loc.prefix, created, source)
+        .map_err(failed)?;
+    let mut blocks = blocks.into_inner().map_err(|e| failed(e.into_error()))?;
+    blocks.seek(std::io::SeekFrom::Start(0)).map_err(failed)?;
     let tmp = out.with_extension("tmp");
     let written = std::fs::File::create(&tmp)
-        .and_then(|f| {
-            s3rewind_engine::index::write_index(
-                f,
-                &loc.bucket,
-                &loc.prefix,
-                created,
-                source,
-                timeline,
-            )
-        })
+        .and_then(|f| s3rewind_engine::index::assemble(f, &header, blocks))
         .and_then(|()| std::fs::rename(&tmp, out));
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
-        return Err(CliError::failure(format!(
-            "cannot write the index {}: {e}",
-            out.display()
-        )));
+        return Err(failed(e));
     }
-    Ok(())
+    Ok(header)
 }
 
 /// The header of the index `--refresh` names.
