@@ -205,6 +205,37 @@ pub async fn stream_timeline(
     Ok(taken)
 }
 
+/// [`stream_timeline`] with `f` given each part as it arrives (cross-checked; parts in
+/// any order, each key whole), for a command whose work on a part needs nothing else:
+/// the first error of `f` stops the listing and is returned.
+pub async fn each_part(
+    endpoint: &Arc<dyn Endpoint>,
+    printer: &Printer,
+    bucket: &str,
+    prefix: &str,
+    spec: &SourceSpec,
+    mut f: impl FnMut(Timeline) -> CliResult<()>,
+) -> CliResult<Option<(&'static str, DateTime<Utc>)>> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Timeline>(4);
+    let listing = stream_timeline(endpoint, printer, bucket, prefix, spec, None, tx);
+    let mut failed = None;
+    let consume = async {
+        // Owned here, so that stopping drops it and the listing stops too.
+        let mut rx = rx;
+        while let Some(part) = rx.recv().await {
+            if let Err(e) = f(part) {
+                failed = Some(e);
+                return;
+            }
+        }
+    };
+    let (taken, ()) = tokio::join!(listing, consume);
+    match failed {
+        Some(e) => Err(e),
+        None => taken,
+    }
+}
+
 /// What [`settle_guesses`] did.
 #[derive(Debug, Default)]
 struct Settled {

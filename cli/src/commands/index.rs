@@ -14,7 +14,6 @@ use crate::pipeline::{require_versioned, rfc3339};
 use crate::source::SourceSpec;
 use crate::spill::Spilled;
 use chrono::Utc;
-use s3rewind_engine::Timeline;
 use s3rewind_engine::index::{IndexHeader, IndexParts};
 use s3rewind_engine::timeline::{Anomaly, KeyHistory};
 use std::io::Seek;
@@ -176,33 +175,18 @@ async fn list_to_disk(
 )> {
     let mut histories = Spilled::<KeyHistory>::new()?;
     let mut anomalies = Vec::new();
-    let (tx, rx) = tokio::sync::mpsc::channel::<Timeline>(4);
-    let listing = crate::source::stream_timeline(
+    let taken = crate::source::each_part(
         &app.endpoint,
         &app.printer,
         &loc.bucket,
         &loc.prefix,
         spec,
-        None,
-        tx,
-    );
-    let mut failed = None;
-    let consume = async {
-        // Owned here, so that stopping drops it and the listing stops too.
-        let mut rx = rx;
-        while let Some(part) = rx.recv().await {
+        |part| {
             anomalies.extend_from_slice(part.anomalies());
-            if let Err(e) = histories.push_part(part.keys(), "the listing") {
-                failed = Some(e);
-                return;
-            }
-        }
-    };
-    let (taken, ()) = tokio::join!(listing, consume);
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    let taken = taken?;
+            histories.push_part(part.keys(), "the listing")
+        },
+    )
+    .await?;
     histories.seal()?;
     // The order a whole timeline keeps them in.
     anomalies.sort_by(|a, b| a.key().cmp(b.key()));

@@ -37,7 +37,7 @@ use crate::source::SourceSpec;
 use crate::spill::ActionSpool;
 use chrono::{DateTime, SubsecRound, Utc};
 use s3rewind_engine::{
-    Destination, ListOrder, Location, PlanOptions, Planner, RestorePlan, Timeline, parse_s3_uri,
+    Destination, ListOrder, Location, PlanOptions, Planner, RestorePlan, parse_s3_uri,
 };
 use serde_json::json;
 use std::path::Path;
@@ -233,37 +233,22 @@ async fn plan_streamed(
     let mut counted = Counted::default();
     let mut versions = 0u64;
     let spec = SourceSpec::listing(args.listing.page_size, args.listing.streams());
-    let (tx, rx) = tokio::sync::mpsc::channel::<Timeline>(4);
-    let listing = crate::source::stream_timeline(
+    crate::source::each_part(
         &clients.source_endpoint,
         printer,
         &source.bucket,
         &source.prefix,
         &spec,
-        None,
-        tx,
-    );
-    let mut failed = None;
-    let consume = async {
-        // Owned here, so that stopping drops it and the listing stops too.
-        let mut rx = rx;
-        while let Some(part) = rx.recv().await {
+        |part| {
             versions += part.len() as u64;
             let found = find_deleted(&part, &source.prefix, since);
             counted.add(&found);
             let current = part.current();
             planner.add(&current, &undelete_target(&current, &found));
-            if let Err(e) = spool.push_run(&planner.take_planned()) {
-                failed = Some(e);
-                return;
-            }
-        }
-    };
-    let (listed, ()) = tokio::join!(listing, consume);
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    listed?;
+            spool.push_run(&planner.take_planned())
+        },
+    )
+    .await?;
     let mut p = planner.finish();
     spool.push_run(&std::mem::take(&mut p.actions))?;
     spool.seal()?;
