@@ -42,8 +42,9 @@ pub const INDEX_VERSION: u32 = 2;
 /// About how many entries a block holds (whole keys: a key with more makes a larger one).
 const BLOCK_ENTRIES: usize = 32_768;
 /// Blocks compressed or decoded at once (in parallel), so a read or a write holds only
-/// these in memory besides the timeline.
-const BATCH_BLOCKS: usize = 16;
+/// these in memory besides the timeline. Two in tests, so that the tests' few blocks
+/// span batches as millions of entries do.
+const BATCH_BLOCKS: usize = if cfg!(test) { 2 } else { 16 };
 
 /// What an index file says about itself.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -895,6 +896,32 @@ mod tests {
         parts.push(whole.keys()[10].clone()).unwrap();
         assert!(parts.push(whole.keys()[10].clone()).is_err());
         assert!(parts.push(whole.keys()[5].clone()).is_err());
+    }
+
+    /// A header whose key or entry count is not the blocks' is refused, whichever of
+    /// the two is wrong.
+    #[test]
+    fn a_header_that_miscounts_is_refused() {
+        let tl = large();
+        let mut buf = Vec::new();
+        write_index(&mut buf, "bkt", "", t(10), "listing", &tl).unwrap();
+        let entries = tl.len().to_string();
+        // The same number of digits, so the header keeps its length.
+        let fewer = (tl.len() - 1).to_string();
+        for (from, to) in [
+            ("\"keys\":3000".to_owned(), "\"keys\":2999".to_owned()),
+            (format!("\"entries\":{entries}"), format!("\"entries\":{fewer}")),
+        ] {
+            let text = String::from_utf8_lossy(&buf).into_owned();
+            let at = text.find(&from).expect("the count in the header");
+            let mut bad = buf.clone();
+            bad[at..at + to.len()].copy_from_slice(to.as_bytes());
+            assert!(
+                matches!(read_index(&bad[..], ""), Err(IndexError::Corrupt(_))),
+                "{to}"
+            );
+            assert!(read_index_parts(&bad[..], "", |_| Ok(())).is_err(), "{to}");
+        }
     }
 
     #[test]
