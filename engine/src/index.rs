@@ -910,7 +910,10 @@ mod tests {
         let fewer = (tl.len() - 1).to_string();
         for (from, to) in [
             ("\"keys\":3000".to_owned(), "\"keys\":2999".to_owned()),
-            (format!("\"entries\":{entries}"), format!("\"entries\":{fewer}")),
+            (
+                format!("\"entries\":{entries}"),
+                format!("\"entries\":{fewer}"),
+            ),
         ] {
             let text = String::from_utf8_lossy(&buf).into_owned();
             let at = text.find(&from).expect("the count in the header");

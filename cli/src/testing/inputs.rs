@@ -114,6 +114,12 @@ async fn a_restore_from_an_index_names_the_index() {
         None,
     )
     .await);
+    let (entries, keys) = store.with("src", |s| {
+        let listed = s.list_order("");
+        let keys: std::collections::BTreeSet<&str> =
+            listed.iter().map(|e| e.key.as_str()).collect();
+        (listed.len(), keys.len())
+    });
     let out = run_cmd(
         &[
             "restore",
@@ -135,6 +141,14 @@ async fn a_restore_from_an_index_names_the_index() {
     assert!(
         out.stderr.contains("index ") && !out.stderr.contains("inventory"),
         "{}",
+        out.stderr
+    );
+    // The index's counts, as read a block at a time: the history it was written of.
+    assert!(
+        out.stderr.contains(&format!(
+            ": {entries} versions and delete markers of {keys} keys"
+        )),
+        "{entries} entries of {keys} keys: {}",
         out.stderr
     );
     assert!(out.stdout.contains("Verification:"), "{}", out.stdout);

@@ -629,6 +629,104 @@ async fn undelete_plans_the_listing_part_by_part_as_the_whole() {
     assert_eq!(store.requests().of(Op::DeleteVersion), 0);
 }
 
+/// What undelete says of what it found, counted across the parts of the listing: the
+/// keys that only ever had delete markers (their number, the first five, "…" past five),
+/// in both modes; "Nothing to undelete" only when nothing comes back; and the plan's
+/// count of the versions listed.
+#[tokio::test]
+async fn undelete_says_what_it_found_and_skipped() {
+    let store_of = |skipped: u32, deleted: u32| {
+        let mut sim = SimBucket::new(Versioning::Enabled, "v");
+        for k in 0..skipped {
+            sim.delete(&format!("s{}/only-markers-{k}", k % 3), t(5));
+        }
+        for k in 0..deleted {
+            let key = format!("d{}/k{k}", k % 3);
+            sim.put(&key, b"data", t(1));
+            sim.delete(&key, t(6));
+        }
+        sim.put("kept", b"kept", t(2));
+        let store = MemStore::new();
+        store.insert("src", sim);
+        store
+    };
+    let run = |store: Arc<MemStore>, remove: bool| async move {
+        let mut args = vec![
+            "--output",
+            "json",
+            "undelete",
+            "s3://src",
+            "--dry-run",
+            "--page-size",
+            "2",
+        ];
+        if remove {
+            args.push("--remove-delete-markers");
+        }
+        let out = run_cmd(&args, store.endpoint(), None).await;
+        ok(&out);
+        out
+    };
+    // Seven skipped, four to bring back, listed two entries a page.
+    for remove in [false, true] {
+        let out = run(store_of(7, 4), remove).await;
+        assert!(
+            out.stderr
+                .contains("7 deleted key(s) only ever had delete markers")
+                && out.stderr.contains(", …"),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            !out.stdout.contains("Nothing to undelete"),
+            "{}",
+            out.stdout
+        );
+        if !remove {
+            let plan: s3rewind_engine::RestorePlan = serde_json::from_str(&out.stdout).unwrap();
+            assert_eq!(plan.stats.copies, 4);
+            // 7 markers, 4 versions and 4 markers, 1 kept version.
+            assert_eq!(plan.stats.versions_now, 16);
+        }
+    }
+    // Three skipped (all named, no "…"), nothing to bring back.
+    let out = run(store_of(3, 0), false).await;
+    assert!(
+        out.stderr
+            .contains("3 deleted key(s) only ever had delete markers")
+            && !out.stderr.contains(", …"),
+        "{}",
+        out.stderr
+    );
+    // Nothing skipped: no such line.
+    let out = run(store_of(0, 2), false).await;
+    assert!(!out.stderr.contains("only ever had"), "{}", out.stderr);
+    let human = run_cmd(
+        &["undelete", "s3://src", "--dry-run"],
+        store_of(3, 0).endpoint(),
+        None,
+    )
+    .await;
+    ok(&human);
+    assert!(
+        human.stdout.contains("Nothing to undelete"),
+        "{}",
+        human.stdout
+    );
+    let human = run_cmd(
+        &["undelete", "s3://src", "--dry-run"],
+        store_of(0, 2).endpoint(),
+        None,
+    )
+    .await;
+    assert!(
+        !human.stdout.contains("Nothing to undelete")
+            && human.stdout.contains("Undelete: 2 deleted key(s)"),
+        "{}",
+        human.stdout
+    );
+}
+
 #[tokio::test]
 async fn undelete_can_remove_the_delete_markers_instead() {
     let store = source(0);
