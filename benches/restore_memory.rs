@@ -13,6 +13,14 @@
 //! `--plan-apply`: in place, as `plan --out FILE` (its peak printed first) and then
 //! `apply FILE --yes`, the command measured.
 //!
+//! `--undo`: a restore in place (every key damaged after T) runs first, and `undo` of its
+//! journal (KEYS copies back to the damaged versions, each read with a HEAD) is measured.
+//!
+//! `--resumed` (with `--in-place` or `--plan-apply`): the command first runs with
+//! `--max-bytes` at half the bytes to copy, stops cleanly (exit 4) with about half the
+//! actions journaled, and the same command run again, which resumes from that journal,
+//! is the one measured.
+//!
 //! `--undelete`: each key is deleted after T (a mass delete), and `undelete s3://src
 //! --yes` copies every last version back (KEYS actions).
 //!
@@ -58,8 +66,12 @@ async fn main() {
     let plan_apply = args.iter().any(|a| a == "--plan-apply");
     // --undelete: every key deleted after T (a mass delete), brought back by `undelete`.
     let undelete = args.iter().any(|a| a == "--undelete");
-    let in_place = plan_apply || undelete || args.iter().any(|a| a == "--in-place");
+    // --undo: a restore in place, then `undo` of its journal (the run measured).
+    let undo = args.iter().any(|a| a == "--undo");
+    let in_place = plan_apply || undelete || undo || args.iter().any(|a| a == "--in-place");
     let half_done = !in_place && args.iter().any(|a| a == "--half-done");
+    // --resumed: stopped halfway by --max-bytes, then run again (the run measured).
+    let resumed = in_place && !undelete && args.iter().any(|a| a == "--resumed");
     // Where the copies go: in place, onto the source's own keys.
     let dest = if in_place { "src" } else { "dst" };
     let keys: u64 = args
@@ -125,9 +137,10 @@ async fn main() {
     if let Err(e) = std::fs::write("/proc/self/clear_refs", "5") {
         eprintln!("cannot reset the peak RSS mark ({e}): the peak below includes the fill");
     }
+    // The request log emptied before the mark: what it held is not the command's.
+    store.reset_requests();
     let heap = PeakWatch::start(live);
     let mut heap_mark = live();
-    store.reset_requests();
 
     if copies_only {
         let dst = store.endpoint().bucket(dest);
@@ -168,6 +181,7 @@ async fn main() {
     let journal = dir.join("journal.jsonl");
     let at_text = at.to_rfc3339();
     let journal_text = journal.to_string_lossy().into_owned();
+    let undo_journal = dir.join("undo.jsonl").to_string_lossy().into_owned();
     let plan_file = dir.join("plan.json").to_string_lossy().into_owned();
     if plan_apply {
         let started = Instant::now();
@@ -185,9 +199,9 @@ async fn main() {
             mib(peak_heap),
             peak_heap as f64 / keys as f64
         );
+        store.reset_requests();
         heap.reset();
         heap_mark = live();
-        store.reset_requests();
     }
     let mut argv = vec![
         "--quiet",
@@ -227,9 +241,51 @@ async fn main() {
     } else {
         argv.extend(["--to", "s3://dst/"]);
     }
-    if !verify && !undelete {
+    if !verify && !undelete && !undo {
         argv.push("--no-verify");
     }
+    // Each source version is 8 bytes: a cap at half of them stops the first run halfway.
+    let half_bytes = (keys * 8 / 2).to_string();
+    let mut journaled = 0u64;
+    if resumed {
+        let mut first = argv.clone();
+        first.extend(["--max-bytes", &half_bytes]);
+        let out = run_cmd(&first, store.endpoint(), None).await;
+        assert_eq!(out.exit, 4, "{}\n{}", out.stdout, out.stderr);
+        journaled = std::fs::read_to_string(&journal)
+            .expect("the stopped run's journal")
+            .lines()
+            .filter(|l| l.contains("\"type\":\"done\""))
+            .count() as u64;
+        println!(
+            "the first run stopped at --max-bytes {half_bytes}: {journaled} actions journaled"
+        );
+        store.reset_requests();
+        heap.reset();
+        heap_mark = live();
+    }
+    if undo {
+        let mut first = argv.clone();
+        first.push("--no-verify");
+        let out = run_cmd(&first, store.endpoint(), None).await;
+        assert_eq!(out.exit, 0, "{}\n{}", out.stdout, out.stderr);
+        journaled = keys;
+        println!("the restore in place copied {keys} keys back; its undo follows");
+        argv = vec![
+            "--quiet",
+            "undo",
+            &journal_text,
+            "--concurrency",
+            "64",
+            "--journal",
+            &undo_journal,
+            "--yes",
+        ];
+        store.reset_requests();
+        heap.reset();
+        heap_mark = live();
+    }
+    let actions = actions - if undo { 0 } else { journaled };
     let started = Instant::now();
     let out = run_cmd(&argv, store.endpoint(), None).await;
     let ran = started.elapsed().as_secs_f64();
@@ -247,7 +303,7 @@ async fn main() {
     let end_heap = live().saturating_sub(heap_mark) as u64;
     let copied = store.with(dest, |s| s.all_versions().count()) as u64
         - if in_place { versions_filled } else { prefilled };
-    assert_eq!(copied, actions, "every key copied");
+    assert_eq!(copied, actions + journaled, "every key copied");
     let r = store.requests();
     let above = peak.saturating_sub(filled);
     let growth = (per_version * actions as f64) as u64;
@@ -256,12 +312,16 @@ async fn main() {
         "{}{}{} of {actions} actions ({keys} keys) in {ran:.1} s ({:.0} actions/s); requests: {} list, {} copy, {} head, {} in all",
         if undelete {
             "undelete"
+        } else if undo {
+            "undo of a restore"
         } else if plan_apply {
             "apply"
         } else {
             "restore"
         },
-        if in_place {
+        if resumed {
+            " in place, resumed"
+        } else if in_place {
             " in place"
         } else if half_done {
             " into a bucket holding half the keys"

@@ -232,12 +232,13 @@ pub trait Bucket: Send + Sync + fmt::Debug {
     }
 }
 
-/// HeadObject of many versions of one bucket (`(key, version id)` each), `width` at a
-/// time: answers in the order asked, the first error ends it. One after another, the
-/// millions an undo of a large restore reads would take days.
+/// HeadObject of many versions of one bucket (`(key, version id)` each, `None`: the
+/// key's current version), `width` at a time: answers in the order asked, the first
+/// error ends it. One after another, the millions an undo of a large restore (or a
+/// resumed one) reads would take days.
 pub async fn head_versions(
     bucket: &std::sync::Arc<dyn Bucket>,
-    versions: Vec<(String, String)>,
+    versions: Vec<(String, Option<String>)>,
     width: usize,
 ) -> Result<Vec<Option<Head>>, S3Error> {
     let per_task = versions.len().div_ceil(width.max(1)).max(1);
@@ -251,7 +252,7 @@ pub async fn head_versions(
         tasks.spawn(async move {
             let mut heads = Vec::with_capacity(chunk.len());
             for (key, version_id) in chunk {
-                heads.push(bucket.head(&key, Some(&version_id)).await?);
+                heads.push(bucket.head(&key, version_id.as_deref()).await?);
             }
             Ok::<_, S3Error>((first, heads))
         });
@@ -285,10 +286,13 @@ mod head_versions_tests {
             for n in 0..=(k % 3) {
                 let body = format!("{k}-{n}-{}", "x".repeat(n));
                 let id = sim.put(&key, body.as_bytes(), t + TimeDelta::seconds(n as i64));
-                asked.push((key.clone(), id));
+                asked.push((key.clone(), Some(id)));
             }
             if k % 5 == 0 {
-                asked.push((key.clone(), "no-such-version".to_owned()));
+                asked.push((key.clone(), Some("no-such-version".to_owned())));
+            }
+            if k % 4 == 0 {
+                asked.push((key.clone(), None));
             }
         }
         // Not in key order: answers follow the order asked, not the bucket's.
@@ -296,7 +300,7 @@ mod head_versions_tests {
         let bucket: Arc<dyn Bucket> = Arc::new(MemStore::new().insert("b", sim));
         let mut one_by_one = Vec::new();
         for (key, id) in &asked {
-            one_by_one.push(bucket.head(key, Some(id)).await.unwrap());
+            one_by_one.push(bucket.head(key, id.as_deref()).await.unwrap());
         }
         assert_eq!(one_by_one.iter().filter(|h| h.is_none()).count(), 8);
         for width in [1, 3, 7, 500] {

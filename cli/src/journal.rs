@@ -51,6 +51,7 @@ use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+pub mod by_key;
 pub mod remote;
 
 /// The journal schema name.
@@ -313,32 +314,66 @@ impl Run {
 /// The runs a journal holds, in order of their first start line, each with its lines
 /// (start lines included; a line before any start line counts for the first run).
 pub fn runs(lines: &[Line]) -> Vec<(Run, Vec<Line>)> {
-    let mut out: Vec<(Run, Vec<Line>)> = Vec::new();
-    let mut current: Option<usize> = None;
-    let mut orphans: Vec<Line> = Vec::new();
+    let mut tracker = RunTracker::default();
+    let mut of_run: Vec<Vec<Line>> = Vec::new();
     for l in lines {
-        if let Some(run) = Run::of_start(l) {
-            let i = match out.iter().position(|(r, _)| r.accepts(&run)) {
-                Some(i) => {
-                    // Bound to a plan from the first start line that names one.
-                    if out[i].0.plan_digest.is_none() {
-                        out[i].0.plan_digest = run.plan_digest;
-                    }
-                    i
-                }
-                None => {
-                    out.push((run, std::mem::take(&mut orphans)));
-                    out.len() - 1
-                }
-            };
-            current = Some(i);
+        let i = tracker.run_of(l);
+        if i >= of_run.len() {
+            of_run.resize_with(i + 1, Vec::new);
         }
-        match current {
-            Some(i) => out[i].1.push(l.clone()),
-            None => orphans.push(l.clone()),
+        of_run[i].push(l.clone());
+    }
+    tracker.found.into_iter().zip(of_run).collect()
+}
+
+/// Which run each line of a journal read in order belongs to (see [`runs`]): the run of
+/// the last start line before it; a line before any start line counts for the first run
+/// (index 0, also when the journal has no start line at all).
+#[derive(Debug, Default)]
+pub struct RunTracker {
+    /// The runs found so far, in order of their first start line.
+    pub found: Vec<Run>,
+    current: Option<usize>,
+}
+
+impl RunTracker {
+    /// The index in [`found`](Self::found) of the run `l` (the next line) belongs to.
+    pub fn run_of(&mut self, l: &Line) -> usize {
+        if let Some(run) = Run::of_start(l) {
+            self.current = Some(join_run(&mut self.found, run));
+        }
+        self.current.unwrap_or(0)
+    }
+}
+
+/// Count `run` (read from a start line) in `found`, the runs of a journal so far: the one
+/// that accepts it (bound to a plan from the first start line that names one), else a new
+/// one at the end. Its index.
+fn join_run(found: &mut Vec<Run>, run: Run) -> usize {
+    match found.iter().position(|r| r.accepts(&run)) {
+        Some(i) => {
+            if found[i].plan_digest.is_none() {
+                found[i].plan_digest = run.plan_digest;
+            }
+            i
+        }
+        None => {
+            found.push(run);
+            found.len() - 1
         }
     }
-    out
+}
+
+/// The runs the journal at `path` holds, as [`runs`] finds them, read a line at a time
+/// (a journal of millions of actions is not held to learn whose it is).
+pub fn runs_in(path: &Path) -> CliResult<Vec<Run>> {
+    let mut found = Vec::new();
+    each_line(path, |l| {
+        if let Some(run) = Run::of_start(&l) {
+            join_run(&mut found, run);
+        }
+    })?;
+    Ok(found)
 }
 
 /// An open journal, shared by the executor's tasks: it holds the journal's lock until it
@@ -366,8 +401,7 @@ impl Journal {
         started_at: DateTime<Utc>,
     ) -> CliResult<Journal> {
         let j = Journal::open(path, printer)?;
-        let lines = read(path)?;
-        check_runs(path, &lines, run)?;
+        check_runs(path, &runs_in(path)?, run)?;
         let mut start = run.start_line();
         if let Line::Start { started_at: s, .. } = &mut start {
             *s = started_at;
@@ -520,8 +554,8 @@ fn unterminated(bytes: &[u8]) -> Option<(u64, &str)> {
 }
 
 /// Refuse (exit 4) a journal that holds a run other than `run`.
-fn check_runs(path: &Path, lines: &[Line], run: &Run) -> CliResult<()> {
-    if let Some((other, _)) = runs(lines).into_iter().find(|(r, _)| !r.accepts(run)) {
+fn check_runs(path: &Path, found: &[Run], run: &Run) -> CliResult<()> {
+    if let Some(other) = found.iter().find(|r| !r.accepts(run)) {
         return Err(CliError::refused(format!(
             "journal {} belongs to another run: it holds {}, this is {}; give this run its own --journal (without --journal each run gets its own); nothing was written",
             path.display(),
@@ -540,7 +574,8 @@ pub fn load(path: &Path, run: Option<&Run>, printer: &Printer, torn: &str) -> Cl
     if let Some(run) = run {
         // A run that will write learns now, before its listing, that it cannot.
         check_not_in_use(path)?;
-        check_runs(path, &lines, run)?;
+        let found: Vec<Run> = runs(&lines).into_iter().map(|(r, _)| r).collect();
+        check_runs(path, &found, run)?;
     }
     for l in &lines {
         warn_if_torn(path, l, printer, torn);
@@ -554,7 +589,7 @@ pub fn warn_torn(path: &Path, printer: &Printer, torn: &str) -> CliResult<()> {
     each_line(path, |l| warn_if_torn(path, &l, printer, torn))
 }
 
-fn warn_if_torn(path: &Path, l: &Line, printer: &Printer, torn: &str) {
+pub(crate) fn warn_if_torn(path: &Path, l: &Line, printer: &Printer, torn: &str) {
     if let Line::Torn { offset, text } = l {
         printer.warn(format!(
             "journal {}: the line at byte {offset} is torn (a crash mid-write: {}); {torn}",
@@ -743,6 +778,7 @@ pub fn open_uploads(path: &Path) -> CliResult<Vec<(String, String, String)>> {
 }
 
 /// The copies a journal records, for the planner to recognise as done.
+#[cfg(test)]
 pub fn known_copies(lines: &[Line]) -> Vec<KnownCopy> {
     lines.iter().filter_map(known_copy).collect()
 }
@@ -750,14 +786,7 @@ pub fn known_copies(lines: &[Line]) -> Vec<KnownCopy> {
 /// The copy a journal line records, if it records one.
 fn known_copy(l: &Line) -> Option<KnownCopy> {
     match l {
-        Line::Done(d) if d.op == Op::Copy => Some(KnownCopy {
-            key: d.key.clone(),
-            version_id: d.new_version_id.clone(),
-            source_key: d.source_key.clone()?,
-            source_version_id: d.source_version_id.clone()?,
-            etag: d.etag.clone().unwrap_or_default(),
-            size: d.size,
-        }),
+        Line::Done(d) => by_key::known_copy(d),
         _ => None,
     }
 }

@@ -30,7 +30,12 @@ use s3rewind_engine::{
     Action, CopyAction, DeleteMarkerAction, ETag, Expect, OwnerId, StateEntry, StorageClass,
     Version, VersionId,
 };
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io::{BufReader, BufWriter, Read, Write};
+
+/// Layers a merged read compares head by head; more are merged from a heap.
+const FEW_LAYERS: usize = if cfg!(test) { 2 } else { 8 };
 
 /// Records per block (per index entry) at the most.
 pub const BLOCK: u64 = 256;
@@ -80,7 +85,7 @@ pub struct Spilled<R> {
     record: std::marker::PhantomData<R>,
 }
 
-fn io_error(e: std::io::Error) -> CliError {
+pub(crate) fn io_error(e: std::io::Error) -> CliError {
     CliError::failure(format!(
         "cannot keep a listing in a temporary file: {e}; set TMPDIR to a writable directory with room (about 100 bytes per key, and 200 per planned action)"
     ))
@@ -196,11 +201,10 @@ impl<R: Record + Clone> Spilled<R> {
         blocks.sort_by(|a, b| a.first.cmp(&b.first));
         // Each block to a layer whose last block ends before it begins (the one that
         // ended first), else to a new one: as few layers as blocks overlap.
-        let mut ends: std::collections::BinaryHeap<std::cmp::Reverse<(String, usize)>> =
-            std::collections::BinaryHeap::new();
+        let mut ends: BinaryHeap<Reverse<(String, usize)>> = BinaryHeap::new();
         for b in blocks {
             let layer = match ends.peek() {
-                Some(std::cmp::Reverse((last, i))) if *last < b.first => {
+                Some(Reverse((last, i))) if *last < b.first => {
                     let i = *i;
                     ends.pop();
                     i
@@ -210,7 +214,7 @@ impl<R: Record + Clone> Spilled<R> {
                     self.layers.len() - 1
                 }
             };
-            ends.push(std::cmp::Reverse((b.last.clone(), layer)));
+            ends.push(Reverse((b.last.clone(), layer)));
             self.layers[layer].push(b);
         }
         Ok(())
@@ -290,29 +294,70 @@ impl<R: Record + Clone> Spilled<R> {
 
     /// [`each_unmatched`](Self::each_unmatched) on a sealed list, for as long as `f`
     /// says go on (`Ok(true)`): several readers may scan one list at once.
-    pub fn scan(&self, mut f: impl FnMut(R) -> CliResult<bool>) -> CliResult<()> {
+    pub fn scan(&self, f: impl FnMut(R) -> CliResult<bool>) -> CliResult<()> {
+        self.scan_from(None, f)
+    }
+
+    /// [`scan`](Self::scan) of the records whose keys come after `after` (all of them for
+    /// `None`): a reader that stops to do something else between batches goes on from
+    /// the last key it was given, each layer read from the block that key falls in.
+    pub fn scan_from(
+        &self,
+        after: Option<&str>,
+        mut f: impl FnMut(R) -> CliResult<bool>,
+    ) -> CliResult<()> {
         if self.writer.is_some() {
             return Err(CliError::failure(
                 "internal error: a list on disk is read before it is sealed; please report this",
             ));
         }
-        let mut cursors: Vec<Cursor<'_, R>> =
-            (0..self.layers.len()).map(|l| self.cursor(l, 0)).collect();
+        let mut cursors: Vec<Cursor<'_, R>> = (0..self.layers.len())
+            .map(|l| {
+                // The first block that holds a key after `after`.
+                let block = after.map_or(0, |k| {
+                    self.layers[l].partition_point(|b| b.last.as_str() <= k)
+                });
+                self.cursor(l, block)
+            })
+            .collect();
         let mut heads = Vec::with_capacity(cursors.len());
         for c in &mut cursors {
-            heads.push(c.next()?);
+            let mut head = c.next()?;
+            while let (Some((_, r)), Some(k)) = (&head, after)
+                && r.key() <= k
+            {
+                head = c.next()?;
+            }
+            heads.push(head);
         }
+        // The layer whose head is lowest (the first such layer on a tie): by a look at
+        // each head where the layers are few (a listing: one or two), from a heap where
+        // they are many (a journal sorted a chunk at a time: hundreds).
+        let mut heap: Option<BinaryHeap<Reverse<(String, usize)>>> = (heads.len() > FEW_LAYERS)
+            .then(|| {
+                heads
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(l, h)| h.as_ref().map(|(_, r)| Reverse((r.key().to_owned(), l))))
+                    .collect()
+            });
         loop {
-            let lowest = heads
-                .iter()
-                .enumerate()
-                .filter_map(|(l, h)| h.as_ref().map(|(_, r)| (r.key(), l)))
-                .min()
-                .map(|(_, l)| l);
+            let lowest = match &mut heap {
+                Some(heap) => heap.pop().map(|Reverse((_, l))| l),
+                None => heads
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(l, h)| h.as_ref().map(|(_, r)| (r.key(), l)))
+                    .min()
+                    .map(|(_, l)| l),
+            };
             let Some(l) = lowest else {
                 return Ok(());
             };
             let (i, r) = std::mem::replace(&mut heads[l], cursors[l].next()?).expect("the lowest");
+            if let (Some(heap), Some((_, next))) = (&mut heap, &heads[l]) {
+                heap.push(Reverse((next.key().to_owned(), l)));
+            }
             if self.matched[(i / 64) as usize] & (1 << (i % 64)) == 0 && !f(r)? {
                 return Ok(());
             }
@@ -390,7 +435,7 @@ impl Read for At<'_> {
     }
 }
 
-fn put_text(b: &mut Vec<u8>, s: &str) {
+pub(crate) fn put_text(b: &mut Vec<u8>, s: &str) {
     b.extend_from_slice(&(s.len() as u32).to_le_bytes());
     b.extend_from_slice(s.as_bytes());
 }
@@ -400,13 +445,13 @@ fn put_stamp(b: &mut Vec<u8>, t: DateTime<Utc>) {
     b.extend_from_slice(&t.timestamp_subsec_nanos().to_le_bytes());
 }
 
-fn get_bytes<const N: usize>(r: &mut impl Read) -> CliResult<[u8; N]> {
+pub(crate) fn get_bytes<const N: usize>(r: &mut impl Read) -> CliResult<[u8; N]> {
     let mut b = [0u8; N];
     r.read_exact(&mut b).map_err(io_error)?;
     Ok(b)
 }
 
-fn get_text(r: &mut impl Read) -> CliResult<String> {
+pub(crate) fn get_text(r: &mut impl Read) -> CliResult<String> {
     let mut s = vec![0u8; u32::from_le_bytes(get_bytes(r)?) as usize];
     r.read_exact(&mut s).map_err(io_error)?;
     String::from_utf8(s).map_err(|e| io_error(std::io::Error::other(e)))
@@ -699,6 +744,15 @@ impl ActionSpool {
     pub fn scan(&self, f: impl FnMut(Action) -> CliResult<bool>) -> CliResult<()> {
         self.list.scan(f)
     }
+
+    /// [`scan`](Self::scan) of the actions whose keys come after `after`.
+    pub fn scan_from(
+        &self,
+        after: Option<&str>,
+        f: impl FnMut(Action) -> CliResult<bool>,
+    ) -> CliResult<()> {
+        self.list.scan_from(after, f)
+    }
 }
 
 /// A plan's actions wherever they are: held in the plan, or in a spool (the plan then
@@ -799,7 +853,23 @@ mod tests {
             .filter(|r| !named.contains(r.key()))
             .cloned()
             .collect();
-        prop_assert_eq!(s.unmatched().unwrap(), rest);
+        prop_assert_eq!(s.unmatched().unwrap(), rest.clone());
+        // Read on from any key (listed or not): the rest after it, in key order.
+        let unnamed: Vec<String> = rest.iter().step_by(7).map(|r| r.key().to_owned()).collect();
+        for after in probes.iter().flat_map(|p| p.iter().take(1)).chain(&unnamed) {
+            let mut from = Vec::new();
+            s.scan_from(Some(after), |r| {
+                from.push(r);
+                Ok(true)
+            })
+            .unwrap();
+            let want: Vec<R> = rest
+                .iter()
+                .filter(|r| r.key() > after.as_str())
+                .cloned()
+                .collect();
+            prop_assert_eq!(from, want, "after {}", after);
+        }
         Ok(())
     }
 

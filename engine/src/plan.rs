@@ -637,7 +637,24 @@ impl<'a> Planner<'a> {
     /// the planner's cases (copy, delete marker, unchanged, left alone, uncertain), in
     /// the order the module docs give them; one key's decision reads in one place.
     pub fn add(&mut self, current: &BucketState, target: &BucketState) {
+        self.add_knowing(current, target, &[]);
+    }
+
+    /// [`add`](Self::add) with known copies that are not in the options, for a caller that
+    /// does not hold them all ([`PlanOptions::known_copies`] at millions of journaled
+    /// copies is gigabytes): `known` holds at least those whose destination key is one of
+    /// this part's. The plan is the one with every known copy in the options.
+    pub fn add_knowing(
+        &mut self,
+        current: &BucketState,
+        target: &BucketState,
+        known: &[KnownCopy],
+    ) {
         let options = self.options;
+        let part_known: HashMap<(&str, &str), &KnownCopy> = known
+            .iter()
+            .map(|k| ((k.key.as_str(), k.version_id.as_str()), k))
+            .collect();
         let src_prefix = options.source.prefix.as_str();
         let in_place = matches!(options.destination, Destination::InPlace);
         let stats = &mut self.stats;
@@ -695,9 +712,11 @@ impl<'a> Planner<'a> {
                     let u = uncertain.get(t.key.as_str());
                     let same = c.is_some_and(|c| {
                         let same_version = in_place && c.version.version_id == t.version.version_id;
+                        let id = (c.key.as_str(), &*c.version.version_id.as_str());
                         let known_copy = self
                             .known
-                            .get(&(c.key.as_str(), &*c.version.version_id.as_str()))
+                            .get(&id)
+                            .or_else(|| part_known.get(&id))
                             .is_some_and(|k| {
                                 k.source_key == t.key
                                     && k.source_version_id == t.version.version_id

@@ -369,7 +369,7 @@ async fn restore(
     let at = at_of(req);
     let mut exec = args.exec.clone();
     exec.yes = true;
-    let none = |_| Ok(Vec::new());
+    let none = |_| Ok(None);
     // A sample is drawn from the whole plan: no copy starts while the source is listed.
     let (prepared, streamed) = if args.sample.is_none() && writes_as_it_lists(req, false, &warnings)
     {

@@ -4,6 +4,7 @@
 use crate::args::{ApplyArgs, PlanArgs, RestoreArgs};
 use crate::error::{CliError, CliResult, Exit};
 use crate::journal;
+use crate::journal::by_key::DoneByKey;
 use crate::listing::Streams;
 use crate::pipeline::execute::replica::copy_from_replica;
 use crate::pipeline::execute::{
@@ -20,7 +21,7 @@ use crate::pipeline::report::{print_plan_json, print_plan_summary, report_exec};
 use crate::pipeline::verify::{current_objects_state, verify_after};
 use crate::pipeline::{App, Clients};
 use chrono::{DateTime, Utc};
-use s3rewind_engine::{DeleteLimit, Destination, KnownCopy};
+use s3rewind_engine::{DeleteLimit, Destination};
 use std::path::{Path, PathBuf};
 
 /// `s3rewind plan`.
@@ -39,7 +40,7 @@ pub async fn plan_cmd(app: &App, args: &PlanArgs) -> CliResult<Exit> {
     let clients = req.clients(app).await;
     let mut warnings =
         check_buckets(&clients, printer, &req.source, &req.destination, false).await?;
-    let mut prepared = prepare(&clients, printer, &req, &|_| Ok(Vec::new())).await?;
+    let mut prepared = prepare(&clients, printer, &req, &|_| Ok(None)).await?;
     warnings.extend(gate_warnings(&clients, &req.source, &req.destination, prepared.at).await?);
     let mut p = finish_plan(prepared.plan, &req, warnings, prepared.spool.as_mut())?;
     let spool = prepared.spool.as_ref();
@@ -209,31 +210,30 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     .await
 }
 
-/// The copies an earlier run of this restore to `at` recorded in its journal (the
-/// planner counts them as done); a journal of another run is refused here, before the
-/// listing.
+/// The journal of an earlier run of this restore to `at`, read by key (on disk: a run
+/// stopped halfway through millions of copies journaled millions), whose copies the
+/// planner counts as done; a journal of another run is refused here, before the listing.
 fn resumed_copies(
     printer: &crate::output::Printer,
     req: &crate::pipeline::prepare::Request,
     journal_path: &Path,
     at: DateTime<Utc>,
-) -> CliResult<Vec<KnownCopy>> {
+) -> CliResult<Option<DoneByKey>> {
     let run = journal::Run::restore(&req.source, &req.destination, at);
-    let lines = journal::load(
+    let known = DoneByKey::read(
         journal_path,
         Some(&run),
         printer,
         "the action it may record is checked against the bucket: the plan is made from the bucket's current state",
     )?;
-    let known = journal::known_copies(&lines);
-    if !known.is_empty() {
+    if known.copies() > 0 {
         printer.info(format!(
             "resuming: journal {} records {} completed copies",
             journal_path.display(),
-            known.len()
+            known.copies()
         ));
     }
-    Ok(known)
+    Ok((known.records() > 0).then_some(known))
 }
 
 /// `s3rewind apply`.
@@ -270,6 +270,7 @@ pub async fn apply_cmd(app: &App, args: &ApplyArgs) -> CliResult<Exit> {
         spool.as_mut(),
         &journal_path,
         &run,
+        args.exec.concurrency as usize,
     )
     .await?;
     check_blast_radius(

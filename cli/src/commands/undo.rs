@@ -11,44 +11,37 @@
 
 use crate::args::UndoArgs;
 use crate::error::{CliError, CliResult, Exit, from_s3};
-use crate::journal::{self, Done, Line, Op, Run, Salvaged};
+use crate::journal::by_key::DoneByKey;
+use crate::journal::{self, Done, Line, Op, Run, RunTracker, Salvaged};
 use crate::output::Printer;
 use crate::pipeline::Clients;
 use crate::pipeline::execute::execute_plan;
 use crate::pipeline::gates::check_buckets;
-use crate::pipeline::report::RESTORE_SCHEMA;
+use crate::pipeline::report::{RESTORE_SCHEMA, write_plan_json};
 use crate::pipeline::{App, rfc3339};
+use crate::spill::ActionSpool;
 use chrono::{DateTime, TimeDelta, Utc};
 use s3rewind_engine::undo::{self, Touch};
 use s3rewind_engine::{
-    Action, Destination, Location, PlanOptions, PlanStats, RestorePlan, Version,
+    Action, Destination, Location, PlanOptions, PlanStats, Planner, RestorePlan, Version,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// What one key went through during the restore.
-struct Touched {
-    first: Done,
-    last: Done,
-}
+/// Keys an undo plans at a time (their journal records, HEADs and actions): what it
+/// holds, whatever the restore's size.
+const UNDO_BATCH: usize = if cfg!(test) { 3 } else { 4096 };
 
-/// The run of a journal to undo: the one `--run` names, or the only one it holds.
-fn choose_run(
-    path: &Path,
-    lines: Vec<Line>,
-    wanted: Option<&str>,
-) -> CliResult<(Option<Run>, Vec<Line>)> {
-    let mut runs = journal::runs(&lines);
+/// The run of a journal to undo (its index among `runs`, each with its number of
+/// completed actions): the one `--run` names, or the only one it holds; `None` for a
+/// journal with no start line (every line is of the one run that wrote them).
+fn choose_run(path: &Path, runs: &[(Run, u64)], wanted: Option<&str>) -> CliResult<Option<usize>> {
     if runs.is_empty() {
-        // No start line at all: every line is of the one run that wrote them.
-        return Ok((None, lines));
+        return Ok(None);
     }
-    let list = |runs: &[(Run, Vec<Line>)]| -> String {
+    let list = |runs: &[(Run, u64)]| -> String {
         runs.iter()
-            .map(|(r, l)| {
-                let done = l.iter().filter(|l| matches!(l, Line::Done(_))).count();
-                format!("{} with {done} action(s)", r.describe())
-            })
+            .map(|(r, done)| format!("{} with {done} action(s)", r.describe()))
             .collect::<Vec<_>>()
             .join("; ")
     };
@@ -68,7 +61,7 @@ fn choose_run(
                             "more than one"
                         },
                         path.display(),
-                        list(&runs)
+                        list(runs)
                     )));
                 }
             }
@@ -79,12 +72,11 @@ fn choose_run(
                 "journal {} holds {} runs: {}; undo one with --run ID",
                 path.display(),
                 runs.len(),
-                list(&runs)
+                list(runs)
             )));
         }
     };
-    let (run, lines) = runs.swap_remove(pick);
-    Ok((Some(run), lines))
+    Ok(Some(pick))
 }
 
 /// Stamps this long before a run began still count as its writes (clock skew).
@@ -161,8 +153,10 @@ struct Journaled {
     run: Option<Run>,
     /// When the run began (torn lines are re-checked only within a run).
     started: Option<DateTime<Utc>>,
-    /// Per bucket, per key: the first and last action on it.
-    per_bucket: BTreeMap<String, BTreeMap<String, Touched>>,
+    /// The run's completed actions, by key, on disk (each key's in journal order).
+    records: DoneByKey,
+    /// The buckets they wrote to.
+    buckets: BTreeSet<String>,
     /// Torn lines that name a key, to re-check per bucket.
     torn: BTreeMap<String, Vec<(u64, Salvaged, String)>>,
     /// What cannot be undone from the journal, in words.
@@ -194,18 +188,17 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
     let Journaled {
         run,
         started,
-        mut per_bucket,
+        records,
+        mut buckets,
         mut torn,
         unresolved,
         wrote_to,
     } = read_journal(printer, args)?;
-    for bucket in torn.keys() {
-        per_bucket.entry(bucket.clone()).or_default();
-    }
+    buckets.extend(torn.keys().cloned());
     for u in &unresolved {
         printer.warn(format!("journal {}: {u}", args.restore_journal.display()));
     }
-    if per_bucket.is_empty() {
+    if buckets.is_empty() {
         printer.line(format!(
             "Journal {} records no completed action: nothing to undo.",
             args.restore_journal.display()
@@ -229,7 +222,7 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
     }
     let undone = run.as_ref().map(Run::id);
     let mut worst = Exit::Ok;
-    for (bucket, mut keys) in per_bucket {
+    for bucket in buckets {
         let location = Location {
             bucket: bucket.clone(),
             prefix: String::new(),
@@ -243,17 +236,21 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
             !args.dry_run,
         )
         .await?;
+        // What torn lines may record, re-checked against the bucket: after the key's
+        // journaled actions.
+        let mut rechecked: BTreeMap<String, Vec<Done>> = BTreeMap::new();
         for (offset, s, key) in torn.remove(&bucket).unwrap_or_default() {
             let started = started.expect("torn lines are re-checked only within a run");
             if let Some(d) = recheck(printer, &clients, &bucket, offset, &s, &key, started).await? {
-                touched(&mut keys, d);
+                rechecked.entry(key).or_default().push(d);
             }
         }
-        if keys.is_empty() {
-            continue;
-        }
         let width = args.exec.concurrency as usize;
-        let mut plan = undo_plan(&clients, location, keys, width).await?;
+        let Some((mut plan, spool)) =
+            undo_plan(&clients, location, &records, rechecked, width).await?
+        else {
+            continue;
+        };
         printer.info(format!(
             "undo of {} on bucket {bucket:?}: {} copies back to the earlier version, {} delete markers",
             args.restore_journal.display(),
@@ -261,16 +258,19 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
             plan.stats.delete_markers
         ));
         if args.dry_run {
-            printer.json_value(&plan);
-            for a in &plan.actions {
-                match a {
+            printer
+                .json_write(|w| write_plan_json(w, &plan, Some(&spool), true))
+                .map_err(|e| CliError::failure(format!("cannot write the plan: {e}")))?;
+            spool.scan(|a| {
+                match &a {
                     Action::Copy(c) => printer.line(format!(
                         "  copy    {:?} <- version {}",
                         c.key, c.source_version_id
                     )),
                     Action::DeleteMarker(d) => printer.line(format!("  delete  {:?}", d.key)),
                 }
-            }
+                Ok(true)
+            })?;
             continue;
         }
         let undo_journal = args.exec.journal.clone().unwrap_or_else(|| {
@@ -287,7 +287,7 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
             app,
             &clients,
             &mut plan,
-            None,
+            Some(spool),
             &args.exec,
             &undo_journal,
             0,
@@ -305,56 +305,84 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
     Ok(worst)
 }
 
-/// Record action `d` on its key: the first action stays, the last is replaced.
-fn touched(keys: &mut BTreeMap<String, Touched>, d: Done) {
-    match keys.get_mut(&d.key) {
-        Some(t) => t.last = d,
-        None => {
-            keys.insert(
-                d.key.clone(),
-                Touched {
-                    first: d.clone(),
-                    last: d,
-                },
-            );
-        }
-    }
+/// What the restore did to `key`, from its actions on it in order (`None`: none).
+fn touch_of(key: String, done: &[Done]) -> Option<Touch> {
+    let (first, last) = (done.first()?, done.last()?);
+    Some(Touch {
+        key,
+        before: match first.op {
+            // Before a removed delete marker the key was absent.
+            Op::RemoveDeleteMarker => None,
+            _ => first.previous_version_id.clone(),
+        },
+        left: match last.op {
+            Op::DeleteMarker => None,
+            // A copy that named no version was read back: its ETag tells a `null`
+            // copy from a later `null` write; an empty id never matches.
+            _ => Some((
+                last.new_version_id.clone(),
+                last.etag.clone().unwrap_or_default(),
+                last.size.unwrap_or(0),
+            )),
+        },
+        at: last.time,
+    })
 }
 
-/// The restore's journal read: the run chosen (`--run`), each key's first and last
-/// action per bucket, and its torn lines sorted into those a bucket can settle and those
+/// The restore's journal read a line at a time, twice: first the runs it holds and
+/// their actions (to choose one: `--run`), then the chosen run's completed actions by
+/// key, on disk, and its torn lines sorted into those a bucket can settle and those
 /// nothing can.
 fn read_journal(printer: &Printer, args: &UndoArgs) -> CliResult<Journaled> {
-    let lines = journal::load(
-        &args.restore_journal,
-        None,
-        printer,
-        "the action it may record is re-checked against the bucket",
-    )?;
-    let (run, lines) = choose_run(&args.restore_journal, lines, args.run.as_deref())?;
-    let started = lines
-        .iter()
-        .filter_map(|l| match l {
-            Line::Start { started_at, .. } => Some(*started_at),
-            _ => None,
-        })
-        .min();
-    let mut read = Journaled {
-        run,
-        started,
-        per_bucket: BTreeMap::new(),
-        torn: BTreeMap::new(),
-        unresolved: Vec::new(),
-        wrote_to: None,
-    };
-    for line in lines {
+    let path = &args.restore_journal;
+    let mut tracker = RunTracker::default();
+    let mut done: Vec<u64> = Vec::new();
+    let mut started: Vec<Option<DateTime<Utc>>> = Vec::new();
+    journal::each_line(path, |l| {
+        let i = tracker.run_of(&l);
+        if done.len() <= i {
+            done.resize(i + 1, 0);
+            started.resize(i + 1, None);
+        }
+        match &l {
+            Line::Done(_) => done[i] += 1,
+            Line::Start { started_at, .. } => {
+                started[i] = Some(started[i].map_or(*started_at, |s| s.min(*started_at)));
+            }
+            _ => {}
+        }
+    })?;
+    let runs: Vec<(Run, u64)> = tracker
+        .found
+        .into_iter()
+        .zip(done.into_iter().chain(std::iter::repeat(0)))
+        .collect();
+    let chosen = choose_run(path, &runs, args.run.as_deref())?;
+    let run = chosen.map(|i| runs[i].0.clone());
+    let started = started.get(chosen.unwrap_or(0)).copied().flatten();
+    let mut tracker = RunTracker::default();
+    let mut buckets = BTreeSet::new();
+    let mut torn: BTreeMap<String, Vec<(u64, Salvaged, String)>> = BTreeMap::new();
+    let mut unresolved = Vec::new();
+    let mut wrote_to = None;
+    let records = DoneByKey::read_with(path, |line| {
+        journal::warn_if_torn(
+            path,
+            &line,
+            printer,
+            "the action it may record is re-checked against the bucket",
+        );
+        let i = tracker.run_of(&line);
+        if chosen.is_some_and(|c| c != i) {
+            return Ok(None);
+        }
         match line {
             Line::Start {
                 source,
                 destination,
                 ..
             } => {
-                read.wrote_to = Some(match destination {
+                wrote_to = Some(match destination {
                     Destination::Bucket { location } => location,
                     _ => source,
                 });
@@ -366,15 +394,15 @@ fn read_journal(printer: &Printer, args: &UndoArgs) -> CliResult<Journaled> {
                         "torn journal line at byte {offset} is a {kind} line: it records no action"
                     )),
                     (_, _, _, Some(Op::File)) => {}
-                    (_, _, _, Some(Op::RemoveDeleteMarker)) => read.unresolved.push(format!(
+                    (_, _, _, Some(Op::RemoveDeleteMarker)) => unresolved.push(format!(
                         "the torn line at byte {offset} records a removed delete marker of {:?}, which undo cannot re-check",
                         s.key.as_deref().unwrap_or("?")
                     )),
                     (_, Some(bucket), Some(key), _) if started.is_some() => {
                         let (bucket, key) = (bucket.clone(), key.clone());
-                        read.torn.entry(bucket).or_default().push((offset, s, key));
+                        torn.entry(bucket).or_default().push((offset, s, key));
                     }
-                    _ => read.unresolved.push(format!(
+                    _ => unresolved.push(format!(
                         "the torn line at byte {offset} ({text:?}) is cut before it names its key, so the action it may record cannot be undone from the journal; look for keys written when the run ran with `s3rewind history`"
                     )),
                 }
@@ -382,54 +410,115 @@ fn read_journal(printer: &Printer, args: &UndoArgs) -> CliResult<Journaled> {
             Line::Done(d) if d.op == Op::File => {
                 return Err(CliError::usage(format!(
                     "journal {} is of a --to-dir restore: it wrote local files, which undo does not touch; remove the directory instead",
-                    args.restore_journal.display()
+                    path.display()
                 )));
             }
-            Line::Done(d) => touched(read.per_bucket.entry(d.bucket.clone()).or_default(), d),
+            Line::Done(d) => {
+                if !buckets.contains(&d.bucket) {
+                    buckets.insert(d.bucket.clone());
+                }
+                return Ok(Some(d));
+            }
             Line::Upload { .. } => {}
         }
-    }
-    Ok(read)
+        Ok(None)
+    })?;
+    Ok(Journaled {
+        run,
+        started,
+        records,
+        buckets,
+        torn,
+        unresolved,
+        wrote_to,
+    })
 }
 
-/// The undo of one bucket's keys as a plan. The engine decides
-/// ([`s3rewind_engine::undo`]); this reads the versions it needs (HEAD of each version
-/// current before the restore).
+/// The undo of one bucket's keys as a plan, its actions on disk; `None` when the
+/// restore touched none of them. The engine decides ([`s3rewind_engine::undo`]) and
+/// plans ([`Planner`]) [`UNDO_BATCH`] keys at a time, in key order: the journal's
+/// records of them (`records`: the bucket's, and after them what `rechecked` torn
+/// lines may record), and the versions current before the restore, read (HEAD) `width`
+/// at a time.
 async fn undo_plan(
     clients: &Clients,
     location: Location,
-    keys: BTreeMap<String, Touched>,
+    records: &DoneByKey,
+    mut rechecked: BTreeMap<String, Vec<Done>>,
     width: usize,
-) -> CliResult<RestorePlan> {
+) -> CliResult<Option<(RestorePlan, ActionSpool)>> {
     let bucket = location.bucket.clone();
-    let touches: Vec<Touch> = keys
+    let mut options = PlanOptions::new(location, Destination::InPlace, Utc::now());
+    options.selection = s3rewind_engine::Selection::Undo;
+    // Only version identity counts: put back exactly the earlier version.
+    options.match_content = false;
+    let mut planner = Planner::new(&options);
+    let mut spool = ActionSpool::new()?;
+    let mut touched = 0usize;
+    let mut after: Option<String> = None;
+    loop {
+        let mut batch: Vec<Touch> = Vec::new();
+        let mut seen = 0;
+        let mut last = None;
+        records.scan_from(after.as_deref(), |key, done| {
+            let mut mine: Vec<Done> = done.into_iter().filter(|d| d.bucket == bucket).collect();
+            mine.extend(rechecked.remove(&key).unwrap_or_default());
+            batch.extend(touch_of(key.clone(), &mine));
+            last = Some(key);
+            seen += 1;
+            seen < UNDO_BATCH
+        })?;
+        if last.is_none() {
+            break;
+        }
+        after = last;
+        touched += batch.len();
+        plan_batch(clients, &bucket, &batch, width, &mut planner, &mut spool).await?;
+    }
+    // Keys only torn lines name.
+    let rest: Vec<Touch> = rechecked
         .into_iter()
-        .map(|(key, t)| Touch {
-            key,
-            before: match t.first.op {
-                // Before a removed delete marker the key was absent.
-                Op::RemoveDeleteMarker => None,
-                _ => t.first.previous_version_id.clone(),
-            },
-            left: match t.last.op {
-                Op::DeleteMarker => None,
-                // A copy that named no version was read back: its ETag tells a `null`
-                // copy from a later `null` write; an empty id never matches.
-                _ => Some((
-                    t.last.new_version_id.clone(),
-                    t.last.etag.clone().unwrap_or_default(),
-                    t.last.size.unwrap_or(0),
-                )),
-            },
-            at: t.last.time,
-        })
+        .filter_map(|(key, done)| touch_of(key, &done))
         .collect();
-    let left = undo::left_state(&touches);
-    // HEADs `width` at a time: an undo of a large restore reads one per key.
-    let to_read = undo::versions_to_read(&touches);
-    let heads = crate::bucket::head_versions(&clients.source, to_read.clone(), width)
+    touched += rest.len();
+    plan_batch(clients, &bucket, &rest, width, &mut planner, &mut spool).await?;
+    if touched == 0 {
+        return Ok(None);
+    }
+    let mut plan = planner.finish();
+    spool.push_run(&std::mem::take(&mut plan.actions))?;
+    spool.seal()?;
+    plan.created_at = Some(Utc::now());
+    spool.scan(|a| {
+        plan.validate_action(&a)?;
+        Ok(true)
+    })?;
+    Ok(Some((plan, spool)))
+}
+
+/// Plan the undo of `touches` (keys no other batch holds): read the versions current
+/// before the restore that it replaced, have the engine decide, and put the actions in
+/// `spool`.
+async fn plan_batch(
+    clients: &Clients,
+    bucket: &str,
+    touches: &[Touch],
+    width: usize,
+    planner: &mut Planner<'_>,
+    spool: &mut ActionSpool,
+) -> CliResult<()> {
+    if touches.is_empty() {
+        return Ok(());
+    }
+    let left = undo::left_state(touches);
+    let to_read = undo::versions_to_read(touches);
+    let asked = to_read
+        .iter()
+        .map(|(key, id)| (key.clone(), Some(id.clone())))
+        .collect();
+    let heads = crate::bucket::head_versions(&clients.source, asked, width)
         .await
-        .map_err(|e| from_s3(e, &bucket))?;
+        .map_err(|e| from_s3(e, bucket))?;
     let mut versions = BTreeMap::new();
     for ((key, id), head) in to_read.into_iter().zip(heads) {
         let head = head.ok_or_else(|| {
@@ -449,13 +538,7 @@ async fn undo_plan(
         };
         versions.insert((key, id), version);
     }
-    let target = undo::target_state(&touches, &left, &versions);
-    let mut options = PlanOptions::new(location, Destination::InPlace, Utc::now());
-    options.selection = s3rewind_engine::Selection::Undo;
-    // Only version identity counts: put back exactly the earlier version.
-    options.match_content = false;
-    let mut plan = s3rewind_engine::plan(&left, &target, &options);
-    plan.created_at = Some(Utc::now());
-    plan.validate()?;
-    Ok(plan)
+    let target = undo::target_state(touches, &left, &versions);
+    planner.add(&left, &target);
+    spool.push_run(&planner.take_planned())
 }

@@ -17,6 +17,7 @@ pub mod to_dir;
 use crate::args::ExecArgs;
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::execute::{ArchiveRestore, ExecConfig, ExecReport};
+use crate::journal::by_key::DoneByKey;
 use crate::journal::{self, Journal, Line};
 use crate::output::Printer;
 use crate::pipeline::gates::confirm;
@@ -230,10 +231,12 @@ pub async fn execute_streamed(
 /// Resume a plan file: leave out the actions its journal records as done for this plan
 /// while the destination still holds what they wrote (the version id created where
 /// real, else that copy's ETag and size; for a delete marker, the key still absent). One
-/// HEAD per journaled action, on resume only. Anything else stays in the plan, where the
-/// executor's own check finds it done, drifted, or still to do. Returns how many were
-/// left out; the plan's stats are counted again from the actions that remain. The
-/// actions are `spool`'s where one is given (those left out are taken out of it).
+/// HEAD per journaled action, on resume only, `width` at a time. Anything else stays in
+/// the plan, where the executor's own check finds it done, drifted, or still to do.
+/// Returns how many were left out; the plan's stats are counted again from the actions
+/// that remain. The actions are `spool`'s where one is given (those left out are taken
+/// out of it, read [`RESUME_BATCH`] at a time); the journal is read by key, on disk
+/// ([`DoneByKey`]): neither is held.
 pub async fn skip_done(
     clients: &Clients,
     printer: &Printer,
@@ -241,53 +244,20 @@ pub async fn skip_done(
     spool: Option<&mut ActionSpool>,
     journal_path: &Path,
     run: &journal::Run,
+    width: usize,
 ) -> CliResult<usize> {
-    let done: HashMap<(String, Option<String>), journal::Done> = journal::load(
+    let mut journal = DoneByKey::read(
         journal_path,
         Some(run),
         printer,
         "the action it may record stays in the plan, where the executor checks its key first",
-    )?
-    .into_iter()
-    .filter_map(|l| match l {
-        Line::Done(d) => Some(((d.key.clone(), d.source_version_id.clone()), d)),
-        Line::Start { .. } | Line::Upload { .. } | Line::Torn { .. } => None,
-    })
-    .collect();
-    let dest_bucket = match &p.destination {
+    )?;
+    let dest = match &p.destination {
         Destination::InPlace => Some(p.source.bucket.clone()),
         Destination::Bucket { location } => Some(location.bucket.clone()),
         Destination::Directory { .. } => None,
-    };
-    let id_of = |a: &Action| match a {
-        Action::Copy(c) => (c.key.clone(), Some(c.source_version_id.to_string())),
-        Action::DeleteMarker(d) => (d.key.clone(), None),
-    };
-    // Is `a` (journaled as `d`) still done?
-    let still_done = async |a: &Action, d: &journal::Done| -> CliResult<bool> {
-        let Some(bucket) = &dest_bucket else {
-            // A directory's files are checked by the executor (size and mtime).
-            return Ok(true);
-        };
-        let now = clients
-            .dest
-            .head(&d.key, None)
-            .await
-            .map_err(|e| from_s3(e, bucket))?;
-        Ok(match (a, now) {
-            (Action::DeleteMarker(_), None) => true,
-            (Action::Copy(_), Some(h)) => {
-                if d.new_version_id.is_empty() {
-                    false
-                } else if d.new_version_id == NULL_VERSION {
-                    d.etag.as_deref() == Some(h.etag.as_str()) && d.size == Some(h.size)
-                } else {
-                    h.version_id == d.new_version_id
-                }
-            }
-            _ => false,
-        })
-    };
+    }
+    .map(|name| (&clients.dest, name));
     // What will be done is counted from the actions that remain, never taken from the
     // file's own `stats` (which a hand-edited or partly applied plan no longer matches).
     let recorded = (p.stats.copies, p.stats.delete_markers);
@@ -295,37 +265,59 @@ pub async fn skip_done(
     let skipped = match spool {
         None => {
             let before = p.actions.len();
-            let mut keep = Vec::with_capacity(before);
-            for a in std::mem::take(&mut p.actions) {
-                let done_now = match done.get(&id_of(&a)) {
-                    Some(d) => still_done(&a, d).await?,
-                    None => false,
-                };
-                if !done_now {
-                    keep.push(a);
-                }
+            let mut keys: Vec<&str> = p.actions.iter().map(Action::key).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            let records = journal.lookup(&keys)?;
+            let mut last: HashMap<(&str, Option<String>), &journal::Done> = HashMap::new();
+            for d in records.iter().flatten() {
+                last.insert((d.key.as_str(), d.source_version_id.clone()), d);
             }
+            let journaled: Vec<(&Action, journal::Done)> = p
+                .actions
+                .iter()
+                .filter_map(|a| Some((a, (*last.get(&resume_id(a))?).clone())))
+                .collect();
+            let gone: std::collections::HashSet<String> =
+                still_done(dest.as_ref(), &journaled, width)
+                    .await?
+                    .into_iter()
+                    .collect();
+            let keep = std::mem::take(&mut p.actions)
+                .into_iter()
+                .filter(|a| !gone.contains(a.key()))
+                .collect();
             *p = s3rewind_engine::batch::with_actions(p, keep);
             before - p.actions.len()
         }
         Some(spool) => {
-            // The journaled actions (as many as the journal's records, already held).
-            let mut journaled = Vec::new();
-            if !done.is_empty() {
-                spool.scan(|a| {
-                    if done.contains_key(&id_of(&a)) {
-                        journaled.push(a);
-                    }
-                    Ok(true)
+            let mut skipped = 0;
+            let mut after: Option<String> = None;
+            loop {
+                // The next batch of the plan's actions, in key order (one per key).
+                let mut batch: Vec<Action> = Vec::with_capacity(RESUME_BATCH);
+                spool.scan_from(after.as_deref(), |a| {
+                    batch.push(a);
+                    Ok(batch.len() < RESUME_BATCH)
                 })?;
+                let Some(last) = batch.last() else { break };
+                after = Some(last.key().to_owned());
+                let keys: Vec<&str> = batch.iter().map(Action::key).collect();
+                let journaled: Vec<(&Action, journal::Done)> = batch
+                    .iter()
+                    .zip(journal.lookup(&keys)?)
+                    .filter_map(|(a, records)| {
+                        let (key, source_version_id) = resume_id(a);
+                        let d = records
+                            .into_iter()
+                            .rev()
+                            .find(|d| d.key == key && d.source_version_id == source_version_id)?;
+                        Some((a, d))
+                    })
+                    .collect();
+                let gone = still_done(dest.as_ref(), &journaled, width).await?;
+                skipped += spool.remove(&gone)? as usize;
             }
-            let mut gone = Vec::new();
-            for a in journaled {
-                if still_done(&a, &done[&id_of(&a)]).await? {
-                    gone.push(a.key().to_owned());
-                }
-            }
-            let skipped = spool.remove(&gone)? as usize;
             let mut counts = s3rewind_engine::batch::ActionCounts::default();
             spool.scan(|a| {
                 counts.add(&a);
@@ -343,4 +335,55 @@ pub async fn skip_done(
         ));
     }
     Ok(skipped)
+}
+
+/// Actions a resumed plan reads from its spool at a time (with their journal records and
+/// HEADs): what it holds, whatever the plan's size.
+pub const RESUME_BATCH: usize = if cfg!(test) { 2 } else { 4096 };
+
+/// What a journal record of action `a` names it by: its key and, for a copy, the source
+/// version copied (the last record of that pair is the one that counts).
+fn resume_id(a: &Action) -> (&str, Option<String>) {
+    match a {
+        Action::Copy(c) => (c.key.as_str(), Some(c.source_version_id.to_string())),
+        Action::DeleteMarker(d) => (d.key.as_str(), None),
+    }
+}
+
+/// The keys of `journaled` (each action with its journal record) whose destination
+/// (`dest`: the bucket and its name; `None`, a directory, whose files the executor
+/// checks) still holds what the record says the action wrote: read `width` at a time.
+async fn still_done(
+    dest: Option<&(&std::sync::Arc<dyn crate::bucket::Bucket>, String)>,
+    journaled: &[(&Action, journal::Done)],
+    width: usize,
+) -> CliResult<Vec<String>> {
+    let Some((bucket, name)) = dest else {
+        return Ok(journaled.iter().map(|(a, _)| a.key().to_owned()).collect());
+    };
+    let asked = journaled
+        .iter()
+        .map(|(_, d)| (d.key.clone(), None))
+        .collect();
+    let heads = crate::bucket::head_versions(bucket, asked, width)
+        .await
+        .map_err(|e| from_s3(e, name))?;
+    Ok(journaled
+        .iter()
+        .zip(heads)
+        .filter(|((a, d), now)| match (a, now) {
+            (Action::DeleteMarker(_), None) => true,
+            (Action::Copy(_), Some(h)) => {
+                if d.new_version_id.is_empty() {
+                    false
+                } else if d.new_version_id == NULL_VERSION {
+                    d.etag.as_deref() == Some(h.etag.as_str()) && d.size == Some(h.size)
+                } else {
+                    h.version_id == d.new_version_id
+                }
+            }
+            _ => false,
+        })
+        .map(|((a, _), _)| a.key().to_owned())
+        .collect())
 }

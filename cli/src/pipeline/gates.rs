@@ -179,7 +179,7 @@ pub async fn annotate_archived(
         &clients.source,
         candidates
             .iter()
-            .map(|(_, source_key, vid)| (source_key.clone(), vid.clone()))
+            .map(|(_, source_key, vid)| (source_key.clone(), Some(vid.clone())))
             .collect(),
         16,
     )

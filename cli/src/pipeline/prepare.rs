@@ -7,6 +7,7 @@
 use crate::args::{DetectArgs, Target};
 use crate::bucket::{ConnectOptions, Endpoint};
 use crate::error::{CliError, CliResult, Exit};
+use crate::journal::by_key::DoneByKey;
 use crate::listing::{Streams, list_bucket, stream_bucket};
 use crate::output::Printer;
 use crate::pipeline::target::TargetState;
@@ -185,8 +186,9 @@ pub struct Prepared {
     pub spool: Option<ActionSpool>,
 }
 
-/// The copies earlier runs of a restore to T made (from its journal), for the planner.
-pub type KnownFor<'a> = &'a (dyn Fn(DateTime<Utc>) -> CliResult<Vec<KnownCopy>> + Sync);
+/// The journal of earlier runs of a restore to T, read by key (on disk), whose copies the
+/// planner recognises; `None` when there is none.
+pub type KnownFor<'a> = &'a (dyn Fn(DateTime<Utc>) -> CliResult<Option<DoneByKey>> + Sync);
 
 /// The planner's options for a request.
 fn plan_options(req: &Request, at: DateTime<Utc>, known_copies: Vec<KnownCopy>) -> PlanOptions {
@@ -293,7 +295,12 @@ pub async fn prepare(
         ),
         _ => current,
     };
-    let options = plan_options(req, at, known(at)?);
+    // The listing is held whole here: so may the copies its journal records be.
+    let known = match known(at)? {
+        Some(j) => j.known_copies()?,
+        None => Vec::new(),
+    };
+    let options = plan_options(req, at, known);
     let mut plan = plan(&current, &target, &options);
     plan.inventory = inventory;
     plan.stats.versions_now = versions_now;
@@ -387,7 +394,9 @@ pub async fn prepare_streamed(
     sink: Option<mpsc::Sender<Action>>,
 ) -> CliResult<Prepared> {
     let filter = filter_of(&req.keys)?;
-    let options = plan_options(req, at, known(at)?);
+    // The copies an earlier run recorded stay on disk, looked up a part's keys at a time.
+    let mut journal = known(at)?;
+    let options = plan_options(req, at, Vec::new());
     // Into another bucket: its current state, listed first, on disk.
     let mut dest = match &req.destination {
         Destination::Bucket { location } => {
@@ -432,25 +441,9 @@ pub async fn prepare_streamed(
         // Owned here, so that stopping drops it and the listing stops too.
         let mut rx = rx;
         while let Some(part) = rx.recv().await {
-            match &mut dest {
-                None => planner.part(part),
-                Some((d, _)) => {
-                    let keys = destination_keys(&options, &part);
-                    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-                    match d.lookup(&keys) {
-                        Ok(found) => {
-                            let current = BucketState {
-                                objects: found.into_iter().flatten().collect(),
-                                ..BucketState::default()
-                            };
-                            planner.part_with(part, current);
-                        }
-                        Err(e) => {
-                            failed = Some(e);
-                            return;
-                        }
-                    }
-                }
+            if let Err(e) = plan_part(&mut planner, &options, part, &mut dest, &mut journal) {
+                failed = Some(e);
+                return;
             }
             if let Some(s) = &mut spilled
                 && let Err(e) = s.push_part(&planner.take_target(), "the listing")
@@ -549,6 +542,37 @@ pub async fn prepare_streamed(
         listed: (seen.versions, seen.keys),
         spool,
     })
+}
+
+/// Plan one part of a streamed listing: another bucket's current state (`dest`) and an
+/// earlier run's copies (`journal`) are looked up for the part's destination keys, on
+/// disk.
+fn plan_part(
+    planner: &mut StreamPlanner<'_>,
+    options: &PlanOptions,
+    part: Timeline,
+    dest: &mut Option<(Spilled<StateEntry>, u64)>,
+    journal: &mut Option<DoneByKey>,
+) -> CliResult<()> {
+    if dest.is_none() && journal.is_none() {
+        planner.part(part);
+        return Ok(());
+    }
+    let keys = destination_keys(options, &part);
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let current = match dest {
+        None => None,
+        Some((d, _)) => Some(BucketState {
+            objects: d.lookup(&keys)?.into_iter().flatten().collect(),
+            ..BucketState::default()
+        }),
+    };
+    let known = match journal {
+        None => Vec::new(),
+        Some(j) => j.known_copies_of(&keys)?,
+    };
+    planner.part_knowing(part, current, &known);
+    Ok(())
 }
 
 /// The current state of a destination range, on disk (a sorted run per part of its

@@ -152,6 +152,57 @@ async fn a_usage_error_exits_2_before_any_request() {
     assert_eq!(store.requests().total(), 0);
 }
 
+/// A key the journal records whole and then again in a torn line (the run wrote it a
+/// second time and crashed mid-line): undo re-checks the torn line against the bucket,
+/// takes the key's current version as what the run left there, and puts back what was
+/// current before the run's first write, with every other key, over more keys than it
+/// plans at a time.
+#[tokio::test]
+async fn a_key_recorded_whole_and_then_torn_is_undone_to_its_state_before() {
+    let store = source(20);
+    let dir = tempfile::tempdir().unwrap();
+    let j = journal(dir.path(), "restore.jsonl");
+    let before = contents(&store, "src");
+    ok(&run_cmd(
+        &restore_args(&j, &["--no-verify"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        store.endpoint(),
+        None,
+    )
+    .await);
+    assert_ne!(contents(&store, "src"), before);
+    let text = std::fs::read_to_string(&j).unwrap();
+    let copies: Vec<crate::journal::Done> = text
+        .lines()
+        .filter_map(|l| match serde_json::from_str(l) {
+            Ok(crate::journal::Line::Done(d)) if d.op == crate::journal::Op::Copy => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert!(copies.len() > 3, "more keys than undo plans at a time");
+    // The run writes one key again and crashes while journaling it.
+    let key = copies[copies.len() / 2].key.clone();
+    store.with("src", |s| {
+        s.put(&key, b"written again, then the crash", Utc::now())
+    });
+    let torn = format!(
+        "{{\"type\":\"done\",\"op\":\"copy\",\"bucket\":\"src\",\"key\":{},\"source_bu",
+        serde_json::to_string(&key).unwrap()
+    );
+    std::fs::write(&j, format!("{text}{torn}")).unwrap();
+    let undo = run_cmd(&["undo", &j, "--yes"], store.endpoint(), None).await;
+    ok(&undo);
+    assert!(
+        undo.stderr.contains("re-checked against the bucket"),
+        "{}",
+        undo.stderr
+    );
+    assert_eq!(contents(&store, "src"), before);
+    assert_eq!(store.requests().of(Op::DeleteVersion), 0);
+}
+
 #[tokio::test]
 async fn restore_in_place_then_undo_puts_each_state_back() {
     let store = source(0);
@@ -300,7 +351,7 @@ async fn a_plan_kept_on_disk_is_the_plan_kept_in_memory() {
         let (app, _capture) = super::app_of(&cli, store.endpoint(), None);
         let mut req = resolve(&args.target, &app.connect).unwrap();
         let clients = req.clients(&app).await;
-        let none = |_| Ok(Vec::new());
+        let none = |_| Ok(None);
         req.spool_actions = false;
         let held = prepare(&clients, &app.printer, &req, &none).await.unwrap();
         req.spool_actions = true;
@@ -490,6 +541,38 @@ async fn apply_executes_a_saved_plan() {
         "one HEAD per journaled action: {requests:?}"
     );
     assert_eq!(contents(&store, "src"), expected);
+
+    // A journal that recorded a copy twice (an earlier copy since overwritten, then the
+    // copy made again): the last record is the one that counts, so every action is
+    // still left out.
+    let j = journal(dir.path(), "j.jsonl");
+    let text = std::fs::read_to_string(&j).unwrap();
+    let mut twice = String::new();
+    for line in text.lines() {
+        if line.contains("\"op\":\"copy\"") {
+            let mut earlier: serde_json::Value = serde_json::from_str(line).unwrap();
+            earlier["new_version_id"] = "an-earlier-copy".into();
+            twice.push_str(&format!("{earlier}\n"));
+        }
+        twice.push_str(line);
+        twice.push('\n');
+    }
+    assert_ne!(twice, text);
+    std::fs::write(&j, twice).unwrap();
+    let again = run_cmd(
+        &["apply", &plan_file, "--yes", "--no-verify", "--journal", &j],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    ok(&again);
+    assert!(
+        again
+            .stderr
+            .contains(&format!("resuming: {n} actions already done")),
+        "{}",
+        again.stderr
+    );
 }
 
 #[tokio::test]
@@ -1301,6 +1384,75 @@ async fn a_byte_cap_stops_a_restore_cleanly_and_the_same_command_resumes() {
     // a, b, c/d, e and the 20 k/ keys: each copied once over the two runs.
     assert_eq!(store.requests().of(Op::Copy), 24);
     assert_eq!(store.requests().of(Op::DeleteVersion), 0);
+}
+
+/// A restore whose copies are multipart (their ETags are not the source's) stopped by a
+/// cap and run again: the copies the stopped run made are known from its journal (read by
+/// key, on disk, a part's keys at a time), not made again, though their content does not
+/// match by ETag. Each planned action is done once over the two runs.
+#[tokio::test]
+async fn a_resumed_restore_knows_its_multipart_copies_from_the_journal() {
+    let store = source(20);
+    let dir = tempfile::tempdir().unwrap();
+    let j = journal(dir.path(), "multipart.jsonl");
+    let expected = truth(&store, "src", at());
+    let plan = run_cmd(
+        &[
+            "--output",
+            "json",
+            "plan",
+            "s3://src",
+            "--at",
+            &rfc3339(at()),
+        ],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    ok(&plan);
+    let planned = plan.json();
+    let actions = planned["stats"]["copies"].as_u64().unwrap()
+        + planned["stats"]["delete_markers"].as_u64().unwrap();
+    assert!(actions >= 20, "{planned}");
+    let versions = || store.with("src", |s| s.all_versions().count());
+    let before = versions();
+    let multipart = ["--multipart-threshold", "1B"];
+    let stopped = run_cmd(
+        &restore_args(&j, &[&multipart[..], &["--max-bytes", "60B"]].concat())
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        store.endpoint(),
+        None,
+    )
+    .await;
+    assert_eq!(stopped.exit, 4, "{}{}", stopped.stdout, stopped.stderr);
+    let first = versions() - before;
+    assert!(
+        first >= 2 && (first as u64) < actions,
+        "{first} of {actions}"
+    );
+    let resumed = run_cmd(
+        &restore_args(&j, &multipart)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        store.endpoint(),
+        None,
+    )
+    .await;
+    ok(&resumed);
+    assert!(
+        resumed.stderr.contains("resuming: journal"),
+        "{}",
+        resumed.stderr
+    );
+    assert_eq!(contents(&store, "src"), expected);
+    assert_eq!(
+        versions() - before,
+        actions as usize,
+        "each action done once"
+    );
 }
 
 /// `--max-rps`: every request is paced, none refused: the copies alone take at least

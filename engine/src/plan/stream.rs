@@ -9,7 +9,7 @@
 //! bucket, that bucket's current state, which it is given.
 
 use crate::location::destination_key;
-use crate::plan::{Action, PlanOptions, Planner, RestorePlan};
+use crate::plan::{Action, KnownCopy, PlanOptions, Planner, RestorePlan};
 use crate::select::KeyFilter;
 use crate::state::{BucketState, StateEntry};
 use crate::timeline::Timeline;
@@ -71,7 +71,27 @@ impl<'a> StreamPlanner<'a> {
 
     /// Plan one part of the listing, and drop it.
     pub fn part(&mut self, part: Timeline) {
-        let current = match &mut self.dest {
+        let current = self.current_of(&part);
+        self.plan_part(part, current, &[]);
+    }
+
+    /// [`part`](Self::part) (or, given `current`, [`part_with`](Self::part_with)) for a
+    /// caller that holds the known copies ([`PlanOptions::known_copies`]) itself, on disk
+    /// say: `known` holds those of the destination keys [`destination_keys`] names for
+    /// the part (it may hold more). The same plan as a planner whose options hold them all.
+    pub fn part_knowing(
+        &mut self,
+        part: Timeline,
+        current: Option<BucketState>,
+        known: &[KnownCopy],
+    ) {
+        let current = current.unwrap_or_else(|| self.current_of(&part));
+        self.plan_part(part, current, known);
+    }
+
+    /// The current state of the destination keys `part`'s source keys map to.
+    fn current_of(&mut self, part: &Timeline) -> BucketState {
+        match &mut self.dest {
             None => {
                 let mut c = part.current();
                 self.filter.retain(&mut c, str::to_owned);
@@ -80,7 +100,7 @@ impl<'a> StreamPlanner<'a> {
             // The destination keys this part's source keys map to.
             Some((d, claimed)) => {
                 let mut mine = BucketState::default();
-                for k in destination_keys(self.options, &part) {
+                for k in destination_keys(self.options, part) {
                     if let Ok(i) = d.objects.binary_search_by(|e| e.key.as_str().cmp(&k)) {
                         claimed[i] = true;
                         mine.objects.push(d.objects[i].clone());
@@ -88,8 +108,7 @@ impl<'a> StreamPlanner<'a> {
                 }
                 mine
             }
-        };
-        self.plan_part(part, current);
+        }
     }
 
     /// Plan one part of a listing into another bucket whose current state the caller
@@ -99,7 +118,7 @@ impl<'a> StreamPlanner<'a> {
     /// [`left_alone`](Self::left_alone) before [`finish`](Self::finish). The same plan
     /// as a planner given the whole state in [`new`](Self::new).
     pub fn part_with(&mut self, part: Timeline, current: BucketState) {
-        self.plan_part(part, current);
+        self.plan_part(part, current, &[]);
     }
 
     /// The destination's current keys that no source key maps to (destination names,
@@ -108,7 +127,7 @@ impl<'a> StreamPlanner<'a> {
         self.planner.add(rest, &BucketState::default());
     }
 
-    fn plan_part(&mut self, part: Timeline, current: BucketState) {
+    fn plan_part(&mut self, part: Timeline, current: BucketState, known: &[KnownCopy]) {
         let at = self.options.at;
         self.seen.versions += part.len() as u64;
         self.seen.keys += part.keys().len() as u64;
@@ -117,7 +136,7 @@ impl<'a> StreamPlanner<'a> {
         let mut target = part.state_at(at);
         self.filter.retain(&mut target, str::to_owned);
         drop(part);
-        self.planner.add(&current, &target);
+        self.planner.add_knowing(&current, &target, known);
         if !self.keep_target {
             return;
         }
@@ -345,6 +364,94 @@ mod tests {
             prop_assert_eq!(
                 serde_json::to_value(&plan).unwrap(),
                 serde_json::to_value(&plan_held).unwrap()
+            );
+        }
+
+        /// Known copies (a resumed restore's journal) that the caller holds itself and
+        /// hands on a part at a time plan as the same copies given whole in the options:
+        /// each part given only those of its destination keys (and a few of no key at
+        /// all) gives the same plan, stats and warnings. The copies are made to matter: each
+        /// claims a destination key's current version as a copy of that key's version at
+        /// T (whatever its content), or of another of its versions.
+        #[test]
+        fn known_copies_handed_on_per_part_plan_as_the_whole_list(
+            writes in proptest::collection::vec(("[a-d]{1,2}", 0u8..4, any::<bool>()), 1..30),
+            there in proptest::collection::vec(("[a-e]{1,2}", 0u8..4, any::<bool>()), 0..20),
+            claims in proptest::collection::vec((any::<prop::sample::Index>(), any::<bool>()), 0..12),
+            cuts in proptest::collection::vec(any::<prop::sample::Index>(), 0..5),
+            at_second in 0i64..30,
+            in_place: bool,
+        ) {
+            let t0 = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
+            let source = history(&writes, "", "v", t0);
+            let parts = parts_of(&source, &cuts);
+            let at = t0 + TimeDelta::seconds(at_second);
+            let (destination, dest) = if in_place {
+                (Destination::InPlace, Timeline::from_ordered(source.clone()).unwrap().current())
+            } else {
+                (
+                    Destination::Bucket { location: Location { bucket: "d".into(), prefix: "r/".into() } },
+                    Timeline::from_ordered(history(&there, "r/", "w", t0)).unwrap().current(),
+                )
+            };
+            let prefix = if in_place { "" } else { "r/" };
+            let target = Timeline::from_ordered(source.clone()).unwrap().state_at(at);
+            // Each claim: a destination key's current version, a copy of that key's
+            // version at T (or of its earliest version), as a journal would record it.
+            let mut known = Vec::new();
+            for (pick, at_t) in &claims {
+                if dest.objects.is_empty() {
+                    break;
+                }
+                let c = &dest.objects[pick.index(dest.objects.len())];
+                let source_key = c.key[prefix.len()..].to_owned();
+                let of = if *at_t {
+                    target.objects.iter().find(|t| t.key == source_key).map(|t| &t.version)
+                } else {
+                    source.iter().find(|e| e.key == source_key).map(|e| &e.version)
+                };
+                let Some(of) = of else { continue };
+                known.push(KnownCopy {
+                    key: c.key.clone(),
+                    version_id: c.version.version_id.to_string(),
+                    source_key,
+                    source_version_id: of.version_id.to_string(),
+                    etag: c.version.etag.to_string(),
+                    size: Some(c.version.size),
+                });
+            }
+            // And one of a key no part names.
+            known.push(KnownCopy {
+                key: format!("{prefix}zz"),
+                version_id: "w9".into(),
+                source_key: "zz".into(),
+                source_version_id: "v9".into(),
+                etag: String::new(),
+                size: None,
+            });
+            let mut whole_options = PlanOptions::new(Location::whole("b"), destination, at);
+            whole_options.known_copies = known.clone();
+            let mut options = whole_options.clone();
+            options.known_copies.clear();
+            let filter = KeyFilter::new(&[], &[], None).unwrap();
+            let dest_given = (!in_place).then_some(&dest);
+            let mut whole = StreamPlanner::new(&whole_options, &filter, dest_given);
+            let mut handed = StreamPlanner::new(&options, &filter, dest_given);
+            for part in parts.into_iter().rev() {
+                whole.part(part.clone());
+                let keys = destination_keys(&options, &part);
+                let mine: Vec<KnownCopy> = known
+                    .iter()
+                    .filter(|k| keys.binary_search(&k.key).is_ok())
+                    .cloned()
+                    .collect();
+                handed.part_knowing(part, None, &mine);
+            }
+            let (plan, _, _) = whole.finish();
+            let (plan_handed, _, _) = handed.finish();
+            prop_assert_eq!(
+                serde_json::to_value(&plan).unwrap(),
+                serde_json::to_value(&plan_handed).unwrap()
             );
         }
     }
