@@ -96,6 +96,13 @@ fn restore_args(j: &str, extra: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// [`restore_args`] run on `store`.
+async fn restore_in(store: &Arc<MemStore>, j: &str, extra: &[&str]) -> Outcome {
+    let args = restore_args(j, extra);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_cmd(&args, store.endpoint(), None).await
+}
+
 /// The command succeeded (else the test fails with what it printed).
 fn ok(out: &Outcome) {
     assert_eq!(
@@ -163,15 +170,7 @@ async fn a_key_recorded_whole_and_then_torn_is_undone_to_its_state_before() {
     let dir = tempfile::tempdir().unwrap();
     let j = journal(dir.path(), "restore.jsonl");
     let before = contents(&store, "src");
-    ok(&run_cmd(
-        &restore_args(&j, &["--no-verify"])
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-        store.endpoint(),
-        None,
-    )
-    .await);
+    ok(&restore_in(&store, &j, &["--no-verify"]).await);
     assert_ne!(contents(&store, "src"), before);
     let text = std::fs::read_to_string(&j).unwrap();
     let copies: Vec<crate::journal::Done> = text
@@ -500,29 +499,21 @@ async fn apply_executes_a_saved_plan() {
     let n = planned["actions"].as_array().unwrap().len() as u64;
     assert!(n >= 5, "{planned}");
     store.reset_requests();
-    let again = run_cmd(
-        &[
-            "--output",
-            "json",
-            "apply",
-            &plan_file,
-            "--yes",
-            "--no-verify",
-            "--journal",
-            &journal(dir.path(), "j.jsonl"),
-        ],
-        store.endpoint(),
-        None,
-    )
-    .await;
+    let j = journal(dir.path(), "j.jsonl");
+    let resume = [
+        "--output",
+        "json",
+        "apply",
+        &plan_file,
+        "--yes",
+        "--no-verify",
+        "--journal",
+        &j,
+    ];
+    let all_done = format!("resuming: {n} actions already done");
+    let again = run_cmd(&resume, store.endpoint(), None).await;
     ok(&again);
-    assert!(
-        again
-            .stderr
-            .contains(&format!("resuming: {n} actions already done")),
-        "{}",
-        again.stderr
-    );
+    assert!(again.stderr.contains(&all_done), "{}", again.stderr);
     let doc = again.json();
     assert_eq!(doc["report"]["already_done"], n, "{doc}");
     assert_eq!(
@@ -545,7 +536,6 @@ async fn apply_executes_a_saved_plan() {
     // A journal that recorded a copy twice (an earlier copy since overwritten, then the
     // copy made again): the last record is the one that counts, so every action is
     // still left out.
-    let j = journal(dir.path(), "j.jsonl");
     let text = std::fs::read_to_string(&j).unwrap();
     let mut twice = String::new();
     for line in text.lines() {
@@ -559,20 +549,10 @@ async fn apply_executes_a_saved_plan() {
     }
     assert_ne!(twice, text);
     std::fs::write(&j, twice).unwrap();
-    let again = run_cmd(
-        &["apply", &plan_file, "--yes", "--no-verify", "--journal", &j],
-        store.endpoint(),
-        None,
-    )
-    .await;
+    let again = run_cmd(&resume, store.endpoint(), None).await;
     ok(&again);
-    assert!(
-        again
-            .stderr
-            .contains(&format!("resuming: {n} actions already done")),
-        "{}",
-        again.stderr
-    );
+    assert!(again.stderr.contains(&all_done), "{}", again.stderr);
+    assert_eq!(again.json()["report"]["already_done"], n);
 }
 
 #[tokio::test]
@@ -1417,13 +1397,10 @@ async fn a_resumed_restore_knows_its_multipart_copies_from_the_journal() {
     let versions = || store.with("src", |s| s.all_versions().count());
     let before = versions();
     let multipart = ["--multipart-threshold", "1B"];
-    let stopped = run_cmd(
-        &restore_args(&j, &[&multipart[..], &["--max-bytes", "60B"]].concat())
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-        store.endpoint(),
-        None,
+    let stopped = restore_in(
+        &store,
+        &j,
+        &[&multipart[..], &["--max-bytes", "60B"]].concat(),
     )
     .await;
     assert_eq!(stopped.exit, 4, "{}{}", stopped.stdout, stopped.stderr);
@@ -1432,15 +1409,7 @@ async fn a_resumed_restore_knows_its_multipart_copies_from_the_journal() {
         first >= 2 && (first as u64) < actions,
         "{first} of {actions}"
     );
-    let resumed = run_cmd(
-        &restore_args(&j, &multipart)
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
-        store.endpoint(),
-        None,
-    )
-    .await;
+    let resumed = restore_in(&store, &j, &multipart).await;
     ok(&resumed);
     assert!(
         resumed.stderr.contains("resuming: journal"),
