@@ -3,7 +3,7 @@
 //! large MemBucket: what the restore holds per planned action (issue 25 §4).
 //!
 //! ```text
-//! cargo run --release -p s3rewind-benches --bin restore-memory -- [KEYS] [--verify|--copies-only] [--in-place|--half-done|--plan-apply|--undelete]
+//! cargo run --release -p s3rewind-benches --bin restore-memory -- [KEYS] [--verify|--copies-only] [--in-place|--half-done|--plan-apply|--undelete|--undo] [--resumed]
 //! ```
 //!
 //! `--half-done`: the destination already holds every other key's copy (a resumed
@@ -328,8 +328,8 @@ async fn main() {
         } else {
             ""
         },
-        if undelete {
-            // undelete has no verification step and no --no-verify.
+        if undelete || undo {
+            // undelete and undo have no verification step and no --no-verify.
             ""
         } else if verify {
             " with verification"
