@@ -241,26 +241,70 @@ pub async fn head_versions(
     versions: Vec<(String, Option<String>)>,
     width: usize,
 ) -> Result<Vec<Option<Head>>, S3Error> {
-    let per_task = versions.len().div_ceil(width.max(1)).max(1);
+    each_version(
+        bucket,
+        versions,
+        width,
+        "HeadObject",
+        |b, key, id| async move { b.head(&key, id.as_deref()).await },
+    )
+    .await
+}
+
+/// DeleteObject of each version named (`(key, version id)`), `width` at a time (the
+/// first error ends it): removing what a drill copied into its scratch location.
+pub async fn delete_versions(
+    bucket: &std::sync::Arc<dyn Bucket>,
+    versions: Vec<(String, String)>,
+    width: usize,
+) -> Result<(), S3Error> {
+    each_version(
+        bucket,
+        versions,
+        width,
+        "DeleteObject",
+        |b, key, id| async move { b.delete_version(&key, &id).await },
+    )
+    .await
+    .map(drop)
+}
+
+/// `call` on each of `items` (a key and what names its version), `width` tasks at a
+/// time, each going through its share in order: the answers in the order asked, the
+/// first error ends it (`what` names the call in an internal error).
+async fn each_version<V, R, F, Fut>(
+    bucket: &std::sync::Arc<dyn Bucket>,
+    items: Vec<(String, V)>,
+    width: usize,
+    what: &'static str,
+    call: F,
+) -> Result<Vec<R>, S3Error>
+where
+    V: Send + 'static,
+    R: Send + 'static,
+    F: Fn(std::sync::Arc<dyn Bucket>, String, V) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<R, S3Error>> + Send,
+{
+    let per_task = items.len().div_ceil(width.max(1)).max(1);
     let mut tasks = tokio::task::JoinSet::new();
-    let mut versions = versions.into_iter();
-    for first in (0..versions.len()).step_by(per_task) {
-        let (bucket, chunk) = (
+    let mut items = items.into_iter();
+    for first in (0..items.len()).step_by(per_task) {
+        let (bucket, chunk, call) = (
             bucket.clone(),
-            versions.by_ref().take(per_task).collect::<Vec<_>>(),
+            items.by_ref().take(per_task).collect::<Vec<_>>(),
+            call.clone(),
         );
         tasks.spawn(async move {
-            let mut heads = Vec::with_capacity(chunk.len());
-            for (key, version_id) in chunk {
-                heads.push(bucket.head(&key, version_id.as_deref()).await?);
+            let mut answers = Vec::with_capacity(chunk.len());
+            for (key, v) in chunk {
+                answers.push(call(bucket.clone(), key, v).await?);
             }
-            Ok::<_, S3Error>((first, heads))
+            Ok::<_, S3Error>((first, answers))
         });
     }
     let mut chunks = Vec::new();
     while let Some(done) = tasks.join_next().await {
-        chunks
-            .push(done.map_err(|e| S3Error::other("HeadObject", format!("internal error: {e}")))??);
+        chunks.push(done.map_err(|e| S3Error::other(what, format!("internal error: {e}")))??);
     }
     chunks.sort_unstable_by_key(|c| c.0);
     Ok(chunks.into_iter().flat_map(|c| c.1).collect())

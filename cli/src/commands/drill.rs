@@ -12,6 +12,7 @@
 
 use crate::args::DrillArgs;
 use crate::error::{CliError, CliResult, Exit, from_s3};
+use crate::journal::by_key::DoneByKey;
 use crate::journal::{self, Line, Op};
 use crate::listing::list_bucket;
 use crate::output::{Printer, human_bytes};
@@ -101,7 +102,15 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
     let judged = projection.map_or(recovery_seconds, |p| p.seconds);
     let (oldest, why) = reach_back(&clients, &source, prepared.earliest).await?;
     let cleanup = if args.cleanup {
-        Some(cleanup(&clients, &scratch.bucket, &journal_path).await?)
+        Some(
+            cleanup(
+                &clients,
+                &scratch.bucket,
+                &journal_path,
+                args.exec.concurrency as usize,
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -693,56 +702,173 @@ fn print_drill(
     printer.line(format!("  journal: {}", journal_path.display()));
 }
 
+/// Keys a drill's clean-up reads from its journal at a time (their copies' HEADs and
+/// deletes): what it holds, whatever the drill's size.
+const CLEANUP_BATCH: usize = if cfg!(test) { 3 } else { 4096 };
+
 /// Remove what the drill's journal says it wrote to `bucket`: each version it created
 /// (permanently: these are the drill's own copies in a scratch location), or, where the
-/// version id is `null`, the object if it still has the copy's ETag and size. Returns the
-/// number removed and the keys left because they could not be proven the drill's own.
+/// version id is `null`, the object if it still has the copy's ETag and size. The
+/// journal's copies are read by key from disk ([`DoneByKey`]) and removed
+/// [`CLEANUP_BATCH`] keys at a time, `width` requests at once. Returns the number removed
+/// and the keys left because they could not be proven the drill's own.
 async fn cleanup(
     clients: &Clients,
     bucket: &str,
     journal_path: &Path,
+    width: usize,
 ) -> CliResult<(u64, Vec<String>)> {
-    let mut removed = 0;
     let mut left = Vec::new();
-    for line in journal::read(journal_path)? {
-        if let Line::Torn { offset, text } = &line {
-            // The copy it may record cannot be proven the drill's: left, and named.
-            let key = journal::salvage(text).key;
-            left.push(format!(
-                "{} (torn journal line at byte {offset})",
-                key.as_deref()
-                    .unwrap_or("a key the torn line does not name")
-            ));
-            continue;
-        }
-        let Line::Done(d) = line else { continue };
-        if d.bucket != bucket || d.op != Op::Copy {
-            continue;
-        }
-        let version = if d.new_version_id.is_empty() {
-            None
-        } else if d.new_version_id == NULL_VERSION {
-            let now = clients
-                .dest
-                .head(&d.key, None)
-                .await
-                .map_err(|e| from_s3(e, bucket))?;
-            now.filter(|h| d.etag.as_deref() == Some(h.etag.as_str()) && d.size == Some(h.size))
-                .map(|_| NULL_VERSION.to_owned())
-        } else {
-            Some(d.new_version_id.clone())
-        };
-        match version {
-            Some(v) => {
-                clients
-                    .dest
-                    .delete_version(&d.key, &v)
-                    .await
-                    .map_err(|e| from_s3(e, bucket))?;
-                removed += 1;
+    let copies = DoneByKey::read_with(journal_path, |line| {
+        Ok(match line {
+            Line::Torn { offset, text } => {
+                // The copy it may record cannot be proven the drill's: left, and named.
+                let key = journal::salvage(&text).key;
+                left.push(format!(
+                    "{} (torn journal line at byte {offset})",
+                    key.as_deref()
+                        .unwrap_or("a key the torn line does not name")
+                ));
+                None
             }
-            None => left.push(d.key.clone()),
+            Line::Done(d) if d.bucket == bucket && d.op == Op::Copy => Some(d),
+            _ => None,
+        })
+    })?;
+    let mut removed = 0;
+    let mut after: Option<String> = None;
+    loop {
+        let mut batch: Vec<journal::Done> = Vec::new();
+        let mut seen = 0;
+        let mut last = None;
+        copies.scan_from(after.as_deref(), |key, done| {
+            batch.extend(done);
+            last = Some(key);
+            seen += 1;
+            seen < CLEANUP_BATCH
+        })?;
+        if last.is_none() {
+            break;
         }
+        after = last;
+        // A `null` copy is the drill's while the key still holds its ETag and size.
+        let nulls: Vec<(String, Option<String>)> = batch
+            .iter()
+            .filter(|d| d.new_version_id == NULL_VERSION)
+            .map(|d| (d.key.clone(), None))
+            .collect();
+        let mut heads = crate::bucket::head_versions(&clients.dest, nulls, width)
+            .await
+            .map_err(|e| from_s3(e, bucket))?
+            .into_iter();
+        let mut doomed = Vec::new();
+        let mut unproven = Vec::new();
+        let mut nulls_named = std::collections::HashSet::new();
+        for d in batch {
+            let version = if d.new_version_id.is_empty() {
+                None
+            } else if d.new_version_id == NULL_VERSION {
+                heads
+                    .next()
+                    .flatten()
+                    .filter(|h| {
+                        d.etag.as_deref() == Some(h.etag.as_str()) && d.size == Some(h.size)
+                    })
+                    .map(|_| NULL_VERSION.to_owned())
+            } else {
+                Some(d.new_version_id.clone())
+            };
+            match version {
+                // A key copied twice as `null` has one `null` version to remove.
+                Some(v) if v == NULL_VERSION && !nulls_named.insert(d.key.clone()) => {}
+                Some(v) => doomed.push((d.key, v)),
+                None => unproven.push(d.key),
+            }
+        }
+        // A copy recorded before it was read back, and again after: removed, not left.
+        let gone: std::collections::HashSet<&str> =
+            doomed.iter().map(|(k, _)| k.as_str()).collect();
+        left.extend(unproven.into_iter().filter(|k| !gone.contains(k.as_str())));
+        removed += doomed.len() as u64;
+        crate::bucket::delete_versions(&clients.dest, doomed, width)
+            .await
+            .map_err(|e| from_s3(e, bucket))?;
     }
     Ok((removed, left))
+}
+
+#[cfg(test)]
+mod cleanup_tests {
+    use super::*;
+    use crate::bucket::MemStore;
+    use crate::journal::Done;
+    use s3rewind_engine::{SimBucket, Versioning};
+
+    /// The clean-up removes each `null` copy the key still holds (its ETag and size), in
+    /// batches, and leaves (and names) a key written since, a copy whose version the
+    /// server did not name, and what a torn line may record.
+    #[tokio::test]
+    async fn only_copies_the_keys_still_hold_are_removed() {
+        let t = Utc::now();
+        let mut sim = SimBucket::new(Versioning::Unversioned, "s");
+        let mut lines = String::new();
+        for k in 0..8 {
+            let key = format!("d/k{k}");
+            sim.put(&key, format!("copy {k}").as_bytes(), t);
+            let v = &sim.head(&key).unwrap().version;
+            let d = Done {
+                op: Op::Copy,
+                bucket: "scratch".into(),
+                key: key.clone(),
+                source_bucket: Some("src".into()),
+                source_key: Some(format!("k{k}")),
+                source_version_id: Some("v1".into()),
+                previous_version_id: None,
+                new_version_id: if k == 5 {
+                    String::new()
+                } else {
+                    NULL_VERSION.into()
+                },
+                etag: Some(v.etag.to_string()),
+                size: Some(v.size),
+                time: t,
+            };
+            lines.push_str(&serde_json::to_string(&Line::Done(d)).unwrap());
+            lines.push('\n');
+        }
+        // k3 is written again after the drill.
+        sim.put("d/k3", b"someone else's", t);
+        lines.push_str(
+            "{\"type\":\"done\",\"op\":\"copy\",\"bucket\":\"scratch\",\"key\":\"d/k9\",\"sou",
+        );
+        let store = MemStore::new();
+        store.insert("scratch", sim);
+        let dir = tempfile::tempdir().unwrap();
+        let journal_path = dir.path().join("j.jsonl");
+        std::fs::write(&journal_path, lines).unwrap();
+        let endpoint = store.endpoint();
+        let bucket = endpoint.bucket("scratch");
+        let clients = Clients {
+            source: bucket.clone(),
+            dest: bucket,
+            source_endpoint: endpoint.clone(),
+            dest_endpoint: endpoint,
+            separate: false,
+        };
+        let (removed, left) = cleanup(&clients, "scratch", &journal_path, 2)
+            .await
+            .unwrap();
+        assert_eq!(removed, 6);
+        assert_eq!(left.len(), 3, "{left:?}");
+        assert!(left.iter().any(|l| l == "d/k3"), "{left:?}");
+        assert!(left.iter().any(|l| l == "d/k5"), "{left:?}");
+        assert!(
+            left.iter()
+                .any(|l| l.contains("d/k9") && l.contains("torn")),
+            "{left:?}"
+        );
+        let now: Vec<String> =
+            store.with("scratch", |s| s.current_contents().into_keys().collect());
+        assert_eq!(now, ["d/k3", "d/k5"]);
+    }
 }

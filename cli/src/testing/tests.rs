@@ -971,6 +971,42 @@ async fn a_drill_restores_verifies_and_cleans_up() {
     assert_eq!(contents(&store, "src"), src_before);
 }
 
+/// A drill into a scratch bucket that keeps no versions (each copy `null`, recognised by
+/// its ETag and size), over more keys than its clean-up reads at a time: every copy is
+/// removed and the scratch bucket is empty again.
+#[tokio::test]
+async fn a_drill_cleans_up_null_copies_a_batch_at_a_time() {
+    let store = source(20);
+    store.create("scratch", Versioning::Unversioned);
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_cmd(
+        &[
+            "drill",
+            "s3://src",
+            "--at",
+            &rfc3339(at()),
+            "--scratch",
+            "s3://scratch/d/",
+            "--cleanup",
+            "--journal",
+            &journal(dir.path(), "j.jsonl"),
+            "--output",
+            "json",
+        ],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    ok(&out);
+    let doc = out.json();
+    let restored = doc["objects_restored"].as_u64().unwrap();
+    assert!(restored > 3, "{doc:#}");
+    assert_eq!(doc["cleanup"]["removed"], restored, "{doc:#}");
+    // Each copy is journaled before it is read back and again after: none is left.
+    assert_eq!(doc["cleanup"]["left"], serde_json::json!([]), "{doc:#}");
+    assert!(store.entries("scratch").is_empty(), "{doc:#}");
+}
+
 /// `drill --sample`: the whole range is planned, only the sample is copied and verified,
 /// every prefix is in it, the same seed draws the same keys, and the recovery time is
 /// projected to the whole range.
