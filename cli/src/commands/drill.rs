@@ -736,21 +736,9 @@ async fn cleanup(
         })
     })?;
     let mut removed = 0;
-    let mut after: Option<String> = None;
-    loop {
-        let mut batch: Vec<journal::Done> = Vec::new();
-        let mut seen = 0;
-        let mut last = None;
-        copies.scan_from(after.as_deref(), |key, done| {
-            batch.extend(done);
-            last = Some(key);
-            seen += 1;
-            seen < CLEANUP_BATCH
-        })?;
-        if last.is_none() {
-            break;
-        }
-        after = last;
+    let mut batches = copies.batches(CLEANUP_BATCH);
+    while let Some(keys) = batches.next_batch()? {
+        let batch: Vec<journal::Done> = keys.into_iter().flat_map(|(_, done)| done).collect();
         // A `null` copy is the drill's while the key still holds its ETag and size.
         let nulls: Vec<(String, Option<String>)> = batch
             .iter()

@@ -455,23 +455,14 @@ async fn undo_plan(
     let mut planner = Planner::new(&options);
     let mut spool = ActionSpool::new()?;
     let mut touched = 0usize;
-    let mut after: Option<String> = None;
-    loop {
+    let mut batches = records.batches(UNDO_BATCH);
+    while let Some(keys) = batches.next_batch()? {
         let mut batch: Vec<Touch> = Vec::new();
-        let mut seen = 0;
-        let mut last = None;
-        records.scan_from(after.as_deref(), |key, done| {
+        for (key, done) in keys {
             let mut mine: Vec<Done> = done.into_iter().filter(|d| d.bucket == bucket).collect();
             mine.extend(rechecked.remove(&key).unwrap_or_default());
-            batch.extend(touch_of(key.clone(), &mine));
-            last = Some(key);
-            seen += 1;
-            seen < UNDO_BATCH
-        })?;
-        if last.is_none() {
-            break;
+            batch.extend(touch_of(key, &mine));
         }
-        after = last;
         touched += batch.len();
         plan_batch(clients, &bucket, &batch, width, &mut planner, &mut spool).await?;
     }

@@ -190,16 +190,15 @@ impl DoneByKey {
             .collect())
     }
 
-    /// Each key after `after` (all of them for `None`) with its records in journal order,
-    /// in key order, for as long as `f` says go on (keys a lookup found are passed over).
-    pub fn scan_from(
-        &self,
-        after: Option<&str>,
-        mut f: impl FnMut(String, Vec<Done>) -> bool,
-    ) -> CliResult<()> {
-        self.list.scan_from(after, |k| {
-            Ok(f(k.key, k.done.into_iter().map(|(_, d)| d).collect()))
-        })
+    /// Its keys in key order, each with its records in journal order, `size` keys at a
+    /// time (keys a lookup found are passed over): a caller that does something
+    /// asynchronous with each batch holds one batch.
+    pub fn batches(&self, size: usize) -> Batches<'_> {
+        Batches {
+            list: self,
+            after: None,
+            size: size.max(1),
+        }
     }
 
     /// Every copy recorded, in key order (for a planner that holds the listing whole
@@ -211,6 +210,35 @@ impl DoneByKey {
             Ok(true)
         })?;
         Ok(out)
+    }
+}
+
+/// A key and its records, in journal order.
+pub type KeyRecords = (String, Vec<Done>);
+
+/// The keys of a [`DoneByKey`], a batch at a time (see [`DoneByKey::batches`]).
+pub struct Batches<'a> {
+    list: &'a DoneByKey,
+    /// The last key handed out.
+    after: Option<String>,
+    size: usize,
+}
+
+impl Batches<'_> {
+    /// The next batch (`None` after the last key).
+    pub fn next_batch(&mut self) -> CliResult<Option<Vec<KeyRecords>>> {
+        let mut batch = Vec::new();
+        self.list.list.scan_from(self.after.as_deref(), |k| {
+            batch.push((k.key, k.done.into_iter().map(|(_, d)| d).collect()));
+            Ok(batch.len() < self.size)
+        })?;
+        Ok(match batch.last() {
+            None => None,
+            Some((key, _)) => {
+                self.after = Some(key.clone());
+                Some(batch)
+            }
+        })
     }
 }
 

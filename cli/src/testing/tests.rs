@@ -103,6 +103,42 @@ async fn restore_in(store: &Arc<MemStore>, j: &str, extra: &[&str]) -> Outcome {
     run_cmd(&args, store.endpoint(), None).await
 }
 
+/// `drill s3://src --at T --scratch s3://scratch/drill/ --cleanup --output json` on
+/// `store` (its journal in `dir`), which succeeds: its document.
+async fn drill_and_clean_up(store: &Arc<MemStore>, dir: &Path) -> serde_json::Value {
+    let out = run_cmd(
+        &[
+            "drill",
+            "s3://src",
+            "--at",
+            &rfc3339(at()),
+            "--scratch",
+            "s3://scratch/drill/",
+            "--cleanup",
+            "--journal",
+            &journal(dir, "j.jsonl"),
+            "--output",
+            "json",
+        ],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    ok(&out);
+    out.json()
+}
+
+/// `plan s3://src --at T --out FILE` on `store`, which succeeds.
+async fn plan_out(store: &Arc<MemStore>, file: &str) {
+    let at = rfc3339(at());
+    ok(&run_cmd(
+        &["plan", "s3://src", "--at", &at, "--out", file],
+        store.endpoint(),
+        None,
+    )
+    .await);
+}
+
 /// The command succeeded (else the test fails with what it printed).
 fn ok(out: &Outcome) {
     assert_eq!(
@@ -459,19 +495,7 @@ async fn apply_executes_a_saved_plan() {
     let dir = tempfile::tempdir().unwrap();
     let plan_file = journal(dir.path(), "plan.json");
     let expected = truth(&store, "src", at());
-    ok(&run_cmd(
-        &[
-            "plan",
-            "s3://src",
-            "--at",
-            &rfc3339(at()),
-            "--out",
-            &plan_file,
-        ],
-        store.endpoint(),
-        None,
-    )
-    .await);
+    plan_out(&store, &plan_file).await;
     assert_eq!(store.requests().writes(), 0);
     let out = run_cmd(
         &[
@@ -565,19 +589,7 @@ async fn a_hand_ordered_plan_stopped_by_a_cap_resumes_from_its_journal() {
     let plan_file = journal(dir.path(), "plan.json");
     let j = journal(dir.path(), "j.jsonl");
     let expected = truth(&store, "src", at());
-    ok(&run_cmd(
-        &[
-            "plan",
-            "s3://src",
-            "--at",
-            &rfc3339(at()),
-            "--out",
-            &plan_file,
-        ],
-        store.endpoint(),
-        None,
-    )
-    .await);
+    plan_out(&store, &plan_file).await;
     let mut planned: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&plan_file).unwrap()).unwrap();
     let actions = planned["actions"].as_array_mut().unwrap();
@@ -941,26 +953,7 @@ async fn a_drill_restores_verifies_and_cleans_up() {
     );
     let dir = tempfile::tempdir().unwrap();
     let src_before = contents(&store, "src");
-    let out = run_cmd(
-        &[
-            "drill",
-            "s3://src",
-            "--at",
-            &rfc3339(at()),
-            "--scratch",
-            "s3://scratch/drill/",
-            "--cleanup",
-            "--journal",
-            &journal(dir.path(), "j.jsonl"),
-            "--output",
-            "json",
-        ],
-        store.endpoint(),
-        None,
-    )
-    .await;
-    ok(&out);
-    let doc = out.json();
+    let doc = drill_and_clean_up(&store, dir.path()).await;
     assert_eq!(doc["ok"], true, "{doc:#}");
     assert_eq!(doc["objects_restored"], 4, "{doc:#}");
     assert_eq!(doc["cleanup"]["removed"], 4, "{doc:#}");
@@ -979,26 +972,7 @@ async fn a_drill_cleans_up_null_copies_a_batch_at_a_time() {
     let store = source(20);
     store.create("scratch", Versioning::Unversioned);
     let dir = tempfile::tempdir().unwrap();
-    let out = run_cmd(
-        &[
-            "drill",
-            "s3://src",
-            "--at",
-            &rfc3339(at()),
-            "--scratch",
-            "s3://scratch/d/",
-            "--cleanup",
-            "--journal",
-            &journal(dir.path(), "j.jsonl"),
-            "--output",
-            "json",
-        ],
-        store.endpoint(),
-        None,
-    )
-    .await;
-    ok(&out);
-    let doc = out.json();
+    let doc = drill_and_clean_up(&store, dir.path()).await;
     let restored = doc["objects_restored"].as_u64().unwrap();
     assert!(restored > 3, "{doc:#}");
     assert_eq!(doc["cleanup"]["removed"], restored, "{doc:#}");
