@@ -440,7 +440,7 @@ pub(crate) fn put_text(b: &mut Vec<u8>, s: &str) {
     b.extend_from_slice(s.as_bytes());
 }
 
-fn put_stamp(b: &mut Vec<u8>, t: DateTime<Utc>) {
+pub(crate) fn put_stamp(b: &mut Vec<u8>, t: DateTime<Utc>) {
     b.extend_from_slice(&t.timestamp().to_le_bytes());
     b.extend_from_slice(&t.timestamp_subsec_nanos().to_le_bytes());
 }
@@ -457,7 +457,7 @@ pub(crate) fn get_text(r: &mut impl Read) -> CliResult<String> {
     String::from_utf8(s).map_err(|e| io_error(std::io::Error::other(e)))
 }
 
-fn get_stamp(r: &mut impl Read) -> CliResult<DateTime<Utc>> {
+pub(crate) fn get_stamp(r: &mut impl Read) -> CliResult<DateTime<Utc>> {
     let secs = i64::from_le_bytes(get_bytes(r)?);
     let nanos = u32::from_le_bytes(get_bytes(r)?);
     DateTime::<Utc>::from_timestamp(secs, nanos)
