@@ -13,6 +13,9 @@
 //! `--plan-apply`: in place, as `plan --out FILE` (its peak printed first) and then
 //! `apply FILE --yes`, the command measured.
 //!
+//! `--drill-sample`: `drill s3://src --at T --scratch s3://dst/ --sample 1%`, which plans
+//! the whole range first and then copies and verifies the sample (1% of KEYS actions).
+//!
 //! `--undo`: a restore in place (every key damaged after T) runs first, and `undo` of its
 //! journal (KEYS copies back to the damaged versions, each read with a HEAD) is measured.
 //!
@@ -68,6 +71,8 @@ async fn main() {
     let undelete = args.iter().any(|a| a == "--undelete");
     // --undo: a restore in place, then `undo` of its journal (the run measured).
     let undo = args.iter().any(|a| a == "--undo");
+    // --drill-sample: a sampled drill into the empty destination (the run measured).
+    let drill_sample = args.iter().any(|a| a == "--drill-sample");
     let in_place = plan_apply || undelete || undo || args.iter().any(|a| a == "--in-place");
     let half_done = !in_place && args.iter().any(|a| a == "--half-done");
     // --resumed: stopped halfway by --max-bytes, then run again (the run measured).
@@ -214,7 +219,25 @@ async fn main() {
         "--journal",
         &journal_text,
     ];
-    if undelete {
+    if drill_sample {
+        argv = vec![
+            "--quiet",
+            "drill",
+            "s3://src",
+            "--at",
+            &at_text,
+            "--scratch",
+            "s3://dst/",
+            "--sample",
+            "1%",
+            "--sample-seed",
+            "7",
+            "--concurrency",
+            "64",
+            "--journal",
+            &journal_text,
+        ];
+    } else if undelete {
         argv = vec![
             "--quiet",
             "undelete",
@@ -241,7 +264,7 @@ async fn main() {
     } else {
         argv.extend(["--to", "s3://dst/"]);
     }
-    if !verify && !undelete && !undo {
+    if !verify && !undelete && !undo && !drill_sample {
         argv.push("--no-verify");
     }
     // Each source version is 8 bytes: a cap at half of them stops the first run halfway.
@@ -303,6 +326,8 @@ async fn main() {
     let end_heap = live().saturating_sub(heap_mark) as u64;
     let copied = store.with(dest, |s| s.all_versions().count()) as u64
         - if in_place { versions_filled } else { prefilled };
+    // A sampled drill copies its sample: 1% of the keys, rounded up.
+    let actions = if drill_sample { keys.div_ceil(100) } else { actions };
     assert_eq!(copied, actions + journaled, "every key copied");
     let r = store.requests();
     let above = peak.saturating_sub(filled);
@@ -312,6 +337,8 @@ async fn main() {
         "{}{}{} of {actions} actions ({keys} keys) in {ran:.1} s ({:.0} actions/s); requests: {} list, {} copy, {} head, {} in all",
         if undelete {
             "undelete"
+        } else if drill_sample {
+            "drill --sample 1%"
         } else if undo {
             "undo of a restore"
         } else if plan_apply {
@@ -328,8 +355,9 @@ async fn main() {
         } else {
             ""
         },
-        if undelete || undo {
-            // undelete and undo have no verification step and no --no-verify.
+        if undelete || undo || drill_sample {
+            // undelete and undo have no verification step and no --no-verify; a drill
+            // always verifies.
             ""
         } else if verify {
             " with verification"

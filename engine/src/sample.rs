@@ -27,7 +27,7 @@
 use crate::hash::fnv1a_from;
 use crate::prng::Prng;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 /// How large a sample: a number of keys, or a percentage of them.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -173,45 +173,126 @@ pub fn choose<'a>(
     size: SampleSize,
     seed: u64,
 ) -> Sample {
-    let mut strata: BTreeMap<&str, BTreeMap<&str, u64>> = BTreeMap::new();
-    for (key, bytes) in items {
-        strata
-            .entry(stratum_of(prefix, key))
-            .or_default()
-            .insert(key, bytes);
+    let items: BTreeMap<&str, u64> = items.into_iter().collect();
+    let mut strata = Strata::new(prefix);
+    for (key, bytes) in &items {
+        strata.count(key, *bytes);
     }
-    let sizes: Vec<u64> = strata.values().map(|s| s.len() as u64).collect();
-    let population: u64 = sizes.iter().sum();
-    let shares = allocate(&sizes, size.of(population));
-    let mut keys = BTreeSet::new();
-    let mut out = Vec::new();
-    let mut sampled_sizes = Vec::new();
-    for ((name, members), share) in strata.iter().zip(shares) {
-        let mut scored: Vec<(u64, &str, u64)> = members
-            .iter()
-            .map(|(k, b)| (score(seed, k), *k, *b))
-            .collect();
-        scored.sort_unstable();
-        let taken = &scored[..share as usize];
-        sampled_sizes.extend(taken.iter().map(|t| t.2));
-        keys.extend(taken.iter().map(|t| t.1.to_owned()));
-        out.push(Stratum {
-            name: (*name).to_owned(),
-            keys: members.len() as u64,
-            bytes: members.values().sum(),
-            sampled: share,
-            sampled_bytes: taken.iter().map(|t| t.2).sum(),
-        });
+    let mut chooser = strata.chooser(size, seed);
+    for (key, bytes) in &items {
+        chooser.offer(key, *bytes);
     }
-    Sample {
-        seed,
-        population,
-        population_bytes: out.iter().map(|s| s.bytes).sum(),
-        size: keys.len() as u64,
-        bytes: out.iter().map(|s| s.sampled_bytes).sum(),
-        strata: out,
-        keys,
-        size_cv: cv(&sampled_sizes),
+    chooser.finish()
+}
+
+/// [`choose`] over keys read twice and never held (a plan on disk): [`count`](Self::count)
+/// each key once, then hand each once more to the [`Chooser`], in any order. Memory holds
+/// a count per stratum, then the sample. The same sample as [`choose`] (property-tested).
+#[derive(Debug, Clone)]
+pub struct Strata {
+    prefix: String,
+    /// Per stratum: its keys and their bytes.
+    counts: BTreeMap<String, (u64, u64)>,
+}
+
+impl Strata {
+    /// No key counted yet, for keys under `prefix`.
+    pub fn new(prefix: &str) -> Strata {
+        Strata {
+            prefix: prefix.to_owned(),
+            counts: BTreeMap::new(),
+        }
+    }
+
+    /// Count `key` (of `bytes`) in its stratum: each key once.
+    pub fn count(&mut self, key: &str, bytes: u64) {
+        let name = stratum_of(&self.prefix, key);
+        let c = match self.counts.get_mut(name) {
+            Some(c) => c,
+            None => self.counts.entry(name.to_owned()).or_default(),
+        };
+        c.0 += 1;
+        c.1 += bytes;
+    }
+
+    /// The sample's shares of the strata counted, for the second reading.
+    pub fn chooser(self, size: SampleSize, seed: u64) -> Chooser {
+        let sizes: Vec<u64> = self.counts.values().map(|c| c.0).collect();
+        let shares = allocate(&sizes, size.of(sizes.iter().sum()));
+        Chooser {
+            seed,
+            strata: self
+                .counts
+                .into_iter()
+                .zip(shares)
+                .map(|((name, (keys, bytes)), share)| {
+                    (name, (keys, bytes, share, BinaryHeap::new()))
+                })
+                .collect(),
+            prefix: self.prefix,
+        }
+    }
+}
+
+/// The second reading of [`Strata`]: each stratum keeps the keys of lowest score, as many
+/// as its share.
+#[derive(Debug, Clone)]
+pub struct Chooser {
+    prefix: String,
+    seed: u64,
+    strata: BTreeMap<String, Drawing>,
+}
+
+/// One stratum being drawn: its keys and bytes, its share, and the keys of lowest score so
+/// far (score, key, bytes; the highest on top).
+type Drawing = (u64, u64, u64, BinaryHeap<(u64, String, u64)>);
+
+impl Chooser {
+    /// Offer `key` (of `bytes`), counted in the first reading.
+    pub fn offer(&mut self, key: &str, bytes: u64) {
+        let Some((_, _, share, heap)) = self.strata.get_mut(stratum_of(&self.prefix, key)) else {
+            return;
+        };
+        let score = score(self.seed, key);
+        if (heap.len() as u64) < *share {
+            heap.push((score, key.to_owned(), bytes));
+        } else if heap
+            .peek()
+            .is_some_and(|top| (score, key, bytes) < (top.0, top.1.as_str(), top.2))
+        {
+            heap.pop();
+            heap.push((score, key.to_owned(), bytes));
+        }
+    }
+
+    /// The sample.
+    pub fn finish(self) -> Sample {
+        let mut keys = BTreeSet::new();
+        let mut out = Vec::new();
+        let mut sampled_sizes = Vec::new();
+        for (name, (members, bytes, share, heap)) in self.strata {
+            let taken = heap.into_sorted_vec();
+            sampled_sizes.extend(taken.iter().map(|t| t.2));
+            let sampled_bytes = taken.iter().map(|t| t.2).sum();
+            keys.extend(taken.into_iter().map(|t| t.1));
+            out.push(Stratum {
+                name,
+                keys: members,
+                bytes,
+                sampled: share,
+                sampled_bytes,
+            });
+        }
+        Sample {
+            seed: self.seed,
+            population: out.iter().map(|s| s.keys).sum(),
+            population_bytes: out.iter().map(|s| s.bytes).sum(),
+            size: keys.len() as u64,
+            bytes: out.iter().map(|s| s.sampled_bytes).sum(),
+            strata: out,
+            keys,
+            size_cv: cv(&sampled_sizes),
+        }
     }
 }
 
@@ -285,6 +366,87 @@ pub fn project(sample: &Sample, fixed: f64, scaled: f64) -> Projection {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The sample drawn by sorting each stratum whole (how `choose` drew it before the
+    /// keys could be read twice instead of held): the reference for the streamed draw.
+    fn choose_by_sorting(
+        items: &[(String, u64)],
+        prefix: &str,
+        size: SampleSize,
+        seed: u64,
+    ) -> Sample {
+        let mut strata: BTreeMap<&str, BTreeMap<&str, u64>> = BTreeMap::new();
+        for (key, bytes) in items {
+            strata
+                .entry(stratum_of(prefix, key))
+                .or_default()
+                .insert(key, *bytes);
+        }
+        let sizes: Vec<u64> = strata.values().map(|s| s.len() as u64).collect();
+        let shares = allocate(&sizes, size.of(sizes.iter().sum()));
+        let (mut keys, mut out, mut sampled_sizes) = (BTreeSet::new(), Vec::new(), Vec::new());
+        for ((name, members), share) in strata.iter().zip(shares) {
+            let mut scored: Vec<(u64, &str, u64)> = members
+                .iter()
+                .map(|(k, b)| (score(seed, k), *k, *b))
+                .collect();
+            scored.sort_unstable();
+            let taken = &scored[..share as usize];
+            sampled_sizes.extend(taken.iter().map(|t| t.2));
+            keys.extend(taken.iter().map(|t| t.1.to_owned()));
+            out.push(Stratum {
+                name: (*name).to_owned(),
+                keys: members.len() as u64,
+                bytes: members.values().sum(),
+                sampled: share,
+                sampled_bytes: taken.iter().map(|t| t.2).sum(),
+            });
+        }
+        Sample {
+            seed,
+            population: sizes.iter().sum(),
+            population_bytes: out.iter().map(|s| s.bytes).sum(),
+            size: keys.len() as u64,
+            bytes: out.iter().map(|s| s.sampled_bytes).sum(),
+            strata: out,
+            keys,
+            size_cv: cv(&sampled_sizes),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(s3rewind_testkit::proptest_config(128))]
+        /// Counted in one reading and chosen in a second (the keys in another order, as
+        /// never held), the sample is the one sorting each stratum whole draws: the same
+        /// keys, strata, sizes, bytes and spread; so is `choose`'s.
+        #[test]
+        fn a_sample_drawn_in_two_readings_is_the_one_drawn_whole(
+            keys in proptest::collection::btree_map("(p/)?[a-d]{0,2}/?[a-z]{1,3}", 0u64..1000, 0..80),
+            prefix in prop_oneof![Just(String::new()), Just("p/".to_owned())],
+            count in 1u64..40,
+            percent in proptest::option::of(1u32..=100),
+            seed: u64,
+            order: u64,
+        ) {
+            let items: Vec<(String, u64)> = keys.into_iter().collect();
+            let size = percent.map_or(SampleSize::Count(count), |p| SampleSize::Percent(f64::from(p)));
+            let want = choose_by_sorting(&items, &prefix, size, seed);
+            let mut strata = Strata::new(&prefix);
+            for (k, b) in &items {
+                strata.count(k, *b);
+            }
+            let mut shuffled = items.clone();
+            Prng(order).shuffle(&mut shuffled);
+            let mut chooser = strata.chooser(size, seed);
+            for (k, b) in &shuffled {
+                chooser.offer(k, *b);
+            }
+            let got = chooser.finish();
+            prop_assert_eq!(&got.keys, &want.keys);
+            prop_assert_eq!(&got, &want);
+            prop_assert_eq!(choose(items.iter().map(|(k, b)| (k.as_str(), *b)), &prefix, size, seed), want);
+        }
+    }
 
     #[test]
     fn sizes_parse_and_apply() {

@@ -24,8 +24,9 @@ use crate::pipeline::report::{print_plan_summary, report_exec};
 use crate::pipeline::resolve_time;
 use crate::pipeline::verify::{self, Side, VerifyReport};
 use crate::pipeline::{Clients, rfc3339};
+use crate::spill::{ActionSpool, PlanActions};
 use chrono::{Duration, Utc};
-use s3rewind_engine::sample::{Projection, Sample, SampleSize};
+use s3rewind_engine::sample::{Projection, Sample, SampleSize, Strata};
 use s3rewind_engine::{Action, Destination, Location, NULL_VERSION, parse_s3_uri};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -299,7 +300,8 @@ fn request(args: &DrillArgs, global: &crate::bucket::ConnectOptions) -> CliResul
         ),
         keys: crate::pipeline::key_selection(&args.select)?,
         keep_target: true,
-        spool_actions: false,
+        // A drill that plans first (sampled, or from a snapshot) keeps its plan on disk.
+        spool_actions: true,
         from_replica: None,
     })
 }
@@ -390,26 +392,36 @@ async fn restore(
         earliest,
         target,
         plan,
+        mut spool,
         ..
     } = prepared;
-    let mut p = finish_plan(plan, req, warnings, None)?;
+    let mut p = finish_plan(plan, req, warnings, spool.as_mut())?;
     let planned = Instant::now();
-    let sample = args.sample.map(|size| {
-        let seed = args
-            .sample_seed
-            .unwrap_or_else(|| Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64);
-        take_sample(&mut p, size, seed)
-    });
+    let sample = match args.sample {
+        None => None,
+        Some(size) => {
+            let seed = args
+                .sample_seed
+                .unwrap_or_else(|| Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64);
+            // The sample's actions are held; the whole plan's spool is done with.
+            Some(take_sample(&mut p, spool.take().as_ref(), size, seed)?)
+        }
+    };
     let (exit, doc) = match streamed {
         Some(r) => {
             print_plan_summary(printer, &p);
             report_exec(printer, &p, &r, journal_path)
         }
         None => {
-            annotate_archived(clients, &mut p, None).await?;
-            check_blast_radius(printer, &mut p, None, args.exec.max_delete_markers)?;
+            annotate_archived(clients, &mut p, spool.as_ref()).await?;
+            check_blast_radius(
+                printer,
+                &mut p,
+                spool.as_ref(),
+                args.exec.max_delete_markers,
+            )?;
             let run = journal::Run::of_plan(&p);
-            execute_plan(app, clients, &mut p, None, &exec, journal_path, 0, &run).await?
+            execute_plan(app, clients, &mut p, spool, &exec, journal_path, 0, &run).await?
         }
     };
     Ok((
@@ -424,20 +436,45 @@ async fn restore(
 }
 
 /// Draw the drill's sample from the plan's copies and keep only theirs (a drill's plan
-/// copies every key at TIME into an empty scratch location).
-fn take_sample(p: &mut s3rewind_engine::RestorePlan, size: SampleSize, seed: u64) -> Sample {
-    let copies = p.actions.iter().filter_map(|a| match a {
-        Action::Copy(c) => Some((c.source_key.as_str(), c.size)),
-        Action::DeleteMarker(_) => None,
-    });
-    let sample = s3rewind_engine::sample::choose(copies, &p.source.prefix, size, seed);
-    p.actions.retain(|a| match a {
-        Action::Copy(c) => sample.keys.contains(&c.source_key),
-        Action::DeleteMarker(_) => true,
-    });
+/// copies every key at TIME into an empty scratch location): the plan's actions are read
+/// twice, from `spool` where it is given (the plan then holds none), to count the strata
+/// and then to choose, and only the sample's are kept, in the plan.
+fn take_sample(
+    p: &mut s3rewind_engine::RestorePlan,
+    spool: Option<&ActionSpool>,
+    size: SampleSize,
+    seed: u64,
+) -> CliResult<Sample> {
+    let mut strata = Strata::new(&p.source.prefix);
+    PlanActions::of(p, spool).each(|a| {
+        if let Action::Copy(c) = a {
+            strata.count(&c.source_key, c.size);
+        }
+        Ok(true)
+    })?;
+    let mut chooser = strata.chooser(size, seed);
+    PlanActions::of(p, spool).each(|a| {
+        if let Action::Copy(c) = a {
+            chooser.offer(&c.source_key, c.size);
+        }
+        Ok(true)
+    })?;
+    let sample = chooser.finish();
+    let mut kept = Vec::with_capacity(sample.keys.len());
+    PlanActions::of(p, spool).each(|a| {
+        let keep = match a {
+            Action::Copy(c) => sample.keys.contains(&c.source_key),
+            Action::DeleteMarker(_) => true,
+        };
+        if keep {
+            kept.push(a.clone());
+        }
+        Ok(true)
+    })?;
+    p.actions = kept;
     p.stats.copies = sample.size;
     p.stats.bytes_to_copy = sample.bytes;
-    sample
+    Ok(sample)
 }
 
 /// What the verification and the reach back need of the restore.
