@@ -327,7 +327,11 @@ async fn main() {
     let copied = store.with(dest, |s| s.all_versions().count()) as u64
         - if in_place { versions_filled } else { prefilled };
     // A sampled drill copies its sample: 1% of the keys, rounded up.
-    let actions = if drill_sample { keys.div_ceil(100) } else { actions };
+    let actions = if drill_sample {
+        keys.div_ceil(100)
+    } else {
+        actions
+    };
     assert_eq!(copied, actions + journaled, "every key copied");
     let r = store.requests();
     let above = peak.saturating_sub(filled);
