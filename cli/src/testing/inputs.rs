@@ -553,7 +553,25 @@ async fn a_journal_of_another_run_is_refused_and_undo_undoes_one_run() {
     let jb = path(dir.path(), "b.jsonl");
     ok(&restore("bbb", at(), jb.clone()).await);
     let both = path(dir.path(), "both.jsonl");
-    let text = std::fs::read_to_string(&j).unwrap() + &std::fs::read_to_string(&jb).unwrap();
+    // The first run began two hours ago; the second now. A torn line of the second names
+    // a key last written half an hour ago: before the second run began, so not its.
+    let a_text = std::fs::read_to_string(&j).unwrap();
+    let (a_start, a_rest) = a_text.split_once('\n').unwrap();
+    let mut a_start: serde_json::Value = serde_json::from_str(a_start).unwrap();
+    a_start["started_at"] = rfc3339(Utc::now() - TimeDelta::hours(2)).into();
+    store.with("bbb", |s| {
+        s.put("late", b"long ago", t(1));
+        s.put(
+            "late",
+            b"half an hour ago",
+            Utc::now() - TimeDelta::minutes(30),
+        );
+    });
+    let late = contents(&store, "bbb")["late"].clone();
+    let text = format!(
+        "{a_start}\n{a_rest}{}{{\"type\":\"done\",\"op\":\"copy\",\"bucket\":\"bbb\",\"key\":\"late\",\"sou",
+        std::fs::read_to_string(&jb).unwrap()
+    );
     std::fs::write(&both, text).unwrap();
     let writes = store.requests().writes();
     let out = run_cmd(&["undo", &both, "--yes"], store.endpoint(), None).await;
@@ -579,7 +597,13 @@ async fn a_journal_of_another_run_is_refused_and_undo_undoes_one_run() {
         None,
     )
     .await);
-    assert_eq!(contents(&store, "bbb"), before_b);
+    let mut want_b = before_b.clone();
+    want_b.insert("late".to_owned(), late);
+    assert_eq!(
+        contents(&store, "bbb"),
+        want_b,
+        "the torn line is judged by its own run's start"
+    );
     assert_eq!(
         contents(&store, "aaa"),
         restored_a,
