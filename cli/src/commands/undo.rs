@@ -4,10 +4,15 @@
 //! The journal says, per key, what was current before the first action of the restore
 //! (`previous_version_id`) and what the restore left (`new_version_id` of its last action).
 //! The engine turns that into the state the restore left and the state before it
-//! ([`s3rewind_engine::undo`]), and the undo is an ordinary plan (`plan()`) executed by the
-//! ordinary runner, so a key that changed
-//! since the restore is skipped and reported as drifted (unless `--force`), and the undo
-//! has its own journal (undo of an undo works the same way).
+//! ([`s3rewind_engine::undo`]), and the undo is an ordinary plan (the engine's `Planner`)
+//! executed by the ordinary runner, so a key that changed since the restore is skipped
+//! and reported as drifted (unless `--force`), and the undo has its own journal (undo of
+//! an undo works the same way).
+//!
+//! Nothing that grows with the restore is held: the journal is read a line at a time and
+//! its records kept by key on disk ([`DoneByKey`]), the keys are planned `UNDO_BATCH` at
+//! a time (their earlier versions read with HEADs `--concurrency` at a time), and the plan
+//! goes to a temporary file ([`ActionSpool`]) that the runner reads back.
 
 use crate::args::UndoArgs;
 use crate::error::{CliError, CliResult, Exit, from_s3};
