@@ -205,19 +205,21 @@ pub async fn stream_timeline(
     Ok(taken)
 }
 
-/// [`stream_timeline`] with `f` given each part as it arrives (cross-checked; parts in
-/// any order, each key whole), for a command whose work on a part needs nothing else:
-/// the first error of `f` stops the listing and is returned.
+/// [`stream_timeline`] with `f` given each part as it arrives (cross-checked unless the
+/// spec says otherwise; parts in any order, each key whole), for a command whose work on
+/// a part needs nothing else: the first error of `f` stops the listing and is returned.
+/// `latest` is as for [`load_timeline`].
 pub async fn each_part(
     endpoint: &Arc<dyn Endpoint>,
     printer: &Printer,
     bucket: &str,
     prefix: &str,
     spec: &SourceSpec,
+    latest: Option<DateTime<Utc>>,
     mut f: impl FnMut(Timeline) -> CliResult<()>,
 ) -> CliResult<Option<(&'static str, DateTime<Utc>)>> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Timeline>(4);
-    let listing = stream_timeline(endpoint, printer, bucket, prefix, spec, None, tx);
+    let listing = stream_timeline(endpoint, printer, bucket, prefix, spec, latest, tx);
     let mut failed = None;
     let consume = async {
         // Owned here, so that stopping drops it and the listing stops too.

@@ -25,6 +25,7 @@
 use crate::bucket::CurrentObject;
 use crate::error::{CliError, CliResult};
 use chrono::{DateTime, Utc};
+use s3rewind_engine::explore::diff::{Changed, DiffSide, OneSide};
 use s3rewind_engine::timeline::KeyHistory;
 use s3rewind_engine::{
     Action, CopyAction, DeleteMarkerAction, ETag, Expect, OwnerId, StateEntry, StorageClass,
@@ -83,6 +84,27 @@ pub struct Spilled<R> {
     /// One bit per record (by ordinal): found by a lookup.
     matched: Vec<u64>,
     record: std::marker::PhantomData<R>,
+}
+
+impl<R: Record + Clone + serde::Serialize> Spilled<R> {
+    /// Write the records, in key order, as the array field `name` of `doc` (a sealed
+    /// list): a document's list of millions of entries, never held. A record that cannot
+    /// be read back is an error of the writing, as a full disk is.
+    pub fn write_array(
+        &self,
+        doc: &mut crate::output::JsonObject<'_>,
+        name: &str,
+    ) -> std::io::Result<()> {
+        let mut a = doc.array(name)?;
+        let mut written = Ok(());
+        self.scan(|r| {
+            written = a.push(&r);
+            Ok(written.is_ok())
+        })
+        .map_err(|e| std::io::Error::other(e.message))?;
+        written?;
+        a.end()
+    }
 }
 
 pub(crate) fn io_error(e: std::io::Error) -> CliError {
@@ -529,6 +551,67 @@ impl Record for KeyHistory {
         let n = u32::from_le_bytes(get_bytes(r)?);
         let entries = (0..n).map(|_| get_version(r)).collect::<CliResult<_>>()?;
         Ok(KeyHistory { key, entries })
+    }
+}
+
+/// A side of a diff: its version id, ETag (texts), size (u64) and stamp.
+fn put_side(b: &mut Vec<u8>, v: &DiffSide) {
+    put_text(b, &v.version_id);
+    put_text(b, &v.etag);
+    b.extend_from_slice(&v.size.to_le_bytes());
+    put_stamp(b, v.last_modified);
+}
+
+fn get_side(r: &mut impl Read) -> CliResult<DiffSide> {
+    let version_id = get_text(r)?;
+    let etag = get_text(r)?;
+    let size = u64::from_le_bytes(get_bytes(r)?);
+    let last_modified = get_stamp(r)?;
+    Ok(DiffSide {
+        version_id,
+        last_modified,
+        size,
+        etag,
+    })
+}
+
+/// A key added or deleted between a diff's two instants: the key, then its side.
+impl Record for OneSide {
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn encode(&self, b: &mut Vec<u8>) {
+        put_text(b, &self.key);
+        put_side(b, &self.version);
+    }
+
+    fn decode(r: &mut impl Read) -> CliResult<Self> {
+        Ok(OneSide {
+            key: get_text(r)?,
+            version: get_side(r)?,
+        })
+    }
+}
+
+/// A key changed between a diff's two instants: the key, then both sides.
+impl Record for Changed {
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn encode(&self, b: &mut Vec<u8>) {
+        put_text(b, &self.key);
+        put_side(b, &self.from);
+        put_side(b, &self.to);
+    }
+
+    fn decode(r: &mut impl Read) -> CliResult<Self> {
+        Ok(Changed {
+            key: get_text(r)?,
+            from: get_side(r)?,
+            to: get_side(r)?,
+        })
     }
 }
 

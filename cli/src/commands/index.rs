@@ -181,6 +181,7 @@ async fn list_to_disk(
         &loc.bucket,
         &loc.prefix,
         spec,
+        None,
         |part| {
             anomalies.extend_from_slice(part.anomalies());
             histories.push_part(part.keys(), "the listing")

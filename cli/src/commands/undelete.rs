@@ -239,6 +239,7 @@ async fn plan_streamed(
         &source.bucket,
         &source.prefix,
         &spec,
+        None,
         |part| {
             versions += part.len() as u64;
             let found = find_deleted(&part, &source.prefix, since);

@@ -5,6 +5,7 @@
 
 use super::{FaultyEndpoint, Outcome, run_cmd};
 use crate::bucket::{Endpoint, Faults, MemConfig, MemStore, Op};
+use crate::listing::Streams;
 use crate::output::rfc3339;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use s3rewind_engine::audit::LifecycleRule;
@@ -1136,6 +1137,183 @@ async fn a_drill_refuses_a_scratch_location_that_holds_objects() {
     .await;
     assert_eq!(out.exit, crate::error::Exit::Refused.code(), "{out:?}");
     assert_eq!(store.requests().writes(), 0);
+}
+
+/// A bucket of 90 keys in four folders (and a few at the top), written before [`at`],
+/// some deleted and some overwritten after it.
+fn folders() -> SimBucket {
+    let mut sim = SimBucket::new(Versioning::Enabled, "v");
+    for k in 0..90u32 {
+        let key = if k % 10 == 9 {
+            format!("top{k:03}")
+        } else {
+            format!("f{}/k{k:03}", k % 4)
+        };
+        sim.put(&key, format!("{k} one").as_bytes(), t(10 + i64::from(k)));
+        // Some delete markers stamped before the version they hide (a clock that
+        // went back): the listing's order, not the stamps, says which came last.
+        if k % 3 == 0 {
+            sim.delete(&key, t(if k % 6 == 0 { 40 } else { 150 }));
+        }
+        if k % 5 == 0 {
+            sim.put(&key, format!("{k} two").as_bytes(), t(300));
+        }
+    }
+    sim
+}
+
+#[tokio::test]
+async fn ls_written_a_part_at_a_time_is_the_whole_state_in_key_order() {
+    let store = MemStore::new();
+    store.insert("src", folders());
+    // The reference: the range listed whole, in one stream of full pages.
+    let bucket: Arc<dyn crate::bucket::Bucket> = Arc::new(store.bucket("src"));
+    let (printer, _) = crate::output::Printer::capturing(crate::output::OutputFormat::Text, true);
+    let whole = crate::listing::list_bucket(&bucket, &printer, "", 1000, Streams::ONE)
+        .await
+        .unwrap();
+    for when in [at(), t(200), t(400)] {
+        let state = whole.state_at(when);
+        assert!(state.len() > 20, "a state worth listing");
+        let mut docs = Vec::new();
+        // One stream, and eight split by folder with small pages: parts arrive in any
+        // order and interleave (the top level spans the folders).
+        for streams in ["1", "8"] {
+            let out = run_cmd(
+                &[
+                    "--output",
+                    "json",
+                    "ls",
+                    "s3://src",
+                    "--at",
+                    &rfc3339(when),
+                    "--list-concurrency",
+                    streams,
+                    "--page-size",
+                    "7",
+                ],
+                store.endpoint(),
+                None,
+            )
+            .await;
+            ok(&out);
+            let doc = out.json();
+            let listed: Vec<(String, String)> = doc["objects"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{doc:#}"))
+                .iter()
+                .map(|o| {
+                    (
+                        o["key"].as_str().unwrap().to_owned(),
+                        o["version_id"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect();
+            let want: Vec<(String, String)> = state
+                .objects
+                .iter()
+                .map(|e| (e.key.clone(), e.version.version_id.to_string()))
+                .collect();
+            assert_eq!(listed, want, "{streams} stream(s) at {when}");
+            assert_eq!(doc["keys"], state.len(), "{doc:#}");
+            assert_eq!(doc["bytes"], state.total_bytes(), "{doc:#}");
+            docs.push(doc);
+            // The text lists the same keys in the same order.
+            let text = run_cmd(
+                &[
+                    "ls",
+                    "s3://src",
+                    "--at",
+                    &rfc3339(when),
+                    "--list-concurrency",
+                    streams,
+                    "--page-size",
+                    "7",
+                ],
+                store.endpoint(),
+                None,
+            )
+            .await;
+            ok(&text);
+            let keys: Vec<&str> = text
+                .stdout
+                .lines()
+                .filter_map(|l| l.split_whitespace().last())
+                .collect();
+            let want_keys: Vec<&str> = want.iter().map(|(k, _)| k.as_str()).collect();
+            assert_eq!(keys, want_keys, "text, {streams} stream(s)");
+        }
+        assert_eq!(docs[0], docs[1], "one stream or eight: one document");
+    }
+}
+
+#[tokio::test]
+async fn diff_written_a_part_at_a_time_is_the_whole_diff() {
+    let store = MemStore::new();
+    store.insert("src", folders());
+    let bucket: Arc<dyn crate::bucket::Bucket> = Arc::new(store.bucket("src"));
+    let (printer, _) = crate::output::Printer::capturing(crate::output::OutputFormat::Text, true);
+    let whole = crate::listing::list_bucket(&bucket, &printer, "", 1000, Streams::ONE)
+        .await
+        .unwrap();
+    let source = s3rewind_engine::Location {
+        bucket: "src".into(),
+        prefix: String::new(),
+    };
+    for (from, to) in [(at(), t(400)), (t(45), t(200)), (t(200), t(200))] {
+        let want = s3rewind_engine::explore::diff::diff_states(&source, &whole, from, to);
+        let want = serde_json::to_value(&want).unwrap();
+        let mut texts = Vec::new();
+        for streams in ["1", "8"] {
+            let args = |json: bool| {
+                let mut a: Vec<String> = if json {
+                    vec!["--output".into(), "json".into()]
+                } else {
+                    vec!["-v".into()]
+                };
+                a.extend(
+                    [
+                        "diff",
+                        "s3://src",
+                        "--from",
+                        &rfc3339(from),
+                        "--to",
+                        &rfc3339(to),
+                        "--list-concurrency",
+                        streams,
+                        "--page-size",
+                        "7",
+                    ]
+                    .map(String::from),
+                );
+                a
+            };
+            let argv = args(true);
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            let out = run_cmd(&argv, store.endpoint(), None).await;
+            let changes = &want["summary"];
+            let differ = ["added", "changed", "deleted"]
+                .iter()
+                .any(|k| changes[k].as_u64() != Some(0));
+            assert_eq!(out.exit, u8::from(differ), "{}", out.stderr);
+            assert_eq!(out.json(), want, "{streams} stream(s), {from} to {to}");
+            let argv = args(false);
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            texts.push(run_cmd(&argv, store.endpoint(), None).await.stdout);
+        }
+        assert_eq!(texts[0], texts[1], "the text: one stream or eight");
+        let lines = texts[0].lines().filter(|l| l.starts_with("  ")).count() as u64;
+        let s = &want["summary"];
+        assert_eq!(
+            lines,
+            ["added", "changed", "deleted"]
+                .iter()
+                .map(|k| s[k].as_u64().unwrap())
+                .sum::<u64>(),
+            "-v prints every change: {}",
+            texts[0]
+        );
+    }
 }
 
 #[tokio::test]

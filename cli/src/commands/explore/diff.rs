@@ -3,12 +3,21 @@
 
 use crate::args::DiffArgs;
 use crate::error::{CliError, CliResult, Exit};
+use crate::output::JsonObject;
 use crate::output::{Printer, human_bytes};
-use crate::pipeline::{App, require_versioned, resolve_time, rfc3339, timeline_of};
-use s3rewind_engine::explore::diff::{DiffReport, diff_states};
+use crate::pipeline::{App, require_versioned, resolve_time, rfc3339};
+use crate::spill::Spilled;
+use s3rewind_engine::explore::diff::{
+    Changed, DIFF_SCHEMA, DiffReport, DiffSummary, OneSide, diff_states,
+};
 use s3rewind_engine::parse_s3_uri;
 
 /// `s3rewind diff`.
+///
+/// The history is never held whole: each part of the listing (or snapshot) is compared
+/// at the two instants as it arrives ([`diff_states`]; a part holds each of its keys
+/// whole), its added, changed and deleted keys go to disk, and the report is printed
+/// from there in key order, the JSON document an entry at a time.
 pub async fn diff_cmd(app: &App, args: &DiffArgs) -> CliResult<Exit> {
     let printer = &app.printer;
     let source = parse_s3_uri(&args.source)?;
@@ -25,10 +34,36 @@ pub async fn diff_cmd(app: &App, args: &DiffArgs) -> CliResult<Exit> {
     for note in [from_note, to_note].into_iter().flatten() {
         printer.info(note);
     }
-    let timeline = timeline_of(app, &source, &args.listing, &args.snapshot, Some(to)).await?;
-    let r = diff_states(&source, &timeline, from, to);
-    print_diff(printer, &r, app.verbose);
-    printer.json_value(&r);
+    let spec = crate::source::SourceSpec::of(&args.listing, &args.snapshot);
+    let mut d = Spilled3::new()?;
+    crate::source::each_part(
+        &app.endpoint,
+        printer,
+        &source.bucket,
+        &source.prefix,
+        &spec,
+        Some(to),
+        |part| d.add(diff_states(&source, &part, from, to)),
+    )
+    .await?;
+    d.seal()?;
+    let r = DiffReport {
+        schema: DIFF_SCHEMA,
+        source,
+        from,
+        to,
+        summary: d.summary.clone(),
+        added: Vec::new(),
+        changed: Vec::new(),
+        deleted: Vec::new(),
+        ambiguous: std::mem::take(&mut d.ambiguous),
+    };
+    if !printer.json() {
+        print_diff(printer, &r, &d, app.verbose)?;
+    }
+    printer
+        .json_write(|w| write_diff(w, &r, &d))
+        .map_err(|e| CliError::failure(format!("cannot write the diff: {e}")))?;
     let s = &r.summary;
     Ok(if s.added + s.changed + s.deleted > 0 {
         Exit::Partial
@@ -37,7 +72,67 @@ pub async fn diff_cmd(app: &App, args: &DiffArgs) -> CliResult<Exit> {
     })
 }
 
-fn print_diff(printer: &Printer, r: &DiffReport, verbose: bool) {
+/// A diff's three lists on disk, and what is held of the rest: the counts and the keys
+/// whose state is a guess.
+struct Spilled3 {
+    added: Spilled<OneSide>,
+    changed: Spilled<Changed>,
+    deleted: Spilled<OneSide>,
+    summary: DiffSummary,
+    ambiguous: Vec<String>,
+}
+
+impl Spilled3 {
+    fn new() -> CliResult<Spilled3> {
+        Ok(Spilled3 {
+            added: Spilled::new()?,
+            changed: Spilled::new()?,
+            deleted: Spilled::new()?,
+            summary: DiffSummary::default(),
+            ambiguous: Vec::new(),
+        })
+    }
+
+    /// One part's diff.
+    fn add(&mut self, part: DiffReport) -> CliResult<()> {
+        let s = &mut self.summary;
+        s.added += part.summary.added;
+        s.changed += part.summary.changed;
+        s.deleted += part.summary.deleted;
+        s.unchanged += part.summary.unchanged;
+        self.ambiguous.extend(part.ambiguous);
+        self.added.push_part(&part.added, "the listing")?;
+        self.changed.push_part(&part.changed, "the listing")?;
+        self.deleted.push_part(&part.deleted, "the listing")
+    }
+
+    fn seal(&mut self) -> CliResult<()> {
+        // The order a whole diff keeps them in (parts arrive in any order).
+        self.ambiguous.sort();
+        self.ambiguous.dedup();
+        self.added.seal()?;
+        self.changed.seal()?;
+        self.deleted.seal()
+    }
+}
+
+/// `diff --output json`: `r` (which holds no list) with its three lists read from `d` as
+/// they are written, byte for byte the document of the whole report.
+fn write_diff(w: &mut dyn std::io::Write, r: &DiffReport, d: &Spilled3) -> std::io::Result<()> {
+    let mut doc = JsonObject::new(w)?;
+    doc.field("schema", r.schema)?;
+    doc.field("source", &r.source)?;
+    doc.field("from", &r.from)?;
+    doc.field("to", &r.to)?;
+    doc.field("summary", &r.summary)?;
+    d.added.write_array(&mut doc, "added")?;
+    d.changed.write_array(&mut doc, "changed")?;
+    d.deleted.write_array(&mut doc, "deleted")?;
+    doc.field("ambiguous", &r.ambiguous)?;
+    doc.end()
+}
+
+fn print_diff(printer: &Printer, r: &DiffReport, d: &Spilled3, verbose: bool) -> CliResult<()> {
     let s = &r.summary;
     printer.line(format!(
         "{} from {} to {}: {} added, {} changed, {} deleted ({} unchanged)",
@@ -51,49 +146,56 @@ fn print_diff(printer: &Printer, r: &DiffReport, verbose: bool) {
     ));
     let limit = if verbose { usize::MAX } else { 100 };
     let total = s.added + s.changed + s.deleted;
-    let added = r.added.iter().map(|a| {
-        format!(
-            "  + {:?}  {} ({}, {})",
-            a.key,
-            a.version.version_id,
-            human_bytes(a.version.size),
-            rfc3339(a.version.last_modified)
-        )
-    });
-    let changed = r.changed.iter().map(|c| {
-        format!(
-            "  ~ {:?}  {} ({}) -> {} ({}, {}){}",
-            c.key,
-            c.from.version_id,
-            human_bytes(c.from.size),
-            c.to.version_id,
-            human_bytes(c.to.size),
-            rfc3339(c.to.last_modified),
-            if !c.from.etag.is_empty() && c.from.etag == c.to.etag {
-                "  same ETag"
-            } else {
-                ""
-            }
-        )
-    });
-    let deleted = r.deleted.iter().map(|d| {
-        format!(
-            "  - {:?}  was {} ({}, {})",
-            d.key,
-            d.version.version_id,
-            human_bytes(d.version.size),
-            rfc3339(d.version.last_modified)
-        )
-    });
-    let mut shown = 0usize;
-    for line in added.chain(changed).chain(deleted).take(limit) {
+    let shown = std::cell::Cell::new(0usize);
+    let show = |line: String| {
         printer.line(line);
-        shown += 1;
+        shown.set(shown.get() + 1);
+        Ok(shown.get() < limit)
+    };
+    {
+        d.added.scan(|a| {
+            show(format!(
+                "  + {:?}  {} ({}, {})",
+                a.key,
+                a.version.version_id,
+                human_bytes(a.version.size),
+                rfc3339(a.version.last_modified)
+            ))
+        })?;
     }
-    if shown < total {
+    if shown.get() < limit {
+        d.changed.scan(|c| {
+            show(format!(
+                "  ~ {:?}  {} ({}) -> {} ({}, {}){}",
+                c.key,
+                c.from.version_id,
+                human_bytes(c.from.size),
+                c.to.version_id,
+                human_bytes(c.to.size),
+                rfc3339(c.to.last_modified),
+                if !c.from.etag.is_empty() && c.from.etag == c.to.etag {
+                    "  same ETag"
+                } else {
+                    ""
+                }
+            ))
+        })?;
+    }
+    if shown.get() < limit {
+        d.deleted.scan(|d| {
+            show(format!(
+                "  - {:?}  was {} ({}, {})",
+                d.key,
+                d.version.version_id,
+                human_bytes(d.version.size),
+                rfc3339(d.version.last_modified)
+            ))
+        })?;
+    }
+    if shown.get() < total {
         printer.line(format!(
             "  … {} more (-v for all, --output json for the full list)",
-            total - shown
+            total - shown.get()
         ));
     }
     if !r.ambiguous.is_empty() {
@@ -108,4 +210,5 @@ fn print_diff(printer: &Printer, r: &DiffReport, verbose: bool) {
                 .join(", ")
         ));
     }
+    Ok(())
 }

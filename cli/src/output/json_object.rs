@@ -1,0 +1,180 @@
+//! A JSON document written a field at a time, an array field an element at a time: what
+//! a command writes whose lists are read back from disk ([`crate::spill`]) rather than
+//! held. The bytes are those `serde_json::to_writer_pretty` writes for the whole value,
+//! so a document streamed this way reads (and diffs) like one serialised whole.
+
+use serde::Serialize;
+use std::io::{self, Write};
+
+/// A JSON object being written (see the module docs). Fields come in the order they are
+/// written; [`end`](Self::end) closes it.
+pub struct JsonObject<'w> {
+    w: &'w mut dyn Write,
+    fields: usize,
+    buf: Vec<u8>,
+}
+
+/// An array field being written, an element at a time.
+pub struct JsonArray<'o, 'w> {
+    object: &'o mut JsonObject<'w>,
+    items: usize,
+}
+
+/// `v` pretty-printed into `buf`, every line after the first indented by `indent`
+/// (JSON strings hold no line break of their own, so every `\n` is the printer's).
+fn nested(buf: &mut Vec<u8>, v: &(impl Serialize + ?Sized), indent: &[u8]) -> io::Result<()> {
+    let mut one = Vec::with_capacity(256);
+    serde_json::to_writer_pretty(&mut one, v).map_err(io::Error::from)?;
+    for &byte in &one {
+        buf.push(byte);
+        if byte == b'\n' {
+            buf.extend_from_slice(indent);
+        }
+    }
+    Ok(())
+}
+
+impl<'w> JsonObject<'w> {
+    /// Open an object on `w`.
+    pub fn new(w: &'w mut dyn Write) -> io::Result<JsonObject<'w>> {
+        w.write_all(b"{")?;
+        Ok(JsonObject {
+            w,
+            fields: 0,
+            buf: Vec::with_capacity(512),
+        })
+    }
+
+    fn name(&mut self, name: &str) -> io::Result<()> {
+        self.buf.clear();
+        if self.fields > 0 {
+            self.buf.push(b',');
+        }
+        self.fields += 1;
+        self.buf.extend_from_slice(b"\n  ");
+        serde_json::to_writer(&mut self.buf, name).map_err(io::Error::from)?;
+        self.buf.extend_from_slice(b": ");
+        Ok(())
+    }
+
+    /// Write the field `name` with the value `v`.
+    pub fn field(&mut self, name: &str, v: &(impl Serialize + ?Sized)) -> io::Result<()> {
+        self.name(name)?;
+        nested(&mut self.buf, v, b"  ")?;
+        self.w.write_all(&self.buf)
+    }
+
+    /// Open the array field `name`; its elements follow through [`JsonArray::push`].
+    pub fn array(&mut self, name: &str) -> io::Result<JsonArray<'_, 'w>> {
+        self.name(name)?;
+        self.buf.push(b'[');
+        self.w.write_all(&self.buf)?;
+        Ok(JsonArray {
+            object: self,
+            items: 0,
+        })
+    }
+
+    /// Close the object.
+    pub fn end(self) -> io::Result<()> {
+        self.w
+            .write_all(if self.fields > 0 { b"\n}" } else { b"}" })
+    }
+}
+
+impl JsonArray<'_, '_> {
+    /// Write one element.
+    pub fn push(&mut self, v: &(impl Serialize + ?Sized)) -> io::Result<()> {
+        let buf = &mut self.object.buf;
+        buf.clear();
+        if self.items > 0 {
+            buf.push(b',');
+        }
+        self.items += 1;
+        buf.extend_from_slice(b"\n    ");
+        nested(buf, v, b"    ")?;
+        self.object.w.write_all(buf)
+    }
+
+    /// Close the array.
+    pub fn end(self) -> io::Result<()> {
+        self.object
+            .w
+            .write_all(if self.items > 0 { b"\n  ]" } else { b"]" })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{Value, json};
+
+    /// Write `doc` (an object) field by field, its array fields element by element.
+    fn streamed(doc: &serde_json::Map<String, Value>) -> String {
+        let mut out = Vec::new();
+        let mut o = JsonObject::new(&mut out).unwrap();
+        for (name, v) in doc {
+            match v {
+                Value::Array(items) => {
+                    let mut a = o.array(name).unwrap();
+                    for item in items {
+                        a.push(item).unwrap();
+                    }
+                    a.end().unwrap();
+                }
+                other => o.field(name, other).unwrap(),
+            }
+        }
+        o.end().unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            "[a-z\n\"\\\\é ]{0,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-z\n]{0,4}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(s3rewind_testkit::proptest_config(256))]
+        /// Any object, written a field and an element at a time, is byte for byte what
+        /// serde_json's pretty printer writes for it whole (strings with line breaks and
+        /// quotes, empty arrays and objects, nesting included).
+        #[test]
+        fn a_streamed_object_is_the_whole_object_pretty_printed(
+            fields in prop::collection::btree_map("[a-z\n\"]{0,6}", value(), 0..6)
+        ) {
+            let doc: serde_json::Map<String, Value> = fields.into_iter().collect();
+            let whole = serde_json::to_string_pretty(&Value::Object(doc.clone())).unwrap();
+            prop_assert_eq!(streamed(&doc), whole);
+        }
+    }
+
+    #[test]
+    fn empty_arrays_and_objects_are_written_as_serde_json_writes_them() {
+        let doc = json!({"a": [], "b": {}, "c": [[], {}], "d": [1]});
+        let Value::Object(doc) = doc else {
+            unreachable!()
+        };
+        assert_eq!(
+            streamed(&doc),
+            serde_json::to_string_pretty(&Value::Object(doc.clone())).unwrap()
+        );
+        assert_eq!(
+            streamed(&serde_json::Map::new()),
+            "{}",
+            "an object with no field"
+        );
+    }
+}
