@@ -336,8 +336,9 @@ async fn read_prefix(
 }
 
 /// List `prefix` of `bucket` (through [`crate::listing::list_bucket`]) and cross-check the
-/// listing before anyone trusts it: what a command that lists a bucket itself (rather
-/// than through [`crate::source`]) calls.
+/// listing whole: the reference the streamed check ([`current_checked_each`]) is tested
+/// against. Every command lists through [`crate::source`], a part at a time.
+#[cfg(test)]
 pub async fn list_checked(
     bucket: &std::sync::Arc<dyn Bucket>,
     printer: &crate::output::Printer,

@@ -27,6 +27,7 @@ use crate::error::{CliError, CliResult};
 use chrono::{DateTime, Utc};
 use s3rewind_engine::explore::diff::{Changed, DiffSide, OneSide};
 use s3rewind_engine::timeline::KeyHistory;
+use s3rewind_engine::undelete::{DeletedKey, EntryRef, Skipped};
 use s3rewind_engine::{
     Action, CopyAction, DeleteMarkerAction, ETag, Expect, OwnerId, StateEntry, StorageClass,
     Version, VersionId,
@@ -615,6 +616,69 @@ impl Record for Changed {
     }
 }
 
+/// A key `undelete` brings back: the key, when it was deleted (a stamp), its markers
+/// (their number, u32, then each one's id and stamp), its last version (as a
+/// [`StateEntry`]'s), and that version's id and size as the report shows them.
+impl Record for DeletedKey {
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn encode(&self, b: &mut Vec<u8>) {
+        put_text(b, &self.key);
+        put_stamp(b, self.deleted_at);
+        b.extend_from_slice(&(self.markers.len() as u32).to_le_bytes());
+        for m in &self.markers {
+            put_text(b, &m.version_id);
+            put_stamp(b, m.last_modified);
+        }
+        put_version(b, &self.last);
+        put_text(b, &self.last_version_id);
+        b.extend_from_slice(&self.size.to_le_bytes());
+    }
+
+    fn decode(r: &mut impl Read) -> CliResult<Self> {
+        let key = get_text(r)?;
+        let deleted_at = get_stamp(r)?;
+        let n = u32::from_le_bytes(get_bytes(r)?);
+        let markers = (0..n)
+            .map(|_| {
+                Ok(EntryRef {
+                    version_id: get_text(r)?,
+                    last_modified: get_stamp(r)?,
+                })
+            })
+            .collect::<CliResult<_>>()?;
+        Ok(DeletedKey {
+            key,
+            deleted_at,
+            markers,
+            last: get_version(r)?,
+            last_version_id: get_text(r)?,
+            size: u64::from_le_bytes(get_bytes(r)?),
+        })
+    }
+}
+
+/// A deleted key `undelete` cannot bring back: the key and why.
+impl Record for Skipped {
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn encode(&self, b: &mut Vec<u8>) {
+        put_text(b, &self.key);
+        put_text(b, &self.reason);
+    }
+
+    fn decode(r: &mut impl Read) -> CliResult<Self> {
+        Ok(Skipped {
+            key: get_text(r)?,
+            reason: get_text(r)?,
+        })
+    }
+}
+
 /// A version's byte form: its id, ETag, storage class and owner (texts, empty for none),
 /// size (u64), stamp, and flags (delete marker 1, `IsLatest` 2).
 fn put_version(b: &mut Vec<u8>, v: &Version) {
@@ -1077,6 +1141,89 @@ mod tests {
             prop_assert_eq!(&KeyHistory::decode(&mut r).unwrap(), &h);
             prop_assert_eq!(&KeyHistory::decode(&mut r).unwrap(), &h);
             prop_assert!(r.is_empty(), "each record reads exactly its own bytes");
+        }
+    }
+
+    fn stamp(secs: i64, nanos: u32) -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(secs, nanos).unwrap()
+    }
+
+    /// Two copies of `r`'s byte form read back as `r` twice, each reading exactly its own
+    /// bytes.
+    fn round_trip<R: Record + PartialEq + std::fmt::Debug>(r: &R) -> Result<(), TestCaseError> {
+        let mut bytes = Vec::new();
+        r.encode(&mut bytes);
+        r.encode(&mut bytes);
+        let mut at = &bytes[..];
+        prop_assert_eq!(&R::decode(&mut at).unwrap(), r);
+        prop_assert_eq!(&R::decode(&mut at).unwrap(), r);
+        prop_assert!(at.is_empty(), "each record reads exactly its own bytes");
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(crate::proptest_config(128))]
+        /// The records of `undelete` (a key to bring back, a key skipped) and of `diff` (a
+        /// key added or deleted, a key changed) read back from their byte forms as they
+        /// were, field for field (and so serialise to the same JSON).
+        #[test]
+        fn undelete_and_diff_records_read_back_from_their_byte_forms(
+            key in ".{0,10}",
+            markers in proptest::collection::vec((text(), 0i64..4_000_000_000, 0u32..1_000_000_000), 0..4),
+            ids in (text(), text(), text()),
+            sizes in (any::<u64>(), any::<u64>()),
+            secs in (0i64..4_000_000_000, 0i64..4_000_000_000),
+            nanos in 0u32..1_000_000_000,
+            reason in ".{0,20}",
+        ) {
+            let (vid, tag, other) = ids;
+            let last = Version {
+                version_id: VersionId::new(&vid),
+                last_modified: stamp(secs.0, nanos),
+                delete_marker: false,
+                etag: ETag::new(&tag),
+                size: sizes.0,
+                storage_class: (!other.is_empty()).then(|| StorageClass::new(&other)),
+                owner_id: None,
+                is_latest: false,
+            };
+            round_trip(&DeletedKey {
+                key: key.clone(),
+                deleted_at: stamp(secs.1, nanos),
+                markers: markers
+                    .iter()
+                    .map(|(id, s, n)| EntryRef { version_id: id.clone(), last_modified: stamp(*s, *n) })
+                    .collect(),
+                last: last.clone(),
+                last_version_id: vid.clone(),
+                size: sizes.0,
+            })?;
+            round_trip(&Skipped { key: key.clone(), reason })?;
+            let side = |id: &str, tag: &str, size: u64, secs: i64| DiffSide {
+                version_id: id.to_owned(),
+                last_modified: stamp(secs, nanos),
+                size,
+                etag: tag.to_owned(),
+            };
+            let one = OneSide { key: key.clone(), version: side(&vid, &tag, sizes.0, secs.0) };
+            let mut bytes = Vec::new();
+            one.encode(&mut bytes);
+            let back = OneSide::decode(&mut &bytes[..]).unwrap();
+            prop_assert_eq!(serde_json::to_value(&back).unwrap(), serde_json::to_value(&one).unwrap());
+            let changed = Changed {
+                key,
+                from: side(&vid, &tag, sizes.0, secs.0),
+                to: side(&other, &tag, sizes.1, secs.1),
+            };
+            let mut bytes = Vec::new();
+            changed.encode(&mut bytes);
+            changed.encode(&mut bytes);
+            let mut at = &bytes[..];
+            for _ in 0..2 {
+                let back = Changed::decode(&mut at).unwrap();
+                prop_assert_eq!(serde_json::to_value(&back).unwrap(), serde_json::to_value(&changed).unwrap());
+            }
+            prop_assert!(at.is_empty());
         }
     }
 

@@ -24,9 +24,11 @@ use crate::args::UndeleteArgs;
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::execute::ExecReport;
 use crate::journal::{self, Journal};
-use crate::output::{Printer, human_bytes};
+use crate::output::{JsonObject, Printer, human_bytes};
 use crate::pipeline::App;
-use crate::pipeline::execute::remove_markers::{RemoveReport, execute_removal};
+use crate::pipeline::execute::remove_markers::{
+    RemoveReport, RemovedMarker, RemovedOfKey, execute_removal,
+};
 use crate::pipeline::execute::{exec_config, execute_plan};
 use crate::pipeline::gates::check_buckets;
 use crate::pipeline::report::{print_plan_json, restore_doc};
@@ -34,12 +36,11 @@ use crate::pipeline::resolve_time_noted;
 use crate::pipeline::{Clients, rfc3339};
 use crate::s3::BucketVersioning;
 use crate::source::SourceSpec;
-use crate::spill::ActionSpool;
+use crate::spill::{ActionSpool, Spilled};
 use chrono::{DateTime, SubsecRound, Utc};
 use s3rewind_engine::{
     Destination, ListOrder, Location, PlanOptions, Planner, RestorePlan, parse_s3_uri,
 };
-use serde_json::json;
 use std::path::Path;
 
 pub use s3rewind_engine::undelete::{
@@ -122,17 +123,9 @@ pub async fn undelete_cmd(app: &App, args: &UndeleteArgs) -> CliResult<Exit> {
     // The instant of the listing: what the plan is "at" (the state now, plus the keys).
     let now = Utc::now().trunc_subsecs(0);
     if args.remove_delete_markers {
-        let timeline = crate::crosscheck::list_checked(
-            &clients.source,
-            printer,
-            &source.prefix,
-            args.listing.page_size,
-            args.listing.streams(),
-        )
-        .await?;
-        let found = find_deleted(&timeline, &source.prefix, since);
-        note_found(printer, &source, &Counted::of(&found));
-        return remove_markers_cmd(app, args, &source, &found, now, timeline.layout()).await;
+        let found = find_on_disk(&clients, printer, args, &source, since).await?;
+        note_found(printer, &source, &found.counted);
+        return remove_markers_cmd(app, args, &source, found, now).await;
     }
     let (mut p, spool, counted) =
         plan_streamed(&clients, printer, args, &source, since, now).await?;
@@ -196,12 +189,6 @@ impl Counted {
     /// The names shown of the keys skipped.
     const SHOWN: usize = 5;
 
-    fn of(found: &Found) -> Counted {
-        let mut c = Counted::default();
-        c.add(found);
-        c
-    }
-
     fn add(&mut self, found: &Found) {
         self.keys += found.keys.len() as u64;
         self.bytes += found.keys.iter().map(|k| k.size).sum::<u64>();
@@ -258,67 +245,143 @@ async fn plan_streamed(
     Ok((p, spool, counted))
 }
 
-fn print_keys(printer: &Printer, found: &Found, verbose: bool) {
-    let markers: usize = found.keys.iter().map(|k| k.markers.len()).sum();
-    printer.line(format!(
-        "Remove {markers} delete marker(s) of {} key(s); their last versions become current again (no object version is deleted)",
-        found.keys.len()
-    ));
-    let shown = if verbose { found.keys.len() } else { 20 };
-    for k in found.keys.iter().take(shown) {
-        printer.line(format!(
-            "  {:?}: deleted {}, {} marker(s) ({}), back to version {} ({})",
-            k.key,
-            rfc3339(k.deleted_at),
-            k.markers.len(),
-            k.markers
+/// What `--remove-delete-markers`' listing found, on disk: the keys to bring back and
+/// the keys skipped, each in key order, and their counts.
+struct FoundOnDisk {
+    keys: Spilled<DeletedKey>,
+    skipped: Spilled<Skipped>,
+    counted: Counted,
+    /// Delete markers above the keys' last versions: what would be removed.
+    markers: u64,
+    /// The page layout the listing proved: each key is re-read the same way.
+    layout: ListOrder,
+}
+
+/// The deleted keys under `source`, found as the listing streams (cross-checked as every
+/// listing is): each part's ([`find_deleted`]) go to disk as they are found, so that an
+/// undelete after a mass delete of millions of keys holds no more than one of a few.
+async fn find_on_disk(
+    clients: &Clients,
+    printer: &Printer,
+    args: &UndeleteArgs,
+    source: &Location,
+    since: Option<DateTime<Utc>>,
+) -> CliResult<FoundOnDisk> {
+    let mut keys = Spilled::<DeletedKey>::new()?;
+    let mut skipped = Spilled::<Skipped>::new()?;
+    let mut counted = Counted::default();
+    let mut markers = 0u64;
+    let streams = args.listing.streams();
+    let mut layout = streams.layout;
+    let spec = SourceSpec::listing(args.listing.page_size, streams);
+    crate::source::each_part(
+        &clients.source_endpoint,
+        printer,
+        &source.bucket,
+        &source.prefix,
+        &spec,
+        None,
+        |part| {
+            layout = layout
+                .and(part.layout())
+                .map_err(|e| CliError::failure(e.to_string()))?;
+            let found = find_deleted(&part, &source.prefix, since);
+            counted.add(&found);
+            markers += found
+                .keys
                 .iter()
-                .map(|m| m.version_id.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
-            k.last.version_id,
-            human_bytes(k.size)
-        ));
+                .map(|k| k.markers.len() as u64)
+                .sum::<u64>();
+            keys.push_part(&found.keys, "the listing")?;
+            skipped.push_part(&found.skipped, "the listing")
+        },
+    )
+    .await?;
+    keys.seal()?;
+    skipped.seal()?;
+    // The keys skipped that are named: the first in key order (parts come in any order).
+    counted.skipped_first.clear();
+    skipped.scan(|s| {
+        counted.skipped_first.push(s.key);
+        Ok(counted.skipped_first.len() < Counted::SHOWN)
+    })?;
+    Ok(FoundOnDisk {
+        keys,
+        skipped,
+        counted,
+        markers,
+        layout,
+    })
+}
+
+fn print_keys(printer: &Printer, found: &FoundOnDisk, verbose: bool) -> CliResult<()> {
+    let keys = found.counted.keys;
+    printer.line(format!(
+        "Remove {} delete marker(s) of {keys} key(s); their last versions become current again (no object version is deleted)",
+        found.markers
+    ));
+    if printer.json() {
+        return Ok(());
     }
-    if found.keys.len() > shown {
+    let shown = if verbose { keys } else { keys.min(20) };
+    let mut left = shown;
+    if left > 0 {
+        found.keys.scan(|k| {
+            printer.line(format!(
+                "  {:?}: deleted {}, {} marker(s) ({}), back to version {} ({})",
+                k.key,
+                rfc3339(k.deleted_at),
+                k.markers.len(),
+                k.markers
+                    .iter()
+                    .map(|m| m.version_id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                k.last.version_id,
+                human_bytes(k.size)
+            ));
+            left -= 1;
+            Ok(left > 0)
+        })?;
+    }
+    if keys > shown {
         printer.line(format!(
             "  … and {} more (-v for all, --output json for the full list)",
-            found.keys.len() - shown
+            keys - shown
         ));
     }
+    Ok(())
 }
 
 async fn remove_markers_cmd(
     app: &App,
     args: &UndeleteArgs,
     source: &Location,
-    found: &Found,
+    found: FoundOnDisk,
     now: DateTime<Utc>,
-    layout: ListOrder,
 ) -> CliResult<Exit> {
     let printer = &app.printer;
-    if found.keys.is_empty() || args.dry_run {
-        if !found.keys.is_empty() {
-            print_keys(printer, found, app.verbose || args.dry_run);
+    let keys = found.counted.keys;
+    if keys == 0 || args.dry_run {
+        if keys > 0 {
+            print_keys(printer, &found, app.verbose || args.dry_run)?;
         }
-        printer.json_value(&json!({
-            "schema": UNDELETE_SCHEMA,
-            "source": source,
-            "mode": "remove_delete_markers",
-            "dry_run": args.dry_run,
-            "keys": found.keys,
-            "skipped": found.skipped,
-            "report": RemoveReport::default(),
-            "journal": null,
-        }));
-        return Ok(Exit::Ok);
+        let doc = UndeleteDoc {
+            source,
+            dry_run: args.dry_run,
+            keys: &found.keys,
+            skipped: &found.skipped,
+            report: &RemoveReport::default(),
+            removed: None,
+            journal: None,
+        };
+        return doc.print(printer);
     }
-    print_keys(printer, found, app.verbose);
-    let markers: usize = found.keys.iter().map(|k| k.markers.len()).sum();
+    print_keys(printer, &found, app.verbose)?;
     if !args.exec.yes {
         let question = format!(
-            "Permanently delete {markers} delete marker(s) of {} key(s) in {source}? (The versions below them become current again; a removed marker cannot be put back with its id.) Proceed?",
-            found.keys.len()
+            "Permanently delete {} delete marker(s) of {keys} key(s) in {source}? (The versions below them become current again; a removed marker cannot be put back with its id.) Proceed?",
+            found.markers
         );
         match printer.confirm(&question) {
             Some(true) => {}
@@ -339,32 +402,51 @@ async fn remove_markers_cmd(
     };
     let journal = Journal::begin(&journal_path, &run, printer)?;
     let config = exec_config(app, &args.exec);
-    let (r, exit) = execute_removal(app, source, found, config.concurrency, journal, layout).await;
-    report_removal(printer, source, found, &r, &journal_path);
+    let FoundOnDisk {
+        keys,
+        skipped,
+        layout,
+        ..
+    } = found;
+    let (r, removed, keys, exit) =
+        execute_removal(app, source, keys, config.concurrency, journal, layout).await?;
+    report_removal(printer, source, &r, &removed, &journal_path)?;
+    UndeleteDoc {
+        source,
+        dry_run: false,
+        keys: &keys,
+        skipped: &skipped,
+        report: &r,
+        removed: Some(&removed),
+        journal: Some(&journal_path),
+    }
+    .print(printer)?;
     Ok(exit)
 }
 
 fn report_removal(
     printer: &Printer,
     source: &Location,
-    found: &Found,
     r: &RemoveReport,
+    removed: &Spilled<RemovedOfKey>,
     journal: &Path,
-) {
-    for m in &r.removed {
-        printer.line(format!(
-            "  removed delete marker {} of {:?} (made {})",
-            m.version_id,
-            m.key,
-            rfc3339(m.last_modified)
-        ));
+) -> CliResult<()> {
+    if !printer.json() {
+        removed.scan(|k| {
+            for m in newest_first(&k) {
+                printer.line(format!(
+                    "  removed delete marker {} of {:?} (made {})",
+                    m.version_id,
+                    m.key,
+                    rfc3339(m.last_modified)
+                ));
+            }
+            Ok(true)
+        })?;
     }
     printer.line(format!(
         "Undeleted {} key(s) in {source}: {} delete marker(s) removed, {} already back, {:.1} s",
-        r.undeleted,
-        r.removed.len(),
-        r.already_done,
-        r.seconds
+        r.undeleted, r.removed, r.already_done, r.seconds
     ));
     crate::execute::print_issues(
         printer,
@@ -380,16 +462,74 @@ fn report_removal(
     if r.interrupted {
         printer.line("Interrupted: run the same command again to resume.");
     }
-    printer.json_value(&json!({
-        "schema": UNDELETE_SCHEMA,
-        "source": source,
-        "mode": "remove_delete_markers",
-        "dry_run": false,
-        "keys": found.keys,
-        "skipped": found.skipped,
-        "report": r,
-        "journal": journal,
-    }));
+    Ok(())
+}
+
+/// A key's removed markers as the report lists them: newest first.
+fn newest_first(k: &RemovedOfKey) -> Vec<RemovedMarker> {
+    let mut all: Vec<RemovedMarker> = k.each().collect();
+    all.sort_by_key(|m| std::cmp::Reverse(m.last_modified));
+    all
+}
+
+/// `undelete --remove-delete-markers --output json` ([`UNDELETE_SCHEMA`]), its lists read
+/// from disk as they are written.
+struct UndeleteDoc<'a> {
+    source: &'a Location,
+    dry_run: bool,
+    keys: &'a Spilled<DeletedKey>,
+    skipped: &'a Spilled<Skipped>,
+    report: &'a RemoveReport,
+    /// The markers removed (none before a run).
+    removed: Option<&'a Spilled<RemovedOfKey>>,
+    journal: Option<&'a Path>,
+}
+
+impl UndeleteDoc<'_> {
+    fn print(&self, printer: &Printer) -> CliResult<Exit> {
+        printer
+            .json_write(|w| self.write(w))
+            .map_err(|e| CliError::failure(format!("cannot write the report: {e}")))?;
+        Ok(Exit::Ok)
+    }
+
+    fn write(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let mut doc = JsonObject::new(w)?;
+        doc.field("schema", UNDELETE_SCHEMA)?;
+        doc.field("source", self.source)?;
+        doc.field("mode", "remove_delete_markers")?;
+        doc.field("dry_run", &self.dry_run)?;
+        self.keys.write_array(&mut doc, "keys")?;
+        self.skipped.write_array(&mut doc, "skipped")?;
+        let r = self.report;
+        let mut report = doc.object("report")?;
+        report.field("undeleted", &r.undeleted)?;
+        let mut list = report.array("removed")?;
+        if let Some(removed) = self.removed {
+            let mut written = Ok(());
+            removed
+                .scan(|k| {
+                    for m in newest_first(&k) {
+                        written = list.push(&m);
+                        if written.is_err() {
+                            return Ok(false);
+                        }
+                    }
+                    Ok(true)
+                })
+                .map_err(|e| std::io::Error::other(e.message))?;
+            written?;
+        }
+        list.end()?;
+        report.field("already_done", &r.already_done)?;
+        report.field("drifted", &r.drifted)?;
+        report.field("failed", &r.failed)?;
+        report.field("interrupted", &r.interrupted)?;
+        report.field("seconds", &r.seconds)?;
+        report.end()?;
+        doc.field("journal", &self.journal)?;
+        doc.end()
+    }
 }
 
 #[cfg(test)]

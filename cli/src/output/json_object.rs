@@ -7,31 +7,40 @@ use serde::Serialize;
 use std::io::{self, Write};
 
 /// A JSON object being written (see the module docs). Fields come in the order they are
-/// written; [`end`](Self::end) closes it.
+/// written, an object field through an object of its own ([`object`](Self::object)), an
+/// array field an element at a time ([`array`](Self::array)); [`end`](Self::end) closes
+/// it.
 pub struct JsonObject<'w> {
     w: &'w mut dyn Write,
     fields: usize,
     buf: Vec<u8>,
+    /// How deep the object is: 0 for the document, 1 for an object field of it, …
+    depth: usize,
 }
 
-/// An array field being written, an element at a time.
+/// An array field being written, an element at a time (each element serialised whole).
 pub struct JsonArray<'o, 'w> {
     object: &'o mut JsonObject<'w>,
     items: usize,
 }
 
-/// `v` pretty-printed into `buf`, every line after the first indented by `indent`
+/// `v` pretty-printed into `buf`, every line after the first indented `levels` deeper
 /// (JSON strings hold no line break of their own, so every `\n` is the printer's).
-fn nested(buf: &mut Vec<u8>, v: &(impl Serialize + ?Sized), indent: &[u8]) -> io::Result<()> {
+fn nested(buf: &mut Vec<u8>, v: &(impl Serialize + ?Sized), levels: usize) -> io::Result<()> {
     let mut one = Vec::with_capacity(256);
     serde_json::to_writer_pretty(&mut one, v).map_err(io::Error::from)?;
     for &byte in &one {
         buf.push(byte);
         if byte == b'\n' {
-            buf.extend_from_slice(indent);
+            indent(buf, levels);
         }
     }
     Ok(())
+}
+
+/// `levels` levels of serde_json's pretty indentation (two spaces each).
+fn indent(buf: &mut Vec<u8>, levels: usize) {
+    buf.extend(std::iter::repeat_n(b' ', 2 * levels));
 }
 
 impl<'w> JsonObject<'w> {
@@ -42,6 +51,7 @@ impl<'w> JsonObject<'w> {
             w,
             fields: 0,
             buf: Vec::with_capacity(512),
+            depth: 0,
         })
     }
 
@@ -51,7 +61,8 @@ impl<'w> JsonObject<'w> {
             self.buf.push(b',');
         }
         self.fields += 1;
-        self.buf.extend_from_slice(b"\n  ");
+        self.buf.push(b'\n');
+        indent(&mut self.buf, self.depth + 1);
         serde_json::to_writer(&mut self.buf, name).map_err(io::Error::from)?;
         self.buf.extend_from_slice(b": ");
         Ok(())
@@ -60,8 +71,22 @@ impl<'w> JsonObject<'w> {
     /// Write the field `name` with the value `v`.
     pub fn field(&mut self, name: &str, v: &(impl Serialize + ?Sized)) -> io::Result<()> {
         self.name(name)?;
-        nested(&mut self.buf, v, b"  ")?;
+        nested(&mut self.buf, v, self.depth + 1)?;
         self.w.write_all(&self.buf)
+    }
+
+    /// Open the object field `name`; its fields follow on the object returned, which
+    /// must be [ended](Self::end) before this one goes on.
+    pub fn object(&mut self, name: &str) -> io::Result<JsonObject<'_>> {
+        self.name(name)?;
+        self.buf.push(b'{');
+        self.w.write_all(&self.buf)?;
+        Ok(JsonObject {
+            w: &mut *self.w,
+            fields: 0,
+            buf: Vec::with_capacity(512),
+            depth: self.depth + 1,
+        })
     }
 
     /// Open the array field `name`; its elements follow through [`JsonArray::push`].
@@ -76,31 +101,43 @@ impl<'w> JsonObject<'w> {
     }
 
     /// Close the object.
-    pub fn end(self) -> io::Result<()> {
-        self.w
-            .write_all(if self.fields > 0 { b"\n}" } else { b"}" })
+    pub fn end(mut self) -> io::Result<()> {
+        self.buf.clear();
+        if self.fields > 0 {
+            self.buf.push(b'\n');
+            indent(&mut self.buf, self.depth);
+        }
+        self.buf.push(b'}');
+        self.w.write_all(&self.buf)
     }
 }
 
 impl JsonArray<'_, '_> {
     /// Write one element.
     pub fn push(&mut self, v: &(impl Serialize + ?Sized)) -> io::Result<()> {
+        let depth = self.object.depth + 2;
         let buf = &mut self.object.buf;
         buf.clear();
         if self.items > 0 {
             buf.push(b',');
         }
         self.items += 1;
-        buf.extend_from_slice(b"\n    ");
-        nested(buf, v, b"    ")?;
+        buf.push(b'\n');
+        indent(buf, depth);
+        nested(buf, v, depth)?;
         self.object.w.write_all(buf)
     }
 
     /// Close the array.
     pub fn end(self) -> io::Result<()> {
-        self.object
-            .w
-            .write_all(if self.items > 0 { b"\n  ]" } else { b"]" })
+        let buf = &mut self.object.buf;
+        buf.clear();
+        if self.items > 0 {
+            buf.push(b'\n');
+            indent(buf, self.object.depth + 1);
+        }
+        buf.push(b']');
+        self.object.w.write_all(buf)
     }
 }
 
@@ -110,22 +147,31 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::{Value, json};
 
-    /// Write `doc` (an object) field by field, its array fields element by element.
+    /// Write `doc` (an object) field by field, its array fields element by element, its
+    /// object fields the same way, as far down as they go.
     fn streamed(doc: &serde_json::Map<String, Value>) -> String {
-        let mut out = Vec::new();
-        let mut o = JsonObject::new(&mut out).unwrap();
-        for (name, v) in doc {
-            match v {
-                Value::Array(items) => {
-                    let mut a = o.array(name).unwrap();
-                    for item in items {
-                        a.push(item).unwrap();
+        fn fields(o: &mut JsonObject<'_>, doc: &serde_json::Map<String, Value>) {
+            for (name, v) in doc {
+                match v {
+                    Value::Array(items) => {
+                        let mut a = o.array(name).unwrap();
+                        for item in items {
+                            a.push(item).unwrap();
+                        }
+                        a.end().unwrap();
                     }
-                    a.end().unwrap();
+                    Value::Object(inner) => {
+                        let mut nested = o.object(name).unwrap();
+                        fields(&mut nested, inner);
+                        nested.end().unwrap();
+                    }
+                    other => o.field(name, other).unwrap(),
                 }
-                other => o.field(name, other).unwrap(),
             }
         }
+        let mut out = Vec::new();
+        let mut o = JsonObject::new(&mut out).unwrap();
+        fields(&mut o, doc);
         o.end().unwrap();
         String::from_utf8(out).unwrap()
     }

@@ -908,6 +908,112 @@ async fn undelete_can_remove_the_delete_markers_instead() {
 }
 
 #[tokio::test]
+async fn removing_delete_markers_a_part_at_a_time_removes_what_the_whole_listing_finds() {
+    use s3rewind_engine::undelete::find_deleted;
+    let mut sim = SimBucket::new(Versioning::Enabled, "v");
+    for k in 0..150u32 {
+        let key = format!("f{}/k{k:03}", k % 5);
+        if k % 13 == 0 {
+            // Only ever a delete marker: skipped.
+            sim.delete(&key, t(140));
+            continue;
+        }
+        sim.put(&key, format!("{k}").as_bytes(), t(10 + i64::from(k % 40)));
+        if k % 3 == 0 {
+            sim.delete(&key, t(150));
+            if k % 2 == 0 {
+                sim.delete(&key, t(160));
+            }
+        }
+    }
+    let store = MemStore::new();
+    store.insert("src", sim);
+    let bucket: Arc<dyn crate::bucket::Bucket> = Arc::new(store.bucket("src"));
+    let (printer, _) = crate::output::Printer::capturing(crate::output::OutputFormat::Text, true);
+    let whole = crate::listing::list_bucket(&bucket, &printer, "", 1000, Streams::ONE)
+        .await
+        .unwrap();
+    let found = find_deleted(&whole, "", None);
+    assert!(found.keys.len() > 40 && !found.skipped.is_empty());
+    let dir = tempfile::tempdir().unwrap();
+    let run = |dry: bool| {
+        let j = journal(dir.path(), "j.jsonl");
+        let store = store.clone();
+        async move {
+            let mut args = vec![
+                "--output",
+                "json",
+                "undelete",
+                "s3://src",
+                "--remove-delete-markers",
+                "--list-concurrency",
+                "8",
+                "--page-size",
+                "7",
+                "--concurrency",
+                "3",
+            ];
+            if dry {
+                args.push("--dry-run");
+            } else {
+                args.extend(["--yes", "--journal", &j]);
+            }
+            run_cmd(&args, store.endpoint(), None).await
+        }
+    };
+    let planned = run(true).await;
+    ok(&planned);
+    let doc = planned.json();
+    assert_eq!(doc["keys"], serde_json::to_value(&found.keys).unwrap());
+    assert_eq!(
+        doc["skipped"],
+        serde_json::to_value(&found.skipped).unwrap()
+    );
+    assert_eq!(store.requests().writes(), 0, "a dry run writes nothing");
+
+    let out = run(false).await;
+    ok(&out);
+    let doc = out.json();
+    assert_eq!(doc["keys"], serde_json::to_value(&found.keys).unwrap());
+    assert_eq!(doc["report"]["undeleted"], found.keys.len(), "{doc:#}");
+    // Every marker planned was removed, listed in key order, each key's newest first.
+    let want: Vec<(String, String)> = found
+        .keys
+        .iter()
+        .flat_map(|k| {
+            k.markers
+                .iter()
+                .map(|m| (k.key.clone(), m.version_id.clone()))
+        })
+        .collect();
+    let removed: Vec<(String, String)> = doc["report"]["removed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["key"].as_str().unwrap().to_owned(),
+                m["version_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(removed, want);
+    assert_eq!(
+        store.requests().of(Op::DeleteVersion),
+        want.len() as u64,
+        "one delete per marker"
+    );
+    let now = contents(&store, "src");
+    for k in &found.keys {
+        assert!(now.contains_key(&k.key), "{} is back", k.key);
+    }
+    // Run again: nothing is left to remove.
+    let again = run(false).await;
+    ok(&again);
+    assert_eq!(again.json()["report"]["undeleted"], 0, "nothing left to do");
+}
+
+#[tokio::test]
 async fn verify_reports_differences_until_the_bucket_is_restored() {
     let store = source(0);
     let dir = tempfile::tempdir().unwrap();

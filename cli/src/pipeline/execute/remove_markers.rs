@@ -1,18 +1,25 @@
 //! `undelete --remove-delete-markers` executed: each deleted key's delete markers above
 //! its last version are removed by version id, by the one runner ([`crate::run`]), each
 //! key re-read first (a key whose history changed since the listing is left alone).
+//!
+//! Neither the keys nor the markers removed are held: the keys are read from the
+//! listing's temporary file ([`Spilled`]) as the runner takes them, each forgotten once
+//! settled, and the markers removed go, a key at a time in key order, to a temporary file
+//! of their own that the report is written from.
 
 use crate::bucket::Bucket;
-use crate::error::Exit;
+use crate::error::{CliError, CliResult, Exit};
 use crate::execute::KeyIssue;
 use crate::journal::{Done, Journal, Line, Op};
 use crate::pipeline::App;
 use crate::run::{Attempt, Items, Job, Probe, RunOptions, Step};
 use crate::s3::ErrorKind;
+use crate::spill::{Record, Spilled, get_bytes, get_stamp, get_text, put_stamp, put_text};
 use chrono::{DateTime, Utc};
-use s3rewind_engine::undelete::{DeletedKey, Found};
+use s3rewind_engine::undelete::DeletedKey;
 use s3rewind_engine::{ListOrder, Location, TimelineBuilder, Version};
 use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -27,13 +34,61 @@ pub struct RemovedMarker {
     pub last_modified: DateTime<Utc>,
 }
 
-/// What `--remove-delete-markers` did.
-#[derive(Debug, Clone, Default, Serialize)]
+/// The delete markers removed from one key, in the order they were removed (newest
+/// first).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemovedOfKey {
+    /// The key.
+    pub key: String,
+    /// Each marker removed: its version id and when it was made.
+    pub markers: Vec<(String, DateTime<Utc>)>,
+}
+
+impl RemovedOfKey {
+    /// Each marker as the report lists it.
+    pub fn each(&self) -> impl Iterator<Item = RemovedMarker> + '_ {
+        self.markers.iter().map(|(id, at)| RemovedMarker {
+            key: self.key.clone(),
+            version_id: id.clone(),
+            last_modified: *at,
+        })
+    }
+}
+
+/// The key, then the number of markers (u32) and each one's id and stamp.
+impl Record for RemovedOfKey {
+    fn key(&self) -> &str {
+        &self.key
+    }
+
+    fn encode(&self, b: &mut Vec<u8>) {
+        put_text(b, &self.key);
+        b.extend_from_slice(&(self.markers.len() as u32).to_le_bytes());
+        for (id, at) in &self.markers {
+            put_text(b, id);
+            put_stamp(b, *at);
+        }
+    }
+
+    fn decode(r: &mut impl std::io::Read) -> CliResult<Self> {
+        let key = get_text(r)?;
+        let n = u32::from_le_bytes(get_bytes(r)?);
+        let markers = (0..n)
+            .map(|_| Ok((get_text(r)?, get_stamp(r)?)))
+            .collect::<CliResult<_>>()?;
+        Ok(RemovedOfKey { key, markers })
+    }
+}
+
+/// What `--remove-delete-markers` did. The markers removed are in [`Removal::removed`],
+/// on disk; the JSON report lists them as `removed` (see
+/// [`write_report`](Removal::write_report)).
+#[derive(Debug, Clone, Default)]
 pub struct RemoveReport {
     /// Keys whose last version is current again.
     pub undeleted: u64,
-    /// Every marker removed.
-    pub removed: Vec<RemovedMarker>,
+    /// Markers removed.
+    pub removed: u64,
     /// Keys found already back (an earlier run, or someone else, removed the markers).
     pub already_done: u64,
     /// Keys that changed since the listing: not touched.
@@ -46,14 +101,81 @@ pub struct RemoveReport {
     pub seconds: f64,
 }
 
+/// The markers removed, a key at a time, on their way to disk in key order: the runner
+/// settles keys in any order, so a key's markers wait here until every key handed over
+/// before it (item indexes follow key order) has settled. What waits is the runner's
+/// window, not the run.
+struct InOrder {
+    /// The first item not written yet.
+    next: usize,
+    /// Items from `next` on that removed a marker or settled: settled or not, and what
+    /// they removed.
+    pending: BTreeMap<usize, (bool, RemovedOfKey)>,
+    out: Spilled<RemovedOfKey>,
+    count: u64,
+    error: Option<CliError>,
+}
+
+impl InOrder {
+    fn entry(&mut self, i: usize, key: &str) -> &mut (bool, RemovedOfKey) {
+        self.pending.entry(i).or_insert_with(|| {
+            (
+                false,
+                RemovedOfKey {
+                    key: key.to_owned(),
+                    markers: Vec::new(),
+                },
+            )
+        })
+    }
+
+    fn removed(&mut self, i: usize, key: &str, marker: &Version) {
+        self.entry(i, key)
+            .1
+            .markers
+            .push((marker.version_id.to_string(), marker.last_modified));
+        self.count += 1;
+    }
+
+    fn settled(&mut self, i: usize, key: &str) {
+        self.entry(i, key).0 = true;
+        self.write(false);
+    }
+
+    /// Write what has settled in order (`all`: everything left, at the end of the run).
+    fn write(&mut self, all: bool) {
+        while let Some(first) = self.pending.first_entry() {
+            let ready = *first.key() == self.next && first.get().0;
+            if !(all || ready) {
+                return;
+            }
+            let (i, (_, r)) = first.remove_entry();
+            self.next = i + 1;
+            if r.markers.is_empty() || self.error.is_some() {
+                continue;
+            }
+            if let Err(e) = self.out.push(&r).and_then(|pushed| {
+                pushed.map_err(|(key, last)| {
+                    CliError::failure(format!(
+                        "internal error: removed markers out of key order ({key:?} after {last:?}); please report this"
+                    ))
+                })
+            }) {
+                self.error = Some(e);
+            }
+        }
+    }
+}
+
 /// The runner's job for `undelete --remove-markers`: one item is one key whose delete
 /// marker is removed, re-read first.
 pub(crate) struct RemoveMarkersJob {
     bucket: Arc<dyn Bucket>,
-    keys: Vec<DeletedKey>,
+    /// The keys handed over and not settled yet, by item index.
+    open: Mutex<HashMap<usize, DeletedKey>>,
     journal: Journal,
-    /// Every marker removed so far.
-    removed: Mutex<Vec<RemovedMarker>>,
+    /// The markers removed.
+    removed: Mutex<InOrder>,
     /// The page layout the listing proved: a key is re-read the same way.
     layout: ListOrder,
 }
@@ -86,7 +208,7 @@ impl RemoveMarkersJob {
             .unwrap_or_default())
     }
 
-    async fn undelete(&self, k: &DeletedKey) -> Step {
+    async fn undelete(&self, i: usize, k: &DeletedKey) -> Step {
         let entries = match self.entries(&k.key).await {
             Ok(e) => e,
             Err(e) => return Step::Failed(e),
@@ -182,11 +304,7 @@ impl RemoveMarkersJob {
             self.removed
                 .lock()
                 .expect("removed markers lock")
-                .push(RemovedMarker {
-                    key: k.key.clone(),
-                    version_id: m.version_id.to_string(),
-                    last_modified: m.last_modified,
-                });
+                .removed(i, &k.key, &m);
             entries = match self.entries(&k.key).await {
                 Ok(e) => e,
                 Err(e) => {
@@ -226,22 +344,36 @@ impl RemoveMarkersJob {
     }
 }
 
-/// Remove the delete markers of the keys found, `concurrency` keys at a time, journaled;
-/// with the exit status the run gives ([`ExecReport::exit`](crate::run::ExecReport::exit)).
+/// Remove the delete markers of `keys` (sealed, in key order), `concurrency` keys at a
+/// time, journaled: the report, the markers removed (in key order, each key's newest
+/// first), the keys given back, and the exit status the run gives
+/// ([`ExecReport::exit`](crate::run::ExecReport::exit)).
 pub async fn execute_removal(
     app: &App,
     source: &Location,
-    found: &Found,
+    keys: Spilled<DeletedKey>,
     concurrency: usize,
     journal: Journal,
     layout: ListOrder,
-) -> (RemoveReport, Exit) {
+) -> CliResult<(
+    RemoveReport,
+    Spilled<RemovedOfKey>,
+    Spilled<DeletedKey>,
+    Exit,
+)> {
     let started = Instant::now();
+    let n = keys.len() as usize;
     let ctx = Arc::new(RemoveMarkersJob {
         bucket: app.endpoint.bucket(&source.bucket),
-        keys: found.keys.clone(),
+        open: Mutex::new(HashMap::new()),
         journal,
-        removed: Mutex::new(Vec::new()),
+        removed: Mutex::new(InOrder {
+            next: 0,
+            pending: BTreeMap::new(),
+            out: Spilled::new()?,
+            count: 0,
+            error: None,
+        }),
         layout,
     });
     let options = RunOptions {
@@ -252,34 +384,111 @@ pub async fn execute_removal(
         label: "undeleting",
         caps: app.caps.clone(),
     };
-    let count = ctx.keys.len();
-    let run =
-        crate::run::run_job(ctx.clone(), Items::All(count), &options, &app.printer, None).await;
-    let mut removed = std::mem::take(&mut *ctx.removed.lock().expect("removed markers lock"));
-    removed.sort_by(|a, b| {
-        a.key
-            .cmp(&b.key)
-            .then(b.last_modified.cmp(&a.last_modified))
+    // The keys read back in order on a thread of their own, each handed to the runner
+    // as it has room.
+    let window = concurrency.max(1);
+    let (tx, rx) = tokio::sync::mpsc::channel::<(usize, Probe)>(window);
+    let (ktx, mut krx) = tokio::sync::mpsc::channel::<DeletedKey>(window);
+    let reader = tokio::task::spawn_blocking(move || {
+        let read = keys.scan(|k| Ok(ktx.blocking_send(k).is_ok()));
+        (keys, read)
     });
+    let feeder = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let mut handed = 0usize;
+            while let Some(k) = krx.recv().await {
+                ctx.open.lock().expect("open keys lock").insert(handed, k);
+                if tx.send((handed, Probe::Read)).await.is_err() {
+                    break;
+                }
+                handed += 1;
+            }
+            handed
+        })
+    };
+    let mut run = crate::run::run_job(
+        ctx.clone(),
+        Items::Streamed(n, rx),
+        &options,
+        &app.printer,
+        None,
+    )
+    .await;
+    let handed = feeder
+        .await
+        .map_err(|e| CliError::failure(format!("internal error: {e}")))?;
+    let (keys, read) = reader
+        .await
+        .map_err(|e| CliError::failure(format!("internal error: {e}")))?;
+    let short = match read {
+        Err(e) => Some(e.message),
+        Ok(()) if handed < n && !run.interrupted => Some(format!(
+            "{handed} of {n} keys read back from the listing's temporary file"
+        )),
+        Ok(()) => None,
+    };
+    if let Some(why) = short {
+        run.failed.push(KeyIssue {
+            key: String::new(),
+            detail: format!(
+                "the keys found could not all be read back ({why}): the rest were not attempted; run the same command again"
+            ),
+        });
+    }
+    let (removed, count) = {
+        let mut order = ctx.removed.lock().expect("removed markers lock");
+        order.write(true);
+        if let Some(e) = order.error.take() {
+            return Err(e);
+        }
+        let mut out = std::mem::replace(&mut order.out, Spilled::new()?);
+        out.seal()?;
+        (out, order.count)
+    };
     let exit = run.exit();
     let report = RemoveReport {
         undeleted: run.undeleted,
-        removed,
+        removed: count,
         already_done: run.already_done,
         drifted: run.drifted,
         failed: run.failed,
         interrupted: run.interrupted,
         seconds: started.elapsed().as_secs_f64(),
     };
-    (report, exit)
+    Ok((report, removed, keys, exit))
 }
 
 impl Job for RemoveMarkersJob {
     fn key(&self, i: usize) -> String {
-        self.keys[i].key.clone()
+        self.open
+            .lock()
+            .expect("open keys lock")
+            .get(&i)
+            .map(|k| k.key.clone())
+            .unwrap_or_default()
     }
 
     fn attempt(self: Arc<Self>, i: usize, _attempt: u32, _probe: Probe) -> Attempt {
-        Box::pin(async move { self.undelete(&self.keys[i]).await })
+        Box::pin(async move {
+            let k = self
+                .open
+                .lock()
+                .expect("open keys lock")
+                .get(&i)
+                .cloned()
+                .expect("the runner asks only for keys it has not settled");
+            self.undelete(i, &k).await
+        })
+    }
+
+    fn settled(&self, i: usize) {
+        let k = self.open.lock().expect("open keys lock").remove(&i);
+        if let Some(k) = k {
+            self.removed
+                .lock()
+                .expect("removed markers lock")
+                .settled(i, &k.key);
+        }
     }
 }
