@@ -133,10 +133,11 @@ async fn main() {
     assert!(exit == 0 || (mode == "--diff" && exit == 1), "exit {exit}");
     eprintln!(
         "{} over {keys} keys in {ran:.1} s (exit {exit}); {} requests",
-        argv[2..]
+        argv[3..]
             .join(" ")
             .replace(&at_text, "T")
-            .replace(&now, "NOW"),
+            .replace(&now, "NOW")
+            .replace(&journal, "J"),
         store.requests().total()
     );
     eprintln!(
