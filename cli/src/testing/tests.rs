@@ -1423,6 +1423,56 @@ async fn diff_written_a_part_at_a_time_is_the_whole_diff() {
 }
 
 #[tokio::test]
+async fn history_of_a_key_that_is_a_prefix_keeps_the_key_and_names_the_first_others() {
+    let store = MemStore::new();
+    store.insert("src", folders());
+    // "f1/k0" is no key; keys start with it ("f1/k001", "f1/k005", "f1/k013", …).
+    for streams in ["1", "8"] {
+        let out = run_cmd(
+            &[
+                "history",
+                "s3://src/f1/k0",
+                "--page-size",
+                "3",
+                "--list-concurrency",
+                streams,
+            ],
+            store.endpoint(),
+            None,
+        )
+        .await;
+        assert_eq!(out.exit, crate::error::Exit::NotFound.code(), "{out:?}");
+        assert!(
+            out.stderr
+                .contains(r#"keys starting with it: "f1/k001", "f1/k005", "f1/k013", …"#),
+            "the first three in key order: {}",
+            out.stderr
+        );
+    }
+    // A key that others start with: its own history only.
+    store.with("src", |s| {
+        s.put("f1/k0", b"short", t(5));
+    });
+    let out = run_cmd(
+        &[
+            "--output",
+            "json",
+            "history",
+            "s3://src/f1/k0",
+            "--page-size",
+            "3",
+        ],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    ok(&out);
+    let doc = out.json();
+    assert_eq!(doc["key"], "f1/k0");
+    assert_eq!(doc["entries"].as_array().map(Vec::len), Some(1), "{doc:#}");
+}
+
+#[tokio::test]
 async fn ls_history_and_diff_read_the_past() {
     let store = source(0);
     let out = run_cmd(

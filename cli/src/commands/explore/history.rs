@@ -6,7 +6,10 @@ use crate::error::{CliError, CliResult, Exit};
 use crate::output::{Printer, human_bytes};
 use crate::pipeline::{App, require_versioned, rfc3339};
 use s3rewind_engine::explore::history::{HistoryEntry, HistoryReport};
-use s3rewind_engine::{Anomaly, parse_s3_uri};
+use s3rewind_engine::{Anomaly, Timeline, parse_s3_uri};
+
+/// Keys named in the hint when the key itself has no entry.
+const HINTED: usize = 3;
 
 /// `s3rewind history`.
 pub async fn history_cmd(app: &App, args: &HistoryArgs) -> CliResult<Exit> {
@@ -22,26 +25,44 @@ pub async fn history_cmd(app: &App, args: &HistoryArgs) -> CliResult<Exit> {
     let key = loc.prefix.as_str();
     let mut spec = crate::source::SourceSpec::of(&args.listing, &args.snapshot);
     spec.streams = crate::listing::Streams::ONE;
-    let timeline =
-        crate::source::load_timeline(&app.endpoint, printer, &loc.bucket, key, &spec, None).await?;
-    let Some(h) = timeline.get(key) else {
-        let others: Vec<String> = timeline
-            .keys()
-            .iter()
-            .take(3)
-            .map(|h| format!("{:?}", h.key))
-            .collect();
-        let hint = if others.is_empty() {
+    // The listing of the key as a prefix holds every key that starts with it: only the
+    // part that holds the key itself is kept, and of the others the first few names (for
+    // the hint) and their number.
+    let mut found: Option<Timeline> = None;
+    let mut others: Vec<String> = Vec::new();
+    let mut more = 0u64;
+    crate::source::each_part(
+        &app.endpoint,
+        printer,
+        &loc.bucket,
+        key,
+        &spec,
+        None,
+        |part| {
+            for h in part.keys().iter().filter(|h| h.key != key) {
+                more += 1;
+                let at = others.partition_point(|o| *o < h.key);
+                if at < HINTED {
+                    others.insert(at, h.key.clone());
+                    others.truncate(HINTED);
+                }
+            }
+            if part.get(key).is_some() {
+                found = Some(part);
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    let Some((timeline, h)) = found.as_ref().and_then(|t| Some((t, t.get(key)?))) else {
+        let shown: Vec<String> = others.iter().map(|k| format!("{k:?}")).collect();
+        let hint = if shown.is_empty() {
             String::new()
         } else {
             format!(
                 "; keys starting with it: {}{}",
-                others.join(", "),
-                if timeline.keys().len() > 3 {
-                    ", …"
-                } else {
-                    ""
-                }
+                shown.join(", "),
+                if more > HINTED as u64 { ", …" } else { "" }
             )
         };
         return Err(CliError::new(
@@ -52,7 +73,7 @@ pub async fn history_cmd(app: &App, args: &HistoryArgs) -> CliResult<Exit> {
             ),
         ));
     };
-    let report = HistoryReport::of(&loc.bucket, h, &timeline);
+    let report = HistoryReport::of(&loc.bucket, h, timeline);
     print_history(printer, &report, app.verbose);
     printer.json_value(&report);
     Ok(Exit::Ok)
