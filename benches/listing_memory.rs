@@ -4,7 +4,7 @@
 //! MemBucket (issue 25 §4, "output that streams"):
 //!
 //! ```text
-//! cargo run --release -p s3rewind-benches --bin listing-memory -- [KEYS] --ls|--diff|--remove-markers > /dev/null
+//! cargo run --release -p s3rewind-benches --bin listing-memory -- [KEYS] --ls|--diff|--remove-markers|--history > /dev/null
 //! ```
 //!
 //! KEYS keys (default 1,000,000) are written before T; half of them are overwritten
@@ -14,7 +14,9 @@
 //! - `--diff`: `diff s3://src --from T --to NOW --output json` (KEYS/2 changed, KEYS/4
 //!   deleted);
 //! - `--remove-markers`: `undelete s3://src --remove-delete-markers --yes --output json`
-//!   (KEYS/4 keys brought back, one marker removed each).
+//!   (KEYS/4 keys brought back, one marker removed each);
+//! - `--history`: `history s3://src/data --output json`, a "key" every key starts with
+//!   (it has no entry: the command lists them all and exits 3 naming the first three).
 //!
 //! The source is filled first, the peak marks are reset, then the command runs. Its
 //! figures go to stderr (stdout is the command's document: send it to `/dev/null`):
@@ -41,11 +43,13 @@ async fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let mode = ["--ls", "--diff", "--remove-markers"]
+    let mode = ["--ls", "--diff", "--remove-markers", "--history"]
         .into_iter()
         .find(|m| args.iter().any(|a| a == m))
         .unwrap_or_else(|| {
-            eprintln!("usage: listing-memory [KEYS] --ls|--diff|--remove-markers > /dev/null");
+            eprintln!(
+                "usage: listing-memory [KEYS] --ls|--diff|--remove-markers|--history > /dev/null"
+            );
             std::process::exit(2)
         });
 
@@ -106,6 +110,13 @@ async fn main() {
             "--to",
             &now,
         ],
+        "--history" => vec![
+            "--output",
+            "json",
+            "--no-progress",
+            "history",
+            "s3://src/data",
+        ],
         _ => vec![
             "--output",
             "json",
@@ -129,8 +140,14 @@ async fn main() {
     let ran = started.elapsed().as_secs_f64();
     let peak = status("VmHWM:").saturating_sub(filled);
     let peak_heap = heap.peak().saturating_sub(mark) as u64;
-    // A diff that finds differences exits 1.
-    assert!(exit == 0 || (mode == "--diff" && exit == 1), "exit {exit}");
+    // A diff that finds differences exits 1; `history` of a key that is only a prefix of
+    // the others, 3.
+    let expected = match mode {
+        "--diff" => 1,
+        "--history" => 3,
+        _ => 0,
+    };
+    assert_eq!(exit, expected, "exit");
     eprintln!(
         "{} over {keys} keys in {ran:.1} s (exit {exit}); {} requests",
         argv[3..]
