@@ -200,6 +200,29 @@ impl Counted {
     }
 }
 
+/// The source's listing, cross-checked, given to `f` a part at a time as it arrives
+/// (parts in any order, each key whole): both ways of undeleting find the keys so.
+async fn each_listed_part(
+    clients: &Clients,
+    printer: &Printer,
+    args: &UndeleteArgs,
+    source: &Location,
+    f: impl FnMut(s3rewind_engine::Timeline) -> CliResult<()>,
+) -> CliResult<()> {
+    let spec = SourceSpec::listing(args.listing.page_size, args.listing.streams());
+    crate::source::each_part(
+        &clients.source_endpoint,
+        printer,
+        &source.bucket,
+        &source.prefix,
+        &spec,
+        None,
+        f,
+    )
+    .await?;
+    Ok(())
+}
+
 /// The copy-back plan, made as the listing streams (cross-checked as every listing is):
 /// each part's deleted keys are found ([`find_deleted`]) and planned toward
 /// [`undelete_target`], and the actions go to disk as they are planned. Neither the
@@ -219,23 +242,14 @@ async fn plan_streamed(
     let mut spool = ActionSpool::new()?;
     let mut counted = Counted::default();
     let mut versions = 0u64;
-    let spec = SourceSpec::listing(args.listing.page_size, args.listing.streams());
-    crate::source::each_part(
-        &clients.source_endpoint,
-        printer,
-        &source.bucket,
-        &source.prefix,
-        &spec,
-        None,
-        |part| {
-            versions += part.len() as u64;
-            let found = find_deleted(&part, &source.prefix, since);
-            counted.add(&found);
-            let current = part.current();
-            planner.add(&current, &undelete_target(&current, &found));
-            spool.push_run(&planner.take_planned())
-        },
-    )
+    each_listed_part(clients, printer, args, source, |part| {
+        versions += part.len() as u64;
+        let found = find_deleted(&part, &source.prefix, since);
+        counted.add(&found);
+        let current = part.current();
+        planner.add(&current, &undelete_target(&current, &found));
+        spool.push_run(&planner.take_planned())
+    })
     .await?;
     let mut p = planner.finish();
     spool.push_run(&std::mem::take(&mut p.actions))?;
@@ -271,31 +285,21 @@ async fn find_on_disk(
     let mut skipped = Spilled::<Skipped>::new()?;
     let mut counted = Counted::default();
     let mut markers = 0u64;
-    let streams = args.listing.streams();
-    let mut layout = streams.layout;
-    let spec = SourceSpec::listing(args.listing.page_size, streams);
-    crate::source::each_part(
-        &clients.source_endpoint,
-        printer,
-        &source.bucket,
-        &source.prefix,
-        &spec,
-        None,
-        |part| {
-            layout = layout
-                .and(part.layout())
-                .map_err(|e| CliError::failure(e.to_string()))?;
-            let found = find_deleted(&part, &source.prefix, since);
-            counted.add(&found);
-            markers += found
-                .keys
-                .iter()
-                .map(|k| k.markers.len() as u64)
-                .sum::<u64>();
-            keys.push_part(&found.keys, "the listing")?;
-            skipped.push_part(&found.skipped, "the listing")
-        },
-    )
+    let mut layout = args.listing.streams().layout;
+    each_listed_part(clients, printer, args, source, |part| {
+        layout = layout
+            .and(part.layout())
+            .map_err(|e| CliError::failure(e.to_string()))?;
+        let found = find_deleted(&part, &source.prefix, since);
+        counted.add(&found);
+        markers += found
+            .keys
+            .iter()
+            .map(|k| k.markers.len() as u64)
+            .sum::<u64>();
+        keys.push_part(&found.keys, "the listing")?;
+        skipped.push_part(&found.skipped, "the listing")
+    })
     .await?;
     keys.seal()?;
     skipped.seal()?;

@@ -928,11 +928,7 @@ async fn removing_delete_markers_a_part_at_a_time_removes_what_the_whole_listing
     }
     let store = MemStore::new();
     store.insert("src", sim);
-    let bucket: Arc<dyn crate::bucket::Bucket> = Arc::new(store.bucket("src"));
-    let (printer, _) = crate::output::Printer::capturing(crate::output::OutputFormat::Text, true);
-    let whole = crate::listing::list_bucket(&bucket, &printer, "", 1000, Streams::ONE)
-        .await
-        .unwrap();
+    let whole = listed_whole(&store, "src").await;
     let found = find_deleted(&whole, "", None);
     assert!(found.keys.len() > 40 && !found.skipped.is_empty());
     let dir = tempfile::tempdir().unwrap();
@@ -1268,16 +1264,21 @@ fn folders() -> SimBucket {
     sim
 }
 
+/// The reference a command's streamed reading is compared with: `bucket` listed whole,
+/// in one stream of full pages.
+async fn listed_whole(store: &Arc<MemStore>, bucket: &str) -> s3rewind_engine::Timeline {
+    let bucket: Arc<dyn crate::bucket::Bucket> = Arc::new(store.bucket(bucket));
+    let (printer, _) = crate::output::Printer::capturing(crate::output::OutputFormat::Text, true);
+    crate::listing::list_bucket(&bucket, &printer, "", 1000, Streams::ONE)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn ls_written_a_part_at_a_time_is_the_whole_state_in_key_order() {
     let store = MemStore::new();
     store.insert("src", folders());
-    // The reference: the range listed whole, in one stream of full pages.
-    let bucket: Arc<dyn crate::bucket::Bucket> = Arc::new(store.bucket("src"));
-    let (printer, _) = crate::output::Printer::capturing(crate::output::OutputFormat::Text, true);
-    let whole = crate::listing::list_bucket(&bucket, &printer, "", 1000, Streams::ONE)
-        .await
-        .unwrap();
+    let whole = listed_whole(&store, "src").await;
     for when in [at(), t(200), t(400)] {
         let state = whole.state_at(when);
         assert!(state.len() > 20, "a state worth listing");
@@ -1285,23 +1286,17 @@ async fn ls_written_a_part_at_a_time_is_the_whole_state_in_key_order() {
         // One stream, and eight split by folder with small pages: parts arrive in any
         // order and interleave (the top level spans the folders).
         for streams in ["1", "8"] {
-            let out = run_cmd(
-                &[
-                    "--output",
-                    "json",
-                    "ls",
-                    "s3://src",
-                    "--at",
-                    &rfc3339(when),
-                    "--list-concurrency",
-                    streams,
-                    "--page-size",
-                    "7",
-                ],
-                store.endpoint(),
-                None,
-            )
-            .await;
+            let time = rfc3339(when);
+            let ls = |json: bool| {
+                let mut args = vec!["ls", "s3://src", "--at", &time];
+                args.extend(["--list-concurrency", streams, "--page-size", "7"]);
+                if json {
+                    args.extend(["--output", "json"]);
+                }
+                let endpoint = store.endpoint();
+                async move { run_cmd(&args, endpoint, None).await }
+            };
+            let out = ls(true).await;
             ok(&out);
             let doc = out.json();
             let listed: Vec<(String, String)> = doc["objects"]
@@ -1325,21 +1320,7 @@ async fn ls_written_a_part_at_a_time_is_the_whole_state_in_key_order() {
             assert_eq!(doc["bytes"], state.total_bytes(), "{doc:#}");
             docs.push(doc);
             // The text lists the same keys in the same order.
-            let text = run_cmd(
-                &[
-                    "ls",
-                    "s3://src",
-                    "--at",
-                    &rfc3339(when),
-                    "--list-concurrency",
-                    streams,
-                    "--page-size",
-                    "7",
-                ],
-                store.endpoint(),
-                None,
-            )
-            .await;
+            let text = ls(false).await;
             ok(&text);
             let keys: Vec<&str> = text
                 .stdout
@@ -1357,11 +1338,7 @@ async fn ls_written_a_part_at_a_time_is_the_whole_state_in_key_order() {
 async fn diff_written_a_part_at_a_time_is_the_whole_diff() {
     let store = MemStore::new();
     store.insert("src", folders());
-    let bucket: Arc<dyn crate::bucket::Bucket> = Arc::new(store.bucket("src"));
-    let (printer, _) = crate::output::Printer::capturing(crate::output::OutputFormat::Text, true);
-    let whole = crate::listing::list_bucket(&bucket, &printer, "", 1000, Streams::ONE)
-        .await
-        .unwrap();
+    let whole = listed_whole(&store, "src").await;
     let source = s3rewind_engine::Location {
         bucket: "src".into(),
         prefix: String::new(),

@@ -132,6 +132,24 @@ fn write_diff(w: &mut dyn std::io::Write, r: &DiffReport, d: &Spilled3) -> std::
     doc.end()
 }
 
+/// A line for each record of `list`, in key order, while fewer than `limit` are shown.
+fn each_line<R: crate::spill::Record + Clone>(
+    list: &Spilled<R>,
+    shown: &mut usize,
+    limit: usize,
+    printer: &Printer,
+    mut line: impl FnMut(R) -> String,
+) -> CliResult<()> {
+    if *shown >= limit {
+        return Ok(());
+    }
+    list.scan(|r| {
+        printer.line(line(r));
+        *shown += 1;
+        Ok(*shown < limit)
+    })
+}
+
 fn print_diff(printer: &Printer, r: &DiffReport, d: &Spilled3, verbose: bool) -> CliResult<()> {
     let s = &r.summary;
     printer.line(format!(
@@ -146,56 +164,45 @@ fn print_diff(printer: &Printer, r: &DiffReport, d: &Spilled3, verbose: bool) ->
     ));
     let limit = if verbose { usize::MAX } else { 100 };
     let total = s.added + s.changed + s.deleted;
-    let shown = std::cell::Cell::new(0usize);
-    let show = |line: String| {
-        printer.line(line);
-        shown.set(shown.get() + 1);
-        Ok(shown.get() < limit)
-    };
-    {
-        d.added.scan(|a| {
-            show(format!(
-                "  + {:?}  {} ({}, {})",
-                a.key,
-                a.version.version_id,
-                human_bytes(a.version.size),
-                rfc3339(a.version.last_modified)
-            ))
-        })?;
-    }
-    if shown.get() < limit {
-        d.changed.scan(|c| {
-            show(format!(
-                "  ~ {:?}  {} ({}) -> {} ({}, {}){}",
-                c.key,
-                c.from.version_id,
-                human_bytes(c.from.size),
-                c.to.version_id,
-                human_bytes(c.to.size),
-                rfc3339(c.to.last_modified),
-                if !c.from.etag.is_empty() && c.from.etag == c.to.etag {
-                    "  same ETag"
-                } else {
-                    ""
-                }
-            ))
-        })?;
-    }
-    if shown.get() < limit {
-        d.deleted.scan(|d| {
-            show(format!(
-                "  - {:?}  was {} ({}, {})",
-                d.key,
-                d.version.version_id,
-                human_bytes(d.version.size),
-                rfc3339(d.version.last_modified)
-            ))
-        })?;
-    }
-    if shown.get() < total {
+    let mut shown = 0usize;
+    each_line(&d.added, &mut shown, limit, printer, |a| {
+        format!(
+            "  + {:?}  {} ({}, {})",
+            a.key,
+            a.version.version_id,
+            human_bytes(a.version.size),
+            rfc3339(a.version.last_modified)
+        )
+    })?;
+    each_line(&d.changed, &mut shown, limit, printer, |c| {
+        format!(
+            "  ~ {:?}  {} ({}) -> {} ({}, {}){}",
+            c.key,
+            c.from.version_id,
+            human_bytes(c.from.size),
+            c.to.version_id,
+            human_bytes(c.to.size),
+            rfc3339(c.to.last_modified),
+            if !c.from.etag.is_empty() && c.from.etag == c.to.etag {
+                "  same ETag"
+            } else {
+                ""
+            }
+        )
+    })?;
+    each_line(&d.deleted, &mut shown, limit, printer, |d| {
+        format!(
+            "  - {:?}  was {} ({}, {})",
+            d.key,
+            d.version.version_id,
+            human_bytes(d.version.size),
+            rfc3339(d.version.last_modified)
+        )
+    })?;
+    if shown < total {
         printer.line(format!(
             "  … {} more (-v for all, --output json for the full list)",
-            total - shown.get()
+            total - shown
         ));
     }
     if !r.ambiguous.is_empty() {
