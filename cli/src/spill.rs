@@ -36,6 +36,9 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::{BufReader, BufWriter, Read, Write};
 
+mod codec;
+pub(crate) use codec::{Codec, codec, get_bytes, put_text, record};
+
 /// Layers a merged read compares head by head; more are merged from a heap.
 const FEW_LAYERS: usize = if cfg!(test) { 2 } else { 8 };
 
@@ -458,266 +461,106 @@ impl Read for At<'_> {
     }
 }
 
-pub(crate) fn put_text(b: &mut Vec<u8>, s: &str) {
-    b.extend_from_slice(&(s.len() as u32).to_le_bytes());
-    b.extend_from_slice(s.as_bytes());
-}
-
 pub(crate) fn put_stamp(b: &mut Vec<u8>, t: DateTime<Utc>) {
-    b.extend_from_slice(&t.timestamp().to_le_bytes());
-    b.extend_from_slice(&t.timestamp_subsec_nanos().to_le_bytes());
-}
-
-pub(crate) fn get_bytes<const N: usize>(r: &mut impl Read) -> CliResult<[u8; N]> {
-    let mut b = [0u8; N];
-    r.read_exact(&mut b).map_err(io_error)?;
-    Ok(b)
+    t.put(b);
 }
 
 pub(crate) fn get_text(r: &mut impl Read) -> CliResult<String> {
-    let mut s = vec![0u8; u32::from_le_bytes(get_bytes(r)?) as usize];
-    r.read_exact(&mut s).map_err(io_error)?;
-    String::from_utf8(s).map_err(|e| io_error(std::io::Error::other(e)))
+    String::get(r)
 }
 
 pub(crate) fn get_stamp(r: &mut impl Read) -> CliResult<DateTime<Utc>> {
-    let secs = i64::from_le_bytes(get_bytes(r)?);
-    let nanos = u32::from_le_bytes(get_bytes(r)?);
-    DateTime::<Utc>::from_timestamp(secs, nanos)
-        .ok_or_else(|| io_error(std::io::Error::other("a stamp out of range")))
+    DateTime::get(r)
 }
 
-/// key, ETag (each a u32 length and the bytes), size (u64), seconds (i64), nanoseconds
-/// (u32); little-endian.
-impl Record for CurrentObject {
-    fn key(&self) -> &str {
-        &self.key
-    }
+// A current object (the cross-check's list): its key, ETag, size and stamp.
+record!(CurrentObject {
+    key,
+    etag,
+    size,
+    last_modified
+});
 
-    fn encode(&self, b: &mut Vec<u8>) {
-        put_text(b, &self.key);
-        put_text(b, &self.etag);
-        b.extend_from_slice(&self.size.to_le_bytes());
-        put_stamp(b, self.last_modified);
-    }
+// An entry of a state: its key and version.
+record!(StateEntry { key, version });
 
-    fn decode(r: &mut impl Read) -> CliResult<Self> {
-        Ok(CurrentObject {
-            key: get_text(r)?,
-            etag: get_text(r)?,
-            size: u64::from_le_bytes(get_bytes(r)?),
-            last_modified: get_stamp(r)?,
-        })
-    }
-}
+// A key's whole history (for an index written from a listing in parts): the key and its
+// entries.
+record!(KeyHistory { key, entries });
 
-/// key, version id, ETag, storage class and owner (texts, the last two empty when
-/// absent), size (u64), stamp (as above), flags (u8: delete marker 1, latest 2).
-impl Record for StateEntry {
-    fn key(&self) -> &str {
-        &self.key
-    }
+// A side of a diff.
+codec!(DiffSide {
+    version_id,
+    last_modified,
+    size,
+    etag
+});
 
-    fn encode(&self, b: &mut Vec<u8>) {
-        put_text(b, &self.key);
-        put_version(b, &self.version);
-    }
+// A key added or deleted between a diff's two instants.
+record!(OneSide { key, version });
 
-    fn decode(r: &mut impl Read) -> CliResult<Self> {
-        let key = get_text(r)?;
-        Ok(StateEntry {
-            key,
-            version: get_version(r)?,
-        })
-    }
-}
+// A key changed between a diff's two instants.
+record!(Changed { key, from, to });
 
-/// A key's whole history (for an index written from a listing in parts): the key, the
-/// number of entries (u32), then each entry as a [`StateEntry`]'s version.
-impl Record for KeyHistory {
-    fn key(&self) -> &str {
-        &self.key
-    }
+// A delete marker of a key `undelete` brings back.
+codec!(EntryRef {
+    version_id,
+    last_modified
+});
 
-    fn encode(&self, b: &mut Vec<u8>) {
-        put_text(b, &self.key);
-        b.extend_from_slice(&(self.entries.len() as u32).to_le_bytes());
-        for v in &self.entries {
-            put_version(b, v);
-        }
-    }
+// A key `undelete` brings back: its markers and its last version.
+record!(DeletedKey {
+    key,
+    deleted_at,
+    markers,
+    last,
+    last_version_id,
+    size
+});
 
-    fn decode(r: &mut impl Read) -> CliResult<Self> {
-        let key = get_text(r)?;
-        let n = u32::from_le_bytes(get_bytes(r)?);
-        let entries = (0..n).map(|_| get_version(r)).collect::<CliResult<_>>()?;
-        Ok(KeyHistory { key, entries })
-    }
-}
-
-/// A side of a diff: its version id, ETag (texts), size (u64) and stamp.
-fn put_side(b: &mut Vec<u8>, v: &DiffSide) {
-    put_text(b, &v.version_id);
-    put_text(b, &v.etag);
-    b.extend_from_slice(&v.size.to_le_bytes());
-    put_stamp(b, v.last_modified);
-}
-
-fn get_side(r: &mut impl Read) -> CliResult<DiffSide> {
-    let version_id = get_text(r)?;
-    let etag = get_text(r)?;
-    let size = u64::from_le_bytes(get_bytes(r)?);
-    let last_modified = get_stamp(r)?;
-    Ok(DiffSide {
-        version_id,
-        last_modified,
-        size,
-        etag,
-    })
-}
-
-/// A key added or deleted between a diff's two instants: the key, then its side.
-impl Record for OneSide {
-    fn key(&self) -> &str {
-        &self.key
-    }
-
-    fn encode(&self, b: &mut Vec<u8>) {
-        put_text(b, &self.key);
-        put_side(b, &self.version);
-    }
-
-    fn decode(r: &mut impl Read) -> CliResult<Self> {
-        Ok(OneSide {
-            key: get_text(r)?,
-            version: get_side(r)?,
-        })
-    }
-}
-
-/// A key changed between a diff's two instants: the key, then both sides.
-impl Record for Changed {
-    fn key(&self) -> &str {
-        &self.key
-    }
-
-    fn encode(&self, b: &mut Vec<u8>) {
-        put_text(b, &self.key);
-        put_side(b, &self.from);
-        put_side(b, &self.to);
-    }
-
-    fn decode(r: &mut impl Read) -> CliResult<Self> {
-        Ok(Changed {
-            key: get_text(r)?,
-            from: get_side(r)?,
-            to: get_side(r)?,
-        })
-    }
-}
-
-/// A key `undelete` brings back: the key, when it was deleted (a stamp), its markers
-/// (their number, u32, then each one's id and stamp), its last version (as a
-/// [`StateEntry`]'s), and that version's id and size as the report shows them.
-impl Record for DeletedKey {
-    fn key(&self) -> &str {
-        &self.key
-    }
-
-    fn encode(&self, b: &mut Vec<u8>) {
-        put_text(b, &self.key);
-        put_stamp(b, self.deleted_at);
-        b.extend_from_slice(&(self.markers.len() as u32).to_le_bytes());
-        for m in &self.markers {
-            put_text(b, &m.version_id);
-            put_stamp(b, m.last_modified);
-        }
-        put_version(b, &self.last);
-        put_text(b, &self.last_version_id);
-        b.extend_from_slice(&self.size.to_le_bytes());
-    }
-
-    fn decode(r: &mut impl Read) -> CliResult<Self> {
-        let key = get_text(r)?;
-        let deleted_at = get_stamp(r)?;
-        let n = u32::from_le_bytes(get_bytes(r)?);
-        let markers = (0..n)
-            .map(|_| {
-                Ok(EntryRef {
-                    version_id: get_text(r)?,
-                    last_modified: get_stamp(r)?,
-                })
-            })
-            .collect::<CliResult<_>>()?;
-        Ok(DeletedKey {
-            key,
-            deleted_at,
-            markers,
-            last: get_version(r)?,
-            last_version_id: get_text(r)?,
-            size: u64::from_le_bytes(get_bytes(r)?),
-        })
-    }
-}
-
-/// A deleted key `undelete` cannot bring back: the key and why.
-impl Record for Skipped {
-    fn key(&self) -> &str {
-        &self.key
-    }
-
-    fn encode(&self, b: &mut Vec<u8>) {
-        put_text(b, &self.key);
-        put_text(b, &self.reason);
-    }
-
-    fn decode(r: &mut impl Read) -> CliResult<Self> {
-        Ok(Skipped {
-            key: get_text(r)?,
-            reason: get_text(r)?,
-        })
-    }
-}
+// A deleted key `undelete` cannot bring back, and why.
+record!(Skipped { key, reason });
 
 /// A version's byte form: its id, ETag, storage class and owner (texts, empty for none),
 /// size (u64), stamp, and flags (delete marker 1, `IsLatest` 2).
-fn put_version(b: &mut Vec<u8>, v: &Version) {
-    put_text(b, &v.version_id.as_str());
-    put_text(b, &v.etag.as_str());
-    put_text(b, v.storage_class.map_or("", |c| c.as_str()));
-    put_text(b, v.owner_id.map_or("", |o| o.as_str()));
-    b.extend_from_slice(&v.size.to_le_bytes());
-    put_stamp(b, v.last_modified);
-    b.push(u8::from(v.delete_marker) | (u8::from(v.is_latest) << 1));
-}
+impl Codec for Version {
+    fn put(&self, b: &mut Vec<u8>) {
+        put_text(b, &self.version_id.as_str());
+        put_text(b, &self.etag.as_str());
+        put_text(b, self.storage_class.map_or("", |c| c.as_str()));
+        put_text(b, self.owner_id.map_or("", |o| o.as_str()));
+        b.extend_from_slice(&self.size.to_le_bytes());
+        put_stamp(b, self.last_modified);
+        b.push(u8::from(self.delete_marker) | (u8::from(self.is_latest) << 1));
+    }
 
-fn get_version(r: &mut impl Read) -> CliResult<Version> {
-    let version_id = VersionId::new(&get_text(r)?);
-    let etag = ETag::new(&get_text(r)?);
-    let class = get_text(r)?;
-    let owner = get_text(r)?;
-    let size = u64::from_le_bytes(get_bytes(r)?);
-    let last_modified = get_stamp(r)?;
-    let [flags] = get_bytes(r)?;
-    Ok(Version {
-        version_id,
-        last_modified,
-        delete_marker: flags & 1 != 0,
-        etag,
-        size,
-        storage_class: (!class.is_empty()).then(|| StorageClass::new(&class)),
-        owner_id: (!owner.is_empty()).then(|| OwnerId::new(&owner)),
-        is_latest: flags & 2 != 0,
-    })
+    fn get(r: &mut impl Read) -> CliResult<Self> {
+        let version_id = VersionId::new(&get_text(r)?);
+        let etag = ETag::new(&get_text(r)?);
+        let class = get_text(r)?;
+        let owner = get_text(r)?;
+        let size = u64::from_le_bytes(get_bytes(r)?);
+        let last_modified = get_stamp(r)?;
+        let [flags] = get_bytes(r)?;
+        Ok(Version {
+            version_id,
+            last_modified,
+            delete_marker: flags & 1 != 0,
+            etag,
+            size,
+            storage_class: (!class.is_empty()).then(|| StorageClass::new(&class)),
+            owner_id: (!owner.is_empty()).then(|| OwnerId::new(&owner)),
+            is_latest: flags & 2 != 0,
+        })
+    }
 }
 
 fn put_flag(b: &mut Vec<u8>, on: bool) {
-    b.push(u8::from(on));
+    on.put(b);
 }
 
 fn get_flag(r: &mut impl Read) -> CliResult<bool> {
-    let [f] = get_bytes(r)?;
-    Ok(f != 0)
+    bool::get(r)
 }
 
 /// A tag (u8: copy 0, delete marker 1), the key, then for a copy: the source key (a flag,

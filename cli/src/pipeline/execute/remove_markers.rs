@@ -14,7 +14,7 @@ use crate::journal::{Done, Journal, Line, Op};
 use crate::pipeline::App;
 use crate::run::{Attempt, Items, Job, Probe, RunOptions, Step};
 use crate::s3::ErrorKind;
-use crate::spill::{Record, Spilled, get_bytes, get_stamp, get_text, put_stamp, put_text};
+use crate::spill::{Spilled, record};
 use chrono::{DateTime, Utc};
 use s3rewind_engine::undelete::DeletedKey;
 use s3rewind_engine::{ListOrder, Location, TimelineBuilder, Version};
@@ -55,30 +55,8 @@ impl RemovedOfKey {
     }
 }
 
-/// The key, then the number of markers (u32) and each one's id and stamp.
-impl Record for RemovedOfKey {
-    fn key(&self) -> &str {
-        &self.key
-    }
-
-    fn encode(&self, b: &mut Vec<u8>) {
-        put_text(b, &self.key);
-        b.extend_from_slice(&(self.markers.len() as u32).to_le_bytes());
-        for (id, at) in &self.markers {
-            put_text(b, id);
-            put_stamp(b, *at);
-        }
-    }
-
-    fn decode(r: &mut impl std::io::Read) -> CliResult<Self> {
-        let key = get_text(r)?;
-        let n = u32::from_le_bytes(get_bytes(r)?);
-        let markers = (0..n)
-            .map(|_| Ok((get_text(r)?, get_stamp(r)?)))
-            .collect::<CliResult<_>>()?;
-        Ok(RemovedOfKey { key, markers })
-    }
-}
+// The key, then each marker's id and stamp.
+record!(RemovedOfKey { key, markers });
 
 /// What `--remove-delete-markers` did. The markers removed are in [`Removal::removed`],
 /// on disk; the JSON report lists them as `removed` (see
