@@ -1006,8 +1006,9 @@ mod tests {
 
     proptest! {
         #![proptest_config(crate::proptest_config(128))]
-        /// The records of `undelete` (a key to bring back, a key skipped) and of `diff` (a
-        /// key added or deleted, a key changed) read back from their byte forms as they
+        /// The records of `undelete` (a key to bring back, a key skipped, the markers
+        /// removed from a key), of `diff` (a key added or deleted, a key changed) and of
+        /// the cross-check (a current object) read back from their byte forms as they
         /// were, field for field (and so serialise to the same JSON).
         #[test]
         fn undelete_and_diff_records_read_back_from_their_byte_forms(
@@ -1042,6 +1043,16 @@ mod tests {
                 size: sizes.0,
             })?;
             round_trip(&Skipped { key: key.clone(), reason })?;
+            round_trip(&crate::pipeline::execute::remove_markers::RemovedOfKey {
+                key: key.clone(),
+                markers: markers.iter().map(|(id, s, n)| (id.clone(), stamp(*s, *n))).collect(),
+            })?;
+            round_trip(&CurrentObject {
+                key: key.clone(),
+                etag: tag.clone(),
+                size: sizes.1,
+                last_modified: stamp(secs.1, nanos),
+            })?;
             let side = |id: &str, tag: &str, size: u64, secs: i64| DiffSide {
                 version_id: id.to_owned(),
                 last_modified: stamp(secs, nanos),
