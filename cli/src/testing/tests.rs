@@ -1400,6 +1400,37 @@ async fn diff_written_a_part_at_a_time_is_the_whole_diff() {
 }
 
 #[tokio::test]
+async fn diff_in_text_shows_a_hundred_changes_and_counts_the_rest() {
+    // 130 keys written before T and overwritten after it, beside the history's own.
+    let store = source(130);
+    let out = run_cmd(
+        &[
+            "diff",
+            "s3://src",
+            "--from",
+            &rfc3339(at()),
+            "--to",
+            &rfc3339(t(400)),
+        ],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    let shown = out.stdout.lines().filter(|l| l.starts_with("  ")).count();
+    // added f.txt; changed a.txt, e.txt and the 130; deleted b.txt and c/d.txt.
+    assert_eq!(
+        shown, 101,
+        "100 changes and the line counting the rest: {}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("  … 35 more (-v for all"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test]
 async fn history_of_a_key_that_is_a_prefix_keeps_the_key_and_names_the_first_others() {
     let store = MemStore::new();
     store.insert("src", folders());

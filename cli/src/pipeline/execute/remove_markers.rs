@@ -470,3 +470,74 @@ impl Job for RemoveMarkersJob {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use s3rewind_engine::{ETag, VersionId};
+
+    fn marker(id: &str) -> Version {
+        Version {
+            version_id: VersionId::new(id),
+            last_modified: DateTime::<Utc>::from_timestamp(1_750_000_000, 0).unwrap(),
+            delete_marker: true,
+            etag: ETag::new(""),
+            size: 0,
+            storage_class: None,
+            owner_id: None,
+            is_latest: true,
+        }
+    }
+
+    fn written(o: &mut InOrder) -> Vec<String> {
+        let mut out = std::mem::replace(&mut o.out, Spilled::new().unwrap());
+        out.seal().unwrap();
+        let mut keys = Vec::new();
+        out.scan(|r| {
+            keys.extend(r.markers.iter().map(|(id, _)| format!("{}:{id}", r.key)));
+            Ok(true)
+        })
+        .unwrap();
+        keys
+    }
+
+    /// Keys settled in any order are written in item order, each as soon as every key
+    /// before it has settled; what an unsettled key holds back is written at the end.
+    #[test]
+    fn markers_removed_are_written_in_key_order_whatever_order_keys_settle_in() {
+        let mut o = InOrder {
+            next: 0,
+            pending: BTreeMap::new(),
+            out: Spilled::new().unwrap(),
+            count: 0,
+            error: None,
+        };
+        let key = |i: usize| format!("k{i}");
+        // Items 0..6: 1 and 4 remove nothing; 3 removes two markers.
+        for (i, ids) in [
+            (0, vec!["a"]),
+            (2, vec!["c"]),
+            (3, vec!["d1", "d2"]),
+            (5, vec!["f"]),
+        ] {
+            for id in ids {
+                o.removed(i, &key(i), &marker(id));
+            }
+        }
+        // Settled out of order: 3, 2, 5 wait for 0 and 1.
+        for i in [3, 2, 5] {
+            o.settled(i, &key(i));
+        }
+        assert_eq!(o.next, 0, "nothing written before item 0 settles");
+        o.settled(0, &key(0));
+        assert_eq!(o.next, 1, "item 0 written, item 1 not settled");
+        o.settled(1, &key(1));
+        assert_eq!(o.next, 4, "items 1 to 3 written on 1's settling");
+        // Item 4 never settles (the run was stopped): 5 is written at the end.
+        o.write(true);
+        assert!(o.pending.is_empty());
+        assert!(o.error.is_none());
+        assert_eq!(o.count, 5);
+        assert_eq!(written(&mut o), ["k0:a", "k2:c", "k3:d1", "k3:d2", "k5:f"]);
+    }
+}
