@@ -11,7 +11,7 @@
 use super::{Done, Line, Op, Run, check_not_in_use, check_runs, each_line, warn_if_torn};
 use crate::error::{CliError, CliResult};
 use crate::output::Printer;
-use crate::spill::{Codec, Spilled, codec, get_bytes, record};
+use crate::spill::{Record, Spilled, get_bytes, get_stamp, get_text, put_stamp, put_text};
 use s3rewind_engine::KnownCopy;
 use std::io::Read;
 use std::path::Path;
@@ -28,47 +28,120 @@ pub struct KeyDone {
     done: Vec<(u64, Done)>,
 }
 
-/// What a record did: one byte (copy 0, delete marker 1, file 2, removed delete marker 3).
-impl Codec for Op {
-    fn put(&self, b: &mut Vec<u8>) {
-        b.push(match self {
-            Op::Copy => 0,
-            Op::DeleteMarker => 1,
-            Op::File => 2,
-            Op::RemoveDeleteMarker => 3,
-        });
+/// The key, the number of records (u32), then each record: its ordinal (u64), what it
+/// did (u8: copy 0, delete marker 1, file 2, removed delete marker 3), its bucket, source
+/// bucket, source key, source version, previous version (each optional text: a flag, then
+/// the text), the version it created (text), its ETag (optional text), its size (a flag,
+/// then a u64) and its time. Texts are a u32 length and the bytes; little-endian. The
+/// record's key is the list's key, not written again: that is why this form is written
+/// by hand rather than with `spill::record!` (a key written once per `done` line made a
+/// 10M-line journal's temporary files 13% larger and its reading 8% slower).
+impl Record for KeyDone {
+    fn key(&self) -> &str {
+        &self.key
     }
 
-    fn get(r: &mut impl Read) -> CliResult<Self> {
-        match get_bytes::<1>(r)?[0] {
-            0 => Ok(Op::Copy),
-            1 => Ok(Op::DeleteMarker),
-            2 => Ok(Op::File),
-            3 => Ok(Op::RemoveDeleteMarker),
-            other => Err(CliError::failure(format!(
-                "a journal record kept in a temporary file reads back wrong (action {other}); please report this"
-            ))),
+    fn encode(&self, b: &mut Vec<u8>) {
+        put_text(b, &self.key);
+        b.extend_from_slice(&(self.done.len() as u32).to_le_bytes());
+        for (n, d) in &self.done {
+            b.extend_from_slice(&n.to_le_bytes());
+            b.push(match d.op {
+                Op::Copy => 0,
+                Op::DeleteMarker => 1,
+                Op::File => 2,
+                Op::RemoveDeleteMarker => 3,
+            });
+            put_text(b, &d.bucket);
+            for t in [
+                &d.source_bucket,
+                &d.source_key,
+                &d.source_version_id,
+                &d.previous_version_id,
+            ] {
+                put_opt(b, t.as_deref());
+            }
+            put_text(b, &d.new_version_id);
+            put_opt(b, d.etag.as_deref());
+            match d.size {
+                Some(size) => {
+                    b.push(1);
+                    b.extend_from_slice(&size.to_le_bytes());
+                }
+                None => b.push(0),
+            }
+            put_stamp(b, d.time);
         }
+    }
+
+    fn decode(r: &mut impl Read) -> CliResult<Self> {
+        let key = get_text(r)?;
+        let count = u32::from_le_bytes(get_bytes(r)?);
+        let mut done = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let n = u64::from_le_bytes(get_bytes(r)?);
+            let op = match get_bytes::<1>(r)?[0] {
+                0 => Op::Copy,
+                1 => Op::DeleteMarker,
+                2 => Op::File,
+                3 => Op::RemoveDeleteMarker,
+                other => {
+                    return Err(CliError::failure(format!(
+                        "a journal record kept in a temporary file reads back wrong (action {other}); please report this"
+                    )));
+                }
+            };
+            let bucket = get_text(r)?;
+            let source_bucket = get_opt(r)?;
+            let source_key = get_opt(r)?;
+            let source_version_id = get_opt(r)?;
+            let previous_version_id = get_opt(r)?;
+            let new_version_id = get_text(r)?;
+            let etag = get_opt(r)?;
+            let size = match get_bytes::<1>(r)?[0] {
+                0 => None,
+                _ => Some(u64::from_le_bytes(get_bytes(r)?)),
+            };
+            let time = get_stamp(r)?;
+            done.push((
+                n,
+                Done {
+                    op,
+                    bucket,
+                    key: key.clone(),
+                    source_bucket,
+                    source_key,
+                    source_version_id,
+                    previous_version_id,
+                    new_version_id,
+                    etag,
+                    size,
+                    time,
+                },
+            ));
+        }
+        Ok(KeyDone { key, done })
     }
 }
 
-// A `done` record, field by field.
-codec!(Done {
-    op,
-    bucket,
-    key,
-    source_bucket,
-    source_key,
-    source_version_id,
-    previous_version_id,
-    new_version_id,
-    etag,
-    size,
-    time,
-});
+/// An optional text: a flag (u8), then the text where there is one.
+fn put_opt(b: &mut Vec<u8>, t: Option<&str>) {
+    match t {
+        Some(t) => {
+            b.push(1);
+            put_text(b, t);
+        }
+        None => b.push(0),
+    }
+}
 
-// A key's records, each with its ordinal among the journal's `done` lines.
-record!(KeyDone { key, done });
+/// An optional text as [`put_opt`] wrote it.
+fn get_opt(r: &mut impl Read) -> CliResult<Option<String>> {
+    Ok(match get_bytes::<1>(r)?[0] {
+        0 => None,
+        _ => Some(get_text(r)?),
+    })
+}
 
 /// A journal's `done` records by destination key, on disk (see the module docs).
 pub struct DoneByKey {
@@ -313,7 +386,6 @@ fn merged(sorted: &Spilled<KeyDone>) -> CliResult<Spilled<KeyDone>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spill::Record;
     use chrono::{DateTime, TimeDelta, Utc};
     use proptest::prelude::*;
 
