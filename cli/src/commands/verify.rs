@@ -4,8 +4,8 @@
 use crate::args::VerifyArgs;
 use crate::error::{CliError, CliResult, Exit};
 use crate::pipeline::report::print_verification;
-use crate::pipeline::verify::{Extras, Side, check, write_report};
-use crate::pipeline::{App, require_versioned, resolve_time, timeline_of};
+use crate::pipeline::verify::{Current, Extras, Side, check, write_report};
+use crate::pipeline::{App, require_versioned, resolve_time};
 use s3rewind_engine::parse_s3_uri;
 use std::time::Instant;
 
@@ -45,11 +45,15 @@ pub async fn verify_cmd(app: &App, args: &VerifyArgs) -> CliResult<Exit> {
         (None, None) => Side::InPlace,
     };
     let started = Instant::now();
-    let timeline = timeline_of(app, &source, &args.listing, &args.snapshot, Some(at)).await?;
-    let current = matches!(side, Side::InPlace).then(|| timeline.current());
+    // The history is never held: the state at TIME (and, in place, the state now) go to
+    // disk a part of the listing at a time.
+    let spec = crate::source::SourceSpec::of(&args.listing, &args.snapshot);
+    let in_place = matches!(side, Side::InPlace);
+    let (mut target, current) =
+        crate::pipeline::target::state_at(&app.endpoint, printer, &source, at, &spec, in_place)
+            .await?;
     let filter = crate::pipeline::filter_of(&crate::pipeline::key_selection(&args.select)?)?;
-    let mut target = timeline.state_at(at);
-    filter.retain(&mut target, str::to_owned);
+    target.retain(&filter);
     if let Some(j) = &args.journal {
         // Read now, a line at a time, so that a bad journal is said before any listing
         // and its torn lines are named; the check keeps only the records it needs.
@@ -65,8 +69,8 @@ pub async fn verify_cmd(app: &App, args: &VerifyArgs) -> CliResult<Exit> {
         &source,
         &side,
         at,
-        crate::pipeline::target::TargetState::whole(target),
-        current,
+        target,
+        current.map(Current::OnDisk),
         &filter,
         Extras {
             journal: args.journal.as_deref(),

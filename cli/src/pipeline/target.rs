@@ -16,7 +16,7 @@ use crate::output::Printer;
 use crate::spill::Spilled;
 use chrono::{DateTime, Utc};
 use s3rewind_engine::select::KeyFilter;
-use s3rewind_engine::{BucketState, Location, StateEntry, Timeline};
+use s3rewind_engine::{BucketState, Location, StateEntry};
 use std::sync::Arc;
 
 /// The state at `at` of `source`'s range, listed (cross-checked, as every listing is)
@@ -33,47 +33,64 @@ pub async fn listed_at(
     streams: Streams,
 ) -> CliResult<TargetState> {
     let spec = crate::source::SourceSpec::listing(page_size, streams);
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Timeline>(4);
-    let listing = crate::source::stream_timeline(
-        endpoint,
-        printer,
-        &source.bucket,
-        &source.prefix,
-        &spec,
-        Some(at),
-        tx,
-    );
+    Ok(state_at(endpoint, printer, source, at, &spec, false)
+        .await?
+        .0)
+}
+
+/// The state at `at` of `source`'s range from `spec`'s source (a listing or a snapshot,
+/// checked as [`crate::source`] checks it), a part at a time onto disk; with `current`,
+/// the range's current state too, from the same parts, onto disk beside it (what a
+/// verification in place compares the state at `at` with).
+pub async fn state_at(
+    endpoint: &Arc<dyn Endpoint>,
+    printer: &Printer,
+    source: &Location,
+    at: DateTime<Utc>,
+    spec: &crate::source::SourceSpec,
+    current: bool,
+) -> CliResult<(TargetState, Option<Spilled<StateEntry>>)> {
     let mut entries = Spilled::<StateEntry>::new()?;
+    let mut now = if current {
+        Some(Spilled::<StateEntry>::new()?)
+    } else {
+        None
+    };
     let mut notes = BucketState {
         at: Some(at),
         ..BucketState::default()
     };
-    let mut failed = None;
-    let collect = async {
-        while let Some(part) = rx.recv().await {
+    crate::source::each_part(
+        endpoint,
+        printer,
+        &source.bucket,
+        &source.prefix,
+        spec,
+        Some(at),
+        |part| {
+            if let Some(now) = &mut now {
+                now.push_part(&part.current().objects, "the listing")?;
+            }
             let mut state = part.state_at(at);
             drop(part);
-            if let Err(e) = entries.push_part(&state.objects, "the listing") {
-                failed = Some(e);
-                return;
-            }
+            entries.push_part(&state.objects, "the listing")?;
             notes.uncertain.append(&mut state.uncertain);
             notes.ambiguous.append(&mut state.ambiguous);
             notes.order_unknown.append(&mut state.order_unknown);
             notes.out_of_order.append(&mut state.out_of_order);
-        }
-    };
-    let (listed, ()) = tokio::join!(listing, collect);
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    listed?;
+            Ok(())
+        },
+    )
+    .await?;
     // Parts came in any order (parallel listing streams).
     notes.uncertain.sort_by(|a, b| a.key.cmp(&b.key));
     notes.ambiguous.sort();
     notes.order_unknown.sort();
     notes.out_of_order.sort();
-    TargetState::spilled(notes, entries)
+    if let Some(now) = &mut now {
+        now.seal()?;
+    }
+    Ok((TargetState::spilled(notes, entries)?, now))
 }
 
 /// The state at T (see the module docs).

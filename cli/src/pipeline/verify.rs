@@ -29,6 +29,7 @@ use crate::output::{Printer, human_bytes};
 use crate::pipeline::report::print_verification;
 use crate::pipeline::target::TargetState;
 use crate::pipeline::{App, Clients, filter_of, rfc3339};
+use crate::spill::Spilled;
 use chrono::{DateTime, Utc};
 use s3rewind_engine::pairs::destination_prefix;
 use s3rewind_engine::select::KeyFilter;
@@ -311,6 +312,19 @@ pub struct Extras<'a> {
     pub every_check: bool,
 }
 
+/// The source's current state, when the caller listed it already (a verification in
+/// place compares with it): held, or on disk (a part of the listing at a time, see
+/// [`crate::pipeline::target::state_at`]).
+pub enum Current {
+    /// In memory.
+    Held(BucketState),
+    /// On disk, in key order.
+    OnDisk(Spilled<StateEntry>),
+}
+
+/// Entries of a current state on disk compared at a time.
+const CURRENT_BATCH: usize = if cfg!(test) { 3 } else { 4096 };
+
 /// Check `side` against the source's state `target` at `at`. `current` is the
 /// destination's current state when the caller already listed it (in place).
 ///
@@ -326,7 +340,7 @@ pub async fn check(
     side: &Side,
     at: DateTime<Utc>,
     target: TargetState,
-    current: Option<BucketState>,
+    current: Option<Current>,
     filter: &KeyFilter,
     extras: Extras<'_>,
     deep: bool,
@@ -388,7 +402,19 @@ pub async fn check(
     };
     match (current, side) {
         (_, Side::Directory(_)) => {}
-        (Some(c), _) => compare_part(c.objects)?,
+        (Some(Current::Held(c)), _) => compare_part(c.objects)?,
+        (Some(Current::OnDisk(c)), _) => {
+            // In key order, a batch at a time.
+            let mut batch = Vec::with_capacity(CURRENT_BATCH);
+            c.scan(|e| {
+                batch.push(e);
+                if batch.len() == CURRENT_BATCH {
+                    compare_part(std::mem::take(&mut batch))?;
+                }
+                Ok(true)
+            })?;
+            compare_part(batch)?;
+        }
         // The current state from a listing cross-checked against ListObjectsV2 (another
         // API, another paging): a verification must not share the blind spots of the
         // listing the restore was planned from. Streamed: a part at a time.
@@ -948,7 +974,7 @@ pub async fn verify_after(
         &side,
         p.at,
         target,
-        current,
+        current.map(Current::Held),
         &filter,
         Extras {
             journal: Some(journal_path),

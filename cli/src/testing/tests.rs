@@ -1431,6 +1431,51 @@ async fn diff_in_text_shows_a_hundred_changes_and_counts_the_rest() {
 }
 
 #[tokio::test]
+async fn verify_in_place_a_part_at_a_time_is_the_whole_listings_verdict() {
+    let store = MemStore::new();
+    store.insert("src", folders());
+    let verify = |when: DateTime<Utc>, streams: &'static str, page: &'static str| {
+        let store = store.clone();
+        async move {
+            let when = rfc3339(when);
+            let args = [
+                "--output",
+                "json",
+                "verify",
+                "s3://src",
+                "--at",
+                &when,
+                "--list-concurrency",
+                streams,
+                "--page-size",
+                page,
+            ];
+            run_cmd(&args, store.endpoint(), None).await
+        }
+    };
+    for when in [at(), t(200), t(400)] {
+        let whole = verify(when, "1", "1000").await;
+        let parts = verify(when, "8", "7").await;
+        assert_eq!(whole.exit, parts.exit, "{}", parts.stderr);
+        let (a, b) = (whole.json(), parts.json());
+        for field in [
+            "ok",
+            "keys_at_target",
+            "keys_now",
+            "matched",
+            "extra",
+            "differences",
+        ] {
+            assert_eq!(a[field], b[field], "{field} at {when}: {b:#}");
+        }
+        let differ = a["differences"].as_array().map_or(0, Vec::len);
+        // Everything written after T differs from T; at the last write nothing does.
+        assert_eq!(differ > 0, when < t(300), "{a:#}");
+        assert_eq!(whole.exit, u8::from(differ > 0), "{}", whole.stderr);
+    }
+}
+
+#[tokio::test]
 async fn history_of_a_key_that_is_a_prefix_keeps_the_key_and_names_the_first_others() {
     let store = MemStore::new();
     store.insert("src", folders());
