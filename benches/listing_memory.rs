@@ -4,7 +4,7 @@
 //! MemBucket (issue 25 §4, "output that streams"):
 //!
 //! ```text
-//! cargo run --release -p s3rewind-benches --bin listing-memory -- [KEYS] --ls|--diff|--remove-markers|--history > /dev/null
+//! cargo run --release -p s3rewind-benches --bin listing-memory -- [KEYS] --ls|--diff|--remove-markers|--history|--verify|--verify-now > /dev/null
 //! ```
 //!
 //! KEYS keys (default 1,000,000) are written before T; half of them are overwritten
@@ -16,7 +16,10 @@
 //! - `--remove-markers`: `undelete s3://src --remove-delete-markers --yes --output json`
 //!   (KEYS/4 keys brought back, one marker removed each);
 //! - `--history`: `history s3://src/data --output json`, a "key" every key starts with
-//!   (it has no entry: the command lists them all and exits 3 naming the first three).
+//!   (it has no entry: the command lists them all and exits 3 naming the first three);
+//! - `--verify`: `verify s3://src --at T --output json` in place (3/4 of the keys differ
+//!   from T: the report names each); `--verify-now`: the same at NOW (nothing differs,
+//!   the verification after a good restore).
 //!
 //! The source is filled first, the peak marks are reset, then the command runs. Its
 //! figures go to stderr (stdout is the command's document: send it to `/dev/null`):
@@ -43,12 +46,19 @@ async fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(1_000_000);
-    let mode = ["--ls", "--diff", "--remove-markers", "--history"]
+    let mode = [
+        "--ls",
+        "--diff",
+        "--remove-markers",
+        "--history",
+        "--verify",
+        "--verify-now",
+    ]
         .into_iter()
         .find(|m| args.iter().any(|a| a == m))
         .unwrap_or_else(|| {
             eprintln!(
-                "usage: listing-memory [KEYS] --ls|--diff|--remove-markers|--history > /dev/null"
+                "usage: listing-memory [KEYS] --ls|--diff|--remove-markers|--history|--verify|--verify-now > /dev/null"
             );
             std::process::exit(2)
         });
@@ -110,6 +120,24 @@ async fn main() {
             "--to",
             &now,
         ],
+        "--verify" => vec![
+            "--output",
+            "json",
+            "--no-progress",
+            "verify",
+            "s3://src",
+            "--at",
+            &at_text,
+        ],
+        "--verify-now" => vec![
+            "--output",
+            "json",
+            "--no-progress",
+            "verify",
+            "s3://src",
+            "--at",
+            &now,
+        ],
         "--history" => vec![
             "--output",
             "json",
@@ -140,10 +168,10 @@ async fn main() {
     let ran = started.elapsed().as_secs_f64();
     let peak = status("VmHWM:").saturating_sub(filled);
     let peak_heap = heap.peak().saturating_sub(mark) as u64;
-    // A diff that finds differences exits 1; `history` of a key that is only a prefix of
-    // the others, 3.
+    // A diff or a verification that finds differences exits 1; `history` of a key that is
+    // only a prefix of the others, 3.
     let expected = match mode {
-        "--diff" => 1,
+        "--diff" | "--verify" => 1,
         "--history" => 3,
         _ => 0,
     };
