@@ -99,56 +99,15 @@ async fn main() {
     let journal = dir.join("journal.jsonl").to_string_lossy().into_owned();
     let at_text = at.to_rfc3339();
     let now = Utc::now().to_rfc3339();
-    let argv: Vec<&str> = match mode {
-        "--ls" => vec![
-            "--output",
-            "json",
-            "--no-progress",
-            "ls",
-            "s3://src",
-            "--at",
-            &at_text,
-        ],
-        "--diff" => vec![
-            "--output",
-            "json",
-            "--no-progress",
-            "diff",
-            "s3://src",
-            "--from",
-            &at_text,
-            "--to",
-            &now,
-        ],
-        "--verify" => vec![
-            "--output",
-            "json",
-            "--no-progress",
-            "verify",
-            "s3://src",
-            "--at",
-            &at_text,
-        ],
-        "--verify-now" => vec![
-            "--output",
-            "json",
-            "--no-progress",
-            "verify",
-            "s3://src",
-            "--at",
-            &now,
-        ],
-        "--history" => vec![
-            "--output",
-            "json",
-            "--no-progress",
-            "history",
-            "s3://src/data",
-        ],
+    // Every command writes its JSON document, with no progress drawn.
+    let mut argv: Vec<&str> = vec!["--output", "json", "--no-progress"];
+    argv.extend(match mode {
+        "--ls" => vec!["ls", "s3://src", "--at", &at_text],
+        "--diff" => vec!["diff", "s3://src", "--from", &at_text, "--to", &now],
+        "--verify" => vec!["verify", "s3://src", "--at", &at_text],
+        "--verify-now" => vec!["verify", "s3://src", "--at", &now],
+        "--history" => vec!["history", "s3://src/data"],
         _ => vec![
-            "--output",
-            "json",
-            "--no-progress",
             "undelete",
             "s3://src",
             "--remove-delete-markers",
@@ -156,7 +115,7 @@ async fn main() {
             "--journal",
             &journal,
         ],
-    };
+    });
     if let Err(e) = std::fs::write("/proc/self/clear_refs", "5") {
         eprintln!("cannot reset the peak RSS mark ({e}): the peak below includes the fill");
     }
