@@ -610,28 +610,34 @@ fn rpo(at: chrono::DateTime<Utc>) -> Value {
 
 /// The source's activity around TIME for the HTML report's chart: the source range read
 /// once more, after the recovery time was taken (at most one listing call per 1,000
-/// versions), in at most a few dozen bins.
+/// versions), in at most a few dozen bins. Counted a part of the listing at a time (the
+/// engine's [`ActivityCounts`](s3rewind_engine::explore::chart::ActivityCounts)): a
+/// count per second, minute, hour or day is held, not the range's history.
 async fn activity_bins(
     clients: &Clients,
     printer: &Printer,
     req: &Request,
     at: chrono::DateTime<Utc>,
 ) -> CliResult<Vec<crate::drill_html::Bin>> {
-    use s3rewind_engine::explore::chart::{activity, auto_width, bucketize};
-    let timeline = list_bucket(
-        &clients.source,
+    let mut counts = s3rewind_engine::explore::chart::ActivityCounts::default();
+    let mut spec = crate::source::SourceSpec::listing(req.page_size, req.list_streams);
+    // The chart counts writes; the listing is read as it is, as before.
+    spec.cross_check = false;
+    crate::source::each_part(
+        &clients.source_endpoint,
         printer,
+        &req.source.bucket,
         &req.source.prefix,
-        req.page_size,
-        req.list_streams,
+        &spec,
+        None,
+        |part| {
+            counts.add(&part);
+            Ok(())
+        },
     )
     .await?;
-    let changes = activity(&timeline);
-    let (Some(first), Some(last)) = (changes.first(), changes.last()) else {
-        return Ok(Vec::new());
-    };
-    let (lo, hi) = (first.0.min(at.timestamp()), last.0.max(at.timestamp()));
-    Ok(bucketize(&changes, lo, hi, auto_width(lo, hi))
+    Ok(counts
+        .bins(at.timestamp())
         .into_iter()
         .map(|b| crate::drill_html::Bin {
             start: b.start.timestamp(),

@@ -217,6 +217,117 @@ pub fn bucketize(changes: &[(i64, Activity)], lo: i64, hi: i64, every: i64) -> V
     out
 }
 
+/// Activity counted a part of a timeline at a time ([`add`](Self::add)), for a chart of
+/// a range too large to hold: [`bins`](Self::bins) gives what [`bucketize`] gives for the
+/// whole timeline's [`activity`] with the automatic width ([`auto_width`]), holding a
+/// count per second rather than an entry per version.
+///
+/// Seconds with changes are counted apart while they are few; past `limit` of them the
+/// counts are merged into minutes, then hours, then days. That loses nothing: a range
+/// with more than `limit` distinct seconds (minutes, hours) spans at least `limit` of
+/// them, so the automatic width, which fits the span into at most [`MAX_AUTO_BUCKETS`]
+/// buckets, is at least `limit / MAX_AUTO_BUCKETS` of them: with `limit` at least
+/// `MAX_AUTO_BUCKETS * 60`, a whole multiple of the next coarser unit (every nice width
+/// from a minute up is a whole number of minutes, from an hour up of hours, from a day
+/// up of days), and buckets aligned alike.
+#[derive(Debug, Clone)]
+pub struct ActivityCounts {
+    /// The seconds each count covers: 1, 60, 3,600 or 86,400.
+    width: i64,
+    /// By the first second of each `width`: puts, overwrites, deletes.
+    counts: std::collections::BTreeMap<i64, [usize; 3]>,
+    /// The first and last change (unix seconds).
+    span: Option<(i64, i64)>,
+    limit: usize,
+}
+
+/// The units counts are merged into, finest first.
+const COUNT_UNITS: [i64; 4] = [1, 60, 3600, 86_400];
+
+impl Default for ActivityCounts {
+    fn default() -> Self {
+        ActivityCounts::with_limit(100_000)
+    }
+}
+
+impl ActivityCounts {
+    /// Counts merged into a coarser unit past `limit` distinct ones (at least
+    /// `MAX_AUTO_BUCKETS * 60`, so that merging never changes the chart).
+    pub fn with_limit(limit: usize) -> Self {
+        assert!(
+            limit as i64 >= MAX_AUTO_BUCKETS * 60,
+            "a limit below MAX_AUTO_BUCKETS * 60 could merge counts the chart keeps apart"
+        );
+        ActivityCounts {
+            width: 1,
+            counts: Default::default(),
+            span: None,
+            limit,
+        }
+    }
+
+    /// Count one part's entries (each key whole: a change depends on the entries below it).
+    pub fn add(&mut self, part: &Timeline) {
+        for h in part.keys() {
+            for (i, v) in h.entries.iter().enumerate() {
+                let slot = match h.change(i) {
+                    Change::Create => 0,
+                    Change::Overwrite => 1,
+                    Change::Delete | Change::DeleteAgain => 2,
+                };
+                let t = v.last_modified.timestamp();
+                self.span = Some(self.span.map_or((t, t), |(lo, hi)| (lo.min(t), hi.max(t))));
+                self.counts
+                    .entry(t.div_euclid(self.width) * self.width)
+                    .or_default()[slot] += 1;
+            }
+            while self.counts.len() > self.limit && self.width < COUNT_UNITS[3] {
+                self.coarsen();
+            }
+        }
+    }
+
+    /// Merge the counts into the next unit.
+    fn coarsen(&mut self) {
+        let next = COUNT_UNITS
+            .iter()
+            .copied()
+            .find(|&u| u > self.width)
+            .expect("a coarser unit");
+        let mut merged = std::collections::BTreeMap::<i64, [usize; 3]>::new();
+        for (start, c) in std::mem::take(&mut self.counts) {
+            let into = merged.entry(start.div_euclid(next) * next).or_default();
+            for (into, c) in into.iter_mut().zip(c) {
+                *into += c;
+            }
+        }
+        self.counts = merged;
+        self.width = next;
+    }
+
+    /// The chart's buckets over the changes and `at` (as [`bucketize`] over
+    /// `min(first change, at)..=max(last change, at)` with [`auto_width`]); none when
+    /// nothing changed.
+    pub fn bins(&self, at: i64) -> Vec<TimeBucket> {
+        let Some((first, last)) = self.span else {
+            return Vec::new();
+        };
+        let (lo, hi) = (first.min(at), last.max(at));
+        let every = auto_width(lo, hi);
+        debug_assert_eq!(every % self.width, 0, "merged counts fit the chart's width");
+        let start = lo.div_euclid(every) * every;
+        let mut out = bucketize(&[], lo, hi, every);
+        for (&t, c) in &self.counts {
+            let b = &mut out[((t - start) / every) as usize];
+            let [puts, overwrites, deletes] = *c;
+            b.puts += puts;
+            b.overwrites += overwrites;
+            b.deletes += deletes;
+        }
+        out
+    }
+}
+
 /// A width in seconds as a short duration (`90s` → `1m30s`).
 pub fn fmt_width(secs: i64) -> String {
     let mut out = String::new();
@@ -308,6 +419,88 @@ mod tests {
 
     fn t(s: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(s, 0).unwrap()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(s3rewind_testkit::proptest_config(12))]
+        /// Counted a part at a time, merged into minutes, hours or days when the seconds
+        /// are many, the activity gives the chart of the whole timeline's activity, for
+        /// spans from minutes to years and any instant inside or outside them.
+        #[test]
+        fn activity_counted_by_parts_is_the_whole_timelines_chart(
+            ops in proptest::collection::vec((0u8..6, 0u16..40, proptest::bool::ANY, 0i64..6000), 1..4000),
+            unit in proptest::sample::select(vec![1i64, 7, 60, 3600, 86_400]),
+            at_offset in -100i64..7000,
+        ) {
+            use crate::{SimBucket, TimelineBuilder, Versioning};
+            use proptest::prelude::prop_assert_eq;
+            let base = 1_700_000_000i64;
+            let mut sim = SimBucket::new(Versioning::Enabled, "v");
+            let mut sorted = ops.clone();
+            sorted.sort_by_key(|o| o.3);
+            for (group, key, delete, at) in sorted {
+                let key = format!("g{group}/k{key}");
+                let when = t(base + at * unit);
+                if delete {
+                    sim.delete(&key, when);
+                } else {
+                    sim.put(&key, b"x", when);
+                }
+            }
+            let list = |prefix: &str| {
+                let mut b = TimelineBuilder::new();
+                for page in sim.list_pages(prefix, 1000) {
+                    b.push_page(page).unwrap();
+                }
+                b.finish()
+            };
+            let whole = list("");
+            let changes = activity(&whole);
+            let at = base + at_offset * unit;
+            let want = match (changes.first(), changes.last()) {
+                (Some(first), Some(last)) => {
+                    let (lo, hi) = (first.0.min(at), last.0.max(at));
+                    bucketize(&changes, lo, hi, auto_width(lo, hi))
+                }
+                _ => Vec::new(),
+            };
+            // The parts in reverse order (parallel listing streams end in any order).
+            let mut counts = ActivityCounts::with_limit((MAX_AUTO_BUCKETS * 60) as usize);
+            for group in (0..6).rev() {
+                counts.add(&list(&format!("g{group}/")));
+            }
+            prop_assert_eq!(counts.bins(at), want);
+        }
+    }
+
+    #[test]
+    fn activity_counts_merge_past_their_limit_and_keep_the_chart() {
+        use crate::{SimBucket, TimelineBuilder, Versioning};
+        // 4,000 seconds with a change each, a day apart: past the limit, merged to days.
+        let mut sim = SimBucket::new(Versioning::Enabled, "v");
+        let base = 1_700_000_000i64;
+        for i in 0..4000i64 {
+            sim.put(
+                &format!("k{:04}", i % 50),
+                b"x",
+                t(base + i * 86_400 + i % 7),
+            );
+        }
+        let mut b = TimelineBuilder::new();
+        for page in sim.list_pages("", 1000) {
+            b.push_page(page).unwrap();
+        }
+        let whole = b.finish();
+        let mut counts = ActivityCounts::with_limit((MAX_AUTO_BUCKETS * 60) as usize);
+        counts.add(&whole);
+        assert_eq!(counts.width, 86_400, "merged into days");
+        assert!(counts.counts.len() <= 4000);
+        let changes = activity(&whole);
+        let (lo, hi) = (changes[0].0, changes.last().unwrap().0);
+        assert_eq!(
+            counts.bins(lo),
+            bucketize(&changes, lo, hi, auto_width(lo, hi))
+        );
     }
 
     #[test]
