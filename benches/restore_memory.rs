@@ -14,7 +14,9 @@
 //! `apply FILE --yes`, the command measured.
 //!
 //! `--drill-sample`: `drill s3://src --at T --scratch s3://dst/ --sample 1%`, which plans
-//! the whole range first and then copies and verifies the sample (1% of KEYS actions).
+//! the whole range first and then copies and verifies the sample (1% of KEYS actions);
+//! with `--html` also `--report drill.html`, whose chart of the source's activity reads
+//! the source range once more.
 //!
 //! `--undo`: a restore in place (every key damaged after T) runs first, and `undo` of its
 //! journal (KEYS copies back to the damaged versions, each read with a HEAD) is measured.
@@ -73,6 +75,8 @@ async fn main() {
     let undo = args.iter().any(|a| a == "--undo");
     // --drill-sample: a sampled drill into the empty destination (the run measured).
     let drill_sample = args.iter().any(|a| a == "--drill-sample");
+    // With --drill-sample: also write the HTML report (its chart reads the source again).
+    let html = drill_sample && args.iter().any(|a| a == "--html");
     let in_place = plan_apply || undelete || undo || args.iter().any(|a| a == "--in-place");
     let half_done = !in_place && args.iter().any(|a| a == "--half-done");
     // --resumed: stopped halfway by --max-bytes, then run again (the run measured).
@@ -188,6 +192,7 @@ async fn main() {
     let journal_text = journal.to_string_lossy().into_owned();
     let undo_journal = dir.join("undo.jsonl").to_string_lossy().into_owned();
     let plan_file = dir.join("plan.json").to_string_lossy().into_owned();
+    let report_html = dir.join("drill.html").to_string_lossy().into_owned();
     if plan_apply {
         let started = Instant::now();
         let argv = [
@@ -237,6 +242,9 @@ async fn main() {
             "--journal",
             &journal_text,
         ];
+        if html {
+            argv.extend(["--report", &report_html]);
+        }
     } else if undelete {
         argv = vec![
             "--quiet",
@@ -341,6 +349,8 @@ async fn main() {
         "{}{}{} of {actions} actions ({keys} keys) in {ran:.1} s ({:.0} actions/s); requests: {} list, {} copy, {} head, {} in all",
         if undelete {
             "undelete"
+        } else if html {
+            "drill --sample 1% --report drill.html"
         } else if drill_sample {
             "drill --sample 1%"
         } else if undo {
