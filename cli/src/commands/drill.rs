@@ -14,7 +14,6 @@ use crate::args::DrillArgs;
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::journal::by_key::DoneByKey;
 use crate::journal::{self, Line, Op};
-use crate::listing::list_bucket;
 use crate::output::{Printer, human_bytes};
 use crate::pipeline::App;
 use crate::pipeline::execute::{execute_plan, execute_streamed, writes_as_it_lists};
@@ -54,7 +53,7 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
     }
     let clients = Clients::new(app, &source, &req.destination, req.dest_connect.as_ref()).await;
     let mut warnings = check_buckets(&clients, printer, &source, &req.destination, true).await?;
-    require_empty(&clients, printer, &req, &scratch).await?;
+    require_empty(&clients, &scratch).await?;
     warnings.extend(gate_warnings(&clients, &source, &req.destination, at).await?);
     let journal_path = fresh_journal(&app.journal_dir, args, &req, at)?;
     let (mut prepared, exit, doc) =
@@ -315,30 +314,37 @@ fn at_of(req: &Request) -> chrono::DateTime<Utc> {
 }
 
 /// A drill measures a whole recovery, and `--cleanup` must leave the scratch location
-/// as it was: it starts from a location with nothing in it.
-async fn require_empty(
-    clients: &Clients,
-    printer: &crate::output::Printer,
-    req: &Request,
-    scratch: &Location,
-) -> CliResult<()> {
-    let existing = list_bucket(
-        &clients.dest,
-        printer,
-        &scratch.prefix,
-        req.page_size,
-        req.list_streams,
-    )
-    .await?
-    .current();
-    if existing.is_empty() {
-        return Ok(());
-    }
+/// as it was: it starts from a location with nothing in it (no current object: delete
+/// markers alone are nothing). ListObjectsV2 is read until its first object: a scratch
+/// location given by mistake (a production bucket's root) is refused at once, not
+/// listed whole first.
+async fn require_empty(clients: &Clients, scratch: &Location) -> CliResult<()> {
+    let mut next = None;
+    let first = loop {
+        let page = clients
+            .dest
+            .list_objects(&scratch.prefix, next.as_deref(), 1000)
+            .await
+            .map_err(|e| from_s3(e, &scratch.bucket))?;
+        if let Some(first) = page.objects.into_iter().next() {
+            break first;
+        }
+        match page.next.filter(|_| page.truncated) {
+            Some(token) if next.as_ref() == Some(&token) => {
+                return Err(CliError::failure(format!(
+                    "listing the scratch location s3://{}/{}: the server gave the same continuation token twice; nothing was written",
+                    scratch.bucket, scratch.prefix
+                )));
+            }
+            Some(token) => next = Some(token),
+            None => return Ok(()),
+        }
+    };
     Err(CliError::refused(format!(
-        "scratch location s3://{}/{} holds {} object(s): a drill restores into an empty location (e.g. s3://{}/drill-{}/); nothing was written",
+        "scratch location s3://{}/{} holds objects (the first: {:?}): a drill restores into an empty location (e.g. s3://{}/drill-{}/); nothing was written",
         scratch.bucket,
         scratch.prefix,
-        existing.len(),
+        first.key,
         scratch.bucket,
         Utc::now().format("%Y%m%d-%H%M%S")
     )))

@@ -1222,23 +1222,51 @@ async fn a_drill_refuses_a_scratch_location_that_holds_objects() {
     let store = source(0);
     store.create("scratch", Versioning::Enabled);
     store.with("scratch", |s| {
-        s.put("drill/x", b"x", t(1));
+        // Deleted keys first (delete markers alone are nothing), then many objects.
+        for k in 0..5 {
+            s.put(&format!("drill/a{k}"), b"gone", t(1));
+            s.delete(&format!("drill/a{k}"), t(2));
+        }
+        for k in 0..3000 {
+            s.put(&format!("drill/x{k:04}"), b"x", t(1));
+        }
     });
-    let out = run_cmd(
-        &[
-            "drill",
-            "s3://src",
-            "--at",
-            &rfc3339(at()),
-            "--scratch",
-            "s3://scratch/drill/",
-        ],
-        store.endpoint(),
-        None,
-    )
-    .await;
+    let drill = |scratch: &'static str| {
+        let store = store.clone();
+        async move {
+            let args = [
+                "drill",
+                "s3://src",
+                "--at",
+                &rfc3339(at()),
+                "--scratch",
+                scratch,
+            ];
+            run_cmd(&args, store.endpoint(), None).await
+        }
+    };
+    store.reset_requests();
+    let out = drill("s3://scratch/drill/").await;
     assert_eq!(out.exit, crate::error::Exit::Refused.code(), "{out:?}");
+    assert!(
+        out.stderr
+            .contains(r#"holds objects (the first: "drill/x0000")"#),
+        "{}",
+        out.stderr
+    );
     assert_eq!(store.requests().writes(), 0);
+    assert_eq!(
+        store.requests().of(Op::ListObjects),
+        1,
+        "one page of the scratch location says it holds objects"
+    );
+    // A location that holds only delete markers is empty.
+    store.with("scratch", |s| {
+        s.put("only-deleted/k", b"gone", t(1));
+        s.delete("only-deleted/k", t(2));
+    });
+    let out = drill("s3://scratch/only-deleted/").await;
+    assert_eq!(out.exit, 0, "{out:?}");
 }
 
 /// A bucket of 90 keys in four folders (and a few at the top), written before [`at`],
