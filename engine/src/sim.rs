@@ -565,6 +565,39 @@ impl SimBucket {
         (out, false)
     }
 
+    /// [`current_page`](Self::current_page) as S3 may page it: every key read counts
+    /// toward `max_keys`, a deleted one too, so a page may hold fewer objects than asked,
+    /// or none, and still say more follow. Returns the page's objects and, when more
+    /// follow, the continuation (the last key read).
+    pub fn current_page_sparse(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        max_keys: usize,
+    ) -> (Vec<(&str, &SimVersion)>, Option<String>) {
+        let start = match after {
+            Some(a) if a >= prefix => std::ops::Bound::Excluded(a.to_owned()),
+            _ => std::ops::Bound::Included(prefix.to_owned()),
+        };
+        let mut keys = self
+            .keys
+            .range((start, std::ops::Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .peekable();
+        let mut out = Vec::new();
+        let mut read = 0usize;
+        while let Some((k, es)) = keys.next() {
+            read += 1;
+            if let Some(head) = es.first().filter(|e| !e.version.delete_marker) {
+                out.push((k.as_str(), head));
+            }
+            if read == max_keys.max(1) {
+                return (out, keys.peek().map(|_| k.clone()));
+            }
+        }
+        (out, None)
+    }
+
     /// The listing as the SDK returns it: pages of at most `page_size` entries, each with
     /// its versions and delete markers in two separate lists.
     pub fn list_pages(&self, prefix: &str, page_size: usize) -> Vec<ListPage> {

@@ -1267,6 +1267,33 @@ async fn a_drill_refuses_a_scratch_location_that_holds_objects() {
     });
     let out = drill("s3://scratch/only-deleted/").await;
     assert_eq!(out.exit, 0, "{out:?}");
+    // A server that counts deleted keys toward a page (S3 may): 1,200 deleted keys make
+    // the first page empty, and it says more follow.
+    store.set_personality(crate::bucket::Personality {
+        sparse_object_pages: true,
+        ..store.personality()
+    });
+    store.with("scratch", |s| {
+        for k in 0..1200 {
+            s.put(&format!("sparse/a{k:04}"), b"gone", t(1));
+            s.delete(&format!("sparse/a{k:04}"), t(2));
+        }
+        s.put("sparse/z", b"z", t(1));
+    });
+    store.reset_requests();
+    let out = drill("s3://scratch/sparse/").await;
+    assert_eq!(out.exit, crate::error::Exit::Refused.code(), "{out:?}");
+    assert!(
+        out.stderr.contains(r#"(the first: "sparse/z")"#),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        store.requests().of(Op::ListObjects),
+        2,
+        "an empty page, then the object"
+    );
+    assert_eq!(store.requests().writes(), 0);
 }
 
 /// A bucket of 90 keys in four folders (and a few at the top), written before [`at`],
