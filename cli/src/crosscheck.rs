@@ -76,10 +76,26 @@ pub async fn current_objects(
             return Err((first.key.clone(), last.key.clone()));
         }
         out.extend(objects);
-        Ok(())
+        Ok(true)
     })
     .await?;
     Ok((out, calls))
+}
+
+/// The first current object under `prefix` (ListObjectsV2, paged as [`current_objects`]
+/// pages it, only until one is found), or `None` when there is none: a range's emptiness
+/// said without listing it.
+pub async fn first_current_object(
+    bucket: &dyn Bucket,
+    prefix: &str,
+) -> CliResult<Option<CurrentObject>> {
+    let mut first = None;
+    each_current_page(bucket, prefix, |objects| {
+        first = objects.into_iter().next();
+        Ok(first.is_none())
+    })
+    .await?;
+    Ok(first)
 }
 
 /// [`current_objects`] into a [`Spilled`] list on disk: memory holds a sparse index,
@@ -101,7 +117,7 @@ pub async fn spilled_current_objects(
                 }
             }
         }
-        Ok(())
+        Ok(true)
     })
     .await;
     if let Some(e) = failed {
@@ -112,13 +128,14 @@ pub async fn spilled_current_objects(
     Ok((out, calls))
 }
 
-/// Read every ListObjectsV2 page of `prefix`, handing each page's objects to `take`,
-/// which says `Err((key, previous))` where a key does not come after the one before it;
-/// the calls made.
+/// Read the ListObjectsV2 pages of `prefix`, handing each page's objects to `take`,
+/// which says whether to go on (`Ok(false)`: stop), or `Err((key, previous))` where a key
+/// does not come after the one before it; the calls made. A page may hold no object and
+/// still say more follow (S3 counts deleted keys toward MaxKeys): paging goes on.
 async fn each_current_page(
     bucket: &dyn Bucket,
     prefix: &str,
-    mut take: impl FnMut(Vec<CurrentObject>) -> Result<(), (String, String)>,
+    mut take: impl FnMut(Vec<CurrentObject>) -> Result<bool, (String, String)>,
 ) -> CliResult<u64> {
     let mut token: Option<String> = None;
     let mut calls = 0u64;
@@ -128,11 +145,15 @@ async fn each_current_page(
             .list_objects(prefix, token.as_deref(), 1000)
             .await
             .map_err(|e| from_s3(e, bucket.name()))?;
-        if let Err((key, last)) = take(page.objects) {
-            return Err(CliError::failure(format!(
-                "ListObjectsV2 on s3://{}/{prefix} went backwards ({key:?} after {last:?}); the server's paging is broken",
-                bucket.name(),
-            )));
+        match take(page.objects) {
+            Err((key, last)) => {
+                return Err(CliError::failure(format!(
+                    "ListObjectsV2 on s3://{}/{prefix} went backwards ({key:?} after {last:?}); the server's paging is broken",
+                    bucket.name(),
+                )));
+            }
+            Ok(false) => return Ok(calls),
+            Ok(true) => {}
         }
         if !page.truncated {
             return Ok(calls);

@@ -315,30 +315,14 @@ fn at_of(req: &Request) -> chrono::DateTime<Utc> {
 
 /// A drill measures a whole recovery, and `--cleanup` must leave the scratch location
 /// as it was: it starts from a location with nothing in it (no current object: delete
-/// markers alone are nothing). ListObjectsV2 is read until its first object: a scratch
-/// location given by mistake (a production bucket's root) is refused at once, not
-/// listed whole first.
+/// markers alone are nothing). ListObjectsV2 is read until its first object
+/// ([`crate::crosscheck::first_current_object`]): a scratch location given by mistake (a
+/// production bucket's root) is refused at once, not listed whole first.
 async fn require_empty(clients: &Clients, scratch: &Location) -> CliResult<()> {
-    let mut next = None;
-    let first = loop {
-        let page = clients
-            .dest
-            .list_objects(&scratch.prefix, next.as_deref(), 1000)
-            .await
-            .map_err(|e| from_s3(e, &scratch.bucket))?;
-        if let Some(first) = page.objects.into_iter().next() {
-            break first;
-        }
-        match page.next.filter(|_| page.truncated) {
-            Some(token) if next.as_ref() == Some(&token) => {
-                return Err(CliError::failure(format!(
-                    "listing the scratch location s3://{}/{}: the server gave the same continuation token twice; nothing was written",
-                    scratch.bucket, scratch.prefix
-                )));
-            }
-            Some(token) => next = Some(token),
-            None => return Ok(()),
-        }
+    let Some(first) =
+        crate::crosscheck::first_current_object(clients.dest.as_ref(), &scratch.prefix).await?
+    else {
+        return Ok(());
     };
     Err(CliError::refused(format!(
         "scratch location s3://{}/{} holds objects (the first: {:?}): a drill restores into an empty location (e.g. s3://{}/drill-{}/); nothing was written",
