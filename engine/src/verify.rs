@@ -279,6 +279,16 @@ impl<'a> Comparison<'a> {
         }
     }
 
+    /// The checks kept since the last call, sorted by destination key, handed over: a
+    /// caller that writes them to disk a part at a time holds one part's. The counts go
+    /// on; [`finish`](Self::finish) gives what was kept after the last call.
+    pub fn take_kept(&mut self) -> Vec<KeyCheck> {
+        if !self.out.is_sorted_by(|a, b| a.key <= b.key) {
+            self.out.sort_by(|a, b| a.key.cmp(&b.key));
+        }
+        std::mem::take(&mut self.out)
+    }
+
     /// The kept checks, sorted by destination key, and the counts.
     pub fn finish(mut self) -> (Vec<KeyCheck>, Counted) {
         if !self.out.is_sorted_by(|a, b| a.key <= b.key) {
@@ -497,6 +507,23 @@ mod tests {
             // the same kept checks, in the same order, and the same counts.
             let mut pairs: Vec<_> = crate::pairs::pairs(&source.prefix, &destination, &t, &c).collect();
             crate::prng::Prng(order).shuffle(&mut pairs);
+            let mut one = Comparison::new(&destination, &t, deep);
+            let mut taken = Vec::new();
+            let every = (order % 5 + 1) as usize;
+            for (i, p) in pairs.iter().enumerate() {
+                one.pair(p.key.clone(), p.target, p.current, keep);
+                // Handed over every few pairs (a part of a listing): each hand-over
+                // sorted, and together, sorted, what one `finish` keeps.
+                if i % every == 0 {
+                    let part = one.take_kept();
+                    proptest::prop_assert!(part.is_sorted_by(|a, b| a.key <= b.key));
+                    taken.extend(part);
+                }
+            }
+            let (rest, counted_too) = one.finish();
+            taken.extend(rest);
+            taken.sort_by(|a, b| a.key.cmp(&b.key));
+            proptest::prop_assert_eq!((taken, counted_too), (kept.clone(), counted.clone()));
             let mut one = Comparison::new(&destination, &t, deep);
             for p in pairs {
                 one.pair(p.key, p.target, p.current, keep);

@@ -135,7 +135,7 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
         cleanup,
     };
     let ok = drilled.ok;
-    let mut failures = failures(&doc["report"], &report);
+    let mut failures = failures(&doc["report"], &report)?;
     if let Some(why) = &over_rto {
         failures["rto"] = json!(why);
     }
@@ -516,21 +516,22 @@ fn list(v: &Value) -> Vec<Value> {
 }
 
 /// Every failure grouped by cause: the execution's, and the verification's by outcome.
-fn failures(exec_report: &Value, report: &VerifyReport) -> Value {
+fn failures(exec_report: &Value, report: &VerifyReport) -> CliResult<Value> {
     let mut by_outcome: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for d in &report.differences {
+    report.differences.each(|d| {
         let kind = serde_json::to_value(d.reason)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
-        by_outcome.entry(kind).or_default().push(d.key.clone());
-    }
-    json!({
+        by_outcome.entry(kind).or_default().push(d.key);
+        Ok(true)
+    })?;
+    Ok(json!({
         "copy_failed": list(&exec_report["failed"]),
         "drifted": list(&exec_report["drifted"]),
         "waiting": list(&exec_report["waiting"]),
         "verification": by_outcome,
-    })
+    }))
 }
 
 /// The drill's files: `--report` (the JSON document, or with a name ending in `.html` the

@@ -141,6 +141,42 @@ impl JsonArray<'_, '_> {
     }
 }
 
+/// The JSON object `doc` with the field `name` set to `value`, serialised where a
+/// `serde_json::Value` object would put it (its keys in order) without building the
+/// value: a document whose one large field is read from disk. A `doc` that is no object
+/// is serialised as it is.
+pub struct WithField<'a, T: ?Sized> {
+    /// The document.
+    pub doc: &'a serde_json::Value,
+    /// The field's name (a field of that name in `doc` is left out).
+    pub name: &'a str,
+    /// Its value.
+    pub value: &'a T,
+}
+
+impl<T: Serialize + ?Sized> Serialize for WithField<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let serde_json::Value::Object(fields) = self.doc else {
+            return self.doc.serialize(s);
+        };
+        let others = fields.iter().filter(|(k, _)| k.as_str() != self.name);
+        let mut map = s.serialize_map(Some(others.clone().count() + 1))?;
+        let mut placed = false;
+        for (k, v) in others {
+            if !placed && k.as_str() > self.name {
+                map.serialize_entry(self.name, self.value)?;
+                placed = true;
+            }
+            map.serialize_entry(k, v)?;
+        }
+        if !placed {
+            map.serialize_entry(self.name, self.value)?;
+        }
+        map.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -204,6 +240,27 @@ mod tests {
             let doc: serde_json::Map<String, Value> = fields.into_iter().collect();
             let whole = serde_json::to_string_pretty(&Value::Object(doc.clone())).unwrap();
             prop_assert_eq!(streamed(&doc), whole);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(s3rewind_testkit::proptest_config(256))]
+        /// A field set beside an object, at any name (before, among, after, or in place
+        /// of its fields), is serialised byte for byte as the object with the field set.
+        #[test]
+        fn a_field_beside_an_object_is_the_object_with_the_field_set(
+            fields in prop::collection::btree_map("[a-z]{0,3}", value(), 0..5),
+            name in "[a-z]{0,3}",
+            field in value(),
+        ) {
+            let doc = Value::Object(fields.into_iter().collect());
+            let mut set = doc.clone();
+            set[name.as_str()] = field.clone();
+            let beside = WithField { doc: &doc, name: &name, value: &field };
+            prop_assert_eq!(
+                serde_json::to_string_pretty(&beside).unwrap(),
+                serde_json::to_string_pretty(&set).unwrap()
+            );
         }
     }
 

@@ -510,7 +510,11 @@ pub fn print_verification(printer: &Printer, verbose: bool, r: &VerifyReport) {
     } else {
         r.differences.len().min(50)
     };
-    for d in &r.differences[..shown] {
+    let first = r.differences.first(shown).unwrap_or_else(|e| {
+        printer.warn(format!("cannot read the differences back: {}", e.message));
+        Vec::new()
+    });
+    for d in &first {
         printer.line(format!(
             "  {:<10} {:?}: {}",
             label(d.reason),

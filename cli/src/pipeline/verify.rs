@@ -145,20 +145,21 @@ pub struct VerifyReport {
     pub objects_read: u64,
     /// Bytes read to compare content.
     pub bytes_read: u64,
-    /// The keys that differ, sorted by key.
-    pub differences: Vec<Difference>,
+    /// The keys that differ, sorted by key (on disk, written as they are read).
+    pub differences: Differences,
     /// Keys whose state at TIME is not known for sure (a `null` version was rewritten
     /// after TIME); the comparison used the best surviving answer.
     pub uncertain: Vec<String>,
     /// Keys whose state at TIME depends on a guessed order (a same-second tie).
     pub ambiguous: Vec<String>,
-    /// Every key's check when asked for (`--report`: [`Extras::every_check`]);
-    /// otherwise only those of keys that do not match by version or by size and ETag.
+    /// Every key's check, decided, when asked for (`--report`: [`Extras::every_check`]);
+    /// otherwise those of the keys that differ. On disk, in key order.
     #[serde(skip)]
-    pub checks: Vec<KeyCheck>,
-    /// SHA-256 of both sides of the keys whose content was read: (source, destination).
+    pub checks: Arc<Spilled<Checked>>,
+    /// Checks the comparison kept to look at further (the others were settled matches,
+    /// only counted): they were decided a batch at a time from disk.
     #[serde(skip)]
-    pub hashes: std::collections::HashMap<String, (Option<String>, Option<String>)>,
+    pub kept: u64,
 }
 
 /// Where the restored state is.
@@ -375,6 +376,20 @@ pub async fn check(
     };
     let (notes, mut lookups) = target.split();
     let mut comparison = Comparison::new(&destination, notes, deep);
+    // The checks kept go to disk as each part is compared.
+    let mut kept: Spilled<KeyCheck> = Spilled::new()?;
+    let mut tally = Tally::default();
+    let in_directory = directory.is_some();
+    let mut hand_over = |comparison: &mut Comparison<'_>| -> CliResult<()> {
+        let part = comparison.take_kept();
+        for c in &part {
+            tally.different_etag += u64::from(c.outcome == Outcome::DifferentEtag);
+            tally.needs_content += u64::from(
+                c.outcome == Outcome::NeedsContent || (in_directory && needs_content_of_file(c)),
+            );
+        }
+        kept.push_part(&part, "the verification's checks")
+    };
     if let Some(files) = &directory {
         for p in s3rewind_engine::pairs::pairs(&source.prefix, &destination, notes, files) {
             let source_key = p.target.map(|t| t.key.as_str());
@@ -382,6 +397,7 @@ pub async fn check(
                 comparison.pair(p.key, p.target, p.current, keep);
             }
         }
+        hand_over(&mut comparison)?;
     }
     let mut compare_part = |part: Vec<StateEntry>| -> CliResult<()> {
         let mut part: Vec<(String, StateEntry)> = part
@@ -398,7 +414,7 @@ pub async fn check(
         for ((_, c), t) in part.iter().zip(&found) {
             comparison.pair(c.key.clone(), t.as_ref(), Some(c), keep);
         }
-        Ok(())
+        hand_over(&mut comparison)
     };
     match (current, side) {
         (_, Side::Directory(_)) => {}
@@ -444,39 +460,25 @@ pub async fn check(
     // The keys at T no part of the destination named: missing there (a directory's
     // were compared whole above).
     if directory.is_none() {
+        let mut since = 0;
         lookups.each_unnamed(|t| {
             if t.key.starts_with(&source.prefix) && filter.matches(&t.key) {
                 let key = destination_key(&source.prefix, &destination, &t.key);
                 comparison.pair(key, Some(t), None, keep);
+                since += 1;
+                if since == CURRENT_BATCH {
+                    since = 0;
+                    hand_over(&mut comparison)?;
+                }
             }
             Ok(())
         })?;
+        hand_over(&mut comparison)?;
     }
-    let (mut checks, counted) = comparison.finish();
+    let (rest, counted) = comparison.finish();
+    debug_assert!(rest.is_empty(), "every kept check was handed over");
+    kept.seal()?;
     let target = notes;
-    if let Some(path) = extras.journal {
-        let differ: std::collections::HashSet<&str> = checks
-            .iter()
-            .filter(|c| c.outcome == Outcome::DifferentEtag)
-            .map(|c| c.key.as_str())
-            .collect();
-        let known = if differ.is_empty() {
-            Vec::new()
-        } else {
-            journal::known_copies_of(path, |k| differ.contains(k))?
-        };
-        recognise_copies(&mut checks, &known);
-    }
-    if matches!(side, Side::Directory(_)) {
-        // No MD5 to compare (multipart or encrypted source): compare content instead.
-        for c in &mut checks {
-            if c.outcome == Outcome::DifferentEtag
-                && c.current.as_ref().is_some_and(|v| v.etag.is_empty())
-            {
-                c.outcome = Outcome::NeedsContent;
-            }
-        }
-    }
     let left_out = |o| counted.left_out.get(&o).copied().unwrap_or(0);
     let mut report = VerifyReport {
         schema: VERIFY_SCHEMA,
@@ -495,7 +497,7 @@ pub async fn check(
         extra: left_out(Outcome::Extra),
         objects_read: 0,
         bytes_read: 0,
-        differences: Vec::new(),
+        differences: Differences::default(),
         uncertain: target
             .uncertain
             .iter()
@@ -508,52 +510,330 @@ pub async fn check(
             .filter(|k| k.starts_with(&source.prefix))
             .cloned()
             .collect(),
-        checks: Vec::new(),
-        hashes: Default::default(),
+        checks: Arc::new(Spilled::new()?),
+        kept: kept.len(),
     };
-    if let Side::Bucket { bucket, .. } = side {
-        read_back_null_copies(bucket.as_ref(), &mut checks, &mut report).await;
-    }
-    let pending: Vec<usize> = checks
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.outcome == Outcome::NeedsContent)
-        .map(|(i, _)| i)
-        .collect();
-    if !pending.is_empty() {
-        read_content(
-            printer,
-            source_bucket,
-            side,
-            &mut checks,
-            pending,
-            concurrency,
-            &mut report,
-        )
-        .await;
-    }
-    for c in &checks {
-        match c.outcome {
-            Outcome::SameVersion => report.matched.same_version += 1,
-            Outcome::SameSizeAndEtag => report.matched.same_size_and_etag += 1,
-            Outcome::SameContent => report.matched.same_content += 1,
-            Outcome::KnownCopy => report.matched.known_copy += 1,
-            Outcome::Extra => report.extra += 1,
-            Outcome::Uncertain => {}
-            _ => report.differences.push(difference(c, at, &report.hashes)),
+    // The kept checks are decided a batch at a time, in key order, from disk: the
+    // journal's copies recognised, copies of `null` versions read back, content read
+    // where asked; the decided checks go to disk in turn (every one for `--report`,
+    // else the differences), and the report is written from there.
+    let mut copies = JournalCopies::of(extras.journal, &kept, tally.different_etag)?;
+    let mut bar = None;
+    let mut decided: Spilled<Checked> = Spilled::new()?;
+    let mut differences = 0u64;
+    let mut after: Option<String> = None;
+    loop {
+        let mut batch = Vec::with_capacity(VERIFY_BATCH);
+        kept.scan_from(after.as_deref(), |c| {
+            batch.push(c);
+            Ok(batch.len() < VERIFY_BATCH)
+        })?;
+        let Some(last) = batch.last() else { break };
+        after = Some(last.key.clone());
+        copies.recognise(&mut batch)?;
+        if matches!(side, Side::Directory(_)) {
+            // No MD5 to compare (multipart or encrypted source): compare content instead.
+            for c in &mut batch {
+                if needs_content_of_file(c) {
+                    c.outcome = Outcome::NeedsContent;
+                }
+            }
+        }
+        let mut batch: Vec<Checked> = batch
+            .into_iter()
+            .map(|check| Checked {
+                check,
+                read: (None, None),
+            })
+            .collect();
+        if let Side::Bucket { bucket, .. } = side {
+            read_back_null_copies(bucket.as_ref(), &mut batch).await;
+        }
+        let pending: Vec<usize> = batch
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.check.outcome == Outcome::NeedsContent)
+            .map(|(i, _)| i)
+            .collect();
+        if !pending.is_empty() {
+            let total = tally.needs_content.max(pending.len() as u64);
+            let bar = bar.get_or_insert_with(|| printer.bar(total, "verifying"));
+            read_content(
+                source_bucket,
+                side,
+                &mut batch,
+                pending,
+                concurrency,
+                bar,
+                &mut report,
+            )
+            .await;
+        }
+        for c in batch {
+            match c.check.outcome {
+                Outcome::SameVersion => report.matched.same_version += 1,
+                Outcome::SameSizeAndEtag => report.matched.same_size_and_etag += 1,
+                Outcome::SameContent => report.matched.same_content += 1,
+                Outcome::KnownCopy => report.matched.known_copy += 1,
+                Outcome::Extra => report.extra += 1,
+                Outcome::Uncertain => {}
+                _ => differences += 1,
+            }
+            if extras.every_check || c.check.outcome.is_difference() {
+                decided.push(&c)?.map_err(|(key, last)| {
+                    CliError::failure(format!(
+                        "internal error: the checks are out of order ({key:?} after {last:?}); please report this"
+                    ))
+                })?;
+            }
         }
     }
-    report.ok = report.differences.is_empty();
-    report.checks = checks;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    decided.seal()?;
+    let decided = Arc::new(decided);
+    report.ok = differences == 0;
+    report.differences = Differences {
+        count: differences,
+        at,
+        checks: Some(decided.clone()),
+    };
+    report.checks = decided;
     Ok(report)
 }
 
-fn difference(
-    c: &KeyCheck,
+/// A directory's file whose expected ETag is no MD5 got no ETag: its content decides.
+fn needs_content_of_file(c: &KeyCheck) -> bool {
+    c.outcome == Outcome::DifferentEtag && c.current.as_ref().is_some_and(|v| v.etag.is_empty())
+}
+
+/// Kept checks decided at a time (from disk, in key order).
+const VERIFY_BATCH: usize = if cfg!(test) { 3 } else { 4096 };
+
+/// Keys whose ETags differ up to which their journal records are found by one read of the
+/// journal into memory; past it, the journal is sorted by key on disk and looked up a
+/// batch at a time.
+const HELD_ETAG_KEYS: u64 = if cfg!(test) { 2 } else { 100_000 };
+
+/// What the comparison kept, counted as it goes to disk: what the batches after it
+/// need to know before they begin.
+#[derive(Debug, Default)]
+struct Tally {
+    /// Checks whose ETags differ (the journal may know them as copies).
+    different_etag: u64,
+    /// Checks whose content will be read.
+    needs_content: u64,
+}
+
+/// The copies a restore's journal records of the keys whose ETags differ.
+enum JournalCopies {
+    /// No journal, or no such key.
+    None,
+    /// Few such keys: their copies, read in one pass.
+    Held(Vec<s3rewind_engine::KnownCopy>),
+    /// Many: the journal by key on disk.
+    ByKey(journal::by_key::DoneByKey),
+}
+
+impl JournalCopies {
+    fn of(path: Option<&Path>, kept: &Spilled<KeyCheck>, differ: u64) -> CliResult<Self> {
+        let Some(path) = path.filter(|_| differ > 0) else {
+            return Ok(JournalCopies::None);
+        };
+        if differ > HELD_ETAG_KEYS {
+            let by_key = journal::by_key::DoneByKey::read_with(path, |l| {
+                Ok(match l {
+                    journal::Line::Done(d) => Some(d),
+                    _ => None,
+                })
+            })?;
+            return Ok(JournalCopies::ByKey(by_key));
+        }
+        let mut keys = std::collections::HashSet::new();
+        kept.scan(|c| {
+            if c.outcome == Outcome::DifferentEtag {
+                keys.insert(c.key);
+            }
+            Ok(true)
+        })?;
+        Ok(JournalCopies::Held(journal::known_copies_of(path, |k| {
+            keys.contains(k)
+        })?))
+    }
+
+    /// Turn the batch's ETag differences the journal records as copies into matches.
+    fn recognise(&mut self, batch: &mut [KeyCheck]) -> CliResult<()> {
+        match self {
+            JournalCopies::None => {}
+            JournalCopies::Held(known) => recognise_copies(batch, known),
+            JournalCopies::ByKey(by_key) => {
+                let keys: Vec<&str> = batch
+                    .iter()
+                    .filter(|c| c.outcome == Outcome::DifferentEtag)
+                    .map(|c| c.key.as_str())
+                    .collect();
+                if keys.is_empty() {
+                    return Ok(());
+                }
+                let known = by_key.known_copies_of(&keys)?;
+                recognise_copies(batch, &known);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One decided check, and what reading it found: SHA-256 of (source, destination) where
+/// the content was read, or for an unreadable key the reason on the side that failed.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    /// The check.
+    pub check: KeyCheck,
+    /// What was read of each side.
+    pub read: (Option<String>, Option<String>),
+}
+
+/// Every outcome, by the byte that stands for it on disk.
+const OUTCOMES: [Outcome; 13] = [
+    Outcome::SameVersion,
+    Outcome::SameSizeAndEtag,
+    Outcome::SameContent,
+    Outcome::KnownCopy,
+    Outcome::Extra,
+    Outcome::Uncertain,
+    Outcome::NeedsContent,
+    Outcome::Missing,
+    Outcome::Unexpected,
+    Outcome::DifferentSize,
+    Outcome::DifferentEtag,
+    Outcome::DifferentContent,
+    Outcome::Unreadable,
+];
+
+/// One byte: its place in [`OUTCOMES`].
+impl crate::spill::Codec for Outcome {
+    fn put(&self, b: &mut Vec<u8>) {
+        let i = OUTCOMES
+            .iter()
+            .position(|o| o == self)
+            .expect("every outcome is listed");
+        b.push(i as u8);
+    }
+
+    fn get(r: &mut impl std::io::Read) -> CliResult<Self> {
+        let [i] = crate::spill::get_bytes(r)?;
+        OUTCOMES
+            .get(usize::from(i))
+            .copied()
+            .ok_or_else(|| crate::spill::io_error(std::io::Error::other("an unknown outcome")))
+    }
+}
+
+crate::spill::record!(KeyCheck {
+    key,
+    source_key,
+    expected,
+    current,
+    outcome
+});
+
+impl crate::spill::Record for Checked {
+    fn key(&self) -> &str {
+        &self.check.key
+    }
+
+    fn encode(&self, b: &mut Vec<u8>) {
+        use crate::spill::Codec;
+        self.check.put(b);
+        self.read.put(b);
+    }
+
+    fn decode(r: &mut impl std::io::Read) -> CliResult<Self> {
+        use crate::spill::Codec;
+        Ok(Checked {
+            check: KeyCheck::get(r)?,
+            read: Codec::get(r)?,
+        })
+    }
+}
+
+/// The keys that differ, on disk in key order: `--output json` writes them as they are
+/// read, and the summary reads the first few.
+#[derive(Debug, Clone, Default)]
+pub struct Differences {
+    count: u64,
     at: DateTime<Utc>,
-    hashes: &std::collections::HashMap<String, (Option<String>, Option<String>)>,
-) -> Difference {
-    let (h_src, h_dst) = hashes.get(&c.key).cloned().unwrap_or_default();
+    /// The decided checks (the differences among them).
+    checks: Option<Arc<Spilled<Checked>>>,
+}
+
+impl Differences {
+    /// How many keys differ.
+    pub fn len(&self) -> usize {
+        self.count as usize
+    }
+
+    /// True when no key differs.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Each difference in key order, for as long as `f` says go on.
+    pub fn each(&self, mut f: impl FnMut(Difference) -> CliResult<bool>) -> CliResult<()> {
+        let Some(checks) = &self.checks else {
+            return Ok(());
+        };
+        checks.scan(|c| {
+            if c.check.outcome.is_difference() {
+                f(difference(&c, self.at))
+            } else {
+                Ok(true)
+            }
+        })
+    }
+
+    /// The first `n` differences.
+    pub fn first(&self, n: usize) -> CliResult<Vec<Difference>> {
+        let mut out = Vec::new();
+        if n > 0 {
+            self.each(|d| {
+                out.push(d);
+                Ok(out.len() < n)
+            })?;
+        }
+        Ok(out)
+    }
+
+    /// Every difference.
+    pub fn to_vec(&self) -> CliResult<Vec<Difference>> {
+        self.first(self.len())
+    }
+}
+
+impl Serialize for Differences {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = s.serialize_seq(Some(self.len()))?;
+        let mut failed = None;
+        self.each(|d| match seq.serialize_element(&d) {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                failed = Some(e);
+                Ok(false)
+            }
+        })
+        .map_err(|e| S::Error::custom(e.message))?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        seq.end()
+    }
+}
+
+fn difference(checked: &Checked, at: DateTime<Utc>) -> Difference {
+    let c = &checked.check;
+    let (h_src, h_dst) = checked.read.clone();
     let detail = match (c.outcome, &c.expected, &c.current) {
         (Outcome::Missing, Some(t), _) => {
             format!("existed at {} ({}), absent now", rfc3339(at), describe(t))
@@ -593,10 +873,10 @@ fn difference(
     let mut current = c.current.as_ref().map(VersionRef::from);
     if c.outcome == Outcome::DifferentContent {
         if let Some(e) = &mut expected {
-            e.sha256 = hashes.get(&c.key).and_then(|h| h.0.clone());
+            e.sha256.clone_from(&checked.read.0);
         }
         if let Some(e) = &mut current {
-            e.sha256 = hashes.get(&c.key).and_then(|h| h.1.clone());
+            e.sha256.clone_from(&checked.read.1);
         }
     }
     Difference {
@@ -611,14 +891,12 @@ fn difference(
 /// Copies of `null` source versions in another bucket are read back with HEAD (one
 /// request each): radosgw lists such a copy with the source's size and ETag while reads
 /// return another object, which no listing can show.
-async fn read_back_null_copies(
-    bucket: &dyn Bucket,
-    checks: &mut [KeyCheck],
-    report: &mut VerifyReport,
-) {
-    for c in checks.iter_mut().filter(|c| {
-        c.outcome == Outcome::SameSizeAndEtag && c.expected.as_ref().is_some_and(|v| v.is_null())
+async fn read_back_null_copies(bucket: &dyn Bucket, checks: &mut [Checked]) {
+    for checked in checks.iter_mut().filter(|c| {
+        c.check.outcome == Outcome::SameSizeAndEtag
+            && c.check.expected.as_ref().is_some_and(|v| v.is_null())
     }) {
+        let c = &mut checked.check;
         let exp = c.expected.as_ref().expect("filtered");
         let problem = match bucket.head(&c.key, None).await {
             Ok(Some(h)) if h.size == exp.size && h.etag == exp.etag => continue,
@@ -631,7 +909,7 @@ async fn read_back_null_copies(
             Err(e) => format!("listed, but cannot be read: {e}"),
         };
         c.outcome = Outcome::Unreadable;
-        report.hashes.insert(c.key.clone(), (None, Some(problem)));
+        checked.read = (None, Some(problem));
     }
 }
 
@@ -651,11 +929,29 @@ pub fn write_report(path: &Path, r: &VerifyReport) -> CliResult<()> {
         )
         .map_err(fail)?;
     }
-    for c in &r.checks {
-        // For unreadable keys the map holds the reason, not a checksum.
-        let hash = r
-            .hashes
-            .get(&c.key)
+    let mut written = Ok(());
+    r.checks
+        .scan(|checked| {
+            written = report_row(&mut out, csv, &checked);
+            Ok(written.is_ok())
+        })
+        .map_err(|e| {
+            CliError::failure(format!(
+                "cannot write report {}: {}",
+                path.display(),
+                e.message
+            ))
+        })?;
+    written.map_err(fail)?;
+    out.flush().map_err(fail)
+}
+
+/// One key's line of the `--report` file.
+fn report_row(out: &mut impl Write, csv: bool, checked: &Checked) -> std::io::Result<()> {
+    let c = &checked.check;
+    {
+        // For unreadable keys `read` holds the reason, not a checksum.
+        let hash = Some(&checked.read)
             .filter(|_| matches!(c.outcome, Outcome::SameContent | Outcome::DifferentContent));
         let sha = hash
             .and_then(|h| h.1.clone().or(h.0.clone()))
@@ -696,13 +992,11 @@ pub fn write_report(path: &Path, r: &VerifyReport) -> CliResult<()> {
                     .and_then(|v| v.as_str().map(str::to_owned))
                     .unwrap_or_default()
             )
-            .map_err(fail)?;
         } else {
-            let line = serde_json::to_string(&row).map_err(|e| fail(e.into()))?;
-            writeln!(out, "{line}").map_err(fail)?;
+            let line = serde_json::to_string(&row)?;
+            writeln!(out, "{line}")
         }
     }
-    out.flush().map_err(fail)
 }
 
 /// One line of the `--report` file (JSON Lines; the CSV has the same columns less `ok`).
@@ -773,21 +1067,20 @@ async fn sha256_of(
 /// Read both sides of every pending key (at most `concurrency` at once) and decide it.
 #[allow(clippy::too_many_arguments)]
 async fn read_content(
-    printer: &Printer,
     source_bucket: &Arc<dyn Bucket>,
     side: &Side,
-    checks: &mut [KeyCheck],
+    checks: &mut [Checked],
     pending: Vec<usize>,
     concurrency: usize,
+    bar: &indicatif::ProgressBar,
     report: &mut VerifyReport,
 ) {
-    let bar = printer.bar(pending.len() as u64, "verifying");
     let mut queue: VecDeque<usize> = pending.into();
     let mut tasks = JoinSet::new();
     loop {
         while tasks.len() < concurrency.max(1) {
             let Some(i) = queue.pop_front() else { break };
-            let c = &checks[i];
+            let c = &checks[i].check;
             let (Some(src_key), Some(exp), Some(_)) = (&c.source_key, &c.expected, &c.current)
             else {
                 continue;
@@ -831,7 +1124,7 @@ async fn read_content(
             report.bytes_read += len;
         }
         let c = &mut checks[i];
-        let (outcome, hashes) = match (a, b) {
+        let (outcome, read) = match (a, b) {
             (Ok((x, _)), Ok((y, _))) if x == y => (Outcome::SameContent, (Some(x), Some(y))),
             (Ok((x, _)), Ok((y, _))) => (Outcome::DifferentContent, (Some(x), Some(y))),
             (Err(e), _) => (
@@ -843,10 +1136,9 @@ async fn read_content(
                 (None, Some(format!("cannot read the restored object: {e}"))),
             ),
         };
-        c.outcome = outcome;
-        report.hashes.insert(c.key.clone(), hashes);
+        c.check.outcome = outcome;
+        c.read = read;
     }
-    bar.finish_and_clear();
 }
 
 /// The destination side of one content read.
@@ -904,7 +1196,7 @@ pub async fn verify_after(
     current: Option<BucketState>,
 ) -> CliResult<Exit> {
     let printer = &app.printer;
-    let (exit, mut doc) = result;
+    let (exit, doc) = result;
     if exec.no_verify || exit == Exit::Interrupted {
         printer.json_value(&doc);
         return Ok(exit);
@@ -1001,8 +1293,12 @@ pub async fn verify_after(
     }
     printer.line("Verification:");
     print_verification(printer, app.verbose, &report);
-    doc["verification"] = serde_json::to_value(&report).unwrap_or_default();
-    printer.json_value(&doc);
+    // The differences are read from disk as the document is written.
+    printer.json_value(&crate::output::WithField {
+        doc: &doc,
+        name: "verification",
+        value: &report,
+    });
     Ok(if report.ok || exit != Exit::Ok {
         exit
     } else {
@@ -1174,10 +1470,28 @@ mod tests {
                     file.push_run(r).unwrap().unwrap();
                 }
                 let notes = BucketState { objects: Vec::new(), ..target.clone() };
+                // The engine's comparison of the two sides held whole: what every check
+                // decided a batch at a time from disk must be.
+                let current_of = if in_place { &src } else { &dst };
+                let current = crate::listing::list_bucket(current_of, &quiet, "", 1000, Streams::ONE)
+                    .await
+                    .unwrap()
+                    .current();
+                let oracle = compare(&source, &side.destination(), &target, &current, false);
                 let whole = run(TargetState::whole(target)).await;
                 let spilled = run(TargetState::spilled(notes, file).unwrap()).await;
-                (whole, spilled)
+                (whole, (spilled, oracle))
             });
+            let (spilled, oracle) = spilled;
+            if let (Ok(s), true) = (&spilled, every_check) {
+                let mut checks = Vec::new();
+                s.checks.scan(|c| { checks.push(c.check); Ok(true) }).unwrap();
+                proptest::prop_assert_eq!(&checks, &oracle);
+                let differ: Vec<&str> = oracle.iter().filter(|c| c.outcome.is_difference()).map(|c| c.key.as_str()).collect();
+                let named: Vec<String> = s.differences.to_vec().unwrap().into_iter().map(|d| d.key).collect();
+                proptest::prop_assert_eq!(named, differ);
+                proptest::prop_assert_eq!(s.ok, oracle.iter().all(|c| !c.outcome.is_difference()));
+            }
             match (whole, spilled) {
                 (Ok(w), Ok(s)) => proptest::prop_assert_eq!(
                     serde_json::to_value(&s).unwrap(),
@@ -1190,11 +1504,13 @@ mod tests {
     }
 
     /// The keys a report names as different, with the reason.
-    fn differences(report: &VerifyReport) -> Vec<(&str, Outcome)> {
+    fn differences(report: &VerifyReport) -> Vec<(String, Outcome)> {
         report
             .differences
-            .iter()
-            .map(|d| (d.key.as_str(), d.reason))
+            .to_vec()
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.key, d.reason))
             .collect()
     }
 
@@ -1287,10 +1603,10 @@ mod tests {
         assert_eq!((report.keys_at_target, report.keys_now), (3, 3));
         assert_eq!(store.requests().of(Op::Head), 2, "one HEAD per null copy");
         assert_eq!(
-            report.checks.len(),
-            2,
+            report.kept, 2,
             "the null copies' checks, kept to read them back"
         );
+        assert!(report.checks.is_empty(), "no difference to keep after");
     }
 
     /// A copy whose ETag differs from its source's (a multipart copy's) matches when the
@@ -1317,7 +1633,10 @@ mod tests {
 
         let report = verify_into(&src, &dst, at, Extras::default()).await;
         assert!(!report.ok);
-        assert_eq!(report.differences[0].reason, Outcome::DifferentEtag);
+        assert_eq!(
+            differences(&report),
+            [("big".to_owned(), Outcome::DifferentEtag)]
+        );
 
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("j.jsonl");
@@ -1352,14 +1671,105 @@ mod tests {
         assert!(report.ok, "{report:?}");
         assert_eq!(report.matched.known_copy, 1);
         assert_eq!(report.matched.same_size_and_etag, 1);
-        assert_eq!(
-            report.checks.len(),
-            1,
-            "the match by ETag is counted, not kept"
-        );
+        assert_eq!(report.kept, 1, "the match by ETag is counted, not kept");
+        assert!(report.checks.is_empty(), "and no difference is kept after");
         let every = verify_into(&src, &dst, at, journal(true)).await;
         assert_eq!(every.checks.len(), 2);
         assert_eq!(every.matched, report.matched);
+    }
+
+    /// A bucket of seven keys whose first `exact` are exact copies and the others have
+    /// other bytes of the same size (another ETag, as a copy in parts has), and a
+    /// journal that records each of the others as the copy of its version at T, but for
+    /// "b" (not recorded) and "f" (recorded as the copy of another version): the report
+    /// with that journal, and without it.
+    async fn copies_in_parts(exact: usize) -> (VerifyReport, VerifyReport) {
+        use crate::journal::{Done, Journal, Line, Op};
+        use s3rewind_engine::{Versioning, sim::SimBucket};
+        let t0 = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let mut sim = SimBucket::new(Versioning::Enabled, "v");
+        let keys = ["a", "b", "c", "d", "e", "f", "g"];
+        let versions: Vec<String> = keys.iter().map(|k| sim.put(k, b"0123456789", t0)).collect();
+        let at = t0 + chrono::TimeDelta::seconds(5);
+        let (_, src, dst) = two_buckets(sim, Versioning::Enabled);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("j.jsonl");
+        let printer = Printer::capturing(crate::output::OutputFormat::Text, true).0;
+        let j = Journal::open(&path, &printer).unwrap();
+        for (i, key) in keys.iter().enumerate() {
+            if i < exact {
+                let head = src.head(key, Some(&versions[i])).await.unwrap().unwrap();
+                dst.copy(&copy_request("src", key, &versions[i], key, &head))
+                    .await
+                    .unwrap();
+                continue;
+            }
+            dst.put(key, b"9876543210".to_vec(), "").await.unwrap();
+            let now = dst.head(key, None).await.unwrap().unwrap();
+            let version = match *key {
+                "b" => continue,
+                "f" => "another version".to_owned(),
+                _ => versions[i].clone(),
+            };
+            j.append(&Line::Done(Done {
+                op: Op::Copy,
+                bucket: "dst".into(),
+                key: (*key).into(),
+                source_bucket: Some("src".into()),
+                source_key: Some((*key).into()),
+                source_version_id: Some(version),
+                previous_version_id: None,
+                new_version_id: now.version_id.clone(),
+                etag: Some(now.etag.clone()),
+                size: Some(10),
+                time: at,
+            }))
+            .unwrap();
+        }
+        drop(j);
+        let journal = Extras {
+            journal: Some(&path),
+            every_check: true,
+        };
+        (
+            verify_into(&src, &dst, at, journal).await,
+            verify_into(&src, &dst, at, Extras::default()).await,
+        )
+    }
+
+    /// Past [`HELD_ETAG_KEYS`] keys whose ETags differ, the journal is read by key from
+    /// disk, a batch's keys at a time; up to it, their records are read in one pass. Either
+    /// way its copies are recognised across batches (the copies of another version, or
+    /// of no key recorded, are not).
+    #[tokio::test]
+    async fn copies_the_journal_records_match_a_batch_at_a_time() {
+        // Seven keys differ: the journal by key.
+        const { assert!(7 > HELD_ETAG_KEYS && 7 > VERIFY_BATCH) };
+        let (report, bare) = copies_in_parts(0).await;
+        assert_eq!(report.matched.known_copy, 5, "{report:?}");
+        assert_eq!(
+            differences(&report),
+            [
+                ("b".to_owned(), Outcome::DifferentEtag),
+                ("f".to_owned(), Outcome::DifferentEtag)
+            ]
+        );
+        assert_eq!(report.checks.len(), 7, "every check, for --report");
+        assert_eq!(
+            bare.differences.len(),
+            7,
+            "none matches without the journal"
+        );
+        // Two keys differ, "f" and "g": held, both looked for.
+        const { assert!(2 <= HELD_ETAG_KEYS) };
+        let (report, bare) = copies_in_parts(5).await;
+        assert_eq!(report.matched.known_copy, 1, "{report:?}");
+        assert_eq!(report.matched.same_size_and_etag, 5);
+        assert_eq!(
+            differences(&report),
+            [("f".to_owned(), Outcome::DifferentEtag)]
+        );
+        assert_eq!(bare.differences.len(), 2);
     }
 
     /// In place, the keys whose current version is their version at T, and those that
@@ -1383,12 +1793,13 @@ mod tests {
         assert_eq!(report.matched.same_version, 2, "a and d");
         assert_eq!(report.matched.same_size_and_etag, 1, "b");
         let named = differences(&report);
+        let named: Vec<(&str, Outcome)> = named.iter().map(|(k, o)| (k.as_str(), *o)).collect();
         assert_eq!(
             named,
             [("c", Outcome::DifferentSize), ("e", Outcome::Unexpected)]
         );
         assert_eq!((report.keys_at_target, report.keys_now), (4, 5));
-        assert_eq!(report.checks.len(), 2);
+        assert_eq!((report.kept, report.checks.len()), (2, 2));
     }
 
     /// The keys at T that no part of the destination's listing named are missing there,
@@ -1406,6 +1817,7 @@ mod tests {
         let at = t0 + chrono::TimeDelta::seconds(5);
         let report = verify_into(&src, &dst, at, Extras::default()).await;
         let named = differences(&report);
+        let named: Vec<(&str, Outcome)> = named.iter().map(|(k, o)| (k.as_str(), *o)).collect();
         assert_eq!(
             named,
             [("empty", Outcome::Missing), ("z", Outcome::Missing)]
@@ -1459,6 +1871,7 @@ mod tests {
         .await
         .unwrap();
         let named = differences(&report);
+        let named: Vec<(&str, Outcome)> = named.iter().map(|(k, o)| (k.as_str(), *o)).collect();
         assert_eq!(
             named,
             [
