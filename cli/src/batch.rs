@@ -26,6 +26,8 @@ use s3rewind_engine::{RestorePlan, StorageClass, parse_s3_uri};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
+
+pub mod reconcile;
 use std::path::{Path, PathBuf};
 
 /// What stands in the job request for what only submission knows.
@@ -377,8 +379,9 @@ pub struct JobFiles {
 
 /// The jobs prepared in DIR, checked: each request parses, is an `S3PutObjectCopy`
 /// of a CSV manifest, and has its manifest beside it with rows of three fields. Reads
-/// only; any problem is a usage error naming the file.
-pub fn read_requests(dir: &Path) -> CliResult<Vec<JobFiles>> {
+/// only; any problem is a usage error naming the file. The manifests are read a line at
+/// a time, and kept (for an upload) only when `keep` says so.
+pub fn read_requests(dir: &Path, keep: bool) -> CliResult<Vec<JobFiles>> {
     let not_ours = |why: String| {
         CliError::usage(format!(
             "{}: {why}; give the directory `s3rewind plan --emit batch-ops DIR` wrote; nothing was written",
@@ -405,15 +408,34 @@ pub fn read_requests(dir: &Path) -> CliResult<Vec<JobFiles>> {
         let text = std::fs::read_to_string(&request_path)
             .map_err(|e| not_ours(format!("cannot read {name} ({e})")))?;
         let request = read_request(&text).map_err(|e| not_ours(format!("{name}: {e}")))?;
-        let manifest = std::fs::read(&manifest_path).map_err(|e| {
+        let missing = |e: std::io::Error| {
             not_ours(format!(
                 "{name} has no manifest-{class}.csv beside it ({e})"
             ))
-        })?;
-        let text = String::from_utf8(manifest.clone())
-            .map_err(|_| not_ours(format!("manifest-{class}.csv is not UTF-8 text")))?;
+        };
+        // Kept, its bytes as they are (an upload's ETag is theirs); else read a line at a
+        // time.
+        let manifest = if keep {
+            std::fs::read(&manifest_path).map_err(missing)?
+        } else {
+            Vec::new()
+        };
+        let reader: Box<dyn std::io::BufRead> = if keep {
+            Box::new(manifest.as_slice())
+        } else {
+            Box::new(std::io::BufReader::new(
+                std::fs::File::open(&manifest_path).map_err(missing)?,
+            ))
+        };
         let mut tasks = 0u64;
-        for (i, line) in text.lines().enumerate() {
+        for (i, line) in std::io::BufRead::lines(reader).enumerate() {
+            let line = line.map_err(|e| {
+                not_ours(if e.kind() == std::io::ErrorKind::InvalidData {
+                    format!("manifest-{class}.csv is not UTF-8 text")
+                } else {
+                    format!("cannot read manifest-{class}.csv ({e})")
+                })
+            })?;
             if line.split(',').count() != 3 {
                 return Err(not_ours(format!(
                     "manifest-{class}.csv line {} is not Bucket,Key,VersionId",

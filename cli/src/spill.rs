@@ -262,9 +262,29 @@ impl<R: Record + Clone> Spilled<R> {
     /// such key; the found ones are marked.
     pub fn lookup(&mut self, keys: &[&str]) -> CliResult<Vec<Option<R>>> {
         self.seal()?;
+        let (out, found) = self.find(keys)?;
+        for i in found {
+            self.matched[(i / 64) as usize] |= 1 << (i % 64);
+        }
+        Ok(out)
+    }
+
+    /// [`lookup`](Self::lookup) on a sealed list without marking what is found (a list
+    /// read again by scans afterwards).
+    pub fn get(&self, keys: &[&str]) -> CliResult<Vec<Option<R>>> {
+        if self.writer.is_some() {
+            return Err(CliError::failure(
+                "internal error: a list on disk is read before it is sealed; please report this",
+            ));
+        }
+        Ok(self.find(keys)?.0)
+    }
+
+    /// The records of `keys`, and the ordinals of those found.
+    fn find(&self, keys: &[&str]) -> CliResult<(Vec<Option<R>>, Vec<u64>)> {
         let mut out: Vec<Option<R>> = vec![None; keys.len()];
         let Some(first) = keys.first() else {
-            return Ok(out);
+            return Ok((out, Vec::new()));
         };
         let mut found = Vec::new();
         for (layer, blocks) in self.layers.iter().enumerate() {
@@ -291,10 +311,7 @@ impl<R: Record + Clone> Spilled<R> {
                 next = cursor.next()?;
             }
         }
-        for i in found {
-            self.matched[(i / 64) as usize] |= 1 << (i % 64);
-        }
-        Ok(out)
+        Ok((out, found))
     }
 
     /// Mark the records of `keys` (sorted, strictly up) as found, as [`lookup`](Self::lookup)

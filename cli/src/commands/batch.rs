@@ -16,23 +16,26 @@
 use crate::args::{
     BatchArgs, BatchCommand, BatchReconcileArgs, BatchStatusArgs, BatchSubmitArgs, ControlArgs,
 };
+use crate::batch::reconcile as reconcile_chunks;
 use crate::batch::{
     JobFiles, JobsFile, PLAN_FILE, REMAINING_FILE, SubmittedJob, bucket_of_arn, is_placeholder,
     object_of_arn, read_requests,
 };
 use crate::error::{CliError, CliResult, Exit, from_s3};
 use crate::journal::{self, Done, Journal, Line, Op};
-use crate::listing::list_bucket;
-use crate::output::{Printer, human_bytes};
+use crate::output::{JsonObject, Printer, human_bytes};
+use crate::pipeline::plan_file::{read_plan_file, write_plan_file};
 use crate::pipeline::{App, rfc3339};
 use crate::s3::{Control, ErrorKind, JobInfo, JobRequest, S3Error};
+use crate::spill::{ActionSpool, Spilled};
 use chrono::Utc;
-use s3rewind_engine::batch::reconcile::{self, Comparison, JobReport, Outcome, Task};
+use s3rewind_engine::batch::reconcile::{self, Comparison, JobReport, Outcome};
 use s3rewind_engine::batch::report::{parse_report_manifest, parse_report_rows};
 use s3rewind_engine::keys::form_decode;
-use s3rewind_engine::{Action, CopyAction, RestorePlan, parse_s3_uri};
+use s3rewind_engine::timeline::KeyHistory;
+use s3rewind_engine::{Action, RestorePlan, parse_s3_uri};
 use serde_json::json;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 /// The name and version of `batch submit --output json`'s document.
@@ -257,7 +260,7 @@ async fn submit_cmd(app: &App, args: &BatchSubmitArgs) -> CliResult<Exit> {
     // DIR/jobs.json records each job as it is created.
     crate::outputs::dir("DIR", dir)?;
     let mut recorded = JobsFile::read(dir)?;
-    let jobs = read_requests(dir)?
+    let jobs = read_requests(dir, true)?
         .into_iter()
         .map(|f| resolve_job(f, args, &recorded))
         .collect::<CliResult<Vec<_>>>()?;
@@ -565,12 +568,14 @@ async fn get_bytes(app: &App, bucket: &str, key: &str) -> CliResult<Vec<u8>> {
 }
 
 /// Read a finished job's completion report (its manifest.json, then each result file,
-/// checked against its MD5).
+/// checked against its MD5), handing each row to `row` (one result file is held at a
+/// time).
 async fn read_report(
     app: &App,
     info: &JobInfo,
     fallback: Option<&SubmittedJob>,
-) -> CliResult<Vec<s3rewind_engine::batch::report::ReportRow>> {
+    mut row: impl FnMut(s3rewind_engine::batch::report::ReportRow) -> CliResult<()>,
+) -> CliResult<()> {
     let bucket = info
         .report_bucket
         .clone()
@@ -600,7 +605,6 @@ async fn read_report(
     })?;
     let manifest = parse_report_manifest(&bytes)
         .map_err(|e| CliError::failure(format!("s3://{bucket}/{manifest_key}: {e}")))?;
-    let mut rows = Vec::new();
     for f in &manifest.results {
         let data = get_bytes(app, &f.bucket, &f.key).await?;
         if let Some(want) = &f.md5_checksum {
@@ -617,23 +621,29 @@ async fn read_report(
             }
         }
         let text = String::from_utf8_lossy(&data);
-        rows.extend(parse_report_rows(&text).map_err(|e| {
+        let rows = parse_report_rows(&text).map_err(|e| {
             CliError::failure(format!(
                 "s3://{}/{}: {e}; nothing was written",
                 f.bucket, f.key
             ))
-        })?);
+        })?;
+        drop(data);
+        for r in rows {
+            row(r)?;
+        }
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// `s3rewind batch reconcile`: read (the plan, its jobs, their manifests' tasks and
-/// completion reports), compare (the engine's [`Comparison`], with one listing of the
-/// destination), apply (the copies found journaled, `remaining.json` written), report.
+/// completion reports, each sorted by key onto disk), compare (the engine's
+/// [`Comparison`] a chunk of tasks at a time, with one listing of the destination kept on
+/// disk), apply (the copies found journaled, `remaining.json` written a chunk at a time),
+/// report. Nothing of a plan's size is held (see [`crate::batch::reconcile`]).
 async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> {
     let printer = &app.printer;
     let dir = &args.dir;
-    let (plan, plan_path) = read_batch_plan(dir)?;
+    let (plan, actions, plan_path) = read_batch_plan(dir)?;
     let Some(target) = plan.destination_location().cloned() else {
         return Err(CliError::usage(format!(
             "{}: a plan into a directory has no Batch Operations jobs",
@@ -648,45 +658,147 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
         crate::outputs::dir("the journal directory", &app.journal_dir)?;
     }
     let named = jobs_to_reconcile(args, &JobsFile::read(dir)?)?;
-    let tasks = read_tasks(dir, &plan, &plan_path)?;
-    let jobs = read_finished_jobs(app, args, &named).await?;
-
-    let comparison = Comparison::new(&tasks, &jobs);
-    if comparison.stray > 0 {
+    let tasks = read_tasks(dir, &actions, &plan_path)?;
+    let (jobs, rows) = read_finished_jobs(app, args, &named, &tasks).await?;
+    if rows.stray > 0 {
         printer.warn(format!(
             "{} report rows name no task of {}'s manifests (another job's report?); ignored",
-            comparison.stray,
+            rows.stray,
             dir.display()
         ));
     }
-    // One listing of the range of the destination keys to look for.
+    // The range of the destination keys to look for, a chunk of tasks at a time.
+    let mut prefix: Option<String> = None;
+    reconcile_chunks::each_chunk(&tasks, &rows, &jobs.reports, |c| {
+        if let Some(p) = Comparison::new(&c.tasks, &c.jobs).listing_prefix() {
+            prefix = Some(match prefix.take() {
+                None => p,
+                Some(q) => reconcile::common_prefix([q.as_str(), p.as_str()].into_iter()),
+            });
+        }
+        Ok(())
+    })?;
+    // One listing of it, onto disk a part at a time.
     let calls_before = app.endpoint.list_calls();
-    let prefix = comparison.listing_prefix();
-    let listing = match &prefix {
-        None => None,
-        Some(prefix) => Some(
-            list_bucket(
-                &app.endpoint.bucket(&target.bucket),
-                printer,
-                prefix,
-                args.listing.page_size,
-                args.listing.streams(),
-            )
-            .await?,
-        ),
-    };
+    let mut histories = Spilled::<KeyHistory>::new()?;
+    if let Some(prefix) = &prefix {
+        let bucket = app.endpoint.bucket(&target.bucket);
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let listing = crate::listing::stream_bucket(
+            &bucket,
+            printer,
+            prefix,
+            args.listing.page_size,
+            args.listing.streams(),
+            tx,
+        );
+        let keep = async {
+            while let Some(part) = rx.recv().await {
+                histories.push_part(part.keys(), "the destination's listing")?;
+            }
+            Ok::<(), CliError>(())
+        };
+        let (listed, kept) = tokio::join!(listing, keep);
+        listed?;
+        kept?;
+    }
+    histories.seal()?;
     let list_calls = app.endpoint.list_calls() - calls_before;
-    let settled = comparison.settle(listing.as_ref(), &target.bucket);
 
-    let journaled = journal_found(app, args, &plan, &target.bucket, &tasks, &jobs, &settled)?;
-    let remaining = reconcile::remaining(&plan, &journaled.done);
+    let path: PathBuf = args.journal.clone().unwrap_or_else(|| {
+        journal::default_path(&app.journal_dir, &plan.source, &plan.destination, plan.at)
+    });
+    let run = journal::Run::restore(&plan.source, &plan.destination, plan.at);
+    let mut previous = journal::by_key::DoneByKey::read(
+        &path,
+        Some(&run),
+        printer,
+        "its copy, if made, is found by the listing of the destination like any other",
+    )?;
+    let j = Journal::begin_since(
+        &path,
+        &run,
+        printer,
+        jobs.reports
+            .iter()
+            .map(|r| r.created)
+            .min()
+            .unwrap_or_else(Utc::now),
+    )?;
+    let mut out = Journaled {
+        path,
+        copies: 0,
+        bytes: 0,
+        new: 0,
+        failed: JsonLines::new()?,
+        notes: JsonLines::new()?,
+    };
+    let mut remaining = Remaining::new(&actions)?;
+    reconcile_chunks::each_chunk(&tasks, &rows, &jobs.reports, |c| {
+        let comparison = Comparison::new(&c.tasks, &c.jobs);
+        let mut looked: Vec<String> = comparison.looked_for().map(str::to_owned).collect();
+        looked.sort_unstable();
+        looked.dedup();
+        let keys: Vec<&str> = looked.iter().map(String::as_str).collect();
+        let found = histories.get(&keys)?;
+        let listed: HashMap<&str, &KeyHistory> = keys
+            .iter()
+            .zip(&found)
+            .filter_map(|(k, h)| h.as_ref().map(|h| (*k, h)))
+            .collect();
+        let settled = comparison.settle_with(|k| listed.get(k).copied(), &target.bucket);
+        // The copies earlier reconciles journaled of these keys.
+        let mut keys: Vec<&str> = c.tasks.iter().map(|t| t.key.as_str()).collect();
+        keys.dedup();
+        let journaled: HashSet<(String, String)> = previous
+            .lookup(&keys)?
+            .into_iter()
+            .flatten()
+            .filter(|d| d.op == Op::Copy)
+            .map(|d| (d.key, d.new_version_id))
+            .collect();
+        let mut done: HashSet<(String, String)> = HashSet::new();
+        for (i, o) in &settled.outcome {
+            let t = &c.tasks[*i];
+            match o {
+                Outcome::Remains(why) => out.failed.push(&json!({"key": t.key, "detail": why}))?,
+                Outcome::Done {
+                    new_version_id,
+                    previous_version_id,
+                    time,
+                } => {
+                    out.copies += 1;
+                    out.bytes += t.size;
+                    done.insert((t.key.clone(), t.source_version_id.clone()));
+                    if journaled.contains(&(t.key.clone(), new_version_id.clone())) {
+                        continue;
+                    }
+                    j.append(&Line::Done(Done {
+                        op: Op::Copy,
+                        bucket: target.bucket.clone(),
+                        key: t.key.clone(),
+                        source_bucket: Some(plan.source.bucket.clone()),
+                        source_key: Some(t.key.clone()),
+                        source_version_id: Some(t.source_version_id.clone()),
+                        previous_version_id: previous_version_id.clone(),
+                        new_version_id: new_version_id.clone(),
+                        etag: None,
+                        size: Some(t.size),
+                        time: *time,
+                    }))?;
+                    out.new += 1;
+                }
+            }
+        }
+        for (key, detail) in &settled.notes {
+            out.notes.push(&json!({"key": key, "detail": detail}))?;
+        }
+        remaining.upto(Some(&c.last_key), &done, &mut previous)
+    })?;
+    remaining.upto(None, &HashSet::new(), &mut previous)?;
     let remaining_path = dir.join(REMAINING_FILE);
-    let tmp = dir.join(format!("{REMAINING_FILE}.tmp"));
-    std::fs::write(&tmp, remaining.to_json() + "\n")
-        .and_then(|()| std::fs::rename(&tmp, &remaining_path))
-        .map_err(|e| {
-            CliError::failure(format!("cannot write {}: {e}", remaining_path.display()))
-        })?;
+    let (remaining_plan, remaining_actions) = remaining.finish(&plan)?;
+    write_plan_file(&remaining_path, &remaining_plan, Some(&remaining_actions))?;
 
     let listed = format!(
         "{list_calls} ListObjectVersions calls for s3://{}/{}",
@@ -695,50 +807,399 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
     );
     print_reconciled(
         printer,
-        &tasks,
         &jobs,
-        &settled,
-        &journaled,
+        &mut out,
         &listed,
-        (&remaining, &remaining_path),
-    );
-    printer.json_value(&json!({
-        "schema": BATCH_RECONCILE_SCHEMA,
-        "dir": dir,
-        "jobs": jobs.iter().map(|r| json!({
-            "job_id": r.job_id,
-            "status": r.status,
-            "created_at": r.created,
-            "reported_tasks": r.rows.len(),
-        })).collect::<Vec<_>>(),
-        "copies_found": journaled.copies,
-        "journaled": journaled.new,
-        "journal": journaled.path,
-        "failed": remains(&tasks, &settled),
-        "notes": settled.notes.iter().map(|(k, d)| json!({"key": k, "detail": d})).collect::<Vec<_>>(),
-        "list_calls": list_calls,
-        "remaining": remaining_path,
-        "remaining_actions": remaining.actions.len(),
-    }));
-    Ok(if remaining.actions.is_empty() {
+        (&remaining_plan, &remaining_path),
+    )?;
+    printer
+        .json_write(|w| {
+            // The fields in the order a JSON object's keys sort (as before).
+            let mut doc = JsonObject::new(w)?;
+            doc.field("copies_found", &out.copies)?;
+            doc.field("dir", dir)?;
+            out.failed.write_array(&mut doc, "failed")?;
+            let mut list = doc.array("jobs")?;
+            for (r, reported) in jobs.reports.iter().zip(&jobs.reported) {
+                list.push(&json!({
+                    "job_id": r.job_id,
+                    "status": r.status,
+                    "created_at": r.created,
+                    "reported_tasks": reported,
+                }))?;
+            }
+            list.end()?;
+            doc.field("journal", &out.path)?;
+            doc.field("journaled", &out.new)?;
+            doc.field("list_calls", &list_calls)?;
+            out.notes.write_array(&mut doc, "notes")?;
+            doc.field("remaining", &remaining_path)?;
+            doc.field("remaining_actions", &remaining_actions.len())?;
+            doc.field("schema", BATCH_RECONCILE_SCHEMA)?;
+            doc.end()
+        })
+        .map_err(|e| CliError::failure(format!("cannot write the result: {e}")))?;
+    Ok(if remaining_actions.is_empty() {
         Exit::Ok
     } else {
         Exit::Partial
     })
 }
 
-/// The plan `plan --emit batch-ops DIR` wrote beside its jobs.
-fn read_batch_plan(dir: &Path) -> CliResult<(RestorePlan, PathBuf)> {
+/// JSON values written to a temporary file a line each and read back in order: a list
+/// of a report's size (the tasks left, the notes), never held.
+struct JsonLines {
+    file: std::io::BufWriter<std::fs::File>,
+    len: u64,
+}
+
+impl JsonLines {
+    fn new() -> CliResult<JsonLines> {
+        let file = tempfile::tempfile().map_err(crate::spill::io_error)?;
+        Ok(JsonLines {
+            file: std::io::BufWriter::new(file),
+            len: 0,
+        })
+    }
+
+    fn push(&mut self, v: &serde_json::Value) -> CliResult<()> {
+        use std::io::Write;
+        serde_json::to_writer(&mut self.file, v)
+            .map_err(std::io::Error::from)
+            .and_then(|()| self.file.write_all(b"\n"))
+            .map_err(crate::spill::io_error)?;
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Each value, in the order pushed, for as long as `f` says go on.
+    fn each(
+        &mut self,
+        mut f: impl FnMut(serde_json::Value) -> std::io::Result<bool>,
+    ) -> std::io::Result<()> {
+        use std::io::{BufRead, Seek, Write};
+        self.file.flush()?;
+        let mut file = self.file.get_ref().try_clone()?;
+        file.rewind()?;
+        for line in std::io::BufReader::new(file).lines() {
+            if !f(serde_json::from_str(&line?)?)? {
+                break;
+            }
+        }
+        // Written on after the end.
+        self.file
+            .get_ref()
+            .try_clone()?
+            .seek(std::io::SeekFrom::End(0))?;
+        Ok(())
+    }
+
+    fn write_array(&mut self, doc: &mut JsonObject<'_>, name: &str) -> std::io::Result<()> {
+        let mut list = doc.array(name)?;
+        self.each(|v| list.push(&v).map(|()| true))?;
+        list.end()
+    }
+}
+
+/// The plan's actions less the copies done, written to disk in key order as the chunks
+/// of tasks are settled.
+struct Remaining<'a> {
+    actions: &'a ActionSpool,
+    after: Option<String>,
+    out: ActionSpool,
+    counts: s3rewind_engine::batch::ActionCounts,
+}
+
+impl<'a> Remaining<'a> {
+    fn new(actions: &'a ActionSpool) -> CliResult<Remaining<'a>> {
+        Ok(Remaining {
+            actions,
+            after: None,
+            out: ActionSpool::new()?,
+            counts: Default::default(),
+        })
+    }
+
+    /// Pass on the actions up to key `upto` (all that are left for `None`), less the
+    /// copies in `done` (key, source version) and those an earlier reconcile journaled
+    /// (`previous`).
+    fn upto(
+        &mut self,
+        upto: Option<&str>,
+        done: &HashSet<(String, String)>,
+        previous: &mut journal::by_key::DoneByKey,
+    ) -> CliResult<()> {
+        loop {
+            let mut batch: Vec<Action> = Vec::new();
+            self.actions.scan_from(self.after.as_deref(), |a| {
+                if upto.is_some_and(|u| a.key() > u) {
+                    return Ok(false);
+                }
+                batch.push(a);
+                Ok(batch.len() < crate::batch::reconcile::CHUNK)
+            })?;
+            let Some(last) = batch.last() else {
+                return Ok(());
+            };
+            self.after = Some(last.key().to_owned());
+            let keys: Vec<&str> = batch.iter().map(Action::key).collect();
+            let earlier: HashSet<(String, String)> = previous
+                .lookup(&keys)?
+                .into_iter()
+                .flatten()
+                .filter(|d| d.op == Op::Copy)
+                .filter_map(|d| d.source_version_id.map(|sv| (d.key, sv)))
+                .collect();
+            for a in &batch {
+                if let Action::Copy(c) = a {
+                    let id = (c.key.to_string(), c.source_version_id.to_string());
+                    if done.contains(&id) || earlier.contains(&id) {
+                        continue;
+                    }
+                }
+                self.counts.add(a);
+                self.out.push(a)?;
+            }
+        }
+    }
+
+    /// The remaining plan (its statistics counted again) and its actions.
+    fn finish(mut self, plan: &RestorePlan) -> CliResult<(RestorePlan, ActionSpool)> {
+        self.out.seal()?;
+        Ok((
+            s3rewind_engine::batch::recounted(plan, self.counts),
+            self.out,
+        ))
+    }
+}
+
+/// The plan `plan --emit batch-ops DIR` wrote beside its jobs, its actions on disk in
+/// key order (a plan file edited out of order is read whole, then put there sorted).
+fn read_batch_plan(dir: &Path) -> CliResult<(RestorePlan, ActionSpool, PathBuf)> {
     let plan_path = dir.join(PLAN_FILE);
-    let text = std::fs::read_to_string(&plan_path).map_err(|e| {
+    if !plan_path.is_file() {
+        return Err(CliError::usage(format!(
+            "cannot read {}: give the directory `s3rewind plan --emit batch-ops DIR` wrote (an older s3rewind did not write plan.json there: emit it again)",
+            plan_path.display()
+        )));
+    }
+    let (mut plan, spool) = read_plan_file(&plan_path)?;
+    let spool = match spool {
+        Some(s) => s,
+        None => {
+            let mut actions = std::mem::take(&mut plan.actions);
+            actions.sort_by(|a, b| a.key().cmp(b.key()));
+            let mut s = ActionSpool::new()?;
+            s.push_run(&actions).map_err(|_| {
+                CliError::usage(format!(
+                    "{}: the plan names a key twice; emit it again",
+                    plan_path.display()
+                ))
+            })?;
+            s.seal()?;
+            s
+        }
+    };
+    Ok((plan, spool, plan_path))
+}
+
+/// The manifests' tasks, read a line at a time, each tied to the plan's copy (its source
+/// ETag and size), on disk by key.
+fn read_tasks(
+    dir: &Path,
+    actions: &ActionSpool,
+    plan_path: &Path,
+) -> CliResult<reconcile_chunks::Tasks> {
+    use std::io::BufRead;
+    let files = read_requests(dir, false)?;
+    let mut each = files.into_iter().flat_map(|f| {
+        let name = f
+            .manifest_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let reader = std::fs::File::open(&f.manifest_path)
+            .map(std::io::BufReader::new)
+            .map_err(|e| {
+                CliError::usage(format!("cannot read {}: {e}", f.manifest_path.display()))
+            });
+        let lines: Box<dyn Iterator<Item = CliResult<(String, String, String)>>> = match reader {
+            Err(e) => Box::new(std::iter::once(Err(e))),
+            Ok(r) => Box::new(r.lines().map(move |line| {
+                let line = line.map_err(|e| CliError::usage(format!("cannot read {name}: {e}")))?;
+                let fields: Vec<&str> = line.split(',').collect();
+                if fields.len() != 3 {
+                    return Err(CliError::usage(format!(
+                        "{name}: a line is not Bucket,Key,VersionId"
+                    )));
+                }
+                let key = form_decode(fields[1])
+                    .map_err(|e| CliError::usage(format!("{name}: key {:?}: {e}", fields[1])))?;
+                Ok((name.clone(), key, fields[2].to_owned()))
+            })),
+        };
+        lines
+    });
+    // The plan's copies of a batch of keys, read after the last batch's.
+    let mut after: Option<String> = None;
+    let mut copies = |keys: &[&str]| -> CliResult<HashMap<(String, String), (String, u64)>> {
+        let mut out = HashMap::new();
+        let Some(last) = keys.last().map(|k| (*k).to_owned()) else {
+            return Ok(out);
+        };
+        let wanted: HashSet<&str> = keys.iter().copied().collect();
+        actions.scan_from(after.as_deref(), |a| {
+            if a.key() > last.as_str() {
+                return Ok(false);
+            }
+            if let Action::Copy(c) = &a
+                && wanted.contains(c.key.as_str())
+            {
+                out.insert(
+                    (c.key.to_string(), c.source_version_id.to_string()),
+                    (c.etag.to_string(), c.size),
+                );
+            }
+            Ok(true)
+        })?;
+        after = Some(last);
+        Ok(out)
+    };
+    reconcile_chunks::Tasks::read(&mut each, &mut copies, |name, key, version| {
         CliError::usage(format!(
-            "cannot read {} ({e}): give the directory `s3rewind plan --emit batch-ops DIR` wrote (an older s3rewind did not write plan.json there: emit it again)",
+            "{name}: {key:?} version {version} is not a copy of {}; the directory's files do not belong together",
             plan_path.display()
         ))
-    })?;
-    let plan = RestorePlan::from_json(&text)
-        .map_err(|e| CliError::usage(format!("{}: {e}", plan_path.display())))?;
-    Ok((plan, plan_path))
+    })
+}
+
+/// The jobs reconciled (their reports' rows are on disk, in [`reconcile_chunks::Rows`]).
+struct Jobs {
+    /// Each job, its `rows` empty.
+    reports: Vec<JobReport>,
+    /// The rows each job's report holds.
+    reported: Vec<u64>,
+}
+
+/// Each job described and its completion report read, its rows tied to `tasks` on disk;
+/// every job must be finished before anything is written.
+async fn read_finished_jobs(
+    app: &App,
+    args: &BatchReconcileArgs,
+    named: &[(String, String, Option<SubmittedJob>)],
+    tasks: &reconcile_chunks::Tasks,
+) -> CliResult<(Jobs, reconcile_chunks::Rows)> {
+    let control = control(app, &args.control).await;
+    let mut jobs = Jobs {
+        reports: Vec::new(),
+        reported: Vec::new(),
+    };
+    let mut rows = reconcile_chunks::RowsBuilder::new()?;
+    for (job_id, account, rec) in named {
+        let info = control
+            .describe_job(account, job_id)
+            .await
+            .map_err(from_control)?;
+        if !matches!(info.status.as_str(), "Complete" | "Failed" | "Cancelled") {
+            return Err(CliError::refused(format!(
+                "job {job_id} is {}: its completion report is written when it ends; follow it with `s3rewind batch status {}`; nothing was written",
+                info.status,
+                args.dir.display()
+            )));
+        }
+        let created = info.created_at.ok_or_else(|| {
+            CliError::failure(format!("DescribeJob of {job_id} gives no creation time"))
+        })?;
+        let job = jobs.reports.len();
+        let (mut reported, mut succeeded) = (0u64, 0u64);
+        read_report(app, &info, rec.as_ref(), |row| {
+            reported += 1;
+            succeeded += u64::from(row.succeeded);
+            rows.add(job, &row)
+        })
+        .await?;
+        app.printer.info(format!(
+            "job {job_id}: {}, report of {reported} tasks ({succeeded} succeeded, {} failed)",
+            info.status,
+            reported - succeeded
+        ));
+        jobs.reports.push(JobReport {
+            job_id: job_id.clone(),
+            status: info.status.clone(),
+            created,
+            manifest: rec.as_ref().map(|r| r.manifest_file.clone()),
+            all_tasks: info.report_scope.as_deref() != Some("FailedTasksOnly"),
+            rows: Vec::new(),
+        });
+        jobs.reported.push(reported);
+    }
+    Ok((jobs, rows.tie(tasks)?))
+}
+
+/// What reconcile wrote to the journal, and what it found left.
+struct Journaled {
+    /// The journal (the one a local restore or apply of this plan writes).
+    path: PathBuf,
+    /// Copies the jobs made.
+    copies: u64,
+    /// Bytes they copied.
+    bytes: u64,
+    /// Lines appended now (earlier reconciles journaled the others).
+    new: u64,
+    /// The tasks that remain, with why: `{"key", "detail"}`.
+    failed: JsonLines,
+    /// What a reader should know of some keys: `{"key", "detail"}`.
+    notes: JsonLines,
+}
+
+/// The human summary of a reconcile.
+fn print_reconciled(
+    printer: &Printer,
+    jobs: &Jobs,
+    out: &mut Journaled,
+    listed: &str,
+    (remaining, remaining_path): (&RestorePlan, &Path),
+) -> CliResult<()> {
+    printer.line(format!(
+        "Reconciled {} job(s): {} copies found ({}) and journaled in {} ({} new), {} tasks left; {listed}.",
+        jobs.reports.len(),
+        out.copies,
+        human_bytes(out.bytes),
+        out.path.display(),
+        out.new,
+        out.failed.len,
+    ));
+    let cannot =
+        |e: std::io::Error| CliError::failure(format!("cannot read the tasks left back: {e}"));
+    out.failed
+        .each(|f| {
+            printer.line(format!(
+                "  left: {}: {}",
+                f["key"],
+                f["detail"].as_str().unwrap_or_default()
+            ));
+            Ok(true)
+        })
+        .map_err(cannot)?;
+    out.notes
+        .each(|n| {
+            printer.line(format!(
+                "  note: {}: {}",
+                n["key"],
+                n["detail"].as_str().unwrap_or_default()
+            ));
+            Ok(true)
+        })
+        .map_err(cannot)?;
+    printer.line(format!(
+        "{}: {} copies and {} delete markers remain; run `s3rewind apply {}` (it resumes the same journal), then `s3rewind verify`; `s3rewind undo {}` undoes the jobs' copies.",
+        remaining_path.display(),
+        remaining.stats.copies,
+        remaining.stats.delete_markers,
+        remaining_path.display(),
+        out.path.display()
+    ));
+    Ok(())
 }
 
 /// The jobs to reconcile: `--job`, else every recorded one; each with its account and
@@ -783,241 +1244,6 @@ fn jobs_to_reconcile(
         named.push((id.clone(), account, rec));
     }
     Ok(named)
-}
-
-/// The manifests' tasks, each tied to the plan's copy (its source ETag and size).
-fn read_tasks(dir: &Path, plan: &RestorePlan, plan_path: &Path) -> CliResult<Vec<Task>> {
-    let copies: HashMap<(&str, String), &CopyAction> = plan
-        .actions
-        .iter()
-        .filter_map(|a| match a {
-            Action::Copy(c) => Some(((c.key.as_str(), c.source_version_id.to_string()), c)),
-            Action::DeleteMarker(_) => None,
-        })
-        .collect();
-    let mut tasks = Vec::new();
-    for f in read_requests(dir)? {
-        let name = f
-            .manifest_path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        for line in String::from_utf8_lossy(&f.manifest).lines() {
-            let fields: Vec<&str> = line.split(',').collect();
-            let key = form_decode(fields[1])
-                .map_err(|e| CliError::usage(format!("{name}: key {:?}: {e}", fields[1])))?;
-            let c = copies.get(&(key.as_str(), fields[2].to_owned())).ok_or_else(|| {
-                CliError::usage(format!(
-                    "{name}: {key:?} version {} is not a copy of {}; the directory's files do not belong together",
-                    fields[2],
-                    plan_path.display()
-                ))
-            })?;
-            tasks.push(Task::of(&name, c));
-        }
-    }
-    Ok(tasks)
-}
-
-/// Each job described and its completion report read; every job must be finished before
-/// anything is written.
-async fn read_finished_jobs(
-    app: &App,
-    args: &BatchReconcileArgs,
-    named: &[(String, String, Option<SubmittedJob>)],
-) -> CliResult<Vec<JobReport>> {
-    let control = control(app, &args.control).await;
-    let mut jobs = Vec::new();
-    for (job_id, account, rec) in named {
-        let info = control
-            .describe_job(account, job_id)
-            .await
-            .map_err(from_control)?;
-        if !matches!(info.status.as_str(), "Complete" | "Failed" | "Cancelled") {
-            return Err(CliError::refused(format!(
-                "job {job_id} is {}: its completion report is written when it ends; follow it with `s3rewind batch status {}`; nothing was written",
-                info.status,
-                args.dir.display()
-            )));
-        }
-        let created = info.created_at.ok_or_else(|| {
-            CliError::failure(format!("DescribeJob of {job_id} gives no creation time"))
-        })?;
-        let rows = read_report(app, &info, rec.as_ref()).await?;
-        app.printer.info(format!(
-            "job {job_id}: {}, report of {} tasks ({} succeeded, {} failed)",
-            info.status,
-            rows.len(),
-            rows.iter().filter(|r| r.succeeded).count(),
-            rows.iter().filter(|r| !r.succeeded).count()
-        ));
-        jobs.push(JobReport {
-            job_id: job_id.clone(),
-            status: info.status.clone(),
-            created,
-            manifest: rec.as_ref().map(|r| r.manifest_file.clone()),
-            all_tasks: info.report_scope.as_deref() != Some("FailedTasksOnly"),
-            rows,
-        });
-    }
-    Ok(jobs)
-}
-
-/// What reconcile wrote to the journal.
-struct Journaled {
-    /// The journal (the one a local restore or apply of this plan writes).
-    path: PathBuf,
-    /// Copies the jobs made.
-    copies: usize,
-    /// Bytes they copied.
-    bytes: u64,
-    /// Lines appended now (earlier reconciles journaled the others).
-    new: u64,
-    /// `(key, source version id)` of every copy done, earlier reconciles' included.
-    done: BTreeSet<(String, String)>,
-}
-
-/// Append the copies the jobs made to the restore's journal, as a local run would have.
-fn journal_found(
-    app: &App,
-    args: &BatchReconcileArgs,
-    plan: &RestorePlan,
-    bucket: &str,
-    tasks: &[Task],
-    jobs: &[JobReport],
-    settled: &reconcile::Settled,
-) -> CliResult<Journaled> {
-    let path: PathBuf = args.journal.clone().unwrap_or_else(|| {
-        journal::default_path(&app.journal_dir, &plan.source, &plan.destination, plan.at)
-    });
-    let run = journal::Run::restore(&plan.source, &plan.destination, plan.at);
-    let previous = journal::load(
-        &path,
-        Some(&run),
-        &app.printer,
-        "its copy, if made, is found by the listing of the destination like any other",
-    )?;
-    let journaled: BTreeSet<(String, String)> = previous
-        .iter()
-        .filter_map(|l| match l {
-            Line::Done(d) if d.op == Op::Copy => Some((d.key.clone(), d.new_version_id.clone())),
-            _ => None,
-        })
-        .collect();
-    let j = Journal::begin_since(
-        &path,
-        &run,
-        &app.printer,
-        jobs.iter()
-            .map(|r| r.created)
-            .min()
-            .unwrap_or_else(Utc::now),
-    )?;
-    let mut out = Journaled {
-        path,
-        copies: 0,
-        bytes: 0,
-        new: 0,
-        done: BTreeSet::new(),
-    };
-    for (i, o) in &settled.outcome {
-        let t = &tasks[*i];
-        let Outcome::Done {
-            new_version_id,
-            previous_version_id,
-            time,
-        } = o
-        else {
-            continue;
-        };
-        out.copies += 1;
-        out.done
-            .insert((t.key.clone(), t.source_version_id.clone()));
-        out.bytes += t.size;
-        if journaled.contains(&(t.key.clone(), new_version_id.clone())) {
-            continue;
-        }
-        j.append(&Line::Done(Done {
-            op: Op::Copy,
-            bucket: bucket.to_owned(),
-            key: t.key.clone(),
-            source_bucket: Some(plan.source.bucket.clone()),
-            source_key: Some(t.key.clone()),
-            source_version_id: Some(t.source_version_id.clone()),
-            previous_version_id: previous_version_id.clone(),
-            new_version_id: new_version_id.clone(),
-            etag: None,
-            size: Some(t.size),
-            time: *time,
-        }))?;
-        out.new += 1;
-    }
-    // Earlier reconciles' copies count as done too.
-    for l in &previous {
-        if let Line::Done(d) = l
-            && d.op == Op::Copy
-            && let Some(sv) = &d.source_version_id
-        {
-            out.done.insert((d.key.clone(), sv.clone()));
-        }
-    }
-    Ok(out)
-}
-
-/// The tasks that remain, with why: `{"key", "detail"}`.
-fn remains(tasks: &[Task], settled: &reconcile::Settled) -> Vec<serde_json::Value> {
-    settled
-        .outcome
-        .iter()
-        .filter_map(|(i, o)| match o {
-            Outcome::Remains(why) => Some(json!({"key": tasks[*i].key, "detail": why})),
-            Outcome::Done { .. } => None,
-        })
-        .collect()
-}
-
-/// The human summary of a reconcile.
-#[allow(clippy::too_many_arguments)]
-fn print_reconciled(
-    printer: &Printer,
-    tasks: &[Task],
-    jobs: &[JobReport],
-    settled: &reconcile::Settled,
-    journaled: &Journaled,
-    listed: &str,
-    (remaining, remaining_path): (&RestorePlan, &Path),
-) {
-    let failed = remains(tasks, settled);
-    printer.line(format!(
-        "Reconciled {} job(s): {} copies found ({}) and journaled in {} ({} new), {} tasks left; {listed}.",
-        jobs.len(),
-        journaled.copies,
-        human_bytes(journaled.bytes),
-        journaled.path.display(),
-        journaled.new,
-        failed.len(),
-    ));
-    for f in &failed {
-        printer.line(format!(
-            "  left: {}: {}",
-            f["key"],
-            f["detail"].as_str().unwrap_or_default()
-        ));
-    }
-    for (key, detail) in &settled.notes {
-        printer.line(format!(
-            "  note: {}: {detail}",
-            serde_json::Value::from(key.as_str())
-        ));
-    }
-    printer.line(format!(
-        "{}: {} copies and {} delete markers remain; run `s3rewind apply {}` (it resumes the same journal), then `s3rewind verify`; `s3rewind undo {}` undoes the jobs' copies.",
-        remaining_path.display(),
-        remaining.stats.copies,
-        remaining.stats.delete_markers,
-        remaining_path.display(),
-        journaled.path.display()
-    ));
 }
 
 #[cfg(test)]

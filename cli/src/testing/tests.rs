@@ -2301,3 +2301,67 @@ async fn a_drill_into_another_endpoint_restores_verifies_and_cleans_up_there() {
     assert_eq!(store.requests().writes(), 0);
     assert_eq!(contents(&store, "src"), src_before);
 }
+
+/// `batch reconcile` reads the manifests against the plan beside them before it asks for
+/// any job: a manifest line that is no copy of the plan (edited, or from another emit) is
+/// a usage error naming it, and nothing is written.
+#[tokio::test]
+async fn batch_reconcile_refuses_a_manifest_that_is_not_its_plans() {
+    let store = source(4);
+    store.insert("dst", SimBucket::new(Versioning::Enabled, "dst-v"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ops");
+    let when = rfc3339(at());
+    let emitted = run_cmd(
+        &[
+            "plan",
+            "s3://src",
+            "--at",
+            &when,
+            "--to",
+            "s3://dst",
+            "--emit",
+            "batch-ops",
+            out.to_str().unwrap(),
+        ],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    assert_eq!(emitted.exit, 0, "{}", emitted.stderr);
+    let manifest = out.join("manifest-STANDARD.csv");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    assert!(text.lines().count() >= 4, "{text}");
+    // The last line's version replaced by one the plan does not copy.
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    let last = lines.pop().unwrap();
+    let (head, _) = last.rsplit_once(',').unwrap();
+    lines.push(format!("{head},not-a-version"));
+    std::fs::write(&manifest, lines.join("\n") + "\n").unwrap();
+    let journals = dir.path().join("journals");
+    let r = run_cmd(
+        &[
+            "--journal-dir",
+            journals.to_str().unwrap(),
+            "batch",
+            "reconcile",
+            out.to_str().unwrap(),
+            "--job",
+            "job-1",
+            "--account-id",
+            "123456789012",
+        ],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    assert_eq!(r.exit, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("version not-a-version is not a copy of")
+            && r.stderr.contains("manifest-STANDARD.csv"),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.join("remaining.json").exists());
+    assert!(!journals.exists() || std::fs::read_dir(&journals).unwrap().next().is_none());
+}

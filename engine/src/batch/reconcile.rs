@@ -11,6 +11,7 @@
 use super::report::{Found, Listed, MatchedBy, ReportRow, find_copy};
 use super::with_actions;
 use crate::keys::encode_key;
+use crate::timeline::KeyHistory;
 use crate::{Action, CopyAction, RestorePlan, Timeline, Version};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -193,16 +194,31 @@ impl<'a> Comparison<'a> {
             .then(|| common_prefix(self.look.iter().map(|(i, _)| self.tasks[*i].key.as_str())))
     }
 
+    /// The keys to look for in the listing, in task order (a key may come twice).
+    pub fn looked_for(&self) -> impl Iterator<Item = &str> {
+        self.look.iter().map(|(i, _)| self.tasks[*i].key.as_str())
+    }
+
     /// Look for each remaining task's copy in the listing of `bucket` (none: nothing was
     /// listed) and settle it.
     pub fn settle(self, listing: Option<&Timeline>, bucket: &str) -> Settled {
+        self.settle_with(|key| listing.and_then(|l| l.get(key)), bucket)
+    }
+
+    /// [`settle`](Self::settle) with each key's listed history found by `history`
+    /// (`None`: the key was not listed): a caller that keeps the listing on disk looks
+    /// up the keys of [`looked_for`](Self::looked_for).
+    pub fn settle_with<'h>(
+        self,
+        history: impl Fn(&str) -> Option<&'h KeyHistory>,
+        bucket: &str,
+    ) -> Settled {
         let mut outcome = self.outcome;
         let mut notes = Vec::new();
         for (i, ji) in &self.look {
             let t = &self.tasks[*i];
             let r = &self.jobs[*ji];
-            let entries: Vec<Listed> = listing
-                .and_then(|l| l.get(&t.key))
+            let entries: Vec<Listed> = history(&t.key)
                 .map(|h| h.entries.iter().map(listed_of).collect())
                 .unwrap_or_default();
             let reported_ok = self.row_of.contains_key(i);
