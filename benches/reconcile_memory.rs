@@ -183,6 +183,7 @@ fn main() {
         listing.push_part(&part, "the listing").expect("a part");
         listing.seal().expect("sealed");
         let mut done = 0u64;
+        println!("temporary files: {}", mib(temp_bytes()));
         each_chunk(&tasks, &tied, &[job()], |c| {
             let comparison = Comparison::new(&c.tasks, &c.jobs);
             let mut looked: Vec<String> = comparison.looked_for().map(str::to_owned).collect();
@@ -219,6 +220,21 @@ fn main() {
         mib(peak),
         peak as f64 / n as f64
     );
+}
+
+/// Bytes of the deleted-but-open temporary files this process holds (anonymous spill
+/// files), from `/proc/self/fd`.
+fn temp_bytes() -> u64 {
+    std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            std::fs::read_link(e.path()).is_ok_and(|t| t.to_string_lossy().ends_with("(deleted)"))
+        })
+        .filter_map(|e| std::fs::metadata(e.path()).ok())
+        .map(|m| m.len())
+        .sum()
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
