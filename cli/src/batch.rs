@@ -371,17 +371,15 @@ pub struct JobFiles {
     pub manifest_path: PathBuf,
     /// The request.
     pub request: CreateJobFile,
-    /// The manifest's bytes.
-    pub manifest: Vec<u8>,
-    /// Its rows.
+    /// The manifest's rows.
     pub tasks: u64,
 }
 
 /// The jobs prepared in DIR, checked: each request parses, is an `S3PutObjectCopy`
 /// of a CSV manifest, and has its manifest beside it with rows of three fields. Reads
 /// only; any problem is a usage error naming the file. The manifests are read a line at
-/// a time, and kept (for an upload) only when `keep` says so.
-pub fn read_requests(dir: &Path, keep: bool) -> CliResult<Vec<JobFiles>> {
+/// a time, never held (a job of 40 million tasks has a manifest of gigabytes).
+pub fn read_requests(dir: &Path) -> CliResult<Vec<JobFiles>> {
     let not_ours = |why: String| {
         CliError::usage(format!(
             "{}: {why}; give the directory `s3rewind plan --emit batch-ops DIR` wrote; nothing was written",
@@ -413,20 +411,7 @@ pub fn read_requests(dir: &Path, keep: bool) -> CliResult<Vec<JobFiles>> {
                 "{name} has no manifest-{class}.csv beside it ({e})"
             ))
         };
-        // Kept, its bytes as they are (an upload's ETag is theirs); else read a line at a
-        // time.
-        let manifest = if keep {
-            std::fs::read(&manifest_path).map_err(missing)?
-        } else {
-            Vec::new()
-        };
-        let reader: Box<dyn std::io::BufRead> = if keep {
-            Box::new(manifest.as_slice())
-        } else {
-            Box::new(std::io::BufReader::new(
-                std::fs::File::open(&manifest_path).map_err(missing)?,
-            ))
-        };
+        let reader = std::io::BufReader::new(std::fs::File::open(&manifest_path).map_err(missing)?);
         let mut tasks = 0u64;
         for (i, line) in std::io::BufRead::lines(reader).enumerate() {
             let line = line.map_err(|e| {
@@ -452,7 +437,6 @@ pub fn read_requests(dir: &Path, keep: bool) -> CliResult<Vec<JobFiles>> {
             request_path,
             manifest_path,
             request,
-            manifest,
             tasks,
         });
     }

@@ -260,7 +260,7 @@ async fn submit_cmd(app: &App, args: &BatchSubmitArgs) -> CliResult<Exit> {
     // DIR/jobs.json records each job as it is created.
     crate::outputs::dir("DIR", dir)?;
     let mut recorded = JobsFile::read(dir)?;
-    let jobs = read_requests(dir, true)?
+    let jobs = read_requests(dir)?
         .into_iter()
         .map(|f| resolve_job(f, args, &recorded))
         .collect::<CliResult<Vec<_>>>()?;
@@ -372,6 +372,79 @@ fn confirm_submission(printer: &Printer, new: &[&ToSubmit], hold: bool) -> CliRe
     }
 }
 
+/// The part of a manifest held while it is uploaded: a manifest up to this size goes in
+/// one PutObject, a larger one in parts of this size (a job of 40 million tasks has a
+/// manifest of about 4 GB).
+const MANIFEST_PART: u64 = 64 << 20;
+
+/// Upload the manifest file at `path` to `key` of `bucket`, holding at most `part` bytes
+/// of it: its ETag (the one the job request must name) and version, as stored.
+async fn upload_manifest(
+    bucket: &dyn crate::bucket::Bucket,
+    key: &str,
+    path: &Path,
+    part: u64,
+) -> CliResult<crate::bucket::PutReply> {
+    use std::io::Read;
+    let cannot =
+        |e: std::io::Error| CliError::failure(format!("cannot read {}: {e}", path.display()));
+    let failed = |e: S3Error| from_s3(e, bucket.name());
+    let mut file = std::fs::File::open(path).map_err(cannot)?;
+    let size = file.metadata().map_err(cannot)?.len();
+    let mut read_part = |n: u64| -> CliResult<Vec<u8>> {
+        let mut body = Vec::with_capacity(n as usize);
+        (&mut file).take(n).read_to_end(&mut body).map_err(cannot)?;
+        Ok(body)
+    };
+    if size <= part {
+        return bucket
+            .put(key, read_part(size)?, "text/csv")
+            .await
+            .map_err(failed);
+    }
+    let head = crate::bucket::Head {
+        content_type: Some("text/csv".to_owned()),
+        ..crate::bucket::Head::default()
+    };
+    let upload_id = bucket
+        .create_multipart(key, &crate::bucket::ObjectAttrs::plain(&head))
+        .await
+        .map_err(failed)?;
+    let mut parts = Vec::new();
+    let mut sent = 0u64;
+    let uploaded: CliResult<String> = async {
+        while sent < size {
+            let body = read_part(part.min(size - sent))?;
+            sent += body.len() as u64;
+            let number = parts.len() as i32 + 1;
+            let p = crate::bucket::Part {
+                key,
+                upload_id: &upload_id,
+                number,
+            };
+            let etag = bucket.upload_part(p, body).await.map_err(failed)?;
+            parts.push((number, etag));
+        }
+        bucket
+            .complete_multipart(key, &upload_id, &parts)
+            .await
+            .map_err(failed)
+    }
+    .await;
+    let version_id = match uploaded {
+        Ok(v) => v,
+        Err(e) => {
+            let _ = bucket.abort_multipart(key, &upload_id).await;
+            return Err(e);
+        }
+    };
+    let stored = bucket.head(key, Some(&version_id)).await.map_err(failed)?;
+    Ok(crate::bucket::PutReply {
+        etag: stored.map(|h| h.etag).unwrap_or_default(),
+        version_id: Some(version_id).filter(|v| v != "null"),
+    })
+}
+
 /// Submit one job: upload its manifest (the request gets the upload's real ETag), create
 /// the job (its idempotency token derived from the request, so a submission interrupted
 /// between the two is repeated without a second job) and record it in `DIR/jobs.json`.
@@ -387,12 +460,13 @@ async fn submit(
     let printer = &app.printer;
     let r = &j.files.request;
     let copy = &r.operation.s3_put_object_copy;
-    let crate::bucket::PutReply { etag, version_id } = app
-        .endpoint
-        .bucket(&j.manifest_bucket)
-        .put(&j.manifest_key, j.files.manifest.clone(), "text/csv")
-        .await
-        .map_err(|e| from_s3(e, &j.manifest_bucket))?;
+    let crate::bucket::PutReply { etag, version_id } = upload_manifest(
+        app.endpoint.bucket(&j.manifest_bucket).as_ref(),
+        &j.manifest_key,
+        &j.files.manifest_path,
+        MANIFEST_PART,
+    )
+    .await?;
     printer.info(format!(
         "uploaded {} to s3://{}/{} (ETag {etag})",
         j.files.manifest_path.display(),
@@ -1011,7 +1085,7 @@ fn read_tasks(
     plan_path: &Path,
 ) -> CliResult<reconcile_chunks::Tasks> {
     use std::io::BufRead;
-    let files = read_requests(dir, false)?;
+    let files = read_requests(dir)?;
     let mut each = files.into_iter().flat_map(|f| {
         let name = f
             .manifest_path
@@ -1249,6 +1323,43 @@ fn jobs_to_reconcile(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A manifest larger than a part goes up in parts, never held whole; a smaller one in
+    /// one PutObject. Either way the object holds the file's bytes, and the ETag returned
+    /// is the stored object's (the one a job request must name).
+    #[tokio::test]
+    async fn a_manifest_is_uploaded_a_part_at_a_time() {
+        use crate::bucket::{Bucket, MemStore, Op};
+        let store = MemStore::new();
+        let bucket = store.insert(
+            "ops",
+            s3rewind_engine::SimBucket::new(s3rewind_engine::Versioning::Enabled, "o"),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("manifest-STANDARD.csv");
+        let line = "src,data/part%20000001.bin,3HL4kqtJlcpXroDTDmJ\n";
+        let text: String = line.repeat((11 << 20) / line.len() + 1);
+        std::fs::write(&path, &text).unwrap();
+        let part = crate::bucket::MIN_PART;
+        for (name, parts) in [("big.csv", 3), ("small.csv", 0)] {
+            let size = if parts == 0 { part } else { text.len() as u64 };
+            std::fs::write(&path, &text.as_bytes()[..size as usize]).unwrap();
+            store.reset_requests();
+            let reply = upload_manifest(&bucket, name, &path, part).await.unwrap();
+            assert_eq!(store.requests().of(Op::UploadPart), parts, "{name}");
+            assert_eq!(
+                store.requests().of(Op::Put),
+                u64::from(parts == 0),
+                "{name}"
+            );
+            let mut stored = Vec::new();
+            bucket.download_current(name, &mut stored).await.unwrap();
+            assert_eq!(stored, &text.as_bytes()[..size as usize], "{name}");
+            let head = bucket.head(name, None).await.unwrap().unwrap();
+            assert_eq!(reply.etag, head.etag, "{name}");
+            assert_eq!(reply.version_id.as_deref(), Some(head.version_id.as_str()));
+        }
+    }
 
     #[test]
     fn tokens_are_stable_and_distinct() {
