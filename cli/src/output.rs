@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod json_object;
-pub use json_object::{JsonArray, JsonObject, WithField};
+pub use json_object::{JsonArray, JsonObject, WithFields};
 
 /// Output format of results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -18,6 +18,7 @@
 //!   job), the rest are left for a re-run;
 //! - progress, and the [`ExecReport`] that accounts for every item exactly once.
 
+use crate::error::{CliError, CliResult};
 use crate::output::Printer;
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -41,8 +42,221 @@ pub struct KeyIssue {
     pub detail: String,
 }
 
+/// Issues held in memory at the most; past it every issue of the list goes to disk.
+pub const HELD_ISSUES: usize = if cfg!(test) { 3 } else { 10_000 };
+
+/// Keys that did not end up restored, and why: held while they are few, on disk (sorted
+/// in chunks) past [`HELD_ISSUES`], so that a run in which each of 40 million copies
+/// fails holds a chunk of reasons, not 40 million. In key order once
+/// [`finish`](Self::finish)ed, as the report lists them; `--output json` writes them
+/// from disk as they are read.
+#[derive(Debug, Default)]
+pub struct KeyIssues {
+    held: Vec<KeyIssue>,
+    /// Past [`HELD_ISSUES`]: every issue, being sorted onto disk.
+    sorting: Option<crate::spill::Sorter<IssueRecord>>,
+    /// Finished: every issue on disk in key order.
+    sorted: Option<crate::spill::Spilled<IssueRecord>>,
+    len: u64,
+    /// The disk could not take an issue: the list cannot be read back (the count stands).
+    broken: Option<String>,
+    /// [`finish`](Self::finish)ed (an issue added after is put in its place).
+    finished: bool,
+}
+
+/// One issue on disk, sorted by `KEY\0ORDINAL` (two issues of one key both kept).
+#[derive(Debug, Clone)]
+struct IssueRecord {
+    key: String,
+    detail: String,
+}
+crate::spill::record!(IssueRecord { key, detail });
+
+impl IssueRecord {
+    fn issue(self) -> KeyIssue {
+        let key = match self.key.rsplit_once('\0') {
+            Some((k, _)) => k.to_owned(),
+            None => self.key,
+        };
+        KeyIssue {
+            key,
+            detail: self.detail,
+        }
+    }
+}
+
+impl KeyIssues {
+    /// No issue.
+    pub fn new() -> KeyIssues {
+        KeyIssues::default()
+    }
+
+    /// How many.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// True when there is none.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Add one. Should the disk not take it, the count still holds it and reading the
+    /// list back says why it cannot be (a run is not stopped by its report).
+    pub fn push(&mut self, issue: KeyIssue) {
+        let finished = self.finished;
+        if let Err(e) = self.try_push(issue)
+            && self.broken.is_none()
+        {
+            self.broken = Some(e.message);
+        }
+        if finished {
+            self.finish();
+        }
+    }
+
+    fn try_push(&mut self, issue: KeyIssue) -> CliResult<()> {
+        self.len += 1;
+        if self.sorting.is_none() && self.sorted.is_none() && self.held.len() < HELD_ISSUES {
+            self.held.push(issue);
+            return Ok(());
+        }
+        if let Some(sorted) = self.sorted.take() {
+            // Added after it was finished (a run's closing note): sorted again with it.
+            let mut s = crate::spill::Sorter::new()?;
+            let mut failed = None;
+            sorted.scan(|r| match s.push(r) {
+                Ok(()) => Ok(true),
+                Err(e) => {
+                    failed = Some(e);
+                    Ok(false)
+                }
+            })?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            self.sorting = Some(s);
+        }
+        let sorting = match &mut self.sorting {
+            Some(s) => s,
+            None => {
+                let mut s = crate::spill::Sorter::new()?;
+                for (i, held) in std::mem::take(&mut self.held).into_iter().enumerate() {
+                    s.push(IssueRecord {
+                        key: format!("{}\0{i:016}", held.key),
+                        detail: held.detail,
+                    })?;
+                }
+                self.sorting.insert(s)
+            }
+        };
+        sorting.push(IssueRecord {
+            key: format!("{}\0{:016}", issue.key, self.len - 1),
+            detail: issue.detail,
+        })
+    }
+
+    /// Add each of `other`'s (finished).
+    pub fn extend(&mut self, other: KeyIssues) {
+        let read = other.each(|i| {
+            self.push(i);
+            Ok(true)
+        });
+        if let Err(e) = read
+            && self.broken.is_none()
+        {
+            self.broken = Some(e.message);
+        }
+    }
+
+    /// Done adding: the issues in key order from now on.
+    pub fn finish(&mut self) {
+        self.finished = true;
+        self.held.sort_by(|a, b| a.key.cmp(&b.key));
+        if let Some(s) = self.sorting.take() {
+            match s.sorted() {
+                Ok(sorted) => self.sorted = Some(sorted),
+                Err(e) => {
+                    self.broken.get_or_insert(e.message);
+                }
+            }
+        }
+    }
+
+    /// Each issue (in key order once finished), for as long as `f` says go on.
+    pub fn each(&self, mut f: impl FnMut(KeyIssue) -> CliResult<bool>) -> CliResult<()> {
+        if let Some(why) = &self.broken {
+            return Err(CliError::failure(format!(
+                "the {} key(s) with issues could not be kept on disk ({why}); set TMPDIR to a writable directory with room",
+                self.len
+            )));
+        }
+        if let Some(sorted) = &self.sorted {
+            return sorted.scan(|r| f(r.issue()));
+        }
+        if self.sorting.is_some() {
+            return Err(CliError::failure(
+                "internal error: issues read before the list was finished; please report this",
+            ));
+        }
+        for i in &self.held {
+            if !f(i.clone())? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The first `n`.
+    pub fn first(&self, n: usize) -> CliResult<Vec<KeyIssue>> {
+        let mut out = Vec::new();
+        if n > 0 {
+            self.each(|i| {
+                out.push(i);
+                Ok(out.len() < n)
+            })?;
+        }
+        Ok(out)
+    }
+
+    /// Every one (tests, and lists known to be short).
+    pub fn to_vec(&self) -> CliResult<Vec<KeyIssue>> {
+        self.first(self.len())
+    }
+}
+
+impl From<Vec<KeyIssue>> for KeyIssues {
+    fn from(issues: Vec<KeyIssue>) -> KeyIssues {
+        let mut out = KeyIssues::new();
+        for i in issues {
+            out.push(i);
+        }
+        out
+    }
+}
+
+impl serde::Serialize for KeyIssues {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error, SerializeSeq};
+        let mut seq = s.serialize_seq(Some(self.len()))?;
+        let mut failed = None;
+        self.each(|i| match seq.serialize_element(&i) {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                failed = Some(e);
+                Ok(false)
+            }
+        })
+        .map_err(|e| S::Error::custom(e.message))?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        seq.end()
+    }
+}
+
 /// What an execution did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Default, Serialize)]
 pub struct ExecReport {
     /// Copies made.
     pub copied: u64,
@@ -57,14 +271,14 @@ pub struct ExecReport {
     /// Actions found already done (resumed or converged), not repeated.
     pub already_done: u64,
     /// Keys skipped because they changed since the plan was made.
-    pub drifted: Vec<KeyIssue>,
+    pub drifted: KeyIssues,
     /// Actions that failed.
-    pub failed: Vec<KeyIssue>,
+    pub failed: KeyIssues,
     /// Copies waiting for an archive restore.
-    pub waiting: Vec<KeyIssue>,
+    pub waiting: KeyIssues,
     /// Actions skipped on purpose, with the reason (`--to-dir`: folder markers).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub skipped: Vec<KeyIssue>,
+    #[serde(skip_serializing_if = "KeyIssues::is_empty")]
+    pub skipped: KeyIssues,
     /// True when Ctrl-C (or a cap, see `stopped`) stopped the run early.
     pub interrupted: bool,
     /// Why a cap stopped the run (`--max-bytes`, `--max-cost`); resumable.
@@ -96,6 +310,14 @@ impl ExecReport {
         } else {
             Exit::Partial
         }
+    }
+
+    /// Done adding issues: each list in key order from now on.
+    pub fn finish_issues(&mut self) {
+        self.drifted.finish();
+        self.failed.finish();
+        self.waiting.finish();
+        self.skipped.finish();
     }
 
     /// True when every action completed.
@@ -229,16 +451,30 @@ fn ctrl_c_flag() -> (Arc<AtomicBool>, tokio::task::JoinHandle<()>) {
 }
 
 /// Print the keys that did not complete, one titled list per outcome.
-pub fn print_issues(printer: &Printer, lists: &[(&str, &[KeyIssue])]) {
+pub fn print_issues(printer: &Printer, lists: &[(&str, &KeyIssues)]) {
     for (title, list) in lists {
         if !list.is_empty() {
             printer.line(format!("{title} ({}):", list.len()));
-            for i in list.iter() {
-                printer.line(format!("  {:?}: {}", i.key, i.detail));
+            match list.first(SHOWN_ISSUES) {
+                Ok(shown) => {
+                    for i in &shown {
+                        printer.line(format!("  {:?}: {}", i.key, i.detail));
+                    }
+                    if list.len() > shown.len() {
+                        printer.line(format!(
+                            "  … and {} more (--output json lists them all)",
+                            list.len() - shown.len()
+                        ));
+                    }
+                }
+                Err(e) => printer.line(format!("  {}", e.message)),
             }
         }
     }
 }
+
+/// Issues of one kind a summary names; `--output json` lists them all.
+const SHOWN_ISSUES: usize = 1_000;
 
 /// One attempt in flight: what [`Job::attempt`] returns.
 pub type Attempt = Pin<Box<dyn Future<Output = Step> + Send>>;
@@ -482,15 +718,70 @@ async fn run_items<J: Job>(
     }
     report.seconds = started.elapsed().as_secs_f64();
     report.final_concurrency = aimd.limit();
-    report.drifted.sort_by(|a, b| a.key.cmp(&b.key));
-    report.failed.sort_by(|a, b| a.key.cmp(&b.key));
-    report.waiting.sort_by(|a, b| a.key.cmp(&b.key));
-    report.skipped.sort_by(|a, b| a.key.cmp(&b.key));
+    report.finish_issues();
     report
 }
 
 #[cfg(test)]
 mod tests {
+    use super::{HELD_ISSUES, KeyIssue, KeyIssues};
+    use proptest::prelude::*;
+
+    fn issue(key: &str, detail: usize) -> KeyIssue {
+        KeyIssue {
+            key: key.to_owned(),
+            detail: format!("detail {detail}"),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(s3rewind_testkit::proptest_config(128))]
+        /// Held or on disk (past [`HELD_ISSUES`]), a list of issues reads back, and is
+        /// written as JSON, exactly as the issues sorted by key (a key's issues in the
+        /// order they came), whatever order they came in; one added after it was finished
+        /// takes its place, and the count is every one added.
+        #[test]
+        fn issues_on_disk_read_back_sorted_as_held_ones(
+            keys in prop::collection::vec("[a-c]{0,2}", 0..12),
+            late in prop::option::of("[a-c]{0,2}"),
+        ) {
+            let mut list = KeyIssues::new();
+            let mut want: Vec<KeyIssue> = Vec::new();
+            for (i, k) in keys.iter().enumerate() {
+                list.push(issue(k, i));
+                want.push(issue(k, i));
+            }
+            list.finish();
+            if let Some(k) = &late {
+                list.push(issue(k, 99));
+                want.push(issue(k, 99));
+            }
+            want.sort_by(|a, b| a.key.cmp(&b.key));
+            prop_assert_eq!(list.len(), want.len());
+            prop_assert_eq!(list.to_vec().unwrap(), want.clone());
+            prop_assert_eq!(
+                serde_json::to_string(&list).unwrap(),
+                serde_json::to_string(&want).unwrap()
+            );
+            let first: Vec<KeyIssue> = want.iter().take(2).cloned().collect();
+            prop_assert_eq!(list.first(2).unwrap(), first);
+        }
+    }
+
+    /// Past [`HELD_ISSUES`] none is held: each goes to disk.
+    #[test]
+    fn past_the_limit_issues_go_to_disk() {
+        let mut list = KeyIssues::new();
+        for i in 0..=HELD_ISSUES {
+            list.push(issue(&format!("k{i}"), i));
+        }
+        assert!(list.held.is_empty() && list.sorting.is_some());
+        // Read before it is finished: an error, not a partial list.
+        assert!(list.to_vec().is_err());
+        list.finish();
+        assert_eq!(list.to_vec().unwrap().len(), HELD_ISSUES + 1);
+    }
+
     /// `while_listing` is in a report's JSON exactly when some action was settled while
     /// its listing went on (the restore document's optional field).
     #[test]

@@ -418,6 +418,51 @@ impl<R: Record + Clone> Spilled<R> {
     }
 }
 
+/// Records a [`Sorter`] sorts in memory before they go to disk as a run.
+pub(crate) const SORT_CHUNK: usize = if cfg!(test) { 3 } else { 50_000 };
+
+/// Records sorted onto disk: gathered [`SORT_CHUNK`] at a time, each chunk sorted and
+/// written as a run (the list's scans merge the runs).
+#[derive(Debug)]
+pub(crate) struct Sorter<R: Record + Clone> {
+    list: Spilled<R>,
+    chunk: Vec<R>,
+}
+
+impl<R: Record + Clone> Sorter<R> {
+    /// Nothing yet.
+    pub(crate) fn new() -> CliResult<Self> {
+        Ok(Sorter {
+            list: Spilled::new()?,
+            chunk: Vec::new(),
+        })
+    }
+
+    /// Add one (its key must be unique).
+    pub(crate) fn push(&mut self, r: R) -> CliResult<()> {
+        self.chunk.push(r);
+        if self.chunk.len() >= SORT_CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> CliResult<()> {
+        self.chunk.sort_by(|a, b| a.key().cmp(b.key()));
+        self.list
+            .push_part(&self.chunk, "the records being sorted")?;
+        self.chunk.clear();
+        Ok(())
+    }
+
+    /// Done adding: the records in key order.
+    pub(crate) fn sorted(mut self) -> CliResult<Spilled<R>> {
+        self.flush()?;
+        self.list.seal()?;
+        Ok(self.list)
+    }
+}
+
 /// Reads one layer of a sealed list in key order, block after block, with the records'
 /// ordinals.
 struct Cursor<'a, R> {

@@ -14,7 +14,7 @@
 //! Memory holds one chunk of tasks and their rows, and a sparse index of each file.
 
 use crate::error::{CliError, CliResult};
-use crate::spill::{Spilled, record};
+use crate::spill::{Sorter, Spilled, record};
 use s3rewind_engine::batch::reconcile::{JobReport, Task};
 use s3rewind_engine::batch::report::ReportRow;
 use s3rewind_engine::keys::{encode_key, form_decode};
@@ -137,44 +137,6 @@ impl RowRecord {
             http_status: self.http_status.and_then(|s| u16::try_from(s).ok()),
             message: self.message.clone(),
         }
-    }
-}
-
-/// Records sorted onto disk: gathered [`CHUNK`] at a time, each chunk sorted and written
-/// as a run (the list's scans merge the runs).
-struct Sorter<R: crate::spill::Record + Clone> {
-    list: Spilled<R>,
-    chunk: Vec<R>,
-}
-
-impl<R: crate::spill::Record + Clone> Sorter<R> {
-    fn new() -> CliResult<Self> {
-        Ok(Sorter {
-            list: Spilled::new()?,
-            chunk: Vec::new(),
-        })
-    }
-
-    fn push(&mut self, r: R) -> CliResult<()> {
-        self.chunk.push(r);
-        if self.chunk.len() >= CHUNK {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> CliResult<()> {
-        self.chunk.sort_by(|a, b| a.key().cmp(b.key()));
-        self.list
-            .push_part(&self.chunk, "the batch reconcile's records")?;
-        self.chunk.clear();
-        Ok(())
-    }
-
-    fn sorted(mut self) -> CliResult<Spilled<R>> {
-        self.flush()?;
-        self.list.seal()?;
-        Ok(self.list)
     }
 }
 

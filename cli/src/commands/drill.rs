@@ -127,15 +127,15 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
     });
     let drilled = Drilled {
         ok: exit == Exit::Ok && report.ok && over_rto.is_none(),
-        restored: doc["report"]["copied"].as_u64().unwrap_or(0),
-        bytes: doc["report"]["bytes_copied"].as_u64().unwrap_or(0),
+        restored: doc.report.copied,
+        bytes: doc.report.bytes_copied,
         recovery_seconds,
         oldest,
         why,
         cleanup,
     };
     let ok = drilled.ok;
-    let mut failures = failures(&doc["report"], &report)?;
+    let mut failures = failures(&doc.report, &report)?;
     if let Some(why) = &over_rto {
         failures["rto"] = json!(why);
     }
@@ -365,7 +365,7 @@ async fn restore(
     req: &Request,
     warnings: Vec<s3rewind_engine::Warning>,
     journal_path: &Path,
-) -> CliResult<(Restored, Exit, Value)> {
+) -> CliResult<(Restored, Exit, crate::pipeline::report::RunDoc)> {
     let printer = &app.printer;
     let at = at_of(req);
     let mut exec = args.exec.clone();
@@ -400,7 +400,7 @@ async fn restore(
     let (exit, doc) = match streamed {
         Some(r) => {
             print_plan_summary(printer, &p);
-            report_exec(printer, &p, &r, journal_path)
+            report_exec(printer, &p, r, journal_path)
         }
         None => {
             annotate_archived(clients, &mut p, spool.as_ref()).await?;
@@ -516,7 +516,7 @@ fn list(v: &Value) -> Vec<Value> {
 }
 
 /// Every failure grouped by cause: the execution's, and the verification's by outcome.
-fn failures(exec_report: &Value, report: &VerifyReport) -> CliResult<Value> {
+fn failures(exec_report: &crate::execute::ExecReport, report: &VerifyReport) -> CliResult<Value> {
     let mut by_outcome: BTreeMap<String, Vec<String>> = BTreeMap::new();
     report.differences.each(|d| {
         let kind = serde_json::to_value(d.reason)
@@ -527,9 +527,9 @@ fn failures(exec_report: &Value, report: &VerifyReport) -> CliResult<Value> {
         Ok(true)
     })?;
     Ok(json!({
-        "copy_failed": list(&exec_report["failed"]),
-        "drifted": list(&exec_report["drifted"]),
-        "waiting": list(&exec_report["waiting"]),
+        "copy_failed": exec_report.failed,
+        "drifted": exec_report.drifted,
+        "waiting": exec_report.waiting,
         "verification": by_outcome,
     }))
 }

@@ -140,7 +140,7 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
     if let Some(r) = streamed {
         // The plan is whole only now: shown after its copies, with what they did.
         print_plan_summary(printer, &p);
-        let result = report_exec(printer, &p, &r, &journal_path);
+        let result = report_exec(printer, &p, r, &journal_path);
         let listing = (req.page_size, req.list_streams);
         return verify_after(
             app,

@@ -148,7 +148,7 @@ pub async fn undelete_cmd(app: &App, args: &UndeleteArgs) -> CliResult<Exit> {
     if spool.is_empty() {
         // The same document as a restore's (a copying undelete executes a plan like
         // `restore`), without printing an empty plan's text.
-        printer.json_value(&restore_doc(&p, &ExecReport::default(), None));
+        printer.json_value(&restore_doc(&p, ExecReport::default(), None));
         return Ok(Exit::Ok);
     }
     let journal_path = args.exec.journal.clone().unwrap_or_else(|| {

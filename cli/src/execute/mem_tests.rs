@@ -536,6 +536,8 @@ async fn a_spool_that_cannot_be_read_back_fails_the_run() {
     assert!(
         report
             .failed
+            .to_vec()
+            .unwrap()
             .iter()
             .any(|f| f.detail.contains("could not all be read back")),
         "{report:?}"
@@ -926,12 +928,10 @@ fn check_case(case: Case) -> Result<(), TestCaseError> {
         // Every key the summary does not name is exactly as it was at T, unless the
         // other writer wrote it during the run.
         let written: BTreeSet<String> = faulty.written().into_iter().map(|(k, _)| k).collect();
-        let named: BTreeSet<&str> = report
-            .drifted
-            .iter()
-            .chain(&report.failed)
-            .chain(&report.waiting)
-            .map(|i| i.key.as_str())
+        let named: BTreeSet<String> = [&report.drifted, &report.failed, &report.waiting]
+            .into_iter()
+            .flat_map(|l| l.to_vec().unwrap())
+            .map(|i| i.key)
             .collect();
         let now = contents(&store, name);
         for a in &p.actions {
@@ -978,7 +978,7 @@ fn check_case(case: Case) -> Result<(), TestCaseError> {
             }
         }
         // A drifted key keeps what the other writer wrote.
-        for d in &report.drifted {
+        for d in &report.drifted.to_vec().unwrap() {
             prop_assert!(
                 written.contains(&d.key),
                 "{} drifted, but nobody wrote it",
@@ -988,7 +988,14 @@ fn check_case(case: Case) -> Result<(), TestCaseError> {
         // A key named drifted or failed is not in its state at T, unless a write of ours
         // to it landed with its reply lost (the run could not know).
         let lost: BTreeSet<String> = faulty.lost_keys().into_iter().collect();
-        for k in report.drifted.iter().chain(&report.failed).map(|i| &i.key) {
+        for k in report
+            .drifted
+            .to_vec()
+            .unwrap()
+            .iter()
+            .chain(&report.failed.to_vec().unwrap())
+            .map(|i| &i.key)
+        {
             if lost.contains(k) {
                 continue;
             }
@@ -1116,7 +1123,13 @@ async fn keys_changed_after_the_plan_drift_and_are_named() {
                     .collect()
             });
             let report = run(b, &p, &config(8, 4)).await;
-            let drifted: BTreeSet<String> = report.drifted.iter().map(|i| i.key.clone()).collect();
+            let drifted: BTreeSet<String> = report
+                .drifted
+                .to_vec()
+                .unwrap()
+                .iter()
+                .map(|i| i.key.clone())
+                .collect();
             assert_eq!(
                 drifted, changed,
                 "conditional {conditional}, {keys} keys: {report:?}"
@@ -1129,6 +1142,8 @@ async fn keys_changed_after_the_plan_drift_and_are_named() {
             // a write of ours did not drift it at the write itself).
             for d in report
                 .drifted
+                .to_vec()
+                .unwrap()
                 .iter()
                 .filter(|d| d.detail.contains("but found"))
             {
@@ -1162,6 +1177,8 @@ async fn keys_changed_after_the_plan_drift_and_are_named() {
             assert!(
                 report
                     .drifted
+                    .to_vec()
+                    .unwrap()
                     .iter()
                     .any(|d| d.detail.contains("but found")),
                 "{report:?}"
@@ -1234,7 +1251,13 @@ async fn a_permanent_failure_is_named_and_the_rest_completes() {
         },
     );
     let report = run(Arc::new(faulty.clone()), &p, &config(8, 4)).await;
-    let failed: Vec<String> = report.failed.iter().map(|i| i.key.clone()).collect();
+    let failed: Vec<String> = report
+        .failed
+        .to_vec()
+        .unwrap()
+        .iter()
+        .map(|i| i.key.clone())
+        .collect();
     let mut sorted = denied.clone();
     sorted.sort();
     assert_eq!(failed, sorted, "{report:?}");
@@ -1554,7 +1577,12 @@ async fn a_write_between_the_check_and_the_copy_drifts_under_conditional_writes(
     let report = run(Arc::new(faulty.clone()), &p, &config(1, 4)).await;
     assert!(report.failed.is_empty(), "{report:?}");
     assert!(
-        report.drifted.iter().any(|d| d.key == copies[0]),
+        report
+            .drifted
+            .to_vec()
+            .unwrap()
+            .iter()
+            .any(|d| d.key == copies[0]),
         "{report:?}"
     );
     let now = store.with("src", |s| s.head(&copies[0]).cloned()).unwrap();
@@ -1672,7 +1700,7 @@ async fn a_vanished_source_version_fails_once() {
     store.reset_requests();
     let report = run(b, &single, &config(1, 4)).await;
     assert_eq!(report.failed.len(), 1, "{report:?}");
-    assert_eq!(report.failed[0].key, c.key);
+    assert_eq!(report.failed.to_vec().unwrap()[0].key, c.key);
     assert_eq!(
         store.requests().of(Op::Copy),
         1,
@@ -1714,7 +1742,12 @@ async fn an_archived_source_waits_and_its_restore_is_requested() {
         });
         let report = run(b, &p, &cfg).await;
         assert!(
-            report.waiting.iter().any(|w| w.key == c.key),
+            report
+                .waiting
+                .to_vec()
+                .unwrap()
+                .iter()
+                .any(|w| w.key == c.key),
             "head shows {head_shows}, full {fidelity_full}: {report:?}"
         );
         assert!(report.failed.is_empty(), "{report:?}");
@@ -2503,7 +2536,9 @@ async fn null_source_rewritten_after_the_plan(conditional: bool, how: &str) {
         assert_eq!(report.copied, 0, "{case}: {report:?}");
         assert_eq!(report.drifted.len(), 1, "{case}: {report:?}");
         assert!(
-            report.drifted[0].detail.contains("changed"),
+            report.drifted.to_vec().unwrap()[0]
+                .detail
+                .contains("changed"),
             "{case}: {report:?}"
         );
         assert!(!report.complete());
@@ -2520,7 +2555,11 @@ async fn null_source_rewritten_after_the_plan(conditional: bool, how: &str) {
         } else {
             // Written (the server copied what it held), said, and journaled for undo.
             assert_eq!(dst_now["n"], b"evil");
-            assert!(report.drifted[0].detail.contains("changed after the plan"));
+            assert!(
+                report.drifted.to_vec().unwrap()[0]
+                    .detail
+                    .contains("changed after the plan")
+            );
             let id = store.with("dst", |s| {
                 s.head("n").unwrap().version.version_id.to_string()
             });
@@ -2556,7 +2595,9 @@ async fn a_null_source_rewritten_during_a_multipart_or_streamed_copy_is_drift() 
         assert_eq!(report.copied, 0, "{how}: {report:?}");
         assert_eq!(report.drifted.len(), 1, "{how}: {report:?}");
         assert!(
-            report.drifted[0].detail.contains("changed after the plan"),
+            report.drifted.to_vec().unwrap()[0]
+                .detail
+                .contains("changed after the plan"),
             "{how}: {report:?}"
         );
         let copy = store.with("dst", |s| {

@@ -141,37 +141,38 @@ impl JsonArray<'_, '_> {
     }
 }
 
-/// The JSON object `doc` with the field `name` set to `value`, serialised where a
+/// The JSON object `doc` with the fields `fields` set, each serialised where a
 /// `serde_json::Value` object would put it (its keys in order) without building the
-/// value: a document whose one large field is read from disk. A `doc` that is no object
-/// is serialised as it is.
-pub struct WithField<'a, T: ?Sized> {
+/// value: a document whose large fields are read from disk as it is written. A field of
+/// `doc` named in `fields` is left out; a `doc` that is no object is serialised as it is.
+pub struct WithFields<'a, T> {
     /// The document.
     pub doc: &'a serde_json::Value,
-    /// The field's name (a field of that name in `doc` is left out).
-    pub name: &'a str,
-    /// Its value.
-    pub value: &'a T,
+    /// The fields set (any order; each name once).
+    pub fields: &'a [(&'a str, T)],
 }
 
-impl<T: Serialize + ?Sized> Serialize for WithField<'_, T> {
+impl<T: Serialize> Serialize for WithFields<'_, T> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let serde_json::Value::Object(fields) = self.doc else {
+        let serde_json::Value::Object(doc) = self.doc else {
             return self.doc.serialize(s);
         };
-        let others = fields.iter().filter(|(k, _)| k.as_str() != self.name);
-        let mut map = s.serialize_map(Some(others.clone().count() + 1))?;
-        let mut placed = false;
+        let mut set: Vec<&(&str, T)> = self.fields.iter().collect();
+        set.sort_by(|a, b| a.0.cmp(b.0));
+        let others = doc
+            .iter()
+            .filter(|(k, _)| !self.fields.iter().any(|(name, _)| name == k));
+        let mut map = s.serialize_map(Some(others.clone().count() + set.len()))?;
+        let mut set = set.into_iter().peekable();
         for (k, v) in others {
-            if !placed && k.as_str() > self.name {
-                map.serialize_entry(self.name, self.value)?;
-                placed = true;
+            while let Some((name, value)) = set.next_if(|(name, _)| *name < k.as_str()) {
+                map.serialize_entry(name, value)?;
             }
             map.serialize_entry(k, v)?;
         }
-        if !placed {
-            map.serialize_entry(self.name, self.value)?;
+        for (name, value) in set {
+            map.serialize_entry(name, value)?;
         }
         map.end()
     }
@@ -245,21 +246,25 @@ mod tests {
 
     proptest! {
         #![proptest_config(s3rewind_testkit::proptest_config(256))]
-        /// A field set beside an object, at any name (before, among, after, or in place
-        /// of its fields), is serialised byte for byte as the object with the field set.
+        /// Fields set beside an object, at any names (before, among, after, or in
+        /// place of its fields), are serialised byte for byte as the object with the
+        /// fields set.
         #[test]
-        fn a_field_beside_an_object_is_the_object_with_the_field_set(
+        fn fields_beside_an_object_are_the_object_with_the_fields_set(
             fields in prop::collection::btree_map("[a-z]{0,3}", value(), 0..5),
-            name in "[a-z]{0,3}",
-            field in value(),
+            set in prop::collection::btree_map("[a-z]{0,3}", value(), 0..3),
         ) {
             let doc = Value::Object(fields.into_iter().collect());
-            let mut set = doc.clone();
-            set[name.as_str()] = field.clone();
-            let beside = WithField { doc: &doc, name: &name, value: &field };
+            let mut whole = doc.clone();
+            for (name, v) in &set {
+                whole[name.as_str()] = v.clone();
+            }
+            // Given in reverse order: the order they are given in does not matter.
+            let given: Vec<(&str, &Value)> = set.iter().rev().map(|(k, v)| (k.as_str(), v)).collect();
+            let beside = WithFields { doc: &doc, fields: &given };
             prop_assert_eq!(
                 serde_json::to_string_pretty(&beside).unwrap(),
-                serde_json::to_string_pretty(&set).unwrap()
+                serde_json::to_string_pretty(&whole).unwrap()
             );
         }
     }

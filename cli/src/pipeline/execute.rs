@@ -22,7 +22,7 @@ use crate::journal::{self, Journal, Line};
 use crate::output::Printer;
 use crate::pipeline::gates::confirm;
 use crate::pipeline::prepare::{KnownFor, Prepared, Request, TargetSpec, prepare_streamed};
-use crate::pipeline::report::{print_plan_of, report_exec, restore_doc};
+use crate::pipeline::report::{RunDoc, print_plan_of, report_exec, restore_doc};
 use crate::pipeline::{App, Clients};
 use crate::spill::{ActionSpool, PlanActions};
 use chrono::{DateTime, Utc};
@@ -69,7 +69,7 @@ pub async fn execute_plan(
     journal_path: &Path,
     already_done: u64,
     run: &journal::Run,
-) -> CliResult<(Exit, serde_json::Value)> {
+) -> CliResult<(Exit, RunDoc)> {
     let printer = &app.printer;
     let actions = PlanActions::of(p, spool.as_ref());
     print_plan_of(printer, p, actions, app.verbose, app.verbose)?;
@@ -78,8 +78,7 @@ pub async fn execute_plan(
             already_done,
             ..ExecReport::default()
         };
-        let doc = restore_doc(p, &report, None);
-        return Ok((Exit::Ok, doc));
+        return Ok((Exit::Ok, restore_doc(p, report, None)));
     }
     confirm(printer, p, actions, exec.yes)?;
     abort_left_over_uploads(clients, printer, journal_path).await?;
@@ -109,7 +108,7 @@ pub async fn execute_plan(
         }
     };
     r.already_done += already_done;
-    Ok(report_exec(printer, p, &r, journal_path))
+    Ok(report_exec(printer, p, r, journal_path))
 }
 
 /// Abort the multipart uploads an earlier, killed run of this restore left open.

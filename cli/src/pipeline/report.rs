@@ -359,9 +359,9 @@ fn print_warnings(printer: &Printer, warnings: &[Warning]) {
 pub fn report_exec(
     printer: &Printer,
     p: &RestorePlan,
-    r: &ExecReport,
+    r: ExecReport,
     journal: &Path,
-) -> (Exit, serde_json::Value) {
+) -> (Exit, RunDoc) {
     let actions = r.copied + r.delete_markers + r.already_done;
     printer.line(format!(
         "{}: {} ({}): {} copied ({}), {} delete markers, {} unchanged, {} already done",
@@ -426,16 +426,74 @@ pub fn report_exec(
 /// The JSON document of a restore, `apply`, `undo` or copying `undelete`
 /// ([`RESTORE_SCHEMA`]), before its verification: the plan's stats, the execution's
 /// report, the journal (`null` when nothing ran).
-pub fn restore_doc(p: &RestorePlan, r: &ExecReport, journal: Option<&Path>) -> serde_json::Value {
-    json!({
-        "schema": RESTORE_SCHEMA,
-        "source": p.source,
-        "destination": p.destination,
-        "at": p.at,
-        "plan": p.stats,
-        "report": r,
-        "journal": journal,
-    })
+pub fn restore_doc(p: &RestorePlan, r: ExecReport, journal: Option<&Path>) -> RunDoc {
+    RunDoc {
+        doc: json!({
+            "schema": RESTORE_SCHEMA,
+            "source": p.source,
+            "destination": p.destination,
+            "at": p.at,
+            "plan": p.stats,
+            "journal": journal,
+        }),
+        report: r,
+    }
+}
+
+/// A run's JSON document ([`restore_doc`]): its fields, and the execution's report, which
+/// is serialised in its place as the document is written (its lists of keys, which may be
+/// millions long, read from disk then).
+#[derive(Debug)]
+pub struct RunDoc {
+    /// Every field but `report`.
+    pub doc: serde_json::Value,
+    /// The execution's report.
+    pub report: ExecReport,
+}
+
+/// A large field of a document, serialised as it is written (see [`RunDoc`]).
+pub enum DocField<'a> {
+    /// An execution's report.
+    Exec(&'a ExecReport),
+    /// A verification's report.
+    Verification(&'a crate::pipeline::verify::VerifyReport),
+}
+
+impl serde::Serialize for DocField<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            DocField::Exec(r) => r.serialize(s),
+            DocField::Verification(r) => r.serialize(s),
+        }
+    }
+}
+
+impl RunDoc {
+    /// Write it with `verification` (a restore's check at the end) among its fields.
+    pub fn print_with(
+        &self,
+        printer: &Printer,
+        verification: Option<&crate::pipeline::verify::VerifyReport>,
+    ) {
+        let mut fields = vec![("report", DocField::Exec(&self.report))];
+        if let Some(v) = verification {
+            fields.push(("verification", DocField::Verification(v)));
+        }
+        printer.json_value(&crate::output::WithFields {
+            doc: &self.doc,
+            fields: &fields,
+        });
+    }
+}
+
+impl serde::Serialize for RunDoc {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::output::WithFields {
+            doc: &self.doc,
+            fields: &[("report", DocField::Exec(&self.report))],
+        }
+        .serialize(s)
+    }
 }
 
 /// The verification's summary for people.

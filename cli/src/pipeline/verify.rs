@@ -1192,7 +1192,7 @@ pub async fn verify_after(
     target: Option<TargetState>,
     listing: (i32, Streams),
     journal_path: &Path,
-    result: (Exit, serde_json::Value),
+    result: (Exit, crate::pipeline::report::RunDoc),
     current: Option<BucketState>,
 ) -> CliResult<Exit> {
     let printer = &app.printer;
@@ -1293,12 +1293,9 @@ pub async fn verify_after(
     }
     printer.line("Verification:");
     print_verification(printer, app.verbose, &report);
-    // The differences are read from disk as the document is written.
-    printer.json_value(&crate::output::WithField {
-        doc: &doc,
-        name: "verification",
-        value: &report,
-    });
+    // The differences (and the run's lists of keys) are read from disk as the document
+    // is written.
+    doc.print_with(printer, Some(&report));
     Ok(if report.ok || exit != Exit::Ok {
         exit
     } else {

@@ -61,7 +61,7 @@ record!(RemovedOfKey { key, markers });
 /// What `--remove-delete-markers` did. The markers removed are in [`Removal::removed`],
 /// on disk; the JSON report lists them as `removed` (see
 /// [`write_report`](Removal::write_report)).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct RemoveReport {
     /// Keys whose last version is current again.
     pub undeleted: u64,
@@ -70,9 +70,9 @@ pub struct RemoveReport {
     /// Keys found already back (an earlier run, or someone else, removed the markers).
     pub already_done: u64,
     /// Keys that changed since the listing: not touched.
-    pub drifted: Vec<KeyIssue>,
+    pub drifted: crate::run::KeyIssues,
     /// Keys that could not be brought back.
-    pub failed: Vec<KeyIssue>,
+    pub failed: crate::run::KeyIssues,
     /// True when Ctrl-C stopped the run early.
     pub interrupted: bool,
     /// Wall-clock seconds.

@@ -415,8 +415,8 @@ pub async fn execute_to_dir(
 
     let (jobs, skipped, failed) = sort_out(plan);
     let mut report = ExecReport {
-        skipped,
-        failed,
+        skipped: skipped.into(),
+        failed: failed.into(),
         ..ExecReport::default()
     };
     let count = jobs.len();
@@ -445,8 +445,7 @@ pub async fn execute_to_dir(
     report.throttled = run.throttled;
     report.final_concurrency = run.final_concurrency;
     report.seconds = started.elapsed().as_secs_f64();
-    report.failed.sort_by(|a, b| a.key.cmp(&b.key));
-    report.skipped.sort_by(|a, b| a.key.cmp(&b.key));
+    report.finish_issues();
     Ok(report)
 }
 
