@@ -73,6 +73,8 @@ async fn main() {
     let undelete = args.iter().any(|a| a == "--undelete");
     // --undo: a restore in place, then `undo` of its journal (the run measured).
     let undo = args.iter().any(|a| a == "--undo");
+    // --denied: into the empty destination, every copy refused (403 AccessDenied).
+    let denied = args.iter().any(|a| a == "--denied");
     // --drill-sample: a sampled drill into the empty destination (the run measured).
     let drill_sample = args.iter().any(|a| a == "--drill-sample");
     // With --drill-sample: also write the HTML report (its chart reads the source again).
@@ -317,6 +319,37 @@ async fn main() {
         heap_mark = live();
     }
     let actions = actions - if undo { 0 } else { journaled };
+    if denied {
+        // Every copy refused (403): every key a failure the report lists.
+        let faulty = s3rewind::testing::FaultyEndpoint::new(
+            store.endpoint(),
+            s3rewind::bucket::Faults {
+                deny_writes: true,
+                ..Default::default()
+            },
+        );
+        let started = Instant::now();
+        let out = run_cmd(&argv, faulty, None).await;
+        let ran = started.elapsed().as_secs_f64();
+        assert_eq!(out.exit, 1, "{}\n{}", out.stdout, out.stderr);
+        let peak = status("VmHWM:");
+        let peak_heap = heap.peak().saturating_sub(heap_mark) as u64;
+        let failed = out
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("Failed ("))
+            .unwrap_or_default()
+            .to_owned();
+        assert!(failed.contains(&format!("({keys})")), "{}", out.stdout);
+        println!(
+            "restore of {keys} keys, every copy refused, in {ran:.1} s: {failed} (the summary names 1,000); peak live heap {} above the filled source ({:.1} B per failed key); peak resident {} above it",
+            mib(peak_heap),
+            peak_heap as f64 / keys as f64,
+            mib(peak.saturating_sub(filled))
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     let started = Instant::now();
     let out = run_cmd(&argv, store.endpoint(), None).await;
     let ran = started.elapsed().as_secs_f64();

@@ -52,6 +52,9 @@ pub struct Faults {
     /// Writes of these keys are refused for good (403 AccessDenied, before they reach
     /// the bucket): a permanent failure.
     pub deny_keys: Vec<String>,
+    /// Every write is refused for good, as `deny_keys` refuses some (a role without
+    /// the permission).
+    pub deny_writes: bool,
     /// From this ListObjectVersions call on, a page comes back empty and truncated with
     /// the markers it was asked for (a listing whose markers stall).
     pub stall_listing_after: Option<u64>,
@@ -316,7 +319,7 @@ impl Faulty {
     where
         F: std::future::Future<Output = Result<T, S3Error>>,
     {
-        if self.faults.deny_keys.iter().any(|k| k == key) {
+        if self.faults.deny_writes || self.faults.deny_keys.iter().any(|k| k == key) {
             self.lock().injected.denied += 1;
             return Err(S3Error {
                 kind: ErrorKind::AccessDenied,

@@ -1675,6 +1675,57 @@ async fn a_key_that_cannot_be_written_is_named_in_the_text_output_and_exits_1() 
     assert_eq!(now, want);
 }
 
+/// Every write refused (a role without the permission): each key the restore meant to
+/// write is a failure, kept on disk past a few (in tests: three) and listed in key order
+/// in the JSON document, read back from there as it is written; the verification after
+/// it, in the same document, names them as differences.
+#[tokio::test]
+async fn every_refused_write_is_listed_in_key_order_from_disk() {
+    let store = source(12);
+    let dir = tempfile::tempdir().unwrap();
+    let faulty = FaultyEndpoint::new(
+        store.endpoint(),
+        Faults {
+            deny_writes: true,
+            ..Faults::default()
+        },
+    );
+    let args = restore_args(&journal(dir.path(), "j.jsonl"), &["--output", "json"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = run_cmd(&args, faulty, None).await;
+    assert_eq!(out.exit, 1, "{}\n{}", out.stdout, out.stderr);
+    let doc = out.json();
+    let failed: Vec<&str> = doc["report"]["failed"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{doc:#}"))
+        .iter()
+        .map(|f| f["key"].as_str().unwrap())
+        .collect();
+    // What the restore had to write: every key whose state now differs from T.
+    let want: Vec<String> = {
+        let (then, now) = (truth(&store, "src", at()), contents(&store, "src"));
+        then.keys()
+            .chain(now.keys())
+            .filter(|k| then.get(*k) != now.get(*k))
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    assert!(want.len() > crate::run::HELD_ISSUES, "{want:?}");
+    assert_eq!(failed, want, "{doc:#}");
+    assert!(
+        doc["report"]["failed"][0]["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("AccessDenied") || d.contains("denied"))
+    );
+    assert_eq!(doc["verification"]["ok"], false, "{doc:#}");
+    assert_eq!(
+        doc["verification"]["differences"].as_array().map(Vec::len),
+        Some(want.len())
+    );
+}
+
 #[tokio::test]
 async fn a_restore_through_throttling_and_server_errors_converges() {
     let store = source(60);
