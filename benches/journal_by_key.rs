@@ -18,7 +18,7 @@
 use chrono::{DateTime, Utc};
 use s3rewind::journal::by_key::DoneByKey;
 use s3rewind::journal::{Done, Line, Op};
-use s3rewind_benches::{PeakWatch, mib};
+use s3rewind_benches::{PeakWatch, mib, temp_bytes};
 use std::io::Write;
 use std::time::Instant;
 
@@ -117,19 +117,4 @@ fn main() {
 
 fn gcd(a: u64, b: u64) -> u64 {
     if b == 0 { a } else { gcd(b, a % b) }
-}
-
-/// Bytes of the deleted-but-open temporary files this process holds (anonymous spill
-/// files), from `/proc/self/fd`.
-fn temp_bytes() -> u64 {
-    std::fs::read_dir("/proc/self/fd")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| {
-            std::fs::read_link(e.path()).is_ok_and(|t| t.to_string_lossy().ends_with("(deleted)"))
-        })
-        .filter_map(|e| std::fs::metadata(e.path()).ok())
-        .map(|m| m.len())
-        .sum()
 }

@@ -371,6 +371,21 @@ macro_rules! counted_heap {
     };
 }
 
+/// Bytes of the deleted-but-open temporary files this process holds (anonymous spill
+/// files), from `/proc/self/fd`. Linux only.
+pub fn temp_bytes() -> u64 {
+    std::fs::read_dir("/proc/self/fd")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            std::fs::read_link(e.path()).is_ok_and(|t| t.to_string_lossy().ends_with("(deleted)"))
+        })
+        .filter_map(|e| std::fs::metadata(e.path()).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
 /// `b` bytes in whole MiB, for a bench's report ("12 MiB").
 pub fn mib(b: u64) -> String {
     format!("{:.0} MiB", b as f64 / 1048576.0)

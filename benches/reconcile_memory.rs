@@ -20,7 +20,7 @@
 use chrono::{DateTime, Utc};
 use s3rewind::batch::reconcile::{RowsBuilder, Tasks, each_chunk};
 use s3rewind::spill::Spilled;
-use s3rewind_benches::{PeakWatch, aws_id, mib, mix};
+use s3rewind_benches::{PeakWatch, aws_id, mib, mix, temp_bytes};
 use s3rewind_engine::batch::reconcile::{Comparison, JobReport, Outcome, Task};
 use s3rewind_engine::batch::report::ReportRow;
 use s3rewind_engine::keys::encode_key;
@@ -185,18 +185,8 @@ fn main() {
         let mut done = 0u64;
         println!("temporary files: {}", mib(temp_bytes()));
         each_chunk(&tasks, &tied, &[job()], |c| {
-            let comparison = Comparison::new(&c.tasks, &c.jobs);
-            let mut looked: Vec<String> = comparison.looked_for().map(str::to_owned).collect();
-            looked.sort_unstable();
-            looked.dedup();
-            let keys: Vec<&str> = looked.iter().map(String::as_str).collect();
-            let found = listing.get(&keys)?;
-            let by_key: HashMap<&str, &KeyHistory> = keys
-                .iter()
-                .zip(&found)
-                .filter_map(|(k, h)| h.as_ref().map(|h| (*k, h)))
-                .collect();
-            let settled = comparison.settle_with(|k| by_key.get(k).copied(), "dst");
+            // The command's own step.
+            let settled = c.settle(&listing, "dst")?;
             done += settled
                 .outcome
                 .values()
@@ -220,21 +210,6 @@ fn main() {
         mib(peak),
         peak as f64 / n as f64
     );
-}
-
-/// Bytes of the deleted-but-open temporary files this process holds (anonymous spill
-/// files), from `/proc/self/fd`.
-fn temp_bytes() -> u64 {
-    std::fs::read_dir("/proc/self/fd")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter(|e| {
-            std::fs::read_link(e.path()).is_ok_and(|t| t.to_string_lossy().ends_with("(deleted)"))
-        })
-        .filter_map(|e| std::fs::metadata(e.path()).ok())
-        .map(|m| m.len())
-        .sum()
 }
 
 fn gcd(a: u64, b: u64) -> u64 {

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 mod json_object;
-pub use json_object::{JsonArray, JsonObject, WithFields};
+pub use json_object::{JsonArray, JsonObject, WithFields, serialize_each};
 
 /// Output format of results.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

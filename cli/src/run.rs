@@ -209,14 +209,7 @@ impl KeyIssues {
 
     /// The first `n`.
     pub fn first(&self, n: usize) -> CliResult<Vec<KeyIssue>> {
-        let mut out = Vec::new();
-        if n > 0 {
-            self.each(|i| {
-                out.push(i);
-                Ok(out.len() < n)
-            })?;
-        }
-        Ok(out)
+        crate::spill::first_of(n, |item| self.each(item))
     }
 
     /// Every one (tests, and lists known to be short).
@@ -237,21 +230,7 @@ impl From<Vec<KeyIssue>> for KeyIssues {
 
 impl serde::Serialize for KeyIssues {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{Error, SerializeSeq};
-        let mut seq = s.serialize_seq(Some(self.len()))?;
-        let mut failed = None;
-        self.each(|i| match seq.serialize_element(&i) {
-            Ok(()) => Ok(true),
-            Err(e) => {
-                failed = Some(e);
-                Ok(false)
-            }
-        })
-        .map_err(|e| S::Error::custom(e.message))?;
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        seq.end()
+        crate::output::serialize_each(s, self.len(), |item| self.each(item))
     }
 }
 

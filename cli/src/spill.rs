@@ -418,6 +418,22 @@ impl<R: Record + Clone> Spilled<R> {
     }
 }
 
+/// The first `n` items `each` hands to the function it is given (which says stop once it
+/// has them): the head of a list read back from disk.
+pub fn first_of<T>(
+    n: usize,
+    each: impl FnOnce(&mut dyn FnMut(T) -> CliResult<bool>) -> CliResult<()>,
+) -> CliResult<Vec<T>> {
+    let mut out = Vec::new();
+    if n > 0 {
+        each(&mut |item| {
+            out.push(item);
+            Ok(out.len() < n)
+        })?;
+    }
+    Ok(out)
+}
+
 /// Records a [`Sorter`] sorts in memory before they go to disk as a run.
 pub(crate) const SORT_CHUNK: usize = if cfg!(test) { 3 } else { 50_000 };
 

@@ -15,9 +15,10 @@
 
 use crate::error::{CliError, CliResult};
 use crate::spill::{Sorter, Spilled, record};
-use s3rewind_engine::batch::reconcile::{JobReport, Task};
+use s3rewind_engine::batch::reconcile::{Comparison, JobReport, Settled, Task};
 use s3rewind_engine::batch::report::ReportRow;
 use s3rewind_engine::keys::{encode_key, form_decode};
+use s3rewind_engine::timeline::KeyHistory;
 
 /// Records sorted in memory before they go to disk, and tasks compared at a time.
 pub const CHUNK: usize = if cfg!(test) { 3 } else { 50_000 };
@@ -368,6 +369,25 @@ pub struct Chunk {
     pub jobs: Vec<JobReport>,
     /// The last task key.
     pub last_key: String,
+}
+
+impl Chunk {
+    /// Decide the chunk's tasks: the engine's comparison, each key it looks for found in
+    /// `listing` (the destination's histories in `bucket`, on disk).
+    pub fn settle(&self, listing: &Spilled<KeyHistory>, bucket: &str) -> CliResult<Settled> {
+        let comparison = Comparison::new(&self.tasks, &self.jobs);
+        let mut looked: Vec<String> = comparison.looked_for().map(str::to_owned).collect();
+        looked.sort_unstable();
+        looked.dedup();
+        let keys: Vec<&str> = looked.iter().map(String::as_str).collect();
+        let found = listing.get(&keys)?;
+        let listed: std::collections::HashMap<&str, &KeyHistory> = keys
+            .iter()
+            .zip(&found)
+            .filter_map(|(k, h)| h.as_ref().map(|h| (*k, h)))
+            .collect();
+        Ok(comparison.settle_with(|k| listed.get(k).copied(), bucket))
+    }
 }
 
 /// Hand the tasks to `f` a chunk at a time, in key order, each with the rows tied to

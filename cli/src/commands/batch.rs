@@ -809,18 +809,7 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
     };
     let mut remaining = Remaining::new(&actions)?;
     reconcile_chunks::each_chunk(&tasks, &rows, &jobs.reports, |c| {
-        let comparison = Comparison::new(&c.tasks, &c.jobs);
-        let mut looked: Vec<String> = comparison.looked_for().map(str::to_owned).collect();
-        looked.sort_unstable();
-        looked.dedup();
-        let keys: Vec<&str> = looked.iter().map(String::as_str).collect();
-        let found = histories.get(&keys)?;
-        let listed: HashMap<&str, &KeyHistory> = keys
-            .iter()
-            .zip(&found)
-            .filter_map(|(k, h)| h.as_ref().map(|h| (*k, h)))
-            .collect();
-        let settled = comparison.settle_with(|k| listed.get(k).copied(), &target.bucket);
+        let settled = c.settle(&histories, &target.bucket)?;
         // The copies earlier reconciles journaled of these keys.
         let mut keys: Vec<&str> = c.tasks.iter().map(|t| t.key.as_str()).collect();
         keys.dedup();

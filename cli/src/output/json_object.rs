@@ -178,6 +178,31 @@ impl<T: Serialize> Serialize for WithFields<'_, T> {
     }
 }
 
+/// Serialise as a sequence of `len` items the items `each` hands to the function it is
+/// given, for as long as that says go on: a list read back from disk as it is written. A
+/// list that cannot be read back is an error of the serialisation.
+pub fn serialize_each<S: serde::Serializer, T: Serialize>(
+    s: S,
+    len: usize,
+    each: impl FnOnce(&mut dyn FnMut(T) -> crate::error::CliResult<bool>) -> crate::error::CliResult<()>,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::{Error, SerializeSeq};
+    let mut seq = s.serialize_seq(Some(len))?;
+    let mut failed = None;
+    each(&mut |item| match seq.serialize_element(&item) {
+        Ok(()) => Ok(true),
+        Err(e) => {
+            failed = Some(e);
+            Ok(false)
+        }
+    })
+    .map_err(|e| S::Error::custom(e.message))?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    seq.end()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

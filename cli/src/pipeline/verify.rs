@@ -795,14 +795,7 @@ impl Differences {
 
     /// The first `n` differences.
     pub fn first(&self, n: usize) -> CliResult<Vec<Difference>> {
-        let mut out = Vec::new();
-        if n > 0 {
-            self.each(|d| {
-                out.push(d);
-                Ok(out.len() < n)
-            })?;
-        }
-        Ok(out)
+        crate::spill::first_of(n, |item| self.each(item))
     }
 
     /// Every difference.
@@ -813,21 +806,7 @@ impl Differences {
 
 impl Serialize for Differences {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::{Error, SerializeSeq};
-        let mut seq = s.serialize_seq(Some(self.len()))?;
-        let mut failed = None;
-        self.each(|d| match seq.serialize_element(&d) {
-            Ok(()) => Ok(true),
-            Err(e) => {
-                failed = Some(e);
-                Ok(false)
-            }
-        })
-        .map_err(|e| S::Error::custom(e.message))?;
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        seq.end()
+        crate::output::serialize_each(s, self.len(), |item| self.each(item))
     }
 }
 
