@@ -568,17 +568,23 @@ pub fn print_verification(printer: &Printer, verbose: bool, r: &VerifyReport) {
     } else {
         r.differences.len().min(50)
     };
-    let first = r.differences.first(shown).unwrap_or_else(|e| {
-        printer.warn(format!("cannot read the differences back: {}", e.message));
-        Vec::new()
-    });
-    for d in &first {
+    // Printed as they are read back (with -v, every one: never all held).
+    let mut left = shown;
+    let read = r.differences.each(|d| {
+        if left == 0 {
+            return Ok(false);
+        }
+        left -= 1;
         printer.line(format!(
             "  {:<10} {:?}: {}",
             label(d.reason),
             d.key,
             d.detail
         ));
+        Ok(true)
+    });
+    if let Err(e) = read {
+        printer.warn(format!("cannot read the differences back: {}", e.message));
     }
     if shown < r.differences.len() {
         printer.line(format!(

@@ -1038,6 +1038,44 @@ async fn verify_reports_differences_until_the_bucket_is_restored() {
     assert!(store.requests().of(Op::Get) >= 8);
 }
 
+/// A verification that finds more than 50 differences names the first 50 in key order
+/// and counts the rest; with -v it names every one (read back from disk as printed).
+#[tokio::test]
+async fn verify_names_fifty_differences_and_counts_the_rest() {
+    let store = source(60);
+    let when = rfc3339(at());
+    let quiet = run_cmd(
+        &["verify", "s3://src", "--at", &when],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    let loud = run_cmd(
+        &["-v", "verify", "s3://src", "--at", &when],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    assert_eq!((quiet.exit, loud.exit), (1, 1), "{}", quiet.stderr);
+    let named = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("  ") && l.contains(": "))
+            .filter(|l| !l.trim_start().starts_with('…'))
+            .map(str::to_owned)
+            .collect()
+    };
+    let (few, all) = (named(&quiet.stdout), named(&loud.stdout));
+    // a.txt, b.txt, c/d.txt, e.txt and f.txt, and the 60 keys overwritten after T.
+    assert_eq!(all.len(), 65, "{}", loud.stdout);
+    assert_eq!(few, all[..50], "{}", quiet.stdout);
+    assert!(
+        quiet.stdout.contains("  … and 15 more (-v for all"),
+        "{}",
+        quiet.stdout
+    );
+    assert!(!loud.stdout.contains("… and"), "{}", loud.stdout);
+}
+
 #[tokio::test]
 async fn a_drill_restores_verifies_and_cleans_up() {
     let store = source(0);
