@@ -407,6 +407,31 @@ impl<R: Record + Clone> Spilled<R> {
         }
     }
 
+    /// The next `n` records after the key `after` (all of them from the first for `None`),
+    /// in key order, `after` moved to the last one given: a reader that does something
+    /// asynchronous between batches holds one batch. Empty after the last record.
+    pub fn next_batch(&self, after: &mut Option<String>, n: usize) -> CliResult<Vec<R>> {
+        let mut batch = Vec::with_capacity(n.min(1 << 16));
+        self.scan_from(after.as_deref(), |r| {
+            batch.push(r);
+            Ok(batch.len() < n.max(1))
+        })?;
+        if let Some(last) = batch.last() {
+            *after = Some(last.key().to_owned());
+        }
+        Ok(batch)
+    }
+
+    /// Add `r` after the last record added, whose key it must follow (`what` names the
+    /// list for the error, a fault of ours).
+    pub fn push_next(&mut self, r: &R, what: &str) -> CliResult<()> {
+        self.push(r)?.map_err(|(key, last)| {
+            CliError::failure(format!(
+                "internal error: {what} out of order ({key:?} after {last:?}); please report this"
+            ))
+        })
+    }
+
     /// The records no lookup found, in key order.
     pub fn unmatched(&mut self) -> CliResult<Vec<R>> {
         let mut out = Vec::new();

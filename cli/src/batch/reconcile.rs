@@ -190,11 +190,7 @@ impl Tasks {
                 g.size = *size;
             }
             for g in batch.drain(..) {
-                groups.push(&g)?.map_err(|(k, l)| {
-                    CliError::failure(format!(
-                        "internal error: tasks out of order ({k:?} after {l:?}); please report this"
-                    ))
-                })?;
+                groups.push_next(&g, "the tasks")?;
             }
             Ok(())
         };
@@ -276,37 +272,16 @@ impl RowsBuilder {
         let RowsBuilder {
             encoded, mut raw, ..
         } = self;
-        let encoded = encoded.sorted()?;
-        let mut tied_encoded = Spilled::<RowRecord>::new()?;
         // Not tied by the key they decode to: looked up again by the key as it stands.
-        each_batch(&encoded, |batch| {
-            let found = found_groups(tasks, batch)?;
-            for (r, hit) in batch.iter().zip(found) {
-                if hit {
-                    push(&mut tied_encoded, r)?;
-                } else {
-                    let row_key = r.row_key.clone();
-                    raw.push(r.clone().under(&row_key))?;
-                }
-            }
-            Ok(())
+        let tied_encoded = tie_pass(tasks, &encoded.sorted()?, |r| {
+            let row_key = r.row_key.clone();
+            raw.push(r.clone().under(&row_key))
         })?;
-        let raw = raw.sorted()?;
-        let mut tied_raw = Spilled::<RowRecord>::new()?;
         let mut stray = 0u64;
-        each_batch(&raw, |batch| {
-            let found = found_groups(tasks, batch)?;
-            for (r, hit) in batch.iter().zip(found) {
-                if hit {
-                    push(&mut tied_raw, r)?;
-                } else {
-                    stray += 1;
-                }
-            }
+        let tied_raw = tie_pass(tasks, &raw.sorted()?, |_| {
+            stray += 1;
             Ok(())
         })?;
-        tied_encoded.seal()?;
-        tied_raw.seal()?;
         Ok(Rows {
             tied: [tied_encoded, tied_raw],
             stray,
@@ -314,32 +289,30 @@ impl RowsBuilder {
     }
 }
 
-fn push<R: crate::spill::Record + Clone>(list: &mut Spilled<R>, r: &R) -> CliResult<()> {
-    list.push(r)?.map_err(|(k, l)| {
-        CliError::failure(format!(
-            "internal error: records out of order ({k:?} after {l:?}); please report this"
-        ))
-    })
-}
-
-/// `f` on the records of `list` in key order, [`CHUNK`] at a time.
-fn each_batch<R: crate::spill::Record + Clone>(
-    list: &Spilled<R>,
-    mut f: impl FnMut(&[R]) -> CliResult<()>,
-) -> CliResult<()> {
-    let mut after: Option<String> = None;
+/// The rows of `rows` (sorted) whose group `tasks` holds, on disk in their order; each
+/// other row is handed to `missed`.
+fn tie_pass(
+    tasks: &Tasks,
+    rows: &Spilled<RowRecord>,
+    mut missed: impl FnMut(&RowRecord) -> CliResult<()>,
+) -> CliResult<Spilled<RowRecord>> {
+    let mut tied = Spilled::<RowRecord>::new()?;
+    let mut after = None;
     loop {
-        let mut batch = Vec::with_capacity(CHUNK);
-        list.scan_from(after.as_deref(), |r| {
-            batch.push(r);
-            Ok(batch.len() < CHUNK)
-        })?;
-        let Some(last) = batch.last() else {
-            return Ok(());
-        };
-        after = Some(last.key().to_owned());
-        f(&batch)?;
+        let batch = rows.next_batch(&mut after, CHUNK)?;
+        if batch.is_empty() {
+            break;
+        }
+        for (r, hit) in batch.iter().zip(found_groups(tasks, &batch)?) {
+            if hit {
+                tied.push_next(r, "the report rows")?;
+            } else {
+                missed(r)?;
+            }
+        }
     }
+    tied.seal()?;
+    Ok(tied)
 }
 
 /// For each row of `batch` (sorted), whether the tasks hold its group.

@@ -306,18 +306,13 @@ pub struct Batches<'a> {
 impl Batches<'_> {
     /// The next batch (`None` after the last key).
     pub fn next_batch(&mut self) -> CliResult<Option<Vec<KeyRecords>>> {
-        let mut batch = Vec::new();
-        self.list.list.scan_from(self.after.as_deref(), |k| {
-            batch.push((k.key, k.done.into_iter().map(|(_, d)| d).collect()));
-            Ok(batch.len() < self.size)
-        })?;
-        Ok(match batch.last() {
-            None => None,
-            Some((key, _)) => {
-                self.after = Some(key.clone());
-                Some(batch)
-            }
-        })
+        let batch = self.list.list.next_batch(&mut self.after, self.size)?;
+        Ok((!batch.is_empty()).then(|| {
+            batch
+                .into_iter()
+                .map(|k| (k.key, k.done.into_iter().map(|(_, d)| d).collect()))
+                .collect()
+        }))
     }
 }
 

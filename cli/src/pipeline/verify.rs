@@ -523,13 +523,10 @@ pub async fn check(
     let mut differences = 0u64;
     let mut after: Option<String> = None;
     loop {
-        let mut batch = Vec::with_capacity(VERIFY_BATCH);
-        kept.scan_from(after.as_deref(), |c| {
-            batch.push(c);
-            Ok(batch.len() < VERIFY_BATCH)
-        })?;
-        let Some(last) = batch.last() else { break };
-        after = Some(last.key.clone());
+        let mut batch = kept.next_batch(&mut after, VERIFY_BATCH)?;
+        if batch.is_empty() {
+            break;
+        }
         copies.recognise(&mut batch)?;
         if matches!(side, Side::Directory(_)) {
             // No MD5 to compare (multipart or encrypted source): compare content instead.
@@ -580,11 +577,7 @@ pub async fn check(
                 _ => differences += 1,
             }
             if extras.every_check || c.check.outcome.is_difference() {
-                decided.push(&c)?.map_err(|(key, last)| {
-                    CliError::failure(format!(
-                        "internal error: the checks are out of order ({key:?} after {last:?}); please report this"
-                    ))
-                })?;
+                decided.push_next(&c, "the checks")?;
             }
         }
     }
