@@ -12,8 +12,8 @@
 //! in turn: through the SDK with its defaults (`sdk`), through the SDK without stalled-stream
 //! protection and retries (`sdk-lean`), and by hand (`raw`), twice each, at the given
 //! concurrency, and prints the process's CPU (user+system, from /proc/self/stat) per copy
-//! for each pass. Setup is not counted. The raw client checks each answer as the SDK does (status 200 and a
-//! `CopyObjectResult` body), so a failed copy cannot pass for a cheap one.
+//! for each pass. Setup is not counted. The raw client checks each answer as the SDK does
+//! (status 200 and a `CopyObjectResult` body), so a failed copy cannot pass for a cheap one.
 
 // A measuring tool: its output is its result.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
