@@ -41,6 +41,7 @@ mod endpoint;
 mod faulty;
 #[cfg(test)]
 pub(crate) mod histories;
+mod layer;
 #[cfg(any(test, feature = "testing"))]
 mod mem;
 #[cfg(any(test, feature = "testing"))]
@@ -53,6 +54,8 @@ pub use capped::{Capped, CappedConnector, CappedEndpoint, Caps, Spent};
 pub use endpoint::{BucketConfig, ConnectOptions, Connector, Endpoint, RetryMode, SharedEndpoint};
 #[cfg(any(test, feature = "testing"))]
 pub use faulty::{Faults, Faulty, Injected};
+pub use layer::Call;
+pub(crate) use layer::{layered_bucket, moved};
 #[cfg(any(test, feature = "testing"))]
 pub use mem::{MemBucket, MemStore, Op, PageLayout, Personality, Requests};
 #[cfg(any(test, feature = "testing"))]

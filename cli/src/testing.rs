@@ -15,11 +15,7 @@
 //! ```
 
 use crate::args::Cli;
-use crate::bucket::{
-    Acl, ArchiveRestoreState, Bucket, BucketConfig, BucketVersioning, Capabilities, ConnectOptions,
-    Connector, CopyRequest, Endpoint, Faults, Faulty, FirstBytes, Head, ListRequest, ObjectAttrs,
-    ObjectsPage, Part, PartCopy, PutReply, RawPage, S3Error,
-};
+use crate::bucket::{Bucket, BucketConfig, ConnectOptions, Connector, Endpoint, Faults, Faulty};
 use crate::error::Exit;
 use crate::output::{Capture, Printer};
 use crate::pipeline::App;
@@ -230,173 +226,34 @@ pub struct SdkRetries<B: ?Sized> {
     attempts: u32,
 }
 
-/// Send `$call` until it succeeds, fails for good, or `$self.attempts` are used.
+/// Send `$inner` until it succeeds, fails for good, or `$self.attempts` are used (a call
+/// that adds a version is sent once).
 macro_rules! retried {
-    ($self:ident, $call:expr) => {{
+    ($self:ident, $call:expr, $inner:expr) => {{
         let mut attempt = 1;
         loop {
-            match $call.await {
-                Err(e) if e.is_transient() && attempt < $self.attempts => attempt += 1,
+            match $inner.await {
+                Err(e) if !$call.sent_once && e.is_transient() && attempt < $self.attempts => {
+                    attempt += 1
+                }
                 r => break r,
             }
         }
     }};
 }
 
-#[async_trait]
-impl<B: Bucket + ?Sized> Bucket for SdkRetries<B> {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-
-    async fn versioning(&self) -> Result<BucketVersioning, S3Error> {
-        retried!(self, self.inner.versioning())
-    }
-
-    async fn list_page(&self, request: &ListRequest<'_>) -> Result<RawPage, S3Error> {
-        retried!(self, self.inner.list_page(request))
-    }
-
-    async fn list_objects(
-        &self,
-        prefix: &str,
-        continuation: Option<&str>,
-        max_keys: i32,
-    ) -> Result<ObjectsPage, S3Error> {
-        retried!(
-            self,
-            self.inner.list_objects(prefix, continuation, max_keys)
-        )
-    }
-
-    async fn head(&self, key: &str, version_id: Option<&str>) -> Result<Option<Head>, S3Error> {
-        retried!(self, self.inner.head(key, version_id))
-    }
-
-    async fn get(
-        &self,
-        key: &str,
-        version_id: &str,
-        range: Option<&str>,
-    ) -> Result<Vec<u8>, S3Error> {
-        retried!(self, self.inner.get(key, version_id, range))
-    }
-
-    async fn download(
-        &self,
-        key: &str,
-        version_id: &str,
-        out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
-    ) -> Result<u64, S3Error> {
-        retried!(self, self.inner.download(key, version_id, &mut *out))
-    }
-
-    async fn tags(&self, key: &str, version_id: &str) -> Result<Vec<(String, String)>, S3Error> {
-        retried!(self, self.inner.tags(key, version_id))
-    }
-
-    async fn put_tags(
-        &self,
-        key: &str,
-        version_id: Option<&str>,
-        tags: &[(String, String)],
-    ) -> Result<(), S3Error> {
-        retried!(self, self.inner.put_tags(key, version_id, tags))
-    }
-
-    async fn acl(&self, key: &str, version_id: &str) -> Result<Acl, S3Error> {
-        retried!(self, self.inner.acl(key, version_id))
-    }
-
-    async fn copy(&self, r: &CopyRequest<'_>) -> Result<String, S3Error> {
-        self.inner.copy(r).await
-    }
-
-    async fn put_with_attrs(
-        &self,
-        key: &str,
-        body: Vec<u8>,
-        attrs: &ObjectAttrs<'_>,
-    ) -> Result<String, S3Error> {
-        self.inner.put_with_attrs(key, body, attrs).await
-    }
-
-    async fn add_delete_marker(&self, key: &str) -> Result<String, S3Error> {
-        self.inner.add_delete_marker(key).await
-    }
-
-    async fn delete_version(&self, key: &str, version_id: &str) -> Result<(), S3Error> {
-        retried!(self, self.inner.delete_version(key, version_id))
-    }
-
-    async fn create_multipart(
-        &self,
-        key: &str,
-        attrs: &ObjectAttrs<'_>,
-    ) -> Result<String, S3Error> {
-        retried!(self, self.inner.create_multipart(key, attrs))
-    }
-
-    async fn upload_part_copy(&self, p: PartCopy<'_>) -> Result<String, S3Error> {
-        retried!(self, self.inner.upload_part_copy(p))
-    }
-
-    async fn upload_part(&self, part: Part<'_>, body: Vec<u8>) -> Result<String, S3Error> {
-        retried!(self, self.inner.upload_part(part, body.clone()))
-    }
-
-    async fn complete_multipart(
-        &self,
-        key: &str,
-        upload_id: &str,
-        parts: &[(i32, String)],
-    ) -> Result<String, S3Error> {
-        retried!(self, self.inner.complete_multipart(key, upload_id, parts))
-    }
-
-    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), S3Error> {
-        retried!(self, self.inner.abort_multipart(key, upload_id))
-    }
-
-    async fn request_archive_restore(
-        &self,
-        key: &str,
-        version_id: &str,
-        days: Option<i32>,
-        tier: &str,
-    ) -> Result<ArchiveRestoreState, S3Error> {
-        retried!(
-            self,
-            self.inner
-                .request_archive_restore(key, version_id, days, tier)
-        )
-    }
-
-    async fn download_current(
-        &self,
-        key: &str,
-        out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
-    ) -> Result<u64, S3Error> {
-        retried!(self, self.inner.download_current(key, &mut *out))
-    }
-
-    async fn first_bytes(
-        &self,
-        key: &str,
-        version_id: &str,
-        len: usize,
-    ) -> Result<FirstBytes, S3Error> {
-        retried!(self, self.inner.first_bytes(key, version_id, len))
-    }
-
-    async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<PutReply, S3Error> {
-        retried!(self, self.inner.put(key, body.clone(), content_type))
-    }
+/// An owned body copied for each attempt.
+macro_rules! cloned {
+    ($body:expr) => {
+        $body.clone()
+    };
 }
+
+crate::bucket::layered_bucket!(
+    impl[B: Bucket + ?Sized] SdkRetries<B>,
+    around = retried,
+    body = cloned
+);
 
 #[cfg(test)]
 mod habits;

@@ -9,11 +9,7 @@
 //! what is in flight finish (journaled). The run ends as interrupted, resumable by running the same
 //! command again. Every cap covers both buckets of a run when they share one [`Caps`].
 
-use super::{
-    Acl, ArchiveRestoreState, Bucket, BucketVersioning, Capabilities, CopyRequest, ErrorKind,
-    FirstBytes, Head, ListRequest, ObjectAttrs, ObjectsPage, Part, PartCopy, PutReply, RawPage,
-    S3Error,
-};
+use super::{Bucket, Call, ErrorKind, S3Error, moved};
 use async_trait::async_trait;
 use s3rewind_engine::estimate::PriceTable;
 use std::sync::{Arc, Mutex};
@@ -59,6 +55,20 @@ enum Class {
     Free,
 }
 
+impl Class {
+    /// How S3 prices the operation `op`: listings, and writes but deletes, are class A;
+    /// reads (GET, HEAD) class B; deletes are free.
+    fn of(op: &str) -> Class {
+        if op.starts_with("Get") || op.starts_with("Head") {
+            Class::B
+        } else if op.starts_with("Delete") || op.starts_with("Abort") {
+            Class::Free
+        } else {
+            Class::A
+        }
+    }
+}
+
 impl Caps {
     /// Caps at `max_rps`, `max_bytes`, `max_cost` (any may be `None`), counted at `prices`.
     pub fn new(
@@ -93,6 +103,14 @@ impl Caps {
     /// What was spent so far.
     pub fn spent(&self) -> Spent {
         *self.spent.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Admit one call (an abort, which cleans up after a stop, is never refused, and free).
+    async fn admit_call(&self, call: &Call<'_>) -> Result<(), S3Error> {
+        if call.op == "AbortMultipartUpload" {
+            return Ok(());
+        }
+        self.admit(call.op, Class::of(call.op), call.bytes).await
     }
 
     /// Admit one request of `class` that moves `bytes`: wait for its slot under
@@ -164,190 +182,15 @@ impl Capped {
     }
 }
 
-#[async_trait]
-impl Bucket for Capped {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-
-    async fn versioning(&self) -> Result<BucketVersioning, S3Error> {
-        self.caps.admit("GetBucketVersioning", Class::B, 0).await?;
-        self.inner.versioning().await
-    }
-
-    async fn list_page(&self, request: &ListRequest<'_>) -> Result<RawPage, S3Error> {
-        self.caps.admit("ListObjectVersions", Class::A, 0).await?;
-        self.inner.list_page(request).await
-    }
-
-    async fn list_objects(
-        &self,
-        prefix: &str,
-        continuation: Option<&str>,
-        max_keys: i32,
-    ) -> Result<ObjectsPage, S3Error> {
-        self.caps.admit("ListObjectsV2", Class::A, 0).await?;
-        self.inner
-            .list_objects(prefix, continuation, max_keys)
-            .await
-    }
-
-    async fn head(&self, key: &str, version_id: Option<&str>) -> Result<Option<Head>, S3Error> {
-        self.caps.admit("HeadObject", Class::B, 0).await?;
-        self.inner.head(key, version_id).await
-    }
-
-    async fn get(
-        &self,
-        key: &str,
-        version_id: &str,
-        range: Option<&str>,
-    ) -> Result<Vec<u8>, S3Error> {
-        self.caps.admit("GetObject", Class::B, 0).await?;
-        self.inner.get(key, version_id, range).await
-    }
-
-    async fn download(
-        &self,
-        key: &str,
-        version_id: &str,
-        out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
-    ) -> Result<u64, S3Error> {
-        self.caps.admit("GetObject", Class::B, 0).await?;
-        self.inner.download(key, version_id, out).await
-    }
-
-    async fn tags(&self, key: &str, version_id: &str) -> Result<Vec<(String, String)>, S3Error> {
-        self.caps.admit("GetObjectTagging", Class::B, 0).await?;
-        self.inner.tags(key, version_id).await
-    }
-
-    async fn put_tags(
-        &self,
-        key: &str,
-        version_id: Option<&str>,
-        tags: &[(String, String)],
-    ) -> Result<(), S3Error> {
-        self.caps.admit("PutObjectTagging", Class::A, 0).await?;
-        self.inner.put_tags(key, version_id, tags).await
-    }
-
-    async fn acl(&self, key: &str, version_id: &str) -> Result<Acl, S3Error> {
-        self.caps.admit("GetObjectAcl", Class::B, 0).await?;
-        self.inner.acl(key, version_id).await
-    }
-
-    async fn copy(&self, r: &CopyRequest<'_>) -> Result<String, S3Error> {
-        self.caps.admit("CopyObject", Class::A, r.head.size).await?;
-        self.inner.copy(r).await
-    }
-
-    async fn put_with_attrs(
-        &self,
-        key: &str,
-        body: Vec<u8>,
-        attrs: &ObjectAttrs<'_>,
-    ) -> Result<String, S3Error> {
-        self.caps
-            .admit("PutObject", Class::A, body.len() as u64)
-            .await?;
-        self.inner.put_with_attrs(key, body, attrs).await
-    }
-
-    async fn add_delete_marker(&self, key: &str) -> Result<String, S3Error> {
-        self.caps.admit("DeleteObject", Class::Free, 0).await?;
-        self.inner.add_delete_marker(key).await
-    }
-
-    async fn delete_version(&self, key: &str, version_id: &str) -> Result<(), S3Error> {
-        self.caps.admit("DeleteObject", Class::Free, 0).await?;
-        self.inner.delete_version(key, version_id).await
-    }
-
-    async fn create_multipart(
-        &self,
-        key: &str,
-        attrs: &ObjectAttrs<'_>,
-    ) -> Result<String, S3Error> {
-        self.caps
-            .admit("CreateMultipartUpload", Class::A, 0)
-            .await?;
-        self.inner.create_multipart(key, attrs).await
-    }
-
-    async fn upload_part_copy(&self, p: PartCopy<'_>) -> Result<String, S3Error> {
-        let bytes = p.range.1.saturating_sub(p.range.0) + 1;
-        self.caps.admit("UploadPartCopy", Class::A, bytes).await?;
-        self.inner.upload_part_copy(p).await
-    }
-
-    async fn upload_part(&self, part: Part<'_>, body: Vec<u8>) -> Result<String, S3Error> {
-        self.caps
-            .admit("UploadPart", Class::A, body.len() as u64)
-            .await?;
-        self.inner.upload_part(part, body).await
-    }
-
-    async fn complete_multipart(
-        &self,
-        key: &str,
-        upload_id: &str,
-        parts: &[(i32, String)],
-    ) -> Result<String, S3Error> {
-        self.caps
-            .admit("CompleteMultipartUpload", Class::A, 0)
-            .await?;
-        self.inner.complete_multipart(key, upload_id, parts).await
-    }
-
-    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), S3Error> {
-        // An abort cleans up after a stop: it is never refused (and free).
-        self.inner.abort_multipart(key, upload_id).await
-    }
-
-    async fn request_archive_restore(
-        &self,
-        key: &str,
-        version_id: &str,
-        days: Option<i32>,
-        tier: &str,
-    ) -> Result<ArchiveRestoreState, S3Error> {
-        self.caps.admit("RestoreObject", Class::A, 0).await?;
-        self.inner
-            .request_archive_restore(key, version_id, days, tier)
-            .await
-    }
-
-    async fn download_current(
-        &self,
-        key: &str,
-        out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
-    ) -> Result<u64, S3Error> {
-        self.caps.admit("GetObject", Class::B, 0).await?;
-        self.inner.download_current(key, out).await
-    }
-
-    async fn first_bytes(
-        &self,
-        key: &str,
-        version_id: &str,
-        len: usize,
-    ) -> Result<FirstBytes, S3Error> {
-        self.caps.admit("GetObject", Class::B, 0).await?;
-        self.inner.first_bytes(key, version_id, len).await
-    }
-
-    async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<PutReply, S3Error> {
-        self.caps
-            .admit("PutObject", Class::A, body.len() as u64)
-            .await?;
-        self.inner.put(key, body, content_type).await
-    }
+/// Admit the call under the caps, then send it.
+macro_rules! capped_call {
+    ($self:ident, $call:expr, $inner:expr) => {{
+        $self.caps.admit_call(&$call).await?;
+        $inner.await
+    }};
 }
+
+super::layered_bucket!(impl[] Capped, around = capped_call, body = moved);
 
 /// An endpoint whose every bucket is [`Capped`] by the same [`Caps`]: what the binary
 /// and the command tests build when `--max-rps`, `--max-bytes` or `--max-cost` is given.
@@ -401,5 +244,38 @@ impl super::Connector for CappedConnector {
             self.inner.connect(opts).await,
             self.caps.clone(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Class;
+
+    /// S3's request classes: PUT, COPY, POST and LIST are class A; GET and HEAD class B;
+    /// DELETE (and an upload's abort, a DELETE) free.
+    #[test]
+    fn each_operation_s3rewind_sends_is_priced_in_its_class() {
+        let table = [
+            ("ListObjectVersions", Class::A),
+            ("ListObjectsV2", Class::A),
+            ("CopyObject", Class::A),
+            ("PutObject", Class::A),
+            ("PutObjectTagging", Class::A),
+            ("CreateMultipartUpload", Class::A),
+            ("UploadPart", Class::A),
+            ("UploadPartCopy", Class::A),
+            ("CompleteMultipartUpload", Class::A),
+            ("RestoreObject", Class::A),
+            ("GetBucketVersioning", Class::B),
+            ("HeadObject", Class::B),
+            ("GetObject", Class::B),
+            ("GetObjectTagging", Class::B),
+            ("GetObjectAcl", Class::B),
+            ("DeleteObject", Class::Free),
+            ("AbortMultipartUpload", Class::Free),
+        ];
+        for (op, class) in table {
+            assert_eq!(Class::of(op), class, "{op}");
+        }
     }
 }

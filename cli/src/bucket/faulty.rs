@@ -9,11 +9,7 @@
 //! another writer.
 
 use super::Bucket;
-use super::{
-    Acl, ArchiveRestoreState, BucketVersioning, Capabilities, CopyRequest, ErrorKind, FirstBytes,
-    Head, ListRequest, ObjectAttrs, ObjectsPage, Part, PartCopy, PutReply, RawPage, S3Error,
-};
-use async_trait::async_trait;
+use super::{Call, ErrorKind, Head, ListRequest, ObjectAttrs, RawPage, S3Error, moved};
 use s3rewind_engine::prng::Prng;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -292,6 +288,42 @@ impl Faulty {
         verdict
     }
 
+    /// Run one call through the fault generator: a write of a key may also land and lose
+    /// its reply.
+    async fn around<T, F>(&self, call: Call<'_>, inner: F) -> Result<T, S3Error>
+    where
+        F: std::future::Future<Output = Result<T, S3Error>>,
+    {
+        match call.writes {
+            Some(key) => self.write(call.op, key, inner).await,
+            None => self.read(call.op, inner).await,
+        }
+    }
+
+    /// A ListObjectVersions page that came back: past `stall_listing_after` successful
+    /// calls, a continued listing gets an empty truncated page that names the markers it
+    /// was asked with (a server whose listing no longer advances).
+    fn listed(&self, request: &ListRequest<'_>, page: RawPage) -> RawPage {
+        let stalled = {
+            let mut s = self.lock();
+            s.list_calls += 1;
+            self.faults
+                .stall_listing_after
+                .is_some_and(|n| s.list_calls > n)
+        };
+        if stalled && request.key_marker.is_some() {
+            return RawPage {
+                document: Vec::new(),
+                truncated: true,
+                next_key_marker: request.key_marker.map(str::to_owned),
+                next_version_id_marker: request.version_id_marker.map(str::to_owned),
+                common_prefixes: Vec::new(),
+                marker_raw: false,
+            };
+        }
+        page
+    }
+
     /// Run a read through the fault generator.
     async fn read<T, F>(&self, what: &str, call: F) -> Result<T, S3Error>
     where
@@ -350,227 +382,24 @@ impl Faulty {
     }
 }
 
-#[async_trait]
-impl Bucket for Faulty {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        self.inner.capabilities()
-    }
-
-    async fn versioning(&self) -> Result<BucketVersioning, S3Error> {
-        self.read("GetBucketVersioning", self.inner.versioning())
-            .await
-    }
-
-    async fn list_page(&self, request: &ListRequest<'_>) -> Result<RawPage, S3Error> {
-        let page = self
-            .read("ListObjectVersions", self.inner.list_page(request))
-            .await?;
-        let stalled = {
-            let mut s = self.lock();
-            s.list_calls += 1;
-            self.faults
-                .stall_listing_after
-                .is_some_and(|n| s.list_calls > n)
-        };
-        if stalled && request.key_marker.is_some() {
-            return Ok(RawPage {
-                document: Vec::new(),
-                truncated: true,
-                next_key_marker: request.key_marker.map(str::to_owned),
-                next_version_id_marker: request.version_id_marker.map(str::to_owned),
-                common_prefixes: Vec::new(),
-                marker_raw: false,
-            });
-        }
-        Ok(page)
-    }
-
-    async fn list_objects(
-        &self,
-        prefix: &str,
-        continuation: Option<&str>,
-        max_keys: i32,
-    ) -> Result<ObjectsPage, S3Error> {
-        self.read(
-            "ListObjectsV2",
-            self.inner.list_objects(prefix, continuation, max_keys),
-        )
-        .await
-    }
-
-    async fn head(&self, key: &str, version_id: Option<&str>) -> Result<Option<Head>, S3Error> {
-        self.read("HeadObject", self.inner.head(key, version_id))
-            .await
-    }
-
-    async fn get(
-        &self,
-        key: &str,
-        version_id: &str,
-        range: Option<&str>,
-    ) -> Result<Vec<u8>, S3Error> {
-        self.read("GetObject", self.inner.get(key, version_id, range))
-            .await
-    }
-
-    async fn download(
-        &self,
-        key: &str,
-        version_id: &str,
-        out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
-    ) -> Result<u64, S3Error> {
-        self.read("GetObject", self.inner.download(key, version_id, out))
-            .await
-    }
-
-    async fn tags(&self, key: &str, version_id: &str) -> Result<Vec<(String, String)>, S3Error> {
-        self.read("GetObjectTagging", self.inner.tags(key, version_id))
-            .await
-    }
-
-    async fn put_tags(
-        &self,
-        key: &str,
-        version_id: Option<&str>,
-        tags: &[(String, String)],
-    ) -> Result<(), S3Error> {
-        self.write(
-            "PutObjectTagging",
-            key,
-            self.inner.put_tags(key, version_id, tags),
-        )
-        .await
-    }
-
-    async fn acl(&self, key: &str, version_id: &str) -> Result<Acl, S3Error> {
-        self.read("GetObjectAcl", self.inner.acl(key, version_id))
-            .await
-    }
-
-    async fn copy(&self, r: &CopyRequest<'_>) -> Result<String, S3Error> {
-        self.write("CopyObject", r.key, self.inner.copy(r)).await
-    }
-
-    async fn put_with_attrs(
-        &self,
-        key: &str,
-        body: Vec<u8>,
-        attrs: &ObjectAttrs<'_>,
-    ) -> Result<String, S3Error> {
-        self.write(
-            "PutObject",
-            key,
-            self.inner.put_with_attrs(key, body, attrs),
-        )
-        .await
-    }
-
-    async fn add_delete_marker(&self, key: &str) -> Result<String, S3Error> {
-        self.write("DeleteObject", key, self.inner.add_delete_marker(key))
-            .await
-    }
-
-    async fn delete_version(&self, key: &str, version_id: &str) -> Result<(), S3Error> {
-        self.write(
-            "DeleteObject",
-            key,
-            self.inner.delete_version(key, version_id),
-        )
-        .await
-    }
-
-    async fn create_multipart(
-        &self,
-        key: &str,
-        attrs: &ObjectAttrs<'_>,
-    ) -> Result<String, S3Error> {
-        self.read(
-            "CreateMultipartUpload",
-            self.inner.create_multipart(key, attrs),
-        )
-        .await
-    }
-
-    async fn upload_part_copy(&self, p: PartCopy<'_>) -> Result<String, S3Error> {
-        self.read("UploadPartCopy", self.inner.upload_part_copy(p))
-            .await
-    }
-
-    async fn upload_part(&self, part: Part<'_>, body: Vec<u8>) -> Result<String, S3Error> {
-        self.read("UploadPart", self.inner.upload_part(part, body))
-            .await
-    }
-
-    async fn complete_multipart(
-        &self,
-        key: &str,
-        upload_id: &str,
-        parts: &[(i32, String)],
-    ) -> Result<String, S3Error> {
-        self.write(
-            "CompleteMultipartUpload",
-            key,
-            self.inner.complete_multipart(key, upload_id, parts),
-        )
-        .await
-    }
-
-    async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), S3Error> {
-        self.read(
-            "AbortMultipartUpload",
-            self.inner.abort_multipart(key, upload_id),
-        )
-        .await
-    }
-
-    async fn request_archive_restore(
-        &self,
-        key: &str,
-        version_id: &str,
-        days: Option<i32>,
-        tier: &str,
-    ) -> Result<ArchiveRestoreState, S3Error> {
-        self.read(
-            "RestoreObject",
-            self.inner
-                .request_archive_restore(key, version_id, days, tier),
-        )
-        .await
-    }
-
-    async fn download_current(
-        &self,
-        key: &str,
-        out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
-    ) -> Result<u64, S3Error> {
-        self.read("GetObject", self.inner.download_current(key, out))
-            .await
-    }
-
-    async fn first_bytes(
-        &self,
-        key: &str,
-        version_id: &str,
-        len: usize,
-    ) -> Result<FirstBytes, S3Error> {
-        self.read("GetObject", self.inner.first_bytes(key, version_id, len))
-            .await
-    }
-
-    async fn put(&self, key: &str, body: Vec<u8>, content_type: &str) -> Result<PutReply, S3Error> {
-        self.write("PutObject", key, self.inner.put(key, body, content_type))
-            .await
-    }
+/// Run the call through the fault generator.
+macro_rules! faulty_call {
+    ($self:ident, $call:expr, $inner:expr) => {
+        $self.around($call, $inner).await
+    };
 }
+
+super::layered_bucket!(
+    impl[] Faulty,
+    around = faulty_call,
+    body = moved,
+    listed = Faulty::listed
+);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bucket::MemStore;
+    use crate::bucket::{MemStore, Part};
     use s3rewind_engine::Versioning;
 
     fn bucket(faults: Faults) -> (Arc<MemStore>, Faulty) {
