@@ -158,23 +158,9 @@ async fn main() {
         let head = Head::default();
         let started = Instant::now();
         for (key, version_id) in &versions {
-            dst.copy(&CopyRequest {
-                source_bucket: "src",
-                source_key: key,
-                source_version_id: version_id,
-                bucket: dest,
-                key,
-                head: &head,
-                storage_class: None,
-                sse_kms_key_id: None,
-                if_match: None,
-                if_none_match: false,
-                acl: None,
-                source_if_match: None,
-                replace_metadata: false,
-            })
-            .await
-            .expect("a copy");
+            dst.copy(&CopyRequest::plain("src", key, version_id, key, &head))
+                .await
+                .expect("a copy");
         }
         let peak = status("VmHWM:");
         let peak_heap = heap.peak();

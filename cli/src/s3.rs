@@ -493,36 +493,6 @@ impl S3 {
         Ok(acl)
     }
 
-    /// The bucket's Object Lock default retention: (mode, days, years), if any.
-    async fn default_retention(&self, bucket: &str) -> Result<Option<(String, i32, i32)>, S3Error> {
-        let out = match self
-            .client
-            .get_object_lock_configuration()
-            .bucket(bucket)
-            .send()
-            .await
-        {
-            Ok(o) => o,
-            Err(e) => {
-                let e = classify(format!("GetObjectLockConfiguration on {bucket:?}"), e);
-                return e
-                    .absent_config("ObjectLockConfigurationNotFoundError")
-                    .map(|()| None);
-            }
-        };
-        Ok(out
-            .object_lock_configuration()
-            .and_then(|c| c.rule())
-            .and_then(|r| r.default_retention())
-            .map(|d| {
-                (
-                    d.mode().map(|m| m.as_str().to_owned()).unwrap_or_default(),
-                    d.days().unwrap_or(0),
-                    d.years().unwrap_or(0),
-                )
-            }))
-    }
-
     /// GetObject of one version, whole or a byte range (`bytes=0-4095`).
     async fn get(
         &self,

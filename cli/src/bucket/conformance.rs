@@ -25,32 +25,6 @@ async fn put(b: &dyn Bucket, key: &str, body: &[u8]) -> Result<String, String> {
         .map_err(|e| format!("PutObject {key:?}: {e}"))
 }
 
-/// A CopyObject request of `source_bucket`'s `source_key` at `version` to `key` of the
-/// bucket it is sent to, with nothing else asked for.
-pub(crate) fn copy_request<'a>(
-    source_bucket: &'a str,
-    source_key: &'a str,
-    version: &'a str,
-    key: &'a str,
-    head: &'a Head,
-) -> CopyRequest<'a> {
-    CopyRequest {
-        source_bucket,
-        source_key,
-        source_version_id: version,
-        bucket: "",
-        key,
-        head,
-        storage_class: None,
-        sse_kms_key_id: None,
-        if_match: None,
-        if_none_match: false,
-        acl: None,
-        source_if_match: None,
-        replace_metadata: false,
-    }
-}
-
 /// Run every check on `b`, an empty **versioned** bucket. Keys are written under
 /// `prefix` (end it with `/`).
 pub async fn run_all(b: &dyn Bucket, prefix: &str) -> Check {
@@ -291,7 +265,7 @@ async fn copy_makes_a_new_version_of_the_same_bytes(b: &dyn Bucket, p: &str) -> 
     let v1 = put(b, &k, b"old bytes").await?;
     put(b, &k, b"new bytes, longer").await?;
     let head = Head::default();
-    let r = copy_request(b.name(), &k, &v1, &k, &head);
+    let r = CopyRequest::plain(b.name(), &k, &v1, &k, &head);
     let v3 = b.copy(&r).await.map_err(|e| format!("CopyObject: {e}"))?;
     let now = b.head(&k, None).await.map_err(|e| format!("HEAD: {e}"))?;
     let now = now.ok_or("the key is absent after a copy")?;
@@ -325,7 +299,7 @@ pub async fn source_precondition_is_honoured(b: &dyn Bucket, p: &str) -> Check {
     let v1 = put(b, &k, b"old bytes").await?;
     let v2 = put(b, &k, b"new bytes").await?;
     let head = Head::default();
-    let mut r = copy_request(b.name(), &k, &v1, &k, &head);
+    let mut r = CopyRequest::plain(b.name(), &k, &v1, &k, &head);
     r.source_if_match = Some("00000000000000000000000000000000");
     let refused = b.copy(&r).await;
     ensure(

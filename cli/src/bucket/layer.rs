@@ -358,21 +358,7 @@ mod tests {
         let _ = b.tags("k", &v).await;
         let _ = b.put_tags("k", Some(&v), &[]).await;
         let _ = b.acl("k", &v).await;
-        let copy = CopyRequest {
-            source_bucket: "b",
-            source_key: "k",
-            source_version_id: &v,
-            bucket: "b",
-            key: "c",
-            head: &head,
-            storage_class: None,
-            sse_kms_key_id: None,
-            if_match: None,
-            if_none_match: false,
-            acl: None,
-            source_if_match: None,
-            replace_metadata: false,
-        };
+        let copy = CopyRequest::plain("b", "k", &v, "c", &head);
         let _ = b.copy(&copy).await;
         let _ = b.add_delete_marker("c").await;
         let _ = b.delete_version("c", "x").await;

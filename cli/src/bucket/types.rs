@@ -311,6 +311,35 @@ pub struct CopyRequest<'a> {
     pub replace_metadata: bool,
 }
 
+impl<'a> CopyRequest<'a> {
+    /// A copy of `source_key`'s version `version` in `source_bucket` to `key`, with the
+    /// source's own attributes and nothing else asked for (no condition, no class, no key,
+    /// no grants). `bucket` is left empty: a [`Bucket`](super::Bucket) copies into itself.
+    pub fn plain(
+        source_bucket: &'a str,
+        source_key: &'a str,
+        version: &'a str,
+        key: &'a str,
+        head: &'a Head,
+    ) -> CopyRequest<'a> {
+        CopyRequest {
+            source_bucket,
+            source_key,
+            source_version_id: version,
+            bucket: "",
+            key,
+            head,
+            storage_class: None,
+            sse_kms_key_id: None,
+            if_match: None,
+            if_none_match: false,
+            acl: None,
+            source_if_match: None,
+            replace_metadata: false,
+        }
+    }
+}
+
 /// One part of a multipart upload: the upload (its key and id) and the part's number.
 #[derive(Debug, Clone, Copy)]
 pub struct Part<'a> {

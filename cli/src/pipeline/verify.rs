@@ -1278,7 +1278,7 @@ pub async fn verify_after(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bucket::conformance::copy_request;
+    use crate::bucket::CopyRequest;
     use s3rewind_engine::verify::compare;
 
     #[tokio::test]
@@ -1561,7 +1561,7 @@ mod tests {
         let (store, src, dst) = two_buckets(sim, Versioning::Unversioned);
         for (key, version) in [("m", "null"), ("n", "null"), ("v", v.as_str())] {
             let head = src.head(key, Some(version)).await.unwrap().unwrap();
-            dst.copy(&copy_request("src", key, version, key, &head))
+            dst.copy(&CopyRequest::plain("src", key, version, key, &head))
                 .await
                 .unwrap();
         }
@@ -1595,7 +1595,7 @@ mod tests {
         // Same size, other bytes (so another ETag), as if copied in parts.
         dst.put("big", b"9876543210".to_vec(), "").await.unwrap();
         let head = src.head("same", Some(&v_same)).await.unwrap().unwrap();
-        dst.copy(&copy_request("src", "same", &v_same, "same", &head))
+        dst.copy(&CopyRequest::plain("src", "same", &v_same, "same", &head))
             .await
             .unwrap();
         let now = dst.head("big", None).await.unwrap().unwrap();
@@ -1668,7 +1668,7 @@ mod tests {
         for (i, key) in keys.iter().enumerate() {
             if i < exact {
                 let head = src.head(key, Some(&versions[i])).await.unwrap().unwrap();
-                dst.copy(&copy_request("src", key, &versions[i], key, &head))
+                dst.copy(&CopyRequest::plain("src", key, &versions[i], key, &head))
                     .await
                     .unwrap();
                 continue;

@@ -7,6 +7,7 @@
 //! denied, no such bucket, an unreachable endpoint) is an error for the caller to judge.
 
 use super::{ErrorKind, S3, S3Error, classify};
+use aws_sdk_s3::types::ObjectLockConfiguration;
 use s3rewind_engine::audit::{
     Encryption, LifecycleRule, ObjectLock, PublicAccessBlock, ReplicationRule,
 };
@@ -143,22 +144,29 @@ impl S3 {
         ))
     }
 
-    /// GetObjectLockConfiguration.
-    pub(super) async fn object_lock(&self, bucket: &str) -> Result<Option<ObjectLock>, S3Error> {
-        let out = match self
+    /// GetObjectLockConfiguration (`None`: not set, or not implemented by the server).
+    async fn lock_configuration(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<ObjectLockConfiguration>, S3Error> {
+        match self
             .client
             .get_object_lock_configuration()
             .bucket(bucket)
             .send()
             .await
         {
-            Ok(o) => o,
+            Ok(o) => Ok(o.object_lock_configuration),
             Err(e) => {
                 let e = classify(format!("GetObjectLockConfiguration on {bucket:?}"), e);
-                return not_set(e, &["ObjectLockConfigurationNotFoundError"]);
+                not_set(e, &["ObjectLockConfigurationNotFoundError"])
             }
-        };
-        let Some(c) = out.object_lock_configuration() else {
+        }
+    }
+
+    /// GetObjectLockConfiguration: whether Object Lock is on, and its default retention.
+    pub(super) async fn object_lock(&self, bucket: &str) -> Result<Option<ObjectLock>, S3Error> {
+        let Some(c) = self.lock_configuration(bucket).await? else {
             return Ok(None);
         };
         let retention = c.rule().and_then(|r| r.default_retention());
@@ -175,6 +183,24 @@ impl S3 {
                 (None, None) => None,
             }),
         }))
+    }
+
+    /// The bucket's Object Lock default retention: (mode, days, years), if any.
+    pub(super) async fn default_retention(
+        &self,
+        bucket: &str,
+    ) -> Result<Option<(String, i32, i32)>, S3Error> {
+        let c = self.lock_configuration(bucket).await?;
+        Ok(c.as_ref()
+            .and_then(|c| c.rule())
+            .and_then(|r| r.default_retention())
+            .map(|d| {
+                (
+                    d.mode().map(|m| m.as_str().to_owned()).unwrap_or_default(),
+                    d.days().unwrap_or(0),
+                    d.years().unwrap_or(0),
+                )
+            }))
     }
 
     /// GetBucketPolicy: the policy's JSON text.

@@ -3,18 +3,6 @@
 use super::{ErrorKind, S3Error};
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
-impl S3Error {
-    /// For reads of an optional bucket configuration: `Ok(())` when the error only says
-    /// the configuration is not set (`code`, or a 404), else the error itself.
-    pub(super) fn absent_config(self, code: &str) -> Result<(), S3Error> {
-        if self.code.as_deref() == Some(code) || self.kind == ErrorKind::NotFound {
-            Ok(())
-        } else {
-            Err(self)
-        }
-    }
-}
-
 pub(super) fn classify<E>(
     context: impl Into<String>,
     err: SdkError<E, aws_smithy_runtime_api::http::Response>,

@@ -50,19 +50,10 @@ pub async fn copy_from_replica(app: &App, clients: &Clients, p: &RestorePlan) ->
                 .await
                 .map_err(|e| e.to_string())?;
             let req = crate::bucket::CopyRequest {
-                source_bucket: replica,
-                source_key: key,
-                source_version_id: version_id,
                 bucket: &dest.bucket,
-                key: &dest_key,
-                head: &head,
-                storage_class: None,
-                sse_kms_key_id: None,
                 if_match: now.as_ref().map(|h| h.etag.as_str()),
                 if_none_match: now.is_none(),
-                acl: None,
-                source_if_match: None,
-                replace_metadata: false,
+                ..crate::bucket::CopyRequest::plain(replica, key, version_id, &dest_key, &head)
             };
             clients.dest.copy(&req).await.map_err(|e| e.to_string())
         }
