@@ -880,7 +880,7 @@ pub struct ExecArgs {
     #[arg(long)]
     pub force: bool,
     /// Storage class for the restored copies (default: each source version's own class).
-    #[arg(long, value_name = "CLASS", value_parser = clap::builder::PossibleValuesParser::new(STORAGE_CLASSES))]
+    #[arg(long, value_name = "CLASS", value_parser = clap::builder::PossibleValuesParser::new(s3rewind_engine::compact::WRITABLE_CLASSES))]
     pub storage_class: Option<String>,
     /// SSE-KMS key for the restored copies (default: the destination bucket's default
     /// encryption; with `--fidelity full`, each source version's own settings).
@@ -930,19 +930,6 @@ pub struct ExecArgs {
     #[arg(long, value_enum, default_value_t = ArchiveTier::Standard)]
     pub restore_tier: ArchiveTier,
 }
-
-/// The storage classes S3 accepts on a write.
-pub const STORAGE_CLASSES: [&str; 9] = [
-    "STANDARD",
-    "REDUCED_REDUNDANCY",
-    "STANDARD_IA",
-    "ONEZONE_IA",
-    "INTELLIGENT_TIERING",
-    "GLACIER",
-    "DEEP_ARCHIVE",
-    "GLACIER_IR",
-    "EXPRESS_ONEZONE",
-];
 
 /// An endpoint URL: `http://` or `https://`, a host, an optional numeric port, an
 /// optional path (anything else is a usage error, not an unreachable endpoint).

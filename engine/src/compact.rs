@@ -323,8 +323,8 @@ fn name_of(table: &RwLock<Interner>, id: u32) -> &'static str {
     table.read().expect("interner poisoned").names[id as usize]
 }
 
-/// Storage classes S3 documents, interned first so that their ids are stable.
-const KNOWN_CLASSES: &[&str] = &[
+/// The storage classes S3 accepts on a write (`--storage-class`).
+pub const WRITABLE_CLASSES: [&str; 9] = [
     "STANDARD",
     "REDUCED_REDUNDANCY",
     "STANDARD_IA",
@@ -333,14 +333,25 @@ const KNOWN_CLASSES: &[&str] = &[
     "GLACIER",
     "DEEP_ARCHIVE",
     "GLACIER_IR",
-    "OUTPOSTS",
-    "SNOW",
     "EXPRESS_ONEZONE",
 ];
 
+/// Storage classes S3 documents, interned first so that their ids are stable: the
+/// writable ones, and those only S3 on Outposts and Snow devices report.
+const KNOWN_CLASSES: [&str; 11] = {
+    let mut all = ["OUTPOSTS"; 11];
+    let mut i = 0;
+    while i < WRITABLE_CLASSES.len() {
+        all[i] = WRITABLE_CLASSES[i];
+        i += 1;
+    }
+    all[10] = "SNOW";
+    all
+};
+
 fn classes() -> &'static RwLock<Interner> {
     static CLASSES: OnceLock<RwLock<Interner>> = OnceLock::new();
-    CLASSES.get_or_init(|| Interner::seeded(KNOWN_CLASSES))
+    CLASSES.get_or_init(|| Interner::seeded(&KNOWN_CLASSES))
 }
 
 fn owners() -> &'static RwLock<Interner> {
@@ -742,7 +753,7 @@ impl<'a> arbitrary::Arbitrary<'a> for ETag {
 #[cfg(feature = "arbitrary")]
 impl<'a> arbitrary::Arbitrary<'a> for StorageClass {
     fn arbitrary(u: &mut arbitrary::Unstructured<'a>) -> arbitrary::Result<Self> {
-        Ok(StorageClass::new(u.choose(KNOWN_CLASSES)?))
+        Ok(StorageClass::new(u.choose(&KNOWN_CLASSES)?))
     }
 }
 
@@ -762,6 +773,14 @@ string_like!(OwnerId);
 pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_known_classes_are_the_writable_ones_then_outposts_and_snow_each_once() {
+        assert_eq!(KNOWN_CLASSES[..9], WRITABLE_CLASSES);
+        assert_eq!(KNOWN_CLASSES[9..], ["OUTPOSTS", "SNOW"]);
+        let distinct: std::collections::HashSet<_> = KNOWN_CLASSES.iter().collect();
+        assert_eq!(distinct.len(), KNOWN_CLASSES.len());
+    }
 
     #[test]
     fn only_the_compact_forms_a_server_id_would_take_are_read() {
