@@ -109,7 +109,7 @@ pub use plan::{
     PlanOptions, PlanStats, Planner, RestorePlan, Selection, UncertainHandling, Warning, plan,
     preflight,
 };
-pub use sim::{ApplyReport, PutMeta, SimBucket, SimError, SimPage, SimVersion};
+pub use sim::{ApplyReport, PageFill, PutMeta, SimBucket, SimError, SimPage, SimVersion};
 pub use state::{BucketState, StateEntry, Uncertain};
 pub use time::{ResolvedTime, TimeForm, parse_time};
 pub use timeline::{Anomaly, Change, KeyHistory, ListOrder, Timeline, TimelineBuilder};

@@ -117,6 +117,98 @@ pub struct SimPage {
     pub next_version_marker: Option<String>,
 }
 
+/// A [`SimPage`] as a server fills it: keys rolled up into common prefixes at the
+/// delimiter, at most `max_keys` entries and prefixes together, and the markers to go on
+/// from. The caller walks the entries that come after the request's markers (as its
+/// server decides that) and offers each key for rolling up, then each entry.
+#[derive(Debug)]
+pub struct PageFill<'a> {
+    prefix: &'a str,
+    delimiter: Option<&'a str>,
+    key_marker: Option<&'a str>,
+    max_keys: usize,
+    count: usize,
+    last: Option<(String, Option<String>)>,
+    page: SimPage,
+}
+
+impl<'a> PageFill<'a> {
+    /// An empty page under `prefix` for a request with these parameters.
+    pub fn new(
+        prefix: &'a str,
+        delimiter: Option<&'a str>,
+        key_marker: Option<&'a str>,
+        max_keys: usize,
+    ) -> PageFill<'a> {
+        PageFill {
+            prefix,
+            delimiter: delimiter.filter(|d| !d.is_empty()),
+            key_marker,
+            max_keys: max_keys.max(1),
+            count: 0,
+            last: None,
+            page: SimPage::default(),
+        }
+    }
+
+    /// Offer `key` for rolling up: `None` when the delimiter does not roll it up; else
+    /// `Some(true)` when its common prefix is on this page (now or already, or it is the
+    /// marker the request continues after), `Some(false)` when the page is full.
+    pub fn rolled(&mut self, key: &str) -> Option<bool> {
+        let d = self.delimiter?;
+        let rest = &key[self.prefix.len()..];
+        let cp = format!("{}{}", self.prefix, &rest[..rest.find(d)? + d.len()]);
+        if self.key_marker == Some(cp.as_str()) || self.page.common_prefixes.last() == Some(&cp) {
+            return Some(true);
+        }
+        if !self.room() {
+            return Some(false);
+        }
+        self.page.common_prefixes.push(cp.clone());
+        self.last = Some((cp, None));
+        Some(true)
+    }
+
+    /// Add one entry; false (and the page truncated) when it is full.
+    pub fn push(&mut self, entry: Entry) -> bool {
+        if !self.room() {
+            return false;
+        }
+        self.last = Some((
+            entry.key.clone(),
+            Some(entry.version.version_id.to_string()),
+        ));
+        self.page.entries.push(entry);
+        true
+    }
+
+    /// Count one more entry or prefix, or mark the page truncated when it is full.
+    fn room(&mut self) -> bool {
+        if self.count == self.max_keys {
+            self.page.truncated = true;
+            return false;
+        }
+        self.count += 1;
+        true
+    }
+
+    /// The page is full: nothing more fits.
+    pub fn full(&self) -> bool {
+        self.page.truncated
+    }
+
+    /// The page, with the markers to go on from when it is truncated.
+    pub fn finish(mut self) -> SimPage {
+        if self.page.truncated
+            && let Some((k, v)) = self.last
+        {
+            self.page.next_key_marker = Some(k);
+            self.page.next_version_marker = v;
+        }
+        self.page
+    }
+}
+
 /// What happened to each action when a plan was applied to a simulated bucket.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ApplyReport {
@@ -465,20 +557,11 @@ impl SimBucket {
         version_marker: Option<&str>,
         max_keys: usize,
     ) -> SimPage {
-        let max_keys = max_keys.max(1);
-        let mut page = SimPage::default();
+        let mut fill = PageFill::new(prefix, delimiter, key_marker, max_keys);
         let start = match key_marker {
             Some(k) if k >= prefix => k.to_owned(),
             _ => prefix.to_owned(),
         };
-        let rolled = |key: &str| -> Option<String> {
-            let d = delimiter.filter(|d| !d.is_empty())?;
-            let rest = &key[prefix.len()..];
-            rest.find(d)
-                .map(|i| format!("{prefix}{}", &rest[..i + d.len()]))
-        };
-        let mut count = 0usize;
-        let mut last: Option<(String, Option<String>)> = None;
         for (key, entries) in self.keys.range(start..) {
             let key = key.as_str();
             if !key.starts_with(prefix) {
@@ -495,44 +578,24 @@ impl SimBucket {
                 (Some(k), _) if k > key => continue,
                 _ => 0,
             };
-            if let Some(cp) = rolled(key) {
-                if key_marker == Some(cp.as_str()) || page.common_prefixes.last() == Some(&cp) {
-                    continue;
-                }
-                if count == max_keys {
-                    page.truncated = true;
-                    break;
-                }
-                count += 1;
-                page.common_prefixes.push(cp.clone());
-                last = Some((cp, None));
-                continue;
+            match fill.rolled(key) {
+                Some(true) => continue,
+                Some(false) => break,
+                None => {}
             }
             for (i, e) in entries.iter().enumerate().skip(skip_from) {
-                if count == max_keys {
-                    page.truncated = true;
-                    break;
-                }
-                count += 1;
                 let mut version = e.version.clone();
                 version.is_latest = i == 0;
-                last = Some((key.to_owned(), Some(version.version_id.to_string())));
-                page.entries.push(Entry {
-                    key: key.to_owned(),
-                    version,
-                });
+                let key = key.to_owned();
+                if !fill.push(Entry { key, version }) {
+                    break;
+                }
             }
-            if page.truncated {
+            if fill.full() {
                 break;
             }
         }
-        if page.truncated
-            && let Some((k, v)) = last
-        {
-            page.next_key_marker = Some(k);
-            page.next_version_marker = v;
-        }
-        page
+        fill.finish()
     }
 
     /// One ListObjectsV2 page: the keys under `prefix` after `after` whose newest entry is

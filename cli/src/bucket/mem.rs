@@ -19,7 +19,8 @@ use super::{
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
 use s3rewind_engine::{
-    Entry, NULL_VERSION, PutMeta, SimBucket, SimError, SimVersion, StorageClass, Versioning,
+    Entry, NULL_VERSION, PageFill, PutMeta, SimBucket, SimError, SimVersion, StorageClass,
+    Versioning,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -536,16 +537,8 @@ fn quirky_page(
         }
     };
     let prefix = r.prefix;
-    let rolled = |key: &str| -> Option<String> {
-        let d = r.delimiter.filter(|d| !d.is_empty())?;
-        let rest = &key[prefix.len()..];
-        rest.find(d)
-            .map(|i| format!("{prefix}{}", &rest[..i + d.len()]))
-    };
     let all: Vec<Entry> = sim.list_order(prefix);
-    let mut page = s3rewind_engine::SimPage::default();
-    let mut count = 0usize;
-    let mut last: Option<(String, Option<String>)> = None;
+    let mut fill = PageFill::new(prefix, r.delimiter, r.key_marker, max_keys);
     // Index of the entry with the version marker within the marker key, when seen.
     let mut passed_marker_version = false;
     for e in &all {
@@ -569,34 +562,16 @@ fn quirky_page(
         if !after {
             continue;
         }
-        if let Some(cp) = rolled(&e.key) {
-            if r.key_marker == Some(cp.as_str()) || page.common_prefixes.last() == Some(&cp) {
-                continue;
-            }
-            if count == max_keys {
-                page.truncated = true;
-                break;
-            }
-            count += 1;
-            page.common_prefixes.push(cp.clone());
-            last = Some((cp, None));
-            continue;
+        match fill.rolled(&e.key) {
+            Some(true) => continue,
+            Some(false) => break,
+            None => {}
         }
-        if count == max_keys {
-            page.truncated = true;
+        if !fill.push(e.clone()) {
             break;
         }
-        count += 1;
-        last = Some((e.key.clone(), Some(e.version.version_id.to_string())));
-        page.entries.push(e.clone());
     }
-    if page.truncated
-        && let Some((k, v)) = last
-    {
-        page.next_key_marker = Some(k);
-        page.next_version_marker = v;
-    }
-    page
+    fill.finish()
 }
 
 #[async_trait]
