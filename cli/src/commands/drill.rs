@@ -16,8 +16,8 @@ use crate::journal::by_key::DoneByKey;
 use crate::journal::{self, Line, Op};
 use crate::output::{Printer, human_bytes};
 use crate::pipeline::App;
-use crate::pipeline::execute::{execute_plan, execute_streamed, writes_as_it_lists};
-use crate::pipeline::gates::{annotate_archived, check_blast_radius, check_buckets, gate_warnings};
+use crate::pipeline::execute::{execute_new_plan, execute_streamed, writes_as_it_lists};
+use crate::pipeline::gates::{annotate_archived, check_buckets, gate_warnings};
 use crate::pipeline::prepare::{Prepared, Request, TargetSpec, finish_plan, prepare};
 use crate::pipeline::report::{print_plan_summary, report_exec};
 use crate::pipeline::resolve_time;
@@ -404,14 +404,7 @@ async fn restore(
         }
         None => {
             annotate_archived(clients, &mut p, spool.as_ref()).await?;
-            check_blast_radius(
-                printer,
-                &mut p,
-                spool.as_ref(),
-                args.exec.max_delete_markers,
-            )?;
-            let run = journal::Run::of_plan(&p);
-            execute_plan(app, clients, &mut p, spool, &exec, journal_path, 0, &run).await?
+            execute_new_plan(app, clients, &mut p, spool, &exec, journal_path).await?
         }
     };
     Ok((

@@ -8,7 +8,8 @@ use crate::journal::by_key::DoneByKey;
 use crate::listing::Streams;
 use crate::pipeline::execute::replica::copy_from_replica;
 use crate::pipeline::execute::{
-    abort_left_over_uploads, execute_plan, execute_streamed, skip_done, writes_as_it_lists,
+    abort_left_over_uploads, execute_new_plan, execute_plan, execute_streamed, skip_done,
+    writes_as_it_lists,
 };
 use crate::pipeline::gates::{
     annotate_archived, check_blast_radius, check_buckets, check_digest, gate_warnings,
@@ -137,64 +138,37 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
             Some(&args.exec),
         ));
     }
-    if let Some(r) = streamed {
+    let listing = (req.page_size, req.list_streams);
+    let (result, current) = if let Some(r) = streamed {
         // The plan is whole only now: shown after its copies, with what they did.
         print_plan_summary(printer, &p);
-        let result = report_exec(printer, &p, r, &journal_path);
-        let listing = (req.page_size, req.list_streams);
-        return verify_after(
-            app,
-            &clients,
-            &p,
-            &args.exec,
-            Some(prepared.target),
-            listing,
-            &journal_path,
-            result,
-            None,
-        )
-        .await;
-    }
-    annotate_archived(&clients, &mut p, spool.as_ref()).await?;
-    if args.dry_run {
-        if let Some(w) = p.exceeds(args.exec.max_delete_markers) {
-            p.warnings.insert(0, w);
-        }
-        print_plan_json(printer, &p, spool.as_ref(), app.verbose)?;
-        return Ok(Exit::Ok);
-    }
-    check_blast_radius(
-        printer,
-        &mut p,
-        spool.as_ref(),
-        args.exec.max_delete_markers,
-    )?;
-    let listing = (req.page_size, req.list_streams);
-    let run = journal::Run::of_plan(&p);
-    let (mut exit, doc) = execute_plan(
-        app,
-        &clients,
-        &mut p,
-        spool,
-        &args.exec,
-        &journal_path,
-        0,
-        &run,
-    )
-    .await?;
-    if req.from_replica.is_some() && exit != Exit::Interrupted {
-        let failed = copy_from_replica(app, &clients, &p).await?;
-        if failed > 0 && exit == Exit::Ok {
-            exit = Exit::Partial;
-        }
-    }
-    // A snapshot cannot show the state after the restore, and listing the history is
-    // what --index and --inventory avoid: the restored range is verified from its current
-    // objects (one ListObjectsV2 pass), ETag and size against the state at T.
-    let current = if req.source_spec.is_snapshot() && !args.exec.no_verify {
-        Some(current_objects_state(&clients, &p).await?)
+        (report_exec(printer, &p, r, &journal_path), None)
     } else {
-        None
+        annotate_archived(&clients, &mut p, spool.as_ref()).await?;
+        if args.dry_run {
+            if let Some(w) = p.exceeds(args.exec.max_delete_markers) {
+                p.warnings.insert(0, w);
+            }
+            print_plan_json(printer, &p, spool.as_ref(), app.verbose)?;
+            return Ok(Exit::Ok);
+        }
+        let (mut exit, doc) =
+            execute_new_plan(app, &clients, &mut p, spool, &args.exec, &journal_path).await?;
+        if req.from_replica.is_some() && exit != Exit::Interrupted {
+            let failed = copy_from_replica(app, &clients, &p).await?;
+            if failed > 0 && exit == Exit::Ok {
+                exit = Exit::Partial;
+            }
+        }
+        // A snapshot cannot show the state after the restore, and listing the history is
+        // what --index and --inventory avoid: the restored range is verified from its
+        // current objects (one ListObjectsV2 pass), ETag and size against the state at T.
+        let current = if req.source_spec.is_snapshot() && !args.exec.no_verify {
+            Some(current_objects_state(&clients, &p).await?)
+        } else {
+            None
+        };
+        ((exit, doc), current)
     };
     verify_after(
         app,
@@ -204,7 +178,7 @@ pub async fn restore_cmd(app: &App, args: &RestoreArgs) -> CliResult<Exit> {
         Some(prepared.target),
         listing,
         &journal_path,
-        (exit, doc),
+        result,
         current,
     )
     .await

@@ -20,7 +20,7 @@ use crate::execute::{ArchiveRestore, ExecConfig, ExecReport};
 use crate::journal::by_key::DoneByKey;
 use crate::journal::{self, Journal, Line};
 use crate::output::Printer;
-use crate::pipeline::gates::confirm;
+use crate::pipeline::gates::{check_blast_radius, confirm};
 use crate::pipeline::prepare::{KnownFor, Prepared, Request, TargetSpec, prepare_streamed};
 use crate::pipeline::report::{RunDoc, print_plan_of, report_exec, restore_doc};
 use crate::pipeline::{App, Clients};
@@ -54,6 +54,21 @@ pub fn exec_config(app: &App, args: &ExecArgs) -> ExecConfig {
         caps: app.caps.clone(),
         ..ExecConfig::default()
     }
+}
+
+/// A whole plan run from its start (no journal of an earlier run): refused past
+/// `--max-delete-markers`, else executed as a new run.
+pub async fn execute_new_plan(
+    app: &App,
+    clients: &Clients,
+    p: &mut RestorePlan,
+    spool: Option<ActionSpool>,
+    exec: &ExecArgs,
+    journal_path: &Path,
+) -> CliResult<(Exit, RunDoc)> {
+    check_blast_radius(&app.printer, p, spool.as_ref(), exec.max_delete_markers)?;
+    let run = journal::Run::of_plan(p);
+    execute_plan(app, clients, p, spool, exec, journal_path, 0, &run).await
 }
 
 /// Confirm, execute and report a plan (its actions `spool`'s where one is given);
