@@ -2454,3 +2454,28 @@ async fn batch_reconcile_refuses_a_manifest_that_is_not_its_plans() {
     assert!(!out.join("remaining.json").exists());
     assert!(!journals.exists() || std::fs::read_dir(&journals).unwrap().next().is_none());
 }
+
+#[tokio::test]
+async fn diff_in_text_names_each_change_with_its_versions() {
+    let store = source(0);
+    let (from, to) = (rfc3339(at()), rfc3339(t(400)));
+    let out = run_cmd(
+        &["diff", "s3://src", "--from", &from, "--to", &to],
+        store.endpoint(),
+        None,
+    )
+    .await;
+    // Differences found: exit 1, as diff(1).
+    assert_eq!(out.exit, 1, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().filter(|l| l.starts_with("  ")).collect();
+    assert_eq!(
+        lines,
+        [
+            "  + \"f.txt\"  src-v000012 (5 B, 2025-06-01T09:03:24Z)",
+            "  ~ \"a.txt\"  src-v000007 (5 B) -> src-v000008 (9 B, 2025-06-01T09:03:20Z)",
+            "  ~ \"e.txt\"  src-v000004 (5 B) -> src-v000009 (9 B, 2025-06-01T09:03:21Z)",
+            "  - \"b.txt\"  was src-v000002 (5 B, 2025-06-01T09:00:11Z)",
+            "  - \"c/d.txt\"  was src-v000003 (5 B, 2025-06-01T09:00:12Z)",
+        ]
+    );
+}

@@ -8,7 +8,7 @@ use crate::output::{Printer, human_bytes};
 use crate::pipeline::{App, require_versioned, resolve_time, rfc3339};
 use crate::spill::Spilled;
 use s3rewind_engine::explore::diff::{
-    Changed, DIFF_SCHEMA, DiffReport, DiffSummary, OneSide, diff_states,
+    Changed, DIFF_SCHEMA, DiffReport, DiffSide, DiffSummary, OneSide, diff_states,
 };
 use s3rewind_engine::parse_s3_uri;
 
@@ -132,6 +132,12 @@ fn write_diff(w: &mut dyn std::io::Write, r: &DiffReport, d: &Spilled3) -> std::
     doc.end()
 }
 
+/// A version as a line of the text diff names it: id, size and when it was written.
+fn described(v: &DiffSide) -> String {
+    let (id, size) = (&v.version_id, human_bytes(v.size));
+    format!("{id} ({size}, {})", rfc3339(v.last_modified))
+}
+
 /// A line for each record of `list`, in key order, while fewer than `limit` are shown.
 fn each_line<R: crate::spill::Record + Clone>(
     list: &Spilled<R>,
@@ -166,38 +172,21 @@ fn print_diff(printer: &Printer, r: &DiffReport, d: &Spilled3, verbose: bool) ->
     let total = s.added + s.changed + s.deleted;
     let mut shown = 0usize;
     each_line(&d.added, &mut shown, limit, printer, |a| {
-        format!(
-            "  + {:?}  {} ({}, {})",
-            a.key,
-            a.version.version_id,
-            human_bytes(a.version.size),
-            rfc3339(a.version.last_modified)
-        )
+        format!("  + {:?}  {}", a.key, described(&a.version))
     })?;
     each_line(&d.changed, &mut shown, limit, printer, |c| {
+        let same = !c.from.etag.is_empty() && c.from.etag == c.to.etag;
         format!(
-            "  ~ {:?}  {} ({}) -> {} ({}, {}){}",
+            "  ~ {:?}  {} ({}) -> {}{}",
             c.key,
             c.from.version_id,
             human_bytes(c.from.size),
-            c.to.version_id,
-            human_bytes(c.to.size),
-            rfc3339(c.to.last_modified),
-            if !c.from.etag.is_empty() && c.from.etag == c.to.etag {
-                "  same ETag"
-            } else {
-                ""
-            }
+            described(&c.to),
+            if same { "  same ETag" } else { "" }
         )
     })?;
     each_line(&d.deleted, &mut shown, limit, printer, |d| {
-        format!(
-            "  - {:?}  was {} ({}, {})",
-            d.key,
-            d.version.version_id,
-            human_bytes(d.version.size),
-            rfc3339(d.version.last_modified)
-        )
+        format!("  - {:?}  was {}", d.key, described(&d.version))
     })?;
     if shown < total {
         printer.line(format!(
