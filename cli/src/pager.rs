@@ -318,6 +318,20 @@ mod tests {
         Printer::new(OutputFormat::Text, true, true)
     }
 
+    /// `keys` written once each, a millisecond apart, in this order.
+    fn written(keys: &[&str]) -> History {
+        let mut sim = s3rewind_engine::SimBucket::new(s3rewind_engine::Versioning::Enabled, "v");
+        let t = histories::start();
+        for (i, k) in keys.iter().enumerate() {
+            sim.put(k, b"x", t + chrono::TimeDelta::milliseconds(i as i64));
+        }
+        History {
+            sim,
+            writes: vec![t],
+            last: t,
+        }
+    }
+
     fn store_of(h: &History, p: Personality) -> (Arc<MemStore>, Arc<dyn Bucket>) {
         let store = MemStore::new();
         let b: Arc<dyn Bucket> = Arc::new(store.insert("b", h.sim.clone()));
@@ -478,16 +492,7 @@ mod tests {
     /// that has shown raw markers it is refused.
     #[tokio::test(start_paused = true)]
     async fn an_unreadable_raw_page_is_asked_for_encoded() {
-        let mut sim = s3rewind_engine::SimBucket::new(s3rewind_engine::Versioning::Enabled, "v");
-        let t = histories::start();
-        for (i, k) in ["a", "b\u{1}c", "k a", "z"].iter().enumerate() {
-            sim.put(k, b"x", t + chrono::TimeDelta::milliseconds(i as i64));
-        }
-        let h = History {
-            sim,
-            writes: vec![t],
-            last: t,
-        };
+        let h = written(&["a", "b\u{1}c", "k a", "z"]);
         let (store, b) = store_of(&h, Personality::default());
         let listed = list_bucket(&b, &quiet(), "", 1, Streams::ONE)
             .await
@@ -501,15 +506,7 @@ mod tests {
         // Page size 2: the first page ends on "b\u{1}c"... encoded and raw, so the server
         // shows its raw markers; the next raw page is readable. Page size 3 with the
         // control key on the second page: refused once raw markers were seen.
-        let mut sim = s3rewind_engine::SimBucket::new(s3rewind_engine::Versioning::Enabled, "v");
-        for (i, k) in ["k a", "m", "n\u{1}", "z"].iter().enumerate() {
-            sim.put(k, b"x", t + chrono::TimeDelta::milliseconds(i as i64));
-        }
-        let h = History {
-            sim,
-            writes: vec![t],
-            last: t,
-        };
+        let h = written(&["k a", "m", "n\u{1}", "z"]);
         let (_s, b) = store_of(
             &h,
             Personality {

@@ -105,9 +105,8 @@ fn is_credential_problem(message: &str) -> bool {
     .any(|w| m.contains(w))
 }
 
-/// Every description along an error chain, on one line (what the credential providers
-/// said is in the outer errors; the innermost may only say "no TTL header").
-fn whole_chain(err: &(dyn std::error::Error + 'static)) -> String {
+/// The distinct descriptions along an error chain, outermost first.
+fn chain_parts(err: &(dyn std::error::Error + 'static)) -> Vec<String> {
     let mut parts: Vec<String> = Vec::new();
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = cur {
@@ -117,7 +116,13 @@ fn whole_chain(err: &(dyn std::error::Error + 'static)) -> String {
         }
         cur = e.source();
     }
-    parts.join(": ").replace('\n', " ")
+    parts
+}
+
+/// Every description along an error chain, on one line (what the credential providers
+/// said is in the outer errors; the innermost may only say "no TTL header").
+fn whole_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    chain_parts(err).join(": ").replace('\n', " ")
 }
 
 /// A credential failure's message: when the instance metadata service answered but
@@ -131,19 +136,8 @@ fn credential_message(err: &(dyn std::error::Error + 'static), innermost: String
     }
 }
 
+/// The innermost description along an error chain, on one line.
 fn describe_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = Vec::new();
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(err);
-    while let Some(e) = cur {
-        let s = e.to_string();
-        if !s.is_empty() && !parts.contains(&s) {
-            parts.push(s);
-        }
-        cur = e.source();
-    }
-    parts
-        .into_iter()
-        .last()
-        .unwrap_or_default()
-        .replace('\n', " ")
+    let innermost = chain_parts(err).pop().unwrap_or_default();
+    innermost.replace('\n', " ")
 }
