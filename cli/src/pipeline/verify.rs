@@ -33,7 +33,9 @@ use crate::spill::Spilled;
 use chrono::{DateTime, Utc};
 use s3rewind_engine::pairs::destination_prefix;
 use s3rewind_engine::select::KeyFilter;
-use s3rewind_engine::verify::{Comparison, KeyCheck, Outcome, is_settled_match, recognise_copies};
+use s3rewind_engine::verify::{
+    Comparison, Counted, KeyCheck, Outcome, is_settled_match, recognise_copies,
+};
 use s3rewind_engine::{
     BucketState, Destination, Location, RestorePlan, Selection, StateEntry, Version, Warning,
     destination_key,
@@ -332,7 +334,8 @@ const CURRENT_BATCH: usize = if cfg!(test) { 3 } else { 4096 };
 /// Neither side is held whole: the destination's listing is compared a part at a time
 /// as it streams, each part's keys looked up in the state at T (in memory, or on disk
 /// after a streamed restore), and the keys at T no part named are the missing ones. Only
-/// the checks still to look at are kept; the settled matches are counted.
+/// the checks still to look at are kept (on disk); the settled matches are counted. Then
+/// the kept checks are decided ([`decide`]).
 #[allow(clippy::too_many_arguments)]
 pub async fn check(
     printer: &Printer,
@@ -348,19 +351,6 @@ pub async fn check(
     listing: (i32, Streams),
     concurrency: usize,
 ) -> CliResult<VerifyReport> {
-    let destination = side.destination();
-    // Kept beyond the checks that do not match: the copies of `null` versions into
-    // another bucket, which are read back (`read_back_null_copies`).
-    let to_bucket = matches!(side, Side::Bucket { .. });
-    let keep = |c: &KeyCheck| {
-        extras.every_check
-            || !is_settled_match(c.outcome)
-            || (to_bucket
-                && c.outcome == Outcome::SameSizeAndEtag
-                && c.expected.as_ref().is_some_and(|v| v.is_null()))
-    };
-    let dest_prefix = destination_prefix(&source.prefix, &destination);
-    let to_source = crate::pipeline::to_source_key(&source.prefix, &destination);
     let mut target = target;
     let directory = match side {
         Side::Directory(dir) => {
@@ -374,6 +364,99 @@ pub async fn check(
         }
         _ => None,
     };
+    let compared = compare(
+        printer,
+        source_bucket,
+        source,
+        side,
+        &mut target,
+        directory.as_ref(),
+        current,
+        filter,
+        extras.every_check,
+        deep,
+        listing,
+    )
+    .await?;
+    let (kept, tally, counted) = compared;
+    let notes = &target.state;
+    let left_out = |o| counted.left_out.get(&o).copied().unwrap_or(0);
+    let mut report = VerifyReport {
+        schema: VERIFY_SCHEMA,
+        source: source.clone(),
+        destination: side.describe(),
+        at,
+        deep,
+        ok: true,
+        keys_at_target: counted.at_target,
+        keys_now: counted.now,
+        matched: Matched {
+            same_version: left_out(Outcome::SameVersion),
+            same_size_and_etag: left_out(Outcome::SameSizeAndEtag),
+            ..Matched::default()
+        },
+        extra: left_out(Outcome::Extra),
+        objects_read: 0,
+        bytes_read: 0,
+        differences: Differences::default(),
+        uncertain: notes
+            .uncertain
+            .iter()
+            .filter(|u| u.key.starts_with(&source.prefix))
+            .map(|u| u.key.clone())
+            .collect(),
+        ambiguous: notes
+            .ambiguous
+            .iter()
+            .filter(|k| k.starts_with(&source.prefix))
+            .cloned()
+            .collect(),
+        checks: Arc::new(Spilled::new()?),
+        kept: kept.len(),
+    };
+    decide(
+        printer,
+        source_bucket,
+        side,
+        kept,
+        &tally,
+        extras,
+        concurrency,
+        &mut report,
+    )
+    .await?;
+    Ok(report)
+}
+
+/// The first stage of [`check`]: both sides compared a part at a time, the checks still to
+/// look at kept on disk (every one with `every_check`), the rest counted.
+#[allow(clippy::too_many_arguments)]
+async fn compare(
+    printer: &Printer,
+    source_bucket: &Arc<dyn Bucket>,
+    source: &Location,
+    side: &Side,
+    target: &mut TargetState,
+    directory: Option<&BucketState>,
+    current: Option<Current>,
+    filter: &KeyFilter,
+    every_check: bool,
+    deep: bool,
+    listing: (i32, Streams),
+) -> CliResult<(Spilled<KeyCheck>, Tally, Counted)> {
+    let destination = side.destination();
+    // Kept beyond the checks that do not match: the copies of `null` versions into
+    // another bucket, which are read back (`read_back_null_copies`).
+    let to_bucket = matches!(side, Side::Bucket { .. });
+    let keep = |c: &KeyCheck| {
+        every_check
+            || !is_settled_match(c.outcome)
+            || (to_bucket
+                && c.outcome == Outcome::SameSizeAndEtag
+                && c.expected.as_ref().is_some_and(|v| v.is_null()))
+    };
+    let dest_prefix = destination_prefix(&source.prefix, &destination);
+    let to_source = crate::pipeline::to_source_key(&source.prefix, &destination);
     let (notes, mut lookups) = target.split();
     let mut comparison = Comparison::new(&destination, notes, deep);
     // The checks kept go to disk as each part is compared.
@@ -390,7 +473,7 @@ pub async fn check(
         }
         kept.push_part(&part, "the verification's checks")
     };
-    if let Some(files) = &directory {
+    if let Some(files) = directory {
         for p in s3rewind_engine::pairs::pairs(&source.prefix, &destination, notes, files) {
             let source_key = p.target.map(|t| t.key.as_str());
             if source_key.is_none_or(|k| filter.matches(k)) {
@@ -434,24 +517,18 @@ pub async fn check(
         // The current state from a listing cross-checked against ListObjectsV2 (another
         // API, another paging): a verification must not share the blind spots of the
         // listing the restore was planned from. Streamed: a part at a time.
-        (None, Side::InPlace) => {
-            current_checked_each(
-                source_bucket,
-                printer,
-                &source.prefix,
-                listing.0,
-                listing.1,
-                &mut compare_part,
-            )
-            .await?;
-        }
-        (None, Side::Bucket { bucket, location }) => {
+        (None, side) => {
+            let (bucket, prefix) = match side {
+                Side::Bucket { bucket, location } => (bucket, &location.prefix),
+                _ => (source_bucket, &source.prefix),
+            };
+            let (page_size, streams) = listing;
             current_checked_each(
                 bucket,
                 printer,
-                &location.prefix,
-                listing.0,
-                listing.1,
+                prefix,
+                page_size,
+                streams,
                 &mut compare_part,
             )
             .await?;
@@ -478,41 +555,22 @@ pub async fn check(
     let (rest, counted) = comparison.finish();
     debug_assert!(rest.is_empty(), "every kept check was handed over");
     kept.seal()?;
-    let target = notes;
-    let left_out = |o| counted.left_out.get(&o).copied().unwrap_or(0);
-    let mut report = VerifyReport {
-        schema: VERIFY_SCHEMA,
-        source: source.clone(),
-        destination: side.describe(),
-        at,
-        deep,
-        ok: true,
-        keys_at_target: counted.at_target,
-        keys_now: counted.now,
-        matched: Matched {
-            same_version: left_out(Outcome::SameVersion),
-            same_size_and_etag: left_out(Outcome::SameSizeAndEtag),
-            ..Matched::default()
-        },
-        extra: left_out(Outcome::Extra),
-        objects_read: 0,
-        bytes_read: 0,
-        differences: Differences::default(),
-        uncertain: target
-            .uncertain
-            .iter()
-            .filter(|u| u.key.starts_with(&source.prefix))
-            .map(|u| u.key.clone())
-            .collect(),
-        ambiguous: target
-            .ambiguous
-            .iter()
-            .filter(|k| k.starts_with(&source.prefix))
-            .cloned()
-            .collect(),
-        checks: Arc::new(Spilled::new()?),
-        kept: kept.len(),
-    };
+    Ok((kept, tally, counted))
+}
+
+/// The last stage of [`check`]: the kept checks decided a batch at a time, in key order,
+/// from disk, and counted into `report`.
+#[allow(clippy::too_many_arguments)]
+async fn decide(
+    printer: &Printer,
+    source_bucket: &Arc<dyn Bucket>,
+    side: &Side,
+    kept: Spilled<KeyCheck>,
+    tally: &Tally,
+    extras: Extras<'_>,
+    concurrency: usize,
+    report: &mut VerifyReport,
+) -> CliResult<()> {
     // The kept checks are decided a batch at a time, in key order, from disk: the
     // journal's copies recognised, copies of `null` versions read back, content read
     // where asked; the decided checks go to disk in turn (every one for `--report`,
@@ -562,7 +620,7 @@ pub async fn check(
                 pending,
                 concurrency,
                 bar,
-                &mut report,
+                report,
             )
             .await;
         }
@@ -589,11 +647,11 @@ pub async fn check(
     report.ok = differences == 0;
     report.differences = Differences {
         count: differences,
-        at,
+        at: report.at,
         checks: Some(decided.clone()),
     };
     report.checks = decided;
-    Ok(report)
+    Ok(())
 }
 
 /// A directory's file whose expected ETag is no MD5 got no ETag: its content decides.
