@@ -741,9 +741,48 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
             dir.display()
         ));
     }
-    // The range of the destination keys to look for, a chunk of tasks at a time.
+    let prefix = listing_prefix(&tasks, &rows, &jobs.reports)?;
+    let (histories, list_calls) =
+        list_destination(app, &target.bucket, prefix.as_deref(), &args.listing).await?;
+    let journal = args.journal.clone().unwrap_or_else(|| {
+        journal::default_path(&app.journal_dir, &plan.source, &plan.destination, plan.at)
+    });
+    let (mut out, remaining) = journal_copies(
+        printer, &plan, &actions, &target, journal, &tasks, &rows, &jobs, &histories,
+    )?;
+    let remaining_path = dir.join(REMAINING_FILE);
+    let (remaining_plan, remaining_actions) = remaining.finish(&plan)?;
+    write_plan_file(&remaining_path, &remaining_plan, Some(&remaining_actions))?;
+
+    let listed = format!(
+        "{list_calls} ListObjectVersions calls for s3://{}/{}",
+        target.bucket,
+        prefix.unwrap_or_default()
+    );
+    print_reconciled(
+        printer,
+        &jobs,
+        &mut out,
+        &listed,
+        (&remaining_plan, &remaining_path),
+    )?;
+    let written = (remaining_path.as_path(), remaining_actions.len());
+    write_reconciled_json(printer, dir, &jobs, &mut out, list_calls, written)?;
+    Ok(if remaining_actions.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Partial
+    })
+}
+
+/// The range of destination keys a reconcile lists: the common prefix of every chunk's.
+fn listing_prefix(
+    tasks: &reconcile_chunks::Tasks,
+    rows: &reconcile_chunks::Rows,
+    reports: &[JobReport],
+) -> CliResult<Option<String>> {
     let mut prefix: Option<String> = None;
-    reconcile_chunks::each_chunk(&tasks, &rows, &jobs.reports, |c| {
+    reconcile_chunks::each_chunk(tasks, rows, reports, |c| {
         if let Some(p) = Comparison::new(&c.tasks, &c.jobs).listing_prefix() {
             prefix = Some(match prefix.take() {
                 None => p,
@@ -752,18 +791,29 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
         }
         Ok(())
     })?;
-    // One listing of it, onto disk a part at a time.
+    Ok(prefix)
+}
+
+/// One listing of the destination under `prefix` (none without one), onto disk a part at
+/// a time; with the ListObjectVersions calls it took.
+async fn list_destination(
+    app: &App,
+    bucket: &str,
+    prefix: Option<&str>,
+    listing: &crate::args::Listing,
+) -> CliResult<(Spilled<KeyHistory>, u64)> {
+    let printer = &app.printer;
     let calls_before = app.endpoint.list_calls();
     let mut histories = Spilled::<KeyHistory>::new()?;
-    if let Some(prefix) = &prefix {
-        let bucket = app.endpoint.bucket(&target.bucket);
+    if let Some(prefix) = prefix {
+        let bucket = app.endpoint.bucket(bucket);
         let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-        let listing = crate::listing::stream_bucket(
+        let listed = crate::listing::stream_bucket(
             &bucket,
             printer,
             prefix,
-            args.listing.page_size,
-            args.listing.streams(),
+            listing.page_size,
+            listing.streams(),
             tx,
         );
         let keep = async {
@@ -772,16 +822,29 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
             }
             Ok::<(), CliError>(())
         };
-        let (listed, kept) = tokio::join!(listing, keep);
+        let (listed, kept) = tokio::join!(listed, keep);
         listed?;
         kept?;
     }
     histories.seal()?;
-    let list_calls = app.endpoint.list_calls() - calls_before;
+    Ok((histories, app.endpoint.list_calls() - calls_before))
+}
 
-    let path: PathBuf = args.journal.clone().unwrap_or_else(|| {
-        journal::default_path(&app.journal_dir, &plan.source, &plan.destination, plan.at)
-    });
+/// Each chunk of tasks settled against the destination's listing: the copies the jobs
+/// made journaled (those an earlier reconcile journaled are not written again), the
+/// tasks left and the notes gathered, and the plan that remains.
+#[allow(clippy::too_many_arguments)]
+fn journal_copies<'a>(
+    printer: &Printer,
+    plan: &RestorePlan,
+    actions: &'a ActionSpool,
+    target: &s3rewind_engine::Location,
+    path: PathBuf,
+    tasks: &reconcile_chunks::Tasks,
+    rows: &reconcile_chunks::Rows,
+    jobs: &Jobs,
+    histories: &Spilled<KeyHistory>,
+) -> CliResult<(Journaled, Remaining<'a>)> {
     let run = journal::Run::restore(&plan.source, &plan.destination, plan.at);
     let mut previous = journal::by_key::DoneByKey::read(
         &path,
@@ -807,9 +870,9 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
         failed: JsonLines::new()?,
         notes: JsonLines::new()?,
     };
-    let mut remaining = Remaining::new(&actions)?;
-    reconcile_chunks::each_chunk(&tasks, &rows, &jobs.reports, |c| {
-        let settled = c.settle(&histories, &target.bucket)?;
+    let mut remaining = Remaining::new(actions)?;
+    reconcile_chunks::each_chunk(tasks, rows, &jobs.reports, |c| {
+        let settled = c.settle(histories, &target.bucket)?;
         // The copies earlier reconciles journaled of these keys.
         let mut keys: Vec<&str> = c.tasks.iter().map(|t| t.key.as_str()).collect();
         keys.dedup();
@@ -859,22 +922,19 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
         remaining.upto(Some(&c.last_key), &done, &mut previous)
     })?;
     remaining.upto(None, &HashSet::new(), &mut previous)?;
-    let remaining_path = dir.join(REMAINING_FILE);
-    let (remaining_plan, remaining_actions) = remaining.finish(&plan)?;
-    write_plan_file(&remaining_path, &remaining_plan, Some(&remaining_actions))?;
+    Ok((out, remaining))
+}
 
-    let listed = format!(
-        "{list_calls} ListObjectVersions calls for s3://{}/{}",
-        target.bucket,
-        prefix.unwrap_or_default()
-    );
-    print_reconciled(
-        printer,
-        &jobs,
-        &mut out,
-        &listed,
-        (&remaining_plan, &remaining_path),
-    )?;
+/// The reconcile's JSON document (`--output json`), its fields in the order a JSON
+/// object's keys sort (as before); the lists it names are read back from disk.
+fn write_reconciled_json(
+    printer: &Printer,
+    dir: &Path,
+    jobs: &Jobs,
+    out: &mut Journaled,
+    list_calls: u64,
+    (remaining_path, remaining_actions): (&Path, u64),
+) -> CliResult<()> {
     printer
         .json_write(|w| {
             // The fields in the order a JSON object's keys sort (as before).
@@ -897,16 +957,11 @@ async fn reconcile_cmd(app: &App, args: &BatchReconcileArgs) -> CliResult<Exit> 
             doc.field("list_calls", &list_calls)?;
             out.notes.write_array(&mut doc, "notes")?;
             doc.field("remaining", &remaining_path)?;
-            doc.field("remaining_actions", &remaining_actions.len())?;
+            doc.field("remaining_actions", &remaining_actions)?;
             doc.field("schema", BATCH_RECONCILE_SCHEMA)?;
             doc.end()
         })
-        .map_err(|e| CliError::failure(format!("cannot write the result: {e}")))?;
-    Ok(if remaining_actions.is_empty() {
-        Exit::Ok
-    } else {
-        Exit::Partial
-    })
+        .map_err(|e| CliError::failure(format!("cannot write the result: {e}")))
 }
 
 /// JSON values written to a temporary file a line each and read back in order: a list
