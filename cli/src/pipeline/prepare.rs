@@ -481,6 +481,41 @@ pub async fn prepare_streamed(
         ));
     }
     let taken = listed?;
+    let outlets = Outlets {
+        dest,
+        spool,
+        spilled,
+    };
+    finish_streamed(printer, req, at, &filter, planner, outlets, taken)
+}
+
+/// Where the parts of a streamed plan went beside the planner.
+struct Outlets {
+    /// Another bucket's current state (on disk), and its number of versions.
+    dest: Option<(Spilled<StateEntry>, u64)>,
+    /// The actions, when they are spooled.
+    spool: Option<ActionSpool>,
+    /// The state at T, when it is kept.
+    spilled: Option<Spilled<StateEntry>>,
+}
+
+/// The end of [`prepare_streamed`], once the listing is planned: the destination keys
+/// no source key maps to left alone, the spool sealed, the state at T kept (on disk
+/// where the parts went), and the plan checked against the bucket's first write.
+fn finish_streamed(
+    printer: &Printer,
+    req: &Request,
+    at: DateTime<Utc>,
+    filter: &KeyFilter,
+    mut planner: StreamPlanner<'_>,
+    outlets: Outlets,
+    taken: Option<(&'static str, DateTime<Utc>)>,
+) -> CliResult<Prepared> {
+    let Outlets {
+        mut dest,
+        mut spool,
+        spilled,
+    } = outlets;
     if let Some((d, _)) = &mut dest {
         // Destination keys no source key maps to: left alone, and said so.
         let rest = BucketState {
