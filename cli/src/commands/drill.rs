@@ -56,43 +56,18 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
     require_empty(&clients, &scratch).await?;
     warnings.extend(gate_warnings(&clients, &source, &req.destination, at).await?);
     let journal_path = fresh_journal(&app.journal_dir, args, &req, at)?;
-    let (mut prepared, exit, doc) =
-        restore(app, args, &clients, &req, warnings, &journal_path).await?;
-    // A sample's verification is of its keys: the state at TIME narrowed to them.
-    let filter = match &prepared.sample {
-        Some((s, _)) => {
-            let f = s3rewind_engine::select::KeyFilter::new(
-                &[],
-                &[],
-                Some(s.keys.iter().cloned().collect()),
-            )
-            .map_err(CliError::usage)?;
-            prepared.target.retain(&f);
-            f
-        }
-        None => crate::pipeline::filter_of(&req.keys)?,
-    };
-    let report = verify::check(
-        printer,
-        &clients.source,
-        &source,
-        &Side::Bucket {
-            bucket: clients.dest.clone(),
-            location: scratch.clone(),
-        },
-        at,
+    let (prepared, exit, doc) = restore(app, args, &clients, &req, warnings, &journal_path).await?;
+    let sample = prepared.sample.as_ref().map(|(s, _)| s);
+    let report = verify_scratch(
+        app,
+        args,
+        &clients,
+        &req,
         prepared.target,
-        None,
-        &filter,
-        verify::Extras {
-            journal: Some(&journal_path),
-            every_check: false,
-        },
-        true,
-        (req.page_size, req.list_streams),
-        args.exec.concurrency.min(64) as usize,
-    )
-    .await?;
+        sample,
+        &journal_path,
+    );
+    let report = report.await?;
     let recovery_seconds = started.elapsed().as_secs_f64();
     let projection = prepared.sample.as_ref().map(|(s, planned)| {
         let fixed = planned.duration_since(started).as_secs_f64();
@@ -114,17 +89,7 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
     } else {
         None
     };
-    let over_rto = args.max_rto.filter(|&max| judged > max as f64).map(|max| {
-        format!(
-            "recovery {} {judged:.1} s, over --max-rto {max} s by {:.1} s",
-            if projection.is_some() {
-                "of the whole range projected from the sample at"
-            } else {
-                "took"
-            },
-            judged - max as f64
-        )
-    });
+    let over_rto = over_rto(args.max_rto, judged, projection.is_some());
     let drilled = Drilled {
         ok: exit == Exit::Ok && report.ok && over_rto.is_none(),
         restored: doc.report.copied,
@@ -182,6 +147,74 @@ pub async fn drill_cmd(app: &App, args: &DrillArgs) -> CliResult<Exit> {
         Exit::Ok
     } else {
         Exit::Partial
+    })
+}
+
+/// The deep verification of the scratch copy against the state at TIME (a sample's keys
+/// only, with a sample), the journal's copies recognised.
+async fn verify_scratch(
+    app: &App,
+    args: &DrillArgs,
+    clients: &Clients,
+    req: &Request,
+    mut target: crate::pipeline::target::TargetState,
+    sample: Option<&Sample>,
+    journal_path: &Path,
+) -> CliResult<verify::VerifyReport> {
+    let (printer, source, at) = (&app.printer, &req.source, at_of(req));
+    let Destination::Bucket { location: scratch } = &req.destination else {
+        unreachable!("a drill restores into a bucket");
+    };
+    // A sample's verification is of its keys: the state at TIME narrowed to them.
+    let filter = match sample {
+        Some(s) => {
+            let f = s3rewind_engine::select::KeyFilter::new(
+                &[],
+                &[],
+                Some(s.keys.iter().cloned().collect()),
+            )
+            .map_err(CliError::usage)?;
+            target.retain(&f);
+            f
+        }
+        None => crate::pipeline::filter_of(&req.keys)?,
+    };
+    verify::check(
+        printer,
+        &clients.source,
+        source,
+        &Side::Bucket {
+            bucket: clients.dest.clone(),
+            location: scratch.clone(),
+        },
+        at,
+        target,
+        None,
+        &filter,
+        verify::Extras {
+            journal: Some(journal_path),
+            every_check: false,
+        },
+        true,
+        (req.page_size, req.list_streams),
+        args.exec.concurrency.min(64) as usize,
+    )
+    .await
+}
+
+/// Why the drill is over `--max-rto`, if it is: `judged` is its recovery time (projected
+/// to the whole range from a sample when `projected`).
+fn over_rto(max_rto: Option<i64>, judged: f64, projected: bool) -> Option<String> {
+    max_rto.filter(|&max| judged > max as f64).map(|max| {
+        format!(
+            "recovery {} {judged:.1} s, over --max-rto {max} s by {:.1} s",
+            if projected {
+                "of the whole range projected from the sample at"
+            } else {
+                "took"
+            },
+            judged - max as f64
+        )
     })
 }
 
