@@ -204,26 +204,12 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
         printer.warn(format!("journal {}: {u}", args.restore_journal.display()));
     }
     if buckets.is_empty() {
-        printer.line(format!(
-            "Journal {} records no completed action: nothing to undo.",
-            args.restore_journal.display()
+        return Ok(nothing_to_undo(
+            printer,
+            args,
+            wrote_to,
+            unresolved.is_empty(),
         ));
-        // The document an undo with nothing to do prints (`source`: null when the
-        // journal does not even say where the restore wrote).
-        printer.json_value(&serde_json::json!({
-            "schema": RESTORE_SCHEMA,
-            "source": wrote_to,
-            "destination": Destination::InPlace,
-            "at": Utc::now(),
-            "plan": PlanStats::default(),
-            "report": crate::execute::ExecReport::default(),
-            "journal": null,
-        }));
-        return Ok(if unresolved.is_empty() {
-            Exit::Ok
-        } else {
-            Exit::Partial
-        });
     }
     let undone = run.as_ref().map(Run::id);
     let mut worst = Exit::Ok;
@@ -263,19 +249,7 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
             plan.stats.delete_markers
         ));
         if args.dry_run {
-            printer
-                .json_write(|w| write_plan_json(w, &plan, Some(&spool), true))
-                .map_err(|e| CliError::failure(format!("cannot write the plan: {e}")))?;
-            spool.scan(|a| {
-                match &a {
-                    Action::Copy(c) => printer.line(format!(
-                        "  copy    {:?} <- version {}",
-                        c.key, c.source_version_id
-                    )),
-                    Action::DeleteMarker(d) => printer.line(format!("  delete  {:?}", d.key)),
-                }
-                Ok(true)
-            })?;
+            print_undo_plan(printer, &plan, &spool)?;
             continue;
         }
         let undo_journal = args.exec.journal.clone().unwrap_or_else(|| {
@@ -308,6 +282,47 @@ pub async fn undo_cmd(app: &App, args: &UndoArgs) -> CliResult<Exit> {
         worst = Exit::Partial;
     }
     Ok(worst)
+}
+
+/// An undo with nothing to do: said, and the document it prints (`source`: null when the
+/// journal does not even say where the restore wrote).
+fn nothing_to_undo(
+    printer: &Printer,
+    args: &UndoArgs,
+    wrote_to: Option<Location>,
+    resolved: bool,
+) -> Exit {
+    printer.line(format!(
+        "Journal {} records no completed action: nothing to undo.",
+        args.restore_journal.display()
+    ));
+    printer.json_value(&serde_json::json!({
+        "schema": RESTORE_SCHEMA,
+        "source": wrote_to,
+        "destination": Destination::InPlace,
+        "at": Utc::now(),
+        "plan": PlanStats::default(),
+        "report": crate::execute::ExecReport::default(),
+        "journal": null,
+    }));
+    if resolved { Exit::Ok } else { Exit::Partial }
+}
+
+/// `--dry-run`: the undo plan of one bucket, as JSON and a line per action.
+fn print_undo_plan(printer: &Printer, plan: &RestorePlan, spool: &ActionSpool) -> CliResult<()> {
+    printer
+        .json_write(|w| write_plan_json(w, plan, Some(spool), true))
+        .map_err(|e| CliError::failure(format!("cannot write the plan: {e}")))?;
+    spool.scan(|a| {
+        match &a {
+            Action::Copy(c) => printer.line(format!(
+                "  copy    {:?} <- version {}",
+                c.key, c.source_version_id
+            )),
+            Action::DeleteMarker(d) => printer.line(format!("  delete  {:?}", d.key)),
+        }
+        Ok(true)
+    })
 }
 
 /// What the restore did to `key`, from its actions on it in order (`None`: none).
