@@ -245,69 +245,11 @@ impl RemoveMarkersJob {
                 return Step::Failed("more delete markers than planned; stopped".into());
             }
             let m = head.clone();
-            // The listing says the marker is current; GET must agree (another path: a
-            // server whose listing and reads disagree — moto under a PUT/DELETE race —
-            // would otherwise lose a marker below a live version).
-            match self.bucket.head(&k.key, None).await {
-                Ok(None) => {}
-                Ok(Some(h)) => {
-                    return Step::Drifted(format!(
-                        "the listing shows delete marker {} on top, but the key reads as version {}; left as it is; run again to re-plan",
-                        m.version_id, h.version_id
-                    ));
-                }
-                Err(e) => {
-                    return Step::Failed(format!(
-                        "checking that the key reads as deleted before removing delete marker {}: {e}",
-                        m.version_id
-                    ));
-                }
-            }
-            if let Err(e) = self
-                .bucket
-                .delete_version(&k.key, &m.version_id.as_str())
-                .await
-            {
-                let hint = if e.kind == ErrorKind::AccessDenied {
-                    " (removing delete markers needs s3:DeleteObjectVersion)"
-                } else {
-                    ""
-                };
-                return Step::Failed(format!(
-                    "removing delete marker {}: {e}{hint}",
-                    m.version_id
-                ));
-            }
-            removed_here += 1;
-            self.removed
-                .lock()
-                .expect("removed markers lock")
-                .removed(i, &k.key, &m);
-            entries = match self.entries(&k.key).await {
+            entries = match self.remove_marker(i, k, &m).await {
                 Ok(e) => e,
-                Err(e) => {
-                    return Step::Failed(format!("marker removed, re-reading the key: {e}"));
-                }
+                Err(step) => return step,
             };
-            let done = Done {
-                op: Op::RemoveDeleteMarker,
-                bucket: self.bucket.name().to_owned(),
-                key: k.key.clone(),
-                source_bucket: None,
-                source_key: None,
-                source_version_id: None,
-                previous_version_id: Some(m.version_id.to_string()),
-                new_version_id: entries
-                    .first()
-                    .map(|v| v.version_id.to_string())
-                    .unwrap_or_default(),
-                etag: None,
-                size: None,
-                time: Utc::now(),
-            };
-            if let Err(e) = self.journal.append(&Line::Done(done)) {
-                return Step::Failed(e.to_string());
-            }
+            removed_here += 1;
         }
         // Check the result: the last version must be current again.
         match self.bucket.head(&k.key, None).await {
@@ -319,6 +261,75 @@ impl RemoveMarkersJob {
             )),
             Err(e) => Step::Failed(format!("markers removed, but checking the key failed: {e}")),
         }
+    }
+
+    /// Remove delete marker `m`, the current entry of `k`'s key, once GET agrees the key
+    /// reads as deleted; journaled. The key's entries after it, or the step that ends the
+    /// key.
+    async fn remove_marker(
+        &self,
+        i: usize,
+        k: &DeletedKey,
+        m: &Version,
+    ) -> Result<Vec<Version>, Step> {
+        // The listing says the marker is current; GET must agree (another path: a
+        // server whose listing and reads disagree — moto under a PUT/DELETE race —
+        // would otherwise lose a marker below a live version).
+        match self.bucket.head(&k.key, None).await {
+            Ok(None) => {}
+            Ok(Some(h)) => {
+                return Err(Step::Drifted(format!(
+                    "the listing shows delete marker {} on top, but the key reads as version {}; left as it is; run again to re-plan",
+                    m.version_id, h.version_id
+                )));
+            }
+            Err(e) => {
+                return Err(Step::Failed(format!(
+                    "checking that the key reads as deleted before removing delete marker {}: {e}",
+                    m.version_id
+                )));
+            }
+        }
+        let id = m.version_id.as_str();
+        if let Err(e) = self.bucket.delete_version(&k.key, &id).await {
+            let hint = if e.kind == ErrorKind::AccessDenied {
+                " (removing delete markers needs s3:DeleteObjectVersion)"
+            } else {
+                ""
+            };
+            return Err(Step::Failed(format!(
+                "removing delete marker {}: {e}{hint}",
+                m.version_id
+            )));
+        }
+        self.removed
+            .lock()
+            .expect("removed markers lock")
+            .removed(i, &k.key, m);
+        let entries = self
+            .entries(&k.key)
+            .await
+            .map_err(|e| Step::Failed(format!("marker removed, re-reading the key: {e}")))?;
+        let done = Done {
+            op: Op::RemoveDeleteMarker,
+            bucket: self.bucket.name().to_owned(),
+            key: k.key.clone(),
+            source_bucket: None,
+            source_key: None,
+            source_version_id: None,
+            previous_version_id: Some(m.version_id.to_string()),
+            new_version_id: entries
+                .first()
+                .map(|v| v.version_id.to_string())
+                .unwrap_or_default(),
+            etag: None,
+            size: None,
+            time: Utc::now(),
+        };
+        self.journal
+            .append(&Line::Done(done))
+            .map_err(|e| Step::Failed(e.to_string()))?;
+        Ok(entries)
     }
 }
 
