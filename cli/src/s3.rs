@@ -149,6 +149,11 @@ fn no_retries() -> aws_sdk_s3::config::Builder {
     aws_sdk_s3::config::Builder::default().retry_config(RetryConfig::disabled())
 }
 
+/// What a request of one version names in an error: `GetObject s3://b/k?versionId=v`.
+fn of_version(op: &str, bucket: &str, key: &str, version_id: &str) -> String {
+    format!("{op} s3://{bucket}/{key}?versionId={version_id}")
+}
+
 fn strip_quotes(etag: &str) -> String {
     etag.trim_matches('"').to_owned()
 }
@@ -318,7 +323,7 @@ impl S3 {
                 Ok(Vec::new())
             }
             Err(e) => Err(classify(
-                format!("GetObjectTagging s3://{bucket}/{key}?versionId={version_id}"),
+                of_version("GetObjectTagging", bucket, key, version_id),
                 e,
             )),
         }
@@ -380,7 +385,7 @@ impl S3 {
         W: tokio::io::AsyncWrite + Unpin + ?Sized,
     {
         use tokio::io::AsyncWriteExt;
-        let ctx = || format!("GetObject s3://{bucket}/{key}?versionId={version_id}");
+        let ctx = || of_version("GetObject", bucket, key, version_id);
         let resp = self
             .client
             .get_object()
@@ -440,10 +445,7 @@ impl S3 {
         {
             Ok(_) => Ok(ArchiveRestoreState::Requested),
             Err(e) => {
-                let e = classify(
-                    format!("RestoreObject s3://{bucket}/{key}?versionId={version_id}"),
-                    e,
-                );
+                let e = classify(of_version("RestoreObject", bucket, key, version_id), e);
                 if e.kind == ErrorKind::RestoreInProgress {
                     Ok(ArchiveRestoreState::InProgress)
                 } else {
@@ -463,12 +465,7 @@ impl S3 {
             .version_id(version_id)
             .send()
             .await
-            .map_err(|e| {
-                classify(
-                    format!("GetObjectAcl s3://{bucket}/{key}?versionId={version_id}"),
-                    e,
-                )
-            })?;
+            .map_err(|e| classify(of_version("GetObjectAcl", bucket, key, version_id), e))?;
         let mut acl = Acl::default();
         for g in out.grants() {
             let Some(grantee) = g.grantee() else { continue };
@@ -501,7 +498,7 @@ impl S3 {
         version_id: &str,
         range: Option<&str>,
     ) -> Result<Vec<u8>, S3Error> {
-        let ctx = || format!("GetObject s3://{bucket}/{key}?versionId={version_id}");
+        let ctx = || of_version("GetObject", bucket, key, version_id);
         let mut req = self
             .client
             .get_object()
@@ -533,7 +530,7 @@ impl S3 {
         version_id: &str,
         len: usize,
     ) -> Result<FirstBytes, S3Error> {
-        let ctx = || format!("GetObject s3://{bucket}/{key}?versionId={version_id}");
+        let ctx = || of_version("GetObject", bucket, key, version_id);
         let out = self
             .client
             .get_object()

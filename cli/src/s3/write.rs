@@ -1,7 +1,9 @@
 //! The requests that write: copies (single and multipart), puts, delete markers and
 //! permanent deletes, each with the attributes a faithful copy carries.
 
-use super::{Acl, CopyRequest, ErrorKind, ObjectAttrs, S3, S3Error, classify, no_retries};
+use super::{
+    Acl, CopyRequest, ErrorKind, ObjectAttrs, S3, S3Error, classify, no_retries, of_version,
+};
 use crate::bucket::{Part, PartCopy};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{
@@ -221,12 +223,7 @@ impl S3 {
             .version_id(version_id)
             .send()
             .await
-            .map_err(|e| {
-                classify(
-                    format!("DeleteObject s3://{bucket}/{key}?versionId={version_id}"),
-                    e,
-                )
-            })?;
+            .map_err(|e| classify(of_version("DeleteObject", bucket, key, version_id), e))?;
         Ok(())
     }
 
