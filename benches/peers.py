@@ -7,7 +7,17 @@ wall time, client CPU, peak RSS, requests per copied key by operation, and the s
 CopyObject capacity measured in the same run.
 
     benches/peers.py [--keys 5000] [--concurrency 16] [--tools s3rewind,s3-pit-restore,rclone]
-                     [--server moto|radosgw] [--json-out FILE]
+                     [--server moto|radosgw] [--runs N] [--json-out FILE]
+
+With --runs N every tool restores N times, each time into a fresh bucket, and the tools'
+order turns by one each run (run 2 starts with the second tool), so no tool always runs
+first on a cold server or last on a warm one. The summary gives each tool's median.
+
+What the figures measure: client, server and proxy share this machine's cores, so wall
+time tracks the CPU of all three. Each result says how many cores were busy on average
+(client + server + proxy CPU over the wall time: `cores_busy`); a tool that spends less
+client CPU leaves more to a co-located server. The JSON records the checkout's commit and,
+for s3rewind, how many copies started while the source was still listed (`while_listing`).
 
 Needs: moto[server] and boto3 (scripts/ensure-moto), `pip install s3-pit-restore`,
 `apt-get install rclone` (each tool that is missing is reported and skipped), GNU time
@@ -36,6 +46,7 @@ import random
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -343,20 +354,23 @@ def tool_commands(name: str, endpoint: str, src: str, dst: str, t: datetime, con
         # across them, or rclone downloads and uploads every object.
         return [shutil.which("rclone"), "copy", f"x,version_at='{iso}':{src}", f"x:{dst}",
                 "--fast-list", "--server-side-across-configs", "--transfers", str(conc),
-                "--checkers", str(conc), "--retries", "3"], env
+                "--checkers", str(conc), "--retries", "3",
+                # Its best flags here: no HEAD after each copy, and no look at the
+                # destination (a fresh bucket each run: nothing there to compare with).
+                "--s3-no-head", "--no-check-dest"], env
     raise ValueError(name)
 
 
-def run_tool(name, upstream, s3, server, src, t, at_t, conc, work, binary, seed, sample):
-    dst = f"dst-{name.replace('_', '-')}"
+def run_tool(name, upstream, s3, server, src, t, at_t, conc, work, binary, seed, sample, run=1):
+    dst = f"dst-{name.replace('_', '-')}-{run}"
     s3.create_bucket(Bucket=dst)
     s3.put_bucket_versioning(Bucket=dst, VersioningConfiguration={"Status": "Enabled"})
     proxy = Proxy(upstream, work, name)
     try:
         argv, env = tool_commands(name, proxy.endpoint, src, dst, t, conc, work, binary)
-        timef = os.path.join(work, f"time-{name}.txt")
-        outf = os.path.join(work, f"out-{name}.txt")
-        errf = os.path.join(work, f"err-{name}.txt")
+        timef = os.path.join(work, f"time-{name}-{run}.txt")
+        outf = os.path.join(work, f"out-{name}-{run}.txt")
+        errf = os.path.join(work, f"err-{name}-{run}.txt")
         log(f"== {name}: {' '.join(argv)}")
         server0, proxy0 = server.cpu(), proxy.cpu()
         t0 = time.monotonic()
@@ -369,11 +383,14 @@ def run_tool(name, upstream, s3, server, src, t, at_t, conc, work, binary, seed,
     finally:
         proxy.stop()
     tv = parse_time_v(timef)
+    client_cpu = tv.get("user", 0) + tv.get("sys", 0)
     result = {
-        "tool": name, "command": argv, "exit": rc, "wall_s": round(wall, 2),
+        "tool": name, "run": run, "command": argv, "exit": rc, "wall_s": round(wall, 2),
         "cpu_s": round(tv.get("user", 0) + tv.get("sys", 0), 2),
         "user_s": tv.get("user"), "sys_s": tv.get("sys"), "rss_mib": round(tv.get("rss_mib", 0), 1),
         "server_cpu_s": round(server_cpu, 2), "proxy_cpu_s": round(proxy_cpu, 2),
+        # Cores kept busy on average by client, server and proxy together.
+        "cores_busy": round((client_cpu + server_cpu + proxy_cpu) / wall, 2) if wall else None,
         "requests": counts,
     }
     if name == "s3rewind":
@@ -395,24 +412,49 @@ def run_tool(name, upstream, s3, server, src, t, at_t, conc, work, binary, seed,
 
 # ---------------------------------------------------------------- report
 
+def medians(results, copied) -> dict:
+    """Each tool's median over its runs: wall, client CPU (and per copied key), cores busy."""
+    out = {}
+    for name in dict.fromkeys(r["tool"] for r in results):
+        rs = [r for r in results if r["tool"] == name]
+        cpu = statistics.median(r["cpu_s"] for r in rs)
+        out[name] = {
+            "runs": len(rs),
+            "all_ok": all(r["check"]["ok"] for r in rs),
+            "wall_s": round(statistics.median(r["wall_s"] for r in rs), 2),
+            "cpu_s": round(cpu, 2),
+            "cpu_ms_per_copied_key": round(cpu * 1000 / copied, 3) if copied else None,
+            "cores_busy": round(statistics.median(r["cores_busy"] or 0 for r in rs), 2),
+        }
+    return out
+
+
 def table(results, capacity, copied, machine) -> str:
     lines = []
     ops_all = sorted({op for r in results for op in r["requests"]["ops"]})
-    hdr = f"{'tool':<15}{'ok':>4}{'wall s':>8}{'CPU s':>7}{'RSS MiB':>9}{'srv CPU s':>10}{'req':>7}{'req/key':>8}{'copies/s':>9}{'of cap':>7}"
+    hdr = (f"{'tool':<15}{'run':>4}{'ok':>4}{'wall s':>8}{'CPU s':>7}{'RSS MiB':>9}{'srv CPU s':>10}"
+           f"{'cores':>6}{'req':>7}{'req/key':>8}{'copies/s':>9}{'of cap':>7}")
     lines.append(hdr)
     cap = capacity.get("via_proxy", {}).get("copies_per_s")
     for r in results:
         total = r["requests"]["total"]
         rate = copied / r["wall_s"] if r["wall_s"] else 0
         frac = f"{rate / cap:.0%}" if cap else "-"
-        lines.append(f"{r['tool']:<15}{'yes' if r['check']['ok'] else 'NO':>4}{r['wall_s']:>8.1f}"
-                     f"{r['cpu_s']:>7.1f}{r['rss_mib']:>9.0f}{r['server_cpu_s']:>10.1f}{total:>7}"
-                     f"{total / copied:>8.2f}{rate:>9.1f}{frac:>7}")
+        lines.append(f"{r['tool']:<15}{r.get('run', 1):>4}{'yes' if r['check']['ok'] else 'NO':>4}"
+                     f"{r['wall_s']:>8.1f}{r['cpu_s']:>7.1f}{r['rss_mib']:>9.0f}{r['server_cpu_s']:>10.1f}"
+                     f"{r['cores_busy'] or 0:>6.2f}{total:>7}{total / copied:>8.2f}{rate:>9.1f}{frac:>7}")
     lines.append("")
-    lines.append("requests per copied key, by operation:")
-    lines.append(f"{'operation':<28}" + "".join(f"{r['tool']:>16}" for r in results))
+    lines.append("medians over the runs (client CPU per copied key; cores busy: client + server + proxy):")
+    for name, m in medians(results, copied).items():
+        lines.append(f"{name:<15} {m['runs']} run(s), all ok: {m['all_ok']}, wall {m['wall_s']} s, "
+                     f"client CPU {m['cpu_s']} s = {m['cpu_ms_per_copied_key']} ms per copied key, "
+                     f"{m['cores_busy']} cores busy")
+    lines.append("")
+    firsts = [r for r in results if r.get("run", 1) == 1]
+    lines.append("requests per copied key, by operation (first run):")
+    lines.append(f"{'operation':<28}" + "".join(f"{r['tool']:>16}" for r in firsts))
     for op in ops_all:
-        lines.append(f"{op:<28}" + "".join(f"{r['requests']['ops'].get(op, 0) / copied:>16.3f}" for r in results))
+        lines.append(f"{op:<28}" + "".join(f"{r['requests']['ops'].get(op, 0) / copied:>16.3f}" for r in firsts))
     lines.append("")
     for k, v in capacity.items():
         lines.append(f"server CopyObject capacity ({k}): {v['copies_per_s']} copies/s "
@@ -428,6 +470,8 @@ def main():
     ap.add_argument("--tools", default="s3rewind,s3-pit-restore,rclone")
     ap.add_argument("--capacity-copies", type=int, default=1500)
     ap.add_argument("--sample", type=int, default=200, help="bodies read back per result")
+    ap.add_argument("--runs", type=int, default=1,
+                    help="restores per tool, the tools' order turned by one each run")
     ap.add_argument("--json-out")
     ap.add_argument("--server", choices=("moto", "radosgw"), default="moto",
                     help="moto (one Python process) or a single-node radosgw (scripts/radosgw)")
@@ -495,27 +539,32 @@ def main():
         log(f"   {capacity}")
 
         results = []
-        for name in tools:
-            if name == "s3rewind":
-                deadline = time.time() + a.wait_bin
-                while not os.access(binary, os.X_OK) and time.time() < deadline:
-                    time.sleep(5)
-                if not os.access(binary, os.X_OK):
-                    log(f"SKIPPED s3rewind: {binary} missing")
-                    continue
-                versions["s3rewind"] = subprocess.run([binary, "--version"], capture_output=True,
-                                                      text=True).stdout.strip()
-            results.append(run_tool(name, upstream, s3, server, "src", t, at_t, a.concurrency,
-                                    work, binary, a.seed, a.sample))
+        for run in range(1, a.runs + 1):
+            turn = (run - 1) % max(len(tools), 1)
+            for name in tools[turn:] + tools[:turn]:
+                if name == "s3rewind":
+                    deadline = time.time() + a.wait_bin
+                    while not os.access(binary, os.X_OK) and time.time() < deadline:
+                        time.sleep(5)
+                    if not os.access(binary, os.X_OK):
+                        log(f"SKIPPED s3rewind: {binary} missing")
+                        continue
+                    versions["s3rewind"] = subprocess.run([binary, "--version"], capture_output=True,
+                                                          text=True).stdout.strip()
+                results.append(run_tool(name, upstream, s3, server, "src", t, at_t, a.concurrency,
+                                        work, binary, a.seed, a.sample, run))
     finally:
         server.stop()
         if not a.keep:
             shutil.rmtree(work, ignore_errors=True)
 
+    commit = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
+                            capture_output=True, text=True).stdout.strip() or "unknown"
     doc = {"machine": machine, "server": a.server, "versions": versions, "command": " ".join(sys.argv),
+           "commit": commit, "runs": a.runs,
            "keys": a.keys, "history_entries": written, "keys_at_t": copied,
            "generate_s": round(gen_s, 1), "concurrency": a.concurrency, "capacity": capacity,
-           "results": results}
+           "results": results, "medians": medians(results, copied)}
     if a.json_out:
         with open(a.json_out, "w") as f:
             json.dump(doc, f, indent=1)
