@@ -249,7 +249,33 @@ impl super::Connector for CappedConnector {
 
 #[cfg(test)]
 mod tests {
-    use super::Class;
+    use super::{Capped, Caps, Class};
+    use crate::bucket::{Bucket, MemStore};
+    use s3rewind_engine::Versioning;
+    use s3rewind_engine::estimate::PriceTable;
+
+    /// An abort cleans up after a stop: it is neither counted nor paced under
+    /// `--max-rps`, where every other call is.
+    #[tokio::test(start_paused = true)]
+    async fn an_abort_is_not_counted_or_paced() {
+        let store = MemStore::new();
+        store.create("b", Versioning::Enabled);
+        let prices = PriceTable::for_region("us-east-1").0;
+        let caps = Caps::new(Some(1.0), None, None, prices);
+        let b = Capped::new(store.endpoint().bucket("b"), caps.clone());
+        let started = tokio::time::Instant::now();
+        for _ in 0..3 {
+            let _ = b.abort_multipart("k", "no-such-upload").await;
+        }
+        assert_eq!(caps.spent().requests, 0);
+        assert_eq!(started.elapsed(), std::time::Duration::ZERO);
+        for _ in 0..3 {
+            let _ = b.head("k", None).await;
+        }
+        assert_eq!(caps.spent().requests, 3);
+        // One a second: the second and third waited their turn.
+        assert_eq!(started.elapsed(), std::time::Duration::from_secs(2));
+    }
 
     /// S3's request classes: PUT, COPY, POST and LIST are class A; GET and HEAD class B;
     /// DELETE (and an upload's abort, a DELETE) free.

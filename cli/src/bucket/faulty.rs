@@ -60,6 +60,9 @@ pub struct Faults {
     /// The other writer writes only from this call on (counted from 1; 0 and 1: from the
     /// first): after the reads a test lets through unchanged.
     pub writer_from_call: u64,
+    /// The other writer writes only right before calls of this operation (`HeadObject`):
+    /// a write that lands between a listing and the read that checks it.
+    pub writer_before: Option<&'static str>,
 }
 
 #[derive(Debug)]
@@ -228,6 +231,7 @@ impl Faulty {
             let writer_key = (!f.writer_keys.is_empty()
                 && (write || !f.writer_before_writes)
                 && s.calls >= f.writer_from_call
+                && f.writer_before.is_none_or(|op| op == what)
                 && s.chance(f.writer))
             .then(|| f.writer_keys[(s.next() % f.writer_keys.len() as u64) as usize].clone());
             let delay = if f.latency_ms > 0 {

@@ -2479,3 +2479,56 @@ async fn diff_in_text_names_each_change_with_its_versions() {
         ]
     );
 }
+
+/// A write that lands between the listing of a key and the removal of its delete marker:
+/// the listing still shows the marker on top, but the key reads as the new version. The
+/// marker is then below a live version and is left where it is (removing it would take
+/// the key's history from under the writer); the key is reported, not undeleted.
+#[tokio::test]
+async fn a_marker_is_not_removed_once_a_read_shows_a_version_above_it() {
+    let store = source(0);
+    let dir = tempfile::tempdir().unwrap();
+    let markers = |key: &str| {
+        store.with("src", |s| {
+            s.all_versions()
+                .filter(|(k, v)| *k == key && v.version.delete_marker)
+                .count()
+        })
+    };
+    let faulty = FaultyEndpoint::new(
+        store.endpoint(),
+        Faults {
+            writer: 1.0,
+            writer_keys: vec!["b.txt".to_owned()],
+            writer_before_writes: false,
+            writer_before: Some("HeadObject"),
+            ..Faults::default()
+        },
+    );
+    let out = run_cmd(
+        &[
+            "undelete",
+            "s3://src",
+            "--since",
+            &rfc3339(t(150)),
+            "--remove-delete-markers",
+            "--yes",
+            "--journal",
+            &journal(dir.path(), "j.jsonl"),
+            "--output",
+            "json",
+        ],
+        faulty,
+        None,
+    )
+    .await;
+    assert_eq!(out.exit, 1, "{}\n{}", out.stdout, out.stderr);
+    let report = &out.json()["report"];
+    assert_eq!(report["undeleted"], 1, "{}", out.stdout);
+    assert_eq!(report["drifted"][0]["key"], "b.txt", "{}", out.stdout);
+    let why = report["drifted"][0]["detail"].as_str().unwrap_or_default();
+    assert!(why.contains("but the key reads as version"), "{why}");
+    // b.txt's marker is still there, below what the other writer wrote; c/d.txt's is gone.
+    assert_eq!(markers("b.txt"), 1);
+    assert_eq!(markers("c/d.txt"), 0);
+}
