@@ -47,6 +47,20 @@ pub enum Exit {
 }
 
 impl Exit {
+    /// Every exit status, in the order of their codes.
+    pub const ALL: [Exit; 10] = [
+        Exit::Ok,
+        Exit::Partial,
+        Exit::Usage,
+        Exit::NotFound,
+        Exit::Refused,
+        Exit::Access,
+        Exit::Network,
+        Exit::Failure,
+        Exit::Credentials,
+        Exit::Interrupted,
+    ];
+
     /// The numeric code.
     pub fn code(self) -> u8 {
         match self {

@@ -494,28 +494,17 @@ mod tests {
         out
     }
 
-    /// Every exit status: a new variant makes the match below non-exhaustive.
-    fn every_exit() -> Vec<crate::error::Exit> {
+    /// Every exit status: a new variant makes the match below non-exhaustive, a reminder
+    /// to add it to [`Exit::ALL`](crate::error::Exit::ALL).
+    fn every_exit() -> [crate::error::Exit; 10] {
         use crate::error::Exit::*;
-        let all = vec![
-            Ok,
-            Partial,
-            Usage,
-            NotFound,
-            Refused,
-            Access,
-            Network,
-            Failure,
-            Credentials,
-            Interrupted,
-        ];
-        for e in &all {
+        for e in crate::error::Exit::ALL {
             match e {
                 Ok | Partial | Usage | NotFound | Refused | Access | Network | Failure
                 | Credentials | Interrupted => {}
             }
         }
-        all
+        crate::error::Exit::ALL
     }
 
     /// The pages' EXIT STATUS, the book's exit-codes table and the codes the program
