@@ -109,6 +109,22 @@ pub struct Sample {
     pub size_cv: f64,
 }
 
+impl Sample {
+    /// The sample drawn with `seed`: its `strata`, the `keys` taken and their sizes.
+    fn of(seed: u64, strata: Vec<Stratum>, keys: BTreeSet<String>, sizes: &[u64]) -> Sample {
+        Sample {
+            seed,
+            population: strata.iter().map(|s| s.keys).sum(),
+            population_bytes: strata.iter().map(|s| s.bytes).sum(),
+            size: keys.len() as u64,
+            bytes: strata.iter().map(|s| s.sampled_bytes).sum(),
+            strata,
+            keys,
+            size_cv: cv(sizes),
+        }
+    }
+}
+
 /// The stratum of `key` below `prefix`: its first path segment with the `/`, or `""`.
 pub fn stratum_of<'a>(prefix: &str, key: &'a str) -> &'a str {
     let rest_at = if key.starts_with(prefix) {
@@ -283,16 +299,7 @@ impl Chooser {
                 sampled_bytes,
             });
         }
-        Sample {
-            seed: self.seed,
-            population: out.iter().map(|s| s.keys).sum(),
-            population_bytes: out.iter().map(|s| s.bytes).sum(),
-            size: keys.len() as u64,
-            bytes: out.iter().map(|s| s.sampled_bytes).sum(),
-            strata: out,
-            keys,
-            size_cv: cv(&sampled_sizes),
-        }
+        Sample::of(self.seed, out, keys, &sampled_sizes)
     }
 }
 
@@ -402,16 +409,7 @@ mod tests {
                 sampled_bytes: taken.iter().map(|t| t.2).sum(),
             });
         }
-        Sample {
-            seed,
-            population: sizes.iter().sum(),
-            population_bytes: out.iter().map(|s| s.bytes).sum(),
-            size: keys.len() as u64,
-            bytes: out.iter().map(|s| s.sampled_bytes).sum(),
-            strata: out,
-            keys,
-            size_cv: cv(&sampled_sizes),
-        }
+        Sample::of(seed, out, keys, &sampled_sizes)
     }
 
     proptest! {
