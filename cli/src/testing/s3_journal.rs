@@ -228,31 +228,20 @@ async fn a_damaged_or_shared_journal_prefix_is_refused_before_any_write() {
 #[tokio::test]
 async fn a_journal_inside_the_data_it_journals_is_refused() {
     let store = store(3);
+    // `restore FROM --at AT --yes --journal JOURNAL [--to TO]`
+    let restore = |from: &'static str, journal: &'static str, to: Option<&'static str>| {
+        let mut args = vec!["restore", from, "--at", AT, "--yes", "--journal", journal];
+        args.extend(to.into_iter().flat_map(|t| ["--to", t]));
+        args
+    };
     for (args, names) in [
+        (restore("s3://src", "s3://src/j/", None), "s3://src"),
         (
-            vec![
-                "restore",
-                "s3://src",
-                "--at",
-                AT,
-                "--yes",
-                "--journal",
-                "s3://src/j/",
-            ],
-            "s3://src",
-        ),
-        (
-            vec![
-                "restore",
+            restore(
                 "s3://src/k/",
-                "--at",
-                AT,
-                "--to",
-                "s3://journals/out/",
-                "--yes",
-                "--journal",
                 "s3://journals/out/j/",
-            ],
+                Some("s3://journals/out/"),
+            ),
             "s3://journals/out/",
         ),
     ] {
@@ -266,20 +255,8 @@ async fn a_journal_inside_the_data_it_journals_is_refused() {
         assert_eq!(store.requests().total(), 0, "refused before any request");
     }
     // Outside the restored prefix, the same bucket is fine.
-    ok(&run(
-        &store,
-        &runner(),
-        &[
-            "restore",
-            "s3://src/k/",
-            "--at",
-            AT,
-            "--yes",
-            "--journal",
-            "s3://src/journal/",
-        ],
-    )
-    .await);
+    let args = restore("s3://src/k/", "s3://src/journal/", None);
+    ok(&run(&store, &runner(), &args).await);
     assert!(
         contents(&store, "src")
             .keys()
