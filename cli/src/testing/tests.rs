@@ -97,6 +97,22 @@ fn restore_args(j: &str, extra: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// `undelete s3://src --since T --remove-delete-markers --yes --journal J --output json`
+/// (T: 150 s into [`history`]: the deletes after [`at`] are undone, `gone.txt`'s before it
+/// is not).
+async fn remove_markers_on(endpoint: Arc<dyn Endpoint>, j: &str) -> Outcome {
+    let since = rfc3339(t(150));
+    let args = [
+        "undelete",
+        "s3://src",
+        "--since",
+        &since,
+        "--remove-delete-markers",
+    ];
+    let rest = ["--yes", "--journal", j, "--output", "json"];
+    run_cmd(&[&args[..], &rest[..]].concat(), endpoint, None).await
+}
+
 /// [`restore_args`] run on `store`.
 async fn restore_in(store: &Arc<MemStore>, j: &str, extra: &[&str]) -> Outcome {
     let args = restore_args(j, extra);
@@ -876,23 +892,7 @@ async fn undelete_can_remove_the_delete_markers_instead() {
         })
     };
     let b = original("b.txt");
-    let out = run_cmd(
-        &[
-            "undelete",
-            "s3://src",
-            "--since",
-            &rfc3339(t(150)),
-            "--remove-delete-markers",
-            "--yes",
-            "--journal",
-            &journal(dir.path(), "j.jsonl"),
-            "--output",
-            "json",
-        ],
-        store.endpoint(),
-        None,
-    )
-    .await;
+    let out = remove_markers_on(store.endpoint(), &journal(dir.path(), "j.jsonl")).await;
     ok(&out);
     assert_eq!(out.json()["report"]["undeleted"], 2, "{}", out.stdout);
     // The original version is current again, under its own id; nothing was copied.
@@ -2505,23 +2505,7 @@ async fn a_marker_is_not_removed_once_a_read_shows_a_version_above_it() {
             ..Faults::default()
         },
     );
-    let out = run_cmd(
-        &[
-            "undelete",
-            "s3://src",
-            "--since",
-            &rfc3339(t(150)),
-            "--remove-delete-markers",
-            "--yes",
-            "--journal",
-            &journal(dir.path(), "j.jsonl"),
-            "--output",
-            "json",
-        ],
-        faulty,
-        None,
-    )
-    .await;
+    let out = remove_markers_on(faulty, &journal(dir.path(), "j.jsonl")).await;
     assert_eq!(out.exit, 1, "{}\n{}", out.stdout, out.stderr);
     let report = &out.json()["report"];
     assert_eq!(report["undeleted"], 1, "{}", out.stdout);
