@@ -113,6 +113,17 @@ async fn remove_markers_on(endpoint: Arc<dyn Endpoint>, j: &str) -> Outcome {
     run_cmd(&[&args[..], &rest[..]].concat(), endpoint, None).await
 }
 
+/// The ids of `key`'s delete markers (`markers`) or of its versions in `src`, in the
+/// order the bucket holds them.
+fn ids_of(store: &MemStore, key: &str, markers: bool) -> Vec<String> {
+    store.with("src", |s| {
+        s.all_versions()
+            .filter(|(k, v)| *k == key && v.version.delete_marker == markers)
+            .map(|(_, v)| v.version.version_id.to_string())
+            .collect()
+    })
+}
+
 /// [`restore_args`] run on `store`.
 async fn restore_in(store: &Arc<MemStore>, j: &str, extra: &[&str]) -> Outcome {
     let args = restore_args(j, extra);
@@ -882,16 +893,7 @@ async fn undelete_says_what_it_found_and_skipped() {
 async fn undelete_can_remove_the_delete_markers_instead() {
     let store = source(0);
     let dir = tempfile::tempdir().unwrap();
-    let original = |key: &str| {
-        store.with("src", |s| {
-            s.all_versions()
-                .filter(|(k, v)| *k == key && !v.version.delete_marker)
-                .map(|(_, v)| v.version.version_id.to_string())
-                .next()
-                .unwrap()
-        })
-    };
-    let b = original("b.txt");
+    let b = ids_of(&store, "b.txt", false)[0].clone();
     let out = remove_markers_on(store.endpoint(), &journal(dir.path(), "j.jsonl")).await;
     ok(&out);
     assert_eq!(out.json()["report"]["undeleted"], 2, "{}", out.stdout);
@@ -2488,13 +2490,7 @@ async fn diff_in_text_names_each_change_with_its_versions() {
 async fn a_marker_is_not_removed_once_a_read_shows_a_version_above_it() {
     let store = source(0);
     let dir = tempfile::tempdir().unwrap();
-    let markers = |key: &str| {
-        store.with("src", |s| {
-            s.all_versions()
-                .filter(|(k, v)| *k == key && v.version.delete_marker)
-                .count()
-        })
-    };
+    let markers = |key: &str| ids_of(&store, key, true).len();
     let faulty = FaultyEndpoint::new(
         store.endpoint(),
         Faults {
