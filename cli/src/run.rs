@@ -124,17 +124,7 @@ impl KeyIssues {
         if let Some(sorted) = self.sorted.take() {
             // Added after it was finished (a run's closing note): sorted again with it.
             let mut s = crate::spill::Sorter::new()?;
-            let mut failed = None;
-            sorted.scan(|r| match s.push(r) {
-                Ok(()) => Ok(true),
-                Err(e) => {
-                    failed = Some(e);
-                    Ok(false)
-                }
-            })?;
-            if let Some(e) = failed {
-                return Err(e);
-            }
+            sorted.scan(|r| s.push(r).map(|()| true))?;
             self.sorting = Some(s);
         }
         let sorting = match &mut self.sorting {

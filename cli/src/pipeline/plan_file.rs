@@ -83,17 +83,7 @@ pub fn read_plan_file(path: &Path) -> CliResult<(RestorePlan, Option<ActionSpool
     let p: RestorePlan =
         serde_json::from_value(serde_json::Value::Object(header)).map_err(invalid)?;
     p.validate().map_err(|e| bad(&e))?;
-    let mut invalid = None;
-    spool.scan(|a| match p.validate_action(&a) {
-        Ok(()) => Ok(true),
-        Err(e) => {
-            invalid = Some(e);
-            Ok(false)
-        }
-    })?;
-    if let Some(e) = invalid {
-        return Err(bad(&e));
-    }
+    spool.scan(|a| p.validate_action(&a).map(|()| true).map_err(|e| bad(&e)))?;
     Ok((p, Some(spool)))
 }
 
